@@ -1,0 +1,392 @@
+#include "graph/layers.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+#include "onnx/tensor_data.hpp"
+
+namespace ql::graph {
+
+using onnx::Graph;
+using onnx::Node;
+using onnx::Tensor;
+
+const char* followerKindName(FollowerKind kind) {
+  switch (kind) {
+    case FollowerKind::None: return "none";
+    case FollowerKind::Multiple: return "multiple";
+    case FollowerKind::BatchNorm: return "batchnorm";
+    case FollowerKind::Relu: return "relu";
+    case FollowerKind::Relu6: return "relu6";
+    case FollowerKind::Clip: return "clip";
+    case FollowerKind::PRelu: return "prelu";
+    case FollowerKind::LeakyRelu: return "leakyrelu";
+    case FollowerKind::SiLU: return "silu";
+    case FollowerKind::Other: return "other";
+  }
+  return "other";
+}
+
+namespace {
+
+// Names visible in one graph; sub-graphs see their parents' names too.
+struct Scope {
+  const Scope* parent = nullptr;
+  const Graph* graph = nullptr;
+  std::string path;
+  std::unordered_map<std::string_view, const Tensor*> constants;
+  std::unordered_map<std::string_view, const Node*> producers;
+  std::unordered_map<std::string_view, std::vector<const Node*>> consumers;
+
+  const Tensor* constant(std::string_view name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      if (s->producers.count(name) && !s->constants.count(name)) return nullptr;  // shadowed by a computed value
+      auto it = s->constants.find(name);
+      if (it != s->constants.end()) return it->second;
+    }
+    return nullptr;
+  }
+  const Node* producer(std::string_view name) const {
+    for (const Scope* s = this; s; s = s->parent) {
+      auto it = s->producers.find(name);
+      if (it != s->producers.end()) return it->second;
+    }
+    return nullptr;
+  }
+  const std::vector<const Node*>& consumersOf(std::string_view name) const {
+    static const std::vector<const Node*> none;
+    auto it = consumers.find(name);
+    return it == consumers.end() ? none : it->second;
+  }
+};
+
+std::string displayName(const Node& n, size_t index) {
+  if (!n.name.empty()) return std::string(n.name);
+  return std::string(n.opType) + "#" + std::to_string(index);
+}
+
+bool isOp(const Node* n, std::string_view op) { return n && n->opType == op && (n->domain.empty() || n->domain == "ai.onnx"); }
+
+std::string_view input(const Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : std::string_view{}; }
+
+// A scalar constant: an initializer / Constant tensor with one element, or a
+// Constant node's value_float / value_int. Returns false when not constant.
+bool scalarConstant(const Scope& scope, std::string_view name, double* out) {
+  if (name.empty()) return false;
+  if (const Tensor* t = scope.constant(name)) {
+    auto v = onnx::readAsDouble(*t);
+    if (!v.ok() || v->size() != 1) return false;
+    *out = v.value()[0];
+    return true;
+  }
+  const Node* p = scope.producer(name);
+  if (isOp(p, "Constant")) {
+    for (const auto& a : p->attributes) {
+      if (a.name == "value_float" && a.hasF) { *out = a.f; return true; }
+      if (a.name == "value_int" && a.hasI) { *out = static_cast<double>(a.i); return true; }
+    }
+  }
+  return false;
+}
+
+// Classifies the consumers of `value`. Clip(0, 6) is ReLU6 whether its bounds are
+// attributes (opset < 11) or inputs (opset >= 11): the single place that decides it.
+Follower classifyFollower(const Scope& scope, std::string_view value) {
+  Follower f;
+  const auto& cs = scope.consumersOf(value);
+  if (cs.empty()) return f;
+  auto name = [&](const Node* n) { return displayName(*n, static_cast<size_t>(n - scope.graph->nodes.data())); };
+  if (cs.size() == 2) {
+    const Node* sig = isOp(cs[0], "Sigmoid") ? cs[0] : isOp(cs[1], "Sigmoid") ? cs[1] : nullptr;
+    const Node* mul = isOp(cs[0], "Mul") ? cs[0] : isOp(cs[1], "Mul") ? cs[1] : nullptr;
+    if (sig && mul && !sig->outputs.empty() &&
+        std::find(mul->inputs.begin(), mul->inputs.end(), sig->outputs[0]) != mul->inputs.end()) {
+      f.kind = FollowerKind::SiLU;
+      f.node = mul;
+      f.name = name(mul);
+      return f;
+    }
+  }
+  if (cs.size() > 1) {
+    f.kind = FollowerKind::Multiple;
+    return f;
+  }
+  const Node* n = cs[0];
+  f.node = n;
+  f.name = name(n);
+  const std::string_view op = n->opType;
+  if (op == "BatchNormalization") f.kind = FollowerKind::BatchNorm;
+  else if (op == "Relu") f.kind = FollowerKind::Relu;
+  else if (op == "PRelu") f.kind = FollowerKind::PRelu;
+  else if (op == "LeakyRelu") f.kind = FollowerKind::LeakyRelu;
+  else if (op == "Clip") {
+    double lo = -INFINITY, hi = INFINITY;
+    if (const auto* a = n->attribute("min"); a && a->hasF) lo = a->f;
+    if (const auto* a = n->attribute("max"); a && a->hasF) hi = a->f;
+    double v;
+    if (scalarConstant(scope, input(*n, 1), &v)) lo = v;
+    if (scalarConstant(scope, input(*n, 2), &v)) hi = v;
+    f.clipMin = lo;
+    f.clipMax = hi;
+    f.kind = (lo == 0.0 && hi == 6.0) ? FollowerKind::Relu6 : FollowerKind::Clip;
+  } else {
+    f.kind = FollowerKind::Other;
+  }
+  return f;
+}
+
+struct WeightTrace {
+  const Tensor* tensor = nullptr;
+  std::vector<std::string_view> via;
+  std::vector<int> axisMap;  // op axis -> stored axis
+  Quantization quant;
+};
+
+// Follows a weight input back through Identity, Cast, Transpose and DequantizeLinear
+// to the stored tensor. Returns false when the input is not a constant.
+bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr) {
+  std::vector<const Node*> chain;
+  for (int step = 0; step < 32 && !name.empty(); ++step) {
+    if (const Tensor* t = scope.constant(name)) {
+      tr->tensor = t;
+      break;
+    }
+    const Node* p = scope.producer(name);
+    if (!p || p->inputs.empty()) return false;
+    if (!(isOp(p, "Identity") || isOp(p, "Cast") || isOp(p, "Transpose") || isOp(p, "DequantizeLinear"))) return false;
+    chain.push_back(p);
+    name = p->inputs[0];
+  }
+  if (!tr->tensor) return false;
+  const size_t rank = tr->tensor->dims.size();
+  // Walk from the stored tensor towards the layer, composing the axis map.
+  // stored[k] = axis of the stored tensor that axis k of the current value came from.
+  std::vector<int> stored(rank);
+  std::iota(stored.begin(), stored.end(), 0);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const Node* p = *it;
+    tr->via.push_back(p->opType);
+    if (isOp(p, "Transpose")) {
+      if (tr->quant.present) return false;  // per-axis parameters then refer to another layout
+      const onnx::Attribute* perm = p->attribute("perm");
+      std::vector<int64_t> pv;
+      if (perm && !perm->ints.empty()) pv = perm->ints;
+      else for (size_t i = rank; i-- > 0;) pv.push_back(static_cast<int64_t>(i));  // default: reverse
+      if (pv.size() != rank) return false;
+      std::vector<int> next(rank);
+      for (size_t k = 0; k < rank; ++k) {
+        if (pv[k] < 0 || pv[k] >= static_cast<int64_t>(rank)) return false;
+        next[k] = stored[pv[k]];  // output axis k is input axis perm[k]
+      }
+      stored = next;
+    } else if (isOp(p, "DequantizeLinear")) {
+      if (tr->quant.present || !std::is_sorted(stored.begin(), stored.end())) return false;
+      tr->quant.present = true;
+      tr->quant.via = p->opType;
+      tr->quant.scale = scope.constant(input(*p, 1));
+      tr->quant.zeroPoint = input(*p, 2).empty() ? nullptr : scope.constant(input(*p, 2));
+      if (!tr->quant.scale) return false;
+      uint64_t n = 0;
+      if (tr->quant.scale->elementCount(&n) && n > 1) {
+        int64_t axis = p->intAttr("axis", 1);
+        if (axis < 0) axis += static_cast<int64_t>(rank);
+        if (axis < 0 || axis >= static_cast<int64_t>(rank)) return false;
+        tr->quant.axis = stored[static_cast<size_t>(axis)];
+      }
+    }
+  }
+  tr->axisMap = stored;
+  return true;
+}
+
+class Finder {
+ public:
+  explicit Finder(Discovery* out) : out_(out) {}
+
+  void walk(const Graph& g, const Scope* parent, const std::string& path) {
+    Scope scope;
+    scope.parent = parent;
+    scope.graph = &g;
+    scope.path = path;
+    for (const auto& t : g.initializers) scope.constants[t.name] = &t;
+    for (const auto& n : g.nodes) {
+      for (auto o : n.outputs) {
+        if (!o.empty()) scope.producers[o] = &n;
+      }
+      if (isOp(&n, "Constant") && !n.outputs.empty()) {
+        if (const auto* a = n.attribute("value"); a && a->t) scope.constants[n.outputs[0]] = a->t.get();
+      }
+      for (auto i : n.inputs) {
+        if (!i.empty()) scope.consumers[i].push_back(&n);
+      }
+    }
+    for (size_t idx = 0; idx < g.nodes.size(); ++idx) {
+      const Node& n = g.nodes[idx];
+      visit(scope, n, idx);
+      for (const auto& a : n.attributes) {
+        const std::string base = (path.empty() ? "" : path + "/") + displayName(n, idx) + "/" + std::string(a.name);
+        if (a.g) walk(*a.g, &scope, base);
+        for (size_t k = 0; k < a.graphs.size(); ++k) walk(a.graphs[k], &scope, base + "[" + std::to_string(k) + "]");
+      }
+    }
+  }
+
+ private:
+  void skip(const Scope& scope, const Node& n, size_t idx, const std::string& why) {
+    out_->skipped.push_back((scope.path.empty() ? "" : scope.path + "/") + displayName(n, idx) + " (" +
+                            std::string(n.opType) + "): " + why);
+  }
+
+  void visit(const Scope& scope, const Node& n, size_t idx) {
+    if (!n.domain.empty() && n.domain != "ai.onnx") return;
+    const std::string_view op = n.opType;
+    size_t weightInput;
+    size_t biasInput = SIZE_MAX;
+    // Integer ops carry their dequantization parameters as inputs.
+    size_t scaleInput = SIZE_MAX, zpInput = SIZE_MAX;
+    if (op == "Conv" || op == "ConvTranspose") { weightInput = 1; biasInput = 2; }
+    else if (op == "Gemm") { weightInput = 1; biasInput = 2; }
+    else if (op == "MatMul") { weightInput = 1; }
+    else if (op == "QLinearConv") { weightInput = 3; scaleInput = 4; zpInput = 5; biasInput = 8; }
+    else if (op == "ConvInteger") { weightInput = 1; zpInput = 3; }
+    else if (op == "MatMulInteger") { weightInput = 1; zpInput = 3; }
+    else if (op == "QLinearMatMul") { weightInput = 3; scaleInput = 4; zpInput = 5; }
+    else return;
+
+    // A constant on the left of MatMul (W @ x) has its output rows on axis -2.
+    bool weightOnLeft = false;
+    WeightTrace tr;
+    const std::string_view wname = input(n, weightInput);
+    if (!traceWeight(scope, wname, &tr)) {
+      tr = WeightTrace{};
+      if (op == "MatMul" && traceWeight(scope, input(n, 0), &tr)) {
+        weightOnLeft = true;
+      } else {
+        return;  // activations times activations: not a weight layer
+      }
+    }
+    const size_t rank = tr.tensor->dims.size();
+    const Tensor& w = *tr.tensor;
+
+    Layer L;
+    L.name = displayName(n, idx);
+    L.path = scope.path;
+    L.op = op;
+    L.node = &n;
+    L.graph = scope.graph;
+    L.nodeIndex = idx;
+    L.weight = &w;
+    L.via = tr.via;
+    L.shape = w.dims;
+    L.quant = tr.quant;
+    if (scaleInput != SIZE_MAX) {
+      L.quant.present = true;
+      L.quant.via = op;
+      L.quant.scale = scope.constant(input(n, scaleInput));
+      L.quant.zeroPoint = scope.constant(input(n, zpInput));
+      L.quant.axis = -1;
+    } else if (zpInput != SIZE_MAX) {
+      L.quant.present = true;
+      L.quant.via = op;
+      L.quant.zeroPoint = scope.constant(input(n, zpInput));
+      L.quant.axis = -1;
+    }
+
+    if (w.dims.empty()) { skip(scope, n, idx, "weight is a scalar"); return; }
+    // Output-channel axis in the op's view of the weight.
+    int opAxis = 0;
+    L.groups = 1;
+    if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
+      if (rank < 3) { skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank)); return; }
+      L.groups = n.intAttr("group", 1);
+      opAxis = 0;
+    } else if (op == "ConvTranspose") {
+      if (rank < 3) { skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank)); return; }
+      L.groups = n.intAttr("group", 1);
+      opAxis = 1;
+    } else if (op == "Gemm") {
+      if (rank != 2) { skip(scope, n, idx, "Gemm weight of rank " + std::to_string(rank)); return; }
+      opAxis = n.intAttr("transB", 0) ? 0 : 1;
+    } else {  // MatMul family: B [..., K, N] -> last axis; constant A [..., M, K] -> axis -2
+      if (rank < 2) { skip(scope, n, idx, "MatMul weight of rank 1 has no channel axis"); return; }
+      opAxis = weightOnLeft ? static_cast<int>(rank) - 2 : static_cast<int>(rank) - 1;
+    }
+    if (L.groups < 1) { skip(scope, n, idx, "group attribute " + std::to_string(L.groups)); return; }
+
+    const bool transposed = !std::is_sorted(tr.axisMap.begin(), tr.axisMap.end());
+    // Op-space dims: op axis a has the stored dim axisMap[a].
+    std::vector<int64_t> opDims(rank);
+    for (size_t a = 0; a < rank; ++a) opDims[a] = w.dims[tr.axisMap[a]];
+    L.channelAxis = tr.axisMap[opAxis];
+    auto prod = [&](size_t from, size_t to) {
+      uint64_t p = 1;
+      for (size_t i = from; i < to; ++i) p *= static_cast<uint64_t>(w.dims[i]);
+      return p;
+    };
+    const size_t p = static_cast<size_t>(L.channelAxis);
+    L.layout = ChannelLayout{1, prod(0, p), static_cast<uint64_t>(w.dims[p]), prod(p + 1, rank)};
+    if (op == "ConvTranspose" && L.groups > 1) {
+      if (transposed) { skip(scope, n, idx, "grouped ConvTranspose with a transposed weight"); return; }
+      const uint64_t I = static_cast<uint64_t>(w.dims[0]);
+      if (I % static_cast<uint64_t>(L.groups)) { skip(scope, n, idx, "input channels not divisible by group"); return; }
+      L.layout = ChannelLayout{static_cast<uint64_t>(L.groups), I / L.groups, static_cast<uint64_t>(w.dims[1]), prod(2, rank)};
+    }
+    if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
+      L.depthwise = L.groups > 1 && opDims[1] == 1;
+      if (opDims[0] % L.groups) { skip(scope, n, idx, "output channels not divisible by group"); return; }
+    } else if (op == "ConvTranspose") {
+      L.depthwise = L.groups > 1 && opDims[0] == L.groups;
+    }
+    if (L.quant.present && L.quant.axis == -1) {
+      // Integer ops: per-channel parameters lie along the output-channel axis.
+      uint64_t cnt = 0;
+      const Tensor* t = L.quant.scale ? L.quant.scale : L.quant.zeroPoint;
+      if (t && t->elementCount(&cnt) && cnt > 1) L.quant.axis = L.channelAxis;
+    }
+
+    // Bias: an input, or a following Add of a constant (how MatMul layers carry it).
+    std::string_view out = n.outputs.empty() ? std::string_view{} : n.outputs[0];
+    if (biasInput != SIZE_MAX && !input(n, biasInput).empty()) {
+      L.biasName = input(n, biasInput);
+      L.bias = scope.constant(L.biasName);
+    } else if (!out.empty()) {
+      const auto& cs = scope.consumersOf(out);
+      if (cs.size() == 1 && isOp(cs[0], "Add") && cs[0]->inputs.size() == 2 && !cs[0]->outputs.empty()) {
+        const std::string_view other = cs[0]->inputs[0] == out ? cs[0]->inputs[1] : cs[0]->inputs[0];
+        if (const Tensor* b = scope.constant(other)) {
+          uint64_t cnt = 0;
+          if (b->elementCount(&cnt) && cnt == L.layout.channelCount()) {
+            L.biasName = other;
+            L.bias = b;
+            out = cs[0]->outputs[0];
+          }
+        }
+      }
+    }
+    if (!out.empty()) {
+      L.follower = classifyFollower(scope, out);
+      if (L.follower.kind == FollowerKind::BatchNorm && !L.follower.node->outputs.empty()) {
+        L.activation = classifyFollower(scope, L.follower.node->outputs[0]);
+      }
+    }
+    if (L.layout.elementCount() != 0) {
+      uint64_t cnt = 0;
+      if (!w.elementCount(&cnt) || cnt != L.layout.elementCount()) { skip(scope, n, idx, "weight layout does not add up"); return; }
+    }
+    out_->layers.push_back(std::move(L));
+  }
+
+  Discovery* out_;
+};
+
+}  // namespace
+
+Result<Discovery> findLayers(const onnx::Model& model) {
+  Discovery d;
+  Finder f(&d);
+  f.walk(model.graph, nullptr, "");
+  return d;
+}
+
+}  // namespace ql::graph

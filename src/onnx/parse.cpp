@@ -1,0 +1,599 @@
+// ModelProto decoder. Field numbers follow onnx/onnx.proto (IR version 8); unknown
+// fields are skipped, as protobuf does, so newer files still load.
+#include <string>
+
+#include "onnx/model.hpp"
+
+namespace ql::onnx {
+
+using wire::Field;
+using wire::Reader;
+using wire::RepeatedScalar;
+
+namespace {
+
+std::string quoted(std::string_view s) {
+  std::string out = "'";
+  out.append(s.substr(0, 200));
+  out += "'";
+  return out;
+}
+
+class Parser {
+ public:
+  Parser(const uint8_t* base, const ParseOptions& options) : base_(base), options_(options) {}
+
+  bool model(Bytes b, Model* m);
+  const Error& error() const { return error_; }
+
+ private:
+  bool fail(ErrorCode code, std::string msg, size_t offset) {
+    if (error_.ok()) error_ = makeError(code, std::move(msg), static_cast<int64_t>(offset));
+    return false;
+  }
+  bool failReader(const Reader& r) {
+    if (error_.ok()) error_ = r.error();
+    return false;
+  }
+  bool expect(const Field& f, uint8_t type, const char* msgName) {
+    if (f.type == type) return true;
+    return fail(ErrorCode::InvalidModel,
+                std::string(msgName) + " field " + std::to_string(f.number) + " has wire type " +
+                    wire::wireTypeName(f.type) + ", expected " + wire::wireTypeName(type),
+                f.offset);
+  }
+  size_t off(Bytes b) const { return static_cast<size_t>(b.data - base_); }
+
+  bool str(const Field& f, const char* msgName, std::string_view* out) {
+    if (!expect(f, wire::kLen, msgName)) return false;
+    *out = f.bytes.str();
+    return true;
+  }
+  bool i64(const Field& f, const char* msgName, int64_t* out) {
+    if (!expect(f, wire::kVarint, msgName)) return false;
+    *out = static_cast<int64_t>(f.varint);
+    return true;
+  }
+  bool i32(const Field& f, const char* msgName, int32_t* out) {
+    if (!expect(f, wire::kVarint, msgName)) return false;
+    *out = static_cast<int32_t>(static_cast<uint32_t>(f.varint));
+    return true;
+  }
+
+  template <class T, class Fn>
+  bool repeatedVarint(const Field& f, const char* msgName, std::vector<T>* out, Fn convert);
+  bool repeatedFloat(const Field& f, const char* msgName, std::vector<float>* out);
+
+  bool graph(Bytes b, Graph* g, int depth);
+  bool node(Bytes b, Node* n, int depth);
+  bool attribute(Bytes b, Attribute* a, int depth);
+  bool tensor(Bytes b, Tensor* t);
+  bool valueInfo(Bytes b, ValueInfo* v);
+  bool typeProto(Bytes b, ValueInfo* v);
+  bool shape(Bytes b, ValueInfo* v);
+  bool opset(Bytes b, OpsetId* o);
+  bool stringPair(Bytes b, StringPair* p);
+  bool function(Bytes b, Function* fn, int depth);
+  bool checkTensor(const Tensor& t);
+
+  const uint8_t* base_;
+  ParseOptions options_;
+  Error error_;
+};
+
+template <class T, class Fn>
+bool Parser::repeatedVarint(const Field& f, const char* msgName, std::vector<T>* out, Fn convert) {
+  if (f.type == wire::kVarint) {
+    out->push_back(convert(f.varint));
+    return true;
+  }
+  if (!expect(f, wire::kLen, msgName)) return false;
+  const uint8_t* p = f.bytes.data;
+  const uint8_t* e = p + f.bytes.size;
+  while (p < e) {
+    uint64_t v;
+    size_t n = wire::readVarint(p, e, &v);
+    if (n == 0) return fail(ErrorCode::InvalidModel, std::string("truncated varint in packed field of ") + msgName, off({p, 0}));
+    out->push_back(convert(v));
+    p += n;
+  }
+  return true;
+}
+
+bool Parser::repeatedFloat(const Field& f, const char* msgName, std::vector<float>* out) {
+  if (f.type == wire::kFixed32) {
+    out->push_back(wire::loadF32(f.bytes.data));
+    return true;
+  }
+  if (!expect(f, wire::kLen, msgName)) return false;
+  if (f.bytes.size % 4) return fail(ErrorCode::InvalidModel, std::string("packed floats in ") + msgName + " do not fill their length", f.offset);
+  for (size_t i = 0; i < f.bytes.size; i += 4) out->push_back(wire::loadF32(f.bytes.data + i));
+  return true;
+}
+
+bool Parser::model(Bytes b, Model* m) {
+  Reader r(b, base_);
+  Field f;
+  m->byteSize = b.size;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    switch (f.number) {
+      case 1: if (!i64(f, "ModelProto", &m->irVersion)) return false; break;
+      case 2: if (!str(f, "ModelProto", &m->producerName)) return false; break;
+      case 3: if (!str(f, "ModelProto", &m->producerVersion)) return false; break;
+      case 4: if (!str(f, "ModelProto", &m->domain)) return false; break;
+      case 5: if (!i64(f, "ModelProto", &m->modelVersion)) return false; break;
+      case 6: if (!str(f, "ModelProto", &m->docString)) return false; break;
+      case 7:
+        if (!expect(f, wire::kLen, "ModelProto")) return false;
+        // protobuf merges repeated occurrences of a message field; ONNX writers emit one.
+        if (m->hasGraph) return fail(ErrorCode::InvalidModel, "model has more than one graph field", f.offset);
+        m->hasGraph = true;
+        if (!graph(f.bytes, &m->graph, 0)) return false;
+        break;
+      case 8:
+        if (!expect(f, wire::kLen, "ModelProto")) return false;
+        m->opsets.emplace_back();
+        if (!opset(f.bytes, &m->opsets.back())) return false;
+        break;
+      case 14:
+        if (!expect(f, wire::kLen, "ModelProto")) return false;
+        m->metadata.emplace_back();
+        if (!stringPair(f.bytes, &m->metadata.back())) return false;
+        break;
+      case 20:
+        if (!expect(f, wire::kLen, "ModelProto")) return false;
+        ++m->trainingInfos;
+        break;
+      case 25:
+        if (!expect(f, wire::kLen, "ModelProto")) return false;
+        m->functions.emplace_back();
+        if (!function(f.bytes, &m->functions.back(), 0)) return false;
+        break;
+      default: break;
+    }
+  }
+  return true;
+}
+
+bool Parser::graph(Bytes b, Graph* g, int depth) {
+  if (depth > options_.maxGraphDepth) {
+    return fail(ErrorCode::InvalidModel, "sub-graphs nested deeper than " + std::to_string(options_.maxGraphDepth) + " levels", off(b));
+  }
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    switch (f.number) {
+      case 1:
+        if (!expect(f, wire::kLen, "GraphProto")) return false;
+        g->nodes.emplace_back();
+        if (!node(f.bytes, &g->nodes.back(), depth)) return false;
+        break;
+      case 2: if (!str(f, "GraphProto", &g->name)) return false; break;
+      case 5:
+        if (!expect(f, wire::kLen, "GraphProto")) return false;
+        g->initializers.emplace_back();
+        if (!tensor(f.bytes, &g->initializers.back())) return false;
+        break;
+      case 10: if (!str(f, "GraphProto", &g->docString)) return false; break;
+      case 11:
+      case 12:
+      case 13: {
+        if (!expect(f, wire::kLen, "GraphProto")) return false;
+        auto& list = f.number == 11 ? g->inputs : f.number == 12 ? g->outputs : g->valueInfo;
+        list.emplace_back();
+        if (!valueInfo(f.bytes, &list.back())) return false;
+        break;
+      }
+      case 14:
+        if (!expect(f, wire::kLen, "GraphProto")) return false;
+        ++g->quantizationAnnotations;
+        break;
+      case 15:
+        if (!expect(f, wire::kLen, "GraphProto")) return false;
+        g->sparseInitializers.push_back(f.bytes);
+        break;
+      default: break;
+    }
+  }
+  return true;
+}
+
+bool Parser::node(Bytes b, Node* n, int depth) {
+  Reader r(b, base_);
+  Field f;
+  n->offset = off(b);
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    switch (f.number) {
+      case 1: if (!str(f, "NodeProto", &n->inputs.emplace_back())) return false; break;
+      case 2: if (!str(f, "NodeProto", &n->outputs.emplace_back())) return false; break;
+      case 3: if (!str(f, "NodeProto", &n->name)) return false; break;
+      case 4: if (!str(f, "NodeProto", &n->opType)) return false; break;
+      case 5:
+        if (!expect(f, wire::kLen, "NodeProto")) return false;
+        n->attributes.emplace_back();
+        if (!attribute(f.bytes, &n->attributes.back(), depth)) return false;
+        break;
+      case 6: if (!str(f, "NodeProto", &n->docString)) return false; break;
+      case 7: if (!str(f, "NodeProto", &n->domain)) return false; break;
+      default: break;
+    }
+  }
+  return true;
+}
+
+bool Parser::attribute(Bytes b, Attribute* a, int depth) {
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    switch (f.number) {
+      case 1: if (!str(f, "AttributeProto", &a->name)) return false; break;
+      case 21: if (!str(f, "AttributeProto", &a->refAttrName)) return false; break;
+      case 13: if (!str(f, "AttributeProto", &a->docString)) return false; break;
+      case 20: if (!i32(f, "AttributeProto", &a->type)) return false; break;
+      case 2:
+        if (!expect(f, wire::kFixed32, "AttributeProto")) return false;
+        a->f = wire::loadF32(f.bytes.data);
+        a->hasF = true;
+        break;
+      case 3: if (!i64(f, "AttributeProto", &a->i)) return false; a->hasI = true; break;
+      case 4: if (!str(f, "AttributeProto", &a->s)) return false; a->hasS = true; break;
+      case 5:
+        if (!expect(f, wire::kLen, "AttributeProto")) return false;
+        a->t = std::make_unique<Tensor>();
+        if (!tensor(f.bytes, a->t.get())) return false;
+        break;
+      case 6:
+        if (!expect(f, wire::kLen, "AttributeProto")) return false;
+        a->g = std::make_unique<Graph>();
+        if (!graph(f.bytes, a->g.get(), depth + 1)) return false;
+        break;
+      case 7: if (!repeatedFloat(f, "AttributeProto", &a->floats)) return false; break;
+      case 8:
+        if (!repeatedVarint(f, "AttributeProto", &a->ints, [](uint64_t v) { return static_cast<int64_t>(v); })) return false;
+        break;
+      case 9: if (!str(f, "AttributeProto", &a->strings.emplace_back())) return false; break;
+      case 10:
+        if (!expect(f, wire::kLen, "AttributeProto")) return false;
+        a->tensors.emplace_back();
+        if (!tensor(f.bytes, &a->tensors.back())) return false;
+        break;
+      case 11:
+        if (!expect(f, wire::kLen, "AttributeProto")) return false;
+        a->graphs.emplace_back();
+        if (!graph(f.bytes, &a->graphs.back(), depth + 1)) return false;
+        break;
+      case 14: case 15:
+        if (!expect(f, wire::kLen, "AttributeProto")) return false;
+        a->typeProtos.push_back(f.bytes);
+        break;
+      case 22: case 23:
+        if (!expect(f, wire::kLen, "AttributeProto")) return false;
+        a->sparseTensors.push_back(f.bytes);
+        break;
+      default: break;
+    }
+  }
+  return true;
+}
+
+bool Parser::tensor(Bytes b, Tensor* t) {
+  Reader r(b, base_);
+  Field f;
+  t->message = b;
+  t->offset = off(b);
+  int64_t location = 0;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    switch (f.number) {
+      case 1:
+        if (!repeatedVarint(f, "TensorProto", &t->dims, [](uint64_t v) { return static_cast<int64_t>(v); })) return false;
+        break;
+      case 2: if (!i32(f, "TensorProto", &t->dataType)) return false; break;
+      case 3: {
+        if (!expect(f, wire::kLen, "TensorProto")) return false;
+        Reader sr(f.bytes, base_);
+        Field sf;
+        t->hasSegment = true;
+        while (!sr.done()) {
+          if (!sr.next(&sf)) return failReader(sr);
+          if (sf.number == 1 && !i64(sf, "TensorProto.Segment", &t->segmentBegin)) return false;
+          if (sf.number == 2 && !i64(sf, "TensorProto.Segment", &t->segmentEnd)) return false;
+        }
+        break;
+      }
+      case 4: case 5: case 7: case 10: case 11: {
+        const auto kind = f.number == 4 ? RepeatedScalar::kFixed32Kind
+                        : f.number == 10 ? RepeatedScalar::kFixed64Kind
+                                         : RepeatedScalar::kVarintKind;
+        uint64_t count = 0;
+        if (!RepeatedScalar::count(f, kind, &count, &error_, base_)) return false;
+        if (count == 0) break;
+        if (t->typedField != 0 && t->typedField != f.number) {
+          return fail(ErrorCode::InvalidModel, "tensor " + quoted(t->name) + " stores values in two typed fields", f.offset);
+        }
+        t->typedField = f.number;
+        t->typedCount += count;
+        break;
+      }
+      case 6:
+        if (!expect(f, wire::kLen, "TensorProto")) return false;
+        if (t->typedField != 0 && t->typedField != 6) {
+          return fail(ErrorCode::InvalidModel, "tensor " + quoted(t->name) + " stores values in two typed fields", f.offset);
+        }
+        t->typedField = 6;
+        ++t->typedCount;
+        break;
+      case 8: if (!str(f, "TensorProto", &t->name)) return false; break;
+      case 9:
+        if (!expect(f, wire::kLen, "TensorProto")) return false;
+        t->hasRawData = true;
+        t->rawData = f.bytes;
+        break;
+      case 12: if (!str(f, "TensorProto", &t->docString)) return false; break;
+      case 13:
+        if (!expect(f, wire::kLen, "TensorProto")) return false;
+        t->externalData.emplace_back();
+        if (!stringPair(f.bytes, &t->externalData.back())) return false;
+        break;
+      case 14: if (!i64(f, "TensorProto", &location)) return false; break;
+      default: break;
+    }
+  }
+  t->external = location == 1;
+  return checkTensor(*t);
+}
+
+bool Parser::checkTensor(const Tensor& t) {
+  uint64_t count = 0;
+  for (int64_t d : t.dims) {
+    if (d < 0) return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has negative dimension " + std::to_string(d), t.offset);
+  }
+  if (!t.elementCount(&count)) {
+    return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has dimensions whose product overflows", t.offset);
+  }
+  if (t.external) {
+    if (t.externalValue("location").empty()) {
+      return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has external data without a location", t.offset);
+    }
+    return true;
+  }
+  const size_t elem = dataTypeSize(t.dataType);
+  if (t.hasRawData && t.typedCount > 0) {
+    return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has both raw_data and typed values", t.offset);
+  }
+  if (t.hasRawData && elem != 0) {
+    // Reject before anyone multiplies: count * elem fits since count < 2^62 and raw size is known.
+    if (count > t.rawData.size / elem || count * elem != t.rawData.size) {
+      return fail(ErrorCode::InvalidModel,
+                  "tensor " + quoted(t.name) + " holds " + std::to_string(t.rawData.size) + " bytes of raw_data but its " +
+                      std::to_string(count) + " elements of " + dataTypeName(t.dataType) + " need " +
+                      (count > (1ull << 58) ? std::string("more") : std::to_string(count * elem)),
+                  t.offset);
+    }
+  }
+  if (t.typedCount > 0) {
+    // complex types store two values per element
+    const uint64_t perElem = (t.dataType == kComplex64 || t.dataType == kComplex128) ? 2 : 1;
+    if (count > (1ull << 61) || t.typedCount != count * perElem) {
+      return fail(ErrorCode::InvalidModel,
+                  "tensor " + quoted(t.name) + " holds " + std::to_string(t.typedCount) + " typed values for " +
+                      std::to_string(count) + " elements",
+                  t.offset);
+    }
+  }
+  return true;
+}
+
+bool Parser::valueInfo(Bytes b, ValueInfo* v) {
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    switch (f.number) {
+      case 1: if (!str(f, "ValueInfoProto", &v->name)) return false; break;
+      case 2:
+        if (!expect(f, wire::kLen, "ValueInfoProto")) return false;
+        v->hasType = true;
+        if (!typeProto(f.bytes, v)) return false;
+        break;
+      case 3: if (!str(f, "ValueInfoProto", &v->docString)) return false; break;
+      default: break;
+    }
+  }
+  return true;
+}
+
+bool Parser::typeProto(Bytes b, ValueInfo* v) {
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    if (f.number == 1 || f.number == 4 || f.number == 5 || f.number == 8 || f.number == 9) {
+      if (!expect(f, wire::kLen, "TypeProto")) return false;
+      v->typeCase = f.number;
+      if (f.number != 1 && f.number != 8) continue;  // nested element types are not needed
+      Reader tr(f.bytes, base_);
+      Field tf;
+      while (!tr.done()) {
+        if (!tr.next(&tf)) return failReader(tr);
+        if (tf.number == 1 && !i32(tf, "TypeProto.Tensor", &v->elemType)) return false;
+        if (tf.number == 2) {
+          if (!expect(tf, wire::kLen, "TypeProto.Tensor")) return false;
+          v->hasShape = true;
+          if (!shape(tf.bytes, v)) return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+bool Parser::shape(Bytes b, ValueInfo* v) {
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    if (f.number != 1) continue;
+    if (!expect(f, wire::kLen, "TensorShapeProto")) return false;
+    Dimension& d = v->shape.emplace_back();
+    Reader dr(f.bytes, base_);
+    Field df;
+    while (!dr.done()) {
+      if (!dr.next(&df)) return failReader(dr);
+      switch (df.number) {
+        case 1: if (!i64(df, "Dimension", &d.value)) return false; d.hasValue = true; d.param = {}; break;
+        case 2: if (!str(df, "Dimension", &d.param)) return false; d.hasValue = false; d.value = 0; break;
+        case 3: if (!str(df, "Dimension", &d.denotation)) return false; break;
+        default: break;
+      }
+    }
+  }
+  return true;
+}
+
+bool Parser::opset(Bytes b, OpsetId* o) {
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    if (f.number == 1 && !str(f, "OperatorSetIdProto", &o->domain)) return false;
+    if (f.number == 2 && !i64(f, "OperatorSetIdProto", &o->version)) return false;
+  }
+  return true;
+}
+
+bool Parser::stringPair(Bytes b, StringPair* p) {
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    if (f.number == 1 && !str(f, "StringStringEntryProto", &p->first)) return false;
+    if (f.number == 2 && !str(f, "StringStringEntryProto", &p->second)) return false;
+  }
+  return true;
+}
+
+bool Parser::function(Bytes b, Function* fn, int depth) {
+  Reader r(b, base_);
+  Field f;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    switch (f.number) {
+      case 1: if (!str(f, "FunctionProto", &fn->name)) return false; break;
+      case 4: if (!str(f, "FunctionProto", &fn->inputs.emplace_back())) return false; break;
+      case 5: if (!str(f, "FunctionProto", &fn->outputs.emplace_back())) return false; break;
+      case 6: if (!str(f, "FunctionProto", &fn->attributes.emplace_back())) return false; break;
+      case 7:
+        if (!expect(f, wire::kLen, "FunctionProto")) return false;
+        fn->nodes.emplace_back();
+        if (!node(f.bytes, &fn->nodes.back(), depth + 1)) return false;
+        break;
+      case 8: if (!str(f, "FunctionProto", &fn->docString)) return false; break;
+      case 9:
+        if (!expect(f, wire::kLen, "FunctionProto")) return false;
+        fn->opsets.emplace_back();
+        if (!opset(f.bytes, &fn->opsets.back())) return false;
+        break;
+      case 10: if (!str(f, "FunctionProto", &fn->domain)) return false; break;
+      default: break;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string dataTypeName(int32_t type) {
+  switch (type) {
+    case kFloat: return "float32";
+    case kUint8: return "uint8";
+    case kInt8: return "int8";
+    case kUint16: return "uint16";
+    case kInt16: return "int16";
+    case kInt32: return "int32";
+    case kInt64: return "int64";
+    case kString: return "string";
+    case kBool: return "bool";
+    case kFloat16: return "float16";
+    case kDouble: return "float64";
+    case kUint32: return "uint32";
+    case kUint64: return "uint64";
+    case kComplex64: return "complex64";
+    case kComplex128: return "complex128";
+    case kBFloat16: return "bfloat16";
+    case 17: return "float8e4m3fn";
+    case 18: return "float8e4m3fnuz";
+    case 19: return "float8e5m2";
+    case 20: return "float8e5m2fnuz";
+    case 21: return "uint4";
+    case 22: return "int4";
+    default: return "dtype " + std::to_string(type);
+  }
+}
+
+size_t dataTypeSize(int32_t type) {
+  switch (type) {
+    case kFloat: case kInt32: case kUint32: return 4;
+    case kUint8: case kInt8: case kBool: return 1;
+    case kUint16: case kInt16: case kFloat16: case kBFloat16: return 2;
+    case kInt64: case kDouble: case kUint64: case kComplex64: return 8;
+    case kComplex128: return 16;
+    case 17: case 18: case 19: case 20: return 1;
+    default: return 0;  // string, 4-bit types (packed two per byte), unknown
+  }
+}
+
+bool Tensor::elementCount(uint64_t* out) const {
+  uint64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) return false;
+    const uint64_t u = static_cast<uint64_t>(d);
+    if (u != 0 && n > (uint64_t{1} << 62) / u) return false;
+    n *= u;
+  }
+  *out = n;
+  return true;
+}
+
+std::string_view Tensor::externalValue(std::string_view key) const {
+  for (const auto& [k, v] : externalData) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+const Attribute* Node::attribute(std::string_view attrName) const {
+  for (const auto& a : attributes) {
+    if (a.name == attrName) return &a;
+  }
+  return nullptr;
+}
+
+int64_t Node::intAttr(std::string_view attrName, int64_t fallback) const {
+  const Attribute* a = attribute(attrName);
+  return a && a->hasI ? a->i : fallback;
+}
+
+Result<Model> parseModel(const uint8_t* data, size_t size, const ParseOptions& options) {
+  if (data == nullptr && size != 0) return makeError(ErrorCode::InvalidArgument, "no model bytes given");
+  if (size == 0) return makeError(ErrorCode::InvalidModel, "the file is empty, not an ONNX model", 0);
+  Parser p(data, options);
+  Model m;
+  if (!p.model({data, size}, &m)) {
+    Error e = p.error();
+    // A file that fails in its first bytes is most likely not ONNX at all: say so.
+    if (e.offset >= 0 && e.offset < 16 && !m.hasGraph) {
+      e.message = "not an ONNX model: " + e.message;
+    }
+    return e;
+  }
+  if (!m.hasGraph) return makeError(ErrorCode::InvalidModel, "not an ONNX model: no graph found (ModelProto field 7)", 0);
+  if (m.irVersion <= 0) return makeError(ErrorCode::InvalidModel, "not an ONNX model: no ir_version (ModelProto field 1)", 0);
+  return m;
+}
+
+}  // namespace ql::onnx

@@ -1,0 +1,273 @@
+#include "onnx/tensor_data.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace ql::onnx {
+
+namespace {
+
+std::string tensorLabel(const Tensor& t) {
+  return "tensor '" + std::string(t.name.substr(0, 200)) + "'";
+}
+
+// Calls fn(bits) for each value stored in the tensor's typed field, in order.
+// The parser has already validated the encoding.
+template <class Fn>
+void forEachTyped(const Tensor& t, Fn fn) {
+  wire::Reader r(t.message, t.message.data);
+  wire::Field f;
+  while (!r.done() && r.next(&f)) {
+    if (f.number != t.typedField) continue;
+    const bool fixed32 = t.typedField == 4;
+    const bool fixed64 = t.typedField == 10;
+    if (f.type != wire::kLen) {
+      fn(f.varint);
+      continue;
+    }
+    const uint8_t* p = f.bytes.data;
+    const uint8_t* e = p + f.bytes.size;
+    if (fixed32) {
+      for (; p + 4 <= e; p += 4) fn(wire::loadU32(p));
+    } else if (fixed64) {
+      for (; p + 8 <= e; p += 8) fn(wire::loadU64(p));
+    } else {
+      while (p < e) {
+        uint64_t v;
+        size_t n = wire::readVarint(p, e, &v);
+        if (n == 0) return;
+        fn(v);
+        p += n;
+      }
+    }
+  }
+}
+
+// Which typed field holds each element type (onnx.proto comments on TensorProto).
+uint32_t typedFieldFor(int32_t dt) {
+  switch (dt) {
+    case kFloat: case kComplex64: return 4;
+    case kInt32: case kInt16: case kInt8: case kUint16: case kUint8: case kBool: case kFloat16: case kBFloat16:
+    case 17: case 18: case 19: case 20:
+      return 5;
+    case kString: return 6;
+    case kInt64: return 7;
+    case kDouble: case kComplex128: return 10;
+    case kUint32: case kUint64: return 11;
+    default: return 0;
+  }
+}
+
+float fromBits(int32_t dt, uint64_t bits) {
+  switch (dt) {
+    case kFloat: { uint32_t u = static_cast<uint32_t>(bits); float v; std::memcpy(&v, &u, 4); return v; }
+    case kDouble: { double v; std::memcpy(&v, &bits, 8); return static_cast<float>(v); }
+    case kFloat16: return halfToFloat(static_cast<uint16_t>(bits));
+    case kBFloat16: return bfloat16ToFloat(static_cast<uint16_t>(bits));
+    case kInt8: return static_cast<float>(static_cast<int8_t>(bits));
+    case kUint8: return static_cast<float>(static_cast<uint8_t>(bits));
+    case kInt16: return static_cast<float>(static_cast<int16_t>(bits));
+    case kUint16: return static_cast<float>(static_cast<uint16_t>(bits));
+    case kInt32: return static_cast<float>(static_cast<int32_t>(bits));
+    case kBool: return bits ? 1.0f : 0.0f;
+    case kInt64: return static_cast<float>(static_cast<int64_t>(bits));
+    case kUint32: return static_cast<float>(static_cast<uint32_t>(bits));
+    case kUint64: return static_cast<float>(bits);
+    default: return 0.0f;
+  }
+}
+
+double fromBitsD(int32_t dt, uint64_t bits) {
+  switch (dt) {
+    case kDouble: { double v; std::memcpy(&v, &bits, 8); return v; }
+    case kInt64: return static_cast<double>(static_cast<int64_t>(bits));
+    case kUint64: return static_cast<double>(bits);
+    default: return fromBits(dt, bits);
+  }
+}
+
+// Little-endian element at index i of raw data.
+uint64_t rawBits(int32_t dt, const uint8_t* p, uint64_t i) {
+  switch (dataTypeSize(dt)) {
+    case 1: return p[i];
+    case 2: { uint16_t v; std::memcpy(&v, p + 2 * i, 2); return v; }
+    case 4: return wire::loadU32(p + 4 * i);
+    case 8: return wire::loadU64(p + 8 * i);
+    default: return 0;
+  }
+}
+
+struct Source {
+  const uint8_t* raw = nullptr;  // raw bytes (inline raw_data or external), or null for typed
+  uint64_t count = 0;
+};
+
+Result<Source> locate(const Tensor& t, Bytes external) {
+  uint64_t count = 0;
+  if (!t.elementCount(&count)) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has invalid dimensions", t.offset);
+  if (t.dataType == kUndefined) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has no data_type", t.offset);
+  const size_t elem = dataTypeSize(t.dataType);
+  if (t.external) {
+    if (elem == 0) return makeError(ErrorCode::UnsupportedDtype, tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
+    if (external.data == nullptr && count > 0) {
+      return makeError(ErrorCode::MissingExternalData,
+                       tensorLabel(t) + " keeps its data in external file '" + std::string(t.externalValue("location")) +
+                           "', which was not provided",
+                       t.offset);
+    }
+    if (count > external.size / elem || count * elem != external.size) {
+      return makeError(ErrorCode::MissingExternalData,
+                       tensorLabel(t) + " needs " + std::to_string(count) + " x " + std::to_string(elem) +
+                           " bytes of external data but " + std::to_string(external.size) + " were provided",
+                       t.offset);
+    }
+    return Source{external.data, count};
+  }
+  if (t.hasRawData) {
+    if (elem == 0) return makeError(ErrorCode::UnsupportedDtype, tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
+    return Source{t.rawData.data, count};  // size checked by the parser
+  }
+  if (count == 0) return Source{nullptr, 0};
+  if (t.typedCount == 0) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has " + std::to_string(count) + " elements but stores no values", t.offset);
+  if (t.typedField != typedFieldFor(t.dataType)) {
+    return makeError(ErrorCode::InvalidModel,
+                     tensorLabel(t) + " of type " + dataTypeName(t.dataType) + " stores its values in field " +
+                         std::to_string(t.typedField) + ", which does not hold that type",
+                     t.offset);
+  }
+  return Source{nullptr, count};
+}
+
+}  // namespace
+
+float halfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do { ++e; mant <<= 1; } while (!(mant & 0x400));
+      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | mant << 13;
+  } else {
+    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float bfloat16ToFloat(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+bool isReadableType(int32_t dt) {
+  switch (dt) {
+    case kFloat: case kFloat16: case kBFloat16: case kDouble: case kInt8: case kUint8: case kInt16: case kUint16:
+    case kInt32: case kInt64: case kUint32: case kUint64: case kBool:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<FloatValues> readAsFloat(const Tensor& t, Bytes external) {
+  if (!isReadableType(t.dataType) && t.dataType != kUndefined) {
+    return makeError(ErrorCode::UnsupportedDtype,
+                     tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
+  }
+  auto src = locate(t, external);
+  if (!src.ok()) return src.error();
+  FloatValues out;
+  out.count = src->count;
+  if (src->count == 0) return out;
+  if (src->raw && t.dataType == kFloat) {
+    out.bytes = src->raw;  // the zero-copy path: float32 little-endian as stored
+    return out;
+  }
+  out.owned.resize(src->count);
+  float* dst = out.owned.data();
+  if (src->raw) {
+    const uint8_t* p = src->raw;
+    switch (t.dataType) {
+      case kFloat16: for (uint64_t i = 0; i < src->count; ++i) dst[i] = halfToFloat(static_cast<uint16_t>(rawBits(kFloat16, p, i))); break;
+      case kBFloat16: for (uint64_t i = 0; i < src->count; ++i) dst[i] = bfloat16ToFloat(static_cast<uint16_t>(rawBits(kBFloat16, p, i))); break;
+      case kInt8: for (uint64_t i = 0; i < src->count; ++i) dst[i] = static_cast<float>(static_cast<int8_t>(p[i])); break;
+      case kUint8: for (uint64_t i = 0; i < src->count; ++i) dst[i] = static_cast<float>(p[i]); break;
+      default: for (uint64_t i = 0; i < src->count; ++i) dst[i] = fromBits(t.dataType, rawBits(t.dataType, p, i)); break;
+    }
+  } else {
+    uint64_t i = 0;
+    forEachTyped(t, [&](uint64_t bits) { if (i < src->count) dst[i++] = fromBits(t.dataType, bits); });
+  }
+  out.bytes = reinterpret_cast<const uint8_t*>(out.owned.data());
+  return out;
+}
+
+Result<std::vector<double>> readAsDouble(const Tensor& t, Bytes external) {
+  if (!isReadableType(t.dataType)) {
+    return makeError(ErrorCode::UnsupportedDtype,
+                     tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
+  }
+  auto src = locate(t, external);
+  if (!src.ok()) return src.error();
+  std::vector<double> out(src->count);
+  if (src->raw) {
+    for (uint64_t i = 0; i < src->count; ++i) out[i] = fromBitsD(t.dataType, rawBits(t.dataType, src->raw, i));
+  } else {
+    uint64_t i = 0;
+    forEachTyped(t, [&](uint64_t bits) { if (i < src->count) out[i++] = fromBitsD(t.dataType, bits); });
+  }
+  return out;
+}
+
+Result<ExternalRef> externalRef(const Tensor& t) {
+  ExternalRef ref;
+  ref.location = t.externalValue("location");
+  auto parseNum = [&](std::string_view key, uint64_t* out, bool* present) -> bool {
+    std::string_view v = t.externalValue(key);
+    if (present) *present = !v.empty();
+    if (v.empty()) return true;
+    uint64_t n = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10) return false;
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    *out = n;
+    return true;
+  };
+  if (!parseNum("offset", &ref.offset, nullptr) || !parseNum("length", &ref.length, &ref.hasLength)) {
+    return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has a non-numeric external data offset or length", t.offset);
+  }
+  if (ref.location.empty()) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has external data without a location", t.offset);
+  const uint64_t need = expectedByteSize(t);
+  if (!ref.hasLength) {
+    ref.length = need;
+    ref.hasLength = need > 0;
+  } else if (need != 0 && ref.length != need) {
+    return makeError(ErrorCode::InvalidModel,
+                     tensorLabel(t) + " declares " + std::to_string(ref.length) + " bytes of external data but its shape needs " +
+                         std::to_string(need),
+                     t.offset);
+  }
+  return ref;
+}
+
+uint64_t expectedByteSize(const Tensor& t) {
+  uint64_t count = 0;
+  const size_t elem = dataTypeSize(t.dataType);
+  if (!t.elementCount(&count) || elem == 0 || count > (UINT64_MAX / 16)) return 0;
+  return count * elem;
+}
+
+}  // namespace ql::onnx

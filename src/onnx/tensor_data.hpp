@@ -1,0 +1,50 @@
+// Reading tensor values: a zero-copy view for float32 raw data, a converted
+// float32 copy of one tensor for every other supported storage.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/result.hpp"
+#include "onnx/model.hpp"
+
+namespace ql::onnx {
+
+// Float32 values, little-endian, possibly unaligned (read with wire::loadF32 or
+// memcpy). Either a view into the model / external bytes or `owned` storage.
+struct FloatValues {
+  const uint8_t* bytes = nullptr;
+  uint64_t count = 0;
+  std::vector<float> owned;
+  bool isView() const { return owned.empty() && count > 0; }
+};
+
+// Where a tensor's bytes are, for external data: the caller resolves
+// (location, offset, length) to bytes and passes them here.
+// For tensors stored in the file, pass an empty Bytes.
+// Supported element types: float32, float16, bfloat16, float64, int8, uint8, int16,
+// uint16, int32 (and int64/uint32/uint64 for small parameter tensors). Others give
+// UNSUPPORTED_DTYPE naming the tensor and its type.
+Result<FloatValues> readAsFloat(const Tensor& t, Bytes external = {});
+
+// Small tensors (scales, zero points, clip bounds) as doubles.
+Result<std::vector<double>> readAsDouble(const Tensor& t, Bytes external = {});
+
+// Whether the element type is one readAsFloat understands.
+bool isReadableType(int32_t dataType);
+
+// external_data: parsed offset and length (length 0 when absent: "to end of file").
+struct ExternalRef {
+  std::string_view location;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool hasLength = false;
+};
+Result<ExternalRef> externalRef(const Tensor& t);
+
+// Bytes a tensor's data needs, by dims and type (0 when unknown).
+uint64_t expectedByteSize(const Tensor& t);
+
+float halfToFloat(uint16_t h);
+float bfloat16ToFloat(uint16_t b);
+
+}  // namespace ql::onnx

@@ -1,0 +1,418 @@
+#include "stats/stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+namespace ql::stats {
+
+namespace {
+
+// Portable 4-lane vectors (GCC/Clang vector extensions): SSE natively, simd128 in WASM.
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+inline v4f load4(const uint8_t* p) { v4f v; std::memcpy(&v, p, 16); return v; }
+inline v4f splat(float x) { return v4f{x, x, x, x}; }
+inline v4f vmin(v4f a, v4f b) { return a < b ? a : b; }
+inline v4f vmax(v4f a, v4f b) { return a > b ? a : b; }
+inline float loadF(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
+
+// 1.5 * 2^23: adding and subtracting it rounds a float of magnitude < 2^22 to the
+// nearest integer, ties to even (the default rounding mode), lane by lane.
+constexpr float kRoundMagic = 12582912.0f;
+
+inline v4f fakeQuant(v4f x, v4f inv, v4f s, v4f qmax) {
+  v4f y = x * inv;
+  y = vmin(vmax(y, -qmax), qmax);
+  y = (y + kRoundMagic) - kRoundMagic;
+  return y * s;
+}
+inline float fakeQuant(float x, float inv, float s, float qmax) {
+  float y = x * inv;
+  y = std::min(std::max(y, -qmax), qmax);
+  volatile float t = y + kRoundMagic;  // volatile: keep the rounding step exactly as written
+  y = t - kRoundMagic;
+  return y * s;
+}
+
+constexpr int kFlush = 256;  // vector iterations between float -> double flushes
+
+// ---- pass 1: min, max, sum ------------------------------------------------------
+
+void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double* sum) {
+  uint64_t i = 0;
+  if (n >= 4) {
+    v4f vmn = load4(p), vmx = vmn, vs = splat(0);
+    double s = 0;
+    int k = 0;
+    for (; i + 4 <= n; i += 4) {
+      v4f x = load4(p + 4 * i);
+      vmn = vmin(vmn, x);
+      vmx = vmax(vmx, x);
+      vs += x;
+      if (++k == kFlush) { s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]); vs = splat(0); k = 0; }
+    }
+    s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]);
+    *mn = std::min(*mn, std::min(std::min(vmn[0], vmn[1]), std::min(vmn[2], vmn[3])));
+    *mx = std::max(*mx, std::max(std::max(vmx[0], vmx[1]), std::max(vmx[2], vmx[3])));
+    *sum += s;
+  }
+  for (; i < n; ++i) {
+    const float x = loadF(p + 4 * i);
+    *mn = std::min(*mn, x);
+    *mx = std::max(*mx, x);
+    *sum += x;
+  }
+}
+
+// ---- pass 2: deviation, signal, quantization noise, histogram -------------------
+
+enum Acc { kDev = 0, kSig = 1, kNoise0 = 2, kAccs = 2 + kSchemes };
+
+struct Pass2Params {
+  float mean;
+  float inv[kSchemes];
+  float scale[kSchemes];
+};
+
+struct Hist {
+  float lo, hs;
+  int32_t last;
+  uint32_t* counts;  // 4 interleaved sub-histograms: counts[lane * bins + bin]
+  int32_t bins;
+  inline void add4(v4f x) {
+    v4f h = (x - lo) * hs;
+    v4i b = __builtin_convertvector(h, v4i);
+    b = b < 0 ? 0 : b;
+    b = b > last ? last : b;
+    ++counts[b[0]];
+    ++counts[bins + b[1]];
+    ++counts[2 * bins + b[2]];
+    ++counts[3 * bins + b[3]];
+  }
+  inline void add1(float x) {
+    const float h = (x - lo) * hs;
+    int32_t b = h >= static_cast<float>(last) ? last : h > 0 ? static_cast<int32_t>(h) : 0;
+    ++counts[b];
+  }
+};
+
+const float kQmax[kSchemes] = {127.0f, 127.0f, 7.0f, 7.0f};
+
+void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist& hist, double* acc) {
+  uint64_t i = 0;
+  if (n >= 4) {
+    const v4f m = splat(P.mean);
+    const v4f q8 = splat(127.0f), q4 = splat(7.0f);
+    const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
+    const v4f s0 = splat(P.scale[0]), s1 = splat(P.scale[1]), s2 = splat(P.scale[2]), s3 = splat(P.scale[3]);
+    v4f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    auto flush = [&] {
+      v4f* vs[kAccs] = {&a0, &a1, &a2, &a3, &a4, &a5};
+      for (int k = 0; k < kAccs; ++k) {
+        v4f& v = *vs[k];
+        acc[k] += double(v[0]) + double(v[1]) + double(v[2]) + double(v[3]);
+        v = splat(0);
+      }
+    };
+    int k = 0;
+    for (; i + 4 <= n; i += 4) {
+      const v4f x = load4(p + 4 * i);
+      const v4f d = x - m;
+      a0 += d * d;
+      a1 += x * x;
+      v4f e = x - fakeQuant(x, i0, s0, q8);
+      a2 += e * e;
+      e = x - fakeQuant(x, i1, s1, q8);
+      a3 += e * e;
+      e = x - fakeQuant(x, i2, s2, q4);
+      a4 += e * e;
+      e = x - fakeQuant(x, i3, s3, q4);
+      a5 += e * e;
+      hist.add4(x);
+      if (++k == kFlush) { flush(); k = 0; }
+    }
+    flush();
+  }
+  for (; i < n; ++i) {
+    const float x = loadF(p + 4 * i);
+    const float d = x - P.mean;
+    acc[kDev] += double(d * d);
+    acc[kSig] += double(x * x);
+    for (int s = 0; s < kSchemes; ++s) {
+      const float e = x - fakeQuant(x, P.inv[s], P.scale[s], kQmax[s]);
+      acc[kNoise0 + s] += double(e * e);
+    }
+    hist.add1(x);
+  }
+}
+
+}  // namespace
+
+const char* schemeName(int scheme) {
+  static const char* names[kSchemes] = {"int8PerTensor", "int8PerChannel", "int4PerTensor", "int4PerChannel"};
+  return scheme >= 0 && scheme < kSchemes ? names[scheme] : "unknown";
+}
+int schemeBits(int scheme) { return scheme < kInt4PerTensor ? 8 : 4; }
+bool schemePerChannel(int scheme) { return scheme == kInt8PerChannel || scheme == kInt4PerChannel; }
+
+double sqnrDb(double signal, double noise) {
+  if (noise <= 0) return std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(signal / noise);
+}
+
+float symmetricScale(float absMax, int bits) {
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+  return absMax / qmax;
+}
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout& L, const Options& options) {
+  if (options.histogramBins < 1 || options.histogramBins > (1 << 20)) {
+    return makeError(ErrorCode::InvalidArgument, "histogram bins must be between 1 and 1048576");
+  }
+  LayerStats S;
+  const uint64_t C = L.channelCount();
+  const uint64_t N = L.elementCount();
+  S.channels = C;
+  S.elementsPerChannel = C ? N / C : 0;
+  if (C == 0 || N == 0) return makeError(ErrorCode::Unsupported, "the weight tensor is empty");
+  const uint64_t runLen = L.inner;
+  const bool rowMode = L.inner == 1;
+
+  // ---- pass 1
+  std::vector<float> mn(C, std::numeric_limits<float>::infinity()), mx(C, -std::numeric_limits<float>::infinity());
+  std::vector<double> sum(C, 0.0);
+  if (!rowMode) {
+    for (uint64_t o = 0; o < L.outer; ++o)
+      for (uint64_t r = 0; r < L.rows; ++r)
+        for (uint64_t c = 0; c < L.channels; ++c) {
+          const uint64_t ch = o * L.channels + c;
+          const uint8_t* p = values + 4 * (((o * L.rows + r) * L.channels + c) * runLen);
+          pass1Run(p, runLen, &mn[ch], &mx[ch], &sum[ch]);
+        }
+  } else {
+    std::vector<float> ps(C, 0.0f);
+    for (uint64_t o = 0; o < L.outer; ++o) {
+      int k = 0;
+      for (uint64_t r = 0; r < L.rows; ++r) {
+        const uint8_t* row = values + 4 * ((o * L.rows + r) * L.channels);
+        float* pmn = mn.data() + o * L.channels;
+        float* pmx = mx.data() + o * L.channels;
+        uint64_t c = 0;
+        for (; c + 4 <= L.channels; c += 4) {
+          const v4f x = load4(row + 4 * c);
+          v4f a, b, s;
+          std::memcpy(&a, pmn + c, 16);
+          std::memcpy(&b, pmx + c, 16);
+          std::memcpy(&s, ps.data() + o * L.channels + c, 16);
+          a = vmin(a, x);
+          b = vmax(b, x);
+          s += x;
+          std::memcpy(pmn + c, &a, 16);
+          std::memcpy(pmx + c, &b, 16);
+          std::memcpy(ps.data() + o * L.channels + c, &s, 16);
+        }
+        for (; c < L.channels; ++c) {
+          const float x = loadF(row + 4 * c);
+          pmn[c] = std::min(pmn[c], x);
+          pmx[c] = std::max(pmx[c], x);
+          ps[o * L.channels + c] += x;
+        }
+        if (++k == kFlush || r + 1 == L.rows) {
+          for (uint64_t cc = 0; cc < L.channels; ++cc) {
+            sum[o * L.channels + cc] += ps[o * L.channels + cc];
+            ps[o * L.channels + cc] = 0;
+          }
+          k = 0;
+        }
+      }
+    }
+  }
+  double total = 0;
+  for (double s : sum) total += s;
+  if (!std::isfinite(total)) {
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < N; ++i) bad += !std::isfinite(loadF(values + 4 * i));
+    if (bad) {
+      return makeError(ErrorCode::Unsupported, std::to_string(bad) + " of " + std::to_string(N) +
+                                                   " weights are NaN or infinite; statistics are not defined");
+    }
+  }
+
+  S.min = mn;
+  S.max = mx;
+  S.mean.resize(C);
+  S.absMax.resize(C);
+  S.range.resize(C);
+  const double perChannel = static_cast<double>(S.elementsPerChannel);
+  S.tensorMin = *std::min_element(mn.begin(), mn.end());
+  S.tensorMax = *std::max_element(mx.begin(), mx.end());
+  for (uint64_t c = 0; c < C; ++c) {
+    S.mean[c] = static_cast<float>(sum[c] / perChannel);
+    S.absMax[c] = std::max(std::fabs(mn[c]), std::fabs(mx[c]));
+    S.range[c] = mx[c] - mn[c];
+  }
+  S.tensorAbsMax = std::max(std::fabs(S.tensorMin), std::fabs(S.tensorMax));
+  if (S.tensorAbsMax > 1e15f) {
+    return makeError(ErrorCode::Unsupported, "weights reach " + std::to_string(S.tensorAbsMax) +
+                                                 " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
+  }
+  S.tensorMean = total / static_cast<double>(N);
+
+  // ---- pass 2
+  const int bins = options.histogramBins;
+  S.histMin = S.tensorMin;
+  S.histMax = S.tensorMax;
+  std::vector<uint32_t> sub(4 * static_cast<size_t>(bins), 0);
+  Hist hist;
+  hist.lo = S.histMin;
+  const float width = S.histMax - S.histMin;
+  hist.hs = width > 0 ? static_cast<float>(bins) / width : 0.0f;
+  if (!std::isfinite(hist.hs)) hist.hs = 0.0f;
+  hist.last = bins - 1;
+  hist.bins = bins;
+  hist.counts = sub.data();
+
+  auto params = [&](uint64_t c) {
+    Pass2Params P;
+    P.mean = S.mean[c];
+    for (int s = 0; s < kSchemes; ++s) {
+      const float am = schemePerChannel(s) ? S.absMax[c] : S.tensorAbsMax;
+      const float sc = symmetricScale(am, schemeBits(s));
+      float inv = sc > 0 ? 1.0f / sc : 0.0f;
+      if (!std::isfinite(inv)) inv = 0.0f;
+      P.inv[s] = inv;
+      P.scale[s] = inv == 0.0f ? 0.0f : sc;
+    }
+    return P;
+  };
+  std::vector<double> acc(C * kAccs, 0.0);
+  if (!rowMode) {
+    std::vector<Pass2Params> P(C);
+    for (uint64_t c = 0; c < C; ++c) P[c] = params(c);
+    for (uint64_t o = 0; o < L.outer; ++o)
+      for (uint64_t r = 0; r < L.rows; ++r)
+        for (uint64_t c = 0; c < L.channels; ++c) {
+          const uint64_t ch = o * L.channels + c;
+          const uint8_t* p = values + 4 * (((o * L.rows + r) * L.channels + c) * runLen);
+          pass2Run(p, runLen, P[ch], hist, &acc[ch * kAccs]);
+        }
+  } else {
+    // Structure-of-arrays parameters and float partial accumulators per channel.
+    const uint64_t CC = L.channels;
+    std::vector<float> mean(CC), inv(kSchemes * CC), scl(kSchemes * CC), part(kAccs * CC);
+    for (uint64_t o = 0; o < L.outer; ++o) {
+      for (uint64_t c = 0; c < CC; ++c) {
+        const Pass2Params P = params(o * CC + c);
+        mean[c] = P.mean;
+        for (int s = 0; s < kSchemes; ++s) {
+          inv[s * CC + c] = P.inv[s];
+          scl[s * CC + c] = P.scale[s];
+        }
+      }
+      std::fill(part.begin(), part.end(), 0.0f);
+      int k = 0;
+      for (uint64_t r = 0; r < L.rows; ++r) {
+        const uint8_t* row = values + 4 * ((o * L.rows + r) * CC);
+        uint64_t c = 0;
+        for (; c + 4 <= CC; c += 4) {
+          const v4f x = load4(row + 4 * c);
+          v4f m, a;
+          std::memcpy(&m, &mean[c], 16);
+          const v4f d = x - m;
+          std::memcpy(&a, &part[kDev * CC + c], 16);
+          a += d * d;
+          std::memcpy(&part[kDev * CC + c], &a, 16);
+          std::memcpy(&a, &part[kSig * CC + c], 16);
+          a += x * x;
+          std::memcpy(&part[kSig * CC + c], &a, 16);
+          for (int s = 0; s < kSchemes; ++s) {
+            v4f iv, sv;
+            std::memcpy(&iv, &inv[s * CC + c], 16);
+            std::memcpy(&sv, &scl[s * CC + c], 16);
+            const v4f e = x - fakeQuant(x, iv, sv, splat(kQmax[s]));
+            std::memcpy(&a, &part[(kNoise0 + s) * CC + c], 16);
+            a += e * e;
+            std::memcpy(&part[(kNoise0 + s) * CC + c], &a, 16);
+          }
+          hist.add4(x);
+        }
+        for (; c < CC; ++c) {
+          const float x = loadF(row + 4 * c);
+          const float d = x - mean[c];
+          part[kDev * CC + c] += d * d;
+          part[kSig * CC + c] += x * x;
+          for (int s = 0; s < kSchemes; ++s) {
+            const float e = x - fakeQuant(x, inv[s * CC + c], scl[s * CC + c], kQmax[s]);
+            part[(kNoise0 + s) * CC + c] += e * e;
+          }
+          hist.add1(x);
+        }
+        if (++k == kFlush || r + 1 == L.rows) {
+          for (uint64_t cc = 0; cc < CC; ++cc)
+            for (int a2 = 0; a2 < kAccs; ++a2) {
+              acc[(o * CC + cc) * kAccs + a2] += part[a2 * CC + cc];
+              part[a2 * CC + cc] = 0;
+            }
+          k = 0;
+        }
+      }
+    }
+  }
+
+  // ---- results
+  S.std.resize(C);
+  S.relativeRange.resize(C);
+  for (int s = 0; s < kSchemes; ++s) S.channelSqnr[s].resize(C);
+  double sig = 0, dev = 0;
+  std::array<double, kSchemes> noise{};
+  for (uint64_t c = 0; c < C; ++c) {
+    const double* a = &acc[c * kAccs];
+    S.std[c] = static_cast<float>(std::sqrt(a[kDev] / perChannel));
+    sig += a[kSig];
+    const double dm = static_cast<double>(S.mean[c]) - S.tensorMean;
+    dev += a[kDev] + perChannel * dm * dm;
+    for (int s = 0; s < kSchemes; ++s) {
+      noise[s] += a[kNoise0 + s];
+      S.channelSqnr[s][c] = static_cast<float>(sqnrDb(a[kSig], a[kNoise0 + s]));
+    }
+  }
+  S.tensorStd = std::sqrt(dev / static_cast<double>(N));
+  for (int s = 0; s < kSchemes; ++s) S.sqnr[s] = sqnrDb(sig, noise[s]);
+
+  S.histogram.assign(bins, 0);
+  for (int lane = 0; lane < 4; ++lane)
+    for (int b = 0; b < bins; ++b) S.histogram[b] += sub[lane * bins + b];
+
+  // AIMET's outlier rule.
+  float smallest = std::numeric_limits<float>::infinity();
+  for (float r : S.range) {
+    if (r > 0) smallest = std::min(smallest, r);
+  }
+  std::vector<double> rel(C, 0.0);
+  if (std::isfinite(smallest)) {
+    for (uint64_t c = 0; c < C; ++c) rel[c] = static_cast<double>(S.range[c]) / static_cast<double>(smallest);
+  }
+  for (uint64_t c = 0; c < C; ++c) S.relativeRange[c] = static_cast<float>(rel[c]);
+  S.q1 = quantile(rel, 0.25);
+  S.q3 = quantile(rel, 0.75);
+  S.outlierThreshold = S.q3 + 1.5 * (S.q3 - S.q1);
+  for (uint64_t c = 0; c < C; ++c) {
+    if (rel[c] > S.outlierThreshold) S.outliers.push_back(static_cast<uint32_t>(c));
+  }
+  return S;
+}
+
+}  // namespace ql::stats

@@ -1,0 +1,60 @@
+// Per-output-channel weight statistics and data-free quantization error.
+//
+// Definitions (each lives here and only here):
+//  - symmetric fake quantization to b bits: qmax = 2^(b-1) - 1, scale s = absMax / qmax
+//    (float32), q(x) = clamp(roundHalfEven(x * (1/s)), -qmax, qmax) * s, all in float32;
+//    a zero (or subnormal-reciprocal) scale quantizes everything to 0.
+//    Per-tensor: absMax over the tensor; per-channel: absMax of the channel.
+//  - SQNR = 10 log10(sum x^2 / sum (x - q(x))^2) dB, sums in double; +inf when
+//    nothing is lost (noise 0).
+//  - AIMET's problematic-channel rule: relative range r_c = (max_c - min_c) /
+//    (smallest non-zero channel range); flagged when r_c > Q3 + 1.5 (Q3 - Q1),
+//    quantiles by linear interpolation (numpy's default).
+//  - histogram: `bins` equal bins over [tensor min, tensor max];
+//    bin = clamp(int((x - min) * (bins / (max - min))), 0, bins - 1), float32.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "common/result.hpp"
+#include "stats/layout.hpp"
+
+namespace ql::stats {
+
+enum Scheme : int { kInt8PerTensor = 0, kInt8PerChannel = 1, kInt4PerTensor = 2, kInt4PerChannel = 3, kSchemes = 4 };
+const char* schemeName(int scheme);  // "int8PerTensor", ...
+int schemeBits(int scheme);
+bool schemePerChannel(int scheme);
+
+double sqnrDb(double signal, double noise);
+float symmetricScale(float absMax, int bits);
+double quantile(std::vector<double> sortedOrNot, double q);  // linear interpolation
+
+struct Options {
+  int histogramBins = 128;
+};
+
+struct LayerStats {
+  uint64_t channels = 0;
+  uint64_t elementsPerChannel = 0;
+  // per output channel
+  std::vector<float> min, max, mean, std, absMax, range;
+  std::vector<float> relativeRange;
+  std::array<std::vector<float>, kSchemes> channelSqnr;  // dB, +inf when lossless
+  // whole tensor
+  float tensorMin = 0, tensorMax = 0, tensorAbsMax = 0;
+  double tensorMean = 0, tensorStd = 0;
+  std::array<double, kSchemes> sqnr{};
+  // histogram
+  float histMin = 0, histMax = 0;
+  std::vector<uint32_t> histogram;
+  // outliers
+  std::vector<uint32_t> outliers;
+  double q1 = 0, q3 = 0, outlierThreshold = 0;
+};
+
+// `values`: float32 little-endian, laid out as `layout`; need not be aligned.
+Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout& layout, const Options& options = {});
+
+}  // namespace ql::stats
