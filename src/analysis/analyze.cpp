@@ -1,6 +1,7 @@
 #include "analysis/analyze.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -75,14 +76,13 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExte
   return out;
 }
 
-std::vector<size_t> rankByRisk(const std::vector<const LayerAnalysis*>& results) {
-  std::vector<size_t> idx(results.size());
+std::vector<size_t> rankByRisk(const std::vector<double>& sqnr) {
+  std::vector<size_t> idx(sqnr.size());
   std::iota(idx.begin(), idx.end(), 0);
   std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
-    const LayerAnalysis* ra = results[a];
-    const LayerAnalysis* rb = results[b];
-    if (!ra || !rb) return ra != nullptr && rb == nullptr;
-    return ra->stats.sqnr[stats::kInt8PerTensor] < rb->stats.sqnr[stats::kInt8PerTensor];
+    const bool fa = std::isnan(sqnr[a]), fb = std::isnan(sqnr[b]);
+    if (fa || fb) return !fa && fb;
+    return sqnr[a] < sqnr[b];
   });
   return idx;
 }

@@ -35,7 +35,8 @@ using ExternalResolver = std::function<Result<wire::Bytes>(const onnx::Tensor&, 
 // (scales, zero points) must be inline.
 Result<LayerAnalysis> analyzeLayer(const graph::Layer& layer, wire::Bytes weightExternal, const stats::Options& options);
 
-// Risk order: lowest INT8 per-tensor SQNR first; failed layers last, ties by index.
-std::vector<size_t> rankByRisk(const std::vector<const LayerAnalysis*>& results);
+// Risk order of layers given their INT8 per-tensor SQNR (NaN for a layer that
+// could not be analysed): lowest first, failed layers last, ties in graph order.
+std::vector<size_t> rankByRisk(const std::vector<double>& int8PerTensorSqnr);
 
 }  // namespace ql::analysis

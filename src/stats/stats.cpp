@@ -30,14 +30,6 @@ inline v4f fakeQuant(v4f x, v4f inv, v4f s, v4f qmax) {
   y = (y + kRoundMagic) - kRoundMagic;
   return y * s;
 }
-inline float fakeQuant(float x, float inv, float s, float qmax) {
-  float y = x * inv;
-  y = std::min(std::max(y, -qmax), qmax);
-  volatile float t = y + kRoundMagic;  // volatile: keep the rounding step exactly as written
-  y = t - kRoundMagic;
-  return y * s;
-}
-
 constexpr int kFlush = 256;  // vector iterations between float -> double flushes
 
 // ---- pass 1: min, max, sum ------------------------------------------------------
@@ -93,61 +85,72 @@ struct Hist {
     ++counts[2 * bins + b[2]];
     ++counts[3 * bins + b[3]];
   }
-  inline void add1(float x) {
-    const float h = (x - lo) * hs;
-    int32_t b = h >= static_cast<float>(last) ? last : h > 0 ? static_cast<int32_t>(h) : 0;
-    ++counts[b];
+  // The first `lanes` lanes only (a zero-padded tail).
+  inline void addPartial(v4f x, int lanes) {
+    v4f h = (x - lo) * hs;
+    v4i b = __builtin_convertvector(h, v4i);
+    b = b < 0 ? 0 : b;
+    b = b > last ? last : b;
+    for (int k = 0; k < lanes; ++k) ++counts[k * bins + b[k]];
   }
 };
 
 const float kQmax[kSchemes] = {127.0f, 127.0f, 7.0f, 7.0f};
 
+// Loads the first `lanes` floats at p into a zero-padded vector.
+inline v4f loadPartial(const uint8_t* p, int lanes) {
+  float t[4] = {0, 0, 0, 0};
+  std::memcpy(t, p, 4 * static_cast<size_t>(lanes));
+  v4f v;
+  std::memcpy(&v, t, 16);
+  return v;
+}
+inline v4f laneMask(int lanes) {
+  return v4f{lanes > 0 ? 1.0f : 0.0f, lanes > 1 ? 1.0f : 0.0f, lanes > 2 ? 1.0f : 0.0f, 0.0f};
+}
+
+// One code path for whole vectors and the tail (zero-padded and masked), so every
+// element goes through exactly the same float32 operations.
 void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist& hist, double* acc) {
+  const v4f m = splat(P.mean);
+  const v4f q8 = splat(127.0f), q4 = splat(7.0f);
+  const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
+  const v4f s0 = splat(P.scale[0]), s1 = splat(P.scale[1]), s2 = splat(P.scale[2]), s3 = splat(P.scale[3]);
+  v4f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  auto flush = [&] {
+    const v4f vs[kAccs] = {a0, a1, a2, a3, a4, a5};
+    for (int k = 0; k < kAccs; ++k) acc[k] += double(vs[k][0]) + double(vs[k][1]) + double(vs[k][2]) + double(vs[k][3]);
+    a0 = a1 = a2 = a3 = a4 = a5 = splat(0);
+  };
+  auto step = [&](v4f x, v4f mask) {
+    const v4f d = (x - m) * mask;  // padded lanes hold x = 0 and must not count
+    a0 += d * d;
+    a1 += x * x;
+    v4f e = x - fakeQuant(x, i0, s0, q8);
+    a2 += e * e;
+    e = x - fakeQuant(x, i1, s1, q8);
+    a3 += e * e;
+    e = x - fakeQuant(x, i2, s2, q4);
+    a4 += e * e;
+    e = x - fakeQuant(x, i3, s3, q4);
+    a5 += e * e;
+  };
+  const v4f all = splat(1.0f);
   uint64_t i = 0;
-  if (n >= 4) {
-    const v4f m = splat(P.mean);
-    const v4f q8 = splat(127.0f), q4 = splat(7.0f);
-    const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
-    const v4f s0 = splat(P.scale[0]), s1 = splat(P.scale[1]), s2 = splat(P.scale[2]), s3 = splat(P.scale[3]);
-    v4f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-    auto flush = [&] {
-      v4f* vs[kAccs] = {&a0, &a1, &a2, &a3, &a4, &a5};
-      for (int k = 0; k < kAccs; ++k) {
-        v4f& v = *vs[k];
-        acc[k] += double(v[0]) + double(v[1]) + double(v[2]) + double(v[3]);
-        v = splat(0);
-      }
-    };
-    int k = 0;
-    for (; i + 4 <= n; i += 4) {
-      const v4f x = load4(p + 4 * i);
-      const v4f d = x - m;
-      a0 += d * d;
-      a1 += x * x;
-      v4f e = x - fakeQuant(x, i0, s0, q8);
-      a2 += e * e;
-      e = x - fakeQuant(x, i1, s1, q8);
-      a3 += e * e;
-      e = x - fakeQuant(x, i2, s2, q4);
-      a4 += e * e;
-      e = x - fakeQuant(x, i3, s3, q4);
-      a5 += e * e;
-      hist.add4(x);
-      if (++k == kFlush) { flush(); k = 0; }
-    }
-    flush();
+  int k = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v4f x = load4(p + 4 * i);
+    step(x, all);
+    hist.add4(x);
+    if (++k == kFlush) { flush(); k = 0; }
   }
-  for (; i < n; ++i) {
-    const float x = loadF(p + 4 * i);
-    const float d = x - P.mean;
-    acc[kDev] += double(d * d);
-    acc[kSig] += double(x * x);
-    for (int s = 0; s < kSchemes; ++s) {
-      const float e = x - fakeQuant(x, P.inv[s], P.scale[s], kQmax[s]);
-      acc[kNoise0 + s] += double(e * e);
-    }
-    hist.add1(x);
+  if (i < n) {
+    const int lanes = static_cast<int>(n - i);
+    const v4f x = loadPartial(p + 4 * i, lanes);
+    step(x, laneMask(lanes));
+    hist.addPartial(x, lanes);
   }
+  flush();
 }
 
 }  // namespace
@@ -310,61 +313,44 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
           pass2Run(p, runLen, P[ch], hist, &acc[ch * kAccs]);
         }
   } else {
-    // Structure-of-arrays parameters and float partial accumulators per channel.
+    // Structure-of-arrays parameters and float partial accumulators per channel,
+    // padded to whole vectors: padded lanes see x = 0 and mean 0, so add nothing.
     const uint64_t CC = L.channels;
-    std::vector<float> mean(CC), inv(kSchemes * CC), scl(kSchemes * CC), part(kAccs * CC);
+    const uint64_t CP = (CC + 3) & ~uint64_t{3};
+    std::vector<float> mean(CP, 0.0f), inv(kSchemes * CP, 0.0f), scl(kSchemes * CP, 0.0f), part(kAccs * CP, 0.0f);
+    auto vload = [](const float* q) { v4f v; std::memcpy(&v, q, 16); return v; };
+    auto vadd = [](float* q, v4f v) { v4f a; std::memcpy(&a, q, 16); a += v; std::memcpy(q, &a, 16); };
     for (uint64_t o = 0; o < L.outer; ++o) {
       for (uint64_t c = 0; c < CC; ++c) {
         const Pass2Params P = params(o * CC + c);
         mean[c] = P.mean;
         for (int s = 0; s < kSchemes; ++s) {
-          inv[s * CC + c] = P.inv[s];
-          scl[s * CC + c] = P.scale[s];
+          inv[s * CP + c] = P.inv[s];
+          scl[s * CP + c] = P.scale[s];
         }
       }
       std::fill(part.begin(), part.end(), 0.0f);
       int k = 0;
       for (uint64_t r = 0; r < L.rows; ++r) {
         const uint8_t* row = values + 4 * ((o * L.rows + r) * CC);
-        uint64_t c = 0;
-        for (; c + 4 <= CC; c += 4) {
-          const v4f x = load4(row + 4 * c);
-          v4f m, a;
-          std::memcpy(&m, &mean[c], 16);
-          const v4f d = x - m;
-          std::memcpy(&a, &part[kDev * CC + c], 16);
-          a += d * d;
-          std::memcpy(&part[kDev * CC + c], &a, 16);
-          std::memcpy(&a, &part[kSig * CC + c], 16);
-          a += x * x;
-          std::memcpy(&part[kSig * CC + c], &a, 16);
+        for (uint64_t c = 0; c < CC; c += 4) {
+          const int lanes = static_cast<int>(std::min<uint64_t>(4, CC - c));
+          const v4f x = lanes == 4 ? load4(row + 4 * c) : loadPartial(row + 4 * c, lanes);
+          const v4f d = x - vload(&mean[c]);
+          vadd(&part[kDev * CP + c], d * d);
+          vadd(&part[kSig * CP + c], x * x);
           for (int s = 0; s < kSchemes; ++s) {
-            v4f iv, sv;
-            std::memcpy(&iv, &inv[s * CC + c], 16);
-            std::memcpy(&sv, &scl[s * CC + c], 16);
-            const v4f e = x - fakeQuant(x, iv, sv, splat(kQmax[s]));
-            std::memcpy(&a, &part[(kNoise0 + s) * CC + c], 16);
-            a += e * e;
-            std::memcpy(&part[(kNoise0 + s) * CC + c], &a, 16);
+            const v4f e = x - fakeQuant(x, vload(&inv[s * CP + c]), vload(&scl[s * CP + c]), splat(kQmax[s]));
+            vadd(&part[(kNoise0 + s) * CP + c], e * e);
           }
-          hist.add4(x);
-        }
-        for (; c < CC; ++c) {
-          const float x = loadF(row + 4 * c);
-          const float d = x - mean[c];
-          part[kDev * CC + c] += d * d;
-          part[kSig * CC + c] += x * x;
-          for (int s = 0; s < kSchemes; ++s) {
-            const float e = x - fakeQuant(x, inv[s * CC + c], scl[s * CC + c], kQmax[s]);
-            part[(kNoise0 + s) * CC + c] += e * e;
-          }
-          hist.add1(x);
+          if (lanes == 4) hist.add4(x);
+          else hist.addPartial(x, lanes);
         }
         if (++k == kFlush || r + 1 == L.rows) {
           for (uint64_t cc = 0; cc < CC; ++cc)
             for (int a2 = 0; a2 < kAccs; ++a2) {
-              acc[(o * CC + cc) * kAccs + a2] += part[a2 * CC + cc];
-              part[a2 * CC + cc] = 0;
+              acc[(o * CC + cc) * kAccs + a2] += part[a2 * CP + cc];
+              part[a2 * CP + cc] = 0;
             }
           k = 0;
         }

@@ -1,0 +1,604 @@
+#!/usr/bin/python3
+"""Independent reference analysis of an ONNX model's weights (QuantLens).
+
+Usage: /usr/bin/python3 tools/reference/analyze_ref.py MODEL.onnx [--bins 128]
+
+Prints one JSON document (schema "quantlens.analysis/1") on stdout: every
+weight-carrying layer, where its weight is stored, its output-channel axis, what
+follows it, and per-output-channel statistics with data-free INT8/INT4 fake
+quantization error (SQNR).
+
+This script is written from the written definitions only; it shares no code with
+the C++ core and must stay that way, so that the two can check each other.
+It needs the `onnx` and `numpy` Python packages (Debian: python3-onnx,
+python3-numpy) and decodes tensor payloads itself with numpy.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, TensorProto
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+# Ops that carry a weight, and which of their inputs holds it.
+WEIGHT_INPUT = {
+    "Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1,
+    "ConvInteger": 1, "MatMulInteger": 1,
+    "QLinearConv": 3, "QLinearMatMul": 3,
+}
+CONV_FAMILY = ("Conv", "QLinearConv", "ConvInteger")
+MATMUL_FAMILY = ("MatMul", "MatMulInteger", "QLinearMatMul")
+# Bias as an input of the op itself.
+BIAS_INPUT = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2, "QLinearConv": 8}
+
+# TensorProto element type -> (name reported in JSON, numpy dtype of the value,
+# repeated field holding it when not in raw_data).
+ELEMENT_TYPES = {
+    TensorProto.FLOAT: ("float32", np.float32, "float_data"),
+    TensorProto.DOUBLE: ("float64", np.float64, "double_data"),
+    TensorProto.FLOAT16: ("float16", np.float16, "int32_data"),
+    TensorProto.BFLOAT16: ("bfloat16", None, "int32_data"),  # decoded by hand
+    TensorProto.INT8: ("int8", np.int8, "int32_data"),
+    TensorProto.UINT8: ("uint8", np.uint8, "int32_data"),
+    TensorProto.INT16: ("int16", np.int16, "int32_data"),
+    TensorProto.UINT16: ("uint16", np.uint16, "int32_data"),
+    TensorProto.INT32: ("int32", np.int32, "int32_data"),
+    TensorProto.INT64: ("int64", np.int64, "int64_data"),
+    TensorProto.UINT32: ("uint32", np.uint32, "uint64_data"),
+    TensorProto.UINT64: ("uint64", np.uint64, "uint64_data"),
+    TensorProto.BOOL: ("bool", np.bool_, "int32_data"),
+}
+
+
+class NotALayer(Exception):
+    """Raised when a weight-like node cannot be analysed (reason in the message)."""
+
+
+def is_default(node):
+    return node.domain in DEFAULT_DOMAINS
+
+
+def attr(node, name, default=None):
+    """Value of a node attribute (ints, floats, strings, lists, tensors), or default."""
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def dtype_name(data_type):
+    if data_type in ELEMENT_TYPES:
+        return ELEMENT_TYPES[data_type][0]
+    return TensorProto.DataType.Name(data_type).lower()
+
+
+def tensor_to_array(t):
+    """Decode a TensorProto (raw_data little-endian, or its typed repeated field).
+
+    External data has already been pulled into raw_data by onnx.load.
+    float16/bfloat16 in int32_data hold the 16-bit pattern in the low bits.
+    """
+    if t.data_type not in ELEMENT_TYPES:
+        raise NotALayer(f"tensor {t.name!r}: unsupported element type {dtype_name(t.data_type)}")
+    _, np_type, field = ELEMENT_TYPES[t.data_type]
+    dims = tuple(int(d) for d in t.dims)
+    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    if t.HasField("raw_data"):
+        raw = t.raw_data
+        if t.data_type == TensorProto.BFLOAT16:
+            bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+            values = bits.view(np.float32)
+        else:
+            values = np.frombuffer(raw, dtype=np.dtype(np_type).newbyteorder("<"))
+    else:
+        data = getattr(t, field)
+        if t.data_type == TensorProto.FLOAT16:
+            values = np.asarray(data, dtype=np.int64).astype(np.uint16).view(np.float16)
+        elif t.data_type == TensorProto.BFLOAT16:
+            bits = np.asarray(data, dtype=np.int64).astype(np.uint32) << 16
+            values = bits.astype(np.uint32).view(np.float32)
+        else:
+            values = np.asarray(data).astype(np_type)
+    if values.size != count:
+        raise NotALayer(f"tensor {t.name!r}: {values.size} values for dims {list(dims)}")
+    return values.reshape(dims)
+
+
+class Scope:
+    """Names visible in one graph, with a link to the enclosing graph's scope.
+
+    constants: initializers and outputs of Constant nodes that carry a `value`
+    tensor. producers: every node output of this graph. Names produced by a
+    (non-constant) node here, or formal inputs of a sub-graph, shadow outer names.
+    """
+
+    def __init__(self, graph, parent=None):
+        self.graph = graph
+        self.parent = parent
+        self.constants = {t.name: t for t in graph.initializer}
+        self.producers = {}
+        for node in graph.node:
+            for out in node.output:
+                if out:
+                    self.producers[out] = node
+            if node.op_type == "Constant" and is_default(node) and node.output:
+                value = attr(node, "value")
+                if isinstance(value, TensorProto):
+                    self.constants[node.output[0]] = value
+        # Formal inputs of a sub-graph are runtime values (unless also initializers,
+        # as old exporters list weights among the main graph's inputs).
+        self.runtime_inputs = {i.name for i in graph.input if i.name not in self.constants}
+
+    def lookup(self, name):
+        """('const', TensorProto) | ('node', NodeProto, Scope) | None (runtime value)."""
+        scope = self
+        while scope is not None:
+            node = scope.producers.get(name)
+            if node is not None:
+                if name in scope.constants:
+                    return ("const", scope.constants[name])
+                return ("node", node, scope)
+            if name in scope.constants:
+                return ("const", scope.constants[name])
+            if name in scope.runtime_inputs:
+                return None
+            scope = scope.parent
+        return None
+
+    def constant(self, name):
+        hit = self.lookup(name) if name else None
+        return hit[1] if hit and hit[0] == "const" else None
+
+    def scalar(self, name):
+        """A one-element constant (initializer, Constant tensor, Constant value_float /
+        value_int) as a float, or None."""
+        hit = self.lookup(name) if name else None
+        if hit is None:
+            return None
+        if hit[0] == "const":
+            values = tensor_to_array(hit[1]).astype(np.float64).ravel()
+            return float(values[0]) if values.size == 1 else None
+        node = hit[1]
+        if node.op_type == "Constant" and is_default(node):
+            for key in ("value_float", "value_int"):
+                v = attr(node, key)
+                if v is not None:
+                    return float(v)
+        return None
+
+
+def resolve_weight(name, scope, depth=0):
+    """Follow a value back through Identity, Cast, Transpose and DequantizeLinear to
+    a stored constant. Returns a dict:
+      tensor: the stored TensorProto; name: its graph name;
+      perm: perm[k] = stored axis that axis k of `name` came from;
+      dq: None or dict(via, scale, zero_point, axis (stored) or None)
+    or None when `name` does not come from a constant.
+    """
+    if depth > 64:
+        return None
+    hit = scope.lookup(name)
+    if hit is None:
+        return None
+    if hit[0] == "const":
+        t = hit[1]
+        return {"tensor": t, "name": name, "perm": list(range(len(t.dims))), "dq": None}
+    node, node_scope = hit[1], hit[2]
+    if not is_default(node) or not node.input:
+        return None
+    op = node.op_type
+    if op in ("Identity", "Cast"):
+        return resolve_weight(node.input[0], node_scope, depth + 1)
+    if op == "Transpose":
+        inner = resolve_weight(node.input[0], node_scope, depth + 1)
+        if inner is None:
+            return None
+        rank = len(inner["perm"])
+        perm = attr(node, "perm")
+        perm = list(perm) if perm else list(reversed(range(rank)))
+        if sorted(perm) != list(range(rank)):
+            return None
+        inner["perm"] = [inner["perm"][p] for p in perm]
+        return inner
+    if op == "DequantizeLinear":
+        inner = resolve_weight(node.input[0], node_scope, depth + 1)
+        if inner is None or inner["dq"] is not None:
+            return None
+        scale = node_scope.constant(node.input[1]) if len(node.input) > 1 else None
+        if scale is None:
+            return None
+        zp_name = node.input[2] if len(node.input) > 2 else ""
+        zp = node_scope.constant(zp_name) if zp_name else None
+        if zp_name and zp is None:
+            return None
+        rank = len(inner["perm"])
+        axis = int(attr(node, "axis", 1))
+        scale_values = tensor_to_array(scale)
+        stored_axis = None
+        if scale_values.size != 1:  # per-axis
+            if axis < 0:
+                axis += rank
+            if not 0 <= axis < rank:
+                return None
+            stored_axis = inner["perm"][axis]
+        inner["dq"] = {"via": "DequantizeLinear", "scale": scale_values,
+                       "zero_point": tensor_to_array(zp) if zp is not None else None,
+                       "axis": stored_axis}
+        return inner
+    return None
+
+
+def dequantize(q, scale, zero_point, axis):
+    """y = (float32(q) - float32(zp)) * float32(scale), per-axis along `axis`
+    (stored axis) or per-tensor when axis is None."""
+    q = q.astype(np.float32)
+    scale = np.asarray(scale).astype(np.float32).ravel()
+    zp = (np.zeros(1, np.float32) if zero_point is None
+          else np.asarray(zero_point).astype(np.float32).ravel())
+    if axis is None:
+        return (q - zp[0]) * scale[0]
+    shape = [1] * q.ndim
+    shape[axis] = q.shape[axis]
+    if scale.size == 1:
+        scale = np.repeat(scale, q.shape[axis])
+    if zp.size == 1:
+        zp = np.repeat(zp, q.shape[axis])
+    if scale.size != q.shape[axis] or zp.size != q.shape[axis]:
+        raise NotALayer(f"quantization parameters do not match axis {axis} of size {q.shape[axis]}")
+    return (q - zp.reshape(shape)) * scale.reshape(shape)
+
+
+# ----------------------------------------------------------------------------
+# Followers
+
+def consumers(graph, name):
+    """Nodes of this graph that take `name` as an input (each node once)."""
+    return [n for n in graph.node if name in n.input]
+
+
+def classify(graph, scope, name, opset):
+    """Follower kind of value `name`, and the consuming node when there is one."""
+    users = consumers(graph, name)
+    if not users:
+        return "none", None
+    if len(users) == 2:
+        ops = {u.op_type: u for u in users if is_default(u)}
+        if set(ops) == {"Sigmoid", "Mul"} and ops["Sigmoid"].output and \
+                ops["Sigmoid"].output[0] in ops["Mul"].input:
+            return "silu", ops["Mul"]
+    if len(users) > 1:
+        return "multiple", None
+    user = users[0]
+    if not is_default(user):
+        return "other", user
+    simple = {"BatchNormalization": "batchnorm", "Relu": "relu", "PRelu": "prelu",
+              "LeakyRelu": "leakyrelu"}
+    if user.op_type in simple:
+        return simple[user.op_type], user
+    if user.op_type == "Clip":
+        lo, hi = -math.inf, math.inf
+        if opset < 11:
+            lo = float(attr(user, "min", lo))
+            hi = float(attr(user, "max", hi))
+        else:
+            if len(user.input) > 1 and user.input[1]:
+                v = scope.scalar(user.input[1])
+                lo = v if v is not None else lo
+            if len(user.input) > 2 and user.input[2]:
+                v = scope.scalar(user.input[2])
+                hi = v if v is not None else hi
+        return ("relu6" if (lo, hi) == (0.0, 6.0) else "clip"), user
+    return "other", user
+
+
+# ----------------------------------------------------------------------------
+# Statistics
+
+def sqnr_db(signal, noise):
+    """10 log10(signal / noise); +inf when nothing is lost."""
+    signal = np.asarray(signal, dtype=np.float64)
+    noise = np.asarray(noise, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 10.0 * np.log10(signal / noise)
+    return np.where(noise == 0, np.inf, out)
+
+
+def fake_quant_error(w, abs_max, qmax):
+    """Symmetric fake quantization in float32; returns the error w - deq.
+    w: float32 [C, M]; abs_max: float32 broadcastable to w."""
+    qmax = np.float32(qmax)
+    s = (np.asarray(abs_max, dtype=np.float32) / qmax).astype(np.float32)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = np.where(s > 0, np.float32(1) / np.where(s > 0, s, np.float32(1)), np.float32(0)).astype(np.float32)
+    bad = ~np.isfinite(inv)
+    inv = np.where(bad, np.float32(0), inv).astype(np.float32)
+    s = np.where(bad, np.float32(0), s).astype(np.float32)
+    y = w * inv
+    y = np.clip(y, -qmax, qmax)
+    q = np.round(y)  # half to even
+    deq = q * s
+    e = w - deq
+    assert e.dtype == np.float32
+    return e
+
+
+def layer_stats(ch, bins):
+    """ch: float32 [C, M], row c = the values of output channel c."""
+    ch = ch.astype(np.float32, copy=False)
+    c_min = ch.min(axis=1)
+    c_max = ch.max(axis=1)
+    ch64 = ch.astype(np.float64)
+    c_mean = ch64.mean(axis=1)
+    c_std = ch64.std(axis=1)  # population
+    c_absmax = np.maximum(np.abs(c_min), np.abs(c_max))
+    c_range = (c_max - c_min).astype(np.float32)
+
+    # AIMET-style problematic channels on relative ranges.
+    nonzero = c_range[c_range > 0]
+    if nonzero.size:
+        rel = c_range.astype(np.float64) / np.float64(nonzero.min())
+    else:
+        rel = np.zeros(c_range.shape, np.float64)
+    q1, q3 = np.percentile(rel, [25, 75])
+    threshold = q3 + 1.5 * (q3 - q1)
+    outliers = np.nonzero(rel > threshold)[0]
+
+    t_min = np.float32(ch.min())
+    t_max = np.float32(ch.max())
+    t_absmax = np.float32(max(abs(t_min), abs(t_max)))
+
+    signal_c = (ch64 ** 2).sum(axis=1)
+    signal = (ch64 ** 2).sum()
+    layer_sqnr, channel_sqnr = {}, {}
+    for bits_name, qmax in (("int8", 127), ("int4", 7)):
+        for mode, abs_max in (("PerTensor", t_absmax), ("PerChannel", c_absmax[:, None])):
+            e = fake_quant_error(ch, abs_max, qmax).astype(np.float64)
+            noise_c = (e ** 2).sum(axis=1)
+            noise = (e ** 2).sum()
+            key = bits_name + mode
+            layer_sqnr[key] = float(sqnr_db(signal, noise))
+            channel_sqnr[key] = sqnr_db(signal_c, noise_c)
+
+    # Histogram over [tensor min, tensor max], float32.
+    width = np.float32(t_max - t_min)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        hs = np.float32(bins) / width if width != 0 else np.float32(0)
+    if not np.isfinite(hs):
+        hs = np.float32(0)
+    h = ((ch.ravel() - t_min) * np.float32(hs)).astype(np.float32)
+    idx = np.where(h >= bins - 1, bins - 1, np.maximum(0, np.floor(h))).astype(np.int64)
+    counts = np.bincount(idx, minlength=bins)
+
+    return {
+        "channels": {
+            "count": int(ch.shape[0]),
+            "min": c_min, "max": c_max, "mean": c_mean, "std": c_std,
+            "absMax": c_absmax, "range": c_range, "relativeRange": rel,
+            "sqnr": channel_sqnr,
+        },
+        "tensor": {"min": t_min, "max": t_max, "mean": float(ch64.mean()),
+                   "std": float(ch64.std()), "absMax": t_absmax},
+        "histogram": {"min": t_min, "max": t_max, "counts": counts},
+        "outlierChannels": outliers,
+        "outlierThreshold": float(threshold),
+        "sqnr": layer_sqnr,
+    }
+
+
+# ----------------------------------------------------------------------------
+# Layer discovery
+
+def analyse_node(node, index, graph, scope, path, opset, bins):
+    """The layer record for one weight-carrying node; raises NotALayer."""
+    op = node.op_type
+    name = node.name or f"{op}#{index}"
+    widx = WEIGHT_INPUT[op]
+    weight_left = False
+    found = resolve_weight(node.input[widx], scope) if len(node.input) > widx and node.input[widx] else None
+    if found is None and op == "MatMul" and node.input and node.input[0]:
+        found = resolve_weight(node.input[0], scope)
+        weight_left = found is not None
+    if found is None:
+        raise NotALayer(f"{name}: weight is not a constant")
+
+    stored = found["tensor"]
+    perm = found["perm"]
+    rank = len(perm)
+    q = tensor_to_array(stored)
+    if q.size == 0:
+        raise NotALayer(f"{name}: empty weight")
+
+    # Output-channel axis in the op's view of the weight.
+    if op in CONV_FAMILY:
+        op_axis = 0
+    elif op == "ConvTranspose":
+        op_axis = 1
+    elif op == "Gemm":
+        op_axis = 0 if int(attr(node, "transB", 0)) == 1 else 1
+    else:  # MatMul family
+        op_axis = rank - 2 if weight_left else rank - 1
+    if rank == 0 or not 0 <= op_axis < rank:
+        raise NotALayer(f"{name}: weight of rank {rank} has no output-channel axis")
+    channel_axis = perm[op_axis]
+
+    # Dequantization: a DequantizeLinear on the way, or the integer op itself.
+    quant = None
+    if found["dq"] is not None:
+        quant = found["dq"]
+    elif op in ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"):
+        if op in ("QLinearConv", "QLinearMatMul"):
+            scale_name = node.input[4] if len(node.input) > 4 else ""
+            zp_name = node.input[5] if len(node.input) > 5 else ""
+            scale_t = scope.constant(scale_name)
+            if scale_t is None:
+                raise NotALayer(f"{name}: weight scale is not a constant")
+            scale = tensor_to_array(scale_t)
+        else:
+            zp_name = node.input[3] if len(node.input) > 3 else ""
+            scale = np.ones(1, np.float32)
+        zp = None
+        if zp_name:
+            zp_t = scope.constant(zp_name)
+            if zp_t is None:
+                raise NotALayer(f"{name}: weight zero point is not a constant")
+            zp = tensor_to_array(zp_t)
+        per_channel = scale.size > 1 or (zp is not None and zp.size > 1)
+        quant = {"via": op, "scale": scale, "zero_point": zp,
+                 "axis": channel_axis if per_channel else None}
+    if quant is not None:
+        values = dequantize(q, quant["scale"], quant["zero_point"], quant["axis"])
+    else:
+        values = q.astype(np.float32)
+
+    # The weight as the op sees it, then grouped by output channel.
+    view = values.transpose(perm)
+    groups = int(attr(node, "group", 1))
+    if op == "ConvTranspose":
+        # [I, O/g, k...]: output channel gi*(O/g)+j reads W[gi*(I/g):(gi+1)*(I/g), j, ...]
+        if groups < 1 or view.shape[0] % groups:
+            raise NotALayer(f"{name}: {view.shape[0]} input channels not divisible by group {groups}")
+        i_g, o_g = view.shape[0] // groups, view.shape[1]
+        ch = view.reshape(groups, i_g, o_g, -1).transpose(0, 2, 1, 3).reshape(groups * o_g, -1)
+    else:
+        ch = np.moveaxis(view, op_axis, 0).reshape(view.shape[op_axis], -1)
+    if ch.shape[1] == 0:
+        raise NotALayer(f"{name}: empty weight")
+
+    if op in CONV_FAMILY:
+        depthwise = groups > 1 and rank > 1 and view.shape[1] == 1
+    elif op == "ConvTranspose":
+        depthwise = groups > 1 and view.shape[0] == groups
+    else:
+        depthwise = False
+
+    # Bias: an op input, or a lone following Add of a constant with C elements.
+    output = node.output[0] if node.output else ""
+    bias = None
+    if op in BIAS_INPUT and len(node.input) > BIAS_INPUT[op] and node.input[BIAS_INPUT[op]]:
+        bias = node.input[BIAS_INPUT[op]]
+    elif output:
+        users = consumers(graph, output)
+        if len(users) == 1 and users[0].op_type == "Add" and is_default(users[0]) \
+                and len(users[0].input) == 2 and users[0].output:
+            a, b = users[0].input
+            other = b if a == output else a if b == output else None
+            if other is not None and other != output:
+                t = scope.constant(other)
+                if t is not None and int(np.prod(t.dims, dtype=np.int64)) == ch.shape[0]:
+                    bias = other
+                    output = users[0].output[0]
+
+    follower, user = classify(graph, scope, output, opset) if output else ("none", None)
+    activation = None
+    if follower == "batchnorm" and user.output and user.output[0]:
+        activation = {"kind": classify(graph, scope, user.output[0], opset)[0]}
+
+    record = {
+        "name": name,
+        "path": path,
+        "op": op,
+        "weight": found["name"],
+        "shape": [int(d) for d in stored.dims],
+        "dtype": dtype_name(stored.data_type),
+        "channelAxis": int(channel_axis),
+        "groups": groups,
+        "depthwise": bool(depthwise),
+        "bias": bias,
+        "follower": {"kind": follower},
+        "activation": activation,
+        "quant": None if quant is None else {
+            "via": quant["via"],
+            "dtype": dtype_name(stored.data_type),
+            "axis": quant["axis"],
+            "scale": np.asarray(quant["scale"]).astype(np.float32).ravel(),
+            "zeroPoint": (np.zeros(1, np.int64) if quant["zero_point"] is None
+                          else np.asarray(quant["zero_point"]).ravel()),
+        },
+    }
+    record.update(layer_stats(ch, bins))
+    return record
+
+
+def walk(graph, parent_scope, path, opset, bins, layers, skipped):
+    """Depth-first: each node, then the sub-graphs in its attributes, in order."""
+    scope = Scope(graph, parent_scope)
+    for index, node in enumerate(graph.node):
+        display = node.name or f"{node.op_type}#{index}"
+        if node.op_type in WEIGHT_INPUT and is_default(node):
+            try:
+                layers.append(analyse_node(node, index, graph, scope, path, opset, bins))
+            except NotALayer as e:
+                skipped.append(f"{path + '/' if path else ''}{e}")
+        for a in node.attribute:
+            prefix = f"{path + '/' if path else ''}{display}/{a.name}"
+            if a.type == AttributeProto.GRAPH:
+                walk(a.g, scope, prefix, opset, bins, layers, skipped)
+            elif a.type == AttributeProto.GRAPHS:
+                for k, g in enumerate(a.graphs):
+                    walk(g, scope, f"{prefix}[{k}]", opset, bins, layers, skipped)
+
+
+# ----------------------------------------------------------------------------
+# JSON
+
+def plain(x):
+    """numpy values -> JSON-ready Python values; inf and NaN -> None."""
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [plain(v) for v in x.tolist()]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer, int)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    return x
+
+
+def analyse(path, bins=128):
+    model = onnx.load(path)  # resolves external data next to the model
+    opset = 1
+    for o in model.opset_import:
+        if o.domain in DEFAULT_DOMAINS:
+            opset = o.version
+    layers, skipped = [], []
+    walk(model.graph, None, "", opset, bins, layers, skipped)
+    for s in skipped:
+        print(f"skipped: {s}", file=sys.stderr)
+    return {
+        "schema": "quantlens.analysis/1",
+        "model": {
+            "producer": model.producer_name,
+            "producerVersion": model.producer_version,
+            "irVersion": model.ir_version,
+            "opsets": [{"domain": o.domain, "version": o.version} for o in model.opset_import],
+            "bytes": os.path.getsize(path),
+        },
+        "layers": layers,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--bins", type=int, default=128)
+    args = ap.parse_args()
+    if args.bins < 1:
+        ap.error("--bins must be at least 1")
+    doc = plain(analyse(args.model, args.bins))
+    json.dump(doc, sys.stdout, allow_nan=False, separators=(",", ":"))
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

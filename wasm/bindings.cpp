@@ -1,0 +1,232 @@
+// Embind bindings: marshal the core's results to JS, nothing more. Per-channel
+// arrays cross as typed-array views of the WASM heap (the JS side copies them
+// before the next call); strings and scalars as plain values.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "analysis/analyze.hpp"
+
+using emscripten::val;
+using namespace ql;
+
+namespace {
+
+val str(std::string_view s) { return val(std::string(s)); }
+
+val errorValue(const Error& e) {
+  val o = val::object();
+  o.set("code", std::string(errorCodeName(e.code)));
+  o.set("message", e.describe());
+  o.set("offset", static_cast<double>(e.offset));
+  return o;
+}
+
+template <class T>
+val view(const std::vector<T>& v) { return val(emscripten::typed_memory_view(v.size(), v.data())); }
+
+double num(double v) { return v; }
+
+val follower(const graph::Follower& f) {
+  val o = val::object();
+  o.set("kind", std::string(graph::followerKindName(f.kind)));
+  o.set("op", f.node ? str(f.node->opType) : val::null());
+  o.set("node", f.node ? val(f.name) : val::null());
+  const bool clip = f.kind == graph::FollowerKind::Clip || f.kind == graph::FollowerKind::Relu6;
+  o.set("min", clip ? val(num(f.clipMin)) : val::null());
+  o.set("max", clip ? val(num(f.clipMax)) : val::null());
+  return o;
+}
+
+class Session {
+ public:
+  // Takes ownership of `ptr`, a malloc'ed heap buffer holding the model bytes.
+  Session(uintptr_t ptr, size_t size) : buffer_(reinterpret_cast<uint8_t*>(ptr)), size_(size) {
+    auto m = onnx::parseModel(buffer_, size_);
+    if (!m.ok()) { error_ = m.error(); return; }
+    model_ = std::make_unique<onnx::Model>(std::move(m.value()));
+    auto d = graph::findLayers(*model_);
+    if (!d.ok()) { error_ = d.error(); return; }
+    discovery_ = std::move(d.value());
+    sqnr_.assign(discovery_.layers.size(), std::nan(""));
+  }
+  ~Session() { std::free(buffer_); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  val error() const { return error_.ok() ? val::null() : errorValue(error_); }
+
+  val model() const {
+    val o = val::object();
+    if (!model_) return o;
+    o.set("producer", str(model_->producerName));
+    o.set("producerVersion", str(model_->producerVersion));
+    o.set("irVersion", static_cast<double>(model_->irVersion));
+    o.set("domain", str(model_->domain));
+    o.set("graph", str(model_->graph.name));
+    o.set("bytes", static_cast<double>(size_));
+    val opsets = val::array();
+    for (const auto& op : model_->opsets) {
+      val e = val::object();
+      e.set("domain", str(op.domain));
+      e.set("version", static_cast<double>(op.version));
+      opsets.call<void>("push", e);
+    }
+    o.set("opsets", opsets);
+    val meta = val::array();
+    for (const auto& [k, v] : model_->metadata) {
+      val e = val::object();
+      e.set("key", str(k));
+      e.set("value", str(v));
+      meta.call<void>("push", e);
+    }
+    o.set("metadata", meta);
+    o.set("nodes", static_cast<double>(model_->graph.nodes.size()));
+    return o;
+  }
+
+  size_t layerCount() const { return discovery_.layers.size(); }
+
+  // Layer indices by risk over the layers analysed so far (core's rankByRisk).
+  val ranking() const {
+    val out = val::array();
+    for (size_t k : analysis::rankByRisk(sqnr_)) out.call<void>("push", static_cast<double>(k));
+    return out;
+  }
+
+  val skipped() const {
+    val a = val::array();
+    for (const auto& s : discovery_.skipped) a.call<void>("push", s);
+    return a;
+  }
+
+  val layer(size_t i) const {
+    if (i >= discovery_.layers.size()) return val::null();
+    const graph::Layer& L = discovery_.layers[i];
+    val o = val::object();
+    o.set("name", L.name);
+    o.set("path", L.path);
+    o.set("op", str(L.op));
+    o.set("weight", str(L.weight->name));
+    val shape = val::array();
+    for (int64_t d : L.shape) shape.call<void>("push", static_cast<double>(d));
+    o.set("shape", shape);
+    o.set("dtype", onnx::dataTypeName(L.weight->dataType));
+    o.set("channelAxis", L.channelAxis);
+    o.set("channels", static_cast<double>(L.layout.channelCount()));
+    o.set("groups", static_cast<double>(L.groups));
+    o.set("depthwise", L.depthwise);
+    o.set("bias", L.biasName.empty() ? val::null() : str(L.biasName));
+    val via = val::array();
+    for (auto v : L.via) via.call<void>("push", str(v));
+    o.set("via", via);
+    o.set("follower", follower(L.follower));
+    o.set("activation", L.follower.kind == graph::FollowerKind::BatchNorm ? follower(L.activation) : val::null());
+    o.set("external", L.weight->external);
+    return o;
+  }
+
+  // Where the weight's bytes are when stored outside the model file, or null.
+  val externalRef(size_t i) const {
+    if (i >= discovery_.layers.size() || !discovery_.layers[i].weight->external) return val::null();
+    auto r = onnx::externalRef(*discovery_.layers[i].weight);
+    if (!r.ok()) return errorValue(r.error());
+    val o = val::object();
+    o.set("location", str(r->location));
+    o.set("offset", static_cast<double>(r->offset));
+    o.set("length", r->hasLength ? val(static_cast<double>(r->length)) : val::null());
+    return o;
+  }
+
+  // Analyses layer i. External weight bytes, if any, are at extPtr (not owned).
+  // Returns {error} or the statistics with typed-array views valid until the next call.
+  val analyze(size_t i, uintptr_t extPtr, size_t extSize, int bins) {
+    if (i >= discovery_.layers.size()) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)));
+    stats::Options opt;
+    opt.histogramBins = bins;
+    auto r = analysis::analyzeLayer(discovery_.layers[i], {reinterpret_cast<const uint8_t*>(extPtr), extSize}, opt);
+    val o = val::object();
+    if (!r.ok()) {
+      sqnr_[i] = std::nan("");
+      o.set("error", errorValue(r.error()));
+      return o;
+    }
+    last_ = std::move(r.value());
+    sqnr_[i] = last_.stats.sqnr[stats::kInt8PerTensor];
+    const stats::LayerStats& s = last_.stats;
+    val ch = val::object();
+    ch.set("count", static_cast<double>(s.channels));
+    ch.set("min", view(s.min));
+    ch.set("max", view(s.max));
+    ch.set("mean", view(s.mean));
+    ch.set("std", view(s.std));
+    ch.set("absMax", view(s.absMax));
+    ch.set("range", view(s.range));
+    ch.set("relativeRange", view(s.relativeRange));
+    val chs = val::object();
+    for (int k = 0; k < stats::kSchemes; ++k) chs.set(stats::schemeName(k), view(s.channelSqnr[k]));
+    ch.set("sqnr", chs);
+    o.set("channels", ch);
+    val t = val::object();
+    t.set("min", s.tensorMin);
+    t.set("max", s.tensorMax);
+    t.set("mean", s.tensorMean);
+    t.set("std", s.tensorStd);
+    t.set("absMax", s.tensorAbsMax);
+    o.set("tensor", t);
+    val h = val::object();
+    h.set("min", s.histMin);
+    h.set("max", s.histMax);
+    h.set("counts", view(s.histogram));
+    o.set("histogram", h);
+    o.set("outlierChannels", view(s.outliers));
+    o.set("outlierThreshold", s.outlierThreshold);
+    val q = val::array();
+    q.call<void>("push", s.q1);
+    q.call<void>("push", s.q3);
+    o.set("quartiles", q);
+    val sq = val::object();
+    for (int k = 0; k < stats::kSchemes; ++k) sq.set(stats::schemeName(k), s.sqnr[k]);
+    o.set("sqnr", sq);
+    if (last_.quant.present) {
+      val qi = val::object();
+      qi.set("via", last_.quant.via);
+      qi.set("dtype", last_.quant.intType);
+      qi.set("axis", last_.quant.axis >= 0 ? val(last_.quant.axis) : val::null());
+      qi.set("scale", view(last_.quant.scale));
+      qi.set("zeroPoint", view(last_.quant.zeroPoint));
+      o.set("quant", qi);
+    } else {
+      o.set("quant", val::null());
+    }
+    return o;
+  }
+
+ private:
+  uint8_t* buffer_;
+  size_t size_;
+  Error error_;
+  std::unique_ptr<onnx::Model> model_;
+  graph::Discovery discovery_;
+  analysis::LayerAnalysis last_;
+  std::vector<double> sqnr_;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(quantlens) {
+  emscripten::class_<Session>("Session")
+      .constructor<uintptr_t, size_t>()
+      .function("error", &Session::error)
+      .function("model", &Session::model)
+      .function("layerCount", &Session::layerCount)
+      .function("layer", &Session::layer)
+      .function("skipped", &Session::skipped)
+      .function("externalRef", &Session::externalRef)
+      .function("analyze", &Session::analyze)
+      .function("ranking", &Session::ranking);
+}

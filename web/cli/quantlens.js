@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// quantlens: command-line front end over the WASM core (Node 20+).
+import { analyze, formatTable, toJSON, QuantLensError } from '../src/index.js';
+
+const USAGE = {
+  main: `Usage: quantlens <command> [options]
+
+Commands:
+  analyze MODEL.onnx   per-channel weight ranges, outlier channels and INT8/INT4 SQNR
+
+Run 'quantlens <command> --help' for the options of a command.`,
+  analyze: `Usage: quantlens analyze MODEL.onnx [options]
+
+Prints the riskiest weight layers of an ONNX model for INT8/INT4 quantization.
+
+Options:
+  --json            print the whole analysis as JSON (schema quantlens.analysis/1)
+  --top N           rows in the table (default 20)
+  --bins N          histogram bins per layer (default 128)
+  --layers REGEX    analyse only layers whose name matches
+  -h, --help        this text
+
+Exit status: 0 done, 2 bad input (unreadable or malformed model, missing external data), 1 other failure.`,
+};
+
+// Exit status 2: the input is at fault.
+const BAD_INPUT = new Set(['INVALID_MODEL', 'UNSUPPORTED_DTYPE', 'MISSING_EXTERNAL_DATA', 'IO_ERROR', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'USAGE']);
+
+const oneLine = (s) => String(s).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+
+function usageError(msg, cmd) {
+  return new QuantLensError('USAGE', `${msg}\n${USAGE[cmd] || USAGE.main}`);
+}
+
+function parseArgs(argv) {
+  const [cmd, ...rest] = argv;
+  const opts = { positional: [] };
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    const value = () => {
+      if (i + 1 >= rest.length) throw usageError(`${a} needs a value`, cmd);
+      return rest[++i];
+    };
+    if (a === '-h' || a === '--help') opts.help = true;
+    else if (a === '--json') opts.json = true;
+    else if (a === '--top') opts.top = Number(value());
+    else if (a === '--bins') opts.bins = Number(value());
+    else if (a === '--layers') opts.layers = value();
+    else if (a.startsWith('-') && a !== '-') throw usageError(`unknown option ${a}`, cmd);
+    else opts.positional.push(a);
+  }
+  return { cmd, opts };
+}
+
+async function runAnalyze(opts) {
+  if (opts.help) { process.stdout.write(`${USAGE.analyze}\n`); return 0; }
+  if (opts.positional.length !== 1) throw usageError('analyze takes exactly one MODEL.onnx', 'analyze');
+  if (opts.top !== undefined && !(Number.isInteger(opts.top) && opts.top > 0)) throw usageError('--top takes a positive integer', 'analyze');
+  let layers;
+  if (opts.layers !== undefined) {
+    try { layers = new RegExp(opts.layers); } catch (e) { throw usageError(`--layers: ${e.message}`, 'analyze'); }
+  }
+  const result = await analyze(opts.positional[0], { histogramBins: opts.bins ?? 128, layers });
+  for (const l of result.layers) {
+    if (l.error) process.stderr.write(`quantlens: warning: layer ${oneLine(l.name)}: ${l.error.code}: ${oneLine(l.error.message)}\n`);
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify(toJSON(result))}\n`);
+  else process.stdout.write(`${formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY })}\n`);
+  return 0;
+}
+
+async function main(argv) {
+  const { cmd, opts } = parseArgs(argv);
+  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(`${USAGE.main}\n`);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === 'analyze') return runAnalyze(opts);
+  throw usageError(`unknown command '${cmd}'`, 'main');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e) => {
+    if (e instanceof QuantLensError) {
+      const [first, ...more] = e.message.split('\n');
+      process.stderr.write(`quantlens: ${e.code === 'USAGE' ? '' : `${e.code}: `}${oneLine(first)}\n`);
+      if (e.code === 'USAGE') process.stderr.write(`${more.join('\n')}\n`);
+      process.exitCode = BAD_INPUT.has(e.code) ? 2 : 1;
+    } else {
+      process.stderr.write(`quantlens: internal error: ${oneLine(e && e.stack ? e.stack : e)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

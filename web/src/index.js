@@ -1,0 +1,4 @@
+// QuantLens public API (ES module; the same in Node, browsers and Web Workers).
+export { analyze, SCHEMA, SCHEMES } from './analyze.js';
+export { QuantLensError } from './errors.js';
+export { toJSON, formatTable, formatDb, float32Number } from './format.js';
