@@ -111,7 +111,7 @@ class Session {
     o.set("name", L.name);
     o.set("path", L.path);
     o.set("op", str(L.op));
-    o.set("weight", str(L.weight->name));
+    o.set("weight", str(L.weightName));
     val shape = val::array();
     for (int64_t d : L.shape) shape.call<void>("push", static_cast<double>(d));
     o.set("shape", shape);

@@ -45,8 +45,10 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExte
     if (!sc.ok()) return sc.error();
     auto zp = params(L.quant.zeroPoint, "zero point", axisLen, L);
     if (!zp.ok()) return zp.error();
-    q.scale = sc.value();
-    q.zeroPoint = zp.value();
+    // Absent parameters take their defaults (scale 1 for ConvInteger/MatMulInteger,
+    // zero point 0), and are reported as such.
+    q.scale = sc->empty() ? std::vector<double>{1.0} : sc.value();
+    q.zeroPoint = zp->empty() ? std::vector<double>{0.0} : zp.value();
     uint64_t inner = 1;
     if (q.axis >= 0) {
       for (size_t i = static_cast<size_t>(q.axis) + 1; i < dims.size(); ++i) inner *= static_cast<uint64_t>(dims[i]);
@@ -60,8 +62,8 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExte
     float* x = v.owned.data();
     for (uint64_t i = 0; i < v.count; ++i) {
       const uint64_t k = q.axis >= 0 ? (i / inner) % axisLen : 0;
-      const float s = q.scale.empty() ? 1.0f : static_cast<float>(q.scale.size() == 1 ? q.scale[0] : q.scale[k]);
-      const float z = q.zeroPoint.empty() ? 0.0f : static_cast<float>(q.zeroPoint.size() == 1 ? q.zeroPoint[0] : q.zeroPoint[k]);
+      const float s = static_cast<float>(q.scale.size() == 1 ? q.scale[0] : q.scale[k]);
+      const float z = static_cast<float>(q.zeroPoint.size() == 1 ? q.zeroPoint[0] : q.zeroPoint[k]);
       x[i] = (x[i] - z) * s;
     }
     v.bytes = reinterpret_cast<const uint8_t*>(x);

@@ -138,6 +138,7 @@ Follower classifyFollower(const Scope& scope, std::string_view value) {
 
 struct WeightTrace {
   const Tensor* tensor = nullptr;
+  std::string_view name;  // the value name the stored tensor goes by in the graph
   std::vector<std::string_view> via;
   std::vector<int> axisMap;  // op axis -> stored axis
   Quantization quant;
@@ -150,6 +151,7 @@ bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr) {
   for (int step = 0; step < 32 && !name.empty(); ++step) {
     if (const Tensor* t = scope.constant(name)) {
       tr->tensor = t;
+      tr->name = name;
       break;
     }
     const Node* p = scope.producer(name);
@@ -277,6 +279,7 @@ class Finder {
     L.graph = scope.graph;
     L.nodeIndex = idx;
     L.weight = &w;
+    L.weightName = tr.name;
     L.via = tr.via;
     L.shape = w.dims;
     L.quant = tr.quant;

@@ -44,6 +44,7 @@ struct Layer {
   const onnx::Graph* graph = nullptr;
   size_t nodeIndex = 0;
   const onnx::Tensor* weight = nullptr;  // the stored tensor
+  std::string_view weightName;           // its name in the graph (initializer, or the Constant node's output)
   std::vector<std::string_view> via;     // ops between the stored tensor and the layer input
   std::vector<int64_t> shape;            // stored dims
   int channelAxis = 0;                   // output-channel axis in the stored tensor (for grouped ConvTranspose: the O/g axis)

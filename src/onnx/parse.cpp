@@ -375,10 +375,18 @@ bool Parser::checkTensor(const Tensor& t) {
                   t.offset);
     }
   }
+  if (t.hasRawData && (t.dataType == 21 || t.dataType == 22) && t.rawData.size != (count + 1) / 2) {
+    return fail(ErrorCode::InvalidModel,
+                "tensor " + quoted(t.name) + " holds " + std::to_string(t.rawData.size) + " bytes of 4-bit raw_data for " +
+                    std::to_string(count) + " elements",
+                t.offset);
+  }
   if (t.typedCount > 0) {
-    // complex types store two values per element
+    // complex types store two values per element; 4-bit types pack two elements per int32_data value
+    const bool packed4 = t.dataType == 21 || t.dataType == 22;
     const uint64_t perElem = (t.dataType == kComplex64 || t.dataType == kComplex128) ? 2 : 1;
-    if (count > (1ull << 61) || t.typedCount != count * perElem) {
+    const uint64_t want = packed4 ? (count + 1) / 2 : count * perElem;
+    if (count > (1ull << 61) || t.typedCount != want) {
       return fail(ErrorCode::InvalidModel,
                   "tensor " + quoted(t.name) + " holds " + std::to_string(t.typedCount) + " typed values for " +
                       std::to_string(count) + " elements",
@@ -585,8 +593,11 @@ Result<Model> parseModel(const uint8_t* data, size_t size, const ParseOptions& o
   Model m;
   if (!p.model({data, size}, &m)) {
     Error e = p.error();
-    // A file that fails in its first bytes is most likely not ONNX at all: say so.
-    if (e.offset >= 0 && e.offset < 16 && !m.hasGraph) {
+    // ONNX writers emit ir_version (field 1) first. A file that fails before one was
+    // read is most likely not ONNX at all (text can run far as unknown fields before
+    // it fails): say so, as the no-ir_version check below does. One that fails after
+    // it is a damaged or truncated model, however early its graph field starts.
+    if (m.irVersion <= 0) {
       e.message = "not an ONNX model: " + e.message;
     }
     return e;

@@ -83,6 +83,8 @@ double fromBitsD(int32_t dt, uint64_t bits) {
     case kDouble: { double v; std::memcpy(&v, &bits, 8); return v; }
     case kInt64: return static_cast<double>(static_cast<int64_t>(bits));
     case kUint64: return static_cast<double>(bits);
+    case kInt32: return static_cast<double>(static_cast<int32_t>(bits));  // exact, unlike float
+    case kUint32: return static_cast<double>(static_cast<uint32_t>(bits));
     default: return fromBits(dt, bits);
   }
 }

@@ -14,11 +14,19 @@ namespace {
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 
-inline v4f load4(const uint8_t* p) { v4f v; std::memcpy(&v, p, 16); return v; }
+inline v4f load4(const uint8_t* p) {
+  v4f v;
+  std::memcpy(&v, p, 16);
+  return v;
+}
 inline v4f splat(float x) { return v4f{x, x, x, x}; }
 inline v4f vmin(v4f a, v4f b) { return a < b ? a : b; }
 inline v4f vmax(v4f a, v4f b) { return a > b ? a : b; }
-inline float loadF(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
+inline float loadF(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 // 1.5 * 2^23: adding and subtracting it rounds a float of magnitude < 2^22 to the
 // nearest integer, ties to even (the default rounding mode), lane by lane.
@@ -45,7 +53,11 @@ void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double* sum) {
       vmn = vmin(vmn, x);
       vmx = vmax(vmx, x);
       vs += x;
-      if (++k == kFlush) { s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]); vs = splat(0); k = 0; }
+      if (++k == kFlush) {
+        s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]);
+        vs = splat(0);
+        k = 0;
+      }
     }
     s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]);
     *mn = std::min(*mn, std::min(std::min(vmn[0], vmn[1]), std::min(vmn[2], vmn[3])));
@@ -66,6 +78,7 @@ enum Acc { kDev = 0, kSig = 1, kNoise0 = 2, kAccs = 2 + kSchemes };
 
 struct Pass2Params {
   float mean;
+  double meanD;
   float inv[kSchemes];
   float scale[kSchemes];
 };
@@ -105,13 +118,30 @@ inline v4f loadPartial(const uint8_t* p, int lanes) {
   std::memcpy(&v, t, 16);
   return v;
 }
-inline v4f laneMask(int lanes) {
-  return v4f{lanes > 0 ? 1.0f : 0.0f, lanes > 1 ? 1.0f : 0.0f, lanes > 2 ? 1.0f : 0.0f, 0.0f};
-}
+inline v4f laneMask(int lanes) { return v4f{lanes > 0 ? 1.0f : 0.0f, lanes > 1 ? 1.0f : 0.0f, lanes > 2 ? 1.0f : 0.0f, 0.0f}; }
 
 // One code path for whole vectors and the tail (zero-padded and masked), so every
 // element goes through exactly the same float32 operations.
-void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist& hist, double* acc) {
+// Squares below float32's normal range (1.2e-38) underflow or lose precision. A
+// channel whose accumulated sums end below this bound may have lost such squares,
+// so it is computed again with every square in double.
+constexpr double kRedoBelow = 1e-24;
+
+// Adds the squares of a step's lanes in double (the path for tiny channels).
+inline void addWide(double* acc, v4f x, v4f e0, v4f e1, v4f e2, v4f e3, double meanD, int lanes) {
+  for (int k = 0; k < lanes; ++k) {
+    const double xd = x[k], d = xd - meanD;
+    acc[kDev] += d * d;
+    acc[kSig] += xd * xd;
+    acc[kNoise0 + 0] += double(e0[k]) * double(e0[k]);
+    acc[kNoise0 + 1] += double(e1[k]) * double(e1[k]);
+    acc[kNoise0 + 2] += double(e2[k]) * double(e2[k]);
+    acc[kNoise0 + 3] += double(e3[k]) * double(e3[k]);
+  }
+}
+
+template <bool Wide>
+void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc) {
   const v4f m = splat(P.mean);
   const v4f q8 = splat(127.0f), q4 = splat(7.0f);
   const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
@@ -122,7 +152,12 @@ void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist& hist, do
     for (int k = 0; k < kAccs; ++k) acc[k] += double(vs[k][0]) + double(vs[k][1]) + double(vs[k][2]) + double(vs[k][3]);
     a0 = a1 = a2 = a3 = a4 = a5 = splat(0);
   };
-  auto step = [&](v4f x, v4f mask) {
+  auto step = [&](v4f x, v4f mask, int lanes) {
+    if (Wide) {
+      addWide(acc, x, x - fakeQuant(x, i0, s0, q8), x - fakeQuant(x, i1, s1, q8), x - fakeQuant(x, i2, s2, q4),
+              x - fakeQuant(x, i3, s3, q4), P.meanD, lanes);
+      return;
+    }
     const v4f d = (x - m) * mask;  // padded lanes hold x = 0 and must not count
     a0 += d * d;
     a1 += x * x;
@@ -140,15 +175,18 @@ void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist& hist, do
   int k = 0;
   for (; i + 4 <= n; i += 4) {
     const v4f x = load4(p + 4 * i);
-    step(x, all);
-    hist.add4(x);
-    if (++k == kFlush) { flush(); k = 0; }
+    step(x, all, 4);
+    if (hist) hist->add4(x);
+    if (++k == kFlush) {
+      flush();
+      k = 0;
+    }
   }
   if (i < n) {
     const int lanes = static_cast<int>(n - i);
     const v4f x = loadPartial(p + 4 * i, lanes);
-    step(x, laneMask(lanes));
-    hist.addPartial(x, lanes);
+    step(x, laneMask(lanes), lanes);
+    if (hist) hist->addPartial(x, lanes);
   }
   flush();
 }
@@ -263,14 +301,15 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
   S.tensorMin = *std::min_element(mn.begin(), mn.end());
   S.tensorMax = *std::max_element(mx.begin(), mx.end());
   for (uint64_t c = 0; c < C; ++c) {
-    S.mean[c] = static_cast<float>(sum[c] / perChannel);
+    S.mean[c] = sum[c] / perChannel;
     S.absMax[c] = std::max(std::fabs(mn[c]), std::fabs(mx[c]));
     S.range[c] = mx[c] - mn[c];
   }
   S.tensorAbsMax = std::max(std::fabs(S.tensorMin), std::fabs(S.tensorMax));
   if (S.tensorAbsMax > 1e15f) {
-    return makeError(ErrorCode::Unsupported, "weights reach " + std::to_string(S.tensorAbsMax) +
-                                                 " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
+    return makeError(ErrorCode::Unsupported,
+                     "weights reach " + std::to_string(S.tensorAbsMax) +
+                         " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
   }
   S.tensorMean = total / static_cast<double>(N);
 
@@ -290,7 +329,8 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
 
   auto params = [&](uint64_t c) {
     Pass2Params P;
-    P.mean = S.mean[c];
+    P.mean = static_cast<float>(S.mean[c]);
+    P.meanD = S.mean[c];
     for (int s = 0; s < kSchemes; ++s) {
       const float am = schemePerChannel(s) ? S.absMax[c] : S.tensorAbsMax;
       const float sc = symmetricScale(am, schemeBits(s));
@@ -302,73 +342,118 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
     return P;
   };
   std::vector<double> acc(C * kAccs, 0.0);
+  auto needsRedo = [&](uint64_t ch) {
+    const double* a = &acc[ch * kAccs];
+    return *std::min_element(a, a + kAccs) < kRedoBelow;
+  };
   if (!rowMode) {
     std::vector<Pass2Params> P(C);
     for (uint64_t c = 0; c < C; ++c) P[c] = params(c);
+    auto runs = [&](uint64_t ch, auto fn) {
+      const uint64_t o = ch / L.channels, c = ch % L.channels;
+      for (uint64_t r = 0; r < L.rows; ++r) fn(values + 4 * (((o * L.rows + r) * L.channels + c) * runLen));
+    };
     for (uint64_t o = 0; o < L.outer; ++o)
       for (uint64_t r = 0; r < L.rows; ++r)
         for (uint64_t c = 0; c < L.channels; ++c) {
           const uint64_t ch = o * L.channels + c;
-          const uint8_t* p = values + 4 * (((o * L.rows + r) * L.channels + c) * runLen);
-          pass2Run(p, runLen, P[ch], hist, &acc[ch * kAccs]);
+          pass2Run<false>(values + 4 * (((o * L.rows + r) * L.channels + c) * runLen), runLen, P[ch], &hist, &acc[ch * kAccs]);
         }
+    for (uint64_t ch = 0; ch < C; ++ch) {
+      if (!needsRedo(ch)) continue;
+      std::fill(&acc[ch * kAccs], &acc[ch * kAccs] + kAccs, 0.0);
+      runs(ch, [&](const uint8_t* p) { pass2Run<true>(p, runLen, P[ch], nullptr, &acc[ch * kAccs]); });
+    }
   } else {
     // Structure-of-arrays parameters and float partial accumulators per channel,
     // padded to whole vectors: padded lanes see x = 0 and mean 0, so add nothing.
     const uint64_t CC = L.channels;
     const uint64_t CP = (CC + 3) & ~uint64_t{3};
     std::vector<float> mean(CP, 0.0f), inv(kSchemes * CP, 0.0f), scl(kSchemes * CP, 0.0f), part(kAccs * CP, 0.0f);
-    auto vload = [](const float* q) { v4f v; std::memcpy(&v, q, 16); return v; };
-    auto vadd = [](float* q, v4f v) { v4f a; std::memcpy(&a, q, 16); a += v; std::memcpy(q, &a, 16); };
-    for (uint64_t o = 0; o < L.outer; ++o) {
-      for (uint64_t c = 0; c < CC; ++c) {
-        const Pass2Params P = params(o * CC + c);
-        mean[c] = P.mean;
-        for (int s = 0; s < kSchemes; ++s) {
-          inv[s * CP + c] = P.inv[s];
-          scl[s * CP + c] = P.scale[s];
-        }
-      }
-      std::fill(part.begin(), part.end(), 0.0f);
-      int k = 0;
-      for (uint64_t r = 0; r < L.rows; ++r) {
-        const uint8_t* row = values + 4 * ((o * L.rows + r) * CC);
-        for (uint64_t c = 0; c < CC; c += 4) {
-          const int lanes = static_cast<int>(std::min<uint64_t>(4, CC - c));
-          const v4f x = lanes == 4 ? load4(row + 4 * c) : loadPartial(row + 4 * c, lanes);
-          const v4f d = x - vload(&mean[c]);
-          vadd(&part[kDev * CP + c], d * d);
-          vadd(&part[kSig * CP + c], x * x);
+    auto vload = [](const float* q) {
+      v4f v;
+      std::memcpy(&v, q, 16);
+      return v;
+    };
+    auto vadd = [](float* q, v4f v) {
+      v4f a;
+      std::memcpy(&a, q, 16);
+      a += v;
+      std::memcpy(q, &a, 16);
+    };
+    // wide: every square in double, straight into acc (the redo path); else float
+    // partial sums flushed to double every kFlush rows.
+    auto rowPass = [&](bool wide, Hist* h) {
+      for (uint64_t o = 0; o < L.outer; ++o) {
+        for (uint64_t c = 0; c < CC; ++c) {
+          const Pass2Params P = params(o * CC + c);
+          mean[c] = P.mean;
           for (int s = 0; s < kSchemes; ++s) {
-            const v4f e = x - fakeQuant(x, vload(&inv[s * CP + c]), vload(&scl[s * CP + c]), splat(kQmax[s]));
-            vadd(&part[(kNoise0 + s) * CP + c], e * e);
+            inv[s * CP + c] = P.inv[s];
+            scl[s * CP + c] = P.scale[s];
           }
-          if (lanes == 4) hist.add4(x);
-          else hist.addPartial(x, lanes);
         }
-        if (++k == kFlush || r + 1 == L.rows) {
-          for (uint64_t cc = 0; cc < CC; ++cc)
-            for (int a2 = 0; a2 < kAccs; ++a2) {
-              acc[(o * CC + cc) * kAccs + a2] += part[a2 * CP + cc];
-              part[a2 * CP + cc] = 0;
+        std::fill(part.begin(), part.end(), 0.0f);
+        int k = 0;
+        for (uint64_t r = 0; r < L.rows; ++r) {
+          const uint8_t* row = values + 4 * ((o * L.rows + r) * CC);
+          for (uint64_t c = 0; c < CC; c += 4) {
+            const int lanes = static_cast<int>(std::min<uint64_t>(4, CC - c));
+            const v4f x = lanes == 4 ? load4(row + 4 * c) : loadPartial(row + 4 * c, lanes);
+            v4f e[kSchemes];
+            for (int s = 0; s < kSchemes; ++s)
+              e[s] = x - fakeQuant(x, vload(&inv[s * CP + c]), vload(&scl[s * CP + c]), splat(kQmax[s]));
+            if (wide) {
+              for (int lane = 0; lane < lanes; ++lane) {
+                double* a = &acc[(o * CC + c + lane) * kAccs];
+                const double xd = x[lane], d = xd - S.mean[o * CC + c + lane];
+                a[kDev] += d * d;
+                a[kSig] += xd * xd;
+                for (int s = 0; s < kSchemes; ++s) a[kNoise0 + s] += double(e[s][lane]) * double(e[s][lane]);
+              }
+            } else {
+              const v4f d = x - vload(&mean[c]);
+              vadd(&part[kDev * CP + c], d * d);
+              vadd(&part[kSig * CP + c], x * x);
+              for (int s = 0; s < kSchemes; ++s) vadd(&part[(kNoise0 + s) * CP + c], e[s] * e[s]);
             }
-          k = 0;
+            if (h) {
+              if (lanes == 4)
+                h->add4(x);
+              else
+                h->addPartial(x, lanes);
+            }
+          }
+          if (!wide && (++k == kFlush || r + 1 == L.rows)) {
+            for (uint64_t cc = 0; cc < CC; ++cc)
+              for (int a2 = 0; a2 < kAccs; ++a2) {
+                acc[(o * CC + cc) * kAccs + a2] += part[a2 * CP + cc];
+                part[a2 * CP + cc] = 0;
+              }
+            k = 0;
+          }
         }
       }
+    };
+    rowPass(false, &hist);
+    bool redo = false;
+    for (uint64_t ch = 0; ch < C && !redo; ++ch) redo = needsRedo(ch);
+    if (redo) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      rowPass(true, nullptr);
     }
   }
 
   // ---- results
   S.std.resize(C);
-  S.relativeRange.resize(C);
   for (int s = 0; s < kSchemes; ++s) S.channelSqnr[s].resize(C);
   double sig = 0, dev = 0;
   std::array<double, kSchemes> noise{};
   for (uint64_t c = 0; c < C; ++c) {
     const double* a = &acc[c * kAccs];
-    S.std[c] = static_cast<float>(std::sqrt(a[kDev] / perChannel));
+    S.std[c] = std::sqrt(a[kDev] / perChannel);
     sig += a[kSig];
-    const double dm = static_cast<double>(S.mean[c]) - S.tensorMean;
+    const double dm = S.mean[c] - S.tensorMean;
     dev += a[kDev] + perChannel * dm * dm;
     for (int s = 0; s < kSchemes; ++s) {
       noise[s] += a[kNoise0 + s];
@@ -391,7 +476,7 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
   if (std::isfinite(smallest)) {
     for (uint64_t c = 0; c < C; ++c) rel[c] = static_cast<double>(S.range[c]) / static_cast<double>(smallest);
   }
-  for (uint64_t c = 0; c < C; ++c) S.relativeRange[c] = static_cast<float>(rel[c]);
+  S.relativeRange = rel;
   S.q1 = quantile(rel, 0.25);
   S.q3 = quantile(rel, 0.75);
   S.outlierThreshold = S.q3 + 1.5 * (S.q3 - S.q1);

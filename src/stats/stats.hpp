@@ -5,8 +5,10 @@
 //    (float32), q(x) = clamp(roundHalfEven(x * (1/s)), -qmax, qmax) * s, all in float32;
 //    a zero (or subnormal-reciprocal) scale quantizes everything to 0.
 //    Per-tensor: absMax over the tensor; per-channel: absMax of the channel.
-//  - SQNR = 10 log10(sum x^2 / sum (x - q(x))^2) dB, sums in double; +inf when
-//    nothing is lost (noise 0).
+//  - SQNR = 10 log10(sum x^2 / sum (x - q(x))^2) dB; the error x - q(x) is float32,
+//    squares and sums are double; +inf when nothing is lost (noise 0).
+//    (The fast path squares in float32 and sums in double; channels whose absMax is
+//    below 1e-12, where float32 squares would underflow, take an all-double path.)
 //  - AIMET's problematic-channel rule: relative range r_c = (max_c - min_c) /
 //    (smallest non-zero channel range); flagged when r_c > Q3 + 1.5 (Q3 - Q1),
 //    quantiles by linear interpolation (numpy's default).
@@ -39,8 +41,8 @@ struct LayerStats {
   uint64_t channels = 0;
   uint64_t elementsPerChannel = 0;
   // per output channel
-  std::vector<float> min, max, mean, std, absMax, range;
-  std::vector<float> relativeRange;
+  std::vector<float> min, max, absMax, range;  // exact float32 values of the weights
+  std::vector<double> mean, std, relativeRange;
   std::array<std::vector<float>, kSchemes> channelSqnr;  // dB, +inf when lossless
   // whole tensor
   float tensorMin = 0, tensorMax = 0, tensorAbsMax = 0;

@@ -11,12 +11,15 @@
 // One line per failing model names the first difference as a path, e.g.
 //   graph.node[12].attribute[3].ints[2]: ours 5, protobuf 7
 // and the last line is `crosscheck: N passed, M failed[, K skipped]`, where K
-// counts model folders that are absent. Exit status is non-zero iff M > 0.
+// counts absent model folders (and the self-test when it cannot run). Exit
+// status is non-zero iff M > 0.
 //
-// Models: ../shared/models/**/*.onnx beside the project root, every model.onnx
-// under /usr/share/libonnx-testdata/data, models/fetched/*.onnx and
-// models/generated/*.onnx in the project, plus files or folders named on the
-// command line (with --only, just those).
+// Models: synthetic ones built here (every field, wire-level variants, edge
+// cases; these must parse), ../shared/models/**/*.onnx beside the project
+// root, every model.onnx under /usr/share/libonnx-testdata/data,
+// models/fetched/*.onnx and models/generated/*.onnx in the project, plus files
+// or folders named on the command line (with --only, just those). A self-test
+// plants differences on either side and checks each is reported at its path.
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +40,7 @@
 #include "onnx/model.hpp"
 #include "onnx/tensor_data.hpp"
 #include "onnx/wire.hpp"
+#include "pb_writer.hpp"
 
 #ifndef QL_SOURCE_DIR
 #error "QL_SOURCE_DIR (the project root) must be defined by the build"
@@ -215,25 +219,21 @@ int typedCountFor(const pb::TensorProto& t) {
 }
 
 void addTyped(Expected* e, const pb::TensorProto& t, int i) {
-  const int32_t v32 = t.data_type() == pb::TensorProto::FLOAT || t.data_type() == pb::TensorProto::DOUBLE ||
-                              t.data_type() == pb::TensorProto::INT64 || t.data_type() == pb::TensorProto::UINT32 ||
-                              t.data_type() == pb::TensorProto::UINT64
-                          ? 0
-                          : t.int32_data(i);
+  auto i32 = [&] { return t.int32_data(i); };  // the 8/16/32-bit types, bool, float16, bfloat16
   switch (t.data_type()) {
     case pb::TensorProto::FLOAT: e->add(t.float_data(i)); break;
     case pb::TensorProto::DOUBLE: e->add(t.double_data(i)); break;
     case pb::TensorProto::INT64: e->add(t.int64_data(i)); break;
     case pb::TensorProto::UINT32: e->add(static_cast<uint32_t>(t.uint64_data(i))); break;
     case pb::TensorProto::UINT64: e->add(t.uint64_data(i)); break;
-    case pb::TensorProto::FLOAT16: e->add(halfToFloatRef(static_cast<uint16_t>(v32))); break;
-    case pb::TensorProto::BFLOAT16: e->add(bfloat16ToFloatRef(static_cast<uint16_t>(v32))); break;
-    case pb::TensorProto::INT8: e->add(static_cast<int8_t>(v32)); break;
-    case pb::TensorProto::UINT8: e->add(static_cast<uint8_t>(v32)); break;
-    case pb::TensorProto::INT16: e->add(static_cast<int16_t>(v32)); break;
-    case pb::TensorProto::UINT16: e->add(static_cast<uint16_t>(v32)); break;
-    case pb::TensorProto::INT32: e->add(v32); break;
-    case pb::TensorProto::BOOL: e->add(v32 != 0 ? 1 : 0); break;
+    case pb::TensorProto::FLOAT16: e->add(halfToFloatRef(static_cast<uint16_t>(i32()))); break;
+    case pb::TensorProto::BFLOAT16: e->add(bfloat16ToFloatRef(static_cast<uint16_t>(i32()))); break;
+    case pb::TensorProto::INT8: e->add(static_cast<int8_t>(i32())); break;
+    case pb::TensorProto::UINT8: e->add(static_cast<uint8_t>(i32())); break;
+    case pb::TensorProto::INT16: e->add(static_cast<int16_t>(i32())); break;
+    case pb::TensorProto::UINT16: e->add(static_cast<uint16_t>(i32())); break;
+    case pb::TensorProto::INT32: e->add(i32()); break;
+    case pb::TensorProto::BOOL: e->add(i32() != 0 ? 1 : 0); break;
     default: break;
   }
 }
@@ -550,7 +550,10 @@ class Checker {
     uint32_t field = 0;
     for (uint32_t f : {4u, 5u, 6u, 7u, 10u, 11u}) {
       if (typedFieldSize(t, f) == 0) continue;
-      if (field != 0) return problem(p, "protobuf has values in both " + std::string(typedFieldName(field)) + " and " + typedFieldName(f) + ", which our reader accepted");
+      if (field != 0) {
+        return problem(p, "protobuf has values in both " + std::string(typedFieldName(field)) + " and " +
+                              typedFieldName(f) + ", which our reader accepted");
+      }
       field = f;
     }
     if (!eq(p("typed_field"), o.typedField, field)) return false;
@@ -609,7 +612,22 @@ class Checker {
 };
 
 // ---------------------------------------------------------------------------
-// Models and the driver.
+// Checking one model.
+
+// Empty when the reader and protobuf agree on these bytes; otherwise the first
+// difference. Both rejecting the file is agreement, unless `valid` says it must parse.
+std::string crosscheckBytes(const uint8_t* data, size_t size, bool valid = false) {
+  pb::ModelProto theirs;
+  const bool theirsOk = size <= static_cast<size_t>(INT_MAX) && theirs.ParseFromArray(data, static_cast<int>(size));
+  auto ours = qo::parseModel(data, size);
+  if (ours.ok() != theirsOk) {
+    return std::string("parsers disagree: ours ") + (ours.ok() ? "accepts" : "rejects (" + ours.error().describe() + ")") +
+           ", protobuf " + (theirsOk ? "accepts" : "rejects");
+  }
+  if (!theirsOk) return valid ? "both parsers reject a model built to be valid: " + ours.error().describe() : std::string();
+  Checker checker(data, size);
+  return checker.run(ours.value(), theirs) ? std::string() : checker.difference();
+}
 
 bool readFile(const fs::path& path, std::vector<uint8_t>* out) {
   std::ifstream in(path, std::ios::binary);
@@ -622,24 +640,560 @@ bool readFile(const fs::path& path, std::vector<uint8_t>* out) {
   return size == 0 || static_cast<bool>(in.read(reinterpret_cast<char*>(out->data()), size));
 }
 
-// Empty when the reader and protobuf agree; otherwise the first difference.
-std::string crosscheck(const fs::path& path) {
+std::string crosscheckFile(const fs::path& path) {
   std::vector<uint8_t> bytes;
   if (!readFile(path, &bytes)) return "cannot read the file";
-  const uint8_t* data = bytes.data();
-  const size_t size = bytes.size();
-
-  pb::ModelProto theirs;
-  const bool theirsOk = size <= static_cast<size_t>(INT_MAX) && theirs.ParseFromArray(data, static_cast<int>(size));
-  auto ours = qo::parseModel(data, size);
-  if (ours.ok() != theirsOk) {
-    return std::string("parsers disagree: ours ") + (ours.ok() ? "accepts" : "rejects (" + ours.error().describe() + ")") +
-           ", protobuf " + (theirsOk ? "accepts" : "rejects");
-  }
-  if (!theirsOk) return {};  // both reject: agreement
-  Checker checker(data, size);
-  return checker.run(ours.value(), theirs) ? std::string() : checker.difference();
+  return crosscheckBytes(bytes.data(), bytes.size());
 }
+
+std::string crosscheckValid(const std::string& bytes) {
+  return crosscheckBytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), true);
+}
+
+// ---------------------------------------------------------------------------
+// Synthetic models. The corpora leave out much of what the reader decodes
+// (functions, metadata, sparse and external tensors, float16 / bfloat16 /
+// double / uint64 / string / complex typed values, most attribute types), so
+// one model built here holds all of it; a second is written at the wire level
+// with encodings protobuf's own serializer never produces.
+
+template <class V>
+std::string rawOf(std::initializer_list<V> values) {
+  std::string out(values.size() * sizeof(V), '\0');
+  std::memcpy(out.data(), values.begin(), out.size());
+  return out;
+}
+
+pb::TensorProto* setTensor(pb::TensorProto* t, const char* name, int dataType, std::initializer_list<int64_t> dims) {
+  t->set_name(name);
+  t->set_data_type(dataType);
+  for (int64_t d : dims) t->add_dims(d);
+  return t;
+}
+
+const float kNaNPayload = bitCast<float>(0x7fc00123u);
+const double kNaNPayloadD = bitCast<double>(0x7ff8000000000123ull);
+
+// One tensor per element type and storage, with edge values.
+void addInitializers(pb::GraphProto* g) {
+  using T = pb::TensorProto;
+  auto add = [g](const char* name, int dt, std::initializer_list<int64_t> dims) {
+    return setTensor(g->add_initializer(), name, dt, dims);
+  };
+  add("f32_raw", T::FLOAT, {2, 3})->set_raw_data(rawOf<float>({1.5f, -0.0f, kNaNPayload, INFINITY, 1e-45f, 3.4e38f}));
+  auto* f32 = add("f32_typed", T::FLOAT, {5});
+  for (float v : {0.25f, -0.0f, kNaNPayload, -INFINITY, 1e-45f}) f32->add_float_data(v);
+  add("f32_scalar", T::FLOAT, {})->add_float_data(42.0f);
+  add("f32_empty", T::FLOAT, {0});
+  add("f32_empty_raw", T::FLOAT, {2, 0})->set_raw_data("");
+  // float16 bit patterns: zeros, subnormals, normals, max, infinities, NaNs; one sign-extended as int16.
+  auto* h = add("f16_typed", T::FLOAT16, {13});
+  for (int32_t v : {0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xc000, -16384}) {
+    h->add_int32_data(v);
+  }
+  add("f16_raw", T::FLOAT16, {6})->set_raw_data(rawOf<uint16_t>({0x0001, 0x8001, 0x3555, 0x7bff, 0xfe01, 0x0000}));
+  auto* bf = add("bf16_typed", T::BFLOAT16, {4});
+  for (int32_t v : {0x3f80, 0xff80, 0x7fc1, 0x0001}) bf->add_int32_data(v);
+  add("bf16_raw", T::BFLOAT16, {3})->set_raw_data(rawOf<uint16_t>({0x4049, 0x8000, 0xff81}));
+  auto* i8 = add("i8_typed", T::INT8, {4});
+  for (int32_t v : {-128, -1, 0, 127}) i8->add_int32_data(v);
+  add("i8_raw", T::INT8, {3})->set_raw_data(rawOf<int8_t>({-128, -1, 127}));
+  auto* u8 = add("u8_typed", T::UINT8, {2});
+  for (int32_t v : {0, 255}) u8->add_int32_data(v);
+  add("u8_raw", T::UINT8, {2})->set_raw_data(rawOf<uint8_t>({0, 255}));
+  auto* i16 = add("i16_typed", T::INT16, {2});
+  for (int32_t v : {-32768, 32767}) i16->add_int32_data(v);
+  add("i16_raw", T::INT16, {2})->set_raw_data(rawOf<int16_t>({-32768, 32767}));
+  add("u16_typed", T::UINT16, {1})->add_int32_data(65535);
+  add("u16_raw", T::UINT16, {1})->set_raw_data(rawOf<uint16_t>({65535}));
+  auto* i32 = add("i32_typed", T::INT32, {3});
+  for (int32_t v : {INT32_MIN, -1, INT32_MAX}) i32->add_int32_data(v);
+  add("i32_raw", T::INT32, {2})->set_raw_data(rawOf<int32_t>({INT32_MIN, INT32_MAX}));
+  auto* b = add("bool_typed", T::BOOL, {2});
+  for (int32_t v : {0, 1}) b->add_int32_data(v);
+  add("bool_raw", T::BOOL, {2})->set_raw_data(rawOf<uint8_t>({1, 0}));
+  auto* i64 = add("i64_typed", T::INT64, {4});
+  for (int64_t v : {INT64_MIN, int64_t{-1}, (int64_t{1} << 53) + 1, INT64_MAX}) i64->add_int64_data(v);
+  add("i64_raw", T::INT64, {2})->set_raw_data(rawOf<int64_t>({INT64_MIN, (int64_t{1} << 24) + 1}));
+  auto* u32 = add("u32_typed", T::UINT32, {2});
+  for (uint64_t v : {uint64_t{0}, uint64_t{UINT32_MAX}}) u32->add_uint64_data(v);
+  add("u32_raw", T::UINT32, {1})->set_raw_data(rawOf<uint32_t>({UINT32_MAX}));
+  auto* u64 = add("u64_typed", T::UINT64, {3});
+  for (uint64_t v : {uint64_t{0}, UINT64_MAX, (uint64_t{1} << 53) + 1}) u64->add_uint64_data(v);
+  add("u64_raw", T::UINT64, {1})->set_raw_data(rawOf<uint64_t>({UINT64_MAX}));
+  auto* d = add("f64_typed", T::DOUBLE, {5});
+  for (double v : {kNaNPayloadD, -0.0, 1e308, 5e-324, 0.1}) d->add_double_data(v);
+  add("f64_raw", T::DOUBLE, {2})->set_raw_data(rawOf<double>({0.1, -1e-310}));
+  auto* str = add("string_typed", T::STRING, {4});
+  for (const char* v : {"", "a", "\xff\x01"}) str->add_string_data(v);
+  str->add_string_data(std::string("\0z", 2));
+  auto* c64 = add("c64_typed", T::COMPLEX64, {2});
+  for (float v : {1.0f, 2.0f, -3.0f, kNaNPayload}) c64->add_float_data(v);
+  auto* c128 = add("c128_typed", T::COMPLEX128, {1});
+  for (double v : {1.0, -2.0}) c128->add_double_data(v);
+  add("c64_raw", T::COMPLEX64, {1})->set_raw_data(rawOf<float>({1.0f, -1.0f}));
+  auto* f8 = add("f8e4m3_typed", 17, {2});  // FLOAT8E4M3FN: one value per int32 (IR 9)
+  for (int32_t v : {0x38, 0xff}) f8->add_int32_data(v);
+  add("undefined_empty", T::UNDEFINED, {0});
+  auto* ext = add("external", T::FLOAT, {4});
+  ext->set_data_location(T::EXTERNAL);
+  for (auto [k, v] : {std::pair{"location", "weights.bin"}, {"offset", "4096"}, {"length", "16"}, {"checksum", ""}}) {
+    auto* e = ext->add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  auto* seg = add("segmented", T::FLOAT, {2});
+  seg->set_raw_data(rawOf<float>({1.0f, 2.0f}));
+  seg->mutable_segment()->set_begin(-1);
+  seg->mutable_segment()->set_end(INT64_MAX);
+  seg->set_doc_string("segment of a larger tensor");
+}
+
+void setTensorType(pb::TypeProto* tp, int elemType, std::initializer_list<const char*> dims) {
+  auto* tt = tp->mutable_tensor_type();
+  tt->set_elem_type(elemType);
+  auto* shape = tt->mutable_shape();
+  for (const char* d : dims) {
+    auto* dim = shape->add_dim();
+    if (d == nullptr) continue;                     // neither value nor param
+    if (d[0] >= '0' && d[0] <= '9') dim->set_dim_value(std::atoll(d));
+    else if (d[0] == '-') dim->set_dim_value(std::atoll(d));
+    else dim->set_dim_param(d);
+  }
+}
+
+void addValueInfos(pb::GraphProto* g) {
+  auto* x = g->add_input();
+  x->set_name("x");
+  x->set_doc_string("input x");
+  setTensorType(x->mutable_type(), pb::TensorProto::FLOAT, {"1", "N", nullptr, "-1", "0"});
+  x->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(2)->set_denotation("DATA_CHANNEL");
+  auto* seq = g->add_input();
+  seq->set_name("seq");
+  setTensorType(seq->mutable_type()->mutable_sequence_type()->mutable_elem_type(), pb::TensorProto::INT64, {"3"});
+  auto* map = g->add_input();
+  map->set_name("map");
+  map->mutable_type()->mutable_map_type()->set_key_type(pb::TensorProto::STRING);
+  setTensorType(map->mutable_type()->mutable_map_type()->mutable_value_type(), pb::TensorProto::FLOAT, {});
+  auto* opt = g->add_input();
+  opt->set_name("opt");
+  setTensorType(opt->mutable_type()->mutable_optional_type()->mutable_elem_type(), pb::TensorProto::FLOAT16, {"2"});
+  auto* sp = g->add_input();
+  sp->set_name("sparse");
+  auto* st = sp->mutable_type()->mutable_sparse_tensor_type();
+  st->set_elem_type(pb::TensorProto::FLOAT);
+  st->mutable_shape()->add_dim()->set_dim_value(8);
+  g->add_input()->set_name("untyped");
+  auto* noShape = g->add_input();
+  noShape->set_name("no_shape");
+  noShape->mutable_type()->mutable_tensor_type()->set_elem_type(pb::TensorProto::BFLOAT16);
+  auto* scalar = g->add_input();
+  scalar->set_name("scalar");
+  setTensorType(scalar->mutable_type(), pb::TensorProto::DOUBLE, {});
+  scalar->mutable_type()->set_denotation("TENSOR");
+  auto* y = g->add_output();
+  y->set_name("y");
+  setTensorType(y->mutable_type(), pb::TensorProto::FLOAT, {"batch", "7"});
+  auto* vi = g->add_value_info();
+  vi->set_name("t0");
+  setTensorType(vi->mutable_type(), 23, {"-5"});  // an element type newer than onnx.proto
+}
+
+void setSparse(pb::SparseTensorProto* s, float first) {
+  auto* values = setTensor(s->mutable_values(), "sv", pb::TensorProto::FLOAT, {2});
+  values->add_float_data(first);
+  values->add_float_data(-first);
+  auto* indices = setTensor(s->mutable_indices(), "si", pb::TensorProto::INT64, {2});
+  indices->add_int64_data(0);
+  indices->add_int64_data(3);
+  s->add_dims(4);
+}
+
+// A graph holding a node with a tensor attribute and, `depth` more times, a
+// graph attribute holding the same.
+void setSubgraph(pb::GraphProto* g, const std::string& name, int depth) {
+  g->set_name(name);
+  setTensor(g->add_initializer(), (name + "_w").c_str(), pb::TensorProto::FLOAT16, {2})
+      ->set_raw_data(rawOf<uint16_t>({0x3c00, 0xbc00}));
+  auto* n = g->add_node();
+  n->set_op_type(depth > 0 ? "If" : "Constant");
+  n->add_output(name + "_out");
+  auto* t = n->add_attribute();
+  t->set_name("value");
+  t->set_type(pb::AttributeProto::TENSOR);
+  setTensor(t->mutable_t(), "c", pb::TensorProto::INT64, {2})->set_raw_data(rawOf<int64_t>({-1, 1}));
+  if (depth > 0) {
+    auto* a = n->add_attribute();
+    a->set_name("then_branch");
+    a->set_type(pb::AttributeProto::GRAPH);
+    setSubgraph(a->mutable_g(), name + "_then", depth - 1);
+  }
+  auto* out = g->add_output();
+  out->set_name(name + "_out");
+}
+
+pb::AttributeProto* addAttribute(pb::NodeProto* n, const char* name, pb::AttributeProto::AttributeType type) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(type);
+  return a;
+}
+
+// A node with one attribute of every type.
+void addAttributeNode(pb::GraphProto* g) {
+  using A = pb::AttributeProto;
+  auto* n = g->add_node();
+  n->set_name("every_attribute");
+  n->set_op_type("Custom");
+  n->set_domain("ai.quantlens.test");
+  n->set_doc_string("a node with one attribute of every type");
+  for (const char* in : {"x", "", "f32_raw"}) n->add_input(in);
+  n->add_output("t0");
+  addAttribute(n, "f", A::FLOAT)->set_f(-1.5f);
+  addAttribute(n, "f_nan", A::FLOAT)->set_f(kNaNPayload);
+  addAttribute(n, "i", A::INT)->set_i(INT64_MIN);
+  auto* s = addAttribute(n, "s", A::STRING);
+  s->set_s(std::string("bytes\0\xff", 7));
+  s->set_doc_string("attribute doc");
+  setTensor(addAttribute(n, "t", A::TENSOR)->mutable_t(), "t", pb::TensorProto::FLOAT16, {3})->add_int32_data(0x7c00);
+  n->mutable_attribute(n->attribute_size() - 1)->mutable_t()->add_int32_data(0x0001);
+  n->mutable_attribute(n->attribute_size() - 1)->mutable_t()->add_int32_data(0x8400);
+  setSubgraph(addAttribute(n, "g", A::GRAPH)->mutable_g(), "g", 2);
+  auto* floats = addAttribute(n, "floats", A::FLOATS);
+  for (float v : {1.0f, -0.0f, kNaNPayload, INFINITY}) floats->add_floats(v);
+  auto* ints = addAttribute(n, "ints", A::INTS);
+  for (int64_t v : {int64_t{-1}, int64_t{0}, INT64_MAX}) ints->add_ints(v);
+  auto* strings = addAttribute(n, "strings", A::STRINGS);
+  for (const char* v : {"a", "", "\xff"}) strings->add_strings(v);
+  auto* tensors = addAttribute(n, "tensors", A::TENSORS);
+  setTensor(tensors->add_tensors(), "t1", pb::TensorProto::DOUBLE, {1})->add_double_data(2.5);
+  setTensor(tensors->add_tensors(), "t2", pb::TensorProto::UINT8, {2})->set_raw_data(rawOf<uint8_t>({7, 9}));
+  auto* graphs = addAttribute(n, "graphs", A::GRAPHS);
+  setSubgraph(graphs->add_graphs(), "gs0", 0);
+  setSubgraph(graphs->add_graphs(), "gs1", 1);
+  setSparse(addAttribute(n, "sparse_tensor", A::SPARSE_TENSOR)->mutable_sparse_tensor(), 1.0f);
+  auto* sparseTensors = addAttribute(n, "sparse_tensors", A::SPARSE_TENSORS);
+  setSparse(sparseTensors->add_sparse_tensors(), 2.0f);
+  setSparse(sparseTensors->add_sparse_tensors(), 3.0f);
+  setTensorType(addAttribute(n, "tp", A::TYPE_PROTO)->mutable_tp(), pb::TensorProto::INT8, {"4"});
+  auto* typeProtos = addAttribute(n, "type_protos", A::TYPE_PROTOS);
+  setTensorType(typeProtos->add_type_protos(), pb::TensorProto::INT8, {"1"});
+  setTensorType(typeProtos->add_type_protos(), pb::TensorProto::UINT8, {"N"});
+  addAttribute(n, "undefined", A::UNDEFINED);
+}
+
+pb::ModelProto fullModel() {
+  pb::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("quantlens-crosscheck");
+  m.set_producer_version("1.0");
+  m.set_domain("ai.quantlens");
+  m.set_model_version(-3);
+  m.set_doc_string(std::string("model doc \0 with a NUL", 22));
+  for (auto [domain, version] : {std::pair{"", 13}, {"com.microsoft", 1}, {"ai.quantlens.test", 0}}) {
+    auto* o = m.add_opset_import();
+    o->set_domain(domain);
+    o->set_version(version);
+  }
+  for (auto [k, v] : {std::pair{"author", "test"}, {"", ""}}) {
+    auto* e = m.add_metadata_props();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  m.add_training_info()->mutable_algorithm()->set_name("train");
+  auto* fn = m.add_functions();
+  fn->set_name("Scaled");
+  fn->set_domain("ai.quantlens.test");
+  fn->set_doc_string("x * alpha");
+  fn->add_input("x");
+  fn->add_output("z");
+  fn->add_attribute("alpha");
+  fn->add_attribute("unused");
+  auto* fo = fn->add_opset_import();
+  fo->set_version(13);
+  auto* fnode = fn->add_node();
+  fnode->set_op_type("Constant");
+  fnode->add_output("a");
+  auto* ref = fnode->add_attribute();
+  ref->set_name("value_float");
+  ref->set_ref_attr_name("alpha");
+  ref->set_type(pb::AttributeProto::FLOAT);
+  auto* mul = fn->add_node();
+  mul->set_op_type("Mul");
+  for (const char* in : {"x", "a"}) mul->add_input(in);
+  mul->add_output("z");
+
+  auto* g = m.mutable_graph();
+  g->set_name("main");
+  g->set_doc_string("main graph");
+  addValueInfos(g);
+  addAttributeNode(g);
+  auto* call = g->add_node();
+  call->set_op_type("Scaled");
+  call->set_domain("ai.quantlens.test");
+  call->add_input("t0");
+  call->add_output("y");
+  addAttribute(call, "alpha", pb::AttributeProto::FLOAT)->set_f(0.5f);
+  addInitializers(g);
+  setSparse(g->add_sparse_initializer(), 4.0f);
+  setSparse(g->add_sparse_initializer(), 5.0f);
+  g->add_quantization_annotation()->set_tensor_name("f32_raw");
+  return m;
+}
+
+// A graph nested `levels` deep through If.then_branch, with a tensor attribute
+// in the innermost graph: the reader's default maxGraphDepth is 32.
+std::string nestedModel(int levels) {
+  pb::ModelProto m;
+  m.set_ir_version(8);
+  setSubgraph(m.mutable_graph(), "n", levels);
+  return m.SerializeAsString();
+}
+
+// An int4 tensor stored in int32_data the way onnx.proto (IR 10) specifies:
+// "uint4 and int4 values must be packed to 4bitx2", so 3 elements take 2 values.
+std::string int4TypedModel() {
+  pb::ModelProto m;
+  m.set_ir_version(10);
+  auto* t = setTensor(m.mutable_graph()->add_initializer(), "w_int4", 22, {3});
+  t->add_int32_data(0x21);
+  t->add_int32_data(0x03);
+  return m.SerializeAsString();
+}
+
+// The highest legal field number, as one more unknown field (pbw::Msg::
+// unknownFields() adds one field of each wire type).
+constexpr uint32_t kMaxField = 536870911;
+
+// An int64 as the varint protobuf writes for it (ten bytes when negative).
+uint64_t asVarint(int64_t v) { return static_cast<uint64_t>(v); }
+
+// Valid protobuf that protobuf's serializer never writes: packed fields written
+// unpacked or split, unpacked fields packed, singular fields repeated (last one
+// wins, messages merge), oneof members switched, unknown fields of every wire
+// type at every level, an AttributeType newer than onnx.proto.
+std::string wireVariantsModel() {
+  using T = pb::TensorProto;
+  pbw::Msg floats;  // float_data unpacked, packed, empty packed, unpacked again; dims unpacked
+  floats.unknownFields().u64(1, 2).u64(1, 3).u64(2, T::FLOAT).bytes(8, "old name").bytes(8, "floats")
+      .fixed32(4, bitCast<uint32_t>(1.5f)).packedFloats(4, {-2.0f, kNaNPayload}).bytes(4, "")
+      .packedFloats(4, {0.0f, -0.0f}).fixed32(4, bitCast<uint32_t>(1e-45f))
+      .msg(3, pbw::Msg().u64(1, 1)).msg(3, pbw::Msg().u64(2, 7));  // segment merged from two occurrences
+  pbw::Msg int8s;  // int32_data negative values as 10-byte varints, packed and not
+  int8s.packedVarints(1, {4}).u64(2, T::INT8).bytes(8, "int8s").u64(5, asVarint(-5))
+      .packedVarints(5, {asVarint(-128), 127}).u64(5, 0).unknownFields();
+  pbw::Msg int64s;
+  int64s.bytes(8, "int64s").u64(2, T::INT64).u64(1, 3).packedVarints(7, {asVarint(INT64_MIN)}).u64(7, asVarint(-1))
+      .u64(7, 1);
+  pbw::Msg doubles;
+  doubles.bytes(8, "doubles").u64(2, T::DOUBLE).u64(1, 3).fixed64(10, bitCast<uint64_t>(0.1))
+      .packedDoubles(10, {kNaNPayloadD, -0.0});
+  pbw::Msg uint64s;
+  uint64s.bytes(8, "uint64s").u64(2, T::UINT64).packedVarints(1, {2}).u64(11, UINT64_MAX).packedVarints(11, {1});
+  pbw::Msg f16;  // float16 with one value given as a sign-extended int16
+  f16.bytes(8, "f16").u64(2, T::FLOAT16).u64(1, 2).u64(5, asVarint(-16384)).u64(5, 0x3c00);
+
+  pbw::Msg dims;  // dim_value then dim_param (param wins), param then value (value wins), denotation
+  dims.msg(1, pbw::Msg().u64(1, 4).bytes(2, "N").bytes(3, "DATA_BATCH").unknownFields())
+      .msg(1, pbw::Msg().bytes(2, "M").u64(1, asVarint(-1)));
+  pbw::Msg tensorType;
+  tensorType.u64(1, T::FLOAT).msg(2, dims).unknownFields();
+  pbw::Msg valueInfo;  // type given twice: protobuf merges, so the shape is both dims lists
+  const pbw::Msg moreDims = pbw::Msg().msg(1, pbw::Msg().u64(1, 9));
+  valueInfo.bytes(1, "x").msg(2, pbw::Msg().msg(1, tensorType))
+      .msg(2, pbw::Msg().msg(1, pbw::Msg().msg(2, moreDims))).unknownFields();
+  pbw::Msg switched;  // tensor_type then sequence_type: the oneof ends as sequence_type
+  switched.bytes(1, "switched").msg(2, pbw::Msg().msg(1, tensorType).msg(4, pbw::Msg()).bytes(6, "denotation"));
+
+  pbw::Msg ints;  // repeated int64 (unpacked in proto2) written packed and mixed
+  ints.bytes(1, "ints").u64(20, pb::AttributeProto::INTS).packedVarints(8, {1, asVarint(-1)}).u64(8, 5)
+      .packedVarints(8, {}).unknownFields();
+  pbw::Msg fl;
+  fl.bytes(1, "floats").u64(20, pb::AttributeProto::FLOATS).packedFloats(7, {1.0f, kNaNPayload})
+      .fixed32(7, bitCast<uint32_t>(-0.0f));
+  pbw::Msg future;  // AttributeType 99: protobuf keeps it as an unknown field
+  future.bytes(1, "future").u64(20, 99).u64(3, 3).bytes(13, "doc");
+  pbw::Msg twice;  // singular fields repeated: last wins
+  twice.bytes(1, "first").bytes(1, "twice").u64(20, pb::AttributeProto::STRING).bytes(4, "a").bytes(4, "b")
+      .u64(20, pb::AttributeProto::INT).u64(3, 1).u64(3, asVarint(-2)).fixed32(2, bitCast<uint32_t>(3.0f));
+  pbw::Msg tensorAttr;
+  tensorAttr.bytes(1, "t").u64(20, pb::AttributeProto::TENSOR).msg(5, f16);
+
+  pbw::Msg node;  // fields interleaved out of field-number order
+  node.msg(5, ints).bytes(1, "x").bytes(2, "y").msg(5, fl).bytes(4, "Custom").bytes(1, "").msg(5, future)
+      .bytes(3, "n0").msg(5, twice).bytes(7, "test").msg(5, tensorAttr).bytes(6, "doc").unknownFields();
+  pbw::Msg graph;
+  graph.unknownFields().bytes(2, "old").msg(1, node).msg(5, floats).msg(11, valueInfo).msg(5, int8s)
+      .msg(5, int64s).bytes(2, "wire_variants").msg(5, doubles).msg(5, uint64s).msg(12, switched)
+      .msg(5, f16).msg(13, valueInfo).bytes(10, "graph doc");
+  pbw::Msg model;
+  model.unknownFields().u64(kMaxField, 1).msg(8, pbw::Msg().bytes(1, "").u64(2, 13).unknownFields()).u64(1, 7)
+      .msg(7, graph).bytes(2, "producer").u64(1, 8).msg(14, pbw::Msg().bytes(1, "k").bytes(2, "v").unknownFields())
+      .unknownFields();
+  return model.b;
+}
+
+struct SyntheticCase {
+  const char* name;
+  std::string bytes;
+};
+
+std::vector<SyntheticCase> syntheticCases() {
+  return {
+      {"every-field", fullModel().SerializeAsString()},
+      {"wire-variants", wireVariantsModel()},
+      {"nested-32-graphs", nestedModel(32)},
+      {"int4-packed-int32_data", int4TypedModel()},
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Self-test: the comparer must find a difference planted on either side, at
+// the right path. Without this a comparer that checks nothing would pass.
+
+int indexOf(const google::protobuf::RepeatedPtrField<pb::TensorProto>& list, std::string_view name) {
+  for (int i = 0; i < list.size(); ++i) {
+    if (list[i].name() == name) return i;
+  }
+  return -1;
+}
+
+int indexOf(const google::protobuf::RepeatedPtrField<pb::AttributeProto>& list, std::string_view name) {
+  for (int i = 0; i < list.size(); ++i) {
+    if (list[i].name() == name) return i;
+  }
+  return -1;
+}
+
+std::string at(const char* field, int i) { return std::string(field) + "[" + std::to_string(i) + "]"; }
+
+struct Mutation {
+  const char* what;
+  // Plants one difference (in protobuf's model, ours, or both) and returns the path it must be reported at.
+  std::string (*plant)(pb::ModelProto& theirs, qo::Model& ours);
+};
+
+// Storage outside the model buffer, for the zero-copy checks.
+const std::string kOutside = "every_attribute";
+
+const Mutation kMutations[] = {
+    {"ir_version", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       t.set_ir_version(9);
+       return "ir_version";
+     }},
+    {"metadata value", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       t.mutable_metadata_props(0)->set_value("other");
+       return "metadata_props[0].value";
+     }},
+    {"function node op_type", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       t.mutable_functions(0)->mutable_node(1)->set_op_type("Add");
+       return "functions[0].node[1].op_type";
+     }},
+    {"dim_param", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       t.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_param("M");
+       return "graph.input[0].type.tensor_type.shape.dim[1].dim_param";
+     }},
+    {"attribute ints element", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       auto* n = t.mutable_graph()->mutable_node(0);
+       const int a = indexOf(n->attribute(), "ints");
+       n->mutable_attribute(a)->set_ints(2, 7);
+       return "graph.node[0]." + at("attribute", a) + ".ints[2]";
+     }},
+    {"attribute float NaN payload", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       auto* n = t.mutable_graph()->mutable_node(0);
+       const int a = indexOf(n->attribute(), "floats");
+       n->mutable_attribute(a)->set_floats(2, bitCast<float>(0x7fc00124u));
+       return "graph.node[0]." + at("attribute", a) + ".floats[2]";
+     }},
+    {"attribute removed", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       t.mutable_graph()->mutable_node(0)->mutable_attribute()->RemoveLast();
+       return "graph.node[0].attribute (count)";
+     }},
+    {"raw_data byte", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       const int i = indexOf(t.graph().initializer(), "f32_raw");
+       (*t.mutable_graph()->mutable_initializer(i)->mutable_raw_data())[5] ^= 1;
+       return "graph." + at("initializer", i) + ".raw_data[5]";
+     }},
+    {"float16 in int32_data", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       const int i = indexOf(t.graph().initializer(), "f16_typed");
+       t.mutable_graph()->mutable_initializer(i)->set_int32_data(3, 0x03fe);
+       return "graph." + at("initializer", i) + ".int32_data[3]";
+     }},
+    {"string_data", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       const int i = indexOf(t.graph().initializer(), "string_typed");
+       t.mutable_graph()->mutable_initializer(i)->set_string_data(3, "z");
+       return "graph." + at("initializer", i) + ".string_data[3]";
+     }},
+    {"external_data value", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       const int i = indexOf(t.graph().initializer(), "external");
+       t.mutable_graph()->mutable_initializer(i)->mutable_external_data(1)->set_value("0");
+       return "graph." + at("initializer", i) + ".external_data[1].value";
+     }},
+    {"sparse initializer", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       t.mutable_graph()->mutable_sparse_initializer(1)->set_dims(0, 5);
+       return "graph.sparse_initializer[1]";
+     }},
+    {"nested sub-graph tensor", [](pb::ModelProto& t, qo::Model&) -> std::string {
+       auto* n = t.mutable_graph()->mutable_node(0);
+       const int a = indexOf(n->attribute(), "g");
+       auto* inner = n->mutable_attribute(a)->mutable_g()->mutable_node(0)->mutable_attribute(1)->mutable_g();
+       inner->mutable_node(0)->mutable_attribute(0)->mutable_t()->set_name("d");
+       return "graph.node[0]." + at("attribute", a) + ".g.node[0].attribute[1].g.node[0].attribute[0].t.name";
+     }},
+    {"our name not a view", [](pb::ModelProto&, qo::Model& o) -> std::string {
+       o.graph.nodes[0].name = kOutside;
+       return "graph.node[0].name";
+     }},
+    {"our raw_data not a view", [](pb::ModelProto& t, qo::Model& o) -> std::string {
+       const int i = indexOf(t.graph().initializer(), "f32_raw");
+       static std::string copy;
+       copy = t.graph().initializer(i).raw_data();
+       o.graph.initializers[static_cast<size_t>(i)].rawData = {reinterpret_cast<const uint8_t*>(copy.data()), copy.size()};
+       return "graph." + at("initializer", i) + ".raw_data";
+     }},
+    {"our typed values", [](pb::ModelProto& t, qo::Model& o) -> std::string {
+       const int i = indexOf(t.graph().initializer(), "i64_typed");
+       o.graph.initializers[static_cast<size_t>(i)].typedCount = 3;
+       return "graph." + at("initializer", i) + ".int64_data";
+     }},
+    {"readAsDouble path", [](pb::ModelProto& t, qo::Model& o) -> std::string {
+       // Same stored bits read as another type on our side only: caught at data_type.
+       const int i = indexOf(t.graph().initializer(), "i16_typed");
+       o.graph.initializers[static_cast<size_t>(i)].dataType = qo::kUint16;
+       return "graph." + at("initializer", i) + ".data_type";
+     }},
+};
+
+// Empty when every planted difference is found where expected; "skip: ..."
+// when the unchanged model already differs (reported as synthetic:every-field),
+// since a planted difference behind that one cannot be located.
+std::string selfTest() {
+  // The reference conversion itself, on values known by heart.
+  const std::pair<uint16_t, float> halves[] = {{0x0001, 5.9604645e-08f}, {0x03ff, 6.0975552e-05f}, {0x3c00, 1.0f},
+                                               {0x7bff, 65504.0f}, {0xc000, -2.0f}, {0x8000, -0.0f}};
+  for (auto [h, f] : halves) {
+    if (!same(halfToFloatRef(h), f)) return "halfToFloatRef(" + std::to_string(h) + ") is " + show(halfToFloatRef(h));
+  }
+  const std::string bytes = fullModel().SerializeAsString();
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  if (!crosscheckValid(bytes).empty()) return "skip: the unchanged every-field model already differs";
+  for (const Mutation& m : kMutations) {
+    pb::ModelProto theirs;
+    auto ours = qo::parseModel(data, bytes.size());
+    if (!theirs.ParseFromString(bytes) || !ours.ok()) return "the every-field model does not parse";
+    const std::string path = m.plant(theirs, ours.value());
+    Checker checker(data, bytes.size());
+    if (checker.run(ours.value(), theirs)) return std::string("planted difference not found: ") + m.what;
+    const std::string& got = checker.difference();
+    if (got.compare(0, path.size(), path) != 0 || (got[path.size()] != ':' && got[path.size()] != ' ')) {
+      return std::string("planted difference '") + m.what + "' expected at " + path + ", reported as " + got;
+    }
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Model folders and the driver.
 
 struct Source {
   std::string label;
@@ -677,7 +1231,9 @@ int main(int argc, char** argv) {
     if (arg == "--only") {
       only = true;
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("usage: %s [--only] [model.onnx | folder]...\n", argv[0]);
+      std::printf("usage: %s [--only] [model.onnx | folder]...\n"
+                  "Checks the built-in synthetic models and the model folders, plus the given files and folders\n"
+                  "(--only: just those).\n", argv[0]);
       return 0;
     } else if (fs::is_directory(arg)) {
       sources.push_back({arg, arg, true, nullptr});
@@ -695,18 +1251,31 @@ int main(int argc, char** argv) {
   int passed = 0, failed = 0, skipped = 0;
   uint64_t totalBytes = 0;
   const auto start = std::chrono::steady_clock::now();
-  auto check = [&](const fs::path& path) {
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    if (!ec) totalBytes += size;
-    const std::string difference = crosscheck(path);
+  auto record = [&](const std::string& label, const std::string& difference) {
     if (difference.empty()) {
       ++passed;
     } else {
       ++failed;
-      std::printf("FAIL %s: %s\n", path.c_str(), difference.c_str());
+      std::printf("FAIL %s: %s\n", label.c_str(), difference.c_str());
     }
   };
+
+  if (!only) {
+    const std::string selfTestResult = selfTest();
+    if (selfTestResult.rfind("skip", 0) == 0) {
+      std::printf("%s self-test: %s\n", "skip", selfTestResult.c_str() + 6);
+      ++skipped;
+    } else {
+      record("self-test", selfTestResult);
+    }
+    const auto cases = syntheticCases();
+    for (const SyntheticCase& c : cases) {
+      totalBytes += c.bytes.size();
+      record(std::string("synthetic:") + c.name, crosscheckValid(c.bytes));
+    }
+    std::printf("synthetic: %zu models and a self-test of %zu planted differences\n", cases.size(),
+                std::size(kMutations));
+  }
   for (const Source& s : sources) {
     if (!fs::is_directory(s.dir)) {
       std::printf("skip %s: no folder %s\n", s.label.c_str(), s.dir.c_str());
@@ -715,9 +1284,14 @@ int main(int argc, char** argv) {
     }
     const auto models = listModels(s);
     std::printf("%s: %zu models in %s\n", s.label.c_str(), models.size(), s.dir.c_str());
-    for (const auto& path : models) check(path);
+    for (const auto& path : models) {
+      std::error_code ec;
+      const auto size = fs::file_size(path, ec);
+      if (!ec) totalBytes += size;
+      record(path.string(), crosscheckFile(path));
+    }
   }
-  for (const auto& path : explicitFiles) check(path);
+  for (const auto& path : explicitFiles) record(path.string(), crosscheckFile(path));
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("checked %.1f MB in %.2f s\n", static_cast<double>(totalBytes) / 1e6, seconds);

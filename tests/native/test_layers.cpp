@@ -1,1 +1,886 @@
+// Layer discovery on small hand-built graphs: which nodes carry weights, where the
+// weight is stored, which stored axis holds the output channels, the channel
+// layout, bias, quantization parameters and what follows each layer.
 #include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "analysis/analyze.hpp"
+#include "graph/layers.hpp"
+#include "onnx/model.hpp"
+#include "pb_writer.hpp"
+
+using ql::graph::Discovery;
+using ql::graph::FollowerKind;
+using ql::graph::Layer;
+using ql::stats::ChannelLayout;
+namespace pb = pbw::onnx;
+using pbw::Msg;
+
+namespace {
+
+struct Found {
+  std::vector<uint8_t> bytes;
+  ql::Result<ql::onnx::Model> model{ql::onnx::Model{}};
+  Discovery d;
+
+  explicit Found(const pb::GraphBuilder& g) : Found(pb::model(g.build())) {}
+  explicit Found(const Msg& m) : bytes(pb::toVec(m)) {
+    model = ql::onnx::parseModel(bytes.data(), bytes.size());
+    INFO(model.error().describe());
+    REQUIRE(model.ok());
+    auto r = ql::graph::findLayers(model.value());
+    REQUIRE(r.ok());
+    d = std::move(r.value());
+  }
+  const Layer& only() const {
+    INFO("layers found: " << d.layers.size() << (d.skipped.empty() ? "" : "; skipped: " + d.skipped[0]));
+    REQUIRE(d.layers.size() == 1);
+    return d.layers[0];
+  }
+  const Layer& named(const std::string& name) const {
+    for (const auto& L : d.layers)
+      if (L.name == name) return L;
+    FAIL("no layer named " << name);
+    return d.layers[0];
+  }
+};
+
+std::vector<float> ramp(size_t n, float scale = 0.01f) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * static_cast<float>(static_cast<int>(i % 17) - 8);
+  return v;
+}
+
+size_t product(const std::vector<int64_t>& d) {
+  size_t p = 1;
+  for (int64_t x : d) p *= static_cast<size_t>(x);
+  return p;
+}
+
+Msg weight(const std::string& name, const std::vector<int64_t>& dims) { return pb::floatTensor(name, dims, ramp(product(dims))); }
+
+bool sameLayout(const ChannelLayout& a, const ChannelLayout& b) {
+  return a.outer == b.outer && a.rows == b.rows && a.channels == b.channels && a.inner == b.inner;
+}
+#define CHECK_LAYOUT(L, o, r, c, i)                                                                               \
+  do {                                                                                                           \
+    INFO("layout {" << (L).outer << ", " << (L).rows << ", " << (L).channels << ", " << (L).inner << "}");       \
+    CHECK(sameLayout((L), ChannelLayout{o, r, c, i}));                                                           \
+  } while (0)
+
+// A graph with one op: x -> op(x, W, ...) -> y
+pb::GraphBuilder single(const std::string& op, const std::vector<int64_t>& wdims, const std::vector<Msg>& attrs = {},
+                        const std::string& name = "layer") {
+  pb::GraphBuilder g;
+  g.input("x").output("y");
+  g.init(weight("W", wdims));
+  g.add(pb::node(op, {"x", "W"}, {"y"}, name, attrs));
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("layers: Conv weight [O, I, kh, kw] has its channels on axis 0", "[layers][conv]") {
+  Found f(single("Conv", {8, 3, 3, 3}));
+  const Layer& L = f.only();
+  CHECK(L.name == "layer");
+  CHECK(L.path.empty());
+  CHECK(L.op == "Conv");
+  CHECK(L.channelAxis == 0);
+  CHECK_LAYOUT(L.layout, 1, 1, 8, 27);
+  CHECK(L.groups == 1);
+  CHECK_FALSE(L.depthwise);
+  CHECK(L.shape == std::vector<int64_t>{8, 3, 3, 3});
+  REQUIRE(L.weight);
+  CHECK(L.weight->name == "W");
+  CHECK(L.via.empty());
+  CHECK(L.bias == nullptr);
+  CHECK(L.biasName.empty());
+  CHECK(L.follower.kind == FollowerKind::None);
+  CHECK_FALSE(L.quant.present);
+  CHECK(L.nodeIndex == 0);
+  CHECK(L.node == &f.model.value().graph.nodes[0]);
+  CHECK(L.graph == &f.model.value().graph);
+  CHECK(f.d.skipped.empty());
+  // Conv1d and Conv3d weights
+  CHECK_LAYOUT(Found(single("Conv", {4, 2, 5})).only().layout, 1, 1, 4, 10);
+  CHECK_LAYOUT(Found(single("Conv", {4, 2, 3, 3, 3})).only().layout, 1, 1, 4, 54);
+}
+
+TEST_CASE("layers: Conv bias input, groups and depthwise", "[layers][conv]") {
+  {
+    pb::GraphBuilder g;
+    g.init(weight("W", {6, 2, 3, 3})).init(weight("B", {6}));
+    g.add(pb::node("Conv", {"x", "W", "B"}, {"y"}, "grouped", {pb::attrInt("group", 3)}));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.groups == 3);
+    CHECK_FALSE(L.depthwise);
+    CHECK_LAYOUT(L.layout, 1, 1, 6, 18);
+    CHECK(L.biasName == "B");
+    REQUIRE(L.bias);
+    CHECK(L.bias->name == "B");
+  }
+  {
+    Found f(single("Conv", {8, 1, 3, 3}, {pb::attrInt("group", 8)}));
+    const Layer& L = f.only();
+    CHECK(L.depthwise);
+    CHECK(L.groups == 8);
+    CHECK_LAYOUT(L.layout, 1, 1, 8, 9);
+  }
+  {  // group 1 with I == 1 is not depthwise
+    Found f(single("Conv", {8, 1, 3, 3}));
+    CHECK_FALSE(f.only().depthwise);
+  }
+  {  // output channels not divisible by group: skipped with a reason
+    Found f(single("Conv", {7, 1, 3, 3}, {pb::attrInt("group", 2)}));
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("layer (Conv)") == 0);
+    CHECK(f.d.skipped[0].find("divisible") != std::string::npos);
+  }
+  {  // group 0 or negative
+    Found f(single("Conv", {8, 1, 3, 3}, {pb::attrInt("group", 0)}));
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("group") != std::string::npos);
+    Found n(single("Conv", {8, 1, 3, 3}, {pb::attrInt("group", -4)}));
+    CHECK(n.d.layers.empty());
+  }
+  {  // a bias name that is not a constant
+    pb::GraphBuilder g;
+    g.init(weight("W", {2, 2, 1, 1}));
+    g.add(pb::node("Relu", {"x"}, {"b_dyn"})).add(pb::node("Conv", {"x", "W", "b_dyn"}, {"y"}, "c"));
+    Found f(g);
+    CHECK(f.only().biasName == "b_dyn");
+    CHECK(f.only().bias == nullptr);
+  }
+}
+
+TEST_CASE("layers: ConvTranspose weight [I, O/g, k...] has its channels on axis 1", "[layers][convtranspose]") {
+  {
+    Found f(single("ConvTranspose", {4, 6, 3, 3}));
+    const Layer& L = f.only();
+    CHECK(L.channelAxis == 1);
+    CHECK_LAYOUT(L.layout, 1, 4, 6, 9);
+    CHECK_FALSE(L.depthwise);
+  }
+  {  // grouped: {g, I/g, O/g, k}
+    Found f(single("ConvTranspose", {4, 3, 3, 3}, {pb::attrInt("group", 2)}));
+    const Layer& L = f.only();
+    CHECK(L.groups == 2);
+    CHECK(L.channelAxis == 1);
+    CHECK_LAYOUT(L.layout, 2, 2, 3, 9);
+    CHECK(L.layout.channelCount() == 6);
+    CHECK_FALSE(L.depthwise);
+  }
+  {  // depthwise transpose: I == group, one output channel per group
+    Found f(single("ConvTranspose", {4, 1, 3, 3}, {pb::attrInt("group", 4)}));
+    const Layer& L = f.only();
+    CHECK(L.depthwise);
+    CHECK_LAYOUT(L.layout, 4, 1, 1, 9);
+  }
+  {  // input channels not divisible by group
+    Found f(single("ConvTranspose", {5, 1, 3, 3}, {pb::attrInt("group", 2)}));
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("divisible") != std::string::npos);
+  }
+  {  // rank 2 is not a convolution weight
+    Found f(single("ConvTranspose", {4, 6}));
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("rank 2") != std::string::npos);
+  }
+}
+
+TEST_CASE("layers: Gemm transB decides the channel axis", "[layers][gemm]") {
+  {
+    pb::GraphBuilder g;
+    g.init(weight("W", {5, 7})).init(weight("C", {5}));
+    g.add(pb::node("Gemm", {"x", "W", "C"}, {"y"}, "fc", {pb::attrInt("transB", 1)}));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.channelAxis == 0);
+    CHECK_LAYOUT(L.layout, 1, 1, 5, 7);
+    CHECK(L.biasName == "C");
+  }
+  {
+    Found f(single("Gemm", {7, 5}, {pb::attrInt("transB", 0)}));
+    CHECK(f.only().channelAxis == 1);
+    CHECK_LAYOUT(f.only().layout, 1, 7, 5, 1);
+  }
+  {  // default transB is 0
+    Found f(single("Gemm", {7, 5}));
+    CHECK(f.only().channelAxis == 1);
+  }
+  {  // transA does not matter
+    Found f(single("Gemm", {5, 7}, {pb::attrInt("transA", 1), pb::attrInt("transB", 1)}));
+    CHECK(f.only().channelAxis == 0);
+  }
+  {
+    Found f(single("Gemm", {2, 5, 7}));
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("Gemm weight of rank 3") != std::string::npos);
+  }
+}
+
+TEST_CASE("layers: MatMul uses the last axis, or axis -2 for a weight on the left", "[layers][matmul]") {
+  {
+    Found f(single("MatMul", {300, 37}));
+    const Layer& L = f.only();
+    CHECK(L.channelAxis == 1);
+    CHECK_LAYOUT(L.layout, 1, 300, 37, 1);
+  }
+  {  // batched weight [B, K, N]
+    Found f(single("MatMul", {2, 3, 4}));
+    CHECK(f.only().channelAxis == 2);
+    CHECK_LAYOUT(f.only().layout, 1, 6, 4, 1);
+  }
+  {  // W @ x: rows of W are the outputs
+    pb::GraphBuilder g;
+    g.init(weight("W", {6, 9}));
+    g.add(pb::node("MatMul", {"W", "x"}, {"y"}, "left"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.channelAxis == 0);
+    CHECK_LAYOUT(L.layout, 1, 1, 6, 9);
+    CHECK(L.weight->name == "W");
+  }
+  {  // batched on the left [B, M, K]: axis 1
+    pb::GraphBuilder g;
+    g.init(weight("W", {2, 6, 9}));
+    g.add(pb::node("MatMul", {"W", "x"}, {"y"}, "left"));
+    Found f(g);
+    CHECK(f.only().channelAxis == 1);
+    CHECK_LAYOUT(f.only().layout, 1, 2, 6, 9);
+  }
+  {  // activations times activations: not a layer, not skipped either
+    pb::GraphBuilder g;
+    g.add(pb::node("MatMul", {"a", "b"}, {"y"}, "mm"));
+    Found f(g);
+    CHECK(f.d.layers.empty());
+    CHECK(f.d.skipped.empty());
+  }
+  {  // rank 1 weight
+    Found f(single("MatMul", {9}));
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("rank 1") != std::string::npos);
+  }
+  {  // a scalar weight
+    Found f(single("MatMul", {}));
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("scalar") != std::string::npos);
+  }
+}
+
+TEST_CASE("layers: a Transpose-fed weight maps the channel axis to the stored axis", "[layers][transpose]") {
+  {  // Gemm-style [N, K] stored, transposed to [K, N] for MatMul
+    pb::GraphBuilder g;
+    g.init(weight("Wt", {5, 7}));
+    g.add(pb::node("Transpose", {"Wt"}, {"W"}, "tr", {pb::attrInts("perm", {1, 0})}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.weight->name == "Wt");
+    CHECK(L.via == std::vector<std::string_view>{"Transpose"});
+    CHECK(L.channelAxis == 0);
+    CHECK(L.shape == std::vector<int64_t>{5, 7});
+    CHECK_LAYOUT(L.layout, 1, 1, 5, 7);
+  }
+  {  // default perm reverses the axes
+    pb::GraphBuilder g;
+    g.init(weight("Wt", {5, 7}));
+    g.add(pb::node("Transpose", {"Wt"}, {"W"}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+    Found f(g);
+    CHECK(f.only().channelAxis == 0);
+  }
+  {  // TF HWIO stored, transposed to OIHW for Conv: perm [3, 2, 0, 1]
+    pb::GraphBuilder g;
+    g.init(weight("Whwio", {3, 3, 4, 16}));
+    g.add(pb::node("Transpose", {"Whwio"}, {"W"}, "tr", {pb::attrInts("perm", {3, 2, 0, 1})}));
+    g.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.channelAxis == 3);
+    CHECK_LAYOUT(L.layout, 1, 36, 16, 1);
+    // the analysis reads the stored tensor with that layout: channel c holds W[..., c]
+    auto a = ql::analysis::analyzeLayer(L, {}, {});
+    REQUIRE(a.ok());
+    CHECK(a->stats.channels == 16);
+    const auto vals = ramp(3 * 3 * 4 * 16);
+    float mn = 1e9f, mx = -1e9f;
+    for (size_t i = 5; i < vals.size(); i += 16) { mn = std::min(mn, vals[i]); mx = std::max(mx, vals[i]); }
+    CHECK(a->stats.min[5] == mn);
+    CHECK(a->stats.max[5] == mx);
+  }
+  {  // two Transposes compose
+    pb::GraphBuilder g;
+    g.init(weight("S", {2, 3, 4}));
+    g.add(pb::node("Transpose", {"S"}, {"T1"}, "", {pb::attrInts("perm", {2, 0, 1})}));  // [4, 2, 3]
+    g.add(pb::node("Transpose", {"T1"}, {"W"}, "", {pb::attrInts("perm", {0, 2, 1})}));  // [4, 3, 2]
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));  // channels: W axis 2 = T1 axis 1 = S axis 0
+    Found f(g);
+    CHECK(f.only().channelAxis == 0);
+    CHECK(f.only().via == std::vector<std::string_view>{"Transpose", "Transpose"});
+    CHECK_LAYOUT(f.only().layout, 1, 1, 2, 12);
+  }
+  {  // a perm of the wrong length or out of range: not traced
+    for (const std::vector<int64_t>& perm : {std::vector<int64_t>{0, 1, 2}, std::vector<int64_t>{0, 2}, std::vector<int64_t>{-1, 0}}) {
+      pb::GraphBuilder g;
+      g.init(weight("Wt", {5, 7}));
+      g.add(pb::node("Transpose", {"Wt"}, {"W"}, "tr", {pb::attrInts("perm", perm)}));
+      g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+      Found f(g);
+      CHECK(f.d.layers.empty());
+    }
+  }
+  {  // grouped ConvTranspose with a transposed weight is skipped, not misread
+    pb::GraphBuilder g;
+    g.init(weight("S", {3, 3, 4, 2}));
+    g.add(pb::node("Transpose", {"S"}, {"W"}, "tr", {pb::attrInts("perm", {2, 3, 0, 1})}));
+    g.add(pb::node("ConvTranspose", {"x", "W"}, {"y"}, "ct", {pb::attrInt("group", 2)}));
+    Found f(g);
+    CHECK(f.d.layers.empty());
+    REQUIRE(f.d.skipped.size() == 1);
+    CHECK(f.d.skipped[0].find("transposed") != std::string::npos);
+  }
+}
+
+TEST_CASE("layers: Identity and Cast chains lead back to the stored tensor", "[layers][chain]") {
+  pb::GraphBuilder g;
+  g.init(pb::rawTensor("W16", pb::kFloat16, {4, 2, 1, 1}, std::string(16, '\x3c')));
+  g.add(pb::node("Cast", {"W16"}, {"W32"}, "cast", {pb::attrInt("to", 1)}));
+  g.add(pb::node("Identity", {"W32"}, {"W"}, "id"));
+  g.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  Found f(g);
+  const Layer& L = f.only();
+  CHECK(L.weight->name == "W16");
+  CHECK(L.via == std::vector<std::string_view>{"Cast", "Identity"});
+  CHECK(L.channelAxis == 0);
+  auto a = ql::analysis::analyzeLayer(L, {}, {});
+  REQUIRE(a.ok());
+  CHECK(a->stats.channels == 4);
+  CHECK(a->stats.min[0] == ql::onnx::halfToFloat(0x3c3c));
+}
+
+TEST_CASE("layers: a cycle of Identity nodes ends the trace", "[layers][chain]") {
+  pb::GraphBuilder g;
+  g.add(pb::node("Identity", {"b"}, {"a"})).add(pb::node("Identity", {"a"}, {"b"}));
+  g.add(pb::node("MatMul", {"x", "a"}, {"y"}, "mm"));
+  Found f(g);
+  CHECK(f.d.layers.empty());
+}
+
+TEST_CASE("layers: a Constant node can hold the weight", "[layers][constant]") {
+  pb::GraphBuilder g;
+  g.add(pb::constantNode("W", weight("Wc", {3, 4}), "const"));
+  g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+  Found f(g);
+  const Layer& L = f.only();
+  CHECK(L.weight->name == "Wc");
+  CHECK_LAYOUT(L.layout, 1, 3, 4, 1);
+}
+
+TEST_CASE("layers: DequantizeLinear weights, per-tensor and per-axis", "[layers][quant]") {
+  const std::vector<int8_t> q = {-128, -1, 0, 1, 2, 3, 127, 4, 5, 6, 7, 8, -9, -10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+  {  // per-axis on the output channels of a Conv [4, 2, 3, 1]
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("Wq", {4, 2, 3, 1}, q));
+    g.init(pb::floatTensor("scale", {4}, {0.5f, 0.25f, 2.0f, 1.0f}));
+    g.init(pb::int8Tensor("zp", {4}, {0, 1, -1, 2}));
+    g.add(pb::node("DequantizeLinear", {"Wq", "scale", "zp"}, {"W"}, "dq", {pb::attrInt("axis", 0)}));
+    g.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.weight->name == "Wq");
+    CHECK(L.via == std::vector<std::string_view>{"DequantizeLinear"});
+    REQUIRE(L.quant.present);
+    CHECK(L.quant.via == "DequantizeLinear");
+    REQUIRE(L.quant.scale);
+    CHECK(L.quant.scale->name == "scale");
+    REQUIRE(L.quant.zeroPoint);
+    CHECK(L.quant.zeroPoint->name == "zp");
+    CHECK(L.quant.axis == 0);
+    auto a = ql::analysis::analyzeLayer(L, {}, {});
+    REQUIRE(a.ok());
+    CHECK(a->quant.present);
+    CHECK(a->quant.intType == "int8");
+    CHECK(a->quant.axis == 0);
+    CHECK(a->quant.scale == std::vector<double>{0.5, 0.25, 2.0, 1.0});
+    CHECK(a->quant.zeroPoint == std::vector<double>{0, 1, -1, 2});
+    // channel 0: (q - 0) * 0.5 over {-128, -1, 0, 1, 2, 3}
+    CHECK(a->stats.min[0] == -64.0f);
+    CHECK(a->stats.max[0] == 1.5f);
+    // channel 1: (q - 1) * 0.25 over {127, 4, 5, 6, 7, 8}
+    CHECK(a->stats.min[1] == 0.75f);
+    CHECK(a->stats.max[1] == 31.5f);
+    // channel 2: (q + 1) * 2 over {-9, -10, 11, 12, 13, 14}
+    CHECK(a->stats.min[2] == -18.0f);
+    CHECK(a->stats.max[2] == 30.0f);
+    // channel 3: (q - 2) * 1 over {15 .. 20}
+    CHECK(a->stats.min[3] == 13.0f);
+    CHECK(a->stats.max[3] == 18.0f);
+  }
+  {  // per-axis on the last axis of a MatMul weight [K=6, N=4] (negative axis)
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("Wq", {6, 4}, q));
+    g.init(pb::floatTensor("scale", {4}, {1.0f, 2.0f, 3.0f, 4.0f}));
+    g.add(pb::node("DequantizeLinear", {"Wq", "scale"}, {"W"}, "dq", {pb::attrInt("axis", -1)}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.quant.axis == 1);
+    CHECK(L.quant.zeroPoint == nullptr);
+    CHECK(L.channelAxis == 1);
+    auto a = ql::analysis::analyzeLayer(L, {}, {});
+    REQUIRE(a.ok());
+    // column 3: q[3], q[7], ... = {1, 4, 8, 12, 16, 20} * 4
+    CHECK(a->stats.min[3] == 4.0f);
+    CHECK(a->stats.max[3] == 80.0f);
+    // column 0: {-128, 2, 7, 13, 17} ... times 1
+    CHECK(a->stats.min[0] == -128.0f);
+  }
+  {  // per-tensor: a scalar scale and zero point
+    pb::GraphBuilder g;
+    g.init(pb::rawTensor("Wq", pb::kUint8, {2, 3}, std::string("\x00\x80\xff\x10\x20\x30", 6)));
+    g.init(pb::floatTensor("scale", {}, {0.5f}));
+    g.init(pb::rawTensor("zp", pb::kUint8, {}, std::string("\x80", 1)));
+    g.add(pb::node("DequantizeLinear", {"Wq", "scale", "zp"}, {"W"}, "dq"));
+    g.add(pb::node("Gemm", {"x", "W"}, {"y"}, "fc"));
+    Found f(g);
+    const Layer& L = f.only();
+    REQUIRE(L.quant.present);
+    CHECK(L.quant.axis == -1);
+    auto a = ql::analysis::analyzeLayer(L, {}, {});
+    REQUIRE(a.ok());
+    CHECK(a->quant.intType == "uint8");
+    CHECK(a->stats.tensorMin == -64.0f);
+    CHECK(a->stats.tensorMax == 63.5f);
+  }
+  {  // axis out of range: not traced
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("Wq", {6, 4}, q));
+    g.init(pb::floatTensor("scale", {4}, {1.0f, 2.0f, 3.0f, 4.0f}));
+    g.add(pb::node("DequantizeLinear", {"Wq", "scale"}, {"W"}, "dq", {pb::attrInt("axis", 2)}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+    CHECK(Found(g).d.layers.empty());
+  }
+  {  // a scale count that does not match the axis: found, but the analysis says why it fails
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("Wq", {6, 4}, q));
+    g.init(pb::floatTensor("scale", {3}, {1.0f, 2.0f, 3.0f}));
+    g.add(pb::node("DequantizeLinear", {"Wq", "scale"}, {"W"}, "dq", {pb::attrInt("axis", 1)}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+    Found f(g);
+    auto a = ql::analysis::analyzeLayer(f.only(), {}, {});
+    REQUIRE_FALSE(a.ok());
+    CHECK(a.error().code == ql::ErrorCode::InvalidModel);
+    CHECK(a.error().message.find("expected 1 or 4") != std::string::npos);
+    CHECK(a.error().message.find("scale") != std::string::npos);
+  }
+  {  // Transpose after DequantizeLinear: per-axis parameters would refer to another layout
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("Wq", {6, 4}, q));
+    g.init(pb::floatTensor("scale", {6}, {1, 2, 3, 4, 5, 6}));
+    g.add(pb::node("DequantizeLinear", {"Wq", "scale"}, {"Wd"}, "dq", {pb::attrInt("axis", 0)}));
+    g.add(pb::node("Transpose", {"Wd"}, {"W"}, "tr", {pb::attrInts("perm", {1, 0})}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+    CHECK(Found(g).d.layers.empty());
+  }
+}
+
+TEST_CASE("layers: QLinearConv, ConvInteger and MatMulInteger", "[layers][quant]") {
+  {
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("w", {4, 2, 3, 1}, std::vector<int8_t>(24, 3)));
+    g.init(pb::floatTensor("w_scale", {4}, {1, 2, 3, 4}));
+    g.init(pb::int8Tensor("w_zp", {4}, {0, 1, 2, 3}));
+    g.init(pb::rawTensor("B", pb::kInt32, {4}, std::string(16, '\0')));
+    g.add(pb::node("QLinearConv", {"x", "xs", "xz", "w", "w_scale", "w_zp", "ys", "yz", "B"}, {"y"}, "qconv"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.op == "QLinearConv");
+    CHECK(L.weight->name == "w");
+    CHECK(L.channelAxis == 0);
+    REQUIRE(L.quant.present);
+    CHECK(L.quant.via == "QLinearConv");
+    CHECK(L.quant.scale->name == "w_scale");
+    CHECK(L.quant.zeroPoint->name == "w_zp");
+    CHECK(L.quant.axis == 0);
+    CHECK(L.biasName == "B");
+    auto a = ql::analysis::analyzeLayer(L, {}, {});
+    REQUIRE(a.ok());
+    for (int c = 0; c < 4; ++c) CHECK(a->stats.min[c] == static_cast<float>((3 - c) * (c + 1)));
+  }
+  {  // per-tensor scale
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("w", {2, 1, 1, 1}, {1, 2}));
+    g.init(pb::floatTensor("w_scale", {}, {0.5f}));
+    g.init(pb::int8Tensor("w_zp", {}, {0}));
+    g.add(pb::node("QLinearConv", {"x", "xs", "xz", "w", "w_scale", "w_zp", "ys", "yz"}, {"y"}, "qconv"));
+    Found f(g);
+    CHECK(f.only().quant.axis == -1);
+    CHECK(f.only().biasName.empty());
+  }
+  {
+    pb::GraphBuilder g;
+    g.init(pb::rawTensor("w", pb::kUint8, {3, 2}, std::string("\x01\x02\x03\x04\x05\x06", 6)));
+    g.init(pb::rawTensor("wz", pb::kUint8, {2}, std::string("\x01\x02", 2)));
+    g.add(pb::node("MatMulInteger", {"x", "w", "xz", "wz"}, {"y"}, "mmi"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.quant.present);
+    CHECK(L.quant.scale == nullptr);
+    CHECK(L.quant.zeroPoint->name == "wz");
+    CHECK(L.quant.axis == 1);
+    auto a = ql::analysis::analyzeLayer(L, {}, {});
+    REQUIRE(a.ok());
+    CHECK(a->stats.min[0] == 0.0f);  // {1, 3, 5} - 1
+    CHECK(a->stats.max[1] == 4.0f);  // {2, 4, 6} - 2
+  }
+  {
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("w", {2, 1, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8}));
+    g.add(pb::node("ConvInteger", {"x", "w"}, {"y"}, "ci"));
+    Found f(g);
+    CHECK(f.only().quant.present);
+    CHECK(f.only().quant.zeroPoint == nullptr);
+    CHECK(f.only().quant.axis == -1);
+  }
+}
+
+namespace {
+
+// x -> Conv(W) -> t, then the follower nodes given; returns the layer.
+Found withFollowers(const std::vector<Msg>& nodes, const std::vector<Msg>& inits = {}) {
+  pb::GraphBuilder g;
+  g.init(weight("W", {4, 2, 1, 1}));
+  for (const auto& t : inits) g.init(t);
+  g.add(pb::node("Conv", {"x", "W"}, {"t"}, "conv"));
+  for (const auto& n : nodes) g.add(n);
+  return Found(g);
+}
+
+}  // namespace
+
+TEST_CASE("layers: follower kinds", "[layers][follower]") {
+  {
+    Found f = withFollowers({pb::node("Relu", {"t"}, {"y"}, "relu")});
+    CHECK(f.only().follower.kind == FollowerKind::Relu);
+    CHECK(f.only().follower.name == "relu");
+    REQUIRE(f.only().follower.node);
+    CHECK(f.only().follower.node->opType == "Relu");
+  }
+  {  // unnamed follower: "<op>#<index>"
+    Found f = withFollowers({pb::node("Relu", {"t"}, {"y"})});
+    CHECK(f.only().follower.name == "Relu#1");
+  }
+  {
+    Found f = withFollowers({pb::node("Clip", {"t"}, {"y"}, "clip", {pb::attrFloat("min", 0), pb::attrFloat("max", 6)})});
+    CHECK(f.only().follower.kind == FollowerKind::Relu6);
+    CHECK(f.only().follower.clipMin == 0.0);
+    CHECK(f.only().follower.clipMax == 6.0);
+  }
+  {
+    Found f = withFollowers({pb::node("Clip", {"t"}, {"y"}, "clip", {pb::attrFloat("min", -1), pb::attrFloat("max", 1)})});
+    CHECK(f.only().follower.kind == FollowerKind::Clip);
+    CHECK(f.only().follower.clipMin == -1.0);
+    CHECK(f.only().follower.clipMax == 1.0);
+  }
+  {  // opset 11+: bounds as initializer inputs
+    Found f = withFollowers({pb::node("Clip", {"t", "lo", "hi"}, {"y"}, "clip")},
+                            {pb::floatTensor("lo", {}, {0.0f}), pb::floatTensor("hi", {}, {6.0f})});
+    CHECK(f.only().follower.kind == FollowerKind::Relu6);
+  }
+  {  // bounds from Constant nodes: a value tensor, and value_float
+    Found f = withFollowers({pb::constantNode("lo", pb::floatTensor("lo_t", {}, {0.0f})),
+                             pb::node("Constant", {}, {"hi"}, "", {pb::attrFloat("value_float", 6.0f)}),
+                             pb::node("Clip", {"t", "lo", "hi"}, {"y"}, "clip")});
+    CHECK(f.only().follower.kind == FollowerKind::Relu6);
+  }
+  {  // value_int bounds and a float16 tensor bound
+    Found f = withFollowers({pb::node("Constant", {}, {"lo"}, "", {pb::attrInt("value_int", 0)}),
+                             pb::constantNode("hi", pb::rawTensor("hi_t", pb::kFloat16, {1}, std::string("\x00\x46", 2))),
+                             pb::node("Clip", {"t", "lo", "hi"}, {"y"}, "clip")});
+    CHECK(f.only().follower.kind == FollowerKind::Relu6);
+  }
+  {  // only a lower bound: a Clip, not a ReLU6
+    Found f = withFollowers({pb::node("Clip", {"t", "lo"}, {"y"}, "clip")}, {pb::floatTensor("lo", {}, {0.0f})});
+    CHECK(f.only().follower.kind == FollowerKind::Clip);
+    CHECK(f.only().follower.clipMin == 0.0);
+    CHECK(std::isinf(f.only().follower.clipMax));
+  }
+  {  // empty min input, max given
+    Found f = withFollowers({pb::node("Clip", {"t", "", "hi"}, {"y"}, "clip")}, {pb::floatTensor("hi", {}, {6.0f})});
+    CHECK(f.only().follower.kind == FollowerKind::Clip);
+    CHECK(f.only().follower.clipMax == 6.0);
+  }
+  {  // bounds that are computed, not constant
+    Found f = withFollowers({pb::node("Relu", {"x"}, {"lo"}), pb::node("Clip", {"t", "lo", "hi"}, {"y"}, "clip")},
+                            {pb::floatTensor("hi", {}, {6.0f})});
+    CHECK(f.only().follower.kind == FollowerKind::Clip);
+  }
+  {  // a bound with more than one element is not a scalar
+    Found f = withFollowers({pb::node("Clip", {"t", "lo", "hi"}, {"y"}, "clip")},
+                            {pb::floatTensor("lo", {2}, {0.0f, 0.0f}), pb::floatTensor("hi", {}, {6.0f})});
+    CHECK(f.only().follower.kind == FollowerKind::Clip);
+  }
+  {
+    Found f = withFollowers({pb::node("PRelu", {"t", "slope"}, {"y"}, "prelu")}, {pb::floatTensor("slope", {1}, {0.1f})});
+    CHECK(f.only().follower.kind == FollowerKind::PRelu);
+  }
+  {
+    Found f = withFollowers({pb::node("LeakyRelu", {"t"}, {"y"}, "lrelu", {pb::attrFloat("alpha", 0.1f)})});
+    CHECK(f.only().follower.kind == FollowerKind::LeakyRelu);
+  }
+  {  // SiLU: Sigmoid and a Mul of the output with it
+    Found f = withFollowers({pb::node("Sigmoid", {"t"}, {"s"}, "sig"), pb::node("Mul", {"t", "s"}, {"y"}, "mul")});
+    CHECK(f.only().follower.kind == FollowerKind::SiLU);
+    CHECK(f.only().follower.name == "mul");
+  }
+  {  // order of the Mul inputs and the nodes does not matter
+    Found f = withFollowers({pb::node("Mul", {"s", "t"}, {"y"}, "mul"), pb::node("Sigmoid", {"t"}, {"s"}, "sig")});
+    CHECK(f.only().follower.kind == FollowerKind::SiLU);
+  }
+  {  // Sigmoid and a Mul that does not use it: two consumers
+    Found f = withFollowers({pb::node("Sigmoid", {"t"}, {"s"}, "sig"), pb::node("Mul", {"t", "t"}, {"y"}, "mul")});
+    CHECK(f.only().follower.kind == FollowerKind::Multiple);
+  }
+  {
+    Found f = withFollowers({pb::node("Relu", {"t"}, {"y1"}), pb::node("Add", {"t", "z"}, {"y2"})});
+    CHECK(f.only().follower.kind == FollowerKind::Multiple);
+    CHECK(f.only().follower.node == nullptr);
+  }
+  {
+    Found f = withFollowers({});
+    CHECK(f.only().follower.kind == FollowerKind::None);
+    CHECK(f.only().follower.node == nullptr);
+  }
+  {
+    Found f = withFollowers({pb::node("MaxPool", {"t"}, {"y"}, "pool")});
+    CHECK(f.only().follower.kind == FollowerKind::Other);
+    CHECK(f.only().follower.name == "pool");
+  }
+  {  // BatchNormalization then an activation
+    Found f = withFollowers({pb::node("BatchNormalization", {"t", "g", "b", "m", "v"}, {"bn"}, "bn"), pb::node("Relu", {"bn"}, {"y"}, "relu")});
+    CHECK(f.only().follower.kind == FollowerKind::BatchNorm);
+    CHECK(f.only().follower.name == "bn");
+    CHECK(f.only().activation.kind == FollowerKind::Relu);
+    CHECK(f.only().activation.name == "relu");
+  }
+  {
+    Found f = withFollowers({pb::node("BatchNormalization", {"t", "g", "b", "m", "v"}, {"bn"}, "bn"),
+                             pb::node("Clip", {"bn"}, {"y"}, "clip", {pb::attrFloat("min", 0), pb::attrFloat("max", 6)})});
+    CHECK(f.only().activation.kind == FollowerKind::Relu6);
+  }
+  {  // BatchNormalization alone
+    Found f = withFollowers({pb::node("BatchNormalization", {"t", "g", "b", "m", "v"}, {"bn"}, "bn")});
+    CHECK(f.only().follower.kind == FollowerKind::BatchNorm);
+    CHECK(f.only().activation.kind == FollowerKind::None);
+  }
+  {  // without BatchNormalization there is no separate activation
+    Found f = withFollowers({pb::node("Relu", {"t"}, {"y"}, "relu")});
+    CHECK(f.only().activation.kind == FollowerKind::None);
+  }
+}
+
+TEST_CASE("layers: follower kind names", "[layers][follower]") {
+  using ql::graph::followerKindName;
+  CHECK(std::string(followerKindName(FollowerKind::None)) == "none");
+  CHECK(std::string(followerKindName(FollowerKind::Multiple)) == "multiple");
+  CHECK(std::string(followerKindName(FollowerKind::BatchNorm)) == "batchnorm");
+  CHECK(std::string(followerKindName(FollowerKind::Relu)) == "relu");
+  CHECK(std::string(followerKindName(FollowerKind::Relu6)) == "relu6");
+  CHECK(std::string(followerKindName(FollowerKind::Clip)) == "clip");
+  CHECK(std::string(followerKindName(FollowerKind::PRelu)) == "prelu");
+  CHECK(std::string(followerKindName(FollowerKind::LeakyRelu)) == "leakyrelu");
+  CHECK(std::string(followerKindName(FollowerKind::SiLU)) == "silu");
+  CHECK(std::string(followerKindName(FollowerKind::Other)) == "other");
+}
+
+TEST_CASE("layers: MatMul bias through a following Add", "[layers][bias]") {
+  for (bool biasFirst : {false, true}) {
+    pb::GraphBuilder g;
+    g.init(weight("W", {6, 4})).init(weight("b", {4}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"t"}, "mm"));
+    g.add(biasFirst ? pb::node("Add", {"b", "t"}, {"u"}, "add") : pb::node("Add", {"t", "b"}, {"u"}, "add"));
+    g.add(pb::node("Relu", {"u"}, {"y"}, "relu"));
+    Found f(g);
+    const Layer& L = f.only();
+    INFO("bias first " << biasFirst);
+    CHECK(L.biasName == "b");
+    REQUIRE(L.bias);
+    CHECK(L.bias->name == "b");
+    CHECK(L.follower.kind == FollowerKind::Relu);  // the activation after the bias Add
+    CHECK(L.follower.name == "relu");
+  }
+  {  // an Add of a constant of the wrong size is not a bias
+    pb::GraphBuilder g;
+    g.init(weight("W", {6, 4})).init(weight("b", {5}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"t"}, "mm"));
+    g.add(pb::node("Add", {"t", "b"}, {"u"}, "add"));
+    g.add(pb::node("Relu", {"u"}, {"y"}, "relu"));
+    Found f(g);
+    CHECK(f.only().bias == nullptr);
+    CHECK(f.only().biasName.empty());
+    CHECK(f.only().follower.kind == FollowerKind::Other);
+    CHECK(f.only().follower.name == "add");
+  }
+  {  // an Add of two activations is not a bias
+    pb::GraphBuilder g;
+    g.init(weight("W", {6, 4}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"t"}, "mm"));
+    g.add(pb::node("Add", {"t", "z"}, {"u"}, "add"));
+    Found f(g);
+    CHECK(f.only().bias == nullptr);
+    CHECK(f.only().follower.kind == FollowerKind::Other);
+  }
+  {  // the MatMul output also used elsewhere: no bias folding
+    pb::GraphBuilder g;
+    g.init(weight("W", {6, 4})).init(weight("b", {4}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"t"}, "mm"));
+    g.add(pb::node("Add", {"t", "b"}, {"u"}, "add"));
+    g.add(pb::node("Relu", {"t"}, {"v"}, "relu"));
+    Found f(g);
+    CHECK(f.only().bias == nullptr);
+    CHECK(f.only().follower.kind == FollowerKind::Multiple);
+  }
+  {  // Conv with a bias input does not look for an Add
+    pb::GraphBuilder g;
+    g.init(weight("W", {4, 1, 1, 1})).init(weight("B", {4})).init(weight("b2", {4}));
+    g.add(pb::node("Conv", {"x", "W", "B"}, {"t"}, "conv"));
+    g.add(pb::node("Add", {"t", "b2"}, {"u"}, "add"));
+    Found f(g);
+    CHECK(f.only().biasName == "B");
+    CHECK(f.only().follower.kind == FollowerKind::Other);
+  }
+}
+
+TEST_CASE("layers: sub-graph layers are named with their path", "[layers][subgraph]") {
+  pb::GraphBuilder body;
+  body.name = "body";
+  body.init(weight("Wb", {3, 2}));
+  body.add(pb::node("MatMul", {"h", "Wb"}, {"h2"}, "inner_mm"));
+  body.add(pb::node("Conv", {"h", "W_outer"}, {"h3"}));  // the outer initializer is visible; unnamed node #1
+
+  pb::GraphBuilder deeper;
+  deeper.name = "deeper";
+  deeper.add(pb::node("Gemm", {"z", "W_outer2"}, {"z2"}, "deep_fc", {pb::attrInt("transB", 1)}));
+  pb::GraphBuilder elseG;
+  elseG.name = "else";
+  elseG.add(pb::node("If", {"c2"}, {"o2"}, "if_inner", {pb::attrGraph("then_branch", deeper.build())}));
+
+  pb::GraphBuilder br0, br1;
+  br1.add(pb::node("MatMul", {"q", "Wb1"}, {"q2"}, "list_mm"));
+  br1.init(weight("Wb1", {2, 2}));
+
+  pb::GraphBuilder g;
+  g.init(weight("W_outer", {4, 3, 1, 1})).init(weight("W_outer2", {5, 6}));
+  g.add(pb::node("Loop", {"", "", "x"}, {"y"}, "loop", {pb::attrGraph("body", body.build())}));
+  g.add(pb::node("If", {"c"}, {"o"}, "", {pb::attrGraph("else_branch", elseG.build())}));
+  g.add(pb::node("Scan", {"s"}, {"so"}, "scan", {pb::attrGraphs("branches", {br0.build(), br1.build()})}));
+  Found f(g);
+  REQUIRE(f.d.layers.size() == 4);
+  const Layer& mm = f.named("inner_mm");
+  CHECK(mm.path == "loop/body");
+  CHECK_LAYOUT(mm.layout, 1, 3, 2, 1);
+  CHECK(mm.graph == f.model.value().graph.nodes[0].attribute("body")->g.get());
+  const Layer& conv = f.named("Conv#1");
+  CHECK(conv.path == "loop/body");
+  CHECK(conv.weight->name == "W_outer");
+  CHECK_LAYOUT(conv.layout, 1, 1, 4, 3);
+  const Layer& deep = f.named("deep_fc");
+  CHECK(deep.path == "If#1/else_branch/if_inner/then_branch");
+  CHECK(deep.weight->name == "W_outer2");
+  CHECK(deep.channelAxis == 0);
+  const Layer& lm = f.named("list_mm");
+  CHECK(lm.path == "scan/branches[1]");
+}
+
+TEST_CASE("layers: a sub-graph value shadows an outer constant of the same name", "[layers][subgraph]") {
+  pb::GraphBuilder body;
+  body.add(pb::node("Relu", {"h"}, {"W"}, "shadow"));  // computes "W" inside the body
+  body.add(pb::node("MatMul", {"h", "W"}, {"h2"}, "inner_mm"));
+  pb::GraphBuilder g;
+  g.init(weight("W", {3, 2}));
+  g.add(pb::node("Loop", {"", "", "x"}, {"y"}, "loop", {pb::attrGraph("body", body.build())}));
+  g.add(pb::node("MatMul", {"x", "W"}, {"y2"}, "outer_mm"));
+  Found f(g);
+  REQUIRE(f.d.layers.size() == 1);
+  CHECK(f.d.layers[0].name == "outer_mm");
+}
+
+TEST_CASE("layers: nodes outside the default domain are not layers", "[layers]") {
+  pb::GraphBuilder g;
+  g.init(weight("W", {4, 2, 1, 1}));
+  g.add(pb::node("Conv", {"x", "W"}, {"y"}, "custom_conv", {}, "com.example"));
+  g.add(pb::node("Conv", {"x", "W"}, {"z"}, "onnx_conv", {}, "ai.onnx"));
+  Found f(g);
+  REQUIRE(f.d.layers.size() == 1);
+  CHECK(f.d.layers[0].name == "onnx_conv");
+  CHECK(f.d.layers[0].nodeIndex == 1);
+}
+
+TEST_CASE("layers: unnamed layers and several layers keep graph order", "[layers]") {
+  pb::GraphBuilder g;
+  g.init(weight("W1", {4, 3, 3, 3})).init(weight("W2", {8, 4, 1, 1})).init(weight("W3", {8, 10}));
+  g.add(pb::node("Conv", {"x", "W1"}, {"a"}));
+  g.add(pb::node("Relu", {"a"}, {"b"}));
+  g.add(pb::node("Conv", {"b", "W2"}, {"c"}));
+  g.add(pb::node("Flatten", {"c"}, {"d"}));
+  g.add(pb::node("MatMul", {"d", "W3"}, {"e"}));
+  Found f(g);
+  REQUIRE(f.d.layers.size() == 3);
+  CHECK(f.d.layers[0].name == "Conv#0");
+  CHECK(f.d.layers[0].follower.kind == FollowerKind::Relu);
+  CHECK(f.d.layers[1].name == "Conv#2");
+  CHECK(f.d.layers[1].follower.kind == FollowerKind::Other);
+  CHECK(f.d.layers[2].name == "MatMul#4");
+  CHECK(f.d.layers[2].follower.kind == FollowerKind::None);
+  for (const auto& L : f.d.layers) {
+    auto a = ql::analysis::analyzeLayer(L, {}, {});
+    REQUIRE(a.ok());
+    CHECK(a->stats.channels == L.layout.channelCount());
+  }
+}
+
+TEST_CASE("layers: an external weight is found and its analysis asks for the data", "[layers][external]") {
+  pb::GraphBuilder g;
+  g.init(pb::externalTensor("W", pb::kFloat, {4, 2, 1, 1}, "w.bin", "0", "32"));
+  g.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  Found f(g);
+  const Layer& L = f.only();
+  CHECK(L.weight->external);
+  auto a = ql::analysis::analyzeLayer(L, {}, {});
+  REQUIRE_FALSE(a.ok());
+  CHECK(a.error().code == ql::ErrorCode::MissingExternalData);
+  const std::vector<float> vals = {1, 2, 3, 4, 5, 6, 7, 8};
+  auto b = ql::analysis::analyzeLayer(L, ql::wire::Bytes{reinterpret_cast<const uint8_t*>(vals.data()), 32}, {});
+  REQUIRE(b.ok());
+  CHECK(b->stats.min == std::vector<float>{1, 3, 5, 7});
+  CHECK(b->stats.max == std::vector<float>{2, 4, 6, 8});
+}
+
+TEST_CASE("layers: zero-size weights are found; analysing them is an error, not a crash", "[layers]") {
+  Found f(single("Conv", {0, 3, 3, 3}));
+  const Layer& L = f.only();
+  CHECK(L.layout.elementCount() == 0);
+  auto a = ql::analysis::analyzeLayer(L, {}, {});
+  REQUIRE_FALSE(a.ok());
+  CHECK(a.error().message.find("layer 'layer'") == 0);
+}
+
+TEST_CASE("analysis: rankByRisk orders by int8 per-tensor SQNR, failures last", "[analysis]") {
+  const double nan = std::nan("");
+  CHECK(ql::analysis::rankByRisk({30, nan, 10, 20, nan, 10}) == std::vector<size_t>{2, 5, 3, 0, 1, 4});
+  CHECK(ql::analysis::rankByRisk({}).empty());
+  CHECK(ql::analysis::rankByRisk({INFINITY, 5, -INFINITY}) == std::vector<size_t>{2, 1, 0});
+}

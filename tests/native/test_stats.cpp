@@ -1,1 +1,757 @@
+// Per-channel statistics and data-free SQNR against a naive, independent scalar
+// implementation of the definitions in src/stats/stats.hpp (double where they say
+// double, float32 where they say float32), on every layout the core produces.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "stats/stats.hpp"
+
+using ql::ErrorCode;
+using ql::stats::ChannelLayout;
+using ql::stats::computeLayerStats;
+using ql::stats::kSchemes;
+using ql::stats::LayerStats;
+using ql::stats::Options;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// ---- the naive reference -----------------------------------------------------------
+
+// Channel owning flat element i of a tensor laid out as [outer][rows][channels][inner].
+uint64_t channelOf(uint64_t i, const ChannelLayout& L) {
+  uint64_t t = i / L.inner;
+  const uint64_t c = t % L.channels;
+  t /= L.channels;
+  const uint64_t o = t / L.rows;
+  return o * L.channels + c;
+}
+
+int qmaxOf(int scheme) { return scheme == 0 || scheme == 1 ? 127 : 7; }
+bool perChannel(int scheme) { return scheme == 1 || scheme == 3; }
+
+enum class Rounding { HalfEven, HalfAway };
+
+// q(x) exactly as the definition states it, in float32.
+float refQuant(float x, float absMax, int qmaxInt, Rounding rounding = Rounding::HalfEven) {
+  const float qmax = static_cast<float>(qmaxInt);
+  const float s = absMax / qmax;
+  const float inv = s > 0 ? 1.0f / s : 0.0f;
+  if (inv == 0.0f || !std::isfinite(inv)) return 0.0f;
+  const float y = x * inv;
+  float r = rounding == Rounding::HalfEven ? std::nearbyint(y) : std::round(y);
+  r = std::min(std::max(r, -qmax), qmax);
+  return r * s;
+}
+
+double refSqnr(double sig, double noise) { return noise <= 0 ? kInf : 10.0 * std::log10(sig / noise); }
+
+double refQuantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const double lo = std::floor(pos);
+  const size_t i = static_cast<size_t>(lo);
+  const size_t j = std::min(i + 1, v.size() - 1);
+  return v[i] + (pos - lo) * (v[j] - v[i]);
+}
+
+struct Ref {
+  std::vector<float> mn, mx, absMax, range;
+  std::vector<double> mean, stdev, meanAbs;
+  std::array<std::vector<double>, kSchemes> chSqnr;
+  std::array<double, kSchemes> sqnr{};
+  float tMin = 0, tMax = 0, tAbsMax = 0;
+  double tMean = 0, tStd = 0, tMeanAbs = 0;
+  std::vector<uint32_t> hist;
+  std::vector<double> rel;
+  double q1 = 0, q3 = 0, thr = 0;
+  std::vector<uint32_t> outliers;
+};
+
+// floatSquares: square in float32 (as the core does) before summing in double; the
+// tie tests need agreement far below float32 rounding of the squares.
+Ref reference(const std::vector<float>& w, const ChannelLayout& L, int bins, Rounding rounding = Rounding::HalfEven,
+              bool floatSquares = false) {
+  const uint64_t C = L.channelCount();
+  const uint64_t N = w.size();
+  REQUIRE(N == L.elementCount());
+  const double n = static_cast<double>(N / C);
+  Ref R;
+  R.mn.assign(C, kInf);
+  R.mx.assign(C, -kInf);
+  R.mean.assign(C, 0);
+  R.meanAbs.assign(C, 0);
+  R.stdev.assign(C, 0);
+  for (uint64_t i = 0; i < N; ++i) {
+    const uint64_t c = channelOf(i, L);
+    R.mn[c] = std::min(R.mn[c], w[i]);
+    R.mx[c] = std::max(R.mx[c], w[i]);
+    R.mean[c] += w[i];
+    R.meanAbs[c] += std::fabs(w[i]);
+  }
+  R.tMin = *std::min_element(R.mn.begin(), R.mn.end());
+  R.tMax = *std::max_element(R.mx.begin(), R.mx.end());
+  R.tAbsMax = std::max(std::fabs(R.tMin), std::fabs(R.tMax));
+  for (uint64_t c = 0; c < C; ++c) {
+    R.tMean += R.mean[c];
+    R.tMeanAbs += R.meanAbs[c];
+    R.mean[c] /= n;
+    R.meanAbs[c] /= n;
+    R.absMax.push_back(std::max(std::fabs(R.mn[c]), std::fabs(R.mx[c])));
+    R.range.push_back(R.mx[c] - R.mn[c]);
+  }
+  R.tMean /= static_cast<double>(N);
+  R.tMeanAbs /= static_cast<double>(N);
+  std::vector<double> sig(C, 0);
+  std::array<std::vector<double>, kSchemes> noise;
+  for (auto& v : noise) v.assign(C, 0);
+  for (uint64_t i = 0; i < N; ++i) {
+    const uint64_t c = channelOf(i, L);
+    const double x = w[i];
+    R.stdev[c] += (x - R.mean[c]) * (x - R.mean[c]);
+    R.tStd += (x - R.tMean) * (x - R.tMean);
+    sig[c] += floatSquares ? static_cast<double>(w[i] * w[i]) : x * x;
+    for (int s = 0; s < kSchemes; ++s) {
+      const float am = perChannel(s) ? R.absMax[c] : R.tAbsMax;
+      const float e = w[i] - refQuant(w[i], am, qmaxOf(s), rounding);
+      noise[s][c] += floatSquares ? static_cast<double>(e * e) : static_cast<double>(e) * static_cast<double>(e);
+    }
+  }
+  for (uint64_t c = 0; c < C; ++c) R.stdev[c] = std::sqrt(R.stdev[c] / n);
+  R.tStd = std::sqrt(R.tStd / static_cast<double>(N));
+  double sigAll = 0;
+  for (double s : sig) sigAll += s;
+  for (int s = 0; s < kSchemes; ++s) {
+    double nAll = 0;
+    for (uint64_t c = 0; c < C; ++c) {
+      R.chSqnr[s].push_back(refSqnr(sig[c], noise[s][c]));
+      nAll += noise[s][c];
+    }
+    R.sqnr[s] = refSqnr(sigAll, nAll);
+  }
+  // histogram, float32 as defined
+  R.hist.assign(static_cast<size_t>(bins), 0);
+  const float width = R.tMax - R.tMin;
+  const float hs = width > 0 ? static_cast<float>(bins) / width : 0.0f;
+  for (float x : w) {
+    const float h = (x - R.tMin) * hs;
+    long b = static_cast<long>(h);
+    b = std::min<long>(std::max<long>(b, 0), bins - 1);
+    ++R.hist[static_cast<size_t>(b)];
+  }
+  // AIMET's rule
+  double smallest = kInf;
+  for (float r : R.range)
+    if (r > 0) smallest = std::min(smallest, static_cast<double>(r));
+  for (uint64_t c = 0; c < C; ++c) R.rel.push_back(std::isfinite(smallest) ? R.range[c] / smallest : 0.0);
+  R.q1 = refQuantile(R.rel, 0.25);
+  R.q3 = refQuantile(R.rel, 0.75);
+  R.thr = R.q3 + 1.5 * (R.q3 - R.q1);
+  for (uint64_t c = 0; c < C; ++c)
+    if (R.rel[c] > R.thr) R.outliers.push_back(static_cast<uint32_t>(c));
+  return R;
+}
+
+// ---- helpers --------------------------------------------------------------------------
+
+const uint8_t* bytesOf(const std::vector<float>& v) { return reinterpret_cast<const uint8_t*>(v.data()); }
+
+LayerStats run(const std::vector<float>& w, const ChannelLayout& L, int bins = 128) {
+  Options o;
+  o.histogramBins = bins;
+  auto r = computeLayerStats(bytesOf(w), L, o);
+  INFO(r.error().message);
+  REQUIRE(r.ok());
+  return r.value();
+}
+
+// dB values: 1e-6 relative, but never tighter than 1e-5 dB. Near 0 dB (noise ~ signal)
+// a relative error d of the float32-accumulated sums moves the result by 4.3 d dB.
+bool sqnrNear(double got, double want, double relTol = 1e-6) {
+  if (std::isinf(want) || std::isinf(got)) return got == want;
+  return std::fabs(got - want) <= relTol * std::max(10.0, std::fabs(want));
+}
+
+// Compares everything the core computes with the naive reference.
+void compare(const LayerStats& S, const Ref& R, const ChannelLayout& L) {
+  const uint64_t C = L.channelCount();
+  REQUIRE(S.channels == C);
+  REQUIRE(S.elementsPerChannel == L.elementCount() / C);
+  REQUIRE(S.min.size() == C);
+  REQUIRE(S.max.size() == C);
+  REQUIRE(S.mean.size() == C);
+  REQUIRE(S.std.size() == C);
+  REQUIRE(S.absMax.size() == C);
+  REQUIRE(S.range.size() == C);
+  REQUIRE(S.relativeRange.size() == C);
+  int bad = 0;
+  for (uint64_t c = 0; c < C && bad < 10; ++c) {
+    INFO("channel " << c);
+    // exact
+    if (S.min[c] != R.mn[c] || S.max[c] != R.mx[c] || S.absMax[c] != R.absMax[c] || S.range[c] != R.range[c]) {
+      ++bad;
+      CHECK(S.min[c] == R.mn[c]);
+      CHECK(S.max[c] == R.mx[c]);
+      CHECK(S.absMax[c] == R.absMax[c]);
+      CHECK(S.range[c] == R.range[c]);
+    }
+    // mean: float32 partial sums over up to 1024 values, so relative to the channel's
+    // magnitude; std: relative
+    const double meanTol = 1e-6 * std::max(std::fabs(R.mean[c]), R.meanAbs[c]);
+    if (!(std::fabs(S.mean[c] - R.mean[c]) <= meanTol)) {
+      ++bad;
+      CHECK(S.mean[c] == Approx(R.mean[c]).epsilon(1e-6));
+    }
+    // a mean off by d moves a zero std to |d|: allow the mean's tolerance too
+    if (!(std::fabs(S.std[c] - R.stdev[c]) <= 1e-6 * R.stdev[c] + meanTol)) {
+      ++bad;
+      CHECK(S.std[c] == Approx(R.stdev[c]).epsilon(1e-6));
+    }
+    for (int s = 0; s < kSchemes; ++s) {
+      if (!sqnrNear(S.channelSqnr[s][c], R.chSqnr[s][c])) {
+        ++bad;
+        INFO("scheme " << ql::stats::schemeName(s));
+        CHECK(S.channelSqnr[s][c] == Approx(R.chSqnr[s][c]).epsilon(1e-6).margin(1e-5));
+      }
+    }
+    if (S.relativeRange[c] != R.rel[c]) {  // double(range_c) / double(smallest range): exact
+      ++bad;
+      CHECK(S.relativeRange[c] == R.rel[c]);
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(S.tensorMin == R.tMin);
+  CHECK(S.tensorMax == R.tMax);
+  CHECK(S.tensorAbsMax == R.tAbsMax);
+  CHECK(std::fabs(S.tensorMean - R.tMean) <= 1e-6 * std::max(std::fabs(R.tMean), R.tMeanAbs));
+  CHECK(std::fabs(S.tensorStd - R.tStd) <= 1e-6 * (R.tStd + R.tMeanAbs));
+  for (int s = 0; s < kSchemes; ++s) {
+    INFO("scheme " << ql::stats::schemeName(s) << " got " << S.sqnr[s] << " want " << R.sqnr[s]);
+    CHECK(sqnrNear(S.sqnr[s], R.sqnr[s]));
+  }
+  CHECK(S.histMin == R.tMin);
+  CHECK(S.histMax == R.tMax);
+  CHECK(S.histogram == R.hist);
+  uint64_t total = 0;
+  for (uint32_t h : S.histogram) total += h;
+  CHECK(total == L.elementCount());
+  CHECK(S.q1 == Approx(R.q1).epsilon(1e-12));
+  CHECK(S.q3 == Approx(R.q3).epsilon(1e-12));
+  CHECK(S.outlierThreshold == Approx(R.thr).epsilon(1e-12));
+  CHECK(S.outliers == R.outliers);
+}
+
+// Deterministic pseudo-random weights: per-channel scale and offset, a few large
+// values so that some channels are outliers and per-tensor scales hurt.
+std::vector<float> randomWeights(const ChannelLayout& L, uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto uni = [&] { return static_cast<float>(rng() >> 8) * (1.0f / 16777216.0f); };  // [0, 1)
+  const uint64_t C = L.channelCount();
+  std::vector<float> scale(C), offset(C);
+  for (uint64_t c = 0; c < C; ++c) {
+    scale[c] = 0.02f * std::exp2(6.0f * uni() - 3.0f);
+    if (c % 7 == 3) scale[c] *= 25.0f;  // outlier channels
+    offset[c] = (uni() - 0.5f) * scale[c];
+  }
+  std::vector<float> w(L.elementCount());
+  for (uint64_t i = 0; i < w.size(); ++i) {
+    const uint64_t c = channelOf(i, L);
+    const float g = (uni() + uni() + uni() - 1.5f) * 2.0f;  // roughly bell-shaped in [-3, 3)
+    w[i] = offset[c] + scale[c] * g;
+    if (rng() % 997 == 0) w[i] *= 8.0f;  // sparse spikes
+  }
+  return w;
+}
+
+void checkLayout(const ChannelLayout& L, uint32_t seed, int bins = 128) {
+  INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "} bins " << bins);
+  const auto w = randomWeights(L, seed);
+  const LayerStats S = run(w, L, bins);
+  compare(S, reference(w, L, bins), L);
+
+  // Unaligned input gives bit-identical results.
+  std::vector<uint8_t> shifted(w.size() * 4 + 3);
+  std::memcpy(shifted.data() + 3, w.data(), w.size() * 4);
+  Options o;
+  o.histogramBins = bins;
+  auto u = computeLayerStats(shifted.data() + 3, L, o);
+  REQUIRE(u.ok());
+  CHECK(u->min == S.min);
+  CHECK(u->mean == S.mean);
+  CHECK(u->std == S.std);
+  for (int s = 0; s < kSchemes; ++s) CHECK(u->channelSqnr[s] == S.channelSqnr[s]);
+  CHECK(u->sqnr == S.sqnr);
+  CHECK(u->histogram == S.histogram);
+}
+
+std::vector<float> channelsWithRanges(const std::vector<float>& ranges, uint64_t perChannel) {
+  // Layout {1, 1, C, perChannel}: channel c holds 0, range, and values in between.
+  std::vector<float> w;
+  for (float r : ranges) {
+    for (uint64_t k = 0; k < perChannel; ++k) {
+      if (k == 0) w.push_back(-r / 2);
+      else if (k == 1) w.push_back(r / 2);
+      else w.push_back(r * (static_cast<float>(k % 5) / 10.0f - 0.2f));
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("stats: Conv weights [O, I, k, k] in run mode", "[stats][random]") {
+  checkLayout({1, 1, 16, 8 * 3 * 3}, 1);
+  checkLayout({1, 1, 12, 5 * 3 * 3}, 2);       // runs of 45: vector body and scalar tail
+  checkLayout({1, 1, 5, 3}, 3);                // runs shorter than a vector
+  checkLayout({1, 1, 3, 5000}, 4);             // runs longer than a flush block (1024)
+  checkLayout({1, 1, 64, 2 * 7 * 7}, 5, 7);
+}
+
+TEST_CASE("stats: MatMul weights [K, N] in row mode", "[stats][random]") {
+  checkLayout({1, 300, 37, 1}, 11);    // N not a multiple of 4, rows > 256: flushes
+  checkLayout({1, 600, 3, 1}, 12);     // fewer channels than a vector
+  checkLayout({1, 257, 4, 1}, 13);     // one row past a flush
+  checkLayout({1, 513, 1, 1}, 14);     // a single channel
+  checkLayout({1, 1100, 64, 1}, 15, 33);
+  checkLayout({1, 2, 10, 1}, 16);
+}
+
+TEST_CASE("stats: depthwise [C, 1, 3, 3]", "[stats][random]") {
+  checkLayout({1, 1, 10, 9}, 21);
+  checkLayout({1, 1, 96, 9}, 22);
+}
+
+TEST_CASE("stats: grouped ConvTranspose {g, I/g, O/g, k}", "[stats][random]") {
+  checkLayout({3, 4, 5, 9}, 31);       // run mode with outer > 1
+  checkLayout({2, 300, 6, 1}, 32);     // 1x1 kernel: row mode with outer > 1 and flushes
+  checkLayout({4, 2, 1, 16}, 33);      // depthwise transpose: one channel per group
+}
+
+TEST_CASE("stats: channel axis in the middle {1, rows, C, inner}", "[stats][random]") {
+  checkLayout({1, 6, 7, 5}, 41);
+  checkLayout({1, 3, 8, 4}, 42);
+}
+
+TEST_CASE("stats: histogram bin counts", "[stats][histogram]") {
+  checkLayout({1, 1, 4, 50}, 51, 1);
+  checkLayout({1, 1, 4, 50}, 52, 2);
+  checkLayout({1, 1, 4, 50}, 53, 1000);
+  // Hand-made: [0, 10] in 10 bins; the maximum lands in the last bin, not past it.
+  std::vector<float> w = {0, 0.5f, 1, 9.99f, 10, 5, 5, 2.5f};
+  const LayerStats S = run(w, {1, 1, 1, 8}, 10);
+  CHECK(S.histogram == std::vector<uint32_t>{2, 1, 1, 0, 0, 2, 0, 0, 0, 2});
+  const LayerStats S1 = run(w, {1, 1, 1, 8}, 1);
+  CHECK(S1.histogram == std::vector<uint32_t>{8});
+  auto big = computeLayerStats(bytesOf(w), {1, 1, 1, 8}, Options{1 << 20});
+  REQUIRE(big.ok());
+  CHECK(big->histogram == reference(w, {1, 1, 1, 8}, 1 << 20).hist);
+  CHECK(big->histogram.back() == 1);  // only 10 itself: 9.99 falls in bin 1047527
+  CHECK(big->histogram[1047527] == 1);
+}
+
+TEST_CASE("stats: the channel layout assigns every element to the right channel", "[stats][layout]") {
+  // Element value encodes its channel: channel ch holds values in [100 ch, 100 ch + 99].
+  const ChannelLayout L{2, 3, 4, 5};
+  std::vector<float> w(L.elementCount());
+  for (uint64_t o = 0; o < L.outer; ++o)
+    for (uint64_t r = 0; r < L.rows; ++r)
+      for (uint64_t c = 0; c < L.channels; ++c)
+        for (uint64_t k = 0; k < L.inner; ++k) {
+          const uint64_t i = ((o * L.rows + r) * L.channels + c) * L.inner + k;
+          w[i] = static_cast<float>(100 * (o * L.channels + c) + r * L.inner + k);
+        }
+  const LayerStats S = run(w, L);
+  REQUIRE(S.channels == 8);
+  CHECK(S.elementsPerChannel == 15);
+  for (uint64_t ch = 0; ch < 8; ++ch) {
+    CHECK(S.min[ch] == 100.0f * ch);
+    CHECK(S.max[ch] == 100.0f * ch + 14);
+    CHECK(S.mean[ch] == 100.0f * ch + 7);
+    CHECK(S.range[ch] == 14.0f);
+  }
+  CHECK(S.tensorMean == Approx(357.0).epsilon(1e-12));
+}
+
+TEST_CASE("stats: an all-zero channel is lossless", "[stats][special]") {
+  const ChannelLayout L{1, 1, 4, 9};
+  auto w = randomWeights(L, 61);
+  for (int k = 0; k < 9; ++k) w[2 * 9 + k] = 0.0f;
+  const LayerStats S = run(w, L);
+  compare(S, reference(w, L, 128), L);
+  for (int s = 0; s < kSchemes; ++s) {
+    CHECK(std::isinf(S.channelSqnr[s][2]));
+    CHECK(S.channelSqnr[s][2] > 0);
+    CHECK(std::isfinite(S.sqnr[s]));
+  }
+  CHECK(S.min[2] == 0.0f);
+  CHECK(S.max[2] == 0.0f);
+  CHECK(S.std[2] == 0.0f);
+  CHECK(S.relativeRange[2] == 0.0f);
+  // the same in row mode
+  const ChannelLayout R{1, 9, 4, 1};
+  std::vector<float> v(36);
+  for (int r = 0; r < 9; ++r)
+    for (int c = 0; c < 4; ++c) v[r * 4 + c] = c == 1 ? 0.0f : 0.1f * static_cast<float>(r - c);
+  const LayerStats SR = run(v, R);
+  compare(SR, reference(v, R, 128), R);
+  CHECK(std::isinf(SR.channelSqnr[0][1]));
+}
+
+TEST_CASE("stats: an all-zero tensor", "[stats][special]") {
+  for (const ChannelLayout L : {ChannelLayout{1, 1, 3, 8}, ChannelLayout{1, 8, 3, 1}, ChannelLayout{1, 1, 1, 1}}) {
+    std::vector<float> w(L.elementCount(), 0.0f);
+    w[0] = -0.0f;
+    const LayerStats S = run(w, L, 16);
+    for (int s = 0; s < kSchemes; ++s) {
+      CHECK(std::isinf(S.sqnr[s]));
+      for (float v : S.channelSqnr[s]) CHECK(std::isinf(v));
+    }
+    CHECK(S.tensorMin == 0.0f);
+    CHECK(S.tensorMax == 0.0f);
+    CHECK(S.tensorStd == 0.0);
+    CHECK(S.tensorMean == 0.0);
+    CHECK(S.histogram[0] == L.elementCount());
+    CHECK(S.outliers.empty());
+    for (double r : S.relativeRange) CHECK(r == 0.0);
+    CHECK(S.q1 == 0.0);
+    CHECK(S.q3 == 0.0);
+  }
+}
+
+TEST_CASE("stats: an all-equal tensor puts everything in bin 0", "[stats][special]") {
+  for (const ChannelLayout L : {ChannelLayout{1, 1, 3, 10}, ChannelLayout{1, 10, 3, 1}}) {
+    for (float value : {0.75f, -3.0f, 1e-12f}) {
+      std::vector<float> w(L.elementCount(), value);
+      const LayerStats S = run(w, L, 64);
+      INFO("value " << value);
+      CHECK(S.histogram[0] == L.elementCount());
+      compare(S, reference(w, L, 64), L);
+      CHECK(S.std[0] <= 1e-6f * std::fabs(value));  // exactly 0 unless the float32 mean rounds
+      CHECK(S.mean[1] == Approx(value).epsilon(1e-6));
+      CHECK(S.range[2] == 0.0f);
+      CHECK(S.outliers.empty());
+    }
+  }
+}
+
+TEST_CASE("stats: a single element", "[stats][special]") {
+  for (float value : {-3.5f, 2.0f, 1e-30f, 0.1f}) {
+    std::vector<float> w = {value};
+    const ChannelLayout L{1, 1, 1, 1};
+    const LayerStats S = run(w, L);
+    compare(S, reference(w, L, 128), L);
+    CHECK(S.min[0] == value);
+    CHECK(S.max[0] == value);
+    CHECK(S.mean[0] == value);
+    CHECK(S.std[0] == 0.0f);
+    CHECK(S.histogram[0] == 1);
+    CHECK(S.elementsPerChannel == 1);
+  }
+}
+
+TEST_CASE("stats: NaN and infinite weights give an error, not a crash", "[stats][special][error]") {
+  const float bads[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::infinity()};
+  const ChannelLayout layouts[] = {{1, 1, 3, 37}, {1, 37, 3, 1}, {1, 10, 8, 1}, {1, 1, 1, 1}, {2, 3, 4, 5}};
+  for (const auto& L : layouts) {
+    const uint64_t N = L.elementCount();
+    for (float bad : bads) {
+      for (uint64_t pos : {uint64_t{0}, N / 2, N - 1}) {
+        auto w = randomWeights(L, 71);
+        w[pos] = bad;
+        auto r = computeLayerStats(bytesOf(w), L);
+        INFO("bad " << bad << " at " << pos << " of " << N);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == ErrorCode::Unsupported);
+        CHECK(r.error().message.find("1 of " + std::to_string(N)) != std::string::npos);
+        CHECK(r.error().message.find("NaN") != std::string::npos);
+      }
+    }
+    // +inf and -inf together (their sum is NaN)
+    auto w = randomWeights(L, 72);
+    w[0] = bads[1];
+    w[N - 1] = bads[2];
+    auto r = computeLayerStats(bytesOf(w), L);
+    REQUIRE_FALSE(r.ok());
+    if (N > 1) CHECK(r.error().message.find("2 of") != std::string::npos);
+  }
+}
+
+TEST_CASE("stats: huge finite weights are rejected, even when their sums overflow", "[stats][special][error]") {
+  for (float big : {1e16f, 3.0e38f, -std::numeric_limits<float>::max()}) {
+    for (const ChannelLayout L : {ChannelLayout{1, 1, 2, 16}, ChannelLayout{1, 16, 2, 1}}) {
+      std::vector<float> w(L.elementCount(), big);
+      auto r = computeLayerStats(bytesOf(w), L);
+      INFO("value " << big);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().code == ErrorCode::Unsupported);
+      CHECK_FALSE(r.error().message.empty());
+    }
+  }
+  // 1e15 itself is still analysed
+  std::vector<float> w = {1e15f, -1e15f, 1.0f, 0.0f};
+  auto r = computeLayerStats(bytesOf(w), {1, 1, 1, 4});
+  CHECK(r.ok());
+}
+
+TEST_CASE("stats: bad options and empty layouts", "[stats][error]") {
+  std::vector<float> w(8, 1.0f);
+  for (int bins : {0, -1, (1 << 20) + 1, std::numeric_limits<int>::min()}) {
+    auto r = computeLayerStats(bytesOf(w), {1, 1, 2, 4}, Options{bins});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::InvalidArgument);
+  }
+  for (const ChannelLayout L : {ChannelLayout{1, 1, 0, 4}, ChannelLayout{1, 0, 4, 1}, ChannelLayout{0, 1, 4, 4},
+                                ChannelLayout{1, 1, 4, 0}, ChannelLayout{1, 0, uint64_t{1} << 40, 1}}) {
+    auto r = computeLayerStats(bytesOf(w), L);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::Unsupported);
+  }
+}
+
+namespace {
+
+// A tie is a float x with x * (1/s) == k + 0.5 exactly in float32. For even k,
+// half-to-even gives k and half-away gives k + 1; the two errors differ only because
+// s is inexact, so keep the ties where half-to-even is clearly better, and pick the
+// absMax (among a fixed list) that has the most of them.
+struct TieSet {
+  float absMax = 0;
+  std::vector<float> ties;  // +x and -x for each
+};
+
+TieSet findTies(int qmaxInt, double minGain) {
+  TieSet best;
+  const float qmax = static_cast<float>(qmaxInt);
+  for (int i = 0; i < 60; ++i) {
+    TieSet cur;
+    cur.absMax = 0.5f + 0.0173f * static_cast<float>(i);
+    const float s = cur.absMax / qmax;
+    const float inv = 1.0f / s;
+    for (int k = qmaxInt - 1; k >= 0; --k) {
+      if (k % 2) continue;
+      const float t = static_cast<float>(k) + 0.5f;
+      float x = t * s;
+      for (int j = 0; j < 64; ++j) x = std::nextafter(x, 0.0f);
+      for (int j = 0; j < 128; ++j, x = std::nextafter(x, cur.absMax)) {
+        if (x * inv != t || !(x < cur.absMax)) continue;
+        const float even = x - static_cast<float>(k) * s;
+        const float away = x - static_cast<float>(k + 1) * s;
+        if (static_cast<double>(even * even) < (1 - minGain) * static_cast<double>(away * away)) {
+          cur.ties.push_back(x);
+          cur.ties.push_back(-x);
+        }
+      }
+    }
+    if (cur.ties.size() > best.ties.size()) best = cur;
+  }
+  return best;
+}
+
+// Every channel starts with +-absMax (so per-channel and per-tensor scales agree);
+// every other element is a tie.
+std::vector<float> tieTensor(const TieSet& T, const ChannelLayout& L) {
+  std::vector<float> w(L.elementCount());
+  std::vector<uint64_t> seen(L.channelCount(), 0);
+  size_t next = 0;
+  for (uint64_t i = 0; i < w.size(); ++i) {
+    const uint64_t c = channelOf(i, L);
+    w[i] = seen[c]++ == 0 ? (c % 2 ? -T.absMax : T.absMax) : T.ties[next++ % T.ties.size()];
+  }
+  return w;
+}
+
+void checkTies(int qmax, double minGain, const std::vector<ChannelLayout>& layouts, double tolDb, double minDiffDb) {
+  const TieSet T = findTies(qmax, minGain);
+  INFO("qmax " << qmax << " absMax " << T.absMax << " ties " << T.ties.size());
+  REQUIRE(T.ties.size() >= 6);
+  const int perT = qmax == 127 ? 0 : 2, perC = qmax == 127 ? 1 : 3;
+  for (const auto& L : layouts) {
+    INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "}");
+    const auto w = tieTensor(T, L);
+    const Ref even = reference(w, L, 8, Rounding::HalfEven, true);
+    const Ref away = reference(w, L, 8, Rounding::HalfAway, true);
+    // The test can tell the two roundings apart ...
+    REQUIRE(std::fabs(even.sqnr[perT] - away.sqnr[perT]) > minDiffDb);
+    REQUIRE(std::fabs(even.sqnr[perC] - away.sqnr[perC]) > minDiffDb);
+    const LayerStats S = run(w, L, 8);
+    // ... and the core rounds half to even.
+    INFO("core " << S.sqnr[perT] << " even " << even.sqnr[perT] << " away " << away.sqnr[perT]);
+    CHECK(std::fabs(S.sqnr[perT] - even.sqnr[perT]) <= tolDb);
+    CHECK(std::fabs(S.sqnr[perC] - even.sqnr[perC]) <= tolDb);
+    CHECK(std::fabs(S.sqnr[perT] - away.sqnr[perT]) > minDiffDb - tolDb);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("stats: ties at k + 0.5 round half to even (int8)", "[stats][ties]") {
+  // Float32 partial sums over a few dozen values: agreement to ~1e-6 dB; the two
+  // roundings differ by ~1e-4 dB.
+  const uint64_t N = 96;
+  checkTies(127, 1e-5,
+            {ChannelLayout{1, 1, 1, N}, ChannelLayout{1, N, 1, 1}, ChannelLayout{1, N / 4, 4, 1}, ChannelLayout{1, 1, 4, N / 4},
+             ChannelLayout{1, N / 3, 3, 1}, ChannelLayout{1, 1, 24, 4}},
+            5e-6, 5e-5);
+}
+
+TEST_CASE("stats: ties at k + 0.5 round half to even (int4)", "[stats][ties]") {
+  // int4 ties differ by ~1e-6 relative only: use layouts whose sums are exact in
+  // double (runs of at most one vector), so the core agrees to ~1e-12 dB.
+  checkTies(7, 3e-7, {ChannelLayout{1, 1, 40, 2}, ChannelLayout{1, 1, 40, 3}, ChannelLayout{1, 1, 40, 4}}, 1e-10, 1e-7);
+}
+
+TEST_CASE("stats: exact lossless cases", "[stats][quant]") {
+  // Integers up to 127 with absMax 127: scale 1, no error at all for int8.
+  std::vector<float> w;
+  for (int i = -127; i <= 127; ++i) w.push_back(static_cast<float>(i));
+  const LayerStats S = run(w, {1, 1, 1, w.size()});
+  CHECK(std::isinf(S.sqnr[0]));
+  CHECK(std::isinf(S.sqnr[1]));
+  CHECK(std::isfinite(S.sqnr[2]));
+  // Multiples of absMax / 7 quantize exactly in int4 as well: 0, +-1 ... +-7 with absMax 7.
+  std::vector<float> v = {-7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 0};
+  const LayerStats T = run(v, {1, 16, 1, 1});
+  CHECK(std::isinf(T.sqnr[2]));
+  CHECK(std::isinf(T.sqnr[3]));
+  CHECK(std::isfinite(T.sqnr[0]));  // 7 / 127 does not divide the integers
+  // 0.5 with absMax 7: int4 scale 1, 0.5 -> 0 (even), noise 0.25 per value
+  std::vector<float> u = {7, 0.5f, 0.5f, 0.5f};
+  const LayerStats U = run(u, {1, 1, 1, 4});
+  const double sig = 49 + 3 * 0.25;
+  CHECK(U.sqnr[2] == Approx(10 * std::log10(sig / 0.75)).epsilon(1e-12));
+  // 1.5 and 2.5 -> 2 and 2: noise 0.25 each (tie to even either way)
+  std::vector<float> t = {7, 1.5f, 2.5f, -2.5f};
+  const LayerStats T2 = run(t, {1, 1, 1, 4});
+  CHECK(T2.sqnr[2] == Approx(10 * std::log10((49 + 2.25 + 6.25 + 6.25) / 0.75)).epsilon(1e-12));
+}
+
+TEST_CASE("stats: per-tensor versus per-channel scale", "[stats][quant]") {
+  // Channel 0 is tiny next to channel 1: per-tensor int8 rounds it all to zero.
+  std::vector<float> w = {0.001f, -0.002f, 0.0015f, 0.0005f, 10.0f, -7.0f, 3.0f, 1.0f};
+  const ChannelLayout L{1, 1, 2, 4};
+  const LayerStats S = run(w, L);
+  compare(S, reference(w, L, 128), L);
+  CHECK(S.channelSqnr[0][0] == Approx(0.0).margin(1e-6));  // signal == noise
+  CHECK(S.channelSqnr[1][0] > 30.0f);
+  CHECK(S.channelSqnr[1][0] > S.channelSqnr[0][0]);
+  CHECK(S.sqnr[1] > S.sqnr[0]);
+  CHECK(S.sqnr[3] > S.sqnr[2]);
+  CHECK(S.sqnr[0] > S.sqnr[2]);
+}
+
+TEST_CASE("stats: relative range, quantiles and outliers by hand", "[stats][outliers]") {
+  struct Case {
+    std::vector<float> ranges;
+    std::vector<double> rel;
+    double q1, q3, thr;
+    std::vector<uint32_t> outliers;
+  };
+  const Case cases[] = {
+      {{1, 1, 1, 1, 1, 1, 1, 10}, {1, 1, 1, 1, 1, 1, 1, 10}, 1, 1, 1, {7}},
+      {{2, 4, 6, 8}, {1, 2, 3, 4}, 1.75, 3.25, 5.5, {}},
+      {{0, 2, 4, 6, 40}, {0, 1, 2, 3, 20}, 1, 3, 6, {4}},
+      {{3, 0.5f, 1.5f, 0.5f, 30, 0.5f}, {6, 1, 3, 1, 60, 1}, 1, 5.25, 11.625, {4}},
+      {{4}, {1}, 1, 1, 1, {}},
+  };
+  for (const auto& c : cases) {
+    const uint64_t C = c.ranges.size();
+    for (const uint64_t per : {uint64_t{2}, uint64_t{7}}) {
+      const auto w = channelsWithRanges(c.ranges, per);
+      const ChannelLayout L{1, 1, C, per};
+      const LayerStats S = run(w, L);
+      INFO("C " << C << " per " << per);
+      for (uint64_t k = 0; k < C; ++k) {
+        CHECK(S.range[k] == c.ranges[k]);
+        CHECK(S.relativeRange[k] == c.rel[k]);
+      }
+      CHECK(S.q1 == c.q1);
+      CHECK(S.q3 == c.q3);
+      CHECK(S.outlierThreshold == c.thr);
+      CHECK(S.outliers == c.outliers);
+    }
+  }
+}
+
+TEST_CASE("stats: quantile is numpy's linear interpolation", "[stats][outliers]") {
+  using ql::stats::quantile;
+  CHECK(quantile({1, 2, 3, 4}, 0.25) == 1.75);
+  CHECK(quantile({1, 2, 3, 4}, 0.5) == 2.5);
+  CHECK(quantile({1, 2, 3, 4}, 0.75) == 3.25);
+  CHECK(quantile({4, 3, 2, 1}, 0.0) == 1);
+  CHECK(quantile({4, 3, 2, 1}, 1.0) == 4);
+  CHECK(quantile({3, 1, 2}, 0.5) == 2);
+  CHECK(quantile({7}, 0.25) == 7);
+  CHECK(quantile({7}, 1.0) == 7);
+  CHECK(quantile({10, 20}, 0.3) == Approx(13).epsilon(1e-15));
+  CHECK(quantile({1, 2, 3, 4, 5, 6, 7, 8, 9, 100}, 0.9) == Approx(18.1).epsilon(1e-14));
+  CHECK(quantile({1, 2, 3, 4, 5}, 0.75) == 4);
+  CHECK(quantile({0, 0, 0, 10}, 0.75) == 2.5);
+  CHECK(quantile({}, 0.5) == 0);
+}
+
+TEST_CASE("stats: scheme helpers and SQNR in dB", "[stats]") {
+  using namespace ql::stats;
+  CHECK(std::string(schemeName(0)) == "int8PerTensor");
+  CHECK(std::string(schemeName(1)) == "int8PerChannel");
+  CHECK(std::string(schemeName(2)) == "int4PerTensor");
+  CHECK(std::string(schemeName(3)) == "int4PerChannel");
+  CHECK(std::string(schemeName(4)) == "unknown");
+  CHECK(std::string(schemeName(-1)) == "unknown");
+  CHECK(schemeBits(0) == 8);
+  CHECK(schemeBits(1) == 8);
+  CHECK(schemeBits(2) == 4);
+  CHECK(schemeBits(3) == 4);
+  CHECK_FALSE(schemePerChannel(0));
+  CHECK(schemePerChannel(1));
+  CHECK_FALSE(schemePerChannel(2));
+  CHECK(schemePerChannel(3));
+  CHECK(sqnrDb(100, 1) == Approx(20).epsilon(1e-15));
+  CHECK(sqnrDb(1, 10) == Approx(-10).epsilon(1e-15));
+  CHECK(std::isinf(sqnrDb(1, 0)));
+  CHECK(std::isinf(sqnrDb(0, 0)));
+  CHECK(symmetricScale(127, 8) == 1.0f);
+  CHECK(symmetricScale(7, 4) == 1.0f);
+  CHECK(symmetricScale(1, 8) == 1.0f / 127.0f);
+  CHECK(symmetricScale(0, 8) == 0.0f);
+}
+
+TEST_CASE("stats: a subnormal absMax quantizes everything to zero", "[stats][special]") {
+  // absMax / 127 underflows to 0: q(x) = 0, so the noise is the signal: 0 dB.
+  const float tiny = std::numeric_limits<float>::denorm_min() * 8;
+  std::vector<float> w = {tiny, -tiny, tiny / 2, 0};
+  for (const ChannelLayout L : {ChannelLayout{1, 1, 1, 4}, ChannelLayout{1, 4, 1, 1}, ChannelLayout{1, 1, 2, 2}}) {
+    const LayerStats S = run(w, L);
+    compare(S, reference(w, L, 128), L);
+    for (int s = 0; s < kSchemes; ++s) CHECK(S.sqnr[s] == Approx(0.0).margin(1e-12));
+  }
+}
+
+TEST_CASE("stats: channels too small for float32 squares", "[stats][special]") {
+  // Values around 1e-20 square to 1e-40, below float32's normal range: the definition
+  // squares in double, so the SQNR must match the double reference anyway.
+  for (const ChannelLayout L : {ChannelLayout{1, 1, 4, 9}, ChannelLayout{1, 9, 4, 1}, ChannelLayout{1, 300, 5, 1},
+                                ChannelLayout{2, 3, 2, 7}}) {
+    INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "}");
+    auto w = randomWeights(L, 81);
+    // scale channel 1 (and, for the second pass, every channel) down to ~1e-20
+    for (int all = 0; all < 2; ++all) {
+      auto v = w;
+      for (uint64_t i = 0; i < v.size(); ++i)
+        if (all || channelOf(i, L) == 1) v[i] *= 1e-18f;
+      const LayerStats S = run(v, L);
+      compare(S, reference(v, L, 128), L);
+      for (int s = 0; s < kSchemes; ++s) CHECK(std::isfinite(S.channelSqnr[s][1]));
+    }
+  }
+}

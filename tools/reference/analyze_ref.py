@@ -101,8 +101,8 @@ def tensor_to_array(t):
         if t.data_type == TensorProto.FLOAT16:
             values = np.asarray(data, dtype=np.int64).astype(np.uint16).view(np.float16)
         elif t.data_type == TensorProto.BFLOAT16:
-            bits = np.asarray(data, dtype=np.int64).astype(np.uint32) << 16
-            values = bits.astype(np.uint32).view(np.float32)
+            bits = (np.asarray(data, dtype=np.int64) & 0xFFFF).astype(np.uint32) << 16
+            values = bits.view(np.float32)
         else:
             values = np.asarray(data).astype(np_type)
     if values.size != count:
@@ -313,10 +313,10 @@ def fake_quant_error(w, abs_max, qmax):
     """Symmetric fake quantization in float32; returns the error w - deq.
     w: float32 [C, M]; abs_max: float32 broadcastable to w."""
     qmax = np.float32(qmax)
-    s = (np.asarray(abs_max, dtype=np.float32) / qmax).astype(np.float32)
+    s = np.asarray(abs_max, dtype=np.float32) / qmax
     with np.errstate(divide="ignore", over="ignore"):
-        inv = np.where(s > 0, np.float32(1) / np.where(s > 0, s, np.float32(1)), np.float32(0)).astype(np.float32)
-    bad = ~np.isfinite(inv)
+        inv = np.float32(1) / s  # inf where s is 0 or subnormal enough to overflow
+    bad = ~np.isfinite(inv) | (s <= 0)  # such a scale quantizes everything to 0
     inv = np.where(bad, np.float32(0), inv).astype(np.float32)
     s = np.where(bad, np.float32(0), s).astype(np.float32)
     y = w * inv

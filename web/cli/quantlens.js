@@ -71,9 +71,10 @@ async function runAnalyze(opts) {
 
 async function main(argv) {
   const { cmd, opts } = parseArgs(argv);
-  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+  if (!cmd) throw usageError('no command given', 'main');
+  if (cmd === '-h' || cmd === '--help' || cmd === 'help') {
     process.stdout.write(`${USAGE.main}\n`);
-    return cmd ? 0 : 2;
+    return 0;
   }
   if (cmd === 'analyze') return runAnalyze(opts);
   throw usageError(`unknown command '${cmd}'`, 'main');

@@ -1,0 +1,93 @@
+// The ES module API under Node: sources, progress, cancellation, external data, errors.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { analyze, QuantLensError, toJSON } from '../../web/src/index.js';
+import { loadCore } from '../../web/src/core.js';
+import { fetchedModelFiles, generatedModelFiles, sharedModelFiles } from './helpers.mjs';
+
+const model = [...fetchedModelFiles(), ...sharedModelFiles()][0];
+const skip = !model && 'no real model available';
+
+test('path, bytes, ArrayBuffer and Blob sources give the same analysis', { skip }, async () => {
+  const bytes = fs.readFileSync(model);
+  const fromPath = toJSON(await analyze(model));
+  const fromBytes = toJSON(await analyze(new Uint8Array(bytes)));
+  const fromBuffer = toJSON(await analyze(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+  const fromBlob = toJSON(await analyze(new Blob([bytes])));
+  for (const other of [fromBytes, fromBuffer, fromBlob]) {
+    assert.deepEqual(other.layers, fromPath.layers);
+    assert.equal(other.model.bytes, bytes.length);
+  }
+  assert.ok(fromPath.layers.length > 10);
+  // per-channel arrays are typed arrays in the API, plain numbers in JSON
+  const r = await analyze(model, { layers: (l) => l.index === 0 });
+  assert.ok(r.layers[0].channels.min instanceof Float32Array);
+  assert.equal(r.layers.length, 1);
+});
+
+test('onProgress reports reading then every layer', { skip }, async () => {
+  const events = [];
+  const r = await analyze(model, { onProgress: (e) => events.push(e) });
+  const reads = events.filter((e) => e.phase === 'read');
+  const layers = events.filter((e) => e.phase === 'analyze');
+  assert.ok(reads.length >= 1);
+  assert.equal(reads.at(-1).done, reads.at(-1).total);
+  assert.equal(layers.length, r.layers.length);
+  assert.deepEqual(layers.map((e) => e.done), r.layers.map((_, i) => i + 1));
+  assert.equal(events.indexOf(reads.at(-1)) < events.indexOf(layers[0]), true);
+});
+
+test('an AbortSignal cancels between layers, before or during', { skip }, async () => {
+  const before = new AbortController();
+  before.abort();
+  await assert.rejects(analyze(model, { signal: before.signal }), (e) => e instanceof QuantLensError && e.code === 'ABORTED');
+  const during = new AbortController();
+  let seen = 0;
+  await assert.rejects(
+    analyze(model, { signal: during.signal, onProgress: (e) => { if (e.phase === 'analyze' && ++seen === 3) during.abort(); } }),
+    (e) => e.code === 'ABORTED',
+  );
+  assert.equal(seen, 3);
+});
+
+test('errors are QuantLensError values with a code, a message and a byte offset', async () => {
+  await assert.rejects(analyze(new Uint8Array([0x08, 0x07, 0x3a, 0x10, 0x01])), (e) => {
+    assert.ok(e instanceof QuantLensError);
+    assert.equal(e.code, 'INVALID_MODEL');
+    assert.match(e.message, /runs past the end/);
+    assert.equal(e.offset, 2);
+    return true;
+  });
+  await assert.rejects(analyze(42), (e) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(analyze(new Uint8Array(4), { histogramBins: 0 }), (e) => e.code === 'INVALID_ARGUMENT');
+});
+
+const ext = generatedModelFiles().find((f) => path.basename(f) === 'external_data.onnx');
+test('external data: beside the model in Node, or supplied as bytes / Blob / resolver', { skip: !ext && 'generated models absent' }, async () => {
+  const fromPath = toJSON(await analyze(ext));
+  const bytes = fs.readFileSync(ext);
+  const bin = fs.readFileSync(ext.replace(/\.onnx$/, '.bin'));
+  const location = path.basename(ext.replace(/\.onnx$/, '.bin'));
+  const fromMap = toJSON(await analyze(bytes, { externalData: { [location]: bin } }));
+  const fromBlob = toJSON(await analyze(new Blob([bytes]), { externalData: { [location]: new Blob([bin]) } }));
+  const asked = [];
+  const fromFn = toJSON(await analyze(bytes, { externalData: async (loc, offset, length) => { asked.push([loc, offset, length]); return bin.subarray(offset, offset + length); } }));
+  assert.ok(fromPath.layers.length >= 3);
+  assert.deepEqual(fromMap.layers, fromPath.layers);
+  assert.deepEqual(fromBlob.layers, fromPath.layers);
+  assert.deepEqual(fromFn.layers, fromPath.layers);
+  assert.ok(asked.length >= 2 && asked.every(([loc]) => loc === location));
+  await assert.rejects(analyze(bytes), (e) => e.code === 'MISSING_EXTERNAL_DATA' && e.message.includes(location));
+  await assert.rejects(analyze(bytes, { externalData: { [location]: bin.subarray(0, 10) } }), (e) => e.code === 'MISSING_EXTERNAL_DATA');
+});
+
+test('repeated analyses do not leak WASM heap', { skip }, async () => {
+  const core = await loadCore();
+  const bytes = fs.readFileSync(model);
+  await analyze(bytes);
+  const heap = core.HEAPU8.length;
+  for (let i = 0; i < 15; i++) await analyze(bytes);
+  assert.equal(core.HEAPU8.length, heap, 'heap grew across repeated analyses');
+});

@@ -1,0 +1,67 @@
+// The WASM core in headless Chromium: a module Web Worker imports web/src/index.js,
+// analyses a real model, and must produce exactly what Node produces.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { test } from 'node:test';
+import { analyze, toJSON } from '../../web/src/index.js';
+import { fetchedModelFiles, root, sharedModelFiles } from './helpers.mjs';
+
+const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.onnx': 'application/octet-stream' };
+
+function serve(dir) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
+    const file = path.join(dir, decodeURIComponent(url.pathname));
+    if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+const chromium = '/usr/bin/chromium';
+const model = [...fetchedModelFiles(), ...sharedModelFiles()].find((f) => f.startsWith(root)) || fetchedModelFiles()[0];
+const skip = !fs.existsSync(chromium) ? 'Debian chromium not installed' : !model ? 'no fetched model' : false;
+
+test('analyze() in a browser Web Worker equals analyze() in Node', { skip, timeout: 120000 }, async () => {
+  const { chromium: pw } = await import('playwright-core');
+  const server = await serve(root);
+  let browser;
+  try {
+    // Playwright gives the browser a fresh profile directory of its own.
+    browser = await pw.launch({
+      executablePath: chromium,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    const base = `http://127.0.0.1:${server.address().port}`;
+    await page.goto(`${base}/tests/js/fixtures/blank.html`);
+    const modelUrl = `${base}/${path.relative(root, model)}`;
+    const out = await page.evaluate(async (url) => {
+      const worker = new Worker('/tests/js/fixtures/worker.mjs', { type: 'module' });
+      return new Promise((resolve) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.onerror = (e) => resolve({ ok: false, error: e.message });
+        worker.postMessage({ url });
+      });
+    }, modelUrl);
+    assert.ok(out.ok, out.error);
+    const node = toJSON(await analyze(model));
+    assert.equal(out.result.layers.length, node.layers.length);
+    assert.deepEqual(out.result.layers, node.layers);
+    assert.deepEqual(out.result.summary, node.summary);
+    assert.ok(out.progress >= node.layers.length);
+    assert.deepEqual(errors, []);
+  } finally {
+    if (browser) await browser.close();
+    server.close();
+  }
+});

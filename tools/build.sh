@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the core natively (build/native: driver, tests, cross-check) and to
+# WebAssembly (web/dist/quantlens_core.{mjs,wasm} via build/wasm). Incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Debian's Emscripten optimizer needs Debian's acorn, which Node does not search by default.
+export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
+jobs=$(nproc)
+
+if [ ! -f build/native/CMakeCache.txt ]; then
+  cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build build/native -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
+test -x build/native/quantlens_native
+
+if [ ! -f build/wasm/CMakeCache.txt ]; then
+  # Eigen is header-only: the emscripten toolchain's sysroot search misses it, so point at it.
+  emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release -DEigen3_DIR=/usr/share/eigen3/cmake >/dev/null
+fi
+cmake --build build/wasm -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
+test -f web/dist/quantlens_core.wasm
+echo "build: native (build/native) and WebAssembly (web/dist) up to date"
