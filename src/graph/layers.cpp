@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "onnx/tensor_data.hpp"
 
@@ -38,10 +39,12 @@ struct Scope {
   std::unordered_map<std::string_view, const Tensor*> constants;
   std::unordered_map<std::string_view, const Node*> producers;
   std::unordered_map<std::string_view, std::vector<const Node*>> consumers;
+  std::unordered_set<std::string_view> formals;  // a sub-graph's inputs: values at run time
 
   const Tensor* constant(std::string_view name) const {
     for (const Scope* s = this; s; s = s->parent) {
-      if (s->producers.count(name) && !s->constants.count(name)) return nullptr;  // shadowed by a computed value
+      // shadowed by a computed value, or by a sub-graph's formal input
+      if ((s->producers.count(name) || s->formals.count(name)) && !s->constants.count(name)) return nullptr;
       auto it = s->constants.find(name);
       if (it != s->constants.end()) return it->second;
     }
@@ -212,6 +215,11 @@ class Finder {
     scope.graph = &g;
     scope.path = path;
     for (const auto& t : g.initializers) scope.constants[t.name] = &t;
+    // Main-graph inputs that are also initializers are weights (old exporters list
+    // them as inputs); a sub-graph's inputs are bound at run time by If/Loop/Scan.
+    if (parent) {
+      for (const auto& in : g.inputs) scope.formals.insert(in.name);
+    }
     for (const auto& n : g.nodes) {
       for (auto o : n.outputs) {
         if (!o.empty()) scope.producers[o] = &n;

@@ -91,3 +91,9 @@ test('repeated analyses do not leak WASM heap', { skip }, async () => {
   for (let i = 0; i < 15; i++) await analyze(bytes);
   assert.equal(core.HEAPU8.length, heap, 'heap grew across repeated analyses');
 });
+
+test("the package's own name resolves to the API (import { analyze } from 'quantlens')", async () => {
+  const pkg = await import('quantlens');
+  assert.equal(pkg.analyze, analyze);
+  assert.equal(typeof pkg.QuantLensError, 'function');
+});
