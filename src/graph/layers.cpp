@@ -15,16 +15,26 @@ using onnx::Tensor;
 
 const char* followerKindName(FollowerKind kind) {
   switch (kind) {
-    case FollowerKind::None: return "none";
-    case FollowerKind::Multiple: return "multiple";
-    case FollowerKind::BatchNorm: return "batchnorm";
-    case FollowerKind::Relu: return "relu";
-    case FollowerKind::Relu6: return "relu6";
-    case FollowerKind::Clip: return "clip";
-    case FollowerKind::PRelu: return "prelu";
-    case FollowerKind::LeakyRelu: return "leakyrelu";
-    case FollowerKind::SiLU: return "silu";
-    case FollowerKind::Other: return "other";
+    case FollowerKind::None:
+      return "none";
+    case FollowerKind::Multiple:
+      return "multiple";
+    case FollowerKind::BatchNorm:
+      return "batchnorm";
+    case FollowerKind::Relu:
+      return "relu";
+    case FollowerKind::Relu6:
+      return "relu6";
+    case FollowerKind::Clip:
+      return "clip";
+    case FollowerKind::PRelu:
+      return "prelu";
+    case FollowerKind::LeakyRelu:
+      return "leakyrelu";
+    case FollowerKind::SiLU:
+      return "silu";
+    case FollowerKind::Other:
+      return "other";
   }
   return "other";
 }
@@ -86,8 +96,14 @@ bool scalarConstant(const Scope& scope, std::string_view name, double* out) {
   const Node* p = scope.producer(name);
   if (isOp(p, "Constant")) {
     for (const auto& a : p->attributes) {
-      if (a.name == "value_float" && a.hasF) { *out = a.f; return true; }
-      if (a.name == "value_int" && a.hasI) { *out = static_cast<double>(a.i); return true; }
+      if (a.name == "value_float" && a.hasF) {
+        *out = a.f;
+        return true;
+      }
+      if (a.name == "value_int" && a.hasI) {
+        *out = static_cast<double>(a.i);
+        return true;
+      }
     }
   }
   return false;
@@ -118,11 +134,16 @@ Follower classifyFollower(const Scope& scope, std::string_view value) {
   const Node* n = cs[0];
   f.node = n;
   f.name = name(n);
-  const std::string_view op = n->opType;
-  if (op == "BatchNormalization") f.kind = FollowerKind::BatchNorm;
-  else if (op == "Relu") f.kind = FollowerKind::Relu;
-  else if (op == "PRelu") f.kind = FollowerKind::PRelu;
-  else if (op == "LeakyRelu") f.kind = FollowerKind::LeakyRelu;
+  // A custom-domain op that shares a name with a standard one is not that op.
+  const std::string_view op = (n->domain.empty() || n->domain == "ai.onnx") ? n->opType : std::string_view{};
+  if (op == "BatchNormalization")
+    f.kind = FollowerKind::BatchNorm;
+  else if (op == "Relu")
+    f.kind = FollowerKind::Relu;
+  else if (op == "PRelu")
+    f.kind = FollowerKind::PRelu;
+  else if (op == "LeakyRelu")
+    f.kind = FollowerKind::LeakyRelu;
   else if (op == "Clip") {
     double lo = -INFINITY, hi = INFINITY;
     if (const auto* a = n->attribute("min"); a && a->hasF) lo = a->f;
@@ -148,8 +169,9 @@ struct WeightTrace {
 };
 
 // Follows a weight input back through Identity, Cast, Transpose and DequantizeLinear
-// to the stored tensor. Returns false when the input is not a constant.
-bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr) {
+// to the stored tensor. Returns false when the input is not a constant; `why` is
+// then set when it is one, but reached in a way we do not analyse.
+bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr, std::string* why) {
   std::vector<const Node*> chain;
   for (int step = 0; step < 32 && !name.empty(); ++step) {
     if (const Tensor* t = scope.constant(name)) {
@@ -173,30 +195,50 @@ bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr) {
     const Node* p = *it;
     tr->via.push_back(p->opType);
     if (isOp(p, "Transpose")) {
-      if (tr->quant.present) return false;  // per-axis parameters then refer to another layout
+      if (tr->quant.present) {  // per-axis parameters would then refer to another layout
+        *why = "weight is transposed after DequantizeLinear";
+        return false;
+      }
       const onnx::Attribute* perm = p->attribute("perm");
       std::vector<int64_t> pv;
-      if (perm && !perm->ints.empty()) pv = perm->ints;
-      else for (size_t i = rank; i-- > 0;) pv.push_back(static_cast<int64_t>(i));  // default: reverse
-      if (pv.size() != rank) return false;
+      if (perm && !perm->ints.empty())
+        pv = perm->ints;
+      else
+        for (size_t i = rank; i-- > 0;) pv.push_back(static_cast<int64_t>(i));  // default: reverse
+      if (pv.size() != rank) {
+        *why = "Transpose perm does not match the weight's rank";
+        return false;
+      }
       std::vector<int> next(rank);
       for (size_t k = 0; k < rank; ++k) {
-        if (pv[k] < 0 || pv[k] >= static_cast<int64_t>(rank)) return false;
+        if (pv[k] < 0 || pv[k] >= static_cast<int64_t>(rank)) {
+          *why = "Transpose perm out of range";
+          return false;
+        }
         next[k] = stored[pv[k]];  // output axis k is input axis perm[k]
       }
       stored = next;
     } else if (isOp(p, "DequantizeLinear")) {
-      if (tr->quant.present || !std::is_sorted(stored.begin(), stored.end())) return false;
+      if (tr->quant.present || !std::is_sorted(stored.begin(), stored.end())) {
+        *why = tr->quant.present ? "weight is dequantized twice" : "weight is transposed before DequantizeLinear";
+        return false;
+      }
       tr->quant.present = true;
       tr->quant.via = p->opType;
       tr->quant.scale = scope.constant(input(*p, 1));
       tr->quant.zeroPoint = input(*p, 2).empty() ? nullptr : scope.constant(input(*p, 2));
-      if (!tr->quant.scale) return false;
+      if (!tr->quant.scale) {
+        *why = "DequantizeLinear scale is not a constant";
+        return false;
+      }
       uint64_t n = 0;
       if (tr->quant.scale->elementCount(&n) && n > 1) {
         int64_t axis = p->intAttr("axis", 1);
         if (axis < 0) axis += static_cast<int64_t>(rank);
-        if (axis < 0 || axis >= static_cast<int64_t>(rank)) return false;
+        if (axis < 0 || axis >= static_cast<int64_t>(rank)) {
+          *why = "DequantizeLinear axis out of range";
+          return false;
+        }
         tr->quant.axis = stored[static_cast<size_t>(axis)];
       }
     }
@@ -244,8 +286,8 @@ class Finder {
 
  private:
   void skip(const Scope& scope, const Node& n, size_t idx, const std::string& why) {
-    out_->skipped.push_back((scope.path.empty() ? "" : scope.path + "/") + displayName(n, idx) + " (" +
-                            std::string(n.opType) + "): " + why);
+    out_->skipped.push_back((scope.path.empty() ? "" : scope.path + "/") + displayName(n, idx) + " (" + std::string(n.opType) +
+                            "): " + why);
   }
 
   void visit(const Scope& scope, const Node& n, size_t idx) {
@@ -255,25 +297,44 @@ class Finder {
     size_t biasInput = SIZE_MAX;
     // Integer ops carry their dequantization parameters as inputs.
     size_t scaleInput = SIZE_MAX, zpInput = SIZE_MAX;
-    if (op == "Conv" || op == "ConvTranspose") { weightInput = 1; biasInput = 2; }
-    else if (op == "Gemm") { weightInput = 1; biasInput = 2; }
-    else if (op == "MatMul") { weightInput = 1; }
-    else if (op == "QLinearConv") { weightInput = 3; scaleInput = 4; zpInput = 5; biasInput = 8; }
-    else if (op == "ConvInteger") { weightInput = 1; zpInput = 3; }
-    else if (op == "MatMulInteger") { weightInput = 1; zpInput = 3; }
-    else if (op == "QLinearMatMul") { weightInput = 3; scaleInput = 4; zpInput = 5; }
-    else return;
+    if (op == "Conv" || op == "ConvTranspose") {
+      weightInput = 1;
+      biasInput = 2;
+    } else if (op == "Gemm") {
+      weightInput = 1;
+      biasInput = 2;
+    } else if (op == "MatMul") {
+      weightInput = 1;
+    } else if (op == "QLinearConv") {
+      weightInput = 3;
+      scaleInput = 4;
+      zpInput = 5;
+      biasInput = 8;
+    } else if (op == "ConvInteger") {
+      weightInput = 1;
+      zpInput = 3;
+    } else if (op == "MatMulInteger") {
+      weightInput = 1;
+      zpInput = 3;
+    } else if (op == "QLinearMatMul") {
+      weightInput = 3;
+      scaleInput = 4;
+      zpInput = 5;
+    } else
+      return;
 
     // A constant on the left of MatMul (W @ x) has its output rows on axis -2.
     bool weightOnLeft = false;
     WeightTrace tr;
     const std::string_view wname = input(n, weightInput);
-    if (!traceWeight(scope, wname, &tr)) {
+    std::string why;
+    if (!traceWeight(scope, wname, &tr, &why)) {
       tr = WeightTrace{};
-      if (op == "MatMul" && traceWeight(scope, input(n, 0), &tr)) {
+      if (why.empty() && op == "MatMul" && traceWeight(scope, input(n, 0), &tr, &why)) {
         weightOnLeft = true;
       } else {
-        return;  // activations times activations: not a weight layer
+        if (!why.empty()) skip(scope, n, idx, why);
+        return;  // otherwise activations times activations: not a weight layer
       }
     }
     const size_t rank = tr.tensor->dims.size();
@@ -304,26 +365,44 @@ class Finder {
       L.quant.axis = -1;
     }
 
-    if (w.dims.empty()) { skip(scope, n, idx, "weight is a scalar"); return; }
+    if (w.dims.empty()) {
+      skip(scope, n, idx, "weight is a scalar");
+      return;
+    }
     // Output-channel axis in the op's view of the weight.
     int opAxis = 0;
     L.groups = 1;
     if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
-      if (rank < 3) { skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank)); return; }
+      if (rank < 3) {
+        skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank));
+        return;
+      }
       L.groups = n.intAttr("group", 1);
       opAxis = 0;
     } else if (op == "ConvTranspose") {
-      if (rank < 3) { skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank)); return; }
+      if (rank < 3) {
+        skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank));
+        return;
+      }
       L.groups = n.intAttr("group", 1);
       opAxis = 1;
     } else if (op == "Gemm") {
-      if (rank != 2) { skip(scope, n, idx, "Gemm weight of rank " + std::to_string(rank)); return; }
+      if (rank != 2) {
+        skip(scope, n, idx, "Gemm weight of rank " + std::to_string(rank));
+        return;
+      }
       opAxis = n.intAttr("transB", 0) ? 0 : 1;
     } else {  // MatMul family: B [..., K, N] -> last axis; constant A [..., M, K] -> axis -2
-      if (rank < 2) { skip(scope, n, idx, "MatMul weight of rank 1 has no channel axis"); return; }
+      if (rank < 2) {
+        skip(scope, n, idx, "MatMul weight of rank 1 has no channel axis");
+        return;
+      }
       opAxis = weightOnLeft ? static_cast<int>(rank) - 2 : static_cast<int>(rank) - 1;
     }
-    if (L.groups < 1) { skip(scope, n, idx, "group attribute " + std::to_string(L.groups)); return; }
+    if (L.groups < 1) {
+      skip(scope, n, idx, "group attribute " + std::to_string(L.groups));
+      return;
+    }
 
     const bool transposed = !std::is_sorted(tr.axisMap.begin(), tr.axisMap.end());
     // Op-space dims: op axis a has the stored dim axisMap[a].
@@ -338,14 +417,23 @@ class Finder {
     const size_t p = static_cast<size_t>(L.channelAxis);
     L.layout = ChannelLayout{1, prod(0, p), static_cast<uint64_t>(w.dims[p]), prod(p + 1, rank)};
     if (op == "ConvTranspose" && L.groups > 1) {
-      if (transposed) { skip(scope, n, idx, "grouped ConvTranspose with a transposed weight"); return; }
+      if (transposed) {
+        skip(scope, n, idx, "grouped ConvTranspose with a transposed weight");
+        return;
+      }
       const uint64_t I = static_cast<uint64_t>(w.dims[0]);
-      if (I % static_cast<uint64_t>(L.groups)) { skip(scope, n, idx, "input channels not divisible by group"); return; }
+      if (I % static_cast<uint64_t>(L.groups)) {
+        skip(scope, n, idx, "input channels not divisible by group");
+        return;
+      }
       L.layout = ChannelLayout{static_cast<uint64_t>(L.groups), I / L.groups, static_cast<uint64_t>(w.dims[1]), prod(2, rank)};
     }
     if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
       L.depthwise = L.groups > 1 && opDims[1] == 1;
-      if (opDims[0] % L.groups) { skip(scope, n, idx, "output channels not divisible by group"); return; }
+      if (opDims[0] % L.groups) {
+        skip(scope, n, idx, "output channels not divisible by group");
+        return;
+      }
     } else if (op == "ConvTranspose") {
       L.depthwise = L.groups > 1 && opDims[0] == L.groups;
     }
@@ -383,7 +471,10 @@ class Finder {
     }
     if (L.layout.elementCount() != 0) {
       uint64_t cnt = 0;
-      if (!w.elementCount(&cnt) || cnt != L.layout.elementCount()) { skip(scope, n, idx, "weight layout does not add up"); return; }
+      if (!w.elementCount(&cnt) || cnt != L.layout.elementCount()) {
+        skip(scope, n, idx, "weight layout does not add up");
+        return;
+      }
     }
     out_->layers.push_back(std::move(L));
   }

@@ -20,8 +20,9 @@ inline v4f load4(const uint8_t* p) {
   return v;
 }
 inline v4f splat(float x) { return v4f{x, x, x, x}; }
-inline v4f vmin(v4f a, v4f b) { return a < b ? a : b; }
-inline v4f vmax(v4f a, v4f b) { return a > b ? a : b; }
+inline v4f vmin(v4f a, v4f b) { return b < a ? b : a; }
+// Written as the patterns of WASM's f32x4.pmin / f32x4.pmax (one instruction each).
+inline v4f vmax(v4f a, v4f b) { return a < b ? b : a; }
 inline float loadF(const uint8_t* p) {
   float v;
   std::memcpy(&v, p, 4);
@@ -32,17 +33,33 @@ inline float loadF(const uint8_t* p) {
 // nearest integer, ties to even (the default rounding mode), lane by lane.
 constexpr float kRoundMagic = 12582912.0f;
 
-inline v4f fakeQuant(v4f x, v4f inv, v4f s, v4f qmax) {
-  v4f y = x * inv;
-  y = vmin(vmax(y, -qmax), qmax);
-  y = (y + kRoundMagic) - kRoundMagic;
-  return y * s;
+// Round half to even, lane by lane: one instruction in WASM SIMD; elsewhere adding
+// and subtracting 1.5 * 2^23 rounds any float of magnitude < 2^22 in the default mode.
+inline v4f roundEven(v4f y) {
+#if defined(__wasm_simd128__)
+  return __builtin_wasm_nearest_f32x4(y);
+#else
+  return (y + kRoundMagic) - kRoundMagic;
+#endif
 }
-constexpr int kFlush = 256;  // vector iterations between float -> double flushes
+
+// The clamp to [-qmax, qmax] of the definition never binds here: the scale comes
+// from the absMax of the very values quantized, so |x * (1/s)| <= qmax * (1 + 4 ulp)
+// and rounds to at most qmax. Leaving it out saves two operations per scheme.
+inline v4f fakeQuant(v4f x, v4f inv, v4f s) { return roundEven(x * inv) * s; }
+
+constexpr int kFlush = 256;       // vector iterations (or rows) between float -> double flushes
+constexpr uint64_t kBlock = 64;   // row mode: channels per column block (a multiple of 4)
 
 // ---- pass 1: min, max, sum ------------------------------------------------------
 
-void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double* sum) {
+// The hot loops live in functions of their own, called once per run or row and never
+// inlined: V8 runs a WASM function in its baseline tier (Liftoff) until a later call
+// picks up the optimized code, and has no on-stack replacement, so one long call
+// would stay in the slow tier.
+#define QL_HOT __attribute__((noinline))
+
+QL_HOT void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double* sum) {
   uint64_t i = 0;
   if (n >= 4) {
     v4f vmn = load4(p), vmx = vmn, vs = splat(0);
@@ -72,6 +89,30 @@ void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double* sum) {
   }
 }
 
+// Row mode (inner == 1): a row holds one value of each of n consecutive channels.
+QL_HOT void pass1Row(const uint8_t* row, uint64_t n, float* mn, float* mx, float* ps) {
+  uint64_t c = 0;
+  for (; c + 4 <= n; c += 4) {
+    const v4f x = load4(row + 4 * c);
+    v4f a, b, s;
+    std::memcpy(&a, mn + c, 16);
+    std::memcpy(&b, mx + c, 16);
+    std::memcpy(&s, ps + c, 16);
+    a = vmin(a, x);
+    b = vmax(b, x);
+    s += x;
+    std::memcpy(mn + c, &a, 16);
+    std::memcpy(mx + c, &b, 16);
+    std::memcpy(ps + c, &s, 16);
+  }
+  for (; c < n; ++c) {
+    const float x = loadF(row + 4 * c);
+    mn[c] = std::min(mn[c], x);
+    mx[c] = std::max(mx[c], x);
+    ps[c] += x;
+  }
+}
+
 // ---- pass 2: deviation, signal, quantization noise, histogram -------------------
 
 enum Acc { kDev = 0, kSig = 1, kNoise0 = 2, kAccs = 2 + kSchemes };
@@ -90,8 +131,7 @@ struct Hist {
   int32_t bins;
   inline void add4(v4f x) {
     v4f h = (x - lo) * hs;
-    v4i b = __builtin_convertvector(h, v4i);
-    b = b < 0 ? 0 : b;
+    v4i b = __builtin_convertvector(h, v4i);  // h >= 0: x >= lo holds exactly
     b = b > last ? last : b;
     ++counts[b[0]];
     ++counts[bins + b[1]];
@@ -102,13 +142,10 @@ struct Hist {
   inline void addPartial(v4f x, int lanes) {
     v4f h = (x - lo) * hs;
     v4i b = __builtin_convertvector(h, v4i);
-    b = b < 0 ? 0 : b;
     b = b > last ? last : b;
     for (int k = 0; k < lanes; ++k) ++counts[k * bins + b[k]];
   }
 };
-
-const float kQmax[kSchemes] = {127.0f, 127.0f, 7.0f, 7.0f};
 
 // Loads the first `lanes` floats at p into a zero-padded vector.
 inline v4f loadPartial(const uint8_t* p, int lanes) {
@@ -141,9 +178,8 @@ inline void addWide(double* acc, v4f x, v4f e0, v4f e1, v4f e2, v4f e3, double m
 }
 
 template <bool Wide>
-void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc) {
+QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc) {
   const v4f m = splat(P.mean);
-  const v4f q8 = splat(127.0f), q4 = splat(7.0f);
   const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
   const v4f s0 = splat(P.scale[0]), s1 = splat(P.scale[1]), s2 = splat(P.scale[2]), s3 = splat(P.scale[3]);
   v4f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
@@ -154,20 +190,20 @@ void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, do
   };
   auto step = [&](v4f x, v4f mask, int lanes) {
     if (Wide) {
-      addWide(acc, x, x - fakeQuant(x, i0, s0, q8), x - fakeQuant(x, i1, s1, q8), x - fakeQuant(x, i2, s2, q4),
-              x - fakeQuant(x, i3, s3, q4), P.meanD, lanes);
+      addWide(acc, x, x - fakeQuant(x, i0, s0), x - fakeQuant(x, i1, s1), x - fakeQuant(x, i2, s2), x - fakeQuant(x, i3, s3),
+              P.meanD, lanes);
       return;
     }
     const v4f d = (x - m) * mask;  // padded lanes hold x = 0 and must not count
     a0 += d * d;
     a1 += x * x;
-    v4f e = x - fakeQuant(x, i0, s0, q8);
+    v4f e = x - fakeQuant(x, i0, s0);
     a2 += e * e;
-    e = x - fakeQuant(x, i1, s1, q8);
+    e = x - fakeQuant(x, i1, s1);
     a3 += e * e;
-    e = x - fakeQuant(x, i2, s2, q4);
+    e = x - fakeQuant(x, i2, s2);
     a4 += e * e;
-    e = x - fakeQuant(x, i3, s3, q4);
+    e = x - fakeQuant(x, i3, s3);
     a5 += e * e;
   };
   const v4f all = splat(1.0f);
@@ -189,6 +225,71 @@ void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, do
     if (hist) hist->addPartial(x, lanes);
   }
   flush();
+}
+
+// Row mode, pass 2: structure-of-arrays parameters and partial sums per channel,
+// padded to whole vectors (padded lanes see x = 0 and mean 0, so add nothing).
+struct RowArrays {
+  const float* mean;
+  const float* inv;    // [scheme][channel]
+  const float* scale;  // [scheme][channel]
+  float* part;         // [accumulator][channel]
+  uint64_t stride;     // padded channel count
+};
+
+inline v4f vload(const float* q) {
+  v4f v;
+  std::memcpy(&v, q, 16);
+  return v;
+}
+inline void vadd(float* q, v4f v) {
+  v4f a;
+  std::memcpy(&a, q, 16);
+  a += v;
+  std::memcpy(q, &a, 16);
+}
+inline v4f loadRow(const uint8_t* row, uint64_t c, uint64_t n, int* lanes) {
+  *lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
+  return *lanes == 4 ? load4(row + 4 * c) : loadPartial(row + 4 * c, *lanes);
+}
+
+QL_HOT void pass2Row(const uint8_t* row, uint64_t n, const RowArrays& A, Hist* h) {
+  const uint64_t CP = A.stride;
+  for (uint64_t c = 0; c < n; c += 4) {
+    int lanes;
+    const v4f x = loadRow(row, c, n, &lanes);
+    const v4f d = x - vload(A.mean + c);
+    vadd(A.part + kDev * CP + c, d * d);
+    vadd(A.part + kSig * CP + c, x * x);
+    for (int s = 0; s < kSchemes; ++s) {
+      const v4f e = x - fakeQuant(x, vload(A.inv + s * CP + c), vload(A.scale + s * CP + c));
+      vadd(A.part + (kNoise0 + s) * CP + c, e * e);
+    }
+    if (h) {
+      if (lanes == 4)
+        h->add4(x);
+      else
+        h->addPartial(x, lanes);
+    }
+  }
+}
+
+// Every square in double, straight into acc[channel][accumulator] (the redo path).
+QL_HOT void pass2RowWide(const uint8_t* row, uint64_t n, const RowArrays& A, const double* meanD, double* acc) {
+  const uint64_t CP = A.stride;
+  for (uint64_t c = 0; c < n; c += 4) {
+    int lanes;
+    const v4f x = loadRow(row, c, n, &lanes);
+    v4f e[kSchemes];
+    for (int s = 0; s < kSchemes; ++s) e[s] = x - fakeQuant(x, vload(A.inv + s * CP + c), vload(A.scale + s * CP + c));
+    for (int lane = 0; lane < lanes; ++lane) {
+      double* a = acc + (c + lane) * kAccs;
+      const double xd = x[lane], d = xd - meanD[c + lane];
+      a[kDev] += d * d;
+      a[kSig] += xd * xd;
+      for (int s = 0; s < kSchemes; ++s) a[kNoise0 + s] += double(e[s][lane]) * double(e[s][lane]);
+    }
+  }
 }
 
 }  // namespace
@@ -244,42 +345,25 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
           pass1Run(p, runLen, &mn[ch], &mx[ch], &sum[ch]);
         }
   } else {
+    // Column blocks of kBlock channels keep each block's accumulators in L1 while
+    // the rows stream past.
     std::vector<float> ps(C, 0.0f);
-    for (uint64_t o = 0; o < L.outer; ++o) {
-      int k = 0;
-      for (uint64_t r = 0; r < L.rows; ++r) {
-        const uint8_t* row = values + 4 * ((o * L.rows + r) * L.channels);
-        float* pmn = mn.data() + o * L.channels;
-        float* pmx = mx.data() + o * L.channels;
-        uint64_t c = 0;
-        for (; c + 4 <= L.channels; c += 4) {
-          const v4f x = load4(row + 4 * c);
-          v4f a, b, s;
-          std::memcpy(&a, pmn + c, 16);
-          std::memcpy(&b, pmx + c, 16);
-          std::memcpy(&s, ps.data() + o * L.channels + c, 16);
-          a = vmin(a, x);
-          b = vmax(b, x);
-          s += x;
-          std::memcpy(pmn + c, &a, 16);
-          std::memcpy(pmx + c, &b, 16);
-          std::memcpy(ps.data() + o * L.channels + c, &s, 16);
-        }
-        for (; c < L.channels; ++c) {
-          const float x = loadF(row + 4 * c);
-          pmn[c] = std::min(pmn[c], x);
-          pmx[c] = std::max(pmx[c], x);
-          ps[o * L.channels + c] += x;
-        }
-        if (++k == kFlush || r + 1 == L.rows) {
-          for (uint64_t cc = 0; cc < L.channels; ++cc) {
-            sum[o * L.channels + cc] += ps[o * L.channels + cc];
-            ps[o * L.channels + cc] = 0;
+    for (uint64_t o = 0; o < L.outer; ++o)
+      for (uint64_t cb = 0; cb < L.channels; cb += kBlock) {
+        const uint64_t w = std::min<uint64_t>(kBlock, L.channels - cb);
+        const uint64_t base = o * L.channels + cb;
+        int k = 0;
+        for (uint64_t r = 0; r < L.rows; ++r) {
+          pass1Row(values + 4 * ((o * L.rows + r) * L.channels + cb), w, mn.data() + base, mx.data() + base, ps.data() + base);
+          if (++k == kFlush || r + 1 == L.rows) {
+            for (uint64_t cc = base; cc < base + w; ++cc) {
+              sum[cc] += ps[cc];
+              ps[cc] = 0;
+            }
+            k = 0;
           }
-          k = 0;
         }
       }
-    }
   }
   double total = 0;
   for (double s : sum) total += s;
@@ -370,17 +454,7 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
     const uint64_t CC = L.channels;
     const uint64_t CP = (CC + 3) & ~uint64_t{3};
     std::vector<float> mean(CP, 0.0f), inv(kSchemes * CP, 0.0f), scl(kSchemes * CP, 0.0f), part(kAccs * CP, 0.0f);
-    auto vload = [](const float* q) {
-      v4f v;
-      std::memcpy(&v, q, 16);
-      return v;
-    };
-    auto vadd = [](float* q, v4f v) {
-      v4f a;
-      std::memcpy(&a, q, 16);
-      a += v;
-      std::memcpy(q, &a, 16);
-    };
+    const RowArrays A{mean.data(), inv.data(), scl.data(), part.data(), CP};
     // wide: every square in double, straight into acc (the redo path); else float
     // partial sums flushed to double every kFlush rows.
     auto rowPass = [&](bool wide, Hist* h) {
@@ -394,43 +468,24 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
           }
         }
         std::fill(part.begin(), part.end(), 0.0f);
-        int k = 0;
-        for (uint64_t r = 0; r < L.rows; ++r) {
-          const uint8_t* row = values + 4 * ((o * L.rows + r) * CC);
-          for (uint64_t c = 0; c < CC; c += 4) {
-            const int lanes = static_cast<int>(std::min<uint64_t>(4, CC - c));
-            const v4f x = lanes == 4 ? load4(row + 4 * c) : loadPartial(row + 4 * c, lanes);
-            v4f e[kSchemes];
-            for (int s = 0; s < kSchemes; ++s)
-              e[s] = x - fakeQuant(x, vload(&inv[s * CP + c]), vload(&scl[s * CP + c]), splat(kQmax[s]));
-            if (wide) {
-              for (int lane = 0; lane < lanes; ++lane) {
-                double* a = &acc[(o * CC + c + lane) * kAccs];
-                const double xd = x[lane], d = xd - S.mean[o * CC + c + lane];
-                a[kDev] += d * d;
-                a[kSig] += xd * xd;
-                for (int s = 0; s < kSchemes; ++s) a[kNoise0 + s] += double(e[s][lane]) * double(e[s][lane]);
-              }
-            } else {
-              const v4f d = x - vload(&mean[c]);
-              vadd(&part[kDev * CP + c], d * d);
-              vadd(&part[kSig * CP + c], x * x);
-              for (int s = 0; s < kSchemes; ++s) vadd(&part[(kNoise0 + s) * CP + c], e[s] * e[s]);
+        for (uint64_t cb = 0; cb < CC; cb += kBlock) {
+          const uint64_t w = std::min<uint64_t>(kBlock, CC - cb);
+          const RowArrays B{A.mean + cb, A.inv + cb, A.scale + cb, A.part + cb, CP};
+          int k = 0;
+          for (uint64_t r = 0; r < L.rows; ++r) {
+            const uint8_t* row = values + 4 * ((o * L.rows + r) * CC + cb);
+            if (wide)
+              pass2RowWide(row, w, B, S.mean.data() + o * CC + cb, acc.data() + (o * CC + cb) * kAccs);
+            else
+              pass2Row(row, w, B, h);
+            if (!wide && (++k == kFlush || r + 1 == L.rows)) {
+              for (uint64_t cc = cb; cc < cb + w; ++cc)
+                for (int a2 = 0; a2 < kAccs; ++a2) {
+                  acc[(o * CC + cc) * kAccs + a2] += part[a2 * CP + cc];
+                  part[a2 * CP + cc] = 0;
+                }
+              k = 0;
             }
-            if (h) {
-              if (lanes == 4)
-                h->add4(x);
-              else
-                h->addPartial(x, lanes);
-            }
-          }
-          if (!wide && (++k == kFlush || r + 1 == L.rows)) {
-            for (uint64_t cc = 0; cc < CC; ++cc)
-              for (int a2 = 0; a2 < kAccs; ++a2) {
-                acc[(o * CC + cc) * kAccs + a2] += part[a2 * CP + cc];
-                part[a2 * CP + cc] = 0;
-              }
-            k = 0;
           }
         }
       }

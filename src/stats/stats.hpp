@@ -3,7 +3,8 @@
 // Definitions (each lives here and only here):
 //  - symmetric fake quantization to b bits: qmax = 2^(b-1) - 1, scale s = absMax / qmax
 //    (float32), q(x) = clamp(roundHalfEven(x * (1/s)), -qmax, qmax) * s, all in float32;
-//    a zero (or subnormal-reciprocal) scale quantizes everything to 0.
+//    a zero (or subnormal-reciprocal) scale quantizes everything to 0. (Since the
+//    scale comes from the absMax of the values quantized, the clamp never binds.)
 //    Per-tensor: absMax over the tensor; per-channel: absMax of the channel.
 //  - SQNR = 10 log10(sum x^2 / sum (x - q(x))^2) dB; the error x - q(x) is float32,
 //    squares and sums are double; +inf when nothing is lost (noise 0).

@@ -386,7 +386,15 @@ TEST_CASE("layers: a Constant node can hold the weight", "[layers][constant]") {
   Found f(g);
   const Layer& L = f.only();
   CHECK(L.weight->name == "Wc");
+  CHECK(L.weightName == "W");  // the name the graph uses, not the tensor's own
   CHECK_LAYOUT(L.layout, 1, 3, 4, 1);
+  // an initializer goes by its own name, also through a chain
+  pb::GraphBuilder h;
+  h.init(weight("Wi", {3, 4}));
+  h.add(pb::node("Identity", {"Wi"}, {"W"}, "id"));
+  h.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+  Found fi(h);
+  CHECK(fi.only().weightName == "Wi");
 }
 
 TEST_CASE("layers: DequantizeLinear weights, per-tensor and per-axis", "[layers][quant]") {
@@ -816,6 +824,27 @@ TEST_CASE("layers: a sub-graph value shadows an outer constant of the same name"
   Found f(g);
   REQUIRE(f.d.layers.size() == 1);
   CHECK(f.d.layers[0].name == "outer_mm");
+}
+
+TEST_CASE("layers: a sub-graph input shadows an outer constant of the same name", "[layers][subgraph]") {
+  pb::GraphBuilder body;
+  body.input("W", {3, 2});  // bound at run time by the Loop
+  body.add(pb::node("MatMul", {"h", "W"}, {"h2"}, "inner_mm"));
+  pb::GraphBuilder g;
+  g.init(weight("W", {3, 2}));
+  g.add(pb::node("Loop", {"", "", "W"}, {"y"}, "loop", {pb::attrGraph("body", body.build())}));
+  Found f(g);
+  CHECK(f.d.layers.empty());
+}
+
+TEST_CASE("layers: main-graph inputs that are also initializers are weights", "[layers]") {
+  // Old exporters list every initializer among the graph inputs too.
+  pb::GraphBuilder g;
+  g.input("x", {1, 3}).input("W", {3, 2});
+  g.init(weight("W", {3, 2}));
+  g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+  Found f(g);
+  CHECK(f.only().weight->name == "W");
 }
 
 TEST_CASE("layers: nodes outside the default domain are not layers", "[layers]") {

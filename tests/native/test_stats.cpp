@@ -324,6 +324,8 @@ TEST_CASE("stats: MatMul weights [K, N] in row mode", "[stats][random]") {
   checkLayout({1, 513, 1, 1}, 14);     // a single channel
   checkLayout({1, 1100, 64, 1}, 15, 33);
   checkLayout({1, 2, 10, 1}, 16);
+  checkLayout({1, 300, 150, 1}, 17);   // several column blocks and a ragged last one
+  checkLayout({1, 5, 129, 1}, 18);
 }
 
 TEST_CASE("stats: depthwise [C, 1, 3, 3]", "[stats][random]") {
@@ -335,6 +337,7 @@ TEST_CASE("stats: grouped ConvTranspose {g, I/g, O/g, k}", "[stats][random]") {
   checkLayout({3, 4, 5, 9}, 31);       // run mode with outer > 1
   checkLayout({2, 300, 6, 1}, 32);     // 1x1 kernel: row mode with outer > 1 and flushes
   checkLayout({4, 2, 1, 16}, 33);      // depthwise transpose: one channel per group
+  checkLayout({2, 260, 70, 1}, 34);    // row mode, outer > 1, more channels than a block
 }
 
 TEST_CASE("stats: channel axis in the middle {1, rows, C, inner}", "[stats][random]") {

@@ -1,0 +1,279 @@
+#!/usr/bin/python3
+"""Benchmark baseline: QuantLens's per-output-channel statistics in vectorised numpy.
+
+Usage: /usr/bin/python3 tools/bench/numpy_baseline.py MODEL.onnx [--bins 128] [--out FULL.json]
+
+Times onnx.load + the statistics of every Conv/Gemm/MatMul weight that is an
+initializer (directly or through Identity), as src/stats/stats.hpp defines them:
+
+  per output channel: min, max, mean, population std, absMax, range, relative range,
+  Tukey (Q3 + 1.5 IQR) outlier channels, SQNR of symmetric fake quantization for
+  int8/int4 x per-tensor/per-channel; per layer: the same 4 SQNRs, tensor
+  min/max/mean/std/absMax and a `bins`-bin histogram over [tensor min, tensor max].
+
+It is meant to be a strong baseline, not a slow loop: every operation is a numpy
+ufunc/reduction over a block of whole channels (~1M elements, so the temporaries stay
+in cache), written into two scratch buffers allocated once per run; weights are
+numpy views of each tensor's raw_data, with no conversion. Float32 where the
+definitions say float32 (fake quantization, squares, the histogram's bin arithmetic);
+per-channel sums are float32 too (numpy's pairwise sum for the mean, einsum's
+vectorised dot products for the squares) and are accumulated in float64 across
+channels; results agree with QuantLens to rounding (bench.mjs checks every statistic).
+
+The clamp of the fake quantization, clamp(round(x / s), -qmax, qmax), is left out
+because it never changes a result here: with s = absMax/qmax and inv = 1/s in float32,
+|x * inv| <= qmax * (1 + 3 * 2^-24) < qmax + 0.5 for every |x| <= absMax, so round()
+already lands in [-qmax, qmax]. This holds for a subnormal s too: a reciprocal that
+does not overflow needs s >= 2^-128, which keeps 22 significant bits; a smaller s
+gives inv = inf, i.e. the zero-scale rule, inv = 0. Leaving it out is exact, and saves
+a full extra pass per scheme (np.clip is one of numpy's slow ufuncs).
+
+Prints one JSON line on stdout: timings (load_s, compute_s = raw_data_copy_s + stats_s,
+total_s), peak RSS
+(ru_maxrss, KB) after the imports and at the end, and per layer: name, weight, shape,
+the 4 layer SQNRs. --out also writes every statistic (after the timed part).
+
+Note: with python3-onnx, reading TensorProto.raw_data returns a copy, so this
+baseline holds the file's bytes up to three times over its life (the read buffer
+inside onnx.load, the parsed message, one layer's raw_data copy at a time); that is
+the cost of the python-onnx route, not of the statistics.
+"""
+
+import argparse
+import json
+import math
+import resource
+import sys
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+F32 = np.float32
+BLOCK = 1 << 20  # elements per block of whole channels
+SCHEMES = (("int8PerTensor", 127, False), ("int8PerChannel", 127, True),
+           ("int4PerTensor", 7, False), ("int4PerChannel", 7, True))
+
+
+def max_rss_kb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def weight_array(t):
+    """A float32 tensor as a zero-copy numpy view (raw_data) or from float_data."""
+    if t.data_type != TensorProto.FLOAT:
+        raise ValueError(f"{t.name}: not float32")
+    dims = tuple(int(d) for d in t.dims)
+    if t.HasField("raw_data"):
+        a = np.frombuffer(t.raw_data, dtype="<f4")
+    else:
+        a = np.asarray(t.float_data, dtype=F32)
+    return a.reshape(dims)
+
+
+def find_layers(graph):
+    """Yields (name, weight name, shape, [C, M] float32 C-contiguous) per Conv/Gemm/MatMul
+    weight, one at a time: reading raw_data from a protobuf message copies it into a
+    new bytes object, so each copy is dropped before the next layer's is made."""
+    inits = {t.name: t for t in graph.initializer}
+    alias = {}
+    for n in graph.node:  # Identity of an initializer
+        if n.op_type == "Identity" and n.input and n.input[0] in inits and n.output:
+            alias[n.output[0]] = n.input[0]
+    for i, n in enumerate(graph.node):
+        if n.op_type not in ("Conv", "Gemm", "MatMul") or len(n.input) < 2:
+            continue
+        wname = alias.get(n.input[1], n.input[1])
+        if wname not in inits:
+            continue
+        w = weight_array(inits[wname])
+        if n.op_type == "Conv":
+            ch = w.reshape(w.shape[0], -1)
+        elif n.op_type == "Gemm":
+            trans_b = next((a.i for a in n.attribute if a.name == "transB"), 0)
+            ch = w if trans_b else np.ascontiguousarray(w.T)
+        else:  # MatMul: x @ W, output channels along W's last axis
+            ch = np.ascontiguousarray(np.moveaxis(w, -1, 0).reshape(w.shape[-1], -1))
+        yield n.name or f"{n.op_type}#{i}", wname, list(w.shape), ch
+        w = ch = None  # let the copy go before the next layer's is made
+
+
+def sqnr_db(signal, noise):
+    signal = np.asarray(signal, np.float64)
+    noise = np.asarray(noise, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(noise > 0, 10.0 * np.log10(signal / noise), np.inf)
+
+
+def scale_inv(abs_max, qmax):
+    """float32 scale and reciprocal; a zero or overflowing reciprocal quantizes to 0."""
+    s = np.asarray(abs_max, F32) / F32(qmax)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = F32(1) / s
+    bad = ~np.isfinite(inv) | (s <= 0)
+    return np.where(bad, F32(0), s).astype(F32), np.where(bad, F32(0), inv).astype(F32)
+
+
+_scratch = {}
+
+
+def scratch(dtype, rows, cols):
+    """A [rows, cols] work array, reusing one allocation for the whole run: fresh
+    memory is expensive to touch on some machines, and a baseline should not pay
+    for it once per layer."""
+    a = _scratch.get(dtype)
+    if a is None or a.size < rows * cols:
+        a = _scratch[dtype] = np.empty(max(rows * cols, BLOCK), dtype)
+    return a[:rows * cols].reshape(rows, cols)
+
+
+def layer_stats(ch, bins):
+    C, M = ch.shape
+    rows = max(1, BLOCK // M)
+    buf = scratch(F32, min(rows, C), M)
+    ibuf = scratch(np.int32, min(rows, C), M)
+
+    # pass 1: min, max, sum per channel
+    cmin = np.empty(C, F32)
+    cmax = np.empty(C, F32)
+    csum = np.empty(C, F32)
+    for r in range(0, C, rows):
+        b = ch[r:r + rows]
+        np.min(b, axis=1, out=cmin[r:r + rows])
+        np.max(b, axis=1, out=cmax[r:r + rows])
+        np.sum(b, axis=1, out=csum[r:r + rows])
+    if not (np.isfinite(cmin).all() and np.isfinite(cmax).all()):
+        raise ValueError("NaN or infinite weights")
+    mean = csum.astype(np.float64) / M
+    mean32 = mean.astype(F32)
+    absmax = np.maximum(np.abs(cmin), np.abs(cmax))
+    crange = cmax - cmin
+    tmin, tmax = F32(cmin.min()), F32(cmax.max())
+    tabs = F32(max(abs(tmin), abs(tmax)))
+    params = []
+    for _, qmax, per_channel in SCHEMES:
+        s, inv = scale_inv(absmax if per_channel else tabs, qmax)
+        params.append((s[:, None], inv[:, None]) if per_channel else (s, inv))
+    width = F32(tmax - tmin)
+    with np.errstate(divide="ignore", over="ignore"):
+        hs = F32(bins) / width if width > 0 else F32(0)
+    if not np.isfinite(hs):
+        hs = F32(0)
+
+    # pass 2: deviation, signal, 4 quantization noises, histogram
+    dev = np.empty(C, F32)
+    sig = np.empty(C, F32)
+    noise = np.empty((4, C), F32)
+    hist = np.zeros(bins, np.int64)
+    for r in range(0, C, rows):
+        b = ch[r:r + rows]
+        n = b.shape[0]
+        t = buf[:n]
+        sl = slice(r, r + n)
+        sig[sl] = np.einsum("ij,ij->i", b, b)
+        np.subtract(b, mean32[sl, None], out=t)
+        dev[sl] = np.einsum("ij,ij->i", t, t)
+        for k, (s, inv) in enumerate(params):
+            if s.ndim:
+                s, inv = s[sl], inv[sl]
+            np.multiply(b, inv, out=t)
+            np.rint(t, out=t)  # round half to even
+            np.multiply(t, s, out=t)
+            np.subtract(b, t, out=t)
+            noise[k, sl] = np.einsum("ij,ij->i", t, t)
+        np.subtract(b, tmin, out=t)  # >= 0: x >= tensor min
+        np.multiply(t, hs, out=t)
+        np.minimum(t, F32(bins - 1), out=t)
+        ib = ibuf[:n]
+        ib[...] = t  # truncation toward zero = floor here
+        hist += np.bincount(ib.ravel(), minlength=bins)
+
+    dev64, sig64, noise64 = dev.astype(np.float64), sig.astype(np.float64), noise.astype(np.float64)
+    std = np.sqrt(dev64 / M)
+    tmean = float(csum.astype(np.float64).sum() / (C * M))
+    tstd = math.sqrt(float((dev64 + M * (mean - tmean) ** 2).sum()) / (C * M))
+    nz = crange[crange > 0]
+    rel = crange.astype(np.float64) / np.float64(nz.min()) if nz.size else np.zeros(C)
+    q1, q3 = np.percentile(rel, [25, 75])
+    thr = q3 + 1.5 * (q3 - q1)
+    return {
+        "channels": {"count": C, "min": cmin, "max": cmax, "mean": mean, "std": std, "absMax": absmax,
+                     "range": crange, "relativeRange": rel,
+                     "sqnr": {name: sqnr_db(sig64, noise64[k]) for k, (name, _, _) in enumerate(SCHEMES)}},
+        "tensor": {"min": tmin, "max": tmax, "mean": tmean, "std": tstd, "absMax": tabs},
+        "histogram": {"min": tmin, "max": tmax, "counts": hist},
+        "outlierChannels": np.nonzero(rel > thr)[0],
+        "outlierThreshold": float(thr),
+        "sqnr": {name: float(sqnr_db(sig64.sum(), noise64[k].sum())) for k, (name, _, _) in enumerate(SCHEMES)},
+    }
+
+
+def run_all(model, bins):
+    """Every layer's statistics; also the time spent getting each weight out of the
+    protobuf message (python-onnx copies raw_data) and in the statistics proper."""
+    layers, copy_s, stats_s = [], 0.0, 0.0
+    it = find_layers(model.graph)
+    while True:
+        a = time.perf_counter()
+        try:
+            name, w, shape, ch = next(it)
+        except StopIteration:
+            break
+        b = time.perf_counter()
+        layers.append((name, w, shape, layer_stats(ch, bins)))
+        ch = None
+        copy_s += b - a
+        stats_s += time.perf_counter() - b
+    return layers, copy_s, stats_s
+
+
+def plain(x):
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [plain(v) for v in x.tolist()]
+    if isinstance(x, (np.integer, int)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    return x
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--bins", type=int, default=128)
+    ap.add_argument("--out", help="write every statistic as JSON here (not timed)")
+    ap.add_argument("--again", action="store_true",
+                    help="after the timed run, compute once more on the loaded model (reported as `again`)")
+    args = ap.parse_args()
+    rss_imports = max_rss_kb()
+
+    t0 = time.perf_counter()
+    model = onnx.load(args.model)
+    t1 = time.perf_counter()
+    layers, copy_s, stats_s = run_all(model, args.bins)
+    t2 = time.perf_counter()
+    rss_end = max_rss_kb()
+    again = None
+    if args.again:  # steady state: the model is loaded and its pages touched
+        _, again_copy, again_stats = run_all(model, args.bins)
+        again = {"copy_s": again_copy, "stats_s": again_stats}
+
+    weights = sum(int(np.prod(shape)) for _, _, shape, _ in layers)
+    print(json.dumps({
+        "load_s": t1 - t0, "compute_s": t2 - t1, "total_s": t2 - t0,
+        "max_rss_kb_after_imports": rss_imports, "max_rss_kb": rss_end,
+        "weights": weights, "raw_data_copy_s": copy_s, "stats_s": stats_s, "again": again,
+        "layers": [{"name": n, "weight": w, "shape": s, "sqnr": plain(st["sqnr"])} for n, w, s, st in layers],
+    }))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"layers": [dict(name=n, weight=w, shape=s, **plain(st)) for n, w, s, st in layers]}, f)
+
+
+if __name__ == "__main__":
+    main()
