@@ -229,6 +229,7 @@ const measure = {
   quantlens: (m) => child(NODE, [path.join(HERE, 'run_quantlens.mjs'), m.file, '--again'], `QuantLens on ${m.name}`),
   numpy: (m, out) => child(PY, [path.join(HERE, 'numpy_baseline.py'), m.file, '--again', ...(out ? ['--out', out] : [])], `numpy on ${m.name}`),
   simd: (m) => child(NODE, [path.join(HERE, 'run_simd.mjs'), m.file, m.rangesFile], `SIMD pass on ${m.name}`),
+  stream: (m) => child(NODE, [path.join(HERE, 'run_simd.mjs'), m.file, m.rangesFile, '--stream'], `streamed SIMD pass on ${m.name}`),
 };
 
 const median = (xs) => {
@@ -365,14 +366,15 @@ async function main() {
     measure.quantlens(m);
     const npWarm = measure.numpy(m, fullOut);
     measure.simd(m);
+    measure.stream(m);
     const full = fullCheck(ql, JSON.parse(fs.readFileSync(fullOut, 'utf8')));
     fs.rmSync(fullOut);
 
     // N measured rounds; the order of the methods rotates each round so that no
     // method always follows the same one (a process that just freed a lot of memory
     // changes what the next one pays for fresh pages on some VMs).
-    const order = ['baseline', 'quantlens', 'numpy', 'simd'];
-    const runs = { baseline: [], quantlens: [], numpy: [], simd: [] };
+    const order = ['baseline', 'quantlens', 'numpy', 'simd', 'stream'];
+    const runs = { baseline: [], quantlens: [], numpy: [], simd: [], stream: [] };
     const load0 = os.loadavg()[0];
     for (let i = 0; i < m.runs; i++) {
       process.stdout.write(`   round ${i + 1}/${m.runs}:`);
@@ -380,7 +382,7 @@ async function main() {
         const what = order[(i + k) % order.length];
         const r = measure[what](m);
         runs[what].push(r);
-        const t = what === 'baseline' ? r.maxRssKB / 1024 : what === 'quantlens' ? r.totalMs : what === 'numpy' ? r.total_s * 1000 : r.passMs;
+        const t = what === 'baseline' ? r.maxRssKB / 1024 : what === 'quantlens' ? r.totalMs : what === 'numpy' ? r.total_s * 1000 : what === 'stream' ? r.streamMs : r.passMs;
         process.stdout.write(` ${what} ${what === 'baseline' ? `${fx(t, 0)} MB` : `${sec(t)} s`};`);
       }
       process.stdout.write('\n');
@@ -442,6 +444,9 @@ async function main() {
         warm: stat(runs.simd, (x) => x.passBestMs),
         rss: median(pick(runs.simd, (x) => x.maxRssKB)) * 1024,
         absMax: runs.simd[0].absMax,
+        stream: stat(runs.stream, (x) => x.streamMs),
+        streamRss: median(pick(runs.stream, (x) => x.maxRssKB)) * 1024,
+        streamAbsMax: runs.stream[0].absMax,
       },
       qlAbsMax: runs.quantlens[0].absMax,
       sanity, full,
@@ -469,6 +474,7 @@ async function main() {
     for (const [what, s] of [['QuantLens end-to-end', r.ql.total], ['numpy', r.np.total], ['SIMD pass', r.simd.pass]]) {
       if ((s.max - s.min) / s.med > 0.15) notes.push(`${r.name}: ${what} varied ${sec(s.min)}–${sec(s.max)} s over ${r.runs} runs (noisy; load average ${fx(r.loadavg[0])} → ${fx(r.loadavg[1])})`);
     }
+    if (Math.fround(r.simd.streamAbsMax) !== Math.fround(r.qlAbsMax)) notes.push(`${r.name}: streamed SIMD pass max |x| ${r.simd.streamAbsMax} differs from QuantLens's ${r.qlAbsMax}`);
     if (Math.fround(r.simd.absMax) !== Math.fround(r.qlAbsMax)) notes.push(`${r.name}: SIMD pass max |x| ${r.simd.absMax} differs from QuantLens's largest tensor absMax ${r.qlAbsMax}`);
   }
   const main = table(
@@ -487,9 +493,10 @@ async function main() {
       `${fx(r.np.rss / r.bytes)}x`, `${fx((r.np.rss - r.np.rssBase) / r.bytes)}x`]),
   );
   const simdT = table(
-    ['model', 'weight MB', 'read into heap', 'pass (min–max)', 'pass GB/s', 'read + pass', 'pass again, best of 3', 'again GB/s', 'peak RSS MB', 'max |x| = QuantLens?'],
+    ['model', 'weight MB', 'read into heap', 'pass (min–max)', 'pass GB/s', 'read + pass', 'pass again, best of 3', 'again GB/s', 'peak RSS MB', 'streamed read + pass (16 MB buffer)', 'streamed peak RSS MB', 'max |x| = QuantLens?'],
     results.map((r) => [r.name, fx(r.weightBytes / MB, 1), sec(r.simd.read.med), spread(r.simd.pass), fx(r.weightBytes / r.simd.pass.med / 1e6, 2), sec(r.simd.readPass.med),
-      sec(r.simd.warm.med), fx(r.weightBytes / r.simd.warm.med / 1e6, 1), fx(r.simd.rss / 2 ** 20, 0), Math.fround(r.simd.absMax) === Math.fround(r.qlAbsMax) ? 'yes' : 'NO']),
+      sec(r.simd.warm.med), fx(r.weightBytes / r.simd.warm.med / 1e6, 1), fx(r.simd.rss / 2 ** 20, 0), spread(r.simd.stream), fx(r.simd.streamRss / 2 ** 20, 0),
+      Math.fround(r.simd.absMax) === Math.fround(r.qlAbsMax) && Math.fround(r.simd.streamAbsMax) === Math.fround(r.qlAbsMax) ? 'yes' : 'NO']),
   );
   const steady = table(
     ['model', 'QuantLens end-to-end', 'QuantLens analysis-only', 'of which core stats', 'numpy statistics only', 'numpy raw_data copies', 'SIMD pass', 'QuantLens core stats / SIMD pass', 'numpy statistics / QuantLens core stats'],
@@ -542,6 +549,9 @@ first-pass columns above with this table).
 ${steady}
 `;
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
+  // A copy named after the run, for comparing runs later.
+  const id = opts.rev ? git('rev-parse', '--short=12', `${opts.rev}^{commit}`).stdout.trim() : 'worktree';
+  fs.writeFileSync(path.join(RESULTS, `${started.toISOString().replace(/[:.]/g, '-')}_${id}.md`), md);
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify({ machine: mach, started, finished, core, results }, null, 1));
 
   console.log(`\n${main}\n`);
