@@ -22,60 +22,122 @@ Result<std::vector<double>> params(const onnx::Tensor* t, const char* what, uint
   return v;
 }
 
+Error withLayer(const graph::Layer& L, Error e) {
+  e.message = "layer '" + L.name + "': " + e.message;
+  return e;
+}
+
 }  // namespace
 
-Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExternal, const stats::Options& options) {
-  LayerAnalysis out;
-  auto values = onnx::readAsFloat(*L.weight, weightExternal);
-  if (!values.ok()) return values.error();
-  onnx::FloatValues& v = values.value();
-  if (v.count != L.layout.elementCount()) {
-    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': weight holds " + std::to_string(v.count) + " values, layout needs " +
-                                                  std::to_string(L.layout.elementCount()));
+Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::Options& options, uint64_t availableBytes) {
+  LayerAnalyzer a;
+  a.layer_ = &L;
+  const onnx::Tensor& w = *L.weight;
+  a.dataType_ = w.dataType;
+  a.elemSize_ = onnx::dataTypeSize(w.dataType);
+  if (!onnx::isReadableType(w.dataType) || a.elemSize_ == 0) {
+    return makeError(
+        ErrorCode::UnsupportedDtype,
+        "tensor '" + std::string(w.name) + "' has type " + onnx::dataTypeName(w.dataType) + ", which QuantLens does not read",
+        static_cast<int64_t>(w.offset));
+  }
+  uint64_t count = 0;
+  if (!w.elementCount(&count) || count != L.layout.elementCount() || count > availableBytes / a.elemSize_) {
+    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': weight of " + std::to_string(count) +
+                                                  " values does not match its layout (" + std::to_string(L.layout.elementCount()) +
+                                                  ") or the " + std::to_string(availableBytes) + " bytes available");
   }
   if (L.quant.present) {
-    QuantInfo& q = out.quant;
+    QuantInfo& q = a.out_.quant;
     q.present = true;
     q.via = std::string(L.quant.via);
-    q.intType = onnx::dataTypeName(L.weight->dataType);
+    q.intType = onnx::dataTypeName(w.dataType);
     q.axis = L.quant.axis;
-    const auto& dims = L.weight->dims;
-    const uint64_t axisLen = q.axis >= 0 ? static_cast<uint64_t>(dims[q.axis]) : 1;
-    auto sc = params(L.quant.scale, "scale", axisLen, L);
+    a.axisLen_ = q.axis >= 0 ? static_cast<uint64_t>(w.dims[q.axis]) : 1;
+    auto sc = params(L.quant.scale, "scale", a.axisLen_, L);
     if (!sc.ok()) return sc.error();
-    auto zp = params(L.quant.zeroPoint, "zero point", axisLen, L);
+    auto zp = params(L.quant.zeroPoint, "zero point", a.axisLen_, L);
     if (!zp.ok()) return zp.error();
     // Absent parameters take their defaults (scale 1 for ConvInteger/MatMulInteger,
     // zero point 0), and are reported as such.
     q.scale = sc->empty() ? std::vector<double>{1.0} : sc.value();
     q.zeroPoint = zp->empty() ? std::vector<double>{0.0} : zp.value();
-    uint64_t inner = 1;
     if (q.axis >= 0) {
-      for (size_t i = static_cast<size_t>(q.axis) + 1; i < dims.size(); ++i) inner *= static_cast<uint64_t>(dims[i]);
+      for (size_t i = static_cast<size_t>(q.axis) + 1; i < w.dims.size(); ++i) a.inner_ *= static_cast<uint64_t>(w.dims[i]);
     }
-    // The integer values were converted to float exactly; dequantize in place:
-    // y = (x - zero_point) * scale, as DequantizeLinear defines it.
-    if (v.isView()) {  // integer types never come back as a view, but stay safe
-      v.owned.resize(v.count);
-      std::memcpy(v.owned.data(), v.bytes, v.count * 4);
-    }
-    float* x = v.owned.data();
-    for (uint64_t i = 0; i < v.count; ++i) {
-      const uint64_t k = q.axis >= 0 ? (i / inner) % axisLen : 0;
+  }
+  auto b = stats::LayerStatsBuilder::create(L.layout, options);
+  if (!b.ok()) return withLayer(L, b.error());
+  a.builder_ = std::move(b.value());
+  return a;
+}
+
+int LayerAnalyzer::passes() const { return builder_.passes(); }
+uint64_t LayerAnalyzer::unitBytes() const { return builder_.unitElements() * elemSize_; }
+uint64_t LayerAnalyzer::byteSize() const { return builder_.elementCount() * elemSize_; }
+
+Error LayerAnalyzer::feedFloats(int pass, const float* values, uint64_t first, uint64_t count) {
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(values);
+  if (out_.quant.present) {
+    // y = (x - zero_point) * scale, as DequantizeLinear defines it, per element.
+    const QuantInfo& q = out_.quant;
+    scratch_.resize(count);
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t k = q.axis >= 0 ? ((first + i) / inner_) % axisLen_ : 0;
       const float s = static_cast<float>(q.scale.size() == 1 ? q.scale[0] : q.scale[k]);
       const float z = static_cast<float>(q.zeroPoint.size() == 1 ? q.zeroPoint[0] : q.zeroPoint[k]);
-      x[i] = (x[i] - z) * s;
+      scratch_[i] = (values[i] - z) * s;
     }
-    v.bytes = reinterpret_cast<const uint8_t*>(x);
+    bytes = reinterpret_cast<const uint8_t*>(scratch_.data());
   }
-  auto st = stats::computeLayerStats(v.bytes, L.layout, options);
-  if (!st.ok()) {
-    Error e = st.error();
-    e.message = "layer '" + L.name + "': " + e.message;
-    return e;
+  Error e = builder_.feed(pass, bytes, first, count);
+  return e.ok() ? e : withLayer(*layer_, e);
+}
+
+Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
+  if (firstByte % elemSize_ || stored.size % elemSize_) {
+    return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of the weight must hold whole elements"));
   }
-  out.stats = std::move(st.value());
-  return out;
+  const uint64_t first = firstByte / elemSize_, count = stored.size / elemSize_;
+  if (dataType_ == onnx::kFloat && !out_.quant.present) {  // zero copy: the stored bytes are the values
+    Error e = builder_.feed(pass, stored.data, first, count);
+    return e.ok() ? e : withLayer(*layer_, e);
+  }
+  converted_.resize(count);
+  onnx::convertRaw(dataType_, stored.data, count, converted_.data());
+  return feedFloats(pass, converted_.data(), first, count);
+}
+
+Error LayerAnalyzer::endPass(int pass) {
+  Error e = builder_.endPass(pass);
+  return e.ok() ? e : withLayer(*layer_, e);
+}
+
+Result<LayerAnalysis> LayerAnalyzer::finish() {
+  auto s = builder_.finish();
+  if (!s.ok()) return withLayer(*layer_, s.error());
+  out_.stats = std::move(s.value());
+  return std::move(out_);
+}
+
+Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExternal, const stats::Options& options) {
+  const onnx::Tensor& w = *L.weight;
+  // readAsFloat validates the bytes against the shape before anything is sized by it;
+  // float32 raw data comes back as a view, typed fields and other types converted once.
+  auto values = onnx::readAsFloat(w, weightExternal);
+  if (!values.ok()) return values.error();
+  auto a = LayerAnalyzer::create(L, options, values->count * onnx::dataTypeSize(w.dataType));
+  if (!a.ok()) return a.error();
+  LayerAnalyzer& an = a.value();
+  const bool raw = values->isView();
+  const wire::Bytes stored = w.external ? weightExternal : w.rawData;
+  for (int pass = 1; pass <= an.passes(); ++pass) {
+    Error e =
+        raw ? an.feed(pass, stored, 0) : an.feedFloats(pass, reinterpret_cast<const float*>(values->bytes), 0, values->count);
+    if (e.ok()) e = an.endPass(pass);
+    if (!e.ok()) return e;
+  }
+  return an.finish();
 }
 
 std::vector<size_t> rankByRisk(const std::vector<double>& sqnr) {

@@ -15,9 +15,9 @@ namespace ql::analysis {
 
 struct QuantInfo {
   bool present = false;
-  std::string via;         // DequantizeLinear, QLinearConv, ...
-  std::string intType;     // stored integer type ("int8", "uint8", ...)
-  int axis = -1;           // stored-tensor axis of per-axis parameters, -1 per-tensor
+  std::string via;      // DequantizeLinear, QLinearConv, ...
+  std::string intType;  // stored integer type ("int8", "uint8", ...)
+  int axis = -1;        // stored-tensor axis of per-axis parameters, -1 per-tensor
   std::vector<double> scale, zeroPoint;
 };
 
@@ -29,6 +29,37 @@ struct LayerAnalysis {
 // Bytes of external data for a tensor, supplied by the caller (files beside the
 // model natively and in Node, user-selected files in the browser).
 using ExternalResolver = std::function<Result<wire::Bytes>(const onnx::Tensor&, const onnx::ExternalRef&)>;
+
+// One layer's analysis over weight bytes that arrive in pieces (a tensor read a slice
+// at a time from a file too large to hold): every pass sees every piece.
+//   auto a = LayerAnalyzer::create(layer, options);
+//   for (int pass = 1; pass <= a->passes(); ++pass) { for each piece: a->feed(pass, piece, offset); a->endPass(pass); }
+//   auto result = a->finish();
+// passes() is 2, or 3 once pass 2 ends with channels to redo in double.
+class LayerAnalyzer {
+ public:
+  // `availableBytes`: how many stored bytes of the weight the caller can supply
+  // (nothing is sized from the declared shape before this check).
+  static Result<LayerAnalyzer> create(const graph::Layer& layer, const stats::Options& options, uint64_t availableBytes);
+  int passes() const;
+  uint64_t unitBytes() const;  // pieces hold whole units of this many stored bytes
+  uint64_t byteSize() const;   // stored bytes of the whole weight
+  // `stored` holds the raw little-endian bytes [firstByte, firstByte + size) of the weight.
+  Error feed(int pass, wire::Bytes stored, uint64_t firstByte);
+  // Values already converted to float32 (not yet dequantized), elements [first, first + count).
+  Error feedFloats(int pass, const float* values, uint64_t first, uint64_t count);
+  Error endPass(int pass);
+  Result<LayerAnalysis> finish();
+
+ private:
+  const graph::Layer* layer_ = nullptr;
+  int32_t dataType_ = 0;
+  size_t elemSize_ = 4;
+  uint64_t inner_ = 1, axisLen_ = 1;  // dequantization: elements per step of the quantization axis
+  stats::LayerStatsBuilder builder_;
+  LayerAnalysis out_;
+  std::vector<float> converted_, scratch_;
+};
 
 // Analyses one layer. `weightExternal` holds the weight's bytes when they are
 // external (resolve them with onnx::externalRef first); other small tensors

@@ -8,9 +8,7 @@ namespace ql::onnx {
 
 namespace {
 
-std::string tensorLabel(const Tensor& t) {
-  return "tensor '" + std::string(t.name.substr(0, 200)) + "'";
-}
+std::string tensorLabel(const Tensor& t) { return "tensor '" + std::string(t.name.substr(0, 200)) + "'"; }
 
 // Calls fn(bits) for each value stored in the tensor's typed field, in order.
 // The parser has already validated the encoding.
@@ -47,56 +45,113 @@ void forEachTyped(const Tensor& t, Fn fn) {
 // Which typed field holds each element type (onnx.proto comments on TensorProto).
 uint32_t typedFieldFor(int32_t dt) {
   switch (dt) {
-    case kFloat: case kComplex64: return 4;
-    case kInt32: case kInt16: case kInt8: case kUint16: case kUint8: case kBool: case kFloat16: case kBFloat16:
-    case 17: case 18: case 19: case 20:
+    case kFloat:
+    case kComplex64:
+      return 4;
+    case kInt32:
+    case kInt16:
+    case kInt8:
+    case kUint16:
+    case kUint8:
+    case kBool:
+    case kFloat16:
+    case kBFloat16:
+    case 17:
+    case 18:
+    case 19:
+    case 20:
       return 5;
-    case kString: return 6;
-    case kInt64: return 7;
-    case kDouble: case kComplex128: return 10;
-    case kUint32: case kUint64: return 11;
-    default: return 0;
+    case kString:
+      return 6;
+    case kInt64:
+      return 7;
+    case kDouble:
+    case kComplex128:
+      return 10;
+    case kUint32:
+    case kUint64:
+      return 11;
+    default:
+      return 0;
   }
 }
 
 float fromBits(int32_t dt, uint64_t bits) {
   switch (dt) {
-    case kFloat: { uint32_t u = static_cast<uint32_t>(bits); float v; std::memcpy(&v, &u, 4); return v; }
-    case kDouble: { double v; std::memcpy(&v, &bits, 8); return static_cast<float>(v); }
-    case kFloat16: return halfToFloat(static_cast<uint16_t>(bits));
-    case kBFloat16: return bfloat16ToFloat(static_cast<uint16_t>(bits));
-    case kInt8: return static_cast<float>(static_cast<int8_t>(bits));
-    case kUint8: return static_cast<float>(static_cast<uint8_t>(bits));
-    case kInt16: return static_cast<float>(static_cast<int16_t>(bits));
-    case kUint16: return static_cast<float>(static_cast<uint16_t>(bits));
-    case kInt32: return static_cast<float>(static_cast<int32_t>(bits));
-    case kBool: return bits ? 1.0f : 0.0f;
-    case kInt64: return static_cast<float>(static_cast<int64_t>(bits));
-    case kUint32: return static_cast<float>(static_cast<uint32_t>(bits));
-    case kUint64: return static_cast<float>(bits);
-    default: return 0.0f;
+    case kFloat: {
+      uint32_t u = static_cast<uint32_t>(bits);
+      float v;
+      std::memcpy(&v, &u, 4);
+      return v;
+    }
+    case kDouble: {
+      double v;
+      std::memcpy(&v, &bits, 8);
+      return static_cast<float>(v);
+    }
+    case kFloat16:
+      return halfToFloat(static_cast<uint16_t>(bits));
+    case kBFloat16:
+      return bfloat16ToFloat(static_cast<uint16_t>(bits));
+    case kInt8:
+      return static_cast<float>(static_cast<int8_t>(bits));
+    case kUint8:
+      return static_cast<float>(static_cast<uint8_t>(bits));
+    case kInt16:
+      return static_cast<float>(static_cast<int16_t>(bits));
+    case kUint16:
+      return static_cast<float>(static_cast<uint16_t>(bits));
+    case kInt32:
+      return static_cast<float>(static_cast<int32_t>(bits));
+    case kBool:
+      return bits ? 1.0f : 0.0f;
+    case kInt64:
+      return static_cast<float>(static_cast<int64_t>(bits));
+    case kUint32:
+      return static_cast<float>(static_cast<uint32_t>(bits));
+    case kUint64:
+      return static_cast<float>(bits);
+    default:
+      return 0.0f;
   }
 }
 
 double fromBitsD(int32_t dt, uint64_t bits) {
   switch (dt) {
-    case kDouble: { double v; std::memcpy(&v, &bits, 8); return v; }
-    case kInt64: return static_cast<double>(static_cast<int64_t>(bits));
-    case kUint64: return static_cast<double>(bits);
-    case kInt32: return static_cast<double>(static_cast<int32_t>(bits));  // exact, unlike float
-    case kUint32: return static_cast<double>(static_cast<uint32_t>(bits));
-    default: return fromBits(dt, bits);
+    case kDouble: {
+      double v;
+      std::memcpy(&v, &bits, 8);
+      return v;
+    }
+    case kInt64:
+      return static_cast<double>(static_cast<int64_t>(bits));
+    case kUint64:
+      return static_cast<double>(bits);
+    case kInt32:
+      return static_cast<double>(static_cast<int32_t>(bits));  // exact, unlike float
+    case kUint32:
+      return static_cast<double>(static_cast<uint32_t>(bits));
+    default:
+      return fromBits(dt, bits);
   }
 }
 
 // Little-endian element at index i of raw data.
 uint64_t rawBits(int32_t dt, const uint8_t* p, uint64_t i) {
   switch (dataTypeSize(dt)) {
-    case 1: return p[i];
-    case 2: { uint16_t v; std::memcpy(&v, p + 2 * i, 2); return v; }
-    case 4: return wire::loadU32(p + 4 * i);
-    case 8: return wire::loadU64(p + 8 * i);
-    default: return 0;
+    case 1:
+      return p[i];
+    case 2: {
+      uint16_t v;
+      std::memcpy(&v, p + 2 * i, 2);
+      return v;
+    }
+    case 4:
+      return wire::loadU32(p + 4 * i);
+    case 8:
+      return wire::loadU64(p + 8 * i);
+    default:
+      return 0;
   }
 }
 
@@ -111,7 +166,9 @@ Result<Source> locate(const Tensor& t, Bytes external) {
   if (t.dataType == kUndefined) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has no data_type", t.offset);
   const size_t elem = dataTypeSize(t.dataType);
   if (t.external) {
-    if (elem == 0) return makeError(ErrorCode::UnsupportedDtype, tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
+    if (elem == 0)
+      return makeError(ErrorCode::UnsupportedDtype,
+                       tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
     if (external.data == nullptr && count > 0) {
       return makeError(ErrorCode::MissingExternalData,
                        tensorLabel(t) + " keeps its data in external file '" + std::string(t.externalValue("location")) +
@@ -127,11 +184,15 @@ Result<Source> locate(const Tensor& t, Bytes external) {
     return Source{external.data, count};
   }
   if (t.hasRawData) {
-    if (elem == 0) return makeError(ErrorCode::UnsupportedDtype, tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
+    if (elem == 0)
+      return makeError(ErrorCode::UnsupportedDtype,
+                       tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
     return Source{t.rawData.data, count};  // size checked by the parser
   }
   if (count == 0) return Source{nullptr, 0};
-  if (t.typedCount == 0) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has " + std::to_string(count) + " elements but stores no values", t.offset);
+  if (t.typedCount == 0)
+    return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has " + std::to_string(count) + " elements but stores no values",
+                     t.offset);
   if (t.typedField != typedFieldFor(t.dataType)) {
     return makeError(ErrorCode::InvalidModel,
                      tensorLabel(t) + " of type " + dataTypeName(t.dataType) + " stores its values in field " +
@@ -153,7 +214,10 @@ float halfToFloat(uint16_t h) {
       bits = sign;
     } else {  // subnormal: normalise
       int e = -1;
-      do { ++e; mant <<= 1; } while (!(mant & 0x400));
+      do {
+        ++e;
+        mant <<= 1;
+      } while (!(mant & 0x400));
       bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
     }
   } else if (exp == 31) {
@@ -173,10 +237,44 @@ float bfloat16ToFloat(uint16_t b) {
   return f;
 }
 
+void convertRaw(int32_t dataType, const uint8_t* p, uint64_t count, float* dst) {
+  switch (dataType) {
+    case kFloat:
+      std::memcpy(dst, p, count * 4);
+      break;
+    case kFloat16:
+      for (uint64_t i = 0; i < count; ++i) dst[i] = halfToFloat(static_cast<uint16_t>(rawBits(kFloat16, p, i)));
+      break;
+    case kBFloat16:
+      for (uint64_t i = 0; i < count; ++i) dst[i] = bfloat16ToFloat(static_cast<uint16_t>(rawBits(kBFloat16, p, i)));
+      break;
+    case kInt8:
+      for (uint64_t i = 0; i < count; ++i) dst[i] = static_cast<float>(static_cast<int8_t>(p[i]));
+      break;
+    case kUint8:
+      for (uint64_t i = 0; i < count; ++i) dst[i] = static_cast<float>(p[i]);
+      break;
+    default:
+      for (uint64_t i = 0; i < count; ++i) dst[i] = fromBits(dataType, rawBits(dataType, p, i));
+      break;
+  }
+}
+
 bool isReadableType(int32_t dt) {
   switch (dt) {
-    case kFloat: case kFloat16: case kBFloat16: case kDouble: case kInt8: case kUint8: case kInt16: case kUint16:
-    case kInt32: case kInt64: case kUint32: case kUint64: case kBool:
+    case kFloat:
+    case kFloat16:
+    case kBFloat16:
+    case kDouble:
+    case kInt8:
+    case kUint8:
+    case kInt16:
+    case kUint16:
+    case kInt32:
+    case kInt64:
+    case kUint32:
+    case kUint64:
+    case kBool:
       return true;
     default:
       return false;
@@ -200,17 +298,12 @@ Result<FloatValues> readAsFloat(const Tensor& t, Bytes external) {
   out.owned.resize(src->count);
   float* dst = out.owned.data();
   if (src->raw) {
-    const uint8_t* p = src->raw;
-    switch (t.dataType) {
-      case kFloat16: for (uint64_t i = 0; i < src->count; ++i) dst[i] = halfToFloat(static_cast<uint16_t>(rawBits(kFloat16, p, i))); break;
-      case kBFloat16: for (uint64_t i = 0; i < src->count; ++i) dst[i] = bfloat16ToFloat(static_cast<uint16_t>(rawBits(kBFloat16, p, i))); break;
-      case kInt8: for (uint64_t i = 0; i < src->count; ++i) dst[i] = static_cast<float>(static_cast<int8_t>(p[i])); break;
-      case kUint8: for (uint64_t i = 0; i < src->count; ++i) dst[i] = static_cast<float>(p[i]); break;
-      default: for (uint64_t i = 0; i < src->count; ++i) dst[i] = fromBits(t.dataType, rawBits(t.dataType, p, i)); break;
-    }
+    convertRaw(t.dataType, src->raw, src->count, dst);
   } else {
     uint64_t i = 0;
-    forEachTyped(t, [&](uint64_t bits) { if (i < src->count) dst[i++] = fromBits(t.dataType, bits); });
+    forEachTyped(t, [&](uint64_t bits) {
+      if (i < src->count) dst[i++] = fromBits(t.dataType, bits);
+    });
   }
   out.bytes = reinterpret_cast<const uint8_t*>(out.owned.data());
   return out;
@@ -228,7 +321,9 @@ Result<std::vector<double>> readAsDouble(const Tensor& t, Bytes external) {
     for (uint64_t i = 0; i < src->count; ++i) out[i] = fromBitsD(t.dataType, rawBits(t.dataType, src->raw, i));
   } else {
     uint64_t i = 0;
-    forEachTyped(t, [&](uint64_t bits) { if (i < src->count) out[i++] = fromBitsD(t.dataType, bits); });
+    forEachTyped(t, [&](uint64_t bits) {
+      if (i < src->count) out[i++] = fromBitsD(t.dataType, bits);
+    });
   }
   return out;
 }
@@ -251,7 +346,8 @@ Result<ExternalRef> externalRef(const Tensor& t) {
   if (!parseNum("offset", &ref.offset, nullptr) || !parseNum("length", &ref.length, &ref.hasLength)) {
     return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has a non-numeric external data offset or length", t.offset);
   }
-  if (ref.location.empty()) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has external data without a location", t.offset);
+  if (ref.location.empty())
+    return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has external data without a location", t.offset);
   const uint64_t need = expectedByteSize(t);
   if (!ref.hasLength) {
     ref.length = need;

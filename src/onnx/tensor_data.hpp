@@ -29,6 +29,9 @@ Result<FloatValues> readAsFloat(const Tensor& t, Bytes external = {});
 // Small tensors (scales, zero points, clip bounds) as doubles.
 Result<std::vector<double>> readAsDouble(const Tensor& t, Bytes external = {});
 
+// Converts `count` little-endian raw elements of a readable type to float32.
+void convertRaw(int32_t dataType, const uint8_t* src, uint64_t count, float* dst);
+
 // Whether the element type is one readAsFloat understands.
 bool isReadableType(int32_t dataType);
 

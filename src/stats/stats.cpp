@@ -48,8 +48,8 @@ inline v4f roundEven(v4f y) {
 // and rounds to at most qmax. Leaving it out saves two operations per scheme.
 inline v4f fakeQuant(v4f x, v4f inv, v4f s) { return roundEven(x * inv) * s; }
 
-constexpr int kFlush = 256;       // vector iterations (or rows) between float -> double flushes
-constexpr uint64_t kBlock = 64;   // row mode: channels per column block (a multiple of 4)
+constexpr int kFlush = 256;      // vector iterations (or rows) between float -> double flushes
+constexpr uint64_t kBlock = 64;  // row mode: channels per column block (a multiple of 4)
 
 // ---- pass 1: min, max, sum ------------------------------------------------------
 
@@ -320,192 +320,255 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
-Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout& L, const Options& options) {
+// ---- LayerStatsBuilder -------------------------------------------------------------
+
+struct LayerStatsBuilder::State {
+  ChannelLayout L;
+  Options options;
+  uint64_t C = 0, N = 0, CC = 0, CP = 0;
+  bool rowMode = false;
+  int passes = 2;
+  int done = 0;  // passes ended so far
+  LayerStats S;
+  // pass 1
+  std::vector<float> mn, mx, ps;
+  std::vector<double> sum;
+  uint64_t nonFinite = 0;
+  // pass 2 and 3
+  std::vector<Pass2Params> P;
+  std::vector<float> rowMean, rowInv, rowScale, part;  // row mode, [outer][...][CP]
+  std::vector<uint32_t> sub;
+  Hist hist{};
+  std::vector<double> acc;
+  std::vector<uint8_t> redo;
+
+  RowArrays rowArrays(uint64_t o, uint64_t cb) {
+    return RowArrays{rowMean.data() + o * CP + cb, rowInv.data() + o * kSchemes * CP + cb,
+                     rowScale.data() + o * kSchemes * CP + cb, part.data() + o * kAccs * CP + cb, CP};
+  }
+  void flushRow(uint64_t o, uint64_t cb, uint64_t w) {
+    for (uint64_t cc = cb; cc < cb + w; ++cc)
+      for (int a = 0; a < kAccs; ++a) {
+        float& v = part[o * kAccs * CP + a * CP + cc];
+        acc[(o * CC + cc) * kAccs + a] += v;
+        v = 0;
+      }
+  }
+};
+
+LayerStatsBuilder::LayerStatsBuilder() = default;
+LayerStatsBuilder::~LayerStatsBuilder() = default;
+LayerStatsBuilder::LayerStatsBuilder(LayerStatsBuilder&&) noexcept = default;
+LayerStatsBuilder& LayerStatsBuilder::operator=(LayerStatsBuilder&&) noexcept = default;
+
+Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, const Options& options) {
   if (options.histogramBins < 1 || options.histogramBins > (1 << 20)) {
     return makeError(ErrorCode::InvalidArgument, "histogram bins must be between 1 and 1048576");
   }
-  LayerStats S;
-  const uint64_t C = L.channelCount();
-  const uint64_t N = L.elementCount();
-  S.channels = C;
-  S.elementsPerChannel = C ? N / C : 0;
-  if (C == 0 || N == 0) return makeError(ErrorCode::Unsupported, "the weight tensor is empty");
-  const uint64_t runLen = L.inner;
-  const bool rowMode = L.inner == 1;
+  if (L.channelCount() == 0 || L.elementCount() == 0) return makeError(ErrorCode::Unsupported, "the weight tensor is empty");
+  LayerStatsBuilder b;
+  b.st_ = std::make_unique<State>();
+  State& t = *b.st_;
+  t.L = L;
+  t.options = options;
+  t.C = L.channelCount();
+  t.N = L.elementCount();
+  t.CC = L.channels;
+  t.CP = (t.CC + 3) & ~uint64_t{3};
+  t.rowMode = L.inner == 1;
+  t.S.channels = t.C;
+  t.S.elementsPerChannel = t.N / t.C;
+  t.mn.assign(t.C, std::numeric_limits<float>::infinity());
+  t.mx.assign(t.C, -std::numeric_limits<float>::infinity());
+  t.sum.assign(t.C, 0.0);
+  if (t.rowMode) t.ps.assign(t.C, 0.0f);
+  return b;
+}
 
-  // ---- pass 1
-  std::vector<float> mn(C, std::numeric_limits<float>::infinity()), mx(C, -std::numeric_limits<float>::infinity());
-  std::vector<double> sum(C, 0.0);
-  if (!rowMode) {
-    for (uint64_t o = 0; o < L.outer; ++o)
-      for (uint64_t r = 0; r < L.rows; ++r)
-        for (uint64_t c = 0; c < L.channels; ++c) {
-          const uint64_t ch = o * L.channels + c;
-          const uint8_t* p = values + 4 * (((o * L.rows + r) * L.channels + c) * runLen);
-          pass1Run(p, runLen, &mn[ch], &mx[ch], &sum[ch]);
-        }
-  } else {
-    // Column blocks of kBlock channels keep each block's accumulators in L1 while
-    // the rows stream past.
-    std::vector<float> ps(C, 0.0f);
-    for (uint64_t o = 0; o < L.outer; ++o)
-      for (uint64_t cb = 0; cb < L.channels; cb += kBlock) {
-        const uint64_t w = std::min<uint64_t>(kBlock, L.channels - cb);
-        const uint64_t base = o * L.channels + cb;
-        int k = 0;
-        for (uint64_t r = 0; r < L.rows; ++r) {
-          pass1Row(values + 4 * ((o * L.rows + r) * L.channels + cb), w, mn.data() + base, mx.data() + base, ps.data() + base);
-          if (++k == kFlush || r + 1 == L.rows) {
-            for (uint64_t cc = base; cc < base + w; ++cc) {
-              sum[cc] += ps[cc];
-              ps[cc] = 0;
-            }
-            k = 0;
-          }
-        }
+uint64_t LayerStatsBuilder::unitElements() const { return st_->rowMode ? st_->CC : st_->L.inner; }
+int LayerStatsBuilder::passes() const { return st_->passes; }
+uint64_t LayerStatsBuilder::elementCount() const { return st_->N; }
+
+Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
+  State& t = *st_;
+  const uint64_t unit = unitElements();
+  if (pass != t.done + 1 || pass > t.passes) return makeError(ErrorCode::InvalidArgument, "statistics pass out of order");
+  if (first % unit || count % unit || first > t.N || count > t.N - first) {
+    return makeError(ErrorCode::InvalidArgument,
+                     "a piece of the weight tensor must hold whole runs of " + std::to_string(unit) + " values");
+  }
+  const ChannelLayout& L = t.L;
+  if (!t.rowMode) {
+    const uint64_t inner = L.inner;
+    for (uint64_t j = first / inner, end = (first + count) / inner; j < end; ++j) {
+      const uint64_t c = j % L.channels, o = j / (L.rows * L.channels), ch = o * L.channels + c;
+      const uint8_t* p = values + 4 * ((j * inner) - first);
+      if (pass == 1) {
+        pass1Run(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
+      } else if (pass == 2) {
+        pass2Run<false>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
+      } else if (t.redo[ch]) {
+        pass2Run<true>(p, inner, t.P[ch], nullptr, &t.acc[ch * kAccs]);
       }
-  }
-  double total = 0;
-  for (double s : sum) total += s;
-  if (!std::isfinite(total)) {
-    uint64_t bad = 0;
-    for (uint64_t i = 0; i < N; ++i) bad += !std::isfinite(loadF(values + 4 * i));
-    if (bad) {
-      return makeError(ErrorCode::Unsupported, std::to_string(bad) + " of " + std::to_string(N) +
-                                                   " weights are NaN or infinite; statistics are not defined");
-    }
-  }
-
-  S.min = mn;
-  S.max = mx;
-  S.mean.resize(C);
-  S.absMax.resize(C);
-  S.range.resize(C);
-  const double perChannel = static_cast<double>(S.elementsPerChannel);
-  S.tensorMin = *std::min_element(mn.begin(), mn.end());
-  S.tensorMax = *std::max_element(mx.begin(), mx.end());
-  for (uint64_t c = 0; c < C; ++c) {
-    S.mean[c] = sum[c] / perChannel;
-    S.absMax[c] = std::max(std::fabs(mn[c]), std::fabs(mx[c]));
-    S.range[c] = mx[c] - mn[c];
-  }
-  S.tensorAbsMax = std::max(std::fabs(S.tensorMin), std::fabs(S.tensorMax));
-  if (S.tensorAbsMax > 1e15f) {
-    return makeError(ErrorCode::Unsupported,
-                     "weights reach " + std::to_string(S.tensorAbsMax) +
-                         " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
-  }
-  S.tensorMean = total / static_cast<double>(N);
-
-  // ---- pass 2
-  const int bins = options.histogramBins;
-  S.histMin = S.tensorMin;
-  S.histMax = S.tensorMax;
-  std::vector<uint32_t> sub(4 * static_cast<size_t>(bins), 0);
-  Hist hist;
-  hist.lo = S.histMin;
-  const float width = S.histMax - S.histMin;
-  hist.hs = width > 0 ? static_cast<float>(bins) / width : 0.0f;
-  if (!std::isfinite(hist.hs)) hist.hs = 0.0f;
-  hist.last = bins - 1;
-  hist.bins = bins;
-  hist.counts = sub.data();
-
-  auto params = [&](uint64_t c) {
-    Pass2Params P;
-    P.mean = static_cast<float>(S.mean[c]);
-    P.meanD = S.mean[c];
-    for (int s = 0; s < kSchemes; ++s) {
-      const float am = schemePerChannel(s) ? S.absMax[c] : S.tensorAbsMax;
-      const float sc = symmetricScale(am, schemeBits(s));
-      float inv = sc > 0 ? 1.0f / sc : 0.0f;
-      if (!std::isfinite(inv)) inv = 0.0f;
-      P.inv[s] = inv;
-      P.scale[s] = inv == 0.0f ? 0.0f : sc;
-    }
-    return P;
-  };
-  std::vector<double> acc(C * kAccs, 0.0);
-  auto needsRedo = [&](uint64_t ch) {
-    const double* a = &acc[ch * kAccs];
-    return *std::min_element(a, a + kAccs) < kRedoBelow;
-  };
-  if (!rowMode) {
-    std::vector<Pass2Params> P(C);
-    for (uint64_t c = 0; c < C; ++c) P[c] = params(c);
-    auto runs = [&](uint64_t ch, auto fn) {
-      const uint64_t o = ch / L.channels, c = ch % L.channels;
-      for (uint64_t r = 0; r < L.rows; ++r) fn(values + 4 * (((o * L.rows + r) * L.channels + c) * runLen));
-    };
-    for (uint64_t o = 0; o < L.outer; ++o)
-      for (uint64_t r = 0; r < L.rows; ++r)
-        for (uint64_t c = 0; c < L.channels; ++c) {
-          const uint64_t ch = o * L.channels + c;
-          pass2Run<false>(values + 4 * (((o * L.rows + r) * L.channels + c) * runLen), runLen, P[ch], &hist, &acc[ch * kAccs]);
-        }
-    for (uint64_t ch = 0; ch < C; ++ch) {
-      if (!needsRedo(ch)) continue;
-      std::fill(&acc[ch * kAccs], &acc[ch * kAccs] + kAccs, 0.0);
-      runs(ch, [&](const uint8_t* p) { pass2Run<true>(p, runLen, P[ch], nullptr, &acc[ch * kAccs]); });
     }
   } else {
-    // Structure-of-arrays parameters and float partial accumulators per channel,
-    // padded to whole vectors: padded lanes see x = 0 and mean 0, so add nothing.
-    const uint64_t CC = L.channels;
-    const uint64_t CP = (CC + 3) & ~uint64_t{3};
-    std::vector<float> mean(CP, 0.0f), inv(kSchemes * CP, 0.0f), scl(kSchemes * CP, 0.0f), part(kAccs * CP, 0.0f);
-    const RowArrays A{mean.data(), inv.data(), scl.data(), part.data(), CP};
-    // wide: every square in double, straight into acc (the redo path); else float
-    // partial sums flushed to double every kFlush rows.
-    auto rowPass = [&](bool wide, Hist* h) {
-      for (uint64_t o = 0; o < L.outer; ++o) {
-        for (uint64_t c = 0; c < CC; ++c) {
-          const Pass2Params P = params(o * CC + c);
-          mean[c] = P.mean;
-          for (int s = 0; s < kSchemes; ++s) {
-            inv[s * CP + c] = P.inv[s];
-            scl[s * CP + c] = P.scale[s];
-          }
-        }
-        std::fill(part.begin(), part.end(), 0.0f);
-        for (uint64_t cb = 0; cb < CC; cb += kBlock) {
-          const uint64_t w = std::min<uint64_t>(kBlock, CC - cb);
-          const RowArrays B{A.mean + cb, A.inv + cb, A.scale + cb, A.part + cb, CP};
-          int k = 0;
-          for (uint64_t r = 0; r < L.rows; ++r) {
-            const uint8_t* row = values + 4 * ((o * L.rows + r) * CC + cb);
-            if (wide)
-              pass2RowWide(row, w, B, S.mean.data() + o * CC + cb, acc.data() + (o * CC + cb) * kAccs);
-            else
-              pass2Row(row, w, B, h);
-            if (!wide && (++k == kFlush || r + 1 == L.rows)) {
-              for (uint64_t cc = cb; cc < cb + w; ++cc)
-                for (int a2 = 0; a2 < kAccs; ++a2) {
-                  acc[(o * CC + cc) * kAccs + a2] += part[a2 * CP + cc];
-                  part[a2 * CP + cc] = 0;
-                }
+    // Rows [R0, R1) of the [outer * rows] x channels matrix, per outer block, in
+    // column blocks of kBlock channels that keep their accumulators in L1.
+    const uint64_t R0 = first / t.CC, R1 = (first + count) / t.CC;
+    for (uint64_t o = R0 / L.rows; o * L.rows < R1; ++o) {
+      const uint64_t ra = std::max(R0, o * L.rows), rb = std::min(R1, (o + 1) * L.rows);
+      for (uint64_t cb = 0; cb < t.CC; cb += kBlock) {
+        const uint64_t w = std::min<uint64_t>(kBlock, t.CC - cb);
+        const uint64_t base = o * t.CC + cb;
+        const RowArrays A = pass == 1 ? RowArrays{} : t.rowArrays(o, cb);
+        int k = 0;
+        for (uint64_t r = ra; r < rb; ++r) {
+          const uint8_t* row = values + 4 * (r * t.CC + cb - first);
+          if (pass == 1) {
+            pass1Row(row, w, t.mn.data() + base, t.mx.data() + base, t.ps.data() + base);
+            if (++k == kFlush || r + 1 == rb) {
+              for (uint64_t cc = base; cc < base + w; ++cc) {
+                t.sum[cc] += t.ps[cc];
+                t.ps[cc] = 0;
+              }
               k = 0;
             }
+          } else if (pass == 2) {
+            pass2Row(row, w, A, &t.hist);
+            if (++k == kFlush || r + 1 == rb) {
+              t.flushRow(o, cb, w);
+              k = 0;
+            }
+          } else {
+            pass2RowWide(row, w, A, t.S.mean.data() + base, t.acc.data() + base * kAccs);
           }
         }
       }
-    };
-    rowPass(false, &hist);
-    bool redo = false;
-    for (uint64_t ch = 0; ch < C && !redo; ++ch) redo = needsRedo(ch);
-    if (redo) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      rowPass(true, nullptr);
     }
   }
+  if (pass == 1) {
+    // NaN or infinite weights poison the sums; count them where it happens.
+    bool suspicious = false;
+    for (double v : t.sum) suspicious = suspicious || !std::isfinite(v);
+    if (suspicious) {
+      for (uint64_t i = 0; i < count; ++i) t.nonFinite += !std::isfinite(loadF(values + 4 * i));
+    }
+  }
+  return {};
+}
 
-  // ---- results
+Error LayerStatsBuilder::endPass(int pass) {
+  State& t = *st_;
+  LayerStats& S = t.S;
+  if (pass != t.done + 1 || pass > t.passes) return makeError(ErrorCode::InvalidArgument, "statistics pass out of order");
+  t.done = pass;
+  const uint64_t C = t.C;
+  const double perChannel = static_cast<double>(S.elementsPerChannel);
+  if (pass == 1) {
+    if (t.nonFinite) {
+      return makeError(ErrorCode::Unsupported, std::to_string(t.nonFinite) + " of " + std::to_string(t.N) +
+                                                   " weights are NaN or infinite; statistics are not defined");
+    }
+    double total = 0;
+    for (double v : t.sum) total += v;
+    S.min = t.mn;
+    S.max = t.mx;
+    S.mean.resize(C);
+    S.absMax.resize(C);
+    S.range.resize(C);
+    S.tensorMin = *std::min_element(t.mn.begin(), t.mn.end());
+    S.tensorMax = *std::max_element(t.mx.begin(), t.mx.end());
+    for (uint64_t c = 0; c < C; ++c) {
+      S.mean[c] = t.sum[c] / perChannel;
+      S.absMax[c] = std::max(std::fabs(t.mn[c]), std::fabs(t.mx[c]));
+      S.range[c] = t.mx[c] - t.mn[c];
+    }
+    S.tensorAbsMax = std::max(std::fabs(S.tensorMin), std::fabs(S.tensorMax));
+    if (S.tensorAbsMax > 1e15f) {
+      return makeError(ErrorCode::Unsupported,
+                       "weights reach " + std::to_string(S.tensorAbsMax) +
+                           " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
+    }
+    S.tensorMean = total / static_cast<double>(t.N);
+    // histogram over [tensor min, tensor max], 4 interleaved sub-histograms
+    const int bins = t.options.histogramBins;
+    S.histMin = S.tensorMin;
+    S.histMax = S.tensorMax;
+    t.sub.assign(4 * static_cast<size_t>(bins), 0);
+    t.hist.lo = S.histMin;
+    const float width = S.histMax - S.histMin;
+    t.hist.hs = width > 0 ? static_cast<float>(bins) / width : 0.0f;
+    if (!std::isfinite(t.hist.hs)) t.hist.hs = 0.0f;
+    t.hist.last = bins - 1;
+    t.hist.bins = bins;
+    t.hist.counts = t.sub.data();
+    // quantization parameters per channel and scheme
+    t.P.resize(C);
+    for (uint64_t c = 0; c < C; ++c) {
+      Pass2Params& P = t.P[c];
+      P.mean = static_cast<float>(S.mean[c]);
+      P.meanD = S.mean[c];
+      for (int s = 0; s < kSchemes; ++s) {
+        const float am = schemePerChannel(s) ? S.absMax[c] : S.tensorAbsMax;
+        const float sc = symmetricScale(am, schemeBits(s));
+        float inv = sc > 0 ? 1.0f / sc : 0.0f;
+        if (!std::isfinite(inv)) inv = 0.0f;
+        P.inv[s] = inv;
+        P.scale[s] = inv == 0.0f ? 0.0f : sc;
+      }
+    }
+    if (t.rowMode) {
+      const uint64_t outer = t.L.outer, CP = t.CP;
+      t.rowMean.assign(outer * CP, 0.0f);
+      t.rowInv.assign(outer * kSchemes * CP, 0.0f);
+      t.rowScale.assign(outer * kSchemes * CP, 0.0f);
+      t.part.assign(outer * kAccs * CP, 0.0f);
+      for (uint64_t o = 0; o < outer; ++o)
+        for (uint64_t c = 0; c < t.CC; ++c) {
+          const Pass2Params& P = t.P[o * t.CC + c];
+          t.rowMean[o * CP + c] = P.mean;
+          for (int s = 0; s < kSchemes; ++s) {
+            t.rowInv[(o * kSchemes + s) * CP + c] = P.inv[s];
+            t.rowScale[(o * kSchemes + s) * CP + c] = P.scale[s];
+          }
+        }
+    }
+    t.acc.assign(C * kAccs, 0.0);
+    t.mn.clear();
+    t.mx.clear();
+    t.ps.clear();
+    return {};
+  }
+  if (pass == 2) {
+    // Channels whose sums may have lost underflowed squares get a third pass in double.
+    t.redo.assign(C, 0);
+    bool any = false;
+    for (uint64_t ch = 0; ch < C; ++ch) {
+      const double* a = &t.acc[ch * kAccs];
+      t.redo[ch] = *std::min_element(a, a + kAccs) < kRedoBelow;
+      any = any || t.redo[ch];
+    }
+    if (any && t.rowMode) std::fill(t.redo.begin(), t.redo.end(), 1);  // the row kernel does whole rows
+    for (uint64_t ch = 0; ch < C; ++ch) {
+      if (t.redo[ch]) std::fill(&t.acc[ch * kAccs], &t.acc[ch * kAccs] + kAccs, 0.0);
+    }
+    t.passes = any ? 3 : 2;
+  }
+  return {};
+}
+
+Result<LayerStats> LayerStatsBuilder::finish() {
+  State& t = *st_;
+  if (t.done != t.passes) return makeError(ErrorCode::InvalidArgument, "statistics finished before their last pass");
+  LayerStats& S = t.S;
+  const uint64_t C = t.C;
+  const double perChannel = static_cast<double>(S.elementsPerChannel);
   S.std.resize(C);
   for (int s = 0; s < kSchemes; ++s) S.channelSqnr[s].resize(C);
   double sig = 0, dev = 0;
   std::array<double, kSchemes> noise{};
   for (uint64_t c = 0; c < C; ++c) {
-    const double* a = &acc[c * kAccs];
+    const double* a = &t.acc[c * kAccs];
     S.std[c] = std::sqrt(a[kDev] / perChannel);
     sig += a[kSig];
     const double dm = S.mean[c] - S.tensorMean;
@@ -515,12 +578,13 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
       S.channelSqnr[s][c] = static_cast<float>(sqnrDb(a[kSig], a[kNoise0 + s]));
     }
   }
-  S.tensorStd = std::sqrt(dev / static_cast<double>(N));
+  S.tensorStd = std::sqrt(dev / static_cast<double>(t.N));
   for (int s = 0; s < kSchemes; ++s) S.sqnr[s] = sqnrDb(sig, noise[s]);
 
+  const int bins = t.options.histogramBins;
   S.histogram.assign(bins, 0);
   for (int lane = 0; lane < 4; ++lane)
-    for (int b = 0; b < bins; ++b) S.histogram[b] += sub[lane * bins + b];
+    for (int b = 0; b < bins; ++b) S.histogram[b] += t.sub[lane * bins + b];
 
   // AIMET's outlier rule.
   float smallest = std::numeric_limits<float>::infinity();
@@ -531,14 +595,26 @@ Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout&
   if (std::isfinite(smallest)) {
     for (uint64_t c = 0; c < C; ++c) rel[c] = static_cast<double>(S.range[c]) / static_cast<double>(smallest);
   }
-  S.relativeRange = rel;
   S.q1 = quantile(rel, 0.25);
   S.q3 = quantile(rel, 0.75);
   S.outlierThreshold = S.q3 + 1.5 * (S.q3 - S.q1);
   for (uint64_t c = 0; c < C; ++c) {
     if (rel[c] > S.outlierThreshold) S.outliers.push_back(static_cast<uint32_t>(c));
   }
-  return S;
+  S.relativeRange = std::move(rel);
+  return std::move(S);
+}
+
+Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout& L, const Options& options) {
+  auto b = LayerStatsBuilder::create(L, options);
+  if (!b.ok()) return b.error();
+  const uint64_t n = b->elementCount();
+  for (int pass = 1; pass <= b->passes(); ++pass) {
+    Error e = b->feed(pass, values, 0, n);
+    if (e.ok()) e = b->endPass(pass);
+    if (!e.ok()) return e;
+  }
+  return b->finish();
 }
 
 }  // namespace ql::stats

@@ -18,6 +18,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "common/result.hpp"
@@ -59,5 +60,31 @@ struct LayerStats {
 
 // `values`: float32 little-endian, laid out as `layout`; need not be aligned.
 Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout& layout, const Options& options = {});
+
+// The same computation over a tensor that arrives in pieces (a file too large to
+// hold, read a slice at a time). Pass 1 (min, max, sum) sees every piece, then pass
+// 2 (deviation, quantization noise, histogram), then, only when passes() says 3,
+// pass 3 (channels whose float32 squares may have underflowed, redone in double).
+// Pieces hold whole units of unitElements() values, in any order within a pass.
+class LayerStatsBuilder {
+ public:
+  static Result<LayerStatsBuilder> create(const ChannelLayout& layout, const Options& options = {});
+  LayerStatsBuilder();
+  ~LayerStatsBuilder();
+  LayerStatsBuilder(LayerStatsBuilder&&) noexcept;
+  LayerStatsBuilder& operator=(LayerStatsBuilder&&) noexcept;
+
+  uint64_t unitElements() const;
+  uint64_t elementCount() const;
+  int passes() const;  // 2, or 3 once pass 2 has ended and found underflowing channels
+  // `values` holds float32 elements [first, first + count) of the tensor.
+  Error feed(int pass, const uint8_t* values, uint64_t first, uint64_t count);
+  Error endPass(int pass);
+  Result<LayerStats> finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> st_;
+};
 
 }  // namespace ql::stats
