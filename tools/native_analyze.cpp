@@ -1,77 +1,204 @@
-// Native driver for the core: parses a model, analyses every layer and prints one
-// line per layer. Used by the sanitizer runs over real and malformed models and by
-// the benchmark's native column. Usage: quantlens_native MODEL.onnx [--quiet]
+// Native driver for the core, reading a model the way the WASM build does: the
+// structure skimmed into an image whose large payloads stay unread, then each weight
+// streamed through a reused buffer, piece by piece, pass by pass. Used by the
+// sanitizer runs over real and malformed models.
+//   quantlens_native MODEL.onnx [--quiet] [--piece BYTES] [--skip-at-least BYTES] [--check]
+// --check also analyses every layer from whole bytes and requires the same results.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "analysis/analyze.hpp"
+#include "onnx/skim.hpp"
 
 using namespace ql;
 
-static bool readRange(const std::string& path, uint64_t offset, uint64_t length, std::vector<uint8_t>* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  f.seekg(0, std::ios::end);
-  const uint64_t size = static_cast<uint64_t>(f.tellg());
-  if (offset > size || length > size - offset) return false;
-  out->resize(length);
-  f.seekg(static_cast<std::streamoff>(offset));
-  return length == 0 || static_cast<bool>(f.read(reinterpret_cast<char*>(out->data()), static_cast<std::streamsize>(length)));
+namespace {
+
+class FileReader : public onnx::ByteReader {
+ public:
+  explicit FileReader(const std::string& path) : f_(std::fopen(path.c_str(), "rb")) {}
+  ~FileReader() override {
+    if (f_) std::fclose(f_);
+  }
+  bool ok() const { return f_ != nullptr; }
+  uint64_t size() {
+    if (!f_ || fseeko(f_, 0, SEEK_END) != 0) return 0;
+    return static_cast<uint64_t>(ftello(f_));
+  }
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    if (!f_ || fseeko(f_, static_cast<off_t>(offset), SEEK_SET) != 0) return false;
+    return std::fread(dst, 1, length, f_) == length;
+  }
+
+ private:
+  std::FILE* f_;
+};
+
+std::string printable(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  return out;
 }
+
+// Float32 partial sums are flushed at piece ends too, so sums differ in their last bits.
+bool same(double a, double b, double scale) {
+  return a == b || (std::isnan(a) && std::isnan(b)) || std::fabs(a - b) <= 1e-6 * std::fabs(b) + 1e-7 * scale;
+}
+
+// Compares the streamed and whole-bytes results of one layer.
+std::string differ(const stats::LayerStats& a, const stats::LayerStats& b) {
+  if (a.min != b.min || a.max != b.max || a.absMax != b.absMax || a.histogram != b.histogram || a.outliers != b.outliers) {
+    return "min/max/absMax/histogram/outliers";
+  }
+  for (size_t c = 0; c < a.mean.size(); ++c) {
+    if (!same(a.mean[c], b.mean[c], b.absMax[c]) || !same(a.std[c], b.std[c], b.absMax[c])) {
+      return "mean/std of channel " + std::to_string(c);
+    }
+  }
+  for (int s = 0; s < stats::kSchemes; ++s) {
+    if (!same(a.sqnr[s], b.sqnr[s], 0)) return std::string("sqnr ") + stats::schemeName(s);
+    for (size_t c = 0; c < a.channelSqnr[s].size(); ++c) {
+      if (std::fabs(a.channelSqnr[s][c] - b.channelSqnr[s][c]) > 1e-4f * std::fabs(b.channelSqnr[s][c]) + 1e-6f) {
+        return std::string("channel sqnr ") + stats::schemeName(s);
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: quantlens_native MODEL.onnx [--quiet]\n");
+    std::fprintf(stderr, "usage: quantlens_native MODEL.onnx [--quiet] [--piece BYTES] [--skip-at-least BYTES] [--check]\n");
     return 1;
   }
   const std::string path = argv[1];
-  const bool quiet = argc > 2 && std::strcmp(argv[2], "--quiet") == 0;
-  std::vector<uint8_t> bytes;
-  {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) { std::fprintf(stderr, "quantlens: cannot open %s\n", path.c_str()); return 2; }
-    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  bool quiet = false, check = false;
+  uint64_t piece = 1 << 20;
+  onnx::SkimOptions skimOptions;
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quiet"))
+      quiet = true;
+    else if (!std::strcmp(argv[i], "--check"))
+      check = true;
+    else if (!std::strcmp(argv[i], "--piece") && i + 1 < argc)
+      piece = std::stoull(argv[++i]);
+    else if (!std::strcmp(argv[i], "--skip-at-least") && i + 1 < argc)
+      skimOptions.skipAtLeast = std::stoull(argv[++i]);
   }
-  auto model = onnx::parseModel(bytes.data(), bytes.size());
+  FileReader file(path);
+  if (!file.ok()) {
+    std::fprintf(stderr, "quantlens: cannot open %s\n", path.c_str());
+    return 2;
+  }
+  const uint64_t size = file.size();
+  // Uninitialised on purpose: pages of skipped payloads are never touched.
+  std::unique_ptr<uint8_t[]> image(new uint8_t[size ? size : 1]);
+  auto skim = onnx::skimModel(file, size, image.get(), skimOptions);
+  if (!skim.ok()) {
+    std::fprintf(stderr, "quantlens: %s: %s\n", path.c_str(), skim.error().describe().c_str());
+    return 2;
+  }
+  auto model = onnx::parseModel(image.get(), size);
   if (!model.ok()) {
-    std::fprintf(stderr, "quantlens: %s: %s: %s\n", path.c_str(), errorCodeName(model.error().code), model.error().describe().c_str());
+    std::fprintf(stderr, "quantlens: %s: %s: %s\n", path.c_str(), errorCodeName(model.error().code),
+                 model.error().describe().c_str());
     return 2;
   }
   auto found = graph::findLayers(model.value());
-  if (!found.ok()) { std::fprintf(stderr, "quantlens: %s\n", found.error().describe().c_str()); return 2; }
+  if (!found.ok()) {
+    std::fprintf(stderr, "quantlens: %s\n", found.error().describe().c_str());
+    return 2;
+  }
   const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   int failures = 0;
+  std::vector<uint8_t> buffer;
   for (const auto& L : found->layers) {
-    std::vector<uint8_t> ext;
-    wire::Bytes extBytes;
-    if (L.weight->external) {
-      auto ref = onnx::externalRef(*L.weight);
-      if (!ref.ok()) { std::fprintf(stderr, "%s: %s\n", L.name.c_str(), ref.error().describe().c_str()); ++failures; continue; }
-      const std::string loc(ref->location);
-      if (loc.empty() || loc[0] == '/' || loc.find("..") != std::string::npos || !readRange(dir + "/" + loc, ref->offset, ref->length, &ext)) {
-        std::fprintf(stderr, "%s: MISSING_EXTERNAL_DATA: cannot read %s\n", L.name.c_str(), loc.c_str());
+    const onnx::Tensor& w = *L.weight;
+    // Where the weight's bytes are: a skipped payload of the model file, an external file, or the image.
+    std::unique_ptr<FileReader> ext;
+    FileReader* src = nullptr;
+    uint64_t base = 0, length = 0;
+    if (w.external) {
+      auto ref = onnx::externalRef(w);
+      const std::string loc = ref.ok() ? std::string(ref->location) : "";
+      if (!ref.ok() || loc.empty() || loc[0] == '/' || loc.find("..") != std::string::npos) {
+        std::fprintf(stderr, "%s: MISSING_EXTERNAL_DATA: bad external reference\n", printable(L.name).c_str());
         ++failures;
         continue;
       }
-      extBytes = {ext.data(), ext.size()};
+      ext = std::make_unique<FileReader>(dir + "/" + loc);
+      if (!ext->ok() || ext->size() < ref->offset + ref->length) {
+        std::fprintf(stderr, "%s: MISSING_EXTERNAL_DATA: cannot read %s\n", printable(L.name).c_str(), loc.c_str());
+        ++failures;
+        continue;
+      }
+      src = ext.get();
+      base = ref->offset;
+      length = ref->length;
+    } else if (w.hasRawData && skim->skippedRange(static_cast<uint64_t>(w.rawData.data - image.get()), w.rawData.size)) {
+      src = &file;
+      base = static_cast<uint64_t>(w.rawData.data - image.get());
+      length = w.rawData.size;
     }
-    auto r = analysis::analyzeLayer(L, extBytes, {});
+    Result<analysis::LayerAnalysis> r = makeError(ErrorCode::InvalidArgument, "not analysed");
+    if (!src) {
+      r = analysis::analyzeLayer(L, {}, {});
+    } else {
+      auto an = analysis::LayerAnalyzer::create(L, {}, length);
+      if (!an.ok()) {
+        r = an.error();
+      } else {
+        const uint64_t unit = an->unitBytes();
+        const uint64_t step = std::max<uint64_t>(unit, piece / unit * unit);
+        Error e;
+        for (int pass = 1; e.ok() && pass <= an->passes(); ++pass) {
+          for (uint64_t off = 0; e.ok() && off < length; off += step) {
+            const uint64_t n = std::min(step, length - off);
+            buffer.resize(n);
+            if (!src->read(base + off, buffer.data(), n)) e = makeError(ErrorCode::MissingExternalData, "short read");
+            if (e.ok()) e = an->feed(pass, {buffer.data(), n}, off);
+          }
+          if (e.ok()) e = an->endPass(pass);
+        }
+        r = e.ok() ? an->finish() : Result<analysis::LayerAnalysis>(e);
+      }
+      if (check && r.ok()) {
+        std::vector<uint8_t> whole(length);
+        if (src->read(base, whole.data(), length)) {
+          wire::Bytes bytes{whole.data(), whole.size()};
+          // Analyse the same bytes in one piece: as an external tensor, or in place of the unread payload.
+          if (!w.external) std::memcpy(const_cast<uint8_t*>(w.rawData.data), whole.data(), length);
+          auto r2 = analysis::analyzeLayer(L, w.external ? bytes : wire::Bytes{}, {});
+          const std::string d = r2.ok() ? differ(r->stats, r2->stats) : "whole-bytes analysis failed";
+          if (!d.empty()) {
+            std::fprintf(stderr, "%s: streamed and whole-bytes results differ: %s\n", printable(L.name).c_str(), d.c_str());
+            return 3;
+          }
+        }
+      }
+    }
     if (!r.ok()) {
-      std::fprintf(stderr, "%s: %s: %s\n", L.name.c_str(), errorCodeName(r.error().code), r.error().describe().c_str());
+      std::fprintf(stderr, "%s: %s: %s\n", printable(L.name).c_str(), errorCodeName(r.error().code),
+                   r.error().describe().c_str());
       ++failures;
       continue;
     }
     if (!quiet) {
       const auto& s = r->stats;
-      std::printf("%-40s %-14s C=%-6llu int8T=%7.2f int8C=%7.2f int4T=%7.2f int4C=%7.2f outliers=%zu follower=%s\n", L.name.c_str(),
-                  std::string(L.op).c_str(), static_cast<unsigned long long>(s.channels), s.sqnr[0], s.sqnr[1], s.sqnr[2], s.sqnr[3],
-                  s.outliers.size(), graph::followerKindName(L.follower.kind));
+      std::printf("%-40s %-14s C=%-6llu int8T=%7.2f int8C=%7.2f int4T=%7.2f int4C=%7.2f outliers=%zu follower=%s\n",
+                  printable(L.name).c_str(), std::string(L.op).c_str(), static_cast<unsigned long long>(s.channels), s.sqnr[0],
+                  s.sqnr[1], s.sqnr[2], s.sqnr[3], s.outliers.size(), graph::followerKindName(L.follower.kind));
     }
   }
-  for (const auto& s : found->skipped) std::fprintf(stderr, "skipped: %s\n", s.c_str());
-  std::printf("%zu layers, %d failed\n", found->layers.size(), failures);
+  for (const auto& s : found->skipped) std::fprintf(stderr, "skipped: %s\n", printable(s).c_str());
+  std::printf("%zu layers, %d failed; read %llu of %llu bytes of structure, %zu payloads streamed\n", found->layers.size(),
+              failures, static_cast<unsigned long long>(skim->bytesRead), static_cast<unsigned long long>(size),
+              skim->skipped.size());
   return failures ? 1 : 0;
 }
