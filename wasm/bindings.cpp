@@ -10,6 +10,7 @@
 #include <string>
 
 #include "analysis/analyze.hpp"
+#include "onnx/skim.hpp"
 
 using emscripten::val;
 using namespace ql;
@@ -27,7 +28,9 @@ val errorValue(const Error& e) {
 }
 
 template <class T>
-val view(const std::vector<T>& v) { return val(emscripten::typed_memory_view(v.size(), v.data())); }
+val view(const std::vector<T>& v) {
+  return val(emscripten::typed_memory_view(v.size(), v.data()));
+}
 
 double num(double v) { return v; }
 
@@ -42,19 +45,185 @@ val follower(const graph::Follower& f) {
   return o;
 }
 
+// The statistics as JS values; per-channel arrays are views valid until the next call.
+val statsValue(const analysis::LayerAnalysis& a) {
+  const stats::LayerStats& s = a.stats;
+  val o = val::object();
+  val ch = val::object();
+  ch.set("count", static_cast<double>(s.channels));
+  ch.set("min", view(s.min));
+  ch.set("max", view(s.max));
+  ch.set("mean", view(s.mean));
+  ch.set("std", view(s.std));
+  ch.set("absMax", view(s.absMax));
+  ch.set("range", view(s.range));
+  ch.set("relativeRange", view(s.relativeRange));
+  val chs = val::object();
+  for (int k = 0; k < stats::kSchemes; ++k) chs.set(stats::schemeName(k), view(s.channelSqnr[k]));
+  ch.set("sqnr", chs);
+  o.set("channels", ch);
+  val t = val::object();
+  t.set("min", s.tensorMin);
+  t.set("max", s.tensorMax);
+  t.set("mean", s.tensorMean);
+  t.set("std", s.tensorStd);
+  t.set("absMax", s.tensorAbsMax);
+  o.set("tensor", t);
+  val h = val::object();
+  h.set("min", s.histMin);
+  h.set("max", s.histMax);
+  h.set("counts", view(s.histogram));
+  o.set("histogram", h);
+  o.set("outlierChannels", view(s.outliers));
+  o.set("outlierThreshold", s.outlierThreshold);
+  val q = val::array();
+  q.call<void>("push", s.q1);
+  q.call<void>("push", s.q3);
+  o.set("quartiles", q);
+  val sq = val::object();
+  for (int k = 0; k < stats::kSchemes; ++k) sq.set(stats::schemeName(k), s.sqnr[k]);
+  o.set("sqnr", sq);
+  if (a.quant.present) {
+    val qi = val::object();
+    qi.set("via", a.quant.via);
+    qi.set("dtype", a.quant.intType);
+    qi.set("axis", a.quant.axis >= 0 ? val(a.quant.axis) : val::null());
+    qi.set("scale", view(a.quant.scale));
+    qi.set("zeroPoint", view(a.quant.zeroPoint));
+    o.set("quant", qi);
+  } else {
+    o.set("quant", val::null());
+  }
+  return o;
+}
+
+// Synchronous reads from the model file through a JS function
+// (offset, length, heapPointer) => boolean: fs.readSync in Node, FileReaderSync in workers.
+class JsReader : public onnx::ByteReader {
+ public:
+  explicit JsReader(val fn) : fn_(std::move(fn)) {}
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    return fn_(static_cast<double>(offset), static_cast<double>(length), reinterpret_cast<uintptr_t>(dst)).as<bool>();
+  }
+
+ private:
+  val fn_;
+};
+
 class Session {
  public:
   // Takes ownership of `ptr`, a malloc'ed heap buffer holding the model bytes.
-  Session(uintptr_t ptr, size_t size) : buffer_(reinterpret_cast<uint8_t*>(ptr)), size_(size) {
+  Session(uintptr_t ptr, size_t size) : buffer_(reinterpret_cast<uint8_t*>(ptr)), size_(size) { open(); }
+
+  // Reads the model through `reader` ((offset, length, heapPointer) => boolean) into an
+  // image of the file whose large weight payloads are left unread (onnx::skimModel);
+  // analyse those layers with begin/feed/endPass/finish.
+  static Session* fromReader(double size, val reader) {
+    const size_t n = static_cast<size_t>(size);
+    auto* image = static_cast<uint8_t*>(std::malloc(n ? n : 1));
+    if (!image)
+      return new Session(makeError(ErrorCode::InvalidArgument, "cannot hold " + std::to_string(n) + " bytes in the heap"));
+    auto* s = new Session(reinterpret_cast<uintptr_t>(image), n, true);
+    JsReader in(std::move(reader));
+    auto skim = onnx::skimModel(in, n, image);
+    if (!skim.ok()) {
+      s->error_ = skim.error();
+      return s;
+    }
+    s->skim_ = std::move(skim.value());
+    s->open();
+    return s;
+  }
+
+  ~Session() { std::free(buffer_); }
+
+  void open() {
     auto m = onnx::parseModel(buffer_, size_);
-    if (!m.ok()) { error_ = m.error(); return; }
+    if (!m.ok()) {
+      error_ = m.error();
+      return;
+    }
     model_ = std::make_unique<onnx::Model>(std::move(m.value()));
     auto d = graph::findLayers(*model_);
-    if (!d.ok()) { error_ = d.error(); return; }
+    if (!d.ok()) {
+      error_ = d.error();
+      return;
+    }
     discovery_ = std::move(d.value());
     sqnr_.assign(discovery_.layers.size(), std::nan(""));
   }
-  ~Session() { std::free(buffer_); }
+
+  // Where layer i's weight bytes are: {stream: false} when the session holds them;
+  // otherwise {stream: true, external, offset, length} (file offsets of the model, or
+  // of the external file for external data, whose location comes from externalRef).
+  val weightSource(size_t i) const {
+    val o = val::object();
+    if (i >= discovery_.layers.size()) return val::null();
+    const onnx::Tensor& w = *discovery_.layers[i].weight;
+    const uint64_t off = w.hasRawData ? static_cast<uint64_t>(w.rawData.data - buffer_) : 0;
+    const bool unread = w.hasRawData && !w.external && skim_.skippedRange(off, w.rawData.size);
+    o.set("stream", unread || w.external);
+    o.set("external", w.external);
+    if (unread) {
+      o.set("offset", static_cast<double>(off));
+      o.set("length", static_cast<double>(w.rawData.size));
+    }
+    return o;
+  }
+
+  // Streaming analysis of layer i over `available` bytes: returns {error} or {unitBytes, byteSize, passes}.
+  val begin(size_t i, int bins, double available) {
+    val o = val::object();
+    if (i >= discovery_.layers.size()) {
+      o.set("error", errorValue(makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i))));
+      return o;
+    }
+    stats::Options opt;
+    opt.histogramBins = bins;
+    auto a = analysis::LayerAnalyzer::create(discovery_.layers[i], opt, static_cast<uint64_t>(available));
+    if (!a.ok()) {
+      streaming_.reset();
+      sqnr_[i] = std::nan("");
+      o.set("error", errorValue(a.error()));
+      return o;
+    }
+    streaming_ = std::make_unique<analysis::LayerAnalyzer>(std::move(a.value()));
+    streamingLayer_ = i;
+    o.set("unitBytes", static_cast<double>(streaming_->unitBytes()));
+    o.set("byteSize", static_cast<double>(streaming_->byteSize()));
+    o.set("passes", streaming_->passes());
+    return o;
+  }
+  // Bytes [offset, offset + size) of the weight at ptr. Returns null or an error.
+  val feed(int pass, uintptr_t ptr, double size, double offset) {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    Error e =
+        streaming_->feed(pass, {reinterpret_cast<const uint8_t*>(ptr), static_cast<size_t>(size)}, static_cast<uint64_t>(offset));
+    return e.ok() ? val::null() : errorValue(e);
+  }
+  // Ends a pass: returns the number of passes (2, or 3 after pass 2 when needed) or an error.
+  val endPass(int pass) {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    Error e = streaming_->endPass(pass);
+    return e.ok() ? val(streaming_->passes()) : errorValue(e);
+  }
+  val finish() {
+    val o = val::object();
+    if (!streaming_) {
+      o.set("error", errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed")));
+      return o;
+    }
+    auto r = streaming_->finish();
+    streaming_.reset();
+    if (!r.ok()) {
+      sqnr_[streamingLayer_] = std::nan("");
+      o.set("error", errorValue(r.error()));
+      return o;
+    }
+    last_ = std::move(r.value());
+    sqnr_[streamingLayer_] = last_.stats.sqnr[stats::kInt8PerTensor];
+    return statsValue(last_);
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -149,61 +318,15 @@ class Session {
     stats::Options opt;
     opt.histogramBins = bins;
     auto r = analysis::analyzeLayer(discovery_.layers[i], {reinterpret_cast<const uint8_t*>(extPtr), extSize}, opt);
-    val o = val::object();
     if (!r.ok()) {
       sqnr_[i] = std::nan("");
+      val o = val::object();
       o.set("error", errorValue(r.error()));
       return o;
     }
     last_ = std::move(r.value());
     sqnr_[i] = last_.stats.sqnr[stats::kInt8PerTensor];
-    const stats::LayerStats& s = last_.stats;
-    val ch = val::object();
-    ch.set("count", static_cast<double>(s.channels));
-    ch.set("min", view(s.min));
-    ch.set("max", view(s.max));
-    ch.set("mean", view(s.mean));
-    ch.set("std", view(s.std));
-    ch.set("absMax", view(s.absMax));
-    ch.set("range", view(s.range));
-    ch.set("relativeRange", view(s.relativeRange));
-    val chs = val::object();
-    for (int k = 0; k < stats::kSchemes; ++k) chs.set(stats::schemeName(k), view(s.channelSqnr[k]));
-    ch.set("sqnr", chs);
-    o.set("channels", ch);
-    val t = val::object();
-    t.set("min", s.tensorMin);
-    t.set("max", s.tensorMax);
-    t.set("mean", s.tensorMean);
-    t.set("std", s.tensorStd);
-    t.set("absMax", s.tensorAbsMax);
-    o.set("tensor", t);
-    val h = val::object();
-    h.set("min", s.histMin);
-    h.set("max", s.histMax);
-    h.set("counts", view(s.histogram));
-    o.set("histogram", h);
-    o.set("outlierChannels", view(s.outliers));
-    o.set("outlierThreshold", s.outlierThreshold);
-    val q = val::array();
-    q.call<void>("push", s.q1);
-    q.call<void>("push", s.q3);
-    o.set("quartiles", q);
-    val sq = val::object();
-    for (int k = 0; k < stats::kSchemes; ++k) sq.set(stats::schemeName(k), s.sqnr[k]);
-    o.set("sqnr", sq);
-    if (last_.quant.present) {
-      val qi = val::object();
-      qi.set("via", last_.quant.via);
-      qi.set("dtype", last_.quant.intType);
-      qi.set("axis", last_.quant.axis >= 0 ? val(last_.quant.axis) : val::null());
-      qi.set("scale", view(last_.quant.scale));
-      qi.set("zeroPoint", view(last_.quant.zeroPoint));
-      o.set("quant", qi);
-    } else {
-      o.set("quant", val::null());
-    }
-    return o;
+    return statsValue(last_);
   }
 
  private:
@@ -214,6 +337,12 @@ class Session {
   graph::Discovery discovery_;
   analysis::LayerAnalysis last_;
   std::vector<double> sqnr_;
+  onnx::Skim skim_;
+  std::unique_ptr<analysis::LayerAnalyzer> streaming_;
+  size_t streamingLayer_ = 0;
+
+  Session(uintptr_t ptr, size_t size, bool) : buffer_(reinterpret_cast<uint8_t*>(ptr)), size_(size) {}
+  explicit Session(Error e) : buffer_(nullptr), size_(0), error_(std::move(e)) {}
 };
 
 }  // namespace
@@ -228,5 +357,11 @@ EMSCRIPTEN_BINDINGS(quantlens) {
       .function("skipped", &Session::skipped)
       .function("externalRef", &Session::externalRef)
       .function("analyze", &Session::analyze)
-      .function("ranking", &Session::ranking);
+      .function("ranking", &Session::ranking)
+      .function("weightSource", &Session::weightSource)
+      .function("begin", &Session::begin)
+      .function("feed", &Session::feed)
+      .function("endPass", &Session::endPass)
+      .function("finish", &Session::finish)
+      .class_function("fromReader", &Session::fromReader, emscripten::allow_raw_pointers());
 }

@@ -27,7 +27,7 @@ struct SkippedPayload {
 
 struct SkimOptions {
   uint64_t skipAtLeast = 16 << 10;  // raw_data payloads this long or longer are not read
-  uint64_t readChunk = 64 << 10;    // bytes per read of structure
+  uint64_t readChunk = 8 << 10;     // bytes per read of structure (small: a read past a tensor header touches payload pages)
   int maxDepth = 200;               // message nesting beyond which everything is read as is
 };
 

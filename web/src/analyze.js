@@ -1,43 +1,62 @@
 // analyze(source, options): the per-channel weight analysis of an ONNX model.
 import { loadCore } from './core.js';
 import { QuantLensError, fromCoreError } from './errors.js';
-import { externalResolver, heapAlloc, readIntoHeap } from './source.js';
+import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export const SCHEMA = 'quantlens.analysis/1';
 export const SCHEMES = ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel'];
 
 // Per-layer failures that make the whole model unreadable (as opposed to one
 // layer we cannot analyse, e.g. NaN weights or an unsupported type).
-const FATAL = new Set(['INVALID_MODEL', 'MISSING_EXTERNAL_DATA', 'INVALID_ARGUMENT']);
+const FATAL = new Set(['INVALID_MODEL', 'MISSING_EXTERNAL_DATA', 'INVALID_ARGUMENT', 'IO_ERROR']);
 
-const copy = (view) => view.slice();  // out of the WASM heap, before the next call
+// Bytes per piece when a weight is streamed (rounded to whole runs of its layout).
+// Small on purpose: this machine class pays ~13 us per fresh 4 KB page, and the
+// buffer is reused for every piece of every layer.
+const PIECE = 4 << 20;
+
+// Copies the per-channel views out of the WASM heap (before the next call) into one
+// ArrayBuffer per layer: one allocation instead of a dozen small ones.
+function copyViews(views) {
+  let bytes = 0;
+  for (const v of views) bytes += (v.byteLength + 7) & ~7;
+  const buffer = new ArrayBuffer(bytes);
+  let offset = 0;
+  return views.map((v) => {
+    const out = new v.constructor(buffer, offset, v.length);
+    out.set(v);
+    offset += (v.byteLength + 7) & ~7;
+    return out;
+  });
+}
 
 function copyStats(r) {
   const ch = r.channels;
-  const sqnr = {};
-  for (const k of SCHEMES) sqnr[k] = copy(ch.sqnr[k]);
+  const q = r.quant;
+  const views = [ch.min, ch.max, ch.mean, ch.std, ch.absMax, ch.range, ch.relativeRange, ...SCHEMES.map((k) => ch.sqnr[k]),
+    r.histogram.counts, r.outlierChannels, ...(q ? [q.scale, q.zeroPoint] : [])];
+  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers, scale, zeroPoint] = copyViews(views);
+  const sqnr = Object.fromEntries(SCHEMES.map((k, i) => [k, [s0, s1, s2, s3][i]]));
   return {
-    channels: {
-      count: ch.count,
-      min: copy(ch.min), max: copy(ch.max), mean: copy(ch.mean), std: copy(ch.std),
-      absMax: copy(ch.absMax), range: copy(ch.range), relativeRange: copy(ch.relativeRange), sqnr,
-    },
+    channels: { count: ch.count, min, max, mean, std, absMax, range, relativeRange, sqnr },
     tensor: r.tensor,
-    histogram: { min: r.histogram.min, max: r.histogram.max, counts: copy(r.histogram.counts) },
-    outlierChannels: copy(r.outlierChannels),
+    histogram: { min: r.histogram.min, max: r.histogram.max, counts },
+    outlierChannels: outliers,
     outlierThreshold: r.outlierThreshold,
     quartiles: r.quartiles,
     sqnr: r.sqnr,
-    quant: r.quant && { ...r.quant, scale: copy(r.quant.scale), zeroPoint: copy(r.quant.zeroPoint) },
+    quant: q && { ...q, scale, zeroPoint },
   };
 }
 
-function checkAbort(signal) {
-  if (signal && signal.aborted) throw new QuantLensError('ABORTED', 'cancelled');
-}
-
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 0));
+// Lets other work run (an abort, a page repaint). setImmediate in Node, a message
+// round trip in browsers: setTimeout would add its 1-4 ms clamp, and more.
+const yieldToEventLoop = typeof setImmediate === 'function'
+  ? () => new Promise((resolve) => setImmediate(resolve))
+  : () => new Promise((resolve) => { const ch = new MessageChannel(); ch.port1.onmessage = () => resolve(); ch.port2.postMessage(0); });
+// Yield only where something can be waiting: an AbortSignal, or a browser page's main thread.
+const onPageThread = typeof window === 'object' && typeof document === 'object';
 
 /**
  * @param source  path (Node), Uint8Array | ArrayBuffer, or Blob/File
@@ -52,17 +71,39 @@ export async function analyze(source, options = {}) {
   }
   checkAbort(signal);
   const core = await loadCore();
-  const src = await readIntoHeap(core, source, { onProgress, signal });
-  const session = new core.Session(src.ptr, src.size);  // owns src.ptr from here
+  const src = await openSource(core, source);
+  const external = externalFiles(core, options.externalData, src.dir);
+  let session = null;
+  let scratch = { ptr: 0, size: 0 };
   try {
+    if (src.sync) {
+      // The core reads the structure and leaves large weights in the file (streaming).
+      // Progress is the position reached in the file (skipped weights count as passed).
+      let reached = 0;
+      session = core.Session.fromReader(src.size, (offset, length, ptr) => {
+        const ok = src.readSync(offset, length, ptr);
+        reached = Math.max(reached, offset + length);
+        if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
+        return ok;
+      });
+    } else {
+      const ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
+      session = new core.Session(ptr, src.size);  // owns ptr from here
+    }
     const err = session.error();
     if (err) throw fromCoreError(err, src.name);
     const model = { name: src.name, ...session.model() };
-    const resolve = externalResolver(options.externalData, src.dir);
     const select = typeof options.layers === 'function' ? options.layers
       : options.layers instanceof RegExp ? (l) => options.layers.test(l.name) : () => true;
     const n = session.layerCount();
     const layers = [];
+    // The buffer for streamed weights: the largest one, up to PIECE bytes.
+    let scratchSize = 0;
+    for (let i = 0; i < n; i++) {
+      const w = session.weightSource(i);
+      const len = w.external ? (session.externalRef(i).length ?? 0) : (w.length ?? 0);
+      if (w.stream) scratchSize = Math.max(scratchSize, Math.min(PIECE, len));
+    }
     let last = now();
     for (let i = 0; i < n; i++) {
       checkAbort(signal);
@@ -70,30 +111,63 @@ export async function analyze(source, options = {}) {
       const layer = { index: i, ...info };
       delete layer.external;
       if (!select(layer)) continue;
-      let extPtr = 0;
-      let extSize = 0;
-      try {
-        if (info.external) {
+      const where = session.weightSource(i);
+      let r;
+      if (!where.stream) {
+        r = session.analyze(i, 0, 0, histogramBins);
+      } else {
+        // Stream the weight through one reused heap buffer, piece by piece, pass by pass.
+        let read;
+        let length;
+        if (where.external) {
           const ref = session.externalRef(i);
           if (ref.code) throw fromCoreError(ref, src.name);
-          const bytes = await resolve(ref.location, ref.offset, ref.length);
-          extSize = bytes.length;
-          extPtr = heapAlloc(core, extSize);
-          core.HEAPU8.set(bytes, extPtr);
-        }
-        const r = session.analyze(i, extPtr, extSize, histogramBins);
-        if (r.error) {
-          if (FATAL.has(r.error.code)) throw fromCoreError(r.error, src.name);
-          layer.error = { code: r.error.code, message: r.error.message };
+          length = ref.length ?? 0;
+          read = (off, len, ptr) => external.readInto(ref.location, ref.offset + off, len, ptr);
         } else {
-          Object.assign(layer, copyStats(r));
+          length = where.length;
+          read = (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
         }
-      } finally {
-        if (extPtr) core._free(extPtr);
+        const plan = session.begin(i, histogramBins, length);
+        if (plan.error) {
+          r = plan;
+        } else {
+          // One heap buffer for every streamed weight, sized once for the largest piece
+          // (fresh memory is costly to touch; reused memory is not).
+          if (!scratch.ptr) scratch = { ptr: heapAlloc(core, scratchSize), size: scratchSize };
+          const step = Math.max(plan.unitBytes, Math.floor(scratch.size / plan.unitBytes) * plan.unitBytes);
+          if (step > scratch.size) {  // a single unit larger than the buffer: grow it once
+            core._free(scratch.ptr);
+            scratch = { ptr: 0, size: 0 };
+            scratch = { ptr: heapAlloc(core, step), size: step };
+          }
+          const whole = plan.byteSize <= step;  // read once, feed every pass from the buffer
+          let e = null;
+          for (let pass = 1, passes = plan.passes; !e && pass <= passes; pass++) {
+            for (let off = 0; !e && off < plan.byteSize; off += step) {
+              checkAbort(signal);
+              const len = Math.min(step, plan.byteSize - off);
+              if (!whole || pass === 1) await read(off, len, scratch.ptr);
+              e = session.feed(pass, scratch.ptr, len, off);
+            }
+            if (!e) {
+              const p = session.endPass(pass);
+              if (typeof p === 'number') passes = p;
+              else e = p;
+            }
+          }
+          r = e ? { error: e } : session.finish();
+        }
+      }
+      if (r.error) {
+        if (FATAL.has(r.error.code)) throw fromCoreError(r.error, src.name);
+        layer.error = { code: r.error.code, message: r.error.message };
+      } else {
+        Object.assign(layer, copyStats(r));
       }
       layers.push(layer);
       if (onProgress) onProgress({ phase: 'analyze', done: i + 1, total: n, layer: layer.name });
-      if (now() - last > 30) {  // keep the page / event loop responsive; lets an abort land
+      if ((signal || onPageThread) && now() - last > 30) {  // keep the page responsive; lets an abort land
         await yieldToEventLoop();
         last = now();
       }
@@ -110,7 +184,10 @@ export async function analyze(source, options = {}) {
       summary: summarize(layers, order),
     };
   } finally {
-    session.delete();
+    if (scratch.ptr) core._free(scratch.ptr);
+    if (session) session.delete();
+    await external.close();
+    src.close();
   }
 }
 

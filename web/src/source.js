@@ -1,5 +1,9 @@
-// Getting model bytes into the WASM heap with a single copy: a path is read
-// straight into the heap (Node), a Blob/File in slices, bytes with one set().
+// Getting model bytes into the WASM heap.
+//  - Streaming (a path under Node, a File/Blob in a worker): the core reads the
+//    model's structure through a synchronous reader (onnx::skimModel) and large
+//    weights arrive later a piece at a time, read straight into one reused heap buffer.
+//  - Whole (bytes, or a Blob where synchronous reads are impossible): one copy of
+//    the file in the heap.
 import { QuantLensError } from './errors.js';
 
 const isNode = typeof process === 'object' && !!(process.versions && process.versions.node);
@@ -28,13 +32,28 @@ function toBytes(data) {
 
 const isBlob = (x) => x && typeof x === 'object' && typeof x.arrayBuffer === 'function' && typeof x.slice === 'function' && typeof x.size === 'number';
 
-function checkAbort(signal) {
+export function checkAbort(signal) {
   if (signal && signal.aborted) throw new QuantLensError('ABORTED', 'cancelled');
 }
 
-// Copies `source` into a new heap buffer. Returns { ptr, size, name, dir }.
-export async function readIntoHeap(core, source, { onProgress, signal } = {}) {
-  const report = (done, total) => onProgress && onProgress({ phase: 'read', done, total });
+// Reads [offset, offset + length) of an open Node file straight into the heap.
+function readFdInto(fs, core, fd, offset, length, ptr) {
+  let done = 0;
+  while (done < length) {
+    // HEAPU8 is re-read each time: a heap growth replaces the view.
+    const n = fs.readSync(fd, core.HEAPU8, ptr + done, Math.min(SLICE, length - done), offset + done);
+    if (n <= 0) return false;
+    done += n;
+  }
+  return true;
+}
+
+/**
+ * Opens `source` for reading. Returns { size, name, dir, sync, readSync?(offset, length, ptr),
+ * readInto(offset, length, ptr): Promise<void>, close() }; `sync` says whether the core
+ * may read it synchronously (streaming mode).
+ */
+export async function openSource(core, source) {
   if (typeof source === 'string') {
     if (!isNode) throw new QuantLensError('INVALID_ARGUMENT', 'a path can only be read under Node; pass bytes or a File');
     const { fs, path } = await nodeModules();
@@ -44,107 +63,132 @@ export async function readIntoHeap(core, source, { onProgress, signal } = {}) {
     } catch (e) {
       throw new QuantLensError('IO_ERROR', `cannot open ${source}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: e });
     }
-    try {
-      const size = fs.fstatSync(fd).size;
-      if (fs.fstatSync(fd).isDirectory()) throw new QuantLensError('IO_ERROR', `${source} is a directory, not an ONNX file`);
-      const ptr = heapAlloc(core, size);
-      try {
-        let done = 0;
-        while (done < size) {
-          checkAbort(signal);
-          const len = Math.min(SLICE, size - done);
-          // HEAPU8 is re-read each time: a heap growth replaces the view.
-          const n = fs.readSync(fd, core.HEAPU8, ptr + done, len, done);
-          if (n <= 0) throw new QuantLensError('IO_ERROR', `${source}: file ended early at byte ${done}`);
-          done += n;
-          report(done, size);
-        }
-      } catch (e) {
-        core._free(ptr);
-        throw e;
-      }
-      return { ptr, size, name: path.basename(source), dir: path.dirname(source) };
-    } finally {
+    const stat = fs.fstatSync(fd);
+    if (stat.isDirectory()) {
       fs.closeSync(fd);
+      throw new QuantLensError('IO_ERROR', `${source} is a directory, not an ONNX file`);
     }
+    const readSync = (offset, length, ptr) => readFdInto(fs, core, fd, offset, length, ptr);
+    return {
+      size: stat.size, name: path.basename(source), dir: path.dirname(source), sync: true, readSync,
+      readInto: async (offset, length, ptr) => {
+        if (!readSync(offset, length, ptr)) throw new QuantLensError('IO_ERROR', `${source}: file ended before byte ${offset + length}`);
+      },
+      close: () => fs.closeSync(fd),
+    };
   }
   const bytes = toBytes(source);
   if (bytes) {
-    const ptr = heapAlloc(core, bytes.length);
-    core.HEAPU8.set(bytes, ptr);
-    report(bytes.length, bytes.length);
-    return { ptr, size: bytes.length, name: 'model.onnx', dir: null };
+    return {
+      size: bytes.length, name: 'model.onnx', dir: null, sync: true,
+      readSync: (offset, length, ptr) => { core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr); return true; },
+      readInto: async (offset, length, ptr) => { core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr); },
+      close: () => {},
+    };
   }
   if (isBlob(source)) {
-    const size = source.size;
-    const ptr = heapAlloc(core, size);
-    try {
-      for (let done = 0; done < size; done += SLICE) {
-        checkAbort(signal);
-        const chunk = new Uint8Array(await source.slice(done, Math.min(size, done + SLICE)).arrayBuffer());
+    // FileReaderSync exists in workers only: elsewhere the file is read whole, asynchronously.
+    const FRS = typeof FileReaderSync === 'function' ? FileReaderSync : null;
+    const readInto = async (offset, length, ptr) => {
+      for (let done = 0; done < length; done += SLICE) {
+        const end = Math.min(length, done + SLICE);
+        const chunk = new Uint8Array(await source.slice(offset + done, offset + end).arrayBuffer());
+        if (chunk.length !== end - done) throw new QuantLensError('IO_ERROR', `${source.name || 'file'}: could not read bytes ${offset + done}..${offset + end}`);
         core.HEAPU8.set(chunk, ptr + done);
-        report(Math.min(size, done + SLICE), size);
       }
-    } catch (e) {
-      core._free(ptr);
-      throw e;
-    }
-    return { ptr, size, name: source.name || 'model.onnx', dir: null };
+    };
+    return {
+      size: source.size, name: source.name || 'model.onnx', dir: null, sync: !!FRS,
+      readSync: FRS && ((offset, length, ptr) => {
+        const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset, offset + length)));
+        if (chunk.length !== length) return false;
+        core.HEAPU8.set(chunk, ptr);
+        return true;
+      }),
+      readInto,
+      close: () => {},
+    };
   }
   throw new QuantLensError('INVALID_ARGUMENT', 'source must be a path (Node), a Uint8Array/ArrayBuffer, or a Blob/File');
 }
 
-// Returns async (location, offset, length) => Uint8Array for external data.
-// `externalData`: a function with that signature, or an object mapping
-// location -> bytes | Blob | File. Under Node, a model read from a path also
-// finds its external files beside it.
-export function externalResolver(externalData, dir) {
-  if (typeof externalData === 'function') return externalData;
-  const map = externalData || {};
-  return async (location, offset, length) => {
-    const entry = map[location];
-    if (entry !== undefined) {
-      const bytes = toBytes(entry);
-      if (bytes) {
-        const end = length == null ? bytes.length : offset + length;
-        if (end > bytes.length) throw new QuantLensError('MISSING_EXTERNAL_DATA', `external file '${location}' has ${bytes.length} bytes, the model needs bytes ${offset}..${end}`);
-        return bytes.subarray(offset, end);
-      }
-      if (isBlob(entry)) {
-        const end = length == null ? entry.size : offset + length;
-        if (end > entry.size) throw new QuantLensError('MISSING_EXTERNAL_DATA', `external file '${location}' has ${entry.size} bytes, the model needs bytes ${offset}..${end}`);
-        return new Uint8Array(await entry.slice(offset, end).arrayBuffer());
-      }
+// Copies the whole source into a new heap buffer (the core takes ownership).
+export async function readWholeIntoHeap(core, src, { onProgress, signal } = {}) {
+  const ptr = heapAlloc(core, src.size);
+  try {
+    for (let done = 0; done < src.size; done += SLICE) {
+      checkAbort(signal);
+      const n = Math.min(SLICE, src.size - done);
+      await src.readInto(done, n, ptr + done);
+      if (onProgress) onProgress({ phase: 'read', done: done + n, total: src.size });
     }
-    if (dir != null && isNode) {
-      // ONNX external locations are relative to the model; refuse anything that climbs out.
-      if (location.startsWith('/') || location.split(/[\\/]/).includes('..')) {
-        throw new QuantLensError('MISSING_EXTERNAL_DATA', `external data location '${location}' points outside the model's folder`);
+  } catch (e) {
+    core._free(ptr);
+    throw e;
+  }
+  return ptr;
+}
+
+/**
+ * External data: readInto(location, offset, length, ptr) fills the heap with those
+ * bytes of the external file. `externalData`: an object mapping location -> bytes |
+ * Blob | File, or an async (location, offset, length) => Uint8Array. Under Node, a
+ * model read from a path also finds its external files beside it.
+ */
+export function externalFiles(core, externalData, dir) {
+  const map = typeof externalData === 'function' ? null : (externalData || {});
+  const fds = new Map();
+  const missing = (msg) => new QuantLensError('MISSING_EXTERNAL_DATA', msg);
+  const range = (location, size, offset, length) => {
+    if (offset + length > size) throw missing(`external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`);
+  };
+  return {
+    async readInto(location, offset, length, ptr) {
+      if (typeof externalData === 'function') {
+        const got = toBytes(await externalData(location, offset, length));
+        if (!got || got.length !== length) throw missing(`external data '${location}' bytes ${offset}..${offset + length} were not provided`);
+        core.HEAPU8.set(got, ptr);
+        return;
       }
-      const { fs, path } = await nodeModules();
-      const file = path.join(dir, location);
-      let fd;
-      try {
-        fd = fs.openSync(file, 'r');
-      } catch {
-        throw new QuantLensError('MISSING_EXTERNAL_DATA', `external data file '${location}' not found beside the model`);
-      }
-      try {
-        const size = fs.fstatSync(fd).size;
-        const len = length == null ? size - offset : length;
-        if (offset + len > size) throw new QuantLensError('MISSING_EXTERNAL_DATA', `external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + len}`);
-        const buf = new Uint8Array(len);
-        let done = 0;
-        while (done < len) {
-          const n = fs.readSync(fd, buf, done, len - done, offset + done);
-          if (n <= 0) break;
-          done += n;
+      const entry = map[location];
+      if (entry !== undefined) {
+        const bytes = toBytes(entry);
+        if (bytes) {
+          range(location, bytes.length, offset, length);
+          core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr);
+          return;
         }
-        return buf;
-      } finally {
-        fs.closeSync(fd);
+        if (isBlob(entry)) {
+          range(location, entry.size, offset, length);
+          core.HEAPU8.set(new Uint8Array(await entry.slice(offset, offset + length).arrayBuffer()), ptr);
+          return;
+        }
       }
-    }
-    throw new QuantLensError('MISSING_EXTERNAL_DATA', `external data file '${location}' was not provided`);
+      if (dir != null && isNode) {
+        // ONNX external locations are relative to the model; refuse anything that climbs out.
+        if (location.startsWith('/') || location.split(/[\\/]/).includes('..')) {
+          throw missing(`external data location '${location}' points outside the model's folder`);
+        }
+        const { fs, path } = await nodeModules();
+        let fd = fds.get(location);
+        if (fd === undefined) {
+          try {
+            fd = fs.openSync(path.join(dir, location), 'r');
+          } catch {
+            throw missing(`external data file '${location}' not found beside the model`);
+          }
+          fds.set(location, fd);
+        }
+        range(location, fs.fstatSync(fd).size, offset, length);
+        if (!readFdInto(fs, core, fd, offset, length, ptr)) throw missing(`external file '${location}' ended early`);
+        return;
+      }
+      throw missing(`external data file '${location}' was not provided`);
+    },
+    async close() {
+      if (!fds.size) return;
+      const { fs } = await nodeModules();
+      for (const fd of fds.values()) fs.closeSync(fd);
+    },
   };
 }
