@@ -6,7 +6,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { analyze, toJSON } from '../../web/src/index.js';
-import { fetchedModelFiles, root, sharedModelFiles } from './helpers.mjs';
+import { fetchedModelFiles, generatedModelFiles, root } from './helpers.mjs';
 
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.onnx': 'application/octet-stream' };
 
@@ -23,10 +23,12 @@ function serve(dir) {
 }
 
 const chromium = '/usr/bin/chromium';
-const model = [...fetchedModelFiles(), ...sharedModelFiles()].find((f) => f.startsWith(root)) || fetchedModelFiles()[0];
+// A fetched real model, and the generated one whose weights span several streamed pieces.
+const models = [fetchedModelFiles()[0], generatedModelFiles().find((f) => f.endsWith('large_weights.onnx'))].filter(Boolean);
+const model = models[0];
 const skip = !fs.existsSync(chromium) ? 'Debian chromium not installed' : !model ? 'no fetched model' : false;
 
-test('analyze() in a browser Web Worker equals analyze() in Node', { skip, timeout: 120000 }, async () => {
+test('analyze() of a File and of bytes in a browser Web Worker equals analyze() in Node', { skip, timeout: 120000 }, async () => {
   const { chromium: pw } = await import('playwright-core');
   const server = await serve(root);
   let browser;
@@ -44,21 +46,24 @@ test('analyze() in a browser Web Worker equals analyze() in Node', { skip, timeo
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     const base = `http://127.0.0.1:${server.address().port}`;
     await page.goto(`${base}/tests/js/fixtures/blank.html`);
-    const modelUrl = `${base}/${path.relative(root, model)}`;
-    const out = await page.evaluate(async (url) => {
-      const worker = new Worker('/tests/js/fixtures/worker.mjs', { type: 'module' });
-      return new Promise((resolve) => {
-        worker.onmessage = (e) => resolve(e.data);
-        worker.onerror = (e) => resolve({ ok: false, error: e.message });
-        worker.postMessage({ url });
-      });
-    }, modelUrl);
-    assert.ok(out.ok, out.error);
-    const node = toJSON(await analyze(model));
-    assert.equal(out.result.layers.length, node.layers.length);
-    assert.deepEqual(out.result.layers, node.layers);
-    assert.deepEqual(out.result.summary, node.summary);
-    assert.ok(out.progress >= node.layers.length);
+    for (const file of models) {
+      const modelUrl = `${base}/${path.relative(root, file)}`;
+      const out = await page.evaluate(async (url) => {
+        const worker = new Worker('/tests/js/fixtures/worker.mjs', { type: 'module' });
+        return new Promise((resolve) => {
+          worker.onmessage = (e) => { resolve(e.data); worker.terminate(); };
+          worker.onerror = (e) => resolve({ ok: false, error: e.message });
+          worker.postMessage({ url });
+        });
+      }, modelUrl);
+      assert.ok(out.ok, out.error);
+      const node = toJSON(await analyze(file));
+      assert.equal(out.result.layers.length, node.layers.length);
+      assert.deepEqual(out.result.layers, node.layers, path.basename(file));
+      assert.deepEqual(out.fromBytes.layers, node.layers, path.basename(file));
+      assert.deepEqual(out.result.summary, node.summary);
+      assert.ok(out.progress >= node.layers.length);
+    }
     assert.deepEqual(errors, []);
   } finally {
     if (browser) await browser.close();

@@ -16,6 +16,7 @@
 #include "analysis/analyze.hpp"
 #include "graph/layers.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 #include "onnx/tensor_data.hpp"
 #include "pb_writer.hpp"
 
@@ -80,9 +81,45 @@ bool plainFloat(const ql::graph::Layer& L) {
 }
 
 // Runs the whole pipeline on `buf` (which must be an exact-size allocation).
+// Reads from an in-memory file, as the WASM build reads from a file or a Blob.
+class MemoryReader : public ql::onnx::ByteReader {
+ public:
+  explicit MemoryReader(const std::vector<uint8_t>& b) : b_(b) {}
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    if (offset > b_.size() || length > b_.size() - offset) return false;
+    std::memcpy(dst, b_.data() + offset, length);
+    return true;
+  }
+
+ private:
+  const std::vector<uint8_t>& b_;
+};
+
+// The skimmed image (large payloads unread, here left as 0xAB) must parse to the same
+// verdict as the whole file: the skimmer may never hide or invent a problem.
+void skimAgrees(const std::vector<uint8_t>& buf, const ql::Result<ql::onnx::Model>& direct, Tally& t, const std::string& where) {
+  MemoryReader in(buf);
+  std::vector<uint8_t> image(buf.size(), 0xAB);
+  ql::onnx::SkimOptions o;
+  o.skipAtLeast = 8;  // skip nearly every payload, to exercise the skimmer
+  o.readChunk = 1;    // and read no further ahead than each step needs
+  auto skim = ql::onnx::skimModel(in, buf.size(), image.data(), o);
+  if (!skim.ok()) {
+    t.problem("skim failed on a readable file: " + skim.error().describe(), where);
+    return;
+  }
+  auto m = ql::onnx::parseModel(image.data(), image.size());
+  if (m.ok() != direct.ok() || (!m.ok() && (m.error().message != direct.error().message || m.error().offset != direct.error().offset))) {
+    t.problem("skimmed image parses differently: '" + (m.ok() ? std::string("ok") : m.error().describe()) + "' vs '" +
+                  (direct.ok() ? std::string("ok") : direct.error().describe()) + "'",
+              where);
+  }
+}
+
 void exercise(const std::vector<uint8_t>& buf, Tally& t, const std::string& where, const KnownLayers* known = nullptr) {
   ++t.inputs;
   auto m = ql::onnx::parseModel(buf.data(), buf.size());
+  skimAgrees(buf, m, t, where);
   if (!m.ok()) {
     ++t.rejected;
     if (!errorIsSound(m.error(), buf.size())) t.problem("unsound parse error '" + m.error().describe() + "'", where);
