@@ -31,7 +31,9 @@ inline float loadF(const uint8_t* p) {
 
 // 1.5 * 2^23: adding and subtracting it rounds a float of magnitude < 2^22 to the
 // nearest integer, ties to even (the default rounding mode), lane by lane.
+#if !defined(__wasm_simd128__)
 constexpr float kRoundMagic = 12582912.0f;
+#endif
 
 // Round half to even, lane by lane: one instruction in WASM SIMD; elsewhere adding
 // and subtracting 1.5 * 2^23 rounds any float of magnitude < 2^22 in the default mode.
