@@ -89,7 +89,6 @@ const maxRssKB = rssKB();  // before anything else can allocate
 // run already touched, so this shows the steady-state cost without first-touch page
 // faults (reported separately as `again`, never mixed into the main figures).
 const again = process.argv.includes('--again') ? (await measure()).t : null;
-core.Session = Session;
 
 let weights = 0;
 let absMax = 0;
