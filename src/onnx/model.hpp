@@ -153,6 +153,10 @@ struct Model {
 
 struct ParseOptions {
   int maxGraphDepth = 32;  // sub-graphs nested deeper than this are rejected
+  // Decoded structures (nodes, attributes, tensors, value infos) may take at most this
+  // much memory: a 2-byte NodeProto becomes a ~200-byte Node, so a hostile file of
+  // millions of empty messages would otherwise exhaust the 4 GB WASM heap (an abort).
+  uint64_t maxStructureBytes = uint64_t{512} << 20;
 };
 
 // Decodes a ModelProto. The returned Model borrows `data`.

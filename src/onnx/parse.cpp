@@ -38,8 +38,8 @@ class Parser {
   bool expect(const Field& f, uint8_t type, const char* msgName) {
     if (f.type == type) return true;
     return fail(ErrorCode::InvalidModel,
-                std::string(msgName) + " field " + std::to_string(f.number) + " has wire type " +
-                    wire::wireTypeName(f.type) + ", expected " + wire::wireTypeName(type),
+                std::string(msgName) + " field " + std::to_string(f.number) + " has wire type " + wire::wireTypeName(f.type) +
+                    ", expected " + wire::wireTypeName(type),
                 f.offset);
   }
   size_t off(Bytes b) const { return static_cast<size_t>(b.data - base_); }
@@ -76,18 +76,32 @@ class Parser {
   bool function(Bytes b, Function* fn, int depth);
   bool checkTensor(const Tensor& t);
 
+  // Charges the memory of one decoded structure against options_.maxStructureBytes.
+  bool charge(size_t bytes, size_t offset) {
+    structureBytes_ += bytes;
+    if (structureBytes_ <= options_.maxStructureBytes) return true;
+    return fail(ErrorCode::InvalidModel,
+                "the model's structure would take more than " + std::to_string(options_.maxStructureBytes >> 20) +
+                    " MB to hold (millions of nodes or tensors); not read",
+                offset);
+  }
+
   const uint8_t* base_;
   ParseOptions options_;
   Error error_;
+  uint64_t structureBytes_ = 0;
 };
 
 template <class T, class Fn>
 bool Parser::repeatedVarint(const Field& f, const char* msgName, std::vector<T>* out, Fn convert) {
   if (f.type == wire::kVarint) {
+    if (!charge(sizeof(T), f.offset)) return false;
     out->push_back(convert(f.varint));
     return true;
   }
   if (!expect(f, wire::kLen, msgName)) return false;
+  // A packed varint takes at least one byte: charge for the most values it can hold.
+  if (!charge(sizeof(T) * f.bytes.size, f.offset)) return false;
   const uint8_t* p = f.bytes.data;
   const uint8_t* e = p + f.bytes.size;
   while (p < e) {
@@ -102,11 +116,13 @@ bool Parser::repeatedVarint(const Field& f, const char* msgName, std::vector<T>*
 
 bool Parser::repeatedFloat(const Field& f, const char* msgName, std::vector<float>* out) {
   if (f.type == wire::kFixed32) {
+    if (!charge(sizeof(float) * 2, f.offset)) return false;
     out->push_back(wire::loadF32(f.bytes.data));
     return true;
   }
   if (!expect(f, wire::kLen, msgName)) return false;
-  if (f.bytes.size % 4) return fail(ErrorCode::InvalidModel, std::string("packed floats in ") + msgName + " do not fill their length", f.offset);
+  if (f.bytes.size % 4)
+    return fail(ErrorCode::InvalidModel, std::string("packed floats in ") + msgName + " do not fill their length", f.offset);
   for (size_t i = 0; i < f.bytes.size; i += 4) out->push_back(wire::loadF32(f.bytes.data + i));
   return true;
 }
@@ -118,12 +134,24 @@ bool Parser::model(Bytes b, Model* m) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1: if (!i64(f, "ModelProto", &m->irVersion)) return false; break;
-      case 2: if (!str(f, "ModelProto", &m->producerName)) return false; break;
-      case 3: if (!str(f, "ModelProto", &m->producerVersion)) return false; break;
-      case 4: if (!str(f, "ModelProto", &m->domain)) return false; break;
-      case 5: if (!i64(f, "ModelProto", &m->modelVersion)) return false; break;
-      case 6: if (!str(f, "ModelProto", &m->docString)) return false; break;
+      case 1:
+        if (!i64(f, "ModelProto", &m->irVersion)) return false;
+        break;
+      case 2:
+        if (!str(f, "ModelProto", &m->producerName)) return false;
+        break;
+      case 3:
+        if (!str(f, "ModelProto", &m->producerVersion)) return false;
+        break;
+      case 4:
+        if (!str(f, "ModelProto", &m->domain)) return false;
+        break;
+      case 5:
+        if (!i64(f, "ModelProto", &m->modelVersion)) return false;
+        break;
+      case 6:
+        if (!str(f, "ModelProto", &m->docString)) return false;
+        break;
       case 7:
         if (!expect(f, wire::kLen, "ModelProto")) return false;
         // protobuf merges repeated occurrences of a message field; ONNX writers emit one.
@@ -150,7 +178,8 @@ bool Parser::model(Bytes b, Model* m) {
         m->functions.emplace_back();
         if (!function(f.bytes, &m->functions.back(), 0)) return false;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return true;
@@ -158,7 +187,8 @@ bool Parser::model(Bytes b, Model* m) {
 
 bool Parser::graph(Bytes b, Graph* g, int depth) {
   if (depth > options_.maxGraphDepth) {
-    return fail(ErrorCode::InvalidModel, "sub-graphs nested deeper than " + std::to_string(options_.maxGraphDepth) + " levels", off(b));
+    return fail(ErrorCode::InvalidModel, "sub-graphs nested deeper than " + std::to_string(options_.maxGraphDepth) + " levels",
+                off(b));
   }
   Reader r(b, base_);
   Field f;
@@ -170,13 +200,17 @@ bool Parser::graph(Bytes b, Graph* g, int depth) {
         g->nodes.emplace_back();
         if (!node(f.bytes, &g->nodes.back(), depth)) return false;
         break;
-      case 2: if (!str(f, "GraphProto", &g->name)) return false; break;
+      case 2:
+        if (!str(f, "GraphProto", &g->name)) return false;
+        break;
       case 5:
         if (!expect(f, wire::kLen, "GraphProto")) return false;
         g->initializers.emplace_back();
         if (!tensor(f.bytes, &g->initializers.back())) return false;
         break;
-      case 10: if (!str(f, "GraphProto", &g->docString)) return false; break;
+      case 10:
+        if (!str(f, "GraphProto", &g->docString)) return false;
+        break;
       case 11:
       case 12:
       case 13: {
@@ -194,53 +228,83 @@ bool Parser::graph(Bytes b, Graph* g, int depth) {
         if (!expect(f, wire::kLen, "GraphProto")) return false;
         g->sparseInitializers.push_back(f.bytes);
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return true;
 }
 
 bool Parser::node(Bytes b, Node* n, int depth) {
+  if (!charge(sizeof(Node), off(b))) return false;
   Reader r(b, base_);
   Field f;
   n->offset = off(b);
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1: if (!str(f, "NodeProto", &n->inputs.emplace_back())) return false; break;
-      case 2: if (!str(f, "NodeProto", &n->outputs.emplace_back())) return false; break;
-      case 3: if (!str(f, "NodeProto", &n->name)) return false; break;
-      case 4: if (!str(f, "NodeProto", &n->opType)) return false; break;
+      case 1:
+        if (!charge(sizeof(std::string_view), f.offset) || !str(f, "NodeProto", &n->inputs.emplace_back())) return false;
+        break;
+      case 2:
+        if (!charge(sizeof(std::string_view), f.offset) || !str(f, "NodeProto", &n->outputs.emplace_back())) return false;
+        break;
+      case 3:
+        if (!str(f, "NodeProto", &n->name)) return false;
+        break;
+      case 4:
+        if (!str(f, "NodeProto", &n->opType)) return false;
+        break;
       case 5:
         if (!expect(f, wire::kLen, "NodeProto")) return false;
         n->attributes.emplace_back();
         if (!attribute(f.bytes, &n->attributes.back(), depth)) return false;
         break;
-      case 6: if (!str(f, "NodeProto", &n->docString)) return false; break;
-      case 7: if (!str(f, "NodeProto", &n->domain)) return false; break;
-      default: break;
+      case 6:
+        if (!str(f, "NodeProto", &n->docString)) return false;
+        break;
+      case 7:
+        if (!str(f, "NodeProto", &n->domain)) return false;
+        break;
+      default:
+        break;
     }
   }
   return true;
 }
 
 bool Parser::attribute(Bytes b, Attribute* a, int depth) {
+  if (!charge(sizeof(Attribute), off(b))) return false;
   Reader r(b, base_);
   Field f;
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1: if (!str(f, "AttributeProto", &a->name)) return false; break;
-      case 21: if (!str(f, "AttributeProto", &a->refAttrName)) return false; break;
-      case 13: if (!str(f, "AttributeProto", &a->docString)) return false; break;
-      case 20: if (!i32(f, "AttributeProto", &a->type)) return false; break;
+      case 1:
+        if (!str(f, "AttributeProto", &a->name)) return false;
+        break;
+      case 21:
+        if (!str(f, "AttributeProto", &a->refAttrName)) return false;
+        break;
+      case 13:
+        if (!str(f, "AttributeProto", &a->docString)) return false;
+        break;
+      case 20:
+        if (!i32(f, "AttributeProto", &a->type)) return false;
+        break;
       case 2:
         if (!expect(f, wire::kFixed32, "AttributeProto")) return false;
         a->f = wire::loadF32(f.bytes.data);
         a->hasF = true;
         break;
-      case 3: if (!i64(f, "AttributeProto", &a->i)) return false; a->hasI = true; break;
-      case 4: if (!str(f, "AttributeProto", &a->s)) return false; a->hasS = true; break;
+      case 3:
+        if (!i64(f, "AttributeProto", &a->i)) return false;
+        a->hasI = true;
+        break;
+      case 4:
+        if (!str(f, "AttributeProto", &a->s)) return false;
+        a->hasS = true;
+        break;
       case 5:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->t = std::make_unique<Tensor>();
@@ -251,11 +315,15 @@ bool Parser::attribute(Bytes b, Attribute* a, int depth) {
         a->g = std::make_unique<Graph>();
         if (!graph(f.bytes, a->g.get(), depth + 1)) return false;
         break;
-      case 7: if (!repeatedFloat(f, "AttributeProto", &a->floats)) return false; break;
+      case 7:
+        if (!repeatedFloat(f, "AttributeProto", &a->floats)) return false;
+        break;
       case 8:
         if (!repeatedVarint(f, "AttributeProto", &a->ints, [](uint64_t v) { return static_cast<int64_t>(v); })) return false;
         break;
-      case 9: if (!str(f, "AttributeProto", &a->strings.emplace_back())) return false; break;
+      case 9:
+        if (!charge(sizeof(std::string_view), f.offset) || !str(f, "AttributeProto", &a->strings.emplace_back())) return false;
+        break;
       case 10:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->tensors.emplace_back();
@@ -266,21 +334,25 @@ bool Parser::attribute(Bytes b, Attribute* a, int depth) {
         a->graphs.emplace_back();
         if (!graph(f.bytes, &a->graphs.back(), depth + 1)) return false;
         break;
-      case 14: case 15:
+      case 14:
+      case 15:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->typeProtos.push_back(f.bytes);
         break;
-      case 22: case 23:
+      case 22:
+      case 23:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->sparseTensors.push_back(f.bytes);
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return true;
 }
 
 bool Parser::tensor(Bytes b, Tensor* t) {
+  if (!charge(sizeof(Tensor), off(b))) return false;
   Reader r(b, base_);
   Field f;
   t->message = b;
@@ -292,7 +364,9 @@ bool Parser::tensor(Bytes b, Tensor* t) {
       case 1:
         if (!repeatedVarint(f, "TensorProto", &t->dims, [](uint64_t v) { return static_cast<int64_t>(v); })) return false;
         break;
-      case 2: if (!i32(f, "TensorProto", &t->dataType)) return false; break;
+      case 2:
+        if (!i32(f, "TensorProto", &t->dataType)) return false;
+        break;
       case 3: {
         if (!expect(f, wire::kLen, "TensorProto")) return false;
         Reader sr(f.bytes, base_);
@@ -305,10 +379,14 @@ bool Parser::tensor(Bytes b, Tensor* t) {
         }
         break;
       }
-      case 4: case 5: case 7: case 10: case 11: {
-        const auto kind = f.number == 4 ? RepeatedScalar::kFixed32Kind
-                        : f.number == 10 ? RepeatedScalar::kFixed64Kind
-                                         : RepeatedScalar::kVarintKind;
+      case 4:
+      case 5:
+      case 7:
+      case 10:
+      case 11: {
+        const auto kind = f.number == 4    ? RepeatedScalar::kFixed32Kind
+                          : f.number == 10 ? RepeatedScalar::kFixed64Kind
+                                           : RepeatedScalar::kVarintKind;
         uint64_t count = 0;
         if (!RepeatedScalar::count(f, kind, &count, &error_, base_)) return false;
         if (count == 0) break;
@@ -327,20 +405,27 @@ bool Parser::tensor(Bytes b, Tensor* t) {
         t->typedField = 6;
         ++t->typedCount;
         break;
-      case 8: if (!str(f, "TensorProto", &t->name)) return false; break;
+      case 8:
+        if (!str(f, "TensorProto", &t->name)) return false;
+        break;
       case 9:
         if (!expect(f, wire::kLen, "TensorProto")) return false;
         t->hasRawData = true;
         t->rawData = f.bytes;
         break;
-      case 12: if (!str(f, "TensorProto", &t->docString)) return false; break;
+      case 12:
+        if (!str(f, "TensorProto", &t->docString)) return false;
+        break;
       case 13:
         if (!expect(f, wire::kLen, "TensorProto")) return false;
         t->externalData.emplace_back();
         if (!stringPair(f.bytes, &t->externalData.back())) return false;
         break;
-      case 14: if (!i64(f, "TensorProto", &location)) return false; break;
-      default: break;
+      case 14:
+        if (!i64(f, "TensorProto", &location)) return false;
+        break;
+      default:
+        break;
     }
   }
   t->external = location == 1;
@@ -350,7 +435,8 @@ bool Parser::tensor(Bytes b, Tensor* t) {
 bool Parser::checkTensor(const Tensor& t) {
   uint64_t count = 0;
   for (int64_t d : t.dims) {
-    if (d < 0) return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has negative dimension " + std::to_string(d), t.offset);
+    if (d < 0)
+      return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has negative dimension " + std::to_string(d), t.offset);
   }
   if (!t.elementCount(&count)) {
     return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has dimensions whose product overflows", t.offset);
@@ -397,19 +483,25 @@ bool Parser::checkTensor(const Tensor& t) {
 }
 
 bool Parser::valueInfo(Bytes b, ValueInfo* v) {
+  if (!charge(sizeof(ValueInfo), off(b))) return false;
   Reader r(b, base_);
   Field f;
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1: if (!str(f, "ValueInfoProto", &v->name)) return false; break;
+      case 1:
+        if (!str(f, "ValueInfoProto", &v->name)) return false;
+        break;
       case 2:
         if (!expect(f, wire::kLen, "ValueInfoProto")) return false;
         v->hasType = true;
         if (!typeProto(f.bytes, v)) return false;
         break;
-      case 3: if (!str(f, "ValueInfoProto", &v->docString)) return false; break;
-      default: break;
+      case 3:
+        if (!str(f, "ValueInfoProto", &v->docString)) return false;
+        break;
+      default:
+        break;
     }
   }
   return true;
@@ -453,10 +545,21 @@ bool Parser::shape(Bytes b, ValueInfo* v) {
     while (!dr.done()) {
       if (!dr.next(&df)) return failReader(dr);
       switch (df.number) {
-        case 1: if (!i64(df, "Dimension", &d.value)) return false; d.hasValue = true; d.param = {}; break;
-        case 2: if (!str(df, "Dimension", &d.param)) return false; d.hasValue = false; d.value = 0; break;
-        case 3: if (!str(df, "Dimension", &d.denotation)) return false; break;
-        default: break;
+        case 1:
+          if (!i64(df, "Dimension", &d.value)) return false;
+          d.hasValue = true;
+          d.param = {};
+          break;
+        case 2:
+          if (!str(df, "Dimension", &d.param)) return false;
+          d.hasValue = false;
+          d.value = 0;
+          break;
+        case 3:
+          if (!str(df, "Dimension", &d.denotation)) return false;
+          break;
+        default:
+          break;
       }
     }
   }
@@ -491,23 +594,36 @@ bool Parser::function(Bytes b, Function* fn, int depth) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1: if (!str(f, "FunctionProto", &fn->name)) return false; break;
-      case 4: if (!str(f, "FunctionProto", &fn->inputs.emplace_back())) return false; break;
-      case 5: if (!str(f, "FunctionProto", &fn->outputs.emplace_back())) return false; break;
-      case 6: if (!str(f, "FunctionProto", &fn->attributes.emplace_back())) return false; break;
+      case 1:
+        if (!str(f, "FunctionProto", &fn->name)) return false;
+        break;
+      case 4:
+        if (!str(f, "FunctionProto", &fn->inputs.emplace_back())) return false;
+        break;
+      case 5:
+        if (!str(f, "FunctionProto", &fn->outputs.emplace_back())) return false;
+        break;
+      case 6:
+        if (!str(f, "FunctionProto", &fn->attributes.emplace_back())) return false;
+        break;
       case 7:
         if (!expect(f, wire::kLen, "FunctionProto")) return false;
         fn->nodes.emplace_back();
         if (!node(f.bytes, &fn->nodes.back(), depth + 1)) return false;
         break;
-      case 8: if (!str(f, "FunctionProto", &fn->docString)) return false; break;
+      case 8:
+        if (!str(f, "FunctionProto", &fn->docString)) return false;
+        break;
       case 9:
         if (!expect(f, wire::kLen, "FunctionProto")) return false;
         fn->opsets.emplace_back();
         if (!opset(f.bytes, &fn->opsets.back())) return false;
         break;
-      case 10: if (!str(f, "FunctionProto", &fn->domain)) return false; break;
-      default: break;
+      case 10:
+        if (!str(f, "FunctionProto", &fn->domain)) return false;
+        break;
+      default:
+        break;
     }
   }
   return true;
@@ -517,41 +633,84 @@ bool Parser::function(Bytes b, Function* fn, int depth) {
 
 std::string dataTypeName(int32_t type) {
   switch (type) {
-    case kFloat: return "float32";
-    case kUint8: return "uint8";
-    case kInt8: return "int8";
-    case kUint16: return "uint16";
-    case kInt16: return "int16";
-    case kInt32: return "int32";
-    case kInt64: return "int64";
-    case kString: return "string";
-    case kBool: return "bool";
-    case kFloat16: return "float16";
-    case kDouble: return "float64";
-    case kUint32: return "uint32";
-    case kUint64: return "uint64";
-    case kComplex64: return "complex64";
-    case kComplex128: return "complex128";
-    case kBFloat16: return "bfloat16";
-    case 17: return "float8e4m3fn";
-    case 18: return "float8e4m3fnuz";
-    case 19: return "float8e5m2";
-    case 20: return "float8e5m2fnuz";
-    case 21: return "uint4";
-    case 22: return "int4";
-    default: return "dtype " + std::to_string(type);
+    case kFloat:
+      return "float32";
+    case kUint8:
+      return "uint8";
+    case kInt8:
+      return "int8";
+    case kUint16:
+      return "uint16";
+    case kInt16:
+      return "int16";
+    case kInt32:
+      return "int32";
+    case kInt64:
+      return "int64";
+    case kString:
+      return "string";
+    case kBool:
+      return "bool";
+    case kFloat16:
+      return "float16";
+    case kDouble:
+      return "float64";
+    case kUint32:
+      return "uint32";
+    case kUint64:
+      return "uint64";
+    case kComplex64:
+      return "complex64";
+    case kComplex128:
+      return "complex128";
+    case kBFloat16:
+      return "bfloat16";
+    case 17:
+      return "float8e4m3fn";
+    case 18:
+      return "float8e4m3fnuz";
+    case 19:
+      return "float8e5m2";
+    case 20:
+      return "float8e5m2fnuz";
+    case 21:
+      return "uint4";
+    case 22:
+      return "int4";
+    default:
+      return "dtype " + std::to_string(type);
   }
 }
 
 size_t dataTypeSize(int32_t type) {
   switch (type) {
-    case kFloat: case kInt32: case kUint32: return 4;
-    case kUint8: case kInt8: case kBool: return 1;
-    case kUint16: case kInt16: case kFloat16: case kBFloat16: return 2;
-    case kInt64: case kDouble: case kUint64: case kComplex64: return 8;
-    case kComplex128: return 16;
-    case 17: case 18: case 19: case 20: return 1;
-    default: return 0;  // string, 4-bit types (packed two per byte), unknown
+    case kFloat:
+    case kInt32:
+    case kUint32:
+      return 4;
+    case kUint8:
+    case kInt8:
+    case kBool:
+      return 1;
+    case kUint16:
+    case kInt16:
+    case kFloat16:
+    case kBFloat16:
+      return 2;
+    case kInt64:
+    case kDouble:
+    case kUint64:
+    case kComplex64:
+      return 8;
+    case kComplex128:
+      return 16;
+    case 17:
+    case 18:
+    case 19:
+    case 20:
+      return 1;
+    default:
+      return 0;  // string, 4-bit types (packed two per byte), unknown
   }
 }
 

@@ -80,6 +80,10 @@ const badInputs = () => {
     g = pb.graph({ nodes: [pb.node({ inputs: ['c'], outputs: ['o'], op: 'If', attrs: [attr] })] });
   }
   cases.push(['sub-graphs nested 200 deep', write('deep.onnx', pb.model(g)), /nested deeper than 32/]);
+  // 8 million empty NodeProtos (16 MB): decoded naively they would need ~2 GB of Node structures
+  const emptyNodes = new Uint8Array(8e6 * 2);
+  for (let i = 0; i < emptyNodes.length; i += 2) emptyNodes[i] = 0x0a;  // field 1 (node), length 0
+  cases.push(['millions of empty nodes', write('nodes.onnx', pb.model(emptyNodes)), /structure would take more than 512 MB/]);
   if (real) {
     const bytes = fs.readFileSync(real);
     cases.push(['truncated real model', write('truncated.onnx', bytes.subarray(0, Math.floor(bytes.length / 2))), /at byte \d+/]);
