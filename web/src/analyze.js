@@ -80,12 +80,20 @@ export async function analyze(source, options = {}) {
       // The core reads the structure and leaves large weights in the file (streaming).
       // Progress is the position reached in the file (skipped weights count as passed).
       let reached = 0;
+      let readError = null;
       session = core.Session.fromReader(src.size, (offset, length, ptr) => {
-        const ok = src.readSync(offset, length, ptr);
-        reached = Math.max(reached, offset + length);
-        if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
-        return ok;
+        // Never let an exception unwind through the core's frames: report a failed read.
+        try {
+          const ok = src.readSync(offset, length, ptr);
+          reached = Math.max(reached, offset + length);
+          if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
+          return ok;
+        } catch (e) {
+          readError = e;
+          return false;
+        }
       });
+      if (readError) throw readError instanceof QuantLensError ? readError : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
     } else {
       const ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
       session = new core.Session(ptr, src.size);  // owns ptr from here
