@@ -173,22 +173,17 @@ class Session {
 
   // Streaming analysis of layer i over `available` bytes: returns {error} or {unitBytes, byteSize, passes}.
   val begin(size_t i, int bins, double available) {
-    val o = val::object();
-    if (i >= discovery_.layers.size()) {
-      o.set("error", errorValue(makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i))));
-      return o;
-    }
+    if (i >= discovery_.layers.size()) return failed(makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)));
     stats::Options opt;
     opt.histogramBins = bins;
     auto a = analysis::LayerAnalyzer::create(discovery_.layers[i], opt, static_cast<uint64_t>(available));
     if (!a.ok()) {
       streaming_.reset();
-      sqnr_[i] = std::nan("");
-      o.set("error", errorValue(a.error()));
-      return o;
+      return settle(i, a.error());
     }
     streaming_ = std::make_unique<analysis::LayerAnalyzer>(std::move(a.value()));
     streamingLayer_ = i;
+    val o = val::object();
     o.set("unitBytes", static_cast<double>(streaming_->unitBytes()));
     o.set("byteSize", static_cast<double>(streaming_->byteSize()));
     o.set("passes", streaming_->passes());
@@ -208,21 +203,10 @@ class Session {
     return e.ok() ? val(streaming_->passes()) : errorValue(e);
   }
   val finish() {
-    val o = val::object();
-    if (!streaming_) {
-      o.set("error", errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed")));
-      return o;
-    }
+    if (!streaming_) return failed(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
     auto r = streaming_->finish();
     streaming_.reset();
-    if (!r.ok()) {
-      sqnr_[streamingLayer_] = std::nan("");
-      o.set("error", errorValue(r.error()));
-      return o;
-    }
-    last_ = std::move(r.value());
-    sqnr_[streamingLayer_] = last_.stats.sqnr[stats::kInt8PerTensor];
-    return statsValue(last_);
+    return settle(streamingLayer_, std::move(r));
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -314,22 +298,30 @@ class Session {
   // Analyses layer i. External weight bytes, if any, are at extPtr (not owned).
   // Returns {error} or the statistics with typed-array views valid until the next call.
   val analyze(size_t i, uintptr_t extPtr, size_t extSize, int bins) {
-    if (i >= discovery_.layers.size()) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)));
+    if (i >= discovery_.layers.size()) return failed(makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)));
     stats::Options opt;
     opt.histogramBins = bins;
-    auto r = analysis::analyzeLayer(discovery_.layers[i], {reinterpret_cast<const uint8_t*>(extPtr), extSize}, opt);
+    return settle(i, analysis::analyzeLayer(discovery_.layers[i], {reinterpret_cast<const uint8_t*>(extPtr), extSize}, opt));
+  }
+
+ private:
+  static val failed(const Error& e) {
+    val o = val::object();
+    o.set("error", errorValue(e));
+    return o;
+  }
+  // The end of a layer's analysis, whole or streamed: {error}, or its statistics
+  // (kept as last_ so the views stay valid), with its SQNR recorded for the ranking.
+  val settle(size_t i, Result<analysis::LayerAnalysis> r) {
     if (!r.ok()) {
       sqnr_[i] = std::nan("");
-      val o = val::object();
-      o.set("error", errorValue(r.error()));
-      return o;
+      return failed(r.error());
     }
     last_ = std::move(r.value());
     sqnr_[i] = last_.stats.sqnr[stats::kInt8PerTensor];
     return statsValue(last_);
   }
 
- private:
   uint8_t* buffer_;
   size_t size_;
   Error error_;

@@ -159,8 +159,6 @@ inline v4f loadPartial(const uint8_t* p, int lanes) {
 }
 inline v4f laneMask(int lanes) { return v4f{lanes > 0 ? 1.0f : 0.0f, lanes > 1 ? 1.0f : 0.0f, lanes > 2 ? 1.0f : 0.0f, 0.0f}; }
 
-// One code path for whole vectors and the tail (zero-padded and masked), so every
-// element goes through exactly the same float32 operations.
 // Squares below float32's normal range (1.2e-38) underflow or lose precision. A
 // channel whose accumulated sums end below this bound may have lost such squares,
 // so it is computed again with every square in double.
@@ -179,6 +177,8 @@ inline void addWide(double* acc, v4f x, v4f e0, v4f e1, v4f e2, v4f e3, double m
   }
 }
 
+// One code path for whole vectors and the tail (zero-padded and masked), so every
+// element goes through exactly the same float32 operations. Wide: squares in double.
 template <bool Wide>
 QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc) {
   const v4f m = splat(P.mean);
