@@ -34,6 +34,13 @@ std::vector<uint8_t> readFile(const std::string& path) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
+// The real model's bytes, or empty with a warning when ../shared is absent (the test then skips).
+std::vector<uint8_t> realModel() {
+  auto bytes = readFile(kRealModel);
+  if (bytes.empty()) WARN("skipped: " << kRealModel << " is not available");
+  return bytes;
+}
+
 std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 
 // What happened to a batch of inputs, and every broken promise.
@@ -470,11 +477,8 @@ TEST_CASE("bad input: random mutations of the hand-built model", "[bad][mutate]"
 }
 
 TEST_CASE("bad input: truncations of a real model", "[bad][truncate][real]") {
-  const auto full = readFile(kRealModel);
-  if (full.empty()) {
-    WARN("skipped: " << kRealModel << " is not available");
-    return;
-  }
+  const auto full = realModel();
+  if (full.empty()) return;
   Tally t;
   auto cutAt = [&](size_t cut) {
     std::vector<uint8_t> buf(full.begin(), full.begin() + static_cast<long>(cut));
@@ -498,11 +502,8 @@ TEST_CASE("bad input: truncations of a real model", "[bad][truncate][real]") {
 }
 
 TEST_CASE("bad input: truncations inside a real model's graph, lengths fixed up", "[bad][truncate][real]") {
-  const auto full = readFile(kRealModel);
-  if (full.empty()) {
-    WARN("skipped: " << kRealModel << " is not available");
-    return;
-  }
+  const auto full = realModel();
+  if (full.empty()) return;
   std::string head, graphBytes;
   {
     ql::wire::Reader r({full.data(), full.size()}, full.data());
@@ -529,11 +530,8 @@ TEST_CASE("bad input: truncations inside a real model's graph, lengths fixed up"
 }
 
 TEST_CASE("bad input: random mutations of a real model", "[bad][mutate][real]") {
-  const auto full = readFile(kRealModel);
-  if (full.empty()) {
-    WARN("skipped: " << kRealModel << " is not available");
-    return;
-  }
+  const auto full = realModel();
+  if (full.empty()) return;
   Tally t;
   randomMutants(full, 3000, 777, t, "mnist", true);
   requireClean(t);
