@@ -25,7 +25,9 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "bootstrap: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # onnxruntime-node's install script would download from a host this machine cannot reach;
+  # its CPU binaries ship in the package and need nothing more.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 fi
 
 node tools/fetch-models.mjs
