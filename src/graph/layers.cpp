@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "graph/scope.hpp"
 #include "onnx/tensor_data.hpp"
 
 namespace ql::graph {
@@ -39,40 +40,50 @@ const char* followerKindName(FollowerKind kind) {
   return "other";
 }
 
-namespace {
-
-// Names visible in one graph; sub-graphs see their parents' names too.
-struct Scope {
-  const Scope* parent = nullptr;
-  const Graph* graph = nullptr;
-  std::string path;
-  std::unordered_map<std::string_view, const Tensor*> constants;
-  std::unordered_map<std::string_view, const Node*> producers;
-  std::unordered_map<std::string_view, std::vector<const Node*>> consumers;
-  std::unordered_set<std::string_view> formals;  // a sub-graph's inputs: values at run time
-
-  const Tensor* constant(std::string_view name) const {
-    for (const Scope* s = this; s; s = s->parent) {
-      // shadowed by a computed value, or by a sub-graph's formal input
-      if ((s->producers.count(name) || s->formals.count(name)) && !s->constants.count(name)) return nullptr;
-      auto it = s->constants.find(name);
-      if (it != s->constants.end()) return it->second;
+void Scope::index(const Graph& g) {
+  graph = &g;
+  for (const auto& t : g.initializers) constants[t.name] = &t;
+  // A sub-graph's inputs are bound at run time by If/Loop/Scan; main-graph inputs
+  // that are also initializers are weights (old exporters list them as inputs).
+  if (parent) {
+    for (const auto& in : g.inputs) formals.insert(in.name);
+  }
+  for (const auto& n : g.nodes) {
+    for (auto o : n.outputs) {
+      if (!o.empty()) producers[o] = &n;
     }
-    return nullptr;
-  }
-  const Node* producer(std::string_view name) const {
-    for (const Scope* s = this; s; s = s->parent) {
-      auto it = s->producers.find(name);
-      if (it != s->producers.end()) return it->second;
+    if (isOp(&n, "Constant") && !n.outputs.empty()) {
+      if (const auto* a = n.attribute("value"); a && a->t) constants[n.outputs[0]] = a->t.get();
     }
-    return nullptr;
+    for (auto i : n.inputs) {
+      if (!i.empty()) consumers[i].push_back(&n);
+    }
   }
-  const std::vector<const Node*>& consumersOf(std::string_view name) const {
-    static const std::vector<const Node*> none;
-    auto it = consumers.find(name);
-    return it == consumers.end() ? none : it->second;
+}
+
+const Tensor* Scope::constant(std::string_view name) const {
+  for (const Scope* s = this; s; s = s->parent) {
+    // shadowed by a computed value, or by a sub-graph's formal input
+    if ((s->producers.count(name) || s->formals.count(name)) && !s->constants.count(name)) return nullptr;
+    auto it = s->constants.find(name);
+    if (it != s->constants.end()) return it->second;
   }
-};
+  return nullptr;
+}
+
+const Node* Scope::producer(std::string_view name) const {
+  for (const Scope* s = this; s; s = s->parent) {
+    auto it = s->producers.find(name);
+    if (it != s->producers.end()) return it->second;
+  }
+  return nullptr;
+}
+
+const std::vector<const Node*>& Scope::consumersOf(std::string_view name) const {
+  static const std::vector<const Node*> none;
+  auto it = consumers.find(name);
+  return it == consumers.end() ? none : it->second;
+}
 
 std::string displayName(const Node& n, size_t index) {
   if (!n.name.empty()) return std::string(n.name);
@@ -159,6 +170,8 @@ Follower classifyFollower(const Scope& scope, std::string_view value) {
   }
   return f;
 }
+
+namespace {
 
 struct WeightTrace {
   const Tensor* tensor = nullptr;
@@ -254,25 +267,8 @@ class Finder {
   void walk(const Graph& g, const Scope* parent, const std::string& path) {
     Scope scope;
     scope.parent = parent;
-    scope.graph = &g;
     scope.path = path;
-    for (const auto& t : g.initializers) scope.constants[t.name] = &t;
-    // Main-graph inputs that are also initializers are weights (old exporters list
-    // them as inputs); a sub-graph's inputs are bound at run time by If/Loop/Scan.
-    if (parent) {
-      for (const auto& in : g.inputs) scope.formals.insert(in.name);
-    }
-    for (const auto& n : g.nodes) {
-      for (auto o : n.outputs) {
-        if (!o.empty()) scope.producers[o] = &n;
-      }
-      if (isOp(&n, "Constant") && !n.outputs.empty()) {
-        if (const auto* a = n.attribute("value"); a && a->t) scope.constants[n.outputs[0]] = a->t.get();
-      }
-      for (auto i : n.inputs) {
-        if (!i.empty()) scope.consumers[i].push_back(&n);
-      }
-    }
+    scope.index(g);
     for (size_t idx = 0; idx < g.nodes.size(); ++idx) {
       const Node& n = g.nodes[idx];
       visit(scope, n, idx);

@@ -1,0 +1,111 @@
+// Cross Layer Equalization (Nagel et al. 2019, "Data-Free Quantization Through
+// Weight Equalization and Bias Correction", sections 4.1 and 4.2), with the
+// BatchNorm folding and ReLU6 handling it needs, writing the equalized model.
+//
+// Steps, in order:
+//  1. BatchNormalization after a Conv / ConvTranspose / Gemm / MatMul(+Add) is folded:
+//     W' = W*g/s per output channel, b' = beta + (b - mean)*g/s, s = sqrt(var + eps).
+//     BatchNormalization before a layer is folded where exact (Conv of group 1 without
+//     padding, Gemm, MatMul): W'[:, i] = W[:, i]*g_i/s_i, b' = b + W.(beta - mean*g/s).
+//  2. Sequences: layers joined by a single-consumer path through ops that commute with
+//     a positive per-channel scale (Relu, PRelu, LeakyRelu, zero Pad, MaxPool,
+//     AveragePool, Identity, Dropout; Clip(0, 6) once replaced by Relu). Anything else
+//     ends the sequence, and each stop is reported with its reason.
+//  3. Scaling, with r = max|w| per channel: pairs s_i = sqrt(r1_i / r2_i) (layer 1's
+//     output channel i divided by s_i, layer 2's input channel i multiplied by it);
+//     a depthwise layer between two others takes the cube-root form
+//     s12 = r0 / cbrt(r0 r1 r2), s23 = cbrt(r0 r1 r2) / r2. Sweeps repeat until every
+//     scale of a sweep is within 1 +- tolerance, or maxIterations.
+//  4. High-bias absorption where a folded BatchNorm gives beta, gamma and a Relu
+//     follows: c = max(0, beta - 3|gamma|) (scaled with the layer), b1 -= c,
+//     b2 += W2 c summed over the kernel. Only where exact for values above c: the path
+//     after the Relu holds only MaxPool / Identity / Dropout and layer 2 has no padding.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "stats/stats.hpp"
+
+namespace ql::cle {
+
+struct Options {
+  bool keepRelu6 = false;          // true: ReLU6 ends a sequence instead of becoming Relu
+  bool biasAbsorption = true;
+  bool triples = true;             // cube-root form around depthwise layers
+  bool throughPadPool = true;      // sequences pass through zero Pad, MaxPool, AveragePool
+  int maxIterations = 20;          // sweeps over a sequence; 0 folds BN only
+  double tolerance = 1e-4;         // a sweep with every |s - 1| below this ends the iteration
+  // A channel whose range is below this fraction of the largest range of the same
+  // layer is near-dead (real models have max|w| of 1e-12 .. 1e-20): it keeps scale 1,
+  // since equalizing it would need scales of 1e10 and activations no INT8 grid holds.
+  double deadChannelRatio = 1e-6;
+  int histogramBins = 128;
+};
+
+// One layer whose weights changed. `before` is after BatchNorm folding and before
+// scaling: the weights a quantizer would see without equalization.
+struct LayerChange {
+  std::string name;        // display name of the node
+  std::string op;
+  std::string weightName;
+  size_t nodeIndex = 0;
+  bool batchNormFolded = false;
+  bool biasAdded = false;  // it had no bias; folding or absorption gave it one
+  stats::LayerStats before, after;
+  std::vector<float> outScale;  // output channel c divided by outScale[c]
+  std::vector<float> inScale;   // input channel c multiplied by inScale[c]
+  std::vector<float> absorbed;  // high bias moved out of each output channel (empty: none)
+};
+
+struct Sequence {
+  std::vector<size_t> layers;      // indices into Report::layers, in graph order
+  std::vector<std::string> links;  // ops between layer k and k+1, "Relu, MaxPool"; "" when direct
+  std::vector<bool> triple;        // per layer: balanced as the depthwise middle of a triple
+  int iterations = 0;
+  bool converged = false;
+};
+
+// Where a sequence ended, or a layer was left out, and why.
+struct Stop {
+  std::string layer;  // the layer whose output path ends here
+  std::string node;   // the node that ends it (may be the layer itself)
+  std::string op;
+  std::string reason;
+};
+
+struct FoldedBatchNorm {
+  std::string node;
+  std::string layer;
+  bool before = false;  // folded into the layer that follows it
+};
+
+struct DeadChannel {
+  std::string layer;
+  uint32_t channel = 0;
+  bool output = true;  // an output channel of `layer` (else an input channel)
+  float range = 0;
+};
+
+struct Report {
+  size_t layersSeen = 0;  // weight layers discovered in the model
+  std::vector<LayerChange> layers;
+  std::vector<Sequence> sequences;
+  std::vector<Stop> stops;
+  std::vector<FoldedBatchNorm> foldedBatchNorms;
+  std::vector<std::string> relu6Replaced;  // Clip nodes now Relu
+  std::vector<std::string> relu6Kept;      // Clip(0, 6) nodes that ended a sequence (keepRelu6)
+  std::vector<DeadChannel> deadChannels;
+  size_t biasAbsorptions = 0;              // links where high bias was absorbed
+  bool changed() const { return !layers.empty(); }
+};
+
+struct Equalized {
+  std::vector<uint8_t> model;  // the equalized ONNX file (the input bytes when nothing changed)
+  Report report;
+};
+
+Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options = {});
+
+}  // namespace ql::cle
