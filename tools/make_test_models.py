@@ -699,6 +699,119 @@ def large_weights():
     return make_model(graph, 13), {}
 
 
+# ----------------------------------------------------------------------------
+# Cross Layer Equalization cases: every sequence kind and every kind of stop.
+# Each layer's output channels are uneven (one channel x50) so that CLE has work.
+
+class Net:
+    """A tiny graph builder for the CLE cases."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.inits, self.nodes = [], []
+
+    def const(self, name, array):
+        self.inits.append(init(name, array))
+        return name
+
+    def op(self, op_type, inputs, name, **kw):
+        self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **kw))
+        return name
+
+    def conv(self, x, name, cin, cout, k=1, group=1, bias=True, pads=None, op="Conv"):
+        shape = (cout, cin // group, k, k) if op == "Conv" else (cin, cout // group, k, k)
+        axis = 0 if op == "Conv" else 1
+        w = uneven(self.rng, shape, axis=axis, big=(int(self.rng.integers(shape[axis])),), sigma=0.3)
+        ins = [x, self.const(f"{name}.w", w)]
+        if bias:
+            ins.append(self.const(f"{name}.b", self.rng.normal(0, 0.1, cout).astype(np.float32)))
+        kw = {"group": group} if group != 1 else {}
+        if pads:
+            kw["pads"] = pads
+        return self.op(op, ins, name, **kw)
+
+    def bn(self, x, name, c, beta_mean=0.0):
+        r = self.rng
+        ps = [self.const(f"{name}.{k}", v.astype(np.float32)) for k, v in (
+            ("scale", r.uniform(0.5, 1.5, c)), ("bias", r.normal(beta_mean, 0.1, c)),
+            ("mean", r.normal(0, 0.1, c)), ("var", r.uniform(0.5, 1.5, c)))]
+        return self.op("BatchNormalization", [x] + ps, name, epsilon=1e-3)
+
+
+def cle_convnet():
+    """Conv+BN+Relu -> depthwise+BN+ReLU6 (Clip inputs) -> pointwise -> MaxPool, zero Pad ->
+    grouped conv -> LeakyRelu -> depthwise x2 -> PRelu -> AveragePool -> ConvTranspose
+    (group 2) -> Relu -> Conv: one long sequence through every commuting op."""
+    n = Net(201)
+    zero, six = n.const("zero", np.float32(0)), n.const("six", np.float32(6))
+    h = n.op("Relu", [n.bn(n.conv("x", "c1", 3, 8, k=3, bias=False, pads=[1, 1, 1, 1]), "bn1", 8)], "r1")
+    h = n.op("Clip", [n.bn(n.conv(h, "c2_dw", 8, 8, k=3, group=8, pads=[1, 1, 1, 1]), "bn2", 8), zero, six], "relu6_2")
+    h = n.op("Relu", [n.conv(h, "c3", 8, 16)], "r3")
+    h = n.op("MaxPool", [h], "pool3", kernel_shape=[2, 2], strides=[2, 2])
+    h = n.op("Pad", [h, n.const("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], "pad3")
+    h = n.op("LeakyRelu", [n.conv(h, "c4_grouped", 16, 16, k=3, group=4)], "lrelu4", alpha=0.1)
+    h = n.op("PRelu", [n.conv(h, "c5_dw_x2", 16, 32, k=3, group=16, pads=[1, 1, 1, 1]),
+                       n.const("slope", np.full((32, 1, 1), 0.2, np.float32))], "prelu5")
+    h = n.op("AveragePool", [n.conv(h, "c6", 32, 8)], "avg6", kernel_shape=[2, 2], strides=[2, 2])
+    h = n.op("Relu", [n.conv(h, "c7_convT", 8, 4, k=2, group=2, op="ConvTranspose")], "r7")
+    out = n.conv(h, "c8", 4, 4)
+    graph = helper.make_graph(n.nodes, "cle_convnet", [vi("x", F, [1, 3, 16, 16])], [vi(out, F)], n.inits)
+    return make_model(graph, 13), {}
+
+
+def cle_mlp():
+    """BN before a Gemm, Gemm (transB, alpha, beta) -> Relu -> Gemm without C -> LeakyRelu ->
+    MatMul + Add bias -> Relu -> MatMul: an MLP, which AIMET does not equalize."""
+    n = Net(202)
+    r = n.rng
+    h = n.bn("m", "bn0", 16)
+    h = n.op("Gemm", [h, n.const("g1.w", uneven(r, (32, 16), axis=0, sigma=0.3)),
+                      n.const("g1.c", r.normal(0, 0.1, 32).astype(np.float32))], "g1", transB=1, alpha=0.5, beta=2.0)
+    h = n.op("Relu", [h], "r1")
+    h = n.op("LeakyRelu", [n.op("Gemm", [h, n.const("g2.w", uneven(r, (32, 24), axis=1, sigma=0.3))], "g2")], "lr2", alpha=0.2)
+    h = n.op("Add", [n.op("MatMul", [h, n.const("m3.w", uneven(r, (24, 12), axis=1, sigma=0.3))], "m3"),
+                     n.const("m3.b", r.normal(0, 0.1, 12).astype(np.float32))], "m3_add")
+    h = n.op("Relu", [h], "r3")
+    out = n.op("MatMul", [h, n.const("m4.w", uneven(r, (12, 5), axis=1, sigma=0.3))], "m4")
+    graph = helper.make_graph(n.nodes, "cle_mlp", [vi("m", F, [4, 16])], [vi(out, F)], n.inits)
+    return make_model(graph, 13), {}
+
+
+def cle_stops():
+    """Where sequences must stop: a branch, a residual Add, a graph output in the middle,
+    Clip(0, 4), Sigmoid, a weight shared by two convs, BN before a padded conv, and
+    ReLU6 as Clip attributes (opset 10) that still forms a pair."""
+    n = Net(203)
+    a = n.op("Relu", [n.conv("x", "a", 3, 8)], "ra")
+    b = n.conv(a, "b_branch1", 8, 8)
+    c = n.conv(a, "c_branch2", 8, 8)
+    d = n.op("Relu", [n.op("Add", [b, c], "residual")], "rd")
+    e = n.op("Sigmoid", [n.conv(d, "e", 8, 8)], "sig_e")
+    f = n.conv(e, "f_output_mid", 8, 8)             # its output is also a graph output
+    g = n.conv(n.op("Relu", [f], "rf"), "g", 8, 8)
+    h = n.op("Clip", [n.conv(g, "h", 8, 8)], "clip04", min=0.0, max=4.0)
+    i = n.conv(h, "i", 8, 8)
+    relu6 = n.op("Clip", [n.conv(i, "j", 8, 8)], "relu6_attr", min=0.0, max=6.0)
+    k = n.conv(relu6, "k", 8, 8)
+    n.nodes.append(helper.make_node("Conv", [k, "k.w"], ["shared_use"], name="l_shares_k_weight"))
+    m = n.conv(n.bn("shared_use", "bn_before_padded", 8), "m_padded", 8, 8, k=3, pads=[1, 1, 1, 1])
+    graph = helper.make_graph(n.nodes, "cle_stops", [vi("x", F, [1, 3, 8, 8])], [vi(m, F), vi(f, F)], n.inits)
+    return make_model(graph, 10), {}
+
+
+def cle_dead_channels():
+    """Output channels of max|w| 1e-20 and exactly 0 (with biases) before a Relu and a
+    1x1 conv, as real exports have: equalizing them naively needs scales of 1e10."""
+    n = Net(204)
+    w = uneven(n.rng, (8, 3, 3, 3), sigma=0.3)
+    w[2] *= 1e-20 / np.abs(w[2]).max()
+    w[5] = 0
+    x = n.op("Conv", ["x", n.const("c1.w", w.astype(np.float32)), n.const("c1.b", np.full(8, 0.5, np.float32))], "c1")
+    out = n.conv(n.op("Relu", [x], "r1"), "c2", 8, 4)
+    graph = helper.make_graph(n.nodes, "cle_dead_channels", [vi("x", F, [1, 3, 8, 8])], [vi(out, F)], n.inits)
+    return make_model(graph, 13), {}
+
+
 CASES = [
     ("typed_float_data.onnx", typed_float_data),
     ("unpacked_fields.onnx", unpacked_fields),
@@ -715,6 +828,10 @@ CASES = [
     ("hostile_names.onnx", hostile_names),
     ("zero_and_constant.onnx", zero_and_constant),
     ("large_weights.onnx", large_weights),
+    ("cle_convnet.onnx", cle_convnet),
+    ("cle_mlp.onnx", cle_mlp),
+    ("cle_stops.onnx", cle_stops),
+    ("cle_dead_channels.onnx", cle_dead_channels),
 ]
 
 # Cases that are large on purpose (weights bigger than the API's 4 MB streaming piece).

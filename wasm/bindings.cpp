@@ -10,6 +10,7 @@
 #include <string>
 
 #include "analysis/analyze.hpp"
+#include "cle/cle.hpp"
 #include "onnx/skim.hpp"
 
 using emscripten::val;
@@ -45,9 +46,8 @@ val follower(const graph::Follower& f) {
   return o;
 }
 
-// The statistics as JS values; per-channel arrays are views valid until the next call.
-val statsValue(const analysis::LayerAnalysis& a) {
-  const stats::LayerStats& s = a.stats;
+// The statistics as JS values; per-channel arrays are views of `s`.
+val layerStatsValue(const stats::LayerStats& s) {
   val o = val::object();
   val ch = val::object();
   ch.set("count", static_cast<double>(s.channels));
@@ -83,6 +83,12 @@ val statsValue(const analysis::LayerAnalysis& a) {
   val sq = val::object();
   for (int k = 0; k < stats::kSchemes; ++k) sq.set(stats::schemeName(k), s.sqnr[k]);
   o.set("sqnr", sq);
+  return o;
+}
+
+// A layer's analysis; per-channel arrays are views valid until the next call.
+val statsValue(const analysis::LayerAnalysis& a) {
+  val o = layerStatsValue(a.stats);
   if (a.quant.present) {
     val qi = val::object();
     qi.set("via", a.quant.via);
@@ -337,9 +343,144 @@ class Session {
   explicit Session(Error e) : buffer_(nullptr), size_(0), error_(std::move(e)) {}
 };
 
+// Cross Layer Equalization of the model bytes at ptr (not owned). The report's
+// per-channel arrays and modelBytes() are views valid while this object lives.
+class Equalization {
+ public:
+  Equalization(uintptr_t ptr, size_t size, val options) {
+    cle::Options opt;
+    auto flag = [&](const char* k, bool* out) {
+      if (options.hasOwnProperty(k)) *out = options[k].as<bool>();
+    };
+    auto number = [&](const char* k, double* out) {
+      if (options.hasOwnProperty(k)) *out = options[k].as<double>();
+    };
+    flag("keepRelu6", &opt.keepRelu6);
+    flag("biasAbsorption", &opt.biasAbsorption);
+    flag("triples", &opt.triples);
+    flag("throughPadPool", &opt.throughPadPool);
+    double iterations = opt.maxIterations, bins = opt.histogramBins;
+    number("maxIterations", &iterations);
+    number("tolerance", &opt.tolerance);
+    number("deadChannelRatio", &opt.deadChannelRatio);
+    number("histogramBins", &bins);
+    if (!(iterations >= 0 && iterations <= 1e6) || !(bins >= 1 && bins <= 4096)) {
+      error_ = makeError(ErrorCode::InvalidArgument, "maxIterations must be 0..1000000 and histogramBins 1..4096");
+      return;
+    }
+    opt.maxIterations = static_cast<int>(iterations);
+    opt.histogramBins = static_cast<int>(bins);
+    auto r = cle::equalize(reinterpret_cast<const uint8_t*>(ptr), size, opt);
+    if (!r.ok()) {
+      error_ = r.error();
+      return;
+    }
+    result_ = std::move(r.value());
+    options_ = opt;
+  }
+
+  val error() const { return error_.ok() ? val::null() : errorValue(error_); }
+  val modelBytes() const { return view(result_.model); }
+
+  val report() const {
+    const cle::Report& r = result_.report;
+    val o = val::object();
+    val opt = val::object();  // the options in effect, defaults included
+    opt.set("keepRelu6", options_.keepRelu6);
+    opt.set("biasAbsorption", options_.biasAbsorption);
+    opt.set("triples", options_.triples);
+    opt.set("throughPadPool", options_.throughPadPool);
+    opt.set("maxIterations", options_.maxIterations);
+    opt.set("tolerance", options_.tolerance);
+    opt.set("deadChannelRatio", options_.deadChannelRatio);
+    opt.set("histogramBins", options_.histogramBins);
+    o.set("options", opt);
+    o.set("layersSeen", static_cast<double>(r.layersSeen));
+    val layers = val::array();
+    for (const auto& c : r.layers) {
+      val l = val::object();
+      l.set("name", c.name);
+      l.set("op", c.op);
+      l.set("weight", c.weightName);
+      l.set("node", static_cast<double>(c.nodeIndex));
+      l.set("batchNormFolded", c.batchNormFolded);
+      l.set("biasAdded", c.biasAdded);
+      l.set("before", layerStatsValue(c.before));
+      l.set("after", layerStatsValue(c.after));
+      l.set("outScale", view(c.outScale));
+      l.set("inScale", view(c.inScale));
+      l.set("absorbed", view(c.absorbed));
+      layers.call<void>("push", l);
+    }
+    o.set("layers", layers);
+    val seqs = val::array();
+    for (const auto& s : r.sequences) {
+      val q = val::object();
+      val idx = val::array(), links = val::array(), triple = val::array();
+      for (size_t k : s.layers) idx.call<void>("push", static_cast<double>(k));
+      for (const auto& k : s.links) links.call<void>("push", k);
+      for (bool t : s.triple) triple.call<void>("push", t);
+      q.set("layers", idx);
+      q.set("links", links);
+      q.set("triple", triple);
+      q.set("iterations", s.iterations);
+      q.set("converged", s.converged);
+      q.set("lastChange", s.lastChange);
+      seqs.call<void>("push", q);
+    }
+    o.set("sequences", seqs);
+    val stops = val::array();
+    for (const auto& s : r.stops) {
+      val q = val::object();
+      q.set("layer", s.layer);
+      q.set("node", s.node);
+      q.set("op", s.op);
+      q.set("reason", s.reason);
+      stops.call<void>("push", q);
+    }
+    o.set("stops", stops);
+    val bns = val::array();
+    for (const auto& b : r.foldedBatchNorms) {
+      val q = val::object();
+      q.set("node", b.node);
+      q.set("layer", b.layer);
+      q.set("position", std::string(b.before ? "before" : "after"));
+      bns.call<void>("push", q);
+    }
+    o.set("foldedBatchNorms", bns);
+    val replaced = val::array(), kept = val::array();
+    for (const auto& n : r.relu6Replaced) replaced.call<void>("push", n);
+    for (const auto& n : r.relu6Kept) kept.call<void>("push", n);
+    o.set("relu6Replaced", replaced);
+    o.set("relu6Kept", kept);
+    val dead = val::array();
+    for (const auto& d : r.deadChannels) {
+      val q = val::object();
+      q.set("layer", d.layer);
+      q.set("channel", d.channel);
+      q.set("side", std::string(d.output ? "output" : "input"));
+      q.set("range", d.range);
+      dead.call<void>("push", q);
+    }
+    o.set("deadChannels", dead);
+    o.set("biasAbsorptions", static_cast<double>(r.biasAbsorptions));
+    return o;
+  }
+
+ private:
+  Error error_;
+  cle::Equalized result_;
+  cle::Options options_;
+};
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(quantlens) {
+  emscripten::class_<Equalization>("Equalization")
+      .constructor<uintptr_t, size_t, val>()
+      .function("error", &Equalization::error)
+      .function("modelBytes", &Equalization::modelBytes)
+      .function("report", &Equalization::report);
   emscripten::class_<Session>("Session")
       .constructor<uintptr_t, size_t>()
       .function("error", &Session::error)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -62,9 +64,12 @@ struct Link {
   bool absorbable = false;         // rest of the path commutes with subtracting a constant
 };
 
-std::string joinOps(const std::vector<const Node*>& path) {
+std::string joinOps(const std::vector<const Node*>& path, const std::vector<const Node*>& relu6) {
   std::string s;
-  for (const Node* n : path) s += (s.empty() ? "" : ", ") + std::string(n->opType);
+  for (const Node* n : path) {
+    const bool replaced = std::find(relu6.begin(), relu6.end(), n) != relu6.end();
+    s += (s.empty() ? "" : ", ") + (replaced ? std::string("ReLU6->Relu") : std::string(n->opType));
+  }
   return s;
 }
 
@@ -90,7 +95,10 @@ class Equalizer {
     for (const auto& t : g.initializers) names_.insert(std::string(t.name));
     report_.layersSeen = disc_.layers.size();
 
-    for (const auto& L : disc_.layers) addCandidate(L);
+    for (const auto& L : disc_.layers) {
+      layerNodes_.insert(L.node);
+      addCandidate(L);
+    }
     for (auto& w : works_) foldBatchNormAfter(w);
     foldBatchNormsBefore();
     for (size_t i = 0; i < works_.size(); ++i) findLink(i);
@@ -467,6 +475,7 @@ class Equalizer {
         links_[idx] = link;
         return;
       }
+      if (layerNodes_.count(n)) return stop(nm, n, "reaches " + nameOf(n) + ", a layer left out of equalization (see its own stop)");
       if (!isOp(n, n->opType)) return stop(nm, n, "custom-domain op " + std::string(n->opType));
       const std::string_view op = n->opType;
       static const std::set<std::string_view> kFollowed = {"Relu", "PRelu", "LeakyRelu", "Clip", "Identity", "Dropout", "MaxPool",
@@ -527,6 +536,43 @@ class Equalizer {
     stop(nm, nullptr, "path longer than 64 ops");
   }
 
+  // A small constant vector: a constant tensor, or (as tf2onnx writes Pad amounts)
+  // Concat / Cast / Identity / Squeeze / Unsqueeze of constants.
+  bool constantValues(std::string_view name, std::vector<double>* out, int depth) {
+    if (name.empty() || depth > 8) return false;
+    if (const Tensor* t = scope_.constant(name)) {
+      auto v = onnx::readAsDouble(*t);
+      if (!v.ok()) return false;
+      out->insert(out->end(), v->begin(), v->end());
+      return true;
+    }
+    const Node* p = scope_.producer(name);
+    if (isOp(p, "Concat") && p->intAttr("axis", 0) == 0) {
+      for (auto in : p->inputs)
+        if (!constantValues(in, out, depth + 1)) return false;
+      return true;
+    }
+    if (isOp(p, "Split") && p->intAttr("axis", 0) == 0) {  // one piece of a split 1-D constant
+      std::vector<double> all, sizes;
+      if (!constantValues(input(*p, 0), &all, depth + 1)) return false;
+      const size_t k = static_cast<size_t>(std::find(p->outputs.begin(), p->outputs.end(), name) - p->outputs.begin());
+      if (const auto* a = p->attribute("split"); a && !a->ints.empty())
+        sizes.assign(a->ints.begin(), a->ints.end());
+      else if (!input(*p, 1).empty() && !constantValues(input(*p, 1), &sizes, depth + 1))
+        return false;
+      if (sizes.empty()) sizes.assign(p->outputs.size(), static_cast<double>(all.size() / std::max<size_t>(1, p->outputs.size())));
+      if (k >= sizes.size()) return false;
+      size_t from = 0;
+      for (size_t i = 0; i < k; ++i) from += static_cast<size_t>(sizes[i]);
+      const size_t len = static_cast<size_t>(sizes[k]);
+      if (from + len > all.size()) return false;
+      out->insert(out->end(), all.begin() + from, all.begin() + from + len);
+      return true;
+    }
+    if (isOp(p, "Cast") || isOp(p, "Identity") || isOp(p, "Squeeze") || isOp(p, "Unsqueeze")) return constantValues(input(*p, 0), out, depth + 1);
+    return false;
+  }
+
   // Empty when Pad keeps every channel's zero at zero and pads no channel.
   std::string padCommutes(const Node& n, bool convFamily) {
     std::string_view mode = "constant";
@@ -540,11 +586,7 @@ class Equalizer {
     std::vector<double> pads;
     if (const auto* a = n.attribute("pads"); a && !a->ints.empty()) {
       pads.assign(a->ints.begin(), a->ints.end());
-    } else if (const Tensor* t = scope_.constant(input(n, 1))) {
-      auto v = onnx::readAsDouble(*t);
-      if (!v.ok()) return "Pad amounts unreadable";
-      pads = std::move(v.value());
-    } else {
+    } else if (!constantValues(input(n, 1), &pads, 0)) {
       return "Pad amounts are not constant";
     }
     const size_t rank = pads.size() / 2;
@@ -665,7 +707,7 @@ class Equalizer {
     Sequence seq;
     for (size_t k = 0; k < chain.size(); ++k) {
       seq.layers.push_back(works_[chain[k]].change);
-      if (k + 1 < chain.size()) seq.links.push_back(joinOps(links_[chain[k]].path));
+      if (k + 1 < chain.size()) seq.links.push_back(joinOps(links_[chain[k]].path, links_[chain[k]].relu6));
     }
     // A depthwise layer with a neighbour on each side is balanced as a triple.
     std::vector<bool> middle(chain.size(), false);
@@ -685,6 +727,7 @@ class Equalizer {
         }
       }
       seq.iterations = it + 1;
+      seq.lastChange = dev;
       if (dev < opt_.tolerance) {
         seq.converged = true;
         break;
@@ -801,7 +844,7 @@ class Equalizer {
   std::vector<Work> works_;
   std::unordered_map<const Node*, size_t> byNode_;
   std::unordered_map<size_t, Link> links_;
-  std::unordered_set<const Node*> folded_;
+  std::unordered_set<const Node*> folded_, layerNodes_;
   std::set<std::string> dead_;
   std::map<size_t, onnx::NodeEdit> edits_;
   std::vector<size_t> removeNodes_;

@@ -35,8 +35,8 @@ struct Options {
   bool biasAbsorption = true;
   bool triples = true;             // cube-root form around depthwise layers
   bool throughPadPool = true;      // sequences pass through zero Pad, MaxPool, AveragePool
-  int maxIterations = 20;          // sweeps over a sequence; 0 folds BN only
-  double tolerance = 1e-4;         // a sweep with every |s - 1| below this ends the iteration
+  int maxIterations = 50;          // sweeps over a sequence (each a few passes over its range matrices); 0 folds BN only
+  double tolerance = 1e-3;         // a sweep with every |s - 1| below this ends the iteration
   // A channel whose range is below this fraction of the largest range of the same
   // layer is near-dead (real models have max|w| of 1e-12 .. 1e-20): it keeps scale 1,
   // since equalizing it would need scales of 1e10 and activations no INT8 grid holds.
@@ -65,6 +65,7 @@ struct Sequence {
   std::vector<bool> triple;        // per layer: balanced as the depthwise middle of a triple
   int iterations = 0;
   bool converged = false;
+  double lastChange = 0;           // largest |s - 1| of the last sweep
 };
 
 // Where a sequence ended, or a layer was left out, and why.

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // quantlens: command-line front end over the WASM core (Node 20+).
-import { analyze, formatTable, toJSON, QuantLensError } from '../src/index.js';
+import fs from 'node:fs';
+import { analyze, equalize, formatEqualization, formatTable, toJSON, QuantLensError } from '../src/index.js';
 
 const USAGE = {
   main: `Usage: quantlens <command> [options]
 
 Commands:
-  analyze MODEL.onnx   per-channel weight ranges, outlier channels and INT8/INT4 SQNR
+  analyze MODEL.onnx    per-channel weight ranges, outlier channels and INT8/INT4 SQNR
+  equalize MODEL.onnx   Cross Layer Equalization: writes the equalized model, reports what changed
 
 Run 'quantlens <command> --help' for the options of a command.`,
   analyze: `Usage: quantlens analyze MODEL.onnx [options]
@@ -21,6 +23,22 @@ Options:
   -h, --help        this text
 
 Exit status: 0 done, 2 bad input (unreadable or malformed model, missing external data), 1 other failure.`,
+  equalize: `Usage: quantlens equalize MODEL.onnx -o OUT.onnx [options]
+
+Folds BatchNorm, equalizes the weight ranges of consecutive layers (Cross Layer
+Equalization, Nagel et al. 2019) and writes a model that computes the same function.
+Without -o, reports what would change and writes nothing.
+
+Options:
+  -o, --output FILE       where to write the equalized model
+  --keep-relu6            keep ReLU6 (Clip 0..6): sequences stop there instead of replacing it by Relu
+  --no-bias-absorption    do not absorb high biases into the next layer
+  --iterations N          most sweeps over each sequence (default 50; 0 folds BatchNorm and replaces ReLU6 only)
+  --json                  print the report as JSON (schema quantlens.equalization/1)
+  --top N                 layers in the table (default 40)
+  -h, --help              this text
+
+Exit status: 0 done (also when there is nothing to equalize), 2 bad input, 1 other failure.`,
 };
 
 // Exit status 2: the input is at fault.
@@ -46,6 +64,10 @@ function parseArgs(argv) {
     else if (a === '--top') opts.top = Number(value());
     else if (a === '--bins') opts.bins = Number(value());
     else if (a === '--layers') opts.layers = value();
+    else if (a === '-o' || a === '--output') opts.output = value();
+    else if (a === '--keep-relu6') opts.keepRelu6 = true;
+    else if (a === '--no-bias-absorption') opts.noBiasAbsorption = true;
+    else if (a === '--iterations') opts.iterations = Number(value());
     else if (a.startsWith('-') && a !== '-') throw usageError(`unknown option ${a}`, cmd);
     else opts.positional.push(a);
   }
@@ -69,6 +91,36 @@ async function runAnalyze(opts) {
   return 0;
 }
 
+async function runEqualize(opts) {
+  if (opts.help) { process.stdout.write(`${USAGE.equalize}\n`); return 0; }
+  if (opts.positional.length !== 1) throw usageError('equalize takes exactly one MODEL.onnx', 'equalize');
+  if (opts.top !== undefined && !(Number.isInteger(opts.top) && opts.top > 0)) throw usageError('--top takes a positive integer', 'equalize');
+  if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0)) throw usageError('--iterations takes a non-negative integer', 'equalize');
+  const result = await equalize(opts.positional[0], {
+    keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption, maxIterations: opts.iterations,
+  });
+  let wrote = '';
+  if (opts.output) {
+    try {
+      fs.writeFileSync(opts.output, result.bytes);
+    } catch (e) {
+      throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
+    }
+    wrote = result.summary.changed ? `Wrote ${opts.output} (${result.bytes.length} bytes).` : `Wrote an unchanged copy to ${opts.output}.`;
+  }
+  if (opts.json) {
+    const { bytes, ...report } = result;
+    process.stdout.write(`${JSON.stringify(toJSON({ ...report, output: opts.output ?? null }))}\n`);
+  } else {
+    process.stdout.write(`${formatEqualization(result, { top: opts.top ?? 40, color: process.stdout.isTTY })}\n`);
+    process.stdout.write(`${wrote || 'No -o given: nothing written.'}\n`);
+  }
+  return 0;
+}
+
+// A closed pipe (quantlens ... | head) ends output quietly.
+process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
+
 async function main(argv) {
   const { cmd, opts } = parseArgs(argv);
   if (!cmd) throw usageError('no command given', 'main');
@@ -77,6 +129,7 @@ async function main(argv) {
     return 0;
   }
   if (cmd === 'analyze') return runAnalyze(opts);
+  if (cmd === 'equalize') return runEqualize(opts);
   throw usageError(`unknown command '${cmd}'`, 'main');
 }
 

@@ -17,7 +17,7 @@ const PIECE = 4 << 20;
 
 // Copies the per-channel views out of the WASM heap (before the next call) into one
 // ArrayBuffer per layer: one allocation instead of a dozen small ones.
-function copyViews(views) {
+export function copyViews(views) {
   let bytes = 0;
   for (const v of views) bytes += (v.byteLength + 7) & ~7;
   const buffer = new ArrayBuffer(bytes);
@@ -30,7 +30,7 @@ function copyViews(views) {
   });
 }
 
-function copyStats(r) {
+export function copyStats(r) {
   const ch = r.channels;
   const q = r.quant;
   const views = [ch.min, ch.max, ch.mean, ch.std, ch.absMax, ch.range, ch.relativeRange, ...SCHEMES.map((k) => ch.sqnr[k]),

@@ -58,6 +58,17 @@ function followerText(l) {
   return f === 'none' ? '' : f;
 }
 
+// Aligned columns; column 1 (the layer name) is clipped to 44 characters.
+function columns(head, rows, { right, red = () => false }) {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  widths[1] = Math.min(widths[1], 44);
+  const fmt = (row) => row.map((cell, c) => {
+    const t = clip(cell, widths[c]);
+    return right.has(c) ? t.padStart(widths[c]) : t.padEnd(widths[c]);
+  }).join('  ').trimEnd();
+  return [fmt(head), ...rows.map((row) => (red(row) ? `\x1b[31m${fmt(row)}\x1b[0m` : fmt(row)))];
+}
+
 // A table of the riskiest layers (lowest INT8 per-tensor SQNR first).
 export function formatTable(result, { top = 20, color = false } = {}) {
   const m = result.model;
@@ -90,19 +101,8 @@ export function formatTable(result, { top = 20, color = false } = {}) {
       followerText(l),
     ]);
   });
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
-  widths[1] = Math.min(widths[1], 44);
-  const right = new Set([0, 4, 5, 6, 7, 8, 9]);
-  const fmt = (row) => row.map((cell, c) => {
-    const t = clip(cell, widths[c]);
-    return right.has(c) ? t.padStart(widths[c]) : t.padEnd(widths[c]);
-  }).join('  ').trimEnd();
   lines.push('');
-  lines.push(fmt(head));
-  for (const row of rows) {
-    const line = fmt(row);
-    lines.push(color && Number(row[5]) < 30 ? `\x1b[31m${line}\x1b[0m` : line);
-  }
+  lines.push(...columns(head, rows, { right: new Set([0, 4, 5, 6, 7, 8, 9]), red: (row) => color && Number(row[5]) < 30 }));
   lines.push('');
   lines.push('SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel.');
   if (s.ranking.length > shown.length) lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
@@ -111,5 +111,73 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   lines.push(`${s.layersWithOutliers} of ${s.analysed} layers have outlier channels (${s.outlierChannels} channels, AIMET's Q3 + 1.5 IQR rule on relative ranges).`);
   if (s.failed) lines.push(`${s.failed} layers could not be analysed (see the table).`);
   if (result.skipped.length) lines.push(`Skipped: ${result.skipped.join('; ')}`);
+  return lines.join('\n');
+}
+
+const dbPair = (a, b) => `${formatDb(a)} -> ${formatDb(b)}`;
+const scaleRange = (v) => {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of v) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  return v.length && (lo !== 1 || hi !== 1) ? `${Number(lo.toPrecision(3))}..${Number(hi.toPrecision(3))}` : '';
+};
+
+// What equalize() changed: the per-layer SQNR before and after, the sequences, and
+// every place a sequence stopped (grouped by reason).
+export function formatEqualization(r, { top = 40, color = false } = {}) {
+  const s = r.summary;
+  const lines = [];
+  if (!s.changed) {
+    lines.push(`${r.model.name}: nothing to equalize among ${r.layersSeen} weight layers; the model is unchanged.`);
+  } else {
+    lines.push(`${r.model.name}: ${s.layersChanged} of ${r.layersSeen} weight layers changed, ${s.sequences} sequences equalized; ` +
+      `${s.batchNormsFolded} BatchNorm folded, ${s.relu6Replaced} ReLU6 replaced by Relu, ${s.biasAbsorptions} high-bias absorptions, ` +
+      `${s.deadChannels} near-dead channels left at scale 1.`);
+    const t8 = s.int8PerTensor;
+    const t4 = s.int4PerTensor;
+    lines.push(`Weight SQNR per tensor over changed layers, mean (worst): INT8 ${dbPair(t8.meanBefore, t8.meanAfter)} dB ` +
+      `(${dbPair(t8.worstBefore, t8.worstAfter)}), INT4 ${dbPair(t4.meanBefore, t4.meanAfter)} dB (${dbPair(t4.worstBefore, t4.worstAfter)}).`);
+    const head = ['#', 'layer', 'op', 'INT8/T before', 'after', 'INT4/T before', 'after', 'out scale', 'in scale', 'notes'];
+    const rows = r.layers.slice(0, top).map((l, k) => [
+      String(k + 1), l.name, l.op,
+      formatDb(l.before.sqnr.int8PerTensor), formatDb(l.after.sqnr.int8PerTensor),
+      formatDb(l.before.sqnr.int4PerTensor), formatDb(l.after.sqnr.int4PerTensor),
+      scaleRange(l.outScale), scaleRange(l.inScale),
+      [l.batchNormFolded && 'bn folded', l.biasAdded && 'bias added', l.absorbed && 'bias absorbed'].filter(Boolean).join(', '),
+    ]);
+    lines.push('');
+    lines.push(...columns(head, rows, { right: new Set([0, 3, 4, 5, 6]), red: (row) => color && Number(row[4]) < Number(row[3]) }));
+    if (r.layers.length > rows.length) lines.push(`${r.layers.length - rows.length} more changed layers not shown (--json for all).`);
+    lines.push('SQNR in dB of the weights fake-quantized to one symmetric scale per tensor; "before" is after BatchNorm folding.');
+    lines.push('Output channel c of a layer is divided by its out scale, input channel c multiplied by its in scale (ranges shown).');
+    lines.push('');
+    lines.push('Sequences (* = depthwise middle, balanced as a triple):');
+    r.sequences.forEach((q, k) => {
+      const chain = q.layers.map((n, i) => `${n}${q.triple[i] ? '*' : ''}${i < q.links.length ? ` -[${q.links[i] || 'direct'}]-> ` : ''}`).join('');
+      lines.push(`  ${k + 1}. ${chain} (${q.iterations} sweeps${q.converged ? '' : `, stopped with scales still changing by ${(q.lastChange * 100).toPrecision(2)}%`})`);
+    });
+  }
+  if (r.stops.length) {
+    const byReason = new Map();
+    for (const st of r.stops) {
+      const key = st.reason;
+      if (!byReason.has(key)) byReason.set(key, []);
+      byReason.get(key).push(st.layer);
+    }
+    lines.push('');
+    lines.push(`Stops (${r.stops.length}), by reason:`);
+    for (const [reason, layers] of [...byReason].sort((a, b) => b[1].length - a[1].length)) {
+      const names = layers.slice(0, 3).join(', ') + (layers.length > 3 ? `, +${layers.length - 3} more` : '');
+      lines.push(`  ${layers.length} x ${reason}  [${names}]`);
+    }
+  }
+  if (r.relu6Replaced.length) lines.push(`ReLU6 (Clip 0..6) replaced by Relu inside sequences: ${r.relu6Replaced.length} nodes (--keep-relu6 keeps them and ends sequences there).`);
+  if (r.relu6Kept.length) lines.push(`ReLU6 kept: ${r.relu6Kept.length} nodes end sequences.`);
+  if (r.deadChannels.length) {
+    const by = new Map();
+    for (const d of r.deadChannels) by.set(d.layer, [...(by.get(d.layer) || []), d.channel]);
+    lines.push(`Near-dead channels (range below ${r.options.deadChannelRatio} of their layer's largest) kept at scale 1: ` +
+      [...by].map(([l, cs]) => `${l} [${cs.slice(0, 8).join(', ')}${cs.length > 8 ? `, +${cs.length - 8}` : ''}]`).join('; '));
+  }
   return lines.join('\n');
 }

@@ -1,0 +1,383 @@
+// ModelProto writer. Each message is walked with wire::Reader; untouched fields are
+// copied verbatim in runs, touched ones re-encoded in place. A re-encoded message needs
+// its length before its bytes, so its body runs twice: once counting, once writing.
+// Only re-encoded length prefixes (the graph's, edited nodes', ...) are written as
+// minimal varints: an input that used a non-minimal length varint there comes out
+// shorter, otherwise an empty edit reproduces the input byte for byte.
+#include "onnx/writer.hpp"
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+namespace ql::onnx {
+
+using wire::Field;
+using wire::Reader;
+
+namespace {
+
+// Appends to `buf`, or only counts when `buf` is null (the sizing pass).
+struct Out {
+  std::vector<uint8_t>* buf = nullptr;
+  size_t size = 0;
+  void put(const void* p, size_t n) {
+    size += n;
+    if (buf && n) buf->insert(buf->end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+  }
+  void varint(uint64_t v) {
+    uint8_t tmp[10];
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7) tmp[n++] = static_cast<uint8_t>(v | 0x80);
+    tmp[n++] = static_cast<uint8_t>(v);
+    put(tmp, n);
+  }
+  void tag(uint32_t field, uint8_t type) { varint(uint64_t{field} << 3 | type); }
+  void str(uint32_t field, std::string_view s) {
+    tag(field, wire::kLen);
+    varint(s.size());
+    put(s.data(), s.size());
+  }
+};
+
+// A pending run of untouched fields, copied in one piece when a touched field or the end comes.
+struct Run {
+  Out& o;
+  const uint8_t* from = nullptr;
+  void keep(const uint8_t* at) { if (!from) from = at; }
+  void cut(const uint8_t* at) {
+    if (from) o.put(from, static_cast<size_t>(at - from));
+    from = nullptr;
+  }
+};
+
+const uint8_t* endOf(wire::Bytes b) { return b.data + b.size; }
+
+Error invalid(std::string msg) { return makeError(ErrorCode::InvalidArgument, std::move(msg)); }
+
+Error checkTensorData(const TensorData& t, const char* what) {
+  const std::string name = std::string(what) + " initializer '" + t.name + "'";
+  if (t.name.empty()) return invalid(std::string(what) + " initializer has no name");
+  Tensor probe;  // reuses the parser's overflow-safe element count
+  probe.dims = t.dims;
+  uint64_t count = 0;
+  if (!probe.elementCount(&count)) return invalid(name + " has a negative dimension or too many elements");
+  const bool packed4 = t.dataType == 21 || t.dataType == 22;  // int4/uint4: two per byte
+  const size_t elem = dataTypeSize(t.dataType);
+  if (elem == 0 && !packed4) return invalid(name + " has data type " + dataTypeName(t.dataType) + ", which has no fixed-size raw form");
+  if (count > (uint64_t{1} << 58)) return invalid(name + " has too many elements");
+  const uint64_t want = packed4 ? (count + 1) / 2 : count * elem;  // elem <= 16: no overflow
+  if (t.raw.size() != want) {
+    return invalid(name + " has " + std::to_string(t.raw.size()) + " bytes of raw data; its dims and " +
+                   dataTypeName(t.dataType) + " need " + std::to_string(want));
+  }
+  return {};
+}
+
+class Writer {
+ public:
+  Writer(const uint8_t* base, const Model& model, const GraphEdit& edit) : base_(base), model_(model), edit_(edit) {}
+
+  Error validate();
+  bool model(wire::Bytes b, Out& o);
+  const Error& error() const { return error_; }
+
+ private:
+  bool failReader(const Reader& r) {
+    if (error_.ok()) error_ = r.error();
+    return false;
+  }
+  bool mismatch(int64_t offset) {
+    error_ = makeError(ErrorCode::InvalidArgument, "the model was not parsed from these bytes", offset);
+    return false;
+  }
+  size_t off(wire::Bytes b) const { return static_cast<size_t>(b.data - base_); }
+  // Emits `field` as a message whose payload `body` writes; `body` runs twice.
+  template <class Body>
+  bool message(uint32_t field, Out& o, Body body) {
+    Out count;
+    if (!body(count)) return false;
+    o.tag(field, wire::kLen);
+    o.varint(count.size);
+    return body(o);
+  }
+  bool stringField(wire::Bytes b, uint32_t number, std::string_view* out);
+  bool graph(wire::Bytes b, Out& o);
+  bool node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o);
+  bool tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o);
+
+  const uint8_t* base_;
+  const Model& model_;
+  const GraphEdit& edit_;
+  Error error_;
+  std::vector<const NodeEdit*> nodeEdit_;
+  std::vector<bool> removedNode_;
+  std::unordered_map<std::string_view, const TensorData*> replace_;
+  std::unordered_set<std::string_view> removeInit_, removeVi_;
+  std::unordered_map<std::string_view, size_t> meta_;  // key -> index in edit_.metadata
+};
+
+Error Writer::validate() {
+  const Graph& g = model_.graph;
+  const size_t n = g.nodes.size();
+  nodeEdit_.assign(n, nullptr);
+  removedNode_.assign(n, false);
+  for (size_t i : edit_.removeNodes) {
+    if (i >= n) return invalid("cannot remove node " + std::to_string(i) + ": the graph has " + std::to_string(n) + " nodes");
+    removedNode_[i] = true;
+  }
+  for (const NodeEdit& e : edit_.editNodes) {
+    if (e.index >= n) return invalid("cannot edit node " + std::to_string(e.index) + ": the graph has " + std::to_string(n) + " nodes");
+    if (removedNode_[e.index]) return invalid("node " + std::to_string(e.index) + " is both removed and edited");
+    if (nodeEdit_[e.index]) return invalid("node " + std::to_string(e.index) + " is edited twice");
+    nodeEdit_[e.index] = &e;
+  }
+  std::unordered_set<std::string_view> inits, infos;
+  for (const Tensor& t : g.initializers) inits.insert(t.name);
+  for (const ValueInfo& v : g.valueInfo) infos.insert(v.name);
+  for (const std::string& name : edit_.removeInitializers) {
+    if (!inits.count(name)) return invalid("cannot remove initializer '" + name + "': no initializer has that name");
+    removeInit_.insert(name);
+  }
+  for (const TensorData& t : edit_.replaceInitializers) {
+    if (!inits.count(t.name)) return invalid("cannot replace initializer '" + t.name + "': no initializer has that name");
+    if (removeInit_.count(t.name)) return invalid("initializer '" + t.name + "' is both removed and replaced");
+    if (!replace_.emplace(t.name, &t).second) return invalid("initializer '" + t.name + "' is replaced twice");
+    if (Error e = checkTensorData(t, "replacement"); !e.ok()) return e;
+  }
+  std::unordered_set<std::string_view> added;
+  for (const TensorData& t : edit_.addInitializers) {
+    if (Error e = checkTensorData(t, "new"); !e.ok()) return e;
+    if ((inits.count(t.name) && !removeInit_.count(t.name)) || !added.insert(t.name).second)
+      return invalid("cannot add initializer '" + t.name + "': an initializer already has that name");
+  }
+  if (!added.empty() && !model_.hasGraph) return invalid("cannot add initializers: the model has no graph");
+  for (const std::string& name : edit_.removeValueInfo) {
+    if (!infos.count(name)) return invalid("cannot remove value_info '" + name + "': no value_info has that name");
+    removeVi_.insert(name);
+  }
+  for (size_t i = 0; i < edit_.metadata.size(); ++i) {
+    if (!meta_.emplace(edit_.metadata[i].first, i).second) return invalid("metadata key '" + edit_.metadata[i].first + "' is given twice");
+  }
+  return {};
+}
+
+// The string field `number` of an encoded message (the last occurrence wins, as in protobuf).
+bool Writer::stringField(wire::Bytes b, uint32_t number, std::string_view* out) {
+  Reader r(b, base_);
+  Field f;
+  *out = {};
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    if (f.number == number && f.type == wire::kLen) *out = f.bytes.str();
+  }
+  return true;
+}
+
+bool Writer::model(wire::Bytes b, Out& o) {
+  // First pass: validate the framing and find the last metadata entry (new ones follow it).
+  Reader scan(b, base_);
+  Field f;
+  const uint8_t* lastMeta = nullptr;
+  while (!scan.done()) {
+    if (!scan.next(&f)) return failReader(scan);
+    if (f.number == 14 && f.type == wire::kLen) lastMeta = f.bytes.data;
+  }
+  std::vector<bool> metaDone(edit_.metadata.size(), false);
+  auto addMeta = [&](size_t i) {
+    metaDone[i] = true;
+    return message(14, o, [&](Out& m) {
+      m.str(1, edit_.metadata[i].first);
+      m.str(2, edit_.metadata[i].second);
+      return true;
+    });
+  };
+  auto addRemainingMeta = [&] {
+    for (size_t i = 0; i < metaDone.size(); ++i)
+      if (!metaDone[i]) addMeta(i);
+  };
+  Reader r(b, base_);
+  Run run{o};
+  bool sawGraph = false;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    const uint8_t* at = base_ + f.offset;
+    if (f.number == 7 && f.type == wire::kLen) {
+      run.cut(at);
+      sawGraph = true;
+      if (!message(7, o, [&](Out& m) { return graph(f.bytes, m); })) return false;
+    } else if (f.number == 14 && f.type == wire::kLen) {
+      std::string_view key;
+      if (!stringField(f.bytes, 1, &key)) return false;
+      auto it = meta_.find(key);
+      if (it == meta_.end()) {
+        run.keep(at);
+      } else {
+        run.cut(at);  // the first entry with the key is replaced in place, later ones dropped
+        if (!metaDone[it->second]) addMeta(it->second);
+      }
+      if (f.bytes.data == lastMeta) {
+        run.cut(endOf(f.bytes));
+        addRemainingMeta();
+      }
+    } else {
+      run.keep(at);
+    }
+  }
+  run.cut(endOf(b));
+  if (!lastMeta) addRemainingMeta();
+  if (sawGraph != model_.hasGraph) return mismatch(-1);
+  return true;
+}
+
+bool Writer::graph(wire::Bytes b, Out& o) {
+  const Graph& g = model_.graph;
+  const uint8_t* lastInit = g.initializers.empty() ? nullptr : base_ + g.initializers.back().offset;
+  auto addInits = [&] {
+    for (const TensorData& t : edit_.addInitializers)
+      message(5, o, [&](Out& m) { return tensor({}, t, true, m); });
+  };
+  Reader r(b, base_);
+  Field f;
+  Run run{o};
+  size_t k = 0;
+  bool added = false;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    const uint8_t* at = base_ + f.offset;
+    if (f.type != wire::kLen || (f.number != 1 && f.number != 5 && f.number != 11 && f.number != 13)) {
+      run.keep(at);
+    } else if (f.number == 1) {
+      const size_t i = k++;
+      // Indices refer to model.graph.nodes: the bytes must be the ones it was parsed from.
+      if (i >= g.nodes.size() || g.nodes[i].offset != off(f.bytes)) return mismatch(static_cast<int64_t>(f.offset));
+      if (removedNode_[i] || nodeEdit_[i]) run.cut(at);
+      else run.keep(at);
+      if (nodeEdit_[i] && !message(1, o, [&](Out& m) { return node(f.bytes, *nodeEdit_[i], g.nodes[i], m); })) return false;
+    } else {
+      std::string_view name;
+      if (!stringField(f.bytes, f.number == 5 ? 8 : 1, &name)) return false;
+      if (f.number == 5) {
+        auto it = replace_.find(name);
+        if (removeInit_.count(name) || it != replace_.end()) run.cut(at);
+        else run.keep(at);
+        if (it != replace_.end() && !message(5, o, [&](Out& m) { return tensor(f.bytes, *it->second, false, m); })) return false;
+        if (f.bytes.data == lastInit) {
+          run.cut(endOf(f.bytes));
+          addInits();
+          added = true;
+        }
+      } else if ((f.number == 11 ? removeInit_ : removeVi_).count(name)) {
+        run.cut(at);  // an old exporter's weight listed as graph input, or a dropped value_info
+      } else {
+        run.keep(at);
+      }
+    }
+  }
+  run.cut(endOf(b));
+  if (!added) addInits();
+  return k == g.nodes.size() || mismatch(-1);
+}
+
+bool Writer::node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o) {
+  auto list = [&](uint32_t field, const std::vector<std::string>& v) {
+    for (const std::string& s : v) o.str(field, s);
+  };
+  // New lists go where the first original entry was, or first when there was none.
+  bool insDone = false, outsDone = false, opDone = false;
+  if (e.inputs && n.inputs.empty()) {
+    list(1, *e.inputs);
+    insDone = true;
+  }
+  if (e.outputs && n.outputs.empty()) {
+    list(2, *e.outputs);
+    outsDone = true;
+  }
+  Reader r(b, base_);
+  Field f;
+  Run run{o};
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    const uint8_t* at = base_ + f.offset;
+    std::string_view attr;
+    if (f.number == 5 && f.type == wire::kLen && !e.dropAttributes.empty() && !stringField(f.bytes, 1, &attr)) return false;
+    bool dropAttr = false;
+    for (const std::string& d : e.dropAttributes) dropAttr |= f.number == 5 && d == attr;
+    if ((f.number == 1 && e.inputs) || (f.number == 2 && e.outputs) || (f.number == 4 && e.opType) || dropAttr) {
+      run.cut(at);
+      // The replacement is written once, at the first occurrence; later ones are dropped.
+      if (f.number == 1 && !std::exchange(insDone, true)) list(1, *e.inputs);
+      if (f.number == 2 && !std::exchange(outsDone, true)) list(2, *e.outputs);
+      if (f.number == 4 && !std::exchange(opDone, true)) o.str(4, *e.opType);
+    } else {
+      run.keep(at);
+    }
+  }
+  run.cut(endOf(b));
+  if (e.opType && !opDone) o.str(4, *e.opType);
+  return true;
+}
+
+bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
+  // New fields are written in field-number order around the kept ones, as protobuf
+  // serializers do: dims (1) and data_type (2) first, raw_data (9) before fields 10+.
+  int stage = 0;
+  auto upTo = [&](uint32_t number) {
+    if (stage == 0 && number > 2) {
+      if (!t.dims.empty()) {
+        message(1, o, [&](Out& m) {
+          for (int64_t d : t.dims) m.varint(static_cast<uint64_t>(d));
+          return true;
+        });
+      }
+      o.tag(2, wire::kVarint);
+      o.varint(static_cast<uint64_t>(static_cast<int64_t>(t.dataType)));
+      if (withName) o.str(8, t.name);
+      stage = 1;
+    }
+    if (stage == 1 && number > 9) {
+      o.tag(9, wire::kLen);
+      o.varint(t.raw.size());
+      o.put(t.raw.data(), t.raw.size());
+      stage = 2;
+    }
+  };
+  Reader r(b, base_);
+  Field f;
+  Run run{o};
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    const uint8_t* at = base_ + f.offset;
+    // Old data and its description go: dims, data_type, segment, every typed field,
+    // raw_data, external_data, data_location. An external tensor becomes inline.
+    const bool dropped = f.number <= 7 || f.number == 9 || f.number == 10 || f.number == 11 || f.number == 13 || f.number == 14;
+    if (dropped || (stage == 0 && f.number > 2) || (stage == 1 && f.number > 9)) run.cut(at);
+    if (dropped) continue;
+    upTo(f.number);
+    run.keep(at);
+  }
+  run.cut(endOf(b));
+  upTo(UINT32_MAX);
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> writeModel(const uint8_t* data, size_t size, const Model& model, const GraphEdit& edit) {
+  if (!data && size) return makeError(ErrorCode::InvalidArgument, "no model bytes");
+  Writer w(data, model, edit);
+  if (Error e = w.validate(); !e.ok()) return e;
+  size_t extra = 64;
+  for (const auto* list : {&edit.replaceInitializers, &edit.addInitializers})
+    for (const TensorData& t : *list) extra += t.raw.size() + t.name.size() + 11 * t.dims.size() + 32;
+  for (const auto& kv : edit.metadata) extra += kv.first.size() + kv.second.size() + 32;
+  std::vector<uint8_t> out;
+  out.reserve(size + extra);
+  Out o{&out};
+  if (!w.model({data, size}, o)) return w.error();
+  return out;
+}
+
+}  // namespace ql::onnx

@@ -1,0 +1,348 @@
+// Cross Layer Equalization on hand-built graphs whose answers are worked out by
+// hand: the pair and triple scales, BatchNorm folding, high-bias absorption, ReLU6
+// replacement, near-dead channels, and the written model read back.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cle/cle.hpp"
+#include "onnx/model.hpp"
+#include "onnx/tensor_data.hpp"
+#include "pb_writer.hpp"
+
+namespace pb = pbw::onnx;
+using pbw::Msg;
+
+namespace {
+
+struct Run {
+  std::vector<uint8_t> input;
+  ql::Result<ql::cle::Equalized> r{ql::cle::Equalized{}};
+  ql::Result<ql::onnx::Model> out{ql::onnx::Model{}};
+
+  Run(const pb::GraphBuilder& g, const ql::cle::Options& opt = {}, int64_t opset = 13)
+      : input(pb::toVec(pb::model(g.build(), 8, opset))) {
+    r = ql::cle::equalize(input.data(), input.size(), opt);
+    INFO(r.error().describe());
+    REQUIRE(r.ok());
+    out = ql::onnx::parseModel(r->model.data(), r->model.size());
+    INFO(out.error().describe());
+    REQUIRE(out.ok());
+  }
+  const ql::cle::Report& report() const { return r->report; }
+  std::vector<float> init(const std::string& name) const {
+    for (const auto& t : out->graph.initializers) {
+      if (t.name == name) {
+        auto v = ql::onnx::readAsFloat(t);
+        REQUIRE(v.ok());
+        if (!v->isView()) return v->owned;
+        std::vector<float> f(v->count);
+        std::memcpy(f.data(), v->bytes, f.size() * 4);
+        return f;
+      }
+    }
+    FAIL("no initializer " << name << " in the written model");
+    return {};
+  }
+  bool hasInit(const std::string& name) const {
+    for (const auto& t : out->graph.initializers)
+      if (t.name == name) return true;
+    return false;
+  }
+  const ql::onnx::Node* node(const std::string& name) const {
+    for (const auto& n : out->graph.nodes)
+      if (n.name == name) return &n;
+    return nullptr;
+  }
+  const ql::cle::LayerChange& layer(const std::string& name) const {
+    for (const auto& c : report().layers)
+      if (c.name == name) return c;
+    FAIL("layer " << name << " not changed");
+    return report().layers[0];
+  }
+};
+
+Msg conv(const std::string& name, const std::string& x, const std::string& y, bool bias = true, const std::vector<Msg>& attrs = {}) {
+  std::vector<std::string> ins = {x, name + ".w"};
+  if (bias) ins.push_back(name + ".b");
+  return pb::node("Conv", ins, {y}, name, attrs);
+}
+
+Msg vec(const std::string& name, const std::vector<float>& v) { return pb::floatTensor(name, {static_cast<int64_t>(v.size())}, v); }
+Msg scalar(const std::string& name, float v) { return pb::floatTensor(name, {}, {v}); }
+
+// x -> A (1x1, 2 out) -> Relu -> B (1x1, 2 in, 1 out) -> y
+pb::GraphBuilder pair(const std::vector<float>& wa, const std::vector<float>& wb, const std::string& act = "Relu") {
+  pb::GraphBuilder g;
+  g.input("x", {1, 1, 2, 2}).output("y", {1, 1, 2, 2});
+  g.init(pb::floatTensor("A.w", {2, 1, 1, 1}, wa)).init(vec("A.b", {0.5f, -0.25f}));
+  g.init(pb::floatTensor("B.w", {1, 2, 1, 1}, wb)).init(vec("B.b", {0.1f}));
+  g.add(conv("A", "x", "a"));
+  if (act == "Relu6") {
+    g.init(scalar("lo", 0)).init(scalar("hi", 6));
+    g.add(pb::node("Clip", {"a", "lo", "hi"}, {"h"}, "clip"));
+  } else {
+    g.add(pb::node(act, {"a"}, {"h"}, "act"));
+  }
+  g.add(conv("B", "h", "y"));
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("pair: s = sqrt(r1 / r2), layer 1 divided, layer 2 multiplied, biases follow", "[cle]") {
+  // r1 = {4, 0.25}, r2 = {1, 1}: s = {2, 0.5}; both sides end at {2, 0.5}.
+  Run run(pair({4.0f, -0.25f}, {1.0f, -1.0f}));
+  const auto& rep = run.report();
+  REQUIRE(rep.sequences.size() == 1);
+  CHECK(rep.sequences[0].converged);
+  CHECK(rep.sequences[0].links == std::vector<std::string>{"Relu"});
+  auto wa = run.init("A.w"), wb = run.init("B.w"), ba = run.init("A.b"), bb = run.init("B.b");
+  CHECK(wa[0] == Approx(2.0f));
+  CHECK(wa[1] == Approx(-0.5f));
+  CHECK(wb[0] == Approx(2.0f));
+  CHECK(wb[1] == Approx(-0.5f));
+  CHECK(ba[0] == Approx(0.25f));   // 0.5 / 2
+  CHECK(ba[1] == Approx(-0.5f));   // -0.25 / 0.5
+  CHECK(bb[0] == Approx(0.1f));    // layer 2's bias is untouched
+  const auto& a = run.layer("A");
+  CHECK(a.outScale[0] == Approx(2.0f));
+  CHECK(a.outScale[1] == Approx(0.5f));
+  CHECK(run.layer("B").inScale[1] == Approx(0.5f));
+  // Before/after statistics are of the weights as written.
+  CHECK(a.before.absMax[0] == 4.0f);
+  CHECK(a.after.absMax[0] == Approx(2.0f));
+  CHECK(a.after.absMax[0] / a.after.absMax[1] == Approx(4.0f));  // the spread of A's channels: 16 -> 4
+  // Metadata records what was done; the rest of the graph is as it was.
+  bool meta = false;
+  for (const auto& [k, v] : run.out->metadata) meta = meta || k == "quantlens.cle";
+  CHECK(meta);
+  REQUIRE(run.out->graph.nodes.size() == 3);
+  CHECK(run.out->graph.nodes[1].opType == "Relu");
+}
+
+TEST_CASE("triple around a depthwise layer: the cube-root form balances all three at once", "[cle]") {
+  // A (2 out) -> Relu -> D (depthwise, 2) -> Relu -> C (2 in): per channel the three
+  // ranges end equal to cbrt(r0 r1 r2).
+  pb::GraphBuilder g;
+  g.input("x", {1, 1, 2, 2}).output("y", {1, 1, 2, 2});
+  g.init(pb::floatTensor("A.w", {2, 1, 1, 1}, {8.0f, 0.5f})).init(vec("A.b", {0, 0}));
+  g.init(pb::floatTensor("D.w", {2, 1, 1, 1}, {1.0f, 4.0f})).init(vec("D.b", {1, 1}));
+  g.init(pb::floatTensor("C.w", {1, 2, 1, 1}, {1.0f, 2.0f})).init(vec("C.b", {0}));
+  g.add(conv("A", "x", "a")).add(pb::node("Relu", {"a"}, {"ra"}, "r1"));
+  g.add(conv("D", "ra", "d", true, {pb::attrInt("group", 2)})).add(pb::node("Relu", {"d"}, {"rd"}, "r2"));
+  g.add(conv("C", "rd", "y"));
+  Run run(g);
+  REQUIRE(run.report().sequences.size() == 1);
+  const auto& seq = run.report().sequences[0];
+  CHECK(seq.triple == std::vector<bool>{false, true, false});
+  auto a = run.init("A.w"), d = run.init("D.w"), c = run.init("C.w"), db = run.init("D.b");
+  const float c0 = std::cbrt(8.0f * 1.0f * 1.0f), c1 = std::cbrt(0.5f * 4.0f * 2.0f);
+  CHECK(a[0] == Approx(c0));
+  CHECK(d[0] == Approx(c0));
+  CHECK(c[0] == Approx(c0));
+  CHECK(a[1] == Approx(c1));
+  CHECK(d[1] == Approx(c1));
+  CHECK(c[1] == Approx(c1));
+  // D's bias is divided by its output scale s23 = cbrt(r0 r1 r2) / r2.
+  CHECK(db[0] == Approx(1.0f / (c0 / 1.0f)));
+  CHECK(db[1] == Approx(1.0f / (c1 / 2.0f)));
+  CHECK(seq.iterations <= 2);
+}
+
+TEST_CASE("BatchNorm after a conv without bias is folded, the conv takes the BN's output name and gains a bias", "[cle]") {
+  pb::GraphBuilder g;
+  g.input("x", {1, 1, 2, 2}).output("y", {1, 1, 2, 2});
+  g.init(pb::floatTensor("A.w", {2, 1, 1, 1}, {2.0f, -1.0f}));
+  g.init(vec("g", {3.0f, 0.5f})).init(vec("beta", {1.0f, 2.0f})).init(vec("mu", {0.5f, -1.0f})).init(vec("var", {3.99f, 0.24f}));
+  g.add(conv("A", "x", "a", false));
+  g.add(pb::node("BatchNormalization", {"a", "g", "beta", "mu", "var"}, {"bn"}, "bn", {pb::attrFloat("epsilon", 0.01f)}));
+  g.add(pb::node("Sigmoid", {"bn"}, {"y"}, "sig"));  // ends the (empty) sequence
+  ql::cle::Options opt;
+  Run run(g, opt);
+  REQUIRE(run.report().foldedBatchNorms.size() == 1);
+  CHECK_FALSE(run.report().foldedBatchNorms[0].before);
+  CHECK(run.node("bn") == nullptr);
+  const auto* a = run.node("A");
+  REQUIRE(a);
+  CHECK(a->outputs[0] == "bn");
+  REQUIRE(a->inputs.size() == 3);
+  // f = gamma / sqrt(var + eps) = {3 / 2, 0.5 / 0.5}; W' = W f; b' = beta - mu f.
+  auto w = run.init("A.w"), b = run.init(std::string(a->inputs[2]));
+  CHECK(w[0] == Approx(3.0f));
+  CHECK(w[1] == Approx(-1.0f));
+  CHECK(b[0] == Approx(1.0f - 0.5f * 1.5f));
+  CHECK(b[1] == Approx(2.0f + 1.0f));
+  CHECK(run.layer("A").batchNormFolded);
+  CHECK(run.layer("A").biasAdded);
+  // The BN parameters, used by nothing now, are gone.
+  CHECK_FALSE(run.hasInit("g"));
+  CHECK_FALSE(run.hasInit("var"));
+}
+
+TEST_CASE("BatchNorm before a 1x1 conv of group 1 is folded into it", "[cle]") {
+  pb::GraphBuilder g;
+  g.input("x", {1, 2, 2, 2}).output("y", {1, 1, 2, 2});
+  g.init(vec("g", {2.0f, 1.0f})).init(vec("beta", {1.0f, -1.0f})).init(vec("mu", {0.0f, 1.0f})).init(vec("var", {1.0f, 4.0f}));
+  g.init(pb::floatTensor("B.w", {1, 2, 1, 1}, {1.0f, 3.0f})).init(vec("B.b", {0.5f}));
+  g.add(pb::node("BatchNormalization", {"x", "g", "beta", "mu", "var"}, {"bn"}, "bn", {pb::attrFloat("epsilon", 0.0f)}));
+  g.add(conv("B", "bn", "y"));
+  Run run(g);
+  REQUIRE(run.report().foldedBatchNorms.size() == 1);
+  CHECK(run.report().foldedBatchNorms[0].before);
+  const auto* b = run.node("B");
+  REQUIRE(b);
+  CHECK(b->inputs[0] == "x");
+  // f = {2, 0.5}, t = beta - mu f = {1, -1.5}; W' = W f = {2, 1.5}; b' = 0.5 + 1*1 + 3*(-1.5) = -3.
+  auto w = run.init("B.w"), bias = run.init("B.b");
+  CHECK(w[0] == Approx(2.0f));
+  CHECK(w[1] == Approx(1.5f));
+  CHECK(bias[0] == Approx(-3.0f));
+}
+
+TEST_CASE("BatchNorm before a padded conv is not folded, and the report says why", "[cle]") {
+  pb::GraphBuilder g;
+  g.input("x", {1, 2, 2, 2}).output("y", {1, 1, 2, 2});
+  g.init(vec("g", {2.0f, 1.0f})).init(vec("beta", {1.0f, -1.0f})).init(vec("mu", {0.0f, 1.0f})).init(vec("var", {1.0f, 4.0f}));
+  g.init(pb::floatTensor("B.w", {1, 2, 3, 3}, std::vector<float>(18, 0.5f))).init(vec("B.b", {0.5f}));
+  g.add(pb::node("BatchNormalization", {"x", "g", "beta", "mu", "var"}, {"bn"}, "bn"));
+  g.add(conv("B", "bn", "y", true, {pb::attrInts("pads", {1, 1, 1, 1})}));
+  Run run(g);
+  CHECK(run.report().foldedBatchNorms.empty());
+  CHECK_FALSE(run.report().changed());
+  CHECK(run.r->model == run.input);  // nothing changed: the same bytes
+  bool said = false;
+  for (const auto& s : run.report().stops) said = said || s.reason.find("padding") != std::string::npos;
+  CHECK(said);
+}
+
+TEST_CASE("high-bias absorption: c = max(0, beta - 3|gamma|) moves from layer 1 into layer 2's bias", "[cle]") {
+  // A (1x1, 2 out) -> BN(gamma {1, 1}, beta {5, 1}) -> Relu -> B (1x1, 2 in, 1 out).
+  // Channel 0: c = 5 - 3 = 2; channel 1: c = max(0, 1 - 3) = 0.
+  pb::GraphBuilder g;
+  g.input("x", {1, 1, 2, 2}).output("y", {1, 1, 2, 2});
+  g.init(pb::floatTensor("A.w", {2, 1, 1, 1}, {1.0f, 1.0f})).init(vec("A.b", {0, 0}));
+  g.init(vec("g", {1.0f, 1.0f})).init(vec("beta", {5.0f, 1.0f})).init(vec("mu", {0, 0})).init(vec("var", {1.0f, 1.0f}));
+  g.init(pb::floatTensor("B.w", {1, 2, 1, 1}, {1.0f, 1.0f})).init(vec("B.b", {0.0f}));
+  g.add(conv("A", "x", "a"));
+  g.add(pb::node("BatchNormalization", {"a", "g", "beta", "mu", "var"}, {"bn"}, "bn", {pb::attrFloat("epsilon", 0.0f)}));
+  g.add(pb::node("Relu", {"bn"}, {"h"}, "relu"));
+  g.add(conv("B", "h", "y"));
+  Run on(g);
+  CHECK(on.report().biasAbsorptions == 1);
+  // Ranges are equal already (s = 1), so the numbers are the formula's.
+  auto ba = on.init("A.b"), bb = on.init("B.b");
+  CHECK(ba[0] == Approx(5.0f - 2.0f));
+  CHECK(ba[1] == Approx(1.0f));
+  CHECK(bb[0] == Approx(2.0f));  // W2 . c = 1 * 2
+  REQUIRE(on.layer("A").absorbed.size() == 2);
+  CHECK(on.layer("A").absorbed[0] == Approx(2.0f));
+
+  ql::cle::Options off;
+  off.biasAbsorption = false;
+  Run no(g, off);
+  CHECK(no.report().biasAbsorptions == 0);
+  CHECK(no.init("A.b")[0] == Approx(5.0f));
+  CHECK(no.init("B.b")[0] == Approx(0.0f));
+}
+
+TEST_CASE("ReLU6 is replaced by Relu inside a sequence; keepRelu6 stops there instead", "[cle]") {
+  const auto g = pair({4.0f, 0.25f}, {1.0f, 1.0f}, "Relu6");
+  Run def(g);
+  REQUIRE(def.report().relu6Replaced == std::vector<std::string>{"clip"});
+  const auto* clip = def.node("clip");
+  REQUIRE(clip);
+  CHECK(clip->opType == "Relu");
+  CHECK(clip->inputs.size() == 1);
+  CHECK_FALSE(def.hasInit("lo"));  // the bounds are used by nothing now
+  CHECK(def.report().sequences.size() == 1);
+
+  ql::cle::Options keep;
+  keep.keepRelu6 = true;
+  Run kept(g, keep);
+  CHECK(kept.report().relu6Replaced.empty());
+  CHECK(kept.report().relu6Kept == std::vector<std::string>{"clip"});
+  CHECK(kept.report().sequences.empty());
+  CHECK(kept.r->model == kept.input);
+}
+
+TEST_CASE("ReLU6 as Clip attributes (opset < 11) is recognised and replaced too", "[cle]") {
+  pb::GraphBuilder g;
+  g.input("x", {1, 1, 2, 2}).output("y", {1, 1, 2, 2});
+  g.init(pb::floatTensor("A.w", {2, 1, 1, 1}, {4.0f, 0.25f})).init(vec("A.b", {0, 0}));
+  g.init(pb::floatTensor("B.w", {1, 2, 1, 1}, {1.0f, 1.0f})).init(vec("B.b", {0}));
+  g.add(conv("A", "x", "a"));
+  g.add(pb::node("Clip", {"a"}, {"h"}, "clip", {pb::attrFloat("min", 0.0f), pb::attrFloat("max", 6.0f)}));
+  g.add(conv("B", "h", "y"));
+  Run run(g, {}, 10);
+  const auto* clip = run.node("clip");
+  REQUIRE(clip);
+  CHECK(clip->opType == "Relu");
+  CHECK(clip->attributes.empty());
+}
+
+TEST_CASE("near-dead channels keep scale 1 and are reported", "[cle]") {
+  Run run(pair({4.0f, 1e-20f}, {1.0f, 1.0f}));
+  const auto& rep = run.report();
+  REQUIRE(rep.deadChannels.size() == 1);
+  CHECK(rep.deadChannels[0].layer == "A");
+  CHECK(rep.deadChannels[0].channel == 1);
+  CHECK(rep.deadChannels[0].output);
+  CHECK(run.layer("A").outScale[1] == 1.0f);
+  CHECK(run.init("A.b")[1] == -0.25f);  // not blown up by a 1e-10 scale
+
+  ql::cle::Options naive;
+  naive.deadChannelRatio = 0;
+  Run raw(pair({4.0f, 1e-20f}, {1.0f, 1.0f}), naive);
+  CHECK(raw.report().deadChannels.empty());
+  CHECK(std::fabs(raw.init("A.b")[1]) > 1e8f);  // what the guard prevents
+}
+
+TEST_CASE("stops: branch, graph output, residual Add, non-ReLU6 Clip", "[cle]") {
+  SECTION("two consumers") {
+    pb::GraphBuilder g = pair({4.0f, 0.25f}, {1.0f, 1.0f});
+    g.add(pb::node("Sigmoid", {"a"}, {"z"}, "other"));
+    g.output("z");
+    Run run(g);
+    CHECK(run.report().sequences.empty());
+    REQUIRE_FALSE(run.report().stops.empty());
+    CHECK(run.report().stops[0].reason.find("branches to 2") != std::string::npos);
+  }
+  SECTION("value is a graph output") {
+    pb::GraphBuilder g = pair({4.0f, 0.25f}, {1.0f, 1.0f});
+    g.output("h");
+    Run run(g);
+    CHECK(run.report().sequences.empty());
+  }
+  SECTION("Clip(0, 4)") {
+    pb::GraphBuilder g;
+    g.input("x", {1, 1, 2, 2}).output("y", {1, 1, 2, 2});
+    g.init(pb::floatTensor("A.w", {2, 1, 1, 1}, {4.0f, 0.25f})).init(vec("A.b", {0, 0}));
+    g.init(pb::floatTensor("B.w", {1, 2, 1, 1}, {1.0f, 1.0f})).init(vec("B.b", {0}));
+    g.init(scalar("lo", 0)).init(scalar("hi", 4));
+    g.add(conv("A", "x", "a")).add(pb::node("Clip", {"a", "lo", "hi"}, {"h"}, "clip")).add(conv("B", "h", "y"));
+    Run run(g);
+    CHECK(run.report().sequences.empty());
+    CHECK(run.report().stops[0].reason.find("Clip(0, 4)") != std::string::npos);
+  }
+}
+
+TEST_CASE("bad input and bad options are errors, never crashes", "[cle]") {
+  const std::vector<uint8_t> junk = {0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01};
+  auto r = ql::cle::equalize(junk.data(), junk.size());
+  CHECK_FALSE(r.ok());
+  CHECK(r.error().code == ql::ErrorCode::InvalidModel);
+  const auto good = pb::toVec(pb::model(pair({4.0f, 0.25f}, {1.0f, 1.0f}).build()));
+  ql::cle::Options bad;
+  bad.tolerance = -1;
+  auto e = ql::cle::equalize(good.data(), good.size(), bad);
+  CHECK(e.error().code == ql::ErrorCode::InvalidArgument);
+  // Every truncation of a valid model: an error or a result, nothing else.
+  for (size_t n = 0; n < good.size(); ++n) {
+    auto t = ql::cle::equalize(good.data(), n);
+    if (t.ok()) CHECK((n == 0 || !t->model.empty()));
+  }
+}

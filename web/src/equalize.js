@@ -1,0 +1,116 @@
+// equalize(source, options): Cross Layer Equalization in the WASM core. Returns the
+// equalized ONNX file and, for every layer it changed, the weights' statistics
+// before and after, the scale factors, the sequences and where they stopped.
+import { copyStats, copyViews } from './analyze.js';
+import { loadCore } from './core.js';
+import { QuantLensError, fromCoreError } from './errors.js';
+import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
+
+export const CLE_SCHEMA = 'quantlens.equalization/1';
+
+// Option name -> type. Defaults live in the core (cle::Options); the result echoes
+// the options in effect.
+const OPTIONS = {
+  keepRelu6: 'boolean', biasAbsorption: 'boolean', triples: 'boolean', throughPadPool: 'boolean',
+  maxIterations: 'count', tolerance: 'number', deadChannelRatio: 'number', histogramBins: 'bins',
+};
+
+function coreOptions(options) {
+  const out = {};
+  for (const [k, type] of Object.entries(OPTIONS)) {
+    const v = options[k];
+    if (v === undefined) continue;
+    const ok = type === 'boolean' ? typeof v === 'boolean'
+      : type === 'count' ? Number.isInteger(v) && v >= 0 && v <= 1e6
+        : type === 'bins' ? Number.isInteger(v) && v >= 1 && v <= 4096
+          : typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    const want = { boolean: 'true or false', count: 'an integer from 0 to 1000000', bins: 'an integer from 1 to 4096', number: 'a finite number >= 0' }[type];
+    if (!ok) throw new QuantLensError('INVALID_ARGUMENT', `option ${k} must be ${want}`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * @param source  path (Node), Uint8Array | ArrayBuffer, or Blob/File
+ * @param options { keepRelu6 = false, biasAbsorption = true, triples = true, throughPadPool = true,
+ *                  maxIterations = 50, tolerance = 1e-3, deadChannelRatio = 1e-6, histogramBins = 128,
+ *                  signal: AbortSignal, onProgress({phase, done, total}) }
+ * @returns { schema, model: {name, bytes}, options, bytes: Uint8Array (the equalized file),
+ *            layers, sequences, stops, foldedBatchNorms, relu6Replaced, relu6Kept, deadChannels,
+ *            biasAbsorptions, summary }
+ */
+export async function equalize(source, options = {}) {
+  const { signal, onProgress } = options;
+  const opts = coreOptions(options);
+  checkAbort(signal);
+  const core = await loadCore();
+  const src = await openSource(core, source);
+  let ptr = 0;
+  let eq = null;
+  try {
+    ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
+    checkAbort(signal);
+    eq = new core.Equalization(ptr, src.size, opts);
+    const err = eq.error();
+    if (err) throw fromCoreError(err, src.name);
+    const bytes = eq.modelBytes().slice();
+    const r = eq.report();
+    const layers = r.layers.map((l) => {
+      const [outScale, inScale, absorbed] = copyViews([l.outScale, l.inScale, l.absorbed]);
+      return {
+        name: l.name, op: l.op, weight: l.weight, node: l.node,
+        batchNormFolded: l.batchNormFolded, biasAdded: l.biasAdded,
+        before: copyStats({ ...l.before, quant: null }),
+        after: copyStats({ ...l.after, quant: null }),
+        outScale, inScale, absorbed: absorbed.length ? absorbed : null,
+      };
+    });
+    const result = {
+      schema: CLE_SCHEMA,
+      model: { name: src.name, bytes: src.size },
+      options: r.options,
+      bytes,
+      layersSeen: r.layersSeen,
+      layers,
+      sequences: r.sequences.map((s) => ({ ...s, layers: s.layers.map((k) => layers[k].name) })),
+      stops: r.stops,
+      foldedBatchNorms: r.foldedBatchNorms,
+      relu6Replaced: r.relu6Replaced,
+      relu6Kept: r.relu6Kept,
+      deadChannels: r.deadChannels,
+      biasAbsorptions: r.biasAbsorptions,
+    };
+    result.summary = summarize(result);
+    return result;
+  } finally {
+    if (eq) eq.delete();
+    if (ptr) core._free(ptr);
+    src.close();
+  }
+}
+
+// Means over the changed layers of the per-tensor SQNRs (dB), before and after.
+function summarize(r) {
+  const mean = (f) => {
+    const xs = r.layers.map(f).filter(Number.isFinite);
+    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+  };
+  const worst = (f) => {
+    const xs = r.layers.map(f).filter(Number.isFinite);
+    return xs.length ? Math.min(...xs) : null;
+  };
+  return {
+    changed: r.layers.length > 0,
+    layersChanged: r.layers.length,
+    sequences: r.sequences.length,
+    batchNormsFolded: r.foldedBatchNorms.length,
+    relu6Replaced: r.relu6Replaced.length,
+    deadChannels: r.deadChannels.length,
+    biasAbsorptions: r.biasAbsorptions,
+    int8PerTensor: { meanBefore: mean((l) => l.before.sqnr.int8PerTensor), meanAfter: mean((l) => l.after.sqnr.int8PerTensor),
+      worstBefore: worst((l) => l.before.sqnr.int8PerTensor), worstAfter: worst((l) => l.after.sqnr.int8PerTensor) },
+    int4PerTensor: { meanBefore: mean((l) => l.before.sqnr.int4PerTensor), meanAfter: mean((l) => l.after.sqnr.int4PerTensor),
+      worstBefore: worst((l) => l.before.sqnr.int4PerTensor), worstAfter: worst((l) => l.after.sqnr.int4PerTensor) },
+  };
+}
