@@ -648,8 +648,9 @@ class Equalizer {
     for (uint64_t i = 0; i < w.inC; ++i) w.inMul[i] *= s[i];
   }
 
-  // A range usable for a scale: finite, positive, and not near-dead within its layer.
-  bool usable(const std::vector<double>& r, uint64_t i, double maxR, const Work& w, bool output) {
+  // A range that takes part in balancing: finite, positive, and not near-dead within
+  // its layer. Near-dead ones (zero included) are recorded once.
+  bool live(const std::vector<double>& r, uint64_t i, double maxR, const Work& w, bool output) {
     const double x = r[i];
     if (std::isfinite(x) && x > 0 && x >= opt_.deadChannelRatio * maxR) return true;
     if (std::isfinite(x) && dead_.insert(w.layer->name + (output ? "/out/" : "/in/") + std::to_string(i)).second)
@@ -662,15 +663,34 @@ class Equalizer {
       if (std::isfinite(x)) m = std::max(m, x);
     return m;
   }
+  // The scale for a channel with a near-dead side, given T, the largest balanced range
+  // of the live channels: the live side keeps its range, or is brought down to T when
+  // it would set the layer's quantization grid alone. Balancing it against ~0 instead
+  // would need scales of 1e10 (and a near-dead output channel's bias, divided by s,
+  // would become an activation no INT8 grid holds); this bounds that growth by r / T.
+  static double deadScale(double r1, bool live1, double r2, bool live2, double T) {
+    if (live1 == live2 || !(T > 0) || !std::isfinite(T)) return 1;
+    if (!live1) return r2 > T ? T / r2 : 1;  // layer 2's input channel shrinks (s < 1)
+    return r1 > T ? r1 / T : 1;              // layer 1's output channel shrinks (s > 1)
+  }
 
   double balancePair(Work& w1, Work& w2) {
     const auto r1 = outRange(w1), r2 = inRange(w2);
     const double m1 = maxOf(r1), m2 = maxOf(r2);
     std::vector<double> s(r1.size(), 1.0);
+    std::vector<char> l1(r1.size()), l2(r1.size());
+    double T = 0;
+    for (uint64_t i = 0; i < s.size(); ++i) {
+      l1[i] = live(r1, i, m1, w1, true);
+      l2[i] = live(r2, i, m2, w2, false);
+      if (l1[i] && l2[i]) {
+        s[i] = std::sqrt(r1[i] / r2[i]);
+        T = std::max(T, std::sqrt(r1[i] * r2[i]));
+      }
+    }
     double dev = 0;
     for (uint64_t i = 0; i < s.size(); ++i) {
-      if (!usable(r1, i, m1, w1, true) || !usable(r2, i, m2, w2, false)) continue;
-      s[i] = std::sqrt(r1[i] / r2[i]);
+      if (!(l1[i] && l2[i])) s[i] = deadScale(r1[i], l1[i], r2[i], l2[i], T);
       if (!std::isfinite(s[i]) || s[i] <= 0) s[i] = 1;
       dev = std::max(dev, std::fabs(s[i] - 1));
     }
@@ -682,16 +702,31 @@ class Equalizer {
   double balanceTriple(Work& w0, Work& w1, Work& w2) {
     const auto r0 = outRange(w0), r1 = outRange(w1), r2 = inRange(w2);
     const double m0 = maxOf(r0), m1 = maxOf(r1), m2 = maxOf(r2);
-    std::vector<double> s12(r0.size(), 1.0), s23(r0.size(), 1.0);
+    const uint64_t n = r0.size();
+    std::vector<double> s12(n, 1.0), s23(n, 1.0);
+    std::vector<char> l0(n), l1(n), l2(n);
+    double T = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      l0[i] = live(r0, i, m0, w0, true);
+      l1[i] = live(r1, i, m1, w1, true);
+      l2[i] = live(r2, i, m2, w2, false);
+      if (l0[i] && l1[i] && l2[i]) {
+        const double c = std::cbrt(r0[i] * r1[i] * r2[i]);
+        s12[i] = r0[i] / c;
+        s23[i] = c / r2[i];
+        T = std::max(T, c);
+      }
+    }
     double dev = 0;
-    for (uint64_t i = 0; i < r0.size(); ++i) {
-      if (!usable(r0, i, m0, w0, true) || !usable(r1, i, m1, w1, true) || !usable(r2, i, m2, w2, false)) continue;
-      const double c = std::cbrt(r0[i] * r1[i] * r2[i]);
-      const double a = r0[i] / c, b = c / r2[i];
-      if (!(std::isfinite(a) && std::isfinite(b) && a > 0 && b > 0)) continue;
-      s12[i] = a;
-      s23[i] = b;
-      dev = std::max({dev, std::fabs(a - 1), std::fabs(b - 1)});
+    for (uint64_t i = 0; i < n; ++i) {
+      if (!(l0[i] && l1[i] && l2[i])) {  // as two pairs, the dead side bounded by T
+        s12[i] = l0[i] && l1[i] ? std::sqrt(r0[i] / r1[i]) : deadScale(r0[i], l0[i], r1[i], l1[i], T);
+        const double mid = r1[i] * s12[i];
+        s23[i] = l1[i] && l2[i] ? std::sqrt(mid / r2[i]) : deadScale(mid, l1[i], r2[i], l2[i], T);
+      }
+      if (!(std::isfinite(s12[i]) && s12[i] > 0)) s12[i] = 1;
+      if (!(std::isfinite(s23[i]) && s23[i] > 0)) s23[i] = 1;
+      dev = std::max({dev, std::fabs(s12[i] - 1), std::fabs(s23[i] - 1)});
     }
     divideOut(w0, s12);
     multiplyIn(w1, s12);

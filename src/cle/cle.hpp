@@ -38,8 +38,10 @@ struct Options {
   int maxIterations = 50;          // sweeps over a sequence (each a few passes over its range matrices); 0 folds BN only
   double tolerance = 1e-3;         // a sweep with every |s - 1| below this ends the iteration
   // A channel whose range is below this fraction of the largest range of the same
-  // layer is near-dead (real models have max|w| of 1e-12 .. 1e-20): it keeps scale 1,
-  // since equalizing it would need scales of 1e10 and activations no INT8 grid holds.
+  // layer is near-dead (real models have max|w| of 1e-12 .. 1e-20). It is not balanced
+  // against its ~0 range (that needs scales of 1e10, and a near-dead output channel's
+  // bias divided by 1e-10 is an activation no INT8 grid holds); its live side is only
+  // brought down to the largest balanced range of the link's live channels.
   double deadChannelRatio = 1e-6;
   int histogramBins = 128;
 };

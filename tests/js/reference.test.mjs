@@ -4,29 +4,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Diff, compareStats } from './compare.mjs';
 import { fetchedModelFiles, generatedModelFiles, runCli, runReference, sharedModelFiles, sharedModels } from './helpers.mjs';
-
-const SCHEMES = ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel'];
-const f32 = Math.fround;
-
-class Diff {
-  constructor() { this.list = []; }
-  add(where, what) { this.list.push(`${where}: ${what}`); }
-  eq(where, a, b) { if (JSON.stringify(a) !== JSON.stringify(b)) this.add(where, `ours ${JSON.stringify(a)} vs reference ${JSON.stringify(b)}`); }
-  // float32 values must be the same float32
-  f32(where, a, b) { if (!(a === null && b === null) && f32(a) !== f32(b)) this.add(where, `ours ${a} vs reference ${b}`); }
-  close(where, a, b, tol) {
-    if (a === null || b === null) { if (a !== b) this.add(where, `ours ${a} vs reference ${b}`); return; }
-    if (!(Math.abs(a - b) <= tol)) this.add(where, `ours ${a} vs reference ${b} (tolerance ${tol.toExponential(1)})`);
-  }
-  arrays(where, a, b, check) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) { this.add(where, `lengths ${a?.length} vs ${b?.length}`); return; }
-    for (let i = 0; i < a.length; i++) check(`${where}[${i}]`, a[i], b[i], i);
-  }
-}
-
-const DB_TOL = 1e-3;  // dB
-const relTol = (ref, scale) => 1e-5 * Math.abs(ref ?? 0) + 1e-6 * scale;
 
 function compareLayer(d, where, o, r) {
   for (const k of ['name', 'path', 'op', 'weight', 'shape', 'dtype', 'channelAxis', 'groups', 'depthwise', 'bias']) d.eq(`${where}.${k}`, o[k], r[k]);
@@ -35,23 +14,7 @@ function compareLayer(d, where, o, r) {
   d.eq(`${where}.quant`, o.quant ? [o.quant.via, o.quant.dtype, o.quant.axis, o.quant.zeroPoint] : null, r.quant ? [r.quant.via, r.quant.dtype, r.quant.axis, r.quant.zeroPoint] : null);
   if (o.quant && r.quant) d.arrays(`${where}.quant.scale`, o.quant.scale, r.quant.scale, (w, a, b) => d.close(w, a, b, 1e-7 * Math.abs(b)));
   if (o.error) { d.add(where, `ours failed: ${o.error.code} ${o.error.message}`); return; }
-  const oc = o.channels;
-  const rc = r.channels;
-  d.eq(`${where}.channels.count`, oc.count, rc.count);
-  for (const k of ['min', 'max', 'absMax', 'range']) d.arrays(`${where}.channels.${k}`, oc[k], rc[k], (w, a, b) => d.f32(w, a, b));
-  for (const k of ['mean', 'std']) d.arrays(`${where}.channels.${k}`, oc[k], rc[k], (w, a, b, i) => d.close(w, a, b, relTol(b, rc.absMax[i])));
-  d.arrays(`${where}.channels.relativeRange`, oc.relativeRange, rc.relativeRange, (w, a, b) => d.close(w, a, b, 1e-6 * Math.abs(b) + 1e-12));
-  for (const s of SCHEMES) {
-    d.arrays(`${where}.channels.sqnr.${s}`, oc.sqnr[s], rc.sqnr[s], (w, a, b) => d.close(w, a, b, DB_TOL));
-    d.close(`${where}.sqnr.${s}`, o.sqnr[s], r.sqnr[s], DB_TOL);
-  }
-  for (const k of ['min', 'max', 'absMax']) d.f32(`${where}.tensor.${k}`, o.tensor[k], r.tensor[k]);
-  for (const k of ['mean', 'std']) d.close(`${where}.tensor.${k}`, o.tensor[k], r.tensor[k], relTol(r.tensor[k], r.tensor.absMax));
-  d.f32(`${where}.histogram.min`, o.histogram.min, r.histogram.min);
-  d.f32(`${where}.histogram.max`, o.histogram.max, r.histogram.max);
-  d.eq(`${where}.histogram.counts`, o.histogram.counts, r.histogram.counts);
-  d.eq(`${where}.outlierChannels`, o.outlierChannels, r.outlierChannels);
-  d.close(`${where}.outlierThreshold`, o.outlierThreshold, r.outlierThreshold, 1e-6 * Math.abs(r.outlierThreshold) + 1e-12);
+  compareStats(d, where, o, r);
 }
 
 export async function compareModel(file) {
