@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test suite, in order: native unit and bad-input tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer, the sanitized driver over every
-# real model, the libprotobuf cross-check, then the JS suites (Node's test runner:
+# AddressSanitizer + UndefinedBehaviorSanitizer, the sanitized analysis and CLE drivers
+# over every real model, the libprotobuf cross-check, then the JS suites (Node's test runner:
 # WASM core vs the independent Python reference, CLI, browser worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +32,17 @@ for m in "${models[@]}"; do
   fi
 done
 echo "driver: ${#models[@]} models, no sanitizer reports"
+
+echo "== sanitized CLE over real and generated models"
+for m in "${models[@]}"; do
+  # exit 2 = a model the core rejects (the generated bad-input cases), reported as an error value
+  rc=0
+  build/asan/quantlens_equalize "$m" --quiet -o build/asan/last-equalized.onnx >/dev/null 2>build/asan/last-cle.err || rc=$?
+  if [ $rc -gt 2 ] || grep -q -E 'Sanitizer|runtime error' build/asan/last-cle.err; then
+    cat build/asan/last-cle.err; echo "CLE failed on $m (exit $rc)"; exit 1
+  fi
+done
+echo "CLE: ${#models[@]} models, no sanitizer reports"
 
 echo "== libprotobuf cross-check"
 build/native/quantlens_crosscheck

@@ -286,15 +286,9 @@ bool Writer::node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o) {
     for (const std::string& s : v) o.str(field, s);
   };
   // New lists go where the first original entry was, or first when there was none.
-  bool insDone = false, outsDone = false, opDone = false;
-  if (e.inputs && n.inputs.empty()) {
-    list(1, *e.inputs);
-    insDone = true;
-  }
-  if (e.outputs && n.outputs.empty()) {
-    list(2, *e.outputs);
-    outsDone = true;
-  }
+  bool insDone = e.inputs && n.inputs.empty(), outsDone = e.outputs && n.outputs.empty(), opDone = false;
+  if (insDone) list(1, *e.inputs);
+  if (outsDone) list(2, *e.outputs);
   Reader r(b, base_);
   Field f;
   Run run{o};

@@ -29,18 +29,23 @@ struct TensorData {
   std::vector<uint8_t> raw;  // little-endian raw_data bytes
 };
 
+// Edits to the main graph (sub-graphs in node attributes are copied as they are).
 struct GraphEdit {
   std::vector<size_t> removeNodes;              // node indices to drop
-  std::vector<NodeEdit> editNodes;
-  std::vector<TensorData> replaceInitializers;  // by name: same TensorProto, data (dims, data_type, raw_data) replaced
-  std::vector<TensorData> addInitializers;      // appended after the existing initializers
+  std::vector<NodeEdit> editNodes;              // at most one per node
+  std::vector<TensorData> replaceInitializers;  // by name: same TensorProto, dims, data_type and raw_data replaced
+  std::vector<TensorData> addInitializers;      // appended after the last existing initializer
   std::vector<std::string> removeInitializers;  // by name; also removes a graph input of the same name
   std::vector<std::string> removeValueInfo;     // value_info entries to drop by name
-  std::vector<std::pair<std::string, std::string>> metadata;  // metadata_props: replaces an entry with the same key, else appended
+  // metadata_props: the first entry with the same key is replaced in place (later ones
+  // dropped); other keys are appended after the last existing entry.
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 // Writes the edited model. `data,size` are the bytes `model` was parsed from.
-// Errors: INVALID_ARGUMENT for an edit that does not fit the model, INVALID_MODEL for malformed bytes.
+// Errors: INVALID_ARGUMENT for an edit that does not fit the model (an unknown node
+// index, initializer or value_info name, a wrong raw size, ...) or a model parsed from
+// other bytes; INVALID_MODEL for malformed bytes.
 Result<std::vector<uint8_t>> writeModel(const uint8_t* data, size_t size, const Model& model, const GraphEdit& edit);
 
 }  // namespace ql::onnx
