@@ -812,6 +812,28 @@ def cle_dead_channels():
     return make_model(graph, 13), {}
 
 
+def cle_shared_bias():
+    """PyTorch >= 1.13 exports share identical initializers (zero biases, for one)
+    between layers, through Identity nodes or directly: each equalized layer must get a
+    bias of its own and leave the others' alone."""
+    n = Net(205)
+    r = n.rng
+    zero = n.const("zero_bias", np.zeros(8, np.float32))
+    n.nodes.append(helper.make_node("Identity", [zero], ["zero_bias_1"], name="Identity_1"))
+    n.nodes.append(helper.make_node("Identity", [zero], ["zero_bias_2"], name="Identity_2"))
+
+    def conv(x, name, bias):
+        w = uneven(r, (8, 8 if x != "x" else 3, 1, 1), big=(int(r.integers(8)),), sigma=0.3)
+        return n.op("Conv", [x, n.const(f"{name}.w", w), bias], name)
+
+    h = n.op("Relu", [conv("x", "a", "zero_bias_1")], "ra")
+    h = n.op("Relu", [conv(h, "b", "zero_bias_2")], "rb")
+    h = n.op("Relu", [conv(h, "c", zero)], "rc")          # the shared initializer itself
+    out = conv(h, "d", zero)
+    graph = helper.make_graph(n.nodes, "cle_shared_bias", [vi("x", F, [1, 3, 4, 4])], [vi(out, F)], n.inits)
+    return make_model(graph, 13), {}
+
+
 CASES = [
     ("typed_float_data.onnx", typed_float_data),
     ("unpacked_fields.onnx", unpacked_fields),
@@ -832,6 +854,7 @@ CASES = [
     ("cle_mlp.onnx", cle_mlp),
     ("cle_stops.onnx", cle_stops),
     ("cle_dead_channels.onnx", cle_dead_channels),
+    ("cle_shared_bias.onnx", cle_shared_bias),
 ]
 
 # Cases that are large on purpose (weights bigger than the API's 4 MB streaming piece).

@@ -40,6 +40,9 @@ struct Work {
   uint64_t outC = 0, inC = 0;
   std::vector<float> w, b;
   bool hasBias = false, biasAdded = false, canAddBias = false;
+  bool biasOwn = true;                 // the bias initializer is this layer's alone
+  const Tensor* biasTensor = nullptr;
+  const Node* biasNode = nullptr;      // the node whose input names the bias (the layer, or its Add)
   double alpha = 1, beta = 1;  // Gemm: Y = alpha A B + beta C; `b` holds beta C
   bool padded = false;       // Conv with padding: high-bias absorption is not exact into it
   bool depthwiseMiddle = false;  // depthwise with one output per input channel
@@ -254,15 +257,28 @@ class Equalizer {
     if (w.outC == 0 || w.inC == 0) return stop(nm, L.node, "empty weight");
     w.outValue = n.outputs.empty() ? std::string_view{} : n.outputs[0];
     w.outNode = &n;
-    if (L.bias) {
+    // PyTorch's exporter shares identical biases (often zeros) between layers through
+    // Identity nodes: such a layer gets a bias of its own in the written model.
+    const Tensor* bias = L.bias ? L.bias : constantThroughIdentity(L.biasName);
+    if (bias) {
       w.hasBias = true;
-      if (!readFloats(L.bias, &w.b, &why)) return stop(nm, L.node, "bias " + std::string(L.biasName) + " " + why);
+      w.biasTensor = bias;
+      w.biasOwn = bias == L.bias && uses(L.biasName) == 1 && initializers_.count(bias->name) && initializers_.at(bias->name) == bias;
+      if (bias->dataType != onnx::kFloat || bias->external) return stop(nm, L.node, "bias " + std::string(L.biasName) + " is not float32 stored in the file");
+      auto v = onnx::readAsFloat(*bias);
+      if (!v.ok()) return stop(nm, L.node, "bias " + std::string(L.biasName) + ": " + v.error().message);
+      w.b.resize(v->count);
+      if (v->isView())
+        std::memcpy(w.b.data(), v->bytes, v->count * 4);
+      else
+        w.b = std::move(v->owned);
       if (w.b.size() != w.outC) return stop(nm, L.node, "bias " + std::string(L.biasName) + " does not hold one value per output channel");
-      if (uses(L.biasName) != 1) return stop(nm, L.node, "bias " + std::string(L.biasName) + " is shared with other nodes");
       for (float& x : w.b) x = static_cast<float>(x * w.beta);
+      w.biasNode = &n;
       if (op == "MatMul") {  // bias through an Add: that Add's output is the layer's
         const Node* add = scope_.consumersOf(w.outValue)[0];
         w.outNode = add;
+        w.biasNode = add;
         w.outValue = add->outputs[0];
       }
     } else if (!L.biasName.empty()) {
@@ -274,6 +290,16 @@ class Equalizer {
     w.inMul.assign(w.inC, 1.0);
     byNode_[L.node] = works_.size();
     works_.push_back(std::move(w));
+  }
+
+  const Tensor* constantThroughIdentity(std::string_view name) const {
+    for (int step = 0; step < 16 && !name.empty(); ++step) {
+      if (const Tensor* t = scope_.constant(name)) return t;
+      const Node* p = scope_.producer(name);
+      if (!isOp(p, "Identity")) return nullptr;
+      name = input(*p, 0);
+    }
+    return nullptr;
   }
 
   // BatchNormalization parameters as per-channel f = gamma / sqrt(var + eps), plus
@@ -619,33 +645,55 @@ class Equalizer {
       w.M[ab] = m;
     }
   }
-  std::vector<double> outRange(const Work& w) const {
-    std::vector<double> r(w.outC, 0.0);
-    for (uint64_t a = 0; a < w.A; ++a)
-      for (uint64_t b = 0; b < w.B; ++b) {
-        double& x = r[w.outOf(a, b)];
-        x = std::max<double>(x, w.M[a * w.B + b]);
+  // The four kernels of a sweep over a layer's range matrix M [A][B]. Row a's channel
+  // mapping is fixed per row (the group of a), so the inner loops are plain runs.
+  // `rowSide`: true for the side indexed by a (output for Conv and transB Gemm).
+  std::vector<double> sideRange(const Work& w, bool output) const {
+    const bool rowSide = output == w.outIsA;
+    std::vector<float> r(output ? w.outC : w.inC, 0.0f);
+    const uint64_t per = w.A / w.groups;
+    for (uint64_t a = 0; a < w.A; ++a) {
+      const float* m = &w.M[a * w.B];
+      if (rowSide) {
+        float x = 0;
+        for (uint64_t b = 0; b < w.B; ++b) x = std::max(x, m[b]);
+        r[a] = std::max(r[a], x);
+      } else {
+        float* t = &r[(a / per) * w.B];
+        for (uint64_t b = 0; b < w.B; ++b) t[b] = std::max(t[b], m[b]);
       }
-    return r;
+    }
+    return std::vector<double>(r.begin(), r.end());
   }
-  std::vector<double> inRange(const Work& w) const {
-    std::vector<double> r(w.inC, 0.0);
-    for (uint64_t a = 0; a < w.A; ++a)
-      for (uint64_t b = 0; b < w.B; ++b) {
-        double& x = r[w.inOf(a, b)];
-        x = std::max<double>(x, w.M[a * w.B + b]);
+  std::vector<double> outRange(const Work& w) const { return sideRange(w, true); }
+  std::vector<double> inRange(const Work& w) const { return sideRange(w, false); }
+  // M's entries on channel c of one side times f[c].
+  void scaleSide(Work& w, bool output, const std::vector<double>& f) {
+    const bool rowSide = output == w.outIsA;
+    const uint64_t per = w.A / w.groups;
+    std::vector<float> ff(f.begin(), f.end());
+    for (uint64_t a = 0; a < w.A; ++a) {
+      float* m = &w.M[a * w.B];
+      if (rowSide) {
+        const float x = ff[a];
+        for (uint64_t b = 0; b < w.B; ++b) m[b] *= x;
+      } else {
+        const float* t = &ff[(a / per) * w.B];
+        for (uint64_t b = 0; b < w.B; ++b) m[b] *= t[b];
       }
-    return r;
+    }
   }
   void divideOut(Work& w, const std::vector<double>& s) {
-    for (uint64_t a = 0; a < w.A; ++a)
-      for (uint64_t b = 0; b < w.B; ++b) w.M[a * w.B + b] = static_cast<float>(w.M[a * w.B + b] / s[w.outOf(a, b)]);
-    for (uint64_t o = 0; o < w.outC; ++o) w.outDiv[o] *= s[o];
+    std::vector<double> inv(s.size());
+    for (size_t o = 0; o < s.size(); ++o) {
+      inv[o] = 1.0 / s[o];
+      w.outDiv[o] *= s[o];
+    }
+    scaleSide(w, true, inv);
   }
   void multiplyIn(Work& w, const std::vector<double>& s) {
-    for (uint64_t a = 0; a < w.A; ++a)
-      for (uint64_t b = 0; b < w.B; ++b) w.M[a * w.B + b] = static_cast<float>(w.M[a * w.B + b] * s[w.inOf(a, b)]);
-    for (uint64_t i = 0; i < w.inC; ++i) w.inMul[i] *= s[i];
+    for (size_t i = 0; i < s.size(); ++i) w.inMul[i] *= s[i];
+    scaleSide(w, false, s);
   }
 
   // A range that takes part in balancing: finite, positive, and not near-dead within
@@ -836,8 +884,21 @@ class Equalizer {
     for (auto& w : works_) {
       if (w.change == SIZE_MAX) continue;
       edit.replaceInitializers.push_back(floatTensor(std::string(w.layer->weightName), w.layer->shape, w.w));
-      if (w.hasBias) {
-        edit.replaceInitializers.push_back(floatTensor(std::string(w.layer->biasName), w.layer->bias->dims, w.b, w.beta));
+      if (w.hasBias && w.biasOwn) {
+        edit.replaceInitializers.push_back(floatTensor(std::string(w.layer->biasName), w.biasTensor->dims, w.b, w.beta));
+      } else if (w.hasBias) {  // shared: a copy of its own, named after the original
+        const std::string name = newName(std::string(w.layer->biasName) + "_cle");
+        edit.addInitializers.push_back(floatTensor(name, w.biasTensor->dims, w.b, w.beta));
+        const size_t idx = indexOf(w.biasNode);
+        auto& e = NodeEditRef(idx);
+        std::vector<std::string> ins;
+        if (e.inputs)
+          ins = *e.inputs;
+        else
+          for (auto v : w.biasNode->inputs) ins.emplace_back(v);
+        for (auto& i : ins)
+          if (i == w.layer->biasName) i = name;
+        e.inputs = ins;
       } else if (w.biasAdded) {
         const std::string name = newName(std::string(w.layer->weightName) + "_bias");
         edit.addInitializers.push_back(floatTensor(name, {static_cast<int64_t>(w.outC)}, w.b, w.beta));

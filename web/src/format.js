@@ -132,7 +132,7 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
   } else {
     lines.push(`${r.model.name}: ${s.layersChanged} of ${r.layersSeen} weight layers changed, ${s.sequences} sequences equalized; ` +
       `${s.batchNormsFolded} BatchNorm folded, ${s.relu6Replaced} ReLU6 replaced by Relu, ${s.biasAbsorptions} high-bias absorptions, ` +
-      `${s.deadChannels} near-dead channels left at scale 1.`);
+      `${s.deadChannels} near-dead channels left out of balancing.`);
     const t8 = s.int8PerTensor;
     const t4 = s.int4PerTensor;
     lines.push(`Weight SQNR per tensor over changed layers, mean (worst): INT8 ${dbPair(t8.meanBefore, t8.meanAfter)} dB ` +
@@ -176,7 +176,7 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
   if (r.deadChannels.length) {
     const by = new Map();
     for (const d of r.deadChannels) by.set(d.layer, [...(by.get(d.layer) || []), d.channel]);
-    lines.push(`Near-dead channels (range below ${r.options.deadChannelRatio} of their layer's largest) kept at scale 1: ` +
+    lines.push(`Near-dead channels (range below ${r.options.deadChannelRatio} of their layer's largest), not balanced against their ~0 range: ` +
       [...by].map(([l, cs]) => `${l} [${cs.slice(0, 8).join(', ')}${cs.length > 8 ? `, +${cs.length - 8}` : ''}]`).join('; '));
   }
   return lines.join('\n');

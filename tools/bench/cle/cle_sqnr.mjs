@@ -95,20 +95,22 @@ for (const m of MODELS) {
     await cle(m.file, `${base}.prepared.onnx`, 0);
     prepBefore = await quantized(`${base}.prepared.onnx`, spec, origFloat, { perChannel: true });
   }
-  let qlAfter = null, qlNote = '';
+  let qlAfter = null, qlNote = '', qlLayers = null;
   if (useQuantlens) {
     const out = `${base}.quantlens.onnx`;
     try {
       const t1 = performance.now();
-      await run(process.execPath, [path.join(root, 'web', 'cli', 'quantlens.js'), 'equalize', m.file, '-o', out], { maxBuffer: 1 << 26 });
+      const { stdout } = await run(process.execPath, [path.join(root, 'web', 'cli', 'quantlens.js'), 'equalize', m.file, '-o', out, '--json'], { maxBuffer: 1 << 28 });
       qlNote = `equalize ${((performance.now() - t1) / 1000).toFixed(2)} s`;
+      const rep = JSON.parse(stdout);
+      qlLayers = rep.layers.map((l) => ({ name: l.name, before: l.before.sqnr.int8PerTensor, after: l.after.sqnr.int8PerTensor }));
       qlAfter = await quantized(out, spec, origFloat);
     } catch (e) {
       qlNote = `failed: ${String(e.stderr || e.message).trim().split('\n')[0].slice(0, 100)}`;
       console.error(`quantlens equalize on ${m.name} ${qlNote}`);
     }
   }
-  const row = { m, spec, before, prepBefore, refAfter, qlAfter, qlNote, ceiling, cleMs, summary };
+  const row = { m, spec, before, prepBefore, refAfter, qlAfter, qlNote, qlLayers, ceiling, cleMs, summary };
   rows.push(row);
   console.error(`${m.name}: mean of outputs ${f1(before.mean)} → ${f1(refAfter.db.mean)} (${f1(ceiling.mean)}); ` +
     `all outputs pooled ${f1(before.overall)} → ${f1(refAfter.db.overall)} (${f1(ceiling.overall)}) dB; ref CLE ${(cleMs / 1000).toFixed(2)} s; ${summary}`);
@@ -131,6 +133,24 @@ function table(metric) {
 }
 const tMean = table('mean'), tPooled = table('overall');
 console.log(`SQNR (dB), mean of per-output SQNRs:\n${tMean}\n\nSQNR (dB), all outputs pooled:\n${tPooled}`);
+
+// Per-layer INT8 per-tensor weight SQNR before and after QuantLens's equalization (from its
+// report; those numbers are checked against tools/reference/analyze_ref.py by the tests).
+function weightTable() {
+  const lines = ['| model | layers changed | raised | mean before → after | worst before → after |', '|---|---|---|---|---|'];
+  const per = [];
+  for (const r of rows) {
+    if (!r.qlLayers || !r.qlLayers.length) continue;
+    const L = r.qlLayers.filter((l) => Number.isFinite(l.before) && Number.isFinite(l.after));
+    const mean = (k) => L.reduce((a, l) => a + l[k], 0) / L.length;
+    const worst = (k) => Math.min(...L.map((l) => l[k]));
+    lines.push(`| ${r.m.name} | ${L.length} | ${L.filter((l) => l.after > l.before).length} | ${f1(mean('before'))} → ${f1(mean('after'))} | ${f1(worst('before'))} → ${f1(worst('after'))} |`);
+    if (/deeplab|bodypix 1.8|mlsd/.test(r.m.name)) per.push(`- **${r.m.name}**: ${L.map((l) => `${l.name} ${f1(l.before)}→${f1(l.after)}`).join('; ')}`);
+  }
+  return `${lines.join('\n')}\n\nPer layer (MobileNet-style models), dB:\n\n${per.join('\n')}`;
+}
+const tWeights = useQuantlens ? weightTable() : '';
+if (useQuantlens) console.log(`\nINT8 per-tensor weight SQNR per layer, QuantLens CLE:\n${tWeights}`);
 
 const perOut = (s) => Object.values(s.perOutput).map(f1).join(', ');
 const details = rows.map((r) => `- **${r.m.name}** \`${path.basename(r.m.file)}\`, inputs U[${r.spec.low}, ${r.spec.high}]` +
@@ -160,7 +180,11 @@ ${tMean}
 
 ${tPooled}
 
-## Details
+${useQuantlens ? `## INT8 per-tensor weight SQNR per layer, before → after QuantLens CLE (dB)
+
+${tWeights}
+
+` : ''}## Details
 
 ${details}
 `);
