@@ -1,11 +1,12 @@
 // The WASM core in headless Chromium: a module Web Worker imports web/src/index.js,
 // analyses a real model, and must produce exactly what Node produces.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
-import { analyze, toJSON } from '../../web/src/index.js';
+import { analyze, equalize, toJSON } from '../../web/src/index.js';
 import { fetchedModelFiles, generatedModelFiles, root } from './helpers.mjs';
 
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.onnx': 'application/octet-stream' };
@@ -28,7 +29,7 @@ const models = [fetchedModelFiles()[0], generatedModelFiles().find((f) => f.ends
 const model = models[0];
 const skip = !fs.existsSync(chromium) ? 'Debian chromium not installed' : !model ? 'no fetched model' : false;
 
-test('analyze() of a File and of bytes in a browser Web Worker equals analyze() in Node', { skip, timeout: 120000 }, async () => {
+test('analyze() and equalize() in a browser Web Worker equal their results in Node', { skip, timeout: 120000 }, async () => {
   const { chromium: pw } = await import('playwright-core');
   const server = await serve(root);
   let browser;
@@ -63,6 +64,11 @@ test('analyze() of a File and of bytes in a browser Web Worker equals analyze() 
       assert.deepEqual(out.fromBytes.layers, node.layers, path.basename(file));
       assert.deepEqual(out.result.summary, node.summary);
       assert.ok(out.progress >= node.layers.length);
+      // equalize() in the worker writes the same bytes and the same report as in Node.
+      const { bytes, ...report } = await equalize(file);
+      assert.equal(out.equalized.size, bytes.length);
+      assert.equal(out.equalized.sha256, crypto.createHash('sha256').update(bytes).digest('hex'), `${path.basename(file)}: equalized bytes differ`);
+      assert.deepEqual({ ...out.equalized.report, model: null }, { ...toJSON(report), model: null });  // a fetched Blob has no file name
     }
     assert.deepEqual(errors, []);
   } finally {
