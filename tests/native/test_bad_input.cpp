@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "analysis/analyze.hpp"
+#include "cle/cle.hpp"
 #include "graph/layers.hpp"
 #include "onnx/model.hpp"
 #include "onnx/skim.hpp"
@@ -154,6 +155,20 @@ void exercise(const std::vector<uint8_t>& buf, Tally& t, const std::string& wher
     if (tp->external) {
       auto r = ql::onnx::externalRef(*tp);
       if (!r.ok() && !errorIsSound(r.error(), buf.size())) t.problem("unsound externalRef error", where);
+    }
+  }
+  // Cross Layer Equalization: an error value, or a model that parses again.
+  {
+    ql::cle::Options co;
+    co.histogramBins = 8;
+    auto e = ql::cle::equalize(buf.data(), buf.size(), co);
+    if (!e.ok()) {
+      if (!errorIsSound(e.error(), buf.size())) t.problem("unsound equalize error '" + e.error().describe() + "'", where);
+    } else if (e->report.changed()) {
+      auto again = ql::onnx::parseModel(e->model.data(), e->model.size());
+      if (!again.ok()) t.problem("equalized model does not parse: " + again.error().describe(), where);
+    } else if (e->model != buf) {
+      t.problem("nothing equalized, yet the bytes changed", where);
     }
   }
   auto d = ql::graph::findLayers(m.value());
