@@ -51,7 +51,8 @@ struct Work {
   std::vector<double> bnBeta, bnGamma;  // of a BatchNorm folded after it
   bool bnFolded = false;
   // CLE state
-  std::vector<float> M;        // max |w| over the kernel per (a, b)
+  std::vector<float> M;        // max |w| over the kernel per (a, b); unused for 1x1 (see mat())
+  bool inSequence = false;     // its weights went through the sweeps
   std::vector<double> outDiv, inMul, absorbed;
   int prev = -1, next = -1;    // sequence links
   size_t change = SIZE_MAX;    // index in Report::layers
@@ -636,8 +637,15 @@ class Equalizer {
   }
 
   // ---- scaling ----
+  // The [A][B] matrix the sweeps work on: max|w| over the kernel; for 1x1 kernels and
+  // matrices (most of a MobileNet's weights) the weights themselves, scaled in place
+  // and read through fabs, which saves a copy as large as the weights.
+  static bool inPlace(const Work& w) { return w.inner == 1; }
+  static const float* mat(const Work& w) { return inPlace(w) ? w.w.data() : w.M.data(); }
+  static float* mat(Work& w) { return inPlace(w) ? w.w.data() : w.M.data(); }
   void buildM(Work& w) {
-    w.M.assign(w.A * w.B, 0.0f);
+    if (inPlace(w)) return;
+    w.M.resize(w.A * w.B);
     for (uint64_t ab = 0; ab < w.A * w.B; ++ab) {
       const float* p = &w.w[ab * w.inner];
       float m = 0;
@@ -653,14 +661,14 @@ class Equalizer {
     std::vector<float> r(output ? w.outC : w.inC, 0.0f);
     const uint64_t per = w.A / w.groups;
     for (uint64_t a = 0; a < w.A; ++a) {
-      const float* m = &w.M[a * w.B];
+      const float* m = mat(w) + a * w.B;
       if (rowSide) {
         float x = 0;
-        for (uint64_t b = 0; b < w.B; ++b) x = std::max(x, m[b]);
+        for (uint64_t b = 0; b < w.B; ++b) x = std::max(x, std::fabs(m[b]));
         r[a] = std::max(r[a], x);
       } else {
         float* t = &r[(a / per) * w.B];
-        for (uint64_t b = 0; b < w.B; ++b) t[b] = std::max(t[b], m[b]);
+        for (uint64_t b = 0; b < w.B; ++b) t[b] = std::max(t[b], std::fabs(m[b]));
       }
     }
     return std::vector<double>(r.begin(), r.end());
@@ -673,7 +681,7 @@ class Equalizer {
     const uint64_t per = w.A / w.groups;
     std::vector<float> ff(f.begin(), f.end());
     for (uint64_t a = 0; a < w.A; ++a) {
-      float* m = &w.M[a * w.B];
+      float* m = mat(w) + a * w.B;
       if (rowSide) {
         const float x = ff[a];
         for (uint64_t b = 0; b < w.B; ++b) m[b] *= x;
@@ -786,7 +794,10 @@ class Equalizer {
   void equalizeSequence(size_t start) {
     std::vector<size_t> chain;
     for (int i = static_cast<int>(start); i >= 0; i = works_[i].next) chain.push_back(static_cast<size_t>(i));
-    for (size_t i : chain) buildM(works_[i]);
+    for (size_t i : chain) {
+      buildM(works_[i]);
+      works_[i].inSequence = true;
+    }
     Sequence seq;
     for (size_t k = 0; k < chain.size(); ++k) {
       seq.layers.push_back(works_[chain[k]].change);
@@ -825,7 +836,7 @@ class Equalizer {
     const bool identity = std::all_of(w.outDiv.begin(), w.outDiv.end(), [](double x) { return x == 1.0; }) &&
                           std::all_of(w.inMul.begin(), w.inMul.end(), [](double x) { return x == 1.0; });
     if (identity) return;
-    forEachIn(w, [&](uint64_t o, uint64_t i, float* p, uint64_t cnt) {
+    if (!inPlace(w) || !w.inSequence) forEachIn(w, [&](uint64_t o, uint64_t i, float* p, uint64_t cnt) {
       const float f = static_cast<float>(w.inMul[i] / w.outDiv[o]);
       for (uint64_t k = 0; k < cnt; ++k) p[k] *= f;
     });
