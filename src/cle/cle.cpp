@@ -516,10 +516,10 @@ class Equalizer {
       for (size_t k = 1; k < n->outputs.size(); ++k) {
         if (!n->outputs[k].empty() && uses(n->outputs[k])) return stop(nm, n, std::string(op) + " has a second output in use");
       }
-      bool relu = false, passes = false;
+      bool relu = false;  // a Relu (or what becomes one): high-bias absorption can follow it
       const graph::Follower f = graph::classifyFollower(scope_, v);
+      const bool padOrPool = op == "Pad" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool";
       if (f.kind == FollowerKind::Relu || f.kind == FollowerKind::PRelu || f.kind == FollowerKind::LeakyRelu) {
-        passes = true;
         relu = f.kind == FollowerKind::Relu;
       } else if (f.kind == FollowerKind::Relu6) {
         if (opt_.keepRelu6) {
@@ -527,29 +527,22 @@ class Equalizer {
           return stop(nm, n, "ReLU6 kept (keepRelu6): it does not commute with scaling");
         }
         link.relu6.push_back(n);
-        passes = relu = true;
+        relu = true;
       } else if (f.kind == FollowerKind::Clip) {
-        if (f.clipMin == 0.0 && f.clipMax == INFINITY) {
-          passes = relu = true;  // Clip(0, inf) is Relu
-        } else {
+        if (!(f.clipMin == 0.0 && f.clipMax == INFINITY)) {  // Clip(0, inf) is Relu
           char buf[96];
           std::snprintf(buf, sizeof buf, "Clip(%g, %g) does not commute with scaling", f.clipMin, f.clipMax);
           return stop(nm, n, buf);
         }
-      } else if (op == "Identity" || op == "Dropout") {
-        passes = true;
-      } else if (opt_.throughPadPool && (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool")) {
-        passes = true;
-      } else if (opt_.throughPadPool && op == "Pad") {
+        relu = true;
+      } else if (padOrPool && !opt_.throughPadPool) {
+        return stop(nm, n, std::string(op) + " (throughPadPool off)");
+      } else if (op == "Pad") {
         std::string why = padCommutes(*n, w.convFamily);
         if (!why.empty()) return stop(nm, n, why);
-        passes = true;
-      } else if (!opt_.throughPadPool && (op == "Pad" || op == "MaxPool" || op == "AveragePool")) {
-        return stop(nm, n, std::string(op) + " (throughPadPool off)");
-      } else {
+      } else if (!(padOrPool || op == "Identity" || op == "Dropout")) {
         return stop(nm, n, std::string(op) + " does not commute with per-channel scaling");
       }
-      (void)passes;
       // High-bias absorption needs a Relu first, then only ops that commute with
       // subtracting a constant (MaxPool pads with -inf; Identity, Dropout).
       if (first)
