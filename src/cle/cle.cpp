@@ -354,11 +354,14 @@ class Equalizer {
 
   void removeBatchNorm(const Node& bn) {
     removeNodes_.push_back(indexOf(&bn));
-    for (size_t k = 1; k <= 4; ++k) dropIfOnlyUse(input(bn, k));
+    for (size_t k = 1; k <= 4; ++k) release(input(bn, k));
   }
 
-  void dropIfOnlyUse(std::string_view name) {
-    if (!name.empty() && initializers_.count(name) && uses(name) == 1) removeInits_.insert(std::string(name));
+  // One use of `name` goes away (a removed BatchNorm, a Clip become Relu); an
+  // initializer whose every use went is removed from the written model.
+  void release(std::string_view name) {
+    if (name.empty() || !initializers_.count(name)) return;
+    if (++released_[std::string(name)] == uses(name)) removeInits_.insert(std::string(name));
   }
 
   std::string newName(const std::string& base) {
@@ -494,7 +497,7 @@ class Equalizer {
           e.opType = std::string("Relu");
           e.inputs = std::vector<std::string>{std::string(c->inputs[0])};
           e.dropAttributes = {"min", "max"};
-          for (size_t k = 1; k < c->inputs.size(); ++k) dropIfOnlyUse(c->inputs[k]);
+          for (size_t k = 1; k < c->inputs.size(); ++k) release(c->inputs[k]);
         }
         link.absorbable = link.absorbable && !t.padded && (t.hasBias || t.canAddBias);
         w.next = static_cast<int>(byNode_[n]);
@@ -949,6 +952,7 @@ class Equalizer {
   std::map<size_t, onnx::NodeEdit> edits_;
   std::vector<size_t> removeNodes_;
   std::set<std::string> removeInits_, removeValueInfo_;
+  std::map<std::string, size_t> released_;
   Report report_;
 };
 
