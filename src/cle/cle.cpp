@@ -32,8 +32,6 @@ namespace {
 // [K, N] and MatMul [K, N] have in = a; Gemm with transB [N, K] has out = a.
 struct Work {
   const graph::Layer* layer = nullptr;
-  const Node* node = nullptr;
-  size_t nodeIndex = 0;
   bool convFamily = false;  // activations NC..., else channels last (Gemm, MatMul)
   uint64_t A = 0, B = 0, inner = 1, groups = 1;
   bool outIsA = true;
@@ -186,16 +184,16 @@ class Equalizer {
       *why = "is " + onnx::dataTypeName(t->dataType) + " (only float32 weights are equalized)";
       return false;
     }
-    auto v = onnx::readAsFloat(*t);
+    return readFloatData(*t, out, why);
+  }
+
+  static bool readFloatData(const Tensor& t, std::vector<float>* out, std::string* why) {
+    auto v = onnx::readAsFloat(t);
     if (!v.ok()) {
       *why = v.error().message;
       return false;
     }
-    out->resize(v->count);
-    if (v->isView())
-      std::memcpy(out->data(), v->bytes, v->count * 4);
-    else
-      *out = std::move(v->owned);
+    *out = v->take();
     return true;
   }
 
@@ -208,8 +206,6 @@ class Equalizer {
     if (!L.via.empty()) return stop(nm, L.node, "weight reaches the layer through " + std::string(L.via[0]) + ": not equalized");
     Work w;
     w.layer = &L;
-    w.node = L.node;
-    w.nodeIndex = L.nodeIndex;
     const Node& n = *L.node;
     std::string why;
     if (!readFloats(L.weight, &w.w, &why)) return stop(nm, L.node, "weight " + std::string(L.weightName) + " " + why);
@@ -266,13 +262,7 @@ class Equalizer {
       w.biasTensor = bias;
       w.biasOwn = bias == L.bias && uses(L.biasName) == 1 && initializers_.count(bias->name) && initializers_.at(bias->name) == bias;
       if (bias->dataType != onnx::kFloat || bias->external) return stop(nm, L.node, "bias " + std::string(L.biasName) + " is not float32 stored in the file");
-      auto v = onnx::readAsFloat(*bias);
-      if (!v.ok()) return stop(nm, L.node, "bias " + std::string(L.biasName) + ": " + v.error().message);
-      w.b.resize(v->count);
-      if (v->isView())
-        std::memcpy(w.b.data(), v->bytes, v->count * 4);
-      else
-        w.b = std::move(v->owned);
+      if (!readFloatData(*bias, &w.b, &why)) return stop(nm, L.node, "bias " + std::string(L.biasName) + ": " + why);
       if (w.b.size() != w.outC) return stop(nm, L.node, "bias " + std::string(L.biasName) + " does not hold one value per output channel");
       for (float& x : w.b) x = static_cast<float>(x * w.beta);
       w.biasNode = &n;
@@ -380,7 +370,7 @@ class Equalizer {
     if (uses(w.outValue) != 1) return stop(L.name, &bn, "BatchNormalization not folded: the layer's output is also used elsewhere");
     if (!w.hasBias && !w.canAddBias) return stop(L.name, &bn, "BatchNormalization after a MatMul without a bias Add is not folded");
     if (!batchNormParams(bn, w.outC, &f, &beta, &gamma, &mean, &why)) return stop(L.name, &bn, why + ": not folded");
-    forEach(w, [&](uint64_t o, uint64_t, float* p, uint64_t cnt) {
+    forEachIn(w, [&](uint64_t o, uint64_t, float* p, uint64_t cnt) {
       const float s = static_cast<float>(f[o]);
       for (uint64_t k = 0; k < cnt; ++k) p[k] *= s;
     });
@@ -405,11 +395,11 @@ class Equalizer {
       if (cs.size() != 1 || uses(bn.outputs[0]) != 1 || !byNode_.count(cs[0])) continue;
       Work& w = works_[byNode_[cs[0]]];
       const auto& L = *w.layer;
-      if (input(*w.node, 0) != bn.outputs[0]) continue;
+      if (input(*L.node, 0) != bn.outputs[0]) continue;
       std::string why;
       if (w.convFamily && (L.op != "Conv" || w.groups != 1 || w.padded))
         why = "BatchNormalization before a " + std::string(L.op) + (w.groups != 1 ? " with groups" : w.padded ? " with padding" : "") + " cannot be folded exactly";
-      else if (L.op == "Gemm" && w.node->intAttr("transA", 0) != 0)
+      else if (L.op == "Gemm" && L.node->intAttr("transA", 0) != 0)
         why = "BatchNormalization before a Gemm with transA cannot be folded";
       else if (!w.hasBias && !w.canAddBias)
         why = "BatchNormalization before a MatMul without a bias Add is not folded";
@@ -433,11 +423,7 @@ class Equalizer {
       if (!w.hasBias) w.biasAdded = true;
       w.bnFolded = true;  // its weights changed (no beta/gamma: nothing to absorb)
       removeBatchNorm(bn);
-      auto& e = NodeEditRef(w.nodeIndex);
-      std::vector<std::string> ins;
-      for (auto v : (e.inputs ? std::vector<std::string_view>(e.inputs->begin(), e.inputs->end()) : w.node->inputs)) ins.emplace_back(v);
-      ins[0] = std::string(input(bn, 0));
-      e.inputs = ins;
+      editedInputs(w.layer->node)[0] = std::string(input(bn, 0));
       removeValueInfo_.insert(std::string(bn.outputs[0]));
       folded_.insert(&bn);
       report_.foldedBatchNorms.push_back({nameOf(&bn), L.name, true});
@@ -450,9 +436,12 @@ class Equalizer {
     for (uint64_t a = 0; a < w.A; ++a)
       for (uint64_t b = 0; b < w.B; ++b) fn(w.outOf(a, b), w.inOf(a, b), &w.w[(a * w.B + b) * w.inner], w.inner);
   }
-  template <class F>
-  void forEach(Work& w, F fn) {
-    forEachIn(w, [&](uint64_t o, uint64_t i, float* p, uint64_t cnt) { fn(o, i, p, cnt); });
+
+  // The inputs the written node will have, as edited so far (a copy of the node's to begin with).
+  std::vector<std::string>& editedInputs(const Node* n) {
+    auto& e = NodeEditRef(indexOf(n));
+    if (!e.inputs) e.inputs.emplace(n->inputs.begin(), n->inputs.end());
+    return *e.inputs;
   }
 
   onnx::NodeEdit& NodeEditRef(size_t index) {
@@ -625,7 +614,7 @@ class Equalizer {
     c.name = w.layer->name;
     c.op = std::string(w.layer->op);
     c.weightName = std::string(w.layer->weightName);
-    c.nodeIndex = w.nodeIndex;
+    c.nodeIndex = w.layer->nodeIndex;
     auto before = stats::computeLayerStats(reinterpret_cast<const uint8_t*>(w.w.data()), w.layer->layout, statOpts());
     if (before.ok()) c.before = std::move(before.value());
     w.change = report_.layers.size();
@@ -896,28 +885,14 @@ class Equalizer {
       } else if (w.hasBias) {  // shared: a copy of its own, named after the original
         const std::string name = newName(std::string(w.layer->biasName) + "_cle");
         edit.addInitializers.push_back(floatTensor(name, w.biasTensor->dims, w.b, w.beta));
-        const size_t idx = indexOf(w.biasNode);
-        auto& e = NodeEditRef(idx);
-        std::vector<std::string> ins;
-        if (e.inputs)
-          ins = *e.inputs;
-        else
-          for (auto v : w.biasNode->inputs) ins.emplace_back(v);
-        for (auto& i : ins)
+        for (auto& i : editedInputs(w.biasNode))
           if (i == w.layer->biasName) i = name;
-        e.inputs = ins;
       } else if (w.biasAdded) {
         const std::string name = newName(std::string(w.layer->weightName) + "_bias");
         edit.addInitializers.push_back(floatTensor(name, {static_cast<int64_t>(w.outC)}, w.b, w.beta));
-        auto& e = NodeEditRef(w.nodeIndex);
-        std::vector<std::string> ins;
-        if (e.inputs)
-          ins = *e.inputs;
-        else
-          for (auto v : w.node->inputs) ins.emplace_back(v);
+        auto& ins = editedInputs(w.layer->node);
         ins.resize(2);
         ins.push_back(name);
-        e.inputs = ins;
       }
       std::vector<float>().swap(w.w);
     }

@@ -281,6 +281,13 @@ bool isReadableType(int32_t dt) {
   }
 }
 
+std::vector<float> FloatValues::take() {
+  if (!isView()) return std::move(owned);
+  std::vector<float> v(count);
+  std::memcpy(v.data(), bytes, count * 4);
+  return v;
+}
+
 Result<FloatValues> readAsFloat(const Tensor& t, Bytes external) {
   if (!isReadableType(t.dataType) && t.dataType != kUndefined) {
     return makeError(ErrorCode::UnsupportedDtype,

@@ -16,6 +16,8 @@ struct FloatValues {
   uint64_t count = 0;
   std::vector<float> owned;
   bool isView() const { return owned.empty() && count > 0; }
+  // The values as a vector of their own: `owned` moved out, or the view copied.
+  std::vector<float> take();
 };
 
 // Where a tensor's bytes are, for external data: the caller resolves

@@ -38,10 +38,7 @@ struct Run {
       if (t.name == name) {
         auto v = ql::onnx::readAsFloat(t);
         REQUIRE(v.ok());
-        if (!v->isView()) return v->owned;
-        std::vector<float> f(v->count);
-        std::memcpy(f.data(), v->bytes, f.size() * 4);
-        return f;
+        return v->take();
       }
     }
     FAIL("no initializer " << name << " in the written model");

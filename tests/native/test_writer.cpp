@@ -106,9 +106,7 @@ std::vector<uint8_t> floatRaw(const std::vector<float>& v) {
 std::vector<float> floatsOf(const Tensor& t) {
   auto r = readAsFloat(t);
   REQUIRE(r.ok());
-  std::vector<float> out(r->count);
-  for (uint64_t i = 0; i < r->count; ++i) out[i] = r->isView() ? ql::wire::loadF32(r->bytes + 4 * i) : r->owned[i];
-  return out;
+  return r->take();
 }
 
 const Tensor* initializer(const Graph& g, std::string_view name) {
