@@ -61,7 +61,10 @@ function parseArgs(argv) {
     };
     if (a === '-h' || a === '--help') opts.help = true;
     else if (a === '--json') opts.json = true;
-    else if (a === '--top') opts.top = Number(value());
+    else if (a === '--top') {
+      opts.top = Number(value());
+      if (!(Number.isInteger(opts.top) && opts.top > 0)) throw usageError('--top takes a positive integer', cmd);
+    }
     else if (a === '--bins') opts.bins = Number(value());
     else if (a === '--layers') opts.layers = value();
     else if (a === '-o' || a === '--output') opts.output = value();
@@ -77,7 +80,6 @@ function parseArgs(argv) {
 async function runAnalyze(opts) {
   if (opts.help) { process.stdout.write(`${USAGE.analyze}\n`); return 0; }
   if (opts.positional.length !== 1) throw usageError('analyze takes exactly one MODEL.onnx', 'analyze');
-  if (opts.top !== undefined && !(Number.isInteger(opts.top) && opts.top > 0)) throw usageError('--top takes a positive integer', 'analyze');
   let layers;
   if (opts.layers !== undefined) {
     try { layers = new RegExp(opts.layers); } catch (e) { throw usageError(`--layers: ${e.message}`, 'analyze'); }
@@ -94,7 +96,6 @@ async function runAnalyze(opts) {
 async function runEqualize(opts) {
   if (opts.help) { process.stdout.write(`${USAGE.equalize}\n`); return 0; }
   if (opts.positional.length !== 1) throw usageError('equalize takes exactly one MODEL.onnx', 'equalize');
-  if (opts.top !== undefined && !(Number.isInteger(opts.top) && opts.top > 0)) throw usageError('--top takes a positive integer', 'equalize');
   if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0)) throw usageError('--iterations takes a non-negative integer', 'equalize');
   const result = await equalize(opts.positional[0], {
     keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption, maxIterations: opts.iterations,
