@@ -37,6 +37,16 @@ export function formatDb(x) {
   return x.toFixed(1);
 }
 
+// A value for people: 3 significant digits, no exponent between 1e-4 and 1e6.
+export function formatNumber(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '-';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '-∞';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1e-4 && a < 1e6) return String(Number(x.toPrecision(3)));
+  return x.toExponential(2);
+}
+
 // 3 significant digits, with k/M/G for large counts.
 export function formatCount(n) {
   const units = [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
