@@ -1,10 +1,11 @@
 // analyze(source, options): the per-channel weight analysis of an ONNX model.
 import { loadCore } from './core.js';
 import { QuantLensError, fromCoreError } from './errors.js';
+import { SCHEMES } from './schemes.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
+export { SCHEMES };
 export const SCHEMA = 'quantlens.analysis/1';
-export const SCHEMES = ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel'];
 
 // Per-layer failures that make the whole model unreadable (as opposed to one
 // layer we cannot analyse, e.g. NaN weights or an unsupported type).

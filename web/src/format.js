@@ -1,5 +1,5 @@
 // Presenting results: JSON documents and the plain-text table the CLI prints.
-import { SCHEMES } from './analyze.js';
+import { SCHEMES } from './schemes.js';
 
 // Shortest decimal that reads back as the same float32 (so JSON stays compact
 // and exact); non-finite values become null (JSON has no Infinity).
