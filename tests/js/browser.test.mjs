@@ -3,44 +3,22 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { analyze, equalize, toJSON } from '../../web/src/index.js';
 import { fetchedModelFiles, generatedModelFiles, root } from './helpers.mjs';
+import { launch, noChromium, serve } from './chromium.mjs';
 
-const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.onnx': 'application/octet-stream' };
-
-function serve(dir) {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
-    const file = path.join(dir, decodeURIComponent(url.pathname));
-    if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-const chromium = '/usr/bin/chromium';
 // A fetched real model, and the generated one whose weights span several streamed pieces.
 const models = [fetchedModelFiles()[0], generatedModelFiles().find((f) => f.endsWith('large_weights.onnx'))].filter(Boolean);
 const model = models[0];
-const skip = !fs.existsSync(chromium) ? 'Debian chromium not installed' : !model ? 'no fetched model' : false;
+const skip = noChromium || (!model ? 'no fetched model' : false);
 
 test('analyze() and equalize() in a browser Web Worker equal their results in Node', { skip, timeout: 120000 }, async () => {
-  const { chromium: pw } = await import('playwright-core');
   const server = await serve(root);
   let browser;
   try {
-    // Playwright gives the browser a fresh profile directory of its own.
-    browser = await pw.launch({
-      executablePath: chromium,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launch();
     const page = await browser.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
