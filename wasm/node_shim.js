@@ -3,8 +3,9 @@
 // In browsers and workers this block does nothing (and imports nothing).
 var require, __dirname;
 if (typeof process === 'object' && process.versions && process.versions.node) {
-  const nodeModule = 'module';
-  const { createRequire } = await import(/* @vite-ignore */ nodeModule);
+  // The name arrives as an argument so that bundlers leave this import alone.
+  const nodeImport = (name) => import(/* @vite-ignore */ /* webpackIgnore: true */ name);
+  const { createRequire } = await nodeImport('module');
   require = createRequire(import.meta.url);
   __dirname = require('path').dirname(require('url').fileURLToPath(import.meta.url));
 }

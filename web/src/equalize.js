@@ -51,6 +51,7 @@ export async function equalize(source, options = {}) {
   try {
     ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
     checkAbort(signal);
+    if (onProgress) onProgress({ phase: 'equalize', done: 0, total: 1 });
     eq = new core.Equalization(ptr, src.size, opts);
     const err = eq.error();
     if (err) throw fromCoreError(err, src.name);

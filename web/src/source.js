@@ -5,14 +5,12 @@
 //  - Whole (bytes, or a Blob where synchronous reads are impossible): one copy of
 //    the file in the heap.
 import { QuantLensError } from './errors.js';
+import { isNode, nodeImport } from './node.js';
 
-const isNode = typeof process === 'object' && !!(process.versions && process.versions.node);
 const SLICE = 16 << 20;
 
 async function nodeModules() {
-  const fsName = 'fs';
-  const pathName = 'path';
-  return { fs: await import(/* @vite-ignore */ fsName), path: await import(/* @vite-ignore */ pathName) };
+  return { fs: await nodeImport('fs'), path: await nodeImport('path') };
 }
 
 export function heapAlloc(core, size) {

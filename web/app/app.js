@@ -1,0 +1,451 @@
+// The QuantLens page. Two modes, one script:
+//  - app: pick or drop an .onnx (with its external data files); the engine runs in a
+//    Web Worker made from the page's own inline source; nothing leaves the machine.
+//  - report: the page was saved with its data inline (#ql-data); it renders the same
+//    views from that data, with no engine and no network.
+// Strings from the model reach the page only through textContent (here and in the views).
+import { renderModelView } from '../src/views/model.js';
+import { renderLayerView } from '../src/views/layer.js';
+import { renderEqualizationView } from '../src/views/equalization.js';
+import { renderCompareView } from '../src/views/compare.js';
+import { formatNumber } from '../src/format.js';
+import { reportHtml, unpackData } from '../src/report.js';
+
+/* global __QL_VERSION__ */
+const VERSION = typeof __QL_VERSION__ === 'string' ? __QL_VERSION__ : 'dev';
+export const EXAMPLE = 'mlsd_320x320_tiny.onnx';
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'text') node.textContent = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else if (v !== false && v != null) node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c != null) node.append(c);
+  return node;
+};
+const formatBytes = (n) => (n >= 1e6 ? `${formatNumber(n / 1e6)} MB` : n >= 1e3 ? `${formatNumber(n / 1e3)} kB` : `${n} B`);
+
+const state = {
+  mode: 'app',
+  files: null,        // [File]: the model and its external data
+  analysis: null,
+  equalization: null,
+  comparison: null,
+  analysisB: null,
+  layer: null,        // position in analysis.layers shown in the layer view
+  tab: 'model',
+  views: {},          // tab -> {destroy} of what is rendered there
+  dirty: new Set(),   // tabs whose view must be rendered again when shown
+  savedAt: null,
+};
+const TABS = [
+  ['model', 'Model'],
+  ['layer', 'Layer'],
+  ['equalization', 'Equalization'],
+  ['compare', 'Compare'],
+];
+
+// ---------------------------------------------------------------- the worker
+let worker = null;
+let job = null;  // {id, resolve, reject, onProgress}
+let nextId = 1;
+
+function base64Bytes(text) {
+  const s = atob(text.trim());
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function startWorker() {
+  const source = $('#ql-worker').textContent;
+  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  worker = new Worker(url, { name: 'quantlens' });  // classic: file:// pages cannot start module workers from blob: URLs
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  worker.postMessage({ cmd: 'init', wasm: base64Bytes($('#ql-wasm').textContent) });
+  worker.onmessage = (event) => {
+    const m = event.data;
+    if (!job || m.id !== job.id) return;
+    if (m.type === 'progress') job.onProgress(m);
+    else if (m.type === 'result') { const j = job; job = null; j.resolve(m.result); }
+    else if (m.type === 'error') { const j = job; job = null; j.reject(Object.assign(new Error(m.error.message), { code: m.error.code })); }
+  };
+  worker.onerror = (event) => {
+    // Never loop: a worker that fails outside a job stays down until the next job starts one.
+    event.preventDefault();
+    worker.terminate();
+    worker = null;
+    if (job) { const j = job; job = null; j.reject(Object.assign(new Error(event.message || 'the engine stopped'), { code: 'INTERNAL' })); }
+  };
+}
+
+function restartWorker() {
+  if (worker) worker.terminate();
+  worker = null;
+  startWorker();
+}
+
+function run(cmd, payload, onProgress) {
+  if (!worker) startWorker();
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    job = { id, resolve, reject, onProgress };
+    worker.postMessage({ id, cmd, ...payload });
+  });
+}
+
+function cancel() {
+  if (!job) return;
+  const j = job;
+  job = null;
+  restartWorker();  // ends whatever the engine was doing, even inside one long core call
+  j.reject(Object.assign(new Error('cancelled'), { code: 'ABORTED' }));
+}
+
+// ---------------------------------------------------------------- status
+function setBusy(what) {
+  document.body.dataset.state = 'busy';
+  $('#ql-progress').hidden = false;
+  $('#ql-progress-bar').removeAttribute('value');
+  $('#ql-progress-text').textContent = what;
+  $('#ql-error').hidden = true;
+  for (const b of document.querySelectorAll('[data-needs-idle]')) b.disabled = true;
+}
+
+function progressText(p) {
+  if (p.phase === 'read') return `Reading ${formatBytes(p.done)} of ${formatBytes(p.total)}`;
+  if (p.phase === 'analyze') return `Analysing layer ${p.done} of ${p.total}${p.layer ? `: ${p.layer}` : ''}`;
+  if (p.phase === 'equalize') return 'Equalizing: folding BatchNorm, balancing sequences, writing the model';
+  if (p.phase === 'compare') return `Comparing layer ${p.done} of ${p.total}`;
+  return p.phase;
+}
+
+function onProgress(p) {
+  const bar = $('#ql-progress-bar');
+  if (p.total) { bar.max = p.total; bar.value = p.done; } else bar.removeAttribute('value');
+  $('#ql-progress-text').textContent = progressText(p);
+}
+
+function setIdle(outcome) {
+  document.body.dataset.state = outcome;
+  $('#ql-progress').hidden = true;
+  for (const b of document.querySelectorAll('[data-needs-idle]')) b.disabled = false;
+  updateControls();
+}
+
+function showError(e) {
+  const box = $('#ql-error');
+  box.hidden = false;
+  box.textContent = e.code === 'ABORTED' ? 'Cancelled.' : `${e.code ? `${e.code}: ` : ''}${e.message}`;
+  box.dataset.code = e.code || '';
+}
+
+// ---------------------------------------------------------------- actions
+async function openModel(files) {
+  files = [...files];
+  if (!files.length) return;
+  setBusy(`Opening ${files.find((f) => /\.onnx$/i.test(f.name))?.name || files[0].name}`);
+  try {
+    const analysis = await run('analyze', { files }, onProgress);
+    Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
+    state.layer = analysis.summary.ranking.find((k) => !analysis.layers[k].error) ?? (analysis.layers.length ? 0 : null);
+    for (const t of TABS) state.dirty.add(t[0]);
+    setIdle('done');
+    renderHeader();
+    showTab('model');
+  } catch (e) {
+    setIdle('error');
+    showError(e);
+  }
+}
+
+async function openExample() {
+  setBusy(`Fetching the example ${EXAMPLE}`);
+  try {
+    const response = await fetch(`examples/${EXAMPLE}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const file = new File([await response.blob()], EXAMPLE);
+    setIdle('done');
+    await openModel([file]);
+  } catch (e) {
+    setIdle('error');
+    showError({ code: 'EXAMPLE_UNAVAILABLE', message: `the example model is served by \`npm start\` (${e.message}); from a saved copy of this page, open or drop an .onnx file instead` });
+  }
+}
+
+function equalizeOptions() {
+  const form = $('#ql-eq-options');
+  return {
+    keepRelu6: form.keepRelu6.checked,
+    biasAbsorption: form.biasAbsorption.checked,
+    triples: form.triples.checked,
+    throughPadPool: form.throughPadPool.checked,
+    maxIterations: Number(form.maxIterations.value),
+  };
+}
+
+async function runEqualization() {
+  if (!state.files) return;
+  setBusy('Equalizing');
+  try {
+    state.equalization = await run('equalize', { files: state.files, options: equalizeOptions() }, onProgress);
+    state.dirty.add('equalization');
+    setIdle('done');
+    showTab('equalization');
+  } catch (e) {
+    setIdle('error');
+    showError(e);
+  }
+}
+
+async function runCompare(files) {
+  files = [...files];
+  if (!state.files || !files.length) return;
+  setBusy(`Comparing with ${files[0].name}`);
+  try {
+    const { analysisB, comparison } = await run('compare', { files: state.files, other: files }, onProgress);
+    Object.assign(state, { analysisB, comparison });
+    state.dirty.add('compare');
+    setIdle('done');
+    showTab('compare');
+  } catch (e) {
+    setIdle('error');
+    showError(e);
+  }
+}
+
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+const stem = (name) => name.replace(/\.onnx$/i, '');
+
+function downloadEqualized() {
+  const eq = state.equalization;
+  download(new Blob([eq.bytes], { type: 'application/octet-stream' }), `${stem(state.analysis.model.name)}.equalized.onnx`);
+}
+
+// What a report carries: everything shown, minus the equalized model's bytes.
+export function reportData() {
+  const data = { version: VERSION, savedAt: new Date().toISOString(), analysis: state.analysis };
+  if (state.equalization) {
+    const { bytes, ...eq } = state.equalization;
+    data.equalization = eq;
+  }
+  if (state.comparison) { data.comparison = state.comparison; data.analysisB = state.analysisB; }
+  return data;
+}
+
+async function saveReport() {
+  const html = await reportHtml({
+    css: $('#ql-style').textContent,
+    script: $('#ql-main').textContent,
+    data: reportData(),
+    title: `QuantLens: ${state.analysis.model.name}`,
+  });
+  download(new Blob([html], { type: 'text/html' }), `${stem(state.analysis.model.name)}.quantlens.html`);
+}
+
+// ---------------------------------------------------------------- views
+function renderTab(tab) {
+  const host = $(`#ql-tab-${tab}`);
+  if (state.views[tab]) { state.views[tab].destroy(); delete state.views[tab]; }
+  const body = host.querySelector('.ql-tab-body');
+  body.replaceChildren();
+  const a = state.analysis;
+  if (!a) return;
+  if (tab === 'model') {
+    state.views.model = renderModelView(body, a, { onSelect: (k) => { state.layer = k; state.dirty.add('layer'); showTab('layer'); } });
+  } else if (tab === 'layer') {
+    if (state.layer == null) { body.append(el('p', { class: 'ql-empty', text: 'This model has no weight layers.' })); return; }
+    body.append(layerPicker());
+    const view = el('div');
+    body.append(view);
+    state.views.layer = renderLayerView(view, a, state.layer);
+  } else if (tab === 'equalization') {
+    if (!state.equalization) {
+      body.append(el('p', { class: 'ql-empty', text: state.mode === 'report' ? 'Equalization was not run for this report.' : 'Choose the options above and run Cross Layer Equalization; the model is rewritten in this page and can be downloaded.' }));
+      return;
+    }
+    state.views.equalization = renderEqualizationView(body, state.equalization, state.mode === 'app' ? { onDownload: downloadEqualized } : {});
+  } else if (tab === 'compare') {
+    if (!state.comparison) {
+      body.append(el('p', { class: 'ql-empty', text: state.mode === 'report' ? 'No second model was compared in this report.' : 'Load a second model (for example this network quantized with QDQ or QLinearConv, or optimized elsewhere) to compare its weights layer by layer and channel by channel.' }));
+      return;
+    }
+    state.views.compare = renderCompareView(body, state.comparison);
+  }
+}
+
+function layerPicker() {
+  const a = state.analysis;
+  const select = el('select', { id: 'ql-layer-select', 'aria-label': 'Layer' });
+  a.layers.forEach((l, k) => select.append(el('option', { value: String(k), text: `${k + 1}. ${l.name} (${l.op})` })));
+  select.value = String(state.layer);
+  select.addEventListener('change', () => { state.layer = Number(select.value); renderTab('layer'); $('#ql-layer-select')?.focus(); });
+  return el('div', { class: 'ql-picker' }, el('label', { for: 'ql-layer-select', text: 'Layer ' }), select);
+}
+
+function showTab(tab) {
+  state.tab = tab;
+  for (const [t] of TABS) {
+    const on = t === tab;
+    $(`#ql-tab-${t}`).hidden = !on;
+    const button = $(`#ql-tabbtn-${t}`);
+    button.setAttribute('aria-selected', String(on));
+    button.tabIndex = on ? 0 : -1;
+  }
+  $('#ql-empty').hidden = !!state.analysis;
+  $('#ql-tabs').hidden = !state.analysis;
+  if (state.analysis && state.dirty.has(tab)) {
+    state.dirty.delete(tab);
+    renderTab(tab);
+  }
+}
+
+function renderHeader() {
+  const a = state.analysis;
+  const info = $('#ql-model');
+  info.replaceChildren();
+  if (!a) return;
+  const m = a.model;
+  const s = a.summary;
+  const producer = [m.producer, m.producerVersion].filter(Boolean).join(' ') || 'unknown producer';
+  info.append(
+    el('strong', { text: m.name }),
+    el('span', { text: ` ${producer}, ${formatBytes(m.bytes)}; ` }),
+    el('span', { dataset: { field: 'layers-with-outliers' }, text: String(s.layersWithOutliers) }),
+    el('span', { text: ` of ${s.layers} weight layers with outlier channels` }),
+  );
+  if (state.mode === 'report') {
+    info.append(el('div', { class: 'ql-saved', text: `Report saved ${state.savedAt} by QuantLens ${state.version}.` }));
+  }
+}
+
+function updateControls() {
+  const loaded = !!state.analysis;
+  for (const id of ['#ql-save', '#ql-compare-button', '#ql-eq-run']) { const b = $(id); if (b) b.disabled = !loaded || document.body.dataset.state === 'busy'; }
+}
+
+// ---------------------------------------------------------------- page
+function buildPage() {
+  const app = state.mode === 'app';
+  const fileInput = el('input', { type: 'file', id: 'ql-file', multiple: true, accept: '.onnx,.data,.bin,.weights,application/octet-stream', hidden: true });
+  fileInput.addEventListener('change', () => { openModel(fileInput.files); fileInput.value = ''; });
+  const otherInput = el('input', { type: 'file', id: 'ql-file-b', multiple: true, accept: '.onnx,.data,.bin', hidden: true });
+  otherInput.addEventListener('change', () => { runCompare(otherInput.files); otherInput.value = ''; });
+
+  const header = el('header', { class: 'ql-header' },
+    el('h1', { text: 'QuantLens' }),
+    app ? el('div', { class: 'ql-actions' },
+      el('button', { id: 'ql-open', 'data-needs-idle': true, onclick: () => fileInput.click(), text: 'Open model…' }),
+      el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
+      el('button', { id: 'ql-compare-button', 'data-needs-idle': true, onclick: () => otherInput.click(), text: 'Compare with…', disabled: true }),
+      el('button', { id: 'ql-save', 'data-needs-idle': true, onclick: saveReport, text: 'Save report', disabled: true }),
+      fileInput, otherInput) : null,
+    el('div', { id: 'ql-model', class: 'ql-model', 'aria-live': 'polite' }));
+
+  const progress = el('div', { id: 'ql-progress', class: 'ql-progress', hidden: true, role: 'status' },
+    el('progress', { id: 'ql-progress-bar' }),
+    el('span', { id: 'ql-progress-text' }),
+    el('button', { id: 'ql-cancel', onclick: cancel, text: 'Cancel' }));
+  const error = el('div', { id: 'ql-error', class: 'ql-error', role: 'alert', hidden: true });
+
+  const empty = el('section', { id: 'ql-empty', class: 'ql-drop' },
+    el('p', { class: 'ql-drop-title', text: 'Drop an ONNX model here, or open one.' }),
+    el('p', { text: 'QuantLens shows which layers will not survive INT8 or INT4 quantization and why (per-channel weight ranges, outlier channels, SQNR), and what Cross Layer Equalization changes. Your model is read in this page and never uploaded.' }),
+    el('p', { text: 'Models with external data: select or drop the .onnx file together with its data files.' }));
+
+  const tabs = el('nav', { id: 'ql-tabs', class: 'ql-tabs', role: 'tablist', hidden: true });
+  for (const [t, label] of TABS) {
+    tabs.append(el('button', { id: `ql-tabbtn-${t}`, role: 'tab', 'aria-controls': `ql-tab-${t}`, dataset: { tab: t }, text: label, onclick: () => showTab(t) }));
+  }
+  tabs.addEventListener('keydown', (e) => {
+    const k = TABS.findIndex(([t]) => t === state.tab);
+    const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+    if (!step) return;
+    const next = TABS[(k + step + TABS.length) % TABS.length][0];
+    showTab(next);
+    $(`#ql-tabbtn-${next}`).focus();
+  });
+
+  const panels = TABS.map(([t]) => el('section', { id: `ql-tab-${t}`, class: 'ql-tab', role: 'tabpanel', 'aria-labelledby': `ql-tabbtn-${t}`, hidden: true }));
+  if (app) {
+    const check = (name, label, on) => el('label', {}, el('input', { type: 'checkbox', name, checked: on }), ` ${label}`);
+    const form = el('form', { id: 'ql-eq-options', class: 'ql-eq-options', onsubmit: (e) => { e.preventDefault(); runEqualization(); } },
+      check('biasAbsorption', 'high-bias absorption', true),
+      check('keepRelu6', 'keep ReLU6 (end sequences there)', false),
+      check('triples', 'depthwise triples', true),
+      check('throughPadPool', 'through zero Pad and pools', true),
+      el('label', {}, 'sweeps at most ', el('input', { type: 'number', name: 'maxIterations', min: 1, max: 1000, value: 50 })),
+      el('button', { id: 'ql-eq-run', type: 'submit', 'data-needs-idle': true, text: 'Run equalization' }));
+    panels[2].append(form);
+  }
+  for (const p of panels) p.append(el('div', { class: 'ql-tab-body' }));
+
+  const footer = el('footer', { class: 'ql-footer', text: app
+    ? `QuantLens ${VERSION}. Everything runs in this page (WebAssembly in a Web Worker); the model is never uploaded.`
+    : 'Saved QuantLens report: data and code are inline; this page makes no network requests.' });
+
+  document.body.append(header, progress, error, empty, tabs, ...panels, footer);
+
+  if (app) {
+    // Drop anywhere on the page.
+    document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('ql-dragging'); });
+    document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) document.body.classList.remove('ql-dragging'); });
+    document.addEventListener('drop', (e) => {
+      e.preventDefault();
+      document.body.classList.remove('ql-dragging');
+      if (document.body.dataset.state === 'busy') return;
+      if (e.dataTransfer && e.dataTransfer.files.length) openModel(e.dataTransfer.files);
+    });
+  }
+}
+
+function main() {
+  const data = document.getElementById('ql-data');
+  if (data) {
+    state.mode = 'report';
+    let report;
+    try {
+      report = unpackData(data.textContent);
+    } catch (e) {
+      buildPage();
+      showError({ code: 'INVALID_REPORT', message: e.message });
+      return;
+    }
+    Object.assign(state, {
+      analysis: report.analysis,
+      equalization: report.equalization || null,
+      comparison: report.comparison || null,
+      analysisB: report.analysisB || null,
+      savedAt: report.savedAt,
+      version: report.version,
+    });
+    const a = state.analysis;
+    state.layer = a.summary.ranking.find((k) => !a.layers[k].error) ?? (a.layers.length ? 0 : null);
+    buildPage();
+    for (const t of TABS) state.dirty.add(t[0]);
+    renderHeader();
+    document.body.dataset.state = 'done';
+    document.body.dataset.mode = 'report';
+    showTab('model');
+    return;
+  }
+  buildPage();
+  document.body.dataset.mode = 'app';
+  document.body.dataset.state = 'idle';
+  showTab('model');
+  startWorker();
+}
+
+main();

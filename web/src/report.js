@@ -1,0 +1,121 @@
+// The saved report: one self-contained HTML file (code, styles and data inline) that
+// opens offline and renders the same views as the app. No DOM and no engine here:
+// the app (in the browser) and the CLI (in Node) both build the file with these.
+//
+// Data are stored compactly: the result objects as one JSON skeleton in which every
+// typed array is replaced by {"$": type, "o": byteOffset, "n": length} into a single
+// binary block, the whole base64-encoded into a <script type="application/octet-stream">.
+//   bytes: "QLR1" | u32 LE skeleton length | skeleton (UTF-8 JSON) | pad to 8 | block
+// Model strings live inside the base64 text, so nothing from the file is ever parsed
+// as HTML; the page carries a Content-Security-Policy that forbids every request and
+// runs only the one script whose SHA-256 it names.
+export const REPORT_SCHEMA = 'quantlens.report/1';
+
+const TYPES = { Float32Array, Float64Array, Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array };
+const MAGIC = [0x51, 0x4c, 0x52, 0x31];  // "QLR1"
+const align8 = (n) => (n + 7) & ~7;
+
+export function packData(data) {
+  const arrays = [];
+  let blockSize = 0;
+  const skeleton = JSON.stringify(data, function replacer(key, value) {
+    const v = this[key];  // the raw value (JSON.stringify would have called toJSON)
+    if (ArrayBuffer.isView(v) && TYPES[v.constructor.name] === v.constructor) {
+      const o = blockSize;
+      arrays.push([o, v]);
+      blockSize = align8(blockSize + v.byteLength);
+      return { $: v.constructor.name, o, n: v.length };
+    }
+    if (typeof value === 'number' && !Number.isFinite(value)) return { $: 'num', v: String(value) };
+    return value;
+  });
+  const head = new TextEncoder().encode(skeleton);
+  const start = align8(8 + head.length);
+  const bytes = new Uint8Array(start + blockSize);
+  bytes.set(MAGIC, 0);
+  new DataView(bytes.buffer).setUint32(4, head.length, true);
+  bytes.set(head, 8);
+  for (const [o, v] of arrays) bytes.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), start + o);
+  return toBase64(bytes);
+}
+
+export function unpackData(text) {
+  const bytes = fromBase64(text.trim());
+  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) throw new Error('not QuantLens report data');
+  const headLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
+  if (8 + headLength > bytes.length) throw new Error('report data is truncated');
+  const start = align8(8 + headLength);
+  const block = bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length);
+  const skeleton = new TextDecoder().decode(bytes.subarray(8, 8 + headLength));
+  return JSON.parse(skeleton, (key, value) => {
+    if (value && typeof value === 'object' && typeof value.$ === 'string') {
+      if (value.$ === 'num') return Number(value.v);
+      const T = TYPES[value.$];
+      if (T && Number.isInteger(value.o) && Number.isInteger(value.n)) return new T(block, value.o, value.n);
+    }
+    return value;
+  });
+}
+
+function toBase64(bytes) {
+  if (typeof Buffer === 'function') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(text) {
+  if (typeof Buffer === 'function') { const b = Buffer.from(text, 'base64'); return new Uint8Array(b.buffer, b.byteOffset, b.length); }
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+async function sha256Base64(text) {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return toBase64(new Uint8Array(digest));
+}
+
+// Inline <script> text must not close its element early; "<\/" means the same in JS
+// strings, templates and regular expressions, the only places a bundle can hold it.
+export const scriptSafe = (js) => js.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+const escapeText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+// The Content-Security-Policy of a saved report: no network, no frames, no plugins;
+// only the named script runs; styles inline (the views carry their own).
+export const reportPolicy = (scriptHash) => [
+  "default-src 'none'",
+  `script-src '${scriptHash}'`,
+  "style-src 'unsafe-inline'",
+  'img-src data: blob:',
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+/**
+ * The report file. `css` and `script` are the app's own style sheet and main script
+ * (the script renders the views from the data element when it finds one);
+ * `data` is the object to show ({analysis, equalization?, comparison?, ...}).
+ */
+export async function reportHtml({ css, script, data, title = 'QuantLens report' }) {
+  const js = scriptSafe(script);
+  const hash = `sha256-${await sha256Base64(js)}`;
+  const packed = packData({ schema: REPORT_SCHEMA, ...data });
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${reportPolicy(hash)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="QuantLens">
+<title>${escapeText(title)}</title>
+<style id="ql-style">${css.replace(/<\/style/gi, '<\\/style')}</style>
+</head>
+<body>
+<script id="ql-data" type="application/octet-stream">${packed}</script>
+<script id="ql-main">${js}</script>
+</body>
+</html>
+`;
+}
