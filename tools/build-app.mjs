@@ -10,10 +10,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { scriptSafe } from '../web/src/report.js';
+import { VERSION } from '../web/src/version.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'web', 'dist', 'app');
-const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const wasmFile = path.join(root, 'web', 'dist', 'quantlens_core.wasm');
 if (!fs.existsSync(wasmFile)) {
   console.error('build-app: web/dist/quantlens_core.wasm is missing; run tools/build.sh first');
@@ -50,7 +50,6 @@ async function bundle(entry, format) {
     legalComments: 'none',
     write: false,
     logLevel: 'error',
-    define: { __QL_VERSION__: JSON.stringify(pkg.version) },
   });
   return r.outputFiles[0].text;
 }
@@ -77,7 +76,7 @@ const html = `<!doctype html>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${policy}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="QuantLens ${pkg.version}">
+<meta name="generator" content="QuantLens ${VERSION}">
 <title>QuantLens: weight ranges and quantization risk of ONNX models</title>
 <style id="ql-style">${css}</style>
 </head>

@@ -9,10 +9,9 @@ import { renderLayerView } from '../src/views/layer.js';
 import { renderEqualizationView } from '../src/views/equalization.js';
 import { renderCompareView } from '../src/views/compare.js';
 import { formatNumber } from '../src/format.js';
-import { reportHtml, unpackData } from '../src/report.js';
+import { reportData, reportHtml, unpackData } from '../src/report.js';
+import { VERSION } from '../src/version.js';
 
-/* global __QL_VERSION__ */
-const VERSION = typeof __QL_VERSION__ === 'string' ? __QL_VERSION__ : 'dev';
 export const EXAMPLE = 'mlsd_320x320_tiny.onnx';
 
 const $ = (sel) => document.querySelector(sel);
@@ -234,22 +233,11 @@ function downloadEqualized() {
   download(new Blob([eq.bytes], { type: 'application/octet-stream' }), `${stem(state.analysis.model.name)}.equalized.onnx`);
 }
 
-// What a report carries: everything shown, minus the equalized model's bytes.
-export function reportData() {
-  const data = { version: VERSION, savedAt: new Date().toISOString(), analysis: state.analysis };
-  if (state.equalization) {
-    const { bytes, ...eq } = state.equalization;
-    data.equalization = eq;
-  }
-  if (state.comparison) { data.comparison = state.comparison; data.analysisB = state.analysisB; }
-  return data;
-}
-
 async function saveReport() {
   const html = await reportHtml({
     css: $('#ql-style').textContent,
     script: $('#ql-main').textContent,
-    data: reportData(),
+    data: reportData({ analysis: state.analysis, equalization: state.equalization, comparison: state.comparison, analysisB: state.analysisB, version: VERSION }),
     title: `QuantLens: ${state.analysis.model.name}`,
   });
   download(new Blob([html], { type: 'text/html' }), `${stem(state.analysis.model.name)}.quantlens.html`);

@@ -93,6 +93,25 @@ export const reportPolicy = (scriptHash) => [
   "form-action 'none'",
 ].join('; ');
 
+// What a report carries: everything the views show, minus the equalized model's bytes.
+export function reportData({ analysis, equalization = null, comparison = null, analysisB = null, version = 'dev', savedAt = new Date().toISOString() }) {
+  const data = { version, savedAt, analysis };
+  if (equalization) {
+    const { bytes, ...eq } = equalization;
+    data.equalization = eq;
+  }
+  if (comparison) Object.assign(data, { comparison, analysisB });
+  return data;
+}
+
+// The app's style sheet and main script, taken from the built page (web/dist/app/index.html).
+export function appParts(html) {
+  const css = /<style id="ql-style">([\s\S]*?)<\/style>/.exec(html);
+  const script = /<script id="ql-main">([\s\S]*?)<\/script>/.exec(html);
+  if (!css || !script) throw new Error('not a QuantLens app page');
+  return { css: css[1], script: script[1] };
+}
+
 /**
  * The report file. `css` and `script` are the app's own style sheet and main script
  * (the script renders the views from the data element when it finds one);

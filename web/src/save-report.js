@@ -1,0 +1,33 @@
+// saveReport(result): the self-contained HTML report of an analysis (with, where
+// given, its equalization and a comparison), the same file the app's "Save report"
+// writes. The page's code comes from the built app (web/dist/app/index.html): read
+// from disk under Node, taken from the running page inside the app.
+import { isNode, nodeImport } from './node.js';
+import { appParts, reportData, reportHtml } from './report.js';
+import { VERSION } from './version.js';
+
+async function builtApp() {
+  if (typeof document === 'object' && document.getElementById('ql-main') && document.getElementById('ql-style')) {
+    return { css: document.getElementById('ql-style').textContent, script: document.getElementById('ql-main').textContent };
+  }
+  const url = new URL('../dist/app/index.html', import.meta.url);
+  if (isNode) {
+    const fs = await nodeImport('fs');
+    if (!fs.existsSync(url)) throw new Error('web/dist/app/index.html is missing: run `npm run build`');
+    return appParts(fs.readFileSync(url, 'utf8'));
+  }
+  return appParts(await (await fetch(url)).text());
+}
+
+/**
+ * @param result  {analysis, equalization?, comparison?, analysisB?}
+ * @returns       Promise<string>: the HTML file
+ */
+export async function saveReport({ analysis, equalization, comparison, analysisB }, { title } = {}) {
+  const parts = await builtApp();
+  return reportHtml({
+    ...parts,
+    data: reportData({ analysis, equalization, comparison, analysisB, version: VERSION }),
+    title: title || `QuantLens: ${analysis.model.name}`,
+  });
+}
