@@ -22,7 +22,8 @@ export function serve(dir, mounts = {}) {
     for (const [prefix, folder] of Object.entries(mounts)) {
       if (rel.startsWith(prefix)) { base = folder; rel = rel.slice(prefix.length); break; }
     }
-    const file = path.join(base, rel);
+    let file = path.join(base, rel);
+    if (file.startsWith(base) && fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!file.startsWith(base) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
     fs.createReadStream(file).pipe(res);

@@ -163,6 +163,8 @@ async function openModel(files) {
 }
 
 async function openExample() {
+  const unavailable = (why) => showError({ code: 'EXAMPLE_UNAVAILABLE', message: `the example model is served by \`npm start\` (${why}); here, open or drop an .onnx file instead` });
+  if (location.protocol === 'file:') { setIdle('error'); unavailable('this page was opened from a file'); return; }
   setBusy(`Fetching the example ${EXAMPLE}`);
   try {
     const response = await fetch(`examples/${EXAMPLE}`);
@@ -172,7 +174,7 @@ async function openExample() {
     await openModel([file]);
   } catch (e) {
     setIdle('error');
-    showError({ code: 'EXAMPLE_UNAVAILABLE', message: `the example model is served by \`npm start\` (${e.message}); from a saved copy of this page, open or drop an .onnx file instead` });
+    unavailable(e.message);
   }
 }
 

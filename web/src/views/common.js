@@ -28,3 +28,252 @@ export const colors = {
   risk: { high: palette.vermillion, medium: palette.orange, low: palette.green, failed: palette.grey },
   schemes: { int8PerTensor: palette.vermillion, int8PerChannel: palette.blue, int4PerTensor: palette.orange, int4PerChannel: palette.sky },
 };
+
+// ---------------------------------------------------------------------------
+// Shared view pieces (added for the model, layer, equalization and compare views).
+// Every function below writes model strings with textContent / d3 .text() only.
+import * as d3 from 'd3';
+import { formatNumber as fmtNumber } from '../format.js';
+import { RISK_DB as riskDb } from '../risk.js';
+export { SCHEMES, SCHEME_LABELS } from '../schemes.js';
+
+// Short scheme labels for table headers and legends.
+export const SCHEME_SHORT = { int8PerTensor: 'INT8/T', int8PerChannel: 'INT8/C', int4PerTensor: 'INT4/T', int4PerChannel: 'INT4/C' };
+
+// Inserts one <style data-ql-style="id"> per id into the document head (or `doc`),
+// so a view carries its own styles into any page. Returns the <style> element.
+export function ensureStyles(id, cssText, doc = globalThis.document) {
+  if (!doc) return null;
+  for (const s of doc.querySelectorAll('style[data-ql-style]')) {
+    if (s.getAttribute('data-ql-style') === id) return s;
+  }
+  const style = doc.createElement('style');
+  style.setAttribute('data-ql-style', id);
+  style.textContent = cssText;
+  (doc.head || doc.documentElement).appendChild(style);
+  return style;
+}
+
+// The styles every view uses (root, tooltip, legend, axes, tables, risk badges).
+// Views call ensureBaseStyles() before they render.
+export const baseCss = `
+.ql-view { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a; box-sizing: border-box; }
+.ql-view *, .ql-view *::before, .ql-view *::after { box-sizing: inherit; }
+.ql-view h2, .ql-view h3 { font-weight: 600; margin: 0.6em 0 0.3em; }
+.ql-view h2 { font-size: 16px; }
+.ql-view h3 { font-size: 14px; }
+.ql-view .ql-muted { color: #555; }
+.ql-view svg { display: block; overflow: visible; }
+.ql-view .ql-chart { position: relative; }
+.ql-view .ql-axis text { font-size: 11px; fill: #333; }
+.ql-view .ql-axis path, .ql-view .ql-axis line { stroke: #888; }
+.ql-view .ql-grid line { stroke: #e6e6e6; }
+.ql-view .ql-grid path { display: none; }
+.ql-view .ql-axis-label { font-size: 12px; fill: #333; }
+.ql-view .ql-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; align-items: center; font-size: 12px; margin: 2px 0 6px; }
+.ql-view .ql-legend-item { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
+.ql-view .ql-legend svg { display: inline-block; }
+.ql-view table.ql-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.ql-view table.ql-table th, .ql-view table.ql-table td { padding: 3px 8px; border-bottom: 1px solid #e3e3e3; text-align: left; white-space: nowrap; }
+.ql-view table.ql-table th { background: #f5f5f5; font-weight: 600; position: sticky; top: 0; z-index: 1; }
+.ql-view table.ql-table td.ql-num, .ql-view table.ql-table th.ql-num { text-align: right; }
+.ql-view .ql-risk { display: inline-block; padding: 0 6px; border-radius: 3px; color: #fff; font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.03em; }
+.ql-view .ql-risk-high { background: ${palette.vermillion}; }
+.ql-view .ql-risk-medium { background: ${palette.orange}; color: #000; }
+.ql-view .ql-risk-low { background: ${palette.green}; }
+.ql-view .ql-risk-failed { background: ${palette.grey}; }
+.ql-view .ql-error { color: #a33b00; background: #fff3ec; border: 1px solid #f0c4a8; padding: 8px 10px; border-radius: 4px; }
+.ql-tooltip { position: fixed; z-index: 10000; pointer-events: none; background: rgba(255,255,255,0.97); border: 1px solid #999;
+  border-radius: 4px; padding: 5px 8px; font: 12px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111;
+  box-shadow: 0 2px 6px rgba(0,0,0,0.18); max-width: 420px; font-variant-numeric: tabular-nums; }
+.ql-tooltip[hidden] { display: none; }
+.ql-tooltip .ql-tooltip-title { font-weight: 600; margin-bottom: 2px; overflow-wrap: anywhere; }
+.ql-tooltip table { border-collapse: collapse; }
+.ql-tooltip td { padding: 0 6px 0 0; }
+.ql-tooltip td + td { text-align: right; }
+`;
+export function ensureBaseStyles(doc) {
+  return ensureStyles('ql-base', baseCss, doc);
+}
+
+// A tooltip attached to `root` (removed with it). show(event, title, rows) where rows is
+// [[label, value], ...]; every string is written with textContent.
+export function tooltip(root) {
+  const doc = root.ownerDocument || document;
+  const tip = doc.createElement('div');
+  tip.className = 'ql-tooltip';
+  tip.setAttribute('role', 'tooltip');
+  tip.hidden = true;
+  root.appendChild(tip);
+  function place(event) {
+    const win = doc.defaultView || globalThis;
+    const w = tip.offsetWidth;
+    const h = tip.offsetHeight;
+    let x = (event?.clientX ?? 0) + 14;
+    let y = (event?.clientY ?? 0) + 14;
+    if (x + w > win.innerWidth - 4) x = Math.max(4, (event?.clientX ?? 0) - w - 14);
+    if (y + h > win.innerHeight - 4) y = Math.max(4, (event?.clientY ?? 0) - h - 14);
+    tip.style.left = `${x}px`;
+    tip.style.top = `${y}px`;
+  }
+  return {
+    node: tip,
+    show(event, title, rows = []) {
+      tip.replaceChildren();
+      if (title !== undefined && title !== null && title !== '') {
+        const t = doc.createElement('div');
+        t.className = 'ql-tooltip-title';
+        t.textContent = String(title);
+        tip.appendChild(t);
+      }
+      if (rows.length) {
+        const table = doc.createElement('table');
+        for (const [label, value] of rows) {
+          const tr = table.insertRow();
+          tr.insertCell().textContent = String(label);
+          tr.insertCell().textContent = String(value);
+        }
+        tip.appendChild(table);
+      }
+      tip.hidden = false;
+      place(event);
+    },
+    move(event) { if (!tip.hidden) place(event); },
+    hide() { tip.hidden = true; },
+    destroy() { tip.remove(); },
+  };
+}
+
+// Calls render(width) now and whenever element's content width changes (ResizeObserver,
+// one call per animation frame at most). Returns { disconnect() }.
+export function observeWidth(element, render) {
+  let last = -1;
+  let frame = 0;
+  const win = element.ownerDocument?.defaultView || globalThis;
+  const raf = win.requestAnimationFrame ? win.requestAnimationFrame.bind(win) : (f) => setTimeout(f, 16);
+  const caf = win.cancelAnimationFrame ? win.cancelAnimationFrame.bind(win) : clearTimeout;
+  const check = () => {
+    frame = 0;
+    const w = Math.floor(element.clientWidth);
+    if (w !== last && w > 0) { last = w; render(w); }
+  };
+  check();
+  if (last < 0) { last = 0; render(960); }  // not laid out yet (detached or hidden): a sane default
+  const RO = win.ResizeObserver;
+  const ro = RO ? new RO(() => { if (!frame) frame = raf(check); }) : null;
+  if (ro) ro.observe(element);
+  return { disconnect() { if (ro) ro.disconnect(); if (frame) caf(frame); frame = 0; } };
+}
+
+// An <svg> of the given outer size with a <g> translated by the margins.
+// margin = { top, right, bottom, left }. Returns { svg, g, width, height } (inner size).
+export function chartFrame(parent, { width, height, margin }) {
+  const svg = d3.select(parent).append('svg')
+    .attr('width', width).attr('height', height)
+    .attr('viewBox', `0 0 ${width} ${height}`);
+  const g = svg.append('g').attr('transform', `translate(${margin.left},${margin.top})`);
+  return { svg, g, width: width - margin.left - margin.right, height: height - margin.top - margin.bottom };
+}
+
+// Bottom and left axes (ticks formatted with formatNumber unless given), light
+// horizontal grid lines, and axis labels (with units) as text. `g` is the inner <g>.
+export function drawAxes(g, { x, y, width, height, xLabel, yLabel, xTicks, yTicks, xFormat, yFormat, grid = true }) {
+  const out = {};
+  if (grid) {
+    out.grid = g.append('g').attr('class', 'ql-grid')
+      .call(d3.axisLeft(y).ticks(yTicks ?? Math.max(2, Math.round(height / 40))).tickSize(-width).tickFormat(''));
+  }
+  out.x = g.append('g').attr('class', 'ql-axis ql-axis-x').attr('transform', `translate(0,${height})`)
+    .call(d3.axisBottom(x).ticks(xTicks ?? Math.max(2, Math.round(width / 80))).tickFormat(xFormat ?? (x.bandwidth ? null : fmtNumber)));
+  out.y = g.append('g').attr('class', 'ql-axis ql-axis-y')
+    .call(d3.axisLeft(y).ticks(yTicks ?? Math.max(2, Math.round(height / 40))).tickFormat(yFormat ?? fmtNumber));
+  if (xLabel) {
+    out.xLabel = g.append('text').attr('class', 'ql-axis-label').attr('x', width).attr('y', height + 32)
+      .attr('text-anchor', 'end').text(xLabel);
+  }
+  if (yLabel) {
+    out.yLabel = g.append('text').attr('class', 'ql-axis-label').attr('transform', 'rotate(-90)')
+      .attr('x', 0).attr('y', -46).attr('text-anchor', 'end').text(yLabel);
+  }
+  return out;
+}
+
+// An HTML legend: items = [{ label, color, kind: 'line'|'dash'|'dot'|'band'|'rule'|'square'|'none' (text only), opacity }].
+export function legend(parent, items) {
+  const div = d3.select(parent).append('div').attr('class', 'ql-legend');
+  for (const it of items) {
+    const span = div.append('span').attr('class', 'ql-legend-item');
+    const kind = it.kind || 'square';
+    if (kind === 'none') { span.append('span').text(it.label); continue; }
+    const sw = span.append('svg').attr('width', 18).attr('height', 12).attr('aria-hidden', 'true');
+    if (kind === 'line' || kind === 'dash' || kind === 'rule') {
+      sw.append('line').attr('x1', 1).attr('x2', 17).attr('y1', 6).attr('y2', 6)
+        .attr('stroke', it.color).attr('stroke-width', kind === 'rule' ? 1.5 : 2)
+        .attr('stroke-dasharray', kind === 'line' ? null : '4 3');
+    } else if (kind === 'dot') {
+      sw.append('circle').attr('cx', 9).attr('cy', 6).attr('r', 4).attr('fill', it.color)
+        .attr('stroke', it.stroke || 'none').attr('stroke-width', 1.2);
+    } else {
+      sw.append('rect').attr('x', 2).attr('y', 1).attr('width', 14).attr('height', 10)
+        .attr('fill', it.color).attr('fill-opacity', it.opacity ?? (kind === 'band' ? 0.35 : 1));
+    }
+    span.append('span').text(it.label);
+  }
+  return div;
+}
+
+// The risk thresholds (dB) as labelled dashed horizontal rules on a y scale in dB.
+// { outside: true } puts short labels ("high", "medium") in the right margin
+// (leave margin.right >= 52) instead of over the plot.
+export function riskRules(g, y, width, { outside = false } = {}) {
+  const rules = [
+    { db: riskDb.high, label: outside ? 'high' : `high risk below ${riskDb.high} dB`, color: palette.vermillion },
+    { db: riskDb.medium, label: outside ? 'medium' : `medium below ${riskDb.medium} dB`, color: palette.orange },
+  ].filter((r) => r.db >= y.domain()[0] && r.db <= y.domain()[1]);
+  const sel = g.append('g').attr('class', 'ql-risk-rules').selectAll('g').data(rules).join('g')
+    .attr('transform', (r) => `translate(0,${y(r.db)})`);
+  sel.append('line').attr('x1', 0).attr('x2', width).attr('stroke', (r) => r.color)
+    .attr('stroke-width', 1.5).attr('stroke-dasharray', '6 4');
+  sel.append('text').attr('x', outside ? width + 4 : width - 4).attr('y', outside ? 4 : -4).attr('text-anchor', outside ? 'start' : 'end')
+    .attr('font-size', 11).attr('fill', (r) => r.color).text((r) => r.label);
+  return sel;
+}
+
+// A layer's display name: path/name for layers inside sub-graphs.
+export function layerLabel(layer) {
+  return (layer.path ? `${layer.path}/` : '') + layer.name;
+}
+
+// What follows the layer, as the CLI prints it: relu, relu6, bn+relu, silu, ... ('' for none).
+export function followerText(layer) {
+  if (!layer.follower) return '';
+  const f = layer.follower.kind;
+  if (f === 'batchnorm' && layer.activation) return `bn+${layer.activation.kind}`;
+  return f === 'none' ? '' : f;
+}
+
+// `layer` as a position (number), a name (string; path/name also accepted) or the
+// layer object; returns { position, layer } (position -1 and layer null if not found).
+export function resolveLayer(analysis, layer) {
+  const layers = analysis?.layers || [];
+  let position = -1;
+  if (typeof layer === 'number') position = Number.isInteger(layer) && layer >= 0 && layer < layers.length ? layer : -1;
+  else if (typeof layer === 'string') {
+    position = layers.findIndex((l) => l.name === layer);
+    if (position < 0) position = layers.findIndex((l) => layerLabel(l) === layer);
+  } else if (layer && typeof layer === 'object') {
+    position = layers.indexOf(layer);
+    if (position < 0) return { position: -1, layer };
+  }
+  return { position, layer: position >= 0 ? layers[position] : null };
+}
+
+// The root element of a view: a <div class="ql-view ..."> appended to `element`.
+export function viewRoot(element, className) {
+  ensureBaseStyles(element.ownerDocument);
+  const doc = element.ownerDocument || document;
+  const root = doc.createElement('div');
+  root.className = `ql-view ${className}`;
+  element.appendChild(root);
+  return root;
+}

@@ -1,0 +1,337 @@
+// The model and layer views (web/src/views/model.js, layer.js) in headless Chromium,
+// on analyses of real models computed in Node: the numbers shown against the
+// analysis, sorting, filtering, selection by mouse and keyboard, flagged channel marks,
+// zoom, resize, destroy, failed layers, and hostile layer names shown as text.
+// Screenshots go to tests/artifacts/view-*.png.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { root } from './helpers.mjs';
+import { launch, newPage, serve, bundle, screenshot, noChromium } from './chromium.mjs';
+import { analyze, toJSON } from '../../web/src/index.js';
+import { formatDb, formatNumber, riskOf, SCHEMES } from '../../web/src/views/common.js';
+import { channelRangeSummary } from '../../web/src/views/layer.js';
+
+const mlsdPath = path.join(root, 'models', 'fetched', 'mlsd_320x320_tiny.onnx');
+const sharedDir = path.join(root, '..', 'shared', 'models');
+const sharedModels = fs.existsSync(sharedDir)
+  ? fs.readdirSync(sharedDir, { withFileTypes: true }).filter((d) => d.isDirectory())
+    .flatMap((d) => fs.readdirSync(path.join(sharedDir, d.name)).filter((f) => f.endsWith('.onnx')).map((f) => path.join(sharedDir, d.name, f)))
+  : [];
+const skip = noChromium || (!fs.existsSync(mlsdPath) && 'models/fetched/mlsd_320x320_tiny.onnx missing (run tools/bootstrap.sh)');
+const CHARTS = ['channels', 'mean-std', 'min-max', 'relative-range', 'histogram'];
+
+describe('model and layer views in Chromium', { skip }, () => {
+  let browser;
+  let server;
+  let url;
+  let mlsd;
+  let doc;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-views-'));
+
+  before(async () => {
+    fs.copyFileSync(path.join(root, 'tests', 'js', 'fixtures', 'blank.html'), path.join(tmp, 'index.html'));
+    await bundle(path.join(root, 'tests', 'js', 'fixtures', 'views-harness.js'), path.join(tmp, 'harness.js'));
+    server = await serve(tmp);
+    url = `http://127.0.0.1:${server.address().port}/index.html`;
+    browser = await launch();
+    mlsd = await analyze(mlsdPath);
+    doc = toJSON(mlsd);
+  });
+  after(async () => {
+    await browser?.close();
+    server?.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function open(viewport = { width: 1280, height: 800 }) {
+    const page = await newPage(browser, { viewport });
+    page.dialogs = [];
+    page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+    await page.goto(url);
+    await page.addScriptTag({ url: 'harness.js', type: 'module' });
+    await page.waitForFunction(() => window.QL);
+    return page;
+  }
+  // The document goes in as text (structured arguments of this size are slow to pass).
+  const mount = (page, kind, d, arg) => page.evaluate(([k, text, a]) => QL.mount(k, text, a), [kind, JSON.stringify(d), arg]);
+  const cells = (page, col) => page.$$eval(`table.ql-layer-table tbody tr:not([hidden]) td[data-col="${col}"]`, (tds) => tds.map((t) => t.textContent));
+  const order = (page) => page.$$eval('table.ql-layer-table tbody tr:not([hidden])', (trs) => trs.map((t) => Number(t.dataset.position)));
+
+  // Every body row against the analysis computed in Node.
+  async function checkModelTable(page, result) {
+    const rows = await page.$$eval('table.ql-layer-table tbody tr', (trs) => trs.map((tr) => {
+      const o = { position: Number(tr.dataset.position), tabindex: tr.getAttribute('tabindex') };
+      for (const td of tr.querySelectorAll('td[data-col]')) o[td.dataset.col] = td.textContent;
+      return o;
+    }));
+    assert.equal(rows.length, result.layers.length, 'one row per layer');
+    assert.deepEqual(rows.map((r) => r.position), result.layers.map((_, p) => p), 'graph order by default');
+    for (const r of rows) {
+      const l = result.layers[r.position];
+      assert.equal(r.tabindex, '0', 'rows are keyboard reachable');
+      assert.equal(r.name, l.name);
+      assert.equal(r.op, l.op);
+      assert.equal(r.risk, riskOf(l));
+      if (l.error) continue;
+      assert.equal(r.outliers, String(l.outlierChannels.length), `outliers of ${l.name}`);
+      assert.equal(r.channels, String(l.channels.count));
+      for (const k of SCHEMES) assert.equal(r[k], formatDb(l.sqnr[k]), `${k} of ${l.name}`);
+      assert.equal(r.range, `${formatNumber(l.tensor.min)}..${formatNumber(l.tensor.max)}`);
+      assert.equal(r.shape, l.shape.join('×'));
+    }
+  }
+
+  async function checkLayerView(page, result, position) {
+    const l = result.layers[position];
+    const got = await page.evaluate((charts) => {
+      const rootEl = document.querySelector('.ql-layer-view');
+      const o = { name: rootEl.getAttribute('data-layer-name'), outliers: rootEl.querySelector('[data-field="outliers"]')?.textContent, flagged: {}, sqnr: {}, summary: {} };
+      for (const c of charts) {
+        const chart = rootEl.querySelector(`[data-chart="${c}"]`);
+        o.flagged[c] = chart ? [...chart.querySelectorAll('.ql-flagged')].map((e) => Number(e.dataset.channel)) : null;
+      }
+      for (const td of rootEl.querySelectorAll('[data-field^="sqnr-"]')) o.sqnr[td.dataset.field.slice(5)] = td.textContent;
+      for (const td of rootEl.querySelectorAll('.ql-summary tr[data-row="range"] td')) o.summary[td.dataset.stat] = td.textContent;
+      return o;
+    }, CHARTS);
+    assert.equal(got.name, l.name);
+    assert.equal(got.outliers, String(l.outlierChannels.length), `outliers shown for ${l.name}`);
+    const expected = Array.from(l.outlierChannels).sort((a, b) => a - b);
+    for (const c of CHARTS) assert.deepEqual(got.flagged[c], expected, `flagged marks in chart ${c} of ${l.name}`);
+    for (const k of SCHEMES) assert.equal(got.sqnr[k], formatDb(l.sqnr[k]));
+    const s = channelRangeSummary(l).range;
+    for (const k of ['mean', 'std', 'min', 'q1', 'median', 'q3', 'max']) assert.equal(got.summary[k], formatNumber(s[k]), `${k} of channel ranges`);
+    assert.equal(got.summary.count, String(l.channels.count));
+  }
+
+  it('channelRangeSummary matches the core on relative-range quartiles and plain statistics', () => {
+    for (const l of mlsd.layers) {
+      const s = channelRangeSummary(l);
+      assert.ok(Math.abs(s.relativeRange.q1 - l.quartiles[0]) <= 1e-9 * Math.max(1, l.quartiles[0]), `Q1 of ${l.name}`);
+      assert.ok(Math.abs(s.relativeRange.q3 - l.quartiles[1]) <= 1e-9 * Math.max(1, l.quartiles[1]), `Q3 of ${l.name}`);
+      const r = Array.from(l.channels.range);
+      assert.equal(s.range.min, Math.min(...r));
+      assert.equal(s.range.max, Math.max(...r));
+      const mean = r.reduce((a, b) => a + b, 0) / r.length;
+      assert.ok(Math.abs(s.range.mean - mean) < 1e-12);
+      assert.equal(s.range.count, l.channels.count);
+    }
+  });
+
+  it('model view: numbers, sorting, filtering, selection (MLSD tiny)', async () => {
+    const page = await open();
+    await mount(page, 'model', doc);
+    await checkModelTable(page, mlsd);
+    assert.equal(await page.locator('.ql-model-view g.ql-layer-mark').count(), mlsd.layers.length, 'one chart mark per layer');
+    await screenshot(page, 'view-model-mlsd');
+
+    // Sort by INT8/T: ascending, then descending on a second click.
+    await page.click('th[data-sort="int8PerTensor"]');
+    const byDb = mlsd.layers.map((_, p) => p).sort((a, b) => mlsd.layers[a].sqnr.int8PerTensor - mlsd.layers[b].sqnr.int8PerTensor || a - b);
+    assert.deepEqual(await order(page), byDb);
+    assert.deepEqual(await order(page), mlsd.summary.ranking, 'INT8/T ascending is the core ranking');
+    await page.click('th[data-sort="int8PerTensor"]');
+    const desc = (await cells(page, 'int8PerTensor')).map(Number);
+    for (let k = 1; k < desc.length; k++) assert.ok(desc[k - 1] >= desc[k], 'descending after a second click');
+    // Keyboard: Enter on the outliers header sorts by outlier count (largest first).
+    await page.focus('th[data-sort="outliers"]');
+    await page.keyboard.press('Enter');
+    const outl = (await cells(page, 'outliers')).map(Number);
+    for (let k = 1; k < outl.length; k++) assert.ok(outl[k - 1] >= outl[k], 'outlier counts descending');
+    assert.equal(await page.getAttribute('th[data-sort="outliers"]', 'aria-sort'), 'descending');
+    // Name sort.
+    await page.click('th[data-sort="name"]');
+    const names = await cells(page, 'name');
+    assert.deepEqual(names, [...names].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0)));
+
+    // Filters: name text, op, risk.
+    await page.fill('input.ql-filter-name', 'conv__22');
+    const byName = mlsd.layers.filter((l) => l.name.toLowerCase().includes('conv__22'));
+    assert.ok(byName.length > 0 && byName.length < mlsd.layers.length);
+    assert.equal((await order(page)).length, byName.length, 'name filter');
+    await page.selectOption('select.ql-filter-risk', 'high');
+    const both = byName.filter((l) => riskOf(l) === 'high');
+    assert.deepEqual((await order(page)).sort((a, b) => a - b), both.map((l) => mlsd.layers.indexOf(l)), 'name and risk filters');
+    assert.match(await page.textContent('[data-field="shown"]'), new RegExp(`^${both.length} of ${mlsd.layers.length}`));
+    await page.fill('input.ql-filter-name', '');
+    await page.selectOption('select.ql-filter-risk', '');
+    await page.selectOption('select.ql-filter-op', 'Conv');
+    assert.equal((await order(page)).length, mlsd.layers.filter((l) => l.op === 'Conv').length, 'op filter');
+    await page.selectOption('select.ql-filter-op', '');
+    assert.equal((await order(page)).length, mlsd.layers.length, 'filters cleared');
+
+    // Selection: click, keyboard Enter, chart mark.
+    await page.click('table.ql-layer-table tbody tr[data-position="5"] td[data-col="name"]');
+    await page.focus('table.ql-layer-table tbody tr[data-position="7"]');
+    await page.keyboard.press('Enter');
+    await page.click('g.ql-layer-mark[data-position="3"] .ql-hit', { position: { x: 3, y: 3 } });
+    assert.deepEqual(await page.evaluate(() => window.selected), [5, 7, 3]);
+    assert.equal(await page.getAttribute('tr[data-position="3"]', 'aria-selected'), 'true');
+    // Tooltip on a chart mark shows the layer name.
+    await page.hover(`g.ql-layer-mark[data-position="${mlsd.summary.ranking[0]}"] .ql-hit`, { position: { x: 3, y: 3 } });
+    assert.match(await page.textContent('.ql-tooltip'), new RegExp(mlsd.layers[mlsd.summary.ranking[0]].name));
+
+    // Resize: the chart follows the element's width; destroy removes the view.
+    const w0 = Number(await page.getAttribute('[data-chart="layers"] svg', 'width'));
+    await page.setViewportSize({ width: 1920, height: 1080 });
+    await page.waitForFunction((w) => Number(document.querySelector('[data-chart="layers"] svg').getAttribute('width')) > w + 300, w0);
+    await screenshot(page, 'view-model-mlsd-wide');
+    await page.evaluate(() => window.view.destroy());
+    assert.equal(await page.evaluate(() => document.getElementById('view').childElementCount), 0);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('.ql-tooltip').length), 0);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('layer view: outliers, flagged marks in every chart, summary, zoom, tooltip (MLSD tiny)', async () => {
+    const page = await open();
+    const most = mlsd.layers.reduce((b, l, p) => (l.outlierChannels.length > mlsd.layers[b].outlierChannels.length ? p : b), 0);
+    const none = mlsd.layers.findIndex((l) => l.outlierChannels.length === 0);
+    const wide = mlsd.layers.reduce((b, l, p) => (l.channels.count > mlsd.layers[b].channels.count ? p : b), 0);
+    for (const p of [mlsd.summary.ranking[0], most, none, wide]) {
+      await mount(page, 'layer', doc, p);
+      await checkLayerView(page, mlsd, p);
+    }
+    // By name and by object.
+    await mount(page, 'layer', doc, mlsd.layers[most].name);
+    await checkLayerView(page, mlsd, most);
+    await mount(page, 'layer', doc, { byObject: true, position: most });
+    await checkLayerView(page, mlsd, most);
+    await screenshot(page, 'view-layer-mlsd');
+
+    // Zoom (x only) on the per-channel chart of the widest layer, and a tooltip.
+    await mount(page, 'layer', doc, wide);
+    const ticks = () => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+    const before = await ticks();
+    const yBefore = await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent));
+    const box = await page.locator('[data-chart="channels"] .ql-overlay').boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -600);
+    await page.waitForTimeout(100);
+    const afterZoom = await ticks();
+    const span = (t) => t[t.length - 1] - t[0];
+    assert.ok(span(afterZoom) < span(before) / 1.5, `zoomed in: ticks ${before} -> ${afterZoom}`);
+    assert.deepEqual(await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent)), yBefore, 'y does not zoom');
+    await page.mouse.move(box.x + box.width / 2 + 3, box.y + box.height / 2);
+    const tipText = await page.textContent('.ql-tooltip');
+    assert.match(tipText, /^channel \d+/);
+    for (const k of ['min', 'max', 'mean', 'std', 'relative range']) assert.ok(tipText.includes(k), `tooltip has ${k}`);
+    const c = Number(tipText.match(/^channel (\d+)/)[1]);
+    assert.ok(tipText.includes(formatNumber(mlsd.layers[wide].channels.max[c])), 'tooltip shows the channel max');
+    await page.click('[data-chart="channels"] button');
+    await page.waitForTimeout(100);
+    assert.deepEqual(await ticks(), before, 'reset zoom');
+    await page.setViewportSize({ width: 1920, height: 1080 });
+    await page.waitForTimeout(200);
+    await screenshot(page, 'view-layer-mlsd-wide');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('layer view of a layer with thousands of channels renders, zooms and marks every flagged channel', async () => {
+    // MLSD's widest layer repeated 12 times along the channel axis (4608 channels).
+    const p = mlsd.layers.reduce((b, l, q) => (l.channels.count > mlsd.layers[b].channels.count ? q : b), 0);
+    const big = JSON.parse(JSON.stringify(doc));
+    const l = big.layers[p];
+    const reps = 12;
+    const C = l.channels.count;
+    const tile = (v) => Array.from({ length: reps }, () => v).flat();
+    for (const k of ['min', 'max', 'mean', 'std', 'absMax', 'range', 'relativeRange']) l.channels[k] = tile(l.channels[k]);
+    for (const k of SCHEMES) l.channels.sqnr[k] = tile(l.channels.sqnr[k]);
+    l.channels.count = C * reps;
+    l.shape = [C * reps, ...l.shape.slice(1)];
+    l.outlierChannels = Array.from({ length: reps }, (_, r) => l.outlierChannels.map((c) => c + r * C)).flat();
+    const page = await open();
+    const ms = await mount(page, 'layer', big, p);
+    assert.ok(ms < 3000, `rendered in ${ms} ms`);
+    assert.equal(await page.textContent('[data-field="outliers"]'), String(l.outlierChannels.length));
+    for (const c of CHARTS) assert.equal(await page.locator(`[data-chart="${c}"] .ql-flagged`).count(), l.outlierChannels.length, c);
+    const ticks = () => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+    const before = await ticks();
+    const box = await page.locator('[data-chart="channels"] .ql-overlay').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    for (let k = 0; k < 6; k++) await page.mouse.wheel(0, -500);
+    await page.waitForTimeout(150);
+    const after = await ticks();
+    assert.ok(after[after.length - 1] - after[0] < (before[before.length - 1] - before[0]) / 8, `zoomed: ${before} -> ${after}`);
+    // Pan by dragging: the visible channels move right.
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.1, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    const panned = await ticks();
+    assert.ok(panned[0] > after[0], `panned: ${after} -> ${panned}`);
+    await screenshot(page, 'view-layer-4608-channels-zoomed');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('a failed layer shows its error; hostile names render as text', async () => {
+    const page = await open();
+    const hostile = JSON.parse(JSON.stringify(doc));
+    const names = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', '<img src=x onerror="window.__xss=1">', '<svg onload=alert(2)>'];
+    names.forEach((n, k) => { hostile.layers[k].name = n; });
+    hostile.layers[4].path = '<b onmouseover=alert(3)>sub</b>';
+    hostile.model.name = '<img src=y onerror="window.__xss=2">';
+    const failed = hostile.layers[5];
+    hostile.layers[5] = { index: failed.index, name: '<i>failed</i>', path: '', op: failed.op, weight: failed.weight, shape: failed.shape,
+      dtype: 'int16', error: { code: 'UNSUPPORTED_DTYPE', message: 'weight <img src=z onerror=alert(4)> is int16' } };
+    await mount(page, 'model', hostile);
+    const shown = await page.$$eval('td[data-col="name"]', (tds) => tds.slice(0, 6).map((t) => t.textContent));
+    assert.deepEqual(shown.slice(0, 4), names);
+    assert.equal(shown[5], '<i>failed</i>');
+    assert.equal(await page.textContent('.ql-model-view h2'), hostile.model.name);
+    assert.equal(await page.textContent('tr[data-position="5"] td[data-col="risk"]'), 'failed');
+    await page.hover('g.ql-layer-mark[data-position="1"] .ql-hit', { position: { x: 3, y: 3 } });
+    assert.ok((await page.textContent('.ql-tooltip')).includes(names[1]));
+    await screenshot(page, 'view-model-hostile');
+    for (let k = 0; k < 6; k++) {
+      await mount(page, 'layer', hostile, k);
+      const rootName = await page.getAttribute('.ql-layer-view', 'data-layer-name');
+      assert.equal(rootName, hostile.layers[k].name);
+      assert.ok((await page.textContent('.ql-layer-view h2')).endsWith(hostile.layers[k].name));
+    }
+    assert.equal(await page.textContent('.ql-layer-view .ql-error'), 'UNSUPPORTED_DTYPE: weight <img src=z onerror=alert(4)> is int16');
+    await mount(page, 'layer', hostile, names[1]);
+    assert.equal(await page.getAttribute('.ql-layer-view', 'data-layer-name'), names[1]);
+    await page.waitForTimeout(200);
+    const injected = await page.evaluate(() => ({
+      elements: document.querySelectorAll('#view img, #view script, #view b, #view i, #view svg[onload]').length,
+      xss: window.__xss ?? null,
+    }));
+    assert.deepEqual(injected, { elements: 0, xss: null });
+    assert.deepEqual(page.dialogs, [], 'no script ran');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('real models from ../shared/models', { skip: sharedModels.length ? false : 'no ../shared/models' }, async () => {
+    const page = await open();
+    let seen = 0;
+    for (const file of sharedModels) {
+      let result;
+      try {
+        result = await analyze(file);
+      } catch (e) {
+        console.log(`# ${path.basename(file)}: not analysed (${e.code || e.message})`);
+        continue;
+      }
+      if (!result.layers.length) continue;
+      seen++;
+      const d = toJSON(result);
+      const base = path.basename(file, '.onnx');
+      await mount(page, 'model', d);
+      await checkModelTable(page, result);
+      await screenshot(page, `view-model-${base}`);
+      const worst = result.summary.ranking[0];
+      await mount(page, 'layer', d, worst);
+      if (!result.layers[worst].error) await checkLayerView(page, result, worst);
+      await screenshot(page, `view-layer-${base}`);
+      assert.deepEqual(page.errors, [], base);
+    }
+    assert.ok(seen > 0, 'at least one shared model analysed');
+    await page.close();
+  });
+});

@@ -1,0 +1,341 @@
+// The model view: every weight layer in graph order (AIMET's "relative weight ranges
+// to identify problematic layers", for the whole model). A chart of the INT8 SQNR per
+// layer with the risk thresholds and the outlier channel count per layer, and a table
+// that sorts and filters. Clicking (or Enter on) a row or a chart mark calls onSelect.
+//
+// Contract: table.ql-layer-table; body rows tr[data-position="<position in
+// analysis.layers>"]; cells td[data-col="name|op|shape|channels|range|int8PerTensor|
+// int8PerChannel|int4PerTensor|int4PerChannel|outliers|risk"] (and "index" for #);
+// the outliers cell's text is the count as an integer. Chart marks: g.ql-layer-mark
+// [data-position]. Model strings are written with .text() / textContent only.
+import * as d3 from 'd3';
+import {
+  colors, palette, formatDb, formatNumber, formatCount, riskOf, RISK_DB, RISK_LEVELS, SCHEMES, SCHEME_SHORT,
+  SCHEME_LABELS, ensureStyles, tooltip, observeWidth, chartFrame, drawAxes, legend, riskRules, layerLabel,
+  followerText, viewRoot,
+} from './common.js';
+
+const css = `
+.ql-model-view .ql-model-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 16px; }
+.ql-model-view .ql-model-head h2 { overflow-wrap: anywhere; }
+.ql-model-view .ql-layer-mark { cursor: pointer; }
+.ql-model-view .ql-layer-mark.ql-dim { opacity: 0.15; }
+.ql-model-view .ql-layer-mark .ql-hit { fill: transparent; }
+.ql-model-view .ql-layer-mark:hover .ql-hit, .ql-model-view .ql-layer-mark.ql-selected .ql-hit { fill: rgba(0,114,178,0.10); }
+.ql-model-view .ql-filters { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; margin: 10px 0 6px; }
+.ql-model-view .ql-filters label { display: inline-flex; gap: 5px; align-items: center; }
+.ql-model-view .ql-filters input, .ql-model-view .ql-filters select { font: inherit; padding: 2px 4px; }
+.ql-model-view .ql-filters input { width: 16em; }
+.ql-model-view .ql-table-wrap { max-height: 70vh; overflow: auto; border: 1px solid #ddd; }
+.ql-model-view table.ql-layer-table { width: 100%; }
+.ql-model-view table.ql-layer-table th[data-sort] { cursor: pointer; user-select: none; }
+.ql-model-view table.ql-layer-table th[data-sort]:hover { background: #e9eef3; }
+.ql-model-view table.ql-layer-table th .ql-sort-mark { display: inline-block; width: 1em; color: ${palette.blue}; }
+.ql-model-view table.ql-layer-table tbody tr { cursor: pointer; }
+.ql-model-view table.ql-layer-table tbody tr:hover { background: #f3f7fb; }
+.ql-model-view table.ql-layer-table tbody tr:focus { outline: 2px solid ${palette.blue}; outline-offset: -2px; }
+.ql-model-view table.ql-layer-table tbody tr.ql-selected { background: #dcebf7; }
+.ql-model-view table.ql-layer-table th, .ql-model-view table.ql-layer-table td { padding: 3px 6px; }
+.ql-model-view table.ql-layer-table td[data-col="name"] { max-width: min(22em, 22vw); overflow: hidden; text-overflow: ellipsis; }
+.ql-model-view table.ql-layer-table td.ql-dw::after { content: " dw"; color: #555; font-size: 11px; }
+.ql-model-view table.ql-layer-table td.ql-low-db { color: ${palette.vermillion}; font-weight: 600; }
+.ql-model-view table.ql-layer-table td.ql-error-cell { color: #a33b00; }
+`;
+
+// Table columns: key (data-col), header, numeric?, value for sorting, text for the cell.
+const dbValue = (l, k) => (l.error || !l.sqnr ? NaN : l.sqnr[k]);
+const columns = [
+  { key: 'index', head: '#', num: true, value: (l, p) => p, text: (l, p) => String(p + 1) },
+  { key: 'name', head: 'name', value: (l) => layerLabel(l).toLowerCase(), text: (l) => l.name },
+  { key: 'op', head: 'op', value: (l) => l.op, text: (l) => l.op },
+  { key: 'shape', head: 'shape', value: (l) => (l.shape || []).reduce((a, b) => a * b, 1), text: (l) => (l.shape || []).join('×') },
+  { key: 'channels', head: 'channels', num: true, value: (l) => channelCount(l), text: (l) => (Number.isFinite(channelCount(l)) ? String(channelCount(l)) : '') },
+  { key: 'range', head: 'range (min..max)', title: 'weight range of the whole tensor; sorts by max − min', num: true, value: (l) => (l.tensor ? l.tensor.max - l.tensor.min : NaN),
+    text: (l) => (l.tensor ? `${formatNumber(l.tensor.min)}..${formatNumber(l.tensor.max)}` : '') },
+  ...SCHEMES.map((k) => ({ key: k, head: SCHEME_SHORT[k], title: `${SCHEME_LABELS[k]} weight SQNR (dB, higher is better)`, num: true,
+    value: (l) => dbValue(l, k), text: (l) => (l.error ? '' : formatDb(dbValue(l, k))) })),
+  { key: 'outliers', head: 'outlier ch.', title: 'outlier channels (AIMET\'s Q3 + 1.5 IQR rule on relative ranges)', num: true, value: (l) => (l.outlierChannels ? l.outlierChannels.length : NaN),
+    text: (l) => (l.outlierChannels ? String(l.outlierChannels.length) : '') },
+  { key: 'risk', head: 'risk', value: (l) => RISK_LEVELS.indexOf(riskOf(l)), text: (l) => riskOf(l) },
+];
+
+function channelCount(l) {
+  if (l.channels && typeof l.channels === 'object') return l.channels.count;
+  return typeof l.channels === 'number' ? l.channels : NaN;
+}
+
+// Ascending compare with NaN (missing) last whatever the direction.
+function compareBy(col, dir, layers) {
+  return (a, b) => {
+    const va = col.value(layers[a], a);
+    const vb = col.value(layers[b], b);
+    const na = typeof va === 'number' && Number.isNaN(va);
+    const nb = typeof vb === 'number' && Number.isNaN(vb);
+    if (na || nb) return na === nb ? a - b : na ? 1 : -1;
+    const c = va < vb ? -1 : va > vb ? 1 : 0;
+    return (c * dir) || a - b;
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Chart: per layer, INT8 per-tensor and per-channel SQNR (dots joined by a line: the
+// gain per-channel scales buy), risk thresholds as rules; below, the outlier channel
+// count per layer as bars coloured by risk.
+function drawChart(container, analysis, { width, onSelect, tip, state }) {
+  const layers = analysis.layers;
+  const n = layers.length;
+  container.replaceChildren();
+  if (!n) return null;
+  const margin = { top: 12, right: 56, bottom: 40, left: 62 };
+  const topH = Math.round(Math.max(200, Math.min(320, width * 0.22)));
+  const gap = 30;
+  const botH = 90;
+  const frame = chartFrame(container, { width, height: margin.top + topH + gap + botH + margin.bottom, margin });
+  frame.svg.attr('role', 'img').attr('aria-label', 'INT8 weight SQNR and outlier channels per layer');
+  const g = frame.g;
+  const x = d3.scaleBand().domain(d3.range(n)).range([0, frame.width]).paddingInner(n > 200 ? 0 : 0.25).paddingOuter(0.2);
+  const finite = [];
+  for (const l of layers) {
+    if (l.error || !l.sqnr) continue;
+    for (const k of ['int8PerTensor', 'int8PerChannel']) if (Number.isFinite(l.sqnr[k])) finite.push(l.sqnr[k]);
+  }
+  // Dots, not bars: the axis need not start at 0; it shows the high-risk rule and below.
+  const lo = Math.min(RISK_DB.high - 6, (d3.min(finite) ?? RISK_DB.high) - 3);
+  const hi = Math.max(RISK_DB.medium + 10, (d3.max(finite) ?? 50) + 4);
+  const y = d3.scaleLinear().domain([lo, hi]).nice().range([topH, 0]);
+  const yDb = (v) => (v === Infinity ? y.range()[1] : y(Math.max(y.domain()[0], Math.min(y.domain()[1], v))));
+
+  const tickEvery = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(frame.width / 36))));
+  const xTicks = d3.range(0, n, tickEvery);
+  // Upper panel (SQNR).
+  const top = g.append('g').attr('class', 'ql-panel-sqnr');
+  drawAxes(top, { x, y, width: frame.width, height: topH, yLabel: 'weight SQNR (dB)', xFormat: () => '' });
+  top.select('.ql-axis-x').call((a) => a.selectAll('.tick').remove());
+  riskRules(top, y, frame.width, { outside: true });
+  // Lower panel (outlier counts).
+  const counts = layers.map((l) => (l.outlierChannels ? l.outlierChannels.length : 0));
+  const yb = d3.scaleLinear().domain([0, Math.max(1, d3.max(counts))]).nice().range([botH, 0]);
+  const bottom = g.append('g').attr('class', 'ql-panel-outliers').attr('transform', `translate(0,${topH + gap})`);
+  drawAxes(bottom, { x, y: yb, width: frame.width, height: botH, yTicks: 3, xLabel: 'layer # (graph order)',
+    yLabel: 'outlier ch.', xFormat: (d) => String(d + 1) });
+  bottom.select('.ql-axis-x').call(d3.axisBottom(x).tickValues(xTicks).tickFormat((d) => String(d + 1)));
+
+  const bw = x.bandwidth();
+  const cx = (p) => x(p) + bw / 2;
+  const r = Math.max(2, Math.min(5, bw / 2.5));
+  const marks = g.append('g').attr('class', 'ql-marks').selectAll('g').data(d3.range(n)).join('g')
+    .attr('class', 'ql-layer-mark')
+    .attr('data-position', (p) => p)
+    .attr('data-risk', (p) => riskOf(layers[p]));
+  // A hit area covering both panels for the whole band.
+  marks.append('rect').attr('class', 'ql-hit').attr('x', (p) => x(p) - (x.step() - bw) / 2).attr('width', x.step())
+    .attr('y', 0).attr('height', topH + gap + botH);
+  marks.each(function (p) {
+    const l = layers[p];
+    const m = d3.select(this);
+    const risk = riskOf(l);
+    if (risk === 'failed') {
+      m.append('text').attr('x', cx(p)).attr('y', topH - 4).attr('text-anchor', 'middle').attr('font-size', 12)
+        .attr('fill', colors.risk.failed).text('×');
+      return;
+    }
+    const t = l.sqnr.int8PerTensor;
+    const c = l.sqnr.int8PerChannel;
+    const shown = (v) => Number.isFinite(v) || v === Infinity;  // Infinity (lossless) sits at the top
+    if (shown(t) && shown(c)) {
+      m.append('line').attr('x1', cx(p)).attr('x2', cx(p)).attr('y1', yDb(t)).attr('y2', yDb(c))
+        .attr('stroke', '#999').attr('stroke-width', 1);
+    }
+    if (shown(c)) {
+      m.append('circle').attr('class', 'ql-dot-int8PerChannel').attr('cx', cx(p)).attr('cy', yDb(c)).attr('r', r)
+        .attr('fill', colors.schemes.int8PerChannel);
+    }
+    if (shown(t)) {
+      m.append('circle').attr('class', 'ql-dot-int8PerTensor').attr('cx', cx(p)).attr('cy', yDb(t)).attr('r', r + 0.5)
+        .attr('fill', colors.schemes.int8PerTensor).attr('stroke', '#fff').attr('stroke-width', 0.8);
+    }
+    const cnt = counts[p];
+    if (cnt > 0) {
+      m.append('rect').attr('class', 'ql-outlier-bar').attr('x', x(p)).attr('width', Math.max(1, bw))
+        .attr('y', topH + gap + yb(cnt)).attr('height', botH - yb(cnt)).attr('fill', colors.risk[risk]);
+    }
+  });
+  marks
+    .on('click', (event, p) => onSelect(p))
+    .on('mouseenter mousemove', (event, p) => {
+      const l = layers[p];
+      const rows = [['op', l.op + (l.depthwise ? ' (depthwise)' : '')], ['shape', (l.shape || []).join('×')]];
+      if (l.error) rows.push(['error', l.error.message ?? l.error.code]);
+      else {
+        for (const k of SCHEMES) rows.push([`${SCHEME_SHORT[k]} (dB)`, formatDb(l.sqnr[k])]);
+        rows.push(['outlier channels', `${l.outlierChannels.length} of ${l.channels.count}`]);
+        rows.push(['range', `${formatNumber(l.tensor.min)}..${formatNumber(l.tensor.max)}`]);
+        const f = followerText(l);
+        if (f) rows.push(['then', f]);
+      }
+      rows.push(['risk', riskOf(l)]);
+      tip.show(event, `#${p + 1} ${layerLabel(l)}`, rows);
+    })
+    .on('mouseleave', () => tip.hide());
+  function update() {
+    marks.classed('ql-dim', (p) => !state.visible.has(p)).classed('ql-selected', (p) => p === state.selected);
+  }
+  update();
+  return { update };
+}
+
+// ---------------------------------------------------------------------------
+export function renderModelView(element, analysis, { onSelect } = {}) {
+  ensureStyles('ql-model-view', css, element.ownerDocument);
+  const layers = analysis.layers || [];
+  const root = viewRoot(element, 'ql-model-view');
+  const tip = tooltip(root);
+  const state = { sort: { key: 'index', dir: 1 }, text: '', op: '', risk: '', selected: -1, visible: new Set(d3.range(layers.length)) };
+  const select = (p) => {
+    state.selected = p;
+    rowSel.classed('ql-selected', (q) => q === p).attr('aria-selected', (q) => String(q === p));
+    if (chart) chart.update();
+    if (typeof onSelect === 'function') onSelect(p);
+  };
+
+  // Header.
+  const R = d3.select(root);
+  const head = R.append('div').attr('class', 'ql-model-head');
+  const m = analysis.model || {};
+  head.append('h2').text(m.name || 'model');
+  const s = analysis.summary || {};
+  const producer = [m.producer, m.producerVersion].filter(Boolean).join(' ');
+  head.append('span').attr('class', 'ql-muted').text(
+    `${producer ? `${producer}; ` : ''}${s.layers ?? layers.length} weight layers, ${formatCount(s.parameters ?? 0)} parameters; ` +
+    `${s.layersWithOutliers ?? 0} layers with outlier channels (${s.outlierChannels ?? 0} channels)` +
+    (s.failed ? `; ${s.failed} failed` : ''));
+  const counts = d3.rollup(layers, (v) => v.length, riskOf);
+  head.append('span').attr('class', 'ql-muted').attr('data-field', 'risk-counts')
+    .text(RISK_LEVELS.filter((k) => counts.get(k)).map((k) => `${counts.get(k)} ${k}`).join(', '));
+
+  if (!layers.length) {
+    R.append('p').text('No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.');
+  }
+
+  // Chart and legend.
+  legend(root, [
+    { label: 'INT8 per-tensor SQNR', color: colors.schemes.int8PerTensor, kind: 'dot' },
+    { label: 'INT8 per-channel SQNR', color: colors.schemes.int8PerChannel, kind: 'dot' },
+    { label: `high risk (< ${RISK_DB.high} dB per-tensor)`, color: colors.risk.high, kind: 'dash' },
+    { label: `medium (< ${RISK_DB.medium} dB or outlier channels)`, color: colors.risk.medium, kind: 'dash' },
+  ]);
+  legend(root, [
+    { label: 'outlier channels per layer (lower panel), bar colour = risk:', color: 'none', kind: 'none' },
+    ...['high', 'medium', 'low'].map((k) => ({ label: k, color: colors.risk[k], kind: 'square' })),
+  ]);
+  const chartDiv = R.append('div').attr('class', 'ql-chart').attr('data-chart', 'layers').node();
+  let chart = null;
+
+  // Filters.
+  const filters = R.append('div').attr('class', 'ql-filters');
+  const textLabel = filters.append('label');
+  textLabel.append('span').text('name');
+  const textInput = textLabel.append('input').attr('type', 'search').attr('class', 'ql-filter-name')
+    .attr('placeholder', 'filter by name').attr('aria-label', 'filter layers by name');
+  const opLabel = filters.append('label');
+  opLabel.append('span').text('op');
+  const opSelect = opLabel.append('select').attr('class', 'ql-filter-op').attr('aria-label', 'filter by op type');
+  const ops = [...new Set(layers.map((l) => l.op))].sort();
+  opSelect.selectAll('option').data(['', ...ops]).join('option').attr('value', (d) => d).text((d) => (d ? d : 'all ops'));
+  const riskLabel = filters.append('label');
+  riskLabel.append('span').text('risk');
+  const riskSelect = riskLabel.append('select').attr('class', 'ql-filter-risk').attr('aria-label', 'filter by risk');
+  riskSelect.selectAll('option').data(['', ...RISK_LEVELS]).join('option').attr('value', (d) => d).text((d) => (d ? d : 'any risk'));
+  const shown = filters.append('span').attr('class', 'ql-muted').attr('data-field', 'shown');
+
+  // Table.
+  const wrap = R.append('div').attr('class', 'ql-table-wrap');
+  const table = wrap.append('table').attr('class', 'ql-table ql-layer-table');
+  table.append('caption').attr('class', 'ql-muted').style('caption-side', 'bottom').style('text-align', 'left').style('padding', '4px 8px')
+    .text('SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel. ' +
+      'Outlier channels: AIMET\'s Q3 + 1.5 IQR rule on relative channel ranges. Click or press Enter on a row to open the layer.');
+  const ths = table.append('thead').append('tr').selectAll('th').data(columns).join('th')
+    .attr('scope', 'col').attr('data-sort', (c) => c.key).attr('tabindex', 0)
+    .attr('title', (c) => c.title || `sort by ${c.head}`)
+    .classed('ql-num', (c) => !!c.num);
+  ths.append('span').text((c) => c.head);
+  ths.append('span').attr('class', 'ql-sort-mark').attr('aria-hidden', 'true');
+  const sortBy = (c) => {
+    state.sort = state.sort.key === c.key ? { key: c.key, dir: -state.sort.dir } : { key: c.key, dir: c.num && c.key !== 'index' && !SCHEMES.includes(c.key) ? -1 : 1 };
+    refresh();
+  };
+  ths.on('click', (event, c) => sortBy(c)).on('keydown', (event, c) => {
+    if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); sortBy(c); }
+  });
+  const tbody = table.append('tbody');
+  const rowSel = tbody.selectAll('tr').data(d3.range(layers.length)).join('tr')
+    .attr('data-position', (p) => p).attr('data-risk', (p) => riskOf(layers[p])).attr('tabindex', 0).attr('aria-selected', 'false');
+  rowSel.each(function (p) {
+    const l = layers[p];
+    const tr = d3.select(this);
+    for (const c of columns) {
+      const td = tr.append('td').attr('data-col', c.key).classed('ql-num', !!c.num);
+      if (c.key === 'risk') {
+        const rk = riskOf(l);
+        td.append('span').attr('class', `ql-risk ql-risk-${rk}`).text(rk);
+      } else if (l.error && c.key === 'int8PerTensor') {
+        td.attr('class', 'ql-error-cell').attr('colspan', 1).text(l.error.code || 'error').attr('title', l.error.message || '');
+      } else {
+        td.text(c.text(l, p));
+      }
+      if (c.key === 'name') td.attr('title', layerLabel(l));
+      if (c.key === 'op' && l.depthwise) td.classed('ql-dw', true).attr('title', 'depthwise');
+      if (c.key === 'int8PerTensor' && !l.error && l.sqnr && l.sqnr.int8PerTensor < RISK_DB.high) td.classed('ql-low-db', true);
+    }
+  });
+  rowSel.on('click', (event, p) => select(p)).on('keydown', (event, p) => {
+    if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); select(p); }
+    else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      const sib = event.key === 'ArrowDown' ? nextVisibleRow(event.currentTarget, 1) : nextVisibleRow(event.currentTarget, -1);
+      if (sib) sib.focus();
+    }
+  });
+  function nextVisibleRow(tr, dir) {
+    let t = dir > 0 ? tr.nextElementSibling : tr.previousElementSibling;
+    while (t && t.hidden) t = dir > 0 ? t.nextElementSibling : t.previousElementSibling;
+    return t;
+  }
+
+  function refresh() {
+    const text = state.text.toLowerCase();
+    state.visible = new Set(d3.range(layers.length).filter((p) => {
+      const l = layers[p];
+      if (text && !layerLabel(l).toLowerCase().includes(text)) return false;
+      if (state.op && l.op !== state.op) return false;
+      if (state.risk && riskOf(l) !== state.risk) return false;
+      return true;
+    }));
+    rowSel.property('hidden', (p) => !state.visible.has(p));
+    const col = columns.find((c) => c.key === state.sort.key);
+    const order = d3.range(layers.length).sort(compareBy(col, state.sort.dir, layers));
+    const nodes = rowSel.nodes();
+    for (const p of order) tbody.node().appendChild(nodes[p]);
+    ths.attr('aria-sort', (c) => (c.key === state.sort.key ? (state.sort.dir > 0 ? 'ascending' : 'descending') : 'none'));
+    ths.select('.ql-sort-mark').text((c) => (c.key === state.sort.key ? (state.sort.dir > 0 ? '▲' : '▼') : ''));
+    shown.text(`${state.visible.size} of ${layers.length} layers`);
+    if (chart) chart.update();
+  }
+  textInput.on('input', (event) => { state.text = event.target.value; refresh(); });
+  opSelect.on('change', (event) => { state.op = event.target.value; refresh(); });
+  riskSelect.on('change', (event) => { state.risk = event.target.value; refresh(); });
+  refresh();
+
+  const resize = observeWidth(root, (w) => {
+    chart = drawChart(chartDiv, analysis, { width: Math.max(360, w), onSelect: select, tip, state });
+  });
+
+  return {
+    root,
+    destroy() {
+      resize.disconnect();
+      tip.destroy();
+      root.remove();
+    },
+  };
+}
