@@ -15,14 +15,30 @@ const TYPES = { Float32Array, Float64Array, Int8Array, Uint8Array, Int16Array, U
 const MAGIC = [0x51, 0x4c, 0x52, 0x31];  // "QLR1"
 const align8 = (n) => (n + 7) & ~7;
 
+// FNV-1a over the bytes: finds candidate duplicates (confirmed byte for byte).
+function fingerprint(bytes) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return `${bytes.length}:${h >>> 0}`;
+}
+const sameBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 export function packData(data) {
   const arrays = [];
+  const stored = new Map();  // fingerprint -> [[offset, bytes]]: equal arrays are stored once
   let blockSize = 0;
   const skeleton = JSON.stringify(data, function replacer(key, value) {
     const v = this[key];  // the raw value (JSON.stringify would have called toJSON)
     if (ArrayBuffer.isView(v) && TYPES[v.constructor.name] === v.constructor) {
+      // Identical arrays share one place in the block (an equalization's "before" is
+      // often the analysis itself: a layer with no BatchNorm to fold).
+      const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      const key8 = fingerprint(bytes);
+      const same = (stored.get(key8) || []).find(([, b]) => sameBytes(b, bytes));
+      if (same) return { $: v.constructor.name, o: same[0], n: v.length };
       const o = blockSize;
       arrays.push([o, v]);
+      stored.set(key8, [...(stored.get(key8) || []), [o, bytes]]);
       blockSize = align8(blockSize + v.byteLength);
       return { $: v.constructor.name, o, n: v.length };
     }
