@@ -498,3 +498,169 @@ EMSCRIPTEN_BINDINGS(quantlens) {
       .function("finish", &Session::finish)
       .class_function("fromReader", &Session::fromReader, emscripten::allow_raw_pointers());
 }
+
+// ---- Model comparison (compare/compare.hpp) ------------------------------------------
+
+#include "compare/compare.hpp"
+
+namespace {
+
+val shapeValue(const std::vector<int64_t>& dims) {
+  val a = val::array();
+  for (int64_t d : dims) a.call<void>("push", static_cast<double>(d));
+  return a;
+}
+
+// Two models read whole into the heap (both buffers owned), matched by the core's
+// rules; pair(k) compares one pair and returns views valid until the next call.
+class Comparison {
+ public:
+  Comparison(uintptr_t ptrA, size_t sizeA, uintptr_t ptrB, size_t sizeB)
+      : bufA_(reinterpret_cast<uint8_t*>(ptrA)), bufB_(reinterpret_cast<uint8_t*>(ptrB)), sizeA_(sizeA), sizeB_(sizeB) {
+    auto a = compare::openSide(bufA_, sizeA_);
+    if (!a.ok()) {
+      error_ = a.error();
+      errorSide_ = "a";
+      return;
+    }
+    auto b = compare::openSide(bufB_, sizeB_);
+    if (!b.ok()) {
+      error_ = b.error();
+      errorSide_ = "b";
+      return;
+    }
+    cmp_ = std::make_unique<compare::Comparison>(std::move(a.value()), std::move(b.value()));
+  }
+  ~Comparison() {
+    cmp_.reset();  // the models borrow the buffers
+    std::free(bufA_);
+    std::free(bufB_);
+  }
+  Comparison(const Comparison&) = delete;
+  Comparison& operator=(const Comparison&) = delete;
+
+  // null, or {side: 'a' | 'b', code, message, offset}
+  val error() const {
+    if (error_.ok()) return val::null();
+    val e = errorValue(error_);
+    e.set("side", errorSide_);
+    return e;
+  }
+
+  val model(std::string side) const {
+    val o = val::object();
+    if (!cmp_) return o;
+    const compare::Side& s = side == "b" ? cmp_->b() : cmp_->a();
+    const onnx::Model& m = *s.model;
+    o.set("bytes", static_cast<double>(side == "b" ? sizeB_ : sizeA_));
+    o.set("producer", str(m.producerName));
+    o.set("producerVersion", str(m.producerVersion));
+    o.set("irVersion", static_cast<double>(m.irVersion));
+    val opsets = val::array();
+    for (const auto& op : m.opsets) {
+      val e = val::object();
+      e.set("domain", str(op.domain));
+      e.set("version", static_cast<double>(op.version));
+      opsets.call<void>("push", e);
+    }
+    o.set("opsets", opsets);
+    o.set("graph", str(m.graph.name));
+    o.set("nodes", static_cast<double>(m.graph.nodes.size()));
+    o.set("layers", static_cast<double>(s.discovery.layers.size()));
+    return o;
+  }
+
+  size_t pairCount() const { return cmp_ ? cmp_->matching().pairs.size() : 0; }
+
+  val unmatched() const {
+    val o = val::object();
+    val a = val::array(), b = val::array();
+    if (cmp_) {
+      for (size_t i : cmp_->matching().unmatchedA) a.call<void>("push", cmp_->a().discovery.layers[i].name);
+      for (size_t j : cmp_->matching().unmatchedB) b.call<void>("push", cmp_->b().discovery.layers[j].name);
+    }
+    o.set("a", a);
+    o.set("b", b);
+    return o;
+  }
+
+  val pair(size_t k) {
+    if (!cmp_ || k >= pairCount()) return val::null();
+    const compare::Match& m = cmp_->matching().pairs[k];
+    last_ = cmp_->pair(k);
+    const compare::PairDiff& d = last_;
+    val o = val::object();
+    o.set("a", sideValue(cmp_->a().discovery.layers[m.a], m.a, d.quantA));
+    o.set("b", sideValue(cmp_->b().discovery.layers[m.b], m.b, d.quantB));
+    o.set("matchedBy", std::string(compare::matchedByName(m.by)));
+    o.set("comparable", d.comparable);
+    if (!d.comparable) {
+      o.set("reason", d.reason);
+      o.set("tensor", val::null());
+      o.set("channels", val::null());
+      return o;
+    }
+    val t = val::object();
+    t.set("maxAbsDiff", d.tensorMaxAbsDiff);
+    t.set("rmsDiff", d.tensorRmsDiff);
+    t.set("sqnr", d.tensorSqnr);
+    o.set("tensor", t);
+    val ch = val::object();
+    ch.set("count", static_cast<double>(d.channels));
+    ch.set("maxAbsDiff", view(d.maxAbsDiff));
+    ch.set("rmsDiff", view(d.rmsDiff));
+    ch.set("sqnr", view(d.sqnr));
+    ch.set("minA", view(d.minA));
+    ch.set("maxA", view(d.maxA));
+    ch.set("minB", view(d.minB));
+    ch.set("maxB", view(d.maxB));
+    o.set("channels", ch);
+    return o;
+  }
+
+ private:
+  static val sideValue(const graph::Layer& L, size_t position, const analysis::QuantInfo& q) {
+    val o = val::object();
+    o.set("position", static_cast<double>(position));
+    o.set("name", L.name);
+    o.set("path", L.path);
+    o.set("weight", str(L.weightName));
+    o.set("op", str(L.op));
+    o.set("shape", shapeValue(L.shape));
+    o.set("dtype", onnx::dataTypeName(L.weight->dataType));
+    o.set("channelAxis", L.channelAxis);
+    o.set("channels", static_cast<double>(L.layout.channelCount()));
+    if (q.present) {
+      val qi = val::object();
+      qi.set("via", q.via);
+      qi.set("dtype", q.intType);
+      qi.set("axis", q.axis >= 0 ? val(q.axis) : val::null());
+      qi.set("scale", view(q.scale));
+      qi.set("zeroPoint", view(q.zeroPoint));
+      o.set("quant", qi);
+    } else {
+      o.set("quant", val::null());
+    }
+    return o;
+  }
+
+  uint8_t* bufA_;
+  uint8_t* bufB_;
+  size_t sizeA_, sizeB_;
+  Error error_;
+  std::string errorSide_;
+  std::unique_ptr<compare::Comparison> cmp_;
+  compare::PairDiff last_;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(quantlens_compare) {
+  emscripten::class_<Comparison>("Comparison")
+      .constructor<uintptr_t, size_t, uintptr_t, size_t>()
+      .function("error", &Comparison::error)
+      .function("model", &Comparison::model)
+      .function("pairCount", &Comparison::pairCount)
+      .function("unmatched", &Comparison::unmatched)
+      .function("pair", &Comparison::pair);
+}

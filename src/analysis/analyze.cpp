@@ -29,6 +29,66 @@ Error withLayer(const graph::Layer& L, Error e) {
 
 }  // namespace
 
+Result<Dequantizer> Dequantizer::create(const graph::Layer& L) {
+  Dequantizer d;
+  if (!L.quant.present) return d;
+  const onnx::Tensor& w = *L.weight;
+  QuantInfo& q = d.info_;
+  q.present = true;
+  q.via = std::string(L.quant.via);
+  q.intType = onnx::dataTypeName(w.dataType);
+  q.axis = L.quant.axis;
+  if (q.axis >= static_cast<int>(w.dims.size())) {
+    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': quantization axis " + std::to_string(q.axis) +
+                                                  " is out of range for a weight of rank " + std::to_string(w.dims.size()));
+  }
+  d.axisLen_ = q.axis >= 0 ? static_cast<uint64_t>(w.dims[q.axis]) : 1;
+  auto sc = params(L.quant.scale, "scale", d.axisLen_, L);
+  if (!sc.ok()) return sc.error();
+  auto zp = params(L.quant.zeroPoint, "zero point", d.axisLen_, L);
+  if (!zp.ok()) return zp.error();
+  // Absent parameters take their defaults (scale 1 for ConvInteger/MatMulInteger,
+  // zero point 0), and are reported as such.
+  q.scale = sc->empty() ? std::vector<double>{1.0} : sc.value();
+  q.zeroPoint = zp->empty() ? std::vector<double>{0.0} : zp.value();
+  if (q.axis >= 0) {
+    for (size_t i = static_cast<size_t>(q.axis) + 1; i < w.dims.size(); ++i) d.inner_ *= static_cast<uint64_t>(w.dims[i]);
+  }
+  return d;
+}
+
+void Dequantizer::apply(const float* stored, uint64_t first, uint64_t count, float* out) const {
+  if (!info_.present) {
+    if (out != stored) std::memmove(out, stored, count * sizeof(float));
+    return;
+  }
+  // y = (x - zero_point) * scale, as DequantizeLinear defines it, per element.
+  const QuantInfo& q = info_;
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t k = q.axis >= 0 ? ((first + i) / inner_) % axisLen_ : 0;
+    const float s = static_cast<float>(q.scale.size() == 1 ? q.scale[0] : q.scale[k]);
+    const float z = static_cast<float>(q.zeroPoint.size() == 1 ? q.zeroPoint[0] : q.zeroPoint[k]);
+    out[i] = (stored[i] - z) * s;
+  }
+}
+
+Result<std::vector<float>> layerWeightValues(const graph::Layer& L, wire::Bytes weightExternal, QuantInfo* quant) {
+  const onnx::Tensor& w = *L.weight;
+  auto values = onnx::readAsFloat(w, weightExternal);
+  if (!values.ok()) return values.error();
+  if (values->count != L.layout.elementCount()) {
+    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': weight of " + std::to_string(values->count) +
+                                                  " values does not match its layout (" + std::to_string(L.layout.elementCount()) +
+                                                  ")");
+  }
+  auto dq = Dequantizer::create(L);
+  if (!dq.ok()) return dq.error();
+  std::vector<float> v = values->take();
+  dq->apply(v.data(), 0, v.size(), v.data());
+  if (quant) *quant = dq->info();
+  return v;
+}
+
 Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::Options& options, uint64_t availableBytes) {
   LayerAnalyzer a;
   a.layer_ = &L;
@@ -47,25 +107,10 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
                                                   " values does not match its layout (" + std::to_string(L.layout.elementCount()) +
                                                   ") or the " + std::to_string(availableBytes) + " bytes available");
   }
-  if (L.quant.present) {
-    QuantInfo& q = a.out_.quant;
-    q.present = true;
-    q.via = std::string(L.quant.via);
-    q.intType = onnx::dataTypeName(w.dataType);
-    q.axis = L.quant.axis;
-    a.axisLen_ = q.axis >= 0 ? static_cast<uint64_t>(w.dims[q.axis]) : 1;
-    auto sc = params(L.quant.scale, "scale", a.axisLen_, L);
-    if (!sc.ok()) return sc.error();
-    auto zp = params(L.quant.zeroPoint, "zero point", a.axisLen_, L);
-    if (!zp.ok()) return zp.error();
-    // Absent parameters take their defaults (scale 1 for ConvInteger/MatMulInteger,
-    // zero point 0), and are reported as such.
-    q.scale = sc->empty() ? std::vector<double>{1.0} : sc.value();
-    q.zeroPoint = zp->empty() ? std::vector<double>{0.0} : zp.value();
-    if (q.axis >= 0) {
-      for (size_t i = static_cast<size_t>(q.axis) + 1; i < w.dims.size(); ++i) a.inner_ *= static_cast<uint64_t>(w.dims[i]);
-    }
-  }
+  auto dq = Dequantizer::create(L);
+  if (!dq.ok()) return dq.error();
+  a.dequant_ = std::move(dq.value());
+  a.out_.quant = a.dequant_.info();
   auto b = stats::LayerStatsBuilder::create(L.layout, options);
   if (!b.ok()) return withLayer(L, b.error());
   a.builder_ = std::move(b.value());
@@ -78,16 +123,9 @@ uint64_t LayerAnalyzer::byteSize() const { return builder_.elementCount() * elem
 
 Error LayerAnalyzer::feedFloats(int pass, const float* values, uint64_t first, uint64_t count) {
   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(values);
-  if (out_.quant.present) {
-    // y = (x - zero_point) * scale, as DequantizeLinear defines it, per element.
-    const QuantInfo& q = out_.quant;
+  if (dequant_.active()) {
     scratch_.resize(count);
-    for (uint64_t i = 0; i < count; ++i) {
-      const uint64_t k = q.axis >= 0 ? ((first + i) / inner_) % axisLen_ : 0;
-      const float s = static_cast<float>(q.scale.size() == 1 ? q.scale[0] : q.scale[k]);
-      const float z = static_cast<float>(q.zeroPoint.size() == 1 ? q.zeroPoint[0] : q.zeroPoint[k]);
-      scratch_[i] = (values[i] - z) * s;
-    }
+    dequant_.apply(values, first, count, scratch_.data());
     bytes = reinterpret_cast<const uint8_t*>(scratch_.data());
   }
   Error e = builder_.feed(pass, bytes, first, count);

@@ -26,6 +26,32 @@ struct LayerAnalysis {
   QuantInfo quant;
 };
 
+// How a layer's stored weight values become the float32 values the graph computes
+// with (the one definition, shared by the analysis and the model comparison):
+// DequantizeLinear's y = (x - zero_point) * scale per element, in float32, with
+// per-axis parameters indexed along `quant.axis`; absent parameters take their
+// defaults (scale 1 for ConvInteger/MatMulInteger, zero point 0). A weight that is
+// not quantized passes through unchanged (active() false).
+class Dequantizer {
+ public:
+  // Reads and checks the layer's scale / zero point (1 value, or one per step of the axis).
+  static Result<Dequantizer> create(const graph::Layer& layer);
+  const QuantInfo& info() const { return info_; }
+  bool active() const { return info_.present; }
+  // `stored` holds elements [first, first + count) of the weight converted to float32
+  // (onnx::convertRaw); writes the dequantized values to `out` (may equal `stored`).
+  void apply(const float* stored, uint64_t first, uint64_t count, float* out) const;
+
+ private:
+  QuantInfo info_;
+  uint64_t inner_ = 1, axisLen_ = 1;  // elements per step of the quantization axis, its length
+};
+
+// A whole layer weight as the float32 values the analysis sees (dequantized when the
+// graph dequantizes it), checked against the layer's layout. `weightExternal` as for
+// analyzeLayer. `quant`, when given, receives the quantization parameters.
+Result<std::vector<float>> layerWeightValues(const graph::Layer& layer, wire::Bytes weightExternal, QuantInfo* quant = nullptr);
+
 // Bytes of external data for a tensor, supplied by the caller (files beside the
 // model natively and in Node, user-selected files in the browser).
 using ExternalResolver = std::function<Result<wire::Bytes>(const onnx::Tensor&, const onnx::ExternalRef&)>;
@@ -55,7 +81,7 @@ class LayerAnalyzer {
   const graph::Layer* layer_ = nullptr;
   int32_t dataType_ = 0;
   size_t elemSize_ = 4;
-  uint64_t inner_ = 1, axisLen_ = 1;  // dequantization: elements per step of the quantization axis
+  Dequantizer dequant_;
   stats::LayerStatsBuilder builder_;
   LayerAnalysis out_;
   std::vector<float> converted_, scratch_;

@@ -1,5 +1,6 @@
 // QuantLens public API (ES module; the same in Node, browsers and Web Workers).
 export { analyze, SCHEMA, SCHEMES } from './analyze.js';
 export { equalize, CLE_SCHEMA } from './equalize.js';
+export { compare, COMPARISON_SCHEMA } from './compare.js';
 export { QuantLensError } from './errors.js';
 export { toJSON, formatTable, formatEqualization, formatDb, float32Number } from './format.js';

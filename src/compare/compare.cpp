@@ -1,0 +1,270 @@
+#include "compare/compare.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <utility>
+
+#include "stats/stats.hpp"
+
+namespace ql::compare {
+
+namespace {
+
+std::string shapeText(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+bool sameLayout(const stats::ChannelLayout& x, const stats::ChannelLayout& y) {
+  return x.outer == y.outer && x.rows == y.rows && x.channels == y.channels && x.inner == y.inner;
+}
+
+// Pairs, among the unmatched layers, those whose key is equal and non-empty: the i-th
+// layer of A with a key with the i-th layer of B with that key.
+template <class Key>
+void matchByKey(const std::vector<graph::Layer>& a, const std::vector<graph::Layer>& b, std::vector<int64_t>& partnerA,
+                std::vector<int64_t>& partnerB, MatchedBy by, std::vector<Match>& out, Key key) {
+  std::map<std::string, std::vector<size_t>> fromB;
+  for (size_t j = 0; j < b.size(); ++j) {
+    if (partnerB[j] >= 0) continue;
+    std::string k;
+    if (key(b[j], &k)) fromB[k].push_back(j);
+  }
+  std::map<std::string, size_t> used;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (partnerA[i] >= 0) continue;
+    std::string k;
+    if (!key(a[i], &k)) continue;
+    auto it = fromB.find(k);
+    if (it == fromB.end()) continue;
+    size_t& n = used[k];
+    if (n >= it->second.size()) continue;
+    const size_t j = it->second[n++];
+    partnerA[i] = static_cast<int64_t>(j);
+    partnerB[j] = static_cast<int64_t>(i);
+    out.push_back(Match{i, j, by});
+  }
+}
+
+std::string scoped(const graph::Layer& L, std::string_view name) {
+  std::string k = L.path;
+  k.push_back('\0');
+  k.append(name.data(), name.size());
+  return k;
+}
+
+bool finite(const std::vector<float>& v) {
+  for (float x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
+
+}  // namespace
+
+const char* matchedByName(MatchedBy by) {
+  switch (by) {
+    case MatchedBy::Weight: return "weight";
+    case MatchedBy::Name: return "name";
+    case MatchedBy::Position: return "position";
+  }
+  return "?";
+}
+
+std::string_view opFamily(std::string_view op) {
+  if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") return "conv";
+  if (op == "ConvTranspose") return "convtranspose";
+  if (op == "MatMul" || op == "Gemm" || op == "MatMulInteger" || op == "QLinearMatMul") return "matmul";
+  return op;
+}
+
+Matching matchLayers(const std::vector<graph::Layer>& a, const std::vector<graph::Layer>& b) {
+  Matching m;
+  std::vector<int64_t> partnerA(a.size(), -1), partnerB(b.size(), -1);
+  matchByKey(a, b, partnerA, partnerB, MatchedBy::Weight, m.pairs, [](const graph::Layer& L, std::string* k) {
+    if (L.weightName.empty()) return false;
+    *k = scoped(L, L.weightName);
+    return true;
+  });
+  matchByKey(a, b, partnerA, partnerB, MatchedBy::Name, m.pairs, [](const graph::Layer& L, std::string* k) {
+    if (!L.node || L.node->name.empty()) return false;  // made-up names ("Conv#3") do not count
+    *k = scoped(L, L.node->name);
+    return true;
+  });
+  std::vector<size_t> restA, restB;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (partnerA[i] < 0) restA.push_back(i);
+  for (size_t j = 0; j < b.size(); ++j)
+    if (partnerB[j] < 0) restB.push_back(j);
+  for (size_t k = 0; k < std::min(restA.size(), restB.size()); ++k) {
+    const graph::Layer &x = a[restA[k]], &y = b[restB[k]];
+    if (opFamily(x.op) != opFamily(y.op) || x.layout.elementCount() != y.layout.elementCount()) continue;
+    partnerA[restA[k]] = static_cast<int64_t>(restB[k]);
+    partnerB[restB[k]] = static_cast<int64_t>(restA[k]);
+    m.pairs.push_back(Match{restA[k], restB[k], MatchedBy::Position});
+  }
+  std::sort(m.pairs.begin(), m.pairs.end(), [](const Match& x, const Match& y) { return x.a < y.a; });
+  for (size_t i = 0; i < a.size(); ++i)
+    if (partnerA[i] < 0) m.unmatchedA.push_back(i);
+  for (size_t j = 0; j < b.size(); ++j)
+    if (partnerB[j] < 0) m.unmatchedB.push_back(j);
+  return m;
+}
+
+std::string incompatibility(const graph::Layer& a, const graph::Layer& b) {
+  const uint64_t na = a.layout.elementCount(), nb = b.layout.elementCount();
+  if (na != nb) {
+    return "weights have " + std::to_string(na) + " and " + std::to_string(nb) + " values (shapes " + shapeText(a.shape) +
+           " and " + shapeText(b.shape) + ")";
+  }
+  if (a.shape != b.shape && !sameLayout(a.layout, b.layout)) {
+    return "shapes " + shapeText(a.shape) + " (channel axis " + std::to_string(a.channelAxis) + ") and " + shapeText(b.shape) +
+           " (channel axis " + std::to_string(b.channelAxis) + ") lay the values out differently";
+  }
+  return {};
+}
+
+PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& L) {
+  PairDiff d;
+  d.comparable = true;
+  const uint64_t C = L.channelCount();
+  d.channels = C;
+  d.maxAbsDiff.assign(C, 0.0);
+  d.rmsDiff.assign(C, 0.0);
+  d.sqnr.assign(C, 0.0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  d.minA.assign(C, nan);
+  d.maxA.assign(C, nan);
+  d.minB.assign(C, nan);
+  d.maxB.assign(C, nan);
+  std::vector<double> signal(C, 0.0), noise(C, 0.0);
+  const float inf = std::numeric_limits<float>::infinity();
+  if (L.rows * L.inner > 0) {
+    std::fill(d.minA.begin(), d.minA.end(), inf);
+    std::fill(d.minB.begin(), d.minB.end(), inf);
+    std::fill(d.maxA.begin(), d.maxA.end(), -inf);
+    std::fill(d.maxB.begin(), d.maxB.end(), -inf);
+  }
+  uint64_t e = 0;
+  for (uint64_t o = 0; o < L.outer; ++o) {
+    for (uint64_t r = 0; r < L.rows; ++r) {
+      for (uint64_t c = 0; c < L.channels; ++c) {
+        const uint64_t ch = o * L.channels + c;
+        double sig = signal[ch], noi = noise[ch], mx = d.maxAbsDiff[ch];
+        float loA = d.minA[ch], hiA = d.maxA[ch], loB = d.minB[ch], hiB = d.maxB[ch];
+        for (uint64_t i = 0; i < L.inner; ++i, ++e) {
+          const float x = a[e], y = b[e];
+          const double xd = x, diff = static_cast<double>(y) - xd;
+          sig += xd * xd;
+          noi += diff * diff;
+          mx = std::max(mx, std::fabs(diff));
+          loA = std::min(loA, x);
+          hiA = std::max(hiA, x);
+          loB = std::min(loB, y);
+          hiB = std::max(hiB, y);
+        }
+        signal[ch] = sig;
+        noise[ch] = noi;
+        d.maxAbsDiff[ch] = mx;
+        d.minA[ch] = loA;
+        d.maxA[ch] = hiA;
+        d.minB[ch] = loB;
+        d.maxB[ch] = hiB;
+      }
+    }
+  }
+  const double perChannel = static_cast<double>(L.rows * L.inner);
+  double sig = 0, noi = 0;
+  for (uint64_t ch = 0; ch < C; ++ch) {
+    d.rmsDiff[ch] = perChannel > 0 ? std::sqrt(noise[ch] / perChannel) : 0.0;
+    d.sqnr[ch] = stats::sqnrDb(signal[ch], noise[ch]);
+    d.tensorMaxAbsDiff = std::max(d.tensorMaxAbsDiff, d.maxAbsDiff[ch]);
+    sig += signal[ch];
+    noi += noise[ch];
+  }
+  const double n = static_cast<double>(L.elementCount());
+  d.tensorRmsDiff = n > 0 ? std::sqrt(noi / n) : 0.0;
+  d.tensorSqnr = stats::sqnrDb(sig, noi);
+  return d;
+}
+
+PairDiff comparePair(const graph::Layer& a, const graph::Layer& b, wire::Bytes externalA, wire::Bytes externalB) {
+  PairDiff none;
+  auto quantOf = [](const graph::Layer& L, analysis::QuantInfo* out) {
+    auto dq = analysis::Dequantizer::create(L);
+    if (dq.ok()) *out = dq->info();
+  };
+  quantOf(a, &none.quantA);
+  quantOf(b, &none.quantB);
+  none.reason = incompatibility(a, b);
+  if (!none.reason.empty()) return none;
+  analysis::QuantInfo qa, qb;
+  auto va = analysis::layerWeightValues(a, externalA, &qa);
+  if (!va.ok()) {
+    none.reason = "A: " + va.error().describe();
+    return none;
+  }
+  auto vb = analysis::layerWeightValues(b, externalB, &qb);
+  if (!vb.ok()) {
+    none.reason = "B: " + vb.error().describe();
+    return none;
+  }
+  if (!finite(va.value()) || !finite(vb.value())) {
+    none.reason = std::string(!finite(va.value()) ? "A" : "B") + ": the weight holds NaN or infinite values";
+    return none;
+  }
+  PairDiff d = diffValues(va->data(), vb->data(), a.layout);
+  d.quantA = std::move(qa);
+  d.quantB = std::move(qb);
+  return d;
+}
+
+Result<Side> openSide(const uint8_t* bytes, size_t size) {
+  auto m = onnx::parseModel(bytes, size);
+  if (!m.ok()) return m.error();
+  Side s;
+  s.model = std::make_unique<onnx::Model>(std::move(m.value()));
+  auto d = graph::findLayers(*s.model);
+  if (!d.ok()) return d.error();
+  s.discovery = std::move(d.value());
+  return s;
+}
+
+Comparison::Comparison(Side a, Side b) : a_(std::move(a)), b_(std::move(b)) {
+  matching_ = matchLayers(a_.discovery.layers, b_.discovery.layers);
+}
+
+PairDiff Comparison::pair(size_t k, wire::Bytes externalA, wire::Bytes externalB) const {
+  if (k >= matching_.pairs.size()) {
+    PairDiff d;
+    d.reason = "no pair " + std::to_string(k);
+    return d;
+  }
+  const Match& m = matching_.pairs[k];
+  return comparePair(a_.discovery.layers[m.a], b_.discovery.layers[m.b], externalA, externalB);
+}
+
+Result<FullComparison> compareModels(const uint8_t* a, size_t aSize, const uint8_t* b, size_t bSize) {
+  auto sa = openSide(a, aSize);
+  if (!sa.ok()) {
+    Error e = sa.error();
+    e.message = "model A: " + e.message;
+    return e;
+  }
+  auto sb = openSide(b, bSize);
+  if (!sb.ok()) {
+    Error e = sb.error();
+    e.message = "model B: " + e.message;
+    return e;
+  }
+  FullComparison out;
+  out.comparison = std::make_unique<Comparison>(std::move(sa.value()), std::move(sb.value()));
+  const size_t n = out.comparison->matching().pairs.size();
+  out.pairs.reserve(n);
+  for (size_t k = 0; k < n; ++k) out.pairs.push_back(out.comparison->pair(k));
+  return out;
+}
+
+}  // namespace ql::compare

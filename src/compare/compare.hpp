@@ -1,0 +1,114 @@
+// Comparing the weights of two models layer by layer: e.g. a float model against its
+// quantized copy (QDQ, QLinearConv, ...) or against a copy optimized elsewhere.
+//
+// Matching (matchLayers), over the weight layers graph::findLayers finds, in order:
+//  1. weight: the same stored weight tensor name (and sub-graph path). A name held by
+//     several layers of a side (a shared weight) pairs its i-th user in A with its
+//     i-th user in B, in graph order.
+//  2. name: among layers still unmatched, the same node name (and path), same i-th
+//     rule. Names QuantLens made up for unnamed nodes ("Conv#3") never match.
+//  3. position: the k-th still-unmatched layer of A (graph order) with the k-th
+//     still-unmatched layer of B, paired only when their op family (opFamily) and
+//     weight element count agree; otherwise both stay unmatched.
+//  A pair found by rule 1 or 2 is kept even when the weights differ in shape; it is
+//  then reported as not comparable, with the reason.
+//
+// Comparable (incompatibility): the element counts are equal and either the stored
+// shapes or the channel layouts ([outer][rows][channels][inner]) are equal. Values are
+// then compared element by element in stored order, channels by A's layout.
+//
+// Values: each weight as the analysis sees it (analysis::layerWeightValues: converted
+// to float32 and dequantized with DequantizeLinear's float32 formula). With
+// d = double(b) - double(a), per output channel of A and for the whole tensor:
+//   maxAbsDiff = max |d|, rmsDiff = sqrt(sum d^2 / n),
+//   sqnr = stats::sqnrDb(sum a^2, sum d^2) = 10 log10(sum a^2 / sum d^2) dB, +inf when
+//   the weights are identical; squares and sums in double;
+// and each side's per-channel min / max (float32). A weight that cannot be read (type,
+// external data, bad quantization parameters) or holds NaN / infinity makes the
+// pair not comparable, with the reason; nothing here aborts on bad input.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analysis/analyze.hpp"
+#include "common/result.hpp"
+#include "graph/layers.hpp"
+#include "onnx/model.hpp"
+#include "stats/layout.hpp"
+
+namespace ql::compare {
+
+enum class MatchedBy { Weight, Name, Position };
+const char* matchedByName(MatchedBy by);  // "weight", "name", "position"
+
+// "conv" (Conv, QLinearConv, ConvInteger), "convtranspose", "matmul" (MatMul, Gemm,
+// MatMulInteger, QLinearMatMul); otherwise the op itself.
+std::string_view opFamily(std::string_view op);
+
+struct Match {
+  size_t a = 0, b = 0;  // positions in each side's layer list
+  MatchedBy by = MatchedBy::Weight;
+};
+
+struct Matching {
+  std::vector<Match> pairs;                   // ordered by A's position
+  std::vector<size_t> unmatchedA, unmatchedB;  // graph order
+};
+
+Matching matchLayers(const std::vector<graph::Layer>& a, const std::vector<graph::Layer>& b);
+
+// Why two layers' weights cannot be compared element by element, or "" when they can.
+std::string incompatibility(const graph::Layer& a, const graph::Layer& b);
+
+struct PairDiff {
+  bool comparable = false;
+  std::string reason;  // when not comparable
+  analysis::QuantInfo quantA, quantB;
+  uint64_t channels = 0;  // A's output channels
+  // per channel of A's layout
+  std::vector<double> maxAbsDiff, rmsDiff, sqnr;
+  std::vector<float> minA, maxA, minB, maxB;
+  // whole tensor
+  double tensorMaxAbsDiff = 0, tensorRmsDiff = 0, tensorSqnr = 0;
+};
+
+// The numbers for two value arrays of layoutA.elementCount() floats each.
+PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& layoutA);
+
+// Reads, dequantizes and compares one pair. `externalA` / `externalB`: the weight's
+// bytes when stored as external data (see analysis::analyzeLayer), else empty.
+PairDiff comparePair(const graph::Layer& a, const graph::Layer& b, wire::Bytes externalA = {}, wire::Bytes externalB = {});
+
+// One parsed model and its layers. The bytes must outlive it.
+struct Side {
+  std::unique_ptr<onnx::Model> model;  // held by pointer: layers point into it
+  graph::Discovery discovery;
+};
+Result<Side> openSide(const uint8_t* bytes, size_t size);
+
+// Two models, matched; compare pairs one at a time with pair(k) (or all with compareAll).
+class Comparison {
+ public:
+  Comparison(Side a, Side b);
+  const Side& a() const { return a_; }
+  const Side& b() const { return b_; }
+  const Matching& matching() const { return matching_; }
+  PairDiff pair(size_t k, wire::Bytes externalA = {}, wire::Bytes externalB = {}) const;
+
+ private:
+  Side a_, b_;
+  Matching matching_;
+};
+
+// Convenience: open both models, match, compare every pair (inline weights only).
+// Errors (a model that does not parse) say which side: "model A: ...".
+struct FullComparison {
+  std::unique_ptr<Comparison> comparison;
+  std::vector<PairDiff> pairs;  // parallel to comparison->matching().pairs
+};
+Result<FullComparison> compareModels(const uint8_t* a, size_t aSize, const uint8_t* b, size_t bSize);
+
+}  // namespace ql::compare

@@ -1,0 +1,439 @@
+// Model comparison on small hand-built models: the matching rules, hand-worked
+// differences (float vs float, per-axis and per-tensor QDQ, QLinearConv), identical
+// weights (+inf dB), pairs that cannot be compared and why, and bad input.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "compare/compare.hpp"
+#include "pb_writer.hpp"
+
+using ql::compare::MatchedBy;
+using ql::compare::PairDiff;
+namespace pb = pbw::onnx;
+using pbw::Msg;
+
+namespace {
+
+const double kInf = std::numeric_limits<double>::infinity();
+
+struct Compared {
+  std::vector<uint8_t> a, b;
+  ql::Result<ql::compare::FullComparison> r{ql::compare::FullComparison{}};
+  Compared(const pb::GraphBuilder& ga, const pb::GraphBuilder& gb)
+      : a(pb::toVec(pb::model(ga.build()))), b(pb::toVec(pb::model(gb.build()))) {
+    r = ql::compare::compareModels(a.data(), a.size(), b.data(), b.size());
+    INFO(r.error().describe());
+    REQUIRE(r.ok());
+  }
+  const ql::compare::Matching& m() const { return r->comparison->matching(); }
+  const ql::graph::Layer& layerA(size_t i) const { return r->comparison->a().discovery.layers.at(i); }
+  const ql::graph::Layer& layerB(size_t i) const { return r->comparison->b().discovery.layers.at(i); }
+  // The pair whose A layer is named `name`.
+  size_t pairOf(const std::string& name) const {
+    for (size_t k = 0; k < m().pairs.size(); ++k)
+      if (layerA(m().pairs[k].a).name == name) return k;
+    FAIL("no pair for " << name);
+    return 0;
+  }
+  const PairDiff& diff(const std::string& name) const { return r->pairs.at(pairOf(name)); }
+  MatchedBy by(const std::string& name) const { return m().pairs.at(pairOf(name)).by; }
+};
+
+pb::GraphBuilder io() {
+  pb::GraphBuilder g;
+  g.input("x").output("y");
+  return g;
+}
+
+double db(double ratio) { return 10.0 * std::log10(ratio); }
+
+}  // namespace
+
+TEST_CASE("compare: identical models give +inf SQNR and zero differences", "[compare]") {
+  auto g = io();
+  g.init(pb::floatTensor("W", {2, 1, 1, 2}, {1.0f, -2.0f, 3.0f, 0.5f}));
+  g.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  Compared c(g, g);
+  REQUIRE(c.m().pairs.size() == 1);
+  CHECK(c.m().pairs[0].by == MatchedBy::Weight);
+  CHECK(c.m().unmatchedA.empty());
+  CHECK(c.m().unmatchedB.empty());
+  const PairDiff& d = c.r->pairs[0];
+  REQUIRE(d.comparable);
+  CHECK(d.reason.empty());
+  CHECK(d.channels == 2);
+  CHECK(d.tensorSqnr == kInf);
+  CHECK(d.tensorMaxAbsDiff == 0.0);
+  CHECK(d.tensorRmsDiff == 0.0);
+  CHECK(d.sqnr == std::vector<double>{kInf, kInf});
+  CHECK(d.maxAbsDiff == std::vector<double>{0, 0});
+  CHECK(d.minA == std::vector<float>{-2.0f, 0.5f});
+  CHECK(d.maxA == std::vector<float>{1.0f, 3.0f});
+  CHECK(d.minB == d.minA);
+  CHECK(d.maxB == d.maxA);
+  CHECK_FALSE(d.quantA.present);
+}
+
+TEST_CASE("compare: hand-worked float differences", "[compare]") {
+  auto ga = io(), gb = io();
+  ga.init(pb::floatTensor("W", {2, 1, 1, 2}, {1.0f, 2.0f, 3.0f, 4.0f}));
+  gb.init(pb::floatTensor("W", {2, 1, 1, 2}, {1.0f, 2.5f, 3.0f, 3.0f}));
+  ga.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  gb.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  Compared c(ga, gb);
+  const PairDiff& d = c.diff("conv");
+  REQUIRE(d.comparable);
+  // channel 0: a {1, 2}, d {0, 0.5}: sum a^2 5, sum d^2 0.25
+  CHECK(d.maxAbsDiff[0] == 0.5);
+  CHECK(d.rmsDiff[0] == Approx(std::sqrt(0.125)).epsilon(1e-15));
+  CHECK(d.sqnr[0] == Approx(db(20)).epsilon(1e-14));
+  // channel 1: a {3, 4}, d {0, -1}: 25 / 1
+  CHECK(d.maxAbsDiff[1] == 1.0);
+  CHECK(d.rmsDiff[1] == Approx(std::sqrt(0.5)).epsilon(1e-15));
+  CHECK(d.sqnr[1] == Approx(db(25)).epsilon(1e-14));
+  // tensor: 30 / 1.25 over 4 values
+  CHECK(d.tensorMaxAbsDiff == 1.0);
+  CHECK(d.tensorRmsDiff == Approx(std::sqrt(1.25 / 4)).epsilon(1e-15));
+  CHECK(d.tensorSqnr == Approx(db(24)).epsilon(1e-14));
+  CHECK(d.minA == std::vector<float>{1, 3});
+  CHECK(d.maxA == std::vector<float>{2, 4});
+  CHECK(d.minB == std::vector<float>{1, 3});
+  CHECK(d.maxB == std::vector<float>{2.5f, 3});
+}
+
+TEST_CASE("compare: per-axis int8 QDQ against float", "[compare][quant]") {
+  auto ga = io(), gb = io();
+  // channel 0: {0.5, -1, 0.375} at scale 0.25 -> q {2, -4, 2 (1.5 rounds to even)} -> {0.5, -1, 0.5}
+  // channel 1: {2, 0.125, -0.75} at scale 0.5 -> q {4, 0, -2 (-1.5 to even)} -> {2, 0, -1}
+  ga.init(pb::floatTensor("W", {2, 1, 1, 3}, {0.5f, -1.0f, 0.375f, 2.0f, 0.125f, -0.75f}));
+  ga.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  gb.init(pb::int8Tensor("W_quantized", {2, 1, 1, 3}, {2, -4, 2, 4, 0, -2}));
+  gb.init(pb::floatTensor("W_scale", {2}, {0.25f, 0.5f}));
+  gb.init(pb::int8Tensor("W_zero_point", {2}, {0, 0}));
+  gb.add(pb::node("DequantizeLinear", {"W_quantized", "W_scale", "W_zero_point"}, {"W_dq"}, "W_DequantizeLinear",
+                  {pb::attrInt("axis", 0)}));
+  gb.add(pb::node("Conv", {"x", "W_dq"}, {"y"}, "conv"));
+  Compared c(ga, gb);
+  REQUIRE(c.m().pairs.size() == 1);
+  CHECK(c.by("conv") == MatchedBy::Name);  // the weight names differ
+  const PairDiff& d = c.diff("conv");
+  REQUIRE(d.comparable);
+  CHECK_FALSE(d.quantA.present);
+  REQUIRE(d.quantB.present);
+  CHECK(d.quantB.via == "DequantizeLinear");
+  CHECK(d.quantB.intType == "int8");
+  CHECK(d.quantB.axis == 0);
+  CHECK(d.quantB.scale == std::vector<double>{0.25, 0.5});
+  // channel 0: d {0, 0, 0.125}; sum a^2 = 0.25 + 1 + 0.140625
+  CHECK(d.maxAbsDiff[0] == 0.125);
+  CHECK(d.rmsDiff[0] == Approx(std::sqrt(0.015625 / 3)).epsilon(1e-15));
+  CHECK(d.sqnr[0] == Approx(db(1.390625 / 0.015625)).epsilon(1e-14));  // 89
+  // channel 1: d {0, -0.125, -0.25}; sum a^2 = 4 + 0.015625 + 0.5625
+  CHECK(d.maxAbsDiff[1] == 0.25);
+  CHECK(d.sqnr[1] == Approx(db(4.578125 / 0.078125)).epsilon(1e-14));
+  CHECK(d.tensorMaxAbsDiff == 0.25);
+  CHECK(d.tensorSqnr == Approx(db(5.96875 / 0.09375)).epsilon(1e-14));
+  CHECK(d.tensorRmsDiff == Approx(std::sqrt(0.09375 / 6)).epsilon(1e-15));
+  CHECK(d.minB == std::vector<float>{-1.0f, -1.0f});
+  CHECK(d.maxB == std::vector<float>{0.5f, 2.0f});
+}
+
+TEST_CASE("compare: per-tensor uint8 QDQ with a zero point, Gemm columns", "[compare][quant]") {
+  auto ga = io(), gb = io();
+  // Gemm without transB: W [K=2, N=2], channels are columns.
+  ga.init(pb::floatTensor("W", {2, 2}, {1.0f, -0.5f, 0.25f, 2.0f}));
+  ga.add(pb::node("Gemm", {"x", "W"}, {"y"}, "fc"));
+  // scale 0.5, zero point 128: q = round(a / 0.5) + 128 = {130, 127, 128 (0.5 to even: 0), 132}
+  gb.init(pb::rawTensor("Wq", pb::kUint8, {2, 2}, std::string("\x82\x7f\x80\x84", 4)));
+  gb.init(pb::floatTensor("s", {}, {0.5f}));
+  gb.init(pb::rawTensor("z", pb::kUint8, {}, std::string("\x80", 1)));
+  gb.add(pb::node("DequantizeLinear", {"Wq", "s", "z"}, {"Wd"}, "dq"));
+  gb.add(pb::node("Gemm", {"x", "Wd"}, {"y"}, "fc"));
+  Compared c(ga, gb);
+  const PairDiff& d = c.diff("fc");
+  REQUIRE(d.comparable);
+  CHECK(d.quantB.intType == "uint8");
+  CHECK(d.quantB.axis == -1);
+  CHECK(d.quantB.zeroPoint == std::vector<double>{128});
+  // column 0: a {1, 0.25} -> {1, 0}: 1.0625 / 0.0625 = 17
+  CHECK(d.sqnr[0] == Approx(db(17)).epsilon(1e-14));
+  CHECK(d.maxAbsDiff[0] == 0.25);
+  // column 1: a {-0.5, 2} exact
+  CHECK(d.sqnr[1] == kInf);
+  CHECK(d.maxAbsDiff[1] == 0.0);
+  CHECK(d.tensorSqnr == Approx(db(85)).epsilon(1e-14));  // 5.3125 / 0.0625
+  CHECK(d.minB == std::vector<float>{0.0f, -0.5f});
+}
+
+TEST_CASE("compare: QLinearConv weights, matched by position", "[compare][quant]") {
+  auto ga = io(), gb = io();
+  ga.init(pb::floatTensor("W", {2, 1, 1, 2}, {0.5f, -0.25f, 3.0f, 1.0f}));
+  ga.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  // channel 0: scale 0.25, zp 0 -> q {2, -1}, exact; channel 1: scale 1.5, zp 1:
+  // 3 / 1.5 = 2 -> q 3 -> 3; 1 / 1.5 = 0.67 -> q 2 -> 1.5
+  gb.init(pb::int8Tensor("w_q", {2, 1, 1, 2}, {2, -1, 3, 2}));
+  gb.init(pb::floatTensor("w_scale", {2}, {0.25f, 1.5f}));
+  gb.init(pb::int8Tensor("w_zp", {2}, {0, 1}));
+  gb.add(pb::node("QLinearConv", {"x", "xs", "xz", "w_q", "w_scale", "w_zp", "ys", "yz"}, {"y"}, "qconv"));
+  Compared c(ga, gb);
+  REQUIRE(c.m().pairs.size() == 1);
+  CHECK(c.by("conv") == MatchedBy::Position);
+  const PairDiff& d = c.diff("conv");
+  REQUIRE(d.comparable);
+  CHECK(d.quantB.via == "QLinearConv");
+  CHECK(d.quantB.axis == 0);
+  CHECK(d.sqnr[0] == kInf);
+  CHECK(d.maxAbsDiff[1] == 0.5);
+  CHECK(d.sqnr[1] == Approx(db(10 / 0.25)).epsilon(1e-14));
+  CHECK(d.tensorSqnr == Approx(db(10.3125 / 0.25)).epsilon(1e-14));
+  CHECK(d.minB == std::vector<float>{-0.25f, 1.5f});
+  CHECK(d.maxB == std::vector<float>{0.5f, 3.0f});
+}
+
+TEST_CASE("compare: matching rules and mismatches", "[compare][match]") {
+  auto ga = io(), gb = io();
+  auto w = [](const std::string& name, std::vector<int64_t> dims) {
+    size_t n = 1;
+    for (int64_t x : dims) n *= static_cast<size_t>(x);
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = 0.5f * static_cast<float>(i + 1);
+    return pb::floatTensor(name, dims, v);
+  };
+  // node 0: the same weight name, different node names -> weight
+  ga.init(w("W0", {2, 1, 1, 1})).add(pb::node("Conv", {"x", "W0"}, {"y0"}, "a"));
+  gb.init(w("W0", {2, 1, 1, 1})).add(pb::node("Conv", {"x", "W0"}, {"y0"}, "x"));
+  // node 1: the same node name -> name
+  ga.init(w("W1", {4, 1, 1, 1})).add(pb::node("Conv", {"x", "W1"}, {"y1"}, "b"));
+  gb.init(w("V1", {4, 1, 1, 1})).add(pb::node("Conv", {"x", "V1"}, {"y1"}, "b"));
+  // node 2: Gemm [2, 3] vs MatMul [3, 2]: same family, 6 values -> position; the
+  // layouts differ ({1,2,3,1}: columns of [2, 3]... ) -> checked below
+  ga.init(w("W2", {2, 3})).add(pb::node("Gemm", {"x", "W2"}, {"y2"}, "c", {pb::attrInt("transB", 1)}));
+  gb.init(w("V2", {3, 2})).add(pb::node("MatMul", {"x", "V2"}, {"y2"}, "y"));
+  // node 3: same family, 3 vs 5 values -> both unmatched
+  ga.init(w("W3", {3, 1, 1, 1})).add(pb::node("Conv", {"x", "W3"}, {"y3"}, "d"));
+  gb.init(w("V3", {5, 1, 1, 1})).add(pb::node("Conv", {"x", "V3"}, {"y3"}, "z"));
+  // node 4: unnamed on both sides: made-up names ("MatMul#4") do not match -> position
+  ga.init(w("W4", {2, 2})).add(pb::node("MatMul", {"x", "W4"}, {"y4"}));
+  gb.init(w("V4", {2, 2})).add(pb::node("MatMul", {"x", "V4"}, {"y4"}));
+  // node 5: same name, 4 values each, different shapes and layouts -> not comparable
+  ga.init(w("W5", {2, 1, 1, 2})).add(pb::node("Conv", {"x", "W5"}, {"y5"}, "e"));
+  gb.init(w("V5", {4, 1, 1, 1})).add(pb::node("Conv", {"x", "V5"}, {"y5"}, "e"));
+  // node 6: same name, different element counts -> not comparable
+  ga.init(w("W6", {2, 2, 1, 1})).add(pb::node("Conv", {"x", "W6"}, {"y6"}, "f"));
+  gb.init(w("V6", {3, 1, 1, 1})).add(pb::node("Conv", {"x", "V6"}, {"y6"}, "f"));
+  // node 7: same name, same layout {1,1,4,2} from different shapes -> comparable
+  ga.init(w("W7", {4, 2, 1, 1})).add(pb::node("Conv", {"x", "W7"}, {"y7"}, "g"));
+  gb.init(w("V7", {4, 1, 2, 1})).add(pb::node("Conv", {"x", "V7"}, {"y7"}, "g"));
+  Compared c(ga, gb);
+  CHECK(c.layerA(4).name == "MatMul#4");
+  CHECK(c.layerB(4).name == "MatMul#4");
+  REQUIRE(c.m().pairs.size() == 7);
+  for (size_t k = 1; k < c.m().pairs.size(); ++k) CHECK(c.m().pairs[k - 1].a < c.m().pairs[k].a);
+  CHECK(c.by("a") == MatchedBy::Weight);
+  CHECK(c.by("b") == MatchedBy::Name);
+  CHECK(c.by("c") == MatchedBy::Position);
+  CHECK(c.by("MatMul#4") == MatchedBy::Position);
+  CHECK(c.by("e") == MatchedBy::Name);
+  CHECK(c.by("f") == MatchedBy::Name);
+  CHECK(c.by("g") == MatchedBy::Name);
+  CHECK(c.m().unmatchedA == std::vector<size_t>{3});
+  CHECK(c.m().unmatchedB == std::vector<size_t>{3});
+  CHECK(c.diff("a").tensorSqnr == kInf);
+  CHECK(c.diff("b").tensorSqnr == kInf);
+  CHECK(c.diff("MatMul#4").tensorSqnr == kInf);
+  // Gemm transB [2, 3] (channels = rows) vs MatMul [3, 2] (channels = columns)
+  CHECK_FALSE(c.diff("c").comparable);
+  CHECK(c.diff("c").reason.find("lay the values out differently") != std::string::npos);
+  CHECK_FALSE(c.diff("e").comparable);
+  CHECK(c.diff("e").reason.find("[2x1x1x2]") != std::string::npos);
+  CHECK(c.diff("e").sqnr.empty());
+  CHECK_FALSE(c.diff("f").comparable);
+  CHECK(c.diff("f").reason == "weights have 4 and 3 values (shapes [2x2x1x1] and [3x1x1x1])");
+  REQUIRE(c.diff("g").comparable);
+  CHECK(c.diff("g").tensorSqnr == kInf);
+  CHECK(c.diff("g").channels == 4);
+}
+
+TEST_CASE("compare: a shared weight pairs its users in order", "[compare][match]") {
+  auto ga = io(), gb = io();
+  ga.init(pb::floatTensor("W", {1, 1, 1, 1}, {2.0f}));
+  gb.init(pb::floatTensor("W", {1, 1, 1, 1}, {2.0f}));
+  ga.add(pb::node("Conv", {"x", "W"}, {"y1"}, "p")).add(pb::node("Conv", {"y1", "W"}, {"y"}, "q"));
+  gb.add(pb::node("Conv", {"x", "W"}, {"y1"}, "r")).add(pb::node("Conv", {"y1", "W"}, {"y2"}, "s"));
+  gb.add(pb::node("Conv", {"y2", "W"}, {"y"}, "t"));
+  Compared c(ga, gb);
+  REQUIRE(c.m().pairs.size() == 2);
+  CHECK(c.m().pairs[0].a == 0);
+  CHECK(c.m().pairs[0].b == 0);
+  CHECK(c.m().pairs[1].a == 1);
+  CHECK(c.m().pairs[1].b == 1);
+  CHECK(c.m().unmatchedB == std::vector<size_t>{2});
+}
+
+TEST_CASE("compare: grouped ConvTranspose layout, channels of A", "[compare]") {
+  // the numbers over a layout with outer > 1: channel o * channels + c
+  const std::vector<float> a = {1, 2, 3, 4}, b = {1, 2, 3, 5};
+  PairDiff d = ql::compare::diffValues(a.data(), b.data(), ql::stats::ChannelLayout{2, 1, 2, 1});
+  REQUIRE(d.channels == 4);
+  CHECK(d.sqnr[0] == kInf);
+  CHECK(d.sqnr[2] == kInf);
+  CHECK(d.sqnr[3] == Approx(db(16)).epsilon(1e-14));
+  CHECK(d.maxA == std::vector<float>{1, 2, 3, 4});
+  CHECK(d.maxB == std::vector<float>{1, 2, 3, 5});
+  // an empty tensor: nothing to lose
+  PairDiff e = ql::compare::diffValues(nullptr, nullptr, ql::stats::ChannelLayout{1, 0, 2, 1});
+  CHECK(e.channels == 2);
+  CHECK(e.tensorSqnr == kInf);
+  CHECK(e.tensorRmsDiff == 0.0);
+}
+
+TEST_CASE("compare: unreadable weights make the pair not comparable", "[compare][bad]") {
+  auto ga = io();
+  ga.init(pb::floatTensor("W", {2, 1, 1, 1}, {1.0f, 2.0f}));
+  ga.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+  {  // a scale count that does not fit the axis
+    auto gb = io();
+    gb.init(pb::int8Tensor("Wq", {2, 1, 1, 1}, {1, 2}));
+    gb.init(pb::floatTensor("s", {3}, {1, 1, 1}));
+    gb.add(pb::node("DequantizeLinear", {"Wq", "s"}, {"Wd"}, "dq", {pb::attrInt("axis", 0)}));
+    gb.add(pb::node("Conv", {"x", "Wd"}, {"y"}, "conv"));
+    Compared c(ga, gb);
+    const PairDiff& d = c.diff("conv");
+    CHECK_FALSE(d.comparable);
+    CHECK(d.reason.rfind("B: ", 0) == 0);
+    CHECK(d.reason.find("expected 1 or 2") != std::string::npos);
+  }
+  {  // NaN
+    auto gb = io();
+    gb.init(pb::floatTensor("W", {2, 1, 1, 1}, {1.0f, std::nanf("")}));
+    gb.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+    Compared c(ga, gb);
+    CHECK_FALSE(c.diff("conv").comparable);
+    CHECK(c.diff("conv").reason == "B: the weight holds NaN or infinite values");
+  }
+  {  // an unsupported type
+    auto gb = io();
+    gb.init(pb::rawTensor("W", pb::kComplex64, {2, 1, 1, 1}, std::string(16, '\0')));
+    gb.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+    Compared c(ga, gb);
+    CHECK_FALSE(c.diff("conv").comparable);
+    CHECK(c.diff("conv").reason.find("complex64") != std::string::npos);
+  }
+  {  // external data that nobody supplied
+    auto gb = io();
+    gb.init(pb::externalTensor("W", pb::kFloat, {2, 1, 1, 1}, "w.bin", "0", "8"));
+    gb.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+    Compared c(ga, gb);
+    CHECK_FALSE(c.diff("conv").comparable);
+    CHECK(c.diff("conv").reason.rfind("B: ", 0) == 0);
+  }
+  {  // raw data shorter than the shape: the parser already rejects the model
+    auto gb = io();
+    gb.init(pb::rawTensor("W", pb::kFloat, {2, 1, 1, 1}, std::string(4, '\0')));
+    gb.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+    const auto a = pb::toVec(pb::model(ga.build())), b = pb::toVec(pb::model(gb.build()));
+    auto r = ql::compare::compareModels(a.data(), a.size(), b.data(), b.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.rfind("model B: tensor 'W'", 0) == 0);
+  }
+}
+
+TEST_CASE("compare: truncated and malformed models are errors naming the side", "[compare][bad]") {
+  auto g = io();
+  g.init(pb::floatTensor("W", {2, 1, 1, 2}, {1.0f, 2.0f, 3.0f, 4.0f}));
+  g.init(pb::int8Tensor("Wq", {2, 1, 1, 2}, {1, 2, 3, 4}));
+  g.init(pb::floatTensor("s", {2}, {0.5f, 0.25f}));
+  g.add(pb::node("DequantizeLinear", {"Wq", "s"}, {"Wd"}, "dq", {pb::attrInt("axis", 0)}));
+  g.add(pb::node("Conv", {"x", "W"}, {"y1"}, "conv"));
+  g.add(pb::node("Conv", {"y1", "Wd"}, {"y"}, "conv2"));
+  const std::vector<uint8_t> full = pb::toVec(pb::model(g.build()));
+  {
+    auto r = ql::compare::compareModels(full.data(), full.size(), full.data(), full.size() - 3);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ql::ErrorCode::InvalidModel);
+    CHECK(r.error().message.rfind("model B: ", 0) == 0);
+  }
+  {
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    auto r = ql::compare::compareModels(junk, sizeof junk, full.data(), full.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.rfind("model A: ", 0) == 0);
+  }
+  // Every truncation of either side: an error or a result, never a crash (ASan build).
+  size_t errors = 0;
+  for (size_t n = 0; n < full.size(); ++n) {
+    std::vector<uint8_t> cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));  // own buffer: ASan sees overruns
+    auto r1 = ql::compare::compareModels(full.data(), full.size(), cut.data(), cut.size());
+    auto r2 = ql::compare::compareModels(cut.data(), cut.size(), full.data(), full.size());
+    errors += !r1.ok() + !r2.ok();
+    if (r1.ok()) {
+      for (const auto& d : r1->pairs)
+        if (d.comparable) CHECK(d.sqnr.size() == d.channels);
+    }
+  }
+  CHECK(errors > 0);
+  // One flipped byte at a time.
+  for (size_t i = 0; i < full.size(); ++i) {
+    std::vector<uint8_t> bad = full;
+    bad[i] ^= 0x5a;
+    auto r = ql::compare::compareModels(full.data(), full.size(), bad.data(), bad.size());
+    if (r.ok()) CHECK(r->pairs.size() == r->comparison->matching().pairs.size());
+  }
+}
+
+// The whole compare path over every real and generated model we have (sanitized in
+// build/asan): each model against itself, and each against the next one in the list.
+TEST_CASE("compare: real and generated models, against themselves and each other", "[compare][models]") {
+  namespace fs = std::filesystem;
+  const fs::path root = QL_SOURCE_DIR;
+  std::vector<fs::path> files;
+  for (const fs::path dir : {root / "models" / "fetched", root / "models" / "generated", root / ".." / "shared" / "models" / "pytorch",
+                             root / ".." / "shared" / "models" / "tf"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().extension() == ".onnx") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    WARN("no models found: skipped");
+    return;
+  }
+  auto read = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  size_t compared = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    INFO(files[i].string());
+    const auto a = read(files[i]);
+    const auto b = read(files[(i + 1) % files.size()]);
+    auto self = ql::compare::compareModels(a.data(), a.size(), a.data(), a.size());
+    if (self.ok()) {
+      const auto& m = self->comparison->matching();
+      CHECK(m.unmatchedA.empty());
+      CHECK(m.unmatchedB.empty());
+      for (size_t k = 0; k < self->pairs.size(); ++k) {
+        CHECK(m.pairs[k].by == MatchedBy::Weight);
+        if (self->pairs[k].comparable) {
+          CHECK(self->pairs[k].tensorSqnr == kInf);
+          ++compared;
+        }
+      }
+    }
+    auto other = ql::compare::compareModels(a.data(), a.size(), b.data(), b.size());
+    if (other.ok()) {
+      const auto& m = other->comparison->matching();
+      CHECK(m.pairs.size() + m.unmatchedA.size() == other->comparison->a().discovery.layers.size());
+      CHECK(m.pairs.size() + m.unmatchedB.size() == other->comparison->b().discovery.layers.size());
+    }
+  }
+  CHECK(compared > 0);
+}
