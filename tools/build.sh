@@ -19,4 +19,7 @@ if [ ! -f build/wasm/CMakeCache.txt ]; then
 fi
 cmake --build build/wasm -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
 test -f web/dist/quantlens_core.wasm
-echo "build: native (build/native) and WebAssembly (web/dist) up to date"
+
+
+# The app: one self-contained HTML file (web/dist/app/index.html).
+node tools/build-app.mjs

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // quantlens: command-line front end over the WASM core (Node 20+).
 import fs from 'node:fs';
-import { analyze, equalize, formatEqualization, formatTable, toJSON, QuantLensError } from '../src/index.js';
+import { analyze, compare, equalize, formatEqualization, formatTable, toJSON, QuantLensError } from '../src/index.js';
+import { saveReport } from '../src/save-report.js';
 
 const USAGE = {
   main: `Usage: quantlens <command> [options]
@@ -9,6 +10,7 @@ const USAGE = {
 Commands:
   analyze MODEL.onnx    per-channel weight ranges, outlier channels and INT8/INT4 SQNR
   equalize MODEL.onnx   Cross Layer Equalization: writes the equalized model, reports what changed
+  report MODEL.onnx     one self-contained HTML file with the app's interactive views, for offline reading
 
 Run 'quantlens <command> --help' for the options of a command.`,
   analyze: `Usage: quantlens analyze MODEL.onnx [options]
@@ -39,6 +41,22 @@ Options:
   -h, --help              this text
 
 Exit status: 0 done (also when there is nothing to equalize), 2 bad input, 1 other failure.`,
+  report: `Usage: quantlens report MODEL.onnx -o REPORT.html [options]
+
+Writes one self-contained HTML file (code, styles and data inline; it makes no network
+request) with the interactive views of the app: model, layer, and where asked,
+equalization and comparison. The same file as the app's "Save report".
+
+Options:
+  -o, --output FILE       where to write the report (required)
+  --equalize              run Cross Layer Equalization and include what it changes
+  --keep-relu6            with --equalize: keep ReLU6, ending sequences there
+  --no-bias-absorption    with --equalize: no high-bias absorption
+  --compare OTHER.onnx    compare the weights with a second model (e.g. its QDQ or QLinearConv quantized copy)
+  --bins N                histogram bins per layer (default 128)
+  -h, --help              this text
+
+Exit status: 0 done, 2 bad input, 1 other failure.`,
 };
 
 // Exit status 2: the input is at fault.
@@ -71,6 +89,8 @@ function parseArgs(argv) {
     else if (a === '--keep-relu6') opts.keepRelu6 = true;
     else if (a === '--no-bias-absorption') opts.noBiasAbsorption = true;
     else if (a === '--iterations') opts.iterations = Number(value());
+    else if (a === '--equalize') opts.equalize = true;
+    else if (a === '--compare') opts.compare = value();
     else if (a.startsWith('-') && a !== '-') throw usageError(`unknown option ${a}`, cmd);
     else opts.positional.push(a);
   }
@@ -119,6 +139,32 @@ async function runEqualize(opts) {
   return 0;
 }
 
+async function runReport(opts) {
+  if (opts.help) { process.stdout.write(`${USAGE.report}\n`); return 0; }
+  if (opts.positional.length !== 1) throw usageError('report takes exactly one MODEL.onnx', 'report');
+  if (!opts.output) throw usageError('report needs -o REPORT.html', 'report');
+  const model = opts.positional[0];
+  const analysis = await analyze(model, { histogramBins: opts.bins ?? 128 });
+  const equalization = opts.equalize
+    ? await equalize(model, { keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption })
+    : null;
+  let comparison = null;
+  let analysisB = null;
+  if (opts.compare) {
+    analysisB = await analyze(opts.compare, { histogramBins: opts.bins ?? 128 });
+    comparison = await compare(model, opts.compare);
+  }
+  const html = await saveReport({ analysis, equalization, comparison, analysisB });
+  try {
+    fs.writeFileSync(opts.output, html);
+  } catch (e) {
+    throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
+  }
+  const parts = ['model', 'layer', equalization && 'equalization', comparison && 'compare'].filter(Boolean);
+  process.stdout.write(`Wrote ${opts.output} (${(html.length / 1e6).toFixed(2)} MB; views: ${parts.join(', ')}).\n`);
+  return 0;
+}
+
 // A closed pipe (quantlens ... | head) ends output quietly.
 process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
 
@@ -131,6 +177,7 @@ async function main(argv) {
   }
   if (cmd === 'analyze') return runAnalyze(opts);
   if (cmd === 'equalize') return runEqualize(opts);
+  if (cmd === 'report') return runReport(opts);
   throw usageError(`unknown command '${cmd}'`, 'main');
 }
 
