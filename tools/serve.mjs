@@ -32,12 +32,12 @@ const server = http.createServer((req, res) => {
 });
 
 server.on('error', (e) => {
-  if (e.code === 'EADDRINUSE' && arg < 0 && port < 8100) { port++; server.listen(port, '127.0.0.1'); return; }
+  if (e.code === 'EADDRINUSE' && arg < 0 && port < 8100) { port++; server.listen(port, '127.0.0.1'); return; }  // the next free port
   console.error(`serve: ${e.message}`);
   process.exit(1);
 });
 server.on('listening', () => {
-  console.log(`QuantLens is running at http://localhost:${port}/  (Ctrl+C to stop)`);
+  console.log(`QuantLens is running at http://localhost:${server.address().port}/  (Ctrl+C to stop)`);
   console.log('Open it in a browser; "Try an example" loads models/fetched/mlsd_320x320_tiny.onnx. The page also works saved as a file, offline.');
 });
 server.listen(port, '127.0.0.1');

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyze, equalize, compare } from '../../web/src/index.js';
 import { formatDb } from '../../web/src/format.js';
-import { fetchedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
+import { spawn } from 'node:child_process';
+import { fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
 import { launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
 
 const appFile = path.join(root, 'web', 'dist', 'app', 'index.html');
@@ -348,4 +349,57 @@ test('the app page itself works from file://', { skip, timeout: 120000 }, async 
   assert.match(await page.textContent('#ql-error'), /EXAMPLE_UNAVAILABLE/);
   assert.deepEqual(page.errors, []);
   await page.close();
+});
+
+test('a model with external data opens with its data file; without it, the app names the missing file', { skip, timeout: 120000 }, async () => {
+  const model = generatedModelFiles().find((f) => f.endsWith('external_data.onnx'));
+  if (!model) return;
+  const page = await openApp();
+  await page.setInputFiles('#ql-file', model);
+  await settled(page);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'error');
+  assert.match(await page.textContent('#ql-error'), /^MISSING_EXTERNAL_DATA: .*external_data\.bin/);
+  await page.setInputFiles('#ql-file', [model, model.replace(/\.onnx$/, '.bin')]);
+  await settled(page);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+  await checkModelTable(page, await analyze(model));
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('the progress line says what is being done: bytes read, then layers analysed', { skip, timeout: 120000 }, async () => {
+  const page = await openApp();
+  await page.evaluate(() => {
+    window.__progress = [];
+    new MutationObserver(() => window.__progress.push(document.querySelector('#ql-progress-text').textContent))
+      .observe(document.querySelector('#ql-progress-text'), { childList: true, characterData: true, subtree: true });
+  });
+  const model = ultraface || example;
+  await page.setInputFiles('#ql-file', model);
+  await settled(page);
+  const seen = await page.evaluate(() => window.__progress);
+  const layers = (await analyze(model)).layers.length;
+  assert.ok(seen.some((t) => /^Reading [\d.]+ [kM]?B of [\d.]+ MB$/.test(t)), seen.join(' | '));
+  assert.ok(seen.includes(`Analysing layer ${layers} of ${layers}: ${(await analyze(model)).layers.at(-1).name}`), seen.slice(-3).join(' | '));
+  await page.close();
+});
+
+test('npm start\'s server prints its URL and serves the app and the example model', { skip, timeout: 60000 }, async () => {
+  const child = spawn(process.execPath, [path.join(root, 'tools', 'serve.mjs'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; const m = /running at (http:\/\/localhost:\d+\/)/.exec(out); if (m) resolve(m[1]); });
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
+    });
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    assert.equal(await page.text(), fs.readFileSync(appFile, 'utf8'));
+    const model = await fetch(`${url}examples/${path.basename(example)}`);
+    assert.equal(sha256(Buffer.from(await model.arrayBuffer())), sha256(fs.readFileSync(example)));
+    assert.equal((await fetch(`${url}examples/..%2Fpackage.json`)).status, 404);
+    assert.equal((await fetch(`${url}../package.json`)).status, 404);
+  } finally {
+    child.kill();
+  }
 });
