@@ -15,6 +15,10 @@ const FATAL = new Set(['INVALID_MODEL', 'MISSING_EXTERNAL_DATA', 'INVALID_ARGUME
 // Small on purpose: this machine class pays ~13 us per fresh 4 KB page, and the
 // buffer is reused for every piece of every layer.
 const PIECE = 4 << 20;
+// Where reading costs more than fresh memory (a File in a browser: about 4-7 ms per MB
+// through the browser process, against 3 ms per MB of first touch), a weight of up to
+// this size is read once, whole, and every pass runs over the heap copy.
+const WHOLE_WEIGHT = 512 << 20;
 
 // Copies the per-channel views out of the WASM heap (before the next call) into one
 // ArrayBuffer per layer: one allocation instead of a dozen small ones.
@@ -106,12 +110,12 @@ export async function analyze(source, options = {}) {
       : options.layers instanceof RegExp ? (l) => options.layers.test(l.name) : () => true;
     const n = session.layerCount();
     const layers = [];
-    // The buffer for streamed weights: the largest one, up to PIECE bytes.
+    // The buffer for streamed weights: the largest one, up to PIECE bytes (WHOLE_WEIGHT for slow sources).
     let scratchSize = 0;
     for (let i = 0; i < n; i++) {
       const w = session.weightSource(i);
       const len = w.external ? (session.externalRef(i).length ?? 0) : (w.length ?? 0);
-      if (w.stream) scratchSize = Math.max(scratchSize, Math.min(PIECE, len));
+      if (w.stream) scratchSize = Math.max(scratchSize, Math.min(src.slowRead ? WHOLE_WEIGHT : PIECE, len));
     }
     let last = now();
     for (let i = 0; i < n; i++) {
@@ -144,20 +148,24 @@ export async function analyze(source, options = {}) {
           // One heap buffer for every streamed weight, sized once for the largest piece
           // (fresh memory is costly to touch; reused memory is not).
           if (!scratch.ptr) scratch = { ptr: heapAlloc(core, scratchSize), size: scratchSize };
-          const step = Math.max(plan.unitBytes, Math.floor(scratch.size / plan.unitBytes) * plan.unitBytes);
+          // Pieces fed to the core: whole runs of units, at most PIECE bytes (or one unit).
+          // The same boundaries whatever the buffer's size, so results never depend on it.
+          const step = Math.max(plan.unitBytes, Math.floor(Math.min(scratch.size, PIECE) / plan.unitBytes) * plan.unitBytes);
           if (step > scratch.size) {  // a single unit larger than the buffer: grow it once
             core._free(scratch.ptr);
             scratch = { ptr: 0, size: 0 };
             scratch = { ptr: heapAlloc(core, step), size: step };
           }
-          const whole = plan.byteSize <= step;  // read once, feed every pass from the buffer
+          // A weight that fits the buffer is read once and every pass runs over it.
+          const resident = plan.byteSize <= scratch.size;
           let e = null;
+          if (resident) await read(0, plan.byteSize, scratch.ptr);
           for (let pass = 1, passes = plan.passes; !e && pass <= passes; pass++) {
             for (let off = 0; !e && off < plan.byteSize; off += step) {
               checkAbort(signal);
               const len = Math.min(step, plan.byteSize - off);
-              if (!whole || pass === 1) await read(off, len, scratch.ptr);
-              e = session.feed(pass, scratch.ptr, len, off);
+              if (!resident) await read(off, len, scratch.ptr);
+              e = session.feed(pass, resident ? scratch.ptr + off : scratch.ptr, len, off);
             }
             if (!e) {
               const p = session.endPass(pass);

@@ -8,6 +8,9 @@ import { QuantLensError } from './errors.js';
 import { isNode, nodeImport } from './node.js';
 
 const SLICE = 16 << 20;
+// Measured in a Chromium worker on a 553 MB File: 64 MB synchronous slices read it in
+// 2.4 s, 4 MB slices in 4.3 s, 16 MB asynchronous slices in 3.7 s.
+const BLOB_SLICE = 64 << 20;
 
 async function nodeModules() {
   return { fs: await nodeImport('fs'), path: await nodeImport('path') };
@@ -88,6 +91,15 @@ export async function openSource(core, source) {
     // FileReaderSync exists in workers only: elsewhere the file is read whole, asynchronously.
     const FRS = typeof FileReaderSync === 'function' ? FileReaderSync : null;
     const readInto = async (offset, length, ptr) => {
+      if (FRS) {  // in a worker: synchronous reads in large slices are the fastest way in Chromium
+        for (let done = 0; done < length; done += BLOB_SLICE) {
+          const n = Math.min(BLOB_SLICE, length - done);
+          const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset + done, offset + done + n)));
+          if (chunk.length !== n) throw new QuantLensError('IO_ERROR', `${source.name || 'file'}: could not read bytes ${offset + done}..${offset + done + n}`);
+          core.HEAPU8.set(chunk, ptr + done);
+        }
+        return;
+      }
       for (let done = 0; done < length; done += SLICE) {
         const end = Math.min(length, done + SLICE);
         const chunk = new Uint8Array(await source.slice(offset + done, offset + end).arrayBuffer());
@@ -96,7 +108,7 @@ export async function openSource(core, source) {
       }
     };
     return {
-      size: source.size, name: source.name || 'model.onnx', dir: null, sync: !!FRS,
+      size: source.size, name: source.name || 'model.onnx', dir: null, sync: !!FRS, slowRead: true,
       readSync: FRS && ((offset, length, ptr) => {
         const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset, offset + length)));
         if (chunk.length !== length) return false;
