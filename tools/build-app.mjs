@@ -4,12 +4,11 @@
 // and the .wasm (base64). The page's Content-Security-Policy names the main script by
 // its SHA-256 and allows no request but the example model ('self').
 // Usage: node tools/build-app.mjs
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { scriptSafe } from '../web/src/report.js';
+import { pageHtml, scriptHash, scriptSafe } from '../web/src/report.js';
 import { VERSION } from '../web/src/version.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,10 +57,9 @@ const main = scriptSafe(await bundle('web/app/app.js', 'iife'));
 const worker = scriptSafe(await bundle('web/app/worker.js', 'iife'));
 const css = fs.readFileSync(path.join(root, 'web', 'app', 'app.css'), 'utf8');
 const wasm = fs.readFileSync(wasmFile).toString('base64');
-const hash = crypto.createHash('sha256').update(main).digest('base64');
 const policy = [
   "default-src 'none'",
-  `script-src 'sha256-${hash}' 'wasm-unsafe-eval' blob:`,
+  `script-src ${await scriptHash(main)} 'wasm-unsafe-eval' blob:`,
   'worker-src blob:',
   "connect-src 'self' blob: data:",
   "style-src 'unsafe-inline'",
@@ -70,23 +68,17 @@ const policy = [
   "form-action 'none'",
 ].join('; ');
 
-const html = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${policy}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="QuantLens ${VERSION}">
-<title>QuantLens: weight ranges and quantization risk of ONNX models</title>
-<style id="ql-style">${css}</style>
-</head>
-<body>
-<script id="ql-wasm" type="application/octet-stream">${wasm}</script>
-<script id="ql-worker" type="text/plain">${worker}</script>
-<script id="ql-main">${main}</script>
-</body>
-</html>
-`;
+const html = pageHtml({
+  policy,
+  title: 'QuantLens: weight ranges and quantization risk of ONNX models',
+  generator: `QuantLens ${VERSION}`,
+  css,
+  body: [
+    `<script id="ql-wasm" type="application/octet-stream">${wasm}</script>`,
+    `<script id="ql-worker" type="text/plain">${worker}</script>`,
+    `<script id="ql-main">${main}</script>`,
+  ],
+});
 fs.mkdirSync(out, { recursive: true });
 fs.writeFileSync(path.join(out, 'index.html'), html);
 console.log(`build-app: web/dist/app/index.html ${(html.length / 1e6).toFixed(2)} MB (main ${(main.length / 1e3).toFixed(0)} kB, worker ${(worker.length / 1e3).toFixed(0)} kB, wasm ${(wasm.length / 1e3).toFixed(0)} kB base64)`);

@@ -80,12 +80,23 @@ async function showTab(page, tab) {
   await page.waitForSelector(`#ql-tab-${tab}:not([hidden])`);
 }
 
-test('the example, a dropped model and an opened model show the numbers the core computes', { skip, timeout: 300000 }, async () => {
-  const page = await openApp();
-  await screenshot(page, 'app-empty');
+async function equalizeInPage(page) {
+  await showTab(page, 'equalization');
+  await page.click('#ql-eq-run');
+  await settled(page);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+}
+
+async function openExample(page) {
   await page.click('#ql-example');
   await settled(page);
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+}
+
+test('the example, a dropped model and an opened model show the numbers the core computes', { skip, timeout: 300000 }, async () => {
+  const page = await openApp();
+  await screenshot(page, 'app-empty');
+  await openExample(page);
   const mlsd = await analyze(example);
   await checkModelTable(page, mlsd);
   await screenshot(page, 'app-model-mlsd');
@@ -129,12 +140,8 @@ test('the example, a dropped model and an opened model show the numbers the core
 
 test('equalization runs in the page and its model downloads byte for byte as in Node', { skip, timeout: 300000 }, async () => {
   const page = await openApp();
-  await page.click('#ql-example');
-  await settled(page);
-  await showTab(page, 'equalization');
-  await page.click('#ql-eq-run');
-  await settled(page);
-  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+  await openExample(page);
+  await equalizeInPage(page);
   const eq = await equalize(example);
   assert.equal(await page.textContent('#ql-tab-equalization [data-field="layers-changed"]'), String(eq.summary.layersChanged));
   const marks = await page.$$eval('#ql-tab-equalization [data-layer][data-after]', (m) => m.map((x) => [x.dataset.layer, Number(x.dataset.after)]));
@@ -171,11 +178,8 @@ async function qdqCopy(model) {
 
 test('a saved report reopens from file:// with its views, no request and no console error', { skip, timeout: 300000 }, async () => {
   const page = await openApp();
-  await page.click('#ql-example');
-  await settled(page);
-  await showTab(page, 'equalization');
-  await page.click('#ql-eq-run');
-  await settled(page);
+  await openExample(page);
+  await equalizeInPage(page);
   const qdq = await qdqCopy(example);
   await page.setInputFiles('#ql-file-b', qdq);
   await settled(page);
@@ -268,9 +272,7 @@ test('bad files show an error and leave the app usable; Cancel stops the engine 
   assert.equal(await page.textContent('#ql-error'), 'Cancelled.');
 
   // Still usable: the example opens.
-  await page.click('#ql-example');
-  await settled(page);
-  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done');
+  await openExample(page);
   await checkModelTable(page, await analyze(example));
   assert.deepEqual(page.errors, []);
   await page.close();
@@ -313,9 +315,7 @@ test('names holding <script> and onerror markup render as text, in the app and i
   assert.ok(text.includes(HOSTILE[0]), 'the <script> name is shown as text');
   await page.click(`table.ql-layer-table tr[data-position="0"] td[data-col="name"]`);
   await page.waitForSelector('#ql-tab-layer:not([hidden]) [data-field="outliers"]');
-  await showTab(page, 'equalization');
-  await page.click('#ql-eq-run');
-  await settled(page);
+  await equalizeInPage(page);
   await screenshot(page, 'app-hostile-equalization');
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
   assert.equal(await page.locator('img[src="x"]').count(), 0);

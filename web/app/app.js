@@ -144,38 +144,51 @@ function showError(e) {
 }
 
 // ---------------------------------------------------------------- actions
+// Runs one job with the page busy; any failure is shown and leaves the page usable.
+async function busy(label, work) {
+  setBusy(label);
+  try {
+    await work();
+    setIdle('done');
+    return true;
+  } catch (e) {
+    setIdle('error');
+    showError(e);
+    return false;
+  }
+}
+
 async function openModel(files) {
   files = [...files];
   if (!files.length) return;
-  setBusy(`Opening ${files.find((f) => /\.onnx$/i.test(f.name))?.name || files[0].name}`);
-  try {
+  const name = files.find((f) => /\.onnx$/i.test(f.name))?.name || files[0].name;
+  const opened = await busy(`Opening ${name}`, async () => {
     const analysis = await run('analyze', { files }, onProgress);
     Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
     state.layer = analysis.summary.ranking.find((k) => !analysis.layers[k].error) ?? (analysis.layers.length ? 0 : null);
     for (const t of TABS) state.dirty.add(t[0]);
-    setIdle('done');
+  });
+  if (opened) {
     renderHeader();
     showTab('model');
-  } catch (e) {
-    setIdle('error');
-    showError(e);
   }
 }
 
 async function openExample() {
-  const unavailable = (why) => showError({ code: 'EXAMPLE_UNAVAILABLE', message: `the example model is served by \`npm start\` (${why}); here, open or drop an .onnx file instead` });
-  if (location.protocol === 'file:') { setIdle('error'); unavailable('this page was opened from a file'); return; }
-  setBusy(`Fetching the example ${EXAMPLE}`);
-  try {
-    const response = await fetch(`examples/${EXAMPLE}`);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const file = new File([await response.blob()], EXAMPLE);
-    setIdle('done');
-    await openModel([file]);
-  } catch (e) {
-    setIdle('error');
-    unavailable(e.message);
-  }
+  const unavailable = (why) => ({ code: 'EXAMPLE_UNAVAILABLE', message: `the example model is served by \`npm start\` (${why}); here, open or drop an .onnx file instead` });
+  let file = null;
+  await busy(`Fetching the example ${EXAMPLE}`, async () => {
+    if (location.protocol === 'file:') throw unavailable('this page was opened from a file');
+    let response;
+    try {
+      response = await fetch(`examples/${EXAMPLE}`);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      file = new File([await response.blob()], EXAMPLE);
+    } catch (e) {
+      throw unavailable(e.message);
+    }
+  });
+  if (file) await openModel([file]);
 }
 
 function equalizeOptions() {
@@ -191,32 +204,21 @@ function equalizeOptions() {
 
 async function runEqualization() {
   if (!state.files) return;
-  setBusy('Equalizing');
-  try {
+  const done = await busy('Equalizing', async () => {
     state.equalization = await run('equalize', { files: state.files, options: equalizeOptions() }, onProgress);
     state.dirty.add('equalization');
-    setIdle('done');
-    showTab('equalization');
-  } catch (e) {
-    setIdle('error');
-    showError(e);
-  }
+  });
+  if (done) showTab('equalization');
 }
 
 async function runCompare(files) {
   files = [...files];
   if (!state.files || !files.length) return;
-  setBusy(`Comparing with ${files[0].name}`);
-  try {
-    const { analysisB, comparison } = await run('compare', { files: state.files, other: files }, onProgress);
-    Object.assign(state, { analysisB, comparison });
+  const done = await busy(`Comparing with ${files[0].name}`, async () => {
+    Object.assign(state, await run('compare', { files: state.files, other: files }, onProgress));
     state.dirty.add('compare');
-    setIdle('done');
-    showTab('compare');
-  } catch (e) {
-    setIdle('error');
-    showError(e);
-  }
+  });
+  if (done) showTab('compare');
 }
 
 function download(blob, name) {

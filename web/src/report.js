@@ -100,9 +100,9 @@ const escapeText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
 // The Content-Security-Policy of a saved report: no network, no frames, no plugins;
 // only the named script runs; styles inline (the views carry their own).
-export const reportPolicy = (scriptHash) => [
+export const reportPolicy = (hash) => [
   "default-src 'none'",
-  `script-src '${scriptHash}'`,
+  `script-src ${hash}`,
   "style-src 'unsafe-inline'",
   'img-src data: blob:',
   "base-uri 'none'",
@@ -128,6 +128,29 @@ export function appParts(html) {
   return { css: css[1], script: script[1] };
 }
 
+// The page both the app and a report are: a policy, a title, the style sheet, then
+// the body's elements (already-safe HTML produced here and in tools/build-app.mjs).
+export function pageHtml({ policy, title, generator, css, body }) {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${policy}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="${escapeText(generator)}">
+<title>${escapeText(title)}</title>
+<style id="ql-style">${css.replace(/<\/style/gi, '<\\/style')}</style>
+</head>
+<body>
+${body.join('\n')}
+</body>
+</html>
+`;
+}
+
+// SHA-256 of an inline script, as a CSP source ('sha256-...').
+export const scriptHash = async (js) => `'sha256-${await sha256Base64(js)}'`;
+
 /**
  * The report file. `css` and `script` are the app's own style sheet and main script
  * (the script renders the views from the data element when it finds one);
@@ -135,22 +158,15 @@ export function appParts(html) {
  */
 export async function reportHtml({ css, script, data, title = 'QuantLens report' }) {
   const js = scriptSafe(script);
-  const hash = `sha256-${await sha256Base64(js)}`;
   const packed = packData({ schema: REPORT_SCHEMA, ...data });
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${reportPolicy(hash)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="QuantLens">
-<title>${escapeText(title)}</title>
-<style id="ql-style">${css.replace(/<\/style/gi, '<\\/style')}</style>
-</head>
-<body>
-<script id="ql-data" type="application/octet-stream">${packed}</script>
-<script id="ql-main">${js}</script>
-</body>
-</html>
-`;
+  return pageHtml({
+    policy: reportPolicy(await scriptHash(js)),
+    title,
+    generator: 'QuantLens',
+    css,
+    body: [
+      `<script id="ql-data" type="application/octet-stream">${packed}</script>`,
+      `<script id="ql-main">${js}</script>`,
+    ],
+  });
 }
