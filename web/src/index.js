@@ -4,3 +4,4 @@ export { equalize, CLE_SCHEMA } from './equalize.js';
 export { compare, COMPARISON_SCHEMA } from './compare.js';
 export { QuantLensError } from './errors.js';
 export { toJSON, formatTable, formatEqualization, formatDb, float32Number } from './format.js';
+export { saveReport } from './save-report.js';
