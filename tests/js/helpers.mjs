@@ -16,9 +16,9 @@ export function sharedModelFiles() {
 export const fetchedModelFiles = () => list(path.join(root, 'models', 'fetched'));
 export const generatedModelFiles = () => list(path.join(root, 'models', 'generated'));
 
-export function run(cmd, args, { input, timeout = 300000 } = {}) {
+export function run(cmd, args, { input, timeout = 300000, cwd } = {}) {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { maxBuffer: 1 << 30, timeout, encoding: 'utf8' }, (error, stdout, stderr) => {
+    const child = execFile(cmd, args, { maxBuffer: 1 << 30, timeout, encoding: 'utf8', cwd }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
     if (input !== undefined) child.stdin.end(input);
