@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fetchedModelFiles, generatedModelFiles, runCli, sharedModelFiles } from './helpers.mjs';
+import { cli, fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
+import { unpackData } from '../../web/src/report.js';
 import * as pb from './pb.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-cli-'));
@@ -122,4 +123,223 @@ test('a layer with an unsupported weight type is reported, the rest analysed', a
   const doc = JSON.parse(r.stdout);
   assert.equal(doc.layers[0].error.code, 'UNSUPPORTED_DTYPE');
   assert.deepEqual(doc.layers[1].channels.absMax, [1, 3]);
+});
+
+// ---------------------------------------------------------------------------
+// Formats, thresholds, layer selection, help and the progress bar.
+const genModel = (name) => generatedModelFiles().find((f) => path.basename(f) === name);
+const cleModel = genModel('cle_convnet.onnx');
+const anyModel = anyReal || cleModel;
+let quantizedCopy = null;
+async function qdqCopy() {
+  if (!quantizedCopy) {
+    quantizedCopy = path.join(tmp, 'qdq-copy.onnx');
+    const r = await run('/usr/bin/python3', [path.join(root, 'tools', 'reference', 'quantize_qdq.py'), anyModel, quantizedCopy]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  return quantizedCopy;
+}
+const csvHeader = (text) => text.split('\r\n')[0].split(',');
+const isCsv = (text, first) => { assert.ok(text.endsWith('\r\n'), 'CRLF records'); assert.equal(csvHeader(text)[0], first); };
+
+test('every command x format exits 0 and writes its format', async () => {
+  const b = await qdqCopy();
+  const cases = [
+    [['analyze', anyModel], (o) => assert.match(o, /INT8\/T/)],
+    [['analyze', anyModel, '--format', 'table'], (o) => assert.match(o, /INT8\/T/)],
+    [['analyze', anyModel, '--format', 'json'], (o) => assert.equal(JSON.parse(o).schema, 'quantlens.analysis/1')],
+    [['analyze', anyModel, '--format', 'csv'], (o) => isCsv(o, 'rank')],
+    [['analyze', anyModel, '--format', 'csv-channels'], (o) => isCsv(o, 'index')],
+    [['analyze', anyModel, '--format', 'model-explorer'], (o) => assert.ok(Object.values(JSON.parse(o))[0].results)],
+    [['equalize', cleModel], (o) => assert.match(o, /weight layers changed/)],
+    [['equalize', cleModel, '--format', 'json'], (o) => assert.equal(JSON.parse(o).schema, 'quantlens.equalization/1')],
+    [['equalize', cleModel, '--format', 'csv'], (o) => isCsv(o, 'layer')],
+    [['compare', anyModel, b], (o) => assert.match(o, /layer A +layer B +matched by +B quantization +max\|diff\| +RMS diff +SQNR dB/)],
+    [['compare', anyModel, b, '--format', 'table'], (o) => assert.match(o, /int8 per-channel/)],
+    [['compare', anyModel, b, '--format', 'json'], (o) => assert.equal(JSON.parse(o).schema, 'quantlens.comparison/1')],
+    [['compare', anyModel, b, '--format', 'csv'], (o) => isCsv(o, 'pair')],
+    [['compare', anyModel, b, '--format', 'csv-channels'], (o) => isCsv(o, 'pair')],
+  ];
+  for (const [args, check] of cases) {
+    const r = await runCli(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    check(r.stdout);
+  }
+  // --json is --format json
+  const j = await runCli(['compare', anyModel, b, '--json']);
+  const f = await runCli(['compare', anyModel, b, '--format', 'json']);
+  assert.equal(j.stdout, f.stdout);
+  const r = await runCli(['report', anyModel, '-o', path.join(tmp, 'r.html')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Wrote .*r\.html/);
+});
+
+test('usage errors of the new options exit 2 and name the problem', async () => {
+  const cases = [
+    [['analyze', anyModel, '--format', 'xml'], /--format takes one of table, json, csv, csv-channels, model-explorer/],
+    [['equalize', anyModel, '--format', 'model-explorer'], /--format takes one of table, json, csv$/m],
+    [['analyze', anyModel, '--json', '--format', 'csv'], /--json and --format csv disagree/],
+    [['analyze', anyModel, '--metric', 'outliers'], /--metric goes with --format model-explorer/],
+    [['analyze', anyModel, '--format', 'model-explorer', '--metric', 'int2'], /--metric takes one of/],
+    [['analyze', anyModel, '--fail-below-sqnr', 'abc'], /--fail-below-sqnr takes a number/],
+    [['analyze', anyModel, '--fail-below-sqnr'], /needs a value/],
+    [['analyze', anyModel, '--layers', '('], /--layers: /],
+    [['compare', anyModel], /compare takes two models/],
+    [['compare', anyModel, anyModel, anyModel], /compare takes two models/],
+    [['report', anyModel, '-o', path.join(tmp, 'x.html'), '--format', 'json'], /report does not take --format/],
+    [['analyze', anyModel, '--equalize'], /analyze does not take --equalize/],
+    [['help', 'frobnicate'], /unknown command 'frobnicate'/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await runCli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.split('\n')[0], pattern);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('--fail-below-sqnr: exit 3 and the offenders on stderr, worst first; exit 0 when all pass', async () => {
+  const doc = JSON.parse((await runCli(['analyze', anyModel, '--json'])).stdout);
+  const dbs = doc.layers.map((l) => l.sqnr.int8PerTensor).filter((x) => x !== null).sort((x, y) => x - y);
+  const threshold = (dbs[2] + dbs[3]) / 2;  // three layers below
+  for (const format of ['table', 'json', 'csv']) {
+    const r = await runCli(['analyze', anyModel, '--format', format, '--fail-below-sqnr', String(threshold)]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.ok(r.stdout.length > 0, 'the output is still written');
+    const lines = r.stderr.trim().split('\n');
+    assert.match(lines[0], new RegExp(`^quantlens: 3 of ${doc.layers.length} layers have an INT8 per-tensor SQNR below ${threshold} dB:$`));
+    const worst = doc.summary.ranking.slice(0, 3).map((k) => doc.layers[k]);
+    assert.deepEqual(lines.slice(1).map((l) => l.trim().split(/\s{2,}/)), worst.map((l) => [l.name, `${l.sqnr.int8PerTensor.toFixed(1)} dB`]));
+  }
+  const ok = await runCli(['analyze', anyModel, '--fail-below-sqnr', String(dbs[0] - 1)]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stderr, '');
+  // --layers narrows what is judged
+  const worstName = doc.layers[doc.summary.ranking[0]].name;
+  const safe = doc.layers[doc.summary.ranking.at(-1)].name;
+  const sel = await runCli(['analyze', anyModel, '--layers', `^${safe}$`, '--fail-below-sqnr', String(threshold)]);
+  assert.equal(sel.code, 0, sel.stderr);
+  const bad = await runCli(['analyze', anyModel, '--layers', `^${worstName}$`, '--fail-below-sqnr', String(threshold), '--format', 'csv']);
+  assert.equal(bad.code, 3);
+  assert.match(bad.stderr, /1 of 1 layers/);
+});
+
+test('--fail-below-sqnr counts a layer that could not be analysed, and says why', async () => {
+  const m = pb.model(pb.graph({
+    nodes: [
+      pb.node({ inputs: ['x', 'w1'], outputs: ['y1'], name: 'complex_conv', op: 'Conv' }),
+      pb.node({ inputs: ['x', 'w2'], outputs: ['y2'], name: 'float_conv', op: 'Conv' }),
+    ],
+    inits: [pb.tensor({ name: 'w1', dims: [2, 1, 1, 1], type: 14, raw: new Uint8Array(16) }), pb.tensor({ name: 'w2', dims: [2, 1, 1, 1], raw: pb.floatsLE([1, -3]) })],
+  }));
+  const r = await runCli(['analyze', write('complex2.onnx', m), '--fail-below-sqnr', '-100']);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /1 of 2 layers have an INT8 per-tensor SQNR below -100 dB:\n\s+complex_conv\s+failed: UNSUPPORTED_DTYPE: .*complex64/);
+});
+
+test('equalize --fail-below-sqnr judges the equalized model; --layers selects the report rows', { skip: !cleModel && 'no generated models' }, async () => {
+  const eq = JSON.parse((await runCli(['equalize', cleModel, '--json'])).stdout);
+  const out = path.join(tmp, 'eq.onnx');
+  await runCli(['equalize', cleModel, '-o', out]);
+  const after = JSON.parse((await runCli(['analyze', out, '--json'])).stdout);
+  const dbs = after.layers.map((l) => l.sqnr.int8PerTensor).sort((x, y) => x - y);
+  const r = await runCli(['equalize', cleModel, '--fail-below-sqnr', String((dbs[0] + dbs[1]) / 2)]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /^quantlens: 1 of \d+ layers of the equalized model have an INT8 per-tensor SQNR below/);
+  assert.match(r.stderr.split('\n')[1], new RegExp(`^\\s+${after.layers[after.summary.ranking[0]].name}\\s+${dbs[0].toFixed(1)} dB$`));
+  assert.equal((await runCli(['equalize', cleModel, '--fail-below-sqnr', String(dbs[0] - 1)])).code, 0);
+  const name = eq.layers[1].name;
+  const sel = JSON.parse((await runCli(['equalize', cleModel, '--json', '--layers', `^${name}$`])).stdout);
+  assert.deepEqual(sel.layers.map((l) => l.name), [name]);
+  assert.equal(sel.summary.layersChanged, eq.summary.layersChanged);
+  const table = await runCli(['equalize', cleModel, '--layers', `^${name}$`]);
+  assert.match(table.stdout, new RegExp(`--layers \\^${name}\\$: 1 of ${eq.layers.length} changed layers shown`));
+  const csv = await runCli(['equalize', cleModel, '--format', 'csv', '--layers', `^${name}$`]);
+  assert.equal(csv.stdout.trim().split('\r\n').length, 2);
+});
+
+test('compare: --layers selects pairs, --fail-below-sqnr lists the pairs below', async () => {
+  const b = await qdqCopy();
+  const doc = JSON.parse((await runCli(['compare', anyModel, b, '--json'])).stdout);
+  const sorted = doc.pairs.map((p) => p.tensor.sqnr).sort((x, y) => x - y);
+  const r = await runCli(['compare', anyModel, b, '--fail-below-sqnr', String((sorted[1] + sorted[2]) / 2)]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, new RegExp(`^quantlens: 2 of ${doc.pairs.length} pairs have an SQNR \\(B against A\\) below`));
+  assert.match(r.stderr.split('\n')[1], new RegExp(`^\\s+${doc.pairs[doc.summary.worst.pair].a.name}\\s+${doc.summary.worst.sqnr.toFixed(1)} dB$`));
+  const name = doc.pairs[0].a.name;
+  const sel = JSON.parse((await runCli(['compare', anyModel, b, '--json', '--layers', `^${name}$`])).stdout);
+  assert.deepEqual(sel.pairs.map((p) => p.a.name), [name]);
+  assert.equal(sel.summary.pairs, 1);
+  const csv = await runCli(['compare', anyModel, b, '--format', 'csv', '--layers', `^${name}$`]);
+  assert.equal(csv.stdout.trim().split('\r\n').length, 2);
+  const table = await runCli(['compare', anyModel, b, '--top', '2']);
+  assert.equal(table.stdout.split('\n').filter((l) => /^\d+  \S/.test(l)).length, 2);
+  assert.match(table.stdout, /more pairs not shown/);
+});
+
+test('--layers on analyze (csv, model-explorer) and report selects by name', async () => {
+  const doc = JSON.parse((await runCli(['analyze', anyModel, '--json'])).stdout);
+  const esc = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^(${esc(doc.layers[0].name)}|${esc(doc.layers[1].name)})$`);
+  const want = doc.layers.filter((l) => re.test(l.name)).map((l) => l.name).sort();
+  assert.ok(want.length >= 1 && want.length < doc.layers.length);
+  const csv = await runCli(['analyze', anyModel, '--format', 'csv', '--layers', re.source]);
+  assert.deepEqual(csv.stdout.trim().split('\r\n').slice(1).map((l) => l.split(',')[2]).sort(), want);
+  const me = JSON.parse((await runCli(['analyze', anyModel, '--format', 'model-explorer', '--layers', re.source])).stdout);
+  assert.deepEqual(Object.keys(Object.values(me)[0].results).sort(), want);
+  const html = path.join(tmp, 'sel.html');
+  const r = await runCli(['report', anyModel, '-o', html, '--layers', re.source]);
+  assert.equal(r.code, 0, r.stderr);
+  const packed = /<script id="ql-data" type="application\/octet-stream">([\s\S]*?)<\/script>/.exec(fs.readFileSync(html, 'utf8'))[1];
+  assert.deepEqual(unpackData(packed).analysis.layers.map((l) => l.name).sort(), want);
+  const none = await runCli(['analyze', anyModel, '--layers', '^no such layer$']);
+  assert.equal(none.code, 0);
+  assert.match(none.stderr, /warning: --layers \^no such layer\$ selected no layers/);
+});
+
+test('help for every command: --help and `help CMD` print the same text', async () => {
+  const options = {
+    analyze: ['--format', '--json', '--metric', '--top', '--bins', '--layers', '--fail-below-sqnr', 'csv-channels', 'model-explorer'],
+    equalize: ['-o, --output', '--keep-relu6', '--no-bias-absorption', '--iterations', '--format', '--json', '--top', '--layers', '--fail-below-sqnr'],
+    compare: ['--format', '--json', '--top', '--layers', '--fail-below-sqnr', 'csv-channels'],
+    report: ['-o, --output', '--equalize', '--keep-relu6', '--no-bias-absorption', '--compare', '--bins', '--layers'],
+  };
+  for (const [cmd, opts] of Object.entries(options)) {
+    const a = await runCli([cmd, '--help']);
+    const b = await runCli(['help', cmd]);
+    assert.equal(a.code, 0);
+    assert.equal(b.code, 0);
+    assert.equal(a.stdout, b.stdout);
+    assert.match(a.stdout, new RegExp(`^Usage: quantlens ${cmd} `));
+    for (const o of opts) assert.ok(a.stdout.includes(o), `${cmd} --help mentions ${o}`);
+    assert.match(a.stdout, /Exit status: 0 done, 1 internal failure, 2 bad input or usage .*\n.*3 a --fail-below-sqnr threshold failed/);
+  }
+  const main = await runCli(['help']);
+  assert.equal(main.code, 0);
+  for (const cmd of Object.keys(options)) assert.match(main.stdout, new RegExp(`^  ${cmd} `, 'm'));
+});
+
+test('progress bar: never on a pipe; on a terminal, drawn on stderr and erased', async () => {
+  const big = genModel('large_weights.onnx') || anyModel;
+  const saved = process.env.QUANTLENS_PROGRESS;
+  process.env.QUANTLENS_PROGRESS = '1';  // draw at once instead of after half a second
+  try {
+    const piped = await runCli(['analyze', big, '--json']);
+    assert.equal(piped.code, 0);
+    assert.equal(piped.stderr, '', 'stderr is a pipe: no progress bar');
+    const script = ['/usr/bin/script', '/bin/script'].find((f) => fs.existsSync(f));
+    if (!script) return;
+    // util-linux script(1): a pseudo-terminal for the child; stdout goes to /dev/null, stderr to the terminal
+    const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
+    const tty = await run(script, ['-qec', `${q(process.execPath)} ${q(cli)} analyze ${q(big)} --json >/dev/null`, '/dev/null']);
+    assert.equal(tty.code, 0, tty.stdout);
+    assert.match(tty.stdout, /\ranalyze +\[[#.]+\] +\d+% \d+\/\d+/);
+    assert.ok(tty.stdout.endsWith('\r\x1b[K'), 'the bar is erased at the end');
+    process.env.QUANTLENS_PROGRESS = '0';
+    const off = await run(script, ['-qec', `${q(process.execPath)} ${q(cli)} analyze ${q(big)} --json >/dev/null`, '/dev/null']);
+    assert.equal(off.stdout, '');
+  } finally {
+    if (saved === undefined) delete process.env.QUANTLENS_PROGRESS;
+    else process.env.QUANTLENS_PROGRESS = saved;
+  }
 });

@@ -1,30 +1,55 @@
 #!/usr/bin/env node
 // quantlens: command-line front end over the WASM core (Node 20+).
 import fs from 'node:fs';
-import { analyze, compare, equalize, formatEqualization, formatTable, toJSON, QuantLensError } from '../src/index.js';
+import {
+  analyze, compare, equalize, formatComparison, formatDb, formatEqualization, formatProgress, formatTable, toJSON, QuantLensError,
+} from '../src/index.js';
+import {
+  analysisChannelsCsv, analysisLayersCsv, comparisonChannelsCsv, comparisonPairsCsv, equalizationCsv,
+} from '../src/export/csv.js';
+import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js';
+import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
+
+const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing external data, bad option), 3 a --fail-below-sqnr threshold failed.';
+const LAYERS_HELP = '  --layers REGEX          select layers whose name matches (JavaScript RegExp, unanchored)';
+const PROGRESS_HELP = 'A progress bar is drawn on stderr when stderr is a terminal and the work takes more than\nhalf a second; it is erased at the end (QUANTLENS_PROGRESS=0 turns it off, =1 shows it at once).';
 
 const USAGE = {
   main: `Usage: quantlens <command> [options]
 
 Commands:
-  analyze MODEL.onnx    per-channel weight ranges, outlier channels and INT8/INT4 SQNR
-  equalize MODEL.onnx   Cross Layer Equalization: writes the equalized model, reports what changed
-  report MODEL.onnx     one self-contained HTML file with the app's interactive views, for offline reading
+  analyze MODEL.onnx      per-channel weight ranges, outlier channels and INT8/INT4 SQNR
+  equalize MODEL.onnx     Cross Layer Equalization: writes the equalized model, reports what changed
+  compare A.onnx B.onnx   per-layer differences between the weights of two models (e.g. float and QDQ)
+  report MODEL.onnx       one self-contained HTML file with the app's interactive views, for offline reading
+  help [COMMAND]          this text, or the options of a command
 
-Run 'quantlens <command> --help' for the options of a command.`,
+Run 'quantlens <command> --help' (or 'quantlens help <command>') for the options of a command.
+
+${EXIT_STATUS}`,
   analyze: `Usage: quantlens analyze MODEL.onnx [options]
 
 Prints the riskiest weight layers of an ONNX model for INT8/INT4 quantization.
 
 Options:
-  --json            print the whole analysis as JSON (schema quantlens.analysis/1)
-  --top N           rows in the table (default 20)
-  --bins N          histogram bins per layer (default 128)
-  --layers REGEX    analyse only layers whose name matches
-  -h, --help        this text
+  --format FORMAT         table (default), json (schema quantlens.analysis/1), csv (one row per layer,
+                          riskiest first), csv-channels (one row per layer and output channel),
+                          model-explorer (node data for Google's Model Explorer; see --metric)
+  --json                  the same as --format json
+  --metric METRIC         with --format model-explorer: int8PerTensor (default), int8PerChannel,
+                          int4PerTensor, int4PerChannel (SQNR in dB) or outliers (outlier channel count)
+  --top N                 rows in the table (default 20)
+  --bins N                histogram bins per layer (default 128)
+${LAYERS_HELP};
+                          the other layers are not read
+  --fail-below-sqnr DB    exit 3 when a selected layer's INT8 per-tensor SQNR is below DB (or the layer
+                          could not be analysed); the offenders are listed on stderr
+  -h, --help              this text
 
-Exit status: 0 done, 2 bad input (unreadable or malformed model, missing external data), 1 other failure.`,
+${PROGRESS_HELP}
+
+${EXIT_STATUS}`,
   equalize: `Usage: quantlens equalize MODEL.onnx -o OUT.onnx [options]
 
 Folds BatchNorm, equalizes the weight ranges of consecutive layers (Cross Layer
@@ -36,11 +61,39 @@ Options:
   --keep-relu6            keep ReLU6 (Clip 0..6): sequences stop there instead of replacing it by Relu
   --no-bias-absorption    do not absorb high biases into the next layer
   --iterations N          most sweeps over each sequence (default 50; 0 folds BatchNorm and replaces ReLU6 only)
-  --json                  print the report as JSON (schema quantlens.equalization/1)
+  --format FORMAT         table (default), json (schema quantlens.equalization/1), csv (one row per changed layer)
+  --json                  the same as --format json
   --top N                 layers in the table (default 40)
+${LAYERS_HELP};
+                          the report lists only the selected changed layers (the whole model is still
+                          equalized and written) and --fail-below-sqnr judges only the selected layers
+  --fail-below-sqnr DB    exit 3 when a selected layer of the equalized model has an INT8 per-tensor SQNR
+                          below DB (every layer of the output is analysed, not only the changed ones)
   -h, --help              this text
 
-Exit status: 0 done (also when there is nothing to equalize), 2 bad input, 1 other failure.`,
+${PROGRESS_HELP}
+
+${EXIT_STATUS} Exit 0 also when there is nothing to equalize.`,
+  compare: `Usage: quantlens compare A.onnx B.onnx [options]
+
+Pairs the weight layers of two models (same weight name, then node name, then position)
+and prints, for each pair, how far B's weights (dequantized when B is quantized) are from A's.
+
+Options:
+  --format FORMAT         table (default; lowest SQNR first), json (schema quantlens.comparison/1),
+                          csv (one row per pair, then one per unmatched layer),
+                          csv-channels (one row per pair and output channel)
+  --json                  the same as --format json
+  --top N                 pairs in the table (default 40)
+  --layers REGEX          select the pairs where A's or B's layer name matches (JavaScript RegExp,
+                          unanchored), and the unmatched layers whose name matches
+  --fail-below-sqnr DB    exit 3 when a selected pair's SQNR (B against A) is below DB, or the pair
+                          could not be compared; the offenders are listed on stderr
+  -h, --help              this text
+
+${PROGRESS_HELP}
+
+${EXIT_STATUS}`,
   report: `Usage: quantlens report MODEL.onnx -o REPORT.html [options]
 
 Writes one self-contained HTML file (code, styles and data inline; it makes no network
@@ -54,13 +107,25 @@ Options:
   --no-bias-absorption    with --equalize: no high-bias absorption
   --compare OTHER.onnx    compare the weights with a second model (e.g. its QDQ or QLinearConv quantized copy)
   --bins N                histogram bins per layer (default 128)
+${LAYERS_HELP};
+                          the report shows only those layers (and the pairs and equalized layers
+                          whose name matches)
   -h, --help              this text
 
-Exit status: 0 done, 2 bad input, 1 other failure.`,
+${PROGRESS_HELP}
+
+${EXIT_STATUS}`,
 };
 
 // Exit status 2: the input is at fault.
 const BAD_INPUT = new Set(['INVALID_MODEL', 'UNSUPPORTED_DTYPE', 'MISSING_EXTERNAL_DATA', 'IO_ERROR', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'USAGE']);
+const EXIT = { ok: 0, internal: 1, badInput: 2, threshold: 3 };
+
+const FORMATS = {
+  analyze: ['table', 'json', 'csv', 'csv-channels', 'model-explorer'],
+  equalize: ['table', 'json', 'csv'],
+  compare: ['table', 'json', 'csv', 'csv-channels'],
+};
 
 const oneLine = (s) => String(s).replace(/[\u0000-\u001f\u007f]+/g, ' ');
 
@@ -79,12 +144,19 @@ function parseArgs(argv) {
     };
     if (a === '-h' || a === '--help') opts.help = true;
     else if (a === '--json') opts.json = true;
+    else if (a === '--format') opts.format = value();
+    else if (a === '--metric') opts.metric = value();
     else if (a === '--top') {
       opts.top = Number(value());
       if (!(Number.isInteger(opts.top) && opts.top > 0)) throw usageError('--top takes a positive integer', cmd);
     }
     else if (a === '--bins') opts.bins = Number(value());
     else if (a === '--layers') opts.layers = value();
+    else if (a === '--fail-below-sqnr') {
+      const v = value();
+      opts.failBelow = Number(v);
+      if (v.trim() === '' || !Number.isFinite(opts.failBelow)) throw usageError('--fail-below-sqnr takes a number of dB', cmd);
+    }
     else if (a === '-o' || a === '--output') opts.output = value();
     else if (a === '--keep-relu6') opts.keepRelu6 = true;
     else if (a === '--no-bias-absorption') opts.noBiasAbsorption = true;
@@ -97,63 +169,220 @@ function parseArgs(argv) {
   return { cmd, opts };
 }
 
-async function runAnalyze(opts) {
-  if (opts.help) { process.stdout.write(`${USAGE.analyze}\n`); return 0; }
-  if (opts.positional.length !== 1) throw usageError('analyze takes exactly one MODEL.onnx', 'analyze');
-  let layers;
-  if (opts.layers !== undefined) {
-    try { layers = new RegExp(opts.layers); } catch (e) { throw usageError(`--layers: ${e.message}`, 'analyze'); }
+// Options a command does not take are usage errors, not silently ignored.
+const ACCEPTS = {
+  analyze: ['json', 'format', 'metric', 'top', 'bins', 'layers', 'failBelow'],
+  equalize: ['json', 'format', 'top', 'layers', 'failBelow', 'output', 'keepRelu6', 'noBiasAbsorption', 'iterations'],
+  compare: ['json', 'format', 'top', 'layers', 'failBelow'],
+  report: ['bins', 'layers', 'output', 'keepRelu6', 'noBiasAbsorption', 'equalize', 'compare'],
+};
+const FLAG = {
+  json: '--json', format: '--format', metric: '--metric', top: '--top', bins: '--bins', layers: '--layers',
+  failBelow: '--fail-below-sqnr', output: '-o', keepRelu6: '--keep-relu6', noBiasAbsorption: '--no-bias-absorption',
+  iterations: '--iterations', equalize: '--equalize', compare: '--compare',
+};
+
+function checkOptions(cmd, opts) {
+  for (const k of Object.keys(FLAG)) {
+    if (opts[k] !== undefined && !ACCEPTS[cmd].includes(k)) throw usageError(`${cmd} does not take ${FLAG[k]}`, cmd);
   }
-  const result = await analyze(opts.positional[0], { histogramBins: opts.bins ?? 128, layers });
-  for (const l of result.layers) {
+  if (FORMATS[cmd]) {
+    if (opts.json && opts.format !== undefined && opts.format !== 'json') throw usageError(`--json and --format ${opts.format} disagree`, cmd);
+    opts.format = opts.json ? 'json' : (opts.format ?? 'table');
+    if (!FORMATS[cmd].includes(opts.format)) throw usageError(`--format takes one of ${FORMATS[cmd].join(', ')}`, cmd);
+  }
+  if (opts.metric !== undefined) {
+    if (opts.format !== 'model-explorer') throw usageError('--metric goes with --format model-explorer', cmd);
+    if (!METRICS.includes(opts.metric)) throw usageError(`--metric takes one of ${METRICS.join(', ')}`, cmd);
+  }
+  if (opts.layers !== undefined) {
+    try { opts.layersRe = new RegExp(opts.layers); } catch (e) { throw usageError(`--layers: ${e.message}`, cmd); }
+  }
+}
+
+// A progress bar on stderr: only when stderr is a terminal, only once the work has
+// taken PROGRESS_DELAY ms (small models never flash one), redrawn at most every
+// 100 ms, erased by done(). QUANTLENS_PROGRESS=0 turns it off, =1 draws it from the
+// start (still only on a terminal).
+const PROGRESS_DELAY = process.env.QUANTLENS_PROGRESS === '1' ? 0 : 500;
+function progressBar(stream = process.stderr) {
+  const enabled = !!stream.isTTY && process.env.QUANTLENS_PROGRESS !== '0';
+  const start = Date.now();
+  let last = 0;
+  let drawn = false;
+  let prefix = '';
+  const draw = (p) => {
+    const now = Date.now();
+    if (now - start < PROGRESS_DELAY || now - last < 100) return;
+    last = now;
+    const label = prefix + (p.side ? `${p.phase} ${p.side.toUpperCase()}` : p.phase);
+    stream.write(`\r${formatProgress(p, { width: stream.columns || 80, label })}\x1b[K`);
+    drawn = true;
+  };
+  return {
+    enabled,
+    // onProgress for analyze/equalize/compare; `step` labels a step of a longer job.
+    onProgress: (step = '') => (enabled ? (p) => { prefix = step ? `${step}: ` : ''; draw(p); } : undefined),
+    done() {
+      if (drawn) stream.write('\r\x1b[K');
+      drawn = false;
+    },
+  };
+}
+let bar = null;
+const newBar = () => { bar = progressBar(); return bar; };
+
+const write = (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+
+// --fail-below-sqnr: the offenders, worst first, on stderr. Returns the exit status.
+function judge(items, threshold, what) {
+  const offenders = items.filter((x) => x.error || !(x.sqnr >= threshold));
+  if (!offenders.length) return EXIT.ok;
+  offenders.sort((x, y) => (x.error ? -1 : y.error ? 1 : (x.sqnr ?? -Infinity) - (y.sqnr ?? -Infinity)));
+  const width = Math.min(60, Math.max(...offenders.map((x) => oneLine(x.name).length)));
+  process.stderr.write(`quantlens: ${offenders.length} of ${items.length} ${what} below ${threshold} dB:\n`);
+  for (const x of offenders) {
+    const why = x.error ? `failed: ${oneLine(x.error)}` : `${formatDb(x.sqnr)} dB`;
+    process.stderr.write(`  ${oneLine(x.name).padEnd(width)}  ${why}\n`);
+  }
+  return EXIT.threshold;
+}
+
+const layerItems = (layers) => layers.map((l) => ({
+  name: (l.path ? `${l.path}/` : '') + l.name,
+  sqnr: l.error ? null : l.sqnr.int8PerTensor,
+  error: l.error ? `${l.error.code}: ${l.error.message}` : null,
+}));
+
+function warnLayerErrors(layers) {
+  for (const l of layers) {
     if (l.error) process.stderr.write(`quantlens: warning: layer ${oneLine(l.name)}: ${l.error.code}: ${oneLine(l.error.message)}\n`);
   }
-  if (opts.json) process.stdout.write(`${JSON.stringify(toJSON(result))}\n`);
-  else process.stdout.write(`${formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY })}\n`);
-  return 0;
+}
+
+function warnEmptySelection(opts, n) {
+  if (opts.layersRe && n === 0) process.stderr.write(`quantlens: warning: --layers ${oneLine(opts.layers)} selected no layers\n`);
+}
+
+async function runAnalyze(opts) {
+  if (opts.help) { write(USAGE.analyze); return EXIT.ok; }
+  checkOptions('analyze', opts);
+  if (opts.positional.length !== 1) throw usageError('analyze takes exactly one MODEL.onnx', 'analyze');
+  const p = newBar();
+  const result = await analyze(opts.positional[0], { histogramBins: opts.bins ?? 128, layers: opts.layersRe, onProgress: p.onProgress() });
+  p.done();
+  warnLayerErrors(result.layers);
+  warnEmptySelection(opts, result.layers.length);
+  switch (opts.format) {
+    case 'json': write(JSON.stringify(toJSON(result))); break;
+    case 'csv': process.stdout.write(analysisLayersCsv(result)); break;
+    case 'csv-channels': process.stdout.write(analysisChannelsCsv(result)); break;
+    case 'model-explorer': {
+      const me = modelExplorerNodeData(result, { metric: opts.metric ?? 'int8PerTensor' });
+      write(JSON.stringify(me.nodeData, null, 1));
+      if (me.skipped.length) {
+        const reasons = new Map();
+        for (const s of me.skipped) { const r = s.reason.replace(/^in sub-graph .*/, 'in sub-graphs'); reasons.set(r, (reasons.get(r) || 0) + 1); }
+        process.stderr.write(`quantlens: note: ${me.skipped.length} layers left out of the node data (${[...reasons].map(([r, n]) => `${n} ${r}`).join(', ')})\n`);
+      }
+      break;
+    }
+    default: write(formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY }));
+  }
+  if (opts.failBelow !== undefined) return judge(layerItems(result.layers), opts.failBelow, 'layers have an INT8 per-tensor SQNR');
+  return EXIT.ok;
 }
 
 async function runEqualize(opts) {
-  if (opts.help) { process.stdout.write(`${USAGE.equalize}\n`); return 0; }
+  if (opts.help) { write(USAGE.equalize); return EXIT.ok; }
+  checkOptions('equalize', opts);
   if (opts.positional.length !== 1) throw usageError('equalize takes exactly one MODEL.onnx', 'equalize');
   if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0)) throw usageError('--iterations takes a non-negative integer', 'equalize');
-  const result = await equalize(opts.positional[0], {
-    keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption, maxIterations: opts.iterations,
+  const p = newBar();
+  const full = await equalize(opts.positional[0], {
+    keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption, maxIterations: opts.iterations, onProgress: p.onProgress(),
   });
+  // The equalized model, analysed whole, for the threshold.
+  const after = opts.failBelow !== undefined
+    ? await analyze(full.bytes, { layers: opts.layersRe, onProgress: p.onProgress('equalized model') })
+    : null;
+  p.done();
+  const result = opts.layersRe ? selectEqualization(full, opts.layersRe) : full;
   let wrote = '';
   if (opts.output) {
     try {
-      fs.writeFileSync(opts.output, result.bytes);
+      fs.writeFileSync(opts.output, full.bytes);
     } catch (e) {
       throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
     }
-    wrote = result.summary.changed ? `Wrote ${opts.output} (${result.bytes.length} bytes).` : `Wrote an unchanged copy to ${opts.output}.`;
+    wrote = full.summary.changed ? `Wrote ${opts.output} (${full.bytes.length} bytes).` : `Wrote an unchanged copy to ${opts.output}.`;
   }
-  if (opts.json) {
+  if (opts.format === 'json') {
     const { bytes, ...report } = result;
-    process.stdout.write(`${JSON.stringify(toJSON({ ...report, output: opts.output ?? null }))}\n`);
+    write(JSON.stringify(toJSON({ ...report, output: opts.output ?? null })));
+  } else if (opts.format === 'csv') {
+    process.stdout.write(equalizationCsv(result));
   } else {
-    process.stdout.write(`${formatEqualization(result, { top: opts.top ?? 40, color: process.stdout.isTTY })}\n`);
-    process.stdout.write(`${wrote || 'No -o given: nothing written.'}\n`);
+    write(formatEqualization(result, { top: opts.top ?? 40, color: process.stdout.isTTY }));
+    if (opts.layersRe) write(`--layers ${oneLine(opts.layers)}: ${result.layers.length} of ${full.layers.length} changed layers shown; the SQNR means above are over those.`);
+    write(wrote || 'No -o given: nothing written.');
   }
-  return 0;
+  if (after) {
+    warnLayerErrors(after.layers);
+    warnEmptySelection(opts, after.layers.length);
+    return judge(layerItems(after.layers), opts.failBelow, 'layers of the equalized model have an INT8 per-tensor SQNR');
+  }
+  return EXIT.ok;
+}
+
+async function runCompare(opts) {
+  if (opts.help) { write(USAGE.compare); return EXIT.ok; }
+  checkOptions('compare', opts);
+  if (opts.positional.length !== 2) throw usageError('compare takes two models, A.onnx and B.onnx', 'compare');
+  const p = newBar();
+  const full = await compare(opts.positional[0], opts.positional[1], { onProgress: p.onProgress() });
+  p.done();
+  const cmp = opts.layersRe ? selectComparison(full, opts.layersRe) : full;
+  warnEmptySelection(opts, cmp.pairs.length + cmp.unmatched.a.length + cmp.unmatched.b.length);
+  switch (opts.format) {
+    case 'json': write(JSON.stringify(toJSON(cmp))); break;
+    case 'csv': process.stdout.write(comparisonPairsCsv(cmp)); break;
+    case 'csv-channels': process.stdout.write(comparisonChannelsCsv(cmp)); break;
+    default: write(formatComparison(cmp, { top: opts.top ?? 40, color: process.stdout.isTTY }));
+  }
+  if (opts.failBelow !== undefined) {
+    const items = cmp.pairs.map((q) => ({
+      name: q.a.name === q.b.name ? q.a.name : `${q.a.name} / ${q.b.name}`,
+      sqnr: q.comparable ? q.tensor.sqnr : null,
+      error: q.comparable ? null : `not comparable: ${q.reason}`,
+    }));
+    return judge(items, opts.failBelow, 'pairs have an SQNR (B against A)');
+  }
+  return EXIT.ok;
 }
 
 async function runReport(opts) {
-  if (opts.help) { process.stdout.write(`${USAGE.report}\n`); return 0; }
+  if (opts.help) { write(USAGE.report); return EXIT.ok; }
+  checkOptions('report', opts);
   if (opts.positional.length !== 1) throw usageError('report takes exactly one MODEL.onnx', 'report');
   if (!opts.output) throw usageError('report needs -o REPORT.html', 'report');
   const model = opts.positional[0];
-  const analysis = await analyze(model, { histogramBins: opts.bins ?? 128 });
-  const equalization = opts.equalize
-    ? await equalize(model, { keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption })
+  const p = newBar();
+  const layers = opts.layersRe;
+  const analysis = await analyze(model, { histogramBins: opts.bins ?? 128, layers, onProgress: p.onProgress('model') });
+  let equalization = opts.equalize
+    ? await equalize(model, { keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption, onProgress: p.onProgress('equalize') })
     : null;
+  if (equalization && layers) equalization = selectEqualization(equalization, layers);
   let comparison = null;
   let analysisB = null;
   if (opts.compare) {
-    analysisB = await analyze(opts.compare, { histogramBins: opts.bins ?? 128 });
-    comparison = await compare(model, opts.compare);
+    analysisB = await analyze(opts.compare, { histogramBins: opts.bins ?? 128, layers, onProgress: p.onProgress('model B') });
+    comparison = await compare(model, opts.compare, { onProgress: p.onProgress('compare') });
+    if (layers) comparison = selectComparison(comparison, layers);
   }
+  p.done();
+  warnEmptySelection(opts, analysis.layers.length);
   const html = await saveReport({ analysis, equalization, comparison, analysisB });
   try {
     fs.writeFileSync(opts.output, html);
@@ -161,37 +390,44 @@ async function runReport(opts) {
     throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
   }
   const parts = ['model', 'layer', equalization && 'equalization', comparison && 'compare'].filter(Boolean);
-  process.stdout.write(`Wrote ${opts.output} (${(html.length / 1e6).toFixed(2)} MB; views: ${parts.join(', ')}).\n`);
-  return 0;
+  write(`Wrote ${opts.output} (${(html.length / 1e6).toFixed(2)} MB; views: ${parts.join(', ')}).`);
+  return EXIT.ok;
 }
 
 // A closed pipe (quantlens ... | head) ends output quietly.
 process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
 
+const COMMANDS = { analyze: runAnalyze, equalize: runEqualize, compare: runCompare, report: runReport };
+
 async function main(argv) {
-  const { cmd, opts } = parseArgs(argv);
+  const [cmd] = argv;
   if (!cmd) throw usageError('no command given', 'main');
-  if (cmd === '-h' || cmd === '--help' || cmd === 'help') {
-    process.stdout.write(`${USAGE.main}\n`);
-    return 0;
+  if (cmd === '-h' || cmd === '--help') { write(USAGE.main); return EXIT.ok; }
+  if (cmd === 'help') {
+    const topic = argv[1];
+    if (argv.length > 2) throw usageError('help takes at most one command', 'main');
+    if (topic === undefined || topic === 'help' || topic === '-h' || topic === '--help') { write(USAGE.main); return EXIT.ok; }
+    if (!COMMANDS[topic]) throw usageError(`unknown command '${topic}'`, 'main');
+    write(USAGE[topic]);
+    return EXIT.ok;
   }
-  if (cmd === 'analyze') return runAnalyze(opts);
-  if (cmd === 'equalize') return runEqualize(opts);
-  if (cmd === 'report') return runReport(opts);
-  throw usageError(`unknown command '${cmd}'`, 'main');
+  if (!COMMANDS[cmd]) throw usageError(`unknown command '${cmd}'`, 'main');
+  const { opts } = parseArgs(argv);
+  return COMMANDS[cmd](opts);
 }
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (e) => {
+    if (bar) bar.done();
     if (e instanceof QuantLensError) {
       const [first, ...more] = e.message.split('\n');
       process.stderr.write(`quantlens: ${e.code === 'USAGE' ? '' : `${e.code}: `}${oneLine(first)}\n`);
       if (e.code === 'USAGE') process.stderr.write(`${more.join('\n')}\n`);
-      process.exitCode = BAD_INPUT.has(e.code) ? 2 : 1;
+      process.exitCode = BAD_INPUT.has(e.code) ? EXIT.badInput : EXIT.internal;
     } else {
       process.stderr.write(`quantlens: internal error: ${oneLine(e && e.stack ? e.stack : e)}\n`);
-      process.exitCode = 1;
+      process.exitCode = EXIT.internal;
     }
   },
 );

@@ -191,3 +191,56 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
   }
   return lines.join('\n');
 }
+
+// B's quantization in words: 'int8 per-channel (DequantizeLinear)', or B's dtype when B
+// is not quantized.
+export function quantizationText(side) {
+  const q = side.quant;
+  if (!q) return side.dtype || '';
+  return `${q.dtype} ${q.axis === null || q.axis === undefined ? 'per-tensor' : 'per-channel'}${q.via ? ` (${q.via})` : ''}`;
+}
+
+// compare()'s pairs as a table, lowest SQNR first (pairs that could not be compared
+// first of all), then the layers left unmatched.
+export function formatComparison(cmp, { top = 40, color = false } = {}) {
+  const s = cmp.summary;
+  const lines = [];
+  const mb = s.matchedBy;
+  lines.push(`${cmp.a.model.name} vs ${cmp.b.model.name}: ${s.pairs} layer pairs (matched by weight name ${mb.weight}, node name ${mb.name}, position ${mb.position}); ` +
+    `${s.comparable} comparable, ${s.identical} identical; ${s.unmatchedA} layers only in A, ${s.unmatchedB} only in B.`);
+  if (s.pairs) {
+    const key = (p) => (p.comparable ? p.tensor.sqnr : -Infinity);
+    const order = cmp.pairs.map((p, k) => k).sort((i, j) => key(cmp.pairs[i]) - key(cmp.pairs[j]) || i - j);
+    const head = ['#', 'layer A', 'layer B', 'matched by', 'B quantization', 'max|diff|', 'RMS diff', 'SQNR dB'];
+    const rows = order.slice(0, top).map((k, r) => {
+      const p = cmp.pairs[k];
+      return [String(r + 1), (p.a.path ? `${p.a.path}/` : '') + p.a.name, (p.b.path ? `${p.b.path}/` : '') + p.b.name, p.matchedBy, quantizationText(p.b),
+        ...(p.comparable ? [formatNumber(p.tensor.maxAbsDiff), formatNumber(p.tensor.rmsDiff), formatDb(p.tensor.sqnr)] : [`not comparable: ${p.reason}`, '', ''])];
+    });
+    lines.push('');
+    lines.push(...columns(head, rows, { right: new Set([0, 5, 6, 7]), red: (row) => color && Number(row[7]) < 30 }));
+    lines.push('');
+    lines.push('SQNR in dB of B\'s weights (dequantized) against A\'s: 10 log10(sum a^2 / sum (b - a)^2); "lossless" when identical.');
+    if (order.length > rows.length) lines.push(`${order.length - rows.length} more pairs not shown (--top N, or --format json for all).`);
+    if (s.worst) lines.push(`Worst: ${s.worst.name} at ${formatDb(s.worst.sqnr)} dB.`);
+  }
+  const list = (names) => names.slice(0, 10).join(', ') + (names.length > 10 ? `, +${names.length - 10} more` : '');
+  if (cmp.unmatched.a.length) lines.push(`Only in A (${cmp.unmatched.a.length}): ${list(cmp.unmatched.a)}`);
+  if (cmp.unmatched.b.length) lines.push(`Only in B (${cmp.unmatched.b.length}): ${list(cmp.unmatched.b)}`);
+  return lines.join('\n');
+}
+
+// One line of a progress bar: `analyze [#########.........]  45%  12/27 Conv_3`.
+// `done`/`total` are bytes for phase 'read' (shown in MB), counts otherwise.
+export function formatProgress({ phase, done = 0, total = 0, layer } = {}, { width = 80, label } = {}) {
+  const frac = total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
+  const mb = (n) => `${(n / 1e6).toFixed(1)}`;
+  const count = total > 0 ? (phase === 'read' ? `${mb(done)}/${mb(total)} MB` : `${done}/${total}`) : '';
+  const name = `${label || phase}`.padEnd(8);
+  const pct = `${String(Math.floor(frac * 100)).padStart(3)}%`;
+  const barWidth = Math.max(10, Math.min(30, width - name.length - 30));
+  const filled = Math.round(frac * barWidth);
+  let line = `${name} [${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${pct} ${count}`;
+  if (layer) line += ` ${String(layer).replace(/[\u0000-\u001f\u007f]+/g, ' ')}`;
+  return line.length > width - 1 ? line.slice(0, width - 1) : line;
+}
