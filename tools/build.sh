@@ -19,6 +19,8 @@ if [ ! -f build/wasm/CMakeCache.txt ]; then
 fi
 cmake --build build/wasm -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
 test -f web/dist/quantlens_core.wasm
+# The .wasm as base64 in an ES module, for the 'quantlens/inline' entry.
+node tools/build-inline.mjs
 
 
 # The app: one self-contained HTML file (web/dist/app/index.html).

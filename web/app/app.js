@@ -11,6 +11,7 @@ import { renderCompareView } from '../src/views/compare.js';
 import { formatNumber } from '../src/format.js';
 import { reportData, reportHtml, unpackData } from '../src/report.js';
 import { VERSION } from '../src/version.js';
+import { createWorkerClient } from '../src/worker-client.js';
 
 export const EXAMPLE = 'mlsd_320x320_tiny.onnx';
 
@@ -49,9 +50,10 @@ const TABS = [
 ];
 
 // ---------------------------------------------------------------- the worker
-let worker = null;
-let job = null;  // {id, resolve, reject, onProgress}
-let nextId = 1;
+// The engine runs in a Web Worker through the package's client (web/src/worker-client.js);
+// cancel() terminates it and starts a new one, which stops the engine even inside one long
+// core call.
+let engine = null;  // createWorkerClient(): analyze / equalize / compare in the worker
 
 function base64Bytes(text) {
   const s = atob(text.trim());
@@ -62,47 +64,18 @@ function base64Bytes(text) {
 
 function startWorker() {
   const source = $('#ql-worker').textContent;
-  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
-  worker = new Worker(url, { name: 'quantlens' });  // classic: file:// pages cannot start module workers from blob: URLs
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
-  worker.postMessage({ cmd: 'init', wasm: base64Bytes($('#ql-wasm').textContent) });
-  worker.onmessage = (event) => {
-    const m = event.data;
-    if (!job || m.id !== job.id) return;
-    if (m.type === 'progress') job.onProgress(m);
-    else if (m.type === 'result') { const j = job; job = null; j.resolve(m.result); }
-    else if (m.type === 'error') { const j = job; job = null; j.reject(Object.assign(new Error(m.error.message), { code: m.error.code })); }
+  const newWorker = () => {
+    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    const worker = new Worker(url, { name: 'quantlens' });  // classic: file:// pages cannot start module workers from blob: URLs
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    return worker;
   };
-  worker.onerror = (event) => {
-    // Never loop: a worker that fails outside a job stays down until the next job starts one.
-    event.preventDefault();
-    worker.terminate();
-    worker = null;
-    if (job) { const j = job; job = null; j.reject(Object.assign(new Error(event.message || 'the engine stopped'), { code: 'INTERNAL' })); }
-  };
-}
-
-function restartWorker() {
-  if (worker) worker.terminate();
-  worker = null;
-  startWorker();
-}
-
-function run(cmd, payload, onProgress) {
-  if (!worker) startWorker();
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    job = { id, resolve, reject, onProgress };
-    worker.postMessage({ id, cmd, ...payload });
-  });
+  // The page hands the inline .wasm to each worker it starts.
+  engine = createWorkerClient(newWorker, { wasmBinary: base64Bytes($('#ql-wasm').textContent) });
 }
 
 function cancel() {
-  if (!job) return;
-  const j = job;
-  job = null;
-  restartWorker();  // ends whatever the engine was doing, even inside one long core call
-  j.reject(Object.assign(new Error('cancelled'), { code: 'ABORTED' }));
+  if (engine) engine.cancel();  // rejects the job with code ABORTED
 }
 
 // ---------------------------------------------------------------- status
@@ -163,7 +136,7 @@ async function openModel(files) {
   if (!files.length) return;
   const name = files.find((f) => /\.onnx$/i.test(f.name))?.name || files[0].name;
   const opened = await busy(`Opening ${name}`, async () => {
-    const analysis = await run('analyze', { files }, onProgress);
+    const analysis = await engine.analyze(files, { onProgress });
     Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
     state.layer = analysis.summary.ranking.find((k) => !analysis.layers[k].error) ?? (analysis.layers.length ? 0 : null);
     for (const t of TABS) state.dirty.add(t[0]);
@@ -205,7 +178,7 @@ function equalizeOptions() {
 async function runEqualization() {
   if (!state.files) return;
   const done = await busy('Equalizing', async () => {
-    state.equalization = await run('equalize', { files: state.files, options: equalizeOptions() }, onProgress);
+    state.equalization = await engine.equalize(state.files, { ...equalizeOptions(), onProgress });
     state.dirty.add('equalization');
   });
   if (done) showTab('equalization');
@@ -215,7 +188,8 @@ async function runCompare(files) {
   files = [...files];
   if (!state.files || !files.length) return;
   const done = await busy(`Comparing with ${files[0].name}`, async () => {
-    Object.assign(state, await run('compare', { files: state.files, other: files }, onProgress));
+    const analysisB = await engine.analyze(files, { onProgress });
+    Object.assign(state, { analysisB, comparison: await engine.compare(state.files, files, { onProgress }) });
     state.dirty.add('compare');
   });
   if (done) showTab('compare');

@@ -5,3 +5,7 @@ export { compare, COMPARISON_SCHEMA } from './compare.js';
 export { QuantLensError } from './errors.js';
 export { toJSON, formatTable, formatEqualization, formatDb, float32Number } from './format.js';
 export { saveReport } from './save-report.js';
+export { formatComparison, formatProgress, quantizationText } from './format.js';
+export * from './export/index.js';
+export { configureCore } from './core.js';
+export { createWorkerClient } from './worker-client.js';

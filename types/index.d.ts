@@ -1,0 +1,478 @@
+// TypeScript declarations for 'quantlens' (and 'quantlens/inline', the same API with the
+// .wasm carried inside). The shapes are those of web/src/analyze.js, equalize.js and
+// compare.js and of the README's document sections; tests/js/package.test.mjs checks that
+// every runtime export is declared here and compiles a consumer against these files.
+
+// ------------------------------------------------------------------ sources and errors
+
+/** A model: a path (Node only), its bytes, or a Blob/File (browsers, workers, Node 20). */
+export type ModelSource = string | Uint8Array | ArrayBuffer | Blob;
+
+/** The external data of a model: bytes or Blobs by location, or a reader. */
+export type ExternalData =
+  | Record<string, Uint8Array | ArrayBuffer | Blob>
+  | ((location: string, offset: number, length: number) => Promise<Uint8Array | ArrayBuffer | null> | Uint8Array | ArrayBuffer | null);
+
+export type ErrorCode =
+  | 'INVALID_MODEL'
+  | 'UNSUPPORTED_DTYPE'
+  | 'MISSING_EXTERNAL_DATA'
+  | 'INVALID_ARGUMENT'
+  | 'UNSUPPORTED'
+  | 'IO_ERROR'
+  | 'OUT_OF_MEMORY'
+  | 'ABORTED'
+  /** A worker that stopped unexpectedly (createWorkerClient). */
+  | 'INTERNAL';
+
+export class QuantLensError extends Error {
+  constructor(code: ErrorCode | string, message: string, options?: { offset?: number; cause?: unknown });
+  readonly name: 'QuantLensError';
+  /** One of ErrorCode. */
+  code: ErrorCode | string;
+  /** The byte in the file where the problem is, or -1. */
+  offset: number;
+}
+
+/** Progress of a long call: bytes for phase 'read', layers (or pairs) otherwise. */
+export interface Progress {
+  phase: 'read' | 'analyze' | 'equalize' | 'compare' | (string & {});
+  done: number;
+  total: number;
+  /** The layer just analysed or compared. */
+  layer?: string;
+  /** compare(): which model is being read. */
+  side?: 'a' | 'b';
+}
+
+export interface CallOptions {
+  onProgress?: (progress: Progress) => void;
+  /** Cancels between slices and layers: the call rejects with QuantLensError code ABORTED. */
+  signal?: AbortSignal;
+}
+
+// ------------------------------------------------------------------ analyze()
+
+export type Scheme = 'int8PerTensor' | 'int8PerChannel' | 'int4PerTensor' | 'int4PerChannel';
+export declare const SCHEMES: readonly Scheme[];
+export declare const SCHEMA: 'quantlens.analysis/1';
+
+/** SQNR in dB per scheme; Infinity when nothing is lost (null after toJSON). */
+export type SqnrByScheme<T = number> = Record<Scheme, T>;
+
+export interface AnalyzeOptions extends CallOptions {
+  /** Bins of each layer's weight histogram (1 to 1048576; 128). */
+  histogramBins?: number;
+  externalData?: ExternalData;
+  /** Which layers to analyse: a RegExp on the layer name or a predicate. */
+  layers?: RegExp | ((layer: LayerInfo) => boolean);
+}
+
+export interface ModelInfo {
+  name: string;
+  producer: string;
+  producerVersion: string;
+  irVersion: number;
+  domain: string;
+  opsets: { domain: string; version: number }[];
+  /** Size of the file. */
+  bytes: number;
+  graph: string;
+  metadata: { key: string; value: string }[];
+  nodes: number;
+}
+
+export interface Follower {
+  /** 'none', 'multiple', 'batchnorm', 'relu', 'relu6', 'clip', 'prelu', 'leakyrelu', 'silu', 'other'. */
+  kind: string;
+  op: string | null;
+  node: string | null;
+  /** Clip bounds, when the follower is a Clip/ReLU6. */
+  min: number | null;
+  max: number | null;
+}
+
+/** A weight stored quantized (QDQ per-tensor or per-axis, QLinearConv, QLinearMatMul). */
+export interface QuantInfo {
+  via: string;
+  dtype: string;
+  /** null: per-tensor. */
+  axis: number | null;
+  scale: Float64Array;
+  zeroPoint: Float64Array;
+}
+
+/** What analyze() knows of a layer before reading its weight (the `layers` predicate's argument). */
+export interface LayerInfo {
+  /** Position among the model's weight layers. */
+  index: number;
+  name: string;
+  /** The enclosing sub-graph, such as 'Loop_3/body'; '' for the main graph. */
+  path: string;
+  op: string;
+  /** The weight tensor's name as stored in the file. */
+  weight: string;
+  /** The stored tensor's shape. */
+  shape: number[];
+  dtype: string;
+  channelAxis: number;
+  channels: number;
+  groups: number;
+  depthwise: boolean;
+  bias: string | null;
+  /** Ops the weight passes through on its way to the layer (Transpose, DequantizeLinear, ...). */
+  via: string[];
+  follower: Follower;
+  /** What follows a BatchNorm follower. */
+  activation: Follower | null;
+}
+
+export interface ChannelStats {
+  count: number;
+  min: Float32Array;
+  max: Float32Array;
+  mean: Float64Array;
+  std: Float64Array;
+  absMax: Float32Array;
+  range: Float32Array;
+  relativeRange: Float64Array;
+  sqnr: SqnrByScheme<Float32Array>;
+}
+
+export interface TensorStats {
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  absMax: number;
+}
+
+/** The statistics of one weight (also equalize()'s `before` and `after`). */
+export interface WeightStats {
+  channels: ChannelStats;
+  tensor: TensorStats;
+  histogram: { min: number; max: number; counts: Uint32Array };
+  /** Channels flagged by AIMET's rule (relative range above Q3 + 1.5 IQR). */
+  outlierChannels: Uint32Array;
+  outlierThreshold: number;
+  quartiles: [number, number];
+  sqnr: SqnrByScheme;
+}
+
+/** A layer with its statistics (`channels` now holds the per-channel arrays; its count is channels.count). */
+export interface AnalyzedLayer extends Omit<LayerInfo, 'channels'>, WeightStats {
+  /** How the weight is stored quantized, or null for a float weight. */
+  quant: QuantInfo | null;
+  error?: undefined;
+}
+
+/** A layer that could not be analysed (NaN weights, an unsupported dtype, ...): no statistics. */
+export interface FailedLayer extends LayerInfo {
+  error: { code: ErrorCode | string; message: string };
+}
+
+/** An entry of analyze()'s `layers`; narrow with `if (layer.error)` / `if (!layer.error)`. */
+export type Layer = AnalyzedLayer | FailedLayer;
+
+export interface AnalysisSummary {
+  layers: number;
+  analysed: number;
+  failed: number;
+  parameters: number;
+  layersWithOutliers: number;
+  outlierChannels: number;
+  /** Positions in `layers`, riskiest (lowest INT8 per-tensor SQNR) first. */
+  ranking: number[];
+  worstInt8PerTensor: { layer: string; index: number; sqnr: number } | null;
+}
+
+/** analyze()'s result: the document quantlens.analysis/1, with typed arrays per channel. */
+export interface Analysis {
+  schema: 'quantlens.analysis/1';
+  model: ModelInfo;
+  options: { histogramBins: number };
+  layers: Layer[];
+  /** Why each weight-like node that was not analysed was skipped. */
+  skipped: string[];
+  summary: AnalysisSummary;
+}
+
+export function analyze(source: ModelSource, options?: AnalyzeOptions): Promise<Analysis>;
+
+// ------------------------------------------------------------------ equalize()
+
+export declare const CLE_SCHEMA: 'quantlens.equalization/1';
+
+export interface EqualizeOptions extends CallOptions {
+  /** Keep Clip(0, 6) and end the sequence there, rather than replacing it by Relu (false). */
+  keepRelu6?: boolean;
+  /** High-bias absorption where a folded BatchNorm and a Relu allow it (true). */
+  biasAbsorption?: boolean;
+  /** Balance conv -> depthwise -> conv as a triple (true). */
+  triples?: boolean;
+  /** Let sequences pass through zero Pad and pooling (true). */
+  throughPadPool?: boolean;
+  /** Sweeps per sequence at most (50). */
+  maxIterations?: number;
+  /** Stop when every scale of a sweep is within 1 +- tolerance (1e-3). */
+  tolerance?: number;
+  /** Channels below this ratio of their layer's largest range are left out of balancing (1e-6). */
+  deadChannelRatio?: number;
+  /** Bins of the before/after histograms (1 to 4096; 128). */
+  histogramBins?: number;
+}
+
+export interface EqualizedLayer {
+  name: string;
+  op: string;
+  weight: string;
+  node: number;
+  batchNormFolded: boolean;
+  biasAdded: boolean;
+  /** After BatchNorm folding: the weights a quantizer would see without equalization. */
+  before: WeightStats & { quant: null };
+  after: WeightStats & { quant: null };
+  /** Output channel c was divided by outScale[c]. */
+  outScale: Float32Array;
+  /** Input channel c was multiplied by inScale[c]. */
+  inScale: Float32Array;
+  absorbed: Float32Array | null;
+}
+
+export interface SqnrChange {
+  meanBefore: number | null;
+  meanAfter: number | null;
+  worstBefore: number | null;
+  worstAfter: number | null;
+}
+
+/** equalize()'s result: the document quantlens.equalization/1 plus the written file. */
+export interface Equalization {
+  schema: 'quantlens.equalization/1';
+  model: { name: string; bytes: number };
+  /** The options in effect, defaults included. */
+  options: Required<Omit<EqualizeOptions, 'onProgress' | 'signal'>>;
+  /** The equalized ONNX file. */
+  bytes: Uint8Array;
+  layersSeen: number;
+  layers: EqualizedLayer[];
+  sequences: { layers: string[]; links: string[]; triple: boolean[]; iterations: number; converged: boolean; lastChange: number }[];
+  stops: { layer: string; node: string; op: string; reason: string }[];
+  foldedBatchNorms: { node: string; layer: string; position: 'after' | 'before' }[];
+  relu6Replaced: string[];
+  relu6Kept: string[];
+  deadChannels: { layer: string; channel: number; side: 'output' | 'input'; range: number }[];
+  biasAbsorptions: number;
+  summary: {
+    changed: boolean;
+    layersChanged: number;
+    sequences: number;
+    batchNormsFolded: number;
+    relu6Replaced: number;
+    deadChannels: number;
+    biasAbsorptions: number;
+    int8PerTensor: SqnrChange;
+    int4PerTensor: SqnrChange;
+    /** selectEqualization(): the layers kept. */
+    layersSelected?: number;
+  };
+}
+
+export function equalize(source: ModelSource, options?: EqualizeOptions): Promise<Equalization>;
+
+// ------------------------------------------------------------------ compare()
+
+export declare const COMPARISON_SCHEMA: 'quantlens.comparison/1';
+
+export interface CompareOptions extends CallOptions {}
+
+export interface ComparedModel {
+  name: string;
+  bytes: number;
+  producer: string;
+  producerVersion: string;
+  irVersion: number;
+  opsets: { domain: string; version: number }[];
+  graph: string;
+  nodes: number;
+  /** Weight layers found. */
+  layers: number;
+}
+
+export interface PairSide {
+  /** Index among the model's weight layers (analyze()'s layer index). */
+  position: number;
+  name: string;
+  path: string;
+  weight: string;
+  op: string;
+  shape: number[];
+  dtype: string;
+  channelAxis: number;
+  channels: number;
+  quant: QuantInfo | null;
+}
+
+export interface Pair {
+  a: PairSide;
+  b: PairSide;
+  matchedBy: 'weight' | 'name' | 'position';
+  comparable: boolean;
+  /** Only when not comparable. */
+  reason?: string;
+  /** null when not comparable; sqnr in dB, Infinity when identical. */
+  tensor: { maxAbsDiff: number; rmsDiff: number; sqnr: number } | null;
+  channels: {
+    count: number;
+    maxAbsDiff: Float64Array;
+    rmsDiff: Float64Array;
+    sqnr: Float64Array;
+    minA: Float32Array;
+    maxA: Float32Array;
+    minB: Float32Array;
+    maxB: Float32Array;
+  } | null;
+  /** selectComparison(): the pair's position among all pairs. */
+  index?: number;
+}
+
+export interface ComparisonSummary {
+  pairs: number;
+  comparable: number;
+  incomparable: number;
+  unmatchedA: number;
+  unmatchedB: number;
+  matchedBy: { weight: number; name: number; position: number };
+  identical: number;
+  worst: { pair: number; name: string; sqnr: number } | null;
+  maxAbsDiff: number;
+}
+
+/** compare()'s result: the document quantlens.comparison/1. */
+export interface Comparison {
+  schema: 'quantlens.comparison/1';
+  a: { model: ComparedModel };
+  b: { model: ComparedModel };
+  /** In A's graph order. */
+  pairs: Pair[];
+  unmatched: { a: string[]; b: string[] };
+  summary: ComparisonSummary;
+}
+
+export function compare(a: ModelSource, b: ModelSource, options?: CompareOptions): Promise<Comparison>;
+
+// ------------------------------------------------------------------ presenting results
+
+/**
+ * A result as plain JSON: typed arrays become arrays, Infinity and NaN become null.
+ * Typed loosely: the document has the result's shape with numbers or null in place of
+ * typed arrays.
+ */
+export function toJSON(result: Analysis | Equalization | Comparison | object): any;
+/** The CLI's table of an analysis, riskiest layers first. */
+export function formatTable(result: Analysis, options?: { top?: number; color?: boolean }): string;
+/** The CLI's report of an equalization. */
+export function formatEqualization(result: Equalization, options?: { top?: number; color?: boolean }): string;
+/** The CLI's table of a comparison, lowest SQNR first. */
+export function formatComparison(result: Comparison, options?: { top?: number; color?: boolean }): string;
+/** One line of a text progress bar. */
+export function formatProgress(progress?: Partial<Progress>, options?: { width?: number; label?: string }): string;
+/** A pair side's quantization in words, e.g. 'int8 per-channel (DequantizeLinear)'. */
+export function quantizationText(side: { quant: QuantInfo | null; dtype?: string }): string;
+/** An SQNR in dB with one decimal; 'lossless' for Infinity, '-' for none. */
+export function formatDb(x: number | null | undefined): string;
+/** The shortest decimal that reads back as the same float32; null for non-finite values. */
+export function float32Number(x: number): number | null;
+
+// ------------------------------------------------------------------ exports to other tools
+
+export function csvField(value: unknown): string;
+export function csvNumber(x: number | null | undefined): string;
+export function csvFloat32(x: number | null | undefined): string;
+export function toCsv(header: readonly string[], rows: readonly (readonly unknown[])[]): string;
+export declare const LAYER_COLUMNS: readonly string[];
+export declare const CHANNEL_COLUMNS: readonly string[];
+export declare const PAIR_COLUMNS: readonly string[];
+export declare const PAIR_CHANNEL_COLUMNS: readonly string[];
+export declare const EQUALIZATION_COLUMNS: readonly string[];
+/** One row per analysed layer, riskiest first (RFC 4180, CRLF). */
+export function analysisLayersCsv(result: Analysis): string;
+/** One row per output channel. */
+export function analysisChannelsCsv(result: Analysis): string;
+export function comparisonPairsCsv(result: Comparison): string;
+export function comparisonChannelsCsv(result: Comparison): string;
+export function equalizationCsv(result: Equalization): string;
+
+export type ModelExplorerMetric = Scheme | 'outliers';
+export declare const MODEL_EXPLORER_METRICS: readonly ModelExplorerMetric[];
+export declare const RISK_COLORS: Readonly<Record<'high' | 'medium' | 'low' | 'failed', string>>;
+/** The value written for an infinite SQNR. */
+export declare const LOSSLESS_DB: number;
+/** Node data for Google's Model Explorer, coloured by a metric. */
+export function modelExplorerNodeData(analysis: Analysis, options?: { metric?: ModelExplorerMetric }): {
+  nodeData: object;
+  graphId: string;
+  metric: ModelExplorerMetric;
+  results: number;
+  skipped: { layer: string; reason: string }[];
+};
+/** The pairs whose A or B layer name matches, with the summary recomputed. */
+export function selectComparison(result: Comparison, select: RegExp | ((name: string) => boolean)): Comparison;
+/** The changed layers whose name matches, with the SQNR summary recomputed. */
+export function selectEqualization(result: Equalization, select: RegExp | ((name: string) => boolean)): Equalization;
+/** compare()'s summary over the given pairs. */
+export function comparisonSummary(pairs: Pair[], unmatched: { a: string[]; b: string[] }): ComparisonSummary;
+
+// ------------------------------------------------------------------ report, core, worker
+
+export interface ReportInput {
+  analysis: Analysis;
+  equalization?: Equalization | null;
+  comparison?: Comparison | null;
+  /** The analysis of the comparison's model B. */
+  analysisB?: Analysis | null;
+}
+
+/**
+ * The self-contained HTML report (the app's "Save report"): its text. Reads the built app
+ * (web/dist/app/index.html in the package): with fs under Node, by fetch in browsers.
+ */
+export function saveReport(result: ReportInput, options?: { title?: string }): Promise<string>;
+
+/**
+ * Where the WebAssembly core comes from, for this realm (page, worker, Node process); call
+ * it before the first analyze/equalize/compare. wasmBinary: the .wasm bytes. wasmUrl: its
+ * URL (relative URLs resolve against the page; under Node a file: URL or a path is read).
+ */
+export function configureCore(options?: { wasmBinary?: Uint8Array | ArrayBuffer; wasmUrl?: string | URL }): void;
+
+/** Files for the worker: the model, or the model and its external data files (matched by name). */
+export type WorkerFiles = Blob | Uint8Array | ArrayBuffer | (Blob | Uint8Array | ArrayBuffer)[];
+
+/** Options for a worker call: as for the function itself, except that no option may be a function (they cannot reach a worker). */
+export interface WorkerAnalyzeOptions extends CallOptions {
+  histogramBins?: number;
+  externalData?: Record<string, Uint8Array | ArrayBuffer | Blob>;
+  layers?: RegExp;
+}
+
+export interface WorkerClient {
+  analyze(files: WorkerFiles, options?: WorkerAnalyzeOptions): Promise<Analysis>;
+  equalize(files: WorkerFiles, options?: EqualizeOptions): Promise<Equalization>;
+  compare(filesA: WorkerFiles, filesB: WorkerFiles, options?: CompareOptions): Promise<Comparison>;
+  /** Ends every pending job at once (they reject with code ABORTED) and starts a fresh worker. */
+  cancel(): void;
+  /** Ends the worker and every pending job; later calls reject with code ABORTED. */
+  terminate(): void;
+}
+
+/**
+ * analyze/equalize/compare in a Web Worker running 'quantlens/worker'.
+ * @param workerOrFactory  a function returning a new Worker (the client then goes on after
+ *   cancel()), a Worker, or nothing: a module worker from the package's worker.js.
+ * @param config  sent to every worker started: where its .wasm comes from.
+ */
+export function createWorkerClient(
+  workerOrFactory?: Worker | (() => Worker) | null,
+  config?: { wasmBinary?: Uint8Array | ArrayBuffer; wasmUrl?: string | URL },
+): WorkerClient;

@@ -1,0 +1,109 @@
+// 'quantlens/worker': a Web Worker script that runs analyze, equalize and compare off
+// the page's main thread. Start it as a module worker (or bundle it, as the app does,
+// into a classic one) and talk to it through createWorkerClient() (worker-client.js),
+// or directly with these messages:
+//
+// In:  {cmd: 'configure', wasmBinary?, wasmUrl?}   where the .wasm comes from (configureCore)
+//      {id, cmd: 'analyze' | 'equalize', files, options}
+//      {id, cmd: 'compare', files, other, options}
+//      {id, cmd: 'abort'}                           stops job `id` between slices or layers
+// Out: {id, type: 'progress', phase, done, total, layer?, side?}
+//      {id, type: 'result', result}                 (equalize: result.bytes' buffer is transferred)
+//      {id, type: 'error', error: {code, message, offset}}
+//
+// `files` is one source or an array: File, Blob, Uint8Array or ArrayBuffer. In an array,
+// the model is the first entry whose name ends in .onnx (else the first entry) and the
+// others are its external data files, found by their location or their base name
+// (exporters write locations such as "weights/x.bin"). options.externalData, an object
+// {location: bytes | Blob}, is used instead when given. Jobs run one at a time, in order.
+// A job that must stop at once, even inside one long core call, is stopped by terminating
+// the worker (createWorkerClient's cancel()).
+import { analyze } from './analyze.js';
+import { compare } from './compare.js';
+import { configureCore } from './core.js';
+import { equalize } from './equalize.js';
+import { QuantLensError } from './errors.js';
+
+const nameOf = (f) => (f && typeof f.name === 'string' ? f.name : '');
+
+function sourceOption(files, externalData) {
+  const list = Array.isArray(files) ? files : [files];
+  if (!list.length || list[0] == null) throw new QuantLensError('INVALID_ARGUMENT', 'no model given');
+  const model = list.find((f) => /\.onnx$/i.test(nameOf(f))) || list[0];
+  if (externalData && typeof externalData === 'object') return { model, externalData };
+  const others = list.filter((f) => f !== model);
+  if (!others.length) return { model, externalData: undefined };
+  const find = (location) => others.find((f) => nameOf(f) === location) || others.find((f) => nameOf(f) === location.split('/').pop());
+  return {
+    model,
+    externalData: async (location, offset, length) => {
+      const file = find(location);
+      if (!file) return null;  // reported as MISSING_EXTERNAL_DATA, naming the location
+      if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) {
+        const bytes = file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+        return bytes.subarray(offset, offset + length);
+      }
+      return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+    },
+  };
+}
+
+async function run(cmd, data, options) {
+  if (cmd === 'analyze') {
+    const a = sourceOption(data.files, options.externalData);
+    return analyze(a.model, { ...options, externalData: a.externalData });
+  }
+  if (cmd === 'equalize') {
+    const { externalData, ...rest } = options;
+    return equalize(sourceOption(data.files, externalData).model, rest);
+  }
+  if (cmd === 'compare') {
+    const { externalData, ...rest } = options;
+    return compare(sourceOption(data.files).model, sourceOption(data.other).model, rest);
+  }
+  throw new QuantLensError('INVALID_ARGUMENT', `unknown command ${cmd}`);
+}
+
+/** Serves requests arriving at `scope` (the worker's global scope by default). */
+export function serve(scope = self) {
+  const controllers = new Map();  // job id -> AbortController
+  let queue = Promise.resolve();
+
+  async function job(data) {
+    const { id, cmd } = data;
+    const controller = controllers.get(id);
+    const post = (message, transfer) => scope.postMessage({ id, ...message }, transfer || []);
+    try {
+      if (controller.signal.aborted) throw new QuantLensError('ABORTED', 'cancelled');
+      const onProgress = (p) => post({ type: 'progress', ...p });
+      // A signal makes the API yield between slices and layers, so an 'abort' message gets in.
+      const options = { ...(data.options || {}), onProgress, signal: controller.signal };
+      const result = await run(cmd, data, options);
+      // The equalized model's bytes move to the page rather than being copied.
+      post({ type: 'result', result }, cmd === 'equalize' && result.bytes ? [result.bytes.buffer] : []);
+    } catch (e) {
+      const error = { code: (e && e.code) || 'INTERNAL', message: (e && e.message) || String(e), offset: e && Number.isInteger(e.offset) ? e.offset : -1 };
+      post({ type: 'error', error });
+    } finally {
+      controllers.delete(id);
+    }
+  }
+
+  scope.onmessage = (event) => {
+    const data = event.data || {};
+    if (data.cmd === 'configure') {
+      configureCore({ wasmBinary: data.wasmBinary, wasmUrl: data.wasmUrl });
+      return;
+    }
+    if (data.cmd === 'abort') {
+      const c = controllers.get(data.id);
+      if (c) c.abort();
+      return;
+    }
+    controllers.set(data.id, new AbortController());
+    queue = queue.then(() => job(data));
+  };
+}
+
+// Started as a worker: serve at once. Imported anywhere else (a page, Node): do nothing.
+if (typeof WorkerGlobalScope !== 'undefined' && typeof self !== 'undefined' && self instanceof WorkerGlobalScope) serve(self);
