@@ -86,7 +86,8 @@ function copyPair(p) {
   return out;
 }
 
-function summarize(pairs, unmatched) {
+// The summary of a comparison over the given pairs (also used after a --layers selection).
+export function comparisonSummary(pairs, unmatched) {
   const matchedBy = { weight: 0, name: 0, position: 0 };
   let comparable = 0;
   let identical = 0;
@@ -156,7 +157,7 @@ export async function compare(a, b, options = {}) {
       b: { model: { name: srcB.name, ...cmp.model('b') } },
       pairs,
       unmatched,
-      summary: summarize(pairs, unmatched),
+      summary: comparisonSummary(pairs, unmatched),
     };
   } finally {
     if (ptrA) core._free(ptrA);

@@ -91,16 +91,17 @@ export async function equalize(source, options = {}) {
   }
 }
 
-// Means over the changed layers of the per-tensor SQNRs (dB), before and after.
+// Means and worst values over the given changed layers of one scheme's per-tensor SQNR (dB).
+export function sqnrChange(layers, scheme) {
+  const values = (f) => layers.map(f).filter(Number.isFinite);
+  const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  const worst = (xs) => (xs.length ? Math.min(...xs) : null);
+  const before = values((l) => l.before.sqnr[scheme]);
+  const after = values((l) => l.after.sqnr[scheme]);
+  return { meanBefore: mean(before), meanAfter: mean(after), worstBefore: worst(before), worstAfter: worst(after) };
+}
+
 function summarize(r) {
-  const mean = (f) => {
-    const xs = r.layers.map(f).filter(Number.isFinite);
-    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
-  };
-  const worst = (f) => {
-    const xs = r.layers.map(f).filter(Number.isFinite);
-    return xs.length ? Math.min(...xs) : null;
-  };
   return {
     changed: r.layers.length > 0,
     layersChanged: r.layers.length,
@@ -109,9 +110,7 @@ function summarize(r) {
     relu6Replaced: r.relu6Replaced.length,
     deadChannels: r.deadChannels.length,
     biasAbsorptions: r.biasAbsorptions,
-    int8PerTensor: { meanBefore: mean((l) => l.before.sqnr.int8PerTensor), meanAfter: mean((l) => l.after.sqnr.int8PerTensor),
-      worstBefore: worst((l) => l.before.sqnr.int8PerTensor), worstAfter: worst((l) => l.after.sqnr.int8PerTensor) },
-    int4PerTensor: { meanBefore: mean((l) => l.before.sqnr.int4PerTensor), meanAfter: mean((l) => l.after.sqnr.int4PerTensor),
-      worstBefore: worst((l) => l.before.sqnr.int4PerTensor), worstAfter: worst((l) => l.after.sqnr.int4PerTensor) },
+    int8PerTensor: sqnrChange(r.layers, 'int8PerTensor'),
+    int4PerTensor: sqnrChange(r.layers, 'int4PerTensor'),
   };
 }

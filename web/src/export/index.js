@@ -6,4 +6,5 @@ export {
   LAYER_COLUMNS, CHANNEL_COLUMNS, PAIR_COLUMNS, PAIR_CHANNEL_COLUMNS, EQUALIZATION_COLUMNS,
 } from './csv.js';
 export { modelExplorerNodeData, METRICS as MODEL_EXPLORER_METRICS, RISK_COLORS, LOSSLESS_DB } from './model-explorer.js';
-export { selectComparison, selectEqualization, comparisonSummary } from './select.js';
+export { selectComparison, selectEqualization } from './select.js';
+export { comparisonSummary } from '../compare.js';
