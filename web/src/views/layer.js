@@ -242,7 +242,9 @@ function relativeRangeChart(parent, l, { width, tip, flagged }) {
     bins[binOf(v)][flagged.has(c) ? 'flagged' : 'normal']++;
   });
   const y = d3.scaleLinear().domain([0, Math.max(1, d3.max(bins, (b) => b.normal + b.flagged))]).nice().range([f.height, 0]);
-  drawAxes(f.g, { x, y, width: f.width, height: f.height, xLabel: `relative range (× smallest non-zero channel range${useLog ? ', log scale' : ''})`,
+  // The unit of the axis, shown: a near-dead channel (range ~0) makes every other ratio huge.
+  const unit = d3.min(Array.from(ch.range).filter((v) => v > 0));
+  drawAxes(f.g, { x, y, width: f.width, height: f.height, xLabel: `relative range (× smallest non-zero channel range, ${formatNumber(unit)}${useLog ? '; log scale' : ''})`,
     yLabel: 'channels', xFormat: useLog ? logTicks(x.domain()) : undefined, yFormat: (d) => (Number.isInteger(d) ? String(d) : '') });
   const bx = (b) => x(b.lo);
   const bw = (b) => Math.max(1, x(b.hi) - x(b.lo) - 1);
