@@ -17,11 +17,11 @@
 // and functions only) are left out and listed in `skipped`. When the graph has no
 // name, the file is a single GraphNodeData ({results, thresholds}), which Model
 // Explorer applies to the graph on screen.
+import { colors } from '../palette.js';
 import { RISK_DB, riskOf } from '../risk.js';
 
-// The app's palette (web/src/views/common.js `colors.risk`, Okabe & Ito), repeated here
-// so that this module does not pull in d3.
-export const RISK_COLORS = { high: '#D55E00', medium: '#E69F00', low: '#009E73', failed: '#7f7f7f' };
+// The app's risk colours (web/src/palette.js).
+export const RISK_COLORS = colors.risk;
 
 export const METRICS = ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel', 'outliers'];
 

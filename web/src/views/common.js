@@ -1,33 +1,12 @@
-// What every view shares: one colour-blind-safe palette (Okabe & Ito, "Color
-// Universal Design", 2008), number formats for people, and small DOM helpers.
+// What every view shares: one colour-blind-safe palette (web/src/palette.js), number
+// formats for people, and small DOM helpers.
 // Views write strings from the model with .text() / textContent only, never as HTML.
 export { formatDb, formatNumber, formatCount } from '../format.js';
 export { riskOf, RISK_DB, RISK_LEVELS } from '../risk.js';
 
-export const palette = {
-  black: '#000000',
-  orange: '#E69F00',
-  sky: '#56B4E9',
-  green: '#009E73',
-  yellow: '#F0E442',
-  blue: '#0072B2',
-  vermillion: '#D55E00',
-  purple: '#CC79A7',
-  grey: '#7f7f7f',
-};
+import { palette, colors } from '../palette.js';
 
-// Roles: what each colour means everywhere.
-export const colors = {
-  min: palette.blue,
-  max: palette.vermillion,
-  mean: palette.black,
-  band: palette.sky,          // mean ± std
-  flagged: palette.purple,    // outlier channels
-  before: palette.grey,
-  after: palette.blue,
-  risk: { high: palette.vermillion, medium: palette.orange, low: palette.green, failed: palette.grey },
-  schemes: { int8PerTensor: palette.vermillion, int8PerChannel: palette.blue, int4PerTensor: palette.orange, int4PerChannel: palette.sky },
-};
+export { palette, colors };
 
 // ---------------------------------------------------------------------------
 // Shared view pieces (added for the model, layer, equalization and compare views).
