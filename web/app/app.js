@@ -8,8 +8,10 @@ import { renderModelView } from '../src/views/model.js';
 import { renderLayerView } from '../src/views/layer.js';
 import { renderEqualizationView } from '../src/views/equalization.js';
 import { renderCompareView } from '../src/views/compare.js';
+import { fromBase64 } from '../src/base64.js';
 import { formatNumber } from '../src/format.js';
-import { reportData, reportHtml, unpackData } from '../src/report.js';
+import { unpackData } from '../src/report.js';
+import { saveReport } from '../src/save-report.js';
 import { VERSION } from '../src/version.js';
 import { createWorkerClient } from '../src/worker-client.js';
 
@@ -55,13 +57,6 @@ const TABS = [
 // core call.
 let engine = null;  // createWorkerClient(): analyze / equalize / compare in the worker
 
-function base64Bytes(text) {
-  const s = atob(text.trim());
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 function startWorker() {
   const source = $('#ql-worker').textContent;
   const newWorker = () => {
@@ -71,7 +66,7 @@ function startWorker() {
     return worker;
   };
   // The page hands the inline .wasm to each worker it starts.
-  engine = createWorkerClient(newWorker, { wasmBinary: base64Bytes($('#ql-wasm').textContent) });
+  engine = createWorkerClient(newWorker, { wasmBinary: fromBase64($('#ql-wasm').textContent.trim()) });
 }
 
 function cancel() {
@@ -211,14 +206,12 @@ function downloadEqualized() {
   download(new Blob([eq.bytes], { type: 'application/octet-stream' }), `${stem(state.analysis.model.name)}.equalized.onnx`);
 }
 
-async function saveReport() {
-  const html = await reportHtml({
-    css: $('#ql-style').textContent,
-    script: $('#ql-main').textContent,
-    data: reportData({ analysis: state.analysis, equalization: state.equalization, comparison: state.comparison, analysisB: state.analysisB, version: VERSION }),
-    title: `QuantLens: ${state.analysis.model.name}`,
-  });
-  download(new Blob([html], { type: 'text/html' }), `${stem(state.analysis.model.name)}.quantlens.html`);
+// The report is built by the package's saveReport(), from this page's own style sheet
+// and main script.
+async function saveReportFile() {
+  const { analysis, equalization, comparison, analysisB } = state;
+  const html = await saveReport({ analysis, equalization, comparison, analysisB });
+  download(new Blob([html], { type: 'text/html' }), `${stem(analysis.model.name)}.quantlens.html`);
 }
 
 // ---------------------------------------------------------------- views
@@ -316,7 +309,7 @@ function buildPage() {
       el('button', { id: 'ql-open', 'data-needs-idle': true, onclick: () => fileInput.click(), text: 'Open model…' }),
       el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
       el('button', { id: 'ql-compare-button', 'data-needs-idle': true, onclick: () => otherInput.click(), text: 'Compare with…', disabled: true }),
-      el('button', { id: 'ql-save', 'data-needs-idle': true, onclick: saveReport, text: 'Save report', disabled: true }),
+      el('button', { id: 'ql-save', 'data-needs-idle': true, onclick: saveReportFile, text: 'Save report', disabled: true }),
       fileInput, otherInput) : null,
     el('div', { id: 'ql-model', class: 'ql-model', 'aria-live': 'polite' }));
 

@@ -3,16 +3,10 @@
 // For bundlers that leave new URL('...', import.meta.url) alone (esbuild), single-file
 // builds, and workers built from a blob. Importing it configures the core for the whole
 // realm, so 'quantlens' imported elsewhere in the same bundle uses the same bytes.
+import { fromBase64 } from './base64.js';
 import { configureCore } from './core.js';
 import wasmBase64 from '../dist/quantlens_core.inline.js';
 
-function decodeBase64(text) {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-configureCore({ wasmBinary: decodeBase64(wasmBase64) });
+configureCore({ wasmBinary: fromBase64(wasmBase64) });
 
 export * from './index.js';

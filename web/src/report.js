@@ -9,6 +9,8 @@
 // Model strings live inside the base64 text, so nothing from the file is ever parsed
 // as HTML; the page carries a Content-Security-Policy that forbids every request and
 // runs only the one script whose SHA-256 it names.
+import { fromBase64, toBase64 } from './base64.js';
+
 export const REPORT_SCHEMA = 'quantlens.report/1';
 
 const TYPES = { Float32Array, Float64Array, Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array };
@@ -71,21 +73,6 @@ export function unpackData(text) {
     }
     return value;
   });
-}
-
-function toBase64(bytes) {
-  if (typeof Buffer === 'function') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function fromBase64(text) {
-  if (typeof Buffer === 'function') { const b = Buffer.from(text, 'base64'); return new Uint8Array(b.buffer, b.byteOffset, b.length); }
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }
 
 async function sha256Base64(text) {
