@@ -202,6 +202,16 @@ function header(parent, eq, { onDownload }) {
 // ---------------------------------------------------------------------------
 // Per-layer SQNR, before and after, INT8 and INT4 per tensor: one row per layer.
 
+// A labelled <select data-action=...> of [value, text] options; returns the select.
+function labelledSelect(controls, text, action, options, value, onChange) {
+  const label = controls.append('label');
+  label.append('span').text(text);
+  const select = label.append('select').attr('data-action', action).on('change', (event) => onChange(event.target.value));
+  select.selectAll('option').data(options).join('option')
+    .attr('value', ([k]) => k).property('selected', ([k]) => k === value).text(([, t]) => t);
+  return select;
+}
+
 const ORDERS = {
   graph: { label: 'graph order', sort: null },
   before: { label: 'INT8 before, worst first', sort: (a, b) => d3.ascending(int8(a.before), int8(b.before)) },
@@ -212,12 +222,7 @@ const ORDERS = {
 function sqnrPanel(parent, layers, { width, selected, order, tip, onSelect, onOrder }) {
   parent.append('h3').text('Weight SQNR per layer, before and after');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
-  const label = controls.append('label');
-  label.append('span').text('Sort: ');
-  label.append('select').attr('data-action', 'sort-layers')
-    .on('change', (event) => onOrder(event.target.value))
-    .selectAll('option').data(Object.entries(ORDERS)).join('option')
-    .attr('value', ([k]) => k).property('selected', ([k]) => k === order).text(([, o]) => o.label);
+  labelledSelect(controls, 'Sort: ', 'sort-layers', Object.entries(ORDERS).map(([k, o]) => [k, o.label]), order, onOrder);
   legend(parent.node(), [
     { label: 'before', color: '#fff', stroke: colors.before, kind: 'dot' },
     { label: 'after', color: colors.after, kind: 'dot' },
@@ -329,14 +334,9 @@ function layerPanel(parent, eq, index, { width, tip, onSelect, fit, onFit }) {
   const layer = layers[index];
   parent.append('h3').text('Channels of one layer');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
-  const label = controls.append('label');
-  label.append('span').text('Layer: ');
-  label.append('select').attr('data-action', 'select-layer').attr('aria-label', 'Layer')
-    .style('max-width', `${Math.max(160, width - 180)}px`)
-    .on('change', (event) => onSelect(Number(event.target.value)))
-    .selectAll('option').data(layers).join('option')
-    .attr('value', (d, i) => i).property('selected', (d, i) => i === index)
-    .text((d) => `${d.name} (${d.op})`);
+  labelledSelect(controls, 'Layer: ', 'select-layer', layers.map((d, i) => [String(i), `${d.name} (${d.op})`]), String(index),
+    (v) => onSelect(Number(v)))
+    .attr('aria-label', 'Layer').style('max-width', `${Math.max(160, width - 180)}px`);
   for (const [text, step] of [['◀ previous', -1], ['next ▶', 1]]) {
     controls.append('button').attr('type', 'button').attr('class', 'ql-eq-chip')
       .attr('data-action', step < 0 ? 'previous-layer' : 'next-layer')
@@ -392,12 +392,7 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
   const n = Math.min(B.count, A.count);
   parent.append('h3').text('Per-channel weight range, before (dotted) and after (solid)');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
-  const label = controls.append('label');
-  label.append('span').text('Vertical range: ');
-  label.append('select').attr('data-action', 'fit')
-    .on('change', (event) => onFit(event.target.value))
-    .selectAll('option').data([['both', 'before and after'], ['after', 'after only (before clipped)']]).join('option')
-    .attr('value', ([k]) => k).property('selected', ([k]) => k === fit).text(([, t]) => t);
+  labelledSelect(controls, 'Vertical range: ', 'fit', [['both', 'before and after'], ['after', 'after only (before clipped)']], fit, onFit);
   legend(parent.node(), [
     { label: 'max', color: colors.max, kind: 'line' },
     { label: 'mean', color: colors.mean, kind: 'line' },
