@@ -10,6 +10,8 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::MissingExternalData: return "MISSING_EXTERNAL_DATA";
     case ErrorCode::InvalidArgument: return "INVALID_ARGUMENT";
     case ErrorCode::Unsupported: return "UNSUPPORTED";
+    case ErrorCode::UnsafeExternalData: return "UNSAFE_EXTERNAL_DATA";
+    case ErrorCode::InvalidGraph: return "INVALID_GRAPH";
   }
   return "UNKNOWN";
 }

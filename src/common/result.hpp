@@ -13,6 +13,8 @@ enum class ErrorCode : int {
   MissingExternalData,  // external data file or range could not be resolved
   InvalidArgument,      // a caller passed something unusable (bad option, index)
   Unsupported,          // well-formed but outside what we handle (layout, op)
+  UnsafeExternalData,   // an external data location outside the model's folder (absolute, '..', drive, NUL)
+  InvalidGraph,         // a graph the ONNX spec forbids: a name assigned twice, an undefined input, a cycle
 };
 
 // Stable names used by the JS API and the CLI ("INVALID_MODEL", ...).
