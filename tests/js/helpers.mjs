@@ -16,9 +16,11 @@ export function sharedModelFiles() {
 export const fetchedModelFiles = () => list(path.join(root, 'models', 'fetched'));
 export const generatedModelFiles = () => list(path.join(root, 'models', 'generated'));
 
-export function run(cmd, args, { input, timeout = 300000, cwd } = {}) {
+// `env`: variables added to this process's environment for the child.
+export function run(cmd, args, { input, timeout = 300000, cwd, env } = {}) {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { maxBuffer: 1 << 30, timeout, encoding: 'utf8', cwd }, (error, stdout, stderr) => {
+    const options = { maxBuffer: 1 << 30, timeout, encoding: 'utf8', cwd, env: env ? { ...process.env, ...env } : undefined };
+    const child = execFile(cmd, args, options, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
     if (input !== undefined) child.stdin.end(input);
@@ -27,3 +29,4 @@ export function run(cmd, args, { input, timeout = 300000, cwd } = {}) {
 
 export const runCli = (args) => run(process.execPath, [cli, ...args]);
 export const runReference = (model) => run('/usr/bin/python3', [path.join(root, 'tools', 'reference', 'analyze_ref.py'), model]);
+

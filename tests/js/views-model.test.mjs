@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { root } from './helpers.mjs';
-import { launch, newPage, serve, bundle, screenshot, noChromium } from './chromium.mjs';
+import { launch, newPage, serve, bundle, screenshot, noChromium, guardHtmlSinks, htmlSinkHits } from './chromium.mjs';
 import { analyze, toJSON } from '../../web/src/index.js';
 import { formatDb, formatNumber, riskOf, SCHEMES } from '../../web/src/views/common.js';
 import { channelRangeSummary } from '../../web/src/views/layer.js';
@@ -50,6 +50,7 @@ describe('model and layer views in Chromium', { skip }, () => {
     const page = await newPage(browser, { viewport });
     page.dialogs = [];
     page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+    await guardHtmlSinks(page);
     await page.goto(url);
     await page.addScriptTag({ url: 'harness.js', type: 'module' });
     await page.waitForFunction(() => window.QL);
@@ -59,6 +60,18 @@ describe('model and layer views in Chromium', { skip }, () => {
   const mount = (page, kind, d, arg) => page.evaluate(([k, text, a]) => QL.mount(k, text, a), [kind, JSON.stringify(d), arg]);
   const cells = (page, col) => page.$$eval(`table.ql-layer-table tbody tr:not([hidden]) td[data-col="${col}"]`, (tds) => tds.map((t) => t.textContent));
   const order = (page) => page.$$eval('table.ql-layer-table tbody tr:not([hidden])', (trs) => trs.map((t) => Number(t.dataset.position)));
+  // The channel chart's x tick labels, and a wait until their span (last - first) passes `test`
+  // (a wheel event reaches the page on its own schedule: wait for its effect, not for a time).
+  const channelTicks = (page) => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+  const tickSpan = (t) => t[t.length - 1] - t[0];
+  const waitForTickSpan = (page, below) => page.waitForFunction((limit) => {
+    const t = [...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')].map((e) => e.textContent).filter(Boolean).map(Number);
+    return t.length > 1 && t[t.length - 1] - t[0] < limit;
+  }, below);
+  const waitForTicks = (page, want) => page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
+    .map((e) => e.textContent).filter(Boolean).map(Number)) === JSON.stringify(w), want);
+  const svgWidth = (page, chart) => page.evaluate((c) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`).getAttribute('width')), chart);
+  const waitForWiderChart = (page, chart, than) => page.waitForFunction(([c, w]) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`)?.getAttribute('width')) > w, [chart, than]);
 
   // Every body row against the analysis computed in Node.
   async function checkModelTable(page, result) {
@@ -204,34 +217,35 @@ describe('model and layer views in Chromium', { skip }, () => {
 
     // Zoom (x only) on the per-channel chart of the widest layer, and a tooltip.
     await mount(page, 'layer', doc, wide);
-    const ticks = () => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+    const ticks = () => channelTicks(page);
     const before = await ticks();
     const yBefore = await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent));
     const box = await page.locator('[data-chart="channels"] .ql-overlay').boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.wheel(0, -600);
-    await page.waitForTimeout(100);
+    await waitForTickSpan(page, tickSpan(before) / 1.5);
     const afterZoom = await ticks();
-    const span = (t) => t[t.length - 1] - t[0];
-    assert.ok(span(afterZoom) < span(before) / 1.5, `zoomed in: ticks ${before} -> ${afterZoom}`);
+    assert.ok(tickSpan(afterZoom) < tickSpan(before) / 1.5, `zoomed in: ticks ${before} -> ${afterZoom}`);
     assert.deepEqual(await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent)), yBefore, 'y does not zoom');
     await page.mouse.move(box.x + box.width / 2 + 3, box.y + box.height / 2);
+    await page.waitForFunction(() => /^channel \d+/.test(document.querySelector('.ql-tooltip:not([hidden])')?.textContent ?? ''));
     const tipText = await page.textContent('.ql-tooltip');
     assert.match(tipText, /^channel \d+/);
     for (const k of ['min', 'max', 'mean', 'std', 'relative range']) assert.ok(tipText.includes(k), `tooltip has ${k}`);
     const c = Number(tipText.match(/^channel (\d+)/)[1]);
     assert.ok(tipText.includes(formatNumber(mlsd.layers[wide].channels.max[c])), 'tooltip shows the channel max');
     await page.click('[data-chart="channels"] button');
-    await page.waitForTimeout(100);
+    await waitForTicks(page, before);
     assert.deepEqual(await ticks(), before, 'reset zoom');
+    const narrow = await svgWidth(page, 'channels');
     await page.setViewportSize({ width: 1920, height: 1080 });
-    await page.waitForTimeout(200);
+    await waitForWiderChart(page, 'channels', narrow);
     await screenshot(page, 'view-layer-mlsd-wide');
     assert.deepEqual(page.errors, []);
     await page.close();
   });
 
-  it('layer view of a layer with thousands of channels renders, zooms and marks every flagged channel', async () => {
+  it('layer view of a layer with thousands of channels renders, zooms and marks every flagged channel', async (t) => {
     // MLSD's widest layer repeated 12 times along the channel axis (4608 channels).
     const p = mlsd.layers.reduce((b, l, q) => (l.channels.count > mlsd.layers[b].channels.count ? q : b), 0);
     const big = JSON.parse(JSON.stringify(doc));
@@ -245,22 +259,27 @@ describe('model and layer views in Chromium', { skip }, () => {
     l.shape = [C * reps, ...l.shape.slice(1)];
     l.outlierChannels = Array.from({ length: reps }, (_, r) => l.outlierChannels.map((c) => c + r * C)).flat();
     const page = await open();
+    // The time is reported, not judged (it depends on the machine); what keeps it small is
+    // checked: at full width the channels are lines, with no element per channel.
     const ms = await mount(page, 'layer', big, p);
-    assert.ok(ms < 3000, `rendered in ${ms} ms`);
+    t.diagnostic(`${l.channels.count} channels rendered in ${Math.round(ms)} ms`);
+    assert.equal(await page.locator('[data-chart="channels"] .ql-pt-max').count(), 0, 'no per-channel points when channels are closer than 7 px');
     assert.equal(await page.textContent('[data-field="outliers"]'), String(l.outlierChannels.length));
     for (const c of CHARTS) assert.equal(await page.locator(`[data-chart="${c}"] .ql-flagged`).count(), l.outlierChannels.length, c);
-    const ticks = () => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+    const ticks = () => channelTicks(page);
     const before = await ticks();
     const box = await page.locator('[data-chart="channels"] .ql-overlay').boundingBox();
     await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
     for (let k = 0; k < 6; k++) await page.mouse.wheel(0, -500);
-    await page.waitForTimeout(150);
+    await waitForTickSpan(page, tickSpan(before) / 8);
     const after = await ticks();
-    assert.ok(after[after.length - 1] - after[0] < (before[before.length - 1] - before[0]) / 8, `zoomed: ${before} -> ${after}`);
+    assert.ok(tickSpan(after) < tickSpan(before) / 8, `zoomed: ${before} -> ${after}`);
     // Pan by dragging: the visible channels move right.
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.1, box.y + box.height / 2, { steps: 5 });
     await page.mouse.up();
+    await page.waitForFunction((first) => Number([...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
+      .map((e) => e.textContent).filter(Boolean)[0]) > first, after[0]);
     const panned = await ticks();
     assert.ok(panned[0] > after[0], `panned: ${after} -> ${panned}`);
     await screenshot(page, 'view-layer-4608-channels-zoomed');
@@ -296,7 +315,8 @@ describe('model and layer views in Chromium', { skip }, () => {
     assert.equal(await page.textContent('.ql-layer-view .ql-error'), 'UNSUPPORTED_DTYPE: weight <img src=z onerror=alert(4)> is int16');
     await mount(page, 'layer', hostile, names[1]);
     assert.equal(await page.getAttribute('.ql-layer-view', 'data-layer-name'), names[1]);
-    await page.waitForTimeout(200);
+    // No fixed wait for a script that might run: no name may ever reach an HTML parser.
+    assert.deepEqual(await htmlSinkHits(page, [...names, '<i>failed</i>', '<b onmouseover', '<img src=y', '<img src=z']), [], 'model strings parsed as HTML');
     const injected = await page.evaluate(() => ({
       elements: document.querySelectorAll('#view img, #view script, #view b, #view i, #view svg[onload]').length,
       xss: window.__xss ?? null,

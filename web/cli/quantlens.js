@@ -202,18 +202,22 @@ function checkOptions(cmd, opts) {
 
 // A progress bar on stderr: only when stderr is a terminal, only once the work has
 // taken PROGRESS_DELAY ms (small models never flash one), redrawn at most every
-// 100 ms, erased by done(). QUANTLENS_PROGRESS=0 turns it off, =1 draws it from the
-// start (still only on a terminal).
-const PROGRESS_DELAY = process.env.QUANTLENS_PROGRESS === '1' ? 0 : 500;
+// PROGRESS_INTERVAL ms, erased by done(). QUANTLENS_PROGRESS=0 turns it off, =1 draws it
+// from the start (still only on a terminal). =always is for tests: every progress event
+// is drawn, with neither the delay nor the redraw limit, so what appears does not depend
+// on how fast the machine is (still only on a terminal).
+const PROGRESS_MODE = process.env.QUANTLENS_PROGRESS;
+const PROGRESS_DELAY = PROGRESS_MODE === '1' || PROGRESS_MODE === 'always' ? 0 : 500;
+const PROGRESS_INTERVAL = PROGRESS_MODE === 'always' ? 0 : 100;
 function progressBar(stream = process.stderr) {
-  const enabled = !!stream.isTTY && process.env.QUANTLENS_PROGRESS !== '0';
+  const enabled = !!stream.isTTY && PROGRESS_MODE !== '0';
   const start = Date.now();
-  let last = 0;
+  let last = -Infinity;
   let drawn = false;
   let prefix = '';
   const draw = (p) => {
     const now = Date.now();
-    if (now - start < PROGRESS_DELAY || now - last < 100) return;
+    if (now - start < PROGRESS_DELAY || now - last < PROGRESS_INTERVAL) return;
     last = now;
     const label = prefix + (p.side ? `${p.phase} ${p.side.toUpperCase()}` : p.phase);
     stream.write(`\r${formatProgress(p, { width: stream.columns || 80, label })}\x1b[K`);
