@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { cli, fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
+import { cli, fetchedModelFiles, generatedModelFiles, makeSkippedModel, root, run, runCli, sharedModelFiles } from './helpers.mjs';
 import { unpackData } from '../../web/src/report.js';
 import * as pb from './pb.mjs';
 
@@ -383,4 +383,60 @@ test('progress bar on a terminal: =1 draws the first event at once, =0 nothing; 
   const plain = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: '' });
   assert.equal(plain.code, 0);
   assert.ok(plain.stdout === '' || plain.stdout.endsWith('\r\x1b[K'), JSON.stringify(plain.stdout.slice(-80)));
+});
+
+// ---------------------------------------------------------------------------
+// Weight nodes the core cannot analyse (analyze()'s `skipped`): never dropped without a word.
+test('weight nodes not analysed: listed under the table, in the JSON, and noted on stderr by CSV and Model Explorer', async () => {
+  const file = path.join(tmp, 'skipped.onnx');
+  const made = await makeSkippedModel(file, { gemm: 'gemm\nwith\x1b[31m a newline' });
+  assert.equal(made.code, 0, made.stderr);
+  const doc = JSON.parse((await runCli(['analyze', file, '--json'])).stdout);
+  // Today's core skips these two nodes; it may add others, so the list is read from the result.
+  assert.ok(doc.skipped.includes('bad_conv (Conv): convolution weight of rank 2'), JSON.stringify(doc.skipped));
+  assert.ok(doc.skipped.includes('gemm\nwith\x1b[31m a newline (Gemm): Gemm weight of rank 3'), JSON.stringify(doc.skipped));
+  assert.deepEqual(doc.layers.map((l) => l.name), ['good_conv']);
+  const n = doc.skipped.length;
+  const printed = doc.skipped.map((x) => `  ${x.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')}`);
+  assert.ok(printed.includes('  gemm with [31m a newline (Gemm): Gemm weight of rank 3'), 'control characters become spaces');
+
+  const table = await runCli(['analyze', file]);
+  assert.equal(table.code, 0, table.stderr);
+  const lines = table.stdout.trimEnd().split('\n');
+  const at = lines.indexOf(`${n} weight nodes not analysed:`);
+  assert.ok(at > 0, table.stdout);
+  assert.deepEqual(lines.slice(at + 1), printed, 'one per line, after the count, to the end of the output');
+  assert.equal(lines[at - 1], '', 'set apart by a blank line');
+  assert.ok(!table.stdout.includes('\x1b'), 'no escape sequence reaches the terminal');
+
+  for (const [format, where] of [['csv', 'CSV'], ['csv-channels', 'CSV'], ['model-explorer', 'node data']]) {
+    const r = await runCli(['analyze', file, '--format', format]);
+    assert.equal(r.code, 0, r.stderr);
+    const err = r.stderr.trimEnd().split('\n');
+    const k = err.indexOf(`quantlens: note: ${n} weight nodes not analysed (not in the ${where}):`);
+    assert.ok(k >= 0, `${format}: ${r.stderr}`);
+    assert.deepEqual(err.slice(k + 1, k + 1 + n), printed, format);
+    assert.ok(!r.stdout.includes('bad_conv'), `${format}: the CSV/JSON itself stays well formed, without them`);
+  }
+  const csv = await runCli(['analyze', file, '--format', 'csv']);
+  assert.equal(csv.stdout.trim().split('\r\n').length, 2, 'header and good_conv');
+  // JSON and table: nothing on stderr.
+  assert.equal(table.stderr, '');
+  assert.equal((await runCli(['analyze', file, '--json'])).stderr, '');
+});
+
+test('a model whose every weight node is skipped says so, and lists them', async () => {
+  const file = path.join(tmp, 'all-skipped.onnx');
+  // GraphProto input (11) and output (12) ValueInfoProtos name x and y: every value is defined.
+  const m = pb.model(pb.concat(pb.graph({
+    nodes: [pb.node({ inputs: ['x', 'w'], outputs: ['y'], name: 'flat_conv', op: 'Conv' })],
+    inits: [pb.tensor({ name: 'w', dims: [2, 2], raw: pb.floatsLE([1, 2, 3, 4]) })],
+  }), pb.msg(11, pb.str(1, 'x')), pb.msg(12, pb.str(1, 'y'))));
+  fs.writeFileSync(file, m);
+  const doc = JSON.parse((await runCli(['analyze', file, '--json'])).stdout);
+  assert.ok(doc.skipped.includes('flat_conv (Conv): convolution weight of rank 2'), JSON.stringify(doc.skipped));
+  const r = await runCli(['analyze', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^No weight layer could be analysed\.$/m);
+  assert.ok(r.stdout.includes(`${doc.skipped.length} weight ${doc.skipped.length === 1 ? 'node' : 'nodes'} not analysed:\n  flat_conv (Conv): convolution weight of rank 2`), r.stdout);
 });

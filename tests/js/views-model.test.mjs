@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { root } from './helpers.mjs';
+import { makeSkippedModel, root } from './helpers.mjs';
 import { launch, newPage, serve, bundle, screenshot, noChromium, guardHtmlSinks, htmlSinkHits } from './chromium.mjs';
 import { analyze, toJSON } from '../../web/src/index.js';
 import { formatDb, formatNumber, riskOf, SCHEMES } from '../../web/src/views/common.js';
@@ -323,6 +323,87 @@ describe('model and layer views in Chromium', { skip }, () => {
     }));
     assert.deepEqual(injected, { elements: 0, xss: null });
     assert.deepEqual(page.dialogs, [], 'no script ran');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  // The notice of weight nodes the core could not analyse (analysis.skipped).
+  const skippedShown = (page) => page.evaluate(() => {
+    const box = document.querySelector('.ql-model-view details.ql-skipped[data-field="skipped"]');
+    if (!box) return null;
+    return {
+      open: box.open,
+      count: box.querySelector('[data-field="skipped-count"]').textContent,
+      items: [...box.querySelectorAll('li[data-skipped]')].map((li) => li.textContent),
+      itemsVisible: [...box.querySelectorAll('li[data-skipped]')].filter((li) => li.checkVisibility()).length,
+      summaryVisible: box.querySelector('summary').getBoundingClientRect().height > 0,
+      afterHeader: !!box.previousElementSibling?.classList.contains('ql-model-head'),
+    };
+  });
+
+  it('weight nodes not analysed: listed under the header with their reasons, names as text', async () => {
+    const page = await open();
+    const skipped = [
+      'lstm_1 (LSTM): recurrent weights are not analysed',
+      '<img src=x onerror="window.__xss=3"> (Conv): convolution weight of rank 2',
+      'Loop_3/body/<script>window.__xss=4</script> (MatMul): weight is transposed after DequantizeLinear',
+      'conv (Conv): x (Gemm): a name or a reason that holds the separator',
+      'a string of another shape <b onmouseover=alert(5)>bold</b>',
+    ];
+    await mount(page, 'model', { ...doc, skipped });
+    const shown = await skippedShown(page);
+    assert.deepEqual(shown.items, skipped, 'each item, in order, its text the string itself');
+    assert.equal(shown.count, '5 weight nodes not analysed');
+    assert.ok(shown.open && shown.summaryVisible && shown.itemsVisible === 5 && shown.afterHeader, JSON.stringify(shown));
+    assert.deepEqual(await page.evaluate(() => [...document.querySelectorAll('.ql-skipped li code')].map((c) => c.textContent)),
+      ['lstm_1', '<img src=x onerror="window.__xss=3">', 'Loop_3/body/<script>window.__xss=4</script>', 'conv'], 'node names set apart');
+    await checkModelTable(page, mlsd);  // the layers are all still there
+    await screenshot(page, 'view-model-skipped');
+    assert.deepEqual(await htmlSinkHits(page, ['<img', '<script', '<b ']), [], 'skipped strings parsed as HTML');
+    assert.deepEqual(await page.evaluate(() => ({
+      elements: document.querySelectorAll('#view img, #view script, #view b').length, xss: window.__xss ?? null,
+    })), { elements: 0, xss: null });
+
+    // Many: closed to one line with the count; opened, every one is listed.
+    const many = Array.from({ length: 40 }, (_, k) => `MatMul_${k} (MatMul): weight is transposed after DequantizeLinear`);
+    await mount(page, 'model', { ...doc, skipped: many });
+    let s = await skippedShown(page);
+    assert.equal(s.count, '40 weight nodes not analysed');
+    assert.equal(s.open, false);
+    assert.equal(s.itemsVisible, 0);
+    await page.click('.ql-skipped summary');
+    s = await skippedShown(page);
+    assert.ok(s.open);
+    assert.deepEqual(s.items, many);
+    await screenshot(page, 'view-model-skipped-many');
+    // One: singular. None: no notice.
+    await mount(page, 'model', { ...doc, skipped: [skipped[0]] });
+    assert.equal((await skippedShown(page)).count, '1 weight node not analysed');
+    await mount(page, 'model', { ...doc, skipped: [] });
+    assert.equal(await skippedShown(page), null);
+    // Nothing analysed at all: said so, and why.
+    const none = { ...doc, layers: [], skipped: skipped.slice(0, 2), summary: { ...doc.summary, layers: 0, analysed: 0, ranking: [], parameters: 0, layersWithOutliers: 0, outlierChannels: 0, worstInt8PerTensor: null } };
+    await mount(page, 'model', none);
+    assert.deepEqual((await skippedShown(page)).items, skipped.slice(0, 2));
+    assert.ok((await page.textContent('.ql-model-view')).includes('No weight layer could be analysed.'));
+    assert.deepEqual(page.dialogs, []);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('weight nodes not analysed in a real analysis: the notice lists analyze()\'s skipped', async () => {
+    const file = path.join(tmp, 'skipped.onnx');
+    const made = await makeSkippedModel(file);
+    assert.equal(made.code, 0, made.stderr);
+    const result = await analyze(file);
+    // Today's core skips these two; it may add more (the list is read from the result).
+    for (const want of ['bad_conv (Conv): convolution weight of rank 2', 'bad_gemm (Gemm): Gemm weight of rank 3']) assert.ok(result.skipped.includes(want), want);
+    const page = await open();
+    await mount(page, 'model', toJSON(result));
+    const s = await skippedShown(page);
+    assert.deepEqual(s.items, result.skipped);
+    assert.equal(s.count, `${result.skipped.length} weight nodes not analysed`);
+    await checkModelTable(page, result);
     assert.deepEqual(page.errors, []);
     await page.close();
   });

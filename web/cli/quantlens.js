@@ -10,6 +10,7 @@ import {
 import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js';
 import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
+import { formatSkipped } from '../src/format.js';
 
 const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing external data, bad option), 3 a --fail-below-sqnr threshold failed.';
 const LAYERS_HELP = '  --layers REGEX          select layers whose name matches (JavaScript RegExp, unanchored)';
@@ -264,6 +265,14 @@ function warnLayerErrors(layers) {
   }
 }
 
+// Weight nodes the core could not analyse: the table lists them under the layers and the
+// JSON carries them; formats with no place for them (CSV, Model Explorer node data) leave
+// them out, and say so on stderr, one node per line.
+function noteSkipped(result, where) {
+  const lines = formatSkipped(result.skipped, { suffix: ` (not in the ${where})` });
+  if (lines.length) process.stderr.write(`quantlens: note: ${lines.join('\n')}\n`);
+}
+
 function warnEmptySelection(opts, n) {
   if (opts.layersRe && n === 0) process.stderr.write(`quantlens: warning: --layers ${oneLine(opts.layers)} selected no layers\n`);
 }
@@ -279,8 +288,8 @@ async function runAnalyze(opts) {
   warnEmptySelection(opts, result.layers.length);
   switch (opts.format) {
     case 'json': write(JSON.stringify(toJSON(result))); break;
-    case 'csv': process.stdout.write(analysisLayersCsv(result)); break;
-    case 'csv-channels': process.stdout.write(analysisChannelsCsv(result)); break;
+    case 'csv': process.stdout.write(analysisLayersCsv(result)); noteSkipped(result, 'CSV'); break;
+    case 'csv-channels': process.stdout.write(analysisChannelsCsv(result)); noteSkipped(result, 'CSV'); break;
     case 'model-explorer': {
       const me = modelExplorerNodeData(result, { metric: opts.metric ?? 'int8PerTensor' });
       write(JSON.stringify(me.nodeData, null, 1));
@@ -289,6 +298,7 @@ async function runAnalyze(opts) {
         for (const s of me.skipped) { const r = s.reason.replace(/^in sub-graph .*/, 'in sub-graphs'); reasons.set(r, (reasons.get(r) || 0) + 1); }
         process.stderr.write(`quantlens: note: ${me.skipped.length} layers left out of the node data (${[...reasons].map(([r, n]) => `${n} ${r}`).join(', ')})\n`);
       }
+      noteSkipped(result, 'node data');
       break;
     }
     default: write(formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY }));
