@@ -12,7 +12,7 @@ import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
 import { formatSkipped } from '../src/format.js';
 
-const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing external data, bad option), 3 a --fail-below-sqnr threshold failed.';
+const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing or unsafe external data, bad option), 3 a --fail-below-sqnr threshold failed.';
 const LAYERS_HELP = '  --layers REGEX          select layers whose name matches (JavaScript RegExp, unanchored)';
 const PROGRESS_HELP = 'A progress bar is drawn on stderr when stderr is a terminal and the work takes more than\nhalf a second; it is erased at the end (QUANTLENS_PROGRESS=0 turns it off, =1 shows it at once).';
 
@@ -119,7 +119,7 @@ ${EXIT_STATUS}`,
 };
 
 // Exit status 2: the input is at fault.
-const BAD_INPUT = new Set(['INVALID_MODEL', 'UNSUPPORTED_DTYPE', 'MISSING_EXTERNAL_DATA', 'IO_ERROR', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'USAGE']);
+const BAD_INPUT = new Set(['INVALID_MODEL', 'INVALID_GRAPH', 'UNSAFE_EXTERNAL_DATA', 'UNSUPPORTED_DTYPE', 'MISSING_EXTERNAL_DATA', 'IO_ERROR', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'USAGE']);
 const EXIT = { ok: 0, internal: 1, badInput: 2, threshold: 3 };
 
 const FORMATS = {
