@@ -216,7 +216,7 @@ Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::M
   std::sort(streamed.begin(), streamed.end());
   std::vector<onnx::SkippedPayload> keep;
   for (const auto& p : skim->skipped) {
-    if (std::binary_search(streamed.begin(), streamed.end(), p.offset)) {
+    if (std::binary_search(streamed.begin(), streamed.end(), p.offset) || p.length >= kSettleReadBelow) {
       keep.push_back(p);
       continue;
     }

@@ -96,9 +96,12 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& layer, wire::Bytes weight
 // Finishes reading a skimmed model (onnx::skimModel, then parseModel and findLayers
 // on its image): every payload the skim left unread is read into the image now,
 // except the stored weights of discovered layers, which stay in the file to be
-// streamed and are marked Tensor::deferred (an in-memory read of them is an error).
-// Afterwards `skim->skipped` lists exactly the deferred payloads. So a scale, zero
-// point, bias or constant of any size is read like any other, never from unread bytes.
+// streamed, and payloads of kSettleReadBelow bytes or more that are not layer weights
+// (an LLM's embedding table: nothing the analysis reads is that large). Those stay
+// unread and are marked Tensor::deferred, so an in-memory read of one is an error,
+// never a read of bytes that were not loaded; `skim->skipped` then lists exactly them.
+// So a scale, zero point, bias or constant is read like any other tensor.
+constexpr uint64_t kSettleReadBelow = uint64_t{16} << 20;
 Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::Model* model, const graph::Discovery& layers);
 
 // Risk order of layers given their INT8 per-tensor SQNR (NaN for a layer that

@@ -186,7 +186,8 @@ Result<Source> locate(const Tensor& t, Bytes external) {
   if (t.hasRawData) {
     if (t.deferred)
       return makeError(ErrorCode::InvalidArgument,
-                       tensorLabel(t) + " is read from the file piece by piece (its bytes are not in memory)", t.offset);
+                       tensorLabel(t) + " was left in the file (" + std::to_string(t.rawData.size) +
+                           " bytes, read piece by piece when it is a layer's weight) and is not in memory", t.offset);
     if (elem == 0)
       return makeError(ErrorCode::UnsupportedDtype,
                        tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);

@@ -259,8 +259,10 @@ TEST_CASE("layers: MatMul uses the last axis, or axis -2 for a weight on the lef
     CHECK(f.only().channelAxis == 1);
     CHECK_LAYOUT(f.only().layout, 1, 2, 6, 9);
   }
-  {  // activations times activations: not a layer, not skipped either
+  {  // activations times activations: not a layer, not skipped either (operands that
+     // name nothing would be skipped: see test_untrusted.cpp)
     pb::GraphBuilder g;
+    g.input("a", {2, 3}).input("b", {3, 4});
     g.add(pb::node("MatMul", {"a", "b"}, {"y"}, "mm"));
     Found f(g);
     CHECK(f.d.layers.empty());
