@@ -834,7 +834,28 @@ def cle_shared_bias():
     return make_model(graph, 13), {}
 
 
+def cle_split_pads():
+    """Conv -> Pad whose amounts are one piece of a Split of a constant, with sizes read
+    from the file: a negative size (-1) and sizes whose sum wraps past the end must be
+    refused before anything is indexed (they once read 32 KB before the buffer), and an
+    honest split (the third Pad) still lets the sequence through."""
+    n = Net(207)
+    h = n.op("Relu", [n.conv("x", "c1", 3, 8, k=3)], "r1")
+    all_pads = n.const("all_pads", np.array([0, 0, 1, 1, 0, 0, 1, 1] * 2, np.int64))
+    for k, sizes in enumerate(([-1, 17], [2 ** 62, 2 ** 62 + 8], [8, 8])):
+        pieces = [f"pads{k}", f"rest{k}"]
+        n.nodes.append(helper.make_node("Split", [all_pads, n.const(f"sizes{k}", np.array(sizes, np.int64))], pieces,
+                                        name=f"split{k}", axis=0))
+        h = n.op("Pad", [h, pieces[0]], f"pad{k}")
+        h = n.op("Relu", [n.conv(h, f"c{k + 2}", 8, 8, k=3)], f"r{k + 2}")
+    graph = helper.make_graph(n.nodes, "cle_split_pads", [vi("x", F, [1, 3, 32, 32])], [vi(h, F)], n.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])  # no shape inference: it refuses the sizes
+    model.ir_version = 8
+    return model, {}
+
+
 CASES = [
+    ("cle_split_pads.onnx", cle_split_pads),
     ("typed_float_data.onnx", typed_float_data),
     ("unpacked_fields.onnx", unpacked_fields),
     ("fp16_bf16.onnx", fp16_bf16),
@@ -861,7 +882,7 @@ CASES = [
 LARGE = {large_weights}
 
 # Deliberately odd cases that onnx.checker rejects.
-UNCHECKED = {subgraph_shadowing}
+UNCHECKED = {subgraph_shadowing, cle_split_pads}
 
 
 def write(path, data):

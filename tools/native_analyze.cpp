@@ -6,6 +6,8 @@
 // --check also analyses every layer from whole bytes and requires the same results.
 #include <cmath>
 #include <cstdio>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -115,6 +117,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "quantlens: %s\n", found.error().describe().c_str());
     return 2;
   }
+  if (Error e = analysis::settleSkim(file, image.get(), &skim.value(), &model.value(), found.value()); !e.ok()) {
+    std::fprintf(stderr, "quantlens: %s: %s\n", path.c_str(), e.describe().c_str());
+    return 2;
+  }
   const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   int failures = 0;
   std::vector<uint8_t> buffer;
@@ -125,14 +131,23 @@ int main(int argc, char** argv) {
     FileReader* src = nullptr;
     uint64_t base = 0, length = 0;
     if (w.external) {
-      auto ref = onnx::externalRef(w);
-      const std::string loc = ref.ok() ? std::string(ref->location) : "";
-      if (!ref.ok() || loc.empty() || loc[0] == '/' || loc.find("..") != std::string::npos) {
-        std::fprintf(stderr, "%s: MISSING_EXTERNAL_DATA: bad external reference\n", printable(L.name).c_str());
+      auto ref = onnx::externalRef(w);  // holds the location to the rule (inside the model's folder)
+      if (!ref.ok()) {
+        std::fprintf(stderr, "%s: %s: %s\n", printable(L.name).c_str(), errorCodeName(ref.error().code), ref.error().describe().c_str());
         ++failures;
         continue;
       }
-      ext = std::make_unique<FileReader>(dir + "/" + loc);
+      const std::string loc = ref->path;
+      // Symbolic links may not lead out of the folder either.
+      char realDir[PATH_MAX], realFile[PATH_MAX];
+      const std::string full = dir + "/" + loc;
+      if (realpath(dir.c_str(), realDir) && realpath(full.c_str(), realFile) &&
+          std::string(realFile).rfind(std::string(realDir) + "/", 0) != 0) {
+        std::fprintf(stderr, "%s: UNSAFE_EXTERNAL_DATA: '%s' leads outside the model's folder\n", printable(L.name).c_str(), loc.c_str());
+        ++failures;
+        continue;
+      }
+      ext = std::make_unique<FileReader>(full);
       if (!ext->ok() || ext->size() < ref->offset + ref->length) {
         std::fprintf(stderr, "%s: MISSING_EXTERNAL_DATA: cannot read %s\n", printable(L.name).c_str(), loc.c_str());
         ++failures;
@@ -172,9 +187,16 @@ int main(int argc, char** argv) {
         std::vector<uint8_t> whole(length);
         if (src->read(base, whole.data(), length)) {
           wire::Bytes bytes{whole.data(), whole.size()};
-          // Analyse the same bytes in one piece: as an external tensor, or in place of the unread payload.
-          if (!w.external) std::memcpy(const_cast<uint8_t*>(w.rawData.data), whole.data(), length);
-          auto r2 = analysis::analyzeLayer(L, w.external ? bytes : wire::Bytes{}, {});
+          // Analyse the same bytes in one piece: as an external tensor, or as a copy of
+          // the deferred tensor whose raw_data is those bytes.
+          onnx::Tensor inMemory = w;
+          graph::Layer whole1 = L;
+          if (!w.external) {
+            inMemory.deferred = false;
+            inMemory.rawData = bytes;
+            whole1.weight = &inMemory;
+          }
+          auto r2 = analysis::analyzeLayer(whole1, w.external ? bytes : wire::Bytes{}, {});
           const std::string d = r2.ok() ? differ(r->stats, r2->stats) : "whole-bytes analysis failed";
           if (!d.empty()) {
             std::fprintf(stderr, "%s: streamed and whole-bytes results differ: %s\n", printable(L.name).c_str(), d.c_str());

@@ -15,8 +15,12 @@ export type ExternalData =
 
 export type ErrorCode =
   | 'INVALID_MODEL'
+  /** A graph the ONNX spec forbids: a name assigned twice, an input nothing defines, a cycle. */
+  | 'INVALID_GRAPH'
   | 'UNSUPPORTED_DTYPE'
   | 'MISSING_EXTERNAL_DATA'
+  /** An external data location outside the model's folder (absolute, '..', drive letter, NUL, or a symbolic link out). Nothing is read. */
+  | 'UNSAFE_EXTERNAL_DATA'
   | 'INVALID_ARGUMENT'
   | 'UNSUPPORTED'
   | 'IO_ERROR'

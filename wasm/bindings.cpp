@@ -138,6 +138,10 @@ class Session {
     }
     s->skim_ = std::move(skim.value());
     s->open();
+    // Everything but the layers' own weights is read now; those are streamed.
+    if (s->error_.ok()) {
+      if (Error e = analysis::settleSkim(in, image, &s->skim_, s->model_.get(), s->discovery_); !e.ok()) s->error_ = e;
+    }
     return s;
   }
 
@@ -296,6 +300,7 @@ class Session {
     if (!r.ok()) return errorValue(r.error());
     val o = val::object();
     o.set("location", str(r->location));
+    o.set("path", r->path);
     o.set("offset", static_cast<double>(r->offset));
     o.set("length", r->hasLength ? val(static_cast<double>(r->length)) : val::null());
     return o;

@@ -178,6 +178,64 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExte
   return an.finish();
 }
 
+namespace {
+
+template <class F>
+void forEachTensor(onnx::Graph& g, F& fn);
+
+template <class F>
+void forEachTensorIn(std::vector<onnx::Node>& nodes, F& fn) {
+  for (auto& n : nodes) {
+    for (auto& a : n.attributes) {
+      if (a.t) fn(*a.t);
+      for (auto& t : a.tensors) fn(t);
+      if (a.g) forEachTensor(*a.g, fn);
+      for (auto& sg : a.graphs) forEachTensor(sg, fn);
+    }
+  }
+}
+
+template <class F>
+void forEachTensor(onnx::Graph& g, F& fn) {
+  for (auto& t : g.initializers) fn(t);
+  forEachTensorIn(g.nodes, fn);
+}
+
+}  // namespace
+
+Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::Model* model, const graph::Discovery& layers) {
+  if (skim->skipped.empty()) return Error{};
+  // Payload offsets of the weights to stream.
+  std::vector<uint64_t> streamed;
+  for (const auto& L : layers.layers) {
+    const onnx::Tensor& w = *L.weight;
+    if (!w.hasRawData || w.external || w.rawData.size == 0) continue;
+    const uint64_t off = static_cast<uint64_t>(w.rawData.data - image);
+    if (skim->skippedRange(off, w.rawData.size)) streamed.push_back(off);
+  }
+  std::sort(streamed.begin(), streamed.end());
+  std::vector<onnx::SkippedPayload> keep;
+  for (const auto& p : skim->skipped) {
+    if (std::binary_search(streamed.begin(), streamed.end(), p.offset)) {
+      keep.push_back(p);
+      continue;
+    }
+    if (!in.read(p.offset, image + p.offset, p.length))
+      return makeError(ErrorCode::InvalidModel, "the file could not be read at byte " + std::to_string(p.offset),
+                       static_cast<int64_t>(p.offset));
+    skim->bytesRead += p.length;
+  }
+  skim->skipped = std::move(keep);
+  // Every tensor whose raw_data is still unread is deferred, whoever refers to it.
+  auto mark = [&](onnx::Tensor& t) {
+    if (!t.hasRawData || t.external || t.rawData.size == 0) return;
+    t.deferred = skim->skippedRange(static_cast<uint64_t>(t.rawData.data - image), t.rawData.size);
+  };
+  forEachTensor(model->graph, mark);
+  for (auto& f : model->functions) forEachTensorIn(f.nodes, mark);
+  return Error{};
+}
+
 std::vector<size_t> rankByRisk(const std::vector<double>& sqnr) {
   std::vector<size_t> idx(sqnr.size());
   std::iota(idx.begin(), idx.end(), 0);

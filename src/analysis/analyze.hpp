@@ -8,6 +8,7 @@
 #include "common/result.hpp"
 #include "graph/layers.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 #include "onnx/tensor_data.hpp"
 #include "stats/stats.hpp"
 
@@ -91,6 +92,14 @@ class LayerAnalyzer {
 // external (resolve them with onnx::externalRef first); other small tensors
 // (scales, zero points) must be inline.
 Result<LayerAnalysis> analyzeLayer(const graph::Layer& layer, wire::Bytes weightExternal, const stats::Options& options);
+
+// Finishes reading a skimmed model (onnx::skimModel, then parseModel and findLayers
+// on its image): every payload the skim left unread is read into the image now,
+// except the stored weights of discovered layers, which stay in the file to be
+// streamed and are marked Tensor::deferred (an in-memory read of them is an error).
+// Afterwards `skim->skipped` lists exactly the deferred payloads. So a scale, zero
+// point, bias or constant of any size is read like any other, never from unread bytes.
+Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::Model* model, const graph::Discovery& layers);
 
 // Risk order of layers given their INT8 per-tensor SQNR (NaN for a layer that
 // could not be analysed): lowest first, failed layers last, ties in graph order.

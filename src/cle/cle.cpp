@@ -12,6 +12,7 @@
 
 #include "graph/layers.hpp"
 #include "graph/scope.hpp"
+#include "graph/validate.hpp"
 #include "onnx/model.hpp"
 #include "onnx/tensor_data.hpp"
 #include "onnx/writer.hpp"
@@ -42,6 +43,7 @@ struct Work {
   const Tensor* biasTensor = nullptr;
   const Node* biasNode = nullptr;      // the node whose input names the bias (the layer, or its Add)
   double alpha = 1, beta = 1;  // Gemm: Y = alpha A B + beta C; `b` holds beta C
+  double biasScale = 1;        // what the stored bias is multiplied by: beta for Gemm's C, else 1
   bool padded = false;       // Conv with padding: high-bias absorption is not exact into it
   bool depthwiseMiddle = false;  // depthwise with one output per input channel
   std::string_view outValue;     // value its output goes by (after the bias Add, after a folded BN)
@@ -264,14 +266,15 @@ class Equalizer {
       if (bias->dataType != onnx::kFloat || bias->external) return stop(nm, L.node, "bias " + std::string(L.biasName) + " is not float32 stored in the file");
       if (!readFloatData(*bias, &w.b, &why)) return stop(nm, L.node, "bias " + std::string(L.biasName) + ": " + why);
       if (w.b.size() != w.outC) return stop(nm, L.node, "bias " + std::string(L.biasName) + " does not hold one value per output channel");
-      for (float& x : w.b) x = static_cast<float>(x * w.beta);
       w.biasNode = &n;
-      if (op == "MatMul") {  // bias through an Add: that Add's output is the layer's
-        const Node* add = scope_.consumersOf(w.outValue)[0];
-        w.outNode = add;
-        w.biasNode = add;
-        w.outValue = add->outputs[0];
+      if (L.biasAdd && bias == L.bias) {  // bias through an Add: that Add's output is the layer's
+        w.outNode = L.biasAdd;
+        w.biasNode = L.biasAdd;
+        w.outValue = L.biasAdd->outputs[0];
+      } else if (op == "Gemm") {
+        w.biasScale = w.beta;
       }
+      for (float& x : w.b) x = static_cast<float>(x * w.biasScale);
     } else if (!L.biasName.empty()) {
       return stop(nm, L.node, "bias " + std::string(L.biasName) + " is not a constant");
     } else {
@@ -550,9 +553,14 @@ class Equalizer {
 
   // A small constant vector: a constant tensor, or (as tf2onnx writes Pad amounts)
   // Concat / Cast / Identity / Squeeze / Unsqueeze of constants.
+  // At most kMaxConstantValues values: pads and split sizes are short, and a Concat
+  // that repeats its input at every level must not grow exponentially.
+  static constexpr size_t kMaxConstantValues = 4096;
   bool constantValues(std::string_view name, std::vector<double>* out, int depth) {
-    if (name.empty() || depth > 8) return false;
+    if (name.empty() || depth > 8 || out->size() > kMaxConstantValues) return false;
     if (const Tensor* t = scope_.constant(name)) {
+      uint64_t count = 0;
+      if (!t->elementCount(&count) || count > kMaxConstantValues - out->size()) return false;
       auto v = onnx::readAsDouble(*t);
       if (!v.ok()) return false;
       out->insert(out->end(), v->begin(), v->end());
@@ -574,10 +582,21 @@ class Equalizer {
         return false;
       if (sizes.empty()) sizes.assign(p->outputs.size(), static_cast<double>(all.size() / std::max<size_t>(1, p->outputs.size())));
       if (k >= sizes.size()) return false;
-      size_t from = 0;
-      for (size_t i = 0; i < k; ++i) from += static_cast<size_t>(sizes[i]);
-      const size_t len = static_cast<size_t>(sizes[k]);
-      if (from + len > all.size()) return false;
+      // Sizes come from the file: each must be a whole number from 0 to the input's
+      // length, and the pieces before this one must fit, before anything is indexed.
+      auto piece = [&](size_t i, size_t* out) {
+        const double v = sizes[i];
+        if (!(v >= 0 && v <= static_cast<double>(all.size())) || v != std::floor(v)) return false;
+        *out = static_cast<size_t>(v);
+        return true;
+      };
+      size_t from = 0, len = 0;
+      for (size_t i = 0; i < k; ++i) {
+        size_t n = 0;
+        if (!piece(i, &n) || n > all.size() - from) return false;
+        from += n;
+      }
+      if (!piece(k, &len) || len > all.size() - from) return false;
       out->insert(out->end(), all.begin() + from, all.begin() + from + len);
       return true;
     }
@@ -881,10 +900,10 @@ class Equalizer {
       if (w.change == SIZE_MAX) continue;
       edit.replaceInitializers.push_back(floatTensor(std::string(w.layer->weightName), w.layer->shape, w.w));
       if (w.hasBias && w.biasOwn) {
-        edit.replaceInitializers.push_back(floatTensor(std::string(w.layer->biasName), w.biasTensor->dims, w.b, w.beta));
+        edit.replaceInitializers.push_back(floatTensor(std::string(w.layer->biasName), w.biasTensor->dims, w.b, w.biasScale));
       } else if (w.hasBias) {  // shared: a copy of its own, named after the original
         const std::string name = newName(std::string(w.layer->biasName) + "_cle");
-        edit.addInitializers.push_back(floatTensor(name, w.biasTensor->dims, w.b, w.beta));
+        edit.addInitializers.push_back(floatTensor(name, w.biasTensor->dims, w.b, w.biasScale));
         for (auto& i : editedInputs(w.biasNode))
           if (i == w.layer->biasName) i = name;
       } else if (w.biasAdded) {
@@ -940,10 +959,23 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
   auto model = onnx::parseModel(data, size);
   if (!model.ok()) return model.error();
   if (!model->hasGraph) return makeError(ErrorCode::InvalidModel, "the model has no graph");
+  // A model we write must be a graph onnxruntime loads: refuse what is not one already.
+  if (Error bad = graph::checkGraph(model.value()).firstError(); !bad.ok()) {
+    bad.message = "not equalized: " + bad.message;
+    return bad;
+  }
   auto disc = graph::findLayers(model.value());
   if (!disc.ok()) return disc.error();
   Equalizer e(data, size, model.value(), disc.value(), options);
-  return e.run();
+  auto out = e.run();
+  if (!out.ok() || !out->report.changed()) return out;
+  // And so is what we wrote, after every edit: parsed again and checked.
+  auto written = onnx::parseModel(out->model.data(), out->model.size());
+  Error bad = written.ok() ? graph::checkGraph(written.value()).firstError() : written.error();
+  if (!bad.ok()) {
+    return makeError(ErrorCode::InvalidGraph, "equalization would have written an invalid model, so nothing was written (a QuantLens bug: please report it with the model): " + bad.message);
+  }
+  return out;
 }
 
 }  // namespace ql::cle

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "graph/scope.hpp"
+#include "graph/validate.hpp"
 #include "onnx/tensor_data.hpp"
 
 namespace ql::graph {
@@ -48,6 +49,7 @@ void Scope::index(const Graph& g) {
   if (parent) {
     for (const auto& in : g.inputs) formals.insert(in.name);
   }
+  for (const auto& in : g.inputs) inputs.insert(in.name);
   for (const auto& n : g.nodes) {
     for (auto o : n.outputs) {
       if (!o.empty()) producers[o] = &n;
@@ -77,6 +79,21 @@ const Node* Scope::producer(std::string_view name) const {
     if (it != s->producers.end()) return it->second;
   }
   return nullptr;
+}
+
+bool Scope::defined(std::string_view name) const {
+  for (const Scope* s = this; s; s = s->parent) {
+    if (s->constants.count(name) || s->producers.count(name) || s->inputs.count(name)) return true;
+  }
+  return false;
+}
+
+bool Scope::isInput(std::string_view name) const {
+  for (const Scope* s = this; s; s = s->parent) {
+    if (s->producers.count(name) || s->constants.count(name)) return false;  // shadowed
+    if (s->inputs.count(name)) return true;
+  }
+  return false;
 }
 
 const std::vector<const Node*>& Scope::consumersOf(std::string_view name) const {
@@ -260,6 +277,81 @@ bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr, std
   return true;
 }
 
+// Whether a constant of shape `dims` is one value per channel, [C] followed by
+// `trailingOnes` ones, with any number of leading ones.
+bool perChannel(const std::vector<int64_t>& dims, uint64_t channels, size_t trailingOnes) {
+  if (dims.size() < trailingOnes + 1) return false;
+  const size_t c = dims.size() - trailingOnes - 1;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i == c) {
+      if (dims[i] < 0 || static_cast<uint64_t>(dims[i]) != channels) return false;
+    } else if (dims[i] != 1) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string shortName(std::string_view s) {
+  return "'" + std::string(s.substr(0, 200)) + (s.size() > 200 ? "...'" : "'");
+}
+
+// Why the value `name`, read as a weight, is not a stored tensor: it names nothing,
+// it is a graph input, or a node computes it (followed back through the ops
+// traceWeight passes through).
+std::string unresolvedWeight(const Scope& scope, std::string_view name) {
+  if (name.empty()) return "has no weight input";
+  for (int step = 0; step < 32; ++step) {
+    if (!scope.defined(name)) return "weight input " + shortName(name) + " names a tensor that nothing in the model defines";
+    if (scope.isInput(name)) return "weight " + shortName(name) + " is a graph input, supplied at run time (not stored in the model)";
+    const Node* p = scope.producer(name);
+    if (!p) break;
+    if ((isOp(p, "Identity") || isOp(p, "Cast") || isOp(p, "Transpose") || isOp(p, "DequantizeLinear")) && !p->inputs.empty()) {
+      name = p->inputs[0];
+      continue;
+    }
+    return "weight " + shortName(name) + " is computed at run time by " + std::string(p->opType) + " node " +
+           shortName(p->name.empty() ? std::string_view(p->opType) : p->name);
+  }
+  return "weight " + shortName(name) + " is not a stored tensor";
+}
+
+// Weight-bearing ops the analysis does not cover yet, with the inputs that hold their
+// weights. A node of one of these whose weight input is a stored tensor (or names
+// nothing) is listed in Discovery::skipped with `reason`, never dropped silently.
+struct UncoveredOp {
+  std::string_view domain;  // "" for the standard domain
+  std::string_view op;
+  std::vector<size_t> weights;
+  std::string_view reason;
+  bool always = true;  // a weight op by definition (else: only when a weight input is stored)
+};
+
+const std::vector<UncoveredOp>& uncoveredOps() {
+  static const std::vector<UncoveredOp> ops = {
+      {"", "LSTM", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
+      {"", "GRU", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
+      {"", "RNN", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
+      {"", "Einsum", {0, 1}, "Einsum with a stored operand is not analysed yet", false},
+      {"com.microsoft", "MatMulNBits", {1}, "block-quantized weights (MatMulNBits) are not analysed yet"},
+      {"com.microsoft", "MatMulBnb4", {1}, "block-quantized weights (MatMulBnb4) are not analysed yet"},
+      {"com.microsoft", "GatherBlockQuantized", {0}, "block-quantized embedding table is not analysed yet"},
+      {"com.microsoft", "Attention", {1}, "Attention weights are not analysed yet"},
+      {"com.microsoft", "QAttention", {1}, "QAttention weights are not analysed yet"},
+      {"com.microsoft", "DynamicQuantizeMatMul", {1}, "DynamicQuantizeMatMul weights are not analysed yet"},
+      {"com.microsoft", "MatMulIntegerToFloat", {0, 1}, "MatMulIntegerToFloat weights are not analysed yet", false},
+      {"com.microsoft", "QGemm", {3}, "QGemm weights are not analysed yet"},
+      {"com.microsoft", "QLinearConv", {3}, "com.microsoft QLinearConv (NHWC) weights are not analysed yet"},
+      {"com.microsoft", "NhwcConv", {1}, "NhwcConv weights are not analysed yet"},
+      {"com.microsoft", "FusedConv", {1}, "FusedConv weights are not analysed yet"},
+      {"com.microsoft", "FusedGemm", {1}, "FusedGemm weights are not analysed yet"},
+      {"com.microsoft", "FusedMatMul", {0, 1}, "FusedMatMul weights are not analysed yet", false},
+      {"com.microsoft", "DynamicQuantizeLSTM", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
+      {"com.microsoft", "ConvTransposeWithDynamicPads", {1}, "ConvTransposeWithDynamicPads weights are not analysed yet"},
+  };
+  return ops;
+}
+
 class Finder {
  public:
   explicit Finder(Discovery* out) : out_(out) {}
@@ -286,8 +378,33 @@ class Finder {
                             "): " + why);
   }
 
+  // A stored tensor (or a name nothing defines) at input i: the node bears weights.
+  static bool storedOrUndefined(const Scope& scope, const Node& n, size_t i) {
+    std::string_view name = input(n, i);
+    if (name.empty()) return false;
+    WeightTrace tr;
+    std::string why;
+    if (traceWeight(scope, name, &tr, &why) || !why.empty()) return true;
+    for (int step = 0; step < 32 && !name.empty(); ++step) {  // follow the pass-through ops to the end
+      if (!scope.defined(name)) return true;
+      const Node* p = scope.producer(name);
+      if (!(isOp(p, "Identity") || isOp(p, "Cast") || isOp(p, "Transpose") || isOp(p, "DequantizeLinear")) || p->inputs.empty()) break;
+      name = p->inputs[0];
+    }
+    return false;
+  }
+
   void visit(const Scope& scope, const Node& n, size_t idx) {
-    if (!n.domain.empty() && n.domain != "ai.onnx") return;
+    const std::string_view domain = n.domain == "ai.onnx" ? std::string_view{} : n.domain;
+    for (const auto& u : uncoveredOps()) {
+      if (u.domain != domain || u.op != n.opType) continue;
+      if (u.always) return skip(scope, n, idx, std::string(u.reason));
+      for (size_t i : u.weights) {
+        if (storedOrUndefined(scope, n, i)) return skip(scope, n, idx, std::string(u.reason));
+      }
+      return;
+    }
+    if (!domain.empty()) return;
     const std::string_view op = n.opType;
     size_t weightInput;
     size_t biasInput = SIZE_MAX;
@@ -326,11 +443,27 @@ class Finder {
     std::string why;
     if (!traceWeight(scope, wname, &tr, &why)) {
       tr = WeightTrace{};
-      if (why.empty() && op == "MatMul" && traceWeight(scope, input(n, 0), &tr, &why)) {
+      const bool matmul = op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul";
+      if (!why.empty()) return skip(scope, n, idx, why);
+      if (op == "MatMul" && traceWeight(scope, input(n, 0), &tr, &why)) {
         weightOnLeft = true;
+      } else if (!why.empty()) {
+        return skip(scope, n, idx, why);
+      } else if (!matmul) {
+        // Convolutions and Gemm always bear weights: say why this one has none stored.
+        return skip(scope, n, idx, unresolvedWeight(scope, wname));
       } else {
-        if (!why.empty()) skip(scope, n, idx, why);
-        return;  // otherwise activations times activations: not a weight layer
+        // A MatMul of two computed values is not a weight layer; one operand that is
+        // stored (on the left of an integer MatMul) or that names nothing is one we
+        // cannot analyse.
+        const size_t other = 0;  // A is input 0 of MatMul, MatMulInteger and QLinearMatMul
+        if (storedOrUndefined(scope, n, other)) {
+          const std::string_view a = input(n, other);
+          if (!scope.defined(a)) return skip(scope, n, idx, unresolvedWeight(scope, a));
+          return skip(scope, n, idx, "a stored operand on the left of " + std::string(op) + " is not analysed");
+        }
+        if (!wname.empty() && !scope.defined(wname)) return skip(scope, n, idx, unresolvedWeight(scope, wname));
+        return;  // activations times activations
       }
     }
     const size_t rank = tr.tensor->dims.size();
@@ -447,15 +580,21 @@ class Finder {
       L.bias = scope.constant(L.biasName);
     } else if (!out.empty()) {
       const auto& cs = scope.consumersOf(out);
-      if (cs.size() == 1 && isOp(cs[0], "Add") && cs[0]->inputs.size() == 2 && !cs[0]->outputs.empty()) {
+      if (cs.size() == 1 && isOp(cs[0], "Add") && cs[0]->inputs.size() == 2 && !cs[0]->outputs.empty() &&
+          cs[0]->inputs[0] != cs[0]->inputs[1]) {
         const std::string_view other = cs[0]->inputs[0] == out ? cs[0]->inputs[1] : cs[0]->inputs[0];
-        if (const Tensor* b = scope.constant(other)) {
-          uint64_t cnt = 0;
-          if (b->elementCount(&cnt) && cnt == L.layout.channelCount()) {
-            L.biasName = other;
-            L.bias = b;
-            out = cs[0]->outputs[0];
-          }
+        // Per output channel only if it broadcasts along the output's channel axis:
+        // [C] (or [1, C]) for channels-last outputs (Gemm, MatMul x @ W), and
+        // [C, 1, ..., 1] with one 1 per spatial axis for NC... outputs (Conv, ConvTranspose).
+        // Weight-on-the-left MatMul puts channels on axis -2: [C, 1].
+        const size_t trailingOnes = (op == "Gemm" || (op.find("MatMul") != std::string_view::npos && !weightOnLeft)) ? 0
+                                    : weightOnLeft                                                                  ? 1
+                                                                                                                    : rank - 2;
+        if (const Tensor* b = scope.constant(other); b && perChannel(b->dims, L.layout.channelCount(), trailingOnes)) {
+          L.biasName = other;
+          L.bias = b;
+          L.biasAdd = cs[0];
+          out = cs[0]->outputs[0];
         }
       }
     }
@@ -481,6 +620,16 @@ class Finder {
 }  // namespace
 
 Result<Discovery> findLayers(const onnx::Model& model) {
+  // Two tensors by one name make "the weight" ambiguous: refuse rather than pick one.
+  const GraphCheck check = checkGraph(model);
+  if (!check.duplicateInitializers.empty() || !check.reassigned.empty()) {
+    GraphCheck names;
+    names.duplicateInitializers = check.duplicateInitializers;
+    names.reassigned = check.reassigned;
+    Error e = names.firstError();
+    e.message += " (the ONNX spec allows each name one definition; QuantLens will not guess which one a layer uses)";
+    return e;
+  }
   Discovery d;
   Finder f(&d);
   f.walk(model.graph, nullptr, "");

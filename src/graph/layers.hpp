@@ -53,6 +53,11 @@ struct Layer {
   bool depthwise = false;
   std::string_view biasName;
   const onnx::Tensor* bias = nullptr;
+  // The Add that applies the bias when it is not an input of the node (MatMul, or a
+  // Conv / Gemm exported without its bias input): its constant holds one value per
+  // output channel, shaped to broadcast along the output's channel axis. The layer's
+  // output is then that Add's output.
+  const onnx::Node* biasAdd = nullptr;
   Follower follower;    // the first consumer (after a bias Add for MatMul-style layers)
   Follower activation;  // the consumer after a following BatchNormalization, if any
   Quantization quant;

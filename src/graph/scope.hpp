@@ -21,11 +21,16 @@ struct Scope {
   std::unordered_map<std::string_view, const onnx::Node*> producers;
   std::unordered_map<std::string_view, std::vector<const onnx::Node*>> consumers;
   std::unordered_set<std::string_view> formals;  // a sub-graph's inputs: values at run time
+  std::unordered_set<std::string_view> inputs;   // every graph input (main graph too)
 
   void index(const onnx::Graph& g);  // set `parent` first
   const onnx::Tensor* constant(std::string_view name) const;
   const onnx::Node* producer(std::string_view name) const;
   const std::vector<const onnx::Node*>& consumersOf(std::string_view name) const;
+  // Whether anything in this graph or an enclosing one defines `name` (an initializer,
+  // a node output, a graph input).
+  bool defined(std::string_view name) const;
+  bool isInput(std::string_view name) const;  // a graph input here or in an enclosing graph
 };
 
 std::string displayName(const onnx::Node& n, size_t index);  // name, or "<op>#<index>"

@@ -46,6 +46,10 @@ struct Tensor {
   int64_t segmentBegin = 0, segmentEnd = 0;
   Bytes message;                 // the whole encoded TensorProto
   size_t offset = 0;             // file offset of the TensorProto payload
+  // raw_data left unread in a skimmed image (analysis::settleSkim): the caller streams it
+  // from the file, and every in-memory read of it is an error instead of a read of bytes
+  // that were never loaded.
+  bool deferred = false;
 
   // Product of dims; false if a dim is negative or the product overflows 2^62.
   bool elementCount(uint64_t* out) const;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "onnx/model.hpp"
+#include "onnx/tensor_data.hpp"
 
 namespace ql::onnx {
 
@@ -444,6 +445,12 @@ bool Parser::checkTensor(const Tensor& t) {
   if (t.external) {
     if (t.externalValue("location").empty()) {
       return fail(ErrorCode::InvalidModel, "tensor " + quoted(t.name) + " has external data without a location", t.offset);
+    }
+    // A hostile location is refused for the whole model, wherever the tensor is and
+    // whether or not anything would read it.
+    if (Error e = checkExternalLocation(t, t.externalValue("location"), nullptr); !e.ok()) {
+      if (error_.ok()) error_ = e;
+      return false;
     }
     return true;
   }

@@ -184,6 +184,9 @@ Result<Source> locate(const Tensor& t, Bytes external) {
     return Source{external.data, count};
   }
   if (t.hasRawData) {
+    if (t.deferred)
+      return makeError(ErrorCode::InvalidArgument,
+                       tensorLabel(t) + " is read from the file piece by piece (its bytes are not in memory)", t.offset);
     if (elem == 0)
       return makeError(ErrorCode::UnsupportedDtype,
                        tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
@@ -355,6 +358,7 @@ Result<ExternalRef> externalRef(const Tensor& t) {
   }
   if (ref.location.empty())
     return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has external data without a location", t.offset);
+  if (Error e = checkExternalLocation(t, ref.location, &ref.path); !e.ok()) return e;
   const uint64_t need = expectedByteSize(t);
   if (!ref.hasLength) {
     ref.length = need;
@@ -366,6 +370,50 @@ Result<ExternalRef> externalRef(const Tensor& t) {
                      t.offset);
   }
   return ref;
+}
+
+Error checkExternalLocation(const Tensor& t, std::string_view location, std::string* normalised) {
+  std::string shown;  // the location as printable text, cut to 200 bytes
+  for (char c : location.substr(0, 200)) {
+    const auto u = static_cast<unsigned char>(c);
+    shown += (u < 0x20 || u == 0x7f) ? '?' : c;
+  }
+  if (location.size() > 200) shown += "...";
+  auto refuse = [&](const std::string& why) {
+    return makeError(ErrorCode::UnsafeExternalData,
+                     tensorLabel(t) + " keeps its data at '" + shown + "', " + why +
+                         ": external data must be a relative path inside the model's folder, so nothing was read",
+                     t.offset);
+  };
+  if (location.empty()) return refuse("an empty location");
+  if (location.find('\0') != std::string_view::npos) return refuse("a location with a NUL byte");
+  const char first = location[0];
+  if (first == '/' || first == '\\') return refuse(location.size() > 1 && location[1] == first ? "a network (UNC) path" : "an absolute path");
+  if (location.size() >= 2 && location[1] == ':' && ((first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z')))
+    return refuse("a path with a drive letter");
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= location.size(); ++i) {
+    if (i < location.size() && location[i] != '/' && location[i] != '\\') continue;
+    const std::string_view part = location.substr(start, i - start);
+    start = i + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (parts.empty()) return refuse("outside the model's folder");
+      parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  if (parts.empty()) return refuse("the model's folder itself, not a file in it");
+  if (normalised) {
+    normalised->clear();
+    for (auto p : parts) {
+      if (!normalised->empty()) *normalised += '/';
+      normalised->append(p.data(), p.size());
+    }
+  }
+  return Error{};
 }
 
 uint64_t expectedByteSize(const Tensor& t) {

@@ -39,12 +39,25 @@ bool isReadableType(int32_t dataType);
 
 // external_data: parsed offset and length (length 0 when absent: "to end of file").
 struct ExternalRef {
-  std::string_view location;
+  std::string_view location;  // as written in the model
+  std::string path;           // the same location normalised: '/'-separated, no '.' or empty parts
   uint64_t offset = 0;
   uint64_t length = 0;
   bool hasLength = false;
 };
+// Checks the location rule below and parses offset and length.
 Result<ExternalRef> externalRef(const Tensor& t);
+
+// The one rule for external data locations (ONNX's own fix for CVE-2022-25882 states
+// the same): a location is a relative path that, normalised, stays inside the model's
+// folder. Refused: empty, a NUL byte, an absolute path ('/x', '\\x'), a drive letter
+// ('C:'), a UNC path ('\\\\host\\share', '//host/share'), and any '..' part that
+// climbs above the folder ('a/../b' is the folder's 'b'; '../b' is refused). Both '/'
+// and '\\' separate parts. On success `*normalised` is the location with '/' between
+// parts and no '.' or empty parts. Callers that open files must open the normalised
+// path and still refuse symbolic links that lead out of the folder (the core opens no
+// files; web/src/source.js does that check).
+Error checkExternalLocation(const Tensor& t, std::string_view location, std::string* normalised);
 
 // Bytes a tensor's data needs, by dims and type (0 when unknown).
 uint64_t expectedByteSize(const Tensor& t);

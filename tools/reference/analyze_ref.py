@@ -490,7 +490,19 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
             other = b if a == output else a if b == output else None
             if other is not None and other != output:
                 t = scope.constant(other)
-                if t is not None and int(np.prod(t.dims, dtype=np.int64)) == ch.shape[0]:
+                # One value per output channel, shaped to broadcast along the output's
+                # channel axis: NCHW outputs need [C, 1, 1] (one 1 per spatial axis),
+                # x @ W and Gemm outputs [C] (channels last), W @ x outputs [C, 1].
+                if op in CONV_FAMILY or op == "ConvTranspose":
+                    ones = rank - 2
+                elif weight_left:
+                    ones = 1
+                else:
+                    ones = 0
+                dims = list(t.dims) if t is not None else []
+                shape_ok = len(dims) >= ones + 1 and dims[len(dims) - ones - 1] == ch.shape[0] \
+                    and all(d == 1 for i, d in enumerate(dims) if i != len(dims) - ones - 1)
+                if t is not None and shape_ok:
                     bias = other
                     output = users[0].output[0]
 

@@ -9,7 +9,7 @@ export const SCHEMA = 'quantlens.analysis/1';
 
 // Per-layer failures that make the whole model unreadable (as opposed to one
 // layer we cannot analyse, e.g. NaN weights or an unsupported type).
-const FATAL = new Set(['INVALID_MODEL', 'MISSING_EXTERNAL_DATA', 'INVALID_ARGUMENT', 'IO_ERROR']);
+const FATAL = new Set(['INVALID_MODEL', 'INVALID_GRAPH', 'UNSAFE_EXTERNAL_DATA', 'MISSING_EXTERNAL_DATA', 'INVALID_ARGUMENT', 'IO_ERROR']);
 
 // Bytes per piece when a weight is streamed (rounded to whole runs of its layout).
 // Small on purpose: this machine class pays ~13 us per fresh 4 KB page, and the
@@ -136,7 +136,7 @@ export async function analyze(source, options = {}) {
           const ref = session.externalRef(i);
           if (ref.code) throw fromCoreError(ref, src.name);
           length = ref.length ?? 0;
-          read = (off, len, ptr) => external.readInto(ref.location, ref.offset + off, len, ptr);
+          read = (off, len, ptr) => external.readInto(ref, ref.offset + off, len, ptr);
         } else {
           length = where.length;
           read = (off, len, ptr) => src.readInto(where.offset + off, len, ptr);

@@ -1,5 +1,5 @@
-// Typed errors. `code` is one of the core's codes (INVALID_MODEL,
-// UNSUPPORTED_DTYPE, MISSING_EXTERNAL_DATA, INVALID_ARGUMENT, UNSUPPORTED) or
+// Typed errors. `code` is one of the core's codes (INVALID_MODEL, INVALID_GRAPH,
+// UNSUPPORTED_DTYPE, MISSING_EXTERNAL_DATA, UNSAFE_EXTERNAL_DATA, INVALID_ARGUMENT, UNSUPPORTED) or
 // ABORTED / IO_ERROR from the JS side; `message` is what the CLI prints.
 export class QuantLensError extends Error {
   constructor(code, message, { offset = -1, cause } = {}) {

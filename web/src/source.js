@@ -140,27 +140,34 @@ export async function readWholeIntoHeap(core, src, { onProgress, signal } = {}) 
 }
 
 /**
- * External data: readInto(location, offset, length, ptr) fills the heap with those
- * bytes of the external file. `externalData`: an object mapping location -> bytes |
- * Blob | File, or an async (location, offset, length) => Uint8Array. Under Node, a
- * model read from a path also finds its external files beside it.
+ * External data: readInto(ref, offset, length, ptr) fills the heap with those bytes of
+ * the external file. `ref` is the core's externalRef ({ location, path }), already held
+ * to the location rule (onnx::checkExternalLocation: relative, inside the model's
+ * folder); a plain string is taken as both. `externalData`: an object mapping location
+ * -> bytes | Blob | File, or an async (location, offset, length) => Uint8Array: then
+ * only what the caller handed over is readable. Under Node, a model read from a path
+ * also finds its external files beside it: the normalised path is opened, and only if
+ * its real path (symbolic links resolved) is a regular file inside the model's real folder.
  */
 export function externalFiles(core, externalData, dir) {
   const map = typeof externalData === 'function' ? null : (externalData || {});
   const fds = new Map();
   const missing = (msg) => new QuantLensError('MISSING_EXTERNAL_DATA', msg);
+  const unsafe = (msg) => new QuantLensError('UNSAFE_EXTERNAL_DATA', `${msg}: external data must be a file inside the model's folder, so nothing was read`);
   const range = (location, size, offset, length) => {
     if (offset + length > size) throw missing(`external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`);
   };
+  const own = (key) => (map && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined);
   return {
-    async readInto(location, offset, length, ptr) {
+    async readInto(ref, offset, length, ptr) {
+      const { location, path: rel = location } = typeof ref === 'string' ? { location: ref } : ref;
       if (typeof externalData === 'function') {
         const got = toBytes(await externalData(location, offset, length));
         if (!got || got.length !== length) throw missing(`external data '${location}' bytes ${offset}..${offset + length} were not provided`);
         core.HEAPU8.set(got, ptr);
         return;
       }
-      const entry = map[location];
+      const entry = own(location) ?? own(rel);
       if (entry !== undefined) {
         const bytes = toBytes(entry);
         if (bytes) {
@@ -175,19 +182,35 @@ export function externalFiles(core, externalData, dir) {
         }
       }
       if (dir != null && isNode) {
-        // ONNX external locations are relative to the model; refuse anything that climbs out.
-        if (location.startsWith('/') || location.split(/[\\/]/).includes('..')) {
-          throw missing(`external data location '${location}' points outside the model's folder`);
-        }
         const { fs, path } = await nodeModules();
-        let fd = fds.get(location);
+        let fd = fds.get(rel);
         if (fd === undefined) {
+          // The core refused absolute paths and '..' escapes; links are resolved here.
+          if (path.isAbsolute(rel) || rel.split('/').includes('..') || rel.includes('\0')) {
+            throw unsafe(`external data location '${location}' is outside the model's folder`);
+          }
+          let real;
+          let realDir;
           try {
-            fd = fs.openSync(path.join(dir, location), 'r');
+            realDir = fs.realpathSync(dir);
+            real = fs.realpathSync(path.join(dir, rel));
           } catch {
             throw missing(`external data file '${location}' not found beside the model`);
           }
-          fds.set(location, fd);
+          const inside = path.relative(realDir, real);
+          if (!inside || inside.startsWith('..') || path.isAbsolute(inside)) {
+            throw unsafe(`external data location '${location}' is a symbolic link that leads outside the model's folder (to ${real})`);
+          }
+          try {
+            fd = fs.openSync(real, 'r');
+          } catch {
+            throw missing(`external data file '${location}' could not be opened`);
+          }
+          if (!fs.fstatSync(fd).isFile()) {
+            fs.closeSync(fd);
+            throw unsafe(`external data location '${location}' is not a regular file`);
+          }
+          fds.set(rel, fd);
         }
         range(location, fs.fstatSync(fd).size, offset, length);
         if (!readFdInto(fs, core, fd, offset, length, ptr)) throw missing(`external file '${location}' ended early`);
