@@ -41,6 +41,7 @@ class MemReader : public ql::onnx::ByteReader {
   bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
     if (offset > size_ || length > size_ - offset) finding("skim read past the end of the file");
     if (offset + length > failAt_) return false;
+    ASAN_UNPOISON_MEMORY_REGION(dst, length);  // bytes read into the image are present from now on
     std::memcpy(dst, data_ + offset, length);
     return true;
   }
@@ -51,16 +52,17 @@ class MemReader : public ql::onnx::ByteReader {
   uint64_t failAt_;
 };
 
-// The model image of the skim path. Skipped payloads are poisoned until restore().
+// The model image of the skim path. Skipped payloads are poisoned until read into the
+// image (through `reader`, e.g. by analysis::settleSkim) or restore()d.
 struct Skimmed {
+  MemReader reader;
+  const uint8_t* data;
   std::unique_ptr<uint8_t[]> image;
   size_t size = 0;
   ql::Result<ql::onnx::Skim> skim = ql::onnx::Skim{};
-  bool poisoned = false;
 
   Skimmed(const uint8_t* data, size_t n, const ql::onnx::SkimOptions& opt, uint64_t failAt = UINT64_MAX)
-      : image(new uint8_t[n ? n : 1]), size(n) {
-    MemReader reader(data, n, failAt);
+      : reader(data, n, failAt), data(data), image(new uint8_t[n ? n : 1]), size(n) {
     skim = ql::onnx::skimModel(reader, n, image.get(), opt);
     if (!skim.ok()) return;
     uint64_t last = 0;
@@ -69,21 +71,16 @@ struct Skimmed {
       last = s.offset + s.length;
       ASAN_POISON_MEMORY_REGION(image.get() + s.offset, s.length);
     }
-    poisoned = true;
   }
-  // Makes the image equal to the file: unpoisons and copies the skipped payloads in.
-  void restore(const uint8_t* data) {
-    if (!poisoned || !skim.ok()) return;
+  // Makes the image equal to the file: the payloads still skipped are read in.
+  void restore() {
+    if (!skim.ok()) return;
     for (const auto& s : skim->skipped) {
       ASAN_UNPOISON_MEMORY_REGION(image.get() + s.offset, s.length);
       std::memcpy(image.get() + s.offset, data + s.offset, s.length);
     }
-    poisoned = false;
   }
-  ~Skimmed() {
-    if (poisoned && skim.ok())
-      for (const auto& s : skim->skipped) ASAN_UNPOISON_MEMORY_REGION(image.get() + s.offset, s.length);
-  }
+  ~Skimmed() { ASAN_UNPOISON_MEMORY_REGION(image.get(), size); }
   // Whether a tensor's raw_data lies in a payload the skim left unread.
   bool unread(const ql::onnx::Tensor& t) const {
     if (!skim.ok() || !t.hasRawData || t.rawData.size == 0) return false;

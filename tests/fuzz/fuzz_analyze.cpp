@@ -23,12 +23,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   onnx::SkimOptions skimOpt;
   skimOpt.skipAtLeast = 1 + data[0] % 128;
-  qlfuzz::Skimmed s(data, size, skimOpt);
+  // Sometimes a read fails part way (an I/O error, possibly inside a skipped payload).
+  const uint64_t failAt = (data[1] & 0xe0) == 0xe0 ? size * data[2] / 256 : UINT64_MAX;
+  qlfuzz::Skimmed s(data, size, skimOpt, failAt);
   if (!s.skim.ok()) return 0;
   auto model = onnx::parseModel(s.image.get(), size);
   if (!model.ok()) return 0;
   auto found = graph::findLayers(model.value());
   if (!found.ok()) return 0;
+  // Every unread payload but the layers' weights is read now; those stay poisoned.
+  if (Error e = analysis::settleSkim(s.reader, s.image.get(), &s.skim.value(), &model.value(), found.value()); !e.ok()) {
+    if (failAt >= size) qlfuzz::finding("settleSkim failed although every read succeeds");
+    return 0;
+  }
+  for (const auto& p : s.skim->skipped) {
+    bool weight = false;
+    for (const auto& L : found->layers)
+      weight = weight || (L.weight->deferred && L.weight->rawData.data == s.image.get() + p.offset && L.weight->rawData.size == p.length);
+    if (!weight) qlfuzz::finding("settleSkim left unread a payload that is no deferred layer weight");
+  }
 
   stats::Options opt;
   opt.histogramBins = (h & 0xf) == 0 ? static_cast<int>((h >> 4) % 300) : 128;  // sometimes odd, 0 included
@@ -50,6 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         external = true;
       }
     } else if (s.unread(w)) {
+      if (!w.deferred) qlfuzz::finding("an unread weight not marked deferred");
+      // An in-memory read of it must be an error, not a read of unloaded bytes.
+      if ((h >> 20) % 8 == 0 && analysis::analyzeLayer(L, {}, opt).ok()) qlfuzz::finding("a deferred weight analysed from memory");
       src = data + (w.rawData.data - s.image.get());
       length = w.rawData.size;
     } else if (w.hasRawData && ((h >> (k % 32)) & 1)) {

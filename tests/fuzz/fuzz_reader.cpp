@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       qlfuzz::finding("skimmed image fails with a different error");
     }
     // Every raw_data the image's model points at is either read or a skipped payload.
-    s.restore(data);
+    s.restore();
     if (fromImage.ok()) qlfuzz::touchModel(fromImage.value(), s.image.get(), size);
   }
   return 0;
