@@ -834,7 +834,7 @@ def cle_shared_bias():
     return make_model(graph, 13), {}
 
 
-def cle_split_pads():
+def hostile_split_pads():
     """Conv -> Pad whose amounts are one piece of a Split of a constant, with sizes read
     from the file: a negative size (-1) and sizes whose sum wraps past the end must be
     refused before anything is indexed (they once read 32 KB before the buffer), and an
@@ -848,14 +848,14 @@ def cle_split_pads():
                                         name=f"split{k}", axis=0))
         h = n.op("Pad", [h, pieces[0]], f"pad{k}")
         h = n.op("Relu", [n.conv(h, f"c{k + 2}", 8, 8, k=3)], f"r{k + 2}")
-    graph = helper.make_graph(n.nodes, "cle_split_pads", [vi("x", F, [1, 3, 32, 32])], [vi(h, F)], n.inits)
+    graph = helper.make_graph(n.nodes, "hostile_split_pads", [vi("x", F, [1, 3, 32, 32])], [vi(h, F)], n.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])  # no shape inference: it refuses the sizes
     model.ir_version = 8
     return model, {}
 
 
 CASES = [
-    ("cle_split_pads.onnx", cle_split_pads),
+    ("hostile_split_pads.onnx", hostile_split_pads),
     ("typed_float_data.onnx", typed_float_data),
     ("unpacked_fields.onnx", unpacked_fields),
     ("fp16_bf16.onnx", fp16_bf16),
@@ -882,7 +882,7 @@ CASES = [
 LARGE = {large_weights}
 
 # Deliberately odd cases that onnx.checker rejects.
-UNCHECKED = {subgraph_shadowing, cle_split_pads}
+UNCHECKED = {subgraph_shadowing, hostile_split_pads}
 
 
 def write(path, data):

@@ -13,8 +13,8 @@ import { after, before, test } from 'node:test';
 import { analyze, equalize, compare } from '../../web/src/index.js';
 import { formatDb } from '../../web/src/format.js';
 import { spawn } from 'node:child_process';
-import { fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
-import { launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
+import { fetchedModelFiles, generatedModelFiles, makeSkippedModel, root, run, runCli, sharedModelFiles } from './helpers.mjs';
+import { guardHtmlSinks, htmlSinkHits, launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
 
 const appFile = path.join(root, 'web', 'dist', 'app', 'index.html');
 const example = fetchedModelFiles().find((f) => f.endsWith('mlsd_320x320_tiny.onnx'));
@@ -45,6 +45,7 @@ async function openApp(url = base, viewport = { width: 1280, height: 800 }) {
   const page = await newPage(browser, { viewport, acceptDownloads: true });
   page.dialogs = [];
   page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss(); });
+  await guardHtmlSinks(page);  // window.__htmlSinks: strings given to an HTML parser (none from the model may be)
   await page.goto(url);
   await page.waitForFunction(() => document.body.dataset.state === 'idle' || document.body.dataset.mode === 'report');
   return page;
@@ -335,6 +336,67 @@ test('names holding <script> and onerror markup render as text, in the app and i
   assert.deepEqual(report.dialogs, []);
   assert.deepEqual(report.errors, []);
   await report.close();
+});
+
+// The notice of weight nodes not analysed, in the Model view and the header.
+async function skippedShown(page) {
+  await showTab(page, 'model');
+  return page.evaluate(() => {
+    const box = document.querySelector('#ql-tab-model details.ql-skipped[data-field="skipped"]');
+    const header = document.querySelector('#ql-model [data-field="skipped-count"]');
+    return {
+      header: header ? header.textContent : null,
+      count: box ? box.querySelector('[data-field="skipped-count"]').textContent : null,
+      items: box ? [...box.querySelectorAll('li[data-skipped]')].map((li) => li.textContent) : [],
+      visible: box ? [...box.querySelectorAll('li[data-skipped]')].every((li) => li.checkVisibility()) : false,
+    };
+  });
+}
+
+test('weight nodes the core cannot analyse are listed, with why, in the app, its report and the CLI\'s report', { skip, timeout: 300000 }, async () => {
+  const file = path.join(tmp, 'skipped.onnx');
+  const made = await makeSkippedModel(file, { conv: HOSTILE[1], gemm: HOSTILE[0] });
+  assert.equal(made.code, 0, made.stderr);
+  const analysis = await analyze(file);
+  // What the core skips in this model today (it may report more: the list is read from the result).
+  const conv = `${HOSTILE[1]} (Conv): convolution weight of rank 2`;
+  const gemm = `${HOSTILE[0]} (Gemm): Gemm weight of rank 3`;
+  assert.ok(analysis.skipped.includes(conv) && analysis.skipped.includes(gemm), JSON.stringify(analysis.skipped));
+  const n = analysis.skipped.length;
+  const want = { header: `${n} weight nodes not analysed`, count: `${n} weight nodes not analysed`, items: analysis.skipped, visible: true };
+
+  const check = async (page, what) => {
+    assert.deepEqual(await skippedShown(page), want, what);
+    await checkModelTable(page, analysis);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, what);
+    assert.equal(await page.locator('img').count(), 0, what);
+    assert.deepEqual(await htmlSinkHits(page, HOSTILE), [], `${what}: names parsed as HTML`);
+    assert.deepEqual(page.dialogs, [], what);
+    assert.deepEqual(page.errors, [], what);
+  };
+  const page = await openApp();
+  await page.setInputFiles('#ql-file', file);
+  await settled(page);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+  await check(page, 'app');
+  await screenshot(page, 'app-model-skipped', { fullPage: false });
+  await showTab(page, 'layer');
+  assert.equal(await page.textContent('#ql-model [data-field="skipped-count"]'), want.header, 'the header says it on every tab');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#ql-save')]);
+  const saved = path.join(tmp, 'skipped-report.html');
+  await download.saveAs(saved);
+  await page.close();
+
+  const cliReport = path.join(tmp, 'skipped-cli-report.html');
+  const r = await runCli(['report', file, '-o', cliReport]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const [report, what] of [[saved, 'saved report'], [cliReport, 'CLI report']]) {
+    const rp = await openApp(`file://${report}`);
+    await rp.waitForFunction(() => document.body.dataset.state === 'done');
+    await check(rp, what);
+    if (what === 'saved report') await screenshot(rp, 'report-app-skipped', { fullPage: false });
+    await rp.close();
+  }
 });
 
 test('the app page itself works from file://', { skip, timeout: 120000 }, async () => {

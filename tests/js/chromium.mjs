@@ -64,3 +64,49 @@ export async function screenshot(page, name, options = {}) {
   await page.screenshot({ path: file, fullPage: true, ...options });
   return file;
 }
+
+// Waits until the page has rendered `n` more frames: a ResizeObserver notification is
+// delivered in the frame after a resize, and the views redraw in the frame after that
+// (web/src/views/common.js observeWidth), so 3 frames cover "a resize has been handled".
+export function frames(page, n = 3) {
+  return page.evaluate((k) => new Promise((resolve) => {
+    const step = () => (k-- > 0 ? requestAnimationFrame(step) : resolve());
+    step();
+  }), n);
+}
+
+// Before the page's own scripts: records every string handed to an HTML parser
+// (innerHTML, outerHTML, insertAdjacentHTML, document.write, createContextualFragment,
+// DOMParser, setHTMLUnsafe) in window.__htmlSinks. The views and the app write model
+// strings with textContent only, so a hostile name reaching one of these is a failure
+// found at once, without waiting to see whether some injected script runs.
+export function guardHtmlSinks(page) {
+  return page.addInitScript(() => {
+    const seen = [];
+    Object.defineProperty(window, '__htmlSinks', { value: seen });
+    const setter = (proto, prop) => {
+      const d = proto && Object.getOwnPropertyDescriptor(proto, prop);
+      if (!d || !d.set) return;
+      Object.defineProperty(proto, prop, { ...d, set(v) { seen.push(`${prop}: ${v}`); d.set.call(this, v); } });
+    };
+    const method = (proto, name, arg) => {
+      const f = proto && proto[name];
+      if (typeof f !== 'function') return;
+      proto[name] = function wrapped(...args) { seen.push(`${name}: ${args[arg]}`); return f.apply(this, args); };
+    };
+    setter(Element.prototype, 'innerHTML');
+    setter(Element.prototype, 'outerHTML');
+    setter(ShadowRoot.prototype, 'innerHTML');
+    method(Element.prototype, 'insertAdjacentHTML', 1);
+    method(Element.prototype, 'setHTMLUnsafe', 0);
+    method(Document.prototype, 'write', 0);
+    method(Document.prototype, 'writeln', 0);
+    method(Range.prototype, 'createContextualFragment', 0);
+    method(DOMParser.prototype, 'parseFromString', 0);
+  });
+}
+
+// The strings recorded by guardHtmlSinks() that hold any of `needles`.
+export function htmlSinkHits(page, needles) {
+  return page.evaluate((ns) => (window.__htmlSinks || ['guardHtmlSinks() was not installed']).filter((s) => ns.some((n) => s.includes(n)) || s.startsWith('guardHtmlSinks')), needles);
+}

@@ -130,11 +130,16 @@ for (const model of models) {
     ['QLinearConv', ['--qlinear'], 'name'],
     ['renamed int8 QDQ (position)', ['--rename'], 'position'],
   ]) {
-    test(`compare: ${name} float vs ${label}, every channel against compare_ref.py`, async () => {
+    test(`compare: ${name} float vs ${label}, every channel against compare_ref.py`, async (t) => {
+      const a = await analyze(model);
+      if (a.layers.every((l) => l.path)) {
+        // silero VAD: every Conv is inside an If branch.
+        t.skip('quantize_qdq.py quantizes layers of the main graph only, and every layer of this model is in a sub-graph');
+        return;
+      }
       const q = await quantize(model, flags);
       const r = await compare(model, q);
       checkShape(r);
-      const a = await analyze(model);
       assert.equal(r.pairs.length + r.unmatched.a.length, a.layers.length);
       assert.deepEqual(r.unmatched, { a: [], b: [] }, 'every layer has its partner');
       const quantized = r.pairs.filter((p) => p.b.quant);

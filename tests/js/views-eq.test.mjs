@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { analyze, equalize } from '../../web/src/index.js';
 import { formatNumber } from '../../web/src/format.js';
-import { artifacts, bundle, launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
+import { artifacts, bundle, frames, guardHtmlSinks, htmlSinkHits, launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
 import { root, sharedModelFiles, sharedModels } from './helpers.mjs';
 
 const mlsd = path.join(root, 'models', 'fetched', 'mlsd_320x320_tiny.onnx');
@@ -133,9 +133,17 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
 
   async function open(size = { width: 1280, height: 800 }) {
     const page = await newPage(browser, { viewport: size });
+    await guardHtmlSinks(page);
     await page.goto(base);
     await page.waitForFunction(() => !!window.QL);
     return page;
+  }
+  // Resizes the viewport and waits until the view has redrawn at the new width (the width
+  // of its first chart changes), instead of waiting a fixed time.
+  async function resizeTo(page, size, chart = '.ql-view svg[viewBox]') {
+    const w = await page.evaluate((sel) => document.querySelector(sel)?.getAttribute('width') ?? null, chart);
+    await page.setViewportSize(size);
+    await page.waitForFunction(([sel, w0]) => (document.querySelector(sel)?.getAttribute('width') ?? null) !== w0, [chart, w]);
   }
   const renderEq = (page, r, opts) => page.evaluate(([json, o]) => window.QL.renderEq(json, o), [encode(r), opts ?? {}]);
 
@@ -238,7 +246,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     // destroy() removes the view and stops listening to resizes.
     await page.evaluate(() => window.QL.destroy());
     await page.setViewportSize({ width: 1000, height: 800 });
-    await page.waitForTimeout(100);
+    await frames(page);  // the frames in which a live view would have handled the resize
     assert.equal(await page.evaluate(() => document.querySelectorAll('.ql-equalization, .ql-tooltip').length), 0);
     assert.deepEqual(page.errors, []);
     await page.close();
@@ -261,7 +269,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     await checkEq(page, r, 'hostile');
     // The tooltip shows a hostile name too.
     await page.locator('.ql-eq-sqnr-row').first().hover();
-    await page.waitForTimeout(200);
+    await page.waitForSelector('.ql-tooltip:not([hidden])');
     const out = await page.evaluate((names) => {
       const rootEl = document.querySelector('.ql-equalization');
       return {
@@ -279,6 +287,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     assert.equal(out.model, HOSTILE[1]);
     assert.deepEqual(out.inText, [true, true]);
     assert.ok(out.tip.includes(HOSTILE[0]) || out.tip.includes(HOSTILE[1]), 'tooltip shows the name as text');
+    assert.deepEqual(await htmlSinkHits(page, HOSTILE), [], 'names parsed as HTML');
     await page.selectOption('select[data-action="select-layer"]', '0');
     assert.equal(await page.evaluate(() => document.querySelector('[data-field="layer-name"]').textContent), r.layers[0].name);
     await screenshot(page, 'view-eq-hostile');
@@ -299,8 +308,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     assert.equal(fields['bias-absorptions'], String(r.summary.biasAbsorptions));
     assert.equal(fields.sequences, String(r.summary.sequences));
     await screenshot(page, 'view-eq-ultraface-1920');
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.waitForTimeout(150);
+    await resizeTo(page, { width: 1280, height: 800 });
     await screenshot(page, 'view-eq-ultraface');
     assert.deepEqual(page.errors, []);
     await page.close();
@@ -318,14 +326,14 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     assert.deepEqual(page.errors, []);
     await page.close();
   });
-  test('every shared model: the contract holds, no page errors', { skip: sharedModelFiles().length ? false : '../shared/models absent' }, async () => {
+  test('every shared model: the contract holds, no page errors', { skip: sharedModelFiles().length ? false : '../shared/models absent' }, async (t) => {
     const page = await open({ width: 1280, height: 800 });
     for (const file of sharedModelFiles()) {
       const r = await equalize(file);
-      const t = Date.now();
+      const start = Date.now();
       await renderEq(page, r);
       await checkEq(page, r, path.basename(file));
-      assert.ok(Date.now() - t < 10000, `${path.basename(file)}: rendered in ${Date.now() - t} ms`);
+      t.diagnostic(`${path.basename(file)}: rendered and checked in ${Date.now() - start} ms`);  // reported, not judged: it depends on the machine
       if (/road_segmentation/.test(file)) await screenshot(page, 'view-eq-road-segmentation');
     }
     assert.deepEqual(page.errors, []);
@@ -426,8 +434,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     await screenshot(page, 'view-compare-synthetic');
     await exerciseCompare(page, c, 'synthetic');
     await page.click('button[data-action="zoom-reset"]');
-    await page.setViewportSize({ width: 1920, height: 1080 });
-    await page.waitForTimeout(200);
+    await resizeTo(page, { width: 1920, height: 1080 });
     await checkCompare(page, c, 'synthetic wide');
     await screenshot(page, 'view-compare-synthetic-1920');
     assert.deepEqual(page.errors, []);
@@ -446,7 +453,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     await checkCompare(page, c, 'hostile compare');
     await page.locator('.ql-cmp-mark[data-pair="0"] .ql-cmp-bg').hover({ force: true });
     await page.click('tr[data-pair="2"]');
-    await page.waitForTimeout(200);
+    await page.waitForSelector('.ql-cmp-detail[data-pair="2"]');
     const out = await page.evaluate(() => ({
       pwned: window.__pwned, imgs: document.querySelectorAll('img').length, scripts: document.querySelectorAll('.ql-compare script').length,
       reason: document.querySelector('.ql-cmp-reason')?.textContent,
@@ -455,6 +462,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     assert.equal(out.imgs, 0);
     assert.equal(out.scripts, 0);
     assert.ok(out.reason.includes(HOSTILE[0]) && out.reason.includes(HOSTILE[1]));
+    assert.deepEqual(await htmlSinkHits(page, HOSTILE), [], 'names parsed as HTML');
     await screenshot(page, 'view-compare-hostile');
     assert.deepEqual(page.errors, []);
     await page.close();
@@ -504,8 +512,7 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
       assert.ok(quant.every((q) => /^int8 per-channel/.test(q)), quant[0]);
       await page.click('button[data-action="zoom-reset"]');
       await screenshot(page, 'view-compare-mlsd-qdq');
-      await page.setViewportSize({ width: 1920, height: 1080 });
-      await page.waitForTimeout(200);
+      await resizeTo(page, { width: 1920, height: 1080 });
       await screenshot(page, 'view-compare-mlsd-qdq-1920');
       const u8 = await compareFn(mlsd, renamed);
       assert.ok(u8.pairs.some((p) => p.matchedBy === 'position'));

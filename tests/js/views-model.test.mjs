@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { root } from './helpers.mjs';
-import { launch, newPage, serve, bundle, screenshot, noChromium } from './chromium.mjs';
+import { makeSkippedModel, root } from './helpers.mjs';
+import { launch, newPage, serve, bundle, screenshot, noChromium, guardHtmlSinks, htmlSinkHits } from './chromium.mjs';
 import { analyze, toJSON } from '../../web/src/index.js';
 import { formatDb, formatNumber, riskOf, SCHEMES } from '../../web/src/views/common.js';
 import { channelRangeSummary } from '../../web/src/views/layer.js';
@@ -50,6 +50,7 @@ describe('model and layer views in Chromium', { skip }, () => {
     const page = await newPage(browser, { viewport });
     page.dialogs = [];
     page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+    await guardHtmlSinks(page);
     await page.goto(url);
     await page.addScriptTag({ url: 'harness.js', type: 'module' });
     await page.waitForFunction(() => window.QL);
@@ -59,6 +60,18 @@ describe('model and layer views in Chromium', { skip }, () => {
   const mount = (page, kind, d, arg) => page.evaluate(([k, text, a]) => QL.mount(k, text, a), [kind, JSON.stringify(d), arg]);
   const cells = (page, col) => page.$$eval(`table.ql-layer-table tbody tr:not([hidden]) td[data-col="${col}"]`, (tds) => tds.map((t) => t.textContent));
   const order = (page) => page.$$eval('table.ql-layer-table tbody tr:not([hidden])', (trs) => trs.map((t) => Number(t.dataset.position)));
+  // The channel chart's x tick labels, and a wait until their span (last - first) passes `test`
+  // (a wheel event reaches the page on its own schedule: wait for its effect, not for a time).
+  const channelTicks = (page) => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+  const tickSpan = (t) => t[t.length - 1] - t[0];
+  const waitForTickSpan = (page, below) => page.waitForFunction((limit) => {
+    const t = [...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')].map((e) => e.textContent).filter(Boolean).map(Number);
+    return t.length > 1 && t[t.length - 1] - t[0] < limit;
+  }, below);
+  const waitForTicks = (page, want) => page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
+    .map((e) => e.textContent).filter(Boolean).map(Number)) === JSON.stringify(w), want);
+  const svgWidth = (page, chart) => page.evaluate((c) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`).getAttribute('width')), chart);
+  const waitForWiderChart = (page, chart, than) => page.waitForFunction(([c, w]) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`)?.getAttribute('width')) > w, [chart, than]);
 
   // Every body row against the analysis computed in Node.
   async function checkModelTable(page, result) {
@@ -204,34 +217,35 @@ describe('model and layer views in Chromium', { skip }, () => {
 
     // Zoom (x only) on the per-channel chart of the widest layer, and a tooltip.
     await mount(page, 'layer', doc, wide);
-    const ticks = () => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+    const ticks = () => channelTicks(page);
     const before = await ticks();
     const yBefore = await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent));
     const box = await page.locator('[data-chart="channels"] .ql-overlay').boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.wheel(0, -600);
-    await page.waitForTimeout(100);
+    await waitForTickSpan(page, tickSpan(before) / 1.5);
     const afterZoom = await ticks();
-    const span = (t) => t[t.length - 1] - t[0];
-    assert.ok(span(afterZoom) < span(before) / 1.5, `zoomed in: ticks ${before} -> ${afterZoom}`);
+    assert.ok(tickSpan(afterZoom) < tickSpan(before) / 1.5, `zoomed in: ticks ${before} -> ${afterZoom}`);
     assert.deepEqual(await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent)), yBefore, 'y does not zoom');
     await page.mouse.move(box.x + box.width / 2 + 3, box.y + box.height / 2);
+    await page.waitForFunction(() => /^channel \d+/.test(document.querySelector('.ql-tooltip:not([hidden])')?.textContent ?? ''));
     const tipText = await page.textContent('.ql-tooltip');
     assert.match(tipText, /^channel \d+/);
     for (const k of ['min', 'max', 'mean', 'std', 'relative range']) assert.ok(tipText.includes(k), `tooltip has ${k}`);
     const c = Number(tipText.match(/^channel (\d+)/)[1]);
     assert.ok(tipText.includes(formatNumber(mlsd.layers[wide].channels.max[c])), 'tooltip shows the channel max');
     await page.click('[data-chart="channels"] button');
-    await page.waitForTimeout(100);
+    await waitForTicks(page, before);
     assert.deepEqual(await ticks(), before, 'reset zoom');
+    const narrow = await svgWidth(page, 'channels');
     await page.setViewportSize({ width: 1920, height: 1080 });
-    await page.waitForTimeout(200);
+    await waitForWiderChart(page, 'channels', narrow);
     await screenshot(page, 'view-layer-mlsd-wide');
     assert.deepEqual(page.errors, []);
     await page.close();
   });
 
-  it('layer view of a layer with thousands of channels renders, zooms and marks every flagged channel', async () => {
+  it('layer view of a layer with thousands of channels renders, zooms and marks every flagged channel', async (t) => {
     // MLSD's widest layer repeated 12 times along the channel axis (4608 channels).
     const p = mlsd.layers.reduce((b, l, q) => (l.channels.count > mlsd.layers[b].channels.count ? q : b), 0);
     const big = JSON.parse(JSON.stringify(doc));
@@ -245,22 +259,27 @@ describe('model and layer views in Chromium', { skip }, () => {
     l.shape = [C * reps, ...l.shape.slice(1)];
     l.outlierChannels = Array.from({ length: reps }, (_, r) => l.outlierChannels.map((c) => c + r * C)).flat();
     const page = await open();
+    // The time is reported, not judged (it depends on the machine); what keeps it small is
+    // checked: at full width the channels are lines, with no element per channel.
     const ms = await mount(page, 'layer', big, p);
-    assert.ok(ms < 3000, `rendered in ${ms} ms`);
+    t.diagnostic(`${l.channels.count} channels rendered in ${Math.round(ms)} ms`);
+    assert.equal(await page.locator('[data-chart="channels"] .ql-pt-max').count(), 0, 'no per-channel points when channels are closer than 7 px');
     assert.equal(await page.textContent('[data-field="outliers"]'), String(l.outlierChannels.length));
     for (const c of CHARTS) assert.equal(await page.locator(`[data-chart="${c}"] .ql-flagged`).count(), l.outlierChannels.length, c);
-    const ticks = () => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+    const ticks = () => channelTicks(page);
     const before = await ticks();
     const box = await page.locator('[data-chart="channels"] .ql-overlay').boundingBox();
     await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
     for (let k = 0; k < 6; k++) await page.mouse.wheel(0, -500);
-    await page.waitForTimeout(150);
+    await waitForTickSpan(page, tickSpan(before) / 8);
     const after = await ticks();
-    assert.ok(after[after.length - 1] - after[0] < (before[before.length - 1] - before[0]) / 8, `zoomed: ${before} -> ${after}`);
+    assert.ok(tickSpan(after) < tickSpan(before) / 8, `zoomed: ${before} -> ${after}`);
     // Pan by dragging: the visible channels move right.
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.1, box.y + box.height / 2, { steps: 5 });
     await page.mouse.up();
+    await page.waitForFunction((first) => Number([...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
+      .map((e) => e.textContent).filter(Boolean)[0]) > first, after[0]);
     const panned = await ticks();
     assert.ok(panned[0] > after[0], `panned: ${after} -> ${panned}`);
     await screenshot(page, 'view-layer-4608-channels-zoomed');
@@ -296,13 +315,95 @@ describe('model and layer views in Chromium', { skip }, () => {
     assert.equal(await page.textContent('.ql-layer-view .ql-error'), 'UNSUPPORTED_DTYPE: weight <img src=z onerror=alert(4)> is int16');
     await mount(page, 'layer', hostile, names[1]);
     assert.equal(await page.getAttribute('.ql-layer-view', 'data-layer-name'), names[1]);
-    await page.waitForTimeout(200);
+    // No fixed wait for a script that might run: no name may ever reach an HTML parser.
+    assert.deepEqual(await htmlSinkHits(page, [...names, '<i>failed</i>', '<b onmouseover', '<img src=y', '<img src=z']), [], 'model strings parsed as HTML');
     const injected = await page.evaluate(() => ({
       elements: document.querySelectorAll('#view img, #view script, #view b, #view i, #view svg[onload]').length,
       xss: window.__xss ?? null,
     }));
     assert.deepEqual(injected, { elements: 0, xss: null });
     assert.deepEqual(page.dialogs, [], 'no script ran');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  // The notice of weight nodes the core could not analyse (analysis.skipped).
+  const skippedShown = (page) => page.evaluate(() => {
+    const box = document.querySelector('.ql-model-view details.ql-skipped[data-field="skipped"]');
+    if (!box) return null;
+    return {
+      open: box.open,
+      count: box.querySelector('[data-field="skipped-count"]').textContent,
+      items: [...box.querySelectorAll('li[data-skipped]')].map((li) => li.textContent),
+      itemsVisible: [...box.querySelectorAll('li[data-skipped]')].filter((li) => li.checkVisibility()).length,
+      summaryVisible: box.querySelector('summary').getBoundingClientRect().height > 0,
+      afterHeader: !!box.previousElementSibling?.classList.contains('ql-model-head'),
+    };
+  });
+
+  it('weight nodes not analysed: listed under the header with their reasons, names as text', async () => {
+    const page = await open();
+    const skipped = [
+      'lstm_1 (LSTM): recurrent weights are not analysed',
+      '<img src=x onerror="window.__xss=3"> (Conv): convolution weight of rank 2',
+      'Loop_3/body/<script>window.__xss=4</script> (MatMul): weight is transposed after DequantizeLinear',
+      'conv (Conv): x (Gemm): a name or a reason that holds the separator',
+      'a string of another shape <b onmouseover=alert(5)>bold</b>',
+    ];
+    await mount(page, 'model', { ...doc, skipped });
+    const shown = await skippedShown(page);
+    assert.deepEqual(shown.items, skipped, 'each item, in order, its text the string itself');
+    assert.equal(shown.count, '5 weight nodes not analysed');
+    assert.ok(shown.open && shown.summaryVisible && shown.itemsVisible === 5 && shown.afterHeader, JSON.stringify(shown));
+    assert.deepEqual(await page.evaluate(() => [...document.querySelectorAll('.ql-skipped li code')].map((c) => c.textContent)),
+      ['lstm_1', '<img src=x onerror="window.__xss=3">', 'Loop_3/body/<script>window.__xss=4</script>', 'conv'], 'node names set apart');
+    await checkModelTable(page, mlsd);  // the layers are all still there
+    await screenshot(page, 'view-model-skipped');
+    assert.deepEqual(await htmlSinkHits(page, ['<img', '<script', '<b ']), [], 'skipped strings parsed as HTML');
+    assert.deepEqual(await page.evaluate(() => ({
+      elements: document.querySelectorAll('#view img, #view script, #view b').length, xss: window.__xss ?? null,
+    })), { elements: 0, xss: null });
+
+    // Many: closed to one line with the count; opened, every one is listed.
+    const many = Array.from({ length: 40 }, (_, k) => `MatMul_${k} (MatMul): weight is transposed after DequantizeLinear`);
+    await mount(page, 'model', { ...doc, skipped: many });
+    let s = await skippedShown(page);
+    assert.equal(s.count, '40 weight nodes not analysed');
+    assert.equal(s.open, false);
+    assert.equal(s.itemsVisible, 0);
+    await page.click('.ql-skipped summary');
+    s = await skippedShown(page);
+    assert.ok(s.open);
+    assert.deepEqual(s.items, many);
+    await screenshot(page, 'view-model-skipped-many');
+    // One: singular. None: no notice.
+    await mount(page, 'model', { ...doc, skipped: [skipped[0]] });
+    assert.equal((await skippedShown(page)).count, '1 weight node not analysed');
+    await mount(page, 'model', { ...doc, skipped: [] });
+    assert.equal(await skippedShown(page), null);
+    // Nothing analysed at all: said so, and why.
+    const none = { ...doc, layers: [], skipped: skipped.slice(0, 2), summary: { ...doc.summary, layers: 0, analysed: 0, ranking: [], parameters: 0, layersWithOutliers: 0, outlierChannels: 0, worstInt8PerTensor: null } };
+    await mount(page, 'model', none);
+    assert.deepEqual((await skippedShown(page)).items, skipped.slice(0, 2));
+    assert.ok((await page.textContent('.ql-model-view')).includes('No weight layer could be analysed.'));
+    assert.deepEqual(page.dialogs, []);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('weight nodes not analysed in a real analysis: the notice lists analyze()\'s skipped', async () => {
+    const file = path.join(tmp, 'skipped.onnx');
+    const made = await makeSkippedModel(file);
+    assert.equal(made.code, 0, made.stderr);
+    const result = await analyze(file);
+    // Today's core skips these two; it may add more (the list is read from the result).
+    for (const want of ['bad_conv (Conv): convolution weight of rank 2', 'bad_gemm (Gemm): Gemm weight of rank 3']) assert.ok(result.skipped.includes(want), want);
+    const page = await open();
+    await mount(page, 'model', toJSON(result));
+    const s = await skippedShown(page);
+    assert.deepEqual(s.items, result.skipped);
+    assert.equal(s.count, `${result.skipped.length} weight nodes not analysed`);
+    await checkModelTable(page, result);
     assert.deepEqual(page.errors, []);
     await page.close();
   });

@@ -285,6 +285,15 @@ function renderHeader() {
     el('span', { dataset: { field: 'layers-with-outliers' }, text: String(s.layersWithOutliers) }),
     el('span', { text: ` of ${s.layers} weight layers with outlier channels` }),
   );
+  // Weight nodes the core could not analyse: named here on every tab, listed with their
+  // reasons in the Model view.
+  const skipped = (a.skipped || []).length;
+  if (skipped) {
+    info.append(el('span', { text: '; ' }), el('span', {
+      class: 'ql-warn', dataset: { field: 'skipped-count' }, title: 'listed with their reasons in the Model view',
+      text: `${skipped} weight ${skipped === 1 ? 'node' : 'nodes'} not analysed`,
+    }));
+  }
   if (state.mode === 'report') {
     info.append(el('div', { class: 'ql-saved', text: `Report saved ${state.savedAt} by QuantLens ${state.version}.` }));
   }

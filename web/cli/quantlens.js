@@ -10,6 +10,7 @@ import {
 import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js';
 import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
+import { formatSkipped } from '../src/format.js';
 
 const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing external data, bad option), 3 a --fail-below-sqnr threshold failed.';
 const LAYERS_HELP = '  --layers REGEX          select layers whose name matches (JavaScript RegExp, unanchored)';
@@ -202,18 +203,22 @@ function checkOptions(cmd, opts) {
 
 // A progress bar on stderr: only when stderr is a terminal, only once the work has
 // taken PROGRESS_DELAY ms (small models never flash one), redrawn at most every
-// 100 ms, erased by done(). QUANTLENS_PROGRESS=0 turns it off, =1 draws it from the
-// start (still only on a terminal).
-const PROGRESS_DELAY = process.env.QUANTLENS_PROGRESS === '1' ? 0 : 500;
+// PROGRESS_INTERVAL ms, erased by done(). QUANTLENS_PROGRESS=0 turns it off, =1 draws it
+// from the start (still only on a terminal). =always is for tests: every progress event
+// is drawn, with neither the delay nor the redraw limit, so what appears does not depend
+// on how fast the machine is (still only on a terminal).
+const PROGRESS_MODE = process.env.QUANTLENS_PROGRESS;
+const PROGRESS_DELAY = PROGRESS_MODE === '1' || PROGRESS_MODE === 'always' ? 0 : 500;
+const PROGRESS_INTERVAL = PROGRESS_MODE === 'always' ? 0 : 100;
 function progressBar(stream = process.stderr) {
-  const enabled = !!stream.isTTY && process.env.QUANTLENS_PROGRESS !== '0';
+  const enabled = !!stream.isTTY && PROGRESS_MODE !== '0';
   const start = Date.now();
-  let last = 0;
+  let last = -Infinity;
   let drawn = false;
   let prefix = '';
   const draw = (p) => {
     const now = Date.now();
-    if (now - start < PROGRESS_DELAY || now - last < 100) return;
+    if (now - start < PROGRESS_DELAY || now - last < PROGRESS_INTERVAL) return;
     last = now;
     const label = prefix + (p.side ? `${p.phase} ${p.side.toUpperCase()}` : p.phase);
     stream.write(`\r${formatProgress(p, { width: stream.columns || 80, label })}\x1b[K`);
@@ -260,6 +265,14 @@ function warnLayerErrors(layers) {
   }
 }
 
+// Weight nodes the core could not analyse: the table lists them under the layers and the
+// JSON carries them; formats with no place for them (CSV, Model Explorer node data) leave
+// them out, and say so on stderr, one node per line.
+function noteSkipped(result, where) {
+  const lines = formatSkipped(result.skipped, { suffix: ` (not in the ${where})` });
+  if (lines.length) process.stderr.write(`quantlens: note: ${lines.join('\n')}\n`);
+}
+
 function warnEmptySelection(opts, n) {
   if (opts.layersRe && n === 0) process.stderr.write(`quantlens: warning: --layers ${oneLine(opts.layers)} selected no layers\n`);
 }
@@ -275,8 +288,8 @@ async function runAnalyze(opts) {
   warnEmptySelection(opts, result.layers.length);
   switch (opts.format) {
     case 'json': write(JSON.stringify(toJSON(result))); break;
-    case 'csv': process.stdout.write(analysisLayersCsv(result)); break;
-    case 'csv-channels': process.stdout.write(analysisChannelsCsv(result)); break;
+    case 'csv': process.stdout.write(analysisLayersCsv(result)); noteSkipped(result, 'CSV'); break;
+    case 'csv-channels': process.stdout.write(analysisChannelsCsv(result)); noteSkipped(result, 'CSV'); break;
     case 'model-explorer': {
       const me = modelExplorerNodeData(result, { metric: opts.metric ?? 'int8PerTensor' });
       write(JSON.stringify(me.nodeData, null, 1));
@@ -285,6 +298,7 @@ async function runAnalyze(opts) {
         for (const s of me.skipped) { const r = s.reason.replace(/^in sub-graph .*/, 'in sub-graphs'); reasons.set(r, (reasons.get(r) || 0) + 1); }
         process.stderr.write(`quantlens: note: ${me.skipped.length} layers left out of the node data (${[...reasons].map(([r, n]) => `${n} ${r}`).join(', ')})\n`);
       }
+      noteSkipped(result, 'node data');
       break;
     }
     default: write(formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY }));

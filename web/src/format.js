@@ -87,8 +87,12 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   const s = result.summary;
   const lines = [];
   lines.push(`${m.name}: ${producer}, opset ${opset ?? '?'}, IR ${m.irVersion}; ${s.layers} weight layers, ${formatCount(s.parameters)} parameters`);
+  const skipped = result.skipped || [];
   if (s.layers === 0) {
-    lines.push('No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.');
+    lines.push(skipped.length
+      ? 'No weight layer could be analysed.'
+      : 'No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.');
+    if (skipped.length) lines.push('', ...formatSkipped(skipped));
     return lines.join('\n');
   }
   const head = ['#', 'layer', 'op', 'shape', 'ch', 'INT8/T', 'INT8/C', 'INT4/T', 'INT4/C', 'outliers', 'then'];
@@ -120,8 +124,20 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   if (w) lines.push(`Riskiest: ${w.layer} at ${formatDb(w.sqnr)} dB INT8 per-tensor.`);
   lines.push(`${s.layersWithOutliers} of ${s.analysed} layers have outlier channels (${s.outlierChannels} channels, AIMET's Q3 + 1.5 IQR rule on relative ranges).`);
   if (s.failed) lines.push(`${s.failed} layers could not be analysed (see the table).`);
-  if (result.skipped.length) lines.push(`Skipped: ${result.skipped.join('; ')}`);
+  if (skipped.length) lines.push('', ...formatSkipped(skipped));
   return lines.join('\n');
+}
+
+// One line for a terminal: control characters (newlines, escape sequences) become spaces.
+export const printable = (s) => String(s).replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+
+// The weight nodes the core could not analyse (analyze()'s `skipped`, "name (Op): why"),
+// one per line under a count: ['2 weight nodes not analysed:', '  a (Conv): why', ...].
+// `suffix` goes before the colon (e.g. ' (not in the CSV)').
+export function formatSkipped(skipped, { suffix = '', indent = '  ' } = {}) {
+  if (!skipped || !skipped.length) return [];
+  const n = skipped.length;
+  return [`${n} weight ${n === 1 ? 'node' : 'nodes'} not analysed${suffix}:`, ...skipped.map((x) => `${indent}${printable(x)}`)];
 }
 
 const dbPair = (a, b) => `${formatDb(a)} -> ${formatDb(b)}`;

@@ -7,7 +7,10 @@
 // analysis.layers>"]; cells td[data-col="name|op|shape|channels|range|int8PerTensor|
 // int8PerChannel|int4PerTensor|int4PerChannel|outliers|risk"] (and "index" for #);
 // the outliers cell's text is the count as an integer. Chart marks: g.ql-layer-mark
-// [data-position]. Model strings are written with .text() / textContent only.
+// [data-position]. Weight nodes the core could not analyse (analysis.skipped, strings
+// "name (Op): why") are listed under the header: details.ql-skipped[data-field="skipped"]
+// with one li[data-skipped="<k>"] each, whose textContent is the string itself.
+// Model strings are written with .text() / textContent only.
 import * as d3 from 'd3';
 import {
   colors, palette, formatDb, formatNumber, formatCount, riskOf, RISK_DB, RISK_LEVELS, SCHEMES, SCHEME_SHORT,
@@ -40,7 +43,42 @@ const css = `
 .ql-model-view table.ql-layer-table td.ql-dw::after { content: " dw"; color: #555; font-size: 11px; }
 .ql-model-view table.ql-layer-table td.ql-low-db { color: ${palette.vermillion}; font-weight: 600; }
 .ql-model-view table.ql-layer-table td.ql-error-cell { color: #a33b00; }
+.ql-model-view .ql-skipped { margin: 8px 0 10px; padding: 6px 12px; border-left: 4px solid ${palette.orange}; background: #fff7e6; border-radius: 0 4px 4px 0; }
+.ql-model-view .ql-skipped summary { cursor: pointer; }
+.ql-model-view .ql-skipped summary strong { font-weight: 600; }
+.ql-model-view .ql-skipped ul { margin: 6px 0 2px; padding-left: 1.4em; max-height: 16em; overflow: auto; }
+.ql-model-view .ql-skipped li { margin: 1px 0; overflow-wrap: anywhere; }
+.ql-model-view .ql-skipped li code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #fff; padding: 0 3px; border-radius: 3px; }
 `;
+
+// "name (Op): why" -> [name, op, why] for display (the first " (Op): "); null when the
+// string has another shape. The parts joined back are the string itself.
+function splitSkipped(text) {
+  const m = /^([\s\S]*?) \(([A-Za-z_][\w.]*)\): ([\s\S]*)$/.exec(String(text));
+  return m ? [m[1], m[2], m[3]] : null;
+}
+
+// The notice of weight nodes not analysed: a summary line with the count, then each node
+// and why (open when there are a few). Nothing when there are none.
+function skippedNotice(parent, skipped) {
+  if (!skipped || !skipped.length) return null;
+  const n = skipped.length;
+  const box = parent.append('details').attr('class', 'ql-skipped').attr('data-field', 'skipped').property('open', n <= 5);
+  const summary = box.append('summary');
+  summary.append('strong').attr('data-field', 'skipped-count').text(`${n} weight ${n === 1 ? 'node' : 'nodes'} not analysed`);
+  summary.append('span').attr('class', 'ql-muted')
+    .text(` — ${n === 1 ? 'it is' : 'they are'} not in the chart or the table below. Why, for each:`);
+  const items = box.append('ul').selectAll('li').data(skipped).join('li').attr('data-skipped', (d, k) => k);
+  items.each(function (d) {
+    const li = d3.select(this);
+    const parts = splitSkipped(d);
+    if (!parts) { li.text(String(d)); return; }
+    li.append('code').text(parts[0]);
+    li.append('span').attr('class', 'ql-muted').text(` (${parts[1]}): `);
+    li.append('span').text(parts[2]);
+  });
+  return box;
+}
 
 // Table columns: key (data-col), header, numeric?, value for sorting, text for the cell.
 const dbValue = (l, k) => (l.error || !l.sqnr ? NaN : l.sqnr[k]);
@@ -213,8 +251,11 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
   head.append('span').attr('class', 'ql-muted').attr('data-field', 'risk-counts')
     .text(RISK_LEVELS.filter((k) => counts.get(k)).map((k) => `${counts.get(k)} ${k}`).join(', '));
 
+  skippedNotice(R, analysis.skipped);
   if (!layers.length) {
-    R.append('p').text('No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.');
+    R.append('p').text(analysis.skipped && analysis.skipped.length
+      ? 'No weight layer could be analysed.'
+      : 'No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.');
   }
 
   // Chart and legend.
