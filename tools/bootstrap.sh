@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # cmake/g++: native core and tests; emscripten: the WASM module; eigen, catch2;
 # protobuf: the cross-check against libprotobuf; python3-onnx/numpy: the
 # independent reference; libonnx-testdata: Debian's ONNX test models;
-# chromium: browser tests.
+# chromium: browser tests; clang (/usr/bin/clang++, from clang-14) and libclang-rt-14-dev
+# (libclang_rt.fuzzer and the sanitizer runtimes): the libFuzzer harnesses (tools/fuzz.sh).
 PKGS=(cmake g++ make git emscripten libeigen3-dev catch2 protobuf-compiler libprotobuf-dev
-      python3 python3-onnx python3-numpy libonnx-testdata chromium)
+      python3 python3-onnx python3-numpy libonnx-testdata chromium clang clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

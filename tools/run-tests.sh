@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test suite, in order: native unit and bad-input tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer, the sanitized analysis and CLE drivers
-# over every real model, the libprotobuf cross-check, then the JS suites (Node's test runner:
+# over every real model, the libFuzzer harnesses (regression inputs, then 15 s each),
+# the libprotobuf cross-check, then the JS suites (Node's test runner:
 # WASM core vs the independent Python reference, CLI, browser worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,10 @@ for m in "${models[@]}"; do
   fi
 done
 echo "CLE: ${#models[@]} models, no sanitizer reports"
+
+echo "== libFuzzer harnesses: regression inputs, then 15 s each"
+# tools/fuzz.sh replays every file in tests/fuzz/regressions/<harness>/ first, then fuzzes.
+bash tools/fuzz.sh --seconds 15
 
 echo "== libprotobuf cross-check"
 build/native/quantlens_crosscheck
