@@ -51,7 +51,7 @@ TEST_CASE("external data: the location rule", "[untrusted][external]") {
   CHECK(locationError(nul).message.find("NUL") != std::string::npos);
   for (auto [good, norm] : std::vector<std::pair<std::string_view, std::string_view>>{
            {"w.bin", "w.bin"}, {"./w.bin", "w.bin"}, {"sub/w.bin", "sub/w.bin"}, {"sub/../w.bin", "w.bin"},
-           {"sub//x/./w.bin", "sub/x/w.bin"}, {"sub\\w.bin", "sub/w.bin"}, {"a:b.bin", "a:b.bin"}, {"..w.bin", "..w.bin"}}) {
+           {"sub//x/./w.bin", "sub/x/w.bin"}, {"sub\\w.bin", "sub/w.bin"}, {"ab:c.bin", "ab:c.bin"}, {"..w.bin", "..w.bin"}}) {
     INFO(good);
     std::string out;
     CHECK(locationError(good, &out).ok());
