@@ -21,7 +21,8 @@ test('docs/README.md links to every page in docs/', () => {
   }
 });
 
-for (const file of docFiles()) {
+// The benchmark READMEs link into docs/ and back, so they are checked too.
+for (const file of [...docFiles(), 'tools/bench/README.md', 'tools/bench/cle/README.md']) {
   test(`${file}: every relative link and anchor resolves`, () => {
     const broken = [];
     for (const { line, target } of linksOf(file)) {
