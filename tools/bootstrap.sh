@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # protobuf: the cross-check against libprotobuf; python3-onnx/numpy: the
 # independent reference; libonnx-testdata: Debian's ONNX test models;
 # chromium: browser tests; clang (/usr/bin/clang++, from clang-14) and libclang-rt-14-dev
-# (libclang_rt.fuzzer and the sanitizer runtimes): the libFuzzer harnesses (tools/fuzz.sh).
+# (libclang_rt.fuzzer and the sanitizer runtimes): the libFuzzer harnesses (tools/fuzz.sh);
+# clang-format: the lint step (tools/lint.sh).
 PKGS=(cmake g++ make git emscripten libeigen3-dev catch2 protobuf-compiler libprotobuf-dev
-      python3 python3-onnx python3-numpy libonnx-testdata chromium clang clang-14 libclang-rt-14-dev)
+      python3 python3-onnx python3-numpy libonnx-testdata chromium clang clang-14 libclang-rt-14-dev
+      clang-format)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -1,56 +1,107 @@
 #!/usr/bin/env bash
-# Every test suite, in order: native unit and bad-input tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer, the sanitized analysis and CLE drivers
-# over every real model, the libFuzzer harnesses (regression inputs, then 15 s each),
-# the libprotobuf cross-check, then the JS suites (Node's test runner:
-# WASM core vs the independent Python reference, CLI, browser worker).
+# The test suites, in this order (all of them when no name is given):
+#   lint        clang-format and the JS linter/formatter on every tracked source file (tools/lint.sh)
+#   native      native unit and bad-input tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   driver      the sanitized analysis driver over every real and generated model
+#   cle         the sanitized CLE driver over every real and generated model
+#   fuzz        the libFuzzer harnesses: regression inputs, then 15 s each
+#   crosscheck  our protobuf reader against libprotobuf code generated from onnx.proto
+#   js          the JS suites (Node's test runner: the WASM core against the independent
+#               Python reference, CLE in onnxruntime, CLI, API, app and views in Chromium, ...)
+#   js:NAME     one JS suite, tests/js/NAME.test.mjs (js:cli, js:app, ...)
+# Synthetic test models are generated first whenever a suite needs them.
+#   bash tools/run-tests.sh [SUITE...]       npm test -- native js:cli
+# npm test builds first (tools/build.sh); run that yourself before calling this script alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-echo "== generating synthetic test models"
-/usr/bin/python3 tools/make_test_models.py models/generated >/dev/null
+ALL=(lint native driver cle fuzz crosscheck js)
+suites=("$@")
+((${#suites[@]})) || suites=("${ALL[@]}")
+want() { local s; for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+js_files=()
+for s in "${suites[@]}"; do
+  case "$s" in
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    lint|native|driver|cle|fuzz|crosscheck|js) ;;
+    js:*)
+      f="tests/js/${s#js:}.test.mjs"
+      [ -f "$f" ] || { echo "run-tests.sh: no suite $s ($f does not exist)" >&2; exit 2; }
+      js_files+=("$f") ;;
+    *) echo "run-tests.sh: unknown suite '$s' (suites: ${ALL[*]} js:NAME; see --help)" >&2; exit 2 ;;
+  esac
+done
 
-echo "== native tests (ASan + UBSan)"
-if [ ! -f build/asan/CMakeCache.txt ]; then
-  cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQL_SANITIZE=ON -DQL_PROTOBUF_CROSSCHECK=OFF >/dev/null
+if want lint; then
+  echo "== lint"
+  bash tools/lint.sh
 fi
-cmake --build build/asan -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
-build/asan/quantlens_tests
 
-echo "== sanitized driver over real and generated models"
+if want native || want driver || want cle || want fuzz || want crosscheck || want js || ((${#js_files[@]})); then
+  echo "== generating synthetic test models"
+  /usr/bin/python3 tools/make_test_models.py models/generated >/dev/null
+fi
+
+if want native || want driver || want cle; then
+  if [ ! -f build/asan/CMakeCache.txt ]; then
+    cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQL_SANITIZE=ON -DQL_PROTOBUF_CROSSCHECK=OFF >/dev/null
+  fi
+  cmake --build build/asan -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
+fi
+
+if want native; then
+  echo "== native tests (ASan + UBSan)"
+  build/asan/quantlens_tests
+fi
+
 shopt -s nullglob
 models=(../shared/models/*/*.onnx models/fetched/*.onnx models/generated/*.onnx)
-[ -d ../shared/models ] || echo "note: ../shared/models is absent; real shared models skipped"
 export ASAN_OPTIONS=exitcode=86 UBSAN_OPTIONS=print_stacktrace=1
-for m in "${models[@]}"; do
-  # exit 1 = some layer could not be analysed (reported), which generated edge cases do on purpose
-  rc=0
-  # stream every payload of 64 bytes or more in 4 KB pieces, and check against whole-bytes results
-  build/asan/quantlens_native "$m" --quiet --check --piece 4096 --skip-at-least 64 >/dev/null 2>build/asan/last-driver.err || rc=$?
-  if [ $rc -gt 1 ] || grep -q -E 'Sanitizer|runtime error' build/asan/last-driver.err; then
-    cat build/asan/last-driver.err; echo "driver failed on $m (exit $rc)"; exit 1
-  fi
-done
-echo "driver: ${#models[@]} models, no sanitizer reports"
 
-echo "== sanitized CLE over real and generated models"
-for m in "${models[@]}"; do
-  # exit 2 = a model the core rejects (the generated bad-input cases), reported as an error value
-  rc=0
-  build/asan/quantlens_equalize "$m" --quiet -o build/asan/last-equalized.onnx >/dev/null 2>build/asan/last-cle.err || rc=$?
-  if [ $rc -gt 2 ] || grep -q -E 'Sanitizer|runtime error' build/asan/last-cle.err; then
-    cat build/asan/last-cle.err; echo "CLE failed on $m (exit $rc)"; exit 1
-  fi
-done
-echo "CLE: ${#models[@]} models, no sanitizer reports"
+if want driver; then
+  echo "== sanitized driver over real and generated models"
+  [ -d ../shared/models ] || echo "note: ../shared/models is absent; real shared models skipped"
+  for m in "${models[@]}"; do
+    # exit 1 = some layer could not be analysed (reported), which generated edge cases do on purpose
+    rc=0
+    # stream every payload of 64 bytes or more in 4 KB pieces, and check against whole-bytes results
+    build/asan/quantlens_native "$m" --quiet --check --piece 4096 --skip-at-least 64 >/dev/null 2>build/asan/last-driver.err || rc=$?
+    if [ $rc -gt 1 ] || grep -q -E 'Sanitizer|runtime error' build/asan/last-driver.err; then
+      cat build/asan/last-driver.err; echo "driver failed on $m (exit $rc)"; exit 1
+    fi
+  done
+  echo "driver: ${#models[@]} models, no sanitizer reports"
+fi
 
-echo "== libFuzzer harnesses: regression inputs, then 15 s each"
-# tools/fuzz.sh replays every file in tests/fuzz/regressions/<harness>/ first, then fuzzes.
-bash tools/fuzz.sh --seconds 15
+if want cle; then
+  echo "== sanitized CLE over real and generated models"
+  for m in "${models[@]}"; do
+    # exit 2 = a model the core rejects (the generated bad-input cases), reported as an error value
+    rc=0
+    build/asan/quantlens_equalize "$m" --quiet -o build/asan/last-equalized.onnx >/dev/null 2>build/asan/last-cle.err || rc=$?
+    if [ $rc -gt 2 ] || grep -q -E 'Sanitizer|runtime error' build/asan/last-cle.err; then
+      cat build/asan/last-cle.err; echo "CLE failed on $m (exit $rc)"; exit 1
+    fi
+  done
+  echo "CLE: ${#models[@]} models, no sanitizer reports"
+fi
 
-echo "== libprotobuf cross-check"
-build/native/quantlens_crosscheck
+if want fuzz; then
+  echo "== libFuzzer harnesses: regression inputs, then 15 s each"
+  # tools/fuzz.sh replays every file in tests/fuzz/regressions/<harness>/ first, then fuzzes.
+  bash tools/fuzz.sh --seconds 15
+fi
 
-echo "== JS tests (node --test)"
-node --test --test-concurrency=1 tests/js/
+if want crosscheck; then
+  echo "== libprotobuf cross-check"
+  build/native/quantlens_crosscheck
+fi
+
+if want js; then
+  echo "== JS tests (node --test)"
+  node --test --test-concurrency=1 tests/js/
+elif ((${#js_files[@]})); then
+  echo "== JS tests: ${js_files[*]}"
+  node --test --test-concurrency=1 "${js_files[@]}"
+fi

@@ -4,6 +4,8 @@
 // always hands the .wasm bytes over (wasmBinary), so neither is ever needed for real.
 // No top-level await here: bundlers (Vite's default targets, esbuild's iife) refuse it.
 // In browsers and workers this block does nothing.
+// They are read by the Emscripten code this file is prepended to, which the linter cannot see.
+/* eslint-disable no-unused-vars */
 var require, __dirname;
 if (typeof process === 'object' && process.versions && process.versions.node) {
   __dirname = '.';

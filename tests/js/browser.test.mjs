@@ -2,7 +2,6 @@
 // analyses a real model, and must produce exactly what Node produces.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { analyze, equalize, toJSON } from '../../web/src/index.js';

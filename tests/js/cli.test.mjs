@@ -16,7 +16,7 @@ test('analyze prints a table of the riskiest layers', { skip: !anyReal && 'no re
   const r = await runCli(['analyze', anyReal, '--top', '5']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /INT8\/T\s+INT8\/C\s+INT4\/T\s+INT4\/C/);
-  const rows = r.stdout.split('\n').filter((l) => /^\d+  \S/.test(l));
+  const rows = r.stdout.split('\n').filter((l) => /^\d+ {2}\S/.test(l));
   assert.equal(rows.length, 5);
   assert.match(r.stdout, /Riskiest: .+ dB INT8 per-tensor/);
   assert.equal(r.stderr, '');
@@ -273,7 +273,7 @@ test('compare: --layers selects pairs, --fail-below-sqnr lists the pairs below',
   const csv = await runCli(['compare', anyModel, b, '--format', 'csv', '--layers', `^${name}$`]);
   assert.equal(csv.stdout.trim().split('\r\n').length, 2);
   const table = await runCli(['compare', anyModel, b, '--top', '2']);
-  assert.equal(table.stdout.split('\n').filter((l) => /^\d+  \S/.test(l)).length, 2);
+  assert.equal(table.stdout.split('\n').filter((l) => /^\d+ {2}\S/.test(l)).length, 2);
   assert.match(table.stdout, /more pairs not shown/);
 });
 

@@ -150,7 +150,7 @@ print(json.dumps({"n": [len(a), len(b)], "shapes": all(x[0].shape == y[0].shape 
   assert.ok(s.worst < TOLERANCE, JSON.stringify(s.perOutput));
 });
 
-test('the report\'s statistics after equalization are those of the written weights (independent reference)', async (t) => {
+test('the report\'s statistics after equalization are those of the written weights (independent reference)', async () => {
   const files = [...cleModels, ...realModels.filter((f) => /mlsd|deeplab|ultraface_version-RFB-320_without/.test(f))];
   for (const file of files) {
     const r = await equalize(file);
@@ -171,7 +171,7 @@ test('the report\'s statistics after equalization are those of the written weigh
   }
 });
 
-test('CLI: equalize writes a model, reports, and handles bad input with exit 2', async (t) => {
+test('CLI: equalize writes a model, reports, and handles bad input with exit 2', async () => {
   const model = cleModels.find((f) => f.endsWith('cle_convnet.onnx'));
   assert.ok(model, 'models/generated/cle_convnet.onnx missing (run tools/make_test_models.py)');
   const out = path.join(tmp, 'cli.onnx');

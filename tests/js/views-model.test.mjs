@@ -57,7 +57,7 @@ describe('model and layer views in Chromium', { skip }, () => {
     return page;
   }
   // The document goes in as text (structured arguments of this size are slow to pass).
-  const mount = (page, kind, d, arg) => page.evaluate(([k, text, a]) => QL.mount(k, text, a), [kind, JSON.stringify(d), arg]);
+  const mount = (page, kind, d, arg) => page.evaluate(([k, text, a]) => window.QL.mount(k, text, a), [kind, JSON.stringify(d), arg]);
   const cells = (page, col) => page.$$eval(`table.ql-layer-table tbody tr:not([hidden]) td[data-col="${col}"]`, (tds) => tds.map((t) => t.textContent));
   const order = (page) => page.$$eval('table.ql-layer-table tbody tr:not([hidden])', (trs) => trs.map((t) => Number(t.dataset.position)));
   // The channel chart's x tick labels, and a wait until their span (last - first) passes `test`
