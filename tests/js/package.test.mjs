@@ -82,7 +82,8 @@ async function nodeReference() {
 // ------------------------------------------------------------------ the tarball
 
 const ALLOWED = [/^README\.md$/, /^LICENSE(\.\w+)?$/, /^package\.json$/, /^types\/[\w-]+\.d\.ts$/, /^web\/src\/.+\.js$/, /^web\/cli\/[\w-]+\.js$/,
-  /^web\/dist\/quantlens_core\.(mjs|wasm|inline\.js)$/, /^web\/dist\/app\/index\.html$/];
+  /^web\/dist\/quantlens_core\.(mjs|wasm|inline\.js)$/, /^web\/dist\/app\/index\.html$/,
+  /^docs\/[\w-]+\.md$/];
 
 test('the tarball carries the API, worker, views, CLI, core, app page and types, and nothing else', { skip: noBuild, timeout: 120000 }, () => {
   needsPackage();
@@ -96,7 +97,9 @@ test('the tarball carries the API, worker, views, CLI, core, app page and types,
   const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(path.join(dir, d.name)) : [path.join(dir, d.name)]));
   const want = [...walk(path.join(root, 'web', 'src')), ...walk(path.join(root, 'web', 'cli')), ...walk(path.join(root, 'types'))]
     .map((f) => path.relative(root, f)).filter((f) => /\.(js|d\.ts)$/.test(f));
-  for (const f of [...want, ...built, 'README.md', 'package.json']) assert.ok(files.includes(f), `${f} is missing from the tarball`);
+  // The README's links into docs/ must resolve on the package's page and in node_modules.
+  const docs = fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+  for (const f of [...want, ...built, ...docs, 'README.md', 'package.json']) assert.ok(files.includes(f), `${f} is missing from the tarball`);
   // The export map and the bin point at files in it.
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   const targets = [pkg.main, pkg.types, ...Object.values(pkg.bin),
