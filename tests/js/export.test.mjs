@@ -11,7 +11,7 @@ import {
   csvField, equalizationCsv, equalize, formatProgress, LAYER_COLUMNS, LOSSLESS_DB, modelExplorerNodeData,
   MODEL_EXPLORER_METRICS, PAIR_COLUMNS, RISK_COLORS, selectComparison, selectEqualization,
 } from '../../web/src/index.js';
-import { RISK_DB, riskOf } from '../../web/src/risk.js';
+import { RISK_DB, riskOf } from '../../web/src/presentation.js';
 import { colors } from '../../web/src/views/common.js';
 import { fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
 

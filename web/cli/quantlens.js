@@ -11,6 +11,7 @@ import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js'
 import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
 import { formatSkipped } from '../src/format.js';
+import { layerLabel } from '../src/presentation.js';
 
 const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing or unsafe external data, bad option), 3 a --fail-below-sqnr threshold failed.';
 const LAYERS_HELP = '  --layers REGEX          select layers whose name matches (JavaScript RegExp, unanchored)';
@@ -254,7 +255,7 @@ function judge(items, threshold, what) {
 }
 
 const layerItems = (layers) => layers.map((l) => ({
-  name: (l.path ? `${l.path}/` : '') + l.name,
+  name: layerLabel(l),
   sqnr: l.error ? null : l.sqnr.int8PerTensor,
   error: l.error ? `${l.error.code}: ${l.error.message}` : null,
 }));

@@ -1,20 +1,17 @@
 // What every view shares: one colour-blind-safe palette (web/src/palette.js), number
-// formats for people, and small DOM helpers.
+// formats for people, how results read (web/src/presentation.js), and small DOM helpers.
 // Views write strings from the model with .text() / textContent only, never as HTML.
-export { formatDb, formatNumber, formatCount } from '../format.js';
-export { riskOf, RISK_DB, RISK_LEVELS } from '../risk.js';
-
-import { palette, colors } from '../palette.js';
-
-export { palette, colors };
-
-// ---------------------------------------------------------------------------
-// Shared view pieces (added for the model, layer, equalization and compare views).
-// Every function below writes model strings with textContent / d3 .text() only.
 import * as d3 from 'd3';
 import { formatNumber as fmtNumber } from '../format.js';
-import { RISK_DB as riskDb } from '../risk.js';
+import { palette, colors } from '../palette.js';
+import { RISK_DB as riskDb, layerLabel } from '../presentation.js';
+
+export { formatDb, formatNumber, formatCount } from '../format.js';
+export {
+  followerText, layerLabel, quantizationDetail, quantizationText, riskColor, riskOf, riskOfDb, RISK_DB, RISK_LEVELS,
+} from '../presentation.js';
 export { SCHEMES, SCHEME_LABELS } from '../schemes.js';
+export { palette, colors };
 
 // Short scheme labels for table headers and legends.
 export const SCHEME_SHORT = { int8PerTensor: 'INT8/T', int8PerChannel: 'INT8/C', int4PerTensor: 'INT4/T', int4PerChannel: 'INT4/C' };
@@ -201,6 +198,18 @@ export function legend(parent, items) {
   return div;
 }
 
+// [min, max] over the finite values of `values` (any iterable), or `fallback` when none.
+export function finiteExtent(values, fallback = [0, 1]) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  }
+  if (lo > hi) return fallback;
+  if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
+  return [lo, hi];
+}
+
 // The risk thresholds (dB) as labelled dashed horizontal rules on a y scale in dB.
 // { outside: true } puts short labels ("high", "medium") in the right margin
 // (leave margin.right >= 52) instead of over the plot.
@@ -216,19 +225,6 @@ export function riskRules(g, y, width, { outside = false } = {}) {
   sel.append('text').attr('x', outside ? width + 4 : width - 4).attr('y', outside ? 4 : -4).attr('text-anchor', outside ? 'start' : 'end')
     .attr('font-size', 11).attr('fill', (r) => r.color).text((r) => r.label);
   return sel;
-}
-
-// A layer's display name: path/name for layers inside sub-graphs.
-export function layerLabel(layer) {
-  return (layer.path ? `${layer.path}/` : '') + layer.name;
-}
-
-// What follows the layer, as the CLI prints it: relu, relu6, bn+relu, silu, ... ('' for none).
-export function followerText(layer) {
-  if (!layer.follower) return '';
-  const f = layer.follower.kind;
-  if (f === 'batchnorm' && layer.activation) return `bn+${layer.activation.kind}`;
-  return f === 'none' ? '' : f;
 }
 
 // `layer` as a position (number), a name (string; path/name also accepted) or the

@@ -19,9 +19,8 @@
 import * as d3 from 'd3';
 import {
   colors, palette, formatDb, formatNumber, formatCount, ensureStyles, tooltip, observeWidth, chartFrame,
-  drawAxes, legend, riskRules, viewRoot, RISK_DB,
+  drawAxes, legend, riskRules, viewRoot, RISK_DB, finiteExtent, quantizationText, riskColor, riskOfDb,
 } from './common.js';
-import { finiteExtent } from './eq-shared.js';
 
 const CSS = `
 .ql-compare button, .ql-compare select { font: inherit; }
@@ -66,16 +65,10 @@ const GAP = 28;
 // SQNR of B against A for people: identical pairs say so.
 export const sqnrText = (x) => (x === Infinity ? 'identical' : x === null || x === undefined ? '-' : `${formatDb(x)}`);
 const sqnrOf = (p) => (p.comparable && p.tensor ? p.tensor.sqnr : null);
-const riskColor = (db) => (db === Infinity || db >= RISK_DB.medium ? colors.risk.low : db >= RISK_DB.high ? colors.risk.medium : colors.risk.high);
+const sqnrColor = (db) => riskColor(riskOfDb(db));
 
-// "int8 per-channel (QDQ)", "float32", ...
-export function quantText(side) {
-  if (!side) return '-';
-  const q = side.quant;
-  if (!q) return side.dtype ? String(side.dtype) : 'float';
-  const axis = q.axis === null || q.axis === undefined ? 'per-tensor' : `per-channel${q.axis === 0 ? '' : ` (axis ${q.axis})`}`;
-  return [q.dtype, axis, q.via ? `(${q.via})` : ''].filter(Boolean).join(' ');
-}
+// "int8 per-channel (QDQ)", "int8 per-channel (axis 1) (QLinearMatMul)", "float32", ...
+export const quantText = (side) => (side ? quantizationText(side, { axis: true }) || 'float' : '-');
 
 const COLUMNS = [
   { key: 'index', label: '#', num: true, value: (p, i) => i, text: (p, i) => String(i + 1) },
@@ -263,8 +256,8 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
   const r = Math.max(1.8, Math.min(4.5, bw / 2));
   const finite = mark.filter((d) => Number.isFinite(d.s));
   finite.append('line').attr('x1', bw / 2).attr('x2', bw / 2).attr('y1', f.height).attr('y2', (d) => y(d.s))
-    .attr('stroke', (d) => riskColor(d.s)).attr('stroke-width', Math.max(1, Math.min(3, bw * 0.4)));
-  finite.append('circle').attr('cx', bw / 2).attr('cy', (d) => y(d.s)).attr('r', r).attr('fill', (d) => riskColor(d.s));
+    .attr('stroke', (d) => sqnrColor(d.s)).attr('stroke-width', Math.max(1, Math.min(3, bw * 0.4)));
+  finite.append('circle').attr('cx', bw / 2).attr('cy', (d) => y(d.s)).attr('r', r).attr('fill', (d) => sqnrColor(d.s));
   mark.filter((d) => d.s === Infinity).append('rect').attr('x', bw / 2 - r).attr('y', lane - r).attr('width', 2 * r).attr('height', 2 * r)
     .attr('fill', colors.risk.low);
   mark.filter((d) => d.s === null || Number.isNaN(d.s)).append('text').attr('x', bw / 2).attr('y', f.height - 6)
@@ -444,7 +437,7 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
       g.append('path').attr('class', 'ql-cmp-sqnr-line').attr('fill', 'none').attr('stroke', colors.after).attr('stroke-width', 1.2)
         .attr('d', d3.line().x((i) => x(i)).y((i) => y(ch.sqnr[i])).defined((i) => Number.isFinite(ch.sqnr[i]))(idx));
       g.append('g').selectAll('circle').data(idx.filter((i) => Number.isFinite(ch.sqnr[i]))).join('circle')
-        .attr('cx', (i) => x(i)).attr('cy', (i) => y(ch.sqnr[i])).attr('r', r).attr('fill', (i) => riskColor(ch.sqnr[i]));
+        .attr('cx', (i) => x(i)).attr('cy', (i) => y(ch.sqnr[i])).attr('r', r).attr('fill', (i) => sqnrColor(ch.sqnr[i]));
       g.append('g').attr('class', 'ql-cmp-identical-lane').selectAll('rect').data(idx.filter((i) => ch.sqnr[i] === Infinity)).join('rect')
         .attr('x', (i) => x(i) - r).attr('y', -14 - r).attr('width', 2 * r).attr('height', 2 * r).attr('fill', colors.risk.low);
     },

@@ -18,9 +18,9 @@
 import * as d3 from 'd3';
 import {
   colors, palette, formatDb, formatNumber, formatCount, ensureStyles, tooltip, observeWidth, chartFrame,
-  drawAxes, legend, viewRoot, RISK_DB,
+  drawAxes, legend, viewRoot, RISK_DB, finiteExtent,
 } from './common.js';
-import { clipMiddle, finiteExtent, fitText, srOnly } from './eq-shared.js';
+import { clipMiddle, fitText, srOnly } from './text.js';
 
 const CSS = `
 .ql-equalization .ql-eq-head { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 16px; }

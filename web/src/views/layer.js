@@ -13,7 +13,7 @@
 import * as d3 from 'd3';
 import {
   colors, palette, formatDb, formatNumber, riskOf, SCHEMES, SCHEME_LABELS, ensureStyles, tooltip, observeWidth,
-  chartFrame, drawAxes, legend, layerLabel, followerText, resolveLayer, viewRoot,
+  chartFrame, drawAxes, legend, layerLabel, followerText, quantizationDetail, resolveLayer, viewRoot,
 } from './common.js';
 
 const css = `
@@ -325,18 +325,6 @@ function keyValueTable(parent, caption, rows, className = '') {
   return table;
 }
 
-function quantText(q) {
-  if (!q) return 'none (float weights)';
-  const scale = Array.from(q.scale || []);
-  const zp = Array.from(q.zeroPoint || []);
-  const via = Array.isArray(q.via) ? q.via.join(' → ') : q.via;
-  const parts = [q.dtype, scale.length > 1 ? `per-axis (axis ${q.axis})` : 'per-tensor'];
-  if (scale.length) parts.push(`scale ${scale.length > 1 ? `${formatNumber(d3.min(scale))}..${formatNumber(d3.max(scale))} (${scale.length})` : formatNumber(scale[0])}`);
-  if (zp.length) parts.push(`zero point ${zp.length > 1 ? `${formatNumber(d3.min(zp))}..${formatNumber(d3.max(zp))}` : formatNumber(zp[0])}`);
-  if (via) parts.push(`via ${via}`);
-  return parts.filter(Boolean).join(', ');
-}
-
 export function renderLayerView(element, analysis, layer) {
   ensureStyles('ql-layer-view', css, element.ownerDocument);
   const { position, layer: l } = resolveLayer(analysis, layer);
@@ -371,7 +359,7 @@ export function renderLayerView(element, analysis, layer) {
     ['depthwise', l.depthwise ? 'yes' : 'no'],
     ['bias', l.bias ? l.bias : 'none', null, l.bias || ''],
     ['followed by', followerText(l) || 'nothing foldable', null, f.node ? `${f.op || ''} ${f.node}` : ''],
-    ['quantized weight', quantText(l.quant)],
+    ['quantized weight', quantizationDetail(l.quant, formatNumber)],
     ['outlier channels', String(flagged.size), 'outliers'],
     ['Tukey threshold', `${formatNumber(l.outlierThreshold)}× (Q1 ${formatNumber(l.quartiles?.[0])}×, Q3 ${formatNumber(l.quartiles?.[1])}×)`, 'threshold'],
   ], 'ql-facts');
