@@ -11,7 +11,9 @@ import {
   csvField, equalizationCsv, equalize, formatProgress, LAYER_COLUMNS, LOSSLESS_DB, modelExplorerNodeData,
   MODEL_EXPLORER_METRICS, PAIR_COLUMNS, RISK_COLORS, selectComparison, selectEqualization,
 } from '../../web/src/index.js';
-import { RISK_DB, riskOf } from '../../web/src/risk.js';
+import {
+  followerText, layerLabel, quantizationDetail, quantizationText, RISK_DB, riskColor, riskOf, riskOfDb,
+} from '../../web/src/presentation.js';
 import { colors } from '../../web/src/views/common.js';
 import { fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
 
@@ -250,6 +252,34 @@ test('the node data colours are the app\'s risk colours and thresholds', () => {
   assert.throws(() => modelExplorerNodeData(a, { metric: 'bogus' }), TypeError);
   // no graph name: a single GraphNodeData, which Model Explorer applies to the graph on screen
   assert.deepEqual(Object.keys(modelExplorerNodeData({ model: { graph: '' }, layers: [] }).nodeData).sort(), ['results', 'thresholds']);
+});
+
+test('presentation: the risk rule, its levels and colours, layer labels, followers and quantization in words', () => {
+  const layer = (db, outliers = 0) => ({ sqnr: { int8PerTensor: db }, outlierChannels: new Array(outliers).fill(0) });
+  assert.equal(riskOf(layer(RISK_DB.high - 1e-9)), 'high');
+  assert.equal(riskOf(layer(RISK_DB.high)), 'medium');
+  assert.equal(riskOf(layer(RISK_DB.medium)), 'low');
+  assert.equal(riskOf(layer(RISK_DB.medium, 1)), 'medium', 'an outlier channel is at least medium');
+  assert.equal(riskOf(layer(RISK_DB.high - 1, 1)), 'high');
+  assert.equal(riskOf(layer(NaN)), 'high', 'NaN-safe');
+  assert.equal(riskOf(layer(Infinity)), 'low');
+  assert.equal(riskOf({ error: { code: 'X' } }), 'failed');
+  assert.deepEqual([RISK_DB.high - 1, RISK_DB.high, RISK_DB.medium, Infinity, NaN].map(riskOfDb), ['high', 'medium', 'low', 'low', 'high']);
+  for (const level of ['high', 'medium', 'low', 'failed']) assert.equal(riskColor(level), colors.risk[level]);
+  assert.equal(layerLabel({ name: 'c', path: '' }), 'c');
+  assert.equal(layerLabel({ name: 'c', path: 'Loop_3/body' }), 'Loop_3/body/c');
+  assert.equal(followerText({ follower: { kind: 'relu6' } }), 'relu6');
+  assert.equal(followerText({ follower: { kind: 'batchnorm' }, activation: { kind: 'relu' } }), 'bn+relu');
+  assert.equal(followerText({ follower: { kind: 'none' } }), '');
+  const side = (quant) => ({ dtype: 'float32', quant });
+  assert.equal(quantizationText(side(null)), 'float32');
+  assert.equal(quantizationText(side({ dtype: 'int8', axis: null, via: 'QDQ' })), 'int8 per-tensor (QDQ)');
+  assert.equal(quantizationText(side({ dtype: 'int8', axis: 1, via: 'QLinearMatMul' })), 'int8 per-channel (QLinearMatMul)');
+  assert.equal(quantizationText(side({ dtype: 'int8', axis: 1, via: 'QLinearMatMul' }), { axis: true }), 'int8 per-channel (axis 1) (QLinearMatMul)');
+  assert.equal(quantizationText(side({ dtype: 'uint8', axis: 0, via: '' }), { axis: true }), 'uint8 per-channel');
+  assert.equal(quantizationDetail(null, String), 'none (float weights)');
+  assert.equal(quantizationDetail({ dtype: 'int8', axis: 0, scale: [0.5, 0.25], zeroPoint: [0, 0], via: ['DequantizeLinear'] }, String),
+    'int8, per-axis (axis 0), scale 0.25..0.5 (2), zero point 0..0, via DequantizeLinear');
 });
 
 for (const file of realModels) {

@@ -204,9 +204,9 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     await page.selectOption('select[data-action="select-layer"]', String(k));
     const detail = await page.evaluate(() => ({
       name: document.querySelector('[data-field="layer-name"]').textContent,
-      gaps: document.querySelectorAll('.ql-eq-gap').length,
-      after: document.querySelectorAll('.ql-eq-after-max, .ql-eq-after-min, .ql-eq-after-mean').length,
-      before: [...document.querySelectorAll('.ql-eq-before-max')].map((p) => p.getAttribute('stroke-dasharray')),
+      gaps: document.querySelectorAll('.ql-range-gap').length,
+      after: document.querySelectorAll('.ql-range-max, .ql-range-min, .ql-range-mean').length,
+      before: [...document.querySelectorAll('.ql-range-before-max')].map((p) => p.getAttribute('stroke-dasharray')),
       scales: document.querySelectorAll('.ql-eq-scales line').length,
       int8: [...document.querySelectorAll('.ql-eq-sqnr-table tr[data-scheme="int8PerTensor"] td')].map((td) => td.textContent),
       selectedRow: document.querySelector('.ql-eq-sqnr-row.ql-selected')?.getAttribute('data-layer'),
@@ -226,9 +226,9 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     assert.equal(await page.evaluate(() => document.querySelector('[data-field="layer-name"]').textContent), other);
 
     // Wider: re-rendered to the new width (ResizeObserver), same contract.
-    const w0 = await page.evaluate(() => document.querySelector('.ql-eq-channels').ownerSVGElement.getAttribute('width'));
+    const w0 = await page.evaluate(() => document.querySelector('.ql-equalization .ql-range-plot').ownerSVGElement.getAttribute('width'));
     await page.setViewportSize({ width: 1920, height: 1080 });
-    await page.waitForFunction((w) => document.querySelector('.ql-eq-channels')?.ownerSVGElement.getAttribute('width') !== w, w0);
+    await page.waitForFunction((w) => document.querySelector('.ql-equalization .ql-range-plot')?.ownerSVGElement.getAttribute('width') !== w, w0);
     await checkEq(page, r, 'mlsd wide');
     assert.equal(await page.evaluate(() => document.querySelector('[data-field="layer-name"]').textContent), other, 'selection kept across resize');
     await screenshot(page, 'view-eq-mlsd-1920');

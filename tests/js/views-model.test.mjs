@@ -263,7 +263,7 @@ describe('model and layer views in Chromium', { skip }, () => {
     // checked: at full width the channels are lines, with no element per channel.
     const ms = await mount(page, 'layer', big, p);
     t.diagnostic(`${l.channels.count} channels rendered in ${Math.round(ms)} ms`);
-    assert.equal(await page.locator('[data-chart="channels"] .ql-pt-max').count(), 0, 'no per-channel points when channels are closer than 7 px');
+    assert.equal(await page.locator('[data-chart="channels"] .ql-range-point-max').count(), 0, 'no per-channel points when channels are closer than 7 px');
     assert.equal(await page.textContent('[data-field="outliers"]'), String(l.outlierChannels.length));
     for (const c of CHARTS) assert.equal(await page.locator(`[data-chart="${c}"] .ql-flagged`).count(), l.outlierChannels.length, c);
     const ticks = () => channelTicks(page);

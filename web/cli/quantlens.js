@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // quantlens: command-line front end over the WASM core (Node 20+).
 import fs from 'node:fs';
+import { parseArgs } from 'node:util';
 import {
   analyze, compare, equalize, formatComparison, formatDb, formatEqualization, formatProgress, formatTable, toJSON, QuantLensError,
 } from '../src/index.js';
@@ -11,13 +12,123 @@ import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js'
 import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
 import { formatSkipped } from '../src/format.js';
+import { layerLabel } from '../src/presentation.js';
 
 const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing or unsafe external data, bad option), 3 a --fail-below-sqnr threshold failed.';
-const LAYERS_HELP = '  --layers REGEX          select layers whose name matches (JavaScript RegExp, unanchored)';
 const PROGRESS_HELP = 'A progress bar is drawn on stderr when stderr is a terminal and the work takes more than\nhalf a second; it is erased at the end (QUANTLENS_PROGRESS=0 turns it off, =1 shows it at once).';
 
-const USAGE = {
-  main: `Usage: quantlens <command> [options]
+// Exit status 2: the input is at fault.
+const BAD_INPUT = new Set(['INVALID_MODEL', 'INVALID_GRAPH', 'UNSAFE_EXTERNAL_DATA', 'UNSUPPORTED_DTYPE', 'MISSING_EXTERNAL_DATA', 'IO_ERROR', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'USAGE']);
+const EXIT = { ok: 0, internal: 1, badInput: 2, threshold: 3 };
+
+// Every option of every command, declared once: its flag (and short flag), the name of
+// its value (none for a switch), and how the value is read (checked as it is parsed).
+// Key order is the order in which "COMMAND does not take ..." is reported.
+const OPTIONS = {
+  json: { flag: '--json' },
+  format: { flag: '--format', arg: 'FORMAT' },
+  metric: { flag: '--metric', arg: 'METRIC' },
+  top: { flag: '--top', arg: 'N', read: (v) => Number(v), check: (n) => Number.isInteger(n) && n > 0, says: '--top takes a positive integer' },
+  bins: { flag: '--bins', arg: 'N', read: (v) => Number(v) },
+  layers: { flag: '--layers', arg: 'REGEX' },
+  failBelow: {
+    flag: '--fail-below-sqnr', arg: 'DB', read: (v) => (v.trim() === '' ? NaN : Number(v)), check: Number.isFinite,
+    says: '--fail-below-sqnr takes a number of dB',
+  },
+  output: { flag: '--output', short: '-o', arg: 'FILE' },
+  keepRelu6: { flag: '--keep-relu6' },
+  noBiasAbsorption: { flag: '--no-bias-absorption' },
+  iterations: { flag: '--iterations', arg: 'N', read: (v) => Number(v) },
+  equalize: { flag: '--equalize' },
+  compare: { flag: '--compare', arg: 'OTHER.onnx' },
+  help: { flag: '--help', short: '-h' },
+};
+const HELP_LINE = ['help', 'this text'];
+
+// Each command: its usage line, what it does, the formats it writes, and its option table,
+// [option, help lines...] in the order of the help text. The table is both what the
+// command accepts (checkOptions) and what its help lists (commandUsage).
+const COMMANDS = {
+  analyze: {
+    usage: 'quantlens analyze MODEL.onnx [options]',
+    about: 'Prints the riskiest weight layers of an ONNX model for INT8/INT4 quantization.',
+    formats: ['table', 'json', 'csv', 'csv-channels', 'model-explorer'],
+    options: [
+      ['format', 'table (default), json (schema quantlens.analysis/1), csv (one row per layer,',
+        'riskiest first), csv-channels (one row per layer and output channel),',
+        'model-explorer (node data for Google\'s Model Explorer; see --metric)'],
+      ['json', 'the same as --format json'],
+      ['metric', 'with --format model-explorer: int8PerTensor (default), int8PerChannel,',
+        'int4PerTensor, int4PerChannel (SQNR in dB) or outliers (outlier channel count)'],
+      ['top', 'rows in the table (default 20)'],
+      ['bins', 'histogram bins per layer (default 128)'],
+      ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);',
+        'the other layers are not read'],
+      ['failBelow', 'exit 3 when a selected layer\'s INT8 per-tensor SQNR is below DB (or the layer',
+        'could not be analysed); the offenders are listed on stderr'],
+      HELP_LINE,
+    ],
+    footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
+  },
+  equalize: {
+    usage: 'quantlens equalize MODEL.onnx -o OUT.onnx [options]',
+    about: 'Folds BatchNorm, equalizes the weight ranges of consecutive layers (Cross Layer\nEqualization, Nagel et al. 2019) and writes a model that computes the same function.\nWithout -o, reports what would change and writes nothing.',
+    formats: ['table', 'json', 'csv'],
+    options: [
+      ['output', 'where to write the equalized model'],
+      ['keepRelu6', 'keep ReLU6 (Clip 0..6): sequences stop there instead of replacing it by Relu'],
+      ['noBiasAbsorption', 'do not absorb high biases into the next layer'],
+      ['iterations', 'most sweeps over each sequence (default 50; 0 folds BatchNorm and replaces ReLU6 only)'],
+      ['format', 'table (default), json (schema quantlens.equalization/1), csv (one row per changed layer)'],
+      ['json', 'the same as --format json'],
+      ['top', 'layers in the table (default 40)'],
+      ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);',
+        'the report lists only the selected changed layers (the whole model is still',
+        'equalized and written) and --fail-below-sqnr judges only the selected layers'],
+      ['failBelow', 'exit 3 when a selected layer of the equalized model has an INT8 per-tensor SQNR',
+        'below DB (every layer of the output is analysed, not only the changed ones)'],
+      HELP_LINE,
+    ],
+    footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS} Exit 0 also when there is nothing to equalize.`,
+  },
+  compare: {
+    usage: 'quantlens compare A.onnx B.onnx [options]',
+    about: 'Pairs the weight layers of two models (same weight name, then node name, then position)\nand prints, for each pair, how far B\'s weights (dequantized when B is quantized) are from A\'s.',
+    formats: ['table', 'json', 'csv', 'csv-channels'],
+    options: [
+      ['format', 'table (default; lowest SQNR first), json (schema quantlens.comparison/1),',
+        'csv (one row per pair, then one per unmatched layer),',
+        'csv-channels (one row per pair and output channel)'],
+      ['json', 'the same as --format json'],
+      ['top', 'pairs in the table (default 40)'],
+      ['layers', 'select the pairs where A\'s or B\'s layer name matches (JavaScript RegExp,',
+        'unanchored), and the unmatched layers whose name matches'],
+      ['failBelow', 'exit 3 when a selected pair\'s SQNR (B against A) is below DB, or the pair',
+        'could not be compared; the offenders are listed on stderr'],
+      HELP_LINE,
+    ],
+    footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
+  },
+  report: {
+    usage: 'quantlens report MODEL.onnx -o REPORT.html [options]',
+    about: 'Writes one self-contained HTML file (code, styles and data inline; it makes no network\nrequest) with the interactive views of the app: model, layer, and where asked,\nequalization and comparison. The same file as the app\'s "Save report".',
+    options: [
+      ['output', 'where to write the report (required)'],
+      ['equalize', 'run Cross Layer Equalization and include what it changes'],
+      ['keepRelu6', 'with --equalize: keep ReLU6, ending sequences there'],
+      ['noBiasAbsorption', 'with --equalize: no high-bias absorption'],
+      ['compare', 'compare the weights with a second model (e.g. its QDQ or QLinearConv quantized copy)'],
+      ['bins', 'histogram bins per layer (default 128)'],
+      ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);',
+        'the report shows only those layers (and the pairs and equalized layers',
+        'whose name matches)'],
+      HELP_LINE,
+    ],
+    footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
+  },
+};
+
+const MAIN_USAGE = `Usage: quantlens <command> [options]
 
 Commands:
   analyze MODEL.onnx      per-channel weight ranges, outlier channels and INT8/INT4 SQNR
@@ -28,169 +139,66 @@ Commands:
 
 Run 'quantlens <command> --help' (or 'quantlens help <command>') for the options of a command.
 
-${EXIT_STATUS}`,
-  analyze: `Usage: quantlens analyze MODEL.onnx [options]
+${EXIT_STATUS}`;
 
-Prints the riskiest weight layers of an ONNX model for INT8/INT4 quantization.
-
-Options:
-  --format FORMAT         table (default), json (schema quantlens.analysis/1), csv (one row per layer,
-                          riskiest first), csv-channels (one row per layer and output channel),
-                          model-explorer (node data for Google's Model Explorer; see --metric)
-  --json                  the same as --format json
-  --metric METRIC         with --format model-explorer: int8PerTensor (default), int8PerChannel,
-                          int4PerTensor, int4PerChannel (SQNR in dB) or outliers (outlier channel count)
-  --top N                 rows in the table (default 20)
-  --bins N                histogram bins per layer (default 128)
-${LAYERS_HELP};
-                          the other layers are not read
-  --fail-below-sqnr DB    exit 3 when a selected layer's INT8 per-tensor SQNR is below DB (or the layer
-                          could not be analysed); the offenders are listed on stderr
-  -h, --help              this text
-
-${PROGRESS_HELP}
-
-${EXIT_STATUS}`,
-  equalize: `Usage: quantlens equalize MODEL.onnx -o OUT.onnx [options]
-
-Folds BatchNorm, equalizes the weight ranges of consecutive layers (Cross Layer
-Equalization, Nagel et al. 2019) and writes a model that computes the same function.
-Without -o, reports what would change and writes nothing.
-
-Options:
-  -o, --output FILE       where to write the equalized model
-  --keep-relu6            keep ReLU6 (Clip 0..6): sequences stop there instead of replacing it by Relu
-  --no-bias-absorption    do not absorb high biases into the next layer
-  --iterations N          most sweeps over each sequence (default 50; 0 folds BatchNorm and replaces ReLU6 only)
-  --format FORMAT         table (default), json (schema quantlens.equalization/1), csv (one row per changed layer)
-  --json                  the same as --format json
-  --top N                 layers in the table (default 40)
-${LAYERS_HELP};
-                          the report lists only the selected changed layers (the whole model is still
-                          equalized and written) and --fail-below-sqnr judges only the selected layers
-  --fail-below-sqnr DB    exit 3 when a selected layer of the equalized model has an INT8 per-tensor SQNR
-                          below DB (every layer of the output is analysed, not only the changed ones)
-  -h, --help              this text
-
-${PROGRESS_HELP}
-
-${EXIT_STATUS} Exit 0 also when there is nothing to equalize.`,
-  compare: `Usage: quantlens compare A.onnx B.onnx [options]
-
-Pairs the weight layers of two models (same weight name, then node name, then position)
-and prints, for each pair, how far B's weights (dequantized when B is quantized) are from A's.
-
-Options:
-  --format FORMAT         table (default; lowest SQNR first), json (schema quantlens.comparison/1),
-                          csv (one row per pair, then one per unmatched layer),
-                          csv-channels (one row per pair and output channel)
-  --json                  the same as --format json
-  --top N                 pairs in the table (default 40)
-  --layers REGEX          select the pairs where A's or B's layer name matches (JavaScript RegExp,
-                          unanchored), and the unmatched layers whose name matches
-  --fail-below-sqnr DB    exit 3 when a selected pair's SQNR (B against A) is below DB, or the pair
-                          could not be compared; the offenders are listed on stderr
-  -h, --help              this text
-
-${PROGRESS_HELP}
-
-${EXIT_STATUS}`,
-  report: `Usage: quantlens report MODEL.onnx -o REPORT.html [options]
-
-Writes one self-contained HTML file (code, styles and data inline; it makes no network
-request) with the interactive views of the app: model, layer, and where asked,
-equalization and comparison. The same file as the app's "Save report".
-
-Options:
-  -o, --output FILE       where to write the report (required)
-  --equalize              run Cross Layer Equalization and include what it changes
-  --keep-relu6            with --equalize: keep ReLU6, ending sequences there
-  --no-bias-absorption    with --equalize: no high-bias absorption
-  --compare OTHER.onnx    compare the weights with a second model (e.g. its QDQ or QLinearConv quantized copy)
-  --bins N                histogram bins per layer (default 128)
-${LAYERS_HELP};
-                          the report shows only those layers (and the pairs and equalized layers
-                          whose name matches)
-  -h, --help              this text
-
-${PROGRESS_HELP}
-
-${EXIT_STATUS}`,
-};
-
-// Exit status 2: the input is at fault.
-const BAD_INPUT = new Set(['INVALID_MODEL', 'INVALID_GRAPH', 'UNSAFE_EXTERNAL_DATA', 'UNSUPPORTED_DTYPE', 'MISSING_EXTERNAL_DATA', 'IO_ERROR', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'USAGE']);
-const EXIT = { ok: 0, internal: 1, badInput: 2, threshold: 3 };
-
-const FORMATS = {
-  analyze: ['table', 'json', 'csv', 'csv-channels', 'model-explorer'],
-  equalize: ['table', 'json', 'csv'],
-  compare: ['table', 'json', 'csv', 'csv-channels'],
-};
+// A command's help, from its option table: each option's flags in a column of 26
+// characters, its help lines beside them.
+const HELP_COLUMN = 26;
+function commandUsage(cmd) {
+  const c = COMMANDS[cmd];
+  const rows = c.options.map(([key, ...help]) => {
+    const o = OPTIONS[key];
+    const flags = `  ${o.short ? `${o.short}, ` : ''}${o.flag}${o.arg ? ` ${o.arg}` : ''}`;
+    return `${flags.padEnd(HELP_COLUMN)}${help.join(`\n${' '.repeat(HELP_COLUMN)}`)}`;
+  });
+  return `Usage: ${c.usage}\n\n${c.about}\n\nOptions:\n${rows.join('\n')}\n\n${c.footer}`;
+}
+const usageOf = (cmd) => (COMMANDS[cmd] ? commandUsage(cmd) : MAIN_USAGE);
 
 const oneLine = (s) => String(s).replace(/[\u0000-\u001f\u007f]+/g, ' ');
 
 function usageError(msg, cmd) {
-  return new QuantLensError('USAGE', `${msg}\n${USAGE[cmd] || USAGE.main}`);
+  return new QuantLensError('USAGE', `${msg}\n${usageOf(cmd)}`);
 }
 
-function parseArgs(argv) {
-  const [cmd, ...rest] = argv;
+// The arguments after the command, read with node's util.parseArgs against every
+// option (so an option of another command is reported as not taken, not as unknown).
+// Values are read and checked in the order given; whether the command takes each
+// option is checked by checkOptions, after --help.
+const PARSE_OPTIONS = Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag.slice(2), {
+  type: o.arg ? 'string' : 'boolean', ...(o.short ? { short: o.short.slice(1) } : {}),
+}]));
+const BY_NAME = new Map(Object.entries(OPTIONS).map(([key, o]) => [o.flag.slice(2), key]));
+
+function parseCommandLine(cmd, args) {
   const opts = { positional: [] };
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i];
-    const value = () => {
-      if (i + 1 >= rest.length) throw usageError(`${a} needs a value`, cmd);
-      return rest[++i];
-    };
-    if (a === '-h' || a === '--help') opts.help = true;
-    else if (a === '--json') opts.json = true;
-    else if (a === '--format') opts.format = value();
-    else if (a === '--metric') opts.metric = value();
-    else if (a === '--top') {
-      opts.top = Number(value());
-      if (!(Number.isInteger(opts.top) && opts.top > 0)) throw usageError('--top takes a positive integer', cmd);
-    }
-    else if (a === '--bins') opts.bins = Number(value());
-    else if (a === '--layers') opts.layers = value();
-    else if (a === '--fail-below-sqnr') {
-      const v = value();
-      opts.failBelow = Number(v);
-      if (v.trim() === '' || !Number.isFinite(opts.failBelow)) throw usageError('--fail-below-sqnr takes a number of dB', cmd);
-    }
-    else if (a === '-o' || a === '--output') opts.output = value();
-    else if (a === '--keep-relu6') opts.keepRelu6 = true;
-    else if (a === '--no-bias-absorption') opts.noBiasAbsorption = true;
-    else if (a === '--iterations') opts.iterations = Number(value());
-    else if (a === '--equalize') opts.equalize = true;
-    else if (a === '--compare') opts.compare = value();
-    else if (a.startsWith('-') && a !== '-') throw usageError(`unknown option ${a}`, cmd);
-    else opts.positional.push(a);
+  const { tokens } = parseArgs({ args, options: PARSE_OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === 'positional') { opts.positional.push(t.value); continue; }
+    if (t.kind !== 'option') continue;  // '--': what follows is positional
+    const key = BY_NAME.get(t.name);
+    const o = OPTIONS[key];
+    if (!o || (!o.arg && t.value !== undefined)) throw usageError(`unknown option ${args[t.index]}`, cmd);
+    if (!o.arg) { opts[key] = true; continue; }
+    if (t.value === undefined) throw usageError(`${t.rawName} needs a value`, cmd);
+    const v = o.read ? o.read(t.value) : t.value;
+    if (o.check && !o.check(v)) throw usageError(o.says, cmd);
+    opts[key] = v;
   }
-  return { cmd, opts };
+  return opts;
 }
 
 // Options a command does not take are usage errors, not silently ignored.
-const ACCEPTS = {
-  analyze: ['json', 'format', 'metric', 'top', 'bins', 'layers', 'failBelow'],
-  equalize: ['json', 'format', 'top', 'layers', 'failBelow', 'output', 'keepRelu6', 'noBiasAbsorption', 'iterations'],
-  compare: ['json', 'format', 'top', 'layers', 'failBelow'],
-  report: ['bins', 'layers', 'output', 'keepRelu6', 'noBiasAbsorption', 'equalize', 'compare'],
-};
-const FLAG = {
-  json: '--json', format: '--format', metric: '--metric', top: '--top', bins: '--bins', layers: '--layers',
-  failBelow: '--fail-below-sqnr', output: '-o', keepRelu6: '--keep-relu6', noBiasAbsorption: '--no-bias-absorption',
-  iterations: '--iterations', equalize: '--equalize', compare: '--compare',
-};
-
 function checkOptions(cmd, opts) {
-  for (const k of Object.keys(FLAG)) {
-    if (opts[k] !== undefined && !ACCEPTS[cmd].includes(k)) throw usageError(`${cmd} does not take ${FLAG[k]}`, cmd);
+  const c = COMMANDS[cmd];
+  const takes = new Set(c.options.map(([key]) => key));
+  for (const [key, o] of Object.entries(OPTIONS)) {
+    if (opts[key] !== undefined && !takes.has(key)) throw usageError(`${cmd} does not take ${o.short ?? o.flag}`, cmd);
   }
-  if (FORMATS[cmd]) {
+  if (c.formats) {
     if (opts.json && opts.format !== undefined && opts.format !== 'json') throw usageError(`--json and --format ${opts.format} disagree`, cmd);
     opts.format = opts.json ? 'json' : (opts.format ?? 'table');
-    if (!FORMATS[cmd].includes(opts.format)) throw usageError(`--format takes one of ${FORMATS[cmd].join(', ')}`, cmd);
+    if (!c.formats.includes(opts.format)) throw usageError(`--format takes one of ${c.formats.join(', ')}`, cmd);
   }
   if (opts.metric !== undefined) {
     if (opts.format !== 'model-explorer') throw usageError('--metric goes with --format model-explorer', cmd);
@@ -254,7 +262,7 @@ function judge(items, threshold, what) {
 }
 
 const layerItems = (layers) => layers.map((l) => ({
-  name: (l.path ? `${l.path}/` : '') + l.name,
+  name: layerLabel(l),
   sqnr: l.error ? null : l.sqnr.int8PerTensor,
   error: l.error ? `${l.error.code}: ${l.error.message}` : null,
 }));
@@ -278,7 +286,7 @@ function warnEmptySelection(opts, n) {
 }
 
 async function runAnalyze(opts) {
-  if (opts.help) { write(USAGE.analyze); return EXIT.ok; }
+  if (opts.help) { write(commandUsage('analyze')); return EXIT.ok; }
   checkOptions('analyze', opts);
   if (opts.positional.length !== 1) throw usageError('analyze takes exactly one MODEL.onnx', 'analyze');
   const p = newBar();
@@ -308,7 +316,7 @@ async function runAnalyze(opts) {
 }
 
 async function runEqualize(opts) {
-  if (opts.help) { write(USAGE.equalize); return EXIT.ok; }
+  if (opts.help) { write(commandUsage('equalize')); return EXIT.ok; }
   checkOptions('equalize', opts);
   if (opts.positional.length !== 1) throw usageError('equalize takes exactly one MODEL.onnx', 'equalize');
   if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0)) throw usageError('--iterations takes a non-negative integer', 'equalize');
@@ -350,7 +358,7 @@ async function runEqualize(opts) {
 }
 
 async function runCompare(opts) {
-  if (opts.help) { write(USAGE.compare); return EXIT.ok; }
+  if (opts.help) { write(commandUsage('compare')); return EXIT.ok; }
   checkOptions('compare', opts);
   if (opts.positional.length !== 2) throw usageError('compare takes two models, A.onnx and B.onnx', 'compare');
   const p = newBar();
@@ -376,7 +384,7 @@ async function runCompare(opts) {
 }
 
 async function runReport(opts) {
-  if (opts.help) { write(USAGE.report); return EXIT.ok; }
+  if (opts.help) { write(commandUsage('report')); return EXIT.ok; }
   checkOptions('report', opts);
   if (opts.positional.length !== 1) throw usageError('report takes exactly one MODEL.onnx', 'report');
   if (!opts.output) throw usageError('report needs -o REPORT.html', 'report');
@@ -411,23 +419,22 @@ async function runReport(opts) {
 // A closed pipe (quantlens ... | head) ends output quietly.
 process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
 
-const COMMANDS = { analyze: runAnalyze, equalize: runEqualize, compare: runCompare, report: runReport };
+const RUN = { analyze: runAnalyze, equalize: runEqualize, compare: runCompare, report: runReport };
 
 async function main(argv) {
-  const [cmd] = argv;
+  const [cmd, ...args] = argv;
   if (!cmd) throw usageError('no command given', 'main');
-  if (cmd === '-h' || cmd === '--help') { write(USAGE.main); return EXIT.ok; }
+  if (cmd === '-h' || cmd === '--help') { write(MAIN_USAGE); return EXIT.ok; }
   if (cmd === 'help') {
     const topic = argv[1];
     if (argv.length > 2) throw usageError('help takes at most one command', 'main');
-    if (topic === undefined || topic === 'help' || topic === '-h' || topic === '--help') { write(USAGE.main); return EXIT.ok; }
-    if (!COMMANDS[topic]) throw usageError(`unknown command '${topic}'`, 'main');
-    write(USAGE[topic]);
+    if (topic === undefined || topic === 'help' || topic === '-h' || topic === '--help') { write(MAIN_USAGE); return EXIT.ok; }
+    if (!RUN[topic]) throw usageError(`unknown command '${topic}'`, 'main');
+    write(commandUsage(topic));
     return EXIT.ok;
   }
-  if (!COMMANDS[cmd]) throw usageError(`unknown command '${cmd}'`, 'main');
-  const { opts } = parseArgs(argv);
-  return COMMANDS[cmd](opts);
+  if (!RUN[cmd]) throw usageError(`unknown command '${cmd}'`, 'main');
+  return RUN[cmd](parseCommandLine(cmd, args));
 }
 
 main(process.argv.slice(2)).then(

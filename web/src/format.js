@@ -1,5 +1,8 @@
 // Presenting results: JSON documents and the plain-text table the CLI prints.
+import { followerText, layerLabel, quantizationText, RISK_DB } from './presentation.js';
 import { SCHEMES } from './schemes.js';
+
+export { quantizationText };
 
 // Shortest decimal that reads back as the same float32 (so JSON stays compact
 // and exact); non-finite values become null (JSON has no Infinity).
@@ -61,13 +64,6 @@ function clip(s, width) {
   return `${s.slice(0, head)}…${s.slice(s.length - (keep - head))}`;
 }
 
-function followerText(l) {
-  if (!l.follower) return '';
-  const f = l.follower.kind;
-  if (f === 'batchnorm' && l.activation) return `bn+${l.activation.kind}`;
-  return f === 'none' ? '' : f;
-}
-
 // Aligned columns; column 1 (the layer name) is clipped to 44 characters.
 function columns(head, rows, { right, red = () => false }) {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
@@ -106,7 +102,7 @@ export function formatTable(result, { top = 20, color = false } = {}) {
     }
     rows.push([
       String(r + 1),
-      (l.path ? `${l.path}/` : '') + l.name,
+      layerLabel(l),
       l.op + (l.depthwise ? ' dw' : ''),
       l.shape.join('x'),
       String(l.channels.count),
@@ -116,7 +112,7 @@ export function formatTable(result, { top = 20, color = false } = {}) {
     ]);
   });
   lines.push('');
-  lines.push(...columns(head, rows, { right: new Set([0, 4, 5, 6, 7, 8, 9]), red: (row) => color && Number(row[5]) < 30 }));
+  lines.push(...columns(head, rows, { right: new Set([0, 4, 5, 6, 7, 8, 9]), red: (row) => color && Number(row[5]) < RISK_DB.high }));
   lines.push('');
   lines.push('SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel.');
   if (s.ranking.length > shown.length) lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
@@ -208,14 +204,6 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
   return lines.join('\n');
 }
 
-// B's quantization in words: 'int8 per-channel (DequantizeLinear)', or B's dtype when B
-// is not quantized.
-export function quantizationText(side) {
-  const q = side.quant;
-  if (!q) return side.dtype || '';
-  return `${q.dtype} ${q.axis === null || q.axis === undefined ? 'per-tensor' : 'per-channel'}${q.via ? ` (${q.via})` : ''}`;
-}
-
 // compare()'s pairs as a table, lowest SQNR first (pairs that could not be compared
 // first of all), then the layers left unmatched.
 export function formatComparison(cmp, { top = 40, color = false } = {}) {
@@ -230,11 +218,11 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
     const head = ['#', 'layer A', 'layer B', 'matched by', 'B quantization', 'max|diff|', 'RMS diff', 'SQNR dB'];
     const rows = order.slice(0, top).map((k, r) => {
       const p = cmp.pairs[k];
-      return [String(r + 1), (p.a.path ? `${p.a.path}/` : '') + p.a.name, (p.b.path ? `${p.b.path}/` : '') + p.b.name, p.matchedBy, quantizationText(p.b),
+      return [String(r + 1), layerLabel(p.a), layerLabel(p.b), p.matchedBy, quantizationText(p.b),
         ...(p.comparable ? [formatNumber(p.tensor.maxAbsDiff), formatNumber(p.tensor.rmsDiff), formatDb(p.tensor.sqnr)] : [`not comparable: ${p.reason}`, '', ''])];
     });
     lines.push('');
-    lines.push(...columns(head, rows, { right: new Set([0, 5, 6, 7]), red: (row) => color && Number(row[7]) < 30 }));
+    lines.push(...columns(head, rows, { right: new Set([0, 5, 6, 7]), red: (row) => color && Number(row[7]) < RISK_DB.high }));
     lines.push('');
     lines.push('SQNR in dB of B\'s weights (dequantized) against A\'s: 10 log10(sum a^2 / sum (b - a)^2); "lossless" when identical.');
     if (order.length > rows.length) lines.push(`${order.length - rows.length} more pairs not shown (--top N, or --format json for all).`);

@@ -10,8 +10,8 @@
 // are written `inf` / `-inf` (an SQNR is infinite when nothing is lost), NaN and
 // missing values as an empty field: Python's float(), numpy and pandas read all of
 // these. Booleans are 0/1.
-import { float32Number, quantizationText } from '../format.js';
-import { riskOf } from '../risk.js';
+import { float32Number } from '../format.js';
+import { followerText, quantizationText, riskOf } from '../presentation.js';
 import { SCHEMES } from '../schemes.js';
 
 // One field, quoted when it must be.
@@ -48,13 +48,6 @@ const elem = (arr, i) => raw(arr instanceof Float32Array ? csvFloat32(arr[i]) : 
 export function toCsv(header, rows) {
   const line = (cells) => cells.map((c) => (c instanceof Raw ? c.s : csvField(c))).join(',');
   return [line(header), ...rows.map(line)].join('\r\n') + '\r\n';
-}
-
-function followerText(l) {
-  if (!l.follower) return '';
-  const f = l.follower.kind;
-  if (f === 'batchnorm' && l.activation) return `bn+${l.activation.kind}`;
-  return f === 'none' ? '' : f;
 }
 
 // Per layer: the columns of the CLI's table, every analysed layer, riskiest first.

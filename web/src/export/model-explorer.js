@@ -18,7 +18,7 @@
 // name, the file is a single GraphNodeData ({results, thresholds}), which Model
 // Explorer applies to the graph on screen.
 import { colors } from '../palette.js';
-import { RISK_DB, riskOf } from '../risk.js';
+import { RISK_DB, riskOf } from '../presentation.js';
 
 // The app's risk colours (web/src/palette.js).
 export const RISK_COLORS = colors.risk;

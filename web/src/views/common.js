@@ -1,20 +1,17 @@
 // What every view shares: one colour-blind-safe palette (web/src/palette.js), number
-// formats for people, and small DOM helpers.
+// formats for people, how results read (web/src/presentation.js), and small DOM helpers.
 // Views write strings from the model with .text() / textContent only, never as HTML.
-export { formatDb, formatNumber, formatCount } from '../format.js';
-export { riskOf, RISK_DB, RISK_LEVELS } from '../risk.js';
-
-import { palette, colors } from '../palette.js';
-
-export { palette, colors };
-
-// ---------------------------------------------------------------------------
-// Shared view pieces (added for the model, layer, equalization and compare views).
-// Every function below writes model strings with textContent / d3 .text() only.
 import * as d3 from 'd3';
 import { formatNumber as fmtNumber } from '../format.js';
-import { RISK_DB as riskDb } from '../risk.js';
+import { palette, colors } from '../palette.js';
+import { RISK_DB as riskDb, layerLabel } from '../presentation.js';
+
+export { formatDb, formatNumber, formatCount } from '../format.js';
+export {
+  followerText, layerLabel, quantizationDetail, quantizationText, riskColor, riskOf, riskOfDb, RISK_DB, RISK_LEVELS,
+} from '../presentation.js';
 export { SCHEMES, SCHEME_LABELS } from '../schemes.js';
+export { palette, colors };
 
 // Short scheme labels for table headers and legends.
 export const SCHEME_SHORT = { int8PerTensor: 'INT8/T', int8PerChannel: 'INT8/C', int4PerTensor: 'INT4/T', int4PerChannel: 'INT4/C' };
@@ -144,14 +141,61 @@ export function observeWidth(element, render) {
   return { disconnect() { if (ro) ro.disconnect(); if (frame) caf(frame); frame = 0; } };
 }
 
-// An <svg> of the given outer size with a <g> translated by the margins.
-// margin = { top, right, bottom, left }. Returns { svg, g, width, height } (inner size).
+// An <svg> of the given outer size with a <g> translated by the margins, appended to
+// `parent` (detached when parent is null). margin = { top, right, bottom, left }.
+// Returns { svg, g, width, height } (inner size).
 export function chartFrame(parent, { width, height, margin }) {
-  const svg = d3.select(parent).append('svg')
+  const svg = (parent ? d3.select(parent).append('svg') : d3.create('svg'))
     .attr('width', width).attr('height', height)
     .attr('viewBox', `0 0 ${width} ${height}`);
   const g = svg.append('g').attr('transform', `translate(${margin.left},${margin.top})`);
   return { svg, g, width: width - margin.left - margin.right, height: height - margin.top - margin.bottom };
+}
+
+// Clips what is drawn in a new <g> of `g` to the plot area, width x height, widened by
+// `top` px above (a lane of marks over the plot) and 1 px each side vertically (lines at
+// the domain's ends stay whole). The one clip-path id scheme of the views (ids are
+// unique in the page). Returns the new <g>.
+let clipIds = 0;
+export function clipped(g, { width, height, top = 0 }) {
+  const id = `ql-clip-${++clipIds}`;
+  g.append('clipPath').attr('id', id).append('rect').attr('y', -top - 1).attr('width', width).attr('height', height + top + 2);
+  return g.append('g').attr('clip-path', `url(#${id})`);
+}
+
+// Ticks of a channel axis: integers only, about one per 80 px, never more than the
+// channels in view of the scale x.
+export const intTicks = (d) => (Number.isInteger(d) ? String(d) : '');
+export const channelTickCount = (x, width) => Math.min(Math.max(2, Math.round(width / 80)), Math.max(1, Math.ceil(x.domain()[1] - x.domain()[0])));
+
+// Channel indices inside the domain of the channel scale x (plus one each side, so lines
+// reach the edges), of n channels.
+export function visibleChannels(x, n) {
+  const [a, b] = x.domain();
+  const lo = Math.max(0, Math.floor(a) - 1);
+  const hi = Math.min(n - 1, Math.ceil(b) + 1);
+  return d3.range(lo, hi + 1);
+}
+
+// A crosshair and tooltip over a chart whose x is a channel index: a transparent overlay
+// (class ql-overlay) over the inner area of the frame `f`; content(i) returns [title, rows]
+// for channel i (no tooltip without `tip`, the crosshair only). `x()` gives the current x scale (it changes when the chart zooms).
+// Returns the overlay (a d3 selection), for a zoom behaviour to attach to.
+export function channelHover(f, n, x, tip, content) {
+  const rule = f.g.append('line').attr('class', 'ql-crosshair').attr('y1', 0).attr('y2', f.height)
+    .attr('stroke', '#333').attr('stroke-width', 1).attr('opacity', 0).attr('pointer-events', 'none');
+  return f.g.append('rect').attr('class', 'ql-overlay').attr('width', f.width).attr('height', f.height)
+    .attr('fill', 'transparent')
+    .on('pointermove.tip', (event) => {
+      const sx = x();
+      const [mx] = d3.pointer(event);
+      const i = Math.max(0, Math.min(n - 1, Math.round(sx.invert(mx))));
+      rule.attr('x1', sx(i)).attr('x2', sx(i)).attr('opacity', 0.5);
+      if (!tip) return;
+      const [title, rows] = content(i);
+      tip.show(event, title, rows);
+    })
+    .on('pointerleave.tip', () => { rule.attr('opacity', 0); tip?.hide(); });
 }
 
 // Bottom and left axes (ticks formatted with formatNumber unless given), light
@@ -201,6 +245,18 @@ export function legend(parent, items) {
   return div;
 }
 
+// [min, max] over the finite values of `values` (any iterable), or `fallback` when none.
+export function finiteExtent(values, fallback = [0, 1]) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  }
+  if (lo > hi) return fallback;
+  if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
+  return [lo, hi];
+}
+
 // The risk thresholds (dB) as labelled dashed horizontal rules on a y scale in dB.
 // { outside: true } puts short labels ("high", "medium") in the right margin
 // (leave margin.right >= 52) instead of over the plot.
@@ -216,19 +272,6 @@ export function riskRules(g, y, width, { outside = false } = {}) {
   sel.append('text').attr('x', outside ? width + 4 : width - 4).attr('y', outside ? 4 : -4).attr('text-anchor', outside ? 'start' : 'end')
     .attr('font-size', 11).attr('fill', (r) => r.color).text((r) => r.label);
   return sel;
-}
-
-// A layer's display name: path/name for layers inside sub-graphs.
-export function layerLabel(layer) {
-  return (layer.path ? `${layer.path}/` : '') + layer.name;
-}
-
-// What follows the layer, as the CLI prints it: relu, relu6, bn+relu, silu, ... ('' for none).
-export function followerText(layer) {
-  if (!layer.follower) return '';
-  const f = layer.follower.kind;
-  if (f === 'batchnorm' && layer.activation) return `bn+${layer.activation.kind}`;
-  return f === 'none' ? '' : f;
 }
 
 // `layer` as a position (number), a name (string; path/name also accepted) or the

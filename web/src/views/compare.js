@@ -19,9 +19,10 @@
 import * as d3 from 'd3';
 import {
   colors, palette, formatDb, formatNumber, formatCount, ensureStyles, tooltip, observeWidth, chartFrame,
-  drawAxes, legend, riskRules, viewRoot, RISK_DB,
+  drawAxes, legend, riskRules, viewRoot, RISK_DB, channelHover, channelTickCount, clipped, finiteExtent, intTicks, quantizationText,
+  riskColor, riskOfDb, visibleChannels,
 } from './common.js';
-import { finiteExtent } from './eq-shared.js';
+import { channelRangeChart } from './channel-range.js';
 
 const CSS = `
 .ql-compare button, .ql-compare select { font: inherit; }
@@ -66,16 +67,10 @@ const GAP = 28;
 // SQNR of B against A for people: identical pairs say so.
 export const sqnrText = (x) => (x === Infinity ? 'identical' : x === null || x === undefined ? '-' : `${formatDb(x)}`);
 const sqnrOf = (p) => (p.comparable && p.tensor ? p.tensor.sqnr : null);
-const riskColor = (db) => (db === Infinity || db >= RISK_DB.medium ? colors.risk.low : db >= RISK_DB.high ? colors.risk.medium : colors.risk.high);
+const sqnrColor = (db) => riskColor(riskOfDb(db));
 
-// "int8 per-channel (QDQ)", "float32", ...
-export function quantText(side) {
-  if (!side) return '-';
-  const q = side.quant;
-  if (!q) return side.dtype ? String(side.dtype) : 'float';
-  const axis = q.axis === null || q.axis === undefined ? 'per-tensor' : `per-channel${q.axis === 0 ? '' : ` (axis ${q.axis})`}`;
-  return [q.dtype, axis, q.via ? `(${q.via})` : ''].filter(Boolean).join(' ');
-}
+// "int8 per-channel (QDQ)", "int8 per-channel (axis 1) (QLinearMatMul)", "float32", ...
+export const quantText = (side) => (side ? quantizationText(side, { axis: true }) || 'float' : '-');
 
 const COLUMNS = [
   { key: 'index', label: '#', num: true, value: (p, i) => i, text: (p, i) => String(i + 1) },
@@ -263,8 +258,8 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
   const r = Math.max(1.8, Math.min(4.5, bw / 2));
   const finite = mark.filter((d) => Number.isFinite(d.s));
   finite.append('line').attr('x1', bw / 2).attr('x2', bw / 2).attr('y1', f.height).attr('y2', (d) => y(d.s))
-    .attr('stroke', (d) => riskColor(d.s)).attr('stroke-width', Math.max(1, Math.min(3, bw * 0.4)));
-  finite.append('circle').attr('cx', bw / 2).attr('cy', (d) => y(d.s)).attr('r', r).attr('fill', (d) => riskColor(d.s));
+    .attr('stroke', (d) => sqnrColor(d.s)).attr('stroke-width', Math.max(1, Math.min(3, bw * 0.4)));
+  finite.append('circle').attr('cx', bw / 2).attr('cy', (d) => y(d.s)).attr('r', r).attr('fill', (d) => sqnrColor(d.s));
   mark.filter((d) => d.s === Infinity).append('rect').attr('x', bw / 2 - r).attr('y', lane - r).attr('width', 2 * r).attr('height', 2 * r)
     .attr('fill', colors.risk.low);
   mark.filter((d) => d.s === null || Number.isNaN(d.s)).append('text').attr('x', bw / 2).attr('y', f.height - 6)
@@ -389,24 +384,11 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
     { label: 'B (solid)', color: colors.before, kind: 'line' },
     { label: 'gap A ↔ B', color: colors.before, kind: 'band', opacity: 0.3 },
   ]);
-  charts.push(channelChart(sec, {
-    width, height: 220, margin, x0, n, yLabel: 'weight value', tip, tipRows, className: 'ql-cmp-ranges',
-    domain: finiteExtent([...ch.minA, ...ch.maxA, ...ch.minB, ...ch.maxB], [-1, 1]),
-    draw(g, x, y) {
-      const idx = visible(x, n);
-      const area = (p, q) => d3.area().x((i) => x(i)).y0((i) => y(p[i])).y1((i) => y(q[i])).defined((i) => Number.isFinite(p[i]) && Number.isFinite(q[i]));
-      const line = (v) => d3.line().x((i) => x(i)).y((i) => y(v[i])).defined((i) => Number.isFinite(v[i]));
-      for (const [pA, pB] of [[ch.maxA, ch.maxB], [ch.minA, ch.minB]]) {
-        g.append('path').attr('class', 'ql-cmp-gap').attr('d', area(pA, pB)(idx)).attr('fill', colors.before).attr('fill-opacity', 0.3);
-      }
-      for (const [v, color, dash, cls] of [[ch.maxA, colors.max, '2.5 2.5', 'a-max'], [ch.minA, colors.min, '2.5 2.5', 'a-min'],
-        [ch.maxB, colors.max, null, 'b-max'], [ch.minB, colors.min, null, 'b-min']]) {
-        g.append('path').attr('class', `ql-cmp-${cls}`).attr('d', line(v)(idx)).attr('fill', 'none').attr('stroke', color)
-          .attr('stroke-width', dash ? 1.4 : 1.8).attr('stroke-dasharray', dash).attr('stroke-opacity', dash ? 0.95 : 0.8);
-      }
-      g.append('line').attr('x1', 0).attr('x2', x.range()[1]).attr('y1', y(0)).attr('y2', y(0)).attr('stroke', '#bbb');
-    },
-  }));
+  const ranges = channelRangeChart({ min: ch.minB, max: ch.maxB, before: { min: ch.minA, max: ch.maxA } }, {
+    width, height: 220, margin, points: false, tip, tipRows,
+  });
+  sec.append('div').attr('class', 'ql-chart ql-cmp-ranges').node().append(ranges.svg);
+  charts.push({ overlay: ranges.overlay, redraw: ranges.rescale });
 
   // 2. max |B - A| and RMS diff per channel.
   sec.append('h3').text('Per-channel difference |B − A|');
@@ -422,7 +404,7 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
     width, height: 160, margin, x0, n, yLabel: '|B − A| (weight units)', tip, tipRows, className: 'ql-cmp-diffs',
     domain: [0, dHi > 0 ? dHi : 1],
     draw(g, x, y) {
-      const idx = visible(x, n);
+      const idx = visibleChannels(x, n);
       const bw = Math.max(1, Math.min(12, (x(1) - x(0)) * 0.75));
       g.append('path').attr('class', 'ql-cmp-maxdiff').attr('fill', palette.vermillion).attr('fill-opacity', 0.85)
         .attr('d', idx.filter((i) => Number.isFinite(ch.maxAbsDiff[i])).map((i) => `M${x(i) - bw / 2},${y(0)}V${y(ch.maxAbsDiff[i])}h${bw}V${y(0)}Z`).join(''));
@@ -439,12 +421,12 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
     width, height: 180, margin: { ...margin, top: anyInf ? 22 : 8 }, x0, n, yLabel: 'SQNR (dB)', tip, tipRows, className: 'ql-cmp-sqnr',
     domain: [Math.min(0, sLo), Math.max(sHi, RISK_DB.medium + 5)], rules: true,
     draw(g, x, y) {
-      const idx = visible(x, n);
+      const idx = visibleChannels(x, n);
       const r = Math.max(1.5, Math.min(3.5, (x(1) - x(0)) * 0.35));
       g.append('path').attr('class', 'ql-cmp-sqnr-line').attr('fill', 'none').attr('stroke', colors.after).attr('stroke-width', 1.2)
         .attr('d', d3.line().x((i) => x(i)).y((i) => y(ch.sqnr[i])).defined((i) => Number.isFinite(ch.sqnr[i]))(idx));
       g.append('g').selectAll('circle').data(idx.filter((i) => Number.isFinite(ch.sqnr[i]))).join('circle')
-        .attr('cx', (i) => x(i)).attr('cy', (i) => y(ch.sqnr[i])).attr('r', r).attr('fill', (i) => riskColor(ch.sqnr[i]));
+        .attr('cx', (i) => x(i)).attr('cy', (i) => y(ch.sqnr[i])).attr('r', r).attr('fill', (i) => sqnrColor(ch.sqnr[i]));
       g.append('g').attr('class', 'ql-cmp-identical-lane').selectAll('rect').data(idx.filter((i) => ch.sqnr[i] === Infinity)).join('rect')
         .attr('x', (i) => x(i) - r).attr('y', -14 - r).attr('width', 2 * r).attr('height', 2 * r).attr('fill', colors.risk.low);
     },
@@ -462,9 +444,9 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
   function apply(t) {
     const x = t.rescaleX(x0);
     onZoom(t.k === 1 ? null : x.domain());
-    for (const c of charts) { c.node.__zoom = t; c.redraw(x); }
+    for (const c of charts) { c.overlay.node().__zoom = t; c.redraw(x); }
   }
-  for (const c of charts) c.overlay.call(behaviour).on('dblclick.zoom', null);
+  for (const c of charts) c.overlay.style('cursor', 'grab').call(behaviour).on('dblclick.zoom', null);
   behaviour.on('zoom', (event) => apply(event.transform));
   const by = (k) => () => charts[0].overlay.call(behaviour.scaleBy, k, [w / 2, 0]);
   buttons['zoom-in'].on('click', by(2));
@@ -477,50 +459,29 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
   }
 }
 
-// Channel indices inside the x domain (plus one each side, so lines reach the edges).
-function visible(x, n) {
-  const [a, b] = x.domain();
-  const lo = Math.max(0, Math.floor(a) - 1);
-  const hi = Math.min(n - 1, Math.ceil(b) + 1);
-  return d3.range(lo, hi + 1);
-}
-
-let clipIds = 0;
-
-// A chart over channels whose plot is redrawn for a new x (zoom). Returns
-// { node, overlay, width, height, redraw(x) }.
+// A chart over channels whose plot is redrawn for a new x (zoom), with the crosshair and
+// tooltip of the range chart. Returns { overlay, redraw(x) }.
 function channelChart(parent, { width, height, margin, x0, n, yLabel, domain, draw, tip, tipRows, className, rules, lane }) {
   const div = parent.append('div').attr('class', `ql-chart ${className}`);
   const f = chartFrame(div.node(), { width, height, margin });
   const y = d3.scaleLinear(domain, [f.height, 0]).nice();
-  const clip = `ql-cmp-clip-${++clipIds}`;
-  f.g.append('clipPath').attr('id', clip).append('rect').attr('y', -margin.top).attr('width', f.width).attr('height', f.height + margin.top);
-  const axes = drawAxes(f.g, { x: x0, y, width: f.width, height: f.height, xLabel: 'output channel', yLabel, xFormat: intTicks });
+  const axes = drawAxes(f.g, { x: x0, y, width: f.width, height: f.height, xLabel: 'output channel', yLabel, xFormat: intTicks, xTicks: channelTickCount(x0, f.width) });
   if (rules) riskRules(f.g, y, f.width);
   if (lane) {
     f.g.append('text').attr('class', 'ql-axis-label').attr('x', -8).attr('y', -14).attr('dy', '0.35em').attr('text-anchor', 'end').text('∞');
   }
-  const plot = f.g.append('g').attr('clip-path', `url(#${clip})`).append('g').attr('class', 'ql-cmp-plot');
+  const plot = clipped(f.g, { width: f.width, height: f.height, top: margin.top }).append('g').attr('class', 'ql-cmp-plot');
   f.g.select('.ql-risk-rules').raise();
-  const hair = f.g.append('line').attr('y1', 0).attr('y2', f.height).attr('stroke', '#333').attr('opacity', 0).attr('pointer-events', 'none');
-  const overlay = f.g.append('rect').attr('class', 'ql-cmp-zoom').attr('width', f.width).attr('height', f.height)
-    .attr('fill', 'transparent').style('cursor', 'grab');
   let x = x0;
-  overlay.on('pointermove.tip', (event) => {
-    const [mx] = d3.pointer(event);
-    const i = Math.max(0, Math.min(n - 1, Math.round(x.invert(mx))));
-    hair.attr('x1', x(i)).attr('x2', x(i)).attr('opacity', 0.5);
-    const [title, rows] = tipRows(i);
-    tip.show(event, title, rows);
-  }).on('pointerleave.tip', () => { hair.attr('opacity', 0); tip.hide(); });
+  const overlay = channelHover(f, n, () => x, tip, tipRows).classed('ql-cmp-zoom', true);
   function redraw(nx) {
     x = nx;
-    axes.x.call(d3.axisBottom(x).ticks(Math.max(2, Math.round(f.width / 80))).tickFormat(intTicks));
+    axes.x.call(d3.axisBottom(x).ticks(channelTickCount(x, f.width)).tickFormat(intTicks));
     plot.selectAll('*').remove();
     draw(plot, x, y);
   }
   redraw(x0);
-  return { node: overlay.node(), overlay, width: f.width, height: f.height, redraw };
+  return { overlay, redraw };
 }
 
 // ---------------------------------------------------------------------------
@@ -539,6 +500,4 @@ function unmatchedSection(parent, cmp) {
     col.append('ul').attr('data-side', side).selectAll('li').data(list).join('li').attr('class', 'ql-cmp-name').text((d) => d);
   }
 }
-
-const intTicks = (d) => (Number.isInteger(d) ? String(d) : '');
 

@@ -18,9 +18,10 @@
 import * as d3 from 'd3';
 import {
   colors, palette, formatDb, formatNumber, formatCount, ensureStyles, tooltip, observeWidth, chartFrame,
-  drawAxes, legend, viewRoot, RISK_DB,
+  drawAxes, legend, viewRoot, RISK_DB, channelHover, channelTickCount, finiteExtent, intTicks,
 } from './common.js';
-import { clipMiddle, finiteExtent, fitText, srOnly } from './eq-shared.js';
+import { channelRangeChart } from './channel-range.js';
+import { clipMiddle, fitText, srOnly } from './text.js';
 
 const CSS = `
 .ql-equalization .ql-eq-head { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 16px; }
@@ -383,8 +384,6 @@ function sqnrTable(parent, layer) {
   }
 }
 
-let clipIds = 0;
-
 function channelChart(parent, layer, { width, tip, fit, onFit }) {
   const B = layer.before?.channels;
   const A = layer.after?.channels;
@@ -401,68 +400,22 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
     { label: 'after (solid)', color: colors.before, kind: 'line' },
     { label: 'gap before → after', color: colors.before, kind: 'band', opacity: 0.3 },
   ]);
-  const margin = { top: 8, right: 14, bottom: 40, left: 62 };
-  const height = Math.max(220, Math.min(320, Math.round(width * 0.42)));
-  const chart = d3.select(parent.node()).append('div').attr('class', 'ql-chart');
-  const f = chartFrame(chart.node(), { width, height, margin });
   const [lo, hi] = fit === 'after' ? finiteExtent([...A.min, ...A.max], [-1, 1]) : finiteExtent([...B.min, ...A.min, ...B.max, ...A.max], [-1, 1]);
   const pad = (hi - lo) * 0.04 || 1;
-  const x = d3.scaleLinear([-0.5, n - 0.5], [0, f.width]);
-  const y = d3.scaleLinear([lo - pad, hi + pad], [f.height, 0]).nice();
-  f.svg.attr('role', 'img').attr('aria-label', `Per-channel minimum, maximum and mean of ${layer.name}, before and after`);
-  drawAxes(f.g, {
-    x, y, width: f.width, height: f.height, xLabel: 'output channel', yLabel: 'weight value',
-    xFormat: d3.format('d'), xTicks: Math.min(n, Math.max(2, Math.round(f.width / 70))),
+  const chart = channelRangeChart({ min: A.min, max: A.max, mean: A.mean, before: { min: B.min, max: B.max, mean: B.mean } }, {
+    width, height: Math.max(220, Math.min(320, Math.round(width * 0.42))), margin: { top: 8, right: 14, bottom: 40, left: 62 },
+    domain: [lo - pad, hi + pad], points: 48, tip,
+    ariaLabel: `Per-channel minimum, maximum and mean of ${layer.name}, before and after`,
+    tipRows: (i) => [`${layer.name}, channel ${i}`, [
+      ['max', `${formatNumber(B.max[i])} → ${formatNumber(A.max[i])}`],
+      ['mean', `${formatNumber(B.mean[i])} → ${formatNumber(A.mean[i])}`],
+      ['min', `${formatNumber(B.min[i])} → ${formatNumber(A.min[i])}`],
+      ...(layer.outScale?.length > i ? [['out scale (÷)', formatNumber(layer.outScale[i])]] : []),
+      ...(layer.inScale?.length > i && layer.inScale.length === n ? [['in scale (×)', formatNumber(layer.inScale[i])]] : []),
+      ...(layer.absorbed?.length > i ? [['bias absorbed', formatNumber(layer.absorbed[i])]] : []),
+    ]],
   });
-  f.g.append('line').attr('x1', 0).attr('x2', f.width).attr('y1', y(0)).attr('y2', y(0)).attr('stroke', '#bbb');
-  const idx = d3.range(n);
-  const area = (b, a) => d3.area().x((i) => x(i)).y0((i) => y(b[i])).y1((i) => y(a[i])).defined((i) => Number.isFinite(b[i]) && Number.isFinite(a[i]));
-  const line = (v) => d3.line().x((i) => x(i)).y((i) => y(v[i])).defined((i) => Number.isFinite(v[i]));
-  const curve = n > 1 ? d3.curveLinear : d3.curveStep;
-  const clip = `ql-eq-clip-${++clipIds}`;
-  f.g.append('clipPath').attr('id', clip).append('rect').attr('y', -1).attr('width', f.width).attr('height', f.height + 2);
-  const plot = f.g.append('g').attr('class', 'ql-eq-channels').attr('clip-path', `url(#${clip})`);
-  for (const key of ['max', 'min']) {
-    plot.append('path').attr('class', `ql-eq-gap ql-eq-gap-${key}`).attr('d', area(B[key], A[key]).curve(curve)(idx))
-      .attr('fill', colors.before).attr('fill-opacity', 0.28).attr('stroke', 'none');
-  }
-  const thin = n > 200 ? 1.1 : 1.5;
-  for (const key of ['max', 'min', 'mean']) {
-    plot.append('path').attr('class', `ql-eq-before-${key}`).attr('d', line(B[key]).curve(curve)(idx))
-      .attr('fill', 'none').attr('stroke', colors[key]).attr('stroke-width', thin).attr('stroke-dasharray', '2.5 2.5');
-    plot.append('path').attr('class', `ql-eq-after-${key}`).attr('d', line(A[key]).curve(curve)(idx))
-      .attr('fill', 'none').attr('stroke', colors[key]).attr('stroke-width', thin + 0.4);
-  }
-  if (n <= 48) {
-    for (const key of ['max', 'min']) {
-      plot.append('g').selectAll('circle').data(idx.filter((i) => Number.isFinite(A[key][i]))).join('circle')
-        .attr('cx', (i) => x(i)).attr('cy', (i) => y(A[key][i])).attr('r', 2.4).attr('fill', colors[key]);
-    }
-  }
-  hover(f, x, n, tip, (i) => [`${layer.name}, channel ${i}`, [
-    ['max', `${formatNumber(B.max[i])} → ${formatNumber(A.max[i])}`],
-    ['mean', `${formatNumber(B.mean[i])} → ${formatNumber(A.mean[i])}`],
-    ['min', `${formatNumber(B.min[i])} → ${formatNumber(A.min[i])}`],
-    ...(layer.outScale?.length > i ? [['out scale (÷)', formatNumber(layer.outScale[i])]] : []),
-    ...(layer.inScale?.length > i && layer.inScale.length === n ? [['in scale (×)', formatNumber(layer.inScale[i])]] : []),
-    ...(layer.absorbed?.length > i ? [['bias absorbed', formatNumber(layer.absorbed[i])]] : []),
-  ]]);
-}
-
-// A crosshair and tooltip over a chart whose x is a channel index.
-function hover(f, x, n, tip, content) {
-  const rule = f.g.append('line').attr('class', 'ql-eq-crosshair').attr('y1', 0).attr('y2', f.height)
-    .attr('stroke', '#333').attr('stroke-width', 1).attr('opacity', 0).attr('pointer-events', 'none');
-  f.g.append('rect').attr('class', 'ql-eq-overlay').attr('width', f.width).attr('height', f.height)
-    .attr('fill', 'transparent')
-    .on('pointermove', (event) => {
-      const [mx] = d3.pointer(event);
-      const i = Math.max(0, Math.min(n - 1, Math.round(x.invert(mx))));
-      rule.attr('x1', x(i)).attr('x2', x(i)).attr('opacity', 0.5);
-      const [title, rows] = content(i);
-      tip.show(event, title, rows);
-    })
-    .on('pointerleave', () => { rule.attr('opacity', 0); tip.hide(); });
+  parent.append('div').attr('class', 'ql-chart').node().append(chart.svg);
 }
 
 function scaleCharts(parent, layer, { width, tip }) {
@@ -497,7 +450,7 @@ function scaleChart(parent, v, { width, tip, xLabel, color, name }) {
   f.svg.attr('role', 'img').attr('aria-label', `${xLabel} scale factors of ${name}`);
   drawAxes(f.g, {
     x, y, width: f.width, height: f.height, xLabel, yLabel: 'scale (log)', yTicks: 4, yFormat: logTickFormat(y),
-    xFormat: d3.format('d'), xTicks: Math.min(n, Math.max(2, Math.round(f.width / 70))),
+    xFormat: intTicks, xTicks: channelTickCount(x, f.width),
   });
   f.g.selectAll('.ql-grid .tick').filter((d) => !logTickFormat(y)(d)).remove();
   f.g.append('line').attr('x1', 0).attr('x2', f.width).attr('y1', y(1)).attr('y2', y(1)).attr('stroke', '#666');
@@ -509,7 +462,7 @@ function scaleChart(parent, v, { width, tip, xLabel, color, name }) {
   if (n <= 128) {
     g.selectAll('circle').data(idx).join('circle').attr('cx', (i) => x(i)).attr('cy', (i) => y(v[i])).attr('r', 2.5).attr('fill', color);
   }
-  hover(f, x, n, tip, (i) => [`${name}, ${xLabel} ${i}`, [['scale', formatNumber(v[i])]]]);
+  channelHover(f, n, () => x, tip, (i) => [`${name}, ${xLabel} ${i}`, [['scale', formatNumber(v[i])]]]);
 }
 
 // Labels for a few ticks of a log scale (1, 2, 5 times powers of ten, fewer when the

@@ -13,8 +13,9 @@
 import * as d3 from 'd3';
 import {
   colors, palette, formatDb, formatNumber, riskOf, SCHEMES, SCHEME_LABELS, ensureStyles, tooltip, observeWidth,
-  chartFrame, drawAxes, legend, layerLabel, followerText, resolveLayer, viewRoot,
+  chartFrame, drawAxes, legend, layerLabel, followerText, quantizationDetail, resolveLayer, viewRoot,
 } from './common.js';
+import { channelRangeChart } from './channel-range.js';
 
 const css = `
 .ql-layer-view h2 { overflow-wrap: anywhere; }
@@ -85,74 +86,22 @@ function channelChart(parent, l, { width, tip, flagged }) {
     { label: 'min', color: colors.min, kind: 'line' }, { label: 'mean ± std', color: colors.band, kind: 'band' },
     { label: `outlier channel (${flagged.size})`, color: colors.flagged, kind: 'dot' },
   ]);
-  const margin = { top: 8, right: 16, bottom: 42, left: 62 };
-  const height = Math.round(Math.max(220, Math.min(340, width * 0.22)));
-  const f = chartFrame(div.node(), { width, height, margin });
-  const x = d3.scaleLinear().domain([-0.5, C - 0.5]).range([0, f.width]);
-  let lo = d3.min(ch.min) ?? 0;
-  let hi = d3.max(ch.max) ?? 0;
-  for (let c = 0; c < C; c++) {
-    const a = ch.mean[c] - ch.std[c];
-    const b = ch.mean[c] + ch.std[c];
-    if (Number.isFinite(a)) lo = Math.min(lo, a);
-    if (Number.isFinite(b)) hi = Math.max(hi, b);
-  }
-  const y = d3.scaleLinear().domain([Math.min(0, lo), Math.max(0, hi)]).nice().range([f.height, 0]);
-  const axes = drawAxes(f.g, { x, y, width: f.width, height: f.height, xLabel: `output channel (axis ${l.channelAxis})`, yLabel: 'weight value',
-    xFormat: (d) => (Number.isInteger(d) ? String(d) : '') });
-  const clipId = `ql-clip-${Math.random().toString(36).slice(2)}`;
-  f.svg.append('defs').append('clipPath').attr('id', clipId).append('rect').attr('width', f.width).attr('height', f.height);
-  const plot = f.g.append('g').attr('clip-path', `url(#${clipId})`);
-  plot.append('line').attr('x1', 0).attr('x2', f.width).attr('y1', y(0)).attr('y2', y(0)).attr('stroke', '#bbb');
-  const idx = d3.range(C);
-  const band = plot.append('path').attr('fill', colors.band).attr('fill-opacity', 0.35);
-  const lines = [['min', ch.min, colors.min], ['max', ch.max, colors.max], ['mean', ch.mean, colors.mean]]
-    .map(([k, v, color]) => ({ k, v, path: plot.append('path').attr('class', `ql-line-${k}`).attr('fill', 'none').attr('stroke', color).attr('stroke-width', C > 400 ? 1 : 1.5) }));
-  const dotsG = plot.append('g');
-  const flags = plot.append('g').selectAll('g').data([...flagged].sort((a, b) => a - b)).join('g')
-    .attr('class', 'ql-flagged').attr('data-channel', (c) => c);
-  flags.append('line').attr('stroke', colors.flagged).attr('stroke-width', 2).attr('y1', (c) => y(ch.min[c])).attr('y2', (c) => y(ch.max[c]));
-  flags.append('circle').attr('class', 'ql-flag-max').attr('r', 3.5).attr('fill', colors.flagged).attr('cy', (c) => y(ch.max[c]));
-  flags.append('circle').attr('class', 'ql-flag-min').attr('r', 3.5).attr('fill', colors.flagged).attr('cy', (c) => y(ch.min[c]));
-  const focus = plot.append('line').attr('y1', 0).attr('y2', f.height).attr('stroke', '#444').attr('stroke-dasharray', '3 3').attr('visibility', 'hidden');
-  let zx = x;
-  function draw() {
-    band.attr('d', d3.area().defined((c) => Number.isFinite(ch.mean[c]) && Number.isFinite(ch.std[c])).x((c) => zx(c)).y0((c) => y(ch.mean[c] - ch.std[c])).y1((c) => y(ch.mean[c] + ch.std[c]))(idx));
-    for (const ln of lines) ln.path.attr('d', d3.line().defined((c) => Number.isFinite(ln.v[c])).x((c) => zx(c)).y((c) => y(ln.v[c]))(idx));
-    flags.select('line').attr('x1', (c) => zx(c)).attr('x2', (c) => zx(c));
-    flags.selectAll('circle').attr('cx', (c) => zx(c));
-    // Points when channels are far enough apart to see them.
-    const visible = (zx.domain()[1] - zx.domain()[0]);
-    const pts = f.width / visible >= 7 ? idx.filter((c) => c >= zx.domain()[0] - 1 && c <= zx.domain()[1] + 1) : [];
-    dotsG.selectAll('g').data(pts, (c) => c).join((e) => {
-      const gg = e.append('g');
-      gg.append('circle').attr('class', 'ql-pt-max').attr('r', 2).attr('fill', colors.max);
-      gg.append('circle').attr('class', 'ql-pt-min').attr('r', 2).attr('fill', colors.min);
-      return gg;
-    }).call((gg) => {
-      gg.select('.ql-pt-max').attr('cx', (c) => zx(c)).attr('cy', (c) => y(ch.max[c]));
-      gg.select('.ql-pt-min').attr('cx', (c) => zx(c)).attr('cy', (c) => y(ch.min[c]));
-    });
-    const ticks = Math.max(2, Math.round(f.width / 80));
-    axes.x.call(d3.axisBottom(zx).ticks(Math.min(ticks, Math.ceil(visible))).tickFormat((d) => (Number.isInteger(d) ? String(d) : '')));
-  }
-  draw();
-  const overlay = f.g.append('rect').attr('class', 'ql-overlay').attr('width', f.width).attr('height', f.height);
-  overlay.on('mousemove', (event) => {
-    const [mx] = d3.pointer(event);
-    const c = Math.max(0, Math.min(C - 1, Math.round(zx.invert(mx))));
-    focus.attr('x1', zx(c)).attr('x2', zx(c)).attr('visibility', 'visible');
-    tip.show(event, `channel ${c}`, channelRows(l, c, flagged));
-  }).on('mouseleave', () => { focus.attr('visibility', 'hidden'); tip.hide(); });
+  const chart = channelRangeChart({ min: ch.min, max: ch.max, mean: ch.mean, std: ch.std, flagged }, {
+    width, height: Math.round(Math.max(220, Math.min(340, width * 0.22))), margin: { top: 8, right: 16, bottom: 42, left: 62 },
+    xLabel: `output channel (axis ${l.channelAxis})`, zero: true, tip, tipRows: (c) => [`channel ${c}`, channelRows(l, c, flagged)],
+  });
+  div.node().append(chart.svg);
   if (zoomable) {
+    const w = chart.x.range()[1];
+    const ht = chart.y.range()[0];
     const zoom = d3.zoom().scaleExtent([1, Math.max(2, C / 8)])
-      .extent([[0, 0], [f.width, f.height]]).translateExtent([[0, 0], [f.width, f.height]])
-      .on('zoom', (event) => { zx = event.transform.rescaleX(x); draw(); tip.hide(); });
-    overlay.call(zoom).on('dblclick.zoom', null);
-    h.append('button').attr('type', 'button').text('reset zoom').on('click', () => overlay.call(zoom.transform, d3.zoomIdentity));
-    return { zoom, overlay, svg: f.svg };
+      .extent([[0, 0], [w, ht]]).translateExtent([[0, 0], [w, ht]])
+      .on('zoom', (event) => { chart.rescale(event.transform.rescaleX(chart.x)); tip.hide(); });
+    chart.overlay.call(zoom).on('dblclick.zoom', null);
+    h.append('button').attr('type', 'button').text('reset zoom').on('click', () => chart.overlay.call(zoom.transform, d3.zoomIdentity));
+    return { zoom, overlay: chart.overlay, svg: d3.select(chart.svg) };
   }
-  return { svg: f.svg };
+  return { svg: d3.select(chart.svg) };
 }
 
 // A scatter of two per-channel quantities with a Delaunay hover.
@@ -325,18 +274,6 @@ function keyValueTable(parent, caption, rows, className = '') {
   return table;
 }
 
-function quantText(q) {
-  if (!q) return 'none (float weights)';
-  const scale = Array.from(q.scale || []);
-  const zp = Array.from(q.zeroPoint || []);
-  const via = Array.isArray(q.via) ? q.via.join(' → ') : q.via;
-  const parts = [q.dtype, scale.length > 1 ? `per-axis (axis ${q.axis})` : 'per-tensor'];
-  if (scale.length) parts.push(`scale ${scale.length > 1 ? `${formatNumber(d3.min(scale))}..${formatNumber(d3.max(scale))} (${scale.length})` : formatNumber(scale[0])}`);
-  if (zp.length) parts.push(`zero point ${zp.length > 1 ? `${formatNumber(d3.min(zp))}..${formatNumber(d3.max(zp))}` : formatNumber(zp[0])}`);
-  if (via) parts.push(`via ${via}`);
-  return parts.filter(Boolean).join(', ');
-}
-
 export function renderLayerView(element, analysis, layer) {
   ensureStyles('ql-layer-view', css, element.ownerDocument);
   const { position, layer: l } = resolveLayer(analysis, layer);
@@ -371,7 +308,7 @@ export function renderLayerView(element, analysis, layer) {
     ['depthwise', l.depthwise ? 'yes' : 'no'],
     ['bias', l.bias ? l.bias : 'none', null, l.bias || ''],
     ['followed by', followerText(l) || 'nothing foldable', null, f.node ? `${f.op || ''} ${f.node}` : ''],
-    ['quantized weight', quantText(l.quant)],
+    ['quantized weight', quantizationDetail(l.quant, formatNumber)],
     ['outlier channels', String(flagged.size), 'outliers'],
     ['Tukey threshold', `${formatNumber(l.outlierThreshold)}× (Q1 ${formatNumber(l.quartiles?.[0])}×, Q3 ${formatNumber(l.quartiles?.[1])}×)`, 'threshold'],
   ], 'ql-facts');

@@ -1,5 +1,5 @@
-// Small helpers the equalization and compare views share (not in common.js because
-// they are only used by these two views).
+// Text in the views for people who cannot see all of it: names clipped in the middle to
+// fit, and text for screen readers only.
 // `s` shortened to `max` characters by cutting its middle (layer names differ at both ends).
 export function clipMiddle(s, max) {
   const str = String(s ?? '');
@@ -9,24 +9,11 @@ export function clipMiddle(s, max) {
   return `${str.slice(0, head)}…${str.slice(str.length - (keep - head))}`;
 }
 
-// [min, max] over the finite values of `values` (any iterable), or `fallback` when none.
-export function finiteExtent(values, fallback = [0, 1]) {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
-  }
-  if (lo > hi) return fallback;
-  if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
-  return [lo, hi];
-}
-
 // Appends to each element of the d3 selection `sel` text for screen readers only
 // (visually hidden with the .ql-sr-only class, still part of the element's text).
 export function srOnly(sel, text) {
   return sel.append('span').attr('class', 'ql-sr-only').text(text);
 }
-
 
 // Shortens (middle-clips) the text of each SVG <text> in the d3 selection `sel` until it
 // fits `maxWidth` px (the view's tooltip shows the whole name). Needs layout; a no-op without it.

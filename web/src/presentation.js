@@ -1,0 +1,74 @@
+// How results read to people: the one place for the facts every front end shows as text
+// or colour (the CLI's tables, the CSV exports, the views, the saved report): a layer's
+// label, what follows it, how its weight is stored, and its risk level and colour.
+// format.js, export/csv.js, export/model-explorer.js, the CLI and the views import these;
+// none of them restates a rule written here. No DOM and no d3, so the CLI can use it too.
+import { colors } from './palette.js';
+
+// A layer's display name: path/name for layers inside sub-graphs.
+export function layerLabel(layer) {
+  return (layer.path ? `${layer.path}/` : '') + layer.name;
+}
+
+// What follows the layer: relu, relu6, bn+relu, silu, ... ('' for none).
+export function followerText(layer) {
+  if (!layer.follower) return '';
+  const f = layer.follower.kind;
+  if (f === 'batchnorm' && layer.activation) return `bn+${layer.activation.kind}`;
+  return f === 'none' ? '' : f;
+}
+
+// How a weight is stored, in a few words: 'int8 per-channel (DequantizeLinear)', or the
+// dtype when it is not quantized. `side` is a layer or one side of a compared pair.
+// { axis: true } names a channel axis other than 0: 'int8 per-channel (axis 1) (QLinearMatMul)'.
+export function quantizationText(side, { axis = false } = {}) {
+  const q = side.quant;
+  if (!q) return side.dtype || '';
+  const perChannel = `per-channel${axis && q.axis !== 0 ? ` (axis ${q.axis})` : ''}`;
+  return `${q.dtype} ${q.axis === null || q.axis === undefined ? 'per-tensor' : perChannel}${q.via ? ` (${q.via})` : ''}`;
+}
+
+// The same in full, for one layer's facts: dtype, per-tensor or per-axis, the range of
+// the scales and zero points, and the ops the weight goes through. `format` writes a number.
+export function quantizationDetail(q, format) {
+  if (!q) return 'none (float weights)';
+  const scale = Array.from(q.scale || []);
+  const zp = Array.from(q.zeroPoint || []);
+  const via = Array.isArray(q.via) ? q.via.join(' → ') : q.via;
+  const span = (v) => {
+    const known = v.filter((x) => x !== null && x !== undefined && !Number.isNaN(x));
+    return `${format(Math.min(...known))}..${format(Math.max(...known))}`;
+  };
+  const parts = [q.dtype, scale.length > 1 ? `per-axis (axis ${q.axis})` : 'per-tensor'];
+  if (scale.length) parts.push(`scale ${scale.length > 1 ? `${span(scale)} (${scale.length})` : format(scale[0])}`);
+  if (zp.length) parts.push(`zero point ${zp.length > 1 ? span(zp) : format(zp[0])}`);
+  if (via) parts.push(`via ${via}`);
+  return parts.filter(Boolean).join(', ');
+}
+
+// How risky a layer is to quantize to INT8 with one scale per tensor: the single
+// rule the app, the saved report and the CLI use.
+//   high:   INT8 per-tensor weight SQNR below 30 dB (an outlier channel or a wide
+//           spread of channel ranges leaves most channels a few integer levels);
+//   medium: below 40 dB, or any outlier channel (AIMET's Q3 + 1.5 IQR rule);
+//   low:    otherwise. Layers that could not be analysed are 'failed'.
+// For calibration: symmetric 8-bit quantization of Gaussian weights whose scale is set
+// by a max |w| of about 4 std gives 6.02*8 + 1.76 - 20*log10(4*sqrt(3)) ~ 38 dB.
+export const RISK_DB = { high: 30, medium: 40 };
+export const RISK_LEVELS = ['high', 'medium', 'low', 'failed'];
+
+// The level of an SQNR in dB alone (no outlier rule): for a pair of compared weights or a
+// single channel. NaN-safe: a NaN SQNR is high risk; Infinity (nothing lost) is low.
+export function riskOfDb(db) {
+  if (!(db >= RISK_DB.high)) return 'high';
+  return db < RISK_DB.medium ? 'medium' : 'low';
+}
+
+export function riskOf(layer) {
+  if (layer.error || !layer.sqnr) return 'failed';
+  const level = riskOfDb(layer.sqnr.int8PerTensor);
+  return level === 'low' && layer.outlierChannels.length ? 'medium' : level;
+}
+
+// The colour of a risk level (web/src/palette.js).
+export const riskColor = (level) => colors.risk[level];
