@@ -34,7 +34,8 @@ class JsReader : public onnx::ByteReader {
 class Session {
  public:
   // Takes ownership of `ptr`, a malloc'ed heap buffer holding the whole model. Returns
-  // the session or an error (the buffer is freed then).
+  // the session or an error (the buffer is freed then). `slowRead`: the weights' source
+  // costs more to read than fresh memory (a Blob), so the plan reads larger ones whole.
   static val open(uintptr_t ptr, double size, bool slowRead) {
     std::unique_ptr<Session> s(new Session(reinterpret_cast<uint8_t*>(ptr), static_cast<size_t>(size)));
     if (Error e = s->parse(); !e.ok()) return errorValue(e);
@@ -168,6 +169,7 @@ class Session {
   const std::vector<graph::Layer>& layers() const { return side_.discovery.layers; }
   static Error noLayer(size_t i) { return makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)); }
 
+  // Parsed and its layers found as every feature opens a model (compare::openSide).
   Error parse() {
     auto side = compare::openSide(buffer_, size_);
     if (!side.ok()) return side.error();

@@ -128,8 +128,8 @@ export async function analyze(source, options = {}) {
         if (isCoreError(plan)) {
           r = plan;
         } else {
-          // One heap buffer for every streamed weight, sized by the plan for the largest
-          // piece (fresh memory is costly to touch; reused memory is not).
+          // One heap buffer for every streamed weight, as large as the plan says (fresh
+          // memory is costly to touch; reused memory is not).
           if (scratch.size < plan.bufferBytes || !scratch.ptr) {
             if (scratch.ptr) core._free(scratch.ptr);
             scratch = { ptr: 0, size: 0 };
