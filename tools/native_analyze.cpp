@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "analysis/analyze.hpp"
+#include "analysis/plan.hpp"
 #include "onnx/skim.hpp"
 
 using namespace ql;
@@ -122,22 +123,26 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  // The core's streaming plan (analysis/plan.hpp), as the WASM build follows it: which
+  // bytes of which file hold each weight, the one buffer, and the pieces.
+  analysis::StreamPlan plan(found.value(), image.get(), skim.value(), piece, piece);
   int failures = 0;
   std::vector<uint8_t> buffer;
-  for (const auto& L : found->layers) {
+  for (size_t i = 0; i < found->layers.size(); ++i) {
+    const graph::Layer& L = found->layers[i];
     const onnx::Tensor& w = *L.weight;
+    const analysis::WeightPlace& where = plan.weight(i);
     // Where the weight's bytes are: a skipped payload of the model file, an external file, or the image.
     std::unique_ptr<FileReader> ext;
     FileReader* src = nullptr;
-    uint64_t base = 0, length = 0;
-    if (w.external) {
-      auto ref = onnx::externalRef(w);  // holds the location to the rule (inside the model's folder)
-      if (!ref.ok()) {
-        std::fprintf(stderr, "%s: %s: %s\n", printable(L.name).c_str(), errorCodeName(ref.error().code), ref.error().describe().c_str());
+    if (where.at == analysis::WeightAt::ExternalFile) {
+      if (!where.error.ok()) {  // the location rule (inside the model's folder) refused it
+        std::fprintf(stderr, "%s: %s: %s\n", printable(L.name).c_str(), errorCodeName(where.error.code),
+                     where.error.describe().c_str());
         ++failures;
         continue;
       }
-      const std::string loc = ref->path;
+      const std::string loc = where.ref.path;
       // Symbolic links may not lead out of the folder either.
       char realDir[PATH_MAX], realFile[PATH_MAX];
       const std::string full = dir + "/" + loc;
@@ -148,19 +153,16 @@ int main(int argc, char** argv) {
         continue;
       }
       ext = std::make_unique<FileReader>(full);
-      if (!ext->ok() || ext->size() < ref->offset + ref->length) {
+      if (!ext->ok() || ext->size() < where.offset + where.length) {
         std::fprintf(stderr, "%s: MISSING_EXTERNAL_DATA: cannot read %s\n", printable(L.name).c_str(), loc.c_str());
         ++failures;
         continue;
       }
       src = ext.get();
-      base = ref->offset;
-      length = ref->length;
-    } else if (w.hasRawData && skim->skippedRange(static_cast<uint64_t>(w.rawData.data - image.get()), w.rawData.size)) {
+    } else if (where.at == analysis::WeightAt::ModelFile) {
       src = &file;
-      base = static_cast<uint64_t>(w.rawData.data - image.get());
-      length = w.rawData.size;
     }
+    const uint64_t base = where.offset, length = where.length;
     Result<analysis::LayerAnalysis> r = makeError(ErrorCode::InvalidArgument, "not analysed");
     if (!src) {
       r = analysis::analyzeLayer(L, {}, {});
@@ -169,12 +171,21 @@ int main(int argc, char** argv) {
       if (!an.ok()) {
         r = an.error();
       } else {
-        const uint64_t unit = an->unitBytes();
-        const uint64_t step = std::max<uint64_t>(unit, piece / unit * unit);
+        const uint64_t size = an->byteSize();
+        const analysis::LayerStream stream = plan.layer(an->unitBytes(), size);
         Error e;
+        // A resident weight is read once and every pass runs over the buffer.
+        if (stream.resident) {
+          buffer.resize(size);
+          if (!src->read(base, buffer.data(), size)) e = makeError(ErrorCode::MissingExternalData, "short read");
+        }
         for (int pass = 1; e.ok() && pass <= an->passes(); ++pass) {
-          for (uint64_t off = 0; e.ok() && off < length; off += step) {
-            const uint64_t n = std::min(step, length - off);
+          for (uint64_t off = 0; e.ok() && off < size; off += stream.pieceBytes) {
+            const uint64_t n = std::min(stream.pieceBytes, size - off);
+            if (stream.resident) {
+              e = an->feed(pass, {buffer.data() + off, n}, off);
+              continue;
+            }
             buffer.resize(n);
             if (!src->read(base + off, buffer.data(), n)) e = makeError(ErrorCode::MissingExternalData, "short read");
             if (e.ok()) e = an->feed(pass, {buffer.data(), n}, off);

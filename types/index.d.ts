@@ -216,13 +216,13 @@ export interface EqualizeOptions extends CallOptions {
   triples?: boolean;
   /** Let sequences pass through zero Pad and pooling (true). */
   throughPadPool?: boolean;
-  /** Sweeps per sequence at most (50). */
+  /** Sweeps per sequence at most (an integer >= 0; 50). */
   maxIterations?: number;
-  /** Stop when every scale of a sweep is within 1 +- tolerance (1e-3). */
+  /** Stop when every scale of a sweep is within 1 +- tolerance (a finite number >= 0; 1e-3). */
   tolerance?: number;
-  /** Channels below this ratio of their layer's largest range are left out of balancing (1e-6). */
+  /** Channels below this ratio of their layer's largest range are left out of balancing (a finite number >= 0; 1e-6). */
   deadChannelRatio?: number;
-  /** Bins of the before/after histograms (1 to 4096; 128). */
+  /** Bins of the before/after histograms (an integer from 1 to 4096; 128). */
   histogramBins?: number;
 }
 

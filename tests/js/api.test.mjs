@@ -97,3 +97,42 @@ test("the package's own name resolves to the API (import { analyze } from 'quant
   assert.equal(pkg.analyze, analyze);
   assert.equal(typeof pkg.QuantLensError, 'function');
 });
+
+// wasm/marshal.hpp: every binding that can fail returns its value or one error shape,
+// which core.js's unwrap turns into a QuantLensError (code, message, byte offset).
+test('the bindings have one error shape, and unwrap throws it as a QuantLensError', async () => {
+  const { isCoreError, unwrap } = await import('../../web/src/core.js');
+  const core = await loadCore();
+  const junk = new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]);
+  const heapCopy = (bytes) => {
+    const ptr = core._malloc(bytes.length) >>> 0;
+    core.HEAPU8.set(bytes, ptr);
+    return ptr;
+  };
+  const errors = [
+    core.openSession(heapCopy(junk), junk.length, false),  // takes the buffer, even when it fails
+    core.openSessionReader(junk.length, (offset, length, ptr) => { core.HEAPU8.set(junk.subarray(offset, offset + length), ptr); return true; }, false),
+    core.openComparison(heapCopy(junk), junk.length, heapCopy(junk), junk.length),
+  ];
+  const mlp = fs.readFileSync(generatedModelFiles().find((f) => f.endsWith('cle_mlp.onnx')));
+  const mlpPtr = heapCopy(mlp);
+  errors.push(core.equalize(mlpPtr, mlp.length, { ...core.cleOptionDefaults(), maxIterations: -1 }));
+  core._free(mlpPtr);
+  const session = unwrap(core.openSession(heapCopy(mlp), mlp.length, false));
+  try {
+    assert.ok(!isCoreError(session) && session.layerCount() > 0);
+    errors.push(session.weight(1e6), session.analyze(1e6, 128), session.begin(1e6, 128), session.feed(1, 0, 0, 0), session.endPass(1), session.finish());
+  } finally {
+    session.delete();
+  }
+  assert.equal(errors.filter(isCoreError).length, errors.length);
+  assert.equal(errors[2].side, 'a');
+  for (const e of errors) {
+    assert.throws(() => unwrap(e, 'm.onnx'), (x) => x instanceof QuantLensError && x.code === e.code && x.message === `m.onnx: ${e.message}` && x.offset === e.offset);
+  }
+  assert.deepEqual(errors.map((e) => e.code), ['INVALID_MODEL', 'INVALID_MODEL', 'INVALID_MODEL', ...Array(7).fill('INVALID_ARGUMENT')]);
+  // The CLE options are the core's: every kind known, and the defaults echoed when none are given.
+  assert.deepEqual(Object.keys(core.cleOptionKinds()), Object.keys(core.cleOptionDefaults()));
+  const { equalize } = await import('../../web/src/index.js');
+  assert.deepEqual((await equalize(mlp)).options, core.cleOptionDefaults());
+});

@@ -1,6 +1,6 @@
 // analyze(source, options): the per-channel weight analysis of an ONNX model.
-import { loadCore } from './core.js';
-import { QuantLensError, fromCoreError } from './errors.js';
+import { isCoreError, loadCore, unwrap } from './core.js';
+import { QuantLensError } from './errors.js';
 import { SCHEMES } from './schemes.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
@@ -10,15 +10,6 @@ export const SCHEMA = 'quantlens.analysis/1';
 // Per-layer failures that make the whole model unreadable (as opposed to one
 // layer we cannot analyse, e.g. NaN weights or an unsupported type).
 const FATAL = new Set(['INVALID_MODEL', 'INVALID_GRAPH', 'UNSAFE_EXTERNAL_DATA', 'MISSING_EXTERNAL_DATA', 'INVALID_ARGUMENT', 'IO_ERROR']);
-
-// Bytes per piece when a weight is streamed (rounded to whole runs of its layout).
-// Small on purpose: this machine class pays ~13 us per fresh 4 KB page, and the
-// buffer is reused for every piece of every layer.
-const PIECE = 4 << 20;
-// Where reading costs more than fresh memory (a File in a browser: about 4-7 ms per MB
-// through the browser process, against 3 ms per MB of first touch), a weight of up to
-// this size is read once, whole, and every pass runs over the heap copy.
-const WHOLE_WEIGHT = 512 << 20;
 
 // Copies the per-channel views out of the WASM heap (before the next call) into one
 // ArrayBuffer per layer: one allocation instead of a dozen small ones.
@@ -81,12 +72,15 @@ export async function analyze(source, options = {}) {
   let session = null;
   let scratch = { ptr: 0, size: 0 };
   try {
+    // Which pieces of which file are read for each weight is the core's streaming plan
+    // (src/analysis/plan.hpp); a slowly read source (a Blob) reads larger weights whole.
+    const slowRead = !!src.slowRead;
     if (src.sync) {
       // The core reads the structure and leaves large weights in the file (streaming).
       // Progress is the position reached in the file (skipped weights count as passed).
       let reached = 0;
       let readError = null;
-      session = core.Session.fromReader(src.size, (offset, length, ptr) => {
+      session = core.openSessionReader(src.size, (offset, length, ptr) => {
         // Never let an exception unwind through the core's frames: report a failed read.
         try {
           const ok = src.readSync(offset, length, ptr);
@@ -97,26 +91,22 @@ export async function analyze(source, options = {}) {
           readError = e;
           return false;
         }
-      });
+      }, slowRead);
+      if (isCoreError(session)) {  // nothing to delete
+        const err = session;
+        session = null;
+        if (!readError) unwrap(err, src.name);
+      }
       if (readError) throw readError instanceof QuantLensError ? readError : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
     } else {
       const ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
-      session = new core.Session(ptr, src.size);  // owns ptr from here
+      session = unwrap(core.openSession(ptr, src.size, slowRead), src.name);  // owns ptr from here
     }
-    const err = session.error();
-    if (err) throw fromCoreError(err, src.name);
     const model = { name: src.name, ...session.model() };
     const select = typeof options.layers === 'function' ? options.layers
       : options.layers instanceof RegExp ? (l) => options.layers.test(l.name) : () => true;
     const n = session.layerCount();
     const layers = [];
-    // The buffer for streamed weights: the largest one, up to PIECE bytes (WHOLE_WEIGHT for slow sources).
-    let scratchSize = 0;
-    for (let i = 0; i < n; i++) {
-      const w = session.weightSource(i);
-      const len = w.external ? (session.externalRef(i).length ?? 0) : (w.length ?? 0);
-      if (w.stream) scratchSize = Math.max(scratchSize, Math.min(src.slowRead ? WHOLE_WEIGHT : PIECE, len));
-    }
     let last = now();
     for (let i = 0; i < n; i++) {
       checkAbort(signal);
@@ -124,61 +114,50 @@ export async function analyze(source, options = {}) {
       const layer = { index: i, ...info };
       delete layer.external;
       if (!select(layer)) continue;
-      const where = session.weightSource(i);
+      const where = unwrap(session.weight(i), src.name);
       let r;
       if (!where.stream) {
-        r = session.analyze(i, 0, 0, histogramBins);
+        r = session.analyze(i, histogramBins);
       } else {
-        // Stream the weight through one reused heap buffer, piece by piece, pass by pass.
-        let read;
-        let length;
-        if (where.external) {
-          const ref = session.externalRef(i);
-          if (ref.code) throw fromCoreError(ref, src.name);
-          length = ref.length ?? 0;
-          read = (off, len, ptr) => external.readInto(ref, ref.offset + off, len, ptr);
-        } else {
-          length = where.length;
-          read = (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
-        }
-        const plan = session.begin(i, histogramBins, length);
-        if (plan.error) {
+        // Stream the weight through one reused heap buffer, piece by piece, pass by pass,
+        // as the plan says.
+        const read = where.external
+          ? (off, len, ptr) => external.readInto(where, where.offset + off, len, ptr)
+          : (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
+        const plan = session.begin(i, histogramBins);
+        if (isCoreError(plan)) {
           r = plan;
         } else {
-          // One heap buffer for every streamed weight, sized once for the largest piece
-          // (fresh memory is costly to touch; reused memory is not).
-          if (!scratch.ptr) scratch = { ptr: heapAlloc(core, scratchSize), size: scratchSize };
-          // Pieces fed to the core: whole runs of units, at most PIECE bytes (or one unit).
-          // The same boundaries whatever the buffer's size, so results never depend on it.
-          const step = Math.max(plan.unitBytes, Math.floor(Math.min(scratch.size, PIECE) / plan.unitBytes) * plan.unitBytes);
-          if (step > scratch.size) {  // a single unit larger than the buffer: grow it once
-            core._free(scratch.ptr);
+          // One heap buffer for every streamed weight, as large as the plan says (fresh
+          // memory is costly to touch; reused memory is not).
+          if (scratch.size < plan.bufferBytes || !scratch.ptr) {
+            if (scratch.ptr) core._free(scratch.ptr);
             scratch = { ptr: 0, size: 0 };
-            scratch = { ptr: heapAlloc(core, step), size: step };
+            scratch = { ptr: heapAlloc(core, plan.bufferBytes), size: plan.bufferBytes };
           }
-          // A weight that fits the buffer is read once and every pass runs over it.
-          const resident = plan.byteSize <= scratch.size;
+          // A resident weight is read once and every pass runs over it.
+          const { byteSize, pieceBytes, resident } = plan;
           let e = null;
-          if (resident) await read(0, plan.byteSize, scratch.ptr);
+          if (resident) await read(0, byteSize, scratch.ptr);
           for (let pass = 1, passes = plan.passes; !e && pass <= passes; pass++) {
-            for (let off = 0; !e && off < plan.byteSize; off += step) {
+            for (let off = 0; !e && off < byteSize; off += pieceBytes) {
               checkAbort(signal);
-              const len = Math.min(step, plan.byteSize - off);
+              const len = Math.min(pieceBytes, byteSize - off);
               if (!resident) await read(off, len, scratch.ptr);
               e = session.feed(pass, resident ? scratch.ptr + off : scratch.ptr, len, off);
             }
             if (!e) {
               const p = session.endPass(pass);
-              if (typeof p === 'number') passes = p;
-              else e = p;
+              if (isCoreError(p)) e = p;
+              else passes = p;
             }
           }
-          r = e ? { error: e } : session.finish();
+          r = e || session.finish();
         }
       }
-      if (r.error) {
-        if (FATAL.has(r.error.code)) throw fromCoreError(r.error, src.name);
-        layer.error = { code: r.error.code, message: r.error.message };
+      if (isCoreError(r)) {
+        if (FATAL.has(r.code)) unwrap(r, src.name);
+        layer.error = { code: r.code, message: r.message };
       } else {
         Object.assign(layer, copyStats(r));
       }

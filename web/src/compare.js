@@ -51,8 +51,8 @@
  * toJSON() turns Infinity into null, as for analyze().
  */
 import { copyViews } from './analyze.js';
-import { loadCore } from './core.js';
-import { QuantLensError, fromCoreError } from './errors.js';
+import { isCoreError, loadCore, unwrap } from './core.js';
+import { QuantLensError } from './errors.js';
 import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
 
 export const COMPARISON_SCHEMA = 'quantlens.comparison/1';
@@ -63,11 +63,18 @@ const yieldToEventLoop = typeof setImmediate === 'function'
   : () => new Promise((resolve) => { const ch = new MessageChannel(); ch.port1.onmessage = () => resolve(); ch.port2.postMessage(0); });
 const onPageThread = typeof window === 'object' && typeof document === 'object';
 
-// One side of a pair, its quantization parameters copied out of the heap.
-function copySide(s) {
-  if (!s.quant) return s;
-  const [scale, zeroPoint] = copyViews([s.quant.scale, s.quant.zeroPoint]);
-  return { ...s, quant: { ...s.quant, scale, zeroPoint } };
+// One side of a pair as the document has it, its quantization parameters copied out of the heap.
+function copySide({ position, layer: l, quant }) {
+  const side = { position, name: l.name, path: l.path, weight: l.weight, op: l.op, shape: l.shape, dtype: l.dtype, channelAxis: l.channelAxis, channels: l.channels, quant };
+  if (!quant) return side;
+  const [scale, zeroPoint] = copyViews([quant.scale, quant.zeroPoint]);
+  side.quant = { ...quant, scale, zeroPoint };
+  return side;
+}
+
+// One side's model as the document has it.
+function modelDoc(name, m) {
+  return { name, bytes: m.bytes, producer: m.producer, producerVersion: m.producerVersion, irVersion: m.irVersion, opsets: m.opsets, graph: m.graph, nodes: m.nodes, layers: m.layers };
 }
 
 function copyPair(p) {
@@ -132,17 +139,16 @@ export async function compare(a, b, options = {}) {
     ptrA = await readWholeIntoHeap(core, srcA, { onProgress: progress('a'), signal });
     ptrB = await readWholeIntoHeap(core, srcB, { onProgress: progress('b'), signal });
     checkAbort(signal);
-    cmp = new core.Comparison(ptrA, srcA.size, ptrB, srcB.size);  // owns both buffers from here
+    const opened = core.openComparison(ptrA, srcA.size, ptrB, srcB.size);  // owns both buffers from here
     ptrA = 0;
     ptrB = 0;
-    const err = cmp.error();
-    if (err) throw fromCoreError(err, err.side === 'b' ? srcB.name : srcA.name);
+    cmp = unwrap(opened, isCoreError(opened) && opened.side === 'b' ? srcB.name : srcA.name);
     const n = cmp.pairCount();
     const pairs = [];
     let last = now();
     for (let k = 0; k < n; k++) {
       checkAbort(signal);
-      const p = copyPair(cmp.pair(k));
+      const p = copyPair(unwrap(cmp.pair(k), srcA.name));
       pairs.push(p);
       if (onProgress) onProgress({ phase: 'compare', done: k + 1, total: n, layer: p.a.name });
       if ((signal || onPageThread) && now() - last > 30) {
@@ -153,8 +159,8 @@ export async function compare(a, b, options = {}) {
     const unmatched = cmp.unmatched();
     return {
       schema: COMPARISON_SCHEMA,
-      a: { model: { name: srcA.name, ...cmp.model('a') } },
-      b: { model: { name: srcB.name, ...cmp.model('b') } },
+      a: { model: modelDoc(srcA.name, cmp.model('a')) },
+      b: { model: modelDoc(srcB.name, cmp.model('b')) },
       pairs,
       unmatched,
       summary: comparisonSummary(pairs, unmatched),

@@ -13,7 +13,7 @@
 // code-splitting build, which bundlers refuse for classic workers (Vite's default
 // worker format, and the app's).
 import createQuantLensCore from '../dist/quantlens_core.mjs';
-import { QuantLensError } from './errors.js';
+import { QuantLensError, fromCoreError } from './errors.js';
 import { isNode, nodeImport } from './node.js';
 
 let corePromise = null;
@@ -77,4 +77,15 @@ export function loadCore() {
     corePromise.catch(() => { corePromise = null; });
   }
   return corePromise;
+}
+
+// The one error convention of the bindings (wasm/marshal.hpp): a call that can fail
+// returns its value or a core error {coreError: true, code, message, offset}.
+export const isCoreError = (v) => v !== null && typeof v === 'object' && v.coreError === true;
+
+// The value of a binding call, or its error thrown as a QuantLensError whose message
+// starts with `context` (the file's name).
+export function unwrap(v, context = '') {
+  if (isCoreError(v)) throw fromCoreError(v, context);
+  return v;
 }

@@ -2,30 +2,29 @@
 // equalized ONNX file and, for every layer it changed, the weights' statistics
 // before and after, the scale factors, the sequences and where they stopped.
 import { copyStats, copyViews } from './analyze.js';
-import { loadCore } from './core.js';
-import { QuantLensError, fromCoreError } from './errors.js';
+import { loadCore, unwrap } from './core.js';
+import { QuantLensError } from './errors.js';
 import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
 
 export const CLE_SCHEMA = 'quantlens.equalization/1';
 
-// Option name -> type. Defaults live in the core (cle::Options); the result echoes
-// the options in effect.
-const OPTIONS = {
-  keepRelu6: 'boolean', biasAbsorption: 'boolean', triples: 'boolean', throughPadPool: 'boolean',
-  maxIterations: 'count', tolerance: 'number', deadChannelRatio: 'number', histogramBins: 'bins',
+// What each kind of option must be to cross into the core as it is (Embind would
+// silently turn 'yes' into true and 1.5 into 1). The options, their kinds and their
+// defaults are the core's (cle::Options, declared for JS in wasm/equalization.cpp);
+// their ranges are checked once, by cle::equalize.
+const KINDS = {
+  boolean: { ok: (v) => typeof v === 'boolean', want: 'true or false' },
+  integer: { ok: (v) => Number.isInteger(v) && Math.abs(v) <= 0x7fffffff, want: 'an integer' },
+  number: { ok: (v) => typeof v === 'number' && Number.isFinite(v), want: 'a finite number' },
 };
 
-function coreOptions(options) {
-  const out = {};
-  for (const [k, type] of Object.entries(OPTIONS)) {
+// The options given over the core's defaults.
+function coreOptions(core, options) {
+  const out = core.cleOptionDefaults();
+  for (const [k, kind] of Object.entries(core.cleOptionKinds())) {
     const v = options[k];
     if (v === undefined) continue;
-    const ok = type === 'boolean' ? typeof v === 'boolean'
-      : type === 'count' ? Number.isInteger(v) && v >= 0 && v <= 1e6
-        : type === 'bins' ? Number.isInteger(v) && v >= 1 && v <= 4096
-          : typeof v === 'number' && Number.isFinite(v) && v >= 0;
-    const want = { boolean: 'true or false', count: 'an integer from 0 to 1000000', bins: 'an integer from 1 to 4096', number: 'a finite number >= 0' }[type];
-    if (!ok) throw new QuantLensError('INVALID_ARGUMENT', `option ${k} must be ${want}`);
+    if (!KINDS[kind].ok(v)) throw new QuantLensError('INVALID_ARGUMENT', `option ${k} must be ${KINDS[kind].want}`);
     out[k] = v;
   }
   return out;
@@ -42,9 +41,9 @@ function coreOptions(options) {
  */
 export async function equalize(source, options = {}) {
   const { signal, onProgress } = options;
-  const opts = coreOptions(options);
   checkAbort(signal);
   const core = await loadCore();
+  const opts = coreOptions(core, options);
   const src = await openSource(core, source);
   let ptr = 0;
   let eq = null;
@@ -52,9 +51,7 @@ export async function equalize(source, options = {}) {
     ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
     checkAbort(signal);
     if (onProgress) onProgress({ phase: 'equalize', done: 0, total: 1 });
-    eq = new core.Equalization(ptr, src.size, opts);
-    const err = eq.error();
-    if (err) throw fromCoreError(err, src.name);
+    eq = unwrap(core.equalize(ptr, src.size, opts), src.name);
     const bytes = eq.modelBytes().slice();
     const r = eq.report();
     const layers = r.layers.map((l) => {

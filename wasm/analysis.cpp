@@ -1,0 +1,228 @@
+// The analysis binding: one model opened (whole, or skimmed through a reader with its
+// large weights left in the file), its layers analysed one at a time, whole or streamed
+// by the core's plan (analysis/plan.hpp). Driven by web/src/analyze.js.
+#include <emscripten/bind.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "analysis/analyze.hpp"
+#include "analysis/plan.hpp"
+#include "compare/compare.hpp"
+#include "marshal.hpp"
+#include "onnx/skim.hpp"
+
+namespace ql::bindings {
+
+namespace {
+
+// Synchronous reads from the model file through a JS function
+// (offset, length, heapPointer) => boolean: fs.readSync in Node, FileReaderSync in workers.
+class JsReader : public onnx::ByteReader {
+ public:
+  explicit JsReader(val fn) : fn_(std::move(fn)) {}
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    return fn_(static_cast<double>(offset), static_cast<double>(length), reinterpret_cast<uintptr_t>(dst)).as<bool>();
+  }
+
+ private:
+  val fn_;
+};
+
+class Session {
+ public:
+  // Takes ownership of `ptr`, a malloc'ed heap buffer holding the whole model. Returns
+  // the session or an error (the buffer is freed then). `slowRead`: the weights' source
+  // costs more to read than fresh memory (a Blob), so the plan reads larger ones whole.
+  static val open(uintptr_t ptr, double size, bool slowRead) {
+    std::unique_ptr<Session> s(new Session(reinterpret_cast<uint8_t*>(ptr), static_cast<size_t>(size)));
+    if (Error e = s->parse(); !e.ok()) return errorValue(e);
+    s->plan(slowRead);
+    return val(std::move(s));
+  }
+
+  // Reads the model through `reader` ((offset, length, heapPointer) => boolean) into an
+  // image of the file whose large weight payloads are left unread (onnx::skimModel);
+  // those are streamed by the plan, with begin/feed/endPass/finish.
+  static val openReader(double size, val reader, bool slowRead) {
+    const size_t n = static_cast<size_t>(size);
+    auto* image = static_cast<uint8_t*>(std::malloc(n ? n : 1));
+    if (!image)
+      return errorValue(makeError(ErrorCode::InvalidArgument, "cannot hold " + std::to_string(n) + " bytes in the heap"));
+    std::unique_ptr<Session> s(new Session(image, n));
+    JsReader in(std::move(reader));
+    auto skim = onnx::skimModel(in, n, image);
+    if (!skim.ok()) return errorValue(skim.error());
+    s->skim_ = std::move(skim.value());
+    if (Error e = s->parse(); !e.ok()) return errorValue(e);
+    // Everything but the layers' own weights is read now; those are streamed.
+    if (Error e = analysis::settleSkim(in, image, &s->skim_, s->side_.model.get(), s->side_.discovery); !e.ok())
+      return errorValue(e);
+    s->plan(slowRead);
+    return val(std::move(s));
+  }
+
+  ~Session() {
+    plan_.reset();
+    side_ = {};  // the model views the buffer
+    std::free(buffer_);
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  val model() const { return modelValue(*side_.model, size_); }
+  size_t layerCount() const { return layers().size(); }
+  val layer(size_t i) const { return i < layers().size() ? layerValue(layers()[i]) : val::null(); }
+
+  val skipped() const {
+    val a = val::array();
+    for (const auto& s : side_.discovery.skipped) a.call<void>("push", s);
+    return a;
+  }
+
+  // Layer indices by risk over the layers analysed so far (core's rankByRisk).
+  val ranking() const {
+    val out = val::array();
+    for (size_t k : analysis::rankByRisk(sqnr_)) out.call<void>("push", static_cast<double>(k));
+    return out;
+  }
+
+  // Where layer i's weight bytes are, by the plan: {stream: false} when the session holds
+  // them; otherwise {stream: true, external: false, offset, length} (a range of the model
+  // file) or {stream: true, external: true, location, path, offset, length (null when the
+  // model gives none)} (external data, its location held to the rule). Or an error.
+  val weight(size_t i) const {
+    if (i >= layers().size()) return errorValue(noLayer(i));
+    const analysis::WeightPlace& w = plan_->weight(i);
+    if (!w.error.ok()) return errorValue(w.error);
+    val o = val::object();
+    o.set("stream", w.streamed());
+    o.set("external", w.at == analysis::WeightAt::ExternalFile);
+    if (w.at == analysis::WeightAt::ExternalFile) {
+      o.set("location", str(w.ref.location));
+      o.set("path", w.ref.path);
+    }
+    if (w.streamed()) {
+      o.set("offset", static_cast<double>(w.offset));
+      const bool known = w.at == analysis::WeightAt::ModelFile || w.ref.hasLength;
+      o.set("length", known ? val(static_cast<double>(w.length)) : val::null());
+    }
+    return o;
+  }
+
+  // Analyses layer i, whose weight the session holds. Returns its analysis (views valid
+  // until the next call) or an error.
+  val analyze(size_t i, int bins) {
+    if (i >= layers().size()) return errorValue(noLayer(i));
+    stats::Options opt;
+    opt.histogramBins = bins;
+    return settle(i, analysis::analyzeLayer(layers()[i], {}, opt));
+  }
+
+  // Starts streaming layer i's weight: returns {byteSize, passes, pieceBytes, resident,
+  // bufferBytes} (the plan's pieces and the size the one buffer must have) or an error.
+  // Then feed every piece [offset, offset + pieceBytes) of each pass, endPass, finish.
+  val begin(size_t i, int bins) {
+    if (i >= layers().size()) return errorValue(noLayer(i));
+    streaming_.reset();
+    stats::Options opt;
+    opt.histogramBins = bins;
+    auto a = analysis::LayerAnalyzer::create(layers()[i], opt, plan_->weight(i).length);
+    if (!a.ok()) return settle(i, a.error());
+    streaming_ = std::make_unique<analysis::LayerAnalyzer>(std::move(a.value()));
+    streamingLayer_ = i;
+    const analysis::LayerStream stream = plan_->layer(streaming_->unitBytes(), streaming_->byteSize());
+    val o = val::object();
+    o.set("byteSize", static_cast<double>(streaming_->byteSize()));
+    o.set("passes", streaming_->passes());
+    o.set("pieceBytes", static_cast<double>(stream.pieceBytes));
+    o.set("resident", stream.resident);
+    o.set("bufferBytes", static_cast<double>(stream.bufferBytes));
+    return o;
+  }
+  // Bytes [offset, offset + size) of the weight at ptr. Returns null or an error.
+  val feed(int pass, uintptr_t ptr, double size, double offset) {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    Error e =
+        streaming_->feed(pass, {reinterpret_cast<const uint8_t*>(ptr), static_cast<size_t>(size)}, static_cast<uint64_t>(offset));
+    return e.ok() ? val::null() : errorValue(e);
+  }
+  // Ends a pass: returns the number of passes (2, or 3 after pass 2 when needed) or an error.
+  val endPass(int pass) {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    Error e = streaming_->endPass(pass);
+    return e.ok() ? val(streaming_->passes()) : errorValue(e);
+  }
+  // The streamed layer's analysis (views valid until the next call) or an error.
+  val finish() {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    auto r = streaming_->finish();
+    streaming_.reset();
+    return settle(streamingLayer_, std::move(r));
+  }
+
+ private:
+  Session(uint8_t* buffer, size_t size) : buffer_(buffer), size_(size) {}
+
+  const std::vector<graph::Layer>& layers() const { return side_.discovery.layers; }
+  static Error noLayer(size_t i) { return makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)); }
+
+  // Parsed and its layers found as every feature opens a model (compare::openSide).
+  Error parse() {
+    auto side = compare::openSide(buffer_, size_);
+    if (!side.ok()) return side.error();
+    side_ = std::move(side.value());
+    sqnr_.assign(layers().size(), std::nan(""));
+    return Error{};
+  }
+  // Once the image holds everything but the weights to stream.
+  void plan(bool slowRead) {
+    plan_ = std::make_unique<analysis::StreamPlan>(side_.discovery, buffer_, skim_, analysis::kPieceBytes,
+                                                   slowRead ? analysis::kResidentBytesSlowRead : analysis::kPieceBytes);
+  }
+
+  // The end of a layer's analysis, whole or streamed: its statistics (kept as last_ so
+  // the views stay valid) with its SQNR recorded for the ranking, or the error.
+  val settle(size_t i, Result<analysis::LayerAnalysis> r) {
+    if (!r.ok()) {
+      sqnr_[i] = std::nan("");
+      return errorValue(r.error());
+    }
+    last_ = std::move(r.value());
+    sqnr_[i] = last_.stats.sqnr[stats::kInt8PerTensor];
+    return analysisValue(last_);
+  }
+
+  uint8_t* buffer_;
+  size_t size_;
+  onnx::Skim skim_;
+  compare::Side side_;
+  std::unique_ptr<analysis::StreamPlan> plan_;
+  analysis::LayerAnalysis last_;
+  std::vector<double> sqnr_;
+  std::unique_ptr<analysis::LayerAnalyzer> streaming_;
+  size_t streamingLayer_ = 0;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(quantlens_analysis) {
+  emscripten::class_<Session>("Session")
+      .function("model", &Session::model)
+      .function("layerCount", &Session::layerCount)
+      .function("layer", &Session::layer)
+      .function("skipped", &Session::skipped)
+      .function("ranking", &Session::ranking)
+      .function("weight", &Session::weight)
+      .function("analyze", &Session::analyze)
+      .function("begin", &Session::begin)
+      .function("feed", &Session::feed)
+      .function("endPass", &Session::endPass)
+      .function("finish", &Session::finish);
+  emscripten::function("openSession", &Session::open);
+  emscripten::function("openSessionReader", &Session::openReader);
+}
+
+}  // namespace ql::bindings

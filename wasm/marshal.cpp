@@ -1,0 +1,137 @@
+#include "marshal.hpp"
+
+namespace ql::bindings {
+
+namespace {
+
+val follower(const graph::Follower& f) {
+  val o = val::object();
+  o.set("kind", std::string(graph::followerKindName(f.kind)));
+  o.set("op", f.node ? str(f.node->opType) : val::null());
+  o.set("node", f.node ? val(f.name) : val::null());
+  const bool clip = f.kind == graph::FollowerKind::Clip || f.kind == graph::FollowerKind::Relu6;
+  o.set("min", clip ? val(static_cast<double>(f.clipMin)) : val::null());
+  o.set("max", clip ? val(static_cast<double>(f.clipMax)) : val::null());
+  return o;
+}
+
+}  // namespace
+
+val errorValue(const Error& e) {
+  val o = val::object();
+  o.set("coreError", true);
+  o.set("code", std::string(errorCodeName(e.code)));
+  o.set("message", e.describe());
+  o.set("offset", static_cast<double>(e.offset));
+  return o;
+}
+
+val modelValue(const onnx::Model& m, size_t bytes) {
+  val o = val::object();
+  o.set("producer", str(m.producerName));
+  o.set("producerVersion", str(m.producerVersion));
+  o.set("irVersion", static_cast<double>(m.irVersion));
+  o.set("domain", str(m.domain));
+  o.set("graph", str(m.graph.name));
+  o.set("bytes", static_cast<double>(bytes));
+  val opsets = val::array();
+  for (const auto& op : m.opsets) {
+    val e = val::object();
+    e.set("domain", str(op.domain));
+    e.set("version", static_cast<double>(op.version));
+    opsets.call<void>("push", e);
+  }
+  o.set("opsets", opsets);
+  val meta = val::array();
+  for (const auto& [k, v] : m.metadata) {
+    val e = val::object();
+    e.set("key", str(k));
+    e.set("value", str(v));
+    meta.call<void>("push", e);
+  }
+  o.set("metadata", meta);
+  o.set("nodes", static_cast<double>(m.graph.nodes.size()));
+  return o;
+}
+
+val layerValue(const graph::Layer& L) {
+  val o = val::object();
+  o.set("name", L.name);
+  o.set("path", L.path);
+  o.set("op", str(L.op));
+  o.set("weight", str(L.weightName));
+  val shape = val::array();
+  for (int64_t d : L.shape) shape.call<void>("push", static_cast<double>(d));
+  o.set("shape", shape);
+  o.set("dtype", onnx::dataTypeName(L.weight->dataType));
+  o.set("channelAxis", L.channelAxis);
+  o.set("channels", static_cast<double>(L.layout.channelCount()));
+  o.set("groups", static_cast<double>(L.groups));
+  o.set("depthwise", L.depthwise);
+  o.set("bias", L.biasName.empty() ? val::null() : str(L.biasName));
+  val via = val::array();
+  for (auto v : L.via) via.call<void>("push", str(v));
+  o.set("via", via);
+  o.set("follower", follower(L.follower));
+  o.set("activation", L.follower.kind == graph::FollowerKind::BatchNorm ? follower(L.activation) : val::null());
+  o.set("external", L.weight->external);
+  return o;
+}
+
+val quantValue(const analysis::QuantInfo& q) {
+  if (!q.present) return val::null();
+  val o = val::object();
+  o.set("via", q.via);
+  o.set("dtype", q.intType);
+  o.set("axis", q.axis >= 0 ? val(q.axis) : val::null());
+  o.set("scale", view(q.scale));
+  o.set("zeroPoint", view(q.zeroPoint));
+  return o;
+}
+
+val layerStatsValue(const stats::LayerStats& s) {
+  val o = val::object();
+  val ch = val::object();
+  ch.set("count", static_cast<double>(s.channels));
+  ch.set("min", view(s.min));
+  ch.set("max", view(s.max));
+  ch.set("mean", view(s.mean));
+  ch.set("std", view(s.std));
+  ch.set("absMax", view(s.absMax));
+  ch.set("range", view(s.range));
+  ch.set("relativeRange", view(s.relativeRange));
+  val chs = val::object();
+  for (int k = 0; k < stats::kSchemes; ++k) chs.set(stats::schemeName(k), view(s.channelSqnr[k]));
+  ch.set("sqnr", chs);
+  o.set("channels", ch);
+  val t = val::object();
+  t.set("min", s.tensorMin);
+  t.set("max", s.tensorMax);
+  t.set("mean", s.tensorMean);
+  t.set("std", s.tensorStd);
+  t.set("absMax", s.tensorAbsMax);
+  o.set("tensor", t);
+  val h = val::object();
+  h.set("min", s.histMin);
+  h.set("max", s.histMax);
+  h.set("counts", view(s.histogram));
+  o.set("histogram", h);
+  o.set("outlierChannels", view(s.outliers));
+  o.set("outlierThreshold", s.outlierThreshold);
+  val q = val::array();
+  q.call<void>("push", s.q1);
+  q.call<void>("push", s.q3);
+  o.set("quartiles", q);
+  val sq = val::object();
+  for (int k = 0; k < stats::kSchemes; ++k) sq.set(stats::schemeName(k), s.sqnr[k]);
+  o.set("sqnr", sq);
+  return o;
+}
+
+val analysisValue(const analysis::LayerAnalysis& a) {
+  val o = layerStatsValue(a.stats);
+  o.set("quant", quantValue(a.quant));
+  return o;
+}
+
+}  // namespace ql::bindings

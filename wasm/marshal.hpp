@@ -1,0 +1,55 @@
+// What the bindings share: the core's values as JS values, each marshalled in one place.
+// Per-channel arrays cross as typed-array views of the WASM heap, valid while the C++
+// value they view lives (the JS side copies them before the next call); strings and
+// scalars as plain values.
+//
+// The one error convention: a binding that can fail returns either its value or
+// errorValue(e), an object {coreError: true, code, message, offset}; no value a binding
+// returns has a `coreError` field. web/src/core.js (isCoreError, unwrap) is its one reader.
+#pragma once
+#include <emscripten/val.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analysis/analyze.hpp"
+#include "common/result.hpp"
+#include "graph/layers.hpp"
+#include "onnx/model.hpp"
+#include "stats/stats.hpp"
+
+namespace ql::bindings {
+
+using emscripten::val;
+
+inline val str(std::string_view s) { return val(std::string(s)); }
+
+template <class T>
+val view(const std::vector<T>& v) {
+  return val(emscripten::typed_memory_view(v.size(), v.data()));
+}
+
+// {coreError: true, code, message, offset}: see above.
+val errorValue(const Error& e);
+// A Result's value through `marshal`, or its error.
+template <class T, class F>
+val valueOr(const Result<T>& r, F&& marshal) {
+  return r.ok() ? marshal(r.value()) : errorValue(r.error());
+}
+
+// {producer, producerVersion, irVersion, domain, graph, bytes, opsets: [{domain, version}],
+//  metadata: [{key, value}], nodes}
+val modelValue(const onnx::Model& m, size_t bytes);
+// {name, path, op, weight, shape, dtype, channelAxis, channels, groups, depthwise, bias,
+//  via, follower, activation, external}
+val layerValue(const graph::Layer& L);
+// null, or {via, dtype, axis (null per-tensor), scale, zeroPoint} (views of `q`)
+val quantValue(const analysis::QuantInfo& q);
+// {channels: {count, min, max, mean, std, absMax, range, relativeRange, sqnr: {scheme: view}},
+//  tensor, histogram, outlierChannels, outlierThreshold, quartiles, sqnr} (views of `s`)
+val layerStatsValue(const stats::LayerStats& s);
+// A layer's analysis: its statistics and `quant` (views of `a`).
+val analysisValue(const analysis::LayerAnalysis& a);
+
+}  // namespace ql::bindings
