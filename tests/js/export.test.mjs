@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import {
   analysisChannelsCsv, analysisLayersCsv, analyze, CHANNEL_COLUMNS, compare, comparisonChannelsCsv, comparisonPairsCsv,
-  csvField, equalizationCsv, equalize, formatProgress, LAYER_COLUMNS, LOSSLESS_DB, modelExplorerNodeData,
+  csvField, equalizationCsv, equalize, formatComparison, formatProgress, formatTable, LAYER_COLUMNS, LOSSLESS_DB, modelExplorerNodeData,
   MODEL_EXPLORER_METRICS, PAIR_COLUMNS, RISK_COLORS, selectComparison, selectEqualization,
 } from '../../web/src/index.js';
 import {
@@ -331,4 +331,25 @@ test('formatProgress: one line, bounded width, percentage and counts', () => {
   assert.match(formatProgress({ phase: 'read', done: 2e6, total: 8e6 }, { width: 80 }), /25% 2\.0\/8\.0 MB$/);
   assert.match(formatProgress({ phase: 'equalize', done: 0, total: 1 }), /0% 0\/1$/);
   assert.match(formatProgress({ phase: 'compare', done: 3, total: 3 }, { label: 'compare' }), /\[#+\] 100% 3\/3$/);
+});
+
+// On a terminal the tables colour a row red when the app calls it high risk: judged on the
+// SQNR itself, so a layer at 29.96 dB (printed 30.0) is red as it is in the app.
+test('table rows are red exactly when the layer or pair is high risk', { skip: !anyReal && 'no real model available' }, async () => {
+  const red = (line) => line.startsWith('\x1b[31m');
+  const r = await analyze(anyReal);
+  const lines = formatTable(r, { top: 1000, color: true }).split('\n').filter((l) => /^(\x1b\[31m)? *\d+ {2}/.test(l));
+  assert.equal(lines.length, r.summary.ranking.length);
+  r.summary.ranking.forEach((k, i) => assert.equal(red(lines[i]), riskOf(r.layers[k]) === 'high', r.layers[k].name));
+  assert.ok(lines.some(red) || !r.layers.some((l) => riskOf(l) === 'high'));
+  // A layer just below the bar whose rounded text reads 30.0.
+  const l = r.layers[r.summary.ranking[0]];
+  const edge = { ...r, layers: r.layers.map((x) => (x === l ? { ...x, sqnr: { ...x.sqnr, int8PerTensor: 29.96 } } : x)) };
+  const first = formatTable(edge, { top: 1, color: true }).split('\n').find((x) => x.includes(' 30.0 '));
+  assert.ok(first && red(first), first);
+  assert.ok(!formatTable(edge, { top: 1 }).includes('\x1b['), 'no colour unless asked');
+  const cmp = await compare(anyReal, anyReal);
+  const cl = formatComparison(cmp, { top: 1000, color: true }).split('\n').filter((x) => /^(\x1b\[31m)? *\d+ {2}/.test(x));
+  assert.equal(cl.length, cmp.pairs.length);
+  assert.ok(!cl.some(red), 'a model against itself is lossless, never red');
 });

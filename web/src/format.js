@@ -1,5 +1,5 @@
 // Presenting results: JSON documents and the plain-text table the CLI prints.
-import { followerText, layerLabel, quantizationText, RISK_DB } from './presentation.js';
+import { followerText, layerLabel, quantizationText, riskOf, riskOfDb } from './presentation.js';
 import { SCHEMES } from './schemes.js';
 
 export { quantizationText };
@@ -100,7 +100,7 @@ export function formatTable(result, { top = 20, color = false } = {}) {
       rows.push([String(r + 1), l.name, l.op, l.shape.join('x'), String(l.channels ?? ''), l.error.code, '', '', '', '', '']);
       return;
     }
-    rows.push([
+    const row = [
       String(r + 1),
       layerLabel(l),
       l.op + (l.depthwise ? ' dw' : ''),
@@ -109,10 +109,13 @@ export function formatTable(result, { top = 20, color = false } = {}) {
       ...SCHEMES.map((k2) => formatDb(l.sqnr[k2])),
       l.outlierChannels.length ? String(l.outlierChannels.length) : '',
       followerText(l),
-    ]);
+    ];
+    // Red is the app's high risk, judged on the SQNR itself, not on its rounded text.
+    row.high = riskOf(l) === 'high';
+    rows.push(row);
   });
   lines.push('');
-  lines.push(...columns(head, rows, { right: new Set([0, 4, 5, 6, 7, 8, 9]), red: (row) => color && Number(row[5]) < RISK_DB.high }));
+  lines.push(...columns(head, rows, { right: new Set([0, 4, 5, 6, 7, 8, 9]), red: (row) => color && row.high }));
   lines.push('');
   lines.push('SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel.');
   if (s.ranking.length > shown.length) lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
@@ -218,11 +221,13 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
     const head = ['#', 'layer A', 'layer B', 'matched by', 'B quantization', 'max|diff|', 'RMS diff', 'SQNR dB'];
     const rows = order.slice(0, top).map((k, r) => {
       const p = cmp.pairs[k];
-      return [String(r + 1), layerLabel(p.a), layerLabel(p.b), p.matchedBy, quantizationText(p.b),
+      const row = [String(r + 1), layerLabel(p.a), layerLabel(p.b), p.matchedBy, quantizationText(p.b),
         ...(p.comparable ? [formatNumber(p.tensor.maxAbsDiff), formatNumber(p.tensor.rmsDiff), formatDb(p.tensor.sqnr)] : [`not comparable: ${p.reason}`, '', ''])];
+      row.high = p.comparable && riskOfDb(p.tensor.sqnr) === 'high';
+      return row;
     });
     lines.push('');
-    lines.push(...columns(head, rows, { right: new Set([0, 5, 6, 7]), red: (row) => color && Number(row[7]) < RISK_DB.high }));
+    lines.push(...columns(head, rows, { right: new Set([0, 5, 6, 7]), red: (row) => color && row.high }));
     lines.push('');
     lines.push('SQNR in dB of B\'s weights (dequantized) against A\'s: 10 log10(sum a^2 / sum (b - a)^2); "lossless" when identical.');
     if (order.length > rows.length) lines.push(`${order.length - rows.length} more pairs not shown (--top N, or --format json for all).`);
