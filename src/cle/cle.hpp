@@ -1,25 +1,33 @@
 // Cross Layer Equalization (Nagel et al. 2019, "Data-Free Quantization Through
 // Weight Equalization and Bias Correction", sections 4.1 and 4.2), with the
 // BatchNorm folding and ReLU6 handling it needs, writing the equalized model.
+// Layers equalized: Conv, ConvTranspose, Gemm and MatMul (weight of rank 2 on the
+// right) of the main graph, with a float32 weight stored in the file, used by that
+// layer alone and not reached through other ops. Each step lives in its own file
+// (see cle.cpp).
 //
 // Steps, in order:
 //  1. BatchNormalization after a Conv / ConvTranspose / Gemm / MatMul(+Add) is folded:
 //     W' = W*g/s per output channel, b' = beta + (b - mean)*g/s, s = sqrt(var + eps).
 //     BatchNormalization before a layer is folded where exact (Conv of group 1 without
-//     padding, Gemm, MatMul): W'[:, i] = W[:, i]*g_i/s_i, b' = b + W.(beta - mean*g/s).
+//     padding, Gemm without transA, MatMul): W'[:, i] = W[:, i]*g_i/s_i,
+//     b' = b + W.(beta - mean*g/s). A MatMul without a bias Add takes neither.
 //  2. Sequences: layers joined by a single-consumer path through ops that commute with
-//     a positive per-channel scale (Relu, PRelu, LeakyRelu, zero Pad, MaxPool,
-//     AveragePool, Identity, Dropout; Clip(0, 6) once replaced by Relu). Anything else
-//     ends the sequence, and each stop is reported with its reason.
+//     a positive per-channel scale (Relu, PRelu, LeakyRelu, Clip(0, inf), Identity,
+//     Dropout; zero Pad, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool unless
+//     throughPadPool is off; Clip(0, 6) once replaced by Relu, unless keepRelu6).
+//     Anything else ends the sequence, and each stop is reported with its reason.
 //  3. Scaling, with r = max|w| per channel: pairs s_i = sqrt(r1_i / r2_i) (layer 1's
 //     output channel i divided by s_i, layer 2's input channel i multiplied by it);
 //     a depthwise layer between two others takes the cube-root form
-//     s12 = r0 / cbrt(r0 r1 r2), s23 = cbrt(r0 r1 r2) / r2. Sweeps repeat until every
-//     scale of a sweep is within 1 +- tolerance, or maxIterations.
-//  4. High-bias absorption where a folded BatchNorm gives beta, gamma and a Relu
-//     follows: c = max(0, beta - 3|gamma|) (scaled with the layer), b1 -= c,
-//     b2 += W2 c summed over the kernel. Only where exact for values above c: the path
-//     after the Relu holds only MaxPool / Identity / Dropout and layer 2 has no padding.
+//     s12 = r0 / cbrt(r0 r1 r2), s23 = cbrt(r0 r1 r2) / r2 (unless triples is off).
+//     A near-dead channel is not balanced (deadChannelRatio). Sweeps repeat until
+//     every scale of a sweep is within 1 +- tolerance, or maxIterations.
+//  4. High-bias absorption where a BatchNorm folded after layer 1 gives beta, gamma and
+//     a Relu (or a replaced ReLU6) follows: c = max(0, beta - 3|gamma|) (scaled with
+//     the layer), b1 -= c, b2 += W2 c summed over the kernel. Only where exact for
+//     values above c: the path after the Relu holds only MaxPool / Identity / Dropout
+//     and layer 2's input is not padded (no Conv padding, no Gemm transA).
 #pragma once
 #include <cstdint>
 #include <string>
