@@ -11,7 +11,9 @@ namespace {
 // this order so that each layer's stop names the first reason that applies.
 void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, Report& report) {
   const std::string& nm = L.name;
-  auto stop = [&](std::string reason) { addStop(report, index, nm, L.node, std::move(reason)); };
+  // The stop is at the layer's own node, whose display name is the layer's name. (It is
+  // not index.nameOf(L.node): a layer inside a sub-graph is no node of the main graph.)
+  auto stop = [&](std::string reason) { report.stops.push_back({nm, nm, std::string(L.node->opType), std::move(reason)}); };
   if (!L.path.empty()) return stop("inside a sub-graph (" + L.path + "): not equalized");
   if (L.quant.present) return stop("weights are quantized (" + std::string(L.quant.via) + "): not equalized");
   const std::string_view op = L.op;

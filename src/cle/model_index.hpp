@@ -23,6 +23,7 @@ class ModelIndex {
   const onnx::Model& model() const { return model_; }
   const graph::Scope& scope() const { return scope_; }
 
+  // `n` must be a node of the main graph (sub-graph nodes are named by their layer).
   size_t indexOf(const onnx::Node* n) const { return static_cast<size_t>(n - model_.graph.nodes.data()); }
   std::string nameOf(const onnx::Node* n) const;
 
