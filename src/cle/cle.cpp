@@ -47,7 +47,10 @@ void touch(EqLayer& w, const Options& opt, Report& report) {
   c.weightName = std::string(w.layer->weightName);
   c.nodeIndex = w.layer->nodeIndex;
   auto before = weightStats(w, opt);
-  if (before.ok()) c.before = std::move(before.value());
+  if (before.ok())
+    c.before = std::move(before.value());
+  else  // the layer is still equalized; its record says why `before` is empty
+    c.beforeError = "statistics of " + w.layer->name + " before equalization could not be computed: " + before.error().describe();
   w.change = report.layers.size();
   report.layers.push_back(std::move(c));
 }

@@ -67,6 +67,9 @@ struct LayerChange {
   std::vector<float> outScale;  // output channel c divided by outScale[c]
   std::vector<float> inScale;   // input channel c multiplied by inScale[c]
   std::vector<float> absorbed;  // high bias moved out of each output channel (empty: none)
+  // Empty, or why `before` could not be computed (it is then all zeros); the layer is
+  // equalized all the same. The message names the layer.
+  std::string beforeError;
 };
 
 struct Sequence {

@@ -369,3 +369,16 @@ TEST_CASE("a layer inside a sub-graph is stopped at its own node, named as the l
   CHECK(stop->reason.find("inside a sub-graph (if/then_branch)") != std::string::npos);
   CHECK(run.report().sequences.size() == 1);  // the main graph's pair is equalized all the same
 }
+
+TEST_CASE("statistics that cannot be computed before scaling are reported in the layer's record", "[cle]") {
+  // A weight of 2e15 is above what the statistics accept (1e15); balanced against
+  // layer B it ends near sqrt(2e15), which they do. The layer is equalized, and its
+  // record says why `before` is empty instead of leaving zeros unexplained.
+  Run run(pair({2e15f, 1.0f}, {1.0f, 1.0f}));
+  const auto& a = run.layer("A");
+  CHECK(a.beforeError.find("statistics of A before equalization") != std::string::npos);
+  CHECK(a.beforeError.find("1e15") != std::string::npos);
+  CHECK(a.after.sqnr[ql::stats::kInt8PerTensor] != 0);
+  CHECK(run.layer("B").beforeError.empty());
+  CHECK(run.report().sequences.size() == 1);
+}
