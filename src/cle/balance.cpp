@@ -129,10 +129,11 @@ void applyScales(EqLayer& w) {
   const bool identity = std::all_of(w.outDiv.begin(), w.outDiv.end(), [](double x) { return x == 1.0; }) &&
                         std::all_of(w.inMul.begin(), w.inMul.end(), [](double x) { return x == 1.0; });
   if (identity) return;
-  if (!w.sweptInPlace) w.forEachRun([&](uint64_t o, uint64_t i, float* p, uint64_t cnt) {
-    const float f = static_cast<float>(w.inMul[i] / w.outDiv[o]);
-    for (uint64_t k = 0; k < cnt; ++k) p[k] *= f;
-  });
+  if (!w.sweptInPlace)
+    w.forEachRun([&](uint64_t o, uint64_t i, float* p, uint64_t cnt) {
+      const float f = static_cast<float>(w.inMul[i] / w.outDiv[o]);
+      for (uint64_t k = 0; k < cnt; ++k) p[k] *= f;
+    });
   for (uint64_t o = 0; o < w.view.outC; ++o) w.b[o] = static_cast<float>(w.b[o] / w.outDiv[o]);
 }
 

@@ -104,8 +104,8 @@ bool foldAfter(EqLayer& w, const ModelIndex& index, ModelEdits& edits, Report& r
 }
 
 // Folds each BatchNormalization whose only consumer is a layer's data input, where exact.
-void foldBefore(EqLayers& layers, const std::unordered_set<const onnx::Node*>& folded, const ModelIndex& index,
-                ModelEdits& edits, Report& report) {
+void foldBefore(EqLayers& layers, const std::unordered_set<const onnx::Node*>& folded, const ModelIndex& index, ModelEdits& edits,
+                Report& report) {
   for (const auto& bn : index.model().graph.nodes) {
     if (!graph::isOp(&bn, "BatchNormalization") || folded.count(&bn) || bn.outputs.empty()) continue;
     const auto& cs = index.scope().consumersOf(bn.outputs[0]);
@@ -116,7 +116,11 @@ void foldBefore(EqLayers& layers, const std::unordered_set<const onnx::Node*>& f
     const auto groups = w.view.groups;
     std::string why;
     if (w.view.convFamily && (L.op != "Conv" || groups != 1 || w.padded))
-      why = "BatchNormalization before a " + std::string(L.op) + (groups != 1 ? " with groups" : w.padded ? " with padding" : "") + " cannot be folded exactly";
+      why = "BatchNormalization before a " + std::string(L.op) +
+            (groups != 1 ? " with groups"
+             : w.padded  ? " with padding"
+                         : "") +
+            " cannot be folded exactly";
     else if (L.op == "Gemm" && L.node->intAttr("transA", 0) != 0)
       why = "BatchNormalization before a Gemm with transA cannot be folded";
     else if (!w.hasBias && !w.view.canAddBias)

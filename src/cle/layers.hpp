@@ -22,8 +22,8 @@ struct EqLayer {
   std::vector<float> w;  // the weight in its stored layout
   std::vector<float> b;  // one bias per output channel, as added to the output (Gemm: beta C); zeros when it has none
   bool hasBias = false;
-  bool biasAdded = false;               // it had no bias; folding or absorption gave it one
-  bool biasOwn = true;                  // the bias initializer is this layer's alone
+  bool biasAdded = false;  // it had no bias; folding or absorption gave it one
+  bool biasOwn = true;     // the bias initializer is this layer's alone
   const onnx::Tensor* biasTensor = nullptr;
   const onnx::Node* biasNode = nullptr;  // the node whose input names the bias (the layer, or its Add)
   double alpha = 1, beta = 1;            // Gemm: Y = alpha A B + beta C
@@ -38,7 +38,7 @@ struct EqLayer {
 
   // Scaling (balance.hpp): W'[o, i] = W[o, i] * inMul[i] / outDiv[o]
   std::vector<double> outDiv, inMul;
-  bool sweptInPlace = false;  // the sweeps scaled `w` itself (1x1 kernels), so only the bias is left to scale
+  bool sweptInPlace = false;     // the sweeps scaled `w` itself (1x1 kernels), so only the bias is left to scale
   std::vector<double> absorbed;  // high bias moved out of each output channel (bias_absorption.hpp)
 
   size_t change = SIZE_MAX;  // index in Report::layers once touched
@@ -53,9 +53,9 @@ struct EqLayer {
 };
 
 struct EqLayers {
-  std::vector<EqLayer> items;                              // in discovery order
-  std::unordered_map<const onnx::Node*, size_t> byNode;    // layer node -> index in items
-  std::unordered_set<const onnx::Node*> discovered;        // every discovered layer's node, left out or not
+  std::vector<EqLayer> items;                            // in discovery order
+  std::unordered_map<const onnx::Node*, size_t> byNode;  // layer node -> index in items
+  std::unordered_set<const onnx::Node*> discovered;      // every discovered layer's node, left out or not
 };
 
 // Reads every layer CLE can change; the others get a stop with the reason.

@@ -27,8 +27,8 @@ namespace ql::cle {
 double pairScale(double r1, double r2);
 
 struct TripleScale {
-  double s12 = 1;  // between layers 0 and 1
-  double s23 = 1;  // between layers 1 and 2
+  double s12 = 1;    // between layers 0 and 1
+  double s23 = 1;    // between layers 1 and 2
   double range = 0;  // cbrt(r0 r1 r2): the range all three end with
 };
 TripleScale tripleScale(double r0, double r1, double r2);

@@ -132,23 +132,28 @@ class LinkFinder {
       }
       const Node* n = cs[0];
       if (auto it = layers_.byNode.find(n); it != layers_.byNode.end()) return reach(idx, it->second, n, v, link);
-      if (layers_.discovered.count(n)) return stop(nm, n, "reaches " + index_.nameOf(n) + ", a layer left out of equalization (see its own stop)");
+      if (layers_.discovered.count(n))
+        return stop(nm, n, "reaches " + index_.nameOf(n) + ", a layer left out of equalization (see its own stop)");
       if (!isOp(n, n->opType)) return stop(nm, n, "custom-domain op " + std::string(n->opType));
       const std::string_view op = n->opType;
-      static const std::set<std::string_view> kFollowed = {"Relu", "PRelu", "LeakyRelu", "Clip", "Identity", "Dropout", "MaxPool",
-                                                           "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad"};
+      static const std::set<std::string_view> kFollowed = {
+          "Relu",    "PRelu",       "LeakyRelu",         "Clip",          "Identity", "Dropout",
+          "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad"};
       if (!kFollowed.count(op)) {
         if (op == "Add" || op == "Sum") return stop(nm, n, std::string(op) + " (residual or branch merge) ends the sequence");
         if (op == "BatchNormalization") return stop(nm, n, "BatchNormalization that was not folded");
         return stop(nm, n, std::string(op) + " does not commute with per-channel scaling");
       }
-      if (n->outputs.empty() || input(*n, 0) != v) return stop(nm, n, std::string(op) + " takes the value other than as its first input");
+      if (n->outputs.empty() || input(*n, 0) != v)
+        return stop(nm, n, std::string(op) + " takes the value other than as its first input");
       for (size_t k = 1; k < n->outputs.size(); ++k) {
-        if (!n->outputs[k].empty() && index_.uses(n->outputs[k])) return stop(nm, n, std::string(op) + " has a second output in use");
+        if (!n->outputs[k].empty() && index_.uses(n->outputs[k]))
+          return stop(nm, n, std::string(op) + " has a second output in use");
       }
       bool relu = false;  // a Relu (or what becomes one): high-bias absorption can follow it
       const graph::Follower f = graph::classifyFollower(index_.scope(), v);
-      const bool padOrPool = op == "Pad" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool";
+      const bool padOrPool =
+          op == "Pad" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool";
       if (f.kind == FollowerKind::Relu || f.kind == FollowerKind::PRelu || f.kind == FollowerKind::LeakyRelu) {
         relu = f.kind == FollowerKind::Relu;
       } else if (f.kind == FollowerKind::Relu6) {
@@ -242,8 +247,7 @@ std::vector<std::vector<size_t>> Chains::sequences() const {
   return out;
 }
 
-Chains findSequences(const EqLayers& layers, const ModelIndex& index, const Options& options, ModelEdits& edits,
-                     Report& report) {
+Chains findSequences(const EqLayers& layers, const ModelIndex& index, const Options& options, ModelEdits& edits, Report& report) {
   return LinkFinder(layers, index, options, edits, report).find();
 }
 

@@ -42,7 +42,6 @@ struct Chains {
 
 // Follows every layer's output to the next layer. ReLU6 nodes on a link are
 // replaced by Relu (in `edits`) and reported.
-Chains findSequences(const EqLayers& layers, const ModelIndex& index, const Options& options, ModelEdits& edits,
-                     Report& report);
+Chains findSequences(const EqLayers& layers, const ModelIndex& index, const Options& options, ModelEdits& edits, Report& report);
 
 }  // namespace ql::cle

@@ -358,7 +358,8 @@ TEST_CASE("a layer inside a sub-graph is stopped at its own node, named as the l
   elseG.output("e", {1, 2});
   pb::GraphBuilder g = pair({4.0f, 0.25f}, {1.0f, 1.0f});
   g.input("c", {1}).input("v", {1, 2}).output("o", {1, 2});
-  g.add(pb::node("If", {"c"}, {"o"}, "if", {pb::attrGraph("then_branch", thenG.build()), pb::attrGraph("else_branch", elseG.build())}));
+  g.add(pb::node("If", {"c"}, {"o"}, "if",
+                 {pb::attrGraph("then_branch", thenG.build()), pb::attrGraph("else_branch", elseG.build())}));
   Run run(g);
   const ql::cle::Stop* stop = nullptr;
   for (const auto& s : run.report().stops)

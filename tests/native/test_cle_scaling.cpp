@@ -2,7 +2,6 @@
 // on numbers worked out by hand: the pair and cube-root triple forms, the near-dead
 // channel bound, and the range-matrix kernels with each weight layout.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -28,9 +27,9 @@ WeightView view(uint64_t A, uint64_t B, uint64_t groups, bool outIsA) {
 }  // namespace
 
 TEST_CASE("pair scale: s = sqrt(r1 r2) / r2, both ranges end at sqrt(r1 r2)", "[cle][scaling]") {
-  CHECK(pairScale(4, 1) == 2);          // 4 / 2 = 2 = 1 * 2
-  CHECK(pairScale(9, 4) == 1.5);        // 9 / 1.5 = 6 = 4 * 1.5
-  CHECK(pairScale(1, 16) == 0.25);      // 1 / 0.25 = 4 = 16 * 0.25
+  CHECK(pairScale(4, 1) == 2);      // 4 / 2 = 2 = 1 * 2
+  CHECK(pairScale(9, 4) == 1.5);    // 9 / 1.5 = 6 = 4 * 1.5
+  CHECK(pairScale(1, 16) == 0.25);  // 1 / 0.25 = 4 = 16 * 0.25
   CHECK(pairScale(3, 3) == 1);
   const double r1 = 0.7, r2 = 5.3, s = pairScale(r1, r2);
   CHECK(r1 / s == Approx(std::sqrt(r1 * r2)));
@@ -43,9 +42,9 @@ TEST_CASE("triple scale: all three ranges end at cbrt(r0 r1 r2)", "[cle][scaling
   CHECK(t.range == Approx(2));
   CHECK(t.s12 == Approx(4));
   CHECK(t.s23 == Approx(2));
-  CHECK(8 / t.s12 == Approx(2));            // layer 0's output
-  CHECK(1 * t.s12 / t.s23 == Approx(2));    // the depthwise layer, both sides scaled
-  CHECK(1 * t.s23 == Approx(2));            // layer 2's input
+  CHECK(8 / t.s12 == Approx(2));          // layer 0's output
+  CHECK(1 * t.s12 / t.s23 == Approx(2));  // the depthwise layer, both sides scaled
+  CHECK(1 * t.s23 == Approx(2));          // layer 2's input
   // r0 = 1, r1 = 27, r2 = 1: c = 3, s12 = 1/3, s23 = 3.
   t = tripleScale(1, 27, 1);
   CHECK(t.range == Approx(3));
@@ -55,10 +54,10 @@ TEST_CASE("triple scale: all three ranges end at cbrt(r0 r1 r2)", "[cle][scaling
 
 TEST_CASE("live ranges: finite, positive, at least deadRatio times the largest", "[cle][scaling]") {
   CHECK(isLive(1, 4, 1e-6));
-  CHECK(isLive(4e-6, 4, 1e-6));       // exactly at the bound
+  CHECK(isLive(4e-6, 4, 1e-6));  // exactly at the bound
   CHECK_FALSE(isLive(3e-6, 4, 1e-6));
   CHECK_FALSE(isLive(0, 4, 1e-6));
-  CHECK_FALSE(isLive(0, 4, 0));       // zero is dead whatever the ratio
+  CHECK_FALSE(isLive(0, 4, 0));  // zero is dead whatever the ratio
   CHECK(isLive(1e-30, 4, 0));
   CHECK_FALSE(isLive(std::numeric_limits<double>::infinity(), 4, 1e-6));
   CHECK_FALSE(isLive(std::nan(""), 4, 1e-6));
@@ -130,8 +129,8 @@ TEST_CASE("range matrix and channel ranges for each weight layout", "[cle][scali
   SECTION("Conv [O, I, k]: max |w| over the kernel, rows are output channels") {
     WeightView v = view(2, 2, 1, true);
     v.inner = 2;
-    const std::vector<float> w = {1, -3, 2, 0.5f,  // out 0: in 0 {1, -3}, in 1 {2, 0.5}
-                                  -4, 1, 0, 0.25f};  // out 1: in 0 {-4, 1}, in 1 {0, 0.25}
+    const std::vector<float> w = {1,  -3, 2, 0.5f,    // out 0: in 0 {1, -3}, in 1 {2, 0.5}
+                                  -4, 1,  0, 0.25f};  // out 1: in 0 {-4, 1}, in 1 {0, 0.25}
     const auto m = rangeMatrix(w, v);
     CHECK(m == std::vector<float>{3, 2, 4, 0.25f});
     CHECK(channelRanges(m.data(), v, true) == std::vector<double>{3, 4});
