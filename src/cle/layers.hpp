@@ -28,9 +28,9 @@ struct EqLayer {
   const onnx::Node* biasNode = nullptr;  // the node whose input names the bias (the layer, or its Add)
   double alpha = 1, beta = 1;            // Gemm: Y = alpha A B + beta C
   double biasScale = 1;                  // what the stored bias is multiplied by: beta for Gemm's C, else 1
-  bool padded = false;                   // input padded or transposed: BN before it and absorption into it are not exact
-  std::string_view outValue;             // value its output goes by (after the bias Add, after a folded BN)
-  const onnx::Node* outNode = nullptr;   // node producing outValue (the layer, or its bias Add)
+  bool padded = false;  // a padded Conv, a ConvTranspose, a Gemm with transA: BN before it and absorption into it are not exact
+  std::string_view outValue;            // value its output goes by (after the bias Add, after a folded BN)
+  const onnx::Node* outNode = nullptr;  // node producing outValue (the layer, or its bias Add)
 
   // BatchNorm folding (batchnorm.hpp)
   bool bnFolded = false;                // its weights changed by a folded BatchNorm, before or after it
