@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
     }
     for (const auto& s : rep.stops) std::printf("  stop %s at %s (%s): %s\n", s.layer.c_str(), s.node.c_str(), s.op.c_str(), s.reason.c_str());
     for (const auto& c : rep.layers) {
+      if (!c.beforeError.empty()) std::printf("  warning: %s\n", c.beforeError.c_str());
+    }
+    for (const auto& c : rep.layers) {
       if (!scales) break;
       auto mm = [](const std::vector<float>& v) {
         float lo = INFINITY, hi = -INFINITY;

@@ -1,25 +1,38 @@
 // Cross Layer Equalization (Nagel et al. 2019, "Data-Free Quantization Through
 // Weight Equalization and Bias Correction", sections 4.1 and 4.2), with the
 // BatchNorm folding and ReLU6 handling it needs, writing the equalized model.
+// Layers equalized: Conv, ConvTranspose, Gemm (alpha and beta not 0) and MatMul
+// (weight of rank 2 on the right) of the main graph, with an unquantized float32
+// weight stored in the file, used by that layer alone and not reached through other
+// ops, and a bias, if any, that is a float32 constant with one value per output
+// channel. Every other layer gets a stop with the reason. Each step lives in its own
+// file (see cle.cpp).
 //
 // Steps, in order:
-//  1. BatchNormalization after a Conv / ConvTranspose / Gemm / MatMul(+Add) is folded:
+//  1. BatchNormalization (inference mode, constant parameters, running statistics
+//     unused) after a Conv / ConvTranspose / Gemm / MatMul(+Add) is folded:
 //     W' = W*g/s per output channel, b' = beta + (b - mean)*g/s, s = sqrt(var + eps).
 //     BatchNormalization before a layer is folded where exact (Conv of group 1 without
-//     padding, Gemm, MatMul): W'[:, i] = W[:, i]*g_i/s_i, b' = b + W.(beta - mean*g/s).
+//     padding, Gemm without transA, MatMul): W'[:, i] = W[:, i]*g_i/s_i,
+//     b' = b + W.(beta - mean*g/s). A MatMul without a bias Add takes neither.
 //  2. Sequences: layers joined by a single-consumer path through ops that commute with
-//     a positive per-channel scale (Relu, PRelu, LeakyRelu, zero Pad, MaxPool,
-//     AveragePool, Identity, Dropout; Clip(0, 6) once replaced by Relu). Anything else
-//     ends the sequence, and each stop is reported with its reason.
+//     a positive per-channel scale (Relu, PRelu, LeakyRelu, Clip(0, inf), Identity,
+//     Dropout; a zero Pad that pads no channel, MaxPool, AveragePool, GlobalAveragePool,
+//     GlobalMaxPool unless throughPadPool is off; Clip(0, 6) once replaced by Relu,
+//     unless keepRelu6). The next layer must have the same channel layout and count.
+//     Anything else ends the sequence, and each stop is reported with its reason.
 //  3. Scaling, with r = max|w| per channel: pairs s_i = sqrt(r1_i / r2_i) (layer 1's
 //     output channel i divided by s_i, layer 2's input channel i multiplied by it);
 //     a depthwise layer between two others takes the cube-root form
-//     s12 = r0 / cbrt(r0 r1 r2), s23 = cbrt(r0 r1 r2) / r2. Sweeps repeat until every
-//     scale of a sweep is within 1 +- tolerance, or maxIterations.
-//  4. High-bias absorption where a folded BatchNorm gives beta, gamma and a Relu
-//     follows: c = max(0, beta - 3|gamma|) (scaled with the layer), b1 -= c,
-//     b2 += W2 c summed over the kernel. Only where exact for values above c: the path
-//     after the Relu holds only MaxPool / Identity / Dropout and layer 2 has no padding.
+//     s12 = r0 / cbrt(r0 r1 r2), s23 = cbrt(r0 r1 r2) / r2 (unless triples is off).
+//     A near-dead channel is not balanced (deadChannelRatio). Sweeps repeat until
+//     every scale of a sweep is within 1 +- tolerance, or maxIterations.
+//  4. High-bias absorption where a BatchNorm folded after layer 1 gives beta, gamma and
+//     a Relu (or a replaced ReLU6) follows: c = max(0, beta - 3|gamma|) (scaled with
+//     the layer), b1 -= c, b2 += W2 c summed over the kernel. Only where exact for
+//     values above c: the path after the Relu holds only MaxPool / Identity / Dropout,
+//     layer 2's input is not padded (no Conv padding, no ConvTranspose, no Gemm
+//     transA), and layer 2 has a bias or can take one (not a MatMul without a bias Add).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -34,14 +47,17 @@ struct Options {
   bool keepRelu6 = false;          // true: ReLU6 ends a sequence instead of becoming Relu
   bool biasAbsorption = true;
   bool triples = true;             // cube-root form around depthwise layers
-  bool throughPadPool = true;      // sequences pass through zero Pad, MaxPool, AveragePool
-  int maxIterations = 50;          // sweeps over a sequence (each a few passes over its range matrices); 0 folds BN only
+  bool throughPadPool = true;      // sequences pass through zero Pad, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+  // Sweeps over a sequence (each a few passes over its range matrices). 0: no scaling;
+  // BatchNorm is still folded, ReLU6 replaced and high bias absorbed.
+  int maxIterations = 50;
   double tolerance = 1e-3;         // a sweep with every |s - 1| below this ends the iteration
   // A channel whose range is below this fraction of the largest range of the same
-  // layer is near-dead (real models have max|w| of 1e-12 .. 1e-20). It is not balanced
-  // against its ~0 range (that needs scales of 1e10, and a near-dead output channel's
-  // bias divided by 1e-10 is an activation no INT8 grid holds); its live side is only
-  // brought down to the largest balanced range of the link's live channels.
+  // side (output or input channels) of its layer is near-dead, and so is a range of 0
+  // (real models have max|w| of 1e-12 .. 1e-20). It is not balanced against its ~0
+  // range (that needs scales of 1e10, and a near-dead output channel's bias divided by
+  // 1e-10 is an activation no INT8 grid holds); its live side is only brought down to
+  // the largest balanced range of the link's live channels.
   double deadChannelRatio = 1e-6;
   int histogramBins = 128;
 };
@@ -59,6 +75,9 @@ struct LayerChange {
   std::vector<float> outScale;  // output channel c divided by outScale[c]
   std::vector<float> inScale;   // input channel c multiplied by inScale[c]
   std::vector<float> absorbed;  // high bias moved out of each output channel (empty: none)
+  // Empty, or why `before` could not be computed (it is then all zeros); the layer is
+  // equalized all the same. The message names the layer.
+  std::string beforeError;
 };
 
 struct Sequence {

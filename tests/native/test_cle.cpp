@@ -343,3 +343,43 @@ TEST_CASE("bad input and bad options are errors, never crashes", "[cle]") {
     if (t.ok()) CHECK((n == 0 || !t->model.empty()));
   }
 }
+
+TEST_CASE("a layer inside a sub-graph is stopped at its own node, named as the layer", "[cle][subgraph]") {
+  // The stop names the node by the layer's display name ("<op>#<index in its own
+  // graph>" when unnamed): an index into the main graph's nodes would be meaningless.
+  pb::GraphBuilder thenG, elseG;
+  thenG.name = "then";
+  thenG.init(pb::floatTensor("Wt", {2, 2}, {1, 2, 3, 4}));
+  thenG.add(pb::node("Relu", {"v"}, {"r"}, "then_relu"));
+  thenG.add(pb::node("MatMul", {"r", "Wt"}, {"t"}));  // unnamed: "MatMul#1"
+  thenG.output("t", {1, 2});
+  elseG.name = "else";
+  elseG.add(pb::node("Identity", {"v"}, {"e"}, "else_id"));
+  elseG.output("e", {1, 2});
+  pb::GraphBuilder g = pair({4.0f, 0.25f}, {1.0f, 1.0f});
+  g.input("c", {1}).input("v", {1, 2}).output("o", {1, 2});
+  g.add(pb::node("If", {"c"}, {"o"}, "if",
+                 {pb::attrGraph("then_branch", thenG.build()), pb::attrGraph("else_branch", elseG.build())}));
+  Run run(g);
+  const ql::cle::Stop* stop = nullptr;
+  for (const auto& s : run.report().stops)
+    if (s.layer == "MatMul#1") stop = &s;
+  REQUIRE(stop != nullptr);
+  CHECK(stop->node == "MatMul#1");
+  CHECK(stop->op == "MatMul");
+  CHECK(stop->reason.find("inside a sub-graph (if/then_branch)") != std::string::npos);
+  CHECK(run.report().sequences.size() == 1);  // the main graph's pair is equalized all the same
+}
+
+TEST_CASE("statistics that cannot be computed before scaling are reported in the layer's record", "[cle]") {
+  // A weight of 2e15 is above what the statistics accept (1e15); balanced against
+  // layer B it ends near sqrt(2e15), which they do. The layer is equalized, and its
+  // record says why `before` is empty instead of leaving zeros unexplained.
+  Run run(pair({2e15f, 1.0f}, {1.0f, 1.0f}));
+  const auto& a = run.layer("A");
+  CHECK(a.beforeError.find("statistics of A before equalization") != std::string::npos);
+  CHECK(a.beforeError.find("1e15") != std::string::npos);
+  CHECK(a.after.sqnr[ql::stats::kInt8PerTensor] != 0);
+  CHECK(run.layer("B").beforeError.empty());
+  CHECK(run.report().sequences.size() == 1);
+}

@@ -1,0 +1,92 @@
+#include "cle/layers.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace ql::cle {
+
+namespace {
+
+// Reads one layer, or says (through a stop) why it is left out. The checks run in
+// this order so that each layer's stop names the first reason that applies.
+void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, Report& report) {
+  const std::string& nm = L.name;
+  // The stop is at the layer's own node, whose display name is the layer's name. (It is
+  // not index.nameOf(L.node): a layer inside a sub-graph is no node of the main graph.)
+  auto stop = [&](std::string reason) { report.stops.push_back({nm, nm, std::string(L.node->opType), std::move(reason)}); };
+  if (!L.path.empty()) return stop("inside a sub-graph (" + L.path + "): not equalized");
+  if (L.quant.present) return stop("weights are quantized (" + std::string(L.quant.via) + "): not equalized");
+  const std::string_view op = L.op;
+  if (!equalizedOp(op)) return stop(std::string(op) + " is not equalized");
+  if (!L.via.empty()) return stop("weight reaches the layer through " + std::string(L.via[0]) + ": not equalized");
+  EqLayer w;
+  w.layer = &L;
+  const onnx::Node& n = *L.node;
+  std::string why;
+  if (!index.readFloats(L.weight, &w.w, &why)) return stop("weight " + std::string(L.weightName) + " " + why);
+  if (index.uses(L.weightName) != 1) return stop("weight " + std::string(L.weightName) + " is shared with other nodes");
+  auto view = weightView(L);
+  if (auto* reason = std::get_if<std::string>(&view)) return stop(*reason);
+  w.view = std::get<WeightView>(view);
+  if (op == "Conv") {
+    const auto* pads = n.attribute("pads");
+    const auto* autoPad = n.attribute("auto_pad");
+    w.padded = (autoPad && autoPad->s != "NOTSET" && autoPad->s != "VALID") ||
+               (pads && std::any_of(pads->ints.begin(), pads->ints.end(), [](int64_t p) { return p != 0; }));
+  } else if (op == "ConvTranspose") {
+    w.padded = true;  // not used as a target of absorption
+  } else {
+    if (op == "Gemm") {
+      if (const auto* a = n.attribute("alpha"); a && a->hasF) w.alpha = a->f;
+      if (const auto* a = n.attribute("beta"); a && a->hasF) w.beta = a->f;
+      if (w.alpha == 0 || w.beta == 0) return stop("Gemm with alpha or beta 0: not equalized");
+    }
+    w.padded = op == "Gemm" && n.intAttr("transA", 0) != 0;  // as layer 2 its input would be transposed
+  }
+  const uint64_t outC = w.view.outC;
+  if (outC == 0 || w.view.inC == 0) return stop("empty weight");
+  w.outValue = n.outputs.empty() ? std::string_view{} : n.outputs[0];
+  w.outNode = &n;
+  // PyTorch's exporter shares identical biases (often zeros) between layers through
+  // Identity nodes: such a layer gets a bias of its own in the written model.
+  const onnx::Tensor* bias = L.bias ? L.bias : index.constantThroughIdentity(L.biasName);
+  if (bias) {
+    w.hasBias = true;
+    w.biasTensor = bias;
+    w.biasOwn = bias == L.bias && index.uses(L.biasName) == 1 && index.isMainInitializer(bias);
+    if (bias->dataType != onnx::kFloat || bias->external)
+      return stop("bias " + std::string(L.biasName) + " is not float32 stored in the file");
+    if (!readFloatData(*bias, &w.b, &why)) return stop("bias " + std::string(L.biasName) + ": " + why);
+    if (w.b.size() != outC) return stop("bias " + std::string(L.biasName) + " does not hold one value per output channel");
+    w.biasNode = &n;
+    if (L.biasAdd && bias == L.bias) {  // bias through an Add: that Add's output is the layer's
+      w.outNode = L.biasAdd;
+      w.biasNode = L.biasAdd;
+      w.outValue = L.biasAdd->outputs[0];
+    } else if (op == "Gemm") {
+      w.biasScale = w.beta;
+    }
+    for (float& x : w.b) x = static_cast<float>(x * w.biasScale);
+  } else if (!L.biasName.empty()) {
+    return stop("bias " + std::string(L.biasName) + " is not a constant");
+  } else {
+    w.b.assign(outC, 0.0f);
+  }
+  w.outDiv.assign(outC, 1.0);
+  w.inMul.assign(w.view.inC, 1.0);
+  layers.byNode[L.node] = layers.items.size();
+  layers.items.push_back(std::move(w));
+}
+
+}  // namespace
+
+EqLayers collectLayers(const graph::Discovery& discovery, const ModelIndex& index, Report& report) {
+  EqLayers layers;
+  for (const auto& L : discovery.layers) {
+    layers.discovered.insert(L.node);
+    collect(L, index, layers, report);
+  }
+  return layers;
+}
+
+}  // namespace ql::cle

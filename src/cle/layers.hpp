@@ -1,0 +1,64 @@
+// The layers CLE may change, read once from the discovered layers: each one's weight
+// and bias as float32 (the copies every later phase edits), how its channels lie in
+// the weight (weight_view.hpp), and what it is joined to. A layer left out gets a stop
+// with the reason.
+#pragma once
+#include <cstdint>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cle/cle.hpp"
+#include "cle/model_index.hpp"
+#include "cle/weight_view.hpp"
+#include "graph/layers.hpp"
+
+namespace ql::cle {
+
+struct EqLayer {
+  const graph::Layer* layer = nullptr;
+  WeightView view;
+  std::vector<float> w;  // the weight in its stored layout
+  std::vector<float> b;  // one bias per output channel, as added to the output (Gemm: beta C); zeros when it has none
+  bool hasBias = false;
+  bool biasAdded = false;  // it had no bias; folding or absorption gave it one
+  bool biasOwn = true;     // the bias initializer is this layer's alone
+  const onnx::Tensor* biasTensor = nullptr;
+  const onnx::Node* biasNode = nullptr;  // the node whose input names the bias (the layer, or its Add)
+  double alpha = 1, beta = 1;            // Gemm: Y = alpha A B + beta C
+  double biasScale = 1;                  // what the stored bias is multiplied by: beta for Gemm's C, else 1
+  bool padded = false;  // a padded Conv, a ConvTranspose, a Gemm with transA: BN before it and absorption into it are not exact
+  std::string_view outValue;            // value its output goes by (after the bias Add, after a folded BN)
+  const onnx::Node* outNode = nullptr;  // node producing outValue (the layer, or its bias Add)
+
+  // BatchNorm folding (batchnorm.hpp)
+  bool bnFolded = false;                // its weights changed by a folded BatchNorm, before or after it
+  std::vector<double> bnBeta, bnGamma;  // of a BatchNorm folded after it: what high-bias absorption reads
+
+  // Scaling (balance.hpp): W'[o, i] = W[o, i] * inMul[i] / outDiv[o]
+  std::vector<double> outDiv, inMul;
+  bool sweptInPlace = false;     // the sweeps scaled `w` itself (1x1 kernels), so only the bias is left to scale
+  std::vector<double> absorbed;  // high bias moved out of each output channel (bias_absorption.hpp)
+
+  size_t change = SIZE_MAX;  // index in Report::layers once touched
+
+  // Calls fn(outChannel, inChannel, pointer, count) for each (a, b) run of `inner` weights.
+  template <class F>
+  void forEachRun(F fn) {
+    const WeightView& v = view;
+    for (uint64_t a = 0; a < v.A; ++a)
+      for (uint64_t b = 0; b < v.B; ++b) fn(v.outOf(a, b), v.inOf(a, b), &w[(a * v.B + b) * v.inner], v.inner);
+  }
+};
+
+struct EqLayers {
+  std::vector<EqLayer> items;                            // in discovery order
+  std::unordered_map<const onnx::Node*, size_t> byNode;  // layer node -> index in items
+  std::unordered_set<const onnx::Node*> discovered;      // every discovered layer's node, left out or not
+};
+
+// Reads every layer CLE can change; the others get a stop with the reason.
+EqLayers collectLayers(const graph::Discovery& discovery, const ModelIndex& index, Report& report);
+
+}  // namespace ql::cle

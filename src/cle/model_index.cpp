@@ -1,0 +1,81 @@
+#include "cle/model_index.hpp"
+
+#include "graph/layers.hpp"
+#include "onnx/tensor_data.hpp"
+
+namespace ql::cle {
+
+ModelIndex::ModelIndex(const onnx::Model& model) : model_(model) {
+  const auto& g = model.graph;
+  scope_.index(g);
+  for (const auto& o : g.outputs) graphOutputs_.insert(o.name);
+  for (const auto& n : g.nodes)
+    for (const auto& a : n.attributes) {
+      if (a.g) capture(*a.g);
+      for (const auto& sg : a.graphs) capture(sg);
+    }
+  for (const auto& t : g.initializers) initializers_[t.name] = &t;
+}
+
+void ModelIndex::capture(const onnx::Graph& sg) {
+  for (const auto& n : sg.nodes) {
+    for (auto v : n.inputs) captured_.insert(v);
+    for (const auto& a : n.attributes) {
+      if (a.g) capture(*a.g);
+      for (const auto& s : a.graphs) capture(s);
+    }
+  }
+}
+
+std::string ModelIndex::nameOf(const onnx::Node* n) const { return graph::displayName(*n, indexOf(n)); }
+
+size_t ModelIndex::uses(std::string_view v) const {
+  return scope_.consumersOf(v).size() + captured_.count(v) + graphOutputs_.count(v);
+}
+
+bool ModelIndex::isMainInitializer(const onnx::Tensor* t) const {
+  auto it = t ? initializers_.find(t->name) : initializers_.end();
+  return it != initializers_.end() && it->second == t;
+}
+
+bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const {
+  if (!isMainInitializer(t)) {
+    *why = "is not an initializer of the main graph";
+    return false;
+  }
+  if (t->external) {
+    *why = "is stored as external data (not equalized)";
+    return false;
+  }
+  if (t->dataType != onnx::kFloat) {
+    *why = "is " + onnx::dataTypeName(t->dataType) + " (only float32 weights are equalized)";
+    return false;
+  }
+  return readFloatData(*t, out, why);
+}
+
+const onnx::Tensor* ModelIndex::constantThroughIdentity(std::string_view name) const {
+  for (int step = 0; step < 16 && !name.empty(); ++step) {
+    if (const onnx::Tensor* t = scope_.constant(name)) return t;
+    const onnx::Node* p = scope_.producer(name);
+    if (!graph::isOp(p, "Identity")) return nullptr;
+    name = graph::input(*p, 0);
+  }
+  return nullptr;
+}
+
+bool readFloatData(const onnx::Tensor& t, std::vector<float>* out, std::string* why) {
+  auto v = onnx::readAsFloat(t);
+  if (!v.ok()) {
+    *why = v.error().message;
+    return false;
+  }
+  *out = v->take();
+  return true;
+}
+
+void addStop(Report& report, const ModelIndex& index, const std::string& layer, const onnx::Node* at, std::string reason) {
+  report.stops.push_back({layer, at ? index.nameOf(at) : layer, at ? std::string(at->opType) : "", std::move(reason)});
+}
+
+}  // namespace ql::cle

@@ -1,0 +1,61 @@
+// What every phase of CLE looks up in the model: who uses a value (in the main graph,
+// in sub-graphs, as a graph output), the initializers of the main graph, node names.
+// Built once from the parsed model; read-only afterwards.
+#pragma once
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cle/cle.hpp"
+#include "graph/scope.hpp"
+#include "onnx/model.hpp"
+
+namespace ql::cle {
+
+class ModelIndex {
+ public:
+  explicit ModelIndex(const onnx::Model& model);
+  ModelIndex(const ModelIndex&) = delete;
+  ModelIndex& operator=(const ModelIndex&) = delete;
+
+  const onnx::Model& model() const { return model_; }
+  const graph::Scope& scope() const { return scope_; }
+
+  // `n` must be a node of the main graph (sub-graph nodes are named by their layer).
+  size_t indexOf(const onnx::Node* n) const { return static_cast<size_t>(n - model_.graph.nodes.data()); }
+  std::string nameOf(const onnx::Node* n) const;
+
+  // Uses of a value in the main graph and sub-graphs, counting graph outputs.
+  size_t uses(std::string_view v) const;
+  bool isGraphOutput(std::string_view v) const { return graphOutputs_.count(v) != 0; }
+  bool usedInSubgraph(std::string_view v) const { return captured_.count(v) != 0; }
+  bool isInitializer(std::string_view name) const { return initializers_.count(name) != 0; }
+  // `t` is the main graph's initializer of its name (not a sub-graph's, not a Constant).
+  bool isMainInitializer(const onnx::Tensor* t) const;
+
+  // The float32 contents of a main-graph initializer; false with a reason when it is
+  // not one, is external, or is not float32.
+  bool readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const;
+  // A constant reached through a chain of Identity nodes (how PyTorch's exporter
+  // shares identical biases), or null.
+  const onnx::Tensor* constantThroughIdentity(std::string_view name) const;
+
+ private:
+  void capture(const onnx::Graph& sg);
+
+  const onnx::Model& model_;
+  graph::Scope scope_;
+  std::unordered_set<std::string_view> graphOutputs_, captured_;
+  std::unordered_map<std::string_view, const onnx::Tensor*> initializers_;
+};
+
+// The tensor's contents as float32, or false with the reader's message.
+bool readFloatData(const onnx::Tensor& t, std::vector<float>* out, std::string* why);
+
+// Records where a sequence ended or a layer was left out: `at` is the node that ends
+// it (null: the layer itself, e.g. its output is a graph output).
+void addStop(Report& report, const ModelIndex& index, const std::string& layer, const onnx::Node* at, std::string reason);
+
+}  // namespace ql::cle
