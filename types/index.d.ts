@@ -233,6 +233,8 @@ export interface EqualizedLayer {
   node: number;
   batchNormFolded: boolean;
   biasAdded: boolean;
+  /** Why `before` could not be computed (it is then all zeros and left out of the summary), naming the layer; null when it was. */
+  beforeError: string | null;
   /** After BatchNorm folding: the weights a quantizer would see without equalization. */
   before: WeightStats & { quant: null };
   after: WeightStats & { quant: null };

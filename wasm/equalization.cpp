@@ -67,6 +67,7 @@ class Equalization {
       l.set("node", static_cast<double>(c.nodeIndex));
       l.set("batchNormFolded", c.batchNormFolded);
       l.set("biasAdded", c.biasAdded);
+      l.set("beforeError", c.beforeError.empty() ? val::null() : val(c.beforeError));
       l.set("before", layerStatsValue(c.before));
       l.set("after", layerStatsValue(c.after));
       l.set("outScale", view(c.outScale));

@@ -225,3 +225,39 @@ test('API: bad options are INVALID_ARGUMENT; the same call twice gives the same 
   assert.equal(a.foldedBatchNorms[0].position, 'before');
   assert.equal(a.sequences[0].layers.join(' '), 'g1 g2 m3 m4');
 });
+
+// A weight of 2e15 is beyond what the statistics accept (1e15), so its "before" cannot be
+// computed; balanced against the next layer it ends near sqrt(2e15), which they accept.
+// The layer is still equalized, its record says why "before" is missing, the summary
+// leaves it out, and the CLI table prints n/a instead of the zeros it holds.
+test('a layer whose statistics before scaling cannot be computed says so everywhere', async () => {
+  const file = path.join(tmp, 'huge_before.onnx');
+  const made = await python(['-c', `
+import numpy as np, onnx, sys
+from onnx import TensorProto, helper, numpy_helper
+a = numpy_helper.from_array(np.array([2e15, 1.0], np.float32).reshape(2, 1, 1, 1), 'wa')
+b = numpy_helper.from_array(np.array([1.0, 0.3], np.float32).reshape(1, 2, 1, 1), 'wb')
+g = helper.make_graph([
+    helper.make_node('Conv', ['x', 'wa'], ['h'], name='A'),
+    helper.make_node('Relu', ['h'], ['r'], name='relu'),
+    helper.make_node('Conv', ['r', 'wb'], ['y'], name='B')],
+  'huge', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 1, 4, 4])],
+  [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 1, 4, 4])], [a, b])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)])
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[1])
+`, file]);
+  assert.equal(made.code, 0, made.stderr);
+  const r = await equalize(file);
+  const a = r.layers.find((l) => l.name === 'A');
+  const b = r.layers.find((l) => l.name === 'B');
+  assert.match(a.beforeError, /statistics of A before equalization could not be computed: .*1e15/);
+  assert.equal(b.beforeError, null);
+  assert.ok(Number.isFinite(a.after.sqnr.int8PerTensor) && a.after.sqnr.int8PerTensor !== 0);
+  assert.equal(r.summary.int8PerTensor.worstBefore, b.before.sqnr.int8PerTensor, 'A is left out of the before summary');
+  const cli = await runCli(['equalize', file]);
+  assert.equal(cli.code, 0, cli.stderr);
+  const row = cli.stdout.split('\n').find((l) => /^ *\d+ {2}A /.test(l));
+  assert.match(row, /^ *1 {2}A +Conv +n\/a +\d/, row);
+  assert.match(cli.stdout, /"before" is n\/a for 1 layer \(left out of the means\): statistics of A before equalization/);
+});

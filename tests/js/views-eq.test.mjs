@@ -262,6 +262,26 @@ describe('equalization and compare views in Chromium', { skip, timeout: 240000 }
     await page.close();
   });
 
+  test('layers without "before" statistics: no zeros drawn as before, the reason shown', async () => {
+    const r = await eqOf(mlsd);
+    const page = await open();
+    const why = (n) => `statistics of ${n} before equalization could not be computed: a test reason`;
+    const marked = { ...r, layers: r.layers.map((l) => ({ ...l, beforeError: why(l.name) })) };
+    await renderEq(page, marked);
+    // The view draws once it knows its width: wait for the panel, not for a time.
+    await page.waitForSelector('.ql-equalization [data-field="layer-name"]');
+    const shown = await page.evaluate(() => ({
+      name: document.querySelector('.ql-equalization [data-field="layer-name"]').textContent,
+      note: document.querySelector('.ql-eq-before-error')?.textContent,
+      before: [...document.querySelectorAll('.ql-eq-sqnr-row[data-layer]')].map((g) => g.getAttribute('data-before')),
+    }));
+    assert.equal(shown.note, `No "before": ${why(shown.name)}.`);
+    assert.equal(shown.before.length, r.layers.length);
+    assert.ok(shown.before.every((b) => b === 'undefined'), 'no before value is drawn');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
   test('hostile layer, node and model names render as text', async () => {
     const r = hostile(await eqOf(mlsd));
     const page = await open();

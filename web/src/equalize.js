@@ -59,6 +59,8 @@ export async function equalize(source, options = {}) {
       return {
         name: l.name, op: l.op, weight: l.weight, node: l.node,
         batchNormFolded: l.batchNormFolded, biasAdded: l.biasAdded,
+        // Why `before` is empty (all zeros), naming the layer; null when it was computed.
+        beforeError: l.beforeError ?? null,
         before: copyStats({ ...l.before, quant: null }),
         after: copyStats({ ...l.after, quant: null }),
         outScale, inScale, absorbed: absorbed.length ? absorbed : null,
@@ -93,7 +95,7 @@ export function sqnrChange(layers, scheme) {
   const values = (f) => layers.map(f).filter(Number.isFinite);
   const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
   const worst = (xs) => (xs.length ? Math.min(...xs) : null);
-  const before = values((l) => l.before.sqnr[scheme]);
+  const before = values((l) => (l.beforeError ? NaN : l.before.sqnr[scheme]));
   const after = values((l) => l.after.sqnr[scheme]);
   return { meanBefore: mean(before), meanAfter: mean(after), worstBefore: worst(before), worstAfter: worst(after) };
 }

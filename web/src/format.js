@@ -165,8 +165,8 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
     const head = ['#', 'layer', 'op', 'INT8/T before', 'after', 'INT4/T before', 'after', 'out scale', 'in scale', 'notes'];
     const rows = r.layers.slice(0, top).map((l, k) => [
       String(k + 1), l.name, l.op,
-      formatDb(l.before.sqnr.int8PerTensor), formatDb(l.after.sqnr.int8PerTensor),
-      formatDb(l.before.sqnr.int4PerTensor), formatDb(l.after.sqnr.int4PerTensor),
+      l.beforeError ? 'n/a' : formatDb(l.before.sqnr.int8PerTensor), formatDb(l.after.sqnr.int8PerTensor),
+      l.beforeError ? 'n/a' : formatDb(l.before.sqnr.int4PerTensor), formatDb(l.after.sqnr.int4PerTensor),
       scaleRange(l.outScale), scaleRange(l.inScale),
       [l.batchNormFolded && 'bn folded', l.biasAdded && 'bias added', l.absorbed && 'bias absorbed'].filter(Boolean).join(', '),
     ]);
@@ -174,6 +174,8 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
     lines.push(...columns(head, rows, { right: new Set([0, 3, 4, 5, 6]), red: (row) => color && Number(row[4]) < Number(row[3]) }));
     if (r.layers.length > rows.length) lines.push(`${r.layers.length - rows.length} more changed layers not shown (--json for all).`);
     lines.push('SQNR in dB of the weights fake-quantized to one symmetric scale per tensor; "before" is after BatchNorm folding.');
+    const unknown = r.layers.filter((l) => l.beforeError);
+    if (unknown.length) lines.push(`"before" is n/a for ${unknown.length} layer${unknown.length > 1 ? 's' : ''} (left out of the means): ${unknown.map((l) => l.beforeError).join('; ')}.`);
     lines.push('Output channel c of a layer is divided by its out scale, input channel c multiplied by its in scale (ranges shown).');
     lines.push('');
     lines.push('Sequences (* = depthwise middle, balanced as a triple):');

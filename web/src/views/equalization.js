@@ -92,8 +92,11 @@ export function renderEqualizationView(element, equalization, { onDownload } = {
   const root = viewRoot(element, 'ql-equalization');
   const body = d3.select(root).append('div').attr('class', 'ql-eq-body');
   const tip = tooltip(root);
-  const eq = equalization || {};
-  const layers = eq.layers || [];
+  // A layer whose statistics before scaling could not be computed has no `before` to show
+  // (its zeros are not a measurement): the view reads it as absent, and says why.
+  const eq = { ...(equalization || {}) };
+  eq.layers = (eq.layers || []).map((l) => (l.beforeError ? { ...l, before: null } : l));
+  const layers = eq.layers;
   const state = { selected: defaultLayer(layers), order: 'graph', fit: 'both', width: 0 };
 
   function select(index) {
@@ -324,6 +327,7 @@ function sqnrRows(l) {
     ['INT4 per tensor', arrow(int4(l.before), int4(l.after))],
     ['INT8 per channel', arrow(l.before?.sqnr?.int8PerChannel, l.after?.sqnr?.int8PerChannel)],
     ['op', l.op],
+    ...(l.beforeError ? [['before', 'not computed']] : []),
   ];
 }
 
@@ -351,13 +355,14 @@ function layerPanel(parent, eq, index, { width, tip, onSelect, fit, onFit }) {
   const notes = [
     layer.op,
     `weight ${layer.weight}`,
-    `${layer.before?.channels?.count ?? '?'} output channels`,
+    `${(layer.before ?? layer.after)?.channels?.count ?? '?'} output channels`,
     seq >= 0 ? `sequence ${seq + 1}` : null,
     layer.batchNormFolded ? 'BatchNorm folded' : null,
     layer.biasAdded ? 'bias added' : null,
     layer.absorbed ? 'high bias absorbed into the next layer' : null,
   ].filter(Boolean);
   meta.append('span').attr('class', 'ql-muted').text(` · ${notes.join(' · ')}`);
+  if (layer.beforeError) parent.append('p').attr('class', 'ql-eq-before-error').text(`No "before": ${layer.beforeError}.`);
   sqnrTable(parent, layer);
   channelChart(parent, layer, { width, tip, fit, onFit });
   scaleCharts(parent, layer, { width, tip });
