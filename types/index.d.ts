@@ -216,7 +216,7 @@ export interface EqualizeOptions extends CallOptions {
   triples?: boolean;
   /** Let sequences pass through zero Pad and pooling (true). */
   throughPadPool?: boolean;
-  /** Sweeps per sequence at most (an integer >= 0; 50). */
+  /** Sweeps per sequence at most (an integer from 0 to 1000000; 50). */
   maxIterations?: number;
   /** Stop when every scale of a sweep is within 1 +- tolerance (a finite number >= 0; 1e-3). */
   tolerance?: number;

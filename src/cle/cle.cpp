@@ -101,9 +101,12 @@ Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model
 }  // namespace
 
 Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options) {
-  if (options.maxIterations < 0 || !(options.tolerance >= 0) || !(options.deadChannelRatio >= 0) || options.histogramBins < 1 ||
-      options.histogramBins > 4096)
-    return makeError(ErrorCode::InvalidArgument, "CLE options out of range (maxIterations >= 0, tolerance >= 0, deadChannelRatio >= 0, histogramBins 1..4096)");
+  // maxIterations is bounded so that a caller's typo cannot keep a sweep loop (and the tab
+  // or CI job running it) busy for hours; real sequences settle in tens of sweeps.
+  if (options.maxIterations < 0 || options.maxIterations > 1000000 || !(options.tolerance >= 0) ||
+      !(options.deadChannelRatio >= 0) || options.histogramBins < 1 || options.histogramBins > 4096)
+    return makeError(ErrorCode::InvalidArgument,
+                     "CLE options out of range (maxIterations 0..1000000, tolerance >= 0, deadChannelRatio >= 0, histogramBins 1..4096)");
   auto model = onnx::parseModel(data, size);
   if (!model.ok()) return model.error();
   if (!model->hasGraph) return makeError(ErrorCode::InvalidModel, "the model has no graph");

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -337,6 +338,22 @@ TEST_CASE("bad input and bad options are errors, never crashes", "[cle]") {
   bad.tolerance = -1;
   auto e = ql::cle::equalize(good.data(), good.size(), bad);
   CHECK(e.error().code == ql::ErrorCode::InvalidArgument);
+  // Each bound, just outside and just inside.
+  auto check = [&](auto set, bool ok) {
+    ql::cle::Options o;
+    set(o);
+    auto x = ql::cle::equalize(good.data(), good.size(), o);
+    CHECK(x.ok() == ok);
+    if (!ok) CHECK(x.error().code == ql::ErrorCode::InvalidArgument);
+  };
+  check([](auto& o) { o.maxIterations = -1; }, false);
+  check([](auto& o) { o.maxIterations = 1000001; }, false);
+  check([](auto& o) { o.maxIterations = 1000000; }, true);
+  check([](auto& o) { o.histogramBins = 0; }, false);
+  check([](auto& o) { o.histogramBins = 4097; }, false);
+  check([](auto& o) { o.histogramBins = 4096; }, true);
+  check([](auto& o) { o.deadChannelRatio = -1e-9; }, false);
+  check([](auto& o) { o.tolerance = std::numeric_limits<double>::quiet_NaN(); }, false);
   // Every truncation of a valid model: an error or a result, nothing else.
   for (size_t n = 0; n < good.size(); ++n) {
     auto t = ql::cle::equalize(good.data(), n);
