@@ -1,5 +1,5 @@
 // ONNX model structures decoded from the wire format of the official onnx.proto
-// (field numbers from onnx/onnx.proto, IR version 8). Every string and every
+// (field numbers named in onnx/fields.hpp). Every string and every
 // tensor payload is a view into the caller's buffer, which must outlive the Model.
 #pragma once
 #include <cstdint>
@@ -9,18 +9,13 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "onnx/fields.hpp"
 #include "onnx/wire.hpp"
 
 namespace ql::onnx {
 
 using wire::Bytes;
 
-// TensorProto.DataType values.
-enum DataType : int32_t {
-  kUndefined = 0, kFloat = 1, kUint8 = 2, kInt8 = 3, kUint16 = 4, kInt16 = 5, kInt32 = 6, kInt64 = 7,
-  kString = 8, kBool = 9, kFloat16 = 10, kDouble = 11, kUint32 = 12, kUint64 = 13, kComplex64 = 14,
-  kComplex128 = 15, kBFloat16 = 16,
-};
 // "float32", "float16", ...; "dtype 23" for values we do not know.
 std::string dataTypeName(int32_t type);
 // Bytes per element in raw_data, or 0 for types without a fixed size (string, unknown).
