@@ -29,9 +29,9 @@ struct Tensor {
   std::vector<int64_t> dims;
   int32_t dataType = kUndefined;
   bool hasRawData = false;
-  Bytes rawData;                 // raw_data (field 9), a view
-  // Typed storage: the field number (4 float_data, 5 int32_data, 6 string_data,
-  // 7 int64_data, 10 double_data, 11 uint64_data) holding values, and how many.
+  Bytes rawData;                 // raw_data, a view
+  // Typed storage: the field holding the values (fields::TensorProto::kFloatData,
+  // kInt32Data, kStringData, kInt64Data, kDoubleData or kUint64Data), and how many.
   // The values are decoded on demand by re-walking `message`, so nothing is copied.
   uint32_t typedField = 0;
   uint64_t typedCount = 0;
@@ -65,7 +65,7 @@ struct ValueInfo {
   bool hasType = false;
   // For tensor types: element type and shape (the common case); other kinds of
   // TypeProto (sequence, map, optional) are recorded only by `typeCase`.
-  uint32_t typeCase = 0;  // TypeProto oneof field number (1 tensor, 4 sequence, 5 map, 8 sparse, 9 optional)
+  uint32_t typeCase = 0;  // the TypeProto `value` field present: fields::TypeProto::kTensorType, kSequenceType, ...
   int32_t elemType = 0;
   bool hasShape = false;
   std::vector<Dimension> shape;
