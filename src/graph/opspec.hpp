@@ -1,7 +1,9 @@
 // The op table: what QuantLens knows about each op that bears weights, in one place.
-// Layer discovery (layers.cpp), compare's op families and, through graph::Layer, CLE
-// and the dequantizer read it. Adding an op is one entry here plus its tests
-// (tests/native/test_opspec.cpp walks the table and checks every entry).
+// Layer discovery (layers.cpp) and compare's op families read it; graph::Layer carries
+// what discovery decides from it (spec, channelAxis, inputAxis, transB, weightOnLeft,
+// the quantization inputs) to CLE and the dequantizer, so they need not re-derive it.
+// Adding an op is one entry here plus its tests (tests/native/test_opspec.cpp walks the
+// table and checks every entry; discovery tests are in test_layers.cpp).
 //
 // Input indices and attributes are those of the ONNX operator specifications
 // (https://onnx.ai/onnx/operators/) and, for com.microsoft ops, ONNX Runtime's

@@ -762,17 +762,23 @@ Result<Model> parseModel(const uint8_t* data, size_t size, const ParseOptions& o
   Model m;
   if (!p.model({data, size}, &m)) {
     Error e = p.error();
-    // ONNX writers emit ir_version (field 1) first. A file that fails before one was
-    // read is most likely not ONNX at all (text can run far as unknown fields before
-    // it fails): say so, as the no-ir_version check below does. One that fails after
+    // ONNX writers emit ir_version (ModelProto::kIrVersion) first. A file that fails
+    // before one was read is most likely not ONNX at all (text can run far as unknown
+    // fields before it fails): say so, as the no-ir_version check below does. One that fails after
     // it is a damaged or truncated model, however early its graph field starts.
     if (m.irVersion <= 0) {
       e.message = "not an ONNX model: " + e.message;
     }
     return e;
   }
-  if (!m.hasGraph) return makeError(ErrorCode::InvalidModel, "not an ONNX model: no graph found (ModelProto field 7)", 0);
-  if (m.irVersion <= 0) return makeError(ErrorCode::InvalidModel, "not an ONNX model: no ir_version (ModelProto field 1)", 0);
+  if (!m.hasGraph) {
+    return makeError(ErrorCode::InvalidModel,
+                     "not an ONNX model: no graph found (ModelProto field " + std::to_string(ModelProto::kGraph) + ")", 0);
+  }
+  if (m.irVersion <= 0) {
+    return makeError(ErrorCode::InvalidModel,
+                     "not an ONNX model: no ir_version (ModelProto field " + std::to_string(ModelProto::kIrVersion) + ")", 0);
+  }
   return m;
 }
 
