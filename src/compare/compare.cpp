@@ -6,6 +6,7 @@
 #include <map>
 #include <utility>
 
+#include "graph/opspec.hpp"
 #include "stats/stats.hpp"
 
 namespace ql::compare {
@@ -74,10 +75,11 @@ const char* matchedByName(MatchedBy by) {
 }
 
 std::string_view opFamily(std::string_view op) {
-  if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") return "conv";
-  if (op == "ConvTranspose") return "convtranspose";
-  if (op == "MatMul" || op == "Gemm" || op == "MatMulInteger" || op == "QLinearMatMul") return "matmul";
-  return op;
+  const graph::OpSpec* spec = graph::findOpSpec({}, op);
+  if (!spec || !spec->analysed()) return op;
+  // Gemm and MatMul both multiply by a stored matrix: the same layer exported either way pairs.
+  const graph::OpFamily f = spec->family == graph::OpFamily::Gemm ? graph::OpFamily::MatMul : spec->family;
+  return graph::opFamilyName(f);
 }
 
 Matching matchLayers(const std::vector<graph::Layer>& a, const std::vector<graph::Layer>& b) {

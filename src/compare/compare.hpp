@@ -44,8 +44,9 @@ namespace ql::compare {
 enum class MatchedBy { Weight, Name, Position };
 const char* matchedByName(MatchedBy by);  // "weight", "name", "position"
 
-// "conv" (Conv, QLinearConv, ConvInteger), "convtranspose", "matmul" (MatMul, Gemm,
-// MatMulInteger, QLinearMatMul); otherwise the op itself.
+// The family of a standard-domain op in the op table (graph/opspec.hpp), with Gemm
+// counted as "matmul": "conv" (Conv, QLinearConv, ConvInteger), "convtranspose",
+// "matmul" (MatMul, Gemm, MatMulInteger, QLinearMatMul); otherwise the op itself.
 std::string_view opFamily(std::string_view op);
 
 struct Match {

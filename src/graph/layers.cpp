@@ -110,6 +110,7 @@ std::string displayName(const Node& n, size_t index) {
 bool isOp(const Node* n, std::string_view op) { return n && n->opType == op && (n->domain.empty() || n->domain == "ai.onnx"); }
 
 std::string_view input(const Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : std::string_view{}; }
+std::string_view input(const Node& n, int i) { return i < 0 ? std::string_view{} : input(n, static_cast<size_t>(i)); }
 
 // A scalar constant: an initializer / Constant tensor with one element, or a
 // Constant node's value_float / value_int. Returns false when not constant.
@@ -211,7 +212,7 @@ bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr, std
     }
     const Node* p = scope.producer(name);
     if (!p || p->inputs.empty()) return false;
-    if (!(isOp(p, "Identity") || isOp(p, "Cast") || isOp(p, "Transpose") || isOp(p, "DequantizeLinear"))) return false;
+    if (!findWeightPathSpec(p)) return false;
     chain.push_back(p);
     name = p->inputs[0];
   }
@@ -223,8 +224,9 @@ bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr, std
   std::iota(stored.begin(), stored.end(), 0);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     const Node* p = *it;
+    const WeightPathSpec& ps = *findWeightPathSpec(p);
     tr->via.push_back(p->opType);
-    if (isOp(p, "Transpose")) {
+    if (ps.kind == WeightPathKind::Transpose) {
       if (tr->quant.present) {  // per-axis parameters would then refer to another layout
         *why = "weight is transposed after DequantizeLinear";
         return false;
@@ -248,22 +250,22 @@ bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr, std
         next[k] = stored[pv[k]];  // output axis k is input axis perm[k]
       }
       stored = next;
-    } else if (isOp(p, "DequantizeLinear")) {
+    } else if (ps.kind == WeightPathKind::Dequantize) {
       if (tr->quant.present || !std::is_sorted(stored.begin(), stored.end())) {
         *why = tr->quant.present ? "weight is dequantized twice" : "weight is transposed before DequantizeLinear";
         return false;
       }
       tr->quant.present = true;
       tr->quant.via = p->opType;
-      tr->quant.scale = scope.constant(input(*p, 1));
-      tr->quant.zeroPoint = input(*p, 2).empty() ? nullptr : scope.constant(input(*p, 2));
+      tr->quant.scale = scope.constant(input(*p, ps.scale));
+      tr->quant.zeroPoint = input(*p, ps.zeroPoint).empty() ? nullptr : scope.constant(input(*p, ps.zeroPoint));
       if (!tr->quant.scale) {
         *why = "DequantizeLinear scale is not a constant";
         return false;
       }
       uint64_t n = 0;
       if (tr->quant.scale->elementCount(&n) && n > 1) {
-        int64_t axis = p->intAttr("axis", 1);
+        int64_t axis = p->intAttr("axis", ps.defaultAxis);
         if (axis < 0) axis += static_cast<int64_t>(rank);
         if (axis < 0 || axis >= static_cast<int64_t>(rank)) {
           *why = "DequantizeLinear axis out of range";
@@ -306,7 +308,7 @@ std::string unresolvedWeight(const Scope& scope, std::string_view name) {
     if (scope.isInput(name)) return "weight " + shortName(name) + " is a graph input, supplied at run time (not stored in the model)";
     const Node* p = scope.producer(name);
     if (!p) break;
-    if ((isOp(p, "Identity") || isOp(p, "Cast") || isOp(p, "Transpose") || isOp(p, "DequantizeLinear")) && !p->inputs.empty()) {
+    if (findWeightPathSpec(p) && !p->inputs.empty()) {
       name = p->inputs[0];
       continue;
     }
@@ -314,42 +316,6 @@ std::string unresolvedWeight(const Scope& scope, std::string_view name) {
            shortName(p->name.empty() ? std::string_view(p->opType) : p->name);
   }
   return "weight " + shortName(name) + " is not a stored tensor";
-}
-
-// Weight-bearing ops the analysis does not cover yet, with the inputs that hold their
-// weights. A node of one of these whose weight input is a stored tensor (or names
-// nothing) is listed in Discovery::skipped with `reason`, never dropped silently.
-struct UncoveredOp {
-  std::string_view domain;  // "" for the standard domain
-  std::string_view op;
-  std::vector<size_t> weights;
-  std::string_view reason;
-  bool always = true;  // a weight op by definition (else: only when a weight input is stored)
-};
-
-const std::vector<UncoveredOp>& uncoveredOps() {
-  static const std::vector<UncoveredOp> ops = {
-      {"", "LSTM", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
-      {"", "GRU", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
-      {"", "RNN", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
-      {"", "Einsum", {0, 1}, "Einsum with a stored operand is not analysed yet", false},
-      {"com.microsoft", "MatMulNBits", {1}, "block-quantized weights (MatMulNBits) are not analysed yet"},
-      {"com.microsoft", "MatMulBnb4", {1}, "block-quantized weights (MatMulBnb4) are not analysed yet"},
-      {"com.microsoft", "GatherBlockQuantized", {0}, "block-quantized embedding table is not analysed yet"},
-      {"com.microsoft", "Attention", {1}, "Attention weights are not analysed yet"},
-      {"com.microsoft", "QAttention", {1}, "QAttention weights are not analysed yet"},
-      {"com.microsoft", "DynamicQuantizeMatMul", {1}, "DynamicQuantizeMatMul weights are not analysed yet"},
-      {"com.microsoft", "MatMulIntegerToFloat", {0, 1}, "MatMulIntegerToFloat weights are not analysed yet", false},
-      {"com.microsoft", "QGemm", {3}, "QGemm weights are not analysed yet"},
-      {"com.microsoft", "QLinearConv", {3}, "com.microsoft QLinearConv (NHWC) weights are not analysed yet"},
-      {"com.microsoft", "NhwcConv", {1}, "NhwcConv weights are not analysed yet"},
-      {"com.microsoft", "FusedConv", {1}, "FusedConv weights are not analysed yet"},
-      {"com.microsoft", "FusedGemm", {1}, "FusedGemm weights are not analysed yet"},
-      {"com.microsoft", "FusedMatMul", {0, 1}, "FusedMatMul weights are not analysed yet", false},
-      {"com.microsoft", "DynamicQuantizeLSTM", {1, 2}, "recurrent layer: its W and R weights are not analysed yet"},
-      {"com.microsoft", "ConvTransposeWithDynamicPads", {1}, "ConvTransposeWithDynamicPads weights are not analysed yet"},
-  };
-  return ops;
 }
 
 class Finder {
@@ -388,77 +354,47 @@ class Finder {
     for (int step = 0; step < 32 && !name.empty(); ++step) {  // follow the pass-through ops to the end
       if (!scope.defined(name)) return true;
       const Node* p = scope.producer(name);
-      if (!(isOp(p, "Identity") || isOp(p, "Cast") || isOp(p, "Transpose") || isOp(p, "DequantizeLinear")) || p->inputs.empty()) break;
+      if (!findWeightPathSpec(p) || p->inputs.empty()) break;
       name = p->inputs[0];
     }
     return false;
   }
 
   void visit(const Scope& scope, const Node& n, size_t idx) {
-    const std::string_view domain = n.domain == "ai.onnx" ? std::string_view{} : n.domain;
-    for (const auto& u : uncoveredOps()) {
-      if (u.domain != domain || u.op != n.opType) continue;
-      if (u.always) return skip(scope, n, idx, std::string(u.reason));
-      for (size_t i : u.weights) {
-        if (storedOrUndefined(scope, n, i)) return skip(scope, n, idx, std::string(u.reason));
+    const OpSpec* found = findOpSpec(n);
+    if (!found) return;
+    const OpSpec& spec = *found;
+    if (!spec.analysed()) {
+      if (spec.alwaysWeights) return skip(scope, n, idx, std::string(spec.notAnalysed));
+      for (int i : spec.weights) {
+        if (i != kNoInput && storedOrUndefined(scope, n, static_cast<size_t>(i)))
+          return skip(scope, n, idx, std::string(spec.notAnalysed));
       }
       return;
     }
-    if (!domain.empty()) return;
     const std::string_view op = n.opType;
-    size_t weightInput;
-    size_t biasInput = SIZE_MAX;
-    // Integer ops carry their dequantization parameters as inputs.
-    size_t scaleInput = SIZE_MAX, zpInput = SIZE_MAX;
-    if (op == "Conv" || op == "ConvTranspose") {
-      weightInput = 1;
-      biasInput = 2;
-    } else if (op == "Gemm") {
-      weightInput = 1;
-      biasInput = 2;
-    } else if (op == "MatMul") {
-      weightInput = 1;
-    } else if (op == "QLinearConv") {
-      weightInput = 3;
-      scaleInput = 4;
-      zpInput = 5;
-      biasInput = 8;
-    } else if (op == "ConvInteger") {
-      weightInput = 1;
-      zpInput = 3;
-    } else if (op == "MatMulInteger") {
-      weightInput = 1;
-      zpInput = 3;
-    } else if (op == "QLinearMatMul") {
-      weightInput = 3;
-      scaleInput = 4;
-      zpInput = 5;
-    } else
-      return;
 
     // A constant on the left of MatMul (W @ x) has its output rows on axis -2.
     bool weightOnLeft = false;
     WeightTrace tr;
-    const std::string_view wname = input(n, weightInput);
+    const std::string_view wname = input(n, spec.weight);
     std::string why;
     if (!traceWeight(scope, wname, &tr, &why)) {
       tr = WeightTrace{};
-      const bool matmul = op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul";
       if (!why.empty()) return skip(scope, n, idx, why);
-      if (op == "MatMul" && traceWeight(scope, input(n, 0), &tr, &why)) {
+      if (spec.weightMayBeLeft && traceWeight(scope, input(n, spec.left), &tr, &why)) {
         weightOnLeft = true;
       } else if (!why.empty()) {
         return skip(scope, n, idx, why);
-      } else if (!matmul) {
+      } else if (spec.left == kNoInput) {
         // Convolutions and Gemm always bear weights: say why this one has none stored.
         return skip(scope, n, idx, unresolvedWeight(scope, wname));
       } else {
         // A MatMul of two computed values is not a weight layer; one operand that is
         // stored (on the left of an integer MatMul) or that names nothing is one we
         // cannot analyse.
-        const size_t other = 0;  // A is input 0 of MatMul, MatMulInteger and QLinearMatMul
-        if (storedOrUndefined(scope, n, other)) {
-          const std::string_view a = input(n, other);
+        if (storedOrUndefined(scope, n, static_cast<size_t>(spec.left))) {
+          const std::string_view a = input(n, spec.left);
           if (!scope.defined(a)) return skip(scope, n, idx, unresolvedWeight(scope, a));
           return skip(scope, n, idx, "a stored operand on the left of " + std::string(op) + " is not analysed");
         }
@@ -473,6 +409,7 @@ class Finder {
     L.name = displayName(n, idx);
     L.path = scope.path;
     L.op = op;
+    L.spec = &spec;
     L.node = &n;
     L.graph = scope.graph;
     L.nodeIndex = idx;
@@ -481,16 +418,16 @@ class Finder {
     L.via = tr.via;
     L.shape = w.dims;
     L.quant = tr.quant;
-    if (scaleInput != SIZE_MAX) {
+    if (spec.scale != kNoInput) {
       L.quant.present = true;
       L.quant.via = op;
-      L.quant.scale = scope.constant(input(n, scaleInput));
-      L.quant.zeroPoint = scope.constant(input(n, zpInput));
+      L.quant.scale = scope.constant(input(n, spec.scale));
+      L.quant.zeroPoint = scope.constant(input(n, spec.zeroPoint));
       L.quant.axis = -1;
-    } else if (zpInput != SIZE_MAX) {
+    } else if (spec.zeroPoint != kNoInput) {
       L.quant.present = true;
       L.quant.via = op;
-      L.quant.zeroPoint = scope.constant(input(n, zpInput));
+      L.quant.zeroPoint = scope.constant(input(n, spec.zeroPoint));
       L.quant.axis = -1;
     }
 
@@ -498,36 +435,20 @@ class Finder {
       skip(scope, n, idx, "weight is a scalar");
       return;
     }
-    // Output-channel axis in the op's view of the weight.
-    int opAxis = 0;
-    L.groups = 1;
-    if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
-      if (rank < 3) {
-        skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank));
-        return;
-      }
-      L.groups = n.intAttr("group", 1);
-      opAxis = 0;
-    } else if (op == "ConvTranspose") {
-      if (rank < 3) {
-        skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank));
-        return;
-      }
-      L.groups = n.intAttr("group", 1);
-      opAxis = 1;
-    } else if (op == "Gemm") {
-      if (rank != 2) {
-        skip(scope, n, idx, "Gemm weight of rank " + std::to_string(rank));
-        return;
-      }
-      opAxis = n.intAttr("transB", 0) ? 0 : 1;
-    } else {  // MatMul family: B [..., K, N] -> last axis; constant A [..., M, K] -> axis -2
-      if (rank < 2) {
-        skip(scope, n, idx, "MatMul weight of rank 1 has no channel axis");
-        return;
-      }
-      opAxis = weightOnLeft ? static_cast<int>(rank) - 2 : static_cast<int>(rank) - 1;
+    const OpFamily family = spec.family;
+    const bool convFamily = family == OpFamily::Conv || family == OpFamily::ConvTranspose;
+    if (rank < static_cast<size_t>(spec.minRank) || (spec.maxRank && rank > static_cast<size_t>(spec.maxRank))) {
+      if (convFamily) return skip(scope, n, idx, "convolution weight of rank " + std::to_string(rank));
+      if (family == OpFamily::Gemm) return skip(scope, n, idx, "Gemm weight of rank " + std::to_string(rank));
+      return skip(scope, n, idx, "MatMul weight of rank 1 has no channel axis");
     }
+    L.groups = spec.grouped ? n.intAttr("group", 1) : 1;
+    L.transB = spec.transBSwapsAxes && n.intAttr("transB", 0) != 0;
+    L.weightOnLeft = weightOnLeft;
+    // Channel axes in the op's view of the weight (MatMul family: B [..., K, N] -> last
+    // axis; constant A [..., M, K] -> axis -2).
+    const int opAxis = spec.outputAxis(rank, weightOnLeft, L.transB);
+    const int opInAxis = spec.inputAxis(rank, weightOnLeft, L.transB);
     if (L.groups < 1) {
       skip(scope, n, idx, "group attribute " + std::to_string(L.groups));
       return;
@@ -538,6 +459,7 @@ class Finder {
     std::vector<int64_t> opDims(rank);
     for (size_t a = 0; a < rank; ++a) opDims[a] = w.dims[tr.axisMap[a]];
     L.channelAxis = tr.axisMap[opAxis];
+    L.inputAxis = tr.axisMap[opInAxis];
     auto prod = [&](size_t from, size_t to) {
       uint64_t p = 1;
       for (size_t i = from; i < to; ++i) p *= static_cast<uint64_t>(w.dims[i]);
@@ -545,7 +467,7 @@ class Finder {
     };
     const size_t p = static_cast<size_t>(L.channelAxis);
     L.layout = ChannelLayout{1, prod(0, p), static_cast<uint64_t>(w.dims[p]), prod(p + 1, rank)};
-    if (op == "ConvTranspose" && L.groups > 1) {
+    if (family == OpFamily::ConvTranspose && L.groups > 1) {
       if (transposed) {
         skip(scope, n, idx, "grouped ConvTranspose with a transposed weight");
         return;
@@ -557,13 +479,13 @@ class Finder {
       }
       L.layout = ChannelLayout{static_cast<uint64_t>(L.groups), I / L.groups, static_cast<uint64_t>(w.dims[1]), prod(2, rank)};
     }
-    if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
+    if (family == OpFamily::Conv) {
       L.depthwise = L.groups > 1 && opDims[1] == 1;
       if (opDims[0] % L.groups) {
         skip(scope, n, idx, "output channels not divisible by group");
         return;
       }
-    } else if (op == "ConvTranspose") {
+    } else if (family == OpFamily::ConvTranspose) {
       L.depthwise = L.groups > 1 && opDims[0] == L.groups;
     }
     if (L.quant.present && L.quant.axis == -1) {
@@ -575,8 +497,8 @@ class Finder {
 
     // Bias: an input, or a following Add of a constant (how MatMul layers carry it).
     std::string_view out = n.outputs.empty() ? std::string_view{} : n.outputs[0];
-    if (biasInput != SIZE_MAX && !input(n, biasInput).empty()) {
-      L.biasName = input(n, biasInput);
+    if (spec.bias != kNoInput && !input(n, spec.bias).empty()) {
+      L.biasName = input(n, spec.bias);
       L.bias = scope.constant(L.biasName);
     } else if (!out.empty()) {
       const auto& cs = scope.consumersOf(out);
@@ -587,9 +509,7 @@ class Finder {
         // [C] (or [1, C]) for channels-last outputs (Gemm, MatMul x @ W), and
         // [C, 1, ..., 1] with one 1 per spatial axis for NC... outputs (Conv, ConvTranspose).
         // Weight-on-the-left MatMul puts channels on axis -2: [C, 1].
-        const size_t trailingOnes = (op == "Gemm" || (op.find("MatMul") != std::string_view::npos && !weightOnLeft)) ? 0
-                                    : weightOnLeft                                                                  ? 1
-                                                                                                                    : rank - 2;
+        const size_t trailingOnes = convFamily ? rank - 2 : weightOnLeft ? 1 : 0;
         if (const Tensor* b = scope.constant(other); b && perChannel(b->dims, L.layout.channelCount(), trailingOnes)) {
           L.biasName = other;
           L.bias = b;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "graph/opspec.hpp"
 #include "onnx/model.hpp"
 #include "stats/layout.hpp"
 
@@ -26,8 +27,9 @@ struct Follower {
 
 using stats::ChannelLayout;
 
-// Weights stored as integers and dequantized by the graph
-// (DequantizeLinear, QLinearConv, ConvInteger, MatMulInteger, QLinearMatMul).
+// Weights stored as integers and dequantized by the graph: by a DequantizeLinear on the
+// weight's path, or by the op itself (QLinearConv, ConvInteger, MatMulInteger,
+// QLinearMatMul: the op table's scale and zeroPoint inputs). analysis::Dequantizer reads it.
 struct Quantization {
   bool present = false;
   std::string_view via;                   // the op that dequantizes
@@ -40,6 +42,7 @@ struct Layer {
   std::string name;   // node name, or "<op>#<index>" when the node has none
   std::string path;   // enclosing sub-graph ("Loop_3/body"), empty for the main graph
   std::string_view op;
+  const OpSpec* spec = nullptr;  // the op's entry in the op table (family, inputs, axes)
   const onnx::Node* node = nullptr;
   const onnx::Graph* graph = nullptr;
   size_t nodeIndex = 0;
@@ -48,6 +51,19 @@ struct Layer {
   std::vector<std::string_view> via;     // ops between the stored tensor and the layer input
   std::vector<int64_t> shape;            // stored dims
   int channelAxis = 0;                   // output-channel axis in the stored tensor (for grouped ConvTranspose: the O/g axis)
+  // Input-channel axis in the stored tensor: the axis the layer's input channels are
+  // multiplied along (for grouped Conv: the I/g axis; for MatMul: K). Like channelAxis it
+  // already accounts for every op-specific layout below (transB, weight on the left) and
+  // for Transposes between the stored tensor and the layer (`via`): readers never
+  // re-derive either axis from the op or its attributes. (A stored Gemm / MatMul weight
+  // is [out, in] when channelAxis == 0 — Gemm with transB, MatMul with the weight on the
+  // left — and [in, out] when channelAxis == 1.)
+  int inputAxis = 1;
+  // MatMul with the constant on the left (W @ x, the weight is input 0, A): output rows
+  // lie along its axis -2 and the layer's output has its channels on axis -2 as well.
+  bool weightOnLeft = false;
+  // Gemm's transB attribute (false for other ops); channelAxis and inputAxis already apply it.
+  bool transB = false;
   ChannelLayout layout;
   int64_t groups = 1;
   bool depthwise = false;

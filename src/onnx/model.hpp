@@ -1,5 +1,5 @@
 // ONNX model structures decoded from the wire format of the official onnx.proto
-// (field numbers from onnx/onnx.proto, IR version 8). Every string and every
+// (field numbers named in onnx/fields.hpp). Every string and every
 // tensor payload is a view into the caller's buffer, which must outlive the Model.
 #pragma once
 #include <cstdint>
@@ -9,18 +9,13 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "onnx/fields.hpp"
 #include "onnx/wire.hpp"
 
 namespace ql::onnx {
 
 using wire::Bytes;
 
-// TensorProto.DataType values.
-enum DataType : int32_t {
-  kUndefined = 0, kFloat = 1, kUint8 = 2, kInt8 = 3, kUint16 = 4, kInt16 = 5, kInt32 = 6, kInt64 = 7,
-  kString = 8, kBool = 9, kFloat16 = 10, kDouble = 11, kUint32 = 12, kUint64 = 13, kComplex64 = 14,
-  kComplex128 = 15, kBFloat16 = 16,
-};
 // "float32", "float16", ...; "dtype 23" for values we do not know.
 std::string dataTypeName(int32_t type);
 // Bytes per element in raw_data, or 0 for types without a fixed size (string, unknown).
@@ -34,9 +29,9 @@ struct Tensor {
   std::vector<int64_t> dims;
   int32_t dataType = kUndefined;
   bool hasRawData = false;
-  Bytes rawData;                 // raw_data (field 9), a view
-  // Typed storage: the field number (4 float_data, 5 int32_data, 6 string_data,
-  // 7 int64_data, 10 double_data, 11 uint64_data) holding values, and how many.
+  Bytes rawData;                 // raw_data, a view
+  // Typed storage: the field holding the values (fields::TensorProto::kFloatData,
+  // kInt32Data, kStringData, kInt64Data, kDoubleData or kUint64Data), and how many.
   // The values are decoded on demand by re-walking `message`, so nothing is copied.
   uint32_t typedField = 0;
   uint64_t typedCount = 0;
@@ -70,7 +65,7 @@ struct ValueInfo {
   bool hasType = false;
   // For tensor types: element type and shape (the common case); other kinds of
   // TypeProto (sequence, map, optional) are recorded only by `typeCase`.
-  uint32_t typeCase = 0;  // TypeProto oneof field number (1 tensor, 4 sequence, 5 map, 8 sparse, 9 optional)
+  uint32_t typeCase = 0;  // the TypeProto `value` field present: fields::TypeProto::kTensorType, kSequenceType, ...
   int32_t elemType = 0;
   bool hasShape = false;
   std::vector<Dimension> shape;

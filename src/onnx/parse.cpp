@@ -1,4 +1,4 @@
-// ModelProto decoder. Field numbers follow onnx/onnx.proto (IR version 8); unknown
+// ModelProto decoder. Field numbers are named in onnx/fields.hpp (from onnx.proto); unknown
 // fields are skipped, as protobuf does, so newer files still load.
 #include <string>
 
@@ -10,6 +10,7 @@ namespace ql::onnx {
 using wire::Field;
 using wire::Reader;
 using wire::RepeatedScalar;
+using namespace fields;  // ModelProto::kGraph, TensorProto::kRawData, ...
 
 namespace {
 
@@ -135,46 +136,46 @@ bool Parser::model(Bytes b, Model* m) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1:
+      case ModelProto::kIrVersion:
         if (!i64(f, "ModelProto", &m->irVersion)) return false;
         break;
-      case 2:
+      case ModelProto::kProducerName:
         if (!str(f, "ModelProto", &m->producerName)) return false;
         break;
-      case 3:
+      case ModelProto::kProducerVersion:
         if (!str(f, "ModelProto", &m->producerVersion)) return false;
         break;
-      case 4:
+      case ModelProto::kDomain:
         if (!str(f, "ModelProto", &m->domain)) return false;
         break;
-      case 5:
+      case ModelProto::kModelVersion:
         if (!i64(f, "ModelProto", &m->modelVersion)) return false;
         break;
-      case 6:
+      case ModelProto::kDocString:
         if (!str(f, "ModelProto", &m->docString)) return false;
         break;
-      case 7:
+      case ModelProto::kGraph:
         if (!expect(f, wire::kLen, "ModelProto")) return false;
         // protobuf merges repeated occurrences of a message field; ONNX writers emit one.
         if (m->hasGraph) return fail(ErrorCode::InvalidModel, "model has more than one graph field", f.offset);
         m->hasGraph = true;
         if (!graph(f.bytes, &m->graph, 0)) return false;
         break;
-      case 8:
+      case ModelProto::kOpsetImport:
         if (!expect(f, wire::kLen, "ModelProto")) return false;
         m->opsets.emplace_back();
         if (!opset(f.bytes, &m->opsets.back())) return false;
         break;
-      case 14:
+      case ModelProto::kMetadataProps:
         if (!expect(f, wire::kLen, "ModelProto")) return false;
         m->metadata.emplace_back();
         if (!stringPair(f.bytes, &m->metadata.back())) return false;
         break;
-      case 20:
+      case ModelProto::kTrainingInfo:
         if (!expect(f, wire::kLen, "ModelProto")) return false;
         ++m->trainingInfos;
         break;
-      case 25:
+      case ModelProto::kFunctions:
         if (!expect(f, wire::kLen, "ModelProto")) return false;
         m->functions.emplace_back();
         if (!function(f.bytes, &m->functions.back(), 0)) return false;
@@ -196,36 +197,36 @@ bool Parser::graph(Bytes b, Graph* g, int depth) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1:
+      case GraphProto::kNode:
         if (!expect(f, wire::kLen, "GraphProto")) return false;
         g->nodes.emplace_back();
         if (!node(f.bytes, &g->nodes.back(), depth)) return false;
         break;
-      case 2:
+      case GraphProto::kName:
         if (!str(f, "GraphProto", &g->name)) return false;
         break;
-      case 5:
+      case GraphProto::kInitializer:
         if (!expect(f, wire::kLen, "GraphProto")) return false;
         g->initializers.emplace_back();
         if (!tensor(f.bytes, &g->initializers.back())) return false;
         break;
-      case 10:
+      case GraphProto::kDocString:
         if (!str(f, "GraphProto", &g->docString)) return false;
         break;
-      case 11:
-      case 12:
-      case 13: {
+      case GraphProto::kInput:
+      case GraphProto::kOutput:
+      case GraphProto::kValueInfo: {
         if (!expect(f, wire::kLen, "GraphProto")) return false;
-        auto& list = f.number == 11 ? g->inputs : f.number == 12 ? g->outputs : g->valueInfo;
+        auto& list = f.number == GraphProto::kInput ? g->inputs : f.number == GraphProto::kOutput ? g->outputs : g->valueInfo;
         list.emplace_back();
         if (!valueInfo(f.bytes, &list.back())) return false;
         break;
       }
-      case 14:
+      case GraphProto::kQuantizationAnnotation:
         if (!expect(f, wire::kLen, "GraphProto")) return false;
         ++g->quantizationAnnotations;
         break;
-      case 15:
+      case GraphProto::kSparseInitializer:
         if (!expect(f, wire::kLen, "GraphProto")) return false;
         g->sparseInitializers.push_back(f.bytes);
         break;
@@ -244,27 +245,27 @@ bool Parser::node(Bytes b, Node* n, int depth) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1:
+      case NodeProto::kInput:
         if (!charge(sizeof(std::string_view), f.offset) || !str(f, "NodeProto", &n->inputs.emplace_back())) return false;
         break;
-      case 2:
+      case NodeProto::kOutput:
         if (!charge(sizeof(std::string_view), f.offset) || !str(f, "NodeProto", &n->outputs.emplace_back())) return false;
         break;
-      case 3:
+      case NodeProto::kName:
         if (!str(f, "NodeProto", &n->name)) return false;
         break;
-      case 4:
+      case NodeProto::kOpType:
         if (!str(f, "NodeProto", &n->opType)) return false;
         break;
-      case 5:
+      case NodeProto::kAttribute:
         if (!expect(f, wire::kLen, "NodeProto")) return false;
         n->attributes.emplace_back();
         if (!attribute(f.bytes, &n->attributes.back(), depth)) return false;
         break;
-      case 6:
+      case NodeProto::kDocString:
         if (!str(f, "NodeProto", &n->docString)) return false;
         break;
-      case 7:
+      case NodeProto::kDomain:
         if (!str(f, "NodeProto", &n->domain)) return false;
         break;
       default:
@@ -281,67 +282,67 @@ bool Parser::attribute(Bytes b, Attribute* a, int depth) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1:
+      case AttributeProto::kName:
         if (!str(f, "AttributeProto", &a->name)) return false;
         break;
-      case 21:
+      case AttributeProto::kRefAttrName:
         if (!str(f, "AttributeProto", &a->refAttrName)) return false;
         break;
-      case 13:
+      case AttributeProto::kDocString:
         if (!str(f, "AttributeProto", &a->docString)) return false;
         break;
-      case 20:
+      case AttributeProto::kType:
         if (!i32(f, "AttributeProto", &a->type)) return false;
         break;
-      case 2:
+      case AttributeProto::kF:
         if (!expect(f, wire::kFixed32, "AttributeProto")) return false;
         a->f = wire::loadF32(f.bytes.data);
         a->hasF = true;
         break;
-      case 3:
+      case AttributeProto::kI:
         if (!i64(f, "AttributeProto", &a->i)) return false;
         a->hasI = true;
         break;
-      case 4:
+      case AttributeProto::kS:
         if (!str(f, "AttributeProto", &a->s)) return false;
         a->hasS = true;
         break;
-      case 5:
+      case AttributeProto::kT:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->t = std::make_unique<Tensor>();
         if (!tensor(f.bytes, a->t.get())) return false;
         break;
-      case 6:
+      case AttributeProto::kG:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->g = std::make_unique<Graph>();
         if (!graph(f.bytes, a->g.get(), depth + 1)) return false;
         break;
-      case 7:
+      case AttributeProto::kFloats:
         if (!repeatedFloat(f, "AttributeProto", &a->floats)) return false;
         break;
-      case 8:
+      case AttributeProto::kInts:
         if (!repeatedVarint(f, "AttributeProto", &a->ints, [](uint64_t v) { return static_cast<int64_t>(v); })) return false;
         break;
-      case 9:
+      case AttributeProto::kStrings:
         if (!charge(sizeof(std::string_view), f.offset) || !str(f, "AttributeProto", &a->strings.emplace_back())) return false;
         break;
-      case 10:
+      case AttributeProto::kTensors:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->tensors.emplace_back();
         if (!tensor(f.bytes, &a->tensors.back())) return false;
         break;
-      case 11:
+      case AttributeProto::kGraphs:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->graphs.emplace_back();
         if (!graph(f.bytes, &a->graphs.back(), depth + 1)) return false;
         break;
-      case 14:
-      case 15:
+      case AttributeProto::kTp:
+      case AttributeProto::kTypeProtos:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->typeProtos.push_back(f.bytes);
         break;
-      case 22:
-      case 23:
+      case AttributeProto::kSparseTensor:
+      case AttributeProto::kSparseTensors:
         if (!expect(f, wire::kLen, "AttributeProto")) return false;
         a->sparseTensors.push_back(f.bytes);
         break;
@@ -358,36 +359,36 @@ bool Parser::tensor(Bytes b, Tensor* t) {
   Field f;
   t->message = b;
   t->offset = off(b);
-  int64_t location = 0;
+  int64_t location = TensorProto::kLocationDefault;
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1:
+      case TensorProto::kDims:
         if (!repeatedVarint(f, "TensorProto", &t->dims, [](uint64_t v) { return static_cast<int64_t>(v); })) return false;
         break;
-      case 2:
+      case TensorProto::kDataType:
         if (!i32(f, "TensorProto", &t->dataType)) return false;
         break;
-      case 3: {
+      case TensorProto::kSegment: {
         if (!expect(f, wire::kLen, "TensorProto")) return false;
         Reader sr(f.bytes, base_);
         Field sf;
         t->hasSegment = true;
         while (!sr.done()) {
           if (!sr.next(&sf)) return failReader(sr);
-          if (sf.number == 1 && !i64(sf, "TensorProto.Segment", &t->segmentBegin)) return false;
-          if (sf.number == 2 && !i64(sf, "TensorProto.Segment", &t->segmentEnd)) return false;
+          if (sf.number == TensorProto::Segment::kBegin && !i64(sf, "TensorProto.Segment", &t->segmentBegin)) return false;
+          if (sf.number == TensorProto::Segment::kEnd && !i64(sf, "TensorProto.Segment", &t->segmentEnd)) return false;
         }
         break;
       }
-      case 4:
-      case 5:
-      case 7:
-      case 10:
-      case 11: {
-        const auto kind = f.number == 4    ? RepeatedScalar::kFixed32Kind
-                          : f.number == 10 ? RepeatedScalar::kFixed64Kind
-                                           : RepeatedScalar::kVarintKind;
+      case TensorProto::kFloatData:
+      case TensorProto::kInt32Data:
+      case TensorProto::kInt64Data:
+      case TensorProto::kDoubleData:
+      case TensorProto::kUint64Data: {
+        const auto kind = f.number == TensorProto::kFloatData    ? RepeatedScalar::kFixed32Kind
+                          : f.number == TensorProto::kDoubleData ? RepeatedScalar::kFixed64Kind
+                                                                 : RepeatedScalar::kVarintKind;
         uint64_t count = 0;
         if (!RepeatedScalar::count(f, kind, &count, &error_, base_)) return false;
         if (count == 0) break;
@@ -398,38 +399,38 @@ bool Parser::tensor(Bytes b, Tensor* t) {
         t->typedCount += count;
         break;
       }
-      case 6:
+      case TensorProto::kStringData:
         if (!expect(f, wire::kLen, "TensorProto")) return false;
-        if (t->typedField != 0 && t->typedField != 6) {
+        if (t->typedField != 0 && t->typedField != TensorProto::kStringData) {
           return fail(ErrorCode::InvalidModel, "tensor " + quoted(t->name) + " stores values in two typed fields", f.offset);
         }
-        t->typedField = 6;
+        t->typedField = TensorProto::kStringData;
         ++t->typedCount;
         break;
-      case 8:
+      case TensorProto::kName:
         if (!str(f, "TensorProto", &t->name)) return false;
         break;
-      case 9:
+      case TensorProto::kRawData:
         if (!expect(f, wire::kLen, "TensorProto")) return false;
         t->hasRawData = true;
         t->rawData = f.bytes;
         break;
-      case 12:
+      case TensorProto::kDocString:
         if (!str(f, "TensorProto", &t->docString)) return false;
         break;
-      case 13:
+      case TensorProto::kExternalData:
         if (!expect(f, wire::kLen, "TensorProto")) return false;
         t->externalData.emplace_back();
         if (!stringPair(f.bytes, &t->externalData.back())) return false;
         break;
-      case 14:
+      case TensorProto::kDataLocation:
         if (!i64(f, "TensorProto", &location)) return false;
         break;
       default:
         break;
     }
   }
-  t->external = location == 1;
+  t->external = location == TensorProto::kLocationExternal;
   return checkTensor(*t);
 }
 
@@ -468,7 +469,7 @@ bool Parser::checkTensor(const Tensor& t) {
                   t.offset);
     }
   }
-  if (t.hasRawData && (t.dataType == 21 || t.dataType == 22) && t.rawData.size != (count + 1) / 2) {
+  if (t.hasRawData && isPacked4(t.dataType) && t.rawData.size != (count + 1) / 2) {
     return fail(ErrorCode::InvalidModel,
                 "tensor " + quoted(t.name) + " holds " + std::to_string(t.rawData.size) + " bytes of 4-bit raw_data for " +
                     std::to_string(count) + " elements",
@@ -476,7 +477,7 @@ bool Parser::checkTensor(const Tensor& t) {
   }
   if (t.typedCount > 0) {
     // complex types store two values per element; 4-bit types pack two elements per int32_data value
-    const bool packed4 = t.dataType == 21 || t.dataType == 22;
+    const bool packed4 = isPacked4(t.dataType);
     const uint64_t perElem = (t.dataType == kComplex64 || t.dataType == kComplex128) ? 2 : 1;
     const uint64_t want = packed4 ? (count + 1) / 2 : count * perElem;
     if (count > (1ull << 61) || t.typedCount != want) {
@@ -496,15 +497,15 @@ bool Parser::valueInfo(Bytes b, ValueInfo* v) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1:
+      case ValueInfoProto::kName:
         if (!str(f, "ValueInfoProto", &v->name)) return false;
         break;
-      case 2:
+      case ValueInfoProto::kType:
         if (!expect(f, wire::kLen, "ValueInfoProto")) return false;
         v->hasType = true;
         if (!typeProto(f.bytes, v)) return false;
         break;
-      case 3:
+      case ValueInfoProto::kDocString:
         if (!str(f, "ValueInfoProto", &v->docString)) return false;
         break;
       default:
@@ -519,16 +520,18 @@ bool Parser::typeProto(Bytes b, ValueInfo* v) {
   Field f;
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
-    if (f.number == 1 || f.number == 4 || f.number == 5 || f.number == 8 || f.number == 9) {
+    if (f.number == TypeProto::kTensorType || f.number == TypeProto::kSequenceType || f.number == TypeProto::kMapType ||
+        f.number == TypeProto::kSparseTensorType || f.number == TypeProto::kOptionalType) {
       if (!expect(f, wire::kLen, "TypeProto")) return false;
       v->typeCase = f.number;
-      if (f.number != 1 && f.number != 8) continue;  // nested element types are not needed
+      if (f.number != TypeProto::kTensorType && f.number != TypeProto::kSparseTensorType)
+        continue;  // nested element types are not needed
       Reader tr(f.bytes, base_);
       Field tf;
       while (!tr.done()) {
         if (!tr.next(&tf)) return failReader(tr);
-        if (tf.number == 1 && !i32(tf, "TypeProto.Tensor", &v->elemType)) return false;
-        if (tf.number == 2) {
+        if (tf.number == TypeProto::Tensor::kElemType && !i32(tf, "TypeProto.Tensor", &v->elemType)) return false;
+        if (tf.number == TypeProto::Tensor::kShape) {
           if (!expect(tf, wire::kLen, "TypeProto.Tensor")) return false;
           v->hasShape = true;
           if (!shape(tf.bytes, v)) return false;
@@ -544,7 +547,7 @@ bool Parser::shape(Bytes b, ValueInfo* v) {
   Field f;
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
-    if (f.number != 1) continue;
+    if (f.number != TensorShapeProto::kDim) continue;
     if (!expect(f, wire::kLen, "TensorShapeProto")) return false;
     Dimension& d = v->shape.emplace_back();
     Reader dr(f.bytes, base_);
@@ -552,17 +555,17 @@ bool Parser::shape(Bytes b, ValueInfo* v) {
     while (!dr.done()) {
       if (!dr.next(&df)) return failReader(dr);
       switch (df.number) {
-        case 1:
+        case TensorShapeProto::Dimension::kDimValue:
           if (!i64(df, "Dimension", &d.value)) return false;
           d.hasValue = true;
           d.param = {};
           break;
-        case 2:
+        case TensorShapeProto::Dimension::kDimParam:
           if (!str(df, "Dimension", &d.param)) return false;
           d.hasValue = false;
           d.value = 0;
           break;
-        case 3:
+        case TensorShapeProto::Dimension::kDenotation:
           if (!str(df, "Dimension", &d.denotation)) return false;
           break;
         default:
@@ -578,8 +581,8 @@ bool Parser::opset(Bytes b, OpsetId* o) {
   Field f;
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
-    if (f.number == 1 && !str(f, "OperatorSetIdProto", &o->domain)) return false;
-    if (f.number == 2 && !i64(f, "OperatorSetIdProto", &o->version)) return false;
+    if (f.number == OperatorSetIdProto::kDomain && !str(f, "OperatorSetIdProto", &o->domain)) return false;
+    if (f.number == OperatorSetIdProto::kVersion && !i64(f, "OperatorSetIdProto", &o->version)) return false;
   }
   return true;
 }
@@ -589,8 +592,8 @@ bool Parser::stringPair(Bytes b, StringPair* p) {
   Field f;
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
-    if (f.number == 1 && !str(f, "StringStringEntryProto", &p->first)) return false;
-    if (f.number == 2 && !str(f, "StringStringEntryProto", &p->second)) return false;
+    if (f.number == StringStringEntryProto::kKey && !str(f, "StringStringEntryProto", &p->first)) return false;
+    if (f.number == StringStringEntryProto::kValue && !str(f, "StringStringEntryProto", &p->second)) return false;
   }
   return true;
 }
@@ -601,32 +604,32 @@ bool Parser::function(Bytes b, Function* fn, int depth) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     switch (f.number) {
-      case 1:
+      case FunctionProto::kName:
         if (!str(f, "FunctionProto", &fn->name)) return false;
         break;
-      case 4:
+      case FunctionProto::kInput:
         if (!str(f, "FunctionProto", &fn->inputs.emplace_back())) return false;
         break;
-      case 5:
+      case FunctionProto::kOutput:
         if (!str(f, "FunctionProto", &fn->outputs.emplace_back())) return false;
         break;
-      case 6:
+      case FunctionProto::kAttribute:
         if (!str(f, "FunctionProto", &fn->attributes.emplace_back())) return false;
         break;
-      case 7:
+      case FunctionProto::kNode:
         if (!expect(f, wire::kLen, "FunctionProto")) return false;
         fn->nodes.emplace_back();
         if (!node(f.bytes, &fn->nodes.back(), depth + 1)) return false;
         break;
-      case 8:
+      case FunctionProto::kDocString:
         if (!str(f, "FunctionProto", &fn->docString)) return false;
         break;
-      case 9:
+      case FunctionProto::kOpsetImport:
         if (!expect(f, wire::kLen, "FunctionProto")) return false;
         fn->opsets.emplace_back();
         if (!opset(f.bytes, &fn->opsets.back())) return false;
         break;
-      case 10:
+      case FunctionProto::kDomain:
         if (!str(f, "FunctionProto", &fn->domain)) return false;
         break;
       default:
@@ -672,17 +675,17 @@ std::string dataTypeName(int32_t type) {
       return "complex128";
     case kBFloat16:
       return "bfloat16";
-    case 17:
+    case kFloat8E4M3FN:
       return "float8e4m3fn";
-    case 18:
+    case kFloat8E4M3FNUZ:
       return "float8e4m3fnuz";
-    case 19:
+    case kFloat8E5M2:
       return "float8e5m2";
-    case 20:
+    case kFloat8E5M2FNUZ:
       return "float8e5m2fnuz";
-    case 21:
+    case kUint4:
       return "uint4";
-    case 22:
+    case kInt4:
       return "int4";
     default:
       return "dtype " + std::to_string(type);
@@ -711,10 +714,10 @@ size_t dataTypeSize(int32_t type) {
       return 8;
     case kComplex128:
       return 16;
-    case 17:
-    case 18:
-    case 19:
-    case 20:
+    case kFloat8E4M3FN:
+    case kFloat8E4M3FNUZ:
+    case kFloat8E5M2:
+    case kFloat8E5M2FNUZ:
       return 1;
     default:
       return 0;  // string, 4-bit types (packed two per byte), unknown
@@ -759,17 +762,23 @@ Result<Model> parseModel(const uint8_t* data, size_t size, const ParseOptions& o
   Model m;
   if (!p.model({data, size}, &m)) {
     Error e = p.error();
-    // ONNX writers emit ir_version (field 1) first. A file that fails before one was
-    // read is most likely not ONNX at all (text can run far as unknown fields before
-    // it fails): say so, as the no-ir_version check below does. One that fails after
+    // ONNX writers emit ir_version (ModelProto::kIrVersion) first. A file that fails
+    // before one was read is most likely not ONNX at all (text can run far as unknown
+    // fields before it fails): say so, as the no-ir_version check below does. One that fails after
     // it is a damaged or truncated model, however early its graph field starts.
     if (m.irVersion <= 0) {
       e.message = "not an ONNX model: " + e.message;
     }
     return e;
   }
-  if (!m.hasGraph) return makeError(ErrorCode::InvalidModel, "not an ONNX model: no graph found (ModelProto field 7)", 0);
-  if (m.irVersion <= 0) return makeError(ErrorCode::InvalidModel, "not an ONNX model: no ir_version (ModelProto field 1)", 0);
+  if (!m.hasGraph) {
+    return makeError(ErrorCode::InvalidModel,
+                     "not an ONNX model: no graph found (ModelProto field " + std::to_string(ModelProto::kGraph) + ")", 0);
+  }
+  if (m.irVersion <= 0) {
+    return makeError(ErrorCode::InvalidModel,
+                     "not an ONNX model: no ir_version (ModelProto field " + std::to_string(ModelProto::kIrVersion) + ")", 0);
+  }
   return m;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "onnx/fields.hpp"
 #include "onnx/wire.hpp"
 
 namespace ql::onnx {
@@ -9,25 +10,31 @@ namespace ql::onnx {
 namespace {
 
 // The message types on the way from ModelProto to a TensorProto's raw_data
-// (field numbers from onnx.proto). Everything else is copied without a look inside.
+// (fields named in onnx/fields.hpp). Everything else is copied without a look inside.
 enum Kind { kModel, kGraph, kNode, kAttribute, kTensor, kFunction, kTrainingInfo, kBlob, kOther };
 
-Kind child(Kind parent, uint32_t field) {
+Kind child(Kind parent, uint32_t number) {
+  using namespace fields;
   switch (parent) {
     case kModel:
-      return field == 7 ? kGraph : field == 25 ? kFunction : field == 20 ? kTrainingInfo : kOther;
+      return number == ModelProto::kGraph          ? kGraph
+             : number == ModelProto::kFunctions    ? kFunction
+             : number == ModelProto::kTrainingInfo ? kTrainingInfo
+                                                   : kOther;
     case kGraph:
-      return field == 1 ? kNode : field == 5 ? kTensor : kOther;
+      return number == GraphProto::kNode ? kNode : number == GraphProto::kInitializer ? kTensor : kOther;
     case kNode:
-      return field == 5 ? kAttribute : kOther;
+      return number == NodeProto::kAttribute ? kAttribute : kOther;
     case kAttribute:
-      return (field == 5 || field == 10) ? kTensor : (field == 6 || field == 11) ? kGraph : kOther;
+      return (number == AttributeProto::kT || number == AttributeProto::kTensors)  ? kTensor
+             : (number == AttributeProto::kG || number == AttributeProto::kGraphs) ? kGraph
+                                                                                   : kOther;
     case kTensor:
-      return field == 9 ? kBlob : kOther;
+      return number == TensorProto::kRawData ? kBlob : kOther;
     case kFunction:
-      return field == 7 ? kNode : kOther;
+      return number == FunctionProto::kNode ? kNode : kOther;
     case kTrainingInfo:
-      return (field == 1 || field == 2) ? kGraph : kOther;
+      return (number == TrainingInfoProto::kInitialization || number == TrainingInfoProto::kAlgorithm) ? kGraph : kOther;
     default:
       return kOther;
   }

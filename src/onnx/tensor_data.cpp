@@ -18,8 +18,8 @@ void forEachTyped(const Tensor& t, Fn fn) {
   wire::Field f;
   while (!r.done() && r.next(&f)) {
     if (f.number != t.typedField) continue;
-    const bool fixed32 = t.typedField == 4;
-    const bool fixed64 = t.typedField == 10;
+    const bool fixed32 = t.typedField == fields::TensorProto::kFloatData;
+    const bool fixed64 = t.typedField == fields::TensorProto::kDoubleData;
     if (f.type != wire::kLen) {
       fn(f.varint);
       continue;
@@ -47,7 +47,7 @@ uint32_t typedFieldFor(int32_t dt) {
   switch (dt) {
     case kFloat:
     case kComplex64:
-      return 4;
+      return fields::TensorProto::kFloatData;
     case kInt32:
     case kInt16:
     case kInt8:
@@ -56,21 +56,21 @@ uint32_t typedFieldFor(int32_t dt) {
     case kBool:
     case kFloat16:
     case kBFloat16:
-    case 17:
-    case 18:
-    case 19:
-    case 20:
-      return 5;
+    case kFloat8E4M3FN:
+    case kFloat8E4M3FNUZ:
+    case kFloat8E5M2:
+    case kFloat8E5M2FNUZ:
+      return fields::TensorProto::kInt32Data;
     case kString:
-      return 6;
+      return fields::TensorProto::kStringData;
     case kInt64:
-      return 7;
+      return fields::TensorProto::kInt64Data;
     case kDouble:
     case kComplex128:
-      return 10;
+      return fields::TensorProto::kDoubleData;
     case kUint32:
     case kUint64:
-      return 11;
+      return fields::TensorProto::kUint64Data;
     default:
       return 0;
   }

@@ -16,6 +16,7 @@ namespace ql::onnx {
 
 using wire::Field;
 using wire::Reader;
+using namespace fields;  // ModelProto::kGraph, TensorProto::kRawData, ...
 
 namespace {
 
@@ -64,7 +65,7 @@ Error checkTensorData(const TensorData& t, const char* what) {
   probe.dims = t.dims;
   uint64_t count = 0;
   if (!probe.elementCount(&count)) return invalid(name + " has a negative dimension or too many elements");
-  const bool packed4 = t.dataType == 21 || t.dataType == 22;  // int4/uint4: two per byte
+  const bool packed4 = isPacked4(t.dataType);  // int4/uint4: two per byte
   const size_t elem = dataTypeSize(t.dataType);
   if (elem == 0 && !packed4) return invalid(name + " has data type " + dataTypeName(t.dataType) + ", which has no fixed-size raw form");
   if (count > (uint64_t{1} << 58)) return invalid(name + " has too many elements");
@@ -183,14 +184,14 @@ bool Writer::model(wire::Bytes b, Out& o) {
   const uint8_t* lastMeta = nullptr;
   while (!scan.done()) {
     if (!scan.next(&f)) return failReader(scan);
-    if (f.number == 14 && f.type == wire::kLen) lastMeta = f.bytes.data;
+    if (f.number == ModelProto::kMetadataProps && f.type == wire::kLen) lastMeta = f.bytes.data;
   }
   std::vector<bool> metaDone(edit_.metadata.size(), false);
   auto addMeta = [&](size_t i) {
     metaDone[i] = true;
-    return message(14, o, [&](Out& m) {
-      m.str(1, edit_.metadata[i].first);
-      m.str(2, edit_.metadata[i].second);
+    return message(ModelProto::kMetadataProps, o, [&](Out& m) {
+      m.str(StringStringEntryProto::kKey, edit_.metadata[i].first);
+      m.str(StringStringEntryProto::kValue, edit_.metadata[i].second);
       return true;
     });
   };
@@ -204,13 +205,13 @@ bool Writer::model(wire::Bytes b, Out& o) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     const uint8_t* at = base_ + f.offset;
-    if (f.number == 7 && f.type == wire::kLen) {
+    if (f.number == ModelProto::kGraph && f.type == wire::kLen) {
       run.cut(at);
       sawGraph = true;
-      if (!message(7, o, [&](Out& m) { return graph(f.bytes, m); })) return false;
-    } else if (f.number == 14 && f.type == wire::kLen) {
+      if (!message(ModelProto::kGraph, o, [&](Out& m) { return graph(f.bytes, m); })) return false;
+    } else if (f.number == ModelProto::kMetadataProps && f.type == wire::kLen) {
       std::string_view key;
-      if (!stringField(f.bytes, 1, &key)) return false;
+      if (!stringField(f.bytes, StringStringEntryProto::kKey, &key)) return false;
       auto it = meta_.find(key);
       if (it == meta_.end()) {
         run.keep(at);
@@ -237,7 +238,7 @@ bool Writer::graph(wire::Bytes b, Out& o) {
   const uint8_t* lastInit = g.initializers.empty() ? nullptr : base_ + g.initializers.back().offset;
   auto addInits = [&] {
     for (const TensorData& t : edit_.addInitializers)
-      message(5, o, [&](Out& m) { return tensor({}, t, true, m); });
+      message(GraphProto::kInitializer, o, [&](Out& m) { return tensor({}, t, true, m); });
   };
   Reader r(b, base_);
   Field f;
@@ -247,29 +248,35 @@ bool Writer::graph(wire::Bytes b, Out& o) {
   while (!r.done()) {
     if (!r.next(&f)) return failReader(r);
     const uint8_t* at = base_ + f.offset;
-    if (f.type != wire::kLen || (f.number != 1 && f.number != 5 && f.number != 11 && f.number != 13)) {
+    if (f.type != wire::kLen || (f.number != GraphProto::kNode && f.number != GraphProto::kInitializer &&
+                                 f.number != GraphProto::kInput && f.number != GraphProto::kValueInfo)) {
       run.keep(at);
-    } else if (f.number == 1) {
+    } else if (f.number == GraphProto::kNode) {
       const size_t i = k++;
       // Indices refer to model.graph.nodes: the bytes must be the ones it was parsed from.
       if (i >= g.nodes.size() || g.nodes[i].offset != off(f.bytes)) return mismatch(static_cast<int64_t>(f.offset));
       if (removedNode_[i] || nodeEdit_[i]) run.cut(at);
       else run.keep(at);
-      if (nodeEdit_[i] && !message(1, o, [&](Out& m) { return node(f.bytes, *nodeEdit_[i], g.nodes[i], m); })) return false;
+      if (nodeEdit_[i] && !message(GraphProto::kNode, o, [&](Out& m) { return node(f.bytes, *nodeEdit_[i], g.nodes[i], m); }))
+        return false;
     } else {
       std::string_view name;
-      if (!stringField(f.bytes, f.number == 5 ? 8 : 1, &name)) return false;
-      if (f.number == 5) {
+      // an initializer's name, or a ValueInfoProto's
+      const bool init = f.number == GraphProto::kInitializer;
+      if (!stringField(f.bytes, init ? TensorProto::kName : ValueInfoProto::kName, &name)) return false;
+      if (init) {
         auto it = replace_.find(name);
         if (removeInit_.count(name) || it != replace_.end()) run.cut(at);
         else run.keep(at);
-        if (it != replace_.end() && !message(5, o, [&](Out& m) { return tensor(f.bytes, *it->second, false, m); })) return false;
+        if (it != replace_.end() &&
+            !message(GraphProto::kInitializer, o, [&](Out& m) { return tensor(f.bytes, *it->second, false, m); }))
+          return false;
         if (f.bytes.data == lastInit) {
           run.cut(endOf(f.bytes));
           addInits();
           added = true;
         }
-      } else if ((f.number == 11 ? removeInit_ : removeVi_).count(name)) {
+      } else if ((f.number == GraphProto::kInput ? removeInit_ : removeVi_).count(name)) {
         run.cut(at);  // an old exporter's weight listed as graph input, or a dropped value_info
       } else {
         run.keep(at);
@@ -287,8 +294,8 @@ bool Writer::node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o) {
   };
   // New lists go where the first original entry was, or first when there was none.
   bool insDone = e.inputs && n.inputs.empty(), outsDone = e.outputs && n.outputs.empty(), opDone = false;
-  if (insDone) list(1, *e.inputs);
-  if (outsDone) list(2, *e.outputs);
+  if (insDone) list(NodeProto::kInput, *e.inputs);
+  if (outsDone) list(NodeProto::kOutput, *e.outputs);
   Reader r(b, base_);
   Field f;
   Run run{o};
@@ -296,43 +303,47 @@ bool Writer::node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o) {
     if (!r.next(&f)) return failReader(r);
     const uint8_t* at = base_ + f.offset;
     std::string_view attr;
-    if (f.number == 5 && f.type == wire::kLen && !e.dropAttributes.empty() && !stringField(f.bytes, 1, &attr)) return false;
+    if (f.number == NodeProto::kAttribute && f.type == wire::kLen && !e.dropAttributes.empty() &&
+        !stringField(f.bytes, AttributeProto::kName, &attr))
+      return false;
     bool dropAttr = false;
-    for (const std::string& d : e.dropAttributes) dropAttr |= f.number == 5 && d == attr;
-    if ((f.number == 1 && e.inputs) || (f.number == 2 && e.outputs) || (f.number == 4 && e.opType) || dropAttr) {
+    for (const std::string& d : e.dropAttributes) dropAttr |= f.number == NodeProto::kAttribute && d == attr;
+    if ((f.number == NodeProto::kInput && e.inputs) || (f.number == NodeProto::kOutput && e.outputs) ||
+        (f.number == NodeProto::kOpType && e.opType) || dropAttr) {
       run.cut(at);
       // The replacement is written once, at the first occurrence; later ones are dropped.
-      if (f.number == 1 && !std::exchange(insDone, true)) list(1, *e.inputs);
-      if (f.number == 2 && !std::exchange(outsDone, true)) list(2, *e.outputs);
-      if (f.number == 4 && !std::exchange(opDone, true)) o.str(4, *e.opType);
+      if (f.number == NodeProto::kInput && !std::exchange(insDone, true)) list(NodeProto::kInput, *e.inputs);
+      if (f.number == NodeProto::kOutput && !std::exchange(outsDone, true)) list(NodeProto::kOutput, *e.outputs);
+      if (f.number == NodeProto::kOpType && !std::exchange(opDone, true)) o.str(NodeProto::kOpType, *e.opType);
     } else {
       run.keep(at);
     }
   }
   run.cut(endOf(b));
-  if (e.opType && !opDone) o.str(4, *e.opType);
+  if (e.opType && !opDone) o.str(NodeProto::kOpType, *e.opType);
   return true;
 }
 
 bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
   // New fields are written in field-number order around the kept ones, as protobuf
-  // serializers do: dims (1) and data_type (2) first, raw_data (9) before fields 10+.
+  // serializers do: dims and data_type first (with the name of a new tensor), raw_data
+  // before the fields numbered above it.
   int stage = 0;
   auto upTo = [&](uint32_t number) {
-    if (stage == 0 && number > 2) {
+    if (stage == 0 && number > TensorProto::kDataType) {
       if (!t.dims.empty()) {
-        message(1, o, [&](Out& m) {
+        message(TensorProto::kDims, o, [&](Out& m) {
           for (int64_t d : t.dims) m.varint(static_cast<uint64_t>(d));
           return true;
         });
       }
-      o.tag(2, wire::kVarint);
+      o.tag(TensorProto::kDataType, wire::kVarint);
       o.varint(static_cast<uint64_t>(static_cast<int64_t>(t.dataType)));
-      if (withName) o.str(8, t.name);
+      if (withName) o.str(TensorProto::kName, t.name);
       stage = 1;
     }
-    if (stage == 1 && number > 9) {
-      o.tag(9, wire::kLen);
+    if (stage == 1 && number > TensorProto::kRawData) {
+      o.tag(TensorProto::kRawData, wire::kLen);
       o.varint(t.raw.size());
       o.put(t.raw.data(), t.raw.size());
       stage = 2;
@@ -346,8 +357,28 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
     const uint8_t* at = base_ + f.offset;
     // Old data and its description go: dims, data_type, segment, every typed field,
     // raw_data, external_data, data_location. An external tensor becomes inline.
-    const bool dropped = f.number <= 7 || f.number == 9 || f.number == 10 || f.number == 11 || f.number == 13 || f.number == 14;
-    if (dropped || (stage == 0 && f.number > 2) || (stage == 1 && f.number > 9)) run.cut(at);
+    // Kept: name, doc_string and unknown fields.
+    bool dropped = false;
+    switch (f.number) {
+      case TensorProto::kDims:
+      case TensorProto::kDataType:
+      case TensorProto::kSegment:
+      case TensorProto::kFloatData:
+      case TensorProto::kInt32Data:
+      case TensorProto::kStringData:
+      case TensorProto::kInt64Data:
+      case TensorProto::kRawData:
+      case TensorProto::kDoubleData:
+      case TensorProto::kUint64Data:
+      case TensorProto::kExternalData:
+      case TensorProto::kDataLocation:
+        dropped = true;
+        break;
+      default:
+        break;
+    }
+    if (dropped || (stage == 0 && f.number > TensorProto::kDataType) || (stage == 1 && f.number > TensorProto::kRawData))
+      run.cut(at);
     if (dropped) continue;
     upTo(f.number);
     run.keep(at);

@@ -50,6 +50,127 @@ namespace fs = std::filesystem;
 namespace pb = ::onnx;
 namespace qo = ql::onnx;
 
+// ---------------------------------------------------------------------------
+// The field numbers and element types named in onnx/fields.hpp, each checked at
+// compile time against the code protoc generates from onnx.proto. Element types
+// newer than this onnx.proto (17-22, onnx 1.14 and 1.16) cannot be checked here.
+#define QL_SAME_FIELD(ours, theirs, name) \
+  static_assert(qo::fields::ours::k##name == pb::theirs::k##name##FieldNumber, #ours "::k" #name)
+QL_SAME_FIELD(ModelProto, ModelProto, IrVersion);
+QL_SAME_FIELD(ModelProto, ModelProto, ProducerName);
+QL_SAME_FIELD(ModelProto, ModelProto, ProducerVersion);
+QL_SAME_FIELD(ModelProto, ModelProto, Domain);
+QL_SAME_FIELD(ModelProto, ModelProto, ModelVersion);
+QL_SAME_FIELD(ModelProto, ModelProto, DocString);
+QL_SAME_FIELD(ModelProto, ModelProto, Graph);
+QL_SAME_FIELD(ModelProto, ModelProto, OpsetImport);
+QL_SAME_FIELD(ModelProto, ModelProto, MetadataProps);
+QL_SAME_FIELD(ModelProto, ModelProto, TrainingInfo);
+QL_SAME_FIELD(ModelProto, ModelProto, Functions);
+QL_SAME_FIELD(StringStringEntryProto, StringStringEntryProto, Key);
+QL_SAME_FIELD(StringStringEntryProto, StringStringEntryProto, Value);
+QL_SAME_FIELD(OperatorSetIdProto, OperatorSetIdProto, Domain);
+QL_SAME_FIELD(OperatorSetIdProto, OperatorSetIdProto, Version);
+QL_SAME_FIELD(TrainingInfoProto, TrainingInfoProto, Initialization);
+QL_SAME_FIELD(TrainingInfoProto, TrainingInfoProto, Algorithm);
+QL_SAME_FIELD(GraphProto, GraphProto, Node);
+QL_SAME_FIELD(GraphProto, GraphProto, Name);
+QL_SAME_FIELD(GraphProto, GraphProto, Initializer);
+QL_SAME_FIELD(GraphProto, GraphProto, DocString);
+QL_SAME_FIELD(GraphProto, GraphProto, Input);
+QL_SAME_FIELD(GraphProto, GraphProto, Output);
+QL_SAME_FIELD(GraphProto, GraphProto, ValueInfo);
+QL_SAME_FIELD(GraphProto, GraphProto, QuantizationAnnotation);
+QL_SAME_FIELD(GraphProto, GraphProto, SparseInitializer);
+QL_SAME_FIELD(NodeProto, NodeProto, Input);
+QL_SAME_FIELD(NodeProto, NodeProto, Output);
+QL_SAME_FIELD(NodeProto, NodeProto, Name);
+QL_SAME_FIELD(NodeProto, NodeProto, OpType);
+QL_SAME_FIELD(NodeProto, NodeProto, Attribute);
+QL_SAME_FIELD(NodeProto, NodeProto, DocString);
+QL_SAME_FIELD(NodeProto, NodeProto, Domain);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Name);
+QL_SAME_FIELD(AttributeProto, AttributeProto, F);
+QL_SAME_FIELD(AttributeProto, AttributeProto, I);
+QL_SAME_FIELD(AttributeProto, AttributeProto, S);
+QL_SAME_FIELD(AttributeProto, AttributeProto, T);
+QL_SAME_FIELD(AttributeProto, AttributeProto, G);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Floats);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Ints);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Strings);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Tensors);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Graphs);
+QL_SAME_FIELD(AttributeProto, AttributeProto, DocString);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Tp);
+QL_SAME_FIELD(AttributeProto, AttributeProto, TypeProtos);
+QL_SAME_FIELD(AttributeProto, AttributeProto, Type);
+QL_SAME_FIELD(AttributeProto, AttributeProto, RefAttrName);
+QL_SAME_FIELD(AttributeProto, AttributeProto, SparseTensor);
+QL_SAME_FIELD(AttributeProto, AttributeProto, SparseTensors);
+QL_SAME_FIELD(TensorProto, TensorProto, Dims);
+QL_SAME_FIELD(TensorProto, TensorProto, DataType);
+QL_SAME_FIELD(TensorProto, TensorProto, Segment);
+QL_SAME_FIELD(TensorProto, TensorProto, FloatData);
+QL_SAME_FIELD(TensorProto, TensorProto, Int32Data);
+QL_SAME_FIELD(TensorProto, TensorProto, StringData);
+QL_SAME_FIELD(TensorProto, TensorProto, Int64Data);
+QL_SAME_FIELD(TensorProto, TensorProto, Name);
+QL_SAME_FIELD(TensorProto, TensorProto, RawData);
+QL_SAME_FIELD(TensorProto, TensorProto, DoubleData);
+QL_SAME_FIELD(TensorProto, TensorProto, Uint64Data);
+QL_SAME_FIELD(TensorProto, TensorProto, DocString);
+QL_SAME_FIELD(TensorProto, TensorProto, ExternalData);
+QL_SAME_FIELD(TensorProto, TensorProto, DataLocation);
+QL_SAME_FIELD(TensorProto::Segment, TensorProto_Segment, Begin);
+QL_SAME_FIELD(TensorProto::Segment, TensorProto_Segment, End);
+QL_SAME_FIELD(ValueInfoProto, ValueInfoProto, Name);
+QL_SAME_FIELD(ValueInfoProto, ValueInfoProto, Type);
+QL_SAME_FIELD(ValueInfoProto, ValueInfoProto, DocString);
+QL_SAME_FIELD(TypeProto, TypeProto, TensorType);
+QL_SAME_FIELD(TypeProto, TypeProto, SequenceType);
+QL_SAME_FIELD(TypeProto, TypeProto, MapType);
+QL_SAME_FIELD(TypeProto, TypeProto, SparseTensorType);
+QL_SAME_FIELD(TypeProto, TypeProto, OptionalType);
+QL_SAME_FIELD(TypeProto::Tensor, TypeProto_Tensor, ElemType);
+QL_SAME_FIELD(TypeProto::Tensor, TypeProto_Tensor, Shape);
+QL_SAME_FIELD(TypeProto::Tensor, TypeProto_SparseTensor, ElemType);
+QL_SAME_FIELD(TypeProto::Tensor, TypeProto_SparseTensor, Shape);
+QL_SAME_FIELD(TensorShapeProto, TensorShapeProto, Dim);
+QL_SAME_FIELD(TensorShapeProto::Dimension, TensorShapeProto_Dimension, DimValue);
+QL_SAME_FIELD(TensorShapeProto::Dimension, TensorShapeProto_Dimension, DimParam);
+QL_SAME_FIELD(TensorShapeProto::Dimension, TensorShapeProto_Dimension, Denotation);
+QL_SAME_FIELD(FunctionProto, FunctionProto, Name);
+QL_SAME_FIELD(FunctionProto, FunctionProto, Input);
+QL_SAME_FIELD(FunctionProto, FunctionProto, Output);
+QL_SAME_FIELD(FunctionProto, FunctionProto, Attribute);
+QL_SAME_FIELD(FunctionProto, FunctionProto, Node);
+QL_SAME_FIELD(FunctionProto, FunctionProto, DocString);
+QL_SAME_FIELD(FunctionProto, FunctionProto, OpsetImport);
+QL_SAME_FIELD(FunctionProto, FunctionProto, Domain);
+#undef QL_SAME_FIELD
+static_assert(qo::fields::TensorProto::kLocationDefault == pb::TensorProto_DataLocation_DEFAULT);
+static_assert(qo::fields::TensorProto::kLocationExternal == pb::TensorProto_DataLocation_EXTERNAL);
+#define QL_SAME_TYPE(ours, theirs) \
+  static_assert(static_cast<int>(qo::ours) == static_cast<int>(pb::TensorProto_DataType_##theirs), #ours)
+QL_SAME_TYPE(kUndefined, UNDEFINED);
+QL_SAME_TYPE(kFloat, FLOAT);
+QL_SAME_TYPE(kUint8, UINT8);
+QL_SAME_TYPE(kInt8, INT8);
+QL_SAME_TYPE(kUint16, UINT16);
+QL_SAME_TYPE(kInt16, INT16);
+QL_SAME_TYPE(kInt32, INT32);
+QL_SAME_TYPE(kInt64, INT64);
+QL_SAME_TYPE(kString, STRING);
+QL_SAME_TYPE(kBool, BOOL);
+QL_SAME_TYPE(kFloat16, FLOAT16);
+QL_SAME_TYPE(kDouble, DOUBLE);
+QL_SAME_TYPE(kUint32, UINT32);
+QL_SAME_TYPE(kUint64, UINT64);
+QL_SAME_TYPE(kComplex64, COMPLEX64);
+QL_SAME_TYPE(kComplex128, COMPLEX128);
+QL_SAME_TYPE(kBFloat16, BFLOAT16);
+#undef QL_SAME_TYPE
+
 namespace {
 
 // ---------------------------------------------------------------------------

@@ -909,6 +909,100 @@ TEST_CASE("layers: zero-size weights are found; analysing them is an error, not 
   CHECK(a.error().message.find("layer 'layer'") == 0);
 }
 
+TEST_CASE("layers: the input-channel axis, transB and weight-on-the-left are worked out once", "[layers][axes]") {
+  auto family = [](const Layer& L) { return L.spec ? L.spec->family : ql::graph::OpFamily::None; };
+  {  // Conv W [O, I, kh, kw]
+    Found f(single("Conv", {8, 3, 3, 3}));
+    const Layer& L = f.only();
+    REQUIRE(L.spec);
+    CHECK(L.spec == ql::graph::findOpSpec("", "Conv"));
+    CHECK(family(L) == ql::graph::OpFamily::Conv);
+    CHECK(L.channelAxis == 0);
+    CHECK(L.inputAxis == 1);
+    CHECK_FALSE(L.transB);
+    CHECK_FALSE(L.weightOnLeft);
+  }
+  {  // grouped Conv: the input axis holds I/g
+    Found f(single("Conv", {6, 2, 3, 3}, {pb::attrInt("group", 3)}));
+    CHECK(f.only().inputAxis == 1);
+  }
+  {  // ConvTranspose W [I, O/g, k...], grouped or not
+    CHECK(Found(single("ConvTranspose", {4, 6, 3, 3})).only().inputAxis == 0);
+    Found g(single("ConvTranspose", {4, 3, 3, 3}, {pb::attrInt("group", 2)}));
+    CHECK(g.only().channelAxis == 1);
+    CHECK(g.only().inputAxis == 0);
+    CHECK(family(g.only()) == ql::graph::OpFamily::ConvTranspose);
+  }
+  {  // Gemm: transB stores [N, K]
+    Found t(single("Gemm", {5, 7}, {pb::attrInt("transB", 1)}));
+    CHECK(t.only().transB);
+    CHECK(t.only().channelAxis == 0);
+    CHECK(t.only().inputAxis == 1);
+    Found n(single("Gemm", {7, 5}));
+    CHECK_FALSE(n.only().transB);
+    CHECK(n.only().channelAxis == 1);
+    CHECK(n.only().inputAxis == 0);
+    CHECK(family(n.only()) == ql::graph::OpFamily::Gemm);
+  }
+  {  // transB on an op that has no such attribute means nothing
+    Found f(single("MatMul", {7, 5}, {pb::attrInt("transB", 1)}));
+    CHECK_FALSE(f.only().transB);
+    CHECK(f.only().channelAxis == 1);
+  }
+  {  // MatMul x @ W [..., K, N]
+    Found f(single("MatMul", {2, 3, 4}));
+    CHECK(f.only().channelAxis == 2);
+    CHECK(f.only().inputAxis == 1);
+    CHECK_FALSE(f.only().weightOnLeft);
+  }
+  {  // W @ x: W [M, K] is [out, in]
+    pb::GraphBuilder g;
+    g.init(weight("W", {6, 9}));
+    g.add(pb::node("MatMul", {"W", "x"}, {"y"}, "left"));
+    Found f(g);
+    const Layer& L = f.only();
+    CHECK(L.weightOnLeft);
+    CHECK(L.channelAxis == 0);
+    CHECK(L.inputAxis == 1);
+  }
+  {  // the same weight on the right and a constant on the left: the right one is the weight
+    pb::GraphBuilder g;
+    g.init(weight("A", {4, 6})).init(weight("B", {6, 9}));
+    g.add(pb::node("MatMul", {"A", "B"}, {"y"}, "both"));
+    Found f(g);
+    CHECK(f.only().weight->name == "B");
+    CHECK_FALSE(f.only().weightOnLeft);
+  }
+  {  // through a Transpose: both axes are axes of the stored tensor
+    pb::GraphBuilder g;
+    g.init(weight("Wt", {5, 7}));
+    g.add(pb::node("Transpose", {"Wt"}, {"W"}, "tr", {pb::attrInts("perm", {1, 0})}));
+    g.add(pb::node("MatMul", {"x", "W"}, {"y"}, "mm"));
+    Found f(g);
+    CHECK(f.only().channelAxis == 0);
+    CHECK(f.only().inputAxis == 1);
+  }
+  {  // TF HWIO stored, transposed to OIHW for Conv: O is stored axis 3, I axis 2
+    pb::GraphBuilder g;
+    g.init(weight("Whwio", {3, 3, 4, 16}));
+    g.add(pb::node("Transpose", {"Whwio"}, {"W"}, "tr", {pb::attrInts("perm", {3, 2, 0, 1})}));
+    g.add(pb::node("Conv", {"x", "W"}, {"y"}, "conv"));
+    Found f(g);
+    CHECK(f.only().channelAxis == 3);
+    CHECK(f.only().inputAxis == 2);
+  }
+  {  // integer ops: the table's entry, and its axes
+    pb::GraphBuilder g;
+    g.init(pb::rawTensor("w", pb::kUint8, {3, 2}, std::string("\x01\x02\x03\x04\x05\x06", 6)));
+    g.add(pb::node("MatMulInteger", {"x", "w"}, {"y"}, "mmi"));
+    Found f(g);
+    CHECK(f.only().spec == ql::graph::findOpSpec("", "MatMulInteger"));
+    CHECK(family(f.only()) == ql::graph::OpFamily::MatMul);
+    CHECK(f.only().channelAxis == 1);
+    CHECK(f.only().inputAxis == 0);
+  }
+}
+
 TEST_CASE("analysis: rankByRisk orders by int8 per-tensor SQNR, failures last", "[analysis]") {
   const double nan = std::nan("");
   CHECK(ql::analysis::rankByRisk({30, nan, 10, 20, nan, 10}) == std::vector<size_t>{2, 5, 3, 0, 1, 4});
