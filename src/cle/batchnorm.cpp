@@ -115,13 +115,13 @@ void foldBefore(EqLayers& layers, const std::unordered_set<const onnx::Node*>& f
     if (input(*L.node, 0) != bn.outputs[0]) continue;
     const auto groups = w.view.groups;
     std::string why;
-    if (w.view.convFamily && (L.op != "Conv" || groups != 1 || w.padded))
+    if (w.view.convFamily && (L.spec->family != graph::OpFamily::Conv || groups != 1 || w.padded))
       why = "BatchNormalization before a " + std::string(L.op) +
             (groups != 1 ? " with groups"
              : w.padded  ? " with padding"
                          : "") +
             " cannot be folded exactly";
-    else if (L.op == "Gemm" && L.node->intAttr("transA", 0) != 0)
+    else if (L.spec->family == graph::OpFamily::Gemm && L.node->intAttr("transA", 0) != 0)
       why = "BatchNormalization before a Gemm with transA cannot be folded";
     else if (!w.hasBias && !w.view.canAddBias)
       why = "BatchNormalization before a MatMul without a bias Add is not folded";

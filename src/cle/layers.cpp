@@ -17,7 +17,7 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
   if (!L.path.empty()) return stop("inside a sub-graph (" + L.path + "): not equalized");
   if (L.quant.present) return stop("weights are quantized (" + std::string(L.quant.via) + "): not equalized");
   const std::string_view op = L.op;
-  if (!equalizedOp(op)) return stop(std::string(op) + " is not equalized");
+  if (!equalizedOp(L)) return stop(std::string(op) + " is not equalized");
   if (!L.via.empty()) return stop("weight reaches the layer through " + std::string(L.via[0]) + ": not equalized");
   EqLayer w;
   w.layer = &L;
@@ -28,20 +28,22 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
   auto view = weightView(L);
   if (auto* reason = std::get_if<std::string>(&view)) return stop(*reason);
   w.view = std::get<WeightView>(view);
-  if (op == "Conv") {
+  using F = graph::OpFamily;
+  const F family = L.spec->family;
+  if (family == F::Conv) {
     const auto* pads = n.attribute("pads");
     const auto* autoPad = n.attribute("auto_pad");
     w.padded = (autoPad && autoPad->s != "NOTSET" && autoPad->s != "VALID") ||
                (pads && std::any_of(pads->ints.begin(), pads->ints.end(), [](int64_t p) { return p != 0; }));
-  } else if (op == "ConvTranspose") {
+  } else if (family == F::ConvTranspose) {
     w.padded = true;  // not used as a target of absorption
   } else {
-    if (op == "Gemm") {
+    if (family == F::Gemm) {
       if (const auto* a = n.attribute("alpha"); a && a->hasF) w.alpha = a->f;
       if (const auto* a = n.attribute("beta"); a && a->hasF) w.beta = a->f;
       if (w.alpha == 0 || w.beta == 0) return stop("Gemm with alpha or beta 0: not equalized");
     }
-    w.padded = op == "Gemm" && n.intAttr("transA", 0) != 0;  // as layer 2 its input would be transposed
+    w.padded = family == F::Gemm && n.intAttr("transA", 0) != 0;  // as layer 2 its input would be transposed
   }
   const uint64_t outC = w.view.outC;
   if (outC == 0 || w.view.inC == 0) return stop("empty weight");
@@ -63,7 +65,7 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
       w.outNode = L.biasAdd;
       w.biasNode = L.biasAdd;
       w.outValue = L.biasAdd->outputs[0];
-    } else if (op == "Gemm") {
+    } else if (family == F::Gemm) {
       w.biasScale = w.beta;
     }
     for (float& x : w.b) x = static_cast<float>(x * w.biasScale);

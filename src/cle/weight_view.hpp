@@ -31,11 +31,12 @@ struct WeightView {
   uint64_t inOf(uint64_t a, uint64_t b) const { return outIsA ? group(a) * B + b : a; }
 };
 
-// The ops whose weights CLE changes: Conv, ConvTranspose, Gemm, MatMul.
-bool equalizedOp(std::string_view op);
+// The layers whose weights CLE changes: the float ops of the op table (Conv,
+// ConvTranspose, Gemm, MatMul), read from layer.spec.
+bool equalizedOp(const graph::Layer& layer);
 
 // The view of an equalized op's weight, or why it has none CLE can use (a reason
-// for the layer's stop). The caller checks equalizedOp(layer.op) first.
+// for the layer's stop). The caller checks equalizedOp(layer) first.
 std::variant<WeightView, std::string> weightView(const graph::Layer& layer);
 
 }  // namespace ql::cle

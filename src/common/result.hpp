@@ -20,7 +20,7 @@ enum class ErrorCode : int {
 // Stable names used by the JS API and the CLI ("INVALID_MODEL", ...).
 const char* errorCodeName(ErrorCode code);
 
-struct Error {
+struct [[nodiscard]] Error {
   ErrorCode code = ErrorCode::Ok;
   std::string message;
   int64_t offset = -1;  // byte offset in the model file where it applies, or -1
@@ -35,7 +35,7 @@ inline Error makeError(ErrorCode code, std::string message, int64_t offset = -1)
 }
 
 template <class T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}            // NOLINT: implicit by design
   Result(Error error) : error_(std::move(error)) {}        // NOLINT

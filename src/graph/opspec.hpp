@@ -59,6 +59,9 @@ struct OpSpec {
   bool alwaysWeights = true;
 
   bool analysed() const { return family != OpFamily::None; }
+  // The integer ops (QLinearConv, ConvInteger, MatMulInteger, QLinearMatMul): their weight
+  // is stored quantized, with its scale or zero point as an input.
+  bool integerWeights() const { return scale != kNoInput || zeroPoint != kNoInput; }
   // Output / input channel axis of a weight of rank `rank`, counted from 0, for the
   // weight on the right (or on the left) and the given transB.
   int outputAxis(size_t rank, bool onLeft = false, bool transB = false) const;

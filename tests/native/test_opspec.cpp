@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "cle/weight_view.hpp"
 #include "compare/compare.hpp"
 #include "graph/opspec.hpp"
 #include "onnx/model.hpp"
@@ -230,4 +231,21 @@ TEST_CASE("opspec: the ops discovery follows from a stored weight to its layer",
   CHECK(findWeightPathSpec(&relu) == nullptr);
   CHECK(findWeightPathSpec(&qdq) == nullptr);
   CHECK(findWeightPathSpec(nullptr) == nullptr);
+}
+
+TEST_CASE("opspec: the integer ops are those with quantization inputs, and CLE equalizes the float ones only", "[opspec]") {
+  std::set<std::string> integer, floats;
+  for (const auto& s : ql::graph::opTable()) {
+    if (!s.analysed()) continue;
+    (s.integerWeights() ? integer : floats).insert(std::string(s.op));
+  }
+  CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"});
+  CHECK(floats == std::set<std::string>{"Conv", "ConvTranspose", "Gemm", "MatMul"});
+  ql::graph::Layer layer;
+  for (const auto& s : ql::graph::opTable()) {
+    layer.spec = &s;
+    CHECK(ql::cle::equalizedOp(layer) == (s.analysed() && floats.count(std::string(s.op)) == 1));
+  }
+  layer.spec = nullptr;
+  CHECK_FALSE(ql::cle::equalizedOp(layer));
 }
