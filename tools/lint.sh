@@ -15,8 +15,9 @@ status=0
 
 if ((fix)); then
   clang-format -i "${cpp[@]}"
-  "$bin/prettier" --log-level warn --write "${js[@]}"
+  # ESLint's fixes first, then Prettier has the last word on layout.
   "$bin/eslint" --fix "${js[@]}" || status=1
+  "$bin/prettier" --log-level warn --write "${js[@]}"
   exit $status
 fi
 
