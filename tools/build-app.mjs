@@ -32,7 +32,10 @@ const browserCore = {
       const start = text.indexOf('var createQuantLensCore');
       if (start < 0) throw new Error(`${args.path}: Emscripten factory not found`);
       // `require` stays a (never set) local, so the bundler does not resolve Node's modules.
-      return { contents: 'var require, __dirname;\n' + text.slice(start).replace(/import\.meta\.url/g, '"https://quantlens.invalid/"'), loader: 'js' };
+      return {
+        contents: 'var require, __dirname;\n' + text.slice(start).replace(/import\.meta\.url/g, '"https://quantlens.invalid/"'),
+        loader: 'js',
+      };
     });
   },
 };
@@ -81,4 +84,6 @@ const html = pageHtml({
 });
 fs.mkdirSync(out, { recursive: true });
 fs.writeFileSync(path.join(out, 'index.html'), html);
-console.log(`build-app: web/dist/app/index.html ${(html.length / 1e6).toFixed(2)} MB (main ${(main.length / 1e3).toFixed(0)} kB, worker ${(worker.length / 1e3).toFixed(0)} kB, wasm ${(wasm.length / 1e3).toFixed(0)} kB base64)`);
+console.log(
+  `build-app: web/dist/app/index.html ${(html.length / 1e6).toFixed(2)} MB (main ${(main.length / 1e3).toFixed(0)} kB, worker ${(worker.length / 1e3).toFixed(0)} kB, wasm ${(wasm.length / 1e3).toFixed(0)} kB base64)`,
+);

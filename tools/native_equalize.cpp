@@ -15,7 +15,9 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: quantlens_equalize MODEL.onnx [-o OUT.onnx] [--keep-relu6] [--no-bias-absorption] [--iterations N] [--dead-ratio R] [--no-triples] [--no-pad-pool] [--quiet] [--scales]\n");
+    std::fprintf(stderr,
+                 "usage: quantlens_equalize MODEL.onnx [-o OUT.onnx] [--keep-relu6] [--no-bias-absorption] [--iterations N] "
+                 "[--dead-ratio R] [--no-triples] [--no-pad-pool] [--quiet] [--scales]\n");
     return 2;
   }
   ql::cle::Options opt;
@@ -23,15 +25,24 @@ int main(int argc, char** argv) {
   bool quiet = false, scales = false;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "-o" && i + 1 < argc) out = argv[++i];
-    else if (a == "--keep-relu6") opt.keepRelu6 = true;
-    else if (a == "--no-bias-absorption") opt.biasAbsorption = false;
-    else if (a == "--no-triples") opt.triples = false;
-    else if (a == "--no-pad-pool") opt.throughPadPool = false;
-    else if (a == "--iterations" && i + 1 < argc) opt.maxIterations = std::atoi(argv[++i]);
-    else if (a == "--dead-ratio" && i + 1 < argc) opt.deadChannelRatio = std::atof(argv[++i]);
-    else if (a == "--quiet") quiet = true;
-    else if (a == "--scales") scales = true;
+    if (a == "-o" && i + 1 < argc)
+      out = argv[++i];
+    else if (a == "--keep-relu6")
+      opt.keepRelu6 = true;
+    else if (a == "--no-bias-absorption")
+      opt.biasAbsorption = false;
+    else if (a == "--no-triples")
+      opt.triples = false;
+    else if (a == "--no-pad-pool")
+      opt.throughPadPool = false;
+    else if (a == "--iterations" && i + 1 < argc)
+      opt.maxIterations = std::atoi(argv[++i]);
+    else if (a == "--dead-ratio" && i + 1 < argc)
+      opt.deadChannelRatio = std::atof(argv[++i]);
+    else if (a == "--quiet")
+      quiet = true;
+    else if (a == "--scales")
+      scales = true;
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -50,9 +61,11 @@ int main(int argc, char** argv) {
   }
   const auto& rep = r->report;
   if (!quiet) {
-    std::printf("layers %zu, changed %zu, sequences %zu, BN folded %zu, ReLU6 replaced %zu, bias absorbed %zu, dead channels %zu, stops %zu\n",
-                rep.layersSeen, rep.layers.size(), rep.sequences.size(), rep.foldedBatchNorms.size(), rep.relu6Replaced.size(),
-                rep.biasAbsorptions, rep.deadChannels.size(), rep.stops.size());
+    std::printf(
+        "layers %zu, changed %zu, sequences %zu, BN folded %zu, ReLU6 replaced %zu, bias absorbed %zu, dead channels %zu, stops "
+        "%zu\n",
+        rep.layersSeen, rep.layers.size(), rep.sequences.size(), rep.foldedBatchNorms.size(), rep.relu6Replaced.size(),
+        rep.biasAbsorptions, rep.deadChannels.size(), rep.stops.size());
     for (const auto& s : rep.sequences) {
       std::printf("  seq (%d it%s):", s.iterations, s.converged ? "" : ", not converged");
       for (size_t k = 0; k < s.layers.size(); ++k) {
@@ -61,7 +74,8 @@ int main(int argc, char** argv) {
       }
       std::printf("\n");
     }
-    for (const auto& s : rep.stops) std::printf("  stop %s at %s (%s): %s\n", s.layer.c_str(), s.node.c_str(), s.op.c_str(), s.reason.c_str());
+    for (const auto& s : rep.stops)
+      std::printf("  stop %s at %s (%s): %s\n", s.layer.c_str(), s.node.c_str(), s.op.c_str(), s.reason.c_str());
     for (const auto& c : rep.layers) {
       if (!c.beforeError.empty()) std::printf("  warning: %s\n", c.beforeError.c_str());
     }
@@ -73,11 +87,12 @@ int main(int argc, char** argv) {
         return std::make_pair(lo, hi);
       };
       auto o = mm(c.outScale), i = mm(c.inScale);
-      std::printf("  %-60s out /[%.3g, %.3g] in *[%.3g, %.3g] int8 %.1f -> %.1f dB\n", c.name.c_str(), o.first, o.second, i.first, i.second,
-                  c.before.sqnr[ql::stats::kInt8PerTensor], c.after.sqnr[ql::stats::kInt8PerTensor]);
+      std::printf("  %-60s out /[%.3g, %.3g] in *[%.3g, %.3g] int8 %.1f -> %.1f dB\n", c.name.c_str(), o.first, o.second, i.first,
+                  i.second, c.before.sqnr[ql::stats::kInt8PerTensor], c.after.sqnr[ql::stats::kInt8PerTensor]);
     }
     for (const auto& d : rep.deadChannels) {
-      if (scales) std::printf("  dead %s %s channel %u range %.3g\n", d.layer.c_str(), d.output ? "output" : "input", d.channel, d.range);
+      if (scales)
+        std::printf("  dead %s %s channel %u range %.3g\n", d.layer.c_str(), d.output ? "output" : "input", d.channel, d.range);
     }
     double b8 = 0, a8 = 0;
     for (const auto& c : rep.layers) {
@@ -85,7 +100,8 @@ int main(int argc, char** argv) {
       a8 += c.after.sqnr[ql::stats::kInt8PerTensor];
     }
     if (!rep.layers.empty())
-      std::printf("mean INT8 per-tensor weight SQNR over changed layers: %.2f -> %.2f dB\n", b8 / rep.layers.size(), a8 / rep.layers.size());
+      std::printf("mean INT8 per-tensor weight SQNR over changed layers: %.2f -> %.2f dB\n", b8 / rep.layers.size(),
+                  a8 / rep.layers.size());
   }
   if (!out.empty()) {
     std::ofstream o(out, std::ios::binary);

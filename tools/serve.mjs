@@ -26,18 +26,28 @@ const server = http.createServer((req, res) => {
     const name = path.basename(decodeURIComponent(url.pathname));
     if (name.endsWith('.onnx')) file = path.join(examples, name);
   }
-  if (!file || !fs.existsSync(file)) { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('not found\n'); return; }
+  if (!file || !fs.existsSync(file)) {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+    return;
+  }
   res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'cache-control': 'no-cache' });
   fs.createReadStream(file).pipe(res);
 });
 
 server.on('error', (e) => {
-  if (e.code === 'EADDRINUSE' && arg < 0 && port < 8100) { port++; server.listen(port, '127.0.0.1'); return; }  // the next free port
+  if (e.code === 'EADDRINUSE' && arg < 0 && port < 8100) {
+    port++;
+    server.listen(port, '127.0.0.1');
+    return;
+  } // the next free port
   console.error(`serve: ${e.message}`);
   process.exit(1);
 });
 server.on('listening', () => {
   console.log(`QuantLens is running at http://localhost:${server.address().port}/  (Ctrl+C to stop)`);
-  console.log('Open it in a browser; "Try an example" loads models/fetched/mlsd_320x320_tiny.onnx. The page also works saved as a file, offline.');
+  console.log(
+    'Open it in a browser; "Try an example" loads models/fetched/mlsd_320x320_tiny.onnx. The page also works saved as a file, offline.',
+  );
 });
 server.listen(port, '127.0.0.1');

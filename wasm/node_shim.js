@@ -10,6 +10,8 @@ var require, __dirname;
 if (typeof process === 'object' && process.versions && process.versions.node) {
   __dirname = '.';
   require = (name) => {
-    throw new Error(`quantlens_core: require('${name}') is not available; load the core through web/src/core.js, which passes the .wasm bytes`);
+    throw new Error(
+      `quantlens_core: require('${name}') is not available; load the core through web/src/core.js, which passes the .wasm bytes`,
+    );
   };
 }

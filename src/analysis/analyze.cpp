@@ -78,8 +78,8 @@ Result<std::vector<float>> layerWeightValues(const graph::Layer& L, wire::Bytes 
   if (!values.ok()) return values.error();
   if (values->count != L.layout.elementCount()) {
     return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': weight of " + std::to_string(values->count) +
-                                                  " values does not match its layout (" + std::to_string(L.layout.elementCount()) +
-                                                  ")");
+                                                  " values does not match its layout (" +
+                                                  std::to_string(L.layout.elementCount()) + ")");
   }
   auto dq = Dequantizer::create(L);
   if (!dq.ok()) return dq.error();
@@ -104,8 +104,9 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
   uint64_t count = 0;
   if (!w.elementCount(&count) || count != L.layout.elementCount() || count > availableBytes / a.elemSize_) {
     return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': weight of " + std::to_string(count) +
-                                                  " values does not match its layout (" + std::to_string(L.layout.elementCount()) +
-                                                  ") or the " + std::to_string(availableBytes) + " bytes available");
+                                                  " values does not match its layout (" +
+                                                  std::to_string(L.layout.elementCount()) + ") or the " +
+                                                  std::to_string(availableBytes) + " bytes available");
   }
   auto dq = Dequantizer::create(L);
   if (!dq.ok()) return dq.error();

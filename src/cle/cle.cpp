@@ -105,8 +105,9 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
   // or CI job running it) busy for hours; real sequences settle in tens of sweeps.
   if (options.maxIterations < 0 || options.maxIterations > 1000000 || !(options.tolerance >= 0) ||
       !(options.deadChannelRatio >= 0) || options.histogramBins < 1 || options.histogramBins > 4096)
-    return makeError(ErrorCode::InvalidArgument,
-                     "CLE options out of range (maxIterations 0..1000000, tolerance >= 0, deadChannelRatio >= 0, histogramBins 1..4096)");
+    return makeError(
+        ErrorCode::InvalidArgument,
+        "CLE options out of range (maxIterations 0..1000000, tolerance >= 0, deadChannelRatio >= 0, histogramBins 1..4096)");
   auto model = onnx::parseModel(data, size);
   if (!model.ok()) return model.error();
   if (!model->hasGraph) return makeError(ErrorCode::InvalidModel, "the model has no graph");
@@ -123,7 +124,10 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
   auto written = onnx::parseModel(out->model.data(), out->model.size());
   Error bad = written.ok() ? graph::checkGraph(written.value()).firstError() : written.error();
   if (!bad.ok()) {
-    return makeError(ErrorCode::InvalidGraph, "equalization would have written an invalid model, so nothing was written (a QuantLens bug: please report it with the model): " + bad.message);
+    return makeError(ErrorCode::InvalidGraph,
+                     "equalization would have written an invalid model, so nothing was written (a QuantLens bug: please report "
+                     "it with the model): " +
+                         bad.message);
   }
   return out;
 }

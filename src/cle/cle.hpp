@@ -44,14 +44,14 @@
 namespace ql::cle {
 
 struct Options {
-  bool keepRelu6 = false;          // true: ReLU6 ends a sequence instead of becoming Relu
+  bool keepRelu6 = false;  // true: ReLU6 ends a sequence instead of becoming Relu
   bool biasAbsorption = true;
-  bool triples = true;             // cube-root form around depthwise layers
-  bool throughPadPool = true;      // sequences pass through zero Pad, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+  bool triples = true;         // cube-root form around depthwise layers
+  bool throughPadPool = true;  // sequences pass through zero Pad, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
   // Sweeps over a sequence (each a few passes over its range matrices). 0: no scaling;
   // BatchNorm is still folded, ReLU6 replaced and high bias absorbed.
   int maxIterations = 50;
-  double tolerance = 1e-3;         // a sweep with every |s - 1| below this ends the iteration
+  double tolerance = 1e-3;  // a sweep with every |s - 1| below this ends the iteration
   // A channel whose range is below this fraction of the largest range of the same
   // side (output or input channels) of its layer is near-dead, and so is a range of 0
   // (real models have max|w| of 1e-12 .. 1e-20). It is not balanced against its ~0
@@ -65,7 +65,7 @@ struct Options {
 // One layer whose weights changed. `before` is after BatchNorm folding and before
 // scaling: the weights a quantizer would see without equalization.
 struct LayerChange {
-  std::string name;        // display name of the node
+  std::string name;  // display name of the node
   std::string op;
   std::string weightName;
   size_t nodeIndex = 0;
@@ -86,7 +86,7 @@ struct Sequence {
   std::vector<bool> triple;        // per layer: balanced as the depthwise middle of a triple
   int iterations = 0;
   bool converged = false;
-  double lastChange = 0;           // largest |s - 1| of the last sweep
+  double lastChange = 0;  // largest |s - 1| of the last sweep
 };
 
 // Where a sequence ended, or a layer was left out, and why.
@@ -119,7 +119,7 @@ struct Report {
   std::vector<std::string> relu6Replaced;  // Clip nodes now Relu
   std::vector<std::string> relu6Kept;      // Clip(0, 6) nodes that ended a sequence (keepRelu6)
   std::vector<DeadChannel> deadChannels;
-  size_t biasAbsorptions = 0;              // links where high bias was absorbed
+  size_t biasAbsorptions = 0;  // links where high bias was absorbed
   bool changed() const { return !layers.empty(); }
 };
 

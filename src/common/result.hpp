@@ -37,8 +37,8 @@ inline Error makeError(ErrorCode code, std::string message, int64_t offset = -1)
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Error error) : error_(std::move(error)) {}        // NOLINT
+  Result(T value) : value_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT
   bool ok() const { return error_.ok(); }
   const Error& error() const { return error_; }
   T& value() { return value_; }

@@ -67,9 +67,12 @@ bool finite(const std::vector<float>& v) {
 
 const char* matchedByName(MatchedBy by) {
   switch (by) {
-    case MatchedBy::Weight: return "weight";
-    case MatchedBy::Name: return "name";
-    case MatchedBy::Position: return "position";
+    case MatchedBy::Weight:
+      return "weight";
+    case MatchedBy::Name:
+      return "name";
+    case MatchedBy::Position:
+      return "position";
   }
   return "?";
 }

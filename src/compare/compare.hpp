@@ -55,7 +55,7 @@ struct Match {
 };
 
 struct Matching {
-  std::vector<Match> pairs;                   // ordered by A's position
+  std::vector<Match> pairs;                    // ordered by A's position
   std::vector<size_t> unmatchedA, unmatchedB;  // graph order
 };
 

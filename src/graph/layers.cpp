@@ -294,9 +294,7 @@ bool perChannel(const std::vector<int64_t>& dims, uint64_t channels, size_t trai
   return true;
 }
 
-std::string shortName(std::string_view s) {
-  return "'" + std::string(s.substr(0, 200)) + (s.size() > 200 ? "...'" : "'");
-}
+std::string shortName(std::string_view s) { return "'" + std::string(s.substr(0, 200)) + (s.size() > 200 ? "...'" : "'"); }
 
 // Why the value `name`, read as a weight, is not a stored tensor: it names nothing,
 // it is a graph input, or a node computes it (followed back through the ops
@@ -305,7 +303,8 @@ std::string unresolvedWeight(const Scope& scope, std::string_view name) {
   if (name.empty()) return "has no weight input";
   for (int step = 0; step < 32; ++step) {
     if (!scope.defined(name)) return "weight input " + shortName(name) + " names a tensor that nothing in the model defines";
-    if (scope.isInput(name)) return "weight " + shortName(name) + " is a graph input, supplied at run time (not stored in the model)";
+    if (scope.isInput(name))
+      return "weight " + shortName(name) + " is a graph input, supplied at run time (not stored in the model)";
     const Node* p = scope.producer(name);
     if (!p) break;
     if (findWeightPathSpec(p) && !p->inputs.empty()) {

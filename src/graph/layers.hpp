@@ -20,8 +20,8 @@ const char* followerKindName(FollowerKind kind);  // "none", "multiple", "batchn
 
 struct Follower {
   FollowerKind kind = FollowerKind::None;
-  const onnx::Node* node = nullptr;  // the consuming node (for SiLU, the Mul)
-  std::string name;                  // its display name
+  const onnx::Node* node = nullptr;                // the consuming node (for SiLU, the Mul)
+  std::string name;                                // its display name
   double clipMin = -INFINITY, clipMax = INFINITY;  // for Clip / Relu6
 };
 
@@ -32,15 +32,15 @@ using stats::ChannelLayout;
 // QLinearMatMul: the op table's scale and zeroPoint inputs). analysis::Dequantizer reads it.
 struct Quantization {
   bool present = false;
-  std::string_view via;                   // the op that dequantizes
-  const onnx::Tensor* scale = nullptr;     // null: scale 1 (ConvInteger, MatMulInteger)
-  const onnx::Tensor* zeroPoint = nullptr; // null: zero point 0
-  int axis = -1;                           // axis of the stored tensor for per-axis parameters, -1 per-tensor
+  std::string_view via;                     // the op that dequantizes
+  const onnx::Tensor* scale = nullptr;      // null: scale 1 (ConvInteger, MatMulInteger)
+  const onnx::Tensor* zeroPoint = nullptr;  // null: zero point 0
+  int axis = -1;                            // axis of the stored tensor for per-axis parameters, -1 per-tensor
 };
 
 struct Layer {
-  std::string name;   // node name, or "<op>#<index>" when the node has none
-  std::string path;   // enclosing sub-graph ("Loop_3/body"), empty for the main graph
+  std::string name;  // node name, or "<op>#<index>" when the node has none
+  std::string path;  // enclosing sub-graph ("Loop_3/body"), empty for the main graph
   std::string_view op;
   const OpSpec* spec = nullptr;  // the op's entry in the op table (family, inputs, axes)
   const onnx::Node* node = nullptr;

@@ -35,8 +35,8 @@ struct Scope {
 
 std::string displayName(const onnx::Node& n, size_t index);  // name, or "<op>#<index>"
 bool isOp(const onnx::Node* n, std::string_view op);         // standard-domain op of that type
-std::string_view input(const onnx::Node& n, size_t i);        // empty when absent
-std::string_view input(const onnx::Node& n, int i);           // empty when absent or kNoInput
+std::string_view input(const onnx::Node& n, size_t i);       // empty when absent
+std::string_view input(const onnx::Node& n, int i);          // empty when absent or kNoInput
 
 // A scalar constant: a one-element initializer / Constant tensor, or a Constant
 // node's value_float / value_int. False when the value is not constant.

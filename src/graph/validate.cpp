@@ -50,9 +50,13 @@ class Checker {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       for (auto o : g.nodes[i].outputs) {
         if (o.empty()) continue;
-        const char* what = producer.count(o) ? "another node's output" : inits.count(o) ? "an initializer" : inputs.count(o) ? "a graph input" : nullptr;
+        const char* what = producer.count(o) ? "another node's output"
+                           : inits.count(o)  ? "an initializer"
+                           : inputs.count(o) ? "a graph input"
+                                             : nullptr;
         if (what) {
-          out_->reassigned.push_back(where + ": node " + q(displayName(g.nodes[i], i)) + " writes " + q(o) + ", which is already " + what);
+          out_->reassigned.push_back(where + ": node " + q(displayName(g.nodes[i], i)) + " writes " + q(o) +
+                                     ", which is already " + what);
         } else {
           producer[o] = i;
         }
@@ -126,7 +130,8 @@ class Checker {
         }
       }
       if (total > shown) list += " and " + std::to_string(total - shown) + " more";
-      out_->cycles.push_back(where + " has a cycle: " + std::to_string(total) + " nodes depend on their own outputs (" + list + ")");
+      out_->cycles.push_back(where + " has a cycle: " + std::to_string(total) + " nodes depend on their own outputs (" + list +
+                             ")");
     }
     return free;
   }

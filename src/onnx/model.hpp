@@ -29,18 +29,18 @@ struct Tensor {
   std::vector<int64_t> dims;
   int32_t dataType = kUndefined;
   bool hasRawData = false;
-  Bytes rawData;                 // raw_data, a view
+  Bytes rawData;  // raw_data, a view
   // Typed storage: the field holding the values (fields::TensorProto::kFloatData,
   // kInt32Data, kStringData, kInt64Data, kDoubleData or kUint64Data), and how many.
   // The values are decoded on demand by re-walking `message`, so nothing is copied.
   uint32_t typedField = 0;
   uint64_t typedCount = 0;
-  bool external = false;         // data_location == EXTERNAL
+  bool external = false;                 // data_location == EXTERNAL
   std::vector<StringPair> externalData;  // location, offset, length, checksum
   bool hasSegment = false;
   int64_t segmentBegin = 0, segmentEnd = 0;
-  Bytes message;                 // the whole encoded TensorProto
-  size_t offset = 0;             // file offset of the TensorProto payload
+  Bytes message;      // the whole encoded TensorProto
+  size_t offset = 0;  // file offset of the TensorProto payload
   // raw_data left unread in a skimmed image (analysis::settleSkim): the caller streams it
   // from the file, and every in-memory read of it is an error instead of a read of bytes
   // that were never loaded.

@@ -187,7 +187,8 @@ Result<Source> locate(const Tensor& t, Bytes external) {
     if (t.deferred)
       return makeError(ErrorCode::InvalidArgument,
                        tensorLabel(t) + " was left in the file (" + std::to_string(t.rawData.size) +
-                           " bytes, read piece by piece when it is a layer's weight) and is not in memory", t.offset);
+                           " bytes, read piece by piece when it is a layer's weight) and is not in memory",
+                       t.offset);
     if (elem == 0)
       return makeError(ErrorCode::UnsupportedDtype,
                        tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
@@ -389,7 +390,8 @@ Error checkExternalLocation(const Tensor& t, std::string_view location, std::str
   if (location.empty()) return refuse("an empty location");
   if (location.find('\0') != std::string_view::npos) return refuse("a location with a NUL byte");
   const char first = location[0];
-  if (first == '/' || first == '\\') return refuse(location.size() > 1 && location[1] == first ? "a network (UNC) path" : "an absolute path");
+  if (first == '/' || first == '\\')
+    return refuse(location.size() > 1 && location[1] == first ? "a network (UNC) path" : "an absolute path");
   if (location.size() >= 2 && location[1] == ':' && ((first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z')))
     return refuse("a path with a drive letter");
   std::vector<std::string_view> parts;

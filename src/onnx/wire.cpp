@@ -6,13 +6,20 @@ namespace ql::wire {
 
 const char* wireTypeName(uint32_t type) {
   switch (type) {
-    case kVarint: return "varint";
-    case kFixed64: return "fixed64";
-    case kLen: return "length-delimited";
-    case kStartGroup: return "start-group";
-    case kEndGroup: return "end-group";
-    case kFixed32: return "fixed32";
-    default: return "invalid";
+    case kVarint:
+      return "varint";
+    case kFixed64:
+      return "fixed64";
+    case kLen:
+      return "length-delimited";
+    case kStartGroup:
+      return "start-group";
+    case kEndGroup:
+      return "end-group";
+    case kFixed32:
+      return "fixed32";
+    default:
+      return "invalid";
   }
 }
 
@@ -77,10 +84,16 @@ bool RepeatedScalar::count(const Field& f, Kind kind, uint64_t* count, Error* er
   const int64_t off = static_cast<int64_t>(f.offset);
   if (f.type == kLen) {
     if (kind == kFixed32Kind) {
-      if (f.bytes.size % 4) { *err = makeError(ErrorCode::InvalidModel, "packed 32-bit values do not fill their length", off); return false; }
+      if (f.bytes.size % 4) {
+        *err = makeError(ErrorCode::InvalidModel, "packed 32-bit values do not fill their length", off);
+        return false;
+      }
       *count += f.bytes.size / 4;
     } else if (kind == kFixed64Kind) {
-      if (f.bytes.size % 8) { *err = makeError(ErrorCode::InvalidModel, "packed 64-bit values do not fill their length", off); return false; }
+      if (f.bytes.size % 8) {
+        *err = makeError(ErrorCode::InvalidModel, "packed 64-bit values do not fill their length", off);
+        return false;
+      }
       *count += f.bytes.size / 8;
     } else {
       const uint8_t* p = f.bytes.data;
@@ -88,7 +101,11 @@ bool RepeatedScalar::count(const Field& f, Kind kind, uint64_t* count, Error* er
       while (p < e) {
         uint64_t v;
         size_t n = readVarint(p, e, &v);
-        if (n == 0) { *err = makeError(ErrorCode::InvalidModel, "truncated or over-long varint in packed field", static_cast<int64_t>(p - base)); return false; }
+        if (n == 0) {
+          *err =
+              makeError(ErrorCode::InvalidModel, "truncated or over-long varint in packed field", static_cast<int64_t>(p - base));
+          return false;
+        }
         p += n;
         ++*count;
       }
@@ -98,8 +115,8 @@ bool RepeatedScalar::count(const Field& f, Kind kind, uint64_t* count, Error* er
   const uint8_t want = kind == kVarintKind ? kVarint : kind == kFixed32Kind ? kFixed32 : kFixed64;
   if (f.type != want) {
     *err = makeError(ErrorCode::InvalidModel,
-                     std::string("field ") + std::to_string(f.number) + " has wire type " + wireTypeName(f.type) +
-                         ", expected " + wireTypeName(want) + " or packed",
+                     std::string("field ") + std::to_string(f.number) + " has wire type " + wireTypeName(f.type) + ", expected " +
+                         wireTypeName(want) + " or packed",
                      off);
     return false;
   }

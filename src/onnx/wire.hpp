@@ -24,9 +24,9 @@ const char* wireTypeName(uint32_t type);
 struct Field {
   uint32_t number = 0;
   uint8_t type = 0;
-  uint64_t varint = 0;   // kVarint, and the raw bits of kFixed64 / kFixed32
-  Bytes bytes;           // kLen payload; for fixed types the encoded bytes
-  size_t offset = 0;     // file offset of the field's tag
+  uint64_t varint = 0;  // kVarint, and the raw bits of kFixed64 / kFixed32
+  Bytes bytes;          // kLen payload; for fixed types the encoded bytes
+  size_t offset = 0;    // file offset of the field's tag
 };
 
 // Decodes one base-128 varint from [p, end). Returns the number of bytes used,
@@ -76,9 +76,25 @@ struct RepeatedScalar {
   static bool count(const Field& f, Kind kind, uint64_t* count, Error* err, const uint8_t* base);
 };
 
-inline float loadF32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
-inline double loadF64(const uint8_t* p) { double v; std::memcpy(&v, p, 8); return v; }
-inline uint32_t loadU32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-inline uint64_t loadU64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+inline float loadF32(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline double loadF64(const uint8_t* p) {
+  double v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint32_t loadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t loadU64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 }  // namespace ql::wire

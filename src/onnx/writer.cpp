@@ -47,7 +47,9 @@ struct Out {
 struct Run {
   Out& o;
   const uint8_t* from = nullptr;
-  void keep(const uint8_t* at) { if (!from) from = at; }
+  void keep(const uint8_t* at) {
+    if (!from) from = at;
+  }
   void cut(const uint8_t* at) {
     if (from) o.put(from, static_cast<size_t>(at - from));
     from = nullptr;
@@ -67,7 +69,8 @@ Error checkTensorData(const TensorData& t, const char* what) {
   if (!probe.elementCount(&count)) return invalid(name + " has a negative dimension or too many elements");
   const bool packed4 = isPacked4(t.dataType);  // int4/uint4: two per byte
   const size_t elem = dataTypeSize(t.dataType);
-  if (elem == 0 && !packed4) return invalid(name + " has data type " + dataTypeName(t.dataType) + ", which has no fixed-size raw form");
+  if (elem == 0 && !packed4)
+    return invalid(name + " has data type " + dataTypeName(t.dataType) + ", which has no fixed-size raw form");
   if (count > (uint64_t{1} << 58)) return invalid(name + " has too many elements");
   const uint64_t want = packed4 ? (count + 1) / 2 : count * elem;  // elem <= 16: no overflow
   if (t.raw.size() != want) {
@@ -130,7 +133,8 @@ Error Writer::validate() {
     removedNode_[i] = true;
   }
   for (const NodeEdit& e : edit_.editNodes) {
-    if (e.index >= n) return invalid("cannot edit node " + std::to_string(e.index) + ": the graph has " + std::to_string(n) + " nodes");
+    if (e.index >= n)
+      return invalid("cannot edit node " + std::to_string(e.index) + ": the graph has " + std::to_string(n) + " nodes");
     if (removedNode_[e.index]) return invalid("node " + std::to_string(e.index) + " is both removed and edited");
     if (nodeEdit_[e.index]) return invalid("node " + std::to_string(e.index) + " is edited twice");
     nodeEdit_[e.index] = &e;
@@ -160,7 +164,8 @@ Error Writer::validate() {
     removeVi_.insert(name);
   }
   for (size_t i = 0; i < edit_.metadata.size(); ++i) {
-    if (!meta_.emplace(edit_.metadata[i].first, i).second) return invalid("metadata key '" + edit_.metadata[i].first + "' is given twice");
+    if (!meta_.emplace(edit_.metadata[i].first, i).second)
+      return invalid("metadata key '" + edit_.metadata[i].first + "' is given twice");
   }
   return {};
 }
@@ -255,8 +260,10 @@ bool Writer::graph(wire::Bytes b, Out& o) {
       const size_t i = k++;
       // Indices refer to model.graph.nodes: the bytes must be the ones it was parsed from.
       if (i >= g.nodes.size() || g.nodes[i].offset != off(f.bytes)) return mismatch(static_cast<int64_t>(f.offset));
-      if (removedNode_[i] || nodeEdit_[i]) run.cut(at);
-      else run.keep(at);
+      if (removedNode_[i] || nodeEdit_[i])
+        run.cut(at);
+      else
+        run.keep(at);
       if (nodeEdit_[i] && !message(GraphProto::kNode, o, [&](Out& m) { return node(f.bytes, *nodeEdit_[i], g.nodes[i], m); }))
         return false;
     } else {
@@ -266,8 +273,10 @@ bool Writer::graph(wire::Bytes b, Out& o) {
       if (!stringField(f.bytes, init ? TensorProto::kName : ValueInfoProto::kName, &name)) return false;
       if (init) {
         auto it = replace_.find(name);
-        if (removeInit_.count(name) || it != replace_.end()) run.cut(at);
-        else run.keep(at);
+        if (removeInit_.count(name) || it != replace_.end())
+          run.cut(at);
+        else
+          run.keep(at);
         if (it != replace_.end() &&
             !message(GraphProto::kInitializer, o, [&](Out& m) { return tensor(f.bytes, *it->second, false, m); }))
           return false;

@@ -14,11 +14,11 @@
 namespace ql::onnx {
 
 struct NodeEdit {
-  size_t index = 0;                                // index in model.graph.nodes
-  std::optional<std::string> opType;               // new op_type
-  std::optional<std::vector<std::string>> inputs;  // replaces all inputs
-  std::optional<std::vector<std::string>> outputs; // replaces all outputs
-  std::vector<std::string> dropAttributes;         // attribute names to remove
+  size_t index = 0;                                 // index in model.graph.nodes
+  std::optional<std::string> opType;                // new op_type
+  std::optional<std::vector<std::string>> inputs;   // replaces all inputs
+  std::optional<std::vector<std::string>> outputs;  // replaces all outputs
+  std::vector<std::string> dropAttributes;          // attribute names to remove
 };
 
 // New contents for an initializer, or a new initializer.

@@ -67,7 +67,8 @@ struct Skimmed {
     if (!skim.ok()) return;
     uint64_t last = 0;
     for (const auto& s : skim->skipped) {
-      if (s.offset < last || s.offset > n || s.length > n - s.offset) finding("skim reports a skipped payload out of order or out of the file");
+      if (s.offset < last || s.offset > n || s.length > n - s.offset)
+        finding("skim reports a skipped payload out of order or out of the file");
       last = s.offset + s.length;
       ASAN_POISON_MEMORY_REGION(image.get() + s.offset, s.length);
     }

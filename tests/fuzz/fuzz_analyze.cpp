@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& p : s.skim->skipped) {
     bool weight = false;
     for (const auto& L : found->layers)
-      weight = weight || (L.weight->deferred && L.weight->rawData.data == s.image.get() + p.offset && L.weight->rawData.size == p.length);
+      weight = weight ||
+               (L.weight->deferred && L.weight->rawData.data == s.image.get() + p.offset && L.weight->rawData.size == p.length);
     if (!weight) qlfuzz::finding("settleSkim left unread a payload that is no deferred layer weight");
   }
 
@@ -65,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (s.unread(w)) {
       if (!w.deferred) qlfuzz::finding("an unread weight not marked deferred");
       // An in-memory read of it must be an error, not a read of unloaded bytes.
-      if ((h >> 20) % 8 == 0 && analysis::analyzeLayer(L, {}, opt).ok()) qlfuzz::finding("a deferred weight analysed from memory");
+      if ((h >> 20) % 8 == 0 && analysis::analyzeLayer(L, {}, opt).ok())
+        qlfuzz::finding("a deferred weight analysed from memory");
       src = data + (w.rawData.data - s.image.get());
       length = w.rawData.size;
     } else if (w.hasRawData && ((h >> (k % 32)) & 1)) {
@@ -105,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (r.ok()) {
       const auto& st = r->stats;
-      if (st.min.size() != st.channels || st.channelSqnr[0].size() != st.channels) qlfuzz::finding("per-channel arrays of the wrong size");
+      if (st.min.size() != st.channels || st.channelSqnr[0].size() != st.channels)
+        qlfuzz::finding("per-channel arrays of the wrong size");
       for (uint32_t o : st.outliers)
         if (o >= st.channels) qlfuzz::finding("outlier channel out of range");
       sqnr.push_back(st.sqnr[stats::kInt8PerTensor]);

@@ -38,8 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   onnx::SkimOptions opt;
   uint64_t failAt = UINT64_MAX;
   if (size >= 2) {
-    opt.skipAtLeast = 1 + data[0] % 64;            // skip almost every payload
-    opt.readChunk = uint64_t{1} << (data[1] % 14);  // 1 byte .. 8 KB reads
+    opt.skipAtLeast = 1 + data[0] % 64;                             // skip almost every payload
+    opt.readChunk = uint64_t{1} << (data[1] % 14);                  // 1 byte .. 8 KB reads
     if ((data[0] & 0xc0) == 0xc0) failAt = (size * data[1]) / 256;  // an I/O error part way
   }
   qlfuzz::Skimmed s(data, size, opt, failAt);

@@ -35,7 +35,10 @@ test('onProgress reports reading then every layer', { skip }, async () => {
   assert.ok(reads.length >= 1);
   assert.equal(reads.at(-1).done, reads.at(-1).total);
   assert.equal(layers.length, r.layers.length);
-  assert.deepEqual(layers.map((e) => e.done), r.layers.map((_, i) => i + 1));
+  assert.deepEqual(
+    layers.map((e) => e.done),
+    r.layers.map((_, i) => i + 1),
+  );
   assert.equal(events.indexOf(reads.at(-1)) < events.indexOf(layers[0]), true);
 });
 
@@ -46,7 +49,12 @@ test('an AbortSignal cancels between layers, before or during', { skip }, async 
   const during = new AbortController();
   let seen = 0;
   await assert.rejects(
-    analyze(model, { signal: during.signal, onProgress: (e) => { if (e.phase === 'analyze' && ++seen === 3) during.abort(); } }),
+    analyze(model, {
+      signal: during.signal,
+      onProgress: (e) => {
+        if (e.phase === 'analyze' && ++seen === 3) during.abort();
+      },
+    }),
     (e) => e.code === 'ABORTED',
   );
   assert.equal(seen, 3);
@@ -65,23 +73,37 @@ test('errors are QuantLensError values with a code, a message and a byte offset'
 });
 
 const ext = generatedModelFiles().find((f) => path.basename(f) === 'external_data.onnx');
-test('external data: beside the model in Node, or supplied as bytes / Blob / resolver', { skip: !ext && 'generated models absent' }, async () => {
-  const fromPath = toJSON(await analyze(ext));
-  const bytes = fs.readFileSync(ext);
-  const bin = fs.readFileSync(ext.replace(/\.onnx$/, '.bin'));
-  const location = path.basename(ext.replace(/\.onnx$/, '.bin'));
-  const fromMap = toJSON(await analyze(bytes, { externalData: { [location]: bin } }));
-  const fromBlob = toJSON(await analyze(new Blob([bytes]), { externalData: { [location]: new Blob([bin]) } }));
-  const asked = [];
-  const fromFn = toJSON(await analyze(bytes, { externalData: async (loc, offset, length) => { asked.push([loc, offset, length]); return bin.subarray(offset, offset + length); } }));
-  assert.ok(fromPath.layers.length >= 3);
-  assert.deepEqual(fromMap.layers, fromPath.layers);
-  assert.deepEqual(fromBlob.layers, fromPath.layers);
-  assert.deepEqual(fromFn.layers, fromPath.layers);
-  assert.ok(asked.length >= 2 && asked.every(([loc]) => loc === location));
-  await assert.rejects(analyze(bytes), (e) => e.code === 'MISSING_EXTERNAL_DATA' && e.message.includes(location));
-  await assert.rejects(analyze(bytes, { externalData: { [location]: bin.subarray(0, 10) } }), (e) => e.code === 'MISSING_EXTERNAL_DATA');
-});
+test(
+  'external data: beside the model in Node, or supplied as bytes / Blob / resolver',
+  { skip: !ext && 'generated models absent' },
+  async () => {
+    const fromPath = toJSON(await analyze(ext));
+    const bytes = fs.readFileSync(ext);
+    const bin = fs.readFileSync(ext.replace(/\.onnx$/, '.bin'));
+    const location = path.basename(ext.replace(/\.onnx$/, '.bin'));
+    const fromMap = toJSON(await analyze(bytes, { externalData: { [location]: bin } }));
+    const fromBlob = toJSON(await analyze(new Blob([bytes]), { externalData: { [location]: new Blob([bin]) } }));
+    const asked = [];
+    const fromFn = toJSON(
+      await analyze(bytes, {
+        externalData: async (loc, offset, length) => {
+          asked.push([loc, offset, length]);
+          return bin.subarray(offset, offset + length);
+        },
+      }),
+    );
+    assert.ok(fromPath.layers.length >= 3);
+    assert.deepEqual(fromMap.layers, fromPath.layers);
+    assert.deepEqual(fromBlob.layers, fromPath.layers);
+    assert.deepEqual(fromFn.layers, fromPath.layers);
+    assert.ok(asked.length >= 2 && asked.every(([loc]) => loc === location));
+    await assert.rejects(analyze(bytes), (e) => e.code === 'MISSING_EXTERNAL_DATA' && e.message.includes(location));
+    await assert.rejects(
+      analyze(bytes, { externalData: { [location]: bin.subarray(0, 10) } }),
+      (e) => e.code === 'MISSING_EXTERNAL_DATA',
+    );
+  },
+);
 
 test('repeated analyses do not leak WASM heap', { skip }, async () => {
   const core = await loadCore();
@@ -110,8 +132,15 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
     return ptr;
   };
   const errors = [
-    core.openSession(heapCopy(junk), junk.length, false),  // takes the buffer, even when it fails
-    core.openSessionReader(junk.length, (offset, length, ptr) => { core.HEAPU8.set(junk.subarray(offset, offset + length), ptr); return true; }, false),
+    core.openSession(heapCopy(junk), junk.length, false), // takes the buffer, even when it fails
+    core.openSessionReader(
+      junk.length,
+      (offset, length, ptr) => {
+        core.HEAPU8.set(junk.subarray(offset, offset + length), ptr);
+        return true;
+      },
+      false,
+    ),
     core.openComparison(heapCopy(junk), junk.length, heapCopy(junk), junk.length),
   ];
   const mlp = fs.readFileSync(generatedModelFiles().find((f) => f.endsWith('cle_mlp.onnx')));
@@ -121,16 +150,29 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
   const session = unwrap(core.openSession(heapCopy(mlp), mlp.length, false));
   try {
     assert.ok(!isCoreError(session) && session.layerCount() > 0);
-    errors.push(session.weight(1e6), session.analyze(1e6, 128), session.begin(1e6, 128), session.feed(1, 0, 0, 0), session.endPass(1), session.finish());
+    errors.push(
+      session.weight(1e6),
+      session.analyze(1e6, 128),
+      session.begin(1e6, 128),
+      session.feed(1, 0, 0, 0),
+      session.endPass(1),
+      session.finish(),
+    );
   } finally {
     session.delete();
   }
   assert.equal(errors.filter(isCoreError).length, errors.length);
   assert.equal(errors[2].side, 'a');
   for (const e of errors) {
-    assert.throws(() => unwrap(e, 'm.onnx'), (x) => x instanceof QuantLensError && x.code === e.code && x.message === `m.onnx: ${e.message}` && x.offset === e.offset);
+    assert.throws(
+      () => unwrap(e, 'm.onnx'),
+      (x) => x instanceof QuantLensError && x.code === e.code && x.message === `m.onnx: ${e.message}` && x.offset === e.offset,
+    );
   }
-  assert.deepEqual(errors.map((e) => e.code), ['INVALID_MODEL', 'INVALID_MODEL', 'INVALID_MODEL', ...Array(7).fill('INVALID_ARGUMENT')]);
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ['INVALID_MODEL', 'INVALID_MODEL', 'INVALID_MODEL', ...Array(7).fill('INVALID_ARGUMENT')],
+  );
   // The CLE options are the core's: every kind known, and the defaults echoed when none are given.
   assert.deepEqual(Object.keys(core.cleOptionKinds()), Object.keys(core.cleOptionDefaults()));
   const { equalize } = await import('../../web/src/index.js');

@@ -21,7 +21,9 @@ test('analyze() and equalize() in a browser Web Worker equal their results in No
     const page = await browser.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     const base = `http://127.0.0.1:${server.address().port}`;
     await page.goto(`${base}/tests/js/fixtures/blank.html`);
     for (const file of models) {
@@ -29,7 +31,10 @@ test('analyze() and equalize() in a browser Web Worker equal their results in No
       const out = await page.evaluate(async (url) => {
         const worker = new Worker('/tests/js/fixtures/worker.mjs', { type: 'module' });
         return new Promise((resolve) => {
-          worker.onmessage = (e) => { resolve(e.data); worker.terminate(); };
+          worker.onmessage = (e) => {
+            resolve(e.data);
+            worker.terminate();
+          };
           worker.onerror = (e) => resolve({ ok: false, error: e.message });
           worker.postMessage({ url });
         });
@@ -44,8 +49,12 @@ test('analyze() and equalize() in a browser Web Worker equal their results in No
       // equalize() in the worker writes the same bytes and the same report as in Node.
       const { bytes, ...report } = await equalize(file);
       assert.equal(out.equalized.size, bytes.length);
-      assert.equal(out.equalized.sha256, crypto.createHash('sha256').update(bytes).digest('hex'), `${path.basename(file)}: equalized bytes differ`);
-      assert.deepEqual({ ...out.equalized.report, model: null }, { ...toJSON(report), model: null });  // a fetched Blob has no file name
+      assert.equal(
+        out.equalized.sha256,
+        crypto.createHash('sha256').update(bytes).digest('hex'),
+        `${path.basename(file)}: equalized bytes differ`,
+      );
+      assert.deepEqual({ ...out.equalized.report, model: null }, { ...toJSON(report), model: null }); // a fetched Blob has no file name
     }
     assert.deepEqual(errors, []);
   } finally {

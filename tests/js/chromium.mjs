@@ -10,21 +10,40 @@ export const chromiumPath = '/usr/bin/chromium';
 export const noChromium = !fs.existsSync(chromiumPath) ? 'Debian chromium not installed' : false;
 export const artifacts = path.join(root, 'tests', 'artifacts');
 
-const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.onnx': 'application/octet-stream', '.css': 'text/css' };
+const TYPES = {
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.html': 'text/html',
+  '.onnx': 'application/octet-stream',
+  '.css': 'text/css',
+};
 
 // Serves `dir` on 127.0.0.1 (a random port). `mounts` maps URL prefixes to other folders.
 export function serve(dir, mounts = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/favicon.ico') { res.writeHead(204); res.end(); return; }
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     let base = dir;
     let rel = decodeURIComponent(url.pathname);
     for (const [prefix, folder] of Object.entries(mounts)) {
-      if (rel.startsWith(prefix)) { base = folder; rel = rel.slice(prefix.length); break; }
+      if (rel.startsWith(prefix)) {
+        base = folder;
+        rel = rel.slice(prefix.length);
+        break;
+      }
     }
     let file = path.join(base, rel);
     if (file.startsWith(base) && fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!file.startsWith(base) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
+    if (!file.startsWith(base) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
     fs.createReadStream(file).pipe(res);
   });
@@ -37,8 +56,15 @@ export async function launch() {
   return chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -47,7 +73,9 @@ export async function newPage(browser, options = {}) {
   const page = await browser.newPage(options);
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') page.errors.push(m.text());
+  });
   return page;
 }
 
@@ -69,10 +97,14 @@ export async function screenshot(page, name, options = {}) {
 // delivered in the frame after a resize, and the views redraw in the frame after that
 // (web/src/views/common.js observeWidth), so 3 frames cover "a resize has been handled".
 export function frames(page, n = 3) {
-  return page.evaluate((k) => new Promise((resolve) => {
-    const step = () => (k-- > 0 ? requestAnimationFrame(step) : resolve());
-    step();
-  }), n);
+  return page.evaluate(
+    (k) =>
+      new Promise((resolve) => {
+        const step = () => (k-- > 0 ? requestAnimationFrame(step) : resolve());
+        step();
+      }),
+    n,
+  );
 }
 
 // Before the page's own scripts: records every string handed to an HTML parser
@@ -87,12 +119,21 @@ export function guardHtmlSinks(page) {
     const setter = (proto, prop) => {
       const d = proto && Object.getOwnPropertyDescriptor(proto, prop);
       if (!d || !d.set) return;
-      Object.defineProperty(proto, prop, { ...d, set(v) { seen.push(`${prop}: ${v}`); d.set.call(this, v); } });
+      Object.defineProperty(proto, prop, {
+        ...d,
+        set(v) {
+          seen.push(`${prop}: ${v}`);
+          d.set.call(this, v);
+        },
+      });
     };
     const method = (proto, name, arg) => {
       const f = proto && proto[name];
       if (typeof f !== 'function') return;
-      proto[name] = function wrapped(...args) { seen.push(`${name}: ${args[arg]}`); return f.apply(this, args); };
+      proto[name] = function wrapped(...args) {
+        seen.push(`${name}: ${args[arg]}`);
+        return f.apply(this, args);
+      };
     };
     setter(Element.prototype, 'innerHTML');
     setter(Element.prototype, 'outerHTML');
@@ -108,5 +149,11 @@ export function guardHtmlSinks(page) {
 
 // The strings recorded by guardHtmlSinks() that hold any of `needles`.
 export function htmlSinkHits(page, needles) {
-  return page.evaluate((ns) => (window.__htmlSinks || ['guardHtmlSinks() was not installed']).filter((s) => ns.some((n) => s.includes(n)) || s.startsWith('guardHtmlSinks')), needles);
+  return page.evaluate(
+    (ns) =>
+      (window.__htmlSinks || ['guardHtmlSinks() was not installed']).filter(
+        (s) => ns.some((n) => s.includes(n)) || s.startsWith('guardHtmlSinks'),
+      ),
+    needles,
+  );
 }

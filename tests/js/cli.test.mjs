@@ -4,12 +4,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { cli, fetchedModelFiles, generatedModelFiles, makeSkippedModel, root, run, runCli, sharedModelFiles } from './helpers.mjs';
+import {
+  cli,
+  fetchedModelFiles,
+  generatedModelFiles,
+  makeSkippedModel,
+  root,
+  run,
+  runCli,
+  sharedModelFiles,
+} from './helpers.mjs';
 import { unpackData } from '../../web/src/report.js';
 import * as pb from './pb.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-cli-'));
-const write = (name, data) => { const f = path.join(tmp, name); fs.writeFileSync(f, data); return f; };
+const write = (name, data) => {
+  const f = path.join(tmp, name);
+  fs.writeFileSync(f, data);
+  return f;
+};
 const anyReal = [...fetchedModelFiles(), ...sharedModelFiles()][0];
 
 test('analyze prints a table of the riskiest layers', { skip: !anyReal && 'no real model available' }, async () => {
@@ -22,24 +35,46 @@ test('analyze prints a table of the riskiest layers', { skip: !anyReal && 'no re
   assert.equal(r.stderr, '');
 });
 
-test('--json document has the documented shape and the table agrees with it', { skip: !anyReal && 'no real model available' }, async () => {
-  const r = await runCli(['analyze', '--json', anyReal]);
-  assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout);
-  assert.equal(doc.schema, 'quantlens.analysis/1');
-  for (const k of ['producer', 'producerVersion', 'irVersion', 'opsets', 'bytes']) assert.ok(k in doc.model, k);
-  assert.equal(doc.model.bytes, fs.statSync(anyReal).size);
-  const l = doc.layers[0];
-  for (const k of ['name', 'op', 'weight', 'shape', 'dtype', 'channelAxis', 'groups', 'depthwise', 'channels', 'tensor', 'histogram', 'outlierChannels', 'sqnr']) assert.ok(k in l, k);
-  for (const k of ['min', 'max', 'mean', 'std', 'absMax']) assert.equal(l.channels[k].length, l.channels.count, k);
-  assert.equal(l.histogram.counts.reduce((a, b) => a + b, 0), l.shape.reduce((a, b) => a * b, 1));
-  // ranking: lowest INT8 per-tensor SQNR first
-  const s = doc.summary.ranking.map((k) => doc.layers[k].sqnr.int8PerTensor ?? Infinity);
-  for (let i = 1; i < s.length; i++) assert.ok(s[i - 1] <= s[i], `ranking not sorted at ${i}`);
-  const table = await runCli(['analyze', anyReal, '--top', '1']);
-  const worst = doc.layers[doc.summary.ranking[0]];
-  assert.ok(table.stdout.includes(worst.sqnr.int8PerTensor.toFixed(1)), 'table shows the worst layer SQNR');
-});
+test(
+  '--json document has the documented shape and the table agrees with it',
+  { skip: !anyReal && 'no real model available' },
+  async () => {
+    const r = await runCli(['analyze', '--json', anyReal]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.schema, 'quantlens.analysis/1');
+    for (const k of ['producer', 'producerVersion', 'irVersion', 'opsets', 'bytes']) assert.ok(k in doc.model, k);
+    assert.equal(doc.model.bytes, fs.statSync(anyReal).size);
+    const l = doc.layers[0];
+    for (const k of [
+      'name',
+      'op',
+      'weight',
+      'shape',
+      'dtype',
+      'channelAxis',
+      'groups',
+      'depthwise',
+      'channels',
+      'tensor',
+      'histogram',
+      'outlierChannels',
+      'sqnr',
+    ])
+      assert.ok(k in l, k);
+    for (const k of ['min', 'max', 'mean', 'std', 'absMax']) assert.equal(l.channels[k].length, l.channels.count, k);
+    assert.equal(
+      l.histogram.counts.reduce((a, b) => a + b, 0),
+      l.shape.reduce((a, b) => a * b, 1),
+    );
+    // ranking: lowest INT8 per-tensor SQNR first
+    const s = doc.summary.ranking.map((k) => doc.layers[k].sqnr.int8PerTensor ?? Infinity);
+    for (let i = 1; i < s.length; i++) assert.ok(s[i - 1] <= s[i], `ranking not sorted at ${i}`);
+    const table = await runCli(['analyze', anyReal, '--top', '1']);
+    const worst = doc.layers[doc.summary.ranking[0]];
+    assert.ok(table.stdout.includes(worst.sqnr.int8PerTensor.toFixed(1)), 'table shows the worst layer SQNR');
+  },
+);
 
 test('--help for the program and for analyze', async () => {
   const a = await runCli(['--help']);
@@ -51,7 +86,14 @@ test('--help for the program and for analyze', async () => {
 });
 
 test('usage errors exit 2', async () => {
-  for (const args of [[], ['frobnicate'], ['analyze'], ['analyze', 'a.onnx', 'b.onnx'], ['analyze', 'a.onnx', '--bogus'], ['analyze', 'a.onnx', '--top', '0']]) {
+  for (const args of [
+    [],
+    ['frobnicate'],
+    ['analyze'],
+    ['analyze', 'a.onnx', 'b.onnx'],
+    ['analyze', 'a.onnx', '--bogus'],
+    ['analyze', 'a.onnx', '--top', '0'],
+  ]) {
     const r = await runCli(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.ok(r.stderr.length > 0);
@@ -60,19 +102,45 @@ test('usage errors exit 2', async () => {
 
 // Each bad input: exit 2, and the first stderr line names the problem.
 const badInputs = () => {
-  const real = [...sharedModelFiles(), ...fetchedModelFiles()].find((f) => f.includes('mnist')) || [...sharedModelFiles(), ...fetchedModelFiles()][0];
+  const real =
+    [...sharedModelFiles(), ...fetchedModelFiles()].find((f) => f.includes('mnist')) ||
+    [...sharedModelFiles(), ...fetchedModelFiles()][0];
   const cases = [
     ['empty file', write('empty.onnx', ''), /empty/],
     ['text file', write('notes.onnx', 'hello, this is not a model\n'), /not an ONNX model/],
-    ['PNG image', write('image.onnx', Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])), /not an ONNX model/],
+    [
+      'PNG image',
+      write('image.onnx', Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])),
+      /not an ONNX model/,
+    ],
     ['missing file', path.join(tmp, 'nope.onnx'), /no such file/],
     ['directory', tmp, /directory/],
-    ['graph field with the wrong wire type', write('wiretype.onnx', pb.concat(pb.int(1, 7), pb.int(7, 1))), /wire type varint, expected length-delimited/],
-    ['length past the end', write('length.onnx', pb.concat(pb.int(1, 7), pb.tag(7, 2), pb.varint(1000), [1, 2, 3])), /length 1000 runs past the end.*at byte/],
+    [
+      'graph field with the wrong wire type',
+      write('wiretype.onnx', pb.concat(pb.int(1, 7), pb.int(7, 1))),
+      /wire type varint, expected length-delimited/,
+    ],
+    [
+      'length past the end',
+      write('length.onnx', pb.concat(pb.int(1, 7), pb.tag(7, 2), pb.varint(1000), [1, 2, 3])),
+      /length 1000 runs past the end.*at byte/,
+    ],
     ['varint over 10 bytes', write('varint.onnx', Uint8Array.from([0x08, ...Array(11).fill(0xff), 0x01])), /over-long varint/],
-    ['negative dimension', write('negdim.onnx', pb.convModel(pb.tensor({ name: 'w', dims: [-4, 3, 3, 3], raw: new Uint8Array(0) }))), /'w' has negative dimension -4/],
-    ['dimensions overflow', write('overflow.onnx', pb.convModel(pb.tensor({ name: 'w', dims: [2 ** 40, 2 ** 40, 1, 1], raw: new Uint8Array(4) }))), /'w' has dimensions whose product overflows/],
-    ['data size does not match dims x dtype', write('size.onnx', pb.convModel(pb.tensor({ name: 'w', dims: [2, 1, 1, 1], raw: pb.floatsLE([1]) }))), /'w' holds 4 bytes of raw_data but its 2 elements of float32 need 8/],
+    [
+      'negative dimension',
+      write('negdim.onnx', pb.convModel(pb.tensor({ name: 'w', dims: [-4, 3, 3, 3], raw: new Uint8Array(0) }))),
+      /'w' has negative dimension -4/,
+    ],
+    [
+      'dimensions overflow',
+      write('overflow.onnx', pb.convModel(pb.tensor({ name: 'w', dims: [2 ** 40, 2 ** 40, 1, 1], raw: new Uint8Array(4) }))),
+      /'w' has dimensions whose product overflows/,
+    ],
+    [
+      'data size does not match dims x dtype',
+      write('size.onnx', pb.convModel(pb.tensor({ name: 'w', dims: [2, 1, 1, 1], raw: pb.floatsLE([1]) }))),
+      /'w' holds 4 bytes of raw_data but its 2 elements of float32 need 8/,
+    ],
   ];
   // sub-graphs nested 200 deep: If -> then_branch -> If -> ...
   let g = pb.graph({ nodes: [] });
@@ -83,14 +151,19 @@ const badInputs = () => {
   cases.push(['sub-graphs nested 200 deep', write('deep.onnx', pb.model(g)), /nested deeper than 32/]);
   // 8 million empty NodeProtos (16 MB): decoded naively they would need ~2 GB of Node structures
   const emptyNodes = new Uint8Array(8e6 * 2);
-  for (let i = 0; i < emptyNodes.length; i += 2) emptyNodes[i] = 0x0a;  // field 1 (node), length 0
+  for (let i = 0; i < emptyNodes.length; i += 2) emptyNodes[i] = 0x0a; // field 1 (node), length 0
   cases.push(['millions of empty nodes', write('nodes.onnx', pb.model(emptyNodes)), /structure would take more than 512 MB/]);
   if (real) {
     const bytes = fs.readFileSync(real);
     cases.push(['truncated real model', write('truncated.onnx', bytes.subarray(0, Math.floor(bytes.length / 2))), /at byte \d+/]);
   }
   const ext = generatedModelFiles().find((f) => path.basename(f) === 'external_data.onnx');
-  if (ext) cases.push(['external data file missing', write('external_data.onnx', fs.readFileSync(ext)), /MISSING_EXTERNAL_DATA: .*external data file '.+' not found/]);
+  if (ext)
+    cases.push([
+      'external data file missing',
+      write('external_data.onnx', fs.readFileSync(ext)),
+      /MISSING_EXTERNAL_DATA: .*external data file '.+' not found/,
+    ]);
   return cases;
 };
 
@@ -110,13 +183,18 @@ test('bad input exits 2 with one clear line', async (t) => {
 
 test('a layer with an unsupported weight type is reported, the rest analysed', async () => {
   // complex64 (type 14) weights: never misread as float
-  const m = pb.model(pb.graph({
-    nodes: [
-      pb.node({ inputs: ['x', 'w1'], outputs: ['y1'], name: 'complex_conv', op: 'Conv' }),
-      pb.node({ inputs: ['x', 'w2'], outputs: ['y2'], name: 'float_conv', op: 'Conv' }),
-    ],
-    inits: [pb.tensor({ name: 'w1', dims: [2, 1, 1, 1], type: 14, raw: new Uint8Array(16) }), pb.tensor({ name: 'w2', dims: [2, 1, 1, 1], raw: pb.floatsLE([1, -3]) })],
-  }));
+  const m = pb.model(
+    pb.graph({
+      nodes: [
+        pb.node({ inputs: ['x', 'w1'], outputs: ['y1'], name: 'complex_conv', op: 'Conv' }),
+        pb.node({ inputs: ['x', 'w2'], outputs: ['y2'], name: 'float_conv', op: 'Conv' }),
+      ],
+      inits: [
+        pb.tensor({ name: 'w1', dims: [2, 1, 1, 1], type: 14, raw: new Uint8Array(16) }),
+        pb.tensor({ name: 'w2', dims: [2, 1, 1, 1], raw: pb.floatsLE([1, -3]) }),
+      ],
+    }),
+  );
   const r = await runCli(['analyze', '--json', write('complex.onnx', m)]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /warning: layer complex_conv: UNSUPPORTED_DTYPE: .*'w1' has type complex64/);
@@ -140,7 +218,10 @@ async function qdqCopy() {
   return quantizedCopy;
 }
 const csvHeader = (text) => text.split('\r\n')[0].split(',');
-const isCsv = (text, first) => { assert.ok(text.endsWith('\r\n'), 'CRLF records'); assert.equal(csvHeader(text)[0], first); };
+const isCsv = (text, first) => {
+  assert.ok(text.endsWith('\r\n'), 'CRLF records');
+  assert.equal(csvHeader(text)[0], first);
+};
 
 test('every command x format exits 0 and writes its format', async () => {
   const b = await qdqCopy();
@@ -154,7 +235,10 @@ test('every command x format exits 0 and writes its format', async () => {
     [['equalize', cleModel], (o) => assert.match(o, /weight layers changed/)],
     [['equalize', cleModel, '--format', 'json'], (o) => assert.equal(JSON.parse(o).schema, 'quantlens.equalization/1')],
     [['equalize', cleModel, '--format', 'csv'], (o) => isCsv(o, 'layer')],
-    [['compare', anyModel, b], (o) => assert.match(o, /layer A +layer B +matched by +B quantization +max\|diff\| +RMS diff +SQNR dB/)],
+    [
+      ['compare', anyModel, b],
+      (o) => assert.match(o, /layer A +layer B +matched by +B quantization +max\|diff\| +RMS diff +SQNR dB/),
+    ],
     [['compare', anyModel, b, '--format', 'table'], (o) => assert.match(o, /int8 per-channel/)],
     [['compare', anyModel, b, '--format', 'json'], (o) => assert.equal(JSON.parse(o).schema, 'quantlens.comparison/1')],
     [['compare', anyModel, b, '--format', 'csv'], (o) => isCsv(o, 'pair')],
@@ -200,16 +284,25 @@ test('usage errors of the new options exit 2 and name the problem', async () => 
 
 test('--fail-below-sqnr: exit 3 and the offenders on stderr, worst first; exit 0 when all pass', async () => {
   const doc = JSON.parse((await runCli(['analyze', anyModel, '--json'])).stdout);
-  const dbs = doc.layers.map((l) => l.sqnr.int8PerTensor).filter((x) => x !== null).sort((x, y) => x - y);
-  const threshold = (dbs[2] + dbs[3]) / 2;  // three layers below
+  const dbs = doc.layers
+    .map((l) => l.sqnr.int8PerTensor)
+    .filter((x) => x !== null)
+    .sort((x, y) => x - y);
+  const threshold = (dbs[2] + dbs[3]) / 2; // three layers below
   for (const format of ['table', 'json', 'csv']) {
     const r = await runCli(['analyze', anyModel, '--format', format, '--fail-below-sqnr', String(threshold)]);
     assert.equal(r.code, 3, r.stderr);
     assert.ok(r.stdout.length > 0, 'the output is still written');
     const lines = r.stderr.trim().split('\n');
-    assert.match(lines[0], new RegExp(`^quantlens: 3 of ${doc.layers.length} layers have an INT8 per-tensor SQNR below ${threshold} dB:$`));
+    assert.match(
+      lines[0],
+      new RegExp(`^quantlens: 3 of ${doc.layers.length} layers have an INT8 per-tensor SQNR below ${threshold} dB:$`),
+    );
     const worst = doc.summary.ranking.slice(0, 3).map((k) => doc.layers[k]);
-    assert.deepEqual(lines.slice(1).map((l) => l.trim().split(/\s{2,}/)), worst.map((l) => [l.name, `${l.sqnr.int8PerTensor.toFixed(1)} dB`]));
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.trim().split(/\s{2,}/)),
+      worst.map((l) => [l.name, `${l.sqnr.int8PerTensor.toFixed(1)} dB`]),
+    );
   }
   const ok = await runCli(['analyze', anyModel, '--fail-below-sqnr', String(dbs[0] - 1)]);
   assert.equal(ok.code, 0, ok.stderr);
@@ -219,44 +312,71 @@ test('--fail-below-sqnr: exit 3 and the offenders on stderr, worst first; exit 0
   const safe = doc.layers[doc.summary.ranking.at(-1)].name;
   const sel = await runCli(['analyze', anyModel, '--layers', `^${safe}$`, '--fail-below-sqnr', String(threshold)]);
   assert.equal(sel.code, 0, sel.stderr);
-  const bad = await runCli(['analyze', anyModel, '--layers', `^${worstName}$`, '--fail-below-sqnr', String(threshold), '--format', 'csv']);
+  const bad = await runCli([
+    'analyze',
+    anyModel,
+    '--layers',
+    `^${worstName}$`,
+    '--fail-below-sqnr',
+    String(threshold),
+    '--format',
+    'csv',
+  ]);
   assert.equal(bad.code, 3);
   assert.match(bad.stderr, /1 of 1 layers/);
 });
 
 test('--fail-below-sqnr counts a layer that could not be analysed, and says why', async () => {
-  const m = pb.model(pb.graph({
-    nodes: [
-      pb.node({ inputs: ['x', 'w1'], outputs: ['y1'], name: 'complex_conv', op: 'Conv' }),
-      pb.node({ inputs: ['x', 'w2'], outputs: ['y2'], name: 'float_conv', op: 'Conv' }),
-    ],
-    inits: [pb.tensor({ name: 'w1', dims: [2, 1, 1, 1], type: 14, raw: new Uint8Array(16) }), pb.tensor({ name: 'w2', dims: [2, 1, 1, 1], raw: pb.floatsLE([1, -3]) })],
-  }));
+  const m = pb.model(
+    pb.graph({
+      nodes: [
+        pb.node({ inputs: ['x', 'w1'], outputs: ['y1'], name: 'complex_conv', op: 'Conv' }),
+        pb.node({ inputs: ['x', 'w2'], outputs: ['y2'], name: 'float_conv', op: 'Conv' }),
+      ],
+      inits: [
+        pb.tensor({ name: 'w1', dims: [2, 1, 1, 1], type: 14, raw: new Uint8Array(16) }),
+        pb.tensor({ name: 'w2', dims: [2, 1, 1, 1], raw: pb.floatsLE([1, -3]) }),
+      ],
+    }),
+  );
   const r = await runCli(['analyze', write('complex2.onnx', m), '--fail-below-sqnr', '-100']);
   assert.equal(r.code, 3, r.stderr);
-  assert.match(r.stderr, /1 of 2 layers have an INT8 per-tensor SQNR below -100 dB:\n\s+complex_conv\s+failed: UNSUPPORTED_DTYPE: .*complex64/);
+  assert.match(
+    r.stderr,
+    /1 of 2 layers have an INT8 per-tensor SQNR below -100 dB:\n\s+complex_conv\s+failed: UNSUPPORTED_DTYPE: .*complex64/,
+  );
 });
 
-test('equalize --fail-below-sqnr judges the equalized model; --layers selects the report rows', { skip: !cleModel && 'no generated models' }, async () => {
-  const eq = JSON.parse((await runCli(['equalize', cleModel, '--json'])).stdout);
-  const out = path.join(tmp, 'eq.onnx');
-  await runCli(['equalize', cleModel, '-o', out]);
-  const after = JSON.parse((await runCli(['analyze', out, '--json'])).stdout);
-  const dbs = after.layers.map((l) => l.sqnr.int8PerTensor).sort((x, y) => x - y);
-  const r = await runCli(['equalize', cleModel, '--fail-below-sqnr', String((dbs[0] + dbs[1]) / 2)]);
-  assert.equal(r.code, 3, r.stderr);
-  assert.match(r.stderr, /^quantlens: 1 of \d+ layers of the equalized model have an INT8 per-tensor SQNR below/);
-  assert.match(r.stderr.split('\n')[1], new RegExp(`^\\s+${after.layers[after.summary.ranking[0]].name}\\s+${dbs[0].toFixed(1)} dB$`));
-  assert.equal((await runCli(['equalize', cleModel, '--fail-below-sqnr', String(dbs[0] - 1)])).code, 0);
-  const name = eq.layers[1].name;
-  const sel = JSON.parse((await runCli(['equalize', cleModel, '--json', '--layers', `^${name}$`])).stdout);
-  assert.deepEqual(sel.layers.map((l) => l.name), [name]);
-  assert.equal(sel.summary.layersChanged, eq.summary.layersChanged);
-  const table = await runCli(['equalize', cleModel, '--layers', `^${name}$`]);
-  assert.match(table.stdout, new RegExp(`--layers \\^${name}\\$: 1 of ${eq.layers.length} changed layers shown`));
-  const csv = await runCli(['equalize', cleModel, '--format', 'csv', '--layers', `^${name}$`]);
-  assert.equal(csv.stdout.trim().split('\r\n').length, 2);
-});
+test(
+  'equalize --fail-below-sqnr judges the equalized model; --layers selects the report rows',
+  { skip: !cleModel && 'no generated models' },
+  async () => {
+    const eq = JSON.parse((await runCli(['equalize', cleModel, '--json'])).stdout);
+    const out = path.join(tmp, 'eq.onnx');
+    await runCli(['equalize', cleModel, '-o', out]);
+    const after = JSON.parse((await runCli(['analyze', out, '--json'])).stdout);
+    const dbs = after.layers.map((l) => l.sqnr.int8PerTensor).sort((x, y) => x - y);
+    const r = await runCli(['equalize', cleModel, '--fail-below-sqnr', String((dbs[0] + dbs[1]) / 2)]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /^quantlens: 1 of \d+ layers of the equalized model have an INT8 per-tensor SQNR below/);
+    assert.match(
+      r.stderr.split('\n')[1],
+      new RegExp(`^\\s+${after.layers[after.summary.ranking[0]].name}\\s+${dbs[0].toFixed(1)} dB$`),
+    );
+    assert.equal((await runCli(['equalize', cleModel, '--fail-below-sqnr', String(dbs[0] - 1)])).code, 0);
+    const name = eq.layers[1].name;
+    const sel = JSON.parse((await runCli(['equalize', cleModel, '--json', '--layers', `^${name}$`])).stdout);
+    assert.deepEqual(
+      sel.layers.map((l) => l.name),
+      [name],
+    );
+    assert.equal(sel.summary.layersChanged, eq.summary.layersChanged);
+    const table = await runCli(['equalize', cleModel, '--layers', `^${name}$`]);
+    assert.match(table.stdout, new RegExp(`--layers \\^${name}\\$: 1 of ${eq.layers.length} changed layers shown`));
+    const csv = await runCli(['equalize', cleModel, '--format', 'csv', '--layers', `^${name}$`]);
+    assert.equal(csv.stdout.trim().split('\r\n').length, 2);
+  },
+);
 
 test('compare: --layers selects pairs, --fail-below-sqnr lists the pairs below', async () => {
   const b = await qdqCopy();
@@ -265,10 +385,16 @@ test('compare: --layers selects pairs, --fail-below-sqnr lists the pairs below',
   const r = await runCli(['compare', anyModel, b, '--fail-below-sqnr', String((sorted[1] + sorted[2]) / 2)]);
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, new RegExp(`^quantlens: 2 of ${doc.pairs.length} pairs have an SQNR \\(B against A\\) below`));
-  assert.match(r.stderr.split('\n')[1], new RegExp(`^\\s+${doc.pairs[doc.summary.worst.pair].a.name}\\s+${doc.summary.worst.sqnr.toFixed(1)} dB$`));
+  assert.match(
+    r.stderr.split('\n')[1],
+    new RegExp(`^\\s+${doc.pairs[doc.summary.worst.pair].a.name}\\s+${doc.summary.worst.sqnr.toFixed(1)} dB$`),
+  );
   const name = doc.pairs[0].a.name;
   const sel = JSON.parse((await runCli(['compare', anyModel, b, '--json', '--layers', `^${name}$`])).stdout);
-  assert.deepEqual(sel.pairs.map((p) => p.a.name), [name]);
+  assert.deepEqual(
+    sel.pairs.map((p) => p.a.name),
+    [name],
+  );
   assert.equal(sel.summary.pairs, 1);
   const csv = await runCli(['compare', anyModel, b, '--format', 'csv', '--layers', `^${name}$`]);
   assert.equal(csv.stdout.trim().split('\r\n').length, 2);
@@ -281,17 +407,35 @@ test('--layers on analyze (csv, model-explorer) and report selects by name', asy
   const doc = JSON.parse((await runCli(['analyze', anyModel, '--json'])).stdout);
   const esc = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const re = new RegExp(`^(${esc(doc.layers[0].name)}|${esc(doc.layers[1].name)})$`);
-  const want = doc.layers.filter((l) => re.test(l.name)).map((l) => l.name).sort();
+  const want = doc.layers
+    .filter((l) => re.test(l.name))
+    .map((l) => l.name)
+    .sort();
   assert.ok(want.length >= 1 && want.length < doc.layers.length);
   const csv = await runCli(['analyze', anyModel, '--format', 'csv', '--layers', re.source]);
-  assert.deepEqual(csv.stdout.trim().split('\r\n').slice(1).map((l) => l.split(',')[2]).sort(), want);
+  assert.deepEqual(
+    csv.stdout
+      .trim()
+      .split('\r\n')
+      .slice(1)
+      .map((l) => l.split(',')[2])
+      .sort(),
+    want,
+  );
   const me = JSON.parse((await runCli(['analyze', anyModel, '--format', 'model-explorer', '--layers', re.source])).stdout);
   assert.deepEqual(Object.keys(Object.values(me)[0].results).sort(), want);
   const html = path.join(tmp, 'sel.html');
   const r = await runCli(['report', anyModel, '-o', html, '--layers', re.source]);
   assert.equal(r.code, 0, r.stderr);
-  const packed = /<script id="ql-data" type="application\/octet-stream">([\s\S]*?)<\/script>/.exec(fs.readFileSync(html, 'utf8'))[1];
-  assert.deepEqual(unpackData(packed).analysis.layers.map((l) => l.name).sort(), want);
+  const packed = /<script id="ql-data" type="application\/octet-stream">([\s\S]*?)<\/script>/.exec(
+    fs.readFileSync(html, 'utf8'),
+  )[1];
+  assert.deepEqual(
+    unpackData(packed)
+      .analysis.layers.map((l) => l.name)
+      .sort(),
+    want,
+  );
   const none = await runCli(['analyze', anyModel, '--layers', '^no such layer$']);
   assert.equal(none.code, 0);
   assert.match(none.stderr, /warning: --layers \^no such layer\$ selected no layers/);
@@ -299,8 +443,28 @@ test('--layers on analyze (csv, model-explorer) and report selects by name', asy
 
 test('help for every command: --help and `help CMD` print the same text', async () => {
   const options = {
-    analyze: ['--format', '--json', '--metric', '--top', '--bins', '--layers', '--fail-below-sqnr', 'csv-channels', 'model-explorer'],
-    equalize: ['-o, --output', '--keep-relu6', '--no-bias-absorption', '--iterations', '--format', '--json', '--top', '--layers', '--fail-below-sqnr'],
+    analyze: [
+      '--format',
+      '--json',
+      '--metric',
+      '--top',
+      '--bins',
+      '--layers',
+      '--fail-below-sqnr',
+      'csv-channels',
+      'model-explorer',
+    ],
+    equalize: [
+      '-o, --output',
+      '--keep-relu6',
+      '--no-bias-absorption',
+      '--iterations',
+      '--format',
+      '--json',
+      '--top',
+      '--layers',
+      '--fail-below-sqnr',
+    ],
     compare: ['--format', '--json', '--top', '--layers', '--fail-below-sqnr', 'csv-channels'],
     report: ['-o, --output', '--equalize', '--keep-relu6', '--no-bias-absorption', '--compare', '--bins', '--layers'],
   };
@@ -312,7 +476,10 @@ test('help for every command: --help and `help CMD` print the same text', async 
     assert.equal(a.stdout, b.stdout);
     assert.match(a.stdout, new RegExp(`^Usage: quantlens ${cmd} `));
     for (const o of opts) assert.ok(a.stdout.includes(o), `${cmd} --help mentions ${o}`);
-    assert.match(a.stdout, /Exit status: 0 done, 1 internal failure, 2 bad input or usage .*\n.*3 a --fail-below-sqnr threshold failed/);
+    assert.match(
+      a.stdout,
+      /Exit status: 0 done, 1 internal failure, 2 bad input or usage .*\n.*3 a --fail-below-sqnr threshold failed/,
+    );
   }
   const main = await runCli(['help']);
   assert.equal(main.code, 0);
@@ -326,12 +493,17 @@ test('help for every command: --help and `help CMD` print the same text', async 
 const script = ['/usr/bin/script', '/bin/script'].find((f) => fs.existsSync(f));
 const shq = (s) => `'${s.replace(/'/g, "'\\''")}'`;
 // The CLI on a pseudo-terminal, stdout to /dev/null: what script(1) returns is what stderr drew.
-const onTerminal = (args, env) => run(script, ['-qec', `${[process.execPath, cli, ...args].map(shq).join(' ')} >/dev/null`, '/dev/null'], { env });
+const onTerminal = (args, env) =>
+  run(script, ['-qec', `${[process.execPath, cli, ...args].map(shq).join(' ')} >/dev/null`, '/dev/null'], { env });
 // The bar's draws: each is '\r' + one line + '\x1b[K' (clear to the end of the line); the erase is '\r\x1b[K'.
-const draws = (out) => out.split('\r').filter(Boolean).map((d) => {
-  assert.ok(d.endsWith('\x1b[K'), `a draw ends by clearing the line: ${JSON.stringify(d)}`);
-  return d.slice(0, -3);
-});
+const draws = (out) =>
+  out
+    .split('\r')
+    .filter(Boolean)
+    .map((d) => {
+      assert.ok(d.endsWith('\x1b[K'), `a draw ends by clearing the line: ${JSON.stringify(d)}`);
+      return d.slice(0, -3);
+    });
 
 test('progress bar: never on a pipe, even with QUANTLENS_PROGRESS=always', async () => {
   const piped = await run(process.execPath, [cli, 'analyze', anyModel, '--json'], { env: { QUANTLENS_PROGRESS: 'always' } });
@@ -339,51 +511,65 @@ test('progress bar: never on a pipe, even with QUANTLENS_PROGRESS=always', async
   assert.equal(piped.stderr, '', 'stderr is a pipe: no progress bar');
 });
 
-test('progress bar on a terminal: read, then every layer analysed, then erased', { skip: !script && 'script(1) (util-linux) not installed' }, async () => {
-  const doc = JSON.parse((await runCli(['analyze', anyModel, '--json'])).stdout);
-  const n = doc.layers.length;
-  const tty = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: 'always' });
-  assert.equal(tty.code, 0, tty.stdout);
-  assert.ok(tty.stdout.endsWith('\r\x1b[K'), 'the bar is erased at the end');
-  const lines = draws(tty.stdout);
-  assert.equal(lines.at(-1), '', 'the last draw is the erase');
-  const bars = lines.slice(0, -1);
-  const read = bars.filter((l) => /^read +\[[#.]+\] +\d+% [\d.]+\/[\d.]+ MB$/.test(l));
-  const analysed = bars.filter((l) => /^analyze +\[[#.]+\] +\d+% \d+\/\d+ /.test(l));
-  assert.ok(read.length >= 1, `a read line: ${JSON.stringify(bars.slice(0, 3))}`);
-  assert.equal(read.length + analysed.length, bars.length, `only read and analyze lines: ${JSON.stringify(bars)}`);
-  assert.ok(bars.indexOf(read.at(-1)) < bars.indexOf(analysed[0]), 'read before analyze');
-  assert.match(read.at(-1), / 100% ([\d.]+)\/\1 MB$/, 'reading ends at 100%');
-  assert.equal(analysed.length, n, 'one analyze line per layer: every event is drawn');
-  analysed.forEach((l, k) => assert.ok(l.includes(` ${k + 1}/${n} ${doc.layers[k].name}`) || l.length >= 79, `layer ${k + 1}: ${l}`));
-  assert.match(analysed.at(-1), new RegExp(`^analyze +\\[#+\\] 100% ${n}/${n} `));
-});
+test(
+  'progress bar on a terminal: read, then every layer analysed, then erased',
+  { skip: !script && 'script(1) (util-linux) not installed' },
+  async () => {
+    const doc = JSON.parse((await runCli(['analyze', anyModel, '--json'])).stdout);
+    const n = doc.layers.length;
+    const tty = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: 'always' });
+    assert.equal(tty.code, 0, tty.stdout);
+    assert.ok(tty.stdout.endsWith('\r\x1b[K'), 'the bar is erased at the end');
+    const lines = draws(tty.stdout);
+    assert.equal(lines.at(-1), '', 'the last draw is the erase');
+    const bars = lines.slice(0, -1);
+    const read = bars.filter((l) => /^read +\[[#.]+\] +\d+% [\d.]+\/[\d.]+ MB$/.test(l));
+    const analysed = bars.filter((l) => /^analyze +\[[#.]+\] +\d+% \d+\/\d+ /.test(l));
+    assert.ok(read.length >= 1, `a read line: ${JSON.stringify(bars.slice(0, 3))}`);
+    assert.equal(read.length + analysed.length, bars.length, `only read and analyze lines: ${JSON.stringify(bars)}`);
+    assert.ok(bars.indexOf(read.at(-1)) < bars.indexOf(analysed[0]), 'read before analyze');
+    assert.match(read.at(-1), / 100% ([\d.]+)\/\1 MB$/, 'reading ends at 100%');
+    assert.equal(analysed.length, n, 'one analyze line per layer: every event is drawn');
+    analysed.forEach((l, k) =>
+      assert.ok(l.includes(` ${k + 1}/${n} ${doc.layers[k].name}`) || l.length >= 79, `layer ${k + 1}: ${l}`),
+    );
+    assert.match(analysed.at(-1), new RegExp(`^analyze +\\[#+\\] 100% ${n}/${n} `));
+  },
+);
 
-test('progress bar on a terminal: each step of a report is labelled', { skip: !script && 'script(1) (util-linux) not installed' }, async () => {
-  const out = path.join(tmp, 'progress-report.html');
-  const tty = await onTerminal(['report', anyModel, '-o', out, '--equalize'], { QUANTLENS_PROGRESS: 'always' });
-  assert.equal(tty.code, 0, tty.stdout);
-  const bars = draws(tty.stdout).slice(0, -1);
-  const labels = [...new Set(bars.map((l) => l.split(/ +\[/)[0]))];
-  assert.deepEqual(labels, ['model: read', 'model: analyze', 'equalize: read', 'equalize: equalize']);
-  assert.ok(tty.stdout.endsWith('\r\x1b[K'), 'erased at the end');
-});
+test(
+  'progress bar on a terminal: each step of a report is labelled',
+  { skip: !script && 'script(1) (util-linux) not installed' },
+  async () => {
+    const out = path.join(tmp, 'progress-report.html');
+    const tty = await onTerminal(['report', anyModel, '-o', out, '--equalize'], { QUANTLENS_PROGRESS: 'always' });
+    assert.equal(tty.code, 0, tty.stdout);
+    const bars = draws(tty.stdout).slice(0, -1);
+    const labels = [...new Set(bars.map((l) => l.split(/ +\[/)[0]))];
+    assert.deepEqual(labels, ['model: read', 'model: analyze', 'equalize: read', 'equalize: equalize']);
+    assert.ok(tty.stdout.endsWith('\r\x1b[K'), 'erased at the end');
+  },
+);
 
-test('progress bar on a terminal: =1 draws the first event at once, =0 nothing; whatever is drawn is erased', { skip: !script && 'script(1) (util-linux) not installed' }, async () => {
-  // =1: no half-second delay, so the first event (reading) is drawn whatever the speed; later
-  // ones only 100 ms apart, so how many is not asserted.
-  const one = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: '1' });
-  assert.equal(one.code, 0, one.stdout);
-  assert.match(draws(one.stdout)[0], /^read +\[/);
-  assert.ok(one.stdout.endsWith('\r\x1b[K'));
-  const off = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: '0' });
-  assert.equal(off.code, 0);
-  assert.equal(off.stdout, '');
-  // The default (drawn only after half a second): drawn or not depends on the machine; erased if drawn.
-  const plain = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: '' });
-  assert.equal(plain.code, 0);
-  assert.ok(plain.stdout === '' || plain.stdout.endsWith('\r\x1b[K'), JSON.stringify(plain.stdout.slice(-80)));
-});
+test(
+  'progress bar on a terminal: =1 draws the first event at once, =0 nothing; whatever is drawn is erased',
+  { skip: !script && 'script(1) (util-linux) not installed' },
+  async () => {
+    // =1: no half-second delay, so the first event (reading) is drawn whatever the speed; later
+    // ones only 100 ms apart, so how many is not asserted.
+    const one = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: '1' });
+    assert.equal(one.code, 0, one.stdout);
+    assert.match(draws(one.stdout)[0], /^read +\[/);
+    assert.ok(one.stdout.endsWith('\r\x1b[K'));
+    const off = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: '0' });
+    assert.equal(off.code, 0);
+    assert.equal(off.stdout, '');
+    // The default (drawn only after half a second): drawn or not depends on the machine; erased if drawn.
+    const plain = await onTerminal(['analyze', anyModel, '--json'], { QUANTLENS_PROGRESS: '' });
+    assert.equal(plain.code, 0);
+    assert.ok(plain.stdout === '' || plain.stdout.endsWith('\r\x1b[K'), JSON.stringify(plain.stdout.slice(-80)));
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Weight nodes the core cannot analyse (analyze()'s `skipped`): never dropped without a word.
@@ -395,7 +581,10 @@ test('weight nodes not analysed: listed under the table, in the JSON, and noted 
   // Today's core skips these two nodes; it may add others, so the list is read from the result.
   assert.ok(doc.skipped.includes('bad_conv (Conv): convolution weight of rank 2'), JSON.stringify(doc.skipped));
   assert.ok(doc.skipped.includes('gemm\nwith\x1b[31m a newline (Gemm): Gemm weight of rank 3'), JSON.stringify(doc.skipped));
-  assert.deepEqual(doc.layers.map((l) => l.name), ['good_conv']);
+  assert.deepEqual(
+    doc.layers.map((l) => l.name),
+    ['good_conv'],
+  );
   const n = doc.skipped.length;
   const printed = doc.skipped.map((x) => `  ${x.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')}`);
   assert.ok(printed.includes('  gemm with [31m a newline (Gemm): Gemm weight of rank 3'), 'control characters become spaces');
@@ -409,7 +598,11 @@ test('weight nodes not analysed: listed under the table, in the JSON, and noted 
   assert.equal(lines[at - 1], '', 'set apart by a blank line');
   assert.ok(!table.stdout.includes('\x1b'), 'no escape sequence reaches the terminal');
 
-  for (const [format, where] of [['csv', 'CSV'], ['csv-channels', 'CSV'], ['model-explorer', 'node data']]) {
+  for (const [format, where] of [
+    ['csv', 'CSV'],
+    ['csv-channels', 'CSV'],
+    ['model-explorer', 'node data'],
+  ]) {
     const r = await runCli(['analyze', file, '--format', format]);
     assert.equal(r.code, 0, r.stderr);
     const err = r.stderr.trimEnd().split('\n');
@@ -428,15 +621,26 @@ test('weight nodes not analysed: listed under the table, in the JSON, and noted 
 test('a model whose every weight node is skipped says so, and lists them', async () => {
   const file = path.join(tmp, 'all-skipped.onnx');
   // GraphProto input (11) and output (12) ValueInfoProtos name x and y: every value is defined.
-  const m = pb.model(pb.concat(pb.graph({
-    nodes: [pb.node({ inputs: ['x', 'w'], outputs: ['y'], name: 'flat_conv', op: 'Conv' })],
-    inits: [pb.tensor({ name: 'w', dims: [2, 2], raw: pb.floatsLE([1, 2, 3, 4]) })],
-  }), pb.msg(11, pb.str(1, 'x')), pb.msg(12, pb.str(1, 'y'))));
+  const m = pb.model(
+    pb.concat(
+      pb.graph({
+        nodes: [pb.node({ inputs: ['x', 'w'], outputs: ['y'], name: 'flat_conv', op: 'Conv' })],
+        inits: [pb.tensor({ name: 'w', dims: [2, 2], raw: pb.floatsLE([1, 2, 3, 4]) })],
+      }),
+      pb.msg(11, pb.str(1, 'x')),
+      pb.msg(12, pb.str(1, 'y')),
+    ),
+  );
   fs.writeFileSync(file, m);
   const doc = JSON.parse((await runCli(['analyze', file, '--json'])).stdout);
   assert.ok(doc.skipped.includes('flat_conv (Conv): convolution weight of rank 2'), JSON.stringify(doc.skipped));
   const r = await runCli(['analyze', file]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^No weight layer could be analysed\.$/m);
-  assert.ok(r.stdout.includes(`${doc.skipped.length} weight ${doc.skipped.length === 1 ? 'node' : 'nodes'} not analysed:\n  flat_conv (Conv): convolution weight of rank 2`), r.stdout);
+  assert.ok(
+    r.stdout.includes(
+      `${doc.skipped.length} weight ${doc.skipped.length === 1 ? 'node' : 'nodes'} not analysed:\n  flat_conv (Conv): convolution weight of rank 2`,
+    ),
+    r.stdout,
+  );
 });

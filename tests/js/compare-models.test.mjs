@@ -45,27 +45,42 @@ const relClose = (x, y, rel) => x === y || Math.abs(x - y) <= rel * Math.max(Mat
 // Every comparable pair, every channel, against the reference; returns the problems.
 function checkPairs(result, ref) {
   const problems = [];
-  const bad = (where, msg) => { if (problems.length < 25) problems.push(`${where}: ${msg}`); };
+  const bad = (where, msg) => {
+    if (problems.length < 25) problems.push(`${where}: ${msg}`);
+  };
   result.pairs.forEach((p, k) => {
     const r = ref[k];
     const where = `pair ${k} ${p.a.name} / ${p.b.name}`;
-    if (!p.comparable) { bad(where, `not comparable: ${p.reason}`); return; }
-    if (r.error) { bad(where, `reference: ${r.error}`); return; }
+    if (!p.comparable) {
+      bad(where, `not comparable: ${p.reason}`);
+      return;
+    }
+    if (r.error) {
+      bad(where, `reference: ${r.error}`);
+      return;
+    }
     if (r.a.axis !== p.a.channelAxis) bad(where, `A channel axis ${p.a.channelAxis}, reference ${r.a.axis}`);
     assert.deepEqual(p.a.shape, r.a.shape, where);
     const rq = r.b.quant;
     if (!!rq !== !!p.b.quant) bad(where, `quantization ${JSON.stringify(p.b.quant)} vs ${JSON.stringify(rq)}`);
     if (rq && p.b.quant) {
-      if (rq.via !== p.b.quant.via || rq.axis !== p.b.quant.axis) bad(where, `quant ${p.b.quant.via}/${p.b.quant.axis} vs ${rq.via}/${rq.axis}`);
+      if (rq.via !== p.b.quant.via || rq.axis !== p.b.quant.axis)
+        bad(where, `quant ${p.b.quant.via}/${p.b.quant.axis} vs ${rq.via}/${rq.axis}`);
       if (rq.scale.some((s, i) => s !== p.b.quant.scale[i])) bad(where, 'scales differ');
       if (rq.zeroPoint.some((z, i) => z !== p.b.quant.zeroPoint[i])) bad(where, 'zero points differ');
     }
     const ch = p.channels;
-    if (ch.count !== r.channels) { bad(where, `${ch.count} channels, reference ${r.channels}`); return; }
+    if (ch.count !== r.channels) {
+      bad(where, `${ch.count} channels, reference ${r.channels}`);
+      return;
+    }
     worst.pairs++;
     worst.channels += ch.count;
     const sq = (ours, theirs, w) => {
-      if (theirs === null) { if (ours !== Infinity) bad(w, `SQNR ${ours}, reference +inf`); return; }
+      if (theirs === null) {
+        if (ours !== Infinity) bad(w, `SQNR ${ours}, reference +inf`);
+        return;
+      }
       const e = Math.abs(ours - theirs);
       worst.sqnrDb = Math.max(worst.sqnrDb, e);
       if (!(e <= 1e-8)) bad(w, `SQNR ${ours} vs ${theirs}`);
@@ -77,7 +92,10 @@ function checkPairs(result, ref) {
     for (let c = 0; c < ch.count; c++) {
       const w = `${where} channel ${c}`;
       for (const key of ['minA', 'maxA', 'minB', 'maxB']) {
-        if (ch[key][c] !== r[key][c]) { worst.minMax++; bad(w, `${key} ${ch[key][c]} vs ${r[key][c]}`); }
+        if (ch[key][c] !== r[key][c]) {
+          worst.minMax++;
+          bad(w, `${key} ${ch[key][c]} vs ${r[key][c]}`);
+        }
       }
       if (ch.maxAbsDiff[c] !== r.maxAbsDiff[c]) {
         worst.maxAbs = Math.max(worst.maxAbs, Math.abs(ch.maxAbsDiff[c] - r.maxAbsDiff[c]));
@@ -86,7 +104,8 @@ function checkPairs(result, ref) {
       rms(ch.rmsDiff[c], r.rmsDiff[c], w);
       sq(ch.sqnr[c], r.sqnr[c], w);
     }
-    if (p.tensor.maxAbsDiff !== r.tensor.maxAbsDiff) bad(where, `tensor max |b - a| ${p.tensor.maxAbsDiff} vs ${r.tensor.maxAbsDiff}`);
+    if (p.tensor.maxAbsDiff !== r.tensor.maxAbsDiff)
+      bad(where, `tensor max |b - a| ${p.tensor.maxAbsDiff} vs ${r.tensor.maxAbsDiff}`);
     rms(p.tensor.rmsDiff, r.tensor.rmsDiff, `${where} tensor`);
     sq(p.tensor.sqnr, r.tensor.sqnr, `${where} tensor`);
   });
@@ -102,7 +121,7 @@ function checkShape(result) {
     for (const k of ['minA', 'maxA', 'minB', 'maxB']) assert.ok(p.channels[k] instanceof Float32Array, k);
     for (const k of Object.keys(p.channels)) if (k !== 'count') assert.equal(p.channels[k].length, p.channels.count);
   }
-  JSON.stringify(toJSON(result));  // serializable
+  JSON.stringify(toJSON(result)); // serializable
 }
 
 for (const model of models) {
@@ -150,9 +169,13 @@ for (const model of models) {
         assert.equal(p.matchedBy, named ? matchedBy : 'position', `${p.a.name} -> ${p.b.name}`);
         if (flags.includes('--qlinear') && p.a.op === 'Conv') assert.equal(p.b.op, 'QLinearConv');
         if (flags.includes('--scheme')) assert.equal(p.b.quant.axis, null);
-        else assert.equal(p.b.quant.axis, p.b.quant.scale.length > 1 ? p.b.channelAxis : null);  // one channel: per-tensor
+        else assert.equal(p.b.quant.axis, p.b.quant.scale.length > 1 ? p.b.channelAxis : null); // one channel: per-tensor
       }
-      if (flags.includes('--qlinear') && r.pairs.some((p) => p.a.op === 'Conv')) assert.ok(r.pairs.some((p) => p.b.op === 'QLinearConv'), 'QLinearConv layers');
+      if (flags.includes('--qlinear') && r.pairs.some((p) => p.a.op === 'Conv'))
+        assert.ok(
+          r.pairs.some((p) => p.b.op === 'QLinearConv'),
+          'QLinearConv layers',
+        );
       const ref = await reference(model, q, r.pairs);
       assert.deepEqual(checkPairs(r, ref), []);
       // B's per-channel ranges are what analyze() reports for the quantized model.
@@ -191,9 +214,15 @@ test('compare: generated edge-case models against themselves: a result or a Quan
 test('compare: errors name the source, progress and abort', async () => {
   const file = models[0] || generatedModelFiles()[0];
   if (!file) return;
-  await assert.rejects(compare(file, path.join(tmp, 'missing.onnx')), (e) => e instanceof QuantLensError && e.code === 'IO_ERROR');
+  await assert.rejects(
+    compare(file, path.join(tmp, 'missing.onnx')),
+    (e) => e instanceof QuantLensError && e.code === 'IO_ERROR',
+  );
   const bytes = fs.readFileSync(file);
-  await assert.rejects(compare(file, bytes.subarray(0, 100)), (e) => e.code === 'INVALID_MODEL' && e.message.startsWith('model.onnx: '));
+  await assert.rejects(
+    compare(file, bytes.subarray(0, 100)),
+    (e) => e.code === 'INVALID_MODEL' && e.message.startsWith('model.onnx: '),
+  );
   await assert.rejects(compare(new Uint8Array([0xff, 0xff, 0xff]), file), (e) => e.code === 'INVALID_MODEL');
   await assert.rejects(compare(file, file, null), (e) => e.code === 'INVALID_ARGUMENT');
   const ac = new AbortController();
@@ -203,7 +232,11 @@ test('compare: errors name the source, progress and abort', async () => {
   const sides = new Set();
   let last = 0;
   const r = await compare(bytes, new Blob([bytes]), {
-    onProgress: (p) => { phases.add(p.phase); if (p.side) sides.add(p.side); if (p.phase === 'compare') last = p.done; },
+    onProgress: (p) => {
+      phases.add(p.phase);
+      if (p.side) sides.add(p.side);
+      if (p.phase === 'compare') last = p.done;
+    },
   });
   assert.deepEqual([...phases], ['read', 'compare']);
   assert.deepEqual([...sides], ['a', 'b']);
@@ -213,6 +246,8 @@ test('compare: errors name the source, progress and abort', async () => {
 });
 
 test('compare: agreement with the reference (diagnostic)', (t) => {
-  t.diagnostic(`pairs ${worst.pairs}, channels ${worst.channels}: max relative rms difference ${worst.rms.toExponential(2)}, `
-    + `max SQNR difference ${worst.sqnrDb.toExponential(2)} dB, max |b - a| differences ${worst.maxAbs}, min/max differences ${worst.minMax}`);
+  t.diagnostic(
+    `pairs ${worst.pairs}, channels ${worst.channels}: max relative rms difference ${worst.rms.toExponential(2)}, ` +
+      `max SQNR difference ${worst.sqnrDb.toExponential(2)} dB, max |b - a| differences ${worst.maxAbs}, min/max differences ${worst.minMax}`,
+  );
 });

@@ -3,22 +3,36 @@ export const SCHEMES = ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int
 const f32 = Math.fround;
 
 export class Diff {
-  constructor() { this.list = []; }
-  add(where, what) { this.list.push(`${where}: ${what}`); }
-  eq(where, a, b) { if (JSON.stringify(a) !== JSON.stringify(b)) this.add(where, `ours ${JSON.stringify(a)} vs reference ${JSON.stringify(b)}`); }
+  constructor() {
+    this.list = [];
+  }
+  add(where, what) {
+    this.list.push(`${where}: ${what}`);
+  }
+  eq(where, a, b) {
+    if (JSON.stringify(a) !== JSON.stringify(b)) this.add(where, `ours ${JSON.stringify(a)} vs reference ${JSON.stringify(b)}`);
+  }
   // float32 values must be the same float32
-  f32(where, a, b) { if (!(a === null && b === null) && f32(a) !== f32(b)) this.add(where, `ours ${a} vs reference ${b}`); }
+  f32(where, a, b) {
+    if (!(a === null && b === null) && f32(a) !== f32(b)) this.add(where, `ours ${a} vs reference ${b}`);
+  }
   close(where, a, b, tol) {
-    if (a === null || b === null) { if (a !== b) this.add(where, `ours ${a} vs reference ${b}`); return; }
+    if (a === null || b === null) {
+      if (a !== b) this.add(where, `ours ${a} vs reference ${b}`);
+      return;
+    }
     if (!(Math.abs(a - b) <= tol)) this.add(where, `ours ${a} vs reference ${b} (tolerance ${tol.toExponential(1)})`);
   }
   arrays(where, a, b, check) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) { this.add(where, `lengths ${a?.length} vs ${b?.length}`); return; }
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) {
+      this.add(where, `lengths ${a?.length} vs ${b?.length}`);
+      return;
+    }
     for (let i = 0; i < a.length; i++) check(`${where}[${i}]`, a[i], b[i], i);
   }
 }
 
-const DB_TOL = 1e-3;  // dB
+const DB_TOL = 1e-3; // dB
 const relTol = (ref, scale) => 1e-5 * Math.abs(ref ?? 0) + 1e-6 * scale;
 
 // Per-channel and whole-tensor statistics of one layer: ours (`o`) vs the reference's (`r`).
@@ -26,19 +40,23 @@ export function compareStats(d, where, o, r) {
   const oc = o.channels;
   const rc = r.channels;
   d.eq(`${where}.channels.count`, oc.count, rc.count);
-  for (const k of ['min', 'max', 'absMax', 'range']) d.arrays(`${where}.channels.${k}`, oc[k], rc[k], (w, a, b) => d.f32(w, a, b));
-  for (const k of ['mean', 'std']) d.arrays(`${where}.channels.${k}`, oc[k], rc[k], (w, a, b, i) => d.close(w, a, b, relTol(b, rc.absMax[i])));
-  d.arrays(`${where}.channels.relativeRange`, oc.relativeRange, rc.relativeRange, (w, a, b) => d.close(w, a, b, 1e-6 * Math.abs(b) + 1e-12));
+  for (const k of ['min', 'max', 'absMax', 'range'])
+    d.arrays(`${where}.channels.${k}`, oc[k], rc[k], (w, a, b) => d.f32(w, a, b));
+  for (const k of ['mean', 'std'])
+    d.arrays(`${where}.channels.${k}`, oc[k], rc[k], (w, a, b, i) => d.close(w, a, b, relTol(b, rc.absMax[i])));
+  d.arrays(`${where}.channels.relativeRange`, oc.relativeRange, rc.relativeRange, (w, a, b) =>
+    d.close(w, a, b, 1e-6 * Math.abs(b) + 1e-12),
+  );
   for (const s of SCHEMES) {
     d.arrays(`${where}.channels.sqnr.${s}`, oc.sqnr[s], rc.sqnr[s], (w, a, b) => d.close(w, a, b, DB_TOL));
     d.close(`${where}.sqnr.${s}`, o.sqnr[s], r.sqnr[s], DB_TOL);
   }
   for (const k of ['min', 'max', 'absMax']) d.f32(`${where}.tensor.${k}`, o.tensor[k], r.tensor[k]);
-  for (const k of ['mean', 'std']) d.close(`${where}.tensor.${k}`, o.tensor[k], r.tensor[k], relTol(r.tensor[k], r.tensor.absMax));
+  for (const k of ['mean', 'std'])
+    d.close(`${where}.tensor.${k}`, o.tensor[k], r.tensor[k], relTol(r.tensor[k], r.tensor.absMax));
   d.f32(`${where}.histogram.min`, o.histogram.min, r.histogram.min);
   d.f32(`${where}.histogram.max`, o.histogram.max, r.histogram.max);
   d.eq(`${where}.histogram.counts`, o.histogram.counts, r.histogram.counts);
   d.eq(`${where}.outlierChannels`, o.outlierChannels, r.outlierChannels);
   d.close(`${where}.outlierThreshold`, o.outlierThreshold, r.outlierThreshold, 1e-6 * Math.abs(r.outlierThreshold) + 1e-12);
 }
-

@@ -7,7 +7,13 @@ import { root } from './helpers.mjs';
 // Paths relative to the repository root, README.md first.
 export function docFiles() {
   const dir = path.join(root, 'docs');
-  const docs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`) : [];
+  const docs = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.md'))
+        .sort()
+        .map((f) => `docs/${f}`)
+    : [];
   return ['README.md', ...docs];
 }
 
@@ -17,8 +23,12 @@ const lineAt = (text, index) => text.slice(0, index).split('\n').length;
 // A fenced block right after `<!-- tested: KIND -->` (see readme.test.mjs).
 export function examplesOf(file) {
   const text = readDoc(file);
-  return [...text.matchAll(/<!-- tested: (\w+) -->\s*\n```\w*\n([\s\S]*?)\n```/g)]
-    .map((m, k) => ({ kind: m[1], code: m[2], line: lineAt(text, m.index) + 1, k }));
+  return [...text.matchAll(/<!-- tested: (\w+) -->\s*\n```\w*\n([\s\S]*?)\n```/g)].map((m, k) => ({
+    kind: m[1],
+    code: m[2],
+    line: lineAt(text, m.index) + 1,
+    k,
+  }));
 }
 
 // The text outside fenced and indented code blocks, with each line's number; code is

@@ -49,12 +49,19 @@ for (const file of [...docFiles(), 'tools/bench/README.md', 'tools/bench/cle/REA
 const optionsIn = (text) => new Set([...text.matchAll(/(?<![\w-])(--?[a-z][a-z0-9-]*)/gi)].map((m) => m[1]));
 // The options a --help text declares: the flags that begin its option lines
 // ('  -o, --output FILE   ...', '  --json   ...'), not flags named in the prose.
-const declaredIn = (help) => new Set(help.split('\n').flatMap((line) => {
-  const m = /^\s+((?:-[a-z], )?--[a-z][a-z0-9-]*)/i.exec(line);
-  return m ? m[1].split(', ') : [];
-}));
+const declaredIn = (help) =>
+  new Set(
+    help.split('\n').flatMap((line) => {
+      const m = /^\s+((?:-[a-z], )?--[a-z][a-z0-9-]*)/i.exec(line);
+      return m ? m[1].split(', ') : [];
+    }),
+  );
 
-const usages = docFiles().flatMap((file) => examplesOf(file).filter((e) => e.kind === 'usage').map((e) => ({ ...e, file })));
+const usages = docFiles().flatMap((file) =>
+  examplesOf(file)
+    .filter((e) => e.kind === 'usage')
+    .map((e) => ({ ...e, file })),
+);
 
 test('the docs give a synopsis of every command', () => {
   const commands = new Set(usages.flatMap((u) => [...u.code.matchAll(/^\s*quantlens (\w+)/gm)].map((m) => m[1])));
@@ -63,7 +70,10 @@ test('the docs give a synopsis of every command', () => {
 
 for (const u of usages) {
   test(`${u.file} line ${u.line}: the synopsis names the options of --help`, async () => {
-    for (const line of u.code.split('\n').map((l) => l.trim()).filter((l) => /^quantlens \w+ /.test(l))) {
+    for (const line of u.code
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => /^quantlens \w+ /.test(l))) {
       const cmd = /^quantlens (\w+)/.exec(line)[1];
       if (cmd === 'help') continue;
       const r = await runCli([cmd, '--help']);
@@ -72,8 +82,16 @@ for (const u of usages) {
       help.delete('--help');
       help.delete('-h');
       const documented = optionsIn(line);
-      assert.deepEqual([...documented].filter((o) => !help.has(o)), [], `${cmd}: documented, but not in --help`);
-      assert.deepEqual([...help].filter((o) => !documented.has(o)), [], `${cmd}: in --help, but not documented`);
+      assert.deepEqual(
+        [...documented].filter((o) => !help.has(o)),
+        [],
+        `${cmd}: documented, but not in --help`,
+      );
+      assert.deepEqual(
+        [...help].filter((o) => !documented.has(o)),
+        [],
+        `${cmd}: in --help, but not documented`,
+      );
     }
   });
 }

@@ -9,7 +9,16 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { equalize } from '../../web/src/index.js';
 import { Diff, compareStats } from './compare.mjs';
-import { fetchedModelFiles, generatedModelFiles, root, run, runCli, runReference, sharedModelFiles, sharedModels } from './helpers.mjs';
+import {
+  fetchedModelFiles,
+  generatedModelFiles,
+  root,
+  run,
+  runCli,
+  runReference,
+  sharedModelFiles,
+  sharedModels,
+} from './helpers.mjs';
 import { maxRelativeError, randomFeeds, runAll, session, sqnrDb, modelInputs } from './ort.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-cle-'));
@@ -19,7 +28,7 @@ const python = (args) => run('/usr/bin/python3', args);
 const realModels = [...sharedModelFiles(), ...fetchedModelFiles()];
 const cleModels = generatedModelFiles().filter((f) => path.basename(f).startsWith('cle_'));
 const SEEDS = [1, 2];
-const TOLERANCE = 1e-4;  // max |ref - test| / max |ref| per output
+const TOLERANCE = 1e-4; // max |ref - test| / max |ref| per output
 
 // Inputs of a model: the ranges in ort.mjs for the real models, U[-1, 1] for ours.
 function feeds(file, sess, seed) {
@@ -50,7 +59,7 @@ function maskFlips(ref, test) {
       for (let i = 0; i < a.length; i++) {
         if ((a[i] === 0) !== (b[i] === 0) && Math.abs(a[i] - b[i]) > TOLERANCE * max) {
           flips++;
-          b[i] = a[i];  // excluded from the error measured next
+          b[i] = a[i]; // excluded from the error measured next
         }
       }
     }
@@ -83,9 +92,14 @@ for (const file of [...realModels, ...cleModels]) {
   test(`equalized model computes the same function: ${path.basename(file)}`, async () => {
     const res = await checkPreserved(file, { biasAbsorption: false });
     if (!res.changed) return;
-    assert.ok(res.flips <= 1e-3 * res.total, `${res.name}: ${res.flips} of ${res.total} output elements flipped between zero and non-zero`);
-    assert.ok(res.err.worst <= TOLERANCE,
-      `${res.name}: max relative output error ${res.err.worst.toExponential(2)} > ${TOLERANCE} (${JSON.stringify(res.err.perOutput)})`);
+    assert.ok(
+      res.flips <= 1e-3 * res.total,
+      `${res.name}: ${res.flips} of ${res.total} output elements flipped between zero and non-zero`,
+    );
+    assert.ok(
+      res.err.worst <= TOLERANCE,
+      `${res.name}: max relative output error ${res.err.worst.toExponential(2)} > ${TOLERANCE} (${JSON.stringify(res.err.perOutput)})`,
+    );
   });
 }
 
@@ -113,7 +127,7 @@ test('high-bias absorption is approximate by design and stays close: UltraFace',
   for (const l of res.r.layers) if (l.absorbed) for (const c of l.absorbed) assert.ok(c >= 0);
 });
 
-test('BatchNorm folding matches the UltraFace authors\' own folded model', async (t) => {
+test("BatchNorm folding matches the UltraFace authors' own folded model", async (t) => {
   const unfolded = path.join(sharedModels, 'pytorch', 'ultraface_version-RFB-320_without_postprocessing.onnx');
   const folded = path.join(sharedModels, 'pytorch', 'ultraface_version-RFB-320_simplified_bnfolded.onnx');
   if (!fs.existsSync(unfolded) || !fs.existsSync(folded)) return t.skip('../shared/models absent');
@@ -150,7 +164,7 @@ print(json.dumps({"n": [len(a), len(b)], "shapes": all(x[0].shape == y[0].shape 
   assert.ok(s.worst < TOLERANCE, JSON.stringify(s.perOutput));
 });
 
-test('the report\'s statistics after equalization are those of the written weights (independent reference)', async () => {
+test("the report's statistics after equalization are those of the written weights (independent reference)", async () => {
   const files = [...cleModels, ...realModels.filter((f) => /mlsd|deeplab|ultraface_version-RFB-320_without/.test(f))];
   for (const file of files) {
     const r = await equalize(file);
@@ -163,8 +177,19 @@ test('the report\'s statistics after equalization are those of the written weigh
     const d = new Diff();
     for (const l of r.layers) {
       const rl = byWeight.get(l.weight);
-      if (!rl) { d.add(l.name, 'not found by the reference in the written model'); continue; }
-      const plain = JSON.parse(JSON.stringify(l.after, (k, v) => (ArrayBuffer.isView(v) ? Array.from(v, (x) => (Number.isFinite(x) ? x : null)) : (typeof v === 'number' && !Number.isFinite(v) ? null : v))));
+      if (!rl) {
+        d.add(l.name, 'not found by the reference in the written model');
+        continue;
+      }
+      const plain = JSON.parse(
+        JSON.stringify(l.after, (k, v) =>
+          ArrayBuffer.isView(v)
+            ? Array.from(v, (x) => (Number.isFinite(x) ? x : null))
+            : typeof v === 'number' && !Number.isFinite(v)
+              ? null
+              : v,
+        ),
+      );
       compareStats(d, `${path.basename(file)} ${l.name} after`, plain, rl);
     }
     assert.deepEqual(d.list.slice(0, 20), [], `${d.list.length} differences`);
@@ -232,7 +257,9 @@ test('API: bad options are INVALID_ARGUMENT; the same call twice gives the same 
 // leaves it out, and the CLI table prints n/a instead of the zeros it holds.
 test('a layer whose statistics before scaling cannot be computed says so everywhere', async () => {
   const file = path.join(tmp, 'huge_before.onnx');
-  const made = await python(['-c', `
+  const made = await python([
+    '-c',
+    `
 import numpy as np, onnx, sys
 from onnx import TensorProto, helper, numpy_helper
 a = numpy_helper.from_array(np.array([2e15, 1.0], np.float32).reshape(2, 1, 1, 1), 'wa')
@@ -246,7 +273,9 @@ g = helper.make_graph([
 m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)])
 onnx.checker.check_model(m)
 onnx.save(m, sys.argv[1])
-`, file]);
+`,
+    file,
+  ]);
   assert.equal(made.code, 0, made.stderr);
   const r = await equalize(file);
   const a = r.layers.find((l) => l.name === 'A');

@@ -25,20 +25,60 @@ function diffsOf(change) {
 }
 
 test('the check flags a changed nested value, and names the layer', () => {
-  assert.deepEqual(diffsOf(() => {}), []);
-  assert.deepEqual(diffsOf((d) => { d.layers[1].stats.channels[1] = 2.0000001; }), ['x: layers[1] (conv2) differs']);
-  assert.deepEqual(diffsOf((d) => { d.model.opset = 12; }), ['x: model differs']);
+  assert.deepEqual(
+    diffsOf(() => {}),
+    [],
+  );
+  assert.deepEqual(
+    diffsOf((d) => {
+      d.layers[1].stats.channels[1] = 2.0000001;
+    }),
+    ['x: layers[1] (conv2) differs'],
+  );
+  assert.deepEqual(
+    diffsOf((d) => {
+      d.model.opset = 12;
+    }),
+    ['x: model differs'],
+  );
 });
 
 test('the check flags a removed field, a removed element and an added element', () => {
-  assert.deepEqual(diffsOf((d) => { delete d.layers[0].stats.min; }), ['x: layers[0] (conv1) differs']);
-  assert.deepEqual(diffsOf((d) => { delete d.skipped; }), ['x: skipped.length is gone']);
-  assert.deepEqual(diffsOf((d) => { d.layers.pop(); }), ['x: layers.length differs', 'x: layers[1] (conv2) is gone']);
-  assert.deepEqual(diffsOf((d) => { d.skipped.push({ name: 'n' }); }), ['x: skipped.length differs', 'x: skipped[0] is new in a recorded array']);
+  assert.deepEqual(
+    diffsOf((d) => {
+      delete d.layers[0].stats.min;
+    }),
+    ['x: layers[0] (conv1) differs'],
+  );
+  assert.deepEqual(
+    diffsOf((d) => {
+      delete d.skipped;
+    }),
+    ['x: skipped.length is gone'],
+  );
+  assert.deepEqual(
+    diffsOf((d) => {
+      d.layers.pop();
+    }),
+    ['x: layers.length differs', 'x: layers[1] (conv2) is gone'],
+  );
+  assert.deepEqual(
+    diffsOf((d) => {
+      d.skipped.push({ name: 'n' });
+    }),
+    ['x: skipped.length differs', 'x: skipped[0] is new in a recorded array'],
+  );
 });
 
 test('the check ignores fields added since the record', () => {
-  assert.deepEqual(diffsOf((d) => { d.layers[0].stats.axis = 0; d.model.producer = 'p'; d.warnings = []; }), []);
+  assert.deepEqual(
+    diffsOf((d) => {
+      d.layers[0].stats.axis = 0;
+      d.model.producer = 'p';
+      d.warnings = [];
+    }),
+    [],
+  );
 });
 
 const golden = loadGolden();

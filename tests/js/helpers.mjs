@@ -8,7 +8,14 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const sharedModels = path.resolve(root, '..', 'shared', 'models');
 export const cli = path.join(root, 'web', 'cli', 'quantlens.js');
 
-const list = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort().map((f) => path.join(dir, f)) : []);
+const list = (dir) =>
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.onnx'))
+        .sort()
+        .map((f) => path.join(dir, f))
+    : [];
 
 export function sharedModelFiles() {
   return [...list(path.join(sharedModels, 'pytorch')), ...list(path.join(sharedModels, 'tf'))];

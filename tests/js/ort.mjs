@@ -77,14 +77,19 @@ export async function runAll(sess, feeds) {
 
 const runs = (x) => (Array.isArray(x) ? x : [x]);
 function pairsByOutput(ref, test) {
-  const R = runs(ref), T = runs(test);
+  const R = runs(ref),
+    T = runs(test);
   if (R.length !== T.length) throw new Error(`${R.length} reference runs vs ${T.length} test runs`);
   const names = Object.keys(R[0]);
-  return names.map((name) => [name, R.map((r, i) => {
-    const a = r[name].data, b = T[i][name]?.data;
-    if (!b || a.length !== b.length) throw new Error(`output '${name}': shapes differ or missing`);
-    return [a, b];
-  })]);
+  return names.map((name) => [
+    name,
+    R.map((r, i) => {
+      const a = r[name].data,
+        b = T[i][name]?.data;
+      if (!b || a.length !== b.length) throw new Error(`output '${name}': shapes differ or missing`);
+      return [a, b];
+    }),
+  ]);
 }
 
 // Per output: max|ref - test| / max|ref| (over all runs); worst = the largest of them.
@@ -92,7 +97,8 @@ export function maxRelativeError(ref, test) {
   const perOutput = {};
   let worst = 0;
   for (const [name, list] of pairsByOutput(ref, test)) {
-    let maxDiff = 0, maxRef = 0;
+    let maxDiff = 0,
+      maxRef = 0;
     for (const [a, b] of list) {
       for (let i = 0; i < a.length; i++) {
         const d = Math.abs(a[i] - b[i]);
@@ -100,7 +106,7 @@ export function maxRelativeError(ref, test) {
         if (Math.abs(a[i]) > maxRef) maxRef = Math.abs(a[i]);
       }
     }
-    const e = maxRef > 0 ? maxDiff / maxRef : (maxDiff > 0 ? Infinity : 0);
+    const e = maxRef > 0 ? maxDiff / maxRef : maxDiff > 0 ? Infinity : 0;
     perOutput[name] = e;
     worst = Math.max(worst, e);
   }
@@ -115,9 +121,11 @@ export function maxRelativeError(ref, test) {
 export function sqnrDb(ref, test) {
   const db = (s, n) => (n === 0 ? Infinity : 10 * Math.log10(s / n));
   const perOutput = {};
-  let S = 0, N = 0;
+  let S = 0,
+    N = 0;
   for (const [name, list] of pairsByOutput(ref, test)) {
-    let s = 0, n = 0;
+    let s = 0,
+      n = 0;
     for (const [a, b] of list) {
       for (let i = 0; i < a.length; i++) {
         const d = a[i] - b[i];

@@ -49,7 +49,10 @@ for (const file of docFiles()) {
   for (const ex of examples.filter((e) => e.kind === 'cli')) {
     test(`${file} line ${ex.line}: CLI example runs`, { skip: noModel, timeout: 300000 }, async () => {
       fs.mkdirSync(work, { recursive: true });
-      const lines = ex.code.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('quantlens '));
+      const lines = ex.code
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.startsWith('quantlens '));
       assert.ok(lines.length, 'no quantlens command in the block');
       for (const line of lines) {
         const [, cmd, status] = /^(.*?)(?:\s+#\s*exit\s+(\d+))?\s*$/.exec(line);

@@ -8,12 +8,21 @@ import { Diff, compareStats } from './compare.mjs';
 import { fetchedModelFiles, generatedModelFiles, runCli, runReference, sharedModelFiles, sharedModels } from './helpers.mjs';
 
 function compareLayer(d, where, o, r) {
-  for (const k of ['name', 'path', 'op', 'weight', 'shape', 'dtype', 'channelAxis', 'groups', 'depthwise', 'bias']) d.eq(`${where}.${k}`, o[k], r[k]);
+  for (const k of ['name', 'path', 'op', 'weight', 'shape', 'dtype', 'channelAxis', 'groups', 'depthwise', 'bias'])
+    d.eq(`${where}.${k}`, o[k], r[k]);
   d.eq(`${where}.follower.kind`, o.follower?.kind, r.follower?.kind);
   d.eq(`${where}.activation.kind`, o.activation?.kind ?? null, r.activation?.kind ?? null);
-  d.eq(`${where}.quant`, o.quant ? [o.quant.via, o.quant.dtype, o.quant.axis, o.quant.zeroPoint] : null, r.quant ? [r.quant.via, r.quant.dtype, r.quant.axis, r.quant.zeroPoint] : null);
-  if (o.quant && r.quant) d.arrays(`${where}.quant.scale`, o.quant.scale, r.quant.scale, (w, a, b) => d.close(w, a, b, 1e-7 * Math.abs(b)));
-  if (o.error) { d.add(where, `ours failed: ${o.error.code} ${o.error.message}`); return; }
+  d.eq(
+    `${where}.quant`,
+    o.quant ? [o.quant.via, o.quant.dtype, o.quant.axis, o.quant.zeroPoint] : null,
+    r.quant ? [r.quant.via, r.quant.dtype, r.quant.axis, r.quant.zeroPoint] : null,
+  );
+  if (o.quant && r.quant)
+    d.arrays(`${where}.quant.scale`, o.quant.scale, r.quant.scale, (w, a, b) => d.close(w, a, b, 1e-7 * Math.abs(b)));
+  if (o.error) {
+    d.add(where, `ours failed: ${o.error.code} ${o.error.message}`);
+    return;
+  }
   compareStats(d, where, o, r);
 }
 
@@ -49,7 +58,9 @@ const groups = [
 for (const [title, files, why] of groups) {
   test(`${title} match the independent reference`, { skip: files.length === 0 ? why : false }, async (t) => {
     for (const file of files) {
-      await t.test(path.basename(file), async () => { await compareModel(file); });
+      await t.test(path.basename(file), async () => {
+        await compareModel(file);
+      });
     }
   });
 }

@@ -14,8 +14,15 @@ test('packData/unpackData round-trip every typed array type, non-finite numbers 
   const data = {
     f32: new Float32Array([1.5, -0, NaN, Infinity, 3.4e38, 1e-45]),
     f64: new Float64Array([Math.PI, -Infinity, 5e-324]),
-    ints: [new Int8Array([-128, 127]), new Uint8Array([0, 255]), new Int16Array([-32768]), new Uint16Array([65535]), new Int32Array([-(2 ** 31)]), new Uint32Array([2 ** 32 - 1])],
-    sub: new Float32Array(new Float32Array([9, 8, 7, 6]).buffer, 4, 2),  // a view into a larger buffer
+    ints: [
+      new Int8Array([-128, 127]),
+      new Uint8Array([0, 255]),
+      new Int16Array([-32768]),
+      new Uint16Array([65535]),
+      new Int32Array([-(2 ** 31)]),
+      new Uint32Array([2 ** 32 - 1]),
+    ],
+    sub: new Float32Array(new Float32Array([9, 8, 7, 6]).buffer, 4, 2), // a view into a larger buffer
     empty: new Float32Array(0),
     numbers: [NaN, Infinity, -Infinity, 0, -1.25],
     text: '</script><script>alert(1)</script>"\u2028é',
@@ -56,27 +63,36 @@ test('unpackData refuses what is not report data', () => {
 
 test('scriptSafe keeps inline code from closing its element', () => {
   assert.equal(scriptSafe('a="</script>";b="<!--"'), 'a="<\\/script>";b="<\\!--"');
-  assert.equal(scriptSafe(scriptSafe('x</SCRIPT')), 'x<\\/SCRIPT');  // idempotent
+  assert.equal(scriptSafe(scriptSafe('x</SCRIPT')), 'x<\\/SCRIPT'); // idempotent
 });
 
 const example = fetchedModelFiles()[0];
-test('a report names its one script by SHA-256 in a CSP that forbids network access', { skip: !example && 'no fetched model' }, async () => {
-  const analysis = await analyze(example);
-  analysis.model.name = '</script><img src=x onerror=alert(1)>.onnx';
-  const html = await reportHtml({ css: 'body{}', script: 'console.log("</script>")', data: { analysis }, title: analysis.model.name });
-  const policy = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)[1];
-  const script = /<script id="ql-main">([\s\S]*?)<\/script>/.exec(html)[1];
-  const hash = crypto.createHash('sha256').update(script).digest('base64');
-  assert.ok(policy.includes(`script-src 'sha256-${hash}'`), policy);
-  assert.match(policy, /default-src 'none'/);
-  assert.doesNotMatch(policy, /connect-src|unsafe-eval|https?:/);
-  assert.equal((html.match(/<script/g) || []).length, 2, 'the data element and the one script');
-  assert.match(html, /<title>&lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt;\.onnx<\/title>/);
-  const data = unpackData(/<script id="ql-data" type="application\/octet-stream">([^<]*)<\/script>/.exec(html)[1]);
-  assert.equal(data.analysis.model.name, analysis.model.name);
-  assert.deepEqual(data.analysis.layers[0].channels.min, analysis.layers[0].channels.min);
-});
+test(
+  'a report names its one script by SHA-256 in a CSP that forbids network access',
+  { skip: !example && 'no fetched model' },
+  async () => {
+    const analysis = await analyze(example);
+    analysis.model.name = '</script><img src=x onerror=alert(1)>.onnx';
+    const html = await reportHtml({
+      css: 'body{}',
+      script: 'console.log("</script>")',
+      data: { analysis },
+      title: analysis.model.name,
+    });
+    const policy = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)[1];
+    const script = /<script id="ql-main">([\s\S]*?)<\/script>/.exec(html)[1];
+    const hash = crypto.createHash('sha256').update(script).digest('base64');
+    assert.ok(policy.includes(`script-src 'sha256-${hash}'`), policy);
+    assert.match(policy, /default-src 'none'/);
+    assert.doesNotMatch(policy, /connect-src|unsafe-eval|https?:/);
+    assert.equal((html.match(/<script/g) || []).length, 2, 'the data element and the one script');
+    assert.match(html, /<title>&lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt;\.onnx<\/title>/);
+    const data = unpackData(/<script id="ql-data" type="application\/octet-stream">([^<]*)<\/script>/.exec(html)[1]);
+    assert.equal(data.analysis.model.name, analysis.model.name);
+    assert.deepEqual(data.analysis.layers[0].channels.min, analysis.layers[0].channels.min);
+  },
+);
 
-test('the version shown and written into reports is package.json\'s', () => {
+test("the version shown and written into reports is package.json's", () => {
   assert.equal(VERSION, JSON.parse(fs.readFileSync(`${root}/package.json`, 'utf8')).version);
 });

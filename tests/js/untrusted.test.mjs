@@ -53,10 +53,14 @@ test('external data: every hostile location, on a weight or a bias, is refused b
       const file = m(`ext_${where}_${key}`);
       const tensor = where === 'weight' ? "tensor 'W'" : "tensor 'B'";
       await rejects(analyze(file), 'UNSAFE_EXTERNAL_DATA', tensor, shown, why);
-      await rejects(analyze(fs.readFileSync(file)), 'UNSAFE_EXTERNAL_DATA', tensor);  // bytes: same rule
+      await rejects(analyze(fs.readFileSync(file)), 'UNSAFE_EXTERNAL_DATA', tensor); // bytes: same rule
       await rejects(equalize(file), 'UNSAFE_EXTERNAL_DATA', tensor);
       await rejects(compare(file, m('ext_inside')), 'UNSAFE_EXTERNAL_DATA', tensor);
-      for (const cmd of [['analyze', file], ['equalize', file, '-o', path.join(tmp, 'eq.onnx')], ['report', file, '-o', path.join(tmp, 'r.html')]]) {
+      for (const cmd of [
+        ['analyze', file],
+        ['equalize', file, '-o', path.join(tmp, 'eq.onnx')],
+        ['report', file, '-o', path.join(tmp, 'r.html')],
+      ]) {
         const r = await runCli(cmd);
         assert.equal(r.code, 2, `${cmd.join(' ')}: ${r.stderr}`);
         assert.match(r.stderr, /UNSAFE_EXTERNAL_DATA: .*tensor '[WB]' keeps its data at/);
@@ -95,7 +99,9 @@ test('external data: with files handed over (the browser case), only those are r
   const bytes = fs.readFileSync(m('ext_weight_parent'));
   // Even a file handed over under the hostile name is not used: the location itself is refused.
   await rejects(analyze(bytes, { externalData: { '../../etc/passwd': new Uint8Array(432) } }), 'UNSAFE_EXTERNAL_DATA');
-  const ok = await analyze(fs.readFileSync(m('ext_inside')), { externalData: { 'sub/../w.bin': fs.readFileSync(path.join(dir, 'w.bin')) } });
+  const ok = await analyze(fs.readFileSync(m('ext_inside')), {
+    externalData: { 'sub/../w.bin': fs.readFileSync(path.join(dir, 'w.bin')) },
+  });
   assert.equal(ok.layers[0].channels.count, 4);
   await rejects(analyze(fs.readFileSync(m('ext_inside'))), 'MISSING_EXTERNAL_DATA', 'sub/../w.bin');
 });
@@ -117,13 +123,21 @@ function reconcile(file, result, nodes) {
     assert.ok(k >= 0, `${path.basename(file)}: weight-bearing node ${key} (${op}) is neither a layer nor skipped`);
     skipped.splice(k, 1);
   }
-  assert.deepEqual([...layers].filter(([, n]) => n), [], `${path.basename(file)}: layers that are not weight-bearing nodes`);
+  assert.deepEqual(
+    [...layers].filter(([, n]) => n),
+    [],
+    `${path.basename(file)}: layers that are not weight-bearing nodes`,
+  );
   assert.deepEqual(skipped, [], `${path.basename(file)}: skipped entries that are not weight-bearing nodes`);
 }
 
 test('no layer vanishes: layers + skipped reconcile with an independent count of weight-bearing nodes on every model', async () => {
-  const files = [...sharedModelFiles(), ...fetchedModelFiles(), ...generatedModelFiles(),
-    ...['undefined_weights', 'flipped_tag', 'computed_weight', 'dq_wide_scales', 'conv_add_bn'].map(m)];
+  const files = [
+    ...sharedModelFiles(),
+    ...fetchedModelFiles(),
+    ...generatedModelFiles(),
+    ...['undefined_weights', 'flipped_tag', 'computed_weight', 'dq_wide_scales', 'conv_add_bn'].map(m),
+  ];
   assert.ok(files.length > 20, 'models to reconcile');
   let nodes = 0;
   for (const file of files) {
@@ -134,7 +148,10 @@ test('no layer vanishes: layers + skipped reconcile with an independent count of
       result = await analyze(file);
     } catch (e) {
       // Generated bad-input cases the core rejects as a whole: nothing is reported as analysed.
-      assert.ok(path.basename(file).startsWith('bad_') || /MISSING_EXTERNAL_DATA|INVALID_MODEL|UNSUPPORTED/.test(e.code), `${file}: ${e.code} ${e.message}`);
+      assert.ok(
+        path.basename(file).startsWith('bad_') || /MISSING_EXTERNAL_DATA|INVALID_MODEL|UNSUPPORTED/.test(e.code),
+        `${file}: ${e.code} ${e.message}`,
+      );
       continue;
     }
     const expected = JSON.parse(count.stdout);
@@ -146,7 +163,10 @@ test('no layer vanishes: layers + skipped reconcile with an independent count of
 
 test('no layer vanishes: undefined, flipped and computed weights are skipped with reasons, in the JSON and the CLI table', async () => {
   const a = await analyze(m('undefined_weights'));
-  assert.deepEqual(a.layers.map((l) => l.name), ['good_conv']);
+  assert.deepEqual(
+    a.layers.map((l) => l.name),
+    ['good_conv'],
+  );
   assert.deepEqual(a.skipped, [
     "conv_missing (Conv): weight input 'W_missing' names a tensor that nothing in the model defines",
     "gemm_missing (Gemm): weight input 'G_missing' names a tensor that nothing in the model defines",
@@ -164,12 +184,16 @@ test('no layer vanishes: undefined, flipped and computed weights are skipped wit
   assert.equal(json.skipped.length, 3);
 });
 
-test('no layer vanishes: the LSTMs of silero VAD are listed as skipped', { skip: !fs.existsSync(path.join(root, 'models/fetched/silero_vad_legacy.onnx')) && 'silero_vad_legacy.onnx was not fetched' }, async () => {
-  const a = await analyze(path.join(root, 'models/fetched/silero_vad_legacy.onnx'));
-  assert.equal(a.layers.length, 36);
-  const lstm = a.skipped.filter((s) => / \(LSTM\): recurrent layer/.test(s));
-  assert.equal(lstm.length, 8, a.skipped.join('\n'));
-});
+test(
+  'no layer vanishes: the LSTMs of silero VAD are listed as skipped',
+  { skip: !fs.existsSync(path.join(root, 'models/fetched/silero_vad_legacy.onnx')) && 'silero_vad_legacy.onnx was not fetched' },
+  async () => {
+    const a = await analyze(path.join(root, 'models/fetched/silero_vad_legacy.onnx'));
+    assert.equal(a.layers.length, 36);
+    const lstm = a.skipped.filter((s) => / \(LSTM\): recurrent layer/.test(s));
+    assert.equal(lstm.length, 8, a.skipped.join('\n'));
+  },
+);
 
 test('ambiguous or broken graphs: duplicate names are refused by the analysis; cycles and dangling inputs by equalization', async () => {
   await rejects(analyze(m('duplicate_initializer')), 'INVALID_GRAPH', "initializer 'W' is defined twice");
@@ -187,14 +211,17 @@ test('ambiguous or broken graphs: duplicate names are refused by the analysis; c
 });
 
 test('fault: per-channel scales of 16 KiB are read on the streaming path, not taken from unread bytes', async () => {
-  const streamed = await analyze(m('dq_wide_scales'));   // a path: the core skims and streams
+  const streamed = await analyze(m('dq_wide_scales')); // a path: the core skims and streams
   const whole = await analyze(fs.readFileSync(m('dq_wide_scales')));
   const q = streamed.layers[0].quant;
   assert.equal(q.scale.length, 4096);
   const npy = fs.readFileSync(path.join(dir, 'dq_wide_scales.npy'));
   const want = new Float32Array(npy.buffer.slice(npy.byteOffset + npy.length - 4096 * 4, npy.byteOffset + npy.length));
   assert.deepEqual(Array.from(q.scale), Array.from(want, Number), 'every scale as stored');
-  assert.ok(streamed.layers[0].channels.range.every((x) => x > 0), 'no channel reads as all zero');
+  assert.ok(
+    streamed.layers[0].channels.range.every((x) => x > 0),
+    'no channel reads as all zero',
+  );
   assert.deepEqual(Array.from(streamed.layers[0].channels.max), Array.from(whole.layers[0].channels.max));
   assert.deepEqual(streamed.layers[0].sqnr, whole.layers[0].sqnr);
 });

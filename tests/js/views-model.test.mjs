@@ -17,8 +17,15 @@ import { channelRangeSummary } from '../../web/src/views/layer.js';
 const mlsdPath = path.join(root, 'models', 'fetched', 'mlsd_320x320_tiny.onnx');
 const sharedDir = path.join(root, '..', 'shared', 'models');
 const sharedModels = fs.existsSync(sharedDir)
-  ? fs.readdirSync(sharedDir, { withFileTypes: true }).filter((d) => d.isDirectory())
-    .flatMap((d) => fs.readdirSync(path.join(sharedDir, d.name)).filter((f) => f.endsWith('.onnx')).map((f) => path.join(sharedDir, d.name, f)))
+  ? fs
+      .readdirSync(sharedDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .flatMap((d) =>
+        fs
+          .readdirSync(path.join(sharedDir, d.name))
+          .filter((f) => f.endsWith('.onnx'))
+          .map((f) => path.join(sharedDir, d.name, f)),
+      )
   : [];
 const skip = noChromium || (!fs.existsSync(mlsdPath) && 'models/fetched/mlsd_320x320_tiny.onnx missing (run tools/bootstrap.sh)');
 const CHARTS = ['channels', 'mean-std', 'min-max', 'relative-range', 'histogram'];
@@ -49,7 +56,10 @@ describe('model and layer views in Chromium', { skip }, () => {
   async function open(viewport = { width: 1280, height: 800 }) {
     const page = await newPage(browser, { viewport });
     page.dialogs = [];
-    page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+    page.on('dialog', (d) => {
+      page.dialogs.push(d.message());
+      d.dismiss().catch(() => {});
+    });
     await guardHtmlSinks(page);
     await page.goto(url);
     await page.addScriptTag({ url: 'harness.js', type: 'module' });
@@ -57,31 +67,64 @@ describe('model and layer views in Chromium', { skip }, () => {
     return page;
   }
   // The document goes in as text (structured arguments of this size are slow to pass).
-  const mount = (page, kind, d, arg) => page.evaluate(([k, text, a]) => window.QL.mount(k, text, a), [kind, JSON.stringify(d), arg]);
-  const cells = (page, col) => page.$$eval(`table.ql-layer-table tbody tr:not([hidden]) td[data-col="${col}"]`, (tds) => tds.map((t) => t.textContent));
-  const order = (page) => page.$$eval('table.ql-layer-table tbody tr:not([hidden])', (trs) => trs.map((t) => Number(t.dataset.position)));
+  const mount = (page, kind, d, arg) =>
+    page.evaluate(([k, text, a]) => window.QL.mount(k, text, a), [kind, JSON.stringify(d), arg]);
+  const cells = (page, col) =>
+    page.$$eval(`table.ql-layer-table tbody tr:not([hidden]) td[data-col="${col}"]`, (tds) => tds.map((t) => t.textContent));
+  const order = (page) =>
+    page.$$eval('table.ql-layer-table tbody tr:not([hidden])', (trs) => trs.map((t) => Number(t.dataset.position)));
   // The channel chart's x tick labels, and a wait until their span (last - first) passes `test`
   // (a wheel event reaches the page on its own schedule: wait for its effect, not for a time).
-  const channelTicks = (page) => page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) => t.map((e) => e.textContent).filter(Boolean).map(Number));
+  const channelTicks = (page) =>
+    page.$$eval('[data-chart="channels"] .ql-axis-x .tick text', (t) =>
+      t
+        .map((e) => e.textContent)
+        .filter(Boolean)
+        .map(Number),
+    );
   const tickSpan = (t) => t[t.length - 1] - t[0];
-  const waitForTickSpan = (page, below) => page.waitForFunction((limit) => {
-    const t = [...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')].map((e) => e.textContent).filter(Boolean).map(Number);
-    return t.length > 1 && t[t.length - 1] - t[0] < limit;
-  }, below);
-  const waitForTicks = (page, want) => page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
-    .map((e) => e.textContent).filter(Boolean).map(Number)) === JSON.stringify(w), want);
-  const svgWidth = (page, chart) => page.evaluate((c) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`).getAttribute('width')), chart);
-  const waitForWiderChart = (page, chart, than) => page.waitForFunction(([c, w]) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`)?.getAttribute('width')) > w, [chart, than]);
+  const waitForTickSpan = (page, below) =>
+    page.waitForFunction((limit) => {
+      const t = [...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
+        .map((e) => e.textContent)
+        .filter(Boolean)
+        .map(Number);
+      return t.length > 1 && t[t.length - 1] - t[0] < limit;
+    }, below);
+  const waitForTicks = (page, want) =>
+    page.waitForFunction(
+      (w) =>
+        JSON.stringify(
+          [...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
+            .map((e) => e.textContent)
+            .filter(Boolean)
+            .map(Number),
+        ) === JSON.stringify(w),
+      want,
+    );
+  const svgWidth = (page, chart) =>
+    page.evaluate((c) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`).getAttribute('width')), chart);
+  const waitForWiderChart = (page, chart, than) =>
+    page.waitForFunction(
+      ([c, w]) => Number(document.querySelector(`[data-chart="${c}"] svg[viewBox]`)?.getAttribute('width')) > w,
+      [chart, than],
+    );
 
   // Every body row against the analysis computed in Node.
   async function checkModelTable(page, result) {
-    const rows = await page.$$eval('table.ql-layer-table tbody tr', (trs) => trs.map((tr) => {
-      const o = { position: Number(tr.dataset.position), tabindex: tr.getAttribute('tabindex') };
-      for (const td of tr.querySelectorAll('td[data-col]')) o[td.dataset.col] = td.textContent;
-      return o;
-    }));
+    const rows = await page.$$eval('table.ql-layer-table tbody tr', (trs) =>
+      trs.map((tr) => {
+        const o = { position: Number(tr.dataset.position), tabindex: tr.getAttribute('tabindex') };
+        for (const td of tr.querySelectorAll('td[data-col]')) o[td.dataset.col] = td.textContent;
+        return o;
+      }),
+    );
     assert.equal(rows.length, result.layers.length, 'one row per layer');
-    assert.deepEqual(rows.map((r) => r.position), result.layers.map((_, p) => p), 'graph order by default');
+    assert.deepEqual(
+      rows.map((r) => r.position),
+      result.layers.map((_, p) => p),
+      'graph order by default',
+    );
     for (const r of rows) {
       const l = result.layers[r.position];
       assert.equal(r.tabindex, '0', 'rows are keyboard reachable');
@@ -101,13 +144,20 @@ describe('model and layer views in Chromium', { skip }, () => {
     const l = result.layers[position];
     const got = await page.evaluate((charts) => {
       const rootEl = document.querySelector('.ql-layer-view');
-      const o = { name: rootEl.getAttribute('data-layer-name'), outliers: rootEl.querySelector('[data-field="outliers"]')?.textContent, flagged: {}, sqnr: {}, summary: {} };
+      const o = {
+        name: rootEl.getAttribute('data-layer-name'),
+        outliers: rootEl.querySelector('[data-field="outliers"]')?.textContent,
+        flagged: {},
+        sqnr: {},
+        summary: {},
+      };
       for (const c of charts) {
         const chart = rootEl.querySelector(`[data-chart="${c}"]`);
         o.flagged[c] = chart ? [...chart.querySelectorAll('.ql-flagged')].map((e) => Number(e.dataset.channel)) : null;
       }
       for (const td of rootEl.querySelectorAll('[data-field^="sqnr-"]')) o.sqnr[td.dataset.field.slice(5)] = td.textContent;
-      for (const td of rootEl.querySelectorAll('.ql-summary tr[data-row="range"] td')) o.summary[td.dataset.stat] = td.textContent;
+      for (const td of rootEl.querySelectorAll('.ql-summary tr[data-row="range"] td'))
+        o.summary[td.dataset.stat] = td.textContent;
       return o;
     }, CHARTS);
     assert.equal(got.name, l.name);
@@ -116,7 +166,8 @@ describe('model and layer views in Chromium', { skip }, () => {
     for (const c of CHARTS) assert.deepEqual(got.flagged[c], expected, `flagged marks in chart ${c} of ${l.name}`);
     for (const k of SCHEMES) assert.equal(got.sqnr[k], formatDb(l.sqnr[k]));
     const s = channelRangeSummary(l).range;
-    for (const k of ['mean', 'std', 'min', 'q1', 'median', 'q3', 'max']) assert.equal(got.summary[k], formatNumber(s[k]), `${k} of channel ranges`);
+    for (const k of ['mean', 'std', 'min', 'q1', 'median', 'q3', 'max'])
+      assert.equal(got.summary[k], formatNumber(s[k]), `${k} of channel ranges`);
     assert.equal(got.summary.count, String(l.channels.count));
   }
 
@@ -143,7 +194,9 @@ describe('model and layer views in Chromium', { skip }, () => {
 
     // Sort by INT8/T: ascending, then descending on a second click.
     await page.click('th[data-sort="int8PerTensor"]');
-    const byDb = mlsd.layers.map((_, p) => p).sort((a, b) => mlsd.layers[a].sqnr.int8PerTensor - mlsd.layers[b].sqnr.int8PerTensor || a - b);
+    const byDb = mlsd.layers
+      .map((_, p) => p)
+      .sort((a, b) => mlsd.layers[a].sqnr.int8PerTensor - mlsd.layers[b].sqnr.int8PerTensor || a - b);
     assert.deepEqual(await order(page), byDb);
     assert.deepEqual(await order(page), mlsd.summary.ranking, 'INT8/T ascending is the core ranking');
     await page.click('th[data-sort="int8PerTensor"]');
@@ -158,7 +211,10 @@ describe('model and layer views in Chromium', { skip }, () => {
     // Name sort.
     await page.click('th[data-sort="name"]');
     const names = await cells(page, 'name');
-    assert.deepEqual(names, [...names].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0)));
+    assert.deepEqual(
+      names,
+      [...names].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0)),
+    );
 
     // Filters: name text, op, risk.
     await page.fill('input.ql-filter-name', 'conv__22');
@@ -167,7 +223,11 @@ describe('model and layer views in Chromium', { skip }, () => {
     assert.equal((await order(page)).length, byName.length, 'name filter');
     await page.selectOption('select.ql-filter-risk', 'high');
     const both = byName.filter((l) => riskOf(l) === 'high');
-    assert.deepEqual((await order(page)).sort((a, b) => a - b), both.map((l) => mlsd.layers.indexOf(l)), 'name and risk filters');
+    assert.deepEqual(
+      (await order(page)).sort((a, b) => a - b),
+      both.map((l) => mlsd.layers.indexOf(l)),
+      'name and risk filters',
+    );
     assert.match(await page.textContent('[data-field="shown"]'), new RegExp(`^${both.length} of ${mlsd.layers.length}`));
     await page.fill('input.ql-filter-name', '');
     await page.selectOption('select.ql-filter-risk', '');
@@ -190,7 +250,10 @@ describe('model and layer views in Chromium', { skip }, () => {
     // Resize: the chart follows the element's width; destroy removes the view.
     const w0 = Number(await page.getAttribute('[data-chart="layers"] svg', 'width'));
     await page.setViewportSize({ width: 1920, height: 1080 });
-    await page.waitForFunction((w) => Number(document.querySelector('[data-chart="layers"] svg').getAttribute('width')) > w + 300, w0);
+    await page.waitForFunction(
+      (w) => Number(document.querySelector('[data-chart="layers"] svg').getAttribute('width')) > w + 300,
+      w0,
+    );
     await screenshot(page, 'view-model-mlsd-wide');
     await page.evaluate(() => window.view.destroy());
     assert.equal(await page.evaluate(() => document.getElementById('view').childElementCount), 0);
@@ -226,7 +289,11 @@ describe('model and layer views in Chromium', { skip }, () => {
     await waitForTickSpan(page, tickSpan(before) / 1.5);
     const afterZoom = await ticks();
     assert.ok(tickSpan(afterZoom) < tickSpan(before) / 1.5, `zoomed in: ticks ${before} -> ${afterZoom}`);
-    assert.deepEqual(await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent)), yBefore, 'y does not zoom');
+    assert.deepEqual(
+      await page.$$eval('[data-chart="channels"] .ql-axis-y .tick text', (t) => t.map((e) => e.textContent)),
+      yBefore,
+      'y does not zoom',
+    );
     await page.mouse.move(box.x + box.width / 2 + 3, box.y + box.height / 2);
     await page.waitForFunction(() => /^channel \d+/.test(document.querySelector('.ql-tooltip:not([hidden])')?.textContent ?? ''));
     const tipText = await page.textContent('.ql-tooltip');
@@ -263,9 +330,14 @@ describe('model and layer views in Chromium', { skip }, () => {
     // checked: at full width the channels are lines, with no element per channel.
     const ms = await mount(page, 'layer', big, p);
     t.diagnostic(`${l.channels.count} channels rendered in ${Math.round(ms)} ms`);
-    assert.equal(await page.locator('[data-chart="channels"] .ql-range-point-max').count(), 0, 'no per-channel points when channels are closer than 7 px');
+    assert.equal(
+      await page.locator('[data-chart="channels"] .ql-range-point-max').count(),
+      0,
+      'no per-channel points when channels are closer than 7 px',
+    );
     assert.equal(await page.textContent('[data-field="outliers"]'), String(l.outlierChannels.length));
-    for (const c of CHARTS) assert.equal(await page.locator(`[data-chart="${c}"] .ql-flagged`).count(), l.outlierChannels.length, c);
+    for (const c of CHARTS)
+      assert.equal(await page.locator(`[data-chart="${c}"] .ql-flagged`).count(), l.outlierChannels.length, c);
     const ticks = () => channelTicks(page);
     const before = await ticks();
     const box = await page.locator('[data-chart="channels"] .ql-overlay').boundingBox();
@@ -278,8 +350,15 @@ describe('model and layer views in Chromium', { skip }, () => {
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.1, box.y + box.height / 2, { steps: 5 });
     await page.mouse.up();
-    await page.waitForFunction((first) => Number([...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
-      .map((e) => e.textContent).filter(Boolean)[0]) > first, after[0]);
+    await page.waitForFunction(
+      (first) =>
+        Number(
+          [...document.querySelectorAll('[data-chart="channels"] .ql-axis-x .tick text')]
+            .map((e) => e.textContent)
+            .filter(Boolean)[0],
+        ) > first,
+      after[0],
+    );
     const panned = await ticks();
     assert.ok(panned[0] > after[0], `panned: ${after} -> ${panned}`);
     await screenshot(page, 'view-layer-4608-channels-zoomed');
@@ -290,13 +369,28 @@ describe('model and layer views in Chromium', { skip }, () => {
   it('a failed layer shows its error; hostile names render as text', async () => {
     const page = await open();
     const hostile = JSON.parse(JSON.stringify(doc));
-    const names = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', '<img src=x onerror="window.__xss=1">', '<svg onload=alert(2)>'];
-    names.forEach((n, k) => { hostile.layers[k].name = n; });
+    const names = [
+      '<script>alert(1)</script>',
+      '"><img src=x onerror=alert(1)>',
+      '<img src=x onerror="window.__xss=1">',
+      '<svg onload=alert(2)>',
+    ];
+    names.forEach((n, k) => {
+      hostile.layers[k].name = n;
+    });
     hostile.layers[4].path = '<b onmouseover=alert(3)>sub</b>';
     hostile.model.name = '<img src=y onerror="window.__xss=2">';
     const failed = hostile.layers[5];
-    hostile.layers[5] = { index: failed.index, name: '<i>failed</i>', path: '', op: failed.op, weight: failed.weight, shape: failed.shape,
-      dtype: 'int16', error: { code: 'UNSUPPORTED_DTYPE', message: 'weight <img src=z onerror=alert(4)> is int16' } };
+    hostile.layers[5] = {
+      index: failed.index,
+      name: '<i>failed</i>',
+      path: '',
+      op: failed.op,
+      weight: failed.weight,
+      shape: failed.shape,
+      dtype: 'int16',
+      error: { code: 'UNSUPPORTED_DTYPE', message: 'weight <img src=z onerror=alert(4)> is int16' },
+    };
     await mount(page, 'model', hostile);
     const shown = await page.$$eval('td[data-col="name"]', (tds) => tds.slice(0, 6).map((t) => t.textContent));
     assert.deepEqual(shown.slice(0, 4), names);
@@ -312,11 +406,18 @@ describe('model and layer views in Chromium', { skip }, () => {
       assert.equal(rootName, hostile.layers[k].name);
       assert.ok((await page.textContent('.ql-layer-view h2')).endsWith(hostile.layers[k].name));
     }
-    assert.equal(await page.textContent('.ql-layer-view .ql-error'), 'UNSUPPORTED_DTYPE: weight <img src=z onerror=alert(4)> is int16');
+    assert.equal(
+      await page.textContent('.ql-layer-view .ql-error'),
+      'UNSUPPORTED_DTYPE: weight <img src=z onerror=alert(4)> is int16',
+    );
     await mount(page, 'layer', hostile, names[1]);
     assert.equal(await page.getAttribute('.ql-layer-view', 'data-layer-name'), names[1]);
     // No fixed wait for a script that might run: no name may ever reach an HTML parser.
-    assert.deepEqual(await htmlSinkHits(page, [...names, '<i>failed</i>', '<b onmouseover', '<img src=y', '<img src=z']), [], 'model strings parsed as HTML');
+    assert.deepEqual(
+      await htmlSinkHits(page, [...names, '<i>failed</i>', '<b onmouseover', '<img src=y', '<img src=z']),
+      [],
+      'model strings parsed as HTML',
+    );
     const injected = await page.evaluate(() => ({
       elements: document.querySelectorAll('#view img, #view script, #view b, #view i, #view svg[onload]').length,
       xss: window.__xss ?? null,
@@ -328,18 +429,19 @@ describe('model and layer views in Chromium', { skip }, () => {
   });
 
   // The notice of weight nodes the core could not analyse (analysis.skipped).
-  const skippedShown = (page) => page.evaluate(() => {
-    const box = document.querySelector('.ql-model-view details.ql-skipped[data-field="skipped"]');
-    if (!box) return null;
-    return {
-      open: box.open,
-      count: box.querySelector('[data-field="skipped-count"]').textContent,
-      items: [...box.querySelectorAll('li[data-skipped]')].map((li) => li.textContent),
-      itemsVisible: [...box.querySelectorAll('li[data-skipped]')].filter((li) => li.checkVisibility()).length,
-      summaryVisible: box.querySelector('summary').getBoundingClientRect().height > 0,
-      afterHeader: !!box.previousElementSibling?.classList.contains('ql-model-head'),
-    };
-  });
+  const skippedShown = (page) =>
+    page.evaluate(() => {
+      const box = document.querySelector('.ql-model-view details.ql-skipped[data-field="skipped"]');
+      if (!box) return null;
+      return {
+        open: box.open,
+        count: box.querySelector('[data-field="skipped-count"]').textContent,
+        items: [...box.querySelectorAll('li[data-skipped]')].map((li) => li.textContent),
+        itemsVisible: [...box.querySelectorAll('li[data-skipped]')].filter((li) => li.checkVisibility()).length,
+        summaryVisible: box.querySelector('summary').getBoundingClientRect().height > 0,
+        afterHeader: !!box.previousElementSibling?.classList.contains('ql-model-head'),
+      };
+    });
 
   it('weight nodes not analysed: listed under the header with their reasons, names as text', async () => {
     const page = await open();
@@ -355,14 +457,21 @@ describe('model and layer views in Chromium', { skip }, () => {
     assert.deepEqual(shown.items, skipped, 'each item, in order, its text the string itself');
     assert.equal(shown.count, '5 weight nodes not analysed');
     assert.ok(shown.open && shown.summaryVisible && shown.itemsVisible === 5 && shown.afterHeader, JSON.stringify(shown));
-    assert.deepEqual(await page.evaluate(() => [...document.querySelectorAll('.ql-skipped li code')].map((c) => c.textContent)),
-      ['lstm_1', '<img src=x onerror="window.__xss=3">', 'Loop_3/body/<script>window.__xss=4</script>', 'conv'], 'node names set apart');
-    await checkModelTable(page, mlsd);  // the layers are all still there
+    assert.deepEqual(
+      await page.evaluate(() => [...document.querySelectorAll('.ql-skipped li code')].map((c) => c.textContent)),
+      ['lstm_1', '<img src=x onerror="window.__xss=3">', 'Loop_3/body/<script>window.__xss=4</script>', 'conv'],
+      'node names set apart',
+    );
+    await checkModelTable(page, mlsd); // the layers are all still there
     await screenshot(page, 'view-model-skipped');
     assert.deepEqual(await htmlSinkHits(page, ['<img', '<script', '<b ']), [], 'skipped strings parsed as HTML');
-    assert.deepEqual(await page.evaluate(() => ({
-      elements: document.querySelectorAll('#view img, #view script, #view b').length, xss: window.__xss ?? null,
-    })), { elements: 0, xss: null });
+    assert.deepEqual(
+      await page.evaluate(() => ({
+        elements: document.querySelectorAll('#view img, #view script, #view b').length,
+        xss: window.__xss ?? null,
+      })),
+      { elements: 0, xss: null },
+    );
 
     // Many: closed to one line with the count; opened, every one is listed.
     const many = Array.from({ length: 40 }, (_, k) => `MatMul_${k} (MatMul): weight is transposed after DequantizeLinear`);
@@ -382,7 +491,21 @@ describe('model and layer views in Chromium', { skip }, () => {
     await mount(page, 'model', { ...doc, skipped: [] });
     assert.equal(await skippedShown(page), null);
     // Nothing analysed at all: said so, and why.
-    const none = { ...doc, layers: [], skipped: skipped.slice(0, 2), summary: { ...doc.summary, layers: 0, analysed: 0, ranking: [], parameters: 0, layersWithOutliers: 0, outlierChannels: 0, worstInt8PerTensor: null } };
+    const none = {
+      ...doc,
+      layers: [],
+      skipped: skipped.slice(0, 2),
+      summary: {
+        ...doc.summary,
+        layers: 0,
+        analysed: 0,
+        ranking: [],
+        parameters: 0,
+        layersWithOutliers: 0,
+        outlierChannels: 0,
+        worstInt8PerTensor: null,
+      },
+    };
     await mount(page, 'model', none);
     assert.deepEqual((await skippedShown(page)).items, skipped.slice(0, 2));
     assert.ok((await page.textContent('.ql-model-view')).includes('No weight layer could be analysed.'));
@@ -391,13 +514,14 @@ describe('model and layer views in Chromium', { skip }, () => {
     await page.close();
   });
 
-  it('weight nodes not analysed in a real analysis: the notice lists analyze()\'s skipped', async () => {
+  it("weight nodes not analysed in a real analysis: the notice lists analyze()'s skipped", async () => {
     const file = path.join(tmp, 'skipped.onnx');
     const made = await makeSkippedModel(file);
     assert.equal(made.code, 0, made.stderr);
     const result = await analyze(file);
     // Today's core skips these two; it may add more (the list is read from the result).
-    for (const want of ['bad_conv (Conv): convolution weight of rank 2', 'bad_gemm (Gemm): Gemm weight of rank 3']) assert.ok(result.skipped.includes(want), want);
+    for (const want of ['bad_conv (Conv): convolution weight of rank 2', 'bad_gemm (Gemm): Gemm weight of rank 3'])
+      assert.ok(result.skipped.includes(want), want);
     const page = await open();
     await mount(page, 'model', toJSON(result));
     const s = await skippedShown(page);

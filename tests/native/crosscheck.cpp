@@ -292,12 +292,25 @@ struct Expected {
 
 size_t rawElementSize(int dt) {
   switch (dt) {
-    case pb::TensorProto::UINT8: case pb::TensorProto::INT8: case pb::TensorProto::BOOL: return 1;
-    case pb::TensorProto::UINT16: case pb::TensorProto::INT16:
-    case pb::TensorProto::FLOAT16: case pb::TensorProto::BFLOAT16: return 2;
-    case pb::TensorProto::FLOAT: case pb::TensorProto::INT32: case pb::TensorProto::UINT32: return 4;
-    case pb::TensorProto::DOUBLE: case pb::TensorProto::INT64: case pb::TensorProto::UINT64: return 8;
-    default: return 0;
+    case pb::TensorProto::UINT8:
+    case pb::TensorProto::INT8:
+    case pb::TensorProto::BOOL:
+      return 1;
+    case pb::TensorProto::UINT16:
+    case pb::TensorProto::INT16:
+    case pb::TensorProto::FLOAT16:
+    case pb::TensorProto::BFLOAT16:
+      return 2;
+    case pb::TensorProto::FLOAT:
+    case pb::TensorProto::INT32:
+    case pb::TensorProto::UINT32:
+      return 4;
+    case pb::TensorProto::DOUBLE:
+    case pb::TensorProto::INT64:
+    case pb::TensorProto::UINT64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -311,51 +324,111 @@ V rawAt(const std::string& raw, size_t i) {
 // Element i of raw_data (little-endian, as ONNX specifies and this host is).
 void addRaw(Expected* e, int dt, const std::string& raw, size_t i) {
   switch (dt) {
-    case pb::TensorProto::FLOAT: e->add(rawAt<float>(raw, i)); break;
-    case pb::TensorProto::DOUBLE: e->add(rawAt<double>(raw, i)); break;
-    case pb::TensorProto::FLOAT16: e->add(halfToFloatRef(rawAt<uint16_t>(raw, i))); break;
-    case pb::TensorProto::BFLOAT16: e->add(bfloat16ToFloatRef(rawAt<uint16_t>(raw, i))); break;
-    case pb::TensorProto::INT8: e->add(rawAt<int8_t>(raw, i)); break;
-    case pb::TensorProto::UINT8: e->add(rawAt<uint8_t>(raw, i)); break;
-    case pb::TensorProto::INT16: e->add(rawAt<int16_t>(raw, i)); break;
-    case pb::TensorProto::UINT16: e->add(rawAt<uint16_t>(raw, i)); break;
-    case pb::TensorProto::INT32: e->add(rawAt<int32_t>(raw, i)); break;
-    case pb::TensorProto::UINT32: e->add(rawAt<uint32_t>(raw, i)); break;
-    case pb::TensorProto::INT64: e->add(rawAt<int64_t>(raw, i)); break;
-    case pb::TensorProto::UINT64: e->add(rawAt<uint64_t>(raw, i)); break;
-    case pb::TensorProto::BOOL: e->add(rawAt<uint8_t>(raw, i) != 0 ? 1 : 0); break;
-    default: break;
+    case pb::TensorProto::FLOAT:
+      e->add(rawAt<float>(raw, i));
+      break;
+    case pb::TensorProto::DOUBLE:
+      e->add(rawAt<double>(raw, i));
+      break;
+    case pb::TensorProto::FLOAT16:
+      e->add(halfToFloatRef(rawAt<uint16_t>(raw, i)));
+      break;
+    case pb::TensorProto::BFLOAT16:
+      e->add(bfloat16ToFloatRef(rawAt<uint16_t>(raw, i)));
+      break;
+    case pb::TensorProto::INT8:
+      e->add(rawAt<int8_t>(raw, i));
+      break;
+    case pb::TensorProto::UINT8:
+      e->add(rawAt<uint8_t>(raw, i));
+      break;
+    case pb::TensorProto::INT16:
+      e->add(rawAt<int16_t>(raw, i));
+      break;
+    case pb::TensorProto::UINT16:
+      e->add(rawAt<uint16_t>(raw, i));
+      break;
+    case pb::TensorProto::INT32:
+      e->add(rawAt<int32_t>(raw, i));
+      break;
+    case pb::TensorProto::UINT32:
+      e->add(rawAt<uint32_t>(raw, i));
+      break;
+    case pb::TensorProto::INT64:
+      e->add(rawAt<int64_t>(raw, i));
+      break;
+    case pb::TensorProto::UINT64:
+      e->add(rawAt<uint64_t>(raw, i));
+      break;
+    case pb::TensorProto::BOOL:
+      e->add(rawAt<uint8_t>(raw, i) != 0 ? 1 : 0);
+      break;
+    default:
+      break;
   }
 }
 
 // The typed field ONNX stores an element type in, with its value count.
 int typedCountFor(const pb::TensorProto& t) {
   switch (t.data_type()) {
-    case pb::TensorProto::FLOAT: return t.float_data_size();
-    case pb::TensorProto::DOUBLE: return t.double_data_size();
-    case pb::TensorProto::INT64: return t.int64_data_size();
-    case pb::TensorProto::UINT32: case pb::TensorProto::UINT64: return t.uint64_data_size();
-    default: return t.int32_data_size();  // the 8/16/32-bit integer types, bool, float16, bfloat16
+    case pb::TensorProto::FLOAT:
+      return t.float_data_size();
+    case pb::TensorProto::DOUBLE:
+      return t.double_data_size();
+    case pb::TensorProto::INT64:
+      return t.int64_data_size();
+    case pb::TensorProto::UINT32:
+    case pb::TensorProto::UINT64:
+      return t.uint64_data_size();
+    default:
+      return t.int32_data_size();  // the 8/16/32-bit integer types, bool, float16, bfloat16
   }
 }
 
 void addTyped(Expected* e, const pb::TensorProto& t, int i) {
   auto i32 = [&] { return t.int32_data(i); };  // the 8/16/32-bit types, bool, float16, bfloat16
   switch (t.data_type()) {
-    case pb::TensorProto::FLOAT: e->add(t.float_data(i)); break;
-    case pb::TensorProto::DOUBLE: e->add(t.double_data(i)); break;
-    case pb::TensorProto::INT64: e->add(t.int64_data(i)); break;
-    case pb::TensorProto::UINT32: e->add(static_cast<uint32_t>(t.uint64_data(i))); break;
-    case pb::TensorProto::UINT64: e->add(t.uint64_data(i)); break;
-    case pb::TensorProto::FLOAT16: e->add(halfToFloatRef(static_cast<uint16_t>(i32()))); break;
-    case pb::TensorProto::BFLOAT16: e->add(bfloat16ToFloatRef(static_cast<uint16_t>(i32()))); break;
-    case pb::TensorProto::INT8: e->add(static_cast<int8_t>(i32())); break;
-    case pb::TensorProto::UINT8: e->add(static_cast<uint8_t>(i32())); break;
-    case pb::TensorProto::INT16: e->add(static_cast<int16_t>(i32())); break;
-    case pb::TensorProto::UINT16: e->add(static_cast<uint16_t>(i32())); break;
-    case pb::TensorProto::INT32: e->add(i32()); break;
-    case pb::TensorProto::BOOL: e->add(i32() != 0 ? 1 : 0); break;
-    default: break;
+    case pb::TensorProto::FLOAT:
+      e->add(t.float_data(i));
+      break;
+    case pb::TensorProto::DOUBLE:
+      e->add(t.double_data(i));
+      break;
+    case pb::TensorProto::INT64:
+      e->add(t.int64_data(i));
+      break;
+    case pb::TensorProto::UINT32:
+      e->add(static_cast<uint32_t>(t.uint64_data(i)));
+      break;
+    case pb::TensorProto::UINT64:
+      e->add(t.uint64_data(i));
+      break;
+    case pb::TensorProto::FLOAT16:
+      e->add(halfToFloatRef(static_cast<uint16_t>(i32())));
+      break;
+    case pb::TensorProto::BFLOAT16:
+      e->add(bfloat16ToFloatRef(static_cast<uint16_t>(i32())));
+      break;
+    case pb::TensorProto::INT8:
+      e->add(static_cast<int8_t>(i32()));
+      break;
+    case pb::TensorProto::UINT8:
+      e->add(static_cast<uint8_t>(i32()));
+      break;
+    case pb::TensorProto::INT16:
+      e->add(static_cast<int16_t>(i32()));
+      break;
+    case pb::TensorProto::UINT16:
+      e->add(static_cast<uint16_t>(i32()));
+      break;
+    case pb::TensorProto::INT32:
+      e->add(i32());
+      break;
+    case pb::TensorProto::BOOL:
+      e->add(i32() != 0 ? 1 : 0);
+      break;
+    default:
+      break;
   }
 }
 
@@ -386,25 +459,39 @@ bool expectedValues(const pb::TensorProto& t, Expected* e) {
 
 const char* typedFieldName(uint32_t field) {
   switch (field) {
-    case 4: return "float_data";
-    case 5: return "int32_data";
-    case 6: return "string_data";
-    case 7: return "int64_data";
-    case 10: return "double_data";
-    case 11: return "uint64_data";
-    default: return "typed_data";
+    case 4:
+      return "float_data";
+    case 5:
+      return "int32_data";
+    case 6:
+      return "string_data";
+    case 7:
+      return "int64_data";
+    case 10:
+      return "double_data";
+    case 11:
+      return "uint64_data";
+    default:
+      return "typed_data";
   }
 }
 
 int typedFieldSize(const pb::TensorProto& t, uint32_t field) {
   switch (field) {
-    case 4: return t.float_data_size();
-    case 5: return t.int32_data_size();
-    case 6: return t.string_data_size();
-    case 7: return t.int64_data_size();
-    case 10: return t.double_data_size();
-    case 11: return t.uint64_data_size();
-    default: return 0;
+    case 4:
+      return t.float_data_size();
+    case 5:
+      return t.int32_data_size();
+    case 6:
+      return t.string_data_size();
+    case 7:
+      return t.int64_data_size();
+    case 10:
+      return t.double_data_size();
+    case 11:
+      return t.uint64_data_size();
+    default:
+      return 0;
   }
 }
 
@@ -412,22 +499,33 @@ int typedFieldSize(const pb::TensorProto& t, uint32_t field) {
 // the field's width (int32 to its 32 bits, float to its IEEE bits).
 uint64_t typedFieldBits(const pb::TensorProto& t, uint32_t field, int i) {
   switch (field) {
-    case 4: return bitCast<uint32_t>(t.float_data(i));
-    case 5: return static_cast<uint32_t>(t.int32_data(i));
-    case 7: return static_cast<uint64_t>(t.int64_data(i));
-    case 10: return bitCast<uint64_t>(t.double_data(i));
-    case 11: return t.uint64_data(i);
-    default: return 0;
+    case 4:
+      return bitCast<uint32_t>(t.float_data(i));
+    case 5:
+      return static_cast<uint32_t>(t.int32_data(i));
+    case 7:
+      return static_cast<uint64_t>(t.int64_data(i));
+    case 10:
+      return bitCast<uint64_t>(t.double_data(i));
+    case 11:
+      return t.uint64_data(i);
+    default:
+      return 0;
   }
 }
 
 std::string showTyped(uint32_t field, uint64_t bits) {
   switch (field) {
-    case 4: return show(bitCast<float>(static_cast<uint32_t>(bits)));
-    case 5: return show(static_cast<int32_t>(static_cast<uint32_t>(bits)));
-    case 7: return show(static_cast<int64_t>(bits));
-    case 10: return show(bitCast<double>(bits));
-    default: return show(bits);
+    case 4:
+      return show(bitCast<float>(static_cast<uint32_t>(bits)));
+    case 5:
+      return show(static_cast<int32_t>(static_cast<uint32_t>(bits)));
+    case 7:
+      return show(static_cast<int64_t>(bits));
+    case 10:
+      return show(bitCast<double>(bits));
+    default:
+      return show(bits);
   }
 }
 
@@ -541,17 +639,13 @@ class Checker {
   }
 
   bool eq(const Path& p, const qo::Model& o, const pb::ModelProto& t) {
-    return eq(p("ir_version"), o.irVersion, t.ir_version()) &&
-           eq(p("opset_import"), o.opsets, t.opset_import()) &&
+    return eq(p("ir_version"), o.irVersion, t.ir_version()) && eq(p("opset_import"), o.opsets, t.opset_import()) &&
            eq(p("producer_name"), o.producerName, t.producer_name()) &&
-           eq(p("producer_version"), o.producerVersion, t.producer_version()) &&
-           eq(p("domain"), o.domain, t.domain()) &&
-           eq(p("model_version"), o.modelVersion, t.model_version()) &&
-           eq(p("doc_string"), o.docString, t.doc_string()) &&
+           eq(p("producer_version"), o.producerVersion, t.producer_version()) && eq(p("domain"), o.domain, t.domain()) &&
+           eq(p("model_version"), o.modelVersion, t.model_version()) && eq(p("doc_string"), o.docString, t.doc_string()) &&
            eq(p("metadata_props"), o.metadata, t.metadata_props()) &&
            eqCount(p("training_info"), o.trainingInfos, static_cast<uint64_t>(t.training_info_size())) &&
-           eq(p("functions"), o.functions, t.functions()) &&
-           eq(p("has_graph"), o.hasGraph, t.has_graph()) &&
+           eq(p("functions"), o.functions, t.functions()) && eq(p("has_graph"), o.hasGraph, t.has_graph()) &&
            eq(p("graph"), o.graph, t.graph());
   }
 
@@ -564,23 +658,16 @@ class Checker {
   }
 
   bool eq(const Path& p, const qo::Function& o, const pb::FunctionProto& t) {
-    return eq(p("name"), o.name, t.name()) &&
-           eq(p("domain"), o.domain, t.domain()) &&
-           eq(p("doc_string"), o.docString, t.doc_string()) &&
-           eq(p("input"), o.inputs, t.input()) &&
-           eq(p("output"), o.outputs, t.output()) &&
-           eq(p("attribute"), o.attributes, t.attribute()) &&
-           eq(p("opset_import"), o.opsets, t.opset_import()) &&
-           eq(p("node"), o.nodes, t.node());
+    return eq(p("name"), o.name, t.name()) && eq(p("domain"), o.domain, t.domain()) &&
+           eq(p("doc_string"), o.docString, t.doc_string()) && eq(p("input"), o.inputs, t.input()) &&
+           eq(p("output"), o.outputs, t.output()) && eq(p("attribute"), o.attributes, t.attribute()) &&
+           eq(p("opset_import"), o.opsets, t.opset_import()) && eq(p("node"), o.nodes, t.node());
   }
 
   bool eq(const Path& p, const qo::Graph& o, const pb::GraphProto& t) {
-    return eq(p("name"), o.name, t.name()) &&
-           eq(p("doc_string"), o.docString, t.doc_string()) &&
-           eq(p("input"), o.inputs, t.input()) &&
-           eq(p("output"), o.outputs, t.output()) &&
-           eq(p("value_info"), o.valueInfo, t.value_info()) &&
-           eq(p("initializer"), o.initializers, t.initializer()) &&
+    return eq(p("name"), o.name, t.name()) && eq(p("doc_string"), o.docString, t.doc_string()) &&
+           eq(p("input"), o.inputs, t.input()) && eq(p("output"), o.outputs, t.output()) &&
+           eq(p("value_info"), o.valueInfo, t.value_info()) && eq(p("initializer"), o.initializers, t.initializer()) &&
            eq(p("sparse_initializer"), o.sparseInitializers, t.sparse_initializer()) &&
            eqCount(p("quantization_annotation"), o.quantizationAnnotations,
                    static_cast<uint64_t>(t.quantization_annotation_size())) &&
@@ -588,81 +675,65 @@ class Checker {
   }
 
   bool eq(const Path& p, const qo::Node& o, const pb::NodeProto& t) {
-    return eq(p("name"), o.name, t.name()) &&
-           eq(p("op_type"), o.opType, t.op_type()) &&
-           eq(p("domain"), o.domain, t.domain()) &&
-           eq(p("doc_string"), o.docString, t.doc_string()) &&
-           eq(p("input"), o.inputs, t.input()) &&
-           eq(p("output"), o.outputs, t.output()) &&
-           eq(p("attribute"), o.attributes, t.attribute());
+    return eq(p("name"), o.name, t.name()) && eq(p("op_type"), o.opType, t.op_type()) && eq(p("domain"), o.domain, t.domain()) &&
+           eq(p("doc_string"), o.docString, t.doc_string()) && eq(p("input"), o.inputs, t.input()) &&
+           eq(p("output"), o.outputs, t.output()) && eq(p("attribute"), o.attributes, t.attribute());
   }
 
   bool eq(const Path& p, const qo::Attribute& o, const pb::AttributeProto& t) {
     // proto2 keeps an enum value it does not know as an unknown field, so an
     // AttributeType newer than onnx.proto reads as absent on the protobuf side.
     const bool unknownType = !t.has_type() && !pb::AttributeProto_AttributeType_IsValid(o.type);
-    return eq(p("name"), o.name, t.name()) &&
-           eq(p("ref_attr_name"), o.refAttrName, t.ref_attr_name()) &&
-           eq(p("doc_string"), o.docString, t.doc_string()) &&
-           (unknownType || eq<int64_t>(p("type"), o.type, t.type())) &&
-           eq(p("has_f"), o.hasF, t.has_f()) && eq(p("f"), o.f, t.f()) &&
-           eq(p("has_i"), o.hasI, t.has_i()) && eq(p("i"), o.i, t.i()) &&
-           eq(p("has_s"), o.hasS, t.has_s()) && eq(p("s"), o.s, t.s()) &&
+    return eq(p("name"), o.name, t.name()) && eq(p("ref_attr_name"), o.refAttrName, t.ref_attr_name()) &&
+           eq(p("doc_string"), o.docString, t.doc_string()) && (unknownType || eq<int64_t>(p("type"), o.type, t.type())) &&
+           eq(p("has_f"), o.hasF, t.has_f()) && eq(p("f"), o.f, t.f()) && eq(p("has_i"), o.hasI, t.has_i()) &&
+           eq(p("i"), o.i, t.i()) && eq(p("has_s"), o.hasS, t.has_s()) && eq(p("s"), o.s, t.s()) &&
            eq(p("has_t"), o.t != nullptr, t.has_t()) && (!o.t || eq(p("t"), *o.t, t.t())) &&
            eq(p("has_g"), o.g != nullptr, t.has_g()) && (!o.g || eq(p("g"), *o.g, t.g())) &&
-           eq(p("floats"), o.floats, t.floats()) &&
-           eq(p("ints"), o.ints, t.ints()) &&
-           eq(p("strings"), o.strings, t.strings()) &&
-           eq(p("tensors"), o.tensors, t.tensors()) &&
-           eq(p("graphs"), o.graphs, t.graphs()) &&
+           eq(p("floats"), o.floats, t.floats()) && eq(p("ints"), o.ints, t.ints()) && eq(p("strings"), o.strings, t.strings()) &&
+           eq(p("tensors"), o.tensors, t.tensors()) && eq(p("graphs"), o.graphs, t.graphs()) &&
            eqCount(p("sparse_tensor+sparse_tensors"), o.sparseTensors.size(),
                    static_cast<uint64_t>(t.has_sparse_tensor() + t.sparse_tensors_size())) &&
-           eqCount(p("tp+type_protos"), o.typeProtos.size(),
-                   static_cast<uint64_t>(t.has_tp() + t.type_protos_size()));
+           eqCount(p("tp+type_protos"), o.typeProtos.size(), static_cast<uint64_t>(t.has_tp() + t.type_protos_size()));
   }
 
   bool eq(const Path& p, const qo::ValueInfo& o, const pb::ValueInfoProto& t) {
     if (!eq(p("name"), o.name, t.name()) || !eq(p("doc_string"), o.docString, t.doc_string()) ||
-        !eq(p("has_type"), o.hasType, t.has_type()) ||
-        !eq<int64_t>(p("type")("value_case"), o.typeCase, t.type().value_case())) {
+        !eq(p("has_type"), o.hasType, t.has_type()) || !eq<int64_t>(p("type")("value_case"), o.typeCase, t.type().value_case())) {
       return false;
     }
     switch (t.type().value_case()) {
-      case pb::TypeProto::kTensorType: return tensorType(p("type")("tensor_type"), o, t.type().tensor_type());
-      case pb::TypeProto::kSparseTensorType: return tensorType(p("type")("sparse_tensor_type"), o, t.type().sparse_tensor_type());
-      default: return true;  // sequence, map, optional: the reader records only the kind
+      case pb::TypeProto::kTensorType:
+        return tensorType(p("type")("tensor_type"), o, t.type().tensor_type());
+      case pb::TypeProto::kSparseTensorType:
+        return tensorType(p("type")("sparse_tensor_type"), o, t.type().sparse_tensor_type());
+      default:
+        return true;  // sequence, map, optional: the reader records only the kind
     }
   }
 
   template <class TensorType>  // TypeProto.Tensor or TypeProto.SparseTensor
   bool tensorType(const Path& p, const qo::ValueInfo& o, const TensorType& t) {
-    return eq(p("elem_type"), o.elemType, t.elem_type()) &&
-           eq(p("has_shape"), o.hasShape, t.has_shape()) &&
+    return eq(p("elem_type"), o.elemType, t.elem_type()) && eq(p("has_shape"), o.hasShape, t.has_shape()) &&
            eq(p("shape")("dim"), o.shape, t.shape().dim());
   }
 
   bool eq(const Path& p, const qo::Dimension& o, const pb::TensorShapeProto_Dimension& t) {
     return eq(p("has_dim_value"), o.hasValue, t.value_case() == pb::TensorShapeProto_Dimension::kDimValue) &&
-           eq(p("dim_value"), o.value, t.dim_value()) &&
-           eq(p("dim_param"), o.param, t.dim_param()) &&
+           eq(p("dim_value"), o.value, t.dim_value()) && eq(p("dim_param"), o.param, t.dim_param()) &&
            eq(p("denotation"), o.denotation, t.denotation());
   }
 
   bool eq(const Path& p, const qo::Tensor& o, const pb::TensorProto& t) {
-    return eq(p("name"), o.name, t.name()) &&
-           eq(p("doc_string"), o.docString, t.doc_string()) &&
-           eq(p("data_type"), o.dataType, t.data_type()) &&
-           eq(p("dims"), o.dims, t.dims()) &&
+    return eq(p("name"), o.name, t.name()) && eq(p("doc_string"), o.docString, t.doc_string()) &&
+           eq(p("data_type"), o.dataType, t.data_type()) && eq(p("dims"), o.dims, t.dims()) &&
            eq(p("has_segment"), o.hasSegment, t.has_segment()) &&
            eq(p("segment")("begin"), o.segmentBegin, t.segment().begin()) &&
            eq(p("segment")("end"), o.segmentEnd, t.segment().end()) &&
            eq(p("data_location_external"), o.external, t.data_location() == pb::TensorProto::EXTERNAL) &&
-           eq(p("external_data"), o.externalData, t.external_data()) &&
-           eq(p("has_raw_data"), o.hasRawData, t.has_raw_data()) &&
-           (!o.hasRawData || eqBytes(p("raw_data"), o.rawData, t.raw_data())) &&
-           typedStorage(p, o, t) &&
-           decodedValues(p, o, t) &&
-           eq<uint64_t>(p("offset"), o.offset, static_cast<uint64_t>(o.message.data - begin_)) &&
+           eq(p("external_data"), o.externalData, t.external_data()) && eq(p("has_raw_data"), o.hasRawData, t.has_raw_data()) &&
+           (!o.hasRawData || eqBytes(p("raw_data"), o.rawData, t.raw_data())) && typedStorage(p, o, t) &&
+           decodedValues(p, o, t) && eq<uint64_t>(p("offset"), o.offset, static_cast<uint64_t>(o.message.data - begin_)) &&
            eq(p("message"), o.message, t);
   }
 
@@ -672,8 +743,8 @@ class Checker {
     for (uint32_t f : {4u, 5u, 6u, 7u, 10u, 11u}) {
       if (typedFieldSize(t, f) == 0) continue;
       if (field != 0) {
-        return problem(p, "protobuf has values in both " + std::string(typedFieldName(field)) + " and " +
-                              typedFieldName(f) + ", which our reader accepted");
+        return problem(p, "protobuf has values in both " + std::string(typedFieldName(field)) + " and " + typedFieldName(f) +
+                              ", which our reader accepted");
       }
       field = f;
     }
@@ -687,7 +758,8 @@ class Checker {
     if (!eqCount(p(typedFieldName(field)), numbers.size(), static_cast<uint64_t>(typedFieldSize(t, field)))) return false;
     for (size_t i = 0; i < numbers.size(); ++i) {
       const uint64_t theirs = typedFieldBits(t, field, static_cast<int>(i));
-      if (numbers[i] != theirs) return differ(p(typedFieldName(field))[i], showTyped(field, numbers[i]), showTyped(field, theirs));
+      if (numbers[i] != theirs)
+        return differ(p(typedFieldName(field))[i], showTyped(field, numbers[i]), showTyped(field, theirs));
     }
     return true;
   }
@@ -876,10 +948,13 @@ void setTensorType(pb::TypeProto* tp, int elemType, std::initializer_list<const 
   auto* shape = tt->mutable_shape();
   for (const char* d : dims) {
     auto* dim = shape->add_dim();
-    if (d == nullptr) continue;                     // neither value nor param
-    if (d[0] >= '0' && d[0] <= '9') dim->set_dim_value(std::atoll(d));
-    else if (d[0] == '-') dim->set_dim_value(std::atoll(d));
-    else dim->set_dim_param(d);
+    if (d == nullptr) continue;  // neither value nor param
+    if (d[0] >= '0' && d[0] <= '9')
+      dim->set_dim_value(std::atoll(d));
+    else if (d[0] == '-')
+      dim->set_dim_value(std::atoll(d));
+    else
+      dim->set_dim_param(d);
   }
 }
 
@@ -1096,18 +1171,34 @@ uint64_t asVarint(int64_t v) { return static_cast<uint64_t>(v); }
 std::string wireVariantsModel() {
   using T = pb::TensorProto;
   pbw::Msg floats;  // float_data unpacked, packed, empty packed, unpacked again; dims unpacked
-  floats.unknownFields().u64(1, 2).u64(1, 3).u64(2, T::FLOAT).bytes(8, "old name").bytes(8, "floats")
-      .fixed32(4, bitCast<uint32_t>(1.5f)).packedFloats(4, {-2.0f, kNaNPayload}).bytes(4, "")
-      .packedFloats(4, {0.0f, -0.0f}).fixed32(4, bitCast<uint32_t>(1e-45f))
-      .msg(3, pbw::Msg().u64(1, 1)).msg(3, pbw::Msg().u64(2, 7));  // segment merged from two occurrences
-  pbw::Msg int8s;  // int32_data negative values as 10-byte varints, packed and not
-  int8s.packedVarints(1, {4}).u64(2, T::INT8).bytes(8, "int8s").u64(5, asVarint(-5))
-      .packedVarints(5, {asVarint(-128), 127}).u64(5, 0).unknownFields();
+  floats.unknownFields()
+      .u64(1, 2)
+      .u64(1, 3)
+      .u64(2, T::FLOAT)
+      .bytes(8, "old name")
+      .bytes(8, "floats")
+      .fixed32(4, bitCast<uint32_t>(1.5f))
+      .packedFloats(4, {-2.0f, kNaNPayload})
+      .bytes(4, "")
+      .packedFloats(4, {0.0f, -0.0f})
+      .fixed32(4, bitCast<uint32_t>(1e-45f))
+      .msg(3, pbw::Msg().u64(1, 1))
+      .msg(3, pbw::Msg().u64(2, 7));  // segment merged from two occurrences
+  pbw::Msg int8s;                     // int32_data negative values as 10-byte varints, packed and not
+  int8s.packedVarints(1, {4})
+      .u64(2, T::INT8)
+      .bytes(8, "int8s")
+      .u64(5, asVarint(-5))
+      .packedVarints(5, {asVarint(-128), 127})
+      .u64(5, 0)
+      .unknownFields();
   pbw::Msg int64s;
-  int64s.bytes(8, "int64s").u64(2, T::INT64).u64(1, 3).packedVarints(7, {asVarint(INT64_MIN)}).u64(7, asVarint(-1))
-      .u64(7, 1);
+  int64s.bytes(8, "int64s").u64(2, T::INT64).u64(1, 3).packedVarints(7, {asVarint(INT64_MIN)}).u64(7, asVarint(-1)).u64(7, 1);
   pbw::Msg doubles;
-  doubles.bytes(8, "doubles").u64(2, T::DOUBLE).u64(1, 3).fixed64(10, bitCast<uint64_t>(0.1))
+  doubles.bytes(8, "doubles")
+      .u64(2, T::DOUBLE)
+      .u64(1, 3)
+      .fixed64(10, bitCast<uint64_t>(0.1))
       .packedDoubles(10, {kNaNPayloadD, -0.0});
   pbw::Msg uint64s;
   uint64s.bytes(8, "uint64s").u64(2, T::UINT64).packedVarints(1, {2}).u64(11, UINT64_MAX).packedVarints(11, {1});
@@ -1121,35 +1212,78 @@ std::string wireVariantsModel() {
   tensorType.u64(1, T::FLOAT).msg(2, dims).unknownFields();
   pbw::Msg valueInfo;  // type given twice: protobuf merges, so the shape is both dims lists
   const pbw::Msg moreDims = pbw::Msg().msg(1, pbw::Msg().u64(1, 9));
-  valueInfo.bytes(1, "x").msg(2, pbw::Msg().msg(1, tensorType))
-      .msg(2, pbw::Msg().msg(1, pbw::Msg().msg(2, moreDims))).unknownFields();
+  valueInfo.bytes(1, "x")
+      .msg(2, pbw::Msg().msg(1, tensorType))
+      .msg(2, pbw::Msg().msg(1, pbw::Msg().msg(2, moreDims)))
+      .unknownFields();
   pbw::Msg switched;  // tensor_type then sequence_type: the oneof ends as sequence_type
   switched.bytes(1, "switched").msg(2, pbw::Msg().msg(1, tensorType).msg(4, pbw::Msg()).bytes(6, "denotation"));
 
   pbw::Msg ints;  // repeated int64 (unpacked in proto2) written packed and mixed
-  ints.bytes(1, "ints").u64(20, pb::AttributeProto::INTS).packedVarints(8, {1, asVarint(-1)}).u64(8, 5)
-      .packedVarints(8, {}).unknownFields();
+  ints.bytes(1, "ints")
+      .u64(20, pb::AttributeProto::INTS)
+      .packedVarints(8, {1, asVarint(-1)})
+      .u64(8, 5)
+      .packedVarints(8, {})
+      .unknownFields();
   pbw::Msg fl;
-  fl.bytes(1, "floats").u64(20, pb::AttributeProto::FLOATS).packedFloats(7, {1.0f, kNaNPayload})
+  fl.bytes(1, "floats")
+      .u64(20, pb::AttributeProto::FLOATS)
+      .packedFloats(7, {1.0f, kNaNPayload})
       .fixed32(7, bitCast<uint32_t>(-0.0f));
   pbw::Msg future;  // AttributeType 99: protobuf keeps it as an unknown field
   future.bytes(1, "future").u64(20, 99).u64(3, 3).bytes(13, "doc");
   pbw::Msg twice;  // singular fields repeated: last wins
-  twice.bytes(1, "first").bytes(1, "twice").u64(20, pb::AttributeProto::STRING).bytes(4, "a").bytes(4, "b")
-      .u64(20, pb::AttributeProto::INT).u64(3, 1).u64(3, asVarint(-2)).fixed32(2, bitCast<uint32_t>(3.0f));
+  twice.bytes(1, "first")
+      .bytes(1, "twice")
+      .u64(20, pb::AttributeProto::STRING)
+      .bytes(4, "a")
+      .bytes(4, "b")
+      .u64(20, pb::AttributeProto::INT)
+      .u64(3, 1)
+      .u64(3, asVarint(-2))
+      .fixed32(2, bitCast<uint32_t>(3.0f));
   pbw::Msg tensorAttr;
   tensorAttr.bytes(1, "t").u64(20, pb::AttributeProto::TENSOR).msg(5, f16);
 
   pbw::Msg node;  // fields interleaved out of field-number order
-  node.msg(5, ints).bytes(1, "x").bytes(2, "y").msg(5, fl).bytes(4, "Custom").bytes(1, "").msg(5, future)
-      .bytes(3, "n0").msg(5, twice).bytes(7, "test").msg(5, tensorAttr).bytes(6, "doc").unknownFields();
+  node.msg(5, ints)
+      .bytes(1, "x")
+      .bytes(2, "y")
+      .msg(5, fl)
+      .bytes(4, "Custom")
+      .bytes(1, "")
+      .msg(5, future)
+      .bytes(3, "n0")
+      .msg(5, twice)
+      .bytes(7, "test")
+      .msg(5, tensorAttr)
+      .bytes(6, "doc")
+      .unknownFields();
   pbw::Msg graph;
-  graph.unknownFields().bytes(2, "old").msg(1, node).msg(5, floats).msg(11, valueInfo).msg(5, int8s)
-      .msg(5, int64s).bytes(2, "wire_variants").msg(5, doubles).msg(5, uint64s).msg(12, switched)
-      .msg(5, f16).msg(13, valueInfo).bytes(10, "graph doc");
+  graph.unknownFields()
+      .bytes(2, "old")
+      .msg(1, node)
+      .msg(5, floats)
+      .msg(11, valueInfo)
+      .msg(5, int8s)
+      .msg(5, int64s)
+      .bytes(2, "wire_variants")
+      .msg(5, doubles)
+      .msg(5, uint64s)
+      .msg(12, switched)
+      .msg(5, f16)
+      .msg(13, valueInfo)
+      .bytes(10, "graph doc");
   pbw::Msg model;
-  model.unknownFields().u64(kMaxField, 1).msg(8, pbw::Msg().bytes(1, "").u64(2, 13).unknownFields()).u64(1, 7)
-      .msg(7, graph).bytes(2, "producer").u64(1, 8).msg(14, pbw::Msg().bytes(1, "k").bytes(2, "v").unknownFields())
+  model.unknownFields()
+      .u64(kMaxField, 1)
+      .msg(8, pbw::Msg().bytes(1, "").u64(2, 13).unknownFields())
+      .u64(1, 7)
+      .msg(7, graph)
+      .bytes(2, "producer")
+      .u64(1, 8)
+      .msg(14, pbw::Msg().bytes(1, "k").bytes(2, "v").unknownFields())
       .unknownFields();
   return model.b;
 }
@@ -1198,86 +1332,104 @@ struct Mutation {
 const std::string kOutside = "every_attribute";
 
 const Mutation kMutations[] = {
-    {"ir_version", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"ir_version",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        t.set_ir_version(9);
        return "ir_version";
      }},
-    {"metadata value", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"metadata value",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        t.mutable_metadata_props(0)->set_value("other");
        return "metadata_props[0].value";
      }},
-    {"function node op_type", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"function node op_type",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        t.mutable_functions(0)->mutable_node(1)->set_op_type("Add");
        return "functions[0].node[1].op_type";
      }},
-    {"dim_param", [](pb::ModelProto& t, qo::Model&) -> std::string {
-       t.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_param("M");
+    {"dim_param",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
+       t.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_param(
+           "M");
        return "graph.input[0].type.tensor_type.shape.dim[1].dim_param";
      }},
-    {"attribute ints element", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"attribute ints element",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        auto* n = t.mutable_graph()->mutable_node(0);
        const int a = indexOf(n->attribute(), "ints");
        n->mutable_attribute(a)->set_ints(2, 7);
        return "graph.node[0]." + at("attribute", a) + ".ints[2]";
      }},
-    {"attribute float NaN payload", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"attribute float NaN payload",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        auto* n = t.mutable_graph()->mutable_node(0);
        const int a = indexOf(n->attribute(), "floats");
        n->mutable_attribute(a)->set_floats(2, bitCast<float>(0x7fc00124u));
        return "graph.node[0]." + at("attribute", a) + ".floats[2]";
      }},
-    {"attribute removed", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"attribute removed",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        t.mutable_graph()->mutable_node(0)->mutable_attribute()->RemoveLast();
        return "graph.node[0].attribute (count)";
      }},
-    {"raw_data byte", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"raw_data byte",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        const int i = indexOf(t.graph().initializer(), "f32_raw");
        (*t.mutable_graph()->mutable_initializer(i)->mutable_raw_data())[5] ^= 1;
        return "graph." + at("initializer", i) + ".raw_data[5]";
      }},
-    {"float16 in int32_data", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"float16 in int32_data",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        const int i = indexOf(t.graph().initializer(), "f16_typed");
        t.mutable_graph()->mutable_initializer(i)->set_int32_data(3, 0x03fe);
        return "graph." + at("initializer", i) + ".int32_data[3]";
      }},
-    {"string_data", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"string_data",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        const int i = indexOf(t.graph().initializer(), "string_typed");
        t.mutable_graph()->mutable_initializer(i)->set_string_data(3, "z");
        return "graph." + at("initializer", i) + ".string_data[3]";
      }},
-    {"external_data value", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"external_data value",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        const int i = indexOf(t.graph().initializer(), "external");
        t.mutable_graph()->mutable_initializer(i)->mutable_external_data(1)->set_value("0");
        return "graph." + at("initializer", i) + ".external_data[1].value";
      }},
-    {"sparse initializer", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"sparse initializer",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        t.mutable_graph()->mutable_sparse_initializer(1)->set_dims(0, 5);
        return "graph.sparse_initializer[1]";
      }},
-    {"nested sub-graph tensor", [](pb::ModelProto& t, qo::Model&) -> std::string {
+    {"nested sub-graph tensor",
+     [](pb::ModelProto& t, qo::Model&) -> std::string {
        auto* n = t.mutable_graph()->mutable_node(0);
        const int a = indexOf(n->attribute(), "g");
        auto* inner = n->mutable_attribute(a)->mutable_g()->mutable_node(0)->mutable_attribute(1)->mutable_g();
        inner->mutable_node(0)->mutable_attribute(0)->mutable_t()->set_name("d");
        return "graph.node[0]." + at("attribute", a) + ".g.node[0].attribute[1].g.node[0].attribute[0].t.name";
      }},
-    {"our name not a view", [](pb::ModelProto&, qo::Model& o) -> std::string {
+    {"our name not a view",
+     [](pb::ModelProto&, qo::Model& o) -> std::string {
        o.graph.nodes[0].name = kOutside;
        return "graph.node[0].name";
      }},
-    {"our raw_data not a view", [](pb::ModelProto& t, qo::Model& o) -> std::string {
+    {"our raw_data not a view",
+     [](pb::ModelProto& t, qo::Model& o) -> std::string {
        const int i = indexOf(t.graph().initializer(), "f32_raw");
        static std::string copy;
        copy = t.graph().initializer(i).raw_data();
        o.graph.initializers[static_cast<size_t>(i)].rawData = {reinterpret_cast<const uint8_t*>(copy.data()), copy.size()};
        return "graph." + at("initializer", i) + ".raw_data";
      }},
-    {"our typed values", [](pb::ModelProto& t, qo::Model& o) -> std::string {
+    {"our typed values",
+     [](pb::ModelProto& t, qo::Model& o) -> std::string {
        const int i = indexOf(t.graph().initializer(), "i64_typed");
        o.graph.initializers[static_cast<size_t>(i)].typedCount = 3;
        return "graph." + at("initializer", i) + ".int64_data";
      }},
-    {"readAsDouble path", [](pb::ModelProto& t, qo::Model& o) -> std::string {
+    {"readAsDouble path",
+     [](pb::ModelProto& t, qo::Model& o) -> std::string {
        // Same stored bits read as another type on our side only: caught at data_type.
        const int i = indexOf(t.graph().initializer(), "i16_typed");
        o.graph.initializers[static_cast<size_t>(i)].dataType = qo::kUint16;
@@ -1291,7 +1443,7 @@ const Mutation kMutations[] = {
 std::string selfTest() {
   // The reference conversion itself, on values known by heart.
   const std::pair<uint16_t, float> halves[] = {{0x0001, 5.9604645e-08f}, {0x03ff, 6.0975552e-05f}, {0x3c00, 1.0f},
-                                               {0x7bff, 65504.0f}, {0xc000, -2.0f}, {0x8000, -0.0f}};
+                                               {0x7bff, 65504.0f},       {0xc000, -2.0f},          {0x8000, -0.0f}};
   for (auto [h, f] : halves) {
     if (!same(halfToFloatRef(h), f)) return "halfToFloatRef(" + std::to_string(h) + ") is " + show(halfToFloatRef(h));
   }
@@ -1352,9 +1504,11 @@ int main(int argc, char** argv) {
     if (arg == "--only") {
       only = true;
     } else if (arg == "-h" || arg == "--help") {
-      std::printf("usage: %s [--only] [model.onnx | folder]...\n"
-                  "Checks the built-in synthetic models and the model folders, plus the given files and folders\n"
-                  "(--only: just those).\n", argv[0]);
+      std::printf(
+          "usage: %s [--only] [model.onnx | folder]...\n"
+          "Checks the built-in synthetic models and the model folders, plus the given files and folders\n"
+          "(--only: just those).\n",
+          argv[0]);
       return 0;
     } else if (fs::is_directory(arg)) {
       sources.push_back({arg, arg, true, nullptr});
@@ -1394,8 +1548,7 @@ int main(int argc, char** argv) {
       totalBytes += c.bytes.size();
       record(std::string("synthetic:") + c.name, crosscheckValid(c.bytes));
     }
-    std::printf("synthetic: %zu models and a self-test of %zu planted differences\n", cases.size(),
-                std::size(kMutations));
+    std::printf("synthetic: %zu models and a self-test of %zu planted differences\n", cases.size(), std::size(kMutations));
   }
   for (const Source& s : sources) {
     if (!fs::is_directory(s.dir)) {

@@ -31,8 +31,16 @@ inline std::string le64(uint64_t v) {
   std::memcpy(&out[0], &v, 8);
   return out;
 }
-inline uint32_t bitsOf(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-inline uint64_t bitsOf(double d) { uint64_t u; std::memcpy(&u, &d, 8); return u; }
+inline uint32_t bitsOf(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline uint64_t bitsOf(double d) {
+  uint64_t u;
+  std::memcpy(&u, &d, 8);
+  return u;
+}
 
 enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLen = 2, kStartGroup = 3, kEndGroup = 4, kFixed32 = 5 };
 
@@ -42,14 +50,29 @@ inline std::string tag(uint32_t field, uint32_t wt) { return varint((uint64_t{fi
 struct Msg {
   std::string b;
 
-  Msg& raw(std::string_view bytes) { b.append(bytes.data(), bytes.size()); return *this; }
-  Msg& tagOnly(uint32_t field, uint32_t wt) { b += tag(field, wt); return *this; }
-  Msg& u64(uint32_t field, uint64_t v) { b += tag(field, kVarint) + varint(v); return *this; }
+  Msg& raw(std::string_view bytes) {
+    b.append(bytes.data(), bytes.size());
+    return *this;
+  }
+  Msg& tagOnly(uint32_t field, uint32_t wt) {
+    b += tag(field, wt);
+    return *this;
+  }
+  Msg& u64(uint32_t field, uint64_t v) {
+    b += tag(field, kVarint) + varint(v);
+    return *this;
+  }
   Msg& i64(uint32_t field, int64_t v) { return u64(field, static_cast<uint64_t>(v)); }
   // int32 fields are encoded sign-extended to 64 bits, as protobuf does.
   Msg& i32(uint32_t field, int32_t v) { return u64(field, static_cast<uint64_t>(static_cast<int64_t>(v))); }
-  Msg& fixed32(uint32_t field, uint32_t v) { b += tag(field, kFixed32) + le32(v); return *this; }
-  Msg& fixed64(uint32_t field, uint64_t v) { b += tag(field, kFixed64) + le64(v); return *this; }
+  Msg& fixed32(uint32_t field, uint32_t v) {
+    b += tag(field, kFixed32) + le32(v);
+    return *this;
+  }
+  Msg& fixed64(uint32_t field, uint64_t v) {
+    b += tag(field, kFixed64) + le64(v);
+    return *this;
+  }
   Msg& f32(uint32_t field, float v) { return fixed32(field, bitsOf(v)); }
   Msg& f64(uint32_t field, double v) { return fixed64(field, bitsOf(v)); }
   Msg& bytes(uint32_t field, std::string_view v) {
@@ -109,14 +132,40 @@ struct Msg {
 namespace onnx {
 
 enum DataType : int32_t {
-  kFloat = 1, kUint8 = 2, kInt8 = 3, kUint16 = 4, kInt16 = 5, kInt32 = 6, kInt64 = 7, kString = 8, kBool = 9,
-  kFloat16 = 10, kDouble = 11, kUint32 = 12, kUint64 = 13, kComplex64 = 14, kComplex128 = 15, kBFloat16 = 16,
+  kFloat = 1,
+  kUint8 = 2,
+  kInt8 = 3,
+  kUint16 = 4,
+  kInt16 = 5,
+  kInt32 = 6,
+  kInt64 = 7,
+  kString = 8,
+  kBool = 9,
+  kFloat16 = 10,
+  kDouble = 11,
+  kUint32 = 12,
+  kUint64 = 13,
+  kComplex64 = 14,
+  kComplex128 = 15,
+  kBFloat16 = 16,
 };
 
 // TensorProto fields.
 enum TensorField : uint32_t {
-  kDims = 1, kDataType = 2, kSegment = 3, kFloatData = 4, kInt32Data = 5, kStringData = 6, kInt64Data = 7,
-  kName = 8, kRawData = 9, kDoubleData = 10, kUint64Data = 11, kDocString = 12, kExternalData = 13, kDataLocation = 14,
+  kDims = 1,
+  kDataType = 2,
+  kSegment = 3,
+  kFloatData = 4,
+  kInt32Data = 5,
+  kStringData = 6,
+  kInt64Data = 7,
+  kName = 8,
+  kRawData = 9,
+  kDoubleData = 10,
+  kUint64Data = 11,
+  kDocString = 12,
+  kExternalData = 13,
+  kDataLocation = 14,
 };
 
 inline std::string floatBytes(const std::vector<float>& vs) {
@@ -149,8 +198,8 @@ inline Msg int8Tensor(std::string_view name, const std::vector<int64_t>& dims, c
 }
 
 // Tensor whose values live in an external file.
-inline Msg externalTensor(std::string_view name, int32_t dataType, const std::vector<int64_t>& dims,
-                          std::string_view location, std::string_view offset, std::string_view length) {
+inline Msg externalTensor(std::string_view name, int32_t dataType, const std::vector<int64_t>& dims, std::string_view location,
+                          std::string_view offset, std::string_view length) {
   Msg t = tensorHeader(name, dataType, dims);
   auto kv = [&](std::string_view k, std::string_view v) {
     Msg e;
@@ -165,25 +214,62 @@ inline Msg externalTensor(std::string_view name, int32_t dataType, const std::ve
 }
 
 // AttributeProto.
-enum AttrType : int32_t { kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrTensor = 4, kAttrGraph = 5, kAttrFloats = 6, kAttrInts = 7, kAttrStrings = 8, kAttrTensors = 9, kAttrGraphs = 10 };
+enum AttrType : int32_t {
+  kAttrFloat = 1,
+  kAttrInt = 2,
+  kAttrString = 3,
+  kAttrTensor = 4,
+  kAttrGraph = 5,
+  kAttrFloats = 6,
+  kAttrInts = 7,
+  kAttrStrings = 8,
+  kAttrTensors = 9,
+  kAttrGraphs = 10
+};
 
-inline Msg attrInt(std::string_view name, int64_t v) { Msg a; a.str(1, name).i32(20, kAttrInt).i64(3, v); return a; }
-inline Msg attrFloat(std::string_view name, float v) { Msg a; a.str(1, name).i32(20, kAttrFloat).f32(2, v); return a; }
-inline Msg attrString(std::string_view name, std::string_view v) { Msg a; a.str(1, name).i32(20, kAttrString).str(4, v); return a; }
+inline Msg attrInt(std::string_view name, int64_t v) {
+  Msg a;
+  a.str(1, name).i32(20, kAttrInt).i64(3, v);
+  return a;
+}
+inline Msg attrFloat(std::string_view name, float v) {
+  Msg a;
+  a.str(1, name).i32(20, kAttrFloat).f32(2, v);
+  return a;
+}
+inline Msg attrString(std::string_view name, std::string_view v) {
+  Msg a;
+  a.str(1, name).i32(20, kAttrString).str(4, v);
+  return a;
+}
 inline Msg attrInts(std::string_view name, const std::vector<int64_t>& v, bool packed = true) {
   Msg a;
   a.str(1, name).i32(20, kAttrInts);
-  if (packed) a.packedInts(8, v); else a.unpackedInts(8, v);
+  if (packed)
+    a.packedInts(8, v);
+  else
+    a.unpackedInts(8, v);
   return a;
 }
 inline Msg attrFloats(std::string_view name, const std::vector<float>& v, bool packed = true) {
   Msg a;
   a.str(1, name).i32(20, kAttrFloats);
-  if (packed) a.packedFloats(7, v); else a.unpackedFloats(7, v);
+  if (packed)
+    a.packedFloats(7, v);
+  else
+    a.unpackedFloats(7, v);
   return a;
 }
-inline Msg attrTensor(std::string_view name, const Msg& t) { Msg a; a.str(1, name).i32(20, kAttrTensor).msg(5, t); return a; }
-inline Msg attrGraph(std::string_view name, const Msg& g) { Msg a; a.str(1, name).i32(20, kAttrGraph).msg(6, g); return a; }
+inline Msg attrTensor(std::string_view name, const Msg& t) {
+  Msg a;
+  a.str(1, name).i32(20, kAttrTensor).msg(5, t);
+  return a;
+}
+inline Msg attrGraph(std::string_view name, const Msg& g) {
+  Msg a;
+  a.str(1, name).i32(20, kAttrGraph).msg(6, g);
+  return a;
+}
 inline Msg attrGraphs(std::string_view name, const std::vector<Msg>& gs) {
   Msg a;
   a.str(1, name).i32(20, kAttrGraphs);
@@ -230,10 +316,22 @@ inline Msg valueInfo(std::string_view name, int32_t elemType, const std::vector<
 struct GraphBuilder {
   std::string name = "g";
   std::vector<Msg> nodes, initializers, inputs, outputs;
-  GraphBuilder& add(const Msg& n) { nodes.push_back(n); return *this; }
-  GraphBuilder& init(const Msg& t) { initializers.push_back(t); return *this; }
-  GraphBuilder& input(std::string_view n, const std::vector<int64_t>& shape = {1}) { inputs.push_back(valueInfo(n, kFloat, shape)); return *this; }
-  GraphBuilder& output(std::string_view n, const std::vector<int64_t>& shape = {1}) { outputs.push_back(valueInfo(n, kFloat, shape)); return *this; }
+  GraphBuilder& add(const Msg& n) {
+    nodes.push_back(n);
+    return *this;
+  }
+  GraphBuilder& init(const Msg& t) {
+    initializers.push_back(t);
+    return *this;
+  }
+  GraphBuilder& input(std::string_view n, const std::vector<int64_t>& shape = {1}) {
+    inputs.push_back(valueInfo(n, kFloat, shape));
+    return *this;
+  }
+  GraphBuilder& output(std::string_view n, const std::vector<int64_t>& shape = {1}) {
+    outputs.push_back(valueInfo(n, kFloat, shape));
+    return *this;
+  }
   Msg build() const {
     Msg g;
     for (const auto& n : nodes) g.msg(1, n);

@@ -4,7 +4,6 @@
 // message; never crash, abort, hang or read out of bounds (run under ASan/UBSan:
 // every buffer handed to the parser is an exact-size heap block).
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -117,7 +116,8 @@ void skimAgrees(const std::vector<uint8_t>& buf, const ql::Result<ql::onnx::Mode
     return;
   }
   auto m = ql::onnx::parseModel(image.data(), image.size());
-  if (m.ok() != direct.ok() || (!m.ok() && (m.error().message != direct.error().message || m.error().offset != direct.error().offset))) {
+  if (m.ok() != direct.ok() ||
+      (!m.ok() && (m.error().message != direct.error().message || m.error().offset != direct.error().offset))) {
     t.problem("skimmed image parses differently: '" + (m.ok() ? std::string("ok") : m.error().describe()) + "' vs '" +
                   (direct.ok() ? std::string("ok") : direct.error().describe()) + "'",
               where);
@@ -180,7 +180,10 @@ void exercise(const std::vector<uint8_t>& buf, Tally& t, const std::string& wher
   opts.histogramBins = 32;
   for (const auto& L : d->layers) {
     ++t.layers;
-    if (L.weight == nullptr) { t.problem("layer without a weight", where); continue; }
+    if (L.weight == nullptr) {
+      t.problem("layer without a weight", where);
+      continue;
+    }
     if (known && plainFloat(L)) {
       const size_t off = static_cast<size_t>(L.weight->rawData.data - buf.data());
       const size_t size = L.weight->rawData.size;
@@ -211,15 +214,16 @@ void exercise(const std::vector<uint8_t>& buf, Tally& t, const std::string& wher
 }
 
 void requireClean(const Tally& t) {
-  INFO("inputs " << t.inputs << ", parsed " << t.parsed << ", rejected " << t.rejected << ", layers " << t.layers
-                 << ", analysed " << t.analysed << ", layer errors " << t.layerErrors);
+  INFO("inputs " << t.inputs << ", parsed " << t.parsed << ", rejected " << t.rejected << ", layers " << t.layers << ", analysed "
+                 << t.analysed << ", layer errors " << t.layerErrors);
   for (const auto& p : t.problems) UNSCOPED_INFO(p);
   CHECK(t.problems.empty());
 }
 
 std::vector<float> ramp(size_t n, float scale = 0.05f, int period = 13) {
   std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = scale * static_cast<float>(static_cast<int>(i % static_cast<size_t>(period)) - period / 2);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = scale * static_cast<float>(static_cast<int>(i % static_cast<size_t>(period)) - period / 2);
   return v;
 }
 
@@ -232,12 +236,14 @@ Msg richModel() {
   g.init(pb::floatTensor("conv_w", {4, 3, 3, 3}, ramp(108)));
   g.init(pb::floatTensor("conv_b", {4}, {0.1f, -0.1f, 0.2f, 0.0f}));
   for (const char* n : {"bn_s", "bn_b", "bn_m", "bn_v"}) g.init(pb::floatTensor(n, {4}, {1, 1, 1, 1}));
-  g.add(pb::node("Conv", {"x", "conv_w", "conv_b"}, {"c1"}, "conv1", {pb::attrInts("kernel_shape", {3, 3}), pb::attrInt("group", 1)}));
+  g.add(pb::node("Conv", {"x", "conv_w", "conv_b"}, {"c1"}, "conv1",
+                 {pb::attrInts("kernel_shape", {3, 3}), pb::attrInt("group", 1)}));
   g.add(pb::node("BatchNormalization", {"c1", "bn_s", "bn_b", "bn_m", "bn_v"}, {"b1"}, "bn1", {pb::attrFloat("epsilon", 1e-5f)}));
   g.add(pb::node("Relu", {"b1"}, {"r1"}, "relu1"));
   // depthwise Conv on float16 weights through a Cast, then Clip(0, 6) from Constant nodes
   std::string halfs;
-  for (int i = 0; i < 36; ++i) halfs += std::string(1, static_cast<char>(i * 7)) + std::string(1, static_cast<char>(0x30 + i % 8));
+  for (int i = 0; i < 36; ++i)
+    halfs += std::string(1, static_cast<char>(i * 7)) + std::string(1, static_cast<char>(0x30 + i % 8));
   g.init(pb::rawTensor("dw_w16", pb::kFloat16, {4, 1, 3, 3}, halfs));
   g.add(pb::node("Cast", {"dw_w16"}, {"dw_w"}, "cast", {pb::attrInt("to", 1)}));
   g.add(pb::node("Conv", {"r1", "dw_w"}, {"c2"}, "dw", {pb::attrInt("group", 4)}));
@@ -334,14 +340,22 @@ bool inRanges(const std::vector<std::pair<size_t, size_t>>& ranges, size_t p) {
 // Single-byte replacement values tried at every position.
 uint8_t mutateByte(uint8_t b, int kind) {
   switch (kind) {
-    case 0: return 0x00;
-    case 1: return 0xff;
-    case 2: return 0x80;
-    case 3: return 0x7f;
-    case 4: return static_cast<uint8_t>(b ^ 0x01);
-    case 5: return static_cast<uint8_t>(b ^ 0x80);  // a varint's continuation bit
-    case 6: return static_cast<uint8_t>(b + 1);     // lengths and dims off by one
-    default: return static_cast<uint8_t>(b ^ 0x07);  // the wire type bits
+    case 0:
+      return 0x00;
+    case 1:
+      return 0xff;
+    case 2:
+      return 0x80;
+    case 3:
+      return 0x7f;
+    case 4:
+      return static_cast<uint8_t>(b ^ 0x01);
+    case 5:
+      return static_cast<uint8_t>(b ^ 0x80);  // a varint's continuation bit
+    case 6:
+      return static_cast<uint8_t>(b + 1);  // lengths and dims off by one
+    default:
+      return static_cast<uint8_t>(b ^ 0x07);  // the wire type bits
   }
 }
 
@@ -382,8 +396,10 @@ void randomMutants(std::vector<uint8_t> buf, size_t count, uint32_t seed, Tally&
       std::vector<uint8_t> edited = buf;
       const size_t p = rng() % n;
       const size_t len = 1 + rng() % 8;
-      if (rng() % 2) edited.erase(edited.begin() + static_cast<long>(p), edited.begin() + static_cast<long>(std::min(n, p + len)));
-      else edited.insert(edited.begin() + static_cast<long>(p), len, static_cast<uint8_t>(rng()));
+      if (rng() % 2)
+        edited.erase(edited.begin() + static_cast<long>(p), edited.begin() + static_cast<long>(std::min(n, p + len)));
+      else
+        edited.insert(edited.begin() + static_cast<long>(p), len, static_cast<uint8_t>(rng()));
       edited.shrink_to_fit();
       std::vector<uint8_t> exact(edited.begin(), edited.end());
       exercise(exact, t, where + " +indel");  // offsets shift: no shortcuts
@@ -405,7 +421,8 @@ TEST_CASE("bad input: the hand-built model is sound to begin with", "[bad]") {
   CHECK(d->skipped.empty());
   std::vector<std::string> names;
   for (const auto& L : d->layers) names.push_back(L.name);
-  CHECK(names == std::vector<std::string>{"conv1", "dw", "qconv", "qlconv", "deconv", "fc", "gemm", "sub_gemm", "sub_mm", "extconv"});
+  CHECK(names ==
+        std::vector<std::string>{"conv1", "dw", "qconv", "qlconv", "deconv", "fc", "gemm", "sub_gemm", "sub_mm", "extconv"});
   for (const auto& L : d->layers) {
     auto a = ql::analysis::analyzeLayer(L, {}, {});
     INFO(L.name);
@@ -524,8 +541,10 @@ TEST_CASE("bad input: truncations inside a real model's graph, lengths fixed up"
     ql::wire::Reader r({full.data(), full.size()}, full.data());
     ql::wire::Field f;
     while (r.next(&f)) {
-      if (f.number == 7) graphBytes = std::string(f.bytes.str());
-      else if (f.number == 1) head += pbw::tag(1, 0) + pbw::varint(f.varint);
+      if (f.number == 7)
+        graphBytes = std::string(f.bytes.str());
+      else if (f.number == 1)
+        head += pbw::tag(1, 0) + pbw::varint(f.varint);
     }
   }
   REQUIRE(!graphBytes.empty());
@@ -577,8 +596,9 @@ Msg modelWith(const Msg& tensor) {
 }  // namespace
 
 TEST_CASE("bad input: negative dimensions", "[bad][dims]") {
-  for (const std::vector<int64_t>& dims : {std::vector<int64_t>{-1, 3}, std::vector<int64_t>{3, -1},
-                                           std::vector<int64_t>{std::numeric_limits<int64_t>::min()}, std::vector<int64_t>{0, -5}}) {
+  for (const std::vector<int64_t>& dims :
+       {std::vector<int64_t>{-1, 3}, std::vector<int64_t>{3, -1}, std::vector<int64_t>{std::numeric_limits<int64_t>::min()},
+        std::vector<int64_t>{0, -5}}) {
     Parse p(modelWith(pb::rawTensor("T", pb::kFloat, dims, "")));
     REQUIRE_FALSE(p.r.ok());
     CHECK(p.r.error().code == ErrorCode::InvalidModel);
@@ -602,7 +622,8 @@ TEST_CASE("bad input: negative dimensions", "[bad][dims]") {
 TEST_CASE("bad input: dimensions whose product overflows", "[bad][dims]") {
   const int64_t big = int64_t{1} << 31;
   for (const std::vector<int64_t>& dims :
-       {std::vector<int64_t>{big, big, 4}, std::vector<int64_t>{int64_t{1} << 62, 2}, std::vector<int64_t>{std::numeric_limits<int64_t>::max(), 2},
+       {std::vector<int64_t>{big, big, 4}, std::vector<int64_t>{int64_t{1} << 62, 2},
+        std::vector<int64_t>{std::numeric_limits<int64_t>::max(), 2},
         std::vector<int64_t>{3, std::numeric_limits<int64_t>::max()}, std::vector<int64_t>{65536, 65536, 65536, 65536}}) {
     Parse p(modelWith(pb::rawTensor("T", pb::kFloat, dims, std::string(16, '\0'))));
     REQUIRE_FALSE(p.r.ok());
@@ -644,11 +665,21 @@ TEST_CASE("bad input: dimensions whose product overflows", "[bad][dims]") {
 }
 
 TEST_CASE("bad input: raw_data whose size does not match dims x dtype", "[bad][raw]") {
-  struct Case { int32_t dt; std::vector<int64_t> dims; size_t bytes; };
+  struct Case {
+    int32_t dt;
+    std::vector<int64_t> dims;
+    size_t bytes;
+  };
   const Case cases[] = {
-      {pb::kFloat, {2, 3}, 20}, {pb::kFloat, {2, 3}, 28}, {pb::kFloat, {2, 3}, 0}, {pb::kFloat16, {3}, 5},
-      {pb::kInt8, {4}, 3},      {pb::kDouble, {2}, 12},   {pb::kFloat, {int64_t{1} << 31, int64_t{1} << 31}, 16},
-      {pb::kFloat, {}, 3},      {pb::kBFloat16, {2, 2}, 9},
+      {pb::kFloat, {2, 3}, 20},
+      {pb::kFloat, {2, 3}, 28},
+      {pb::kFloat, {2, 3}, 0},
+      {pb::kFloat16, {3}, 5},
+      {pb::kInt8, {4}, 3},
+      {pb::kDouble, {2}, 12},
+      {pb::kFloat, {int64_t{1} << 31, int64_t{1} << 31}, 16},
+      {pb::kFloat, {}, 3},
+      {pb::kBFloat16, {2, 2}, 9},
   };
   for (const auto& c : cases) {
     Parse p(modelWith(pb::rawTensor("T", c.dt, c.dims, std::string(c.bytes, '\x01'))));
@@ -777,14 +808,15 @@ TEST_CASE("bad input: text and other file formats are not ONNX models", "[bad][f
   }
   const std::string binaries[] = {
       std::string("\x89PNG\r\n\x1a\n", 8),
-      std::string("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x01\x00\x00\x00\x01\x00\x08\x06\x00\x00\x00\x1f\x15\xc4\x89", 33),
-      std::string("PK\x03\x04\x14\x00\x00\x00\x08\x00", 10),         // zip (PyTorch .pt)
-      std::string("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01", 12),       // JPEG
+      std::string("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x01\x00\x00\x00\x01\x00\x08\x06\x00\x00\x00\x1f\x15\xc4\x89",
+                  33),
+      std::string("PK\x03\x04\x14\x00\x00\x00\x08\x00", 10),        // zip (PyTorch .pt)
+      std::string("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01", 12),      // JPEG
       std::string("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", 15),             // PDF
-      std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10),   // gzip
-      std::string("\x1c\x00\x00\x00TFL3\x00\x00\x00\x00", 12),       // TFLite flatbuffer
-      std::string("GGUF\x03\x00\x00\x00", 8),                        // GGUF
-      std::string("\x93NUMPY\x01\x00v\x00", 10),                     // .npy
+      std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10),  // gzip
+      std::string("\x1c\x00\x00\x00TFL3\x00\x00\x00\x00", 12),      // TFLite flatbuffer
+      std::string("GGUF\x03\x00\x00\x00", 8),                       // GGUF
+      std::string("\x93NUMPY\x01\x00v\x00", 10),                    // .npy
       std::string("\x00", 1),
       std::string("\x00\x00\x00\x00", 4),
       std::string(64, '\xff'),

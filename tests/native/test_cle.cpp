@@ -2,7 +2,6 @@
 // hand: the pair and triple scales, BatchNorm folding, high-bias absorption, ReLU6
 // replacement, near-dead channels, and the written model read back.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -63,13 +62,16 @@ struct Run {
   }
 };
 
-Msg conv(const std::string& name, const std::string& x, const std::string& y, bool bias = true, const std::vector<Msg>& attrs = {}) {
+Msg conv(const std::string& name, const std::string& x, const std::string& y, bool bias = true,
+         const std::vector<Msg>& attrs = {}) {
   std::vector<std::string> ins = {x, name + ".w"};
   if (bias) ins.push_back(name + ".b");
   return pb::node("Conv", ins, {y}, name, attrs);
 }
 
-Msg vec(const std::string& name, const std::vector<float>& v) { return pb::floatTensor(name, {static_cast<int64_t>(v.size())}, v); }
+Msg vec(const std::string& name, const std::vector<float>& v) {
+  return pb::floatTensor(name, {static_cast<int64_t>(v.size())}, v);
+}
 Msg scalar(const std::string& name, float v) { return pb::floatTensor(name, {}, {v}); }
 
 // x -> A (1x1, 2 out) -> Relu -> B (1x1, 2 in, 1 out) -> y
@@ -103,9 +105,9 @@ TEST_CASE("pair: s = sqrt(r1 / r2), layer 1 divided, layer 2 multiplied, biases 
   CHECK(wa[1] == Approx(-0.5f));
   CHECK(wb[0] == Approx(2.0f));
   CHECK(wb[1] == Approx(-0.5f));
-  CHECK(ba[0] == Approx(0.25f));   // 0.5 / 2
-  CHECK(ba[1] == Approx(-0.5f));   // -0.25 / 0.5
-  CHECK(bb[0] == Approx(0.1f));    // layer 2's bias is untouched
+  CHECK(ba[0] == Approx(0.25f));  // 0.5 / 2
+  CHECK(ba[1] == Approx(-0.5f));  // -0.25 / 0.5
+  CHECK(bb[0] == Approx(0.1f));   // layer 2's bias is untouched
   const auto& a = run.layer("A");
   CHECK(a.outScale[0] == Approx(2.0f));
   CHECK(a.outScale[1] == Approx(0.5f));

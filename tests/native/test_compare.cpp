@@ -1,9 +1,8 @@
 // Model comparison on small hand-built models: the matching rules, hand-worked
 // differences (float vs float, per-axis and per-tensor QDQ, QLinearConv), identical
 // weights (+inf dB), pairs that cannot be compared and why, and bad input.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -395,8 +394,8 @@ TEST_CASE("compare: real and generated models, against themselves and each other
   namespace fs = std::filesystem;
   const fs::path root = QL_SOURCE_DIR;
   std::vector<fs::path> files;
-  for (const fs::path dir : {root / "models" / "fetched", root / "models" / "generated", root / ".." / "shared" / "models" / "pytorch",
-                             root / ".." / "shared" / "models" / "tf"}) {
+  for (const fs::path dir : {root / "models" / "fetched", root / "models" / "generated",
+                             root / ".." / "shared" / "models" / "pytorch", root / ".." / "shared" / "models" / "tf"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec))
       if (e.path().extension() == ".onnx") files.push_back(e.path());

@@ -2,7 +2,6 @@
 // weight is stored, which stored axis holds the output channels, the channel
 // layout, bias, quantization parameters and what follows each layer.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <string>
 #include <vector>
@@ -65,10 +64,10 @@ Msg weight(const std::string& name, const std::vector<int64_t>& dims) { return p
 bool sameLayout(const ChannelLayout& a, const ChannelLayout& b) {
   return a.outer == b.outer && a.rows == b.rows && a.channels == b.channels && a.inner == b.inner;
 }
-#define CHECK_LAYOUT(L, o, r, c, i)                                                                               \
-  do {                                                                                                           \
-    INFO("layout {" << (L).outer << ", " << (L).rows << ", " << (L).channels << ", " << (L).inner << "}");       \
-    CHECK(sameLayout((L), ChannelLayout{o, r, c, i}));                                                           \
+#define CHECK_LAYOUT(L, o, r, c, i)                                                                        \
+  do {                                                                                                     \
+    INFO("layout {" << (L).outer << ", " << (L).rows << ", " << (L).channels << ", " << (L).inner << "}"); \
+    CHECK(sameLayout((L), ChannelLayout{o, r, c, i}));                                                     \
   } while (0)
 
 // A graph with one op: x -> op(x, W, ...) -> y
@@ -319,7 +318,10 @@ TEST_CASE("layers: a Transpose-fed weight maps the channel axis to the stored ax
     CHECK(a->stats.channels == 16);
     const auto vals = ramp(3 * 3 * 4 * 16);
     float mn = 1e9f, mx = -1e9f;
-    for (size_t i = 5; i < vals.size(); i += 16) { mn = std::min(mn, vals[i]); mx = std::max(mx, vals[i]); }
+    for (size_t i = 5; i < vals.size(); i += 16) {
+      mn = std::min(mn, vals[i]);
+      mx = std::max(mx, vals[i]);
+    }
     CHECK(a->stats.min[5] == mn);
     CHECK(a->stats.max[5] == mx);
   }
@@ -335,7 +337,8 @@ TEST_CASE("layers: a Transpose-fed weight maps the channel axis to the stored ax
     CHECK_LAYOUT(f.only().layout, 1, 1, 2, 12);
   }
   {  // a perm of the wrong length or out of range: not traced
-    for (const std::vector<int64_t>& perm : {std::vector<int64_t>{0, 1, 2}, std::vector<int64_t>{0, 2}, std::vector<int64_t>{-1, 0}}) {
+    for (const std::vector<int64_t>& perm :
+         {std::vector<int64_t>{0, 1, 2}, std::vector<int64_t>{0, 2}, std::vector<int64_t>{-1, 0}}) {
       pb::GraphBuilder g;
       g.init(weight("Wt", {5, 7}));
       g.add(pb::node("Transpose", {"Wt"}, {"W"}, "tr", {pb::attrInts("perm", perm)}));
@@ -680,7 +683,8 @@ TEST_CASE("layers: follower kinds", "[layers][follower]") {
     CHECK(f.only().follower.name == "pool");
   }
   {  // BatchNormalization then an activation
-    Found f = withFollowers({pb::node("BatchNormalization", {"t", "g", "b", "m", "v"}, {"bn"}, "bn"), pb::node("Relu", {"bn"}, {"y"}, "relu")});
+    Found f = withFollowers(
+        {pb::node("BatchNormalization", {"t", "g", "b", "m", "v"}, {"bn"}, "bn"), pb::node("Relu", {"bn"}, {"y"}, "relu")});
     CHECK(f.only().follower.kind == FollowerKind::BatchNorm);
     CHECK(f.only().follower.name == "bn");
     CHECK(f.only().activation.kind == FollowerKind::Relu);

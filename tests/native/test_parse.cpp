@@ -2,7 +2,6 @@
 // unpacked repeated fields, every typed storage read back, zero-copy views,
 // external data, Constant tensors, sub-graphs, unknown fields, unsupported types.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -24,7 +23,8 @@ namespace {
 struct Parsed {
   std::vector<uint8_t> bytes;
   ql::Result<Model> result;
-  explicit Parsed(const Msg& m, const ParseOptions& o = {}) : bytes(pb::toVec(m)), result(parseModel(bytes.data(), bytes.size(), o)) {}
+  explicit Parsed(const Msg& m, const ParseOptions& o = {})
+      : bytes(pb::toVec(m)), result(parseModel(bytes.data(), bytes.size(), o)) {}
   const Model& model() const { return result.value(); }
   bool inside(const void* p, size_t n = 0) const {
     const uint8_t* q = static_cast<const uint8_t*>(p);
@@ -51,8 +51,16 @@ std::vector<float> floats(const FloatValues& v) {
   return out;
 }
 
-uint32_t fbits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-float ffrom(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+uint32_t fbits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+float ffrom(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 }  // namespace
 
@@ -67,11 +75,12 @@ TEST_CASE("parse: a hand-built model decodes with exact field values", "[parse]"
   vin.str(1, "x").msg(2, tp).str(3, "the input");
 
   Msg graph;
-  graph.msg(1, pb::node("Conv", {"x", "W", ""}, {"y"}, "conv0",
-                        {pb::attrInts("kernel_shape", {3, 3}), pb::attrInt("group", 1), pb::attrFloat("alpha", 0.25f),
-                         pb::attrString("auto_pad", "SAME_UPPER"), pb::attrFloats("scales", {1.5f, -2.0f})},
-                        "ai.onnx")
-                   .str(6, "node doc"))
+  graph
+      .msg(1, pb::node("Conv", {"x", "W", ""}, {"y"}, "conv0",
+                       {pb::attrInts("kernel_shape", {3, 3}), pb::attrInt("group", 1), pb::attrFloat("alpha", 0.25f),
+                        pb::attrString("auto_pad", "SAME_UPPER"), pb::attrFloats("scales", {1.5f, -2.0f})},
+                       "ai.onnx")
+                  .str(6, "node doc"))
       .str(2, "main")
       .msg(5, pb::floatTensor("W", {2, 1, 1, 1}, {0.5f, -0.25f}))
       .str(10, "graph doc")
@@ -96,8 +105,15 @@ TEST_CASE("parse: a hand-built model decodes with exact field values", "[parse]"
       .msg(14, meta)
       .msg(7, graph)
       .msg(20, Msg().u64(1, 1))
-      .msg(25, Msg().str(1, "MyFn").str(10, "custom").str(4, "a").str(5, "b").str(6, "attr1")
-                     .msg(7, pb::node("Relu", {"a"}, {"b"})).msg(9, os1).str(8, "fn doc"));
+      .msg(25, Msg()
+                   .str(1, "MyFn")
+                   .str(10, "custom")
+                   .str(4, "a")
+                   .str(5, "b")
+                   .str(6, "attr1")
+                   .msg(7, pb::node("Relu", {"a"}, {"b"}))
+                   .msg(9, os1)
+                   .str(8, "fn doc"));
   Parsed p(m);
   REQUIRE(p.result.ok());
   const Model& md = p.model();
@@ -202,14 +218,21 @@ TEST_CASE("parse: dims, ints and floats decode the same packed or unpacked", "[p
   const std::vector<float> fl = {0.0f, -0.0f, 1e-30f, -3.5f, std::numeric_limits<float>::infinity()};
   for (int variant = 0; variant < 3; ++variant) {
     Msg t;
-    if (variant == 0) t.packedInts(pb::kDims, dims);
-    else if (variant == 1) t.unpackedInts(pb::kDims, dims);
-    else t.packedInts(pb::kDims, {3, 1}).unpackedInts(pb::kDims, {300}).packedInts(pb::kDims, {2});  // mixed
+    if (variant == 0)
+      t.packedInts(pb::kDims, dims);
+    else if (variant == 1)
+      t.unpackedInts(pb::kDims, dims);
+    else
+      t.packedInts(pb::kDims, {3, 1}).unpackedInts(pb::kDims, {300}).packedInts(pb::kDims, {2});  // mixed
     t.i32(pb::kDataType, pb::kFloat).str(pb::kName, "t").bytes(pb::kRawData, std::string(3 * 300 * 2 * 4, '\0'));
     Msg attrs = pb::attrInts("ints", ints, variant != 1);
     Msg attrf = pb::attrFloats("floats", fl, variant != 1);
     if (variant == 2) {  // mixed occurrences
-      attrs = Msg().str(1, "ints").packedInts(8, {ints[0], ints[1]}).unpackedInts(8, {ints[2], ints[3]}).packedInts(8, {ints[4], ints[5]});
+      attrs = Msg()
+                  .str(1, "ints")
+                  .packedInts(8, {ints[0], ints[1]})
+                  .unpackedInts(8, {ints[2], ints[3]})
+                  .packedInts(8, {ints[4], ints[5]});
       attrf = Msg().str(1, "floats").f32(7, fl[0]).packedFloats(7, {fl[1], fl[2]}).unpackedFloats(7, {fl[3], fl[4]});
     }
     pb::GraphBuilder g;
@@ -230,7 +253,10 @@ TEST_CASE("parse: float_data packed and unpacked read back exactly", "[parse][ty
   const std::vector<float> vals = {1.0f, -2.5f, 3.0e-39f /* subnormal */, 65504.0f, -0.0f, 7.0f};
   for (int packed = 0; packed < 2; ++packed) {
     Msg t = pb::tensorHeader("fd", pb::kFloat, {2, 3});
-    if (packed) t.packedFloats(pb::kFloatData, vals); else t.unpackedFloats(pb::kFloatData, vals);
+    if (packed)
+      t.packedFloats(pb::kFloatData, vals);
+    else
+      t.unpackedFloats(pb::kFloatData, vals);
     Parsed p(modelWithTensor(t));
     const Tensor& tt = onlyTensor(p);
     CHECK(tt.typedField == 4);
@@ -257,8 +283,12 @@ TEST_CASE("parse: int32_data holds float16, bfloat16, int8, uint8, int16, uint16
     std::vector<float> expect;
   };
   const Case cases[] = {
-      {pb::kFloat16, {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8000, 0x3555}, {1.0f, -2.0f, 65504.0f, std::ldexp(1.0f, -24), -0.0f, 0.333251953125f}},
-      {pb::kBFloat16, {0x3F80, 0xC049, 0x0000, 0x7F7F, 0x0001, 0xBF80}, {1.0f, -3.140625f, 0.0f, ffrom(0x7F7F0000u), ffrom(0x00010000u), -1.0f}},
+      {pb::kFloat16,
+       {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8000, 0x3555},
+       {1.0f, -2.0f, 65504.0f, std::ldexp(1.0f, -24), -0.0f, 0.333251953125f}},
+      {pb::kBFloat16,
+       {0x3F80, 0xC049, 0x0000, 0x7F7F, 0x0001, 0xBF80},
+       {1.0f, -3.140625f, 0.0f, ffrom(0x7F7F0000u), ffrom(0x00010000u), -1.0f}},
       {pb::kInt8, {-128, -1, 0, 1, 127, -5}, {-128, -1, 0, 1, 127, -5}},
       {pb::kUint8, {0, 1, 128, 255, 7, 200}, {0, 1, 128, 255, 7, 200}},
       {pb::kInt16, {-32768, -1, 0, 32767, 12, -300}, {-32768, -1, 0, 32767, 12, -300}},
@@ -272,7 +302,10 @@ TEST_CASE("parse: int32_data holds float16, bfloat16, int8, uint8, int16, uint16
       // int32 values are sign-extended to 64 bits on the wire (10-byte varints for negatives)
       std::vector<int64_t> wireVals;
       for (int64_t v : c.stored) wireVals.push_back(static_cast<int64_t>(static_cast<int32_t>(v)));
-      if (packed) t.packedInts(pb::kInt32Data, wireVals); else t.unpackedInts(pb::kInt32Data, wireVals);
+      if (packed)
+        t.packedInts(pb::kInt32Data, wireVals);
+      else
+        t.unpackedInts(pb::kInt32Data, wireVals);
       Parsed p(modelWithTensor(t));
       INFO("dtype " << c.dt << " packed " << packed);
       const Tensor& tt = onlyTensor(p);
@@ -317,11 +350,19 @@ TEST_CASE("parse: raw_data of every readable type", "[parse][raw]") {
       {pb::kUint16, raw({0x00, 0x80, 0xFF, 0xFF, 0x01, 0x00, 0xFF, 0x7F}), {32768, 65535, 1, 32767}},
       {pb::kBool, raw({0, 1, 1, 0}), {0, 1, 1, 0}},
       {pb::kInt32, pbw::le32(0xffffffffu) + pbw::le32(5) + pbw::le32(0x80000000u) + pbw::le32(7), {-1, 5, -2147483648.0, 7}},
-      {pb::kUint32, pbw::le32(0xffffffffu) + pbw::le32(5) + pbw::le32(0x80000000u) + pbw::le32(7), {4294967295.0, 5, 2147483648.0, 7}},
-      {pb::kDouble, pbw::le64(pbw::bitsOf(0.1)) + pbw::le64(pbw::bitsOf(-1e300)) + pbw::le64(pbw::bitsOf(1e-310)) + pbw::le64(pbw::bitsOf(2.5)),
+      {pb::kUint32,
+       pbw::le32(0xffffffffu) + pbw::le32(5) + pbw::le32(0x80000000u) + pbw::le32(7),
+       {4294967295.0, 5, 2147483648.0, 7}},
+      {pb::kDouble,
+       pbw::le64(pbw::bitsOf(0.1)) + pbw::le64(pbw::bitsOf(-1e300)) + pbw::le64(pbw::bitsOf(1e-310)) +
+           pbw::le64(pbw::bitsOf(2.5)),
        {0.1, -1e300, 1e-310, 2.5}},
-      {pb::kInt64, pbw::le64(static_cast<uint64_t>(-3)) + pbw::le64(uint64_t{1} << 53) + pbw::le64(0) + pbw::le64(9), {-3, 9007199254740992.0, 0, 9}},
-      {pb::kUint64, pbw::le64(~uint64_t{0}) + pbw::le64(uint64_t{1} << 53) + pbw::le64(0) + pbw::le64(9), {18446744073709551615.0, 9007199254740992.0, 0, 9}},
+      {pb::kInt64,
+       pbw::le64(static_cast<uint64_t>(-3)) + pbw::le64(uint64_t{1} << 53) + pbw::le64(0) + pbw::le64(9),
+       {-3, 9007199254740992.0, 0, 9}},
+      {pb::kUint64,
+       pbw::le64(~uint64_t{0}) + pbw::le64(uint64_t{1} << 53) + pbw::le64(0) + pbw::le64(9),
+       {18446744073709551615.0, 9007199254740992.0, 0, 9}},
   };
   for (const auto& c : cases) {
     Parsed p(modelWithTensor(pb::rawTensor("r", c.dt, {2, 2}, c.bytes)));
@@ -346,7 +387,10 @@ TEST_CASE("parse: double_data and int64_data and uint64_data typed fields", "[pa
   const std::vector<double> dv = {0.1, -1e300, 1e-310, 2.5};
   for (int packed = 0; packed < 2; ++packed) {
     Msg t = pb::tensorHeader("dd", pb::kDouble, {4});
-    if (packed) t.packedDoubles(pb::kDoubleData, dv); else t.unpackedDoubles(pb::kDoubleData, dv);
+    if (packed)
+      t.packedDoubles(pb::kDoubleData, dv);
+    else
+      t.unpackedDoubles(pb::kDoubleData, dv);
     Parsed p(modelWithTensor(t));
     const Tensor& tt = onlyTensor(p);
     CHECK(tt.typedField == 10);
@@ -365,7 +409,10 @@ TEST_CASE("parse: double_data and int64_data and uint64_data typed fields", "[pa
   const std::vector<int64_t> iv = {-1, (int64_t{1} << 53) + 1, 0, std::numeric_limits<int64_t>::min()};
   for (int packed = 0; packed < 2; ++packed) {
     Msg t = pb::tensorHeader("i64", pb::kInt64, {4});
-    if (packed) t.packedInts(pb::kInt64Data, iv); else t.unpackedInts(pb::kInt64Data, iv);
+    if (packed)
+      t.packedInts(pb::kInt64Data, iv);
+    else
+      t.unpackedInts(pb::kInt64Data, iv);
     Parsed p(modelWithTensor(t));
     const Tensor& tt = onlyTensor(p);
     CHECK(tt.typedField == 7);
@@ -583,7 +630,10 @@ TEST_CASE("parse: nested sub-graphs and tensors lists", "[parse][subgraph]") {
   gl1.name = "list1";
   gl1.add(pb::node("Neg", {"p"}, {"q"}));
   Msg tensors;
-  tensors.str(1, "ts").i32(20, pb::kAttrTensors).msg(10, pb::floatTensor("t0", {1}, {1.0f})).msg(10, pb::floatTensor("t1", {2}, {1.0f, 2.0f}));
+  tensors.str(1, "ts")
+      .i32(20, pb::kAttrTensors)
+      .msg(10, pb::floatTensor("t0", {1}, {1.0f}))
+      .msg(10, pb::floatTensor("t1", {2}, {1.0f, 2.0f}));
   pb::GraphBuilder main;
   main.add(pb::node("If", {"cond"}, {"out"}, "if0",
                     {pb::attrGraph("then_branch", thenG.build()), pb::attrGraph("else_branch", elseG.build()),
@@ -689,8 +739,8 @@ TEST_CASE("parse: unsupported dtypes give UNSUPPORTED_DTYPE naming the tensor", 
   Msg u4 = pb::rawTensor("uint4_tensor", 21, {4}, std::string(2, '\x12'));
   Msg f8 = pb::rawTensor("f8_tensor", 17, {4}, std::string(4, '\x12'));
   Msg unknown = pb::rawTensor("dtype_99", 99, {4}, std::string(4, '\x12'));
-  const std::pair<Msg, const char*> cases[] = {{strT, "string"},     {c64, "complex64"}, {c64typed, "complex64"},
-                                               {c128, "complex128"}, {i4, "int4"},       {u4, "uint4"},
+  const std::pair<Msg, const char*> cases[] = {{strT, "string"},     {c64, "complex64"},   {c64typed, "complex64"},
+                                               {c128, "complex128"}, {i4, "int4"},         {u4, "uint4"},
                                                {f8, "float8e4m3fn"}, {unknown, "dtype 99"}};
   for (const auto& [msg, typeName] : cases) {
     Parsed p(modelWithTensor(msg));
@@ -733,30 +783,32 @@ TEST_CASE("dtype names and sizes", "[parse][dtype]") {
 }
 
 TEST_CASE("halfToFloat against known bit patterns", "[parse][half]") {
-  struct Case { uint16_t h; uint32_t f; };
+  struct Case {
+    uint16_t h;
+    uint32_t f;
+  };
   const Case cases[] = {
-      {0x0000, 0x00000000},  // +0
-      {0x8000, 0x80000000},  // -0
-      {0x0001, 0x33800000},  // smallest subnormal 2^-24
-      {0x8001, 0xB3800000},  // its negative
-      {0x0002, 0x34000000},  // 2^-23
-      {0x0003, 0x34400000},  // 3 * 2^-24
-      {0x0200, 0x38000000},  // 2^-15, a subnormal with one bit
-      {0x03FF, 0x387FC000},  // largest subnormal 1023 * 2^-24
-      {0x0400, 0x38800000},  // smallest normal 2^-14
-      {0x0401, 0x38802000},
-      {0x3BFF, 0x3F7FE000},  // largest below one
-      {0x3C00, 0x3F800000},  // 1
-      {0x3C01, 0x3F802000},  // 1 + 2^-10
-      {0xC000, 0xC0000000},  // -2
-      {0x3555, 0x3EAAA000},  // 0.333251953125
-      {0x7BFF, 0x477FE000},  // max 65504
-      {0xFBFF, 0xC77FE000},  // -65504
-      {0x7C00, 0x7F800000},  // +inf
-      {0xFC00, 0xFF800000},  // -inf
-      {0x7E00, 0x7FC00000},  // quiet NaN
-      {0x7C01, 0x7F802000},  // signalling NaN payload kept
-      {0xFFFF, 0xFFFFE000},  // negative NaN with full payload
+      {0x0000, 0x00000000},                        // +0
+      {0x8000, 0x80000000},                        // -0
+      {0x0001, 0x33800000},                        // smallest subnormal 2^-24
+      {0x8001, 0xB3800000},                        // its negative
+      {0x0002, 0x34000000},                        // 2^-23
+      {0x0003, 0x34400000},                        // 3 * 2^-24
+      {0x0200, 0x38000000},                        // 2^-15, a subnormal with one bit
+      {0x03FF, 0x387FC000},                        // largest subnormal 1023 * 2^-24
+      {0x0400, 0x38800000},                        // smallest normal 2^-14
+      {0x0401, 0x38802000}, {0x3BFF, 0x3F7FE000},  // largest below one
+      {0x3C00, 0x3F800000},                        // 1
+      {0x3C01, 0x3F802000},                        // 1 + 2^-10
+      {0xC000, 0xC0000000},                        // -2
+      {0x3555, 0x3EAAA000},                        // 0.333251953125
+      {0x7BFF, 0x477FE000},                        // max 65504
+      {0xFBFF, 0xC77FE000},                        // -65504
+      {0x7C00, 0x7F800000},                        // +inf
+      {0xFC00, 0xFF800000},                        // -inf
+      {0x7E00, 0x7FC00000},                        // quiet NaN
+      {0x7C01, 0x7F802000},                        // signalling NaN payload kept
+      {0xFFFF, 0xFFFFE000},                        // negative NaN with full payload
   };
   for (const auto& c : cases) {
     INFO(std::hex << "h=0x" << c.h);

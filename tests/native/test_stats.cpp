@@ -1,10 +1,9 @@
 // Per-channel statistics and data-free SQNR against a naive, independent scalar
 // implementation of the definitions in src/stats/stats.hpp (double where they say
 // double, float32 where they say float32), on every layout the core produces.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <array>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -299,9 +298,12 @@ std::vector<float> channelsWithRanges(const std::vector<float>& ranges, uint64_t
   std::vector<float> w;
   for (float r : ranges) {
     for (uint64_t k = 0; k < perChannel; ++k) {
-      if (k == 0) w.push_back(-r / 2);
-      else if (k == 1) w.push_back(r / 2);
-      else w.push_back(r * (static_cast<float>(k % 5) / 10.0f - 0.2f));
+      if (k == 0)
+        w.push_back(-r / 2);
+      else if (k == 1)
+        w.push_back(r / 2);
+      else
+        w.push_back(r * (static_cast<float>(k % 5) / 10.0f - 0.2f));
     }
   }
   return w;
@@ -311,20 +313,20 @@ std::vector<float> channelsWithRanges(const std::vector<float>& ranges, uint64_t
 
 TEST_CASE("stats: Conv weights [O, I, k, k] in run mode", "[stats][random]") {
   checkLayout({1, 1, 16, 8 * 3 * 3}, 1);
-  checkLayout({1, 1, 12, 5 * 3 * 3}, 2);       // runs of 45: vector body and scalar tail
-  checkLayout({1, 1, 5, 3}, 3);                // runs shorter than a vector
-  checkLayout({1, 1, 3, 5000}, 4);             // runs longer than a flush block (1024)
+  checkLayout({1, 1, 12, 5 * 3 * 3}, 2);  // runs of 45: vector body and scalar tail
+  checkLayout({1, 1, 5, 3}, 3);           // runs shorter than a vector
+  checkLayout({1, 1, 3, 5000}, 4);        // runs longer than a flush block (1024)
   checkLayout({1, 1, 64, 2 * 7 * 7}, 5, 7);
 }
 
 TEST_CASE("stats: MatMul weights [K, N] in row mode", "[stats][random]") {
-  checkLayout({1, 300, 37, 1}, 11);    // N not a multiple of 4, rows > 256: flushes
-  checkLayout({1, 600, 3, 1}, 12);     // fewer channels than a vector
-  checkLayout({1, 257, 4, 1}, 13);     // one row past a flush
-  checkLayout({1, 513, 1, 1}, 14);     // a single channel
+  checkLayout({1, 300, 37, 1}, 11);  // N not a multiple of 4, rows > 256: flushes
+  checkLayout({1, 600, 3, 1}, 12);   // fewer channels than a vector
+  checkLayout({1, 257, 4, 1}, 13);   // one row past a flush
+  checkLayout({1, 513, 1, 1}, 14);   // a single channel
   checkLayout({1, 1100, 64, 1}, 15, 33);
   checkLayout({1, 2, 10, 1}, 16);
-  checkLayout({1, 300, 150, 1}, 17);   // several column blocks and a ragged last one
+  checkLayout({1, 300, 150, 1}, 17);  // several column blocks and a ragged last one
   checkLayout({1, 5, 129, 1}, 18);
 }
 
@@ -334,10 +336,10 @@ TEST_CASE("stats: depthwise [C, 1, 3, 3]", "[stats][random]") {
 }
 
 TEST_CASE("stats: grouped ConvTranspose {g, I/g, O/g, k}", "[stats][random]") {
-  checkLayout({3, 4, 5, 9}, 31);       // run mode with outer > 1
-  checkLayout({2, 300, 6, 1}, 32);     // 1x1 kernel: row mode with outer > 1 and flushes
-  checkLayout({4, 2, 1, 16}, 33);      // depthwise transpose: one channel per group
-  checkLayout({2, 260, 70, 1}, 34);    // row mode, outer > 1, more channels than a block
+  checkLayout({3, 4, 5, 9}, 31);     // run mode with outer > 1
+  checkLayout({2, 300, 6, 1}, 32);   // 1x1 kernel: row mode with outer > 1 and flushes
+  checkLayout({4, 2, 1, 16}, 33);    // depthwise transpose: one channel per group
+  checkLayout({2, 260, 70, 1}, 34);  // row mode, outer > 1, more channels than a block
 }
 
 TEST_CASE("stats: channel axis in the middle {1, rows, C, inner}", "[stats][random]") {
@@ -743,8 +745,8 @@ TEST_CASE("stats: a subnormal absMax quantizes everything to zero", "[stats][spe
 TEST_CASE("stats: channels too small for float32 squares", "[stats][special]") {
   // Values around 1e-20 square to 1e-40, below float32's normal range: the definition
   // squares in double, so the SQNR must match the double reference anyway.
-  for (const ChannelLayout L : {ChannelLayout{1, 1, 4, 9}, ChannelLayout{1, 9, 4, 1}, ChannelLayout{1, 300, 5, 1},
-                                ChannelLayout{2, 3, 2, 7}}) {
+  for (const ChannelLayout L :
+       {ChannelLayout{1, 1, 4, 9}, ChannelLayout{1, 9, 4, 1}, ChannelLayout{1, 300, 5, 1}, ChannelLayout{2, 3, 2, 7}}) {
     INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "}");
     auto w = randomWeights(L, 81);
     // scale channel 1 (and, for the second pass, every channel) down to ~1e-20

@@ -3,7 +3,6 @@
 // that are skipped with a reason instead of dropped, a skimmed model whose small
 // tensors are always read, and Split sizes checked before use in CLE.
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <string>
 #include <vector>
@@ -49,9 +48,14 @@ TEST_CASE("external data: the location rule", "[untrusted][external]") {
   const std::string nul("w.bin\0x", 7);
   CHECK(locationError(nul).code == ErrorCode::UnsafeExternalData);
   CHECK(locationError(nul).message.find("NUL") != std::string::npos);
-  for (auto [good, norm] : std::vector<std::pair<std::string_view, std::string_view>>{
-           {"w.bin", "w.bin"}, {"./w.bin", "w.bin"}, {"sub/w.bin", "sub/w.bin"}, {"sub/../w.bin", "w.bin"},
-           {"sub//x/./w.bin", "sub/x/w.bin"}, {"sub\\w.bin", "sub/w.bin"}, {"ab:c.bin", "ab:c.bin"}, {"..w.bin", "..w.bin"}}) {
+  for (auto [good, norm] : std::vector<std::pair<std::string_view, std::string_view>>{{"w.bin", "w.bin"},
+                                                                                      {"./w.bin", "w.bin"},
+                                                                                      {"sub/w.bin", "sub/w.bin"},
+                                                                                      {"sub/../w.bin", "w.bin"},
+                                                                                      {"sub//x/./w.bin", "sub/x/w.bin"},
+                                                                                      {"sub\\w.bin", "sub/w.bin"},
+                                                                                      {"ab:c.bin", "ab:c.bin"},
+                                                                                      {"..w.bin", "..w.bin"}}) {
     INFO(good);
     std::string out;
     CHECK(locationError(good, &out).ok());
@@ -59,7 +63,8 @@ TEST_CASE("external data: the location rule", "[untrusted][external]") {
   }
 }
 
-TEST_CASE("external data: a hostile location is refused when the model is parsed, wherever the tensor is", "[untrusted][external]") {
+TEST_CASE("external data: a hostile location is refused when the model is parsed, wherever the tensor is",
+          "[untrusted][external]") {
   pb::GraphBuilder g;
   g.input("x", {1, 3, 4, 4}).output("y");
   g.add(pb::node("Conv", {"x", "W", "B"}, {"y"}, "conv"));
@@ -124,12 +129,14 @@ TEST_CASE("graph check: duplicates, reassignment, undefined inputs, cycles; sub-
   body.output("t");
   body.add(pb::node("Neg", {"a"}, {"t"}, "inner"));
   pb::GraphBuilder withIf = ok;
-  withIf.add(pb::node("If", {"x"}, {"z"}, "if", {pb::attrGraph("then_branch", body.build()), pb::attrGraph("else_branch", body.build())}));
+  withIf.add(pb::node("If", {"x"}, {"z"}, "if",
+                      {pb::attrGraph("then_branch", body.build()), pb::attrGraph("else_branch", body.build())}));
   CHECK(check(withIf).ok());
   pb::GraphBuilder badBody = body;
   badBody.add(pb::node("Neg", {"ghost"}, {"u"}, "inner2"));
   pb::GraphBuilder withBadIf = ok;
-  withBadIf.add(pb::node("If", {"x"}, {"z"}, "if", {pb::attrGraph("then_branch", badBody.build()), pb::attrGraph("else_branch", body.build())}));
+  withBadIf.add(pb::node("If", {"x"}, {"z"}, "if",
+                         {pb::attrGraph("then_branch", badBody.build()), pb::attrGraph("else_branch", body.build())}));
   REQUIRE(check(withBadIf).undefined.size() == 1);
   CHECK(check(withBadIf).undefined[0].find("sub-graph 'if/then_branch'") != std::string::npos);
 }
@@ -194,7 +201,8 @@ class VecReader : public ql::onnx::ByteReader {
 };
 }  // namespace
 
-TEST_CASE("skim: scales of any size are read; only layer weights stay in the file, and reading them in memory is an error", "[untrusted][skim]") {
+TEST_CASE("skim: scales of any size are read; only layer weights stay in the file, and reading them in memory is an error",
+          "[untrusted][skim]") {
   const int64_t K = 4, N = 64;  // 256 B of float scales: over the 64-byte skip threshold below
   std::vector<int8_t> q(K * N);
   for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(static_cast<int>(i % 200) - 100);
@@ -238,8 +246,8 @@ TEST_CASE("skim: scales of any size are read; only layer weights stay in the fil
 }
 
 TEST_CASE("CLE: Split sizes from the file are checked before use", "[untrusted][cle]") {
-  for (const std::vector<int64_t>& sizes : std::vector<std::vector<int64_t>>{
-           {-1, 9}, {int64_t{1} << 62, (int64_t{1} << 62) + 8}, {9, 0}, {4, 4}, {8, 0}}) {
+  for (const std::vector<int64_t>& sizes :
+       std::vector<std::vector<int64_t>>{{-1, 9}, {int64_t{1} << 62, (int64_t{1} << 62) + 8}, {9, 0}, {4, 4}, {8, 0}}) {
     pb::GraphBuilder g;
     g.input("x", {1, 2, 4, 4}).output("y");
     g.init(pb::floatTensor("W1", {2, 2, 1, 1}, {1, 0, 0, 50})).init(pb::floatTensor("W2", {2, 2, 1, 1}, {1, 2, 3, 4}));

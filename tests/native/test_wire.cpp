@@ -1,8 +1,7 @@
 // Protobuf wire reader: varints, tags, fixed and length-delimited fields, and
 // every way they can be malformed (with the byte offset each error names).
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -77,7 +76,10 @@ TEST_CASE("varint: every length from 1 to 10 bytes, at both ends of its range", 
 }
 
 TEST_CASE("varint: known encodings", "[wire][varint]") {
-  struct Case { std::vector<uint8_t> enc; uint64_t value; };
+  struct Case {
+    std::vector<uint8_t> enc;
+    uint64_t value;
+  };
   const Case cases[] = {
       {bytesOf({0x00}), 0},
       {bytesOf({0x01}), 1},
@@ -152,12 +154,12 @@ TEST_CASE("varint: every truncation is rejected", "[wire][varint]") {
 
 TEST_CASE("reader: decodes each wire type with number, type, value and offset", "[wire][reader]") {
   pbw::Msg m;
-  m.u64(1, 150)                              // offset 0: 08 96 01
-      .fixed32(2, 0x11223344)                // offset 3: 15 + 4
-      .fixed64(3, 0x0102030405060708ull)     // offset 8: 19 + 8
-      .bytes(4, "hello")                     // offset 17: 22 05 + 5
-      .bytes(5, "")                          // offset 24: 2a 00
-      .u64(536870911, 7);                    // max field number 2^29-1, 5-byte tag
+  m.u64(1, 150)                           // offset 0: 08 96 01
+      .fixed32(2, 0x11223344)             // offset 3: 15 + 4
+      .fixed64(3, 0x0102030405060708ull)  // offset 8: 19 + 8
+      .bytes(4, "hello")                  // offset 17: 22 05 + 5
+      .bytes(5, "")                       // offset 24: 2a 00
+      .u64(536870911, 7);                 // max field number 2^29-1, 5-byte tag
   const auto buf = bytesOf(m.b);
   const ReadAll all = readAll(buf);
   REQUIRE(all.ok);
@@ -267,7 +269,10 @@ TEST_CASE("reader: truncated fixed32 and fixed64", "[wire][reader][error]") {
   for (int wt : {5, 1}) {
     pbw::Msg m;
     m.u64(1, 1);
-    if (wt == 5) m.fixed32(7, 0xaabbccdd); else m.fixed64(7, 0x1122334455667788ull);
+    if (wt == 5)
+      m.fixed32(7, 0xaabbccdd);
+    else
+      m.fixed64(7, 0x1122334455667788ull);
     const size_t full = m.b.size();
     const size_t width = wt == 5 ? 4 : 8;
     for (size_t keep = 0; keep < width; ++keep) {
@@ -343,8 +348,10 @@ TEST_CASE("reader: wire types 3, 4, 6 and 7 are rejected at the tag", "[wire][re
       REQUIRE_FALSE(a.ok);
       CHECK(a.fields.size() == 1);
       CHECK(a.error.offset == 2);
-      if (wt == 3 || wt == 4) CHECK(a.error.message.find("group") != std::string::npos);
-      else CHECK(a.error.message.find("wire type " + std::to_string(wt)) != std::string::npos);
+      if (wt == 3 || wt == 4)
+        CHECK(a.error.message.find("group") != std::string::npos);
+      else
+        CHECK(a.error.message.find("wire type " + std::to_string(wt)) != std::string::npos);
     }
   }
 }

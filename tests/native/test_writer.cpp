@@ -3,9 +3,8 @@
 // encoded pieces as the input) and parses back to the intended model; bad edits and
 // malformed bytes are errors. An edited real model is run through onnx.checker
 // when python3-onnx is installed.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -72,7 +71,8 @@ Msg subgraph() {
 // 12-13 outputs, 14-15 value_info y z, 16 unknown fields. Model: metadata a=1, b=2 ahead, a=3 last.
 Pieces rich() {
   Pieces p;
-  p.head = {Msg().i64(1, 8).b, strField(2, "pbw"), field(8, Msg().str(1, "").i64(2, 13)), metaField("a", "1"), metaField("b", "2")};
+  p.head = {Msg().i64(1, 8).b, strField(2, "pbw"), field(8, Msg().str(1, "").i64(2, 13)), metaField("a", "1"),
+            metaField("b", "2")};
   Msg typed;
   typed.unpackedInts(1, {2}).i32(2, pb::kFloat).unpackedFloats(4, {0.5f, -0.5f}).str(8, "b");
   p.graph = {
@@ -121,7 +121,9 @@ std::vector<std::string> names(const std::vector<ValueInfo>& vs) {
   return out;
 }
 
-std::vector<std::string> strings(const std::vector<std::string_view>& vs) { return std::vector<std::string>(vs.begin(), vs.end()); }
+std::vector<std::string> strings(const std::vector<std::string_view>& vs) {
+  return std::vector<std::string>(vs.begin(), vs.end());
+}
 
 // Writes `edit`, checks the output is exactly `expected`, and returns it parsed.
 std::unique_ptr<Parsed> writeExpecting(const Parsed& in, const GraphEdit& edit, const std::vector<uint8_t>& expected) {
@@ -169,15 +171,18 @@ std::vector<fs::path> realModels() {
     for (const auto& e : fs::directory_iterator(dir, ec))
       if (e.is_regular_file() && e.path().extension() == ".onnx") out.push_back(e.path());
   };
-  const fs::path shared = fs::path(QL_SOURCE_DIR) / ".." / "shared" / "models", fetched = fs::path(QL_SOURCE_DIR) / "models" / "fetched";
+  const fs::path shared = fs::path(QL_SOURCE_DIR) / ".." / "shared" / "models",
+                 fetched = fs::path(QL_SOURCE_DIR) / "models" / "fetched";
   if (fs::is_directory(shared, ec)) {
     for (const auto& e : fs::directory_iterator(shared, ec))
       if (e.is_directory()) add(e.path());
   } else {
     WARN("skipped: " << shared.string() << " is not available");
   }
-  if (fs::is_directory(fetched, ec)) add(fetched);
-  else WARN("skipped: " << fetched.string() << " is not available");
+  if (fs::is_directory(fetched, ec))
+    add(fetched);
+  else
+    WARN("skipped: " << fetched.string() << " is not available");
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -188,7 +193,12 @@ TEST_CASE("writer: an empty edit reproduces synthetic models byte for byte", "[w
   std::vector<std::vector<uint8_t>> models = {
       rich().bytes(),
       // graph first, then a local function and metadata
-      pb::toVec(Msg().msg(7, pb::GraphBuilder().build()).i64(1, 8).msg(25, Msg().str(1, "f").str(4, "x").str(5, "y").msg(7, pb::node("Identity", {"x"}, {"y"})).str(10, "local")).raw(metaField("k", "v"))),
+      pb::toVec(
+          Msg()
+              .msg(7, pb::GraphBuilder().build())
+              .i64(1, 8)
+              .msg(25, Msg().str(1, "f").str(4, "x").str(5, "y").msg(7, pb::node("Identity", {"x"}, {"y"})).str(10, "local"))
+              .raw(metaField("k", "v"))),
       pb::toVec(pb::model(Msg())),  // empty graph
       pb::toVec(pb::model(pb::GraphBuilder().add(pb::node("Relu", {"a"}, {"b"})).input("a").output("b").build())),
   };
@@ -317,10 +327,10 @@ TEST_CASE("writer: replaced initializers get new data and keep their other field
   Parsed in(p.bytes());
   GraphEdit e;
   e.replaceInitializers = {
-      {"w", {2}, kFloat, floatRaw({3, 4})},                      // raw -> raw, new shape
-      {"b", {2}, kFloat, floatRaw({7, 8})},                      // float_data -> raw
-      {"e", {2}, kFloat, floatRaw({5, 6})},                      // external -> inline
-      {"q", {3}, kFloat, floatRaw({1, 2, 3})},                   // int8 -> float, doc and unknown fields kept
+      {"w", {2}, kFloat, floatRaw({3, 4})},     // raw -> raw, new shape
+      {"b", {2}, kFloat, floatRaw({7, 8})},     // float_data -> raw
+      {"e", {2}, kFloat, floatRaw({5, 6})},     // external -> inline
+      {"q", {3}, kFloat, floatRaw({1, 2, 3})},  // int8 -> float, doc and unknown fields kept
   };
   Pieces want = p;
   want.graph[4] = field(5, pb::floatTensor("w", {2}, {3, 4}));
@@ -442,7 +452,7 @@ TEST_CASE("writer: metadata entries replace the same key or are appended", "[wri
     GraphEdit e;
     e.metadata = {{"c", "new"}, {"a", "x"}};
     Pieces want = p;
-    want.head[3] = metaField("a", "x");   // first "a" replaced in place
+    want.head[3] = metaField("a", "x");    // first "a" replaced in place
     want.tail[2] = metaField("c", "new");  // later "a" dropped; new keys follow the last entry
     auto back = writeExpecting(in, e, want.bytes());
     const auto& md = back->model().metadata;
@@ -576,7 +586,8 @@ TEST_CASE("writer: truncated or corrupted bytes are INVALID_MODEL", "[writer]") 
 }
 
 TEST_CASE("writer: an edited real model parses back and passes onnx.checker", "[writer]") {
-  const fs::path path = fs::path(QL_SOURCE_DIR) / ".." / "shared" / "models" / "pytorch" / "ultraface_version-RFB-320_simplified_bnfolded.onnx";
+  const fs::path path =
+      fs::path(QL_SOURCE_DIR) / ".." / "shared" / "models" / "pytorch" / "ultraface_version-RFB-320_simplified_bnfolded.onnx";
   Parsed in(readFile(path));
   if (in.bytes.empty()) {
     WARN("skipped: " << path.string() << " is not available");
@@ -651,13 +662,15 @@ TEST_CASE("writer: an edited real model parses back and passes onnx.checker", "[
     WARN("onnx.checker not run: python3-onnx is not installed");
     return;
   }
-  const fs::path tmp = fs::temp_directory_path() / ("quantlens_writer_" + std::to_string(reinterpret_cast<uintptr_t>(&e)) + ".onnx");
+  const fs::path tmp =
+      fs::temp_directory_path() / ("quantlens_writer_" + std::to_string(reinterpret_cast<uintptr_t>(&e)) + ".onnx");
   {
     std::ofstream f(tmp, std::ios::binary);
     f.write(reinterpret_cast<const char*>(out->data()), static_cast<std::streamsize>(out->size()));
   }
-  const std::string cmd = "/usr/bin/python3 -c \"import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)\" '" +
-                          tmp.string() + "'";
+  const std::string cmd =
+      "/usr/bin/python3 -c \"import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)\" '" +
+      tmp.string() + "'";
   const int rc = std::system(cmd.c_str());
   fs::remove(tmp);
   CHECK(rc == 0);

@@ -68,7 +68,10 @@ function checkPython(modules, pkgs) {
   if (!fs.existsSync(PY)) die(`${PY} not found; install with: apt-get install -y python3 ${pkgs}`, 2);
   const r = run(PY, ['-c', `import ${modules}`]);
   if (r.status !== 0) {
-    die(`${PY} cannot import ${modules} (${(r.stderr || '').trim().split('\n').pop()}); install with:\n  apt-get install -y ${pkgs}`, 2);
+    die(
+      `${PY} cannot import ${modules} (${(r.stderr || '').trim().split('\n').pop()}); install with:\n  apt-get install -y ${pkgs}`,
+      2,
+    );
   }
 }
 
@@ -76,7 +79,9 @@ function ensureModels(names) {
   const missing = names.filter((n) => !fs.existsSync(path.join(MODELS_DIR, `${n}.onnx`)));
   if (!missing.length) return;
   checkPython('torch, torchvision', 'python3-torch python3-torchvision');
-  console.log(`bench: exporting ${missing.join(', ')} to ${path.relative(ROOT, MODELS_DIR)}/ (torchvision, random seeded weights)`);
+  console.log(
+    `bench: exporting ${missing.join(', ')} to ${path.relative(ROOT, MODELS_DIR)}/ (torchvision, random seeded weights)`,
+  );
   const r = run(PY, [path.join(HERE, 'export_models.py'), MODELS_DIR, ...missing], { stdio: 'inherit' });
   if (r.status !== 0) die('model export failed');
 }
@@ -144,13 +149,25 @@ function prepareCore(opts) {
       if (a.status !== 0) die('git archive failed');
       const env = { ...process.env, NODE_PATH: ['/usr/share/nodejs', process.env.NODE_PATH].filter(Boolean).join(':') };
       const b = path.join(dir, 'build-wasm');
-      let r = run('emcmake', ['cmake', '-S', dir, '-B', b, '-DCMAKE_BUILD_TYPE=Release', '-DEigen3_DIR=/usr/share/eigen3/cmake'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-      if (r.status === 0) r = run('cmake', ['--build', b, '-j', String(os.cpus().length), '--target', 'quantlens_wasm'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      let r = run(
+        'emcmake',
+        ['cmake', '-S', dir, '-B', b, '-DCMAKE_BUILD_TYPE=Release', '-DEigen3_DIR=/usr/share/eigen3/cmake'],
+        { env, stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      if (r.status === 0)
+        r = run('cmake', ['--build', b, '-j', String(os.cpus().length), '--target', 'quantlens_wasm'], {
+          env,
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
       if (r.status !== 0 || !fs.existsSync(wasm)) die(`building the core of ${sha.slice(0, 12)} failed`);
     }
     const webRoot = path.join(dir, 'web');
     if (!coreLoads(webRoot)) die(`the core built from ${sha.slice(0, 12)} does not load`);
-    return { webRoot, what: `git ${sha.slice(0, 12)}${opts.rev !== sha ? ` (${opts.rev})` : ''}, exported with git archive and built apart`, wasmSha: sha256(wasm) };
+    return {
+      webRoot,
+      what: `git ${sha.slice(0, 12)}${opts.rev !== sha ? ` (${opts.rev})` : ''}, exported with git archive and built apart`,
+      wasmSha: sha256(wasm),
+    };
   }
   const state = ensureCore(opts.build);
   const dirty = git('status', '--porcelain', '--', 'src', 'wasm', 'web', 'CMakeLists.txt').stdout.trim();
@@ -183,12 +200,27 @@ function ensureSimd() {
   if (run('em++', ['--version']).status !== 0) die('em++ not found; install with: apt-get install -y emscripten', 2);
   console.log('bench: compiling tools/bench/simd_pass.cpp (em++ -O3 -msimd128)');
   const env = { ...process.env, NODE_PATH: ['/usr/share/nodejs', process.env.NODE_PATH].filter(Boolean).join(':') };
-  const r = run('em++', [
-    '-O3', '-msimd128', '-std=c++17', src, '-o', js,
-    '-sMODULARIZE=1', '-sEXPORT_NAME=createSimdPass', '-sENVIRONMENT=node',
-    '-sALLOW_MEMORY_GROWTH=1', '-sMAXIMUM_MEMORY=4GB', '-sINITIAL_MEMORY=32MB', '-sFILESYSTEM=0',
-    '-sEXPORTED_FUNCTIONS=_malloc,_free,_max_abs,_max_abs_ranges', '-sEXPORTED_RUNTIME_METHODS=HEAPU8',
-  ], { env, stdio: 'inherit' });
+  const r = run(
+    'em++',
+    [
+      '-O3',
+      '-msimd128',
+      '-std=c++17',
+      src,
+      '-o',
+      js,
+      '-sMODULARIZE=1',
+      '-sEXPORT_NAME=createSimdPass',
+      '-sENVIRONMENT=node',
+      '-sALLOW_MEMORY_GROWTH=1',
+      '-sMAXIMUM_MEMORY=4GB',
+      '-sINITIAL_MEMORY=32MB',
+      '-sFILESYSTEM=0',
+      '-sEXPORTED_FUNCTIONS=_malloc,_free,_max_abs,_max_abs_ranges',
+      '-sEXPORTED_RUNTIME_METHODS=HEAPU8',
+    ],
+    { env, stdio: 'inherit' },
+  );
   if (r.status !== 0) die('em++ failed to build simd_pass.cpp');
 }
 
@@ -198,7 +230,9 @@ function machine() {
   const family = (cpuinfo.match(/^cpu family\s*:\s*(.*)$/m) || [])[1];
   const model = (cpuinfo.match(/^model\s*:\s*(.*)$/m) || [])[1];
   const first = (r) => (r.stdout || r.stderr || '').trim().split('\n')[0];
-  const py = run(PY, ['-c', 'import sys, numpy, onnx; print(sys.version.split()[0], numpy.__version__, onnx.__version__)']).stdout.trim().split(' ');
+  const py = run(PY, ['-c', 'import sys, numpy, onnx; print(sys.version.split()[0], numpy.__version__, onnx.__version__)'])
+    .stdout.trim()
+    .split(' ');
   return {
     nproc: first(run('nproc', [])),
     cpu: `${cpu}${family ? ` (family ${family}, model ${model})` : ''}`,
@@ -206,14 +240,20 @@ function machine() {
     kernel: os.release(),
     node: process.version,
     emcc: first(run('emcc', ['--version'])).replace(/\s*\(\)\s*$/, ''),
-    python: py[0], numpy: py[1], onnx: py[2],
+    python: py[0],
+    numpy: py[1],
+    onnx: py[2],
   };
 }
 
 // ---------------------------------------------------------------- measurements
 
 let childEnv = process.env;
-const trimLines = (text) => text.split('\n').map((l) => (l.length > 300 ? `${l.slice(0, 300)} …` : l)).join('\n');
+const trimLines = (text) =>
+  text
+    .split('\n')
+    .map((l) => (l.length > 300 ? `${l.slice(0, 300)} …` : l))
+    .join('\n');
 
 function child(cmd, args, what) {
   const t0 = process.hrtime.bigint();
@@ -227,9 +267,11 @@ function child(cmd, args, what) {
 const measure = {
   baseline: () => child(NODE, [path.join(HERE, 'run_quantlens.mjs'), '--baseline'], 'node baseline'),
   quantlens: (m) => child(NODE, [path.join(HERE, 'run_quantlens.mjs'), m.file, '--again'], `QuantLens on ${m.name}`),
-  numpy: (m, out) => child(PY, [path.join(HERE, 'numpy_baseline.py'), m.file, '--again', ...(out ? ['--out', out] : [])], `numpy on ${m.name}`),
+  numpy: (m, out) =>
+    child(PY, [path.join(HERE, 'numpy_baseline.py'), m.file, '--again', ...(out ? ['--out', out] : [])], `numpy on ${m.name}`),
   simd: (m) => child(NODE, [path.join(HERE, 'run_simd.mjs'), m.file, m.rangesFile], `SIMD pass on ${m.name}`),
-  stream: (m) => child(NODE, [path.join(HERE, 'run_simd.mjs'), m.file, m.rangesFile, '--stream'], `streamed SIMD pass on ${m.name}`),
+  stream: (m) =>
+    child(NODE, [path.join(HERE, 'run_simd.mjs'), m.file, m.rangesFile, '--stream'], `streamed SIMD pass on ${m.name}`),
 };
 
 const median = (xs) => {
@@ -250,22 +292,49 @@ const f32eq = (a, b) => (a === null || b === null ? a === b : Math.fround(a) ===
 // The numpy baseline's full output against QuantLens's JSON: every statistic.
 function fullCheck(ql, np) {
   const byName = new Map(np.layers.map((l) => [l.name, l]));
-  const c = { layers: 0, missing: [], f32Mismatch: 0, f32Total: 0, meanRel: 0, stdRel: 0, relRangeRel: 0, chSqnr: 0, layerSqnr: 0, int8T: 0, infMismatch: 0, histDiff: 0, outlierLayers: 0, tensorRel: 0 };
+  const c = {
+    layers: 0,
+    missing: [],
+    f32Mismatch: 0,
+    f32Total: 0,
+    meanRel: 0,
+    stdRel: 0,
+    relRangeRel: 0,
+    chSqnr: 0,
+    layerSqnr: 0,
+    int8T: 0,
+    infMismatch: 0,
+    histDiff: 0,
+    outlierLayers: 0,
+    tensorRel: 0,
+  };
   const rel = (a, b) => (a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b)));
   const dB = (a, b) => {
-    if (a === null || b === null) { if (a !== b) c.infMismatch++; return 0; }
+    if (a === null || b === null) {
+      if (a !== b) c.infMismatch++;
+      return 0;
+    }
     return Math.abs(a - b);
   };
   for (const l of ql.layers) {
     const n = byName.get(l.name);
-    if (!n) { c.missing.push(l.name); continue; }
+    if (!n) {
+      c.missing.push(l.name);
+      continue;
+    }
     c.layers++;
     const qc = l.channels;
     const nc = n.channels;
     for (const k of ['min', 'max', 'absMax', 'range']) {
-      for (let i = 0; i < qc.count; i++) { c.f32Total++; if (!f32eq(qc[k][i], nc[k][i])) c.f32Mismatch++; }
+      for (let i = 0; i < qc.count; i++) {
+        c.f32Total++;
+        if (!f32eq(qc[k][i], nc[k][i])) c.f32Mismatch++;
+      }
     }
-    for (const k of ['min', 'max', 'absMax']) { c.f32Total++; if (!f32eq(l.tensor[k], n.tensor[k])) c.f32Mismatch++; }
+    for (const k of ['min', 'max', 'absMax']) {
+      c.f32Total++;
+      if (!f32eq(l.tensor[k], n.tensor[k])) c.f32Mismatch++;
+    }
     for (let i = 0; i < qc.count; i++) {
       c.meanRel = Math.max(c.meanRel, Math.abs(qc.mean[i] - nc.mean[i]) / (qc.absMax[i] || 1));
       c.stdRel = Math.max(c.stdRel, rel(qc.std[i], nc.std[i]));
@@ -274,7 +343,11 @@ function fullCheck(ql, np) {
     }
     for (const s of Object.keys(l.sqnr)) c.layerSqnr = Math.max(c.layerSqnr, dB(l.sqnr[s], n.sqnr[s]));
     c.int8T = Math.max(c.int8T, dB(l.sqnr.int8PerTensor, n.sqnr.int8PerTensor));
-    c.tensorRel = Math.max(c.tensorRel, Math.abs(l.tensor.mean - n.tensor.mean) / (l.tensor.absMax || 1), rel(l.tensor.std, n.tensor.std));
+    c.tensorRel = Math.max(
+      c.tensorRel,
+      Math.abs(l.tensor.mean - n.tensor.mean) / (l.tensor.absMax || 1),
+      rel(l.tensor.std, n.tensor.std),
+    );
     c.histDiff += l.histogram.counts.reduce((a, v, i) => a + Math.abs(v - n.histogram.counts[i]), 0);
     const o1 = l.outlierChannels.join(',');
     const o2 = n.outlierChannels.join(',');
@@ -335,7 +408,12 @@ async function main() {
   fs.mkdirSync(RESULTS, { recursive: true });
   const mach = machine();
   const started = new Date();
-  console.log(`bench: ${mach.nproc} cores, ${mach.cpu}; node ${mach.node}; ${mach.emcc}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `bench: ${mach.nproc} cores, ${mach.cpu}; node ${mach.node}; ${mach.emcc}; load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   console.log(`bench: measuring QuantLens from ${core.what}`);
 
   const results = [];
@@ -382,7 +460,16 @@ async function main() {
         const what = order[(i + k) % order.length];
         const r = measure[what](m);
         runs[what].push(r);
-        const t = what === 'baseline' ? r.maxRssKB / 1024 : what === 'quantlens' ? r.totalMs : what === 'numpy' ? r.total_s * 1000 : what === 'stream' ? r.streamMs : r.passMs;
+        const t =
+          what === 'baseline'
+            ? r.maxRssKB / 1024
+            : what === 'quantlens'
+              ? r.totalMs
+              : what === 'numpy'
+                ? r.total_s * 1000
+                : what === 'stream'
+                  ? r.streamMs
+                  : r.passMs;
         process.stdout.write(` ${what} ${what === 'baseline' ? `${fx(t, 0)} MB` : `${sec(t)} s`};`);
       }
       process.stdout.write('\n');
@@ -391,22 +478,29 @@ async function main() {
 
     const sanity = sqnrCheck(ql, runs.numpy[0]);
     const sanityWarm = sqnrCheck(ql, npWarm);
-    const line = sanity.ok && sanityWarm.ok
-      ? `sanity ${m.name}: numpy and QuantLens (quantlens analyze --json) agree on the layer-level INT8 per-tensor SQNR of all ${sanity.layers} layers to ${SQNR_TOL_DB} dB (max |Δ| ${exp(sanity.worst)} dB)`
-      : `sanity ${m.name}: MISMATCH: INT8 per-tensor SQNR differs by more than ${SQNR_TOL_DB} dB on ${sanity.bad} of ${sanity.layers} layers (numpy found ${sanity.numpyLayers}; max |Δ| ${exp(sanity.worst)} dB)`;
+    const line =
+      sanity.ok && sanityWarm.ok
+        ? `sanity ${m.name}: numpy and QuantLens (quantlens analyze --json) agree on the layer-level INT8 per-tensor SQNR of all ${sanity.layers} layers to ${SQNR_TOL_DB} dB (max |Δ| ${exp(sanity.worst)} dB)`
+        : `sanity ${m.name}: MISMATCH: INT8 per-tensor SQNR differs by more than ${SQNR_TOL_DB} dB on ${sanity.bad} of ${sanity.layers} layers (numpy found ${sanity.numpyLayers}; max |Δ| ${exp(sanity.worst)} dB)`;
     if (!(sanity.ok && sanityWarm.ok)) sanityFailed = true;
-    const fullLine = `full check ${m.name}: ${full.layers} layers matched${full.missing.length ? `, ${full.missing.length} MISSING in numpy` : ''}${full.extraNumpy ? `, ${full.extraNumpy} extra in numpy` : ''}; `
-      + `float32 min/max/absMax/range ${full.f32Mismatch ? `${full.f32Mismatch} of ${full.f32Total} DIFFER` : `identical (${full.f32Total} values)`}; `
-      + `mean |Δ|/absMax ≤ ${exp(full.meanRel)}; std rel ≤ ${exp(full.stdRel)}; tensor mean/std ≤ ${exp(full.tensorRel)}; relative range rel ≤ ${exp(full.relRangeRel)}; `
-      + `SQNR |Δ| ≤ ${exp(full.chSqnr)} dB per channel, ≤ ${exp(full.layerSqnr)} dB per layer${full.infMismatch ? ` (${full.infMismatch} lossless/finite DISAGREE)` : ''}; `
-      + `histograms ${full.histDiff ? `DIFFER by ${full.histDiff} counts` : 'identical'}; outlier channels ${full.outlierLayers ? `DIFFER on ${full.outlierLayers} layers` : 'identical'}`;
+    const fullLine =
+      `full check ${m.name}: ${full.layers} layers matched${full.missing.length ? `, ${full.missing.length} MISSING in numpy` : ''}${full.extraNumpy ? `, ${full.extraNumpy} extra in numpy` : ''}; ` +
+      `float32 min/max/absMax/range ${full.f32Mismatch ? `${full.f32Mismatch} of ${full.f32Total} DIFFER` : `identical (${full.f32Total} values)`}; ` +
+      `mean |Δ|/absMax ≤ ${exp(full.meanRel)}; std rel ≤ ${exp(full.stdRel)}; tensor mean/std ≤ ${exp(full.tensorRel)}; relative range rel ≤ ${exp(full.relRangeRel)}; ` +
+      `SQNR |Δ| ≤ ${exp(full.chSqnr)} dB per channel, ≤ ${exp(full.layerSqnr)} dB per layer${full.infMismatch ? ` (${full.infMismatch} lossless/finite DISAGREE)` : ''}; ` +
+      `histograms ${full.histDiff ? `DIFFER by ${full.histDiff} counts` : 'identical'}; outlier channels ${full.outlierLayers ? `DIFFER on ${full.outlierLayers} layers` : 'identical'}`;
     console.log(line);
     console.log(fullLine);
     sanityLines.push(line, fullLine);
 
     const rssBase = median(pick(runs.baseline, (r) => r.maxRssKB)) * 1024;
     const r = {
-      name: m.name, bytes, weightBytes, runs: m.runs, weights: runs.quantlens[0].weights, layers: runs.quantlens[0].layers,
+      name: m.name,
+      bytes,
+      weightBytes,
+      runs: m.runs,
+      weights: runs.quantlens[0].weights,
+      layers: runs.quantlens[0].layers,
       loadavg: [load0, load1],
       ql: {
         total: stat(runs.quantlens, (x) => x.totalMs),
@@ -449,7 +543,8 @@ async function main() {
         streamAbsMax: runs.stream[0].absMax,
       },
       qlAbsMax: runs.quantlens[0].absMax,
-      sanity, full,
+      sanity,
+      full,
       raw: runs,
     };
     results.push(r);
@@ -465,43 +560,160 @@ async function main() {
     const memAbove = (r.ql.rss - r.rssBase) / r.bytes;
     r.verdict = { speedup, simdRatio, memRaw, memAbove };
     rows.push([
-      r.name, fx(r.bytes / MB, 1), fx(r.weights / 1e6, 1), sec(r.ql.total.med), sec(r.ql.after.med), sec(r.np.total.med), sec(r.simd.pass.med),
+      r.name,
+      fx(r.bytes / MB, 1),
+      fx(r.weights / 1e6, 1),
+      sec(r.ql.total.med),
+      sec(r.ql.after.med),
+      sec(r.np.total.med),
+      sec(r.simd.pass.med),
       ratioCell(speedup, speedup >= TARGET.speedup, `≥${TARGET.speedup}x`),
       ratioCell(simdRatio, simdRatio <= TARGET.simd, `≤${TARGET.simd}x`),
       ratioCell(memRaw, memRaw <= TARGET.memory, `≤${TARGET.memory}x`),
       ratioCell(memAbove, memAbove <= TARGET.memory, `≤${TARGET.memory}x`),
     ]);
-    for (const [what, s] of [['QuantLens end-to-end', r.ql.total], ['numpy', r.np.total], ['SIMD pass', r.simd.pass]]) {
-      if ((s.max - s.min) / s.med > 0.15) notes.push(`${r.name}: ${what} varied ${sec(s.min)}–${sec(s.max)} s over ${r.runs} runs (noisy; load average ${fx(r.loadavg[0])} → ${fx(r.loadavg[1])})`);
+    for (const [what, s] of [
+      ['QuantLens end-to-end', r.ql.total],
+      ['numpy', r.np.total],
+      ['SIMD pass', r.simd.pass],
+    ]) {
+      if ((s.max - s.min) / s.med > 0.15)
+        notes.push(
+          `${r.name}: ${what} varied ${sec(s.min)}–${sec(s.max)} s over ${r.runs} runs (noisy; load average ${fx(r.loadavg[0])} → ${fx(r.loadavg[1])})`,
+        );
     }
-    if (Math.fround(r.simd.streamAbsMax) !== Math.fround(r.qlAbsMax)) notes.push(`${r.name}: streamed SIMD pass max |x| ${r.simd.streamAbsMax} differs from QuantLens's ${r.qlAbsMax}`);
-    if (Math.fround(r.simd.absMax) !== Math.fround(r.qlAbsMax)) notes.push(`${r.name}: SIMD pass max |x| ${r.simd.absMax} differs from QuantLens's largest tensor absMax ${r.qlAbsMax}`);
+    if (Math.fround(r.simd.streamAbsMax) !== Math.fround(r.qlAbsMax))
+      notes.push(`${r.name}: streamed SIMD pass max |x| ${r.simd.streamAbsMax} differs from QuantLens's ${r.qlAbsMax}`);
+    if (Math.fround(r.simd.absMax) !== Math.fround(r.qlAbsMax))
+      notes.push(`${r.name}: SIMD pass max |x| ${r.simd.absMax} differs from QuantLens's largest tensor absMax ${r.qlAbsMax}`);
   }
   const main = table(
-    ['model', 'file MB', 'weights (M)', 'QuantLens end-to-end s', 'QuantLens analysis-only s', 'numpy s', 'SIMD pass s',
-      'speed-up vs numpy (end-to-end)', 'analysis-only / SIMD pass', 'peak mem / file (raw RSS)', 'peak mem / file (above baseline)'],
+    [
+      'model',
+      'file MB',
+      'weights (M)',
+      'QuantLens end-to-end s',
+      'QuantLens analysis-only s',
+      'numpy s',
+      'SIMD pass s',
+      'speed-up vs numpy (end-to-end)',
+      'analysis-only / SIMD pass',
+      'peak mem / file (raw RSS)',
+      'peak mem / file (above baseline)',
+    ],
     rows,
   );
   const phases = table(
-    ['model', 'end-to-end (min–max)', 'read into heap', 'parse + layers', 'core stats', 'JS side', 'of which event-loop yields (first one)', 'module load (not in e2e)', 'whole process', 'peak RSS MB', 'baseline RSS MB'],
-    results.map((r) => [r.name, spread(r.ql.total), sec(r.ql.read.med), sec(r.ql.parse.med), sec(r.ql.core.med), sec(r.ql.js.med), `${sec(r.ql.yield.med)} (${sec(r.ql.firstYield.med)})`, sec(r.ql.load.med), sec(r.ql.wall.med),
-      fx(r.ql.rss / 2 ** 20, 0), fx(r.rssBase / 2 ** 20, 0)]),
+    [
+      'model',
+      'end-to-end (min–max)',
+      'read into heap',
+      'parse + layers',
+      'core stats',
+      'JS side',
+      'of which event-loop yields (first one)',
+      'module load (not in e2e)',
+      'whole process',
+      'peak RSS MB',
+      'baseline RSS MB',
+    ],
+    results.map((r) => [
+      r.name,
+      spread(r.ql.total),
+      sec(r.ql.read.med),
+      sec(r.ql.parse.med),
+      sec(r.ql.core.med),
+      sec(r.ql.js.med),
+      `${sec(r.ql.yield.med)} (${sec(r.ql.firstYield.med)})`,
+      sec(r.ql.load.med),
+      sec(r.ql.wall.med),
+      fx(r.ql.rss / 2 ** 20, 0),
+      fx(r.rssBase / 2 ** 20, 0),
+    ]),
   );
   const numpyT = table(
-    ['model', 'onnx.load + compute (min–max)', 'onnx.load', 'compute', 'of which raw_data copies', 'of which statistics', 'whole process', 'peak RSS MB', 'RSS after imports MB', 'peak / file (raw)', 'peak / file (above imports)'],
-    results.map((r) => [r.name, spread(r.np.total), sec(r.np.load.med), sec(r.np.compute.med), sec(r.np.copy.med), sec(r.np.stats.med), sec(r.np.wall.med), fx(r.np.rss / 2 ** 20, 0), fx(r.np.rssBase / 2 ** 20, 0),
-      `${fx(r.np.rss / r.bytes)}x`, `${fx((r.np.rss - r.np.rssBase) / r.bytes)}x`]),
+    [
+      'model',
+      'onnx.load + compute (min–max)',
+      'onnx.load',
+      'compute',
+      'of which raw_data copies',
+      'of which statistics',
+      'whole process',
+      'peak RSS MB',
+      'RSS after imports MB',
+      'peak / file (raw)',
+      'peak / file (above imports)',
+    ],
+    results.map((r) => [
+      r.name,
+      spread(r.np.total),
+      sec(r.np.load.med),
+      sec(r.np.compute.med),
+      sec(r.np.copy.med),
+      sec(r.np.stats.med),
+      sec(r.np.wall.med),
+      fx(r.np.rss / 2 ** 20, 0),
+      fx(r.np.rssBase / 2 ** 20, 0),
+      `${fx(r.np.rss / r.bytes)}x`,
+      `${fx((r.np.rss - r.np.rssBase) / r.bytes)}x`,
+    ]),
   );
   const simdT = table(
-    ['model', 'weight MB', 'read into heap', 'pass (min–max)', 'pass GB/s', 'read + pass', 'pass again, best of 3', 'again GB/s', 'peak RSS MB', 'streamed read + pass (16 MB buffer)', 'streamed peak RSS MB', 'max |x| = QuantLens?'],
-    results.map((r) => [r.name, fx(r.weightBytes / MB, 1), sec(r.simd.read.med), spread(r.simd.pass), fx(r.weightBytes / r.simd.pass.med / 1e6, 2), sec(r.simd.readPass.med),
-      sec(r.simd.warm.med), fx(r.weightBytes / r.simd.warm.med / 1e6, 1), fx(r.simd.rss / 2 ** 20, 0), spread(r.simd.stream), fx(r.simd.streamRss / 2 ** 20, 0),
-      Math.fround(r.simd.absMax) === Math.fround(r.qlAbsMax) && Math.fround(r.simd.streamAbsMax) === Math.fround(r.qlAbsMax) ? 'yes' : 'NO']),
+    [
+      'model',
+      'weight MB',
+      'read into heap',
+      'pass (min–max)',
+      'pass GB/s',
+      'read + pass',
+      'pass again, best of 3',
+      'again GB/s',
+      'peak RSS MB',
+      'streamed read + pass (16 MB buffer)',
+      'streamed peak RSS MB',
+      'max |x| = QuantLens?',
+    ],
+    results.map((r) => [
+      r.name,
+      fx(r.weightBytes / MB, 1),
+      sec(r.simd.read.med),
+      spread(r.simd.pass),
+      fx(r.weightBytes / r.simd.pass.med / 1e6, 2),
+      sec(r.simd.readPass.med),
+      sec(r.simd.warm.med),
+      fx(r.weightBytes / r.simd.warm.med / 1e6, 1),
+      fx(r.simd.rss / 2 ** 20, 0),
+      spread(r.simd.stream),
+      fx(r.simd.streamRss / 2 ** 20, 0),
+      Math.fround(r.simd.absMax) === Math.fround(r.qlAbsMax) && Math.fround(r.simd.streamAbsMax) === Math.fround(r.qlAbsMax)
+        ? 'yes'
+        : 'NO',
+    ]),
   );
   const steady = table(
-    ['model', 'QuantLens end-to-end', 'QuantLens analysis-only', 'of which core stats', 'numpy statistics only', 'numpy raw_data copies', 'SIMD pass', 'QuantLens core stats / SIMD pass', 'numpy statistics / QuantLens core stats'],
-    results.map((r) => [r.name, sec(r.ql.againTotal.med), sec(r.ql.againAfter.med), sec(r.ql.againCore.med), sec(r.np.againStats.med), sec(r.np.againCopy.med), sec(r.simd.warm.med),
-      `${fx(r.ql.againCore.med / r.simd.warm.med, 1)}x`, `${fx(r.np.againStats.med / r.ql.againCore.med, 1)}x`]),
+    [
+      'model',
+      'QuantLens end-to-end',
+      'QuantLens analysis-only',
+      'of which core stats',
+      'numpy statistics only',
+      'numpy raw_data copies',
+      'SIMD pass',
+      'QuantLens core stats / SIMD pass',
+      'numpy statistics / QuantLens core stats',
+    ],
+    results.map((r) => [
+      r.name,
+      sec(r.ql.againTotal.med),
+      sec(r.ql.againAfter.med),
+      sec(r.ql.againCore.med),
+      sec(r.np.againStats.med),
+      sec(r.np.againCopy.med),
+      sec(r.simd.warm.med),
+      `${fx(r.ql.againCore.med / r.simd.warm.med, 1)}x`,
+      `${fx(r.np.againStats.med / r.ql.againCore.med, 1)}x`,
+    ]),
   );
 
   const finished = new Date();
@@ -552,11 +764,16 @@ ${steady}
   // A copy named after the run, for comparing runs later.
   const id = opts.rev ? git('rev-parse', '--short=12', `${opts.rev}^{commit}`).stdout.trim() : 'worktree';
   fs.writeFileSync(path.join(RESULTS, `${started.toISOString().replace(/[:.]/g, '-')}_${id}.md`), md);
-  fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify({ machine: mach, started, finished, core, results }, null, 1));
+  fs.writeFileSync(
+    path.join(RESULTS, 'latest.json'),
+    JSON.stringify({ machine: mach, started, finished, core, results }, null, 1),
+  );
 
   console.log(`\n${main}\n`);
   for (const n of notes) console.log(`note: ${n}`);
-  console.log(`\nQuantLens phases:\n${phases}\n\nnumpy:\n${numpyT}\n\nSIMD pass:\n${simdT}\n\nsteady state (2nd run in the same process):\n${steady}\n`);
+  console.log(
+    `\nQuantLens phases:\n${phases}\n\nnumpy:\n${numpyT}\n\nSIMD pass:\n${simdT}\n\nsteady state (2nd run in the same process):\n${steady}\n`,
+  );
   console.log(`bench: written ${path.relative(ROOT, path.join(RESULTS, 'latest.md'))} (and latest.json)`);
   if (sanityFailed) die('numpy and QuantLens disagree (see the sanity lines)');
 }

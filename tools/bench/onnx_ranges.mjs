@@ -56,7 +56,10 @@ export function initializerRanges(path) {
             fs.readSync(fd, b, 0, b.length, ts);
             t.name = b.toString('utf8');
           } else if (tf === 2 && twt === 0) t.dataType = te;
-          else if (tf === 9 && twt === 2) { t.offset = ts; t.length = te - ts; }
+          else if (tf === 9 && twt === 2) {
+            t.offset = ts;
+            t.length = te - ts;
+          }
         });
         if (t.name !== null && t.offset >= 0) out.set(t.name, t);
       });

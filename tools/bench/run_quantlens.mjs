@@ -18,7 +18,7 @@ const { loadCore } = await import(new URL('src/core.js', webRoot));
 const { analyze } = await import(new URL('src/analyze.js', webRoot));
 
 const now = () => performance.now();
-const rssKB = () => process.resourceUsage().maxRSS;  // KB on Linux
+const rssKB = () => process.resourceUsage().maxRSS; // KB on Linux
 
 const t0 = now();
 const core = await loadCore();
@@ -39,13 +39,21 @@ for (const name of ['analyze', 'begin', 'feed', 'endPass', 'finish']) {
   const f = proto[name];
   proto[name] = function timed(...args) {
     const b = now();
-    try { return f.apply(this, args); } finally { coreMs += now() - b; }
+    try {
+      return f.apply(this, args);
+    } finally {
+      coreMs += now() - b;
+    }
   };
 }
 const fromReader = core.Session.fromReader;
 core.Session.fromReader = (...args) => {
   const a = now();
-  try { return fromReader(...args); } finally { parseMs += now() - a; }
+  try {
+    return fromReader(...args);
+  } finally {
+    parseMs += now() - a;
+  }
 };
 
 // analyze() yields to the event loop only when an AbortSignal is passed (not here);
@@ -74,17 +82,29 @@ async function measure() {
   let readEnd = 0;
   const start = now();
   const result = await analyze(arg, {
-    onProgress: (p) => { if (p.phase === 'read') readEnd = now(); },
+    onProgress: (p) => {
+      if (p.phase === 'read') readEnd = now();
+    },
   });
   const end = now();
   return {
     result,
-    t: { totalMs: end - start, readMs: readEnd - start, afterReadMs: end - readEnd, parseMs, coreMs, jsMs: end - readEnd - parseMs - coreMs, yieldMs, yields, firstYieldMs },
+    t: {
+      totalMs: end - start,
+      readMs: readEnd - start,
+      afterReadMs: end - readEnd,
+      parseMs,
+      coreMs,
+      jsMs: end - readEnd - parseMs - coreMs,
+      yieldMs,
+      yields,
+      firstYieldMs,
+    },
   };
 }
 
 const first = await measure();
-const maxRssKB = rssKB();  // before anything else can allocate
+const maxRssKB = rssKB(); // before anything else can allocate
 // --again: analyse once more in this process; the heap then reuses memory the first
 // run already touched, so this shows the steady-state cost without first-touch page
 // faults (reported separately as `again`, never mixed into the main figures).
@@ -99,14 +119,16 @@ for (const l of first.result.layers) {
   absMax = Math.max(absMax, l.tensor.absMax);
   sqnr[l.name] = l.sqnr.int8PerTensor;
 }
-console.log(JSON.stringify({
-  loadMs,
-  ...first.t,
-  maxRssKB,
-  heapBytes: core.HEAPU8.length,
-  layers: first.result.layers.length,
-  weights,
-  absMax,
-  again,
-  sqnr,
-}));
+console.log(
+  JSON.stringify({
+    loadMs,
+    ...first.t,
+    maxRssKB,
+    heapBytes: core.HEAPU8.length,
+    layers: first.result.layers.length,
+    weights,
+    absMax,
+    again,
+    sqnr,
+  }),
+);

@@ -30,7 +30,7 @@ if (mode === '--stream') {
   let bytes = 0;
   for (const [offset, length] of ranges) {
     for (let done = 0; done < length;) {
-      const len = Math.min(SLICE, length - done);  // SLICE and weights are whole floats
+      const len = Math.min(SLICE, length - done); // SLICE and weights are whole floats
       const n = fs.readSync(fd, mod.HEAPU8, buf, len, offset + done);
       if (n !== len) throw new Error('short read');
       absMax = Math.max(absMax, mod._max_abs(buf, len / 4));
@@ -68,7 +68,14 @@ for (let k = 0; k < 3; k++) {
 }
 let bytes = 0;
 for (const [, len] of ranges) bytes += len;
-console.log(JSON.stringify({
-  readMs: t1 - t0, passMs: t2 - t1, readPassMs: t2 - t0, passBestMs: best,
-  bytes, absMax, maxRssKB: process.resourceUsage().maxRSS,
-}));
+console.log(
+  JSON.stringify({
+    readMs: t1 - t0,
+    passMs: t2 - t1,
+    readPassMs: t2 - t0,
+    passBestMs: best,
+    bytes,
+    absMax,
+    maxRssKB: process.resourceUsage().maxRSS,
+  }),
+);

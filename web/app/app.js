@@ -33,15 +33,15 @@ const formatBytes = (n) => (n >= 1e6 ? `${formatNumber(n / 1e6)} MB` : n >= 1e3 
 
 const state = {
   mode: 'app',
-  files: null,        // [File]: the model and its external data
+  files: null, // [File]: the model and its external data
   analysis: null,
   equalization: null,
   comparison: null,
   analysisB: null,
-  layer: null,        // position in analysis.layers shown in the layer view
+  layer: null, // position in analysis.layers shown in the layer view
   tab: 'model',
-  views: {},          // tab -> {destroy} of what is rendered there
-  dirty: new Set(),   // tabs whose view must be rendered again when shown
+  views: {}, // tab -> {destroy} of what is rendered there
+  dirty: new Set(), // tabs whose view must be rendered again when shown
   savedAt: null,
 };
 const TABS = [
@@ -55,13 +55,13 @@ const TABS = [
 // The engine runs in a Web Worker through the package's client (web/src/worker-client.js);
 // cancel() terminates it and starts a new one, which stops the engine even inside one long
 // core call.
-let engine = null;  // createWorkerClient(): analyze / equalize / compare in the worker
+let engine = null; // createWorkerClient(): analyze / equalize / compare in the worker
 
 function startWorker() {
   const source = $('#ql-worker').textContent;
   const newWorker = () => {
     const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
-    const worker = new Worker(url, { name: 'quantlens' });  // classic: file:// pages cannot start module workers from blob: URLs
+    const worker = new Worker(url, { name: 'quantlens' }); // classic: file:// pages cannot start module workers from blob: URLs
     setTimeout(() => URL.revokeObjectURL(url), 60000);
     return worker;
   };
@@ -70,7 +70,7 @@ function startWorker() {
 }
 
 function cancel() {
-  if (engine) engine.cancel();  // rejects the job with code ABORTED
+  if (engine) engine.cancel(); // rejects the job with code ABORTED
 }
 
 // ---------------------------------------------------------------- status
@@ -93,7 +93,10 @@ function progressText(p) {
 
 function onProgress(p) {
   const bar = $('#ql-progress-bar');
-  if (p.total) { bar.max = p.total; bar.value = p.done; } else bar.removeAttribute('value');
+  if (p.total) {
+    bar.max = p.total;
+    bar.value = p.done;
+  } else bar.removeAttribute('value');
   $('#ql-progress-text').textContent = progressText(p);
 }
 
@@ -143,7 +146,10 @@ async function openModel(files) {
 }
 
 async function openExample() {
-  const unavailable = (why) => ({ code: 'EXAMPLE_UNAVAILABLE', message: `the example model is served by \`npm start\` (${why}); here, open or drop an .onnx file instead` });
+  const unavailable = (why) => ({
+    code: 'EXAMPLE_UNAVAILABLE',
+    message: `the example model is served by \`npm start\` (${why}); here, open or drop an .onnx file instead`,
+  });
   let file = null;
   await busy(`Fetching the example ${EXAMPLE}`, async () => {
     if (location.protocol === 'file:') throw unavailable('this page was opened from a file');
@@ -217,28 +223,60 @@ async function saveReportFile() {
 // ---------------------------------------------------------------- views
 function renderTab(tab) {
   const host = $(`#ql-tab-${tab}`);
-  if (state.views[tab]) { state.views[tab].destroy(); delete state.views[tab]; }
+  if (state.views[tab]) {
+    state.views[tab].destroy();
+    delete state.views[tab];
+  }
   const body = host.querySelector('.ql-tab-body');
   body.replaceChildren();
   const a = state.analysis;
   if (!a) return;
   if (tab === 'model') {
-    state.views.model = renderModelView(body, a, { onSelect: (k) => { state.layer = k; state.dirty.add('layer'); showTab('layer'); } });
+    state.views.model = renderModelView(body, a, {
+      onSelect: (k) => {
+        state.layer = k;
+        state.dirty.add('layer');
+        showTab('layer');
+      },
+    });
   } else if (tab === 'layer') {
-    if (state.layer == null) { body.append(el('p', { class: 'ql-empty', text: 'This model has no weight layers.' })); return; }
+    if (state.layer == null) {
+      body.append(el('p', { class: 'ql-empty', text: 'This model has no weight layers.' }));
+      return;
+    }
     body.append(layerPicker());
     const view = el('div');
     body.append(view);
     state.views.layer = renderLayerView(view, a, state.layer);
   } else if (tab === 'equalization') {
     if (!state.equalization) {
-      body.append(el('p', { class: 'ql-empty', text: state.mode === 'report' ? 'Equalization was not run for this report.' : 'Choose the options above and run Cross Layer Equalization; the model is rewritten in this page and can be downloaded.' }));
+      body.append(
+        el('p', {
+          class: 'ql-empty',
+          text:
+            state.mode === 'report'
+              ? 'Equalization was not run for this report.'
+              : 'Choose the options above and run Cross Layer Equalization; the model is rewritten in this page and can be downloaded.',
+        }),
+      );
       return;
     }
-    state.views.equalization = renderEqualizationView(body, state.equalization, state.mode === 'app' ? { onDownload: downloadEqualized } : {});
+    state.views.equalization = renderEqualizationView(
+      body,
+      state.equalization,
+      state.mode === 'app' ? { onDownload: downloadEqualized } : {},
+    );
   } else if (tab === 'compare') {
     if (!state.comparison) {
-      body.append(el('p', { class: 'ql-empty', text: state.mode === 'report' ? 'No second model was compared in this report.' : 'Load a second model (for example this network quantized with QDQ or QLinearConv, or optimized elsewhere) to compare its weights layer by layer and channel by channel.' }));
+      body.append(
+        el('p', {
+          class: 'ql-empty',
+          text:
+            state.mode === 'report'
+              ? 'No second model was compared in this report.'
+              : 'Load a second model (for example this network quantized with QDQ or QLinearConv, or optimized elsewhere) to compare its weights layer by layer and channel by channel.',
+        }),
+      );
       return;
     }
     state.views.compare = renderCompareView(body, state.comparison);
@@ -250,7 +288,11 @@ function layerPicker() {
   const select = el('select', { id: 'ql-layer-select', 'aria-label': 'Layer' });
   a.layers.forEach((l, k) => select.append(el('option', { value: String(k), text: `${k + 1}. ${l.name} (${l.op})` })));
   select.value = String(state.layer);
-  select.addEventListener('change', () => { state.layer = Number(select.value); renderTab('layer'); $('#ql-layer-select')?.focus(); });
+  select.addEventListener('change', () => {
+    state.layer = Number(select.value);
+    renderTab('layer');
+    $('#ql-layer-select')?.focus();
+  });
   return el('div', { class: 'ql-picker' }, el('label', { for: 'ql-layer-select', text: 'Layer ' }), select);
 }
 
@@ -289,10 +331,15 @@ function renderHeader() {
   // reasons in the Model view.
   const skipped = (a.skipped || []).length;
   if (skipped) {
-    info.append(el('span', { text: '; ' }), el('span', {
-      class: 'ql-warn', dataset: { field: 'skipped-count' }, title: 'listed with their reasons in the Model view',
-      text: `${skipped} weight ${skipped === 1 ? 'node' : 'nodes'} not analysed`,
-    }));
+    info.append(
+      el('span', { text: '; ' }),
+      el('span', {
+        class: 'ql-warn',
+        dataset: { field: 'skipped-count' },
+        title: 'listed with their reasons in the Model view',
+        text: `${skipped} weight ${skipped === 1 ? 'node' : 'nodes'} not analysed`,
+      }),
+    );
   }
   if (state.mode === 'report') {
     info.append(el('div', { class: 'ql-saved', text: `Report saved ${state.savedAt} by QuantLens ${state.version}.` }));
@@ -301,41 +348,88 @@ function renderHeader() {
 
 function updateControls() {
   const loaded = !!state.analysis;
-  for (const id of ['#ql-save', '#ql-compare-button', '#ql-eq-run']) { const b = $(id); if (b) b.disabled = !loaded || document.body.dataset.state === 'busy'; }
+  for (const id of ['#ql-save', '#ql-compare-button', '#ql-eq-run']) {
+    const b = $(id);
+    if (b) b.disabled = !loaded || document.body.dataset.state === 'busy';
+  }
 }
 
 // ---------------------------------------------------------------- page
 function buildPage() {
   const app = state.mode === 'app';
-  const fileInput = el('input', { type: 'file', id: 'ql-file', multiple: true, accept: '.onnx,.data,.bin,.weights,application/octet-stream', hidden: true });
-  fileInput.addEventListener('change', () => { openModel(fileInput.files); fileInput.value = ''; });
+  const fileInput = el('input', {
+    type: 'file',
+    id: 'ql-file',
+    multiple: true,
+    accept: '.onnx,.data,.bin,.weights,application/octet-stream',
+    hidden: true,
+  });
+  fileInput.addEventListener('change', () => {
+    openModel(fileInput.files);
+    fileInput.value = '';
+  });
   const otherInput = el('input', { type: 'file', id: 'ql-file-b', multiple: true, accept: '.onnx,.data,.bin', hidden: true });
-  otherInput.addEventListener('change', () => { runCompare(otherInput.files); otherInput.value = ''; });
+  otherInput.addEventListener('change', () => {
+    runCompare(otherInput.files);
+    otherInput.value = '';
+  });
 
-  const header = el('header', { class: 'ql-header' },
+  const header = el(
+    'header',
+    { class: 'ql-header' },
     el('h1', { text: 'QuantLens' }),
-    app ? el('div', { class: 'ql-actions' },
-      el('button', { id: 'ql-open', 'data-needs-idle': true, onclick: () => fileInput.click(), text: 'Open model…' }),
-      el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
-      el('button', { id: 'ql-compare-button', 'data-needs-idle': true, onclick: () => otherInput.click(), text: 'Compare with…', disabled: true }),
-      el('button', { id: 'ql-save', 'data-needs-idle': true, onclick: saveReportFile, text: 'Save report', disabled: true }),
-      fileInput, otherInput) : null,
-    el('div', { id: 'ql-model', class: 'ql-model', 'aria-live': 'polite' }));
+    app
+      ? el(
+          'div',
+          { class: 'ql-actions' },
+          el('button', { id: 'ql-open', 'data-needs-idle': true, onclick: () => fileInput.click(), text: 'Open model…' }),
+          el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
+          el('button', {
+            id: 'ql-compare-button',
+            'data-needs-idle': true,
+            onclick: () => otherInput.click(),
+            text: 'Compare with…',
+            disabled: true,
+          }),
+          el('button', { id: 'ql-save', 'data-needs-idle': true, onclick: saveReportFile, text: 'Save report', disabled: true }),
+          fileInput,
+          otherInput,
+        )
+      : null,
+    el('div', { id: 'ql-model', class: 'ql-model', 'aria-live': 'polite' }),
+  );
 
-  const progress = el('div', { id: 'ql-progress', class: 'ql-progress', hidden: true, role: 'status' },
+  const progress = el(
+    'div',
+    { id: 'ql-progress', class: 'ql-progress', hidden: true, role: 'status' },
     el('progress', { id: 'ql-progress-bar' }),
     el('span', { id: 'ql-progress-text' }),
-    el('button', { id: 'ql-cancel', onclick: cancel, text: 'Cancel' }));
+    el('button', { id: 'ql-cancel', onclick: cancel, text: 'Cancel' }),
+  );
   const error = el('div', { id: 'ql-error', class: 'ql-error', role: 'alert', hidden: true });
 
-  const empty = el('section', { id: 'ql-empty', class: 'ql-drop' },
+  const empty = el(
+    'section',
+    { id: 'ql-empty', class: 'ql-drop' },
     el('p', { class: 'ql-drop-title', text: 'Drop an ONNX model here, or open one.' }),
-    el('p', { text: 'QuantLens shows which layers will not survive INT8 or INT4 quantization and why (per-channel weight ranges, outlier channels, SQNR), and what Cross Layer Equalization changes. Your model is read in this page and never uploaded.' }),
-    el('p', { text: 'Models with external data: select or drop the .onnx file together with its data files.' }));
+    el('p', {
+      text: 'QuantLens shows which layers will not survive INT8 or INT4 quantization and why (per-channel weight ranges, outlier channels, SQNR), and what Cross Layer Equalization changes. Your model is read in this page and never uploaded.',
+    }),
+    el('p', { text: 'Models with external data: select or drop the .onnx file together with its data files.' }),
+  );
 
   const tabs = el('nav', { id: 'ql-tabs', class: 'ql-tabs', role: 'tablist', hidden: true });
   for (const [t, label] of TABS) {
-    tabs.append(el('button', { id: `ql-tabbtn-${t}`, role: 'tab', 'aria-controls': `ql-tab-${t}`, dataset: { tab: t }, text: label, onclick: () => showTab(t) }));
+    tabs.append(
+      el('button', {
+        id: `ql-tabbtn-${t}`,
+        role: 'tab',
+        'aria-controls': `ql-tab-${t}`,
+        dataset: { tab: t },
+        text: label,
+        onclick: () => showTab(t),
+      }),
+    );
   }
   tabs.addEventListener('keydown', (e) => {
     const k = TABS.findIndex(([t]) => t === state.tab);
@@ -346,30 +440,50 @@ function buildPage() {
     $(`#ql-tabbtn-${next}`).focus();
   });
 
-  const panels = TABS.map(([t]) => el('section', { id: `ql-tab-${t}`, class: 'ql-tab', role: 'tabpanel', 'aria-labelledby': `ql-tabbtn-${t}`, hidden: true }));
+  const panels = TABS.map(([t]) =>
+    el('section', { id: `ql-tab-${t}`, class: 'ql-tab', role: 'tabpanel', 'aria-labelledby': `ql-tabbtn-${t}`, hidden: true }),
+  );
   if (app) {
     const check = (name, label, on) => el('label', {}, el('input', { type: 'checkbox', name, checked: on }), ` ${label}`);
-    const form = el('form', { id: 'ql-eq-options', class: 'ql-eq-options', onsubmit: (e) => { e.preventDefault(); runEqualization(); } },
+    const form = el(
+      'form',
+      {
+        id: 'ql-eq-options',
+        class: 'ql-eq-options',
+        onsubmit: (e) => {
+          e.preventDefault();
+          runEqualization();
+        },
+      },
       check('biasAbsorption', 'high-bias absorption', true),
       check('keepRelu6', 'keep ReLU6 (end sequences there)', false),
       check('triples', 'depthwise triples', true),
       check('throughPadPool', 'through zero Pad and pools', true),
       el('label', {}, 'sweeps at most ', el('input', { type: 'number', name: 'maxIterations', min: 1, max: 1000, value: 50 })),
-      el('button', { id: 'ql-eq-run', type: 'submit', 'data-needs-idle': true, text: 'Run equalization' }));
+      el('button', { id: 'ql-eq-run', type: 'submit', 'data-needs-idle': true, text: 'Run equalization' }),
+    );
     panels[2].append(form);
   }
   for (const p of panels) p.append(el('div', { class: 'ql-tab-body' }));
 
-  const footer = el('footer', { class: 'ql-footer', text: app
-    ? `QuantLens ${VERSION}. Everything runs in this page (WebAssembly in a Web Worker); the model is never uploaded.`
-    : 'Saved QuantLens report: data and code are inline; this page makes no network requests.' });
+  const footer = el('footer', {
+    class: 'ql-footer',
+    text: app
+      ? `QuantLens ${VERSION}. Everything runs in this page (WebAssembly in a Web Worker); the model is never uploaded.`
+      : 'Saved QuantLens report: data and code are inline; this page makes no network requests.',
+  });
 
   document.body.append(header, progress, error, empty, tabs, ...panels, footer);
 
   if (app) {
     // Drop anywhere on the page.
-    document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('ql-dragging'); });
-    document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) document.body.classList.remove('ql-dragging'); });
+    document.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      document.body.classList.add('ql-dragging');
+    });
+    document.addEventListener('dragleave', (e) => {
+      if (!e.relatedTarget) document.body.classList.remove('ql-dragging');
+    });
     document.addEventListener('drop', (e) => {
       e.preventDefault();
       document.body.classList.remove('ql-dragging');

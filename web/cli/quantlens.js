@@ -3,10 +3,23 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  analyze, compare, equalize, formatComparison, formatDb, formatEqualization, formatProgress, formatTable, toJSON, QuantLensError,
+  analyze,
+  compare,
+  equalize,
+  formatComparison,
+  formatDb,
+  formatEqualization,
+  formatProgress,
+  formatTable,
+  toJSON,
+  QuantLensError,
 } from '../src/index.js';
 import {
-  analysisChannelsCsv, analysisLayersCsv, comparisonChannelsCsv, comparisonPairsCsv, equalizationCsv,
+  analysisChannelsCsv,
+  analysisLayersCsv,
+  comparisonChannelsCsv,
+  comparisonPairsCsv,
+  equalizationCsv,
 } from '../src/export/csv.js';
 import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js';
 import { selectComparison, selectEqualization } from '../src/export/select.js';
@@ -14,11 +27,23 @@ import { saveReport } from '../src/save-report.js';
 import { formatSkipped } from '../src/format.js';
 import { layerLabel } from '../src/presentation.js';
 
-const EXIT_STATUS = 'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing or unsafe external data, bad option), 3 a --fail-below-sqnr threshold failed.';
-const PROGRESS_HELP = 'A progress bar is drawn on stderr when stderr is a terminal and the work takes more than\nhalf a second; it is erased at the end (QUANTLENS_PROGRESS=0 turns it off, =1 shows it at once).';
+const EXIT_STATUS =
+  'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing or unsafe external data, bad option), 3 a --fail-below-sqnr threshold failed.';
+const PROGRESS_HELP =
+  'A progress bar is drawn on stderr when stderr is a terminal and the work takes more than\nhalf a second; it is erased at the end (QUANTLENS_PROGRESS=0 turns it off, =1 shows it at once).';
 
 // Exit status 2: the input is at fault.
-const BAD_INPUT = new Set(['INVALID_MODEL', 'INVALID_GRAPH', 'UNSAFE_EXTERNAL_DATA', 'UNSUPPORTED_DTYPE', 'MISSING_EXTERNAL_DATA', 'IO_ERROR', 'INVALID_ARGUMENT', 'UNSUPPORTED', 'USAGE']);
+const BAD_INPUT = new Set([
+  'INVALID_MODEL',
+  'INVALID_GRAPH',
+  'UNSAFE_EXTERNAL_DATA',
+  'UNSUPPORTED_DTYPE',
+  'MISSING_EXTERNAL_DATA',
+  'IO_ERROR',
+  'INVALID_ARGUMENT',
+  'UNSUPPORTED',
+  'USAGE',
+]);
 const EXIT = { ok: 0, internal: 1, badInput: 2, threshold: 3 };
 
 // Every option of every command, declared once: its flag (and short flag), the name of
@@ -28,11 +53,20 @@ const OPTIONS = {
   json: { flag: '--json' },
   format: { flag: '--format', arg: 'FORMAT' },
   metric: { flag: '--metric', arg: 'METRIC' },
-  top: { flag: '--top', arg: 'N', read: (v) => Number(v), check: (n) => Number.isInteger(n) && n > 0, says: '--top takes a positive integer' },
+  top: {
+    flag: '--top',
+    arg: 'N',
+    read: (v) => Number(v),
+    check: (n) => Number.isInteger(n) && n > 0,
+    says: '--top takes a positive integer',
+  },
   bins: { flag: '--bins', arg: 'N', read: (v) => Number(v) },
   layers: { flag: '--layers', arg: 'REGEX' },
   failBelow: {
-    flag: '--fail-below-sqnr', arg: 'DB', read: (v) => (v.trim() === '' ? NaN : Number(v)), check: Number.isFinite,
+    flag: '--fail-below-sqnr',
+    arg: 'DB',
+    read: (v) => (v.trim() === '' ? NaN : Number(v)),
+    check: Number.isFinite,
     says: '--fail-below-sqnr takes a number of dB',
   },
   output: { flag: '--output', short: '-o', arg: 'FILE' },
@@ -54,25 +88,34 @@ const COMMANDS = {
     about: 'Prints the riskiest weight layers of an ONNX model for INT8/INT4 quantization.',
     formats: ['table', 'json', 'csv', 'csv-channels', 'model-explorer'],
     options: [
-      ['format', 'table (default), json (schema quantlens.analysis/1), csv (one row per layer,',
+      [
+        'format',
+        'table (default), json (schema quantlens.analysis/1), csv (one row per layer,',
         'riskiest first), csv-channels (one row per layer and output channel),',
-        'model-explorer (node data for Google\'s Model Explorer; see --metric)'],
+        "model-explorer (node data for Google's Model Explorer; see --metric)",
+      ],
       ['json', 'the same as --format json'],
-      ['metric', 'with --format model-explorer: int8PerTensor (default), int8PerChannel,',
-        'int4PerTensor, int4PerChannel (SQNR in dB) or outliers (outlier channel count)'],
+      [
+        'metric',
+        'with --format model-explorer: int8PerTensor (default), int8PerChannel,',
+        'int4PerTensor, int4PerChannel (SQNR in dB) or outliers (outlier channel count)',
+      ],
       ['top', 'rows in the table (default 20)'],
       ['bins', 'histogram bins per layer (default 128)'],
-      ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);',
-        'the other layers are not read'],
-      ['failBelow', 'exit 3 when a selected layer\'s INT8 per-tensor SQNR is below DB (or the layer',
-        'could not be analysed); the offenders are listed on stderr'],
+      ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);', 'the other layers are not read'],
+      [
+        'failBelow',
+        "exit 3 when a selected layer's INT8 per-tensor SQNR is below DB (or the layer",
+        'could not be analysed); the offenders are listed on stderr',
+      ],
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
   },
   equalize: {
     usage: 'quantlens equalize MODEL.onnx -o OUT.onnx [options]',
-    about: 'Folds BatchNorm, equalizes the weight ranges of consecutive layers (Cross Layer\nEqualization, Nagel et al. 2019) and writes a model that computes the same function.\nWithout -o, reports what would change and writes nothing.',
+    about:
+      'Folds BatchNorm, equalizes the weight ranges of consecutive layers (Cross Layer\nEqualization, Nagel et al. 2019) and writes a model that computes the same function.\nWithout -o, reports what would change and writes nothing.',
     formats: ['table', 'json', 'csv'],
     options: [
       ['output', 'where to write the equalized model'],
@@ -82,36 +125,53 @@ const COMMANDS = {
       ['format', 'table (default), json (schema quantlens.equalization/1), csv (one row per changed layer)'],
       ['json', 'the same as --format json'],
       ['top', 'layers in the table (default 40)'],
-      ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);',
+      [
+        'layers',
+        'select layers whose name matches (JavaScript RegExp, unanchored);',
         'the report lists only the selected changed layers (the whole model is still',
-        'equalized and written) and --fail-below-sqnr judges only the selected layers'],
-      ['failBelow', 'exit 3 when a selected layer of the equalized model has an INT8 per-tensor SQNR',
-        'below DB (every layer of the output is analysed, not only the changed ones)'],
+        'equalized and written) and --fail-below-sqnr judges only the selected layers',
+      ],
+      [
+        'failBelow',
+        'exit 3 when a selected layer of the equalized model has an INT8 per-tensor SQNR',
+        'below DB (every layer of the output is analysed, not only the changed ones)',
+      ],
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS} Exit 0 also when there is nothing to equalize.`,
   },
   compare: {
     usage: 'quantlens compare A.onnx B.onnx [options]',
-    about: 'Pairs the weight layers of two models (same weight name, then node name, then position)\nand prints, for each pair, how far B\'s weights (dequantized when B is quantized) are from A\'s.',
+    about:
+      "Pairs the weight layers of two models (same weight name, then node name, then position)\nand prints, for each pair, how far B's weights (dequantized when B is quantized) are from A's.",
     formats: ['table', 'json', 'csv', 'csv-channels'],
     options: [
-      ['format', 'table (default; lowest SQNR first), json (schema quantlens.comparison/1),',
+      [
+        'format',
+        'table (default; lowest SQNR first), json (schema quantlens.comparison/1),',
         'csv (one row per pair, then one per unmatched layer),',
-        'csv-channels (one row per pair and output channel)'],
+        'csv-channels (one row per pair and output channel)',
+      ],
       ['json', 'the same as --format json'],
       ['top', 'pairs in the table (default 40)'],
-      ['layers', 'select the pairs where A\'s or B\'s layer name matches (JavaScript RegExp,',
-        'unanchored), and the unmatched layers whose name matches'],
-      ['failBelow', 'exit 3 when a selected pair\'s SQNR (B against A) is below DB, or the pair',
-        'could not be compared; the offenders are listed on stderr'],
+      [
+        'layers',
+        "select the pairs where A's or B's layer name matches (JavaScript RegExp,",
+        'unanchored), and the unmatched layers whose name matches',
+      ],
+      [
+        'failBelow',
+        "exit 3 when a selected pair's SQNR (B against A) is below DB, or the pair",
+        'could not be compared; the offenders are listed on stderr',
+      ],
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
   },
   report: {
     usage: 'quantlens report MODEL.onnx -o REPORT.html [options]',
-    about: 'Writes one self-contained HTML file (code, styles and data inline; it makes no network\nrequest) with the interactive views of the app: model, layer, and where asked,\nequalization and comparison. The same file as the app\'s "Save report".',
+    about:
+      'Writes one self-contained HTML file (code, styles and data inline; it makes no network\nrequest) with the interactive views of the app: model, layer, and where asked,\nequalization and comparison. The same file as the app\'s "Save report".',
     options: [
       ['output', 'where to write the report (required)'],
       ['equalize', 'run Cross Layer Equalization and include what it changes'],
@@ -119,9 +179,12 @@ const COMMANDS = {
       ['noBiasAbsorption', 'with --equalize: no high-bias absorption'],
       ['compare', 'compare the weights with a second model (e.g. its QDQ or QLinearConv quantized copy)'],
       ['bins', 'histogram bins per layer (default 128)'],
-      ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);',
+      [
+        'layers',
+        'select layers whose name matches (JavaScript RegExp, unanchored);',
         'the report shows only those layers (and the pairs and equalized layers',
-        'whose name matches)'],
+        'whose name matches)',
+      ],
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
@@ -165,21 +228,33 @@ function usageError(msg, cmd) {
 // option (so an option of another command is reported as not taken, not as unknown).
 // Values are read and checked in the order given; whether the command takes each
 // option is checked by checkOptions, after --help.
-const PARSE_OPTIONS = Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag.slice(2), {
-  type: o.arg ? 'string' : 'boolean', ...(o.short ? { short: o.short.slice(1) } : {}),
-}]));
+const PARSE_OPTIONS = Object.fromEntries(
+  Object.values(OPTIONS).map((o) => [
+    o.flag.slice(2),
+    {
+      type: o.arg ? 'string' : 'boolean',
+      ...(o.short ? { short: o.short.slice(1) } : {}),
+    },
+  ]),
+);
 const BY_NAME = new Map(Object.entries(OPTIONS).map(([key, o]) => [o.flag.slice(2), key]));
 
 function parseCommandLine(cmd, args) {
   const opts = { positional: [] };
   const { tokens } = parseArgs({ args, options: PARSE_OPTIONS, allowPositionals: true, strict: false, tokens: true });
   for (const t of tokens) {
-    if (t.kind === 'positional') { opts.positional.push(t.value); continue; }
-    if (t.kind !== 'option') continue;  // '--': what follows is positional
+    if (t.kind === 'positional') {
+      opts.positional.push(t.value);
+      continue;
+    }
+    if (t.kind !== 'option') continue; // '--': what follows is positional
     const key = BY_NAME.get(t.name);
     const o = OPTIONS[key];
     if (!o || (!o.arg && t.value !== undefined)) throw usageError(`unknown option ${args[t.index]}`, cmd);
-    if (!o.arg) { opts[key] = true; continue; }
+    if (!o.arg) {
+      opts[key] = true;
+      continue;
+    }
     if (t.value === undefined) throw usageError(`${t.rawName} needs a value`, cmd);
     const v = o.read ? o.read(t.value) : t.value;
     if (o.check && !o.check(v)) throw usageError(o.says, cmd);
@@ -196,7 +271,8 @@ function checkOptions(cmd, opts) {
     if (opts[key] !== undefined && !takes.has(key)) throw usageError(`${cmd} does not take ${o.short ?? o.flag}`, cmd);
   }
   if (c.formats) {
-    if (opts.json && opts.format !== undefined && opts.format !== 'json') throw usageError(`--json and --format ${opts.format} disagree`, cmd);
+    if (opts.json && opts.format !== undefined && opts.format !== 'json')
+      throw usageError(`--json and --format ${opts.format} disagree`, cmd);
     opts.format = opts.json ? 'json' : (opts.format ?? 'table');
     if (!c.formats.includes(opts.format)) throw usageError(`--format takes one of ${c.formats.join(', ')}`, cmd);
   }
@@ -205,7 +281,11 @@ function checkOptions(cmd, opts) {
     if (!METRICS.includes(opts.metric)) throw usageError(`--metric takes one of ${METRICS.join(', ')}`, cmd);
   }
   if (opts.layers !== undefined) {
-    try { opts.layersRe = new RegExp(opts.layers); } catch (e) { throw usageError(`--layers: ${e.message}`, cmd); }
+    try {
+      opts.layersRe = new RegExp(opts.layers);
+    } catch (e) {
+      throw usageError(`--layers: ${e.message}`, cmd);
+    }
   }
 }
 
@@ -235,7 +315,13 @@ function progressBar(stream = process.stderr) {
   return {
     enabled,
     // onProgress for analyze/equalize/compare; `step` labels a step of a longer job.
-    onProgress: (step = '') => (enabled ? (p) => { prefix = step ? `${step}: ` : ''; draw(p); } : undefined),
+    onProgress: (step = '') =>
+      enabled
+        ? (p) => {
+            prefix = step ? `${step}: ` : '';
+            draw(p);
+          }
+        : undefined,
     done() {
       if (drawn) stream.write('\r\x1b[K');
       drawn = false;
@@ -243,7 +329,10 @@ function progressBar(stream = process.stderr) {
   };
 }
 let bar = null;
-const newBar = () => { bar = progressBar(); return bar; };
+const newBar = () => {
+  bar = progressBar();
+  return bar;
+};
 
 const write = (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
@@ -261,15 +350,17 @@ function judge(items, threshold, what) {
   return EXIT.threshold;
 }
 
-const layerItems = (layers) => layers.map((l) => ({
-  name: layerLabel(l),
-  sqnr: l.error ? null : l.sqnr.int8PerTensor,
-  error: l.error ? `${l.error.code}: ${l.error.message}` : null,
-}));
+const layerItems = (layers) =>
+  layers.map((l) => ({
+    name: layerLabel(l),
+    sqnr: l.error ? null : l.sqnr.int8PerTensor,
+    error: l.error ? `${l.error.code}: ${l.error.message}` : null,
+  }));
 
 function warnLayerErrors(layers) {
   for (const l of layers) {
-    if (l.error) process.stderr.write(`quantlens: warning: layer ${oneLine(l.name)}: ${l.error.code}: ${oneLine(l.error.message)}\n`);
+    if (l.error)
+      process.stderr.write(`quantlens: warning: layer ${oneLine(l.name)}: ${l.error.code}: ${oneLine(l.error.message)}\n`);
   }
 }
 
@@ -286,48 +377,78 @@ function warnEmptySelection(opts, n) {
 }
 
 async function runAnalyze(opts) {
-  if (opts.help) { write(commandUsage('analyze')); return EXIT.ok; }
+  if (opts.help) {
+    write(commandUsage('analyze'));
+    return EXIT.ok;
+  }
   checkOptions('analyze', opts);
   if (opts.positional.length !== 1) throw usageError('analyze takes exactly one MODEL.onnx', 'analyze');
   const p = newBar();
-  const result = await analyze(opts.positional[0], { histogramBins: opts.bins ?? 128, layers: opts.layersRe, onProgress: p.onProgress() });
+  const result = await analyze(opts.positional[0], {
+    histogramBins: opts.bins ?? 128,
+    layers: opts.layersRe,
+    onProgress: p.onProgress(),
+  });
   p.done();
   warnLayerErrors(result.layers);
   warnEmptySelection(opts, result.layers.length);
   switch (opts.format) {
-    case 'json': write(JSON.stringify(toJSON(result))); break;
-    case 'csv': process.stdout.write(analysisLayersCsv(result)); noteSkipped(result, 'CSV'); break;
-    case 'csv-channels': process.stdout.write(analysisChannelsCsv(result)); noteSkipped(result, 'CSV'); break;
+    case 'json':
+      write(JSON.stringify(toJSON(result)));
+      break;
+    case 'csv':
+      process.stdout.write(analysisLayersCsv(result));
+      noteSkipped(result, 'CSV');
+      break;
+    case 'csv-channels':
+      process.stdout.write(analysisChannelsCsv(result));
+      noteSkipped(result, 'CSV');
+      break;
     case 'model-explorer': {
       const me = modelExplorerNodeData(result, { metric: opts.metric ?? 'int8PerTensor' });
       write(JSON.stringify(me.nodeData, null, 1));
       if (me.skipped.length) {
         const reasons = new Map();
-        for (const s of me.skipped) { const r = s.reason.replace(/^in sub-graph .*/, 'in sub-graphs'); reasons.set(r, (reasons.get(r) || 0) + 1); }
-        process.stderr.write(`quantlens: note: ${me.skipped.length} layers left out of the node data (${[...reasons].map(([r, n]) => `${n} ${r}`).join(', ')})\n`);
+        for (const s of me.skipped) {
+          const r = s.reason.replace(/^in sub-graph .*/, 'in sub-graphs');
+          reasons.set(r, (reasons.get(r) || 0) + 1);
+        }
+        process.stderr.write(
+          `quantlens: note: ${me.skipped.length} layers left out of the node data (${[...reasons].map(([r, n]) => `${n} ${r}`).join(', ')})\n`,
+        );
       }
       noteSkipped(result, 'node data');
       break;
     }
-    default: write(formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY }));
+    default:
+      write(formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY }));
   }
-  if (opts.failBelow !== undefined) return judge(layerItems(result.layers), opts.failBelow, 'layers have an INT8 per-tensor SQNR');
+  if (opts.failBelow !== undefined)
+    return judge(layerItems(result.layers), opts.failBelow, 'layers have an INT8 per-tensor SQNR');
   return EXIT.ok;
 }
 
 async function runEqualize(opts) {
-  if (opts.help) { write(commandUsage('equalize')); return EXIT.ok; }
+  if (opts.help) {
+    write(commandUsage('equalize'));
+    return EXIT.ok;
+  }
   checkOptions('equalize', opts);
   if (opts.positional.length !== 1) throw usageError('equalize takes exactly one MODEL.onnx', 'equalize');
-  if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0)) throw usageError('--iterations takes a non-negative integer', 'equalize');
+  if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0))
+    throw usageError('--iterations takes a non-negative integer', 'equalize');
   const p = newBar();
   const full = await equalize(opts.positional[0], {
-    keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption, maxIterations: opts.iterations, onProgress: p.onProgress(),
+    keepRelu6: !!opts.keepRelu6,
+    biasAbsorption: !opts.noBiasAbsorption,
+    maxIterations: opts.iterations,
+    onProgress: p.onProgress(),
   });
   // The equalized model, analysed whole, for the threshold.
-  const after = opts.failBelow !== undefined
-    ? await analyze(full.bytes, { layers: opts.layersRe, onProgress: p.onProgress('equalized model') })
-    : null;
+  const after =
+    opts.failBelow !== undefined
+      ? await analyze(full.bytes, { layers: opts.layersRe, onProgress: p.onProgress('equalized model') })
+      : null;
   p.done();
   const result = opts.layersRe ? selectEqualization(full, opts.layersRe) : full;
   let wrote = '';
@@ -337,7 +458,9 @@ async function runEqualize(opts) {
     } catch (e) {
       throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
     }
-    wrote = full.summary.changed ? `Wrote ${opts.output} (${full.bytes.length} bytes).` : `Wrote an unchanged copy to ${opts.output}.`;
+    wrote = full.summary.changed
+      ? `Wrote ${opts.output} (${full.bytes.length} bytes).`
+      : `Wrote an unchanged copy to ${opts.output}.`;
   }
   if (opts.format === 'json') {
     const { bytes, ...report } = result;
@@ -346,7 +469,10 @@ async function runEqualize(opts) {
     process.stdout.write(equalizationCsv(result));
   } else {
     write(formatEqualization(result, { top: opts.top ?? 40, color: process.stdout.isTTY }));
-    if (opts.layersRe) write(`--layers ${oneLine(opts.layers)}: ${result.layers.length} of ${full.layers.length} changed layers shown; the SQNR means above are over those.`);
+    if (opts.layersRe)
+      write(
+        `--layers ${oneLine(opts.layers)}: ${result.layers.length} of ${full.layers.length} changed layers shown; the SQNR means above are over those.`,
+      );
     write(wrote || 'No -o given: nothing written.');
   }
   if (after) {
@@ -358,7 +484,10 @@ async function runEqualize(opts) {
 }
 
 async function runCompare(opts) {
-  if (opts.help) { write(commandUsage('compare')); return EXIT.ok; }
+  if (opts.help) {
+    write(commandUsage('compare'));
+    return EXIT.ok;
+  }
   checkOptions('compare', opts);
   if (opts.positional.length !== 2) throw usageError('compare takes two models, A.onnx and B.onnx', 'compare');
   const p = newBar();
@@ -367,10 +496,17 @@ async function runCompare(opts) {
   const cmp = opts.layersRe ? selectComparison(full, opts.layersRe) : full;
   warnEmptySelection(opts, cmp.pairs.length + cmp.unmatched.a.length + cmp.unmatched.b.length);
   switch (opts.format) {
-    case 'json': write(JSON.stringify(toJSON(cmp))); break;
-    case 'csv': process.stdout.write(comparisonPairsCsv(cmp)); break;
-    case 'csv-channels': process.stdout.write(comparisonChannelsCsv(cmp)); break;
-    default: write(formatComparison(cmp, { top: opts.top ?? 40, color: process.stdout.isTTY }));
+    case 'json':
+      write(JSON.stringify(toJSON(cmp)));
+      break;
+    case 'csv':
+      process.stdout.write(comparisonPairsCsv(cmp));
+      break;
+    case 'csv-channels':
+      process.stdout.write(comparisonChannelsCsv(cmp));
+      break;
+    default:
+      write(formatComparison(cmp, { top: opts.top ?? 40, color: process.stdout.isTTY }));
   }
   if (opts.failBelow !== undefined) {
     const items = cmp.pairs.map((q) => ({
@@ -384,7 +520,10 @@ async function runCompare(opts) {
 }
 
 async function runReport(opts) {
-  if (opts.help) { write(commandUsage('report')); return EXIT.ok; }
+  if (opts.help) {
+    write(commandUsage('report'));
+    return EXIT.ok;
+  }
   checkOptions('report', opts);
   if (opts.positional.length !== 1) throw usageError('report takes exactly one MODEL.onnx', 'report');
   if (!opts.output) throw usageError('report needs -o REPORT.html', 'report');
@@ -393,7 +532,11 @@ async function runReport(opts) {
   const layers = opts.layersRe;
   const analysis = await analyze(model, { histogramBins: opts.bins ?? 128, layers, onProgress: p.onProgress('model') });
   let equalization = opts.equalize
-    ? await equalize(model, { keepRelu6: !!opts.keepRelu6, biasAbsorption: !opts.noBiasAbsorption, onProgress: p.onProgress('equalize') })
+    ? await equalize(model, {
+        keepRelu6: !!opts.keepRelu6,
+        biasAbsorption: !opts.noBiasAbsorption,
+        onProgress: p.onProgress('equalize'),
+      })
     : null;
   if (equalization && layers) equalization = selectEqualization(equalization, layers);
   let comparison = null;
@@ -417,18 +560,27 @@ async function runReport(opts) {
 }
 
 // A closed pipe (quantlens ... | head) ends output quietly.
-process.stdout.on('error', (e) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 const RUN = { analyze: runAnalyze, equalize: runEqualize, compare: runCompare, report: runReport };
 
 async function main(argv) {
   const [cmd, ...args] = argv;
   if (!cmd) throw usageError('no command given', 'main');
-  if (cmd === '-h' || cmd === '--help') { write(MAIN_USAGE); return EXIT.ok; }
+  if (cmd === '-h' || cmd === '--help') {
+    write(MAIN_USAGE);
+    return EXIT.ok;
+  }
   if (cmd === 'help') {
     const topic = argv[1];
     if (argv.length > 2) throw usageError('help takes at most one command', 'main');
-    if (topic === undefined || topic === 'help' || topic === '-h' || topic === '--help') { write(MAIN_USAGE); return EXIT.ok; }
+    if (topic === undefined || topic === 'help' || topic === '-h' || topic === '--help') {
+      write(MAIN_USAGE);
+      return EXIT.ok;
+    }
     if (!RUN[topic]) throw usageError(`unknown command '${topic}'`, 'main');
     write(commandUsage(topic));
     return EXIT.ok;
@@ -438,7 +590,9 @@ async function main(argv) {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (e) => {
     if (bar) bar.done();
     if (e instanceof QuantLensError) {

@@ -9,7 +9,14 @@ export const SCHEMA = 'quantlens.analysis/1';
 
 // Per-layer failures that make the whole model unreadable (as opposed to one
 // layer we cannot analyse, e.g. NaN weights or an unsupported type).
-const FATAL = new Set(['INVALID_MODEL', 'INVALID_GRAPH', 'UNSAFE_EXTERNAL_DATA', 'MISSING_EXTERNAL_DATA', 'INVALID_ARGUMENT', 'IO_ERROR']);
+const FATAL = new Set([
+  'INVALID_MODEL',
+  'INVALID_GRAPH',
+  'UNSAFE_EXTERNAL_DATA',
+  'MISSING_EXTERNAL_DATA',
+  'INVALID_ARGUMENT',
+  'IO_ERROR',
+]);
 
 // Copies the per-channel views out of the WASM heap (before the next call) into one
 // ArrayBuffer per layer: one allocation instead of a dozen small ones.
@@ -29,9 +36,21 @@ export function copyViews(views) {
 export function copyStats(r) {
   const ch = r.channels;
   const q = r.quant;
-  const views = [ch.min, ch.max, ch.mean, ch.std, ch.absMax, ch.range, ch.relativeRange, ...SCHEMES.map((k) => ch.sqnr[k]),
-    r.histogram.counts, r.outlierChannels, ...(q ? [q.scale, q.zeroPoint] : [])];
-  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers, scale, zeroPoint] = copyViews(views);
+  const views = [
+    ch.min,
+    ch.max,
+    ch.mean,
+    ch.std,
+    ch.absMax,
+    ch.range,
+    ch.relativeRange,
+    ...SCHEMES.map((k) => ch.sqnr[k]),
+    r.histogram.counts,
+    r.outlierChannels,
+    ...(q ? [q.scale, q.zeroPoint] : []),
+  ];
+  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers, scale, zeroPoint] =
+    copyViews(views);
   const sqnr = Object.fromEntries(SCHEMES.map((k, i) => [k, [s0, s1, s2, s3][i]]));
   return {
     channels: { count: ch.count, min, max, mean, std, absMax, range, relativeRange, sqnr },
@@ -48,9 +67,15 @@ export function copyStats(r) {
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 // Lets other work run (an abort, a page repaint). setImmediate in Node, a message
 // round trip in browsers: setTimeout would add its 1-4 ms clamp, and more.
-const yieldToEventLoop = typeof setImmediate === 'function'
-  ? () => new Promise((resolve) => setImmediate(resolve))
-  : () => new Promise((resolve) => { const ch = new MessageChannel(); ch.port1.onmessage = () => resolve(); ch.port2.postMessage(0); });
+const yieldToEventLoop =
+  typeof setImmediate === 'function'
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : () =>
+        new Promise((resolve) => {
+          const ch = new MessageChannel();
+          ch.port1.onmessage = () => resolve();
+          ch.port2.postMessage(0);
+        });
 // Yield only where something can be waiting: an AbortSignal, or a browser page's main thread.
 const onPageThread = typeof window === 'object' && typeof document === 'object';
 
@@ -80,31 +105,43 @@ export async function analyze(source, options = {}) {
       // Progress is the position reached in the file (skipped weights count as passed).
       let reached = 0;
       let readError = null;
-      session = core.openSessionReader(src.size, (offset, length, ptr) => {
-        // Never let an exception unwind through the core's frames: report a failed read.
-        try {
-          const ok = src.readSync(offset, length, ptr);
-          reached = Math.max(reached, offset + length);
-          if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
-          return ok;
-        } catch (e) {
-          readError = e;
-          return false;
-        }
-      }, slowRead);
-      if (isCoreError(session)) {  // nothing to delete
+      session = core.openSessionReader(
+        src.size,
+        (offset, length, ptr) => {
+          // Never let an exception unwind through the core's frames: report a failed read.
+          try {
+            const ok = src.readSync(offset, length, ptr);
+            reached = Math.max(reached, offset + length);
+            if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
+            return ok;
+          } catch (e) {
+            readError = e;
+            return false;
+          }
+        },
+        slowRead,
+      );
+      if (isCoreError(session)) {
+        // nothing to delete
         const err = session;
         session = null;
         if (!readError) unwrap(err, src.name);
       }
-      if (readError) throw readError instanceof QuantLensError ? readError : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
+      if (readError)
+        throw readError instanceof QuantLensError
+          ? readError
+          : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
     } else {
       const ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
-      session = unwrap(core.openSession(ptr, src.size, slowRead), src.name);  // owns ptr from here
+      session = unwrap(core.openSession(ptr, src.size, slowRead), src.name); // owns ptr from here
     }
     const model = { name: src.name, ...session.model() };
-    const select = typeof options.layers === 'function' ? options.layers
-      : options.layers instanceof RegExp ? (l) => options.layers.test(l.name) : () => true;
+    const select =
+      typeof options.layers === 'function'
+        ? options.layers
+        : options.layers instanceof RegExp
+          ? (l) => options.layers.test(l.name)
+          : () => true;
     const n = session.layerCount();
     const layers = [];
     let last = now();
@@ -163,12 +200,13 @@ export async function analyze(source, options = {}) {
       }
       layers.push(layer);
       if (onProgress) onProgress({ phase: 'analyze', done: i + 1, total: n, layer: layer.name });
-      if ((signal || onPageThread) && now() - last > 30) {  // keep the page responsive; lets an abort land
+      if ((signal || onPageThread) && now() - last > 30) {
+        // keep the page responsive; lets an abort land
         await yieldToEventLoop();
         last = now();
       }
     }
-    const ranking = session.ranking();  // over all layers; keep the analysed ones
+    const ranking = session.ranking(); // over all layers; keep the analysed ones
     const position = new Map(layers.map((l, k) => [l.index, k]));
     const order = ranking.filter((i) => position.has(i)).map((i) => position.get(i));
     return {
@@ -193,7 +231,10 @@ function summarize(layers, order) {
   let layersWithOutliers = 0;
   let failed = 0;
   for (const l of layers) {
-    if (l.error) { failed++; continue; }
+    if (l.error) {
+      failed++;
+      continue;
+    }
     parameters += l.shape.reduce((a, b) => a * b, 1);
     outlierChannels += l.outlierChannels.length;
     if (l.outlierChannels.length) layersWithOutliers++;
@@ -207,7 +248,7 @@ function summarize(layers, order) {
     parameters,
     layersWithOutliers,
     outlierChannels,
-    ranking: order,  // positions in `layers`, riskiest first
+    ranking: order, // positions in `layers`, riskiest first
     worstInt8PerTensor: worst ? { layer: worst.name, index: ok[0], sqnr: worst.sqnr.int8PerTensor } : null,
   };
 }

@@ -7,7 +7,10 @@ export function toBase64(bytes) {
 }
 
 export function fromBase64(text) {
-  if (typeof Buffer === 'function') { const b = Buffer.from(text, 'base64'); return new Uint8Array(b.buffer, b.byteOffset, b.length); }
+  if (typeof Buffer === 'function') {
+    const b = Buffer.from(text, 'base64');
+    return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  }
   const s = atob(text);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);

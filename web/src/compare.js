@@ -58,14 +58,31 @@ import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
 export const COMPARISON_SCHEMA = 'quantlens.comparison/1';
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-const yieldToEventLoop = typeof setImmediate === 'function'
-  ? () => new Promise((resolve) => setImmediate(resolve))
-  : () => new Promise((resolve) => { const ch = new MessageChannel(); ch.port1.onmessage = () => resolve(); ch.port2.postMessage(0); });
+const yieldToEventLoop =
+  typeof setImmediate === 'function'
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : () =>
+        new Promise((resolve) => {
+          const ch = new MessageChannel();
+          ch.port1.onmessage = () => resolve();
+          ch.port2.postMessage(0);
+        });
 const onPageThread = typeof window === 'object' && typeof document === 'object';
 
 // One side of a pair as the document has it, its quantization parameters copied out of the heap.
 function copySide({ position, layer: l, quant }) {
-  const side = { position, name: l.name, path: l.path, weight: l.weight, op: l.op, shape: l.shape, dtype: l.dtype, channelAxis: l.channelAxis, channels: l.channels, quant };
+  const side = {
+    position,
+    name: l.name,
+    path: l.path,
+    weight: l.weight,
+    op: l.op,
+    shape: l.shape,
+    dtype: l.dtype,
+    channelAxis: l.channelAxis,
+    channels: l.channels,
+    quant,
+  };
   if (!quant) return side;
   const [scale, zeroPoint] = copyViews([quant.scale, quant.zeroPoint]);
   side.quant = { ...quant, scale, zeroPoint };
@@ -74,7 +91,17 @@ function copySide({ position, layer: l, quant }) {
 
 // One side's model as the document has it.
 function modelDoc(name, m) {
-  return { name, bytes: m.bytes, producer: m.producer, producerVersion: m.producerVersion, irVersion: m.irVersion, opsets: m.opsets, graph: m.graph, nodes: m.nodes, layers: m.layers };
+  return {
+    name,
+    bytes: m.bytes,
+    producer: m.producer,
+    producerVersion: m.producerVersion,
+    irVersion: m.irVersion,
+    opsets: m.opsets,
+    graph: m.graph,
+    nodes: m.nodes,
+    layers: m.layers,
+  };
 }
 
 function copyPair(p) {
@@ -86,8 +113,15 @@ function copyPair(p) {
     return out;
   }
   const ch = p.channels;
-  const [maxAbsDiff, rmsDiff, sqnr, minA, maxA, minB, maxB] =
-    copyViews([ch.maxAbsDiff, ch.rmsDiff, ch.sqnr, ch.minA, ch.maxA, ch.minB, ch.maxB]);
+  const [maxAbsDiff, rmsDiff, sqnr, minA, maxA, minB, maxB] = copyViews([
+    ch.maxAbsDiff,
+    ch.rmsDiff,
+    ch.sqnr,
+    ch.minA,
+    ch.maxA,
+    ch.minB,
+    ch.maxB,
+  ]);
   out.tensor = { maxAbsDiff: p.tensor.maxAbsDiff, rmsDiff: p.tensor.rmsDiff, sqnr: p.tensor.sqnr };
   out.channels = { count: ch.count, maxAbsDiff, rmsDiff, sqnr, minA, maxA, minB, maxB };
   return out;
@@ -124,7 +158,8 @@ export function comparisonSummary(pairs, unmatched) {
 export async function compare(a, b, options = {}) {
   if (options === null || typeof options !== 'object') throw new QuantLensError('INVALID_ARGUMENT', 'options must be an object');
   const { onProgress, signal } = options;
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
   checkAbort(signal);
   const core = await loadCore();
   const sources = [];
@@ -139,7 +174,7 @@ export async function compare(a, b, options = {}) {
     ptrA = await readWholeIntoHeap(core, srcA, { onProgress: progress('a'), signal });
     ptrB = await readWholeIntoHeap(core, srcB, { onProgress: progress('b'), signal });
     checkAbort(signal);
-    const opened = core.openComparison(ptrA, srcA.size, ptrB, srcB.size);  // owns both buffers from here
+    const opened = core.openComparison(ptrA, srcA.size, ptrB, srcB.size); // owns both buffers from here
     ptrA = 0;
     ptrB = 0;
     cmp = unwrap(opened, isCoreError(opened) && opened.side === 'b' ? srcB.name : srcA.name);

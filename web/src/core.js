@@ -51,7 +51,7 @@ export function loadCore() {
   if (!corePromise) {
     corePromise = (async () => {
       const options = {};
-      let from = null;  // the URL fetched, named in the error if that fails
+      let from = null; // the URL fetched, named in the error if that fails
       if (givenWasm) {
         options.wasmBinary = givenWasm;
       } else if (givenUrl && isNode) {
@@ -71,10 +71,16 @@ export function loadCore() {
       } catch (e) {
         if (e instanceof QuantLensError) throw e;
         const what = from ? `from ${from}` : 'from the bytes given';
-        throw new QuantLensError('IO_ERROR', `cannot load the WebAssembly core ${what} (${e && e.message ? e.message : e}); a bundler that does not copy it needs configureCore({ wasmUrl }) or the 'quantlens/inline' entry`, { cause: e });
+        throw new QuantLensError(
+          'IO_ERROR',
+          `cannot load the WebAssembly core ${what} (${e && e.message ? e.message : e}); a bundler that does not copy it needs configureCore({ wasmUrl }) or the 'quantlens/inline' entry`,
+          { cause: e },
+        );
       }
     })();
-    corePromise.catch(() => { corePromise = null; });
+    corePromise.catch(() => {
+      corePromise = null;
+    });
   }
   return corePromise;
 }

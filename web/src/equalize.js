@@ -57,13 +57,19 @@ export async function equalize(source, options = {}) {
     const layers = r.layers.map((l) => {
       const [outScale, inScale, absorbed] = copyViews([l.outScale, l.inScale, l.absorbed]);
       return {
-        name: l.name, op: l.op, weight: l.weight, node: l.node,
-        batchNormFolded: l.batchNormFolded, biasAdded: l.biasAdded,
+        name: l.name,
+        op: l.op,
+        weight: l.weight,
+        node: l.node,
+        batchNormFolded: l.batchNormFolded,
+        biasAdded: l.biasAdded,
         // Why `before` is empty (all zeros), naming the layer; null when it was computed.
         beforeError: l.beforeError ?? null,
         before: copyStats({ ...l.before, quant: null }),
         after: copyStats({ ...l.after, quant: null }),
-        outScale, inScale, absorbed: absorbed.length ? absorbed : null,
+        outScale,
+        inScale,
+        absorbed: absorbed.length ? absorbed : null,
       };
     });
     const result = {

@@ -52,7 +52,11 @@ export function formatNumber(x) {
 
 // 3 significant digits, with k/M/G for large counts.
 export function formatCount(n) {
-  const units = [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
+  const units = [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
   for (const [v, u] of units) if (Math.abs(n) >= v) return `${Number((n / v).toPrecision(3))}${u}`;
   return String(n);
 }
@@ -68,10 +72,14 @@ function clip(s, width) {
 function columns(head, rows, { right, red = () => false }) {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   widths[1] = Math.min(widths[1], 44);
-  const fmt = (row) => row.map((cell, c) => {
-    const t = clip(cell, widths[c]);
-    return right.has(c) ? t.padStart(widths[c]) : t.padEnd(widths[c]);
-  }).join('  ').trimEnd();
+  const fmt = (row) =>
+    row
+      .map((cell, c) => {
+        const t = clip(cell, widths[c]);
+        return right.has(c) ? t.padStart(widths[c]) : t.padEnd(widths[c]);
+      })
+      .join('  ')
+      .trimEnd();
   return [fmt(head), ...rows.map((row) => (red(row) ? `\x1b[31m${fmt(row)}\x1b[0m` : fmt(row)))];
 }
 
@@ -82,12 +90,16 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   const producer = [m.producer, m.producerVersion].filter(Boolean).join(' ') || 'unknown producer';
   const s = result.summary;
   const lines = [];
-  lines.push(`${m.name}: ${producer}, opset ${opset ?? '?'}, IR ${m.irVersion}; ${s.layers} weight layers, ${formatCount(s.parameters)} parameters`);
+  lines.push(
+    `${m.name}: ${producer}, opset ${opset ?? '?'}, IR ${m.irVersion}; ${s.layers} weight layers, ${formatCount(s.parameters)} parameters`,
+  );
   const skipped = result.skipped || [];
   if (s.layers === 0) {
-    lines.push(skipped.length
-      ? 'No weight layer could be analysed.'
-      : 'No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.');
+    lines.push(
+      skipped.length
+        ? 'No weight layer could be analysed.'
+        : 'No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.',
+    );
     if (skipped.length) lines.push('', ...formatSkipped(skipped));
     return lines.join('\n');
   }
@@ -117,11 +129,16 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   lines.push('');
   lines.push(...columns(head, rows, { right: new Set([0, 4, 5, 6, 7, 8, 9]), red: (row) => color && row.high }));
   lines.push('');
-  lines.push('SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel.');
-  if (s.ranking.length > shown.length) lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
+  lines.push(
+    'SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel.',
+  );
+  if (s.ranking.length > shown.length)
+    lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
   const w = s.worstInt8PerTensor;
   if (w) lines.push(`Riskiest: ${w.layer} at ${formatDb(w.sqnr)} dB INT8 per-tensor.`);
-  lines.push(`${s.layersWithOutliers} of ${s.analysed} layers have outlier channels (${s.outlierChannels} channels, AIMET's Q3 + 1.5 IQR rule on relative ranges).`);
+  lines.push(
+    `${s.layersWithOutliers} of ${s.analysed} layers have outlier channels (${s.outlierChannels} channels, AIMET's Q3 + 1.5 IQR rule on relative ranges).`,
+  );
   if (s.failed) lines.push(`${s.failed} layers could not be analysed (see the table).`);
   if (skipped.length) lines.push('', ...formatSkipped(skipped));
   return lines.join('\n');
@@ -143,7 +160,10 @@ const dbPair = (a, b) => `${formatDb(a)} -> ${formatDb(b)}`;
 const scaleRange = (v) => {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const x of v) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  for (const x of v) {
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
   return v.length && (lo !== 1 || hi !== 1) ? `${Number(lo.toPrecision(3))}..${Number(hi.toPrecision(3))}` : '';
 };
 
@@ -155,33 +175,58 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
   if (!s.changed) {
     lines.push(`${r.model.name}: nothing to equalize among ${r.layersSeen} weight layers; the model is unchanged.`);
   } else {
-    lines.push(`${r.model.name}: ${s.layersChanged} of ${r.layersSeen} weight layers changed, ${s.sequences} sequences equalized; ` +
-      `${s.batchNormsFolded} BatchNorm folded, ${s.relu6Replaced} ReLU6 replaced by Relu, ${s.biasAbsorptions} high-bias absorptions, ` +
-      `${s.deadChannels} near-dead channels left out of balancing.`);
+    lines.push(
+      `${r.model.name}: ${s.layersChanged} of ${r.layersSeen} weight layers changed, ${s.sequences} sequences equalized; ` +
+        `${s.batchNormsFolded} BatchNorm folded, ${s.relu6Replaced} ReLU6 replaced by Relu, ${s.biasAbsorptions} high-bias absorptions, ` +
+        `${s.deadChannels} near-dead channels left out of balancing.`,
+    );
     const t8 = s.int8PerTensor;
     const t4 = s.int4PerTensor;
-    lines.push(`Weight SQNR per tensor over changed layers, mean (worst): INT8 ${dbPair(t8.meanBefore, t8.meanAfter)} dB ` +
-      `(${dbPair(t8.worstBefore, t8.worstAfter)}), INT4 ${dbPair(t4.meanBefore, t4.meanAfter)} dB (${dbPair(t4.worstBefore, t4.worstAfter)}).`);
+    lines.push(
+      `Weight SQNR per tensor over changed layers, mean (worst): INT8 ${dbPair(t8.meanBefore, t8.meanAfter)} dB ` +
+        `(${dbPair(t8.worstBefore, t8.worstAfter)}), INT4 ${dbPair(t4.meanBefore, t4.meanAfter)} dB (${dbPair(t4.worstBefore, t4.worstAfter)}).`,
+    );
     const head = ['#', 'layer', 'op', 'INT8/T before', 'after', 'INT4/T before', 'after', 'out scale', 'in scale', 'notes'];
-    const rows = r.layers.slice(0, top).map((l, k) => [
-      String(k + 1), l.name, l.op,
-      l.beforeError ? 'n/a' : formatDb(l.before.sqnr.int8PerTensor), formatDb(l.after.sqnr.int8PerTensor),
-      l.beforeError ? 'n/a' : formatDb(l.before.sqnr.int4PerTensor), formatDb(l.after.sqnr.int4PerTensor),
-      scaleRange(l.outScale), scaleRange(l.inScale),
-      [l.batchNormFolded && 'bn folded', l.biasAdded && 'bias added', l.absorbed && 'bias absorbed'].filter(Boolean).join(', '),
-    ]);
+    const rows = r.layers
+      .slice(0, top)
+      .map((l, k) => [
+        String(k + 1),
+        l.name,
+        l.op,
+        l.beforeError ? 'n/a' : formatDb(l.before.sqnr.int8PerTensor),
+        formatDb(l.after.sqnr.int8PerTensor),
+        l.beforeError ? 'n/a' : formatDb(l.before.sqnr.int4PerTensor),
+        formatDb(l.after.sqnr.int4PerTensor),
+        scaleRange(l.outScale),
+        scaleRange(l.inScale),
+        [l.batchNormFolded && 'bn folded', l.biasAdded && 'bias added', l.absorbed && 'bias absorbed'].filter(Boolean).join(', '),
+      ]);
     lines.push('');
-    lines.push(...columns(head, rows, { right: new Set([0, 3, 4, 5, 6]), red: (row) => color && Number(row[4]) < Number(row[3]) }));
-    if (r.layers.length > rows.length) lines.push(`${r.layers.length - rows.length} more changed layers not shown (--json for all).`);
-    lines.push('SQNR in dB of the weights fake-quantized to one symmetric scale per tensor; "before" is after BatchNorm folding.');
+    lines.push(
+      ...columns(head, rows, { right: new Set([0, 3, 4, 5, 6]), red: (row) => color && Number(row[4]) < Number(row[3]) }),
+    );
+    if (r.layers.length > rows.length)
+      lines.push(`${r.layers.length - rows.length} more changed layers not shown (--json for all).`);
+    lines.push(
+      'SQNR in dB of the weights fake-quantized to one symmetric scale per tensor; "before" is after BatchNorm folding.',
+    );
     const unknown = r.layers.filter((l) => l.beforeError);
-    if (unknown.length) lines.push(`"before" is n/a for ${unknown.length} layer${unknown.length > 1 ? 's' : ''} (left out of the means): ${unknown.map((l) => l.beforeError).join('; ')}.`);
-    lines.push('Output channel c of a layer is divided by its out scale, input channel c multiplied by its in scale (ranges shown).');
+    if (unknown.length)
+      lines.push(
+        `"before" is n/a for ${unknown.length} layer${unknown.length > 1 ? 's' : ''} (left out of the means): ${unknown.map((l) => l.beforeError).join('; ')}.`,
+      );
+    lines.push(
+      'Output channel c of a layer is divided by its out scale, input channel c multiplied by its in scale (ranges shown).',
+    );
     lines.push('');
     lines.push('Sequences (* = depthwise middle, balanced as a triple):');
     r.sequences.forEach((q, k) => {
-      const chain = q.layers.map((n, i) => `${n}${q.triple[i] ? '*' : ''}${i < q.links.length ? ` -[${q.links[i] || 'direct'}]-> ` : ''}`).join('');
-      lines.push(`  ${k + 1}. ${chain} (${q.iterations} sweeps${q.converged ? '' : `, stopped with scales still changing by ${(q.lastChange * 100).toPrecision(2)}%`})`);
+      const chain = q.layers
+        .map((n, i) => `${n}${q.triple[i] ? '*' : ''}${i < q.links.length ? ` -[${q.links[i] || 'direct'}]-> ` : ''}`)
+        .join('');
+      lines.push(
+        `  ${k + 1}. ${chain} (${q.iterations} sweeps${q.converged ? '' : `, stopped with scales still changing by ${(q.lastChange * 100).toPrecision(2)}%`})`,
+      );
     });
   }
   if (r.stops.length) {
@@ -198,13 +243,18 @@ export function formatEqualization(r, { top = 40, color = false } = {}) {
       lines.push(`  ${layers.length} x ${reason}  [${names}]`);
     }
   }
-  if (r.relu6Replaced.length) lines.push(`ReLU6 (Clip 0..6) replaced by Relu inside sequences: ${r.relu6Replaced.length} nodes (--keep-relu6 keeps them and ends sequences there).`);
+  if (r.relu6Replaced.length)
+    lines.push(
+      `ReLU6 (Clip 0..6) replaced by Relu inside sequences: ${r.relu6Replaced.length} nodes (--keep-relu6 keeps them and ends sequences there).`,
+    );
   if (r.relu6Kept.length) lines.push(`ReLU6 kept: ${r.relu6Kept.length} nodes end sequences.`);
   if (r.deadChannels.length) {
     const by = new Map();
     for (const d of r.deadChannels) by.set(d.layer, [...(by.get(d.layer) || []), d.channel]);
-    lines.push(`Near-dead channels (range below ${r.options.deadChannelRatio} of their layer's largest), not balanced against their ~0 range: ` +
-      [...by].map(([l, cs]) => `${l} [${cs.slice(0, 8).join(', ')}${cs.length > 8 ? `, +${cs.length - 8}` : ''}]`).join('; '));
+    lines.push(
+      `Near-dead channels (range below ${r.options.deadChannelRatio} of their layer's largest), not balanced against their ~0 range: ` +
+        [...by].map(([l, cs]) => `${l} [${cs.slice(0, 8).join(', ')}${cs.length > 8 ? `, +${cs.length - 8}` : ''}]`).join('; '),
+    );
   }
   return lines.join('\n');
 }
@@ -215,24 +265,37 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
   const s = cmp.summary;
   const lines = [];
   const mb = s.matchedBy;
-  lines.push(`${cmp.a.model.name} vs ${cmp.b.model.name}: ${s.pairs} layer pairs (matched by weight name ${mb.weight}, node name ${mb.name}, position ${mb.position}); ` +
-    `${s.comparable} comparable, ${s.identical} identical; ${s.unmatchedA} layers only in A, ${s.unmatchedB} only in B.`);
+  lines.push(
+    `${cmp.a.model.name} vs ${cmp.b.model.name}: ${s.pairs} layer pairs (matched by weight name ${mb.weight}, node name ${mb.name}, position ${mb.position}); ` +
+      `${s.comparable} comparable, ${s.identical} identical; ${s.unmatchedA} layers only in A, ${s.unmatchedB} only in B.`,
+  );
   if (s.pairs) {
     const key = (p) => (p.comparable ? p.tensor.sqnr : -Infinity);
     const order = cmp.pairs.map((p, k) => k).sort((i, j) => key(cmp.pairs[i]) - key(cmp.pairs[j]) || i - j);
     const head = ['#', 'layer A', 'layer B', 'matched by', 'B quantization', 'max|diff|', 'RMS diff', 'SQNR dB'];
     const rows = order.slice(0, top).map((k, r) => {
       const p = cmp.pairs[k];
-      const row = [String(r + 1), layerLabel(p.a), layerLabel(p.b), p.matchedBy, quantizationText(p.b),
-        ...(p.comparable ? [formatNumber(p.tensor.maxAbsDiff), formatNumber(p.tensor.rmsDiff), formatDb(p.tensor.sqnr)] : [`not comparable: ${p.reason}`, '', ''])];
+      const row = [
+        String(r + 1),
+        layerLabel(p.a),
+        layerLabel(p.b),
+        p.matchedBy,
+        quantizationText(p.b),
+        ...(p.comparable
+          ? [formatNumber(p.tensor.maxAbsDiff), formatNumber(p.tensor.rmsDiff), formatDb(p.tensor.sqnr)]
+          : [`not comparable: ${p.reason}`, '', '']),
+      ];
       row.high = p.comparable && riskOfDb(p.tensor.sqnr) === 'high';
       return row;
     });
     lines.push('');
     lines.push(...columns(head, rows, { right: new Set([0, 5, 6, 7]), red: (row) => color && row.high }));
     lines.push('');
-    lines.push('SQNR in dB of B\'s weights (dequantized) against A\'s: 10 log10(sum a^2 / sum (b - a)^2); "lossless" when identical.');
-    if (order.length > rows.length) lines.push(`${order.length - rows.length} more pairs not shown (--top N, or --format json for all).`);
+    lines.push(
+      'SQNR in dB of B\'s weights (dequantized) against A\'s: 10 log10(sum a^2 / sum (b - a)^2); "lossless" when identical.',
+    );
+    if (order.length > rows.length)
+      lines.push(`${order.length - rows.length} more pairs not shown (--top N, or --format json for all).`);
     if (s.worst) lines.push(`Worst: ${s.worst.name} at ${formatDb(s.worst.sqnr)} dB.`);
   }
   const list = (names) => names.slice(0, 10).join(', ') + (names.length > 10 ? `, +${names.length - 10} more` : '');

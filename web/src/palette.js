@@ -18,10 +18,15 @@ export const colors = {
   min: palette.blue,
   max: palette.vermillion,
   mean: palette.black,
-  band: palette.sky,          // mean ± std
-  flagged: palette.purple,    // outlier channels
+  band: palette.sky, // mean ± std
+  flagged: palette.purple, // outlier channels
   before: palette.grey,
   after: palette.blue,
   risk: { high: palette.vermillion, medium: palette.orange, low: palette.green, failed: palette.grey },
-  schemes: { int8PerTensor: palette.vermillion, int8PerChannel: palette.blue, int4PerTensor: palette.orange, int4PerChannel: palette.sky },
+  schemes: {
+    int8PerTensor: palette.vermillion,
+    int8PerChannel: palette.blue,
+    int4PerTensor: palette.orange,
+    int4PerChannel: palette.sky,
+  },
 };

@@ -14,7 +14,7 @@ import { fromBase64, toBase64 } from './base64.js';
 export const REPORT_SCHEMA = 'quantlens.report/1';
 
 const TYPES = { Float32Array, Float64Array, Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array };
-const MAGIC = [0x51, 0x4c, 0x52, 0x31];  // "QLR1"
+const MAGIC = [0x51, 0x4c, 0x52, 0x31]; // "QLR1"
 const align8 = (n) => (n + 7) & ~7;
 
 // FNV-1a over the bytes: finds candidate duplicates (confirmed byte for byte).
@@ -27,10 +27,10 @@ const sameBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i
 
 export function packData(data) {
   const arrays = [];
-  const stored = new Map();  // fingerprint -> [[offset, bytes]]: equal arrays are stored once
+  const stored = new Map(); // fingerprint -> [[offset, bytes]]: equal arrays are stored once
   let blockSize = 0;
   const skeleton = JSON.stringify(data, function replacer(key, value) {
-    const v = this[key];  // the raw value (JSON.stringify would have called toJSON)
+    const v = this[key]; // the raw value (JSON.stringify would have called toJSON)
     if (ArrayBuffer.isView(v) && TYPES[v.constructor.name] === v.constructor) {
       // Identical arrays share one place in the block (an equalization's "before" is
       // often the analysis itself: a layer with no BatchNorm to fold).
@@ -87,17 +87,25 @@ const escapeText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
 // The Content-Security-Policy of a saved report: no network, no frames, no plugins;
 // only the named script runs; styles inline (the views carry their own).
-export const reportPolicy = (hash) => [
-  "default-src 'none'",
-  `script-src ${hash}`,
-  "style-src 'unsafe-inline'",
-  'img-src data: blob:',
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+export const reportPolicy = (hash) =>
+  [
+    "default-src 'none'",
+    `script-src ${hash}`,
+    "style-src 'unsafe-inline'",
+    'img-src data: blob:',
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
 
 // What a report carries: everything the views show, minus the equalized model's bytes.
-export function reportData({ analysis, equalization = null, comparison = null, analysisB = null, version = 'dev', savedAt = new Date().toISOString() }) {
+export function reportData({
+  analysis,
+  equalization = null,
+  comparison = null,
+  analysisB = null,
+  version = 'dev',
+  savedAt = new Date().toISOString(),
+}) {
   const data = { version, savedAt, analysis };
   if (equalization) {
     const { bytes, ...eq } = equalization;
@@ -151,9 +159,6 @@ export async function reportHtml({ css, script, data, title = 'QuantLens report'
     title,
     generator: 'QuantLens',
     css,
-    body: [
-      `<script id="ql-data" type="application/octet-stream">${packed}</script>`,
-      `<script id="ql-main">${js}</script>`,
-    ],
+    body: [`<script id="ql-data" type="application/octet-stream">${packed}</script>`, `<script id="ql-main">${js}</script>`],
   });
 }

@@ -31,7 +31,12 @@ function toBytes(data) {
   return null;
 }
 
-const isBlob = (x) => x && typeof x === 'object' && typeof x.arrayBuffer === 'function' && typeof x.slice === 'function' && typeof x.size === 'number';
+const isBlob = (x) =>
+  x &&
+  typeof x === 'object' &&
+  typeof x.arrayBuffer === 'function' &&
+  typeof x.slice === 'function' &&
+  typeof x.size === 'number';
 
 export function checkAbort(signal) {
   if (signal && signal.aborted) throw new QuantLensError('ABORTED', 'cancelled');
@@ -62,7 +67,9 @@ export async function openSource(core, source) {
     try {
       fd = fs.openSync(source, 'r');
     } catch (e) {
-      throw new QuantLensError('IO_ERROR', `cannot open ${source}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: e });
+      throw new QuantLensError('IO_ERROR', `cannot open ${source}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, {
+        cause: e,
+      });
     }
     const stat = fs.fstatSync(fd);
     if (stat.isDirectory()) {
@@ -71,9 +78,14 @@ export async function openSource(core, source) {
     }
     const readSync = (offset, length, ptr) => readFdInto(fs, core, fd, offset, length, ptr);
     return {
-      size: stat.size, name: path.basename(source), dir: path.dirname(source), sync: true, readSync,
+      size: stat.size,
+      name: path.basename(source),
+      dir: path.dirname(source),
+      sync: true,
+      readSync,
       readInto: async (offset, length, ptr) => {
-        if (!readSync(offset, length, ptr)) throw new QuantLensError('IO_ERROR', `${source}: file ended before byte ${offset + length}`);
+        if (!readSync(offset, length, ptr))
+          throw new QuantLensError('IO_ERROR', `${source}: file ended before byte ${offset + length}`);
       },
       close: () => fs.closeSync(fd),
     };
@@ -81,9 +93,17 @@ export async function openSource(core, source) {
   const bytes = toBytes(source);
   if (bytes) {
     return {
-      size: bytes.length, name: 'model.onnx', dir: null, sync: true,
-      readSync: (offset, length, ptr) => { core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr); return true; },
-      readInto: async (offset, length, ptr) => { core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr); },
+      size: bytes.length,
+      name: 'model.onnx',
+      dir: null,
+      sync: true,
+      readSync: (offset, length, ptr) => {
+        core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr);
+        return true;
+      },
+      readInto: async (offset, length, ptr) => {
+        core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr);
+      },
       close: () => {},
     };
   }
@@ -91,11 +111,16 @@ export async function openSource(core, source) {
     // FileReaderSync exists in workers only: elsewhere the file is read whole, asynchronously.
     const FRS = typeof FileReaderSync === 'function' ? FileReaderSync : null;
     const readInto = async (offset, length, ptr) => {
-      if (FRS) {  // in a worker: synchronous reads in large slices are the fastest way in Chromium
+      if (FRS) {
+        // in a worker: synchronous reads in large slices are the fastest way in Chromium
         for (let done = 0; done < length; done += BLOB_SLICE) {
           const n = Math.min(BLOB_SLICE, length - done);
           const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset + done, offset + done + n)));
-          if (chunk.length !== n) throw new QuantLensError('IO_ERROR', `${source.name || 'file'}: could not read bytes ${offset + done}..${offset + done + n}`);
+          if (chunk.length !== n)
+            throw new QuantLensError(
+              'IO_ERROR',
+              `${source.name || 'file'}: could not read bytes ${offset + done}..${offset + done + n}`,
+            );
           core.HEAPU8.set(chunk, ptr + done);
         }
         return;
@@ -103,18 +128,28 @@ export async function openSource(core, source) {
       for (let done = 0; done < length; done += SLICE) {
         const end = Math.min(length, done + SLICE);
         const chunk = new Uint8Array(await source.slice(offset + done, offset + end).arrayBuffer());
-        if (chunk.length !== end - done) throw new QuantLensError('IO_ERROR', `${source.name || 'file'}: could not read bytes ${offset + done}..${offset + end}`);
+        if (chunk.length !== end - done)
+          throw new QuantLensError(
+            'IO_ERROR',
+            `${source.name || 'file'}: could not read bytes ${offset + done}..${offset + end}`,
+          );
         core.HEAPU8.set(chunk, ptr + done);
       }
     };
     return {
-      size: source.size, name: source.name || 'model.onnx', dir: null, sync: !!FRS, slowRead: true,
-      readSync: FRS && ((offset, length, ptr) => {
-        const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset, offset + length)));
-        if (chunk.length !== length) return false;
-        core.HEAPU8.set(chunk, ptr);
-        return true;
-      }),
+      size: source.size,
+      name: source.name || 'model.onnx',
+      dir: null,
+      sync: !!FRS,
+      slowRead: true,
+      readSync:
+        FRS &&
+        ((offset, length, ptr) => {
+          const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset, offset + length)));
+          if (chunk.length !== length) return false;
+          core.HEAPU8.set(chunk, ptr);
+          return true;
+        }),
       readInto,
       close: () => {},
     };
@@ -150,12 +185,17 @@ export async function readWholeIntoHeap(core, src, { onProgress, signal } = {}) 
  * its real path (symbolic links resolved) is a regular file inside the model's real folder.
  */
 export function externalFiles(core, externalData, dir) {
-  const map = typeof externalData === 'function' ? null : (externalData || {});
+  const map = typeof externalData === 'function' ? null : externalData || {};
   const fds = new Map();
   const missing = (msg) => new QuantLensError('MISSING_EXTERNAL_DATA', msg);
-  const unsafe = (msg) => new QuantLensError('UNSAFE_EXTERNAL_DATA', `${msg}: external data must be a file inside the model's folder, so nothing was read`);
+  const unsafe = (msg) =>
+    new QuantLensError(
+      'UNSAFE_EXTERNAL_DATA',
+      `${msg}: external data must be a file inside the model's folder, so nothing was read`,
+    );
   const range = (location, size, offset, length) => {
-    if (offset + length > size) throw missing(`external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`);
+    if (offset + length > size)
+      throw missing(`external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`);
   };
   const own = (key) => (map && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined);
   return {
@@ -163,7 +203,8 @@ export function externalFiles(core, externalData, dir) {
       const { location, path: rel = location } = typeof ref === 'string' ? { location: ref } : ref;
       if (typeof externalData === 'function') {
         const got = toBytes(await externalData(location, offset, length));
-        if (!got || got.length !== length) throw missing(`external data '${location}' bytes ${offset}..${offset + length} were not provided`);
+        if (!got || got.length !== length)
+          throw missing(`external data '${location}' bytes ${offset}..${offset + length} were not provided`);
         core.HEAPU8.set(got, ptr);
         return;
       }
@@ -199,7 +240,9 @@ export function externalFiles(core, externalData, dir) {
           }
           const inside = path.relative(realDir, real);
           if (!inside || inside.startsWith('..') || path.isAbsolute(inside)) {
-            throw unsafe(`external data location '${location}' is a symbolic link that leads outside the model's folder (to ${real})`);
+            throw unsafe(
+              `external data location '${location}' is a symbolic link that leads outside the model's folder (to ${real})`,
+            );
           }
           try {
             fd = fs.openSync(real, 'r');

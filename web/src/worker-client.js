@@ -22,7 +22,7 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
   let worker = null;
   let closed = false;
   let nextId = 1;
-  const jobs = new Map();  // id -> {resolve, reject, onProgress, done()}
+  const jobs = new Map(); // id -> {resolve, reject, onProgress, done()}
 
   function settle(id, how, value) {
     const job = jobs.get(id);
@@ -41,7 +41,7 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
     w.onmessage = (event) => {
       const m = event.data || {};
       const job = jobs.get(m.id);
-      if (!job) return;  // a job already settled (aborted): its late messages are dropped
+      if (!job) return; // a job already settled (aborted): its late messages are dropped
       if (m.type === 'progress') {
         if (job.onProgress) {
           const { id, type, ...p } = m;
@@ -58,7 +58,12 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
       if (event && event.preventDefault) event.preventDefault();
       w.terminate();
       if (worker === w) worker = null;
-      failAll(new QuantLensError('INTERNAL', (event && event.message) || 'the QuantLens worker stopped (could its script or the .wasm not be loaded?)'));
+      failAll(
+        new QuantLensError(
+          'INTERNAL',
+          (event && event.message) || 'the QuantLens worker stopped (could its script or the .wasm not be loaded?)',
+        ),
+      );
     };
     return w;
   }
@@ -66,7 +71,10 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
   function start() {
     if (closed) throw aborted('this worker client was terminated');
     if (!worker) {
-      if (!factory) throw aborted('the worker was terminated (give createWorkerClient a function that makes workers to go on after cancel())');
+      if (!factory)
+        throw aborted(
+          'the worker was terminated (give createWorkerClient a function that makes workers to go on after cancel())',
+        );
       worker = factory();
       attach(worker);
     }
@@ -80,9 +88,11 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
 
   function request(cmd, payload, options = {}) {
     return new Promise((resolve, reject) => {
-      if (options === null || typeof options !== 'object') throw new QuantLensError('INVALID_ARGUMENT', 'options must be an object');
+      if (options === null || typeof options !== 'object')
+        throw new QuantLensError('INVALID_ARGUMENT', 'options must be an object');
       const { onProgress, signal, ...rest } = options;
-      if (onProgress !== undefined && typeof onProgress !== 'function') throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
+      if (onProgress !== undefined && typeof onProgress !== 'function')
+        throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
       if (signal && signal.aborted) throw aborted();
       const w = start();
       const id = nextId++;
@@ -90,20 +100,34 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
         if (worker === w) w.postMessage({ cmd: 'abort', id });
         settle(id, 'reject', aborted());
       };
-      const done = () => { if (signal) signal.removeEventListener('abort', onAbort); };
+      const done = () => {
+        if (signal) signal.removeEventListener('abort', onAbort);
+      };
       jobs.set(id, { resolve, reject, onProgress, done });
       if (signal) signal.addEventListener('abort', onAbort, { once: true });
       try {
         w.postMessage({ id, cmd, ...payload, options: rest });
       } catch (e) {
         // Functions (layers: (layer) => ..., externalData: async (...) => ...) cannot reach a worker.
-        settle(id, 'reject', new QuantLensError('INVALID_ARGUMENT', `cannot send this job to the worker (${e.message}); pass a RegExp for layers and bytes or Blobs for externalData`, { cause: e }));
+        settle(
+          id,
+          'reject',
+          new QuantLensError(
+            'INVALID_ARGUMENT',
+            `cannot send this job to the worker (${e.message}); pass a RegExp for layers and bytes or Blobs for externalData`,
+            { cause: e },
+          ),
+        );
       }
     });
   }
 
-  if (factory && workerOrFactory != null) start();  // a factory given: start now, to be warm for the first job
-  else if (!factory) { worker = workerOrFactory; attach(worker); }
+  if (factory && workerOrFactory != null)
+    start(); // a factory given: start now, to be warm for the first job
+  else if (!factory) {
+    worker = workerOrFactory;
+    attach(worker);
+  }
 
   return {
     analyze: (files, options) => request('analyze', { files }, options),

@@ -33,14 +33,16 @@ function sourceOption(files, externalData) {
   if (externalData && typeof externalData === 'object') return { model, externalData };
   const others = list.filter((f) => f !== model);
   if (!others.length) return { model, externalData: undefined };
-  const find = (location) => others.find((f) => nameOf(f) === location) || others.find((f) => nameOf(f) === location.split('/').pop());
+  const find = (location) =>
+    others.find((f) => nameOf(f) === location) || others.find((f) => nameOf(f) === location.split('/').pop());
   return {
     model,
     externalData: async (location, offset, length) => {
       const file = find(location);
-      if (!file) return null;  // reported as MISSING_EXTERNAL_DATA, naming the location
+      if (!file) return null; // reported as MISSING_EXTERNAL_DATA, naming the location
       if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) {
-        const bytes = file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+        const bytes =
+          file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
         return bytes.subarray(offset, offset + length);
       }
       return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
@@ -66,7 +68,7 @@ async function run(cmd, data, options) {
 
 /** Serves requests arriving at `scope` (the worker's global scope by default). */
 export function serve(scope = self) {
-  const controllers = new Map();  // job id -> AbortController
+  const controllers = new Map(); // job id -> AbortController
   let queue = Promise.resolve();
 
   async function job(data) {
@@ -82,7 +84,11 @@ export function serve(scope = self) {
       // The equalized model's bytes move to the page rather than being copied.
       post({ type: 'result', result }, cmd === 'equalize' && result.bytes ? [result.bytes.buffer] : []);
     } catch (e) {
-      const error = { code: (e && e.code) || 'INTERNAL', message: (e && e.message) || String(e), offset: e && Number.isInteger(e.offset) ? e.offset : -1 };
+      const error = {
+        code: (e && e.code) || 'INTERNAL',
+        message: (e && e.message) || String(e),
+        offset: e && Number.isInteger(e.offset) ? e.offset : -1,
+      };
       post({ type: 'error', error });
     } finally {
       controllers.delete(id);

@@ -14,9 +14,13 @@ import { root } from '../../../tests/js/helpers.mjs';
 
 const app = path.join(root, 'web', 'dist', 'app', 'index.html');
 const dir = path.join(root, 'tools', 'bench', 'models');
-const models = process.argv.slice(2).length ? process.argv.slice(2)
+const models = process.argv.slice(2).length
+  ? process.argv.slice(2)
   : ['mobilenet_v2', 'resnet50', 'vgg16'].map((m) => path.join(dir, `${m}.onnx`)).filter((f) => fs.existsSync(f));
-if (!models.length) { console.error('no models: pass paths, or run npm run bench once to export them'); process.exit(1); }
+if (!models.length) {
+  console.error('no models: pass paths, or run npm run bench once to export them');
+  process.exit(1);
+}
 
 const READER = `self.onmessage = (e) => { const f = e.data; const r = new FileReaderSync(); const t = performance.now();
   for (let o = 0; o < f.size; o += 64 << 20) r.readAsArrayBuffer(f.slice(o, Math.min(f.size, o + (64 << 20))));
@@ -33,7 +37,12 @@ for (const model of models) {
     const input = Object.assign(document.createElement('input'), { type: 'file', id: 'bench-read' });
     document.body.append(input);
     const w = new Worker(URL.createObjectURL(new Blob([src])));
-    input.onchange = () => { w.onmessage = (e) => { window.__read = e.data; }; w.postMessage(input.files[0]); };
+    input.onchange = () => {
+      w.onmessage = (e) => {
+        window.__read = e.data;
+      };
+      w.postMessage(input.files[0]);
+    };
   }, READER);
   await page.setInputFiles('#bench-read', model);
   await page.waitForFunction(() => window.__read !== undefined, null, { timeout: 600000 });
@@ -49,8 +58,13 @@ for (const model of models) {
   const node = performance.now() - n0;
   const mb = fs.statSync(model).size / 1e6;
   rows.push({ model: path.basename(model, '.onnx'), mb, open, read, node });
-  console.log(`${path.basename(model)}: ${mb.toFixed(0)} MB, app ${(open / 1000).toFixed(2)} s, read ${(read / 1000).toFixed(2)} s, node ${(node / 1000).toFixed(2)} s`);
+  console.log(
+    `${path.basename(model)}: ${mb.toFixed(0)} MB, app ${(open / 1000).toFixed(2)} s, read ${(read / 1000).toFixed(2)} s, node ${(node / 1000).toFixed(2)} s`,
+  );
 }
 await browser.close();
 console.log('\n| model | file | app: pick to table | browser read of the File | analyze() in Node |\n|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.model} | ${r.mb.toFixed(0)} MB | ${(r.open / 1000).toFixed(2)} s | ${(r.read / 1000).toFixed(2)} s | ${(r.node / 1000).toFixed(2)} s |`);
+for (const r of rows)
+  console.log(
+    `| ${r.model} | ${r.mb.toFixed(0)} MB | ${(r.open / 1000).toFixed(2)} s | ${(r.read / 1000).toFixed(2)} s | ${(r.node / 1000).toFixed(2)} s |`,
+  );

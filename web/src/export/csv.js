@@ -40,7 +40,11 @@ export function csvFloat32(x) {
 }
 
 // Wraps a pre-formatted number so csvField does not reformat it.
-class Raw { constructor(s) { this.s = s; } }
+class Raw {
+  constructor(s) {
+    this.s = s;
+  }
+}
 const raw = (s) => new Raw(s);
 // An element of a per-channel array: float32 arrays via float32Number, others exactly.
 const elem = (arr, i) => raw(arr instanceof Float32Array ? csvFloat32(arr[i]) : csvNumber(arr[i]));
@@ -51,20 +55,43 @@ export function toCsv(header, rows) {
 }
 
 // Per layer: the columns of the CLI's table, every analysed layer, riskiest first.
-export const LAYER_COLUMNS = ['rank', 'index', 'layer', 'path', 'op', 'depthwise', 'weight', 'shape', 'channels',
-  ...SCHEMES, 'outliers', 'then', 'risk', 'error'];
+export const LAYER_COLUMNS = [
+  'rank',
+  'index',
+  'layer',
+  'path',
+  'op',
+  'depthwise',
+  'weight',
+  'shape',
+  'channels',
+  ...SCHEMES,
+  'outliers',
+  'then',
+  'risk',
+  'error',
+];
 
 export function analysisLayersCsv(result) {
   const order = [...result.summary.ranking];
   // Layers missing from the ranking (none today) go last, in graph order.
   const ranked = new Set(order);
-  result.layers.forEach((_, k) => { if (!ranked.has(k)) order.push(k); });
+  result.layers.forEach((_, k) => {
+    if (!ranked.has(k)) order.push(k);
+  });
   const rows = order.map((k, r) => {
     const l = result.layers[k];
     const ok = !l.error;
     return [
-      r + 1, l.index, l.name, l.path || '', l.op, !!l.depthwise, l.weight, (l.shape || []).join('x'),
-      ok ? l.channels.count : (typeof l.channels === 'number' ? l.channels : null),
+      r + 1,
+      l.index,
+      l.name,
+      l.path || '',
+      l.op,
+      !!l.depthwise,
+      l.weight,
+      (l.shape || []).join('x'),
+      ok ? l.channels.count : typeof l.channels === 'number' ? l.channels : null,
       ...SCHEMES.map((s) => (ok ? l.sqnr[s] : null)),
       ok ? l.outlierChannels.length : null,
       ok ? followerText(l) : '',
@@ -76,8 +103,22 @@ export function analysisLayersCsv(result) {
 }
 
 // Per (layer, channel): the statistics of every output channel of every analysed layer.
-export const CHANNEL_COLUMNS = ['index', 'layer', 'path', 'op', 'channel', 'min', 'max', 'mean', 'std', 'absMax',
-  'range', 'relativeRange', 'outlier', ...SCHEMES];
+export const CHANNEL_COLUMNS = [
+  'index',
+  'layer',
+  'path',
+  'op',
+  'channel',
+  'min',
+  'max',
+  'mean',
+  'std',
+  'absMax',
+  'range',
+  'relativeRange',
+  'outlier',
+  ...SCHEMES,
+];
 
 export function analysisChannelsCsv(result) {
   const rows = [];
@@ -87,9 +128,19 @@ export function analysisChannelsCsv(result) {
     const outliers = new Set(l.outlierChannels);
     for (let i = 0; i < c.count; i++) {
       rows.push([
-        l.index, l.name, l.path || '', l.op, i,
-        elem(c.min, i), elem(c.max, i), elem(c.mean, i), elem(c.std, i), elem(c.absMax, i),
-        elem(c.range, i), elem(c.relativeRange, i), outliers.has(i) ? 1 : 0,
+        l.index,
+        l.name,
+        l.path || '',
+        l.op,
+        i,
+        elem(c.min, i),
+        elem(c.max, i),
+        elem(c.mean, i),
+        elem(c.std, i),
+        elem(c.absMax, i),
+        elem(c.range, i),
+        elem(c.relativeRange, i),
+        outliers.has(i) ? 1 : 0,
         ...SCHEMES.map((s) => elem(c.sqnr[s], i)),
       ]);
     }
@@ -97,25 +148,61 @@ export function analysisChannelsCsv(result) {
   return toCsv(CHANNEL_COLUMNS, rows);
 }
 
-
 // Per pair of compare(): A's and B's layer, how they were matched, B's quantization and
 // the differences; then one row per unmatched layer (matchedBy 'unmatched').
-export const PAIR_COLUMNS = ['pair', 'layerA', 'pathA', 'layerB', 'pathB', 'op', 'matchedBy', 'quantizationB',
-  'comparable', 'reason', 'maxAbsDiff', 'rmsDiff', 'sqnr'];
+export const PAIR_COLUMNS = [
+  'pair',
+  'layerA',
+  'pathA',
+  'layerB',
+  'pathB',
+  'op',
+  'matchedBy',
+  'quantizationB',
+  'comparable',
+  'reason',
+  'maxAbsDiff',
+  'rmsDiff',
+  'sqnr',
+];
 
 export function comparisonPairsCsv(cmp) {
   const rows = cmp.pairs.map((p, k) => [
-    p.index ?? k, p.a.name, p.a.path || '', p.b.name, p.b.path || '', p.a.op, p.matchedBy, quantizationText(p.b),
-    p.comparable, p.reason || '',
-    p.tensor ? p.tensor.maxAbsDiff : null, p.tensor ? p.tensor.rmsDiff : null, p.tensor ? p.tensor.sqnr : null,
+    p.index ?? k,
+    p.a.name,
+    p.a.path || '',
+    p.b.name,
+    p.b.path || '',
+    p.a.op,
+    p.matchedBy,
+    quantizationText(p.b),
+    p.comparable,
+    p.reason || '',
+    p.tensor ? p.tensor.maxAbsDiff : null,
+    p.tensor ? p.tensor.rmsDiff : null,
+    p.tensor ? p.tensor.sqnr : null,
   ]);
-  for (const name of cmp.unmatched.a) rows.push([null, name, '', '', '', '', 'unmatched', '', false, 'only in A', null, null, null]);
-  for (const name of cmp.unmatched.b) rows.push([null, '', '', name, '', '', 'unmatched', '', false, 'only in B', null, null, null]);
+  for (const name of cmp.unmatched.a)
+    rows.push([null, name, '', '', '', '', 'unmatched', '', false, 'only in A', null, null, null]);
+  for (const name of cmp.unmatched.b)
+    rows.push([null, '', '', name, '', '', 'unmatched', '', false, 'only in B', null, null, null]);
   return toCsv(PAIR_COLUMNS, rows);
 }
 
 // Per (pair, channel) of the comparable pairs.
-export const PAIR_CHANNEL_COLUMNS = ['pair', 'layerA', 'layerB', 'channel', 'maxAbsDiff', 'rmsDiff', 'sqnr', 'minA', 'maxA', 'minB', 'maxB'];
+export const PAIR_CHANNEL_COLUMNS = [
+  'pair',
+  'layerA',
+  'layerB',
+  'channel',
+  'maxAbsDiff',
+  'rmsDiff',
+  'sqnr',
+  'minA',
+  'maxA',
+  'minB',
+  'maxB',
+];
 
 export function comparisonChannelsCsv(cmp) {
   const rows = [];
@@ -123,8 +210,19 @@ export function comparisonChannelsCsv(cmp) {
     if (!p.comparable || !p.channels) return;
     const c = p.channels;
     for (let i = 0; i < c.count; i++) {
-      rows.push([p.index ?? k, p.a.name, p.b.name, i, elem(c.maxAbsDiff, i), elem(c.rmsDiff, i), elem(c.sqnr, i),
-        elem(c.minA, i), elem(c.maxA, i), elem(c.minB, i), elem(c.maxB, i)]);
+      rows.push([
+        p.index ?? k,
+        p.a.name,
+        p.b.name,
+        i,
+        elem(c.maxAbsDiff, i),
+        elem(c.rmsDiff, i),
+        elem(c.sqnr, i),
+        elem(c.minA, i),
+        elem(c.maxA, i),
+        elem(c.minB, i),
+        elem(c.maxB, i),
+      ]);
     }
   });
   return toCsv(PAIR_CHANNEL_COLUMNS, rows);
@@ -133,21 +231,39 @@ export function comparisonChannelsCsv(cmp) {
 const extent = (v) => {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const x of v || []) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  for (const x of v || []) {
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
   return v && v.length ? [lo, hi] : [null, null];
 };
 
 // Per changed layer of equalize(): SQNR before and after, the scale ranges and notes.
-export const EQUALIZATION_COLUMNS = ['layer', 'op', 'weight',
+export const EQUALIZATION_COLUMNS = [
+  'layer',
+  'op',
+  'weight',
   ...SCHEMES.flatMap((s) => [`${s}Before`, `${s}After`]),
-  'outScaleMin', 'outScaleMax', 'inScaleMin', 'inScaleMax', 'batchNormFolded', 'biasAdded', 'biasAbsorbed'];
+  'outScaleMin',
+  'outScaleMax',
+  'inScaleMin',
+  'inScaleMax',
+  'batchNormFolded',
+  'biasAdded',
+  'biasAbsorbed',
+];
 
 export function equalizationCsv(eq) {
   const rows = eq.layers.map((l) => [
-    l.name, l.op, l.weight,
+    l.name,
+    l.op,
+    l.weight,
     ...SCHEMES.flatMap((s) => [l.before.sqnr[s], l.after.sqnr[s]]),
-    ...extent(l.outScale), ...extent(l.inScale),
-    !!l.batchNormFolded, !!l.biasAdded, !!l.absorbed,
+    ...extent(l.outScale),
+    ...extent(l.inScale),
+    !!l.batchNormFolded,
+    !!l.biasAdded,
+    !!l.absorbed,
   ]);
   return toCsv(EQUALIZATION_COLUMNS, rows);
 }

@@ -46,7 +46,7 @@ export function levels(metric) {
 }
 
 function levelOf(layer, metric) {
-  if (metric === 'int8PerTensor') return riskOf(layer);  // the app's rule, outlier channels included
+  if (metric === 'int8PerTensor') return riskOf(layer); // the app's rule, outlier channels included
   if (metric === 'outliers') return layer.outlierChannels.length ? 'medium' : 'low';
   const t = levels(metric);
   const db = layer.sqnr[metric];
@@ -75,20 +75,38 @@ export function modelExplorerNodeData(analysis, { metric = 'int8PerTensor' } = {
   const skipped = [];
   const worse = (a, b) => (metric === 'outliers' ? a > b : a < b);
   for (const l of analysis.layers) {
-    if (l.path) { skipped.push({ layer: l.name, reason: `in sub-graph ${l.path}` }); continue; }
-    if (l.error) { skipped.push({ layer: l.name, reason: `not analysed: ${l.error.code}` }); continue; }
-    if (!l.name || syntheticName(l)) { skipped.push({ layer: l.name, reason: 'node has no name' }); continue; }
+    if (l.path) {
+      skipped.push({ layer: l.name, reason: `in sub-graph ${l.path}` });
+      continue;
+    }
+    if (l.error) {
+      skipped.push({ layer: l.name, reason: `not analysed: ${l.error.code}` });
+      continue;
+    }
+    if (!l.name || syntheticName(l)) {
+      skipped.push({ layer: l.name, reason: 'node has no name' });
+      continue;
+    }
     const value = valueOf(l, metric);
-    if (value === null) { skipped.push({ layer: l.name, reason: `${metric} is not a number` }); continue; }
+    if (value === null) {
+      skipped.push({ layer: l.name, reason: `${metric} is not a number` });
+      continue;
+    }
     const prev = results[l.name];
-    if (prev && !worse(value, prev.value)) continue;  // two weights on one node: keep the worse
+    if (prev && !worse(value, prev.value)) continue; // two weights on one node: keep the worse
     results[l.name] = { value, bgColor: RISK_COLORS[levelOf(l, metric)] };
   }
   const t = levels(metric);
   const thresholds = t
-    ? [{ value: below(t.high), bgColor: RISK_COLORS.high }, { value: below(t.medium), bgColor: RISK_COLORS.medium },
-      { value: LOSSLESS_DB, bgColor: RISK_COLORS.low }]
-    : [{ value: 0, bgColor: RISK_COLORS.low }, { value: Number.MAX_VALUE, bgColor: RISK_COLORS.medium }];
+    ? [
+        { value: below(t.high), bgColor: RISK_COLORS.high },
+        { value: below(t.medium), bgColor: RISK_COLORS.medium },
+        { value: LOSSLESS_DB, bgColor: RISK_COLORS.low },
+      ]
+    : [
+        { value: 0, bgColor: RISK_COLORS.low },
+        { value: Number.MAX_VALUE, bgColor: RISK_COLORS.medium },
+      ];
   const graphData = { results, thresholds };
   const graphId = analysis.model.graph || '';
   return {

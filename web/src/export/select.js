@@ -5,14 +5,22 @@
 import { comparisonSummary } from '../compare.js';
 import { sqnrChange } from '../equalize.js';
 
-const toTest = (select) => (select instanceof RegExp ? (name) => { select.lastIndex = 0; return select.test(name); } : select);
+const toTest = (select) =>
+  select instanceof RegExp
+    ? (name) => {
+        select.lastIndex = 0;
+        return select.test(name);
+      }
+    : select;
 
 // compare(): pairs where A's or B's layer name matches, and the unmatched layers that
 // match. Each kept pair carries `index`, its position among all pairs.
 export function selectComparison(cmp, select) {
   const test = toTest(select);
   const pairs = [];
-  cmp.pairs.forEach((p, k) => { if (test(p.a.name) || test(p.b.name)) pairs.push({ ...p, index: k }); });
+  cmp.pairs.forEach((p, k) => {
+    if (test(p.a.name) || test(p.b.name)) pairs.push({ ...p, index: k });
+  });
   const unmatched = { a: cmp.unmatched.a.filter((n) => test(n)), b: cmp.unmatched.b.filter((n) => test(n)) };
   return { ...cmp, pairs, unmatched, summary: comparisonSummary(pairs, unmatched) };
 }
@@ -28,6 +36,11 @@ export function selectEqualization(eq, select) {
   return {
     ...eq,
     layers,
-    summary: { ...eq.summary, layersSelected: layers.length, int8PerTensor: sqnrChange(layers, 'int8PerTensor'), int4PerTensor: sqnrChange(layers, 'int4PerTensor') },
+    summary: {
+      ...eq.summary,
+      layersSelected: layers.length,
+      int8PerTensor: sqnrChange(layers, 'int8PerTensor'),
+      int4PerTensor: sqnrChange(layers, 'int4PerTensor'),
+    },
   };
 }

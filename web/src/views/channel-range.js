@@ -18,9 +18,7 @@
 // min); per-channel points circle.ql-range-point-{max,min}; one .ql-flagged element per
 // flagged channel (data-channel), whatever the zoom.
 import * as d3 from 'd3';
-import {
-  chartFrame, channelHover, channelTickCount, clipped, colors, drawAxes, intTicks, visibleChannels,
-} from './common.js';
+import { chartFrame, channelHover, channelTickCount, clipped, colors, drawAxes, intTicks, visibleChannels } from './common.js';
 
 const KEYS = ['max', 'min', 'mean'];
 
@@ -38,20 +36,45 @@ const KEYS = ['max', 'min', 'mean'];
  *   tip, tipRows             a tooltip (common.js) and tipRows(i) -> [title, [[label, value], ...]]
  *   ariaLabel                the chart's accessible name
  */
-export function channelRangeChart(data, {
-  width, height, margin, xLabel = 'output channel', yLabel = 'weight value', domain, zero = false,
-  points = 'auto', tip, tipRows, ariaLabel,
-}) {
-  const n = Math.min(data.min.length, data.max.length, data.before ? Math.min(data.before.min.length, data.before.max.length) : Infinity);
+export function channelRangeChart(
+  data,
+  {
+    width,
+    height,
+    margin,
+    xLabel = 'output channel',
+    yLabel = 'weight value',
+    domain,
+    zero = false,
+    points = 'auto',
+    tip,
+    tipRows,
+    ariaLabel,
+  },
+) {
+  const n = Math.min(
+    data.min.length,
+    data.max.length,
+    data.before ? Math.min(data.before.min.length, data.before.max.length) : Infinity,
+  );
   const f = chartFrame(null, { width, height, margin });
   if (ariaLabel) f.svg.attr('role', 'img').attr('aria-label', ariaLabel);
   const x0 = d3.scaleLinear([-0.5, n - 0.5], [0, f.width]);
   const y = d3.scaleLinear(domain ?? defaultDomain(data, n, zero), [f.height, 0]).nice();
-  const axes = drawAxes(f.g, { x: x0, y, width: f.width, height: f.height, xLabel, yLabel, xFormat: intTicks, xTicks: channelTickCount(x0, f.width) });
+  const axes = drawAxes(f.g, {
+    x: x0,
+    y,
+    width: f.width,
+    height: f.height,
+    xLabel,
+    yLabel,
+    xFormat: intTicks,
+    xTicks: channelTickCount(x0, f.width),
+  });
   const plot = clipped(f.g, { width: f.width, height: f.height }).attr('class', 'ql-range-plot');
   const flagged = [...(data.flagged ?? [])].sort((a, b) => a - b);
   const B = data.before;
-  const thin = n > 400 ? 1 : 1.5;  // many channels: thinner lines stay apart
+  const thin = n > 400 ? 1 : 1.5; // many channels: thinner lines stay apart
   let x = x0;
 
   function rescale(nx) {
@@ -59,48 +82,120 @@ export function channelRangeChart(data, {
     axes.x.call(d3.axisBottom(x).ticks(channelTickCount(x, f.width)).tickFormat(intTicks));
     plot.selectAll('*').remove();
     const idx = visibleChannels(x, n);
-    const finite = (...vs) => (i) => vs.every((v) => Number.isFinite(v[i]));
-    const line = (v) => d3.line().x((i) => x(i)).y((i) => y(v[i])).defined(finite(v))(idx);
-    const area = (lo, hi) => d3.area().x((i) => x(i)).y0((i) => y(lo[i])).y1((i) => y(hi[i])).defined(finite(lo, hi))(idx);
-    plot.append('line').attr('class', 'ql-range-zero').attr('x1', 0).attr('x2', f.width).attr('y1', y(0)).attr('y2', y(0)).attr('stroke', '#bbb');
+    const finite =
+      (...vs) =>
+      (i) =>
+        vs.every((v) => Number.isFinite(v[i]));
+    const line = (v) =>
+      d3
+        .line()
+        .x((i) => x(i))
+        .y((i) => y(v[i]))
+        .defined(finite(v))(idx);
+    const area = (lo, hi) =>
+      d3
+        .area()
+        .x((i) => x(i))
+        .y0((i) => y(lo[i]))
+        .y1((i) => y(hi[i]))
+        .defined(finite(lo, hi))(idx);
+    plot
+      .append('line')
+      .attr('class', 'ql-range-zero')
+      .attr('x1', 0)
+      .attr('x2', f.width)
+      .attr('y1', y(0))
+      .attr('y2', y(0))
+      .attr('stroke', '#bbb');
     if (data.std && data.mean) {
       const sd = data.std;
       const m = data.mean;
-      plot.append('path').attr('class', 'ql-range-band').attr('fill', colors.band).attr('fill-opacity', 0.35)
-        .attr('d', d3.area().x((i) => x(i)).y0((i) => y(m[i] - sd[i])).y1((i) => y(m[i] + sd[i])).defined(finite(m, sd))(idx));
+      plot
+        .append('path')
+        .attr('class', 'ql-range-band')
+        .attr('fill', colors.band)
+        .attr('fill-opacity', 0.35)
+        .attr(
+          'd',
+          d3
+            .area()
+            .x((i) => x(i))
+            .y0((i) => y(m[i] - sd[i]))
+            .y1((i) => y(m[i] + sd[i]))
+            .defined(finite(m, sd))(idx),
+        );
     }
     if (B) {
       for (const key of ['max', 'min']) {
-        plot.append('path').attr('class', `ql-range-gap ql-range-gap-${key}`).attr('d', area(B[key], data[key]))
-          .attr('fill', colors.before).attr('fill-opacity', 0.3).attr('stroke', 'none');
+        plot
+          .append('path')
+          .attr('class', `ql-range-gap ql-range-gap-${key}`)
+          .attr('d', area(B[key], data[key]))
+          .attr('fill', colors.before)
+          .attr('fill-opacity', 0.3)
+          .attr('stroke', 'none');
       }
     }
     for (const key of KEYS) {
       if (B?.[key]) {
-        plot.append('path').attr('class', `ql-range-before-${key}`).attr('d', line(B[key]))
-          .attr('fill', 'none').attr('stroke', colors[key]).attr('stroke-width', thin).attr('stroke-dasharray', '2.5 2.5');
+        plot
+          .append('path')
+          .attr('class', `ql-range-before-${key}`)
+          .attr('d', line(B[key]))
+          .attr('fill', 'none')
+          .attr('stroke', colors[key])
+          .attr('stroke-width', thin)
+          .attr('stroke-dasharray', '2.5 2.5');
       }
       if (data[key]) {
-        plot.append('path').attr('class', `ql-range-${key}`).attr('d', line(data[key]))
-          .attr('fill', 'none').attr('stroke', colors[key]).attr('stroke-width', B ? thin + 0.4 : thin);
+        plot
+          .append('path')
+          .attr('class', `ql-range-${key}`)
+          .attr('d', line(data[key]))
+          .attr('fill', 'none')
+          .attr('stroke', colors[key])
+          .attr('stroke-width', B ? thin + 0.4 : thin);
       }
     }
     const dots = points === 'auto' ? x(1) - x(0) >= 7 : typeof points === 'number' && n <= points;
     if (dots) {
       for (const key of ['max', 'min']) {
-        plot.append('g').selectAll('circle').data(idx.filter(finite(data[key]))).join('circle')
-          .attr('class', `ql-range-point-${key}`).attr('cx', (i) => x(i)).attr('cy', (i) => y(data[key][i]))
-          .attr('r', 2.2).attr('fill', colors[key]);
+        plot
+          .append('g')
+          .selectAll('circle')
+          .data(idx.filter(finite(data[key])))
+          .join('circle')
+          .attr('class', `ql-range-point-${key}`)
+          .attr('cx', (i) => x(i))
+          .attr('cy', (i) => y(data[key][i]))
+          .attr('r', 2.2)
+          .attr('fill', colors[key]);
       }
     }
     // Every flagged channel, whether in view or not (clipped when not), so the marks count them.
-    const flags = plot.append('g').selectAll('g').data(flagged).join('g')
-      .attr('class', 'ql-flagged').attr('data-channel', (c) => c);
-    flags.append('line').attr('x1', (c) => x(c)).attr('x2', (c) => x(c)).attr('y1', (c) => y(data.min[c])).attr('y2', (c) => y(data.max[c]))
-      .attr('stroke', colors.flagged).attr('stroke-width', 2);
+    const flags = plot
+      .append('g')
+      .selectAll('g')
+      .data(flagged)
+      .join('g')
+      .attr('class', 'ql-flagged')
+      .attr('data-channel', (c) => c);
+    flags
+      .append('line')
+      .attr('x1', (c) => x(c))
+      .attr('x2', (c) => x(c))
+      .attr('y1', (c) => y(data.min[c]))
+      .attr('y2', (c) => y(data.max[c]))
+      .attr('stroke', colors.flagged)
+      .attr('stroke-width', 2);
     for (const key of ['max', 'min']) {
-      flags.append('circle').attr('class', `ql-flag-${key}`).attr('r', 3.5).attr('fill', colors.flagged)
-        .attr('cx', (c) => x(c)).attr('cy', (c) => y(data[key][c]));
+      flags
+        .append('circle')
+        .attr('class', `ql-flag-${key}`)
+        .attr('r', 3.5)
+        .attr('fill', colors.flagged)
+        .attr('cx', (c) => x(c))
+        .attr('cy', (c) => y(data[key][c]));
     }
   }
   rescale(x0);
@@ -112,14 +207,22 @@ export function channelRangeChart(data, {
 function defaultDomain(data, n, zero) {
   let lo = zero ? 0 : Infinity;
   let hi = zero ? 0 : -Infinity;
-  const take = (v) => { if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; } };
+  const take = (v) => {
+    if (Number.isFinite(v)) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  };
   for (let i = 0; i < n; i++) {
     for (const set of [data, data.before]) {
       if (!set) continue;
       take(set.min[i]);
       take(set.max[i]);
     }
-    if (data.std && data.mean) { take(data.mean[i] - data.std[i]); take(data.mean[i] + data.std[i]); }
+    if (data.std && data.mean) {
+      take(data.mean[i] - data.std[i]);
+      take(data.mean[i] + data.std[i]);
+    }
   }
   if (lo > hi) return [-1, 1];
   if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];

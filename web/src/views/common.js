@@ -8,13 +8,26 @@ import { RISK_DB as riskDb, layerLabel } from '../presentation.js';
 
 export { formatDb, formatNumber, formatCount } from '../format.js';
 export {
-  followerText, layerLabel, quantizationDetail, quantizationText, riskColor, riskOf, riskOfDb, RISK_DB, RISK_LEVELS,
+  followerText,
+  layerLabel,
+  quantizationDetail,
+  quantizationText,
+  riskColor,
+  riskOf,
+  riskOfDb,
+  RISK_DB,
+  RISK_LEVELS,
 } from '../presentation.js';
 export { SCHEMES, SCHEME_LABELS } from '../schemes.js';
 export { palette, colors };
 
 // Short scheme labels for table headers and legends.
-export const SCHEME_SHORT = { int8PerTensor: 'INT8/T', int8PerChannel: 'INT8/C', int4PerTensor: 'INT4/T', int4PerChannel: 'INT4/C' };
+export const SCHEME_SHORT = {
+  int8PerTensor: 'INT8/T',
+  int8PerChannel: 'INT8/C',
+  int4PerTensor: 'INT4/T',
+  int4PerChannel: 'INT4/C',
+};
 
 // Inserts one <style data-ql-style="id"> per id into the document head (or `doc`),
 // so a view carries its own styles into any page. Returns the <style> element.
@@ -114,9 +127,15 @@ export function tooltip(root) {
       tip.hidden = false;
       place(event);
     },
-    move(event) { if (!tip.hidden) place(event); },
-    hide() { tip.hidden = true; },
-    destroy() { tip.remove(); },
+    move(event) {
+      if (!tip.hidden) place(event);
+    },
+    hide() {
+      tip.hidden = true;
+    },
+    destroy() {
+      tip.remove();
+    },
   };
 }
 
@@ -131,14 +150,30 @@ export function observeWidth(element, render) {
   const check = () => {
     frame = 0;
     const w = Math.floor(element.clientWidth);
-    if (w !== last && w > 0) { last = w; render(w); }
+    if (w !== last && w > 0) {
+      last = w;
+      render(w);
+    }
   };
   check();
-  if (last < 0) { last = 0; render(960); }  // not laid out yet (detached or hidden): a sane default
+  if (last < 0) {
+    last = 0;
+    render(960);
+  } // not laid out yet (detached or hidden): a sane default
   const RO = win.ResizeObserver;
-  const ro = RO ? new RO(() => { if (!frame) frame = raf(check); }) : null;
+  const ro = RO
+    ? new RO(() => {
+        if (!frame) frame = raf(check);
+      })
+    : null;
   if (ro) ro.observe(element);
-  return { disconnect() { if (ro) ro.disconnect(); if (frame) caf(frame); frame = 0; } };
+  return {
+    disconnect() {
+      if (ro) ro.disconnect();
+      if (frame) caf(frame);
+      frame = 0;
+    },
+  };
 }
 
 // An <svg> of the given outer size with a <g> translated by the margins, appended to
@@ -146,7 +181,8 @@ export function observeWidth(element, render) {
 // Returns { svg, g, width, height } (inner size).
 export function chartFrame(parent, { width, height, margin }) {
   const svg = (parent ? d3.select(parent).append('svg') : d3.create('svg'))
-    .attr('width', width).attr('height', height)
+    .attr('width', width)
+    .attr('height', height)
     .attr('viewBox', `0 0 ${width} ${height}`);
   const g = svg.append('g').attr('transform', `translate(${margin.left},${margin.top})`);
   return { svg, g, width: width - margin.left - margin.right, height: height - margin.top - margin.bottom };
@@ -159,14 +195,20 @@ export function chartFrame(parent, { width, height, margin }) {
 let clipIds = 0;
 export function clipped(g, { width, height, top = 0 }) {
   const id = `ql-clip-${++clipIds}`;
-  g.append('clipPath').attr('id', id).append('rect').attr('y', -top - 1).attr('width', width).attr('height', height + top + 2);
+  g.append('clipPath')
+    .attr('id', id)
+    .append('rect')
+    .attr('y', -top - 1)
+    .attr('width', width)
+    .attr('height', height + top + 2);
   return g.append('g').attr('clip-path', `url(#${id})`);
 }
 
 // Ticks of a channel axis: integers only, about one per 80 px, never more than the
 // channels in view of the scale x.
 export const intTicks = (d) => (Number.isInteger(d) ? String(d) : '');
-export const channelTickCount = (x, width) => Math.min(Math.max(2, Math.round(width / 80)), Math.max(1, Math.ceil(x.domain()[1] - x.domain()[0])));
+export const channelTickCount = (x, width) =>
+  Math.min(Math.max(2, Math.round(width / 80)), Math.max(1, Math.ceil(x.domain()[1] - x.domain()[0])));
 
 // Channel indices inside the domain of the channel scale x (plus one each side, so lines
 // reach the edges), of n channels.
@@ -182,9 +224,20 @@ export function visibleChannels(x, n) {
 // for channel i (no tooltip without `tip`, the crosshair only). `x()` gives the current x scale (it changes when the chart zooms).
 // Returns the overlay (a d3 selection), for a zoom behaviour to attach to.
 export function channelHover(f, n, x, tip, content) {
-  const rule = f.g.append('line').attr('class', 'ql-crosshair').attr('y1', 0).attr('y2', f.height)
-    .attr('stroke', '#333').attr('stroke-width', 1).attr('opacity', 0).attr('pointer-events', 'none');
-  return f.g.append('rect').attr('class', 'ql-overlay').attr('width', f.width).attr('height', f.height)
+  const rule = f.g
+    .append('line')
+    .attr('class', 'ql-crosshair')
+    .attr('y1', 0)
+    .attr('y2', f.height)
+    .attr('stroke', '#333')
+    .attr('stroke-width', 1)
+    .attr('opacity', 0)
+    .attr('pointer-events', 'none');
+  return f.g
+    .append('rect')
+    .attr('class', 'ql-overlay')
+    .attr('width', f.width)
+    .attr('height', f.height)
     .attr('fill', 'transparent')
     .on('pointermove.tip', (event) => {
       const sx = x();
@@ -195,7 +248,10 @@ export function channelHover(f, n, x, tip, content) {
       const [title, rows] = content(i);
       tip.show(event, title, rows);
     })
-    .on('pointerleave.tip', () => { rule.attr('opacity', 0); tip?.hide(); });
+    .on('pointerleave.tip', () => {
+      rule.attr('opacity', 0);
+      tip?.hide();
+    });
 }
 
 // Bottom and left axes (ticks formatted with formatNumber unless given), light
@@ -203,20 +259,54 @@ export function channelHover(f, n, x, tip, content) {
 export function drawAxes(g, { x, y, width, height, xLabel, yLabel, xTicks, yTicks, xFormat, yFormat, grid = true }) {
   const out = {};
   if (grid) {
-    out.grid = g.append('g').attr('class', 'ql-grid')
-      .call(d3.axisLeft(y).ticks(yTicks ?? Math.max(2, Math.round(height / 40))).tickSize(-width).tickFormat(''));
+    out.grid = g
+      .append('g')
+      .attr('class', 'ql-grid')
+      .call(
+        d3
+          .axisLeft(y)
+          .ticks(yTicks ?? Math.max(2, Math.round(height / 40)))
+          .tickSize(-width)
+          .tickFormat(''),
+      );
   }
-  out.x = g.append('g').attr('class', 'ql-axis ql-axis-x').attr('transform', `translate(0,${height})`)
-    .call(d3.axisBottom(x).ticks(xTicks ?? Math.max(2, Math.round(width / 80))).tickFormat(xFormat ?? (x.bandwidth ? null : fmtNumber)));
-  out.y = g.append('g').attr('class', 'ql-axis ql-axis-y')
-    .call(d3.axisLeft(y).ticks(yTicks ?? Math.max(2, Math.round(height / 40))).tickFormat(yFormat ?? fmtNumber));
+  out.x = g
+    .append('g')
+    .attr('class', 'ql-axis ql-axis-x')
+    .attr('transform', `translate(0,${height})`)
+    .call(
+      d3
+        .axisBottom(x)
+        .ticks(xTicks ?? Math.max(2, Math.round(width / 80)))
+        .tickFormat(xFormat ?? (x.bandwidth ? null : fmtNumber)),
+    );
+  out.y = g
+    .append('g')
+    .attr('class', 'ql-axis ql-axis-y')
+    .call(
+      d3
+        .axisLeft(y)
+        .ticks(yTicks ?? Math.max(2, Math.round(height / 40)))
+        .tickFormat(yFormat ?? fmtNumber),
+    );
   if (xLabel) {
-    out.xLabel = g.append('text').attr('class', 'ql-axis-label').attr('x', width).attr('y', height + 32)
-      .attr('text-anchor', 'end').text(xLabel);
+    out.xLabel = g
+      .append('text')
+      .attr('class', 'ql-axis-label')
+      .attr('x', width)
+      .attr('y', height + 32)
+      .attr('text-anchor', 'end')
+      .text(xLabel);
   }
   if (yLabel) {
-    out.yLabel = g.append('text').attr('class', 'ql-axis-label').attr('transform', 'rotate(-90)')
-      .attr('x', 0).attr('y', -46).attr('text-anchor', 'end').text(yLabel);
+    out.yLabel = g
+      .append('text')
+      .attr('class', 'ql-axis-label')
+      .attr('transform', 'rotate(-90)')
+      .attr('x', 0)
+      .attr('y', -46)
+      .attr('text-anchor', 'end')
+      .text(yLabel);
   }
   return out;
 }
@@ -227,18 +317,36 @@ export function legend(parent, items) {
   for (const it of items) {
     const span = div.append('span').attr('class', 'ql-legend-item');
     const kind = it.kind || 'square';
-    if (kind === 'none') { span.append('span').text(it.label); continue; }
+    if (kind === 'none') {
+      span.append('span').text(it.label);
+      continue;
+    }
     const sw = span.append('svg').attr('width', 18).attr('height', 12).attr('aria-hidden', 'true');
     if (kind === 'line' || kind === 'dash' || kind === 'rule') {
-      sw.append('line').attr('x1', 1).attr('x2', 17).attr('y1', 6).attr('y2', 6)
-        .attr('stroke', it.color).attr('stroke-width', kind === 'rule' ? 1.5 : 2)
+      sw.append('line')
+        .attr('x1', 1)
+        .attr('x2', 17)
+        .attr('y1', 6)
+        .attr('y2', 6)
+        .attr('stroke', it.color)
+        .attr('stroke-width', kind === 'rule' ? 1.5 : 2)
         .attr('stroke-dasharray', kind === 'line' ? null : '4 3');
     } else if (kind === 'dot') {
-      sw.append('circle').attr('cx', 9).attr('cy', 6).attr('r', 4).attr('fill', it.color)
-        .attr('stroke', it.stroke || 'none').attr('stroke-width', 1.2);
+      sw.append('circle')
+        .attr('cx', 9)
+        .attr('cy', 6)
+        .attr('r', 4)
+        .attr('fill', it.color)
+        .attr('stroke', it.stroke || 'none')
+        .attr('stroke-width', 1.2);
     } else {
-      sw.append('rect').attr('x', 2).attr('y', 1).attr('width', 14).attr('height', 10)
-        .attr('fill', it.color).attr('fill-opacity', it.opacity ?? (kind === 'band' ? 0.35 : 1));
+      sw.append('rect')
+        .attr('x', 2)
+        .attr('y', 1)
+        .attr('width', 14)
+        .attr('height', 10)
+        .attr('fill', it.color)
+        .attr('fill-opacity', it.opacity ?? (kind === 'band' ? 0.35 : 1));
     }
     span.append('span').text(it.label);
   }
@@ -250,7 +358,10 @@ export function finiteExtent(values, fallback = [0, 1]) {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {
-    if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    if (Number.isFinite(v)) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
   }
   if (lo > hi) return fallback;
   if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
@@ -265,12 +376,28 @@ export function riskRules(g, y, width, { outside = false } = {}) {
     { db: riskDb.high, label: outside ? 'high' : `high risk below ${riskDb.high} dB`, color: palette.vermillion },
     { db: riskDb.medium, label: outside ? 'medium' : `medium below ${riskDb.medium} dB`, color: palette.orange },
   ].filter((r) => r.db >= y.domain()[0] && r.db <= y.domain()[1]);
-  const sel = g.append('g').attr('class', 'ql-risk-rules').selectAll('g').data(rules).join('g')
+  const sel = g
+    .append('g')
+    .attr('class', 'ql-risk-rules')
+    .selectAll('g')
+    .data(rules)
+    .join('g')
     .attr('transform', (r) => `translate(0,${y(r.db)})`);
-  sel.append('line').attr('x1', 0).attr('x2', width).attr('stroke', (r) => r.color)
-    .attr('stroke-width', 1.5).attr('stroke-dasharray', '6 4');
-  sel.append('text').attr('x', outside ? width + 4 : width - 4).attr('y', outside ? 4 : -4).attr('text-anchor', outside ? 'start' : 'end')
-    .attr('font-size', 11).attr('fill', (r) => r.color).text((r) => r.label);
+  sel
+    .append('line')
+    .attr('x1', 0)
+    .attr('x2', width)
+    .attr('stroke', (r) => r.color)
+    .attr('stroke-width', 1.5)
+    .attr('stroke-dasharray', '6 4');
+  sel
+    .append('text')
+    .attr('x', outside ? width + 4 : width - 4)
+    .attr('y', outside ? 4 : -4)
+    .attr('text-anchor', outside ? 'start' : 'end')
+    .attr('font-size', 11)
+    .attr('fill', (r) => r.color)
+    .text((r) => r.label);
   return sel;
 }
 

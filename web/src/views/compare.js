@@ -18,9 +18,29 @@
 // Every string from the models (layer, weight, model names, reasons) is written with textContent.
 import * as d3 from 'd3';
 import {
-  colors, palette, formatDb, formatNumber, formatCount, ensureStyles, tooltip, observeWidth, chartFrame,
-  drawAxes, legend, riskRules, viewRoot, RISK_DB, channelHover, channelTickCount, clipped, finiteExtent, intTicks, quantizationText,
-  riskColor, riskOfDb, visibleChannels,
+  colors,
+  palette,
+  formatDb,
+  formatNumber,
+  formatCount,
+  ensureStyles,
+  tooltip,
+  observeWidth,
+  chartFrame,
+  drawAxes,
+  legend,
+  riskRules,
+  viewRoot,
+  RISK_DB,
+  channelHover,
+  channelTickCount,
+  clipped,
+  finiteExtent,
+  intTicks,
+  quantizationText,
+  riskColor,
+  riskOfDb,
+  visibleChannels,
 } from './common.js';
 import { channelRangeChart } from './channel-range.js';
 
@@ -61,7 +81,7 @@ const CSS = `
 .ql-compare .ql-cmp-note { font-size: 12px; color: #555; margin: 2px 0 6px; }
 `;
 
-const TWO_COLUMNS = 1500;  // px of view width from which the table and the channel detail sit side by side
+const TWO_COLUMNS = 1500; // px of view width from which the table and the channel detail sit side by side
 const GAP = 28;
 
 // SQNR of B against A for people: identical pairs say so.
@@ -79,8 +99,20 @@ const COLUMNS = [
   { key: 'matched', label: 'matched by', value: (p) => p.matchedBy ?? '', text: (p) => p.matchedBy ?? '-' },
   { key: 'quant-a', label: 'A stored as', value: (p) => quantText(p.a), text: (p) => quantText(p.a) },
   { key: 'quant-b', label: 'B stored as', value: (p) => quantText(p.b), text: (p) => quantText(p.b) },
-  { key: 'max-abs-diff', label: 'max |B − A|', num: true, value: (p) => p.tensor?.maxAbsDiff ?? null, text: (p) => (p.tensor ? formatNumber(p.tensor.maxAbsDiff) : '-') },
-  { key: 'rms-diff', label: 'RMS diff', num: true, value: (p) => p.tensor?.rmsDiff ?? null, text: (p) => (p.tensor ? formatNumber(p.tensor.rmsDiff) : '-') },
+  {
+    key: 'max-abs-diff',
+    label: 'max |B − A|',
+    num: true,
+    value: (p) => p.tensor?.maxAbsDiff ?? null,
+    text: (p) => (p.tensor ? formatNumber(p.tensor.maxAbsDiff) : '-'),
+  },
+  {
+    key: 'rms-diff',
+    label: 'RMS diff',
+    num: true,
+    value: (p) => p.tensor?.rmsDiff ?? null,
+    text: (p) => (p.tensor ? formatNumber(p.tensor.rmsDiff) : '-'),
+  },
   { key: 'sqnr', label: 'SQNR (dB)', num: true, value: sqnrOf, text: (p) => sqnrText(sqnrOf(p)) },
   { key: 'note', label: 'note', value: (p) => p.reason ?? '', text: (p) => (p.comparable ? '' : p.reason || 'not comparable') },
 ];
@@ -127,22 +159,37 @@ export function renderCompareView(element, comparison, { onSelect } = {}) {
       const two = width >= TWO_COLUMNS;
       const leftW = two ? Math.floor((width - GAP) * 0.55) : width;
       const rightW = two ? width - GAP - leftW : width;
-      const grid = body.append('div').attr('class', 'ql-cmp-grid')
+      const grid = body
+        .append('div')
+        .attr('class', 'ql-cmp-grid')
         .style('grid-template-columns', two ? `${leftW}px ${rightW}px` : '1fr');
       const tablePanel = grid.append('div').attr('class', 'ql-cmp-panel');
       const detailPanel = grid.append('div').attr('class', 'ql-cmp-panel');
-      if (!two) detailPanel.lower();  // stacked: the detail right under the chart, the table after it
+      if (!two) detailPanel.lower(); // stacked: the detail right under the chart, the table after it
       pairsTable(tablePanel, pairs, {
-        selected: state.selected, sort: state.sort, onSelect: (i) => select(i, { from: 'table' }),
+        selected: state.selected,
+        sort: state.sort,
+        onSelect: (i) => select(i, { from: 'table' }),
         onSort: (key) => {
-          state.sort = state.sort.key === key ? { key, dir: -state.sort.dir } : { key, dir: key === 'sqnr' ? 1 : COLUMNS.find((c) => c.key === key).num ? -1 : 1 };
+          state.sort =
+            state.sort.key === key
+              ? { key, dir: -state.sort.dir }
+              : { key, dir: key === 'sqnr' ? 1 : COLUMNS.find((c) => c.key === key).num ? -1 : 1 };
           render(state.width, { keepTableScroll: false });
           root.querySelector(`th[data-col="${key}"] button`)?.focus();
         },
       });
-      if (scroll !== null && scroll !== undefined) { const s = root.querySelector('.ql-cmp-scroll'); if (s) s.scrollTop = scroll; }
+      if (scroll !== null && scroll !== undefined) {
+        const s = root.querySelector('.ql-cmp-scroll');
+        if (s) s.scrollTop = scroll;
+      }
       pairDetail(detailPanel, pairs[state.selected], state.selected, {
-        width: rightW, tip, zoom: state.zoom, onZoom: (t) => { state.zoom = t; },
+        width: rightW,
+        tip,
+        zoom: state.zoom,
+        onZoom: (t) => {
+          state.zoom = t;
+        },
       });
     } else {
       body.append('p').attr('class', 'ql-cmp-note').text('No layer of A could be paired with a layer of B.');
@@ -166,7 +213,13 @@ function defaultPair(cmp) {
   if (Number.isInteger(w) && w >= 0 && w < (cmp.pairs || []).length) return w;
   let best = 0;
   let lowest = Infinity;
-  (cmp.pairs || []).forEach((p, i) => { const s = sqnrOf(p); if (Number.isFinite(s) && s < lowest) { lowest = s; best = i; } });
+  (cmp.pairs || []).forEach((p, i) => {
+    const s = sqnrOf(p);
+    if (Number.isFinite(s) && s < lowest) {
+      lowest = s;
+      best = i;
+    }
+  });
   return best;
 }
 
@@ -176,7 +229,11 @@ function defaultPair(cmp) {
 function modelLine(side, model) {
   const m = model || {};
   const producer = [m.producer, m.producerVersion].filter(Boolean).join(' ');
-  const parts = [producer, m.layers !== undefined ? `${m.layers} weight layers` : '', m.bytes ? `${formatCount(m.bytes)}B` : ''].filter(Boolean);
+  const parts = [
+    producer,
+    m.layers !== undefined ? `${m.layers} weight layers` : '',
+    m.bytes ? `${formatCount(m.bytes)}B` : '',
+  ].filter(Boolean);
   return { name: m.name ?? `model ${side.toUpperCase()}`, details: parts.join(', ') };
 }
 
@@ -192,10 +249,16 @@ function header(parent, cmp) {
   }
   const s = cmp.summary || {};
   const p = parent.append('p').attr('class', 'ql-cmp-summary');
-  const b = (field, v) => p.append('b').attr('data-field', field).text(String(v ?? 0));
+  const b = (field, v) =>
+    p
+      .append('b')
+      .attr('data-field', field)
+      .text(String(v ?? 0));
   b('pairs', s.pairs ?? (cmp.pairs || []).length);
   const mb = s.matchedBy || {};
-  p.append('span').text(` layer pairs (matched by weight name ${mb.weight ?? 0}, node name ${mb.name ?? 0}, position ${mb.position ?? 0}); `);
+  p.append('span').text(
+    ` layer pairs (matched by weight name ${mb.weight ?? 0}, node name ${mb.name ?? 0}, position ${mb.position ?? 0}); `,
+  );
   b('identical', s.identical);
   p.append('span').text(' identical, ');
   b('incomparable', s.incomparable);
@@ -237,45 +300,105 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
   const y = d3.scaleLinear([Math.min(0, lo), Math.max(hi, RISK_DB.medium + 5)], [f.height, 0]).nice();
   const step = Math.max(1, Math.ceil(pairs.length / Math.max(2, f.width / 40)));
   drawAxes(f.g, {
-    x, y, width: f.width, height: f.height, xLabel: 'layer pair (A\'s graph order)', yLabel: 'SQNR (dB)',
+    x,
+    y,
+    width: f.width,
+    height: f.height,
+    xLabel: "layer pair (A's graph order)",
+    yLabel: 'SQNR (dB)',
     xFormat: (i) => (i % step === 0 ? String(i + 1) : ''),
   });
-  f.g.select('.ql-axis-x').selectAll('.tick').filter((i) => i % step !== 0).select('line').remove();
+  f.g
+    .select('.ql-axis-x')
+    .selectAll('.tick')
+    .filter((i) => i % step !== 0)
+    .select('line')
+    .remove();
   riskRules(f.g, y, f.width);
-  const lane = -14;  // the "identical" lane, above the plot
+  const lane = -14; // the "identical" lane, above the plot
   if (values.some((v) => v === Infinity)) {
-    f.g.append('text').attr('class', 'ql-axis-label').attr('x', -8).attr('y', lane).attr('dy', '0.35em').attr('text-anchor', 'end').text('∞');
+    f.g
+      .append('text')
+      .attr('class', 'ql-axis-label')
+      .attr('x', -8)
+      .attr('y', lane)
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'end')
+      .text('∞');
   }
   const bw = x.bandwidth();
-  const mark = f.g.append('g').attr('class', 'ql-cmp-marks').selectAll('g').data(pairs.map((p, i) => ({ p, i, s: sqnrOf(p) }))).join('g')
+  const mark = f.g
+    .append('g')
+    .attr('class', 'ql-cmp-marks')
+    .selectAll('g')
+    .data(pairs.map((p, i) => ({ p, i, s: sqnrOf(p) })))
+    .join('g')
     .attr('class', (d) => `ql-cmp-mark${d.i === selected ? ' ql-selected' : ''}`)
     .attr('data-pair', (d) => d.i)
     .attr('data-layer', (d) => d.p.a?.name ?? '')
     .attr('data-sqnr', (d) => String(d.s))
     .attr('transform', (d) => `translate(${x(d.i)},0)`);
-  mark.append('rect').attr('class', 'ql-cmp-bg').attr('x', -x.step() * x.paddingInner() / 2).attr('y', lane - 8)
-    .attr('width', x.step()).attr('height', f.height - lane + 8).attr('fill', 'transparent');
+  mark
+    .append('rect')
+    .attr('class', 'ql-cmp-bg')
+    .attr('x', (-x.step() * x.paddingInner()) / 2)
+    .attr('y', lane - 8)
+    .attr('width', x.step())
+    .attr('height', f.height - lane + 8)
+    .attr('fill', 'transparent');
   const r = Math.max(1.8, Math.min(4.5, bw / 2));
   const finite = mark.filter((d) => Number.isFinite(d.s));
-  finite.append('line').attr('x1', bw / 2).attr('x2', bw / 2).attr('y1', f.height).attr('y2', (d) => y(d.s))
-    .attr('stroke', (d) => sqnrColor(d.s)).attr('stroke-width', Math.max(1, Math.min(3, bw * 0.4)));
-  finite.append('circle').attr('cx', bw / 2).attr('cy', (d) => y(d.s)).attr('r', r).attr('fill', (d) => sqnrColor(d.s));
-  mark.filter((d) => d.s === Infinity).append('rect').attr('x', bw / 2 - r).attr('y', lane - r).attr('width', 2 * r).attr('height', 2 * r)
+  finite
+    .append('line')
+    .attr('x1', bw / 2)
+    .attr('x2', bw / 2)
+    .attr('y1', f.height)
+    .attr('y2', (d) => y(d.s))
+    .attr('stroke', (d) => sqnrColor(d.s))
+    .attr('stroke-width', Math.max(1, Math.min(3, bw * 0.4)));
+  finite
+    .append('circle')
+    .attr('cx', bw / 2)
+    .attr('cy', (d) => y(d.s))
+    .attr('r', r)
+    .attr('fill', (d) => sqnrColor(d.s));
+  mark
+    .filter((d) => d.s === Infinity)
+    .append('rect')
+    .attr('x', bw / 2 - r)
+    .attr('y', lane - r)
+    .attr('width', 2 * r)
+    .attr('height', 2 * r)
     .attr('fill', colors.risk.low);
-  mark.filter((d) => d.s === null || Number.isNaN(d.s)).append('text').attr('x', bw / 2).attr('y', f.height - 6)
-    .attr('text-anchor', 'middle').attr('font-size', Math.max(9, Math.min(14, bw * 1.4))).attr('fill', colors.risk.failed).text('×');
+  mark
+    .filter((d) => d.s === null || Number.isNaN(d.s))
+    .append('text')
+    .attr('x', bw / 2)
+    .attr('y', f.height - 6)
+    .attr('text-anchor', 'middle')
+    .attr('font-size', Math.max(9, Math.min(14, bw * 1.4)))
+    .attr('fill', colors.risk.failed)
+    .text('×');
   f.g.select('.ql-risk-rules').raise();
-  mark.on('pointerenter', (event, d) => tip.show(event, d.p.a?.name ?? '', pairTipRows(d.p, d.i)))
+  mark
+    .on('pointerenter', (event, d) => tip.show(event, d.p.a?.name ?? '', pairTipRows(d.p, d.i)))
     .on('pointermove', (event) => tip.move(event))
     .on('pointerleave', () => tip.hide())
     .on('click', (event, d) => onSelect(d.i));
 }
 
 function pairTipRows(p, i) {
-  const rows = [['pair', `#${i + 1}`], ['in B', p.b?.name ?? '-'], ['matched by', p.matchedBy ?? '-']];
+  const rows = [
+    ['pair', `#${i + 1}`],
+    ['in B', p.b?.name ?? '-'],
+    ['matched by', p.matchedBy ?? '-'],
+  ];
   if (p.comparable && p.tensor) {
-    rows.push(['SQNR', `${sqnrText(p.tensor.sqnr)}${p.tensor.sqnr === Infinity ? '' : ' dB'}`],
-      ['max |B − A|', formatNumber(p.tensor.maxAbsDiff)], ['RMS diff', formatNumber(p.tensor.rmsDiff)]);
+    rows.push(
+      ['SQNR', `${sqnrText(p.tensor.sqnr)}${p.tensor.sqnr === Infinity ? '' : ' dB'}`],
+      ['max |B − A|', formatNumber(p.tensor.maxAbsDiff)],
+      ['RMS diff', formatNumber(p.tensor.rmsDiff)],
+    );
   } else rows.push(['not comparable', p.reason || '']);
   rows.push(['A stored as', quantText(p.a)], ['B stored as', quantText(p.b)]);
   return rows;
@@ -287,14 +410,18 @@ function pairTipRows(p, i) {
 function compareValues(a, b) {
   const na = a === null || a === undefined || Number.isNaN(a);
   const nb = b === null || b === undefined || Number.isNaN(b);
-  if (na || nb) return na && nb ? 0 : na ? 1 : -1;  // missing values last, whatever the direction
+  if (na || nb) return na && nb ? 0 : na ? 1 : -1; // missing values last, whatever the direction
   return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
 }
 
 function pairsTable(parent, pairs, { selected, sort, onSelect, onSort }) {
   parent.append('h3').text('Layer pairs');
-  parent.append('p').attr('class', 'ql-cmp-note')
-    .text('Click a column title to sort, a row (or Enter on it) to see its channels. Differences are in weight units, after dequantizing both sides.');
+  parent
+    .append('p')
+    .attr('class', 'ql-cmp-note')
+    .text(
+      'Click a column title to sort, a row (or Enter on it) to see its channels. Differences are in weight units, after dequantizing both sides.',
+    );
   const wrap = parent.append('div').attr('class', 'ql-cmp-scroll');
   const table = wrap.append('table').attr('class', 'ql-table ql-cmp-table');
   const col = COLUMNS.find((c) => c.key === sort.key) || COLUMNS[0];
@@ -306,30 +433,57 @@ function pairsTable(parent, pairs, { selected, sort, onSelect, onSort }) {
     if (missing(a) || missing(b)) return compareValues(a, b) || r1.i - r2.i;
     return sort.dir * compareValues(a, b) || r1.i - r2.i;
   });
-  table.append('thead').append('tr').selectAll('th').data(COLUMNS).join('th')
+  table
+    .append('thead')
+    .append('tr')
+    .selectAll('th')
+    .data(COLUMNS)
+    .join('th')
     .attr('data-col', (c) => c.key)
     .attr('class', (c) => (c.num ? 'ql-num' : null))
     .attr('aria-sort', (c) => (c.key === sort.key ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none'))
-    .append('button').attr('type', 'button').attr('data-sort', (c) => c.key).text((c) => c.label)
+    .append('button')
+    .attr('type', 'button')
+    .attr('data-sort', (c) => c.key)
+    .text((c) => c.label)
     .on('click', (event, c) => onSort(c.key));
-  const tr = table.append('tbody').selectAll('tr').data(rows).join('tr')
+  const tr = table
+    .append('tbody')
+    .selectAll('tr')
+    .data(rows)
+    .join('tr')
     .attr('data-pair', (d) => d.i)
     .attr('tabindex', 0)
     .attr('aria-selected', (d) => (d.i === selected ? 'true' : 'false'))
     .on('click', (event, d) => onSelect(d.i))
     .on('keydown', (event, d) => {
-      if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); onSelect(d.i); }
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        onSelect(d.i);
+      }
       if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
         event.preventDefault();
-        const next = event.key === 'ArrowDown' ? event.currentTarget.nextElementSibling : event.currentTarget.previousElementSibling;
+        const next =
+          event.key === 'ArrowDown' ? event.currentTarget.nextElementSibling : event.currentTarget.previousElementSibling;
         next?.focus();
       }
     });
-  tr.selectAll('td').data((d) => COLUMNS.map((c) => ({ c, d }))).join('td')
+  tr.selectAll('td')
+    .data((d) => COLUMNS.map((c) => ({ c, d })))
+    .join('td')
     .attr('data-col', ({ c }) => c.key)
-    .attr('class', ({ c, d }) => [c.num ? 'ql-num' : '', c.key === 'note' ? 'ql-cmp-note' : '',
-      c.key === 'sqnr' && sqnrOf(d.p) === Infinity ? 'ql-cmp-identical' : '',
-      c.key === 'sqnr' && sqnrOf(d.p) < RISK_DB.high ? 'ql-cmp-risk-high' : ''].filter(Boolean).join(' ') || null)
+    .attr(
+      'class',
+      ({ c, d }) =>
+        [
+          c.num ? 'ql-num' : '',
+          c.key === 'note' ? 'ql-cmp-note' : '',
+          c.key === 'sqnr' && sqnrOf(d.p) === Infinity ? 'ql-cmp-identical' : '',
+          c.key === 'sqnr' && sqnrOf(d.p) < RISK_DB.high ? 'ql-cmp-risk-high' : '',
+        ]
+          .filter(Boolean)
+          .join(' ') || null,
+    )
     .attr('title', ({ c, d }) => (c.key === 'a' || c.key === 'b' || c.key === 'note' ? c.text(d.p, d.i) : null))
     .text(({ c, d }) => c.text(d.p, d.i));
 }
@@ -342,38 +496,66 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
   sec.append('h3').text(`Channels of pair #${index + 1}`);
   const meta = sec.append('p').attr('class', 'ql-cmp-detail-meta');
   meta.append('span').attr('class', 'ql-muted').text('A ');
-  meta.append('span').attr('class', 'ql-cmp-name').attr('data-field', 'pair-a').text(pair.a?.name ?? '-');
-  meta.append('span').attr('class', 'ql-muted').text(` (${quantText(pair.a)}${pair.a?.shape ? `, ${pair.a.shape.join('×')}` : ''}) · B `);
-  meta.append('span').attr('class', 'ql-cmp-name').attr('data-field', 'pair-b').text(pair.b?.name ?? '-');
-  meta.append('span').attr('class', 'ql-muted').text(` (${quantText(pair.b)}${pair.b?.shape ? `, ${pair.b.shape.join('×')}` : ''}) · matched by ${pair.matchedBy ?? '-'}`);
+  meta
+    .append('span')
+    .attr('class', 'ql-cmp-name')
+    .attr('data-field', 'pair-a')
+    .text(pair.a?.name ?? '-');
+  meta
+    .append('span')
+    .attr('class', 'ql-muted')
+    .text(` (${quantText(pair.a)}${pair.a?.shape ? `, ${pair.a.shape.join('×')}` : ''}) · B `);
+  meta
+    .append('span')
+    .attr('class', 'ql-cmp-name')
+    .attr('data-field', 'pair-b')
+    .text(pair.b?.name ?? '-');
+  meta
+    .append('span')
+    .attr('class', 'ql-muted')
+    .text(` (${quantText(pair.b)}${pair.b?.shape ? `, ${pair.b.shape.join('×')}` : ''}) · matched by ${pair.matchedBy ?? '-'}`);
   if (!pair.comparable || !pair.channels) {
-    sec.append('p').attr('class', 'ql-cmp-reason').text(`Not comparable: ${pair.reason || 'no reason given'}`);
+    sec
+      .append('p')
+      .attr('class', 'ql-cmp-reason')
+      .text(`Not comparable: ${pair.reason || 'no reason given'}`);
     return;
   }
   const ch = pair.channels;
   const n = ch.count ?? ch.sqnr?.length ?? 0;
   if (!n) return;
   const t = pair.tensor || {};
-  sec.append('p').attr('class', 'ql-cmp-note')
-    .text(`Whole tensor: SQNR ${sqnrText(t.sqnr)}${t.sqnr === Infinity ? '' : ' dB'}, max |B − A| ${formatNumber(t.maxAbsDiff)}, RMS diff ${formatNumber(t.rmsDiff)}; ${n} output channels.`);
+  sec
+    .append('p')
+    .attr('class', 'ql-cmp-note')
+    .text(
+      `Whole tensor: SQNR ${sqnrText(t.sqnr)}${t.sqnr === Infinity ? '' : ' dB'}, max |B − A| ${formatNumber(t.maxAbsDiff)}, RMS diff ${formatNumber(t.rmsDiff)}; ${n} output channels.`,
+    );
 
   const controls = sec.append('div').attr('class', 'ql-cmp-controls');
   controls.append('span').attr('class', 'ql-muted').text('Channels: wheel or drag to zoom and pan (horizontally), or');
   const buttons = {};
-  for (const [action, label] of [['zoom-in', 'zoom in +'], ['zoom-out', 'zoom out −'], ['zoom-reset', 'reset']]) {
+  for (const [action, label] of [
+    ['zoom-in', 'zoom in +'],
+    ['zoom-out', 'zoom out −'],
+    ['zoom-reset', 'reset'],
+  ]) {
     buttons[action] = controls.append('button').attr('type', 'button').attr('data-action', action).text(label);
   }
 
   const margin = { top: 8, right: 14, bottom: 40, left: 62 };
   const x0 = d3.scaleLinear([-0.5, n - 0.5], [0, width - margin.left - margin.right]);
   const charts = [];
-  const tipRows = (i) => [`${pair.a?.name ?? ''}, channel ${i}`, [
-    ['A min / max', `${formatNumber(ch.minA[i])} / ${formatNumber(ch.maxA[i])}`],
-    ['B min / max', `${formatNumber(ch.minB[i])} / ${formatNumber(ch.maxB[i])}`],
-    ['max |B − A|', formatNumber(ch.maxAbsDiff[i])],
-    ['RMS diff', formatNumber(ch.rmsDiff[i])],
-    ['SQNR', `${sqnrText(ch.sqnr[i])}${ch.sqnr[i] === Infinity ? '' : ' dB'}`],
-  ]];
+  const tipRows = (i) => [
+    `${pair.a?.name ?? ''}, channel ${i}`,
+    [
+      ['A min / max', `${formatNumber(ch.minA[i])} / ${formatNumber(ch.maxA[i])}`],
+      ['B min / max', `${formatNumber(ch.minB[i])} / ${formatNumber(ch.maxB[i])}`],
+      ['max |B − A|', formatNumber(ch.maxAbsDiff[i])],
+      ['RMS diff', formatNumber(ch.rmsDiff[i])],
+      ['SQNR', `${sqnrText(ch.sqnr[i])}${ch.sqnr[i] === Infinity ? '' : ' dB'}`],
+    ],
+  ];
 
   // 1. Ranges of A (dotted) and B (solid).
   sec.append('h3').text('Per-channel range: A dotted, B solid');
@@ -384,9 +566,17 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
     { label: 'B (solid)', color: colors.before, kind: 'line' },
     { label: 'gap A ↔ B', color: colors.before, kind: 'band', opacity: 0.3 },
   ]);
-  const ranges = channelRangeChart({ min: ch.minB, max: ch.maxB, before: { min: ch.minA, max: ch.maxA } }, {
-    width, height: 220, margin, points: false, tip, tipRows,
-  });
+  const ranges = channelRangeChart(
+    { min: ch.minB, max: ch.maxB, before: { min: ch.minA, max: ch.maxA } },
+    {
+      width,
+      height: 220,
+      margin,
+      points: false,
+      tip,
+      tipRows,
+    },
+  );
   sec.append('div').attr('class', 'ql-chart ql-cmp-ranges').node().append(ranges.svg);
   charts.push({ overlay: ranges.overlay, redraw: ranges.rescale });
 
@@ -400,51 +590,127 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
   if (!Array.prototype.some.call(ch.maxAbsDiff, (v) => v > 0)) {
     sec.append('p').attr('class', 'ql-cmp-note').text('B equals A in every channel.');
   }
-  charts.push(channelChart(sec, {
-    width, height: 160, margin, x0, n, yLabel: '|B − A| (weight units)', tip, tipRows, className: 'ql-cmp-diffs',
-    domain: [0, dHi > 0 ? dHi : 1],
-    draw(g, x, y) {
-      const idx = visibleChannels(x, n);
-      const bw = Math.max(1, Math.min(12, (x(1) - x(0)) * 0.75));
-      g.append('path').attr('class', 'ql-cmp-maxdiff').attr('fill', palette.vermillion).attr('fill-opacity', 0.85)
-        .attr('d', idx.filter((i) => Number.isFinite(ch.maxAbsDiff[i])).map((i) => `M${x(i) - bw / 2},${y(0)}V${y(ch.maxAbsDiff[i])}h${bw}V${y(0)}Z`).join(''));
-      g.append('path').attr('class', 'ql-cmp-rms').attr('fill', 'none').attr('stroke', palette.black).attr('stroke-width', 1.5)
-        .attr('d', d3.line().x((i) => x(i)).y((i) => y(ch.rmsDiff[i])).defined((i) => Number.isFinite(ch.rmsDiff[i]))(idx));
-    },
-  }));
+  charts.push(
+    channelChart(sec, {
+      width,
+      height: 160,
+      margin,
+      x0,
+      n,
+      yLabel: '|B − A| (weight units)',
+      tip,
+      tipRows,
+      className: 'ql-cmp-diffs',
+      domain: [0, dHi > 0 ? dHi : 1],
+      draw(g, x, y) {
+        const idx = visibleChannels(x, n);
+        const bw = Math.max(1, Math.min(12, (x(1) - x(0)) * 0.75));
+        g.append('path')
+          .attr('class', 'ql-cmp-maxdiff')
+          .attr('fill', palette.vermillion)
+          .attr('fill-opacity', 0.85)
+          .attr(
+            'd',
+            idx
+              .filter((i) => Number.isFinite(ch.maxAbsDiff[i]))
+              .map((i) => `M${x(i) - bw / 2},${y(0)}V${y(ch.maxAbsDiff[i])}h${bw}V${y(0)}Z`)
+              .join(''),
+          );
+        g.append('path')
+          .attr('class', 'ql-cmp-rms')
+          .attr('fill', 'none')
+          .attr('stroke', palette.black)
+          .attr('stroke-width', 1.5)
+          .attr(
+            'd',
+            d3
+              .line()
+              .x((i) => x(i))
+              .y((i) => y(ch.rmsDiff[i]))
+              .defined((i) => Number.isFinite(ch.rmsDiff[i]))(idx),
+          );
+      },
+    }),
+  );
 
   // 3. SQNR per channel, identical channels on a lane at the top.
   sec.append('h3').text('Per-channel SQNR of B against A');
   const [sLo, sHi] = finiteExtent(ch.sqnr, [0, 60]);
   const anyInf = Array.prototype.some.call(ch.sqnr, (v) => v === Infinity);
-  charts.push(channelChart(sec, {
-    width, height: 180, margin: { ...margin, top: anyInf ? 22 : 8 }, x0, n, yLabel: 'SQNR (dB)', tip, tipRows, className: 'ql-cmp-sqnr',
-    domain: [Math.min(0, sLo), Math.max(sHi, RISK_DB.medium + 5)], rules: true,
-    draw(g, x, y) {
-      const idx = visibleChannels(x, n);
-      const r = Math.max(1.5, Math.min(3.5, (x(1) - x(0)) * 0.35));
-      g.append('path').attr('class', 'ql-cmp-sqnr-line').attr('fill', 'none').attr('stroke', colors.after).attr('stroke-width', 1.2)
-        .attr('d', d3.line().x((i) => x(i)).y((i) => y(ch.sqnr[i])).defined((i) => Number.isFinite(ch.sqnr[i]))(idx));
-      g.append('g').selectAll('circle').data(idx.filter((i) => Number.isFinite(ch.sqnr[i]))).join('circle')
-        .attr('cx', (i) => x(i)).attr('cy', (i) => y(ch.sqnr[i])).attr('r', r).attr('fill', (i) => sqnrColor(ch.sqnr[i]));
-      g.append('g').attr('class', 'ql-cmp-identical-lane').selectAll('rect').data(idx.filter((i) => ch.sqnr[i] === Infinity)).join('rect')
-        .attr('x', (i) => x(i) - r).attr('y', -14 - r).attr('width', 2 * r).attr('height', 2 * r).attr('fill', colors.risk.low);
-    },
-    lane: anyInf ? 'identical' : null,
-  }));
+  charts.push(
+    channelChart(sec, {
+      width,
+      height: 180,
+      margin: { ...margin, top: anyInf ? 22 : 8 },
+      x0,
+      n,
+      yLabel: 'SQNR (dB)',
+      tip,
+      tipRows,
+      className: 'ql-cmp-sqnr',
+      domain: [Math.min(0, sLo), Math.max(sHi, RISK_DB.medium + 5)],
+      rules: true,
+      draw(g, x, y) {
+        const idx = visibleChannels(x, n);
+        const r = Math.max(1.5, Math.min(3.5, (x(1) - x(0)) * 0.35));
+        g.append('path')
+          .attr('class', 'ql-cmp-sqnr-line')
+          .attr('fill', 'none')
+          .attr('stroke', colors.after)
+          .attr('stroke-width', 1.2)
+          .attr(
+            'd',
+            d3
+              .line()
+              .x((i) => x(i))
+              .y((i) => y(ch.sqnr[i]))
+              .defined((i) => Number.isFinite(ch.sqnr[i]))(idx),
+          );
+        g.append('g')
+          .selectAll('circle')
+          .data(idx.filter((i) => Number.isFinite(ch.sqnr[i])))
+          .join('circle')
+          .attr('cx', (i) => x(i))
+          .attr('cy', (i) => y(ch.sqnr[i]))
+          .attr('r', r)
+          .attr('fill', (i) => sqnrColor(ch.sqnr[i]));
+        g.append('g')
+          .attr('class', 'ql-cmp-identical-lane')
+          .selectAll('rect')
+          .data(idx.filter((i) => ch.sqnr[i] === Infinity))
+          .join('rect')
+          .attr('x', (i) => x(i) - r)
+          .attr('y', -14 - r)
+          .attr('width', 2 * r)
+          .attr('height', 2 * r)
+          .attr('fill', colors.risk.low);
+      },
+      lane: anyInf ? 'identical' : null,
+    }),
+  );
 
   // One x zoom for the three charts.
   // The zoom is kept as the channel interval shown, so it survives a re-render at another width.
   const w = x0.range()[1];
-  const behaviour = d3.zoom()
+  const behaviour = d3
+    .zoom()
     .scaleExtent([1, Math.max(1, n / 6)])
-    .extent([[0, 0], [w, 100]])
-    .translateExtent([[0, -Infinity], [w, Infinity]])
+    .extent([
+      [0, 0],
+      [w, 100],
+    ])
+    .translateExtent([
+      [0, -Infinity],
+      [w, Infinity],
+    ])
     .filter((event) => (!event.ctrlKey || event.type === 'wheel') && !event.button);
   function apply(t) {
     const x = t.rescaleX(x0);
     onZoom(t.k === 1 ? null : x.domain());
-    for (const c of charts) { c.overlay.node().__zoom = t; c.redraw(x); }
+    for (const c of charts) {
+      c.overlay.node().__zoom = t;
+      c.redraw(x);
+    }
   }
   for (const c of charts) c.overlay.style('cursor', 'grab').call(behaviour).on('dblclick.zoom', null);
   behaviour.on('zoom', (event) => apply(event.transform));
@@ -465,10 +731,26 @@ function channelChart(parent, { width, height, margin, x0, n, yLabel, domain, dr
   const div = parent.append('div').attr('class', `ql-chart ${className}`);
   const f = chartFrame(div.node(), { width, height, margin });
   const y = d3.scaleLinear(domain, [f.height, 0]).nice();
-  const axes = drawAxes(f.g, { x: x0, y, width: f.width, height: f.height, xLabel: 'output channel', yLabel, xFormat: intTicks, xTicks: channelTickCount(x0, f.width) });
+  const axes = drawAxes(f.g, {
+    x: x0,
+    y,
+    width: f.width,
+    height: f.height,
+    xLabel: 'output channel',
+    yLabel,
+    xFormat: intTicks,
+    xTicks: channelTickCount(x0, f.width),
+  });
   if (rules) riskRules(f.g, y, f.width);
   if (lane) {
-    f.g.append('text').attr('class', 'ql-axis-label').attr('x', -8).attr('y', -14).attr('dy', '0.35em').attr('text-anchor', 'end').text('∞');
+    f.g
+      .append('text')
+      .attr('class', 'ql-axis-label')
+      .attr('x', -8)
+      .attr('y', -14)
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'end')
+      .text('∞');
   }
   const plot = clipped(f.g, { width: f.width, height: f.height, top: margin.top }).append('g').attr('class', 'ql-cmp-plot');
   f.g.select('.ql-risk-rules').raise();
@@ -497,7 +779,13 @@ function unmatchedSection(parent, cmp) {
     const col = grid.append('div');
     col.append('div').append('b').text(`Only in ${side.toUpperCase()} (${list.length})`);
     if (!list.length) col.append('p').attr('class', 'ql-muted').text('none');
-    col.append('ul').attr('data-side', side).selectAll('li').data(list).join('li').attr('class', 'ql-cmp-name').text((d) => d);
+    col
+      .append('ul')
+      .attr('data-side', side)
+      .selectAll('li')
+      .data(list)
+      .join('li')
+      .attr('class', 'ql-cmp-name')
+      .text((d) => d);
   }
 }
-

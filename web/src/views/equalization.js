@@ -17,8 +17,23 @@
 // Every string from the model (layer, node, model names) is written with textContent.
 import * as d3 from 'd3';
 import {
-  colors, palette, formatDb, formatNumber, formatCount, ensureStyles, tooltip, observeWidth, chartFrame,
-  drawAxes, legend, viewRoot, RISK_DB, channelHover, channelTickCount, finiteExtent, intTicks,
+  colors,
+  palette,
+  formatDb,
+  formatNumber,
+  formatCount,
+  ensureStyles,
+  tooltip,
+  observeWidth,
+  chartFrame,
+  drawAxes,
+  legend,
+  viewRoot,
+  RISK_DB,
+  channelHover,
+  channelTickCount,
+  finiteExtent,
+  intTicks,
 } from './common.js';
 import { channelRangeChart } from './channel-range.js';
 import { clipMiddle, fitText, srOnly } from './text.js';
@@ -74,7 +89,7 @@ const CSS = `
 .ql-equalization .ql-sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0; overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
 `;
 
-const GAP = 28;          // px between the two columns
+const GAP = 28; // px between the two columns
 const TWO_COLUMNS = 980; // px of view width from which the chart and the layer detail sit side by side
 
 const int8 = (s) => s?.sqnr?.int8PerTensor;
@@ -116,19 +131,41 @@ export function renderEqualizationView(element, equalization, { onDownload } = {
       const two = width >= TWO_COLUMNS;
       const leftW = two ? Math.floor((width - GAP) * 0.42) : width;
       const rightW = two ? width - GAP - leftW : width;
-      const grid = body.append('div').attr('class', 'ql-eq-grid')
+      const grid = body
+        .append('div')
+        .attr('class', 'ql-eq-grid')
         .style('grid-template-columns', two ? `${leftW}px ${rightW}px` : '1fr');
       const left = grid.append('div').attr('class', 'ql-eq-panel ql-eq-sqnr');
       sqnrPanel(left, layers, {
-        width: leftW, selected: state.selected, order: state.order, tip, onSelect: select,
-        onOrder: (o) => { state.order = o; render(state.width); },
+        width: leftW,
+        selected: state.selected,
+        order: state.order,
+        tip,
+        onSelect: select,
+        onOrder: (o) => {
+          state.order = o;
+          render(state.width);
+        },
       });
       const right = grid.append('div').attr('class', 'ql-eq-panel ql-eq-layer');
       layerPanel(right, eq, state.selected, {
-        width: rightW, tip, onSelect: select, fit: state.fit, onFit: (v) => { state.fit = v; render(state.width); },
+        width: rightW,
+        tip,
+        onSelect: select,
+        fit: state.fit,
+        onFit: (v) => {
+          state.fit = v;
+          render(state.width);
+        },
       });
-      if (scroll !== null) { const s = root.querySelector('.ql-eq-scroll'); if (s) s.scrollTop = scroll; }
-      sequencesSection(body, eq, { selected: layers[state.selected]?.name, onSelect: (name) => select(layers.findIndex((l) => l.name === name)) });
+      if (scroll !== null) {
+        const s = root.querySelector('.ql-eq-scroll');
+        if (s) s.scrollTop = scroll;
+      }
+      sequencesSection(body, eq, {
+        selected: layers[state.selected]?.name,
+        onSelect: (name) => select(layers.findIndex((l) => l.name === name)),
+      });
     }
     stopsSection(body, eq);
     activationsSection(body, eq);
@@ -150,7 +187,10 @@ function defaultLayer(layers) {
   let bestGain = -Infinity;
   layers.forEach((l, i) => {
     const g = gain(l);
-    if (Number.isFinite(g) && g > bestGain) { bestGain = g; best = i; }
+    if (Number.isFinite(g) && g > bestGain) {
+      bestGain = g;
+      best = i;
+    }
   });
   return best;
 }
@@ -164,21 +204,31 @@ function header(parent, eq, { onDownload }) {
   const head = parent.append('div').attr('class', 'ql-eq-head');
   const h2 = head.append('h2');
   h2.append('span').text('Cross Layer Equalization: ');
-  h2.append('span').attr('data-field', 'model-name').text(eq.model?.name ?? 'model');
+  h2.append('span')
+    .attr('data-field', 'model-name')
+    .text(eq.model?.name ?? 'model');
   if (typeof onDownload === 'function' && changed) {
     const size = eq.bytes?.length ? ` (${formatCount(eq.bytes.length)}B)` : '';
-    head.append('button').attr('type', 'button').attr('class', 'ql-eq-download')
+    head
+      .append('button')
+      .attr('type', 'button')
+      .attr('class', 'ql-eq-download')
       .attr('data-action', 'download-equalized')
       .text(`Download equalized model${size}`)
       .on('click', () => onDownload());
   }
   const p = parent.append('p').attr('class', changed ? 'ql-eq-summary' : 'ql-eq-summary ql-eq-nothing');
-  const count = (field, n) => p.append('b').attr('data-field', field).text(String(n ?? 0));
+  const count = (field, n) =>
+    p
+      .append('b')
+      .attr('data-field', field)
+      .text(String(n ?? 0));
   const seen = eq.layersSeen ?? '?';
   if (!changed) {
     count('layers-changed', 0);
     p.append('span').text(` of ${seen} weight layers changed: nothing to equalize, the model is unchanged.`);
-    if ((eq.stops || []).length) p.append('span').text(' The places where a sequence could not start or continue are listed below.');
+    if ((eq.stops || []).length)
+      p.append('span').text(' The places where a sequence could not start or continue are listed below.');
     return;
   }
   count('layers-changed', s.layersChanged);
@@ -210,9 +260,17 @@ function header(parent, eq, { onDownload }) {
 function labelledSelect(controls, text, action, options, value, onChange) {
   const label = controls.append('label');
   label.append('span').text(text);
-  const select = label.append('select').attr('data-action', action).on('change', (event) => onChange(event.target.value));
-  select.selectAll('option').data(options).join('option')
-    .attr('value', ([k]) => k).property('selected', ([k]) => k === value).text(([, t]) => t);
+  const select = label
+    .append('select')
+    .attr('data-action', action)
+    .on('change', (event) => onChange(event.target.value));
+  select
+    .selectAll('option')
+    .data(options)
+    .join('option')
+    .attr('value', ([k]) => k)
+    .property('selected', ([k]) => k === value)
+    .text(([, t]) => t);
   return select;
 }
 
@@ -226,7 +284,14 @@ const ORDERS = {
 function sqnrPanel(parent, layers, { width, selected, order, tip, onSelect, onOrder }) {
   parent.append('h3').text('Weight SQNR per layer, before and after');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
-  labelledSelect(controls, 'Sort: ', 'sort-layers', Object.entries(ORDERS).map(([k, o]) => [k, o.label]), order, onOrder);
+  labelledSelect(
+    controls,
+    'Sort: ',
+    'sort-layers',
+    Object.entries(ORDERS).map(([k, o]) => [k, o.label]),
+    order,
+    onOrder,
+  );
   legend(parent.node(), [
     { label: 'before', color: '#fff', stroke: colors.before, kind: 'dot' },
     { label: 'after', color: colors.after, kind: 'dot' },
@@ -238,8 +303,12 @@ function sqnrPanel(parent, layers, { width, selected, order, tip, onSelect, onOr
   const sort = ORDERS[order]?.sort;
   if (sort) rows.sort((a, b) => sort(a.layer, b.layer) || a.index - b.index);
   dotPlot(parent, rows, { width, selected, tip, onSelect });
-  parent.append('p').attr('class', 'ql-eq-note')
-    .text('SQNR of the weights fake-quantized with one symmetric scale per tensor (dB, higher is better). Click a row to see its channels.');
+  parent
+    .append('p')
+    .attr('class', 'ql-eq-note')
+    .text(
+      'SQNR of the weights fake-quantized with one symmetric scale per tensor (dB, higher is better). Click a row to see its channels.',
+    );
 }
 
 function dotPlot(parent, rows, { width, selected, tip, onSelect }) {
@@ -257,27 +326,57 @@ function dotPlot(parent, rows, { width, selected, tip, onSelect }) {
   const axis = (where) => {
     const svg = parent.append('svg').attr('width', width).attr('height', 30).attr('aria-hidden', 'true');
     const g = svg.append('g').attr('transform', `translate(${margin.left},${where === 'top' ? 22 : 2})`);
-    g.append('g').attr('class', 'ql-axis')
+    g.append('g')
+      .attr('class', 'ql-axis')
       .call((where === 'top' ? d3.axisTop(x) : d3.axisBottom(x)).ticks(ticks).tickFormat((d) => formatNumber(d)));
     if (hasInf) {
-      g.append('text').attr('class', 'ql-axis-label').attr('x', innerW - 6).attr('y', where === 'top' ? -8 : 16)
-        .attr('text-anchor', 'middle').text('∞');
+      g.append('text')
+        .attr('class', 'ql-axis-label')
+        .attr('x', innerW - 6)
+        .attr('y', where === 'top' ? -8 : 16)
+        .attr('text-anchor', 'middle')
+        .text('∞');
     }
-    g.append('text').attr('class', 'ql-axis-label').attr('x', -8).attr('y', where === 'top' ? -6 : 14)
-      .attr('text-anchor', 'end').text('SQNR (dB)');
+    g.append('text')
+      .attr('class', 'ql-axis-label')
+      .attr('x', -8)
+      .attr('y', where === 'top' ? -6 : 14)
+      .attr('text-anchor', 'end')
+      .text('SQNR (dB)');
   };
   axis('top');
   const scroll = parent.append('div').attr('class', 'ql-eq-scroll');
   const height = rows.length * rowH + 2;
-  const svg = scroll.append('svg').attr('width', width).attr('height', height)
-    .attr('role', 'img').attr('aria-label', 'Weight SQNR per layer, before and after equalization');
+  const svg = scroll
+    .append('svg')
+    .attr('width', width)
+    .attr('height', height)
+    .attr('role', 'img')
+    .attr('aria-label', 'Weight SQNR per layer, before and after equalization');
   const g = svg.append('g').attr('transform', `translate(${margin.left},1)`);
-  g.append('g').attr('class', 'ql-grid').selectAll('line').data(x.ticks(ticks)).join('line')
-    .attr('x1', (d) => x(d)).attr('x2', (d) => x(d)).attr('y1', 0).attr('y2', height - 2);
-  g.append('line').attr('x1', x(RISK_DB.high)).attr('x2', x(RISK_DB.high)).attr('y1', 0).attr('y2', height - 2)
-    .attr('stroke', colors.risk.high).attr('stroke-width', 1).attr('stroke-dasharray', '6 4').attr('opacity', 0.7);
+  g.append('g')
+    .attr('class', 'ql-grid')
+    .selectAll('line')
+    .data(x.ticks(ticks))
+    .join('line')
+    .attr('x1', (d) => x(d))
+    .attr('x2', (d) => x(d))
+    .attr('y1', 0)
+    .attr('y2', height - 2);
+  g.append('line')
+    .attr('x1', x(RISK_DB.high))
+    .attr('x2', x(RISK_DB.high))
+    .attr('y1', 0)
+    .attr('y2', height - 2)
+    .attr('stroke', colors.risk.high)
+    .attr('stroke-width', 1)
+    .attr('stroke-dasharray', '6 4')
+    .attr('opacity', 0.7);
 
-  const row = g.selectAll('g.ql-eq-sqnr-row').data(rows).join('g')
+  const row = g
+    .selectAll('g.ql-eq-sqnr-row')
+    .data(rows)
+    .join('g')
     .attr('class', (d) => `ql-eq-sqnr-row${d.index === selected ? ' ql-selected' : ''}`)
     .attr('transform', (d, i) => `translate(0,${i * rowH})`)
     .attr('data-layer', (d) => d.layer.name)
@@ -286,28 +385,69 @@ function dotPlot(parent, rows, { width, selected, tip, onSelect }) {
     .attr('data-after', (d) => String(int8(d.layer.after)))
     .attr('data-before-int4', (d) => String(int4(d.layer.before)))
     .attr('data-after-int4', (d) => String(int4(d.layer.after)));
-  row.append('rect').attr('class', 'ql-eq-row-bg').attr('x', -labelW).attr('width', labelW + innerW + margin.right)
-    .attr('height', rowH).attr('fill', 'transparent');
+  row
+    .append('rect')
+    .attr('class', 'ql-eq-row-bg')
+    .attr('x', -labelW)
+    .attr('width', labelW + innerW + margin.right)
+    .attr('height', rowH)
+    .attr('fill', 'transparent');
   const maxChars = Math.floor((labelW - 10) / 6.6);
-  fitText(row.append('text').attr('class', 'ql-eq-row-label').attr('x', -8).attr('y', rowH / 2).attr('dy', '0.35em').attr('text-anchor', 'end')
-    .text((d) => clipMiddle(d.layer.name, maxChars)), labelW - 12);
+  fitText(
+    row
+      .append('text')
+      .attr('class', 'ql-eq-row-label')
+      .attr('x', -8)
+      .attr('y', rowH / 2)
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'end')
+      .text((d) => clipMiddle(d.layer.name, maxChars)),
+    labelW - 12,
+  );
   const cy = rowH / 2;
-  for (const [key, shape] of [['int4PerTensor', 'square'], ['int8PerTensor', 'circle']]) {
+  for (const [key, shape] of [
+    ['int4PerTensor', 'square'],
+    ['int8PerTensor', 'circle'],
+  ]) {
     const before = (d) => d.layer.before?.sqnr?.[key];
     const after = (d) => d.layer.after?.sqnr?.[key];
     const both = row.filter((d) => isShown(before(d)) && isShown(after(d)));
-    both.append('line').attr('class', 'ql-eq-change')
-      .attr('x1', (d) => xv(before(d))).attr('x2', (d) => xv(after(d))).attr('y1', cy).attr('y2', cy)
+    both
+      .append('line')
+      .attr('class', 'ql-eq-change')
+      .attr('x1', (d) => xv(before(d)))
+      .attr('x2', (d) => xv(after(d)))
+      .attr('y1', cy)
+      .attr('y2', cy)
       .attr('stroke', (d) => (after(d) < before(d) - 0.05 ? colors.risk.high : colors.before))
       .attr('stroke-width', (d) => (after(d) < before(d) - 0.05 ? 2 : 1.3))
       .attr('stroke-dasharray', (d) => (after(d) < before(d) - 0.05 ? null : '2 2'));
-    marker(row.filter((d) => isShown(before(d))), shape, (d) => xv(before(d)), cy, 3.6)
-      .attr('class', 'ql-eq-before').attr('fill', '#fff').attr('stroke', colors.before).attr('stroke-width', 1.5)
+    marker(
+      row.filter((d) => isShown(before(d))),
+      shape,
+      (d) => xv(before(d)),
+      cy,
+      3.6,
+    )
+      .attr('class', 'ql-eq-before')
+      .attr('fill', '#fff')
+      .attr('stroke', colors.before)
+      .attr('stroke-width', 1.5)
       .attr('stroke-dasharray', '2 1.2');
-    marker(row.filter((d) => isShown(after(d))), shape, (d) => xv(after(d)), cy, 4)
-      .attr('class', 'ql-eq-after').attr('fill', colors.after).attr('stroke', '#fff').attr('stroke-width', 0.8);
+    marker(
+      row.filter((d) => isShown(after(d))),
+      shape,
+      (d) => xv(after(d)),
+      cy,
+      4,
+    )
+      .attr('class', 'ql-eq-after')
+      .attr('fill', colors.after)
+      .attr('stroke', '#fff')
+      .attr('stroke-width', 0.8);
   }
-  row.on('pointerenter', (event, d) => tip.show(event, d.layer.name, sqnrRows(d.layer)))
+  row
+    .on('pointerenter', (event, d) => tip.show(event, d.layer.name, sqnrRows(d.layer)))
     .on('pointermove', (event) => tip.move(event))
     .on('pointerleave', () => tip.hide())
     .on('click', (event, d) => onSelect(d.index));
@@ -318,7 +458,12 @@ const isShown = (v) => Number.isFinite(v) || v === Infinity;
 
 function marker(sel, shape, x, y, r) {
   if (shape === 'circle') return sel.append('circle').attr('cx', x).attr('cy', y).attr('r', r);
-  return sel.append('rect').attr('x', (d) => x(d) - r * 0.9).attr('y', y - r * 0.9).attr('width', r * 1.8).attr('height', r * 1.8);
+  return sel
+    .append('rect')
+    .attr('x', (d) => x(d) - r * 0.9)
+    .attr('y', y - r * 0.9)
+    .attr('width', r * 1.8)
+    .attr('height', r * 1.8);
 }
 
 function sqnrRows(l) {
@@ -339,14 +484,28 @@ function layerPanel(parent, eq, index, { width, tip, onSelect, fit, onFit }) {
   const layer = layers[index];
   parent.append('h3').text('Channels of one layer');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
-  labelledSelect(controls, 'Layer: ', 'select-layer', layers.map((d, i) => [String(i), `${d.name} (${d.op})`]), String(index),
-    (v) => onSelect(Number(v)))
-    .attr('aria-label', 'Layer').style('max-width', `${Math.max(160, width - 180)}px`);
-  for (const [text, step] of [['◀ previous', -1], ['next ▶', 1]]) {
-    controls.append('button').attr('type', 'button').attr('class', 'ql-eq-chip')
+  labelledSelect(
+    controls,
+    'Layer: ',
+    'select-layer',
+    layers.map((d, i) => [String(i), `${d.name} (${d.op})`]),
+    String(index),
+    (v) => onSelect(Number(v)),
+  )
+    .attr('aria-label', 'Layer')
+    .style('max-width', `${Math.max(160, width - 180)}px`);
+  for (const [text, step] of [
+    ['◀ previous', -1],
+    ['next ▶', 1],
+  ]) {
+    controls
+      .append('button')
+      .attr('type', 'button')
+      .attr('class', 'ql-eq-chip')
       .attr('data-action', step < 0 ? 'previous-layer' : 'next-layer')
       .property('disabled', index + step < 0 || index + step >= layers.length)
-      .text(text).on('click', () => onSelect(index + step));
+      .text(text)
+      .on('click', () => onSelect(index + step));
   }
   if (!layer) return;
   const meta = parent.append('p').attr('class', 'ql-eq-meta');
@@ -361,7 +520,10 @@ function layerPanel(parent, eq, index, { width, tip, onSelect, fit, onFit }) {
     layer.biasAdded ? 'bias added' : null,
     layer.absorbed ? 'high bias absorbed into the next layer' : null,
   ].filter(Boolean);
-  meta.append('span').attr('class', 'ql-muted').text(` · ${notes.join(' · ')}`);
+  meta
+    .append('span')
+    .attr('class', 'ql-muted')
+    .text(` · ${notes.join(' · ')}`);
   if (layer.beforeError) parent.append('p').attr('class', 'ql-eq-before-error').text(`No "before": ${layer.beforeError}.`);
   sqnrTable(parent, layer);
   channelChart(parent, layer, { width, tip, fit, onFit });
@@ -371,12 +533,24 @@ function layerPanel(parent, eq, index, { width, tip, onSelect, fit, onFit }) {
 function sqnrTable(parent, layer) {
   const table = parent.append('table').attr('class', 'ql-table ql-eq-sqnr-table');
   const head = table.append('thead').append('tr');
-  for (const [t, num] of [['weight SQNR', false], ['before (dB)', true], ['after (dB)', true], ['change (dB)', true]]) {
-    head.append('th').attr('class', num ? 'ql-num' : null).text(t);
+  for (const [t, num] of [
+    ['weight SQNR', false],
+    ['before (dB)', true],
+    ['after (dB)', true],
+    ['change (dB)', true],
+  ]) {
+    head
+      .append('th')
+      .attr('class', num ? 'ql-num' : null)
+      .text(t);
   }
   const body = table.append('tbody');
-  for (const [key, label] of [['int8PerTensor', 'INT8 per tensor'], ['int8PerChannel', 'INT8 per channel'],
-    ['int4PerTensor', 'INT4 per tensor'], ['int4PerChannel', 'INT4 per channel']]) {
+  for (const [key, label] of [
+    ['int8PerTensor', 'INT8 per tensor'],
+    ['int8PerChannel', 'INT8 per channel'],
+    ['int4PerTensor', 'INT4 per tensor'],
+    ['int4PerChannel', 'INT4 per channel'],
+  ]) {
     const b = layer.before?.sqnr?.[key];
     const a = layer.after?.sqnr?.[key];
     const d = a - b;
@@ -384,7 +558,8 @@ function sqnrTable(parent, layer) {
     tr.append('td').text(label);
     tr.append('td').attr('class', 'ql-num').attr('data-col', 'before').text(formatDb(b));
     tr.append('td').attr('class', 'ql-num').attr('data-col', 'after').text(formatDb(a));
-    tr.append('td').attr('class', `ql-num ${d > 0.05 ? 'ql-eq-better' : d < -0.05 ? 'ql-eq-worse' : ''}`)
+    tr.append('td')
+      .attr('class', `ql-num ${d > 0.05 ? 'ql-eq-better' : d < -0.05 ? 'ql-eq-worse' : ''}`)
       .text(Number.isFinite(d) ? `${d > 0 ? '+' : ''}${formatDb(d)}` : '-');
   }
 }
@@ -396,7 +571,17 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
   const n = Math.min(B.count, A.count);
   parent.append('h3').text('Per-channel weight range, before (dotted) and after (solid)');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
-  labelledSelect(controls, 'Vertical range: ', 'fit', [['both', 'before and after'], ['after', 'after only (before clipped)']], fit, onFit);
+  labelledSelect(
+    controls,
+    'Vertical range: ',
+    'fit',
+    [
+      ['both', 'before and after'],
+      ['after', 'after only (before clipped)'],
+    ],
+    fit,
+    onFit,
+  );
   legend(parent.node(), [
     { label: 'max', color: colors.max, kind: 'line' },
     { label: 'mean', color: colors.mean, kind: 'line' },
@@ -405,28 +590,51 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
     { label: 'after (solid)', color: colors.before, kind: 'line' },
     { label: 'gap before → after', color: colors.before, kind: 'band', opacity: 0.3 },
   ]);
-  const [lo, hi] = fit === 'after' ? finiteExtent([...A.min, ...A.max], [-1, 1]) : finiteExtent([...B.min, ...A.min, ...B.max, ...A.max], [-1, 1]);
+  const [lo, hi] =
+    fit === 'after'
+      ? finiteExtent([...A.min, ...A.max], [-1, 1])
+      : finiteExtent([...B.min, ...A.min, ...B.max, ...A.max], [-1, 1]);
   const pad = (hi - lo) * 0.04 || 1;
-  const chart = channelRangeChart({ min: A.min, max: A.max, mean: A.mean, before: { min: B.min, max: B.max, mean: B.mean } }, {
-    width, height: Math.max(220, Math.min(320, Math.round(width * 0.42))), margin: { top: 8, right: 14, bottom: 40, left: 62 },
-    domain: [lo - pad, hi + pad], points: 48, tip,
-    ariaLabel: `Per-channel minimum, maximum and mean of ${layer.name}, before and after`,
-    tipRows: (i) => [`${layer.name}, channel ${i}`, [
-      ['max', `${formatNumber(B.max[i])} → ${formatNumber(A.max[i])}`],
-      ['mean', `${formatNumber(B.mean[i])} → ${formatNumber(A.mean[i])}`],
-      ['min', `${formatNumber(B.min[i])} → ${formatNumber(A.min[i])}`],
-      ...(layer.outScale?.length > i ? [['out scale (÷)', formatNumber(layer.outScale[i])]] : []),
-      ...(layer.inScale?.length > i && layer.inScale.length === n ? [['in scale (×)', formatNumber(layer.inScale[i])]] : []),
-      ...(layer.absorbed?.length > i ? [['bias absorbed', formatNumber(layer.absorbed[i])]] : []),
-    ]],
-  });
+  const chart = channelRangeChart(
+    { min: A.min, max: A.max, mean: A.mean, before: { min: B.min, max: B.max, mean: B.mean } },
+    {
+      width,
+      height: Math.max(220, Math.min(320, Math.round(width * 0.42))),
+      margin: { top: 8, right: 14, bottom: 40, left: 62 },
+      domain: [lo - pad, hi + pad],
+      points: 48,
+      tip,
+      ariaLabel: `Per-channel minimum, maximum and mean of ${layer.name}, before and after`,
+      tipRows: (i) => [
+        `${layer.name}, channel ${i}`,
+        [
+          ['max', `${formatNumber(B.max[i])} → ${formatNumber(A.max[i])}`],
+          ['mean', `${formatNumber(B.mean[i])} → ${formatNumber(A.mean[i])}`],
+          ['min', `${formatNumber(B.min[i])} → ${formatNumber(A.min[i])}`],
+          ...(layer.outScale?.length > i ? [['out scale (÷)', formatNumber(layer.outScale[i])]] : []),
+          ...(layer.inScale?.length > i && layer.inScale.length === n ? [['in scale (×)', formatNumber(layer.inScale[i])]] : []),
+          ...(layer.absorbed?.length > i ? [['bias absorbed', formatNumber(layer.absorbed[i])]] : []),
+        ],
+      ],
+    },
+  );
   parent.append('div').attr('class', 'ql-chart').node().append(chart.svg);
 }
 
 function scaleCharts(parent, layer, { width, tip }) {
   const sides = [
-    { v: layer.outScale, title: 'Out scale: output channel c of the weights divided by s', xLabel: 'output channel', color: colors.after },
-    { v: layer.inScale, title: 'In scale: input channel c of the weights multiplied by s', xLabel: 'input channel', color: palette.orange },
+    {
+      v: layer.outScale,
+      title: 'Out scale: output channel c of the weights divided by s',
+      xLabel: 'output channel',
+      color: colors.after,
+    },
+    {
+      v: layer.inScale,
+      title: 'In scale: input channel c of the weights multiplied by s',
+      xLabel: 'input channel',
+      color: palette.orange,
+    },
   ];
   for (const side of sides) {
     const v = side.v;
@@ -454,20 +662,49 @@ function scaleChart(parent, v, { width, tip, xLabel, color, name }) {
   const y = d3.scaleLog([lo / 1.3, hi * 1.3], [f.height, 0]);
   f.svg.attr('role', 'img').attr('aria-label', `${xLabel} scale factors of ${name}`);
   drawAxes(f.g, {
-    x, y, width: f.width, height: f.height, xLabel, yLabel: 'scale (log)', yTicks: 4, yFormat: logTickFormat(y),
-    xFormat: intTicks, xTicks: channelTickCount(x, f.width),
+    x,
+    y,
+    width: f.width,
+    height: f.height,
+    xLabel,
+    yLabel: 'scale (log)',
+    yTicks: 4,
+    yFormat: logTickFormat(y),
+    xFormat: intTicks,
+    xTicks: channelTickCount(x, f.width),
   });
-  f.g.selectAll('.ql-grid .tick').filter((d) => !logTickFormat(y)(d)).remove();
+  f.g
+    .selectAll('.ql-grid .tick')
+    .filter((d) => !logTickFormat(y)(d))
+    .remove();
   f.g.append('line').attr('x1', 0).attr('x2', f.width).attr('y1', y(1)).attr('y2', y(1)).attr('stroke', '#666');
   const idx = d3.range(n).filter((i) => v[i] > 0 && Number.isFinite(v[i]));
   const g = f.g.append('g').attr('class', 'ql-eq-scales');
-  g.selectAll('line').data(idx).join('line')
-    .attr('x1', (i) => x(i)).attr('x2', (i) => x(i)).attr('y1', y(1)).attr('y2', (i) => y(v[i]))
-    .attr('stroke', color).attr('stroke-width', Math.max(1, Math.min(3, (f.width / n) * 0.6)));
+  g.selectAll('line')
+    .data(idx)
+    .join('line')
+    .attr('x1', (i) => x(i))
+    .attr('x2', (i) => x(i))
+    .attr('y1', y(1))
+    .attr('y2', (i) => y(v[i]))
+    .attr('stroke', color)
+    .attr('stroke-width', Math.max(1, Math.min(3, (f.width / n) * 0.6)));
   if (n <= 128) {
-    g.selectAll('circle').data(idx).join('circle').attr('cx', (i) => x(i)).attr('cy', (i) => y(v[i])).attr('r', 2.5).attr('fill', color);
+    g.selectAll('circle')
+      .data(idx)
+      .join('circle')
+      .attr('cx', (i) => x(i))
+      .attr('cy', (i) => y(v[i]))
+      .attr('r', 2.5)
+      .attr('fill', color);
   }
-  channelHover(f, n, () => x, tip, (i) => [`${name}, ${xLabel} ${i}`, [['scale', formatNumber(v[i])]]]);
+  channelHover(
+    f,
+    n,
+    () => x,
+    tip,
+    (i) => [`${name}, ${xLabel} ${i}`, [['scale', formatNumber(v[i])]]],
+  );
 }
 
 // Labels for a few ticks of a log scale (1, 2, 5 times powers of ten, fewer when the
@@ -490,25 +727,45 @@ function sequencesSection(parent, eq, { selected, onSelect }) {
   if (!seqs.length) return;
   const sec = parent.append('section').attr('class', 'ql-eq-section ql-eq-sequences-section');
   sec.append('h3').text(`Sequences equalized (${seqs.length})`);
-  sec.append('p').attr('class', 'ql-eq-note')
-    .text('Layers in graph order, with what links them; a dashed outline marks a depthwise middle layer balanced as a triple. Click a layer to see its channels.');
-  const li = sec.append('ol').attr('class', 'ql-eq-sequences').selectAll('li').data(seqs).join('li')
+  sec
+    .append('p')
+    .attr('class', 'ql-eq-note')
+    .text(
+      'Layers in graph order, with what links them; a dashed outline marks a depthwise middle layer balanced as a triple. Click a layer to see its channels.',
+    );
+  const li = sec
+    .append('ol')
+    .attr('class', 'ql-eq-sequences')
+    .selectAll('li')
+    .data(seqs)
+    .join('li')
     .attr('data-sequence', (d, i) => i);
   li.each(function (q) {
     const item = d3.select(this);
     q.layers.forEach((name, i) => {
-      item.append('button').attr('type', 'button')
+      item
+        .append('button')
+        .attr('type', 'button')
         .attr('class', `ql-eq-chip${q.triple?.[i] ? ' ql-eq-triple' : ''}`)
         .attr('title', q.triple?.[i] ? `${name} (depthwise, balanced as a triple)` : name)
         .attr('aria-pressed', name === selected ? 'true' : 'false')
         .text(name)
         .on('click', () => onSelect(name));
-      if (i < q.layers.length - 1) item.append('span').attr('class', 'ql-eq-link').text(`→ ${q.links?.[i] || 'direct'} →`);
+      if (i < q.layers.length - 1)
+        item
+          .append('span')
+          .attr('class', 'ql-eq-link')
+          .text(`→ ${q.links?.[i] || 'direct'} →`);
     });
     const ok = q.converged;
-    item.append('span').attr('class', `ql-eq-seq-meta${ok ? '' : ' ql-eq-worse'}`)
-      .text(`${q.iterations} sweep${q.iterations === 1 ? '' : 's'}, ${ok ? 'converged'
-        : `not converged (scales still changing by ${formatNumber(q.lastChange * 100)}%)`}`);
+    item
+      .append('span')
+      .attr('class', `ql-eq-seq-meta${ok ? '' : ' ql-eq-worse'}`)
+      .text(
+        `${q.iterations} sweep${q.iterations === 1 ? '' : 's'}, ${
+          ok ? 'converged' : `not converged (scales still changing by ${formatNumber(q.lastChange * 100)}%)`
+        }`,
+      );
   });
 }
 
@@ -520,7 +777,11 @@ function stopsSection(parent, eq) {
     sec.append('p').attr('class', 'ql-muted').text('No sequence was cut short.');
     return;
   }
-  const groups = d3.groups(stops.map((s, index) => ({ ...s, index })), (s) => s.reason)
+  const groups = d3
+    .groups(
+      stops.map((s, index) => ({ ...s, index })),
+      (s) => s.reason,
+    )
     .sort((a, b) => b[1].length - a[1].length || d3.ascending(a[0], b[0]));
   for (const [reason, list] of groups) {
     const g = sec.append('div').attr('class', 'ql-eq-stop-group');
@@ -528,11 +789,22 @@ function stopsSection(parent, eq) {
     h.append('span').attr('class', 'ql-eq-count').text(String(list.length));
     h.append('span').text(reason);
     // Column width from the longest entry: many short names fill many columns.
-    const longest = d3.max(list, (d) => d.layer.length + (d.node && d.node !== d.layer ? d.node.length + (d.op?.length ?? 0) + 8 : 0));
-    const li = g.append('ul').attr('class', 'ql-eq-stop-list').style('column-width', `${Math.max(14, Math.min(56, Math.round(longest * 0.9) + 3))}ch`)
-      .selectAll('li').data(list).join('li')
-      .attr('data-stop', (d) => d.index).attr('data-stop-layer', (d) => d.layer);
-    li.append('span').attr('class', 'ql-eq-name').text((d) => d.layer);
+    const longest = d3.max(
+      list,
+      (d) => d.layer.length + (d.node && d.node !== d.layer ? d.node.length + (d.op?.length ?? 0) + 8 : 0),
+    );
+    const li = g
+      .append('ul')
+      .attr('class', 'ql-eq-stop-list')
+      .style('column-width', `${Math.max(14, Math.min(56, Math.round(longest * 0.9) + 3))}ch`)
+      .selectAll('li')
+      .data(list)
+      .join('li')
+      .attr('data-stop', (d) => d.index)
+      .attr('data-stop-layer', (d) => d.layer);
+    li.append('span')
+      .attr('class', 'ql-eq-name')
+      .text((d) => d.layer);
     li.filter((d) => d.node && d.node !== d.layer).each(function (d) {
       const item = d3.select(this);
       item.append('span').attr('class', 'ql-muted').text(' at ');
@@ -553,20 +825,44 @@ function activationsSection(parent, eq) {
   const names = (title, list, field) => {
     const d = sec.append('details').attr('data-field', field);
     d.append('summary').text(title);
-    d.append('ul').attr('class', 'ql-eq-names').selectAll('li').data(list).join('li').attr('class', 'ql-eq-name').text((s) => s);
+    d.append('ul')
+      .attr('class', 'ql-eq-names')
+      .selectAll('li')
+      .data(list)
+      .join('li')
+      .attr('class', 'ql-eq-name')
+      .text((s) => s);
   };
-  if (replaced.length) names(`ReLU6 (Clip 0..6) replaced by Relu inside sequences: ${replaced.length} nodes`, replaced, 'relu6-replaced-list');
+  if (replaced.length)
+    names(`ReLU6 (Clip 0..6) replaced by Relu inside sequences: ${replaced.length} nodes`, replaced, 'relu6-replaced-list');
   else sec.append('p').text('No ReLU6 replaced.');
   if (kept.length) names(`ReLU6 kept (each ends its sequence): ${kept.length} nodes`, kept, 'relu6-kept-list');
   if (dead.length) {
     const ratio = eq.options?.deadChannelRatio;
-    sec.append('p').attr('class', 'ql-eq-note')
-      .text(`${dead.length} near-dead channels in ${new Set(dead.map((d) => d.layer)).size} layers: range below ${ratio === undefined ? 'a small fraction' : formatNumber(ratio)} of their layer's largest, left out of balancing (their scale stays 1).`);
-    const byLayer = d3.groups(dead, (d) => d.layer, (d) => d.side);
+    sec
+      .append('p')
+      .attr('class', 'ql-eq-note')
+      .text(
+        `${dead.length} near-dead channels in ${new Set(dead.map((d) => d.layer)).size} layers: range below ${ratio === undefined ? 'a small fraction' : formatNumber(ratio)} of their layer's largest, left out of balancing (their scale stays 1).`,
+      );
+    const byLayer = d3.groups(
+      dead,
+      (d) => d.layer,
+      (d) => d.side,
+    );
     const table = sec.append('div').attr('class', 'ql-eq-dead-scroll').append('table').attr('class', 'ql-table ql-eq-dead');
     const head = table.append('thead').append('tr');
-    for (const [t, num] of [['layer', false], ['side', false], ['channels', false], ['count', true], ['smallest range', true]]) {
-      head.append('th').attr('class', num ? 'ql-num' : null).text(t);
+    for (const [t, num] of [
+      ['layer', false],
+      ['side', false],
+      ['channels', false],
+      ['count', true],
+      ['smallest range', true],
+    ]) {
+      head
+        .append('th')
+        .attr('class', num ? 'ql-num' : null)
+        .text(t);
     }
     const body = table.append('tbody');
     for (const [layer, sides] of byLayer) {
@@ -577,9 +873,10 @@ function activationsSection(parent, eq) {
         const ch = list.map((d) => d.channel);
         tr.append('td').text(ch.slice(0, 12).join(', ') + (ch.length > 12 ? `, +${ch.length - 12} more` : ''));
         tr.append('td').attr('class', 'ql-num').text(String(ch.length));
-        tr.append('td').attr('class', 'ql-num').text(formatNumber(d3.min(list, (d) => d.range)));
+        tr.append('td')
+          .attr('class', 'ql-num')
+          .text(formatNumber(d3.min(list, (d) => d.range)));
       }
     }
   }
 }
-

@@ -12,8 +12,24 @@
 // .ql-error with its message. Model strings are written with .text() only.
 import * as d3 from 'd3';
 import {
-  colors, palette, formatDb, formatNumber, riskOf, SCHEMES, SCHEME_LABELS, ensureStyles, tooltip, observeWidth,
-  chartFrame, drawAxes, legend, layerLabel, followerText, quantizationDetail, resolveLayer, viewRoot,
+  colors,
+  palette,
+  formatDb,
+  formatNumber,
+  riskOf,
+  SCHEMES,
+  SCHEME_LABELS,
+  ensureStyles,
+  tooltip,
+  observeWidth,
+  chartFrame,
+  drawAxes,
+  legend,
+  layerLabel,
+  followerText,
+  quantizationDetail,
+  resolveLayer,
+  viewRoot,
 } from './common.js';
 import { channelRangeChart } from './channel-range.js';
 
@@ -37,7 +53,9 @@ const css = `
 // the one place the view computes statistics the analysis does not carry.
 export function channelRangeSummary(layer) {
   const describe = (values) => {
-    const v = Float64Array.from(values || []).filter((x) => Number.isFinite(x)).sort();
+    const v = Float64Array.from(values || [])
+      .filter((x) => Number.isFinite(x))
+      .sort();
     const n = v.length;
     if (!n) return { count: 0, mean: NaN, std: NaN, min: NaN, q1: NaN, median: NaN, q3: NaN, max: NaN };
     let sum = 0;
@@ -45,7 +63,16 @@ export function channelRangeSummary(layer) {
     const mean = sum / n;
     let ss = 0;
     for (const x of v) ss += (x - mean) * (x - mean);
-    return { count: n, mean, std: Math.sqrt(ss / n), min: v[0], q1: d3.quantileSorted(v, 0.25), median: d3.quantileSorted(v, 0.5), q3: d3.quantileSorted(v, 0.75), max: v[n - 1] };
+    return {
+      count: n,
+      mean,
+      std: Math.sqrt(ss / n),
+      min: v[0],
+      q1: d3.quantileSorted(v, 0.25),
+      median: d3.quantileSorted(v, 0.5),
+      q3: d3.quantileSorted(v, 0.75),
+      max: v[n - 1],
+    };
   };
   const ch = layer && layer.channels;
   return { range: describe(ch && ch.range), relativeRange: describe(ch && ch.relativeRange) };
@@ -60,8 +87,12 @@ function flaggedSet(layer) {
 function channelRows(l, c, flagged) {
   const ch = l.channels;
   return [
-    ['min', formatNumber(ch.min[c])], ['max', formatNumber(ch.max[c])], ['mean', formatNumber(ch.mean[c])],
-    ['std', formatNumber(ch.std[c])], ['range', formatNumber(ch.range[c])], ['relative range', `${formatNumber(ch.relativeRange[c])}×`],
+    ['min', formatNumber(ch.min[c])],
+    ['max', formatNumber(ch.max[c])],
+    ['mean', formatNumber(ch.mean[c])],
+    ['std', formatNumber(ch.std[c])],
+    ['range', formatNumber(ch.range[c])],
+    ['relative range', `${formatNumber(ch.relativeRange[c])}×`],
     ...(flagged.has(c) ? [['flagged', 'outlier channel']] : []),
   ];
 }
@@ -80,25 +111,53 @@ function channelChart(parent, l, { width, tip, flagged }) {
   const ch = l.channels;
   const C = ch.count;
   const zoomable = C >= 32;
-  const { div, h } = block(parent, 'channels', 'Weight range per output channel', { wide: true, hint: zoomable ? 'scroll to zoom, drag to pan (x)' : '' });
+  const { div, h } = block(parent, 'channels', 'Weight range per output channel', {
+    wide: true,
+    hint: zoomable ? 'scroll to zoom, drag to pan (x)' : '',
+  });
   legend(div.node(), [
-    { label: 'max', color: colors.max, kind: 'line' }, { label: 'mean', color: colors.mean, kind: 'line' },
-    { label: 'min', color: colors.min, kind: 'line' }, { label: 'mean ± std', color: colors.band, kind: 'band' },
+    { label: 'max', color: colors.max, kind: 'line' },
+    { label: 'mean', color: colors.mean, kind: 'line' },
+    { label: 'min', color: colors.min, kind: 'line' },
+    { label: 'mean ± std', color: colors.band, kind: 'band' },
     { label: `outlier channel (${flagged.size})`, color: colors.flagged, kind: 'dot' },
   ]);
-  const chart = channelRangeChart({ min: ch.min, max: ch.max, mean: ch.mean, std: ch.std, flagged }, {
-    width, height: Math.round(Math.max(220, Math.min(340, width * 0.22))), margin: { top: 8, right: 16, bottom: 42, left: 62 },
-    xLabel: `output channel (axis ${l.channelAxis})`, zero: true, tip, tipRows: (c) => [`channel ${c}`, channelRows(l, c, flagged)],
-  });
+  const chart = channelRangeChart(
+    { min: ch.min, max: ch.max, mean: ch.mean, std: ch.std, flagged },
+    {
+      width,
+      height: Math.round(Math.max(220, Math.min(340, width * 0.22))),
+      margin: { top: 8, right: 16, bottom: 42, left: 62 },
+      xLabel: `output channel (axis ${l.channelAxis})`,
+      zero: true,
+      tip,
+      tipRows: (c) => [`channel ${c}`, channelRows(l, c, flagged)],
+    },
+  );
   div.node().append(chart.svg);
   if (zoomable) {
     const w = chart.x.range()[1];
     const ht = chart.y.range()[0];
-    const zoom = d3.zoom().scaleExtent([1, Math.max(2, C / 8)])
-      .extent([[0, 0], [w, ht]]).translateExtent([[0, 0], [w, ht]])
-      .on('zoom', (event) => { chart.rescale(event.transform.rescaleX(chart.x)); tip.hide(); });
+    const zoom = d3
+      .zoom()
+      .scaleExtent([1, Math.max(2, C / 8)])
+      .extent([
+        [0, 0],
+        [w, ht],
+      ])
+      .translateExtent([
+        [0, 0],
+        [w, ht],
+      ])
+      .on('zoom', (event) => {
+        chart.rescale(event.transform.rescaleX(chart.x));
+        tip.hide();
+      });
     chart.overlay.call(zoom).on('dblclick.zoom', null);
-    h.append('button').attr('type', 'button').text('reset zoom').on('click', () => chart.overlay.call(zoom.transform, d3.zoomIdentity));
+    h.append('button')
+      .attr('type', 'button')
+      .text('reset zoom')
+      .on('click', () => chart.overlay.call(zoom.transform, d3.zoomIdentity));
     return { zoom, overlay: chart.overlay, svg: d3.select(chart.svg) };
   }
   return { svg: d3.select(chart.svg) };
@@ -127,34 +186,74 @@ function scatter(parent, l, { key, title, xs, ys, xLabel, yLabel, width, tip, fl
   if (reference) reference.draw(f.g, x, y, f.width, f.height);
   const r = C > 2000 ? 1.6 : C > 300 ? 2.4 : 3.2;
   const normal = d3.range(C).filter((c) => !flagged.has(c) && ok(c));
-  f.g.append('g').attr('class', 'ql-points').selectAll('circle').data(normal).join('circle')
-    .attr('cx', (c) => x(xs[c])).attr('cy', (c) => y(ys[c])).attr('r', r).attr('fill', colors.after).attr('fill-opacity', 0.6);
-  f.g.append('g').selectAll('circle').data([...flagged].sort((a, b) => a - b)).join('circle')
-    .attr('class', 'ql-flagged').attr('data-channel', (c) => c)
-    .attr('cx', (c) => x(Number.isFinite(xs[c]) ? xs[c] : x.domain()[0])).attr('cy', (c) => y(Number.isFinite(ys[c]) ? ys[c] : y.domain()[0])).attr('r', r + 1.8).attr('fill', colors.flagged)
-    .attr('stroke', '#fff').attr('stroke-width', 0.8);
-  const ring = f.g.append('circle').attr('r', r + 4).attr('fill', 'none').attr('stroke', '#000').attr('visibility', 'hidden');
+  f.g
+    .append('g')
+    .attr('class', 'ql-points')
+    .selectAll('circle')
+    .data(normal)
+    .join('circle')
+    .attr('cx', (c) => x(xs[c]))
+    .attr('cy', (c) => y(ys[c]))
+    .attr('r', r)
+    .attr('fill', colors.after)
+    .attr('fill-opacity', 0.6);
+  f.g
+    .append('g')
+    .selectAll('circle')
+    .data([...flagged].sort((a, b) => a - b))
+    .join('circle')
+    .attr('class', 'ql-flagged')
+    .attr('data-channel', (c) => c)
+    .attr('cx', (c) => x(Number.isFinite(xs[c]) ? xs[c] : x.domain()[0]))
+    .attr('cy', (c) => y(Number.isFinite(ys[c]) ? ys[c] : y.domain()[0]))
+    .attr('r', r + 1.8)
+    .attr('fill', colors.flagged)
+    .attr('stroke', '#fff')
+    .attr('stroke-width', 0.8);
+  const ring = f.g
+    .append('circle')
+    .attr('r', r + 4)
+    .attr('fill', 'none')
+    .attr('stroke', '#000')
+    .attr('visibility', 'hidden');
   const pts = d3.range(C).filter(ok);
-  const delaunay = d3.Delaunay.from(pts, (c) => x(xs[c]), (c) => y(ys[c]));
-  f.g.append('rect').attr('class', 'ql-overlay').attr('width', f.width).attr('height', f.height)
+  const delaunay = d3.Delaunay.from(
+    pts,
+    (c) => x(xs[c]),
+    (c) => y(ys[c]),
+  );
+  f.g
+    .append('rect')
+    .attr('class', 'ql-overlay')
+    .attr('width', f.width)
+    .attr('height', f.height)
     .on('mousemove', (event) => {
       const [mx, my] = d3.pointer(event);
       const c = pts.length ? pts[delaunay.find(mx, my)] : -1;
-      if (!(c >= 0) || Math.hypot(x(xs[c]) - mx, y(ys[c]) - my) > 30) { ring.attr('visibility', 'hidden'); tip.hide(); return; }
+      if (!(c >= 0) || Math.hypot(x(xs[c]) - mx, y(ys[c]) - my) > 30) {
+        ring.attr('visibility', 'hidden');
+        tip.hide();
+        return;
+      }
       ring.attr('cx', x(xs[c])).attr('cy', y(ys[c])).attr('visibility', 'visible');
       tip.show(event, `channel ${c}`, channelRows(l, c, flagged));
     })
-    .on('mouseleave', () => { ring.attr('visibility', 'hidden'); tip.hide(); });
+    .on('mouseleave', () => {
+      ring.attr('visibility', 'hidden');
+      tip.hide();
+    });
 }
 
 // Log-axis tick labels at 1, 2 and 5 times a power of ten only (1 per decade when the
 // domain spans more than 4 decades).
-const logTicks = ([lo, hi]) => (d) => {
-  const e = Math.floor(Math.log10(d) + 1e-9);
-  const m = d / 10 ** e;
-  const keep = Math.log10(hi / lo) > 4 ? [1] : [1, 2, 5];
-  return keep.some((k) => Math.abs(m - k) < 1e-6) ? formatNumber(d) : '';
-};
+const logTicks =
+  ([lo, hi]) =>
+  (d) => {
+    const e = Math.floor(Math.log10(d) + 1e-9);
+    const m = d / 10 ** e;
+    const keep = Math.log10(hi / lo) > 4 ? [1] : [1, 2, 5];
+    return keep.some((k) => Math.abs(m - k) < 1e-6) ? formatNumber(d) : '';
+  };
 
 // Histogram of relative channel ranges, flagged part stacked in the flagged colour,
 // the Tukey threshold as a rule and a rug tick per flagged channel.
@@ -184,40 +283,113 @@ function relativeRangeChart(parent, l, { width, tip, flagged }) {
   const step = (d1 - d0) / nb;
   const edges = d3.range(nb + 1).map((k) => d0 + k * step);
   const binOf = (v) => Math.max(0, Math.min(nb - 1, Math.floor((t(v) - d0) / step)));
-  const bins = d3.range(nb).map((k) => ({ k, lo: useLog ? 10 ** edges[k] : edges[k], hi: useLog ? 10 ** edges[k + 1] : edges[k + 1], normal: 0, flagged: 0 }));
+  const bins = d3.range(nb).map((k) => ({
+    k,
+    lo: useLog ? 10 ** edges[k] : edges[k],
+    hi: useLog ? 10 ** edges[k + 1] : edges[k + 1],
+    normal: 0,
+    flagged: 0,
+  }));
   let dropped = 0;
   rel.forEach((v, c) => {
-    if (useLog && !(v > 0)) { dropped++; return; }
+    if (useLog && !(v > 0)) {
+      dropped++;
+      return;
+    }
     bins[binOf(v)][flagged.has(c) ? 'flagged' : 'normal']++;
   });
-  const y = d3.scaleLinear().domain([0, Math.max(1, d3.max(bins, (b) => b.normal + b.flagged))]).nice().range([f.height, 0]);
+  const y = d3
+    .scaleLinear()
+    .domain([
+      0,
+      Math.max(
+        1,
+        d3.max(bins, (b) => b.normal + b.flagged),
+      ),
+    ])
+    .nice()
+    .range([f.height, 0]);
   // The unit of the axis, shown: a near-dead channel (range ~0) makes every other ratio huge.
   const unit = d3.min(Array.from(ch.range).filter((v) => v > 0));
-  drawAxes(f.g, { x, y, width: f.width, height: f.height, xLabel: `relative range (× smallest non-zero channel range, ${formatNumber(unit)}${useLog ? '; log scale' : ''})`,
-    yLabel: 'channels', xFormat: useLog ? logTicks(x.domain()) : undefined, yFormat: (d) => (Number.isInteger(d) ? String(d) : '') });
+  drawAxes(f.g, {
+    x,
+    y,
+    width: f.width,
+    height: f.height,
+    xLabel: `relative range (× smallest non-zero channel range, ${formatNumber(unit)}${useLog ? '; log scale' : ''})`,
+    yLabel: 'channels',
+    xFormat: useLog ? logTicks(x.domain()) : undefined,
+    yFormat: (d) => (Number.isInteger(d) ? String(d) : ''),
+  });
   const bx = (b) => x(b.lo);
   const bw = (b) => Math.max(1, x(b.hi) - x(b.lo) - 1);
-  const g = f.g.append('g').selectAll('g').data(bins.filter((b) => b.normal + b.flagged)).join('g');
-  g.append('rect').attr('x', bx).attr('width', bw).attr('y', (b) => y(b.normal)).attr('height', (b) => f.height - y(b.normal)).attr('fill', colors.after);
-  g.append('rect').attr('class', 'ql-flagged-bin').attr('x', bx).attr('width', bw).attr('y', (b) => y(b.normal + b.flagged))
-    .attr('height', (b) => y(b.normal) - y(b.normal + b.flagged)).attr('fill', colors.flagged);
-  g.append('rect').attr('x', bx).attr('width', bw).attr('y', 0).attr('height', f.height).attr('fill', 'transparent')
-    .on('mousemove', (event, b) => tip.show(event, `relative range ${formatNumber(b.lo)}×..${formatNumber(b.hi)}×`,
-      [['channels', String(b.normal + b.flagged)], ['outlier channels', String(b.flagged)]]))
+  const g = f.g
+    .append('g')
+    .selectAll('g')
+    .data(bins.filter((b) => b.normal + b.flagged))
+    .join('g');
+  g.append('rect')
+    .attr('x', bx)
+    .attr('width', bw)
+    .attr('y', (b) => y(b.normal))
+    .attr('height', (b) => f.height - y(b.normal))
+    .attr('fill', colors.after);
+  g.append('rect')
+    .attr('class', 'ql-flagged-bin')
+    .attr('x', bx)
+    .attr('width', bw)
+    .attr('y', (b) => y(b.normal + b.flagged))
+    .attr('height', (b) => y(b.normal) - y(b.normal + b.flagged))
+    .attr('fill', colors.flagged);
+  g.append('rect')
+    .attr('x', bx)
+    .attr('width', bw)
+    .attr('y', 0)
+    .attr('height', f.height)
+    .attr('fill', 'transparent')
+    .on('mousemove', (event, b) =>
+      tip.show(event, `relative range ${formatNumber(b.lo)}×..${formatNumber(b.hi)}×`, [
+        ['channels', String(b.normal + b.flagged)],
+        ['outlier channels', String(b.flagged)],
+      ]),
+    )
     .on('mouseleave', () => tip.hide());
   // Rug: one tick per flagged channel.
-  f.g.append('g').selectAll('line').data([...flagged].sort((a, b) => a - b)).join('line')
-    .attr('class', 'ql-flagged').attr('data-channel', (c) => c)
-    .attr('x1', (c) => x(Math.max(x.domain()[0], rel[c]))).attr('x2', (c) => x(Math.max(x.domain()[0], rel[c])))
-    .attr('y1', f.height + 1).attr('y2', f.height + 9).attr('stroke', colors.flagged).attr('stroke-width', 1.5);
+  f.g
+    .append('g')
+    .selectAll('line')
+    .data([...flagged].sort((a, b) => a - b))
+    .join('line')
+    .attr('class', 'ql-flagged')
+    .attr('data-channel', (c) => c)
+    .attr('x1', (c) => x(Math.max(x.domain()[0], rel[c])))
+    .attr('x2', (c) => x(Math.max(x.domain()[0], rel[c])))
+    .attr('y1', f.height + 1)
+    .attr('y2', f.height + 9)
+    .attr('stroke', colors.flagged)
+    .attr('stroke-width', 1.5);
   if (Number.isFinite(thr)) {
     const tx = x(Math.max(x.domain()[0], thr));
-    f.g.append('line').attr('class', 'ql-threshold').attr('x1', tx).attr('x2', tx).attr('y1', 0).attr('y2', f.height)
-      .attr('stroke', palette.black).attr('stroke-width', 1.5).attr('stroke-dasharray', '5 4');
-    f.g.append('text').attr('x', tx + (tx > f.width * 0.7 ? -4 : 4)).attr('y', 12).attr('text-anchor', tx > f.width * 0.7 ? 'end' : 'start')
-      .attr('font-size', 11).text(`threshold ${formatNumber(thr)}×`);
+    f.g
+      .append('line')
+      .attr('class', 'ql-threshold')
+      .attr('x1', tx)
+      .attr('x2', tx)
+      .attr('y1', 0)
+      .attr('y2', f.height)
+      .attr('stroke', palette.black)
+      .attr('stroke-width', 1.5)
+      .attr('stroke-dasharray', '5 4');
+    f.g
+      .append('text')
+      .attr('x', tx + (tx > f.width * 0.7 ? -4 : 4))
+      .attr('y', 12)
+      .attr('text-anchor', tx > f.width * 0.7 ? 'end' : 'start')
+      .attr('font-size', 11)
+      .text(`threshold ${formatNumber(thr)}×`);
   }
-  if (dropped) div.append('p').attr('class', 'ql-muted').text(`${dropped} channel(s) with zero range not shown on the log scale.`);
+  if (dropped)
+    div.append('p').attr('class', 'ql-muted').text(`${dropped} channel(s) with zero range not shown on the log scale.`);
 }
 
 // The weight histogram over [tensor min, tensor max], with the per-tensor INT8 grid's
@@ -236,27 +408,70 @@ function weightHistogram(parent, l, { width, tip, flagged }) {
   const height = Math.round(Math.max(220, Math.min(300, width * 0.55)));
   const f = chartFrame(div.node(), { width, height, margin });
   const absMax = l.tensor ? l.tensor.absMax : Math.max(Math.abs(hgm.min), Math.abs(hgm.max));
-  const x = d3.scaleLinear().domain([Math.min(hgm.min, -absMax), Math.max(hgm.max, absMax)]).nice().range([0, f.width]);
-  const y = d3.scaleSqrt().domain([0, Math.max(1, d3.max(counts) ?? 1)]).nice().range([f.height, 0]);
-  drawAxes(f.g, { x, y, width: f.width, height: f.height, xLabel: 'weight value', yLabel: 'weights per bin (√ scale)', yTicks: 4,
-    yFormat: (d) => (Number.isInteger(d) ? formatNumber(d) : '') });
+  const x = d3
+    .scaleLinear()
+    .domain([Math.min(hgm.min, -absMax), Math.max(hgm.max, absMax)])
+    .nice()
+    .range([0, f.width]);
+  const y = d3
+    .scaleSqrt()
+    .domain([0, Math.max(1, d3.max(counts) ?? 1)])
+    .nice()
+    .range([f.height, 0]);
+  drawAxes(f.g, {
+    x,
+    y,
+    width: f.width,
+    height: f.height,
+    xLabel: 'weight value',
+    yLabel: 'weights per bin (√ scale)',
+    yTicks: 4,
+    yFormat: (d) => (Number.isInteger(d) ? formatNumber(d) : ''),
+  });
   const w = n ? (hgm.max - hgm.min) / n : 0;
   const bins = counts.map((c, k) => ({ k, c, lo: hgm.min + k * w, hi: hgm.min + (k + 1) * w })).filter((b) => b.c > 0);
-  f.g.append('g').selectAll('rect').data(bins).join('rect')
-    .attr('x', (b) => x(b.lo)).attr('width', (b) => Math.max(1, x(b.hi) - x(b.lo) - (f.width / n > 4 ? 0.5 : 0)))
-    .attr('y', (b) => y(b.c)).attr('height', (b) => f.height - y(b.c)).attr('fill', colors.before)
-    .on('mousemove', (event, b) => tip.show(event, `weights in ${formatNumber(b.lo)}..${formatNumber(b.hi)}`, [['count', String(b.c)]]))
+  f.g
+    .append('g')
+    .selectAll('rect')
+    .data(bins)
+    .join('rect')
+    .attr('x', (b) => x(b.lo))
+    .attr('width', (b) => Math.max(1, x(b.hi) - x(b.lo) - (f.width / n > 4 ? 0.5 : 0)))
+    .attr('y', (b) => y(b.c))
+    .attr('height', (b) => f.height - y(b.c))
+    .attr('fill', colors.before)
+    .on('mousemove', (event, b) =>
+      tip.show(event, `weights in ${formatNumber(b.lo)}..${formatNumber(b.hi)}`, [['count', String(b.c)]]),
+    )
     .on('mouseleave', () => tip.hide());
   for (const v of [-absMax, absMax]) {
-    f.g.append('line').attr('x1', x(v)).attr('x2', x(v)).attr('y1', 0).attr('y2', f.height)
-      .attr('stroke', colors.max).attr('stroke-dasharray', '5 4').attr('stroke-width', 1.2);
+    f.g
+      .append('line')
+      .attr('x1', x(v))
+      .attr('x2', x(v))
+      .attr('y1', 0)
+      .attr('y2', f.height)
+      .attr('stroke', colors.max)
+      .attr('stroke-dasharray', '5 4')
+      .attr('stroke-width', 1.2);
   }
   const ch = l.channels;
-  const rug = f.g.append('g').selectAll('g').data([...flagged].sort((a, b) => a - b)).join('g')
-    .attr('class', 'ql-flagged').attr('data-channel', (c) => c);
+  const rug = f.g
+    .append('g')
+    .selectAll('g')
+    .data([...flagged].sort((a, b) => a - b))
+    .join('g')
+    .attr('class', 'ql-flagged')
+    .attr('data-channel', (c) => c);
   for (const k of ['min', 'max']) {
-    rug.append('line').attr('x1', (c) => x(ch[k][c])).attr('x2', (c) => x(ch[k][c]))
-      .attr('y1', f.height + 1).attr('y2', f.height + 9).attr('stroke', colors.flagged).attr('stroke-width', 1.5);
+    rug
+      .append('line')
+      .attr('x1', (c) => x(ch[k][c]))
+      .attr('x2', (c) => x(ch[k][c]))
+      .attr('y1', f.height + 1)
+      .attr('y2', f.height + 9)
+      .attr('stroke', colors.flagged)
+      .attr('stroke-width', 1.5);
   }
 }
 
@@ -265,7 +480,9 @@ function keyValueTable(parent, caption, rows, className = '') {
   const table = d3.select(parent).append('table').attr('class', `ql-table ${className}`);
   table.append('caption').text(caption);
   const tr = table.append('tbody').selectAll('tr').data(rows).join('tr');
-  tr.append('th').attr('scope', 'row').text((r) => r[0]);
+  tr.append('th')
+    .attr('scope', 'row')
+    .text((r) => r[0]);
   tr.append('td').each(function (r) {
     const td = d3.select(this).text(r[1]);
     if (r[2]) td.attr('data-field', r[2]);
@@ -281,8 +498,16 @@ export function renderLayerView(element, analysis, layer) {
   const R = d3.select(root);
   const tip = tooltip(root);
   if (!l) {
-    R.append('div').attr('class', 'ql-error').text(`No layer ${typeof layer === 'string' ? `named "${layer}"` : String(layer)} in this analysis.`);
-    return { root, destroy() { tip.destroy(); root.remove(); } };
+    R.append('div')
+      .attr('class', 'ql-error')
+      .text(`No layer ${typeof layer === 'string' ? `named "${layer}"` : String(layer)} in this analysis.`);
+    return {
+      root,
+      destroy() {
+        tip.destroy();
+        root.remove();
+      },
+    };
   }
   root.setAttribute('data-layer-name', l.name);
   if (position >= 0) root.setAttribute('data-position', String(position));
@@ -290,60 +515,122 @@ export function renderLayerView(element, analysis, layer) {
   const risk = riskOf(l);
   const sub = R.append('div').attr('class', 'ql-muted');
   sub.append('span').attr('class', `ql-risk ql-risk-${risk}`).text(risk);
-  sub.append('span').text(`  ${l.op}${l.depthwise ? ' (depthwise)' : ''}, weight ${dims(l)} ${l.dtype || ''}${position >= 0 ? `, layer #${position + 1} in graph order` : ''}`);
+  sub
+    .append('span')
+    .text(
+      `  ${l.op}${l.depthwise ? ' (depthwise)' : ''}, weight ${dims(l)} ${l.dtype || ''}${position >= 0 ? `, layer #${position + 1} in graph order` : ''}`,
+    );
   if (l.error) {
-    R.append('div').attr('class', 'ql-error').attr('data-field', 'error')
+    R.append('div')
+      .attr('class', 'ql-error')
+      .attr('data-field', 'error')
       .text(`${l.error.code ? `${l.error.code}: ` : ''}${l.error.message || 'this layer could not be analysed'}`);
-    return { root, destroy() { tip.destroy(); root.remove(); } };
+    return {
+      root,
+      destroy() {
+        tip.destroy();
+        root.remove();
+      },
+    };
   }
   const flagged = flaggedSet(l);
   const tables = R.append('div').attr('class', 'ql-layer-tables').node();
   const f = l.follower || {};
-  keyValueTable(tables, 'Layer', [
-    ['op', l.op + (l.depthwise ? ' (depthwise)' : '')],
-    ['weight', l.weight ?? '', null, l.weight ?? ''],
-    ['shape', `${dims(l)} (${l.dtype})`],
-    ['channel axis', String(l.channelAxis)],
-    ['groups', String(l.groups ?? 1)],
-    ['depthwise', l.depthwise ? 'yes' : 'no'],
-    ['bias', l.bias ? l.bias : 'none', null, l.bias || ''],
-    ['followed by', followerText(l) || 'nothing foldable', null, f.node ? `${f.op || ''} ${f.node}` : ''],
-    ['quantized weight', quantizationDetail(l.quant, formatNumber)],
-    ['outlier channels', String(flagged.size), 'outliers'],
-    ['Tukey threshold', `${formatNumber(l.outlierThreshold)}× (Q1 ${formatNumber(l.quartiles?.[0])}×, Q3 ${formatNumber(l.quartiles?.[1])}×)`, 'threshold'],
-  ], 'ql-facts');
+  keyValueTable(
+    tables,
+    'Layer',
+    [
+      ['op', l.op + (l.depthwise ? ' (depthwise)' : '')],
+      ['weight', l.weight ?? '', null, l.weight ?? ''],
+      ['shape', `${dims(l)} (${l.dtype})`],
+      ['channel axis', String(l.channelAxis)],
+      ['groups', String(l.groups ?? 1)],
+      ['depthwise', l.depthwise ? 'yes' : 'no'],
+      ['bias', l.bias ? l.bias : 'none', null, l.bias || ''],
+      ['followed by', followerText(l) || 'nothing foldable', null, f.node ? `${f.op || ''} ${f.node}` : ''],
+      ['quantized weight', quantizationDetail(l.quant, formatNumber)],
+      ['outlier channels', String(flagged.size), 'outliers'],
+      [
+        'Tukey threshold',
+        `${formatNumber(l.outlierThreshold)}× (Q1 ${formatNumber(l.quartiles?.[0])}×, Q3 ${formatNumber(l.quartiles?.[1])}×)`,
+        'threshold',
+      ],
+    ],
+    'ql-facts',
+  );
   // SQNR under the four schemes, with the worst channel under each.
   const sq = d3.select(tables).append('table').attr('class', 'ql-table ql-sqnr');
   sq.append('caption').text('Weight SQNR (dB, higher is better)');
   const sh = sq.append('thead').append('tr');
-  for (const t of ['scheme', 'layer', 'worst channel']) sh.append('th').attr('scope', 'col').classed('ql-num', t !== 'scheme').text(t);
-  const sr = sq.append('tbody').selectAll('tr').data(SCHEMES).join('tr').attr('data-scheme', (k) => k);
-  sr.append('th').attr('scope', 'row').style('color', (k) => colors.schemes[k]).text((k) => SCHEME_LABELS[k]);
-  sr.append('td').attr('class', 'ql-num').attr('data-field', (k) => `sqnr-${k}`).text((k) => formatDb(l.sqnr[k]));
-  sr.append('td').attr('class', 'ql-num').text((k) => {
-    const v = l.channels.sqnr?.[k];
-    if (!v || !v.length) return '-';
-    let w = 0;
-    for (let c = 1; c < v.length; c++) if (v[c] < v[w]) w = c;
-    return `${formatDb(v[w])} (ch ${w})`;
-  });
+  for (const t of ['scheme', 'layer', 'worst channel'])
+    sh.append('th')
+      .attr('scope', 'col')
+      .classed('ql-num', t !== 'scheme')
+      .text(t);
+  const sr = sq
+    .append('tbody')
+    .selectAll('tr')
+    .data(SCHEMES)
+    .join('tr')
+    .attr('data-scheme', (k) => k);
+  sr.append('th')
+    .attr('scope', 'row')
+    .style('color', (k) => colors.schemes[k])
+    .text((k) => SCHEME_LABELS[k]);
+  sr.append('td')
+    .attr('class', 'ql-num')
+    .attr('data-field', (k) => `sqnr-${k}`)
+    .text((k) => formatDb(l.sqnr[k]));
+  sr.append('td')
+    .attr('class', 'ql-num')
+    .text((k) => {
+      const v = l.channels.sqnr?.[k];
+      if (!v || !v.length) return '-';
+      let w = 0;
+      for (let c = 1; c < v.length; c++) if (v[c] < v[w]) w = c;
+      return `${formatDb(v[w])} (ch ${w})`;
+    });
   // Channel range summary.
   const s = channelRangeSummary(l);
-  const keys = [['count', 'count'], ['mean', 'mean'], ['std', 'std'], ['min', 'min'], ['q1', 'Q1'], ['median', 'median'], ['q3', 'Q3'], ['max', 'max']];
+  const keys = [
+    ['count', 'count'],
+    ['mean', 'mean'],
+    ['std', 'std'],
+    ['min', 'min'],
+    ['q1', 'Q1'],
+    ['median', 'median'],
+    ['q3', 'Q3'],
+    ['max', 'max'],
+  ];
   const st = d3.select(tables).append('table').attr('class', 'ql-table ql-summary');
   st.append('caption').text('Channel ranges (max − min)');
   const th = st.append('thead').append('tr');
   th.append('th').text('');
   for (const [, label] of keys) th.append('th').attr('scope', 'col').attr('class', 'ql-num').text(label);
-  for (const [name, row, unit] of [['range', s.range, ''], ['relative', s.relativeRange, '×']]) {
+  for (const [name, row, unit] of [
+    ['range', s.range, ''],
+    ['relative', s.relativeRange, '×'],
+  ]) {
     const tr = st.append('tbody').append('tr').attr('data-row', name);
-    tr.append('th').attr('scope', 'row').text(name === 'range' ? 'range' : 'relative range');
-    for (const [k] of keys) tr.append('td').attr('class', 'ql-num').attr('data-stat', k).text(k === 'count' ? String(row.count) : `${formatNumber(row[k])}${unit}`);
+    tr.append('th')
+      .attr('scope', 'row')
+      .text(name === 'range' ? 'range' : 'relative range');
+    for (const [k] of keys)
+      tr.append('td')
+        .attr('class', 'ql-num')
+        .attr('data-stat', k)
+        .text(k === 'count' ? String(row.count) : `${formatNumber(row[k])}${unit}`);
   }
 
   if (!l.channels.count) {
     R.append('p').attr('class', 'ql-muted').text('This weight has no output channels to chart.');
-    return { root, destroy() { tip.destroy(); root.remove(); } };
+    return {
+      root,
+      destroy() {
+        tip.destroy();
+        root.remove();
+      },
+    };
   }
   const charts = R.append('div').attr('class', 'ql-charts').node();
   let zoomState = null;
@@ -356,26 +643,52 @@ export function renderLayerView(element, analysis, layer) {
     const half = cols === 2 ? Math.floor((width - 28) / 2) : full;
     const opts = { tip, flagged };
     zoomState = channelChart(charts, l, { ...opts, width: full });
-    scatter(charts, l, { ...opts, key: 'mean-std', title: 'Mean vs std per channel', xs: l.channels.mean, ys: l.channels.std,
-      xLabel: 'channel mean (weight value)', yLabel: 'channel std (weight value)', width: half });
-    scatter(charts, l, { ...opts, key: 'min-max', title: 'Min vs max per channel', xs: l.channels.min, ys: l.channels.max,
-      xLabel: 'channel min (weight value)', yLabel: 'channel max (weight value)', width: half,
-      reference: { label: 'max = −min (symmetric)', draw(g, x, y) {
-        // The segment of max = −min inside both domains.
-        const [xa, xb] = x.domain();
-        const [ya, yb] = y.domain();
-        const v0 = Math.max(xa, -yb);
-        const v1 = Math.min(xb, -ya);
-        if (!(v1 > v0)) return;
-        g.append('line').attr('x1', x(v0)).attr('y1', y(-v0)).attr('x2', x(v1)).attr('y2', y(-v1))
-          .attr('stroke', palette.grey).attr('stroke-dasharray', '5 4');
-      } } });
+    scatter(charts, l, {
+      ...opts,
+      key: 'mean-std',
+      title: 'Mean vs std per channel',
+      xs: l.channels.mean,
+      ys: l.channels.std,
+      xLabel: 'channel mean (weight value)',
+      yLabel: 'channel std (weight value)',
+      width: half,
+    });
+    scatter(charts, l, {
+      ...opts,
+      key: 'min-max',
+      title: 'Min vs max per channel',
+      xs: l.channels.min,
+      ys: l.channels.max,
+      xLabel: 'channel min (weight value)',
+      yLabel: 'channel max (weight value)',
+      width: half,
+      reference: {
+        label: 'max = −min (symmetric)',
+        draw(g, x, y) {
+          // The segment of max = −min inside both domains.
+          const [xa, xb] = x.domain();
+          const [ya, yb] = y.domain();
+          const v0 = Math.max(xa, -yb);
+          const v1 = Math.min(xb, -ya);
+          if (!(v1 > v0)) return;
+          g.append('line')
+            .attr('x1', x(v0))
+            .attr('y1', y(-v0))
+            .attr('x2', x(v1))
+            .attr('y2', y(-v1))
+            .attr('stroke', palette.grey)
+            .attr('stroke-dasharray', '5 4');
+        },
+      },
+    });
     relativeRangeChart(charts, l, { ...opts, width: half });
     weightHistogram(charts, l, { ...opts, width: half });
   });
   return {
     root,
-    get zoom() { return zoomState; },
+    get zoom() {
+      return zoomState;
+    },
     destroy() {
       resize.disconnect();
       tip.destroy();

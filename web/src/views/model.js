@@ -13,9 +13,27 @@
 // Model strings are written with .text() / textContent only.
 import * as d3 from 'd3';
 import {
-  colors, palette, formatDb, formatNumber, formatCount, riskOf, RISK_DB, RISK_LEVELS, SCHEMES, SCHEME_SHORT,
-  SCHEME_LABELS, ensureStyles, tooltip, observeWidth, chartFrame, drawAxes, legend, riskRules, layerLabel,
-  followerText, viewRoot,
+  colors,
+  palette,
+  formatDb,
+  formatNumber,
+  formatCount,
+  riskOf,
+  RISK_DB,
+  RISK_LEVELS,
+  SCHEMES,
+  SCHEME_SHORT,
+  SCHEME_LABELS,
+  ensureStyles,
+  tooltip,
+  observeWidth,
+  chartFrame,
+  drawAxes,
+  legend,
+  riskRules,
+  layerLabel,
+  followerText,
+  viewRoot,
 } from './common.js';
 
 const css = `
@@ -63,16 +81,33 @@ function splitSkipped(text) {
 function skippedNotice(parent, skipped) {
   if (!skipped || !skipped.length) return null;
   const n = skipped.length;
-  const box = parent.append('details').attr('class', 'ql-skipped').attr('data-field', 'skipped').property('open', n <= 5);
+  const box = parent
+    .append('details')
+    .attr('class', 'ql-skipped')
+    .attr('data-field', 'skipped')
+    .property('open', n <= 5);
   const summary = box.append('summary');
-  summary.append('strong').attr('data-field', 'skipped-count').text(`${n} weight ${n === 1 ? 'node' : 'nodes'} not analysed`);
-  summary.append('span').attr('class', 'ql-muted')
+  summary
+    .append('strong')
+    .attr('data-field', 'skipped-count')
+    .text(`${n} weight ${n === 1 ? 'node' : 'nodes'} not analysed`);
+  summary
+    .append('span')
+    .attr('class', 'ql-muted')
     .text(` — ${n === 1 ? 'it is' : 'they are'} not in the chart or the table below. Why, for each:`);
-  const items = box.append('ul').selectAll('li').data(skipped).join('li').attr('data-skipped', (d, k) => k);
+  const items = box
+    .append('ul')
+    .selectAll('li')
+    .data(skipped)
+    .join('li')
+    .attr('data-skipped', (d, k) => k);
   items.each(function (d) {
     const li = d3.select(this);
     const parts = splitSkipped(d);
-    if (!parts) { li.text(String(d)); return; }
+    if (!parts) {
+      li.text(String(d));
+      return;
+    }
     li.append('code').text(parts[0]);
     li.append('span').attr('class', 'ql-muted').text(` (${parts[1]}): `);
     li.append('span').text(parts[2]);
@@ -86,14 +121,43 @@ const columns = [
   { key: 'index', head: '#', num: true, value: (l, p) => p, text: (l, p) => String(p + 1) },
   { key: 'name', head: 'name', value: (l) => layerLabel(l).toLowerCase(), text: (l) => l.name },
   { key: 'op', head: 'op', value: (l) => l.op, text: (l) => l.op },
-  { key: 'shape', head: 'shape', value: (l) => (l.shape || []).reduce((a, b) => a * b, 1), text: (l) => (l.shape || []).join('×') },
-  { key: 'channels', head: 'channels', num: true, value: (l) => channelCount(l), text: (l) => (Number.isFinite(channelCount(l)) ? String(channelCount(l)) : '') },
-  { key: 'range', head: 'range (min..max)', title: 'weight range of the whole tensor; sorts by max − min', num: true, value: (l) => (l.tensor ? l.tensor.max - l.tensor.min : NaN),
-    text: (l) => (l.tensor ? `${formatNumber(l.tensor.min)}..${formatNumber(l.tensor.max)}` : '') },
-  ...SCHEMES.map((k) => ({ key: k, head: SCHEME_SHORT[k], title: `${SCHEME_LABELS[k]} weight SQNR (dB, higher is better)`, num: true,
-    value: (l) => dbValue(l, k), text: (l) => (l.error ? '' : formatDb(dbValue(l, k))) })),
-  { key: 'outliers', head: 'outlier ch.', title: 'outlier channels (AIMET\'s Q3 + 1.5 IQR rule on relative ranges)', num: true, value: (l) => (l.outlierChannels ? l.outlierChannels.length : NaN),
-    text: (l) => (l.outlierChannels ? String(l.outlierChannels.length) : '') },
+  {
+    key: 'shape',
+    head: 'shape',
+    value: (l) => (l.shape || []).reduce((a, b) => a * b, 1),
+    text: (l) => (l.shape || []).join('×'),
+  },
+  {
+    key: 'channels',
+    head: 'channels',
+    num: true,
+    value: (l) => channelCount(l),
+    text: (l) => (Number.isFinite(channelCount(l)) ? String(channelCount(l)) : ''),
+  },
+  {
+    key: 'range',
+    head: 'range (min..max)',
+    title: 'weight range of the whole tensor; sorts by max − min',
+    num: true,
+    value: (l) => (l.tensor ? l.tensor.max - l.tensor.min : NaN),
+    text: (l) => (l.tensor ? `${formatNumber(l.tensor.min)}..${formatNumber(l.tensor.max)}` : ''),
+  },
+  ...SCHEMES.map((k) => ({
+    key: k,
+    head: SCHEME_SHORT[k],
+    title: `${SCHEME_LABELS[k]} weight SQNR (dB, higher is better)`,
+    num: true,
+    value: (l) => dbValue(l, k),
+    text: (l) => (l.error ? '' : formatDb(dbValue(l, k))),
+  })),
+  {
+    key: 'outliers',
+    head: 'outlier ch.',
+    title: "outlier channels (AIMET's Q3 + 1.5 IQR rule on relative ranges)",
+    num: true,
+    value: (l) => (l.outlierChannels ? l.outlierChannels.length : NaN),
+    text: (l) => (l.outlierChannels ? String(l.outlierChannels.length) : ''),
+  },
   { key: 'risk', head: 'risk', value: (l) => RISK_LEVELS.indexOf(riskOf(l)), text: (l) => riskOf(l) },
 ];
 
@@ -111,7 +175,7 @@ function compareBy(col, dir, layers) {
     const nb = typeof vb === 'number' && Number.isNaN(vb);
     if (na || nb) return na === nb ? a - b : na ? 1 : -1;
     const c = va < vb ? -1 : va > vb ? 1 : 0;
-    return (c * dir) || a - b;
+    return c * dir || a - b;
   };
 }
 
@@ -131,7 +195,12 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
   const frame = chartFrame(container, { width, height: margin.top + topH + gap + botH + margin.bottom, margin });
   frame.svg.attr('role', 'img').attr('aria-label', 'INT8 weight SQNR and outlier channels per layer');
   const g = frame.g;
-  const x = d3.scaleBand().domain(d3.range(n)).range([0, frame.width]).paddingInner(n > 200 ? 0 : 0.25).paddingOuter(0.2);
+  const x = d3
+    .scaleBand()
+    .domain(d3.range(n))
+    .range([0, frame.width])
+    .paddingInner(n > 200 ? 0 : 0.25)
+    .paddingOuter(0.2);
   const finite = [];
   for (const l of layers) {
     if (l.error || !l.sqnr) continue;
@@ -152,57 +221,115 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
   riskRules(top, y, frame.width, { outside: true });
   // Lower panel (outlier counts).
   const counts = layers.map((l) => (l.outlierChannels ? l.outlierChannels.length : 0));
-  const yb = d3.scaleLinear().domain([0, Math.max(1, d3.max(counts))]).nice().range([botH, 0]);
-  const bottom = g.append('g').attr('class', 'ql-panel-outliers').attr('transform', `translate(0,${topH + gap})`);
-  drawAxes(bottom, { x, y: yb, width: frame.width, height: botH, yTicks: 3, xLabel: 'layer # (graph order)',
-    yLabel: 'outlier ch.', xFormat: (d) => String(d + 1) });
-  bottom.select('.ql-axis-x').call(d3.axisBottom(x).tickValues(xTicks).tickFormat((d) => String(d + 1)));
+  const yb = d3
+    .scaleLinear()
+    .domain([0, Math.max(1, d3.max(counts))])
+    .nice()
+    .range([botH, 0]);
+  const bottom = g
+    .append('g')
+    .attr('class', 'ql-panel-outliers')
+    .attr('transform', `translate(0,${topH + gap})`);
+  drawAxes(bottom, {
+    x,
+    y: yb,
+    width: frame.width,
+    height: botH,
+    yTicks: 3,
+    xLabel: 'layer # (graph order)',
+    yLabel: 'outlier ch.',
+    xFormat: (d) => String(d + 1),
+  });
+  bottom.select('.ql-axis-x').call(
+    d3
+      .axisBottom(x)
+      .tickValues(xTicks)
+      .tickFormat((d) => String(d + 1)),
+  );
 
   const bw = x.bandwidth();
   const cx = (p) => x(p) + bw / 2;
   const r = Math.max(2, Math.min(5, bw / 2.5));
-  const marks = g.append('g').attr('class', 'ql-marks').selectAll('g').data(d3.range(n)).join('g')
+  const marks = g
+    .append('g')
+    .attr('class', 'ql-marks')
+    .selectAll('g')
+    .data(d3.range(n))
+    .join('g')
     .attr('class', 'ql-layer-mark')
     .attr('data-position', (p) => p)
     .attr('data-risk', (p) => riskOf(layers[p]));
   // A hit area covering both panels for the whole band.
-  marks.append('rect').attr('class', 'ql-hit').attr('x', (p) => x(p) - (x.step() - bw) / 2).attr('width', x.step())
-    .attr('y', 0).attr('height', topH + gap + botH);
+  marks
+    .append('rect')
+    .attr('class', 'ql-hit')
+    .attr('x', (p) => x(p) - (x.step() - bw) / 2)
+    .attr('width', x.step())
+    .attr('y', 0)
+    .attr('height', topH + gap + botH);
   marks.each(function (p) {
     const l = layers[p];
     const m = d3.select(this);
     const risk = riskOf(l);
     if (risk === 'failed') {
-      m.append('text').attr('x', cx(p)).attr('y', topH - 4).attr('text-anchor', 'middle').attr('font-size', 12)
-        .attr('fill', colors.risk.failed).text('×');
+      m.append('text')
+        .attr('x', cx(p))
+        .attr('y', topH - 4)
+        .attr('text-anchor', 'middle')
+        .attr('font-size', 12)
+        .attr('fill', colors.risk.failed)
+        .text('×');
       return;
     }
     const t = l.sqnr.int8PerTensor;
     const c = l.sqnr.int8PerChannel;
-    const shown = (v) => Number.isFinite(v) || v === Infinity;  // Infinity (lossless) sits at the top
+    const shown = (v) => Number.isFinite(v) || v === Infinity; // Infinity (lossless) sits at the top
     if (shown(t) && shown(c)) {
-      m.append('line').attr('x1', cx(p)).attr('x2', cx(p)).attr('y1', yDb(t)).attr('y2', yDb(c))
-        .attr('stroke', '#999').attr('stroke-width', 1);
+      m.append('line')
+        .attr('x1', cx(p))
+        .attr('x2', cx(p))
+        .attr('y1', yDb(t))
+        .attr('y2', yDb(c))
+        .attr('stroke', '#999')
+        .attr('stroke-width', 1);
     }
     if (shown(c)) {
-      m.append('circle').attr('class', 'ql-dot-int8PerChannel').attr('cx', cx(p)).attr('cy', yDb(c)).attr('r', r)
+      m.append('circle')
+        .attr('class', 'ql-dot-int8PerChannel')
+        .attr('cx', cx(p))
+        .attr('cy', yDb(c))
+        .attr('r', r)
         .attr('fill', colors.schemes.int8PerChannel);
     }
     if (shown(t)) {
-      m.append('circle').attr('class', 'ql-dot-int8PerTensor').attr('cx', cx(p)).attr('cy', yDb(t)).attr('r', r + 0.5)
-        .attr('fill', colors.schemes.int8PerTensor).attr('stroke', '#fff').attr('stroke-width', 0.8);
+      m.append('circle')
+        .attr('class', 'ql-dot-int8PerTensor')
+        .attr('cx', cx(p))
+        .attr('cy', yDb(t))
+        .attr('r', r + 0.5)
+        .attr('fill', colors.schemes.int8PerTensor)
+        .attr('stroke', '#fff')
+        .attr('stroke-width', 0.8);
     }
     const cnt = counts[p];
     if (cnt > 0) {
-      m.append('rect').attr('class', 'ql-outlier-bar').attr('x', x(p)).attr('width', Math.max(1, bw))
-        .attr('y', topH + gap + yb(cnt)).attr('height', botH - yb(cnt)).attr('fill', colors.risk[risk]);
+      m.append('rect')
+        .attr('class', 'ql-outlier-bar')
+        .attr('x', x(p))
+        .attr('width', Math.max(1, bw))
+        .attr('y', topH + gap + yb(cnt))
+        .attr('height', botH - yb(cnt))
+        .attr('fill', colors.risk[risk]);
     }
   });
   marks
     .on('click', (event, p) => onSelect(p))
     .on('mouseenter mousemove', (event, p) => {
       const l = layers[p];
-      const rows = [['op', l.op + (l.depthwise ? ' (depthwise)' : '')], ['shape', (l.shape || []).join('×')]];
+      const rows = [
+        ['op', l.op + (l.depthwise ? ' (depthwise)' : '')],
+        ['shape', (l.shape || []).join('×')],
+      ];
       if (l.error) rows.push(['error', l.error.message ?? l.error.code]);
       else {
         for (const k of SCHEMES) rows.push([`${SCHEME_SHORT[k]} (dB)`, formatDb(l.sqnr[k])]);
@@ -228,7 +355,14 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
   const layers = analysis.layers || [];
   const root = viewRoot(element, 'ql-model-view');
   const tip = tooltip(root);
-  const state = { sort: { key: 'index', dir: 1 }, text: '', op: '', risk: '', selected: -1, visible: new Set(d3.range(layers.length)) };
+  const state = {
+    sort: { key: 'index', dir: 1 },
+    text: '',
+    op: '',
+    risk: '',
+    selected: -1,
+    visible: new Set(d3.range(layers.length)),
+  };
   const select = (p) => {
     state.selected = p;
     rowSel.classed('ql-selected', (q) => q === p).attr('aria-selected', (q) => String(q === p));
@@ -243,19 +377,32 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
   head.append('h2').text(m.name || 'model');
   const s = analysis.summary || {};
   const producer = [m.producer, m.producerVersion].filter(Boolean).join(' ');
-  head.append('span').attr('class', 'ql-muted').text(
-    `${producer ? `${producer}; ` : ''}${s.layers ?? layers.length} weight layers, ${formatCount(s.parameters ?? 0)} parameters; ` +
-    `${s.layersWithOutliers ?? 0} layers with outlier channels (${s.outlierChannels ?? 0} channels)` +
-    (s.failed ? `; ${s.failed} failed` : ''));
+  head
+    .append('span')
+    .attr('class', 'ql-muted')
+    .text(
+      `${producer ? `${producer}; ` : ''}${s.layers ?? layers.length} weight layers, ${formatCount(s.parameters ?? 0)} parameters; ` +
+        `${s.layersWithOutliers ?? 0} layers with outlier channels (${s.outlierChannels ?? 0} channels)` +
+        (s.failed ? `; ${s.failed} failed` : ''),
+    );
   const counts = d3.rollup(layers, (v) => v.length, riskOf);
-  head.append('span').attr('class', 'ql-muted').attr('data-field', 'risk-counts')
-    .text(RISK_LEVELS.filter((k) => counts.get(k)).map((k) => `${counts.get(k)} ${k}`).join(', '));
+  head
+    .append('span')
+    .attr('class', 'ql-muted')
+    .attr('data-field', 'risk-counts')
+    .text(
+      RISK_LEVELS.filter((k) => counts.get(k))
+        .map((k) => `${counts.get(k)} ${k}`)
+        .join(', '),
+    );
 
   skippedNotice(R, analysis.skipped);
   if (!layers.length) {
-    R.append('p').text(analysis.skipped && analysis.skipped.length
-      ? 'No weight layer could be analysed.'
-      : 'No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.');
+    R.append('p').text(
+      analysis.skipped && analysis.skipped.length
+        ? 'No weight layer could be analysed.'
+        : 'No weight-carrying layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) found.',
+    );
   }
 
   // Chart and legend.
@@ -276,41 +423,83 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
   const filters = R.append('div').attr('class', 'ql-filters');
   const textLabel = filters.append('label');
   textLabel.append('span').text('name');
-  const textInput = textLabel.append('input').attr('type', 'search').attr('class', 'ql-filter-name')
-    .attr('placeholder', 'filter by name').attr('aria-label', 'filter layers by name');
+  const textInput = textLabel
+    .append('input')
+    .attr('type', 'search')
+    .attr('class', 'ql-filter-name')
+    .attr('placeholder', 'filter by name')
+    .attr('aria-label', 'filter layers by name');
   const opLabel = filters.append('label');
   opLabel.append('span').text('op');
   const opSelect = opLabel.append('select').attr('class', 'ql-filter-op').attr('aria-label', 'filter by op type');
   const ops = [...new Set(layers.map((l) => l.op))].sort();
-  opSelect.selectAll('option').data(['', ...ops]).join('option').attr('value', (d) => d).text((d) => (d ? d : 'all ops'));
+  opSelect
+    .selectAll('option')
+    .data(['', ...ops])
+    .join('option')
+    .attr('value', (d) => d)
+    .text((d) => (d ? d : 'all ops'));
   const riskLabel = filters.append('label');
   riskLabel.append('span').text('risk');
   const riskSelect = riskLabel.append('select').attr('class', 'ql-filter-risk').attr('aria-label', 'filter by risk');
-  riskSelect.selectAll('option').data(['', ...RISK_LEVELS]).join('option').attr('value', (d) => d).text((d) => (d ? d : 'any risk'));
+  riskSelect
+    .selectAll('option')
+    .data(['', ...RISK_LEVELS])
+    .join('option')
+    .attr('value', (d) => d)
+    .text((d) => (d ? d : 'any risk'));
   const shown = filters.append('span').attr('class', 'ql-muted').attr('data-field', 'shown');
 
   // Table.
   const wrap = R.append('div').attr('class', 'ql-table-wrap');
   const table = wrap.append('table').attr('class', 'ql-table ql-layer-table');
-  table.append('caption').attr('class', 'ql-muted').style('caption-side', 'bottom').style('text-align', 'left').style('padding', '4px 8px')
-    .text('SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel. ' +
-      'Outlier channels: AIMET\'s Q3 + 1.5 IQR rule on relative channel ranges. Click or press Enter on a row to open the layer.');
-  const ths = table.append('thead').append('tr').selectAll('th').data(columns).join('th')
-    .attr('scope', 'col').attr('data-sort', (c) => c.key).attr('tabindex', 0)
+  table
+    .append('caption')
+    .attr('class', 'ql-muted')
+    .style('caption-side', 'bottom')
+    .style('text-align', 'left')
+    .style('padding', '4px 8px')
+    .text(
+      'SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel. ' +
+        "Outlier channels: AIMET's Q3 + 1.5 IQR rule on relative channel ranges. Click or press Enter on a row to open the layer.",
+    );
+  const ths = table
+    .append('thead')
+    .append('tr')
+    .selectAll('th')
+    .data(columns)
+    .join('th')
+    .attr('scope', 'col')
+    .attr('data-sort', (c) => c.key)
+    .attr('tabindex', 0)
     .attr('title', (c) => c.title || `sort by ${c.head}`)
     .classed('ql-num', (c) => !!c.num);
   ths.append('span').text((c) => c.head);
   ths.append('span').attr('class', 'ql-sort-mark').attr('aria-hidden', 'true');
   const sortBy = (c) => {
-    state.sort = state.sort.key === c.key ? { key: c.key, dir: -state.sort.dir } : { key: c.key, dir: c.num && c.key !== 'index' && !SCHEMES.includes(c.key) ? -1 : 1 };
+    state.sort =
+      state.sort.key === c.key
+        ? { key: c.key, dir: -state.sort.dir }
+        : { key: c.key, dir: c.num && c.key !== 'index' && !SCHEMES.includes(c.key) ? -1 : 1 };
     refresh();
   };
-  ths.on('click', (event, c) => sortBy(c)).on('keydown', (event, c) => {
-    if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); sortBy(c); }
-  });
+  ths
+    .on('click', (event, c) => sortBy(c))
+    .on('keydown', (event, c) => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        sortBy(c);
+      }
+    });
   const tbody = table.append('tbody');
-  const rowSel = tbody.selectAll('tr').data(d3.range(layers.length)).join('tr')
-    .attr('data-position', (p) => p).attr('data-risk', (p) => riskOf(layers[p])).attr('tabindex', 0).attr('aria-selected', 'false');
+  const rowSel = tbody
+    .selectAll('tr')
+    .data(d3.range(layers.length))
+    .join('tr')
+    .attr('data-position', (p) => p)
+    .attr('data-risk', (p) => riskOf(layers[p]))
+    .attr('tabindex', 0)
+    .attr('aria-selected', 'false');
   rowSel.each(function (p) {
     const l = layers[p];
     const tr = d3.select(this);
@@ -320,7 +509,10 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
         const rk = riskOf(l);
         td.append('span').attr('class', `ql-risk ql-risk-${rk}`).text(rk);
       } else if (l.error && c.key === 'int8PerTensor') {
-        td.attr('class', 'ql-error-cell').attr('colspan', 1).text(l.error.code || 'error').attr('title', l.error.message || '');
+        td.attr('class', 'ql-error-cell')
+          .attr('colspan', 1)
+          .text(l.error.code || 'error')
+          .attr('title', l.error.message || '');
       } else {
         td.text(c.text(l, p));
       }
@@ -329,14 +521,18 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
       if (c.key === 'int8PerTensor' && !l.error && l.sqnr && l.sqnr.int8PerTensor < RISK_DB.high) td.classed('ql-low-db', true);
     }
   });
-  rowSel.on('click', (event, p) => select(p)).on('keydown', (event, p) => {
-    if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); select(p); }
-    else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
-      event.preventDefault();
-      const sib = event.key === 'ArrowDown' ? nextVisibleRow(event.currentTarget, 1) : nextVisibleRow(event.currentTarget, -1);
-      if (sib) sib.focus();
-    }
-  });
+  rowSel
+    .on('click', (event, p) => select(p))
+    .on('keydown', (event, p) => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        select(p);
+      } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+        event.preventDefault();
+        const sib = event.key === 'ArrowDown' ? nextVisibleRow(event.currentTarget, 1) : nextVisibleRow(event.currentTarget, -1);
+        if (sib) sib.focus();
+      }
+    });
   function nextVisibleRow(tr, dir) {
     let t = dir > 0 ? tr.nextElementSibling : tr.previousElementSibling;
     while (t && t.hidden) t = dir > 0 ? t.nextElementSibling : t.previousElementSibling;
@@ -345,13 +541,15 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
 
   function refresh() {
     const text = state.text.toLowerCase();
-    state.visible = new Set(d3.range(layers.length).filter((p) => {
-      const l = layers[p];
-      if (text && !layerLabel(l).toLowerCase().includes(text)) return false;
-      if (state.op && l.op !== state.op) return false;
-      if (state.risk && riskOf(l) !== state.risk) return false;
-      return true;
-    }));
+    state.visible = new Set(
+      d3.range(layers.length).filter((p) => {
+        const l = layers[p];
+        if (text && !layerLabel(l).toLowerCase().includes(text)) return false;
+        if (state.op && l.op !== state.op) return false;
+        if (state.risk && riskOf(l) !== state.risk) return false;
+        return true;
+      }),
+    );
     rowSel.property('hidden', (p) => !state.visible.has(p));
     const col = columns.find((c) => c.key === state.sort.key);
     const order = d3.range(layers.length).sort(compareBy(col, state.sort.dir, layers));
@@ -362,9 +560,18 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
     shown.text(`${state.visible.size} of ${layers.length} layers`);
     if (chart) chart.update();
   }
-  textInput.on('input', (event) => { state.text = event.target.value; refresh(); });
-  opSelect.on('change', (event) => { state.op = event.target.value; refresh(); });
-  riskSelect.on('change', (event) => { state.risk = event.target.value; refresh(); });
+  textInput.on('input', (event) => {
+    state.text = event.target.value;
+    refresh();
+  });
+  opSelect.on('change', (event) => {
+    state.op = event.target.value;
+    refresh();
+  });
+  riskSelect.on('change', (event) => {
+    state.risk = event.target.value;
+    refresh();
+  });
   refresh();
 
   const resize = observeWidth(root, (w) => {

@@ -26,7 +26,8 @@ export function fitText(sel, maxWidth) {
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
       this.textContent = clipMiddle(full, mid);
-      if (this.getComputedTextLength() <= maxWidth) lo = mid; else hi = mid - 1;
+      if (this.getComputedTextLength() <= maxWidth) lo = mid;
+      else hi = mid - 1;
     }
     this.textContent = clipMiddle(full, lo);
   });
