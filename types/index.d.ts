@@ -322,7 +322,7 @@ export interface PairSide {
 export interface Pair {
   a: PairSide;
   b: PairSide;
-  matchedBy: 'weight' | 'name' | 'position';
+  matchedBy: 'weight' | 'name' | 'weight-normalized' | 'name-normalized' | 'position';
   comparable: boolean;
   /** Only when not comparable. */
   reason?: string;
@@ -348,7 +348,7 @@ export interface ComparisonSummary {
   incomparable: number;
   unmatchedA: number;
   unmatchedB: number;
-  matchedBy: { weight: number; name: number; position: number };
+  matchedBy: { weight: number; name: number; position: number; 'weight-normalized': number; 'name-normalized': number };
   identical: number;
   worst: { pair: number; name: string; sqnr: number } | null;
   maxAbsDiff: number;

@@ -25,14 +25,22 @@ bool sameLayout(const stats::ChannelLayout& x, const stats::ChannelLayout& y) {
 
 // Pairs, among the unmatched layers, those whose key is equal and non-empty: the i-th
 // layer of A with a key with the i-th layer of B with that key.
+// With `unique`, only keys held by exactly one unmatched layer on each side pair.
 template <class Key>
 void matchByKey(const std::vector<graph::Layer>& a, const std::vector<graph::Layer>& b, std::vector<int64_t>& partnerA,
-                std::vector<int64_t>& partnerB, MatchedBy by, std::vector<Match>& out, Key key) {
+                std::vector<int64_t>& partnerB, MatchedBy by, std::vector<Match>& out, Key key, bool unique = false) {
   std::map<std::string, std::vector<size_t>> fromB;
   for (size_t j = 0; j < b.size(); ++j) {
     if (partnerB[j] >= 0) continue;
     std::string k;
     if (key(b[j], &k)) fromB[k].push_back(j);
+  }
+  std::map<std::string, size_t> countA;
+  if (unique) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      std::string k;
+      if (partnerA[i] < 0 && key(a[i], &k)) ++countA[k];
+    }
   }
   std::map<std::string, size_t> used;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -41,6 +49,7 @@ void matchByKey(const std::vector<graph::Layer>& a, const std::vector<graph::Lay
     if (!key(a[i], &k)) continue;
     auto it = fromB.find(k);
     if (it == fromB.end()) continue;
+    if (unique && (it->second.size() != 1 || countA[k] != 1)) continue;
     size_t& n = used[k];
     if (n >= it->second.size()) continue;
     const size_t j = it->second[n++];
@@ -73,8 +82,67 @@ const char* matchedByName(MatchedBy by) {
       return "name";
     case MatchedBy::Position:
       return "position";
+    case MatchedBy::WeightNormalized:
+      return "weight-normalized";
+    case MatchedBy::NameNormalized:
+      return "name-normalized";
   }
   return "?";
+}
+
+namespace {
+
+bool endsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// The length of a "_Q<digits>" or "_DQ_Q<digits>" suffix of s, or 0.
+size_t bitsSuffix(std::string_view s) {
+  size_t i = s.size();
+  while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') --i;
+  if (i == s.size() || i < 2 || s.substr(i - 2, 2) != "_Q") return 0;
+  size_t n = s.size() - (i - 2);
+  if (endsWith(s.substr(0, i - 2), "_DQ")) n += 3;
+  return n;
+}
+
+}  // namespace
+
+std::string normalizedName(std::string_view name) {
+  // No entry ends with another, so their order does not matter.
+  static constexpr std::string_view kSuffixes[] = {
+      "_DequantizeLinear_Output",
+      "_QuantizeLinear_Output",
+      "_QuantizeLinear_Input",
+      "_DequantizeLinear",
+      "_QuantizeLinear",
+      "_quantized",
+      "_quant",
+      "_zero_points",
+      "_zero_point",
+      "_scales",
+      "_scale",
+      "_Bnb4",
+      "_absmax",
+  };
+  std::string_view s = name;
+  for (bool again = true; again;) {
+    again = false;
+    size_t cut = bitsSuffix(s);
+    if (!cut) {
+      for (std::string_view suf : kSuffixes) {
+        if (endsWith(s, suf)) {
+          cut = suf.size();
+          break;
+        }
+      }
+    }
+    if (cut && cut < s.size()) {
+      s.remove_suffix(cut);
+      again = true;
+    }
+  }
+  return std::string(s);
 }
 
 std::string_view opFamily(std::string_view op) {
@@ -98,6 +166,22 @@ Matching matchLayers(const std::vector<graph::Layer>& a, const std::vector<graph
     *k = scoped(L, L.node->name);
     return true;
   });
+  matchByKey(
+      a, b, partnerA, partnerB, MatchedBy::WeightNormalized, m.pairs,
+      [](const graph::Layer& L, std::string* k) {
+        if (L.weightName.empty()) return false;
+        *k = scoped(L, normalizedName(L.weightName));
+        return true;
+      },
+      true);
+  matchByKey(
+      a, b, partnerA, partnerB, MatchedBy::NameNormalized, m.pairs,
+      [](const graph::Layer& L, std::string* k) {
+        if (!L.node || L.node->name.empty()) return false;
+        *k = scoped(L, normalizedName(L.node->name));
+        return true;
+      },
+      true);
   std::vector<size_t> restA, restB;
   for (size_t i = 0; i < a.size(); ++i)
     if (partnerA[i] < 0) restA.push_back(i);

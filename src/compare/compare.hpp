@@ -7,10 +7,14 @@
 //     i-th user in B, in graph order.
 //  2. name: among layers still unmatched, the same node name (and path), same i-th
 //     rule. Names QuantLens made up for unnamed nodes ("Conv#3") never match.
-//  3. position: the k-th still-unmatched layer of A (graph order) with the k-th
+//  3. weight-normalized: among layers still unmatched, the same weight name after
+//     normalizedName (the quantizer's suffixes removed), when exactly one unmatched
+//     layer of each side has that normalised name; ambiguous names are not paired.
+//  4. name-normalized: the same for node names.
+//  5. position: the k-th still-unmatched layer of A (graph order) with the k-th
 //     still-unmatched layer of B, paired only when their op family (opFamily) and
 //     weight element count agree; otherwise both stay unmatched.
-//  A pair found by rule 1 or 2 is kept even when the weights differ in shape; it is
+//  A pair found by rules 1 to 4 is kept even when the weights differ in shape; it is
 //  then reported as not comparable, with the reason.
 //
 // Comparable (incompatibility): the element counts are equal and either the stored
@@ -41,8 +45,23 @@
 
 namespace ql::compare {
 
-enum class MatchedBy { Weight, Name, Position };
-const char* matchedByName(MatchedBy by);  // "weight", "name", "position"
+enum class MatchedBy { Weight, Name, Position, WeightNormalized, NameNormalized };
+// "weight", "name", "position", "weight-normalized", "name-normalized"
+const char* matchedByName(MatchedBy by);
+
+// A tensor or node name without the suffixes quantizers append to it, removed from the
+// end as long as one applies (and something is left), e.g. "conv1.weight_quantized" ->
+// "conv1.weight", "/stage1/Conv_quant" -> "/stage1/Conv". The suffixes, as written by
+// onnxruntime's quantization tools (onnxruntime/python/tools/quantization):
+//   "_quantized" (quant_utils TENSOR_NAME_QUANT_SUFFIX: quantized initializers, QDQ and
+//     QOperator), "_quant" (QLinearConv / ConvInteger / QLinearMatMul / MatMulInteger
+//     nodes: node.name + "_quant"), "_QuantizeLinear", "_DequantizeLinear",
+//     "_QuantizeLinear_Output", "_DequantizeLinear_Output", "_QuantizeLinear_Input"
+//     (QDQ node and value names), "_scale", "_zero_point" (quantization parameters),
+//   "_Q<bits>" and "_DQ_Q<bits>" (MatMulNBits weights and nodes, e.g. "_Q4"; "_DQ_Q4"
+//     in its QDQ format), "_scales", "_zero_points", "_Bnb4", "_absmax" (block-wise
+//     weight quantizers' tensors).
+std::string normalizedName(std::string_view name);
 
 // The family of a standard-domain op in the op table (graph/opspec.hpp), with Gemm
 // counted as "matmul": "conv" (Conv, QLinearConv, ConvInteger), "convtranspose",

@@ -115,7 +115,7 @@ function checkPairs(result, ref) {
 function checkShape(result) {
   assert.equal(result.schema, 'quantlens.comparison/1');
   for (const p of result.pairs) {
-    assert.ok(['weight', 'name', 'position'].includes(p.matchedBy));
+    assert.ok(['weight', 'name', 'weight-normalized', 'name-normalized', 'position'].includes(p.matchedBy));
     if (!p.comparable) continue;
     for (const k of ['maxAbsDiff', 'rmsDiff', 'sqnr']) assert.ok(p.channels[k] instanceof Float64Array, k);
     for (const k of ['minA', 'maxA', 'minB', 'maxB']) assert.ok(p.channels[k] instanceof Float32Array, k);
@@ -164,9 +164,11 @@ for (const model of models) {
       const quantized = r.pairs.filter((p) => p.b.quant);
       assert.ok(quantized.length > 0, 'some layers are quantized');
       for (const p of quantized) {
-        // a named node keeps its name; unnamed ones (and a renamed copy) match by position
+        // a named node keeps its name; unnamed ones match by their weight's name once the
+        // quantizer's suffix is cut (W -> W_quantized); in a renamed copy, by position
         const named = !/#\d+$/.test(p.a.name);
-        assert.equal(p.matchedBy, named ? matchedBy : 'position', `${p.a.name} -> ${p.b.name}`);
+        const unnamed = matchedBy === 'position' ? 'position' : 'weight-normalized';
+        assert.equal(p.matchedBy, named ? matchedBy : unnamed, `${p.a.name} -> ${p.b.name}`);
         if (flags.includes('--qlinear') && p.a.op === 'Conv') assert.equal(p.b.op, 'QLinearConv');
         if (flags.includes('--scheme')) assert.equal(p.b.quant.axis, null);
         else assert.equal(p.b.quant.axis, p.b.quant.scale.length > 1 ? p.b.channelAxis : null); // one channel: per-tensor

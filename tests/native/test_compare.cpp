@@ -261,6 +261,105 @@ TEST_CASE("compare: matching rules and mismatches", "[compare][match]") {
   CHECK(c.diff("g").channels == 4);
 }
 
+TEST_CASE("compare: normalizedName removes the quantizers' suffixes", "[compare][match]") {
+  using ql::compare::normalizedName;
+  // onnxruntime quantize_static / quantize_dynamic (QOperator): weight initializer W ->
+  // W + "_quantized" (with W + "_scale", W + "_zero_point"); QLinearConv / ConvInteger /
+  // MatMulInteger node N -> N + "_quant".
+  CHECK(normalizedName("conv_in.weight_quantized") == "conv_in.weight");
+  CHECK(normalizedName("/stage1/block0/conv/Conv_quant") == "/stage1/block0/conv/Conv");
+  CHECK(normalizedName("conv_in.weight_scale") == "conv_in.weight");
+  CHECK(normalizedName("conv_in.weight_zero_point") == "conv_in.weight");
+  // its QDQ format: W + "_DequantizeLinear" (node), + "_DequantizeLinear_Output" (value),
+  // activations + "_QuantizeLinear", "_QuantizeLinear_Output", "_QuantizeLinear_Input"
+  CHECK(normalizedName("onnx::Conv_123_DequantizeLinear") == "onnx::Conv_123");
+  CHECK(normalizedName("onnx::Conv_123_DequantizeLinear_Output") == "onnx::Conv_123");
+  CHECK(normalizedName("input_QuantizeLinear") == "input");
+  CHECK(normalizedName("input_QuantizeLinear_Output") == "input");
+  CHECK(normalizedName("input_QuantizeLinear_Input") == "input");
+  // MatMulNBits quantizer: B + "_Q4" / "_Q8" (QOperator), B + "_DQ_Q4" (QDQ), B + "_scales",
+  // B + "_zero_points"; bnb4: B + "_Bnb4", B + "_absmax"
+  CHECK(normalizedName("model.layers.0.mlp.down_proj.MatMul.weight_Q4") == "model.layers.0.mlp.down_proj.MatMul.weight");
+  CHECK(normalizedName("/model/layers.0/attn/MatMul_Q8") == "/model/layers.0/attn/MatMul");
+  CHECK(normalizedName("onnx::MatMul_99_DQ_Q4") == "onnx::MatMul_99");
+  CHECK(normalizedName("B_scales") == "B");
+  CHECK(normalizedName("B_zero_points") == "B");
+  CHECK(normalizedName("B_Bnb4") == "B");
+  CHECK(normalizedName("B_absmax") == "B");
+  // repeated suffixes go one after the other
+  CHECK(normalizedName("W_quantized_DequantizeLinear_Output") == "W");
+  // unchanged: no suffix, a suffix that is the whole name, look-alikes
+  CHECK(normalizedName("conv1.weight") == "conv1.weight");
+  CHECK(normalizedName("_quantized") == "_quantized");
+  CHECK(normalizedName("_Q4") == "_Q4");
+  CHECK(normalizedName("") == "");
+  CHECK(normalizedName("W_Q") == "W_Q");
+  CHECK(normalizedName("layer_quantizer") == "layer_quantizer");
+  CHECK(normalizedName("x_Quant") == "x_Quant");
+  CHECK(normalizedName("conv_DequantizeLinear_Output_1") == "conv_DequantizeLinear_Output_1");
+}
+
+TEST_CASE("compare: names that differ by the quantizer's suffixes pair after normalisation", "[compare][match]") {
+  auto ga = io(), gb = io();
+  auto w = [](const std::string& name, int64_t o) {
+    std::vector<float> v(static_cast<size_t>(o));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = 0.25f * static_cast<float>(i + 1);
+    return pb::floatTensor(name, {o, 1, 1, 1}, v);
+  };
+  // layer 0: weight "s1.weight" / "s1.weight_quantized", nodes "/s1/Conv" / "/s1/Conv_quant":
+  // weight-normalized (the weight rule comes first)
+  ga.init(w("s1.weight", 2)).add(pb::node("Conv", {"x", "s1.weight"}, {"y0"}, "/s1/Conv"));
+  gb.init(w("s1.weight_quantized", 2)).add(pb::node("Conv", {"x", "s1.weight_quantized"}, {"y0"}, "/s1/Conv_quant"));
+  // layer 1: weights unrelated, nodes "/s2/Conv" / "/s2/Conv_quant": name-normalized
+  ga.init(w("W1", 3)).add(pb::node("Conv", {"x", "W1"}, {"y1"}, "/s2/Conv"));
+  gb.init(w("V1", 3)).add(pb::node("Conv", {"x", "V1"}, {"y1"}, "/s2/Conv_quant"));
+  // layers 2 and 3: in B, "t" and "t_quant" both normalise to "t": ambiguous, not paired by
+  // that rule; the weights' normalised names "k2" / "k3" are unique and pair them
+  ga.init(w("k2", 4)).add(pb::node("Conv", {"x", "k2"}, {"y2"}, "t"));
+  ga.init(w("k3", 5)).add(pb::node("Conv", {"x", "k3"}, {"y3"}, "u"));
+  gb.init(w("k3_quantized", 5)).add(pb::node("Conv", {"x", "k3_quantized"}, {"y3"}, "t_quant"));
+  gb.init(w("k2_quantized", 4)).add(pb::node("Conv", {"x", "k2_quantized"}, {"y2"}, "t_DequantizeLinear"));
+  // layers 4 and 5: A's weights "m" and "m_quantized" both normalise to "m", B's node
+  // names are unrelated: no normalised rule applies; position pairs them (same counts)
+  ga.init(w("m", 6)).add(pb::node("Conv", {"x", "m"}, {"y4"}, "p4"));
+  ga.init(w("m_quantized", 7)).add(pb::node("Conv", {"x", "m_quantized"}, {"y5"}, "p5"));
+  gb.init(w("m_Q4", 6)).add(pb::node("Conv", {"x", "m_Q4"}, {"y4"}, "q4"));
+  gb.init(w("n_Q4", 7)).add(pb::node("Conv", {"x", "n_Q4"}, {"y5"}, "q5"));
+  // layer 6: exact node name beats a normalised weight name elsewhere
+  ga.init(w("e", 8)).add(pb::node("Conv", {"x", "e"}, {"y6"}, "exact"));
+  gb.init(w("e_quantized", 8)).add(pb::node("Conv", {"x", "e_quantized"}, {"y6"}, "exact"));
+  Compared c(ga, gb);
+  REQUIRE(c.m().pairs.size() == 7);
+  CHECK(c.m().unmatchedA.empty());
+  CHECK(c.m().unmatchedB.empty());
+  CHECK(c.by("/s1/Conv") == MatchedBy::WeightNormalized);
+  CHECK(c.by("/s2/Conv") == MatchedBy::NameNormalized);
+  CHECK(c.by("t") == MatchedBy::WeightNormalized);
+  CHECK(c.layerB(c.m().pairs[c.pairOf("t")].b).name == "t_DequantizeLinear");
+  CHECK(c.by("u") == MatchedBy::WeightNormalized);
+  CHECK(c.layerB(c.m().pairs[c.pairOf("u")].b).name == "t_quant");
+  CHECK(c.by("p4") == MatchedBy::Position);
+  CHECK(c.by("p5") == MatchedBy::Position);
+  CHECK(c.by("exact") == MatchedBy::Name);
+  for (const PairDiff& d : c.r->pairs) CHECK(d.tensorSqnr == kInf);
+  CHECK(std::string(ql::compare::matchedByName(MatchedBy::WeightNormalized)) == "weight-normalized");
+  CHECK(std::string(ql::compare::matchedByName(MatchedBy::NameNormalized)) == "name-normalized");
+}
+
+TEST_CASE("compare: an ambiguous normalised node name pairs nothing", "[compare][match]") {
+  auto ga = io(), gb = io();
+  // A: "c" and "c_quant" (both "c" once normalised); B: "c_Q4" with a 3-value weight.
+  // A's "c" has 2 values, "c_quant" 3: the name rule must not guess; position pairs
+  // A's first layer (2 values) with B's (3 values) only if the counts agreed: they do not.
+  ga.init(pb::floatTensor("W0", {2, 1, 1, 1}, {1, 2})).add(pb::node("Conv", {"x", "W0"}, {"y0"}, "c"));
+  ga.init(pb::floatTensor("W1", {3, 1, 1, 1}, {1, 2, 3})).add(pb::node("Conv", {"x", "W1"}, {"y1"}, "c_quant"));
+  gb.init(pb::floatTensor("V1", {3, 1, 1, 1}, {1, 2, 3})).add(pb::node("Conv", {"x", "V1"}, {"y1"}, "c_Q4"));
+  Compared c(ga, gb);
+  CHECK(c.m().pairs.empty());
+  CHECK(c.m().unmatchedA == std::vector<size_t>{0, 1});
+  CHECK(c.m().unmatchedB == std::vector<size_t>{0});
+}
+
 TEST_CASE("compare: a shared weight pairs its users in order", "[compare][match]") {
   auto ga = io(), gb = io();
   ga.init(pb::floatTensor("W", {1, 1, 1, 1}, {2.0f}));

@@ -2,6 +2,7 @@
 """Independent reference for QuantLens's model comparison (compare()).
 
 Usage: /usr/bin/python3 tools/reference/compare_ref.py A.onnx B.onnx PAIRS.json
+       /usr/bin/python3 tools/reference/compare_ref.py --match A.onnx B.onnx
 
 PAIRS.json: [[weightA, weightB], ...], the stored weight tensor names (initializer
 or Constant output) of each pair, as compare() reports them in pairs[k].a.weight and
@@ -14,6 +15,21 @@ pairs[k].b.weight. Prints a JSON list, one entry per pair:
 
 with SQNR = 10 log10(sum a^2 / sum (b - a)^2) dB, null for +inf (identical) and
 "-inf" for a zero signal with noise.
+
+--match pairs the weight layers of the main graphs (sub-graphs are not read) and prints
+{"pairs": [[weightA, weightB, matchedBy], ...] in A's graph order, "unmatchedA": [node
+names], "unmatchedB": [...]}, by these rules, each among the layers still unpaired:
+ weight             the same stored weight name (i-th user with i-th user);
+ name               the same non-empty node name;
+ weight-normalized  the same weight name once the quantizers' suffixes are cut (see
+                    QUANTIZER_SUFFIX), only when one unpaired layer of each side has it;
+ name-normalized    the same for node names;
+ position           the k-th unpaired layers of A and B, when their op families
+                    (conv, convtranspose, matmul = MatMul/Gemm and their integer forms)
+                    and weight element counts agree.
+A layer: a Conv / ConvTranspose / Gemm / MatMul / QLinearConv / QLinearMatMul /
+ConvInteger / MatMulInteger node whose weight input (MatMul: input 1, else input 0)
+comes from a stored tensor through Identity, DequantizeLinear (input 0) and Transpose.
 
 How (written from the ONNX operator definitions, sharing no code with QuantLens):
  - values: onnx.numpy_helper.to_array; a weight read by DequantizeLinear (input 0)
@@ -31,6 +47,7 @@ How (written from the ONNX operator definitions, sharing no code with QuantLens)
 
 import json
 import math
+import re
 import sys
 
 import numpy as np
@@ -39,6 +56,28 @@ from onnx import numpy_helper
 
 LAYER_WEIGHT = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1, "QLinearConv": 3, "QLinearMatMul": 3,
                 "ConvInteger": 1, "MatMulInteger": 1}
+
+
+# Suffixes onnxruntime's quantization tools append to tensor and node names
+# (onnxruntime/python/tools/quantization: quant_utils TENSOR_NAME_QUANT_SUFFIX "_quantized";
+# QOperator nodes name + "_quant"; QDQ "_QuantizeLinear", "_DequantizeLinear" and their
+# "_Output" / "_Input" values; "_scale" / "_zero_point" parameters; MatMulNBits "_Q4",
+# "_Q8", "_DQ_Q4", "_scales", "_zero_points"; bnb4 "_Bnb4", "_absmax"), cut repeatedly
+# while something is left of the name.
+QUANTIZER_SUFFIX = re.compile(r"(?:_DequantizeLinear_Output|_QuantizeLinear_Output|_QuantizeLinear_Input"
+                              r"|_DequantizeLinear|_QuantizeLinear|_quantized|_quant|_zero_points?|_scales?"
+                              r"|_Bnb4|_absmax|(?:_DQ)?_Q[0-9]+)$")
+
+FAMILY = {"Conv": "conv", "QLinearConv": "conv", "ConvInteger": "conv", "ConvTranspose": "convtranspose",
+          "Gemm": "matmul", "MatMul": "matmul", "QLinearMatMul": "matmul", "MatMulInteger": "matmul"}
+
+
+def normalized(name):
+    while True:
+        m = QUANTIZER_SUFFIX.search(name)
+        if not m or m.start() == 0:
+            return name
+        name = name[:m.start()]
 
 
 class Model:
@@ -55,6 +94,33 @@ class Model:
         for n in g.node:
             for k, i in enumerate(n.input):
                 self.consumers.setdefault(i, []).append((n, k))
+
+    def stored_source(self, value):
+        """The stored tensor a value comes from through Identity / DequantizeLinear / Transpose, or None."""
+        producers = {o: n for n in self.m.graph.node for o in n.output}
+        for _ in range(16):
+            if value in self.tensors:
+                return value
+            n = producers.get(value)
+            if n is None or n.op_type not in ("Identity", "DequantizeLinear", "Transpose") or not n.input:
+                return None
+            value = n.input[0]
+        return None
+
+    def layers(self):
+        """[(node name, weight name, family, element count)] in graph order."""
+        out = []
+        for n in self.m.graph.node:
+            if n.op_type not in LAYER_WEIGHT:
+                continue
+            slots = [LAYER_WEIGHT[n.op_type]] + ([0] if n.op_type == "MatMul" else [])
+            for slot in slots:
+                src = self.stored_source(n.input[slot]) if len(n.input) > slot else None
+                if src is not None:
+                    count = int(np.prod(self.tensors[src].dims)) if self.tensors[src].dims else 1
+                    out.append((n.name, src, FAMILY[n.op_type], count))
+                    break
+        return out
 
     def array(self, name):
         return numpy_helper.to_array(self.tensors[name])
@@ -184,7 +250,46 @@ def compare(a_values, b_values, layout):
     return out
 
 
+def match(la, lb):
+    pa, pb = [None] * len(la), [None] * len(lb)
+    by = {}
+
+    def rule(label, key, unique):
+        keys_b = {}
+        for j, layer in enumerate(lb):
+            if pb[j] is None and key(layer):
+                keys_b.setdefault(key(layer), []).append(j)
+        keys_a = {}
+        for i, layer in enumerate(la):
+            if pa[i] is None and key(layer):
+                keys_a.setdefault(key(layer), []).append(i)
+        for k, users_a in keys_a.items():
+            users_b = keys_b.get(k, [])
+            if unique and (len(users_a) != 1 or len(users_b) != 1):
+                continue
+            for i, j in zip(users_a, users_b):
+                pa[i], pb[j], by[i] = j, i, label
+
+    rule("weight", lambda layer: layer[1], False)
+    rule("name", lambda layer: layer[0], False)
+    rule("weight-normalized", lambda layer: normalized(layer[1]), True)
+    rule("name-normalized", lambda layer: normalized(layer[0]) if layer[0] else "", True)
+    rest_a = [i for i in range(len(la)) if pa[i] is None]
+    rest_b = [j for j in range(len(lb)) if pb[j] is None]
+    for i, j in zip(rest_a, rest_b):
+        if la[i][2] == lb[j][2] and la[i][3] == lb[j][3]:
+            pa[i], pb[j], by[i] = j, i, "position"
+    return {
+        "pairs": [[la[i][1], lb[pa[i]][1], by[i]] for i in range(len(la)) if pa[i] is not None],
+        "unmatchedA": [la[i][0] for i in range(len(la)) if pa[i] is None],
+        "unmatchedB": [lb[j][0] for j in range(len(lb)) if pb[j] is None],
+    }
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--match":
+        json.dump(match(Model(sys.argv[2]).layers(), Model(sys.argv[3]).layers()), sys.stdout)
+        return
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     ma, mb = Model(sys.argv[1]), Model(sys.argv[2])

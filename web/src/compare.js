@@ -19,7 +19,10 @@
  *          name, path, weight, op, shape: [], dtype, channelAxis, channels,
  *          quant: null | { via, dtype, axis (null per-tensor), scale: Float64Array, zeroPoint: Float64Array } },
  *     b: { ...same for B },
- *     matchedBy: 'weight' | 'name' | 'position',
+ *     matchedBy: 'weight' | 'name' | 'weight-normalized' | 'name-normalized' | 'position',
+ *                                           // how the pair was found: the same weight tensor name, node name,
+ *                                           // the same names once the quantizer's suffixes are removed
+ *                                           // ("_quantized", "_quant", "_DequantizeLinear", ...), graph position
  *     comparable: boolean,
  *     reason?: string,                      // only when !comparable (shape/layout mismatch, unreadable weight, NaN, ...)
  *     tensor:   null | { maxAbsDiff, rmsDiff, sqnr },   // null when !comparable; sqnr in dB, Infinity when identical
@@ -34,7 +37,7 @@
  *   unmatched: { a: [layer names], b: [layer names] },  // layers of each side with no partner, graph order
  *   summary: {
  *     pairs, comparable, incomparable, unmatchedA, unmatchedB,
- *     matchedBy: { weight, name, position },            // counts
+ *     matchedBy: { weight, name, position, 'weight-normalized', 'name-normalized' },  // counts
  *     identical,                                         // comparable pairs with tensor.sqnr === Infinity
  *     worst: null | { pair (index in pairs), name (A's layer name), sqnr },  // lowest tensor SQNR
  *     maxAbsDiff,                                        // over all comparable pairs (0 when none)
@@ -129,7 +132,7 @@ function copyPair(p) {
 
 // The summary of a comparison over the given pairs (also used after a --layers selection).
 export function comparisonSummary(pairs, unmatched) {
-  const matchedBy = { weight: 0, name: 0, position: 0 };
+  const matchedBy = { weight: 0, name: 0, position: 0, 'weight-normalized': 0, 'name-normalized': 0 };
   let comparable = 0;
   let identical = 0;
   let maxAbsDiff = 0;

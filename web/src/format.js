@@ -1,5 +1,5 @@
 // Presenting results: JSON documents and the plain-text table the CLI prints.
-import { followerText, layerLabel, quantizationText, riskOf, riskOfDb } from './presentation.js';
+import { followerText, layerLabel, normalizedText, quantizationText, riskOf, riskOfDb } from './presentation.js';
 import { SCHEMES } from './schemes.js';
 
 export { quantizationText };
@@ -66,6 +66,19 @@ function clip(s, width) {
   const keep = width - 1;
   const head = Math.ceil(keep / 3);
   return `${s.slice(0, head)}…${s.slice(s.length - (keep - head))}`;
+}
+
+// `s` in at most `width` characters such that the part where it differs from `other`
+// stays visible: a long name that shares a long prefix with its partner ("/stage1/.../Conv"
+// vs "/stage1/.../Conv_quant") loses its start ("…" first) rather than its middle or end.
+// For identical names, or when the differing part is itself too long, the usual clip
+// (start and end kept).
+export function clipDistinct(s, other, width) {
+  if (s.length <= width) return s;
+  let p = 0;
+  while (p < s.length && p < other.length && s[p] === other[p]) p++;
+  if (s === other || s.length - p > width - 1) return clip(s, width);
+  return `…${s.slice(s.length - (width - 1))}`;
 }
 
 // Aligned columns; column 1 (the layer name) is clipped to 44 characters.
@@ -266,7 +279,8 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
   const lines = [];
   const mb = s.matchedBy;
   lines.push(
-    `${cmp.a.model.name} vs ${cmp.b.model.name}: ${s.pairs} layer pairs (matched by weight name ${mb.weight}, node name ${mb.name}, position ${mb.position}); ` +
+    `${cmp.a.model.name} vs ${cmp.b.model.name}: ${s.pairs} layer pairs (matched by weight name ${mb.weight}, node name ${mb.name}, ` +
+      `${normalizedText(mb)}position ${mb.position}); ` +
       `${s.comparable} comparable, ${s.identical} identical; ${s.unmatchedA} layers only in A, ${s.unmatchedB} only in B.`,
   );
   if (s.pairs) {
@@ -277,7 +291,7 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
       const p = cmp.pairs[k];
       const row = [
         String(r + 1),
-        layerLabel(p.a),
+        clipDistinct(layerLabel(p.a), layerLabel(p.b), 44),
         layerLabel(p.b),
         p.matchedBy,
         quantizationText(p.b),

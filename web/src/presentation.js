@@ -10,6 +10,16 @@ export function layerLabel(layer) {
   return (layer.path ? `${layer.path}/` : '') + layer.name;
 }
 
+// The counts of a comparison's pairs matched by names once the quantizer's suffixes are
+// removed, for the summary line ("matched by weight name 3, node name 0, <this>position 1"):
+// '' when there are none, so comparisons without such pairs read as before.
+export function normalizedText(matchedBy = {}) {
+  const w = matchedBy['weight-normalized'] ?? 0;
+  const n = matchedBy['name-normalized'] ?? 0;
+  if (!w && !n) return '';
+  return `weight name without the quantizer's suffixes ${w}, node name without them ${n}, `;
+}
+
 // What follows the layer: relu, relu6, bn+relu, silu, ... ('' for none).
 export function followerText(layer) {
   if (!layer.follower) return '';

@@ -10,6 +10,7 @@ export { formatDb, formatNumber, formatCount } from '../format.js';
 export {
   followerText,
   layerLabel,
+  normalizedText,
   quantizationDetail,
   quantizationText,
   riskColor,

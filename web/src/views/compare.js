@@ -37,6 +37,7 @@ import {
   clipped,
   finiteExtent,
   intTicks,
+  normalizedText,
   quantizationText,
   riskColor,
   riskOfDb,
@@ -257,7 +258,8 @@ function header(parent, cmp) {
   b('pairs', s.pairs ?? (cmp.pairs || []).length);
   const mb = s.matchedBy || {};
   p.append('span').text(
-    ` layer pairs (matched by weight name ${mb.weight ?? 0}, node name ${mb.name ?? 0}, position ${mb.position ?? 0}); `,
+    ` layer pairs (matched by weight name ${mb.weight ?? 0}, node name ${mb.name ?? 0}, ` +
+      `${normalizedText(mb)}position ${mb.position ?? 0}); `,
   );
   b('identical', s.identical);
   p.append('span').text(' identical, ');
