@@ -35,8 +35,18 @@ const py = async (script, args) => {
 const worst = { pairs: 0, channels: 0, rms: 0, sqnrDb: 0 };
 
 const variants = [
-  ['QOperator names (QLinearConv, node _quant, weight _quantized)', ['--qlinear'], ['--node-suffix', '_quant'], 'weight-normalized'],
-  ['uint8 per-tensor QDQ, node _quant, weight _quantized', ['--scheme', 'uint8-per-tensor'], ['--node-suffix', '_quant'], 'weight-normalized'],
+  [
+    'QOperator names (QLinearConv, node _quant, weight _quantized)',
+    ['--qlinear'],
+    ['--node-suffix', '_quant'],
+    'weight-normalized',
+  ],
+  [
+    'uint8 per-tensor QDQ, node _quant, weight _quantized',
+    ['--scheme', 'uint8-per-tensor'],
+    ['--node-suffix', '_quant'],
+    'weight-normalized',
+  ],
   ['QOperator names, weights renumbered', ['--qlinear'], ['--node-suffix', '_quant', '--renumber-weights'], 'name-normalized'],
 ];
 
