@@ -2,7 +2,8 @@
 // is quantized with tools/reference/quantize_qdq.py (int8 per-channel QDQ, uint8
 // per-tensor QDQ with zero points, QLinearConv, and a renamed copy that only graph
 // position can match), compared with the WASM core, and every pair and channel is
-// checked against tools/reference/compare_ref.py (onnx + numpy, no shared code).
+// checked against tools/reference/compare_ref.py (onnx + numpy, no shared code); the
+// pairs themselves (and how each was matched) against compare_ref.py --match.
 //
 // Tolerances: both sides dequantize with the same float32 operation
 // ((q - zero_point) * scale, exact in float32 per the ONNX definition) and take
@@ -178,6 +179,13 @@ for (const model of models) {
           r.pairs.some((p) => p.b.op === 'QLinearConv'),
           'QLinearConv layers',
         );
+      // the pairing, against compare_ref.py --match (the same rules written in Python)
+      const matched = await run('/usr/bin/python3', [script('compare_ref.py'), '--match', model, q]);
+      assert.equal(matched.code, 0, `compare_ref.py --match failed: ${matched.stderr}`);
+      assert.deepEqual(
+        r.pairs.map((p) => [p.a.weight, p.b.weight, p.matchedBy]),
+        JSON.parse(matched.stdout).pairs,
+      );
       const ref = await reference(model, q, r.pairs);
       assert.deepEqual(checkPairs(r, ref), []);
       // B's per-channel ranges are what analyze() reports for the quantized model.
