@@ -5,11 +5,8 @@
 namespace ql::analysis {
 
 Result<NBitsShape> makeNBitsShape(int64_t K, int64_t N, int64_t bits, int64_t blockSize) {
-  auto bad = [](const std::string& what) {
-    return makeError(ErrorCode::Unsupported, "MatMulNBits " + what);
-  };
-  if (bits != 4 && bits != 8)
-    return bad("with bits = " + std::to_string(bits) + " is not read (QuantLens reads 4 and 8 bits)");
+  auto bad = [](const std::string& what) { return makeError(ErrorCode::Unsupported, "MatMulNBits " + what); };
+  if (bits != 4 && bits != 8) return bad("with bits = " + std::to_string(bits) + " is not read (QuantLens reads 4 and 8 bits)");
   if (blockSize < 16 || (blockSize & (blockSize - 1)) != 0 || blockSize > (int64_t{1} << 30))
     return bad("block_size " + std::to_string(blockSize) + " is not a power of two of at least 16");
   if (K < 1 || N < 1) return bad("attributes K = " + std::to_string(K) + ", N = " + std::to_string(N) + " are not both positive");
@@ -31,9 +28,9 @@ Result<std::vector<double>> unpackNBitsZeroPoints(const NBitsShape& s, const std
   const uint64_t per = s.zeroPointBytesPerColumn();
   if (packed.size() != s.N * per) {
     return makeError(ErrorCode::InvalidModel, "MatMulNBits packed zero_points hold " + std::to_string(packed.size()) +
-                                                  " bytes, expected " + std::to_string(s.N * per) + " (" +
-                                                  std::to_string(per) + " per column of " + std::to_string(s.blocksPerCol) +
-                                                  " blocks at " + std::to_string(s.bits) + " bits)");
+                                                  " bytes, expected " + std::to_string(s.N * per) + " (" + std::to_string(per) +
+                                                  " per column of " + std::to_string(s.blocksPerCol) + " blocks at " +
+                                                  std::to_string(s.bits) + " bits)");
   }
   std::vector<double> zp(s.N * s.blocksPerCol);
   for (uint64_t n = 0; n < s.N; ++n) {
@@ -49,10 +46,10 @@ Error dequantizeNBitsColumns(const NBitsShape& s, const uint8_t* codes, uint64_t
                              const std::vector<double>& scales, const std::vector<double>& zeroPoints, float* out) {
   const uint64_t blocks = s.N * s.blocksPerCol;
   if (firstCol > s.N || cols > s.N - firstCol || codeBytes != cols * s.columnBytes())
-    return makeError(ErrorCode::InvalidArgument, "MatMulNBits: columns " + std::to_string(firstCol) + " + " + std::to_string(cols) +
-                                                     " with " + std::to_string(codeBytes) + " bytes of codes do not fit N = " +
-                                                     std::to_string(s.N) + ", " + std::to_string(s.columnBytes()) +
-                                                     " bytes per column");
+    return makeError(ErrorCode::InvalidArgument, "MatMulNBits: columns " + std::to_string(firstCol) + " + " +
+                                                     std::to_string(cols) + " with " + std::to_string(codeBytes) +
+                                                     " bytes of codes do not fit N = " + std::to_string(s.N) + ", " +
+                                                     std::to_string(s.columnBytes()) + " bytes per column");
   if (scales.size() != blocks)
     return makeError(ErrorCode::InvalidModel, "MatMulNBits scales hold " + std::to_string(scales.size()) + " values, expected " +
                                                   std::to_string(blocks) + " (N * ceil(K / block_size))");

@@ -66,8 +66,7 @@ TEST_CASE("nbits: 4-bit codes, low nibble first, partial last block, default zer
   std::vector<float> out(2 * 37);
   REQUIRE(dequantizeNBitsColumns(s.value(), b.data(), b.size(), 0, 2, scales, {}, out.data()).ok());
   for (int n = 0; n < 2; ++n)
-    for (int k = 0; k < 37; ++k)
-      CHECK(out[n * 37 + k] == static_cast<float>((codes[n][k] - 8) * scales[n * 3 + k / 16]));
+    for (int k = 0; k < 37; ++k) CHECK(out[n * 37 + k] == static_cast<float>((codes[n][k] - 8) * scales[n * 3 + k / 16]));
   // Nibble order, by hand: byte 0 of column 0 holds k = 0 (low) and k = 1 (high).
   CHECK(out[0] == static_cast<float>(((b[0] & 15) - 8) * 0.5));
   CHECK(out[1] == static_cast<float>(((b[0] >> 4) - 8) * 0.5));
@@ -94,7 +93,7 @@ TEST_CASE("nbits: 8-bit codes with packed zero points") {
   for (int n = 0; n < 3; ++n)
     for (int k = 0; k < 40; ++k)
       CHECK(out[n * 40 + k] == static_cast<float>(codes[n][k] - packedZp[n * 3 + k / 16]) *
-                                     static_cast<float>(scales[n * 3 + k / 16]));  // in float32, as ORT computes
+                                   static_cast<float>(scales[n * 3 + k / 16]));  // in float32, as ORT computes
 }
 
 TEST_CASE("nbits: 4-bit zero points, two per byte, odd block count padded per column") {
