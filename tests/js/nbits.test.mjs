@@ -95,8 +95,11 @@ for (const [name, e] of Object.entries(expected)) {
     const r = JSON.parse(ref.stdout).layers[0];
     const d = new Diff();
     for (const k of ['name', 'op', 'weight', 'shape', 'dtype', 'channelAxis', 'bias']) d.eq(k, l[k], r[k]);
-    d.eq('quant', [l.quant.dtype, l.quant.bits, l.quant.blockSize, l.quant.symmetric, l.quant.zeroPoint],
-      [r.quant.dtype, r.quant.bits, r.quant.blockSize, r.quant.symmetric, r.quant.zeroPoint]);
+    d.eq(
+      'quant',
+      [l.quant.dtype, l.quant.bits, l.quant.blockSize, l.quant.symmetric, l.quant.zeroPoint],
+      [r.quant.dtype, r.quant.bits, r.quant.blockSize, r.quant.symmetric, r.quant.zeroPoint],
+    );
     d.arrays('quant.scale', l.quant.scale, r.quant.scale, (wh, a, b) => d.close(wh, a, b, 1e-7 * Math.abs(b)));
     compareStats(d, name, l, r);
     assert.deepEqual(d.list.slice(0, 25), [], `${name}: ${d.list.length} differences from the reference`);
@@ -119,7 +122,10 @@ test('MatMulNBits: bad sizes are errors, what is not read is skipped, with a rea
   }
   const t = await analyze('bad_truncated_B');
   assert.equal(t.doc.layers.length, 0);
-  assert.match(t.doc.skipped[0], /B of shape \[4, 31\] is not \[N, ceil\(K \/ block_size\), block_size \* bits \/ 8\] = \[4, 2, 16\]/);
+  assert.match(
+    t.doc.skipped[0],
+    /B of shape \[4, 31\] is not \[N, ceil\(K \/ block_size\), block_size \* bits \/ 8\] = \[4, 2, 16\]/,
+  );
   const g = await analyze('skip_g_idx');
   assert.equal(g.doc.layers.length, 0);
   assert.match(g.doc.skipped[0], /g_idx .* is not read/);
