@@ -8,7 +8,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "analysis/analyze.hpp"
 #include "analysis/nbits.hpp"
+#include "compare/compare.hpp"
+#include "graph/layers.hpp"
+#include "onnx/model.hpp"
+#include "pb_writer.hpp"
 
 using ql::analysis::dequantizeNBitsColumns;
 using ql::analysis::makeNBitsShape;
@@ -122,4 +127,89 @@ TEST_CASE("nbits: bad sizes are errors, never out-of-bounds reads") {
   // truncated scales, wrong zero-point count
   CHECK_FALSE(dequantizeNBitsColumns(s.value(), b.data(), b.size(), 0, 2, {1.0}, {}, out.data()).ok());
   CHECK_FALSE(dequantizeNBitsColumns(s.value(), b.data(), b.size(), 0, 2, scales, {8.0}, out.data()).ok());
+}
+
+// A MatMulNBits model read end to end: discovery, the whole-weight analysis, the same
+// analysis fed a column at a time in reverse order (how a streamed weight arrives), the
+// dequantized values, and a compare against a float MatMul of the same square shape.
+
+TEST_CASE("nbits: a MatMulNBits node is a layer, analysed whole or a column at a time") {
+  namespace pb = pbw::onnx;
+  const int64_t K = 40, N = 40, block = 16;  // square, and K is not a multiple of the block
+  auto s = makeNBitsShape(K, N, 4, block);
+  REQUIRE(s.ok());
+  std::vector<std::vector<int>> codes(N, std::vector<int>(K));
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k) codes[n][k] = (k * 5 + n * 11 + (k * n) % 7) % 16;
+  const auto b = pack(s.value(), codes, 0);
+  std::vector<float> scales(N * 3);
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.01f * static_cast<float>(i % 9 + 1) * (i % 2 ? -1.0f : 1.0f);
+  pb::GraphBuilder g;
+  g.input("A", {1, K}).output("Y");
+  g.init(pb::rawTensor("B", ql::onnx::kUint8, {N, 3, 8}, std::string(b.begin(), b.end())));
+  g.init(pb::floatTensor("S", {N * 3}, scales));
+  g.add(pb::node("MatMulNBits", {"A", "B", "S"}, {"Y"}, "q",
+                 {pb::attrInt("K", K), pb::attrInt("N", N), pb::attrInt("bits", 4), pb::attrInt("block_size", block)},
+                 "com.microsoft"));
+  const auto bytes = pb::toVec(pb::model(g.build()));
+  auto m = ql::onnx::parseModel(bytes.data(), bytes.size());
+  REQUIRE(m.ok());
+  auto d = ql::graph::findLayers(m.value());
+  REQUIRE(d.ok());
+  REQUIRE(d->layers.size() == 1);
+  const auto& L = d->layers[0];
+  CHECK(L.shape == std::vector<int64_t>{N, K});
+  CHECK(L.channelAxis == 0);
+  CHECK(L.layout.channelCount() == static_cast<uint64_t>(N));
+  CHECK(L.quant.blockwise());
+
+  auto values = ql::analysis::layerWeightValues(L, {});
+  REQUIRE(values.ok());
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k)
+      CHECK(values.value()[n * K + k] == static_cast<float>(codes[n][k] - 8) * scales[n * 3 + k / block]);
+
+  const ql::stats::Options opts;
+  auto whole = ql::analysis::analyzeLayer(L, {}, opts);
+  REQUIRE(whole.ok());
+  CHECK(whole->quant.bits == 4);
+  CHECK(whole->quant.blockSize == block);
+  CHECK(whole->quant.symmetric);
+  CHECK(whole->quant.zeroPoint == std::vector<double>{8.0});
+  auto a = ql::analysis::LayerAnalyzer::create(L, opts, b.size());
+  REQUIRE(a.ok());
+  CHECK(a->byteSize() == b.size());
+  const uint64_t unit = a->unitBytes();
+  REQUIRE(unit == s->columnBytes());
+  for (int pass = 1; pass <= a->passes(); ++pass) {
+    for (uint64_t off = b.size(); off > 0; off -= unit)
+      REQUIRE(a->feed(pass, ql::wire::Bytes{b.data() + off - unit, unit}, off - unit).ok());
+    REQUIRE(a->endPass(pass).ok());
+  }
+  // A piece that is not whole columns is refused.
+  auto bad = ql::analysis::LayerAnalyzer::create(L, opts, b.size());
+  REQUIRE(bad.ok());
+  CHECK_FALSE(bad->feed(1, ql::wire::Bytes{b.data(), unit - 1}, 0).ok());
+  CHECK_FALSE(bad->feed(1, ql::wire::Bytes{b.data() + 1, unit}, 1).ok());
+  // Fewer bytes than B needs: an error before anything is read.
+  CHECK_FALSE(ql::analysis::LayerAnalyzer::create(L, opts, b.size() - 1).ok());
+  auto pieces = a->finish();
+  REQUIRE(pieces.ok());
+  CHECK(pieces->stats.min == whole->stats.min);
+  CHECK(pieces->stats.max == whole->stats.max);
+  CHECK(pieces->stats.std == whole->stats.std);
+  CHECK(pieces->stats.histogram == whole->stats.histogram);
+
+  // Against a float MatMul [K, N]: the same shape read naively, but transposed values.
+  pb::GraphBuilder f;
+  f.input("A", {1, K}).output("Y");
+  f.init(pb::floatTensor("W", {K, N}, std::vector<float>(K * N, 0.5f)));
+  f.add(pb::node("MatMul", {"A", "W"}, {"Y"}, "q"));
+  const auto fbytes = pb::toVec(pb::model(f.build()));
+  auto fm = ql::onnx::parseModel(fbytes.data(), fbytes.size());
+  REQUIRE(fm.ok());
+  auto fd = ql::graph::findLayers(fm.value());
+  REQUIRE(fd.ok());
+  REQUIRE(fd->layers.size() == 1);
+  CHECK(ql::compare::incompatibility(L, fd->layers[0]).find("lay the values out differently") != std::string::npos);
 }
