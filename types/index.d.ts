@@ -96,14 +96,24 @@ export interface Follower {
   max: number | null;
 }
 
-/** A weight stored quantized (QDQ per-tensor or per-axis, QLinearConv, QLinearMatMul). */
+/** A weight stored quantized (QDQ per-tensor or per-axis, QLinearConv, QLinearMatMul, MatMulNBits). */
 export interface QuantInfo {
   via: string;
+  /** The stored integer type; 'uint4' or 'uint8' codes for MatMulNBits. */
   dtype: string;
-  /** null: per-tensor. */
+  /** null: per-tensor (and for MatMulNBits, whose parameters are per block). */
   axis: number | null;
+  /** MatMulNBits: one per block, block b of output channel n at n * ceil(K / blockSize) + b. */
   scale: Float64Array;
+  /** MatMulNBits: one per block, or [2^(bits-1)] when the file has no zero points. */
   zeroPoint: Float64Array;
+  /** Present for block-wise weights (MatMulNBits) only. */
+  granularity?: 'per-block';
+  bits?: number;
+  /** Weights per block, along K (the reduction axis). */
+  blockSize?: number;
+  /** Every zero point is 2^(bits-1). */
+  symmetric?: boolean;
 }
 
 /** What analyze() knows of a layer before reading its weight (the `layers` predicate's argument). */

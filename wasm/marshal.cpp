@@ -86,6 +86,12 @@ val quantValue(const analysis::QuantInfo& q) {
   o.set("axis", q.axis >= 0 ? val(q.axis) : val::null());
   o.set("scale", view(q.scale));
   o.set("zeroPoint", view(q.zeroPoint));
+  if (q.bits > 0) {  // block-wise (MatMulNBits): one scale and zero point per block along K
+    o.set("granularity", str("per-block"));
+    o.set("bits", q.bits);
+    o.set("blockSize", static_cast<double>(q.blockSize));
+    o.set("symmetric", q.symmetric);
+  }
   return o;
 }
 

@@ -27,11 +27,60 @@ Error withLayer(const graph::Layer& L, Error e) {
   return e;
 }
 
+// MatMulNBits: scales one per block; zero points packed uint8 or one float per block.
+Result<Dequantizer> createPacked(const graph::Layer& L, Dequantizer d, QuantInfo* q, NBitsShape* shape) {
+  auto s = makeNBitsShape(L.quant.K, L.quant.N, L.quant.bits, L.quant.blockSize);
+  if (!s.ok()) return withLayer(L, s.error());
+  *shape = s.value();
+  q->via = std::string(L.quant.via);
+  q->intType = L.quant.bits == 4 ? "uint4" : "uint8";
+  q->axis = -1;
+  q->bits = L.quant.bits;
+  q->blockSize = L.quant.blockSize;
+  const uint64_t blocks = shape->N * shape->blocksPerCol;
+  auto sc = onnx::readAsDouble(*L.quant.scale);
+  if (!sc.ok()) return withLayer(L, sc.error());
+  if (sc->size() != blocks)
+    return makeError(ErrorCode::InvalidModel,
+                     "layer '" + L.name + "': scales '" + std::string(L.quant.scale->name) + "' hold " +
+                         std::to_string(sc->size()) + " values, expected " + std::to_string(blocks) +
+                         " (N * ceil(K / block_size))",
+                     static_cast<int64_t>(L.quant.scale->offset));
+  q->scale = std::move(sc.value());
+  const double defaultZp = static_cast<double>(1u << (L.quant.bits - 1));
+  if (!L.quant.zeroPoint) {
+    q->zeroPoint = {defaultZp};
+  } else {
+    auto zp = onnx::readAsDouble(*L.quant.zeroPoint);
+    if (!zp.ok()) return withLayer(L, zp.error());
+    if (L.quant.zeroPoint->dataType == onnx::kUint8) {
+      auto un = unpackNBitsZeroPoints(*shape, zp.value());
+      if (!un.ok()) return withLayer(L, un.error());
+      q->zeroPoint = std::move(un.value());
+    } else if (zp->size() == blocks) {  // float zero points, the type of the scales
+      q->zeroPoint = std::move(zp.value());
+    } else {
+      return makeError(ErrorCode::InvalidModel,
+                       "layer '" + L.name + "': zero_points '" + std::string(L.quant.zeroPoint->name) + "' hold " +
+                           std::to_string(zp->size()) + " values, expected " + std::to_string(blocks),
+                       static_cast<int64_t>(L.quant.zeroPoint->offset));
+    }
+  }
+  q->symmetric = std::all_of(q->zeroPoint.begin(), q->zeroPoint.end(), [&](double z) { return z == defaultZp; });
+  return d;
+}
+
 }  // namespace
 
 Result<Dequantizer> Dequantizer::create(const graph::Layer& L) {
   Dequantizer d;
   if (!L.quant.present) return d;
+  if (L.quant.blockwise()) {
+    d.info_.present = true;
+    auto r = createPacked(L, Dequantizer{}, &d.info_, &d.nbits_);
+    if (!r.ok()) return r.error();
+    return d;
+  }
   const onnx::Tensor& w = *L.weight;
   QuantInfo& q = d.info_;
   q.present = true;
@@ -72,8 +121,47 @@ void Dequantizer::apply(const float* stored, uint64_t first, uint64_t count, flo
   }
 }
 
+Error Dequantizer::applyPacked(wire::Bytes stored, uint64_t firstByte, float* out) const {
+  const uint64_t cb = nbits_.columnBytes();
+  if (cb == 0 || firstByte % cb || stored.size % cb)
+    return makeError(ErrorCode::InvalidArgument, "a piece of a MatMulNBits weight must hold whole columns");
+  const std::vector<double> none;
+  return dequantizeNBitsColumns(nbits_, stored.data, stored.size, firstByte / cb, stored.size / cb, info_.scale,
+                                info_.zeroPoint.size() == 1 && nbits_.N * nbits_.blocksPerCol != 1 ? none : info_.zeroPoint, out);
+}
+
+namespace {
+
+// A packed weight's stored bytes (raw data, external bytes, or int32_data converted),
+// checked against the size its attributes give.
+Result<std::vector<uint8_t>> packedBytes(const graph::Layer& L, wire::Bytes weightExternal, uint64_t expected) {
+  const onnx::Tensor& w = *L.weight;
+  auto values = onnx::readAsFloat(w, weightExternal);
+  if (!values.ok()) return values.error();
+  if (values->count != expected)
+    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': B holds " + std::to_string(values->count) +
+                                                  " bytes, expected " + std::to_string(expected));
+  std::vector<uint8_t> bytes(values->count);
+  const float* f = reinterpret_cast<const float*>(values->bytes);
+  for (uint64_t i = 0; i < values->count; ++i) bytes[i] = static_cast<uint8_t>(f[i]);
+  return bytes;
+}
+
+}  // namespace
+
 Result<std::vector<float>> layerWeightValues(const graph::Layer& L, wire::Bytes weightExternal, QuantInfo* quant) {
   const onnx::Tensor& w = *L.weight;
+  if (L.quant.blockwise()) {
+    auto dq = Dequantizer::create(L);
+    if (!dq.ok()) return dq.error();
+    auto bytes = packedBytes(L, weightExternal, dq->columnBytes() * L.layout.channelCount());
+    if (!bytes.ok()) return bytes.error();
+    std::vector<float> v(L.layout.elementCount());
+    Error e = dq->applyPacked(wire::Bytes{bytes->data(), bytes->size()}, 0, v.data());
+    if (!e.ok()) return withLayer(L, e);
+    if (quant) *quant = dq->info();
+    return v;
+  }
   auto values = onnx::readAsFloat(w, weightExternal);
   if (!values.ok()) return values.error();
   if (values->count != L.layout.elementCount()) {
@@ -101,6 +189,22 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
         "tensor '" + std::string(w.name) + "' has type " + onnx::dataTypeName(w.dataType) + ", which QuantLens does not read",
         static_cast<int64_t>(w.offset));
   }
+  if (L.quant.blockwise()) {  // MatMulNBits: stored bytes are packed codes, fed whole columns at a time
+    auto dq = Dequantizer::create(L);
+    if (!dq.ok()) return dq.error();
+    a.dequant_ = std::move(dq.value());
+    a.out_.quant = a.dequant_.info();
+    uint64_t stored = 0;
+    if (!w.elementCount(&stored) || stored != a.dequant_.columnBytes() * L.layout.channelCount() || stored > availableBytes)
+      return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': B of " + std::to_string(stored) +
+                                                    " bytes does not match N * ceil(K / block_size) * block_size * bits / 8 = " +
+                                                    std::to_string(a.dequant_.columnBytes() * L.layout.channelCount()) +
+                                                    " or the " + std::to_string(availableBytes) + " bytes available");
+    auto b = stats::LayerStatsBuilder::create(L.layout, options);
+    if (!b.ok()) return withLayer(L, b.error());
+    a.builder_ = std::move(b.value());
+    return a;
+  }
   uint64_t count = 0;
   if (!w.elementCount(&count) || count != L.layout.elementCount() || count > availableBytes / a.elemSize_) {
     return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': weight of " + std::to_string(count) +
@@ -119,8 +223,18 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
 }
 
 int LayerAnalyzer::passes() const { return builder_.passes(); }
-uint64_t LayerAnalyzer::unitBytes() const { return builder_.unitElements() * elemSize_; }
-uint64_t LayerAnalyzer::byteSize() const { return builder_.elementCount() * elemSize_; }
+uint64_t LayerAnalyzer::unitBytes() const {
+  if (dequant_.packed()) {  // whole columns, as many as make whole units of the statistics
+    const uint64_t per = dequant_.columnElements(), unit = builder_.unitElements();
+    const uint64_t cols = unit % per == 0 ? unit / per : (per % unit == 0 ? 1 : unit);
+    return cols * dequant_.columnBytes();
+  }
+  return builder_.unitElements() * elemSize_;
+}
+uint64_t LayerAnalyzer::byteSize() const {
+  if (dequant_.packed()) return builder_.elementCount() / dequant_.columnElements() * dequant_.columnBytes();
+  return builder_.elementCount() * elemSize_;
+}
 
 Error LayerAnalyzer::feedFloats(int pass, const float* values, uint64_t first, uint64_t count) {
   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(values);
@@ -134,6 +248,16 @@ Error LayerAnalyzer::feedFloats(int pass, const float* values, uint64_t first, u
 }
 
 Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
+  if (dequant_.packed()) {
+    const uint64_t cb = dequant_.columnBytes(), K = dequant_.columnElements();
+    if (cb == 0 || firstByte % cb || stored.size % cb)
+      return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of a MatMulNBits weight must hold whole columns"));
+    scratch_.resize(stored.size / cb * K);
+    Error e = dequant_.applyPacked(stored, firstByte, scratch_.data());
+    if (e.ok())
+      e = builder_.feed(pass, reinterpret_cast<const uint8_t*>(scratch_.data()), firstByte / cb * K, stored.size / cb * K);
+    return e.ok() ? e : withLayer(*layer_, e);
+  }
   if (firstByte % elemSize_ || stored.size % elemSize_) {
     return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of the weight must hold whole elements"));
   }
@@ -161,6 +285,20 @@ Result<LayerAnalysis> LayerAnalyzer::finish() {
 
 Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExternal, const stats::Options& options) {
   const onnx::Tensor& w = *L.weight;
+  if (L.quant.blockwise()) {
+    uint64_t stored = 0;
+    if (!w.elementCount(&stored)) return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': B has an invalid shape");
+    auto bytes = packedBytes(L, weightExternal, stored);
+    if (!bytes.ok()) return bytes.error();
+    auto a = LayerAnalyzer::create(L, options, bytes->size());
+    if (!a.ok()) return a.error();
+    for (int pass = 1; pass <= a->passes(); ++pass) {
+      Error e = a->feed(pass, wire::Bytes{bytes->data(), bytes->size()}, 0);
+      if (e.ok()) e = a->endPass(pass);
+      if (!e.ok()) return e;
+    }
+    return a->finish();
+  }
   // readAsFloat validates the bytes against the shape before anything is sized by it;
   // float32 raw data comes back as a view, typed fields and other types converted once.
   auto values = onnx::readAsFloat(w, weightExternal);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/nbits.hpp"
 #include "common/result.hpp"
 #include "graph/layers.hpp"
 #include "onnx/model.hpp"
@@ -20,6 +21,12 @@ struct QuantInfo {
   std::string intType;  // stored integer type ("int8", "uint8", ...)
   int axis = -1;        // stored-tensor axis of per-axis parameters, -1 per-tensor
   std::vector<double> scale, zeroPoint;
+  // Block-wise (MatMulNBits): codes of `bits` bits, one scale (and zero point) per block of
+  // `blockSize` along K, block b of output channel n at n * ceil(K / blockSize) + b.
+  // `zeroPoint` is then one per block, or {2^(bits-1)} when the file has none.
+  int bits = 0;  // 0: not block-wise
+  int64_t blockSize = 0;
+  bool symmetric = false;  // every zero point is 2^(bits-1) (codes centred on zero)
 };
 
 struct LayerAnalysis {
@@ -42,9 +49,18 @@ class Dequantizer {
   // `stored` holds elements [first, first + count) of the weight converted to float32
   // (onnx::convertRaw); writes the dequantized values to `out` (may equal `stored`).
   void apply(const float* stored, uint64_t first, uint64_t count, float* out) const;
+  // Block-wise packed codes (MatMulNBits): the stored bytes are whole columns, decoded
+  // by applyPacked; stats see columnElements() values per column of columnBytes().
+  bool packed() const { return info_.bits > 0; }
+  uint64_t columnBytes() const { return nbits_.columnBytes(); }
+  uint64_t columnElements() const { return nbits_.K; }
+  // `stored` holds columns [firstByte / columnBytes(), ...) whole; writes their values to
+  // `out` (columns * K floats).
+  Error applyPacked(wire::Bytes stored, uint64_t firstByte, float* out) const;
 
  private:
   QuantInfo info_;
+  NBitsShape nbits_;
   uint64_t inner_ = 1, axisLen_ = 1;  // elements per step of the quantization axis, its length
 };
 

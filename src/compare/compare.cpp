@@ -208,6 +208,12 @@ std::string incompatibility(const graph::Layer& a, const graph::Layer& b) {
     return "weights have " + std::to_string(na) + " and " + std::to_string(nb) + " values (shapes " + shapeText(a.shape) +
            " and " + shapeText(b.shape) + ")";
   }
+  // A block-wise layer (MatMulNBits) is laid out [N, K]: against a MatMul's [K, N] the
+  // shapes may read the same when K == N, but the values are transposed.
+  if ((a.quant.blockwise() || b.quant.blockwise()) && !sameLayout(a.layout, b.layout)) {
+    return "shapes " + shapeText(a.shape) + " (channel axis " + std::to_string(a.channelAxis) + ") and " + shapeText(b.shape) +
+           " (channel axis " + std::to_string(b.channelAxis) + ") lay the values out differently";
+  }
   if (a.shape != b.shape && !sameLayout(a.layout, b.layout)) {
     return "shapes " + shapeText(a.shape) + " (channel axis " + std::to_string(a.channelAxis) + ") and " + shapeText(b.shape) +
            " (channel axis " + std::to_string(b.channelAxis) + ") lay the values out differently";

@@ -371,6 +371,7 @@ class Finder {
       }
       return;
     }
+    if (spec.packedBlocks) return visitPackedBlocks(scope, n, idx, spec);
     const std::string_view op = n.opType;
 
     // A constant on the left of MatMul (W @ x) has its output rows on axis -2.
@@ -531,6 +532,74 @@ class Finder {
       }
     }
     out_->layers.push_back(std::move(L));
+  }
+
+  // MatMulNBits (analysis/nbits.hpp has the format and its sources): B [N, n_blocks, blob]
+  // uint8 codes, one scale (and zero point) per block of `block_size` along K. The layer's
+  // values are the dequantized W [K, N], laid out column by column as {N, K} with the
+  // output channels N on axis 0, so each column is decoded from its own bytes.
+  void visitPackedBlocks(const Scope& scope, const Node& n, size_t idx, const OpSpec& spec) {
+    const std::string_view bname = input(n, spec.weight);
+    const Tensor* b = scope.constant(bname);
+    if (!b) return skip(scope, n, idx, unresolvedWeight(scope, bname));
+    if (!input(n, spec.groupIndex).empty())
+      return skip(scope, n, idx, "g_idx (act-order block indices) is not read: the blocks of K cannot be placed");
+    const int64_t K = n.intAttr("K", 0), N = n.intAttr("N", 0), bits = n.intAttr("bits", 4),
+                  blockSize = n.intAttr("block_size", 0);
+    if (bits != 4 && bits != 8)
+      return skip(scope, n, idx, "bits = " + std::to_string(bits) + " is not read (QuantLens reads 4 and 8 bits)");
+    if (blockSize < 16 || blockSize > (int64_t{1} << 30) || (blockSize & (blockSize - 1)))
+      return skip(scope, n, idx, "block_size " + std::to_string(blockSize) + " is not a power of two of at least 16");
+    if (K < 1 || N < 1 || K > (int64_t{1} << 40) || N > (int64_t{1} << 40))
+      return skip(scope, n, idx, "attributes K = " + std::to_string(K) + ", N = " + std::to_string(N) + " are out of range");
+    if (b->dataType != onnx::kUint8) return skip(scope, n, idx, "B is not uint8");
+    const int64_t blocks = (K + blockSize - 1) / blockSize, blob = blockSize * bits / 8;
+    if (b->dims != std::vector<int64_t>{N, blocks, blob})
+      return skip(scope, n, idx,
+                  "B of shape " + dimsText(b->dims) +
+                      " is not [N, ceil(K / block_size), block_size * bits / 8] = " + dimsText({N, blocks, blob}));
+    const Tensor* scales = scope.constant(input(n, spec.scale));
+    if (!scales) return skip(scope, n, idx, "scales are not a stored tensor");
+    const std::string_view zpName = input(n, spec.zeroPoint);
+    const Tensor* zp = zpName.empty() ? nullptr : scope.constant(zpName);
+    if (!zpName.empty() && !zp) return skip(scope, n, idx, "zero_points are not a stored tensor");
+
+    Layer L;
+    L.name = displayName(n, idx);
+    L.path = scope.path;
+    L.op = n.opType;
+    L.spec = &spec;
+    L.node = &n;
+    L.graph = scope.graph;
+    L.nodeIndex = idx;
+    L.weight = b;
+    L.weightName = bname;
+    L.shape = {N, K};
+    L.channelAxis = 0;
+    L.inputAxis = 1;
+    L.layout = ChannelLayout{1, 1, static_cast<uint64_t>(N), static_cast<uint64_t>(K)};
+    L.quant.present = true;
+    L.quant.via = n.opType;
+    L.quant.scale = scales;
+    L.quant.zeroPoint = zp;
+    L.quant.axis = -1;
+    L.quant.bits = static_cast<int>(bits);
+    L.quant.blockSize = blockSize;
+    L.quant.K = K;
+    L.quant.N = N;
+    std::string_view out = n.outputs.empty() ? std::string_view{} : n.outputs[0];
+    if (!input(n, spec.bias).empty()) {
+      L.biasName = input(n, spec.bias);
+      L.bias = scope.constant(L.biasName);
+    }
+    if (!out.empty()) L.follower = classifyFollower(scope, out);
+    out_->layers.push_back(std::move(L));
+  }
+
+  static std::string dimsText(const std::vector<int64_t>& d) {
+    std::string s = "[";
+    for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+    return s + "]";
   }
 
   Discovery* out_;

@@ -36,6 +36,14 @@ struct Quantization {
   const onnx::Tensor* scale = nullptr;      // null: scale 1 (ConvInteger, MatMulInteger)
   const onnx::Tensor* zeroPoint = nullptr;  // null: zero point 0
   int axis = -1;                            // axis of the stored tensor for per-axis parameters, -1 per-tensor
+  // Block-wise codes packed in uint8, MatMulNBits (com.microsoft; analysis/nbits.hpp): the
+  // weight is B [N, n_blocks, blob], `scale` holds one value per block, `zeroPoint` (may
+  // be null: 2^(bits-1)) packed uint8 or one float per block. The layer's values are the
+  // dequantized W [K, N] stored column by column: shape {N, K}, channel axis 0.
+  int bits = 0;           // 4 or 8; 0 when not block-wise
+  int64_t blockSize = 0;  // along K
+  int64_t K = 0, N = 0;   // the op's attributes
+  bool blockwise() const { return blockSize > 0; }
 };
 
 struct Layer {

@@ -32,6 +32,19 @@ OpSpec layer(std::string_view op, OpFamily family, int weight, int bias, int sca
   return s;
 }
 
+// MatMulNBits (com.microsoft): A, B (packed codes), scales, zero_points, g_idx, bias
+// (ONNX Runtime's contrib operator documentation).
+OpSpec matMulNBits() {
+  OpSpec s = layer("MatMulNBits", OpFamily::MatMul, 1, 5, 2, 3);
+  s.domain = "com.microsoft";
+  s.left = kNoInput;
+  s.minRank = 3, s.maxRank = 3;
+  s.outAxis = 0, s.inAxis = 1;  // of the dequantized weight as QuantLens lays it out: [N, K]
+  s.packedBlocks = true;
+  s.groupIndex = 4;
+  return s;
+}
+
 OpSpec withWeightOnLeft(OpSpec s) {
   s.weightMayBeLeft = true;
   return s;
@@ -84,12 +97,12 @@ const std::vector<OpSpec>& opTable() {
       layer("ConvInteger", F::Conv, 1, kNo, kNo, 3),      // x, w, x_zp, w_zp
       layer("MatMulInteger", F::MatMul, 1, kNo, kNo, 3),  // A, B, a_zp, b_zp
       layer("QLinearMatMul", F::MatMul, 3, kNo, 4, 5),    // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp
+      matMulNBits(),
 
       notYet("", "LSTM", {1, 2}, kRecurrent),
       notYet("", "GRU", {1, 2}, kRecurrent),
       notYet("", "RNN", {1, 2}, kRecurrent),
       notYet("", "Einsum", {0, 1}, "Einsum with a stored operand is not analysed yet", false),
-      notYet(kMs, "MatMulNBits", {1, kNo}, "block-quantized weights (MatMulNBits) are not analysed yet"),
       notYet(kMs, "MatMulBnb4", {1, kNo}, "block-quantized weights (MatMulBnb4) are not analysed yet"),
       notYet(kMs, "GatherBlockQuantized", {0, kNo}, "block-quantized embedding table is not analysed yet"),
       notYet(kMs, "Attention", {1, kNo}, "Attention weights are not analysed yet"),

@@ -50,6 +50,10 @@ struct OpSpec {
   bool grouped = false;          // a `group` attribute splits the channels
   bool weightMayBeLeft = false;  // a constant left operand is analysed: out axis -2, in axis -1 (W @ x)
   bool transBSwapsAxes = false;  // attribute transB = 1 stores the weight transposed: the axes swap
+  // MatMulNBits: the weight input is block-quantized codes packed in uint8, with the
+  // attributes K, N, bits, block_size and an optional g_idx input (graph::Quantization).
+  bool packedBlocks = false;
+  int groupIndex = kNoInput;  // g_idx, which QuantLens does not read (the layer is skipped with a reason)
 
   // Weight ops not analysed yet (family None): why, the inputs that may hold weights,
   // and whether the op bears weights by definition (else only when one of those inputs

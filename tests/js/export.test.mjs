@@ -354,6 +354,13 @@ test('presentation: the risk rule, its levels and colours, layer labels, followe
     quantizationDetail({ dtype: 'int8', axis: 0, scale: [0.5, 0.25], zeroPoint: [0, 0], via: ['DequantizeLinear'] }, String),
     'int8, per-axis (axis 0), scale 0.25..0.5 (2), zero point 0..0, via DequantizeLinear',
   );
+  // MatMulNBits: per block along K, never shown as per-tensor.
+  const nbits = { dtype: 'uint4', axis: null, via: 'MatMulNBits', granularity: 'per-block', bits: 4, blockSize: 32 };
+  assert.equal(quantizationText(side({ ...nbits, symmetric: true })), 'uint4 per-block of 32, symmetric (MatMulNBits)');
+  assert.equal(
+    quantizationDetail({ ...nbits, symmetric: false, scale: [0.5, -0.25, 1], zeroPoint: [3, 8, 9] }, String),
+    'uint4, per-block of 32, asymmetric, scale -0.25..1 (3), zero point 3..9, via MatMulNBits',
+  );
 });
 
 for (const file of realModels) {

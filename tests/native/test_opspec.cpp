@@ -70,7 +70,8 @@ TEST_CASE("opspec: every analysed entry is consistent", "[opspec]") {
     CHECK(s.grouped == conv);
     if (conv) CHECK(s.minRank == 3);
     CHECK(s.transBSwapsAxes == (s.family == OpFamily::Gemm));
-    CHECK((s.left != kNoInput) == (s.family == OpFamily::MatMul));
+    // MatMulNBits has no left operand that may be a weight: its A is always the activation.
+    CHECK((s.left != kNoInput) == (s.family == OpFamily::MatMul && !s.packedBlocks));
     if (s.weightMayBeLeft) CHECK(s.left != kNoInput);
     CHECK(s.minRank >= 1);
     if (s.maxRank) CHECK(s.maxRank >= s.minRank);
@@ -93,7 +94,23 @@ TEST_CASE("opspec: every analysed entry is consistent", "[opspec]") {
       }
     }
   }
-  CHECK(analysed == 8);
+  CHECK(analysed == 9);
+}
+
+TEST_CASE("opspec: MatMulNBits reads packed block-wise codes", "[opspec]") {
+  const OpSpec* s = findOpSpec("com.microsoft", "MatMulNBits");
+  REQUIRE(s);
+  CHECK(s->analysed());
+  CHECK(s->packedBlocks);
+  CHECK(s->integerWeights());  // CLE leaves it alone
+  // A, B, scales, zero_points, g_idx, bias (ONNX Runtime's contrib operator documentation).
+  CHECK(s->weight == 1);
+  CHECK(s->scale == 2);
+  CHECK(s->zeroPoint == 3);
+  CHECK(s->groupIndex == 4);
+  CHECK(s->bias == 5);
+  for (const OpSpec& o : opTable())
+    if (&o != s) CHECK_FALSE(o.packedBlocks);
 }
 
 TEST_CASE("opspec: every entry not analysed yet says why and names its weight inputs", "[opspec]") {
@@ -239,7 +256,7 @@ TEST_CASE("opspec: the integer ops are those with quantization inputs, and CLE e
     if (!s.analysed()) continue;
     (s.integerWeights() ? integer : floats).insert(std::string(s.op));
   }
-  CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"});
+  CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits"});
   CHECK(floats == std::set<std::string>{"Conv", "ConvTranspose", "Gemm", "MatMul"});
   ql::graph::Layer layer;
   for (const auto& s : ql::graph::opTable()) {

@@ -537,6 +537,73 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
     return record
 
 
+def analyse_nbits(node, index, graph, scope, path, opset, bins):
+    """MatMulNBits (com.microsoft), read from ONNX Runtime's contrib operator documentation:
+    B uint8 [N, ceil(K / block_size), block_size * bits / 8], codes along K, low bits of each
+    byte first; scales one per block; zero_points packed uint8 (ceil(n_blocks * bits / 8)
+    bytes per column) or one float per block, absent = 2^(bits - 1). W[k, n] = (code - zp) *
+    scale. The layer is W^T, [N, K], one output channel per row."""
+    name = node.name or f"{node.op_type}#{index}"
+    inputs = list(node.input) + [""] * 6
+    if inputs[4]:
+        raise NotALayer(f"{name}: g_idx is not read")
+    K, N = int(attr(node, "K", 0)), int(attr(node, "N", 0))
+    bits, block = int(attr(node, "bits", 4)), int(attr(node, "block_size", 0))
+    if bits not in (4, 8) or block < 16 or block & (block - 1) or K < 1 or N < 1:
+        raise NotALayer(f"{name}: attributes not read")
+    b_t = scope.constant(inputs[1])
+    s_t = scope.constant(inputs[2])
+    if b_t is None or s_t is None:
+        raise NotALayer(f"{name}: B or scales not a constant")
+    nb = -(-K // block)
+    packed = tensor_to_array(b_t).astype(np.uint8).reshape(N, -1)
+    if bits == 4:
+        codes = np.empty((N, packed.shape[1] * 2), np.uint8)
+        codes[:, 0::2] = packed & 0x0F
+        codes[:, 1::2] = packed >> 4
+    else:
+        codes = packed
+    codes = codes[:, :K].astype(np.float32)
+    scales = tensor_to_array(s_t).astype(np.float32).reshape(N, nb)
+    if inputs[3]:
+        z_t = scope.constant(inputs[3])
+        if z_t is None:
+            raise NotALayer(f"{name}: zero points not a constant")
+        z = tensor_to_array(z_t)
+        if z_t.data_type == TensorProto.UINT8:
+            z = z.astype(np.uint8).reshape(N, -1)
+            if bits == 4:
+                both = np.empty((N, z.shape[1] * 2), np.uint8)
+                both[:, 0::2] = z & 0x0F
+                both[:, 1::2] = z >> 4
+                z = both
+            zp = z[:, :nb].astype(np.float64)
+        else:
+            zp = z.astype(np.float64).reshape(N, nb)
+        zp_out = zp.ravel()
+    else:
+        zp = np.full((N, nb), 2.0 ** (bits - 1))
+        zp_out = np.array([2.0 ** (bits - 1)])
+    block_of = np.arange(K) // block
+    ch = (codes - zp[:, block_of].astype(np.float32)) * scales[:, block_of]
+    output = node.output[0] if node.output else ""
+    follower, user = classify(graph, scope, output, opset) if output else ("none", None)
+    activation = None
+    if follower == "batchnorm" and user.output and user.output[0]:
+        activation = {"kind": classify(graph, scope, user.output[0], opset)[0]}
+    record = {
+        "name": name, "path": path, "op": node.op_type, "weight": inputs[1],
+        "shape": [N, K], "dtype": dtype_name(b_t.data_type), "channelAxis": 0, "groups": 1,
+        "depthwise": False, "bias": inputs[5] or None,
+        "follower": {"kind": follower}, "activation": activation,
+        "quant": {"via": node.op_type, "dtype": "uint4" if bits == 4 else "uint8", "axis": None,
+                  "scale": scales.ravel(), "zeroPoint": zp_out,
+                  "bits": bits, "blockSize": block, "symmetric": bool(np.all(zp == 2.0 ** (bits - 1)))},
+    }
+    record.update(layer_stats(ch, bins))
+    return record
+
+
 def walk(graph, parent_scope, path, opset, bins, layers, skipped):
     """Depth-first: each node, then the sub-graphs in its attributes, in order."""
     scope = Scope(graph, parent_scope)
@@ -545,6 +612,11 @@ def walk(graph, parent_scope, path, opset, bins, layers, skipped):
         if node.op_type in WEIGHT_INPUT and is_default(node):
             try:
                 layers.append(analyse_node(node, index, graph, scope, path, opset, bins))
+            except NotALayer as e:
+                skipped.append(f"{path + '/' if path else ''}{e}")
+        elif node.op_type == "MatMulNBits" and node.domain == "com.microsoft":
+            try:
+                layers.append(analyse_nbits(node, index, graph, scope, path, opset, bins))
             except NotALayer as e:
                 skipped.append(f"{path + '/' if path else ''}{e}")
         for a in node.attribute:

@@ -34,8 +34,14 @@ export function followerText(layer) {
 export function quantizationText(side, { axis = false } = {}) {
   const q = side.quant;
   if (!q) return side.dtype || '';
+  if (q.granularity === 'per-block') return `${q.dtype} ${blockText(q)}${q.via ? ` (${q.via})` : ''}`;
   const perChannel = `per-channel${axis && q.axis !== 0 ? ` (axis ${q.axis})` : ''}`;
   return `${q.dtype} ${q.axis === null || q.axis === undefined ? 'per-tensor' : perChannel}${q.via ? ` (${q.via})` : ''}`;
+}
+
+// Block-wise weights (MatMulNBits): 'per-block of 32, symmetric'.
+function blockText(q) {
+  return `per-block of ${q.blockSize}, ${q.symmetric ? 'symmetric' : 'asymmetric'}`;
 }
 
 // The same in full, for one layer's facts: dtype, per-tensor or per-axis, the range of
@@ -49,7 +55,10 @@ export function quantizationDetail(q, format) {
     const known = v.filter((x) => x !== null && x !== undefined && !Number.isNaN(x));
     return `${format(Math.min(...known))}..${format(Math.max(...known))}`;
   };
-  const parts = [q.dtype, scale.length > 1 ? `per-axis (axis ${q.axis})` : 'per-tensor'];
+  const parts = [
+    q.dtype,
+    q.granularity === 'per-block' ? blockText(q) : scale.length > 1 ? `per-axis (axis ${q.axis})` : 'per-tensor',
+  ];
   if (scale.length) parts.push(`scale ${scale.length > 1 ? `${span(scale)} (${scale.length})` : format(scale[0])}`);
   if (zp.length) parts.push(`zero point ${zp.length > 1 ? span(zp) : format(zp[0])}`);
   if (via) parts.push(`via ${via}`);
