@@ -70,6 +70,16 @@ std::string differ(const stats::LayerStats& a, const stats::LayerStats& b) {
       }
     }
   }
+  if (a.blockSqnr.size() != b.blockSqnr.size()) return "block schemes";
+  for (size_t k = 0; k < a.blockSqnr.size(); ++k) {
+    const auto &x = a.blockSqnr[k], &y = b.blockSqnr[k];
+    if (x.blockSize != y.blockSize || !same(x.sqnr, y.sqnr, 0)) return "sqnr " + y.scheme;
+    for (size_t c = 0; c < x.channelSqnr.size(); ++c) {
+      if (std::fabs(x.channelSqnr[c] - y.channelSqnr[c]) > 1e-4f * std::fabs(y.channelSqnr[c]) + 1e-6f) {
+        return "channel sqnr " + y.scheme;
+      }
+    }
+  }
   return "";
 }
 

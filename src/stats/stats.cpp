@@ -294,6 +294,91 @@ QL_HOT void pass2RowWide(const uint8_t* row, uint64_t n, const RowArrays& A, con
   }
 }
 
+// ---- block-wise INT4: block absMax (pass 1), noise (pass 2) ----------------------
+
+typedef double v4d __attribute__((vector_size(32)));
+
+inline v4f vabs(v4f x) { return vmax(x, -x); }
+inline float hmax(v4f v) { return std::max(std::max(v[0], v[1]), std::max(v[2], v[3])); }
+inline double hsum(const v4d& v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+// One block's quantization parameters: 4 bits, the zero-scale rule of the other schemes.
+inline void blockParams(float absMax, float* inv, float* scale) {
+  const float sc = symmetricScale(absMax, 4);
+  float iv = sc > 0 ? 1.0f / sc : 0.0f;
+  if (!std::isfinite(iv)) iv = 0.0f;
+  *inv = iv;
+  *scale = iv == 0.0f ? 0.0f : sc;
+}
+
+// The error of x quantized with one block's parameters; the clamp to +-7 never binds
+// (as for the other schemes) but costs little here.
+inline v4f blockError(v4f x, v4f inv, v4f s) {
+  v4f q = roundEven(x * inv);
+  q = vmin(vmax(q, splat(-7.0f)), splat(7.0f));
+  return x - q * s;
+}
+
+// Run mode: n values of one channel, its reduction elements k0, k0 + 1, ...
+QL_HOT void blockRun1(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, float* amax) {
+  for (uint64_t i = 0; i < n;) {
+    const uint64_t k = k0 + i, b = k / B, len = std::min(n - i, (b + 1) * B - k);
+    v4f m = splat(0);
+    uint64_t j = 0;
+    for (; j + 4 <= len; j += 4) m = vmax(m, vabs(load4(p + 4 * (i + j))));
+    if (j < len) m = vmax(m, vabs(loadPartial(p + 4 * (i + j), static_cast<int>(len - j))));
+    amax[b] = std::max(amax[b], hmax(m));
+    i += len;
+  }
+}
+
+QL_HOT void blockRun2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, const float* amax, double* noise) {
+  v4d acc = {0, 0, 0, 0};
+  for (uint64_t i = 0; i < n;) {
+    const uint64_t k = k0 + i, b = k / B, len = std::min(n - i, (b + 1) * B - k);
+    float inv, sc;
+    blockParams(amax[b], &inv, &sc);
+    const v4f vi = splat(inv), vs = splat(sc);
+    uint64_t j = 0;
+    for (; j + 4 <= len; j += 4) {
+      const v4d e = __builtin_convertvector(blockError(load4(p + 4 * (i + j)), vi, vs), v4d);
+      acc += e * e;
+    }
+    if (j < len) {  // zero-padded lanes quantize to 0 and add nothing
+      const v4d e = __builtin_convertvector(blockError(loadPartial(p + 4 * (i + j), static_cast<int>(len - j)), vi, vs), v4d);
+      acc += e * e;
+    }
+    i += len;
+  }
+  *noise += hsum(acc);
+}
+
+// Row mode: one value of each of n channels, all in the same block.
+QL_HOT void blockRow1(const uint8_t* row, uint64_t n, float* amax) {
+  for (uint64_t c = 0; c < n; c += 4) {
+    int lanes;
+    const v4f x = loadRow(row, c, n, &lanes);
+    v4f a;
+    if (lanes == 4) {
+      std::memcpy(&a, amax + c, 16);
+      a = vmax(a, vabs(x));
+      std::memcpy(amax + c, &a, 16);
+    } else {
+      for (int k = 0; k < lanes; ++k) amax[c + k] = std::max(amax[c + k], std::fabs(x[k]));
+    }
+  }
+}
+
+QL_HOT void blockRow2(const uint8_t* row, uint64_t n, const float* inv, const float* scale, double* noise) {
+  for (uint64_t c = 0; c < n; c += 4) {
+    int lanes;
+    const v4f x = loadRow(row, c, n, &lanes);
+    const v4d e = __builtin_convertvector(blockError(x, vload(inv + c), vload(scale + c)), v4d);
+    const v4d e2 = e * e;
+    for (int k = 0; k < lanes; ++k) noise[c + k] += e2[k];
+  }
+}
+
 }  // namespace
 
 const char* schemeName(int scheme) {
@@ -302,6 +387,22 @@ const char* schemeName(int scheme) {
 }
 int schemeBits(int scheme) { return scheme < kInt4PerTensor ? 8 : 4; }
 bool schemePerChannel(int scheme) { return scheme == kInt8PerChannel || scheme == kInt4PerChannel; }
+
+std::string blockSchemeName(uint64_t blockSize) { return "int4Block" + std::to_string(blockSize); }
+
+Result<uint64_t> checkBlockSize(double b) {
+  if (!(b >= 1 && b <= static_cast<double>(kMaxBlockSize)) || std::floor(b) != b) {
+    return makeError(ErrorCode::InvalidArgument, "the block size must be a whole number from 1 to " +
+                                                     std::to_string(kMaxBlockSize) + " (weights per INT4 block)");
+  }
+  return static_cast<uint64_t>(b);
+}
+
+std::vector<uint64_t> blockSizes(const Options& options) {
+  std::vector<uint64_t> out(std::begin(kDefaultBlockSizes), std::end(kDefaultBlockSizes));
+  if (options.blockSize && std::find(out.begin(), out.end(), options.blockSize) == out.end()) out.push_back(options.blockSize);
+  return out;
+}
 
 double sqnrDb(double signal, double noise) {
   if (noise <= 0) return std::numeric_limits<double>::infinity();
@@ -343,6 +444,16 @@ struct LayerStatsBuilder::State {
   Hist hist{};
   std::vector<double> acc;
   std::vector<uint8_t> redo;
+  // block-wise INT4, one per block size: block absMax, [ch][nb] in run mode and
+  // [outer][nb][channels] in row mode (pass 1), then the noise per channel (pass 2)
+  struct Blocks {
+    uint64_t B = 0, nb = 0;
+    std::vector<float> amax;
+    std::vector<double> noise;
+  };
+  std::vector<Blocks> blocks;
+  std::vector<float> blockInv, blockScale;  // row mode: one block row's parameters [channels]
+  void feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count);
 
   RowArrays rowArrays(uint64_t o, uint64_t cb) {
     return RowArrays{rowMean.data() + o * CP + cb, rowInv.data() + o * kSchemes * CP + cb,
@@ -367,6 +478,9 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
   if (options.histogramBins < 1 || options.histogramBins > (1 << 20)) {
     return makeError(ErrorCode::InvalidArgument, "histogram bins must be between 1 and 1048576");
   }
+  if (options.blockSize > kMaxBlockSize) {
+    return makeError(ErrorCode::InvalidArgument, "the block size must be at most " + std::to_string(kMaxBlockSize));
+  }
   if (L.channelCount() == 0 || L.elementCount() == 0) return makeError(ErrorCode::Unsupported, "the weight tensor is empty");
   LayerStatsBuilder b;
   b.st_ = std::make_unique<State>();
@@ -384,6 +498,18 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
   t.mx.assign(t.C, -std::numeric_limits<float>::infinity());
   t.sum.assign(t.C, 0.0);
   if (t.rowMode) t.ps.assign(t.C, 0.0f);
+  const uint64_t E = t.N / t.C;  // reduction elements per channel
+  for (uint64_t B : blockSizes(options)) {
+    State::Blocks k;
+    k.B = B;
+    k.nb = (E + B - 1) / B;
+    k.amax.assign(t.C * k.nb, 0.0f);
+    t.blocks.push_back(std::move(k));
+  }
+  if (t.rowMode) {
+    t.blockInv.assign(t.CP, 0.0f);
+    t.blockScale.assign(t.CP, 0.0f);
+  }
   return b;
 }
 
@@ -448,6 +574,7 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
       }
     }
   }
+  if (pass < 3) t.feedBlocks(pass, values, first, count);
   if (pass == 1) {
     // NaN or infinite weights poison the sums; count them where it happens.
     bool suspicious = false;
@@ -457,6 +584,41 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
     }
   }
   return {};
+}
+
+// Block-wise INT4 over a piece (whole units), in its own sweep so that the other
+// schemes' loops stay as they are. Pass 3 has nothing to redo: its squares are double.
+void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
+  if (!rowMode) {
+    const uint64_t inner = L.inner;
+    for (uint64_t j = first / inner, end = (first + count) / inner; j < end; ++j) {
+      const uint64_t c = j % L.channels, r = (j / L.channels) % L.rows, o = j / (L.rows * L.channels), ch = o * L.channels + c;
+      const uint8_t* p = values + 4 * ((j * inner) - first);
+      for (Blocks& k : blocks) {
+        if (pass == 1)
+          blockRun1(p, inner, r * inner, k.B, &k.amax[ch * k.nb]);
+        else
+          blockRun2(p, inner, r * inner, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
+      }
+    }
+    return;
+  }
+  for (Blocks& k : blocks) {
+    uint64_t cached = ~uint64_t{0};  // the (outer, block) whose parameters blockInv holds
+    for (uint64_t R = first / CC, end = (first + count) / CC; R < end; ++R) {
+      const uint64_t o = R / L.rows, b = (R % L.rows) / k.B, at = (o * k.nb + b) * CC;
+      const uint8_t* row = values + 4 * (R * CC - first);
+      if (pass == 1) {
+        blockRow1(row, CC, &k.amax[at]);
+        continue;
+      }
+      if (at != cached) {
+        for (uint64_t c = 0; c < CC; ++c) blockParams(k.amax[at + c], &blockInv[c], &blockScale[c]);
+        cached = at;
+      }
+      blockRow2(row, CC, blockInv.data(), blockScale.data(), &k.noise[o * CC]);
+    }
+  }
 }
 
 Error LayerStatsBuilder::endPass(int pass) {
@@ -536,12 +698,14 @@ Error LayerStatsBuilder::endPass(int pass) {
         }
     }
     t.acc.assign(C * kAccs, 0.0);
+    for (State::Blocks& k : t.blocks) k.noise.assign(C, 0.0);
     t.mn.clear();
     t.mx.clear();
     t.ps.clear();
     return {};
   }
   if (pass == 2) {
+    for (State::Blocks& k : t.blocks) k.amax = {};
     // Channels whose sums may have lost underflowed squares get a third pass in double.
     t.redo.assign(C, 0);
     bool any = false;
@@ -582,6 +746,19 @@ Result<LayerStats> LayerStatsBuilder::finish() {
   }
   S.tensorStd = std::sqrt(dev / static_cast<double>(t.N));
   for (int s = 0; s < kSchemes; ++s) S.sqnr[s] = sqnrDb(sig, noise[s]);
+  for (const State::Blocks& k : t.blocks) {
+    BlockSqnr out;
+    out.blockSize = k.B;
+    out.scheme = blockSchemeName(k.B);
+    out.channelSqnr.resize(C);
+    double total = 0;
+    for (uint64_t c = 0; c < C; ++c) {
+      total += k.noise[c];
+      out.channelSqnr[c] = static_cast<float>(sqnrDb(t.acc[c * kAccs + kSig], k.noise[c]));
+    }
+    out.sqnr = sqnrDb(sig, total);
+    S.blockSqnr.push_back(std::move(out));
+  }
 
   const int bins = t.options.histogramBins;
   S.histogram.assign(bins, 0);

@@ -13,12 +13,27 @@
 //  - AIMET's problematic-channel rule: relative range r_c = (max_c - min_c) /
 //    (smallest non-zero channel range); flagged when r_c > Q3 + 1.5 (Q3 - Q1),
 //    quantiles by linear interpolation (numpy's default).
+//  - block-wise symmetric INT4 (schemes "int4Block<B>"): the reduction elements of one
+//    output channel (every element of that channel, in the stored tensor's memory order:
+//    for layout [outer][rows][channels][inner], element (o, r, c, i) of channel
+//    o*channels + c is its k-th with k = r*inner + i) are cut into blocks of B
+//    consecutive k, block b holding k in [b*B, min((b+1)*B, E)), E = rows*inner (a last
+//    partial block is its own block). Each block is quantized like a channel to 4 bits:
+//    s = block absMax / 7 (float32), codes roundHalfEven(x * (1/s)) clamped to +-7, the
+//    same zero-scale rule. Noise: the error x - q(x) in float32, its square and sums in
+//    double. SQNR as above, with the channel's (or tensor's) signal sum x^2 of the
+//    per-channel schemes. So for a Conv [O, I/g, kh, kw] the blocks run along the
+//    flattened I/g*kh*kw; for Gemm [N, K] (transB) along K; for MatMul [K, N] along K;
+//    for a grouped ConvTranspose {g, I/g, O/g, k} along the flattened I/g*k of the
+//    channel's group. Block sizes 32 and 128 are always measured; Options::blockSize
+//    adds one more (when it is neither).
 //  - histogram: `bins` equal bins over [tensor min, tensor max];
 //    bin = clamp(int((x - min) * (bins / (max - min))), 0, bins - 1), float32.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/result.hpp"
@@ -35,8 +50,26 @@ double sqnrDb(double signal, double noise);
 float symmetricScale(float absMax, int bits);
 double quantile(std::vector<double> sortedOrNot, double q);  // linear interpolation
 
+// Block-wise INT4: the block sizes always measured, and the largest one accepted.
+constexpr uint64_t kDefaultBlockSizes[2] = {32, 128};
+constexpr uint64_t kMaxBlockSize = uint64_t{1} << 20;
+std::string blockSchemeName(uint64_t blockSize);  // "int4Block32"
+// The user's block size as given (a JS number, a CLI argument): a whole number from 1
+// to kMaxBlockSize, or an InvalidArgument error that says so. The one check of it.
+Result<uint64_t> checkBlockSize(double blockSize);
+
 struct Options {
   int histogramBins = 128;
+  uint64_t blockSize = 0;  // one more block size to measure, 0 for only the defaults
+};
+// The block sizes measured under `options`: 32, 128, then blockSize when it is another.
+std::vector<uint64_t> blockSizes(const Options& options);
+
+struct BlockSqnr {
+  uint64_t blockSize = 0;
+  std::string scheme;              // blockSchemeName(blockSize)
+  double sqnr = 0;                 // dB over the whole tensor, +inf when lossless
+  std::vector<float> channelSqnr;  // dB per output channel
 };
 
 struct LayerStats {
@@ -50,6 +83,7 @@ struct LayerStats {
   float tensorMin = 0, tensorMax = 0, tensorAbsMax = 0;
   double tensorMean = 0, tensorStd = 0;
   std::array<double, kSchemes> sqnr{};
+  std::vector<BlockSqnr> blockSqnr;  // one per blockSizes(options), in that order
   // histogram
   float histMin = 0, histMax = 0;
   std::vector<uint32_t> histogram;

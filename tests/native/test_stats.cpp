@@ -75,7 +75,45 @@ struct Ref {
   std::vector<double> rel;
   double q1 = 0, q3 = 0, thr = 0;
   std::vector<uint32_t> outliers;
+  // block-wise INT4, one per block size
+  std::vector<uint64_t> blockSizes;
+  std::vector<std::vector<double>> blockChSqnr;
+  std::vector<double> blockSqnr;
 };
+
+// Block-wise INT4 as stats.hpp defines it, walked by coordinates: channel (o, c) takes
+// its elements (r, i) in the order k = r * inner + i; block b holds k in [b*B, (b+1)*B);
+// each block is fake-quantized to 4 bits with its own absMax; squares in double.
+void referenceBlocks(Ref* R, const std::vector<float>& w, const ChannelLayout& L, const std::vector<uint64_t>& sizes) {
+  const uint64_t E = L.rows * L.inner;
+  for (uint64_t B : sizes) {
+    std::vector<double> ch;
+    double sigAll = 0, noiseAll = 0;
+    for (uint64_t o = 0; o < L.outer; ++o)
+      for (uint64_t c = 0; c < L.channels; ++c) {
+        std::vector<float> x(E);  // the channel's reduction elements, in k order
+        for (uint64_t r = 0; r < L.rows; ++r)
+          for (uint64_t i = 0; i < L.inner; ++i) x[r * L.inner + i] = w[((o * L.rows + r) * L.channels + c) * L.inner + i];
+        double sig = 0, noise = 0;
+        for (uint64_t b0 = 0; b0 < E; b0 += B) {
+          const uint64_t b1 = std::min(E, b0 + B);
+          float am = 0;
+          for (uint64_t k = b0; k < b1; ++k) am = std::max(am, std::fabs(x[k]));
+          for (uint64_t k = b0; k < b1; ++k) {
+            const double e = x[k] - refQuant(x[k], am, 7);
+            noise += e * e;
+            sig += static_cast<double>(x[k]) * x[k];
+          }
+        }
+        ch.push_back(refSqnr(sig, noise));
+        sigAll += sig;
+        noiseAll += noise;
+      }
+    R->blockSizes.push_back(B);
+    R->blockChSqnr.push_back(ch);
+    R->blockSqnr.push_back(refSqnr(sigAll, noiseAll));
+  }
+}
 
 // floatSquares: square in float32 (as the core does) before summing in double; the
 // tie tests need agreement far below float32 rounding of the squares.
@@ -158,6 +196,7 @@ Ref reference(const std::vector<float>& w, const ChannelLayout& L, int bins, Rou
   R.thr = R.q3 + 1.5 * (R.q3 - R.q1);
   for (uint64_t c = 0; c < C; ++c)
     if (R.rel[c] > R.thr) R.outliers.push_back(static_cast<uint32_t>(c));
+  referenceBlocks(&R, w, L, {32, 128});
   return R;
 }
 
@@ -179,6 +218,28 @@ LayerStats run(const std::vector<float>& w, const ChannelLayout& L, int bins = 1
 bool sqnrNear(double got, double want, double relTol = 1e-6) {
   if (std::isinf(want) || std::isinf(got)) return got == want;
   return std::fabs(got - want) <= relTol * std::max(10.0, std::fabs(want));
+}
+
+// Block-wise INT4: the same sizes, in order, and SQNRs within sqnrNear.
+void compareBlocks(const LayerStats& S, const Ref& R, const ChannelLayout& L) {
+  REQUIRE(S.blockSqnr.size() == R.blockSizes.size());
+  for (size_t k = 0; k < R.blockSizes.size(); ++k) {
+    const auto& b = S.blockSqnr[k];
+    INFO("block size " << R.blockSizes[k] << " got " << b.sqnr << " want " << R.blockSqnr[k]);
+    CHECK(b.blockSize == R.blockSizes[k]);
+    CHECK(b.scheme == "int4Block" + std::to_string(R.blockSizes[k]));
+    CHECK(sqnrNear(b.sqnr, R.blockSqnr[k]));
+    REQUIRE(b.channelSqnr.size() == L.channelCount());
+    int bad = 0;
+    for (uint64_t c = 0; c < L.channelCount() && bad < 10; ++c) {
+      if (!sqnrNear(b.channelSqnr[c], R.blockChSqnr[k][c])) {
+        ++bad;
+        INFO("channel " << c);
+        CHECK(b.channelSqnr[c] == Approx(R.blockChSqnr[k][c]).epsilon(1e-6).margin(1e-5));
+      }
+    }
+    CHECK(bad == 0);
+  }
 }
 
 // Compares everything the core computes with the naive reference.
@@ -248,6 +309,7 @@ void compare(const LayerStats& S, const Ref& R, const ChannelLayout& L) {
   CHECK(S.q3 == Approx(R.q3).epsilon(1e-12));
   CHECK(S.outlierThreshold == Approx(R.thr).epsilon(1e-12));
   CHECK(S.outliers == R.outliers);
+  compareBlocks(S, R, L);
 }
 
 // Deterministic pseudo-random weights: per-channel scale and offset, a few large
@@ -291,6 +353,11 @@ void checkLayout(const ChannelLayout& L, uint32_t seed, int bins = 128) {
   for (int s = 0; s < kSchemes; ++s) CHECK(u->channelSqnr[s] == S.channelSqnr[s]);
   CHECK(u->sqnr == S.sqnr);
   CHECK(u->histogram == S.histogram);
+  REQUIRE(u->blockSqnr.size() == S.blockSqnr.size());
+  for (size_t k = 0; k < S.blockSqnr.size(); ++k) {
+    CHECK(u->blockSqnr[k].sqnr == S.blockSqnr[k].sqnr);
+    CHECK(u->blockSqnr[k].channelSqnr == S.blockSqnr[k].channelSqnr);
+  }
 }
 
 std::vector<float> channelsWithRanges(const std::vector<float>& ranges, uint64_t perChannel) {
@@ -759,4 +826,153 @@ TEST_CASE("stats: channels too small for float32 squares", "[stats][special]") {
       for (int s = 0; s < kSchemes; ++s) CHECK(std::isfinite(S.channelSqnr[s][1]));
     }
   }
+}
+
+// ---- block-wise INT4 ---------------------------------------------------------------
+
+namespace {
+
+LayerStats runBlocks(const std::vector<float>& w, const ChannelLayout& L, uint64_t blockSize) {
+  Options o;
+  o.blockSize = blockSize;
+  auto r = computeLayerStats(bytesOf(w), L, o);
+  INFO(r.error().message);
+  REQUIRE(r.ok());
+  return r.value();
+}
+
+// Checks 32, 128 and `B` (when another) against the naive reference.
+void checkBlocks(const std::vector<float>& w, const ChannelLayout& L, uint64_t B) {
+  INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "} block " << B);
+  Ref R;
+  std::vector<uint64_t> sizes = {32, 128};
+  if (B != 32 && B != 128) sizes.push_back(B);
+  referenceBlocks(&R, w, L, sizes);
+  compareBlocks(runBlocks(w, L, B), R, L);
+}
+
+}  // namespace
+
+TEST_CASE("stats: block-wise INT4 against the naive reference, every layout and block size", "[stats][blocks]") {
+  const std::vector<ChannelLayout> layouts = {
+      {1, 1, 16, 8 * 3 * 3},  // Conv [O, I, 3, 3]: blocks along the flattened I*3*3 (72: a partial last block)
+      {1, 1, 6, 300},         // Gemm transB [N, K]: along K, in run mode
+      {1, 300, 37, 1},        // MatMul [K, N]: along K, in row mode
+      {1, 70, 150, 1},        // row mode, several column blocks
+      {3, 4, 5, 9},           // grouped ConvTranspose {g, I/g, O/g, k}: along I/g*k, across rows
+      {2, 260, 7, 1},         // grouped ConvTranspose with a 1x1 kernel: row mode, outer > 1
+      {1, 6, 4, 10},          // channel axis in the middle: k = r * inner + i crosses runs
+      {1, 1, 3, 5},           // runs shorter than a vector
+  };
+  uint32_t seed = 100;
+  for (const ChannelLayout& L : layouts) {
+    const auto w = randomWeights(L, ++seed);
+    const uint64_t E = L.rows * L.inner;
+    for (uint64_t B : {uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{5}, uint64_t{7}, uint64_t{16}, uint64_t{32}, uint64_t{64},
+                       uint64_t{100}, E, E + 1, uint64_t{1} << 20})
+      checkBlocks(w, L, B);
+  }
+}
+
+TEST_CASE("stats: block-wise INT4 by hand", "[stats][blocks]") {
+  // One channel of 6: blocks of 4 ([7, -3.5, 1, 0.5] with scale 1) and a partial last
+  // block of 2 ([0, 0], lossless): codes 7, -4 (tie -3.5 to even), 1, 0 (tie 0.5 to even).
+  std::vector<float> w = {7, -3.5f, 1, 0.5f, 0, 0};
+  const LayerStats S = runBlocks(w, {1, 1, 1, 6}, 4);
+  REQUIRE(S.blockSqnr.size() == 3);
+  CHECK(S.blockSqnr[2].scheme == "int4Block4");
+  const double sig = 49 + 12.25 + 1 + 0.25, noise = 0.25 + 0.25;
+  CHECK(S.blockSqnr[2].sqnr == Approx(10 * std::log10(sig / noise)).epsilon(1e-12));
+  CHECK(S.blockSqnr[2].channelSqnr[0] == Approx(10 * std::log10(sig / noise)).epsilon(1e-6));
+  // Block size 1: every value is its own block's absMax and quantizes to +-7 * (|x| / 7).
+  const LayerStats one = runBlocks({0.3f, -2.0f, 5.0f, 0.0f}, {1, 1, 1, 4}, 1);
+  CHECK(one.blockSqnr[2].sqnr > 120);
+  // Integers in blocks that each hold a 7 or -7 (scale 1) are lossless under blocks of 3
+  // and of 32 or 128 (one block); an all-zero tensor too (+inf, as for the other schemes).
+  const LayerStats grid = runBlocks({7, 1, 2, -7, 3, -4, 7, 5}, {1, 8, 1, 1}, 3);
+  for (const auto& b : grid.blockSqnr) CHECK(std::isinf(b.sqnr));
+  const LayerStats zero = runBlocks(std::vector<float>(64, 0.0f), {1, 4, 4, 4}, 5);
+  for (const auto& b : zero.blockSqnr) CHECK(std::isinf(b.sqnr));
+  // A zero block inside a channel adds no noise: [0 x 32 | v x 32] under blocks of 32
+  // equals the channel [v x 32] alone.
+  std::vector<float> half(64, 0.0f), v(32);
+  for (int i = 0; i < 32; ++i) v[i] = half[32 + i] = 0.01f * static_cast<float>((i * 37) % 23) - 0.1f;
+  CHECK(runBlocks(half, {1, 1, 1, 64}, 0).blockSqnr[0].sqnr ==
+        Approx(runBlocks(v, {1, 1, 1, 32}, 0).blockSqnr[0].sqnr).epsilon(1e-12));
+}
+
+TEST_CASE("stats: block-wise INT4 walks MatMul [K, N] and Gemm transB [N, K] both along K", "[stats][blocks]") {
+  // The same matrix W [K, N], stored as MatMul's [K, N] (row mode) and transposed as
+  // Gemm transB's [N, K] (run mode), gives the same block SQNR per output channel.
+  const uint64_t K = 200, N = 13;
+  const auto w = randomWeights({1, K, N, 1}, 7);
+  std::vector<float> t(w.size());
+  for (uint64_t k = 0; k < K; ++k)
+    for (uint64_t n = 0; n < N; ++n) t[n * K + k] = w[k * N + n];
+  for (uint64_t B : {uint64_t{32}, uint64_t{48}}) {
+    const LayerStats a = runBlocks(w, {1, K, N, 1}, B), b = runBlocks(t, {1, 1, N, K}, B);
+    for (size_t s = 0; s < a.blockSqnr.size(); ++s) {
+      // the signal is summed in float32 pieces whose order differs between the two modes
+      CHECK(a.blockSqnr[s].sqnr == Approx(b.blockSqnr[s].sqnr).epsilon(1e-6));
+      for (uint64_t n = 0; n < N; ++n)
+        CHECK(a.blockSqnr[s].channelSqnr[n] == Approx(b.blockSqnr[s].channelSqnr[n]).epsilon(1e-6));
+    }
+  }
+}
+
+TEST_CASE("stats: block-wise INT4 streamed in pieces equals whole", "[stats][blocks]") {
+  for (const ChannelLayout L :
+       {ChannelLayout{1, 1, 9, 100}, ChannelLayout{1, 300, 11, 1}, ChannelLayout{2, 3, 4, 25}, ChannelLayout{2, 90, 5, 1}}) {
+    INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "}");
+    const auto w = randomWeights(L, 55);
+    Options o;
+    o.blockSize = 20;
+    const LayerStats whole = runBlocks(w, L, 20);
+    for (int reverse = 0; reverse < 2; ++reverse) {
+      auto b = ql::stats::LayerStatsBuilder::create(L, o);
+      REQUIRE(b.ok());
+      const uint64_t unit = b->unitElements(), n = b->elementCount();
+      for (int pass = 1; pass <= b->passes(); ++pass) {
+        for (uint64_t p = 0; p < n / unit; ++p) {
+          const uint64_t first = (reverse ? n / unit - 1 - p : p) * unit;
+          REQUIRE(b->feed(pass, bytesOf(w) + 4 * first, first, unit).ok());
+        }
+        REQUIRE(b->endPass(pass).ok());
+      }
+      auto S = b->finish();
+      REQUIRE(S.ok());
+      REQUIRE(S->blockSqnr.size() == 3);
+      // Block noise is summed in double, but the signal's float32 partial sums are flushed
+      // at piece ends too (as for the other schemes): equal to float32 rounding.
+      for (size_t k = 0; k < 3; ++k) {
+        CHECK(S->blockSqnr[k].sqnr == Approx(whole.blockSqnr[k].sqnr).epsilon(1e-6));
+        for (uint64_t c = 0; c < L.channelCount(); ++c)
+          CHECK(S->blockSqnr[k].channelSqnr[c] == Approx(whole.blockSqnr[k].channelSqnr[c]).epsilon(1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("stats: block size option: checked once, defaults always measured", "[stats][blocks][error]") {
+  using namespace ql::stats;
+  for (double bad : {0.0, -1.0, 1.5, 32.000001, static_cast<double>(kMaxBlockSize) + 1, 1e300,
+                     std::numeric_limits<double>::infinity(), std::nan("")}) {
+    INFO(bad);
+    auto r = checkBlockSize(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == ErrorCode::InvalidArgument);
+    CHECK(r.error().message.find("block size") != std::string::npos);
+  }
+  CHECK(checkBlockSize(1).value() == 1);
+  CHECK(checkBlockSize(64).value() == 64);
+  CHECK(checkBlockSize(static_cast<double>(kMaxBlockSize)).value() == kMaxBlockSize);
+  CHECK(blockSizes(Options{}) == std::vector<uint64_t>{32, 128});
+  CHECK(blockSizes(Options{128, 32}) == std::vector<uint64_t>{32, 128});
+  CHECK(blockSizes(Options{128, 128}) == std::vector<uint64_t>{32, 128});
+  CHECK(blockSizes(Options{128, 64}) == std::vector<uint64_t>{32, 128, 64});
+  CHECK(blockSchemeName(32) == "int4Block32");
+  std::vector<float> w(8, 1.0f);
+  auto r = computeLayerStats(bytesOf(w), {1, 1, 2, 4}, Options{128, kMaxBlockSize + 1});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::InvalidArgument);
 }
