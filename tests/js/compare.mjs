@@ -1,5 +1,7 @@
 // Comparing QuantLens statistics with the independent reference's, channel by channel.
 export const SCHEMES = ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel'];
+// The block-wise INT4 schemes always measured (analyze_ref.py adds int4Block<N> for --block-size N).
+export const BLOCK_SCHEMES = ['int4Block32', 'int4Block128'];
 const f32 = Math.fround;
 
 export class Diff {
@@ -47,7 +49,10 @@ export function compareStats(d, where, o, r) {
   d.arrays(`${where}.channels.relativeRange`, oc.relativeRange, rc.relativeRange, (w, a, b) =>
     d.close(w, a, b, 1e-6 * Math.abs(b) + 1e-12),
   );
-  for (const s of SCHEMES) {
+  // Every scheme the reference measured (the four, the block schemes, any extra block size),
+  // and the reference must have measured the block schemes.
+  for (const s of BLOCK_SCHEMES) d.eq(`${where}: the reference measured ${s}`, s in r.sqnr, true);
+  for (const s of new Set([...SCHEMES, ...Object.keys(r.sqnr)])) {
     d.arrays(`${where}.channels.sqnr.${s}`, oc.sqnr[s], rc.sqnr[s], (w, a, b) => d.close(w, a, b, DB_TOL));
     d.close(`${where}.sqnr.${s}`, o.sqnr[s], r.sqnr[s], DB_TOL);
   }

@@ -5,7 +5,16 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Diff, compareStats } from './compare.mjs';
-import { fetchedModelFiles, generatedModelFiles, runCli, runReference, sharedModelFiles, sharedModels } from './helpers.mjs';
+import {
+  fetchedModelFiles,
+  generatedModelFiles,
+  root,
+  run,
+  runCli,
+  runReference,
+  sharedModelFiles,
+  sharedModels,
+} from './helpers.mjs';
 
 function compareLayer(d, where, o, r) {
   for (const k of ['name', 'path', 'op', 'weight', 'shape', 'dtype', 'channelAxis', 'groups', 'depthwise', 'bias'])
@@ -26,8 +35,14 @@ function compareLayer(d, where, o, r) {
   compareStats(d, where, o, r);
 }
 
-export async function compareModel(file) {
-  const [ours, ref] = await Promise.all([runCli(['analyze', '--json', file]), runReference(file)]);
+// `extra`: options given to both (e.g. ['--block-size', '48']).
+export async function compareModel(file, extra = []) {
+  const [ours, ref] = await Promise.all([
+    runCli(['analyze', '--json', file, ...extra]),
+    extra.length
+      ? run('/usr/bin/python3', [path.join(root, 'tools', 'reference', 'analyze_ref.py'), file, ...extra])
+      : runReference(file),
+  ]);
   assert.equal(ref.code, 0, `reference failed on ${file}: ${ref.stderr}`);
   const r = JSON.parse(ref.stdout);
   const name = path.basename(file);
@@ -64,3 +79,18 @@ for (const [title, files, why] of groups) {
     }
   });
 }
+
+// The block size option: a third block scheme, int4Block<N>, on every layer, checked against
+// the reference run with the same --block-size. 48 is not a power of two (blocks straddle
+// the 32/128 boundaries), 5 leaves a partial last block almost everywhere, and 1 makes every
+// weight its own block.
+test('--block-size N adds int4Block<N>, matching the reference', async (t) => {
+  const files = [...sharedModelFiles().slice(0, 2), ...fetchedModelFiles().slice(0, 1), ...generatedModelFiles()];
+  for (const [file, n] of files.map((f, i) => [f, [48, 5, 1][i % 3]])) {
+    await t.test(`${path.basename(file)} --block-size ${n}`, async () => {
+      const o = await compareModel(file, ['--block-size', String(n)]);
+      assert.deepEqual(o.schemes.slice(-3), ['int4Block32', 'int4Block128', `int4Block${n}`]);
+      for (const l of o.layers.filter((x) => !x.error)) assert.ok(`int4Block${n}` in l.sqnr, l.name);
+    });
+  }
+});

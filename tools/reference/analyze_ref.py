@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Independent reference analysis of an ONNX model's weights (QuantLens).
 
-Usage: /usr/bin/python3 tools/reference/analyze_ref.py MODEL.onnx [--bins 128]
+Usage: /usr/bin/python3 tools/reference/analyze_ref.py MODEL.onnx [--bins 128] [--block-size N]
 
 Prints one JSON document (schema "quantlens.analysis/1") on stdout: every
 weight-carrying layer, where its weight is stored, its output-channel axis, what
 follows it, and per-output-channel statistics with data-free INT8/INT4 fake
-quantization error (SQNR).
+quantization error (SQNR), including block-wise INT4 (one scale per block of 32 or
+128 weights, and --block-size N, along the reduction elements of each output channel).
 
 This script is written from the written definitions only; it shares no code with
 the C++ core and must stay that way, so that the two can check each other.
@@ -54,6 +55,10 @@ ELEMENT_TYPES = {
     TensorProto.UINT64: ("uint64", np.uint64, "uint64_data"),
     TensorProto.BOOL: ("bool", np.bool_, "int32_data"),
 }
+
+
+# Block-wise INT4 block sizes measured: 32 and 128, then --block-size when another.
+BLOCK_SIZES = [32, 128]
 
 
 class NotALayer(Exception):
@@ -328,8 +333,25 @@ def fake_quant_error(w, abs_max, qmax):
     return e
 
 
-def layer_stats(ch, bins):
-    """ch: float32 [C, M], row c = the values of output channel c."""
+def block_sqnr(rows, block):
+    """Block-wise symmetric INT4: rows float32 [C, M], row c = the reduction elements
+    of output channel c in the stored tensor's memory order, cut into blocks of `block`
+    consecutive elements (the last one partial); each block quantized to +-7 with
+    scale = its absMax / 7. Returns (per-channel noise, float64 [C])."""
+    c, m = rows.shape
+    nb = -(-m // block)
+    # Zero padding to whole blocks changes no absMax and adds no error.
+    padded = np.zeros((c, nb * block), np.float32)
+    padded[:, :m] = rows
+    blocks = padded.reshape(c, nb, block)
+    abs_max = np.abs(blocks).max(axis=2, keepdims=True)
+    e = fake_quant_error(blocks, abs_max, 7).astype(np.float64)
+    return (e ** 2).sum(axis=(1, 2))
+
+
+def layer_stats(ch, bins, rows=None, block_sizes=(32, 128)):
+    """ch: float32 [C, M], row c = the values of output channel c. rows: the same
+    values in the stored tensor's memory order (the order blocks run in; ch if None)."""
     ch = ch.astype(np.float32, copy=False)
     c_min = ch.min(axis=1)
     c_max = ch.max(axis=1)
@@ -364,6 +386,13 @@ def layer_stats(ch, bins):
             key = bits_name + mode
             layer_sqnr[key] = float(sqnr_db(signal, noise))
             channel_sqnr[key] = sqnr_db(signal_c, noise_c)
+    rows = ch if rows is None else rows.astype(np.float32, copy=False)
+    assert rows.shape == ch.shape
+    for block in block_sizes:
+        noise_c = block_sqnr(rows, block)
+        key = f"int4Block{block}"
+        layer_sqnr[key] = float(sqnr_db(signal, noise_c.sum()))
+        channel_sqnr[key] = sqnr_db(signal_c, noise_c)
 
     # Histogram over [tensor min, tensor max], float32.
     width = np.float32(t_max - t_min)
@@ -469,6 +498,13 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
         ch = np.moveaxis(view, op_axis, 0).reshape(view.shape[op_axis], -1)
     if ch.shape[1] == 0:
         raise NotALayer(f"{name}: empty weight")
+    # The reduction elements of each output channel in the stored tensor's memory order
+    # (blocks run in this order): the stored channel axis moved first. A grouped
+    # ConvTranspose (never transposed) keeps ch's (I/g, k...) order, which is stored order.
+    if op == "ConvTranspose" and groups > 1:
+        rows = ch
+    else:
+        rows = np.moveaxis(values, perm[op_axis], 0).reshape(ch.shape[0], -1)
 
     if op in CONV_FAMILY:
         depthwise = groups > 1 and rank > 1 and view.shape[1] == 1
@@ -533,7 +569,7 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
                           else np.asarray(quant["zero_point"]).ravel()),
         },
     }
-    record.update(layer_stats(ch, bins))
+    record.update(layer_stats(ch, bins, rows, BLOCK_SIZES))
     return record
 
 
@@ -600,7 +636,7 @@ def analyse_nbits(node, index, graph, scope, path, opset, bins):
                   "scale": scales.ravel(), "zeroPoint": zp_out,
                   "bits": bits, "blockSize": block, "symmetric": bool(np.all(zp == 2.0 ** (bits - 1)))},
     }
-    record.update(layer_stats(ch, bins))
+    record.update(layer_stats(ch, bins, None, BLOCK_SIZES))
     return record
 
 
@@ -676,9 +712,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("--bins", type=int, default=128)
+    ap.add_argument("--block-size", type=int, default=None)
     args = ap.parse_args()
     if args.bins < 1:
         ap.error("--bins must be at least 1")
+    if args.block_size is not None:
+        if args.block_size < 1:
+            ap.error("--block-size must be at least 1")
+        if args.block_size not in BLOCK_SIZES:
+            BLOCK_SIZES.append(args.block_size)
     doc = plain(analyse(args.model, args.bins))
     json.dump(doc, sys.stdout, allow_nan=False, separators=(",", ":"))
     sys.stdout.write("\n")
