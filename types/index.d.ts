@@ -57,16 +57,30 @@ export interface CallOptions {
 
 // ------------------------------------------------------------------ analyze()
 
-export type Scheme = 'int8PerTensor' | 'int8PerChannel' | 'int4PerTensor' | 'int4PerChannel';
+/** The schemes always measured: per tensor, per output channel, and INT4 per block of 32 or 128
+ * weights along the reduction axis of an output channel. */
+export type Scheme =
+  | 'int8PerTensor'
+  | 'int8PerChannel'
+  | 'int4PerTensor'
+  | 'int4PerChannel'
+  | 'int4Block32'
+  | 'int4Block128';
+/** A block-wise INT4 scheme, int4Block<N> (the blockSize option adds one). */
+export type BlockScheme = `int4Block${number}`;
 export declare const SCHEMES: readonly Scheme[];
 export declare const SCHEMA: 'quantlens.analysis/1';
 
-/** SQNR in dB per scheme; Infinity when nothing is lost (null after toJSON). */
-export type SqnrByScheme<T = number> = Record<Scheme, T>;
+/** SQNR in dB per scheme; Infinity when nothing is lost (null after toJSON). With the
+ * blockSize option, also its int4Block<N>. */
+export type SqnrByScheme<T = number> = Record<Scheme, T> & Partial<Record<BlockScheme, T>>;
 
 export interface AnalyzeOptions extends CallOptions {
   /** Bins of each layer's weight histogram (1 to 1048576; 128). */
   histogramBins?: number;
+  /** One more INT4 block size to measure, as scheme int4Block<N> (a whole number from 1 to
+   * 1048576; blocks of 32 and 128 are always measured). */
+  blockSize?: number;
   externalData?: ExternalData;
   /** Which layers to analyse: a RegExp on the layer name or a predicate. */
   layers?: RegExp | ((layer: LayerInfo) => boolean);
@@ -204,7 +218,9 @@ export interface AnalysisSummary {
 export interface Analysis {
   schema: 'quantlens.analysis/1';
   model: ModelInfo;
-  options: { histogramBins: number };
+  options: { histogramBins: number; blockSize: number | null };
+  /** The schemes measured, in display order: SCHEMES, then int4Block<blockSize> when another. */
+  schemes: (Scheme | BlockScheme)[];
   layers: Layer[];
   /** Why each weight-like node that was not analysed was skipped. */
   skipped: string[];
@@ -468,6 +484,7 @@ export type WorkerFiles = Blob | Uint8Array | ArrayBuffer | (Blob | Uint8Array |
 /** Options for a worker call: as for the function itself, except that no option may be a function (they cannot reach a worker). */
 export interface WorkerAnalyzeOptions extends CallOptions {
   histogramBins?: number;
+  blockSize?: number;
   externalData?: Record<string, Uint8Array | ArrayBuffer | Blob>;
   layers?: RegExp;
 }

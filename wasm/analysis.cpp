@@ -114,21 +114,24 @@ class Session {
 
   // Analyses layer i, whose weight the session holds. Returns its analysis (views valid
   // until the next call) or an error.
-  val analyze(size_t i, int bins) {
+  // `blockSize`: the extra INT4 block size, 0 for the defaults only (checked by blockSchemes).
+  val analyze(size_t i, int bins, double blockSize) {
     if (i >= layers().size()) return errorValue(noLayer(i));
     stats::Options opt;
     opt.histogramBins = bins;
+    opt.blockSize = static_cast<uint64_t>(blockSize);
     return settle(i, analysis::analyzeLayer(layers()[i], {}, opt));
   }
 
   // Starts streaming layer i's weight: returns {byteSize, passes, pieceBytes, resident,
   // bufferBytes} (the plan's pieces and the size the one buffer must have) or an error.
   // Then feed every piece [offset, offset + pieceBytes) of each pass, endPass, finish.
-  val begin(size_t i, int bins) {
+  val begin(size_t i, int bins, double blockSize) {
     if (i >= layers().size()) return errorValue(noLayer(i));
     streaming_.reset();
     stats::Options opt;
     opt.histogramBins = bins;
+    opt.blockSize = static_cast<uint64_t>(blockSize);
     auto a = analysis::LayerAnalyzer::create(layers()[i], opt, plan_->weight(i).length);
     if (!a.ok()) return settle(i, a.error());
     streaming_ = std::make_unique<analysis::LayerAnalyzer>(std::move(a.value()));
@@ -206,6 +209,22 @@ class Session {
   size_t streamingLayer_ = 0;
 };
 
+// The block-wise INT4 schemes measured: the names for the default block sizes, then for
+// `blockSize` when `given` (and another), or an error when it is not a valid block size.
+val blockSchemes(bool given, val blockSize) {
+  uint64_t extra = 0;
+  if (given) {
+    auto b = stats::checkBlockSize(blockSize.isNumber() ? blockSize.as<double>() : std::nan(""));
+    if (!b.ok()) return errorValue(b.error());
+    extra = b.value();
+  }
+  stats::Options opt;
+  opt.blockSize = extra;
+  val out = val::array();
+  for (uint64_t b : stats::blockSizes(opt)) out.call<void>("push", stats::blockSchemeName(b));
+  return out;
+}
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(quantlens_analysis) {
@@ -222,6 +241,7 @@ EMSCRIPTEN_BINDINGS(quantlens_analysis) {
       .function("endPass", &Session::endPass)
       .function("finish", &Session::finish);
   emscripten::function("openSession", &Session::open);
+  emscripten::function("blockSchemes", &blockSchemes);
   emscripten::function("openSessionReader", &Session::openReader);
 }
 

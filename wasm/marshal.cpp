@@ -108,6 +108,7 @@ val layerStatsValue(const stats::LayerStats& s) {
   ch.set("relativeRange", view(s.relativeRange));
   val chs = val::object();
   for (int k = 0; k < stats::kSchemes; ++k) chs.set(stats::schemeName(k), view(s.channelSqnr[k]));
+  for (const auto& b : s.blockSqnr) chs.set(b.scheme, view(b.channelSqnr));
   ch.set("sqnr", chs);
   o.set("channels", ch);
   val t = val::object();
@@ -130,6 +131,7 @@ val layerStatsValue(const stats::LayerStats& s) {
   o.set("quartiles", q);
   val sq = val::object();
   for (int k = 0; k < stats::kSchemes; ++k) sq.set(stats::schemeName(k), s.sqnr[k]);
+  for (const auto& b : s.blockSqnr) sq.set(b.scheme, b.sqnr);
   o.set("sqnr", sq);
   return o;
 }

@@ -1,7 +1,7 @@
 // analyze(source, options): the per-channel weight analysis of an ONNX model.
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
-import { SCHEMES } from './schemes.js';
+import { SCHEMES, blockSizeOf } from './schemes.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export { SCHEMES };
@@ -35,6 +35,7 @@ export function copyViews(views) {
 
 export function copyStats(r) {
   const ch = r.channels;
+  const schemes = Object.keys(ch.sqnr); // the core's, in its order (SCHEMES, then any extra block size)
   const q = r.quant;
   const views = [
     ch.min,
@@ -44,14 +45,15 @@ export function copyStats(r) {
     ch.absMax,
     ch.range,
     ch.relativeRange,
-    ...SCHEMES.map((k) => ch.sqnr[k]),
+    ...schemes.map((k) => ch.sqnr[k]),
     r.histogram.counts,
     r.outlierChannels,
     ...(q ? [q.scale, q.zeroPoint] : []),
   ];
-  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers, scale, zeroPoint] =
-    copyViews(views);
-  const sqnr = Object.fromEntries(SCHEMES.map((k, i) => [k, [s0, s1, s2, s3][i]]));
+  const copies = copyViews(views);
+  const [min, max, mean, std, absMax, range, relativeRange] = copies;
+  const sqnr = Object.fromEntries(schemes.map((k, i) => [k, copies[7 + i]]));
+  const [counts, outliers, scale, zeroPoint] = copies.slice(7 + schemes.length);
   return {
     channels: { count: ch.count, min, max, mean, std, absMax, range, relativeRange, sqnr },
     tensor: r.tensor,
@@ -82,7 +84,8 @@ const onPageThread = typeof window === 'object' && typeof document === 'object';
 /**
  * @param source  path (Node), Uint8Array | ArrayBuffer, or Blob/File
  * @param options { onProgress({phase, done, total, layer}), signal: AbortSignal,
- *                  histogramBins = 128, externalData: {location: bytes|Blob} | (location, offset, length) => Promise<Uint8Array>,
+ *                  histogramBins = 128, blockSize (one more INT4 block size to measure: a whole number
+ *                  from 1 to 1048576; 32 and 128 always are), externalData: {location: bytes|Blob} | (location, offset, length) => Promise<Uint8Array>,
  *                  layers: RegExp | (layer) => boolean  (which layers to analyse) }
  */
 export async function analyze(source, options = {}) {
@@ -92,6 +95,10 @@ export async function analyze(source, options = {}) {
   }
   checkAbort(signal);
   const core = await loadCore();
+  // The core checks the block size (once, for every caller) and names the block schemes.
+  const given = options.blockSize !== undefined && options.blockSize !== null;
+  const blockSchemes = unwrap(core.blockSchemes(given, given ? options.blockSize : 0), 'blockSize');
+  const blockSize = given ? options.blockSize : 0;
   const src = await openSource(core, source);
   const external = externalFiles(core, options.externalData, src.dir);
   let session = null;
@@ -154,14 +161,14 @@ export async function analyze(source, options = {}) {
       const where = unwrap(session.weight(i), src.name);
       let r;
       if (!where.stream) {
-        r = session.analyze(i, histogramBins);
+        r = session.analyze(i, histogramBins, blockSize);
       } else {
         // Stream the weight through one reused heap buffer, piece by piece, pass by pass,
         // as the plan says.
         const read = where.external
           ? (off, len, ptr) => external.readInto(where, where.offset + off, len, ptr)
           : (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
-        const plan = session.begin(i, histogramBins);
+        const plan = session.begin(i, histogramBins, blockSize);
         if (isCoreError(plan)) {
           r = plan;
         } else {
@@ -212,7 +219,8 @@ export async function analyze(source, options = {}) {
     return {
       schema: SCHEMA,
       model,
-      options: { histogramBins },
+      options: { histogramBins, blockSize: given ? blockSize : null },
+      schemes: [...SCHEMES.filter((k) => blockSizeOf(k) === null), ...blockSchemes],
       layers,
       skipped: session.skipped(),
       summary: summarize(layers, order),
