@@ -644,3 +644,108 @@ test('a model whose every weight node is skipped says so, and lists them', async
     r.stdout,
   );
 });
+
+test('--block-size N adds int4Block<N> to the JSON, the table and both CSVs', async () => {
+  const doc = JSON.parse((await runCli(['analyze', anyModel, '--json', '--block-size', '48'])).stdout);
+  assert.deepEqual(doc.schemes, [
+    'int8PerTensor',
+    'int8PerChannel',
+    'int4PerTensor',
+    'int4PerChannel',
+    'int4Block32',
+    'int4Block128',
+    'int4Block48',
+  ]);
+  assert.equal(doc.options.blockSize, 48);
+  const l = doc.layers.find((x) => !x.error);
+  for (const k of doc.schemes) {
+    assert.equal(typeof l.sqnr[k], 'number', k);
+    assert.equal(l.channels.sqnr[k].length, l.channels.count, k);
+  }
+  const table = await runCli(['analyze', anyModel, '--block-size', '48', '--top', '1']);
+  assert.match(table.stdout, /INT4\/C\s+INT4\/B32\s+INT4\/B128\s+INT4\/B48\s+outliers/);
+  const worst = doc.layers[doc.summary.ranking[0]];
+  const row = table.stdout.split('\n').find((x) => x.startsWith('1  '));
+  const cells = row.trim().split(/\s+/);
+  const at = cells.indexOf(worst.sqnr.int4PerChannel.toFixed(1));
+  assert.deepEqual(
+    cells.slice(at + 1, at + 4),
+    ['int4Block32', 'int4Block128', 'int4Block48'].map((k) => worst.sqnr[k].toFixed(1)),
+  );
+  const csv = await runCli(['analyze', anyModel, '--format', 'csv', '--block-size', '48']);
+  assert.match(csv.stdout.split('\r\n')[0], /,int4PerChannel,int4Block32,int4Block128,int4Block48,outliers,/);
+  const ch = await runCli(['analyze', anyModel, '--format', 'csv-channels', '--block-size', '48']);
+  assert.match(
+    ch.stdout.split('\r\n')[0],
+    /,outlier,int8PerTensor,int8PerChannel,int4PerTensor,int4PerChannel,int4Block32,int4Block128,int4Block48$/,
+  );
+  // without the option: the two default block schemes, no third
+  const plain = JSON.parse((await runCli(['analyze', anyModel, '--json'])).stdout);
+  assert.equal(plain.schemes.length, 6);
+  assert.equal(plain.options.blockSize, null);
+  assert.equal(plain.layers.find((x) => !x.error).sqnr.int4Block32, l.sqnr.int4Block32);
+});
+
+test('--fail-below-sqnr judges the scheme --sqnr-scheme (or SCHEME:DB) names', async () => {
+  const doc = JSON.parse((await runCli(['analyze', anyModel, '--json', '--block-size', '16'])).stdout);
+  for (const scheme of ['int4Block32', 'int4Block16', 'int4PerChannel']) {
+    const ok = doc.layers.filter((l) => !l.error);
+    const dbs = ok.map((l) => l.sqnr[scheme]).sort((x, y) => x - y);
+    const threshold = (dbs[1] + dbs[2]) / 2; // two layers below
+    const worst = [...ok].sort((x, y) => x.sqnr[scheme] - y.sqnr[scheme]).slice(0, 2);
+    const extra = scheme === 'int4Block16' ? ['--block-size', '16'] : [];
+    for (const args of [
+      ['--fail-below-sqnr', String(threshold), '--sqnr-scheme', scheme],
+      ['--fail-below-sqnr', `${scheme}:${threshold}`],
+    ]) {
+      const r = await runCli(['analyze', anyModel, ...args, ...extra]);
+      assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      const label = {
+        int4Block32: 'INT4 per-block of 32',
+        int4Block16: 'INT4 per-block of 16',
+        int4PerChannel: 'INT4 per-channel',
+      };
+      assert.equal(lines[0], `quantlens: 2 of ${doc.layers.length} layers have an ${label[scheme]} SQNR below ${threshold} dB:`);
+      assert.deepEqual(
+        lines.slice(1).map((x) => x.trim().split(/\s{2,}/)),
+        worst.map((l) => [l.name, `${l.sqnr[scheme].toFixed(1)} dB`]),
+      );
+    }
+    const pass = await runCli(['analyze', anyModel, '--fail-below-sqnr', `${scheme}:${dbs[0] - 0.01}`, ...extra]);
+    assert.equal(pass.code, 0, pass.stderr);
+  }
+  // equalize judges the equalized model on the named scheme too
+  const eq = await runCli(['equalize', anyModel, '--fail-below-sqnr', 'int4Block32:1000']);
+  assert.equal(eq.code, 3, eq.stderr);
+  assert.match(eq.stderr, /layers of the equalized model have an INT4 per-block of 32 SQNR below 1000 dB/);
+});
+
+test('bad --block-size and --sqnr-scheme exit 2 and say why', async () => {
+  const cases = [
+    [['--block-size', '0'], /INVALID_ARGUMENT: .*block size must be a whole number from 1 to 1048576/],
+    [['--block-size', '2.5'], /block size must be a whole number/],
+    [['--block-size', 'abc'], /block size must be a whole number/],
+    [['--block-size', ''], /block size must be a whole number/],
+    [['--block-size', '1048577'], /block size must be a whole number/],
+    [['--fail-below-sqnr', '3', '--sqnr-scheme', 'int4Block64'], /--sqnr-scheme int4Block64 needs --block-size 64/],
+    [['--fail-below-sqnr', 'int4Block64:3', '--block-size', '32'], /needs --block-size 64/],
+    [
+      ['--fail-below-sqnr', '3', '--sqnr-scheme', 'int3PerTensor'],
+      /--sqnr-scheme takes one of int8PerTensor, .*int4Block128 or int4Block<N>/,
+    ],
+    [['--fail-below-sqnr', 'int3:3'], /--sqnr-scheme takes one of/],
+    [['--fail-below-sqnr', 'int4Block32:'], /--fail-below-sqnr takes a number of dB, or SCHEME:DB/],
+    [['--sqnr-scheme', 'int4Block32'], /--sqnr-scheme names the scheme --fail-below-sqnr judges/],
+    [['--fail-below-sqnr', 'int4Block32:3', '--sqnr-scheme', 'int8PerTensor'], /disagree/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await runCli(['analyze', anyModel, ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.split('\n')[0], pattern, args.join(' '));
+    assert.equal(r.stdout, '');
+  }
+  const c = await runCli(['compare', anyModel, anyModel, '--block-size', '64']);
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, /compare does not take --block-size/);
+});

@@ -26,6 +26,7 @@ import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
 import { formatSkipped } from '../src/format.js';
 import { layerLabel } from '../src/presentation.js';
+import { SCHEMES, blockSizeOf, schemeLabel } from '../src/schemes.js';
 
 const EXIT_STATUS =
   'Exit status: 0 done, 1 internal failure, 2 bad input or usage (unreadable or malformed model,\nmissing or unsafe external data, bad option), 3 a --fail-below-sqnr threshold failed.';
@@ -65,10 +66,18 @@ const OPTIONS = {
   failBelow: {
     flag: '--fail-below-sqnr',
     arg: 'DB',
-    read: (v) => (v.trim() === '' ? NaN : Number(v)),
-    check: Number.isFinite,
-    says: '--fail-below-sqnr takes a number of dB',
+    // DB, or SCHEME:DB (the scheme as --sqnr-scheme names it; checked with the command's options)
+    read: (v) => {
+      const m = /^([A-Za-z0-9]+):(.*)$/.exec(v);
+      const db = (m ? m[2] : v).trim() === '' ? NaN : Number(m ? m[2] : v);
+      return m ? { scheme: m[1], db } : db;
+    },
+    check: (v) => Number.isFinite(typeof v === 'object' ? v.db : v),
+    says: '--fail-below-sqnr takes a number of dB, or SCHEME:DB',
   },
+  sqnrScheme: { flag: '--sqnr-scheme', arg: 'SCHEME' },
+  // Read as a number and checked by the core (analyze's blockSize), as for every caller.
+  blockSize: { flag: '--block-size', arg: 'N', read: (v) => (v.trim() === '' ? NaN : Number(v)) },
   output: { flag: '--output', short: '-o', arg: 'FILE' },
   keepRelu6: { flag: '--keep-relu6' },
   noBiasAbsorption: { flag: '--no-bias-absorption' },
@@ -102,11 +111,22 @@ const COMMANDS = {
       ],
       ['top', 'rows in the table (default 20)'],
       ['bins', 'histogram bins per layer (default 128)'],
+      [
+        'blockSize',
+        'also measure INT4 with one scale per block of N weights along the reduction',
+        'axis (scheme int4Block<N>); blocks of 32 and 128 are always measured',
+      ],
       ['layers', 'select layers whose name matches (JavaScript RegExp, unanchored);', 'the other layers are not read'],
       [
         'failBelow',
-        "exit 3 when a selected layer's INT8 per-tensor SQNR is below DB (or the layer",
-        'could not be analysed); the offenders are listed on stderr',
+        "exit 3 when a selected layer's INT8 per-tensor SQNR (or --sqnr-scheme's) is",
+        'below DB (or the layer could not be analysed); the offenders are listed on stderr',
+      ],
+      [
+        'sqnrScheme',
+        'the scheme --fail-below-sqnr judges: int8PerTensor (default), int8PerChannel,',
+        'int4PerTensor, int4PerChannel, int4Block32, int4Block128, int4Block<N> (with',
+        '--block-size N); --fail-below-sqnr SCHEME:DB says the same',
       ],
       HELP_LINE,
     ],
@@ -134,8 +154,16 @@ const COMMANDS = {
       [
         'failBelow',
         'exit 3 when a selected layer of the equalized model has an INT8 per-tensor SQNR',
-        'below DB (every layer of the output is analysed, not only the changed ones)',
+        "(or --sqnr-scheme's) below DB (every layer of the output is analysed, not only",
+        'the changed ones)',
       ],
+      [
+        'sqnrScheme',
+        'the scheme --fail-below-sqnr judges: int8PerTensor (default), int8PerChannel,',
+        'int4PerTensor, int4PerChannel, int4Block32, int4Block128, int4Block<N> (with',
+        '--block-size N); --fail-below-sqnr SCHEME:DB says the same',
+      ],
+      ['blockSize', 'with --fail-below-sqnr: also measure INT4 blocks of N weights (int4Block<N>)'],
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS} Exit 0 also when there is nothing to equalize.`,
@@ -179,6 +207,7 @@ const COMMANDS = {
       ['noBiasAbsorption', 'with --equalize: no high-bias absorption'],
       ['compare', 'compare the weights with a second model (e.g. its QDQ or QLinearConv quantized copy)'],
       ['bins', 'histogram bins per layer (default 128)'],
+      ['blockSize', 'also measure INT4 blocks of N weights (int4Block<N>; 32 and 128 always are)'],
       [
         'layers',
         'select layers whose name matches (JavaScript RegExp, unanchored);',
@@ -280,6 +309,20 @@ function checkOptions(cmd, opts) {
     if (opts.format !== 'model-explorer') throw usageError('--metric goes with --format model-explorer', cmd);
     if (!METRICS.includes(opts.metric)) throw usageError(`--metric takes one of ${METRICS.join(', ')}`, cmd);
   }
+  if (typeof opts.failBelow === 'object') {
+    if (opts.sqnrScheme !== undefined && opts.sqnrScheme !== opts.failBelow.scheme)
+      throw usageError(`--fail-below-sqnr ${opts.failBelow.scheme}:... and --sqnr-scheme ${opts.sqnrScheme} disagree`, cmd);
+    opts.sqnrScheme = opts.failBelow.scheme;
+    opts.failBelow = opts.failBelow.db;
+  }
+  if (opts.sqnrScheme !== undefined) {
+    if (opts.failBelow === undefined) throw usageError('--sqnr-scheme names the scheme --fail-below-sqnr judges', cmd);
+    const n = blockSizeOf(opts.sqnrScheme);
+    if (!SCHEMES.includes(opts.sqnrScheme) && n === null)
+      throw usageError(`--sqnr-scheme takes one of ${SCHEMES.join(', ')} or int4Block<N> (with --block-size N)`, cmd);
+    if (!SCHEMES.includes(opts.sqnrScheme) && opts.blockSize !== n)
+      throw usageError(`--sqnr-scheme ${opts.sqnrScheme} needs --block-size ${n}`, cmd);
+  }
   if (opts.layers !== undefined) {
     try {
       opts.layersRe = new RegExp(opts.layers);
@@ -350,10 +393,11 @@ function judge(items, threshold, what) {
   return EXIT.threshold;
 }
 
-const layerItems = (layers) =>
+const gateScheme = (opts) => opts.sqnrScheme ?? 'int8PerTensor';
+const layerItems = (layers, scheme) =>
   layers.map((l) => ({
     name: layerLabel(l),
-    sqnr: l.error ? null : l.sqnr.int8PerTensor,
+    sqnr: l.error ? null : l.sqnr[scheme],
     error: l.error ? `${l.error.code}: ${l.error.message}` : null,
   }));
 
@@ -386,6 +430,7 @@ async function runAnalyze(opts) {
   const p = newBar();
   const result = await analyze(opts.positional[0], {
     histogramBins: opts.bins ?? 128,
+    blockSize: opts.blockSize,
     layers: opts.layersRe,
     onProgress: p.onProgress(),
   });
@@ -424,7 +469,11 @@ async function runAnalyze(opts) {
       write(formatTable(result, { top: opts.top ?? 20, color: process.stdout.isTTY }));
   }
   if (opts.failBelow !== undefined)
-    return judge(layerItems(result.layers), opts.failBelow, 'layers have an INT8 per-tensor SQNR');
+    return judge(
+      layerItems(result.layers, gateScheme(opts)),
+      opts.failBelow,
+      `layers have an ${schemeLabel(gateScheme(opts))} SQNR`,
+    );
   return EXIT.ok;
 }
 
@@ -447,7 +496,11 @@ async function runEqualize(opts) {
   // The equalized model, analysed whole, for the threshold.
   const after =
     opts.failBelow !== undefined
-      ? await analyze(full.bytes, { layers: opts.layersRe, onProgress: p.onProgress('equalized model') })
+      ? await analyze(full.bytes, {
+          blockSize: opts.blockSize,
+          layers: opts.layersRe,
+          onProgress: p.onProgress('equalized model'),
+        })
       : null;
   p.done();
   const result = opts.layersRe ? selectEqualization(full, opts.layersRe) : full;
@@ -478,7 +531,11 @@ async function runEqualize(opts) {
   if (after) {
     warnLayerErrors(after.layers);
     warnEmptySelection(opts, after.layers.length);
-    return judge(layerItems(after.layers), opts.failBelow, 'layers of the equalized model have an INT8 per-tensor SQNR');
+    return judge(
+      layerItems(after.layers, gateScheme(opts)),
+      opts.failBelow,
+      `layers of the equalized model have an ${schemeLabel(gateScheme(opts))} SQNR`,
+    );
   }
   return EXIT.ok;
 }
@@ -530,7 +587,12 @@ async function runReport(opts) {
   const model = opts.positional[0];
   const p = newBar();
   const layers = opts.layersRe;
-  const analysis = await analyze(model, { histogramBins: opts.bins ?? 128, layers, onProgress: p.onProgress('model') });
+  const analysis = await analyze(model, {
+    histogramBins: opts.bins ?? 128,
+    blockSize: opts.blockSize,
+    layers,
+    onProgress: p.onProgress('model'),
+  });
   let equalization = opts.equalize
     ? await equalize(model, {
         keepRelu6: !!opts.keepRelu6,
@@ -542,7 +604,12 @@ async function runReport(opts) {
   let comparison = null;
   let analysisB = null;
   if (opts.compare) {
-    analysisB = await analyze(opts.compare, { histogramBins: opts.bins ?? 128, layers, onProgress: p.onProgress('model B') });
+    analysisB = await analyze(opts.compare, {
+      histogramBins: opts.bins ?? 128,
+      blockSize: opts.blockSize,
+      layers,
+      onProgress: p.onProgress('model B'),
+    });
     comparison = await compare(model, opts.compare, { onProgress: p.onProgress('compare') });
     if (layers) comparison = selectComparison(comparison, layers);
   }

@@ -1,6 +1,6 @@
 // Presenting results: JSON documents and the plain-text table the CLI prints.
 import { followerText, layerLabel, normalizedText, quantizationText, riskOf, riskOfDb } from './presentation.js';
-import { SCHEMES } from './schemes.js';
+import { schemeShort, schemesOf } from './schemes.js';
 
 export { quantizationText };
 
@@ -116,13 +116,15 @@ export function formatTable(result, { top = 20, color = false } = {}) {
     if (skipped.length) lines.push('', ...formatSkipped(skipped));
     return lines.join('\n');
   }
-  const head = ['#', 'layer', 'op', 'shape', 'ch', 'INT8/T', 'INT8/C', 'INT4/T', 'INT4/C', 'outliers', 'then'];
+  const schemes = schemesOf(result);
+  const head = ['#', 'layer', 'op', 'shape', 'ch', ...schemes.map(schemeShort), 'outliers', 'then'];
   const rows = [];
   const shown = s.ranking.slice(0, top);
   shown.forEach((k, r) => {
     const l = result.layers[k];
     if (l.error) {
-      rows.push([String(r + 1), l.name, l.op, l.shape.join('x'), String(l.channels ?? ''), l.error.code, '', '', '', '', '']);
+      const blank = schemes.map(() => ''); // the error code takes the first SQNR column
+      rows.push([String(r + 1), l.name, l.op, l.shape.join('x'), String(l.channels ?? ''), l.error.code, ...blank, '']);
       return;
     }
     const row = [
@@ -131,7 +133,7 @@ export function formatTable(result, { top = 20, color = false } = {}) {
       l.op + (l.depthwise ? ' dw' : ''),
       l.shape.join('x'),
       String(l.channels.count),
-      ...SCHEMES.map((k2) => formatDb(l.sqnr[k2])),
+      ...schemes.map((k2) => formatDb(l.sqnr[k2])),
       l.outlierChannels.length ? String(l.outlierChannels.length) : '',
       followerText(l),
     ];
@@ -140,10 +142,12 @@ export function formatTable(result, { top = 20, color = false } = {}) {
     rows.push(row);
   });
   lines.push('');
-  lines.push(...columns(head, rows, { right: new Set([0, 4, 5, 6, 7, 8, 9]), red: (row) => color && row.high }));
+  const right = new Set([0, 4, ...schemes.map((_, i) => 5 + i), 5 + schemes.length]);
+  lines.push(...columns(head, rows, { right, red: (row) => color && row.high }));
   lines.push('');
   lines.push(
-    'SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel.',
+    'SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel,',
+    '/B32 one INT4 scale per block of 32 weights along the reduction axis of an output channel.',
   );
   if (s.ranking.length > shown.length)
     lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);

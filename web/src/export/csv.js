@@ -12,7 +12,7 @@
 // these. Booleans are 0/1.
 import { float32Number } from '../format.js';
 import { followerText, quantizationText, riskOf } from '../presentation.js';
-import { SCHEMES } from '../schemes.js';
+import { SCHEMES, schemesOf } from '../schemes.js';
 
 // One field, quoted when it must be.
 export function csvField(value) {
@@ -54,8 +54,9 @@ export function toCsv(header, rows) {
   return [line(header), ...rows.map(line)].join('\r\n') + '\r\n';
 }
 
-// Per layer: the columns of the CLI's table, every analysed layer, riskiest first.
-export const LAYER_COLUMNS = [
+// Per layer: the columns of the CLI's table, every analysed layer, riskiest first. One
+// SQNR column per scheme measured (SCHEMES, then int4Block<N> when analysed with blockSize).
+export const layerColumns = (schemes = SCHEMES) => [
   'rank',
   'index',
   'layer',
@@ -65,14 +66,16 @@ export const LAYER_COLUMNS = [
   'weight',
   'shape',
   'channels',
-  ...SCHEMES,
+  ...schemes,
   'outliers',
   'then',
   'risk',
   'error',
 ];
+export const LAYER_COLUMNS = layerColumns();
 
 export function analysisLayersCsv(result) {
+  const schemes = schemesOf(result);
   const order = [...result.summary.ranking];
   // Layers missing from the ranking (none today) go last, in graph order.
   const ranked = new Set(order);
@@ -92,18 +95,18 @@ export function analysisLayersCsv(result) {
       l.weight,
       (l.shape || []).join('x'),
       ok ? l.channels.count : typeof l.channels === 'number' ? l.channels : null,
-      ...SCHEMES.map((s) => (ok ? l.sqnr[s] : null)),
+      ...schemes.map((s) => (ok ? l.sqnr[s] : null)),
       ok ? l.outlierChannels.length : null,
       ok ? followerText(l) : '',
       riskOf(l),
       l.error ? `${l.error.code}: ${l.error.message}` : '',
     ];
   });
-  return toCsv(LAYER_COLUMNS, rows);
+  return toCsv(layerColumns(schemes), rows);
 }
 
 // Per (layer, channel): the statistics of every output channel of every analysed layer.
-export const CHANNEL_COLUMNS = [
+export const channelColumns = (schemes = SCHEMES) => [
   'index',
   'layer',
   'path',
@@ -117,10 +120,12 @@ export const CHANNEL_COLUMNS = [
   'range',
   'relativeRange',
   'outlier',
-  ...SCHEMES,
+  ...schemes,
 ];
+export const CHANNEL_COLUMNS = channelColumns();
 
 export function analysisChannelsCsv(result) {
+  const schemes = schemesOf(result);
   const rows = [];
   for (const l of result.layers) {
     if (l.error) continue;
@@ -141,11 +146,11 @@ export function analysisChannelsCsv(result) {
         elem(c.range, i),
         elem(c.relativeRange, i),
         outliers.has(i) ? 1 : 0,
-        ...SCHEMES.map((s) => elem(c.sqnr[s], i)),
+        ...schemes.map((s) => elem(c.sqnr[s], i)),
       ]);
     }
   }
-  return toCsv(CHANNEL_COLUMNS, rows);
+  return toCsv(channelColumns(schemes), rows);
 }
 
 // Per pair of compare(): A's and B's layer, how they were matched, B's quantization and
