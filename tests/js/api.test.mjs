@@ -152,8 +152,8 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
     assert.ok(!isCoreError(session) && session.layerCount() > 0);
     errors.push(
       session.weight(1e6),
-      session.analyze(1e6, 128),
-      session.begin(1e6, 128),
+      session.analyze(1e6, 128, 0),
+      session.begin(1e6, 128, 0),
       session.feed(1, 0, 0, 0),
       session.endPass(1),
       session.finish(),
@@ -161,6 +161,7 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
   } finally {
     session.delete();
   }
+  errors.push(core.blockSchemes(true, 0), core.blockSchemes(true, 2.5));
   assert.equal(errors.filter(isCoreError).length, errors.length);
   assert.equal(errors[2].side, 'a');
   for (const e of errors) {
@@ -171,10 +172,38 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
   }
   assert.deepEqual(
     errors.map((e) => e.code),
-    ['INVALID_MODEL', 'INVALID_MODEL', 'INVALID_MODEL', ...Array(7).fill('INVALID_ARGUMENT')],
+    ['INVALID_MODEL', 'INVALID_MODEL', 'INVALID_MODEL', ...Array(9).fill('INVALID_ARGUMENT')],
   );
   // The CLE options are the core's: every kind known, and the defaults echoed when none are given.
   assert.deepEqual(Object.keys(core.cleOptionKinds()), Object.keys(core.cleOptionDefaults()));
   const { equalize } = await import('../../web/src/index.js');
   assert.deepEqual((await equalize(mlp)).options, core.cleOptionDefaults());
+});
+
+test('blockSize: the core names the block schemes and refuses a bad size before reading anything', async () => {
+  const core = await loadCore();
+  assert.deepEqual(core.blockSchemes(false, 0), ['int4Block32', 'int4Block128']);
+  assert.deepEqual(core.blockSchemes(true, 32), ['int4Block32', 'int4Block128']);
+  assert.deepEqual(core.blockSchemes(true, 64), ['int4Block32', 'int4Block128', 'int4Block64']);
+  const mlp = generatedModelFiles().find((f) => f.endsWith('cle_mlp.onnx'));
+  for (const bad of [0, -3, 1.5, 2 ** 20 + 1, NaN, Infinity, '64', {}]) {
+    await assert.rejects(analyze(mlp, { blockSize: bad }), (e) => {
+      assert.ok(e instanceof QuantLensError);
+      assert.equal(e.code, 'INVALID_ARGUMENT');
+      assert.match(e.message, /^blockSize: the block size must be a whole number from 1 to 1048576/);
+      return true;
+    });
+  }
+  const a = await analyze(mlp, { blockSize: 3 });
+  assert.deepEqual(a.schemes.slice(4), ['int4Block32', 'int4Block128', 'int4Block3']);
+  assert.equal(a.options.blockSize, 3);
+  const b = await analyze(mlp, { blockSize: undefined });
+  assert.equal(b.options.blockSize, null);
+  for (const [i, l] of a.layers.entries()) {
+    if (l.error) continue;
+    // the default schemes do not depend on the option
+    for (const k of b.schemes) assert.equal(l.sqnr[k], b.layers[i].sqnr[k], `${l.name} ${k}`);
+    assert.ok(l.channels.sqnr.int4Block3 instanceof Float32Array);
+    assert.equal(l.channels.sqnr.int4Block3.length, l.channels.count);
+  }
 });

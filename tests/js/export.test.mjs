@@ -139,7 +139,7 @@ test(
   { skip: !anyReal && 'no real model available' },
   async () => {
     const a = await analyze(anyReal);
-    const csv = await readCsv(analysisLayersCsv(a), [2, 3, 4, 6, 7, 14, 15, 16]);
+    const csv = await readCsv(analysisLayersCsv(a), [2, 3, 4, 6, 7, 16, 17, 18]);
     assert.deepEqual(csv.header, LAYER_COLUMNS);
     const col = Object.fromEntries(csv.header.map((h, i) => [h, i]));
     assert.equal(csv.rows.length, a.layers.length);
@@ -150,7 +150,7 @@ test(
       assert.equal(row[col.shape], l.shape.join('x'));
       assert.equal(row[col.outliers], l.outlierChannels.length);
       assert.equal(row[col.risk], riskOf(l));
-      for (const s of ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel'])
+      for (const s of ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel', 'int4Block32', 'int4Block128'])
         same(row[col[s]], l.sqnr[s], `${l.name} ${s}`);
     });
   },
