@@ -532,6 +532,58 @@ describe('model and layer views in Chromium', { skip }, () => {
     await page.close();
   });
 
+  it('block-wise INT4: a blockSize analysis shows int4Block<N> in the table, the chart choice and the layer view', async () => {
+    const result = await analyze(mlsdPath, { blockSize: 64 });
+    const d = toJSON(result);
+    const page = await open();
+    await mount(page, 'model', d);
+    await checkModelTable(page, result);
+    assert.deepEqual(
+      await cells(page, 'int4Block64'),
+      result.layers.map((l) => formatDb(l.sqnr.int4Block64)),
+    );
+    const options = await page.$$eval('select.ql-chart-schemes option', (o) => o.map((x) => x.value));
+    assert.deepEqual(options, [
+      'int8PerTensor,int8PerChannel',
+      'int4PerTensor,int4PerChannel',
+      'int4PerChannel,int4Block128',
+      'int4PerChannel,int4Block32',
+      'int4PerChannel,int4Block64',
+    ]);
+    // By default the chart draws INT8 per-tensor and per-channel; choosing a pair redraws
+    // one dot per layer and scheme, placed by that scheme's value.
+    const dots = (k) => page.$$eval(`.ql-layer-mark .ql-dot-${k}`, (c) => c.map((e) => Number(e.getAttribute('cy'))));
+    assert.equal((await dots('int8PerTensor')).length, result.layers.length);
+    assert.equal((await dots('int4Block32')).length, 0);
+    await page.selectOption('select.ql-chart-schemes', 'int4PerChannel,int4Block32');
+    const a = await dots('int4PerChannel');
+    const b = await dots('int4Block32');
+    assert.equal(a.length, result.layers.length);
+    assert.equal(b.length, result.layers.length);
+    assert.equal((await dots('int8PerTensor')).length, 0);
+    // a higher SQNR sits higher (smaller y): the order of the dots is the order of the values
+    for (let i = 0; i < result.layers.length; i++) {
+      const [x, y] = [result.layers[i].sqnr.int4PerChannel, result.layers[i].sqnr.int4Block32];
+      if (Math.abs(x - y) > 0.5) assert.equal(a[i] > b[i], x < y, `layer ${i}: ${x} vs ${y}`);
+    }
+    const legendText = await page.$$eval('.ql-legend .ql-legend-item', (e) => e.slice(0, 2).map((x) => x.textContent));
+    assert.deepEqual(legendText, ['INT4 per-channel SQNR', 'INT4 per-block of 32 SQNR']);
+    await screenshot(page, 'view-model-blocks');
+    const p = result.summary.ranking[0];
+    await mount(page, 'layer', d, p);
+    await checkLayerView(page, result, p);
+    const rows = await page.$$eval('table.ql-sqnr tbody tr', (trs) =>
+      trs.map((tr) => [tr.dataset.scheme, tr.querySelector('th').textContent, tr.querySelector('td').textContent]),
+    );
+    assert.deepEqual(
+      rows.map((r) => r[0]),
+      result.schemes,
+    );
+    assert.deepEqual(rows.at(-1), ['int4Block64', 'INT4 per-block of 64', formatDb(result.layers[p].sqnr.int4Block64)]);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
   it('real models from ../shared/models', { skip: sharedModels.length ? false : 'no ../shared/models' }, async () => {
     const page = await open();
     let seen = 0;

@@ -28,5 +28,8 @@ export const colors = {
     int8PerChannel: palette.blue,
     int4PerTensor: palette.orange,
     int4PerChannel: palette.sky,
+    int4Block32: palette.green,
+    int4Block128: palette.black,
+    // an extra int4Block<N> (the blockSize option): colors.schemes[k] ?? palette.grey
   },
 };

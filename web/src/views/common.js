@@ -19,16 +19,12 @@ export {
   RISK_DB,
   RISK_LEVELS,
 } from '../presentation.js';
-export { SCHEMES, SCHEME_LABELS } from '../schemes.js';
+import { SCHEMES, schemeShort } from '../schemes.js';
+export { SCHEMES, SCHEME_LABELS, schemeLabel, schemeShort, schemesOf } from '../schemes.js';
 export { palette, colors };
 
 // Short scheme labels for table headers and legends.
-export const SCHEME_SHORT = {
-  int8PerTensor: 'INT8/T',
-  int8PerChannel: 'INT8/C',
-  int4PerTensor: 'INT4/T',
-  int4PerChannel: 'INT4/C',
-};
+export const SCHEME_SHORT = Object.fromEntries(SCHEMES.map((k) => [k, schemeShort(k)]));
 
 // Inserts one <style data-ql-style="id"> per id into the document head (or `doc`),
 // so a view carries its own styles into any page. Returns the <style> element.

@@ -2,7 +2,7 @@
 // per-output-channel min/max/mean with a ±std band (zoom and pan along x), mean vs std
 // and min vs max per channel, the histogram of relative channel ranges with the Tukey
 // threshold, the weight histogram, a summary of channel ranges, the layer's facts and
-// its SQNR under the four schemes. Flagged (outlier) channels are marked in every chart
+// its SQNR under every scheme (the six, and int4Block<N> when measured). Flagged (outlier) channels are marked in every chart
 // in the same colour.
 //
 // Contract: the root (div.ql-view.ql-layer-view) carries data-layer-name; the element
@@ -18,7 +18,7 @@ import {
   formatNumber,
   riskOf,
   SCHEMES,
-  SCHEME_LABELS,
+  schemeLabel,
   ensureStyles,
   tooltip,
   observeWidth,
@@ -558,7 +558,9 @@ export function renderLayerView(element, analysis, layer) {
     ],
     'ql-facts',
   );
-  // SQNR under the four schemes, with the worst channel under each.
+  // SQNR under every scheme measured (the six, then int4Block<N> when analysed with a
+  // blockSize), with the worst channel under each.
+  const schemes = [...SCHEMES, ...Object.keys(l.sqnr).filter((k) => !SCHEMES.includes(k))];
   const sq = d3.select(tables).append('table').attr('class', 'ql-table ql-sqnr');
   sq.append('caption').text('Weight SQNR (dB, higher is better)');
   const sh = sq.append('thead').append('tr');
@@ -570,13 +572,13 @@ export function renderLayerView(element, analysis, layer) {
   const sr = sq
     .append('tbody')
     .selectAll('tr')
-    .data(SCHEMES)
+    .data(schemes)
     .join('tr')
     .attr('data-scheme', (k) => k);
   sr.append('th')
     .attr('scope', 'row')
-    .style('color', (k) => colors.schemes[k])
-    .text((k) => SCHEME_LABELS[k]);
+    .style('color', (k) => colors.schemes[k] ?? palette.grey)
+    .text((k) => schemeLabel(k));
   sr.append('td')
     .attr('class', 'ql-num')
     .attr('data-field', (k) => `sqnr-${k}`)

@@ -5,7 +5,8 @@
 //
 // Contract: table.ql-layer-table; body rows tr[data-position="<position in
 // analysis.layers>"]; cells td[data-col="name|op|shape|channels|range|int8PerTensor|
-// int8PerChannel|int4PerTensor|int4PerChannel|outliers|risk"] (and "index" for #);
+// int8PerChannel|int4PerTensor|int4PerChannel|int4Block32|int4Block128|[int4Block<N>]|
+// outliers|risk"] (and "index" for #);
 // the outliers cell's text is the count as an integer. Chart marks: g.ql-layer-mark
 // [data-position]. Weight nodes the core could not analyse (analysis.skipped, strings
 // "name (Op): why") are listed under the header: details.ql-skipped[data-field="skipped"]
@@ -22,8 +23,9 @@ import {
   RISK_DB,
   RISK_LEVELS,
   SCHEMES,
-  SCHEME_SHORT,
-  SCHEME_LABELS,
+  schemeLabel,
+  schemeShort,
+  schemesOf,
   ensureStyles,
   tooltip,
   observeWidth,
@@ -117,7 +119,7 @@ function skippedNotice(parent, skipped) {
 
 // Table columns: key (data-col), header, numeric?, value for sorting, text for the cell.
 const dbValue = (l, k) => (l.error || !l.sqnr ? NaN : l.sqnr[k]);
-const columns = [
+const layerColumns = (schemes) => [
   { key: 'index', head: '#', num: true, value: (l, p) => p, text: (l, p) => String(p + 1) },
   { key: 'name', head: 'name', value: (l) => layerLabel(l).toLowerCase(), text: (l) => l.name },
   { key: 'op', head: 'op', value: (l) => l.op, text: (l) => l.op },
@@ -142,10 +144,10 @@ const columns = [
     value: (l) => (l.tensor ? l.tensor.max - l.tensor.min : NaN),
     text: (l) => (l.tensor ? `${formatNumber(l.tensor.min)}..${formatNumber(l.tensor.max)}` : ''),
   },
-  ...SCHEMES.map((k) => ({
+  ...schemes.map((k) => ({
     key: k,
-    head: SCHEME_SHORT[k],
-    title: `${SCHEME_LABELS[k]} weight SQNR (dB, higher is better)`,
+    head: schemeShort(k),
+    title: `${schemeLabel(k)} weight SQNR (dB, higher is better)`,
     num: true,
     value: (l) => dbValue(l, k),
     text: (l) => (l.error ? '' : formatDb(dbValue(l, k))),
@@ -160,6 +162,20 @@ const columns = [
   },
   { key: 'risk', head: 'risk', value: (l) => RISK_LEVELS.indexOf(riskOf(l)), text: (l) => riskOf(l) },
 ];
+
+const schemeColor = (k) => colors.schemes[k] ?? palette.grey;
+
+// The pairs of schemes the chart can draw, first the default (INT8 per-tensor, then per-channel).
+function chartPairs(schemes) {
+  const pairs = [
+    ['int8PerTensor', 'int8PerChannel'],
+    ['int4PerTensor', 'int4PerChannel'],
+    ['int4PerChannel', 'int4Block128'],
+    ['int4PerChannel', 'int4Block32'],
+  ];
+  for (const k of schemes.slice(SCHEMES.length)) pairs.push(['int4PerChannel', k]);
+  return pairs;
+}
 
 function channelCount(l) {
   if (l.channels && typeof l.channels === 'object') return l.channels.count;
@@ -193,7 +209,11 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
   const gap = 30;
   const botH = 90;
   const frame = chartFrame(container, { width, height: margin.top + topH + gap + botH + margin.bottom, margin });
-  frame.svg.attr('role', 'img').attr('aria-label', 'INT8 weight SQNR and outlier channels per layer');
+  // The two schemes drawn (state.pair): a dot each, joined by a line (what the second buys).
+  const [ka, kb] = state.pair;
+  frame.svg
+    .attr('role', 'img')
+    .attr('aria-label', `${schemeLabel(ka)} and ${schemeLabel(kb)} weight SQNR and outlier channels per layer`);
   const g = frame.g;
   const x = d3
     .scaleBand()
@@ -204,7 +224,7 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
   const finite = [];
   for (const l of layers) {
     if (l.error || !l.sqnr) continue;
-    for (const k of ['int8PerTensor', 'int8PerChannel']) if (Number.isFinite(l.sqnr[k])) finite.push(l.sqnr[k]);
+    for (const k of [ka, kb]) if (Number.isFinite(l.sqnr[k])) finite.push(l.sqnr[k]);
   }
   // Dots, not bars: the axis need not start at 0; it shows the high-risk rule and below.
   const lo = Math.min(RISK_DB.high - 6, (d3.min(finite) ?? RISK_DB.high) - 3);
@@ -281,8 +301,8 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
         .text('×');
       return;
     }
-    const t = l.sqnr.int8PerTensor;
-    const c = l.sqnr.int8PerChannel;
+    const t = l.sqnr[ka];
+    const c = l.sqnr[kb];
     const shown = (v) => Number.isFinite(v) || v === Infinity; // Infinity (lossless) sits at the top
     if (shown(t) && shown(c)) {
       m.append('line')
@@ -295,19 +315,19 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
     }
     if (shown(c)) {
       m.append('circle')
-        .attr('class', 'ql-dot-int8PerChannel')
+        .attr('class', `ql-dot-${kb}`)
         .attr('cx', cx(p))
         .attr('cy', yDb(c))
         .attr('r', r)
-        .attr('fill', colors.schemes.int8PerChannel);
+        .attr('fill', schemeColor(kb));
     }
     if (shown(t)) {
       m.append('circle')
-        .attr('class', 'ql-dot-int8PerTensor')
+        .attr('class', `ql-dot-${ka}`)
         .attr('cx', cx(p))
         .attr('cy', yDb(t))
         .attr('r', r + 0.5)
-        .attr('fill', colors.schemes.int8PerTensor)
+        .attr('fill', schemeColor(ka))
         .attr('stroke', '#fff')
         .attr('stroke-width', 0.8);
     }
@@ -332,7 +352,7 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
       ];
       if (l.error) rows.push(['error', l.error.message ?? l.error.code]);
       else {
-        for (const k of SCHEMES) rows.push([`${SCHEME_SHORT[k]} (dB)`, formatDb(l.sqnr[k])]);
+        for (const k of schemesOf(analysis)) rows.push([`${schemeShort(k)} (dB)`, formatDb(l.sqnr[k])]);
         rows.push(['outlier channels', `${l.outlierChannels.length} of ${l.channels.count}`]);
         rows.push(['range', `${formatNumber(l.tensor.min)}..${formatNumber(l.tensor.max)}`]);
         const f = followerText(l);
@@ -353,6 +373,8 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
 export function renderModelView(element, analysis, { onSelect } = {}) {
   ensureStyles('ql-model-view', css, element.ownerDocument);
   const layers = analysis.layers || [];
+  const schemes = schemesOf(analysis);
+  const columns = layerColumns(schemes);
   const root = viewRoot(element, 'ql-model-view');
   const tip = tooltip(root);
   const state = {
@@ -362,6 +384,7 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
     risk: '',
     selected: -1,
     visible: new Set(d3.range(layers.length)),
+    pair: ['int8PerTensor', 'int8PerChannel'],
   };
   const select = (p) => {
     state.selected = p;
@@ -405,10 +428,24 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
     );
   }
 
-  // Chart and legend.
-  legend(root, [
-    { label: 'INT8 per-tensor SQNR', color: colors.schemes.int8PerTensor, kind: 'dot' },
-    { label: 'INT8 per-channel SQNR', color: colors.schemes.int8PerChannel, kind: 'dot' },
+  // Chart and legend; which two schemes the chart draws (select.ql-chart-schemes, values
+  // "<first>,<second>").
+  const pairs = chartPairs(schemes);
+  const pairLabel = R.append('label').attr('class', 'ql-chart-choice');
+  pairLabel.append('span').text('chart ');
+  const pairSelect = pairLabel
+    .append('select')
+    .attr('class', 'ql-chart-schemes')
+    .attr('aria-label', 'the two schemes the chart draws');
+  pairSelect
+    .selectAll('option')
+    .data(pairs)
+    .join('option')
+    .attr('value', (d) => d.join(','))
+    .text(([a, b]) => `${schemeLabel(a)} and ${schemeLabel(b)}`);
+  const pairLegend = legend(root, [
+    { label: `${schemeLabel(state.pair[0])} SQNR`, color: schemeColor(state.pair[0]), kind: 'dot' },
+    { label: `${schemeLabel(state.pair[1])} SQNR`, color: schemeColor(state.pair[1]), kind: 'dot' },
     { label: `high risk (< ${RISK_DB.high} dB per-tensor)`, color: colors.risk.high, kind: 'dash' },
     { label: `medium (< ${RISK_DB.medium} dB or outlier channels)`, color: colors.risk.medium, kind: 'dash' },
   ]);
@@ -460,7 +497,8 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
     .style('text-align', 'left')
     .style('padding', '4px 8px')
     .text(
-      'SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel. ' +
+      'SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel, ' +
+        '/B32 one INT4 scale per block of 32 weights along the reduction axis of an output channel. ' +
         "Outlier channels: AIMET's Q3 + 1.5 IQR rule on relative channel ranges. Click or press Enter on a row to open the layer.",
     );
   const ths = table
@@ -480,7 +518,7 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
     state.sort =
       state.sort.key === c.key
         ? { key: c.key, dir: -state.sort.dir }
-        : { key: c.key, dir: c.num && c.key !== 'index' && !SCHEMES.includes(c.key) ? -1 : 1 };
+        : { key: c.key, dir: c.num && c.key !== 'index' && !schemes.includes(c.key) ? -1 : 1 };
     refresh();
   };
   ths
@@ -574,8 +612,23 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
   });
   refresh();
 
+  let chartWidth = 360;
+  pairSelect.on('change', (event) => {
+    state.pair = event.target.value.split(',');
+    pairLegend
+      .selectAll('.ql-legend-item')
+      .filter((d, i) => i < 2)
+      .each(function (d, i) {
+        const item = d3.select(this);
+        item.select('circle').attr('fill', schemeColor(state.pair[i]));
+        item.select(':scope > span').text(`${schemeLabel(state.pair[i])} SQNR`);
+      });
+    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
+  });
+
   const resize = observeWidth(root, (w) => {
-    chart = drawChart(chartDiv, analysis, { width: Math.max(360, w), onSelect: select, tip, state });
+    chartWidth = Math.max(360, w);
+    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
   });
 
   return {
