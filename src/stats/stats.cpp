@@ -374,8 +374,10 @@ QL_HOT void blockRow2(const uint8_t* row, uint64_t n, const float* inv, const fl
     int lanes;
     const v4f x = loadRow(row, c, n, &lanes);
     const v4d e = __builtin_convertvector(blockError(x, vload(inv + c), vload(scale + c)), v4d);
-    const v4d e2 = e * e;
-    for (int k = 0; k < lanes; ++k) noise[c + k] += e2[k];
+    v4d a;  // `noise` is padded to whole vectors; padded lanes hold x = 0 and add 0
+    std::memcpy(&a, noise + c, 32);
+    a += e * e;
+    std::memcpy(noise + c, &a, 32);
   }
 }
 
@@ -448,12 +450,14 @@ struct LayerStatsBuilder::State {
   // [outer][nb][channels] in row mode (pass 1), then the noise per channel (pass 2)
   struct Blocks {
     uint64_t B = 0, nb = 0;
+    int from = -1;  // the largest smaller size dividing B: its block absMax give these (pass 1 skips this one)
     std::vector<float> amax;
     std::vector<double> noise;
   };
   std::vector<Blocks> blocks;
   std::vector<float> blockInv, blockScale;  // row mode: one block row's parameters [channels]
   void feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count);
+  void deriveBlockMax();
 
   RowArrays rowArrays(uint64_t o, uint64_t cb) {
     return RowArrays{rowMean.data() + o * CP + cb, rowInv.data() + o * kSchemes * CP + cb,
@@ -505,6 +509,13 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
     k.nb = (E + B - 1) / B;
     k.amax.assign(t.C * k.nb, 0.0f);
     t.blocks.push_back(std::move(k));
+  }
+  // A block of 128 is 4 blocks of 32: its absMax is theirs, no sweep needed.
+  for (State::Blocks& k : t.blocks) {
+    for (size_t j = 0; j < t.blocks.size(); ++j) {
+      const State::Blocks& s = t.blocks[j];
+      if (s.B < k.B && k.B % s.B == 0 && (k.from < 0 || s.B > t.blocks[k.from].B)) k.from = static_cast<int>(j);
+    }
   }
   if (t.rowMode) {
     t.blockInv.assign(t.CP, 0.0f);
@@ -595,6 +606,7 @@ void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint6
       const uint64_t c = j % L.channels, r = (j / L.channels) % L.rows, o = j / (L.rows * L.channels), ch = o * L.channels + c;
       const uint8_t* p = values + 4 * ((j * inner) - first);
       for (Blocks& k : blocks) {
+        if (pass == 1 && k.from >= 0) continue;
         if (pass == 1)
           blockRun1(p, inner, r * inner, k.B, &k.amax[ch * k.nb]);
         else
@@ -603,21 +615,53 @@ void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint6
     }
     return;
   }
-  for (Blocks& k : blocks) {
-    uint64_t cached = ~uint64_t{0};  // the (outer, block) whose parameters blockInv holds
-    for (uint64_t R = first / CC, end = (first + count) / CC; R < end; ++R) {
-      const uint64_t o = R / L.rows, b = (R % L.rows) / k.B, at = (o * k.nb + b) * CC;
-      const uint8_t* row = values + 4 * (R * CC - first);
-      if (pass == 1) {
-        blockRow1(row, CC, &k.amax[at]);
-        continue;
+  // As the other schemes' row kernels: per outer block, column blocks of kBlock channels
+  // whose parameters and sums stay in L1, rows within.
+  const uint64_t R0 = first / CC, R1 = (first + count) / CC;
+  for (uint64_t o = R0 / L.rows; o * L.rows < R1; ++o) {
+    const uint64_t ra = std::max(R0, o * L.rows), rb = std::min(R1, (o + 1) * L.rows);
+    for (uint64_t cb = 0; cb < CC; cb += kBlock) {
+      const uint64_t w = std::min<uint64_t>(kBlock, CC - cb);
+      for (Blocks& k : blocks) {
+        if (pass == 1 && k.from >= 0) continue;
+        uint64_t cached = ~uint64_t{0};  // the block whose parameters blockInv holds
+        for (uint64_t r = ra; r < rb; ++r) {
+          const uint8_t* row = values + 4 * (r * CC + cb - first);
+          const uint64_t b = (r - o * L.rows) / k.B, at = (o * k.nb + b) * CC + cb;
+          if (pass == 1) {
+            blockRow1(row, w, &k.amax[at]);
+            continue;
+          }
+          if (b != cached) {  // lanes past w keep stale finite values: they see x = 0
+            for (uint64_t c = 0; c < w; ++c) blockParams(k.amax[at + c], &blockInv[c], &blockScale[c]);
+            cached = b;
+          }
+          blockRow2(row, w, blockInv.data(), blockScale.data(), &k.noise[o * CC + cb]);
+        }
       }
-      if (at != cached) {
-        for (uint64_t c = 0; c < CC; ++c) blockParams(k.amax[at + c], &blockInv[c], &blockScale[c]);
-        cached = at;
-      }
-      blockRow2(row, CC, blockInv.data(), blockScale.data(), &k.noise[o * CC]);
     }
+  }
+}
+
+// The absMax of the blocks of a size that a smaller size divides: block b is blocks
+// b*r .. b*r + r - 1 of the smaller size (fewer at a channel's end).
+void LayerStatsBuilder::State::deriveBlockMax() {
+  std::vector<Blocks*> bySize;  // smaller sizes first: a source may itself be derived
+  for (Blocks& k : blocks) bySize.push_back(&k);
+  std::sort(bySize.begin(), bySize.end(), [](const Blocks* a, const Blocks* b) { return a->B < b->B; });
+  for (Blocks* kp : bySize) {
+    Blocks& k = *kp;
+    if (k.from < 0) continue;
+    const Blocks& s = blocks[k.from];
+    const uint64_t r = k.B / s.B;
+    const uint64_t lines = rowMode ? L.outer : C, width = rowMode ? CC : 1;  // [line][block][width]
+    for (uint64_t o = 0; o < lines; ++o)
+      for (uint64_t b = 0; b < k.nb; ++b)
+        for (uint64_t w = 0; w < width; ++w) {
+          float m = 0;
+          for (uint64_t j = b * r; j < std::min((b + 1) * r, s.nb); ++j) m = std::max(m, s.amax[(o * s.nb + j) * width + w]);
+          k.amax[(o * k.nb + b) * width + w] = m;
+        }
   }
 }
 
@@ -698,7 +742,8 @@ Error LayerStatsBuilder::endPass(int pass) {
         }
     }
     t.acc.assign(C * kAccs, 0.0);
-    for (State::Blocks& k : t.blocks) k.noise.assign(C, 0.0);
+    t.deriveBlockMax();
+    for (State::Blocks& k : t.blocks) k.noise.assign(C + 4, 0.0);  // + 4: whole vectors in row mode
     t.mn.clear();
     t.mx.clear();
     t.ps.clear();
