@@ -107,7 +107,8 @@ const COMMANDS = {
       [
         'metric',
         'with --format model-explorer: int8PerTensor (default), int8PerChannel,',
-        'int4PerTensor, int4PerChannel (SQNR in dB) or outliers (outlier channel count)',
+        'int4PerTensor, int4PerChannel, int4Block32, int4Block128 (SQNR in dB) or',
+        'outliers (outlier channel count)',
       ],
       ['top', 'rows in the table (default 20)'],
       ['bins', 'histogram bins per layer (default 128)'],

@@ -23,7 +23,15 @@ import { RISK_DB, riskOf } from '../presentation.js';
 // The app's risk colours (web/src/palette.js).
 export const RISK_COLORS = colors.risk;
 
-export const METRICS = ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel', 'outliers'];
+export const METRICS = [
+  'int8PerTensor',
+  'int8PerChannel',
+  'int4PerTensor',
+  'int4PerChannel',
+  'int4Block32',
+  'int4Block128',
+  'outliers',
+];
 
 // An infinite SQNR (nothing lost) is written as this many dB: JSON has no Infinity.
 export const LOSSLESS_DB = 1000;
@@ -66,7 +74,8 @@ const syntheticName = (l) => new RegExp(`^${l.op.replace(/[^A-Za-z0-9_]/g, '\\$&
 
 /**
  * @param analysis  analyze()'s result
- * @param options   { metric: 'int8PerTensor' (default) | 'int8PerChannel' | 'int4PerTensor' | 'int4PerChannel' | 'outliers' }
+ * @param options   { metric: 'int8PerTensor' (default) | 'int8PerChannel' | 'int4PerTensor' | 'int4PerChannel' |
+ *                    'int4Block32' | 'int4Block128' | 'outliers' }
  * @returns { nodeData (the JSON file's object), graphId, metric, results (count), skipped: [{layer, reason}] }
  */
 export function modelExplorerNodeData(analysis, { metric = 'int8PerTensor' } = {}) {
