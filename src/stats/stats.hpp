@@ -10,9 +10,9 @@
 //    squares and sums are double; +inf when nothing is lost (noise 0).
 //    (The fast path squares in float32 and sums in double; channels whose absMax is
 //    below 1e-12, where float32 squares would underflow, take an all-double path.)
-//  - AIMET's problematic-channel rule: relative range r_c = (max_c - min_c) /
-//    (smallest non-zero channel range); flagged when r_c > Q3 + 1.5 (Q3 - Q1),
-//    quantiles by linear interpolation (numpy's default).
+//  - AIMET's problematic-channel rule (stats/outliers.hpp) on the channel ranges
+//    max_c - min_c: relative range r_c = range_c / (smallest non-zero channel range);
+//    flagged when r_c > Q3 + 1.5 (Q3 - Q1), quantiles by linear interpolation (numpy's default).
 //  - histogram: `bins` equal bins over [tensor min, tensor max];
 //    bin = clamp(int((x - min) * (bins / (max - min))), 0, bins - 1), float32.
 #pragma once
