@@ -255,8 +255,7 @@ TEST_CASE("input channels: streaming pieces of any size in any order equals the 
     std::shuffle(pieces.begin(), pieces.end(), rng);
     auto streamed = InputChannelAbsMax::create(s);
     REQUIRE(streamed.ok());
-    for (auto [first, count] : pieces)
-      streamed->feed(reinterpret_cast<const uint8_t*>(v.data() + first), first, count);
+    for (auto [first, count] : pieces) streamed->feed(reinterpret_cast<const uint8_t*>(v.data() + first), first, count);
     INFO("trial " << trial << " rank " << rank << " axis " << s.axis << " out " << s.outputAxis << " groups " << s.groups);
     CHECK(whole->finish().absMax == expected);
     CHECK(streamed->finish().absMax == expected);
