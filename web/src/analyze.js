@@ -36,6 +36,7 @@ export function copyViews(views) {
 export function copyStats(r) {
   const ch = r.channels;
   const q = r.quant;
+  const ic = r.inputChannels; // absent from an equalization's statistics
   const views = [
     ch.min,
     ch.max,
@@ -47,10 +48,13 @@ export function copyStats(r) {
     ...SCHEMES.map((k) => ch.sqnr[k]),
     r.histogram.counts,
     r.outlierChannels,
+    ...(ic ? [ic.absMax, ic.relativeAbsMax, ic.outliers] : []),
     ...(q ? [q.scale, q.zeroPoint] : []),
   ];
-  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers, scale, zeroPoint] =
-    copyViews(views);
+  const copies = copyViews(views);
+  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers] = copies;
+  const [inAbsMax, inRelative, inOutliers] = ic ? copies.slice(13, 16) : [];
+  const [scale, zeroPoint] = copies.slice(ic ? 16 : 13);
   const sqnr = Object.fromEntries(SCHEMES.map((k, i) => [k, [s0, s1, s2, s3][i]]));
   return {
     channels: { count: ch.count, min, max, mean, std, absMax, range, relativeRange, sqnr },
@@ -61,6 +65,19 @@ export function copyStats(r) {
     quartiles: r.quartiles,
     sqnr: r.sqnr,
     quant: q && { ...q, scale, zeroPoint },
+    ...(ic && {
+      inputChannels: {
+        count: ic.count,
+        axis: ic.axis,
+        groups: ic.groups,
+        perGroup: ic.perGroup,
+        absMax: inAbsMax,
+        relativeAbsMax: inRelative,
+        outliers: inOutliers,
+        quartiles: ic.quartiles,
+        threshold: ic.threshold,
+      },
+    }),
   };
 }
 
@@ -229,6 +246,8 @@ function summarize(layers, order) {
   let parameters = 0;
   let outlierChannels = 0;
   let layersWithOutliers = 0;
+  let inputOutlierChannels = 0;
+  let layersWithInputOutliers = 0;
   let failed = 0;
   for (const l of layers) {
     if (l.error) {
@@ -238,6 +257,9 @@ function summarize(layers, order) {
     parameters += l.shape.reduce((a, b) => a * b, 1);
     outlierChannels += l.outlierChannels.length;
     if (l.outlierChannels.length) layersWithOutliers++;
+    const inOutliers = l.inputChannels ? l.inputChannels.outliers.length : 0;
+    inputOutlierChannels += inOutliers;
+    if (inOutliers) layersWithInputOutliers++;
   }
   const ok = order.filter((k) => !layers[k].error);
   const worst = ok.length ? layers[ok[0]] : null;
@@ -248,6 +270,8 @@ function summarize(layers, order) {
     parameters,
     layersWithOutliers,
     outlierChannels,
+    layersWithInputOutliers,
+    inputOutlierChannels,
     ranking: order, // positions in `layers`, riskiest first
     worstInt8PerTensor: worst ? { layer: worst.name, index: ok[0], sqnr: worst.sqnr.int8PerTensor } : null,
   };
