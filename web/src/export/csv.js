@@ -70,6 +70,7 @@ export const LAYER_COLUMNS = [
   'then',
   'risk',
   'error',
+  'inputOutliers',
 ];
 
 export function analysisLayersCsv(result) {
@@ -97,6 +98,7 @@ export function analysisLayersCsv(result) {
       ok ? followerText(l) : '',
       riskOf(l),
       l.error ? `${l.error.code}: ${l.error.message}` : '',
+      ok && l.inputChannels ? l.inputChannels.outliers.length : null,
     ];
   });
   return toCsv(LAYER_COLUMNS, rows);
