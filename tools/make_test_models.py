@@ -854,6 +854,31 @@ def hostile_split_pads():
     return model, {}
 
 
+def input_channels():
+    """Outliers in input channels, where SmoothQuant and AWQ look: a MatMul B [32, 24]
+    whose input row 5 is scaled x50 (every output column then holds one large value:
+    the output channels' ranges cannot point at row 5), a Gemm transB=1 [12, 24] whose input column 17
+    is scaled x50, and a grouped Conv [8, 2, 3, 3] (group 4) whose input channel 5
+    (group 2, second of its two) is scaled x50 in both of that group's filters."""
+    rng = np.random.default_rng(131)
+    mm = rng.normal(0.0, 0.1, size=(32, 24))
+    mm[5, :] *= 50.0
+    gemm = rng.normal(0.0, 0.1, size=(12, 24))
+    gemm[:, 17] *= 50.0
+    conv = rng.normal(0.0, 0.1, size=(8, 2, 3, 3))
+    conv[4:6, 1] *= 50.0
+    nodes = [
+        helper.make_node("MatMul", ["x", "mm_in_row5"], ["h"], name="matmul_input_row5"),
+        helper.make_node("Gemm", ["h", "gemm_in_col17"], ["y"], name="gemm_transB1_input_col17", transB=1),
+        helper.make_node("Conv", ["c", "conv_group4_in5"], ["z"], name="conv_group4_input5", group=4),
+    ]
+    arrays = {"mm_in_row5": mm, "gemm_in_col17": gemm, "conv_group4_in5": conv}
+    graph = helper.make_graph(
+        nodes, "input_channels", [vi("x", F, [4, 32]), vi("c", F, [1, 8, 6, 6])], [vi("y", F), vi("z", F)],
+        [init(k, v.astype(np.float32)) for k, v in arrays.items()])
+    return make_model(graph, 13), {}
+
+
 CASES = [
     ("hostile_split_pads.onnx", hostile_split_pads),
     ("typed_float_data.onnx", typed_float_data),
@@ -876,6 +901,7 @@ CASES = [
     ("cle_stops.onnx", cle_stops),
     ("cle_dead_channels.onnx", cle_dead_channels),
     ("cle_shared_bias.onnx", cle_shared_bias),
+    ("input_channels.onnx", input_channels),
 ]
 
 # Cases that are large on purpose (weights bigger than the API's 4 MB streaming piece).

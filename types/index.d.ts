@@ -187,10 +187,35 @@ export interface WeightStats {
   sqnr: SqnrByScheme;
 }
 
+/**
+ * Per input channel of the layer's input (docs/computations.md): absMax of every weight
+ * that multiplies it, and the channels AIMET's rule flags on absMax relative to the
+ * smallest non-zero one. A grouped Conv's input channel G * perGroup + j is stored index j
+ * of the I/g axis in group G's filters.
+ */
+export interface InputChannelStats {
+  /** Input channels: groups * perGroup. */
+  count: number;
+  /** The input-channel axis of the stored tensor (`shape`). */
+  axis: number;
+  /** Conv groups (1 for every other op). */
+  groups: number;
+  /** The size of the stored input axis (I/g for a grouped Conv). */
+  perGroup: number;
+  absMax: Float32Array;
+  /** absMax / the smallest non-zero absMax (all 0 when every absMax is 0). */
+  relativeAbsMax: Float64Array;
+  /** Input channels with relativeAbsMax above `threshold` = Q3 + 1.5 (Q3 - Q1). */
+  outliers: Uint32Array;
+  threshold: number;
+  quartiles: [number, number];
+}
+
 /** A layer with its statistics (`channels` now holds the per-channel arrays; its count is channels.count). */
 export interface AnalyzedLayer extends Omit<LayerInfo, 'channels'>, WeightStats {
   /** How the weight is stored quantized, or null for a float weight. */
   quant: QuantInfo | null;
+  inputChannels: InputChannelStats;
   error?: undefined;
 }
 
@@ -209,6 +234,9 @@ export interface AnalysisSummary {
   parameters: number;
   layersWithOutliers: number;
   outlierChannels: number;
+  /** Layers with a flagged input channel, and the flagged input channels of all layers. */
+  layersWithInputOutliers: number;
+  inputOutlierChannels: number;
   /** Positions in `layers`, riskiest (lowest INT8 per-tensor SQNR) first. */
   ranking: number[];
   worstInt8PerTensor: { layer: string; index: number; sqnr: number } | null;

@@ -136,9 +136,27 @@ val layerStatsValue(const stats::LayerStats& s) {
   return o;
 }
 
+val inputChannelsValue(const stats::InputChannelStats& s) {
+  val o = val::object();
+  o.set("count", static_cast<double>(s.count));
+  o.set("axis", s.axis);
+  o.set("groups", static_cast<double>(s.groups));
+  o.set("perGroup", static_cast<double>(s.perGroup));
+  o.set("absMax", view(s.absMax));
+  o.set("relativeAbsMax", view(s.relative));
+  o.set("outliers", view(s.outliers));
+  o.set("threshold", s.threshold);
+  val q = val::array();
+  q.call<void>("push", s.q1);
+  q.call<void>("push", s.q3);
+  o.set("quartiles", q);
+  return o;
+}
+
 val analysisValue(const analysis::LayerAnalysis& a) {
   val o = layerStatsValue(a.stats);
   o.set("quant", quantValue(a.quant));
+  o.set("inputChannels", inputChannelsValue(a.inputs));
   return o;
 }
 

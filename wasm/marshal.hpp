@@ -49,7 +49,10 @@ val quantValue(const analysis::QuantInfo& q);
 // {channels: {count, min, max, mean, std, absMax, range, relativeRange, sqnr: {scheme: view}},
 //  tensor, histogram, outlierChannels, outlierThreshold, quartiles, sqnr} (views of `s`)
 val layerStatsValue(const stats::LayerStats& s);
-// A layer's analysis: its statistics and `quant` (views of `a`).
+// {count, axis, groups, perGroup, absMax, relativeAbsMax, outliers, threshold, quartiles}
+// (views of `s`): the per-input-channel absMax and its outliers.
+val inputChannelsValue(const stats::InputChannelStats& s);
+// A layer's analysis: its statistics, `quant` and `inputChannels` (views of `a`).
 val analysisValue(const analysis::LayerAnalysis& a);
 
 }  // namespace ql::bindings

@@ -177,6 +177,17 @@ Result<std::vector<float>> layerWeightValues(const graph::Layer& L, wire::Bytes 
   return v;
 }
 
+stats::InputChannelShape inputChannelShape(const graph::Layer& L) {
+  stats::InputChannelShape s;
+  s.dims = L.shape;
+  s.axis = L.inputAxis;
+  s.outputAxis = L.channelAxis;
+  // Conv's grouped filters [O, I/g, k...] hold I/g of the I input channels each; a
+  // grouped ConvTranspose's input axis is all of I.
+  s.groups = L.spec && L.spec->family == graph::OpFamily::Conv ? L.groups : 1;
+  return s;
+}
+
 Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::Options& options, uint64_t availableBytes) {
   LayerAnalyzer a;
   a.layer_ = &L;
@@ -203,6 +214,9 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
     auto b = stats::LayerStatsBuilder::create(L.layout, options);
     if (!b.ok()) return withLayer(L, b.error());
     a.builder_ = std::move(b.value());
+    auto in = stats::InputChannelAbsMax::create(inputChannelShape(L));
+    if (!in.ok()) return withLayer(L, in.error());
+    a.inputs_ = std::move(in.value());
     return a;
   }
   uint64_t count = 0;
@@ -219,6 +233,9 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
   auto b = stats::LayerStatsBuilder::create(L.layout, options);
   if (!b.ok()) return withLayer(L, b.error());
   a.builder_ = std::move(b.value());
+  auto in = stats::InputChannelAbsMax::create(inputChannelShape(L));
+  if (!in.ok()) return withLayer(L, in.error());
+  a.inputs_ = std::move(in.value());
   return a;
 }
 
@@ -243,8 +260,15 @@ Error LayerAnalyzer::feedFloats(int pass, const float* values, uint64_t first, u
     dequant_.apply(values, first, count, scratch_.data());
     bytes = reinterpret_cast<const uint8_t*>(scratch_.data());
   }
-  Error e = builder_.feed(pass, bytes, first, count);
-  return e.ok() ? e : withLayer(*layer_, e);
+  return feedValues(pass, bytes, first, count);
+}
+
+// The statistics, and in pass 1 the input channels, once the statistics have checked the range.
+Error LayerAnalyzer::feedValues(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
+  Error e = builder_.feed(pass, values, first, count);
+  if (!e.ok()) return withLayer(*layer_, e);
+  if (pass == 1) inputs_.feed(values, first, count);
+  return e;
 }
 
 Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
@@ -254,17 +278,15 @@ Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
       return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of a MatMulNBits weight must hold whole columns"));
     scratch_.resize(stored.size / cb * K);
     Error e = dequant_.applyPacked(stored, firstByte, scratch_.data());
-    if (e.ok())
-      e = builder_.feed(pass, reinterpret_cast<const uint8_t*>(scratch_.data()), firstByte / cb * K, stored.size / cb * K);
-    return e.ok() ? e : withLayer(*layer_, e);
+    if (!e.ok()) return withLayer(*layer_, e);
+    return feedValues(pass, reinterpret_cast<const uint8_t*>(scratch_.data()), firstByte / cb * K, stored.size / cb * K);
   }
   if (firstByte % elemSize_ || stored.size % elemSize_) {
     return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of the weight must hold whole elements"));
   }
   const uint64_t first = firstByte / elemSize_, count = stored.size / elemSize_;
   if (dataType_ == onnx::kFloat && !out_.quant.present) {  // zero copy: the stored bytes are the values
-    Error e = builder_.feed(pass, stored.data, first, count);
-    return e.ok() ? e : withLayer(*layer_, e);
+    return feedValues(pass, stored.data, first, count);
   }
   converted_.resize(count);
   onnx::convertRaw(dataType_, stored.data, count, converted_.data());
@@ -280,6 +302,7 @@ Result<LayerAnalysis> LayerAnalyzer::finish() {
   auto s = builder_.finish();
   if (!s.ok()) return withLayer(*layer_, s.error());
   out_.stats = std::move(s.value());
+  out_.inputs = inputs_.finish();
   return std::move(out_);
 }
 

@@ -11,6 +11,7 @@
 #include "onnx/model.hpp"
 #include "onnx/skim.hpp"
 #include "onnx/tensor_data.hpp"
+#include "stats/input_channels.hpp"
 #include "stats/stats.hpp"
 
 namespace ql::analysis {
@@ -32,7 +33,13 @@ struct QuantInfo {
 struct LayerAnalysis {
   stats::LayerStats stats;
   QuantInfo quant;
+  stats::InputChannelStats inputs;  // per input channel (stats/input_channels.hpp)
 };
+
+// Where a layer's input channels lie in the values the analysis sees (the stored
+// tensor, or MatMulNBits' dequantized [N, K]): graph::Layer's inputAxis and
+// channelAxis, and the Conv family's groups.
+stats::InputChannelShape inputChannelShape(const graph::Layer& layer);
 
 // How a layer's stored weight values become the float32 values the graph computes
 // with (the one definition, shared by the analysis and the model comparison):
@@ -95,11 +102,13 @@ class LayerAnalyzer {
   Result<LayerAnalysis> finish();
 
  private:
+  Error feedValues(int pass, const uint8_t* values, uint64_t first, uint64_t count);
   const graph::Layer* layer_ = nullptr;
   int32_t dataType_ = 0;
   size_t elemSize_ = 4;
   Dequantizer dequant_;
   stats::LayerStatsBuilder builder_;
+  stats::InputChannelAbsMax inputs_;
   LayerAnalysis out_;
   std::vector<float> converted_, scratch_;
 };

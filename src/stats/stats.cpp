@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include "stats/outliers.hpp"
+
 namespace ql::stats {
 
 namespace {
@@ -810,22 +812,13 @@ Result<LayerStats> LayerStatsBuilder::finish() {
   for (int lane = 0; lane < 4; ++lane)
     for (int b = 0; b < bins; ++b) S.histogram[b] += t.sub[lane * bins + b];
 
-  // AIMET's outlier rule.
-  float smallest = std::numeric_limits<float>::infinity();
-  for (float r : S.range) {
-    if (r > 0) smallest = std::min(smallest, r);
-  }
-  std::vector<double> rel(C, 0.0);
-  if (std::isfinite(smallest)) {
-    for (uint64_t c = 0; c < C; ++c) rel[c] = static_cast<double>(S.range[c]) / static_cast<double>(smallest);
-  }
-  S.q1 = quantile(rel, 0.25);
-  S.q3 = quantile(rel, 0.75);
-  S.outlierThreshold = S.q3 + 1.5 * (S.q3 - S.q1);
-  for (uint64_t c = 0; c < C; ++c) {
-    if (rel[c] > S.outlierThreshold) S.outliers.push_back(static_cast<uint32_t>(c));
-  }
-  S.relativeRange = std::move(rel);
+  // AIMET's outlier rule, on the channels' ranges.
+  RelativeOutliers flags = flagRelativeOutliers(S.range);
+  S.q1 = flags.q1;
+  S.q3 = flags.q3;
+  S.outlierThreshold = flags.threshold;
+  S.outliers = std::move(flags.flagged);
+  S.relativeRange = std::move(flags.relative);
   return std::move(S);
 }
 

@@ -10,9 +10,9 @@
 //    squares and sums are double; +inf when nothing is lost (noise 0).
 //    (The fast path squares in float32 and sums in double; channels whose absMax is
 //    below 1e-12, where float32 squares would underflow, take an all-double path.)
-//  - AIMET's problematic-channel rule: relative range r_c = (max_c - min_c) /
-//    (smallest non-zero channel range); flagged when r_c > Q3 + 1.5 (Q3 - Q1),
-//    quantiles by linear interpolation (numpy's default).
+//  - AIMET's problematic-channel rule (stats/outliers.hpp) on the channel ranges
+//    max_c - min_c: relative range r_c = range_c / (smallest non-zero channel range);
+//    flagged when r_c > Q3 + 1.5 (Q3 - Q1), quantiles by linear interpolation (numpy's default).
 //  - block-wise symmetric INT4 (schemes "int4Block<B>"): the reduction elements of one
 //    output channel (every element of that channel, in the stored tensor's memory order:
 //    for layout [outer][rows][channels][inner], element (o, r, c, i) of channel

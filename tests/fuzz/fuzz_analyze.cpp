@@ -111,6 +111,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         qlfuzz::finding("per-channel arrays of the wrong size");
       for (uint32_t o : st.outliers)
         if (o >= st.channels) qlfuzz::finding("outlier channel out of range");
+      const auto& in = r->inputs;
+      if (in.absMax.size() != in.count || in.relative.size() != in.count)
+        qlfuzz::finding("input-channel arrays of the wrong size");
+      for (uint32_t o : in.outliers)
+        if (o >= in.count) qlfuzz::finding("outlier input channel out of range");
       sqnr.push_back(st.sqnr[stats::kInt8PerTensor]);
     } else {
       sqnr.push_back(NAN);

@@ -32,7 +32,17 @@ test('analyze prints a table of the riskiest layers', { skip: !anyReal && 'no re
   const rows = r.stdout.split('\n').filter((l) => /^\d+ {2}\S/.test(l));
   assert.equal(rows.length, 5);
   assert.match(r.stdout, /Riskiest: .+ dB INT8 per-tensor/);
+  assert.match(r.stdout, /\n\d+ of \d+ layers have outlier input channels \(\d+ input channels, /);
   assert.equal(r.stderr, '');
+});
+
+test('analyze counts the outlier input channels under the table', async (t) => {
+  const file = generatedModelFiles().find((f) => path.basename(f) === 'input_channels.onnx');
+  if (!file) return t.skip('models/generated/input_channels.onnx missing (run tools/make_test_models.py)');
+  const r = await runCli(['analyze', file]);
+  assert.equal(r.code, 0, r.stderr);
+  // One input channel scaled x50 in each of its three layers (tools/make_test_models.py).
+  assert.match(r.stdout, /\n3 of 3 layers have outlier input channels \(3 input channels, /);
 });
 
 test(

@@ -149,6 +149,7 @@ test(
       assert.equal(row[col.layer], l.name);
       assert.equal(row[col.shape], l.shape.join('x'));
       assert.equal(row[col.outliers], l.outlierChannels.length);
+      assert.equal(row[col.inputOutliers], l.inputChannels.outliers.length);
       assert.equal(row[col.risk], riskOf(l));
       for (const s of ['int8PerTensor', 'int8PerChannel', 'int4PerTensor', 'int4PerChannel', 'int4Block32', 'int4Block128'])
         same(row[col[s]], l.sqnr[s], `${l.name} ${s}`);

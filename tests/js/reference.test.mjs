@@ -33,6 +33,28 @@ function compareLayer(d, where, o, r) {
     return;
   }
   compareStats(d, where, o, r);
+  compareInputChannels(d, `${where}.inputChannels`, o.inputChannels, r.inputChannels);
+}
+
+// Per-input-channel absMax (exact float32) and the flagged input channels.
+function compareInputChannels(d, where, o, r) {
+  if (!o || !r) {
+    d.add(where, `ours ${JSON.stringify(o)} vs reference ${JSON.stringify(r)}`);
+    return;
+  }
+  d.eq(`${where}.count`, o.count, r.count);
+  d.eq(`${where}.axis`, o.axis, r.axis);
+  d.arrays(`${where}.absMax`, o.absMax, r.absMax, (w, a, b) => d.f32(w, a, b));
+  d.arrays(`${where}.relativeAbsMax`, o.relativeAbsMax, r.relativeAbsMax, (w, a, b) =>
+    d.close(w, a, b, 1e-6 * Math.abs(b) + 1e-12),
+  );
+  d.eq(`${where}.outliers`, o.outliers, r.outliers);
+  for (const [k, v] of [
+    ['threshold', [o.threshold, r.threshold]],
+    ['quartiles[0]', [o.quartiles[0], r.quartiles[0]]],
+    ['quartiles[1]', [o.quartiles[1], r.quartiles[1]]],
+  ])
+    d.close(`${where}.${k}`, v[0], v[1], 1e-6 * Math.abs(v[1]) + 1e-12);
 }
 
 // `extra`: options given to both (e.g. ['--block-size', '48']).
@@ -93,4 +115,20 @@ test('--block-size N adds int4Block<N>, matching the reference', async (t) => {
       for (const l of o.layers.filter((x) => !x.error)) assert.ok(`int4Block${n}` in l.sqnr, l.name);
     });
   }
+});
+
+// tools/make_test_models.py's input_channels.onnx scales one input channel of each layer
+// x50: the rule must flag exactly that one (and the reference agrees, above).
+test('the input-channel outlier rule flags the input channel scaled x50', async () => {
+  const file = generatedModelFiles().find((f) => path.basename(f) === 'input_channels.onnx');
+  assert.ok(file, 'models/generated/input_channels.onnx is missing (run tools/make_test_models.py)');
+  const o = await compareModel(file);
+  const flagged = Object.fromEntries(o.layers.map((l) => [l.name, l.inputChannels.outliers]));
+  assert.deepEqual(flagged, {
+    matmul_input_row5: [5],
+    gemm_transB1_input_col17: [17],
+    conv_group4_input5: [5],
+  });
+  const conv = o.layers.find((l) => l.name === 'conv_group4_input5').inputChannels;
+  assert.deepEqual([conv.count, conv.groups, conv.perGroup, conv.axis], [8, 4, 2, 1]);
 });

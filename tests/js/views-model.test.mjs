@@ -147,6 +147,11 @@ describe('model and layer views in Chromium', { skip }, () => {
       const o = {
         name: rootEl.getAttribute('data-layer-name'),
         outliers: rootEl.querySelector('[data-field="outliers"]')?.textContent,
+        inputOutliers: rootEl.querySelector('[data-field="input-outliers"]')?.textContent,
+        inputFlagged: [...rootEl.querySelectorAll('[data-chart="input-channels"] .ql-flagged')].map((e) =>
+          Number(e.dataset.channel),
+        ),
+        inputChart: !!rootEl.querySelector('[data-chart="input-channels"] svg'),
         flagged: {},
         sqnr: {},
         summary: {},
@@ -164,6 +169,10 @@ describe('model and layer views in Chromium', { skip }, () => {
     assert.equal(got.outliers, String(l.outlierChannels.length), `outliers shown for ${l.name}`);
     const expected = Array.from(l.outlierChannels).sort((a, b) => a - b);
     for (const c of CHARTS) assert.deepEqual(got.flagged[c], expected, `flagged marks in chart ${c} of ${l.name}`);
+    // Input channels: the count and one mark per flagged input channel, as the core found them.
+    assert.equal(got.inputOutliers, String(l.inputChannels.outliers.length), `input outliers shown for ${l.name}`);
+    assert.equal(got.inputChart, l.inputChannels.count > 0, `input-channel chart of ${l.name}`);
+    assert.deepEqual(got.inputFlagged, Array.from(l.inputChannels.outliers), `flagged input channels of ${l.name}`);
     for (const k of SCHEMES) assert.equal(got.sqnr[k], formatDb(l.sqnr[k]));
     const s = channelRangeSummary(l).range;
     for (const k of ['mean', 'std', 'min', 'q1', 'median', 'q3', 'max'])
@@ -308,6 +317,44 @@ describe('model and layer views in Chromium', { skip }, () => {
     await page.setViewportSize({ width: 1920, height: 1080 });
     await waitForWiderChart(page, 'channels', narrow);
     await screenshot(page, 'view-layer-mlsd-wide');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('layer view: input channels of a MatMul, a Gemm and a grouped Conv with one input channel x50', async (t) => {
+    const file = path.join(root, 'models', 'generated', 'input_channels.onnx');
+    if (!fs.existsSync(file)) return t.skip('models/generated/input_channels.onnx missing (run tools/make_test_models.py)');
+    const result = await analyze(file);
+    const d = toJSON(result);
+    const page = await open();
+    const expected = { matmul_input_row5: 5, gemm_transB1_input_col17: 17, conv_group4_input5: 5 };
+    for (const [name, channel] of Object.entries(expected)) {
+      const p = result.layers.findIndex((l) => l.name === name);
+      await mount(page, 'layer', d, p);
+      await checkLayerView(page, result, p);
+      assert.deepEqual(Array.from(result.layers[p].inputChannels.outliers), [channel], name);
+      // The mark stands at the flagged channel's place on the axis.
+      const overlay = page.locator('[data-chart="input-channels"] .ql-overlay');
+      await overlay.scrollIntoViewIfNeeded();
+      const box = await overlay.boundingBox();
+      const ic = result.layers[p].inputChannels;
+      const cx = Number(await page.getAttribute('[data-chart="input-channels"] .ql-flagged circle', 'cx'));
+      assert.ok(Math.abs(cx - ((channel + 0.5) / ic.count) * box.width) < 1, `${name}: mark at x ${cx}`);
+      // The hover names the input channel and its absMax.
+      await page.mouse.move(box.x + ((channel + 0.5) / ic.count) * box.width, box.y + box.height / 2);
+      await page.waitForFunction(
+        (c) => (document.querySelector('.ql-tooltip:not([hidden])')?.textContent ?? '').startsWith(`input channel ${c}`),
+        channel,
+      );
+      const tipText = await page.textContent('.ql-tooltip');
+      assert.ok(tipText.includes(formatNumber(ic.absMax[channel])), `${name}: tooltip shows absMax`);
+      assert.ok(tipText.includes('outlier input channel'), `${name}: tooltip says flagged`);
+      if (name === 'conv_group4_input5') {
+        assert.ok(tipText.includes('2, 1'), 'group 2, index 1');
+        assert.match(await page.textContent('[data-field="input-channels"]'), /^8: 4 groups × 2 on axis 1/);
+      }
+      await screenshot(page, `view-layer-input-channels-${name}`);
+    }
     assert.deepEqual(page.errors, []);
     await page.close();
   });

@@ -333,6 +333,33 @@ def fake_quant_error(w, abs_max, qmax):
     return e
 
 
+def tukey_flags(magnitudes):
+    """AIMET's rule on one magnitude per channel: relative to the smallest non-zero one
+    (all 0 when none is), flagged above Q3 + 1.5 (Q3 - Q1) (numpy's linear percentiles)."""
+    m = np.asarray(magnitudes)
+    nonzero = m[m > 0]
+    if nonzero.size:
+        rel = m.astype(np.float64) / np.float64(nonzero.min())
+    else:
+        rel = np.zeros(m.shape, np.float64)
+    q1, q3 = np.percentile(rel, [25, 75]) if rel.size else (0.0, 0.0)
+    threshold = q3 + 1.5 * (q3 - q1)
+    return rel, float(q1), float(q3), float(threshold), np.nonzero(rel > threshold)[0]
+
+
+def input_channel_stats(absmax, axis):
+    """absmax: float32, one value per input channel of the layer's input."""
+    absmax = np.asarray(absmax, np.float32).ravel()
+    rel, q1, q3, threshold, flagged = tukey_flags(absmax)
+    return {"count": int(absmax.size), "axis": int(axis), "absMax": absmax,
+            "relativeAbsMax": rel, "outliers": flagged, "quartiles": [q1, q3],
+            "threshold": threshold}
+
+
+def layer_stats(ch, bins):
+    """ch: float32 [C, M], row c = the values of output channel c."""
+
+
 def block_sqnr(rows, block):
     """Block-wise symmetric INT4: rows float32 [C, M], row c = the reduction elements
     of output channel c in the stored tensor's memory order, cut into blocks of `block`
@@ -569,6 +596,27 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
                           else np.asarray(quant["zero_point"]).ravel()),
         },
     }
+    # Input channels, from each op's definition on the op's view of the weight:
+    # Conv [O, I/g, k...]: output channel o reads input channels G*(I/g) .. G*(I/g)+I/g-1 of
+    # its group G = o // (O/g), so input channel G*(I/g)+j gathers [G, :, j, ...];
+    # ConvTranspose [I, O/g, k...]: axis 0; Gemm [K, N] (transB: [N, K]): the K axis;
+    # MatMul x @ B [..., K, N]: axis -2; A @ x with A [..., M, K]: axis -1.
+    a = np.abs(view.astype(np.float32))
+    if op in CONV_FAMILY:
+        if groups < 1 or view.shape[0] % groups:
+            raise NotALayer(f"{name}: {view.shape[0]} output channels not divisible by group {groups}")
+        o_g = view.shape[0] // groups
+        in_axis = 1
+        in_absmax = a.reshape(groups, o_g, view.shape[1], -1).max(axis=(1, 3)).ravel()
+    else:
+        if op == "ConvTranspose":
+            in_axis = 0
+        elif op == "Gemm":
+            in_axis = 1 - op_axis
+        else:
+            in_axis = rank - 1 if weight_left else rank - 2
+        in_absmax = np.moveaxis(a, in_axis, 0).reshape(view.shape[in_axis], -1).max(axis=1)
+    record["inputChannels"] = input_channel_stats(in_absmax, perm[in_axis])
     record.update(layer_stats(ch, bins, rows, BLOCK_SIZES))
     return record
 
@@ -636,6 +684,8 @@ def analyse_nbits(node, index, graph, scope, path, opset, bins):
                   "scale": scales.ravel(), "zeroPoint": zp_out,
                   "bits": bits, "blockSize": block, "symmetric": bool(np.all(zp == 2.0 ** (bits - 1)))},
     }
+    # W [K, N] = ch^T: input channel k is column k of ch.
+    record["inputChannels"] = input_channel_stats(np.abs(ch).max(axis=0), 1)
     record.update(layer_stats(ch, bins, None, BLOCK_SIZES))
     return record
 

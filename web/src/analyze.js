@@ -37,6 +37,7 @@ export function copyStats(r) {
   const ch = r.channels;
   const schemes = Object.keys(ch.sqnr); // the core's, in its order (SCHEMES, then any extra block size)
   const q = r.quant;
+  const ic = r.inputChannels; // absent from an equalization's statistics
   const views = [
     ch.min,
     ch.max,
@@ -48,12 +49,16 @@ export function copyStats(r) {
     ...schemes.map((k) => ch.sqnr[k]),
     r.histogram.counts,
     r.outlierChannels,
+    ...(ic ? [ic.absMax, ic.relativeAbsMax, ic.outliers] : []),
     ...(q ? [q.scale, q.zeroPoint] : []),
   ];
   const copies = copyViews(views);
   const [min, max, mean, std, absMax, range, relativeRange] = copies;
   const sqnr = Object.fromEntries(schemes.map((k, i) => [k, copies[7 + i]]));
-  const [counts, outliers, scale, zeroPoint] = copies.slice(7 + schemes.length);
+  const rest = copies.slice(7 + schemes.length);
+  const [counts, outliers] = rest;
+  const [inAbsMax, inRelative, inOutliers] = ic ? rest.slice(2, 5) : [];
+  const [scale, zeroPoint] = rest.slice(ic ? 5 : 2);
   return {
     channels: { count: ch.count, min, max, mean, std, absMax, range, relativeRange, sqnr },
     tensor: r.tensor,
@@ -63,6 +68,19 @@ export function copyStats(r) {
     quartiles: r.quartiles,
     sqnr: r.sqnr,
     quant: q && { ...q, scale, zeroPoint },
+    ...(ic && {
+      inputChannels: {
+        count: ic.count,
+        axis: ic.axis,
+        groups: ic.groups,
+        perGroup: ic.perGroup,
+        absMax: inAbsMax,
+        relativeAbsMax: inRelative,
+        outliers: inOutliers,
+        quartiles: ic.quartiles,
+        threshold: ic.threshold,
+      },
+    }),
   };
 }
 
@@ -237,6 +255,8 @@ function summarize(layers, order) {
   let parameters = 0;
   let outlierChannels = 0;
   let layersWithOutliers = 0;
+  let inputOutlierChannels = 0;
+  let layersWithInputOutliers = 0;
   let failed = 0;
   for (const l of layers) {
     if (l.error) {
@@ -246,6 +266,9 @@ function summarize(layers, order) {
     parameters += l.shape.reduce((a, b) => a * b, 1);
     outlierChannels += l.outlierChannels.length;
     if (l.outlierChannels.length) layersWithOutliers++;
+    const inOutliers = l.inputChannels ? l.inputChannels.outliers.length : 0;
+    inputOutlierChannels += inOutliers;
+    if (inOutliers) layersWithInputOutliers++;
   }
   const ok = order.filter((k) => !layers[k].error);
   const worst = ok.length ? layers[ok[0]] : null;
@@ -256,6 +279,8 @@ function summarize(layers, order) {
     parameters,
     layersWithOutliers,
     outlierChannels,
+    layersWithInputOutliers,
+    inputOutlierChannels,
     ranking: order, // positions in `layers`, riskiest first
     worstInt8PerTensor: worst ? { layer: worst.name, index: ok[0], sqnr: worst.sqnr.int8PerTensor } : null,
   };

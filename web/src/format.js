@@ -1,5 +1,13 @@
 // Presenting results: JSON documents and the plain-text table the CLI prints.
-import { followerText, layerLabel, normalizedText, quantizationText, riskOf, riskOfDb } from './presentation.js';
+import {
+  followerText,
+  inputOutliersText,
+  layerLabel,
+  normalizedText,
+  quantizationText,
+  riskOf,
+  riskOfDb,
+} from './presentation.js';
 import { schemeShort, schemesOf } from './schemes.js';
 
 export { quantizationText };
@@ -156,6 +164,7 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   lines.push(
     `${s.layersWithOutliers} of ${s.analysed} layers have outlier channels (${s.outlierChannels} channels, AIMET's Q3 + 1.5 IQR rule on relative ranges).`,
   );
+  if (s.layersWithInputOutliers !== undefined) lines.push(inputOutliersText(s));
   if (s.failed) lines.push(`${s.failed} layers could not be analysed (see the table).`);
   if (skipped.length) lines.push('', ...formatSkipped(skipped));
   return lines.join('\n');

@@ -65,6 +65,25 @@ export function quantizationDetail(q, format) {
   return parts.filter(Boolean).join(', ');
 }
 
+// Input channels (docs/computations.md): the outliers SmoothQuant and AWQ rescale. What
+// one is for this layer, in a few words: '24 (axis 1 of the stored weight)', or for a
+// grouped Conv '8: 4 groups × 2 on axis 1 (channel = group × 2 + index)'.
+export function inputChannelText(layer) {
+  const ic = layer.inputChannels;
+  if (!ic) return '';
+  if (ic.groups > 1)
+    return `${ic.count}: ${ic.groups} groups × ${ic.perGroup} on axis ${ic.axis} (channel = group × ${ic.perGroup} + index)`;
+  return `${ic.count} (axis ${ic.axis} of the stored weight)`;
+}
+
+// The rule that flags input channels, as the CLI's summary and the layer view state it.
+export const INPUT_OUTLIER_RULE = "AIMET's Q3 + 1.5 IQR rule on absMax relative to the smallest non-zero absMax";
+
+// The CLI's summary line for input channels (analyze()'s summary).
+export function inputOutliersText(summary) {
+  return `${summary.layersWithInputOutliers} of ${summary.analysed} layers have outlier input channels (${summary.inputOutlierChannels} input channels, ${INPUT_OUTLIER_RULE}).`;
+}
+
 // How risky a layer is to quantize to INT8 with one scale per tensor: the single
 // rule the app, the saved report and the CLI use.
 //   high:   INT8 per-tensor weight SQNR below 30 dB (an outlier channel or a wide

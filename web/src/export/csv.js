@@ -71,6 +71,7 @@ export const layerColumns = (schemes = SCHEMES) => [
   'then',
   'risk',
   'error',
+  'inputOutliers',
 ];
 export const LAYER_COLUMNS = layerColumns();
 
@@ -100,6 +101,7 @@ export function analysisLayersCsv(result) {
       ok ? followerText(l) : '',
       riskOf(l),
       l.error ? `${l.error.code}: ${l.error.message}` : '',
+      ok && l.inputChannels ? l.inputChannels.outliers.length : null,
     ];
   });
   return toCsv(layerColumns(schemes), rows);

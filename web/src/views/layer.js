@@ -3,13 +3,16 @@
 // and min vs max per channel, the histogram of relative channel ranges with the Tukey
 // threshold, the weight histogram, a summary of channel ranges, the layer's facts and
 // its SQNR under every scheme (the six, and int4Block<N> when measured). Flagged (outlier) channels are marked in every chart
-// in the same colour.
+// in the same colour. Below the output channels, the weight's absMax per input channel
+// (what SmoothQuant and AWQ rescale) with its flagged input channels.
 //
 // Contract: the root (div.ql-view.ql-layer-view) carries data-layer-name; the element
 // [data-field="outliers"] holds the number of flagged channels; each chart
 // ([data-chart="channels|mean-std|min-max|relative-range|histogram"]) holds exactly one
-// .ql-flagged element per flagged channel (with data-channel). A failed layer shows
-// .ql-error with its message. Model strings are written with .text() only.
+// .ql-flagged element per flagged channel (with data-channel). [data-field="input-outliers"]
+// holds the number of flagged input channels, and [data-chart="input-channels"] one
+// .ql-flagged element per flagged input channel (data-channel: the input channel). A
+// failed layer shows .ql-error with its message. Model strings are written with .text() only.
 import * as d3 from 'd3';
 import {
   colors,
@@ -32,6 +35,7 @@ import {
   viewRoot,
 } from './common.js';
 import { channelRangeChart } from './channel-range.js';
+import { INPUT_OUTLIER_RULE, inputChannelText } from '../presentation.js';
 
 const css = `
 .ql-layer-view h2 { overflow-wrap: anywhere; }
@@ -161,6 +165,69 @@ function channelChart(parent, l, { width, tip, flagged }) {
     return { zoom, overlay: chart.overlay, svg: d3.select(chart.svg) };
   }
   return { svg: d3.select(chart.svg) };
+}
+
+// absMax per input channel, drawn as the ±absMax a symmetric quantizer has to reach
+// (the shared range chart), the flagged input channels marked and the Tukey threshold
+// (threshold × the smallest non-zero absMax) as a dashed rule on both sides.
+function inputChannelChart(parent, l, { width, tip }) {
+  const ic = l.inputChannels;
+  const flagged = new Set(Array.from(ic.outliers));
+  const { div } = block(parent, 'input-channels', 'Weight absMax per input channel', {
+    wide: true,
+    hint: `${flagged.size} flagged of ${ic.count}`,
+  });
+  const abs = Float64Array.from(ic.absMax);
+  const unit = d3.min(abs.filter((v) => v > 0));
+  const limit = unit !== undefined && Number.isFinite(ic.threshold) ? ic.threshold * unit : NaN;
+  legend(div.node(), [
+    { label: 'absMax', color: colors.max, kind: 'line' },
+    { label: '−absMax', color: colors.min, kind: 'line' },
+    { label: `outlier input channel (${flagged.size})`, color: colors.flagged, kind: 'dot' },
+    ...(Number.isFinite(limit)
+      ? [{ label: `±threshold: ${formatNumber(ic.threshold)}× the smallest absMax`, color: palette.black, kind: 'dash' }]
+      : []),
+  ]);
+  const group = (i) => (ic.groups > 1 ? [['group, index', `${Math.floor(i / ic.perGroup)}, ${i % ic.perGroup}`]] : []);
+  const chart = channelRangeChart(
+    { min: abs.map((v) => -v), max: abs, flagged },
+    {
+      width,
+      height: Math.round(Math.max(200, Math.min(300, width * 0.2))),
+      margin: { top: 8, right: 16, bottom: 42, left: 62 },
+      xLabel:
+        ic.groups > 1 ? `input channel (group × ${ic.perGroup} + index on axis ${ic.axis})` : `input channel (axis ${ic.axis})`,
+      domain: Number.isFinite(limit) ? [-Math.max(limit, d3.max(abs)), Math.max(limit, d3.max(abs))] : undefined,
+      zero: true,
+      tip,
+      tipRows: (i) => [
+        `input channel ${i}`,
+        [
+          ['absMax', formatNumber(ic.absMax[i])],
+          ['relative absMax', `${formatNumber(ic.relativeAbsMax[i])}×`],
+          ...group(i),
+          ...(flagged.has(i) ? [['flagged', 'outlier input channel']] : []),
+        ],
+      ],
+      ariaLabel: `Weight absMax of each of ${ic.count} input channels, ${flagged.size} flagged`,
+    },
+  );
+  div.node().append(chart.svg);
+  if (Number.isFinite(limit)) {
+    const g = d3.select(chart.svg).select('g');
+    const [x0, x1] = chart.x.range();
+    for (const v of [-limit, limit])
+      g.append('line')
+        .attr('class', 'ql-threshold')
+        .attr('x1', x0)
+        .attr('x2', x1)
+        .attr('y1', chart.y(v))
+        .attr('y2', chart.y(v))
+        .attr('stroke', palette.black)
+        .attr('stroke-width', 1.2)
+        .attr('stroke-dasharray', '5 4');
+  }
+  div.append('p').attr('class', 'ql-muted').text(`Flagged: ${INPUT_OUTLIER_RULE}.`);
 }
 
 // A scatter of two per-channel quantities with a Delaunay hover.
@@ -555,6 +622,17 @@ export function renderLayerView(element, analysis, layer) {
         `${formatNumber(l.outlierThreshold)}× (Q1 ${formatNumber(l.quartiles?.[0])}×, Q3 ${formatNumber(l.quartiles?.[1])}×)`,
         'threshold',
       ],
+      ...(l.inputChannels
+        ? [
+            ['input channels', inputChannelText(l), 'input-channels'],
+            ['outlier input channels', String(l.inputChannels.outliers.length), 'input-outliers'],
+            [
+              'input Tukey threshold',
+              `${formatNumber(l.inputChannels.threshold)}× (Q1 ${formatNumber(l.inputChannels.quartiles[0])}×, Q3 ${formatNumber(l.inputChannels.quartiles[1])}×)`,
+              'input-threshold',
+            ],
+          ]
+        : []),
     ],
     'ql-facts',
   );
@@ -645,6 +723,7 @@ export function renderLayerView(element, analysis, layer) {
     const half = cols === 2 ? Math.floor((width - 28) / 2) : full;
     const opts = { tip, flagged };
     zoomState = channelChart(charts, l, { ...opts, width: full });
+    if (l.inputChannels && l.inputChannels.count) inputChannelChart(charts, l, { tip, width: full });
     scatter(charts, l, {
       ...opts,
       key: 'mean-std',

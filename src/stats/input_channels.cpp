@@ -1,0 +1,108 @@
+#include "stats/input_channels.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "stats/outliers.hpp"
+
+namespace ql::stats {
+
+namespace {
+
+inline uint32_t absBits(const uint8_t* p) {
+  uint32_t u;
+  std::memcpy(&u, p, 4);
+  return u & 0x7fffffffu;
+}
+
+// max |x| bits over n values, four independent lanes (integer max vectorizes).
+inline uint32_t runMax(const uint8_t* p, uint64_t n) {
+  uint32_t m[4] = {0, 0, 0, 0};
+  uint64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) m[k] = std::max(m[k], absBits(p + 4 * (i + k)));
+  for (; i < n; ++i) m[0] = std::max(m[0], absBits(p + 4 * i));
+  return std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+}
+
+}  // namespace
+
+Result<InputChannelAbsMax> InputChannelAbsMax::create(const InputChannelShape& s) {
+  const int rank = static_cast<int>(s.dims.size());
+  if (s.axis < 0 || s.axis >= rank || s.outputAxis < 0 || s.outputAxis >= rank || s.axis == s.outputAxis || s.groups < 1)
+    return makeError(ErrorCode::InvalidArgument, "input channels: axes " + std::to_string(s.axis) + " and " +
+                                                     std::to_string(s.outputAxis) + " do not fit a weight of rank " +
+                                                     std::to_string(rank));
+  InputChannelAbsMax a;
+  a.axis_ = s.axis;
+  a.n_ = 1;
+  for (int k = 0; k < rank; ++k) {
+    if (s.dims[k] < 0) return makeError(ErrorCode::InvalidArgument, "input channels: negative dimension");
+    a.n_ *= static_cast<uint64_t>(s.dims[k]);
+    if (k > s.axis) a.post_ *= static_cast<uint64_t>(s.dims[k]);
+    if (k > s.outputAxis) a.strideO_ *= static_cast<uint64_t>(s.dims[k]);
+  }
+  a.J_ = static_cast<uint64_t>(s.dims[s.axis]);
+  a.O_ = static_cast<uint64_t>(s.dims[s.outputAxis]);
+  a.groups_ = static_cast<uint64_t>(s.groups);
+  if (a.groups_ > 1 && (a.O_ % a.groups_ || a.O_ == 0))
+    return makeError(ErrorCode::InvalidArgument, "input channels: " + std::to_string(a.O_) +
+                                                     " output channels are not divisible by group " + std::to_string(a.groups_));
+  if (a.n_ == 0) a.post_ = a.strideO_ = 1;
+  a.acc_.assign(a.groups_ * a.J_, 0u);
+  return a;
+}
+
+void InputChannelAbsMax::feed(const uint8_t* values, uint64_t first, uint64_t count) {
+  if (acc_.empty()) return;
+  const uint64_t end = first + count;
+  uint64_t e = first;
+  const uint8_t* p = values;
+  uint32_t* acc = acc_.data();
+  while (e < end) {
+    const uint64_t j = (e / post_) % J_;
+    uint64_t n;
+    if (post_ == 1) {
+      // The input axis is the innermost: a run of consecutive channels, one group.
+      n = std::min(J_ - j, end - e);
+      uint32_t* a = acc + base(e) + j;
+      for (uint64_t i = 0; i < n; ++i) a[i] = std::max(a[i], absBits(p + 4 * i));
+    } else if (groups_ == 1 || strideO_ >= post_ * J_) {
+      // A run of one input channel (and, grouped, one output channel's group).
+      n = std::min(post_ - e % post_, end - e);
+      uint32_t m = runMax(p, n);
+      uint32_t& a = acc[base(e) + j];
+      a = std::max(a, m);
+    } else {
+      // Grouped, with the output-channel axis inside the input axis (a transposed
+      // filter): the group changes within a run.
+      n = std::min(post_ - e % post_, end - e);
+      for (uint64_t i = 0; i < n; ++i) {
+        uint32_t& a = acc[base(e + i) + j];
+        a = std::max(a, absBits(p + 4 * i));
+      }
+    }
+    e += n;
+    p += 4 * n;
+  }
+}
+
+InputChannelStats InputChannelAbsMax::finish() const {
+  InputChannelStats s;
+  s.axis = axis_;
+  s.count = acc_.size();
+  s.groups = groups_;
+  s.perGroup = J_;
+  s.absMax.resize(acc_.size());
+  for (size_t i = 0; i < acc_.size(); ++i) std::memcpy(&s.absMax[i], &acc_[i], 4);
+  RelativeOutliers o = flagRelativeOutliers(s.absMax);
+  s.relative = std::move(o.relative);
+  s.outliers = std::move(o.flagged);
+  s.q1 = o.q1;
+  s.q3 = o.q3;
+  s.threshold = o.threshold;
+  return s;
+}
+
+}  // namespace ql::stats
