@@ -1,6 +1,7 @@
 // analyze(source, options): the per-channel weight analysis of an ONNX model.
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
+import { storedSchemeText } from './presentation.js';
 import { SCHEMES } from './schemes.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
@@ -36,6 +37,8 @@ export function copyViews(views) {
 export function copyStats(r) {
   const ch = r.channels;
   const q = r.quant;
+  const st = r.stored;
+  const storedKeys = ['levels', 'codeMin', 'codeMax', 'atLow', 'atHigh'];
   const views = [
     ch.min,
     ch.max,
@@ -48,9 +51,12 @@ export function copyStats(r) {
     r.histogram.counts,
     r.outlierChannels,
     ...(q ? [q.scale, q.zeroPoint] : []),
+    ...(st ? storedKeys.map((k) => st.channels[k]) : []),
   ];
-  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers, scale, zeroPoint] =
-    copyViews(views);
+  const copied = copyViews(views);
+  const [min, max, mean, std, absMax, range, relativeRange, s0, s1, s2, s3, counts, outliers] = copied;
+  const [scale, zeroPoint] = q ? copied.slice(13, 15) : [];
+  const storedViews = st ? copied.slice(q ? 15 : 13) : [];
   const sqnr = Object.fromEntries(SCHEMES.map((k, i) => [k, [s0, s1, s2, s3][i]]));
   return {
     channels: { count: ch.count, min, max, mean, std, absMax, range, relativeRange, sqnr },
@@ -61,6 +67,7 @@ export function copyStats(r) {
     quartiles: r.quartiles,
     sqnr: r.sqnr,
     quant: q && { ...q, scale, zeroPoint },
+    stored: st ? { ...st, channels: Object.fromEntries(storedKeys.map((k, i) => [k, storedViews[i]])) } : null,
   };
 }
 
@@ -241,6 +248,18 @@ function summarize(layers, order) {
   }
   const ok = order.filter((k) => !layers[k].error);
   const worst = ok.length ? layers[ok[0]] : null;
+  // Weights already stored quantized, by scheme ('int8 per-channel' and the op that
+  // dequantizes them), for the header: "quantized: 52 layers int8 per-channel (QDQ), 2 float".
+  const schemes = new Map();
+  let quantizedLayers = 0;
+  for (const l of layers) {
+    if (l.error || !l.quant) continue;
+    quantizedLayers++;
+    const key = `${storedSchemeText(l)}\u0000${l.quant.via}`;
+    const e = schemes.get(key) || { scheme: storedSchemeText(l), via: l.quant.via, layers: 0 };
+    e.layers++;
+    schemes.set(key, e);
+  }
   return {
     layers: layers.length,
     analysed: layers.length - failed,
@@ -250,5 +269,10 @@ function summarize(layers, order) {
     outlierChannels,
     ranking: order, // positions in `layers`, riskiest first
     worstInt8PerTensor: worst ? { layer: worst.name, index: ok[0], sqnr: worst.sqnr.int8PerTensor } : null,
+    quantized: {
+      layers: quantizedLayers,
+      float: layers.length - failed - quantizedLayers,
+      schemes: [...schemes.values()].sort((a, b) => b.layers - a.layers),
+    },
   };
 }
