@@ -110,7 +110,7 @@ export interface Follower {
   max: number | null;
 }
 
-/** A weight stored quantized (QDQ per-tensor or per-axis, QLinearConv, QLinearMatMul, MatMulNBits). */
+/** A weight stored quantized (QDQ per-tensor or per-axis, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, MatMulNBits). */
 export interface QuantInfo {
   via: string;
   /** The stored integer type; 'uint4' or 'uint8' codes for MatMulNBits. */
@@ -128,6 +128,37 @@ export interface QuantInfo {
   blockSize?: number;
   /** Every zero point is 2^(bits-1). */
   symmetric?: boolean;
+  /** ConvInteger / MatMulInteger (ONNX Runtime's dynamic quantization): the Mul after the op that applies the traced weight scale. */
+  scaleVia?: string;
+  /** Why the weight could not be fully dequantized (e.g. 'weight scale not found (codes shown in integer units): ...'): the values are then integer codes. */
+  note?: string;
+}
+
+/** What a weight stored as 8- or 4-bit codes says about the quantization already done (docs/computations.md, "Stored quantization"). */
+export interface StoredFacts {
+  bits: number;
+  signed: boolean;
+  typeMin: number;
+  typeMax: number;
+  /** The low end counted as saturation: typeMin, or typeMin + 1 for a signed symmetric scheme. */
+  lowEnd: number;
+  granularity: 'per-tensor' | 'per-channel' | 'per-axis' | 'per-block';
+  /** Every zero point 0 (signed) or 2^(bits-1) (unsigned). */
+  symmetric: boolean;
+  elements: number;
+  /** Median over channels of log2(distinct codes used). */
+  effectiveBits: number;
+  /** Median over channels of log2(highest code - lowest code + 1). */
+  spanBits: number;
+  lowestSpanBits: number;
+  /** Codes at lowEnd or typeMax, over all codes. */
+  saturatedFraction: number;
+  /** Channels with more than max(2, 1% of their codes) at the ends. */
+  saturatedChannels: number;
+  zeroPointsOutsideUsed: number;
+  zeroPointsOutsideType: number;
+  /** Per output channel. */
+  channels: { levels: Float64Array; codeMin: Float64Array; codeMax: Float64Array; atLow: Float64Array; atHigh: Float64Array };
 }
 
 /** What analyze() knows of a layer before reading its weight (the `layers` predicate's argument). */
@@ -216,6 +247,8 @@ export interface AnalyzedLayer extends Omit<LayerInfo, 'channels'>, WeightStats 
   /** How the weight is stored quantized, or null for a float weight. */
   quant: QuantInfo | null;
   inputChannels: InputChannelStats;
+  /** For weights stored as int8 / uint8 / 4-bit codes: what the codes say; null otherwise. */
+  stored: StoredFacts | null;
   error?: undefined;
 }
 
@@ -240,6 +273,8 @@ export interface AnalysisSummary {
   /** Positions in `layers`, riskiest (lowest INT8 per-tensor SQNR) first. */
   ranking: number[];
   worstInt8PerTensor: { layer: string; index: number; sqnr: number } | null;
+  /** Weights already stored quantized: how many, how many float, and by scheme ('int8 per-channel') and dequantizing op. */
+  quantized: { layers: number; float: number; schemes: { scheme: string; via: string; layers: number }[] };
 }
 
 /** analyze()'s result: the document quantlens.analysis/1, with typed arrays per channel. */

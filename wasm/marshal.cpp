@@ -92,6 +92,37 @@ val quantValue(const analysis::QuantInfo& q) {
     o.set("blockSize", static_cast<double>(q.blockSize));
     o.set("symmetric", q.symmetric);
   }
+  if (!q.scaleVia.empty()) o.set("scaleVia", q.scaleVia);
+  if (!q.note.empty()) o.set("note", q.note);
+  return o;
+}
+
+// What the stored codes say (analysis/stored.hpp); null for weights not stored as codes.
+val storedValue(const analysis::StoredFacts& f) {
+  if (!f.present) return val::null();
+  val o = val::object();
+  o.set("bits", f.bits);
+  o.set("signed", f.isSigned);
+  o.set("typeMin", static_cast<double>(f.typeMin));
+  o.set("typeMax", static_cast<double>(f.typeMax));
+  o.set("lowEnd", static_cast<double>(f.lowEnd));
+  o.set("granularity", f.granularity);
+  o.set("symmetric", f.symmetric);
+  o.set("elements", static_cast<double>(f.elements));
+  o.set("effectiveBits", f.effectiveBits);
+  o.set("spanBits", f.spanBits);
+  o.set("lowestSpanBits", f.lowestSpanBits);
+  o.set("saturatedFraction", f.saturatedFraction);
+  o.set("saturatedChannels", static_cast<double>(f.saturatedChannels));
+  o.set("zeroPointsOutsideUsed", static_cast<double>(f.zeroPointsOutsideUsed));
+  o.set("zeroPointsOutsideType", static_cast<double>(f.zeroPointsOutsideType));
+  val ch = val::object();
+  ch.set("levels", view(f.levels));
+  ch.set("codeMin", view(f.codeMin));
+  ch.set("codeMax", view(f.codeMax));
+  ch.set("atLow", view(f.atLow));
+  ch.set("atHigh", view(f.atHigh));
+  o.set("channels", ch);
   return o;
 }
 
@@ -157,6 +188,7 @@ val analysisValue(const analysis::LayerAnalysis& a) {
   val o = layerStatsValue(a.stats);
   o.set("quant", quantValue(a.quant));
   o.set("inputChannels", inputChannelsValue(a.inputs));
+  o.set("stored", storedValue(a.stored));
   return o;
 }
 

@@ -85,6 +85,8 @@ Result<Dequantizer> Dequantizer::create(const graph::Layer& L) {
   QuantInfo& q = d.info_;
   q.present = true;
   q.via = std::string(L.quant.via);
+  q.scaleVia = std::string(L.quant.scaleVia);
+  q.note = L.quant.note;
   q.intType = onnx::dataTypeName(w.dataType);
   q.axis = L.quant.axis;
   if (q.axis >= static_cast<int>(w.dims.size())) {
@@ -217,6 +219,7 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
     auto in = stats::InputChannelAbsMax::create(inputChannelShape(L));
     if (!in.ok()) return withLayer(L, in.error());
     a.inputs_ = std::move(in.value());
+    a.codes_.start(w.dataType, L.quant.bits, L.layout);
     return a;
   }
   uint64_t count = 0;
@@ -236,6 +239,7 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
   auto in = stats::InputChannelAbsMax::create(inputChannelShape(L));
   if (!in.ok()) return withLayer(L, in.error());
   a.inputs_ = std::move(in.value());
+  if (a.out_.quant.present) a.codes_.start(w.dataType, 0, L.layout);
   return a;
 }
 
@@ -255,6 +259,7 @@ uint64_t LayerAnalyzer::byteSize() const {
 
 Error LayerAnalyzer::feedFloats(int pass, const float* values, uint64_t first, uint64_t count) {
   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(values);
+  if (pass == 1) codes_.add(values, first, count);  // the stored codes, before dequantization
   if (dequant_.active()) {
     scratch_.resize(count);
     dequant_.apply(values, first, count, scratch_.data());
@@ -277,6 +282,16 @@ Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
     if (cb == 0 || firstByte % cb || stored.size % cb)
       return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of a MatMulNBits weight must hold whole columns"));
     scratch_.resize(stored.size / cb * K);
+    if (pass == 1 && codes_.active()) {  // the codes: K per column, low bits of a byte first
+      const int bits = dequant_.info().bits;
+      codeScratch_.resize(stored.size / cb * K);
+      for (uint64_t c = 0; c < stored.size / cb; ++c) {
+        const uint8_t* col = stored.data + c * cb;
+        for (uint64_t k = 0; k < K; ++k)
+          codeScratch_[c * K + k] = static_cast<float>(bits == 8 ? col[k] : (col[k / 2] >> ((k % 2) * 4)) & 15);
+      }
+      codes_.addChannels(codeScratch_.data(), firstByte / cb, stored.size / cb, K);
+    }
     Error e = dequant_.applyPacked(stored, firstByte, scratch_.data());
     if (!e.ok()) return withLayer(*layer_, e);
     return feedValues(pass, reinterpret_cast<const uint8_t*>(scratch_.data()), firstByte / cb * K, stored.size / cb * K);
@@ -303,6 +318,23 @@ Result<LayerAnalysis> LayerAnalyzer::finish() {
   if (!s.ok()) return withLayer(*layer_, s.error());
   out_.stats = std::move(s.value());
   out_.inputs = inputs_.finish();
+  if (codes_.active()) {
+    const QuantInfo& q = out_.quant;
+    if (q.bits > 0) {
+      out_.stored = codes_.finish(
+          q.zeroPoint, "per-block",
+          (dequant_.columnElements() + static_cast<uint64_t>(q.blockSize) - 1) / static_cast<uint64_t>(q.blockSize));
+    } else {
+      const bool perAxis = q.scale.size() > 1 || q.zeroPoint.size() > 1;
+      const bool alongChannels = !perAxis || (q.axis == layer_->channelAxis &&
+                                              (q.zeroPoint.size() == 1 || q.zeroPoint.size() == layer_->layout.channelCount()));
+      out_.stored = codes_.finish(q.zeroPoint,
+                                  !perAxis        ? "per-tensor"
+                                  : alongChannels ? "per-channel"
+                                                  : "per-axis",
+                                  alongChannels ? 1 : 0);
+    }
+  }
   return std::move(out_);
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "analysis/nbits.hpp"
+#include "analysis/stored.hpp"
 #include "common/result.hpp"
 #include "graph/layers.hpp"
 #include "onnx/model.hpp"
@@ -28,12 +29,17 @@ struct QuantInfo {
   int bits = 0;  // 0: not block-wise
   int64_t blockSize = 0;
   bool symmetric = false;  // every zero point is 2^(bits-1) (codes centred on zero)
+  // ConvInteger / MatMulInteger: the Mul after the op that applies the traced weight scale
+  // (graph::Quantization::scaleVia), and why the scale is not known when it was not found
+  // (the values are then codes in integer units: scale {1}).
+  std::string scaleVia, note;
 };
 
 struct LayerAnalysis {
   stats::LayerStats stats;
   QuantInfo quant;
   stats::InputChannelStats inputs;  // per input channel (stats/input_channels.hpp)
+  StoredFacts stored;  // for weights stored as 8- or 4-bit codes (present false otherwise)
 };
 
 // Where a layer's input channels lie in the values the analysis sees (the stored
@@ -110,7 +116,8 @@ class LayerAnalyzer {
   stats::LayerStatsBuilder builder_;
   stats::InputChannelAbsMax inputs_;
   LayerAnalysis out_;
-  std::vector<float> converted_, scratch_;
+  StoredCodeCounter codes_;
+  std::vector<float> converted_, scratch_, codeScratch_;
 };
 
 // Analyses one layer. `weightExternal` holds the weight's bytes when they are

@@ -317,6 +317,76 @@ std::string unresolvedWeight(const Scope& scope, std::string_view name) {
   return "weight " + shortName(name) + " is not a stored tensor";
 }
 
+// ONNX Runtime's dynamic quantization (python/tools/quantization/operators/conv.py and
+// matmul.py, quantize_dynamic): ConvInteger / MatMulInteger(x_q, w_q, x_zp, w_zp) -> Cast
+// (to float) -> Mul(cast, S), S = Mul(x_scale, w_scale), where x_q, x_scale and x_zp are
+// the three outputs of DynamicQuantizeLinear(x) and w_scale is a stored tensor (a scalar,
+// or one value per output channel). Either Mul may have its operands in either order.
+// On success sets `scale`, `scaleVia` and `*out` (the Mul's output, the layer's output);
+// otherwise returns why the weight scale could not be traced.
+struct DynamicScale {
+  const Tensor* scale = nullptr;
+  std::string_view via;  // the Mul node's name
+  std::string_view out;
+};
+
+std::string traceDynamicScale(const Scope& scope, const Node& n, uint64_t channels, size_t trailingOnes, DynamicScale* ds) {
+  const std::string head = "weight scale not found (codes shown in integer units): ";
+  const std::string_view y = n.outputs.empty() ? std::string_view{} : n.outputs[0];
+  if (y.empty()) return head + std::string(n.opType) + " has no output";
+  const auto& cs = scope.consumersOf(y);
+  if (cs.size() != 1 || !isOp(cs[0], "Cast") || cs[0]->intAttr("to", 0) != onnx::kFloat || cs[0]->outputs.empty())
+    return head + "the output of " + std::string(n.opType) + " is not cast to float by one Cast";
+  const std::string_view castOut = cs[0]->outputs[0];
+  const auto& ms = scope.consumersOf(castOut);
+  if (ms.size() != 1 || !isOp(ms[0], "Mul") || ms[0]->inputs.size() != 2 || ms[0]->outputs.empty() ||
+      ms[0]->inputs[0] == ms[0]->inputs[1])
+    return head + "the Cast's output is not multiplied by one Mul";
+  const Node& mul = *ms[0];
+  const std::string_view s = mul.inputs[0] == castOut ? mul.inputs[1] : mul.inputs[0];
+  const Node* sm = scope.producer(s);
+  if (!isOp(sm, "Mul") || sm->inputs.size() != 2)
+    return head + "the scale " + shortName(s) + " is not Mul(DynamicQuantizeLinear's scale, a stored weight scale)";
+  for (int k = 0; k < 2; ++k) {
+    const std::string_view xs = sm->inputs[k], ws = sm->inputs[1 - k];
+    const Node* dq = scope.producer(xs);
+    const Tensor* w = scope.constant(ws);
+    if (!isOp(dq, "DynamicQuantizeLinear") || dq->outputs.size() < 2 || dq->outputs[1] != xs || !w) continue;
+    if (dq->outputs[0] != input(n, 0))
+      return head + "the scale comes from a DynamicQuantizeLinear that does not quantize this layer's input";
+    uint64_t count = 0;
+    if (!w->elementCount(&count) || (count != 1 && !(count == channels && perChannel(w->dims, channels, trailingOnes))))
+      return head + "weight scale " + shortName(ws) +
+             " holds neither one value nor one per output channel shaped along the output's channel axis";
+    ds->scale = w;
+    ds->via = mul.name.empty() ? std::string_view(mul.opType) : mul.name;
+    ds->out = mul.outputs[0];
+    return {};
+  }
+  return head + "the scale " + shortName(s) + " is not Mul(DynamicQuantizeLinear's scale, a stored weight scale)";
+}
+
+// `name` = Reshape(B, shape) with B a stored tensor of `channels` values and shape a
+// constant [1, -1 or channels, 1, ...] of `rank` entries: a per-channel bias laid out
+// along axis 1 of an N, C, spatial... output. Returns B (and its name) or null.
+const Tensor* reshapedBias(const Scope& scope, std::string_view name, uint64_t channels, size_t rank,
+                           std::string_view* biasName) {
+  const Node* p = scope.producer(name);
+  if (!isOp(p, "Reshape") || p->inputs.size() < 2) return nullptr;
+  const Tensor* b = scope.constant(p->inputs[0]);
+  const Tensor* shape = scope.constant(p->inputs[1]);
+  uint64_t count = 0;
+  if (!b || !shape || !b->elementCount(&count) || count != channels || !perChannel(b->dims, channels, 0)) return nullptr;
+  auto v = onnx::readAsDouble(*shape);
+  if (!v.ok() || v->size() != rank || rank < 2) return nullptr;
+  for (size_t i = 0; i < rank; ++i) {
+    const double d = v.value()[i];
+    if (i == 1 ? !(d == -1 || d == static_cast<double>(channels)) : d != 1) return nullptr;
+  }
+  *biasName = p->inputs[0];
+  return b;
+}
+
 class Finder {
  public:
   explicit Finder(Discovery* out) : out_(out) {}
@@ -488,15 +558,27 @@ class Finder {
     } else if (family == OpFamily::ConvTranspose) {
       L.depthwise = L.groups > 1 && opDims[0] == L.groups;
     }
+    // Bias: an input, or a following Add of a constant (how MatMul layers carry it).
+    std::string_view out = n.outputs.empty() ? std::string_view{} : n.outputs[0];
+    if (spec.integerWeights() && spec.scale == kNoInput) {  // ConvInteger, MatMulInteger
+      DynamicScale ds;
+      L.quant.note = traceDynamicScale(scope, n, L.layout.channelCount(), convFamily ? rank - 2 : 0, &ds);
+      if (ds.scale) {
+        L.quant.scale = ds.scale;
+        L.quant.scaleVia = ds.via;
+        out = ds.out;
+      }
+    }
     if (L.quant.present && L.quant.axis == -1) {
       // Integer ops: per-channel parameters lie along the output-channel axis.
       uint64_t cnt = 0;
       const Tensor* t = L.quant.scale ? L.quant.scale : L.quant.zeroPoint;
       if (t && t->elementCount(&cnt) && cnt > 1) L.quant.axis = L.channelAxis;
+      if (L.quant.scale && L.quant.zeroPoint && L.quant.scale->elementCount(&cnt) && cnt == 1 &&
+          L.quant.zeroPoint->elementCount(&cnt) && cnt > 1)
+        L.quant.axis = L.channelAxis;  // per-tensor scale, per-channel zero point
     }
 
-    // Bias: an input, or a following Add of a constant (how MatMul layers carry it).
-    std::string_view out = n.outputs.empty() ? std::string_view{} : n.outputs[0];
     if (spec.bias != kNoInput && !input(n, spec.bias).empty()) {
       L.biasName = input(n, spec.bias);
       L.bias = scope.constant(L.biasName);
@@ -510,8 +592,14 @@ class Finder {
         // [C, 1, ..., 1] with one 1 per spatial axis for NC... outputs (Conv, ConvTranspose).
         // Weight-on-the-left MatMul puts channels on axis -2: [C, 1].
         const size_t trailingOnes = convFamily ? rank - 2 : weightOnLeft ? 1 : 0;
-        if (const Tensor* b = scope.constant(other); b && perChannel(b->dims, L.layout.channelCount(), trailingOnes)) {
-          L.biasName = other;
+        std::string_view biasName = other;
+        const Tensor* b = scope.constant(other);
+        // ONNX Runtime's dynamic quantization adds a Conv's bias after the scale Mul as
+        // Add(y, Reshape(B, [1, -1, 1, 1])) (operators/conv.py, ConvInteger.add_bias).
+        if (!b && convFamily && !L.quant.scaleVia.empty())
+          b = reshapedBias(scope, other, L.layout.channelCount(), rank, &biasName);
+        if (b && (biasName != other || perChannel(b->dims, L.layout.channelCount(), trailingOnes))) {
+          L.biasName = biasName;
           L.bias = b;
           L.biasAdd = cs[0];
           out = cs[0]->outputs[0];

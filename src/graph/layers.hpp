@@ -44,6 +44,14 @@ struct Quantization {
   int64_t blockSize = 0;  // along K
   int64_t K = 0, N = 0;   // the op's attributes
   bool blockwise() const { return blockSize > 0; }
+  // ConvInteger / MatMulInteger have no scale input. ONNX Runtime's dynamic quantization
+  // (quantize_dynamic) applies the weight's scale after the op: Cast(to float), then Mul
+  // by S = Mul(x_scale, w_scale), x_scale being DynamicQuantizeLinear's second output and
+  // w_scale a stored tensor. Discovery follows that pattern and sets `scale` to w_scale
+  // (`scaleVia` then names the Mul). When the pattern is not there exactly, `scale` stays
+  // null and `note` says why: the values are then integer codes, not the weights.
+  std::string_view scaleVia;  // the Mul that applies the weight scale, when traced
+  std::string note;           // why the stored codes could not be fully dequantized ("" otherwise)
 };
 
 struct Layer {

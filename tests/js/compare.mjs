@@ -65,3 +65,20 @@ export function compareStats(d, where, o, r) {
   d.eq(`${where}.outlierChannels`, o.outlierChannels, r.outlierChannels);
   d.close(`${where}.outlierThreshold`, o.outlierThreshold, r.outlierThreshold, 1e-6 * Math.abs(r.outlierThreshold) + 1e-12);
 }
+
+// The facts of a weight stored as integer codes (analysis `stored`): ours vs the
+// reference's. Counts and code values exactly; bits (log2 of counts, medians) to 1e-9.
+export function compareStored(d, where, o, r) {
+  if (!o || !r) {
+    d.eq(`${where}.stored`, o ? 'present' : null, r ? 'present' : null);
+    return;
+  }
+  for (const k of ['bits', 'signed', 'typeMin', 'typeMax', 'lowEnd', 'granularity', 'symmetric', 'elements'])
+    d.eq(`${where}.stored.${k}`, o[k], r[k]);
+  for (const k of ['saturatedChannels', 'zeroPointsOutsideUsed', 'zeroPointsOutsideType'])
+    d.eq(`${where}.stored.${k}`, o[k], r[k]);
+  for (const k of ['effectiveBits', 'spanBits', 'lowestSpanBits', 'saturatedFraction'])
+    d.close(`${where}.stored.${k}`, o[k], r[k], 1e-9);
+  for (const k of ['levels', 'codeMin', 'codeMax', 'atLow', 'atHigh'])
+    d.eq(`${where}.stored.channels.${k}`, o.channels[k], r.channels[k]);
+}

@@ -2,9 +2,11 @@
 // reference (tools/reference/analyze_ref.py: python3-onnx + numpy, its own layer
 // discovery), channel for channel, on every real and generated model we have.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Diff, compareStats } from './compare.mjs';
+import { Diff, compareStats, compareStored } from './compare.mjs';
 import {
   fetchedModelFiles,
   generatedModelFiles,
@@ -28,12 +30,14 @@ function compareLayer(d, where, o, r) {
   );
   if (o.quant && r.quant)
     d.arrays(`${where}.quant.scale`, o.quant.scale, r.quant.scale, (w, a, b) => d.close(w, a, b, 1e-7 * Math.abs(b)));
+  d.eq(`${where}.quant.note (weight scale not found)`, !!o.quant?.note, !!r.quant?.note);
   if (o.error) {
     d.add(where, `ours failed: ${o.error.code} ${o.error.message}`);
     return;
   }
   compareStats(d, where, o, r);
   compareInputChannels(d, `${where}.inputChannels`, o.inputChannels, r.inputChannels);
+  compareStored(d, where, o.stored, r.stored);
 }
 
 // Per-input-channel absMax (exact float32) and the flagged input channels.
@@ -132,3 +136,42 @@ test('the input-channel outlier rule flags the input channel scaled x50', async 
   const conv = o.layers.find((l) => l.name === 'conv_group4_input5').inputChannels;
   assert.deepEqual([conv.count, conv.groups, conv.perGroup, conv.axis], [8, 4, 2, 1]);
 });
+
+// Quantized copies of real models, to check what QuantLens reads of stored codes (the
+// dequantized statistics and the stored facts) against the reference: QDQ int8
+// per-channel and uint8 per-tensor and QLinearConv copies (tools/reference/quantize_qdq.py),
+// and ONNX Runtime dynamic quantization copies (tests/js/fixtures/dynamic_quant.py).
+const quantizedSources = ['tf/mnist_keras_tf2onnx.onnx', 'tf/reversi_mlp_tf2onnx.onnx', 'pytorch/yunet_120x160.onnx']
+  .map((f) => path.join(sharedModels, f))
+  .filter((f) => fs.existsSync(f));
+const COPIES = [
+  ['qdq-int8-pc', 'tools/reference/quantize_qdq.py', []],
+  ['qdq-uint8-pt', 'tools/reference/quantize_qdq.py', ['--scheme', 'uint8-per-tensor']],
+  ['qlinear', 'tools/reference/quantize_qdq.py', ['--qlinear']],
+  ['dyn-uint8', 'tests/js/fixtures/dynamic_quant.py', []],
+  ['dyn-int8-pc-swapped', 'tests/js/fixtures/dynamic_quant.py', ['--weight-type', 'int8', '--per-channel', '--swap-mul']],
+];
+test(
+  'quantized copies of real models (QDQ, QLinearConv, dynamic) match the independent reference',
+  { skip: quantizedSources.length === 0 ? `absent: ${sharedModels}` : false },
+  async (t) => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-ref-quant-'));
+    try {
+      for (const src of quantizedSources) {
+        for (const [tag, script, args] of COPIES) {
+          const out = path.join(tmp, `${path.basename(src, '.onnx')}.${tag}.onnx`);
+          const made = await run('/usr/bin/python3', [path.join(root, script), src, out, ...args]);
+          assert.equal(made.code, 0, made.stderr);
+          await t.test(path.basename(out), async () => {
+            const o = await compareModel(out);
+            const quantized = o.layers.filter((l) => l.quant);
+            assert.ok(quantized.length > 0, 'no quantized layer read');
+            for (const l of quantized) assert.ok(l.stored, `${l.name}: no stored facts`);
+          });
+        }
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  },
+);

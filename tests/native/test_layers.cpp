@@ -572,6 +572,112 @@ TEST_CASE("layers: QLinearConv, ConvInteger and MatMulInteger", "[layers][quant]
 
 namespace {
 
+// ONNX Runtime's quantize_dynamic pattern around one integer op (operators/conv.py,
+// matmul.py): DynamicQuantizeLinear(x) -> op(xq, w, xz, wz) -> Cast(float) -> Mul(., S),
+// S = Mul(x_scale, w_scale); `swap` swaps both Muls' operands. Returns the graph.
+pb::GraphBuilder dynamicPattern(const std::string& op, const Msg& w, const Msg& wScale, bool swap, int castTo = 1) {
+  pb::GraphBuilder g;
+  g.input("x").output("z");
+  g.init(w);
+  g.init(pb::rawTensor("wz", pb::kUint8, {}, std::string("\x02", 1)));
+  g.init(wScale);
+  g.add(pb::node("DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"}, "dq"));
+  g.add(pb::node(op, {"xq", "w", "xz", "wz"}, {"y"}, "layer_quant"));
+  g.add(pb::node("Cast", {"y"}, {"yc"}, "cast", {pb::attrInt("to", castTo)}));
+  g.add(pb::node("Mul", swap ? std::vector<std::string>{"w_scale", "xs"} : std::vector<std::string>{"xs", "w_scale"}, {"s"},
+                 "scales_mul"));
+  g.add(pb::node("Mul", swap ? std::vector<std::string>{"s", "yc"} : std::vector<std::string>{"yc", "s"}, {"m"},
+                 "output_scale_mul"));
+  g.add(pb::node("Relu", {"m"}, {"z"}, "relu"));
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("layers: ONNX Runtime dynamic quantization, the weight scale traced after the op", "[layers][quant]") {
+  const Msg w = pb::rawTensor("w", pb::kUint8, {3, 2}, std::string("\x01\x02\x03\x04\x05\x06", 6));
+  for (bool swap : {false, true}) {
+    INFO("swapped operands: " << swap);
+    {  // per-tensor scale, MatMulInteger: W[k][n] = (code - 2) * 0.5
+      Found f(dynamicPattern("MatMulInteger", w, pb::floatTensor("w_scale", {}, {0.5f}), swap));
+      const Layer& L = f.only();
+      CHECK(L.quant.note.empty());
+      REQUIRE(L.quant.scale);
+      CHECK(L.quant.scale->name == "w_scale");
+      CHECK(L.quant.scaleVia == "output_scale_mul");
+      CHECK(L.quant.axis == -1);
+      CHECK(L.follower.kind == FollowerKind::Relu);
+      auto a = ql::analysis::analyzeLayer(L, {}, {});
+      REQUIRE(a.ok());
+      CHECK(a->stats.min[0] == -0.5f);  // {1, 3, 5}: (1 - 2) * 0.5
+      CHECK(a->stats.max[1] == 2.0f);   // {2, 4, 6}: (6 - 2) * 0.5
+      CHECK(a->stored.present);
+      CHECK(a->stored.levels == std::vector<double>{3, 3});
+    }
+    {  // per-channel scale [N]
+      Found f(dynamicPattern("MatMulInteger", w, pb::floatTensor("w_scale", {2}, {0.5f, 0.25f}), swap));
+      const Layer& L = f.only();
+      CHECK(L.quant.note.empty());
+      CHECK(L.quant.axis == 1);
+      auto a = ql::analysis::analyzeLayer(L, {}, {});
+      REQUIRE(a.ok());
+      CHECK(a->stats.max[1] == 1.0f);  // (6 - 2) * 0.25
+    }
+  }
+  {  // Conv: a per-channel scale must broadcast along the output's channel axis, [C, 1, 1]
+    const Msg cw = pb::int8Tensor("w", {2, 1, 1, 1}, {1, 2});
+    Found ok(dynamicPattern("ConvInteger", cw, pb::floatTensor("w_scale", {2, 1, 1}, {1, 2}), false));
+    CHECK(ok.only().quant.note.empty());
+    CHECK(ok.only().quant.axis == 0);
+    Found flat(dynamicPattern("ConvInteger", cw, pb::floatTensor("w_scale", {2}, {1, 2}), false));
+    CHECK(flat.only().quant.scale == nullptr);
+    CHECK(flat.only().quant.note.find("weight scale not found (codes shown in integer units): ") == 0);
+  }
+  {  // not cast to float: not the pattern, said so, scale 1
+    Found f(dynamicPattern("MatMulInteger", w, pb::floatTensor("w_scale", {}, {0.5f}), false, 10));
+    CHECK(f.only().quant.scale == nullptr);
+    CHECK(f.only().quant.note.find("is not cast to float") != std::string::npos);
+    CHECK(f.only().follower.kind == FollowerKind::Other);  // the Cast
+  }
+}
+
+TEST_CASE("stored codes: levels, span, saturation and zero points counted per channel", "[stored]") {
+  // int8 [2 channels x 4]: channel 0 codes {-127, 0, 0, 127}, channel 1 {-128, -128, 5, 6}.
+  ql::analysis::StoredCodeCounter c;
+  REQUIRE(c.start(ql::onnx::kInt8, 0, ChannelLayout{1, 1, 2, 4}));
+  const std::vector<float> codes = {-127, 0, 0, 127, -128, -128, 5, 6};
+  c.add(codes.data(), 0, 4);  // in two pieces
+  c.add(codes.data() + 4, 4, 4);
+  {  // symmetric (zero point 0): the low end is -127
+    auto f = c.finish({0}, "per-tensor");
+    CHECK(f.symmetric);
+    CHECK(f.lowEnd == -127);
+    CHECK(f.levels == std::vector<double>{3, 3});
+    CHECK(f.codeMin == std::vector<double>{-127, -128});
+    CHECK(f.codeMax == std::vector<double>{127, 6});
+    CHECK(f.atLow == std::vector<double>{1, 0});
+    CHECK(f.atHigh == std::vector<double>{1, 0});
+    CHECK(f.effectiveBits == Approx(std::log2(3.0)));
+    CHECK(f.lowestSpanBits == Approx(std::log2(135.0)));  // -128..6
+    CHECK(f.spanBits == Approx(0.5 * (std::log2(255.0) + std::log2(135.0))));
+    CHECK(f.saturatedFraction == Approx(2.0 / 8));
+    CHECK(f.saturatedChannels == 0);  // 2 at the ends is not more than max(2, 1%)
+    CHECK(f.zeroPointsOutsideUsed == 0);
+  }
+  {  // per-channel zero points {0, 7}: asymmetric, low end -128; 7 lies outside channel 1's -128..6
+    auto f = c.finish({0, 7}, "per-channel");
+    CHECK_FALSE(f.symmetric);
+    CHECK(f.atLow == std::vector<double>{0, 2});
+    CHECK(f.zeroPointsOutsideUsed == 1);
+    CHECK(f.zeroPointsOutsideType == 0);
+  }
+  CHECK(c.finish({300}, "per-tensor").zeroPointsOutsideType == 1);
+  ql::analysis::StoredCodeCounter wide;
+  CHECK_FALSE(wide.start(ql::onnx::kInt32, 0, ChannelLayout{}));
+}
+
+namespace {
+
 // x -> Conv(W) -> t, then the follower nodes given; returns the layer.
 Found withFollowers(const std::vector<Msg>& nodes, const std::vector<Msg>& inits = {}) {
   pb::GraphBuilder g;

@@ -450,6 +450,91 @@ def layer_stats(ch, bins, rows=None, block_sizes=(32, 128)):
 # ----------------------------------------------------------------------------
 # Layer discovery
 
+def dynamic_weight_scale(node, graph, scope, channels, ones):
+    """ONNX Runtime's quantize_dynamic (operators/conv.py, matmul.py): the op's output goes
+    through exactly one Cast to float, whose output exactly one Mul multiplies by
+    S = Mul(x_scale, w_scale) (operands in either order), x_scale being output 1 of the
+    DynamicQuantizeLinear whose output 0 is the op's input 0, w_scale a constant of one
+    value, or of `channels` values laid out along the output's channel axis (`ones`
+    trailing ones). Returns (w_scale array, the Mul's output) or (None, why)."""
+    why = "weight scale not found (codes shown in integer units)"
+    out = node.output[0] if node.output else ""
+    users = consumers(graph, out) if out else []
+    if len(users) != 1 or users[0].op_type != "Cast" or not is_default(users[0]) \
+            or int(attr(users[0], "to", 0)) != TensorProto.FLOAT or not users[0].output:
+        return None, why
+    cast_out = users[0].output[0]
+    muls = consumers(graph, cast_out)
+    if len(muls) != 1 or muls[0].op_type != "Mul" or not is_default(muls[0]) or len(muls[0].input) != 2 \
+            or muls[0].input[0] == muls[0].input[1] or not muls[0].output:
+        return None, why
+    mul = muls[0]
+    s = mul.input[1] if mul.input[0] == cast_out else mul.input[0]
+    hit = scope.lookup(s)
+    if hit is None or hit[0] != "node" or hit[1].op_type != "Mul" or not is_default(hit[1]) or len(hit[1].input) != 2:
+        return None, why
+    smul, s_scope = hit[1], hit[2]
+    for xs, ws in ((smul.input[0], smul.input[1]), (smul.input[1], smul.input[0])):
+        h = s_scope.lookup(xs)
+        w = s_scope.constant(ws)
+        if h is None or h[0] != "node" or w is None:
+            continue
+        dq = h[1]
+        if dq.op_type != "DynamicQuantizeLinear" or not is_default(dq) or len(dq.output) < 2 or dq.output[1] != xs:
+            continue
+        if dq.output[0] != node.input[0]:
+            return None, why
+        values = tensor_to_array(w)
+        dims = list(w.dims)
+        if values.size == 1:
+            return values, mul.output[0]
+        c = len(dims) - ones - 1
+        if values.size == channels and c >= 0 and dims[c] == channels and \
+                all(d == 1 for i, d in enumerate(dims) if i != c):
+            return values, mul.output[0]
+        return None, why
+    return None, why
+
+
+def stored_facts(codes, bits, signed, zero_points, granularity, blocks_per_channel=1):
+    """What the stored codes say: codes [C, n] (one row per output channel), the zero
+    points (1, one per channel, or one per block of blocks_per_channel; 0: along another
+    axis, checked against the type only)."""
+    codes = np.asarray(codes).astype(np.int64)
+    tmin = -(1 << (bits - 1)) if signed else 0
+    tmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    zp = np.asarray(zero_points, dtype=np.float64).ravel()
+    centre = 0.0 if signed else float(1 << (bits - 1))
+    symmetric = bool(zp.size > 0 and np.all(zp == centre))
+    low = tmin + 1 if signed and symmetric else tmin
+    C, n = codes.shape
+    levels = np.array([np.unique(r).size for r in codes], dtype=np.float64)
+    cmin = codes.min(axis=1).astype(np.float64)
+    cmax = codes.max(axis=1).astype(np.float64)
+    at_low = (codes == low).sum(axis=1).astype(np.float64)
+    at_high = (codes == tmax).sum(axis=1).astype(np.float64)
+    span = np.log2(cmax - cmin + 1)
+    ends = at_low + at_high
+    outside_used = 0
+    if zp.size == 1:
+        outside_used = int(zp[0] < cmin.min() or zp[0] > cmax.max())
+    elif blocks_per_channel > 0:
+        ch = np.arange(zp.size) // blocks_per_channel
+        outside_used = int(np.sum((zp < cmin[ch]) | (zp > cmax[ch])))
+    return {
+        "bits": bits, "signed": signed, "typeMin": tmin, "typeMax": tmax, "lowEnd": low,
+        "granularity": granularity, "symmetric": symmetric, "elements": int(codes.size),
+        "effectiveBits": float(np.median(np.log2(levels))),
+        "spanBits": float(np.median(span)),
+        "lowestSpanBits": float(span.min()),
+        "saturatedFraction": float(ends.sum() / codes.size),
+        "saturatedChannels": int(np.sum(ends > np.maximum(2.0, 0.01 * n))),
+        "zeroPointsOutsideUsed": outside_used,
+        "zeroPointsOutsideType": int(np.sum((zp < tmin) | (zp > tmax))),
+        "channels": {"levels": levels, "codeMin": cmin, "codeMax": cmax, "atLow": at_low, "atHigh": at_high},
+    }
+
+
 def analyse_node(node, index, graph, scope, path, opset, bins):
     """The layer record for one weight-carrying node; raises NotALayer."""
     op = node.op_type
@@ -485,6 +570,8 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
 
     # Dequantization: a DequantizeLinear on the way, or the integer op itself.
     quant = None
+    note = None
+    dyn_out = None
     if found["dq"] is not None:
         quant = found["dq"]
     elif op in ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"):
@@ -497,7 +584,14 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
             scale = tensor_to_array(scale_t)
         else:
             zp_name = node.input[3] if len(node.input) > 3 else ""
-            scale = np.ones(1, np.float32)
+            channels = q.transpose(perm).shape[op_axis]
+            ones = rank - 2 if op in CONV_FAMILY else 0
+            traced, dyn_out = dynamic_weight_scale(node, graph, scope, channels, ones)
+            if traced is None:
+                scale, note = np.ones(1, np.float32), dyn_out
+                dyn_out = None
+            else:
+                scale = traced
         zp = None
         if zp_name:
             zp_t = scope.constant(zp_name)
@@ -513,16 +607,20 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
         values = q.astype(np.float32)
 
     # The weight as the op sees it, then grouped by output channel.
-    view = values.transpose(perm)
     groups = int(attr(node, "group", 1))
-    if op == "ConvTranspose":
-        # [I, O/g, k...]: output channel gi*(O/g)+j reads W[gi*(I/g):(gi+1)*(I/g), j, ...]
-        if groups < 1 or view.shape[0] % groups:
-            raise NotALayer(f"{name}: {view.shape[0]} input channels not divisible by group {groups}")
-        i_g, o_g = view.shape[0] // groups, view.shape[1]
-        ch = view.reshape(groups, i_g, o_g, -1).transpose(0, 2, 1, 3).reshape(groups * o_g, -1)
-    else:
-        ch = np.moveaxis(view, op_axis, 0).reshape(view.shape[op_axis], -1)
+
+    def by_channel(arr):
+        view = arr.transpose(perm)
+        if op == "ConvTranspose":
+            # [I, O/g, k...]: output channel gi*(O/g)+j reads W[gi*(I/g):(gi+1)*(I/g), j, ...]
+            if groups < 1 or view.shape[0] % groups:
+                raise NotALayer(f"{name}: {view.shape[0]} input channels not divisible by group {groups}")
+            i_g, o_g = view.shape[0] // groups, view.shape[1]
+            return view.reshape(groups, i_g, o_g, -1).transpose(0, 2, 1, 3).reshape(groups * o_g, -1)
+        return np.moveaxis(view, op_axis, 0).reshape(view.shape[op_axis], -1)
+
+    view = values.transpose(perm)
+    ch = by_channel(values)
     if ch.shape[1] == 0:
         raise NotALayer(f"{name}: empty weight")
     # The reduction elements of each output channel in the stored tensor's memory order
@@ -541,7 +639,7 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
         depthwise = False
 
     # Bias: an op input, or a lone following Add of a constant with C elements.
-    output = node.output[0] if node.output else ""
+    output = dyn_out or (node.output[0] if node.output else "")
     bias = None
     if op in BIAS_INPUT and len(node.input) > BIAS_INPUT[op] and node.input[BIAS_INPUT[op]]:
         bias = node.input[BIAS_INPUT[op]]
@@ -568,6 +666,23 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
                 if t is not None and shape_ok:
                     bias = other
                     output = users[0].output[0]
+                elif t is None and dyn_out and op in CONV_FAMILY:
+                    # quantize_dynamic's Conv bias: Add(y, Reshape(B, [1, -1, 1, 1]))
+                    hit = scope.lookup(other)
+                    if hit and hit[0] == "node" and hit[1].op_type == "Reshape" and is_default(hit[1]) \
+                            and len(hit[1].input) >= 2:
+                        b_t = hit[2].constant(hit[1].input[0])
+                        s_t = hit[2].constant(hit[1].input[1])
+                        if b_t is not None and s_t is not None:
+                            b_v = tensor_to_array(b_t)
+                            s_v = tensor_to_array(s_t).ravel().tolist()
+                            b_dims = list(b_t.dims)
+                            if b_v.size == ch.shape[0] and len(s_v) == rank and rank >= 2 \
+                                    and b_dims[-1:] == [ch.shape[0]] and all(d == 1 for d in b_dims[:-1]) \
+                                    and all(s_v[i] == 1 for i in range(rank) if i != 1) \
+                                    and s_v[1] in (-1, ch.shape[0]):
+                                bias = hit[1].input[0]
+                                output = users[0].output[0]
 
     follower, user = classify(graph, scope, output, opset) if output else ("none", None)
     activation = None
@@ -595,6 +710,7 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
             "zeroPoint": (np.zeros(1, np.int64) if quant["zero_point"] is None
                           else np.asarray(quant["zero_point"]).ravel()),
         },
+        "stored": None,
     }
     # Input channels, from each op's definition on the op's view of the weight:
     # Conv [O, I/g, k...]: output channel o reads input channels G*(I/g) .. G*(I/g)+I/g-1 of
@@ -617,6 +733,15 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
             in_axis = rank - 1 if weight_left else rank - 2
         in_absmax = np.moveaxis(a, in_axis, 0).reshape(view.shape[in_axis], -1).max(axis=1)
     record["inputChannels"] = input_channel_stats(in_absmax, perm[in_axis])
+    if quant is not None and note:
+        record["quant"]["note"] = note
+    if quant is not None and stored.data_type in (TensorProto.INT8, TensorProto.UINT8):
+        zp = record["quant"]["zeroPoint"]
+        per_axis = np.asarray(quant["scale"]).size > 1 or zp.size > 1
+        along = not per_axis or (quant["axis"] == channel_axis and zp.size in (1, ch.shape[0]))
+        gran = "per-tensor" if not per_axis else "per-channel" if along else "per-axis"
+        record["stored"] = stored_facts(by_channel(q), 8, stored.data_type == TensorProto.INT8, zp, gran,
+                                        1 if along else 0)
     record.update(layer_stats(ch, bins, rows, BLOCK_SIZES))
     return record
 
@@ -683,6 +808,7 @@ def analyse_nbits(node, index, graph, scope, path, opset, bins):
         "quant": {"via": node.op_type, "dtype": "uint4" if bits == 4 else "uint8", "axis": None,
                   "scale": scales.ravel(), "zeroPoint": zp_out,
                   "bits": bits, "blockSize": block, "symmetric": bool(np.all(zp == 2.0 ** (bits - 1)))},
+        "stored": stored_facts(codes, bits, False, zp_out, "per-block", nb),
     }
     # W [K, N] = ch^T: input channel k is column k of ch.
     record["inputChannels"] = input_channel_stats(np.abs(ch).max(axis=0), 1)

@@ -10,6 +10,7 @@ import { renderEqualizationView } from '../src/views/equalization.js';
 import { renderCompareView } from '../src/views/compare.js';
 import { fromBase64 } from '../src/base64.js';
 import { formatNumber } from '../src/format.js';
+import { quantizedText } from '../src/presentation.js';
 import { unpackData } from '../src/report.js';
 import { saveReport } from '../src/save-report.js';
 import { VERSION } from '../src/version.js';
@@ -327,6 +328,9 @@ function renderHeader() {
     el('span', { dataset: { field: 'layers-with-outliers' }, text: String(s.layersWithOutliers) }),
     el('span', { text: ` of ${s.layers} weight layers with outlier channels` }),
   );
+  // A model whose weights are already stored quantized says so, and how.
+  const quantized = quantizedText(s.quantized);
+  if (quantized) info.append(el('span', { text: '; ' }), el('span', { dataset: { field: 'quantized' }, text: quantized }));
   // Weight nodes the core could not analyse: named here on every tab, listed with their
   // reasons in the Model view.
   const skipped = (a.skipped || []).length;

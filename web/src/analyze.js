@@ -1,6 +1,7 @@
 // analyze(source, options): the per-channel weight analysis of an ONNX model.
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
+import { storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
@@ -38,6 +39,8 @@ export function copyStats(r) {
   const schemes = Object.keys(ch.sqnr); // the core's, in its order (SCHEMES, then any extra block size)
   const q = r.quant;
   const ic = r.inputChannels; // absent from an equalization's statistics
+  const st = r.stored;
+  const storedKeys = ['levels', 'codeMin', 'codeMax', 'atLow', 'atHigh'];
   const views = [
     ch.min,
     ch.max,
@@ -51,14 +54,19 @@ export function copyStats(r) {
     r.outlierChannels,
     ...(ic ? [ic.absMax, ic.relativeAbsMax, ic.outliers] : []),
     ...(q ? [q.scale, q.zeroPoint] : []),
+    ...(st ? storedKeys.map((k) => st.channels[k]) : []),
   ];
   const copies = copyViews(views);
   const [min, max, mean, std, absMax, range, relativeRange] = copies;
   const sqnr = Object.fromEntries(schemes.map((k, i) => [k, copies[7 + i]]));
-  const rest = copies.slice(7 + schemes.length);
+  let rest = copies.slice(7 + schemes.length);
   const [counts, outliers] = rest;
-  const [inAbsMax, inRelative, inOutliers] = ic ? rest.slice(2, 5) : [];
-  const [scale, zeroPoint] = rest.slice(ic ? 5 : 2);
+  rest = rest.slice(2);
+  const [inAbsMax, inRelative, inOutliers] = ic ? rest.slice(0, 3) : [];
+  if (ic) rest = rest.slice(3);
+  const [scale, zeroPoint] = q ? rest.slice(0, 2) : [];
+  if (q) rest = rest.slice(2);
+  const storedViews = st ? rest.slice(0, storedKeys.length) : [];
   return {
     channels: { count: ch.count, min, max, mean, std, absMax, range, relativeRange, sqnr },
     tensor: r.tensor,
@@ -81,6 +89,7 @@ export function copyStats(r) {
         threshold: ic.threshold,
       },
     }),
+    stored: st ? { ...st, channels: Object.fromEntries(storedKeys.map((k, i) => [k, storedViews[i]])) } : null,
   };
 }
 
@@ -272,6 +281,18 @@ function summarize(layers, order) {
   }
   const ok = order.filter((k) => !layers[k].error);
   const worst = ok.length ? layers[ok[0]] : null;
+  // Weights already stored quantized, by scheme ('int8 per-channel' and the op that
+  // dequantizes them), for the header: "quantized: 52 layers int8 per-channel (QDQ), 2 float".
+  const schemes = new Map();
+  let quantizedLayers = 0;
+  for (const l of layers) {
+    if (l.error || !l.quant) continue;
+    quantizedLayers++;
+    const key = `${storedSchemeText(l)}\u0000${l.quant.via}`;
+    const e = schemes.get(key) || { scheme: storedSchemeText(l), via: l.quant.via, layers: 0 };
+    e.layers++;
+    schemes.set(key, e);
+  }
   return {
     layers: layers.length,
     analysed: layers.length - failed,
@@ -283,5 +304,10 @@ function summarize(layers, order) {
     inputOutlierChannels,
     ranking: order, // positions in `layers`, riskiest first
     worstInt8PerTensor: worst ? { layer: worst.name, index: ok[0], sqnr: worst.sqnr.int8PerTensor } : null,
+    quantized: {
+      layers: quantizedLayers,
+      float: layers.length - failed - quantizedLayers,
+      schemes: [...schemes.values()].sort((a, b) => b.layers - a.layers),
+    },
   };
 }

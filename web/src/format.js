@@ -5,8 +5,10 @@ import {
   layerLabel,
   normalizedText,
   quantizationText,
+  quantizedText,
   riskOf,
   riskOfDb,
+  storedFactsText,
 } from './presentation.js';
 import { schemeShort, schemesOf } from './schemes.js';
 
@@ -114,6 +116,8 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   lines.push(
     `${m.name}: ${producer}, opset ${opset ?? '?'}, IR ${m.irVersion}; ${s.layers} weight layers, ${formatCount(s.parameters)} parameters`,
   );
+  const quantizedLine = quantizedText(s.quantized);
+  if (quantizedLine) lines.push(quantizedLine);
   const skipped = result.skipped || [];
   if (s.layers === 0) {
     lines.push(
@@ -126,13 +130,18 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   }
   const schemes = schemesOf(result);
   const head = ['#', 'layer', 'op', 'shape', 'ch', ...schemes.map(schemeShort), 'outliers', 'then'];
+  // Weights stored quantized: what was stored, the column their rating comes from.
+  const stored = !!quantizedLine;
+  if (stored) head.push('stored');
   const rows = [];
   const shown = s.ranking.slice(0, top);
   shown.forEach((k, r) => {
     const l = result.layers[k];
     if (l.error) {
       const blank = schemes.map(() => ''); // the error code takes the first SQNR column
-      rows.push([String(r + 1), l.name, l.op, l.shape.join('x'), String(l.channels ?? ''), l.error.code, ...blank, '']);
+      const row = [String(r + 1), l.name, l.op, l.shape.join('x'), String(l.channels ?? ''), l.error.code, ...blank, ''];
+      if (stored) row.push('');
+      rows.push(row);
       return;
     }
     const row = [
@@ -145,6 +154,7 @@ export function formatTable(result, { top = 20, color = false } = {}) {
       l.outlierChannels.length ? String(l.outlierChannels.length) : '',
       followerText(l),
     ];
+    if (stored) row.push(storedFactsText(l));
     // Red is the app's high risk, judged on the SQNR itself, not on its rounded text.
     row.high = riskOf(l) === 'high';
     rows.push(row);
@@ -157,6 +167,10 @@ export function formatTable(result, { top = 20, color = false } = {}) {
     'SQNR in dB of the weights fake-quantized symmetrically (higher is better): /T one scale per tensor, /C one scale per output channel,',
     '/B32 one INT4 scale per block of 32 weights along the reduction axis of an output channel.',
   );
+  if (stored)
+    lines.push(
+      'Weights stored quantized: the SQNR columns re-quantize the dequantized weights; their risk comes from the stored codes (stored: bits used and span are medians over channels of log2(distinct codes) and log2(highest - lowest code + 1)).',
+    );
   if (s.ranking.length > shown.length)
     lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
   const w = s.worstInt8PerTensor;

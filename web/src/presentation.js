@@ -62,6 +62,8 @@ export function quantizationDetail(q, format) {
   if (scale.length) parts.push(`scale ${scale.length > 1 ? `${span(scale)} (${scale.length})` : format(scale[0])}`);
   if (zp.length) parts.push(`zero point ${zp.length > 1 ? span(zp) : format(zp[0])}`);
   if (via) parts.push(`via ${via}`);
+  if (q.scaleVia) parts.push(`weight scale applied by ${q.scaleVia}`);
+  if (q.note) parts.push(q.note);
   return parts.filter(Boolean).join(', ');
 }
 
@@ -104,8 +106,73 @@ export function riskOfDb(db) {
 
 export function riskOf(layer) {
   if (layer.error || !layer.sqnr) return 'failed';
+  if (layer.quant) return storedRisk(layer);
   const level = riskOfDb(layer.sqnr.int8PerTensor);
   return level === 'low' && layer.outlierChannels.length ? 'medium' : level;
+}
+
+// A weight stored quantized (QDQ, QLinearConv/QLinearMatMul, ConvInteger/MatMulInteger,
+// MatMulNBits) is rated on what was stored (layer.stored: docs/computations.md, "Stored
+// quantization"), not by quantizing its dequantized values again. With `bits` the
+// stored codes' width and a channel's span bits log2(highest code - lowest code + 1):
+//   high:   the median channel spans fewer than bits - 3 bits (int8: under 32 of its 256
+//           codes, so most channels keep under 5 bits of resolution), or a zero point
+//           lies outside the type's range, or at least 10% of the channels are saturated;
+//   medium: some channel spans fewer than bits - 3 bits, or a channel is saturated (more
+//           than max(2, 1% of its codes) at the ends of the type's range: clipping), or
+//           the stored facts are not known (codes wider than 8 bits), or the weight scale
+//           was not found (quant.note: the values shown are integer codes);
+//   low:    otherwise.
+export const STORED_RISK = { spanBitsBelowBits: 3, saturatedChannelShare: 0.1 };
+
+export function storedRisk(layer) {
+  const st = layer.stored;
+  if (!st) return 'medium';
+  const short = st.bits - STORED_RISK.spanBitsBelowBits;
+  const channels = st.channels.levels.length || 1;
+  if (st.spanBits < short || st.zeroPointsOutsideType > 0 || st.saturatedChannels >= STORED_RISK.saturatedChannelShare * channels)
+    return 'high';
+  if (st.lowestSpanBits < short || st.saturatedChannels > 0 || layer.quant.note) return 'medium';
+  return 'low';
+}
+
+// The scheme a weight is stored in, in a few words: 'int8 per-channel', 'uint8 per-tensor',
+// 'uint4 per-block of 32'.
+export function storedSchemeText(layer) {
+  const q = layer.quant;
+  if (!q) return layer.dtype || '';
+  const st = layer.stored;
+  if (q.granularity === 'per-block') return `${q.dtype} per-block of ${q.blockSize}`;
+  const g = st ? st.granularity : q.axis === null || q.axis === undefined ? 'per-tensor' : 'per-channel';
+  return `${q.dtype} ${g}`;
+}
+
+// How the quantizer is named in the model header: DequantizeLinear is 'QDQ',
+// ConvInteger/MatMulInteger 'dynamic' (ONNX Runtime's quantize_dynamic), others by op.
+const QUANTIZER_NAMES = { DequantizeLinear: 'QDQ', ConvInteger: 'dynamic', MatMulInteger: 'dynamic' };
+
+// The model header's line on weights already quantized (analysis summary.quantized):
+// 'quantized: 52 layers int8 per-channel (QDQ), 2 float'; '' when no weight is.
+export function quantizedText(quantized) {
+  if (!quantized || !quantized.layers) return '';
+  const merged = new Map(); // ConvInteger and MatMulInteger both read 'dynamic'
+  for (const e of quantized.schemes) {
+    const key = `${e.scheme} (${QUANTIZER_NAMES[e.via] || e.via})`;
+    merged.set(key, (merged.get(key) || 0) + e.layers);
+  }
+  const parts = [...merged].map(([key, n]) => `${n} ${n === 1 ? 'layer' : 'layers'} ${key}`);
+  return `quantized: ${parts.join(', ')}, ${quantized.float} float`;
+}
+
+// A quantized layer's stored facts in one cell: 'int8 per-channel sym; 7.1 bits used, span 7.9, 0.1% at ends'.
+export function storedFactsText(layer) {
+  if (!layer.quant) return '';
+  const st = layer.stored;
+  const scheme = storedSchemeText(layer);
+  if (layer.quant.note) return `${scheme}; scale not found: integer codes`;
+  if (!st) return `${scheme}; codes not counted`;
+  const pct = 100 * st.saturatedFraction;
+  return `${scheme} ${st.symmetric ? 'sym' : 'asym'}; ${st.effectiveBits.toFixed(1)} bits used, span ${st.spanBits.toFixed(1)}, ${pct < 0.1 && pct > 0 ? '<0.1' : pct.toFixed(1)}% at ends`;
 }
 
 // The colour of a risk level (web/src/palette.js).

@@ -13,6 +13,8 @@ export {
   normalizedText,
   quantizationDetail,
   quantizationText,
+  quantizedText,
+  storedFactsText,
   riskColor,
   riskOf,
   riskOfDb,

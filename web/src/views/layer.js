@@ -31,6 +31,7 @@ import {
   layerLabel,
   followerText,
   quantizationDetail,
+  storedFactsText,
   resolveLayer,
   viewRoot,
 } from './common.js';
@@ -616,6 +617,7 @@ export function renderLayerView(element, analysis, layer) {
       ['bias', l.bias ? l.bias : 'none', null, l.bias || ''],
       ['followed by', followerText(l) || 'nothing foldable', null, f.node ? `${f.op || ''} ${f.node}` : ''],
       ['quantized weight', quantizationDetail(l.quant, formatNumber)],
+      ...(l.quant ? [['stored codes', storedFactsText(l), 'stored']] : []),
       ['outlier channels', String(flagged.size), 'outliers'],
       [
         'Tukey threshold',

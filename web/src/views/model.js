@@ -35,6 +35,7 @@ import {
   riskRules,
   layerLabel,
   followerText,
+  quantizedText,
   viewRoot,
 } from './common.js';
 
@@ -406,7 +407,8 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
     .text(
       `${producer ? `${producer}; ` : ''}${s.layers ?? layers.length} weight layers, ${formatCount(s.parameters ?? 0)} parameters; ` +
         `${s.layersWithOutliers ?? 0} layers with outlier channels (${s.outlierChannels ?? 0} channels)` +
-        (s.failed ? `; ${s.failed} failed` : ''),
+        (s.failed ? `; ${s.failed} failed` : '') +
+        (quantizedText(s.quantized) ? `; ${quantizedText(s.quantized)}` : ''),
     );
   const counts = d3.rollup(layers, (v) => v.length, riskOf);
   head
