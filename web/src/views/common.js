@@ -8,11 +8,14 @@ import { RISK_DB as riskDb, layerLabel } from '../presentation.js';
 
 export { formatDb, formatNumber, formatCount } from '../format.js';
 export {
+  channelAxisText,
+  channelText,
   followerText,
   layerLabel,
   normalizedText,
   quantizationDetail,
   quantizationText,
+  recurrentText,
   riskColor,
   riskOf,
   riskOfDb,
