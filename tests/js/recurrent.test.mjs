@@ -32,25 +32,32 @@ const NODES = [
   ['lstm_after_matmul', 'LSTM', 1, ['i', 'o', 'f', 'c'], 3, 10],
 ];
 
-test('the generated recurrent models run in onnxruntime-node, with the output shapes of the spec', { skip: missing }, async () => {
-  const s = await session(model);
-  const out = await runAll(s, randomFeeds(s, { seed: 3, low: -1, high: 1 }));
-  // Y is [seq_length, num_directions, batch_size, hidden_size] (layout 0).
-  assert.deepEqual(out.lstm_Y.dims, [5, 2, 2, 8]);
-  assert.deepEqual(out.lstm_Yc.dims, [2, 2, 8]);
-  assert.deepEqual(out.gru_lbr0_Y.dims, [5, 1, 2, 7]);
-  assert.deepEqual(out.gru_lbr1_Y.dims, [5, 1, 2, 5]);
-  assert.deepEqual(out.rnn_relu.dims, [5, 1, 2, 4]);
-  assert.deepEqual(out.lstm_dq_Y.dims, [5, 1, 2, 4]);
-  assert.deepEqual(out.lstm_mm_Y.dims, [5, 1, 2, 3]);
-  for (const [name, o] of Object.entries(out)) {
-    assert.ok(o.data.every(Number.isFinite), `${name} finite`);
-    assert.ok(o.data.some((v) => v !== 0), `${name} not all zero`);
-  }
-  const g = await session(gates);
-  const gout = await runAll(g, randomFeeds(g, { seed: 4, low: -1, high: 1 }));
-  assert.deepEqual(gout.gate_lstm_Y.dims, [1, 2, 1, 1]);
-});
+test(
+  'the generated recurrent models run in onnxruntime-node, with the output shapes of the spec',
+  { skip: missing },
+  async () => {
+    const s = await session(model);
+    const out = await runAll(s, randomFeeds(s, { seed: 3, low: -1, high: 1 }));
+    // Y is [seq_length, num_directions, batch_size, hidden_size] (layout 0).
+    assert.deepEqual(out.lstm_Y.dims, [5, 2, 2, 8]);
+    assert.deepEqual(out.lstm_Yc.dims, [2, 2, 8]);
+    assert.deepEqual(out.gru_lbr0_Y.dims, [5, 1, 2, 7]);
+    assert.deepEqual(out.gru_lbr1_Y.dims, [5, 1, 2, 5]);
+    assert.deepEqual(out.rnn_relu.dims, [5, 1, 2, 4]);
+    assert.deepEqual(out.lstm_dq_Y.dims, [5, 1, 2, 4]);
+    assert.deepEqual(out.lstm_mm_Y.dims, [5, 1, 2, 3]);
+    for (const [name, o] of Object.entries(out)) {
+      assert.ok(o.data.every(Number.isFinite), `${name} finite`);
+      assert.ok(
+        o.data.some((v) => v !== 0),
+        `${name} not all zero`,
+      );
+    }
+    const g = await session(gates);
+    const gout = await runAll(g, randomFeeds(g, { seed: 4, low: -1, high: 1 }));
+    assert.deepEqual(gout.gate_lstm_Y.dims, [1, 2, 1, 1]);
+  },
+);
 
 test('every recurrent node is two layers, W and R, with its gates, directions and bias', { skip: missing }, async () => {
   const a = await analyze(model);
@@ -102,11 +109,20 @@ test('every recurrent node is two layers, W and R, with its gates, directions an
   assert.deepEqual(recurrentChannel(lstmW, 8 * 2 + 3), { direction: 0, gate: 'f', unit: 3 });
   assert.deepEqual(recurrentChannel(lstmW, 32 + 8 * 3 + 7), { direction: 1, gate: 'c', unit: 7 });
   assert.equal(channelText(lstmW, 32 + 17), 'channel 49: gate f, direction 1 (reverse), unit 1');
-  assert.equal(recurrentChannel(a.layers.find((l) => l.name === 'matmul_before_lstm'), 3), null);
+  assert.equal(
+    recurrentChannel(
+      a.layers.find((l) => l.name === 'matmul_before_lstm'),
+      3,
+    ),
+    null,
+  );
   // Model Explorer keys a recurrent node's two layers by its node name, with the worse value.
   const me = modelExplorerNodeData(a);
   const gru = a.layers.filter((l) => l.recurrent?.node === 'gru_lbr0');
-  assert.equal(me.nodeData.recurrent.results.gru_lbr0.value, Math.round(Math.min(...gru.map((l) => l.sqnr.int8PerTensor)) * 100) / 100);
+  assert.equal(
+    me.nodeData.recurrent.results.gru_lbr0.value,
+    Math.round(Math.min(...gru.map((l) => l.sqnr.int8PerTensor)) * 100) / 100,
+  );
   assert.equal(me.nodeData.recurrent.results['gru_lbr0/W'], undefined);
 });
 
@@ -127,119 +143,131 @@ function expected(op, gate, { x, h0, c0, lbr }) {
   return sigmoid(pre('o')) * Math.tanh(c);
 }
 
-test("channel labels name the gates onnxruntime computes with: the spec's equations on labelled weights equal its outputs", { skip: missing }, async () => {
-  const a = await analyze(gates);
-  const s = await session(gates);
-  const cases = [
-    ['gate_lstm', 'LSTM', 2, 0],
-    ['gate_gru0', 'GRU', 1, 0],
-    ['gate_gru1', 'GRU', 1, 1],
-    ['gate_rnn', 'RNN', 1, 0],
-  ];
-  for (const seed of [5, 6, 7]) {
-    const feeds = randomFeeds(s, { seed, low: -1.5, high: 1.5 });
-    const out = await runAll(s, feeds);
-    for (const [node, op, D, lbr] of cases) {
-      const W = a.layers.find((l) => l.name === `${node}/W`);
-      const R = a.layers.find((l) => l.name === `${node}/R`);
-      assert.equal(W.channels.count, D * W.recurrent.gates.length);
-      // One element per channel: min is the weight.
-      for (const l of [W, R]) assert.deepEqual(Array.from(l.channels.min), Array.from(l.channels.max));
-      // Labelled values: gate name -> weight, per direction, by recurrentChannel().
-      const labelled = (order, d) => (g) => {
-        const pick = (l) => {
-          for (let c = 0; c < l.channels.count; c++) {
-            const rc = recurrentChannel(l, c);
-            if (rc.direction === d && order[l.recurrent.gates.indexOf(rc.gate)] === g) return l.channels.min[c];
-          }
-          throw new Error(`no channel for gate ${g}`);
+test(
+  "channel labels name the gates onnxruntime computes with: the spec's equations on labelled weights equal its outputs",
+  { skip: missing },
+  async () => {
+    const a = await analyze(gates);
+    const s = await session(gates);
+    const cases = [
+      ['gate_lstm', 'LSTM', 2, 0],
+      ['gate_gru0', 'GRU', 1, 0],
+      ['gate_gru1', 'GRU', 1, 1],
+      ['gate_rnn', 'RNN', 1, 0],
+    ];
+    for (const seed of [5, 6, 7]) {
+      const feeds = randomFeeds(s, { seed, low: -1.5, high: 1.5 });
+      const out = await runAll(s, feeds);
+      for (const [node, op, D, lbr] of cases) {
+        const W = a.layers.find((l) => l.name === `${node}/W`);
+        const R = a.layers.find((l) => l.name === `${node}/R`);
+        assert.equal(W.channels.count, D * W.recurrent.gates.length);
+        // One element per channel: min is the weight.
+        for (const l of [W, R]) assert.deepEqual(Array.from(l.channels.min), Array.from(l.channels.max));
+        // Labelled values: gate name -> weight, per direction, by recurrentChannel().
+        const labelled = (order, d) => (g) => {
+          const pick = (l) => {
+            for (let c = 0; c < l.channels.count; c++) {
+              const rc = recurrentChannel(l, c);
+              if (rc.direction === d && order[l.recurrent.gates.indexOf(rc.gate)] === g) return l.channels.min[c];
+            }
+            throw new Error(`no channel for gate ${g}`);
+          };
+          return { w: pick(W), r: pick(R) };
         };
-        return { w: pick(W), r: pick(R) };
-      };
-      for (let d = 0; d < D; d++) {
-        const args = { x: feeds.x.data[0], h0: feeds[`${node}_h0`].data[d], c0: feeds[`${node}_c0`]?.data[d], lbr };
-        const got = out[`${node}_Y`].data[d];
-        const want = expected(op, labelled(W.recurrent.gates, d), args);
-        assert.ok(Math.abs(got - want) < 1e-6, `${node} direction ${d} seed ${seed}: onnxruntime ${got}, labels ${want}`);
-        // The check has teeth: the gates in another order give another output.
-        if (W.recurrent.gates.length > 1) {
-          const shifted = [...W.recurrent.gates.slice(1), W.recurrent.gates[0]];
-          const wrong = expected(op, labelled(shifted, d), args);
-          assert.ok(Math.abs(got - wrong) > 1e-4, `${node}: gates ${shifted.join('')} also fit (${wrong})`);
+        for (let d = 0; d < D; d++) {
+          const args = { x: feeds.x.data[0], h0: feeds[`${node}_h0`].data[d], c0: feeds[`${node}_c0`]?.data[d], lbr };
+          const got = out[`${node}_Y`].data[d];
+          const want = expected(op, labelled(W.recurrent.gates, d), args);
+          assert.ok(Math.abs(got - want) < 1e-6, `${node} direction ${d} seed ${seed}: onnxruntime ${got}, labels ${want}`);
+          // The check has teeth: the gates in another order give another output.
+          if (W.recurrent.gates.length > 1) {
+            const shifted = [...W.recurrent.gates.slice(1), W.recurrent.gates[0]];
+            const wrong = expected(op, labelled(shifted, d), args);
+            assert.ok(Math.abs(got - wrong) > 1e-4, `${node}: gates ${shifted.join('')} also fit (${wrong})`);
+          }
         }
       }
     }
-  }
-});
+  },
+);
 
-test('CLE: recurrent layers are stops, a MatMul feeding an LSTM ends there, and the model computes the same', { skip: missing }, async () => {
-  const eq = await equalize(model);
-  const stops = new Map(eq.stops.map((s) => [s.layer, s]));
-  const reason = /^recurrent layer: its gates \(sigmoid, tanh\) do not commute with per-channel scaling/;
-  for (const [node, op] of NODES) {
-    for (const part of ['W', 'R']) {
-      const s = stops.get(`${node}/${part}`);
-      assert.ok(s, `${node}/${part} has a stop`);
-      assert.equal(s.node, node);
-      assert.equal(s.op, op);
-      assert.match(s.reason, reason);
+test(
+  'CLE: recurrent layers are stops, a MatMul feeding an LSTM ends there, and the model computes the same',
+  { skip: missing },
+  async () => {
+    const eq = await equalize(model);
+    const stops = new Map(eq.stops.map((s) => [s.layer, s]));
+    const reason = /^recurrent layer: its gates \(sigmoid, tanh\) do not commute with per-channel scaling/;
+    for (const [node, op] of NODES) {
+      for (const part of ['W', 'R']) {
+        const s = stops.get(`${node}/${part}`);
+        assert.ok(s, `${node}/${part} has a stop`);
+        assert.equal(s.node, node);
+        assert.equal(s.op, op);
+        assert.match(s.reason, reason);
+      }
     }
-  }
-  const mm = stops.get('matmul_before_lstm');
-  assert.equal(mm.node, 'lstm_after_matmul');
-  assert.match(mm.reason, /^reaches lstm_after_matmul: recurrent layer/);
-  assert.equal(eq.summary.layersChanged, 0);
-  const file = path.join(tmp, 'recurrent.equalized.onnx');
-  fs.writeFileSync(file, eq.bytes);
-  const [s0, s1] = [await session(model), await session(file)];
-  const feeds = randomFeeds(s0, { seed: 8, low: -1, high: 1 });
-  assert.equal(maxRelativeError(await runAll(s0, feeds), await runAll(s1, feeds)).worst, 0);
-});
+    const mm = stops.get('matmul_before_lstm');
+    assert.equal(mm.node, 'lstm_after_matmul');
+    assert.match(mm.reason, /^reaches lstm_after_matmul: recurrent layer/);
+    assert.equal(eq.summary.layersChanged, 0);
+    const file = path.join(tmp, 'recurrent.equalized.onnx');
+    fs.writeFileSync(file, eq.bytes);
+    const [s0, s1] = [await session(model), await session(file)];
+    const feeds = randomFeeds(s0, { seed: 8, low: -1, high: 1 });
+    assert.equal(maxRelativeError(await runAll(s0, feeds), await runAll(s1, feeds)).worst, 0);
+  },
+);
 
-test('compare: W pairs with W and R with R, by weight, node name or position; a QDQ copy differs as numpy says', { skip: missing }, async () => {
-  const made = await run('/usr/bin/python3', [path.join(root, 'tests', 'js', 'fixtures', 'recurrent_copies.py'), model, tmp]);
-  assert.equal(made.code, 0, made.stderr);
-  const ref = JSON.parse(made.stdout);
-  const recurrentPairs = (c) => c.pairs.filter((p) => p.a.op !== 'MatMul');
-  for (const [file, by] of [
-    [model, 'weight'],
-    [path.join(tmp, 'renamed_weights.onnx'), 'name'],
-    [path.join(tmp, 'renamed_all.onnx'), 'position'],
-  ]) {
-    const c = await compare(model, file);
-    assert.equal(c.summary.unmatchedA + c.summary.unmatchedB, 0, path.basename(file));
-    assert.equal(recurrentPairs(c).length, 12);
+test(
+  'compare: W pairs with W and R with R, by weight, node name or position; a QDQ copy differs as numpy says',
+  { skip: missing },
+  async () => {
+    const made = await run('/usr/bin/python3', [path.join(root, 'tests', 'js', 'fixtures', 'recurrent_copies.py'), model, tmp]);
+    assert.equal(made.code, 0, made.stderr);
+    const ref = JSON.parse(made.stdout);
+    const recurrentPairs = (c) => c.pairs.filter((p) => p.a.op !== 'MatMul');
+    for (const [file, by] of [
+      [model, 'weight'],
+      [path.join(tmp, 'renamed_weights.onnx'), 'name'],
+      [path.join(tmp, 'renamed_all.onnx'), 'position'],
+    ]) {
+      const c = await compare(model, file);
+      assert.equal(c.summary.unmatchedA + c.summary.unmatchedB, 0, path.basename(file));
+      assert.equal(recurrentPairs(c).length, 12);
+      for (const p of recurrentPairs(c)) {
+        assert.equal(p.matchedBy, by, `${p.a.name} ~ ${p.b.name}`);
+        assert.equal(p.b.name.slice(-2), p.a.name.slice(-2), `${p.a.name} ~ ${p.b.name}: W with W, R with R`);
+        assert.equal(p.tensor.sqnr, Infinity, p.a.name);
+      }
+    }
+    // The QDQ copy: every float W and R quantized per gate row.
+    const qdq = path.join(tmp, 'qdq.onnx');
+    const c = await compare(model, qdq);
+    assert.equal(c.summary.unmatchedA + c.summary.unmatchedB, 0);
+    let checked = 0;
     for (const p of recurrentPairs(c)) {
-      assert.equal(p.matchedBy, by, `${p.a.name} ~ ${p.b.name}`);
-      assert.equal(p.b.name.slice(-2), p.a.name.slice(-2), `${p.a.name} ~ ${p.b.name}: W with W, R with R`);
-      assert.equal(p.tensor.sqnr, Infinity, p.a.name);
+      assert.equal(p.b.name, p.a.name);
+      const r = ref[p.a.weight];
+      if (!r) {
+        assert.equal(p.a.name.startsWith('lstm_dq/'), true); // already quantized: the same in both
+        assert.equal(p.tensor.sqnr, Infinity);
+        continue;
+      }
+      assert.equal(p.b.weight, `${p.a.weight}_quantized`);
+      assert.equal(p.b.quant.axis, 1);
+      assert.ok(Math.abs(p.tensor.sqnr - r.sqnr) < 1e-6, `${p.a.name}: ${p.tensor.sqnr} vs numpy ${r.sqnr}`);
+      assert.equal(p.tensor.maxAbsDiff, r.maxAbsDiff, p.a.name);
+      checked++;
     }
-  }
-  // The QDQ copy: every float W and R quantized per gate row.
-  const qdq = path.join(tmp, 'qdq.onnx');
-  const c = await compare(model, qdq);
-  assert.equal(c.summary.unmatchedA + c.summary.unmatchedB, 0);
-  let checked = 0;
-  for (const p of recurrentPairs(c)) {
-    assert.equal(p.b.name, p.a.name);
-    const r = ref[p.a.weight];
-    if (!r) {
-      assert.equal(p.a.name.startsWith('lstm_dq/'), true); // already quantized: the same in both
-      assert.equal(p.tensor.sqnr, Infinity);
-      continue;
-    }
-    assert.equal(p.b.weight, `${p.a.weight}_quantized`);
-    assert.equal(p.b.quant.axis, 1);
-    assert.ok(Math.abs(p.tensor.sqnr - r.sqnr) < 1e-6, `${p.a.name}: ${p.tensor.sqnr} vs numpy ${r.sqnr}`);
-    assert.equal(p.tensor.maxAbsDiff, r.maxAbsDiff, p.a.name);
-    checked++;
-  }
-  assert.equal(checked, 10);
-  // The quantized copy is a valid model that computes nearly the same.
-  const [s0, s1] = [await session(model), await session(qdq)];
-  const feeds = randomFeeds(s0, { seed: 9, low: -1, high: 1 });
-  assert.ok(maxRelativeError(await runAll(s0, feeds), await runAll(s1, feeds)).worst < 0.05);
-});
+    assert.equal(checked, 10);
+    // The quantized copy is a valid model that computes nearly the same.
+    const [s0, s1] = [await session(model), await session(qdq)];
+    const feeds = randomFeeds(s0, { seed: 9, low: -1, high: 1 });
+    assert.ok(maxRelativeError(await runAll(s0, feeds), await runAll(s1, feeds)).worst < 0.05);
+  },
+);
 
 test('the CLI table lists the W and R layers of each recurrent node', { skip: missing }, async () => {
   const r = await runCli(['analyze', model, '--top', '20']);
