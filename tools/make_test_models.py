@@ -879,6 +879,99 @@ def input_channels():
     return make_model(graph, 13), {}
 
 
+def recurrent():
+    """LSTM, GRU and RNN layers, each two QuantLens layers (W and R), from the ONNX operator
+    specifications: W [D, G*H, I], R [D, G*H, H], B [D, 2*G*H]. X is [T=5, N=2, I=6].
+    lstm_bidirectional (H 8, with B and peepholes P), gru_lbr0 (H 7, linear_before_reset 0),
+    gru_lbr1 (H 5, reverse, linear_before_reset 1), rnn_forward (H 4, no B), lstm_dq (H 4, W and
+    R int8 through DequantizeLinear, per axis 1: one scale per gate row), and a MatMul whose
+    output feeds lstm_after_matmul directly (CLE stops there: "recurrent layer"). Channel
+    ranges are uneven along the gate rows (axis 1), one direction of the LSTM wider."""
+    rng = np.random.default_rng(1207)
+    T, N, I = 5, 2, 6
+    inits, nodes, outputs = [], [], []
+
+    def weights(name, D, G, H, cols, big):
+        w = uneven(rng, (D, G * H, cols), axis=1, big=big, sigma=0.2)
+        inits.append(init(name, w))
+        return name
+
+    # 1. LSTM, bidirectional, H = 8, with B and P; the reverse direction twice as wide.
+    H = 8
+    w = uneven(rng, (2, 4 * H, I), axis=1, big=(5,), sigma=0.2)
+    w[1] *= 2.0
+    inits += [init("lstm_W", w), init("lstm_R", uneven(rng, (2, 4 * H, H), axis=1, big=(17,), sigma=0.2)),
+              init("lstm_B", rng.normal(0, 0.1, (2, 8 * H)).astype(np.float32)),
+              init("lstm_P", rng.normal(0, 0.1, (2, 3 * H)).astype(np.float32))]
+    nodes.append(helper.make_node("LSTM", ["x", "lstm_W", "lstm_R", "lstm_B", "", "", "", "lstm_P"],
+                                  ["lstm_Y", "lstm_Yh", "lstm_Yc"], name="lstm_bidirectional",
+                                  hidden_size=H, direction="bidirectional"))
+    outputs += ["lstm_Y", "lstm_Yh", "lstm_Yc"]
+    # 2, 3. GRU, linear_before_reset 0 (forward) and 1 (reverse).
+    for k, (H, lbr, direction) in enumerate([(7, 0, "forward"), (5, 1, "reverse")]):
+        name = f"gru_lbr{lbr}"
+        weights(f"{name}_W", 1, 3, H, I, (2 + k,))
+        weights(f"{name}_R", 1, 3, H, H, (H + 1,))
+        inits.append(init(f"{name}_B", rng.normal(0, 0.1, (1, 6 * H)).astype(np.float32)))
+        nodes.append(helper.make_node("GRU", ["x", f"{name}_W", f"{name}_R", f"{name}_B"], [f"{name}_Y"], name=name,
+                                      hidden_size=H, linear_before_reset=lbr, direction=direction))
+        outputs.append(f"{name}_Y")
+    # 4. RNN, forward (the default), no B, followed by a Relu.
+    weights("rnn_W", 1, 1, 4, I, (1,))
+    weights("rnn_R", 1, 1, 4, 4, (3,))
+    nodes += [helper.make_node("RNN", ["x", "rnn_W", "rnn_R"], ["rnn_Y"], name="rnn_forward", hidden_size=4),
+              helper.make_node("Relu", ["rnn_Y"], ["rnn_relu"], name="rnn_relu")]
+    outputs.append("rnn_relu")
+    # 5. LSTM with W and R quantized to int8 per gate row (axis 1) through DequantizeLinear.
+    H = 4
+    for part, cols in (("W", I), ("R", H)):
+        q = rng.integers(-30, 31, size=(1, 4 * H, cols))
+        q[0, 6] = rng.integers(-127, 128, size=cols)
+        inits += [init(f"lstm_dq_{part}q", q.astype(np.int8)),
+                  init(f"lstm_dq_{part}s", rng.uniform(0.004, 0.006, 4 * H).astype(np.float32)),
+                  init(f"lstm_dq_{part}zp", np.zeros(4 * H, np.int8))]
+        nodes.append(helper.make_node("DequantizeLinear", [f"lstm_dq_{part}q", f"lstm_dq_{part}s", f"lstm_dq_{part}zp"],
+                                      [f"lstm_dq_{part}"], axis=1))
+    nodes.append(helper.make_node("LSTM", ["x", "lstm_dq_W", "lstm_dq_R"], ["lstm_dq_Y"], name="lstm_dq", hidden_size=H))
+    outputs.append("lstm_dq_Y")
+    # 6. MatMul [6, 10] -> LSTM (H 3): the MatMul's output is the LSTM's X.
+    inits.append(init("mm_W", uneven(rng, (I, 10), axis=1, big=(4,), sigma=0.3)))
+    weights("lstm_mm_W", 1, 4, 3, 10, (1,))
+    weights("lstm_mm_R", 1, 4, 3, 3, (9,))
+    inits.append(init("lstm_mm_B", rng.normal(0, 0.1, (1, 24)).astype(np.float32)))
+    nodes += [helper.make_node("MatMul", ["x", "mm_W"], ["mm_y"], name="matmul_before_lstm"),
+              helper.make_node("LSTM", ["mm_y", "lstm_mm_W", "lstm_mm_R", "lstm_mm_B"], ["lstm_mm_Y"],
+                               name="lstm_after_matmul", hidden_size=3)]
+    outputs.append("lstm_mm_Y")
+    graph = helper.make_graph(nodes, "recurrent", [vi("x", F, [T, N, I])], [vi(o, F) for o in outputs], inits)
+    return make_model(graph, 14), {}
+
+
+def recurrent_gates():
+    """One unit per gate (H = 1, I = 1, one step, batch 1), with an initial state given as
+    an input, so every weight is one channel of one element and every gate matters: a test
+    computes each output from QuantLens's channel labels (gates, direction, unit) and
+    compares it with onnxruntime. LSTM (bidirectional, initial_c too), GRU with
+    linear_before_reset 0 and 1, RNN. Each weight row holds a different value."""
+    rng = np.random.default_rng(1208)
+    inits, nodes, inputs, outputs = [], [], [vi("x", F, [1, 1, 1])], []
+    for name, op, G, D, extra in (("gate_lstm", "LSTM", 4, 2, {"direction": "bidirectional"}),
+                                  ("gate_gru0", "GRU", 3, 1, {"linear_before_reset": 0}),
+                                  ("gate_gru1", "GRU", 3, 1, {"linear_before_reset": 1}),
+                                  ("gate_rnn", "RNN", 1, 1, {})):
+        inits += [init(f"{name}_W", rng.uniform(-2, 2, (D, G, 1)).astype(np.float32)),
+                  init(f"{name}_R", rng.uniform(-2, 2, (D, G, 1)).astype(np.float32))]
+        ins = ["x", f"{name}_W", f"{name}_R", "", "", f"{name}_h0"]
+        inputs.append(vi(f"{name}_h0", F, [D, 1, 1]))
+        if op == "LSTM":
+            ins.append(f"{name}_c0")
+            inputs.append(vi(f"{name}_c0", F, [D, 1, 1]))
+        nodes.append(helper.make_node(op, ins, [f"{name}_Y"], name=name, hidden_size=1, **extra))
+        outputs.append(f"{name}_Y")
+    graph = helper.make_graph(nodes, "recurrent_gates", inputs, [vi(o, F) for o in outputs], inits)
+    return make_model(graph, 14), {}
+
+
 CASES = [
     ("hostile_split_pads.onnx", hostile_split_pads),
     ("typed_float_data.onnx", typed_float_data),
@@ -902,6 +995,8 @@ CASES = [
     ("cle_dead_channels.onnx", cle_dead_channels),
     ("cle_shared_bias.onnx", cle_shared_bias),
     ("input_channels.onnx", input_channels),
+    ("recurrent.onnx", recurrent),
+    ("recurrent_gates.onnx", recurrent_gates),
 ]
 
 # Cases that are large on purpose (weights bigger than the API's 4 MB streaming piece).

@@ -184,6 +184,31 @@ export interface LayerInfo {
   follower: Follower;
   /** What follows a BatchNorm follower. */
   activation: Follower | null;
+  /** LSTM, GRU and RNN only: which of the node's two layers this is, and how its channels read. */
+  recurrent?: Recurrent;
+}
+
+/**
+ * A recurrent node (LSTM, GRU, RNN) is two layers, named `<node>/W` (input weights W
+ * [directions, gates*hiddenSize, input_size]) and `<node>/R` (recurrent weights R
+ * [directions, gates*hiddenSize, hiddenSize]). Output channel
+ * `d * gates.length * hiddenSize + g * hiddenSize + u` is unit u of gate `gates[g]` in
+ * direction d (recurrentChannel() in presentation.js says so in words). `bias` names the
+ * node's B [directions, 2*gates*hiddenSize], of which this layer's part starts at
+ * `biasOffset` in each direction's row.
+ */
+export interface Recurrent {
+  /** The node's name (the layer's name without '/W' or '/R'). */
+  node: string;
+  part: 'W' | 'R';
+  direction: 'forward' | 'reverse' | 'bidirectional';
+  directions: 1 | 2;
+  /** The gates in the order the ONNX specification stacks them: LSTM i o f c, GRU z r h, RNN i. */
+  gates: string[];
+  hiddenSize: number;
+  biasOffset: number;
+  /** LSTM's peephole weights P (not analysed), when the node has them. */
+  peepholes: string | null;
 }
 
 export interface ChannelStats {
@@ -406,6 +431,8 @@ export interface PairSide {
   channelAxis: number;
   channels: number;
   quant: QuantInfo | null;
+  /** LSTM, GRU and RNN only, as LayerInfo's. */
+  recurrent?: Recurrent;
 }
 
 export interface Pair {

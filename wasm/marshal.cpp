@@ -75,6 +75,21 @@ val layerValue(const graph::Layer& L) {
   o.set("follower", follower(L.follower));
   o.set("activation", L.follower.kind == graph::FollowerKind::BatchNorm ? follower(L.activation) : val::null());
   o.set("external", L.weight->external);
+  if (L.recurrent.part != graph::RecurrentPart::None) {  // LSTM, GRU, RNN (graph::Recurrent)
+    const graph::Recurrent& r = L.recurrent;
+    val rec = val::object();
+    rec.set("node", r.node);
+    rec.set("part", std::string(graph::recurrentPartName(r.part)));
+    rec.set("direction", str(r.direction));
+    rec.set("directions", static_cast<double>(r.directions));
+    val gates = val::array();
+    for (char g : L.spec->gates) gates.call<void>("push", std::string(1, g));
+    rec.set("gates", gates);
+    rec.set("hiddenSize", static_cast<double>(r.hiddenSize));
+    rec.set("biasOffset", static_cast<double>(r.biasOffset));
+    rec.set("peepholes", r.peepholes.empty() ? val::null() : str(r.peepholes));
+    o.set("recurrent", rec);
+  }
   return o;
 }
 

@@ -6,7 +6,10 @@
 // weight stored in the file, used by that layer alone and not reached through other
 // ops, and a bias, if any, that is a float32 constant with one value per output
 // channel. Every other layer gets a stop with the reason. Each step lives in its own
-// file (see cle.cpp).
+// file (see cle.cpp). Recurrent layers (LSTM, GRU, RNN) are never equalized, and a
+// sequence that reaches one ends there (kRecurrentStop): their gates pass W x + R h
+// through sigmoid and tanh, which do not commute with a per-channel scale, and R feeds
+// each step's output back into the next.
 //
 // Steps, in order:
 //  1. BatchNormalization (inference mode, constant parameters, running statistics
@@ -88,6 +91,10 @@ struct Sequence {
   bool converged = false;
   double lastChange = 0;  // largest |s - 1| of the last sweep
 };
+
+// The reason given for a recurrent layer and for a sequence that reaches one.
+inline constexpr const char* kRecurrentStop =
+    "recurrent layer: its gates (sigmoid, tanh) do not commute with per-channel scaling, and R feeds its output back";
 
 // Where a sequence ended, or a layer was left out, and why.
 struct Stop {

@@ -13,7 +13,10 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
   const std::string& nm = L.name;
   // The stop is at the layer's own node, whose display name is the layer's name. (It is
   // not index.nameOf(L.node): a layer inside a sub-graph is no node of the main graph.)
-  auto stop = [&](std::string reason) { report.stops.push_back({nm, nm, std::string(L.node->opType), std::move(reason)}); };
+  // A recurrent layer's node is named without the layer's "/W" or "/R".
+  const std::string& node = L.recurrent.part != graph::RecurrentPart::None ? L.recurrent.node : nm;
+  auto stop = [&](std::string reason) { report.stops.push_back({nm, node, std::string(L.node->opType), std::move(reason)}); };
+  if (L.spec && L.spec->family == graph::OpFamily::Recurrent) return stop(kRecurrentStop);
   if (!L.path.empty()) return stop("inside a sub-graph (" + L.path + "): not equalized");
   if (L.quant.present) return stop("weights are quantized (" + std::string(L.quant.via) + "): not equalized");
   const std::string_view op = L.op;

@@ -132,6 +132,8 @@ class LinkFinder {
       }
       const Node* n = cs[0];
       if (auto it = layers_.byNode.find(n); it != layers_.byNode.end()) return reach(idx, it->second, n, v, link);
+      if (const graph::OpSpec* spec = graph::findOpSpec(*n); spec && spec->family == graph::OpFamily::Recurrent)
+        return stop(nm, n, "reaches " + index_.nameOf(n) + ": " + std::string(kRecurrentStop));
       if (layers_.discovered.count(n))
         return stop(nm, n, "reaches " + index_.nameOf(n) + ", a layer left out of equalization (see its own stop)");
       if (!isOp(n, n->opType)) return stop(nm, n, "custom-domain op " + std::string(n->opType));

@@ -4,9 +4,11 @@ namespace ql::cle {
 
 // The float layers of the op table (graph/opspec): Conv, ConvTranspose, Gemm, MatMul. The
 // integer ops of the same families (QLinearConv, ConvInteger, MatMulInteger, QLinearMatMul)
-// hold quantized weights, which CLE does not rescale.
+// hold quantized weights, which CLE does not rescale. Recurrent layers (LSTM, GRU, RNN)
+// are never equalized (cle.hpp).
 bool equalizedOp(const graph::Layer& layer) {
-  return layer.spec != nullptr && layer.spec->analysed() && !layer.spec->integerWeights();
+  return layer.spec != nullptr && layer.spec->analysed() && !layer.spec->integerWeights() &&
+         layer.spec->family != graph::OpFamily::Recurrent;
 }
 
 std::variant<WeightView, std::string> weightView(const graph::Layer& layer) {

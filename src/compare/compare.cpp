@@ -66,6 +66,12 @@ std::string scoped(const graph::Layer& L, std::string_view name) {
   return k;
 }
 
+// A recurrent node is two layers (W and R): node names pair W with W and R with R.
+std::string part(const graph::Layer& L) {
+  return L.recurrent.part == graph::RecurrentPart::None ? std::string()
+                                                        : std::string("\0", 1) + graph::recurrentPartName(L.recurrent.part);
+}
+
 bool finite(const std::vector<float>& v) {
   for (float x : v)
     if (!std::isfinite(x)) return false;
@@ -147,7 +153,8 @@ std::string normalizedName(std::string_view name) {
 
 std::string_view opFamily(std::string_view op) {
   const graph::OpSpec* spec = graph::findOpSpec({}, op);
-  if (!spec || !spec->analysed()) return op;
+  // Recurrent ops pair only with the same op: LSTM, GRU and RNN stack different gates.
+  if (!spec || !spec->analysed() || spec->family == graph::OpFamily::Recurrent) return op;
   // Gemm and MatMul both multiply by a stored matrix: the same layer exported either way pairs.
   const graph::OpFamily f = spec->family == graph::OpFamily::Gemm ? graph::OpFamily::MatMul : spec->family;
   return graph::opFamilyName(f);
@@ -163,7 +170,7 @@ Matching matchLayers(const std::vector<graph::Layer>& a, const std::vector<graph
   });
   matchByKey(a, b, partnerA, partnerB, MatchedBy::Name, m.pairs, [](const graph::Layer& L, std::string* k) {
     if (!L.node || L.node->name.empty()) return false;  // made-up names ("Conv#3") do not count
-    *k = scoped(L, L.node->name);
+    *k = scoped(L, L.node->name) + part(L);
     return true;
   });
   matchByKey(
@@ -178,7 +185,7 @@ Matching matchLayers(const std::vector<graph::Layer>& a, const std::vector<graph
       a, b, partnerA, partnerB, MatchedBy::NameNormalized, m.pairs,
       [](const graph::Layer& L, std::string* k) {
         if (!L.node || L.node->name.empty()) return false;
-        *k = scoped(L, normalizedName(L.node->name));
+        *k = scoped(L, normalizedName(L.node->name)) + part(L);
         return true;
       },
       true);
@@ -189,7 +196,9 @@ Matching matchLayers(const std::vector<graph::Layer>& a, const std::vector<graph
     if (partnerB[j] < 0) restB.push_back(j);
   for (size_t k = 0; k < std::min(restA.size(), restB.size()); ++k) {
     const graph::Layer &x = a[restA[k]], &y = b[restB[k]];
-    if (opFamily(x.op) != opFamily(y.op) || x.layout.elementCount() != y.layout.elementCount()) continue;
+    if (opFamily(x.op) != opFamily(y.op) || x.recurrent.part != y.recurrent.part ||
+        x.layout.elementCount() != y.layout.elementCount())
+      continue;
     partnerA[restA[k]] = static_cast<int64_t>(restB[k]);
     partnerB[restB[k]] = static_cast<int64_t>(restA[k]);
     m.pairs.push_back(Match{restA[k], restB[k], MatchedBy::Position});

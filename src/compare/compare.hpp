@@ -6,14 +6,16 @@
 //     several layers of a side (a shared weight) pairs its i-th user in A with its
 //     i-th user in B, in graph order.
 //  2. name: among layers still unmatched, the same node name (and path), same i-th
-//     rule. Names QuantLens made up for unnamed nodes ("Conv#3") never match.
+//     rule. Names QuantLens made up for unnamed nodes ("Conv#3") never match. A recurrent
+//     node's two layers (graph::Recurrent) pair W with W and R with R (rules 2 to 5).
 //  3. weight-normalized: among layers still unmatched, the same weight name after
 //     normalizedName (the quantizer's suffixes removed), when exactly one unmatched
 //     layer of each side has that normalised name; ambiguous names are not paired.
 //  4. name-normalized: the same for node names.
 //  5. position: the k-th still-unmatched layer of A (graph order) with the k-th
 //     still-unmatched layer of B, paired only when their op family (opFamily) and
-//     weight element count agree; otherwise both stay unmatched.
+//     weight element count (and, for recurrent layers, their part W or R) agree;
+//     otherwise both stay unmatched.
 //  A pair found by rules 1 to 4 is kept even when the weights differ in shape; it is
 //  then reported as not comparable, with the reason.
 //
@@ -65,7 +67,8 @@ std::string normalizedName(std::string_view name);
 
 // The family of a standard-domain op in the op table (graph/opspec.hpp), with Gemm
 // counted as "matmul": "conv" (Conv, QLinearConv, ConvInteger), "convtranspose",
-// "matmul" (MatMul, Gemm, MatMulInteger, QLinearMatMul); otherwise the op itself.
+// "matmul" (MatMul, Gemm, MatMulInteger, QLinearMatMul); otherwise (LSTM, GRU and RNN too,
+// whose gates differ) the op itself.
 std::string_view opFamily(std::string_view op);
 
 struct Match {

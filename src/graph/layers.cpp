@@ -15,6 +15,22 @@ using onnx::Graph;
 using onnx::Node;
 using onnx::Tensor;
 
+const char* recurrentPartName(RecurrentPart part) {
+  switch (part) {
+    case RecurrentPart::None:
+      return "";
+    case RecurrentPart::W:
+      return "W";
+    case RecurrentPart::R:
+      return "R";
+  }
+  return "";
+}
+
+std::string recurrentLayerName(std::string_view node, RecurrentPart part) {
+  return std::string(node) + "/" + recurrentPartName(part);
+}
+
 const char* followerKindName(FollowerKind kind) {
   switch (kind) {
     case FollowerKind::None:
@@ -442,6 +458,7 @@ class Finder {
       return;
     }
     if (spec.packedBlocks) return visitPackedBlocks(scope, n, idx, spec);
+    if (spec.family == OpFamily::Recurrent) return visitRecurrent(scope, n, idx, spec);
     const std::string_view op = n.opType;
 
     // A constant on the left of MatMul (W @ x) has its output rows on axis -2.
@@ -682,6 +699,97 @@ class Finder {
     }
     if (!out.empty()) L.follower = classifyFollower(scope, out);
     out_->layers.push_back(std::move(L));
+  }
+
+  // LSTM, GRU, RNN (ONNX operator specifications): W [D, G*H, input_size], R [D, G*H, H],
+  // B [D, 2*G*H] (Wb then Rb), D = 2 for direction "bidirectional", else 1. The `layout`
+  // attribute changes the shapes of X and Y only, never those of W, R and B. Each of W and R
+  // becomes a layer (recurrentLayerName), or is skipped under that name with the reason.
+  void visitRecurrent(const Scope& scope, const Node& n, size_t idx, const OpSpec& spec) {
+    const std::string node = displayName(n, idx);
+    std::string_view direction = "forward";
+    if (const auto* a = n.attribute("direction"); a && a->hasS) direction = a->s;
+    if (direction != "forward" && direction != "reverse" && direction != "bidirectional")
+      return skip(scope, n, idx, "direction " + shortName(direction) + " is not forward, reverse or bidirectional");
+    const int64_t D = direction == "bidirectional" ? 2 : 1;
+    const int64_t G = static_cast<int64_t>(spec.gates.size());
+    const int64_t hiddenAttr = n.intAttr("hidden_size", 0);
+    if (hiddenAttr < 0 || hiddenAttr > (int64_t{1} << 32))
+      return skip(scope, n, idx, "hidden_size " + std::to_string(hiddenAttr) + " is out of range");
+    for (RecurrentPart part : {RecurrentPart::W, RecurrentPart::R}) {
+      const std::string name = recurrentLayerName(node, part);
+      auto skipPart = [&](const std::string& why) {
+        out_->skipped.push_back((scope.path.empty() ? "" : scope.path + "/") + name + " (" + std::string(n.opType) + "): " + why);
+      };
+      const char* what = recurrentPartName(part);
+      const std::string_view wname = input(n, part == RecurrentPart::W ? spec.weight : spec.recurrence);
+      WeightTrace tr;
+      std::string why;
+      if (!traceWeight(scope, wname, &tr, &why)) {
+        skipPart(!why.empty() ? why : unresolvedWeight(scope, wname));
+        continue;
+      }
+      const Tensor& w = *tr.tensor;
+      if (!std::is_sorted(tr.axisMap.begin(), tr.axisMap.end())) {
+        skipPart(std::string(what) + " is transposed on its way to the layer: not read");
+        continue;
+      }
+      const std::vector<int64_t>& d = w.dims;
+      const std::string expected = std::string("[num_directions = ") + std::to_string(D) + ", " + std::to_string(G) +
+                                   " gates * hidden_size, " + (part == RecurrentPart::W ? "input_size" : "hidden_size") + "]";
+      constexpr int64_t kMaxDim = int64_t{1} << 40;
+      if (d.size() != 3 || d[0] != D || d[1] < 0 || d[2] < 0 || d[1] > kMaxDim || d[2] > kMaxDim || d[1] % G != 0 ||
+          (hiddenAttr > 0 && d[1] != G * hiddenAttr)) {
+        skipPart(std::string(what) + " of shape " + dimsText(d) + " is not " + expected);
+        continue;
+      }
+      const int64_t H = d[1] / G;
+      if (part == RecurrentPart::R && d[2] != H) {
+        skipPart(std::string(what) + " of shape " + dimsText(d) + " is not " + expected);
+        continue;
+      }
+      Layer L;
+      L.name = name;
+      L.path = scope.path;
+      L.op = n.opType;
+      L.spec = &spec;
+      L.node = &n;
+      L.graph = scope.graph;
+      L.nodeIndex = idx;
+      L.weight = &w;
+      L.weightName = tr.name;
+      L.via = tr.via;
+      L.shape = d;
+      L.quant = tr.quant;
+      L.channelAxis = spec.outAxis;
+      L.inputAxis = spec.inAxis;
+      L.layout = ChannelLayout{static_cast<uint64_t>(D), 1, static_cast<uint64_t>(d[1]), static_cast<uint64_t>(d[2])};
+      L.recurrent.part = part;
+      L.recurrent.node = node;
+      L.recurrent.direction = direction;
+      L.recurrent.directions = D;
+      L.recurrent.hiddenSize = H;
+      L.recurrent.biasOffset = part == RecurrentPart::W ? 0 : static_cast<uint64_t>(G * H);
+      if (n.opType == "LSTM") L.recurrent.peepholes = input(n, 7);
+      const std::string_view bname = input(n, spec.bias);
+      if (!bname.empty()) {
+        L.biasName = bname;
+        L.bias = scope.constant(bname);
+        if (L.bias && L.bias->dims != std::vector<int64_t>{D, 2 * G * H}) {
+          skipPart("B of shape " + dimsText(L.bias->dims) + " is not [num_directions, 2 * " + std::to_string(G) +
+                   " gates * hidden_size] = " + dimsText({D, 2 * G * H}));
+          continue;
+        }
+      }
+      uint64_t cnt = 0;
+      if (!w.elementCount(&cnt) || cnt != L.layout.elementCount()) {
+        skipPart("weight layout does not add up");
+        continue;
+      }
+      const std::string_view out = n.outputs.empty() ? std::string_view{} : n.outputs[0];
+      if (!out.empty()) L.follower = classifyFollower(scope, out);
+      out_->layers.push_back(std::move(L));
+    }
   }
 
   static std::string dimsText(const std::vector<int64_t>& d) {

@@ -54,8 +54,27 @@ struct Quantization {
   std::string note;           // why the stored codes could not be fully dequantized ("" otherwise)
 };
 
+// A recurrent node (LSTM, GRU, RNN) is two layers: its input weights W and its recurrent
+// weights R. Each is stored [D, G*H, X] (X = input_size for W, H for R): output channel
+// d*G*H + g*H + u is unit u of gate g (OpSpec::gates) in direction d. `bias` is the node's B
+// [D, 2*G*H], of which this layer's part is B[d, biasOffset : biasOffset + G*H].
+enum class RecurrentPart { None, W, R };
+const char* recurrentPartName(RecurrentPart part);  // "", "W", "R"
+// The one naming rule of these layers: "<node display name>/W" and "<node display name>/R".
+std::string recurrentLayerName(std::string_view node, RecurrentPart part);
+
+struct Recurrent {
+  RecurrentPart part = RecurrentPart::None;
+  std::string node;            // the node's display name (the layer's name without "/W" or "/R")
+  std::string_view direction;  // the attribute: "forward" (default), "reverse" or "bidirectional"
+  int64_t directions = 0;      // D: 2 when bidirectional, else 1
+  int64_t hiddenSize = 0;      // H
+  uint64_t biasOffset = 0;     // 0 for W, G*H for R
+  std::string_view peepholes;  // LSTM's P input (not analysed), when present
+};
+
 struct Layer {
-  std::string name;  // node name, or "<op>#<index>" when the node has none
+  std::string name;  // node name, or "<op>#<index>" when the node has none (recurrentLayerName for LSTM, GRU, RNN)
   std::string path;  // enclosing sub-graph ("Loop_3/body"), empty for the main graph
   std::string_view op;
   const OpSpec* spec = nullptr;  // the op's entry in the op table (family, inputs, axes)
@@ -93,6 +112,7 @@ struct Layer {
   Follower follower;    // the first consumer (after a bias Add for MatMul-style layers)
   Follower activation;  // the consumer after a following BatchNormalization, if any
   Quantization quant;
+  Recurrent recurrent;  // part None unless the op is of the Recurrent family
 };
 
 struct Discovery {

@@ -26,9 +26,23 @@ OpSpec layer(std::string_view op, OpFamily family, int weight, int bias, int sca
     case OpFamily::MatMul:  // A [..., M, K] @ B [..., K, N], numpy semantics
       s.outAxis = -1, s.inAxis = -2, s.minRank = 2, s.left = 0;
       break;
+    case OpFamily::Recurrent:  // W [D, G*H, I]: channels span axes 0 and 1, input axis 2
+      s.outAxis = 1, s.inAxis = 2, s.minRank = 3, s.maxRank = 3;
+      break;
     case OpFamily::None:
       break;
   }
+  return s;
+}
+
+// LSTM, GRU, RNN: X, W, R, B, sequence_lens, initial_h (LSTM also initial_c, P), with the
+// gates stacked along axis 1 of W, R and B in the order of the ONNX specification:
+// LSTM W[iofc] (input, output, forget, cell), GRU W[zrh] (update, reset, hidden),
+// RNN W[i] (one gate).
+OpSpec recurrent(std::string_view op, std::string_view gates) {
+  OpSpec s = layer(op, OpFamily::Recurrent, 1, 3);
+  s.recurrence = 2;
+  s.gates = gates;
   return s;
 }
 
@@ -64,7 +78,7 @@ OpSpec notYet(std::string_view domain, std::string_view op, std::array<int, 2> w
 
 constexpr int kNo = kNoInput;
 constexpr std::string_view kMs = "com.microsoft";
-constexpr std::string_view kRecurrent = "recurrent layer: its W and R weights are not analysed yet";
+constexpr std::string_view kDynamicLstm = "DynamicQuantizeLSTM (quantized recurrent) weights are not analysed yet";
 
 }  // namespace
 
@@ -78,6 +92,8 @@ const char* opFamilyName(OpFamily family) {
       return "convtranspose";
     case OpFamily::Gemm:
       return "gemm";
+    case OpFamily::Recurrent:
+      return "recurrent";
     case OpFamily::MatMul:
       return "matmul";
   }
@@ -98,10 +114,10 @@ const std::vector<OpSpec>& opTable() {
       layer("MatMulInteger", F::MatMul, 1, kNo, kNo, 3),  // A, B, a_zp, b_zp
       layer("QLinearMatMul", F::MatMul, 3, kNo, 4, 5),    // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp
       matMulNBits(),
+      recurrent("LSTM", "iofc"),
+      recurrent("GRU", "zrh"),
+      recurrent("RNN", "i"),
 
-      notYet("", "LSTM", {1, 2}, kRecurrent),
-      notYet("", "GRU", {1, 2}, kRecurrent),
-      notYet("", "RNN", {1, 2}, kRecurrent),
       notYet("", "Einsum", {0, 1}, "Einsum with a stored operand is not analysed yet", false),
       notYet(kMs, "MatMulBnb4", {1, kNo}, "block-quantized weights (MatMulBnb4) are not analysed yet"),
       notYet(kMs, "GatherBlockQuantized", {0, kNo}, "block-quantized embedding table is not analysed yet"),
@@ -115,7 +131,7 @@ const std::vector<OpSpec>& opTable() {
       notYet(kMs, "FusedConv", {1, kNo}, "FusedConv weights are not analysed yet"),
       notYet(kMs, "FusedGemm", {1, kNo}, "FusedGemm weights are not analysed yet"),
       notYet(kMs, "FusedMatMul", {0, 1}, "FusedMatMul weights are not analysed yet", false),
-      notYet(kMs, "DynamicQuantizeLSTM", {1, 2}, kRecurrent),
+      notYet(kMs, "DynamicQuantizeLSTM", {1, 2}, kDynamicLstm),
       notYet(kMs, "ConvTransposeWithDynamicPads", {1, kNo}, "ConvTransposeWithDynamicPads weights are not analysed yet"),
   };
   return table;

@@ -24,8 +24,12 @@ enum class OpFamily {
   ConvTranspose,  // W [I, O/group, k...]; output N, C, spatial...
   Gemm,           // W [K, N], or [N, K] with transB; output [M, N] (channels last)
   MatMul,         // B [..., K, N]; output [..., M, N] (channels last)
+  // LSTM, GRU, RNN: W [D, G*H, I] and R [D, G*H, H], B [D, 2*G*H] (the W biases, then the
+  // R biases), D = 1 or 2 directions, G gates, H = hidden_size. Each node is two layers,
+  // its input weights W and its recurrent weights R (graph::recurrentLayerName).
+  Recurrent,
 };
-const char* opFamilyName(OpFamily family);  // "none", "conv", "convtranspose", "gemm", "matmul"
+const char* opFamilyName(OpFamily family);  // "none", "conv", "convtranspose", "gemm", "matmul", "recurrent"
 
 inline constexpr int kNoInput = -1;
 
@@ -54,6 +58,11 @@ struct OpSpec {
   // attributes K, N, bits, block_size and an optional g_idx input (graph::Quantization).
   bool packedBlocks = false;
   int groupIndex = kNoInput;  // g_idx, which QuantLens does not read (the layer is skipped with a reason)
+  // Recurrent family: the recurrent weight R (the second layer of the node, whose `weight`
+  // is W), and the gates in the order the spec stacks them along axis 1 of W, R and B,
+  // one letter each ("iofc" for LSTM).
+  int recurrence = kNoInput;
+  std::string_view gates;
 
   // Weight ops not analysed yet (family None): why, the inputs that may hold weights,
   // and whether the op bears weights by definition (else only when one of those inputs

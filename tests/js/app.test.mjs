@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyze, equalize, compare } from '../../web/src/index.js';
 import { formatDb } from '../../web/src/format.js';
+import { channelText, recurrentText } from '../../web/src/presentation.js';
 import { spawn } from 'node:child_process';
 import { fetchedModelFiles, generatedModelFiles, makeSkippedModel, root, run, runCli, sharedModelFiles } from './helpers.mjs';
 import { guardHtmlSinks, htmlSinkHits, launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
@@ -99,6 +100,47 @@ async function openExample(page) {
   await settled(page);
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
 }
+
+const silero = fetchedModelFiles().find((f) => f.endsWith('silero_vad_legacy.onnx'));
+test(
+  "silero VAD's LSTMs are layers: the layer view reads each channel as gate, unit (and direction)",
+  { skip: skip || (!silero && 'silero_vad_legacy.onnx was not fetched'), timeout: 300000 },
+  async () => {
+    const page = await openApp();
+    await page.setInputFiles('#ql-file', silero);
+    await settled(page);
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+    const a = await analyze(silero);
+    await checkModelTable(page, a);
+    // The riskiest layer is an LSTM's input weights.
+    const worst = a.summary.ranking[0];
+    const l = a.layers[worst];
+    assert.equal(l.op, 'LSTM');
+    await page.click(`table.ql-layer-table tr[data-position="${worst}"] td[data-col="name"]`);
+    await page.waitForSelector('#ql-tab-layer:not([hidden]) [data-field="recurrent"]');
+    assert.equal(await page.textContent('#ql-tab-layer [data-field="recurrent"]'), recurrentText(l));
+    assert.match(recurrentText(l), /^input weights W of LSTM_\d+: forward, gates i o f c, 64 units each$/);
+    assert.equal(
+      await page.textContent('#ql-tab-layer [data-field="channel-axis"]'),
+      'axes 0-1: direction × gate (i o f c) × unit',
+    );
+    // A channel's tooltip names its gate and unit, as presentation.js reads the index.
+    const overlay = page.locator('#ql-tab-layer [data-chart="channels"] .ql-overlay');
+    await overlay.scrollIntoViewIfNeeded();
+    const box = await overlay.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    await page.waitForFunction(() =>
+      /^channel \d+: gate/.test(document.querySelector('.ql-tooltip:not([hidden])')?.textContent ?? ''),
+    );
+    const tip = await page.textContent('.ql-tooltip:not([hidden])');
+    const c = Number(tip.match(/^channel (\d+)/)[1]);
+    assert.ok(tip.startsWith(channelText(l, c)), `${tip} starts with ${channelText(l, c)}`);
+    assert.match(tip, /^channel \d+: gate [iofc], unit \d+/);
+    await screenshot(page, 'app-layer-silero-lstm');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  },
+);
 
 test(
   'the example, a dropped model and an opened model show the numbers the core computes',

@@ -22,6 +22,7 @@ function compareLayer(d, where, o, r) {
   for (const k of ['name', 'path', 'op', 'weight', 'shape', 'dtype', 'channelAxis', 'groups', 'depthwise', 'bias'])
     d.eq(`${where}.${k}`, o[k], r[k]);
   d.eq(`${where}.follower.kind`, o.follower?.kind, r.follower?.kind);
+  d.eq(`${where}.recurrent`, o.recurrent ?? null, r.recurrent ?? null);
   d.eq(`${where}.activation.kind`, o.activation?.kind ?? null, r.activation?.kind ?? null);
   d.eq(
     `${where}.quant`,
@@ -90,6 +91,32 @@ export async function compareModel(file, extra = []) {
   assert.deepEqual(d.list.slice(0, 25), [], `${name}: ${d.list.length} differences from the reference`);
   return o;
 }
+
+// Silero VAD (PyTorch 1.12): 8 LSTMs inside the branches of nested If nodes, each two
+// layers (W and R), found by both sides and equal statistic for statistic (compareModel).
+const silero = path.join(root, 'models', 'fetched', 'silero_vad_legacy.onnx');
+test(
+  'silero VAD: the W and R of all 8 LSTMs inside its If branches match the reference',
+  { skip: !fs.existsSync(silero) && 'silero_vad_legacy.onnx was not fetched' },
+  async () => {
+    const o = await compareModel(silero);
+    const lstm = o.layers.filter((l) => l.op === 'LSTM');
+    assert.equal(lstm.length, 16);
+    assert.equal(new Set(lstm.map((l) => `${l.path}/${l.recurrent.node}`)).size, 8);
+    for (const l of lstm) {
+      assert.match(l.path, /^If_25\/(then|else)_branch\/If_\d+\/(then|else)_branch$/);
+      assert.equal(l.name, `${l.recurrent.node}/${l.recurrent.part}`);
+      assert.deepEqual(l.shape, [1, 256, 64]);
+      assert.deepEqual(l.recurrent.gates, ['i', 'o', 'f', 'c']);
+      assert.equal(l.channels.count, 256);
+      assert.ok(!l.error, l.error?.message);
+    }
+    assert.deepEqual(
+      lstm.map((l) => l.recurrent.part),
+      Array(8).fill(['W', 'R']).flat(),
+    );
+  },
+);
 
 const groups = [
   ['shared real models', sharedModelFiles(), `absent: ${sharedModels}`],

@@ -363,6 +363,34 @@ TEST_CASE("bad input and bad options are errors, never crashes", "[cle]") {
   }
 }
 
+TEST_CASE("recurrent layers are stops, and a sequence that reaches one ends there", "[cle][recurrent]") {
+  // x -> A (Conv 1x1, 2 out) -> Relu -> LSTM (input_size 2, hidden 1): the Conv's sequence
+  // ends at the LSTM, whose W and R are each stopped at the LSTM's node.
+  pb::GraphBuilder g;
+  g.input("x", {1, 1, 2, 2}).output("y");
+  g.init(pb::floatTensor("A.w", {2, 1, 1, 1}, {4.0f, 0.25f})).init(vec("A.b", {0.5f, -0.25f}));
+  g.init(pb::floatTensor("W", {1, 4, 2}, {1, 2, 3, 4, 5, 6, 7, 8})).init(pb::floatTensor("R", {1, 4, 1}, {1, 2, 3, 4}));
+  g.add(conv("A", "x", "a")).add(pb::node("Relu", {"a"}, {"h"}, "act"));
+  g.add(pb::node("LSTM", {"h", "W", "R"}, {"y"}, "lstm", {pb::attrInt("hidden_size", 1)}));
+  Run run(g);
+  CHECK(run.report().sequences.empty());
+  CHECK(run.report().layers.empty());
+  std::vector<std::string> seen;
+  for (const auto& s : run.report().stops) {
+    seen.push_back(s.layer);
+    if (s.layer == "A") {
+      CHECK(s.node == "lstm");
+      CHECK(s.reason == std::string("reaches lstm: ") + ql::cle::kRecurrentStop);
+    } else {
+      CHECK(s.node == "lstm");
+      CHECK(s.op == "LSTM");
+      CHECK(s.reason == ql::cle::kRecurrentStop);
+    }
+  }
+  CHECK(seen == std::vector<std::string>{"lstm/W", "lstm/R", "A"});
+  CHECK(run.init("W") == std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8});  // untouched
+}
+
 TEST_CASE("a layer inside a sub-graph is stopped at its own node, named as the layer", "[cle][subgraph]") {
   // The stop names the node by the layer's display name ("<op>#<index in its own
   // graph>" when unnamed): an index into the main graph's nodes would be meaningless.

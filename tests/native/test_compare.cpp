@@ -535,3 +535,36 @@ TEST_CASE("compare: real and generated models, against themselves and each other
   }
   CHECK(compared > 0);
 }
+
+TEST_CASE("compare: a recurrent node's W pairs with W and R with R, never across", "[compare][match][recurrent]") {
+  // I = H = 1: W [1, 4, 1] and R [1, 4, 1] have the same size, so only the part tells them apart.
+  pb::GraphBuilder a = io();
+  a.init(pb::floatTensor("Wa", {1, 4, 1}, {1, 2, 3, 4})).init(pb::floatTensor("Ra", {1, 4, 1}, {5, 6, 7, 8}));
+  a.add(pb::node("LSTM", {"x", "Wa", "Ra"}, {"y"}, "lstm"));
+  {  // B's W is a graph input (no layer): its R pairs with A's R by node name; A's W stays alone.
+    pb::GraphBuilder b = io();
+    b.input("w_in");
+    b.init(pb::floatTensor("Rb", {1, 4, 1}, {5, 6, 7, 9}));
+    b.add(pb::node("LSTM", {"x", "w_in", "Rb"}, {"y"}, "lstm"));
+    Compared c(a, b);
+    REQUIRE(c.m().pairs.size() == 1);
+    CHECK(c.layerA(c.m().pairs[0].a).name == "lstm/R");
+    CHECK(c.layerB(c.m().pairs[0].b).name == "lstm/R");
+    CHECK(c.by("lstm/R") == MatchedBy::Name);
+    CHECK(c.diff("lstm/R").tensorMaxAbsDiff == 1.0);
+    CHECK(c.m().unmatchedA == std::vector<size_t>{0});
+  }
+  {  // Renamed node and weights: by position, A's W (first) would meet B's R (first): not paired.
+    pb::GraphBuilder b = io();
+    b.input("w_in");
+    b.init(pb::floatTensor("Rb", {1, 4, 1}, {5, 6, 7, 8}));
+    b.add(pb::node("LSTM", {"x", "w_in", "Rb"}, {"y"}, "other"));
+    Compared c(a, b);
+    CHECK(c.m().pairs.empty());
+    CHECK(c.m().unmatchedA.size() == 2);
+    CHECK(c.m().unmatchedB.size() == 1);
+  }
+  {  // A GRU with the same sizes is another op: never paired with the LSTM by position.
+    CHECK(ql::compare::opFamily("GRU") != ql::compare::opFamily("LSTM"));
+  }
+}

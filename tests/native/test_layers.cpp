@@ -1119,3 +1119,143 @@ TEST_CASE("analysis: rankByRisk orders by int8 per-tensor SQNR, failures last", 
   CHECK(ql::analysis::rankByRisk({}).empty());
   CHECK(ql::analysis::rankByRisk({INFINITY, 5, -INFINITY}) == std::vector<size_t>{2, 1, 0});
 }
+
+// LSTM, GRU, RNN (ONNX operator specifications): W [D, G*H, I], R [D, G*H, H], B [D, 2*G*H];
+// each node is two layers, "<node>/W" and "<node>/R", channels d*G*H + g*H + u.
+TEST_CASE("layers: a recurrent node is two layers, its W and its R", "[layers][recurrent]") {
+  struct Case {
+    const char* op;
+    int64_t gates;
+    const char* direction;  // nullptr: the attribute is absent (forward)
+    int64_t D;
+  };
+  for (const Case& c : {Case{"LSTM", 4, "bidirectional", 2}, Case{"GRU", 3, "reverse", 1}, Case{"RNN", 1, nullptr, 1}}) {
+    INFO(c.op);
+    const int64_t H = 5, I = 3, G = c.gates;
+    pb::GraphBuilder g;
+    g.input("x").output("y");
+    g.init(weight("W", {c.D, G * H, I})).init(weight("R", {c.D, G * H, H})).init(weight("B", {c.D, 2 * G * H}));
+    std::vector<Msg> attrs = {pb::attrInt("hidden_size", H)};
+    if (c.direction) attrs.push_back(pb::attrString("direction", c.direction));
+    g.add(pb::node(c.op, {"x", "W", "R", "B"}, {"y"}, "rnn", attrs));
+    g.add(pb::node("Relu", {"y"}, {"z"}, "act"));
+    Found f(g);
+    CHECK(f.d.skipped.empty());
+    REQUIRE(f.d.layers.size() == 2);
+    const Layer& w = f.d.layers[0];
+    const Layer& r = f.d.layers[1];
+    CHECK(w.name == "rnn/W");
+    CHECK(r.name == "rnn/R");
+    CHECK(ql::graph::recurrentLayerName("rnn", ql::graph::RecurrentPart::W) == w.name);
+    for (const Layer* L : {&w, &r}) {
+      CHECK(L->op == c.op);
+      CHECK(L->spec->family == ql::graph::OpFamily::Recurrent);
+      CHECK(L->recurrent.node == "rnn");
+      CHECK(L->recurrent.directions == c.D);
+      CHECK(L->recurrent.direction == (c.direction ? c.direction : "forward"));
+      CHECK(L->recurrent.hiddenSize == H);
+      CHECK(L->channelAxis == 1);
+      CHECK(L->inputAxis == 2);
+      CHECK(L->layout.channelCount() == static_cast<uint64_t>(c.D * G * H));
+      CHECK(L->biasName == "B");
+      REQUIRE(L->bias);
+      CHECK(L->follower.kind == FollowerKind::Relu);
+      CHECK(L->groups == 1);
+      CHECK_FALSE(L->depthwise);
+    }
+    CHECK(w.recurrent.part == ql::graph::RecurrentPart::W);
+    CHECK(r.recurrent.part == ql::graph::RecurrentPart::R);
+    CHECK(w.weight->name == "W");
+    CHECK(r.weight->name == "R");
+    CHECK_LAYOUT(w.layout, static_cast<uint64_t>(c.D), 1, static_cast<uint64_t>(G * H), static_cast<uint64_t>(I));
+    CHECK_LAYOUT(r.layout, static_cast<uint64_t>(c.D), 1, static_cast<uint64_t>(G * H), static_cast<uint64_t>(H));
+    CHECK(w.recurrent.biasOffset == 0);
+    CHECK(r.recurrent.biasOffset == static_cast<uint64_t>(G * H));
+  }
+}
+
+TEST_CASE("layers: recurrent channels are direction-major, then gate, then unit", "[layers][recurrent]") {
+  // Bidirectional LSTM, H = 2, I = 3: W [2, 8, 3] with W[d, c, k] = 100 d + c + k / 10, so
+  // channel d*8 + c spans exactly 100 d + c .. 100 d + c + 0.2.
+  const int64_t D = 2, GH = 8, I = 3;
+  std::vector<float> v;
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t c = 0; c < GH; ++c)
+      for (int64_t k = 0; k < I; ++k) v.push_back(static_cast<float>(100 * d + c) + static_cast<float>(k) / 10.0f);
+  pb::GraphBuilder g;
+  g.init(pb::floatTensor("W", {D, GH, I}, v)).init(weight("R", {D, GH, 2}));
+  g.add(pb::node("LSTM", {"x", "W", "R"}, {"y"}, "lstm", {pb::attrString("direction", "bidirectional")}));
+  Found f(g);
+  REQUIRE(f.d.layers.size() == 2);
+  const Layer& w = f.named("lstm/W");
+  CHECK(w.recurrent.hiddenSize == 2);  // no hidden_size attribute: from W's shape
+  CHECK(w.biasName.empty());
+  auto a = ql::analysis::analyzeLayer(w, {}, {});
+  REQUIRE(a.ok());
+  REQUIRE(a->stats.channels == 16);
+  for (int64_t d = 0; d < D; ++d) {
+    for (int64_t c = 0; c < GH; ++c) {
+      const size_t ch = static_cast<size_t>(d * GH + c);
+      INFO("channel " << ch);
+      CHECK(a->stats.min[ch] == static_cast<float>(100 * d + c));
+      CHECK(a->stats.max[ch] == static_cast<float>(100 * d + c) + 0.2f);
+    }
+  }
+}
+
+TEST_CASE("layers: recurrent weights through DequantizeLinear, and parts skipped with reasons", "[layers][recurrent]") {
+  {  // W quantized per output channel (axis 1 of [1, 3, 2]: the RNN's H = 3 units), R float
+    pb::GraphBuilder g;
+    g.init(pb::int8Tensor("Wq", {1, 3, 2}, {-4, 4, 10, -10, 1, 2}));
+    g.init(pb::floatTensor("s", {3}, {0.5f, 0.25f, 2.0f}));
+    g.init(weight("R", {1, 3, 3}));
+    g.add(pb::node("DequantizeLinear", {"Wq", "s"}, {"W"}, "dq", {pb::attrInt("axis", 1)}));
+    g.add(pb::node("RNN", {"x", "W", "R"}, {"y"}, "rnn", {pb::attrInt("hidden_size", 3)}));
+    Found f(g);
+    REQUIRE(f.d.layers.size() == 2);
+    const Layer& w = f.named("rnn/W");
+    CHECK(w.weight->name == "Wq");
+    CHECK(w.via == std::vector<std::string_view>{"DequantizeLinear"});
+    REQUIRE(w.quant.present);
+    CHECK(w.quant.axis == 1);
+    auto a = ql::analysis::analyzeLayer(w, {}, {});
+    REQUIRE(a.ok());
+    CHECK(a->stats.min == std::vector<float>{-2.0f, -2.5f, 2.0f});
+    CHECK(a->stats.max == std::vector<float>{2.0f, 2.5f, 4.0f});
+    CHECK_FALSE(f.named("rnn/R").quant.present);
+  }
+  {  // R computed at run time, W of the wrong shape, B of the wrong shape on another node
+    pb::GraphBuilder g;
+    g.input("x").input("Rin");
+    g.init(weight("W", {1, 12, 3})).init(weight("Wbad", {2, 12, 3})).init(weight("R", {1, 12, 4}));
+    g.init(weight("Bbad", {1, 12}));
+    g.add(pb::node("GRU", {"x", "W", "Rin"}, {"y"}, "gru", {pb::attrInt("hidden_size", 4)}));
+    g.add(pb::node("GRU", {"x", "Wbad", "R"}, {"y2"}, "gru2", {pb::attrInt("hidden_size", 4)}));
+    g.add(pb::node("GRU", {"x", "W", "R", "Bbad"}, {"y3"}, "gru3", {pb::attrInt("hidden_size", 4)}));
+    g.add(pb::node("LSTM", {"x", "W", "R"}, {"y4"}, "", {pb::attrString("direction", "sideways")}));
+    Found f(g);
+    REQUIRE(f.d.layers.size() == 2);
+    CHECK(f.d.layers[0].name == "gru/W");
+    CHECK(f.d.layers[1].name == "gru2/R");
+    REQUIRE(f.d.skipped.size() == 5);
+    CHECK(f.d.skipped[0] == "gru/R (GRU): weight 'Rin' is a graph input, supplied at run time (not stored in the model)");
+    CHECK(f.d.skipped[1] == "gru2/W (GRU): W of shape [2, 12, 3] is not [num_directions = 1, 3 gates * hidden_size, input_size]");
+    CHECK(f.d.skipped[2] == "gru3/W (GRU): B of shape [1, 12] is not [num_directions, 2 * 3 gates * hidden_size] = [1, 24]");
+    CHECK(f.d.skipped[3] == "gru3/R (GRU): B of shape [1, 12] is not [num_directions, 2 * 3 gates * hidden_size] = [1, 24]");
+    CHECK(f.d.skipped[4] == "LSTM#3 (LSTM): direction 'sideways' is not forward, reverse or bidirectional");
+  }
+  {  // a hidden_size that does not match the weights, and a Transposed R
+    pb::GraphBuilder g;
+    g.init(weight("W", {1, 8, 3})).init(weight("Rt", {1, 2, 8}));
+    g.add(pb::node("Transpose", {"Rt"}, {"R"}, "t", {pb::attrInts("perm", {0, 2, 1})}));
+    g.add(pb::node("LSTM", {"x", "W", "R"}, {"y"}, "lstm", {pb::attrInt("hidden_size", 3)}));
+    g.add(pb::node("LSTM", {"x", "W", "R"}, {"y2"}, "lstm2", {pb::attrInt("hidden_size", 2)}));
+    Found f(g);
+    REQUIRE(f.d.layers.size() == 1);
+    CHECK(f.d.layers[0].name == "lstm2/W");
+    REQUIRE(f.d.skipped.size() == 3);
+    CHECK(f.d.skipped[0] == "lstm/W (LSTM): W of shape [1, 8, 3] is not [num_directions = 1, 4 gates * hidden_size, input_size]");
+    CHECK(f.d.skipped[1] == "lstm/R (LSTM): R is transposed on its way to the layer: not read");
+    CHECK(f.d.skipped[2] == "lstm2/R (LSTM): R is transposed on its way to the layer: not read");
+  }
+}

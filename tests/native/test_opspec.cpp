@@ -57,7 +57,7 @@ TEST_CASE("opspec: every analysed entry is consistent", "[opspec]") {
     REQUIRE(s.weight != kNoInput);
     std::set<int> inputs;
     int named = 0;
-    for (int i : {s.weight, s.bias, s.scale, s.zeroPoint, s.left}) {
+    for (int i : {s.weight, s.bias, s.scale, s.zeroPoint, s.left, s.recurrence}) {
       CHECK(i >= kNoInput);
       if (i == kNoInput) continue;
       ++named;
@@ -73,6 +73,9 @@ TEST_CASE("opspec: every analysed entry is consistent", "[opspec]") {
     // MatMulNBits has no left operand that may be a weight: its A is always the activation.
     CHECK((s.left != kNoInput) == (s.family == OpFamily::MatMul && !s.packedBlocks));
     if (s.weightMayBeLeft) CHECK(s.left != kNoInput);
+    // Recurrent ops name their second weight R and their gates; no other op does.
+    CHECK((s.recurrence != kNoInput) == (s.family == OpFamily::Recurrent));
+    CHECK(s.gates.empty() == (s.family != OpFamily::Recurrent));
     CHECK(s.minRank >= 1);
     if (s.maxRank) CHECK(s.maxRank >= s.minRank);
     // The axes are two different axes of every accepted rank, and the layout options swap them.
@@ -94,7 +97,7 @@ TEST_CASE("opspec: every analysed entry is consistent", "[opspec]") {
       }
     }
   }
-  CHECK(analysed == 9);
+  CHECK(analysed == 12);
 }
 
 TEST_CASE("opspec: MatMulNBits reads packed block-wise codes", "[opspec]") {
@@ -206,17 +209,41 @@ TEST_CASE("opspec: the layouts of the standard weight ops", "[opspec]") {
   CHECK(spec("QLinearMatMul").zeroPoint == 5);
 }
 
+TEST_CASE("opspec: LSTM, GRU and RNN read W, R and B, with their gates in the spec's order", "[opspec][recurrent]") {
+  // X, W, R, B, sequence_lens, initial_h (ONNX operator specifications); W[iofc], W[zrh], W[i].
+  const std::pair<const char*, const char*> ops[] = {{"LSTM", "iofc"}, {"GRU", "zrh"}, {"RNN", "i"}};
+  for (const auto& [op, gates] : ops) {
+    INFO(op);
+    const OpSpec* s = findOpSpec("", op);
+    REQUIRE(s);
+    CHECK(s->family == OpFamily::Recurrent);
+    CHECK(s->weight == 1);
+    CHECK(s->recurrence == 2);
+    CHECK(s->bias == 3);
+    CHECK(s->gates == gates);
+    CHECK_FALSE(s->integerWeights());
+    // [D, G*H, I]: output channels on axis 1 (axis 0, the direction, is their outer part), input axis 2.
+    CHECK(s->outputAxis(3) == 1);
+    CHECK(s->inputAxis(3) == 2);
+    CHECK(s->minRank == 3);
+    CHECK(s->maxRank == 3);
+  }
+  REQUIRE(findOpSpec("com.microsoft", "DynamicQuantizeLSTM"));
+  CHECK_FALSE(findOpSpec("com.microsoft", "DynamicQuantizeLSTM")->analysed());
+}
+
 TEST_CASE("opspec: family names, and compare's op families read from the table", "[opspec]") {
   CHECK(std::string(ql::graph::opFamilyName(OpFamily::Conv)) == "conv");
   CHECK(std::string(ql::graph::opFamilyName(OpFamily::ConvTranspose)) == "convtranspose");
   CHECK(std::string(ql::graph::opFamilyName(OpFamily::Gemm)) == "gemm");
   CHECK(std::string(ql::graph::opFamilyName(OpFamily::MatMul)) == "matmul");
+  CHECK(std::string(ql::graph::opFamilyName(OpFamily::Recurrent)) == "recurrent");
   CHECK(std::string(ql::graph::opFamilyName(OpFamily::None)) == "none");
   using ql::compare::opFamily;
   for (const char* op : {"Conv", "QLinearConv", "ConvInteger"}) CHECK(opFamily(op) == "conv");
   CHECK(opFamily("ConvTranspose") == "convtranspose");
   for (const char* op : {"MatMul", "Gemm", "MatMulInteger", "QLinearMatMul"}) CHECK(opFamily(op) == "matmul");
-  CHECK(opFamily("LSTM") == "LSTM");  // not analysed: the op itself
+  for (const char* op : {"LSTM", "GRU", "RNN"}) CHECK(opFamily(op) == op);  // gates differ: each pairs with itself
   CHECK(opFamily("Relu") == "Relu");
 }
 
@@ -251,13 +278,14 @@ TEST_CASE("opspec: the ops discovery follows from a stored weight to its layer",
 }
 
 TEST_CASE("opspec: the integer ops are those with quantization inputs, and CLE equalizes the float ones only", "[opspec]") {
-  std::set<std::string> integer, floats;
+  std::set<std::string> integer, floats, recurrent;
   for (const auto& s : ql::graph::opTable()) {
     if (!s.analysed()) continue;
-    (s.integerWeights() ? integer : floats).insert(std::string(s.op));
+    (s.integerWeights() ? integer : s.family == OpFamily::Recurrent ? recurrent : floats).insert(std::string(s.op));
   }
   CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits"});
   CHECK(floats == std::set<std::string>{"Conv", "ConvTranspose", "Gemm", "MatMul"});
+  CHECK(recurrent == std::set<std::string>{"LSTM", "GRU", "RNN"});  // float, but never equalized
   ql::graph::Layer layer;
   for (const auto& s : ql::graph::opTable()) {
     layer.spec = &s;

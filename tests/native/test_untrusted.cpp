@@ -159,13 +159,16 @@ TEST_CASE("discovery: weight-bearing nodes that cannot be analysed are skipped w
   REQUIRE(d.ok());
   REQUIRE(d->layers.size() == 1);
   CHECK(d->layers[0].name == "good");
-  REQUIRE(d->skipped.size() == 5);
+  REQUIRE(d->skipped.size() == 6);
   CHECK(d->skipped[0] == "conv_missing (Conv): weight input 'missing' names a tensor that nothing in the model defines");
   CHECK(d->skipped[1] == "conv_dynamic (Conv): weight 'x' is a graph input, supplied at run time (not stored in the model)");
   CHECK(d->skipped[2] == "matmul_missing (MatMul): weight input 'M_missing' names a tensor that nothing in the model defines");
-  CHECK(d->skipped[3] == "lstm (LSTM): recurrent layer: its W and R weights are not analysed yet");
+  // LSTM is read now, as two layers (W and R), each skipped under its own name: this W is no LSTM weight.
+  CHECK(d->skipped[3] == "lstm/W (LSTM): W of shape [2, 3, 1, 1] is not [num_directions = 1, 4 gates * hidden_size, input_size]");
+  CHECK(d->skipped[4] ==
+        "lstm/R (LSTM): R of shape [2, 3, 1, 1] is not [num_directions = 1, 4 gates * hidden_size, hidden_size]");
   // MatMulNBits is read now; this one has no block_size attribute.
-  CHECK(d->skipped[4] == "nbits (MatMulNBits): block_size 0 is not a power of two of at least 16");
+  CHECK(d->skipped[5] == "nbits (MatMulNBits): block_size 0 is not a power of two of at least 16");
 }
 
 TEST_CASE("discovery: an Add is a Conv's bias only when it broadcasts along the channel axis", "[untrusted][layers]") {

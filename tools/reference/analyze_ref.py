@@ -816,6 +816,74 @@ def analyse_nbits(node, index, graph, scope, path, opset, bins):
     return record
 
 
+# LSTM, GRU and RNN, from the ONNX operator specifications: inputs X, W, R, B; W is
+# [num_directions, G*hidden_size, input_size], R [num_directions, G*hidden_size, hidden_size],
+# B [num_directions, 2*G*hidden_size] (Wb then Rb), with the G gates stacked along axis 1
+# in the order W[iofc] (LSTM), W[zrh] (GRU), W[i] (RNN); num_directions is 2 for
+# direction "bidirectional", else 1. The `layout` attribute concerns X and Y only.
+RECURRENT_GATES = {"LSTM": "iofc", "GRU": "zrh", "RNN": "i"}
+
+
+def analyse_recurrent_part(node, index, graph, scope, path, opset, bins, part):
+    """One of the node's two layers, W (input weights) or R (recurrent weights):
+    one output channel per row d*G*H + g*H + u of the [D*G*H, columns] matrix."""
+    op = node.op_type
+    name = f"{node.name or f'{op}#{index}'}/{part}"
+    gates = RECURRENT_GATES[op]
+    direction = attr(node, "direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise NotALayer(f"{name}: direction {direction}")
+    D = 2 if direction == "bidirectional" else 1
+    inputs = list(node.input) + [""] * 4
+    found = resolve_weight(inputs[1 if part == "W" else 2], scope) if inputs[1 if part == "W" else 2] else None
+    if found is None:
+        raise NotALayer(f"{name}: weight is not a constant")
+    if found["perm"] != list(range(len(found["perm"]))):
+        raise NotALayer(f"{name}: transposed")
+    stored = found["tensor"]
+    dims = [int(d) for d in stored.dims]
+    if len(dims) != 3 or dims[0] != D or dims[1] % len(gates):
+        raise NotALayer(f"{name}: shape {dims}")
+    H = dims[1] // len(gates)
+    hidden = int(attr(node, "hidden_size", 0))
+    if (hidden and hidden != H) or (part == "R" and dims[2] != H):
+        raise NotALayer(f"{name}: shape {dims} with hidden_size {hidden}")
+    bias = inputs[3] or None
+    if bias is not None:
+        b = scope.constant(bias)
+        if b is not None and [int(d) for d in b.dims] != [D, 2 * len(gates) * H]:
+            raise NotALayer(f"{name}: B of shape {list(b.dims)}")
+    q = tensor_to_array(stored)
+    quant = found["dq"]
+    values = q.astype(np.float32) if quant is None else \
+        dequantize(q, quant["scale"], quant["zero_point"], quant["axis"])
+    ch = values.reshape(D * dims[1], dims[2])
+    follower, user = classify(graph, scope, node.output[0], opset) if node.output and node.output[0] else ("none", None)
+    activation = None
+    if follower == "batchnorm" and user.output and user.output[0]:
+        activation = {"kind": classify(graph, scope, user.output[0], opset)[0]}
+    peepholes = inputs[7] if op == "LSTM" and len(node.input) > 7 and node.input[7] else None
+    record = {
+        "name": name, "path": path, "op": op, "weight": found["name"], "shape": dims,
+        "dtype": dtype_name(stored.data_type), "channelAxis": 1, "groups": 1, "depthwise": False,
+        "bias": bias, "follower": {"kind": follower}, "activation": activation,
+        "quant": None if quant is None else {
+            "via": quant["via"], "dtype": dtype_name(stored.data_type), "axis": quant["axis"],
+            "scale": np.asarray(quant["scale"]).astype(np.float32).ravel(),
+            "zeroPoint": (np.zeros(1, np.int64) if quant["zero_point"] is None
+                          else np.asarray(quant["zero_point"]).ravel()),
+        },
+        "recurrent": {
+            "node": node.name or f"{op}#{index}", "part": part, "direction": direction, "directions": D,
+            "gates": list(gates), "hiddenSize": H, "biasOffset": 0 if part == "W" else len(gates) * H,
+            "peepholes": peepholes,
+        },
+    }
+    record.update(layer_stats(ch, bins))
+    return record
+
+
 def walk(graph, parent_scope, path, opset, bins, layers, skipped):
     """Depth-first: each node, then the sub-graphs in its attributes, in order."""
     scope = Scope(graph, parent_scope)
@@ -826,6 +894,12 @@ def walk(graph, parent_scope, path, opset, bins, layers, skipped):
                 layers.append(analyse_node(node, index, graph, scope, path, opset, bins))
             except NotALayer as e:
                 skipped.append(f"{path + '/' if path else ''}{e}")
+        elif node.op_type in RECURRENT_GATES and is_default(node):
+            for part in ("W", "R"):
+                try:
+                    layers.append(analyse_recurrent_part(node, index, graph, scope, path, opset, bins, part))
+                except NotALayer as e:
+                    skipped.append(f"{path + '/' if path else ''}{e}")
         elif node.op_type == "MatMulNBits" and node.domain == "com.microsoft":
             try:
                 layers.append(analyse_nbits(node, index, graph, scope, path, opset, bins))

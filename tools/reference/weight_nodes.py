@@ -13,6 +13,9 @@ A node bears weights when it is
 Usage: weight_nodes.py MODEL  ->  JSON [{"key": "path/name", "op": "Conv"}, ...]
 where name is the node's name or "<op>#<index>", and path the chain of sub-graph
 attributes ("If_3/then_branch", "Loop_1/body", "<node>/<attr>[k]" for lists).
+A standard LSTM, GRU or RNN bears two weights, its input weights W (input 1) and its
+recurrent weights R (input 2) (ONNX operator specifications): its entry also has
+"parts": ["W", "R"], each of which is a layer or a skipped entry of its own.
 """
 import json
 import sys
@@ -27,6 +30,7 @@ MS_ALWAYS = {"MatMulNBits", "MatMulBnb4", "GatherBlockQuantized", "Attention", "
              "ConvTransposeWithDynamicPads"}
 MS_OPERANDS = {"MatMulIntegerToFloat": (0, 1), "FusedMatMul": (0, 1)}
 PASS = {"Identity", "Cast", "Transpose", "DequantizeLinear"}
+RECURRENT = {"LSTM", "GRU", "RNN"}
 
 
 class Names:
@@ -96,7 +100,10 @@ def walk(graph, parent, path, out):
     for index, node in enumerate(graph.node):
         display = node.name or f"{node.op_type}#{index}"
         if bears_weights(node, names):
-            out.append({"key": f"{path}/{display}" if path else display, "op": node.op_type})
+            entry = {"key": f"{path}/{display}" if path else display, "op": node.op_type}
+            if node.op_type in RECURRENT and node.domain in ("", "ai.onnx"):
+                entry["parts"] = ["W", "R"]
+            out.append(entry)
         for a in node.attribute:
             prefix = f"{path}/{display}/{a.name}" if path else f"{display}/{a.name}"
             if a.type == AttributeProto.GRAPH:

@@ -16,7 +16,7 @@
  *   b: { model: { ...same } },
  *   pairs: [ {                              // in A's graph order
  *     a: { position,                        // index among A's weight layers (analyze()'s layer index)
- *          name, path, weight, op, shape: [], dtype, channelAxis, channels,
+ *          name, path, weight, op, shape: [], dtype, channelAxis, channels, recurrent? (LSTM, GRU, RNN, as analyze()'s),
  *          quant: null | { via, dtype, axis (null per-tensor), scale: Float64Array, zeroPoint: Float64Array } },
  *     b: { ...same for B },
  *     matchedBy: 'weight' | 'name' | 'weight-normalized' | 'name-normalized' | 'position',
@@ -86,6 +86,7 @@ function copySide({ position, layer: l, quant }) {
     channels: l.channels,
     quant,
   };
+  if (l.recurrent) side.recurrent = l.recurrent; // LSTM, GRU, RNN: how the channels read (presentation.js channelText)
   if (!quant) return side;
   const [scale, zeroPoint] = copyViews([quant.scale, quant.zeroPoint]);
   side.quant = { ...quant, scale, zeroPoint };

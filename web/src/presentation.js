@@ -10,6 +10,43 @@ export function layerLabel(layer) {
   return (layer.path ? `${layer.path}/` : '') + layer.name;
 }
 
+// Recurrent layers (LSTM, GRU, RNN: `layer.recurrent`, types/index.d.ts): output channel c of
+// `<node>/W` or `<node>/R` is unit u of gate g in direction d, with
+// c = (d * gates.length + g) * hiddenSize + u (W and R are [directions, gates*hidden, ...]).
+// The one place that reads a channel index that way. null for other layers.
+export function recurrentChannel(layer, c) {
+  const r = layer.recurrent;
+  if (!r) return null;
+  const perDirection = r.gates.length * r.hiddenSize;
+  const g = Math.floor((c % perDirection) / r.hiddenSize);
+  return { direction: Math.floor(c / perDirection), gate: r.gates[g], unit: c % r.hiddenSize };
+}
+
+// A channel in words: 'channel 17', or for a recurrent layer 'channel 81: gate o, unit 17'
+// ('gate f, direction 1 (reverse), unit 17' when bidirectional: direction 0 is forward).
+export function channelText(layer, c) {
+  const rc = recurrentChannel(layer, c);
+  if (!rc) return `channel ${c}`;
+  const dir = layer.recurrent.directions > 1 ? `, direction ${rc.direction} (${rc.direction ? 'reverse' : 'forward'})` : '';
+  return `channel ${c}: gate ${rc.gate}${dir}, unit ${rc.unit}`;
+}
+
+// Where the output channels lie: 'axis 0', or for a recurrent layer
+// 'axes 0-1: direction × gate (i o f c) × unit'.
+export function channelAxisText(layer) {
+  if (!layer.recurrent) return `axis ${layer.channelAxis}`;
+  return `axes 0-1: direction × gate (${layer.recurrent.gates.join(' ')}) × unit`;
+}
+
+// What a recurrent layer is, in a line: 'input weights W of LSTM_881: forward, gates i o f c,
+// 64 units each' ('' for other layers).
+export function recurrentText(layer) {
+  const r = layer.recurrent;
+  if (!r) return '';
+  const what = r.part === 'W' ? 'input weights W' : 'recurrent weights R';
+  return `${what} of ${r.node}: ${r.direction}, gates ${r.gates.join(' ')}, ${r.hiddenSize} units each`;
+}
+
 // The counts of a comparison's pairs matched by names once the quantizer's suffixes are
 // removed, for the summary line ("matched by weight name 3, node name 0, <this>position 1"):
 // '' when there are none, so comparisons without such pairs read as before.

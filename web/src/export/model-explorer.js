@@ -14,7 +14,8 @@
 // `__tensor_tag`): output tensor names would not attach. So the keys are node names.
 // Layers of nodes without a name (QuantLens shows them as `Op#k`; the adapter cannot
 // tell them apart) and layers inside sub-graphs (the adapter shows the main graph
-// and functions only) are left out and listed in `skipped`. When the graph has no
+// and functions only) are left out and listed in `skipped`. A recurrent node's two layers
+// (`<node>/W`, `<node>/R`) share the node's key, which shows the worse of the two. When the graph has no
 // name, the file is a single GraphNodeData ({results, thresholds}), which Model
 // Explorer applies to the graph on screen.
 import { colors } from '../palette.js';
@@ -70,7 +71,9 @@ function valueOf(layer, metric) {
   return Math.round(db * 100) / 100;
 }
 
-const syntheticName = (l) => new RegExp(`^${l.op.replace(/[^A-Za-z0-9_]/g, '\\$&')}#\\d+$`).test(l.name);
+// The node a layer belongs to: its name, or for a recurrent layer (`<node>/W`, `<node>/R`) the node's.
+const nodeOf = (l) => (l.recurrent ? l.recurrent.node : l.name);
+const syntheticName = (l) => new RegExp(`^${l.op.replace(/[^A-Za-z0-9_]/g, '\\$&')}#\\d+$`).test(nodeOf(l));
 
 /**
  * @param analysis  analyze()'s result
@@ -101,9 +104,10 @@ export function modelExplorerNodeData(analysis, { metric = 'int8PerTensor' } = {
       skipped.push({ layer: l.name, reason: `${metric} is not a number` });
       continue;
     }
-    const prev = results[l.name];
-    if (prev && !worse(value, prev.value)) continue; // two weights on one node: keep the worse
-    results[l.name] = { value, bgColor: RISK_COLORS[levelOf(l, metric)] };
+    const key = nodeOf(l);
+    const prev = results[key];
+    if (prev && !worse(value, prev.value)) continue; // two weights on one node (a recurrent W and R): keep the worse
+    results[key] = { value, bgColor: RISK_COLORS[levelOf(l, metric)] };
   }
   const t = levels(metric);
   const thresholds = t

@@ -8,6 +8,8 @@ import { RISK_DB as riskDb, layerLabel } from '../presentation.js';
 
 export { formatDb, formatNumber, formatCount } from '../format.js';
 export {
+  channelAxisText,
+  channelText,
   followerText,
   layerLabel,
   normalizedText,
@@ -15,6 +17,7 @@ export {
   quantizationText,
   quantizedText,
   storedFactsText,
+  recurrentText,
   riskColor,
   riskOf,
   riskOfDb,

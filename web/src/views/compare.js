@@ -34,6 +34,7 @@ import {
   RISK_DB,
   channelHover,
   channelTickCount,
+  channelText,
   clipped,
   finiteExtent,
   intTicks,
@@ -549,7 +550,7 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
   const x0 = d3.scaleLinear([-0.5, n - 0.5], [0, width - margin.left - margin.right]);
   const charts = [];
   const tipRows = (i) => [
-    `${pair.a?.name ?? ''}, channel ${i}`,
+    `${pair.a?.name ?? ''}, ${pair.a ? channelText(pair.a, i) : `channel ${i}`}`,
     [
       ['A min / max', `${formatNumber(ch.minA[i])} / ${formatNumber(ch.maxA[i])}`],
       ['B min / max', `${formatNumber(ch.minB[i])} / ${formatNumber(ch.maxB[i])}`],

@@ -31,6 +31,9 @@ import {
   layerLabel,
   followerText,
   quantizationDetail,
+  channelAxisText,
+  channelText,
+  recurrentText,
   storedFactsText,
   resolveLayer,
   viewRoot,
@@ -133,10 +136,10 @@ function channelChart(parent, l, { width, tip, flagged }) {
       width,
       height: Math.round(Math.max(220, Math.min(340, width * 0.22))),
       margin: { top: 8, right: 16, bottom: 42, left: 62 },
-      xLabel: `output channel (axis ${l.channelAxis})`,
+      xLabel: `output channel (${channelAxisText(l)})`,
       zero: true,
       tip,
-      tipRows: (c) => [`channel ${c}`, channelRows(l, c, flagged)],
+      tipRows: (c) => [channelText(l, c), channelRows(l, c, flagged)],
     },
   );
   div.node().append(chart.svg);
@@ -304,7 +307,7 @@ function scatter(parent, l, { key, title, xs, ys, xLabel, yLabel, width, tip, fl
         return;
       }
       ring.attr('cx', x(xs[c])).attr('cy', y(ys[c])).attr('visibility', 'visible');
-      tip.show(event, `channel ${c}`, channelRows(l, c, flagged));
+      tip.show(event, channelText(l, c), channelRows(l, c, flagged));
     })
     .on('mouseleave', () => {
       ring.attr('visibility', 'hidden');
@@ -611,7 +614,8 @@ export function renderLayerView(element, analysis, layer) {
       ['op', l.op + (l.depthwise ? ' (depthwise)' : '')],
       ['weight', l.weight ?? '', null, l.weight ?? ''],
       ['shape', `${dims(l)} (${l.dtype})`],
-      ['channel axis', String(l.channelAxis)],
+      ['channel axis', l.recurrent ? channelAxisText(l) : String(l.channelAxis), 'channel-axis'],
+      ...(l.recurrent ? [['recurrent', recurrentText(l), 'recurrent']] : []),
       ['groups', String(l.groups ?? 1)],
       ['depthwise', l.depthwise ? 'yes' : 'no'],
       ['bias', l.bias ? l.bias : 'none', null, l.bias || ''],
