@@ -39,7 +39,7 @@ struct LayerAnalysis {
   stats::LayerStats stats;
   QuantInfo quant;
   stats::InputChannelStats inputs;  // per input channel (stats/input_channels.hpp)
-  StoredFacts stored;  // for weights stored as 8- or 4-bit codes (present false otherwise)
+  StoredFacts stored;               // for weights stored as 8- or 4-bit codes (present false otherwise)
 };
 
 // Where a layer's input channels lie in the values the analysis sees (the stored
