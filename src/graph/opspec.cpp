@@ -26,6 +26,9 @@ OpSpec layer(std::string_view op, OpFamily family, int weight, int bias, int sca
     case OpFamily::MatMul:  // A [..., M, K] @ B [..., K, N], numpy semantics
       s.outAxis = -1, s.inAxis = -2, s.minRank = 2, s.left = 0;
       break;
+    case OpFamily::Gather:  // table [V, H]: row v is what index v gathers
+      s.outAxis = 0, s.inAxis = 1, s.minRank = 2, s.maxRank = 2;
+      break;
     case OpFamily::None:
       break;
   }
@@ -42,6 +45,15 @@ OpSpec matMulNBits() {
   s.outAxis = 0, s.inAxis = 1;  // of the dequantized weight as QuantLens lays it out: [N, K]
   s.packedBlocks = true;
   s.groupIndex = 4;
+  return s;
+}
+
+// GatherBlockQuantized (com.microsoft): data, indices, scales, zero_points (ONNX Runtime's
+// contrib operator documentation). The table's rows are its output channels.
+OpSpec gatherBlockQuantized() {
+  OpSpec s = layer("GatherBlockQuantized", OpFamily::Gather, 0, kNoInput, 2, 3);
+  s.domain = "com.microsoft";
+  s.gatherBlocks = true;
   return s;
 }
 
@@ -80,6 +92,8 @@ const char* opFamilyName(OpFamily family) {
       return "gemm";
     case OpFamily::MatMul:
       return "matmul";
+    case OpFamily::Gather:
+      return "gather";
   }
   return "none";
 }
@@ -98,13 +112,13 @@ const std::vector<OpSpec>& opTable() {
       layer("MatMulInteger", F::MatMul, 1, kNo, kNo, 3),  // A, B, a_zp, b_zp
       layer("QLinearMatMul", F::MatMul, 3, kNo, 4, 5),    // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp
       matMulNBits(),
+      gatherBlockQuantized(),
 
       notYet("", "LSTM", {1, 2}, kRecurrent),
       notYet("", "GRU", {1, 2}, kRecurrent),
       notYet("", "RNN", {1, 2}, kRecurrent),
       notYet("", "Einsum", {0, 1}, "Einsum with a stored operand is not analysed yet", false),
       notYet(kMs, "MatMulBnb4", {1, kNo}, "block-quantized weights (MatMulBnb4) are not analysed yet"),
-      notYet(kMs, "GatherBlockQuantized", {0, kNo}, "block-quantized embedding table is not analysed yet"),
       notYet(kMs, "Attention", {1, kNo}, "Attention weights are not analysed yet"),
       notYet(kMs, "QAttention", {1, kNo}, "QAttention weights are not analysed yet"),
       notYet(kMs, "DynamicQuantizeMatMul", {1, kNo}, "DynamicQuantizeMatMul weights are not analysed yet"),

@@ -24,8 +24,9 @@ enum class OpFamily {
   ConvTranspose,  // W [I, O/group, k...]; output N, C, spatial...
   Gemm,           // W [K, N], or [N, K] with transB; output [M, N] (channels last)
   MatMul,         // B [..., K, N]; output [..., M, N] (channels last)
+  Gather,         // an embedding table [V, H] gathered by rows (GatherBlockQuantized): one output channel per row
 };
-const char* opFamilyName(OpFamily family);  // "none", "conv", "convtranspose", "gemm", "matmul"
+const char* opFamilyName(OpFamily family);  // "none", "conv", "convtranspose", "gemm", "matmul", "gather"
 
 inline constexpr int kNoInput = -1;
 
@@ -53,7 +54,10 @@ struct OpSpec {
   // MatMulNBits: the weight input is block-quantized codes packed in uint8, with the
   // attributes K, N, bits, block_size and an optional g_idx input (graph::Quantization).
   bool packedBlocks = false;
-  int groupIndex = kNoInput;  // g_idx, which QuantLens does not read (the layer is skipped with a reason)
+  int groupIndex = kNoInput;
+  // GatherBlockQuantized: the weight is a block-quantized table whose rows are gathered
+  // (attributes gather_axis, quantize_axis, block_size, bits; graph::Quantization).
+  bool gatherBlocks = false;  // g_idx, which QuantLens does not read (the layer is skipped with a reason)
 
   // Weight ops not analysed yet (family None): why, the inputs that may hold weights,
   // and whether the op bears weights by definition (else only when one of those inputs

@@ -94,7 +94,7 @@ TEST_CASE("opspec: every analysed entry is consistent", "[opspec]") {
       }
     }
   }
-  CHECK(analysed == 9);
+  CHECK(analysed == 10);
 }
 
 TEST_CASE("opspec: MatMulNBits reads packed block-wise codes", "[opspec]") {
@@ -256,7 +256,8 @@ TEST_CASE("opspec: the integer ops are those with quantization inputs, and CLE e
     if (!s.analysed()) continue;
     (s.integerWeights() ? integer : floats).insert(std::string(s.op));
   }
-  CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits"});
+  CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits",
+                                         "GatherBlockQuantized"});
   CHECK(floats == std::set<std::string>{"Conv", "ConvTranspose", "Gemm", "MatMul"});
   ql::graph::Layer layer;
   for (const auto& s : ql::graph::opTable()) {
