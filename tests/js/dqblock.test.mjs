@@ -97,8 +97,14 @@ for (const [name, e] of Object.entries(expected.single)) {
     const want = channelRange(e.W, e.shape, l.channelAxis);
     assert.equal(l.channels.count, want.min.length);
     for (let c = 0; c < want.min.length; ++c) {
-      assert.ok(same(Math.fround(l.channels.min[c]), Math.fround(want.min[c])), `min of channel ${c}: ${l.channels.min[c]} vs ${want.min[c]}`);
-      assert.ok(same(Math.fround(l.channels.max[c]), Math.fround(want.max[c])), `max of channel ${c}: ${l.channels.max[c]} vs ${want.max[c]}`);
+      assert.ok(
+        same(Math.fround(l.channels.min[c]), Math.fround(want.min[c])),
+        `min of channel ${c}: ${l.channels.min[c]} vs ${want.min[c]}`,
+      );
+      assert.ok(
+        same(Math.fround(l.channels.max[c]), Math.fround(want.max[c])),
+        `max of channel ${c}: ${l.channels.max[c]} vs ${want.max[c]}`,
+      );
     }
     // Every statistic against the independent reference.
     const ref = await runReference(file);
@@ -124,16 +130,23 @@ for (const [kind, e] of Object.entries(expected.fp8codes)) {
     const s = await session(file, basic);
     const all = (await s.run({ X: new ort.Tensor('float32', new Float32Array(1), [1, 1]) })).all.data;
     const value = (v) => (v === null ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v);
-    for (let c = 0; c < 256; ++c) assert.ok(same(all[c], value(e.values[c])), `code ${c}: onnxruntime ${all[c]}, numpy ${e.values[c]}`);
+    for (let c = 0; c < 256; ++c)
+      assert.ok(same(all[c], value(e.values[c])), `code ${c}: onnxruntime ${all[c]}, numpy ${e.values[c]}`);
     const nan = e.values.filter((v) => v === null).length;
     const inf = e.values.filter((v) => v === 'inf' || v === '-inf').length;
-    assert.deepEqual([nan, inf], { float8e4m3fn: [2, 0], float8e4m3fnuz: [1, 0], float8e5m2: [6, 2], float8e5m2fnuz: [1, 0] }[kind]);
+    assert.deepEqual(
+      [nan, inf],
+      { float8e4m3fn: [2, 0], float8e4m3fnuz: [1, 0], float8e5m2: [6, 2], float8e5m2fnuz: [1, 0] }[kind],
+    );
     // QuantLens: the finite codes as a [1, F] weight, one value per output channel.
     const l = (await analyze(file)).layers[0];
     assert.equal(l.dtype, kind);
     assert.equal(l.channels.count, e.finite.length);
     e.finite.forEach((code, i) => {
-      assert.ok(same(Math.fround(l.channels.min[i]), e.values[code]), `code ${code}: QuantLens ${l.channels.min[i]}, numpy ${e.values[code]}`);
+      assert.ok(
+        same(Math.fround(l.channels.min[i]), e.values[code]),
+        `code ${code}: QuantLens ${l.channels.min[i]}, numpy ${e.values[code]}`,
+      );
       assert.ok(same(Math.fround(l.channels.max[i]), e.values[code]));
     });
   });
@@ -203,7 +216,11 @@ for (const [name, e] of Object.entries(expected.pairs)) {
     // The copies are valid models that compute what their weights say: the float model
     // rewritten at opset 21 gives the original's outputs, and each quantized copy gives
     // exactly what the float model with numpy's dequantized weights ("fake") gives.
-    const original = path.join(sharedModels, 'tf', e.float.startsWith('mnist') ? 'mnist_keras_tf2onnx.onnx' : 'reversi_mlp_tf2onnx.onnx');
+    const original = path.join(
+      sharedModels,
+      'tf',
+      e.float.startsWith('mnist') ? 'mnist_keras_tf2onnx.onnx' : 'reversi_mlp_tf2onnx.onnx',
+    );
     const so = await session(original, basic);
     const input = so.inputNames[0];
     const dims = { [input]: e.float.startsWith('mnist') ? [4, 28, 28, 1] : [4, 64] };
@@ -214,7 +231,12 @@ for (const [name, e] of Object.entries(expected.pairs)) {
       for (const seed of seeds) runs.push(await runAll(s, randomFeeds(so, { seed, low: 0, high: 1, dims })));
       return runs;
     };
-    const [ref, fl, fake, qu] = [await outputs(original), await outputs(a), await outputs(path.join(tmp, e.fake)), await outputs(b)];
+    const [ref, fl, fake, qu] = [
+      await outputs(original),
+      await outputs(a),
+      await outputs(path.join(tmp, e.fake)),
+      await outputs(b),
+    ];
     assert.ok(sqnrDb(ref, fl).overall > 100, 'the float model at opset 21 computes what the original does');
     assert.ok(sqnrDb(fake, qu).overall > 100, `${name} computes what its dequantized weights do: ${sqnrDb(fake, qu).overall} dB`);
     // How much the quantization changes the model, on its logits (the Softmax's input).
@@ -229,9 +251,15 @@ for (const [name, e] of Object.entries(expected.pairs)) {
 test('dqblock: bad files are errors with a reason', { skip }, async () => {
   for (const [name, why] of [
     ['bad_truncated_nibbles', /holds 3071 bytes of 4-bit raw_data for 6144 elements, which need 3072/],
-    ['bad_scale_shape', /scale 'W_scale' has shape \[2, 64\], but block_size 32 on axis 0 of a weight of shape \[96, 64\] needs \[3, 64\]/],
+    [
+      'bad_scale_shape',
+      /scale 'W_scale' has shape \[2, 64\], but block_size 32 on axis 0 of a weight of shape \[96, 64\] needs \[3, 64\]/,
+    ],
     ['bad_block_size_negative', /block_size -32 is negative/],
-    ['bad_block_size_zero', /has 192 values, expected 1 or 96 \(parameters per block need DequantizeLinear's block_size attribute/],
+    [
+      'bad_block_size_zero',
+      /has 192 values, expected 1 or 96 \(parameters per block need DequantizeLinear's block_size attribute/,
+    ],
     ['bad_fp8_zero_point', /zero point of a float8e4m3fn weight must be 0 .* holds 1/],
   ]) {
     const out = await runCli(['analyze', path.join(tmp, `${name}.onnx`)]);

@@ -4,8 +4,8 @@
 // (the ONNX "Float8 types" page, onnx.proto's packing rule, DequantizeLinear's definition);
 // tests/js/dqblock.test.mjs checks the same against onnxruntime on all 256 float8 codes and
 // on real weights.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -66,18 +66,18 @@ TEST_CASE("float8: codes decoded as the ONNX spec's Float8 page gives them", "[f
     float value;
   };
   const C cases[] = {
-      {kFloat8E4M3FN, 0x00, 0.0f},           {kFloat8E4M3FN, 0x38, 1.0f},          // e = 7 = bias
-      {kFloat8E4M3FN, 0x7E, 448.0f},         {kFloat8E4M3FN, 0xFE, -448.0f},       // the largest: 2^8 * 1.75
-      {kFloat8E4M3FN, 0x01, 0x1p-9f},        {kFloat8E4M3FN, 0x07, 7 * 0x1p-9f},   // subnormals: m/8 * 2^-6
-      {kFloat8E4M3FN, 0x08, 0x1p-6f},        {kFloat8E4M3FN, 0x78, 256.0f},        // S.1111.000 is a number
-      {kFloat8E4M3FNUZ, 0x40, 1.0f},         {kFloat8E4M3FNUZ, 0x7F, 240.0f},      // bias 8: 2^7 * 1.875
-      {kFloat8E4M3FNUZ, 0x01, 0x1p-10f},     {kFloat8E4M3FNUZ, 0xC0, -1.0f},       //
-      {kFloat8E5M2, 0x3C, 1.0f},             {kFloat8E5M2, 0x7B, 57344.0f},        // 2^15 * 1.75
-      {kFloat8E5M2, 0x01, 0x1p-16f},         {kFloat8E5M2, 0x04, 0x1p-14f},        // subnormal m/4 * 2^-14
-      {kFloat8E5M2FNUZ, 0x40, 1.0f},         {kFloat8E5M2FNUZ, 0x7F, 57344.0f},    // bias 16: e = 31 is a number
-      {kFloat8E5M2FNUZ, 0x01, 0x1p-17f},     {kFloat8E5M2FNUZ, 0xFF, -57344.0f},   //
-      {kFloat8E5M2, 0x7C, INFINITY},         {kFloat8E5M2, 0xFC, -INFINITY},       // IEEE-style infinities
-      {kFloat8E4M3FN, 0x80, -0.0f},          {kFloat8E5M2, 0x80, -0.0f},           // negative zero exists
+      {kFloat8E4M3FN, 0x00, 0.0f},       {kFloat8E4M3FN, 0x38, 1.0f},         // e = 7 = bias
+      {kFloat8E4M3FN, 0x7E, 448.0f},     {kFloat8E4M3FN, 0xFE, -448.0f},      // the largest: 2^8 * 1.75
+      {kFloat8E4M3FN, 0x01, 0x1p-9f},    {kFloat8E4M3FN, 0x07, 7 * 0x1p-9f},  // subnormals: m/8 * 2^-6
+      {kFloat8E4M3FN, 0x08, 0x1p-6f},    {kFloat8E4M3FN, 0x78, 256.0f},       // S.1111.000 is a number
+      {kFloat8E4M3FNUZ, 0x40, 1.0f},     {kFloat8E4M3FNUZ, 0x7F, 240.0f},     // bias 8: 2^7 * 1.875
+      {kFloat8E4M3FNUZ, 0x01, 0x1p-10f}, {kFloat8E4M3FNUZ, 0xC0, -1.0f},      //
+      {kFloat8E5M2, 0x3C, 1.0f},         {kFloat8E5M2, 0x7B, 57344.0f},       // 2^15 * 1.75
+      {kFloat8E5M2, 0x01, 0x1p-16f},     {kFloat8E5M2, 0x04, 0x1p-14f},       // subnormal m/4 * 2^-14
+      {kFloat8E5M2FNUZ, 0x40, 1.0f},     {kFloat8E5M2FNUZ, 0x7F, 57344.0f},   // bias 16: e = 31 is a number
+      {kFloat8E5M2FNUZ, 0x01, 0x1p-17f}, {kFloat8E5M2FNUZ, 0xFF, -57344.0f},  //
+      {kFloat8E5M2, 0x7C, INFINITY},     {kFloat8E5M2, 0xFC, -INFINITY},      // IEEE-style infinities
+      {kFloat8E4M3FN, 0x80, -0.0f},      {kFloat8E5M2, 0x80, -0.0f},          // negative zero exists
   };
   for (const C& c : cases) {
     INFO(dataTypeName(c.type) << " code " << c.code);
