@@ -110,23 +110,28 @@ export interface Follower {
   max: number | null;
 }
 
-/** A weight stored quantized (QDQ per-tensor or per-axis, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, MatMulNBits). */
+/** A weight stored quantized (QDQ per-tensor, per-axis or per-block, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, MatMulNBits, GatherBlockQuantized). */
 export interface QuantInfo {
   via: string;
-  /** The stored integer type; 'uint4' or 'uint8' codes for MatMulNBits. */
+  /** The stored type ('int8', 'int4', 'uint4', 'float8e4m3fn', ...); 'uint4' or 'uint8' codes for MatMulNBits. */
   dtype: string;
-  /** null: per-tensor (and for MatMulNBits, whose parameters are per block). */
+  /** The stored weight's axis of per-axis or per-block (DequantizeLinear) parameters; null: per-tensor, and for MatMulNBits. */
   axis: number | null;
-  /** MatMulNBits: one per block, block b of output channel n at n * ceil(K / blockSize) + b. */
+  /**
+   * MatMulNBits: one per block, block b of output channel n at n * ceil(K / blockSize) + b.
+   * Blocked DequantizeLinear: the scale tensor in stored order (the weight's shape with
+   * shape[axis] = ceil(shape[axis] / blockSize)).
+   */
   scale: Float64Array;
-  /** MatMulNBits: one per block, or [2^(bits-1)] when the file has no zero points. */
+  /** MatMulNBits: one per block, or [2^(bits-1)] when the file has no zero points. Blocked DequantizeLinear: like scale, or [0]. */
   zeroPoint: Float64Array;
-  /** Present for block-wise weights (MatMulNBits) only. */
+  /** Present for block-wise weights (MatMulNBits, DequantizeLinear with block_size, GatherBlockQuantized) only. */
   granularity?: 'per-block';
+  /** Bits of the stored codes (4 or 8; 8 for float8). */
   bits?: number;
-  /** Weights per block, along K (the reduction axis). */
+  /** Weights per block: along K (MatMulNBits), along `axis` (DequantizeLinear). */
   blockSize?: number;
-  /** Every zero point is 2^(bits-1). */
+  /** Every zero point is the codes' centre: 2^(bits-1) for unsigned codes, 0 for signed and float8 ones. */
   symmetric?: boolean;
   /** ConvInteger / MatMulInteger (ONNX Runtime's dynamic quantization): the Mul after the op that applies the traced weight scale. */
   scaleVia?: string;

@@ -16,7 +16,10 @@ Result<std::vector<double>> params(const onnx::Tensor* t, const char* what, uint
   if (v->size() != 1 && v->size() != axisLen) {
     return makeError(ErrorCode::InvalidModel,
                      "layer '" + L.name + "': " + what + " '" + std::string(t->name) + "' has " + std::to_string(v->size()) +
-                         " values, expected 1 or " + std::to_string(axisLen),
+                         " values, expected 1 or " + std::to_string(axisLen) +
+                         (L.quant.via == "DequantizeLinear" && v->size() > axisLen
+                              ? " (parameters per block need DequantizeLinear's block_size attribute, opset 21)"
+                              : ""),
                      static_cast<int64_t>(t->offset));
   }
   return v;
@@ -25,6 +28,26 @@ Result<std::vector<double>> params(const onnx::Tensor* t, const char* what, uint
 Error withLayer(const graph::Layer& L, Error e) {
   e.message = "layer '" + L.name + "': " + e.message;
   return e;
+}
+
+bool isFloat8(int32_t t) {
+  return t == onnx::kFloat8E4M3FN || t == onnx::kFloat8E4M3FNUZ || t == onnx::kFloat8E5M2 || t == onnx::kFloat8E5M2FNUZ;
+}
+
+// DequantizeLinear on float8 (opset 19+): the zero point, of the weight's float8 type,
+// must be 0 (y = x * scale).
+Error checkFloat8ZeroPoint(const graph::Layer& L, const QuantInfo& q) {
+  if (!isFloat8(L.weight->dataType)) return Error{};
+  for (double z : q.zeroPoint) {
+    if (z != 0.0)
+      return makeError(ErrorCode::InvalidModel,
+                       "layer '" + L.name + "': the zero point of a " + onnx::dataTypeName(L.weight->dataType) +
+                           " weight must be 0 (the ONNX spec's rule for float8 DequantizeLinear), but '" +
+                           std::string(L.quant.zeroPoint ? L.quant.zeroPoint->name.substr(0, 200) : "") + "' holds " +
+                           std::to_string(z),
+                       L.quant.zeroPoint ? static_cast<int64_t>(L.quant.zeroPoint->offset) : -1);
+  }
+  return Error{};
 }
 
 // MatMulNBits: scales one per block; zero points packed uint8 or one float per block.
@@ -77,23 +100,31 @@ Result<Dequantizer> Dequantizer::create(const graph::Layer& L) {
   if (!L.quant.present) return d;
   if (L.quant.blockwise()) {
     d.info_.present = true;
+    d.nbitsPacked_ = true;
     auto r = createPacked(L, Dequantizer{}, &d.info_, &d.nbits_);
     if (!r.ok()) return r.error();
     return d;
   }
   const onnx::Tensor& w = *L.weight;
+  // The weight's shape as the layer reads it (GatherBlockQuantized's uint8 table of packed
+  // codes is twice as wide as stored); the stored one when a caller left it unset.
+  const std::vector<int64_t>& dims = L.shape.empty() ? w.dims : L.shape;
   QuantInfo& q = d.info_;
   q.present = true;
   q.via = std::string(L.quant.via);
   q.scaleVia = std::string(L.quant.scaleVia);
   q.note = L.quant.note;
-  q.intType = onnx::dataTypeName(w.dataType);
+  q.intType = onnx::dataTypeName(L.quant.storedAs ? L.quant.storedAs : w.dataType);
   q.axis = L.quant.axis;
-  if (q.axis >= static_cast<int>(w.dims.size())) {
+  if (q.axis >= static_cast<int>(dims.size())) {
     return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': quantization axis " + std::to_string(q.axis) +
-                                                  " is out of range for a weight of rank " + std::to_string(w.dims.size()));
+                                                  " is out of range for a weight of rank " + std::to_string(dims.size()));
   }
-  d.axisLen_ = q.axis >= 0 ? static_cast<uint64_t>(w.dims[q.axis]) : 1;
+  d.axisLen_ = q.axis >= 0 ? static_cast<uint64_t>(dims[q.axis]) : 1;
+  if (q.axis >= 0) {
+    for (size_t i = static_cast<size_t>(q.axis) + 1; i < dims.size(); ++i) d.inner_ *= static_cast<uint64_t>(dims[i]);
+  }
+  if (L.quant.dqBlockSize != 0) return createBlocked(L, std::move(d));
   auto sc = params(L.quant.scale, "scale", d.axisLen_, L);
   if (!sc.ok()) return sc.error();
   auto zp = params(L.quant.zeroPoint, "zero point", d.axisLen_, L);
@@ -102,9 +133,58 @@ Result<Dequantizer> Dequantizer::create(const graph::Layer& L) {
   // zero point 0), and are reported as such.
   q.scale = sc->empty() ? std::vector<double>{1.0} : sc.value();
   q.zeroPoint = zp->empty() ? std::vector<double>{0.0} : zp.value();
-  if (q.axis >= 0) {
-    for (size_t i = static_cast<size_t>(q.axis) + 1; i < w.dims.size(); ++i) d.inner_ *= static_cast<uint64_t>(w.dims[i]);
+  if (Error e = checkFloat8ZeroPoint(L, q); !e.ok()) return e;
+  return d;
+}
+
+Result<Dequantizer> Dequantizer::createBlocked(const graph::Layer& L, Dequantizer d) {
+  const onnx::Tensor& w = *L.weight;
+  const std::vector<int64_t>& dims = L.shape.empty() ? w.dims : L.shape;
+  QuantInfo& q = d.info_;
+  const int64_t bs = L.quant.dqBlockSize;
+  auto fail = [&](const std::string& why, const onnx::Tensor* t = nullptr) {
+    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': DequantizeLinear " + why,
+                     t ? static_cast<int64_t>(t->offset) : -1);
+  };
+  if (bs < 0)
+    return fail("block_size " + std::to_string(bs) +
+                " is negative: it must be 0 (per-tensor or per-axis parameters) or the number of elements per block");
+  if (q.axis < 0) return fail("has a block_size but no valid axis");
+  d.blockSize_ = static_cast<uint64_t>(bs);
+  d.blocks_ = d.axisLen_ / d.blockSize_ + (d.axisLen_ % d.blockSize_ ? 1 : 0);
+  // The parameters have the weight's shape with dims[axis] = ceil(dims[axis] / block_size).
+  std::vector<int64_t> want = dims;
+  want[static_cast<size_t>(q.axis)] = static_cast<int64_t>(d.blocks_);
+  auto shapeText = [](const std::vector<int64_t>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+  };
+  auto read = [&](const onnx::Tensor* t, const char* what, std::vector<double>* out) -> Error {
+    if (t->dims != want)
+      return fail(std::string(what) + " '" + std::string(t->name.substr(0, 200)) + "' has shape " + shapeText(t->dims) +
+                      ", but block_size " + std::to_string(bs) + " on axis " + std::to_string(q.axis) + " of a weight of shape " +
+                      shapeText(dims) + " needs " + shapeText(want) + " (the weight's shape with that axis divided into ceil(" +
+                      std::to_string(d.axisLen_) + " / " + std::to_string(bs) + ") = " + std::to_string(d.blocks_) + " blocks)",
+                  t);
+    auto v = onnx::readAsDouble(*t);
+    if (!v.ok()) return withLayer(L, v.error());
+    *out = std::move(v.value());
+    return Error{};
+  };
+  if (Error e = read(L.quant.scale, "scale", &q.scale); !e.ok()) return e;
+  if (L.quant.zeroPoint) {
+    if (Error e = read(L.quant.zeroPoint, "zero point", &q.zeroPoint); !e.ok()) return e;
+  } else {
+    q.zeroPoint = {L.quant.defaultZeroPoint};
   }
+  if (Error e = checkFloat8ZeroPoint(L, q); !e.ok()) return e;
+  q.blockSize = bs;
+  const int32_t type = L.quant.storedAs ? L.quant.storedAs : w.dataType;
+  q.bits = onnx::isPacked4(type) ? 4 : static_cast<int>(8 * onnx::dataTypeSize(type));
+  const bool unsignedCodes = type == onnx::kUint4 || type == onnx::kUint8 || type == onnx::kUint16;
+  const double centre = unsignedCodes ? static_cast<double>(uint64_t{1} << (q.bits - 1)) : 0.0;
+  q.symmetric = std::all_of(q.zeroPoint.begin(), q.zeroPoint.end(), [&](double z) { return z == centre; });
   return d;
 }
 
@@ -115,6 +195,15 @@ void Dequantizer::apply(const float* stored, uint64_t first, uint64_t count, flo
   }
   // y = (x - zero_point) * scale, as DequantizeLinear defines it, per element.
   const QuantInfo& q = info_;
+  if (blockSize_ > 0) {  // the parameters of element (outer, a, in) are at (outer, a / block_size, in)
+    const bool oneZp = q.zeroPoint.size() == 1;
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t e = first + i, in = e % inner_, a = (e / inner_) % axisLen_, outer = e / inner_ / axisLen_;
+      const uint64_t k = (outer * blocks_ + a / blockSize_) * inner_ + in;
+      out[i] = (stored[i] - static_cast<float>(oneZp ? q.zeroPoint[0] : q.zeroPoint[k])) * static_cast<float>(q.scale[k]);
+    }
+    return;
+  }
   for (uint64_t i = 0; i < count; ++i) {
     const uint64_t k = q.axis >= 0 ? ((first + i) / inner_) % axisLen_ : 0;
     const float s = static_cast<float>(q.scale.size() == 1 ? q.scale[0] : q.scale[k]);
@@ -141,8 +230,8 @@ Result<std::vector<uint8_t>> packedBytes(const graph::Layer& L, wire::Bytes weig
   auto values = onnx::readAsFloat(w, weightExternal);
   if (!values.ok()) return values.error();
   if (values->count != expected)
-    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': B holds " + std::to_string(values->count) +
-                                                  " bytes, expected " + std::to_string(expected));
+    return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': " + (L.quant.storedAs ? "data" : "B") + " holds " +
+                                                  std::to_string(values->count) + " bytes, expected " + std::to_string(expected));
   std::vector<uint8_t> bytes(values->count);
   const float* f = reinterpret_cast<const float*>(values->bytes);
   for (uint64_t i = 0; i < values->count; ++i) bytes[i] = static_cast<uint8_t>(f[i]);
@@ -161,6 +250,18 @@ Result<std::vector<float>> layerWeightValues(const graph::Layer& L, wire::Bytes 
     std::vector<float> v(L.layout.elementCount());
     Error e = dq->applyPacked(wire::Bytes{bytes->data(), bytes->size()}, 0, v.data());
     if (!e.ok()) return withLayer(L, e);
+    if (quant) *quant = dq->info();
+    return v;
+  }
+  if (L.quant.storedAs) {  // uint8 bytes holding two 4-bit codes each (GatherBlockQuantized bits = 4)
+    auto dq = Dequantizer::create(L);
+    if (!dq.ok()) return dq.error();
+    const uint64_t n = L.layout.elementCount();
+    auto bytes = packedBytes(L, weightExternal, onnx::storedByteSize(L.quant.storedAs, n));
+    if (!bytes.ok()) return bytes.error();
+    std::vector<float> v(n);
+    onnx::convertRaw(L.quant.storedAs, bytes->data(), n, v.data());
+    dq->apply(v.data(), 0, n, v.data());
     if (quant) *quant = dq->info();
     return v;
   }
@@ -194,9 +295,10 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
   LayerAnalyzer a;
   a.layer_ = &L;
   const onnx::Tensor& w = *L.weight;
-  a.dataType_ = w.dataType;
-  a.elemSize_ = onnx::dataTypeSize(w.dataType);
-  if (!onnx::isReadableType(w.dataType) || a.elemSize_ == 0) {
+  a.dataType_ = L.quant.storedAs ? L.quant.storedAs : w.dataType;  // the elements the stored bytes hold
+  a.elemSize_ = onnx::dataTypeSize(a.dataType_);
+  a.nibbles_ = onnx::isPacked4(a.dataType_);
+  if (!onnx::isReadableType(w.dataType) || (a.elemSize_ == 0 && !a.nibbles_)) {
     return makeError(
         ErrorCode::UnsupportedDtype,
         "tensor '" + std::string(w.name) + "' has type " + onnx::dataTypeName(w.dataType) + ", which QuantLens does not read",
@@ -223,7 +325,13 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
     return a;
   }
   uint64_t count = 0;
-  if (!w.elementCount(&count) || count != L.layout.elementCount() || count > availableBytes / a.elemSize_) {
+  bool counted = w.elementCount(&count);
+  if (counted && L.quant.storedAs) {  // uint8 bytes of packed codes: count bytes hold the layout's elements
+    counted = count == onnx::storedByteSize(a.dataType_, L.layout.elementCount());
+    count = L.layout.elementCount();
+  }
+  if (!counted || count != L.layout.elementCount() ||
+      (a.nibbles_ ? onnx::storedByteSize(a.dataType_, count) > availableBytes : count > availableBytes / a.elemSize_)) {
     return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': weight of " + std::to_string(count) +
                                                   " values does not match its layout (" +
                                                   std::to_string(L.layout.elementCount()) + ") or the " +
@@ -250,10 +358,15 @@ uint64_t LayerAnalyzer::unitBytes() const {
     const uint64_t cols = unit % per == 0 ? unit / per : (per % unit == 0 ? 1 : unit);
     return cols * dequant_.columnBytes();
   }
+  if (nibbles_) {  // an even number of elements, so that every piece starts on a byte
+    const uint64_t unit = builder_.unitElements();
+    return unit % 2 ? unit : unit / 2;
+  }
   return builder_.unitElements() * elemSize_;
 }
 uint64_t LayerAnalyzer::byteSize() const {
   if (dequant_.packed()) return builder_.elementCount() / dequant_.columnElements() * dequant_.columnBytes();
+  if (nibbles_) return onnx::storedByteSize(dataType_, builder_.elementCount());
   return builder_.elementCount() * elemSize_;
 }
 
@@ -296,6 +409,15 @@ Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
     if (!e.ok()) return withLayer(*layer_, e);
     return feedValues(pass, reinterpret_cast<const uint8_t*>(scratch_.data()), firstByte / cb * K, stored.size / cb * K);
   }
+  if (nibbles_) {  // bytes [firstByte, ...) hold elements 2 * firstByte, ...; the last byte's high nibble may be padding
+    const uint64_t total = builder_.elementCount(), first = 2 * firstByte;
+    if (firstByte > total || first > total)
+      return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of the weight lies beyond its elements"));
+    const uint64_t count = std::min<uint64_t>(2 * stored.size, total - first);
+    converted_.resize(count);
+    onnx::convertRaw(dataType_, stored.data, count, converted_.data());
+    return feedFloats(pass, converted_.data(), first, count);
+  }
   if (firstByte % elemSize_ || stored.size % elemSize_) {
     return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of the weight must hold whole elements"));
   }
@@ -320,10 +442,12 @@ Result<LayerAnalysis> LayerAnalyzer::finish() {
   out_.inputs = inputs_.finish();
   if (codes_.active()) {
     const QuantInfo& q = out_.quant;
-    if (q.bits > 0) {
+    if (dequant_.packed()) {  // MatMulNBits: zero points per block of a column, in column order
       out_.stored = codes_.finish(
           q.zeroPoint, "per-block",
           (dequant_.columnElements() + static_cast<uint64_t>(q.blockSize) - 1) / static_cast<uint64_t>(q.blockSize));
+    } else if (q.blockSize > 0) {  // blocked DequantizeLinear: blocks along `axis`, not in channel order
+      out_.stored = codes_.finish(q.zeroPoint, "per-block", 0);
     } else {
       const bool perAxis = q.scale.size() > 1 || q.zeroPoint.size() > 1;
       const bool alongChannels = !perAxis || (q.axis == layer_->channelAxis &&
@@ -354,11 +478,25 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& L, wire::Bytes weightExte
     }
     return a->finish();
   }
+  if (L.quant.storedAs) {  // uint8 bytes holding two 4-bit codes each: fed as stored bytes
+    uint64_t stored = 0;
+    if (!w.elementCount(&stored)) return makeError(ErrorCode::InvalidModel, "layer '" + L.name + "': data has an invalid shape");
+    auto bytes = packedBytes(L, weightExternal, stored);
+    if (!bytes.ok()) return bytes.error();
+    auto a = LayerAnalyzer::create(L, options, bytes->size());
+    if (!a.ok()) return a.error();
+    for (int pass = 1; pass <= a->passes(); ++pass) {
+      Error e = a->feed(pass, wire::Bytes{bytes->data(), bytes->size()}, 0);
+      if (e.ok()) e = a->endPass(pass);
+      if (!e.ok()) return e;
+    }
+    return a->finish();
+  }
   // readAsFloat validates the bytes against the shape before anything is sized by it;
   // float32 raw data comes back as a view, typed fields and other types converted once.
   auto values = onnx::readAsFloat(w, weightExternal);
   if (!values.ok()) return values.error();
-  auto a = LayerAnalyzer::create(L, options, values->count * onnx::dataTypeSize(w.dataType));
+  auto a = LayerAnalyzer::create(L, options, onnx::storedByteSize(w.dataType, values->count));
   if (!a.ok()) return a.error();
   LayerAnalyzer& an = a.value();
   const bool raw = values->isView();

@@ -20,15 +20,21 @@ namespace ql::analysis {
 struct QuantInfo {
   bool present = false;
   std::string via;      // DequantizeLinear, QLinearConv, ...
-  std::string intType;  // stored integer type ("int8", "uint8", ...)
-  int axis = -1;        // stored-tensor axis of per-axis parameters, -1 per-tensor
+  std::string intType;  // stored type ("int8", "uint8", "int4", "float8e4m3fn", ...)
+  int axis = -1;        // stored-tensor axis of per-axis (or per-block) parameters, -1 per-tensor
   std::vector<double> scale, zeroPoint;
-  // Block-wise (MatMulNBits): codes of `bits` bits, one scale (and zero point) per block of
-  // `blockSize` along K, block b of output channel n at n * ceil(K / blockSize) + b.
-  // `zeroPoint` is then one per block, or {2^(bits-1)} when the file has none.
+  // Block-wise: codes of `bits` bits, one scale (and zero point) per block of `blockSize`.
+  //   MatMulNBits: blocks along K, block b of output channel n at n * ceil(K / blockSize) + b;
+  //     `zeroPoint` one per block, or {2^(bits-1)} when the file has none.
+  //   DequantizeLinear with block_size (opset 21): blocks along `axis` of the stored weight;
+  //     `scale` and `zeroPoint` hold the parameter tensors in their stored order (the
+  //     weight's shape with dims[axis] = ceil(dims[axis] / blockSize)); `zeroPoint` is {0}
+  //     when the file has none. `bits` is the stored type's width (4, 8; 8 for float8).
   int bits = 0;  // 0: not block-wise
   int64_t blockSize = 0;
-  bool symmetric = false;  // every zero point is 2^(bits-1) (codes centred on zero)
+  // Every zero point is the stored type's centre: 2^(bits-1) for unsigned codes (uint4,
+  // uint8), 0 for signed ones (int4, int8, float8), so the codes are centred on zero.
+  bool symmetric = false;
   // ConvInteger / MatMulInteger: the Mul after the op that applies the traced weight scale
   // (graph::Quantization::scaleVia), and why the scale is not known when it was not found
   // (the values are then codes in integer units: scale {1}).
@@ -50,9 +56,12 @@ stats::InputChannelShape inputChannelShape(const graph::Layer& layer);
 // How a layer's stored weight values become the float32 values the graph computes
 // with (the one definition, shared by the analysis and the model comparison):
 // DequantizeLinear's y = (x - zero_point) * scale per element, in float32, with
-// per-axis parameters indexed along `quant.axis`; absent parameters take their
-// defaults (scale 1 for ConvInteger/MatMulInteger, zero point 0). A weight that is
-// not quantized passes through unchanged (active() false).
+// per-axis parameters indexed along `quant.axis`, or per-block ones (block_size: element
+// i of axis `quant.axis` uses the parameters at i / block_size on that axis, the same
+// index on every other axis); absent parameters take their defaults (scale 1 for
+// ConvInteger/MatMulInteger, zero point 0). A float8 weight's zero point must be 0 (the
+// spec's rule), so y = x * scale. A weight that is not quantized passes through
+// unchanged (active() false).
 class Dequantizer {
  public:
   // Reads and checks the layer's scale / zero point (1 value, or one per step of the axis).
@@ -64,7 +73,7 @@ class Dequantizer {
   void apply(const float* stored, uint64_t first, uint64_t count, float* out) const;
   // Block-wise packed codes (MatMulNBits): the stored bytes are whole columns, decoded
   // by applyPacked; stats see columnElements() values per column of columnBytes().
-  bool packed() const { return info_.bits > 0; }
+  bool packed() const { return nbitsPacked_; }
   uint64_t columnBytes() const { return nbits_.columnBytes(); }
   uint64_t columnElements() const { return nbits_.K; }
   // `stored` holds columns [firstByte / columnBytes(), ...) whole; writes their values to
@@ -72,9 +81,12 @@ class Dequantizer {
   Error applyPacked(wire::Bytes stored, uint64_t firstByte, float* out) const;
 
  private:
+  static Result<Dequantizer> createBlocked(const graph::Layer& layer, Dequantizer d);
   QuantInfo info_;
   NBitsShape nbits_;
-  uint64_t inner_ = 1, axisLen_ = 1;  // elements per step of the quantization axis, its length
+  bool nbitsPacked_ = false;
+  uint64_t inner_ = 1, axisLen_ = 1;     // elements per step of the quantization axis, its length
+  uint64_t blockSize_ = 0, blocks_ = 0;  // DequantizeLinear block_size, ceil(axisLen_ / blockSize_)
 };
 
 // A whole layer weight as the float32 values the analysis sees (dequantized when the
@@ -112,6 +124,7 @@ class LayerAnalyzer {
   const graph::Layer* layer_ = nullptr;
   int32_t dataType_ = 0;
   size_t elemSize_ = 4;
+  bool nibbles_ = false;  // int4 / uint4: two elements per stored byte, pieces start at even elements
   Dequantizer dequant_;
   stats::LayerStatsBuilder builder_;
   stats::InputChannelAbsMax inputs_;

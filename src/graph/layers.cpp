@@ -280,7 +280,8 @@ bool traceWeight(const Scope& scope, std::string_view name, WeightTrace* tr, std
         return false;
       }
       uint64_t n = 0;
-      if (tr->quant.scale->elementCount(&n) && n > 1) {
+      tr->quant.dqBlockSize = p->intAttr("block_size", 0);
+      if ((tr->quant.scale->elementCount(&n) && n > 1) || tr->quant.dqBlockSize != 0) {
         int64_t axis = p->intAttr("axis", ps.defaultAxis);
         if (axis < 0) axis += static_cast<int64_t>(rank);
         if (axis < 0 || axis >= static_cast<int64_t>(rank)) {
@@ -459,6 +460,7 @@ class Finder {
     }
     if (spec.packedBlocks) return visitPackedBlocks(scope, n, idx, spec);
     if (spec.family == OpFamily::Recurrent) return visitRecurrent(scope, n, idx, spec);
+    if (spec.gatherBlocks) return visitGatherBlocks(scope, n, idx, spec);
     const std::string_view op = n.opType;
 
     // A constant on the left of MatMul (W @ x) has its output rows on axis -2.
@@ -790,6 +792,74 @@ class Finder {
       if (!out.empty()) L.follower = classifyFollower(scope, out);
       out_->layers.push_back(std::move(L));
     }
+  }
+
+  // GatherBlockQuantized (com.microsoft; ONNX Runtime's contrib operator documentation,
+  // checked in onnxruntime-node by tests/js/dqblock.test.mjs): `data` is a table quantized
+  // in blocks of `block_size` along `quantize_axis`, with `scales` (and `zero_points`, of
+  // data's type) shaped like the table with that axis divided into blocks; the op gathers
+  // slices along `gather_axis`. Read here: a rank-2 table [V, H] gathered by rows
+  // (gather_axis 0) and quantized along H (quantize_axis 1), data int4 / uint4 (absent
+  // zero point 0), or uint8 with bits 8 or bits 4 (two uint4 codes per byte along H, low
+  // nibble first; absent zero point 2^(bits-1)). Its output channels are the V rows (what
+  // each index gathers), reduced along the hidden axis H.
+  void visitGatherBlocks(const Scope& scope, const Node& n, size_t idx, const OpSpec& spec) {
+    const std::string_view dname = input(n, spec.weight);
+    const Tensor* data = scope.constant(dname);
+    if (!data) return skip(scope, n, idx, unresolvedWeight(scope, dname));
+    const int64_t rank = static_cast<int64_t>(data->dims.size());
+    int64_t gatherAxis = n.intAttr("gather_axis", 0), quantizeAxis = n.intAttr("quantize_axis", 1);
+    if (gatherAxis < 0) gatherAxis += rank;
+    if (quantizeAxis < 0) quantizeAxis += rank;
+    if (rank != 2 || gatherAxis != 0 || quantizeAxis != 1)
+      return skip(scope, n, idx,
+                  "only a rank-2 table gathered along axis 0 and quantized along axis 1 is read (data of rank " +
+                      std::to_string(rank) + ", gather_axis " + std::to_string(n.intAttr("gather_axis", 0)) + ", quantize_axis " +
+                      std::to_string(n.intAttr("quantize_axis", 1)) + ")");
+    const int64_t bits = n.intAttr("bits", 4), blockSize = n.intAttr("block_size", 128);
+    if (blockSize < 16 || blockSize > (int64_t{1} << 30) || (blockSize & (blockSize - 1)))
+      return skip(scope, n, idx, "block_size " + std::to_string(blockSize) + " is not a power of two of at least 16");
+    const std::string_view zpName = input(n, spec.zeroPoint);
+    const Tensor* zp = zpName.empty() ? nullptr : scope.constant(zpName);
+    if (!zpName.empty() && !zp) return skip(scope, n, idx, "zero_points are not a stored tensor");
+    const Tensor* scales = scope.constant(input(n, spec.scale));
+    if (!scales) return skip(scope, n, idx, "scales are not a stored tensor");
+    Layer L;
+    L.shape = data->dims;
+    if (data->dataType == onnx::kUint8) {
+      if (bits != 4 && bits != 8)
+        return skip(scope, n, idx, "bits = " + std::to_string(bits) + " is not read (QuantLens reads 4 and 8 bits)");
+      if (bits == 4 && zp) return skip(scope, n, idx, "zero points packed two per uint8 (bits = 4) are not read");
+      if (bits == 4) {
+        L.quant.storedAs = onnx::kUint4;
+        if (data->dims[1] > (int64_t{1} << 40)) return skip(scope, n, idx, "table too wide");
+        L.shape[1] = 2 * data->dims[1];
+      }
+      L.quant.defaultZeroPoint = static_cast<double>(int64_t{1} << (bits - 1));
+    } else if (!onnx::isPacked4(data->dataType)) {
+      return skip(scope, n, idx,
+                  "data of type " + onnx::dataTypeName(data->dataType) + " is not read (int4, uint4 and uint8 are)");
+    }
+    L.name = displayName(n, idx);
+    L.path = scope.path;
+    L.op = n.opType;
+    L.spec = &spec;
+    L.node = &n;
+    L.graph = scope.graph;
+    L.nodeIndex = idx;
+    L.weight = data;
+    L.weightName = dname;
+    L.channelAxis = 0;
+    L.inputAxis = 1;
+    L.layout = ChannelLayout{1, 1, static_cast<uint64_t>(L.shape[0]), static_cast<uint64_t>(L.shape[1])};
+    L.quant.present = true;
+    L.quant.via = n.opType;
+    L.quant.scale = scales;
+    L.quant.zeroPoint = zp;
+    L.quant.axis = 1;
+    L.quant.dqBlockSize = blockSize;
+    if (!n.outputs.empty() && !n.outputs[0].empty()) L.follower = classifyFollower(scope, n.outputs[0]);
+    out_->layers.push_back(std::move(L));
   }
 
   static std::string dimsText(const std::vector<int64_t>& d) {

@@ -36,6 +36,16 @@ struct Quantization {
   const onnx::Tensor* scale = nullptr;      // null: scale 1 (ConvInteger, MatMulInteger)
   const onnx::Tensor* zeroPoint = nullptr;  // null: zero point 0
   int axis = -1;                            // axis of the stored tensor for per-axis parameters, -1 per-tensor
+  // DequantizeLinear's block_size attribute (opset 21 blocked quantization), as written:
+  // 0 (absent) per-tensor / per-axis; > 0 one scale (and zero point) per block of that
+  // many elements along `axis`, the parameters shaped like the weight with
+  // dims[axis] = ceil(dims[axis] / block_size); < 0 is invalid (analysis::Dequantizer says so).
+  int64_t dqBlockSize = 0;
+  // GatherBlockQuantized: the element type the stored bytes hold when it is not the
+  // tensor's data_type (uint8 data with bits = 4 packs two uint4 codes per byte, low
+  // nibble first: kUint4), and the zero point when there is none (2^(bits-1) for uint8).
+  int32_t storedAs = 0;
+  double defaultZeroPoint = 0;
   // Block-wise codes packed in uint8, MatMulNBits (com.microsoft; analysis/nbits.hpp): the
   // weight is B [N, n_blocks, blob], `scale` holds one value per block, `zeroPoint` (may
   // be null: 2^(bits-1)) packed uint8 or one float per block. The layer's values are the

@@ -28,6 +28,8 @@ OpSpec layer(std::string_view op, OpFamily family, int weight, int bias, int sca
       break;
     case OpFamily::Recurrent:  // W [D, G*H, I]: channels span axes 0 and 1, input axis 2
       s.outAxis = 1, s.inAxis = 2, s.minRank = 3, s.maxRank = 3;
+    case OpFamily::Gather:  // table [V, H]: row v is what index v gathers
+      s.outAxis = 0, s.inAxis = 1, s.minRank = 2, s.maxRank = 2;
       break;
     case OpFamily::None:
       break;
@@ -56,6 +58,15 @@ OpSpec matMulNBits() {
   s.outAxis = 0, s.inAxis = 1;  // of the dequantized weight as QuantLens lays it out: [N, K]
   s.packedBlocks = true;
   s.groupIndex = 4;
+  return s;
+}
+
+// GatherBlockQuantized (com.microsoft): data, indices, scales, zero_points (ONNX Runtime's
+// contrib operator documentation). The table's rows are its output channels.
+OpSpec gatherBlockQuantized() {
+  OpSpec s = layer("GatherBlockQuantized", OpFamily::Gather, 0, kNoInput, 2, 3);
+  s.domain = "com.microsoft";
+  s.gatherBlocks = true;
   return s;
 }
 
@@ -96,6 +107,8 @@ const char* opFamilyName(OpFamily family) {
       return "recurrent";
     case OpFamily::MatMul:
       return "matmul";
+    case OpFamily::Gather:
+      return "gather";
   }
   return "none";
 }
@@ -117,10 +130,10 @@ const std::vector<OpSpec>& opTable() {
       recurrent("LSTM", "iofc"),
       recurrent("GRU", "zrh"),
       recurrent("RNN", "i"),
+      gatherBlockQuantized(),
 
       notYet("", "Einsum", {0, 1}, "Einsum with a stored operand is not analysed yet", false),
       notYet(kMs, "MatMulBnb4", {1, kNo}, "block-quantized weights (MatMulBnb4) are not analysed yet"),
-      notYet(kMs, "GatherBlockQuantized", {0, kNo}, "block-quantized embedding table is not analysed yet"),
       notYet(kMs, "Attention", {1, kNo}, "Attention weights are not analysed yet"),
       notYet(kMs, "QAttention", {1, kNo}, "QAttention weights are not analysed yet"),
       notYet(kMs, "DynamicQuantizeMatMul", {1, kNo}, "DynamicQuantizeMatMul weights are not analysed yet"),

@@ -28,8 +28,9 @@ enum class OpFamily {
   // R biases), D = 1 or 2 directions, G gates, H = hidden_size. Each node is two layers,
   // its input weights W and its recurrent weights R (graph::recurrentLayerName).
   Recurrent,
+  Gather,  // an embedding table [V, H] gathered by rows (GatherBlockQuantized): one output channel per row
 };
-const char* opFamilyName(OpFamily family);  // "none", "conv", "convtranspose", "gemm", "matmul", "recurrent"
+const char* opFamilyName(OpFamily family);  // "none", "conv", "convtranspose", "gemm", "matmul", "recurrent", "gather"
 
 inline constexpr int kNoInput = -1;
 
@@ -63,6 +64,9 @@ struct OpSpec {
   // one letter each ("iofc" for LSTM).
   int recurrence = kNoInput;
   std::string_view gates;
+  // GatherBlockQuantized: the weight is a block-quantized table whose rows are gathered
+  // (attributes gather_axis, quantize_axis, block_size, bits; graph::Quantization).
+  bool gatherBlocks = false;
 
   // Weight ops not analysed yet (family None): why, the inputs that may hold weights,
   // and whether the op bears weights by definition (else only when one of those inputs

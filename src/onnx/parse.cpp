@@ -472,7 +472,8 @@ bool Parser::checkTensor(const Tensor& t) {
   if (t.hasRawData && isPacked4(t.dataType) && t.rawData.size != (count + 1) / 2) {
     return fail(ErrorCode::InvalidModel,
                 "tensor " + quoted(t.name) + " holds " + std::to_string(t.rawData.size) + " bytes of 4-bit raw_data for " +
-                    std::to_string(count) + " elements",
+                    std::to_string(count) + " elements, which need " + std::to_string(count / 2 + count % 2) +
+                    " (two per byte, an odd count padding the last byte)",
                 t.offset);
   }
   if (t.typedCount > 0) {

@@ -60,6 +60,8 @@ uint32_t typedFieldFor(int32_t dt) {
     case kFloat8E4M3FNUZ:
     case kFloat8E5M2:
     case kFloat8E5M2FNUZ:
+    case kUint4:  // one byte (two 4-bit elements) per value
+    case kInt4:
       return fields::TensorProto::kInt32Data;
     case kString:
       return fields::TensorProto::kStringData;
@@ -111,9 +113,21 @@ float fromBits(int32_t dt, uint64_t bits) {
       return static_cast<float>(static_cast<uint32_t>(bits));
     case kUint64:
       return static_cast<float>(bits);
+    case kFloat8E4M3FN:
+    case kFloat8E4M3FNUZ:
+    case kFloat8E5M2:
+    case kFloat8E5M2FNUZ:
+      return float8ToFloat(dt, static_cast<uint8_t>(bits));
     default:
       return 0.0f;
   }
+}
+
+// Element i of 4-bit packed bytes: low nibble for even i, high nibble for odd i; int4
+// sign-extends its nibble (two's complement, -8..7), uint4 is 0..15.
+float nibble(int32_t dt, const uint8_t* p, uint64_t i) {
+  const unsigned v = (i % 2 ? p[i / 2] >> 4 : p[i / 2]) & 0xFu;
+  return static_cast<float>(dt == kInt4 ? static_cast<int>(v) - (v & 8u ? 16 : 0) : static_cast<int>(v));
 }
 
 double fromBitsD(int32_t dt, uint64_t bits) {
@@ -165,6 +179,22 @@ Result<Source> locate(const Tensor& t, Bytes external) {
   if (!t.elementCount(&count)) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has invalid dimensions", t.offset);
   if (t.dataType == kUndefined) return makeError(ErrorCode::InvalidModel, tensorLabel(t) + " has no data_type", t.offset);
   const size_t elem = dataTypeSize(t.dataType);
+  if (t.external && isPacked4(t.dataType)) {
+    if (external.data == nullptr && count > 0) {
+      return makeError(ErrorCode::MissingExternalData,
+                       tensorLabel(t) + " keeps its data in external file '" + std::string(t.externalValue("location")) +
+                           "', which was not provided",
+                       t.offset);
+    }
+    if (external.size != storedByteSize(t.dataType, count)) {
+      return makeError(ErrorCode::MissingExternalData,
+                       tensorLabel(t) + " needs " + std::to_string(storedByteSize(t.dataType, count)) + " bytes of " +
+                           dataTypeName(t.dataType) + " external data (two elements per byte) for " + std::to_string(count) +
+                           " elements but " + std::to_string(external.size) + " were provided",
+                       t.offset);
+    }
+    return Source{external.data, count};
+  }
   if (t.external) {
     if (elem == 0)
       return makeError(ErrorCode::UnsupportedDtype,
@@ -189,10 +219,16 @@ Result<Source> locate(const Tensor& t, Bytes external) {
                        tensorLabel(t) + " was left in the file (" + std::to_string(t.rawData.size) +
                            " bytes, read piece by piece when it is a layer's weight) and is not in memory",
                        t.offset);
-    if (elem == 0)
+    if (elem == 0 && !isPacked4(t.dataType))
       return makeError(ErrorCode::UnsupportedDtype,
                        tensorLabel(t) + " has type " + dataTypeName(t.dataType) + ", which QuantLens does not read", t.offset);
-    return Source{t.rawData.data, count};  // size checked by the parser
+    if (t.rawData.size != storedByteSize(t.dataType, count))  // the parser checked it; stated again where it is relied on
+      return makeError(ErrorCode::InvalidModel,
+                       tensorLabel(t) + " holds " + std::to_string(t.rawData.size) + " bytes of raw_data for " +
+                           std::to_string(count) + " elements of " + dataTypeName(t.dataType) + ", which need " +
+                           std::to_string(storedByteSize(t.dataType, count)),
+                       t.offset);
+    return Source{t.rawData.data, count};
   }
   if (count == 0) return Source{nullptr, 0};
   if (t.typedCount == 0)
@@ -242,8 +278,41 @@ float bfloat16ToFloat(uint16_t b) {
   return f;
 }
 
+float float8ToFloat(int32_t type, uint8_t code) {
+  // The ONNX "Float8 types" page (docs/docs/technical/float8.md): S.EEEE.MMM (E4M3) or
+  // S.EEEEE.MM (E5M2). Exponent biases 7 (E4M3FN), 8 (E4M3FNUZ), 15 (E5M2), 16 (E5M2FNUZ).
+  // Exponent field 0 is subnormal: mantissa / 2^m * 2^(1 - bias). Special codes:
+  //   E4M3FN: S.1111.111 is NaN, no infinities (so S.1111.000-110 are normal, up to 448);
+  //   E5M2:   S.11111.00 is +-infinity, S.11111.{01,10,11} NaN (IEEE 754 conventions);
+  //   FNUZ types: 0x80 (the pattern of negative zero) is the only NaN; no infinities.
+  const bool e4 = type == kFloat8E4M3FN || type == kFloat8E4M3FNUZ;
+  const bool fnuz = type == kFloat8E4M3FNUZ || type == kFloat8E5M2FNUZ;
+  const int mBits = e4 ? 3 : 2;
+  const int eMax = e4 ? 15 : 31;
+  const int bias = type == kFloat8E4M3FN ? 7 : type == kFloat8E4M3FNUZ ? 8 : type == kFloat8E5M2 ? 15 : 16;
+  const bool negative = (code & 0x80u) != 0;
+  const int exp = (code & 0x7F) >> mBits;
+  const int mant = code & ((1 << mBits) - 1);
+  if (fnuz && code == 0x80u) return NAN;
+  if (type == kFloat8E4M3FN && exp == eMax && mant == (1 << mBits) - 1) return NAN;
+  if (type == kFloat8E5M2 && exp == eMax) return mant == 0 ? (negative ? -INFINITY : INFINITY) : NAN;
+  // Every other code is finite: exact in float32 (at most 3 significant bits, exponents -17..15).
+  const float magnitude = exp == 0 ? std::ldexp(static_cast<float>(mant), 1 - bias - mBits)
+                                   : std::ldexp(static_cast<float>(mant + (1 << mBits)), exp - bias - mBits);
+  return negative ? -magnitude : magnitude;
+}
+
+uint64_t storedByteSize(int32_t type, uint64_t count) {
+  if (isPacked4(type)) return count / 2 + count % 2;
+  return count * dataTypeSize(type);
+}
+
 void convertRaw(int32_t dataType, const uint8_t* p, uint64_t count, float* dst) {
   switch (dataType) {
+    case kInt4:
+    case kUint4:
+      for (uint64_t i = 0; i < count; ++i) dst[i] = nibble(dataType, p, i);
+      break;
     case kFloat:
       std::memcpy(dst, p, count * 4);
       break;
@@ -280,6 +349,12 @@ bool isReadableType(int32_t dt) {
     case kUint32:
     case kUint64:
     case kBool:
+    case kFloat8E4M3FN:
+    case kFloat8E4M3FNUZ:
+    case kFloat8E5M2:
+    case kFloat8E5M2FNUZ:
+    case kUint4:
+    case kInt4:
       return true;
     default:
       return false;
@@ -311,6 +386,12 @@ Result<FloatValues> readAsFloat(const Tensor& t, Bytes external) {
   float* dst = out.owned.data();
   if (src->raw) {
     convertRaw(t.dataType, src->raw, src->count, dst);
+  } else if (isPacked4(t.dataType)) {  // int32_data: one packed byte (two elements) per value
+    uint64_t i = 0;
+    forEachTyped(t, [&](uint64_t bits) {
+      const uint8_t byte = static_cast<uint8_t>(bits);
+      for (uint64_t k = 0; k < 2 && i < src->count; ++k, ++i) dst[i] = nibble(t.dataType, &byte, k);
+    });
   } else {
     uint64_t i = 0;
     forEachTyped(t, [&](uint64_t bits) {
@@ -329,7 +410,11 @@ Result<std::vector<double>> readAsDouble(const Tensor& t, Bytes external) {
   auto src = locate(t, external);
   if (!src.ok()) return src.error();
   std::vector<double> out(src->count);
-  if (src->raw) {
+  if (isPacked4(t.dataType)) {  // small parameter tensors (zero points): through the float path, exact for 4-bit values
+    auto f = readAsFloat(t, external);
+    if (!f.ok()) return f.error();
+    for (uint64_t i = 0; i < src->count; ++i) out[i] = f->owned[i];
+  } else if (src->raw) {
     for (uint64_t i = 0; i < src->count; ++i) out[i] = fromBitsD(t.dataType, rawBits(t.dataType, src->raw, i));
   } else {
     uint64_t i = 0;
@@ -422,8 +507,8 @@ Error checkExternalLocation(const Tensor& t, std::string_view location, std::str
 uint64_t expectedByteSize(const Tensor& t) {
   uint64_t count = 0;
   const size_t elem = dataTypeSize(t.dataType);
-  if (!t.elementCount(&count) || elem == 0 || count > (UINT64_MAX / 16)) return 0;
-  return count * elem;
+  if (!t.elementCount(&count) || (elem == 0 && !isPacked4(t.dataType)) || count > (UINT64_MAX / 16)) return 0;
+  return storedByteSize(t.dataType, count);
 }
 
 }  // namespace ql::onnx

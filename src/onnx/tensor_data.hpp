@@ -24,15 +24,21 @@ struct FloatValues {
 // (location, offset, length) to bytes and passes them here.
 // For tensors stored in the file, pass an empty Bytes.
 // Supported element types: float32, float16, bfloat16, float64, int8, uint8, int16,
-// uint16, int32 (and int64/uint32/uint64 for small parameter tensors). Others give
-// UNSUPPORTED_DTYPE naming the tensor and its type.
+// uint16, int32, the four float8 types, int4 and uint4 (two per byte, first element in
+// the low nibble; in int32_data one packed byte per value), and int64/uint32/uint64 for
+// small parameter tensors. Others give UNSUPPORTED_DTYPE naming the tensor and its type.
 Result<FloatValues> readAsFloat(const Tensor& t, Bytes external = {});
 
 // Small tensors (scales, zero points, clip bounds) as doubles.
 Result<std::vector<double>> readAsDouble(const Tensor& t, Bytes external = {});
 
-// Converts `count` little-endian raw elements of a readable type to float32.
+// Converts `count` little-endian raw elements of a readable type to float32. For int4 /
+// uint4, `src` starts at an element of even index (the low nibble of its first byte).
 void convertRaw(int32_t dataType, const uint8_t* src, uint64_t count, float* dst);
+
+// Bytes that `count` elements take in raw_data or external data: count * dataTypeSize,
+// or ceil(count / 2) for the 4-bit types (an odd count pads the last byte's high nibble).
+uint64_t storedByteSize(int32_t dataType, uint64_t count);
 
 // Whether the element type is one readAsFloat understands.
 bool isReadableType(int32_t dataType);
@@ -64,5 +70,8 @@ uint64_t expectedByteSize(const Tensor& t);
 
 float halfToFloat(uint16_t h);
 float bfloat16ToFloat(uint16_t b);
+// One float8 code of `type` (kFloat8E4M3FN, kFloat8E4M3FNUZ, kFloat8E5M2, kFloat8E5M2FNUZ)
+// as float32 (exact: every finite float8 value is a float32), NaN and +-infinity included.
+float float8ToFloat(int32_t type, uint8_t code);
 
 }  // namespace ql::onnx

@@ -436,12 +436,53 @@ void addTyped(Expected* e, const pb::TensorProto& t, int i) {
 // message alone. False when the message does not determine them: negative or
 // huge dims, raw_data of the wrong size, or elements missing from the typed
 // field that holds its type.
+// float8 (types 17-20) by value from the ONNX Float8 page's table of properties: exponent
+// bits E (4 or 5), bias (7, 8, 15, 16), subnormal when the exponent field is 0; NaN and
+// infinity codes named one by one.
+float float8Ref(int dt, unsigned code) {
+  const int E = dt <= 18 ? 4 : 5, M = 7 - E, bias = dt == 17 ? 7 : dt == 18 ? 8 : dt == 19 ? 15 : 16;
+  const unsigned mag = code & 0x7F;
+  const bool fnuz = dt == 18 || dt == 20;
+  if (fnuz && code == 0x80) return NAN;
+  if (dt == 17 && mag == 0x7F) return NAN;
+  if (dt == 19 && mag >= 0x7C) return mag == 0x7C ? ((code & 0x80) ? -INFINITY : INFINITY) : NAN;
+  const int e = static_cast<int>(mag >> M), m = static_cast<int>(mag & ((1u << M) - 1));
+  const double v = e == 0 ? std::ldexp(m, 1 - bias - M) : std::ldexp((1 << M) + m, e - bias - M);
+  return static_cast<float>((code & 0x80) ? -v : v);
+}
+
+// int4 / uint4 (types 22 / 21) and float8: one byte per value (raw_data), or an int32_data
+// value per byte; 4-bit types hold two elements per byte, the first in the low 4 bits.
+bool expectedSmallTypes(const pb::TensorProto& t, uint64_t count, Expected* e) {
+  const int dt = t.data_type();
+  const bool four = dt == 21 || dt == 22;
+  std::vector<unsigned> bytes;
+  if (t.has_raw_data()) {
+    for (unsigned char c : t.raw_data()) bytes.push_back(c);
+  } else {
+    for (int i = 0; i < t.int32_data_size(); ++i) bytes.push_back(static_cast<unsigned>(t.int32_data(i)) & 0xFFu);
+  }
+  if (bytes.size() != (four ? (count + 1) / 2 : count)) return false;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!four) {
+      const float v = float8Ref(dt, bytes[i]);
+      e->d.push_back(v);
+      e->f.push_back(v);
+      continue;
+    }
+    const int nib = static_cast<int>((i % 2 ? bytes[i / 2] >> 4 : bytes[i / 2]) & 0xFu);
+    e->add(dt == 22 && nib >= 8 ? nib - 16 : nib);
+  }
+  return true;
+}
+
 bool expectedValues(const pb::TensorProto& t, Expected* e) {
   uint64_t count = 1;
   for (int64_t d : t.dims()) {
     if (d < 0 || (d != 0 && count > (uint64_t{1} << 40) / static_cast<uint64_t>(d))) return false;
     count *= static_cast<uint64_t>(d);
   }
+  if (t.data_type() >= 17 && t.data_type() <= 22) return expectedSmallTypes(t, count, e);
   if (t.has_raw_data()) {
     const size_t elem = rawElementSize(t.data_type());
     if (elem == 0 || t.raw_data().size() != count * elem) return false;

@@ -97,7 +97,7 @@ TEST_CASE("opspec: every analysed entry is consistent", "[opspec]") {
       }
     }
   }
-  CHECK(analysed == 12);
+  CHECK(analysed == 13);
 }
 
 TEST_CASE("opspec: MatMulNBits reads packed block-wise codes", "[opspec]") {
@@ -283,7 +283,8 @@ TEST_CASE("opspec: the integer ops are those with quantization inputs, and CLE e
     if (!s.analysed()) continue;
     (s.integerWeights() ? integer : s.family == OpFamily::Recurrent ? recurrent : floats).insert(std::string(s.op));
   }
-  CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits"});
+  CHECK(integer == std::set<std::string>{"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits",
+                                         "GatherBlockQuantized"});
   CHECK(floats == std::set<std::string>{"Conv", "ConvTranspose", "Gemm", "MatMul"});
   CHECK(recurrent == std::set<std::string>{"LSTM", "GRU", "RNN"});  // float, but never equalized
   ql::graph::Layer layer;

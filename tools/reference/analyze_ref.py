@@ -60,6 +60,41 @@ ELEMENT_TYPES = {
 # Block-wise INT4 block sizes measured: 32 and 128, then --block-size when another.
 BLOCK_SIZES = [32, 128]
 
+# Types decoded by hand (onnx 1.12 knows neither): int4 / uint4 and the four float8 types.
+INT4, UINT4 = 22, 21
+FLOAT8 = {17: ("float8e4m3fn", 4, 7), 18: ("float8e4m3fnuz", 4, 8),
+          19: ("float8e5m2", 5, 15), 20: ("float8e5m2fnuz", 5, 16)}  # name, exponent bits, bias
+
+
+def float8_values(codes, data_type):
+    """float8 codes (uint8) -> float32, from the ONNX "Float8 types" page: S, E exponent bits,
+    M = 7 - E mantissa bits; exponent 0 is subnormal (m / 2^M * 2^(1 - bias)), otherwise
+    (1 + m / 2^M) * 2^(e - bias). E4M3FN: S.1111.111 is NaN, no infinity. E5M2: exponent
+    all ones is infinity (m = 0) or NaN. FNUZ types: 0x80 is the only NaN."""
+    name, ebits, bias = FLOAT8[data_type]
+    mbits = 7 - ebits
+    c = codes.astype(np.int64)
+    e = (c >> mbits) & ((1 << ebits) - 1)
+    m = c & ((1 << mbits) - 1)
+    mag = np.where(e == 0, np.ldexp(m.astype(np.float64), 1 - bias - mbits),
+                   np.ldexp((m + (1 << mbits)).astype(np.float64), e - bias - mbits))
+    v = np.where(c & 0x80, -mag, mag)
+    top = (1 << ebits) - 1
+    if name == "float8e4m3fn":
+        v = np.where((e == top) & (m == (1 << mbits) - 1), np.nan, v)
+    elif name == "float8e5m2":
+        v = np.where(e == top, np.where(m == 0, np.copysign(np.inf, v), np.nan), v)
+    else:
+        v = np.where(c == 0x80, np.nan, v)
+    return v.astype(np.float32)
+
+
+def int4_values(packed, count, signed):
+    """Bytes holding two 4-bit elements each (the first in the low nibble) -> count values."""
+    b = np.asarray(packed, dtype=np.uint8)
+    nib = np.stack([b & 0x0F, b >> 4], axis=1).ravel()[:count].astype(np.int8)
+    return np.where(nib >= 8, nib - 16, nib).astype(np.int8) if signed else nib.astype(np.uint8)
+
 
 class NotALayer(Exception):
     """Raised when a weight-like node cannot be analysed (reason in the message)."""
@@ -80,6 +115,10 @@ def attr(node, name, default=None):
 def dtype_name(data_type):
     if data_type in ELEMENT_TYPES:
         return ELEMENT_TYPES[data_type][0]
+    if data_type in FLOAT8:
+        return FLOAT8[data_type][0]
+    if data_type in (INT4, UINT4):
+        return "int4" if data_type == INT4 else "uint4"
     return TensorProto.DataType.Name(data_type).lower()
 
 
@@ -89,6 +128,20 @@ def tensor_to_array(t):
     External data has already been pulled into raw_data by onnx.load.
     float16/bfloat16 in int32_data hold the 16-bit pattern in the low bits.
     """
+    if t.data_type in (INT4, UINT4) or t.data_type in FLOAT8:
+        dims = tuple(int(d) for d in t.dims)
+        count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+        if t.HasField("raw_data"):
+            raw = np.frombuffer(t.raw_data, dtype=np.uint8)
+        else:  # int32_data: one value per element (float8) or per packed byte (4-bit)
+            raw = (np.asarray(t.int32_data, dtype=np.int64) & 0xFF).astype(np.uint8)
+        if t.data_type in FLOAT8:
+            if raw.size != count:
+                raise NotALayer(f"tensor {t.name!r}: {raw.size} values for dims {list(dims)}")
+            return float8_values(raw, t.data_type).reshape(dims)
+        if raw.size != (count + 1) // 2:
+            raise NotALayer(f"tensor {t.name!r}: {raw.size} bytes for {count} 4-bit elements")
+        return int4_values(raw, count, t.data_type == INT4).reshape(dims)
     if t.data_type not in ELEMENT_TYPES:
         raise NotALayer(f"tensor {t.name!r}: unsupported element type {dtype_name(t.data_type)}")
     _, np_type, field = ELEMENT_TYPES[t.data_type]
@@ -224,9 +277,10 @@ def resolve_weight(name, scope, depth=0):
             return None
         rank = len(inner["perm"])
         axis = int(attr(node, "axis", 1))
+        block = int(attr(node, "block_size", 0))
         scale_values = tensor_to_array(scale)
         stored_axis = None
-        if scale_values.size != 1:  # per-axis
+        if scale_values.size != 1 or block:  # per-axis or per-block
             if axis < 0:
                 axis += rank
             if not 0 <= axis < rank:
@@ -234,14 +288,30 @@ def resolve_weight(name, scope, depth=0):
             stored_axis = inner["perm"][axis]
         inner["dq"] = {"via": "DequantizeLinear", "scale": scale_values,
                        "zero_point": tensor_to_array(zp) if zp is not None else None,
-                       "axis": stored_axis}
+                       "axis": stored_axis, "block": block}
         return inner
     return None
 
 
-def dequantize(q, scale, zero_point, axis):
+def dequantize(q, scale, zero_point, axis, block=0):
     """y = (float32(q) - float32(zp)) * float32(scale), per-axis along `axis`
-    (stored axis) or per-tensor when axis is None."""
+    (stored axis) or per-tensor when axis is None. With block > 0 (DequantizeLinear opset
+    21), scale and zero point have q's shape with shape[axis] = ceil(shape[axis] / block):
+    each is repeated `block` times along the axis and cut to q's length."""
+    if block:
+        if block < 0:
+            raise NotALayer(f"block_size {block}")
+        s = np.asarray(scale, dtype=np.float32)
+        z = np.zeros(1, np.float32) if zero_point is None else np.asarray(zero_point).astype(np.float32)
+        want = list(q.shape)
+        want[axis] = -(-q.shape[axis] // block)
+        if list(s.shape) != want or (zero_point is not None and list(z.shape) != want):
+            raise NotALayer(f"block parameters of shape {list(s.shape)}, expected {want}")
+        n = q.shape[axis]
+        s = np.repeat(s, block, axis=axis).take(np.arange(n), axis=axis)
+        if zero_point is not None:
+            z = np.repeat(z, block, axis=axis).take(np.arange(n), axis=axis)
+        return (q.astype(np.float32) - z) * s
     q = q.astype(np.float32)
     scale = np.asarray(scale).astype(np.float32).ravel()
     zp = (np.zeros(1, np.float32) if zero_point is None
@@ -602,7 +672,9 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
         quant = {"via": op, "scale": scale, "zero_point": zp,
                  "axis": channel_axis if per_channel else None}
     if quant is not None:
-        values = dequantize(q, quant["scale"], quant["zero_point"], quant["axis"])
+        if stored.data_type in FLOAT8 and quant["zero_point"] is not None and np.any(quant["zero_point"] != 0):
+            raise NotALayer(f"{name}: float8 zero point is not 0")
+        values = dequantize(q, quant["scale"], quant["zero_point"], quant["axis"], quant.get("block", 0))
     else:
         values = q.astype(np.float32)
 
@@ -712,6 +784,14 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
         },
         "stored": None,
     }
+    if quant is not None and quant.get("block"):
+        # Block-wise DequantizeLinear: bits of the stored type; symmetric when every zero
+        # point is the centre of the codes (2^(bits-1) unsigned, 0 signed or float8).
+        bits = 4 if stored.data_type in (INT4, UINT4) else 8 if stored.data_type in FLOAT8 else 8 * np.dtype(q.dtype).itemsize
+        centre = 2.0 ** (bits - 1) if stored.data_type in (UINT4, TensorProto.UINT8, TensorProto.UINT16) else 0.0
+        zp = record["quant"]["zeroPoint"]
+        record["quant"].update({"granularity": "per-block", "bits": int(bits), "blockSize": quant["block"],
+                                "symmetric": bool(np.all(np.asarray(zp, np.float64) == centre))})
     # Input channels, from each op's definition on the op's view of the weight:
     # Conv [O, I/g, k...]: output channel o reads input channels G*(I/g) .. G*(I/g)+I/g-1 of
     # its group G = o // (O/g), so input channel G*(I/g)+j gathers [G, :, j, ...];
@@ -739,7 +819,10 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
         zp = record["quant"]["zeroPoint"]
         per_axis = np.asarray(quant["scale"]).size > 1 or zp.size > 1
         along = not per_axis or (quant["axis"] == channel_axis and zp.size in (1, ch.shape[0]))
-        gran = "per-tensor" if not per_axis else "per-channel" if along else "per-axis"
+        if quant.get("block"):  # blocked DequantizeLinear: zero points by block along `axis`
+            gran, along = "per-block", False
+        else:
+            gran = "per-tensor" if not per_axis else "per-channel" if along else "per-axis"
         record["stored"] = stored_facts(by_channel(q), 8, stored.data_type == TensorProto.INT8, zp, gran,
                                         1 if along else 0)
     record.update(layer_stats(ch, bins, rows, BLOCK_SIZES))
@@ -884,6 +967,67 @@ def analyse_recurrent_part(node, index, graph, scope, path, opset, bins, part):
     return record
 
 
+def analyse_gather_blocks(node, index, graph, scope, path, opset, bins):
+    """GatherBlockQuantized (com.microsoft), read from ONNX Runtime's contrib operator
+    documentation: data quantized in blocks of block_size along quantize_axis, scales (and
+    zero_points, of data's type) shaped like data with that axis divided into blocks; uint8
+    data with bits = 4 packs two codes per byte along the last axis, low bits first; absent
+    zero points are 0 for int4/uint4 and 2^(bits - 1) for uint8. Read: rank 2, gather_axis 0,
+    quantize_axis 1. The layer is the table [V, H], one output channel per row."""
+    name = node.name or f"{node.op_type}#{index}"
+    inputs = list(node.input) + [""] * 4
+    d_t = scope.constant(inputs[0])
+    s_t = scope.constant(inputs[2])
+    if d_t is None or s_t is None:
+        raise NotALayer(f"{name}: data or scales not a constant")
+    rank = len(d_t.dims)
+    g_axis, q_axis = int(attr(node, "gather_axis", 0)), int(attr(node, "quantize_axis", 1))
+    g_axis, q_axis = g_axis % rank if rank else g_axis, q_axis % rank if rank else q_axis
+    bits, block = int(attr(node, "bits", 4)), int(attr(node, "block_size", 128))
+    if rank != 2 or g_axis != 0 or q_axis != 1 or block < 16 or block & (block - 1):
+        raise NotALayer(f"{name}: layout or block_size not read")
+    z_t = scope.constant(inputs[3]) if inputs[3] else None
+    if d_t.data_type == TensorProto.UINT8:
+        raw = tensor_to_array(d_t).astype(np.uint8)
+        if bits == 4:
+            if inputs[3]:
+                raise NotALayer(f"{name}: packed uint8 zero points not read")
+            q = int4_values(raw.ravel(), raw.size * 2, False).reshape(raw.shape[0], -1)
+            dtype = "uint4"
+        elif bits == 8:
+            q, dtype = raw, "uint8"
+        else:
+            raise NotALayer(f"{name}: bits {bits}")
+        default_zp = 2.0 ** (bits - 1)
+    elif d_t.data_type in (INT4, UINT4):
+        q, dtype, default_zp = tensor_to_array(d_t), dtype_name(d_t.data_type), 0.0
+        bits = 4
+    else:
+        raise NotALayer(f"{name}: data type {dtype_name(d_t.data_type)}")
+    V, H = q.shape
+    nb = -(-H // block)
+    scales = tensor_to_array(s_t).astype(np.float32)
+    zp = tensor_to_array(z_t).astype(np.float32) if z_t is not None else np.full((V, nb), default_zp, np.float32)
+    if scales.shape != (V, nb) or zp.shape != (V, nb):
+        raise NotALayer(f"{name}: scales or zero points of the wrong shape")
+    block_of = np.arange(H) // block
+    ch = (q.astype(np.float32) - zp[:, block_of]) * scales[:, block_of]
+    output = node.output[0] if node.output else ""
+    follower, user = classify(graph, scope, output, opset) if output else ("none", None)
+    centre = 2.0 ** (bits - 1) if dtype.startswith("u") else 0.0
+    record = {
+        "name": name, "path": path, "op": node.op_type, "weight": inputs[0],
+        "shape": [V, H], "dtype": dtype_name(d_t.data_type), "channelAxis": 0, "groups": 1,
+        "depthwise": False, "bias": None, "follower": {"kind": follower}, "activation": None,
+        "quant": {"via": node.op_type, "dtype": dtype, "axis": 1, "scale": scales.ravel(),
+                  "zeroPoint": zp.ravel() if z_t is not None else np.array([default_zp]),
+                  "granularity": "per-block", "bits": bits, "blockSize": block,
+                  "symmetric": bool(np.all(zp == centre))},
+    }
+    record.update(layer_stats(ch, bins))
+    return record
+
+
 def walk(graph, parent_scope, path, opset, bins, layers, skipped):
     """Depth-first: each node, then the sub-graphs in its attributes, in order."""
     scope = Scope(graph, parent_scope)
@@ -900,6 +1044,11 @@ def walk(graph, parent_scope, path, opset, bins, layers, skipped):
                     layers.append(analyse_recurrent_part(node, index, graph, scope, path, opset, bins, part))
                 except NotALayer as e:
                     skipped.append(f"{path + '/' if path else ''}{e}")
+        elif node.op_type == "GatherBlockQuantized" and node.domain == "com.microsoft":
+            try:
+                layers.append(analyse_gather_blocks(node, index, graph, scope, path, opset, bins))
+            except NotALayer as e:
+                skipped.append(f"{path + '/' if path else ''}{e}")
         elif node.op_type == "MatMulNBits" and node.domain == "com.microsoft":
             try:
                 layers.append(analyse_nbits(node, index, graph, scope, path, opset, bins))
