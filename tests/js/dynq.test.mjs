@@ -157,3 +157,32 @@ test(
     }
   },
 );
+
+// What a user reads: the CLI's header says the model is already quantized and how, and each
+// quantized layer's `stored` cell carries its stored scheme and facts, computed from the
+// same numbers the analysis gives (so a change in either shows here).
+test('dynamic quantization: the CLI says the model is quantized and shows each layer stored scheme', { skip }, async () => {
+  const copy = await dynamicCopy(mnist, 'cli-uint8');
+  const o = await analyze(copy);
+  const s = o.summary.quantized;
+  assert.equal(s.layers, o.layers.length, 'every layer of the dynamic copy is stored quantized');
+  assert.equal(s.float, 0);
+  const cli = await runCli(['analyze', copy, '--top', String(o.layers.length)]);
+  assert.equal(cli.code, 0, cli.stderr);
+  const lines = cli.stdout.split('\n');
+  assert.ok(lines.includes(`quantized: ${s.layers} layers uint8 per-tensor (dynamic), 0 float`), cli.stdout);
+  const head = lines.find((l) => l.startsWith('#  layer'));
+  assert.ok(head && /\bstored$/.test(head.trimEnd()), head);
+  for (const l of o.layers) {
+    assert.ok(l.stored, `${l.name}: no stored facts`);
+    const st = l.stored;
+    assert.equal(st.bits, 8);
+    assert.equal(st.isSigned ?? st.signed, false);
+    const cell = `uint8 per-tensor ${st.symmetric ? 'sym' : 'asym'}; ${st.effectiveBits.toFixed(1)} bits used, span ${st.spanBits.toFixed(1)}`;
+    assert.ok(
+      lines.some((x) => x.includes(cell)),
+      `${l.name}: '${cell}' not in the table`,
+    );
+  }
+  assert.ok(cli.stdout.includes('their risk comes from the stored codes'), 'the footnote on stored codes');
+});
