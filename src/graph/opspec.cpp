@@ -28,6 +28,7 @@ OpSpec layer(std::string_view op, OpFamily family, int weight, int bias, int sca
       break;
     case OpFamily::Recurrent:  // W [D, G*H, I]: channels span axes 0 and 1, input axis 2
       s.outAxis = 1, s.inAxis = 2, s.minRank = 3, s.maxRank = 3;
+      break;
     case OpFamily::Gather:  // table [V, H]: row v is what index v gathers
       s.outAxis = 0, s.inAxis = 1, s.minRank = 2, s.maxRank = 2;
       break;
