@@ -139,13 +139,15 @@ export interface QuantInfo {
   note?: string;
 }
 
-/** What a weight stored as 8- or 4-bit codes says about the quantization already done (docs/computations.md, "Stored quantization"). */
+/** What a weight stored as codes of 8 bits or fewer (int8, uint8, int4, uint4, float8) says about the quantization already done (docs/computations.md, "Stored quantization"). */
 export interface StoredFacts {
   bits: number;
   signed: boolean;
+  /** float8: codes are values on the type's grid of distinct finite values; codeMin, codeMax, typeMin, typeMax and lowEnd are values. */
+  float: boolean;
   typeMin: number;
   typeMax: number;
-  /** The low end counted as saturation: typeMin, or typeMin + 1 for a signed symmetric scheme. */
+  /** The low end counted as saturation: typeMin, or typeMin + 1 for a signed integer symmetric scheme. */
   lowEnd: number;
   granularity: 'per-tensor' | 'per-channel' | 'per-axis' | 'per-block';
   /** Every zero point 0 (signed) or 2^(bits-1) (unsigned). */
@@ -153,7 +155,7 @@ export interface StoredFacts {
   elements: number;
   /** Median over channels of log2(distinct codes used). */
   effectiveBits: number;
-  /** Median over channels of log2(highest code - lowest code + 1). */
+  /** Median over channels of log2(highest code - lowest code + 1) (float8: of the number of grid values from the lowest to the highest). */
   spanBits: number;
   lowestSpanBits: number;
   /** Codes at lowEnd or typeMax, over all codes. */
@@ -300,8 +302,9 @@ export interface AnalysisSummary {
   /** Layers with a flagged input channel, and the flagged input channels of all layers. */
   layersWithInputOutliers: number;
   inputOutlierChannels: number;
-  /** Positions in `layers`, riskiest (lowest INT8 per-tensor SQNR) first. */
+  /** Positions in `layers`, riskiest first: by risk level (high, medium, low, failed); within a level layers stored quantized first (fewest span bits first), then float layers by INT8 per-tensor SQNR, lowest first. */
   ranking: number[];
+  /** The layer of lowest INT8 per-tensor SQNR. */
   worstInt8PerTensor: { layer: string; index: number; sqnr: number } | null;
   /** Weights already stored quantized: how many, how many float, and by scheme ('int8 per-channel') and dequantizing op. */
   quantized: { layers: number; float: number; schemes: { scheme: string; via: string; layers: number }[] };

@@ -118,6 +118,7 @@ val storedValue(const analysis::StoredFacts& f) {
   val o = val::object();
   o.set("bits", f.bits);
   o.set("signed", f.isSigned);
+  o.set("float", f.isFloat);
   o.set("typeMin", static_cast<double>(f.typeMin));
   o.set("typeMax", static_cast<double>(f.typeMax));
   o.set("lowEnd", static_cast<double>(f.lowEnd));

@@ -347,7 +347,7 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
   auto in = stats::InputChannelAbsMax::create(inputChannelShape(L));
   if (!in.ok()) return withLayer(L, in.error());
   a.inputs_ = std::move(in.value());
-  if (a.out_.quant.present) a.codes_.start(w.dataType, 0, L.layout);
+  if (a.out_.quant.present) a.codes_.start(a.dataType_, 0, L.layout);
   return a;
 }
 
@@ -435,6 +435,38 @@ Error LayerAnalyzer::endPass(int pass) {
   return e.ok() ? e : withLayer(*layer_, e);
 }
 
+namespace {
+
+// The output channel of each zero point of a blocked DequantizeLinear (zero points shaped
+// like the weight with dims[axis] = ceil(dims[axis] / block_size)): its index on the
+// layer's channel axis. kNoChannel for all of them where a zero point is not within one
+// channel (blocks along the channel axis, or a layout whose channels span two axes), or
+// where the file has one zero point (the default 0, checked against the tensor's codes).
+std::vector<uint64_t> blockZeroPointChannels(const graph::Layer& L, const QuantInfo& q) {
+  constexpr uint64_t kNone = StoredCodeCounter::kNoChannel;
+  const auto& dims = L.weight->dims;
+  const int rank = static_cast<int>(dims.size());
+  std::vector<uint64_t> none(q.zeroPoint.size(), kNone);
+  if (q.zeroPoint.size() <= 1) return {};
+  if (q.axis < 0 || q.axis >= rank || q.axis == L.channelAxis || L.channelAxis < 0 || L.channelAxis >= rank ||
+      L.layout.outer != 1 || static_cast<uint64_t>(dims[L.channelAxis]) != L.layout.channels)
+    return none;
+  uint64_t stride = 1, total = 1;  // of the channel axis in the zero points' shape
+  for (int d = rank - 1; d >= 0; --d) {
+    const uint64_t n = d == q.axis ? (static_cast<uint64_t>(dims[d]) + static_cast<uint64_t>(q.blockSize) - 1) /
+                                         static_cast<uint64_t>(q.blockSize)
+                                   : static_cast<uint64_t>(dims[d]);
+    if (d > L.channelAxis) stride *= n;
+    total *= n;
+  }
+  if (total != q.zeroPoint.size()) return none;
+  std::vector<uint64_t> channelOf(total);
+  for (uint64_t i = 0; i < total; ++i) channelOf[i] = (i / stride) % L.layout.channels;
+  return channelOf;
+}
+
+}  // namespace
+
 Result<LayerAnalysis> LayerAnalyzer::finish() {
   auto s = builder_.finish();
   if (!s.ok()) return withLayer(*layer_, s.error());
@@ -442,21 +474,25 @@ Result<LayerAnalysis> LayerAnalyzer::finish() {
   out_.inputs = inputs_.finish();
   if (codes_.active()) {
     const QuantInfo& q = out_.quant;
+    const uint64_t channels = layer_->layout.channelCount();
+    constexpr uint64_t kNone = StoredCodeCounter::kNoChannel;
     if (dequant_.packed()) {  // MatMulNBits: zero points per block of a column, in column order
-      out_.stored = codes_.finish(
-          q.zeroPoint, "per-block",
-          (dequant_.columnElements() + static_cast<uint64_t>(q.blockSize) - 1) / static_cast<uint64_t>(q.blockSize));
-    } else if (q.blockSize > 0) {  // blocked DequantizeLinear: blocks along `axis`, not in channel order
-      out_.stored = codes_.finish(q.zeroPoint, "per-block", 0);
+      const uint64_t blocks =
+          (dequant_.columnElements() + static_cast<uint64_t>(q.blockSize) - 1) / static_cast<uint64_t>(q.blockSize);
+      std::vector<uint64_t> channelOf(q.zeroPoint.size() > 1 ? q.zeroPoint.size() : 0);  // one: the tensor's
+      for (size_t i = 0; i < channelOf.size(); ++i) channelOf[i] = i / blocks;
+      out_.stored = codes_.finish(q.zeroPoint, "per-block", channelOf);
+    } else if (q.blockSize > 0) {  // blocked DequantizeLinear: zero points shaped like the weight, blocks along `axis`
+      out_.stored = codes_.finish(q.zeroPoint, "per-block", blockZeroPointChannels(*layer_, q));
     } else {
       const bool perAxis = q.scale.size() > 1 || q.zeroPoint.size() > 1;
-      const bool alongChannels = !perAxis || (q.axis == layer_->channelAxis &&
-                                              (q.zeroPoint.size() == 1 || q.zeroPoint.size() == layer_->layout.channelCount()));
+      const bool alongChannels =
+          !perAxis || (q.axis == layer_->channelAxis && (q.zeroPoint.size() == 1 || q.zeroPoint.size() == channels));
       out_.stored = codes_.finish(q.zeroPoint,
                                   !perAxis        ? "per-tensor"
                                   : alongChannels ? "per-channel"
                                                   : "per-axis",
-                                  alongChannels ? 1 : 0);
+                                  alongChannels ? std::vector<uint64_t>{} : std::vector<uint64_t>(q.zeroPoint.size(), kNone));
     }
   }
   return std::move(out_);

@@ -15,6 +15,7 @@ import {
   sharedModelFiles,
 } from './helpers.mjs';
 import { unpackData } from '../../web/src/report.js';
+import { RISK_LEVELS, riskOf } from '../../web/src/presentation.js';
 import * as pb from './pb.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-cli-'));
@@ -77,9 +78,13 @@ test(
       l.histogram.counts.reduce((a, b) => a + b, 0),
       l.shape.reduce((a, b) => a * b, 1),
     );
-    // ranking: lowest INT8 per-tensor SQNR first
+    // ranking: riskiest level first (high, medium, low, failed), within a level (a float
+    // model) lowest INT8 per-tensor SQNR first; worstInt8PerTensor the lowest SQNR of all
+    const level = doc.summary.ranking.map((k) => RISK_LEVELS.indexOf(riskOf(doc.layers[k])));
     const s = doc.summary.ranking.map((k) => doc.layers[k].sqnr.int8PerTensor ?? Infinity);
-    for (let i = 1; i < s.length; i++) assert.ok(s[i - 1] <= s[i], `ranking not sorted at ${i}`);
+    for (let i = 1; i < s.length; i++)
+      assert.ok(level[i - 1] < level[i] || (level[i - 1] === level[i] && s[i - 1] <= s[i]), `ranking not sorted at ${i}`);
+    assert.equal(doc.summary.worstInt8PerTensor.sqnr, Math.min(...s), 'worstInt8PerTensor is the lowest SQNR');
     const table = await runCli(['analyze', anyReal, '--top', '1']);
     const worst = doc.layers[doc.summary.ranking[0]];
     assert.ok(table.stdout.includes(worst.sqnr.int8PerTensor.toFixed(1)), 'table shows the worst layer SQNR');

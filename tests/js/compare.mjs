@@ -73,7 +73,7 @@ export function compareStored(d, where, o, r) {
     d.eq(`${where}.stored`, o ? 'present' : null, r ? 'present' : null);
     return;
   }
-  for (const k of ['bits', 'signed', 'typeMin', 'typeMax', 'lowEnd', 'granularity', 'symmetric', 'elements'])
+  for (const k of ['bits', 'signed', 'float', 'typeMin', 'typeMax', 'lowEnd', 'granularity', 'symmetric', 'elements'])
     d.eq(`${where}.stored.${k}`, o[k], r[k]);
   for (const k of ['saturatedChannels', 'zeroPointsOutsideUsed', 'zeroPointsOutsideType'])
     d.eq(`${where}.stored.${k}`, o[k], r[k]);

@@ -676,6 +676,73 @@ TEST_CASE("stored codes: levels, span, saturation and zero points counted per ch
   CHECK_FALSE(wide.start(ql::onnx::kInt32, 0, ChannelLayout{}));
 }
 
+TEST_CASE("stored codes: int4, float8 and per-block zero points", "[stored]") {
+  {  // int4 [1 channel x 4]: -8..7; symmetric (zero point 0): the low end is -7
+    ql::analysis::StoredCodeCounter c;
+    REQUIRE(c.start(ql::onnx::kInt4, 0, ChannelLayout{1, 1, 1, 4}));
+    const std::vector<float> codes = {-8, -7, 7, 7};
+    c.add(codes.data(), 0, 4);
+    auto f = c.finish({0}, "per-tensor");
+    CHECK(f.bits == 4);
+    CHECK(f.isSigned);
+    CHECK_FALSE(f.isFloat);
+    CHECK(f.typeMin == -8);
+    CHECK(f.typeMax == 7);
+    CHECK(f.lowEnd == -7);
+    CHECK(f.levels == std::vector<double>{3});
+    CHECK(f.atLow == std::vector<double>{1});
+    CHECK(f.atHigh == std::vector<double>{2});
+    CHECK(f.spanBits == Approx(4.0));  // -8..7: 16 codes
+  }
+  {  // uint4: 0..15, symmetric at 8
+    ql::analysis::StoredCodeCounter c;
+    REQUIRE(c.start(ql::onnx::kUint4, 0, ChannelLayout{1, 1, 1, 2}));
+    const std::vector<float> codes = {0, 15};
+    c.add(codes.data(), 0, 2);
+    auto f = c.finish({8}, "per-tensor");
+    CHECK_FALSE(f.isSigned);
+    CHECK(f.symmetric);
+    CHECK(f.lowEnd == 0);
+    CHECK(f.saturatedFraction == Approx(1.0));
+  }
+  {  // float8 E4M3FN: 253 finite values (256 bytes, 2 NaN, -0 = +0), ends +-448
+    ql::analysis::StoredCodeCounter c;
+    REQUIRE(c.start(ql::onnx::kFloat8E4M3FN, 0, ChannelLayout{1, 1, 2, 3}));
+    // channel 0: {448, -448, 0} spans the whole grid; channel 1: {1, 1.125, -0} spans
+    // 0, the 55 values between 0 and 1 (7 subnormals, 6 binades of 8), 1 and 1.125.
+    const std::vector<float> codes = {448, -448, 0, 1, 1.125f, -0.0f};
+    c.add(codes.data(), 0, 6);
+    auto f = c.finish({0}, "per-tensor");
+    CHECK(f.isFloat);
+    CHECK(f.isSigned);
+    CHECK(f.typeMin == -448);
+    CHECK(f.typeMax == 448);
+    CHECK(f.lowEnd == -448);
+    CHECK(f.levels == std::vector<double>{3, 3});
+    CHECK(f.codeMin == std::vector<double>{-448, 0});
+    CHECK(f.codeMax == std::vector<double>{448, 1.125});
+    CHECK(f.atLow == std::vector<double>{1, 0});
+    CHECK(f.atHigh == std::vector<double>{1, 0});
+    CHECK(f.lowestSpanBits == Approx(std::log2(58.0)));  // 0, 55 values in (0, 1), 1, 1.125
+    CHECK(f.spanBits == Approx(0.5 * (std::log2(253.0) + std::log2(58.0))));
+    const std::vector<float> nan = {NAN, INFINITY};
+    c.add(nan.data(), 0, 2);  // not values of the type: not counted
+    CHECK(c.finish({0}, "per-tensor").elements == 6);
+  }
+  {  // per-block zero points mapped to their channels: 2 channels x 2 blocks
+    ql::analysis::StoredCodeCounter c;
+    REQUIRE(c.start(ql::onnx::kUint8, 0, ChannelLayout{1, 1, 2, 4}));
+    const std::vector<float> codes = {10, 20, 30, 40, 100, 110, 120, 130};
+    c.add(codes.data(), 0, 8);
+    // zero points 15, 50 (channel 0: 50 outside 10..40) and 105, 5 (channel 1: 5 outside)
+    auto f = c.finish({15, 50, 105, 5}, "per-block", {0, 0, 1, 1});
+    CHECK(f.zeroPointsOutsideUsed == 2);
+    const uint64_t none = ql::analysis::StoredCodeCounter::kNoChannel;
+    CHECK(c.finish({15, 50, 105, 5}, "per-block", {none, none, none, none}).zeroPointsOutsideUsed == 0);
+    CHECK(c.finish({15, 50, 105, 300}, "per-block", {none, none, none, none}).zeroPointsOutsideType == 1);
+  }
+}
+
 namespace {
 
 // x -> Conv(W) -> t, then the follower nodes given; returns the layer.

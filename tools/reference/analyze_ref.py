@@ -426,10 +426,6 @@ def input_channel_stats(absmax, axis):
             "threshold": threshold}
 
 
-def layer_stats(ch, bins):
-    """ch: float32 [C, M], row c = the values of output channel c."""
-
-
 def block_sqnr(rows, block):
     """Block-wise symmetric INT4: rows float32 [C, M], row c = the reduction elements
     of output channel c in the stored tensor's memory order, cut into blocks of `block`
@@ -566,33 +562,48 @@ def dynamic_weight_scale(node, graph, scope, channels, ones):
     return None, why
 
 
-def stored_facts(codes, bits, signed, zero_points, granularity, blocks_per_channel=1):
-    """What the stored codes say: codes [C, n] (one row per output channel), the zero
-    points (1, one per channel, or one per block of blocks_per_channel; 0: along another
-    axis, checked against the type only)."""
-    codes = np.asarray(codes).astype(np.int64)
-    tmin = -(1 << (bits - 1)) if signed else 0
-    tmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+def stored_facts(codes, bits, signed, zero_points, granularity, channel_of=None, grid=None):
+    """What the stored codes say: codes [C, n] (one row per output channel) and the zero
+    points. channel_of[i]: the channel zero point i applies to, -1 for none (checked
+    against the type only); None: one zero point is the tensor's, one per channel the
+    channels'. grid: float8's distinct finite values, ascending (the codes are values on
+    it); None for integers, whose grid is tmin..tmax."""
+    if grid is None:
+        tmin = -(1 << (bits - 1)) if signed else 0
+        tmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        grid = np.arange(tmin, tmax + 1, dtype=np.float64)
+        integer = True
+    else:
+        grid = np.asarray(grid, dtype=np.float64)
+        integer = False
+    codes = np.asarray(codes).astype(np.float64)
+    idx = np.searchsorted(grid, codes)  # every code lies on the grid
+    assert np.all(grid[np.minimum(idx, grid.size - 1)] == codes), "a code off the type's grid"
     zp = np.asarray(zero_points, dtype=np.float64).ravel()
     centre = 0.0 if signed else float(1 << (bits - 1))
     symmetric = bool(zp.size > 0 and np.all(zp == centre))
-    low = tmin + 1 if signed and symmetric else tmin
+    low = 1 if integer and signed and symmetric else 0
     C, n = codes.shape
-    levels = np.array([np.unique(r).size for r in codes], dtype=np.float64)
-    cmin = codes.min(axis=1).astype(np.float64)
-    cmax = codes.max(axis=1).astype(np.float64)
-    at_low = (codes == low).sum(axis=1).astype(np.float64)
-    at_high = (codes == tmax).sum(axis=1).astype(np.float64)
-    span = np.log2(cmax - cmin + 1)
+    levels = np.array([np.unique(r).size for r in idx], dtype=np.float64)
+    imin, imax = idx.min(axis=1), idx.max(axis=1)
+    cmin, cmax = grid[imin], grid[imax]
+    at_low = (idx == low).sum(axis=1).astype(np.float64)
+    at_high = (idx == grid.size - 1).sum(axis=1).astype(np.float64)
+    span = np.log2((imax - imin + 1).astype(np.float64))
     ends = at_low + at_high
     outside_used = 0
-    if zp.size == 1:
+    if channel_of is None and zp.size == 1:
         outside_used = int(zp[0] < cmin.min() or zp[0] > cmax.max())
-    elif blocks_per_channel > 0:
-        ch = np.arange(zp.size) // blocks_per_channel
-        outside_used = int(np.sum((zp < cmin[ch]) | (zp > cmax[ch])))
+    else:
+        if channel_of is None:
+            channel_of = np.arange(zp.size) if zp.size == C else -np.ones(zp.size, np.int64)
+        channel_of = np.asarray(channel_of, dtype=np.int64)
+        mapped = channel_of >= 0
+        c = channel_of[mapped]
+        outside_used = int(np.sum((zp[mapped] < cmin[c]) | (zp[mapped] > cmax[c])))
     return {
-        "bits": bits, "signed": signed, "typeMin": tmin, "typeMax": tmax, "lowEnd": low,
+        "bits": bits, "signed": signed, "float": not integer, "typeMin": float(grid[0]), "typeMax": float(grid[-1]),
+        "lowEnd": float(grid[low]),
         "granularity": granularity, "symmetric": symmetric, "elements": int(codes.size),
         "effectiveBits": float(np.median(np.log2(levels))),
         "spanBits": float(np.median(span)),
@@ -600,9 +611,15 @@ def stored_facts(codes, bits, signed, zero_points, granularity, blocks_per_chann
         "saturatedFraction": float(ends.sum() / codes.size),
         "saturatedChannels": int(np.sum(ends > np.maximum(2.0, 0.01 * n))),
         "zeroPointsOutsideUsed": outside_used,
-        "zeroPointsOutsideType": int(np.sum((zp < tmin) | (zp > tmax))),
+        "zeroPointsOutsideType": int(np.sum((zp < grid[0]) | (zp > grid[-1]))),
         "channels": {"levels": levels, "codeMin": cmin, "codeMax": cmax, "atLow": at_low, "atHigh": at_high},
     }
+
+
+def float8_grid(data_type):
+    """float8's distinct finite values, ascending (-0 and +0 one value)."""
+    v = float8_values(np.arange(256, dtype=np.uint8), data_type).astype(np.float64)
+    return np.unique(v[np.isfinite(v)] + 0.0)
 
 
 def analyse_node(node, index, graph, scope, path, opset, bins):
@@ -815,16 +832,28 @@ def analyse_node(node, index, graph, scope, path, opset, bins):
     record["inputChannels"] = input_channel_stats(in_absmax, perm[in_axis])
     if quant is not None and note:
         record["quant"]["note"] = note
-    if quant is not None and stored.data_type in (TensorProto.INT8, TensorProto.UINT8):
+    if quant is not None and stored.data_type in (TensorProto.INT8, TensorProto.UINT8, INT4, UINT4) | FLOAT8.keys():
         zp = record["quant"]["zeroPoint"]
         per_axis = np.asarray(quant["scale"]).size > 1 or zp.size > 1
         along = not per_axis or (quant["axis"] == channel_axis and zp.size in (1, ch.shape[0]))
-        if quant.get("block"):  # blocked DequantizeLinear: zero points by block along `axis`
-            gran, along = "per-block", False
+        channel_of = None
+        if quant.get("block"):  # blocked DequantizeLinear: zero points shaped like the weight, blocked on `axis`
+            gran = "per-block"
+            if zp.size > 1:
+                zshape = list(stored.dims)
+                zshape[quant["axis"]] = -(-zshape[quant["axis"]] // quant["block"])
+                if quant["axis"] != channel_axis and not (op == "ConvTranspose" and groups > 1):
+                    channel_of = np.indices(zshape)[channel_axis].ravel()
+                else:
+                    channel_of = -np.ones(zp.size, np.int64)
         else:
             gran = "per-tensor" if not per_axis else "per-channel" if along else "per-axis"
-        record["stored"] = stored_facts(by_channel(q), 8, stored.data_type == TensorProto.INT8, zp, gran,
-                                        1 if along else 0)
+            if not along:
+                channel_of = -np.ones(zp.size, np.int64)
+        bits = 4 if stored.data_type in (INT4, UINT4) else 8
+        signed = stored.data_type in (TensorProto.INT8, INT4) or stored.data_type in FLOAT8
+        grid = float8_grid(stored.data_type) if stored.data_type in FLOAT8 else None
+        record["stored"] = stored_facts(by_channel(q), bits, signed, zp, gran, channel_of, grid)
     record.update(layer_stats(ch, bins, rows, BLOCK_SIZES))
     return record
 
@@ -891,7 +920,8 @@ def analyse_nbits(node, index, graph, scope, path, opset, bins):
         "quant": {"via": node.op_type, "dtype": "uint4" if bits == 4 else "uint8", "axis": None,
                   "scale": scales.ravel(), "zeroPoint": zp_out,
                   "bits": bits, "blockSize": block, "symmetric": bool(np.all(zp == 2.0 ** (bits - 1)))},
-        "stored": stored_facts(codes, bits, False, zp_out, "per-block", nb),
+        "stored": stored_facts(codes, bits, False, zp_out, "per-block",
+                               np.arange(zp_out.size) // nb if zp_out.size > 1 else None),
     }
     # W [K, N] = ch^T: input channel k is column k of ch.
     record["inputChannels"] = input_channel_stats(np.abs(ch).max(axis=0), 1)
@@ -963,7 +993,20 @@ def analyse_recurrent_part(node, index, graph, scope, path, opset, bins, part):
             "peepholes": peepholes,
         },
     }
-    record.update(layer_stats(ch, bins))
+    # Input channels: the columns of W [D, G*H, I] (the input's features) and of R (the
+    # hidden state's), axis 2, max |w| over directions and gate rows.
+    record["inputChannels"] = input_channel_stats(np.abs(ch).max(axis=0), 2)
+    if quant is not None and (stored.data_type in (TensorProto.INT8, TensorProto.UINT8, INT4, UINT4)
+                              or stored.data_type in FLOAT8):
+        zp = record["quant"]["zeroPoint"]
+        per_axis = np.asarray(quant["scale"]).size > 1 or zp.size > 1
+        along = not per_axis or (quant["axis"] == 1 and zp.size in (1, ch.shape[0]))
+        gran = "per-tensor" if not per_axis else "per-channel" if along else "per-axis"
+        signed = stored.data_type in (TensorProto.INT8, INT4) or stored.data_type in FLOAT8
+        record["stored"] = stored_facts(q.reshape(D * dims[1], dims[2]), 4 if stored.data_type in (INT4, UINT4) else 8,
+                                        signed, zp, gran, None if along else -np.ones(zp.size, np.int64),
+                                        float8_grid(stored.data_type) if stored.data_type in FLOAT8 else None)
+    record.update(layer_stats(ch, bins, None, BLOCK_SIZES))
     return record
 
 
@@ -1023,8 +1066,10 @@ def analyse_gather_blocks(node, index, graph, scope, path, opset, bins):
                   "zeroPoint": zp.ravel() if z_t is not None else np.array([default_zp]),
                   "granularity": "per-block", "bits": bits, "blockSize": block,
                   "symmetric": bool(np.all(zp == centre))},
+        "stored": stored_facts(q, bits, dtype == "int4", zp.ravel() if z_t is not None else np.array([default_zp]),
+                               "per-block", np.arange(zp.size) // nb if z_t is not None else None),
     }
-    record.update(layer_stats(ch, bins))
+    record.update(layer_stats(ch, bins, None, BLOCK_SIZES))
     return record
 
 

@@ -1,7 +1,7 @@
 // analyze(source, options): the per-channel weight analysis of an ONNX model.
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
-import { storedSchemeText } from './presentation.js';
+import { riskRanking, storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
@@ -279,8 +279,11 @@ function summarize(layers, order) {
     inputOutlierChannels += inOutliers;
     if (inOutliers) layersWithInputOutliers++;
   }
+  // The core's order (lowest INT8 per-tensor SQNR first) gives the worst SQNR; the
+  // ranking puts it in risk order, quantized layers judged on their stored codes.
   const ok = order.filter((k) => !layers[k].error);
   const worst = ok.length ? layers[ok[0]] : null;
+  const ranking = riskRanking(layers, order);
   // Weights already stored quantized, by scheme ('int8 per-channel' and the op that
   // dequantizes them), for the header: "quantized: 52 layers int8 per-channel (QDQ), 2 float".
   const schemes = new Map();
@@ -302,7 +305,7 @@ function summarize(layers, order) {
     outlierChannels,
     layersWithInputOutliers,
     inputOutlierChannels,
-    ranking: order, // positions in `layers`, riskiest first
+    ranking, // positions in `layers`, riskiest first (presentation.js riskRanking)
     worstInt8PerTensor: worst ? { layer: worst.name, index: ok[0], sqnr: worst.sqnr.int8PerTensor } : null,
     quantized: {
       layers: quantizedLayers,

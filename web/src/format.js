@@ -173,8 +173,10 @@ export function formatTable(result, { top = 20, color = false } = {}) {
     );
   if (s.ranking.length > shown.length)
     lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
-  const w = s.worstInt8PerTensor;
-  if (w) lines.push(`Riskiest: ${w.layer} at ${formatDb(w.sqnr)} dB INT8 per-tensor.`);
+  // The first of the ranking: a layer stored quantized is named with what was stored.
+  const first = s.ranking.map((k) => result.layers[k]).find((l) => !l.error);
+  if (first && first.quant) lines.push(`Riskiest: ${first.name} (${riskOf(first)} risk, stored ${storedFactsText(first)}).`);
+  else if (first) lines.push(`Riskiest: ${first.name} at ${formatDb(first.sqnr.int8PerTensor)} dB INT8 per-tensor.`);
   lines.push(
     `${s.layersWithOutliers} of ${s.analysed} layers have outlier channels (${s.outlierChannels} channels, AIMET's Q3 + 1.5 IQR rule on relative ranges).`,
   );

@@ -173,6 +173,30 @@ export function storedRisk(layer) {
   return 'low';
 }
 
+// Riskiest first (analysis summary.ranking, the CLI's table and the app's default order):
+// by level (high, medium, low, failed); within a level, layers stored quantized first,
+// fewest span bits first, then the most codes at the ends; then float layers in
+// `sqnrOrder` (the core's ranking: lowest INT8 per-tensor SQNR first). `layers` are the
+// analysed layers, `sqnrOrder` positions in `layers`.
+export function riskRanking(layers, sqnrOrder) {
+  const place = new Map(sqnrOrder.map((k, i) => [k, i]));
+  const level = layers.map((l) => RISK_LEVELS.indexOf(riskOf(l)));
+  const stored = (l) => !l.error && l.quant && l.stored;
+  return [...sqnrOrder].sort((a, b) => {
+    if (level[a] !== level[b]) return level[a] - level[b];
+    const sa = stored(layers[a]),
+      sb = stored(layers[b]);
+    if (!!sa !== !!sb) return sa ? -1 : 1;
+    if (sa && sb) {
+      const A = layers[a].stored,
+        B = layers[b].stored;
+      if (A.spanBits !== B.spanBits) return A.spanBits - B.spanBits;
+      if (A.saturatedFraction !== B.saturatedFraction) return B.saturatedFraction - A.saturatedFraction;
+    }
+    return place.get(a) - place.get(b);
+  });
+}
+
 // The scheme a weight is stored in, in a few words: 'int8 per-channel', 'uint8 per-tensor',
 // 'uint4 per-block of 32'.
 export function storedSchemeText(layer) {
