@@ -6,6 +6,9 @@
 // process; see tools/bench/README.md.
 //
 //   node tools/bench/bench.mjs [--models a,b] [--runs N] [--no-build] [--rev REV]
+//                              [--llm a,b | --no-llm | --llm-only] [--big]
+// Then, with the same core, bench_llm.mjs: the LLM-shaped model against the python peer and
+// the time and peak RSS of analyze, equalize and compare (on vgg16 and llm-8x4096 by default).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -13,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initializerRanges } from './onnx_ranges.mjs';
+import { SQNR_TOL_DB, MB, median, fx, sec, spread, ratioCell, exp, table, fullCheck, sqnrCheck } from './checks.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -29,20 +33,27 @@ const MODELS = [
   { name: 'vgg16', runs: 3 },
 ];
 const TARGET = { speedup: 5, simd: 3, memory: 1.3 };
-const SQNR_TOL_DB = 1e-3;
 
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const o = { models: MODELS.map((m) => m.name), runs: null, build: true, rev: null };
+  const o = { models: MODELS.map((m) => m.name), runs: null, build: true, rev: null, llm: ['vgg16', 'llm-8x4096'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--models') o.models = argv[++i].split(',').filter(Boolean);
     else if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--no-build') o.build = false;
     else if (a === '--rev') o.rev = argv[++i];
+    else if (a === '--llm') o.llm = argv[++i].split(',').filter(Boolean);
+    else if (a === '--no-llm') o.llm = [];
+    else if (a === '--llm-only') o.models = [];
+    else if (a === '--big') o.llm = [...new Set([...o.llm, 'llm-24x4096'])];
     else if (a === '-h' || a === '--help') {
       console.log(`usage: node tools/bench/bench.mjs [--models mobilenet_v2,resnet50,vgg16] [--runs N] [--no-build] [--rev REV]
+                                   [--llm vgg16,llm-8x4096 | --no-llm | --llm-only] [--big]
+  --llm MODELS  the models of the commands benchmark (bench_llm.mjs), run after the analysis one
+  --no-llm      skip it; --llm-only: run only it
+  --big         add llm-24x4096 (9.7 GB of float16 weights, generated on first use) to it
   --rev REV   measure the core of git revision REV, exported and built apart in tools/bench/build/
               (default: the working tree's web/, rebuilt by tools/build.sh when stale, then snapshotted)`);
       process.exit(0);
@@ -274,121 +285,11 @@ const measure = {
     child(NODE, [path.join(HERE, 'run_simd.mjs'), m.file, m.rangesFile, '--stream'], `streamed SIMD pass on ${m.name}`),
 };
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const k = s.length >> 1;
-  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
-};
 const pick = (runs, f) => runs.map(f);
 const stat = (runs, f) => {
   const v = pick(runs, f);
   return { med: median(v), min: Math.min(...v), max: Math.max(...v) };
 };
-
-// ---------------------------------------------------------------- correctness checks
-
-const f32eq = (a, b) => (a === null || b === null ? a === b : Math.fround(a) === Math.fround(b));
-
-// The numpy baseline's full output against QuantLens's JSON: every statistic.
-function fullCheck(ql, np) {
-  const byName = new Map(np.layers.map((l) => [l.name, l]));
-  const c = {
-    layers: 0,
-    missing: [],
-    f32Mismatch: 0,
-    f32Total: 0,
-    meanRel: 0,
-    stdRel: 0,
-    relRangeRel: 0,
-    chSqnr: 0,
-    layerSqnr: 0,
-    int8T: 0,
-    infMismatch: 0,
-    histDiff: 0,
-    outlierLayers: 0,
-    tensorRel: 0,
-  };
-  const rel = (a, b) => (a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b)));
-  const dB = (a, b) => {
-    if (a === null || b === null) {
-      if (a !== b) c.infMismatch++;
-      return 0;
-    }
-    return Math.abs(a - b);
-  };
-  for (const l of ql.layers) {
-    const n = byName.get(l.name);
-    if (!n) {
-      c.missing.push(l.name);
-      continue;
-    }
-    c.layers++;
-    const qc = l.channels;
-    const nc = n.channels;
-    for (const k of ['min', 'max', 'absMax', 'range']) {
-      for (let i = 0; i < qc.count; i++) {
-        c.f32Total++;
-        if (!f32eq(qc[k][i], nc[k][i])) c.f32Mismatch++;
-      }
-    }
-    for (const k of ['min', 'max', 'absMax']) {
-      c.f32Total++;
-      if (!f32eq(l.tensor[k], n.tensor[k])) c.f32Mismatch++;
-    }
-    for (let i = 0; i < qc.count; i++) {
-      c.meanRel = Math.max(c.meanRel, Math.abs(qc.mean[i] - nc.mean[i]) / (qc.absMax[i] || 1));
-      c.stdRel = Math.max(c.stdRel, rel(qc.std[i], nc.std[i]));
-      c.relRangeRel = Math.max(c.relRangeRel, rel(qc.relativeRange[i], nc.relativeRange[i]));
-      for (const s of Object.keys(qc.sqnr)) c.chSqnr = Math.max(c.chSqnr, dB(qc.sqnr[s][i], nc.sqnr[s][i]));
-    }
-    for (const s of Object.keys(l.sqnr)) c.layerSqnr = Math.max(c.layerSqnr, dB(l.sqnr[s], n.sqnr[s]));
-    c.int8T = Math.max(c.int8T, dB(l.sqnr.int8PerTensor, n.sqnr.int8PerTensor));
-    c.tensorRel = Math.max(
-      c.tensorRel,
-      Math.abs(l.tensor.mean - n.tensor.mean) / (l.tensor.absMax || 1),
-      rel(l.tensor.std, n.tensor.std),
-    );
-    c.histDiff += l.histogram.counts.reduce((a, v, i) => a + Math.abs(v - n.histogram.counts[i]), 0);
-    const o1 = l.outlierChannels.join(',');
-    const o2 = n.outlierChannels.join(',');
-    if (o1 !== o2) c.outlierLayers++;
-  }
-  c.extraNumpy = np.layers.length - c.layers;
-  return c;
-}
-
-// The required sanity line: layer-level INT8 per-tensor SQNR, timed runs' output.
-function sqnrCheck(ql, npRun) {
-  const np = new Map(npRun.layers.map((l) => [l.name, l.sqnr.int8PerTensor]));
-  let worst = 0;
-  let bad = 0;
-  for (const l of ql.layers) {
-    const a = l.sqnr.int8PerTensor;
-    const b = np.get(l.name);
-    const d = b === undefined ? Infinity : a === null || b === null ? (a === b ? 0 : Infinity) : Math.abs(a - b);
-    worst = Math.max(worst, d);
-    if (!(d <= SQNR_TOL_DB)) bad++;
-  }
-  return { ok: bad === 0 && np.size === ql.layers.length, worst, bad, layers: ql.layers.length, numpyLayers: np.size };
-}
-
-// ---------------------------------------------------------------- formatting
-
-const MB = 1e6;
-const fx = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-const sec = (ms) => {
-  const s = ms / 1000;
-  return fx(s, s >= 10 ? 1 : s >= 1 ? 2 : s >= 0.01 ? 3 : 4);
-};
-const spread = (s) => `${sec(s.med)} (${sec(s.min)}–${sec(s.max)})`;
-const mark = (ok) => (ok ? 'pass' : 'FAIL');
-const ratioCell = (x, ok, target) => `${fx(x)}x ${mark(ok)} (${target})`;
-const exp = (x) => (x === 0 ? '0' : x.toExponential(1));
-
-function table(headers, rows) {
-  const line = (cells) => `| ${cells.join(' | ')} |`;
-  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 // ---------------------------------------------------------------- main
 
@@ -403,6 +304,7 @@ async function main() {
   ensureModels(models.map((m) => m.name));
   const core = prepareCore(opts);
   childEnv = { ...process.env, QL_WEB_ROOT: core.webRoot };
+  if (!models.length) return commandsBench(opts, core);
   const CLI = path.join(core.webRoot, 'cli/quantlens.js');
   ensureSimd();
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -775,7 +677,18 @@ ${steady}
     `\nQuantLens phases:\n${phases}\n\nnumpy:\n${numpyT}\n\nSIMD pass:\n${simdT}\n\nsteady state (2nd run in the same process):\n${steady}\n`,
   );
   console.log(`bench: written ${path.relative(ROOT, path.join(RESULTS, 'latest.md'))} (and latest.json)`);
+  commandsBench(opts, core);
   if (sanityFailed) die('numpy and QuantLens disagree (see the sanity lines)');
+}
+
+// The commands benchmark (bench_llm.mjs) on the same snapshot of the core.
+function commandsBench(opts, core) {
+  if (!opts.llm.length) return;
+  const r = spawnSync(NODE, [path.join(HERE, 'bench_llm.mjs'), '--models', opts.llm.join(',')], {
+    stdio: 'inherit',
+    env: { ...process.env, QL_WEB_ROOT: core.webRoot },
+  });
+  if (r.status !== 0) die('the commands benchmark (bench_llm.mjs) failed');
 }
 
 main().catch((e) => die(e && e.stack ? e.stack : String(e)));

@@ -3,8 +3,9 @@
 
 Usage: /usr/bin/python3 tools/bench/numpy_baseline.py MODEL.onnx [--bins 128] [--out FULL.json]
 
-Times onnx.load + the statistics of every Conv/Gemm/MatMul weight that is an
-initializer (directly or through Identity), as src/stats/stats.hpp defines them:
+Times onnx.load (which also reads external data files into the model) + the statistics
+of every float32/float16/bfloat16 Conv/Gemm/MatMul weight that is an initializer
+(directly or through Identity), as src/stats/stats.hpp defines them:
 
   per output channel: min, max, mean, population std, absMax, range, relative range,
   Tukey (Q3 + 1.5 IQR) outlier channels, SQNR of symmetric fake quantization for
@@ -13,8 +14,12 @@ initializer (directly or through Identity), as src/stats/stats.hpp defines them:
 
 It is meant to be a strong baseline, not a slow loop: every operation is a numpy
 ufunc/reduction over a block of whole channels (~1M elements, so the temporaries stay
-in cache), written into two scratch buffers allocated once per run; weights are
-numpy views of each tensor's raw_data, with no conversion. Float32 where the
+in cache), written into two scratch buffers allocated once per run; float32 weights
+whose channels are rows are numpy views of each tensor's raw_data, with no conversion;
+float16 and bfloat16 weights, and weights with their channels last (MatMul's [K, N],
+Gemm without transB), become one C-contiguous float32 [channel, element] copy per
+layer, made in a single numpy assignment (float16 widens exactly; bfloat16 is the
+upper half of the float32 bits). Float32 where the
 definitions say float32 (fake quantization, squares, the histogram's bin arithmetic);
 per-channel sums are float32 too (numpy's pairwise sum for the mean, einsum's
 vectorised dot products for the squares) and are accumulated in float64 across
@@ -61,15 +66,37 @@ def max_rss_kb():
 
 
 def weight_array(t):
-    """A float32 tensor as a zero-copy numpy view (raw_data) or from float_data."""
-    if t.data_type != TensorProto.FLOAT:
-        raise ValueError(f"{t.name}: not float32")
+    """A float32, float16 or bfloat16 tensor as a zero-copy numpy view of its stored values
+    (raw_data, external data pulled in by onnx.load) or from float_data/int32_data;
+    bfloat16 as its uint16 bit patterns."""
     dims = tuple(int(d) for d in t.dims)
-    if t.HasField("raw_data"):
-        a = np.frombuffer(t.raw_data, dtype="<f4")
+    if t.data_type == TensorProto.FLOAT:
+        a = np.frombuffer(t.raw_data, dtype="<f4") if t.HasField("raw_data") else np.asarray(t.float_data, dtype=F32)
+    elif t.data_type in (TensorProto.FLOAT16, TensorProto.BFLOAT16):
+        # int32_data holds the 16-bit patterns in its low bits
+        a = (np.frombuffer(t.raw_data, dtype="<u2") if t.HasField("raw_data")
+             else np.asarray(t.int32_data, dtype=np.int64).astype(np.uint16))
+        if t.data_type == TensorProto.FLOAT16:
+            a = a.view("<f2")
     else:
-        a = np.asarray(t.float_data, dtype=F32)
-    return a.reshape(dims)
+        raise ValueError(f"{t.name}: not float32, float16 or bfloat16")
+    return a.reshape(dims), t.data_type == TensorProto.BFLOAT16
+
+
+def as_float32(a, bf16):
+    """A C-contiguous float32 copy of `a` (a view of any layout) in one pass; float32 that
+    is already C-contiguous stays as it is. float16 widens exactly; bfloat16 is the upper
+    half of a float32's bits."""
+    if bf16:
+        out = np.empty(a.shape, np.uint32)
+        out[...] = a
+        out <<= np.uint32(16)
+        return out.view(F32)
+    if a.dtype == F32 and a.flags.c_contiguous:
+        return a
+    out = np.empty(a.shape, F32)
+    out[...] = a
+    return out
 
 
 def find_layers(graph):
@@ -87,14 +114,14 @@ def find_layers(graph):
         wname = alias.get(n.input[1], n.input[1])
         if wname not in inits:
             continue
-        w = weight_array(inits[wname])
+        w, bf16 = weight_array(inits[wname])
         if n.op_type == "Conv":
-            ch = w.reshape(w.shape[0], -1)
+            ch = as_float32(w.reshape(w.shape[0], -1), bf16)
         elif n.op_type == "Gemm":
             trans_b = next((a.i for a in n.attribute if a.name == "transB"), 0)
-            ch = w if trans_b else np.ascontiguousarray(w.T)
+            ch = as_float32(w if trans_b else w.T, bf16)
         else:  # MatMul: x @ W, output channels along W's last axis
-            ch = np.ascontiguousarray(np.moveaxis(w, -1, 0).reshape(w.shape[-1], -1))
+            ch = as_float32(np.moveaxis(w, -1, 0).reshape(w.shape[-1], -1), bf16)
         yield n.name or f"{n.op_type}#{i}", wname, list(w.shape), ch
         w = ch = None  # let the copy go before the next layer's is made
 
