@@ -169,6 +169,9 @@ const PAIR_READ_ERRORS = new Set(['MISSING_EXTERNAL_DATA', 'UNSAFE_EXTERNAL_DATA
 // Opens one side for the core: skimmed through a synchronous reader when the source
 // allows it (its large weights stay in the file), else read whole into the heap.
 async function openSide(core, src, { onProgress, signal }) {
+  // Progress starts at 0 for each side in turn: a skimmed side is read when the core opens
+  // both, after a side read whole.
+  if (onProgress) onProgress({ phase: 'read', done: 0, total: src.size });
   if (!src.sync) return { size: src.size, ptr: await readWholeIntoHeap(core, src, { onProgress, signal }) };
   let reached = 0;
   const side = {
