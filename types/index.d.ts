@@ -412,7 +412,10 @@ export function equalize(source: ModelSource, options?: EqualizeOptions): Promis
 
 export declare const COMPARISON_SCHEMA: 'quantlens.comparison/1';
 
-export interface CompareOptions extends CallOptions {}
+export interface CompareOptions extends CallOptions {
+  /** Each model's external data, as analyze()'s externalData (Node also finds it beside a model read from a path). A weight whose external data is missing or refused makes its pair not comparable, with the reason. */
+  externalData?: { a?: ExternalData; b?: ExternalData };
+}
 
 export interface ComparedModel {
   name: string;

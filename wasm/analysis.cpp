@@ -18,19 +18,6 @@ namespace ql::bindings {
 
 namespace {
 
-// Synchronous reads from the model file through a JS function
-// (offset, length, heapPointer) => boolean: fs.readSync in Node, FileReaderSync in workers.
-class JsReader : public onnx::ByteReader {
- public:
-  explicit JsReader(val fn) : fn_(std::move(fn)) {}
-  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
-    return fn_(static_cast<double>(offset), static_cast<double>(length), reinterpret_cast<uintptr_t>(dst)).as<bool>();
-  }
-
- private:
-  val fn_;
-};
-
 class Session {
  public:
   // Takes ownership of `ptr`, a malloc'ed heap buffer holding the whole model. Returns
@@ -53,13 +40,11 @@ class Session {
       return errorValue(makeError(ErrorCode::InvalidArgument, "cannot hold " + std::to_string(n) + " bytes in the heap"));
     std::unique_ptr<Session> s(new Session(image, n));
     JsReader in(std::move(reader));
-    auto skim = onnx::skimModel(in, n, image);
-    if (!skim.ok()) return errorValue(skim.error());
-    s->skim_ = std::move(skim.value());
-    if (Error e = s->parse(); !e.ok()) return errorValue(e);
-    // Everything but the layers' own weights is read now; those are streamed.
-    if (Error e = analysis::settleSkim(in, image, &s->skim_, s->side_.model.get(), s->side_.discovery); !e.ok())
-      return errorValue(e);
+    // Everything but the layers' own large weights is read now; those are streamed.
+    auto side = compare::openSkimmedSide(in, n, image, &s->skim_);
+    if (!side.ok()) return errorValue(side.error());
+    s->side_ = std::move(side.value());
+    s->sqnr_.assign(s->layers().size(), std::nan(""));
     s->plan(slowRead);
     return val(std::move(s));
   }

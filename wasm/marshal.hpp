@@ -9,14 +9,17 @@
 #pragma once
 #include <emscripten/val.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "analysis/analyze.hpp"
 #include "common/result.hpp"
 #include "graph/layers.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 #include "stats/stats.hpp"
 
 namespace ql::bindings {
@@ -24,6 +27,19 @@ namespace ql::bindings {
 using emscripten::val;
 
 inline val str(std::string_view s) { return val(std::string(s)); }
+
+// Synchronous reads from a model file through a JS function
+// (offset, length, heapPointer) => boolean: fs.readSync in Node, FileReaderSync in workers.
+class JsReader : public onnx::ByteReader {
+ public:
+  explicit JsReader(val fn) : fn_(std::move(fn)) {}
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    return fn_(static_cast<double>(offset), static_cast<double>(length), reinterpret_cast<uintptr_t>(dst)).as<bool>();
+  }
+
+ private:
+  val fn_;
+};
 
 template <class T>
 val view(const std::vector<T>& v) {

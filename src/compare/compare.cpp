@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "graph/opspec.hpp"
@@ -230,68 +231,99 @@ std::string incompatibility(const graph::Layer& a, const graph::Layer& b) {
   return {};
 }
 
-PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& L) {
-  PairDiff d;
-  d.comparable = true;
+DiffBuilder::DiffBuilder(const stats::ChannelLayout& L) : L_(L) {
+  d_.comparable = true;
   const uint64_t C = L.channelCount();
-  d.channels = C;
-  d.maxAbsDiff.assign(C, 0.0);
-  d.rmsDiff.assign(C, 0.0);
-  d.sqnr.assign(C, 0.0);
+  d_.channels = C;
+  d_.maxAbsDiff.assign(C, 0.0);
+  d_.rmsDiff.assign(C, 0.0);
+  d_.sqnr.assign(C, 0.0);
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  d.minA.assign(C, nan);
-  d.maxA.assign(C, nan);
-  d.minB.assign(C, nan);
-  d.maxB.assign(C, nan);
-  std::vector<double> signal(C, 0.0), noise(C, 0.0);
+  d_.minA.assign(C, nan);
+  d_.maxA.assign(C, nan);
+  d_.minB.assign(C, nan);
+  d_.maxB.assign(C, nan);
+  signal_.assign(C, 0.0);
+  noise_.assign(C, 0.0);
   const float inf = std::numeric_limits<float>::infinity();
   if (L.rows * L.inner > 0) {
-    std::fill(d.minA.begin(), d.minA.end(), inf);
-    std::fill(d.minB.begin(), d.minB.end(), inf);
-    std::fill(d.maxA.begin(), d.maxA.end(), -inf);
-    std::fill(d.maxB.begin(), d.maxB.end(), -inf);
+    std::fill(d_.minA.begin(), d_.minA.end(), inf);
+    std::fill(d_.minB.begin(), d_.minB.end(), inf);
+    std::fill(d_.maxA.begin(), d_.maxA.end(), -inf);
+    std::fill(d_.maxB.begin(), d_.maxB.end(), -inf);
   }
-  uint64_t e = 0;
-  for (uint64_t o = 0; o < L.outer; ++o) {
-    for (uint64_t r = 0; r < L.rows; ++r) {
-      for (uint64_t c = 0; c < L.channels; ++c) {
-        const uint64_t ch = o * L.channels + c;
-        double sig = signal[ch], noi = noise[ch], mx = d.maxAbsDiff[ch];
-        float loA = d.minA[ch], hiA = d.maxA[ch], loB = d.minB[ch], hiB = d.maxB[ch];
-        for (uint64_t i = 0; i < L.inner; ++i, ++e) {
-          const float x = a[e], y = b[e];
-          const double xd = x, diff = static_cast<double>(y) - xd;
-          sig += xd * xd;
-          noi += diff * diff;
-          mx = std::max(mx, std::fabs(diff));
-          loA = std::min(loA, x);
-          hiA = std::max(hiA, x);
-          loB = std::min(loB, y);
-          hiB = std::max(hiB, y);
+}
+
+bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t count) {
+  const stats::ChannelLayout& L = L_;
+  if (first != next_ || count > L.elementCount() - first) return false;
+  if (count == 0) return true;
+  // Element e of the stored order is [o][r][c][i]: e = ((o * rows + r) * channels + c) * inner + i.
+  uint64_t i = first % L.inner, t = first / L.inner;
+  uint64_t c = t % L.channels;
+  t /= L.channels;
+  uint64_t r = t % L.rows, o = t / L.rows;
+  uint64_t e = 0;  // within the piece
+  while (e < count) {
+    const uint64_t ch = o * L.channels + c;
+    double sig = signal_[ch], noi = noise_[ch], mx = d_.maxAbsDiff[ch];
+    float loA = d_.minA[ch], hiA = d_.maxA[ch], loB = d_.minB[ch], hiB = d_.maxB[ch];
+    for (; i < L.inner && e < count; ++i, ++e) {
+      const float x = a[e], y = b[e];
+      const double xd = x, diff = static_cast<double>(y) - xd;
+      sig += xd * xd;
+      noi += diff * diff;
+      mx = std::max(mx, std::fabs(diff));
+      loA = std::min(loA, x);
+      hiA = std::max(hiA, x);
+      loB = std::min(loB, y);
+      hiB = std::max(hiB, y);
+    }
+    signal_[ch] = sig;
+    noise_[ch] = noi;
+    d_.maxAbsDiff[ch] = mx;
+    d_.minA[ch] = loA;
+    d_.maxA[ch] = hiA;
+    d_.minB[ch] = loB;
+    d_.maxB[ch] = hiB;
+    if (i == L.inner) {  // the next channel run
+      i = 0;
+      if (++c == L.channels) {
+        c = 0;
+        if (++r == L.rows) {
+          r = 0;
+          ++o;
         }
-        signal[ch] = sig;
-        noise[ch] = noi;
-        d.maxAbsDiff[ch] = mx;
-        d.minA[ch] = loA;
-        d.maxA[ch] = hiA;
-        d.minB[ch] = loB;
-        d.maxB[ch] = hiB;
       }
     }
   }
+  next_ = first + count;
+  return true;
+}
+
+PairDiff DiffBuilder::finish() {
+  const stats::ChannelLayout& L = L_;
+  PairDiff d = std::move(d_);
+  const uint64_t C = d.channels;
   const double perChannel = static_cast<double>(L.rows * L.inner);
   double sig = 0, noi = 0;
   for (uint64_t ch = 0; ch < C; ++ch) {
-    d.rmsDiff[ch] = perChannel > 0 ? std::sqrt(noise[ch] / perChannel) : 0.0;
-    d.sqnr[ch] = stats::sqnrDb(signal[ch], noise[ch]);
+    d.rmsDiff[ch] = perChannel > 0 ? std::sqrt(noise_[ch] / perChannel) : 0.0;
+    d.sqnr[ch] = stats::sqnrDb(signal_[ch], noise_[ch]);
     d.tensorMaxAbsDiff = std::max(d.tensorMaxAbsDiff, d.maxAbsDiff[ch]);
-    sig += signal[ch];
-    noi += noise[ch];
+    sig += signal_[ch];
+    noi += noise_[ch];
   }
   const double n = static_cast<double>(L.elementCount());
   d.tensorRmsDiff = n > 0 ? std::sqrt(noi / n) : 0.0;
   d.tensorSqnr = stats::sqnrDb(sig, noi);
   return d;
+}
+
+PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& L) {
+  DiffBuilder d(L);
+  d.add(a, b, 0, L.elementCount());
+  return d.finish();
 }
 
 PairDiff comparePair(const graph::Layer& a, const graph::Layer& b, wire::Bytes externalA, wire::Bytes externalB) {
@@ -369,6 +401,140 @@ Result<FullComparison> compareModels(const uint8_t* a, size_t aSize, const uint8
   out.pairs.reserve(n);
   for (size_t k = 0; k < n; ++k) out.pairs.push_back(out.comparison->pair(k));
   return out;
+}
+
+Result<Side> openSkimmedSide(onnx::ByteReader& in, uint64_t size, uint8_t* image, onnx::Skim* skim) {
+  auto sk = onnx::skimModel(in, size, image);
+  if (!sk.ok()) return sk.error();
+  *skim = std::move(sk.value());
+  auto s = openSide(image, static_cast<size_t>(size));
+  if (!s.ok()) return s.error();
+  Error e = analysis::settleSkim(in, image, skim, s->model.get(), s->discovery);
+  if (!e.ok()) return e;
+  return s;
+}
+
+PairStream::Feed PairStream::feedOf(const graph::Layer& L, bool streamed, uint64_t available) {
+  if (!streamed) return Feed::Memory;
+  const onnx::Tensor& w = *L.weight;
+  if (L.quant.blockwise() || L.quant.storedAs || !onnx::isReadableType(w.dataType)) return Feed::Whole;
+  if (onnx::dataTypeSize(w.dataType) == 0 && !onnx::isPacked4(w.dataType)) return Feed::Whole;
+  uint64_t count = 0;
+  if (!w.elementCount(&count) || count != L.layout.elementCount()) return Feed::Whole;
+  const uint64_t bytes = onnx::storedByteSize(w.dataType, count);
+  if (available != 0 ? available != bytes : !w.external) return Feed::Whole;
+  if (!analysis::Dequantizer::create(L).ok()) return Feed::Whole;
+  return Feed::Pieces;
+}
+
+uint64_t PairStream::storedBits(const graph::Layer& L) {
+  const int32_t t = L.weight->dataType;
+  return onnx::isPacked4(t) ? 4 : 8 * onnx::dataTypeSize(t);
+}
+
+PairStream::PairStream(const graph::Layer& a, const graph::Layer& b, Feed feedA, Feed feedB) : a_(&a), b_(&b), diff_(a.layout) {
+  va_.feed = feedA;
+  vb_.feed = feedB;
+  for (auto [L, v, name] : {std::tuple{&a, &va_, "A: "}, std::tuple{&b, &vb_, "B: "}}) {
+    auto dq = analysis::Dequantizer::create(*L);
+    if (dq.ok()) v->quant = dq->info();
+    if (v->feed == Feed::Memory) {
+      auto values = analysis::layerWeightValues(*L, {}, &v->quant);
+      if (!values.ok()) {
+        v->error = name + values.error().describe();
+      } else {
+        v->held = std::move(values.value());
+        v->finite = finite(v->held);
+      }
+    } else if (v->feed == Feed::Pieces) {
+      v->dq = std::move(dq.value());  // feedOf checked it
+      v->dataType = L->weight->dataType;
+    }
+  }
+}
+
+void PairStream::hold(int side, wire::Bytes stored) {
+  Values& v = side == 0 ? va_ : vb_;
+  const graph::Layer& L = side == 0 ? *a_ : *b_;
+  if (v.feed != Feed::Whole) return;
+  // The layer as if its weight's bytes were in memory: external data handed over as
+  // comparePair takes it, a payload of the model file as the tensor's raw data.
+  onnx::Tensor w = *L.weight;
+  graph::Layer copy = L;
+  copy.weight = &w;
+  if (!w.external) {
+    w.rawData = stored;
+    w.deferred = false;
+  }
+  auto values = analysis::layerWeightValues(copy, w.external ? stored : wire::Bytes{}, &v.quant);
+  if (!values.ok()) {
+    v.error = std::string(side == 0 ? "A: " : "B: ") + values.error().describe();
+    return;
+  }
+  v.held = std::move(values.value());
+  v.finite = finite(v.held);
+  v.feed = Feed::Memory;
+}
+
+void PairStream::fail(int side, std::string reason) {
+  Values& v = side == 0 ? va_ : vb_;
+  v.error = std::string(side == 0 ? "A: " : "B: ") + reason;
+}
+
+bool PairStream::needsPieces() const {
+  return va_.error.empty() && vb_.error.empty() && diff_.next() < elements() &&
+         (va_.feed == Feed::Pieces || vb_.feed == Feed::Pieces);
+}
+
+const float* PairStream::values(Values& v, wire::Bytes stored, uint64_t first, uint64_t count) {
+  if (v.feed != Feed::Pieces) return v.held.data() + first;
+  v.piece.resize(count);
+  onnx::convertRaw(v.dataType, stored.data, count, v.piece.data());
+  if (v.dq.active()) v.dq.apply(v.piece.data(), first, count, v.piece.data());
+  if (v.finite && !finite(v.piece)) v.finite = false;
+  return v.piece.data();
+}
+
+Error PairStream::feed(wire::Bytes a, wire::Bytes b, uint64_t first, uint64_t count) {
+  if (!needsPieces()) return makeError(ErrorCode::InvalidArgument, "no pieces are expected");
+  if (first != diff_.next() || count > elements() - first || (count % 2 && first + count != elements()))
+    return makeError(ErrorCode::InvalidArgument,
+                     "piece " + std::to_string(first) + " + " + std::to_string(count) + " does not follow the last one");
+  for (auto [v, L, bytes] : {std::tuple{&va_, a_, a}, std::tuple{&vb_, b_, b}}) {
+    if (v->feed != Feed::Pieces) continue;
+    const uint64_t bits = storedBits(*L);
+    const uint64_t need = ((first + count) * bits + 7) / 8 - first * bits / 8;
+    if (bytes.size != need)
+      return makeError(ErrorCode::InvalidArgument, "a piece of " + std::to_string(count) + " elements of '" + L->name +
+                                                       "' needs " + std::to_string(need) + " stored bytes, not " +
+                                                       std::to_string(bytes.size));
+  }
+  const float* x = values(va_, a, first, count);
+  const float* y = values(vb_, b, first, count);
+  diff_.add(x, y, first, count);
+  return Error{};
+}
+
+PairDiff PairStream::finish() {
+  PairDiff none;
+  none.quantA = va_.quant;
+  none.quantB = vb_.quant;
+  if (!va_.error.empty() || !vb_.error.empty()) {
+    none.reason = !va_.error.empty() ? va_.error : vb_.error;
+    return none;
+  }
+  if (diff_.next() != elements()) {
+    none.reason = "the weights were not read to the end";
+    return none;
+  }
+  if (!va_.finite || !vb_.finite) {
+    none.reason = std::string(!va_.finite ? "A" : "B") + ": the weight holds NaN or infinite values";
+    return none;
+  }
+  PairDiff d = diff_.finish();
+  d.quantA = va_.quant;
+  d.quantB = vb_.quant;
+  return d;
 }
 
 }  // namespace ql::compare

@@ -43,6 +43,7 @@
 #include "common/result.hpp"
 #include "graph/layers.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 #include "stats/layout.hpp"
 
 namespace ql::compare {
@@ -101,6 +102,25 @@ struct PairDiff {
 // The numbers for two value arrays of layoutA.elementCount() floats each.
 PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& layoutA);
 
+// diffValues over values that arrive in pieces, in stored order: each channel's sums
+// take its elements in the same order whatever the pieces, so the numbers are the same,
+// bit for bit (diffValues is one piece of every element).
+class DiffBuilder {
+ public:
+  explicit DiffBuilder(const stats::ChannelLayout& layoutA);
+  // Elements [first, first + count) of both weights; a piece starts where the last one
+  // ended (false otherwise, or past the end, and nothing is added).
+  bool add(const float* a, const float* b, uint64_t first, uint64_t count);
+  uint64_t next() const { return next_; }
+  PairDiff finish();
+
+ private:
+  stats::ChannelLayout L_;
+  PairDiff d_;
+  std::vector<double> signal_, noise_;
+  uint64_t next_ = 0;
+};
+
 // Reads, dequantizes and compares one pair. `externalA` / `externalB`: the weight's
 // bytes when stored as external data (see analysis::analyzeLayer), else empty.
 PairDiff comparePair(const graph::Layer& a, const graph::Layer& b, wire::Bytes externalA = {}, wire::Bytes externalB = {});
@@ -111,6 +131,65 @@ struct Side {
   graph::Discovery discovery;
 };
 Result<Side> openSide(const uint8_t* bytes, size_t size);
+
+// A side read through `in` into `image` (`size` bytes, the caller's): skimmed
+// (onnx::skimModel), parsed, its layers found, and everything but the layers' large
+// weights read (analysis::settleSkim). `skim` receives what stayed in the file: those
+// weights are then read a piece at a time (analysis::StreamPlan says where).
+Result<Side> openSkimmedSide(onnx::ByteReader& in, uint64_t size, uint8_t* image, onnx::Skim* skim);
+
+// One pair compared with weights that are not all in memory (streamed from the model
+// file or from external data), with the same numbers as comparePair, bit for bit.
+// Each side's values come one of three ways (feedOf):
+//   Memory: in the parsed model: read whole (layerWeightValues) when the stream starts;
+//   Pieces: stored bytes read a piece at a time and converted and dequantized per piece
+//     (a weight of a readable element type with as many stored bytes as its layout
+//     needs, dequantized per tensor, per axis or per block by DequantizeLinear);
+//   Whole: anything else (MatMulNBits codes, packed 4-bit bytes, sizes that do not
+//     agree): its stored bytes handed over whole (hold), read as comparePair reads them,
+//     so the result, or the reason it cannot be compared, is comparePair's.
+// Use: PairStream s(a, b, feedA, feedB); hold() each Whole side; while needsPieces(),
+// feed() pieces of pieceElements() elements in order; finish().
+class PairStream {
+ public:
+  enum class Feed { Memory, Pieces, Whole };
+  // How a layer's weight is fed when it is `streamed` (not in memory) and its file has
+  // `available` bytes for it (0: unknown, for external data that states no length).
+  static Feed feedOf(const graph::Layer& L, bool streamed, uint64_t available);
+  // Stored bits per element of a Pieces side (4 for int4 / uint4): elements
+  // [first, first + count) are bytes [first * bits / 8, ceil((first + count) * bits / 8)).
+  static uint64_t storedBits(const graph::Layer& L);
+  static constexpr uint64_t kPieceElements = uint64_t{1} << 20;
+
+  // The pair must be compatible (incompatibility(a, b) empty).
+  PairStream(const graph::Layer& a, const graph::Layer& b, Feed feedA, Feed feedB);
+  // A Whole side's stored bytes (side 0: A, 1: B).
+  void hold(int side, wire::Bytes stored);
+  // A side whose bytes could not be read: the pair is not comparable, for this reason.
+  void fail(int side, std::string reason);
+  bool needsPieces() const;
+  uint64_t elements() const { return a_->layout.elementCount(); }
+  // Elements [first, first + count): the stored bytes of each Pieces side (empty for
+  // the others). Pieces come in order; count is even except for the last piece.
+  Error feed(wire::Bytes a, wire::Bytes b, uint64_t first, uint64_t count);
+  PairDiff finish();
+
+ private:
+  struct Values {
+    Feed feed = Feed::Memory;
+    std::vector<float> held;  // Memory, Whole
+    std::string error;        // why the side cannot be compared ("" when it can)
+    bool finite = true;
+    analysis::QuantInfo quant;
+    analysis::Dequantizer dq;  // Pieces
+    int32_t dataType = 0;      // Pieces: the stored element type
+    std::vector<float> piece;  // Pieces: the values of the piece in hand
+  };
+  const float* values(Values& v, wire::Bytes stored, uint64_t first, uint64_t count);
+  const graph::Layer *a_, *b_;
+  Values va_, vb_;
+  DiffBuilder diff_;
+};
 
 // Two models, matched; compare pairs one at a time with pair(k) (or all with compareAll).
 class Comparison {

@@ -141,7 +141,7 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
       },
       false,
     ),
-    core.openComparison(heapCopy(junk), junk.length, heapCopy(junk), junk.length),
+    core.openComparison({ size: junk.length, ptr: heapCopy(junk) }, { size: junk.length, ptr: heapCopy(junk) }),
   ];
   const mlp = fs.readFileSync(generatedModelFiles().find((f) => f.endsWith('cle_mlp.onnx')));
   const mlpPtr = heapCopy(mlp);
@@ -161,6 +161,12 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
   } finally {
     session.delete();
   }
+  const cmp = unwrap(core.openComparison({ size: mlp.length, ptr: heapCopy(mlp) }, { size: mlp.length, ptr: heapCopy(mlp) }));
+  try {
+    errors.push(cmp.begin(1e6), cmp.feed(0, 0, 0, 0, 0, 0));
+  } finally {
+    cmp.delete();
+  }
   errors.push(core.blockSchemes(true, 0), core.blockSchemes(true, 2.5));
   assert.equal(errors.filter(isCoreError).length, errors.length);
   assert.equal(errors[2].side, 'a');
@@ -172,7 +178,7 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
   }
   assert.deepEqual(
     errors.map((e) => e.code),
-    ['INVALID_MODEL', 'INVALID_MODEL', 'INVALID_MODEL', ...Array(9).fill('INVALID_ARGUMENT')],
+    ['INVALID_MODEL', 'INVALID_MODEL', 'INVALID_MODEL', ...Array(11).fill('INVALID_ARGUMENT')],
   );
   // The CLE options are the core's: every kind known, and the defaults echoed when none are given.
   assert.deepEqual(Object.keys(core.cleOptionKinds()), Object.keys(core.cleOptionDefaults()));

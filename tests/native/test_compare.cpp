@@ -568,3 +568,69 @@ TEST_CASE("compare: a recurrent node's W pairs with W and R with R, never across
     CHECK(ql::compare::opFamily("GRU") != ql::compare::opFamily("LSTM"));
   }
 }
+
+// DiffBuilder takes the values in pieces (compare() streams weights a piece at a time):
+// against a naive reference written here (each element's channel worked out from its
+// index, sums per channel in stored order, the same operations), for pieces of every
+// size, splitting channel runs anywhere; bit for bit.
+TEST_CASE("compare: DiffBuilder over pieces equals a naive per-element reference", "[compare][stream]") {
+  const ql::stats::ChannelLayout layouts[] = {{1, 1, 5, 7}, {2, 3, 4, 5}, {3, 2, 1, 1}, {1, 6, 3, 1}, {1, 1, 1, 1}};
+  for (const auto& L : layouts) {
+    const uint64_t n = L.elementCount(), C = L.channelCount();
+    std::vector<float> a(n), b(n);
+    uint32_t seed = 12345;
+    auto next = [&] {
+      seed = seed * 1664525u + 1013904223u;
+      return static_cast<float>(static_cast<int32_t>(seed >> 8) - (1 << 23)) / static_cast<float>(1 << 20);
+    };
+    for (uint64_t e = 0; e < n; ++e) {
+      a[e] = next();
+      b[e] = a[e] + next() / 64;
+    }
+    // The reference.
+    std::vector<double> sig(C, 0), noi(C, 0), mx(C, 0);
+    std::vector<float> loA(C, INFINITY), hiA(C, -INFINITY), loB(C, INFINITY), hiB(C, -INFINITY);
+    for (uint64_t e = 0; e < n; ++e) {
+      const uint64_t c = (e / L.inner) % L.channels, o = e / (L.inner * L.channels * L.rows);
+      const uint64_t ch = o * L.channels + c;
+      const double d = static_cast<double>(b[e]) - static_cast<double>(a[e]);
+      sig[ch] += static_cast<double>(a[e]) * static_cast<double>(a[e]);
+      noi[ch] += d * d;
+      mx[ch] = std::max(mx[ch], std::fabs(d));
+      loA[ch] = std::min(loA[ch], a[e]);
+      hiA[ch] = std::max(hiA[ch], a[e]);
+      loB[ch] = std::min(loB[ch], b[e]);
+      hiB[ch] = std::max(hiB[ch], b[e]);
+    }
+    for (uint64_t piece = 1; piece <= n; ++piece) {
+      INFO("layout " << L.outer << "x" << L.rows << "x" << L.channels << "x" << L.inner << ", pieces of " << piece);
+      ql::compare::DiffBuilder builder(L);
+      CHECK_FALSE(builder.add(a.data(), b.data(), 1, 1));  // not where the last piece ended: refused
+      ql::compare::DiffBuilder d(L);
+      for (uint64_t first = 0; first < n; first += piece) {
+        const uint64_t count = std::min(piece, n - first);
+        REQUIRE(d.add(a.data() + first, b.data() + first, first, count));
+      }
+      CHECK_FALSE(d.add(a.data(), b.data(), n, 1));  // past the end
+      const PairDiff r = d.finish();
+      REQUIRE(r.channels == C);
+      double s = 0, q = 0;
+      for (uint64_t ch = 0; ch < C; ++ch) {
+        CHECK(r.maxAbsDiff[ch] == mx[ch]);
+        CHECK(r.minA[ch] == loA[ch]);
+        CHECK(r.maxA[ch] == hiA[ch]);
+        CHECK(r.minB[ch] == loB[ch]);
+        CHECK(r.maxB[ch] == hiB[ch]);
+        CHECK(r.rmsDiff[ch] == std::sqrt(noi[ch] / static_cast<double>(L.rows * L.inner)));
+        CHECK(r.sqnr[ch] == db(sig[ch] / noi[ch]));
+        s += sig[ch];
+        q += noi[ch];
+      }
+      CHECK(r.tensorSqnr == db(s / q));
+      CHECK(r.tensorRmsDiff == std::sqrt(q / static_cast<double>(n)));
+      const PairDiff whole = ql::compare::diffValues(a.data(), b.data(), L);
+      CHECK(whole.sqnr == r.sqnr);
+      CHECK(whole.tensorSqnr == r.tensorSqnr);
+    }
+  }
+}

@@ -3,10 +3,14 @@
  * two ONNX models (e.g. a float model and its QDQ / QLinearConv quantized copy).
  *
  * @param a, b     sources as for analyze(): a path (Node), Uint8Array | ArrayBuffer, or Blob/File.
- *                 Both are read whole into the WASM heap. External data is not supported
- *                 (such a layer is reported as a pair with comparable: false).
+ *                 Read as analyze() reads them: the structure first, then the weights of one
+ *                 pair at a time, in pieces (a Blob outside a worker is read whole). External
+ *                 data is read as analyze() reads it: beside a model read from a path (Node), or
+ *                 from options.externalData; a weight whose external data is missing or refused
+ *                 makes its pair not comparable, with the reason.
  * @param options  { onProgress({ phase: 'read' | 'compare', done, total, side?: 'a' | 'b', layer? }),
- *                   signal: AbortSignal (QuantLensError code ABORTED, checked between pairs) }
+ *                   signal: AbortSignal (QuantLensError code ABORTED, checked between pairs and pieces),
+ *                   externalData: { a?, b? } (each side's, as analyze()'s externalData) }
  *
  * @returns  (document `quantlens.comparison/1`)
  * {
@@ -56,7 +60,7 @@
 import { copyViews } from './analyze.js';
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
-import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
+import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export const COMPARISON_SCHEMA = 'quantlens.comparison/1';
 
@@ -159,35 +163,150 @@ export function comparisonSummary(pairs, unmatched) {
   };
 }
 
+// Reading external data failed in a way that belongs to the pair, not to the model file.
+const PAIR_READ_ERRORS = new Set(['MISSING_EXTERNAL_DATA', 'UNSAFE_EXTERNAL_DATA']);
+
+// Opens one side for the core: skimmed through a synchronous reader when the source
+// allows it (its large weights stay in the file), else read whole into the heap.
+async function openSide(core, src, { onProgress, signal }) {
+  // Progress starts at 0 for each side in turn: a skimmed side is read when the core opens
+  // both, after a side read whole.
+  if (onProgress) onProgress({ phase: 'read', done: 0, total: src.size });
+  if (!src.sync) return { size: src.size, ptr: await readWholeIntoHeap(core, src, { onProgress, signal }) };
+  let reached = 0;
+  const side = {
+    size: src.size,
+    readError: null,
+    read: (offset, length, ptr) => {
+      // Never let an exception unwind through the core's frames: report a failed read.
+      try {
+        const ok = src.readSync(offset, length, ptr);
+        reached = Math.max(reached, offset + length);
+        if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
+        return ok;
+      } catch (e) {
+        side.readError = e;
+        return false;
+      }
+    },
+  };
+  return side;
+}
+
+// Compares pair k whose weights are not all in memory: each side's weight read whole or
+// a piece at a time into one reused heap buffer per side, as the core's plan says.
+async function streamPair(core, cmp, plan, readers, scratch, signal) {
+  const sides = [plan.a, plan.b];
+  const read = (s, off, len, ptr) => {
+    const w = sides[s];
+    return w.external
+      ? readers[s].external.readInto(w, w.offset + off, len, ptr)
+      : readers[s].src.readInto(w.offset + off, len, ptr);
+  };
+  // Runs a read; a missing or refused external file makes the pair not comparable.
+  const tryRead = async (s, fn) => {
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      if (!(e instanceof QuantLensError) || !PAIR_READ_ERRORS.has(e.code)) throw e;
+      cmp.fail(s, e.message);
+      return false;
+    }
+  };
+  for (let s = 0; s < 2; s++) {
+    const w = sides[s];
+    if (!w || !w.whole) continue;
+    const ptr = heapAlloc(core, w.bytes);
+    try {
+      if (await tryRead(s, () => read(s, 0, w.bytes, ptr))) cmp.hold(s, ptr, w.bytes);
+    } finally {
+      core._free(ptr);
+    }
+  }
+  const { elements, pieceElements } = plan;
+  const range = (w, first, count) => {
+    const start = Math.floor((first * w.bits) / 8);
+    return [start, Math.ceil(((first + count) * w.bits) / 8) - start];
+  };
+  for (let first = 0; first < elements && cmp.needsPieces(); first += pieceElements) {
+    checkAbort(signal);
+    const count = Math.min(pieceElements, elements - first);
+    const piece = [
+      [0, 0],
+      [0, 0],
+    ];
+    let ok = true;
+    for (let s = 0; s < 2 && ok; s++) {
+      const w = sides[s];
+      if (!w || w.whole) continue;
+      const [start, len] = range(w, first, count);
+      if (scratch[s].size < len) {
+        if (scratch[s].ptr) core._free(scratch[s].ptr);
+        scratch[s] = { ptr: 0, size: 0 };
+        scratch[s] = { ptr: heapAlloc(core, len), size: len };
+      }
+      ok = await tryRead(s, () => read(s, start, len, scratch[s].ptr));
+      piece[s] = [scratch[s].ptr, len];
+    }
+    if (!ok) break;
+    unwrap(cmp.feed(piece[0][0], piece[0][1], piece[1][0], piece[1][1], first, count), 'compare');
+  }
+  cmp.finish();
+}
+
 export async function compare(a, b, options = {}) {
   if (options === null || typeof options !== 'object') throw new QuantLensError('INVALID_ARGUMENT', 'options must be an object');
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
+  const externalData = options.externalData ?? {};
+  if (externalData === null || typeof externalData !== 'object')
+    throw new QuantLensError('INVALID_ARGUMENT', 'externalData must be an object { a, b }');
   checkAbort(signal);
   const core = await loadCore();
   const sources = [];
-  let ptrA = 0;
-  let ptrB = 0;
+  const externals = [];
+  const scratch = [
+    { ptr: 0, size: 0 },
+    { ptr: 0, size: 0 },
+  ];
+  const opened = [];
   let cmp = null;
   try {
     sources.push(await openSource(core, a));
     sources.push(await openSource(core, b));
     const [srcA, srcB] = sources;
+    externals.push(externalFiles(core, externalData.a, srcA.dir), externalFiles(core, externalData.b, srcB.dir));
     const progress = (side) => onProgress && ((p) => onProgress({ ...p, side }));
-    ptrA = await readWholeIntoHeap(core, srcA, { onProgress: progress('a'), signal });
-    ptrB = await readWholeIntoHeap(core, srcB, { onProgress: progress('b'), signal });
+    opened.push(await openSide(core, srcA, { onProgress: progress('a'), signal }));
+    opened.push(await openSide(core, srcB, { onProgress: progress('b'), signal }));
     checkAbort(signal);
-    const opened = core.openComparison(ptrA, srcA.size, ptrB, srcB.size); // owns both buffers from here
-    ptrA = 0;
-    ptrB = 0;
-    cmp = unwrap(opened, isCoreError(opened) && opened.side === 'b' ? srcB.name : srcA.name);
+    const [sideA, sideB] = opened;
+    const made = core.openComparison(sideA, sideB); // owns both buffers from here
+    opened.length = 0;
+    const readError = sideA.readError || sideB.readError;
+    if (readError) {
+      if (!isCoreError(made)) made.delete();
+      throw readError instanceof QuantLensError
+        ? readError
+        : new QuantLensError('IO_ERROR', `${sideA.readError ? srcA.name : srcB.name}: ${readError.message}`, {
+            cause: readError,
+          });
+    }
+    cmp = unwrap(made, isCoreError(made) && made.side === 'b' ? srcB.name : srcA.name);
+    const readers = [
+      { src: srcA, external: externals[0] },
+      { src: srcB, external: externals[1] },
+    ];
     const n = cmp.pairCount();
     const pairs = [];
     let last = now();
     for (let k = 0; k < n; k++) {
       checkAbort(signal);
-      const p = copyPair(unwrap(cmp.pair(k), srcA.name));
+      const plan = unwrap(cmp.begin(k), srcA.name);
+      if (!plan.done) await streamPair(core, cmp, plan, readers, scratch, signal);
+      const p = copyPair(cmp.result());
       pairs.push(p);
       if (onProgress) onProgress({ phase: 'compare', done: k + 1, total: n, layer: p.a.name });
       if ((signal || onPageThread) && now() - last > 30) {
@@ -205,9 +324,10 @@ export async function compare(a, b, options = {}) {
       summary: comparisonSummary(pairs, unmatched),
     };
   } finally {
-    if (ptrA) core._free(ptrA);
-    if (ptrB) core._free(ptrB);
+    for (const o of opened) if (o.ptr) core._free(o.ptr);
+    for (const s of scratch) if (s.ptr) core._free(s.ptr);
     if (cmp) cmp.delete();
+    for (const e of externals) await e.close();
     for (const s of sources) s.close();
   }
 }

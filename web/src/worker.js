@@ -60,8 +60,11 @@ async function run(cmd, data, options) {
     return equalize(sourceOption(data.files, externalData).model, rest);
   }
   if (cmd === 'compare') {
-    const { externalData, ...rest } = options;
-    return compare(sourceOption(data.files).model, sourceOption(data.other).model, rest);
+    // Each model's external data: options.externalData.a / .b, or the other files picked with it.
+    const { externalData = {}, ...rest } = options;
+    const a = sourceOption(data.files, externalData && externalData.a);
+    const b = sourceOption(data.other, externalData && externalData.b);
+    return compare(a.model, b.model, { ...rest, externalData: { a: a.externalData, b: b.externalData } });
   }
   throw new QuantLensError('INVALID_ARGUMENT', `unknown command ${cmd}`);
 }
