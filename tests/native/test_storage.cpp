@@ -137,7 +137,7 @@ TEST_CASE("storage: every bfloat16 below 1e15, converted as read, gives the floa
 
 TEST_CASE("storage: a non-finite float16 or bfloat16 is refused as a float32 one is", "[stats][storage]") {
   for (uint16_t special : {uint16_t{0x7c00}, uint16_t{0xfc00}, uint16_t{0x7e00}}) {  // +inf, -inf, NaN (float16)
-    std::vector<uint16_t> bits(64, 0x3c00);                                           // 1.0
+    std::vector<uint16_t> bits(64, 0x3c00);                                          // 1.0
     bits[13] = special;
     std::vector<float> values;
     for (uint16_t h : bits) values.push_back(ql::onnx::halfToFloat(h));
