@@ -382,10 +382,10 @@ Error LayerAnalyzer::feedFloats(int pass, const float* values, uint64_t first, u
 }
 
 // The statistics, and in pass 1 the input channels, once the statistics have checked the range.
-Error LayerAnalyzer::feedValues(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
-  Error e = builder_.feed(pass, values, first, count);
+Error LayerAnalyzer::feedValues(int pass, const uint8_t* values, uint64_t first, uint64_t count, stats::Storage storage) {
+  Error e = builder_.feed(pass, values, first, count, storage);
   if (!e.ok()) return withLayer(*layer_, e);
-  if (pass == 1) inputs_.feed(values, first, count);
+  if (pass == 1) inputs_.feed(values, first, count, storage);
   return e;
 }
 
@@ -422,8 +422,10 @@ Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
     return withLayer(*layer_, makeError(ErrorCode::InvalidArgument, "a piece of the weight must hold whole elements"));
   }
   const uint64_t first = firstByte / elemSize_, count = stored.size / elemSize_;
-  if (dataType_ == onnx::kFloat && !out_.quant.present) {  // zero copy: the stored bytes are the values
-    return feedValues(pass, stored.data, first, count);
+  if (!out_.quant.present) {  // zero copy: the statistics read the stored bytes (float16 and bfloat16 converted as read)
+    if (dataType_ == onnx::kFloat) return feedValues(pass, stored.data, first, count);
+    if (dataType_ == onnx::kFloat16) return feedValues(pass, stored.data, first, count, stats::Storage::Float16);
+    if (dataType_ == onnx::kBFloat16) return feedValues(pass, stored.data, first, count, stats::Storage::BFloat16);
   }
   converted_.resize(count);
   onnx::convertRaw(dataType_, stored.data, count, converted_.data());

@@ -120,7 +120,8 @@ class LayerAnalyzer {
   Result<LayerAnalysis> finish();
 
  private:
-  Error feedValues(int pass, const uint8_t* values, uint64_t first, uint64_t count);
+  Error feedValues(int pass, const uint8_t* values, uint64_t first, uint64_t count,
+                   stats::Storage storage = stats::Storage::Float32);
   const graph::Layer* layer_ = nullptr;
   int32_t dataType_ = 0;
   size_t elemSize_ = 4;

@@ -10,20 +10,63 @@ namespace ql::stats {
 
 namespace {
 
-inline uint32_t absBits(const uint8_t* p) {
+// |x| as float32 bits, x stored as E (float32, float16 or bfloat16 little-endian).
+// float16 and bfloat16 are converted as onnx::halfToFloat and onnx::bfloat16ToFloat do.
+uint32_t halfAbsToFloatBits(uint32_t h) {  // h = |half| bits (sign clear)
+  const uint32_t em = h << 13;
+  if ((h & 0x7c00u) == 0x7c00u) return em | 0x7f800000u;
+  float f;
+  std::memcpy(&f, &em, 4);
+  f *= 0x1p112f;  // exact: the half's value, normal or subnormal
   uint32_t u;
-  std::memcpy(&u, p, 4);
-  return u & 0x7fffffffu;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+struct F32 {
+  static constexpr uint64_t kSize = 4;
+  static uint32_t raw(const uint8_t* p) {
+    uint32_t u;
+    std::memcpy(&u, p, 4);
+    return u & 0x7fffffffu;
+  }
+  static uint32_t toFloatBits(uint32_t a) { return a; }
+};
+struct F16 {
+  static constexpr uint64_t kSize = 2;
+  static uint32_t raw(const uint8_t* p) {
+    uint16_t u;
+    std::memcpy(&u, p, 2);
+    return u & 0x7fffu;
+  }
+  static uint32_t toFloatBits(uint32_t a) { return halfAbsToFloatBits(a); }
+};
+struct BF16 {
+  static constexpr uint64_t kSize = 2;
+  static uint32_t raw(const uint8_t* p) {
+    uint16_t u;
+    std::memcpy(&u, p, 2);
+    return u & 0x7fffu;
+  }
+  static uint32_t toFloatBits(uint32_t a) { return a << 16; }
+};
+
+// Both conversions are strictly increasing on |x| bits (NaN patterns above infinity),
+// so the largest stored |x| converts to the largest float32 |x|.
+template <class E>
+inline uint32_t absBits(const uint8_t* p) {
+  return E::toFloatBits(E::raw(p));
 }
 
 // max |x| bits over n values, four independent lanes (integer max vectorizes).
+template <class E>
 inline uint32_t runMax(const uint8_t* p, uint64_t n) {
   uint32_t m[4] = {0, 0, 0, 0};
   uint64_t i = 0;
   for (; i + 4 <= n; i += 4)
-    for (int k = 0; k < 4; ++k) m[k] = std::max(m[k], absBits(p + 4 * (i + k)));
-  for (; i < n; ++i) m[0] = std::max(m[0], absBits(p + 4 * i));
-  return std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+    for (int k = 0; k < 4; ++k) m[k] = std::max(m[k], E::raw(p + E::kSize * (i + k)));
+  for (; i < n; ++i) m[0] = std::max(m[0], E::raw(p + E::kSize * i));
+  return E::toFloatBits(std::max(std::max(m[0], m[1]), std::max(m[2], m[3])));
 }
 
 }  // namespace
@@ -54,7 +97,8 @@ Result<InputChannelAbsMax> InputChannelAbsMax::create(const InputChannelShape& s
   return a;
 }
 
-void InputChannelAbsMax::feed(const uint8_t* values, uint64_t first, uint64_t count) {
+template <class E>
+void InputChannelAbsMax::feedAs(const uint8_t* values, uint64_t first, uint64_t count) {
   if (acc_.empty()) return;
   const uint64_t end = first + count;
   uint64_t e = first;
@@ -67,11 +111,11 @@ void InputChannelAbsMax::feed(const uint8_t* values, uint64_t first, uint64_t co
       // The input axis is the innermost: a run of consecutive channels, one group.
       n = std::min(J_ - j, end - e);
       uint32_t* a = acc + base(e) + j;
-      for (uint64_t i = 0; i < n; ++i) a[i] = std::max(a[i], absBits(p + 4 * i));
+      for (uint64_t i = 0; i < n; ++i) a[i] = std::max(a[i], absBits<E>(p + E::kSize * i));
     } else if (groups_ == 1 || strideO_ >= post_ * J_) {
       // A run of one input channel (and, grouped, one output channel's group).
       n = std::min(post_ - e % post_, end - e);
-      uint32_t m = runMax(p, n);
+      uint32_t m = runMax<E>(p, n);
       uint32_t& a = acc[base(e) + j];
       a = std::max(a, m);
     } else {
@@ -80,12 +124,20 @@ void InputChannelAbsMax::feed(const uint8_t* values, uint64_t first, uint64_t co
       n = std::min(post_ - e % post_, end - e);
       for (uint64_t i = 0; i < n; ++i) {
         uint32_t& a = acc[base(e + i) + j];
-        a = std::max(a, absBits(p + 4 * i));
+        a = std::max(a, absBits<E>(p + E::kSize * i));
       }
     }
     e += n;
-    p += 4 * n;
+    p += E::kSize * n;
   }
+}
+
+void InputChannelAbsMax::feed(const uint8_t* values, uint64_t first, uint64_t count, Storage storage) {
+  // Through a table: each element type's loop stays a function of its own in the build.
+  using Feed = void (InputChannelAbsMax::*)(const uint8_t*, uint64_t, uint64_t);
+  static constexpr Feed kFeed[3] = {&InputChannelAbsMax::feedAs<F32>, &InputChannelAbsMax::feedAs<F16>,
+                                    &InputChannelAbsMax::feedAs<BF16>};
+  (this->*kFeed[static_cast<int>(storage) % 3])(values, first, count);
 }
 
 InputChannelStats InputChannelAbsMax::finish() const {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "stats/stats.hpp"
 
 namespace ql::stats {
 
@@ -46,12 +47,14 @@ class InputChannelAbsMax {
  public:
   static Result<InputChannelAbsMax> create(const InputChannelShape& shape);
   uint64_t elementCount() const { return n_; }
-  // `values`: float32 little-endian elements [first, first + count) (need not be
+  // `values`: elements [first, first + count) stored as `storage` (need not be
   // aligned); the caller has checked that the range lies within the tensor.
-  void feed(const uint8_t* values, uint64_t first, uint64_t count);
+  void feed(const uint8_t* values, uint64_t first, uint64_t count, Storage storage = Storage::Float32);
   InputChannelStats finish() const;
 
  private:
+  template <class E>
+  void feedAs(const uint8_t* values, uint64_t first, uint64_t count);
   int axis_ = 1;
   uint64_t n_ = 0, J_ = 1, post_ = 1, groups_ = 1, O_ = 1, strideO_ = 1;
   // |x| as float32 bit patterns: for the finite values the statistics accept, their

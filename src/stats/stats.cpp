@@ -16,20 +16,86 @@ namespace {
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 
-inline v4f load4(const uint8_t* p) {
-  v4f v;
-  std::memcpy(&v, p, 16);
-  return v;
-}
 inline v4f splat(float x) { return v4f{x, x, x, x}; }
 inline v4f vmin(v4f a, v4f b) { return b < a ? b : a; }
 // Written as the patterns of WASM's f32x4.pmin / f32x4.pmax (one instruction each).
 inline v4f vmax(v4f a, v4f b) { return a < b ? b : a; }
-inline float loadF(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
+typedef uint32_t v4u __attribute__((vector_size(16)));
+typedef uint16_t v4h __attribute__((vector_size(8)));
+
+inline v4f asFloat(v4u u) {
+  v4f v;
+  std::memcpy(&v, &u, 16);
   return v;
 }
+inline v4u asBits(v4f f) {
+  v4u u;
+  std::memcpy(&u, &f, 16);
+  return u;
+}
+
+// The stored element types the statistics read, each converted to float32 in
+// registers as it is loaded (never through a buffer): E::load4(p) the 4 elements at p,
+// E::partial(p, lanes) the first `lanes` of them zero-padded, E::load1(p) one element.
+// Every conversion is exact (each float16 and bfloat16 value is a float32 value) and
+// gives the bits onnx::halfToFloat and onnx::bfloat16ToFloat give.
+struct F32 {
+  static constexpr uint64_t kSize = 4;
+  static v4f load4(const uint8_t* p) {
+    v4f v;
+    std::memcpy(&v, p, 16);
+    return v;
+  }
+  static v4f partial(const uint8_t* p, int lanes) {
+    float t[4] = {0, 0, 0, 0};
+    std::memcpy(t, p, 4 * static_cast<size_t>(lanes));
+    v4f v;
+    std::memcpy(&v, t, 16);
+    return v;
+  }
+  static float load1(const uint8_t* p) { return partial(p, 1)[0]; }
+};
+
+// IEEE binary16: |h| shifted into a float32's exponent and mantissa fields and scaled by
+// 2^(127 - 15) is the value for every normal and subnormal half (one exact multiply);
+// exponent field 31 (infinity, NaN) becomes float32's 255 with the mantissa kept.
+struct F16 {
+  static constexpr uint64_t kSize = 2;
+  static v4f convert(v4u h) {
+    const v4u em = (h & 0x7fffu) << 13;
+    v4u bits = asBits(asFloat(em) * 0x1p112f);
+    const v4u special = (h & 0x7c00u) == 0x7c00u;  // all ones where infinite or NaN
+    bits = (bits & ~special) | ((em | 0x7f800000u) & special);
+    return asFloat(bits | (h & 0x8000u) << 16);
+  }
+  static v4f load4(const uint8_t* p) {
+    v4h h;
+    std::memcpy(&h, p, 8);
+    return convert(__builtin_convertvector(h, v4u));
+  }
+  static v4f partial(const uint8_t* p, int lanes) {
+    uint16_t t[4] = {0, 0, 0, 0};
+    std::memcpy(t, p, 2 * static_cast<size_t>(lanes));
+    return convert(v4u{t[0], t[1], t[2], t[3]});
+  }
+  static float load1(const uint8_t* p) { return partial(p, 1)[0]; }
+};
+
+// bfloat16: the upper 16 bits of a float32.
+struct BF16 {
+  static constexpr uint64_t kSize = 2;
+  static v4f load4(const uint8_t* p) {
+    v4h h;
+    std::memcpy(&h, p, 8);
+    return asFloat(__builtin_convertvector(h, v4u) << 16);
+  }
+  static v4f partial(const uint8_t* p, int lanes) {
+    uint16_t t[4] = {0, 0, 0, 0};
+    std::memcpy(t, p, 2 * static_cast<size_t>(lanes));
+    return asFloat(v4u{t[0], t[1], t[2], t[3]} << 16);
+  }
+  static float load1(const uint8_t* p) { return partial(p, 1)[0]; }
+};
 
 // 1.5 * 2^23: adding and subtracting it rounds a float of magnitude < 2^22 to the
 // nearest integer, ties to even (the default rounding mode), lane by lane.
@@ -52,8 +118,9 @@ inline v4f roundEven(v4f y) {
 // and rounds to at most qmax. Leaving it out saves two operations per scheme.
 inline v4f fakeQuant(v4f x, v4f inv, v4f s) { return roundEven(x * inv) * s; }
 
-constexpr int kFlush = 256;      // vector iterations (or rows) between float -> double flushes
-constexpr uint64_t kBlock = 64;  // row mode: channels per column block (a multiple of 4)
+constexpr int kFlush = 256;        // vector iterations (or rows) between float -> double flushes
+constexpr uint64_t kBlock = 1024;  // row mode: channels per column block (a multiple of 4)
+constexpr uint64_t kTile = 8;      // row mode: rows per register tile (accumulators loaded and stored once per tile)
 
 // ---- pass 1: min, max, sum ------------------------------------------------------
 
@@ -63,14 +130,15 @@ constexpr uint64_t kBlock = 64;  // row mode: channels per column block (a multi
 // would stay in the slow tier.
 #define QL_HOT __attribute__((noinline))
 
+template <class E>
 QL_HOT void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double* sum) {
   uint64_t i = 0;
   if (n >= 4) {
-    v4f vmn = load4(p), vmx = vmn, vs = splat(0);
+    v4f vmn = E::load4(p), vmx = vmn, vs = splat(0);
     double s = 0;
     int k = 0;
     for (; i + 4 <= n; i += 4) {
-      v4f x = load4(p + 4 * i);
+      v4f x = E::load4(p + E::kSize * i);
       vmn = vmin(vmn, x);
       vmx = vmax(vmx, x);
       vs += x;
@@ -86,7 +154,7 @@ QL_HOT void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double*
     *sum += s;
   }
   for (; i < n; ++i) {
-    const float x = loadF(p + 4 * i);
+    const float x = E::load1(p + E::kSize * i);
     *mn = std::min(*mn, x);
     *mx = std::max(*mx, x);
     *sum += x;
@@ -94,26 +162,37 @@ QL_HOT void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double*
 }
 
 // Row mode (inner == 1): a row holds one value of each of n consecutive channels.
-QL_HOT void pass1Row(const uint8_t* row, uint64_t n, float* mn, float* mx, float* ps) {
+// Over a tile of `nr` rows `stride` bytes apart, each group of 4 channels keeps its
+// min, max and partial sums in registers down the rows: every channel sees its rows
+// in the same order and through the same operations as a row at a time, so the
+// results are the same bits; only the loads and stores of the accumulators go.
+template <class E>
+QL_HOT void pass1Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, float* mn, float* mx, float* ps) {
   uint64_t c = 0;
   for (; c + 4 <= n; c += 4) {
-    const v4f x = load4(row + 4 * c);
     v4f a, b, s;
     std::memcpy(&a, mn + c, 16);
     std::memcpy(&b, mx + c, 16);
     std::memcpy(&s, ps + c, 16);
-    a = vmin(a, x);
-    b = vmax(b, x);
-    s += x;
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) {
+      const v4f x = E::load4(p);
+      a = vmin(a, x);
+      b = vmax(b, x);
+      s += x;
+    }
     std::memcpy(mn + c, &a, 16);
     std::memcpy(mx + c, &b, 16);
     std::memcpy(ps + c, &s, 16);
   }
   for (; c < n; ++c) {
-    const float x = loadF(row + 4 * c);
-    mn[c] = std::min(mn[c], x);
-    mx[c] = std::max(mx[c], x);
-    ps[c] += x;
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) {
+      const float x = E::load1(p);
+      mn[c] = std::min(mn[c], x);
+      mx[c] = std::max(mx[c], x);
+      ps[c] += x;
+    }
   }
 }
 
@@ -151,14 +230,6 @@ struct Hist {
   }
 };
 
-// Loads the first `lanes` floats at p into a zero-padded vector.
-inline v4f loadPartial(const uint8_t* p, int lanes) {
-  float t[4] = {0, 0, 0, 0};
-  std::memcpy(t, p, 4 * static_cast<size_t>(lanes));
-  v4f v;
-  std::memcpy(&v, t, 16);
-  return v;
-}
 inline v4f laneMask(int lanes) { return v4f{lanes > 0 ? 1.0f : 0.0f, lanes > 1 ? 1.0f : 0.0f, lanes > 2 ? 1.0f : 0.0f, 0.0f}; }
 
 // Squares below float32's normal range (1.2e-38) underflow or lose precision. A
@@ -181,7 +252,7 @@ inline void addWide(double* acc, v4f x, v4f e0, v4f e1, v4f e2, v4f e3, double m
 
 // One code path for whole vectors and the tail (zero-padded and masked), so every
 // element goes through exactly the same float32 operations. Wide: squares in double.
-template <bool Wide>
+template <class E, bool Wide>
 QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc) {
   const v4f m = splat(P.mean);
   const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
@@ -214,7 +285,7 @@ QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* h
   uint64_t i = 0;
   int k = 0;
   for (; i + 4 <= n; i += 4) {
-    const v4f x = load4(p + 4 * i);
+    const v4f x = E::load4(p + E::kSize * i);
     step(x, all, 4);
     if (hist) hist->add4(x);
     if (++k == kFlush) {
@@ -224,7 +295,7 @@ QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* h
   }
   if (i < n) {
     const int lanes = static_cast<int>(n - i);
-    const v4f x = loadPartial(p + 4 * i, lanes);
+    const v4f x = E::partial(p + E::kSize * i, lanes);
     step(x, laneMask(lanes), lanes);
     if (hist) hist->addPartial(x, lanes);
   }
@@ -246,44 +317,64 @@ inline v4f vload(const float* q) {
   std::memcpy(&v, q, 16);
   return v;
 }
-inline void vadd(float* q, v4f v) {
-  v4f a;
-  std::memcpy(&a, q, 16);
-  a += v;
-  std::memcpy(q, &a, 16);
-}
+template <class E>
 inline v4f loadRow(const uint8_t* row, uint64_t c, uint64_t n, int* lanes) {
   *lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
-  return *lanes == 4 ? load4(row + 4 * c) : loadPartial(row + 4 * c, *lanes);
+  return *lanes == 4 ? E::load4(row + E::kSize * c) : E::partial(row + E::kSize * c, *lanes);
 }
 
-QL_HOT void pass2Row(const uint8_t* row, uint64_t n, const RowArrays& A, Hist* h) {
+// Row mode, pass 2, over a tile of `nr` rows `stride` bytes apart, a group of 4 channels at a
+// time with its parameters and partial sums in registers down the rows: per channel
+// the same operations in the same row order as a row at a time, so the same bits.
+template <class E>
+QL_HOT void pass2Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const RowArrays& A, Hist* h) {
   const uint64_t CP = A.stride;
   for (uint64_t c = 0; c < n; c += 4) {
-    int lanes;
-    const v4f x = loadRow(row, c, n, &lanes);
-    const v4f d = x - vload(A.mean + c);
-    vadd(A.part + kDev * CP + c, d * d);
-    vadd(A.part + kSig * CP + c, x * x);
-    for (int s = 0; s < kSchemes; ++s) {
-      const v4f e = x - fakeQuant(x, vload(A.inv + s * CP + c), vload(A.scale + s * CP + c));
-      vadd(A.part + (kNoise0 + s) * CP + c, e * e);
+    const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
+    const v4f m = vload(A.mean + c);
+    const v4f i0 = vload(A.inv + c), i1 = vload(A.inv + CP + c), i2 = vload(A.inv + 2 * CP + c), i3 = vload(A.inv + 3 * CP + c);
+    const v4f s0 = vload(A.scale + c), s1 = vload(A.scale + CP + c), s2 = vload(A.scale + 2 * CP + c),
+              s3 = vload(A.scale + 3 * CP + c);
+    float* part = A.part + c;
+    v4f aDev = vload(part + kDev * CP), aSig = vload(part + kSig * CP), a0 = vload(part + (kNoise0 + 0) * CP),
+        a1 = vload(part + (kNoise0 + 1) * CP), a2 = vload(part + (kNoise0 + 2) * CP), a3 = vload(part + (kNoise0 + 3) * CP);
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) {
+      const v4f x = lanes == 4 ? E::load4(p) : E::partial(p, lanes);
+      const v4f d = x - m;
+      aDev += d * d;
+      aSig += x * x;
+      v4f e = x - fakeQuant(x, i0, s0);
+      a0 += e * e;
+      e = x - fakeQuant(x, i1, s1);
+      a1 += e * e;
+      e = x - fakeQuant(x, i2, s2);
+      a2 += e * e;
+      e = x - fakeQuant(x, i3, s3);
+      a3 += e * e;
+      if (h) {
+        if (lanes == 4)
+          h->add4(x);
+        else
+          h->addPartial(x, lanes);
+      }
     }
-    if (h) {
-      if (lanes == 4)
-        h->add4(x);
-      else
-        h->addPartial(x, lanes);
-    }
+    std::memcpy(part + kDev * CP, &aDev, 16);
+    std::memcpy(part + kSig * CP, &aSig, 16);
+    std::memcpy(part + (kNoise0 + 0) * CP, &a0, 16);
+    std::memcpy(part + (kNoise0 + 1) * CP, &a1, 16);
+    std::memcpy(part + (kNoise0 + 2) * CP, &a2, 16);
+    std::memcpy(part + (kNoise0 + 3) * CP, &a3, 16);
   }
 }
 
 // Every square in double, straight into acc[channel][accumulator] (the redo path).
+template <class E>
 QL_HOT void pass2RowWide(const uint8_t* row, uint64_t n, const RowArrays& A, const double* meanD, double* acc) {
   const uint64_t CP = A.stride;
   for (uint64_t c = 0; c < n; c += 4) {
     int lanes;
-    const v4f x = loadRow(row, c, n, &lanes);
+    const v4f x = loadRow<E>(row, c, n, &lanes);
     v4f e[kSchemes];
     for (int s = 0; s < kSchemes; ++s) e[s] = x - fakeQuant(x, vload(A.inv + s * CP + c), vload(A.scale + s * CP + c));
     for (int lane = 0; lane < lanes; ++lane) {
@@ -322,18 +413,20 @@ inline v4f blockError(v4f x, v4f inv, v4f s) {
 }
 
 // Run mode: n values of one channel, its reduction elements k0, k0 + 1, ...
+template <class E>
 QL_HOT void blockRun1(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, float* amax) {
   for (uint64_t i = 0; i < n;) {
     const uint64_t k = k0 + i, b = k / B, len = std::min(n - i, (b + 1) * B - k);
     v4f m = splat(0);
     uint64_t j = 0;
-    for (; j + 4 <= len; j += 4) m = vmax(m, vabs(load4(p + 4 * (i + j))));
-    if (j < len) m = vmax(m, vabs(loadPartial(p + 4 * (i + j), static_cast<int>(len - j))));
+    for (; j + 4 <= len; j += 4) m = vmax(m, vabs(E::load4(p + E::kSize * (i + j))));
+    if (j < len) m = vmax(m, vabs(E::partial(p + E::kSize * (i + j), static_cast<int>(len - j))));
     amax[b] = std::max(amax[b], hmax(m));
     i += len;
   }
 }
 
+template <class E>
 QL_HOT void blockRun2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, const float* amax, double* noise) {
   v4d acc = {0, 0, 0, 0};
   for (uint64_t i = 0; i < n;) {
@@ -343,11 +436,12 @@ QL_HOT void blockRun2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, con
     const v4f vi = splat(inv), vs = splat(sc);
     uint64_t j = 0;
     for (; j + 4 <= len; j += 4) {
-      const v4d e = __builtin_convertvector(blockError(load4(p + 4 * (i + j)), vi, vs), v4d);
+      const v4d e = __builtin_convertvector(blockError(E::load4(p + E::kSize * (i + j)), vi, vs), v4d);
       acc += e * e;
     }
     if (j < len) {  // zero-padded lanes quantize to 0 and add nothing
-      const v4d e = __builtin_convertvector(blockError(loadPartial(p + 4 * (i + j), static_cast<int>(len - j)), vi, vs), v4d);
+      const v4d e =
+          __builtin_convertvector(blockError(E::partial(p + E::kSize * (i + j), static_cast<int>(len - j)), vi, vs), v4d);
       acc += e * e;
     }
     i += len;
@@ -355,30 +449,39 @@ QL_HOT void blockRun2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, con
   *noise += hsum(acc);
 }
 
-// Row mode: one value of each of n channels, all in the same block.
-QL_HOT void blockRow1(const uint8_t* row, uint64_t n, float* amax) {
-  for (uint64_t c = 0; c < n; c += 4) {
-    int lanes;
-    const v4f x = loadRow(row, c, n, &lanes);
+// Row mode, block absMax (pass 1) and noise (pass 2), over `nr` rows `stride` bytes
+// apart (all in one block), those of a group of 4 channels in registers down the
+// rows: per channel the same operations in the same row order, so the same bits.
+template <class E>
+QL_HOT void blockRows1(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, float* amax) {
+  uint64_t c = 0;
+  for (; c + 4 <= n; c += 4) {
     v4f a;
-    if (lanes == 4) {
-      std::memcpy(&a, amax + c, 16);
-      a = vmax(a, vabs(x));
-      std::memcpy(amax + c, &a, 16);
-    } else {
-      for (int k = 0; k < lanes; ++k) amax[c + k] = std::max(amax[c + k], std::fabs(x[k]));
-    }
+    std::memcpy(&a, amax + c, 16);
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) a = vmax(a, vabs(E::load4(p)));
+    std::memcpy(amax + c, &a, 16);
+  }
+  for (; c < n; ++c) {
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) amax[c] = std::max(amax[c], std::fabs(E::load1(p)));
   }
 }
 
-QL_HOT void blockRow2(const uint8_t* row, uint64_t n, const float* inv, const float* scale, double* noise) {
+template <class E>
+QL_HOT void blockRows2(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* inv, const float* scale,
+                       double* noise) {
   for (uint64_t c = 0; c < n; c += 4) {
-    int lanes;
-    const v4f x = loadRow(row, c, n, &lanes);
-    const v4d e = __builtin_convertvector(blockError(x, vload(inv + c), vload(scale + c)), v4d);
+    const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
+    const v4f vi = vload(inv + c), vs = vload(scale + c);
     v4d a;  // `noise` is padded to whole vectors; padded lanes hold x = 0 and add 0
     std::memcpy(&a, noise + c, 32);
-    a += e * e;
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) {
+      const v4f x = lanes == 4 ? E::load4(p) : E::partial(p, lanes);
+      const v4d e = __builtin_convertvector(blockError(x, vi, vs), v4d);
+      a += e * e;
+    }
     std::memcpy(noise + c, &a, 32);
   }
 }
@@ -458,6 +561,9 @@ struct LayerStatsBuilder::State {
   };
   std::vector<Blocks> blocks;
   std::vector<float> blockInv, blockScale;  // row mode: one block row's parameters [channels]
+  template <class E>
+  void feedAll(int pass, const uint8_t* values, uint64_t first, uint64_t count);
+  template <class E>
   void feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count);
   void deriveBlockMax();
 
@@ -530,26 +636,22 @@ uint64_t LayerStatsBuilder::unitElements() const { return st_->rowMode ? st_->CC
 int LayerStatsBuilder::passes() const { return st_->passes; }
 uint64_t LayerStatsBuilder::elementCount() const { return st_->N; }
 
-Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
-  State& t = *st_;
-  const uint64_t unit = unitElements();
-  if (pass != t.done + 1 || pass > t.passes) return makeError(ErrorCode::InvalidArgument, "statistics pass out of order");
-  if (first % unit || count % unit || first > t.N || count > t.N - first) {
-    return makeError(ErrorCode::InvalidArgument,
-                     "a piece of the weight tensor must hold whole runs of " + std::to_string(unit) + " values");
-  }
+// The statistics' passes over a piece of stored elements of type E (checked by feed).
+template <class E>
+QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
+  State& t = *this;
   const ChannelLayout& L = t.L;
   if (!t.rowMode) {
     const uint64_t inner = L.inner;
     for (uint64_t j = first / inner, end = (first + count) / inner; j < end; ++j) {
       const uint64_t c = j % L.channels, o = j / (L.rows * L.channels), ch = o * L.channels + c;
-      const uint8_t* p = values + 4 * ((j * inner) - first);
+      const uint8_t* p = values + E::kSize * ((j * inner) - first);
       if (pass == 1) {
-        pass1Run(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
+        pass1Run<E>(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
       } else if (pass == 2) {
-        pass2Run<false>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
+        pass2Run<E, false>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
       } else if (t.redo[ch]) {
-        pass2Run<true>(p, inner, t.P[ch], nullptr, &t.acc[ch * kAccs]);
+        pass2Run<E, true>(p, inner, t.P[ch], nullptr, &t.acc[ch * kAccs]);
       }
     }
   } else {
@@ -562,57 +664,74 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
         const uint64_t w = std::min<uint64_t>(kBlock, t.CC - cb);
         const uint64_t base = o * t.CC + cb;
         const RowArrays A = pass == 1 ? RowArrays{} : t.rowArrays(o, cb);
-        int k = 0;
-        for (uint64_t r = ra; r < rb; ++r) {
-          const uint8_t* row = values + 4 * (r * t.CC + cb - first);
+        // Tiles of kFlush rows from ra (the last one shorter): the float partial sums
+        // are flushed into the double sums after each.
+        for (uint64_t r = ra; r < rb;) {
+          const uint64_t nr = std::min<uint64_t>(kFlush, rb - r);
+          const uint8_t* row = values + E::kSize * (r * t.CC + cb - first);
           if (pass == 1) {
-            pass1Row(row, w, t.mn.data() + base, t.mx.data() + base, t.ps.data() + base);
-            if (++k == kFlush || r + 1 == rb) {
-              for (uint64_t cc = base; cc < base + w; ++cc) {
-                t.sum[cc] += t.ps[cc];
-                t.ps[cc] = 0;
-              }
-              k = 0;
+            for (uint64_t i = 0; i < nr; i += kTile)
+              pass1Rows<E>(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, t.mn.data() + base,
+                           t.mx.data() + base, t.ps.data() + base);
+            for (uint64_t cc = base; cc < base + w; ++cc) {
+              t.sum[cc] += t.ps[cc];
+              t.ps[cc] = 0;
             }
           } else if (pass == 2) {
-            pass2Row(row, w, A, &t.hist);
-            if (++k == kFlush || r + 1 == rb) {
-              t.flushRow(o, cb, w);
-              k = 0;
-            }
+            for (uint64_t i = 0; i < nr; i += kTile)
+              pass2Rows<E>(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, &t.hist);
+            t.flushRow(o, cb, w);
           } else {
-            pass2RowWide(row, w, A, t.S.mean.data() + base, t.acc.data() + base * kAccs);
+            for (uint64_t i = 0; i < nr; ++i)
+              pass2RowWide<E>(row + E::kSize * t.CC * i, w, A, t.S.mean.data() + base, t.acc.data() + base * kAccs);
           }
+          r += nr;
         }
       }
     }
   }
-  if (pass < 3) t.feedBlocks(pass, values, first, count);
+  if (pass < 3) t.feedBlocks<E>(pass, values, first, count);
   if (pass == 1) {
     // NaN or infinite weights poison the sums; count them where it happens.
     bool suspicious = false;
     for (double v : t.sum) suspicious = suspicious || !std::isfinite(v);
     if (suspicious) {
-      for (uint64_t i = 0; i < count; ++i) t.nonFinite += !std::isfinite(loadF(values + 4 * i));
+      for (uint64_t i = 0; i < count; ++i) t.nonFinite += !std::isfinite(E::load1(values + E::kSize * i));
     }
   }
+}
+
+Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, uint64_t count, Storage storage) {
+  State& t = *st_;
+  const uint64_t unit = unitElements();
+  if (pass != t.done + 1 || pass > t.passes) return makeError(ErrorCode::InvalidArgument, "statistics pass out of order");
+  if (first % unit || count % unit || first > t.N || count > t.N - first) {
+    return makeError(ErrorCode::InvalidArgument,
+                     "a piece of the weight tensor must hold whole runs of " + std::to_string(unit) + " values");
+  }
+  // Through a table, so that the build's optimizer keeps each element type's passes a
+  // function of its own (one large function holding all three ran the float32 loops slower).
+  using Feed = void (State::*)(int, const uint8_t*, uint64_t, uint64_t);
+  static constexpr Feed kFeed[3] = {&State::feedAll<F32>, &State::feedAll<F16>, &State::feedAll<BF16>};
+  (t.*kFeed[static_cast<int>(storage) % 3])(pass, values, first, count);
   return {};
 }
 
 // Block-wise INT4 over a piece (whole units), in its own sweep so that the other
 // schemes' loops stay as they are. Pass 3 has nothing to redo: its squares are double.
-void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
+template <class E>
+QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
   if (!rowMode) {
     const uint64_t inner = L.inner;
     for (uint64_t j = first / inner, end = (first + count) / inner; j < end; ++j) {
       const uint64_t c = j % L.channels, r = (j / L.channels) % L.rows, o = j / (L.rows * L.channels), ch = o * L.channels + c;
-      const uint8_t* p = values + 4 * ((j * inner) - first);
+      const uint8_t* p = values + E::kSize * ((j * inner) - first);
       for (Blocks& k : blocks) {
         if (pass == 1 && k.from >= 0) continue;
         if (pass == 1)
-          blockRun1(p, inner, r * inner, k.B, &k.amax[ch * k.nb]);
+          blockRun1<E>(p, inner, r * inner, k.B, &k.amax[ch * k.nb]);
         else
-          blockRun2(p, inner, r * inner, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
+          blockRun2<E>(p, inner, r * inner, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
       }
     }
     return;
@@ -627,18 +746,23 @@ void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint6
       for (Blocks& k : blocks) {
         if (pass == 1 && k.from >= 0) continue;
         uint64_t cached = ~uint64_t{0};  // the block whose parameters blockInv holds
-        for (uint64_t r = ra; r < rb; ++r) {
-          const uint8_t* row = values + 4 * (r * CC + cb - first);
+        for (uint64_t r = ra; r < rb;) {
+          const uint8_t* row = values + E::kSize * (r * CC + cb - first);
           const uint64_t b = (r - o * L.rows) / k.B, at = (o * k.nb + b) * CC + cb;
+          const uint64_t nr = std::min(rb, o * L.rows + (b + 1) * k.B) - r;  // the rows of block b
+          r += nr;
           if (pass == 1) {
-            blockRow1(row, w, &k.amax[at]);
+            for (uint64_t i = 0; i < nr; i += kTile)
+              blockRows1<E>(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, &k.amax[at]);
             continue;
           }
           if (b != cached) {  // lanes past w keep stale finite values: they see x = 0
             for (uint64_t c = 0; c < w; ++c) blockParams(k.amax[at + c], &blockInv[c], &blockScale[c]);
             cached = b;
           }
-          blockRow2(row, w, blockInv.data(), blockScale.data(), &k.noise[o * CC + cb]);
+          for (uint64_t i = 0; i < nr; i += kTile)
+            blockRows2<E>(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
+                          &k.noise[o * CC + cb]);
         }
       }
     }

@@ -92,6 +92,10 @@ struct LayerStats {
   double q1 = 0, q3 = 0, outlierThreshold = 0;
 };
 
+// How the values a builder is fed are stored: little-endian float32, IEEE float16 or
+// bfloat16; the last two are converted to float32 as they are read, exactly.
+enum class Storage { Float32, Float16, BFloat16 };
+
 // `values`: float32 little-endian, laid out as `layout`; need not be aligned.
 Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout& layout, const Options& options = {});
 
@@ -111,8 +115,8 @@ class LayerStatsBuilder {
   uint64_t unitElements() const;
   uint64_t elementCount() const;
   int passes() const;  // 2, or 3 once pass 2 has ended and found underflowing channels
-  // `values` holds float32 elements [first, first + count) of the tensor.
-  Error feed(int pass, const uint8_t* values, uint64_t first, uint64_t count);
+  // `values` holds elements [first, first + count) of the tensor, stored as `storage`.
+  Error feed(int pass, const uint8_t* values, uint64_t first, uint64_t count, Storage storage = Storage::Float32);
   Error endPass(int pass);
   Result<LayerStats> finish();
 

@@ -1,0 +1,157 @@
+// Statistics fed float16 or bfloat16 bytes, converted to float32 as they are read, must
+// equal the statistics of the same values converted first by the scalar converters
+// (onnx::halfToFloat, onnx::bfloat16ToFloat), bit for bit: every finite half and every
+// bfloat16 below the analysed magnitude, on a row-mode and a run-mode layout, fed in
+// pieces of odd sizes; and a non-finite value is refused the same way.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "onnx/tensor_data.hpp"
+#include "stats/input_channels.hpp"
+#include "stats/stats.hpp"
+
+using ql::stats::ChannelLayout;
+using ql::stats::InputChannelAbsMax;
+using ql::stats::InputChannelShape;
+using ql::stats::LayerStats;
+using ql::stats::LayerStatsBuilder;
+using ql::stats::Storage;
+
+namespace {
+
+// Every pass over `bytes` (elements of `size` bytes), in pieces of `units` units.
+ql::Result<LayerStats> build(const ChannelLayout& L, const uint8_t* bytes, size_t size, Storage storage, uint64_t units) {
+  auto b = LayerStatsBuilder::create(L);
+  REQUIRE(b.ok());
+  const uint64_t n = b->elementCount(), step = b->unitElements() * units;
+  for (int pass = 1; pass <= b->passes(); ++pass) {
+    for (uint64_t first = 0; first < n; first += step) {
+      const uint64_t count = std::min(step, n - first);
+      ql::Error e = b->feed(pass, bytes + size * first, first, count, storage);
+      if (!e.ok()) return e;
+    }
+    ql::Error e = b->endPass(pass);
+    if (!e.ok()) return e;
+  }
+  return b->finish();
+}
+
+template <class T>
+bool sameBits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+template <class T>
+bool sameBits(const T& a, const T& b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+void requireSame(const LayerStats& a, const LayerStats& b) {
+  CHECK(sameBits(a.min, b.min));
+  CHECK(sameBits(a.max, b.max));
+  CHECK(sameBits(a.absMax, b.absMax));
+  CHECK(sameBits(a.range, b.range));
+  CHECK(sameBits(a.mean, b.mean));
+  CHECK(sameBits(a.std, b.std));
+  CHECK(sameBits(a.relativeRange, b.relativeRange));
+  for (int s = 0; s < ql::stats::kSchemes; ++s) CHECK(sameBits(a.channelSqnr[s], b.channelSqnr[s]));
+  CHECK(sameBits(a.sqnr, b.sqnr));
+  CHECK(sameBits(a.tensorMin, b.tensorMin));
+  CHECK(sameBits(a.tensorMax, b.tensorMax));
+  CHECK(sameBits(a.tensorMean, b.tensorMean));
+  CHECK(sameBits(a.tensorStd, b.tensorStd));
+  REQUIRE(a.blockSqnr.size() == b.blockSqnr.size());
+  for (size_t k = 0; k < a.blockSqnr.size(); ++k) {
+    CHECK(sameBits(a.blockSqnr[k].sqnr, b.blockSqnr[k].sqnr));
+    CHECK(sameBits(a.blockSqnr[k].channelSqnr, b.blockSqnr[k].channelSqnr));
+  }
+  CHECK(a.histogram == b.histogram);
+  CHECK(a.outliers == b.outliers);
+}
+
+// The 16-bit patterns `keep` accepts, in a scrambled order (so that channels mix
+// magnitudes), with their float32 values from the scalar converter.
+template <class Keep, class Convert>
+void patterns(Keep keep, Convert convert, std::vector<uint16_t>* bits, std::vector<float>* values) {
+  for (uint32_t i = 0; i < 65536; ++i) {
+    const uint16_t h = static_cast<uint16_t>((i * 40503u) & 0xffffu);  // odd multiplier: a permutation
+    if (keep(h)) bits->push_back(h);
+  }
+  for (uint16_t h : *bits) values->push_back(convert(h));
+}
+
+void compareLayouts(const std::vector<uint16_t>& bits, const std::vector<float>& values, Storage storage, uint64_t channels) {
+  const uint64_t n = bits.size();
+  REQUIRE(n % channels == 0);
+  const auto* raw = reinterpret_cast<const uint8_t*>(bits.data());
+  const auto* f32 = reinterpret_cast<const uint8_t*>(values.data());
+  const ChannelLayout row{1, n / channels, channels, 1}, run{1, 1, channels, n / channels};
+  for (const ChannelLayout& L : {row, run}) {
+    for (uint64_t units : {uint64_t{1}, uint64_t{37}, uint64_t{1} << 20}) {
+      auto a = build(L, raw, 2, storage, units);
+      auto b = build(L, f32, 4, Storage::Float32, units);
+      REQUIRE(a.ok());
+      REQUIRE(b.ok());
+      requireSame(a.value(), b.value());
+    }
+  }
+  // Input channels: rows of the [n / channels, channels] matrix, then its columns.
+  for (int axis : {0, 1}) {
+    InputChannelShape s;
+    s.dims = {static_cast<int64_t>(n / channels), static_cast<int64_t>(channels)};
+    s.axis = axis;
+    s.outputAxis = 1 - axis;
+    auto a = InputChannelAbsMax::create(s), b = InputChannelAbsMax::create(s);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    for (uint64_t first = 0; first < n; first += 1001) {
+      const uint64_t count = std::min<uint64_t>(1001, n - first);
+      a->feed(raw + 2 * first, first, count, storage);
+      b->feed(f32 + 4 * first, first, count);
+    }
+    CHECK(sameBits(a->finish().absMax, b->finish().absMax));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("storage: every finite float16, converted as read, gives the float32 statistics", "[stats][storage]") {
+  std::vector<uint16_t> bits;
+  std::vector<float> values;
+  patterns([](uint16_t h) { return (h & 0x7c00) != 0x7c00; }, ql::onnx::halfToFloat, &bits, &values);
+  REQUIRE(bits.size() == 63488);  // 2048 * 31
+  compareLayouts(bits, values, Storage::Float16, 31);
+}
+
+TEST_CASE("storage: every bfloat16 below 1e15, converted as read, gives the float32 statistics", "[stats][storage]") {
+  std::vector<uint16_t> bits;
+  std::vector<float> values;
+  // exponent fields below 176 (2^49 > 1e15 > 2^48 * (2 - 2^-7)): |x| < 2^49
+  patterns([](uint16_t b) { return ((b >> 7) & 0xff) < 176 && ql::onnx::bfloat16ToFloat(b) < 1e15f; }, ql::onnx::bfloat16ToFloat,
+           &bits, &values);
+  REQUIRE(bits.size() % 11 == 0);
+  compareLayouts(bits, values, Storage::BFloat16, 11);
+}
+
+TEST_CASE("storage: a non-finite float16 or bfloat16 is refused as a float32 one is", "[stats][storage]") {
+  for (uint16_t special : {uint16_t{0x7c00}, uint16_t{0xfc00}, uint16_t{0x7e00}}) {  // +inf, -inf, NaN (float16)
+    std::vector<uint16_t> bits(64, 0x3c00);                                          // 1.0
+    bits[13] = special;
+    std::vector<float> values;
+    for (uint16_t h : bits) values.push_back(ql::onnx::halfToFloat(h));
+    const ChannelLayout L{1, 16, 4, 1};
+    auto a = build(L, reinterpret_cast<const uint8_t*>(bits.data()), 2, Storage::Float16, 3);
+    auto b = build(L, reinterpret_cast<const uint8_t*>(values.data()), 4, Storage::Float32, 3);
+    REQUIRE(!a.ok());
+    REQUIRE(!b.ok());
+    CHECK(a.error().message == b.error().message);
+    CHECK(a.error().message.find("NaN or infinite") != std::string::npos);
+  }
+  std::vector<uint16_t> bf(64, 0x3f80);  // 1.0
+  bf[5] = 0x7f80;                        // +inf (bfloat16)
+  auto c = build(ChannelLayout{1, 1, 4, 16}, reinterpret_cast<const uint8_t*>(bf.data()), 2, Storage::BFloat16, 1);
+  REQUIRE(!c.ok());
+  CHECK(c.error().message.find("NaN or infinite") != std::string::npos);
+}
