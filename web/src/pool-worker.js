@@ -39,7 +39,14 @@ function serve(post) {
       const src = await openSource(core, m.source);
       const external = externalFiles(core, m.externalData, src.dir);
       const session = await openAnalysisSession(core, src);
-      const ctx = { src, external, histogramBins: m.histogramBins, blockSize: m.blockSize, signal: null, scratch: { ptr: 0, size: 0 } };
+      const ctx = {
+        src,
+        external,
+        histogramBins: m.histogramBins,
+        blockSize: m.blockSize,
+        signal: null,
+        scratch: { ptr: 0, size: 0 },
+      };
       state = { core, session, ctx };
       post({ type: 'ready', described: m.describe ? describeSession(session, src.name) : null });
     } else if (m.type === 'layer') {
@@ -53,13 +60,14 @@ function serve(post) {
   };
 }
 
+// No top-level await: bundlers (Vite's default) make classic workers, which cannot have it.
 if (isNode) {
-  const { parentPort } = await nodeImport('worker_threads');
-  if (parentPort) {
+  nodeImport('worker_threads').then(({ parentPort }) => {
+    if (!parentPort) return;
     const onMessage = serve((m, transfer) => parentPort.postMessage(m, transfer));
     parentPort.on('message', onMessage);
     parentPort.postMessage({ type: 'started' });
-  }
+  });
 } else if (typeof WorkerGlobalScope !== 'undefined' && typeof self !== 'undefined' && self instanceof WorkerGlobalScope) {
   const onMessage = serve((m, transfer) => self.postMessage(m, transfer || []));
   self.onmessage = (event) => onMessage(event.data);
