@@ -210,6 +210,16 @@ val blockSchemes(bool given, val blockSize) {
   return out;
 }
 
+// Positions 0..n-1, riskiest first (the core's rankByRisk), of the INT8 per-tensor SQNR
+// values given (a Float64Array; NaN for a layer not analysed or failed): the ranking of
+// layers analysed in several sessions (a pool of workers), merged.
+val rankByRisk(val int8PerTensorSqnr) {
+  const std::vector<double> sqnr = emscripten::convertJSArrayToNumberVector<double>(int8PerTensorSqnr);
+  val out = val::array();
+  for (size_t k : analysis::rankByRisk(sqnr)) out.call<void>("push", static_cast<double>(k));
+  return out;
+}
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(quantlens_analysis) {
@@ -227,6 +237,7 @@ EMSCRIPTEN_BINDINGS(quantlens_analysis) {
       .function("finish", &Session::finish);
   emscripten::function("openSession", &Session::open);
   emscripten::function("blockSchemes", &blockSchemes);
+  emscripten::function("rankByRisk", &rankByRisk);
   emscripten::function("openSessionReader", &Session::openReader);
 }
 

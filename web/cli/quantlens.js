@@ -78,6 +78,8 @@ const OPTIONS = {
   sqnrScheme: { flag: '--sqnr-scheme', arg: 'SCHEME' },
   // Read as a number and checked by the core (analyze's blockSize), as for every caller.
   blockSize: { flag: '--block-size', arg: 'N', read: (v) => (v.trim() === '' ? NaN : Number(v)) },
+  // Read as a number and checked by analyze() (its workers option).
+  workers: { flag: '--workers', arg: 'N', read: (v) => (v.trim() === '' ? NaN : Number(v)) },
   output: { flag: '--output', short: '-o', arg: 'FILE' },
   keepRelu6: { flag: '--keep-relu6' },
   noBiasAbsorption: { flag: '--no-bias-absorption' },
@@ -87,6 +89,11 @@ const OPTIONS = {
   help: { flag: '--help', short: '-h' },
 };
 const HELP_LINE = ['help', 'this text'];
+const WORKERS_LINE = [
+  'workers',
+  'analyse layers in N worker threads at once (default: one per core, at most 8,',
+  'when the weights come to 64 MB or more; 1: in the main thread); same results',
+];
 
 // Each command: its usage line, what it does, the formats it writes, and its option table,
 // [option, help lines...] in the order of the help text. The table is both what the
@@ -129,6 +136,7 @@ const COMMANDS = {
         'int4PerTensor, int4PerChannel, int4Block32, int4Block128, int4Block<N> (with',
         '--block-size N); --fail-below-sqnr SCHEME:DB says the same',
       ],
+      WORKERS_LINE,
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
@@ -215,6 +223,7 @@ const COMMANDS = {
         'the report shows only those layers (and the pairs and equalized layers',
         'whose name matches)',
       ],
+      WORKERS_LINE,
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
@@ -433,6 +442,7 @@ async function runAnalyze(opts) {
     histogramBins: opts.bins ?? 128,
     blockSize: opts.blockSize,
     layers: opts.layersRe,
+    workers: opts.workers,
     onProgress: p.onProgress(),
   });
   p.done();
@@ -592,6 +602,7 @@ async function runReport(opts) {
     histogramBins: opts.bins ?? 128,
     blockSize: opts.blockSize,
     layers,
+    workers: opts.workers,
     onProgress: p.onProgress('model'),
   });
   let equalization = opts.equalize
@@ -609,6 +620,7 @@ async function runReport(opts) {
       histogramBins: opts.bins ?? 128,
       blockSize: opts.blockSize,
       layers,
+      workers: opts.workers,
       onProgress: p.onProgress('model B'),
     });
     comparison = await compare(model, opts.compare, { onProgress: p.onProgress('compare') });

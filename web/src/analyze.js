@@ -3,6 +3,7 @@ import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
 import { riskRanking, storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
+import { analyzeInPool, checkWorkers, poolFits, poolSize } from './pool.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export { SCHEMES };
@@ -113,13 +114,15 @@ const onPageThread = typeof window === 'object' && typeof document === 'object';
  * @param options { onProgress({phase, done, total, layer}), signal: AbortSignal,
  *                  histogramBins = 128, blockSize (one more INT4 block size to measure: a whole number
  *                  from 1 to 1048576; 32 and 128 always are), externalData: {location: bytes|Blob} | (location, offset, length) => Promise<Uint8Array>,
- *                  layers: RegExp | (layer) => boolean  (which layers to analyse) }
+ *                  layers: RegExp | (layer) => boolean  (which layers to analyse),
+ *                  workers (how many workers analyse layers in parallel: pool.js) }
  */
 export async function analyze(source, options = {}) {
   const { onProgress, signal, histogramBins = 128 } = options;
   if (!Number.isInteger(histogramBins) || histogramBins < 1 || histogramBins > 1 << 20) {
     throw new QuantLensError('INVALID_ARGUMENT', `histogramBins must be an integer from 1 to ${1 << 20}`);
   }
+  const requested = checkWorkers(options.workers);
   checkAbort(signal);
   const core = await loadCore();
   // The core checks the block size (once, for every caller) and names the block schemes.
@@ -128,136 +131,203 @@ export async function analyze(source, options = {}) {
   const blockSize = given ? options.blockSize : 0;
   const src = await openSource(core, source);
   const external = externalFiles(core, options.externalData, src.dir);
+  const select =
+    typeof options.layers === 'function'
+      ? options.layers
+      : options.layers instanceof RegExp
+        ? (l) => options.layers.test(l.name)
+        : () => true;
+  const job = { source, externalData: options.externalData, histogramBins, blockSize, signal, onProgress };
+  job.choose = (described) => chooseLayers(described, select);
   let session = null;
-  let scratch = { ptr: 0, size: 0 };
+  const ctx = { src, external, histogramBins, blockSize, signal, scratch: { ptr: 0, size: 0 } };
   try {
-    // Which pieces of which file are read for each weight is the core's streaming plan
-    // (src/analysis/plan.hpp); a slowly read source (a Blob) reads larger weights whole.
-    const slowRead = !!src.slowRead;
-    if (src.sync) {
-      // The core reads the structure and leaves large weights in the file (streaming).
-      // Progress is the position reached in the file (skipped weights count as passed).
-      let reached = 0;
-      let readError = null;
-      session = core.openSessionReader(
-        src.size,
-        (offset, length, ptr) => {
-          // Never let an exception unwind through the core's frames: report a failed read.
-          try {
-            const ok = src.readSync(offset, length, ptr);
-            reached = Math.max(reached, offset + length);
-            if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
-            return ok;
-          } catch (e) {
-            readError = e;
-            return false;
-          }
-        },
-        slowRead,
-      );
-      if (isCoreError(session)) {
-        // nothing to delete
-        const err = session;
-        session = null;
-        if (!readError) unwrap(err, src.name);
-      }
-      if (readError)
-        throw readError instanceof QuantLensError
-          ? readError
-          : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
-    } else {
-      const ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
-      session = unwrap(core.openSession(ptr, src.size, slowRead), src.name); // owns ptr from here
+    let described;
+    let layers;
+    if (requested !== 1 && !src.sync && (await poolFits(job, src.size, requested))) {
+      // The structure can only be read whole here (a Blob on a page): the workers read it.
+      // (null when no worker could start: then as one.)
+      ({ described, layers } = (await analyzeInPool(job, requested, null)) || {});
     }
-    const model = { name: src.name, ...session.model() };
-    const select =
-      typeof options.layers === 'function'
-        ? options.layers
-        : options.layers instanceof RegExp
-          ? (l) => options.layers.test(l.name)
-          : () => true;
-    const n = session.layerCount();
-    const layers = [];
-    let last = now();
-    for (let i = 0; i < n; i++) {
-      checkAbort(signal);
-      const info = session.layer(i);
-      const layer = { index: i, ...info };
-      delete layer.external;
-      if (!select(layer)) continue;
-      const where = unwrap(session.weight(i), src.name);
-      let r;
-      if (!where.stream) {
-        r = session.analyze(i, histogramBins, blockSize);
-      } else {
-        // Stream the weight through one reused heap buffer, piece by piece, pass by pass,
-        // as the plan says.
-        const read = where.external
-          ? (off, len, ptr) => external.readInto(where, where.offset + off, len, ptr)
-          : (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
-        const plan = session.begin(i, histogramBins, blockSize);
-        if (isCoreError(plan)) {
-          r = plan;
-        } else {
-          // One heap buffer for every streamed weight, as large as the plan says (fresh
-          // memory is costly to touch; reused memory is not).
-          if (scratch.size < plan.bufferBytes || !scratch.ptr) {
-            if (scratch.ptr) core._free(scratch.ptr);
-            scratch = { ptr: 0, size: 0 };
-            scratch = { ptr: heapAlloc(core, plan.bufferBytes), size: plan.bufferBytes };
-          }
-          // A resident weight is read once and every pass runs over it.
-          const { byteSize, pieceBytes, resident } = plan;
-          let e = null;
-          if (resident) await read(0, byteSize, scratch.ptr);
-          for (let pass = 1, passes = plan.passes; !e && pass <= passes; pass++) {
-            for (let off = 0; !e && off < byteSize; off += pieceBytes) {
-              checkAbort(signal);
-              const len = Math.min(pieceBytes, byteSize - off);
-              if (!resident) await read(off, len, scratch.ptr);
-              e = session.feed(pass, resident ? scratch.ptr + off : scratch.ptr, len, off);
-            }
-            if (!e) {
-              const p = session.endPass(pass);
-              if (isCoreError(p)) e = p;
-              else passes = p;
-            }
-          }
-          r = e || session.finish();
-        }
-      }
-      if (isCoreError(r)) {
-        if (FATAL.has(r.code)) unwrap(r, src.name);
-        layer.error = { code: r.code, message: r.message };
-      } else {
-        Object.assign(layer, copyStats(r));
-      }
-      layers.push(layer);
-      if (onProgress) onProgress({ phase: 'analyze', done: i + 1, total: n, layer: layer.name });
-      if ((signal || onPageThread) && now() - last > 30) {
-        // keep the page responsive; lets an abort land
-        await yieldToEventLoop();
-        last = now();
-      }
+    if (!layers) {
+      session = await openAnalysisSession(core, src, { onProgress, signal });
+      described = describeSession(session, src.name);
+      const chosen = chooseLayers(described, select);
+      const workers = requested === 1 ? 1 : await poolSize(job, chosen, requested);
+      if (workers > 1) layers = (await analyzeInPool(job, workers, { ...described, chosen }))?.layers;
+      if (!layers) layers = await analyzeInThread(core, session, chosen, described.count, ctx, onProgress);
     }
-    const ranking = session.ranking(); // over all layers; keep the analysed ones
-    const position = new Map(layers.map((l, k) => [l.index, k]));
-    const order = ranking.filter((i) => position.has(i)).map((i) => position.get(i));
     return {
       schema: SCHEMA,
-      model,
+      model: described.model,
       options: { histogramBins, blockSize: given ? blockSize : null },
       schemes: [...SCHEMES.filter((k) => blockSizeOf(k) === null), ...blockSchemes],
       layers,
-      skipped: session.skipped(),
-      summary: summarize(layers, order),
+      skipped: described.skipped,
+      summary: summarize(layers, rankLayers(core, layers, described.count)),
     };
   } finally {
-    if (scratch.ptr) core._free(scratch.ptr);
+    if (ctx.scratch.ptr) core._free(ctx.scratch.ptr);
     if (session) session.delete();
     await external.close();
     src.close();
   }
+}
+
+// Opens an analysis session over an open source: streaming when it can be read
+// synchronously (the core reads the structure and leaves large weights in the file; progress
+// is the position reached in the file, skipped weights counting as passed), else read whole.
+export async function openAnalysisSession(core, src, { onProgress, signal } = {}) {
+  // Which pieces of which file are read for each weight is the core's streaming plan
+  // (src/analysis/plan.hpp); a slowly read source (a Blob) reads larger weights whole.
+  const slowRead = !!src.slowRead;
+  if (!src.sync) {
+    const ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
+    return unwrap(core.openSession(ptr, src.size, slowRead), src.name); // owns ptr from here
+  }
+  let reached = 0;
+  let readError = null;
+  const session = core.openSessionReader(
+    src.size,
+    (offset, length, ptr) => {
+      // Never let an exception unwind through the core's frames: report a failed read.
+      try {
+        const ok = src.readSync(offset, length, ptr);
+        reached = Math.max(reached, offset + length);
+        if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
+        return ok;
+      } catch (e) {
+        readError = e;
+        return false;
+      }
+    },
+    slowRead,
+  );
+  if (isCoreError(session) && !readError) unwrap(session, src.name);
+  if (readError) {
+    if (!isCoreError(session)) session.delete();
+    throw readError instanceof QuantLensError
+      ? readError
+      : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
+  }
+  return session;
+}
+
+// What analyze() reports of layer i before its statistics.
+function layerInfo(session, i) {
+  const layer = { index: i, ...session.layer(i) };
+  delete layer.external;
+  return layer;
+}
+
+// The model, every layer's description with the bytes of its weight (to deal the layers
+// out by size), and the weight nodes skipped.
+export function describeSession(session, name) {
+  const count = session.layerCount();
+  const all = [];
+  for (let i = 0; i < count; i++) {
+    const info = layerInfo(session, i);
+    const where = session.weight(i);
+    const elements = info.shape ? info.shape.reduce((a, b) => a * b, 1) : 0;
+    const bytes = !isCoreError(where) && where.stream && where.length != null ? where.length : elements * 4;
+    all.push({ info, bytes });
+  }
+  return { model: { name, ...session.model() }, count, all, skipped: session.skipped() };
+}
+
+// The layers `select` keeps: [{index, name, bytes}], in layer order.
+export function chooseLayers(described, select) {
+  return described.all.filter((l) => select(l.info)).map((l) => ({ index: l.info.index, name: l.info.name, bytes: l.bytes }));
+}
+
+// Layer i whole: its description and statistics, or `error` when this one layer cannot be
+// analysed (NaN weights, an unsupported type). A failure that makes the model unreadable
+// throws. `ctx`: {src, external, histogramBins, blockSize, signal, scratch: {ptr, size}}
+// (one heap buffer reused for every streamed weight; the caller frees it).
+export async function analyzeLayerAt(core, session, i, ctx) {
+  const { src, external, histogramBins, blockSize, signal } = ctx;
+  const layer = layerInfo(session, i);
+  const where = unwrap(session.weight(i), src.name);
+  let r;
+  if (!where.stream) {
+    r = session.analyze(i, histogramBins, blockSize);
+  } else {
+    // Stream the weight through one reused heap buffer, piece by piece, pass by pass,
+    // as the plan says.
+    const read = where.external
+      ? (off, len, ptr) => external.readInto(where, where.offset + off, len, ptr)
+      : (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
+    const plan = session.begin(i, histogramBins, blockSize);
+    if (isCoreError(plan)) {
+      r = plan;
+    } else {
+      // One heap buffer for every streamed weight, as large as the plan says (fresh
+      // memory is costly to touch; reused memory is not).
+      if (ctx.scratch.size < plan.bufferBytes || !ctx.scratch.ptr) {
+        if (ctx.scratch.ptr) core._free(ctx.scratch.ptr);
+        ctx.scratch = { ptr: 0, size: 0 };
+        ctx.scratch = { ptr: heapAlloc(core, plan.bufferBytes), size: plan.bufferBytes };
+      }
+      const scratch = ctx.scratch;
+      // A resident weight is read once and every pass runs over it.
+      const { byteSize, pieceBytes, resident } = plan;
+      let e = null;
+      if (resident) await read(0, byteSize, scratch.ptr);
+      for (let pass = 1, passes = plan.passes; !e && pass <= passes; pass++) {
+        for (let off = 0; !e && off < byteSize; off += pieceBytes) {
+          checkAbort(signal);
+          const len = Math.min(pieceBytes, byteSize - off);
+          if (!resident) await read(off, len, scratch.ptr);
+          e = session.feed(pass, resident ? scratch.ptr + off : scratch.ptr, len, off);
+        }
+        if (!e) {
+          const p = session.endPass(pass);
+          if (isCoreError(p)) e = p;
+          else passes = p;
+        }
+      }
+      r = e || session.finish();
+    }
+  }
+  if (isCoreError(r)) {
+    if (FATAL.has(r.code)) unwrap(r, src.name);
+    layer.error = { code: r.code, message: r.message };
+  } else {
+    Object.assign(layer, copyStats(r));
+  }
+  return layer;
+}
+
+// The chosen layers, one after the other, in this thread.
+async function analyzeInThread(core, session, chosen, count, ctx, onProgress) {
+  const { signal } = ctx;
+  const layers = [];
+  let last = now();
+  for (const { index } of chosen) {
+    checkAbort(signal);
+    const layer = await analyzeLayerAt(core, session, index, ctx);
+    layers.push(layer);
+    if (onProgress) onProgress({ phase: 'analyze', done: index + 1, total: count, layer: layer.name });
+    if ((signal || onPageThread) && now() - last > 30) {
+      // keep the page responsive; lets an abort land
+      await yieldToEventLoop();
+      last = now();
+    }
+  }
+  return layers;
+}
+
+// The riskiest first, as positions in `layers` (analysed in one session or in several):
+// the core's ranking of every layer by INT8 per-tensor SQNR, a layer not analysed or
+// failed counting as NaN, kept to the analysed ones.
+function rankLayers(core, layers, count) {
+  const sqnr = new Float64Array(count).fill(NaN);
+  for (const l of layers) if (!l.error) sqnr[l.index] = l.sqnr.int8PerTensor;
+  const position = new Map(layers.map((l, k) => [l.index, k]));
+  return core
+    .rankByRisk(sqnr)
+    .filter((i) => position.has(i))
+    .map((i) => position.get(i));
 }
 
 function summarize(layers, order) {

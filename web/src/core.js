@@ -36,6 +36,11 @@ export function configureCore({ wasmBinary, wasmUrl } = {}) {
   givenUrl = wasmUrl ? String(wasmUrl) : null;
 }
 
+/** Where this realm's core comes from (configureCore's values), for the workers it starts. */
+export function coreConfig() {
+  return { wasmBinary: givenWasm, wasmUrl: givenUrl };
+}
+
 // Reads a wasmUrl under Node: a file: URL or a path with fs, anything else with fetch.
 async function nodeRead(url) {
   if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.startsWith('file:')) {

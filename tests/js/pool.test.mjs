@@ -1,0 +1,160 @@
+// analyze()'s pool of workers (web/src/pool.js): Node worker_threads and browser Web
+// Workers give the same JSON as one worker, bit for bit; errors, selection, progress and
+// cancel keep working. Each pooled run must say (progress `workers`) that it used workers,
+// so an equality cannot hold because the pool silently fell back to one thread.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { analyze, toJSON } from '../../web/src/index.js';
+import { fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
+import { launch, noChromium, serve } from './chromium.mjs';
+
+const models = [...fetchedModelFiles(), ...sharedModelFiles(), ...generatedModelFiles()];
+
+async function pooled(source, options) {
+  let workers = 0;
+  const result = await analyze(source, {
+    ...options,
+    onProgress: (p) => {
+      if (p.workers) workers = p.workers;
+    },
+  });
+  return { json: JSON.stringify(toJSON(result)), workers, layers: result.layers.length };
+}
+
+test(
+  'workers 2 and 3 give the JSON of one worker, bit for bit, on every real and generated model',
+  { timeout: 900000 },
+  async () => {
+    assert.ok(models.length >= 3, 'no models found');
+    for (const file of models) {
+      const one = JSON.stringify(toJSON(await analyze(file, { workers: 1 })));
+      for (const n of [2, 3]) {
+        const p = await pooled(file, { workers: n });
+        if (p.layers >= 2) assert.equal(p.workers, Math.min(n, p.layers), `${path.basename(file)}: the pool did not run`);
+        assert.ok(p.json === one, `${path.basename(file)}: workers ${n} differ from one worker`);
+      }
+    }
+  },
+);
+
+test('bytes in memory, a RegExp and a function selecting layers, with workers', { timeout: 300000 }, async () => {
+  const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const one = JSON.stringify(toJSON(await analyze(bytes, { workers: 1 })));
+  const p = await pooled(bytes, { workers: 2 });
+  assert.equal(p.workers, 2);
+  assert.ok(p.json === one, 'bytes: workers 2 differ');
+  for (const layers of [/_2|_5/, (l) => l.op === 'Conv' && l.index % 3 === 0]) {
+    const base = JSON.stringify(toJSON(await analyze(file, { workers: 1, layers })));
+    const q = await pooled(file, { workers: 3, layers });
+    assert.ok(q.layers >= 2);
+    assert.equal(q.workers, 3);
+    assert.ok(q.json === base, `selection ${layers}: workers 3 differ`);
+  }
+});
+
+test('a bad workers option is an INVALID_ARGUMENT; a model error is the same with workers', async () => {
+  const file = models[0];
+  for (const workers of [0, -1, 1.5, 65, '2', NaN]) {
+    await assert.rejects(analyze(file, { workers }), (e) => e.code === 'INVALID_ARGUMENT' && /workers/.test(e.message));
+  }
+  // External data missing: the workers fail as one thread does, with its code and message.
+  const ext = generatedModelFiles().find((f) => f.endsWith('external_data.onnx'));
+  if (!ext) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-pool-'));
+  const lone = path.join(dir, 'external_data.onnx');
+  fs.copyFileSync(ext, lone);
+  const errorOf = (workers) =>
+    analyze(lone, { workers }).then(
+      () => null,
+      (e) => ({ code: e.code, message: e.message }),
+    );
+  const one = await errorOf(1);
+  assert.equal(one.code, 'MISSING_EXTERNAL_DATA');
+  assert.deepEqual(await errorOf(2), one);
+  fs.rmSync(dir, { recursive: true });
+});
+
+// In a process of its own: a Node worker left running would keep that process alive, so
+// the process ending (rather than being killed at the generous limit) shows they all ended.
+test('cancel: an abort during a pooled analysis rejects ABORTED and ends the workers', { timeout: 180000 }, async () => {
+  const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
+  const script = `
+import { analyze } from ${JSON.stringify(path.join(root, 'web/src/index.js'))};
+const controller = new AbortController();
+let analysed = 0;
+let code = 'none';
+try {
+  await analyze(${JSON.stringify(file)}, { workers: 2, signal: controller.signal, onProgress: (p) => {
+    if (p.phase === 'analyze' && ++analysed === 2) controller.abort();
+  } });
+} catch (e) { code = e.code; }
+console.log(JSON.stringify({ code, analysed }));
+`;
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 120000 });
+  assert.equal(r.code, 0, `the process did not end by itself (workers left running?): ${r.stderr}`);
+  assert.deepEqual(JSON.parse(r.stdout), { code: 'ABORTED', analysed: 2 }); // no layer reported after the abort
+});
+
+test('the CLI: --workers 2 writes the JSON of --workers 1; --workers 0 is a usage error', { timeout: 120000 }, async () => {
+  const file = fetchedModelFiles()[0] || models[0];
+  const one = await runCli(['analyze', file, '--json', '--workers', '1']);
+  const two = await runCli(['analyze', file, '--json', '--workers', '2']);
+  assert.equal(one.code, 0, one.stderr);
+  assert.equal(two.code, 0, two.stderr);
+  assert.ok(one.stdout === two.stdout);
+  const bad = await runCli(['analyze', file, '--workers', '0']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /workers/);
+});
+
+const browserModel = fetchedModelFiles().find((f) => f.includes('mlsd'));
+test(
+  'in a page: analyze() of a Blob and of bytes with workers 2 equals workers 1',
+  { skip: noChromium || (!browserModel && 'no fetched model'), timeout: 120000 },
+  async () => {
+    const server = await serve(root);
+    let browser;
+    try {
+      browser = await launch();
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      const base = `http://127.0.0.1:${server.address().port}`;
+      await page.goto(`${base}/tests/js/fixtures/blank.html`);
+      const out = await page.evaluate(
+        async (url) => {
+          const { analyze, toJSON } = await import('/web/src/index.js');
+          const blob = await (await fetch(url)).blob();
+          const bytes = new Uint8Array(await blob.arrayBuffer());
+          const run = async (source, workers) => {
+            let seen = 0;
+            const r = await analyze(source, { workers, onProgress: (p) => (seen = p.workers || seen) });
+            return { json: JSON.stringify(toJSON(r)), seen };
+          };
+          const one = await run(bytes, 1);
+          const blob2 = await run(blob, 2);
+          const bytes2 = await run(bytes, 2);
+          return {
+            blobEqual: blob2.json === one.json,
+            bytesEqual: bytes2.json === one.json,
+            seen: [blob2.seen, bytes2.seen],
+            isolated: globalThis.crossOriginIsolated === true,
+          };
+        },
+        `${base}/${path.relative(root, browserModel)}`,
+      );
+      assert.deepEqual(out.seen, [2, 2], 'the pool did not run in the page');
+      assert.equal(out.isolated, false); // so the bytes went to the workers as a Blob, not shared memory
+      assert.ok(out.blobEqual, 'Blob: workers 2 differ from workers 1');
+      assert.ok(out.bytesEqual, 'bytes: workers 2 differ from workers 1');
+      assert.deepEqual(errors, []);
+    } finally {
+      if (browser) await browser.close();
+      server.close();
+    }
+  },
+);

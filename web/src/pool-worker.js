@@ -1,0 +1,75 @@
+// One worker of analyze()'s pool (pool.js): a Node worker_threads worker or a module Web
+// Worker, with its own WebAssembly core and its own reading of the model.
+//
+// Out: {type: 'started'}                         listening
+// In:  {type: 'init', wasm, source, externalData, histogramBins, blockSize, describe}
+// Out: {type: 'ready', described?}               the model opened (described: describeSession's)
+// In:  {type: 'layer', index}
+// Out: {type: 'layer', index, layer}             analyzeLayerAt's layer (its arrays' buffers transferred)
+// Out: {type: 'error', error: {code, message, offset}}   the model cannot be read
+import { analyzeLayerAt, describeSession, openAnalysisSession } from './analyze.js';
+import { configureCore, loadCore } from './core.js';
+import { isNode, nodeImport } from './node.js';
+import { externalFiles, openSource } from './source.js';
+
+// The buffers behind a layer's typed arrays (copyStats puts each layer's in one).
+function buffersOf(value, out = new Set()) {
+  if (ArrayBuffer.isView(value)) out.add(value.buffer);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) buffersOf(v, out);
+  return out;
+}
+
+function serve(post) {
+  let state = null;
+  let queue = Promise.resolve();
+  const fail = (e) =>
+    post({
+      type: 'error',
+      error: {
+        code: (e && e.code) || 'INTERNAL',
+        message: (e && e.message) || String(e),
+        offset: e && Number.isInteger(e.offset) ? e.offset : -1,
+      },
+    });
+
+  async function handle(m) {
+    if (m.type === 'init') {
+      configureCore(m.wasm || {});
+      const core = await loadCore();
+      const src = await openSource(core, m.source);
+      const external = externalFiles(core, m.externalData, src.dir);
+      const session = await openAnalysisSession(core, src);
+      const ctx = {
+        src,
+        external,
+        histogramBins: m.histogramBins,
+        blockSize: m.blockSize,
+        signal: null,
+        scratch: { ptr: 0, size: 0 },
+      };
+      state = { core, session, ctx };
+      post({ type: 'ready', described: m.describe ? describeSession(session, src.name) : null });
+    } else if (m.type === 'layer') {
+      const layer = await analyzeLayerAt(state.core, state.session, m.index, state.ctx);
+      post({ type: 'layer', index: m.index, layer }, [...buffersOf(layer)]);
+    }
+  }
+  // One message at a time, in order; the pool terminates the worker when it is done.
+  return (m) => {
+    queue = queue.then(() => handle(m)).catch(fail);
+  };
+}
+
+// No top-level await: bundlers (Vite's default) make classic workers, which cannot have it.
+if (isNode) {
+  nodeImport('worker_threads').then(({ parentPort }) => {
+    if (!parentPort) return;
+    const onMessage = serve((m, transfer) => parentPort.postMessage(m, transfer));
+    parentPort.on('message', onMessage);
+    parentPort.postMessage({ type: 'started' });
+  });
+} else if (typeof WorkerGlobalScope !== 'undefined' && typeof self !== 'undefined' && self instanceof WorkerGlobalScope) {
+  const onMessage = serve((m, transfer) => self.postMessage(m, transfer || []));
+  self.onmessage = (event) => onMessage(event.data);
+  self.postMessage({ type: 'started' });
+}

@@ -1,0 +1,232 @@
+// A pool of workers for analyze(): Node worker_threads or Web Workers (pool-worker.js),
+// each with its own WebAssembly core, each opening the model itself and reading its own
+// byte ranges (Node: its own file descriptor; browsers: slices of the File/Blob, which
+// cross to a worker without being copied). The layers are dealt out largest first, one at
+// a time to whichever worker is free; the results are put back in layer order and the
+// ranking and summary computed once, so the result is the one of one worker, bit for bit.
+// No SharedArrayBuffer is needed: bytes given in memory go to the workers in one
+// SharedArrayBuffer where the platform has it (Node; a page served cross-origin
+// isolated) and as one Blob elsewhere.
+import { coreConfig } from './core.js';
+import { QuantLensError } from './errors.js';
+import { isNode, nodeImport } from './node.js';
+
+export const MAX_WORKERS = 64;
+// The most workers chosen by default, whatever the number of cores.
+const MAX_AUTO = 8;
+// By default, weights below this size are analysed in the calling thread: starting a
+// worker (a V8 isolate, a WebAssembly instance, the graph read again) costs more than
+// the analysis of a small model.
+const AUTO_MIN_BYTES = 64 << 20;
+
+/** `workers` as given: null (choose), or a whole number from 1 to MAX_WORKERS. */
+export function checkWorkers(workers) {
+  if (workers === undefined || workers === null) return null;
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS)
+    throw new QuantLensError('INVALID_ARGUMENT', `workers must be a whole number from 1 to ${MAX_WORKERS}`);
+  return workers;
+}
+
+const isBlob = (x) => x && typeof x === 'object' && typeof x.slice === 'function' && typeof x.size === 'number';
+
+async function cores() {
+  if (isNode) {
+    const os = await nodeImport('os');
+    return os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+  }
+  return (typeof navigator === 'object' && navigator.hardwareConcurrency) || 1;
+}
+
+// Whether workers can take this job at all: a function cannot cross to a worker, and a
+// Node worker reads a Blob only whole.
+function canPool(job) {
+  if (typeof job.externalData === 'function') return false;
+  if (isNode) return !isBlob(job.source);
+  return typeof Worker === 'function';
+}
+
+/** How many workers for these chosen layers ([{bytes}]): 1 means the calling thread. */
+export async function poolSize(job, chosen, requested) {
+  if (!canPool(job)) return 1;
+  if (requested !== null) return Math.min(requested, chosen.length);
+  const bytes = chosen.reduce((a, l) => a + l.bytes, 0);
+  if (bytes < AUTO_MIN_BYTES) return 1;
+  return Math.min(await cores(), MAX_AUTO, chosen.length);
+}
+
+/** Whether a source that this thread cannot read piecewise (a Blob on a page) goes to workers. */
+export async function poolFits(job, size, requested) {
+  if (!canPool(job) || isNode) return false;
+  return requested !== null || (size >= AUTO_MIN_BYTES && (await cores()) > 1);
+}
+
+// Bytes in memory as the workers receive them: shared where the platform allows, else a Blob.
+function forWorkers(data) {
+  const bytes =
+    data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : ArrayBuffer.isView(data)
+        ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : null;
+  if (!bytes) return data; // a path or a Blob
+  const hasShared = typeof SharedArrayBuffer === 'function';
+  if (hasShared && bytes.buffer instanceof SharedArrayBuffer) return bytes;
+  if (hasShared && (isNode || globalThis.crossOriginIsolated === true)) {
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+    shared.set(bytes);
+    return shared;
+  }
+  return new Blob([bytes]);
+}
+
+function externalForWorkers(externalData) {
+  if (!externalData || typeof externalData !== 'object') return externalData;
+  return Object.fromEntries(Object.entries(externalData).map(([k, v]) => [k, forWorkers(v)]));
+}
+
+// One worker, Node's or the browser's, behind one interface.
+async function startWorker(onMessage, onFailure) {
+  if (isNode) {
+    const { Worker } = await nodeImport('worker_threads');
+    const w = new Worker(new URL('./pool-worker.js', import.meta.url));
+    w.on('message', onMessage);
+    w.on('error', (e) => onFailure(e && e.message));
+    w.on('exit', (code) => onFailure(`a worker exited (status ${code})`));
+    return { post: (m, transfer) => w.postMessage(m, transfer), terminate: () => w.terminate() };
+  }
+  // One literal expression, so that bundlers (Vite, webpack 5) bundle the worker script.
+  const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module', name: 'quantlens-pool' });
+  w.onmessage = (event) => onMessage(event.data);
+  w.onerror = (event) => {
+    if (event && event.preventDefault) event.preventDefault();
+    onFailure(event && event.message);
+  };
+  w.onmessageerror = () => onFailure('a message from a worker could not be read');
+  return { post: (m, transfer) => w.postMessage(m, transfer), terminate: () => w.terminate() };
+}
+
+/**
+ * Analyses the chosen layers in `count` workers. `described`: the model as this thread read
+ * it (describeSession, with `chosen`), or null to have the first worker read it (then
+ * job.choose(described) chooses). Resolves to {described, layers} (layers in layer order), or to
+ * null when no worker could start (the caller analyses in its own thread).
+ */
+export function analyzeInPool(job, count, described) {
+  const { signal, onProgress } = job;
+  const init = {
+    type: 'init',
+    wasm: coreConfig(),
+    source: forWorkers(job.source),
+    externalData: externalForWorkers(job.externalData),
+    histogramBins: job.histogramBins,
+    blockSize: job.blockSize,
+  };
+  return new Promise((resolve, reject) => {
+    const workers = [];
+    let settled = false;
+    let anyReady = false;
+    let failedToStart = 0;
+    let queue = null; // chosen layers not yet dealt out, largest first
+    let results = null; // index -> layer
+    let remaining = 0;
+    let total = 0;
+    const idle = [];
+
+    function finish(how, value) {
+      if (settled) return;
+      settled = true;
+      if (signal) signal.removeEventListener('abort', onAbort);
+      for (const w of workers) if (w.handle) w.handle.terminate();
+      if (how === 'resolve') resolve(value);
+      else reject(value);
+    }
+    function onAbort() {
+      finish('reject', new QuantLensError('ABORTED', 'cancelled'));
+    }
+    function deal(w) {
+      if (!queue.length) {
+        if (!remaining) finish('resolve', { described, layers: described.chosen.map((l) => results.get(l.index)) });
+        return;
+      }
+      const next = queue.shift();
+      w.busy = true;
+      w.handle.post({ type: 'layer', index: next.index });
+    }
+    function begin(chosen) {
+      queue = [...chosen].sort((a, b) => b.bytes - a.bytes || a.index - b.index);
+      results = new Map();
+      remaining = chosen.length;
+      total = described.count;
+      if (!remaining) return finish('resolve', { described, layers: [] });
+      for (const w of idle.splice(0)) deal(w);
+    }
+    function failure(w, message) {
+      if (settled || w.dead) return;
+      if (!w.ready && !anyReady) {
+        // Could not start (a bundle without the worker script, a page that forbids workers).
+        w.dead = true;
+        if (w.handle) w.handle.terminate();
+        if (++failedToStart === workers.length) finish('resolve', null);
+        return;
+      }
+      finish('reject', new QuantLensError('INTERNAL', `a QuantLens worker stopped: ${message || 'unknown error'}`));
+    }
+    function message(w, m) {
+      if (settled) return;
+      if (m.type === 'started') {
+        w.handle.post({ ...init, describe: !described && w === workers[0] });
+      } else if (m.type === 'ready') {
+        w.ready = true;
+        anyReady = true;
+        if (m.described) {
+          described = { ...m.described, chosen: job.choose(m.described) };
+          begin(described.chosen);
+        }
+        if (settled) return;
+        if (queue) deal(w);
+        else idle.push(w);
+      } else if (m.type === 'layer') {
+        results.set(m.index, m.layer);
+        remaining--;
+        if (onProgress) {
+          const done = total - (remaining + queue.length);
+          onProgress({ phase: 'analyze', done, total, layer: m.layer.name, workers: workers.length });
+        }
+        w.busy = false;
+        deal(w);
+      } else if (m.type === 'error') {
+        finish('reject', new QuantLensError(m.error.code, m.error.message, { offset: m.error.offset ?? -1 }));
+      }
+    }
+    if (signal) {
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    for (let k = 0; k < count; k++) {
+      const w = { handle: null, ready: false, busy: false };
+      workers.push(w);
+      let handle;
+      try {
+        handle = startWorker(
+          (m) => message(w, m),
+          (why) => failure(w, why),
+        );
+      } catch (e) {
+        handle = Promise.reject(e);
+      }
+      handle.then(
+        (h) => {
+          w.handle = h;
+          if (settled) h.terminate();
+        },
+        (e) => failure(w, e && e.message),
+      );
+    }
+    // With the model already read here, the layers are dealt out as workers become ready.
+    if (described) {
+      const chosen = described.chosen;
+      described = { ...described };
+      begin(chosen);
+    }
+  });
+}
