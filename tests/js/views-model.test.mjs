@@ -13,6 +13,7 @@ import { launch, newPage, serve, bundle, screenshot, noChromium, guardHtmlSinks,
 import { analyze, toJSON } from '../../web/src/index.js';
 import { formatDb, formatNumber, riskOf, SCHEMES } from '../../web/src/views/common.js';
 import { channelRangeSummary } from '../../web/src/views/layer.js';
+import { quantizedText, storedFactsText } from '../../web/src/presentation.js';
 
 const mlsdPath = path.join(root, 'models', 'fetched', 'mlsd_320x320_tiny.onnx');
 const sharedDir = path.join(root, '..', 'shared', 'models');
@@ -355,6 +356,29 @@ describe('model and layer views in Chromium', { skip }, () => {
       }
       await screenshot(page, `view-layer-input-channels-${name}`);
     }
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  it('a model stored quantized: the header says how, the layer view shows its stored codes', async (t) => {
+    const file = path.join(root, 'models', 'generated', 'qdq.onnx');
+    if (!fs.existsSync(file)) return t.skip('models/generated/qdq.onnx missing (run tools/make_test_models.py)');
+    const result = await analyze(file);
+    const d = toJSON(result);
+    assert.ok(result.summary.quantized.layers > 0, 'the fixture is stored quantized');
+    const page = await open();
+    await mount(page, 'model', d);
+    const head = await page.textContent('.ql-model-view .ql-muted');
+    assert.ok(head.includes(quantizedText(result.summary.quantized)), head);
+    assert.match(head, /quantized: \d+ layers? int8/);
+    const p = result.layers.findIndex((l) => l.quant && l.stored);
+    await mount(page, 'layer', d, p);
+    assert.equal(await page.textContent('[data-field="stored"]'), storedFactsText(result.layers[p]));
+    assert.match(
+      await page.textContent('[data-field="stored"]'),
+      /^u?int8 per-(tensor|channel) (sym|asym); \d\.\d bits used, span \d\.\d/,
+    );
+    await screenshot(page, 'view-layer-stored-codes');
     assert.deepEqual(page.errors, []);
     await page.close();
   });

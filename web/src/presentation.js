@@ -173,7 +173,7 @@ export function storedRisk(layer) {
   return 'low';
 }
 
-// Riskiest first (analysis summary.ranking, the CLI's table and the app's default order):
+// Riskiest first (analysis summary.ranking: the CLI's table order and its 'Riskiest:' line):
 // by level (high, medium, low, failed); within a level, layers stored quantized first,
 // fewest span bits first, then the most codes at the ends; then float layers in
 // `sqnrOrder` (the core's ranking: lowest INT8 per-tensor SQNR first). `layers` are the
