@@ -507,6 +507,19 @@ export function compare(a: ModelSource, b: ModelSource, options?: CompareOptions
  * typed arrays.
  */
 export function toJSON(result: Analysis | Equalization | Comparison | object): any;
+/**
+ * The text of JSON.stringify(toJSON(result)), character for character, in pieces: for
+ * results too large to hold as one string (an LLM's per-channel statistics).
+ */
+export function jsonPieces(result: Analysis | Equalization | Comparison | object): Generator<string, void, void>;
+/**
+ * Writes JSON.stringify(toJSON(result)) and a newline to a Node writable stream (e.g.
+ * process.stdout) in pieces of about 1 MB, waiting for 'drain' when the stream asks.
+ */
+export function writeJSON(
+  result: Analysis | Equalization | Comparison | object,
+  stream: { write(chunk: string): boolean; once(event: 'drain', listener: () => void): unknown },
+): Promise<void>;
 /** The CLI's table of an analysis, riskiest layers first. */
 export function formatTable(result: Analysis, options?: { top?: number; color?: boolean }): string;
 /** The CLI's report of an equalization. */

@@ -25,6 +25,7 @@ import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js'
 import { selectComparison, selectEqualization } from '../src/export/select.js';
 import { saveReport } from '../src/save-report.js';
 import { formatSkipped } from '../src/format.js';
+import { writeJSON } from '../src/json-stream.js';
 import { layerLabel } from '../src/presentation.js';
 import { SCHEMES, blockSizeOf, schemeLabel } from '../src/schemes.js';
 
@@ -450,7 +451,7 @@ async function runAnalyze(opts) {
   warnEmptySelection(opts, result.layers.length);
   switch (opts.format) {
     case 'json':
-      write(JSON.stringify(toJSON(result)));
+      await writeJSON(result, process.stdout);
       break;
     case 'csv':
       process.stdout.write(analysisLayersCsv(result));
@@ -565,7 +566,7 @@ async function runCompare(opts) {
   warnEmptySelection(opts, cmp.pairs.length + cmp.unmatched.a.length + cmp.unmatched.b.length);
   switch (opts.format) {
     case 'json':
-      write(JSON.stringify(toJSON(cmp)));
+      await writeJSON(cmp, process.stdout);
       break;
     case 'csv':
       process.stdout.write(comparisonPairsCsv(cmp));

@@ -4,6 +4,7 @@ export { equalize, CLE_SCHEMA } from './equalize.js';
 export { compare, COMPARISON_SCHEMA } from './compare.js';
 export { QuantLensError } from './errors.js';
 export { toJSON, formatTable, formatEqualization, formatDb, float32Number } from './format.js';
+export { jsonPieces, writeJSON } from './json-stream.js';
 export { saveReport } from './save-report.js';
 export { formatComparison, formatProgress, quantizationText } from './format.js';
 export * from './export/index.js';
