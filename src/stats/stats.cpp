@@ -486,6 +486,30 @@ QL_HOT void blockRows2(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64
   }
 }
 
+// Two block sizes at once (pass 2, row mode): each value loaded and converted once, each
+// size's sums as blockRows2 keeps them (per channel, rows in order), so the same bits.
+template <class E>
+QL_HOT void blockRows2Pair(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* invA,
+                           const float* scaleA, double* noiseA, const float* invB, const float* scaleB, double* noiseB) {
+  for (uint64_t c = 0; c < n; c += 4) {
+    const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
+    const v4f viA = vload(invA + c), vsA = vload(scaleA + c), viB = vload(invB + c), vsB = vload(scaleB + c);
+    v4d a, b;
+    std::memcpy(&a, noiseA + c, 32);
+    std::memcpy(&b, noiseB + c, 32);
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) {
+      const v4f x = lanes == 4 ? E::load4(p) : E::partial(p, lanes);
+      const v4d ea = __builtin_convertvector(blockError(x, viA, vsA), v4d);
+      a += ea * ea;
+      const v4d eb = __builtin_convertvector(blockError(x, viB, vsB), v4d);
+      b += eb * eb;
+    }
+    std::memcpy(noiseA + c, &a, 32);
+    std::memcpy(noiseB + c, &b, 32);
+  }
+}
+
 }  // namespace
 
 const char* schemeName(int scheme) {
@@ -560,7 +584,8 @@ struct LayerStatsBuilder::State {
     std::vector<double> noise;
   };
   std::vector<Blocks> blocks;
-  std::vector<float> blockInv, blockScale;  // row mode: one block row's parameters [channels]
+  std::vector<float> blockInv, blockScale;    // row mode: one block row's parameters [channels]
+  std::vector<float> blockInv2, blockScale2;  // row mode: the second size's, when two are swept together
   template <class E>
   void feedAll(int pass, const uint8_t* values, uint64_t first, uint64_t count);
   template <class E>
@@ -628,6 +653,8 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
   if (t.rowMode) {
     t.blockInv.assign(t.CP, 0.0f);
     t.blockScale.assign(t.CP, 0.0f);
+    t.blockInv2.assign(t.CP, 0.0f);
+    t.blockScale2.assign(t.CP, 0.0f);
   }
   return b;
 }
@@ -743,6 +770,32 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
     const uint64_t ra = std::max(R0, o * L.rows), rb = std::min(R1, (o + 1) * L.rows);
     for (uint64_t cb = 0; cb < CC; cb += kBlock) {
       const uint64_t w = std::min<uint64_t>(kBlock, CC - cb);
+      if (pass == 2 && blocks.size() == 2) {  // the usual pair (32 and 128): one sweep for both
+        Blocks &k = blocks[0], &m = blocks[1];
+        uint64_t cachedK = ~uint64_t{0}, cachedM = ~uint64_t{0};
+        for (uint64_t r = ra; r < rb;) {
+          const uint8_t* row = values + E::kSize * (r * CC + cb - first);
+          const uint64_t bk = (r - o * L.rows) / k.B, bm = (r - o * L.rows) / m.B;
+          const uint64_t end = std::min({rb, o * L.rows + (bk + 1) * k.B, o * L.rows + (bm + 1) * m.B});
+          const uint64_t nr = end - r;  // rows within one block of each size
+          r = end;
+          if (bk != cachedK) {
+            const uint64_t at = (o * k.nb + bk) * CC + cb;
+            for (uint64_t c = 0; c < w; ++c) blockParams(k.amax[at + c], &blockInv[c], &blockScale[c]);
+            cachedK = bk;
+          }
+          if (bm != cachedM) {
+            const uint64_t at = (o * m.nb + bm) * CC + cb;
+            for (uint64_t c = 0; c < w; ++c) blockParams(m.amax[at + c], &blockInv2[c], &blockScale2[c]);
+            cachedM = bm;
+          }
+          for (uint64_t i = 0; i < nr; i += kTile)
+            blockRows2Pair<E>(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(),
+                              blockScale.data(), &k.noise[o * CC + cb], blockInv2.data(), blockScale2.data(),
+                              &m.noise[o * CC + cb]);
+        }
+        continue;
+      }
       for (Blocks& k : blocks) {
         if (pass == 1 && k.from >= 0) continue;
         uint64_t cached = ~uint64_t{0};  // the block whose parameters blockInv holds

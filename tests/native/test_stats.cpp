@@ -976,3 +976,25 @@ TEST_CASE("stats: block size option: checked once, defaults always measured", "[
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::InvalidArgument);
 }
+
+TEST_CASE("stats: the two default block sizes swept together give the bits of one size at a time", "[stats][blocks]") {
+  // Row mode sweeps blocks of 32 and 128 in one pass when they are the only sizes; with a
+  // third size every size has its own sweep. Both must give the same bits: per channel the
+  // same squares added in the same row order. Layouts: rows not a multiple of 32 or 128,
+  // outer > 1, several column blocks of 1024 channels, a channel count not a multiple of 4.
+  for (const ChannelLayout L : {ChannelLayout{1, 300, 37, 1}, ChannelLayout{2, 161, 6, 1}, ChannelLayout{1, 129, 2051, 1},
+                                ChannelLayout{1, 31, 5, 1}, ChannelLayout{3, 256, 9, 1}}) {
+    INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "}");
+    const auto w = randomWeights(L, 77);
+    const LayerStats together = runBlocks(w, L, 0), apart = runBlocks(w, L, 20);
+    REQUIRE(together.blockSqnr.size() == 2);
+    REQUIRE(apart.blockSqnr.size() == 3);
+    for (size_t k = 0; k < 2; ++k) {
+      CHECK(together.blockSqnr[k].blockSize == apart.blockSqnr[k].blockSize);
+      CHECK(std::memcmp(&together.blockSqnr[k].sqnr, &apart.blockSqnr[k].sqnr, sizeof(double)) == 0);
+      REQUIRE(together.blockSqnr[k].channelSqnr.size() == apart.blockSqnr[k].channelSqnr.size());
+      CHECK(std::memcmp(together.blockSqnr[k].channelSqnr.data(), apart.blockSqnr[k].channelSqnr.data(),
+                        4 * apart.blockSqnr[k].channelSqnr.size()) == 0);
+    }
+  }
+}
