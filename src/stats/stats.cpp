@@ -489,8 +489,8 @@ QL_HOT void blockRows2(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64
 // Two block sizes at once (pass 2, row mode): each value loaded and converted once, each
 // size's sums as blockRows2 keeps them (per channel, rows in order), so the same bits.
 template <class E>
-QL_HOT void blockRows2Pair(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* invA,
-                           const float* scaleA, double* noiseA, const float* invB, const float* scaleB, double* noiseB) {
+QL_HOT void blockRows2Pair(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* invA, const float* scaleA,
+                           double* noiseA, const float* invB, const float* scaleB, double* noiseB) {
   for (uint64_t c = 0; c < n; c += 4) {
     const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
     const v4f viA = vload(invA + c), vsA = vload(scaleA + c), viB = vload(invB + c), vsB = vload(scaleB + c);
