@@ -1,5 +1,7 @@
 #include "cle/model_index.hpp"
 
+#include <string>
+
 #include "graph/layers.hpp"
 #include "onnx/tensor_data.hpp"
 
@@ -50,6 +52,21 @@ bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std:
   if (t->dataType != onnx::kFloat) {
     *why = "is " + onnx::dataTypeName(t->dataType) + " (only float32 weights are equalized)";
     return false;
+  }
+  if (t->deferred && in_ && t->hasRawData) {
+    uint64_t count = 0;
+    if (!t->elementCount(&count) || count * sizeof(float) != t->rawData.size) {
+      *why = "has " + std::to_string(t->rawData.size) + " bytes of raw data, which do not fit its shape";
+      return false;
+    }
+    const uint64_t offset = static_cast<uint64_t>(t->rawData.data - image_);
+    out->resize(count);
+    if (!in_->read(offset, reinterpret_cast<uint8_t*>(out->data()), t->rawData.size)) {
+      std::vector<float>().swap(*out);
+      *why = "could not be read from the file at byte " + std::to_string(offset);
+      return false;
+    }
+    return true;
   }
   return readFloatData(*t, out, why);
 }

@@ -11,6 +11,7 @@
 #include "cle/cle.hpp"
 #include "graph/scope.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 
 namespace ql::cle {
 
@@ -36,8 +37,14 @@ class ModelIndex {
   bool isMainInitializer(const onnx::Tensor* t) const;
 
   // The float32 contents of a main-graph initializer; false with a reason when it is
-  // not one, is external, or is not float32.
+  // not one, is external, or is not float32. A payload a skim left unread
+  // (Tensor::deferred) is read from the file through the reader given to readFrom().
   bool readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const;
+  // The model was parsed from a skimmed `image` of the file that `in` reads.
+  void readFrom(onnx::ByteReader* in, const uint8_t* image) {
+    in_ = in;
+    image_ = image;
+  }
   // A constant reached through a chain of Identity nodes (how PyTorch's exporter
   // shares identical biases), or null.
   const onnx::Tensor* constantThroughIdentity(std::string_view name) const;
@@ -49,6 +56,8 @@ class ModelIndex {
   graph::Scope scope_;
   std::unordered_set<std::string_view> graphOutputs_, captured_;
   std::unordered_map<std::string_view, const onnx::Tensor*> initializers_;
+  onnx::ByteReader* in_ = nullptr;
+  const uint8_t* image_ = nullptr;
 };
 
 // The tensor's contents as float32, or false with the reader's message.

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto r = cle::equalize(data, size, opt);
   if (!r.ok()) return 0;
 
-  const auto& out = r->model;
+  const auto out = r->bytes(data);
   if (!r->report.changed() && (out.size() != size || (size && std::memcmp(out.data(), data, size) != 0)))
     qlfuzz::finding("equalize changed nothing but wrote different bytes");
   for (const auto& seq : r->report.sequences)
