@@ -156,3 +156,42 @@ test('bad output options are INVALID_ARGUMENT', async () => {
     );
   }
 });
+
+test('a truncated or damaged model is an error value, streamed or whole, and no output file is written', async () => {
+  const model = fetchedModelFiles().find((f) => f.includes('mlsd'));
+  const bytes = fs.readFileSync(model);
+  const out = path.join(tmp, 'truncated.eq.onnx');
+  let n = 0;
+  for (const cut of [1, 100, 4096, bytes.length >> 1, bytes.length - 1000, bytes.length - 1]) {
+    const file = path.join(tmp, `truncated-${cut}.onnx`);
+    fs.writeFileSync(file, bytes.subarray(0, cut));
+    for (const source of [file, new Uint8Array(bytes.subarray(0, cut))]) {
+      const e = await equalize(source, { output: out }).then(
+        () => null,
+        (err) => err,
+      );
+      assert.ok(e instanceof QuantLensError, `cut at ${cut}: ${e}`);
+      assert.equal(e.code, 'INVALID_MODEL', `cut at ${cut}: ${e.message}`);
+      assert.match(e.message, /truncated|runs past the end/, `cut at ${cut}`);
+      assert.ok(!fs.existsSync(out), `cut at ${cut}: no output file`);
+      n++;
+    }
+  }
+  assert.equal(n, 12);
+});
+
+test('weights in external data are left out with the reason, and the model is written unchanged', async () => {
+  // (Equalizing external data is not done yet: see docs/cle.md.) A small real model with its
+  // weights moved to external data by python onnx.
+  const model = fetchedModelFiles().find((f) => f.includes('mlsd'));
+  const dir = fs.mkdtempSync(path.join(tmp, 'ext-'));
+  const ext = path.join(dir, 'mlsd_ext.onnx');
+  const py = `import onnx\nm = onnx.load(${JSON.stringify(model)})\nonnx.save(m, ${JSON.stringify(ext)}, save_as_external_data=True, all_tensors_to_one_file=True, location='mlsd_ext.onnx.data', size_threshold=1024)`;
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('/usr/bin/python3', ['-c', py]);
+  const out = path.join(dir, 'out.onnx');
+  const r = await equalize(ext, { output: out });
+  assert.equal(r.summary.changed, false);
+  assert.ok(r.stops.some((s) => /external data/.test(s.reason)));
+  assert.equal(sha(fs.readFileSync(out)), sha(fs.readFileSync(ext)));
+});
