@@ -200,9 +200,10 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
   return equalizeParsed(data, size, model.value(), in, false, nullptr, options);
 }
 
-Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options) {
+Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options,
+                           const onnx::SkimOptions& skimOptions) {
   if (Error e = checkOptions(options); !e.ok()) return e;
-  auto skim = onnx::skimModel(in, size, image);
+  auto skim = onnx::skimModel(in, size, image, skimOptions);
   if (!skim.ok()) return skim.error();
   auto model = onnx::parseModel(image, static_cast<size_t>(size));
   if (!model.ok()) return model.error();

@@ -152,6 +152,8 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
 // and the weights of the layers CLE reads are read through `in` as it takes them. The
 // result's input pieces are offsets in the file; it is byte for byte what the other
 // form writes. `image` may be freed once this returns.
-Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options = {});
+// `skim` says which payloads stay unread (tests and fuzzing use small ones).
+Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options = {},
+                           const onnx::SkimOptions& skim = {});
 
 }  // namespace ql::cle

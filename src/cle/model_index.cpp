@@ -71,6 +71,19 @@ bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std:
   return readFloatData(*t, out, why);
 }
 
+const onnx::Tensor& ModelIndex::loaded(const onnx::Tensor& t) const {
+  if (!t.deferred || !in_ || !t.hasRawData) return t;
+  for (const auto& [copy, bytes] : loaded_)
+    if (copy.message.data == t.message.data) return copy;
+  std::vector<uint8_t> bytes(t.rawData.size);
+  if (!in_->read(static_cast<uint64_t>(t.rawData.data - image_), bytes.data(), bytes.size())) return t;
+  onnx::Tensor copy = t;
+  copy.deferred = false;
+  auto& entry = loaded_.emplace_back(std::move(copy), std::move(bytes));
+  entry.first.rawData.data = entry.second.data();
+  return entry.first;
+}
+
 const onnx::Tensor* ModelIndex::constantThroughIdentity(std::string_view name) const {
   for (int step = 0; step < 16 && !name.empty(); ++step) {
     if (const onnx::Tensor* t = scope_.constant(name)) return t;

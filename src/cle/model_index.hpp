@@ -2,10 +2,12 @@
 // in sub-graphs, as a graph output), the initializers of the main graph, node names.
 // Built once from the parsed model; read-only afterwards.
 #pragma once
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "cle/cle.hpp"
@@ -40,6 +42,10 @@ class ModelIndex {
   // not one, is external, or is not float32. A payload a skim left unread
   // (Tensor::deferred) is read from the file through the reader given to readFrom().
   bool readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const;
+  // `t` itself or, when the skim left its payload unread (a layer's weight that something
+  // else reads too: a bias, a BatchNorm parameter, a Pad constant), a copy of it whose
+  // payload has been read through the reader. Read failures give `t` (whose reads then fail).
+  const onnx::Tensor& loaded(const onnx::Tensor& t) const;
   // The model was parsed from a skimmed `image` of the file that `in` reads.
   void readFrom(onnx::ByteReader* in, const uint8_t* image) {
     in_ = in;
@@ -58,6 +64,7 @@ class ModelIndex {
   std::unordered_map<std::string_view, const onnx::Tensor*> initializers_;
   onnx::ByteReader* in_ = nullptr;
   const uint8_t* image_ = nullptr;
+  mutable std::deque<std::pair<onnx::Tensor, std::vector<uint8_t>>> loaded_;  // copies made by loaded()
 };
 
 // The tensor's contents as float32, or false with the reader's message.
