@@ -42,7 +42,7 @@ const isWritable = (x) => x && typeof x === 'object' && typeof x.write === 'func
  * resolves to a view of input bytes (valid until the next call); `put(view)` takes each
  * chunk (a view of the heap, valid only until put returns or its promise settles).
  */
-async function emitPieces(eq, input, put, { signal, onProgress }) {
+async function emitPieces(eq, input, put, { signal, onProgress } = {}) {
   const total = eq.size();
   let done = 0;
   for (const p of eq.pieces()) {
@@ -141,8 +141,9 @@ export async function equalize(source, options = {}) {
     let input;
     if (src.sync) {
       // Streamed: the core skims the structure and reads the weights it changes through
-      // this reader; the input's pieces are read again, a chunk at a time, when written.
-      if (onProgress) onProgress({ phase: 'equalize', done: 0, total: 1 });
+      // this reader (progress 'read' while it does), then equalizes; the input's pieces
+      // are read again, a chunk at a time, when written.
+      if (onProgress) onProgress({ phase: 'read', done: 0, total: src.size });
       let readError = null;
       let reached = 0;
       const made = core.equalizeStreamed(
@@ -171,6 +172,7 @@ export async function equalize(source, options = {}) {
           : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
       }
       eq = unwrap(made, src.name);
+      if (onProgress) onProgress({ phase: 'equalize', done: 1, total: 1 });
       scratch = heapAlloc(core, Math.min(CHUNK, src.size));
       input = async (offset, length) => {
         await src.readInto(offset, length, scratch);
@@ -186,7 +188,8 @@ export async function equalize(source, options = {}) {
       input = async (offset, length) => core.HEAPU8.subarray(ptr + offset, ptr + offset + length);
     }
     const size = eq.size();
-    const emit = (put) => emitPieces(eq, input, put, { signal, onProgress });
+    // Progress 'write' for a file, a stream or a Blob; copying into `bytes` is not a step of its own.
+    const emit = (put, report = true) => emitPieces(eq, input, put, { signal, onProgress: report ? onProgress : null });
     let bytes = null;
     let file = null;
     if (typeof output === 'string') {
@@ -206,7 +209,7 @@ export async function equalize(source, options = {}) {
       await emit((view) => {
         bytes.set(view, at);
         at += view.length;
-      });
+      }, false);
     }
     const r = eq.report();
     const layers = r.layers.map((l) => {
