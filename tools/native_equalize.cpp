@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
   }
   if (!out.empty()) {
     std::ofstream o(out, std::ios::binary);
-    o.write(reinterpret_cast<const char*>(r->model.data()), static_cast<std::streamsize>(r->model.size()));
+    const auto written = r->bytes(bytes.data());
+    o.write(reinterpret_cast<const char*>(written.data()), static_cast<std::streamsize>(written.size()));
     if (!o) {
       std::fprintf(stderr, "cannot write %s\n", out.c_str());
       return 2;

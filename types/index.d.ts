@@ -38,9 +38,9 @@ export class QuantLensError extends Error {
   offset: number;
 }
 
-/** Progress of a long call: bytes for phase 'read', layers (or pairs) otherwise. */
+/** Progress of a long call: bytes for phases 'read' and 'write' (equalize's output), layers (or pairs) otherwise. */
 export interface Progress {
-  phase: 'read' | 'analyze' | 'equalize' | 'compare' | (string & {});
+  phase: 'read' | 'analyze' | 'equalize' | 'write' | 'compare' | (string & {});
   done: number;
   total: number;
   /** The layer just analysed or compared. */
@@ -351,6 +351,15 @@ export interface EqualizeOptions extends CallOptions {
   deadChannelRatio?: number;
   /** Bins of the before/after histograms (an integer from 1 to 4096; 128). */
   histogramBins?: number;
+  /**
+   * Node only: where the equalized file goes, written piece by piece and never held whole.
+   * A path is written to PATH.PID.tmp and renamed to PATH once whole (a failure or a cancel
+   * leaves no file); a Writable is written to (waiting for 'drain') and not ended.
+   * The result's `bytes` is then null.
+   */
+  output?: string | { write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean; once(event: string, listener: (...args: any[]) => void): unknown; off(event: string, listener: (...args: any[]) => void): unknown };
+  /** Return the equalized file as `blob`, a Blob built from its pieces, instead of `bytes` (false). */
+  blob?: boolean;
 }
 
 export interface EqualizedLayer {
@@ -384,9 +393,15 @@ export interface Equalization {
   schema: 'quantlens.equalization/1';
   model: { name: string; bytes: number };
   /** The options in effect, defaults included. */
-  options: Required<Omit<EqualizeOptions, 'onProgress' | 'signal'>>;
-  /** The equalized ONNX file. */
-  bytes: Uint8Array;
+  options: Required<Omit<EqualizeOptions, 'onProgress' | 'signal' | 'output' | 'blob'>>;
+  /** The size of the equalized ONNX file in bytes. */
+  size: number;
+  /** The equalized ONNX file; null when it went to `output` or to `blob`. */
+  bytes: Uint8Array | null;
+  /** The equalized ONNX file with `blob: true`, else null. */
+  blob: Blob | null;
+  /** The path it was written to with `output: path`, else null. */
+  output: string | null;
   layersSeen: number;
   layers: EqualizedLayer[];
   sequences: { layers: string[]; links: string[]; triple: boolean[]; iterations: number; converged: boolean; lastChange: number }[];

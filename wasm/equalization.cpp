@@ -3,6 +3,7 @@
 #include <emscripten/bind.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -42,7 +43,7 @@ val optionKinds() {
 cle::Options optionDefaults() { return {}; }
 
 // The result of equalizing the model bytes at ptr (not owned). The report's per-channel
-// arrays and modelBytes() are views valid while this object lives.
+// arrays and pieces()' made bytes are views valid while this object lives.
 class Equalization {
  public:
   static val run(uintptr_t ptr, double size, const cle::Options& options) {
@@ -51,7 +52,39 @@ class Equalization {
     return val(std::unique_ptr<Equalization>(new Equalization(std::move(r.value()), options)));
   }
 
-  val modelBytes() const { return view(result_.model); }
+  // The model read through `read` (offset, length, heapPointer) => boolean: its structure
+  // skimmed into an image that is freed before this returns, and the weights CLE changes
+  // read as it takes them. The pieces' input ranges are then offsets in that file.
+  static val runStreamed(double size, val read, const cle::Options& options) {
+    const size_t n = static_cast<size_t>(size);
+    std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(std::malloc(n ? n : 1)), std::free);
+    if (!image)
+      return errorValue(
+          makeError(ErrorCode::InvalidArgument, "cannot hold the structure of " + std::to_string(n) + " bytes in the heap"));
+    JsReader in(std::move(read));
+    auto r = cle::equalize(in, n, image.get(), options);
+    if (!r.ok()) return errorValue(r.error());
+    return val(std::unique_ptr<Equalization>(new Equalization(std::move(r.value()), options)));
+  }
+
+  // The written file as pieces, in order: {offset, length} (bytes of the input, copied
+  // through) or {bytes} (a view of bytes the core made: valid while this object lives).
+  // The size of the file is the sum of their lengths (size()).
+  val pieces() const {
+    val out = val::array();
+    for (const onnx::Piece& p : result_.written.pieces) {
+      val o = val::object();
+      if (p.input) {
+        o.set("offset", static_cast<double>(p.offset));
+        o.set("length", static_cast<double>(p.length));
+      } else {
+        o.set("bytes", val(emscripten::typed_memory_view(static_cast<size_t>(p.length), p.bytes)));
+      }
+      out.call<void>("push", o);
+    }
+    return out;
+  }
+  double size() const { return static_cast<double>(result_.written.size); }
 
   val report() const {
     const cle::Report& r = result_.report;
@@ -145,9 +178,11 @@ EMSCRIPTEN_BINDINGS(quantlens_equalization) {
   emscripten::function("cleOptionKinds", &optionKinds);
   emscripten::function("cleOptionDefaults", &optionDefaults);
   emscripten::class_<Equalization>("Equalization")
-      .function("modelBytes", &Equalization::modelBytes)
+      .function("pieces", &Equalization::pieces)
+      .function("size", &Equalization::size)
       .function("report", &Equalization::report);
   emscripten::function("equalize", &Equalization::run);
+  emscripten::function("equalizeStreamed", &Equalization::runStreamed);
 }
 
 }  // namespace ql::bindings

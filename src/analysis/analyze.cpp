@@ -596,14 +596,18 @@ Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::M
     skim->bytesRead += p.length;
   }
   skim->skipped = std::move(keep);
+  markDeferred(image, *skim, model);
+  return Error{};
+}
+
+void markDeferred(const uint8_t* image, const onnx::Skim& skim, onnx::Model* model) {
   // Every tensor whose raw_data is still unread is deferred, whoever refers to it.
   auto mark = [&](onnx::Tensor& t) {
     if (!t.hasRawData || t.external || t.rawData.size == 0) return;
-    t.deferred = skim->skippedRange(static_cast<uint64_t>(t.rawData.data - image), t.rawData.size);
+    t.deferred = skim.skippedRange(static_cast<uint64_t>(t.rawData.data - image), t.rawData.size);
   };
   forEachTensor(model->graph, mark);
   for (auto& f : model->functions) forEachTensorIn(f.nodes, mark);
-  return Error{};
 }
 
 std::vector<size_t> rankByRisk(const std::vector<double>& sqnr) {

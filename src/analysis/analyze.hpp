@@ -149,6 +149,9 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& layer, wire::Bytes weight
 // So a scale, zero point, bias or constant is read like any other tensor.
 constexpr uint64_t kSettleReadBelow = uint64_t{16} << 20;
 Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::Model* model, const graph::Discovery& layers);
+// Marks every tensor of `model` (parsed from the skimmed `image`) whose raw_data the skim
+// left unread as deferred: settleSkim's last step, alone.
+void markDeferred(const uint8_t* image, const onnx::Skim& skim, onnx::Model* model);
 
 // Risk order of layers given their INT8 per-tensor SQNR (NaN for a layer that
 // could not be analysed): lowest first, failed layers last, ties in graph order.

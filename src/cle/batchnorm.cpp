@@ -42,7 +42,7 @@ bool batchNormParams(const onnx::Node& bn, uint64_t channels, const ModelIndex& 
       *why = "BatchNormalization parameter " + std::string(input(bn, 1 + k)) + " is not a constant";
       return false;
     }
-    auto v = onnx::readAsDouble(*t);
+    auto v = onnx::readAsDouble(index.loaded(*t));
     if (!v.ok() || v->size() != channels) {
       *why = "BatchNormalization parameter " + std::string(t->name) + " does not hold one value per channel";
       return false;

@@ -8,9 +8,13 @@
 //   write.hpp           the written model
 #include "cle/cle.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <set>
 #include <string>
 
+#include "analysis/analyze.hpp"
 #include "cle/balance.hpp"
 #include "cle/batchnorm.hpp"
 #include "cle/bias_absorption.hpp"
@@ -22,6 +26,7 @@
 #include "graph/layers.hpp"
 #include "graph/validate.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 
 namespace ql::cle {
 
@@ -56,8 +61,9 @@ void touch(EqLayer& w, const Options& opt, Report& report) {
 }
 
 Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model, const graph::Discovery& disc,
-                      const Options& opt) {
-  const ModelIndex index(model);
+                      onnx::ByteReader* in, const Options& opt) {
+  ModelIndex index(model);
+  index.readFrom(in, data);
   Report report;
   report.layersSeen = disc.layers.size();
   ModelEdits edits;
@@ -87,20 +93,63 @@ Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model
     c.batchNormFolded = w.bnFolded;
   }
   Equalized out;
+  out.edit = std::make_unique<onnx::GraphEdit>();
   if (!report.changed()) {
-    out.model.assign(data, data + size);
+    out.written.pieces.push_back({true, 0, 0, size, nullptr});
+    out.written.size = size;
   } else {
-    auto bytes = writeEqualized(data, size, index, layers, edits, report);
-    if (!bytes.ok()) return bytes.error();
-    out.model = std::move(bytes.value());
+    auto written = writeEqualized(data, size, index, layers, edits, report, *out.edit);
+    if (!written.ok()) return written.error();
+    out.written = std::move(written.value());
   }
   out.report = std::move(report);
   return out;
 }
 
-}  // namespace
+// Reads the written file from its pieces, the input's through `input`.
+class WrittenReader : public onnx::ByteReader {
+ public:
+  WrittenReader(const onnx::WrittenModel& w, onnx::ByteReader& input) : w_(w), input_(input) {}
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    return w_.read(offset, dst, length, [&](uint64_t from, uint8_t* to, uint64_t n) { return input_.read(from, to, n); });
+  }
 
-Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options) {
+ private:
+  const onnx::WrittenModel& w_;
+  onnx::ByteReader& input_;
+};
+
+// Reads bytes in memory.
+class MemoryReader : public onnx::ByteReader {
+ public:
+  MemoryReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    if (offset > size_ || length > size_ - offset) return false;
+    std::copy_n(data_ + offset, length, dst);
+    return true;
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+};
+
+// The written model parsed again and checked, without assembling it: its structure is
+// skimmed from the pieces into an image whose large payloads stay unread (and untouched).
+Error checkWritten(const onnx::WrittenModel& w, onnx::ByteReader& input) {
+  std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(std::malloc(w.size ? w.size : 1)), std::free);
+  if (!image)
+    return makeError(ErrorCode::InvalidArgument, "cannot hold " + std::to_string(w.size) + " bytes to check the written model");
+  WrittenReader in(w, input);
+  auto skim = onnx::skimModel(in, w.size, image.get());
+  if (!skim.ok()) return skim.error();
+  auto written = onnx::parseModel(image.get(), w.size);
+  if (!written.ok()) return written.error();
+  analysis::markDeferred(image.get(), skim.value(), &written.value());
+  return graph::checkGraph(written.value()).firstError();
+}
+
+Error checkOptions(const Options& options) {
   // maxIterations is bounded so that a caller's typo cannot keep a sweep loop (and the tab
   // or CI job running it) busy for hours; real sequences settle in tens of sweeps.
   if (options.maxIterations < 0 || options.maxIterations > 1000000 || !(options.tolerance >= 0) ||
@@ -108,21 +157,30 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
     return makeError(
         ErrorCode::InvalidArgument,
         "CLE options out of range (maxIterations 0..1000000, tolerance >= 0, deadChannelRatio >= 0, histogramBins 1..4096)");
-  auto model = onnx::parseModel(data, size);
-  if (!model.ok()) return model.error();
-  if (!model->hasGraph) return makeError(ErrorCode::InvalidModel, "the model has no graph");
+  return {};
+}
+
+// Equalizes a parsed model. `data` holds the file, or its skimmed image when `in` reads
+// the file (the weights CLE changes are then read through it).
+Result<Equalized> equalizeParsed(const uint8_t* data, size_t size, onnx::Model& model, onnx::ByteReader& in, bool skimmed,
+                                 onnx::Skim* skim, const Options& options) {
+  if (!model.hasGraph) return makeError(ErrorCode::InvalidModel, "the model has no graph");
   // A model we write must be a graph onnxruntime loads: refuse what is not one already.
-  if (Error bad = graph::checkGraph(model.value()).firstError(); !bad.ok()) {
+  if (Error bad = graph::checkGraph(model).firstError(); !bad.ok()) {
     bad.message = "not equalized: " + bad.message;
     return bad;
   }
-  auto disc = graph::findLayers(model.value());
+  auto disc = graph::findLayers(model);
   if (!disc.ok()) return disc.error();
-  auto out = run(data, size, model.value(), disc.value(), options);
+  if (skimmed) {
+    // Everything but the layers' weights (and payloads of 16 MB or more) is read now; the
+    // weights are read as CLE takes them.
+    if (Error e = analysis::settleSkim(in, const_cast<uint8_t*>(data), skim, &model, disc.value()); !e.ok()) return e;
+  }
+  auto out = run(data, size, model, disc.value(), skimmed ? &in : nullptr, options);
   if (!out.ok() || !out->report.changed()) return out;
   // And so is what we wrote, after every edit: parsed again and checked.
-  auto written = onnx::parseModel(out->model.data(), out->model.size());
-  Error bad = written.ok() ? graph::checkGraph(written.value()).firstError() : written.error();
+  Error bad = checkWritten(out->written, in);
   if (!bad.ok()) {
     return makeError(ErrorCode::InvalidGraph,
                      "equalization would have written an invalid model, so nothing was written (a QuantLens bug: please report "
@@ -130,6 +188,26 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
                          bad.message);
   }
   return out;
+}
+
+}  // namespace
+
+Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options) {
+  if (Error e = checkOptions(options); !e.ok()) return e;
+  auto model = onnx::parseModel(data, size);
+  if (!model.ok()) return model.error();
+  MemoryReader in(data, size);
+  return equalizeParsed(data, size, model.value(), in, false, nullptr, options);
+}
+
+Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options,
+                           const onnx::SkimOptions& skimOptions) {
+  if (Error e = checkOptions(options); !e.ok()) return e;
+  auto skim = onnx::skimModel(in, size, image, skimOptions);
+  if (!skim.ok()) return skim.error();
+  auto model = onnx::parseModel(image, static_cast<size_t>(size));
+  if (!model.ok()) return model.error();
+  return equalizeParsed(image, static_cast<size_t>(size), model.value(), in, true, &skim.value(), options);
 }
 
 }  // namespace ql::cle

@@ -38,10 +38,13 @@
 //     transA), and layer 2 has a bias or can take one (not a MatMul without a bias Add).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/result.hpp"
+#include "onnx/skim.hpp"
+#include "onnx/writer.hpp"
 #include "stats/stats.hpp"
 
 namespace ql::cle {
@@ -130,11 +133,27 @@ struct Report {
   bool changed() const { return !layers.empty(); }
 };
 
+// The equalized ONNX file, as pieces (onnx::WrittenModel): runs of the input copied
+// through and the bytes written anew (edited nodes, changed tensors, length prefixes),
+// which live in `edit`. When nothing changed it is one piece: the whole input.
 struct Equalized {
-  std::vector<uint8_t> model;  // the equalized ONNX file (the input bytes when nothing changed)
+  onnx::WrittenModel written;
+  std::unique_ptr<onnx::GraphEdit> edit;  // the pieces point into it: kept where it is
   Report report;
+  // The whole file in one buffer; `input` is the bytes given to equalize().
+  std::vector<uint8_t> bytes(const uint8_t* input) const { return written.assemble(input); }
 };
 
+// Equalizes the model file `data,size`. The result's input pieces are offsets in it.
 Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options = {});
+
+// The same, for a model read through `in` (`size` bytes): its structure is skimmed into
+// `image` (`size` bytes, its large payloads left unread and untouched, as for analysis),
+// and the weights of the layers CLE reads are read through `in` as it takes them. The
+// result's input pieces are offsets in the file; it is byte for byte what the other
+// form writes. `image` may be freed once this returns.
+// `skim` says which payloads stay unread (tests and fuzzing use small ones).
+Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options = {},
+                           const onnx::SkimOptions& skim = {});
 
 }  // namespace ql::cle

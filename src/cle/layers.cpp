@@ -61,7 +61,7 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
     w.biasOwn = bias == L.bias && index.uses(L.biasName) == 1 && index.isMainInitializer(bias);
     if (bias->dataType != onnx::kFloat || bias->external)
       return stop("bias " + std::string(L.biasName) + " is not float32 stored in the file");
-    if (!readFloatData(*bias, &w.b, &why)) return stop("bias " + std::string(L.biasName) + ": " + why);
+    if (!readFloatData(index.loaded(*bias), &w.b, &why)) return stop("bias " + std::string(L.biasName) + ": " + why);
     if (w.b.size() != outC) return stop("bias " + std::string(L.biasName) + " does not hold one value per output channel");
     w.biasNode = &n;
     if (L.biasAdd && bias == L.bias) {  // bias through an Add: that Add's output is the layer's

@@ -1,5 +1,7 @@
 #include "cle/model_index.hpp"
 
+#include <string>
+
 #include "graph/layers.hpp"
 #include "onnx/tensor_data.hpp"
 
@@ -51,7 +53,35 @@ bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std:
     *why = "is " + onnx::dataTypeName(t->dataType) + " (only float32 weights are equalized)";
     return false;
   }
+  if (t->deferred && in_ && t->hasRawData) {
+    uint64_t count = 0;
+    if (!t->elementCount(&count) || count * sizeof(float) != t->rawData.size) {
+      *why = "has " + std::to_string(t->rawData.size) + " bytes of raw data, which do not fit its shape";
+      return false;
+    }
+    const uint64_t offset = static_cast<uint64_t>(t->rawData.data - image_);
+    out->resize(count);
+    if (!in_->read(offset, reinterpret_cast<uint8_t*>(out->data()), t->rawData.size)) {
+      std::vector<float>().swap(*out);
+      *why = "could not be read from the file at byte " + std::to_string(offset);
+      return false;
+    }
+    return true;
+  }
   return readFloatData(*t, out, why);
+}
+
+const onnx::Tensor& ModelIndex::loaded(const onnx::Tensor& t) const {
+  if (!t.deferred || !in_ || !t.hasRawData) return t;
+  for (const auto& [copy, bytes] : loaded_)
+    if (copy.message.data == t.message.data) return copy;
+  std::vector<uint8_t> bytes(t.rawData.size);
+  if (!in_->read(static_cast<uint64_t>(t.rawData.data - image_), bytes.data(), bytes.size())) return t;
+  onnx::Tensor copy = t;
+  copy.deferred = false;
+  auto& entry = loaded_.emplace_back(std::move(copy), std::move(bytes));
+  entry.first.rawData.data = entry.second.data();
+  return entry.first;
 }
 
 const onnx::Tensor* ModelIndex::constantThroughIdentity(std::string_view name) const {

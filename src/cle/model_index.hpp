@@ -2,15 +2,18 @@
 // in sub-graphs, as a graph output), the initializers of the main graph, node names.
 // Built once from the parsed model; read-only afterwards.
 #pragma once
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "cle/cle.hpp"
 #include "graph/scope.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 
 namespace ql::cle {
 
@@ -36,8 +39,18 @@ class ModelIndex {
   bool isMainInitializer(const onnx::Tensor* t) const;
 
   // The float32 contents of a main-graph initializer; false with a reason when it is
-  // not one, is external, or is not float32.
+  // not one, is external, or is not float32. A payload a skim left unread
+  // (Tensor::deferred) is read from the file through the reader given to readFrom().
   bool readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const;
+  // `t` itself or, when the skim left its payload unread (a layer's weight that something
+  // else reads too: a bias, a BatchNorm parameter, a Pad constant), a copy of it whose
+  // payload has been read through the reader. Read failures give `t` (whose reads then fail).
+  const onnx::Tensor& loaded(const onnx::Tensor& t) const;
+  // The model was parsed from a skimmed `image` of the file that `in` reads.
+  void readFrom(onnx::ByteReader* in, const uint8_t* image) {
+    in_ = in;
+    image_ = image;
+  }
   // A constant reached through a chain of Identity nodes (how PyTorch's exporter
   // shares identical biases), or null.
   const onnx::Tensor* constantThroughIdentity(std::string_view name) const;
@@ -49,6 +62,9 @@ class ModelIndex {
   graph::Scope scope_;
   std::unordered_set<std::string_view> graphOutputs_, captured_;
   std::unordered_map<std::string_view, const onnx::Tensor*> initializers_;
+  onnx::ByteReader* in_ = nullptr;
+  const uint8_t* image_ = nullptr;
+  mutable std::deque<std::pair<onnx::Tensor, std::vector<uint8_t>>> loaded_;  // copies made by loaded()
 };
 
 // The tensor's contents as float32, or false with the reader's message.

@@ -26,6 +26,16 @@ onnx::TensorData floatTensor(std::string name, std::vector<int64_t> dims, const 
   return t;
 }
 
+// A changed weight, its float32 values handed over as the raw data (no copy).
+onnx::TensorData weightTensor(std::string name, std::vector<int64_t> dims, std::vector<float>&& v) {
+  onnx::TensorData t;
+  t.name = std::move(name);
+  t.dims = std::move(dims);
+  t.dataType = onnx::kFloat;
+  t.floats = std::move(v);
+  return t;
+}
+
 // Names not yet used by any value or initializer of the main graph.
 class NewNames {
  public:
@@ -49,15 +59,14 @@ class NewNames {
 
 }  // namespace
 
-Result<std::vector<uint8_t>> writeEqualized(const uint8_t* data, size_t size, const ModelIndex& index, EqLayers& layers,
-                                            ModelEdits& edits, const Report& report) {
+Result<onnx::WrittenModel> writeEqualized(const uint8_t* data, size_t size, const ModelIndex& index, EqLayers& layers,
+                                          ModelEdits& edits, const Report& report, onnx::GraphEdit& edit) {
   const onnx::Model& model = index.model();
   NewNames newName(model.graph);
-  onnx::GraphEdit edit;
   for (auto& w : layers.items) {
     if (w.change == SIZE_MAX) continue;
     const graph::Layer& L = *w.layer;
-    edit.replaceInitializers.push_back(floatTensor(std::string(L.weightName), L.shape, w.w));
+    edit.replaceInitializers.push_back(weightTensor(std::string(L.weightName), L.shape, std::move(w.w)));
     if (w.hasBias && w.biasOwn) {  // the stored bias is b / biasScale (Gemm's C = b / beta)
       edit.replaceInitializers.push_back(floatTensor(std::string(L.biasName), w.biasTensor->dims, w.b, w.biasScale));
     } else if (w.hasBias) {  // shared: a copy of its own, named after the original
@@ -72,7 +81,7 @@ Result<std::vector<uint8_t>> writeEqualized(const uint8_t* data, size_t size, co
       ins.resize(2);
       ins.push_back(name);
     }
-    std::vector<float>().swap(w.w);
+    std::vector<float>().swap(w.w);  // moved into the edit: what is left is released
   }
   for (auto& [i, e] : edits.nodes) edit.editNodes.push_back(std::move(e));
   edit.removeNodes = edits.removeNodes;
@@ -85,7 +94,7 @@ Result<std::vector<uint8_t>> writeEqualized(const uint8_t* data, size_t size, co
                 report.layers.size(), report.sequences.size(), report.foldedBatchNorms.size(), report.relu6Replaced.size(),
                 report.biasAbsorptions);
   edit.metadata.push_back({"quantlens.cle", meta});
-  return onnx::writeModel(data, size, model, edit);
+  return onnx::planModel(data, size, model, edit);
 }
 
 }  // namespace ql::cle

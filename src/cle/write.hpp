@@ -15,8 +15,10 @@
 
 namespace ql::cle {
 
-// Releases each written layer's float32 weight copy as it goes.
-Result<std::vector<uint8_t>> writeEqualized(const uint8_t* data, size_t size, const ModelIndex& index, EqLayers& layers,
-                                            ModelEdits& edits, const Report& report);
+// Fills `edit` (the changed tensors' bytes and the node edits) and plans the written
+// model as pieces pointing into it. Each changed weight's float32 values move into
+// `edit` as they are (no copy).
+Result<onnx::WrittenModel> writeEqualized(const uint8_t* data, size_t size, const ModelIndex& index, EqLayers& layers,
+                                          ModelEdits& edits, const Report& report, onnx::GraphEdit& edit);
 
 }  // namespace ql::cle

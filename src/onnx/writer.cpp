@@ -1,11 +1,13 @@
 // ModelProto writer. Each message is walked with wire::Reader; untouched fields are
-// copied verbatim in runs, touched ones re-encoded in place. A re-encoded message needs
-// its length before its bytes, so its body runs twice: once counting, once writing.
+// copied verbatim in runs (pieces of the input, never read here), touched ones
+// re-encoded in place. A re-encoded message needs its length before its bytes, so its
+// body runs twice: a size pass counting, then the emit pass producing pieces.
 // Only re-encoded length prefixes (the graph's, edited nodes', ...) are written as
 // minimal varints: an input that used a non-minimal length varint there comes out
 // shorter, otherwise an empty edit reproduces the input byte for byte.
 #include "onnx/writer.hpp"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,13 +22,57 @@ using namespace fields;  // ModelProto::kGraph, TensorProto::kRawData, ...
 
 namespace {
 
-// Appends to `buf`, or only counts when `buf` is null (the sizing pass).
+// The pieces being written: runs of the input become input pieces, large made bytes
+// (a replaced tensor's raw data) are referenced where they are, small ones are gathered.
+class Sink {
+ public:
+  static constexpr size_t kReferenceAtLeast = 4096;
+  Sink(const uint8_t* base, size_t size, WrittenModel& w) : base_(base), size_(size), w_(w) {}
+  void put(const uint8_t* p, size_t n) {
+    if (n == 0) return;
+    if (base_ && p >= base_ && p < base_ + size_) {
+      flushMade();
+      const uint64_t off = static_cast<uint64_t>(p - base_);
+      if (!w_.pieces.empty() && w_.pieces.back().input && w_.pieces.back().offset + w_.pieces.back().length == off) {
+        w_.pieces.back().length += n;
+        w_.size += n;
+      } else {
+        add({true, 0, off, n, nullptr});
+      }
+    } else if (n >= kReferenceAtLeast) {
+      flushMade();
+      add({false, 0, 0, n, p});
+    } else {
+      cur_.insert(cur_.end(), p, p + n);
+    }
+  }
+  void finish() { flushMade(); }
+
+ private:
+  void add(Piece piece) {
+    piece.at = w_.size;
+    w_.size += piece.length;
+    w_.pieces.push_back(piece);
+  }
+  void flushMade() {
+    if (cur_.empty()) return;
+    w_.made.push_back(std::move(cur_));  // the buffer moves: its bytes stay where they are
+    cur_ = {};
+    add({false, 0, 0, w_.made.back().size(), w_.made.back().data()});
+  }
+  const uint8_t* base_;
+  size_t size_;
+  WrittenModel& w_;
+  std::vector<uint8_t> cur_;
+};
+
+// Emits to `sink`, or only counts when `sink` is null (the size pass).
 struct Out {
-  std::vector<uint8_t>* buf = nullptr;
+  Sink* sink = nullptr;
   size_t size = 0;
   void put(const void* p, size_t n) {
     size += n;
-    if (buf && n) buf->insert(buf->end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+    if (sink) sink->put(static_cast<const uint8_t*>(p), n);
   }
   void varint(uint64_t v) {
     uint8_t tmp[10];
@@ -73,9 +119,9 @@ Error checkTensorData(const TensorData& t, const char* what) {
     return invalid(name + " has data type " + dataTypeName(t.dataType) + ", which has no fixed-size raw form");
   if (count > (uint64_t{1} << 58)) return invalid(name + " has too many elements");
   const uint64_t want = packed4 ? (count + 1) / 2 : count * elem;  // elem <= 16: no overflow
-  if (t.raw.size() != want) {
-    return invalid(name + " has " + std::to_string(t.raw.size()) + " bytes of raw data; its dims and " +
-                   dataTypeName(t.dataType) + " need " + std::to_string(want));
+  if (t.rawSize() != want) {
+    return invalid(name + " has " + std::to_string(t.rawSize()) + " bytes of raw data; its dims and " + dataTypeName(t.dataType) +
+                   " need " + std::to_string(want));
   }
   return {};
 }
@@ -353,8 +399,8 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
     }
     if (stage == 1 && number > TensorProto::kRawData) {
       o.tag(TensorProto::kRawData, wire::kLen);
-      o.varint(t.raw.size());
-      o.put(t.raw.data(), t.raw.size());
+      o.varint(t.rawSize());
+      o.put(t.rawData(), t.rawSize());
       stage = 2;
     }
   };
@@ -399,19 +445,28 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
 
 }  // namespace
 
-Result<std::vector<uint8_t>> writeModel(const uint8_t* data, size_t size, const Model& model, const GraphEdit& edit) {
+std::vector<uint8_t> WrittenModel::assemble(const uint8_t* input) const {
+  std::vector<uint8_t> out(size);
+  for (const Piece& p : pieces) std::copy_n(p.input ? input + p.offset : p.bytes, p.length, out.data() + p.at);
+  return out;
+}
+
+Result<WrittenModel> planModel(const uint8_t* data, size_t size, const Model& model, const GraphEdit& edit) {
   if (!data && size) return makeError(ErrorCode::InvalidArgument, "no model bytes");
   Writer w(data, model, edit);
   if (Error e = w.validate(); !e.ok()) return e;
-  size_t extra = 64;
-  for (const auto* list : {&edit.replaceInitializers, &edit.addInitializers})
-    for (const TensorData& t : *list) extra += t.raw.size() + t.name.size() + 11 * t.dims.size() + 32;
-  for (const auto& kv : edit.metadata) extra += kv.first.size() + kv.second.size() + 32;
-  std::vector<uint8_t> out;
-  out.reserve(size + extra);
-  Out o{&out};
+  WrittenModel written;
+  Sink sink(data, size, written);
+  Out o{&sink};
   if (!w.model({data, size}, o)) return w.error();
-  return out;
+  sink.finish();
+  return written;
+}
+
+Result<std::vector<uint8_t>> writeModel(const uint8_t* data, size_t size, const Model& model, const GraphEdit& edit) {
+  auto written = planModel(data, size, model, edit);
+  if (!written.ok()) return written.error();
+  return written->assemble(data);
 }
 
 }  // namespace ql::onnx

@@ -1,6 +1,7 @@
 // Re-emits a parsed ONNX model with edits to its main graph. Everything not
 // edited is copied byte for byte from the original file, in its original order.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -27,6 +28,12 @@ struct TensorData {
   std::vector<int64_t> dims;
   int32_t dataType = kFloat;
   std::vector<uint8_t> raw;  // little-endian raw_data bytes
+  // Or, when `raw` is empty, float32 values whose bytes are raw_data as they lie in
+  // memory (the core runs little-endian only: x86, ARM, WebAssembly): a changed weight
+  // handed over without a copy.
+  std::vector<float> floats;
+  const uint8_t* rawData() const { return raw.empty() ? reinterpret_cast<const uint8_t*>(floats.data()) : raw.data(); }
+  size_t rawSize() const { return raw.empty() ? floats.size() * sizeof(float) : raw.size(); }
 };
 
 // Edits to the main graph (sub-graphs in node attributes are copied as they are).
@@ -42,10 +49,64 @@ struct GraphEdit {
   std::vector<std::pair<std::string, std::string>> metadata;
 };
 
-// Writes the edited model. `data,size` are the bytes `model` was parsed from.
+// A written model as a stream of pieces, in order: runs of the input copied through,
+// and bytes the writer made (edited nodes, re-encoded tensors, length prefixes). Its
+// size is known before any byte is emitted: the writer runs a size pass over every
+// re-encoded message before its emit pass.
+struct Piece {
+  bool input = true;    // true: bytes [offset, offset + length) of the input
+  uint64_t at = 0;      // where the piece starts in the written file
+  uint64_t offset = 0;  // input pieces only
+  uint64_t length = 0;
+  const uint8_t* bytes = nullptr;  // made pieces: the bytes (in WrittenModel::made, or a TensorData's raw of the edit)
+};
+
+struct WrittenModel {
+  std::vector<Piece> pieces;
+  uint64_t size = 0;                       // the sum of the pieces' lengths
+  std::vector<std::vector<uint8_t>> made;  // small made bytes that the pieces point into
+  // The whole file: the input's pieces taken from `input` (the bytes the model was parsed from).
+  std::vector<uint8_t> assemble(const uint8_t* input) const;
+  // Copies [offset, offset + length) of the written file to dst, input pieces through `readInput`
+  // (offset, dst, length) -> bool. False when a read fails or the range is past the end.
+  template <class ReadInput>
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length, ReadInput&& readInput) const;
+};
+
+// Plans the edited model as pieces. `data,size` are the bytes `model` was parsed from
+// (only the parsed structure is read: the payloads of unedited tensors may be absent, as
+// in a skimmed image). The pieces point into `edit` (replaced and added tensors' raw
+// bytes), which must outlive the result.
 // Errors: INVALID_ARGUMENT for an edit that does not fit the model (an unknown node
 // index, initializer or value_info name, a wrong raw size, ...) or a model parsed from
 // other bytes; INVALID_MODEL for malformed bytes.
+Result<WrittenModel> planModel(const uint8_t* data, size_t size, const Model& model, const GraphEdit& edit);
+
+// The edited model in one buffer (planModel, assembled). Same errors.
 Result<std::vector<uint8_t>> writeModel(const uint8_t* data, size_t size, const Model& model, const GraphEdit& edit);
+
+template <class ReadInput>
+bool WrittenModel::read(uint64_t offset, uint8_t* dst, uint64_t length, ReadInput&& readInput) const {
+  if (offset > size || length > size - offset) return false;
+  // The last piece that starts at or before `offset`.
+  auto it = std::upper_bound(pieces.begin(), pieces.end(), offset, [](uint64_t o, const Piece& p) { return o < p.at; });
+  size_t k = it == pieces.begin() ? 0 : static_cast<size_t>(it - pieces.begin()) - 1;
+  uint64_t at = k < pieces.size() ? pieces[k].at : 0;
+  while (length > 0 && k < pieces.size()) {
+    const Piece& p = pieces[k];
+    const uint64_t skip = offset - at, n = std::min(length, p.length - skip);
+    if (p.input) {
+      if (!readInput(p.offset + skip, dst, n)) return false;
+    } else {
+      std::copy(p.bytes + skip, p.bytes + skip + n, dst);
+    }
+    dst += n;
+    offset += n;
+    length -= n;
+    at += p.length;
+    ++k;
+  }
+  return length == 0;
+}
 
 }  // namespace ql::onnx

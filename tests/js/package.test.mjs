@@ -580,7 +580,9 @@ export async function use(file: File, element: HTMLElement): Promise<string> {
   }
   const first: number | undefined = analysis.summary.ranking[0];
   const equalization: Equalization = await equalize(file, { keepRelu6: true, biasAbsorption: false, maxIterations: 10 });
-  const bytes: Uint8Array = equalization.bytes;
+  const bytes: Uint8Array = equalization.bytes!; // null only with output or blob
+  const asBlob: Blob | null = (await equalize(file, { blob: true })).blob;
+  void asBlob;
   const comparison: Comparison = await compare(file, bytes, { onProgress });
   const sqnr: number | undefined = comparison.pairs[0]?.tensor?.sqnr;
   const html: string = await saveReport({ analysis, equalization, comparison, analysisB: analysis }, { title: 'x' });

@@ -22,13 +22,15 @@ struct Run {
   std::vector<uint8_t> input;
   ql::Result<ql::cle::Equalized> r{ql::cle::Equalized{}};
   ql::Result<ql::onnx::Model> out{ql::onnx::Model{}};
+  std::vector<uint8_t> written;  // the equalized file, assembled from its pieces
 
   Run(const pb::GraphBuilder& g, const ql::cle::Options& opt = {}, int64_t opset = 13)
       : input(pb::toVec(pb::model(g.build(), 8, opset))) {
     r = ql::cle::equalize(input.data(), input.size(), opt);
     INFO(r.error().describe());
     REQUIRE(r.ok());
-    out = ql::onnx::parseModel(r->model.data(), r->model.size());
+    written = r->bytes(input.data());
+    out = ql::onnx::parseModel(written.data(), written.size());
     INFO(out.error().describe());
     REQUIRE(out.ok());
   }
@@ -213,7 +215,7 @@ TEST_CASE("BatchNorm before a padded conv is not folded, and the report says why
   Run run(g);
   CHECK(run.report().foldedBatchNorms.empty());
   CHECK_FALSE(run.report().changed());
-  CHECK(run.r->model == run.input);  // nothing changed: the same bytes
+  CHECK(run.written == run.input);  // nothing changed: the same bytes
   bool said = false;
   for (const auto& s : run.report().stops) said = said || s.reason.find("padding") != std::string::npos;
   CHECK(said);
@@ -266,7 +268,7 @@ TEST_CASE("ReLU6 is replaced by Relu inside a sequence; keepRelu6 stops there in
   CHECK(kept.report().relu6Replaced.empty());
   CHECK(kept.report().relu6Kept == std::vector<std::string>{"clip"});
   CHECK(kept.report().sequences.empty());
-  CHECK(kept.r->model == kept.input);
+  CHECK(kept.written == kept.input);
 }
 
 TEST_CASE("ReLU6 as Clip attributes (opset < 11) is recognised and replaced too", "[cle]") {
@@ -359,7 +361,7 @@ TEST_CASE("bad input and bad options are errors, never crashes", "[cle]") {
   // Every truncation of a valid model: an error or a result, nothing else.
   for (size_t n = 0; n < good.size(); ++n) {
     auto t = ql::cle::equalize(good.data(), n);
-    if (t.ok()) CHECK((n == 0 || !t->model.empty()));
+    if (t.ok()) CHECK((n == 0 || t->written.size > 0));
   }
 }
 

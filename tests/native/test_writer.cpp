@@ -8,10 +8,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "cle/cle.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 #include "onnx/tensor_data.hpp"
 #include "onnx/writer.hpp"
 #include "pb_writer.hpp"
@@ -674,4 +677,71 @@ TEST_CASE("writer: an edited real model parses back and passes onnx.checker", "[
   const int rc = std::system(cmd.c_str());
   fs::remove(tmp);
   CHECK(rc == 0);
+}
+
+namespace {
+
+// Reads from bytes in memory, counting what it was asked for.
+class CountingReader : public ql::onnx::ByteReader {
+ public:
+  explicit CountingReader(const std::vector<uint8_t>& v) : v_(v) {}
+  bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+    if (offset > v_.size() || length > v_.size() - offset) return false;
+    std::copy_n(v_.data() + offset, length, dst);
+    bytesRead += length;
+    return true;
+  }
+  uint64_t bytesRead = 0;
+
+ private:
+  const std::vector<uint8_t>& v_;
+};
+
+}  // namespace
+
+TEST_CASE("written pieces: equalizing a skimmed model writes the bytes equalizing it whole writes, on every real model",
+          "[writer][cle]") {
+  size_t n = 0, changed = 0;
+  for (const fs::path& path : realModels()) {
+    const std::vector<uint8_t> bytes = readFile(path);
+    INFO(path.string());
+    auto whole = ql::cle::equalize(bytes.data(), bytes.size());
+    CountingReader in(bytes);
+    std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(std::malloc(bytes.size())), std::free);
+    auto skimmed = ql::cle::equalize(in, bytes.size(), image.get());
+    REQUIRE(whole.ok() == skimmed.ok());
+    if (!whole.ok()) {
+      CHECK(whole.error().describe() == skimmed.error().describe());
+      continue;
+    }
+    image.reset();  // the skimmed result needs its image no more
+    const std::vector<uint8_t> a = whole->bytes(bytes.data()), b = skimmed->bytes(bytes.data());
+    CHECK(a.size() == whole->written.size);
+    CHECK((a == b));
+    // The pieces tile the file in order, and a read of any range gives the assembled bytes.
+    uint64_t at = 0;
+    for (const auto& p : skimmed->written.pieces) {
+      CHECK(p.at == at);
+      CHECK(p.length > 0);
+      if (p.input) CHECK(p.offset + p.length <= bytes.size());
+      at += p.length;
+    }
+    CHECK(at == b.size());
+    const auto fromMemory = [&](uint64_t o, uint8_t* d, uint64_t len) {
+      std::copy_n(bytes.data() + o, len, d);
+      return true;
+    };
+    for (uint64_t k = 0; k < 64 && !b.empty(); ++k) {
+      const uint64_t off = (k * 7919 * 104729) % b.size(), len = std::min<uint64_t>(b.size() - off, 1 + (k * 31337) % 100000);
+      std::vector<uint8_t> got(len);
+      REQUIRE(skimmed->written.read(off, got.data(), len, fromMemory));
+      CHECK(std::equal(got.begin(), got.end(), b.begin() + static_cast<std::ptrdiff_t>(off)));
+    }
+    std::vector<uint8_t> past(2);
+    CHECK_FALSE(skimmed->written.read(b.size() - 1, past.data(), 2, fromMemory));
+    if (whole->report.changed()) ++changed;
+    ++n;
+  }
+  if (n == 0) WARN("skipped: no real models found");
+  if (n >= 3) CHECK(changed >= 2);
 }

@@ -180,7 +180,8 @@ function equalizeOptions() {
 async function runEqualization() {
   if (!state.files) return;
   const done = await busy('Equalizing', async () => {
-    state.equalization = await engine.equalize(state.files, { ...equalizeOptions(), onProgress });
+    // The written model comes back as a Blob built from its pieces (saved by the download button).
+    state.equalization = await engine.equalize(state.files, { ...equalizeOptions(), blob: true, onProgress });
     state.dirty.add('equalization');
   });
   if (done) showTab('equalization');
@@ -210,7 +211,7 @@ const stem = (name) => name.replace(/\.onnx$/i, '');
 
 function downloadEqualized() {
   const eq = state.equalization;
-  download(new Blob([eq.bytes], { type: 'application/octet-stream' }), `${stem(state.analysis.model.name)}.equalized.onnx`);
+  download(eq.blob, `${stem(state.analysis.model.name)}.equalized.onnx`);
 }
 
 // The report is built by the package's saveReport(), from this page's own style sheet

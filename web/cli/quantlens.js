@@ -499,16 +499,18 @@ async function runEqualize(opts) {
   if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0))
     throw usageError('--iterations takes a non-negative integer', 'equalize');
   const p = newBar();
+  // With -o, the equalized model is written to the file piece by piece (never held whole).
   const full = await equalize(opts.positional[0], {
     keepRelu6: !!opts.keepRelu6,
     biasAbsorption: !opts.noBiasAbsorption,
     maxIterations: opts.iterations,
+    output: opts.output,
     onProgress: p.onProgress(),
   });
-  // The equalized model, analysed whole, for the threshold.
+  // The equalized model, analysed (from the written file with -o), for the threshold.
   const after =
     opts.failBelow !== undefined
-      ? await analyze(full.bytes, {
+      ? await analyze(opts.output ?? full.bytes, {
           blockSize: opts.blockSize,
           layers: opts.layersRe,
           onProgress: p.onProgress('equalized model'),
@@ -518,17 +520,10 @@ async function runEqualize(opts) {
   const result = opts.layersRe ? selectEqualization(full, opts.layersRe) : full;
   let wrote = '';
   if (opts.output) {
-    try {
-      fs.writeFileSync(opts.output, full.bytes);
-    } catch (e) {
-      throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
-    }
-    wrote = full.summary.changed
-      ? `Wrote ${opts.output} (${full.bytes.length} bytes).`
-      : `Wrote an unchanged copy to ${opts.output}.`;
+    wrote = full.summary.changed ? `Wrote ${opts.output} (${full.size} bytes).` : `Wrote an unchanged copy to ${opts.output}.`;
   }
   if (opts.format === 'json') {
-    const { bytes, ...report } = result;
+    const { bytes, blob, ...report } = result;
     write(JSON.stringify(toJSON({ ...report, output: opts.output ?? null })));
   } else if (opts.format === 'csv') {
     process.stdout.write(equalizationCsv(result));

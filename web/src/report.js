@@ -97,7 +97,7 @@ export const reportPolicy = (hash) =>
     "form-action 'none'",
   ].join('; ');
 
-// What a report carries: everything the views show, minus the equalized model's bytes.
+// What a report carries: everything the views show, minus the equalized model's bytes (or Blob).
 export function reportData({
   analysis,
   equalization = null,
@@ -108,7 +108,7 @@ export function reportData({
 }) {
   const data = { version, savedAt, analysis };
   if (equalization) {
-    const { bytes, ...eq } = equalization;
+    const { bytes, blob, ...eq } = equalization;
     data.equalization = eq;
   }
   if (comparison) Object.assign(data, { comparison, analysisB });

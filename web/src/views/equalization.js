@@ -100,7 +100,7 @@ const arrow = (a, b) => `${formatDb(a)} → ${formatDb(b)} dB`;
 /**
  * @param element       where to render (the view appends its own root)
  * @param equalization  the result of equalize() (typed arrays as equalize() returns them)
- * @param onDownload    called by the "Download equalized model" button (the app saves equalization.bytes)
+ * @param onDownload    called by the "Download equalized model" button (the app saves equalization.blob)
  */
 export function renderEqualizationView(element, equalization, { onDownload } = {}) {
   ensureStyles('ql-equalization', CSS, element.ownerDocument);
@@ -208,7 +208,8 @@ function header(parent, eq, { onDownload }) {
     .attr('data-field', 'model-name')
     .text(eq.model?.name ?? 'model');
   if (typeof onDownload === 'function' && changed) {
-    const size = eq.bytes?.length ? ` (${formatCount(eq.bytes.length)}B)` : '';
+    const bytes = eq.size ?? eq.bytes?.length;
+    const size = bytes ? ` (${formatCount(bytes)}B)` : '';
     head
       .append('button')
       .attr('type', 'button')
