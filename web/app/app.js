@@ -389,7 +389,7 @@ function renderTab(tab) {
   const body = host.querySelector('.ql-tab-body');
   body.replaceChildren();
   if (state.partial) {
-    if (tab === 'model') state.views.model = renderModelView(body, state.partial);
+    if (tab === 'model') state.views.model = renderModelView(body, state.partial, { slots: state.partial.expected });
     else body.append(el('p', { class: 'ql-empty', text: 'The model is still being analysed: this view opens when it ends.' }));
     return;
   }

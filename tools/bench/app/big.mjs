@@ -2,7 +2,7 @@
 // the pick (the input's change event) to the first table row drawn and to the end, and the
 // peak resident memory of the browser (every Chromium process of this run, sampled from
 // /proc every 100 ms) next to its resident memory before the pick.
-// Usage: node tools/bench/app/big.mjs FOLDER [FOLDER ...]   (a folder holding one .onnx
+// Usage: node tools/bench/app/big.mjs [--screenshots DIR] FOLDER [FOLDER ...]   (a folder holding one .onnx
 // and its data files, e.g. written by tools/bench/make_llm.py --preset llm-8x4096)
 // Needs the built app (npm run build).
 import fs from 'node:fs';
@@ -11,7 +11,11 @@ import { launch, newPage } from '../../../tests/js/chromium.mjs';
 import { root } from '../../../tests/js/helpers.mjs';
 
 const app = path.join(root, 'web', 'dist', 'app', 'index.html');
-const folders = process.argv.slice(2);
+const args = process.argv.slice(2);
+// --screenshots DIR: the page when its first rows are drawn (the progress state) and at the end
+const shotAt = args.indexOf('--screenshots');
+const shots = shotAt >= 0 ? args.splice(shotAt, 2)[1] : null;
+const folders = args;
 if (!folders.length) {
   console.error('usage: node tools/bench/app/big.mjs FOLDER [FOLDER ...]');
   process.exit(2);
@@ -53,7 +57,14 @@ const sizeOf = (dir) =>
 
 for (const folder of folders) {
   const browser = await launch();
-  const pid = browser.process ? browser.process().pid : null;
+  // Every process below this one but this one itself: the browser and its renderers, GPU and
+  // utility processes (other Chromium instances on the machine are not counted).
+  const ownRss = () => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return Number(m[1]) * 1024;
+  };
+  const pid = process.pid;
+  const browserRss = () => treeRss(pid) - ownRss();
   const page = await newPage(browser, { viewport: { width: 1280, height: 900 } });
   await page.goto(`file://${app}`);
   await page.waitForFunction(() => document.body.dataset.state === 'idle');
@@ -71,12 +82,19 @@ for (const folder of folders) {
       if (t.end === undefined && ['done', 'error'].includes(document.body.dataset.state)) t.end = performance.now();
     }).observe(document.body, { childList: true, subtree: true, attributes: true });
   });
-  const before = pid ? treeRss(pid) : 0;
+  const before = browserRss();
   let peak = before;
-  const sampler = pid ? setInterval(() => (peak = Math.max(peak, treeRss(pid))), 100) : null;
+  const sampler = setInterval(() => (peak = Math.max(peak, browserRss())), 100);
   await page.setInputFiles('#ql-folder', folder);
+  const name = path.basename(folder);
+  if (shots) {
+    fs.mkdirSync(shots, { recursive: true });
+    await page.waitForFunction(() => window.__t.first !== undefined || window.__t.end !== undefined, null, { timeout: 3600000 });
+    await page.screenshot({ path: path.join(shots, `${name}-progress.png`) });
+  }
   await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 3600000 });
-  if (sampler) clearInterval(sampler);
+  if (shots) await page.screenshot({ path: path.join(shots, `${name}-done.png`) });
+  clearInterval(sampler);
   const t = await page.evaluate(() => window.__t);
   const state = await page.evaluate(() => document.body.dataset.state);
   const rows = await page.$$eval('table.ql-layer-table tbody tr[data-position]', (r) => r.length);
