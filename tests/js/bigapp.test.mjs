@@ -19,7 +19,10 @@ const PY = '/usr/bin/python3';
 const appFile = path.join(root, 'web', 'dist', 'app', 'index.html');
 const skip = noChromium || (!fs.existsSync(appFile) ? 'app not built' : false);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-bigapp-'));
-const big = process.env.QL_BIG_MODEL === '1';
+// QL_BIG_MODEL=1 writes the >2 GB model; QL_BIG_MODEL=FILE uses one written before by
+// make_llm.py --preset llm-8x4096 --blocks 3 --dtype fp32 --inline FILE
+const bigModel = process.env.QL_BIG_MODEL || '';
+const big = bigModel === '1' || (bigModel !== '' && fs.existsSync(bigModel));
 
 let browser;
 let server;
@@ -300,11 +303,14 @@ test(
 
 test(
   'a model file over 2 GB with its weights inline opens (opt-in: QL_BIG_MODEL=1)',
-  { skip: skip || (!big && 'set QL_BIG_MODEL=1 (writes a 2.4 GB model, minutes)'), timeout: 3600000 },
+  { skip: skip || (!big && 'set QL_BIG_MODEL=1 (writes a 2.4 GB model, minutes) or QL_BIG_MODEL=FILE'), timeout: 3600000 },
   async () => {
     // 3 blocks of d 4096 in fp32: 21 MatMul layers, 606 M parameters, 2.4 GB in the .onnx itself
-    const file = path.join(tmp, 'inline-big', 'llm-3x4096.onnx');
-    await makeLlm(file, ['--preset', 'llm-8x4096', '--blocks', '3', '--dtype', 'fp32', '--inline']);
+    let file = bigModel;
+    if (bigModel === '1') {
+      file = path.join(tmp, 'inline-big', 'llm-3x4096.onnx');
+      await makeLlm(file, ['--preset', 'llm-8x4096', '--blocks', '3', '--dtype', 'fp32', '--inline']);
+    }
     assert.ok(fs.statSync(file).size > 2 ** 31, 'over 2 GB');
     const reference = await analyze(file);
     const page = await openApp();
