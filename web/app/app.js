@@ -699,6 +699,16 @@ function buildPage() {
 // DataTransferItem.webkitGetAsEntry where present, else getAsFileSystemHandle, else the
 // plain file list. The items must be taken during the drop event itself.
 function droppedFiles(dt) {
+  // Taken now: after the event the drop's data can no longer be read. When a walk finds
+  // nothing or fails (a drop made by a script has no entries), the plain list is it.
+  const plain = [...(dt.files || [])];
+  return walkDropped(dt).then(
+    (out) => (out.length ? out : plain),
+    () => plain,
+  );
+}
+
+function walkDropped(dt) {
   const items = [...(dt.items || [])].filter((i) => i.kind === 'file');
   const entries = items.map((i) => (typeof i.webkitGetAsEntry === 'function' ? i.webkitGetAsEntry() : null));
   if (items.length && entries.every(Boolean)) {
@@ -740,7 +750,7 @@ function droppedFiles(dt) {
       return out;
     })();
   }
-  return Promise.resolve([...dt.files]);
+  return Promise.resolve([]);
 }
 
 function main() {

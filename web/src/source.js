@@ -55,14 +55,15 @@ function readFdInto(fs, core, fd, offset, length, ptr) {
 }
 
 // The core holds the structure of a model file in a WebAssembly heap buffer at the file's
-// offsets (its weights stay in the file), so a model file must be under 4 GB; its external
-// data files have no such limit.
-export const MAX_MODEL_FILE = 2 ** 32 - 1;
+// offsets (its weights stay in the file). In wasm32 neither one heap block nor the parser's
+// pointer differences reach 2 GiB (a 2.4 GB file failed to parse), so a model file must be
+// under 2 GiB; its external data files have no such limit.
+export const MAX_MODEL_FILE = 2 ** 31 - 1;
 function checkModelSize(size, name) {
   if (size > MAX_MODEL_FILE)
     throw new QuantLensError(
       'UNSUPPORTED',
-      `${name} is ${(size / 2 ** 30).toFixed(1)} GiB: a model file must be under 4 GiB here; save the model with its weights in external data files (onnx.save_model(model, path, save_as_external_data=True)) and open it with them`,
+      `${name} is ${(size / 2 ** 30).toFixed(1)} GiB: a model file must be under 2 GiB here; save the model with its weights in external data files (onnx.save_model(model, path, save_as_external_data=True)) and open it with them`,
     );
 }
 
