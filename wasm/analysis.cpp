@@ -164,8 +164,9 @@ class Session {
   // The image of the model file is a heap buffer at the file's offsets: its size must be a size_t.
   static bool fitsHeap(double size) { return size >= 0 && size <= static_cast<double>(std::numeric_limits<size_t>::max()); }
   static Error tooLarge(double size) {
-    return makeError(ErrorCode::Unsupported, "the model file has " + std::to_string(static_cast<uint64_t>(size)) +
-                                                 " bytes; a model file must be under 4 GB (keep its weights in external data files)");
+    return makeError(ErrorCode::Unsupported,
+                     "the model file has " + std::to_string(static_cast<uint64_t>(size)) +
+                         " bytes; a model file must be under 4 GB (keep its weights in external data files)");
   }
   static Error noLayer(size_t i) { return makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)); }
 
