@@ -11,7 +11,11 @@ export type ModelSource = string | Uint8Array | ArrayBuffer | Blob;
 /** The external data of a model: bytes or Blobs by location, or a reader. */
 export type ExternalData =
   | Record<string, Uint8Array | ArrayBuffer | Blob>
-  | ((location: string, offset: number, length: number) => Promise<Uint8Array | ArrayBuffer | null> | Uint8Array | ArrayBuffer | null);
+  | ((
+      location: string,
+      offset: number,
+      length: number,
+    ) => Promise<Uint8Array | ArrayBuffer | null> | Uint8Array | ArrayBuffer | null);
 
 export type ErrorCode =
   | 'INVALID_MODEL'
@@ -49,6 +53,22 @@ export interface Progress {
   side?: 'a' | 'b';
   /** analyze() in a pool of workers: how many. */
   workers?: number;
+  /** analyze(): bytes of the chosen layers' weights read so far (during a layer too), of bytesTotal. */
+  bytes?: number;
+  bytesTotal?: number;
+  /** analyze(): `layer` is being read (it is layer done + 1 of total), not finished. */
+  reading?: boolean;
+}
+
+/** What onLayer is told with each layer finished. */
+export interface LayerArrival {
+  model: ModelInfo;
+  schemes: string[];
+  skipped: string[];
+  /** How many layers the result will hold. */
+  layers: number;
+  /** This layer's place in the result's `layers`. */
+  position: number;
 }
 
 export interface CallOptions {
@@ -61,13 +81,7 @@ export interface CallOptions {
 
 /** The schemes always measured: per tensor, per output channel, and INT4 per block of 32 or 128
  * weights along the reduction axis of an output channel. */
-export type Scheme =
-  | 'int8PerTensor'
-  | 'int8PerChannel'
-  | 'int4PerTensor'
-  | 'int4PerChannel'
-  | 'int4Block32'
-  | 'int4Block128';
+export type Scheme = 'int8PerTensor' | 'int8PerChannel' | 'int4PerTensor' | 'int4PerChannel' | 'int4Block32' | 'int4Block128';
 /** A block-wise INT4 scheme, int4Block<N> (the blockSize option adds one). */
 export type BlockScheme = `int4Block${number}`;
 export declare const SCHEMES: readonly Scheme[];
@@ -89,6 +103,9 @@ export interface AnalyzeOptions extends CallOptions {
   /** Workers analysing layers in parallel (1 to 64; 1: the calling thread). Default: one per
    * core, at most 8, when the selected weights come to 64 MB or more. Same result whatever. */
   workers?: number;
+  /** Each layer as it is finished (in layer order in one thread, as they finish in a pool), the
+   * same object the result's `layers` will hold. */
+  onLayer?: (layer: Layer, info: LayerArrival) => void;
 }
 
 export interface ModelInfo {
@@ -404,7 +421,14 @@ export interface Equalization {
   output: string | null;
   layersSeen: number;
   layers: EqualizedLayer[];
-  sequences: { layers: string[]; links: string[]; triple: boolean[]; iterations: number; converged: boolean; lastChange: number }[];
+  sequences: {
+    layers: string[];
+    links: string[];
+    triple: boolean[];
+    iterations: number;
+    converged: boolean;
+    lastChange: number;
+  }[];
   stops: { layer: string; node: string; op: string; reason: string }[];
   foldedBatchNorms: { node: string; layer: string; position: 'after' | 'before' }[];
   relu6Replaced: string[];
@@ -575,7 +599,10 @@ export declare const RISK_COLORS: Readonly<Record<'high' | 'medium' | 'low' | 'f
 /** The value written for an infinite SQNR. */
 export declare const LOSSLESS_DB: number;
 /** Node data for Google's Model Explorer, coloured by a metric. */
-export function modelExplorerNodeData(analysis: Analysis, options?: { metric?: ModelExplorerMetric }): {
+export function modelExplorerNodeData(
+  analysis: Analysis,
+  options?: { metric?: ModelExplorerMetric },
+): {
   nodeData: object;
   graphId: string;
   metric: ModelExplorerMetric;
@@ -613,7 +640,13 @@ export function saveReport(result: ReportInput, options?: { title?: string }): P
 export function configureCore(options?: { wasmBinary?: Uint8Array | ArrayBuffer; wasmUrl?: string | URL }): void;
 
 /** Files for the worker: the model, or the model and its external data files (matched by name). */
-export type WorkerFiles = Blob | Uint8Array | ArrayBuffer | (Blob | Uint8Array | ArrayBuffer)[];
+/** A file of a folder picked or dropped, with its path in that folder ('llm/model.onnx.data'):
+ * external data locations are resolved against the model's folder by these paths. */
+export interface PickedFile {
+  file: Blob;
+  path: string;
+}
+export type WorkerFiles = Blob | Uint8Array | ArrayBuffer | (Blob | Uint8Array | ArrayBuffer | PickedFile)[];
 
 /** Options for a worker call: as for the function itself, except that no option may be a function (they cannot reach a worker). */
 export interface WorkerAnalyzeOptions extends CallOptions {
@@ -621,6 +654,8 @@ export interface WorkerAnalyzeOptions extends CallOptions {
   blockSize?: number;
   externalData?: Record<string, Uint8Array | ArrayBuffer | Blob>;
   layers?: RegExp;
+  /** Each layer as it is finished, posted by the worker (this function stays on the page). */
+  onLayer?: (layer: Layer, info: LayerArrival) => void;
 }
 
 export interface WorkerClient {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,10 @@ class Session {
   // the session or an error (the buffer is freed then). `slowRead`: the weights' source
   // costs more to read than fresh memory (a Blob), so the plan reads larger ones whole.
   static val open(uintptr_t ptr, double size, bool slowRead) {
+    if (!fitsHeap(size)) {
+      std::free(reinterpret_cast<void*>(ptr));
+      return errorValue(tooLarge(size));
+    }
     std::unique_ptr<Session> s(new Session(reinterpret_cast<uint8_t*>(ptr), static_cast<size_t>(size)));
     if (Error e = s->parse(); !e.ok()) return errorValue(e);
     s->plan(slowRead);
@@ -34,6 +39,7 @@ class Session {
   // image of the file whose large weight payloads are left unread (onnx::skimModel);
   // those are streamed by the plan, with begin/feed/endPass/finish.
   static val openReader(double size, val reader, bool slowRead) {
+    if (!fitsHeap(size)) return errorValue(tooLarge(size));
     const size_t n = static_cast<size_t>(size);
     auto* image = static_cast<uint8_t*>(std::malloc(n ? n : 1));
     if (!image)
@@ -155,6 +161,13 @@ class Session {
   Session(uint8_t* buffer, size_t size) : buffer_(buffer), size_(size) {}
 
   const std::vector<graph::Layer>& layers() const { return side_.discovery.layers; }
+  // The image of the model file is a heap buffer at the file's offsets: its size must be a size_t.
+  static bool fitsHeap(double size) { return size >= 0 && size <= static_cast<double>(std::numeric_limits<size_t>::max()); }
+  static Error tooLarge(double size) {
+    return makeError(ErrorCode::Unsupported,
+                     "the model file has " + std::to_string(static_cast<uint64_t>(size)) +
+                         " bytes; a model file must be under 4 GB (keep its weights in external data files)");
+  }
   static Error noLayer(size_t i) { return makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)); }
 
   // Parsed and its layers found as every feature opens a model (compare::openSide).

@@ -24,7 +24,13 @@ row block by row block (a few tens of MB in memory at a time, whatever the model
 --files N splits them over N files (OUT.onnx.data, OUT.onnx.data.1, ...), keeping each
 tensor whole in one file. The model file holds only the graph.
 
+With --inline the weights go into the model file itself as raw_data, streamed the same way:
+the protobuf framing is written by hand (python's protobuf refuses messages over 2 GB), so
+the file can exceed 2 GB or 4 GB, as some exporters write them. The manifest's `offset` is
+then the payload's offset in the model file.
+
 Presets (options given after --preset override it):
+    llm-tiny     1 block, d=64, ff=176, vocab 100, fp16: 9 layers, 64 k parameters, 130 kB (browser tests)
     llm-small    2 blocks, d=512, ff=1376, vocab 2000, fp16: 16 layers, 8.4 M parameters, 17 MB (tests, quick runs)
     llm-8x4096   8 blocks, d=4096, ff=11008, fp16, one external data file: 56 MatMul layers,
                  1.62 B parameters, 3.24 GB (the case of issue 13)
@@ -42,6 +48,7 @@ import onnx
 from onnx import TensorProto, helper
 
 PRESETS = {
+    "llm-tiny": dict(blocks=1, d=64, ff=176, vocab=100, dtype="fp16", files=1),
     "llm-small": dict(blocks=2, d=512, ff=1376, vocab=2000, dtype="fp16", files=1),
     "llm-8x4096": dict(blocks=8, d=4096, ff=11008, vocab=0, dtype="fp16", files=1),
     "llm-24x4096": dict(blocks=24, d=4096, ff=11008, vocab=0, dtype="fp16", files=4),
@@ -107,6 +114,62 @@ def write_weight(f, name, K, N, rows, o, seed):
     return length
 
 
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_len(number, length):
+    """The tag and length prefix of a length-delimited field."""
+    return varint(number << 3 | 2) + varint(length)
+
+
+GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA = 5, 7, 9
+
+
+def write_inline(out, model, specs, o):
+    """Writes `model` (its graph without initializers) with every weight inline as raw_data,
+    each payload streamed; returns the manifest entries (offset: the payload's offset in the file)."""
+    elem, esize = DTYPES[o.dtype]
+    graph = model.graph
+    graph_bytes = graph.SerializeToString()
+    model.ClearField("graph")
+    model_bytes = model.SerializeToString()
+    heads = []  # per weight: the initializer's framing up to its payload
+    for name, K, N, _ in specs:
+        t = TensorProto(name=name + ".weight", data_type=elem, dims=[K, N])
+        head = t.SerializeToString()
+        length = K * N * esize
+        body = len(head) + len(field_len(TENSOR_RAW_DATA, length)) + length
+        heads.append((head, length, body))
+    inits_len = sum(len(field_len(GRAPH_INITIALIZER, body)) + body for _, _, body in heads)
+    graph_len = len(graph_bytes) + inits_len
+    manifest = []
+    with open(out, "wb") as f:
+        f.write(model_bytes)
+        f.write(field_len(MODEL_GRAPH, graph_len))
+        f.write(graph_bytes)
+        for i, ((name, K, N, kind), (head, length, body)) in enumerate(zip(specs, heads)):
+            f.write(field_len(GRAPH_INITIALIZER, body))
+            f.write(head)
+            f.write(field_len(TENSOR_RAW_DATA, length))
+            offset = f.tell()
+            rows = o.rows[i]
+            assert write_weight(f, name, K, N, rows, o, [o.seed, i]) == length
+            manifest.append({"weight": name + ".weight", "shape": [K, N], "dtype": o.dtype, "file": os.path.basename(out),
+                             "offset": offset, "length": length, "outlierRows": rows})
+            if o.verbose:
+                print(f"  {name}.weight [{K}, {N}] inline @ {offset}", file=sys.stderr)
+    return manifest
+
+
 def build(out, o):
     elem, esize = DTYPES[o.dtype]
     base = os.path.basename(out)
@@ -119,11 +182,15 @@ def build(out, o):
     shared = {"hidden": outlier_rows(rng, o.d, o.outliers), "embed": []}
     total = sum(K * N for _, K, N, _ in specs) * esize
     per_file = total / o.files
+    # Every weight's outlier rows, drawn in weight order (the same whether written inline or not).
+    o.rows = [shared[kind] if kind in shared else outlier_rows(rng, K, o.outliers) for _, K, _, kind in specs]
     inits, manifest = [], []
-    handles = [open(os.path.join(folder, n), "wb") for n in names]
+    handles = [] if o.inline else [open(os.path.join(folder, n), "wb") for n in names]
     try:
         written = 0
         for i, (name, K, N, kind) in enumerate(specs):
+            if o.inline:
+                break
             fi = min(o.files - 1, int(written // per_file)) if o.files > 1 else 0
             f = handles[fi]
             offset = f.tell()
@@ -131,7 +198,7 @@ def build(out, o):
             if pad:
                 f.write(b"\0" * pad)
                 offset += pad
-            rows = shared[kind] if kind in shared else outlier_rows(rng, K, o.outliers)
+            rows = o.rows[i]
             length = write_weight(f, name, K, N, rows, o, [o.seed, i])
             written += length
             t = TensorProto(name=name + ".weight", data_type=elem, dims=[K, N])
@@ -188,12 +255,17 @@ def build(out, o):
     model = helper.make_model(graph, producer_name="quantlens-bench-make_llm",
                               opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    # Serialised as it is: onnx.save would look for raw_data to move out.
-    with open(out, "wb") as f:
-        f.write(model.SerializeToString())
+    if o.inline:
+        names = [base]
+        manifest = write_inline(out, model, specs, o)
+    else:
+        # Serialised as it is: onnx.save would look for raw_data to move out.
+        with open(out, "wb") as f:
+            f.write(model.SerializeToString())
     params = sum(K * N for _, K, N, _ in specs)
+    options = {k: v for k, v in vars(o).items() if k != "rows"}
     with open(out + ".json", "w") as f:
-        json.dump({"options": vars(o), "parameters": params, "weightBytes": total, "files": names,
+        json.dump({"options": options, "parameters": params, "weightBytes": total, "files": names,
                    "weights": manifest}, f, indent=1)
     return params, total
 
@@ -209,6 +281,7 @@ def main():
     ap.add_argument("--vocab", type=int, help="embedding and lm_head rows (0: none)")
     ap.add_argument("--dtype", choices=sorted(DTYPES))
     ap.add_argument("--files", type=int, help="external data files (each tensor whole in one)")
+    ap.add_argument("--inline", action="store_true", help="weights inline in the model file (which may then exceed 2 GB)")
     ap.add_argument("--outliers", type=int, default=3, help="outlier input rows per weight")
     ap.add_argument("--outlier-scale", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=13)
@@ -222,7 +295,7 @@ def main():
         ap.error("blocks, d, ff and files must be positive, vocab not negative")
     params, total = build(o.out, o)
     print(json.dumps({"model": o.out, "parameters": params, "weightBytes": total, "dtype": o.dtype,
-                      "files": o.files}))
+                      "files": 0 if o.inline else o.files}))
 
 
 if __name__ == "__main__":

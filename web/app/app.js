@@ -15,6 +15,8 @@ import { unpackData } from '../src/report.js';
 import { saveReport } from '../src/save-report.js';
 import { VERSION } from '../src/version.js';
 import { createWorkerClient } from '../src/worker-client.js';
+import { modelCandidates, pickedEntries } from '../src/picked.js';
+import { tallyLayers } from '../src/tally.js';
 
 export const EXAMPLE = 'mlsd_320x320_tiny.onnx';
 
@@ -30,12 +32,20 @@ const el = (tag, props = {}, ...children) => {
   for (const c of children) if (c != null) node.append(c);
   return node;
 };
-const formatBytes = (n) => (n >= 1e6 ? `${formatNumber(n / 1e6)} MB` : n >= 1e3 ? `${formatNumber(n / 1e3)} kB` : `${n} B`);
+const formatBytes = (n) =>
+  n >= 1e9
+    ? `${formatNumber(n / 1e9)} GB`
+    : n >= 1e6
+      ? `${formatNumber(n / 1e6)} MB`
+      : n >= 1e3
+        ? `${formatNumber(n / 1e3)} kB`
+        : `${n} B`;
 
 const state = {
   mode: 'app',
-  files: null, // [File]: the model and its external data
+  files: null, // [{file, path}]: the model first, then the other files picked with it
   analysis: null,
+  partial: null, // while a model is being analysed: the layers so far, as an analysis (partialAnalysis)
   equalization: null,
   comparison: null,
   analysisB: null,
@@ -86,7 +96,10 @@ function setBusy(what) {
 
 function progressText(p) {
   if (p.phase === 'read') return `Reading ${formatBytes(p.done)} of ${formatBytes(p.total)}`;
-  if (p.phase === 'analyze') return `Analysing layer ${p.done} of ${p.total}${p.layer ? `: ${p.layer}` : ''}`;
+  if (p.phase === 'analyze') {
+    const bytes = p.bytesTotal ? `; ${formatBytes(p.bytes)} of ${formatBytes(p.bytesTotal)} of weights read` : '';
+    return `Analysing layer ${p.reading ? p.done + 1 : p.done} of ${p.total}${p.layer ? `: ${p.layer}` : ''}${bytes}`;
+  }
   if (p.phase === 'equalize') return 'Equalizing: folding BatchNorm, balancing sequences, writing the model';
   if (p.phase === 'compare') return `Comparing layer ${p.done} of ${p.total}`;
   return p.phase;
@@ -94,7 +107,15 @@ function progressText(p) {
 
 function onProgress(p) {
   const bar = $('#ql-progress-bar');
-  if (p.total) {
+  const box = $('#ql-progress');
+  box.dataset.phase = p.phase;
+  box.dataset.done = String(p.done);
+  box.dataset.total = String(p.total);
+  if (p.bytesTotal) {
+    // weights read: the slow part of a large model, and it moves inside one huge layer
+    bar.max = p.bytesTotal;
+    bar.value = p.bytes;
+  } else if (p.total) {
     bar.max = p.total;
     bar.value = p.done;
   } else bar.removeAttribute('value');
@@ -103,6 +124,7 @@ function onProgress(p) {
 
 function setIdle(outcome) {
   document.body.dataset.state = outcome;
+  for (const k of ['phase', 'done', 'total']) delete $('#ql-progress').dataset[k];
   $('#ql-progress').hidden = true;
   for (const b of document.querySelectorAll('[data-needs-idle]')) b.disabled = false;
   updateControls();
@@ -115,8 +137,79 @@ function showError(e) {
   box.dataset.code = e.code || '';
 }
 
+// ---------------------------------------------------------------- layers as they arrive
+// While a model is analysed, each finished layer comes from the worker (onLayer) and the
+// Model tab shows the layers so far: redrawn at most once per animation frame, and less
+// often when a redraw is slow (a model of thousands of layers), so that drawing never takes
+// more than about a fifth of the time. The final result replaces it whole.
+const partialDraw = { frame: 0, notBefore: 0 };
+
+function partialAnalysis(info) {
+  return {
+    schema: 'quantlens.analysis/1',
+    model: info.model,
+    options: {},
+    schemes: info.schemes,
+    layers: [],
+    positions: [],
+    expected: info.layers,
+    skipped: info.skipped,
+    summary: null,
+  };
+}
+
+function onLayer(layer, info) {
+  if (!state.partial) state.partial = partialAnalysis(info);
+  const p = state.partial;
+  // In layer order from one worker; kept in position order whatever the arrival order.
+  let k = p.positions.length;
+  while (k > 0 && p.positions[k - 1] > info.position) k--;
+  p.positions.splice(k, 0, info.position);
+  p.layers.splice(k, 0, layer);
+  schedulePartialDraw();
+}
+
+function schedulePartialDraw() {
+  if (partialDraw.frame) return;
+  partialDraw.frame = requestAnimationFrame(() => {
+    partialDraw.frame = 0;
+    if (!state.partial) return;
+    if (performance.now() < partialDraw.notBefore) {
+      schedulePartialDraw();
+      return;
+    }
+    const t0 = performance.now();
+    drawPartial();
+    const cost = performance.now() - t0;
+    partialDraw.notBefore = performance.now() + 4 * cost;
+  });
+}
+
+function drawPartial() {
+  const p = state.partial;
+  p.summary = tallyLayers(p.layers);
+  document.body.dataset.rows = String(p.layers.length);
+  renderHeader();
+  if (!p.drawn) {
+    // the first layers: the Model tab, and every other tab drawn again when shown
+    p.drawn = true;
+    for (const t of TABS) state.dirty.add(t[0]);
+    showTab('model');
+  } else if (state.tab === 'model') renderTab('model');
+  else state.dirty.add('model');
+}
+
+function endPartial() {
+  if (partialDraw.frame) cancelAnimationFrame(partialDraw.frame);
+  partialDraw.frame = 0;
+  partialDraw.notBefore = 0;
+  state.partial = null;
+  delete document.body.dataset.rows;
+}
+
 // ---------------------------------------------------------------- actions
 // Runs one job with the page busy; any failure is shown and leaves the page usable.
+// Cancel returns the page to where it was: idle, or showing the model it showed before.
 async function busy(label, work) {
   setBusy(label);
   try {
@@ -124,22 +217,85 @@ async function busy(label, work) {
     setIdle('done');
     return true;
   } catch (e) {
-    setIdle('error');
+    const hadPartial = !!state.partial;
+    endPartial();
+    if (hadPartial) {
+      // the layers shown so far go; what was open before comes back
+      for (const [t] of TABS) {
+        if (state.analysis) state.dirty.add(t);
+        else renderTab(t); // emptied
+      }
+      renderHeader();
+      showTab(state.analysis ? state.tab : 'model');
+    }
+    setIdle(e && e.code === 'ABORTED' ? (state.analysis ? 'done' : 'idle') : 'error');
     showError(e);
     return false;
   }
 }
 
-async function openModel(files) {
-  files = [...files];
-  if (!files.length) return;
-  const name = files.find((f) => /\.onnx$/i.test(f.name))?.name || files[0].name;
-  const opened = await busy(`Opening ${name}`, async () => {
-    const analysis = await engine.analyze(files, { onProgress });
-    Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
-    state.layer = analysis.summary.ranking.find((k) => !analysis.layers[k].error) ?? (analysis.layers.length ? 0 : null);
-    for (const t of TABS) state.dirty.add(t[0]);
-  });
+// Files picked or dropped (File, or {file, path} from a folder): the .onnx among them is
+// opened, the others being its external data; with several .onnx the user chooses.
+function openPicked(files) {
+  const entries = pickedEntries(files);
+  if (!entries.length) return;
+  $('#ql-choose').hidden = true;
+  // One file picked is the model whatever its name; among several, the .onnx ones are.
+  const models = entries.length === 1 ? entries : modelCandidates(entries);
+  if (!models.length) {
+    setIdle(state.analysis ? 'done' : 'error');
+    showError({
+      code: 'NO_MODEL',
+      message: `none of the ${entries.length} ${entries.length === 1 ? 'file' : 'files'} picked is an .onnx model: pick the model's .onnx file with its data files, or the folder that holds them`,
+    });
+    return;
+  }
+  if (models.length === 1) {
+    openModel(entries, models[0]);
+    return;
+  }
+  // Several models picked (a folder with a model and its quantized copy, say): which one?
+  const box = $('#ql-choose');
+  const list = box.querySelector('ul');
+  list.replaceChildren(
+    ...models.map((m) =>
+      el(
+        'li',
+        {},
+        el('button', {
+          'data-needs-idle': true,
+          dataset: { path: m.path },
+          onclick: () => {
+            box.hidden = true;
+            openModel(entries, m);
+          },
+          text: m.path,
+        }),
+        el('span', { class: 'ql-muted', text: ` ${formatBytes(m.file.size)}` }),
+      ),
+    ),
+  );
+  box.querySelector('p').textContent =
+    `${models.length} ONNX models were picked; open which one? (The other files are its external data.)`;
+  box.hidden = false;
+}
+
+async function openModel(entries, model) {
+  // The worker opens the first .onnx in the list as the model.
+  const files = [model, ...entries.filter((e) => e !== model)];
+  const others = entries.length - 1;
+  const name = model.path;
+  const opened = await busy(
+    `Opening ${name}${others ? ` with ${others} other ${others === 1 ? 'file' : 'files'}` : ''}`,
+    async () => {
+      endPartial();
+      const analysis = await engine.analyze(files, { onProgress, onLayer });
+      endPartial();
+      Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
+      state.layer = analysis.summary.ranking.find((k) => !analysis.layers[k].error) ?? (analysis.layers.length ? 0 : null);
+      for (const t of TABS) state.dirty.add(t[0]);
+    },
+  );
   if (opened) {
     renderHeader();
     showTab('model');
@@ -163,7 +319,7 @@ async function openExample() {
       throw unavailable(e.message);
     }
   });
-  if (file) await openModel([file]);
+  if (file) openPicked([file]);
 }
 
 function equalizeOptions() {
@@ -187,10 +343,12 @@ async function runEqualization() {
   if (done) showTab('equalization');
 }
 
-async function runCompare(files) {
-  files = [...files];
-  if (!state.files || !files.length) return;
-  const done = await busy(`Comparing with ${files[0].name}`, async () => {
+async function runCompare(picked) {
+  const entries = pickedEntries(picked);
+  if (!state.files || !entries.length) return;
+  const model = modelCandidates(entries)[0] || entries[0];
+  const files = [model, ...entries.filter((e) => e !== model)];
+  const done = await busy(`Comparing with ${model.path}`, async () => {
     const analysisB = await engine.analyze(files, { onProgress });
     Object.assign(state, { analysisB, comparison: await engine.compare(state.files, files, { onProgress }) });
     state.dirty.add('compare');
@@ -231,6 +389,11 @@ function renderTab(tab) {
   }
   const body = host.querySelector('.ql-tab-body');
   body.replaceChildren();
+  if (state.partial) {
+    if (tab === 'model') state.views.model = renderModelView(body, state.partial, { slots: state.partial.expected });
+    else body.append(el('p', { class: 'ql-empty', text: 'The model is still being analysed: this view opens when it ends.' }));
+    return;
+  }
   const a = state.analysis;
   if (!a) return;
   if (tab === 'model') {
@@ -302,23 +465,35 @@ function showTab(tab) {
   state.tab = tab;
   for (const [t] of TABS) {
     const on = t === tab;
-    $(`#ql-tab-${t}`).hidden = !on;
+    $(`#ql-tab-${t}`).hidden = !on || !(state.partial || state.analysis);
     const button = $(`#ql-tabbtn-${t}`);
     button.setAttribute('aria-selected', String(on));
     button.tabIndex = on ? 0 : -1;
   }
-  $('#ql-empty').hidden = !!state.analysis;
-  $('#ql-tabs').hidden = !state.analysis;
-  if (state.analysis && state.dirty.has(tab)) {
+  const shown = state.partial || state.analysis;
+  $('#ql-empty').hidden = !!shown;
+  $('#ql-tabs').hidden = !shown;
+  if (shown && state.dirty.has(tab)) {
     state.dirty.delete(tab);
     renderTab(tab);
   }
 }
 
 function renderHeader() {
-  const a = state.analysis;
   const info = $('#ql-model');
   info.replaceChildren();
+  if (state.partial) {
+    const p = state.partial;
+    info.append(
+      el('strong', { text: p.model.name }),
+      el('span', {
+        dataset: { field: 'arrived' },
+        text: ` ${p.layers.length} of ${p.expected} weight layers analysed so far; ${p.summary.layersWithOutliers} with outlier channels`,
+      }),
+    );
+    return;
+  }
+  const a = state.analysis;
   if (!a) return;
   const m = a.model;
   const s = a.summary;
@@ -370,8 +545,14 @@ function buildPage() {
     hidden: true,
   });
   fileInput.addEventListener('change', () => {
-    openModel(fileInput.files);
+    openPicked(fileInput.files);
     fileInput.value = '';
+  });
+  // A folder: every file in it, with its path in the folder (webkitRelativePath).
+  const folderInput = el('input', { type: 'file', id: 'ql-folder', webkitdirectory: true, multiple: true, hidden: true });
+  folderInput.addEventListener('change', () => {
+    openPicked(folderInput.files);
+    folderInput.value = '';
   });
   const otherInput = el('input', { type: 'file', id: 'ql-file-b', multiple: true, accept: '.onnx,.data,.bin', hidden: true });
   otherInput.addEventListener('change', () => {
@@ -388,6 +569,13 @@ function buildPage() {
           'div',
           { class: 'ql-actions' },
           el('button', { id: 'ql-open', 'data-needs-idle': true, onclick: () => fileInput.click(), text: 'Open model…' }),
+          el('button', {
+            id: 'ql-open-folder',
+            'data-needs-idle': true,
+            onclick: () => folderInput.click(),
+            title: 'a model whose weights are in external data files: pick the folder that holds them',
+            text: 'Open folder…',
+          }),
           el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
           el('button', {
             id: 'ql-compare-button',
@@ -398,6 +586,7 @@ function buildPage() {
           }),
           el('button', { id: 'ql-save', 'data-needs-idle': true, onclick: saveReportFile, text: 'Save report', disabled: true }),
           fileInput,
+          folderInput,
           otherInput,
         )
       : null,
@@ -412,6 +601,7 @@ function buildPage() {
     el('button', { id: 'ql-cancel', onclick: cancel, text: 'Cancel' }),
   );
   const error = el('div', { id: 'ql-error', class: 'ql-error', role: 'alert', hidden: true });
+  const choose = el('div', { id: 'ql-choose', class: 'ql-choose', hidden: true }, el('p'), el('ul'));
 
   const empty = el(
     'section',
@@ -420,7 +610,9 @@ function buildPage() {
     el('p', {
       text: 'QuantLens shows which layers will not survive INT8 or INT4 quantization and why (per-channel weight ranges, outlier channels, SQNR), and what Cross Layer Equalization changes. Your model is read in this page and never uploaded.',
     }),
-    el('p', { text: 'Models with external data: select or drop the .onnx file together with its data files.' }),
+    el('p', {
+      text: 'Models with external data (LLMs): open or drop the folder that holds the model, or select the .onnx file together with its data files. Results appear layer by layer; Cancel (or Escape) stops at once.',
+    }),
   );
 
   const tabs = el('nav', { id: 'ql-tabs', class: 'ql-tabs', role: 'tablist', hidden: true });
@@ -478,7 +670,7 @@ function buildPage() {
       : 'Saved QuantLens report: data and code are inline; this page makes no network requests.',
   });
 
-  document.body.append(header, progress, error, empty, tabs, ...panels, footer);
+  document.body.append(header, progress, error, choose, empty, tabs, ...panels, footer);
 
   if (app) {
     // Drop anywhere on the page.
@@ -492,10 +684,74 @@ function buildPage() {
     document.addEventListener('drop', (e) => {
       e.preventDefault();
       document.body.classList.remove('ql-dragging');
-      if (document.body.dataset.state === 'busy') return;
-      if (e.dataTransfer && e.dataTransfer.files.length) openModel(e.dataTransfer.files);
+      if (document.body.dataset.state === 'busy' || !e.dataTransfer) return;
+      droppedFiles(e.dataTransfer).then(openPicked, (err) =>
+        showError({ code: 'IO_ERROR', message: `the dropped files could not be read: ${err.message}` }),
+      );
+    });
+    // Escape cancels what is running, as the Cancel button does.
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && document.body.dataset.state === 'busy') cancel();
     });
   }
+}
+
+// The files of a drop, folders walked (each file with its path in the dropped folder):
+// DataTransferItem.webkitGetAsEntry where present, else getAsFileSystemHandle, else the
+// plain file list. The items must be taken during the drop event itself.
+function droppedFiles(dt) {
+  // Taken now: after the event the drop's data can no longer be read. When a walk finds
+  // nothing or fails (a drop made by a script has no entries), the plain list is it.
+  const plain = [...(dt.files || [])];
+  return walkDropped(dt).then(
+    (out) => (out.length ? out : plain),
+    () => plain,
+  );
+}
+
+function walkDropped(dt) {
+  const items = [...(dt.items || [])].filter((i) => i.kind === 'file');
+  const entries = items.map((i) => (typeof i.webkitGetAsEntry === 'function' ? i.webkitGetAsEntry() : null));
+  if (items.length && entries.every(Boolean)) {
+    const out = [];
+    const fileOf = (entry) => new Promise((resolve, reject) => entry.file(resolve, reject));
+    const readAll = (reader) =>
+      new Promise((resolve, reject) => {
+        const all = [];
+        const next = () =>
+          reader.readEntries((batch) => {
+            if (!batch.length) resolve(all);
+            else {
+              all.push(...batch);
+              next();
+            }
+          }, reject);
+        next();
+      });
+    const walk = async (entry) => {
+      if (entry.isFile) out.push({ file: await fileOf(entry), path: entry.fullPath });
+      else if (entry.isDirectory) for (const child of await readAll(entry.createReader())) await walk(child);
+    };
+    return (async () => {
+      for (const entry of entries) await walk(entry);
+      return out;
+    })();
+  }
+  const handles = items.map((i) => (typeof i.getAsFileSystemHandle === 'function' ? i.getAsFileSystemHandle() : null));
+  if (items.length && handles.every(Boolean)) {
+    return (async () => {
+      const out = [];
+      const walk = async (handle, prefix) => {
+        if (!handle) return;
+        const path = prefix ? `${prefix}/${handle.name}` : handle.name;
+        if (handle.kind === 'file') out.push({ file: await handle.getFile(), path });
+        else for await (const child of handle.values()) await walk(child, path);
+      };
+      for (const h of await Promise.all(handles)) await walk(h, '');
+      return out;
+    })();
+  }
+  return Promise.resolve([]);
 }
 
 function main() {

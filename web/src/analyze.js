@@ -3,6 +3,7 @@ import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
 import { riskRanking, storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
+import { tallyLayers } from './tally.js';
 import { analyzeInPool, checkWorkers, poolFits, poolSize } from './pool.js';
 import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
@@ -115,7 +116,12 @@ const onPageThread = typeof window === 'object' && typeof document === 'object';
  *                  histogramBins = 128, blockSize (one more INT4 block size to measure: a whole number
  *                  from 1 to 1048576; 32 and 128 always are), externalData: {location: bytes|Blob} | (location, offset, length) => Promise<Uint8Array>,
  *                  layers: RegExp | (layer) => boolean  (which layers to analyse),
- *                  workers (how many workers analyse layers in parallel: pool.js) }
+ *                  workers (how many workers analyse layers in parallel: pool.js),
+ *                  onLayer(layer, {model, schemes, skipped, layers, position}): each layer as it is finished
+ *                  (in layer order in one thread; as they finish with workers); `layers`: how many
+ *                  will be reported, `position`: this one's place in the result's `layers` }
+ * Progress of phase 'analyze' also says the weight bytes read (`bytes`, of `bytesTotal`:
+ * the chosen layers' weights), during a layer as well as after it.
  */
 export async function analyze(source, options = {}) {
   const { onProgress, signal, histogramBins = 128 } = options;
@@ -139,8 +145,20 @@ export async function analyze(source, options = {}) {
         : () => true;
   const job = { source, externalData: options.externalData, histogramBins, blockSize, signal, onProgress };
   job.choose = (described) => chooseLayers(described, select);
+  const schemes = [...SCHEMES.filter((k) => blockSizeOf(k) === null), ...blockSchemes];
+  if (typeof options.onLayer === 'function') {
+    // described: {model, skipped, chosen}; position: the layer's place among the chosen.
+    job.onLayer = (layer, described) =>
+      options.onLayer(layer, {
+        model: described.model,
+        schemes,
+        skipped: described.skipped,
+        layers: described.chosen.length,
+        position: described.chosen.findIndex((l) => l.index === layer.index),
+      });
+  }
   let session = null;
-  const ctx = { src, external, histogramBins, blockSize, signal, scratch: { ptr: 0, size: 0 } };
+  const ctx = { src, external, histogramBins, blockSize, signal, scratch: { ptr: 0, size: 0 }, lastYield: now() };
   try {
     let described;
     let layers;
@@ -155,13 +173,16 @@ export async function analyze(source, options = {}) {
       const chosen = chooseLayers(described, select);
       const workers = requested === 1 ? 1 : await poolSize(job, chosen, requested);
       if (workers > 1) layers = (await analyzeInPool(job, workers, { ...described, chosen }))?.layers;
-      if (!layers) layers = await analyzeInThread(core, session, chosen, described.count, ctx, onProgress);
+      if (!layers) {
+        const onLayer = job.onLayer && ((layer) => job.onLayer(layer, { ...described, chosen }));
+        layers = await analyzeInThread(core, session, chosen, described.count, ctx, onProgress, onLayer);
+      }
     }
     return {
       schema: SCHEMA,
       model: described.model,
       options: { histogramBins, blockSize: given ? blockSize : null },
-      schemes: [...SCHEMES.filter((k) => blockSizeOf(k) === null), ...blockSchemes],
+      schemes,
       layers,
       skipped: described.skipped,
       summary: summarize(layers, rankLayers(core, layers, described.count)),
@@ -272,12 +293,31 @@ export async function analyzeLayerAt(core, session, i, ctx) {
       // A resident weight is read once and every pass runs over it.
       const { byteSize, pieceBytes, resident } = plan;
       let e = null;
-      if (resident) await read(0, byteSize, scratch.ptr);
+      // How far through this layer's reads (0..1), for ctx.onPiece: the one read of a
+      // resident weight, else the pieces of every pass.
+      let fraction = 0;
+      const reached = (f) => {
+        fraction = Math.max(fraction, Math.min(1, f));
+        if (ctx.onPiece) ctx.onPiece(fraction);
+      };
+      if (resident) {
+        await read(0, byteSize, scratch.ptr);
+        reached(1);
+      }
       for (let pass = 1, passes = plan.passes; !e && pass <= passes; pass++) {
         for (let off = 0; !e && off < byteSize; off += pieceBytes) {
           checkAbort(signal);
+          if (signal && now() - ctx.lastYield > 30) {
+            // lets an abort land even inside one huge weight
+            await yieldToEventLoop();
+            ctx.lastYield = now();
+            checkAbort(signal);
+          }
           const len = Math.min(pieceBytes, byteSize - off);
-          if (!resident) await read(off, len, scratch.ptr);
+          if (!resident) {
+            await read(off, len, scratch.ptr);
+            reached((pass - 1 + (off + len) / byteSize) / passes);
+          }
           e = session.feed(pass, resident ? scratch.ptr + off : scratch.ptr, len, off);
         }
         if (!e) {
@@ -298,22 +338,39 @@ export async function analyzeLayerAt(core, session, i, ctx) {
   return layer;
 }
 
-// The chosen layers, one after the other, in this thread.
-async function analyzeInThread(core, session, chosen, count, ctx, onProgress) {
+// The chosen layers, one after the other, in this thread. Progress: after each layer, and
+// during a layer's reads at most every PIECE_PROGRESS_MS, with the weight bytes read.
+const PIECE_PROGRESS_MS = 50;
+async function analyzeInThread(core, session, chosen, count, ctx, onProgress, onLayer) {
   const { signal } = ctx;
   const layers = [];
-  let last = now();
-  for (const { index } of chosen) {
+  const bytesTotal = chosen.reduce((a, l) => a + l.bytes, 0);
+  let bytesBefore = 0;
+  let lastPiece = 0;
+  for (const { index, bytes, name } of chosen) {
     checkAbort(signal);
+    if (onProgress) {
+      ctx.onPiece = (fraction) => {
+        if (now() - lastPiece < PIECE_PROGRESS_MS) return;
+        lastPiece = now();
+        const read = bytesBefore + Math.round(bytes * fraction);
+        // `reading`: `layer` is the one being read (layer index + 1 of total), not one finished
+        onProgress({ phase: 'analyze', done: index, total: count, layer: name, bytes: read, bytesTotal, reading: true });
+      };
+    }
     const layer = await analyzeLayerAt(core, session, index, ctx);
     layers.push(layer);
-    if (onProgress) onProgress({ phase: 'analyze', done: index + 1, total: count, layer: layer.name });
-    if ((signal || onPageThread) && now() - last > 30) {
+    bytesBefore += bytes;
+    if (onLayer) onLayer(layer);
+    if (onProgress)
+      onProgress({ phase: 'analyze', done: index + 1, total: count, layer: layer.name, bytes: bytesBefore, bytesTotal });
+    if ((signal || onPageThread) && now() - ctx.lastYield > 30) {
       // keep the page responsive; lets an abort land
       await yieldToEventLoop();
-      last = now();
+      ctx.lastYield = now();
     }
   }
+  ctx.onPiece = null;
   return layers;
 }
 
@@ -331,24 +388,7 @@ function rankLayers(core, layers, count) {
 }
 
 function summarize(layers, order) {
-  let parameters = 0;
-  let outlierChannels = 0;
-  let layersWithOutliers = 0;
-  let inputOutlierChannels = 0;
-  let layersWithInputOutliers = 0;
-  let failed = 0;
-  for (const l of layers) {
-    if (l.error) {
-      failed++;
-      continue;
-    }
-    parameters += l.shape.reduce((a, b) => a * b, 1);
-    outlierChannels += l.outlierChannels.length;
-    if (l.outlierChannels.length) layersWithOutliers++;
-    const inOutliers = l.inputChannels ? l.inputChannels.outliers.length : 0;
-    inputOutlierChannels += inOutliers;
-    if (inOutliers) layersWithInputOutliers++;
-  }
+  const counts = tallyLayers(layers);
   // The core's order (lowest INT8 per-tensor SQNR first) gives the worst SQNR; the
   // ranking puts it in risk order, quantized layers judged on their stored codes.
   const ok = order.filter((k) => !layers[k].error);
@@ -367,19 +407,12 @@ function summarize(layers, order) {
     schemes.set(key, e);
   }
   return {
-    layers: layers.length,
-    analysed: layers.length - failed,
-    failed,
-    parameters,
-    layersWithOutliers,
-    outlierChannels,
-    layersWithInputOutliers,
-    inputOutlierChannels,
+    ...counts,
     ranking, // positions in `layers`, riskiest first (presentation.js riskRanking)
     worstInt8PerTensor: worst ? { layer: worst.name, index: ok[0], sqnr: worst.sqnr.int8PerTensor } : null,
     quantized: {
       layers: quantizedLayers,
-      float: layers.length - failed - quantizedLayers,
+      float: counts.analysed - quantizedLayers,
       schemes: [...schemes.values()].sort((a, b) => b.layers - a.layers),
     },
   };

@@ -130,6 +130,8 @@ export function analyzeInPool(job, count, described) {
     let results = null; // index -> layer
     let remaining = 0;
     let total = 0;
+    let bytesDone = 0;
+    let bytesTotal = 0;
     const idle = [];
 
     function finish(how, value) {
@@ -157,6 +159,7 @@ export function analyzeInPool(job, count, described) {
       results = new Map();
       remaining = chosen.length;
       total = described.count;
+      bytesTotal = chosen.reduce((a, l) => a + l.bytes, 0);
       if (!remaining) return finish('resolve', { described, layers: [] });
       for (const w of idle.splice(0)) deal(w);
     }
@@ -188,9 +191,20 @@ export function analyzeInPool(job, count, described) {
       } else if (m.type === 'layer') {
         results.set(m.index, m.layer);
         remaining--;
+        const chosen = described.chosen.find((l) => l.index === m.index);
+        bytesDone += chosen ? chosen.bytes : 0;
+        if (job.onLayer) job.onLayer(m.layer, described);
         if (onProgress) {
           const done = total - (remaining + queue.length);
-          onProgress({ phase: 'analyze', done, total, layer: m.layer.name, workers: workers.length });
+          onProgress({
+            phase: 'analyze',
+            done,
+            total,
+            layer: m.layer.name,
+            workers: workers.length,
+            bytes: bytesDone,
+            bytesTotal,
+          });
         }
         w.busy = false;
         deal(w);

@@ -54,6 +54,19 @@ function readFdInto(fs, core, fd, offset, length, ptr) {
   return true;
 }
 
+// The core holds the structure of a model file in a WebAssembly heap buffer at the file's
+// offsets (its weights stay in the file). In wasm32 neither one heap block nor the parser's
+// pointer differences reach 2 GiB (a 2.4 GB file failed to parse), so a model file must be
+// under 2 GiB; its external data files have no such limit.
+export const MAX_MODEL_FILE = 2 ** 31 - 1;
+function checkModelSize(size, name) {
+  if (size > MAX_MODEL_FILE)
+    throw new QuantLensError(
+      'UNSUPPORTED',
+      `${name} is ${(size / 2 ** 30).toFixed(1)} GiB: a model file must be under 2 GiB here; save the model with its weights in external data files (onnx.save_model(model, path, save_as_external_data=True)) and open it with them`,
+    );
+}
+
 /**
  * Opens `source` for reading. Returns { size, name, dir, sync, readSync?(offset, length, ptr),
  * readInto(offset, length, ptr): Promise<void>, close() }; `sync` says whether the core
@@ -75,6 +88,12 @@ export async function openSource(core, source) {
     if (stat.isDirectory()) {
       fs.closeSync(fd);
       throw new QuantLensError('IO_ERROR', `${source} is a directory, not an ONNX file`);
+    }
+    try {
+      checkModelSize(stat.size, path.basename(source));
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
     }
     const readSync = (offset, length, ptr) => readFdInto(fs, core, fd, offset, length, ptr);
     return {
@@ -108,6 +127,7 @@ export async function openSource(core, source) {
     };
   }
   if (isBlob(source)) {
+    checkModelSize(source.size, source.name || 'the model file');
     // FileReaderSync exists in workers only: elsewhere the file is read whole, asynchronously.
     const FRS = typeof FileReaderSync === 'function' ? FileReaderSync : null;
     const readInto = async (offset, length, ptr) => {

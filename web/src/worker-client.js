@@ -47,6 +47,8 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
           const { id, type, ...p } = m;
           job.onProgress(p);
         }
+      } else if (m.type === 'layer') {
+        if (job.onLayer) job.onLayer(m.layer, m.info);
       } else if (m.type === 'result') {
         settle(m.id, 'resolve', m.result);
       } else if (m.type === 'error') {
@@ -90,9 +92,11 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
     return new Promise((resolve, reject) => {
       if (options === null || typeof options !== 'object')
         throw new QuantLensError('INVALID_ARGUMENT', 'options must be an object');
-      const { onProgress, signal, ...rest } = options;
+      const { onProgress, onLayer, signal, ...rest } = options;
       if (onProgress !== undefined && typeof onProgress !== 'function')
         throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
+      if (onLayer !== undefined && typeof onLayer !== 'function')
+        throw new QuantLensError('INVALID_ARGUMENT', 'onLayer must be a function');
       if (signal && signal.aborted) throw aborted();
       const w = start();
       const id = nextId++;
@@ -103,10 +107,10 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
       const done = () => {
         if (signal) signal.removeEventListener('abort', onAbort);
       };
-      jobs.set(id, { resolve, reject, onProgress, done });
+      jobs.set(id, { resolve, reject, onProgress, onLayer, done });
       if (signal) signal.addEventListener('abort', onAbort, { once: true });
       try {
-        w.postMessage({ id, cmd, ...payload, options: rest });
+        w.postMessage({ id, cmd, ...payload, ...(onLayer && cmd === 'analyze' ? { streamLayers: true } : {}), options: rest });
       } catch (e) {
         // Functions (layers: (layer) => ..., externalData: async (...) => ...) cannot reach a worker.
         settle(

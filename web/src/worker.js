@@ -7,14 +7,18 @@
 //      {id, cmd: 'analyze' | 'equalize', files, options}
 //      {id, cmd: 'compare', files, other, options}
 //      {id, cmd: 'abort'}                           stops job `id` between slices or layers
-// Out: {id, type: 'progress', phase, done, total, layer?, side?}
+//      ({id, cmd: 'analyze', streamLayers: true, ...}: each layer is also posted as it is finished)
+// Out: {id, type: 'progress', phase, done, total, layer?, side?, bytes?, bytesTotal?}
+//      {id, type: 'layer', layer, info}                 (analyze's onLayer(layer, info))
 //      {id, type: 'result', result}                 (equalize: result.bytes' buffer is transferred)
 //      {id, type: 'error', error: {code, message, offset}}
 //
-// `files` is one source or an array: File, Blob, Uint8Array or ArrayBuffer. In an array,
-// the model is the first entry whose name ends in .onnx (else the first entry) and the
-// others are its external data files, found by their location or their base name
-// (exporters write locations such as "weights/x.bin"). options.externalData, an object
+// `files` is one source or an array: File, Blob, Uint8Array, ArrayBuffer, or {file, path}
+// (a file of a folder picked or dropped, with its path in that folder). In an array, the
+// model is the first entry whose path ends in .onnx (else the first entry) and the
+// others are its external data files, found by their path relative to the model's folder
+// (picked.js; files picked one by one: by location or base name, as exporters write
+// locations such as "weights/x.bin"). options.externalData, an object
 // {location: bytes | Blob}, is used instead when given. Jobs run one at a time, in order.
 // A job that must stop at once, even inside one long core call, is stopped by terminating
 // the worker (createWorkerClient's cancel()).
@@ -23,23 +27,24 @@ import { compare } from './compare.js';
 import { configureCore } from './core.js';
 import { equalize } from './equalize.js';
 import { QuantLensError } from './errors.js';
+import { findExternal, pickedEntries } from './picked.js';
 
-const nameOf = (f) => (f && typeof f.name === 'string' ? f.name : '');
+// A picked entry {file, path} (a file of a folder picked or dropped) or a bare source.
+const isEntry = (f) => f && typeof f === 'object' && f.file && typeof f.path === 'string';
 
 function sourceOption(files, externalData) {
   const list = Array.isArray(files) ? files : [files];
   if (!list.length || list[0] == null) throw new QuantLensError('INVALID_ARGUMENT', 'no model given');
-  const model = list.find((f) => /\.onnx$/i.test(nameOf(f))) || list[0];
-  if (externalData && typeof externalData === 'object') return { model, externalData };
-  const others = list.filter((f) => f !== model);
-  if (!others.length) return { model, externalData: undefined };
-  const find = (location) =>
-    others.find((f) => nameOf(f) === location) || others.find((f) => nameOf(f) === location.split('/').pop());
+  // Bytes carry no name: entries are made of the named ones (File, {file, path}).
+  const named = list.map((f) => (isEntry(f) ? f : f && typeof f.name === 'string' ? f : { file: f, path: '' }));
+  const entries = pickedEntries(named);
+  const model = entries.find((e) => /\.onnx$/i.test(e.path)) || entries[0];
+  if (externalData && typeof externalData === 'object') return { model: model.file, externalData };
+  if (entries.length < 2) return { model: model.file, externalData: undefined };
   return {
-    model,
+    model: model.file,
     externalData: async (location, offset, length) => {
-      const file = find(location);
-      if (!file) return null; // reported as MISSING_EXTERNAL_DATA, naming the location
+      const file = findExternal(entries, model, location).file; // or MISSING/UNSAFE_EXTERNAL_DATA, saying what to pick
       if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) {
         const bytes =
           file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
@@ -83,6 +88,8 @@ export function serve(scope = self) {
       const onProgress = (p) => post({ type: 'progress', ...p });
       // A signal makes the API yield between slices and layers, so an 'abort' message gets in.
       const options = { ...(data.options || {}), onProgress, signal: controller.signal };
+      // Each layer as it is finished, when the client asked (createWorkerClient's onLayer).
+      if (cmd === 'analyze' && data.streamLayers) options.onLayer = (layer, info) => post({ type: 'layer', layer, info });
       const result = await run(cmd, data, options);
       // The equalized model's bytes move to the page rather than being copied.
       post({ type: 'result', result }, cmd === 'equalize' && result.bytes ? [result.bytes.buffer] : []);

@@ -200,11 +200,13 @@ function compareBy(col, dir, layers) {
 // Chart: per layer, INT8 per-tensor and per-channel SQNR (dots joined by a line: the
 // gain per-channel scales buy), risk thresholds as rules; below, the outlier channel
 // count per layer as bars coloured by risk.
-function drawChart(container, analysis, { width, onSelect, tip, state }) {
+function drawChart(container, analysis, { width, onSelect, tip, state, slots = 0 }) {
   const layers = analysis.layers;
   const n = layers.length;
   container.replaceChildren();
   if (!n) return null;
+  // Room on the x axis for `slots` layers when more are coming (layers drawn as they arrive).
+  const m = Math.max(n, slots);
   const margin = { top: 12, right: 56, bottom: 40, left: 62 };
   const topH = Math.round(Math.max(200, Math.min(320, width * 0.22)));
   const gap = 30;
@@ -218,9 +220,9 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
   const g = frame.g;
   const x = d3
     .scaleBand()
-    .domain(d3.range(n))
+    .domain(d3.range(m))
     .range([0, frame.width])
-    .paddingInner(n > 200 ? 0 : 0.25)
+    .paddingInner(m > 200 ? 0 : 0.25)
     .paddingOuter(0.2);
   const finite = [];
   for (const l of layers) {
@@ -233,8 +235,8 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
   const y = d3.scaleLinear().domain([lo, hi]).nice().range([topH, 0]);
   const yDb = (v) => (v === Infinity ? y.range()[1] : y(Math.max(y.domain()[0], Math.min(y.domain()[1], v))));
 
-  const tickEvery = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(frame.width / 36))));
-  const xTicks = d3.range(0, n, tickEvery);
+  const tickEvery = Math.max(1, Math.ceil(m / Math.max(2, Math.floor(frame.width / 36))));
+  const xTicks = d3.range(0, m, tickEvery);
   // Upper panel (SQNR).
   const top = g.append('g').attr('class', 'ql-panel-sqnr');
   drawAxes(top, { x, y, width: frame.width, height: topH, yLabel: 'weight SQNR (dB)', xFormat: () => '' });
@@ -371,7 +373,9 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
 }
 
 // ---------------------------------------------------------------------------
-export function renderModelView(element, analysis, { onSelect } = {}) {
+// `slots`: while layers are still arriving, how many there will be (the chart keeps room for
+// them, so that it fills in from the left rather than rescaling).
+export function renderModelView(element, analysis, { onSelect, slots } = {}) {
   ensureStyles('ql-model-view', css, element.ownerDocument);
   const layers = analysis.layers || [];
   const schemes = schemesOf(analysis);
@@ -625,12 +629,12 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
         item.select('circle').attr('fill', schemeColor(state.pair[i]));
         item.select(':scope > span').text(`${schemeLabel(state.pair[i])} SQNR`);
       });
-    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
+    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state, slots });
   });
 
   const resize = observeWidth(root, (w) => {
     chartWidth = Math.max(360, w);
-    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
+    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state, slots });
   });
 
   return {
