@@ -10,7 +10,9 @@ import { renderEqualizationView } from '../src/views/equalization.js';
 import { renderCompareView } from '../src/views/compare.js';
 import { fromBase64 } from '../src/base64.js';
 import { formatNumber } from '../src/format.js';
-import { quantizedText } from '../src/presentation.js';
+import { quantizedText, savedAtText } from '../src/presentation.js';
+import { nameShortener } from '../src/names.js';
+import { defaultLayer } from '../src/verdict.js';
 import { unpackData } from '../src/report.js';
 import { saveReport } from '../src/save-report.js';
 import { VERSION } from '../src/version.js';
@@ -40,6 +42,7 @@ const state = {
   comparison: null,
   analysisB: null,
   layer: null, // position in analysis.layers shown in the layer view
+  scheme: 'int8PerTensor', // the scheme risk is judged under (the model view's selector)
   tab: 'model',
   views: {}, // tab -> {destroy} of what is rendered there
   dirty: new Set(), // tabs whose view must be rendered again when shown
@@ -137,7 +140,7 @@ async function openModel(files) {
   const opened = await busy(`Opening ${name}`, async () => {
     const analysis = await engine.analyze(files, { onProgress });
     Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
-    state.layer = analysis.summary.ranking.find((k) => !analysis.layers[k].error) ?? (analysis.layers.length ? 0 : null);
+    state.layer = defaultLayer(analysis);
     for (const t of TABS) state.dirty.add(t[0]);
   });
   if (opened) {
@@ -181,7 +184,7 @@ async function runEqualization() {
   if (!state.files) return;
   const done = await busy('Equalizing', async () => {
     state.equalization = await engine.equalize(state.files, { ...equalizeOptions(), onProgress });
-    state.dirty.add('equalization');
+    for (const t of ['equalization', 'model', 'layer']) state.dirty.add(t); // the verdicts say what CLE brings
   });
   if (done) showTab('equalization');
 }
@@ -213,6 +216,11 @@ function downloadEqualized() {
   download(new Blob([eq.bytes], { type: 'application/octet-stream' }), `${stem(state.analysis.model.name)}.equalized.onnx`);
 }
 
+// The equalized model without a download: opened as the model, or compared with the original.
+const equalizedFile = () => new File([state.equalization.bytes], `${stem(state.analysis.model.name)}.equalized.onnx`);
+const openEqualized = () => openModel([equalizedFile()]);
+const compareEqualized = () => runCompare([equalizedFile()]);
+
 // The report is built by the package's saveReport(), from this page's own style sheet
 // and main script.
 async function saveReportFile() {
@@ -234,6 +242,12 @@ function renderTab(tab) {
   if (!a) return;
   if (tab === 'model') {
     state.views.model = renderModelView(body, a, {
+      scheme: state.scheme,
+      equalization: state.equalization,
+      onScheme: (k) => {
+        state.scheme = k;
+        state.dirty.add('layer');
+      },
       onSelect: (k) => {
         state.layer = k;
         state.dirty.add('layer');
@@ -248,7 +262,8 @@ function renderTab(tab) {
     body.append(layerPicker());
     const view = el('div');
     body.append(view);
-    state.views.layer = renderLayerView(view, a, state.layer);
+    const after = state.equalization?.layers.find((l) => l.name === a.layers[state.layer].name)?.after ?? null;
+    state.views.layer = renderLayerView(view, a, state.layer, { scheme: state.scheme, after });
   } else if (tab === 'equalization') {
     if (!state.equalization) {
       body.append(
@@ -265,7 +280,7 @@ function renderTab(tab) {
     state.views.equalization = renderEqualizationView(
       body,
       state.equalization,
-      state.mode === 'app' ? { onDownload: downloadEqualized } : {},
+      state.mode === 'app' ? { onDownload: downloadEqualized, onAnalyze: openEqualized, onCompare: compareEqualized } : {},
     );
   } else if (tab === 'compare') {
     if (!state.comparison) {
@@ -287,7 +302,10 @@ function renderTab(tab) {
 function layerPicker() {
   const a = state.analysis;
   const select = el('select', { id: 'ql-layer-select', 'aria-label': 'Layer' });
-  a.layers.forEach((l, k) => select.append(el('option', { value: String(k), text: `${k + 1}. ${l.name} (${l.op})` })));
+  const names = nameShortener(a.layers.map((l) => l.name)); // without the prefix all layers share
+  a.layers.forEach((l, k) =>
+    select.append(el('option', { value: String(k), title: l.name, text: `${k + 1}. ${names.short(l.name)} (${l.op})` })),
+  );
   select.value = String(state.layer);
   select.addEventListener('change', () => {
     state.layer = Number(select.value);
@@ -346,7 +364,13 @@ function renderHeader() {
     );
   }
   if (state.mode === 'report') {
-    info.append(el('div', { class: 'ql-saved', text: `Report saved ${state.savedAt} by QuantLens ${state.version}.` }));
+    info.append(
+      el('div', {
+        class: 'ql-saved',
+        title: state.savedAt,
+        text: `Report saved ${savedAtText(state.savedAt)} by QuantLens ${state.version}.`,
+      }),
+    );
   }
 }
 
@@ -387,7 +411,15 @@ function buildPage() {
           'div',
           { class: 'ql-actions' },
           el('button', { id: 'ql-open', 'data-needs-idle': true, onclick: () => fileInput.click(), text: 'Open model…' }),
-          el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
+          // From file:// the example cannot be fetched: the button says so instead of failing.
+          location.protocol === 'file:'
+            ? el('button', {
+                id: 'ql-example',
+                disabled: true,
+                title: 'the example is served by `npm start`; from a file, open or drop an .onnx instead',
+                text: 'Try an example',
+              })
+            : el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
           el('button', {
             id: 'ql-compare-button',
             'data-needs-idle': true,
@@ -518,7 +550,7 @@ function main() {
       version: report.version,
     });
     const a = state.analysis;
-    state.layer = a.summary.ranking.find((k) => !a.layers[k].error) ?? (a.layers.length ? 0 : null);
+    state.layer = defaultLayer(a);
     buildPage();
     for (const t of TABS) state.dirty.add(t[0]);
     renderHeader();

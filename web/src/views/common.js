@@ -301,12 +301,19 @@ export function drawAxes(g, { x, y, width, height, xLabel, yLabel, xTicks, yTick
       .text(xLabel);
   }
   if (yLabel) {
+    // Left of the widest tick label, so the title never sits over the ticks (measured when
+    // the chart is in the page; 46 px otherwise).
+    let widest = 0;
+    out.y.selectAll('.tick text').each(function () {
+      const w = this.getBBox ? this.getBBox().width : 0;
+      if (w > widest) widest = w;
+    });
     out.yLabel = g
       .append('text')
       .attr('class', 'ql-axis-label')
       .attr('transform', 'rotate(-90)')
       .attr('x', 0)
-      .attr('y', -46)
+      .attr('y', -Math.max(46, Math.ceil(widest) + 16))
       .attr('text-anchor', 'end')
       .text(yLabel);
   }

@@ -19,7 +19,6 @@ import {
   formatDb,
   formatNumber,
   formatCount,
-  riskOf,
   RISK_DB,
   RISK_LEVELS,
   SCHEMES,
@@ -38,6 +37,9 @@ import {
   quantizedText,
   viewRoot,
 } from './common.js';
+import { riskOfScheme } from '../presentation.js';
+import { nameShortener, subgraphText } from '../names.js';
+import { afterByName, layerWhy, schemeVerdicts } from '../verdict.js';
 
 const css = `
 .ql-model-view .ql-model-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 16px; }
@@ -64,6 +66,11 @@ const css = `
 .ql-model-view table.ql-layer-table td.ql-dw::after { content: " dw"; color: #555; font-size: 11px; }
 .ql-model-view table.ql-layer-table td.ql-low-db { color: ${palette.vermillion}; font-weight: 600; }
 .ql-model-view table.ql-layer-table td.ql-error-cell { color: #a33b00; }
+.ql-model-view .ql-verdict { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; margin: 6px 0; padding: 6px 10px; background: #f3f6f9; border-left: 4px solid ${palette.blue}; }
+.ql-model-view .ql-verdict-list { display: inline; }
+.ql-model-view .ql-verdict-item { margin-right: 6px; }
+.ql-model-view .ql-verdict-item.ql-current { font-weight: 600; }
+.ql-model-view table.ql-layer-table td[data-col="why"] { max-width: min(48em, 40vw); overflow: hidden; text-overflow: ellipsis; color: #333; }
 .ql-model-view .ql-skipped { margin: 8px 0 10px; padding: 6px 12px; border-left: 4px solid ${palette.orange}; background: #fff7e6; border-radius: 0 4px 4px 0; }
 .ql-model-view .ql-skipped summary { cursor: pointer; }
 .ql-model-view .ql-skipped summary strong { font-weight: 600; }
@@ -120,9 +127,21 @@ function skippedNotice(parent, skipped) {
 
 // Table columns: key (data-col), header, numeric?, value for sorting, text for the cell.
 const dbValue = (l, k) => (l.error || !l.sqnr ? NaN : l.sqnr[k]);
-const layerColumns = (schemes) => [
+// `risk(l)` is the level under the chosen scheme, `why(l)` its one-line reason.
+const layerColumns = (schemes, { risk, why, subgraphs }) => [
   { key: 'index', head: '#', num: true, value: (l, p) => p, text: (l, p) => String(p + 1) },
   { key: 'name', head: 'name', value: (l) => layerLabel(l).toLowerCase(), text: (l) => l.name },
+  ...(subgraphs
+    ? [
+        {
+          key: 'graph',
+          head: 'graph',
+          title: 'the graph the layer is in: main, or a sub-graph (If branch, Loop body)',
+          value: (l) => l.path || '',
+          text: (l) => (l.path ? subgraphText(l).slice(3) : 'main'),
+        },
+      ]
+    : []),
   { key: 'op', head: 'op', value: (l) => l.op, text: (l) => l.op },
   {
     key: 'shape',
@@ -161,7 +180,14 @@ const layerColumns = (schemes) => [
     value: (l) => (l.outlierChannels ? l.outlierChannels.length : NaN),
     text: (l) => (l.outlierChannels ? String(l.outlierChannels.length) : ''),
   },
-  { key: 'risk', head: 'risk', value: (l) => RISK_LEVELS.indexOf(riskOf(l)), text: (l) => riskOf(l) },
+  { key: 'risk', head: 'risk', value: (l) => RISK_LEVELS.indexOf(risk(l)), text: (l) => risk(l) },
+  {
+    key: 'why',
+    head: 'why',
+    title: 'why the layer is at risk under the chosen scheme, and what to do (from the numbers)',
+    value: (l) => why(l),
+    text: (l) => why(l),
+  },
 ];
 
 const schemeColor = (k) => colors.schemes[k] ?? palette.grey;
@@ -201,6 +227,7 @@ function compareBy(col, dir, layers) {
 // gain per-channel scales buy), risk thresholds as rules; below, the outlier channel
 // count per layer as bars coloured by risk.
 function drawChart(container, analysis, { width, onSelect, tip, state }) {
+  const riskOf = (l) => riskOfScheme(l, state.scheme);
   const layers = analysis.layers;
   const n = layers.length;
   container.replaceChildren();
@@ -371,11 +398,23 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
 }
 
 // ---------------------------------------------------------------------------
-export function renderModelView(element, analysis, { onSelect } = {}) {
+// options: onSelect(position); scheme (the scheme that drives risk colours, counts and sort,
+// default INT8 per-tensor) and onScheme(scheme) when the user picks another; equalization
+// (the equalize() result, when run: the verdict says what CLE brings, and each why line).
+export function renderModelView(element, analysis, { onSelect, scheme = 'int8PerTensor', onScheme, equalization = null } = {}) {
   ensureStyles('ql-model-view', css, element.ownerDocument);
   const layers = analysis.layers || [];
   const schemes = schemesOf(analysis);
-  const columns = layerColumns(schemes);
+  const after = afterByName(equalization);
+  const names = nameShortener(layers.map((l) => l.name));
+  const riskOf = (l) => riskOfScheme(l, state.scheme);
+  const whyCache = new Map();
+  const why = (l) => {
+    const key = `${state.scheme}\u0000${layers.indexOf(l)}`;
+    if (!whyCache.has(key)) whyCache.set(key, layerWhy(l, state.scheme, { after: after.get(l.name) }).text);
+    return whyCache.get(key);
+  };
+  const columns = layerColumns(schemes, { risk: (l) => riskOf(l), why, subgraphs: layers.some((l) => l.path) });
   const root = viewRoot(element, 'ql-model-view');
   const tip = tooltip(root);
   const state = {
@@ -386,6 +425,7 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
     selected: -1,
     visible: new Set(d3.range(layers.length)),
     pair: ['int8PerTensor', 'int8PerChannel'],
+    scheme: schemes.includes(scheme) ? scheme : 'int8PerTensor',
   };
   const select = (p) => {
     state.selected = p;
@@ -410,16 +450,44 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
         (s.failed ? `; ${s.failed} failed` : '') +
         (quantizedText(s.quantized) ? `; ${quantizedText(s.quantized)}` : ''),
     );
-  const counts = d3.rollup(layers, (v) => v.length, riskOf);
-  head
-    .append('span')
-    .attr('class', 'ql-muted')
-    .attr('data-field', 'risk-counts')
-    .text(
-      RISK_LEVELS.filter((k) => counts.get(k))
-        .map((k) => `${counts.get(k)} ${k}`)
-        .join(', '),
+  const countsText = () => {
+    const counts = d3.rollup(layers, (v) => v.length, riskOf);
+    return `${RISK_LEVELS.filter((k) => counts.get(k))
+      .map((k) => `${counts.get(k)} ${k}`)
+      .join(', ')} under ${schemeLabel(state.scheme)}`;
+  };
+  const countsEl = head.append('span').attr('class', 'ql-muted').attr('data-field', 'risk-counts').text(countsText());
+
+  // The verdict per scheme, and the scheme that drives risk colours, counts and sort.
+  const verdict = R.append('div').attr('class', 'ql-verdict');
+  const schemeLabelEl = verdict.append('label').attr('class', 'ql-scheme-choice');
+  schemeLabelEl.append('span').text('scheme ');
+  const schemeSelect = schemeLabelEl
+    .append('select')
+    .attr('class', 'ql-scheme')
+    .attr('data-action', 'scheme')
+    .attr('aria-label', 'the quantization scheme risk is judged under');
+  schemeSelect
+    .selectAll('option')
+    .data(schemes)
+    .join('option')
+    .attr('value', (k) => k)
+    .property('selected', (k) => k === state.scheme)
+    .text((k) => schemeLabel(k));
+  const verdicts = schemeVerdicts(analysis, { equalization });
+  const vlist = verdict.append('span').attr('class', 'ql-verdict-list').attr('data-field', 'verdict');
+  verdicts.forEach((v, i) => {
+    const item = vlist
+      .append('span')
+      .attr('class', 'ql-verdict-item')
+      .attr('data-scheme', v.scheme)
+      .attr('data-below', v.below)
+      .attr('data-after-cle', v.afterCle === null ? null : v.afterCle);
+    const cle = v.afterCle !== null && v.afterCle !== v.below ? `, CLE brings it to ${v.afterCle}` : '';
+    item.text(
+      `${v.label}: ${v.below} ${v.below === 1 ? 'layer' : 'layers'} below ${formatDb(v.threshold)} dB${cle}${i < verdicts.length - 1 ? ';' : ''}`,
     );
+  });
 
   skippedNotice(R, analysis.skipped);
   if (!layers.length) {
@@ -553,10 +621,14 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
           .attr('colspan', 1)
           .text(l.error.code || 'error')
           .attr('title', l.error.message || '');
+      } else if (c.key === 'name') {
+        // Without the prefix every layer shares; the full name on hover and in data-name.
+        td.text(names.short(l.name)).attr('data-name', l.name);
       } else {
         td.text(c.text(l, p));
       }
       if (c.key === 'name') td.attr('title', layerLabel(l));
+      if (c.key === 'why') td.attr('title', c.text(l, p));
       if (c.key === 'op' && l.depthwise) td.classed('ql-dw', true).attr('title', 'depthwise');
       if (c.key === 'int8PerTensor' && !l.error && l.sqnr && l.sqnr.int8PerTensor < RISK_DB.high) td.classed('ql-low-db', true);
     }
@@ -626,6 +698,34 @@ export function renderModelView(element, analysis, { onSelect } = {}) {
         item.select(':scope > span').text(`${schemeLabel(state.pair[i])} SQNR`);
       });
     chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
+  });
+
+  // Another scheme: risk badges, row colours, the why lines, the counts, the risk filter and
+  // sort, and the chart's colours follow it.
+  function applyScheme() {
+    rowSel.attr('data-risk', (p) => riskOf(layers[p]));
+    rowSel.each(function (p) {
+      const l = layers[p];
+      const tr = d3.select(this);
+      const rk = riskOf(l);
+      tr.select('td[data-col="risk"] span').attr('class', `ql-risk ql-risk-${rk}`).text(rk);
+      const w = tr.select('td[data-col="why"]');
+      if (!w.empty()) w.text(why(l)).attr('title', why(l));
+    });
+    countsEl.text(countsText());
+    vlist.selectAll('.ql-verdict-item').classed('ql-current', function () {
+      return this.dataset.scheme === state.scheme;
+    });
+    refresh();
+    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
+  }
+  schemeSelect.on('change', (event) => {
+    state.scheme = event.target.value;
+    applyScheme();
+    if (typeof onScheme === 'function') onScheme(state.scheme);
+  });
+  vlist.selectAll('.ql-verdict-item').classed('ql-current', function () {
+    return this.dataset.scheme === state.scheme;
   });
 
   const resize = observeWidth(root, (w) => {
