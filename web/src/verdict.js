@@ -148,13 +148,16 @@ export function schemeVerdicts(analysis, { equalization = null, schemes = scheme
   });
 }
 
+// A threshold in dB for people: '30', '5.9'.
+export const thresholdText = (db) => (Math.abs(db - Math.round(db)) < 0.05 ? String(Math.round(db)) : db.toFixed(1));
+
 // The header's sentence: 'INT8 per-channel: 0 layers below 30 dB; INT8 per-tensor: 11 below 30 dB, CLE brings it to 2; ...'.
 export function verdictText(verdicts) {
   return verdicts
     .map((v) => {
       const cle =
         v.afterCle !== null && v.afterCle !== undefined && v.afterCle !== v.below ? `, CLE brings it to ${v.afterCle}` : '';
-      return `${v.label}: ${v.below} ${v.below === 1 ? 'layer' : 'layers'} below ${v.threshold.toFixed(1).replace(/\.0$/, '')} dB${cle}`;
+      return `${v.label}: ${v.below} ${v.below === 1 ? 'layer' : 'layers'} below ${thresholdText(v.threshold)} dB${cle}`;
     })
     .join('; ');
 }

@@ -37,7 +37,7 @@ import {
 } from './common.js';
 import { channelRangeChart } from './channel-range.js';
 import { clipMiddle, fitText, srOnly } from './text.js';
-import { cleOptionsText, cleWorst, stopReasonKey } from '../verdict.js';
+import { cleOptionsText, cleWorst, stopReasonKey, thresholdText } from '../verdict.js';
 import { nameShortener } from '../names.js';
 import { riskDbFor } from '../presentation.js';
 
@@ -294,7 +294,7 @@ function header(parent, eq, { onDownload, onAnalyze, onCompare }) {
   const parts = ['int8PerTensor', 'int4PerTensor'].map((k) => {
     const t = riskDbFor(k).high;
     const below = (side) => (eq.layers || []).filter((l) => !(l[side]?.sqnr?.[k] >= t)).length;
-    return `${k === 'int8PerTensor' ? 'INT8' : 'INT4'} per tensor below ${formatDb(t)} dB: ${below('before')} before, ${below('after')} after`;
+    return `${k === 'int8PerTensor' ? 'INT8' : 'INT4'} per tensor below ${thresholdText(t)} dB: ${below('before')} before, ${below('after')} after`;
   });
   counts.text(`Changed layers at high risk — ${parts.join('; ')}.`);
   if (eq.options)

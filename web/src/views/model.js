@@ -39,7 +39,7 @@ import {
 } from './common.js';
 import { riskOfScheme } from '../presentation.js';
 import { nameShortener, subgraphText } from '../names.js';
-import { afterByName, layerWhy, schemeVerdicts } from '../verdict.js';
+import { afterByName, layerWhy, schemeVerdicts, verdictText } from '../verdict.js';
 
 const css = `
 .ql-model-view .ql-model-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 16px; }
@@ -70,7 +70,7 @@ const css = `
 .ql-model-view .ql-verdict-list { display: inline; }
 .ql-model-view .ql-verdict-item { margin-right: 6px; }
 .ql-model-view .ql-verdict-item.ql-current { font-weight: 600; }
-.ql-model-view table.ql-layer-table td[data-col="why"] { max-width: min(48em, 40vw); overflow: hidden; text-overflow: ellipsis; color: #333; }
+.ql-model-view table.ql-layer-table td[data-col="why"] { min-width: 22em; max-width: 46em; white-space: normal; color: #333; font-size: 12px; }
 .ql-model-view .ql-skipped { margin: 8px 0 10px; padding: 6px 12px; border-left: 4px solid ${palette.orange}; background: #fff7e6; border-radius: 0 4px 4px 0; }
 .ql-model-view .ql-skipped summary { cursor: pointer; }
 .ql-model-view .ql-skipped summary strong { font-weight: 600; }
@@ -458,6 +458,8 @@ export function renderModelView(element, analysis, { onSelect, scheme = 'int8Per
   };
   const countsEl = head.append('span').attr('class', 'ql-muted').attr('data-field', 'risk-counts').text(countsText());
 
+  skippedNotice(R, analysis.skipped);
+
   // The verdict per scheme, and the scheme that drives risk colours, counts and sort.
   const verdict = R.append('div').attr('class', 'ql-verdict');
   const schemeLabelEl = verdict.append('label').attr('class', 'ql-scheme-choice');
@@ -483,13 +485,9 @@ export function renderModelView(element, analysis, { onSelect, scheme = 'int8Per
       .attr('data-scheme', v.scheme)
       .attr('data-below', v.below)
       .attr('data-after-cle', v.afterCle === null ? null : v.afterCle);
-    const cle = v.afterCle !== null && v.afterCle !== v.below ? `, CLE brings it to ${v.afterCle}` : '';
-    item.text(
-      `${v.label}: ${v.below} ${v.below === 1 ? 'layer' : 'layers'} below ${formatDb(v.threshold)} dB${cle}${i < verdicts.length - 1 ? ';' : ''}`,
-    );
+    item.text(`${verdictText([v])}${i < verdicts.length - 1 ? ';' : ''}`);
   });
 
-  skippedNotice(R, analysis.skipped);
   if (!layers.length) {
     R.append('p').text(
       analysis.skipped && analysis.skipped.length
