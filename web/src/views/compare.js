@@ -727,7 +727,7 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
           .attr('cx', (i) => x(i))
           .attr('cy', (i) => y(ch.sqnr[i]))
           .attr('r', r)
-          .attr('fill', (i) => sqnrColor(ch.sqnr[i]));
+          .attr('fill', (i) => (isRescale(pair) ? palette.blue : sqnrColor(ch.sqnr[i]))); // a rescale is no risk
         g.append('g')
           .attr('class', 'ql-cmp-identical-lane')
           .selectAll('rect')

@@ -719,6 +719,12 @@ export function renderModelView(element, analysis, { onSelect, scheme = 'int8Per
   }
   schemeSelect.on('change', (event) => {
     state.scheme = event.target.value;
+    // The chart draws a pair with the chosen scheme in it (the first that has it).
+    const pair = pairs.find((q) => q.includes(state.scheme));
+    if (pair && !state.pair.includes(state.scheme)) {
+      pairSelect.property('value', pair.join(','));
+      pairSelect.dispatch('change');
+    }
     applyScheme();
     if (typeof onScheme === 'function') onScheme(state.scheme);
   });
