@@ -37,7 +37,7 @@ import {
   quantizedText,
   viewRoot,
 } from './common.js';
-import { riskOfScheme } from '../presentation.js';
+import { riskDbFor, riskOfScheme } from '../presentation.js';
 import { nameShortener, subgraphText } from '../names.js';
 import { afterByName, layerWhy, schemeVerdicts, verdictText } from '../verdict.js';
 
@@ -255,8 +255,9 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
     for (const k of [ka, kb]) if (Number.isFinite(l.sqnr[k])) finite.push(l.sqnr[k]);
   }
   // Dots, not bars: the axis need not start at 0; it shows the high-risk rule and below.
-  const lo = Math.min(RISK_DB.high - 6, (d3.min(finite) ?? RISK_DB.high) - 3);
-  const hi = Math.max(RISK_DB.medium + 10, (d3.max(finite) ?? 50) + 4);
+  const t = riskDbFor(state.scheme);
+  const lo = Math.min(t.high - 6, (d3.min(finite) ?? t.high) - 3);
+  const hi = Math.max(t.medium + 10, (d3.max(finite) ?? 50) + 4);
   const y = d3.scaleLinear().domain([lo, hi]).nice().range([topH, 0]);
   const yDb = (v) => (v === Infinity ? y.range()[1] : y(Math.max(y.domain()[0], Math.min(y.domain()[1], v))));
 
@@ -266,7 +267,7 @@ function drawChart(container, analysis, { width, onSelect, tip, state }) {
   const top = g.append('g').attr('class', 'ql-panel-sqnr');
   drawAxes(top, { x, y, width: frame.width, height: topH, yLabel: 'weight SQNR (dB)', xFormat: () => '' });
   top.select('.ql-axis-x').call((a) => a.selectAll('.tick').remove());
-  riskRules(top, y, frame.width, { outside: true });
+  riskRules(top, y, frame.width, { outside: true, thresholds: riskDbFor(state.scheme) }); // the chosen scheme's
   // Lower panel (outlier counts).
   const counts = layers.map((l) => (l.outlierChannels ? l.outlierChannels.length : 0));
   const yb = d3
