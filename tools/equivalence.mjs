@@ -31,7 +31,7 @@ export function modelSets() {
           .sort()
           .map((f) => join(dir, f))
       : [];
-  const shared = join(root, '../shared/models');
+  const shared = sharedDir();
   const sharedModels = existsSync(shared)
     ? readdirSync(shared, { withFileTypes: true })
         .filter((d) => d.isDirectory())
@@ -46,9 +46,12 @@ export function modelSets() {
   };
 }
 
+// ../shared/models beside the checkout; QL_SHARED_MODELS names another place (a git worktree's).
+const sharedDir = () => process.env.QL_SHARED_MODELS || join(root, '../shared/models');
+
 // The key of a model in the record: its set and file name (paths differ between machines).
 export function modelKey(set, path) {
-  return `${set}/${set === 'shared' ? relative(join(root, '../shared/models'), path) : basename(path)}`;
+  return `${set}/${set === 'shared' ? relative(sharedDir(), path) : basename(path)}`;
 }
 
 // 64 bits of sha256: enough to tell a change, and the record stays small.

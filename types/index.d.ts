@@ -509,6 +509,13 @@ export interface Pair {
     minB: Float32Array;
     maxB: Float32Array;
   } | null;
+  /**
+   * B is A rescaled per channel, keeping the function (what Cross Layer Equalization and
+   * BatchNorm folding do): zeros where A's are, each output channel's signs kept or flipped
+   * together, the same spread of log|B/A| in every output channel. factor: B/A per output
+   * channel (its sign, the channel's). null otherwise, and when not comparable.
+   */
+  rescale?: { factor: Float64Array } | null;
   /** selectComparison(): the pair's position among all pairs. */
   index?: number;
 }
@@ -521,6 +528,8 @@ export interface ComparisonSummary {
   unmatchedB: number;
   matchedBy: { weight: number; name: number; position: number; 'weight-normalized': number; 'name-normalized': number };
   identical: number;
+  /** Comparable pairs whose B is A rescaled per channel (Pair.rescale). */
+  rescaled?: number;
   worst: { pair: number; name: string; sqnr: number } | null;
   maxAbsDiff: number;
 }

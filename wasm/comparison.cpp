@@ -186,6 +186,13 @@ class Comparison {
     ch.set("minB", view(d.minB));
     ch.set("maxB", view(d.maxB));
     o.set("channels", ch);
+    if (d.rescale) {
+      val r = val::object();
+      r.set("factor", view(d.rescaleFactor));
+      o.set("rescale", r);
+    } else {
+      o.set("rescale", val::null());
+    }
     return o;
   }
 

@@ -26,7 +26,15 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
   w.layer = &L;
   const onnx::Node& n = *L.node;
   std::string why;
-  if (!index.readFloats(L.weight, &w.w, &why)) return stop("weight " + std::string(L.weightName) + " " + why);
+  if (!index.readFloats(L.weight, &w.w, &why)) {
+    // Exporters such as paddle2onnx store every weight as a Constant node: say so, and what
+    // to do, rather than only what it is not.
+    if (!index.isMainInitializer(L.weight) && graph::isOp(index.scope().producer(L.weightName), "Constant"))
+      why =
+          "is the value of a Constant node, not an initializer: CLE rewrites initializers only (onnx-simplifier or "
+          "onnxruntime's offline graph optimization turn Constant nodes into initializers)";
+    return stop("weight " + std::string(L.weightName) + " " + why);
+  }
   if (index.uses(L.weightName) != 1) return stop("weight " + std::string(L.weightName) + " is shared with other nodes");
   auto view = weightView(L);
   if (auto* reason = std::get_if<std::string>(&view)) return stop(*reason);

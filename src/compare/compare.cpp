@@ -245,6 +245,10 @@ DiffBuilder::DiffBuilder(const stats::ChannelLayout& L) : L_(L) {
   d_.maxB.assign(C, nan);
   signal_.assign(C, 0.0);
   noise_.assign(C, 0.0);
+  logSum_.assign(C, 0.0);
+  logSq_.assign(C, 0.0);
+  same_.assign(C, 0);
+  flipped_.assign(C, 0);
   const float inf = std::numeric_limits<float>::infinity();
   if (L.rows * L.inner > 0) {
     std::fill(d_.minA.begin(), d_.minA.end(), inf);
@@ -268,6 +272,7 @@ bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t c
     const uint64_t ch = o * L.channels + c;
     double sig = signal_[ch], noi = noise_[ch], mx = d_.maxAbsDiff[ch];
     float loA = d_.minA[ch], hiA = d_.maxA[ch], loB = d_.minB[ch], hiB = d_.maxB[ch];
+    const uint64_t runStart = e;
     for (; i < L.inner && e < count; ++i, ++e) {
       const float x = a[e], y = b[e];
       const double xd = x, diff = static_cast<double>(y) - xd;
@@ -278,6 +283,22 @@ bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t c
       hiA = std::max(hiA, x);
       loB = std::min(loB, y);
       hiB = std::max(hiB, y);
+    }
+    if (!broken_) {
+      // The same elements again for the rescale test (see PairDiff::rescale).
+      for (uint64_t k = runStart; k < e; ++k) {
+        const float x = a[k], y = b[k];
+        if ((x == 0) != (y == 0) || !std::isfinite(x) || !std::isfinite(y)) {
+          broken_ = true;
+          break;
+        }
+        if (x == 0) continue;
+        const double lr = std::log(std::fabs(static_cast<double>(y) / static_cast<double>(x)));
+        logSum_[ch] += lr;
+        logSq_[ch] += lr * lr;
+        ((x > 0) == (y > 0) ? same_ : flipped_)[ch]++;
+      }
+      if (same_[ch] && flipped_[ch]) broken_ = true;
     }
     signal_[ch] = sig;
     noise_[ch] = noi;
@@ -317,6 +338,27 @@ PairDiff DiffBuilder::finish() {
   const double n = static_cast<double>(L.elementCount());
   d.tensorRmsDiff = n > 0 ? std::sqrt(noi / n) : 0.0;
   d.tensorSqnr = stats::sqnrDb(sig, noi);
+  // The rescale test: B differs from A, no element broke the pattern, and the log-ratio
+  // variance of every channel with non-zero elements is the same, within float32 rounding
+  // of the rescaled values (about 1e-7 relative per element) and a part in 1e3.
+  if (!broken_ && noi > 0 && C > 0) {
+    std::vector<double> var;
+    d.rescaleFactor.assign(C, 1.0);
+    bool scaled = false;
+    for (uint64_t ch = 0; ch < C; ++ch) {
+      const double m = static_cast<double>(same_[ch] + flipped_[ch]);
+      if (m == 0) continue;
+      const double mean = logSum_[ch] / m;
+      var.push_back(std::max(0.0, logSq_[ch] / m - mean * mean));
+      d.rescaleFactor[ch] = (flipped_[ch] ? -1.0 : 1.0) * std::exp(mean);
+      if (std::fabs(mean) > 1e-4 || flipped_[ch]) scaled = true;
+    }
+    if (!var.empty()) {
+      const auto [lo, hi] = std::minmax_element(var.begin(), var.end());
+      d.rescale = scaled && (*hi - *lo) <= 1e-6 + 1e-3 * *hi;
+    }
+    if (!d.rescale) d.rescaleFactor.clear();
+  }
   return d;
 }
 

@@ -97,6 +97,14 @@ struct PairDiff {
   std::vector<float> minA, maxA, minB, maxB;
   // whole tensor
   double tensorMaxAbsDiff = 0, tensorRmsDiff = 0, tensorSqnr = 0;
+  // B is A rescaled per channel (what Cross Layer Equalization and BatchNorm folding do:
+  // B[o, j] = A[o, j] * u_o * v_in(j), u_o of any sign, v > 0): every element of B is zero
+  // exactly where A's is, each output channel keeps or flips every sign together, and the
+  // log-ratios log|B/A| spread the same within every output channel (their variance is
+  // the input-side factors', the same for all channels), while B is not A. `rescale` holds
+  // then, with per output channel the factor exp(mean log|B/A|) (its sign: the channel's).
+  bool rescale = false;
+  std::vector<double> rescaleFactor;
 };
 
 // The numbers for two value arrays of layoutA.elementCount() floats each.
@@ -119,6 +127,12 @@ class DiffBuilder {
   PairDiff d_;
   std::vector<double> signal_, noise_;
   uint64_t next_ = 0;
+  // The rescale test (PairDiff::rescale): per channel, sums of log|B/A| and its square over
+  // non-zero elements, and how many kept or flipped their sign; `broken_` once an element
+  // rules a rescale out (then no more logarithms are taken).
+  std::vector<double> logSum_, logSq_;
+  std::vector<uint64_t> same_, flipped_;
+  bool broken_ = false;
 };
 
 // Reads, dequantizes and compares one pair. `externalA` / `externalB`: the weight's

@@ -61,7 +61,7 @@ async function tableRows(page) {
   return page.$$eval('table.ql-layer-table tbody tr[data-position]', (rows) =>
     rows.map((r) => ({
       position: Number(r.dataset.position),
-      name: r.querySelector('td[data-col="name"]').textContent,
+      name: r.querySelector('td[data-col="name"]').dataset.name, // the full name (the cell shows it without the shared prefix)
       outliers: r.querySelector('td[data-col="outliers"]').textContent,
       int8PerTensor: r.querySelector('td[data-col="int8PerTensor"]').textContent,
     })),
@@ -292,6 +292,8 @@ async function checkReport(file, analysis, { equalization = false, compare: pair
   await page.goto(`file://${file}`);
   await page.waitForFunction(() => document.body.dataset.state === 'done', null, { timeout: 30000 });
   assert.equal(await page.evaluate(() => document.body.dataset.mode), 'report');
+  // When it was saved reads for people (the ISO timestamp on hover).
+  assert.match(await page.textContent('.ql-saved'), /^Report saved \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC by QuantLens /);
   await checkModelTable(page, analysis);
   await screenshot(page, `report-${name}-model`);
   await showTab(page, 'layer');
@@ -307,6 +309,11 @@ async function checkReport(file, analysis, { equalization = false, compare: pair
       await page.locator('button[data-action="download-equalized"]:visible').count(),
       0,
       'a report has no model to download',
+    );
+    // The report says which CLE options made the equalization it shows.
+    assert.match(
+      await page.textContent('#ql-tab-equalization [data-field="options"]'),
+      /^Options: high-bias absorption (on|off), /,
     );
     await screenshot(page, `report-${name}-equalization`);
   }
@@ -512,13 +519,45 @@ test('the app page itself works from file://', { skip, timeout: 120000 }, async 
   await settled(page);
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
   await checkModelTable(page, await analyze(example));
-  // The example needs a server: from file:// it explains itself, without trying.
-  await page.click('#ql-example');
-  await settled(page);
-  assert.match(await page.textContent('#ql-error'), /EXAMPLE_UNAVAILABLE/);
+  // The example needs a server: from file:// its button is disabled and says why.
+  assert.equal(await page.$eval('#ql-example', (b) => b.disabled), true);
+  assert.match(await page.$eval('#ql-example', (b) => b.title), /served by `npm start`/);
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test(
+  'after equalization: the verdict says what CLE brings; the equalized model is compared with the original in the page, as a rescale',
+  { skip, timeout: 300000 },
+  async () => {
+    const page = await openApp();
+    await openExample(page);
+    await equalizeInPage(page);
+    // The model view's verdict now counts the layers after CLE.
+    await showTab(page, 'model');
+    const t8 = await page.$eval('.ql-verdict-item[data-scheme="int8PerTensor"]', (e) => e.textContent);
+    assert.match(t8, /^INT8 per-tensor: \d+ layers below 30 dB, CLE brings it to \d+/);
+    await showTab(page, 'equalization');
+    await page.click('button[data-action="compare-equalized"]');
+    await settled(page);
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+    await page.waitForSelector('#ql-tab-compare:not([hidden]) [data-field="all-rescaled"]');
+    const eq = await equalize(example);
+    const c = await compare(example, new Uint8Array(eq.bytes));
+    assert.equal(await page.textContent('#ql-tab-compare [data-field="rescaled"]'), String(c.summary.rescaled));
+    await screenshot(page, 'app-compare-equalized-mlsd');
+    // Dragging a file over the page frames the whole window.
+    await page.evaluate(() => document.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true })));
+    const frame = await page.evaluate(() => {
+      const s = getComputedStyle(document.body, '::after');
+      return { position: s.position, top: s.top, left: s.left, right: s.right, bottom: s.bottom };
+    });
+    assert.deepEqual(frame, { position: 'fixed', top: '0px', left: '0px', right: '0px', bottom: '0px' });
+    await screenshot(page, 'app-dragover', { fullPage: false });
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  },
+);
 
 test(
   'a model with external data opens with its data file; without it, the app names the missing file',

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const sharedModels = path.resolve(root, '..', 'shared', 'models');
+// ../shared/models beside the checkout; QL_SHARED_MODELS names another place (a git worktree's).
+export const sharedModels = process.env.QL_SHARED_MODELS || path.resolve(root, '..', 'shared', 'models');
 export const cli = path.join(root, 'web', 'cli', 'quantlens.js');
 
 const list = (dir) =>

@@ -573,6 +573,45 @@ TEST_CASE("compare: a recurrent node's W pairs with W and R with R, never across
 // against a naive reference written here (each element's channel worked out from its
 // index, sums per channel in stored order, the same operations), for pieces of every
 // size, splitting channel runs anywhere; bit for bit.
+TEST_CASE("compare: a per-channel rescale is recognised, hand-worked", "[compare][rescale]") {
+  // A: Conv [2 out, 2 in, 1, 1]. B[o][i] = A[o][i] * u_o * v_i with u = {2, -0.5}, v = {1, 4}:
+  // output channel 1 flips every sign, the input-side factor 4 spreads the log-ratios of both
+  // channels alike (variance (ln 4 / 2)^2 each).
+  const std::vector<float> a = {1.0f, -2.0f, 0.5f, 3.0f};
+  const std::vector<float> b = {2.0f, -16.0f, -0.25f, -6.0f};
+  ql::stats::ChannelLayout L{1, 1, 2, 2};
+  PairDiff d = ql::compare::diffValues(a.data(), b.data(), L);
+  REQUIRE(d.rescale);
+  REQUIRE(d.rescaleFactor.size() == 2);
+  // exp(mean log|B/A|): channel 0 sqrt(2 * 8) = 4, channel 1 -sqrt(0.5 * 2) = -1.
+  CHECK(d.rescaleFactor[0] == Approx(4.0).epsilon(1e-12));
+  CHECK(d.rescaleFactor[1] == Approx(-1.0).epsilon(1e-12));
+  SECTION("identical: not a rescale") { CHECK_FALSE(ql::compare::diffValues(a.data(), a.data(), L).rescale); }
+  SECTION("a zero where A has none: not a rescale (what quantizing small weights does)") {
+    auto q = b;
+    q[2] = 0.0f;
+    CHECK_FALSE(ql::compare::diffValues(a.data(), q.data(), L).rescale);
+  }
+  SECTION("one sign flipped inside a channel: not a rescale") {
+    auto q = b;
+    q[0] = -2.0f;
+    CHECK_FALSE(ql::compare::diffValues(a.data(), q.data(), L).rescale);
+  }
+  SECTION("log-ratios that spread differently across channels: not a rescale") {
+    auto q = b;
+    q[1] = -4.0f;  // channel 0 ratios {2, 2}, channel 1 {-0.5, -2}
+    CHECK_FALSE(ql::compare::diffValues(a.data(), q.data(), L).rescale);
+  }
+  SECTION("over pieces, the same answer") {
+    ql::compare::DiffBuilder builder(L);
+    REQUIRE(builder.add(a.data(), b.data(), 0, 3));
+    REQUIRE(builder.add(a.data() + 3, b.data() + 3, 3, 1));
+    PairDiff p = builder.finish();
+    CHECK(p.rescale);
+    CHECK(p.rescaleFactor == d.rescaleFactor);
+  }
+}
+
 TEST_CASE("compare: DiffBuilder over pieces equals a naive per-element reference", "[compare][stream]") {
   const ql::stats::ChannelLayout layouts[] = {{1, 1, 5, 7}, {2, 3, 4, 5}, {3, 2, 1, 1}, {1, 6, 3, 1}, {1, 1, 1, 1}};
   for (const auto& L : layouts) {

@@ -10,7 +10,9 @@ import { renderEqualizationView } from '../src/views/equalization.js';
 import { renderCompareView } from '../src/views/compare.js';
 import { fromBase64 } from '../src/base64.js';
 import { formatNumber } from '../src/format.js';
-import { quantizedText } from '../src/presentation.js';
+import { quantizedText, savedAtText } from '../src/presentation.js';
+import { nameShortener } from '../src/names.js';
+import { defaultLayer } from '../src/verdict.js';
 import { unpackData } from '../src/report.js';
 import { saveReport } from '../src/save-report.js';
 import { VERSION } from '../src/version.js';
@@ -50,6 +52,7 @@ const state = {
   comparison: null,
   analysisB: null,
   layer: null, // position in analysis.layers shown in the layer view
+  scheme: 'int8PerTensor', // the scheme risk is judged under (the model view's selector)
   tab: 'model',
   views: {}, // tab -> {destroy} of what is rendered there
   dirty: new Set(), // tabs whose view must be rendered again when shown
@@ -292,7 +295,7 @@ async function openModel(entries, model) {
       const analysis = await engine.analyze(files, { onProgress, onLayer });
       endPartial();
       Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
-      state.layer = analysis.summary.ranking.find((k) => !analysis.layers[k].error) ?? (analysis.layers.length ? 0 : null);
+      state.layer = defaultLayer(analysis);
       for (const t of TABS) state.dirty.add(t[0]);
     },
   );
@@ -338,7 +341,7 @@ async function runEqualization() {
   const done = await busy('Equalizing', async () => {
     // The written model comes back as a Blob built from its pieces (saved by the download button).
     state.equalization = await engine.equalize(state.files, { ...equalizeOptions(), blob: true, onProgress });
-    state.dirty.add('equalization');
+    for (const t of ['equalization', 'model', 'layer']) state.dirty.add(t); // the verdicts say what CLE brings
   });
   if (done) showTab('equalization');
 }
@@ -372,6 +375,11 @@ function downloadEqualized() {
   download(eq.blob, `${stem(state.analysis.model.name)}.equalized.onnx`);
 }
 
+// The equalized model without a download: opened as the model, or compared with the original.
+const equalizedFile = () => new File([state.equalization.blob], `${stem(state.analysis.model.name)}.equalized.onnx`);
+const openEqualized = () => openPicked([equalizedFile()]);
+const compareEqualized = () => runCompare([equalizedFile()]);
+
 // The report is built by the package's saveReport(), from this page's own style sheet
 // and main script.
 async function saveReportFile() {
@@ -390,7 +398,8 @@ function renderTab(tab) {
   const body = host.querySelector('.ql-tab-body');
   body.replaceChildren();
   if (state.partial) {
-    if (tab === 'model') state.views.model = renderModelView(body, state.partial, { slots: state.partial.expected });
+    if (tab === 'model')
+      state.views.model = renderModelView(body, state.partial, { slots: state.partial.expected, scheme: state.scheme });
     else body.append(el('p', { class: 'ql-empty', text: 'The model is still being analysed: this view opens when it ends.' }));
     return;
   }
@@ -398,6 +407,12 @@ function renderTab(tab) {
   if (!a) return;
   if (tab === 'model') {
     state.views.model = renderModelView(body, a, {
+      scheme: state.scheme,
+      equalization: state.equalization,
+      onScheme: (k) => {
+        state.scheme = k;
+        state.dirty.add('layer');
+      },
       onSelect: (k) => {
         state.layer = k;
         state.dirty.add('layer');
@@ -412,7 +427,8 @@ function renderTab(tab) {
     body.append(layerPicker());
     const view = el('div');
     body.append(view);
-    state.views.layer = renderLayerView(view, a, state.layer);
+    const after = state.equalization?.layers.find((l) => l.name === a.layers[state.layer].name)?.after ?? null;
+    state.views.layer = renderLayerView(view, a, state.layer, { scheme: state.scheme, after });
   } else if (tab === 'equalization') {
     if (!state.equalization) {
       body.append(
@@ -429,7 +445,7 @@ function renderTab(tab) {
     state.views.equalization = renderEqualizationView(
       body,
       state.equalization,
-      state.mode === 'app' ? { onDownload: downloadEqualized } : {},
+      state.mode === 'app' ? { onDownload: downloadEqualized, onAnalyze: openEqualized, onCompare: compareEqualized } : {},
     );
   } else if (tab === 'compare') {
     if (!state.comparison) {
@@ -451,7 +467,10 @@ function renderTab(tab) {
 function layerPicker() {
   const a = state.analysis;
   const select = el('select', { id: 'ql-layer-select', 'aria-label': 'Layer' });
-  a.layers.forEach((l, k) => select.append(el('option', { value: String(k), text: `${k + 1}. ${l.name} (${l.op})` })));
+  const names = nameShortener(a.layers.map((l) => l.name)); // without the prefix all layers share
+  a.layers.forEach((l, k) =>
+    select.append(el('option', { value: String(k), title: l.name, text: `${k + 1}. ${names.short(l.name)} (${l.op})` })),
+  );
   select.value = String(state.layer);
   select.addEventListener('change', () => {
     state.layer = Number(select.value);
@@ -522,7 +541,13 @@ function renderHeader() {
     );
   }
   if (state.mode === 'report') {
-    info.append(el('div', { class: 'ql-saved', text: `Report saved ${state.savedAt} by QuantLens ${state.version}.` }));
+    info.append(
+      el('div', {
+        class: 'ql-saved',
+        title: state.savedAt,
+        text: `Report saved ${savedAtText(state.savedAt)} by QuantLens ${state.version}.`,
+      }),
+    );
   }
 }
 
@@ -576,7 +601,15 @@ function buildPage() {
             title: 'a model whose weights are in external data files: pick the folder that holds them',
             text: 'Open folder…',
           }),
-          el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
+          // From file:// the example cannot be fetched: the button says so instead of failing.
+          location.protocol === 'file:'
+            ? el('button', {
+                id: 'ql-example',
+                disabled: true,
+                title: 'the example is served by `npm start`; from a file, open or drop an .onnx instead',
+                text: 'Try an example',
+              })
+            : el('button', { id: 'ql-example', 'data-needs-idle': true, onclick: openExample, text: 'Try an example' }),
           el('button', {
             id: 'ql-compare-button',
             'data-needs-idle': true,
@@ -775,7 +808,7 @@ function main() {
       version: report.version,
     });
     const a = state.analysis;
-    state.layer = a.summary.ranking.find((k) => !a.layers[k].error) ?? (a.layers.length ? 0 : null);
+    state.layer = defaultLayer(a);
     buildPage();
     for (const t of TABS) state.dirty.add(t[0]);
     renderHeader();

@@ -30,6 +30,9 @@
  *     comparable: boolean,
  *     reason?: string,                      // only when !comparable (shape/layout mismatch, unreadable weight, NaN, ...)
  *     tensor:   null | { maxAbsDiff, rmsDiff, sqnr },   // null when !comparable; sqnr in dB, Infinity when identical
+ *     rescale:  null | { factor: Float64Array },        // B is A rescaled per output channel (and per input
+ *                                                       // channel, positively): what CLE and BatchNorm folding
+ *                                                       // do, keeping the function; factor: B/A per output channel
  *     channels: null | {                    // per output channel of A's layout; null when !comparable
  *       count,
  *       maxAbsDiff: Float64Array,           // max |b - a|
@@ -43,6 +46,7 @@
  *     pairs, comparable, incomparable, unmatchedA, unmatchedB,
  *     matchedBy: { weight, name, position, 'weight-normalized', 'name-normalized' },  // counts
  *     identical,                                         // comparable pairs with tensor.sqnr === Infinity
+ *     rescaled,                                          // comparable pairs whose B is A rescaled per channel
  *     worst: null | { pair (index in pairs), name (A's layer name), sqnr },  // lowest tensor SQNR
  *     maxAbsDiff,                                        // over all comparable pairs (0 when none)
  *   },
@@ -118,6 +122,7 @@ function copyPair(p) {
     out.reason = p.reason;
     out.tensor = null;
     out.channels = null;
+    out.rescale = null;
     return out;
   }
   const ch = p.channels;
@@ -132,6 +137,9 @@ function copyPair(p) {
   ]);
   out.tensor = { maxAbsDiff: p.tensor.maxAbsDiff, rmsDiff: p.tensor.rmsDiff, sqnr: p.tensor.sqnr };
   out.channels = { count: ch.count, maxAbsDiff, rmsDiff, sqnr, minA, maxA, minB, maxB };
+  // B is A rescaled per channel (the core's test, src/compare/compare.hpp PairDiff::rescale):
+  // the function is kept, the differences are no error.
+  out.rescale = p.rescale ? { factor: copyViews([p.rescale.factor])[0] } : null;
   return out;
 }
 
@@ -140,6 +148,7 @@ export function comparisonSummary(pairs, unmatched) {
   const matchedBy = { weight: 0, name: 0, position: 0, 'weight-normalized': 0, 'name-normalized': 0 };
   let comparable = 0;
   let identical = 0;
+  let rescaled = 0;
   let maxAbsDiff = 0;
   let worst = null;
   pairs.forEach((p, k) => {
@@ -147,6 +156,7 @@ export function comparisonSummary(pairs, unmatched) {
     if (!p.comparable) return;
     comparable++;
     if (p.tensor.sqnr === Infinity) identical++;
+    if (p.rescale) rescaled++;
     maxAbsDiff = Math.max(maxAbsDiff, p.tensor.maxAbsDiff);
     if (!worst || p.tensor.sqnr < worst.sqnr) worst = { pair: k, name: p.a.name, sqnr: p.tensor.sqnr };
   });
@@ -158,6 +168,7 @@ export function comparisonSummary(pairs, unmatched) {
     unmatchedB: unmatched.b.length,
     matchedBy,
     identical,
+    rescaled,
     worst,
     maxAbsDiff,
   };

@@ -57,11 +57,13 @@ export function normalizedText(matchedBy = {}) {
   return `weight name without the quantizer's suffixes ${w}, node name without them ${n}, `;
 }
 
-// What follows the layer: relu, relu6, bn+relu, silu, ... ('' for none).
+// What follows the layer: relu, relu6, bn+relu, silu, ... ('' for none). A follower the
+// core does not classify ('other') reads as its op ('Add', 'Concat'), which it knows.
 export function followerText(layer) {
   if (!layer.follower) return '';
   const f = layer.follower.kind;
   if (f === 'batchnorm' && layer.activation) return `bn+${layer.activation.kind}`;
+  if (f === 'other' && layer.follower.op) return layer.follower.op;
   return f === 'none' ? '' : f;
 }
 
@@ -142,10 +144,32 @@ export function riskOfDb(db) {
 }
 
 export function riskOf(layer) {
+  return riskOfScheme(layer, 'int8PerTensor');
+}
+
+// The same rule for any scheme (the app's scheme selector). RISK_DB is stated for 8-bit
+// codes; each bit fewer costs 20·log10(2) ≈ 6.02 dB of SQNR on the same weights (the
+// calibration above), so a b-bit scheme's thresholds are RISK_DB lowered by that much
+// per missing bit (INT4: high below 5.9 dB, medium below 15.9 dB). Outlier channels make
+// a layer medium only under one scale per tensor: per-channel and per-block scales give
+// each outlier channel its own. Layers stored quantized keep their stored rating.
+export const DB_PER_BIT = 20 * Math.log10(2);
+export const schemeBits = (scheme) => (/^int4/.test(scheme) ? 4 : 8);
+export const isPerTensor = (scheme) => /PerTensor$/.test(scheme);
+export function riskDbFor(scheme) {
+  const drop = DB_PER_BIT * (8 - schemeBits(scheme));
+  return { high: RISK_DB.high - drop, medium: RISK_DB.medium - drop };
+}
+export function riskOfSchemeDb(db, scheme) {
+  const t = riskDbFor(scheme);
+  if (!(db >= t.high)) return 'high';
+  return db < t.medium ? 'medium' : 'low';
+}
+export function riskOfScheme(layer, scheme = 'int8PerTensor') {
   if (layer.error || !layer.sqnr) return 'failed';
   if (layer.quant) return storedRisk(layer);
-  const level = riskOfDb(layer.sqnr.int8PerTensor);
-  return level === 'low' && layer.outlierChannels.length ? 'medium' : level;
+  const level = riskOfSchemeDb(layer.sqnr[scheme], scheme);
+  return level === 'low' && isPerTensor(scheme) && layer.outlierChannels.length ? 'medium' : level;
 }
 
 // A weight stored quantized (QDQ, QLinearConv/QLinearMatMul, ConvInteger/MatMulInteger,
@@ -234,6 +258,16 @@ export function storedFactsText(layer) {
   if (!st) return `${scheme}; codes not counted`;
   const pct = 100 * st.saturatedFraction;
   return `${scheme} ${st.symmetric ? 'sym' : 'asym'}; ${st.effectiveBits.toFixed(1)} bits used, span ${st.spanBits.toFixed(1)}, ${pct < 0.1 && pct > 0 ? '<0.1' : pct.toFixed(1)}% at ends`;
+}
+
+// When a report was saved, for people: '5 Dec 2026, 23:49 UTC' from its ISO timestamp
+// (the ISO text itself when it does not parse).
+export function savedAtText(iso) {
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(d.getTime())) return String(iso ?? 'at an unknown time');
+  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getUTCMonth()];
+  const two = (n) => String(n).padStart(2, '0');
+  return `${d.getUTCDate()} ${month} ${d.getUTCFullYear()}, ${two(d.getUTCHours())}:${two(d.getUTCMinutes())} UTC`;
 }
 
 // The colour of a risk level (web/src/palette.js).

@@ -23,7 +23,8 @@ import { chartFrame, channelHover, channelTickCount, clipped, colors, drawAxes, 
 const KEYS = ['max', 'min', 'mean'];
 
 /**
- * @param data {{ min, max, mean?, std?, before?: { min, max, mean? }, flagged?: Iterable<number> }}
+ * @param data {{ min, max, mean?, std?, before?: { min, max, mean? }, flagged?: Iterable<number>, worst?: number }}
+ *   `worst` (a channel index) is marked by a dashed vertical rule (line.ql-worst[data-channel]).
  *   per-channel arrays (typed arrays or arrays; non-finite values leave gaps). `std` adds the
  *   mean ± std band; `before` adds dotted ranges and the shaded gap to them.
  * @param options
@@ -35,6 +36,9 @@ const KEYS = ['max', 'min', 'mean'];
  *                            7 px apart or more), a number N (when there are at most N channels), false
  *   tip, tipRows             a tooltip (common.js) and tipRows(i) -> [title, [[label, value], ...]]
  *   ariaLabel                the chart's accessible name
+ *   clipMarks                values outside a given `domain` are marked by a triangle at the edge
+ *                            they pass (path.ql-range-clipped, one per value), so a clipped outlier
+ *                            still shows where it is
  */
 export function channelRangeChart(
   data,
@@ -50,6 +54,7 @@ export function channelRangeChart(
     tip,
     tipRows,
     ariaLabel,
+    clipMarks = false,
   },
 ) {
   const n = Math.min(
@@ -71,7 +76,9 @@ export function channelRangeChart(
     xFormat: intTicks,
     xTicks: channelTickCount(x0, f.width),
   });
-  const plot = clipped(f.g, { width: f.width, height: f.height }).attr('class', 'ql-range-plot');
+  // The plot is clipped a few px outside the axes, so the marks of channels at the ends of the
+  // domain (flagged dots, clipped-value triangles) stay whole.
+  const plot = clipped(f.g, { width: f.width, height: f.height + 5, top: 5 }).attr('class', 'ql-range-plot');
   const flagged = [...(data.flagged ?? [])].sort((a, b) => a - b);
   const B = data.before;
   const thin = n > 400 ? 1 : 1.5; // many channels: thinner lines stay apart
@@ -171,6 +178,48 @@ export function channelRangeChart(
           .attr('r', 2.2)
           .attr('fill', colors[key]);
       }
+    }
+    if (clipMarks) {
+      const [lo, hi] = y.domain();
+      const out = [];
+      for (const set of [data, B]) {
+        if (!set) continue;
+        for (const key of ['max', 'min'])
+          for (const i of idx) {
+            const v = set[key][i];
+            if (v > hi) out.push({ i, up: true, color: colors[key] });
+            else if (v < lo) out.push({ i, up: false, color: colors[key] });
+          }
+      }
+      plot
+        .append('g')
+        .selectAll('path')
+        .data(out)
+        .join('path')
+        .attr('class', 'ql-range-clipped')
+        .attr('d', (o) => {
+          const cx = x(o.i);
+          const e = o.up ? y(hi) : y(lo);
+          return o.up
+            ? `M${cx - 4},${e + 1}L${cx + 4},${e + 1}L${cx},${e - 5}Z`
+            : `M${cx - 4},${e - 1}L${cx + 4},${e - 1}L${cx},${e + 5}Z`;
+        })
+        .attr('fill', (o) => o.color)
+        .attr('stroke', '#fff')
+        .attr('stroke-width', 0.6);
+    }
+    if (Number.isInteger(data.worst) && data.worst >= 0 && data.worst < n) {
+      plot
+        .append('line')
+        .attr('class', 'ql-worst')
+        .attr('data-channel', data.worst)
+        .attr('x1', x(data.worst))
+        .attr('x2', x(data.worst))
+        .attr('y1', 0)
+        .attr('y2', f.height)
+        .attr('stroke', '#000')
+        .attr('stroke-width', 1.2)
+        .attr('stroke-dasharray', '3 3');
     }
     // Every flagged channel, whether in view or not (clipped when not), so the marks count them.
     const flags = plot

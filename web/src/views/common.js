@@ -301,12 +301,19 @@ export function drawAxes(g, { x, y, width, height, xLabel, yLabel, xTicks, yTick
       .text(xLabel);
   }
   if (yLabel) {
+    // Left of the widest tick label, so the title never sits over the ticks (measured when
+    // the chart is in the page; 46 px otherwise).
+    let widest = 0;
+    out.y.selectAll('.tick text').each(function () {
+      const w = this.getBBox ? this.getBBox().width : 0;
+      if (w > widest) widest = w;
+    });
     out.yLabel = g
       .append('text')
       .attr('class', 'ql-axis-label')
       .attr('transform', 'rotate(-90)')
       .attr('x', 0)
-      .attr('y', -46)
+      .attr('y', -Math.max(46, Math.ceil(widest) + 16))
       .attr('text-anchor', 'end')
       .text(yLabel);
   }
@@ -373,10 +380,12 @@ export function finiteExtent(values, fallback = [0, 1]) {
 // The risk thresholds (dB) as labelled dashed horizontal rules on a y scale in dB.
 // { outside: true } puts short labels ("high", "medium") in the right margin
 // (leave margin.right >= 52) instead of over the plot.
-export function riskRules(g, y, width, { outside = false } = {}) {
+// `thresholds` ({ high, medium } in dB, presentation.js riskDbFor): another scheme's (default RISK_DB).
+export function riskRules(g, y, width, { outside = false, thresholds = riskDb } = {}) {
+  const t = thresholds;
   const rules = [
-    { db: riskDb.high, label: outside ? 'high' : `high risk below ${riskDb.high} dB`, color: palette.vermillion },
-    { db: riskDb.medium, label: outside ? 'medium' : `medium below ${riskDb.medium} dB`, color: palette.orange },
+    { db: t.high, label: outside ? 'high' : `high risk below ${t.high} dB`, color: palette.vermillion },
+    { db: t.medium, label: outside ? 'medium' : `medium below ${t.medium} dB`, color: palette.orange },
   ].filter((r) => r.db >= y.domain()[0] && r.db <= y.domain()[1]);
   const sel = g
     .append('g')

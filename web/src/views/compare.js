@@ -71,6 +71,8 @@ const CSS = `
 .ql-compare table.ql-cmp-table th[aria-sort="ascending"] button::after { content: " ▲"; font-size: 10px; }
 .ql-compare table.ql-cmp-table th[aria-sort="descending"] button::after { content: " ▼"; font-size: 10px; }
 .ql-compare .ql-cmp-identical { color: #00694d; font-weight: 600; }
+.ql-compare table.ql-cmp-table td.ql-cmp-note.ql-cmp-rescale { color: ${palette.blue}; }
+.ql-compare .ql-cmp-rescale-note { padding: 6px 10px; background: #eef4fa; border-left: 4px solid ${palette.blue}; overflow-wrap: anywhere; }
 .ql-compare .ql-cmp-risk-high { color: #a33b00; font-weight: 600; }
 .ql-compare .ql-cmp-controls { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin: 4px 0; }
 .ql-compare .ql-cmp-controls button { border: 1px solid #888; background: #fff; border-radius: 3px; padding: 0 8px; cursor: pointer; }
@@ -90,6 +92,18 @@ const GAP = 28;
 export const sqnrText = (x) => (x === Infinity ? 'identical' : x === null || x === undefined ? '-' : `${formatDb(x)}`);
 const sqnrOf = (p) => (p.comparable && p.tensor ? p.tensor.sqnr : null);
 const sqnrColor = (db) => riskColor(riskOfDb(db));
+// A pair whose B is A rescaled per channel (compare() pair.rescale): the function is kept, so
+// its SQNR is no risk; drawn in the neutral colour and said so.
+const isRescale = (p) => !!(p && p.rescale);
+const markColor = (p, db) => (isRescale(p) ? palette.blue : sqnrColor(db));
+// 'B = A × 0.21..4.8 per output channel (2 channels flipped)'.
+export function rescaleText(p) {
+  const f = Array.from(p.rescale?.factor || []);
+  if (!f.length) return '';
+  const mag = f.map(Math.abs);
+  const flipped = f.filter((v) => v < 0).length;
+  return `B = A × ${formatNumber(Math.min(...mag))}..${formatNumber(Math.max(...mag))} per output channel${flipped ? ` (${flipped} channels' signs flipped)` : ''}: a per-channel rescale (CLE, BatchNorm folding) keeps the function; not an error`;
+}
 
 // "int8 per-channel (QDQ)", "int8 per-channel (axis 1) (QLinearMatMul)", "float32", ...
 export const quantText = (side) => (side ? quantizationText(side, { axis: true }) || 'float' : '-');
@@ -116,7 +130,12 @@ const COLUMNS = [
     text: (p) => (p.tensor ? formatNumber(p.tensor.rmsDiff) : '-'),
   },
   { key: 'sqnr', label: 'SQNR (dB)', num: true, value: sqnrOf, text: (p) => sqnrText(sqnrOf(p)) },
-  { key: 'note', label: 'note', value: (p) => p.reason ?? '', text: (p) => (p.comparable ? '' : p.reason || 'not comparable') },
+  {
+    key: 'note',
+    label: 'note',
+    value: (p) => p.reason ?? (isRescale(p) ? 'rescale' : ''),
+    text: (p) => (p.comparable ? (isRescale(p) ? 'rescaled per channel: function kept' : '') : p.reason || 'not comparable'),
+  },
 ];
 
 /**
@@ -264,13 +283,25 @@ function header(parent, cmp) {
   );
   b('identical', s.identical);
   p.append('span').text(' identical, ');
+  const rescaled = s.rescaled ?? (cmp.pairs || []).filter(isRescale).length;
+  if (rescaled) {
+    b('rescaled', rescaled);
+    p.append('span').text(' rescaled per channel (the function kept), ');
+  }
   b('incomparable', s.incomparable);
   p.append('span').text(' not comparable; ');
   b('unmatched-a', s.unmatchedA ?? cmp.unmatched?.a?.length);
   p.append('span').text(' layers only in A, ');
   b('unmatched-b', s.unmatchedB ?? cmp.unmatched?.b?.length);
   p.append('span').text(' only in B.');
-  if (s.worst && s.worst.sqnr === Infinity) {
+  const differing = (cmp.pairs || []).filter((q) => q.comparable && q.tensor && q.tensor.sqnr !== Infinity);
+  if (differing.length && differing.every(isRescale)) {
+    p.append('span')
+      .attr('data-field', 'all-rescaled')
+      .text(
+        ' Every pair that differs is B = A rescaled per channel (as Cross Layer Equalization and BatchNorm folding rescale): the weights compute the same function, so their SQNR is no quantization risk.',
+      );
+  } else if (s.worst && s.worst.sqnr === Infinity) {
     p.append('span').text(' Every comparable pair is identical.');
   } else if (s.worst) {
     p.append('span').text(' Lowest SQNR: ');
@@ -291,8 +322,13 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
     { label: `< ${RISK_DB.high} dB`, color: colors.risk.high, kind: 'dot' },
     { label: 'identical (∞, top lane)', color: colors.risk.low, kind: 'square' },
     { label: 'not comparable (×)', color: colors.risk.failed, kind: 'square' },
+    ...(pairs.some(isRescale)
+      ? [{ label: 'rescaled per channel: function kept, no risk', color: palette.blue, kind: 'dot' }]
+      : []),
   ]);
-  const margin = { top: 26, right: 16, bottom: 44, left: 62 };
+  // The threshold labels sit in the right margin ("high", "medium"): over the plot they
+  // overlapped each other whenever the two rules came close.
+  const margin = { top: 26, right: 60, bottom: 44, left: 62 };
   const height = 250;
   const chart = parent.append('div').attr('class', 'ql-chart');
   const f = chartFrame(chart.node(), { width, height, margin });
@@ -317,7 +353,7 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
     .filter((i) => i % step !== 0)
     .select('line')
     .remove();
-  riskRules(f.g, y, f.width);
+  riskRules(f.g, y, f.width, { outside: true });
   const lane = -14; // the "identical" lane, above the plot
   if (values.some((v) => v === Infinity)) {
     f.g
@@ -340,6 +376,7 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
     .attr('data-pair', (d) => d.i)
     .attr('data-layer', (d) => d.p.a?.name ?? '')
     .attr('data-sqnr', (d) => String(d.s))
+    .attr('data-rescale', (d) => (isRescale(d.p) ? 'true' : null))
     .attr('transform', (d) => `translate(${x(d.i)},0)`);
   mark
     .append('rect')
@@ -357,14 +394,14 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
     .attr('x2', bw / 2)
     .attr('y1', f.height)
     .attr('y2', (d) => y(d.s))
-    .attr('stroke', (d) => sqnrColor(d.s))
+    .attr('stroke', (d) => markColor(d.p, d.s))
     .attr('stroke-width', Math.max(1, Math.min(3, bw * 0.4)));
   finite
     .append('circle')
     .attr('cx', bw / 2)
     .attr('cy', (d) => y(d.s))
     .attr('r', r)
-    .attr('fill', (d) => sqnrColor(d.s));
+    .attr('fill', (d) => markColor(d.p, d.s));
   mark
     .filter((d) => d.s === Infinity)
     .append('rect')
@@ -402,6 +439,7 @@ function pairTipRows(p, i) {
       ['max |B − A|', formatNumber(p.tensor.maxAbsDiff)],
       ['RMS diff', formatNumber(p.tensor.rmsDiff)],
     );
+    if (isRescale(p)) rows.push(['rescale', 'B = A × a factor per channel: function kept']);
   } else rows.push(['not comparable', p.reason || '']);
   rows.push(['A stored as', quantText(p.a)], ['B stored as', quantText(p.b)]);
   return rows;
@@ -482,12 +520,19 @@ function pairsTable(parent, pairs, { selected, sort, onSelect, onSort }) {
           c.num ? 'ql-num' : '',
           c.key === 'note' ? 'ql-cmp-note' : '',
           c.key === 'sqnr' && sqnrOf(d.p) === Infinity ? 'ql-cmp-identical' : '',
-          c.key === 'sqnr' && sqnrOf(d.p) < RISK_DB.high ? 'ql-cmp-risk-high' : '',
+          c.key === 'sqnr' && sqnrOf(d.p) < RISK_DB.high && !isRescale(d.p) ? 'ql-cmp-risk-high' : '',
+          c.key === 'note' && isRescale(d.p) ? 'ql-cmp-rescale' : '',
         ]
           .filter(Boolean)
           .join(' ') || null,
     )
-    .attr('title', ({ c, d }) => (c.key === 'a' || c.key === 'b' || c.key === 'note' ? c.text(d.p, d.i) : null))
+    .attr('title', ({ c, d }) =>
+      c.key === 'note' && isRescale(d.p)
+        ? rescaleText(d.p)
+        : c.key === 'a' || c.key === 'b' || c.key === 'note'
+          ? c.text(d.p, d.i)
+          : null,
+    )
     .text(({ c, d }) => c.text(d.p, d.i));
 }
 
@@ -534,6 +579,12 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
     .text(
       `Whole tensor: SQNR ${sqnrText(t.sqnr)}${t.sqnr === Infinity ? '' : ' dB'}, max |B − A| ${formatNumber(t.maxAbsDiff)}, RMS diff ${formatNumber(t.rmsDiff)}; ${n} output channels.`,
     );
+  if (isRescale(pair))
+    sec
+      .append('p')
+      .attr('class', 'ql-cmp-rescale-note')
+      .attr('data-field', 'rescale')
+      .text(`${rescaleText(pair)}.`);
 
   const controls = sec.append('div').attr('class', 'ql-cmp-controls');
   controls.append('span').attr('class', 'ql-muted').text('Channels: wheel or drag to zoom and pan (horizontally), or');
@@ -546,7 +597,7 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
     buttons[action] = controls.append('button').attr('type', 'button').attr('data-action', action).text(label);
   }
 
-  const margin = { top: 8, right: 14, bottom: 40, left: 62 };
+  const margin = { top: 8, right: 60, bottom: 40, left: 62 }; // right: the threshold labels
   const x0 = d3.scaleLinear([-0.5, n - 0.5], [0, width - margin.left - margin.right]);
   const charts = [];
   const tipRows = (i) => [
@@ -676,7 +727,7 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
           .attr('cx', (i) => x(i))
           .attr('cy', (i) => y(ch.sqnr[i]))
           .attr('r', r)
-          .attr('fill', (i) => sqnrColor(ch.sqnr[i]));
+          .attr('fill', (i) => (isRescale(pair) ? palette.blue : sqnrColor(ch.sqnr[i]))); // a rescale is no risk
         g.append('g')
           .attr('class', 'ql-cmp-identical-lane')
           .selectAll('rect')
@@ -744,7 +795,7 @@ function channelChart(parent, { width, height, margin, x0, n, yLabel, domain, dr
     xFormat: intTicks,
     xTicks: channelTickCount(x0, f.width),
   });
-  if (rules) riskRules(f.g, y, f.width);
+  if (rules) riskRules(f.g, y, f.width, { outside: true });
   if (lane) {
     f.g
       .append('text')

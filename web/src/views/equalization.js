@@ -37,6 +37,9 @@ import {
 } from './common.js';
 import { channelRangeChart } from './channel-range.js';
 import { clipMiddle, fitText, srOnly } from './text.js';
+import { cleOptionsText, cleWorst, stopReasonKey, thresholdText } from '../verdict.js';
+import { nameShortener } from '../names.js';
+import { riskDbFor } from '../presentation.js';
 
 const CSS = `
 .ql-equalization .ql-eq-head { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 16px; }
@@ -102,7 +105,7 @@ const arrow = (a, b) => `${formatDb(a)} → ${formatDb(b)} dB`;
  * @param equalization  the result of equalize() (typed arrays as equalize() returns them)
  * @param onDownload    called by the "Download equalized model" button (the app saves equalization.blob)
  */
-export function renderEqualizationView(element, equalization, { onDownload } = {}) {
+export function renderEqualizationView(element, equalization, { onDownload, onAnalyze, onCompare } = {}) {
   ensureStyles('ql-equalization', CSS, element.ownerDocument);
   const root = viewRoot(element, 'ql-equalization');
   const body = d3.select(root).append('div').attr('class', 'ql-eq-body');
@@ -112,7 +115,9 @@ export function renderEqualizationView(element, equalization, { onDownload } = {
   const eq = { ...(equalization || {}) };
   eq.layers = (eq.layers || []).map((l) => (l.beforeError ? { ...l, before: null } : l));
   const layers = eq.layers;
-  const state = { selected: defaultLayer(layers), order: 'graph', fit: 'both', width: 0 };
+  const state = { selected: defaultLayer(layers), order: 'graph', fit: null, width: 0 };
+  // Names read without the prefix every layer shares (full names on hover).
+  const names = nameShortener(layers.map((l) => l.name));
 
   function select(index) {
     if (index === state.selected || index < 0 || index >= layers.length) return;
@@ -126,7 +131,7 @@ export function renderEqualizationView(element, equalization, { onDownload } = {
     // Keep the scroll position of the per-layer list across re-renders.
     const scroll = root.querySelector('.ql-eq-scroll')?.scrollTop ?? null;
     body.selectAll('*').remove();
-    header(body, eq, { onDownload });
+    header(body, eq, { onDownload, onAnalyze, onCompare });
     if (layers.length) {
       const two = width >= TWO_COLUMNS;
       const leftW = two ? Math.floor((width - GAP) * 0.42) : width;
@@ -137,6 +142,7 @@ export function renderEqualizationView(element, equalization, { onDownload } = {
         .style('grid-template-columns', two ? `${leftW}px ${rightW}px` : '1fr');
       const left = grid.append('div').attr('class', 'ql-eq-panel ql-eq-sqnr');
       sqnrPanel(left, layers, {
+        names,
         width: leftW,
         selected: state.selected,
         order: state.order,
@@ -163,11 +169,12 @@ export function renderEqualizationView(element, equalization, { onDownload } = {
         if (s) s.scrollTop = scroll;
       }
       sequencesSection(body, eq, {
+        names,
         selected: layers[state.selected]?.name,
         onSelect: (name) => select(layers.findIndex((l) => l.name === name)),
       });
     }
-    stopsSection(body, eq);
+    stopsSection(body, eq, { names: nameShortener((eq.stops || []).map((st) => st.layer)) });
     activationsSection(body, eq);
   }
 
@@ -198,7 +205,7 @@ function defaultLayer(layers) {
 // ---------------------------------------------------------------------------
 // Header: model name, summary line, download button.
 
-function header(parent, eq, { onDownload }) {
+function header(parent, eq, { onDownload, onAnalyze, onCompare }) {
   const s = eq.summary || {};
   const changed = !!s.changed && (eq.layers || []).length > 0;
   const head = parent.append('div').attr('class', 'ql-eq-head');
@@ -218,6 +225,21 @@ function header(parent, eq, { onDownload }) {
       .text(`Download equalized model${size}`)
       .on('click', () => onDownload());
   }
+  // The equalized model, opened in this page without a download: analysed as a model of its
+  // own, or compared with the original (a per-channel rescale is recognised as such there).
+  for (const [fn, action, text] of [
+    [onAnalyze, 'analyze-equalized', 'Open the equalized model'],
+    [onCompare, 'compare-equalized', 'Compare with the original'],
+  ]) {
+    if (typeof fn === 'function' && changed)
+      head
+        .append('button')
+        .attr('type', 'button')
+        .attr('class', 'ql-eq-chip ql-eq-action')
+        .attr('data-action', action)
+        .text(text)
+        .on('click', () => fn());
+  }
   const p = parent.append('p').attr('class', changed ? 'ql-eq-summary' : 'ql-eq-summary ql-eq-nothing');
   const count = (field, n) =>
     p
@@ -229,7 +251,13 @@ function header(parent, eq, { onDownload }) {
     count('layers-changed', 0);
     p.append('span').text(` of ${seen} weight layers changed: nothing to equalize, the model is unchanged.`);
     if ((eq.stops || []).length)
-      p.append('span').text(' The places where a sequence could not start or continue are listed below.');
+      p.append('span').text(' The places where a sequence could not start or continue are listed below, grouped by reason.');
+    if (eq.options)
+      parent
+        .append('p')
+        .attr('class', 'ql-eq-note')
+        .attr('data-field', 'options')
+        .text(`Options: ${cleOptionsText(eq.options)}.`);
     return;
   }
   count('layers-changed', s.layersChanged);
@@ -249,9 +277,33 @@ function header(parent, eq, { onDownload }) {
   const q = parent.append('p').attr('class', 'ql-eq-summary');
   q.append('span').text('Mean weight SQNR per tensor over the changed layers: INT8 ');
   q.append('b').attr('data-field', 'int8-mean').text(arrow(t8.meanBefore, t8.meanAfter));
-  q.append('span').text(` (worst ${arrow(t8.worstBefore, t8.worstAfter)}), INT4 `);
+  q.append('span').text(', INT4 ');
   q.append('b').attr('data-field', 'int4-mean').text(arrow(t4.meanBefore, t4.meanAfter));
-  q.append('span').text(` (worst ${arrow(t4.worstBefore, t4.worstAfter)}). "Before" is after BatchNorm folding.`);
+  q.append('span').text('. "Before" is after BatchNorm folding.');
+  // The worst layers, each named: the worst before and the worst after are often two layers.
+  const w = cleWorst(eq, 'int8PerTensor');
+  if (w.before && w.after) {
+    const r = parent.append('p').attr('class', 'ql-eq-summary').attr('data-field', 'worst');
+    r.append('span').text('Worst INT8 per tensor before: ');
+    r.append('span').attr('class', 'ql-eq-name').text(w.before.name);
+    r.append('span').text(` ${arrow(w.before.before, w.before.after)}; worst after: `);
+    r.append('span').attr('class', 'ql-eq-name').text(w.after.name);
+    r.append('span').text(w.after.name === w.before.name ? ' (the same layer).' : ` ${arrow(w.after.before, w.after.after)}.`);
+  }
+  // Risk counts over the changed layers, before and after (the thresholds of presentation.js).
+  const counts = parent.append('p').attr('class', 'ql-eq-summary').attr('data-field', 'risk-after');
+  const parts = ['int8PerTensor', 'int4PerTensor'].map((k) => {
+    const t = riskDbFor(k).high;
+    const below = (side) => (eq.layers || []).filter((l) => !(l[side]?.sqnr?.[k] >= t)).length;
+    return `${k === 'int8PerTensor' ? 'INT8' : 'INT4'} per tensor below ${thresholdText(t)} dB: ${below('before')} before, ${below('after')} after`;
+  });
+  counts.text(`Changed layers at high risk — ${parts.join('; ')}.`);
+  if (eq.options)
+    parent
+      .append('p')
+      .attr('class', 'ql-eq-note')
+      .attr('data-field', 'options')
+      .text(`Options: ${cleOptionsText(eq.options)}.`);
 }
 
 // ---------------------------------------------------------------------------
@@ -282,7 +334,7 @@ const ORDERS = {
   gain: { label: 'INT8 gain, largest first', sort: (a, b) => d3.descending(gain(a), gain(b)) },
 };
 
-function sqnrPanel(parent, layers, { width, selected, order, tip, onSelect, onOrder }) {
+function sqnrPanel(parent, layers, { names, width, selected, order, tip, onSelect, onOrder }) {
   parent.append('h3').text('Weight SQNR per layer, before and after');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
   labelledSelect(
@@ -303,7 +355,7 @@ function sqnrPanel(parent, layers, { width, selected, order, tip, onSelect, onOr
   const rows = layers.map((layer, index) => ({ layer, index }));
   const sort = ORDERS[order]?.sort;
   if (sort) rows.sort((a, b) => sort(a.layer, b.layer) || a.index - b.index);
-  dotPlot(parent, rows, { width, selected, tip, onSelect });
+  dotPlot(parent, rows, { names, width, selected, tip, onSelect });
   parent
     .append('p')
     .attr('class', 'ql-eq-note')
@@ -312,7 +364,7 @@ function sqnrPanel(parent, layers, { width, selected, order, tip, onSelect, onOr
     );
 }
 
-function dotPlot(parent, rows, { width, selected, tip, onSelect }) {
+function dotPlot(parent, rows, { names, width, selected, tip, onSelect }) {
   const rowH = 18;
   const labelW = Math.max(100, Math.min(210, Math.round(width * 0.36)));
   const margin = { left: labelW, right: 22 };
@@ -402,7 +454,7 @@ function dotPlot(parent, rows, { width, selected, tip, onSelect }) {
       .attr('y', rowH / 2)
       .attr('dy', '0.35em')
       .attr('text-anchor', 'end')
-      .text((d) => clipMiddle(d.layer.name, maxChars)),
+      .text((d) => clipMiddle(names.short(d.layer.name), maxChars)),
     labelW - 12,
   );
   const cy = rowH / 2;
@@ -570,7 +622,14 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
   const A = layer.after?.channels;
   if (!B || !A || !B.count) return;
   const n = Math.min(B.count, A.count);
-  parent.append('h3').text('Per-channel weight range, before (dotted) and after (solid)');
+  // One channel far out (a spike of -60 before CLE) would flatten every other channel: the
+  // robust range (Tukey's fences, 3 IQR, of the channel minima and maxima) is then the
+  // default, and values beyond it are marked at the edge.
+  const all = [...B.min, ...A.min, ...B.max, ...A.max];
+  const full = finiteExtent(all, [-1, 1]);
+  const robust = robustExtent([...B.min, ...A.min], [...B.max, ...A.max], full);
+  const spiky = full[1] - full[0] > 3 * (robust[1] - robust[0]);
+  fit = fit ?? (spiky ? 'robust' : 'both');
   const controls = parent.append('div').attr('class', 'ql-eq-controls');
   labelledSelect(
     controls,
@@ -578,6 +637,7 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
     'fit',
     [
       ['both', 'before and after'],
+      ['robust', 'robust (outliers clipped, marked ▲▼)'],
       ['after', 'after only (before clipped)'],
     ],
     fit,
@@ -591,10 +651,7 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
     { label: 'after (solid)', color: colors.before, kind: 'line' },
     { label: 'gap before → after', color: colors.before, kind: 'band', opacity: 0.3 },
   ]);
-  const [lo, hi] =
-    fit === 'after'
-      ? finiteExtent([...A.min, ...A.max], [-1, 1])
-      : finiteExtent([...B.min, ...A.min, ...B.max, ...A.max], [-1, 1]);
+  const [lo, hi] = fit === 'after' ? finiteExtent([...A.min, ...A.max], [-1, 1]) : fit === 'robust' ? robust : full;
   const pad = (hi - lo) * 0.04 || 1;
   const chart = channelRangeChart(
     { min: A.min, max: A.max, mean: A.mean, before: { min: B.min, max: B.max, mean: B.mean } },
@@ -605,6 +662,7 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
       domain: [lo - pad, hi + pad],
       points: 48,
       tip,
+      clipMarks: fit !== 'both',
       ariaLabel: `Per-channel minimum, maximum and mean of ${layer.name}, before and after`,
       tipRows: (i) => [
         `${layer.name}, channel ${i}`,
@@ -620,6 +678,22 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
     },
   );
   parent.append('div').attr('class', 'ql-chart').node().append(chart.svg);
+}
+
+// [lo, hi] covering the channel minima and maxima but Tukey's far outliers (beyond 3 IQR of
+// each), inside `full`.
+function robustExtent(mins, maxs, full) {
+  const fence = (values, side) => {
+    const v = Float64Array.from(values.filter(Number.isFinite)).sort();
+    if (!v.length) return full[side === 'lo' ? 0 : 1];
+    const q1 = d3.quantileSorted(v, 0.25);
+    const q3 = d3.quantileSorted(v, 0.75);
+    const iqr = q3 - q1;
+    return side === 'lo' ? Math.max(v[0], q1 - 3 * iqr) : Math.min(v[v.length - 1], q3 + 3 * iqr);
+  };
+  const lo = Math.min(0, fence(mins, 'lo'));
+  const hi = Math.max(0, fence(maxs, 'hi'));
+  return lo < hi ? [lo, hi] : full;
 }
 
 function scaleCharts(parent, layer, { width, tip }) {
@@ -723,7 +797,7 @@ function logTickFormat(y) {
 // ---------------------------------------------------------------------------
 // Sequences, stops, ReLU6 and near-dead channels.
 
-function sequencesSection(parent, eq, { selected, onSelect }) {
+function sequencesSection(parent, eq, { names, selected, onSelect }) {
   const seqs = eq.sequences || [];
   if (!seqs.length) return;
   const sec = parent.append('section').attr('class', 'ql-eq-section ql-eq-sequences-section');
@@ -732,7 +806,9 @@ function sequencesSection(parent, eq, { selected, onSelect }) {
     .append('p')
     .attr('class', 'ql-eq-note')
     .text(
-      'Layers in graph order, with what links them; a dashed outline marks a depthwise middle layer balanced as a triple. Click a layer to see its channels.',
+      `Layers in graph order, with what links them; a dashed outline marks a depthwise middle layer balanced as a triple. Click a layer to see its channels.${
+        names.prefix ? ` Names are shown without the prefix every layer shares, "${names.prefix}" (hover for the full name).` : ''
+      }`,
     );
   const li = sec
     .append('ol')
@@ -750,7 +826,8 @@ function sequencesSection(parent, eq, { selected, onSelect }) {
         .attr('class', `ql-eq-chip${q.triple?.[i] ? ' ql-eq-triple' : ''}`)
         .attr('title', q.triple?.[i] ? `${name} (depthwise, balanced as a triple)` : name)
         .attr('aria-pressed', name === selected ? 'true' : 'false')
-        .text(name)
+        .attr('data-name', name)
+        .text(names.short(name))
         .on('click', () => onSelect(name));
       if (i < q.layers.length - 1)
         item
@@ -770,7 +847,7 @@ function sequencesSection(parent, eq, { selected, onSelect }) {
   });
 }
 
-function stopsSection(parent, eq) {
+function stopsSection(parent, eq, { names }) {
   const stops = eq.stops || [];
   const sec = parent.append('section').attr('class', 'ql-eq-section ql-eq-stops');
   sec.append('h3').text(`Where sequences stopped (${stops.length})`);
@@ -778,21 +855,26 @@ function stopsSection(parent, eq) {
     sec.append('p').attr('class', 'ql-muted').text('No sequence was cut short.');
     return;
   }
+  // Grouped by what the reason says, with the weight, bias, output or node named in it taken
+  // out (listed with each layer instead): one group per reason, not one per layer.
   const groups = d3
     .groups(
-      stops.map((s, index) => ({ ...s, index })),
-      (s) => s.reason,
+      stops.map((s, index) => ({ ...s, index, ...stopReasonKey(s.reason) })),
+      (s) => s.key,
     )
     .sort((a, b) => b[1].length - a[1].length || d3.ascending(a[0], b[0]));
   for (const [reason, list] of groups) {
     const g = sec.append('div').attr('class', 'ql-eq-stop-group');
     const h = g.append('div').attr('class', 'ql-eq-stop-reason');
     h.append('span').attr('class', 'ql-eq-count').text(String(list.length));
-    h.append('span').text(reason);
+    h.append('span').attr('data-field', 'stop-reason').text(reason);
     // Column width from the longest entry: many short names fill many columns.
     const longest = d3.max(
       list,
-      (d) => d.layer.length + (d.node && d.node !== d.layer ? d.node.length + (d.op?.length ?? 0) + 8 : 0),
+      (d) =>
+        names.short(d.layer).length +
+        (d.node && d.node !== d.layer ? d.node.length + (d.op?.length ?? 0) + 8 : 0) +
+        (d.name && d.name !== d.layer ? d.name.length + 3 : 0),
     );
     const li = g
       .append('ul')
@@ -805,7 +887,13 @@ function stopsSection(parent, eq) {
       .attr('data-stop-layer', (d) => d.layer);
     li.append('span')
       .attr('class', 'ql-eq-name')
-      .text((d) => d.layer);
+      .attr('title', (d) => d.layer)
+      .text((d) => names.short(d.layer));
+    li.filter((d) => d.name && d.name !== d.layer && d.name !== d.node).each(function (d) {
+      const item = d3.select(this);
+      item.append('span').attr('class', 'ql-muted').text(': ');
+      item.append('span').attr('class', 'ql-eq-name').text(d.name);
+    });
     li.filter((d) => d.node && d.node !== d.layer).each(function (d) {
       const item = d3.select(this);
       item.append('span').attr('class', 'ql-muted').text(' at ');

@@ -19,7 +19,6 @@ import {
   palette,
   formatDb,
   formatNumber,
-  riskOf,
   SCHEMES,
   schemeLabel,
   ensureStyles,
@@ -37,9 +36,12 @@ import {
   storedFactsText,
   resolveLayer,
   viewRoot,
+  finiteExtent,
 } from './common.js';
 import { channelRangeChart } from './channel-range.js';
-import { INPUT_OUTLIER_RULE, inputChannelText } from '../presentation.js';
+import { INPUT_OUTLIER_RULE, inputChannelText, riskOfScheme } from '../presentation.js';
+import { layerWhy, worstChannel } from '../verdict.js';
+import { subgraphText } from '../names.js';
 
 const css = `
 .ql-layer-view h2 { overflow-wrap: anywhere; }
@@ -54,6 +56,8 @@ const css = `
 .ql-layer-view .ql-chart button { font: inherit; font-size: 11px; margin-left: 8px; padding: 0 6px; }
 .ql-layer-view .ql-overlay { fill: transparent; cursor: crosshair; }
 .ql-layer-view [data-chart="channels"] .ql-overlay { cursor: grab; }
+.ql-layer-view .ql-why { margin: 6px 0 4px; padding: 6px 10px; background: #f3f6f9; border-left: 4px solid ${palette.blue}; max-width: 110ch; overflow-wrap: anywhere; }
+.ql-layer-view .ql-single { margin: 8px 0; padding: 6px 10px; background: #f4f4f4; border-left: 4px solid ${palette.grey}; max-width: 110ch; }
 `;
 
 // Count, mean, population std, min, Q1, median, Q3, max (quartiles by linear
@@ -115,7 +119,7 @@ function block(parent, key, title, { wide = false, hint } = {}) {
 
 // ---------------------------------------------------------------------------
 // Per-channel min / max / mean lines and mean ± std band, with x-only zoom and pan.
-function channelChart(parent, l, { width, tip, flagged }) {
+function channelChart(parent, l, { width, tip, flagged, worst = -1 }) {
   const ch = l.channels;
   const C = ch.count;
   const zoomable = C >= 32;
@@ -129,9 +133,10 @@ function channelChart(parent, l, { width, tip, flagged }) {
     { label: 'min', color: colors.min, kind: 'line' },
     { label: 'mean ± std', color: colors.band, kind: 'band' },
     { label: `outlier channel (${flagged.size})`, color: colors.flagged, kind: 'dot' },
+    ...(worst >= 0 ? [{ label: `worst channel (${worst})`, color: '#000', kind: 'dash' }] : []),
   ]);
   const chart = channelRangeChart(
-    { min: ch.min, max: ch.max, mean: ch.mean, std: ch.std, flagged },
+    { min: ch.min, max: ch.max, mean: ch.mean, std: ch.std, flagged, worst },
     {
       width,
       height: Math.round(Math.max(220, Math.min(340, width * 0.22))),
@@ -235,24 +240,31 @@ function inputChannelChart(parent, l, { width, tip }) {
 }
 
 // A scatter of two per-channel quantities with a Delaunay hover.
-function scatter(parent, l, { key, title, xs, ys, xLabel, yLabel, width, tip, flagged, reference }) {
+function scatter(parent, l, { key, title, xs, ys, xLabel, yLabel, width, tip, flagged, reference, worst = -1 }) {
   const C = l.channels.count;
   const { div } = block(parent, key, title);
   legend(div.node(), [
     { label: 'channel', color: colors.after, kind: 'dot' },
     { label: `outlier channel (${flagged.size})`, color: colors.flagged, kind: 'dot' },
+    ...(worst >= 0 ? [{ label: `worst channel (${worst})`, color: 'none', stroke: palette.black, kind: 'dot' }] : []),
     ...(reference ? [{ label: reference.label, color: palette.grey, kind: 'dash' }] : []),
   ]);
   const margin = { top: 8, right: 16, bottom: 42, left: 62 };
   const height = Math.round(Math.max(220, Math.min(320, width * 0.6)));
   const f = chartFrame(div.node(), { width, height, margin });
   const ok = (c) => Number.isFinite(xs[c]) && Number.isFinite(ys[c]);
-  const ext = (v) => {
-    const [a = 0, b = 0] = d3.extent(v, (u) => (Number.isFinite(u) ? u : undefined));
-    return a === b ? [a - 1, b + 1] : [a, b];
+  // A degenerate extent (all channels alike) is widened by 5% of the value, not by 1, and a
+  // quantity that cannot be negative (std) keeps its axis at 0 or above.
+  const ext = (v, nonNegative) => {
+    const [a, b] = finiteExtent(v, [0, 1]);
+    return nonNegative && a < 0 ? [0, Math.max(b, 1e-12)] : [a, b];
   };
   const x = d3.scaleLinear().domain(ext(xs)).nice().range([0, f.width]);
-  const y = d3.scaleLinear().domain(ext(ys)).nice().range([f.height, 0]);
+  const y = d3
+    .scaleLinear()
+    .domain(ext(ys, key === 'mean-std'))
+    .nice()
+    .range([f.height, 0]);
   drawAxes(f.g, { x, y, width: f.width, height: f.height, xLabel, yLabel });
   if (reference) reference.draw(f.g, x, y, f.width, f.height);
   const r = C > 2000 ? 1.6 : C > 300 ? 2.4 : 3.2;
@@ -281,6 +293,18 @@ function scatter(parent, l, { key, title, xs, ys, xLabel, yLabel, width, tip, fl
     .attr('fill', colors.flagged)
     .attr('stroke', '#fff')
     .attr('stroke-width', 0.8);
+  if (worst >= 0 && ok(worst))
+    f.g
+      .append('circle')
+      .attr('class', 'ql-worst')
+      .attr('data-channel', worst)
+      .attr('cx', x(xs[worst]))
+      .attr('cy', y(ys[worst]))
+      .attr('r', r + 5)
+      .attr('fill', 'none')
+      .attr('stroke', palette.black)
+      .attr('stroke-width', 1.5)
+      .attr('stroke-dasharray', '3 2');
   const ring = f.g
     .append('circle')
     .attr('r', r + 4)
@@ -328,7 +352,7 @@ const logTicks =
 
 // Histogram of relative channel ranges, flagged part stacked in the flagged colour,
 // the Tukey threshold as a rule and a rug tick per flagged channel.
-function relativeRangeChart(parent, l, { width, tip, flagged }) {
+function relativeRangeChart(parent, l, { width, tip, flagged, worst = -1 }) {
   const ch = l.channels;
   const C = ch.count;
   const rel = Array.from(ch.relativeRange);
@@ -439,6 +463,7 @@ function relativeRangeChart(parent, l, { width, tip, flagged }) {
     .attr('y2', f.height + 9)
     .attr('stroke', colors.flagged)
     .attr('stroke-width', 1.5);
+  if (worst >= 0 && rel[worst] > 0) worstRug(f, x(Math.max(x.domain()[0], rel[worst])), worst);
   if (Number.isFinite(thr)) {
     const tx = x(Math.max(x.domain()[0], thr));
     f.g
@@ -465,7 +490,21 @@ function relativeRangeChart(parent, l, { width, tip, flagged }) {
 
 // The weight histogram over [tensor min, tensor max], with the per-tensor INT8 grid's
 // reach (±absMax) and each flagged channel's [min, max] as a rug.
-function weightHistogram(parent, l, { width, tip, flagged }) {
+// The worst channel's tick under a chart's x axis (black, longer than the flagged rug).
+function worstRug(f, px, c) {
+  f.g
+    .append('line')
+    .attr('class', 'ql-worst')
+    .attr('data-channel', c)
+    .attr('x1', px)
+    .attr('x2', px)
+    .attr('y1', f.height + 1)
+    .attr('y2', f.height + 13)
+    .attr('stroke', palette.black)
+    .attr('stroke-width', 2);
+}
+
+function weightHistogram(parent, l, { width, tip, flagged, worst = -1 }) {
   const hgm = l.histogram;
   const counts = Array.from(hgm.counts || []);
   const n = counts.length;
@@ -474,6 +513,7 @@ function weightHistogram(parent, l, { width, tip, flagged }) {
     { label: 'weights', color: colors.before, kind: 'square' },
     { label: 'per-tensor scale reach ±max|w|', color: colors.max, kind: 'dash' },
     { label: `outlier channels' min and max (${flagged.size})`, color: colors.flagged, kind: 'rule' },
+    ...(worst >= 0 ? [{ label: `worst channel's min and max (${worst})`, color: palette.black, kind: 'rule' }] : []),
   ]);
   const margin = { top: 8, right: 16, bottom: 42, left: 62 };
   const height = Math.round(Math.max(220, Math.min(300, width * 0.55)));
@@ -527,6 +567,7 @@ function weightHistogram(parent, l, { width, tip, flagged }) {
       .attr('stroke-width', 1.2);
   }
   const ch = l.channels;
+  if (worst >= 0) for (const k of ['min', 'max']) worstRug(f, x(ch[k][worst]), worst);
   const rug = f.g
     .append('g')
     .selectAll('g')
@@ -562,7 +603,10 @@ function keyValueTable(parent, caption, rows, className = '') {
   return table;
 }
 
-export function renderLayerView(element, analysis, layer) {
+// options.scheme: the scheme whose risk, why line and worst channel are shown (the app's
+// scheme selector; default INT8 per-tensor). options.after: the layer's SQNRs after
+// equalization, when the app has run it (the why line then says what CLE brings).
+export function renderLayerView(element, analysis, layer, { scheme = 'int8PerTensor', after = null } = {}) {
   ensureStyles('ql-layer-view', css, element.ownerDocument);
   const { position, layer: l } = resolveLayer(analysis, layer);
   const root = viewRoot(element, 'ql-layer-view');
@@ -583,14 +627,21 @@ export function renderLayerView(element, analysis, layer) {
   root.setAttribute('data-layer-name', l.name);
   if (position >= 0) root.setAttribute('data-position', String(position));
   R.append('h2').text(layerLabel(l));
-  const risk = riskOf(l);
+  const risk = riskOfScheme(l, scheme);
   const sub = R.append('div').attr('class', 'ql-muted');
   sub.append('span').attr('class', `ql-risk ql-risk-${risk}`).text(risk);
   sub
     .append('span')
     .text(
-      `  ${l.op}${l.depthwise ? ' (depthwise)' : ''}, weight ${dims(l)} ${l.dtype || ''}${position >= 0 ? `, layer #${position + 1} in graph order` : ''}`,
+      `  ${l.op}${l.depthwise ? ' (depthwise)' : ''}, weight ${dims(l)} ${l.dtype || ''}${position >= 0 ? `, layer #${position + 1} in graph order` : ''}${
+        l.path ? `, ${subgraphText(l)}` : ''
+      }`,
     );
+  if (!l.error) {
+    // Why, and what to do, from the numbers (web/src/verdict.js).
+    const w = layerWhy(l, scheme, { after });
+    R.append('p').attr('class', 'ql-why').attr('data-field', 'why').attr('data-advice', w.advice.join(' ')).text(w.text);
+  }
   if (l.error) {
     R.append('div')
       .attr('class', 'ql-error')
@@ -718,6 +769,18 @@ export function renderLayerView(element, analysis, layer) {
       },
     };
   }
+  // One output channel: nothing to compare across channels (the range chart would be a lone
+  // dot, the scatters one point, the relative range 1×). Said plainly; its weights still chart.
+  const single = l.channels.count === 1;
+  if (single)
+    R.append('p')
+      .attr('class', 'ql-single')
+      .attr('data-field', 'single-channel')
+      .text(
+        `One output channel: per-channel scales are the per-tensor scale, and there are no channel ranges to compare. ` +
+          `Its weights run from ${formatNumber(l.channels.min[0])} to ${formatNumber(l.channels.max[0])} (mean ${formatNumber(l.channels.mean[0])}, std ${formatNumber(l.channels.std[0])}); their histogram is below.`,
+      );
+  const worst = single ? -1 : worstChannel(l, scheme);
   const charts = R.append('div').attr('class', 'ql-charts').node();
   let zoomState = null;
   const resize = observeWidth(root, (width) => {
@@ -727,7 +790,12 @@ export function renderLayerView(element, analysis, layer) {
     charts.style.setProperty('--ql-cols', String(cols));
     const full = Math.max(320, width);
     const half = cols === 2 ? Math.floor((width - 28) / 2) : full;
-    const opts = { tip, flagged };
+    const opts = { tip, flagged, worst };
+    if (single) {
+      if (l.inputChannels && l.inputChannels.count) inputChannelChart(charts, l, { tip, width: full });
+      weightHistogram(charts, l, { ...opts, width: half });
+      return;
+    }
     zoomState = channelChart(charts, l, { ...opts, width: full });
     if (l.inputChannels && l.inputChannels.count) inputChannelChart(charts, l, { tip, width: full });
     scatter(charts, l, {

@@ -19,7 +19,6 @@ import {
   formatDb,
   formatNumber,
   formatCount,
-  riskOf,
   RISK_DB,
   RISK_LEVELS,
   SCHEMES,
@@ -38,6 +37,9 @@ import {
   quantizedText,
   viewRoot,
 } from './common.js';
+import { riskDbFor, riskOfScheme } from '../presentation.js';
+import { nameShortener, subgraphText } from '../names.js';
+import { afterByName, layerWhy, schemeVerdicts, verdictText } from '../verdict.js';
 
 const css = `
 .ql-model-view .ql-model-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 16px; }
@@ -64,6 +66,11 @@ const css = `
 .ql-model-view table.ql-layer-table td.ql-dw::after { content: " dw"; color: #555; font-size: 11px; }
 .ql-model-view table.ql-layer-table td.ql-low-db { color: ${palette.vermillion}; font-weight: 600; }
 .ql-model-view table.ql-layer-table td.ql-error-cell { color: #a33b00; }
+.ql-model-view .ql-verdict { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; margin: 6px 0; padding: 6px 10px; background: #f3f6f9; border-left: 4px solid ${palette.blue}; }
+.ql-model-view .ql-verdict-list { display: inline; }
+.ql-model-view .ql-verdict-item { margin-right: 6px; }
+.ql-model-view .ql-verdict-item.ql-current { font-weight: 600; }
+.ql-model-view table.ql-layer-table td[data-col="why"] { min-width: 22em; max-width: 46em; white-space: normal; color: #333; font-size: 12px; }
 .ql-model-view .ql-skipped { margin: 8px 0 10px; padding: 6px 12px; border-left: 4px solid ${palette.orange}; background: #fff7e6; border-radius: 0 4px 4px 0; }
 .ql-model-view .ql-skipped summary { cursor: pointer; }
 .ql-model-view .ql-skipped summary strong { font-weight: 600; }
@@ -120,9 +127,21 @@ function skippedNotice(parent, skipped) {
 
 // Table columns: key (data-col), header, numeric?, value for sorting, text for the cell.
 const dbValue = (l, k) => (l.error || !l.sqnr ? NaN : l.sqnr[k]);
-const layerColumns = (schemes) => [
+// `risk(l)` is the level under the chosen scheme, `why(l)` its one-line reason.
+const layerColumns = (schemes, { risk, why, subgraphs }) => [
   { key: 'index', head: '#', num: true, value: (l, p) => p, text: (l, p) => String(p + 1) },
   { key: 'name', head: 'name', value: (l) => layerLabel(l).toLowerCase(), text: (l) => l.name },
+  ...(subgraphs
+    ? [
+        {
+          key: 'graph',
+          head: 'graph',
+          title: 'the graph the layer is in: main, or a sub-graph (If branch, Loop body)',
+          value: (l) => l.path || '',
+          text: (l) => (l.path ? subgraphText(l).slice(3) : 'main'),
+        },
+      ]
+    : []),
   { key: 'op', head: 'op', value: (l) => l.op, text: (l) => l.op },
   {
     key: 'shape',
@@ -161,7 +180,14 @@ const layerColumns = (schemes) => [
     value: (l) => (l.outlierChannels ? l.outlierChannels.length : NaN),
     text: (l) => (l.outlierChannels ? String(l.outlierChannels.length) : ''),
   },
-  { key: 'risk', head: 'risk', value: (l) => RISK_LEVELS.indexOf(riskOf(l)), text: (l) => riskOf(l) },
+  { key: 'risk', head: 'risk', value: (l) => RISK_LEVELS.indexOf(risk(l)), text: (l) => risk(l) },
+  {
+    key: 'why',
+    head: 'why',
+    title: 'why the layer is at risk under the chosen scheme, and what to do (from the numbers)',
+    value: (l) => why(l),
+    text: (l) => why(l),
+  },
 ];
 
 const schemeColor = (k) => colors.schemes[k] ?? palette.grey;
@@ -201,6 +227,7 @@ function compareBy(col, dir, layers) {
 // gain per-channel scales buy), risk thresholds as rules; below, the outlier channel
 // count per layer as bars coloured by risk.
 function drawChart(container, analysis, { width, onSelect, tip, state, slots = 0 }) {
+  const riskOf = (l) => riskOfScheme(l, state.scheme);
   const layers = analysis.layers;
   const n = layers.length;
   container.replaceChildren();
@@ -230,8 +257,9 @@ function drawChart(container, analysis, { width, onSelect, tip, state, slots = 0
     for (const k of [ka, kb]) if (Number.isFinite(l.sqnr[k])) finite.push(l.sqnr[k]);
   }
   // Dots, not bars: the axis need not start at 0; it shows the high-risk rule and below.
-  const lo = Math.min(RISK_DB.high - 6, (d3.min(finite) ?? RISK_DB.high) - 3);
-  const hi = Math.max(RISK_DB.medium + 10, (d3.max(finite) ?? 50) + 4);
+  const t = riskDbFor(state.scheme);
+  const lo = Math.min(t.high - 6, (d3.min(finite) ?? t.high) - 3);
+  const hi = Math.max(t.medium + 10, (d3.max(finite) ?? 50) + 4);
   const y = d3.scaleLinear().domain([lo, hi]).nice().range([topH, 0]);
   const yDb = (v) => (v === Infinity ? y.range()[1] : y(Math.max(y.domain()[0], Math.min(y.domain()[1], v))));
 
@@ -241,7 +269,7 @@ function drawChart(container, analysis, { width, onSelect, tip, state, slots = 0
   const top = g.append('g').attr('class', 'ql-panel-sqnr');
   drawAxes(top, { x, y, width: frame.width, height: topH, yLabel: 'weight SQNR (dB)', xFormat: () => '' });
   top.select('.ql-axis-x').call((a) => a.selectAll('.tick').remove());
-  riskRules(top, y, frame.width, { outside: true });
+  riskRules(top, y, frame.width, { outside: true, thresholds: riskDbFor(state.scheme) }); // the chosen scheme's
   // Lower panel (outlier counts).
   const counts = layers.map((l) => (l.outlierChannels ? l.outlierChannels.length : 0));
   const yb = d3
@@ -373,13 +401,29 @@ function drawChart(container, analysis, { width, onSelect, tip, state, slots = 0
 }
 
 // ---------------------------------------------------------------------------
-// `slots`: while layers are still arriving, how many there will be (the chart keeps room for
-// them, so that it fills in from the left rather than rescaling).
-export function renderModelView(element, analysis, { onSelect, slots } = {}) {
+// options: onSelect(position); slots (while layers are still arriving, how many there will
+// be: the chart keeps room for them, so that it fills in from the left rather than
+// rescaling); scheme (the scheme that drives risk colours, counts and sort, default INT8
+// per-tensor) and onScheme(scheme) when the user picks another; equalization (the
+// equalize() result, when run: the verdict says what CLE brings, and each why line).
+export function renderModelView(
+  element,
+  analysis,
+  { onSelect, slots, scheme = 'int8PerTensor', onScheme, equalization = null } = {},
+) {
   ensureStyles('ql-model-view', css, element.ownerDocument);
   const layers = analysis.layers || [];
   const schemes = schemesOf(analysis);
-  const columns = layerColumns(schemes);
+  const after = afterByName(equalization);
+  const names = nameShortener(layers.map((l) => l.name));
+  const riskOf = (l) => riskOfScheme(l, state.scheme);
+  const whyCache = new Map();
+  const why = (l) => {
+    const key = `${state.scheme}\u0000${layers.indexOf(l)}`;
+    if (!whyCache.has(key)) whyCache.set(key, layerWhy(l, state.scheme, { after: after.get(l.name) }).text);
+    return whyCache.get(key);
+  };
+  const columns = layerColumns(schemes, { risk: (l) => riskOf(l), why, subgraphs: layers.some((l) => l.path) });
   const root = viewRoot(element, 'ql-model-view');
   const tip = tooltip(root);
   const state = {
@@ -390,6 +434,7 @@ export function renderModelView(element, analysis, { onSelect, slots } = {}) {
     selected: -1,
     visible: new Set(d3.range(layers.length)),
     pair: ['int8PerTensor', 'int8PerChannel'],
+    scheme: schemes.includes(scheme) ? scheme : 'int8PerTensor',
   };
   const select = (p) => {
     state.selected = p;
@@ -414,18 +459,44 @@ export function renderModelView(element, analysis, { onSelect, slots } = {}) {
         (s.failed ? `; ${s.failed} failed` : '') +
         (quantizedText(s.quantized) ? `; ${quantizedText(s.quantized)}` : ''),
     );
-  const counts = d3.rollup(layers, (v) => v.length, riskOf);
-  head
-    .append('span')
-    .attr('class', 'ql-muted')
-    .attr('data-field', 'risk-counts')
-    .text(
-      RISK_LEVELS.filter((k) => counts.get(k))
-        .map((k) => `${counts.get(k)} ${k}`)
-        .join(', '),
-    );
+  const countsText = () => {
+    const counts = d3.rollup(layers, (v) => v.length, riskOf);
+    return `${RISK_LEVELS.filter((k) => counts.get(k))
+      .map((k) => `${counts.get(k)} ${k}`)
+      .join(', ')} under ${schemeLabel(state.scheme)}`;
+  };
+  const countsEl = head.append('span').attr('class', 'ql-muted').attr('data-field', 'risk-counts').text(countsText());
 
   skippedNotice(R, analysis.skipped);
+
+  // The verdict per scheme, and the scheme that drives risk colours, counts and sort.
+  const verdict = R.append('div').attr('class', 'ql-verdict');
+  const schemeLabelEl = verdict.append('label').attr('class', 'ql-scheme-choice');
+  schemeLabelEl.append('span').text('scheme ');
+  const schemeSelect = schemeLabelEl
+    .append('select')
+    .attr('class', 'ql-scheme')
+    .attr('data-action', 'scheme')
+    .attr('aria-label', 'the quantization scheme risk is judged under');
+  schemeSelect
+    .selectAll('option')
+    .data(schemes)
+    .join('option')
+    .attr('value', (k) => k)
+    .property('selected', (k) => k === state.scheme)
+    .text((k) => schemeLabel(k));
+  const verdicts = schemeVerdicts(analysis, { equalization });
+  const vlist = verdict.append('span').attr('class', 'ql-verdict-list').attr('data-field', 'verdict');
+  verdicts.forEach((v, i) => {
+    const item = vlist
+      .append('span')
+      .attr('class', 'ql-verdict-item')
+      .attr('data-scheme', v.scheme)
+      .attr('data-below', v.below)
+      .attr('data-after-cle', v.afterCle === null ? null : v.afterCle);
+    item.text(`${verdictText([v])}${i < verdicts.length - 1 ? ';' : ''}`);
+  });
+
   if (!layers.length) {
     R.append('p').text(
       analysis.skipped && analysis.skipped.length
@@ -557,10 +628,14 @@ export function renderModelView(element, analysis, { onSelect, slots } = {}) {
           .attr('colspan', 1)
           .text(l.error.code || 'error')
           .attr('title', l.error.message || '');
+      } else if (c.key === 'name') {
+        // Without the prefix every layer shares; the full name on hover and in data-name.
+        td.text(names.short(l.name)).attr('data-name', l.name);
       } else {
         td.text(c.text(l, p));
       }
       if (c.key === 'name') td.attr('title', layerLabel(l));
+      if (c.key === 'why') td.attr('title', c.text(l, p));
       if (c.key === 'op' && l.depthwise) td.classed('ql-dw', true).attr('title', 'depthwise');
       if (c.key === 'int8PerTensor' && !l.error && l.sqnr && l.sqnr.int8PerTensor < RISK_DB.high) td.classed('ql-low-db', true);
     }
@@ -630,6 +705,40 @@ export function renderModelView(element, analysis, { onSelect, slots } = {}) {
         item.select(':scope > span').text(`${schemeLabel(state.pair[i])} SQNR`);
       });
     chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state, slots });
+  });
+
+  // Another scheme: risk badges, row colours, the why lines, the counts, the risk filter and
+  // sort, and the chart's colours follow it.
+  function applyScheme() {
+    rowSel.attr('data-risk', (p) => riskOf(layers[p]));
+    rowSel.each(function (p) {
+      const l = layers[p];
+      const tr = d3.select(this);
+      const rk = riskOf(l);
+      tr.select('td[data-col="risk"] span').attr('class', `ql-risk ql-risk-${rk}`).text(rk);
+      const w = tr.select('td[data-col="why"]');
+      if (!w.empty()) w.text(why(l)).attr('title', why(l));
+    });
+    countsEl.text(countsText());
+    vlist.selectAll('.ql-verdict-item').classed('ql-current', function () {
+      return this.dataset.scheme === state.scheme;
+    });
+    refresh();
+    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
+  }
+  schemeSelect.on('change', (event) => {
+    state.scheme = event.target.value;
+    // The chart draws a pair with the chosen scheme in it (the first that has it).
+    const pair = pairs.find((q) => q.includes(state.scheme));
+    if (pair && !state.pair.includes(state.scheme)) {
+      pairSelect.property('value', pair.join(','));
+      pairSelect.dispatch('change');
+    }
+    applyScheme();
+    if (typeof onScheme === 'function') onScheme(state.scheme);
+  });
+  vlist.selectAll('.ql-verdict-item').classed('ql-current', function () {
+    return this.dataset.scheme === state.scheme;
   });
 
   const resize = observeWidth(root, (w) => {
