@@ -5,6 +5,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "common/bytes.hpp"
+
 namespace ql::analysis {
 
 namespace {
@@ -580,7 +582,7 @@ Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::M
   for (const auto& L : layers.layers) {
     const onnx::Tensor& w = *L.weight;
     if (!w.hasRawData || w.external || w.rawData.size == 0) continue;
-    const uint64_t off = static_cast<uint64_t>(w.rawData.data - image);
+    const uint64_t off = offsetIn(image, w.rawData.data);
     if (skim->skippedRange(off, w.rawData.size)) streamed.push_back(off);
   }
   std::sort(streamed.begin(), streamed.end());
@@ -604,7 +606,7 @@ void markDeferred(const uint8_t* image, const onnx::Skim& skim, onnx::Model* mod
   // Every tensor whose raw_data is still unread is deferred, whoever refers to it.
   auto mark = [&](onnx::Tensor& t) {
     if (!t.hasRawData || t.external || t.rawData.size == 0) return;
-    t.deferred = skim.skippedRange(static_cast<uint64_t>(t.rawData.data - image), t.rawData.size);
+    t.deferred = skim.skippedRange(offsetIn(image, t.rawData.data), t.rawData.size);
   };
   forEachTensor(model->graph, mark);
   for (auto& f : model->functions) forEachTensorIn(f.nodes, mark);

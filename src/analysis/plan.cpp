@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/bytes.hpp"
+
 namespace ql::analysis {
 
 namespace {
@@ -22,7 +24,7 @@ WeightPlace place(const graph::Layer& L, const uint8_t* image, const onnx::Skim&
     return p;
   }
   if (!w.hasRawData) return p;
-  const uint64_t offset = static_cast<uint64_t>(w.rawData.data - image);
+  const uint64_t offset = offsetIn(image, w.rawData.data);
   if (!skim.skippedRange(offset, w.rawData.size)) return p;
   p.at = WeightAt::ModelFile;
   p.offset = offset;

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/bytes.hpp"
 #include "graph/layers.hpp"
 #include "onnx/tensor_data.hpp"
 
@@ -59,7 +60,7 @@ bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std:
       *why = "has " + std::to_string(t->rawData.size) + " bytes of raw data, which do not fit its shape";
       return false;
     }
-    const uint64_t offset = static_cast<uint64_t>(t->rawData.data - image_);
+    const uint64_t offset = offsetIn(image_, t->rawData.data);
     out->resize(count);
     if (!in_->read(offset, reinterpret_cast<uint8_t*>(out->data()), t->rawData.size)) {
       std::vector<float>().swap(*out);
@@ -76,7 +77,7 @@ const onnx::Tensor& ModelIndex::loaded(const onnx::Tensor& t) const {
   for (const auto& [copy, bytes] : loaded_)
     if (copy.message.data == t.message.data) return copy;
   std::vector<uint8_t> bytes(t.rawData.size);
-  if (!in_->read(static_cast<uint64_t>(t.rawData.data - image_), bytes.data(), bytes.size())) return t;
+  if (!in_->read(offsetIn(image_, t.rawData.data), bytes.data(), bytes.size())) return t;
   onnx::Tensor copy = t;
   copy.deferred = false;
   auto& entry = loaded_.emplace_back(std::move(copy), std::move(bytes));

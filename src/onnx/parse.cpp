@@ -2,6 +2,7 @@
 // fields are skipped, as protobuf does, so newer files still load.
 #include <string>
 
+#include "common/bytes.hpp"
 #include "onnx/model.hpp"
 #include "onnx/tensor_data.hpp"
 
@@ -44,7 +45,7 @@ class Parser {
                     ", expected " + wire::wireTypeName(type),
                 f.offset);
   }
-  size_t off(Bytes b) const { return static_cast<size_t>(b.data - base_); }
+  size_t off(Bytes b) const { return static_cast<size_t>(offsetIn(base_, b.data)); }
 
   bool str(const Field& f, const char* msgName, std::string_view* out) {
     if (!expect(f, wire::kLen, msgName)) return false;

@@ -14,6 +14,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/bytes.hpp"
+
 namespace ql::onnx {
 
 using wire::Field;
@@ -143,7 +145,7 @@ class Writer {
     error_ = makeError(ErrorCode::InvalidArgument, "the model was not parsed from these bytes", offset);
     return false;
   }
-  size_t off(wire::Bytes b) const { return static_cast<size_t>(b.data - base_); }
+  size_t off(wire::Bytes b) const { return static_cast<size_t>(offsetIn(base_, b.data)); }
   // Emits `field` as a message whose payload `body` writes; `body` runs twice.
   template <class Body>
   bool message(uint32_t field, Out& o, Body body) {
