@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { analyze, compare, equalize } from '../../web/src/index.js';
-import { riskOfScheme } from '../../web/src/presentation.js';
+import { riskDbFor, riskOfScheme } from '../../web/src/presentation.js';
+import { schemeLabel } from '../../web/src/schemes.js';
 import { nameShortener } from '../../web/src/names.js';
 import { cleWorst, layerWhy, schemeVerdicts, stopReasonKey, worstChannel } from '../../web/src/verdict.js';
 import { artifacts, bundle, guardHtmlSinks, launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
@@ -120,6 +121,11 @@ describe('answers in the views', { skip, timeout: 300000 }, () => {
       const visible = await page.$$eval('table.ql-layer-table tbody tr:not([hidden])', (trs) => trs.length);
       assert.equal(visible, high, `${scheme}: rows shown with risk high`);
       await page.selectOption('select.ql-filter-risk', '');
+      // The legend's risk rules are the scheme's thresholds (lower for INT4).
+      const legendText = await page.$$eval('.ql-legend-item', (items) => items.map((i) => i.textContent).join(' | '));
+      const t = riskDbFor(scheme);
+      assert.ok(legendText.includes(`high risk (< ${Number(t.high.toFixed(1))} dB ${schemeLabel(scheme)})`), legendText);
+      assert.ok(legendText.includes(`medium (< ${Number(t.medium.toFixed(1))} dB`), legendText);
     }
     assert.deepEqual(
       (await page.evaluate(() => window.__calls)).filter((c) => c[0] === 'scheme').map((c) => c[1]),

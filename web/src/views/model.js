@@ -520,11 +520,17 @@ export function renderModelView(
     .join('option')
     .attr('value', (d) => d.join(','))
     .text(([a, b]) => `${schemeLabel(a)} and ${schemeLabel(b)}`);
+  // The risk rules' legend, for the chosen scheme (INT4 thresholds are lower: presentation.js).
+  function thresholdLabels() {
+    const t = riskDbFor(state.scheme);
+    const db = (x) => String(Number(x.toFixed(1)));
+    return [`high risk (< ${db(t.high)} dB ${schemeLabel(state.scheme)})`, `medium (< ${db(t.medium)} dB or outlier channels)`];
+  }
   const pairLegend = legend(root, [
     { label: `${schemeLabel(state.pair[0])} SQNR`, color: schemeColor(state.pair[0]), kind: 'dot' },
     { label: `${schemeLabel(state.pair[1])} SQNR`, color: schemeColor(state.pair[1]), kind: 'dot' },
-    { label: `high risk (< ${RISK_DB.high} dB per-tensor)`, color: colors.risk.high, kind: 'dash' },
-    { label: `medium (< ${RISK_DB.medium} dB or outlier channels)`, color: colors.risk.medium, kind: 'dash' },
+    { label: thresholdLabels()[0], color: colors.risk.high, kind: 'dash' },
+    { label: thresholdLabels()[1], color: colors.risk.medium, kind: 'dash' },
   ]);
   legend(root, [
     { label: 'outlier channels per layer (lower panel), bar colour = risk:', color: 'none', kind: 'none' },
@@ -723,8 +729,14 @@ export function renderModelView(
     vlist.selectAll('.ql-verdict-item').classed('ql-current', function () {
       return this.dataset.scheme === state.scheme;
     });
+    pairLegend
+      .selectAll('.ql-legend-item')
+      .filter((d, i) => i === 2 || i === 3)
+      .each(function (d, i) {
+        d3.select(this).select(':scope > span').text(thresholdLabels()[i]);
+      });
     refresh();
-    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state });
+    chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state, slots });
   }
   schemeSelect.on('change', (event) => {
     state.scheme = event.target.value;
