@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
                  model.error().describe().c_str());
     return 2;
   }
+  analysis::markDeferred(image.get(), skim.value(), &model.value());  // unread payloads are not to be read
   auto found = graph::findLayers(model.value());
   if (!found.ok()) {
     std::fprintf(stderr, "quantlens: %s\n", found.error().describe().c_str());

@@ -207,6 +207,9 @@ Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, 
   if (!skim.ok()) return skim.error();
   auto model = onnx::parseModel(image, static_cast<size_t>(size));
   if (!model.ok()) return model.error();
+  // Payloads the skim left unread are not in memory: checking the graph and finding the
+  // layers must not read them.
+  analysis::markDeferred(image, skim.value(), &model.value());
   return equalizeParsed(image, static_cast<size_t>(size), model.value(), in, true, &skim.value(), options);
 }
 

@@ -399,15 +399,23 @@ PairDiff comparePair(const graph::Layer& a, const graph::Layer& b, wire::Bytes e
   return d;
 }
 
-Result<Side> openSide(const uint8_t* bytes, size_t size) {
-  auto m = onnx::parseModel(bytes, size);
-  if (!m.ok()) return m.error();
+namespace {
+
+Result<Side> sideOf(onnx::Model model) {
   Side s;
-  s.model = std::make_unique<onnx::Model>(std::move(m.value()));
+  s.model = std::make_unique<onnx::Model>(std::move(model));
   auto d = graph::findLayers(*s.model);
   if (!d.ok()) return d.error();
   s.discovery = std::move(d.value());
   return s;
+}
+
+}  // namespace
+
+Result<Side> openSide(const uint8_t* bytes, size_t size) {
+  auto m = onnx::parseModel(bytes, size);
+  if (!m.ok()) return m.error();
+  return sideOf(std::move(m.value()));
 }
 
 Comparison::Comparison(Side a, Side b) : a_(std::move(a)), b_(std::move(b)) {
@@ -449,7 +457,11 @@ Result<Side> openSkimmedSide(onnx::ByteReader& in, uint64_t size, uint8_t* image
   auto sk = onnx::skimModel(in, size, image);
   if (!sk.ok()) return sk.error();
   *skim = std::move(sk.value());
-  auto s = openSide(image, static_cast<size_t>(size));
+  auto m = onnx::parseModel(image, static_cast<size_t>(size));
+  if (!m.ok()) return m.error();
+  // Payloads the skim left unread are not in memory: finding the layers must not read them.
+  analysis::markDeferred(image, *skim, &m.value());
+  auto s = sideOf(std::move(m.value()));
   if (!s.ok()) return s.error();
   Error e = analysis::settleSkim(in, image, skim, s->model.get(), s->discovery);
   if (!e.ok()) return e;

@@ -29,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!s.skim.ok()) return 0;
   auto model = onnx::parseModel(s.image.get(), size);
   if (!model.ok()) return 0;
+  analysis::markDeferred(s.image.get(), s.skim.value(), &model.value());  // unread payloads are not to be read
   auto found = graph::findLayers(model.value());
   if (!found.ok()) return 0;
   // Every unread payload but the layers' weights is read now; those stay poisoned.
