@@ -31,7 +31,11 @@ test('onProgress reports reading then every layer', { skip }, async () => {
   const events = [];
   const r = await analyze(model, { onProgress: (e) => events.push(e) });
   const reads = events.filter((e) => e.phase === 'read');
-  const layers = events.filter((e) => e.phase === 'analyze');
+  const layers = events.filter((e) => e.phase === 'analyze' && !e.reading);
+  // Events within a layer being read say which layer (its index, not yet done) and the bytes.
+  for (const e of events.filter((x) => x.phase === 'analyze' && x.reading)) {
+    assert.ok(e.done < e.total && e.bytes <= e.bytesTotal, JSON.stringify(e));
+  }
   assert.ok(reads.length >= 1);
   assert.equal(reads.at(-1).done, reads.at(-1).total);
   assert.equal(layers.length, r.layers.length);

@@ -13,6 +13,7 @@ import { launch, newPage, serve, bundle, screenshot, noChromium, guardHtmlSinks,
 import { analyze, toJSON } from '../../web/src/index.js';
 import { formatDb, formatNumber, riskOf, SCHEMES } from '../../web/src/views/common.js';
 import { channelRangeSummary } from '../../web/src/views/layer.js';
+import { nameShortener } from '../../web/src/names.js';
 import { quantizedText, storedFactsText } from '../../web/src/presentation.js';
 
 const mlsdPath = path.join(root, 'models', 'fetched', 'mlsd_320x320_tiny.onnx');
@@ -117,10 +118,12 @@ describe('model and layer views in Chromium', { skip }, () => {
       trs.map((tr) => {
         const o = { position: Number(tr.dataset.position), tabindex: tr.getAttribute('tabindex') };
         for (const td of tr.querySelectorAll('td[data-col]')) o[td.dataset.col] = td.textContent;
+        o.fullName = tr.querySelector('td[data-col="name"]')?.dataset.name;
         return o;
       }),
     );
     assert.equal(rows.length, result.layers.length, 'one row per layer');
+    const short = nameShortener(result.layers.map((l) => l.name)).short;
     assert.deepEqual(
       rows.map((r) => r.position),
       result.layers.map((_, p) => p),
@@ -129,7 +132,9 @@ describe('model and layer views in Chromium', { skip }, () => {
     for (const r of rows) {
       const l = result.layers[r.position];
       assert.equal(r.tabindex, '0', 'rows are keyboard reachable');
-      assert.equal(r.name, l.name);
+      // Shown without the prefix every layer shares (names.js), the full name kept in data-name.
+      assert.equal(r.name, short(l.name));
+      assert.equal(r.fullName, l.name);
       assert.equal(r.op, l.op);
       assert.equal(r.risk, riskOf(l));
       if (l.error) continue;

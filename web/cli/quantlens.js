@@ -373,7 +373,9 @@ function progressBar(stream = process.stderr) {
       enabled
         ? (p) => {
             prefix = step ? `${step}: ` : '';
-            draw(p);
+            // analyze() also reports bytes read within a large layer (`reading`): the bar
+            // counts finished layers, so it draws those only.
+            if (!p.reading) draw(p);
           }
         : undefined,
     done() {
