@@ -11,6 +11,7 @@
 
 #include "analysis/analyze.hpp"
 #include "analysis/plan.hpp"
+#include "common/alloc.hpp"
 #include "compare/compare.hpp"
 #include "marshal.hpp"
 #include "onnx/skim.hpp"
@@ -41,7 +42,7 @@ class Session {
   static val openReader(double size, val reader, bool slowRead) {
     if (!fitsHeap(size)) return errorValue(tooLarge(size));
     const size_t n = static_cast<size_t>(size);
-    auto* image = static_cast<uint8_t*>(std::malloc(n ? n : 1));
+    auto* image = static_cast<uint8_t*>(allocateLarge(n));
     if (!image)
       return errorValue(makeError(ErrorCode::InvalidArgument, "cannot hold " + std::to_string(n) + " bytes in the heap"));
     std::unique_ptr<Session> s(new Session(image, n));

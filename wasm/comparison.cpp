@@ -12,6 +12,7 @@
 #include <string>
 
 #include "analysis/plan.hpp"
+#include "common/alloc.hpp"
 #include "compare/compare.hpp"
 #include "marshal.hpp"
 #include "onnx/skim.hpp"
@@ -54,10 +55,14 @@ class Comparison {
       if (to->buffer) {
         s = compare::openSide(to->buffer, to->size);
       } else {
-        to->buffer = static_cast<uint8_t*>(std::malloc(to->size ? to->size : 1));
+        to->buffer = static_cast<uint8_t*>(allocateLarge(to->size));
         if (!to->buffer)
           return sideError(
-              makeError(ErrorCode::InvalidArgument, "cannot hold " + std::to_string(to->size) + " bytes in the heap"), name);
+              makeError(ErrorCode::InvalidArgument,
+                        "cannot hold " + std::to_string(to->size) +
+                            " bytes in the heap: the structure of both model files is held at once, at their own offsets, "
+                            "and the WebAssembly heap ends at 4 GB; save large models with their weights in external data"),
+              name);
         JsReader in(from->operator[]("read"));
         s = compare::openSkimmedSide(in, to->size, to->buffer, &to->skim);
       }

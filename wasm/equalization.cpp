@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cle/cle.hpp"
+#include "common/alloc.hpp"
 #include "marshal.hpp"
 
 namespace ql::bindings {
@@ -57,7 +58,7 @@ class Equalization {
   // read as it takes them. The pieces' input ranges are then offsets in that file.
   static val runStreamed(double size, val read, const cle::Options& options) {
     const size_t n = static_cast<size_t>(size);
-    std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(std::malloc(n ? n : 1)), std::free);
+    std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(allocateLarge(n)), std::free);
     if (!image)
       return errorValue(
           makeError(ErrorCode::InvalidArgument, "cannot hold the structure of " + std::to_string(n) + " bytes in the heap"));

@@ -1,5 +1,9 @@
 #include "marshal.hpp"
 
+#include <emscripten/emscripten.h>
+
+#include "common/alloc.hpp"
+
 namespace ql::bindings {
 
 namespace {
@@ -209,3 +213,7 @@ val analysisValue(const analysis::LayerAnalysis& a) {
 }
 
 }  // namespace ql::bindings
+
+// The JS side's one way to allocate a large heap buffer (a model file's image): the
+// core's allocateLarge, which reaches past 2 GiB where malloc alone does not.
+extern "C" EMSCRIPTEN_KEEPALIVE void* ql_alloc_large(size_t size) { return ql::allocateLarge(size); }

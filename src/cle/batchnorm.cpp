@@ -72,7 +72,7 @@ void removeBatchNorm(const onnx::Node& bn, const ModelIndex& index, ModelEdits& 
 }
 
 // Folds the BatchNormalization that follows w's output, if it can.
-bool foldAfter(EqLayer& w, const ModelIndex& index, ModelEdits& edits, Report& report) {
+bool foldAfter(EqLayers& layers, EqLayer& w, const ModelIndex& index, ModelEdits& edits, Report& report) {
   const auto& L = *w.layer;
   if (L.follower.kind != graph::FollowerKind::BatchNorm) return false;
   const onnx::Node& bn = *L.follower.node;
@@ -85,6 +85,7 @@ bool foldAfter(EqLayer& w, const ModelIndex& index, ModelEdits& edits, Report& r
   BatchNormParams p;
   std::string why;
   if (!batchNormParams(bn, w.view.outC, index, &p, &why)) return stop(why + ": not folded");
+  if (!layers.load(w, index)) return false;
   w.forEachRun([&](uint64_t o, uint64_t, float* q, uint64_t cnt) {
     const float s = static_cast<float>(p.f[o]);
     for (uint64_t k = 0; k < cnt; ++k) q[k] *= s;
@@ -131,6 +132,7 @@ void foldBefore(EqLayers& layers, const std::unordered_set<const onnx::Node*>& f
       addStop(report, index, L.name, &bn, why);
       continue;
     }
+    if (!layers.load(w, index)) continue;
     // b[o] += sum over (i, k) of W[o, i, k] * (beta_i - mean_i f_i), with W before scaling.
     std::vector<double> acc(w.view.outC, 0.0);
     w.forEachRun([&](uint64_t o, uint64_t i, float* q, uint64_t cnt) {
@@ -157,7 +159,7 @@ void foldBatchNorms(EqLayers& layers, const ModelIndex& index, ModelEdits& edits
   std::unordered_set<const onnx::Node*> folded;  // after a layer: not folded again into the next
   for (auto& w : layers.items) {
     const onnx::Node* bn = w.layer->follower.node;
-    if (foldAfter(w, index, edits, report)) folded.insert(bn);
+    if (foldAfter(layers, w, index, edits, report)) folded.insert(bn);
   }
   foldBefore(layers, folded, index, edits, report);
 }

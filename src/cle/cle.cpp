@@ -23,6 +23,7 @@
 #include "cle/model_index.hpp"
 #include "cle/sequences.hpp"
 #include "cle/write.hpp"
+#include "common/alloc.hpp"
 #include "graph/layers.hpp"
 #include "graph/validate.hpp"
 #include "onnx/model.hpp"
@@ -70,10 +71,14 @@ Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model
 
   EqLayers layers = collectLayers(disc, index, report);
   foldBatchNorms(layers, index, edits, report);
+  if (!layers.error.ok()) return layers.error;
   const Chains chains = findSequences(layers, index, opt, edits, report);
-  // Touched layers: BN folded, or in a sequence. Their "before" is after folding.
+  // Touched layers: BN folded, or in a sequence. Their "before" is after folding. Only
+  // these are read (EqLayers::load): the others stay in the file.
   for (size_t i = 0; i < layers.items.size(); ++i) {
-    if (layers.items[i].bnFolded || chains.linked(i)) touch(layers.items[i], opt, report);
+    if (!layers.items[i].bnFolded && !chains.linked(i)) continue;
+    if (!layers.load(layers.items[i], index)) return layers.error;
+    touch(layers.items[i], opt, report);
   }
   std::set<std::string> deadSeen;
   for (const auto& chain : chains.sequences()) equalizeSequence(chain, layers, chains, opt, deadSeen, report);
@@ -137,7 +142,7 @@ class MemoryReader : public onnx::ByteReader {
 // The written model parsed again and checked, without assembling it: its structure is
 // skimmed from the pieces into an image whose large payloads stay unread (and untouched).
 Error checkWritten(const onnx::WrittenModel& w, onnx::ByteReader& input) {
-  std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(std::malloc(w.size ? w.size : 1)), std::free);
+  std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(allocateLarge(w.size)), std::free);
   if (!image)
     return makeError(ErrorCode::InvalidArgument, "cannot hold " + std::to_string(w.size) + " bytes to check the written model");
   WrittenReader in(w, input);

@@ -1,7 +1,10 @@
 #include "cle/layers.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <string>
+
+#include "common/alloc.hpp"
 
 namespace ql::cle {
 
@@ -26,7 +29,7 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
   w.layer = &L;
   const onnx::Node& n = *L.node;
   std::string why;
-  if (!index.readFloats(L.weight, &w.w, &why)) {
+  if (!index.checkFloats(L.weight, &why)) {
     // Exporters such as paddle2onnx store every weight as a Constant node: say so, and what
     // to do, rather than only what it is not.
     if (!index.isMainInitializer(L.weight) && graph::isOp(index.scope().producer(L.weightName), "Constant"))
@@ -92,6 +95,26 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
 }
 
 }  // namespace
+
+bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
+  if (w.loaded) return true;
+  const graph::Layer& L = *w.layer;
+  // Checked before the read: a vector that cannot grow aborts a WebAssembly instance.
+  const uint64_t bytes = w.view.A * w.view.B * w.view.inner * sizeof(float);
+  if (bytes > std::numeric_limits<size_t>::max() || !canAllocate(static_cast<size_t>(bytes))) {
+    if (error.ok())
+      error = makeError(ErrorCode::InvalidArgument, "cannot hold the " + std::to_string(bytes >> 20) + " MB float32 weight of " +
+                                                        L.name + " to equalize it (the WebAssembly heap ends at 4 GB)");
+    return false;
+  }
+  std::string why;
+  if (!index.readFloats(L.weight, &w.w, &why)) {
+    if (error.ok()) error = makeError(ErrorCode::InvalidModel, "weight " + std::string(L.weightName) + " " + why);
+    return false;
+  }
+  w.loaded = true;
+  return true;
+}
 
 EqLayers collectLayers(const graph::Discovery& discovery, const ModelIndex& index, Report& report) {
   EqLayers layers;

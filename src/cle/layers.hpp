@@ -12,6 +12,7 @@
 #include "cle/cle.hpp"
 #include "cle/model_index.hpp"
 #include "cle/weight_view.hpp"
+#include "common/result.hpp"
 #include "graph/layers.hpp"
 
 namespace ql::cle {
@@ -19,7 +20,11 @@ namespace ql::cle {
 struct EqLayer {
   const graph::Layer* layer = nullptr;
   WeightView view;
-  std::vector<float> w;  // the weight in its stored layout
+  // The weight in its stored layout, read by EqLayers::load() when a phase first needs it
+  // (a BatchNorm folded into it, a sequence it is in): a layer CLE leaves alone is never
+  // read, so a model with nothing to equalize costs no copy of its weights.
+  std::vector<float> w;
+  bool loaded = false;
   std::vector<float> b;  // one bias per output channel, as added to the output (Gemm: beta C); zeros when it has none
   bool hasBias = false;
   bool biasAdded = false;  // it had no bias; folding or absorption gave it one
@@ -56,6 +61,11 @@ struct EqLayers {
   std::vector<EqLayer> items;                            // in discovery order
   std::unordered_map<const onnx::Node*, size_t> byNode;  // layer node -> index in items
   std::unordered_set<const onnx::Node*> discovered;      // every discovered layer's node, left out or not
+  // Reads w's weight if it is not read yet. False when it cannot be read or held (the
+  // first such error is kept in `error`; the phase leaves the layer as it is and the
+  // caller returns the error).
+  bool load(EqLayer& w, const ModelIndex& index);
+  Error error;
 };
 
 // Reads every layer CLE can change; the others get a stop with the reason.

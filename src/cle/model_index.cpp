@@ -41,7 +41,13 @@ bool ModelIndex::isMainInitializer(const onnx::Tensor* t) const {
   return it != initializers_.end() && it->second == t;
 }
 
+bool ModelIndex::checkFloats(const onnx::Tensor* t, std::string* why) const { return floats(t, nullptr, why); }
+
 bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const {
+  return floats(t, out, why);
+}
+
+bool ModelIndex::floats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const {
   if (!isMainInitializer(t)) {
     *why = "is not an initializer of the main graph";
     return false;
@@ -60,6 +66,7 @@ bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std:
       *why = "has " + std::to_string(t->rawData.size) + " bytes of raw data, which do not fit its shape";
       return false;
     }
+    if (!out) return true;
     const uint64_t offset = offsetIn(image_, t->rawData.data);
     out->resize(count);
     if (!in_->read(offset, reinterpret_cast<uint8_t*>(out->data()), t->rawData.size)) {
@@ -69,7 +76,9 @@ bool ModelIndex::readFloats(const onnx::Tensor* t, std::vector<float>* out, std:
     }
     return true;
   }
-  return readFloatData(*t, out, why);
+  if (out) return readFloatData(*t, out, why);
+  std::vector<float> probe;  // in memory already: the copy is dropped at once
+  return readFloatData(*t, &probe, why);
 }
 
 const onnx::Tensor& ModelIndex::loaded(const onnx::Tensor& t) const {

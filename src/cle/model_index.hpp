@@ -42,6 +42,9 @@ class ModelIndex {
   // not one, is external, or is not float32. A payload a skim left unread
   // (Tensor::deferred) is read from the file through the reader given to readFrom().
   bool readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const;
+  // Whether readFloats(t) can succeed, with the same reason when not, without keeping a
+  // copy (a payload the skim left unread is checked against its shape, not read).
+  bool checkFloats(const onnx::Tensor* t, std::string* why) const;
   // `t` itself or, when the skim left its payload unread (a layer's weight that something
   // else reads too: a bias, a BatchNorm parameter, a Pad constant), a copy of it whose
   // payload has been read through the reader. Read failures give `t` (whose reads then fail).
@@ -57,6 +60,7 @@ class ModelIndex {
 
  private:
   void capture(const onnx::Graph& sg);
+  bool floats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const;  // out null: check only
 
   const onnx::Model& model_;
   graph::Scope scope_;

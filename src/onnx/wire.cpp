@@ -25,16 +25,17 @@ const char* wireTypeName(uint32_t type) {
 
 bool Reader::fail(const char* what, const uint8_t* at) {
   error_ = makeError(ErrorCode::InvalidModel, what, static_cast<int64_t>(offsetOf(at)));
-  p_ = end_;
+  p_ += left_;
+  left_ = 0;
   return false;
 }
 
 bool Reader::next(Field* f) {
   const uint8_t* start = p_;
   uint64_t tag = 0;
-  size_t n = readVarint(p_, end_, &tag);
+  size_t n = readVarint(p_, p_ + left_, &tag);
   if (n == 0) return fail("truncated or over-long varint in field tag", start);
-  p_ += n;
+  advance(n);
   if (tag >> 32) return fail("field tag out of range", start);
   f->number = static_cast<uint32_t>(tag >> 3);
   f->type = static_cast<uint8_t>(tag & 7);
@@ -44,32 +45,32 @@ bool Reader::next(Field* f) {
   if (f->number == 0) return fail("field number 0 is not valid protobuf", start);
   switch (f->type) {
     case kVarint:
-      n = readVarint(p_, end_, &f->varint);
+      n = readVarint(p_, p_ + left_, &f->varint);
       if (n == 0) return fail("truncated or over-long varint", p_);
-      p_ += n;
+      advance(n);
       return true;
     case kFixed64:
-      if (end_ - p_ < 8) return fail("truncated 64-bit field", p_);
+      if (left_ < 8) return fail("truncated 64-bit field", p_);
       f->bytes = {p_, 8};
       f->varint = loadU64(p_);
-      p_ += 8;
+      advance(8);
       return true;
     case kFixed32:
-      if (end_ - p_ < 4) return fail("truncated 32-bit field", p_);
+      if (left_ < 4) return fail("truncated 32-bit field", p_);
       f->bytes = {p_, 4};
       f->varint = loadU32(p_);
-      p_ += 4;
+      advance(4);
       return true;
     case kLen: {
       uint64_t len = 0;
-      n = readVarint(p_, end_, &len);
+      n = readVarint(p_, p_ + left_, &len);
       if (n == 0) return fail("truncated or over-long length varint", p_);
-      p_ += n;
-      if (len > static_cast<uint64_t>(end_ - p_)) {
+      advance(n);
+      if (len > left_) {
         return fail(("length " + std::to_string(len) + " runs past the end of its message").c_str(), start);
       }
       f->bytes = {p_, static_cast<size_t>(len)};
-      p_ += len;
+      advance(static_cast<size_t>(len));
       return true;
     }
     case kStartGroup:
@@ -102,8 +103,8 @@ bool RepeatedScalar::count(const Field& f, Kind kind, uint64_t* count, Error* er
         uint64_t v;
         size_t n = readVarint(p, e, &v);
         if (n == 0) {
-          *err =
-              makeError(ErrorCode::InvalidModel, "truncated or over-long varint in packed field", static_cast<int64_t>(p - base));
+          *err = makeError(ErrorCode::InvalidModel, "truncated or over-long varint in packed field",
+                           static_cast<int64_t>(offsetIn(base, p)));
           return false;
         }
         p += n;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/bytes.hpp"
 #include "common/result.hpp"
 
 namespace ql::wire {
@@ -31,10 +32,14 @@ struct Field {
 
 // Decodes one base-128 varint from [p, end). Returns the number of bytes used,
 // 0 when the input ends first or the varint is longer than 10 bytes / overflows 64 bits.
+// The bytes left are counted as an unsigned address difference, never by comparing
+// pointers: in wasm32 a buffer may pass 2 GiB, where a pointer difference (32-bit
+// signed) overflows and the optimizer may turn a pointer comparison into one.
 inline size_t readVarint(const uint8_t* p, const uint8_t* end, uint64_t* out) {
+  const uintptr_t avail = reinterpret_cast<uintptr_t>(end) - reinterpret_cast<uintptr_t>(p);
   uint64_t v = 0;
   for (size_t i = 0; i < 10; ++i) {
-    if (p + i >= end) return 0;
+    if (i >= avail) return 0;
     const uint8_t b = p[i];
     if (i == 9 && b > 1) return 0;  // bits beyond 64
     v |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
@@ -49,20 +54,26 @@ inline size_t readVarint(const uint8_t* p, const uint8_t* end, uint64_t* out) {
 class Reader {
  public:
   // `base` is the start of the whole file: offsets in errors are relative to it.
-  Reader(Bytes bytes, const uint8_t* base) : p_(bytes.data), end_(bytes.data + bytes.size), base_(base) {}
+  // A message of the file may span more than 2 GiB (an inline model's graph): the reader
+  // counts the bytes left (size_t) rather than comparing pointers (see readVarint).
+  Reader(Bytes bytes, const uint8_t* base) : p_(bytes.data), left_(bytes.size), base_(base) {}
 
-  bool done() const { return p_ >= end_; }
+  bool done() const { return left_ == 0; }
 
   // Reads the next field. On malformed input returns false with error() set.
   bool next(Field* f);
 
   const Error& error() const { return error_; }
-  size_t offsetOf(const uint8_t* p) const { return static_cast<size_t>(p - base_); }
+  size_t offsetOf(const uint8_t* p) const { return static_cast<size_t>(offsetIn(base_, p)); }
 
  private:
   bool fail(const char* what, const uint8_t* at);
+  void advance(size_t n) {
+    p_ += n;
+    left_ -= n;
+  }
   const uint8_t* p_;
-  const uint8_t* end_;
+  size_t left_;  // bytes from p_ to the end of the message
   const uint8_t* base_;
   Error error_;
 };

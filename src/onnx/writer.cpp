@@ -32,9 +32,11 @@ class Sink {
   Sink(const uint8_t* base, size_t size, WrittenModel& w) : base_(base), size_(size), w_(w) {}
   void put(const uint8_t* p, size_t n) {
     if (n == 0) return;
-    if (base_ && p >= base_ && p < base_ + size_) {
+    // Addresses compared as unsigned integers: the input may pass 2 GiB in wasm32 (bytes.hpp).
+    const uintptr_t at = reinterpret_cast<uintptr_t>(p), from = reinterpret_cast<uintptr_t>(base_);
+    if (base_ && at >= from && at - from < size_) {
       flushMade();
-      const uint64_t off = static_cast<uint64_t>(p - base_);
+      const uint64_t off = at - from;
       if (!w_.pieces.empty() && w_.pieces.back().input && w_.pieces.back().offset + w_.pieces.back().length == off) {
         w_.pieces.back().length += n;
         w_.size += n;

@@ -745,3 +745,41 @@ TEST_CASE("written pieces: equalizing a skimmed model writes the bytes equalizin
   if (n == 0) WARN("skipped: no real models found");
   if (n >= 3) CHECK(changed >= 2);
 }
+
+TEST_CASE("equalizing a skimmed model reads only the weights CLE changes: a layer in no sequence stays in the file",
+          "[writer][cle]") {
+  // x -> MatMul A -> Sigmoid -> MatMul B -> Relu -> MatMul C -> y: B and C form a sequence,
+  // A is in none (Sigmoid does not commute with a per-channel scale).
+  constexpr int64_t n = 256;
+  std::vector<float> a(n * n), b(n * n), c(n * n);
+  for (int64_t i = 0; i < n * n; ++i) {
+    a[i] = static_cast<float>((i * 37 % 101) - 50) / 50.0f;
+    b[i] = static_cast<float>((i * 53 % 97) - 48) / (i % n < 8 ? 2.0f : 40.0f);  // a few wide output columns
+    c[i] = static_cast<float>((i * 71 % 89) - 44) / 44.0f;
+  }
+  pb::GraphBuilder g;
+  g.input("x", {1, n}).output("y", {1, n});
+  g.init(pb::floatTensor("A", {n, n}, a)).init(pb::floatTensor("B", {n, n}, b)).init(pb::floatTensor("C", {n, n}, c));
+  g.add(pb::node("MatMul", {"x", "A"}, {"a"}, "mmA"));
+  g.add(pb::node("Sigmoid", {"a"}, {"s"}, "sig"));
+  g.add(pb::node("MatMul", {"s", "B"}, {"b"}, "mmB"));
+  g.add(pb::node("Relu", {"b"}, {"r"}, "relu"));
+  g.add(pb::node("MatMul", {"r", "C"}, {"y"}, "mmC"));
+  const std::vector<uint8_t> bytes = pb::toVec(pb::model(g.build()));
+  auto whole = ql::cle::equalize(bytes.data(), bytes.size());
+  REQUIRE(whole.ok());
+  CountingReader in(bytes);
+  std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(std::malloc(bytes.size())), std::free);
+  auto skimmed = ql::cle::equalize(in, bytes.size(), image.get());
+  REQUIRE(skimmed.ok());
+  REQUIRE(skimmed->report.sequences.size() == 1);
+  REQUIRE(skimmed->report.layers.size() == 2);
+  CHECK(skimmed->report.layers[0].name == "mmB");
+  CHECK(skimmed->report.layers[1].name == "mmC");
+  CHECK((whole->bytes(bytes.data()) == skimmed->bytes(bytes.data())));
+  // A's 256 KB were never read (the skim's structure reads may touch one chunk of it).
+  const uint64_t aBytes = n * n * sizeof(float);
+  CHECK(in.bytesRead + aBytes <= bytes.size() + ql::onnx::SkimOptions{}.readChunk);
+  // ... while B's and C's were.
+  CHECK(in.bytesRead >= 2 * aBytes);
+}

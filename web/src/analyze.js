@@ -5,7 +5,7 @@ import { riskRanking, storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
 import { tallyLayers } from './tally.js';
 import { analyzeInPool, checkWorkers, poolFits, poolSize } from './pool.js';
-import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export { SCHEMES };
 export const SCHEMA = 'quantlens.analysis/1';
@@ -206,31 +206,10 @@ export async function openAnalysisSession(core, src, { onProgress, signal } = {}
     const ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
     return unwrap(core.openSession(ptr, src.size, slowRead), src.name); // owns ptr from here
   }
-  let reached = 0;
-  let readError = null;
-  const session = core.openSessionReader(
-    src.size,
-    (offset, length, ptr) => {
-      // Never let an exception unwind through the core's frames: report a failed read.
-      try {
-        const ok = src.readSync(offset, length, ptr);
-        reached = Math.max(reached, offset + length);
-        if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
-        return ok;
-      } catch (e) {
-        readError = e;
-        return false;
-      }
-    },
-    slowRead,
-  );
-  if (isCoreError(session) && !readError) unwrap(session, src.name);
-  if (readError) {
-    if (!isCoreError(session)) session.delete();
-    throw readError instanceof QuantLensError
-      ? readError
-      : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
-  }
+  const reader = coreReader(src, onProgress);
+  const session = core.openSessionReader(src.size, reader.read, slowRead);
+  reader.check(session);
+  unwrap(session, src.name);
   return session;
 }
 

@@ -64,7 +64,7 @@
 import { copyViews } from './analyze.js';
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
-import { checkAbort, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export const COMPARISON_SCHEMA = 'quantlens.comparison/1';
 
@@ -184,24 +184,8 @@ async function openSide(core, src, { onProgress, signal }) {
   // both, after a side read whole.
   if (onProgress) onProgress({ phase: 'read', done: 0, total: src.size });
   if (!src.sync) return { size: src.size, ptr: await readWholeIntoHeap(core, src, { onProgress, signal }) };
-  let reached = 0;
-  const side = {
-    size: src.size,
-    readError: null,
-    read: (offset, length, ptr) => {
-      // Never let an exception unwind through the core's frames: report a failed read.
-      try {
-        const ok = src.readSync(offset, length, ptr);
-        reached = Math.max(reached, offset + length);
-        if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
-        return ok;
-      } catch (e) {
-        side.readError = e;
-        return false;
-      }
-    },
-  };
-  return side;
+  const reader = coreReader(src, onProgress);
+  return { size: src.size, read: reader.read, reader };
 }
 
 // Compares pair k whose weights are not all in memory: each side's weight read whole or
@@ -296,15 +280,7 @@ export async function compare(a, b, options = {}) {
     const [sideA, sideB] = opened;
     const made = core.openComparison(sideA, sideB); // owns both buffers from here
     opened.length = 0;
-    const readError = sideA.readError || sideB.readError;
-    if (readError) {
-      if (!isCoreError(made)) made.delete();
-      throw readError instanceof QuantLensError
-        ? readError
-        : new QuantLensError('IO_ERROR', `${sideA.readError ? srcA.name : srcB.name}: ${readError.message}`, {
-            cause: readError,
-          });
-    }
+    for (const side of [sideA, sideB]) if (side.reader) side.reader.check(made);
     cmp = unwrap(made, isCoreError(made) && made.side === 'b' ? srcB.name : srcA.name);
     const readers = [
       { src: srcA, external: externals[0] },

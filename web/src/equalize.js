@@ -2,10 +2,10 @@
 // equalized ONNX file and, for every layer it changed, the weights' statistics
 // before and after, the scale factors, the sequences and where they stopped.
 import { copyStats, copyViews } from './analyze.js';
-import { isCoreError, loadCore, unwrap } from './core.js';
+import { loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
 import { isNode, nodeImport } from './node.js';
-import { checkAbort, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import { checkAbort, coreReader, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export const CLE_SCHEMA = 'quantlens.equalization/1';
 
@@ -144,33 +144,9 @@ export async function equalize(source, options = {}) {
       // this reader (progress 'read' while it does), then equalizes; the input's pieces
       // are read again, a chunk at a time, when written.
       if (onProgress) onProgress({ phase: 'read', done: 0, total: src.size });
-      let readError = null;
-      let reached = 0;
-      const made = core.equalizeStreamed(
-        src.size,
-        (offset, length, at) => {
-          // Never let an exception unwind through the core's frames: report a failed read.
-          try {
-            const ok = src.readSync(offset, length, at);
-            // Reads of a file whose size is known do not come up short: the file changed.
-            if (!ok)
-              readError = new QuantLensError('IO_ERROR', `${src.name}: could not read bytes ${offset}..${offset + length}`);
-            reached = Math.max(reached, offset + length);
-            if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
-            return ok;
-          } catch (e) {
-            readError = e;
-            return false;
-          }
-        },
-        opts,
-      );
-      if (readError) {
-        if (!isCoreError(made)) made.delete();
-        throw readError instanceof QuantLensError
-          ? readError
-          : new QuantLensError('IO_ERROR', `${src.name}: ${readError.message}`, { cause: readError });
-      }
+      const reader = coreReader(src, onProgress);
+      const made = core.equalizeStreamed(src.size, reader.read, opts);
+      reader.check(made);
       eq = unwrap(made, src.name);
       if (onProgress) onProgress({ phase: 'equalize', done: 1, total: 1 });
       scratch = heapAlloc(core, Math.min(CHUNK, src.size));

@@ -4,6 +4,7 @@
 //    weights arrive later a piece at a time, read straight into one reused heap buffer.
 //  - Whole (bytes, or a Blob where synchronous reads are impossible): one copy of
 //    the file in the heap.
+import { isCoreError } from './core.js';
 import { QuantLensError } from './errors.js';
 import { isNode, nodeImport } from './node.js';
 
@@ -16,8 +17,9 @@ async function nodeModules() {
   return { fs: await nodeImport('fs'), path: await nodeImport('path') };
 }
 
+// The core's allocateLarge (common/alloc.hpp): plain malloc cannot take 2 GiB or more at once.
 export function heapAlloc(core, size) {
-  const ptr = core._malloc(Math.max(1, size)) >>> 0;
+  const ptr = core._ql_alloc_large(Math.max(1, size)) >>> 0;
   if (!ptr) {
     throw new QuantLensError('OUT_OF_MEMORY', `cannot hold ${size} bytes in the WebAssembly heap (4 GB at most)`);
   }
@@ -55,15 +57,16 @@ function readFdInto(fs, core, fd, offset, length, ptr) {
 }
 
 // The core holds the structure of a model file in a WebAssembly heap buffer at the file's
-// offsets (its weights stay in the file). In wasm32 neither one heap block nor the parser's
-// pointer differences reach 2 GiB (a 2.4 GB file failed to parse), so a model file must be
-// under 2 GiB; its external data files have no such limit.
-export const MAX_MODEL_FILE = 2 ** 31 - 1;
+// offsets (its weights stay in the file, untouched pages of the buffer cost no memory).
+// The heap of wasm32 ends at 4 GiB and also holds the graph and the buffers weights are
+// read into, so a model file must be under 3.5 GiB; its external data files have no such
+// limit. (A protobuf message is limited to 2 GiB by most ONNX tools anyway.)
+export const MAX_MODEL_FILE = 3.5 * 2 ** 30;
 function checkModelSize(size, name) {
-  if (size > MAX_MODEL_FILE)
+  if (size >= MAX_MODEL_FILE)
     throw new QuantLensError(
       'UNSUPPORTED',
-      `${name} is ${(size / 2 ** 30).toFixed(1)} GiB: a model file must be under 2 GiB here; save the model with its weights in external data files (onnx.save_model(model, path, save_as_external_data=True)) and open it with them`,
+      `${name} is ${(size / 2 ** 30).toFixed(1)} GiB: a model file must be under 3.5 GiB here (the WebAssembly heap ends at 4 GiB); save the model with its weights in external data files (onnx.save_model(model, path, save_as_external_data=True)) and open it with them`,
     );
 }
 
@@ -162,12 +165,17 @@ export async function openSource(core, source) {
       dir: null,
       sync: !!FRS,
       slowRead: true,
+      // In slices: the core may ask for the rest of a file at once (a skim that found no
+      // structure), and Chromium cannot read 2 GB into one ArrayBuffer.
       readSync:
         FRS &&
         ((offset, length, ptr) => {
-          const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset, offset + length)));
-          if (chunk.length !== length) return false;
-          core.HEAPU8.set(chunk, ptr);
+          for (let done = 0; done < length; done += BLOB_SLICE) {
+            const n = Math.min(BLOB_SLICE, length - done);
+            const chunk = new Uint8Array(new FRS().readAsArrayBuffer(source.slice(offset + done, offset + done + n)));
+            if (chunk.length !== n) return false;
+            core.HEAPU8.set(chunk, ptr + done);
+          }
           return true;
         }),
       readInto,
@@ -175,6 +183,41 @@ export async function openSource(core, source) {
     };
   }
   throw new QuantLensError('INVALID_ARGUMENT', 'source must be a path (Node), a Uint8Array/ArrayBuffer, or a Blob/File');
+}
+
+/**
+ * The synchronous reader the core's streamed entry points call, (offset, length, heapPointer)
+ * => boolean, over an open source. It never lets an exception unwind through the core's
+ * frames: a failed or short read returns false and keeps the error, which `check(made)`
+ * throws (as an IO_ERROR naming the file) after the core returns, releasing `made`, the
+ * core object it returned. Progress: { phase: 'read', done: bytes reached, total }.
+ */
+export function coreReader(src, onProgress) {
+  let reached = 0;
+  const reader = {
+    error: null,
+    read: (offset, length, ptr) => {
+      try {
+        const ok = src.readSync(offset, length, ptr);
+        // Reads of a file whose size is known do not come up short: the file changed.
+        if (!ok && !reader.error)
+          reader.error = new QuantLensError('IO_ERROR', `${src.name}: could not read bytes ${offset}..${offset + length}`);
+        reached = Math.max(reached, offset + length);
+        if (onProgress) onProgress({ phase: 'read', done: reached, total: src.size });
+        return ok;
+      } catch (e) {
+        reader.error = e;
+        return false;
+      }
+    },
+    check(made) {
+      const e = reader.error;
+      if (!e) return;
+      if (made && !isCoreError(made)) made.delete();
+      throw e instanceof QuantLensError ? e : new QuantLensError('IO_ERROR', `${src.name}: ${e.message}`, { cause: e });
+    },
+  };
+  return reader;
 }
 
 // Copies the whole source into a new heap buffer (the core takes ownership).
