@@ -89,6 +89,22 @@ async function checkTable(page, analysis) {
   }
 }
 
+
+// After an error or a cancel: no table is left, and the page invites a pick again.
+async function isEmptyAgain(page) {
+  assert.equal(await page.$$eval('table.ql-layer-table', (t) => t.length), 0);
+  assert.ok(await page.isVisible('#ql-empty'));
+}
+
+// Still usable: the folder opens to the end, with the table of the whole analysis.
+async function opensTheFolder(page) {
+  await page.setInputFiles('#ql-folder', folder);
+  await ended(page);
+  assert.equal(await state(page), 'done', await page.textContent('#ql-error'));
+  await checkTable(page, expected);
+  assert.deepEqual(page.errors, []);
+}
+
 test('a model in several external data files opens by picking its folder', { skip, timeout: 300000 }, async () => {
   const page = await openApp();
   await page.setInputFiles('#ql-folder', folder);
@@ -134,15 +150,10 @@ test('a missing data file is an error naming it and saying what to pick', { skip
   assert.match(again, /pick the folder that holds the model/);
   // the layers shown before the missing file was needed are gone with it
   assert.ok(await page.isHidden('#ql-tab-model'));
-  assert.equal(await page.$$eval('table.ql-layer-table', (t) => t.length), 0);
-  assert.ok(await page.isVisible('#ql-empty'));
+  await isEmptyAgain(page);
   await screenshot(page, 'bigapp-missing-data', { fullPage: false });
   // Still usable: the whole folder opens.
-  await page.setInputFiles('#ql-folder', folder);
-  await ended(page);
-  assert.equal(await state(page), 'done', await page.textContent('#ql-error'));
-  await checkTable(page, expected);
-  assert.deepEqual(page.errors, []);
+  await opensTheFolder(page);
   await page.close();
 });
 
@@ -266,17 +277,12 @@ test('Cancel (Escape) in the middle of an analysis returns the app to idle, usab
   assert.equal(await page.textContent('#ql-error'), 'Cancelled.');
   // the partial layers are gone: the page is as before the pick
   assert.ok(await page.isHidden('#ql-tabs'));
-  assert.equal(await page.$$eval('table.ql-layer-table', (t) => t.length), 0);
-  assert.ok(await page.isVisible('#ql-empty'));
+  await isEmptyAgain(page);
   assert.ok(await page.isHidden('#ql-progress'));
   assert.equal(await page.isDisabled('#ql-open-folder'), false);
   await screenshot(page, 'bigapp-cancelled', { fullPage: false });
   // usable: the same folder opens to the end
-  await page.setInputFiles('#ql-folder', folder);
-  await ended(page);
-  assert.equal(await state(page), 'done', await page.textContent('#ql-error'));
-  await checkTable(page, expected);
-  assert.deepEqual(page.errors, []);
+  await opensTheFolder(page);
   await page.close();
 });
 

@@ -47,6 +47,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+# The protobuf wire encoder of the test models (one copy of it).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from make_test_models import tag, varint  # noqa: E402
+
 PRESETS = {
     "llm-tiny": dict(blocks=1, d=64, ff=176, vocab=100, dtype="fp16", files=1),
     "llm-small": dict(blocks=2, d=512, ff=1376, vocab=2000, dtype="fp16", files=1),
@@ -114,21 +118,9 @@ def write_weight(f, name, K, N, rows, o, seed):
     return length
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def field_len(number, length):
     """The tag and length prefix of a length-delimited field."""
-    return varint(number << 3 | 2) + varint(length)
+    return tag(number, 2) + varint(length)
 
 
 GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA = 5, 7, 9
