@@ -89,7 +89,6 @@ async function checkTable(page, analysis) {
   }
 }
 
-
 // After an error or a cancel: no table is left, and the page invites a pick again.
 async function isEmptyAgain(page) {
   assert.equal(await page.$$eval('table.ql-layer-table', (t) => t.length), 0);
