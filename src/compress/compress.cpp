@@ -130,10 +130,37 @@ class Shapes {
     return true;
   }
   void infer(const onnx::Node& n) {
-    static const std::unordered_set<std::string_view> unary = {
-        "Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu", "BatchNormalization",
-        "Identity", "Dropout", "Softmax", "LogSoftmax", "LRN", "InstanceNormalization", "Neg", "Abs", "Sqrt", "Exp",
-        "Erf", "Cast", "PRelu", "Gelu", "Mish", "Softplus", "LayerNormalization", "Floor", "Ceil", "Round", "Reciprocal"};
+    static const std::unordered_set<std::string_view> unary = {"Relu",
+                                                               "Clip",
+                                                               "Sigmoid",
+                                                               "Tanh",
+                                                               "LeakyRelu",
+                                                               "HardSigmoid",
+                                                               "HardSwish",
+                                                               "Elu",
+                                                               "Selu",
+                                                               "BatchNormalization",
+                                                               "Identity",
+                                                               "Dropout",
+                                                               "Softmax",
+                                                               "LogSoftmax",
+                                                               "LRN",
+                                                               "InstanceNormalization",
+                                                               "Neg",
+                                                               "Abs",
+                                                               "Sqrt",
+                                                               "Exp",
+                                                               "Erf",
+                                                               "Cast",
+                                                               "PRelu",
+                                                               "Gelu",
+                                                               "Mish",
+                                                               "Softplus",
+                                                               "LayerNormalization",
+                                                               "Floor",
+                                                               "Ceil",
+                                                               "Round",
+                                                               "Reciprocal"};
     static const std::unordered_set<std::string_view> binary = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"};
     if (!n.domain.empty() && n.domain != "ai.onnx") return;
     const std::string_view op = n.opType;
@@ -300,7 +327,8 @@ std::string writeRefusal(const onnx::Model& model, const graph::Layer& L, const 
     return "weight stored as " + onnx::dataTypeName(L.weight->dataType) + " (the writer writes float32 factors)";
   const onnx::Node& n = *L.node;
   for (const onnx::Attribute& a : n.attributes)
-    if (a.t || a.g || !a.graphs.empty() || !a.tensors.empty() || !a.floats.empty() || !a.strings.empty() || !a.refAttrName.empty())
+    if (a.t || a.g || !a.graphs.empty() || !a.tensors.empty() || !a.floats.empty() || !a.strings.empty() ||
+        !a.refAttrName.empty())
       return "attribute '" + std::string(a.name) + "' of a kind the split does not carry";
   if (L.op == "Gemm" && n.intAttr("transA", 0) != 0) return "Gemm with transA = 1";
   if (L.op == "Conv" && fit.method == Method::SpatialSvd) {
@@ -347,8 +375,8 @@ Result<LayerCurves> layerCurves(const onnx::Model& model, const graph::Discovery
     const std::vector<double> m = svdMatrix(L, fit, values.value());
     c = svdCurve(fit, squaredSingularValues(m, fit.rows, fit.cols), lc.params, pos.out, pos.mid);
   } else {
-    c.method = L.op == "Conv" && L.shape.size() == 4 && (L.shape[2] != 1 || L.shape[3] != 1) ? Method::SpatialSvd
-                                                                                              : Method::WeightSvd;
+    c.method =
+        L.op == "Conv" && L.shape.size() == 4 && (L.shape[2] != 1 || L.shape[3] != 1) ? Method::SpatialSvd : Method::WeightSvd;
     c.refused = fit.refused;
   }
   lc.curves.push_back(std::move(c));
@@ -409,8 +437,7 @@ Result<bool> addSvdEdit(const onnx::Model& model, const graph::Layer& L, int64_t
         t2.dims.resize(2 + k, 1);
       }
     } else {
-      const Dims s = intsAttr(n, "strides", {1, 1}), dl = intsAttr(n, "dilations", {1, 1}),
-                 p = intsAttr(n, "pads", {0, 0, 0, 0});
+      const Dims s = intsAttr(n, "strides", {1, 1}), dl = intsAttr(n, "dilations", {1, 1}), p = intsAttr(n, "pads", {0, 0, 0, 0});
       if (s.size() != 2 || dl.size() != 2 || p.size() != 4)
         return makeError(ErrorCode::Unsupported, "layer '" + L.name + "': strides, dilations or pads of an unexpected length");
       auto common = [&](onnx::NewNode& nn) {
@@ -459,11 +486,13 @@ Result<onnx::GraphEdit> planEdit(const onnx::Model& model, const graph::Discover
   for (const LayerChoice& c : plan.layers) {
     if (!c.compressed) continue;
     auto it = byName.find(c.layer);
-    if (it == byName.end()) return makeError(ErrorCode::InvalidArgument, "the plan names a layer the model does not have: '" + c.layer + "'");
+    if (it == byName.end())
+      return makeError(ErrorCode::InvalidArgument, "the plan names a layer the model does not have: '" + c.layer + "'");
     const graph::Layer& L = *it->second;
     wire::Bytes ext;
     if (L.weight && L.weight->external) {
-      if (!external) return makeError(ErrorCode::MissingExternalData, "layer '" + L.name + "': its weight is in an external file");
+      if (!external)
+        return makeError(ErrorCode::MissingExternalData, "layer '" + L.name + "': its weight is in an external file");
       auto ref = onnx::externalRef(*L.weight);
       if (!ref.ok()) return ref.error();
       auto bytes = (*external)(*L.weight, ref.value());

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <limits>
 #include <unordered_map>
 
@@ -10,6 +12,12 @@ namespace ql::compress {
 const char* byName(By by) { return by == By::Macs ? "macs" : "params"; }
 
 namespace {
+
+std::string fraction(double x) {
+  std::ostringstream o;
+  o << std::setprecision(4) << x;
+  return o.str();
+}
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -156,9 +164,10 @@ Result<Plan> makePlan(const std::vector<LayerCurves>& curves, const PlanOptions&
   if (!meets(kInf)) {
     if (ts.empty() || !meets(-kInf)) {
       const double least = total(curves, picksAt(curves, o, -kInf, nullptr), o.by);
-      return makeError(ErrorCode::InvalidArgument,
-                       "no plan keeps only " + std::to_string(o.ratio) + " of the " + byName(o.by) + ": the allowed methods reach " +
-                           std::to_string(before > 0 ? least / before : 1.0) + " at the least; ask for a larger ratio or allow more methods");
+      return makeError(ErrorCode::InvalidArgument, "no plan keeps only " + fraction(o.ratio) + " of the " + byName(o.by) +
+                                                       ": the allowed methods reach " +
+                                                       fraction(before > 0 ? least / before : 1.0) +
+                                                       " at the least; ask for a larger ratio or allow more methods");
     }
     // The largest t in ts that meets the target (meets(ts[0]) holds: every point of a curve is >= ts[0]).
     size_t lo = 0, hi = ts.size();  // meets(ts[lo]) holds; ts[hi] (if any) does not

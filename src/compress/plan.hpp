@@ -40,7 +40,7 @@ struct LayerChoice {
   std::string layer;
   bool compressed = false;  // false: left as it is (`leftAlone` says why)
   Method method = Method::WeightSvd;
-  int64_t keep = 0;         // rank or kept input channels (compressed only)
+  int64_t keep = 0;                       // rank or kept input channels (compressed only)
   uint64_t paramsBefore = 0, params = 0;  // params: the layer's after (as before when left alone)
   uint64_t paramsRemovedElsewhere = 0;    // pruning: the producer's parameters removed too
   uint64_t macsBefore = 0, macs = 0;      // 0 when unknown

@@ -200,7 +200,7 @@ SvdFactors svdFactors(const SvdFit& f, const std::vector<double>& m, int64_t ran
       out.firstDims = {r, f.I};
       out.secondDims = {f.O, r};
     } else {
-      put(out.first, B, true);  // [I, r]
+      put(out.first, B, true);   // [I, r]
       put(out.second, A, true);  // [r, O]
       out.firstDims = {f.I, r};
       out.secondDims = {r, f.O};
