@@ -129,6 +129,14 @@ class Shapes {
     for (double x : v.value()) out->push_back(static_cast<int64_t>(x));
     return true;
   }
+  bool constValues(std::string_view name, std::vector<double>* out) const {
+    auto it = consts_.find(name);
+    if (it == consts_.end()) return false;
+    auto v = onnx::readAsDouble(*it->second);
+    if (!v.ok()) return false;
+    *out = std::move(v.value());
+    return true;
+  }
   void infer(const onnx::Node& n) {
     static const std::unordered_set<std::string_view> unary = {"Relu",
                                                                "Clip",
@@ -248,6 +256,33 @@ class Shapes {
         out[axis] += (*d)[axis];
       }
       set(n, out);
+    } else if (op == "Pad") {
+      Dims pads = intsAttr(n, "pads", {});
+      if (n.inputs.size() > 1 && !constInts(n.inputs[1], &pads)) return;
+      if (n.inputs.size() > 3 && !n.inputs[3].empty()) return;  // axes: not followed
+      if (pads.size() != 2 * x->size()) return;
+      Dims out = *x;
+      for (size_t i = 0; i < out.size(); ++i) out[i] += pads[i] + pads[i + out.size()];
+      set(n, out);
+    } else if (op == "Resize" || op == "Upsample") {
+      std::vector<double> v;
+      Dims sizes;
+      if (op == "Resize" && n.inputs.size() > 3 && !n.inputs[3].empty()) {
+        if (constInts(n.inputs[3], &sizes) && sizes.size() == x->size()) set(n, sizes);
+        return;
+      }
+      const size_t si = op == "Resize" ? 2 : 1;
+      if (si < n.inputs.size() && !n.inputs[si].empty()) {
+        if (!constValues(n.inputs[si], &v)) return;
+      } else {
+        const onnx::Attribute* a = n.attribute("scales");
+        if (!a) return;
+        v.assign(a->floats.begin(), a->floats.end());
+      }
+      if (v.size() != x->size()) return;
+      Dims out = *x;
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(std::floor(double(out[i]) * v[i]));
+      set(n, out);
     } else if (op == "Transpose") {
       Dims perm = intsAttr(n, "perm", {});
       if (perm.empty())
@@ -311,7 +346,7 @@ std::vector<std::string> graphNames(const onnx::Model& model) {
   return {set.begin(), set.end()};
 }
 
-std::string writeRefusal(const onnx::Model& model, const graph::Layer& L, const SvdFit& fit) {
+std::string writeRefusal(const onnx::Model& model, const graph::Layer& L, const SvdFit& /*fit*/) {
   const onnx::Graph& g = model.graph;
   if (!L.path.empty()) return "inside the sub-graph " + L.path + " (the writer edits the main graph)";
   if (L.graph != &g || !L.node) return "not in the main graph";
@@ -331,10 +366,6 @@ std::string writeRefusal(const onnx::Model& model, const graph::Layer& L, const 
         !a.refAttrName.empty())
       return "attribute '" + std::string(a.name) + "' of a kind the split does not carry";
   if (L.op == "Gemm" && n.intAttr("transA", 0) != 0) return "Gemm with transA = 1";
-  if (L.op == "Conv" && fit.method == Method::SpatialSvd) {
-    const std::string_view ap = strAttr(n, "auto_pad");
-    if (!ap.empty() && ap != "NOTSET" && ap != "VALID") return "auto_pad " + std::string(ap) + " on a k x k kernel";
-  }
   return "";
 }
 
@@ -440,9 +471,17 @@ Result<bool> addSvdEdit(const onnx::Model& model, const graph::Layer& L, int64_t
       const Dims s = intsAttr(n, "strides", {1, 1}), dl = intsAttr(n, "dilations", {1, 1}), p = intsAttr(n, "pads", {0, 0, 0, 0});
       if (s.size() != 2 || dl.size() != 2 || p.size() != 4)
         return makeError(ErrorCode::Unsupported, "layer '" + L.name + "': strides, dilations or pads of an unexpected length");
+      // auto_pad SAME_* pads each axis from its own size, kernel, stride and dilation, so
+      // both halves carry it as it is (their other axis has kernel 1, stride 1: no pad).
+      const std::string_view autoPad = strAttr(n, "auto_pad");
+      const bool explicitPads = autoPad.empty() || autoPad == "NOTSET";
       auto common = [&](onnx::NewNode& nn) {
-        for (const onnx::Attribute& at : n.attributes)
-          if (at.name == "auto_pad") nn.attributes.push_back(onnx::NewAttribute::string("auto_pad", std::string(at.s)));
+        if (!explicitPads) {
+          nn.attributes.erase(std::remove_if(nn.attributes.begin(), nn.attributes.end(),
+                                             [](const onnx::NewAttribute& x) { return x.name == "pads"; }),
+                              nn.attributes.end());
+          nn.attributes.push_back(onnx::NewAttribute::string("auto_pad", std::string(autoPad)));
+        }
       };
       a.attributes = {onnx::NewAttribute::list("kernel_shape", {fit.kh, 1}), onnx::NewAttribute::list("strides", {s[0], 1}),
                       onnx::NewAttribute::list("dilations", {dl[0], 1}), onnx::NewAttribute::list("pads", {p[0], 0, p[2], 0})};

@@ -22,8 +22,7 @@ bool pruningAvailable();
 
 // Why the writer cannot write a compressed form of the layer ("" when it can): a weight
 // in a sub-graph, shared, not a main-graph initializer, reached through other ops or
-// quantized, or node attributes the split does not carry (Gemm transA, Conv auto_pad
-// SAME_* with a k x k kernel).
+// quantized, or node attributes the split does not carry (Gemm transA).
 std::string writeRefusal(const onnx::Model& model, const graph::Layer& layer, const SvdFit& fit);
 
 // Output positions of each layer (the product of the output's dims other than its

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { analyze, compress, compressibility, QuantLensError } from '../../web/src/index.js';
 import { fetchedModelFiles, root, run, sharedModelFiles } from './helpers.mjs';
-import { feedsFor, maxRelativeError, modelInputs, runAll, session, sqnrDb } from './ort.mjs';
+import { feedsFor, maskFlips, maxRelativeError, modelInputs, runAll, session, sqnrDb } from './ort.mjs';
 
 const models = () => [...sharedModelFiles(), ...fetchedModelFiles()];
 const reference = async (model) => {
@@ -22,6 +22,7 @@ test('curves: every SVD point matches numpy.linalg.svd of the same reshape', asy
   if (!files.length) return t.skip('no real models');
   let layers = 0;
   let points = 0;
+  let macsChecked = 0;
   for (const file of files) {
     const ref = await reference(file);
     const ours = await compressibility(file, { full: true, ratio: 1 });
@@ -32,6 +33,12 @@ test('curves: every SVD point matches numpy.linalg.svd of the same reshape', asy
     for (const r of ref.layers) {
       const c = svdCurve(byName.get(r.name));
       assert.equal(c.method, r.method, `${r.name}: method`);
+      // MACs where both know the shapes; ours may know fewer (our propagation covers fewer ops).
+      const ourMacs = byName.get(r.name).macs;
+      if (ourMacs !== null) {
+        assert.equal(ourMacs, r.macs, `${path.basename(file)} ${r.name}: MACs`);
+        macsChecked++;
+      }
       const sq = r.s.map((s) => s * s);
       const total = sq.reduce((a, b) => a + b, 0);
       const whole = r.rows * r.cols;
@@ -59,7 +66,7 @@ test('curves: every SVD point matches numpy.linalg.svd of the same reshape', asy
       layers++;
     }
   }
-  t.diagnostic(`${layers} layers, ${points} points checked against numpy`);
+  t.diagnostic(`${layers} layers, ${points} points checked against numpy; MACs of ${macsChecked} layers against onnx.shape_inference`);
   assert.ok(layers > 50);
 });
 
@@ -136,4 +143,13 @@ test('errors are values with codes: bad ratio, --by macs without shapes, prune w
   await assert.rejects(compress(file, { ratio: 0.5, by: 'flops' }), (e) => e.code === 'INVALID_ARGUMENT');
   await assert.rejects(compress(file, { ratio: 0.5, method: 'magic' }), (e) => e.code === 'INVALID_ARGUMENT');
   await assert.rejects(compress(new Uint8Array([1, 2, 3]), { ratio: 0.5 }), (e) => e instanceof QuantLensError);
+  // M-LSD's Resize and Pad leave spatial sizes unknown: planning by MACs says to plan by parameters.
+  await assert.rejects(
+    compress(file, { ratio: 0.5, by: 'macs' }),
+    (e) => e.code === 'UNSUPPORTED' && /--by params/.test(e.message),
+  );
+  // Pruning: refused with a code in a build without it, planned in one with it.
+  const pruned = await compressibility(file, { ratio: 0.9, method: 'auto' }).catch((e) => e);
+  if (pruned instanceof Error) assert.ok(pruned.code === 'UNSUPPORTED' && /svd/.test(pruned.message), pruned.message);
+  else assert.ok(pruned.layers.some((l) => l.curves.some((c) => c.method === 'channel-prune')));
 });
