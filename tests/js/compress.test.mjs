@@ -94,9 +94,16 @@ test('full rank: the written model equals the original in onnxruntime within 1e-
     if (!Object.keys(keep).length) continue;
     const w = await compress(file, { keep });
     assert.equal(w.layers.filter((l) => l.rank !== null).length, Object.keys(keep).length);
-    const err = maxRelativeError(await outputs(file, file), await outputs(w.bytes, file)).worst;
+    const want = await outputs(file, file);
+    const got = await outputs(w.bytes, file);
+    // As for equalization: a peak-picking mask (M-LSD's Equal(x, MaxPool(x))) may flip
+    // where float noise breaks a tie; those elements are counted, then left out.
+    const { flips, total } = maskFlips(want, got, 1e-4);
+    assert.ok(flips <= 1e-3 * total, `${path.basename(file)}: ${flips} of ${total} output elements flipped`);
+    const err = maxRelativeError(want, got).worst;
     t.diagnostic(
-      `${path.basename(file)}: ${Object.keys(keep).length} layers split at full rank, max relative error ${err.toExponential(2)}`,
+      `${path.basename(file)}: ${Object.keys(keep).length} layers split at full rank, max relative error ${err.toExponential(2)}` +
+        (flips ? ` (${flips} of ${total} mask elements flipped)` : ''),
     );
     assert.ok(err < 1e-4, `${path.basename(file)}: ${err}`);
   }
