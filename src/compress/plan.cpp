@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
-#include <sstream>
 #include <limits>
+#include <sstream>
 #include <unordered_map>
 
 namespace ql::compress {

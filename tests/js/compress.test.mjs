@@ -66,7 +66,9 @@ test('curves: every SVD point matches numpy.linalg.svd of the same reshape', asy
       layers++;
     }
   }
-  t.diagnostic(`${layers} layers, ${points} points checked against numpy; MACs of ${macsChecked} layers against onnx.shape_inference`);
+  t.diagnostic(
+    `${layers} layers, ${points} points checked against numpy; MACs of ${macsChecked} layers against onnx.shape_inference`,
+  );
   assert.ok(layers > 50);
 });
 
