@@ -353,6 +353,8 @@ std::string writeRefusal(const onnx::Model& model, const graph::Layer& L, const 
   if (L.quant.present) return "quantized weight (" + std::string(L.quant.via) + ")";
   if (!L.via.empty()) return "the weight reaches the layer through " + std::string(L.via.front());
   if (!isInitializer(g, L.weightName)) return "the weight is not an initializer";
+  // Before IR 4 every initializer must also be a graph input; the writer adds none.
+  if (model.irVersion < 4) return "IR version " + std::to_string(model.irVersion) + " (initializers must be graph inputs)";
   size_t uses = 0;
   for (const onnx::Node& n : g.nodes)
     for (auto s : n.inputs) uses += s == L.weightName;

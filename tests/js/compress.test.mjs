@@ -3,10 +3,12 @@
 // the original in onnxruntime-node, the plan holding no more parameters than asked, and
 // the model-output SQNR of the plan against a uniform plan at 0.9 and 0.5 (printed).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { analyze, compress, compressibility, QuantLensError } from '../../web/src/index.js';
-import { fetchedModelFiles, root, run, sharedModelFiles } from './helpers.mjs';
+import { fetchedModelFiles, generatedModelFiles, root, run, sharedModelFiles } from './helpers.mjs';
 import { feedsFor, maskFlips, maxRelativeError, modelInputs, runAll, session, sqnrDb } from './ort.mjs';
 
 const models = () => [...sharedModelFiles(), ...fetchedModelFiles()];
@@ -161,4 +163,35 @@ test('errors are values with codes: bad ratio, --by macs without shapes, prune w
   const pruned = await compressibility(file, { ratio: 0.9, method: 'auto' }).catch((e) => e);
   if (pruned instanceof Error) assert.ok(pruned.code === 'UNSUPPORTED' && /svd/.test(pruned.message), pruned.message);
   else assert.ok(pruned.layers.some((l) => l.curves.some((c) => c.method === 'channel-prune')));
+});
+
+test('edge-case models: curves never crash; every written model passes onnx.checker where the original does', async (t) => {
+  const files = generatedModelFiles();
+  if (!files.length) return t.skip('no generated models (tools/make_test_models.py)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-compress-'));
+  const checker = (f) =>
+    run('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', f]);
+  let written = 0;
+  try {
+    for (const file of files) {
+      const name = path.basename(file);
+      let c;
+      try {
+        c = await compressibility(file, { ratio: 0.9 });
+      } catch (e) {
+        assert.ok(e instanceof QuantLensError, `${name}: ${e.stack}`);
+        continue;
+      }
+      if (!c.plan || (await checker(file)).code !== 0) continue;
+      const out = path.join(dir, name);
+      await compress(file, { ratio: 0.9, output: out });
+      const r = await checker(out);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      written++;
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  t.diagnostic(`${written} written models passed onnx.checker`);
+  assert.ok(written > 5);
 });
