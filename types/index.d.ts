@@ -44,7 +44,7 @@ export class QuantLensError extends Error {
 
 /** Progress of a long call: bytes for phases 'read' and 'write' (equalize's output), layers (or pairs) otherwise. */
 export interface Progress {
-  phase: 'read' | 'analyze' | 'equalize' | 'write' | 'compare' | (string & {});
+  phase: 'read' | 'analyze' | 'equalize' | 'write' | 'compare' | 'curves' | (string & {});
   done: number;
   total: number;
   /** The layer just analysed or compared. */
@@ -554,6 +554,97 @@ export function compare(a: ModelSource, b: ModelSource, options?: CompareOptions
  * Typed loosely: the document has the result's shape with numbers or null in place of
  * typed arrays.
  */
+// ------------------------------------------------------------------ compress() and compressibility()
+
+export type CompressionMethod = 'weight-svd' | 'spatial-svd' | 'channel-prune';
+
+export interface CompressOptions extends CallOptions {
+  /** The fraction of all weight-layer parameters (or MACs) to keep, in (0, 1]. */
+  ratio?: number;
+  /** What the ratio counts ('params'). 'macs' needs every layer's spatial sizes from static input shapes. */
+  by?: 'params' | 'macs';
+  /** The methods the plan may use ('svd'); 'prune' and 'auto' only in builds with channel pruning. */
+  method?: 'svd' | 'prune' | 'auto';
+}
+
+export interface CompressedLayer {
+  name: string;
+  /** null: left as it is (see leftAlone). */
+  method: CompressionMethod | null;
+  rank: number | null;
+  keptChannels: number | null;
+  paramFraction: number;
+  params: number;
+  paramsBefore: number;
+  paramsRemovedElsewhere: number;
+  macFraction: number | null;
+  /** Weight reconstruction SQNR (dB); null when left as it is. */
+  sqnrDb: number | null;
+  leftAlone: string | null;
+}
+
+/** A plan (schema quantlens.compression/1, without the file). */
+export interface CompressionPlan {
+  target: { ratio: number; by: 'params' | 'macs'; method: 'svd' | 'prune' | 'auto' };
+  thresholdDb: number | null;
+  achieved: { params: number; macs: number | null; paramsBefore: number; paramsAfter: number; macsBefore: number | null; macsAfter: number | null };
+  layers: CompressedLayer[];
+}
+
+export interface CompressionCurve {
+  method: CompressionMethod;
+  refused: string | null;
+  producer: string | null;
+  /** Per fraction of CURVE_FRACTIONS: the point with the most parameters within it, or nulls. */
+  points: { fraction: number; keep: number | null; params: number | null; sqnrDb: number | null }[];
+}
+
+export interface Compressibility {
+  schema: 'quantlens.compression/1';
+  model: { name: string; bytes: number };
+  fractions: number[];
+  layers: {
+    name: string;
+    op: string;
+    params: number;
+    macs: number | null;
+    curves: CompressionCurve[];
+    /** With full: true, every point of every curve (sqnrDb Infinity for the layer as it is). */
+    full?: { method: CompressionMethod; refused: string | null; producer: string | null; keep: number[]; params: number[]; macs: number[]; sqnrDb: number[]; removedElsewhere: number[] }[];
+  }[];
+  plan: CompressionPlan | null;
+  planError: { code: string; message: string } | null;
+  /** The same fraction in every layer, at the plan's size (for comparison). */
+  uniform: CompressionPlan | null;
+}
+
+export const COMPRESSION_SCHEMA: 'quantlens.compression/1';
+export const CURVE_FRACTIONS: number[];
+
+export function compressibility(source: ModelSource, options?: CompressOptions & { full?: boolean }): Promise<Compressibility>;
+
+export interface Compression extends CompressionPlan {
+  schema: 'quantlens.compression/1';
+  model: { name: string; bytes: number };
+  /** Bytes of the written model. */
+  size: number;
+  bytes: Uint8Array | null;
+  blob: Blob | null;
+  output: string | null;
+}
+
+export function compress(
+  source: ModelSource,
+  options?: CompressOptions & {
+    /** Write these ranks (layer name -> rank) instead of a plan; every other layer as it is. */
+    keep?: Record<string, number>;
+    /** Write the uniform plan (the same fraction in every layer) instead. */
+    uniform?: boolean;
+    output?: EqualizeOptions['output'];
+    blob?: boolean;
+  },
+): Promise<Compression>;
+
 export function toJSON(result: Analysis | Equalization | Comparison | object): any;
 /**
  * The text of JSON.stringify(toJSON(result)), character for character, in pieces: for

@@ -38,6 +38,10 @@ struct Curve {
   Method method = Method::WeightSvd;
   std::vector<Point> points;
   std::string refused;  // why the method does not apply ("" when it does)
+  // ChannelPrune only: the weight layer (graph::Layer::name) whose output channels its
+  // points remove too ("" when the producer is no weight layer or unknown). The plan
+  // leaves that layer as it is whenever it prunes this one (compress/plan.hpp).
+  std::string producer;
 };
 
 struct LayerCurves {

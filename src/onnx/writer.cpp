@@ -161,6 +161,7 @@ class Writer {
   bool graph(wire::Bytes b, Out& o);
   bool node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o);
   bool tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o);
+  void newNode(const NewNode& n, Out& o);
 
   const uint8_t* base_;
   const Model& model_;
@@ -168,6 +169,7 @@ class Writer {
   Error error_;
   std::vector<const NodeEdit*> nodeEdit_;
   std::vector<bool> removedNode_;
+  std::vector<std::vector<const NewNode*>> addAfter_;  // per node index: the new nodes that follow it
   std::unordered_map<std::string_view, const TensorData*> replace_;
   std::unordered_set<std::string_view> removeInit_, removeVi_;
   std::unordered_map<std::string_view, size_t> meta_;  // key -> index in edit_.metadata
@@ -188,6 +190,14 @@ Error Writer::validate() {
     if (removedNode_[e.index]) return invalid("node " + std::to_string(e.index) + " is both removed and edited");
     if (nodeEdit_[e.index]) return invalid("node " + std::to_string(e.index) + " is edited twice");
     nodeEdit_[e.index] = &e;
+  }
+  addAfter_.assign(n, {});
+  for (const NewNode& a : edit_.addNodes) {
+    if (a.after >= n)
+      return invalid("cannot add node '" + a.name + "' after node " + std::to_string(a.after) + ": the graph has " +
+                     std::to_string(n) + " nodes");
+    if (a.opType.empty()) return invalid("new node '" + a.name + "' has no op_type");
+    addAfter_[a.after].push_back(&a);
   }
   std::unordered_set<std::string_view> inits, infos;
   for (const Tensor& t : g.initializers) inits.insert(t.name);
@@ -316,6 +326,15 @@ bool Writer::graph(wire::Bytes b, Out& o) {
         run.keep(at);
       if (nodeEdit_[i] && !message(GraphProto::kNode, o, [&](Out& m) { return node(f.bytes, *nodeEdit_[i], g.nodes[i], m); }))
         return false;
+      if (!addAfter_[i].empty()) {
+        run.cut(endOf(f.bytes));
+        for (const NewNode* a : addAfter_[i]) {
+          message(GraphProto::kNode, o, [&](Out& m) {
+            newNode(*a, m);
+            return true;
+          });
+        }
+      }
     } else {
       std::string_view name;
       // an initializer's name, or a ValueInfoProto's
@@ -381,6 +400,41 @@ bool Writer::node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o) {
   run.cut(endOf(b));
   if (e.opType && !opDone) o.str(NodeProto::kOpType, *e.opType);
   return true;
+}
+
+void Writer::newNode(const NewNode& n, Out& o) {
+  for (const std::string& s : n.inputs) o.str(NodeProto::kInput, s);
+  for (const std::string& s : n.outputs) o.str(NodeProto::kOutput, s);
+  if (!n.name.empty()) o.str(NodeProto::kName, n.name);
+  o.str(NodeProto::kOpType, n.opType);
+  for (const NewAttribute& a : n.attributes) {
+    message(NodeProto::kAttribute, o, [&](Out& m) {
+      m.str(AttributeProto::kName, a.name);
+      switch (a.type) {
+        case NewAttribute::kFloat:
+          m.tag(AttributeProto::kF, wire::kFixed32);
+          m.put(&a.f, 4);  // little-endian hosts only (see TensorData)
+          break;
+        case NewAttribute::kInt:
+          m.tag(AttributeProto::kI, wire::kVarint);
+          m.varint(static_cast<uint64_t>(a.i));
+          break;
+        case NewAttribute::kString:
+          m.str(AttributeProto::kS, a.s);
+          break;
+        case NewAttribute::kInts:
+          message(AttributeProto::kInts, m, [&](Out& p) {
+            for (int64_t v : a.ints) p.varint(static_cast<uint64_t>(v));
+            return true;
+          });
+          break;
+      }
+      m.tag(AttributeProto::kType, wire::kVarint);
+      m.varint(static_cast<uint64_t>(a.type));
+      return true;
+    });
+  }
+  if (!n.domain.empty()) o.str(NodeProto::kDomain, n.domain);
 }
 
 bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {

@@ -22,6 +22,32 @@ struct NodeEdit {
   std::vector<std::string> dropAttributes;          // attribute names to remove
 };
 
+// An attribute of a new node: one of FLOAT, INT, STRING or INTS (AttributeProto.AttributeType).
+struct NewAttribute {
+  enum Type : int32_t { kFloat = 1, kInt = 2, kString = 3, kInts = 7 };
+  std::string name;
+  Type type = kInt;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  std::vector<int64_t> ints;
+  static NewAttribute integer(std::string n, int64_t v) { return {std::move(n), kInt, 0, v, {}, {}}; }
+  static NewAttribute real(std::string n, float v) { return {std::move(n), kFloat, v, 0, {}, {}}; }
+  static NewAttribute string(std::string n, std::string v) { return {std::move(n), kString, 0, 0, std::move(v), {}}; }
+  static NewAttribute list(std::string n, std::vector<int64_t> v) { return {std::move(n), kInts, 0, 0, {}, std::move(v)}; }
+};
+
+// A node added to the main graph, written right after node `after` of model.graph.nodes
+// (whether that node is kept, edited or removed; several new nodes after the same node
+// keep their order in GraphEdit::addNodes). Fields are written in NodeProto's order:
+// inputs, outputs, name, op_type, attributes, domain (when not empty).
+struct NewNode {
+  size_t after = 0;
+  std::string opType, name, domain;
+  std::vector<std::string> inputs, outputs;
+  std::vector<NewAttribute> attributes;
+};
+
 // New contents for an initializer, or a new initializer.
 struct TensorData {
   std::string name;
@@ -40,6 +66,7 @@ struct TensorData {
 struct GraphEdit {
   std::vector<size_t> removeNodes;              // node indices to drop
   std::vector<NodeEdit> editNodes;              // at most one per node
+  std::vector<NewNode> addNodes;                // new nodes, each after an existing one
   std::vector<TensorData> replaceInitializers;  // by name: same TensorProto, dims, data_type and raw_data replaced
   std::vector<TensorData> addInitializers;      // appended after the last existing initializer
   std::vector<std::string> removeInitializers;  // by name; also removes a graph input of the same name

@@ -19,7 +19,7 @@ import {
   sharedModelFiles,
   sharedModels,
 } from './helpers.mjs';
-import { maxRelativeError, randomFeeds, runAll, session, sqnrDb, modelInputs } from './ort.mjs';
+import { maskFlips, maxRelativeError, randomFeeds, runAll, session, sqnrDb, modelInputs } from './ort.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-cle-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -44,29 +44,6 @@ async function outputs(modelFile, inputsFile) {
   return out;
 }
 
-// Elements where one side is exactly 0 and the other is not, beyond the tolerance: a
-// mask (for example M-LSD's Equal(x, MaxPool(x)) peak picking) flipped by float noise.
-function maskFlips(ref, test) {
-  let flips = 0;
-  let total = 0;
-  for (let k = 0; k < ref.length; k++) {
-    for (const name of Object.keys(ref[k])) {
-      const a = ref[k][name].data;
-      const b = test[k][name].data;
-      let max = 0;
-      for (const x of a) max = Math.max(max, Math.abs(x));
-      total += a.length;
-      for (let i = 0; i < a.length; i++) {
-        if ((a[i] === 0) !== (b[i] === 0) && Math.abs(a[i] - b[i]) > TOLERANCE * max) {
-          flips++;
-          b[i] = a[i]; // excluded from the error measured next
-        }
-      }
-    }
-  }
-  return { flips, total };
-}
-
 async function checkPreserved(file, options) {
   const name = path.basename(file);
   const r = await equalize(file, options);
@@ -83,7 +60,7 @@ async function checkPreserved(file, options) {
   }
   const want = await outputs(reference, file);
   const got = await outputs(out, file);
-  const { flips, total } = maskFlips(want, got);
+  const { flips, total } = maskFlips(want, got, TOLERANCE);
   const err = maxRelativeError(want, got);
   return { name, changed: true, r, err, flips, total, out };
 }

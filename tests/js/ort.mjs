@@ -141,6 +141,31 @@ export function sqnrDb(ref, test) {
   return { perOutput, overall: db(S, N), mean: dbs.reduce((a, b) => a + b, 0) / dbs.length };
 }
 
+// Elements where one side is exactly 0 and the other is not, beyond the tolerance: a
+// mask (for example M-LSD's Equal(x, MaxPool(x)) peak picking) flipped by float noise;
+// `ref` and `test` are arrays of runAll results (one per seed). Each flipped element of
+// `test` is set to the reference value, so that it is left out of a later comparison.
+export function maskFlips(ref, test, tolerance) {
+  let flips = 0;
+  let total = 0;
+  for (let k = 0; k < ref.length; k++) {
+    for (const name of Object.keys(ref[k])) {
+      const a = ref[k][name].data;
+      const b = test[k][name].data;
+      let max = 0;
+      for (const x of a) max = Math.max(max, Math.abs(x));
+      total += a.length;
+      for (let i = 0; i < a.length; i++) {
+        if ((a[i] === 0) !== (b[i] === 0) && Math.abs(a[i] - b[i]) > tolerance * max) {
+          flips++;
+          b[i] = a[i]; // excluded from the error measured next
+        }
+      }
+    }
+  }
+  return { flips, total };
+}
+
 // Input range and dim overrides of the real models (keyed by file basename), from the
 // first ops of each graph and the preprocessing of the projects the files come from.
 const PM1 = { low: -1, high: 1 };

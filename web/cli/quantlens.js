@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import {
   analyze,
   compare,
+  compress,
   equalize,
   formatComparison,
   formatDb,
@@ -87,6 +88,10 @@ const OPTIONS = {
   iterations: { flag: '--iterations', arg: 'N', read: (v) => Number(v) },
   equalize: { flag: '--equalize' },
   compare: { flag: '--compare', arg: 'OTHER.onnx' },
+  // Read as a number and checked by compress() (its ratio).
+  ratio: { flag: '--ratio', arg: 'R', read: (v) => (v.trim() === '' ? NaN : Number(v)) },
+  by: { flag: '--by', arg: 'params|macs' },
+  method: { flag: '--method', arg: 'svd|prune|auto' },
   help: { flag: '--help', short: '-h' },
 };
 const HELP_LINE = ['help', 'this text'];
@@ -206,6 +211,27 @@ const COMMANDS = {
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
   },
+  compress: {
+    usage: 'quantlens compress MODEL.onnx --ratio R -o OUT.onnx [options]',
+    about:
+      'Plans, from the weights alone, how far to compress each weight layer so that the model\nkeeps a fraction R of its weight parameters (or MACs), and writes the compressed model:\nweight SVD (Gemm, MatMul, 1x1 Conv) and spatial SVD (k x k Conv) split a layer into two.\nThe plan takes the largest weight-SQNR threshold t such that the cheapest point of each\nlayer with SQNR >= t meets the target. Without -o, prints the plan and writes nothing.',
+    formats: ['table', 'json'],
+    options: [
+      ['ratio', 'the fraction to keep, in (0, 1] (required)'],
+      ['output', 'where to write the compressed model'],
+      [
+        'by',
+        'params (default): R of all weight-layer parameters, the incompressible ones included;',
+        'macs: R of their multiply-accumulates (needs static input shapes)',
+      ],
+      ['method', 'svd (default); prune and auto (SVD or channel pruning) where the build has pruning'],
+      ['format', 'table (default), json (schema quantlens.compression/1)'],
+      ['json', 'the same as --format json'],
+      ['top', 'layers in the table (default 40)'],
+      HELP_LINE,
+    ],
+    footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
+  },
   report: {
     usage: 'quantlens report MODEL.onnx -o REPORT.html [options]',
     about:
@@ -237,6 +263,7 @@ Commands:
   analyze MODEL.onnx      per-channel weight ranges, outlier channels and INT8/INT4 SQNR
   equalize MODEL.onnx     Cross Layer Equalization: writes the equalized model, reports what changed
   compare A.onnx B.onnx   per-layer differences between the weights of two models (e.g. float and QDQ)
+  compress MODEL.onnx     a data-free SVD compression plan for a target size, and the compressed model
   report MODEL.onnx       one self-contained HTML file with the app's interactive views, for offline reading
   help [COMMAND]          this text, or the options of a command
 
@@ -549,6 +576,69 @@ async function runEqualize(opts) {
   return EXIT.ok;
 }
 
+// The plan as a table: the target, what it reaches, each layer's choice (most compressed first).
+function formatCompression(r, { top = 40 } = {}) {
+  const a = r.achieved;
+  const pct = (x) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+  const lines = [
+    `${r.model.name}: target ${r.target.ratio} of the ${r.target.by === 'macs' ? 'MACs' : 'parameters'} (${r.target.method}); ` +
+      `kept ${pct(a.params)} of ${a.paramsBefore} weight parameters, ${pct(a.macs)} of the MACs` +
+      (r.thresholdDb === null ? '' : `; weight SQNR threshold ${r.thresholdDb.toFixed(1)} dB`),
+    '',
+  ];
+  const done = r.layers.filter((l) => l.method);
+  done.sort((x, y) => x.paramFraction - y.paramFraction);
+  const rows = done
+    .slice(0, top)
+    .map((l, i) => [
+      String(i + 1),
+      oneLine(l.name),
+      l.method,
+      String(l.rank ?? l.keptChannels),
+      `${l.paramsBefore} -> ${l.params}`,
+      pct(l.paramFraction),
+      formatDb(l.sqnrDb),
+    ]);
+  const head = ['#', 'layer', 'method', 'keep', 'params', 'kept', 'SQNR dB'];
+  const w = head.map((h, k) => Math.max(h.length, ...rows.map((row) => row[k].length)));
+  const line = (cells) => cells.map((c, k) => (k === 1 || k === 2 ? c.padEnd(w[k]) : c.padStart(w[k]))).join('  ');
+  lines.push(line(head), ...rows.map(line));
+  if (done.length > top) lines.push(`... ${done.length - top} more compressed layers (--top)`);
+  const alone = r.layers.filter((l) => !l.method);
+  const reasons = new Map();
+  for (const l of alone) reasons.set(l.leftAlone, (reasons.get(l.leftAlone) ?? 0) + 1);
+  lines.push('', `${done.length} layers compressed, ${alone.length} left as they are:`);
+  for (const [why, n] of [...reasons].sort((x, y) => y[1] - x[1])) lines.push(`  ${n} x ${oneLine(why)}`);
+  return lines.join('\n');
+}
+
+async function runCompress(opts) {
+  if (opts.help) {
+    write(commandUsage('compress'));
+    return EXIT.ok;
+  }
+  checkOptions('compress', opts);
+  if (opts.positional.length !== 1) throw usageError('compress takes exactly one MODEL.onnx', 'compress');
+  if (opts.ratio === undefined) throw usageError('compress needs --ratio R, the fraction to keep', 'compress');
+  const p = newBar();
+  const r = await compress(opts.positional[0], {
+    ratio: opts.ratio,
+    by: opts.by ?? 'params',
+    method: opts.method ?? 'svd',
+    ...(opts.output ? { output: opts.output } : { blob: false }),
+    onProgress: p.onProgress(),
+  });
+  p.done();
+  const { bytes, blob, ...report } = r;
+  if (opts.format === 'json') {
+    write(JSON.stringify(toJSON({ ...report, output: opts.output ?? null })));
+  } else {
+    write(formatCompression(report, { top: opts.top ?? 40 }));
+    write(opts.output ? `Wrote ${opts.output} (${r.size} bytes).` : 'No -o given: nothing written.');
+  }
+  return EXIT.ok;
+}
+
 async function runCompare(opts) {
   if (opts.help) {
     write(commandUsage('compare'));
@@ -643,7 +733,7 @@ process.stdout.on('error', (e) => {
   throw e;
 });
 
-const RUN = { analyze: runAnalyze, equalize: runEqualize, compare: runCompare, report: runReport };
+const RUN = { analyze: runAnalyze, equalize: runEqualize, compare: runCompare, compress: runCompress, report: runReport };
 
 async function main(argv) {
   const [cmd, ...args] = argv;

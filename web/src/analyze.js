@@ -98,7 +98,7 @@ export function copyStats(r) {
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 // Lets other work run (an abort, a page repaint). setImmediate in Node, a message
 // round trip in browsers: setTimeout would add its 1-4 ms clamp, and more.
-const yieldToEventLoop =
+export const yieldToEventLoop =
   typeof setImmediate === 'function'
     ? () => new Promise((resolve) => setImmediate(resolve))
     : () =>

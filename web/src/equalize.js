@@ -34,7 +34,7 @@ function coreOptions(core, options) {
 // Bytes per write of the input copied through (and per Blob part).
 const CHUNK = 16 << 20;
 
-const isWritable = (x) => x && typeof x === 'object' && typeof x.write === 'function' && typeof x.once === 'function';
+export const isWritable = (x) => x && typeof x === 'object' && typeof x.write === 'function' && typeof x.once === 'function';
 
 /**
  * The written file, piece by piece: runs of the input copied through in chunks of at
@@ -42,7 +42,7 @@ const isWritable = (x) => x && typeof x === 'object' && typeof x.write === 'func
  * resolves to a view of input bytes (valid until the next call); `put(view)` takes each
  * chunk (a view of the heap, valid only until put returns or its promise settles).
  */
-async function emitPieces(eq, input, put, { signal, onProgress } = {}) {
+export async function emitPieces(eq, input, put, { signal, onProgress } = {}) {
   const total = eq.size();
   let done = 0;
   for (const p of eq.pieces()) {
@@ -61,7 +61,7 @@ async function emitPieces(eq, input, put, { signal, onProgress } = {}) {
 
 // Writes the pieces to a file at `path` (Node): to PATH.PID.tmp, renamed to PATH once
 // whole, so a failure or a cancel leaves no output file (and removes the temporary one).
-async function writeFile(path, emit) {
+export async function writeFile(path, emit) {
   const fs = await nodeImport('fs');
   const tmp = `${path}.${process.pid}.tmp`;
   let fd;
@@ -87,7 +87,7 @@ async function writeFile(path, emit) {
 
 // Writes the pieces to a Node Writable, waiting for 'drain' when it asks to; the stream
 // is not ended (the caller owns it).
-async function writeStream(stream, emit) {
+export async function writeStream(stream, emit) {
   await emit(
     (view) =>
       new Promise((resolve, reject) => {

@@ -1,0 +1,558 @@
+#include "compress/compress.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "onnx/tensor_data.hpp"
+
+#if __has_include("compress/prune.hpp")
+#include "compress/prune.hpp"
+#define QL_HAVE_PRUNE 1
+#else
+#define QL_HAVE_PRUNE 0
+#endif
+
+namespace ql::compress {
+
+bool pruningAvailable() { return QL_HAVE_PRUNE != 0; }
+
+namespace {
+
+using Dims = std::vector<int64_t>;
+
+bool isInitializer(const onnx::Graph& g, std::string_view name) {
+  for (const onnx::Tensor& t : g.initializers)
+    if (t.name == name) return true;
+  return false;
+}
+
+// Attribute ints, or `fallback` when absent.
+Dims intsAttr(const onnx::Node& n, std::string_view name, Dims fallback) {
+  const onnx::Attribute* a = n.attribute(name);
+  return a ? a->ints : fallback;
+}
+
+std::string_view strAttr(const onnx::Node& n, std::string_view name) {
+  const onnx::Attribute* a = n.attribute(name);
+  return a ? a->s : std::string_view{};
+}
+
+// ---- static shapes, as far as they follow from the graph inputs ----
+
+bool known(const Dims& d) {
+  for (int64_t v : d)
+    if (v <= 0) return false;
+  return true;
+}
+
+uint64_t product(const Dims& d, size_t from, size_t to) {
+  uint64_t p = 1;
+  for (size_t i = from; i < to && i < d.size(); ++i) p *= static_cast<uint64_t>(d[i]);
+  return p;
+}
+
+// Conv / pool output sizes of the spatial dims of x (rank 2 + k), kernel k dims.
+bool windowOut(const onnx::Node& n, const Dims& x, const Dims& kernel, bool ceilMode, Dims* out) {
+  const size_t k = kernel.size();
+  if (x.size() != k + 2) return false;
+  const Dims strides = intsAttr(n, "strides", Dims(k, 1)), dil = intsAttr(n, "dilations", Dims(k, 1));
+  Dims pads = intsAttr(n, "pads", Dims(2 * k, 0));
+  if (strides.size() != k || dil.size() != k || pads.size() != 2 * k) return false;
+  const std::string_view autoPad = strAttr(n, "auto_pad");
+  out->assign(k, 0);
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t in = x[i + 2], s = strides[i], eff = (kernel[i] - 1) * dil[i] + 1;
+    if (s <= 0 || eff <= 0) return false;
+    if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      (*out)[i] = (in + s - 1) / s;
+    } else {
+      if (autoPad == "VALID") pads[i] = pads[i + k] = 0;
+      const int64_t span = in + pads[i] + pads[i + k] - eff;
+      if (span < 0) return false;
+      (*out)[i] = (ceilMode ? (span + s - 1) / s : span / s) + 1;
+    }
+  }
+  return true;
+}
+
+bool broadcast(const std::vector<const Dims*>& ins, Dims* out) {
+  size_t r = 0;
+  for (const Dims* d : ins) r = std::max(r, d->size());
+  out->assign(r, 1);
+  for (const Dims* d : ins) {
+    for (size_t i = 0; i < d->size(); ++i) {
+      int64_t& o = (*out)[r - d->size() + i];
+      const int64_t v = (*d)[d->size() - 1 - (d->size() - 1 - i)];
+      if (v == o || v == 1) continue;
+      if (o != 1) return false;
+      o = v;
+    }
+  }
+  return true;
+}
+
+class Shapes {
+ public:
+  explicit Shapes(const onnx::Model& model) {
+    const onnx::Graph& g = model.graph;
+    for (const onnx::Tensor& t : g.initializers) {
+      dims_[t.name] = t.dims;
+      consts_[t.name] = &t;
+    }
+    for (const onnx::ValueInfo& v : g.inputs) {
+      if (!v.hasShape || dims_.count(v.name)) continue;
+      Dims d;
+      for (const onnx::Dimension& x : v.shape) d.push_back(x.hasValue ? x.value : -1);
+      if (known(d)) dims_[v.name] = d;
+    }
+    for (const onnx::Node& n : g.nodes) infer(n);
+  }
+  const Dims* get(std::string_view name) const {
+    auto it = dims_.find(name);
+    return it == dims_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  void set(const onnx::Node& n, Dims d, size_t output = 0) {
+    if (output < n.outputs.size() && !n.outputs[output].empty() && known(d)) dims_[n.outputs[output]] = std::move(d);
+  }
+  const Dims* in(const onnx::Node& n, size_t i) const { return i < n.inputs.size() ? get(n.inputs[i]) : nullptr; }
+  bool constInts(std::string_view name, Dims* out) const {
+    auto it = consts_.find(name);
+    if (it == consts_.end() || it->second->dataType != onnx::kInt64) return false;
+    auto v = onnx::readAsDouble(*it->second);
+    if (!v.ok()) return false;
+    out->clear();
+    for (double x : v.value()) out->push_back(static_cast<int64_t>(x));
+    return true;
+  }
+  bool constValues(std::string_view name, std::vector<double>* out) const {
+    auto it = consts_.find(name);
+    if (it == consts_.end()) return false;
+    auto v = onnx::readAsDouble(*it->second);
+    if (!v.ok()) return false;
+    *out = std::move(v.value());
+    return true;
+  }
+  void infer(const onnx::Node& n) {
+    static const std::unordered_set<std::string_view> unary = {"Relu",
+                                                               "Clip",
+                                                               "Sigmoid",
+                                                               "Tanh",
+                                                               "LeakyRelu",
+                                                               "HardSigmoid",
+                                                               "HardSwish",
+                                                               "Elu",
+                                                               "Selu",
+                                                               "BatchNormalization",
+                                                               "Identity",
+                                                               "Dropout",
+                                                               "Softmax",
+                                                               "LogSoftmax",
+                                                               "LRN",
+                                                               "InstanceNormalization",
+                                                               "Neg",
+                                                               "Abs",
+                                                               "Sqrt",
+                                                               "Exp",
+                                                               "Erf",
+                                                               "Cast",
+                                                               "PRelu",
+                                                               "Gelu",
+                                                               "Mish",
+                                                               "Softplus",
+                                                               "LayerNormalization",
+                                                               "Floor",
+                                                               "Ceil",
+                                                               "Round",
+                                                               "Reciprocal"};
+    static const std::unordered_set<std::string_view> binary = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"};
+    if (!n.domain.empty() && n.domain != "ai.onnx") return;
+    const std::string_view op = n.opType;
+    const Dims* x = in(n, 0);
+    if (!x) return;
+    if (unary.count(op)) {
+      set(n, *x);
+    } else if (binary.count(op)) {
+      std::vector<const Dims*> ins;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const Dims* d = in(n, i);
+        if (!d) return;
+        ins.push_back(d);
+      }
+      Dims out;
+      if (broadcast(ins, &out)) set(n, out);
+    } else if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "LpPool") {
+      Dims kernel = intsAttr(n, "kernel_shape", {});
+      int64_t channels = x->size() > 1 ? (*x)[1] : 0;
+      if (op == "Conv") {
+        const Dims* w = in(n, 1);
+        if (!w || w->size() < 3) return;
+        if (kernel.empty()) kernel.assign(w->begin() + 2, w->end());
+        channels = (*w)[0];
+      }
+      Dims sp;
+      if (!windowOut(n, *x, kernel, n.intAttr("ceil_mode", 0) != 0, &sp)) return;
+      Dims out = {(*x)[0], channels};
+      out.insert(out.end(), sp.begin(), sp.end());
+      set(n, out);
+    } else if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+      Dims out = *x;
+      for (size_t i = 2; i < out.size(); ++i) out[i] = 1;
+      set(n, out);
+    } else if (op == "Flatten") {
+      int64_t axis = n.intAttr("axis", 1);
+      if (axis < 0) axis += static_cast<int64_t>(x->size());
+      if (axis < 0 || axis > static_cast<int64_t>(x->size())) return;
+      set(n, {static_cast<int64_t>(product(*x, 0, axis)), static_cast<int64_t>(product(*x, axis, x->size()))});
+    } else if (op == "Reshape") {
+      Dims shape;
+      if (n.inputs.size() < 2 || !constInts(n.inputs[1], &shape)) return;
+      const uint64_t total = product(*x, 0, x->size());
+      uint64_t rest = 1;
+      int minus = -1;
+      for (size_t i = 0; i < shape.size(); ++i) {
+        if (shape[i] == 0 && i < x->size()) shape[i] = (*x)[i];
+        if (shape[i] == -1) {
+          if (minus >= 0) return;
+          minus = static_cast<int>(i);
+        } else if (shape[i] > 0) {
+          rest *= static_cast<uint64_t>(shape[i]);
+        } else {
+          return;
+        }
+      }
+      if (minus >= 0) {
+        if (rest == 0 || total % rest) return;
+        shape[minus] = static_cast<int64_t>(total / rest);
+      }
+      set(n, shape);
+    } else if (op == "Gemm") {
+      const Dims* b = in(n, 1);
+      if (!b || x->size() != 2 || b->size() != 2) return;
+      const int64_t M = n.intAttr("transA", 0) ? (*x)[1] : (*x)[0];
+      const int64_t N = n.intAttr("transB", 0) ? (*b)[0] : (*b)[1];
+      set(n, {M, N});
+    } else if (op == "MatMul") {
+      const Dims* b = in(n, 1);
+      if (!b || x->size() < 2 || b->size() < 2) return;
+      Dims ba(x->begin(), x->end() - 2), bb(b->begin(), b->end() - 2), out;
+      if (!broadcast({&ba, &bb}, &out)) return;
+      out.push_back((*x)[x->size() - 2]);
+      out.push_back((*b)[b->size() - 1]);
+      set(n, out);
+    } else if (op == "Concat") {
+      int64_t axis = n.intAttr("axis", 0);
+      if (axis < 0) axis += static_cast<int64_t>(x->size());
+      if (axis < 0 || axis >= static_cast<int64_t>(x->size())) return;
+      Dims out = *x;
+      out[axis] = 0;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const Dims* d = in(n, i);
+        if (!d || d->size() != x->size()) return;
+        out[axis] += (*d)[axis];
+      }
+      set(n, out);
+    } else if (op == "Pad") {
+      Dims pads = intsAttr(n, "pads", {});
+      if (n.inputs.size() > 1 && !constInts(n.inputs[1], &pads)) return;
+      if (n.inputs.size() > 3 && !n.inputs[3].empty()) return;  // axes: not followed
+      if (pads.size() != 2 * x->size()) return;
+      Dims out = *x;
+      for (size_t i = 0; i < out.size(); ++i) out[i] += pads[i] + pads[i + out.size()];
+      set(n, out);
+    } else if (op == "Resize" || op == "Upsample") {
+      std::vector<double> v;
+      Dims sizes;
+      if (op == "Resize" && n.inputs.size() > 3 && !n.inputs[3].empty()) {
+        if (constInts(n.inputs[3], &sizes) && sizes.size() == x->size()) set(n, sizes);
+        return;
+      }
+      const size_t si = op == "Resize" ? 2 : 1;
+      if (si < n.inputs.size() && !n.inputs[si].empty()) {
+        if (!constValues(n.inputs[si], &v)) return;
+      } else {
+        const onnx::Attribute* a = n.attribute("scales");
+        if (!a) return;
+        v.assign(a->floats.begin(), a->floats.end());
+      }
+      if (v.size() != x->size()) return;
+      Dims out = *x;
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(std::floor(double(out[i]) * v[i]));
+      set(n, out);
+    } else if (op == "Transpose") {
+      Dims perm = intsAttr(n, "perm", {});
+      if (perm.empty())
+        for (size_t i = x->size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+      if (perm.size() != x->size()) return;
+      Dims out;
+      for (int64_t p : perm) {
+        if (p < 0 || p >= static_cast<int64_t>(x->size())) return;
+        out.push_back((*x)[p]);
+      }
+      set(n, out);
+    }
+  }
+  std::unordered_map<std::string_view, Dims> dims_;
+  std::unordered_map<std::string_view, const onnx::Tensor*> consts_;
+};
+
+// The attributes of a node that the new nodes copy (INT, INTS, FLOAT, STRING only).
+std::vector<onnx::NewAttribute> copyAttributes(const onnx::Node& n, const std::unordered_set<std::string_view>& drop) {
+  std::vector<onnx::NewAttribute> out;
+  for (const onnx::Attribute& a : n.attributes) {
+    if (drop.count(a.name)) continue;
+    onnx::NewAttribute x;
+    x.name = std::string(a.name);
+    if (!a.ints.empty() || a.type == onnx::NewAttribute::kInts)
+      x = onnx::NewAttribute::list(x.name, a.ints);
+    else if (a.hasI)
+      x = onnx::NewAttribute::integer(x.name, a.i);
+    else if (a.hasF)
+      x = onnx::NewAttribute::real(x.name, a.f);
+    else if (a.hasS)
+      x = onnx::NewAttribute::string(x.name, std::string(a.s));
+    else
+      continue;
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+std::string uniqueName(std::string base, std::vector<std::string>& used) {
+  std::string name = base;
+  for (int k = 2; std::find(used.begin(), used.end(), name) != used.end(); ++k) name = base + "_" + std::to_string(k);
+  used.push_back(name);
+  return name;
+}
+
+}  // namespace
+
+std::vector<std::string> graphNames(const onnx::Model& model) {
+  std::unordered_set<std::string> set;
+  const onnx::Graph& g = model.graph;
+  for (const onnx::Node& n : g.nodes) {
+    set.emplace(n.name);
+    for (auto s : n.inputs) set.emplace(s);
+    for (auto s : n.outputs) set.emplace(s);
+  }
+  for (const onnx::Tensor& t : g.initializers) set.emplace(t.name);
+  for (const onnx::ValueInfo& v : g.inputs) set.emplace(v.name);
+  for (const onnx::ValueInfo& v : g.outputs) set.emplace(v.name);
+  for (const onnx::ValueInfo& v : g.valueInfo) set.emplace(v.name);
+  return {set.begin(), set.end()};
+}
+
+std::string writeRefusal(const onnx::Model& model, const graph::Layer& L, const SvdFit& /*fit*/) {
+  const onnx::Graph& g = model.graph;
+  if (!L.path.empty()) return "inside the sub-graph " + L.path + " (the writer edits the main graph)";
+  if (L.graph != &g || !L.node) return "not in the main graph";
+  if (L.quant.present) return "quantized weight (" + std::string(L.quant.via) + ")";
+  if (!L.via.empty()) return "the weight reaches the layer through " + std::string(L.via.front());
+  if (!isInitializer(g, L.weightName)) return "the weight is not an initializer";
+  // Before IR 4 every initializer must also be a graph input; the writer adds none.
+  if (model.irVersion < 4) return "IR version " + std::to_string(model.irVersion) + " (initializers must be graph inputs)";
+  size_t uses = 0;
+  for (const onnx::Node& n : g.nodes)
+    for (auto s : n.inputs) uses += s == L.weightName;
+  for (const onnx::ValueInfo& v : g.outputs) uses += v.name == L.weightName;
+  if (uses != 1) return "the weight is shared (used " + std::to_string(uses) + " times)";
+  if (L.weight && L.weight->dataType != onnx::kFloat)
+    return "weight stored as " + onnx::dataTypeName(L.weight->dataType) + " (the writer writes float32 factors)";
+  const onnx::Node& n = *L.node;
+  for (const onnx::Attribute& a : n.attributes)
+    if (a.t || a.g || !a.graphs.empty() || !a.tensors.empty() || !a.floats.empty() || !a.strings.empty() ||
+        !a.refAttrName.empty())
+      return "attribute '" + std::string(a.name) + "' of a kind the split does not carry";
+  if (L.op == "Gemm" && n.intAttr("transA", 0) != 0) return "Gemm with transA = 1";
+  return "";
+}
+
+std::vector<Positions> layerPositions(const onnx::Model& model, const graph::Discovery& d) {
+  Shapes shapes(model);
+  std::vector<Positions> out(d.layers.size());
+  for (size_t i = 0; i < d.layers.size(); ++i) {
+    const graph::Layer& L = d.layers[i];
+    if (!L.path.empty() || !L.node || L.node->outputs.empty()) continue;
+    const Dims* y = shapes.get(L.node->outputs[0]);
+    const Dims* x = L.node->inputs.empty() ? nullptr : shapes.get(L.node->inputs[0]);
+    if (!y || y->size() < 2) continue;
+    const size_t r = y->size();
+    if (L.op == "Conv") {
+      out[i].out = product(*y, 0, r) / static_cast<uint64_t>((*y)[1]);
+      if (r == 4 && x && x->size() == 4) out[i].mid = static_cast<uint64_t>((*y)[0] * (*y)[2] * (*x)[3]);
+    } else if (L.op == "Gemm" || L.op == "MatMul") {
+      const size_t ch = L.weightOnLeft ? r - 2 : r - 1;
+      out[i].out = product(*y, 0, r) / static_cast<uint64_t>((*y)[ch]);
+    }
+  }
+  return out;
+}
+
+Result<LayerCurves> layerCurves(const onnx::Model& model, const graph::Discovery& discovery, const graph::Layer& L,
+                                const Positions& pos, wire::Bytes weightExternal, bool prune) {
+  LayerCurves lc;
+  lc.layer = L.name;
+  lc.params = L.layout.elementCount();
+  lc.macs = pos.out ? lc.params * pos.out : 0;
+  if (L.op == "Conv" && pos.out && L.groups > 1) lc.macs = lc.params * pos.out;  // params already I/g per output
+  SvdFit fit = svdFit(L);
+  if (fit.refused.empty()) fit.refused = writeRefusal(model, L, fit);
+  Curve c;
+  if (fit.refused.empty()) {
+    auto values = analysis::layerWeightValues(L, weightExternal);
+    if (!values.ok()) return values.error();
+    const std::vector<double> m = svdMatrix(L, fit, values.value());
+    c = svdCurve(fit, squaredSingularValues(m, fit.rows, fit.cols), lc.params, pos.out, pos.mid);
+  } else {
+    c.method =
+        L.op == "Conv" && L.shape.size() == 4 && (L.shape[2] != 1 || L.shape[3] != 1) ? Method::SpatialSvd : Method::WeightSvd;
+    c.refused = fit.refused;
+  }
+  lc.curves.push_back(std::move(c));
+#if QL_HAVE_PRUNE
+  if (prune) lc.curves.push_back(pruneCurve(model, discovery, L));
+#else
+  (void)discovery;
+  (void)prune;
+#endif
+  return lc;
+}
+
+Result<bool> addSvdEdit(const onnx::Model& model, const graph::Layer& L, int64_t rank, wire::Bytes weightExternal,
+                        onnx::GraphEdit& edit, std::vector<std::string>& used) {
+  const SvdFit fit = svdFit(L);
+  if (!fit.refused.empty()) return makeError(ErrorCode::Unsupported, "layer '" + L.name + "': " + fit.refused);
+  const std::string why = writeRefusal(model, L, fit);
+  if (!why.empty()) return makeError(ErrorCode::Unsupported, "layer '" + L.name + "' cannot be written split: " + why);
+  auto values = analysis::layerWeightValues(L, weightExternal);
+  if (!values.ok()) return values.error();
+  const onnx::Node& n = *L.node;
+  const bool conv = L.op == "Conv";
+  SvdFactors f = svdFactors(fit, svdMatrix(L, fit, values.value()), rank, conv, L.weightOnLeft);
+  const std::string base(L.weightName);
+  onnx::TensorData t1, t2;
+  t1.name = uniqueName(base + ".svd1", used);
+  t2.name = uniqueName(base + ".svd2", used);
+  t1.dims = f.firstDims;
+  t2.dims = f.secondDims;
+  t1.floats = std::move(f.first);
+  t2.floats = std::move(f.second);
+  const std::string mid = uniqueName(std::string(n.outputs.empty() ? L.name : n.outputs[0]) + ".svd_mid", used);
+  const std::string nodeName = n.name.empty() ? L.name : std::string(n.name);
+  onnx::NewNode a, b;
+  a.after = b.after = L.nodeIndex;
+  a.name = uniqueName(nodeName + ".svd1", used);
+  b.name = uniqueName(nodeName + ".svd2", used);
+  a.domain = b.domain = std::string(n.domain);
+  a.outputs = {mid};
+  for (auto s : n.outputs) b.outputs.emplace_back(s);
+  // The node's data input: the one that is not the weight (or the bias).
+  const int bias = L.spec->bias, weightInput = L.weightOnLeft ? 0 : 1, dataInput = L.weightOnLeft ? 1 : 0;
+  if (n.inputs.size() < 2 || n.inputs[weightInput] != L.weightName)
+    return makeError(ErrorCode::Unsupported, "layer '" + L.name + "': the weight is not the node's expected input");
+  const std::string x(n.inputs[dataInput]);
+  const bool hasBias = bias >= 0 && static_cast<size_t>(bias) < n.inputs.size() && !n.inputs[bias].empty();
+  if (conv) {
+    a.opType = b.opType = "Conv";
+    a.inputs = {x, t1.name};
+    b.inputs = {mid, t2.name};
+    if (hasBias) b.inputs.emplace_back(n.inputs[bias]);
+    if (fit.method == Method::WeightSvd) {
+      a.attributes = copyAttributes(n, {"group"});
+      const size_t k = L.shape.size() - 2;
+      b.attributes = {onnx::NewAttribute::list("kernel_shape", Dims(k, 1))};
+      if (k != 2) {  // 1-D / 3-D 1x1: factors carry the stored rank
+        t1.dims.resize(2 + k, 1);
+        t2.dims.resize(2 + k, 1);
+      }
+    } else {
+      const Dims s = intsAttr(n, "strides", {1, 1}), dl = intsAttr(n, "dilations", {1, 1}), p = intsAttr(n, "pads", {0, 0, 0, 0});
+      if (s.size() != 2 || dl.size() != 2 || p.size() != 4)
+        return makeError(ErrorCode::Unsupported, "layer '" + L.name + "': strides, dilations or pads of an unexpected length");
+      // auto_pad SAME_* pads each axis from its own size, kernel, stride and dilation, so
+      // both halves carry it as it is (their other axis has kernel 1, stride 1: no pad).
+      const std::string_view autoPad = strAttr(n, "auto_pad");
+      const bool explicitPads = autoPad.empty() || autoPad == "NOTSET";
+      auto common = [&](onnx::NewNode& nn) {
+        if (!explicitPads) {
+          nn.attributes.erase(std::remove_if(nn.attributes.begin(), nn.attributes.end(),
+                                             [](const onnx::NewAttribute& x) { return x.name == "pads"; }),
+                              nn.attributes.end());
+          nn.attributes.push_back(onnx::NewAttribute::string("auto_pad", std::string(autoPad)));
+        }
+      };
+      a.attributes = {onnx::NewAttribute::list("kernel_shape", {fit.kh, 1}), onnx::NewAttribute::list("strides", {s[0], 1}),
+                      onnx::NewAttribute::list("dilations", {dl[0], 1}), onnx::NewAttribute::list("pads", {p[0], 0, p[2], 0})};
+      b.attributes = {onnx::NewAttribute::list("kernel_shape", {1, fit.kw}), onnx::NewAttribute::list("strides", {1, s[1]}),
+                      onnx::NewAttribute::list("dilations", {1, dl[1]}), onnx::NewAttribute::list("pads", {0, p[1], 0, p[3]})};
+      common(a);
+      common(b);
+    }
+  } else if (L.op == "Gemm") {
+    a.opType = "MatMul";
+    a.inputs = {x, t1.name};
+    b.opType = "Gemm";
+    b.inputs = {mid, t2.name};
+    if (n.inputs.size() > 2 && !n.inputs[2].empty()) b.inputs.emplace_back(n.inputs[2]);
+    b.attributes = copyAttributes(n, {"transA", "transB"});
+  } else {  // MatMul
+    a.opType = b.opType = "MatMul";
+    if (L.weightOnLeft) {
+      a.inputs = {t1.name, x};
+      b.inputs = {t2.name, mid};
+    } else {
+      a.inputs = {x, t1.name};
+      b.inputs = {mid, t2.name};
+    }
+  }
+  edit.removeNodes.push_back(L.nodeIndex);
+  edit.addNodes.push_back(std::move(a));
+  edit.addNodes.push_back(std::move(b));
+  edit.removeInitializers.emplace_back(L.weightName);
+  edit.addInitializers.push_back(std::move(t1));
+  edit.addInitializers.push_back(std::move(t2));
+  return true;
+}
+
+Result<onnx::GraphEdit> planEdit(const onnx::Model& model, const graph::Discovery& d, const Plan& plan,
+                                 const analysis::ExternalResolver* external) {
+  onnx::GraphEdit edit;
+  std::vector<std::string> used = graphNames(model);
+  std::unordered_map<std::string_view, const graph::Layer*> byName;
+  for (const graph::Layer& L : d.layers) byName.emplace(L.name, &L);
+  for (const LayerChoice& c : plan.layers) {
+    if (!c.compressed) continue;
+    auto it = byName.find(c.layer);
+    if (it == byName.end())
+      return makeError(ErrorCode::InvalidArgument, "the plan names a layer the model does not have: '" + c.layer + "'");
+    const graph::Layer& L = *it->second;
+    wire::Bytes ext;
+    if (L.weight && L.weight->external) {
+      if (!external)
+        return makeError(ErrorCode::MissingExternalData, "layer '" + L.name + "': its weight is in an external file");
+      auto ref = onnx::externalRef(*L.weight);
+      if (!ref.ok()) return ref.error();
+      auto bytes = (*external)(*L.weight, ref.value());
+      if (!bytes.ok()) return bytes.error();
+      ext = bytes.value();
+    }
+    if (c.method == Method::ChannelPrune) {
+#if QL_HAVE_PRUNE
+      auto r = addPruneEdit(model, d, L, c.keep, edit);
+      if (!r.ok()) return r.error();
+      continue;
+#else
+      return makeError(ErrorCode::Unsupported, "this build has no channel pruning (layer '" + L.name + "')");
+#endif
+    }
+    auto r = addSvdEdit(model, L, c.keep, ext, edit, used);
+    if (!r.ok()) return r.error();
+  }
+  return edit;
+}
+
+}  // namespace ql::compress

@@ -1,0 +1,197 @@
+// Compressibility (issue 15) on real models: the curves against numpy.linalg.svd of the
+// same reshapes (tools/reference/compress_ref.py), the written model at full rank equal to
+// the original in onnxruntime-node, the plan holding no more parameters than asked, and
+// the model-output SQNR of the plan against a uniform plan at 0.9 and 0.5 (printed).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { analyze, compress, compressibility, QuantLensError } from '../../web/src/index.js';
+import { fetchedModelFiles, generatedModelFiles, root, run, sharedModelFiles } from './helpers.mjs';
+import { feedsFor, maskFlips, maxRelativeError, modelInputs, runAll, session, sqnrDb } from './ort.mjs';
+
+const models = () => [...sharedModelFiles(), ...fetchedModelFiles()];
+const reference = async (model) => {
+  const r = await run('/usr/bin/python3', [path.join(root, 'tools', 'reference', 'compress_ref.py'), model]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+};
+const svdCurve = (layer) => layer.full.find((c) => c.method === 'weight-svd' || c.method === 'spatial-svd');
+
+test('curves: every SVD point matches numpy.linalg.svd of the same reshape', async (t) => {
+  const files = models();
+  if (!files.length) return t.skip('no real models');
+  let layers = 0;
+  let points = 0;
+  let macsChecked = 0;
+  for (const file of files) {
+    const ref = await reference(file);
+    const ours = await compressibility(file, { full: true, ratio: 1 });
+    const byName = new Map(ours.layers.map((l) => [l.name, l]));
+    const compressible = ours.layers.filter((l) => svdCurve(l) && !svdCurve(l).refused).map((l) => l.name);
+    // The same layers are compressible for both (the reference finds them on its own).
+    assert.deepEqual(compressible.sort(), ref.layers.map((l) => l.name).sort(), path.basename(file));
+    for (const r of ref.layers) {
+      const c = svdCurve(byName.get(r.name));
+      assert.equal(c.method, r.method, `${r.name}: method`);
+      // MACs where both know the shapes; ours may know fewer (our propagation covers fewer ops).
+      const ourMacs = byName.get(r.name).macs;
+      if (ourMacs !== null) {
+        assert.equal(ourMacs, r.macs, `${path.basename(file)} ${r.name}: MACs`);
+        macsChecked++;
+      }
+      const sq = r.s.map((s) => s * s);
+      const total = sq.reduce((a, b) => a + b, 0);
+      const whole = r.rows * r.cols;
+      const last = c.keep.length - 1;
+      assert.equal(c.keep[last], Math.min(r.rows, r.cols), `${r.name}: the full rank`);
+      assert.equal(c.params[last], whole, `${r.name}: stored parameters`);
+      assert.equal(c.sqnrDb[last], Infinity);
+      // Ranks 1.. while r·(rows + cols) < rows·cols.
+      let expected = 0;
+      while (expected + 1 < Math.min(r.rows, r.cols) && (expected + 1) * (r.rows + r.cols) < whole) expected++;
+      assert.equal(last, expected, `${r.name}: number of saving ranks`);
+      for (let j = 0; j < last; j++) {
+        const rank = c.keep[j];
+        assert.equal(rank, j + 1);
+        assert.equal(c.params[j], rank * (r.rows + r.cols));
+        const tail = sq.slice(rank).reduce((a, b) => a + b, 0);
+        if (!(tail > 1e-9 * total)) continue; // beyond 90 dB the Gram route's round-off shows
+        const want = 10 * Math.log10(total / tail);
+        assert.ok(
+          Math.abs(c.sqnrDb[j] - want) < 1e-3,
+          `${path.basename(file)} ${r.name} rank ${rank}: ${c.sqnrDb[j]} vs numpy ${want}`,
+        );
+        points++;
+      }
+      layers++;
+    }
+  }
+  t.diagnostic(
+    `${layers} layers, ${points} points checked against numpy; MACs of ${macsChecked} layers against onnx.shape_inference`,
+  );
+  assert.ok(layers > 50);
+});
+
+// The models onnxruntime runs with known input ranges (tests/js/ort.mjs).
+const runnable = () => models().filter((f) => modelInputs[path.basename(f)]);
+
+async function outputs(bytesOrPath, file, seeds = [1, 2]) {
+  const s = await session(bytesOrPath);
+  const out = [];
+  for (const seed of seeds) out.push(await runAll(s, feedsFor(file, s, { seed })));
+  await s.release?.();
+  return out;
+}
+
+test('full rank: the written model equals the original in onnxruntime within 1e-4', async (t) => {
+  const files = runnable();
+  if (!files.length) return t.skip('no real models');
+  for (const file of files) {
+    const c = await compressibility(file, { full: true, ratio: 1 });
+    const keep = {};
+    for (const l of c.layers) {
+      const k = svdCurve(l);
+      if (k && !k.refused) keep[l.name] = k.keep[k.keep.length - 1];
+    }
+    if (!Object.keys(keep).length) continue;
+    const w = await compress(file, { keep });
+    assert.equal(w.layers.filter((l) => l.rank !== null).length, Object.keys(keep).length);
+    const want = await outputs(file, file);
+    const got = await outputs(w.bytes, file);
+    // As for equalization: a peak-picking mask (M-LSD's Equal(x, MaxPool(x))) may flip
+    // where float noise breaks a tie; those elements are counted, then left out.
+    const { flips, total } = maskFlips(want, got, 1e-4);
+    assert.ok(flips <= 1e-3 * total, `${path.basename(file)}: ${flips} of ${total} output elements flipped`);
+    const err = maxRelativeError(want, got).worst;
+    t.diagnostic(
+      `${path.basename(file)}: ${Object.keys(keep).length} layers split at full rank, max relative error ${err.toExponential(2)}` +
+        (flips ? ` (${flips} of ${total} mask elements flipped)` : ''),
+    );
+    assert.ok(err < 1e-4, `${path.basename(file)}: ${err}`);
+  }
+});
+
+test('plan vs uniform at 0.9 and 0.5: no more parameters than asked; output SQNR of both', async (t) => {
+  const files = runnable();
+  if (!files.length) return t.skip('no real models');
+  const rows = [];
+  for (const file of files) {
+    const ref = await outputs(file, file);
+    for (const ratio of [0.9, 0.5]) {
+      let plan;
+      try {
+        plan = await compress(file, { ratio });
+      } catch (e) {
+        assert.ok(e instanceof QuantLensError && e.code === 'INVALID_ARGUMENT', e.message);
+        assert.match(e.message, /reach .* at the least/);
+        rows.push(`${path.basename(file)} @${ratio}: unreachable (${e.message})`);
+        continue;
+      }
+      const uniform = await compress(file, { ratio, uniform: true });
+      // What the written file holds: its weight layers' parameters, as analyze() counts them.
+      const a = await analyze(plan.bytes);
+      const held = a.layers.reduce((s, l) => s + l.shape.reduce((x, y) => x * y, 1), 0);
+      assert.equal(held, plan.achieved.paramsAfter);
+      assert.ok(held <= ratio * plan.achieved.paramsBefore, `${path.basename(file)} @${ratio}: ${held}`);
+      assert.ok(uniform.achieved.paramsAfter <= ratio * uniform.achieved.paramsBefore);
+      const p = sqnrDb(ref, await outputs(plan.bytes, file)).overall;
+      const u = sqnrDb(ref, await outputs(uniform.bytes, file)).overall;
+      assert.ok(!Number.isNaN(p) && !Number.isNaN(u));
+      rows.push(
+        `${path.basename(file)} @${ratio}: plan ${p.toFixed(2)} dB (params ${plan.achieved.params.toFixed(3)}), ` +
+          `uniform ${u.toFixed(2)} dB (params ${uniform.achieved.params.toFixed(3)})${p < u ? '  PLAN WORSE' : ''}`,
+      );
+    }
+  }
+  for (const r of rows) t.diagnostic(r);
+});
+
+test('errors are values with codes: bad ratio, --by macs without shapes, prune without pruning', async () => {
+  const file = fetchedModelFiles()[0] ?? path.join(root, 'models', 'fetched', 'mlsd_320x320_tiny.onnx');
+  await assert.rejects(compress(file, { ratio: 0 }), (e) => e.code === 'INVALID_ARGUMENT' && /ratio/.test(e.message));
+  await assert.rejects(compress(file, { ratio: 0.5, by: 'flops' }), (e) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(compress(file, { ratio: 0.5, method: 'magic' }), (e) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(compress(new Uint8Array([1, 2, 3]), { ratio: 0.5 }), (e) => e instanceof QuantLensError);
+  // M-LSD's Resize and Pad leave spatial sizes unknown: planning by MACs says to plan by parameters.
+  await assert.rejects(
+    compress(file, { ratio: 0.5, by: 'macs' }),
+    (e) => e.code === 'UNSUPPORTED' && /--by params/.test(e.message),
+  );
+  // Pruning: refused with a code in a build without it, planned in one with it.
+  const pruned = await compressibility(file, { ratio: 0.9, method: 'auto' }).catch((e) => e);
+  if (pruned instanceof Error) assert.ok(pruned.code === 'UNSUPPORTED' && /svd/.test(pruned.message), pruned.message);
+  else assert.ok(pruned.layers.some((l) => l.curves.some((c) => c.method === 'channel-prune')));
+});
+
+test('edge-case models: curves never crash; every written model passes onnx.checker where the original does', async (t) => {
+  const files = generatedModelFiles();
+  if (!files.length) return t.skip('no generated models (tools/make_test_models.py)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-compress-'));
+  const checker = (f) =>
+    run('/usr/bin/python3', ['-c', 'import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', f]);
+  let written = 0;
+  try {
+    for (const file of files) {
+      const name = path.basename(file);
+      let c;
+      try {
+        c = await compressibility(file, { ratio: 0.9 });
+      } catch (e) {
+        assert.ok(e instanceof QuantLensError, `${name}: ${e.stack}`);
+        continue;
+      }
+      if (!c.plan || (await checker(file)).code !== 0) continue;
+      const out = path.join(dir, name);
+      await compress(file, { ratio: 0.9, output: out });
+      const r = await checker(out);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      written++;
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  t.diagnostic(`${written} written models passed onnx.checker`);
+  assert.ok(written > 5);
+});
