@@ -243,21 +243,25 @@ export function ancestors(model, id) {
 }
 
 // The collapsed set a model opens with: nothing collapsed up to COLLAPSE_ABOVE nodes; above
-// it every group collapsed, then expanded outermost first while the boxes shown stay within
-// `budget`.
-export function defaultCollapsed(model, budget = 150) {
-  const all = new Set(model.groups.keys());
+// it every group collapsed, the groups around the nodes in `show` (the selected layer's) opened,
+// then others opened outermost first while the boxes shown stay within `budget`.
+export function defaultCollapsed(model, budget = 150, show = []) {
   if (model.nodes.length <= COLLAPSE_ABOVE) return new Set();
-  const collapsed = new Set(all);
+  const collapsed = new Set(model.groups.keys());
   let shown = model.top.length;
+  const open = (id) => {
+    collapsed.delete(id);
+    shown += model.groups.get(id).members.length; // one box becomes its members, in a box of its own
+  };
+  for (const id of show) for (const g of ancestors(model, id)) if (collapsed.has(g)) open(g);
   const queue = model.top.filter((m) => m.type === 'group').map((m) => m.id);
   while (queue.length) {
     const id = queue.shift();
     const grp = model.groups.get(id);
-    const more = grp.members.length; // one box becomes its members, in a box of its own
-    if (shown + more > budget) continue;
-    collapsed.delete(id);
-    shown += more;
+    if (collapsed.has(id)) {
+      if (shown + grp.members.length > budget) continue;
+      open(id);
+    }
     for (const m of grp.members) if (m.type === 'group') queue.push(m.id);
   }
   return collapsed;

@@ -89,7 +89,6 @@ export function renderGraphView(element, analysis, options = {}) {
   const layers = analysis.layers || [];
   const state = {
     scheme: options.scheme || 'int8PerTensor',
-    collapsed: defaultCollapsed(model),
     selected: Number.isInteger(options.selected) ? options.selected : null,
     matches: [],
     match: -1,
@@ -97,6 +96,12 @@ export function renderGraphView(element, analysis, options = {}) {
     positions: new Map(), // item key -> {x, y, width, height} (absolute)
     transform: null,
   };
+  // Opens with the groups around the selected layer open (one layout, not two).
+  state.collapsed = defaultCollapsed(
+    model,
+    undefined,
+    model.byLayer.has(state.selected) ? [model.byLayer.get(state.selected)] : [],
+  );
   const tip = tooltip(root);
 
   // ---------------------------------------------------------------- controls
@@ -661,9 +666,9 @@ export function renderGraphView(element, analysis, options = {}) {
     });
   let lastQuery = '';
 
-  layout().then(() => {
-    if (state.selected != null && model.byLayer.has(state.selected)) return reveal(model.byLayer.get(state.selected));
-  });
+  layout({ thenReveal: model.byLayer.has(state.selected) ? `n${model.byLayer.get(state.selected)}` : null }).then(() =>
+    markSelection(),
+  );
 
   return {
     ready,
