@@ -732,7 +732,7 @@ function buildPage() {
       el('label', {}, 'sweeps at most ', el('input', { type: 'number', name: 'maxIterations', min: 1, max: 1000, value: 50 })),
       el('button', { id: 'ql-eq-run', type: 'submit', 'data-needs-idle': true, text: 'Run equalization' }),
     );
-    panels[2].append(form);
+    panels[TABS.findIndex(([t]) => t === 'equalization')].append(form);
   }
   for (const p of panels) p.append(el('div', { class: 'ql-tab-body' }));
 
