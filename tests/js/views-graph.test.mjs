@@ -460,6 +460,15 @@ describe(
         assert.equal(await page.$eval('#ql-layer-select', (s) => s.value), String(j));
         await page.click('#ql-tabbtn-model');
         await page.waitForSelector(`table.ql-layer-table tbody tr[data-position="${j}"].ql-selected`);
+        // Equalization run in the page: its view draws the sequences and stops on the graph.
+        await page.click('#ql-tabbtn-equalization');
+        await page.click('#ql-eq-run');
+        await page.waitForSelector('body[data-state="done"] #ql-eq-graph .ql-graph-view[data-state="drawn"]');
+        const eq = await equalize(mlsd);
+        const drawnSeqs = await page.$$eval('#ql-eq-graph path.ql-graph-sequence', (p) => p.length);
+        assert.equal(drawnSeqs, eq.sequences.filter((q) => q.layers.length >= 2).length);
+        await page.$eval('#ql-eq-graph', (e) => e.scrollIntoView());
+        await screenshot(page, 'graph-app-equalization', { fullPage: false });
         assert.deepEqual(page.errors, []);
         await page.close();
 

@@ -461,13 +461,28 @@ function renderTab(tab) {
       const k = a.layers.findIndex((l) => l.name === name);
       if (k >= 0) selectLayer(k, 'equalization');
     };
-    state.views.equalization = renderEqualizationView(
+    const eqView = renderEqualizationView(
       body,
       state.equalization,
       state.mode === 'app'
         ? { onDownload: downloadEqualized, onAnalyze: openEqualized, onCompare: compareEqualized, onSelect }
         : { onSelect },
     );
+    // The sequences and their stops on the graph (the Graph tab draws them too).
+    const onGraph = el('section', { id: 'ql-eq-graph' }, el('h3', { text: 'Sequences and stops on the graph' }));
+    body.append(onGraph);
+    const graphView = renderGraphView(onGraph, a, {
+      scheme: state.scheme,
+      selected: state.layer,
+      equalization: state.equalization,
+      onSelect: (k) => selectLayer(k, 'equalization-graph'),
+    });
+    state.views.equalization = {
+      destroy() {
+        graphView.destroy();
+        eqView.destroy();
+      },
+    };
   } else if (tab === 'compare') {
     if (!state.comparison) {
       body.append(
