@@ -65,6 +65,8 @@ const css = `
 
 // Shortens `text` to about `max` characters, keeping its end (where names differ).
 const clipStart = (text, max) => (text.length <= max ? text : `…${text.slice(text.length - max + 1)}`);
+// Shortens a sentence to about `max` characters, keeping its start.
+const clipEnd = (text, max) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 const lastPart = (name) => {
   const k = name.lastIndexOf('/');
   return k >= 0 && k < name.length - 1 ? name.slice(k + 1) : name;
@@ -567,7 +569,7 @@ export function renderGraphView(element, analysis, options = {}) {
         .attr('transform', `translate(${p.x + p.width + 3},${p.y + p.height / 2})`);
       g.append('path').attr('d', 'M12,-7 L0,0 L12,7 z').attr('fill', palette.vermillion);
       const what = list.length === 1 ? `stop: ${stopReasonKey(list[0].reason).key}` : `${list.length} stops`;
-      g.append('text').attr('x', 15).attr('y', 4).attr('fill', palette.vermillion).text(clipStart(what, 34));
+      g.append('text').attr('x', 15).attr('y', 4).attr('fill', palette.vermillion).text(clipEnd(what, 48));
       g.append('title').text(list.map((st) => `${st.layer}: ${st.reason}`).join('\n'));
     }
   }
