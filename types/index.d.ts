@@ -332,6 +332,30 @@ export interface AnalysisSummary {
   quantized: { layers: number; float: number; schemes: { scheme: string; via: string; layers: number }[] };
 }
 
+/** One node of the model (sub-graphs included), as the graph view draws it. */
+export interface GraphNode {
+  /** The node's name, or `<op>#<index in its graph>` when it has none (as a layer's `name`). */
+  name: string;
+  op: string;
+  /** '' for the standard ONNX domain. */
+  domain: string;
+  /** Tensor names as written ('' for an absent optional input). */
+  inputs: string[];
+  outputs: string[];
+  /** The enclosing sub-graph ('loop/body', 'If_3/then_branch'), as a layer's `path`; '' in the main graph. */
+  path: string;
+  /** Position in `nodes` of the node (If, Loop, Scan) whose attribute holds this node's sub-graph; -1 in the main graph. */
+  owner: number;
+}
+
+/** Every node of the model in the order layer discovery walks them (a node, then its sub-graphs). */
+export interface ModelGraph {
+  nodes: GraphNode[];
+  /** The main graph's inputs that are not initializers. */
+  inputs: string[];
+  outputs: string[];
+}
+
 /** analyze()'s result: the document quantlens.analysis/1, with typed arrays per channel. */
 export interface Analysis {
   schema: 'quantlens.analysis/1';
@@ -342,6 +366,8 @@ export interface Analysis {
   layers: Layer[];
   /** Why each weight-like node that was not analysed was skipped. */
   skipped: string[];
+  /** The model's nodes and edges (by tensor name): absent in results saved before it was added. */
+  graph?: ModelGraph;
   summary: AnalysisSummary;
 }
 
@@ -374,7 +400,13 @@ export interface EqualizeOptions extends CallOptions {
    * leaves no file); a Writable is written to (waiting for 'drain') and not ended.
    * The result's `bytes` is then null.
    */
-  output?: string | { write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean; once(event: string, listener: (...args: any[]) => void): unknown; off(event: string, listener: (...args: any[]) => void): unknown };
+  output?:
+    | string
+    | {
+        write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean;
+        once(event: string, listener: (...args: any[]) => void): unknown;
+        off(event: string, listener: (...args: any[]) => void): unknown;
+      };
   /** Return the equalized file as `blob`, a Blob built from its pieces, instead of `bytes` (false). */
   blob?: boolean;
 }

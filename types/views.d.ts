@@ -23,8 +23,42 @@ export function renderModelView(
     onScheme?: (scheme: string) => void;
     /** An equalize() result: the verdict and the why lines say what CLE brings. */
     equalization?: Equalization | null;
+    /** A position marked as selected when drawn (a layer chosen in another view). */
+    selected?: number;
   },
 ): View;
+
+/** The graph view: what renderGraphView returns. */
+export interface GraphView extends View {
+  /** Resolves when the first drawing is done. */
+  ready: Promise<void>;
+  /** Marks layer `position` and brings its node into view, opening the groups around it. */
+  select(position: number | null): Promise<void>;
+  /** Brings node `id` (its position in analysis.graph.nodes) into view, opening the groups around it. */
+  reveal(id: number): Promise<void>;
+  /** Marks the nodes whose name contains `text` (any case) and reveals the first. */
+  search(text: string): Promise<void>;
+  svg(): SVGSVGElement | null;
+}
+
+/**
+ * The network as a layered graph (analysis.graph): weight layers coloured by risk under `scheme`,
+ * outlier counts as badges, If/Loop/Scan bodies and name scopes as groups that open and shut,
+ * pan, zoom, fit and search; with `equalization`, CLE's sequences and stops drawn on it.
+ */
+export function renderGraphView(
+  element: HTMLElement,
+  analysis: Analysis,
+  options?: {
+    scheme?: string;
+    onScheme?: (scheme: string) => void;
+    /** The selected layer's position. */
+    selected?: number | null;
+    /** Called with a layer's position when its node is clicked (or Enter). */
+    onSelect?: (position: number) => void;
+    equalization?: Equalization | null;
+  },
+): GraphView;
 
 /** One layer's channels: ranges, scatters, histograms. `layer`: its position, its name, or the layer object. */
 export function renderLayerView(
@@ -49,6 +83,8 @@ export function renderEqualizationView(
     onAnalyze?: () => void;
     /** "Compare with the original", without a download. */
     onCompare?: () => void;
+    /** Called with a layer's name when the user picks a layer in the view. */
+    onSelect?: (name: string) => void;
   },
 ): View;
 

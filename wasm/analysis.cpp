@@ -65,6 +65,7 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   val model() const { return modelValue(*side_.model, size_); }
+  val graph() const { return graphValue(graph::listNodes(side_.model->graph)); }
   size_t layerCount() const { return layers().size(); }
   val layer(size_t i) const { return i < layers().size() ? layerValue(layers()[i]) : val::null(); }
 
@@ -239,6 +240,7 @@ val rankByRisk(val int8PerTensorSqnr) {
 EMSCRIPTEN_BINDINGS(quantlens_analysis) {
   emscripten::class_<Session>("Session")
       .function("model", &Session::model)
+      .function("graph", &Session::graph)
       .function("layerCount", &Session::layerCount)
       .function("layer", &Session::layer)
       .function("skipped", &Session::skipped)

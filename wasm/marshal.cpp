@@ -58,6 +58,34 @@ val modelValue(const onnx::Model& m, size_t bytes) {
   return o;
 }
 
+namespace {
+val strings(const std::vector<std::string_view>& v) {
+  val a = val::array();
+  for (auto s : v) a.call<void>("push", str(s));
+  return a;
+}
+}  // namespace
+
+val graphValue(const graph::NodeList& g) {
+  val nodes = val::array();
+  for (const auto& n : g.nodes) {
+    val o = val::object();
+    o.set("name", n.name);
+    o.set("op", str(n.op));
+    o.set("domain", str(n.domain));
+    o.set("inputs", strings(n.inputs));
+    o.set("outputs", strings(n.outputs));
+    o.set("path", n.path);
+    o.set("owner", static_cast<double>(n.owner));
+    nodes.call<void>("push", o);
+  }
+  val o = val::object();
+  o.set("nodes", nodes);
+  o.set("inputs", strings(g.inputs));
+  o.set("outputs", strings(g.outputs));
+  return o;
+}
+
 val layerValue(const graph::Layer& L) {
   val o = val::object();
   o.set("name", L.name);

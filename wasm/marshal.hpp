@@ -18,6 +18,7 @@
 #include "analysis/analyze.hpp"
 #include "common/result.hpp"
 #include "graph/layers.hpp"
+#include "graph/nodes.hpp"
 #include "onnx/model.hpp"
 #include "onnx/skim.hpp"
 #include "stats/stats.hpp"
@@ -57,6 +58,8 @@ val valueOr(const Result<T>& r, F&& marshal) {
 // {producer, producerVersion, irVersion, domain, graph, bytes, opsets: [{domain, version}],
 //  metadata: [{key, value}], nodes}
 val modelValue(const onnx::Model& m, size_t bytes);
+// {nodes: [{name, op, domain, inputs, outputs, path, owner}], inputs, outputs}: graph::listNodes
+val graphValue(const graph::NodeList& g);
 // {name, path, op, weight, shape, dtype, channelAxis, channels, groups, depthwise, bias,
 //  via, follower, activation, external}
 val layerValue(const graph::Layer& L);

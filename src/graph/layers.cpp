@@ -123,6 +123,11 @@ std::string displayName(const Node& n, size_t index) {
   return std::string(n.opType) + "#" + std::to_string(index);
 }
 
+std::string subgraphPath(const std::string& path, const Node& n, size_t index, std::string_view attr, int64_t k) {
+  std::string base = (path.empty() ? "" : path + "/") + displayName(n, index) + "/" + std::string(attr);
+  return k < 0 ? base : base + "[" + std::to_string(k) + "]";
+}
+
 bool isOp(const Node* n, std::string_view op) { return n && n->opType == op && (n->domain.empty() || n->domain == "ai.onnx"); }
 
 std::string_view input(const Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : std::string_view{}; }
@@ -417,9 +422,9 @@ class Finder {
       const Node& n = g.nodes[idx];
       visit(scope, n, idx);
       for (const auto& a : n.attributes) {
-        const std::string base = (path.empty() ? "" : path + "/") + displayName(n, idx) + "/" + std::string(a.name);
-        if (a.g) walk(*a.g, &scope, base);
-        for (size_t k = 0; k < a.graphs.size(); ++k) walk(a.graphs[k], &scope, base + "[" + std::to_string(k) + "]");
+        if (a.g) walk(*a.g, &scope, subgraphPath(path, n, idx, a.name, -1));
+        for (size_t k = 0; k < a.graphs.size(); ++k)
+          walk(a.graphs[k], &scope, subgraphPath(path, n, idx, a.name, static_cast<int64_t>(k)));
       }
     }
   }

@@ -37,6 +37,9 @@ std::string displayName(const onnx::Node& n, size_t index);  // name, or "<op>#<
 bool isOp(const onnx::Node* n, std::string_view op);         // standard-domain op of that type
 std::string_view input(const onnx::Node& n, size_t i);       // empty when absent
 std::string_view input(const onnx::Node& n, int i);          // empty when absent or kNoInput
+// The path of a sub-graph held by attribute `attr` of node n (at `index` in the graph at
+// `path`): "<path>/<node>/<attr>", with "[k]" for the k-th of a list of graphs (k >= 0).
+std::string subgraphPath(const std::string& path, const onnx::Node& n, size_t index, std::string_view attr, int64_t k);
 
 // A scalar constant: a one-element initializer / Constant tensor, or a Constant
 // node's value_float / value_int. False when the value is not constant.

@@ -223,7 +223,13 @@ test(
       assert.deepEqual(out.comparison, ref.comparison, `${entry}: comparison`);
       assert.match(out.report.start, /^<!doctype html>/i);
       assert.ok(out.report.hasData && out.report.length > 100000, 'saveReport() from the installed package');
-      assert.deepEqual(out.exports.views, ['renderCompareView', 'renderEqualizationView', 'renderLayerView', 'renderModelView']);
+      assert.deepEqual(out.exports.views, [
+        'renderCompareView',
+        'renderEqualizationView',
+        'renderGraphView',
+        'renderLayerView',
+        'renderModelView',
+      ]);
       assert.deepEqual(out.exports.worker, ['serve']);
     }
     const bin = path.join(project, 'node_modules', '.bin', 'quantlens');
@@ -451,7 +457,7 @@ test(
   },
 );
 
-// An import map for d3 and its packages, as installed in the project (plain pages only).
+// An import map for d3 and its packages and dagre, as installed in the project (plain pages only).
 function d3ImportMap() {
   const modules = path.join(project, 'node_modules');
   const imports = {};
@@ -462,6 +468,12 @@ function d3ImportMap() {
     const entry =
       (typeof e === 'string' ? e : e && (e.default || (e['.'] && (e['.'].default || e['.'])))) || pkg.module || pkg.main;
     imports[name] = `/node_modules/${name}/${entry.replace(/^\.\//, '')}`;
+  }
+  // The graph view's layout: @dagrejs/dagre's ES module build (graphlib is inside it).
+  const dagre = path.join(modules, '@dagrejs', 'dagre', 'package.json');
+  if (fs.existsSync(dagre)) {
+    const entry = JSON.parse(fs.readFileSync(dagre, 'utf8')).exports['.'].import;
+    imports['@dagrejs/dagre'] = `/node_modules/@dagrejs/dagre/${entry.replace(/^\.\//, '')}`;
   }
   return imports;
 }

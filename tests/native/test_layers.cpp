@@ -8,6 +8,7 @@
 
 #include "analysis/analyze.hpp"
 #include "graph/layers.hpp"
+#include "graph/nodes.hpp"
 #include "onnx/model.hpp"
 #include "pb_writer.hpp"
 
@@ -1325,4 +1326,53 @@ TEST_CASE("layers: recurrent weights through DequantizeLinear, and parts skipped
     CHECK(f.d.skipped[1] == "lstm/R (LSTM): R is transposed on its way to the layer: not read");
     CHECK(f.d.skipped[2] == "lstm2/R (LSTM): R is transposed on its way to the layer: not read");
   }
+}
+
+TEST_CASE("nodes: every node listed with its sub-graph path and owner, in discovery order", "[nodes][subgraph]") {
+  pb::GraphBuilder deeper;
+  deeper.add(pb::node("Relu", {"z"}, {"z2"}, "deep_relu"));
+  pb::GraphBuilder body;
+  body.add(pb::node("Add", {"h", "x"}, {"h2"}));  // unnamed: "Add#0", reads the outer "x"
+  body.add(pb::node("If", {"c2"}, {"o2"}, "if_inner", {pb::attrGraph("then_branch", deeper.build())}));
+  pb::GraphBuilder br0, br1;
+  br1.add(pb::node("Neg", {"q"}, {"q2"}, "neg"));
+
+  pb::GraphBuilder g;
+  g.init(weight("W", {4, 3, 1, 1}));
+  g.add(pb::node("Conv", {"x", "W", ""}, {"y"}, "conv", {}, "com.example"));
+  g.add(pb::node("Loop", {"", "", "y"}, {"l"}, "loop", {pb::attrGraph("body", body.build())}));
+  g.add(pb::node("Scan", {"l"}, {"s"}, "", {pb::attrGraphs("branches", {br0.build(), br1.build()})}));
+  g.input("x").input("W").output("s");  // W is an initializer too: not a graph input to draw
+  const Msg m = pb::model(g.build());
+  const std::vector<uint8_t> bytes = pb::toVec(m);
+  auto model = ql::onnx::parseModel(bytes.data(), bytes.size());
+  REQUIRE(model.ok());
+  const ql::graph::NodeList list = ql::graph::listNodes(model.value().graph);
+  REQUIRE(list.nodes.size() == 7);
+  const auto& n = list.nodes;
+  CHECK(n[0].name == "conv");
+  CHECK(n[0].op == "Conv");
+  CHECK(n[0].domain == "com.example");
+  REQUIRE(n[0].inputs.size() == 3);
+  CHECK(n[0].inputs[1] == "W");
+  CHECK(n[0].inputs[2].empty());
+  CHECK(n[0].outputs == std::vector<std::string_view>{"y"});
+  CHECK(n[0].path.empty());
+  CHECK(n[0].owner == -1);
+  CHECK(n[1].name == "loop");
+  CHECK(n[2].name == "Add#0");
+  CHECK(n[2].path == "loop/body");
+  CHECK(n[2].owner == 1);
+  CHECK(n[3].name == "if_inner");
+  CHECK(n[3].owner == 1);
+  CHECK(n[4].name == "deep_relu");
+  CHECK(n[4].path == "loop/body/if_inner/then_branch");
+  CHECK(n[4].owner == 3);
+  CHECK(n[5].name == "Scan#2");
+  CHECK(n[5].path.empty());
+  CHECK(n[6].name == "neg");  // in the Scan's second branch, listed after its owner
+  CHECK(n[6].path == "Scan#2/branches[1]");
+  CHECK(n[6].owner == 5);
+  CHECK(list.inputs == std::vector<std::string_view>{"x"});
+  CHECK(list.outputs == std::vector<std::string_view>{"s"});
 }

@@ -8,6 +8,7 @@ import { renderModelView } from '../src/views/model.js';
 import { renderLayerView } from '../src/views/layer.js';
 import { renderEqualizationView } from '../src/views/equalization.js';
 import { renderCompareView } from '../src/views/compare.js';
+import { renderGraphView } from '../src/views/graph.js';
 import { fromBase64 } from '../src/base64.js';
 import { formatNumber } from '../src/format.js';
 import { quantizedText, savedAtText } from '../src/presentation.js';
@@ -60,6 +61,7 @@ const state = {
 };
 const TABS = [
   ['model', 'Model'],
+  ['graph', 'Graph'],
   ['layer', 'Layer'],
   ['equalization', 'Equalization'],
   ['compare', 'Compare'],
@@ -341,7 +343,7 @@ async function runEqualization() {
   const done = await busy('Equalizing', async () => {
     // The written model comes back as a Blob built from its pieces (saved by the download button).
     state.equalization = await engine.equalize(state.files, { ...equalizeOptions(), blob: true, onProgress });
-    for (const t of ['equalization', 'model', 'layer']) state.dirty.add(t); // the verdicts say what CLE brings
+    for (const t of ['equalization', 'model', 'layer', 'graph']) state.dirty.add(t); // the verdicts say what CLE brings; the graph draws its sequences
   });
   if (done) showTab('equalization');
 }
@@ -409,15 +411,28 @@ function renderTab(tab) {
     state.views.model = renderModelView(body, a, {
       scheme: state.scheme,
       equalization: state.equalization,
+      selected: state.layer,
       onScheme: (k) => {
         state.scheme = k;
         state.dirty.add('layer');
+        state.dirty.add('graph');
       },
       onSelect: (k) => {
-        state.layer = k;
-        state.dirty.add('layer');
+        selectLayer(k, 'model');
         showTab('layer');
       },
+    });
+  } else if (tab === 'graph') {
+    state.views.graph = renderGraphView(body, a, {
+      scheme: state.scheme,
+      selected: state.layer,
+      equalization: state.equalization,
+      onScheme: (k) => {
+        state.scheme = k;
+        state.dirty.add('model');
+        state.dirty.add('layer');
+      },
+      onSelect: (k) => selectLayer(k, 'graph'),
     });
   } else if (tab === 'layer') {
     if (state.layer == null) {
@@ -442,11 +457,32 @@ function renderTab(tab) {
       );
       return;
     }
-    state.views.equalization = renderEqualizationView(
+    const onSelect = (name) => {
+      const k = a.layers.findIndex((l) => l.name === name);
+      if (k >= 0) selectLayer(k, 'equalization');
+    };
+    const eqView = renderEqualizationView(
       body,
       state.equalization,
-      state.mode === 'app' ? { onDownload: downloadEqualized, onAnalyze: openEqualized, onCompare: compareEqualized } : {},
+      state.mode === 'app'
+        ? { onDownload: downloadEqualized, onAnalyze: openEqualized, onCompare: compareEqualized, onSelect }
+        : { onSelect },
     );
+    // The sequences and their stops on the graph (the Graph tab draws them too).
+    const onGraph = el('section', { id: 'ql-eq-graph' }, el('h3', { text: 'Sequences and stops on the graph' }));
+    body.append(onGraph);
+    const graphView = renderGraphView(onGraph, a, {
+      scheme: state.scheme,
+      selected: state.layer,
+      equalization: state.equalization,
+      onSelect: (k) => selectLayer(k, 'equalization-graph'),
+    });
+    state.views.equalization = {
+      destroy() {
+        graphView.destroy();
+        eqView.destroy();
+      },
+    };
   } else if (tab === 'compare') {
     if (!state.comparison) {
       body.append(
@@ -464,6 +500,23 @@ function renderTab(tab) {
   }
 }
 
+// The one selection: a layer chosen in any view (`from`) is the one the Layer view shows, the
+// row the Model table marks and the node the Graph view reveals; the others follow when shown.
+function selectLayer(k, from) {
+  if (!Number.isInteger(k) || k < 0) return;
+  state.layer = k;
+  for (const t of ['model', 'layer']) if (t !== from) state.dirty.add(t);
+  if (from === 'graph') state.graphShows = k;
+  else if (state.tab === 'graph') revealInGraph();
+}
+
+// The Graph view reveals the selected layer when it is shown (opening the groups around it).
+function revealInGraph() {
+  if (!state.views.graph || state.layer == null || state.graphShows === state.layer) return;
+  state.graphShows = state.layer;
+  state.views.graph.select(state.layer);
+}
+
 function layerPicker() {
   const a = state.analysis;
   const select = el('select', { id: 'ql-layer-select', 'aria-label': 'Layer' });
@@ -473,7 +526,7 @@ function layerPicker() {
   );
   select.value = String(state.layer);
   select.addEventListener('change', () => {
-    state.layer = Number(select.value);
+    selectLayer(Number(select.value), 'layer');
     renderTab('layer');
     $('#ql-layer-select')?.focus();
   });
@@ -495,7 +548,9 @@ function showTab(tab) {
   if (shown && state.dirty.has(tab)) {
     state.dirty.delete(tab);
     renderTab(tab);
+    if (tab === 'graph') state.graphShows = state.layer; // drawn around it
   }
+  if (shown && tab === 'graph') revealInGraph();
 }
 
 function renderHeader() {
@@ -692,7 +747,7 @@ function buildPage() {
       el('label', {}, 'sweeps at most ', el('input', { type: 'number', name: 'maxIterations', min: 1, max: 1000, value: 50 })),
       el('button', { id: 'ql-eq-run', type: 'submit', 'data-needs-idle': true, text: 'Run equalization' }),
     );
-    panels[2].append(form);
+    panels[TABS.findIndex(([t]) => t === 'equalization')].append(form);
   }
   for (const p of panels) p.append(el('div', { class: 'ql-tab-body' }));
 

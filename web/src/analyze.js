@@ -185,6 +185,7 @@ export async function analyze(source, options = {}) {
       schemes,
       layers,
       skipped: described.skipped,
+      graph: described.graph, // every node, sub-graphs included: what the graph view draws
       summary: summarize(layers, rankLayers(core, layers, described.count)),
     };
   } finally {
@@ -232,7 +233,7 @@ export function describeSession(session, name) {
     const bytes = !isCoreError(where) && where.stream && where.length != null ? where.length : elements * 4;
     all.push({ info, bytes });
   }
-  return { model: { name, ...session.model() }, count, all, skipped: session.skipped() };
+  return { model: { name, ...session.model() }, count, all, skipped: session.skipped(), graph: session.graph() };
 }
 
 // The layers `select` keeps: [{index, name, bytes}], in layer order.

@@ -104,8 +104,9 @@ const arrow = (a, b) => `${formatDb(a)} → ${formatDb(b)} dB`;
  * @param element       where to render (the view appends its own root)
  * @param equalization  the result of equalize() (typed arrays as equalize() returns them)
  * @param onDownload    called by the "Download equalized model" button (the app saves equalization.blob)
+ * @param onSelect      called with a layer's name when the user picks a layer here (the app's one selection)
  */
-export function renderEqualizationView(element, equalization, { onDownload, onAnalyze, onCompare } = {}) {
+export function renderEqualizationView(element, equalization, { onDownload, onAnalyze, onCompare, onSelect } = {}) {
   ensureStyles('ql-equalization', CSS, element.ownerDocument);
   const root = viewRoot(element, 'ql-equalization');
   const body = d3.select(root).append('div').attr('class', 'ql-eq-body');
@@ -123,6 +124,7 @@ export function renderEqualizationView(element, equalization, { onDownload, onAn
     if (index === state.selected || index < 0 || index >= layers.length) return;
     state.selected = index;
     render(state.width);
+    if (typeof onSelect === 'function') onSelect(layers[index].name);
   }
 
   function render(width) {

@@ -4,3 +4,4 @@ export { renderModelView } from './model.js';
 export { renderLayerView } from './layer.js';
 export { renderEqualizationView } from './equalization.js';
 export { renderCompareView } from './compare.js';
+export { renderGraphView } from './graph.js';

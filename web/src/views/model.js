@@ -405,11 +405,12 @@ function drawChart(container, analysis, { width, onSelect, tip, state, slots = 0
 // be: the chart keeps room for them, so that it fills in from the left rather than
 // rescaling); scheme (the scheme that drives risk colours, counts and sort, default INT8
 // per-tensor) and onScheme(scheme) when the user picks another; equalization (the
-// equalize() result, when run: the verdict says what CLE brings, and each why line).
+// equalize() result, when run: the verdict says what CLE brings, and each why line);
+// selected (a position marked as selected when drawn, as a layer chosen in another view).
 export function renderModelView(
   element,
   analysis,
-  { onSelect, slots, scheme = 'int8PerTensor', onScheme, equalization = null } = {},
+  { onSelect, slots, scheme = 'int8PerTensor', onScheme, equalization = null, selected = -1 } = {},
 ) {
   ensureStyles('ql-model-view', css, element.ownerDocument);
   const layers = analysis.layers || [];
@@ -431,7 +432,7 @@ export function renderModelView(
     text: '',
     op: '',
     risk: '',
-    selected: -1,
+    selected: Number.isInteger(selected) ? selected : -1,
     visible: new Set(d3.range(layers.length)),
     pair: ['int8PerTensor', 'int8PerChannel'],
     scheme: schemes.includes(scheme) ? scheme : 'int8PerTensor',
@@ -620,7 +621,8 @@ export function renderModelView(
     .attr('data-position', (p) => p)
     .attr('data-risk', (p) => riskOf(layers[p]))
     .attr('tabindex', 0)
-    .attr('aria-selected', 'false');
+    .classed('ql-selected', (p) => p === state.selected)
+    .attr('aria-selected', (p) => String(p === state.selected));
   rowSel.each(function (p) {
     const l = layers[p];
     const tr = d3.select(this);
