@@ -47,6 +47,14 @@ class Inference {
     }
     for (const auto& t : g_.initializers)
       if (sane(t.dims)) out_.known[t.name] = t.dims;
+    for (const auto& n : g_.nodes) {
+      if (!isOp(&n, "Constant") || n.outputs.empty()) continue;
+      if (const auto* a = n.attribute("value"); a && a->t && sane(a->t->dims)) out_.known[n.outputs[0]] = a->t->dims;
+      for (const char* scalar : {"value_float", "value_int", "value_string"})
+        if (n.attribute(scalar)) out_.known[n.outputs[0]] = Dims{};
+      if (const auto* a = n.attribute("value_floats")) out_.known[n.outputs[0]] = Dims{static_cast<int64_t>(a->floats.size())};
+      if (const auto* a = n.attribute("value_ints")) out_.known[n.outputs[0]] = Dims{static_cast<int64_t>(a->ints.size())};
+    }
   }
 
   Shapes run() {
@@ -55,6 +63,13 @@ class Inference {
       bool changed = false;
       for (const Node& n : g_.nodes) {
         if (n.outputs.empty() || n.outputs[0].empty() || out_.known.count(n.outputs[0])) continue;
+        if (isOp(&n, "Split")) {
+          std::vector<Dims> parts = split(n);
+          for (size_t k = 0; k < parts.size() && k < n.outputs.size(); ++k)
+            if (!n.outputs[k].empty() && sane(parts[k])) out_.known[n.outputs[k]] = parts[k];
+          changed |= !parts.empty();
+          continue;
+        }
         std::optional<Dims> d = infer(n);
         if (d && sane(*d)) {
           out_.known[n.outputs[0]] = *d;
@@ -78,8 +93,10 @@ class Inference {
     if (!r.ok()) return std::nullopt;
     std::vector<int64_t> out;
     for (double x : r.value()) {
-      if (!std::isfinite(x) || std::fabs(x) > 1e15) return std::nullopt;
-      out.push_back(static_cast<int64_t>(x));
+      if (std::isnan(x)) return std::nullopt;
+      // Slice's "to the end" is INT64_MAX; past ±2^62 every use here clamps or refuses.
+      constexpr double kBig = 4.6e18;
+      out.push_back(x >= kBig ? int64_t{1} << 62 : x <= -kBig ? -(int64_t{1} << 62) : static_cast<int64_t>(x));
     }
     return out;
   }
@@ -144,6 +161,85 @@ class Inference {
         return std::nullopt;
       }
       out.push_back(o);
+    }
+    return out;
+  }
+
+  // Split: `split` (attribute before opset 13, input after), else num_outputs / the number
+  // of outputs equal parts (the last one smaller when they do not divide evenly, opset 18).
+  std::vector<Dims> split(const Node& n) const {
+    const Dims* x = shape(input(n, size_t{0}));
+    if (!x || n.outputs.empty()) return {};
+    const int64_t r = static_cast<int64_t>(x->size());
+    int64_t axis = n.intAttr("axis", 0);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return {};
+    const int64_t total = (*x)[static_cast<size_t>(axis)];
+    std::optional<Dims> sizes = intsAttr(n, "split");
+    if (!sizes && n.inputs.size() > 1 && !n.inputs[1].empty()) {
+      sizes = constInts(n.inputs[1]);
+      if (!sizes) return {};
+    }
+    const int64_t parts = static_cast<int64_t>(n.outputs.size());
+    if (!sizes) {
+      const int64_t each = (total + parts - 1) / parts;
+      sizes = Dims{};
+      for (int64_t k = 0, left = total; k < parts; ++k, left -= each) sizes->push_back(std::min(each, std::max<int64_t>(left, 0)));
+    }
+    int64_t sum = 0;
+    for (int64_t v : *sizes) sum += v < 0 ? total + 1 : v;
+    if (sum != total || static_cast<int64_t>(sizes->size()) != parts) return {};
+    std::vector<Dims> out;
+    for (int64_t v : *sizes) {
+      Dims d = *x;
+      d[static_cast<size_t>(axis)] = v;
+      out.push_back(d);
+    }
+    return out;
+  }
+
+  // Slice with constant starts, ends, axes and steps (inputs from opset 10, attributes before).
+  std::optional<Dims> slice(const Node& n, const Dims& x) const {
+    std::optional<Dims> starts, ends, axes, steps;
+    if (n.inputs.size() > 1) {
+      starts = constInts(input(n, size_t{1}));
+      ends = constInts(input(n, size_t{2}));
+      if (!input(n, size_t{3}).empty() && !(axes = constInts(input(n, size_t{3})))) return std::nullopt;
+      if (!input(n, size_t{4}).empty() && !(steps = constInts(input(n, size_t{4})))) return std::nullopt;
+    } else {
+      starts = intsAttr(n, "starts");
+      ends = intsAttr(n, "ends");
+      axes = intsAttr(n, "axes");
+    }
+    if (!starts || !ends || starts->size() != ends->size()) return std::nullopt;
+    const int64_t r = static_cast<int64_t>(x.size());
+    if (!axes) {
+      axes = Dims{};
+      for (size_t i = 0; i < starts->size(); ++i) axes->push_back(static_cast<int64_t>(i));
+    }
+    if (!steps) steps = Dims(starts->size(), 1);
+    if (axes->size() != starts->size() || steps->size() != starts->size()) return std::nullopt;
+    Dims out = x;
+    for (size_t i = 0; i < starts->size(); ++i) {
+      int64_t a = (*axes)[i];
+      if (a < 0) a += r;
+      if (a < 0 || a >= r) return std::nullopt;
+      const int64_t dim = x[static_cast<size_t>(a)], step = (*steps)[i];
+      if (step == 0) return std::nullopt;
+      // The operator's definition: clamp start and end, then count the steps.
+      auto clampIndex = [&](int64_t v, int64_t lo, int64_t hi) {
+        if (v < 0) v += dim;
+        return std::max(lo, std::min(hi, v));
+      };
+      int64_t len;
+      if (step > 0) {
+        const int64_t s = clampIndex((*starts)[i], 0, dim), e = clampIndex((*ends)[i], 0, dim);
+        len = e > s ? (e - s + step - 1) / step : 0;
+      } else {
+        const int64_t s = clampIndex((*starts)[i], 0, dim - 1), e = clampIndex((*ends)[i], -1, dim - 1);
+        len = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      }
+      out[static_cast<size_t>(a)] = len;
     }
     return out;
   }
@@ -383,6 +479,12 @@ class Inference {
         out.push_back(static_cast<int64_t>(std::floor(static_cast<double>((*x)[i]) * s)));
       }
       return out;
+    }
+    if (op == "Slice") return x ? slice(n, *x) : std::nullopt;
+    if (op == "ConstantOfShape") {
+      auto dims = constInts(input(n, size_t{0}));
+      if (!dims) return std::nullopt;
+      return *dims;
     }
     if (op == "Gemm") {
       const Dims* b = shape(input(n, size_t{1}));

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fetchedModelFiles, root, run, sharedModelFiles } from './helpers.mjs';
-import { maxRelativeError, modelInputs, randomFeeds, runAll, session } from './ort.mjs';
+import { modelInputs, randomFeeds, runAll, session } from './ort.mjs';
 
 const bin = path.join(root, 'build', 'native', 'quantlens_prune');
 const refScript = path.join(root, 'tools', 'reference', 'prune_ref.py');
@@ -100,6 +100,35 @@ function feedsOf(file, sess) {
   return randomFeeds(sess, { seed: 1, ...spec });
 }
 
+// max |a - b| / max |a| per output over the elements that are zero in both or in neither,
+// and how many flipped between zero and non-zero: M-LSD's `scores` are masked by
+// Equal(x, MaxPool(x)), so float noise (the pruned Conv sums fewer terms) can move a peak;
+// up to 0.1% of the elements may flip, as in equalize.test.mjs.
+function compareMasked(want, got) {
+  let worst = 0,
+    flips = 0,
+    total = 0;
+  for (const name of Object.keys(want)) {
+    const a = want[name].data,
+      b = got[name].data;
+    assert.equal(a.length, b.length, `output ${name}: sizes differ`);
+    let maxDiff = 0,
+      maxRef = 0;
+    for (let i = 0; i < a.length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(a[i]));
+      if ((a[i] === 0) !== (b[i] === 0)) {
+        flips++;
+        continue;
+      }
+      const d = Math.abs(a[i] - b[i]);
+      maxDiff = Number.isNaN(d) ? Infinity : Math.max(maxDiff, d);
+    }
+    total += a.length;
+    worst = Math.max(worst, maxRef > 0 ? maxDiff / maxRef : maxDiff);
+  }
+  return { worst, flips, total };
+}
+
 async function checkPruned(file, layer) {
   const base = path.join(tmp, `${path.basename(file, '.onnx')}.${layer.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
   const pruned = `${base}.pruned.onnx`,
@@ -112,8 +141,10 @@ async function checkPruned(file, layer) {
   const feeds = feedsOf(file, sz);
   const want = await runAll(sz, feeds),
     got = await runAll(sp, feeds);
-  const { worst } = maxRelativeError(want, got);
-  assert.ok(worst <= TOLERANCE, `${path.basename(file)} ${layer} (${channels} -> ${channels - 1}): max relative error ${worst}`);
+  const { worst, flips, total } = compareMasked(want, got);
+  const what = `${path.basename(file)} ${layer} (${channels} -> ${channels - 1})`;
+  assert.ok(worst <= TOLERANCE, `${what}: max relative error ${worst}`);
+  assert.ok(flips <= 1e-3 * total, `${what}: ${flips} of ${total} elements flipped between zero and non-zero`);
   // The pruned layer really lost a channel.
   const after = await core([pruned]);
   const l = after.layers.find((x) => x.name === layer);

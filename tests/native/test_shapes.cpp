@@ -2,6 +2,7 @@
 // out by hand from the ONNX operator definitions; unknown inputs stay unknown. Real models
 // are compared with onnx.shape_inference by tests/js/prune.test.mjs.
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,39 @@ TEST_CASE("shapes: pools, elementwise, Concat, Resize, Flatten, Reshape, Gemm, M
   CHECK(one(pb::node("MatMul", {"x", "w"}, {"y"}), {6}, {weight("w", {6, 4})}).of("y") == Dims{4});
   CHECK(one(pb::node("MatMul", {"x", "w"}, {"y"}), {2, 5}, {weight("w", {6, 4})}).of("y") == Dims{-1});
   CHECK(one(pb::node("Relu", {"x"}, {"y"}), {2, 5}).of("y") == Dims{2, 5});
+  // Slice: clamped starts and ends, negative indices and steps, INT64_MAX as "to the end".
+  const int64_t kEnd = INT64_MAX;
+  CHECK(one(pb::node("Slice", {"x", "s", "e", "a", "st"}, {"y"}), {1, 12, 10, 10},
+            {ints64("s", {0, 1}), ints64("e", {kEnd, kEnd}), ints64("a", {2, 3}), ints64("st", {2, 2})})
+            .of("y") == Dims{1, 12, 5, 5});
+  CHECK(one(pb::node("Slice", {"x", "s", "e"}, {"y"}), {4, 10}, {ints64("s", {1, -3}), ints64("e", {100, -1})}).of("y") ==
+        Dims{3, 2});
+  CHECK(one(pb::node("Slice", {"x", "s", "e", "a", "st"}, {"y"}), {4, 10},
+            {ints64("s", {-1}), ints64("e", {-kEnd}), ints64("a", {1}), ints64("st", {-3})})
+            .of("y") == Dims{4, 4});  // 9, 6, 3, 0
+  CHECK(one(pb::node("Slice", {"x"}, {"y"}, "", {pb::attrInts("starts", {2}), pb::attrInts("ends", {5}), pb::attrInts("axes", {0})}),
+            {8, 3})
+            .of("y") == Dims{3, 3});  // opset < 10: attributes
+  CHECK(one(pb::node("ConstantOfShape", {"s"}, {"y"}), {1}, {ints64("s", {1, 4, 6, 6})}).of("y") == Dims{1, 4, 6, 6});
+  CHECK(one(pb::node("Identity", {"c"}, {"y"}), {1}).of("y") == Dims{-1});
+  {
+    pb::GraphBuilder g;
+    g.input("x", {2, 9, 4});
+    g.init(ints64("sp", {2, 3, 4}));
+    g.add(pb::constantNode("k", weight("kv", {3, 1, 5})));
+    g.add(pb::node("Split", {"x", "sp"}, {"p", "q", "r"}, "", {pb::attrInt("axis", 1)}));
+    g.add(pb::node("Split", {"x"}, {"u", "v"}, "", {pb::attrInt("axis", -1)}));
+    g.add(pb::node("Split", {"x"}, {"a", "b", "c"}, "", {pb::attrInt("axis", 1), pb::attrInts("split", {1, 1, 1})}));
+    g.output("p");
+    Inferred s(g);
+    CHECK(s.of("k") == Dims{3, 1, 5});
+    CHECK(s.of("p") == Dims{2, 2, 4});
+    CHECK(s.of("q") == Dims{2, 3, 4});
+    CHECK(s.of("r") == Dims{2, 4, 4});
+    CHECK(s.of("u") == Dims{2, 9, 2});
+    CHECK(s.of("v") == Dims{2, 9, 2});
+    CHECK(s.of("a") == Dims{-1});  // the sizes do not add up to 9
+  }
   CHECK(one(pb::node("NoSuchOp", {"x"}, {"y"}), {2, 5}).of("y") == Dims{-1});
 }
 
