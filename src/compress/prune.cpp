@@ -45,11 +45,11 @@ struct PendingConstant {
 };
 
 struct Plan {
-  int64_t channels = 0;                 // C, the layer's input channels
-  const Layer* producer = nullptr;      //
-  std::vector<Target> targets;          // the producer's weight, bias, and everything between (not the layer's weight)
+  int64_t channels = 0;                   // C, the layer's input channels
+  const Layer* producer = nullptr;        //
+  std::vector<Target> targets;            // the producer's weight, bias, and everything between (not the layer's weight)
   std::vector<std::string_view> between;  // every value from the producer's output to the layer's input
-  uint64_t elsewherePerChannel = 0;     // parameters removed elsewhere per dropped channel
+  uint64_t elsewherePerChannel = 0;       // parameters removed elsewhere per dropped channel
 };
 
 class Planner {
@@ -98,8 +98,7 @@ class Planner {
   }
 
   std::string nodeLabel(const Node* n) const {
-    return std::string(n->opType) + " " +
-           quoted(graph::displayName(*n, static_cast<size_t>(n - model_.graph.nodes.data())));
+    return std::string(n->opType) + " " + quoted(graph::displayName(*n, static_cast<size_t>(n - model_.graph.nodes.data())));
   }
 
   bool isInitializer(const Tensor* t) const {
@@ -129,7 +128,9 @@ class Planner {
     if (P.spec->integerWeights() || P.quant.present)
       return who + " (" + std::string(P.op) + ") has a quantized weight (via " + std::string(P.quant.via) + "): not handled";
     if (P.depthwise)
-      return who + " is a depthwise convolution: removing a channel removes a depthwise filter too (and the channel before it): not handled";
+      return who +
+             " is a depthwise convolution: removing a channel removes a depthwise filter too (and the channel before it): not "
+             "handled";
     if (P.groups > 1)
       return who + " is a grouped convolution (group " + std::to_string(P.groups) +
              "): its channels are split among groups: not handled";
@@ -212,15 +213,14 @@ class Planner {
         if (!p->outputs[k].empty() && (!scope_.consumersOf(p->outputs[k]).empty() || outputs_.count(p->outputs[k])))
           return nodeLabel(p) + "'s output " + quoted(p->outputs[k]) + " is used: not followed";
       if (const Layer* P = layerOf(p)) {
-        if (needGlobalPool)
-          return nodeLabel(flatten) + " does not follow a global pool: its features are not one per channel";
+        if (needGlobalPool) return nodeLabel(flatten) + " does not follow a global pool: its features are not one per channel";
         return producerFound(*P, pos, lastAsAxis1, constants);
       }
       const std::string_view op = (p->domain.empty() || p->domain == "ai.onnx") ? p->opType : std::string_view{};
       static const std::unordered_set<std::string_view> unary = {
-          "Relu",  "LeakyRelu", "Sigmoid", "Tanh",     "HardSigmoid", "HardSwish", "Elu",      "Selu", "Celu",
-          "Gelu",  "Softplus",  "Softsign", "Identity", "Cast",        "Clip",      "Dropout",  "Abs",  "Neg",
-          "Erf",   "Exp",       "Mish",    "ThresholdedRelu", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round"};
+          "Relu",     "LeakyRelu",       "Sigmoid",  "Tanh",       "HardSigmoid", "HardSwish", "Elu",  "Selu", "Celu", "Gelu",
+          "Softplus", "Softsign",        "Identity", "Cast",       "Clip",        "Dropout",   "Abs",  "Neg",  "Erf",  "Exp",
+          "Mish",     "ThresholdedRelu", "Sqrt",     "Reciprocal", "Floor",       "Ceil",      "Round"};
       if (unary.count(op)) {
         if (op == "Clip") {  // bounds must be constants (scalars by the spec)
           for (size_t k = 1; k < p->inputs.size(); ++k)
@@ -245,8 +245,7 @@ class Planner {
           const Tensor* t = scope_.constant(p->inputs[k]);
           const std::string what = nodeLabel(p) + " " + names[k - 1];
           if (std::string why = storedIssue(p->inputs[k], t, p, what); !why.empty()) return why;
-          if (t->dims.size() != 1 || t->dims[0] != plan_.channels)
-            return what + " does not hold one value per channel";
+          if (t->dims.size() != 1 || t->dims[0] != plan_.channels) return what + " does not hold one value per channel";
           plan_.targets.push_back({t, p->inputs[k], 0});
         }
         reader = p;
@@ -296,7 +295,8 @@ class Planner {
       if (op == "MaxPool" || op == "AveragePool" || op == "LpPool" || op == "GlobalAveragePool" || op == "GlobalMaxPool" ||
           op == "GlobalLpPool") {
         const bool global = op.substr(0, 6) == "Global";
-        if (pos == Pos::Last && !needGlobalPool) return nodeLabel(p) + " pools along axis 1, the layer reads channels on the last axis";
+        if (pos == Pos::Last && !needGlobalPool)
+          return nodeLabel(p) + " pools along axis 1, the layer reads channels on the last axis";
         if (needGlobalPool && !global)
           return nodeLabel(flatten) + " does not follow a global pool: its features are not one per channel";
         if (global) needGlobalPool = false;
@@ -426,15 +426,19 @@ Result<onnx::TensorData> sliceAlong(const Tensor& t, std::string_view name, int 
     fv = std::move(r.value());
     src = fv.isView() ? fv.bytes : reinterpret_cast<const uint8_t*>(fv.owned.data());
     elem = 4;
-    if (fv.count != outer * C * inner) return makeError(ErrorCode::InvalidModel, "tensor " + quoted(name) + " holds the wrong number of values");
+    if (fv.count != outer * C * inner)
+      return makeError(ErrorCode::InvalidModel, "tensor " + quoted(name) + " holds the wrong number of values");
   } else {
     elem = onnx::dataTypeSize(t.dataType);
     if (elem == 0 || onnx::isPacked4(t.dataType))
-      return makeError(ErrorCode::Unsupported, "tensor " + quoted(name) + " of type " + onnx::dataTypeName(t.dataType) + " is not sliced");
+      return makeError(ErrorCode::Unsupported,
+                       "tensor " + quoted(name) + " of type " + onnx::dataTypeName(t.dataType) + " is not sliced");
     if (t.external || t.deferred)
-      return makeError(ErrorCode::Unsupported, "tensor " + quoted(name) + " is not in memory (external data or left in the file)");
+      return makeError(ErrorCode::Unsupported,
+                       "tensor " + quoted(name) + " is not in memory (external data or left in the file)");
     if (!t.hasRawData)
-      return makeError(ErrorCode::Unsupported, "tensor " + quoted(name) + " of type " + onnx::dataTypeName(t.dataType) + " is not stored as raw data");
+      return makeError(ErrorCode::Unsupported,
+                       "tensor " + quoted(name) + " of type " + onnx::dataTypeName(t.dataType) + " is not stored as raw data");
     if (t.rawData.size != outer * C * inner * elem)
       return makeError(ErrorCode::InvalidModel, "tensor " + quoted(name) + " holds the wrong number of bytes");
     src = t.rawData.data;

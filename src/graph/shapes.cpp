@@ -184,7 +184,8 @@ class Inference {
     if (!sizes) {
       const int64_t each = (total + parts - 1) / parts;
       sizes = Dims{};
-      for (int64_t k = 0, left = total; k < parts; ++k, left -= each) sizes->push_back(std::min(each, std::max<int64_t>(left, 0)));
+      for (int64_t k = 0, left = total; k < parts; ++k, left -= each)
+        sizes->push_back(std::min(each, std::max<int64_t>(left, 0)));
     }
     int64_t sum = 0;
     for (int64_t v : *sizes) sum += v < 0 ? total + 1 : v;
@@ -248,12 +249,48 @@ class Inference {
     if (!(n.domain.empty() || n.domain == "ai.onnx")) return std::nullopt;
     const std::string_view op = n.opType;
     const Dims* x = shape(input(n, size_t{0}));
-    static const std::unordered_set<std::string_view> same = {
-        "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu", "Gelu",
-        "Softplus", "Softsign", "Identity", "Cast", "Clip", "Dropout", "Abs", "Neg", "Erf", "Exp", "Log", "Mish",
-        "ThresholdedRelu", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Softmax", "LogSoftmax", "BatchNormalization",
-        "InstanceNormalization", "LRN", "LayerNormalization", "Not", "Sign", "Sin", "Cos", "IsNaN", "QuantizeLinear",
-        "DequantizeLinear"};
+    static const std::unordered_set<std::string_view> same = {"Relu",
+                                                              "LeakyRelu",
+                                                              "PRelu",
+                                                              "Sigmoid",
+                                                              "Tanh",
+                                                              "HardSigmoid",
+                                                              "HardSwish",
+                                                              "Elu",
+                                                              "Selu",
+                                                              "Celu",
+                                                              "Gelu",
+                                                              "Softplus",
+                                                              "Softsign",
+                                                              "Identity",
+                                                              "Cast",
+                                                              "Clip",
+                                                              "Dropout",
+                                                              "Abs",
+                                                              "Neg",
+                                                              "Erf",
+                                                              "Exp",
+                                                              "Log",
+                                                              "Mish",
+                                                              "ThresholdedRelu",
+                                                              "Sqrt",
+                                                              "Reciprocal",
+                                                              "Floor",
+                                                              "Ceil",
+                                                              "Round",
+                                                              "Softmax",
+                                                              "LogSoftmax",
+                                                              "BatchNormalization",
+                                                              "InstanceNormalization",
+                                                              "LRN",
+                                                              "LayerNormalization",
+                                                              "Not",
+                                                              "Sign",
+                                                              "Sin",
+                                                              "Cos",
+                                                              "IsNaN",
+                                                              "QuantizeLinear",
+                                                              "DequantizeLinear"};
     if (same.count(op)) {
       if (op == "PRelu") {  // the slope broadcasts to X (and may not widen it, by the spec)
         const Dims* s = shape(input(n, size_t{1}));
@@ -263,8 +300,8 @@ class Inference {
       if (!x) return std::nullopt;
       return *x;
     }
-    static const std::unordered_set<std::string_view> binary = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum",
-                                                                 "Mean", "Equal", "Less", "Greater", "And", "Or", "Where"};
+    static const std::unordered_set<std::string_view> binary = {"Add",  "Sub",   "Mul",  "Div",     "Pow", "Max", "Min",  "Sum",
+                                                                "Mean", "Equal", "Less", "Greater", "And", "Or",  "Where"};
     if (binary.count(op)) {
       std::vector<const Dims*> ins;
       for (auto i : n.inputs) ins.push_back(shape(i));

@@ -38,8 +38,8 @@ struct TensorData {
 
 // Edits to the main graph (sub-graphs in node attributes are copied as they are).
 struct GraphEdit {
-  std::vector<size_t> removeNodes;              // node indices to drop
-  std::vector<NodeEdit> editNodes;              // at most one per node
+  std::vector<size_t> removeNodes;  // node indices to drop
+  std::vector<NodeEdit> editNodes;  // at most one per node
   // By name: same TensorProto, dims, data_type and raw_data replaced. A graph input of the
   // same name (an old exporter's weight listed as input) whose declared tensor shape the new
   // dims contradict gets a tensor type of the new element type and dims; otherwise it is kept.

@@ -79,21 +79,25 @@ test('norms and curves equal numpy on every real model', { skip: realModels.leng
   assert.ok(prunable > 0, 'no prunable layer in the real models');
 });
 
-test('Conv output shapes equal onnx.shape_inference on every real model', { skip: realModels.length === 0 && 'no real models' }, async () => {
-  let compared = 0;
-  for (const file of realModels) {
-    const [c, r] = await Promise.all([core([file]), reference([file])]);
-    for (const [value, dims] of Object.entries(r.convShapes)) {
-      assert.deepEqual(c.shapes[value], dims, `${path.basename(file)}: Conv output ${value}`);
-      compared++;
+test(
+  'Conv output shapes equal onnx.shape_inference on every real model',
+  { skip: realModels.length === 0 && 'no real models' },
+  async () => {
+    let compared = 0;
+    for (const file of realModels) {
+      const [c, r] = await Promise.all([core([file]), reference([file])]);
+      for (const [value, dims] of Object.entries(r.convShapes)) {
+        assert.deepEqual(c.shapes[value], dims, `${path.basename(file)}: Conv output ${value}`);
+        compared++;
+      }
+      // MACs wherever the Conv output is known: |output| * |W| / O, checked from onnx's shapes
+      // only through the shapes above; here every Conv with a known output has MACs.
+      for (const l of c.layers) if (l.op === 'Conv' && l.points.length) assert.ok(l.points[0].macs <= l.macs);
     }
-    // MACs wherever the Conv output is known: |output| * |W| / O, checked from onnx's shapes
-    // only through the shapes above; here every Conv with a known output has MACs.
-    for (const l of c.layers) if (l.op === 'Conv' && l.points.length) assert.ok(l.points[0].macs <= l.macs);
-  }
-  console.log(`# ${compared} Conv output shapes equal onnx.shape_inference's`);
-  assert.ok(compared > 100);
-});
+    console.log(`# ${compared} Conv output shapes equal onnx.shape_inference's`);
+    assert.ok(compared > 100);
+  },
+);
 
 function feedsOf(file, sess) {
   const spec = modelInputs[path.basename(file)] ?? { low: -1, high: 1 };
@@ -152,23 +156,34 @@ async function checkPruned(file, layer) {
   return worst;
 }
 
-test('a model pruned by one channel computes what the original does with that channel zeroed', { skip: realModels.length === 0 && 'no real models' }, async () => {
-  let checked = 0,
-    worstSeen = 0;
-  for (const file of realModels) {
-    const c = await core([file]);
-    const ok = c.layers.filter((l) => l.points.length > 1).map((l) => l.name);
-    if (ok.length === 0) continue;
-    // Spread over the network: first, last, and evenly between.
-    const pick = [...new Set(Array.from({ length: Math.min(PER_MODEL, ok.length) }, (_, i) => ok[Math.round((i * (ok.length - 1)) / Math.max(1, PER_MODEL - 1))]))];
-    for (const layer of pick) {
-      worstSeen = Math.max(worstSeen, await checkPruned(file, layer));
-      checked++;
+test(
+  'a model pruned by one channel computes what the original does with that channel zeroed',
+  { skip: realModels.length === 0 && 'no real models' },
+  async () => {
+    let checked = 0,
+      worstSeen = 0;
+    for (const file of realModels) {
+      const c = await core([file]);
+      const ok = c.layers.filter((l) => l.points.length > 1).map((l) => l.name);
+      if (ok.length === 0) continue;
+      // Spread over the network: first, last, and evenly between.
+      const pick = [
+        ...new Set(
+          Array.from(
+            { length: Math.min(PER_MODEL, ok.length) },
+            (_, i) => ok[Math.round((i * (ok.length - 1)) / Math.max(1, PER_MODEL - 1))],
+          ),
+        ),
+      ];
+      for (const layer of pick) {
+        worstSeen = Math.max(worstSeen, await checkPruned(file, layer));
+        checked++;
+      }
     }
-  }
-  console.log(`# ${checked} pruned layers run in onnxruntime; worst max relative error ${worstSeen.toExponential(2)}`);
-  assert.ok(checked > 5);
-});
+    console.log(`# ${checked} pruned layers run in onnxruntime; worst max relative error ${worstSeen.toExponential(2)}`);
+    assert.ok(checked > 5);
+  },
+);
 
 test('every op on the way, in onnxruntime: BatchNormalization, PRelu, SiLU, pools, a classifier head', async () => {
   const file = path.join(tmp, 'ops.onnx');
@@ -216,7 +231,7 @@ onnx.save(m, sys.argv[1])
   assert.equal(byName.c2.points[0].elsewhere, (27 + 1 + 4 + 1) * 5);
   // c3's: c2's weight row (6) and bias, the per-channel Mul constant.
   assert.equal(byName.c3.points[0].elsewhere, (6 + 1 + 1) * 5);
-  assert.equal(byName.fc.points[0].elsewhere, (6 * 9) * 5); // c3 has no bias
+  assert.equal(byName.fc.points[0].elsewhere, 6 * 9 * 5); // c3 has no bias
   assert.equal(byName.c2.macs, 4 * 4 * 6 * 6);
   assert.equal(byName.fc.macs, 4 * 6);
   for (const name of ['c2', 'c3', 'fc']) await checkPruned(file, name);

@@ -170,23 +170,23 @@ TEST_CASE("prune: every op that keeps channels one to one is followed", "[prune]
       requirePrunable(net(chain({pb::node(op, {"a"}, {"m"})})).curve(), base);
     }
     requirePrunable(net(chain({pb::node("Cast", {"a"}, {"m"}, "", {pb::attrInt("to", 1)})})).curve(), base);
-    requirePrunable(net(chain({pb::node("Clip", {"a", "lo", "hi"}, {"m"})},
-                              {pb::floatTensor("lo", {}, {0}), pb::floatTensor("hi", {}, {6})}))
-                        .curve(),
-                    base);
+    requirePrunable(
+        net(chain({pb::node("Clip", {"a", "lo", "hi"}, {"m"})}, {pb::floatTensor("lo", {}, {0}), pb::floatTensor("hi", {}, {6})}))
+            .curve(),
+        base);
   }
   SECTION("BatchNormalization: its four parameters per channel go too") {
-    requirePrunable(net(chain({pb::node("BatchNormalization", {"a", "s", "b", "mu", "var"}, {"n"}),
-                               pb::node("Relu", {"n"}, {"m"})},
-                              {pb::floatTensor("s", {kC}, {1, 2, 3, 4}), pb::floatTensor("b", {kC}, {1, 2, 3, 4}),
-                               pb::floatTensor("mu", {kC}, {1, 2, 3, 4}), pb::floatTensor("var", {kC}, {1, 2, 3, 4})}))
-                        .curve(),
-                    base + 4);
+    requirePrunable(
+        net(chain({pb::node("BatchNormalization", {"a", "s", "b", "mu", "var"}, {"n"}), pb::node("Relu", {"n"}, {"m"})},
+                  {pb::floatTensor("s", {kC}, {1, 2, 3, 4}), pb::floatTensor("b", {kC}, {1, 2, 3, 4}),
+                   pb::floatTensor("mu", {kC}, {1, 2, 3, 4}), pb::floatTensor("var", {kC}, {1, 2, 3, 4})}))
+            .curve(),
+        base + 4);
   }
   SECTION("PRelu: a per-channel slope goes too, a single one stays") {
-    requirePrunable(net(chain({pb::node("PRelu", {"a", "sl"}, {"m"})}, {pb::floatTensor("sl", {kC, 1, 1}, {.1f, .2f, .3f, .4f})}))
-                        .curve(),
-                    base + 1);
+    requirePrunable(
+        net(chain({pb::node("PRelu", {"a", "sl"}, {"m"})}, {pb::floatTensor("sl", {kC, 1, 1}, {.1f, .2f, .3f, .4f})})).curve(),
+        base + 1);
     requirePrunable(net(chain({pb::node("PRelu", {"a", "sl"}, {"m"})}, {pb::floatTensor("sl", {1}, {.1f})})).curve(), base);
   }
   SECTION("SiLU: Mul(x, Sigmoid(x)) in either order") {
@@ -205,10 +205,10 @@ TEST_CASE("prune: every op that keeps channels one to one is followed", "[prune]
   }
   SECTION("pools") {
     requirePrunable(net(chain({pb::node("MaxPool", {"a"}, {"m"}, "", {pb::attrInts("kernel_shape", {2, 2})})})).curve(), base);
-    requirePrunable(
-        net(chain({pb::node("AveragePool", {"a"}, {"m"}, "", {pb::attrInts("kernel_shape", {3, 3}), pb::attrInts("pads", {1, 1, 1, 1})})}))
-            .curve(),
-        base);
+    requirePrunable(net(chain({pb::node("AveragePool", {"a"}, {"m"}, "",
+                                        {pb::attrInts("kernel_shape", {3, 3}), pb::attrInts("pads", {1, 1, 1, 1})})}))
+                        .curve(),
+                    base);
     requirePrunable(net(chain({pb::node("GlobalAveragePool", {"a"}, {"m"})})).curve(), base);
   }
 }
@@ -231,21 +231,23 @@ pb::GraphBuilder head(const std::vector<Msg>& between, const std::vector<Msg>& i
 }  // namespace
 
 TEST_CASE("prune: a classifier head, global pool then Flatten or Reshape to [N, C]", "[prune]") {
-  requirePrunable(net(head({pb::node("GlobalAveragePool", {"a"}, {"g"}), pb::node("Flatten", {"g"}, {"f"})})).curve("fc"), kIn * 9);
-  requirePrunable(net(head({pb::node("Relu", {"a"}, {"r"}), pb::node("GlobalMaxPool", {"r"}, {"g"}),
-                            pb::node("Reshape", {"g", "sh"}, {"f"})},
-                           {pb::int8Tensor("unused", {1}, {0}), pb::rawTensor("sh", pb::kInt64, {2}, pbw::le64(1) + pbw::le64(-1))}))
-                      .curve("fc"),
+  requirePrunable(net(head({pb::node("GlobalAveragePool", {"a"}, {"g"}), pb::node("Flatten", {"g"}, {"f"})})).curve("fc"),
                   kIn * 9);
+  requirePrunable(
+      net(head({pb::node("Relu", {"a"}, {"r"}), pb::node("GlobalMaxPool", {"r"}, {"g"}), pb::node("Reshape", {"g", "sh"}, {"f"})},
+               {pb::int8Tensor("unused", {1}, {0}), pb::rawTensor("sh", pb::kInt64, {2}, pbw::le64(1) + pbw::le64(-1))}))
+          .curve("fc"),
+      kIn * 9);
   // Without the pool the features of a channel are its H*W pixels: refused.
   requireRefused(net(head({pb::node("Flatten", {"a"}, {"f"})})).curve("fc"), "does not follow a global pool");
   requireRefused(net(head({pb::node("MaxPool", {"a"}, {"g"}, "", {pb::attrInts("kernel_shape", {2, 2})}),
                            pb::node("Flatten", {"g"}, {"f"})}))
                      .curve("fc"),
                  "does not follow a global pool");
-  requireRefused(net(head({pb::node("GlobalAveragePool", {"a"}, {"g"}), pb::node("Flatten", {"g"}, {"f"}, "", {pb::attrInt("axis", 2)})}))
-                     .curve("fc"),
-                 "flattens from axis 2");
+  requireRefused(
+      net(head({pb::node("GlobalAveragePool", {"a"}, {"g"}), pb::node("Flatten", {"g"}, {"f"}, "", {pb::attrInt("axis", 2)})}))
+          .curve("fc"),
+      "flattens from axis 2");
   // Channels on axis 1 of the Conv's output, read on the last axis by the Gemm.
   pb::GraphBuilder g = head({});
   g.nodes.back() = pb::node("Gemm", {"a", "wf", "bf"}, {"y"}, "fc", {pb::attrInt("transB", 1)});
@@ -362,7 +364,8 @@ TEST_CASE("prune: refusals say why", "[prune]") {
     body.add(pb::node("Identity", {"m"}, {"o"}));
     body.output("o", {1, kC, 8, 8});
     pb::GraphBuilder g = chain({pb::node("Relu", {"a"}, {"m"})}, {pb::rawTensor("cond", pb::kBool, {}, std::string(1, '\1'))});
-    g.add(pb::node("If", {"cond"}, {"z"}, "if", {pb::attrGraph("then_branch", body.build()), pb::attrGraph("else_branch", body.build())}));
+    g.add(pb::node("If", {"cond"}, {"z"}, "if",
+                   {pb::attrGraph("then_branch", body.build()), pb::attrGraph("else_branch", body.build())}));
     g.output("z", {1, kC, 8, 8});
     requireRefused(net(g).curve(), "'m' is also read inside a sub-graph");
 
@@ -372,7 +375,8 @@ TEST_CASE("prune: refusals say why", "[prune]") {
     pb::GraphBuilder outer;
     outer.input("x", {1, kIn, 8, 8});
     outer.init(pb::rawTensor("cond", pb::kBool, {}, std::string(1, '\1')));
-    outer.add(pb::node("If", {"cond"}, {"y"}, "if", {pb::attrGraph("then_branch", inner.build()), pb::attrGraph("else_branch", inner.build())}));
+    outer.add(pb::node("If", {"cond"}, {"y"}, "if",
+                       {pb::attrGraph("then_branch", inner.build()), pb::attrGraph("else_branch", inner.build())}));
     outer.output("y", {1, kO, 8, 8});
     Net n = net(outer);
     int seen = 0;
@@ -388,11 +392,11 @@ TEST_CASE("prune: refusals say why", "[prune]") {
 
 TEST_CASE("prune: addPruneEdit slices both sides and everything between", "[prune][writer]") {
   Msg vi = pb::valueInfo("n", pb::kFloat, {1, kC, 8, 8});
-  pb::GraphBuilder g = chain({pb::node("BatchNormalization", {"a", "s", "b", "mu", "var"}, {"n"}),
-                              pb::node("PRelu", {"n", "sl"}, {"m"})},
-                             {pb::floatTensor("s", {kC}, {1, 2, 3, 4}), pb::floatTensor("b", {kC}, {5, 6, 7, 8}),
-                              pb::floatTensor("mu", {kC}, {9, 10, 11, 12}), pb::floatTensor("var", {kC}, {13, 14, 15, 16}),
-                              pb::floatTensor("sl", {1, kC, 1, 1}, {.1f, .2f, .3f, .4f})});
+  pb::GraphBuilder g =
+      chain({pb::node("BatchNormalization", {"a", "s", "b", "mu", "var"}, {"n"}), pb::node("PRelu", {"n", "sl"}, {"m"})},
+            {pb::floatTensor("s", {kC}, {1, 2, 3, 4}), pb::floatTensor("b", {kC}, {5, 6, 7, 8}),
+             pb::floatTensor("mu", {kC}, {9, 10, 11, 12}), pb::floatTensor("var", {kC}, {13, 14, 15, 16}),
+             pb::floatTensor("sl", {1, kC, 1, 1}, {.1f, .2f, .3f, .4f})});
   Msg gm = g.build();
   gm.msg(13, vi);  // value_info of a value between: its channel count changes
   gm.msg(13, pb::valueInfo("y", pb::kFloat, {1, kO, 8, 8}));

@@ -73,17 +73,18 @@ TEST_CASE("shapes: Conv output sizes", "[shapes]") {
             .of("y") == Dims{1, 8, 3, 3});
   // grouped: W [8, 1, 3, 3] with group 3 does not fit 3 input channels... 8 % 3: the spec's
   // channel check is C = W[1] * group.
-  CHECK(one(pb::node("Conv", {"x", "wg"}, {"y"}, "", {pb::attrInt("group", 3)}), {1, 3, 5, 5}, {weight("wg", {6, 1, 3, 3})}).of("y") ==
-        Dims{1, 6, 3, 3});
+  CHECK(one(pb::node("Conv", {"x", "wg"}, {"y"}, "", {pb::attrInt("group", 3)}), {1, 3, 5, 5}, {weight("wg", {6, 1, 3, 3})})
+            .of("y") == Dims{1, 6, 3, 3});
   CHECK(one(pb::node("Conv", {"x", "w"}, {"y"}), {1, 4, 5, 5}, {w}).of("y") == Dims{-1});  // channels do not match
   // 1-D convolution
   CHECK(one(pb::node("Conv", {"x", "w1"}, {"y"}, "", {pb::attrInts("strides", {3})}), {2, 3, 16}, {weight("w1", {5, 3, 4})})
             .of("y") == Dims{2, 5, 5});
   // ConvTranspose: s * (in - 1) + output_padding + (k - 1) * d + 1 - pads
-  CHECK(one(pb::node("ConvTranspose", {"x", "wt"}, {"y"}, "",
-                     {pb::attrInts("strides", {2, 2}), pb::attrInts("pads", {1, 1, 1, 1}), pb::attrInts("output_padding", {1, 0})}),
-            {1, 3, 5, 6}, {weight("wt", {3, 4, 3, 3})})
-            .of("y") == Dims{1, 4, 10, 11});
+  CHECK(
+      one(pb::node("ConvTranspose", {"x", "wt"}, {"y"}, "",
+                   {pb::attrInts("strides", {2, 2}), pb::attrInts("pads", {1, 1, 1, 1}), pb::attrInts("output_padding", {1, 0})}),
+          {1, 3, 5, 6}, {weight("wt", {3, 4, 3, 3})})
+          .of("y") == Dims{1, 4, 10, 11});
 }
 
 TEST_CASE("shapes: a symbolic or missing input dim stays unknown downstream", "[shapes]") {
@@ -122,21 +123,23 @@ TEST_CASE("shapes: pools, elementwise, Concat, Resize, Flatten, Reshape, Gemm, M
                      {pb::attrInts("kernel_shape", {3, 3}), pb::attrInts("strides", {2, 2}), pb::attrInt("ceil_mode", 1)}),
             {1, 3, 8, 9})
             .of("y") == Dims{1, 3, 4, 4});
-  CHECK(one(pb::node("AveragePool", {"x"}, {"y"}, "", {pb::attrInts("kernel_shape", {2, 2}), pb::attrString("auto_pad", "SAME_LOWER")}),
+  CHECK(one(pb::node("AveragePool", {"x"}, {"y"}, "",
+                     {pb::attrInts("kernel_shape", {2, 2}), pb::attrString("auto_pad", "SAME_LOWER")}),
             {1, 3, 7, 8})
             .of("y") == Dims{1, 3, 7, 8});
   CHECK(one(pb::node("GlobalAveragePool", {"x"}, {"y"}), {2, 3, 7, 8}).of("y") == Dims{2, 3, 1, 1});
   CHECK(one(pb::node("Add", {"x", "b"}, {"y"}), {2, 3, 7, 8}, {weight("b", {3, 1, 1})}).of("y") == Dims{2, 3, 7, 8});
   CHECK(one(pb::node("Mul", {"x", "b"}, {"y"}), {1, 3, 1, 8}, {weight("b", {5, 1})}).of("y") == Dims{1, 3, 5, 8});
   CHECK(one(pb::node("Add", {"x", "b"}, {"y"}), {1, 3, 7, 8}, {weight("b", {4})}).of("y") == Dims{-1});  // not broadcastable
-  CHECK(one(pb::node("Concat", {"x", "z"}, {"y"}, "", {pb::attrInt("axis", 1)}), {1, 3, 4, 4}, {weight("z", {1, 5, 4, 4})}).of("y") ==
-        Dims{1, 8, 4, 4});
-  CHECK(one(pb::node("Concat", {"x", "z"}, {"y"}, "", {pb::attrInt("axis", -1)}), {1, 3, 4, 4}, {weight("z", {1, 3, 4, 2})}).of("y") ==
-        Dims{1, 3, 4, 6});
+  CHECK(one(pb::node("Concat", {"x", "z"}, {"y"}, "", {pb::attrInt("axis", 1)}), {1, 3, 4, 4}, {weight("z", {1, 5, 4, 4})})
+            .of("y") == Dims{1, 8, 4, 4});
+  CHECK(one(pb::node("Concat", {"x", "z"}, {"y"}, "", {pb::attrInt("axis", -1)}), {1, 3, 4, 4}, {weight("z", {1, 3, 4, 2})})
+            .of("y") == Dims{1, 3, 4, 6});
   // Resize (opset 11+: X, roi, scales) with constant scales; Upsample with a scales input.
   CHECK(one(pb::node("Resize", {"x", "", "sc"}, {"y"}), {1, 3, 5, 6}, {pb::floatTensor("sc", {4}, {1, 1, 2, 1.5f})}).of("y") ==
         Dims{1, 3, 10, 9});
-  CHECK(one(pb::node("Resize", {"x", "", "", "sz"}, {"y"}), {1, 3, 5, 6}, {ints64("sz", {1, 3, 7, 9})}).of("y") == Dims{1, 3, 7, 9});
+  CHECK(one(pb::node("Resize", {"x", "", "", "sz"}, {"y"}), {1, 3, 5, 6}, {ints64("sz", {1, 3, 7, 9})}).of("y") ==
+        Dims{1, 3, 7, 9});
   CHECK(one(pb::node("Upsample", {"x", "sc"}, {"y"}), {1, 3, 5, 6}, {pb::floatTensor("sc", {4}, {1, 1, 2, 2})}).of("y") ==
         Dims{1, 3, 10, 12});
   CHECK(one(pb::node("Resize", {"x", "", "sc"}, {"y"}), {1, 3, 5, 6}).of("y") == Dims{-1});  // computed scales: unknown
@@ -145,12 +148,16 @@ TEST_CASE("shapes: pools, elementwise, Concat, Resize, Flatten, Reshape, Gemm, M
   CHECK(one(pb::node("Reshape", {"x", "s"}, {"y"}), {2, 3, 4, 5}, {ints64("s", {0, -1})}).of("y") == Dims{2, 60});
   CHECK(one(pb::node("Reshape", {"x", "s"}, {"y"}), {2, 3, 4, 5}, {ints64("s", {6, -1, 2})}).of("y") == Dims{6, 10, 2});
   CHECK(one(pb::node("Reshape", {"x", "s"}, {"y"}), {2, 3, 4, 5}, {ints64("s", {7, -1})}).of("y") == Dims{-1});
-  CHECK(one(pb::node("Transpose", {"x"}, {"y"}, "", {pb::attrInts("perm", {0, 2, 3, 1})}), {2, 3, 4, 5}).of("y") == Dims{2, 4, 5, 3});
+  CHECK(one(pb::node("Transpose", {"x"}, {"y"}, "", {pb::attrInts("perm", {0, 2, 3, 1})}), {2, 3, 4, 5}).of("y") ==
+        Dims{2, 4, 5, 3});
   CHECK(one(pb::node("Squeeze", {"x", "ax"}, {"y"}), {2, 3, 1, 1}, {ints64("ax", {2, 3})}).of("y") == Dims{2, 3});
   CHECK(one(pb::node("Unsqueeze", {"x", "ax"}, {"y"}), {2, 3}, {ints64("ax", {0, -1})}).of("y") == Dims{1, 2, 3, 1});
-  CHECK(one(pb::node("Pad", {"x", "p"}, {"y"}), {1, 3, 4, 5}, {ints64("p", {0, 0, 1, 2, 0, 0, 3, 4})}).of("y") == Dims{1, 3, 8, 11});
-  CHECK(one(pb::node("Gemm", {"x", "w"}, {"y"}, "", {pb::attrInt("transB", 1)}), {2, 6}, {weight("w", {4, 6})}).of("y") == Dims{2, 4});
-  CHECK(one(pb::node("Gemm", {"x", "w"}, {"y"}, "", {pb::attrInt("transA", 1)}), {6, 2}, {weight("w", {6, 4})}).of("y") == Dims{2, 4});
+  CHECK(one(pb::node("Pad", {"x", "p"}, {"y"}), {1, 3, 4, 5}, {ints64("p", {0, 0, 1, 2, 0, 0, 3, 4})}).of("y") ==
+        Dims{1, 3, 8, 11});
+  CHECK(one(pb::node("Gemm", {"x", "w"}, {"y"}, "", {pb::attrInt("transB", 1)}), {2, 6}, {weight("w", {4, 6})}).of("y") ==
+        Dims{2, 4});
+  CHECK(one(pb::node("Gemm", {"x", "w"}, {"y"}, "", {pb::attrInt("transA", 1)}), {6, 2}, {weight("w", {6, 4})}).of("y") ==
+        Dims{2, 4});
   CHECK(one(pb::node("MatMul", {"x", "w"}, {"y"}), {2, 7, 6}, {weight("w", {6, 4})}).of("y") == Dims{2, 7, 4});
   CHECK(one(pb::node("MatMul", {"x", "w"}, {"y"}), {7, 6}, {weight("w", {3, 6, 4})}).of("y") == Dims{3, 7, 4});
   CHECK(one(pb::node("MatMul", {"x", "w"}, {"y"}), {6}, {weight("w", {6, 4})}).of("y") == Dims{4});
@@ -166,7 +173,8 @@ TEST_CASE("shapes: pools, elementwise, Concat, Resize, Flatten, Reshape, Gemm, M
   CHECK(one(pb::node("Slice", {"x", "s", "e", "a", "st"}, {"y"}), {4, 10},
             {ints64("s", {-1}), ints64("e", {-kEnd}), ints64("a", {1}), ints64("st", {-3})})
             .of("y") == Dims{4, 4});  // 9, 6, 3, 0
-  CHECK(one(pb::node("Slice", {"x"}, {"y"}, "", {pb::attrInts("starts", {2}), pb::attrInts("ends", {5}), pb::attrInts("axes", {0})}),
+  CHECK(one(pb::node("Slice", {"x"}, {"y"}, "",
+                     {pb::attrInts("starts", {2}), pb::attrInts("ends", {5}), pb::attrInts("axes", {0})}),
             {8, 3})
             .of("y") == Dims{3, 3});  // opset < 10: attributes
   CHECK(one(pb::node("ConstantOfShape", {"s"}, {"y"}), {1}, {ints64("s", {1, 4, 6, 6})}).of("y") == Dims{1, 4, 6, 6});
@@ -201,7 +209,8 @@ TEST_CASE("shapes: macsOf for Conv, ConvTranspose, Gemm and MatMul", "[shapes]")
   g.init(weight("wf", {5, 4 * 16 * 16}));
   g.init(weight("wm", {5, 6}));
   g.add(pb::node("Conv", {"x", "w"}, {"a"}, "conv", {pb::attrInts("pads", {1, 1, 1, 1})}));
-  g.add(pb::node("Conv", {"a", "wd"}, {"b"}, "dw", {pb::attrInt("group", 8), pb::attrInts("strides", {2, 2}), pb::attrInts("pads", {1, 1, 1, 1})}));
+  g.add(pb::node("Conv", {"a", "wd"}, {"b"}, "dw",
+                 {pb::attrInt("group", 8), pb::attrInts("strides", {2, 2}), pb::attrInts("pads", {1, 1, 1, 1})}));
   g.add(pb::node("ConvTranspose", {"b", "wt"}, {"c"}, "up", {pb::attrInts("strides", {2, 2})}));
   g.add(pb::node("Flatten", {"c"}, {"f"}));
   g.add(pb::node("Gemm", {"f", "wf"}, {"h"}, "fc", {pb::attrInt("transB", 1)}));
