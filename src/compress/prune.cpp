@@ -462,36 +462,37 @@ Result<onnx::TensorData> sliceAlong(const Tensor& t, std::string_view name, int 
 
 }  // namespace
 
-Result<std::vector<double>> inputChannelNorms(const Layer& layer) {
-  if (!layer.weight) return makeError(ErrorCode::InvalidArgument, "the layer has no stored weight");
+Result<std::vector<double>> inputChannelNorms(const Layer& layer, const float* values, uint64_t count) {
   const auto& d = layer.shape;
   if (layer.inputAxis < 0 || static_cast<size_t>(layer.inputAxis) >= d.size())
     return makeError(ErrorCode::InvalidArgument, "the layer's weight has no input-channel axis");
-  auto r = onnx::readAsFloat(*layer.weight);
-  if (!r.ok()) return r.error();
   const size_t a = static_cast<size_t>(layer.inputAxis);
   uint64_t outer = 1, inner = 1;
   for (size_t i = 0; i < a; ++i) outer *= static_cast<uint64_t>(d[i]);
   for (size_t i = a + 1; i < d.size(); ++i) inner *= static_cast<uint64_t>(d[i]);
   const uint64_t C = static_cast<uint64_t>(d[a]);
-  const onnx::FloatValues& v = r.value();
-  if (v.count != outer * C * inner)
-    return makeError(ErrorCode::InvalidModel, "the weight " + quoted(layer.weightName) + " holds the wrong number of values");
-  const uint8_t* bytes = v.isView() ? v.bytes : reinterpret_cast<const uint8_t*>(v.owned.data());
+  if (count != outer * C * inner || (count && !values))
+    return makeError(ErrorCode::InvalidArgument, "the weight " + quoted(layer.weightName) + " of " +
+                                                     std::to_string(outer * C * inner) + " values was given " +
+                                                     std::to_string(count));
   std::vector<double> sums(C, 0.0);
   for (uint64_t o = 0; o < outer; ++o)
     for (uint64_t c = 0; c < C; ++c) {
-      const uint8_t* p = bytes + ((o * C + c) * inner) * 4;
+      const float* p = values + (o * C + c) * inner;
       double s = 0;
-      for (uint64_t i = 0; i < inner; ++i) {
-        float x;
-        std::memcpy(&x, p + i * 4, 4);
-        s += static_cast<double>(x) * x;
-      }
+      for (uint64_t i = 0; i < inner; ++i) s += static_cast<double>(p[i]) * p[i];
       sums[c] += s;
     }
   for (double& s : sums) s = std::sqrt(s);
   return sums;
+}
+
+Result<std::vector<double>> inputChannelNorms(const Layer& layer) {
+  if (!layer.weight) return makeError(ErrorCode::InvalidArgument, "the layer has no stored weight");
+  auto r = onnx::readAsFloat(*layer.weight);
+  if (!r.ok()) return r.error();
+  std::vector<float> v = r->take();  // aligned float32, whatever the stored form
+  return inputChannelNorms(layer, v.data(), v.size());
 }
 
 std::vector<int64_t> pruneOrder(const std::vector<double>& norms) {
@@ -509,14 +510,29 @@ Curve pruneCurve(const onnx::Model& model, const graph::Discovery& discovery, co
     curve.refused = why;
     return curve;
   }
-  const Plan& plan = planner.plan();
   auto norms = inputChannelNorms(layer);
   if (!norms.ok()) {
     curve.refused = "the weight could not be read: " + norms.error().message;
     return curve;
   }
-  const std::vector<double>& n = norms.value();
+  return pruneCurve(model, discovery, layer, norms.value(), shapes);
+}
+
+Curve pruneCurve(const onnx::Model& model, const graph::Discovery& discovery, const Layer& layer, const std::vector<double>& n,
+                 const graph::Shapes* shapes) {
+  Curve curve;
+  curve.method = Method::ChannelPrune;
+  Planner planner(model, discovery, layer);
+  if (std::string why = planner.run(); !why.empty()) {
+    curve.refused = why;
+    return curve;
+  }
+  const Plan& plan = planner.plan();
   const int64_t C = plan.channels;
+  if (n.size() != static_cast<size_t>(C)) {
+    curve.refused = "the norms given are not one per input channel";
+    return curve;
+  }
   uint64_t elements = 0;
   if (!layer.weight->elementCount(&elements)) elements = 0;
   const uint64_t perChannel = elements / static_cast<uint64_t>(C);

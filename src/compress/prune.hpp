@@ -37,9 +37,14 @@ namespace ql::compress {
 // and the ops between, sqnrDb = 10·log10(‖W‖² / Σ dropped channels' ‖·‖²) (+inf at k = C),
 // macs the layer's MACs after when `shapes` knows its output size (graph::macsOf), else 0.
 // Refused (no points, `refused` set) when the graph does not let a channel go, or the
-// weights are not in memory (external data, a skimmed payload).
+// weights are not in memory (external data, a skimmed payload: use the overload below).
 Curve pruneCurve(const onnx::Model& model, const graph::Discovery& discovery, const graph::Layer& layer,
                  const graph::Shapes* shapes = nullptr);
+
+// The same from the input-channel norms (inputChannelNorms), for a caller that read the
+// weight itself (streamed from a skimmed image, say). Refused when they are not C values.
+Curve pruneCurve(const onnx::Model& model, const graph::Discovery& discovery, const graph::Layer& layer,
+                 const std::vector<double>& norms, const graph::Shapes* shapes = nullptr);
 
 // Writes the pruned model's changes into `edit`: the layer's weight without its C - keep
 // smallest-norm input channels, the producer without the matching output channels (weight
@@ -51,8 +56,11 @@ Result<bool> addPruneEdit(const onnx::Model& model, const graph::Discovery& disc
                           onnx::GraphEdit& edit);
 
 // The L2 norm of each input channel of the layer's weight (along Layer::inputAxis, over
-// every other axis), in channel order; an error when the weight cannot be read as float32.
+// every other axis, summed in double), in channel order; an error when the weight cannot
+// be read as float32 (external data, a payload a skim left in the file).
 Result<std::vector<double>> inputChannelNorms(const graph::Layer& layer);
+// The same from the weight's values as float32 in its stored layout (`count` = its elements).
+Result<std::vector<double>> inputChannelNorms(const graph::Layer& layer, const float* values, uint64_t count);
 
 // Channel indices in the order pruning drops them: ascending norm, ties by index.
 std::vector<int64_t> pruneOrder(const std::vector<double>& norms);

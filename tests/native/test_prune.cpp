@@ -147,6 +147,17 @@ TEST_CASE("prune: input-channel norms, order and SQNR of the curve", "[prune]") 
   CHECK(std::isinf(c.points[3].sqnrDb));
   CHECK(c.points[3].macs == 0);  // no shapes given
 
+  // The same curve from norms the caller read; norms of the wrong length are refused.
+  const Curve fromNorms = pruneCurve(n.model.value(), n.d, L, norms.value());
+  REQUIRE(fromNorms.points.size() == c.points.size());
+  for (size_t k = 0; k < c.points.size(); ++k) CHECK(fromNorms.points[k].sqnrDb == c.points[k].sqnrDb);
+  requireRefused(pruneCurve(n.model.value(), n.d, L, std::vector<double>{1, 2}), "not one per input channel");
+  const auto wc = consumerWeight();
+  auto again = ql::compress::inputChannelNorms(L, wc.data(), wc.size());
+  REQUIRE(again.ok());
+  CHECK(again.value() == norms.value());
+  CHECK_FALSE(ql::compress::inputChannelNorms(L, wc.data(), wc.size() - 1).ok());
+
   // Without a producer bias only the weights go.
   requirePrunable(net(chain({pb::node("Relu", {"a"}, {"m"})}, {}, false)).curve(), kIn * 9);
 }
