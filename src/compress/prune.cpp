@@ -50,6 +50,10 @@ struct Plan {
   std::vector<Target> targets;            // the producer's weight, bias, and everything between (not the layer's weight)
   std::vector<std::string_view> between;  // every value from the producer's output to the layer's input
   uint64_t elsewherePerChannel = 0;       // parameters removed elsewhere per dropped channel
+  // A producer bias read by other nodes too (or through Identity nodes): a pruned copy is
+  // added and the producer reads it instead of `biasInput`.
+  Target biasCopy;
+  std::string_view biasInput;
 };
 
 class Planner {
@@ -363,22 +367,42 @@ class Planner {
     // The producer's weight, along its output-channel axis.
     plan_.targets.insert(plan_.targets.begin(), Target{P.weight, P.weightName, P.channelAxis});
     plan_.elsewherePerChannel += P.layout.elementCount() / C;
-    if (P.bias && !P.biasAdd) {
+    const std::string_view biasIn = P.biasAdd ? std::string_view{} : graph::input(*P.node, P.spec->bias);
+    if (!biasIn.empty()) {
+      // The stored bias, through Identity nodes (torch.onnx.export writes equal tensors
+      // once and gives each reader an Identity of it).
+      std::string_view name = biasIn;
+      const Tensor* t = scope_.constant(name);
+      int hops = 0;
+      for (; !t && hops < 32; ++hops) {
+        const Node* by = scope_.producer(name);
+        if (!isOp(by, "Identity") || by->inputs.empty()) break;
+        name = by->inputs[0];
+        t = scope_.constant(name);
+      }
+      if (!t) {
+        const Node* by = scope_.producer(biasIn);
+        return who + "'s bias " + quoted(biasIn) + " is not a stored tensor" + (by ? " (computed by " + nodeLabel(by) + ")" : "");
+      }
       uint64_t count = 0;
-      if (!P.bias->elementCount(&count)) return who + "'s bias has a bad shape";
-      if (std::string why = storedIssue(P.biasName, P.bias, P.node, who + "'s bias"); !why.empty()) return why;
+      if (!t->elementCount(&count)) return who + "'s bias has a bad shape";
       if (count == C) {
         int axis = -1;
-        for (size_t i = 0; i < P.bias->dims.size(); ++i)
-          if (static_cast<uint64_t>(P.bias->dims[i]) == C) axis = static_cast<int>(i);
-        if (axis < 0 || (count > 1 && P.bias->dims.size() > 2)) return who + "'s bias is not one value per channel";
-        plan_.targets.insert(plan_.targets.begin() + 1, Target{P.bias, P.biasName, axis});
-        plan_.elsewherePerChannel += 1;
+        for (size_t i = 0; i < t->dims.size(); ++i)
+          if (static_cast<uint64_t>(t->dims[i]) == C) axis = static_cast<int>(i);
+        if (axis < 0 || (count > 1 && t->dims.size() > 2)) return who + "'s bias is not one value per channel";
+        if (hops == 0 && storedIssue(name, t, P.node, who + "'s bias").empty()) {
+          plan_.targets.insert(plan_.targets.begin() + 1, Target{t, name, axis});
+          plan_.elsewherePerChannel += 1;
+        } else {
+          // Read by others too: the producer gets a pruned copy of its own; the original stays.
+          if (!isInitializer(t)) return who + "'s bias " + quoted(name) + " is held by a Constant node: not handled";
+          plan_.biasCopy = Target{t, name, axis};
+          plan_.biasInput = biasIn;
+        }
       } else if (count != 1) {
         return who + "'s bias is not one value per channel";
       }
-    } else if (!P.bias && P.node->inputs.size() > 2 && !graph::input(*P.node, 2).empty() && family == graph::OpFamily::Gemm) {
-      return who + "'s C input is not a stored tensor";
     }
     for (const PendingConstant& k : constants) {
       const int axis = channelAxisOf(*k.tensor, k.pos, k.pos == Pos::Axis1 ? rank : 0);
@@ -581,6 +605,35 @@ Result<bool> addPruneEdit(const onnx::Model& model, const graph::Discovery& disc
     auto s = sliceAlong(*t.tensor, t.name, t.axis, kept);
     if (!s.ok()) return s.error();
     tensors.push_back(std::move(s.value()));
+  }
+  if (plan.biasCopy.tensor) {
+    // A name no value, initializer or earlier addition uses.
+    std::unordered_set<std::string_view> used;
+    for (const auto& t : model.graph.initializers) used.insert(t.name);
+    for (const auto& n : model.graph.nodes) {
+      for (auto v : n.inputs) used.insert(v);
+      for (auto v : n.outputs) used.insert(v);
+    }
+    for (const auto& in : model.graph.inputs) used.insert(in.name);
+    for (const auto& t : edit.addInitializers) used.insert(t.name);
+    const std::string base = std::string(plan.biasCopy.name) + "_pruned";
+    std::string name = base;
+    for (int k = 1; used.count(name); ++k) name = base + "_" + std::to_string(k);
+    auto s = sliceAlong(*plan.biasCopy.tensor, name, plan.biasCopy.axis, kept);
+    if (!s.ok()) return s.error();
+    const graph::Layer& P = *plan.producer;
+    onnx::NodeEdit* ne = nullptr;
+    for (auto& e : edit.editNodes)
+      if (e.index == P.nodeIndex) ne = &e;
+    if (!ne) {
+      edit.editNodes.push_back({});
+      ne = &edit.editNodes.back();
+      ne->index = P.nodeIndex;
+    }
+    if (!ne->inputs) ne->inputs = std::vector<std::string>(P.node->inputs.begin(), P.node->inputs.end());
+    const size_t bi = static_cast<size_t>(P.spec->bias);
+    if (bi < ne->inputs->size()) (*ne->inputs)[bi] = name;
+    edit.addInitializers.push_back(std::move(s.value()));
   }
   for (auto& t : tensors) edit.replaceInitializers.push_back(std::move(t));
   std::unordered_set<std::string_view> between(plan.between.begin(), plan.between.end());

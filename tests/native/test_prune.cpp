@@ -362,6 +362,46 @@ TEST_CASE("prune: refusals say why", "[prune]") {
     k.output("z", {1, kC, 6, 6});
     requireRefused(net(k).curve(), "the producer 'p''s weight 'wp' is shared with other nodes");
   }
+  SECTION("a producer bias computed at run time, or shared through Identity nodes") {
+    // torch.onnx.export writes equal biases once, each Conv reading it through an Identity.
+    pb::GraphBuilder g = chain({pb::node("Relu", {"a"}, {"m"})});
+    g.nodes.insert(g.nodes.begin(), pb::node("Identity", {"bp"}, {"bp_id"}, "Identity_28"));
+    g.nodes[1] = pb::node("Conv", {"x", "wp", "bp_id"}, {"a"}, "p", {pb::attrInts("pads", {1, 1, 1, 1})});
+    // ... or a bias that another node reads: the producer gets a pruned copy of its own,
+    // not counted as removed (the original stays).
+    requirePrunable(net(g).curve(), kIn * 9);
+    pb::GraphBuilder h = chain({pb::node("Relu", {"a"}, {"m"}), pb::node("Add", {"x", "bp"}, {"z"}, "other")});
+    h.output("z", {1, kC, 8, 8});
+    requirePrunable(net(h).curve(), kIn * 9);
+    for (const pb::GraphBuilder* b : {&g, &h}) {
+      Net n = net(*b);
+      const size_t producer = b == &g ? 1 : 0;
+      ql::onnx::GraphEdit edit;
+      ql::onnx::NodeEdit other;  // an edit of the producer's node already there is merged into
+      other.index = producer;
+      other.dropAttributes = {"unused"};
+      edit.editNodes.push_back(other);
+      auto r = addPruneEdit(n.model.value(), n.d, n.named("c"), 3, edit);
+      REQUIRE(r.ok());
+      REQUIRE(edit.editNodes.size() == 1);
+      CHECK(edit.editNodes[0].dropAttributes == std::vector<std::string>{"unused"});
+      REQUIRE(edit.editNodes[0].inputs);
+      CHECK(*edit.editNodes[0].inputs == std::vector<std::string>{"x", "wp", "bp_pruned"});
+      REQUIRE(edit.addInitializers.size() == 1);
+      CHECK(edit.addInitializers[0].name == "bp_pruned");
+      CHECK(edit.addInitializers[0].floats == std::vector<float>{.1f, .3f, .4f});
+      auto out = ql::onnx::writeModel(n.bytes.data(), n.bytes.size(), n.model.value(), edit);
+      REQUIRE(out.ok());
+      auto back = ql::onnx::parseModel(out->data(), out->size());
+      REQUIRE(back.ok());
+      CHECK(floatsOf(*initializer(back->graph, "bp")) == std::vector<float>{.1f, .2f, .3f, .4f});  // the original stays
+      CHECK(back->graph.nodes[producer].inputs[2] == "bp_pruned");
+    }
+    // A bias computed by anything else is refused.
+    pb::GraphBuilder k = g;
+    k.nodes[0] = pb::node("Relu", {"bp"}, {"bp_id"}, "r0");
+    requireRefused(net(k).curve(), "the producer 'p''s bias 'bp_id' is not a stored tensor (computed by Relu 'r0')");
+  }
   SECTION("a quantized weight") {
     pb::GraphBuilder g = chain({pb::node("Relu", {"a"}, {"m"})});
     g.initializers[2] = pb::int8Tensor("wcq", {kO, kC, 1, 1}, std::vector<int8_t>(kO * kC, 3));
