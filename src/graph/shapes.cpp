@@ -25,6 +25,25 @@ bool sane(const Dims& d) {
   return true;
 }
 
+// Attribute and constant values past these bounds leave a shape unknown, so that no sum
+// or product below can overflow (a hostile file's pads of 2^62, say).
+bool within(const Dims& v, int64_t lo, int64_t hi) {
+  for (int64_t x : v)
+    if (x < lo || x > hi) return false;
+  return true;
+}
+constexpr int64_t kMaxWindow = int64_t{1} << 20;  // kernel, stride, dilation
+
+// The product of dims, or -1 past kMaxDim.
+int64_t productOr(const Dims& d) {
+  int64_t p = 1;
+  for (int64_t x : d) {
+    if (x < 0 || (x > 0 && p > kMaxDim / x)) return -1;
+    p *= x;
+  }
+  return p;
+}
+
 std::optional<std::vector<int64_t>> intsAttr(const Node& n, std::string_view name) {
   const onnx::Attribute* a = n.attribute(name);
   if (!a) return std::nullopt;
@@ -140,6 +159,9 @@ class Inference {
     const Dims dilations = intsAttr(n, "dilations").value_or(Dims(sp, 1));
     Dims pads = intsAttr(n, "pads").value_or(Dims(2 * sp, 0));
     if (strides.size() != sp || dilations.size() != sp || pads.size() != 2 * sp) return std::nullopt;
+    if (!within(strides, 1, kMaxWindow) || !within(dilations, 1, kMaxWindow) || !within(kernel, 1, kMaxWindow) ||
+        !within(pads, 0, kMaxDim))
+      return std::nullopt;
     std::string_view autoPad = "NOTSET";
     if (const auto* a = n.attribute("auto_pad"); a && a->hasS) autoPad = a->s;
     Dims out;
@@ -180,6 +202,7 @@ class Inference {
       sizes = constInts(n.inputs[1]);
       if (!sizes) return {};
     }
+    if (sizes && !within(*sizes, 0, kMaxDim)) return {};
     const int64_t parts = static_cast<int64_t>(n.outputs.size());
     if (!sizes) {
       const int64_t each = (total + parts - 1) / parts;
@@ -340,6 +363,9 @@ class Inference {
       const Dims outPad = intsAttr(n, "output_padding").value_or(Dims(sp, 0));
       const Dims pads = intsAttr(n, "pads").value_or(Dims(2 * sp, 0));
       if (strides.size() != sp || dilations.size() != sp || outPad.size() != sp || pads.size() != 2 * sp) return std::nullopt;
+      if (!within(strides, 1, kMaxWindow) || !within(dilations, 1, kMaxWindow) || !within(kernel, 1, kMaxWindow) ||
+          !within(pads, 0, kMaxDim) || !within(outPad, 0, kMaxDim))
+        return std::nullopt;
       std::string_view autoPad = "NOTSET";
       if (const auto* a = n.attribute("auto_pad"); a && a->hasS) autoPad = a->s;
       for (size_t i = 0; i < sp; ++i) {
@@ -394,16 +420,17 @@ class Inference {
       int64_t axis = n.intAttr("axis", 1);
       if (axis < 0) axis += r;
       if (axis < 0 || axis > r) return std::nullopt;
-      int64_t a = 1, b = 1;
-      for (int64_t i = 0; i < r; ++i) (i < axis ? a : b) *= (*x)[static_cast<size_t>(i)];
+      const int64_t a = productOr(Dims(x->begin(), x->begin() + axis)), b = productOr(Dims(x->begin() + axis, x->end()));
+      if (a < 0 || b < 0) return std::nullopt;
       return Dims{a, b};
     }
     if (op == "Reshape") {
       auto target = constInts(input(n, size_t{1}));
       if (!x || !target) return std::nullopt;
       const bool allowZero = n.intAttr("allowzero", 0) != 0;
-      int64_t total = 1, known = 1;
-      for (int64_t d : *x) total *= d;
+      const int64_t total = productOr(*x);
+      int64_t known = 1;
+      if (total < 0 || !within(*target, -1, kMaxDim)) return std::nullopt;
       Dims out;
       int minus = -1;
       for (size_t i = 0; i < target->size(); ++i) {
@@ -418,7 +445,7 @@ class Inference {
           out.push_back(1);
           continue;
         }
-        if (d < 0) return std::nullopt;
+        if (d < 0 || (d > 0 && known > kMaxDim / d)) return std::nullopt;
         known *= d;
         out.push_back(d);
       }
@@ -482,7 +509,9 @@ class Inference {
       if (!x) return std::nullopt;
       std::optional<Dims> pads = intsAttr(n, "pads");
       if (!pads && n.inputs.size() > 1) pads = constInts(n.inputs[1]);
-      if (!pads || pads->size() != 2 * x->size() || (n.inputs.size() > 3 && !input(n, size_t{3}).empty())) return std::nullopt;
+      if (!pads || pads->size() != 2 * x->size() || (n.inputs.size() > 3 && !input(n, size_t{3}).empty()) ||
+          !within(*pads, -kMaxDim, kMaxDim))
+        return std::nullopt;
       Dims out = *x;
       for (size_t i = 0; i < x->size(); ++i) out[i] += (*pads)[i] + (*pads)[i + x->size()];
       return out;
@@ -512,8 +541,9 @@ class Inference {
       Dims out;
       for (size_t i = 0; i < x->size(); ++i) {
         const double s = (*scales)[i];
-        if (!(s > 0) || !std::isfinite(s)) return std::nullopt;
-        out.push_back(static_cast<int64_t>(std::floor(static_cast<double>((*x)[i]) * s)));
+        const double v = std::floor(static_cast<double>((*x)[i]) * s);
+        if (!(s > 0) || !std::isfinite(s) || !(v <= static_cast<double>(kMaxDim))) return std::nullopt;
+        out.push_back(static_cast<int64_t>(v));
       }
       return out;
     }

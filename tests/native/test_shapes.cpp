@@ -76,6 +76,14 @@ TEST_CASE("shapes: Conv output sizes", "[shapes]") {
   CHECK(one(pb::node("Conv", {"x", "wg"}, {"y"}, "", {pb::attrInt("group", 3)}), {1, 3, 5, 5}, {weight("wg", {6, 1, 3, 3})})
             .of("y") == Dims{1, 6, 3, 3});
   CHECK(one(pb::node("Conv", {"x", "w"}, {"y"}), {1, 4, 5, 5}, {w}).of("y") == Dims{-1});  // channels do not match
+  // Hostile attributes (models/generated/hostile_split_pads.onnx's pads of 2^62): unknown,
+  // without a signed overflow (UndefinedBehaviorSanitizer found one here).
+  const int64_t huge = int64_t{1} << 62;
+  CHECK(one(pb::node("Conv", {"x", "w"}, {"y"}, "", {pb::attrInts("pads", {huge, huge, huge, huge})}), {1, 3, 10, 12}, {w})
+            .of("y") == Dims{-1});
+  CHECK(one(pb::node("Conv", {"x", "w"}, {"y"}, "", {pb::attrInts("dilations", {huge, 1})}), {1, 3, 10, 12}, {w}).of("y") ==
+        Dims{-1});
+  CHECK(one(pb::node("Reshape", {"x", "s"}, {"y"}), {1, 3, 10, 12}, {ints64("s", {huge, huge, -1})}).of("y") == Dims{-1});
   // 1-D convolution
   CHECK(one(pb::node("Conv", {"x", "w1"}, {"y"}, "", {pb::attrInts("strides", {3})}), {2, 3, 16}, {weight("w1", {5, 3, 4})})
             .of("y") == Dims{2, 5, 5});
