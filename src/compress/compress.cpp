@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "graph/shapes.hpp"
 #include "onnx/tensor_data.hpp"
 
 #if __has_include("compress/prune.hpp")
@@ -40,265 +41,11 @@ std::string_view strAttr(const onnx::Node& n, std::string_view name) {
   return a ? a->s : std::string_view{};
 }
 
-// ---- static shapes, as far as they follow from the graph inputs ----
-
-bool known(const Dims& d) {
-  for (int64_t v : d)
-    if (v <= 0) return false;
-  return true;
-}
-
 uint64_t product(const Dims& d, size_t from, size_t to) {
   uint64_t p = 1;
   for (size_t i = from; i < to && i < d.size(); ++i) p *= static_cast<uint64_t>(d[i]);
   return p;
 }
-
-// Conv / pool output sizes of the spatial dims of x (rank 2 + k), kernel k dims.
-bool windowOut(const onnx::Node& n, const Dims& x, const Dims& kernel, bool ceilMode, Dims* out) {
-  const size_t k = kernel.size();
-  if (x.size() != k + 2) return false;
-  const Dims strides = intsAttr(n, "strides", Dims(k, 1)), dil = intsAttr(n, "dilations", Dims(k, 1));
-  Dims pads = intsAttr(n, "pads", Dims(2 * k, 0));
-  if (strides.size() != k || dil.size() != k || pads.size() != 2 * k) return false;
-  const std::string_view autoPad = strAttr(n, "auto_pad");
-  out->assign(k, 0);
-  for (size_t i = 0; i < k; ++i) {
-    const int64_t in = x[i + 2], s = strides[i], eff = (kernel[i] - 1) * dil[i] + 1;
-    if (s <= 0 || eff <= 0) return false;
-    if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
-      (*out)[i] = (in + s - 1) / s;
-    } else {
-      if (autoPad == "VALID") pads[i] = pads[i + k] = 0;
-      const int64_t span = in + pads[i] + pads[i + k] - eff;
-      if (span < 0) return false;
-      (*out)[i] = (ceilMode ? (span + s - 1) / s : span / s) + 1;
-    }
-  }
-  return true;
-}
-
-bool broadcast(const std::vector<const Dims*>& ins, Dims* out) {
-  size_t r = 0;
-  for (const Dims* d : ins) r = std::max(r, d->size());
-  out->assign(r, 1);
-  for (const Dims* d : ins) {
-    for (size_t i = 0; i < d->size(); ++i) {
-      int64_t& o = (*out)[r - d->size() + i];
-      const int64_t v = (*d)[d->size() - 1 - (d->size() - 1 - i)];
-      if (v == o || v == 1) continue;
-      if (o != 1) return false;
-      o = v;
-    }
-  }
-  return true;
-}
-
-class Shapes {
- public:
-  explicit Shapes(const onnx::Model& model) {
-    const onnx::Graph& g = model.graph;
-    for (const onnx::Tensor& t : g.initializers) {
-      dims_[t.name] = t.dims;
-      consts_[t.name] = &t;
-    }
-    for (const onnx::ValueInfo& v : g.inputs) {
-      if (!v.hasShape || dims_.count(v.name)) continue;
-      Dims d;
-      for (const onnx::Dimension& x : v.shape) d.push_back(x.hasValue ? x.value : -1);
-      if (known(d)) dims_[v.name] = d;
-    }
-    for (const onnx::Node& n : g.nodes) infer(n);
-  }
-  const Dims* get(std::string_view name) const {
-    auto it = dims_.find(name);
-    return it == dims_.end() ? nullptr : &it->second;
-  }
-
- private:
-  void set(const onnx::Node& n, Dims d, size_t output = 0) {
-    if (output < n.outputs.size() && !n.outputs[output].empty() && known(d)) dims_[n.outputs[output]] = std::move(d);
-  }
-  const Dims* in(const onnx::Node& n, size_t i) const { return i < n.inputs.size() ? get(n.inputs[i]) : nullptr; }
-  bool constInts(std::string_view name, Dims* out) const {
-    auto it = consts_.find(name);
-    if (it == consts_.end() || it->second->dataType != onnx::kInt64) return false;
-    auto v = onnx::readAsDouble(*it->second);
-    if (!v.ok()) return false;
-    out->clear();
-    for (double x : v.value()) out->push_back(static_cast<int64_t>(x));
-    return true;
-  }
-  bool constValues(std::string_view name, std::vector<double>* out) const {
-    auto it = consts_.find(name);
-    if (it == consts_.end()) return false;
-    auto v = onnx::readAsDouble(*it->second);
-    if (!v.ok()) return false;
-    *out = std::move(v.value());
-    return true;
-  }
-  void infer(const onnx::Node& n) {
-    static const std::unordered_set<std::string_view> unary = {"Relu",
-                                                               "Clip",
-                                                               "Sigmoid",
-                                                               "Tanh",
-                                                               "LeakyRelu",
-                                                               "HardSigmoid",
-                                                               "HardSwish",
-                                                               "Elu",
-                                                               "Selu",
-                                                               "BatchNormalization",
-                                                               "Identity",
-                                                               "Dropout",
-                                                               "Softmax",
-                                                               "LogSoftmax",
-                                                               "LRN",
-                                                               "InstanceNormalization",
-                                                               "Neg",
-                                                               "Abs",
-                                                               "Sqrt",
-                                                               "Exp",
-                                                               "Erf",
-                                                               "Cast",
-                                                               "PRelu",
-                                                               "Gelu",
-                                                               "Mish",
-                                                               "Softplus",
-                                                               "LayerNormalization",
-                                                               "Floor",
-                                                               "Ceil",
-                                                               "Round",
-                                                               "Reciprocal"};
-    static const std::unordered_set<std::string_view> binary = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"};
-    if (!n.domain.empty() && n.domain != "ai.onnx") return;
-    const std::string_view op = n.opType;
-    const Dims* x = in(n, 0);
-    if (!x) return;
-    if (unary.count(op)) {
-      set(n, *x);
-    } else if (binary.count(op)) {
-      std::vector<const Dims*> ins;
-      for (size_t i = 0; i < n.inputs.size(); ++i) {
-        const Dims* d = in(n, i);
-        if (!d) return;
-        ins.push_back(d);
-      }
-      Dims out;
-      if (broadcast(ins, &out)) set(n, out);
-    } else if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "LpPool") {
-      Dims kernel = intsAttr(n, "kernel_shape", {});
-      int64_t channels = x->size() > 1 ? (*x)[1] : 0;
-      if (op == "Conv") {
-        const Dims* w = in(n, 1);
-        if (!w || w->size() < 3) return;
-        if (kernel.empty()) kernel.assign(w->begin() + 2, w->end());
-        channels = (*w)[0];
-      }
-      Dims sp;
-      if (!windowOut(n, *x, kernel, n.intAttr("ceil_mode", 0) != 0, &sp)) return;
-      Dims out = {(*x)[0], channels};
-      out.insert(out.end(), sp.begin(), sp.end());
-      set(n, out);
-    } else if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
-      Dims out = *x;
-      for (size_t i = 2; i < out.size(); ++i) out[i] = 1;
-      set(n, out);
-    } else if (op == "Flatten") {
-      int64_t axis = n.intAttr("axis", 1);
-      if (axis < 0) axis += static_cast<int64_t>(x->size());
-      if (axis < 0 || axis > static_cast<int64_t>(x->size())) return;
-      set(n, {static_cast<int64_t>(product(*x, 0, axis)), static_cast<int64_t>(product(*x, axis, x->size()))});
-    } else if (op == "Reshape") {
-      Dims shape;
-      if (n.inputs.size() < 2 || !constInts(n.inputs[1], &shape)) return;
-      const uint64_t total = product(*x, 0, x->size());
-      uint64_t rest = 1;
-      int minus = -1;
-      for (size_t i = 0; i < shape.size(); ++i) {
-        if (shape[i] == 0 && i < x->size()) shape[i] = (*x)[i];
-        if (shape[i] == -1) {
-          if (minus >= 0) return;
-          minus = static_cast<int>(i);
-        } else if (shape[i] > 0) {
-          rest *= static_cast<uint64_t>(shape[i]);
-        } else {
-          return;
-        }
-      }
-      if (minus >= 0) {
-        if (rest == 0 || total % rest) return;
-        shape[minus] = static_cast<int64_t>(total / rest);
-      }
-      set(n, shape);
-    } else if (op == "Gemm") {
-      const Dims* b = in(n, 1);
-      if (!b || x->size() != 2 || b->size() != 2) return;
-      const int64_t M = n.intAttr("transA", 0) ? (*x)[1] : (*x)[0];
-      const int64_t N = n.intAttr("transB", 0) ? (*b)[0] : (*b)[1];
-      set(n, {M, N});
-    } else if (op == "MatMul") {
-      const Dims* b = in(n, 1);
-      if (!b || x->size() < 2 || b->size() < 2) return;
-      Dims ba(x->begin(), x->end() - 2), bb(b->begin(), b->end() - 2), out;
-      if (!broadcast({&ba, &bb}, &out)) return;
-      out.push_back((*x)[x->size() - 2]);
-      out.push_back((*b)[b->size() - 1]);
-      set(n, out);
-    } else if (op == "Concat") {
-      int64_t axis = n.intAttr("axis", 0);
-      if (axis < 0) axis += static_cast<int64_t>(x->size());
-      if (axis < 0 || axis >= static_cast<int64_t>(x->size())) return;
-      Dims out = *x;
-      out[axis] = 0;
-      for (size_t i = 0; i < n.inputs.size(); ++i) {
-        const Dims* d = in(n, i);
-        if (!d || d->size() != x->size()) return;
-        out[axis] += (*d)[axis];
-      }
-      set(n, out);
-    } else if (op == "Pad") {
-      Dims pads = intsAttr(n, "pads", {});
-      if (n.inputs.size() > 1 && !constInts(n.inputs[1], &pads)) return;
-      if (n.inputs.size() > 3 && !n.inputs[3].empty()) return;  // axes: not followed
-      if (pads.size() != 2 * x->size()) return;
-      Dims out = *x;
-      for (size_t i = 0; i < out.size(); ++i) out[i] += pads[i] + pads[i + out.size()];
-      set(n, out);
-    } else if (op == "Resize" || op == "Upsample") {
-      std::vector<double> v;
-      Dims sizes;
-      if (op == "Resize" && n.inputs.size() > 3 && !n.inputs[3].empty()) {
-        if (constInts(n.inputs[3], &sizes) && sizes.size() == x->size()) set(n, sizes);
-        return;
-      }
-      const size_t si = op == "Resize" ? 2 : 1;
-      if (si < n.inputs.size() && !n.inputs[si].empty()) {
-        if (!constValues(n.inputs[si], &v)) return;
-      } else {
-        const onnx::Attribute* a = n.attribute("scales");
-        if (!a) return;
-        v.assign(a->floats.begin(), a->floats.end());
-      }
-      if (v.size() != x->size()) return;
-      Dims out = *x;
-      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(std::floor(double(out[i]) * v[i]));
-      set(n, out);
-    } else if (op == "Transpose") {
-      Dims perm = intsAttr(n, "perm", {});
-      if (perm.empty())
-        for (size_t i = x->size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
-      if (perm.size() != x->size()) return;
-      Dims out;
-      for (int64_t p : perm) {
-        if (p < 0 || p >= static_cast<int64_t>(x->size())) return;
-        out.push_back((*x)[p]);
-      }
-      set(n, out);
-    }
-  }
-  std::unordered_map<std::string_view, Dims> dims_;
-  std::unordered_map<std::string_view, const onnx::Tensor*> consts_;
-};
 
 // The attributes of a node that the new nodes copy (INT, INTS, FLOAT, STRING only).
 std::vector<onnx::NewAttribute> copyAttributes(const onnx::Node& n, const std::unordered_set<std::string_view>& drop) {
@@ -372,13 +119,13 @@ std::string writeRefusal(const onnx::Model& model, const graph::Layer& L, const 
 }
 
 std::vector<Positions> layerPositions(const onnx::Model& model, const graph::Discovery& d) {
-  Shapes shapes(model);
+  const graph::Shapes shapes = graph::inferShapes(model);  // the one static shape propagation
   std::vector<Positions> out(d.layers.size());
   for (size_t i = 0; i < d.layers.size(); ++i) {
     const graph::Layer& L = d.layers[i];
     if (!L.path.empty() || !L.node || L.node->outputs.empty()) continue;
-    const Dims* y = shapes.get(L.node->outputs[0]);
-    const Dims* x = L.node->inputs.empty() ? nullptr : shapes.get(L.node->inputs[0]);
+    const Dims* y = shapes.of(L.node->outputs[0]);
+    const Dims* x = L.node->inputs.empty() ? nullptr : shapes.of(L.node->inputs[0]);
     if (!y || y->size() < 2) continue;
     const size_t r = y->size();
     if (L.op == "Conv") {
@@ -414,7 +161,13 @@ Result<LayerCurves> layerCurves(const onnx::Model& model, const graph::Discovery
   }
   lc.curves.push_back(std::move(c));
 #if QL_HAVE_PRUNE
-  if (prune) lc.curves.push_back(pruneCurve(model, discovery, L));
+  if (prune) {
+    Curve pc = pruneCurve(model, discovery, L);
+    // The layer's MACs after are its weights kept times its output positions (as above).
+    if (pos.out)
+      for (Point& p : pc.points) p.macs = p.params * pos.out;
+    lc.curves.push_back(std::move(pc));
+  }
 #else
   (void)discovery;
   (void)prune;

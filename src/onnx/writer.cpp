@@ -162,6 +162,9 @@ class Writer {
   bool node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o);
   bool tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o);
   void newNode(const NewNode& n, Out& o);
+  // A graph input named like a replaced initializer whose declared shape the new dims contradict.
+  const TensorData* reshapedInput(std::string_view name) const;
+  bool inputWithDims(wire::Bytes b, const TensorData& t, Out& o);
 
   const uint8_t* base_;
   const Model& model_;
@@ -356,6 +359,11 @@ bool Writer::graph(wire::Bytes b, Out& o) {
         }
       } else if ((f.number == GraphProto::kInput ? removeInit_ : removeVi_).count(name)) {
         run.cut(at);  // an old exporter's weight listed as graph input, or a dropped value_info
+      } else if (const TensorData* t = f.number == GraphProto::kInput ? reshapedInput(name) : nullptr) {
+        // An old exporter's weight listed as a graph input, replaced with other dims: its
+        // declared type follows (a runtime refuses a declared shape the initializer contradicts).
+        run.cut(at);
+        if (!message(GraphProto::kInput, o, [&](Out& m) { return inputWithDims(f.bytes, *t, m); })) return false;
       } else {
         run.keep(at);
       }
@@ -364,6 +372,58 @@ bool Writer::graph(wire::Bytes b, Out& o) {
   run.cut(endOf(b));
   if (!added) addInits();
   return k == g.nodes.size() || mismatch(-1);
+}
+
+const TensorData* Writer::reshapedInput(std::string_view name) const {
+  auto it = replace_.find(name);
+  if (it == replace_.end()) return nullptr;
+  for (const ValueInfo& in : model_.graph.inputs) {
+    if (in.name != name) continue;
+    if (!in.hasType || in.typeCase != TypeProto::kTensorType) return nullptr;  // nothing declared to contradict
+    bool same = in.hasShape && in.shape.size() == it->second->dims.size();
+    for (size_t k = 0; same && k < in.shape.size(); ++k) same = in.shape[k].hasValue && in.shape[k].value == it->second->dims[k];
+    return same ? nullptr : it->second;
+  }
+  return nullptr;
+}
+
+bool Writer::inputWithDims(wire::Bytes b, const TensorData& t, Out& o) {
+  // Every field kept but the type, which becomes a tensor type of t's element type and dims.
+  Reader r(b, base_);
+  Field f;
+  Run run{o};
+  bool typed = false;
+  auto type = [&] {
+    typed = true;
+    return message(ValueInfoProto::kType, o, [&](Out& tp) {
+      return message(TypeProto::kTensorType, tp, [&](Out& tt) {
+        tt.tag(TypeProto::Tensor::kElemType, wire::kVarint);
+        tt.varint(static_cast<uint64_t>(static_cast<int64_t>(t.dataType)));
+        return message(TypeProto::Tensor::kShape, tt, [&](Out& sh) {
+          for (int64_t d : t.dims) {
+            message(TensorShapeProto::kDim, sh, [&](Out& dim) {
+              dim.tag(TensorShapeProto::Dimension::kDimValue, wire::kVarint);
+              dim.varint(static_cast<uint64_t>(d));
+              return true;
+            });
+          }
+          return true;
+        });
+      });
+    });
+  };
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    const uint8_t* at = base_ + f.offset;
+    if (f.number == ValueInfoProto::kType) {
+      run.cut(at);
+      if (!typed && !type()) return false;
+    } else {
+      run.keep(at);
+    }
+  }
+  run.cut(endOf(b));
+  return typed || type();
 }
 
 bool Writer::node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o) {

@@ -64,10 +64,13 @@ struct TensorData {
 
 // Edits to the main graph (sub-graphs in node attributes are copied as they are).
 struct GraphEdit {
-  std::vector<size_t> removeNodes;              // node indices to drop
-  std::vector<NodeEdit> editNodes;              // at most one per node
-  std::vector<NewNode> addNodes;                // new nodes, each after an existing one
-  std::vector<TensorData> replaceInitializers;  // by name: same TensorProto, dims, data_type and raw_data replaced
+  std::vector<size_t> removeNodes;  // node indices to drop
+  std::vector<NodeEdit> editNodes;  // at most one per node
+  std::vector<NewNode> addNodes;    // new nodes, each after an existing one
+  // By name: same TensorProto, dims, data_type and raw_data replaced. A graph input of the
+  // same name (an old exporter's weight listed as input) whose declared tensor shape the new
+  // dims contradict gets a tensor type of the new element type and dims; otherwise it is kept.
+  std::vector<TensorData> replaceInitializers;
   std::vector<TensorData> addInitializers;      // appended after the last existing initializer
   std::vector<std::string> removeInitializers;  // by name; also removes a graph input of the same name
   std::vector<std::string> removeValueInfo;     // value_info entries to drop by name

@@ -341,6 +341,7 @@ TEST_CASE("writer: replaced initializers get new data and keep their other field
   want.graph[5] = field(5, pb::floatTensor("b", {2}, {7, 8}));
   want.graph[6] = field(5, pb::floatTensor("e", {2}, {5, 6}));
   want.graph[7] = field(5, pb::floatTensor("q", {3}, {1, 2, 3}).str(12, "q doc").unknownFields(999));
+  want.graph[10] = field(11, pb::valueInfo("w", pb::kFloat, {2}));  // w's graph input declared {2, 1, 1, 1}; b's {2} stays
   auto back = writeExpecting(in, e, want.bytes());
   const Graph& g = back->graph();
   REQUIRE(g.initializers.size() == 4);
@@ -353,6 +354,35 @@ TEST_CASE("writer: replaced initializers get new data and keep their other field
   CHECK(g.initializers[3].dims == std::vector<int64_t>{3});
   // main-graph edits only: the sub-graph's own "w" is untouched
   CHECK(floatsOf(g.nodes[2].attributes[0].g->initializers[0]) == std::vector<float>{9});
+}
+
+TEST_CASE("writer: a replaced initializer's graph input follows its new dims", "[writer]") {
+  // Old exporters list weights as graph inputs with their shape: a runtime refuses an
+  // initializer whose dims contradict it, so the declared type follows the new dims.
+  Pieces p = rich();
+  p.graph[10] = field(11, Msg().str(3, "w doc").raw(pb::valueInfo("w", pb::kFloat, {2, 1, 1, 1}).b).unknownFields(990));
+  Parsed in(p.bytes());
+  GraphEdit e;
+  e.replaceInitializers = {{"w", {3, 1}, kFloat, floatRaw({1, 2, 3})}, {"b", {2}, kFloat, floatRaw({7, 8})}};
+  Pieces want = p;
+  want.graph[4] = field(5, pb::floatTensor("w", {3, 1}, {1, 2, 3}));
+  want.graph[5] = field(5, pb::floatTensor("b", {2}, {7, 8}));
+  // The doc string and unknown fields stay where they were, the type is replaced in place.
+  Msg shape;
+  shape.msg(1, Msg().i64(1, 3)).msg(1, Msg().i64(1, 1));
+  Msg type;
+  type.msg(1, Msg().i32(1, pb::kFloat).msg(2, shape));
+  want.graph[10] = field(11, Msg().str(3, "w doc").str(1, "w").msg(2, type).unknownFields(990));
+  auto back = writeExpecting(in, e, want.bytes());
+  const auto& inputs = back->graph().inputs;
+  REQUIRE(inputs.size() == 3);
+  CHECK(inputs[1].name == "w");
+  CHECK(inputs[1].docString == "w doc");
+  REQUIRE(inputs[1].shape.size() == 2);
+  CHECK(inputs[1].shape[0].value == 3);
+  CHECK(inputs[1].shape[1].value == 1);
+  // b's declared {2} agrees with its new dims: its bytes are the input's.
+  CHECK(p.graph[11] == want.graph[11]);
 }
 
 TEST_CASE("writer: untouched nodes and initializers are byte-identical", "[writer]") {
