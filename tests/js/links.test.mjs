@@ -77,7 +77,11 @@ describe('links, exports, keys and dark mode in Chromium', { skip }, () => {
     base = `http://127.0.0.1:${server.address().port}/`;
     analysis = await analyze(example);
     reportFile = path.join(tmp, 'mlsd.report.html');
-    const r = await runCli(['report', example, '-o', reportFile, '--equalize']);
+    // with a comparison: the model against its equalized copy (written by the CLI)
+    const copy = path.join(tmp, 'mlsd.equalized.onnx');
+    const e = await runCli(['equalize', example, '-o', copy]);
+    assert.equal(e.code, 0, e.stderr);
+    const r = await runCli(['report', example, '-o', reportFile, '--equalize', '--compare', copy]);
     assert.equal(r.code, 0, r.stderr);
   });
   after(async () => {
@@ -407,6 +411,17 @@ describe('links, exports, keys and dark mode in Chromium', { skip }, () => {
     for (const k of eqKeys) keep(eq, k, 'png', `links-export-report-eq-${k}.png`);
     assert.ok(eqKeys.length >= 2, eqKeys.join(' '));
     assert.ok(eq.some((f) => f.kind === 'data'));
+    await page.click('#ql-tabbtn-compare');
+    await waitTab(page, 'compare');
+    const cmp = await exportAll(page, 'compare');
+    const cmpKeys = await checkCharts(page, cmp, { background: 'rgb(255, 255, 255)' });
+    for (const k of ['sqnr', 'ranges']) assert.ok(cmpKeys.includes(k), `${k} in ${cmpKeys}`);
+    // the pairs table as shown: one row per pair, read back as written
+    const pairs = cmp.find((f) => f.kind === 'table');
+    const rows = await readCsv(pairs.path);
+    const domRows = await page.$$eval('#ql-tab-compare table.ql-table', ([t]) => t.tBodies[0].rows.length);
+    assert.equal(rows.length - 1, domRows);
+    assert.ok(cmp.some((f) => f.kind === 'data' && f.key === 'pairs'));
     assert.deepEqual(page.errors, []);
     await page.close();
   });
