@@ -447,6 +447,15 @@ describe('links, exports, keys and dark mode in Chromium', { skip }, () => {
       await page.textContent('[data-field="shown"]'),
       `${analysis.layers.filter((l) => l.name.includes('Conv__29')).length} of ${analysis.layers.length} layers`,
     );
+    // Escape closes an open Export menu; so does a click elsewhere
+    await page.click('#ql-tab-model .ql-export summary');
+    await page.waitForSelector('#ql-tab-model .ql-export[open]');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#ql-tab-model .ql-export:not([open])');
+    await page.click('#ql-tab-model .ql-export summary');
+    await page.waitForSelector('#ql-tab-model .ql-export[open]');
+    await page.click('#ql-tab-model h2');
+    await page.waitForSelector('#ql-tab-model .ql-export:not([open])');
     // in another field, '/' is text
     await page.focus('#ql-tab-model select.ql-filter-op');
     await page.keyboard.press('/');

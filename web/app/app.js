@@ -902,6 +902,10 @@ function buildPage() {
     });
   }
   document.addEventListener('keydown', onKey);
+  // An open Export menu closes on a click elsewhere (and on Escape: onKey).
+  document.addEventListener('pointerdown', (e) => {
+    for (const d of document.querySelectorAll('.ql-export[open]')) if (!d.contains(e.target)) d.open = false;
+  });
 }
 
 // Keys: Escape cancels what is running (as Cancel does), else leaves the search box; `/`
@@ -910,8 +914,12 @@ function onKey(e) {
   const t = e.target;
   const typing = t && t.nodeType === 1 && (t.isContentEditable || /^(input|textarea|select)$/i.test(t.tagName));
   if (e.key === 'Escape') {
+    const menu = document.querySelector('.ql-export[open]');
     if (document.body.dataset.state === 'busy' && state.mode === 'app') cancel();
-    else if (typing && t.matches('input[type="search"]')) {
+    else if (menu) {
+      menu.open = false;
+      menu.querySelector('summary').focus();
+    } else if (typing && t.matches('input[type="search"]')) {
       e.preventDefault(); // keeps the filter as typed (a search field would clear itself)
       t.blur();
     }
