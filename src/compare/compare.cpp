@@ -231,7 +231,15 @@ std::string incompatibility(const graph::Layer& a, const graph::Layer& b) {
   return {};
 }
 
-DiffBuilder::DiffBuilder(const stats::ChannelLayout& L) : L_(L) {
+uint64_t rescaleGroups(const graph::Layer& a) {
+  if (a.groups <= 1) return 1;
+  const uint64_t g = static_cast<uint64_t>(a.groups);
+  if (a.op == "Conv" && a.channelAxis == 0) return g;            // [O, I/g, ...]: O/g channels a group
+  if (a.op == "ConvTranspose" && a.layout.outer == g) return g;  // [g x I/g, O/g, ...]: laid out by group
+  return 1;
+}
+
+DiffBuilder::DiffBuilder(const stats::ChannelLayout& L, uint64_t groups) : L_(L), groups_(groups ? groups : 1) {
   d_.comparable = true;
   const uint64_t C = L.channelCount();
   d_.channels = C;
@@ -339,31 +347,37 @@ PairDiff DiffBuilder::finish() {
   d.tensorRmsDiff = n > 0 ? std::sqrt(noi / n) : 0.0;
   d.tensorSqnr = stats::sqnrDb(sig, noi);
   // The rescale test: B differs from A, no element broke the pattern, and the log-ratio
-  // variance of every channel with non-zero elements is the same, within float32 rounding
-  // of the rescaled values (about 1e-7 relative per element) and a part in 1e3.
+  // variance of every channel with non-zero elements is the same within its group (all
+  // channels are one group but in a grouped Conv), within float32 rounding of the rescaled
+  // values (about 1e-7 relative per element) and a part in 1e3.
   if (!broken_ && noi > 0 && C > 0) {
-    std::vector<double> var;
+    const uint64_t G = C % groups_ == 0 ? groups_ : 1;
+    std::vector<std::vector<double>> var(G);
     d.rescaleFactor.assign(C, 1.0);
     bool scaled = false;
     for (uint64_t ch = 0; ch < C; ++ch) {
       const double m = static_cast<double>(same_[ch] + flipped_[ch]);
       if (m == 0) continue;
       const double mean = logSum_[ch] / m;
-      var.push_back(std::max(0.0, logSq_[ch] / m - mean * mean));
+      var[ch / (C / G)].push_back(std::max(0.0, logSq_[ch] / m - mean * mean));
       d.rescaleFactor[ch] = (flipped_[ch] ? -1.0 : 1.0) * std::exp(mean);
       if (std::fabs(mean) > 1e-4 || flipped_[ch]) scaled = true;
     }
-    if (!var.empty()) {
-      const auto [lo, hi] = std::minmax_element(var.begin(), var.end());
-      d.rescale = scaled && (*hi - *lo) <= 1e-6 + 1e-3 * *hi;
+    bool same = false;
+    for (const auto& v : var) {
+      if (v.empty()) continue;
+      const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+      same = *hi - *lo <= 1e-6 + 1e-3 * *hi;
+      if (!same) break;
     }
+    d.rescale = scaled && same;
     if (!d.rescale) d.rescaleFactor.clear();
   }
   return d;
 }
 
-PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& L) {
-  DiffBuilder d(L);
+PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& L, uint64_t groups) {
+  DiffBuilder d(L, groups);
   d.add(a, b, 0, L.elementCount());
   return d.finish();
 }
@@ -393,7 +407,7 @@ PairDiff comparePair(const graph::Layer& a, const graph::Layer& b, wire::Bytes e
     none.reason = std::string(!finite(va.value()) ? "A" : "B") + ": the weight holds NaN or infinite values";
     return none;
   }
-  PairDiff d = diffValues(va->data(), vb->data(), a.layout);
+  PairDiff d = diffValues(va->data(), vb->data(), a.layout, rescaleGroups(a));
   d.quantA = std::move(qa);
   d.quantB = std::move(qb);
   return d;
@@ -486,7 +500,8 @@ uint64_t PairStream::storedBits(const graph::Layer& L) {
   return onnx::isPacked4(t) ? 4 : 8 * onnx::dataTypeSize(t);
 }
 
-PairStream::PairStream(const graph::Layer& a, const graph::Layer& b, Feed feedA, Feed feedB) : a_(&a), b_(&b), diff_(a.layout) {
+PairStream::PairStream(const graph::Layer& a, const graph::Layer& b, Feed feedA, Feed feedB)
+    : a_(&a), b_(&b), diff_(a.layout, rescaleGroups(a)) {
   va_.feed = feedA;
   vb_.feed = feedB;
   for (auto [L, v, name] : {std::tuple{&a, &va_, "A: "}, std::tuple{&b, &vb_, "B: "}}) {

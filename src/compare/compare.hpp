@@ -103,19 +103,27 @@ struct PairDiff {
   // log-ratios log|B/A| spread the same within every output channel (their variance is
   // the input-side factors', the same for all channels), while B is not A. `rescale` holds
   // then, with per output channel the factor exp(mean log|B/A|) (its sign: the channel's).
+  // A grouped Conv's output channels read only the input channels of their group, so the
+  // spreads need only agree within each group (rescaleGroups, below).
   bool rescale = false;
   std::vector<double> rescaleFactor;
 };
 
-// The numbers for two value arrays of layoutA.elementCount() floats each.
-PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& layoutA);
+// The numbers for two value arrays of layoutA.elementCount() floats each. `groups`: the
+// groups of output channels that share input channels (a grouped Conv's; rescaleGroups).
+PairDiff diffValues(const float* a, const float* b, const stats::ChannelLayout& layoutA, uint64_t groups = 1);
+
+// The groups the rescale test compares spreads within: a grouped Conv's or ConvTranspose's
+// `group` (output channels in groups of O/g, each reading its group's input channels), 1 for
+// every other layer.
+uint64_t rescaleGroups(const graph::Layer& a);
 
 // diffValues over values that arrive in pieces, in stored order: each channel's sums
 // take its elements in the same order whatever the pieces, so the numbers are the same,
 // bit for bit (diffValues is one piece of every element).
 class DiffBuilder {
  public:
-  explicit DiffBuilder(const stats::ChannelLayout& layoutA);
+  explicit DiffBuilder(const stats::ChannelLayout& layoutA, uint64_t groups = 1);
   // Elements [first, first + count) of both weights; a piece starts where the last one
   // ended (false otherwise, or past the end, and nothing is added).
   bool add(const float* a, const float* b, uint64_t first, uint64_t count);
@@ -124,6 +132,7 @@ class DiffBuilder {
 
  private:
   stats::ChannelLayout L_;
+  uint64_t groups_ = 1;
   PairDiff d_;
   std::vector<double> signal_, noise_;
   uint64_t next_ = 0;

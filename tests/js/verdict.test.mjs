@@ -278,6 +278,38 @@ test(
   },
 );
 
+const cleConvnet = path.join(root, 'models', 'generated', 'cle_convnet.onnx');
+test(
+  'a grouped Conv (group 4, 4 input channels per group) equalized: recognised as a rescale, factors as numpy computes them',
+  { skip: missing(cleConvnet, 'models/generated/cle_convnet.onnx'), timeout: 300000 },
+  async () => {
+    const a = await analyze(cleConvnet);
+    const grouped = a.layers.find((l) => l.name === 'c4_grouped');
+    assert.ok(grouped && grouped.op === 'Conv' && grouped.groups === 4 && !grouped.depthwise);
+    const eq = await equalize(cleConvnet);
+    const written = path.join(tmp, 'cle_convnet.eq.onnx');
+    fs.writeFileSync(written, eq.bytes);
+    const c = await compare(cleConvnet, written);
+    const p = c.pairs.find((q) => q.a.name === 'c4_grouped');
+    assert.ok(p.comparable && p.tensor.sqnr < 30, `c4_grouped changed by CLE (${p.tensor.sqnr} dB)`);
+    assert.ok(p.rescale, 'the grouped Conv reads as a rescale');
+    const [want] = await numpyRatios(cleConvnet, written, [[p.a.weight, p.b.weight, p.a.channelAxis]]);
+    assert.ok(want.zeros && want.signs);
+    const f = Array.from(p.rescale.factor);
+    assert.equal(f.length, 16);
+    f.forEach((v, i) =>
+      assert.ok(Math.abs(v - want.factor[i]) <= 1e-5 * Math.abs(want.factor[i]), `ch ${i}: ${v} vs ${want.factor[i]}`),
+    );
+    // so is the grouped ConvTranspose (group 2), and every pair CLE changed in this model
+    assert.ok(c.pairs.find((q) => q.a.name === 'c7_convT').rescale);
+    const differing = c.pairs.filter((q) => q.comparable && q.tensor.sqnr !== Infinity);
+    assert.deepEqual(
+      differing.filter((q) => !q.rescale).map((q) => q.a.name),
+      [],
+    );
+  },
+);
+
 test(
   'deeplab: equalized copy (BatchNorm already folded by tf2onnx, ReLU6 replaced) recognised as rescaled',
   { skip: missing(deeplab, 'deeplabv3'), timeout: 300000 },

@@ -569,6 +569,40 @@ TEST_CASE("compare: a recurrent node's W pairs with W and R with R, never across
   }
 }
 
+TEST_CASE("compare: a grouped Conv rescaled per channel is recognised within its groups", "[compare][rescale]") {
+  // A: Conv [4 out, 2 in per group, 1, 1], group 2: output channels 0-1 read input channels
+  // 0-1, channels 2-3 read 2-3. B[o][j] = A[o][j] * u_o * v_(group(o) * 2 + j), u = {2, -0.5,
+  // 1, 3}, v = {1, 4, 1, 9}: the log-ratios spread (ln 4 / 2)^2 in group 0 and (ln 9 / 2)^2 in
+  // group 1, so they agree within each group only.
+  const std::vector<float> a = {1.0f, -2.0f, 0.5f, 3.0f, 2.0f, 1.0f, -1.0f, 0.5f};
+  const std::vector<float> b = {2.0f, -16.0f, -0.25f, -6.0f, 2.0f, 9.0f, -3.0f, 13.5f};
+  ql::stats::ChannelLayout L{1, 1, 4, 2};
+  SECTION("as one group (what a plain test sees): not a rescale") {
+    CHECK_FALSE(ql::compare::diffValues(a.data(), b.data(), L).rescale);
+  }
+  SECTION("in its two groups: a rescale, with each channel's factor") {
+    PairDiff d = ql::compare::diffValues(a.data(), b.data(), L, 2);
+    REQUIRE(d.rescale);
+    REQUIRE(d.rescaleFactor.size() == 4);
+    // exp(mean log|B/A|): sqrt(2 * 8) = 4, -sqrt(0.5 * 2) = -1, sqrt(1 * 9) = 3, sqrt(3 * 27) = 9
+    CHECK(d.rescaleFactor[0] == Approx(4.0).epsilon(1e-12));
+    CHECK(d.rescaleFactor[1] == Approx(-1.0).epsilon(1e-12));
+    CHECK(d.rescaleFactor[2] == Approx(3.0).epsilon(1e-12));
+    CHECK(d.rescaleFactor[3] == Approx(9.0).epsilon(1e-12));
+  }
+  SECTION("spreads that differ inside a group: not a rescale") {
+    auto q = b;
+    q[3] = -12.0f;  // channel 1's ratios {-0.5, -4}: group 0 no longer agrees
+    CHECK_FALSE(ql::compare::diffValues(a.data(), q.data(), L, 2).rescale);
+  }
+  SECTION("over pieces, the same answer") {
+    ql::compare::DiffBuilder builder(L, 2);
+    REQUIRE(builder.add(a.data(), b.data(), 0, 5));
+    REQUIRE(builder.add(a.data() + 5, b.data() + 5, 5, 3));
+    CHECK(builder.finish().rescale);
+  }
+}
+
 // DiffBuilder takes the values in pieces (compare() streams weights a piece at a time):
 // against a naive reference written here (each element's channel worked out from its
 // index, sums per channel in stored order, the same operations), for pieces of every

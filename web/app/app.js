@@ -20,6 +20,16 @@ import { VERSION } from '../src/version.js';
 import { createWorkerClient } from '../src/worker-client.js';
 import { modelCandidates, pickedEntries } from '../src/picked.js';
 import { tallyLayers } from '../src/tally.js';
+import { formatLink, parseLink, VIEWS } from '../src/links.js';
+import { schemesOf } from '../src/schemes.js';
+import { exportFileName, exportsOf, exportTargets } from '../src/views/export.js';
+import {
+  analysisChannelsCsv,
+  analysisLayersCsv,
+  comparisonChannelsCsv,
+  comparisonPairsCsv,
+  equalizationCsv,
+} from '../src/export/csv.js';
 
 export const EXAMPLE = 'mlsd_320x320_tiny.onnx';
 
@@ -58,14 +68,12 @@ const state = {
   views: {}, // tab -> {destroy} of what is rendered there
   dirty: new Set(), // tabs whose view must be rendered again when shown
   savedAt: null,
+  // A deep link (#view=...&layer=...&scheme=...) the page was opened with, applied when the
+  // model's analysis arrives (web/src/links.js); until then the hash is left as it is.
+  pendingLink: null,
 };
-const TABS = [
-  ['model', 'Model'],
-  ['graph', 'Graph'],
-  ['layer', 'Layer'],
-  ['equalization', 'Equalization'],
-  ['compare', 'Compare'],
-];
+// The tabs: one per view of the one table of views (web/src/links.js).
+const TABS = VIEWS.map((v) => [v.key, v.label]);
 
 // ---------------------------------------------------------------- the worker
 // The engine runs in a Web Worker through the package's client (web/src/worker-client.js);
@@ -199,7 +207,7 @@ function drawPartial() {
     // the first layers: the Model tab, and every other tab drawn again when shown
     p.drawn = true;
     for (const t of TABS) state.dirty.add(t[0]);
-    showTab('model');
+    showTab('model', null);
   } else if (state.tab === 'model') renderTab('model');
   else state.dirty.add('model');
 }
@@ -231,7 +239,7 @@ async function busy(label, work) {
         else renderTab(t); // emptied
       }
       renderHeader();
-      showTab(state.analysis ? state.tab : 'model');
+      showTab(state.analysis ? state.tab : 'model', null);
     }
     setIdle(e && e.code === 'ABORTED' ? (state.analysis ? 'done' : 'idle') : 'error');
     showError(e);
@@ -303,7 +311,16 @@ async function openModel(entries, model) {
   );
   if (opened) {
     renderHeader();
-    showTab('model');
+    if (state.pendingLink !== null) {
+      // the page was opened with a link: it is applied to the first model opened
+      const link = state.pendingLink;
+      state.pendingLink = null;
+      applyLink(link);
+      writeLink('replace');
+    } else {
+      showNote([]);
+      showTab('model', 'replace');
+    }
   }
 }
 
@@ -390,9 +407,93 @@ async function saveReportFile() {
   download(new Blob([html], { type: 'text/html' }), `${stem(analysis.model.name)}.quantlens.html`);
 }
 
+// ---------------------------------------------------------------- exports
+// Per tab, "Export": every chart shown as SVG and PNG, every table shown as CSV (the rows
+// shown, in their order), and the tab's data in full precision (web/src/export/csv.js).
+// Listed when opened, from what the tab shows then; files are downloaded through blob:
+// URLs, which the app's and the report's policies allow, offline.
+function dataExports(tab) {
+  const { analysis: a, equalization: eq, comparison: cmp } = state;
+  if (!a || state.partial) return [];
+  if (tab === 'model')
+    return [
+      ['layers', 'every layer, all schemes, full precision', () => analysisLayersCsv(a)],
+      ['channels', 'every output channel of every layer', () => analysisChannelsCsv(a)],
+    ];
+  if (tab === 'layer' && state.layer != null) {
+    const l = a.layers[state.layer];
+    return [['channels', `every output channel of ${l.name}`, () => analysisChannelsCsv({ ...a, layers: [l] })]];
+  }
+  if (tab === 'equalization' && eq) return [['layers', 'every changed layer, before and after', () => equalizationCsv(eq)]];
+  if (tab === 'compare' && cmp)
+    return [
+      ['pairs', 'every pair of layers', () => comparisonPairsCsv(cmp)],
+      ['channels', 'every channel of every pair', () => comparisonChannelsCsv(cmp)],
+    ];
+  return [];
+}
+
+function exportName(tab, parts, ext) {
+  const a = state.analysis;
+  const l = tab === 'layer' && a && state.layer != null ? a.layers[state.layer] : null;
+  return exportFileName(a ? a.model.name : 'model', [tab, l ? l.name : null, ...parts], ext);
+}
+
+async function runExport(make, name) {
+  try {
+    download(await make(), name);
+  } catch (e) {
+    showError({ code: 'EXPORT_FAILED', message: `${name} could not be made: ${e.message}` });
+  }
+}
+
+function exportMenu(tab) {
+  const list = el('div', { class: 'ql-export-list' });
+  const menu = el(
+    'details',
+    { class: 'ql-export', dataset: { tab } },
+    el('summary', { text: 'Export', title: 'charts as SVG or PNG, tables as CSV' }),
+    list,
+  );
+  menu.addEventListener('toggle', () => {
+    if (!menu.open) return;
+    const body = $(`#ql-tab-${tab} .ql-tab-body`);
+    const rows = [];
+    const button = (format, label, make, name) =>
+      el('button', { type: 'button', dataset: { format, file: name }, onclick: () => runExport(make, name), text: label });
+    for (const t of exportTargets(body)) {
+      const x = exportsOf(t);
+      const buttons =
+        t.kind === 'chart'
+          ? [
+              button('svg', 'SVG', x.svg, exportName(tab, [t.key], 'svg')),
+              button('png', 'PNG', x.png, exportName(tab, [t.key], 'png')),
+            ]
+          : [button('csv', 'CSV', x.csv, exportName(tab, [t.key], 'csv'))];
+      rows.push(el('li', { dataset: { kind: t.kind, key: t.key } }, el('span', { text: t.label }), ...buttons));
+    }
+    for (const [key, label, make] of dataExports(tab)) {
+      const name = exportName(tab, ['data', key], 'csv');
+      rows.push(
+        el(
+          'li',
+          { dataset: { kind: 'data', key } },
+          el('span', { text: label }),
+          button('csv', 'CSV', () => new Blob([make()], { type: 'text/csv' }), name),
+        ),
+      );
+    }
+    list.replaceChildren(
+      rows.length ? el('ul', {}, ...rows) : el('p', { class: 'ql-muted', text: 'Nothing to export here yet.' }),
+    );
+  });
+  return el('div', { class: 'ql-tab-tools' }, menu);
+}
+
 // ---------------------------------------------------------------- views
 function renderTab(tab) {
   const host = $(`#ql-tab-${tab}`);
+  host.querySelector('.ql-export')?.removeAttribute('open'); // its list names what is about to go
   if (state.views[tab]) {
     state.views[tab].destroy();
     delete state.views[tab];
@@ -416,6 +517,7 @@ function renderTab(tab) {
         state.scheme = k;
         state.dirty.add('layer');
         state.dirty.add('graph');
+        writeLink('replace'); // a minor change: no history entry
       },
       onSelect: (k) => {
         selectLayer(k, 'model');
@@ -506,8 +608,10 @@ function selectLayer(k, from) {
   if (!Number.isInteger(k) || k < 0) return;
   state.layer = k;
   for (const t of ['model', 'layer']) if (t !== from) state.dirty.add(t);
-  if (from === 'graph') state.graphShows = k;
-  else if (state.tab === 'graph') revealInGraph();
+  if (from === 'graph') {
+    state.graphShows = k;
+    writeLink('push'); // the link names the layer picked in the graph
+  } else if (state.tab === 'graph') revealInGraph();
 }
 
 // The Graph view reveals the selected layer when it is shown (opening the groups around it).
@@ -528,12 +632,15 @@ function layerPicker() {
   select.addEventListener('change', () => {
     selectLayer(Number(select.value), 'layer');
     renderTab('layer');
+    writeLink('push');
     $('#ql-layer-select')?.focus();
   });
   return el('div', { class: 'ql-picker' }, el('label', { for: 'ql-layer-select', text: 'Layer ' }), select);
 }
 
-function showTab(tab) {
+// Shows a tab; `history` says how the hash follows: 'push' (a navigation: Back returns),
+// 'replace' (the same entry) or null (the hash is left alone: applying a link, Back).
+function showTab(tab, history = 'push') {
   state.tab = tab;
   for (const [t] of TABS) {
     const on = t === tab;
@@ -551,6 +658,74 @@ function showTab(tab) {
     if (tab === 'graph') state.graphShows = state.layer; // drawn around it
   }
   if (shown && tab === 'graph') revealInGraph();
+  writeLink(history);
+}
+
+// ---------------------------------------------------------------- deep links
+// The hash holds the view, the layer (its full name) and the scheme (web/src/links.js).
+function currentLink() {
+  const a = state.analysis;
+  const l = a && state.layer != null ? a.layers[state.layer] : null;
+  return formatLink({ view: state.tab, layer: l ? l.name : null, scheme: state.scheme });
+}
+
+// Writes the shown state into the hash: 'push' makes a history entry, 'replace' does not.
+// Not while layers are arriving, nor while a link waits for its model.
+function writeLink(how) {
+  if (!how || !state.analysis || state.partial || state.pendingLink !== null) return;
+  const hash = currentLink();
+  if (hash === location.hash) return;
+  try {
+    if (how === 'push') history.pushState(null, '', hash);
+    else history.replaceState(null, '', hash);
+  } catch {
+    // a page whose URL cannot be rewritten (a sandboxed frame): the page works without links
+  }
+}
+
+// What a link asked for that this model does not have, said plainly (empty: nothing to say).
+function showNote(problems) {
+  const box = $('#ql-note');
+  if (!box) return;
+  box.hidden = !problems.length;
+  box.textContent = problems.map((p) => `Link: ${p.message}.`).join(' ');
+  box.dataset.code = problems.map((p) => p.code).join(' ');
+}
+
+// Shows what the link `hash` asks for, on the loaded model; what it names that the model
+// does not have is said (#ql-note) and the rest is applied. The hash is not written here.
+function applyLink(hash) {
+  const a = state.analysis;
+  if (!a) return;
+  const link = parseLink(hash, { views: TABS.map((t) => t[0]) });
+  const problems = [...link.problems];
+  const was = { scheme: state.scheme, layer: state.layer };
+  if (link.scheme) {
+    if (schemesOf(a).includes(link.scheme)) state.scheme = link.scheme;
+    else problems.push({ code: 'UNKNOWN_SCHEME', message: `the scheme ${link.scheme} was not measured in this analysis` });
+  }
+  if (link.layer !== null) {
+    const k = a.layers.findIndex((l) => l.name === link.layer);
+    if (k >= 0) state.layer = k;
+    else {
+      const shown = state.layer != null && a.layers[state.layer] ? `; showing ${a.layers[state.layer].name} instead` : '';
+      problems.push({
+        code: 'UNKNOWN_LAYER',
+        message: `${a.model.name} has no layer named "${link.layer}"${shown}`,
+      });
+    }
+  }
+  if (state.scheme !== was.scheme) for (const t of TABS) state.dirty.add(t[0]);
+  else if (state.layer !== was.layer) state.dirty.add('layer');
+  showNote(problems);
+  showTab(link.view || (link.layer !== null && !problems.length ? 'layer' : state.tab), null);
+}
+
+// Back and Forward: the entry's hash is shown again (nothing new is written).
+function onHistory() {
+  if (!state.analysis || state.partial) return;
+  if (location.hash === currentLink()) return;
+  applyLink(location.hash);
 }
 
 function renderHeader() {
@@ -689,6 +864,7 @@ function buildPage() {
     el('button', { id: 'ql-cancel', onclick: cancel, text: 'Cancel' }),
   );
   const error = el('div', { id: 'ql-error', class: 'ql-error', role: 'alert', hidden: true });
+  const note = el('div', { id: 'ql-note', class: 'ql-note', role: 'status', hidden: true });
   const choose = el('div', { id: 'ql-choose', class: 'ql-choose', hidden: true }, el('p'), el('ul'));
 
   const empty = el(
@@ -749,6 +925,7 @@ function buildPage() {
     );
     panels[TABS.findIndex(([t]) => t === 'equalization')].append(form);
   }
+  panels.forEach((p, k) => p.prepend(exportMenu(TABS[k][0])));
   for (const p of panels) p.append(el('div', { class: 'ql-tab-body' }));
 
   const footer = el('footer', {
@@ -758,7 +935,9 @@ function buildPage() {
       : 'Saved QuantLens report: data and code are inline; this page makes no network requests.',
   });
 
-  document.body.append(header, progress, error, choose, empty, tabs, ...panels, footer);
+  document.body.append(header, progress, error, note, choose, empty, tabs, ...panels, footer);
+  window.addEventListener('popstate', onHistory);
+  window.addEventListener('hashchange', onHistory); // a link edited or pasted into the address bar
 
   if (app) {
     // Drop anywhere on the page.
@@ -777,11 +956,43 @@ function buildPage() {
         showError({ code: 'IO_ERROR', message: `the dropped files could not be read: ${err.message}` }),
       );
     });
-    // Escape cancels what is running, as the Cancel button does.
-    document.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && document.body.dataset.state === 'busy') cancel();
-    });
   }
+  document.addEventListener('keydown', onKey);
+  // An open Export menu closes on a click elsewhere (and on Escape: onKey).
+  document.addEventListener('pointerdown', (e) => {
+    for (const d of document.querySelectorAll('.ql-export[open]')) if (!d.contains(e.target)) d.open = false;
+  });
+}
+
+// Keys: Escape cancels what is running (as Cancel does), else leaves the search box; `/`
+// (when not typing in a field) focuses the search box of the tab shown, or the Model tab's.
+function onKey(e) {
+  const t = e.target;
+  const typing = t && t.nodeType === 1 && (t.isContentEditable || /^(input|textarea|select)$/i.test(t.tagName));
+  if (e.key === 'Escape') {
+    const menu = document.querySelector('.ql-export[open]');
+    if (document.body.dataset.state === 'busy' && state.mode === 'app') cancel();
+    else if (menu) {
+      menu.open = false;
+      menu.querySelector('summary').focus();
+    } else if (typing && t.matches('input[type="search"]')) {
+      e.preventDefault(); // keeps the filter as typed (a search field would clear itself)
+      t.blur();
+    }
+    return;
+  }
+  if (e.key !== '/' || typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!(state.analysis || state.partial)) return;
+  const box = (tab) => $(`#ql-tab-${tab} .ql-tab-body input[type="search"]`);
+  let input = box(state.tab);
+  if (!input) {
+    showTab('model');
+    input = box('model');
+  }
+  if (!input) return;
+  e.preventDefault(); // no '/' typed into it
+  input.focus();
+  input.select();
 }
 
 // The files of a drop, folders walked (each file with its path in the dropped folder):
@@ -869,13 +1080,19 @@ function main() {
     renderHeader();
     document.body.dataset.state = 'done';
     document.body.dataset.mode = 'report';
-    showTab('model');
+    // A report opened with a link (file:///.../model.quantlens.html#view=layer&...) shows that view.
+    if (location.hash) applyLink(location.hash);
+    else showTab('model', null);
+    writeLink('replace');
     return;
   }
   buildPage();
   document.body.dataset.mode = 'app';
   document.body.dataset.state = 'idle';
-  showTab('model');
+  // A link waits for its model: applied when the analysis of the first model opened arrives.
+  const link = parseLink(location.hash);
+  if (link.view || link.layer !== null || link.scheme || link.problems.length) state.pendingLink = location.hash;
+  showTab('model', null);
   startWorker();
 }
 

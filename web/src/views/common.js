@@ -45,37 +45,58 @@ export function ensureStyles(id, cssText, doc = globalThis.document) {
   return style;
 }
 
+// Dark mode follows the system (prefers-color-scheme): the views' colours are the variables
+// above, and the charts' black and white marks (drawn with palette.black, '#000', '#333',
+// '#fff' as SVG attributes, which CSS overrides) turn light and dark. The palette's other
+// colours (risk, schemes, min/max) stay as they are: each reads on the dark background.
+const darkCss = `@media (prefers-color-scheme: dark) {
+.ql-view, .ql-tooltip { --ql-v-fg: #e6e6e6; --ql-v-muted: #a9adb2; --ql-v-text2: #cfd2d6; --ql-v-axis-line: #7d8288; --ql-v-grid: #2f3337; --ql-v-line: #3a3e43;
+  --ql-v-head: #25282c; --ql-v-panel: #1d2630; --ql-v-hover: #1f2a35; --ql-v-selected: #1f3a52; --ql-v-bg: #16181b; --ql-v-bad: #ff8a4c; --ql-v-good: #3fd1a6;
+  --ql-v-error-bg: #3a2418; --ql-v-error-line: #7a4a30; --ql-v-warn-bg: #332a14; --ql-v-tip-bg: rgba(32,35,39,0.97); --ql-v-ink: #e6e6e6; }
+.ql-view { color-scheme: dark; }
+.ql-view svg text:not([fill]) { fill: var(--ql-v-fg); }
+.ql-view svg [stroke="#000"], .ql-view svg [stroke="#000000"], .ql-view svg [stroke="#333"] { stroke: var(--ql-v-ink); }
+.ql-view svg [fill="#000"], .ql-view svg [fill="#000000"] { fill: var(--ql-v-ink); }
+.ql-view svg [stroke="#fff"] { stroke: var(--ql-v-bg); }
+.ql-view svg [fill="#fff"] { fill: var(--ql-v-bg); }
+.ql-tooltip { border-color: #5d6268; box-shadow: 0 2px 8px rgba(0,0,0,0.5); }
+}`;
+
 // The styles every view uses (root, tooltip, legend, axes, tables, risk badges).
 // Views call ensureBaseStyles() before they render.
 export const baseCss = `
-.ql-view { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a; box-sizing: border-box; }
+.ql-view, .ql-tooltip { --ql-v-fg: #1a1a1a; --ql-v-muted: #555; --ql-v-text2: #333; --ql-v-axis-line: #888; --ql-v-grid: #e6e6e6; --ql-v-line: #e3e3e3;
+  --ql-v-head: #f5f5f5; --ql-v-panel: #f3f6f9; --ql-v-hover: #f3f7fb; --ql-v-selected: #dcebf7; --ql-v-bg: #fff; --ql-v-bad: #a33b00; --ql-v-good: #00694d;
+  --ql-v-error-bg: #fff3ec; --ql-v-error-line: #f0c4a8; --ql-v-warn-bg: #fff7e6; --ql-v-tip-bg: rgba(255,255,255,0.97); --ql-v-ink: #000; }
+${darkCss}
+.ql-view { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ql-v-fg); box-sizing: border-box; }
 .ql-view *, .ql-view *::before, .ql-view *::after { box-sizing: inherit; }
 .ql-view h2, .ql-view h3 { font-weight: 600; margin: 0.6em 0 0.3em; }
 .ql-view h2 { font-size: 16px; }
 .ql-view h3 { font-size: 14px; }
-.ql-view .ql-muted { color: #555; }
+.ql-view .ql-muted { color: var(--ql-v-muted); }
 .ql-view svg { display: block; overflow: visible; }
 .ql-view .ql-chart { position: relative; }
-.ql-view .ql-axis text { font-size: 11px; fill: #333; }
-.ql-view .ql-axis path, .ql-view .ql-axis line { stroke: #888; }
-.ql-view .ql-grid line { stroke: #e6e6e6; }
+.ql-view .ql-axis text { font-size: 11px; fill: var(--ql-v-text2); }
+.ql-view .ql-axis path, .ql-view .ql-axis line { stroke: var(--ql-v-axis-line); }
+.ql-view .ql-grid line { stroke: var(--ql-v-grid); }
 .ql-view .ql-grid path { display: none; }
-.ql-view .ql-axis-label { font-size: 12px; fill: #333; }
+.ql-view .ql-axis-label { font-size: 12px; fill: var(--ql-v-text2); }
 .ql-view .ql-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; align-items: center; font-size: 12px; margin: 2px 0 6px; }
 .ql-view .ql-legend-item { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
 .ql-view .ql-legend svg { display: inline-block; }
 .ql-view table.ql-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-.ql-view table.ql-table th, .ql-view table.ql-table td { padding: 3px 8px; border-bottom: 1px solid #e3e3e3; text-align: left; white-space: nowrap; }
-.ql-view table.ql-table th { background: #f5f5f5; font-weight: 600; position: sticky; top: 0; z-index: 1; }
+.ql-view table.ql-table th, .ql-view table.ql-table td { padding: 3px 8px; border-bottom: 1px solid var(--ql-v-line); text-align: left; white-space: nowrap; }
+.ql-view table.ql-table th { background: var(--ql-v-head); font-weight: 600; position: sticky; top: 0; z-index: 1; }
 .ql-view table.ql-table td.ql-num, .ql-view table.ql-table th.ql-num { text-align: right; }
 .ql-view .ql-risk { display: inline-block; padding: 0 6px; border-radius: 3px; color: #fff; font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.03em; }
 .ql-view .ql-risk-high { background: ${palette.vermillion}; }
 .ql-view .ql-risk-medium { background: ${palette.orange}; color: #000; }
 .ql-view .ql-risk-low { background: ${palette.green}; }
 .ql-view .ql-risk-failed { background: ${palette.grey}; }
-.ql-view .ql-error { color: #a33b00; background: #fff3ec; border: 1px solid #f0c4a8; padding: 8px 10px; border-radius: 4px; }
-.ql-tooltip { position: fixed; z-index: 10000; pointer-events: none; background: rgba(255,255,255,0.97); border: 1px solid #999;
-  border-radius: 4px; padding: 5px 8px; font: 12px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111;
+.ql-view .ql-error { color: var(--ql-v-bad); background: var(--ql-v-error-bg); border: 1px solid var(--ql-v-error-line); padding: 8px 10px; border-radius: 4px; }
+.ql-tooltip { position: fixed; z-index: 10000; pointer-events: none; background: var(--ql-v-tip-bg); border: 1px solid #999;
+  border-radius: 4px; padding: 5px 8px; font: 12px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ql-v-fg);
   box-shadow: 0 2px 6px rgba(0,0,0,0.18); max-width: 420px; font-variant-numeric: tabular-nums; }
 .ql-tooltip[hidden] { display: none; }
 .ql-tooltip .ql-tooltip-title { font-weight: 600; margin-bottom: 2px; overflow-wrap: anywhere; }
@@ -83,6 +104,10 @@ export const baseCss = `
 .ql-tooltip td { padding: 0 6px 0 0; }
 .ql-tooltip td + td { text-align: right; }
 `;
+// A palette colour for a CSS property (text, inline styles): black is the theme's ink (light
+// in dark mode); SVG attributes need not this (the dark style sheet turns their black light).
+export const cssColor = (c) => (c === palette.black ? 'var(--ql-v-ink, #000)' : c);
+
 export function ensureBaseStyles(doc) {
   return ensureStyles('ql-base', baseCss, doc);
 }

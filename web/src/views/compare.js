@@ -56,33 +56,33 @@ const CSS = `
 .ql-compare .ql-cmp-grid { display: grid; gap: 12px 28px; align-items: start; }
 .ql-compare .ql-cmp-panel { min-width: 0; }
 .ql-compare .ql-cmp-mark { cursor: pointer; }
-.ql-compare .ql-cmp-mark:hover .ql-cmp-bg { fill: #eee; }
-.ql-compare .ql-cmp-mark.ql-selected .ql-cmp-bg { fill: #cfe3f1; }
-.ql-compare .ql-cmp-scroll { max-height: clamp(300px, calc(100vh - 260px), 720px); overflow: auto; border: 1px solid #ddd; }
+.ql-compare .ql-cmp-mark:hover .ql-cmp-bg { fill: var(--ql-v-head); }
+.ql-compare .ql-cmp-mark.ql-selected .ql-cmp-bg { fill: var(--ql-v-selected); }
+.ql-compare .ql-cmp-scroll { max-height: clamp(300px, calc(100vh - 260px), 720px); overflow: auto; border: 1px solid var(--ql-v-line); }
 .ql-compare table.ql-cmp-table { width: 100%; border-collapse: separate; border-spacing: 0; }
-.ql-compare .ql-risk-rules text { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; pointer-events: none; }
+.ql-compare .ql-risk-rules text { paint-order: stroke; stroke: var(--ql-v-bg); stroke-width: 3px; stroke-linejoin: round; pointer-events: none; }
 .ql-compare .ql-risk-rules line { pointer-events: none; }
 .ql-compare table.ql-cmp-table td { max-width: 26ch; overflow: hidden; text-overflow: ellipsis; }
-.ql-compare table.ql-cmp-table td.ql-cmp-note { max-width: 40ch; min-width: 16ch; white-space: normal; overflow-wrap: anywhere; color: #a33b00; }
+.ql-compare table.ql-cmp-table td.ql-cmp-note { max-width: 40ch; min-width: 16ch; white-space: normal; overflow-wrap: anywhere; color: var(--ql-v-bad); }
 .ql-compare table.ql-cmp-table tbody tr { cursor: pointer; }
-.ql-compare table.ql-cmp-table tbody tr:hover { background: #f3f3f3; }
-.ql-compare table.ql-cmp-table tbody tr[aria-selected="true"] { background: #dcebf5; }
+.ql-compare table.ql-cmp-table tbody tr:hover { background: var(--ql-v-head); }
+.ql-compare table.ql-cmp-table tbody tr[aria-selected="true"] { background: var(--ql-v-selected); }
 .ql-compare table.ql-cmp-table th button { font: inherit; font-weight: 600; border: 0; background: none; padding: 0; cursor: pointer; color: inherit; }
 .ql-compare table.ql-cmp-table th[aria-sort="ascending"] button::after { content: " ▲"; font-size: 10px; }
 .ql-compare table.ql-cmp-table th[aria-sort="descending"] button::after { content: " ▼"; font-size: 10px; }
-.ql-compare .ql-cmp-identical { color: #00694d; font-weight: 600; }
+.ql-compare .ql-cmp-identical { color: var(--ql-v-good); font-weight: 600; }
 .ql-compare table.ql-cmp-table td.ql-cmp-note.ql-cmp-rescale { color: ${palette.blue}; }
-.ql-compare .ql-cmp-rescale-note { padding: 6px 10px; background: #eef4fa; border-left: 4px solid ${palette.blue}; overflow-wrap: anywhere; }
-.ql-compare .ql-cmp-risk-high { color: #a33b00; font-weight: 600; }
+.ql-compare .ql-cmp-rescale-note { padding: 6px 10px; background: var(--ql-v-panel); border-left: 4px solid ${palette.blue}; overflow-wrap: anywhere; }
+.ql-compare .ql-cmp-risk-high { color: var(--ql-v-bad); font-weight: 600; }
 .ql-compare .ql-cmp-controls { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin: 4px 0; }
-.ql-compare .ql-cmp-controls button { border: 1px solid #888; background: #fff; border-radius: 3px; padding: 0 8px; cursor: pointer; }
+.ql-compare .ql-cmp-controls button { border: 1px solid var(--ql-v-axis-line); background: var(--ql-v-bg); border-radius: 3px; padding: 0 8px; cursor: pointer; }
 .ql-compare .ql-cmp-detail-meta { margin: 0 0 4px; overflow-wrap: anywhere; }
-.ql-compare .ql-cmp-reason { padding: 8px 10px; background: #fff3ec; border-left: 4px solid ${palette.vermillion}; overflow-wrap: anywhere; }
+.ql-compare .ql-cmp-reason { padding: 8px 10px; background: var(--ql-v-error-bg); border-left: 4px solid ${palette.vermillion}; overflow-wrap: anywhere; }
 .ql-compare .ql-cmp-unmatched { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 4px 28px; }
 .ql-compare .ql-cmp-unmatched ul { margin: 2px 0; padding-left: 1.4em; max-height: 240px; overflow-y: auto; }
 .ql-compare .ql-cmp-unmatched li { overflow-wrap: anywhere; }
-.ql-compare .ql-cmp-section { margin-top: 16px; border-top: 1px solid #e3e3e3; padding-top: 4px; }
-.ql-compare .ql-cmp-note { font-size: 12px; color: #555; margin: 2px 0 6px; }
+.ql-compare .ql-cmp-section { margin-top: 16px; border-top: 1px solid var(--ql-v-line); padding-top: 4px; }
+.ql-compare .ql-cmp-note { font-size: 12px; color: var(--ql-v-muted); margin: 2px 0 6px; }
 `;
 
 const TWO_COLUMNS = 1500; // px of view width from which the table and the channel detail sit side by side
@@ -330,7 +330,7 @@ function sqnrChart(parent, pairs, { width, selected, tip, onSelect }) {
   // overlapped each other whenever the two rules came close.
   const margin = { top: 26, right: 60, bottom: 44, left: 62 };
   const height = 250;
-  const chart = parent.append('div').attr('class', 'ql-chart');
+  const chart = parent.append('div').attr('class', 'ql-chart').attr('data-chart', 'sqnr');
   const f = chartFrame(chart.node(), { width, height, margin });
   f.svg.attr('role', 'img').attr('aria-label', 'SQNR of B against A per layer pair');
   const values = pairs.map(sqnrOf);
@@ -631,7 +631,7 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
       tipRows,
     },
   );
-  sec.append('div').attr('class', 'ql-chart ql-cmp-ranges').node().append(ranges.svg);
+  sec.append('div').attr('class', 'ql-chart ql-cmp-ranges').attr('data-chart', 'ranges').node().append(ranges.svg);
   charts.push({ overlay: ranges.overlay, redraw: ranges.rescale });
 
   // 2. max |B - A| and RMS diff per channel.
@@ -782,7 +782,10 @@ function pairDetail(parent, pair, index, { width, tip, zoom, onZoom }) {
 // A chart over channels whose plot is redrawn for a new x (zoom), with the crosshair and
 // tooltip of the range chart. Returns { overlay, redraw(x) }.
 function channelChart(parent, { width, height, margin, x0, n, yLabel, domain, draw, tip, tipRows, className, rules, lane }) {
-  const div = parent.append('div').attr('class', `ql-chart ${className}`);
+  const div = parent
+    .append('div')
+    .attr('class', `ql-chart ${className}`)
+    .attr('data-chart', className.replace(/^ql-cmp-/, ''));
   const f = chartFrame(div.node(), { width, height, margin });
   const y = d3.scaleLinear(domain, [f.height, 0]).nice();
   const axes = drawAxes(f.g, {

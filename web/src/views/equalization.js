@@ -46,7 +46,7 @@ const CSS = `
 .ql-equalization .ql-eq-head h2 { margin-right: auto; overflow-wrap: anywhere; }
 .ql-equalization .ql-eq-summary { margin: 2px 0 4px; max-width: 110ch; }
 .ql-equalization .ql-eq-summary b { font-variant-numeric: tabular-nums; }
-.ql-equalization .ql-eq-nothing { font-size: 14px; padding: 8px 10px; background: #f4f4f4; border-left: 4px solid ${palette.grey}; }
+.ql-equalization .ql-eq-nothing { font-size: 14px; padding: 8px 10px; background: var(--ql-v-head); border-left: 4px solid ${palette.grey}; }
 .ql-equalization button, .ql-equalization select { font: inherit; }
 .ql-equalization .ql-eq-download { padding: 5px 12px; border: 1px solid ${palette.blue}; background: ${palette.blue}; color: #fff; border-radius: 4px; cursor: pointer; font-weight: 600; }
 .ql-equalization .ql-eq-download:hover { background: #005a8c; }
@@ -55,30 +55,30 @@ const CSS = `
 .ql-equalization .ql-eq-panel { min-width: 0; }
 .ql-equalization .ql-eq-controls { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: center; margin: 2px 0 4px; }
 .ql-equalization .ql-eq-controls select { max-width: 100%; }
-.ql-equalization .ql-eq-scroll { max-height: clamp(360px, calc(100vh - 240px), 900px); overflow-y: auto; overflow-x: hidden; border-top: 1px solid #ddd; border-bottom: 1px solid #ddd; }
+.ql-equalization .ql-eq-scroll { max-height: clamp(360px, calc(100vh - 240px), 900px); overflow-y: auto; overflow-x: hidden; border-top: 1px solid var(--ql-v-line); border-bottom: 1px solid var(--ql-v-line); }
 .ql-equalization .ql-eq-sqnr-row { cursor: pointer; }
-.ql-equalization .ql-eq-sqnr-row text { font-size: 11.5px; fill: #222; }
-.ql-equalization .ql-eq-sqnr-row:hover .ql-eq-row-bg { fill: #f0f0f0; }
-.ql-equalization .ql-eq-sqnr-row.ql-selected .ql-eq-row-bg { fill: #dcebf5; }
+.ql-equalization .ql-eq-sqnr-row text { font-size: 11.5px; fill: var(--ql-v-fg); }
+.ql-equalization .ql-eq-sqnr-row:hover .ql-eq-row-bg { fill: var(--ql-v-head); }
+.ql-equalization .ql-eq-sqnr-row.ql-selected .ql-eq-row-bg { fill: var(--ql-v-selected); }
 .ql-equalization .ql-eq-sqnr-row.ql-selected text { font-weight: 600; }
 .ql-equalization .ql-eq-meta { margin: 0 0 4px; overflow-wrap: anywhere; }
 .ql-equalization table.ql-table { margin: 4px 0 6px; }
-.ql-equalization .ql-eq-better { color: #00694d; }
-.ql-equalization .ql-eq-worse { color: #a33b00; font-weight: 600; }
-.ql-equalization .ql-eq-note { font-size: 12px; color: #555; margin: 2px 0 8px; }
+.ql-equalization .ql-eq-better { color: var(--ql-v-good); }
+.ql-equalization .ql-eq-worse { color: var(--ql-v-bad); font-weight: 600; }
+.ql-equalization .ql-eq-note { font-size: 12px; color: var(--ql-v-muted); margin: 2px 0 8px; }
 .ql-equalization ol.ql-eq-sequences { padding-left: 2.2em; margin: 4px 0; }
 .ql-equalization ol.ql-eq-sequences > li { margin: 3px 0 5px; line-height: 1.9; }
-.ql-equalization .ql-eq-chip { font-size: 12px; border: 1px solid #888; background: #fff; border-radius: 3px; padding: 0 6px; cursor: pointer;
-  max-width: 30ch; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: middle; color: #111; }
+.ql-equalization .ql-eq-chip { font-size: 12px; border: 1px solid var(--ql-v-axis-line); background: var(--ql-v-bg); border-radius: 3px; padding: 0 6px; cursor: pointer;
+  max-width: 30ch; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: middle; color: var(--ql-v-fg); }
 .ql-equalization .ql-eq-chip.ql-eq-triple { border: 1.5px dashed ${palette.purple}; }
-.ql-equalization .ql-eq-chip[aria-pressed="true"] { background: #dcebf5; border-color: ${palette.blue}; }
-.ql-equalization .ql-eq-link { font-size: 11.5px; color: #555; margin: 0 3px; white-space: nowrap; }
-.ql-equalization .ql-eq-seq-meta { font-size: 12px; color: #555; margin-left: 8px; white-space: nowrap; }
-.ql-equalization .ql-eq-seq-meta.ql-eq-worse { color: #a33b00; }
+.ql-equalization .ql-eq-chip[aria-pressed="true"] { background: var(--ql-v-selected); border-color: ${palette.blue}; }
+.ql-equalization .ql-eq-link { font-size: 11.5px; color: var(--ql-v-muted); margin: 0 3px; white-space: nowrap; }
+.ql-equalization .ql-eq-seq-meta { font-size: 12px; color: var(--ql-v-muted); margin-left: 8px; white-space: nowrap; }
+.ql-equalization .ql-eq-seq-meta.ql-eq-worse { color: var(--ql-v-bad); }
 .ql-equalization .ql-eq-stop-group { margin: 6px 0 10px; }
 .ql-equalization .ql-eq-stop-reason { font-weight: 600; }
 .ql-equalization .ql-eq-stop-reason .ql-eq-count { display: inline-block; min-width: 2.2em; padding: 0 5px; margin-right: 6px; border-radius: 3px;
-  background: #eee; text-align: center; font-variant-numeric: tabular-nums; }
+  background: var(--ql-v-head); text-align: center; font-variant-numeric: tabular-nums; }
 .ql-equalization ul.ql-eq-stop-list { margin: 3px 0 0; padding-left: 1.4em; column-gap: 24px; }
 .ql-equalization ul.ql-eq-stop-list li { break-inside: avoid; overflow-wrap: anywhere; font-size: 12px; }
 .ql-equalization .ql-eq-name { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 11.5px; overflow-wrap: anywhere; }
@@ -87,8 +87,8 @@ const CSS = `
 .ql-equalization ul.ql-eq-names { margin: 3px 0; padding-left: 1.4em; max-height: 240px; overflow-y: auto; }
 .ql-equalization ul.ql-eq-names li { overflow-wrap: anywhere; word-break: break-all; }
 .ql-equalization table.ql-eq-dead { border-collapse: separate; border-spacing: 0; }
-.ql-equalization .ql-eq-dead-scroll { max-height: 340px; overflow-y: auto; display: inline-block; max-width: 100%; border-bottom: 1px solid #ddd; }
-.ql-equalization .ql-eq-section { margin-top: 18px; border-top: 1px solid #e3e3e3; padding-top: 4px; }
+.ql-equalization .ql-eq-dead-scroll { max-height: 340px; overflow-y: auto; display: inline-block; max-width: 100%; border-bottom: 1px solid var(--ql-v-line); }
+.ql-equalization .ql-eq-section { margin-top: 18px; border-top: 1px solid var(--ql-v-line); padding-top: 4px; }
 .ql-equalization .ql-sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0; overflow: hidden; clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
 `;
 
@@ -400,7 +400,7 @@ function dotPlot(parent, rows, { names, width, selected, tip, onSelect }) {
       .text('SQNR (dB)');
   };
   axis('top');
-  const scroll = parent.append('div').attr('class', 'ql-eq-scroll');
+  const scroll = parent.append('div').attr('class', 'ql-eq-scroll').attr('data-chart', 'sqnr');
   const height = rows.length * rowH + 2;
   const svg = scroll
     .append('svg')
@@ -679,7 +679,7 @@ function channelChart(parent, layer, { width, tip, fit, onFit }) {
       ],
     },
   );
-  parent.append('div').attr('class', 'ql-chart').node().append(chart.svg);
+  parent.append('div').attr('class', 'ql-chart').attr('data-chart', 'channels').node().append(chart.svg);
 }
 
 // [lo, hi] covering the channel minima and maxima but Tukey's far outliers (beyond 3 IQR of
@@ -705,12 +705,14 @@ function scaleCharts(parent, layer, { width, tip }) {
       title: 'Out scale: output channel c of the weights divided by s',
       xLabel: 'output channel',
       color: colors.after,
+      key: 'out-scale',
     },
     {
       v: layer.inScale,
       title: 'In scale: input channel c of the weights multiplied by s',
       xLabel: 'input channel',
       color: palette.orange,
+      key: 'in-scale',
     },
   ];
   for (const side of sides) {
@@ -722,15 +724,15 @@ function scaleCharts(parent, layer, { width, tip }) {
       h.append('span').attr('class', 'ql-muted').style('font-weight', 'normal').text(' — all 1: not rescaled on this side');
       continue;
     }
-    scaleChart(parent, v, { width, tip, xLabel: side.xLabel, color: side.color, name: layer.name });
+    scaleChart(parent, v, { width, tip, xLabel: side.xLabel, color: side.color, name: layer.name, key: side.key });
   }
 }
 
-function scaleChart(parent, v, { width, tip, xLabel, color, name }) {
+function scaleChart(parent, v, { width, tip, xLabel, color, name, key }) {
   const n = v.length;
   const margin = { top: 6, right: 14, bottom: 40, left: 62 };
   const height = 150;
-  const chart = d3.select(parent.node()).append('div').attr('class', 'ql-chart');
+  const chart = d3.select(parent.node()).append('div').attr('class', 'ql-chart').attr('data-chart', key);
   const f = chartFrame(chart.node(), { width, height, margin });
   const positive = Array.from(v).filter((s) => s > 0 && Number.isFinite(s));
   const lo = Math.min(1, d3.min(positive) ?? 1);

@@ -25,6 +25,7 @@ import {
   tooltip,
   observeWidth,
   chartFrame,
+  cssColor,
   drawAxes,
   legend,
   layerLabel,
@@ -52,12 +53,12 @@ const css = `
 .ql-layer-view .ql-charts { display: grid; gap: 14px 28px; grid-template-columns: repeat(var(--ql-cols, 2), minmax(0, 1fr)); }
 .ql-layer-view .ql-chart-wide { grid-column: 1 / -1; }
 .ql-layer-view .ql-chart h3 { margin-top: 4px; }
-.ql-layer-view .ql-chart .ql-hint { font-size: 11px; color: #555; margin-left: 8px; font-weight: normal; }
+.ql-layer-view .ql-chart .ql-hint { font-size: 11px; color: var(--ql-v-muted); margin-left: 8px; font-weight: normal; }
 .ql-layer-view .ql-chart button { font: inherit; font-size: 11px; margin-left: 8px; padding: 0 6px; }
 .ql-layer-view .ql-overlay { fill: transparent; cursor: crosshair; }
 .ql-layer-view [data-chart="channels"] .ql-overlay { cursor: grab; }
-.ql-layer-view .ql-why { margin: 6px 0 4px; padding: 6px 10px; background: #f3f6f9; border-left: 4px solid ${palette.blue}; max-width: 110ch; overflow-wrap: anywhere; }
-.ql-layer-view .ql-single { margin: 8px 0; padding: 6px 10px; background: #f4f4f4; border-left: 4px solid ${palette.grey}; max-width: 110ch; }
+.ql-layer-view .ql-why { margin: 6px 0 4px; padding: 6px 10px; background: var(--ql-v-panel); border-left: 4px solid ${palette.blue}; max-width: 110ch; overflow-wrap: anywhere; }
+.ql-layer-view .ql-single { margin: 8px 0; padding: 6px 10px; background: var(--ql-v-head); border-left: 4px solid ${palette.grey}; max-width: 110ch; }
 `;
 
 // Count, mean, population std, min, Q1, median, Q3, max (quartiles by linear
@@ -712,7 +713,7 @@ export function renderLayerView(element, analysis, layer, { scheme = 'int8PerTen
     .attr('data-scheme', (k) => k);
   sr.append('th')
     .attr('scope', 'row')
-    .style('color', (k) => colors.schemes[k] ?? palette.grey)
+    .style('color', (k) => cssColor(colors.schemes[k] ?? palette.grey))
     .text((k) => schemeLabel(k));
   sr.append('td')
     .attr('class', 'ql-num')

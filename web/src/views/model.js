@@ -52,31 +52,33 @@ const css = `
 .ql-model-view .ql-filters label { display: inline-flex; gap: 5px; align-items: center; }
 .ql-model-view .ql-filters input, .ql-model-view .ql-filters select { font: inherit; padding: 2px 4px; }
 .ql-model-view .ql-filters input { width: 16em; }
-.ql-model-view .ql-table-wrap { max-height: 70vh; overflow: auto; border: 1px solid #ddd; }
+.ql-model-view .ql-table-wrap { max-height: 70vh; overflow: auto; border: 1px solid var(--ql-v-line); }
 .ql-model-view table.ql-layer-table { width: 100%; }
 .ql-model-view table.ql-layer-table th[data-sort] { cursor: pointer; user-select: none; }
-.ql-model-view table.ql-layer-table th[data-sort]:hover { background: #e9eef3; }
+.ql-model-view table.ql-layer-table th[data-sort]:hover { background: var(--ql-v-hover); }
 .ql-model-view table.ql-layer-table th .ql-sort-mark { display: inline-block; width: 1em; color: ${palette.blue}; }
 .ql-model-view table.ql-layer-table tbody tr { cursor: pointer; }
-.ql-model-view table.ql-layer-table tbody tr:hover { background: #f3f7fb; }
+.ql-model-view table.ql-layer-table tbody tr:hover { background: var(--ql-v-hover); }
 .ql-model-view table.ql-layer-table tbody tr:focus { outline: 2px solid ${palette.blue}; outline-offset: -2px; }
-.ql-model-view table.ql-layer-table tbody tr.ql-selected { background: #dcebf7; }
+.ql-model-view table.ql-layer-table tbody tr.ql-selected { background: var(--ql-v-selected); }
 .ql-model-view table.ql-layer-table th, .ql-model-view table.ql-layer-table td { padding: 3px 6px; }
 .ql-model-view table.ql-layer-table td[data-col="name"] { max-width: min(22em, 22vw); overflow: hidden; text-overflow: ellipsis; }
-.ql-model-view table.ql-layer-table td.ql-dw::after { content: " dw"; color: #555; font-size: 11px; }
+.ql-model-view table.ql-layer-table td.ql-dw::after { content: " dw"; color: var(--ql-v-muted); font-size: 11px; }
 .ql-model-view table.ql-layer-table td.ql-low-db { color: ${palette.vermillion}; font-weight: 600; }
-.ql-model-view table.ql-layer-table td.ql-error-cell { color: #a33b00; }
-.ql-model-view .ql-verdict { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; margin: 6px 0; padding: 6px 10px; background: #f3f6f9; border-left: 4px solid ${palette.blue}; }
+.ql-model-view table.ql-layer-table td.ql-error-cell { color: var(--ql-v-bad); }
+.ql-model-view .ql-verdict { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; margin: 6px 0; padding: 6px 10px; background: var(--ql-v-panel); border-left: 4px solid ${palette.blue}; }
 .ql-model-view .ql-verdict-list { display: inline; }
 .ql-model-view .ql-verdict-item { margin-right: 6px; }
 .ql-model-view .ql-verdict-item.ql-current { font-weight: 600; }
-.ql-model-view table.ql-layer-table td[data-col="why"] { min-width: 22em; max-width: 46em; white-space: normal; color: #333; font-size: 12px; }
-.ql-model-view .ql-skipped { margin: 8px 0 10px; padding: 6px 12px; border-left: 4px solid ${palette.orange}; background: #fff7e6; border-radius: 0 4px 4px 0; }
+.ql-model-view table.ql-layer-table td[data-col="why"] { min-width: 16em; max-width: 30em; white-space: normal; color: var(--ql-v-text2); font-size: 12px; }
+/* The why line wraps in its column and shows two lines at most; the whole line on hover (title) and in the layer view. */
+.ql-model-view table.ql-layer-table td[data-col="why"] .ql-why-text { display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2; line-clamp: 2; overflow: hidden; }
+.ql-model-view .ql-skipped { margin: 8px 0 10px; padding: 6px 12px; border-left: 4px solid ${palette.orange}; background: var(--ql-v-warn-bg); border-radius: 0 4px 4px 0; }
 .ql-model-view .ql-skipped summary { cursor: pointer; }
 .ql-model-view .ql-skipped summary strong { font-weight: 600; }
 .ql-model-view .ql-skipped ul { margin: 6px 0 2px; padding-left: 1.4em; max-height: 16em; overflow: auto; }
 .ql-model-view .ql-skipped li { margin: 1px 0; overflow-wrap: anywhere; }
-.ql-model-view .ql-skipped li code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #fff; padding: 0 3px; border-radius: 3px; }
+.ql-model-view .ql-skipped li code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--ql-v-bg); padding: 0 3px; border-radius: 3px; }
 `;
 
 // "name (Op): why" -> [name, op, why] for display (the first " (Op): "); null when the
@@ -639,6 +641,8 @@ export function renderModelView(
       } else if (c.key === 'name') {
         // Without the prefix every layer shares; the full name on hover and in data-name.
         td.text(names.short(l.name)).attr('data-name', l.name);
+      } else if (c.key === 'why') {
+        td.append('span').attr('class', 'ql-why-text').text(c.text(l, p));
       } else {
         td.text(c.text(l, p));
       }
@@ -725,7 +729,7 @@ export function renderModelView(
       const rk = riskOf(l);
       tr.select('td[data-col="risk"] span').attr('class', `ql-risk ql-risk-${rk}`).text(rk);
       const w = tr.select('td[data-col="why"]');
-      if (!w.empty()) w.text(why(l)).attr('title', why(l));
+      if (!w.empty()) w.attr('title', why(l)).select('.ql-why-text').text(why(l));
     });
     countsEl.text(countsText());
     vlist.selectAll('.ql-verdict-item').classed('ql-current', function () {
