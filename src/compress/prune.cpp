@@ -557,6 +557,7 @@ Curve pruneCurve(const onnx::Model& model, const graph::Discovery& discovery, co
     curve.refused = "the norms given are not one per input channel";
     return curve;
   }
+  curve.producer = plan.producer->name;  // whose output channels go too: the plan leaves it alone
   uint64_t elements = 0;
   if (!layer.weight->elementCount(&elements)) elements = 0;
   const uint64_t perChannel = elements / static_cast<uint64_t>(C);
