@@ -139,7 +139,7 @@ TEST_CASE("prune: input-channel norms, order and SQNR of the curve", "[prune]") 
 
   const Curve c = n.curve();
   CHECK(c.method == ql::compress::Method::ChannelPrune);
-  CHECK(c.producer == "p");  // the plan leaves the producer alone where it prunes (compress/plan.cpp)
+  CHECK(c.producer == "p");         // the plan leaves the producer alone where it prunes (compress/plan.cpp)
   requirePrunable(c, kIn * 9 + 1);  // a producer output channel: its 2x3x3 weights and its bias
   const double d1 = e.norm2[1], d2 = d1 + e.norm2[3], d3 = d2 + e.norm2[0];
   CHECK(c.points[0].sqnrDb == Approx(10 * std::log10(e.total / d3)));
