@@ -24,8 +24,9 @@ const char* methodName(Method method);  // "weight-svd", "spatial-svd", "channel
 struct Point {
   int64_t keep = 0;     // the rank r (SVD) or the number of input channels kept (pruning)
   uint64_t params = 0;  // the layer's weight parameters after (both factors for SVD)
-  // Pruning only: parameters removed elsewhere by this point (the producer's output
-  // channels with their bias and BatchNorm entries); 0 for SVD.
+  // Pruning only: weight parameters removed elsewhere by this point (the producer's output
+  // channels' weights; their bias and BatchNorm entries go too, but, like every bias, are
+  // not counted in the weight parameters a plan targets); 0 for SVD.
   uint64_t paramsRemovedElsewhere = 0;
   uint64_t macs = 0;  // the layer's multiply-accumulates after; 0 when the spatial sizes are unknown
   double sqnrDb = 0;  // weight reconstruction SQNR (dB), +inf at the full rank / all channels

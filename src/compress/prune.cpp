@@ -49,7 +49,7 @@ struct Plan {
   const Layer* producer = nullptr;        //
   std::vector<Target> targets;            // the producer's weight, bias, and everything between (not the layer's weight)
   std::vector<std::string_view> between;  // every value from the producer's output to the layer's input
-  uint64_t elsewherePerChannel = 0;       // parameters removed elsewhere per dropped channel
+  uint64_t elsewherePerChannel = 0;       // the producer's weight parameters removed per dropped channel
   // A producer bias read by other nodes too (or through Identity nodes): a pruned copy is
   // added and the producer reads it instead of `biasInput`.
   Target biasCopy;
@@ -363,10 +363,11 @@ class Planner {
     if (!conv && pos == Pos::Axis1 && rank != 2)
       return who + " writes channels on the last axis and the layer reads them on axis 1";
     plan_.producer = &P;
-    plan_.elsewherePerChannel = plan_.targets.size();  // so far, the BatchNormalization parameters on the way
-    // The producer's weight, along its output-channel axis.
+    // Weight parameters only, as the plan counts them (a fraction of all weight-layer
+    // weights): the producer's weight rows; its bias, BatchNorm and other per-channel
+    // constants go too but are not weight parameters.
     plan_.targets.insert(plan_.targets.begin(), Target{P.weight, P.weightName, P.channelAxis});
-    plan_.elsewherePerChannel += P.layout.elementCount() / C;
+    plan_.elsewherePerChannel = P.layout.elementCount() / C;
     const std::string_view biasIn = P.biasAdd ? std::string_view{} : graph::input(*P.node, P.spec->bias);
     if (!biasIn.empty()) {
       // The stored bias, through Identity nodes (torch.onnx.export writes equal tensors
@@ -393,7 +394,6 @@ class Planner {
         if (axis < 0 || (count > 1 && t->dims.size() > 2)) return who + "'s bias is not one value per channel";
         if (hops == 0 && storedIssue(name, t, P.node, who + "'s bias").empty()) {
           plan_.targets.insert(plan_.targets.begin() + 1, Target{t, name, axis});
-          plan_.elsewherePerChannel += 1;
         } else {
           // Read by others too: the producer gets a pruned copy of its own; the original stays.
           if (!isInitializer(t)) return who + "'s bias " + quoted(name) + " is held by a Constant node: not handled";
@@ -408,7 +408,6 @@ class Planner {
       const int axis = channelAxisOf(*k.tensor, k.pos, k.pos == Pos::Axis1 ? rank : 0);
       if (axis < 0) return k.what + " " + quoted(k.name) + " is neither one value nor one per channel";
       plan_.targets.push_back({k.tensor, k.name, axis});
-      plan_.elsewherePerChannel += 1;
     }
     // A tensor must be pruned once (a bias that is also the bias Add's constant, say).
     std::unordered_set<std::string_view> seen;

@@ -148,6 +148,30 @@ test('plan vs uniform at 0.9 and 0.5: no more parameters than asked; output SQNR
   for (const r of rows) t.diagnostic(r);
 });
 
+test('auto (SVD and pruning together) at 0.7: the written model holds what the plan says and runs in onnxruntime', async (t) => {
+  const files = runnable();
+  if (!files.length) return t.skip('no real models');
+  let pruned = 0;
+  for (const file of files) {
+    let plan;
+    try {
+      plan = await compress(file, { ratio: 0.7, method: 'auto' });
+    } catch (e) {
+      assert.ok(e instanceof QuantLensError && e.code === 'INVALID_ARGUMENT', e.message);
+      assert.match(e.message, /reach .* at the least/);
+      continue;
+    }
+    pruned += plan.layers.filter((l) => l.method === 'channel-prune').length;
+    const a = await analyze(plan.bytes);
+    const held = a.layers.reduce((s, l) => s + l.shape.reduce((x, y) => x * y, 1), 0);
+    assert.equal(held, plan.achieved.paramsAfter, path.basename(file));
+    assert.ok(held <= 0.7 * plan.achieved.paramsBefore, `${path.basename(file)}: ${held}`);
+    for (const run of await outputs(plan.bytes, file))
+      for (const [name, v] of Object.entries(run)) assert.ok(v.data.every(Number.isFinite), `${path.basename(file)} ${name}`);
+  }
+  t.diagnostic(`${pruned} layers pruned over the models`);
+});
+
 test('errors are values with codes: bad ratio, --by macs without shapes, prune without pruning', async () => {
   const file = fetchedModelFiles()[0] ?? path.join(root, 'models', 'fetched', 'mlsd_320x320_tiny.onnx');
   await assert.rejects(compress(file, { ratio: 0 }), (e) => e.code === 'INVALID_ARGUMENT' && /ratio/.test(e.message));

@@ -227,10 +227,11 @@ onnx.save(m, sys.argv[1])
   const byName = Object.fromEntries(c.layers.map((l) => [l.name, l]));
   assert.equal(byName.c1.refused, "'x' is a graph input: no layer produces those channels (the model's input cannot be pruned)");
   for (const name of ['c2', 'c3', 'fc']) assert.equal(byName[name].refused, '', `${name}: ${byName[name].refused}`);
-  // c2's channels: c1's weight row (27) and bias, BatchNormalization's 4, the PRelu slope.
-  assert.equal(byName.c2.points[0].elsewhere, (27 + 1 + 4 + 1) * 5);
-  // c3's: c2's weight row (6) and bias, the per-channel Mul constant.
-  assert.equal(byName.c3.points[0].elsewhere, (6 + 1 + 1) * 5);
+  // Weight parameters only: c1's weight row (27) per channel (its bias, BatchNormalization's
+  // 4 values and the PRelu slope go too, but are not weight parameters).
+  assert.equal(byName.c2.points[0].elsewhere, 27 * 5);
+  // c3's: c2's weight row (6) (its bias and the per-channel Mul constant go too).
+  assert.equal(byName.c3.points[0].elsewhere, 6 * 5);
   assert.equal(byName.fc.points[0].elsewhere, 6 * 9 * 5); // c3 has no bias
   assert.equal(byName.c2.macs, 4 * 4 * 6 * 6);
   assert.equal(byName.fc.macs, 4 * 6);
