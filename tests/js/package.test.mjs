@@ -166,9 +166,10 @@ test(
         assert.ok(files.includes(target), `${f} refers to ${m[1]}, which is not in the tarball`);
       }
     }
-    // Measured: about 0.7 MB packed (the .wasm is in it three times: as is, as base64 for
+    // Measured: 1.66 MB packed since the compression code (Eigen's eigen solver and SVD: the
+    // .wasm went from 0.59 to 0.94 MB; it is in the tarball three times: as is, as base64 for
     // 'quantlens/inline', and inside the app page); a model slipping in would show here.
-    assert.ok(pack.size < 1.5e6, `tarball ${pack.size} bytes`);
+    assert.ok(pack.size < 2.5e6, `tarball ${pack.size} bytes`);
     console.log(
       `# tarball: ${pack.filename} ${(pack.size / 1e6).toFixed(2)} MB packed, ${(pack.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${pack.entryCount} files`,
     );

@@ -379,7 +379,7 @@ describe(
         expected.map(([, k]) => k),
       );
       const stops = await page.$$eval('g.ql-graph-stop', (gs) =>
-        gs.map((g) => [g.dataset.stop, g.querySelector('title').textContent]),
+        gs.map((g) => [g.dataset.stops, g.querySelector('title').textContent]),
       );
       const marked = stops.flatMap(([k]) => k.split(' ').map(Number));
       assert.deepEqual(

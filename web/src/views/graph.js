@@ -21,7 +21,7 @@
 //                      (Enter: next match), [data-field="search-count"], select[data-action="scheme"]
 //   selection          .ql-selected on the selected layer's node; search matches .ql-match
 //   equalization       with options.equalization: path.ql-graph-sequence[data-sequence="<k>"] through
-//                      sequence k's layers, g.ql-graph-stop[data-stop="<k> ..."] beside the box where
+//                      sequence k's layers, g.ql-graph-stop[data-stops="<k> ..."] (not data-stop, which the Equalization view gives each stop it lists) beside the box where
 //                      stops k... happened, their reasons in its <title>
 // Model strings are written with .text() / textContent only.
 import * as d3 from 'd3';
@@ -39,28 +39,29 @@ const css = `
 .ql-graph-view .ql-graph-bar { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin: 4px 0 6px; }
 .ql-graph-view .ql-graph-bar input[type=search] { width: 16em; font: inherit; padding: 2px 4px; }
 .ql-graph-view .ql-graph-bar select, .ql-graph-view .ql-graph-bar button { font: inherit; }
-.ql-graph-view .ql-graph-frame { position: relative; border: 1px solid #ccc; height: 72vh; min-height: 360px; background: #fbfbfb; overflow: hidden; }
+.ql-graph-view .ql-graph-frame { position: relative; border: 1px solid var(--ql-v-line); height: 72vh; min-height: 360px; background: var(--ql-v-bg); overflow: hidden; }
 .ql-graph-view .ql-graph-frame svg { width: 100%; height: 100%; cursor: grab; }
 .ql-graph-view .ql-graph-node { cursor: pointer; }
-.ql-graph-view .ql-graph-node rect.ql-box { stroke: #555; stroke-width: 1; }
-.ql-graph-view .ql-graph-node.ql-plain rect.ql-box { fill: #fff; stroke: #999; }
-.ql-graph-view .ql-graph-node text { font-size: 11px; pointer-events: none; }
+.ql-graph-view .ql-graph-node rect.ql-box { stroke: var(--ql-v-muted); stroke-width: 1; }
+.ql-graph-view .ql-graph-node.ql-plain rect.ql-box { fill: var(--ql-v-bg); stroke: var(--ql-v-axis-line); }
+.ql-graph-view .ql-graph-node text { font-size: 11px; pointer-events: none; fill: var(--ql-v-fg); }
 .ql-graph-view .ql-graph-node text.ql-op { font-weight: 600; }
 .ql-graph-view .ql-graph-node.ql-dark text { fill: #fff; }
-.ql-graph-view .ql-graph-node.ql-selected rect.ql-box { stroke: #000; stroke-width: 3; }
+.ql-graph-view .ql-graph-node:not(.ql-plain):not(.ql-dark) text { fill: #1a1a1a; } /* on a light risk colour, in either theme */
+.ql-graph-view .ql-graph-node.ql-selected rect.ql-box { stroke: var(--ql-v-ink); stroke-width: 3; }
 .ql-graph-view .ql-graph-node.ql-match rect.ql-box, .ql-graph-view .ql-graph-group.ql-match > rect.ql-box { stroke: ${palette.blue}; stroke-width: 3; stroke-dasharray: 4 2; }
-.ql-graph-view .ql-graph-group > rect.ql-box { fill: rgba(0,0,0,0.03); stroke: #888; stroke-dasharray: 3 2; }
-.ql-graph-view .ql-graph-group[data-open=false] > rect.ql-box { fill: #eef2f6; stroke: #667; stroke-dasharray: none; }
+.ql-graph-view .ql-graph-group > rect.ql-box { fill: rgba(128,128,128,0.06); stroke: var(--ql-v-axis-line); stroke-dasharray: 3 2; }
+.ql-graph-view .ql-graph-group[data-open=false] > rect.ql-box { fill: var(--ql-v-panel); stroke: var(--ql-v-axis-line); stroke-dasharray: none; }
 .ql-graph-view .ql-graph-group .ql-head { cursor: pointer; }
-.ql-graph-view .ql-graph-group text { font-size: 11px; pointer-events: none; }
+.ql-graph-view .ql-graph-group text { font-size: 11px; pointer-events: none; fill: var(--ql-v-fg); }
 .ql-graph-view .ql-graph-group text.ql-title { font-weight: 600; }
-.ql-graph-view .ql-graph-edge { fill: none; stroke: #8a8a8a; stroke-width: 1.1; }
+.ql-graph-view .ql-graph-edge { fill: none; stroke: var(--ql-v-axis-line); stroke-width: 1.1; }
 .ql-graph-view .ql-graph-sequence { fill: none; stroke: ${palette.blue}; stroke-width: 4; stroke-opacity: 0.55; pointer-events: none; }
-.ql-graph-view .ql-graph-stop text { font-size: 11px; font-weight: 600; }
-.ql-graph-view .ql-graph-badge circle { fill: ${colors.flagged}; stroke: #fff; stroke-width: 1.5; }
+.ql-graph-view .ql-graph-stop text { font-size: 11px; font-weight: 600; fill: var(--ql-v-fg); }
+.ql-graph-view .ql-graph-badge circle { fill: ${colors.flagged}; stroke: var(--ql-v-bg); stroke-width: 1.5; }
 .ql-graph-view .ql-graph-badge text { fill: #fff; font-size: 10px; font-weight: 700; text-anchor: middle; }
 .ql-graph-view .ql-graph-info { margin: 6px 0; min-height: 1.4em; overflow-wrap: anywhere; }
-.ql-graph-view .ql-graph-busy { position: absolute; left: 10px; top: 8px; color: #555; }
+.ql-graph-view .ql-graph-busy { position: absolute; left: 10px; top: 8px; color: var(--ql-v-muted); }
 `;
 
 // Shortens `text` to about `max` characters, keeping its end (where names differ).
@@ -330,7 +331,7 @@ export function renderGraphView(element, analysis, options = {}) {
         .attr('orient', 'auto')
         .append('path')
         .attr('d', 'M0,0 L8,4 L0,8 z')
-        .attr('fill', '#8a8a8a');
+        .style('fill', 'var(--ql-v-axis-line)');
     }
     // Groups first (open ones behind their members), then nodes.
     for (const it of vis.items) {
@@ -564,7 +565,7 @@ export function renderGraphView(element, analysis, options = {}) {
       const g = gSeq
         .append('g')
         .attr('class', 'ql-graph-stop')
-        .attr('data-stop', list.map((st) => st.k).join(' '))
+        .attr('data-stops', list.map((st) => st.k).join(' '))
         .attr('data-key', key)
         .attr('transform', `translate(${p.x + p.width + 3},${p.y + p.height / 2})`);
       g.append('path').attr('d', 'M12,-7 L0,0 L12,7 z').attr('fill', palette.vermillion);
