@@ -36,6 +36,7 @@ struct Field {
 // pointers: in wasm32 a buffer may pass 2 GiB, where a pointer difference (32-bit
 // signed) overflows and the optimizer may turn a pointer comparison into one.
 inline size_t readVarint(const uint8_t* p, const uint8_t* end, uint64_t* out) {
+  if (reinterpret_cast<uintptr_t>(end) <= reinterpret_cast<uintptr_t>(p)) return 0;
   const uintptr_t avail = reinterpret_cast<uintptr_t>(end) - reinterpret_cast<uintptr_t>(p);
   uint64_t v = 0;
   for (size_t i = 0; i < 10; ++i) {
