@@ -3,7 +3,7 @@
 // and the compressed model written. Data-free: everything comes from the weights.
 import { yieldToEventLoop } from './analyze.js';
 import { loadCore, unwrap } from './core.js';
-import { emitPieces, isWritable, writeFile, writeStream } from './equalize.js';
+import { deliverWritten, isWritable } from './equalize.js';
 import { QuantLensError } from './errors.js';
 import { isNode } from './node.js';
 import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
@@ -209,28 +209,7 @@ export async function compress(source, options = {}) {
     const w = unwrap(c.write(), src.name);
     const written = { size: () => w.size, pieces: () => w.pieces };
     const input = async (offset, length) => core.HEAPU8.subarray(ptr + offset, ptr + offset + length);
-    const emit = (put, report = true) => emitPieces(written, input, put, { signal, onProgress: report ? onProgress : null });
-    let bytes = null;
-    let file = null;
-    if (typeof output === 'string') {
-      await writeFile(output, emit);
-      file = output;
-    } else if (output !== undefined) {
-      await writeStream(output, emit);
-    } else if (blob) {
-      let b = new Blob([], { type: 'application/octet-stream' });
-      await emit((view) => {
-        b = new Blob([b, view], { type: 'application/octet-stream' });
-      });
-      file = b;
-    } else {
-      bytes = new Uint8Array(w.size);
-      let at = 0;
-      await emit((view) => {
-        bytes.set(view, at);
-        at += view.length;
-      }, false);
-    }
+    const { bytes, file } = await deliverWritten(written, input, { output, blob, signal, onProgress });
     return {
       schema: COMPRESSION_SCHEMA,
       model: { name: src.name, bytes: src.size },

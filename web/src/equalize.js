@@ -108,6 +108,38 @@ export async function writeStream(stream, emit) {
 }
 
 /**
+ * Delivers a written model (`written`: { size(), pieces() }, its input pieces read through
+ * `input`) where the caller asked: a file path or a Writable (output), a Blob (blob: true),
+ * else one Uint8Array. Returns { bytes, file }: file is the path or the Blob. Progress
+ * 'write' for a file, a stream or a Blob; copying into `bytes` is not a step of its own.
+ */
+export async function deliverWritten(written, input, { output, blob, signal, onProgress }) {
+  const emit = (put, report = true) => emitPieces(written, input, put, { signal, onProgress: report ? onProgress : null });
+  let bytes = null;
+  let file = null;
+  if (typeof output === 'string') {
+    await writeFile(output, emit);
+    file = output;
+  } else if (output !== undefined) {
+    await writeStream(output, emit);
+  } else if (blob) {
+    let b = new Blob([], { type: 'application/octet-stream' });
+    await emit((view) => {
+      b = new Blob([b, view], { type: 'application/octet-stream' }); // each part copied as it comes
+    });
+    file = b;
+  } else {
+    bytes = new Uint8Array(written.size());
+    let at = 0;
+    await emit((view) => {
+      bytes.set(view, at);
+      at += view.length;
+    }, false);
+  }
+  return { bytes, file };
+}
+
+/**
  * @param source  path (Node), Uint8Array | ArrayBuffer, or Blob/File
  * @param options { keepRelu6 = false, biasAbsorption = true, triples = true, throughPadPool = true,
  *                  maxIterations = 50, tolerance = 1e-3, deadChannelRatio = 1e-6, histogramBins = 128,
@@ -164,29 +196,7 @@ export async function equalize(source, options = {}) {
       input = async (offset, length) => core.HEAPU8.subarray(ptr + offset, ptr + offset + length);
     }
     const size = eq.size();
-    // Progress 'write' for a file, a stream or a Blob; copying into `bytes` is not a step of its own.
-    const emit = (put, report = true) => emitPieces(eq, input, put, { signal, onProgress: report ? onProgress : null });
-    let bytes = null;
-    let file = null;
-    if (typeof output === 'string') {
-      await writeFile(output, emit);
-      file = output;
-    } else if (output !== undefined) {
-      await writeStream(output, emit);
-    } else if (blob) {
-      let b = new Blob([], { type: 'application/octet-stream' });
-      await emit((view) => {
-        b = new Blob([b, view], { type: 'application/octet-stream' }); // each part copied as it comes
-      });
-      file = b;
-    } else {
-      bytes = new Uint8Array(size);
-      let at = 0;
-      await emit((view) => {
-        bytes.set(view, at);
-        at += view.length;
-      }, false);
-    }
+    const { bytes, file } = await deliverWritten(eq, input, { output, blob, signal, onProgress });
     const r = eq.report();
     const layers = r.layers.map((l) => {
       const [outScale, inScale, absorbed] = copyViews([l.outScale, l.inScale, l.absorbed]);
