@@ -196,17 +196,7 @@ class Compression {
     auto w = onnx::planModel(data_, size_, *model_, edit_);
     if (!w.ok()) return errorValue(w.error());
     written_ = std::move(w.value());
-    val out = val::array();
-    for (const onnx::Piece& p : written_.pieces) {
-      val o = val::object();
-      if (p.input) {
-        o.set("offset", static_cast<double>(p.offset));
-        o.set("length", static_cast<double>(p.length));
-      } else {
-        o.set("bytes", val(emscripten::typed_memory_view(static_cast<size_t>(p.length), p.bytes)));
-      }
-      out.call<void>("push", o);
-    }
+    val out = piecesValue(written_);
     val r = val::object();
     r.set("pieces", out);
     r.set("size", static_cast<double>(written_.size));

@@ -71,20 +71,7 @@ class Equalization {
   // The written file as pieces, in order: {offset, length} (bytes of the input, copied
   // through) or {bytes} (a view of bytes the core made: valid while this object lives).
   // The size of the file is the sum of their lengths (size()).
-  val pieces() const {
-    val out = val::array();
-    for (const onnx::Piece& p : result_.written.pieces) {
-      val o = val::object();
-      if (p.input) {
-        o.set("offset", static_cast<double>(p.offset));
-        o.set("length", static_cast<double>(p.length));
-      } else {
-        o.set("bytes", val(emscripten::typed_memory_view(static_cast<size_t>(p.length), p.bytes)));
-      }
-      out.call<void>("push", o);
-    }
-    return out;
-  }
+  val pieces() const { return piecesValue(result_.written); }
   double size() const { return static_cast<double>(result_.written.size); }
 
   val report() const {

@@ -21,6 +21,7 @@
 #include "graph/nodes.hpp"
 #include "onnx/model.hpp"
 #include "onnx/skim.hpp"
+#include "onnx/writer.hpp"
 #include "stats/stats.hpp"
 
 namespace ql::bindings {
@@ -49,6 +50,9 @@ val view(const std::vector<T>& v) {
 
 // {coreError: true, code, message, offset}: see above.
 val errorValue(const Error& e);
+// A written model's pieces for JS: {offset, length} (a run of the input, copied through) or
+// {bytes} (a view of bytes the core made: valid while `w` lives).
+val piecesValue(const onnx::WrittenModel& w);
 // A Result's value through `marshal`, or its error.
 template <class T, class F>
 val valueOr(const Result<T>& r, F&& marshal) {
