@@ -106,13 +106,13 @@ bool Parser::repeatedVarint(const Field& f, const char* msgName, std::vector<T>*
   // A packed varint takes at least one byte: charge for the most values it can hold.
   if (!charge(sizeof(T) * f.bytes.size, f.offset)) return false;
   const uint8_t* p = f.bytes.data;
-  const uint8_t* e = p + f.bytes.size;
-  while (p < e) {
+  for (size_t left = f.bytes.size; left > 0;) {  // a count, not an end pointer (wire::readVarint)
     uint64_t v;
-    size_t n = wire::readVarint(p, e, &v);
+    size_t n = wire::readVarint(p, left, &v);
     if (n == 0) return fail(ErrorCode::InvalidModel, std::string("truncated varint in packed field of ") + msgName, off({p, 0}));
     out->push_back(convert(v));
     p += n;
+    left -= n;
   }
   return true;
 }

@@ -65,16 +65,17 @@ class Skimmer {
     if (depth > o_.maxDepth) return false;
     while (pos < end) {
       if (!need(std::min(end, pos + 20))) return false;
-      const uint8_t* p = image_ + pos;
-      const uint8_t* e = image_ + std::min(end, copied_);
+      // Offsets, not pointers, and counts of bytes for readVarint (see there).
+      const uint64_t lim = std::min(end, copied_);
+      auto avail = [&] { return static_cast<size_t>(lim > pos ? lim - pos : 0); };
       uint64_t tag = 0;
-      size_t n = wire::readVarint(p, e, &tag);
+      size_t n = wire::readVarint(image_ + pos, avail(), &tag);
       if (n == 0 || (tag >> 3) == 0) return false;
       pos += n;
       switch (tag & 7) {
         case wire::kVarint: {
           uint64_t v;
-          n = wire::readVarint(image_ + pos, e, &v);
+          n = wire::readVarint(image_ + pos, avail(), &v);
           if (n == 0) return false;
           pos += n;
           break;
@@ -87,7 +88,7 @@ class Skimmer {
           break;
         case wire::kLen: {
           uint64_t len = 0;
-          n = wire::readVarint(image_ + pos, e, &len);
+          n = wire::readVarint(image_ + pos, avail(), &len);
           if (n == 0) return false;
           pos += n;
           if (len > end - pos) return false;

@@ -24,19 +24,21 @@ void forEachTyped(const Tensor& t, Fn fn) {
       fn(f.varint);
       continue;
     }
+    // Counts of bytes, not end pointers (see wire::readVarint).
     const uint8_t* p = f.bytes.data;
-    const uint8_t* e = p + f.bytes.size;
+    const size_t size = f.bytes.size;
     if (fixed32) {
-      for (; p + 4 <= e; p += 4) fn(wire::loadU32(p));
+      for (size_t k = 0; k + 4 <= size; k += 4) fn(wire::loadU32(p + k));
     } else if (fixed64) {
-      for (; p + 8 <= e; p += 8) fn(wire::loadU64(p));
+      for (size_t k = 0; k + 8 <= size; k += 8) fn(wire::loadU64(p + k));
     } else {
-      while (p < e) {
+      for (size_t left = size; left > 0;) {
         uint64_t v;
-        size_t n = wire::readVarint(p, e, &v);
+        size_t n = wire::readVarint(p, left, &v);
         if (n == 0) return;
         fn(v);
         p += n;
+        left -= n;
       }
     }
   }

@@ -33,7 +33,7 @@ bool Reader::fail(const char* what, const uint8_t* at) {
 bool Reader::next(Field* f) {
   const uint8_t* start = p_;
   uint64_t tag = 0;
-  size_t n = readVarint(p_, p_ + left_, &tag);
+  size_t n = readVarint(p_, left_, &tag);
   if (n == 0) return fail("truncated or over-long varint in field tag", start);
   advance(n);
   if (tag >> 32) return fail("field tag out of range", start);
@@ -45,7 +45,7 @@ bool Reader::next(Field* f) {
   if (f->number == 0) return fail("field number 0 is not valid protobuf", start);
   switch (f->type) {
     case kVarint:
-      n = readVarint(p_, p_ + left_, &f->varint);
+      n = readVarint(p_, left_, &f->varint);
       if (n == 0) return fail("truncated or over-long varint", p_);
       advance(n);
       return true;
@@ -63,7 +63,7 @@ bool Reader::next(Field* f) {
       return true;
     case kLen: {
       uint64_t len = 0;
-      n = readVarint(p_, p_ + left_, &len);
+      n = readVarint(p_, left_, &len);
       if (n == 0) return fail("truncated or over-long length varint", p_);
       advance(n);
       if (len > left_) {
@@ -98,16 +98,16 @@ bool RepeatedScalar::count(const Field& f, Kind kind, uint64_t* count, Error* er
       *count += f.bytes.size / 8;
     } else {
       const uint8_t* p = f.bytes.data;
-      const uint8_t* e = p + f.bytes.size;
-      while (p < e) {
+      for (size_t left = f.bytes.size; left > 0;) {
         uint64_t v;
-        size_t n = readVarint(p, e, &v);
+        size_t n = readVarint(p, left, &v);
         if (n == 0) {
           *err = makeError(ErrorCode::InvalidModel, "truncated or over-long varint in packed field",
                            static_cast<int64_t>(offsetIn(base, p)));
           return false;
         }
         p += n;
+        left -= n;
         ++*count;
       }
     }

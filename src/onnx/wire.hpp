@@ -30,14 +30,13 @@ struct Field {
   size_t offset = 0;    // file offset of the field's tag
 };
 
-// Decodes one base-128 varint from [p, end). Returns the number of bytes used,
-// 0 when the input ends first or the varint is longer than 10 bytes / overflows 64 bits.
-// The bytes left are counted as an unsigned address difference, never by comparing
-// pointers: in wasm32 a buffer may pass 2 GiB, where a pointer difference (32-bit
-// signed) overflows and the optimizer may turn a pointer comparison into one.
-inline size_t readVarint(const uint8_t* p, const uint8_t* end, uint64_t* out) {
-  if (reinterpret_cast<uintptr_t>(end) <= reinterpret_cast<uintptr_t>(p)) return 0;
-  const uintptr_t avail = reinterpret_cast<uintptr_t>(end) - reinterpret_cast<uintptr_t>(p);
+// Decodes one base-128 varint from the `avail` bytes at p. Returns the number of bytes
+// used, 0 when the input ends first or the varint is longer than 10 bytes / overflows 64 bits.
+// Callers pass a count of bytes, never an end pointer: in wasm32 a buffer may pass 2 GiB,
+// and the optimizer reads `p + n` with n >= 2^31 as p minus something (an inbounds
+// offset is signed), so any comparison of `end` with `p` may fold to the wrong answer
+// (a 2 GiB model read as "truncated varint at byte 0"). Loops count bytes left too.
+inline size_t readVarint(const uint8_t* p, size_t avail, uint64_t* out) {
   uint64_t v = 0;
   for (size_t i = 0; i < 10; ++i) {
     if (i >= avail) return 0;

@@ -589,13 +589,13 @@ bool walkTyped(const qo::Tensor& o, std::vector<uint64_t>* numbers, std::vector<
       }
     } else {
       const uint8_t* p = f.bytes.data;
-      const uint8_t* end = p + f.bytes.size;
-      while (p < end) {
+      for (size_t left = f.bytes.size; left > 0;) {
         uint64_t v;
-        const size_t n = ql::wire::readVarint(p, end, &v);
+        const size_t n = ql::wire::readVarint(p, left, &v);
         if (n == 0) return false;
         numbers->push_back(o.typedField == 5 ? static_cast<uint32_t>(v) : v);
         p += n;
+        left -= n;
       }
     }
   }
