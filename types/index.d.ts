@@ -648,12 +648,23 @@ export interface Compressibility {
   planError: { code: string; message: string } | null;
   /** The same fraction in every layer, at the plan's size (for comparison). */
   uniform: CompressionPlan | null;
+  /** With ratios: the plan (and uniform plan) at each ratio, in order. */
+  plans?: { ratio: number; plan: CompressionPlan | null; planError: { code: string; message: string } | null; uniform: CompressionPlan | null }[];
 }
 
 export const COMPRESSION_SCHEMA: 'quantlens.compression/1';
 export const CURVE_FRACTIONS: number[];
+/** The targets 0.05, 0.10, ..., 1 (the app's slider). */
+export const PLAN_RATIOS: number[];
 
-export function compressibility(source: ModelSource, options?: CompressOptions & { full?: boolean }): Promise<Compressibility>;
+export interface CompressibilityOptions extends CompressOptions {
+  /** Every point of every curve too (layers[].full). */
+  full?: boolean;
+  /** A plan at each of these targets too (plans). */
+  ratios?: number[];
+}
+
+export function compressibility(source: ModelSource, options?: CompressibilityOptions): Promise<Compressibility>;
 
 export interface Compression extends CompressionPlan {
   schema: 'quantlens.compression/1';
@@ -793,6 +804,8 @@ export interface WorkerAnalyzeOptions extends CallOptions {
 export interface WorkerClient {
   analyze(files: WorkerFiles, options?: WorkerAnalyzeOptions): Promise<Analysis>;
   equalize(files: WorkerFiles, options?: EqualizeOptions): Promise<Equalization>;
+  compressibility(files: WorkerFiles, options?: CompressibilityOptions): Promise<Compressibility>;
+  compress(files: WorkerFiles, options?: Parameters<typeof compress>[1]): Promise<Compression>;
   compare(filesA: WorkerFiles, filesB: WorkerFiles, options?: CompareOptions): Promise<Comparison>;
   /** Ends every pending job at once (they reject with code ABORTED) and starts a fresh worker. */
   cancel(): void;

@@ -9,6 +9,8 @@ import { renderLayerView } from '../src/views/layer.js';
 import { renderEqualizationView } from '../src/views/equalization.js';
 import { renderCompareView } from '../src/views/compare.js';
 import { renderGraphView } from '../src/views/graph.js';
+import { renderCompressionView } from '../src/views/compression.js';
+import { PLAN_RATIOS } from '../src/curves.js';
 import { fromBase64 } from '../src/base64.js';
 import { formatNumber } from '../src/format.js';
 import { quantizedText, savedAtText } from '../src/presentation.js';
@@ -62,6 +64,8 @@ const state = {
   equalization: null,
   comparison: null,
   analysisB: null,
+  compression: null, // compressibility() of the model: curves and a plan per target (Compression tab)
+  compressionRatio: 0.5, // the target the Compression tab's slider shows
   layer: null, // position in analysis.layers shown in the layer view
   scheme: 'int8PerTensor', // the scheme risk is judged under (the model view's selector)
   tab: 'model',
@@ -115,6 +119,8 @@ function progressText(p) {
   }
   if (p.phase === 'equalize') return 'Equalizing: folding BatchNorm, balancing sequences, writing the model';
   if (p.phase === 'compare') return `Comparing layer ${p.done} of ${p.total}`;
+  if (p.phase === 'curves') return `Compression curves of layer ${p.done} of ${p.total}${p.layer ? `: ${p.layer}` : ''}`;
+  if (p.phase === 'write') return 'Writing the compressed model';
   return p.phase;
 }
 
@@ -304,7 +310,7 @@ async function openModel(entries, model) {
       endPartial();
       const analysis = await engine.analyze(files, { onProgress, onLayer });
       endPartial();
-      Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null });
+      Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null, compression: null });
       state.layer = defaultLayer(analysis);
       for (const t of TABS) state.dirty.add(t[0]);
     },
@@ -365,6 +371,38 @@ async function runEqualization() {
   if (done) showTab('equalization');
 }
 
+function compressionOptions() {
+  const form = $('#ql-cmp-options');
+  return { method: form.method.value, by: form.by.value };
+}
+
+// Every layer's curves (every point) and a plan at each target of the slider, in the worker.
+async function runCompressibility() {
+  if (!state.files) return;
+  const done = await busy('Computing compressibility', async () => {
+    state.compression = await engine.compressibility(state.files, {
+      ...compressionOptions(),
+      ratio: state.compressionRatio,
+      ratios: PLAN_RATIOS,
+      full: true,
+      onProgress,
+    });
+    state.dirty.add('compression');
+  });
+  if (done) showTab('compression');
+}
+
+// The model compressed to the plan shown, written in the worker and downloaded.
+async function downloadCompressed(ratio) {
+  const c = state.compression;
+  if (!state.files || !c) return;
+  const { method, by } = c.plan ? c.plan.target : compressionOptions();
+  await busy(`Compressing to ${Math.round(ratio * 100)}%`, async () => {
+    const r = await engine.compress(state.files, { ratio, method, by, blob: true, onProgress });
+    download(r.blob, `${stem(state.analysis.model.name)}.compressed-${Math.round(ratio * 100)}.onnx`);
+  });
+}
+
 async function runCompare(picked) {
   const entries = pickedEntries(picked);
   if (!state.files || !entries.length) return;
@@ -402,8 +440,8 @@ const compareEqualized = () => runCompare([equalizedFile()]);
 // The report is built by the package's saveReport(), from this page's own style sheet
 // and main script.
 async function saveReportFile() {
-  const { analysis, equalization, comparison, analysisB } = state;
-  const html = await saveReport({ analysis, equalization, comparison, analysisB });
+  const { analysis, equalization, comparison, analysisB, compression } = state;
+  const html = await saveReport({ analysis, equalization, comparison, analysisB, compression });
   download(new Blob([html], { type: 'text/html' }), `${stem(analysis.model.name)}.quantlens.html`);
 }
 
@@ -585,6 +623,30 @@ function renderTab(tab) {
         eqView.destroy();
       },
     };
+  } else if (tab === 'compression') {
+    if (!state.compression) {
+      body.append(
+        el('p', {
+          class: 'ql-empty',
+          text:
+            state.mode === 'report'
+              ? 'Compressibility was not computed for this report.'
+              : 'Compute how far each layer shrinks by SVD (or channel pruning) before its weights degrade, and a plan for a target size; the compressed model is written in this page and can be downloaded.',
+        }),
+      );
+      return;
+    }
+    state.views.compression = renderCompressionView(body, state.compression, {
+      ratio: state.compressionRatio,
+      onRatio: (r) => {
+        state.compressionRatio = r;
+      },
+      onSelect: (name) => {
+        const k = a.layers.findIndex((l) => l.name === name);
+        if (k >= 0) selectLayer(k, 'compression');
+      },
+      ...(state.mode === 'app' ? { onDownload: downloadCompressed } : {}),
+    });
   } else if (tab === 'compare') {
     if (!state.comparison) {
       body.append(
@@ -608,9 +670,9 @@ function selectLayer(k, from) {
   if (!Number.isInteger(k) || k < 0) return;
   state.layer = k;
   for (const t of ['model', 'layer']) if (t !== from) state.dirty.add(t);
-  if (from === 'graph') {
-    state.graphShows = k;
-    writeLink('push'); // the link names the layer picked in the graph
+  if (from === 'graph' || from === 'compression') {
+    if (from === 'graph') state.graphShows = k;
+    writeLink('push'); // the link names the layer picked in the graph or the compression table
   } else if (state.tab === 'graph') revealInGraph();
 }
 
@@ -924,6 +986,30 @@ function buildPage() {
       el('button', { id: 'ql-eq-run', type: 'submit', 'data-needs-idle': true, text: 'Run equalization' }),
     );
     panels[TABS.findIndex(([t]) => t === 'equalization')].append(form);
+    const pick = (name, label, choices) =>
+      el('label', {}, `${label} `, el('select', { name }, ...choices.map(([v, text]) => el('option', { value: v, text }))));
+    const cmpForm = el(
+      'form',
+      {
+        id: 'ql-cmp-options',
+        class: 'ql-eq-options',
+        onsubmit: (e) => {
+          e.preventDefault();
+          runCompressibility();
+        },
+      },
+      pick('method', 'methods', [
+        ['svd', 'weight and spatial SVD'],
+        ['prune', 'channel pruning'],
+        ['auto', 'SVD or pruning, per layer'],
+      ]),
+      pick('by', 'target counts', [
+        ['params', 'parameters'],
+        ['macs', 'MACs'],
+      ]),
+      el('button', { id: 'ql-cmp-run', type: 'submit', 'data-needs-idle': true, text: 'Compute compressibility' }),
+    );
+    panels[TABS.findIndex(([t]) => t === 'compression')].append(cmpForm);
   }
   panels.forEach((p, k) => p.prepend(exportMenu(TABS[k][0])));
   for (const p of panels) p.append(el('div', { class: 'ql-tab-body' }));
@@ -1070,6 +1156,7 @@ function main() {
       equalization: report.equalization || null,
       comparison: report.comparison || null,
       analysisB: report.analysisB || null,
+      compression: report.compression || null,
       savedAt: report.savedAt,
       version: report.version,
     });

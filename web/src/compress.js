@@ -3,14 +3,14 @@
 // and the compressed model written. Data-free: everything comes from the weights.
 import { yieldToEventLoop } from './analyze.js';
 import { loadCore, unwrap } from './core.js';
+import { CURVE_FRACTIONS, PLAN_RATIOS, pointsAt } from './curves.js';
 import { deliverWritten, isWritable } from './equalize.js';
 import { QuantLensError } from './errors.js';
 import { isNode } from './node.js';
 import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
 
 export const COMPRESSION_SCHEMA = 'quantlens.compression/1';
-// The fractions of a layer's parameters at which compressibility() reports its curves.
-export const CURVE_FRACTIONS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+export { CURVE_FRACTIONS, PLAN_RATIOS };
 const METHODS = ['svd', 'prune', 'auto'];
 const BY = ['params', 'macs'];
 
@@ -119,52 +119,45 @@ function planJSON(p, method) {
   };
 }
 
-// A layer's curves at the fixed fractions: per fraction, the point with the most
-// parameters within it (its SQNR the best the method reaches at that budget), or null.
-function atFractions(layer) {
-  return layer.curves.map((k) => ({
+// A layer's curves at the fixed fractions (curves.js pointsAt).
+const atFractions = (layer) =>
+  layer.curves.map((k) => ({
     method: k.method,
     refused: k.refused,
     producer: k.producer,
-    points: CURVE_FRACTIONS.map((f) => {
-      let best = -1;
-      for (let j = 0; j < k.params.length; j++) {
-        const net = k.params[j] - k.removedElsewhere[j];
-        if (
-          Number.isFinite(k.sqnrDb[j]) &&
-          net <= f * layer.params &&
-          (best < 0 || net > k.params[best] - k.removedElsewhere[best])
-        )
-          best = j;
-      }
-      if (best < 0) return { fraction: f, keep: null, params: null, sqnrDb: null };
-      return { fraction: f, keep: k.keep[best], params: k.params[best], sqnrDb: k.sqnrDb[best] };
-    }),
+    points: pointsAt(k, layer.params, CURVE_FRACTIONS),
   }));
-}
 
 /**
  * The compressibility of every weight layer, and a plan for a target.
  * @param source  path (Node), Uint8Array | ArrayBuffer, or Blob/File
  * @param options { ratio = 0.5, by = 'params' | 'macs', method = 'svd' | 'prune' | 'auto',
- *                  full: true (each curve's every point too), signal, onProgress({phase, done, total}) }
+ *                  full: true (each curve's every point too), ratios: [fractions] (a plan at
+ *                  each too, e.g. PLAN_RATIOS), signal, onProgress({phase, done, total}) }
  * @returns { schema, model: {name, bytes}, fractions, layers: [{name, op, params, macs,
  *            curves: [{method, refused, producer, points: [{fraction, keep, params, sqnrDb}]}]}],
  *            plan (the quantlens.compression/1 plan at `ratio`; null with the reason in planError),
- *            uniform (the same fraction in every layer at that size, for comparison) }
+ *            uniform (the same fraction in every layer at that size, for comparison),
+ *            plans (with `ratios`): [{ratio, plan, planError, uniform}] }
  */
 export async function compressibility(source, options = {}) {
-  const { signal, onProgress, full = false } = options;
+  const { signal, onProgress, full = false, ratios } = options;
   const opts = checkOptions({ ratio: 0.5, ...options }, true);
+  if (ratios !== undefined) {
+    if (!Array.isArray(ratios) || !ratios.length)
+      throw new QuantLensError('INVALID_ARGUMENT', 'ratios must be a non-empty array of fractions in (0, 1]');
+    for (const r of ratios) checkOptions({ ...opts, ratio: r }, true);
+  }
   return session(source, opts, { signal, onProgress }, async (core, c, src, ptr, layers) => {
-    let plan = null;
-    let planError = null;
-    const p = c.plan(opts.ratio, opts.by, opts.method, false);
-    if (p && p.coreError) planError = { code: p.code, message: p.message };
-    else plan = planJSON(p, opts.method);
-    const u = plan
-      ? planJSON(unwrap(c.plan(opts.ratio, opts.by, opts.method === 'prune' ? 'svd' : opts.method, true)), opts.method)
-      : null;
+    // The plan at one ratio, and the uniform plan at the same size; the planner is the core's.
+    const planAt = (ratio) => {
+      const p = c.plan(ratio, opts.by, opts.method, false);
+      if (p && p.coreError) return { plan: null, planError: { code: p.code, message: p.message }, uniform: null };
+      const u = c.plan(ratio, opts.by, opts.method === 'prune' ? 'svd' : opts.method, true);
+      return { plan: planJSON(p, opts.method), planError: null, uniform: planJSON(unwrap(u), opts.method) };
+    };
+    const { plan, planError, uniform: u } = planAt(opts.ratio);
+    const plans = ratios ? ratios.map((ratio) => ({ ratio, ...planAt(ratio) })) : undefined;
     return {
       schema: COMPRESSION_SCHEMA,
       model: { name: src.name, bytes: src.size },
@@ -180,6 +173,7 @@ export async function compressibility(source, options = {}) {
       plan,
       planError,
       uniform: u,
+      ...(plans ? { plans } : {}),
     };
   });
 }

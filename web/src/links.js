@@ -15,6 +15,7 @@ export const VIEWS = [
   { key: 'graph', label: 'Graph' },
   { key: 'layer', label: 'Layer' },
   { key: 'equalization', label: 'Equalization' },
+  { key: 'compression', label: 'Compression' },
   { key: 'compare', label: 'Compare' },
 ];
 export const viewKeys = () => VIEWS.map((v) => v.key);

@@ -98,11 +98,13 @@ export const reportPolicy = (hash) =>
   ].join('; ');
 
 // What a report carries: everything the views show, minus the equalized model's bytes (or Blob).
+// compression is compressibility()'s result (the Compression tab), which holds no model bytes.
 export function reportData({
   analysis,
   equalization = null,
   comparison = null,
   analysisB = null,
+  compression = null,
   version = 'dev',
   savedAt = new Date().toISOString(),
 }) {
@@ -112,6 +114,7 @@ export function reportData({
     data.equalization = eq;
   }
   if (comparison) Object.assign(data, { comparison, analysisB });
+  if (compression) data.compression = compression; // compressibility(): curves and plans, no model bytes
   return data;
 }
 

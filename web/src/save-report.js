@@ -20,14 +20,14 @@ async function builtApp() {
 }
 
 /**
- * @param result  {analysis, equalization?, comparison?, analysisB?}
+ * @param result  {analysis, equalization?, comparison?, analysisB?, compression? (compressibility()'s result)}
  * @returns       Promise<string>: the HTML file
  */
-export async function saveReport({ analysis, equalization, comparison, analysisB }, { title } = {}) {
+export async function saveReport({ analysis, equalization, comparison, analysisB, compression }, { title } = {}) {
   const parts = await builtApp();
   return reportHtml({
     ...parts,
-    data: reportData({ analysis, equalization, comparison, analysisB, version: VERSION }),
+    data: reportData({ analysis, equalization, comparison, analysisB, compression, version: VERSION }),
     title: title || `QuantLens: ${analysis.model.name}`,
   });
 }

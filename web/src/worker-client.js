@@ -15,7 +15,8 @@ const aborted = (message = 'cancelled') => new QuantLensError('ABORTED', message
  *                         (needed for the client to go on after cancel()); omitted: a module
  *                         worker from worker.js beside this module.
  * @param config           { wasmBinary?, wasmUrl? }: sent to each worker started (configureCore there)
- * @returns { analyze(files, options), equalize(files, options), compare(filesA, filesB, options), cancel(), terminate() }
+ * @returns { analyze(files, options), equalize(files, options), compressibility(files, options),
+ *            compress(files, options), compare(filesA, filesB, options), cancel(), terminate() }
  */
 export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}) {
   const factory = typeof workerOrFactory === 'function' ? workerOrFactory : workerOrFactory == null ? defaultWorker : null;
@@ -136,6 +137,8 @@ export function createWorkerClient(workerOrFactory, { wasmBinary, wasmUrl } = {}
   return {
     analyze: (files, options) => request('analyze', { files }, options),
     equalize: (files, options) => request('equalize', { files }, options),
+    compressibility: (files, options) => request('compressibility', { files }, options),
+    compress: (files, options) => request('compress', { files }, options),
     compare: (filesA, filesB, options) => request('compare', { files: filesA, other: filesB }, options),
     /** Ends every pending job at once (QuantLensError ABORTED) and starts a fresh worker. */
     cancel() {

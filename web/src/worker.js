@@ -1,16 +1,16 @@
-// 'quantlens/worker': a Web Worker script that runs analyze, equalize and compare off
+// 'quantlens/worker': a Web Worker script that runs analyze, equalize, compressibility, compress and compare off
 // the page's main thread. Start it as a module worker (or bundle it, as the app does,
 // into a classic one) and talk to it through createWorkerClient() (worker-client.js),
 // or directly with these messages:
 //
 // In:  {cmd: 'configure', wasmBinary?, wasmUrl?}   where the .wasm comes from (configureCore)
-//      {id, cmd: 'analyze' | 'equalize', files, options}
+//      {id, cmd: 'analyze' | 'equalize' | 'compressibility' | 'compress', files, options}
 //      {id, cmd: 'compare', files, other, options}
 //      {id, cmd: 'abort'}                           stops job `id` between slices or layers
 //      ({id, cmd: 'analyze', streamLayers: true, ...}: each layer is also posted as it is finished)
 // Out: {id, type: 'progress', phase, done, total, layer?, side?, bytes?, bytesTotal?}
 //      {id, type: 'layer', layer, info}                 (analyze's onLayer(layer, info))
-//      {id, type: 'result', result}                 (equalize: result.bytes' buffer is transferred)
+//      {id, type: 'result', result}                 (a written model's result.bytes buffer is transferred)
 //      {id, type: 'error', error: {code, message, offset}}
 //
 // `files` is one source or an array: File, Blob, Uint8Array, ArrayBuffer, or {file, path}
@@ -24,6 +24,7 @@
 // the worker (createWorkerClient's cancel()).
 import { analyze } from './analyze.js';
 import { compare } from './compare.js';
+import { compress, compressibility } from './compress.js';
 import { configureCore } from './core.js';
 import { equalize } from './equalize.js';
 import { QuantLensError } from './errors.js';
@@ -60,9 +61,10 @@ async function run(cmd, data, options) {
     const a = sourceOption(data.files, options.externalData);
     return analyze(a.model, { ...options, externalData: a.externalData });
   }
-  if (cmd === 'equalize') {
+  if (cmd === 'equalize' || cmd === 'compressibility' || cmd === 'compress') {
     const { externalData, ...rest } = options;
-    return equalize(sourceOption(data.files, externalData).model, rest);
+    const fn = { equalize, compressibility, compress }[cmd];
+    return fn(sourceOption(data.files, externalData).model, rest);
   }
   if (cmd === 'compare') {
     // Each model's external data: options.externalData.a / .b, or the other files picked with it.
@@ -91,8 +93,8 @@ export function serve(scope = self) {
       // Each layer as it is finished, when the client asked (createWorkerClient's onLayer).
       if (cmd === 'analyze' && data.streamLayers) options.onLayer = (layer, info) => post({ type: 'layer', layer, info });
       const result = await run(cmd, data, options);
-      // The equalized model's bytes move to the page rather than being copied.
-      post({ type: 'result', result }, cmd === 'equalize' && result.bytes ? [result.bytes.buffer] : []);
+      // A written model's bytes move to the page rather than being copied.
+      post({ type: 'result', result }, result && result.bytes instanceof Uint8Array ? [result.bytes.buffer] : []);
     } catch (e) {
       const error = {
         code: (e && e.code) || 'INTERNAL',

@@ -5,3 +5,4 @@ export { renderLayerView } from './layer.js';
 export { renderEqualizationView } from './equalization.js';
 export { renderCompareView } from './compare.js';
 export { renderGraphView } from './graph.js';
+export { renderCompressionView } from './compression.js';
