@@ -1,7 +1,7 @@
 // TypeScript declarations for 'quantlens/views': the app's views (D3; data in, DOM out).
 // Each appends its own root element to `element`, carries its own styles, and returns
 // { destroy() }, which removes it.
-import type { Analysis, Layer, Comparison, Equalization, Pair } from './index.js';
+import type { Analysis, Layer, Comparison, Compressibility, Equalization, Pair } from './index.js';
 
 export interface View {
   destroy(): void;
@@ -94,3 +94,33 @@ export function renderCompareView(
   comparison: Comparison,
   options?: { onSelect?: (pair: Pair, index: number) => void },
 ): View;
+
+/** The compressibility view: what renderCompressionView returns. */
+export interface CompressionView extends View {
+  /** Shows the plan at ratio `r` (one of the result's plans); false when there is none. */
+  setRatio(r: number): boolean;
+  /** Draws the curves of layer `name`. */
+  select(name: string): void;
+}
+
+/**
+ * compressibility()'s result (best with full: true and ratios): the layers ranked by the
+ * fraction of their parameters they keep at a weight SQNR, each layer's curves per method
+ * with the plan's point, and the plan at a target moved by a slider.
+ */
+export function renderCompressionView(
+  element: HTMLElement,
+  compressibility: Compressibility,
+  options?: {
+    /** The target shown first (default: the result's plan). */
+    ratio?: number;
+    /** The weight SQNR (dB) the ranking uses (default 30). */
+    sqnrDb?: number;
+    /** The layer whose curves are drawn (default: the most compressible). */
+    selected?: string | null;
+    onRatio?: (ratio: number) => void;
+    onSelect?: (name: string) => void;
+    /** Shows a download button; called with the target shown. */
+    onDownload?: (ratio: number) => void;
+  },
+): CompressionView;

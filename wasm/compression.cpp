@@ -190,7 +190,8 @@ class Compression {
   // Writes the last plan: the pieces of the file ({offset, length} of the input or
   // {bytes}, views valid while this object lives or until the next write) and its size.
   val write() {
-    auto e = compress::planEdit(*model_, discovery_, plan_, nullptr);
+    std::vector<compress::WrittenLayer> layers;
+    auto e = compress::planEdit(*model_, discovery_, plan_, nullptr, &layers);
     if (!e.ok()) return errorValue(e.error());
     edit_ = std::move(e.value());
     auto w = onnx::planModel(data_, size_, *model_, edit_);
@@ -200,6 +201,16 @@ class Compression {
     val r = val::object();
     r.set("pieces", out);
     r.set("size", static_cast<double>(written_.size));
+    val written = val::array();  // per compressed layer: {layer, nodes} (the written model's nodes for it)
+    for (const auto& w : layers) {
+      val list = val::array();
+      for (const auto& s : w.nodes) list.call<void>("push", s);
+      val one = val::object();
+      one.set("layer", w.layer);
+      one.set("nodes", list);
+      written.call<void>("push", one);
+    }
+    r.set("written", written);
     return r;
   }
 

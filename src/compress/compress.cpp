@@ -272,7 +272,7 @@ Result<bool> addSvdEdit(const onnx::Model& model, const graph::Layer& L, int64_t
 }
 
 Result<onnx::GraphEdit> planEdit(const onnx::Model& model, const graph::Discovery& d, const Plan& plan,
-                                 const analysis::ExternalResolver* external) {
+                                 const analysis::ExternalResolver* external, std::vector<WrittenLayer>* written) {
   onnx::GraphEdit edit;
   std::vector<std::string> used = graphNames(model);
   std::unordered_map<std::string_view, const graph::Layer*> byName;
@@ -297,6 +297,11 @@ Result<onnx::GraphEdit> planEdit(const onnx::Model& model, const graph::Discover
 #if QL_HAVE_PRUNE
       auto r = addPruneEdit(model, d, L, c.keep, edit);
       if (!r.ok()) return r.error();
+      if (written) {
+        WrittenLayer w{L.name, {}};
+        if (L.node && !L.node->name.empty()) w.nodes.emplace_back(L.node->name);
+        written->push_back(std::move(w));
+      }
       continue;
 #else
       return makeError(ErrorCode::Unsupported, "this build has no channel pruning (layer '" + L.name + "')");
@@ -304,6 +309,10 @@ Result<onnx::GraphEdit> planEdit(const onnx::Model& model, const graph::Discover
     }
     auto r = addSvdEdit(model, L, c.keep, ext, edit, used);
     if (!r.ok()) return r.error();
+    if (written) {  // addSvdEdit appends the layer's two nodes, first then second
+      const size_t n = edit.addNodes.size();
+      written->push_back({L.name, {edit.addNodes[n - 2].name, edit.addNodes[n - 1].name}});
+    }
   }
   return edit;
 }

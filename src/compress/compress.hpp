@@ -47,9 +47,19 @@ Result<LayerCurves> layerCurves(const onnx::Model& model, const graph::Discovery
 Result<bool> addSvdEdit(const onnx::Model& model, const graph::Layer& layer, int64_t rank, wire::Bytes weightExternal,
                         onnx::GraphEdit& edit, std::vector<std::string>& usedNames);
 
+// What the written model holds in place of a compressed layer: the names of the nodes
+// that compute it (an SVD layer's two new nodes, first then second; a pruned layer's own
+// node, renamed never; empty when that node has no name, whose layer name would be its
+// new position). The layers of the written model's analysis carry these names.
+struct WrittenLayer {
+  std::string layer;
+  std::vector<std::string> nodes;
+};
+
 // The edits of a whole plan. `external` resolves external weights (null: all inline).
+// `written`, when given, gets one entry per compressed layer, in plan order.
 Result<onnx::GraphEdit> planEdit(const onnx::Model& model, const graph::Discovery& discovery, const Plan& plan,
-                                 const analysis::ExternalResolver* external);
+                                 const analysis::ExternalResolver* external, std::vector<WrittenLayer>* written = nullptr);
 
 // Every name used in the main graph (nodes, values, initializers, inputs, outputs).
 std::vector<std::string> graphNames(const onnx::Model& model);

@@ -54,7 +54,7 @@ describe('links: the hash format', () => {
       bad.problems.map((p) => p.code),
       ['UNKNOWN_VIEW', 'UNKNOWN_SCHEME'],
     );
-    assert.match(bad.problems[0].message, /"graphs".*model, graph, layer, equalization, compare/);
+    assert.match(bad.problems[0].message, /"graphs".*model, graph, layer, equalization, compression, compare/);
     assert.equal(parseLink('#view=layer&layer=%E0%A4%A').problems[0].code, 'BAD_LINK');
     for (const h of ['', '#', '#top', '#section-2'])
       assert.deepEqual(parseLink(h), { view: null, layer: null, scheme: null, problems: [] });

@@ -226,6 +226,7 @@ test(
       assert.ok(out.report.hasData && out.report.length > 100000, 'saveReport() from the installed package');
       assert.deepEqual(out.exports.views, [
         'renderCompareView',
+        'renderCompressionView',
         'renderEqualizationView',
         'renderGraphView',
         'renderLayerView',

@@ -413,7 +413,8 @@ TEST_CASE("compress: every real model planned at 0.5, written and read back", "[
       if (!plan.ok()) continue;
     }
     CHECK(plan->paramsAfter <= o.ratio * double(plan->paramsBefore));
-    auto edit = planEdit(p.model.value(), d.value(), plan.value(), nullptr);
+    std::vector<WrittenLayer> written;
+    auto edit = planEdit(p.model.value(), d.value(), plan.value(), nullptr, &written);
     REQUIRE(edit.ok());
     auto out = onnx::writeModel(p.bytes.data(), p.bytes.size(), p.model.value(), edit.value());
     INFO((out.ok() ? std::string() : out.error().describe()));
@@ -426,6 +427,25 @@ TEST_CASE("compress: every real model planned at 0.5, written and read back", "[
     uint64_t after = 0;
     for (const graph::Layer& L : d2->layers) after += L.layout.elementCount();
     CHECK(after == plan->paramsAfter);
+    // Each compressed layer's written nodes are layers of the written model holding the
+    // planned parameters (an SVD layer: its two factors; a pruned layer: itself, narrower).
+    size_t compressed = 0;
+    for (const LayerChoice& c : plan->layers) {
+      if (!c.compressed) continue;
+      REQUIRE(compressed < written.size());
+      const WrittenLayer& w = written[compressed++];
+      CHECK(w.layer == c.layer);
+      CHECK(w.nodes.size() == (c.method == Method::ChannelPrune ? 1u : 2u));
+      uint64_t held = 0;
+      for (const std::string& n : w.nodes) {
+        auto it = std::find_if(d2->layers.begin(), d2->layers.end(), [&](const graph::Layer& L) { return L.name == n; });
+        INFO(c.layer << " -> " << n);
+        REQUIRE(it != d2->layers.end());
+        held += it->layout.elementCount();
+      }
+      CHECK(held == c.params);
+    }
+    CHECK(compressed == written.size());
     ++models;
     if (checker && models <= 3) {
       const fs::path tmp = fs::temp_directory_path() / ("ql_compress_" + path.filename().string());

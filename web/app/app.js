@@ -11,6 +11,7 @@ import { renderCompareView } from '../src/views/compare.js';
 import { renderGraphView } from '../src/views/graph.js';
 import { renderCompressionView } from '../src/views/compression.js';
 import { PLAN_RATIOS } from '../src/curves.js';
+import { compressionRisk } from '../src/compression-risk.js';
 import { fromBase64 } from '../src/base64.js';
 import { formatNumber } from '../src/format.js';
 import { quantizedText, savedAtText } from '../src/presentation.js';
@@ -403,6 +404,21 @@ async function downloadCompressed(ratio) {
   });
 }
 
+// The plan at `ratio` written and analysed in the worker: what it does to quantization risk
+// (kept on the compressibility result, so the saved report has it too).
+async function runCompressionRisk(ratio) {
+  const c = state.compression;
+  if (!state.files || !c) return;
+  const { method, by } = c.plan ? c.plan.target : compressionOptions();
+  await busy(`Analysing the model compressed to ${Math.round(ratio * 100)}%`, async () => {
+    const written = await engine.compress(state.files, { ratio, method, by, blob: true, onProgress });
+    const file = new File([written.blob], `${stem(state.analysis.model.name)}.compressed-${Math.round(ratio * 100)}.onnx`);
+    const after = await engine.analyze([file], { onProgress });
+    c.risk = { ratio, result: compressionRisk(state.analysis, after, written) };
+    if (state.views.compression) state.views.compression.setRisk(c.risk);
+  });
+}
+
 async function runCompare(picked) {
   const entries = pickedEntries(picked);
   if (!state.files || !entries.length) return;
@@ -645,7 +661,7 @@ function renderTab(tab) {
         const k = a.layers.findIndex((l) => l.name === name);
         if (k >= 0) selectLayer(k, 'compression');
       },
-      ...(state.mode === 'app' ? { onDownload: downloadCompressed } : {}),
+      ...(state.mode === 'app' ? { onDownload: downloadCompressed, onRisk: runCompressionRisk } : {}),
     });
   } else if (tab === 'compare') {
     if (!state.comparison) {

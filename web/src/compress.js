@@ -186,7 +186,8 @@ export async function compressibility(source, options = {}) {
  *                  same fraction in every layer instead of the plan),
  *                  output: path | Writable (Node), blob: true, signal, onProgress }
  * @returns { schema, model: {name, bytes}, size, bytes | null, blob | null, output | null,
- *            ...the plan (target, thresholdDb, achieved, layers) }
+ *            ...the plan (target, thresholdDb, achieved, layers; each layer's `nodes`: the
+ *            written model's node names that compute it, null when left as it is) }
  */
 export async function compress(source, options = {}) {
   const { signal, onProgress, output, blob, uniform = false } = options;
@@ -204,6 +205,10 @@ export async function compress(source, options = {}) {
     const written = { size: () => w.size, pieces: () => w.pieces };
     const input = async (offset, length) => core.HEAPU8.subarray(ptr + offset, ptr + offset + length);
     const { bytes, file } = await deliverWritten(written, input, { output, blob, signal, onProgress });
+    // Per compressed layer, the written model's node names that compute it (the core's writer).
+    const nodes = new Map(Array.from(w.written, (x) => [x.layer, Array.from(x.nodes)]));
+    const plan = planJSON(p, opts.keep ? 'svd' : opts.method);
+    for (const l of plan.layers) l.nodes = nodes.get(l.name) ?? null;
     return {
       schema: COMPRESSION_SCHEMA,
       model: { name: src.name, bytes: src.size },
@@ -211,7 +216,7 @@ export async function compress(source, options = {}) {
       bytes,
       blob: blob ? file : null,
       output: typeof output === 'string' ? output : null,
-      ...planJSON(p, opts.keep ? 'svd' : opts.method),
+      ...plan,
     };
   });
 }

@@ -3,6 +3,7 @@ export { analyze, SCHEMA, SCHEMES } from './analyze.js';
 export { equalize, CLE_SCHEMA } from './equalize.js';
 export { compare, COMPARISON_SCHEMA } from './compare.js';
 export { compress, compressibility, COMPRESSION_SCHEMA, CURVE_FRACTIONS, PLAN_RATIOS } from './compress.js';
+export { compressionRisk } from './compression-risk.js';
 export { QuantLensError } from './errors.js';
 export { toJSON, formatTable, formatEqualization, formatDb, float32Number } from './format.js';
 export { jsonPieces, writeJSON } from './json-stream.js';

@@ -24,6 +24,12 @@
 //                        that does not apply (the reason as text)
 //   download             button[data-action="download-compressed"], only with onDownload;
 //                        onDownload(ratio) for the plan shown
+//   risk after it        section[data-section="risk"]: button[data-action="risk"] (with onRisk:
+//                        onRisk(ratio)); given a risk (options.risk or setRisk(), compressionRisk()
+//                        of the plan at risk.ratio): tr[data-scheme][data-before][data-after] per
+//                        scheme (layers at high risk in the whole model, before and after) and a
+//                        tr[data-layer] per compressed layer with td[data-scheme][data-before]
+//                        [data-after] (its SQNR; after: the worst of the layers that compute it)
 // Every string from the model is written with textContent.
 import * as d3 from 'd3';
 import {
@@ -36,6 +42,8 @@ import {
   legend,
   observeWidth,
   palette,
+  riskColor,
+  schemeLabel,
   tooltip,
   viewRoot,
 } from './common.js';
@@ -64,6 +72,13 @@ const CSS = `
 .ql-compression table.ql-cmp-layers tbody tr[aria-selected="true"] { background: var(--ql-v-selected); }
 .ql-compression .ql-cmp-bar { display: inline-block; height: 8px; background: ${palette.sky}; vertical-align: middle; margin-right: 6px; }
 .ql-compression .ql-cmp-refused { color: var(--ql-v-muted); margin: 2px 0; font-size: 12px; }
+.ql-compression section[data-section="risk"] { margin-top: 14px; }
+.ql-compression table.ql-cmp-risk { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 12.5px; margin: 4px 0 8px; }
+.ql-compression table.ql-cmp-risk th, .ql-compression table.ql-cmp-risk td { padding: 3px 8px; border-bottom: 1px solid var(--ql-v-line); text-align: right; white-space: nowrap; }
+.ql-compression table.ql-cmp-risk th { background: var(--ql-v-head); font-weight: 600; }
+.ql-compression table.ql-cmp-risk td.ql-cmp-name, .ql-compression table.ql-cmp-risk th.ql-cmp-name { text-align: left; max-width: 28ch; overflow: hidden; text-overflow: ellipsis; }
+.ql-compression .ql-cmp-dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; margin-right: 4px; vertical-align: middle; }
+.ql-compression .ql-cmp-risk-run { padding: 4px 10px; }
 `;
 
 // A method's colour and label, the same in every chart and table.
@@ -159,11 +174,7 @@ export function renderCompressionView(element, compression, options = {}) {
     'aria-label': 'target fraction to keep',
   });
   const targetText = h('b', { 'data-field': 'target' });
-  const controls = h(
-    'div',
-    { class: 'ql-cmp-controls' },
-    h('label', {}, h('span', { text: 'Target' }), slider, targetText),
-  );
+  const controls = h('div', { class: 'ql-cmp-controls' }, h('label', {}, h('span', { text: 'Target' }), slider, targetText));
   let download = null;
   if (options.onDownload) {
     download = h('button', { type: 'button', class: 'ql-cmp-download', 'data-action': 'download-compressed' });
@@ -188,7 +199,13 @@ export function renderCompressionView(element, compression, options = {}) {
     h(
       'div',
       { class: 'ql-cmp-controls' },
-      h('label', {}, h('span', { text: 'Rank layers by the fraction they keep at a weight SQNR of' }), sqnrInput, h('span', { text: 'dB' })),
+      h(
+        'label',
+        {},
+        h('span', { text: 'Rank layers by the fraction they keep at a weight SQNR of' }),
+        sqnrInput,
+        h('span', { text: 'dB' }),
+      ),
     ),
   );
 
@@ -197,6 +214,9 @@ export function renderCompressionView(element, compression, options = {}) {
   const curvePanel = h('div', { class: 'ql-cmp-panel' });
   grid.append(tablePanel, curvePanel);
   root.append(grid);
+  const riskSection = h('section', { 'data-section': 'risk' });
+  root.append(riskSection);
+  let risk = options.risk || c.risk || null; // { ratio, result: compressionRisk() } (the app keeps it on the result)
 
   const current = () => plans[state.index];
   const planLayer = (name) => current().plan?.layers.find((l) => l.name === name) || null;
@@ -210,7 +230,9 @@ export function renderCompressionView(element, compression, options = {}) {
     }
     summary.replaceChildren();
     if (!p.plan) {
-      summary.append(h('span', { 'data-field': 'plan-error', text: `No plan at this target: ${p.planError?.message || 'not planned'}.` }));
+      summary.append(
+        h('span', { 'data-field': 'plan-error', text: `No plan at this target: ${p.planError?.message || 'not planned'}.` }),
+      );
       return;
     }
     const a = p.plan.achieved;
@@ -274,7 +296,14 @@ export function renderCompressionView(element, compression, options = {}) {
           'td',
           { class: 'ql-cmp-name' },
           ...(kept
-            ? [bar, pct(kept.fraction), h('span', { class: 'ql-muted', text: kept.method ? ` ${methodLabel(kept.method)}` : ' (no method below full size)' })]
+            ? [
+                bar,
+                pct(kept.fraction),
+                h('span', {
+                  class: 'ql-muted',
+                  text: kept.method ? ` ${methodLabel(kept.method)}` : ' (no method below full size)',
+                }),
+              ]
             : [h('span', { class: 'ql-muted', text: 'not compressible' })]),
         ),
       );
@@ -284,13 +313,20 @@ export function renderCompressionView(element, compression, options = {}) {
           h('td', { class: 'ql-cmp-name', text: `${methodLabel(p.method)}, ${what}` }),
           h('td', {
             text: pct(ownKept(p)),
-            title: p.paramsRemovedElsewhere ? `and ${formatCount(p.paramsRemovedElsewhere)} parameters removed from its producer` : null,
+            title: p.paramsRemovedElsewhere
+              ? `and ${formatCount(p.paramsRemovedElsewhere)} parameters removed from its producer`
+              : null,
           }),
           h('td', { text: dbText(p.sqnrDb) }),
         );
       } else {
         tr.append(
-          h('td', { class: 'ql-cmp-why', colspan: 3, title: p?.leftAlone || '', text: p ? `as it is${p.leftAlone ? `: ${p.leftAlone}` : ''}` : '—' }),
+          h('td', {
+            class: 'ql-cmp-why',
+            colspan: 3,
+            title: p?.leftAlone || '',
+            text: p ? `as it is${p.leftAlone ? `: ${p.leftAlone}` : ''}` : '—',
+          }),
         );
       }
       const choose = () => select(layer.name, true);
@@ -344,7 +380,10 @@ export function renderCompressionView(element, compression, options = {}) {
     for (const s of series)
       if (s.producer)
         block.append(
-          h('p', { class: 'ql-muted', text: `${methodLabel(s.method)} removes the matching output channels of ${s.producer} too; counted net.` }),
+          h('p', {
+            class: 'ql-muted',
+            text: `${methodLabel(s.method)} removes the matching output channels of ${s.producer} too; counted net.`,
+          }),
         );
     widthWatch = observeWidth(chart, (w) => drawCurves(chart, Math.max(280, Math.min(w, 640)), series, chosen));
   }
@@ -437,10 +476,117 @@ export function renderCompressionView(element, compression, options = {}) {
     return true;
   }
 
+  // What the plan does to quantization risk: the plan's layers analysed in the written model.
+  const RISK_SCHEMES = ['int8PerTensor', 'int8PerChannel', 'int4PerChannel'];
+  function renderRisk() {
+    riskSection.replaceChildren(h('h3', { text: 'Quantization risk after compression' }));
+    const p = current();
+    const intro = h('p', { class: 'ql-muted' });
+    riskSection.append(intro);
+    if (options.onRisk && p.plan) {
+      const run = h('button', {
+        type: 'button',
+        class: 'ql-cmp-risk-run',
+        'data-action': 'risk',
+        text: `Analyse the model compressed to ${pct(p.ratio)}`,
+      });
+      run.addEventListener('click', () => options.onRisk(p.ratio));
+      riskSection.append(run);
+    }
+    if (!risk || Math.abs(risk.ratio - p.ratio) > 1e-9) {
+      intro.textContent = risk
+        ? `Analysed for the plan at ${pct(risk.ratio)}; move the target back there, or analyse this one.`
+        : 'The layers the plan writes (an SVD layer becomes two) are quantized like any other: analyse the compressed model to see their SQNR and outlier channels beside the original layers’.';
+      return;
+    }
+    const r = risk.result;
+    const schemes = RISK_SCHEMES.filter((s) => r.schemes.includes(s));
+    intro.textContent = `The model compressed to ${pct(risk.ratio)}, analysed: the layers that compute each compressed layer (the worst of an SVD layer's two) against the original layer.`;
+    const sum = h('table', { class: 'ql-table ql-cmp-risk ql-cmp-risk-summary' });
+    sum.append(
+      h('caption', {
+        class: 'ql-muted',
+        style: 'caption-side: top; text-align: left',
+        text: 'Layers at high risk in the whole model',
+      }),
+    );
+    sum.append(
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { class: 'ql-cmp-name', text: 'scheme' }),
+          h('th', { text: 'original' }),
+          h('th', { text: 'compressed' }),
+        ),
+      ),
+    );
+    const sb = h('tbody');
+    for (const s of schemes) {
+      const c = r.highRisk[s];
+      sb.append(
+        h(
+          'tr',
+          { 'data-scheme': s, 'data-before': String(c.before), 'data-after': String(c.after) },
+          h('td', { class: 'ql-cmp-name', text: schemeLabel(s) }),
+          h('td', { text: String(c.before) }),
+          h('td', { text: String(c.after) }),
+        ),
+      );
+    }
+    sum.append(sb);
+    riskSection.append(sum);
+    const table = h('table', { class: 'ql-table ql-cmp-risk ql-cmp-risk-layers' });
+    const head = h(
+      'tr',
+      {},
+      h('th', { class: 'ql-cmp-name', text: 'Layer' }),
+      h('th', { class: 'ql-cmp-name', text: 'compressed by' }),
+    );
+    for (const s of schemes) head.append(h('th', { text: `${schemeLabel(s)} SQNR` }));
+    head.append(h('th', { text: 'outlier channels' }));
+    table.append(h('thead', {}, head));
+    const body = h('tbody');
+    const cell = (before, after, level) => {
+      const td = h('td', {
+        'data-before': before === null ? null : String(before),
+        'data-after': after === null ? null : String(after),
+      });
+      td.append(
+        h('span', { class: 'ql-cmp-dot', style: `background: ${riskColor(level)}` }),
+        `${dbText(before)} → ${dbText(after)}`,
+      );
+      return td;
+    };
+    for (const l of r.layers) {
+      const tr = h('tr', { 'data-layer': l.name });
+      tr.append(
+        h('td', { class: 'ql-cmp-name', title: l.name, text: names.short(l.name) }),
+        h('td', {
+          class: 'ql-cmp-name',
+          title: l.nodes.join(', '),
+          text: `${methodLabel(l.method)}, ${l.keptChannels !== null ? `${l.keptChannels} channels` : `rank ${l.rank}`}${l.missing.length ? ' (not found in the analysis)' : ''}`,
+        }),
+      );
+      for (const s of schemes) {
+        const td = cell(l.before ? l.before.sqnr[s] : null, l.after.sqnr[s], l.after.risk[s]);
+        td.dataset.scheme = s;
+        tr.append(td);
+      }
+      tr.append(h('td', { 'data-field': 'outliers', text: `${l.before ? l.before.outliers : '—'} → ${l.after.outliers}` }));
+      body.append(tr);
+    }
+    table.append(body);
+    riskSection.append(table);
+  }
+
   function update() {
     renderSummary();
     renderTable();
     renderCurves();
+    renderRisk();
   }
 
   slider.addEventListener('input', () => {
@@ -460,6 +606,11 @@ export function renderCompressionView(element, compression, options = {}) {
   return {
     setRatio,
     select: (name) => select(name, false),
+    /** Shows { ratio, result: compressionRisk(...) } (the plan at `ratio` analysed). */
+    setRisk(r) {
+      risk = r;
+      renderRisk();
+    },
     destroy() {
       if (widthWatch) widthWatch.disconnect();
       tip.destroy();
