@@ -613,6 +613,8 @@ export interface CompressedLayer {
   /** Weight reconstruction SQNR (dB); null when left as it is. */
   sqnrDb: number | null;
   leftAlone: string | null;
+  /** compress() only: the written model's node names that compute the layer (null when left as it is). */
+  nodes?: string[] | null;
 }
 
 /** A plan (schema quantlens.compression/1, without the file). */
@@ -687,6 +689,35 @@ export function compress(
     blob?: boolean;
   },
 ): Promise<Compression>;
+
+/** One side of a compressed layer in compressionRisk(). */
+export interface CompressionRiskSide {
+  /** Per scheme: the SQNR (dB; after: the worst of the layers that compute it), or null. */
+  sqnr: Record<string, number | null>;
+  outliers: number;
+  risk: Record<string, 'high' | 'medium' | 'low' | 'failed'>;
+}
+
+export interface CompressionRisk {
+  schemes: string[];
+  layers: {
+    name: string;
+    method: CompressionMethod;
+    rank: number | null;
+    keptChannels: number | null;
+    sqnrDb: number | null;
+    nodes: string[];
+    /** Written nodes the compressed model's analysis has no layer for. */
+    missing: string[];
+    before: CompressionRiskSide | null;
+    after: CompressionRiskSide & { layers: { name: string; sqnr: Record<string, number> | null; outliers: number | null }[] };
+  }[];
+  /** Layers at high risk in each whole model, per scheme. */
+  highRisk: Record<string, { before: number; after: number }>;
+}
+
+/** What a compression plan does to quantization risk: analyze() of the original and of compress()'s bytes, and compress()'s result. */
+export function compressionRisk(before: Analysis, after: Analysis, compressed: Compression): CompressionRisk;
 
 export function toJSON(result: Analysis | Equalization | Comparison | object): any;
 /**

@@ -1,7 +1,7 @@
 // TypeScript declarations for 'quantlens/views': the app's views (D3; data in, DOM out).
 // Each appends its own root element to `element`, carries its own styles, and returns
 // { destroy() }, which removes it.
-import type { Analysis, Layer, Comparison, Compressibility, Equalization, Pair } from './index.js';
+import type { Analysis, Layer, Comparison, Compressibility, CompressionRisk, Equalization, Pair } from './index.js';
 
 export interface View {
   destroy(): void;
@@ -101,6 +101,8 @@ export interface CompressionView extends View {
   setRatio(r: number): boolean;
   /** Draws the curves of layer `name`. */
   select(name: string): void;
+  /** Shows what the plan at `ratio` does to quantization risk. */
+  setRisk(risk: { ratio: number; result: CompressionRisk }): void;
 }
 
 /**
@@ -122,5 +124,9 @@ export function renderCompressionView(
     onSelect?: (name: string) => void;
     /** Shows a download button; called with the target shown. */
     onDownload?: (ratio: number) => void;
+    /** Shows an "Analyse the compressed model" button; called with the target shown (then setRisk). */
+    onRisk?: (ratio: number) => void;
+    /** What the plan at `ratio` does to quantization risk (compressionRisk()); default compressibility.risk. */
+    risk?: { ratio: number; result: CompressionRisk } | null;
   },
 ): CompressionView;
