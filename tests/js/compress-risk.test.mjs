@@ -21,7 +21,12 @@ const reference = async (file) => {
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 };
-const HIGH_DB = { int8PerTensor: 30, int8PerChannel: 30, int4PerTensor: 30 - 4 * 20 * Math.log10(2), int4PerChannel: 30 - 4 * 20 * Math.log10(2) };
+const HIGH_DB = {
+  int8PerTensor: 30,
+  int8PerChannel: 30,
+  int4PerTensor: 30 - 4 * 20 * Math.log10(2),
+  int4PerChannel: 30 - 4 * 20 * Math.log10(2),
+};
 const high = (layers, s) => layers.filter((l) => !l.error && l.sqnr && !(l.sqnr[s] >= HIGH_DB[s])).length;
 const close = (a, b, where) => {
   if (a === null || b === null) assert.equal(a, b, where);
@@ -35,50 +40,54 @@ const cases = [
 ];
 
 for (const [name, list, method, ratio] of cases) {
-  test(`${name}: the plan at ${ratio} (${method}) against the reference analysis of both models`, { timeout: 600000 }, async (t) => {
-    const model = list().find((f) => f.endsWith(name));
-    if (!model) return t.skip(`${name} not present`);
-    const written = await compress(model, { ratio, method });
-    const out = path.join(tmp, name.replace(/\.onnx$/, '.compressed.onnx'));
-    fs.writeFileSync(out, written.bytes);
-    const before = await analyze(model);
-    const afterAnalysis = await analyze(out);
-    const r = compressionRisk(before, afterAnalysis, written);
-    const [refBefore, refAfter] = await Promise.all([reference(model), reference(out)]);
-    const refB = new Map(refBefore.layers.map((l) => [l.name, l]));
-    const refA = new Map(refAfter.layers.map((l) => [l.name, l]));
+  test(
+    `${name}: the plan at ${ratio} (${method}) against the reference analysis of both models`,
+    { timeout: 600000 },
+    async (t) => {
+      const model = list().find((f) => f.endsWith(name));
+      if (!model) return t.skip(`${name} not present`);
+      const written = await compress(model, { ratio, method });
+      const out = path.join(tmp, name.replace(/\.onnx$/, '.compressed.onnx'));
+      fs.writeFileSync(out, written.bytes);
+      const before = await analyze(model);
+      const afterAnalysis = await analyze(out);
+      const r = compressionRisk(before, afterAnalysis, written);
+      const [refBefore, refAfter] = await Promise.all([reference(model), reference(out)]);
+      const refB = new Map(refBefore.layers.map((l) => [l.name, l]));
+      const refA = new Map(refAfter.layers.map((l) => [l.name, l]));
 
-    const compressed = written.layers.filter((l) => l.method);
-    assert.ok(compressed.length > 0, 'the plan compresses something');
-    assert.deepEqual(
-      r.layers.map((l) => l.name),
-      compressed.map((l) => l.name),
-    );
-    for (const l of r.layers) {
-      const plan = compressed.find((c) => c.name === l.name);
-      assert.deepEqual(l.missing, [], `${l.name}: every written node is a layer of the compressed model`);
-      assert.equal(l.nodes.length, l.method === 'channel-prune' ? 1 : 2, `${l.name}: nodes`);
-      // The nodes hold the planned parameters (the reference's shapes).
-      const held = l.nodes.reduce((n, x) => n + refA.get(x).shape.reduce((a, b) => a * b, 1), 0);
-      assert.equal(held, plan.params, `${l.name}: parameters of ${l.nodes.join(', ')}`);
-      for (const s of r.schemes.filter((x) => HIGH_DB[x] !== undefined)) {
-        close(l.before.sqnr[s], refB.get(l.name).sqnr[s], `${l.name} before ${s}`);
-        const worst = Math.min(...l.nodes.map((x) => refA.get(x).sqnr[s]));
-        close(l.after.sqnr[s], worst, `${l.name} after ${s}`);
+      const compressed = written.layers.filter((l) => l.method);
+      assert.ok(compressed.length > 0, 'the plan compresses something');
+      assert.deepEqual(
+        r.layers.map((l) => l.name),
+        compressed.map((l) => l.name),
+      );
+      for (const l of r.layers) {
+        const plan = compressed.find((c) => c.name === l.name);
+        assert.deepEqual(l.missing, [], `${l.name}: every written node is a layer of the compressed model`);
+        assert.equal(l.nodes.length, l.method === 'channel-prune' ? 1 : 2, `${l.name}: nodes`);
+        // The nodes hold the planned parameters (the reference's shapes).
+        const held = l.nodes.reduce((n, x) => n + refA.get(x).shape.reduce((a, b) => a * b, 1), 0);
+        assert.equal(held, plan.params, `${l.name}: parameters of ${l.nodes.join(', ')}`);
+        for (const s of r.schemes.filter((x) => HIGH_DB[x] !== undefined)) {
+          close(l.before.sqnr[s], refB.get(l.name).sqnr[s], `${l.name} before ${s}`);
+          const worst = Math.min(...l.nodes.map((x) => refA.get(x).sqnr[s]));
+          close(l.after.sqnr[s], worst, `${l.name} after ${s}`);
+        }
+        assert.equal(l.before.outliers, refB.get(l.name).outlierChannels.length, `${l.name}: outliers before`);
+        const outliers = l.nodes.reduce((n, x) => n + refA.get(x).outlierChannels.length, 0);
+        assert.equal(l.after.outliers, outliers, `${l.name}: outliers after`);
       }
-      assert.equal(l.before.outliers, refB.get(l.name).outlierChannels.length, `${l.name}: outliers before`);
-      const outliers = l.nodes.reduce((n, x) => n + refA.get(x).outlierChannels.length, 0);
-      assert.equal(l.after.outliers, outliers, `${l.name}: outliers after`);
-    }
-    for (const s of r.schemes.filter((x) => HIGH_DB[x] !== undefined)) {
-      assert.equal(r.highRisk[s].before, high(refBefore.layers, s), `${s}: high-risk layers before`);
-      assert.equal(r.highRisk[s].after, high(refAfter.layers, s), `${s}: high-risk layers after`);
-    }
-    const h = r.highRisk.int8PerTensor;
-    const worse = r.layers.filter((l) => l.after.sqnr.int8PerChannel < l.before.sqnr.int8PerChannel).length;
-    t.diagnostic(
-      `${name} at ${ratio}: ${r.layers.length} layers compressed; INT8 per-tensor high-risk layers ${h.before} -> ${h.after}; ` +
-        `${worse} compressed layers lose INT8 per-channel SQNR`,
-    );
-  });
+      for (const s of r.schemes.filter((x) => HIGH_DB[x] !== undefined)) {
+        assert.equal(r.highRisk[s].before, high(refBefore.layers, s), `${s}: high-risk layers before`);
+        assert.equal(r.highRisk[s].after, high(refAfter.layers, s), `${s}: high-risk layers after`);
+      }
+      const h = r.highRisk.int8PerTensor;
+      const worse = r.layers.filter((l) => l.after.sqnr.int8PerChannel < l.before.sqnr.int8PerChannel).length;
+      t.diagnostic(
+        `${name} at ${ratio}: ${r.layers.length} layers compressed; INT8 per-tensor high-risk layers ${h.before} -> ${h.after}; ` +
+          `${worse} compressed layers lose INT8 per-channel SQNR`,
+      );
+    },
+  );
 }
