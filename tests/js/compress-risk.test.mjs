@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { analyze, compress, compressionRisk } from '../../web/src/index.js';
-import { fetchedModelFiles, root, run, sharedModelFiles } from './helpers.mjs';
+import { analyze, compress, compressionRisk, toJSON } from '../../web/src/index.js';
+import { fetchedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-cmprisk-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -91,3 +91,25 @@ for (const [name, list, method, ratio] of cases) {
     },
   );
 }
+
+test(
+  'quantlens compress --risk: the JSON holds compressionRisk() of the same plan; the table says it',
+  { timeout: 600000 },
+  async (t) => {
+    const model = fetchedModelFiles().find((f) => f.endsWith('mlsd_320x320_tiny.onnx'));
+    if (!model) return t.skip('M-LSD not fetched');
+    const out = path.join(tmp, 'cli.compressed.onnx');
+    const r = await runCli(['compress', model, '--ratio', '0.6', '--method', 'auto', '--risk', '--json', '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout);
+    const written = await compress(model, { ratio: 0.6, method: 'auto' });
+    assert.deepEqual(fs.readFileSync(out), Buffer.from(written.bytes));
+    const risk = compressionRisk(await analyze(model), await analyze(out), written);
+    assert.deepEqual(json.risk, toJSON(risk));
+    const table = await runCli(['compress', model, '--ratio', '0.6', '--method', 'auto', '--risk', '--top', '3']);
+    assert.equal(table.code, 0, table.stderr);
+    const h = risk.highRisk.int8PerTensor;
+    assert.match(table.stdout, new RegExp(`INT8 per-tensor: ${h.before} -> ${h.after} layers at high risk`));
+    assert.match(table.stdout, /No -o given: nothing written\./);
+  },
+);

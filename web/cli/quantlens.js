@@ -6,6 +6,7 @@ import {
   analyze,
   compare,
   compress,
+  compressionRisk,
   equalize,
   formatComparison,
   formatDb,
@@ -92,6 +93,7 @@ const OPTIONS = {
   ratio: { flag: '--ratio', arg: 'R', read: (v) => (v.trim() === '' ? NaN : Number(v)) },
   by: { flag: '--by', arg: 'params|macs' },
   method: { flag: '--method', arg: 'svd|prune|auto' },
+  risk: { flag: '--risk' },
   help: { flag: '--help', short: '-h' },
 };
 const HELP_LINE = ['help', 'this text'];
@@ -228,6 +230,11 @@ const COMMANDS = {
       ['format', 'table (default), json (schema quantlens.compression/1)'],
       ['json', 'the same as --format json'],
       ['top', 'layers in the table (default 40)'],
+      [
+        'risk',
+        "also analyse the compressed model: its high-risk layers and each compressed layer's",
+        'INT8/INT4 SQNR beside the original\'s (JSON: "risk", as compressionRisk() gives it)',
+      ],
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
@@ -612,6 +619,36 @@ function formatCompression(r, { top = 40 } = {}) {
   return lines.join('\n');
 }
 
+// What the plan does to quantization risk, as lines: high-risk layers in the whole model per
+// scheme, then the compressed layers whose INT8 per-channel SQNR changes most.
+function formatCompressionRisk(risk, { top = 40 } = {}) {
+  const shown = ['int8PerTensor', 'int8PerChannel', 'int4PerChannel'].filter((s) => risk.schemes.includes(s));
+  const lines = ['', 'Quantization risk after compression (the compressed model analysed):'];
+  for (const s of shown)
+    lines.push(`  ${schemeLabel(s)}: ${risk.highRisk[s].before} -> ${risk.highRisk[s].after} layers at high risk`);
+  const key = 'int8PerChannel';
+  const delta = (l) =>
+    l.before && l.before.sqnr[key] !== null && l.after.sqnr[key] !== null ? l.after.sqnr[key] - l.before.sqnr[key] : null;
+  const rows = risk.layers
+    .filter((l) => delta(l) !== null)
+    .sort((a, b) => Math.abs(delta(b)) - Math.abs(delta(a)))
+    .slice(0, top)
+    .map((l) => [
+      oneLine(l.name),
+      `${l.method} ${l.rank ?? l.keptChannels}`,
+      ...shown.map((s) => `${formatDb(l.before.sqnr[s])} -> ${formatDb(l.after.sqnr[s])}`),
+      `${l.before.outliers} -> ${l.after.outliers}`,
+    ]);
+  const head = ['layer', 'compressed by', ...shown.map((s) => `${schemeLabel(s)} dB`), 'outliers'];
+  const w = head.map((h, k) => Math.max(h.length, ...rows.map((row) => row[k].length)));
+  const line = (cells) => `  ${cells.map((c, k) => (k < 2 ? c.padEnd(w[k]) : c.padStart(w[k]))).join('  ')}`;
+  lines.push('', line(head), ...rows.map(line));
+  const missing = risk.layers.filter((l) => l.missing.length);
+  if (missing.length)
+    lines.push(`  ${missing.length} compressed layers not found in the compressed model's analysis (unnamed nodes)`);
+  return lines.join('\n');
+}
+
 async function runCompress(opts) {
   if (opts.help) {
     write(commandUsage('compress'));
@@ -630,10 +667,19 @@ async function runCompress(opts) {
   });
   p.done();
   const { bytes, blob, ...report } = r;
+  let risk = null;
+  if (opts.risk) {
+    const q = newBar();
+    const before = await analyze(opts.positional[0], { onProgress: q.onProgress() });
+    const after = await analyze(opts.output ? opts.output : bytes, { onProgress: q.onProgress() });
+    q.done();
+    risk = compressionRisk(before, after, r);
+  }
   if (opts.format === 'json') {
-    write(JSON.stringify(toJSON({ ...report, output: opts.output ?? null })));
+    write(JSON.stringify(toJSON({ ...report, output: opts.output ?? null, ...(risk ? { risk } : {}) })));
   } else {
     write(formatCompression(report, { top: opts.top ?? 40 }));
+    if (risk) write(formatCompressionRisk(risk, { top: opts.top ?? 40 }));
     write(opts.output ? `Wrote ${opts.output} (${r.size} bytes).` : 'No -o given: nothing written.');
   }
   return EXIT.ok;
