@@ -597,6 +597,8 @@ export interface CompressOptions extends CallOptions {
   by?: 'params' | 'macs';
   /** The methods the plan may use ('svd'); 'prune' and 'auto' only in builds with channel pruning. */
   method?: 'svd' | 'prune' | 'auto';
+  /** Workers computing the curves (1 to 64; 1: the calling thread). Default: one per core (at most 8) for a model of 16 MB or more. */
+  workers?: number;
 }
 
 export interface CompressedLayer {

@@ -132,6 +132,54 @@ class Compression {
   }
   void releaseViews() { views_.clear(); }
 
+  // Layer i's curves as another session's curves(i) gave them (a worker of the pool: the
+  // same model, the same code), so that this session plans over them. The arrays may be
+  // typed arrays or plain arrays. Returns true, or an error (no such layer, another name).
+  val adoptCurves(double index, val v) {
+    const size_t i = static_cast<size_t>(index);
+    if (i >= curves_.size()) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)));
+    compress::LayerCurves lc;
+    lc.layer = v["name"].as<std::string>();
+    if (lc.layer != discovery_.layers[i].name)
+      return errorValue(makeError(ErrorCode::InvalidArgument,
+                                  "curves of '" + lc.layer + "' given for layer '" + discovery_.layers[i].name + "'"));
+    lc.params = static_cast<uint64_t>(v["params"].as<double>());
+    lc.macs = v["macs"].isNull() ? 0 : static_cast<uint64_t>(v["macs"].as<double>());
+    const val cs = v["curves"];
+    const size_t n = cs["length"].as<size_t>();
+    for (size_t k = 0; k < n; ++k) {
+      const val c = cs[k];
+      compress::Curve curve;
+      const std::string method = c["method"].as<std::string>();
+      bool known = false;
+      for (auto m : {compress::Method::WeightSvd, compress::Method::SpatialSvd, compress::Method::ChannelPrune})
+        if (method == compress::methodName(m)) curve.method = m, known = true;
+      if (!known) return errorValue(makeError(ErrorCode::InvalidArgument, "unknown method '" + method + "'"));
+      curve.refused = c["refused"].isNull() ? "" : c["refused"].as<std::string>();
+      curve.producer = c["producer"].isNull() ? "" : c["producer"].as<std::string>();
+      const auto keep = emscripten::convertJSArrayToNumberVector<double>(c["keep"]);
+      const auto params = emscripten::convertJSArrayToNumberVector<double>(c["params"]);
+      const auto macs = emscripten::convertJSArrayToNumberVector<double>(c["macs"]);
+      const auto db = emscripten::convertJSArrayToNumberVector<double>(c["sqnrDb"]);
+      const auto elsewhere = emscripten::convertJSArrayToNumberVector<double>(c["removedElsewhere"]);
+      const size_t m = keep.size();
+      if (params.size() != m || macs.size() != m || db.size() != m || elsewhere.size() != m)
+        return errorValue(makeError(ErrorCode::InvalidArgument, "curve arrays of different lengths"));
+      for (size_t j = 0; j < m; ++j) {
+        compress::Point p;
+        p.keep = static_cast<int64_t>(keep[j]);
+        p.params = static_cast<uint64_t>(params[j]);
+        p.macs = static_cast<uint64_t>(macs[j]);
+        p.sqnrDb = db[j];
+        p.paramsRemovedElsewhere = static_cast<uint64_t>(elsewhere[j]);
+        curve.points.push_back(p);
+      }
+      lc.curves.push_back(std::move(curve));
+    }
+    curves_[i] = std::move(lc);
+    return val(true);
+  }
+
   // A plan over the curves computed so far (every layer's, once curves(i) ran for all).
   val plan(double ratio, const std::string& by, const std::string& methods, bool uniform) {
     auto o = options(ratio, by, methods);
@@ -250,6 +298,7 @@ EMSCRIPTEN_BINDINGS(quantlens_compression) {
       .function("pruning", &Compression::pruning)
       .function("curves", &Compression::curves)
       .function("releaseViews", &Compression::releaseViews)
+      .function("adoptCurves", &Compression::adoptCurves)
       .function("plan", &Compression::plan)
       .function("planOf", &Compression::planOf)
       .function("write", &Compression::write);

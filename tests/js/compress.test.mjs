@@ -219,3 +219,38 @@ test('edge-case models: curves never crash; every written model passes onnx.chec
   t.diagnostic(`${written} written models passed onnx.checker`);
   assert.ok(written > 5);
 });
+
+test('a pool of workers computes the same curves and plans as one thread, bit for bit; Cancel stops it', async (t) => {
+  const files = models().filter((f) => /mlsd|ultraface_version-RFB-320\.onnx|yolox/.test(f));
+  if (!files.length) return t.skip('no real models');
+  for (const file of files) {
+    const opts = { method: 'auto', full: true, ratio: 0.5, ratios: [0.3, 0.7] };
+    const one = await compressibility(file, { ...opts, workers: 1 });
+    const progress = [];
+    const two = await compressibility(file, {
+      ...opts,
+      workers: 2,
+      onProgress: (p) => p.phase === 'curves' && progress.push(p.done),
+    });
+    assert.deepEqual(two, one, path.basename(file));
+    assert.deepEqual(
+      progress,
+      one.layers.map((l, k) => k + 1),
+      'a progress event per layer, counting up',
+    );
+    // compress() plans over the pool's curves as over its own: the same bytes.
+    const a = await compress(file, { method: 'auto', ratio: 0.5, workers: 1 });
+    const b = await compress(file, { method: 'auto', ratio: 0.5, workers: 2 });
+    assert.ok(Buffer.from(a.bytes).equals(Buffer.from(b.bytes)), `${path.basename(file)}: written bytes`);
+  }
+  // An abort while the pool works rejects with ABORTED and leaves no worker behind (the
+  // process would not exit otherwise; the test runner waits for it).
+  const controller = new AbortController();
+  const run = compressibility(files[0], {
+    workers: 2,
+    signal: controller.signal,
+    onProgress: (p) => p.phase === 'curves' && p.done === 2 && controller.abort(),
+  });
+  await assert.rejects(run, (e) => e instanceof QuantLensError && e.code === 'ABORTED');
+  await assert.rejects(compressibility(files[0], { workers: 0 }), (e) => e.code === 'INVALID_ARGUMENT');
+});

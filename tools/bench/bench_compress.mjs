@@ -5,9 +5,11 @@
 //   node tools/bench/bench_compress.mjs MODEL.onnx [--runs N]
 // QuantLens: the median over N runs (default 3, after a discarded warm-up) of the time
 // spent in the core's curves() calls (reshape + Gram matrix + eigenvalues per layer; the
-// model already in the heap). numpy: the median of 3 runs of the SVDs alone (the matrices
-// built beforehand). Also checks that the two agree (max |dB| difference over every rank
-// whose tail is above 1e-9 of the total).
+// model already in the heap), in one thread (workers: 1). Also end to end (compressibility()
+// whole: reading, curves, plan): in one thread, and in the pool of workers it chooses
+// (pool.js: one per core for a model of 16 MB or more; --workers N to set). numpy: the
+// median of 3 runs of the SVDs alone (the matrices built beforehand). Also checks that the
+// two agree (max |dB| difference over every rank whose tail is above 1e-9 of the total).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,12 +39,21 @@ proto.curves = function timed(...args) {
   }
 };
 
+const workersArg = process.argv.indexOf('--workers');
+const pooledWorkers = workersArg > 0 ? Number(process.argv[workersArg + 1]) : undefined;
 const times = [];
+const oneWall = [];
+const poolWall = [];
 let result = null;
 for (let i = 0; i <= runs; i++) {
   coreMs = 0;
-  result = await compressibility(model, { full: true, ratio: 1 });
-  if (i > 0) times.push(coreMs);
+  let t = performance.now();
+  result = await compressibility(model, { full: true, ratio: 1, workers: 1 });
+  const wall = performance.now() - t;
+  if (i > 0) (times.push(coreMs), oneWall.push(wall));
+  t = performance.now();
+  await compressibility(model, { full: true, ratio: 1, workers: pooledWorkers });
+  if (i > 0) poolWall.push(performance.now() - t);
 }
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -70,8 +81,12 @@ const out = {
   layers: ref.layers.length,
   quantlensSeconds: +ql.toFixed(3),
   quantlensRuns: times.map((t) => +(t / 1000).toFixed(3)),
+  oneThreadWallSeconds: +(median(oneWall) / 1000).toFixed(3),
+  pooledWallSeconds: +(median(poolWall) / 1000).toFixed(3),
+  pooledWorkers: pooledWorkers ?? 'auto',
   numpySeconds: +ref.seconds.toFixed(3),
   ratio: +(ql / ref.seconds).toFixed(2),
+  pooledRatio: +(median(poolWall) / 1000 / ref.seconds).toFixed(2),
   maxDbDifference: worst,
 };
 console.log(JSON.stringify(out));

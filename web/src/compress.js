@@ -8,6 +8,7 @@ import { deliverWritten, isWritable } from './equalize.js';
 import { QuantLensError } from './errors.js';
 import { isNode } from './node.js';
 import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
+import { checkWorkers, curvesInPool, curvesPoolSize } from './pool.js';
 
 export const COMPRESSION_SCHEMA = 'quantlens.compression/1';
 export { CURVE_FRACTIONS, PLAN_RATIOS };
@@ -34,9 +35,42 @@ function checkOptions({ ratio, by = 'params', method = 'svd', keep }, needRatio)
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
-// Opens the model in the core and computes every layer's curves (progress 'curves').
-async function session(source, opts, { signal, onProgress }, use) {
+const ARRAYS = ['keep', 'params', 'macs', 'sqnrDb', 'removedElsewhere'];
+
+/**
+ * Layer i's curves from an open compression session `c`, copied out of the heap (each
+ * array a Float64Array of its own): what the pool's workers send, and what the calling
+ * thread computes itself. Throws the core's error.
+ */
+export function layerCurvesAt(c, i, prune, context) {
+  const v = unwrap(c.curves(i, prune), context);
+  const out = {
+    name: v.name,
+    op: v.op,
+    params: v.params,
+    macs: v.macs,
+    curves: v.curves.map((k) => ({
+      method: k.method,
+      refused: k.refused,
+      producer: k.producer,
+      ...Object.fromEntries(ARRAYS.map((a) => [a, Float64Array.from(k[a])])),
+    })),
+  };
+  c.releaseViews();
+  return out;
+}
+
+// A layer's curves as the API gives them (plain arrays).
+const plainCurves = (v) => ({
+  ...v,
+  curves: v.curves.map((k) => ({ ...k, ...Object.fromEntries(ARRAYS.map((a) => [a, Array.from(k[a])])) })),
+});
+
+// Opens the model in the core and computes every layer's curves (progress 'curves'): in a
+// pool of workers when the model is large enough and there are cores (pool.js), else here.
+async function session(source, opts, { signal, onProgress, workers }, use) {
   checkAbort(signal);
+  const requested = checkWorkers(workers);
   const core = await loadCore();
   const src = await openSource(core, source);
   let ptr = 0;
@@ -51,32 +85,32 @@ async function session(source, opts, { signal, onProgress }, use) {
         `method '${opts.method}' needs channel pruning, which this build does not have; use --method svd`,
       );
     const count = c.layerCount();
-    const layers = [];
-    let lastYield = now();
-    for (let i = 0; i < count; i++) {
-      checkAbort(signal);
-      const v = unwrap(c.curves(i, prune), src.name);
-      layers.push({
-        name: v.name,
-        op: v.op,
-        params: v.params,
-        macs: v.macs,
-        curves: v.curves.map((k) => ({
-          method: k.method,
-          refused: k.refused,
-          producer: k.producer,
-          keep: Array.from(k.keep),
-          params: Array.from(k.params),
-          macs: Array.from(k.macs),
-          sqnrDb: Array.from(k.sqnrDb),
-          removedElsewhere: Array.from(k.removedElsewhere),
-        })),
-      });
-      c.releaseViews();
-      if (onProgress) onProgress({ phase: 'curves', done: i + 1, total: count, layer: v.name });
-      if (now() - lastYield > 30) {
-        await yieldToEventLoop(); // lets an abort land, keeps a page responsive
-        lastYield = now();
+    const layers = new Array(count);
+    let done = 0;
+    const progress = (v) => {
+      done++;
+      if (onProgress) onProgress({ phase: 'curves', done, total: count, layer: v.name });
+    };
+    const job = { source, prune, signal };
+    const n = count > 1 ? await curvesPoolSize(job, src.size, count, requested) : 1;
+    const pooled = n > 1 ? await curvesInPool({ ...job, onResult: (i, v) => progress(v) }, n, count) : null;
+    if (pooled) {
+      // The workers' curves, adopted by this session for the plan (the same code made them).
+      for (let i = 0; i < count; i++) {
+        unwrap(c.adoptCurves(i, pooled[i]), src.name);
+        layers[i] = plainCurves(pooled[i]);
+      }
+    } else {
+      let lastYield = now();
+      for (let i = 0; i < count; i++) {
+        checkAbort(signal);
+        const v = layerCurvesAt(c, i, prune, src.name);
+        layers[i] = plainCurves(v);
+        progress(v);
+        if (now() - lastYield > 30) {
+          await yieldToEventLoop(); // lets an abort land, keeps a page responsive
+          lastYield = now();
+        }
       }
     }
     return await use(core, c, src, ptr, layers);
@@ -148,7 +182,7 @@ export async function compressibility(source, options = {}) {
       throw new QuantLensError('INVALID_ARGUMENT', 'ratios must be a non-empty array of fractions in (0, 1]');
     for (const r of ratios) checkOptions({ ...opts, ratio: r }, true);
   }
-  return session(source, opts, { signal, onProgress }, async (core, c, src, ptr, layers) => {
+  return session(source, opts, { signal, onProgress, workers: options.workers }, async (core, c, src, ptr, layers) => {
     // The plan at one ratio, and the uniform plan at the same size; the planner is the core's.
     const planAt = (ratio) => {
       const p = c.plan(ratio, opts.by, opts.method, false);
@@ -197,7 +231,7 @@ export async function compress(source, options = {}) {
   if (output !== undefined && !isNode)
     throw new QuantLensError('INVALID_ARGUMENT', 'output can only be written under Node; use blob: true');
   if (blob && output !== undefined) throw new QuantLensError('INVALID_ARGUMENT', 'give either output or blob, not both');
-  return session(source, opts, { signal, onProgress }, async (core, c, src, ptr) => {
+  return session(source, opts, { signal, onProgress, workers: options.workers }, async (core, c, src, ptr) => {
     const p = opts.keep
       ? unwrap(c.planOf(Object.keys(opts.keep), Object.values(opts.keep)), src.name)
       : unwrap(c.plan(opts.ratio, opts.by, opts.method, uniform), src.name);

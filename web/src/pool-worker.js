@@ -1,16 +1,22 @@
-// One worker of analyze()'s pool (pool.js): a Node worker_threads worker or a module Web
-// Worker, with its own WebAssembly core and its own reading of the model.
+// One worker of analyze()'s pool and of compressibility()'s (pool.js): a Node
+// worker_threads worker or a module Web Worker, with its own WebAssembly core and its own
+// reading of the model.
 //
 // Out: {type: 'started'}                         listening
 // In:  {type: 'init', wasm, source, externalData, histogramBins, blockSize, describe}
 // Out: {type: 'ready', described?}               the model opened (described: describeSession's)
 // In:  {type: 'layer', index}
 // Out: {type: 'layer', index, layer}             analyzeLayerAt's layer (its arrays' buffers transferred)
+// In:  {type: 'init', kind: 'curves', wasm, source}   (compressibility: the model read whole)
+// Out: {type: 'ready'}
+// In:  {type: 'curves', index, prune}
+// Out: {type: 'curves', index, value}            layerCurvesAt's value (its arrays' buffers transferred)
 // Out: {type: 'error', error: {code, message, offset}}   the model cannot be read
 import { analyzeLayerAt, describeSession, openAnalysisSession } from './analyze.js';
-import { configureCore, loadCore } from './core.js';
+import { layerCurvesAt } from './compress.js';
+import { configureCore, loadCore, unwrap } from './core.js';
 import { isNode, nodeImport } from './node.js';
-import { externalFiles, openSource } from './source.js';
+import { externalFiles, openSource, readWholeIntoHeap } from './source.js';
 
 // The buffers behind a layer's typed arrays (copyStats puts each layer's in one).
 function buffersOf(value, out = new Set()) {
@@ -33,7 +39,18 @@ function serve(post) {
     });
 
   async function handle(m) {
-    if (m.type === 'init') {
+    if (m.type === 'init' && m.kind === 'curves') {
+      configureCore(m.wasm || {});
+      const core = await loadCore();
+      const src = await openSource(core, m.source);
+      const ptr = await readWholeIntoHeap(core, src, {});
+      // Held until the pool terminates this worker: the heap goes with it.
+      state = { compression: unwrap(core.openCompression(ptr, src.size), src.name), name: src.name };
+      post({ type: 'ready' });
+    } else if (m.type === 'curves') {
+      const value = layerCurvesAt(state.compression, m.index, m.prune, state.name);
+      post({ type: 'curves', index: m.index, value }, [...buffersOf(value)]);
+    } else if (m.type === 'init') {
       configureCore(m.wasm || {});
       const core = await loadCore();
       const src = await openSource(core, m.source);

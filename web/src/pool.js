@@ -244,3 +244,116 @@ export function analyzeInPool(job, count, described) {
     }
   });
 }
+
+/**
+ * The compressibility curves of layers 0..layerCount-1 in `count` workers (compress.js):
+ * each worker opens the model itself (job.source, read whole into its own heap) and computes
+ * the curves of the layers dealt to it, one at a time, in layer order to whichever is free.
+ * Resolves to the curves by layer index (each as the core's curves(i) gives it, its arrays
+ * copied), or to null when no worker could start (the caller computes them itself).
+ * job: { source, prune, signal, onResult(index, value) }.
+ */
+export function curvesInPool(job, count, layerCount) {
+  const init = { type: 'init', kind: 'curves', wasm: coreConfig(), source: forWorkers(job.source) };
+  let next = 0;
+  let remaining = layerCount;
+  const results = new Array(layerCount);
+  return runPool(count, job.signal, init, {
+    deal: () => (next < layerCount ? { type: 'curves', index: next++, prune: job.prune } : null),
+    result(m) {
+      results[m.index] = m.value;
+      remaining--;
+      if (job.onResult) job.onResult(m.index, m.value);
+      return remaining === 0 ? results : undefined;
+    },
+  });
+}
+
+// Starts `count` workers, sends each `init`, then hands each free worker the next task
+// (tasks.deal(): a message, or null when none is left) until tasks.result(message) returns
+// the final value. Resolves to it, or to null when no worker could start; rejects with the
+// first error a worker reports, or ABORTED when `signal` aborts. Every worker is terminated
+// at the end.
+function runPool(count, signal, init, tasks) {
+  return new Promise((resolve, reject) => {
+    const workers = [];
+    let settled = false;
+    let anyReady = false;
+    let failedToStart = 0;
+    function finish(how, value) {
+      if (settled) return;
+      settled = true;
+      if (signal) signal.removeEventListener('abort', onAbort);
+      for (const w of workers) if (w.handle) w.handle.terminate();
+      if (how === 'resolve') resolve(value);
+      else reject(value);
+    }
+    function onAbort() {
+      finish('reject', new QuantLensError('ABORTED', 'cancelled'));
+    }
+    function deal(w) {
+      const task = tasks.deal();
+      if (task) w.handle.post(task);
+    }
+    function failure(w, message) {
+      if (settled || w.dead) return;
+      if (!w.ready && !anyReady) {
+        w.dead = true;
+        if (w.handle) w.handle.terminate();
+        if (++failedToStart === workers.length) finish('resolve', null);
+        return;
+      }
+      finish('reject', new QuantLensError('INTERNAL', `a QuantLens worker stopped: ${message || 'unknown error'}`));
+    }
+    function message(w, m) {
+      if (settled) return;
+      if (m.type === 'started') w.handle.post(init);
+      else if (m.type === 'ready') {
+        w.ready = true;
+        anyReady = true;
+        deal(w);
+      } else if (m.type === 'error') {
+        finish('reject', new QuantLensError(m.error.code, m.error.message, { offset: m.error.offset ?? -1 }));
+      } else {
+        const done = tasks.result(m);
+        if (done !== undefined) finish('resolve', done);
+        else deal(w);
+      }
+    }
+    if (signal) {
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    for (let k = 0; k < count; k++) {
+      const w = { handle: null, ready: false };
+      workers.push(w);
+      let handle;
+      try {
+        handle = startWorker(
+          (m) => message(w, m),
+          (why) => failure(w, why),
+        );
+      } catch (e) {
+        handle = Promise.reject(e);
+      }
+      handle.then(
+        (h) => {
+          w.handle = h;
+          if (settled) h.terminate();
+        },
+        (e) => failure(w, e && e.message),
+      );
+    }
+  });
+}
+
+/** How many workers for the curves of a model of `bytes` with `layers` layers (1: the calling thread). */
+export async function curvesPoolSize(job, bytes, layers, requested) {
+  if (!canPool(job)) return 1;
+  if (requested !== null) return Math.min(requested, layers);
+  if (bytes < CURVES_AUTO_MIN_BYTES) return 1;
+  return Math.min(await cores(), MAX_AUTO, layers);
+}
+// Below this model size the curves are computed in the calling thread by default (a
+// worker reads the whole model again; M-LSD tiny's curves take 0.4 s in one thread).
+const CURVES_AUTO_MIN_BYTES = 16 << 20;
