@@ -48,7 +48,7 @@ function expectedKept(layer, db) {
   let best = 1;
   for (const k of usable)
     for (let j = 0; j < k.params.length; j++)
-      if (Number.isFinite(k.sqnrDb[j]) && k.sqnrDb[j] >= db) best = Math.min(best, k.params[j] / layer.params);
+      if (k.sqnrDb[j] >= db) best = Math.min(best, k.params[j] / layer.params);
   return best;
 }
 

@@ -52,7 +52,7 @@ export function keptAt(layer, db) {
       continue;
     }
     for (let j = 0; j < k.params.length; j++) {
-      if (!(k.sqnrDb[j] >= db) || !Number.isFinite(k.sqnrDb[j])) continue;
+      if (!(k.sqnrDb[j] >= db)) continue; // a lossless rank below full size (+inf) counts too
       const f = ownFraction(k, j, layer.params);
       if (f < best.fraction) best = { fraction: f, method: k.method, keep: k.keep[j], sqnrDb: k.sqnrDb[j] };
     }
