@@ -11,7 +11,7 @@ import { checkAbort, openSource, readWholeIntoHeap } from './source.js';
 export const COMPRESSION_SCHEMA = 'quantlens.compression/1';
 // The fractions of a layer's parameters at which compressibility() reports its curves.
 export const CURVE_FRACTIONS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-const METHODS = ['svd', 'prune', 'auto'];
+export const METHODS = ['svd', 'prune', 'auto'];
 const BY = ['params', 'macs'];
 
 function checkOptions({ ratio, by = 'params', method = 'svd', keep }, needRatio) {
@@ -131,7 +131,7 @@ function atFractions(layer) {
       for (let j = 0; j < k.params.length; j++) {
         const net = k.params[j] - k.removedElsewhere[j];
         if (
-          Number.isFinite(k.sqnrDb[j]) &&
+          !Number.isNaN(k.sqnrDb[j]) &&
           net <= f * layer.params &&
           (best < 0 || net > k.params[best] - k.removedElsewhere[best])
         )
