@@ -42,7 +42,11 @@ function expectedSvdPoints(r) {
   const total = sq.reduce((a, b) => a + b, 0);
   return CURVE_FRACTIONS.map((f) => {
     let rank = 0;
-    while (rank + 1 < Math.min(r.rows, r.cols) && (rank + 1) * (r.rows + r.cols) < whole && (rank + 1) * (r.rows + r.cols) <= f * whole)
+    while (
+      rank + 1 < Math.min(r.rows, r.cols) &&
+      (rank + 1) * (r.rows + r.cols) < whole &&
+      (rank + 1) * (r.rows + r.cols) <= f * whole
+    )
       rank++;
     if (!rank) return { fraction: f, keep: null, params: null, sqnrDb: null };
     const tail = sq.slice(rank).reduce((a, b) => a + b, 0);
@@ -168,19 +172,23 @@ test('without the option: no compressibility anywhere, the options as before', {
   }
 });
 
-test('a layer selection: the selected layers carry theirs; workers give the same', { skip: !haveMlsd && 'no M-LSD' }, async () => {
-  const one = await analyze(mlsd, { compressibility: true, layers: /^Conv__(246|293)$/, workers: 1 });
-  assert.deepEqual(one.layers.map((l) => l.name).sort(), ['Conv__246', 'Conv__293']);
-  const c = await compressibility(mlsd, { ratio: 1 });
-  for (const l of one.layers) {
-    const { name, op, ...rest } = c.layers.find((x) => x.name === l.name);
-    assert.equal(op, l.op, name);
-    assert.deepEqual(l.compressibility, rest);
-  }
-  const pool = await analyze(mlsd, { compressibility: true, workers: 2 });
-  const single = await analyze(mlsd, { compressibility: true, workers: 1 });
-  assert.deepEqual(toJSON(pool), toJSON(single));
-});
+test(
+  'a layer selection: the selected layers carry theirs; workers give the same',
+  { skip: !haveMlsd && 'no M-LSD' },
+  async () => {
+    const one = await analyze(mlsd, { compressibility: true, layers: /^Conv__(246|293)$/, workers: 1 });
+    assert.deepEqual(one.layers.map((l) => l.name).sort(), ['Conv__246', 'Conv__293']);
+    const c = await compressibility(mlsd, { ratio: 1 });
+    for (const l of one.layers) {
+      const { name, op, ...rest } = c.layers.find((x) => x.name === l.name);
+      assert.equal(op, l.op, name);
+      assert.deepEqual(l.compressibility, rest);
+    }
+    const pool = await analyze(mlsd, { compressibility: true, workers: 2 });
+    const single = await analyze(mlsd, { compressibility: true, workers: 1 });
+    assert.deepEqual(toJSON(pool), toJSON(single));
+  },
+);
 
 test('bad options are refused before any work; an abort during the curves rejects with ABORTED', async (t) => {
   if (!haveMlsd) return t.skip('no M-LSD');
@@ -211,7 +219,14 @@ test('weights in external data files: analysed, compressibility null with the re
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-cjson-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const model = path.join(dir, 'llm-tiny.onnx');
-  const made = await run('/usr/bin/python3', [path.join(root, 'tools', 'bench', 'make_llm.py'), model, '--preset', 'llm-tiny', '--files', '2']);
+  const made = await run('/usr/bin/python3', [
+    path.join(root, 'tools', 'bench', 'make_llm.py'),
+    model,
+    '--preset',
+    'llm-tiny',
+    '--files',
+    '2',
+  ]);
   assert.equal(made.code, 0, made.stderr);
   assert.ok(fs.existsSync(`${model}.data.1`), 'two data files');
   const a = await analyze(model, { compressibility: true });
