@@ -200,7 +200,7 @@ export async function analyze(source, options = {}) {
     src.close();
   }
   // After the analysis has let go of its session: compressibility() reads the model whole.
-  if (curves) await addCompressibility(result, source, curves, { signal, onProgress });
+  if (curves) await addCompressibility(result, source, curves, { signal, onProgress, workers: options.workers });
   return result;
 }
 
@@ -226,12 +226,13 @@ function compressibilityOption(v) {
 // without name and op. When compressibility() cannot read the model (weights in external
 // files, a model too large to hold whole), every layer's is null and compressibilityError
 // says why; an abort is thrown, as everywhere.
-async function addCompressibility(result, source, { method }, { signal, onProgress }) {
+async function addCompressibility(result, source, { method }, { signal, onProgress, workers }) {
   let c = null;
   let error = null;
   try {
     // ratio 1: the plan compressibility() makes as well is then trivial; it is not reported.
-    c = await layerCurves(source, { method, ratio: 1, signal, onProgress });
+    // `workers` as for the analysis (compressibility() deals layers to a pool where it has one).
+    c = await layerCurves(source, { method, ratio: 1, signal, onProgress, workers });
   } catch (e) {
     if (!(e instanceof QuantLensError) || e.code === 'ABORTED') throw e;
     error = { code: e.code, message: e.message };
