@@ -106,6 +106,17 @@ export interface AnalyzeOptions extends CallOptions {
   /** Each layer as it is finished (in layer order in one thread, as they finish in a pool), the
    * same object the result's `layers` will hold. */
   onLayer?: (layer: Layer, info: LayerArrival) => void;
+  /** Each layer's compressibility curves too (compressibility()'s, at CURVE_FRACTIONS): true is
+   * { method: 'svd' }. Off by default: it factors every layer of the model, far slower than the
+   * analysis. Progress 'read' then 'curves' after the analysis; signal cancels it. */
+  compressibility?: boolean | { method?: 'svd' | 'prune' | 'auto' };
+}
+
+/** A layer's entry of compressibility() without its name and op (analyze()'s compressibility option). */
+export interface LayerCompressibility {
+  params: number;
+  macs: number | null;
+  curves: CompressionCurve[];
 }
 
 export interface ModelInfo {
@@ -304,11 +315,14 @@ export interface AnalyzedLayer extends Omit<LayerInfo, 'channels'>, WeightStats 
   /** For weights stored as int8 / uint8 / 4-bit codes: what the codes say; null otherwise. */
   stored: StoredFacts | null;
   error?: undefined;
+  /** With the compressibility option only: the layer's curves, or null (see Analysis.compressibilityError). */
+  compressibility?: LayerCompressibility | null;
 }
 
 /** A layer that could not be analysed (NaN weights, an unsupported dtype, ...): no statistics. */
 export interface FailedLayer extends LayerInfo {
   error: { code: ErrorCode | string; message: string };
+  compressibility?: LayerCompressibility | null;
 }
 
 /** An entry of analyze()'s `layers`; narrow with `if (layer.error)` / `if (!layer.error)`. */
@@ -360,7 +374,8 @@ export interface ModelGraph {
 export interface Analysis {
   schema: 'quantlens.analysis/1';
   model: ModelInfo;
-  options: { histogramBins: number; blockSize: number | null };
+  /** compressibility: with the compressibility option only. */
+  options: { histogramBins: number; blockSize: number | null; compressibility?: { method: 'svd' | 'prune' | 'auto' } };
   /** The schemes measured, in display order: SCHEMES, then int4Block<blockSize> when another. */
   schemes: (Scheme | BlockScheme)[];
   layers: Layer[];
@@ -369,6 +384,11 @@ export interface Analysis {
   /** The model's nodes and edges (by tensor name): absent in results saved before it was added. */
   graph?: ModelGraph;
   summary: AnalysisSummary;
+  /** With the compressibility option only: the fractions of every layer's curve points, and the methods. */
+  compressibility?: { fractions: number[]; method: 'svd' | 'prune' | 'auto' };
+  /** With the compressibility option only: why no layer has curves (e.g. MISSING_EXTERNAL_DATA: weights in
+   * external data files, which compressibility() does not read yet); null when they were computed. */
+  compressibilityError?: { code: ErrorCode | string; message: string } | null;
 }
 
 export function analyze(source: ModelSource, options?: AnalyzeOptions): Promise<Analysis>;
@@ -631,7 +651,8 @@ export interface CompressionCurve {
   method: CompressionMethod;
   refused: string | null;
   producer: string | null;
-  /** Per fraction of CURVE_FRACTIONS: the point with the most parameters within it, or nulls. */
+  /** Per fraction of CURVE_FRACTIONS: the point with the most parameters within it, or nulls
+   * (sqnrDb Infinity, null in JSON, where that point loses nothing). */
   points: { fraction: number; keep: number | null; params: number | null; sqnrDb: number | null }[];
 }
 
@@ -827,6 +848,7 @@ export type WorkerFiles = Blob | Uint8Array | ArrayBuffer | (Blob | Uint8Array |
 /** Options for a worker call: as for the function itself, except that no option may be a function (they cannot reach a worker). */
 export interface WorkerAnalyzeOptions extends CallOptions {
   histogramBins?: number;
+  compressibility?: AnalyzeOptions['compressibility'];
   blockSize?: number;
   externalData?: Record<string, Uint8Array | ArrayBuffer | Blob>;
   layers?: RegExp;

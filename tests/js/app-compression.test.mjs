@@ -47,8 +47,7 @@ function expectedKept(layer, db) {
   if (!usable.length) return null;
   let best = 1;
   for (const k of usable)
-    for (let j = 0; j < k.params.length; j++)
-      if (k.sqnrDb[j] >= db) best = Math.min(best, k.params[j] / layer.params);
+    for (let j = 0; j < k.params.length; j++) if (k.sqnrDb[j] >= db) best = Math.min(best, k.params[j] / layer.params);
   return best;
 }
 

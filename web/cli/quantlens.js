@@ -94,6 +94,7 @@ const OPTIONS = {
   by: { flag: '--by', arg: 'params|macs' },
   method: { flag: '--method', arg: 'svd|prune|auto' },
   risk: { flag: '--risk' },
+  compressibility: { flag: '--compressibility' },
   help: { flag: '--help', short: '-h' },
 };
 const HELP_LINE = ['help', 'this text'];
@@ -145,6 +146,13 @@ const COMMANDS = {
         '--block-size N); --fail-below-sqnr SCHEME:DB says the same',
       ],
       WORKERS_LINE,
+      [
+        'compressibility',
+        "also each layer's compressibility curves (weight SQNR at fixed fractions of its",
+        'parameters kept, as compress plans them; slower: every layer is factored); in',
+        '--json as layers[].compressibility; the table adds the SQNR at 50% kept (@50%)',
+      ],
+      ['method', 'with --compressibility: svd (default), prune or auto (SVD and channel pruning)'],
       HELP_LINE,
     ],
     footer: `${PROGRESS_HELP}\n\n${EXIT_STATUS}`,
@@ -474,12 +482,16 @@ async function runAnalyze(opts) {
   }
   checkOptions('analyze', opts);
   if (opts.positional.length !== 1) throw usageError('analyze takes exactly one MODEL.onnx', 'analyze');
+  if (opts.method !== undefined && !opts.compressibility) throw usageError('--method goes with --compressibility', 'analyze');
+  if (opts.compressibility && opts.format !== 'table' && opts.format !== 'json')
+    throw usageError('--compressibility goes with the table or --json (the other formats have no place for it)', 'analyze');
   const p = newBar();
   const result = await analyze(opts.positional[0], {
     histogramBins: opts.bins ?? 128,
     blockSize: opts.blockSize,
     layers: opts.layersRe,
     workers: opts.workers,
+    ...(opts.compressibility ? { compressibility: { method: opts.method ?? 'svd' } } : {}),
     onProgress: p.onProgress(),
   });
   p.done();

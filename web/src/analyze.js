@@ -6,6 +6,7 @@ import { SCHEMES, blockSizeOf } from './schemes.js';
 import { tallyLayers } from './tally.js';
 import { analyzeInPool, checkWorkers, poolFits, poolSize } from './pool.js';
 import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import { compressibility as layerCurves, CURVE_FRACTIONS, METHODS } from './compress.js';
 
 export { SCHEMES };
 export const SCHEMA = 'quantlens.analysis/1';
@@ -119,7 +120,9 @@ const onPageThread = typeof window === 'object' && typeof document === 'object';
  *                  workers (how many workers analyse layers in parallel: pool.js),
  *                  onLayer(layer, {model, schemes, skipped, layers, position}): each layer as it is finished
  *                  (in layer order in one thread; as they finish with workers); `layers`: how many
- *                  will be reported, `position`: this one's place in the result's `layers` }
+ *                  will be reported, `position`: this one's place in the result's `layers`,
+ *                  compressibility: true | {method: 'svd' | 'prune' | 'auto'} (each layer's
+ *                  compressibility curves too, from compressibility(): addCompressibility below) }
  * Progress of phase 'analyze' also says the weight bytes read (`bytes`, of `bytesTotal`:
  * the chosen layers' weights), during a layer as well as after it.
  */
@@ -129,6 +132,7 @@ export async function analyze(source, options = {}) {
     throw new QuantLensError('INVALID_ARGUMENT', `histogramBins must be an integer from 1 to ${1 << 20}`);
   }
   const requested = checkWorkers(options.workers);
+  const curves = compressibilityOption(options.compressibility);
   checkAbort(signal);
   const core = await loadCore();
   // The core checks the block size (once, for every caller) and names the block schemes.
@@ -158,6 +162,7 @@ export async function analyze(source, options = {}) {
       });
   }
   let session = null;
+  let result;
   const ctx = { src, external, histogramBins, blockSize, signal, scratch: { ptr: 0, size: 0 }, lastYield: now() };
   try {
     let described;
@@ -178,7 +183,7 @@ export async function analyze(source, options = {}) {
         layers = await analyzeInThread(core, session, chosen, described.count, ctx, onProgress, onLayer);
       }
     }
-    return {
+    result = {
       schema: SCHEMA,
       model: described.model,
       options: { histogramBins, blockSize: given ? blockSize : null },
@@ -194,6 +199,62 @@ export async function analyze(source, options = {}) {
     await external.close();
     src.close();
   }
+  // After the analysis has let go of its session: compressibility() reads the model whole.
+  if (curves) await addCompressibility(result, source, curves, { signal, onProgress, workers: options.workers });
+  return result;
+}
+
+// analyze()'s `compressibility` option: null when not asked for, else {method}. Checked
+// before the analysis runs, so that a bad option costs nothing.
+function compressibilityOption(v) {
+  if (v === undefined || v === null || v === false) return null;
+  if (v === true) return { method: 'svd' };
+  if (typeof v === 'object' && !Array.isArray(v)) {
+    const other = Object.keys(v).filter((k) => k !== 'method');
+    if (other.length)
+      throw new QuantLensError('INVALID_ARGUMENT', `compressibility takes {method} only, not ${other.join(', ')}`);
+    const method = v.method ?? 'svd';
+    if (!METHODS.includes(method))
+      throw new QuantLensError('INVALID_ARGUMENT', `compressibility.method must be one of ${METHODS.join(', ')}`);
+    return { method };
+  }
+  throw new QuantLensError('INVALID_ARGUMENT', "compressibility must be true or {method: 'svd' | 'prune' | 'auto'}");
+}
+
+// Each analysed layer's compressibility: compressibility()'s entry for it (the same layer
+// discovery, so its layer i is the analysis's layer of index i; the names are checked)
+// without name and op. When compressibility() cannot read the model (weights in external
+// files, a model too large to hold whole), every layer's is null and compressibilityError
+// says why; an abort is thrown, as everywhere.
+async function addCompressibility(result, source, { method }, { signal, onProgress, workers }) {
+  let c = null;
+  let error = null;
+  try {
+    // ratio 1: the plan compressibility() makes as well is then trivial; it is not reported.
+    // `workers` as for the analysis (compressibility() deals layers to a pool where it has one).
+    c = await layerCurves(source, { method, ratio: 1, signal, onProgress, workers });
+  } catch (e) {
+    if (!(e instanceof QuantLensError) || e.code === 'ABORTED') throw e;
+    error = { code: e.code, message: e.message };
+  }
+  const unmatched = [];
+  for (const layer of result.layers) {
+    const entry = c ? c.layers[layer.index] : undefined;
+    if (entry && entry.name === layer.name) {
+      layer.compressibility = { params: entry.params, macs: entry.macs, curves: entry.curves };
+    } else {
+      layer.compressibility = null;
+      if (c) unmatched.push(layer.name);
+    }
+  }
+  if (unmatched.length)
+    error = {
+      code: 'INTERNAL',
+      message: `compressibility() did not list ${unmatched.length} analysed layers where analyze() found them: ${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', ...' : ''}`,
+    };
+  result.options.compressibility = { method };
+  result.compressibility = { fractions: [...(c ? c.fractions : CURVE_FRACTIONS)], method };
+  result.compressibilityError = error;
 }
 
 // Opens an analysis session over an open source: streaming when it can be read

@@ -12,7 +12,7 @@ import { checkWorkers, curvesInPool, curvesPoolSize } from './pool.js';
 
 export const COMPRESSION_SCHEMA = 'quantlens.compression/1';
 export { CURVE_FRACTIONS, PLAN_RATIOS };
-const METHODS = ['svd', 'prune', 'auto'];
+export const METHODS = ['svd', 'prune', 'auto'];
 const BY = ['params', 'macs'];
 
 function checkOptions({ ratio, by = 'params', method = 'svd', keep }, needRatio) {

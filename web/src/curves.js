@@ -10,7 +10,8 @@ export const PLAN_RATIOS = Array.from({ length: 20 }, (_, k) => (k + 1) / 20);
 
 /**
  * Per fraction f of `fractions`: the point with the most parameters within f of the layer's
- * (its SQNR the best the method reaches at that budget), or nulls. `curve` has every point
+ * (its SQNR the best the method reaches at that budget; +inf for a lossless rank below
+ * full size, which the full-size point, at fraction 1, never is), or nulls. `curve` has every point
  * (keep, params, sqnrDb, removedElsewhere arrays).
  */
 export function pointsAt(curve, layerParams, fractions) {
@@ -18,7 +19,7 @@ export function pointsAt(curve, layerParams, fractions) {
   return fractions.map((f) => {
     let best = -1;
     for (let j = 0; j < curve.params.length; j++) {
-      if (Number.isFinite(curve.sqnrDb[j]) && net(j) <= f * layerParams && (best < 0 || net(j) > net(best))) best = j;
+      if (!Number.isNaN(curve.sqnrDb[j]) && net(j) <= f * layerParams && (best < 0 || net(j) > net(best))) best = j;
     }
     if (best < 0) return { fraction: f, keep: null, params: null, sqnrDb: null };
     return { fraction: f, keep: curve.keep[best], params: curve.params[best], sqnrDb: curve.sqnrDb[best] };

@@ -133,6 +133,10 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   // Weights stored quantized: what was stored, the column their rating comes from.
   const stored = !!quantizedLine;
   if (stored) head.push('stored');
+  // With analyze()'s compressibility option: each layer's best weight SQNR at COMPRESS_AT kept.
+  const at = result.compressibility ? result.compressibility.fractions.indexOf(COMPRESS_AT) : -1;
+  const compressible = at >= 0 && !result.compressibilityError;
+  if (compressible) head.push(`@${100 * COMPRESS_AT}%`);
   const rows = [];
   const shown = s.ranking.slice(0, top);
   shown.forEach((k, r) => {
@@ -141,6 +145,7 @@ export function formatTable(result, { top = 20, color = false } = {}) {
       const blank = schemes.map(() => ''); // the error code takes the first SQNR column
       const row = [String(r + 1), l.name, l.op, l.shape.join('x'), String(l.channels ?? ''), l.error.code, ...blank, ''];
       if (stored) row.push('');
+      if (compressible) row.push(sqnrAtText(l, at));
       rows.push(row);
       return;
     }
@@ -155,12 +160,14 @@ export function formatTable(result, { top = 20, color = false } = {}) {
       followerText(l),
     ];
     if (stored) row.push(storedFactsText(l));
+    if (compressible) row.push(sqnrAtText(l, at));
     // Red is the app's high risk, judged on the SQNR itself, not on its rounded text.
     row.high = riskOf(l) === 'high';
     rows.push(row);
   });
   lines.push('');
   const right = new Set([0, 4, ...schemes.map((_, i) => 5 + i), 5 + schemes.length]);
+  if (compressible) right.add(head.length - 1);
   lines.push(...columns(head, rows, { right, red: (row) => color && row.high }));
   lines.push('');
   lines.push(
@@ -171,6 +178,17 @@ export function formatTable(result, { top = 20, color = false } = {}) {
     lines.push(
       'Weights stored quantized: the SQNR columns re-quantize the dequantized weights; their risk comes from the stored codes (stored: bits used and span are medians over channels of log2(distinct codes) and log2(highest - lowest code + 1)).',
     );
+  if (compressible) {
+    const m = result.compressibility.method;
+    const by = m === 'svd' ? 'weight or spatial SVD' : m === 'prune' ? 'channel pruning' : 'SVD or channel pruning';
+    lines.push(
+      `@${100 * COMPRESS_AT}%: compressibility, the weight SQNR (dB) a layer keeps with ${100 * COMPRESS_AT}% of its parameters, compressed by ${by}`,
+      '(the best method; n/a: none applies, -: none reaches that size; every method and fraction: --json).',
+    );
+  } else if (result.compressibilityError) {
+    const e = result.compressibilityError;
+    lines.push(`Compressibility not computed: ${e.code}: ${printable(e.message)}`);
+  }
   if (s.ranking.length > shown.length)
     lines.push(`${s.ranking.length - shown.length} safer layers not shown (--top N, or --json for all).`);
   // The first of the ranking: a layer stored quantized is named with what was stored.
@@ -184,6 +202,20 @@ export function formatTable(result, { top = 20, color = false } = {}) {
   if (s.failed) lines.push(`${s.failed} layers could not be analysed (see the table).`);
   if (skipped.length) lines.push('', ...formatSkipped(skipped));
   return lines.join('\n');
+}
+
+// The fraction of its parameters at which the table's compressibility column reads each
+// layer's curves (one of compressibility()'s fractions).
+const COMPRESS_AT = 0.5;
+
+// A layer's compressibility cell: the best weight SQNR of its curves' points at fraction
+// index j ('lossless' for a rank that loses nothing: Infinity, null once in JSON), 'n/a'
+// when no method applies, '-' when none has a point that small.
+function sqnrAtText(l, j) {
+  const curves = (l.compressibility?.curves ?? []).filter((k) => !k.refused);
+  if (!curves.length) return 'n/a';
+  const db = curves.map((k) => k.points[j]).filter((p) => p.keep !== null);
+  return db.length ? formatDb(Math.max(...db.map((p) => p.sqnrDb ?? Infinity))) : '-';
 }
 
 // One line for a terminal: control characters (newlines, escape sequences) become spaces.
