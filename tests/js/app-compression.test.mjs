@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyze, compress, compressibility, compressionRisk, PLAN_RATIOS } from '../../web/src/index.js';
-import { fetchedModelFiles, root } from './helpers.mjs';
+import { fetchedModelFiles, root, runCli } from './helpers.mjs';
 import { launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
 
 const appFile = path.join(root, 'web', 'dist', 'app', 'index.html');
@@ -250,5 +250,35 @@ test(
     assert.deepEqual(requests, []);
     assert.deepEqual(errors, []);
     await context.close();
+  },
+);
+
+test(
+  'quantlens report --compressibility: the report opens offline on the Compression tab the API computes',
+  { skip, timeout: 600000 },
+  async () => {
+    const file = path.join(tmp, 'cli-report.html');
+    const r = await runCli(['report', model, '-o', file, '--compressibility', '--method', 'auto']);
+    assert.equal(r.code, 0, r.stderr);
+    const c = await compressibility(model, { method: 'auto', ratio: 0.5, ratios: PLAN_RATIOS, full: true });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const requests = [];
+    await context.route('**/*', (route) => {
+      if (route.request().url() === `file://${file}`) return route.continue();
+      requests.push(route.request().url());
+      return route.abort();
+    });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`file://${file}#view=compression`);
+    await page.waitForFunction(() => document.body.dataset.state === 'done');
+    checkRows(await rowsOf(page), c, c.plans.find((p) => p.ratio === 0.5).plan, 30);
+    assert.deepEqual(requests, []);
+    assert.deepEqual(errors, []);
+    await context.close();
+    const usage = await runCli(['report', model, '-o', file, '--method', 'auto']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--method goes with --compressibility/);
   },
 );

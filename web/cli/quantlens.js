@@ -6,8 +6,10 @@ import {
   analyze,
   compare,
   compress,
+  compressibility,
   compressionRisk,
   equalize,
+  PLAN_RATIOS,
   formatComparison,
   formatDb,
   formatEqualization,
@@ -257,6 +259,12 @@ const COMMANDS = {
       ['keepRelu6', 'with --equalize: keep ReLU6, ending sequences there'],
       ['noBiasAbsorption', 'with --equalize: no high-bias absorption'],
       ['compare', 'compare the weights with a second model (e.g. its QDQ or QLinearConv quantized copy)'],
+      [
+        'compressibility',
+        "include the Compression tab: every layer's curves and a plan at each target from",
+        '5% to 100% (as the app\'s "Compute compressibility")',
+      ],
+      ['method', 'with --compressibility: svd (default), prune or auto'],
       ['bins', 'histogram bins per layer (default 128)'],
       ['blockSize', 'also measure INT4 blocks of N weights (int4Block<N>; 32 and 128 always are)'],
       [
@@ -741,6 +749,7 @@ async function runReport(opts) {
   checkOptions('report', opts);
   if (opts.positional.length !== 1) throw usageError('report takes exactly one MODEL.onnx', 'report');
   if (!opts.output) throw usageError('report needs -o REPORT.html', 'report');
+  if (opts.method !== undefined && !opts.compressibility) throw usageError('--method goes with --compressibility', 'report');
   const model = opts.positional[0];
   const p = newBar();
   const layers = opts.layersRe;
@@ -772,9 +781,20 @@ async function runReport(opts) {
     comparison = await compare(model, opts.compare, { onProgress: p.onProgress('compare') });
     if (layers) comparison = selectComparison(comparison, layers);
   }
+  // The Compression tab's data, as the app computes it (the whole model, whatever --layers).
+  const compression = opts.compressibility
+    ? await compressibility(model, {
+        method: opts.method ?? 'svd',
+        ratio: 0.5,
+        ratios: PLAN_RATIOS,
+        full: true,
+        workers: opts.workers,
+        onProgress: p.onProgress('compressibility'),
+      })
+    : null;
   p.done();
   warnEmptySelection(opts, analysis.layers.length);
-  const html = await saveReport({ analysis, equalization, comparison, analysisB });
+  const html = await saveReport({ analysis, equalization, comparison, analysisB, compression });
   try {
     fs.writeFileSync(opts.output, html);
   } catch (e) {
