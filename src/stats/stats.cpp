@@ -426,6 +426,32 @@ QL_HOT void blockRun1(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, flo
   }
 }
 
+// Every square in double (pass 3, run mode: the redo path for tiny channels, whose
+// float squares may underflow).
+template <class E>
+QL_HOT void blockRun2Wide(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, const float* amax, double* noise) {
+  v4d acc = {0, 0, 0, 0};
+  for (uint64_t i = 0; i < n;) {
+    const uint64_t k = k0 + i, b = k / B, len = std::min(n - i, (b + 1) * B - k);
+    float inv, sc;
+    blockParams(amax[b], &inv, &sc);
+    const v4f vi = splat(inv), vs = splat(sc);
+    for (uint64_t j = 0; j < len; j += 4) {
+      const int lanes = static_cast<int>(std::min<uint64_t>(4, len - j));
+      const v4f x = lanes == 4 ? E::load4(p + E::kSize * (i + j)) : E::partial(p + E::kSize * (i + j), lanes);
+      const v4d e = __builtin_convertvector(blockError(x, vi, vs), v4d);
+      acc += e * e;
+    }
+    i += len;
+  }
+  *noise += hsum(acc);
+}
+
+// The squared errors of one block's values are summed in float lanes (kFlush terms at
+// most, then added in double, for large block sizes) and the block's lane sums added
+// in double: a conversion per block instead of per value. Segments of a block cut by a run's
+// start or end are summed the same way, so the sums depend only on where the runs
+// and blocks fall, not on how the tensor is split into pieces.
 template <class E>
 QL_HOT void blockRun2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, const float* amax, double* noise) {
   v4d acc = {0, 0, 0, 0};
@@ -434,19 +460,74 @@ QL_HOT void blockRun2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, con
     float inv, sc;
     blockParams(amax[b], &inv, &sc);
     const v4f vi = splat(inv), vs = splat(sc);
+    v4f f = splat(0);
     uint64_t j = 0;
-    for (; j + 4 <= len; j += 4) {
-      const v4d e = __builtin_convertvector(blockError(E::load4(p + E::kSize * (i + j)), vi, vs), v4d);
-      acc += e * e;
+    for (int m = 0; j + 4 <= len; j += 4) {
+      const v4f e = blockError(E::load4(p + E::kSize * (i + j)), vi, vs);
+      f += e * e;
+      if (++m == kFlush) {
+        acc += __builtin_convertvector(f, v4d);
+        f = splat(0);
+        m = 0;
+      }
     }
     if (j < len) {  // zero-padded lanes quantize to 0 and add nothing
-      const v4d e =
-          __builtin_convertvector(blockError(E::partial(p + E::kSize * (i + j), static_cast<int>(len - j)), vi, vs), v4d);
-      acc += e * e;
+      const v4f e = blockError(E::partial(p + E::kSize * (i + j), static_cast<int>(len - j)), vi, vs);
+      f += e * e;
     }
+    acc += __builtin_convertvector(f, v4d);
     i += len;
   }
   *noise += hsum(acc);
+}
+
+// Two block sizes at once (pass 2, run mode), A dividing B, both multiples of 4, B at most
+// 4 * kFlush (so that no block's float sums are flushed before its end), and the
+// run starting 4-aligned within its blocks (k0 % 4 == 0): then every block of A lies in
+// one block of B at a 4-aligned offset, so the vectors group the values as blockRun2's
+// would for either size alone (a partial vector only at the run's end). Each value is
+// loaded once; each size's sums are kept in the same lanes, in the same order, and
+// flushed at the same block ends as blockRun2's: the same bits.
+template <class E>
+QL_HOT void blockRunPair2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t A, const float* amaxA, double* noiseA, uint64_t B,
+                          const float* amaxB, double* noiseB) {
+  v4d accA = {0, 0, 0, 0}, accB = accA;
+  v4f fB = splat(0), viB = fB, vsB = fB;
+  for (uint64_t i = 0; i < n;) {
+    const uint64_t k = k0 + i, a = k / A, len = std::min(n - i, (a + 1) * A - k);
+    float inv, sc;
+    if (i == 0 || k % B == 0) {  // a block of B begins
+      blockParams(amaxB[k / B], &inv, &sc);
+      viB = splat(inv);
+      vsB = splat(sc);
+    }
+    blockParams(amaxA[a], &inv, &sc);
+    const v4f viA = splat(inv), vsA = splat(sc);
+    v4f fA = splat(0);
+    uint64_t j = 0;
+    for (; j + 4 <= len; j += 4) {
+      const v4f x = E::load4(p + E::kSize * (i + j));
+      const v4f ea = blockError(x, viA, vsA);
+      fA += ea * ea;
+      const v4f eb = blockError(x, viB, vsB);
+      fB += eb * eb;
+    }
+    if (j < len) {  // only at the run's end; zero-padded lanes add nothing
+      const v4f x = E::partial(p + E::kSize * (i + j), static_cast<int>(len - j));
+      const v4f ea = blockError(x, viA, vsA);
+      fA += ea * ea;
+      const v4f eb = blockError(x, viB, vsB);
+      fB += eb * eb;
+    }
+    accA += __builtin_convertvector(fA, v4d);
+    i += len;
+    if (i == n || (k0 + i) % B == 0) {  // the block of B (or the run) ends
+      accB += __builtin_convertvector(fB, v4d);
+      fB = splat(0);
+    }
+  }
+  *noiseA += hsum(accA);
+  *noiseB += hsum(accB);
 }
 
 // Row mode, block absMax (pass 1) and noise (pass 2), over `nr` rows `stride` bytes
@@ -590,6 +671,8 @@ struct LayerStatsBuilder::State {
   void feedAll(int pass, const uint8_t* values, uint64_t first, uint64_t count);
   template <class E>
   void feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count);
+  template <class E>
+  void blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch);
   void deriveBlockMax();
 
   RowArrays rowArrays(uint64_t o, uint64_t cb) {
@@ -679,7 +762,11 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
         pass2Run<E, false>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
       } else if (t.redo[ch]) {
         pass2Run<E, true>(p, inner, t.P[ch], nullptr, &t.acc[ch * kAccs]);
+      } else {
+        continue;
       }
+      // The block sweep of the same run while it is in L1 (each channel's runs still in order).
+      t.blocksRun<E>(pass, p, inner, (j / L.channels) % L.rows * inner, ch);
     }
   } else {
     // Rows [R0, R1) of the [outer * rows] x channels matrix, per outer block, in
@@ -717,7 +804,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
       }
     }
   }
-  if (pass < 3) t.feedBlocks<E>(pass, values, first, count);
+  if (pass < 3 && t.rowMode) t.feedBlocks<E>(pass, values, first, count);
   if (pass == 1) {
     // NaN or infinite weights poison the sums; count them where it happens.
     bool suspicious = false;
@@ -744,25 +831,33 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
   return {};
 }
 
-// Block-wise INT4 over a piece (whole units), in its own sweep so that the other
+// Block-wise INT4 over one run of channel ch (run mode), its reduction elements k0,
+// k0 + 1, ... Pass 3 (a channel redone) squares in double.
+template <class E>
+inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch) {
+  if (pass == 3) {
+    for (Blocks& k : blocks) blockRun2Wide<E>(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
+    return;
+  }
+  if (pass == 2 && blocks.size() == 2 && k0 % 4 == 0 && blocks[0].B % 4 == 0 && blocks[1].B % blocks[0].B == 0 &&
+      blocks[1].B <= 4 * kFlush) {
+    Blocks &a = blocks[0], &b = blocks[1];  // the usual pair (32 and 128): one sweep for both
+    blockRunPair2<E>(p, inner, k0, a.B, &a.amax[ch * a.nb], &a.noise[ch], b.B, &b.amax[ch * b.nb], &b.noise[ch]);
+    return;
+  }
+  for (Blocks& k : blocks) {
+    if (pass == 1 && k.from >= 0) continue;
+    if (pass == 1)
+      blockRun1<E>(p, inner, k0, k.B, &k.amax[ch * k.nb]);
+    else
+      blockRun2<E>(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
+  }
+}
+
+// Block-wise INT4 over a piece (whole rows, row mode), in its own sweep so that the other
 // schemes' loops stay as they are. Pass 3 has nothing to redo: its squares are double.
 template <class E>
 QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
-  if (!rowMode) {
-    const uint64_t inner = L.inner;
-    for (uint64_t j = first / inner, end = (first + count) / inner; j < end; ++j) {
-      const uint64_t c = j % L.channels, r = (j / L.channels) % L.rows, o = j / (L.rows * L.channels), ch = o * L.channels + c;
-      const uint8_t* p = values + E::kSize * ((j * inner) - first);
-      for (Blocks& k : blocks) {
-        if (pass == 1 && k.from >= 0) continue;
-        if (pass == 1)
-          blockRun1<E>(p, inner, r * inner, k.B, &k.amax[ch * k.nb]);
-        else
-          blockRun2<E>(p, inner, r * inner, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
-      }
-    }
-    return;
-  }
   // As the other schemes' row kernels: per outer block, column blocks of kBlock channels
   // whose parameters and sums stay in L1, rows within.
   const uint64_t R0 = first / CC, R1 = (first + count) / CC;
@@ -929,21 +1024,31 @@ Error LayerStatsBuilder::endPass(int pass) {
     return {};
   }
   if (pass == 2) {
-    for (State::Blocks& k : t.blocks) k.amax = {};
-    // Channels whose sums may have lost underflowed squares get a third pass in double.
+    // Channels whose sums may have lost underflowed squares get a third pass in double
+    // (in run mode the block-wise noise too: its squares are summed in float there).
     t.redo.assign(C, 0);
     bool any = false;
     for (uint64_t ch = 0; ch < C; ++ch) {
       const double* a = &t.acc[ch * kAccs];
-      t.redo[ch] = *std::min_element(a, a + kAccs) < kRedoBelow;
-      any = any || t.redo[ch];
+      bool tiny = *std::min_element(a, a + kAccs) < kRedoBelow;
+      if (!t.rowMode)
+        for (const State::Blocks& k : t.blocks) tiny = tiny || k.noise[ch] < kRedoBelow;
+      t.redo[ch] = tiny;
+      any = any || tiny;
     }
     if (any && t.rowMode) std::fill(t.redo.begin(), t.redo.end(), 1);  // the row kernel does whole rows
     for (uint64_t ch = 0; ch < C; ++ch) {
-      if (t.redo[ch]) std::fill(&t.acc[ch * kAccs], &t.acc[ch * kAccs] + kAccs, 0.0);
+      if (!t.redo[ch]) continue;
+      std::fill(&t.acc[ch * kAccs], &t.acc[ch * kAccs] + kAccs, 0.0);
+      if (!t.rowMode)
+        for (State::Blocks& k : t.blocks) k.noise[ch] = 0;
     }
     t.passes = any ? 3 : 2;
+    if (!any || t.rowMode)
+      for (State::Blocks& k : t.blocks) k.amax = {};
   }
+  if (pass == 3)
+    for (State::Blocks& k : t.blocks) k.amax = {};
   return {};
 }
 
