@@ -549,9 +549,10 @@ QL_HOT void blockRows1(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64
   }
 }
 
+// Every square in double, straight into noise (pass 3: the redo path for tiny channels).
 template <class E>
-QL_HOT void blockRows2(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* inv, const float* scale,
-                       double* noise) {
+QL_HOT void blockRows2Wide(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* inv, const float* scale,
+                           double* noise) {
   for (uint64_t c = 0; c < n; c += 4) {
     const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
     const v4f vi = vload(inv + c), vs = vload(scale + c);
@@ -567,27 +568,45 @@ QL_HOT void blockRows2(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64
   }
 }
 
+// Pass 2: the squares of a block's rows summed per channel in float, down the rows in
+// order, into `part` (padded to whole vectors; padded lanes see x = 0 and add 0); the
+// caller adds `part` into the double sums where a block ends.
+template <class E>
+QL_HOT void blockRows2(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* inv, const float* scale,
+                       float* part) {
+  for (uint64_t c = 0; c < n; c += 4) {
+    const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
+    const v4f vi = vload(inv + c), vs = vload(scale + c);
+    v4f a = vload(part + c);
+    const uint8_t* p = row0 + E::kSize * c;
+    for (uint64_t r = 0; r < nr; ++r, p += stride) {
+      const v4f x = lanes == 4 ? E::load4(p) : E::partial(p, lanes);
+      const v4f e = blockError(x, vi, vs);
+      a += e * e;
+    }
+    std::memcpy(part + c, &a, 16);
+  }
+}
+
 // Two block sizes at once (pass 2, row mode): each value loaded and converted once, each
 // size's sums as blockRows2 keeps them (per channel, rows in order), so the same bits.
 template <class E>
 QL_HOT void blockRows2Pair(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* invA, const float* scaleA,
-                           double* noiseA, const float* invB, const float* scaleB, double* noiseB) {
+                           float* partA, const float* invB, const float* scaleB, float* partB) {
   for (uint64_t c = 0; c < n; c += 4) {
     const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
     const v4f viA = vload(invA + c), vsA = vload(scaleA + c), viB = vload(invB + c), vsB = vload(scaleB + c);
-    v4d a, b;
-    std::memcpy(&a, noiseA + c, 32);
-    std::memcpy(&b, noiseB + c, 32);
+    v4f a = vload(partA + c), b = vload(partB + c);
     const uint8_t* p = row0 + E::kSize * c;
     for (uint64_t r = 0; r < nr; ++r, p += stride) {
       const v4f x = lanes == 4 ? E::load4(p) : E::partial(p, lanes);
-      const v4d ea = __builtin_convertvector(blockError(x, viA, vsA), v4d);
+      const v4f ea = blockError(x, viA, vsA);
       a += ea * ea;
-      const v4d eb = __builtin_convertvector(blockError(x, viB, vsB), v4d);
+      const v4f eb = blockError(x, viB, vsB);
       b += eb * eb;
     }
-    std::memcpy(noiseA + c, &a, 32);
-    std::memcpy(noiseB + c, &b, 32);
+    std::memcpy(partA + c, &a, 16);
+    std::memcpy(partB + c, &b, 16);
   }
 }
 
@@ -663,6 +682,7 @@ struct LayerStatsBuilder::State {
     int from = -1;  // the largest smaller size dividing B: its block absMax give these (pass 1 skips this one)
     std::vector<float> amax;
     std::vector<double> noise;
+    std::vector<float> part;  // row mode, pass 2: the current block's float sums per channel [outer][CP] + 4
   };
   std::vector<Blocks> blocks;
   std::vector<float> blockInv, blockScale;    // row mode: one block row's parameters [channels]
@@ -804,7 +824,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
       }
     }
   }
-  if (pass < 3 && t.rowMode) t.feedBlocks<E>(pass, values, first, count);
+  if (t.rowMode) t.feedBlocks<E>(pass, values, first, count);
   if (pass == 1) {
     // NaN or infinite weights poison the sums; count them where it happens.
     bool suspicious = false;
@@ -855,7 +875,7 @@ inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint
 }
 
 // Block-wise INT4 over a piece (whole rows, row mode), in its own sweep so that the other
-// schemes' loops stay as they are. Pass 3 has nothing to redo: its squares are double.
+// schemes' loops stay as they are. Pass 3 (every channel redone) squares in double.
 template <class E>
 QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
   // As the other schemes' row kernels: per outer block, column blocks of kBlock channels
@@ -865,6 +885,16 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
     const uint64_t ra = std::max(R0, o * L.rows), rb = std::min(R1, (o + 1) * L.rows);
     for (uint64_t cb = 0; cb < CC; cb += kBlock) {
       const uint64_t w = std::min<uint64_t>(kBlock, CC - cb);
+      // After rows [.., end) of outer block o: where a block of k ends there (or the
+      // channels' rows do), its float sums go into the double ones. Where the ends fall
+      // depends on the rows only, not on how the tensor is split into pieces.
+      auto flushAt = [&](Blocks& k, uint64_t end) {
+        if ((end - o * L.rows) % k.B != 0 && end != (o + 1) * L.rows) return;
+        for (uint64_t c = 0; c < w; ++c) {
+          k.noise[o * CC + cb + c] += k.part[o * CP + cb + c];
+          k.part[o * CP + cb + c] = 0;
+        }
+      };
       if (pass == 2 && blocks.size() == 2) {  // the usual pair (32 and 128): one sweep for both
         Blocks &k = blocks[0], &m = blocks[1];
         uint64_t cachedK = ~uint64_t{0}, cachedM = ~uint64_t{0};
@@ -886,8 +916,10 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
           }
           for (uint64_t i = 0; i < nr; i += kTile)
             blockRows2Pair<E>(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(),
-                              blockScale.data(), &k.noise[o * CC + cb], blockInv2.data(), blockScale2.data(),
-                              &m.noise[o * CC + cb]);
+                              blockScale.data(), &k.part[o * CP + cb], blockInv2.data(), blockScale2.data(),
+                              &m.part[o * CP + cb]);
+          flushAt(k, end);
+          flushAt(m, end);
         }
         continue;
       }
@@ -908,9 +940,16 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
             for (uint64_t c = 0; c < w; ++c) blockParams(k.amax[at + c], &blockInv[c], &blockScale[c]);
             cached = b;
           }
-          for (uint64_t i = 0; i < nr; i += kTile)
-            blockRows2<E>(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
-                          &k.noise[o * CC + cb]);
+          for (uint64_t i = 0; i < nr; i += kTile) {
+            const uint8_t* tile = row + E::kSize * CC * i;
+            if (pass == 2)
+              blockRows2<E>(tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
+                            &k.part[o * CP + cb]);
+            else
+              blockRows2Wide<E>(tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
+                                &k.noise[o * CC + cb]);
+          }
+          if (pass == 2) flushAt(k, r);
         }
       }
     }
@@ -1017,22 +1056,30 @@ Error LayerStatsBuilder::endPass(int pass) {
     }
     t.acc.assign(C * kAccs, 0.0);
     t.deriveBlockMax();
-    for (State::Blocks& k : t.blocks) k.noise.assign(C + 4, 0.0);  // + 4: whole vectors in row mode
+    for (State::Blocks& k : t.blocks) {
+      k.noise.assign(C + 4, 0.0);  // + 4: whole vectors in row mode
+      if (t.rowMode) k.part.assign(t.L.outer * t.CP + 4, 0.0f);
+    }
     t.mn.clear();
     t.mx.clear();
     t.ps.clear();
     return {};
   }
   if (pass == 2) {
+    // Rows fed in order leave nothing here (each block's sums went in at its end); pieces
+    // fed out of order may.
+    if (t.rowMode)
+      for (State::Blocks& k : t.blocks)
+        for (uint64_t o = 0; o < t.L.outer; ++o)
+          for (uint64_t c = 0; c < t.CC; ++c) k.noise[o * t.CC + c] += k.part[o * t.CP + c];
     // Channels whose sums may have lost underflowed squares get a third pass in double
-    // (in run mode the block-wise noise too: its squares are summed in float there).
+    // (the block-wise noise too: its squares are summed in float within a block).
     t.redo.assign(C, 0);
     bool any = false;
     for (uint64_t ch = 0; ch < C; ++ch) {
       const double* a = &t.acc[ch * kAccs];
       bool tiny = *std::min_element(a, a + kAccs) < kRedoBelow;
-      if (!t.rowMode)
-        for (const State::Blocks& k : t.blocks) tiny = tiny || k.noise[ch] < kRedoBelow;
+      for (const State::Blocks& k : t.blocks) tiny = tiny || k.noise[ch] < kRedoBelow;
       t.redo[ch] = tiny;
       any = any || tiny;
     }
@@ -1040,12 +1087,13 @@ Error LayerStatsBuilder::endPass(int pass) {
     for (uint64_t ch = 0; ch < C; ++ch) {
       if (!t.redo[ch]) continue;
       std::fill(&t.acc[ch * kAccs], &t.acc[ch * kAccs] + kAccs, 0.0);
-      if (!t.rowMode)
-        for (State::Blocks& k : t.blocks) k.noise[ch] = 0;
+      for (State::Blocks& k : t.blocks) k.noise[ch] = 0;
     }
     t.passes = any ? 3 : 2;
-    if (!any || t.rowMode)
-      for (State::Blocks& k : t.blocks) k.amax = {};
+    for (State::Blocks& k : t.blocks) {
+      k.part = {};
+      if (!any) k.amax = {};
+    }
   }
   if (pass == 3)
     for (State::Blocks& k : t.blocks) k.amax = {};

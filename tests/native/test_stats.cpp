@@ -853,6 +853,27 @@ void checkBlocks(const std::vector<float>& w, const ChannelLayout& L, uint64_t B
 
 }  // namespace
 
+TEST_CASE("stats: block-wise INT4 of channels too small for float32 squares", "[stats][blocks][special]") {
+  // The block sums are float32 within a block: values around 1e-20 (squares 1e-40) must be
+  // redone in double, in run mode and in row mode, with and without the two sizes swept
+  // together (a third size), and whatever the pieces the tensor arrives in.
+  for (const ChannelLayout L : {ChannelLayout{1, 1, 4, 300}, ChannelLayout{1, 9, 4, 1}, ChannelLayout{1, 300, 5, 1},
+                                ChannelLayout{2, 3, 2, 7}, ChannelLayout{1, 1, 6, 72}}) {
+    INFO("layout {" << L.outer << ", " << L.rows << ", " << L.channels << ", " << L.inner << "}");
+    const auto w = randomWeights(L, 82);
+    for (int all = 0; all < 2; ++all) {
+      auto v = w;
+      for (uint64_t i = 0; i < v.size(); ++i)
+        if (all || channelOf(i, L) == 1) v[i] *= 1e-18f;
+      for (uint64_t B : {uint64_t{32}, uint64_t{16}}) {
+        checkBlocks(v, L, B);
+        const LayerStats S = runBlocks(v, L, B);
+        for (const auto& b : S.blockSqnr) CHECK(std::isfinite(b.channelSqnr[1]));
+      }
+    }
+  }
+}
+
 TEST_CASE("stats: block-wise INT4 against the naive reference, every layout and block size", "[stats][blocks]") {
   const std::vector<ChannelLayout> layouts = {
       {1, 1, 16, 8 * 3 * 3},  // Conv [O, I, 3, 3]: blocks along the flattened I*3*3 (72: a partial last block)
@@ -942,8 +963,9 @@ TEST_CASE("stats: block-wise INT4 streamed in pieces equals whole", "[stats][blo
       auto S = b->finish();
       REQUIRE(S.ok());
       REQUIRE(S->blockSqnr.size() == 3);
-      // Block noise is summed in double, but the signal's float32 partial sums are flushed
-      // at piece ends too (as for the other schemes): equal to float32 rounding.
+      // Block noise is summed in float within a block (its rows fed in reverse here, so the
+      // float sums go into the double ones at other rows), and the signal's float32
+      // partial sums are flushed at piece ends too: equal to float32 rounding.
       for (size_t k = 0; k < 3; ++k) {
         CHECK(S->blockSqnr[k].sqnr == Approx(whole.blockSqnr[k].sqnr).epsilon(1e-6));
         for (uint64_t c = 0; c < L.channelCount(); ++c)
