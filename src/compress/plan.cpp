@@ -107,7 +107,7 @@ std::string whyAlone(const LayerCurves& L, const PlanOptions& o) {
     if (!why.empty()) why += "; ";
     why += std::string(methodName(c.method)) + ": " + c.refused;
   }
-  if (any) return "every point of its curves is below the threshold or saves nothing";
+  if (any) return "the target is met with less weight noise without it (or no point of its curves saves anything)";
   return why.empty() ? "no allowed method applies" : why;
 }
 
