@@ -152,13 +152,26 @@ const planners = {
   sqrtparams: (L, r) => rate(L, r, { w: (l) => Math.sqrt(l.params) }),
   n2: (L, r) => rate(L, r, { f: (n) => n * n }),
   log: (L, r) => rate(L, r, { f: (n) => -Math.log(Math.max(1e-300, 1 - n)) }),
-  floor: (L, r) => rate(L, r, { floorDb: Math.min(...uniform(L, r).filter(Boolean).map((p) => p.db)) }),
+  floor: (L, r) =>
+    rate(L, r, {
+      floorDb: Math.min(
+        ...uniform(L, r)
+          .filter(Boolean)
+          .map((p) => p.db),
+      ),
+    }),
 };
 
 const results = [];
 const lines = [
-  `| model | ratio | ${wanted.join(' | ')} | ${wanted.filter((m) => m !== 'uniform').map((m) => `${m} − uniform`).join(' | ')} |`,
-  `|---|---|${wanted.map(() => '---|').join('')}${wanted.filter((m) => m !== 'uniform').map(() => '---|').join('')}`,
+  `| model | ratio | ${wanted.join(' | ')} | ${wanted
+    .filter((m) => m !== 'uniform')
+    .map((m) => `${m} − uniform`)
+    .join(' | ')} |`,
+  `|---|---|${wanted.map(() => '---|').join('')}${wanted
+    .filter((m) => m !== 'uniform')
+    .map(() => '---|')
+    .join('')}`,
 ];
 for (const file of files) {
   const name = path.basename(file);
