@@ -226,7 +226,7 @@ const COMMANDS = {
   compress: {
     usage: 'quantlens compress MODEL.onnx --ratio R -o OUT.onnx [options]',
     about:
-      'Plans, from the weights alone, how far to compress each weight layer so that the model\nkeeps a fraction R of its weight parameters (or MACs), and writes the compressed model:\nweight SVD (Gemm, MatMul, 1x1 Conv) and spatial SVD (k x k Conv) split a layer into two.\nThe plan takes the largest weight-SQNR threshold t such that the cheapest point of each\nlayer with SQNR >= t meets the target. Without -o, prints the plan and writes nothing.',
+      'Plans, from the weights alone, how far to compress each weight layer so that the model\nkeeps a fraction R of its weight parameters (or MACs), and writes the compressed model:\nweight SVD (Gemm, MatMul, 1x1 Conv) and spatial SVD (k x k Conv) split a layer into two.\nThe plan takes the ranks whose relative weight noise 10^(-SQNR/10), summed over the\nlayers, is the least within the target. Without -o, prints the plan and writes nothing.',
     formats: ['table', 'json'],
     options: [
       ['ratio', 'the fraction to keep, in (0, 1] (required)'],
@@ -610,7 +610,7 @@ function formatCompression(r, { top = 40 } = {}) {
   const lines = [
     `${r.model.name}: target ${r.target.ratio} of the ${r.target.by === 'macs' ? 'MACs' : 'parameters'} (${r.target.method}); ` +
       `kept ${pct(a.params)} of ${a.paramsBefore} weight parameters, ${pct(a.macs)} of the MACs` +
-      (r.thresholdDb === null ? '' : `; weight SQNR threshold ${r.thresholdDb.toFixed(1)} dB`),
+      (r.thresholdDb === null ? '' : `; lowest weight SQNR ${r.thresholdDb.toFixed(1)} dB`),
     '',
   ];
   const done = r.layers.filter((l) => l.method);

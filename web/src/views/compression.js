@@ -13,7 +13,7 @@
 //   target slider        input[data-action="target"] (range over the plans' ratios; its
 //                        value is the index) and [data-field="target"] with the target as text
 //   plan summary         [data-field="achieved"] (the fraction reached), [data-field="threshold"]
-//                        (the plan's weight-SQNR threshold), [data-field="uniform"] (the
+//                        (the lowest weight SQNR of the plan), [data-field="uniform"] (the
 //                        uniform plan's lowest layer SQNR at the same size)
 //   SQNR for the ranking input[data-action="sqnr"] (dB)
 //   layer table          table.ql-table.ql-cmp-layers, a tr[data-layer] per layer, ranked by
