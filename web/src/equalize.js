@@ -297,14 +297,18 @@ export async function equalize(source, options = {}) {
       bytes,
       blob: blob ? file : null,
       output: typeof output === 'string' ? output : null,
-      // The model's external data, written as one new data file that the written model's
-      // external tensors point to (null when the model has none): its name (beside the
-      // model), size, and the file as bytes, a Blob, or the path written.
-      dataName: hasData ? eq.dataLocation() : null,
-      dataSize: hasData ? eq.dataSize() : 0,
-      dataBytes: hasData && !blob && output === undefined ? dataFile : null,
-      dataBlob: hasData && blob ? dataFile : null,
-      dataOutput: hasData && typeof output === 'string' ? dataFile : null,
+      // Only for a model with external data: the one new data file that the written model's
+      // external tensors point to, its name (beside the model), size, and the file as bytes,
+      // a Blob, or the path written (the others null).
+      ...(hasData
+        ? {
+            dataName: eq.dataLocation(),
+            dataSize: eq.dataSize(),
+            dataBytes: !blob && output === undefined ? dataFile : null,
+            dataBlob: blob ? dataFile : null,
+            dataOutput: typeof output === 'string' ? dataFile : null,
+          }
+        : {}),
       layersSeen: r.layersSeen,
       layers,
       sequences: r.sequences.map((s) => ({ ...s, layers: s.layers.map((k) => layers[k].name) })),
