@@ -348,9 +348,9 @@ function readBesideInto({ fs, path, core, fds, dir }, location, rel, offset, len
  * length, ptr)` fills the heap and returns '' or, when it cannot, why (and keeps the first
  * error, which `check(made)` throws once the core has returned, releasing `made`). `path` is
  * the location as the core normalised it. Sources as for externalFiles(): `externalData`
- * {location: bytes | Blob} (a Blob only where FileReaderSync exists: in a worker), else,
- * under Node, the files beside a model read from a path (`dir`). An async function cannot
- * be read synchronously, so it is refused.
+ * {location: bytes | Blob} (a Blob only where FileReaderSync exists: in a worker), or a
+ * function (location, offset, length) => bytes that answers at once (a promise is refused:
+ * UNSUPPORTED), else, under Node, the files beside a model read from a path (`dir`).
  */
 export async function externalReaderSync(core, externalData, dir) {
   const node = dir != null && isNode ? await nodeModules() : null;
@@ -362,12 +362,21 @@ export async function externalReaderSync(core, externalData, dir) {
     error: null,
     read: (location, offset, length, ptr) => {
       try {
-        if (typeof externalData === 'function')
-          throw new QuantLensError(
-            'UNSUPPORTED',
-            `equalize() reads external data synchronously: give externalData as {location: bytes | Blob}, not a function (needed: '${location}')`,
-          );
-        const entry = own(location);
+        let entry = own(location);
+        if (typeof externalData === 'function') {
+          // only a function that answers at once (the worker's, over the files picked)
+          entry = externalData(location, offset, length);
+          if (entry && typeof entry.then === 'function')
+            throw new QuantLensError(
+              'UNSUPPORTED',
+              `equalize() reads external data synchronously: give externalData as {location: bytes | Blob}, or a function that returns the bytes, not a promise (needed: '${location}')`,
+            );
+          const got = toBytes(entry);
+          if (!got || got.length !== length)
+            throw missingData(`external data '${location}' bytes ${offset}..${offset + length} were not provided`);
+          core.HEAPU8.set(got, ptr);
+          return '';
+        }
         const range = (size) => {
           if (offset + length > size)
             throw missingData(
