@@ -100,16 +100,18 @@ Error externalElsewhere(const onnx::Graph& g, bool main) {
 
 Error prepareExternal(onnx::Model& model, ExternalPrep* prep) {
   const ExternalIo& io = *prep->io;
-  std::string normalised;
-  onnx::Tensor label;
-  label.name = "the equalized model's data file";
-  const std::string& loc = io.dataLocation;
-  if (loc.empty() || loc.find_first_of("/\\") != std::string::npos || loc == "." || loc == ".." ||
-      !onnx::checkExternalLocation(label, loc, &normalised).ok() || normalised != loc)
-    return makeError(ErrorCode::InvalidArgument, "the data file's name '" + loc + "' must be a plain file name (no folder)");
   if (Error e = externalElsewhere(model.graph, true); !e.ok()) return e;
   for (onnx::Tensor& t : model.graph.initializers) {
     if (!t.external) continue;
+    if (prep->tensors.empty()) {  // the data file's name matters only when there is one to write
+      std::string normalised;
+      onnx::Tensor label;
+      label.name = "the equalized model's data file";
+      const std::string& loc = io.dataLocation;
+      if (loc.empty() || loc.find_first_of("/\\") != std::string::npos || loc == "." || loc == ".." ||
+          !onnx::checkExternalLocation(label, loc, &normalised).ok() || normalised != loc)
+        return makeError(ErrorCode::InvalidArgument, "the data file's name '" + loc + "' must be a plain file name (no folder)");
+    }
     auto ref = onnx::externalRef(t);
     if (!ref.ok()) return ref.error();
     if (!ref->hasLength)

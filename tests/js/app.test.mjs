@@ -261,11 +261,20 @@ test(
     const eq = await equalize(model, { dataName: 'mlsd.equalized.onnx.data' }); // Node: the files beside the model
     assert.equal(await page.textContent('#ql-tab-equalization [data-field="layers-changed"]'), String(eq.summary.layersChanged));
 
-    const downloads = [];
-    page.on('download', (d) => downloads.push(d));
+    assert.match(
+      await page.textContent('button[data-action="download-equalized"]'),
+      /^Download equalized model \(.*B\) and its data file mlsd\.equalized\.onnx\.data \(.*B\)$/,
+    );
+    // One click, two downloads: the model, then its data file.
+    const both = new Promise((resolve) => {
+      const got = [];
+      page.on('download', (d) => {
+        got.push(d);
+        if (got.length === 2) resolve(got);
+      });
+    });
     await page.click('button[data-action="download-equalized"]');
-    await page.waitForFunction(() => true);
-    for (let i = 0; i < 100 && downloads.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    const downloads = await both;
     assert.deepEqual(
       downloads.map((d) => d.suggestedFilename()),
       ['mlsd.equalized.onnx', 'mlsd.equalized.onnx.data'],

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { equalize, toJSON, QuantLensError } from '../../web/src/index.js';
+import { reportData } from '../../web/src/report.js';
 import { fetchedModelFiles, root, run, runCli, sharedModels } from './helpers.mjs';
 import { maskFlips, maxRelativeError, modelInputs, randomFeeds, runAll, session } from './ort.mjs';
 
@@ -163,6 +164,12 @@ test('the Blob and the bytes forms: the model and its data file as the files wri
   assert.deepEqual(Buffer.from(asBytes.bytes), fs.readFileSync(out));
   assert.deepEqual(Buffer.from(asBytes.dataBytes), fs.readFileSync(toFile.dataOutput));
   assert.equal(asBytes.dataBlob, null);
+  // A saved report keeps the document, not the written files.
+  for (const r of [asBytes, asBlob]) {
+    const data = reportData({ analysis: null, equalization: r });
+    for (const k of ['bytes', 'blob', 'dataBytes', 'dataBlob']) assert.ok(!(k in data.equalization), k);
+    assert.equal(data.equalization.dataName, 'weights.bin');
+  }
   // The default name without output: the source's name.
   const byDefault = await equalize(model, { blob: true });
   assert.equal(byDefault.dataName, `${path.basename(model, '.onnx')}.equalized.onnx.data`);

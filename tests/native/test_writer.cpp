@@ -1018,4 +1018,18 @@ TEST_CASE("equalizing external data: the weights, factors and bytes of the inlin
   REQUIRE_FALSE(lost.ok());
   CHECK(lost.error().code == ErrorCode::MissingExternalData);
   CHECK_THAT(lost.error().message, Catch::Contains("'w.bin'"));
+
+  // The data file's name must be a plain file name, when there is external data to write.
+  for (const char* bad : {"", "sub/eq.data", "..", "C:eq.data"}) {
+    ql::cle::ExternalIo named{&files, bad};
+    CountingReader in3(extBytes);
+    auto refused = ql::cle::equalize(in3, extBytes.size(), image.data(), {}, {}, &named);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::InvalidArgument);
+  }
+  ql::cle::ExternalIo unused{&files, "sub/eq.data"};
+  auto inlineStill = ql::cle::equalize(inlineBytes.data(), inlineBytes.size(), {}, &unused);
+  REQUIRE(inlineStill.ok());
+  CHECK(inlineStill->written.data.location.empty());
+  CHECK((inlineStill->bytes(inlineBytes.data()) == inl->bytes(inlineBytes.data())));
 }
