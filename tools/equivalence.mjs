@@ -132,10 +132,12 @@ export async function runModel(path) {
   if (e.error) {
     out.equalization = { error: e.error };
   } else {
-    const { bytes, ...doc } = e.value;
+    // A model with external data is written with its one new data file (dataBytes).
+    const { bytes, dataBytes, ...doc } = e.value;
     out.equalizedModel = sha(bytes);
+    if (dataBytes) out.equalizedData = sha(dataBytes);
     out.equalization = toJSON(doc);
-    const c = await settle(compare(path, bytes));
+    const c = await settle(compare(path, bytes, dataBytes ? { externalData: { b: { [doc.dataName]: dataBytes } } } : {}));
     out.comparison = c.error ? { error: c.error } : toJSON(c.value);
   }
   // The options that change what is written: ReLU6 kept, no bias absorption; BatchNorm folding only.
@@ -147,8 +149,8 @@ export async function runModel(path) {
     if (v.error) {
       out[name] = { error: v.error };
     } else {
-      const { bytes, ...doc } = v.value;
-      out[name] = { ...toJSON(doc), writtenModel: sha(bytes) };
+      const { bytes, dataBytes, ...doc } = v.value;
+      out[name] = { ...toJSON(doc), writtenModel: sha(bytes), ...(dataBytes ? { writtenData: sha(dataBytes) } : {}) };
     }
   }
   return out;
@@ -161,7 +163,7 @@ async function record() {
   for (const [set, paths] of Object.entries(modelSets())) {
     for (const p of paths) {
       const r = await runModel(p);
-      const g = { equalizedModel: r.equalizedModel ?? null };
+      const g = { equalizedModel: r.equalizedModel ?? null, ...(r.equalizedData ? { equalizedData: r.equalizedData } : {}) };
       for (const d of DOCS) if (r[d]) g[d] = fingerprint(r[d]);
       golden.models[modelKey(set, p)] = g;
       process.stdout.write(`recorded ${modelKey(set, p)}\n`);
@@ -185,6 +187,7 @@ export async function checkModel(golden, set, path) {
   const r = await runModel(path);
   const diffs = [];
   if ((r.equalizedModel ?? null) !== g.equalizedModel) diffs.push(`${key}: the equalized model's bytes differ`);
+  if ((r.equalizedData ?? null) !== (g.equalizedData ?? null)) diffs.push(`${key}: the equalized model's data file differs`);
   for (const d of DOCS) {
     if (!g[d] && !r[d]) continue;
     if (!g[d] || !r[d]) {

@@ -429,6 +429,20 @@ export interface EqualizeOptions extends CallOptions {
       };
   /** Return the equalized file as `blob`, a Blob built from its pieces, instead of `bytes` (false). */
   blob?: boolean;
+  /**
+   * A model with external data: its data files, as analyze()'s externalData (Node also finds
+   * them beside a model read from a path). They are read synchronously: a Blob only in a
+   * worker, and a function must return the bytes, not a promise (else UNSUPPORTED).
+   */
+  externalData?:
+    | Record<string, Uint8Array | ArrayBuffer | Blob>
+    | ((location: string, offset: number, length: number) => Uint8Array);
+  /**
+   * A model with external data is written with one new data file that its external tensors
+   * point to: its name, a plain file name (no folder), beside the written model. Default:
+   * `OUT.onnx.data` for `output: 'OUT.onnx'`, else the source's name with `.equalized.onnx.data`.
+   */
+  dataName?: string;
 }
 
 export interface EqualizedLayer {
@@ -462,7 +476,7 @@ export interface Equalization {
   schema: 'quantlens.equalization/1';
   model: { name: string; bytes: number };
   /** The options in effect, defaults included. */
-  options: Required<Omit<EqualizeOptions, 'onProgress' | 'signal' | 'output' | 'blob'>>;
+  options: Required<Omit<EqualizeOptions, 'onProgress' | 'signal' | 'output' | 'blob' | 'externalData' | 'dataName'>>;
   /** The size of the equalized ONNX file in bytes. */
   size: number;
   /** The equalized ONNX file; null when it went to `output` or to `blob`. */
@@ -471,6 +485,16 @@ export interface Equalization {
   blob: Blob | null;
   /** The path it was written to with `output: path`, else null. */
   output: string | null;
+  /** Only for a model with external data: the name of the one new data file the written model's external tensors point to (beside the model). */
+  dataName?: string;
+  /** Only for a model with external data: the size of that data file in bytes. */
+  dataSize?: number;
+  /** Only for a model with external data: the data file, by default (null with `output` or `blob`). */
+  dataBytes?: Uint8Array | null;
+  /** Only for a model with external data: the data file with `blob: true`, else null. */
+  dataBlob?: Blob | null;
+  /** Only for a model with external data: the data file's path with `output: path` (beside it), else null. */
+  dataOutput?: string | null;
   layersSeen: number;
   layers: EqualizedLayer[];
   sequences: {

@@ -47,8 +47,13 @@ cle::Options optionDefaults() { return {}; }
 // arrays and pieces()' made bytes are views valid while this object lives.
 class Equalization {
  public:
-  static val run(uintptr_t ptr, double size, const cle::Options& options) {
-    auto r = cle::equalize(reinterpret_cast<const uint8_t*>(ptr), static_cast<size_t>(size), options);
+  // `readExternal` (path, offset, length, heapPointer) => '' | why, and `dataLocation`
+  // (the new data file's name): the model's external data (cle::ExternalIo); null: none.
+  static val run(uintptr_t ptr, double size, const cle::Options& options, val readExternal, std::string dataLocation) {
+    JsExternalReader ext(readExternal);
+    cle::ExternalIo io{&ext, std::move(dataLocation)};
+    auto r = cle::equalize(reinterpret_cast<const uint8_t*>(ptr), static_cast<size_t>(size), options,
+                           readExternal.isNull() ? nullptr : &io);
     if (!r.ok()) return errorValue(r.error());
     return val(std::unique_ptr<Equalization>(new Equalization(std::move(r.value()), options)));
   }
@@ -56,14 +61,16 @@ class Equalization {
   // The model read through `read` (offset, length, heapPointer) => boolean: its structure
   // skimmed into an image that is freed before this returns, and the weights CLE changes
   // read as it takes them. The pieces' input ranges are then offsets in that file.
-  static val runStreamed(double size, val read, const cle::Options& options) {
+  static val runStreamed(double size, val read, const cle::Options& options, val readExternal, std::string dataLocation) {
     const size_t n = static_cast<size_t>(size);
     std::unique_ptr<uint8_t, void (*)(void*)> image(static_cast<uint8_t*>(allocateLarge(n)), std::free);
     if (!image)
       return errorValue(
           makeError(ErrorCode::InvalidArgument, "cannot hold the structure of " + std::to_string(n) + " bytes in the heap"));
     JsReader in(std::move(read));
-    auto r = cle::equalize(in, n, image.get(), options);
+    JsExternalReader ext(readExternal);
+    cle::ExternalIo io{&ext, std::move(dataLocation)};
+    auto r = cle::equalize(in, n, image.get(), options, {}, readExternal.isNull() ? nullptr : &io);
     if (!r.ok()) return errorValue(r.error());
     return val(std::unique_ptr<Equalization>(new Equalization(std::move(r.value()), options)));
   }
@@ -73,6 +80,11 @@ class Equalization {
   // The size of the file is the sum of their lengths (size()).
   val pieces() const { return piecesValue(result_.written); }
   double size() const { return static_cast<double>(result_.written.size); }
+  // The new external data file: its name (relative to the written model; '' when the
+  // model has no external data), pieces and size.
+  std::string dataLocation() const { return result_.written.data.location; }
+  val dataPieces() const { return dataPiecesValue(result_.written.data); }
+  double dataSize() const { return static_cast<double>(result_.written.data.size); }
 
   val report() const {
     const cle::Report& r = result_.report;
@@ -168,6 +180,9 @@ EMSCRIPTEN_BINDINGS(quantlens_equalization) {
   emscripten::class_<Equalization>("Equalization")
       .function("pieces", &Equalization::pieces)
       .function("size", &Equalization::size)
+      .function("dataLocation", &Equalization::dataLocation)
+      .function("dataPieces", &Equalization::dataPieces)
+      .function("dataSize", &Equalization::dataSize)
       .function("report", &Equalization::report);
   emscripten::function("equalize", &Equalization::run);
   emscripten::function("equalizeStreamed", &Equalization::runStreamed);

@@ -45,6 +45,22 @@ val piecesValue(const onnx::WrittenModel& w) {
   return out;
 }
 
+val dataPiecesValue(const onnx::WrittenData& w) {
+  val out = val::array();
+  for (const onnx::Piece& p : w.pieces) {
+    val o = val::object();
+    if (p.input) {
+      o.set("location", w.sources[p.file]);
+      o.set("offset", static_cast<double>(p.offset));
+      o.set("length", static_cast<double>(p.length));
+    } else {
+      o.set("bytes", val(emscripten::typed_memory_view(static_cast<size_t>(p.length), p.bytes)));
+    }
+    out.call<void>("push", o);
+  }
+  return out;
+}
+
 val modelValue(const onnx::Model& m, size_t bytes) {
   val o = val::object();
   o.set("producer", str(m.producerName));

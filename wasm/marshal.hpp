@@ -43,6 +43,21 @@ class JsReader : public onnx::ByteReader {
   val fn_;
 };
 
+// Synchronous reads from external data files through a JS function
+// (path, offset, length, heapPointer) => string: '' when read, else why not (naming the file).
+class JsExternalReader : public onnx::ExternalReader {
+ public:
+  explicit JsExternalReader(val fn) : fn_(std::move(fn)) {}
+  bool read(const std::string& path, uint64_t offset, uint8_t* dst, uint64_t length, std::string* why) override {
+    *why =
+        fn_(path, static_cast<double>(offset), static_cast<double>(length), reinterpret_cast<uintptr_t>(dst)).as<std::string>();
+    return why->empty();
+  }
+
+ private:
+  val fn_;
+};
+
 template <class T>
 val view(const std::vector<T>& v) {
   return val(emscripten::typed_memory_view(v.size(), v.data()));
@@ -53,6 +68,10 @@ val errorValue(const Error& e);
 // A written model's pieces for JS: {offset, length} (a run of the input, copied through) or
 // {bytes} (a view of bytes the core made: valid while `w` lives).
 val piecesValue(const onnx::WrittenModel& w);
+// The pieces of a written model's new external data file (WrittenModel::data) for JS:
+// {location, offset, length} (a range of an input data file, `location` its normalised
+// path) or {bytes} (made: a changed tensor or alignment zeros, valid while `w` lives).
+val dataPiecesValue(const onnx::WrittenData& w);
 // A Result's value through `marshal`, or its error.
 template <class T, class F>
 val valueOr(const Result<T>& r, F&& marshal) {

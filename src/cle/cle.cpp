@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <set>
 #include <string>
@@ -28,6 +29,7 @@
 #include "graph/validate.hpp"
 #include "onnx/model.hpp"
 #include "onnx/skim.hpp"
+#include "onnx/tensor_data.hpp"
 
 namespace ql::cle {
 
@@ -61,10 +63,80 @@ void touch(EqLayer& w, const Options& opt, Report& report) {
   report.layers.push_back(std::move(c));
 }
 
+// The model's external data, made ready for CLE (ExternalIo): the main graph's external
+// initializers listed for the writer, and the small ones read now and made inline in the
+// parsed model (graph code reads constants such as Clip bounds and Pad amounts directly).
+struct ExternalPrep {
+  const ExternalIo* io = nullptr;
+  std::vector<onnx::GraphEdit::ExternalTensor> tensors;
+  std::deque<std::vector<uint8_t>> held;  // the small tensors' bytes
+};
+
+// External tensors read at the start: as large as the largest constant graph code reads.
+constexpr uint64_t kSmallExternal = 64 << 10;
+
+Error externalElsewhere(const onnx::Graph& g, bool main) {
+  auto refuse = [](const onnx::Tensor& t, const char* where) {
+    return makeError(ErrorCode::Unsupported, "tensor '" + std::string(t.name) + "' " + where +
+                                                 " is stored as external data: equalize() writes the external data of the main "
+                                                 "graph's initializers only (load the model with onnx and save it with those "
+                                                 "tensors inline)");
+  };
+  if (!main)
+    for (const auto& t : g.initializers)
+      if (t.external) return refuse(t, "(an initializer of a sub-graph)");
+  for (const auto& n : g.nodes)
+    for (const auto& a : n.attributes) {
+      if (a.t && a.t->external) return refuse(*a.t, "(a node attribute)");
+      for (const auto& t : a.tensors)
+        if (t.external) return refuse(t, "(a node attribute)");
+      if (a.g)
+        if (Error e = externalElsewhere(*a.g, false); !e.ok()) return e;
+      for (const auto& sg : a.graphs)
+        if (Error e = externalElsewhere(sg, false); !e.ok()) return e;
+    }
+  return {};
+}
+
+Error prepareExternal(onnx::Model& model, ExternalPrep* prep) {
+  const ExternalIo& io = *prep->io;
+  if (Error e = externalElsewhere(model.graph, true); !e.ok()) return e;
+  for (onnx::Tensor& t : model.graph.initializers) {
+    if (!t.external) continue;
+    if (prep->tensors.empty()) {  // the data file's name matters only when there is one to write
+      std::string normalised;
+      onnx::Tensor label;
+      label.name = "the equalized model's data file";
+      const std::string& loc = io.dataLocation;
+      if (loc.empty() || loc.find_first_of("/\\") != std::string::npos || loc == "." || loc == ".." ||
+          !onnx::checkExternalLocation(label, loc, &normalised).ok() || normalised != loc)
+        return makeError(ErrorCode::InvalidArgument, "the data file's name '" + loc + "' must be a plain file name (no folder)");
+    }
+    auto ref = onnx::externalRef(t);
+    if (!ref.ok()) return ref.error();
+    if (!ref->hasLength)
+      return makeError(ErrorCode::Unsupported, "tensor '" + std::string(t.name) +
+                                                   "' is stored as external data of unknown length (its type has no fixed size)");
+    prep->tensors.push_back({std::string(t.name), ref->path, ref->offset, ref->length});
+    if (ref->length > kSmallExternal) continue;
+    auto& bytes = prep->held.emplace_back(ref->length);
+    std::string why;
+    if (!io.reader->read(ref->path, ref->offset, bytes.data(), bytes.size(), &why))
+      return makeError(ErrorCode::MissingExternalData, "external data of tensor '" + std::string(t.name) + "': " + why);
+    t.external = false;
+    t.deferred = false;
+    t.hasRawData = true;
+    t.typedField = 0;
+    t.rawData = {bytes.data(), bytes.size()};
+  }
+  return {};
+}
+
 Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model, const graph::Discovery& disc,
-                      onnx::ByteReader* in, const Options& opt) {
+                      onnx::ByteReader* in, const ExternalPrep& ext, const Options& opt) {
   ModelIndex index(model);
   index.readFrom(in, data);
+  index.readExternal(ext.io ? ext.io->reader : nullptr);
   Report report;
   report.layersSeen = disc.layers.size();
   ModelEdits edits;
@@ -99,7 +171,15 @@ Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model
   }
   Equalized out;
   out.edit = std::make_unique<onnx::GraphEdit>();
-  if (!report.changed()) {
+  if (!ext.tensors.empty()) {  // the external tensors go to the new data file
+    out.edit->dataLocation = ext.io->dataLocation;
+    out.edit->external = ext.tensors;
+  }
+  if (!report.changed() && !ext.tensors.empty()) {
+    auto written = onnx::planModel(data, size, model, *out.edit);
+    if (!written.ok()) return written.error();
+    out.written = std::move(written.value());
+  } else if (!report.changed()) {
     out.written.pieces.push_back({true, 0, 0, size, nullptr});
     out.written.size = size;
   } else {
@@ -168,8 +248,13 @@ Error checkOptions(const Options& options) {
 // Equalizes a parsed model. `data` holds the file, or its skimmed image when `in` reads
 // the file (the weights CLE changes are then read through it).
 Result<Equalized> equalizeParsed(const uint8_t* data, size_t size, onnx::Model& model, onnx::ByteReader& in, bool skimmed,
-                                 onnx::Skim* skim, const Options& options) {
+                                 onnx::Skim* skim, const Options& options, const ExternalIo* external) {
   if (!model.hasGraph) return makeError(ErrorCode::InvalidModel, "the model has no graph");
+  ExternalPrep ext;
+  if (external && external->reader) {
+    ext.io = external;
+    if (Error e = prepareExternal(model, &ext); !e.ok()) return e;
+  }
   // A model we write must be a graph onnxruntime loads: refuse what is not one already.
   if (Error bad = graph::checkGraph(model).firstError(); !bad.ok()) {
     bad.message = "not equalized: " + bad.message;
@@ -182,8 +267,8 @@ Result<Equalized> equalizeParsed(const uint8_t* data, size_t size, onnx::Model& 
     // weights are read as CLE takes them.
     if (Error e = analysis::settleSkim(in, const_cast<uint8_t*>(data), skim, &model, disc.value()); !e.ok()) return e;
   }
-  auto out = run(data, size, model, disc.value(), skimmed ? &in : nullptr, options);
-  if (!out.ok() || !out->report.changed()) return out;
+  auto out = run(data, size, model, disc.value(), skimmed ? &in : nullptr, ext, options);
+  if (!out.ok() || (!out->report.changed() && ext.tensors.empty())) return out;
   // And so is what we wrote, after every edit: parsed again and checked.
   Error bad = checkWritten(out->written, in);
   if (!bad.ok()) {
@@ -197,16 +282,16 @@ Result<Equalized> equalizeParsed(const uint8_t* data, size_t size, onnx::Model& 
 
 }  // namespace
 
-Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options) {
+Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options, const ExternalIo* external) {
   if (Error e = checkOptions(options); !e.ok()) return e;
   auto model = onnx::parseModel(data, size);
   if (!model.ok()) return model.error();
   MemoryReader in(data, size);
-  return equalizeParsed(data, size, model.value(), in, false, nullptr, options);
+  return equalizeParsed(data, size, model.value(), in, false, nullptr, options, external);
 }
 
 Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options,
-                           const onnx::SkimOptions& skimOptions) {
+                           const onnx::SkimOptions& skimOptions, const ExternalIo* external) {
   if (Error e = checkOptions(options); !e.ok()) return e;
   auto skim = onnx::skimModel(in, size, image, skimOptions);
   if (!skim.ok()) return skim.error();
@@ -215,7 +300,7 @@ Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, 
   // Payloads the skim left unread are not in memory: checking the graph and finding the
   // layers must not read them.
   analysis::markDeferred(image, skim.value(), &model.value());
-  return equalizeParsed(image, static_cast<size_t>(size), model.value(), in, true, &skim.value(), options);
+  return equalizeParsed(image, static_cast<size_t>(size), model.value(), in, true, &skim.value(), options, external);
 }
 
 }  // namespace ql::cle

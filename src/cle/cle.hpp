@@ -144,8 +144,22 @@ struct Equalized {
   std::vector<uint8_t> bytes(const uint8_t* input) const { return written.assemble(input); }
 };
 
+// A model whose initializers are stored as external data: how to read its data files,
+// and the one new data file the written model's external tensors point to. With it, the
+// float32 weights in external data are equalized as inline ones are (their small
+// external tensors, 64 KB or less each, are read at the start; weights as CLE takes
+// them), and Equalized::written.data plans the new data file: every external initializer
+// of the main graph that is kept, changed ones as computed, the others copied from their
+// input file, aligned as onnx::kExternalAlign* say. Inline tensors stay inline. External
+// data in a sub-graph or a node attribute is UNSUPPORTED here. Without it (null), an
+// external weight is not equalized (a stop says why) and external references are copied.
+struct ExternalIo {
+  onnx::ExternalReader* reader = nullptr;
+  std::string dataLocation;  // the new data file, relative to the written model: a plain file name
+};
+
 // Equalizes the model file `data,size`. The result's input pieces are offsets in it.
-Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options = {});
+Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& options = {}, const ExternalIo* external = nullptr);
 
 // The same, for a model read through `in` (`size` bytes): its structure is skimmed into
 // `image` (`size` bytes, its large payloads left unread and untouched, as for analysis),
@@ -154,6 +168,6 @@ Result<Equalized> equalize(const uint8_t* data, size_t size, const Options& opti
 // form writes. `image` may be freed once this returns.
 // `skim` says which payloads stay unread (tests and fuzzing use small ones).
 Result<Equalized> equalize(onnx::ByteReader& in, uint64_t size, uint8_t* image, const Options& options = {},
-                           const onnx::SkimOptions& skim = {});
+                           const onnx::SkimOptions& skim = {}, const ExternalIo* external = nullptr);
 
 }  // namespace ql::cle

@@ -70,8 +70,7 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
     w.hasBias = true;
     w.biasTensor = bias;
     w.biasOwn = bias == L.bias && index.uses(L.biasName) == 1 && index.isMainInitializer(bias);
-    if (bias->dataType != onnx::kFloat || bias->external)
-      return stop("bias " + std::string(L.biasName) + " is not float32 stored in the file");
+    if (bias->dataType != onnx::kFloat) return stop("bias " + std::string(L.biasName) + " is not float32 stored in the file");
     if (!readFloatData(index.loaded(*bias), &w.b, &why)) return stop("bias " + std::string(L.biasName) + ": " + why);
     if (w.b.size() != outC) return stop("bias " + std::string(L.biasName) + " does not hold one value per output channel");
     w.biasNode = &n;
@@ -109,7 +108,9 @@ bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
   }
   std::string why;
   if (!index.readFloats(L.weight, &w.w, &why)) {
-    if (error.ok()) error = makeError(ErrorCode::InvalidModel, "weight " + std::string(L.weightName) + " " + why);
+    if (error.ok())
+      error = makeError(L.weight->external ? ErrorCode::MissingExternalData : ErrorCode::InvalidModel,
+                        "weight " + std::string(L.weightName) + " " + why);
     return false;
   }
   w.loaded = true;

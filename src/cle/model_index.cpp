@@ -52,13 +52,32 @@ bool ModelIndex::floats(const onnx::Tensor* t, std::vector<float>* out, std::str
     *why = "is not an initializer of the main graph";
     return false;
   }
-  if (t->external) {
-    *why = "is stored as external data (not equalized)";
-    return false;
-  }
   if (t->dataType != onnx::kFloat) {
     *why = "is " + onnx::dataTypeName(t->dataType) + " (only float32 weights are equalized)";
     return false;
+  }
+  if (t->external) {
+    if (!ext_) {
+      *why = "is stored as external data, and its data file was not given (not equalized)";
+      return false;
+    }
+    auto ref = onnx::externalRef(*t);
+    uint64_t count = 0;
+    if (!ref.ok()) {
+      *why = "has unusable external data: " + ref.error().message;
+      return false;
+    }
+    if (!t->elementCount(&count) || !ref->hasLength || count * sizeof(float) != ref->length) {
+      *why = "has " + std::to_string(ref->length) + " bytes of external data, which do not fit its shape";
+      return false;
+    }
+    if (!out) return true;
+    out->resize(count);
+    if (!ext_->read(ref->path, ref->offset, reinterpret_cast<uint8_t*>(out->data()), ref->length, why)) {
+      std::vector<float>().swap(*out);
+      return false;
+    }
+    return true;
   }
   if (t->deferred && in_ && t->hasRawData) {
     uint64_t count = 0;
@@ -82,15 +101,29 @@ bool ModelIndex::floats(const onnx::Tensor* t, std::vector<float>* out, std::str
 }
 
 const onnx::Tensor& ModelIndex::loaded(const onnx::Tensor& t) const {
-  if (!t.deferred || !in_ || !t.hasRawData) return t;
+  const bool external = t.external && ext_;
+  if (!external && (!t.deferred || !in_ || !t.hasRawData)) return t;
   for (const auto& [copy, bytes] : loaded_)
     if (copy.message.data == t.message.data) return copy;
-  std::vector<uint8_t> bytes(t.rawData.size);
-  if (!in_->read(offsetIn(image_, t.rawData.data), bytes.data(), bytes.size())) return t;
+  std::vector<uint8_t> bytes;
+  if (external) {
+    auto ref = onnx::externalRef(t);
+    std::string why;
+    if (!ref.ok() || !ref->hasLength || ref->length > (uint64_t{1} << 32)) return t;
+    bytes.resize(ref->length);
+    if (!ext_->read(ref->path, ref->offset, bytes.data(), bytes.size(), &why)) return t;
+  } else {
+    bytes.resize(t.rawData.size);
+    if (!in_->read(offsetIn(image_, t.rawData.data), bytes.data(), bytes.size())) return t;
+  }
   onnx::Tensor copy = t;
   copy.deferred = false;
+  copy.external = false;
+  copy.hasRawData = true;
+  copy.typedField = 0;
   auto& entry = loaded_.emplace_back(std::move(copy), std::move(bytes));
   entry.first.rawData.data = entry.second.data();
+  entry.first.rawData.size = entry.second.size();
   return entry.first;
 }
 

@@ -39,7 +39,7 @@ class ModelIndex {
   bool isMainInitializer(const onnx::Tensor* t) const;
 
   // The float32 contents of a main-graph initializer; false with a reason when it is
-  // not one, is external, or is not float32. A payload a skim left unread
+  // not one, is not float32, or is external and cannot be read (readExternal). A payload a skim left unread
   // (Tensor::deferred) is read from the file through the reader given to readFrom().
   bool readFloats(const onnx::Tensor* t, std::vector<float>* out, std::string* why) const;
   // Whether readFloats(t) can succeed, with the same reason when not, without keeping a
@@ -47,13 +47,16 @@ class ModelIndex {
   bool checkFloats(const onnx::Tensor* t, std::string* why) const;
   // `t` itself or, when the skim left its payload unread (a layer's weight that something
   // else reads too: a bias, a BatchNorm parameter, a Pad constant), a copy of it whose
-  // payload has been read through the reader. Read failures give `t` (whose reads then fail).
+  // payload has been read through the reader; the same for external data (readExternal). Read failures give `t` (whose reads then
+  // fail).
   const onnx::Tensor& loaded(const onnx::Tensor& t) const;
   // The model was parsed from a skimmed `image` of the file that `in` reads.
   void readFrom(onnx::ByteReader* in, const uint8_t* image) {
     in_ = in;
     image_ = image;
   }
+  // External data is read through `ext` (null: external weights are not read).
+  void readExternal(onnx::ExternalReader* ext) { ext_ = ext; }
   // A constant reached through a chain of Identity nodes (how PyTorch's exporter
   // shares identical biases), or null.
   const onnx::Tensor* constantThroughIdentity(std::string_view name) const;
@@ -68,6 +71,7 @@ class ModelIndex {
   std::unordered_map<std::string_view, const onnx::Tensor*> initializers_;
   onnx::ByteReader* in_ = nullptr;
   const uint8_t* image_ = nullptr;
+  onnx::ExternalReader* ext_ = nullptr;
   mutable std::deque<std::pair<onnx::Tensor, std::vector<uint8_t>>> loaded_;  // copies made by loaded()
 };
 

@@ -6,6 +6,7 @@
 // is analysed with the graph plus one slice in hand.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/result.hpp"
@@ -18,6 +19,15 @@ class ByteReader {
  public:
   virtual ~ByteReader() = default;
   virtual bool read(uint64_t offset, uint8_t* dst, uint64_t length) = 0;
+};
+
+// Random-access reads from a model's external data files, by the location's normalised
+// path (ExternalRef::path: relative to the model, already held to checkExternalLocation).
+// False on failure, with `*why` naming the file and what went wrong.
+class ExternalReader {
+ public:
+  virtual ~ExternalReader() = default;
+  virtual bool read(const std::string& path, uint64_t offset, uint8_t* dst, uint64_t length, std::string* why) = 0;
 };
 
 struct SkippedPayload {

@@ -135,6 +135,7 @@ class Writer {
   Writer(const uint8_t* base, const Model& model, const GraphEdit& edit) : base_(base), model_(model), edit_(edit) {}
 
   Error validate();
+  Error planData();
   bool model(wire::Bytes b, Out& o);
   const Error& error() const { return error_; }
 
@@ -161,6 +162,9 @@ class Writer {
   bool graph(wire::Bytes b, Out& o);
   bool node(wire::Bytes b, const NodeEdit& e, const Node& n, Out& o);
   bool tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o);
+  // An input tensor kept as it is but for its external_data entries, which point into the new data file.
+  bool relocated(wire::Bytes b, const std::pair<uint64_t, uint64_t>& where, Out& o);
+  void externalEntries(const std::pair<uint64_t, uint64_t>& where, Out& o);
   void newNode(const NewNode& n, Out& o);
   // A graph input named like a replaced initializer whose declared shape the new dims contradict.
   const TensorData* reshapedInput(std::string_view name) const;
@@ -176,7 +180,20 @@ class Writer {
   std::unordered_map<std::string_view, const TensorData*> replace_;
   std::unordered_set<std::string_view> removeInit_, removeVi_;
   std::unordered_map<std::string_view, size_t> meta_;  // key -> index in edit_.metadata
+  // Initializers written into the new data file: name -> (offset, length) there.
+  std::unordered_map<std::string_view, std::pair<uint64_t, uint64_t>> placed_;
+  const std::pair<uint64_t, uint64_t>* external_ = nullptr;  // tensor(): written as external data there
+  WrittenData data_;
+
+ public:
+  WrittenData takeData() { return std::move(data_); }
 };
+
+// Zeros for the alignment gaps of the data file (a gap is shorter than the alignment).
+const uint8_t* zeros() {
+  static const std::vector<uint8_t> z(kExternalAlignment, 0);
+  return z.data();
+}
 
 Error Writer::validate() {
   const Graph& g = model_.graph;
@@ -230,6 +247,43 @@ Error Writer::validate() {
     if (!meta_.emplace(edit_.metadata[i].first, i).second)
       return invalid("metadata key '" + edit_.metadata[i].first + "' is given twice");
   }
+  if (!edit_.dataLocation.empty()) return planData();
+  if (!edit_.external.empty()) return invalid("external tensors given without a data location");
+  return {};
+}
+
+// The new data file: the listed external initializers in the order of the model's
+// initializers, each aligned (kExternalAlign*), replaced ones from their new bytes.
+Error Writer::planData() {
+  std::unordered_map<std::string_view, const GraphEdit::ExternalTensor*> ext;
+  for (const auto& e : edit_.external) {
+    if (!ext.emplace(e.name, &e).second) return invalid("external tensor '" + e.name + "' is listed twice");
+  }
+  std::unordered_map<std::string, uint32_t> sourceIndex;
+  data_.location = edit_.dataLocation;
+  size_t found = 0;
+  for (const Tensor& t : model_.graph.initializers) {
+    auto it = ext.find(t.name);
+    if (it == ext.end()) continue;
+    ++found;
+    if (removeInit_.count(t.name)) continue;
+    auto rep = replace_.find(t.name);
+    const uint64_t length = rep != replace_.end() ? rep->second->rawSize() : it->second->length;
+    uint64_t at = data_.size;
+    if (length > kExternalAlignThreshold && at % kExternalAlignment) at += kExternalAlignment - at % kExternalAlignment;
+    if (at > data_.size) data_.pieces.push_back({false, data_.size, 0, at - data_.size, zeros()});
+    if (rep != replace_.end()) {
+      data_.pieces.push_back({false, at, 0, length, rep->second->rawData()});
+    } else {
+      auto [s, added] = sourceIndex.emplace(it->second->path, static_cast<uint32_t>(data_.sources.size()));
+      if (added) data_.sources.push_back(it->second->path);
+      data_.pieces.push_back({true, at, it->second->offset, length, nullptr, s->second});
+    }
+    if (!placed_.emplace(t.name, std::make_pair(at, length)).second)
+      return invalid("initializer '" + std::string(t.name) + "' is given twice");
+    data_.size = at + length;
+  }
+  if (found != ext.size()) return invalid("an external tensor listed is not an initializer of the main graph");
   return {};
 }
 
@@ -345,13 +399,21 @@ bool Writer::graph(wire::Bytes b, Out& o) {
       if (!stringField(f.bytes, init ? TensorProto::kName : ValueInfoProto::kName, &name)) return false;
       if (init) {
         auto it = replace_.find(name);
-        if (removeInit_.count(name) || it != replace_.end())
+        auto placed = placed_.find(name);
+        if (removeInit_.count(name) || it != replace_.end() || placed != placed_.end())
           run.cut(at);
         else
           run.keep(at);
-        if (it != replace_.end() &&
-            !message(GraphProto::kInitializer, o, [&](Out& m) { return tensor(f.bytes, *it->second, false, m); }))
+        if (removeInit_.count(name)) {
+        } else if (it != replace_.end()) {
+          external_ = placed == placed_.end() ? nullptr : &placed->second;
+          const bool ok = message(GraphProto::kInitializer, o, [&](Out& m) { return tensor(f.bytes, *it->second, false, m); });
+          external_ = nullptr;
+          if (!ok) return false;
+        } else if (placed != placed_.end() &&
+                   !message(GraphProto::kInitializer, o, [&](Out& m) { return relocated(f.bytes, placed->second, m); })) {
           return false;
+        }
         if (f.bytes.data == lastInit) {
           run.cut(endOf(f.bytes));
           addInits();
@@ -516,10 +578,20 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
       stage = 1;
     }
     if (stage == 1 && number > TensorProto::kRawData) {
-      o.tag(TensorProto::kRawData, wire::kLen);
-      o.varint(t.rawSize());
-      o.put(t.rawData(), t.rawSize());
+      if (!external_) {
+        o.tag(TensorProto::kRawData, wire::kLen);
+        o.varint(t.rawSize());
+        o.put(t.rawData(), t.rawSize());
+      }
       stage = 2;
+    }
+    if (stage == 2 && number > TensorProto::kDataLocation) {
+      if (external_) {
+        externalEntries(*external_, o);
+        o.tag(TensorProto::kDataLocation, wire::kVarint);
+        o.varint(static_cast<uint64_t>(TensorProto::kLocationExternal));
+      }
+      stage = 3;
     }
   };
   Reader r(b, base_);
@@ -529,7 +601,8 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
     if (!r.next(&f)) return failReader(r);
     const uint8_t* at = base_ + f.offset;
     // Old data and its description go: dims, data_type, segment, every typed field,
-    // raw_data, external_data, data_location. An external tensor becomes inline.
+    // raw_data, external_data, data_location. An external tensor becomes inline, unless
+    // it is placed in the new data file (external_), where it points to instead.
     // Kept: name, doc_string and unknown fields.
     bool dropped = false;
     switch (f.number) {
@@ -550,7 +623,8 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
       default:
         break;
     }
-    if (dropped || (stage == 0 && f.number > TensorProto::kDataType) || (stage == 1 && f.number > TensorProto::kRawData))
+    if (dropped || (stage == 0 && f.number > TensorProto::kDataType) || (stage == 1 && f.number > TensorProto::kRawData) ||
+        (stage == 2 && f.number > TensorProto::kDataLocation))
       run.cut(at);
     if (dropped) continue;
     upTo(f.number);
@@ -558,6 +632,40 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
   }
   run.cut(endOf(b));
   upTo(UINT32_MAX);
+  return true;
+}
+
+void Writer::externalEntries(const std::pair<uint64_t, uint64_t>& where, Out& o) {
+  // In the order onnx's set_external_data writes them.
+  const std::pair<const char*, std::string> entries[] = {
+      {"location", edit_.dataLocation}, {"offset", std::to_string(where.first)}, {"length", std::to_string(where.second)}};
+  for (const auto& entry : entries) {
+    message(TensorProto::kExternalData, o, [&](Out& m) {
+      m.str(StringStringEntryProto::kKey, entry.first);
+      m.str(StringStringEntryProto::kValue, entry.second);
+      return true;
+    });
+  }
+}
+
+bool Writer::relocated(wire::Bytes b, const std::pair<uint64_t, uint64_t>& where, Out& o) {
+  // Every field kept but external_data, whose new entries go where the first old one was.
+  Reader r(b, base_);
+  Field f;
+  Run run{o};
+  bool done = false;
+  while (!r.done()) {
+    if (!r.next(&f)) return failReader(r);
+    const uint8_t* at = base_ + f.offset;
+    if (f.number == TensorProto::kExternalData) {
+      run.cut(at);
+      if (!std::exchange(done, true)) externalEntries(where, o);
+    } else {
+      run.keep(at);
+    }
+  }
+  run.cut(endOf(b));
+  if (!done) externalEntries(where, o);
   return true;
 }
 
@@ -578,6 +686,7 @@ Result<WrittenModel> planModel(const uint8_t* data, size_t size, const Model& mo
   Out o{&sink};
   if (!w.model({data, size}, o)) return w.error();
   sink.finish();
+  written.data = w.takeData();
   return written;
 }
 

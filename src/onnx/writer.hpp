@@ -77,7 +77,28 @@ struct GraphEdit {
   // metadata_props: the first entry with the same key is replaced in place (later ones
   // dropped); other keys are appended after the last existing entry.
   std::vector<std::pair<std::string, std::string>> metadata;
+  // External data written to one new file. When `dataLocation` is not empty, every
+  // initializer named in `external` (an initializer of the main graph stored as external
+  // data in the input) is written with data_location EXTERNAL and external_data
+  // {location: dataLocation, offset, length} into that file: its bytes copied from the
+  // input data file `path` (normalised, relative to the model) at `offset`, or, when it is
+  // replaced, its new raw data. Removed ones are left out; other tensors stay as they are
+  // (inline ones inline). WrittenModel::data plans that file.
+  struct ExternalTensor {
+    std::string name;
+    std::string path;
+    uint64_t offset = 0, length = 0;
+  };
+  std::string dataLocation;
+  std::vector<ExternalTensor> external;
 };
+
+// How the new data file aligns its tensors (as the onnx-ir / onnxscript writer and
+// onnxruntime's align_offset do, for mmap): a tensor of more than kAlignThreshold bytes
+// starts at a multiple of kAlignment; smaller ones follow the previous one directly, as
+// onnx.save_model(save_as_external_data=True) writes them. The gaps are zeros.
+inline constexpr uint64_t kExternalAlignThreshold = 1 << 20;
+inline constexpr uint64_t kExternalAlignment = 1 << 16;
 
 // A written model as a stream of pieces, in order: runs of the input copied through,
 // and bytes the writer made (edited nodes, re-encoded tensors, length prefixes). Its
@@ -89,12 +110,24 @@ struct Piece {
   uint64_t offset = 0;  // input pieces only
   uint64_t length = 0;
   const uint8_t* bytes = nullptr;  // made pieces: the bytes (in WrittenModel::made, or a TensorData's raw of the edit)
+  uint32_t file = 0;               // input pieces of WrittenData: index in WrittenData::sources
+};
+
+// The new external data file (GraphEdit::dataLocation), as pieces: input pieces are
+// ranges of the input data files `sources[file]`, made pieces a replaced tensor's raw
+// data or zeros (alignment).
+struct WrittenData {
+  std::string location;  // empty: no data file
+  std::vector<std::string> sources;
+  std::vector<Piece> pieces;
+  uint64_t size = 0;
 };
 
 struct WrittenModel {
   std::vector<Piece> pieces;
   uint64_t size = 0;                       // the sum of the pieces' lengths
   std::vector<std::vector<uint8_t>> made;  // small made bytes that the pieces point into
+  WrittenData data;                        // the external data file, when GraphEdit::dataLocation is set
   // The whole file: the input's pieces taken from `input` (the bytes the model was parsed from).
   std::vector<uint8_t> assemble(const uint8_t* input) const;
   // Copies [offset, offset + length) of the written file to dst, input pieces through `readInput`

@@ -149,7 +149,7 @@ test('the bindings have one error shape, and unwrap throws it as a QuantLensErro
   ];
   const mlp = fs.readFileSync(generatedModelFiles().find((f) => f.endsWith('cle_mlp.onnx')));
   const mlpPtr = heapCopy(mlp);
-  errors.push(core.equalize(mlpPtr, mlp.length, { ...core.cleOptionDefaults(), maxIterations: -1 }));
+  errors.push(core.equalize(mlpPtr, mlp.length, { ...core.cleOptionDefaults(), maxIterations: -1 }, null, ''));
   core._free(mlpPtr);
   const session = unwrap(core.openSession(heapCopy(mlp), mlp.length, false));
   try {

@@ -236,6 +236,62 @@ test('equalization runs in the page and its model downloads byte for byte as in 
   await page.close();
 });
 
+test(
+  'a model with external data: equalized in the page, downloaded as the model and its data file',
+  { skip, timeout: 300000 },
+  async () => {
+    // The example saved by python3-onnx with every initializer in two data files under data/.
+    const folder = path.join(tmp, 'mlsd-external');
+    fs.mkdirSync(folder, { recursive: true });
+    const model = path.join(folder, 'mlsd.onnx');
+    const made = await run('/usr/bin/python3', [
+      path.join(root, 'tools/reference/extdata.py'),
+      'save',
+      example,
+      model,
+      '--files',
+      '2',
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const page = await openApp();
+    await page.setInputFiles('#ql-folder', folder);
+    await settled(page);
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#ql-error'));
+    await equalizeInPage(page);
+    const eq = await equalize(model, { dataName: 'mlsd.equalized.onnx.data' }); // Node: the files beside the model
+    assert.equal(await page.textContent('#ql-tab-equalization [data-field="layers-changed"]'), String(eq.summary.layersChanged));
+
+    assert.match(
+      await page.textContent('button[data-action="download-equalized"]'),
+      /^Download equalized model \(.*B\) and its data file mlsd\.equalized\.onnx\.data \(.*B\)$/,
+    );
+    // One click, two downloads: the model, then its data file.
+    const both = new Promise((resolve) => {
+      const got = [];
+      page.on('download', (d) => {
+        got.push(d);
+        if (got.length === 2) resolve(got);
+      });
+    });
+    await page.click('button[data-action="download-equalized"]');
+    const downloads = await both;
+    assert.deepEqual(
+      downloads.map((d) => d.suggestedFilename()),
+      ['mlsd.equalized.onnx', 'mlsd.equalized.onnx.data'],
+    );
+    const saved = path.join(tmp, 'mlsd-eq');
+    fs.mkdirSync(saved, { recursive: true });
+    for (const d of downloads) await d.saveAs(path.join(saved, d.suggestedFilename()));
+    assert.equal(sha256(fs.readFileSync(path.join(saved, 'mlsd.equalized.onnx'))), sha256(eq.bytes));
+    assert.equal(sha256(fs.readFileSync(path.join(saved, 'mlsd.equalized.onnx.data'))), sha256(eq.dataBytes));
+    // The pair, kept together, is a model Node reads with its data beside it.
+    const again = await analyze(path.join(saved, 'mlsd.equalized.onnx'));
+    assert.equal(again.layers.length, eq.layersSeen);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  },
+);
+
 // A QDQ copy of the example (int8 per-channel weights through DequantizeLinear), made by
 // the project's reference quantizer.
 async function qdqCopy(model) {

@@ -596,6 +596,10 @@ export async function use(file: File, element: HTMLElement): Promise<string> {
   const equalization: Equalization = await equalize(file, { keepRelu6: true, biasAbsorption: false, maxIterations: 10 });
   const bytes: Uint8Array = equalization.bytes!; // null only with output or blob
   const asBlob: Blob | null = (await equalize(file, { blob: true })).blob;
+  const withData = await equalize(file, { blob: true, dataName: 'eq.onnx.data', externalData: { 'w.bin': new Uint8Array(4) } });
+  const dataBlob: Blob | null | undefined = withData.dataBlob;
+  const dataName: string | undefined = withData.dataName;
+  void dataBlob; void dataName;
   void asBlob;
   const comparison: Comparison = await compare(file, bytes, { onProgress });
   const sqnr: number | undefined = comparison.pairs[0]?.tensor?.sqnr;

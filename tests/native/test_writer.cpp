@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -834,4 +835,201 @@ TEST_CASE("equalizing a skimmed model reads only the weights CLE changes: a laye
   CHECK(readOf("A") <= 2 * ql::onnx::SkimOptions{}.readChunk);
   CHECK(readOf("B") >= n * n * sizeof(float));
   CHECK(readOf("C") >= n * n * sizeof(float));
+}
+
+TEST_CASE("writer: external tensors go to one new data file, aligned, the replaced ones as their new bytes", "[writer]") {
+  Pieces p;
+  p.graph = {
+      field(1, pb::node("Relu", {"x"}, {"y"}, "relu0")),
+      field(5, pb::externalTensor("a", pb::kFloat, {2}, "x.bin", "100", "8")),
+      field(5, pb::externalTensor("big", pb::kFloat, {262145}, "sub/y.bin", "0", "1048580")),  // over 1 MiB: aligned
+      field(5, pb::floatTensor("c", {1}, {3})),                                                // inline: stays inline
+      field(5, pb::externalTensor("d", pb::kFloat, {2}, "x.bin", "0", "8")),                   // replaced
+      field(5, pb::externalTensor("r", pb::kFloat, {1}, "x.bin", "8", "4")),                   // removed
+  };
+  Parsed in(p.bytes());
+  REQUIRE(in.result.ok());
+  GraphEdit e;
+  e.replaceInitializers = {{"d", {2}, kFloat, floatRaw({5, 6})}};
+  e.removeInitializers = {"r"};
+  e.dataLocation = "out.data";
+  e.external = {{"a", "x.bin", 100, 8}, {"big", "sub/y.bin", 0, 1048580}, {"d", "x.bin", 0, 8}, {"r", "x.bin", 8, 4}};
+  Pieces want = p;
+  const uint64_t bigAt = kExternalAlignment, dAt = bigAt + 1048580;
+  want.graph[1] = field(5, pb::externalTensor("a", pb::kFloat, {2}, "out.data", "0", "8"));
+  want.graph[2] = field(5, pb::externalTensor("big", pb::kFloat, {262145}, "out.data", std::to_string(bigAt), "1048580"));
+  want.graph[4] = field(5, pb::externalTensor("d", pb::kFloat, {2}, "out.data", std::to_string(dAt), "8"));
+  want.graph.erase(want.graph.begin() + 5);
+  auto back = writeExpecting(in, e, want.bytes());
+  CHECK(back->graph().initializers.size() == 4);
+
+  auto planned = planModel(in.bytes.data(), in.bytes.size(), in.model(), e);
+  REQUIRE(planned.ok());
+  const WrittenData& d = planned->data;
+  CHECK(d.location == "out.data");
+  CHECK(d.sources == std::vector<std::string>{"x.bin", "sub/y.bin"});
+  CHECK(d.size == dAt + 8);
+  REQUIRE(d.pieces.size() == 4);
+  // a, copied from x.bin
+  CHECK((d.pieces[0].input && d.pieces[0].at == 0 && d.pieces[0].file == 0 && d.pieces[0].offset == 100 &&
+         d.pieces[0].length == 8));
+  // zeros up to the alignment, then big from sub/y.bin
+  CHECK((!d.pieces[1].input && d.pieces[1].at == 8 && d.pieces[1].length == bigAt - 8));
+  CHECK(std::all_of(d.pieces[1].bytes, d.pieces[1].bytes + d.pieces[1].length, [](uint8_t b) { return b == 0; }));
+  CHECK((d.pieces[2].input && d.pieces[2].at == bigAt && d.pieces[2].file == 1 && d.pieces[2].offset == 0));
+  // d: its new bytes; r: left out
+  REQUIRE((!d.pieces[3].input && d.pieces[3].at == dAt && d.pieces[3].length == 8));
+  float v[2];
+  std::memcpy(v, d.pieces[3].bytes, 8);
+  CHECK((v[0] == 5 && v[1] == 6));
+
+  // Without a data location the list is refused; a listed name must be an initializer.
+  GraphEdit bad;
+  bad.external = {{"a", "x.bin", 100, 8}};
+  auto out = in.write(bad);
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.error().code == ErrorCode::InvalidArgument);
+  bad.dataLocation = "out.data";
+  bad.external = {{"nope", "x.bin", 0, 8}};
+  out = in.write(bad);
+  REQUIRE_FALSE(out.ok());
+  CHECK_THAT(out.error().message, Catch::Contains("not an initializer"));
+}
+
+namespace {
+// External data files in memory, by normalised path; counts the bytes read of each.
+class MapExternal : public ExternalReader {
+ public:
+  std::map<std::string, std::vector<uint8_t>> files;
+  std::map<std::string, uint64_t> readBytes;
+  bool read(const std::string& path, uint64_t offset, uint8_t* dst, uint64_t length, std::string* why) override {
+    auto it = files.find(path);
+    if (it == files.end() || offset + length > it->second.size()) {
+      *why = "external data file '" + path + "' not found";
+      return false;
+    }
+    std::copy_n(it->second.data() + offset, length, dst);
+    readBytes[path] += length;
+    return true;
+  }
+};
+}  // namespace
+
+TEST_CASE("equalizing external data: the weights, factors and bytes of the inline model; only what CLE reads is read",
+          "[writer][cle]") {
+  // x -> MatMul A -> Sigmoid -> MatMul B -> Relu -> MatMul C -> y, as above: B and C are
+  // equalized, A is in no sequence. The same model with A, B, C (and a small bias) in w.bin.
+  constexpr int64_t n = 256;
+  std::vector<float> w[3] = {std::vector<float>(n * n), std::vector<float>(n * n), std::vector<float>(n * n)};
+  for (int64_t i = 0; i < n * n; ++i) {
+    w[0][i] = static_cast<float>((i * 37 % 101) - 50) / 50.0f;
+    w[1][i] = static_cast<float>((i * 53 % 97) - 48) / (i % n < 8 ? 2.0f : 40.0f);
+    w[2][i] = static_cast<float>((i * 71 % 89) - 44) / 44.0f;
+  }
+  std::vector<float> bias(n);
+  for (int64_t i = 0; i < n; ++i) bias[i] = static_cast<float>(i % 7) / 7.0f;
+  const char* names[3] = {"A", "B", "C"};
+  auto build = [&](bool external, std::vector<uint8_t>* file) {
+    pb::GraphBuilder g;
+    g.input("x", {1, n}).output("y", {1, n});
+    for (int k = 0; k < 3; ++k) {
+      if (!external) {
+        g.init(pb::floatTensor(names[k], {n, n}, w[k]));
+        continue;
+      }
+      const std::string raw = pb::floatBytes(w[k]);
+      g.init(
+          pb::externalTensor(names[k], pb::kFloat, {n, n}, "./w.bin", std::to_string(file->size()), std::to_string(raw.size())));
+      file->insert(file->end(), raw.begin(), raw.end());
+    }
+    if (external) {
+      const std::string raw = pb::floatBytes(bias);
+      g.init(pb::externalTensor("bias", pb::kFloat, {n}, "w.bin", std::to_string(file->size()), std::to_string(raw.size())));
+      file->insert(file->end(), raw.begin(), raw.end());
+    } else {
+      g.init(pb::floatTensor("bias", {n}, bias));
+    }
+    g.add(pb::node("MatMul", {"x", "A"}, {"a"}, "mmA"));
+    g.add(pb::node("Sigmoid", {"a"}, {"s"}, "sig"));
+    g.add(pb::node("MatMul", {"s", "B"}, {"b0"}, "mmB"));
+    g.add(pb::node("Add", {"b0", "bias"}, {"b"}, "addB"));
+    g.add(pb::node("Relu", {"b"}, {"r"}, "relu"));
+    g.add(pb::node("MatMul", {"r", "C"}, {"y"}, "mmC"));
+    return pb::toVec(pb::model(g.build()));
+  };
+  std::vector<uint8_t> dataFile;
+  const std::vector<uint8_t> inlineBytes = build(false, nullptr), extBytes = build(true, &dataFile);
+  auto inl = ql::cle::equalize(inlineBytes.data(), inlineBytes.size());
+  REQUIRE(inl.ok());
+  MapExternal files;
+  files.files["w.bin"] = dataFile;
+  ql::cle::ExternalIo io{&files, "eq.onnx.data"};
+  CountingReader in(extBytes);
+  std::vector<uint8_t> image(extBytes.size());
+  auto ext = ql::cle::equalize(in, extBytes.size(), image.data(), {}, {}, &io);
+  INFO((ext.ok() ? "" : ext.error().describe()));
+  REQUIRE(ext.ok());
+  REQUIRE(ext->report.layers.size() == 2);
+  for (size_t k = 0; k < 2; ++k) {
+    CHECK(ext->report.layers[k].name == inl->report.layers[k].name);
+    CHECK(ext->report.layers[k].outScale == inl->report.layers[k].outScale);
+    CHECK(ext->report.layers[k].inScale == inl->report.layers[k].inScale);
+  }
+  // Read: B and C (CLE changes them) and the small bias; A stays in the file.
+  CHECK(files.readBytes["w.bin"] == 2 * n * n * 4 + n * 4);
+  // The new data file: A copied through, B, C and the bias as the inline model writes them.
+  const WrittenData& d = ext->written.data;
+  CHECK(d.location == "eq.onnx.data");
+  CHECK(d.sources == std::vector<std::string>{"w.bin"});
+  const std::vector<uint8_t> inlineOut = inl->bytes(inlineBytes.data());
+  auto back = parseModel(inlineOut.data(), inlineOut.size());
+  REQUIRE(back.ok());
+  std::vector<uint8_t> data(d.size);
+  for (const auto& p : d.pieces) {
+    if (p.input)
+      std::copy_n(dataFile.data() + p.offset, p.length, data.data() + p.at);
+    else
+      std::copy_n(p.bytes, p.length, data.data() + p.at);
+  }
+  const std::vector<uint8_t> extOut = ext->bytes(extBytes.data());
+  auto extModel = parseModel(extOut.data(), extOut.size());
+  REQUIRE(extModel.ok());
+  for (const auto& t : back->graph.initializers) {
+    const Tensor* e = initializer(extModel->graph, t.name);
+    REQUIRE(e);
+    INFO(std::string(t.name));
+    if (!e->external) {  // a tensor CLE added stays inline
+      CHECK(std::equal(t.rawData.data, t.rawData.data + t.rawData.size, e->rawData.data, e->rawData.data + e->rawData.size));
+      continue;
+    }
+    auto ref = externalRef(*e);
+    REQUIRE(ref.ok());
+    CHECK(ref->location == "eq.onnx.data");
+    REQUIRE(ref->offset + ref->length <= data.size());
+    CHECK(std::equal(t.rawData.data, t.rawData.data + t.rawData.size, data.data() + ref->offset,
+                     data.data() + ref->offset + ref->length));
+  }
+
+  // A missing data file is MISSING_EXTERNAL_DATA naming it; nothing is planned.
+  MapExternal none;
+  ql::cle::ExternalIo missing{&none, "eq.onnx.data"};
+  CountingReader in2(extBytes);
+  auto lost = ql::cle::equalize(in2, extBytes.size(), image.data(), {}, {}, &missing);
+  REQUIRE_FALSE(lost.ok());
+  CHECK(lost.error().code == ErrorCode::MissingExternalData);
+  CHECK_THAT(lost.error().message, Catch::Contains("'w.bin'"));
+
+  // The data file's name must be a plain file name, when there is external data to write.
+  for (const char* bad : {"", "sub/eq.data", "..", "C:eq.data"}) {
+    ql::cle::ExternalIo named{&files, bad};
+    CountingReader in3(extBytes);
+    auto refused = ql::cle::equalize(in3, extBytes.size(), image.data(), {}, {}, &named);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::InvalidArgument);
+  }
+  ql::cle::ExternalIo unused{&files, "sub/eq.data"};
+  auto inlineStill = ql::cle::equalize(inlineBytes.data(), inlineBytes.size(), {}, &unused);
+  REQUIRE(inlineStill.ok());
+  CHECK(inlineStill->written.data.location.empty());
+  CHECK((inlineStill->bytes(inlineBytes.data()) == inl->bytes(inlineBytes.data())));
 }

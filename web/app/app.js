@@ -366,7 +366,14 @@ async function runEqualization() {
   if (!state.files) return;
   const done = await busy('Equalizing', async () => {
     // The written model comes back as a Blob built from its pieces (saved by the download button).
-    state.equalization = await engine.equalize(state.files, { ...equalizeOptions(), blob: true, onProgress });
+    // A model with external data comes back with its one new data file, `dataBlob`, named
+    // after the model's download name (the written model's external tensors point to it).
+    state.equalization = await engine.equalize(state.files, {
+      ...equalizeOptions(),
+      blob: true,
+      dataName: `${equalizedName()}.data`,
+      onProgress,
+    });
     for (const t of ['equalization', 'model', 'layer', 'graph']) state.dirty.add(t); // the verdicts say what CLE brings; the graph draws its sequences
   });
   if (done) showTab('equalization');
@@ -443,15 +450,24 @@ function download(blob, name) {
 
 const stem = (name) => name.replace(/\.onnx$/i, '');
 
+const equalizedName = () => `${stem(state.analysis.model.name)}.equalized.onnx`;
+
+// The equalized model, and with external data its data file beside it: two downloads,
+// to be kept in one folder.
 function downloadEqualized() {
   const eq = state.equalization;
-  download(eq.blob, `${stem(state.analysis.model.name)}.equalized.onnx`);
+  download(eq.blob, equalizedName());
+  if (eq.dataBlob) download(eq.dataBlob, eq.dataName);
 }
 
 // The equalized model without a download: opened as the model, or compared with the original.
-const equalizedFile = () => new File([state.equalization.blob], `${stem(state.analysis.model.name)}.equalized.onnx`);
-const openEqualized = () => openPicked([equalizedFile()]);
-const compareEqualized = () => runCompare([equalizedFile()]);
+const equalizedFiles = () => {
+  const eq = state.equalization;
+  const model = new File([eq.blob], equalizedName());
+  return eq.dataBlob ? [model, new File([eq.dataBlob], eq.dataName)] : [model];
+};
+const openEqualized = () => openPicked(equalizedFiles());
+const compareEqualized = () => runCompare(equalizedFiles());
 
 // The report is built by the package's saveReport(), from this page's own style sheet
 // and main script.

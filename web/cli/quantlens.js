@@ -569,6 +569,8 @@ async function runEqualize(opts) {
       ? await analyze(opts.output ?? full.bytes, {
           blockSize: opts.blockSize,
           layers: opts.layersRe,
+          // without -o, the new data file in memory (with -o it is read beside the model)
+          ...(full.dataBytes ? { externalData: { [full.dataName]: full.dataBytes } } : {}),
           onProgress: p.onProgress('equalized model'),
         })
       : null;
@@ -577,9 +579,10 @@ async function runEqualize(opts) {
   let wrote = '';
   if (opts.output) {
     wrote = full.summary.changed ? `Wrote ${opts.output} (${full.size} bytes).` : `Wrote an unchanged copy to ${opts.output}.`;
+    if (full.dataOutput) wrote += ` Its external data: ${full.dataOutput} (${full.dataSize} bytes).`;
   }
   if (opts.format === 'json') {
-    const { bytes, blob, ...report } = result;
+    const { bytes, blob, dataBytes, dataBlob, ...report } = result;
     write(JSON.stringify(toJSON({ ...report, output: opts.output ?? null })));
   } else if (opts.format === 'csv') {
     process.stdout.write(equalizationCsv(result));

@@ -5,7 +5,7 @@ import { copyStats, copyViews } from './analyze.js';
 import { loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
 import { isNode, nodeImport } from './node.js';
-import { checkAbort, coreReader, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import { checkAbort, coreReader, externalReaderSync, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export const CLE_SCHEMA = 'quantlens.equalization/1';
 
@@ -51,7 +51,8 @@ export async function emitPieces(eq, input, put, { signal, onProgress } = {}) {
       for (let at = 0; at < length; at += CHUNK) {
         checkAbort(signal);
         const n = Math.min(CHUNK, length - at);
-        await put(view ? view.subarray(at, at + n) : await input(start + at, n));
+        // p.location: a piece of an external data file (the written data file's pieces)
+        await put(view ? view.subarray(at, at + n) : await input(start + at, n, p.location));
         done += n;
         if (onProgress) onProgress({ phase: 'write', done, total });
       }
@@ -62,26 +63,43 @@ export async function emitPieces(eq, input, put, { signal, onProgress } = {}) {
 // Writes the pieces to a file at `path` (Node): to PATH.PID.tmp, renamed to PATH once
 // whole, so a failure or a cancel leaves no output file (and removes the temporary one).
 export async function writeFile(path, emit) {
+  await writeFiles([[path, emit]]);
+}
+
+// Writes several files as writeFile does, each to its temporary name; all are renamed
+// once every one is whole, and a failure or a cancel removes every temporary file.
+export async function writeFiles(files) {
   const fs = await nodeImport('fs');
-  const tmp = `${path}.${process.pid}.tmp`;
-  let fd;
+  const tmps = [];
+  let current = null;
   try {
-    fd = fs.openSync(tmp, 'w');
+    for (const [path, emit] of files) {
+      current = path;
+      const tmp = `${path}.${process.pid}.tmp`;
+      let fd;
+      try {
+        fd = fs.openSync(tmp, 'w');
+      } catch (e) {
+        throw new QuantLensError('IO_ERROR', `cannot write ${path}: ${e.message}`, { cause: e });
+      }
+      tmps.push(tmp);
+      try {
+        await emit((view) => {
+          for (let off = 0; off < view.length;) off += fs.writeSync(fd, view, off, view.length - off);
+        });
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    for (let i = 0; i < files.length; ++i) {
+      current = files[i][0];
+      fs.renameSync(tmps[i], files[i][0]);
+      tmps[i] = null;
+    }
   } catch (e) {
-    throw new QuantLensError('IO_ERROR', `cannot write ${path}: ${e.message}`, { cause: e });
-  }
-  try {
-    await emit((view) => {
-      for (let off = 0; off < view.length;) off += fs.writeSync(fd, view, off, view.length - off);
-    });
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    for (const tmp of tmps) if (tmp) fs.rmSync(tmp, { force: true });
     if (e instanceof QuantLensError) throw e;
-    throw new QuantLensError('IO_ERROR', `cannot write ${path}: ${e.message}`, { cause: e });
+    throw new QuantLensError('IO_ERROR', `cannot write ${current}: ${e.message}`, { cause: e });
   }
 }
 
@@ -113,30 +131,60 @@ export async function writeStream(stream, emit) {
  * else one Uint8Array. Returns { bytes, file }: file is the path or the Blob. Progress
  * 'write' for a file, a stream or a Blob; copying into `bytes` is not a step of its own.
  */
-export async function deliverWritten(written, input, { output, blob, signal, onProgress }) {
-  const emit = (put, report = true) => emitPieces(written, input, put, { signal, onProgress: report ? onProgress : null });
-  let bytes = null;
-  let file = null;
-  if (typeof output === 'string') {
-    await writeFile(output, emit);
-    file = output;
-  } else if (output !== undefined) {
-    await writeStream(output, emit);
-  } else if (blob) {
+export async function deliverWritten(written, input, { output, blob, signal, onProgress }, data = null) {
+  const emitOf =
+    (w, read) =>
+    (put, report = true) =>
+      emitPieces(w, read, put, { signal, onProgress: report ? onProgress : null });
+  const emit = emitOf(written, input);
+  // data: { written, input, path } the external data file written beside the model
+  const emitData = data && emitOf(data.written, data.input);
+  const toBlob = async (e) => {
     let b = new Blob([], { type: 'application/octet-stream' });
-    await emit((view) => {
+    await e((view) => {
       b = new Blob([b, view], { type: 'application/octet-stream' }); // each part copied as it comes
     });
-    file = b;
-  } else {
-    bytes = new Uint8Array(written.size());
+    return b;
+  };
+  const toBytes = async (w, e) => {
+    const out = new Uint8Array(w.size());
     let at = 0;
-    await emit((view) => {
-      bytes.set(view, at);
+    await e((view) => {
+      out.set(view, at);
       at += view.length;
     }, false);
+    return out;
+  };
+  let bytes = null;
+  let file = null;
+  let dataFile = null;
+  if (typeof output === 'string') {
+    // The data file first, then the model; both renamed once whole.
+    await writeFiles(
+      data
+        ? [
+            [data.path, emitData],
+            [output, emit],
+          ]
+        : [[output, emit]],
+    );
+    file = output;
+    dataFile = data ? data.path : null;
+  } else if (output !== undefined) {
+    if (data)
+      throw new QuantLensError(
+        'INVALID_ARGUMENT',
+        'this model has external data, written as a data file beside the model: give output as a file path, or blob: true',
+      );
+    await writeStream(output, emit);
+  } else if (blob) {
+    if (data) dataFile = await toBlob(emitData);
+    file = await toBlob(emit);
+  } else {
+    if (data) dataFile = await toBytes(data.written, emitData);
+    bytes = await toBytes(written, emit);
   }
-  return { bytes, file };
+  return { bytes, file, dataFile };
 }
 
 /**
@@ -154,7 +202,7 @@ export async function deliverWritten(written, input, { output, blob, signal, onP
  *            biasAbsorptions, summary }
  */
 export async function equalize(source, options = {}) {
-  const { signal, onProgress, output, blob } = options;
+  const { signal, onProgress, output, blob, dataName } = options;
   if (output !== undefined && !(typeof output === 'string' && output) && !isWritable(output))
     throw new QuantLensError('INVALID_ARGUMENT', 'output must be a file path or a Node Writable stream');
   if (output !== undefined && !isNode)
@@ -162,10 +210,20 @@ export async function equalize(source, options = {}) {
   if (blob !== undefined && typeof blob !== 'boolean') throw new QuantLensError('INVALID_ARGUMENT', 'blob must be true or false');
   if (blob && output !== undefined) throw new QuantLensError('INVALID_ARGUMENT', 'give either output or blob, not both');
   if (blob && typeof Blob !== 'function') throw new QuantLensError('INVALID_ARGUMENT', 'blob: true needs a Blob implementation');
+  if (
+    dataName !== undefined &&
+    !(typeof dataName === 'string' && dataName && !/[/\\\0]/.test(dataName) && dataName !== '.' && dataName !== '..')
+  )
+    throw new QuantLensError('INVALID_ARGUMENT', 'dataName must be a plain file name (no folder)');
   checkAbort(signal);
   const core = await loadCore();
   const opts = coreOptions(core, options);
   const src = await openSource(core, source);
+  const pathMod = typeof output === 'string' ? await nodeImport('path') : null;
+  // The new external data file's name, beside the written model (used only when the model has external data).
+  const dataLocation =
+    dataName ?? (pathMod ? `${pathMod.basename(output)}.data` : `${src.name.replace(/\.onnx$/i, '')}.equalized.onnx.data`);
+  const external = await externalReaderSync(core, options.externalData, src.dir);
   let ptr = 0;
   let scratch = 0;
   let eq = null;
@@ -177,11 +235,11 @@ export async function equalize(source, options = {}) {
       // are read again, a chunk at a time, when written.
       if (onProgress) onProgress({ phase: 'read', done: 0, total: src.size });
       const reader = coreReader(src, onProgress);
-      const made = core.equalizeStreamed(src.size, reader.read, opts);
+      const made = core.equalizeStreamed(src.size, reader.read, opts, external.read, dataLocation);
       reader.check(made);
+      external.check(made);
       eq = unwrap(made, src.name);
       if (onProgress) onProgress({ phase: 'equalize', done: 1, total: 1 });
-      scratch = heapAlloc(core, Math.min(CHUNK, src.size));
       input = async (offset, length) => {
         await src.readInto(offset, length, scratch);
         return core.HEAPU8.subarray(scratch, scratch + length);
@@ -192,11 +250,26 @@ export async function equalize(source, options = {}) {
       ptr = await readWholeIntoHeap(core, src, { onProgress, signal });
       checkAbort(signal);
       if (onProgress) onProgress({ phase: 'equalize', done: 0, total: 1 });
-      eq = unwrap(core.equalize(ptr, src.size, opts), src.name);
+      const made = core.equalize(ptr, src.size, opts, external.read, dataLocation);
+      external.check(made);
+      eq = unwrap(made, src.name);
       input = async (offset, length) => core.HEAPU8.subarray(ptr + offset, ptr + offset + length);
     }
     const size = eq.size();
-    const { bytes, file } = await deliverWritten(eq, input, { output, blob, signal, onProgress });
+    const hasData = eq.dataLocation() !== '';
+    // One scratch buffer for the pieces copied through from the model file or a data file.
+    const need = Math.min(CHUNK, Math.max(src.sync ? src.size : 0, hasData ? eq.dataSize() : 0));
+    if (need) scratch = heapAlloc(core, need);
+    const data = hasData && {
+      written: { size: () => eq.dataSize(), pieces: () => eq.dataPieces() },
+      input: async (offset, length, location) => {
+        const why = external.read(location, offset, length, scratch);
+        if (why) external.check(null);
+        return core.HEAPU8.subarray(scratch, scratch + length);
+      },
+      path: pathMod ? pathMod.join(pathMod.dirname(output), eq.dataLocation()) : null,
+    };
+    const { bytes, file, dataFile } = await deliverWritten(eq, input, { output, blob, signal, onProgress }, data || null);
     const r = eq.report();
     const layers = r.layers.map((l) => {
       const [outScale, inScale, absorbed] = copyViews([l.outScale, l.inScale, l.absorbed]);
@@ -224,6 +297,18 @@ export async function equalize(source, options = {}) {
       bytes,
       blob: blob ? file : null,
       output: typeof output === 'string' ? output : null,
+      // Only for a model with external data: the one new data file that the written model's
+      // external tensors point to, its name (beside the model), size, and the file as bytes,
+      // a Blob, or the path written (the others null).
+      ...(hasData
+        ? {
+            dataName: eq.dataLocation(),
+            dataSize: eq.dataSize(),
+            dataBytes: !blob && output === undefined ? dataFile : null,
+            dataBlob: blob ? dataFile : null,
+            dataOutput: typeof output === 'string' ? dataFile : null,
+          }
+        : {}),
       layersSeen: r.layersSeen,
       layers,
       sequences: r.sequences.map((s) => ({ ...s, layers: s.layers.map((k) => layers[k].name) })),
@@ -240,6 +325,7 @@ export async function equalize(source, options = {}) {
     if (eq) eq.delete();
     if (ptr) core._free(ptr);
     if (scratch) core._free(scratch);
+    external.close();
     src.close();
   }
 }

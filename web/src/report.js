@@ -110,7 +110,7 @@ export function reportData({
 }) {
   const data = { version, savedAt, analysis };
   if (equalization) {
-    const { bytes, blob, ...eq } = equalization;
+    const { bytes, blob, dataBytes, dataBlob, ...eq } = equalization; // the written files stay out of the report
     data.equalization = eq;
   }
   if (comparison) Object.assign(data, { comparison, analysisB });

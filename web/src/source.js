@@ -251,11 +251,6 @@ export function externalFiles(core, externalData, dir) {
   const map = typeof externalData === 'function' ? null : externalData || {};
   const fds = new Map();
   const missing = (msg) => new QuantLensError('MISSING_EXTERNAL_DATA', msg);
-  const unsafe = (msg) =>
-    new QuantLensError(
-      'UNSAFE_EXTERNAL_DATA',
-      `${msg}: external data must be a file inside the model's folder, so nothing was read`,
-    );
   const range = (location, size, offset, length) => {
     if (offset + length > size)
       throw missing(`external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`);
@@ -287,39 +282,7 @@ export function externalFiles(core, externalData, dir) {
       }
       if (dir != null && isNode) {
         const { fs, path } = await nodeModules();
-        let fd = fds.get(rel);
-        if (fd === undefined) {
-          // The core refused absolute paths and '..' escapes; links are resolved here.
-          if (path.isAbsolute(rel) || rel.split('/').includes('..') || rel.includes('\0')) {
-            throw unsafe(`external data location '${location}' is outside the model's folder`);
-          }
-          let real;
-          let realDir;
-          try {
-            realDir = fs.realpathSync(dir);
-            real = fs.realpathSync(path.join(dir, rel));
-          } catch {
-            throw missing(`external data file '${location}' not found beside the model`);
-          }
-          const inside = path.relative(realDir, real);
-          if (!inside || inside.startsWith('..') || path.isAbsolute(inside)) {
-            throw unsafe(
-              `external data location '${location}' is a symbolic link that leads outside the model's folder (to ${real})`,
-            );
-          }
-          try {
-            fd = fs.openSync(real, 'r');
-          } catch {
-            throw missing(`external data file '${location}' could not be opened`);
-          }
-          if (!fs.fstatSync(fd).isFile()) {
-            fs.closeSync(fd);
-            throw unsafe(`external data location '${location}' is not a regular file`);
-          }
-          fds.set(rel, fd);
-        }
-        range(location, fs.fstatSync(fd).size, offset, length);
-        if (!readFdInto(fs, core, fd, offset, length, ptr)) throw missing(`external file '${location}' ended early`);
+        readBesideInto({ fs, path, core, fds, dir }, location, rel, offset, length, ptr);
         return;
       }
       throw missing(`external data file '${location}' was not provided`);
@@ -330,4 +293,138 @@ export function externalFiles(core, externalData, dir) {
       for (const fd of fds.values()) fs.closeSync(fd);
     },
   };
+}
+
+const missingData = (msg) => new QuantLensError('MISSING_EXTERNAL_DATA', msg);
+const unsafeData = (msg) =>
+  new QuantLensError(
+    'UNSAFE_EXTERNAL_DATA',
+    `${msg}: external data must be a file inside the model's folder, so nothing was read`,
+  );
+
+// Node: reads [offset, offset + length) of the external file `rel` (normalised) beside the
+// model in `dir` into the heap, synchronously; the file is opened once (kept in `fds`), and
+// only if its real path (symbolic links resolved) is a regular file inside the model's real folder.
+function readBesideInto({ fs, path, core, fds, dir }, location, rel, offset, length, ptr) {
+  let fd = fds.get(rel);
+  if (fd === undefined) {
+    // The core refused absolute paths and '..' escapes; links are resolved here.
+    if (path.isAbsolute(rel) || rel.split('/').includes('..') || rel.includes('\0')) {
+      throw unsafeData(`external data location '${location}' is outside the model's folder`);
+    }
+    let real;
+    let realDir;
+    try {
+      realDir = fs.realpathSync(dir);
+      real = fs.realpathSync(path.join(dir, rel));
+    } catch {
+      throw missingData(`external data file '${location}' not found beside the model`);
+    }
+    const inside = path.relative(realDir, real);
+    if (!inside || inside.startsWith('..') || path.isAbsolute(inside)) {
+      throw unsafeData(
+        `external data location '${location}' is a symbolic link that leads outside the model's folder (to ${real})`,
+      );
+    }
+    try {
+      fd = fs.openSync(real, 'r');
+    } catch {
+      throw missingData(`external data file '${location}' could not be opened`);
+    }
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw unsafeData(`external data location '${location}' is not a regular file`);
+    }
+    fds.set(rel, fd);
+  }
+  const size = fs.fstatSync(fd).size;
+  if (offset + length > size)
+    throw missingData(`external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`);
+  if (!readFdInto(fs, core, fd, offset, length, ptr)) throw missingData(`external file '${location}' ended early`);
+}
+
+/**
+ * External data read synchronously, as the core's equalize reads it: `read(path, offset,
+ * length, ptr)` fills the heap and returns '' or, when it cannot, why (and keeps the first
+ * error, which `check(made)` throws once the core has returned, releasing `made`). `path` is
+ * the location as the core normalised it. Sources as for externalFiles(): `externalData`
+ * {location: bytes | Blob} (a Blob only where FileReaderSync exists: in a worker), or a
+ * function (location, offset, length) => bytes that answers at once (a promise is refused:
+ * UNSUPPORTED), else, under Node, the files beside a model read from a path (`dir`).
+ */
+export async function externalReaderSync(core, externalData, dir) {
+  const node = dir != null && isNode ? await nodeModules() : null;
+  const fds = new Map();
+  const map = externalData && typeof externalData === 'object' ? externalData : null;
+  const own = (key) => (map && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined);
+  const FRS = typeof FileReaderSync === 'function' ? FileReaderSync : null;
+  const reader = {
+    error: null,
+    read: (location, offset, length, ptr) => {
+      try {
+        let entry = own(location);
+        if (typeof externalData === 'function') {
+          // only a function that answers at once (the worker's, over the files picked)
+          entry = externalData(location, offset, length);
+          if (entry && typeof entry.then === 'function')
+            throw new QuantLensError(
+              'UNSUPPORTED',
+              `equalize() reads external data synchronously: give externalData as {location: bytes | Blob}, or a function that returns the bytes, not a promise (needed: '${location}')`,
+            );
+          const got = toBytes(entry);
+          if (!got || got.length !== length)
+            throw missingData(`external data '${location}' bytes ${offset}..${offset + length} were not provided`);
+          core.HEAPU8.set(got, ptr);
+          return '';
+        }
+        const range = (size) => {
+          if (offset + length > size)
+            throw missingData(
+              `external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`,
+            );
+        };
+        const bytes = entry !== undefined ? toBytes(entry) : null;
+        if (bytes) {
+          range(bytes.length);
+          core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr);
+        } else if (entry !== undefined && isBlob(entry)) {
+          if (!FRS)
+            throw new QuantLensError(
+              'UNSUPPORTED',
+              `external data '${location}' is a Blob, which only a worker can read synchronously: equalize it in a worker (createWorkerClient)`,
+            );
+          range(entry.size);
+          for (let done = 0; done < length; done += BLOB_SLICE) {
+            const n = Math.min(BLOB_SLICE, length - done);
+            core.HEAPU8.set(
+              new Uint8Array(new FRS().readAsArrayBuffer(entry.slice(offset + done, offset + done + n))),
+              ptr + done,
+            );
+          }
+        } else if (node) {
+          readBesideInto({ ...node, core, fds, dir }, location, location, offset, length, ptr);
+        } else {
+          throw missingData(`external data file '${location}' was not provided`);
+        }
+        return '';
+      } catch (e) {
+        const err =
+          e instanceof QuantLensError
+            ? e
+            : new QuantLensError('IO_ERROR', `external data '${location}': ${e.message}`, { cause: e });
+        if (!reader.error) reader.error = err;
+        return err.message || 'could not be read';
+      }
+    },
+    check(made) {
+      if (!reader.error) return;
+      if (made && !isCoreError(made)) made.delete();
+      throw reader.error;
+    },
+    close() {
+      if (node) for (const fd of fds.values()) node.fs.closeSync(fd);
+      fds.clear();
+    },
+  };
+  return reader;
 }

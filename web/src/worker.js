@@ -33,7 +33,8 @@ import { findExternal, pickedEntries } from './picked.js';
 // A picked entry {file, path} (a file of a folder picked or dropped) or a bare source.
 const isEntry = (f) => f && typeof f === 'object' && f.file && typeof f.path === 'string';
 
-function sourceOption(files, externalData) {
+// `sync`: the external data read synchronously (equalize reads it so), with FileReaderSync.
+function sourceOption(files, externalData, { sync = false } = {}) {
   const list = Array.isArray(files) ? files : [files];
   if (!list.length || list[0] == null) throw new QuantLensError('INVALID_ARGUMENT', 'no model given');
   // Bytes carry no name: entries are made of the named ones (File, {file, path}).
@@ -42,6 +43,20 @@ function sourceOption(files, externalData) {
   const model = entries.find((e) => /\.onnx$/i.test(e.path)) || entries[0];
   if (externalData && typeof externalData === 'object') return { model: model.file, externalData };
   if (entries.length < 2) return { model: model.file, externalData: undefined };
+  if (sync) {
+    return {
+      model: model.file,
+      externalData: (location, offset, length) => {
+        const file = findExternal(entries, model, location).file;
+        if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) {
+          const bytes =
+            file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+          return bytes.subarray(offset, offset + length);
+        }
+        return new Uint8Array(new FileReaderSync().readAsArrayBuffer(file.slice(offset, offset + length)));
+      },
+    };
+  }
   return {
     model: model.file,
     externalData: async (location, offset, length) => {
@@ -61,9 +76,13 @@ async function run(cmd, data, options) {
     const a = sourceOption(data.files, options.externalData);
     return analyze(a.model, { ...options, externalData: a.externalData });
   }
-  if (cmd === 'equalize' || cmd === 'compressibility' || cmd === 'compress') {
+  if (cmd === 'equalize') {
+    const a = sourceOption(data.files, options.externalData, { sync: typeof FileReaderSync === 'function' });
+    return equalize(a.model, { ...options, externalData: a.externalData });
+  }
+  if (cmd === 'compressibility' || cmd === 'compress') {
     const { externalData, ...rest } = options;
-    const fn = { equalize, compressibility, compress }[cmd];
+    const fn = { compressibility, compress }[cmd];
     return fn(sourceOption(data.files, externalData).model, rest);
   }
   if (cmd === 'compare') {
@@ -94,7 +113,8 @@ export function serve(scope = self) {
       if (cmd === 'analyze' && data.streamLayers) options.onLayer = (layer, info) => post({ type: 'layer', layer, info });
       const result = await run(cmd, data, options);
       // A written model's bytes move to the page rather than being copied.
-      post({ type: 'result', result }, result && result.bytes instanceof Uint8Array ? [result.bytes.buffer] : []);
+      const moved = result ? [result.bytes, result.dataBytes].filter((b) => b instanceof Uint8Array).map((b) => b.buffer) : [];
+      post({ type: 'result', result }, moved);
     } catch (e) {
       const error = {
         code: (e && e.code) || 'INTERNAL',

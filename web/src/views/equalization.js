@@ -11,7 +11,8 @@
 //                             after, as a number; also data-before, data-before-int4, data-after-int4)
 //   layer picker              select[data-action="select-layer"]
 //   download                  button[data-action="download-equalized"], only when onDownload is given
-//                             and something changed; it calls onDownload()
+//                             and something changed; it calls onDownload() (its text names the data
+//                             file too when the model has external data: dataName)
 //   stops                     [data-stop] per stop, its text contains the reason
 //   sequences                 li[data-sequence]
 // Every string from the model (layer, node, model names) is written with textContent.
@@ -219,12 +220,14 @@ function header(parent, eq, { onDownload, onAnalyze, onCompare }) {
   if (typeof onDownload === 'function' && changed) {
     const bytes = eq.size ?? eq.bytes?.length;
     const size = bytes ? ` (${formatCount(bytes)}B)` : '';
+    // A model with external data downloads with its one new data file.
+    const data = eq.dataName ? ` and its data file ${eq.dataName} (${formatCount(eq.dataSize)}B)` : '';
     head
       .append('button')
       .attr('type', 'button')
       .attr('class', 'ql-eq-download')
       .attr('data-action', 'download-equalized')
-      .text(`Download equalized model${size}`)
+      .text(`Download equalized model${size}${data}`)
       .on('click', () => onDownload());
   }
   // The equalized model, opened in this page without a download: analysed as a model of its
