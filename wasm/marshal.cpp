@@ -30,11 +30,15 @@ val errorValue(const Error& e) {
   return o;
 }
 
-val piecesValue(const onnx::WrittenModel& w) {
+namespace {
+// A written file's pieces: runs of an input file (named by `sources` when there are
+// several, as for a data file) or bytes in the heap.
+val piecesOf(const std::vector<onnx::Piece>& pieces, const std::vector<std::string>* sources) {
   val out = val::array();
-  for (const onnx::Piece& p : w.pieces) {
+  for (const onnx::Piece& p : pieces) {
     val o = val::object();
     if (p.input) {
+      if (sources) o.set("location", (*sources)[p.file]);
       o.set("offset", static_cast<double>(p.offset));
       o.set("length", static_cast<double>(p.length));
     } else {
@@ -44,22 +48,11 @@ val piecesValue(const onnx::WrittenModel& w) {
   }
   return out;
 }
+}  // namespace
 
-val dataPiecesValue(const onnx::WrittenData& w) {
-  val out = val::array();
-  for (const onnx::Piece& p : w.pieces) {
-    val o = val::object();
-    if (p.input) {
-      o.set("location", w.sources[p.file]);
-      o.set("offset", static_cast<double>(p.offset));
-      o.set("length", static_cast<double>(p.length));
-    } else {
-      o.set("bytes", val(emscripten::typed_memory_view(static_cast<size_t>(p.length), p.bytes)));
-    }
-    out.call<void>("push", o);
-  }
-  return out;
-}
+val piecesValue(const onnx::WrittenModel& w) { return piecesOf(w.pieces, nullptr); }
+
+val dataPiecesValue(const onnx::WrittenData& w) { return piecesOf(w.pieces, &w.sources); }
 
 val modelValue(const onnx::Model& m, size_t bytes) {
   val o = val::object();
