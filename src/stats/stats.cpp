@@ -17,6 +17,11 @@ typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 
 inline v4f splat(float x) { return v4f{x, x, x, x}; }
+inline v4f vload(const float* q) {
+  v4f v;
+  std::memcpy(&v, q, 16);
+  return v;
+}
 inline v4f vmin(v4f a, v4f b) { return b < a ? b : a; }
 // Written as the patterns of WASM's f32x4.pmin / f32x4.pmax (one instruction each).
 inline v4f vmax(v4f a, v4f b) { return a < b ? b : a; }
@@ -161,18 +166,71 @@ QL_HOT void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double*
   }
 }
 
+inline float hmin4(v4f v) { return std::min(std::min(v[0], v[1]), std::min(v[2], v[3])); }
+inline float hmax4(v4f v) { return std::max(std::max(v[0], v[1]), std::max(v[2], v[3])); }
+
+// pass1Run and the block absMax of one block size B at once (run mode), when the run
+// starts 4-aligned within its blocks (k0 % 4 == 0) and B % 4 == 0, so that no vector
+// straddles two blocks. Each block's min and max are kept apart and merged where it
+// ends; its absMax is max(max, -min). Min and max are exact in any order and the sums
+// group the values as pass1Run does (the same vectors, flushed at the same counts), so
+// the results are pass1Run's and blockRun1's bits, with each value loaded once.
+template <class E>
+QL_HOT void pass1RunBlocks(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, float* amax, float* mn, float* mx,
+                           double* sum) {
+  const float inf = std::numeric_limits<float>::infinity();
+  v4f vmn = splat(inf), vmx = splat(-inf), vs = splat(0);
+  double s = 0;
+  int k = 0;
+  uint64_t i = 0;
+  while (i + 4 <= n) {
+    const uint64_t b = (k0 + i) / B, end = std::min(n, (b + 1) * B - k0);
+    v4f bmn = splat(inf), bmx = splat(-inf);
+    for (; i + 4 <= end; i += 4) {
+      const v4f x = E::load4(p + E::kSize * i);
+      bmn = vmin(bmn, x);
+      bmx = vmax(bmx, x);
+      vs += x;
+      if (++k == kFlush) {
+        s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]);
+        vs = splat(0);
+        k = 0;
+      }
+    }
+    vmn = vmin(vmn, bmn);
+    vmx = vmax(vmx, bmx);
+    amax[b] = std::max(amax[b], std::max(hmax4(bmx), -hmin4(bmn)));
+  }
+  if (n >= 4) {
+    s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]);
+    *mn = std::min(*mn, hmin4(vmn));
+    *mx = std::max(*mx, hmax4(vmx));
+    *sum += s;
+  }
+  for (; i < n; ++i) {
+    const float x = E::load1(p + E::kSize * i);
+    *mn = std::min(*mn, x);
+    *mx = std::max(*mx, x);
+    *sum += x;
+    float& a = amax[(k0 + i) / B];
+    a = std::max(a, std::fabs(x));
+  }
+}
+
 // Row mode (inner == 1): a row holds one value of each of n consecutive channels.
 // Over a tile of `nr` rows `stride` bytes apart, each group of 4 channels keeps its
 // min, max and partial sums in registers down the rows: every channel sees its rows
 // in the same order and through the same operations as a row at a time, so the
 // results are the same bits; only the loads and stores of the accumulators go.
 template <class E>
-QL_HOT void pass1Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, float* mn, float* mx, float* ps) {
+QL_HOT void pass1Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, float* mn, float* mx, float* ps,
+                      float* amax) {
+  // amax (when given): the block absMax of these rows' block, which they all lie in; a
+  // tile's own min and max give it as max(max, -min), with no load of its own.
+  const float inf = std::numeric_limits<float>::infinity();
   uint64_t c = 0;
   for (; c + 4 <= n; c += 4) {
-    v4f a, b, s;
-    std::memcpy(&a, mn + c, 16);
-    std::memcpy(&b, mx + c, 16);
+    v4f a = splat(inf), b = splat(-inf), s;
     std::memcpy(&s, ps + c, 16);
     const uint8_t* p = row0 + E::kSize * c;
     for (uint64_t r = 0; r < nr; ++r, p += stride) {
@@ -181,9 +239,14 @@ QL_HOT void pass1Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_
       b = vmax(b, x);
       s += x;
     }
-    std::memcpy(mn + c, &a, 16);
-    std::memcpy(mx + c, &b, 16);
     std::memcpy(ps + c, &s, 16);
+    const v4f lo = vmin(vload(mn + c), a), hi = vmax(vload(mx + c), b);
+    std::memcpy(mn + c, &lo, 16);
+    std::memcpy(mx + c, &hi, 16);
+    if (amax) {
+      const v4f m = vmax(vload(amax + c), vmax(b, -a));
+      std::memcpy(amax + c, &m, 16);
+    }
   }
   for (; c < n; ++c) {
     const uint8_t* p = row0 + E::kSize * c;
@@ -192,9 +255,33 @@ QL_HOT void pass1Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_
       mn[c] = std::min(mn[c], x);
       mx[c] = std::max(mx[c], x);
       ps[c] += x;
+      if (amax) amax[c] = std::max(amax[c], std::fabs(x));
     }
   }
 }
+
+// ---- block-wise INT4 helpers -------------------------------------------------------
+
+typedef double v4d __attribute__((vector_size(32)));
+
+inline v4f vabs(v4f x) { return vmax(x, -x); }
+inline float hmax(v4f v) { return std::max(std::max(v[0], v[1]), std::max(v[2], v[3])); }
+inline double hsum(const v4d& v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+// One block's quantization parameters: 4 bits, the zero-scale rule of the other schemes.
+inline void blockParams(float absMax, float* inv, float* scale) {
+  const float sc = symmetricScale(absMax, 4);
+  float iv = sc > 0 ? 1.0f / sc : 0.0f;
+  if (!std::isfinite(iv)) iv = 0.0f;
+  *inv = iv;
+  *scale = iv == 0.0f ? 0.0f : sc;
+}
+
+// The error of x quantized with one block's parameters. As for the other schemes
+// (fakeQuant) the clamp to [-7, 7] never binds, so it is left out: the scale is the
+// block's own absMax / 7, and where that is subnormal enough to be imprecise its
+// inverse overflows and blockParams gives inv = 0 (every value's error is itself).
+inline v4f blockError(v4f x, v4f inv, v4f s) { return x - roundEven(x * inv) * s; }
 
 // ---- pass 2: deviation, signal, quantization noise, histogram -------------------
 
@@ -212,7 +299,7 @@ struct Hist {
   int32_t last;
   uint32_t* counts;  // 4 interleaved sub-histograms: counts[lane * bins + bin]
   int32_t bins;
-  inline void add4(v4f x) {
+  inline void add4(v4f x) const {
     v4f h = (x - lo) * hs;
     v4i b = __builtin_convertvector(h, v4i);  // h >= 0: x >= lo holds exactly
     b = b > last ? last : b;
@@ -222,7 +309,7 @@ struct Hist {
     ++counts[3 * bins + b[3]];
   }
   // The first `lanes` lanes only (a zero-padded tail).
-  inline void addPartial(v4f x, int lanes) {
+  inline void addPartial(v4f x, int lanes) const {
     v4f h = (x - lo) * hs;
     v4i b = __builtin_convertvector(h, v4i);
     b = b > last ? last : b;
@@ -282,12 +369,14 @@ QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* h
     a5 += e * e;
   };
   const v4f all = splat(1.0f);
+  const bool useHist = hist != nullptr;
+  const Hist hl = useHist ? *hist : Hist{};  // a local copy: the counts it stores cannot alias it
   uint64_t i = 0;
   int k = 0;
   for (; i + 4 <= n; i += 4) {
     const v4f x = E::load4(p + E::kSize * i);
     step(x, all, 4);
-    if (hist) hist->add4(x);
+    if (useHist) hl.add4(x);
     if (++k == kFlush) {
       flush();
       k = 0;
@@ -297,7 +386,7 @@ QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* h
     const int lanes = static_cast<int>(n - i);
     const v4f x = E::partial(p + E::kSize * i, lanes);
     step(x, laneMask(lanes), lanes);
-    if (hist) hist->addPartial(x, lanes);
+    if (useHist) hl.addPartial(x, lanes);
   }
   flush();
 }
@@ -312,60 +401,88 @@ struct RowArrays {
   uint64_t stride;     // padded channel count
 };
 
-inline v4f vload(const float* q) {
-  v4f v;
-  std::memcpy(&v, q, 16);
-  return v;
-}
 template <class E>
 inline v4f loadRow(const uint8_t* row, uint64_t c, uint64_t n, int* lanes) {
   *lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
   return *lanes == 4 ? E::load4(row + E::kSize * c) : E::partial(row + E::kSize * c, *lanes);
 }
 
+// Row mode, pass 2: block-wise INT4 of two block sizes swept with the other schemes,
+// over rows that lie in one block of each: per channel the block's parameters, and the
+// float sums of the squared errors (added into the double sums where a block ends).
+struct RowBlocks {
+  const float *invA, *scaleA, *invB, *scaleB;  // [channel]
+  float *partA, *partB;                        // [channel]
+};
+
 // Row mode, pass 2, over a tile of `nr` rows `stride` bytes apart, a group of 4 channels at a
 // time with its parameters and partial sums in registers down the rows: per channel
 // the same operations in the same row order as a row at a time, so the same bits.
-template <class E>
-QL_HOT void pass2Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const RowArrays& A, Hist* h) {
+// Full groups and the last partial one are separate instantiations (Full), and the
+// histogram's parameters are a local copy: the counts it stores cannot alias them, so
+// they stay in registers. With Blk, the block-wise INT4 sums of two sizes too (each
+// value loaded and converted once; each sum kept as blockRows2 would keep it alone).
+template <class E, bool Full, bool Blk>
+inline void pass2Group(const uint8_t* p, uint64_t stride, uint64_t nr, int lanes, const RowArrays& A, const RowBlocks& K,
+                       uint64_t c, Hist hl, bool hist) {
   const uint64_t CP = A.stride;
-  for (uint64_t c = 0; c < n; c += 4) {
-    const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
-    const v4f m = vload(A.mean + c);
-    const v4f i0 = vload(A.inv + c), i1 = vload(A.inv + CP + c), i2 = vload(A.inv + 2 * CP + c), i3 = vload(A.inv + 3 * CP + c);
-    const v4f s0 = vload(A.scale + c), s1 = vload(A.scale + CP + c), s2 = vload(A.scale + 2 * CP + c),
-              s3 = vload(A.scale + 3 * CP + c);
-    float* part = A.part + c;
-    v4f aDev = vload(part + kDev * CP), aSig = vload(part + kSig * CP), a0 = vload(part + (kNoise0 + 0) * CP),
-        a1 = vload(part + (kNoise0 + 1) * CP), a2 = vload(part + (kNoise0 + 2) * CP), a3 = vload(part + (kNoise0 + 3) * CP);
-    const uint8_t* p = row0 + E::kSize * c;
-    for (uint64_t r = 0; r < nr; ++r, p += stride) {
-      const v4f x = lanes == 4 ? E::load4(p) : E::partial(p, lanes);
-      const v4f d = x - m;
-      aDev += d * d;
-      aSig += x * x;
-      v4f e = x - fakeQuant(x, i0, s0);
-      a0 += e * e;
-      e = x - fakeQuant(x, i1, s1);
-      a1 += e * e;
-      e = x - fakeQuant(x, i2, s2);
-      a2 += e * e;
-      e = x - fakeQuant(x, i3, s3);
-      a3 += e * e;
-      if (h) {
-        if (lanes == 4)
-          h->add4(x);
-        else
-          h->addPartial(x, lanes);
-      }
-    }
-    std::memcpy(part + kDev * CP, &aDev, 16);
-    std::memcpy(part + kSig * CP, &aSig, 16);
-    std::memcpy(part + (kNoise0 + 0) * CP, &a0, 16);
-    std::memcpy(part + (kNoise0 + 1) * CP, &a1, 16);
-    std::memcpy(part + (kNoise0 + 2) * CP, &a2, 16);
-    std::memcpy(part + (kNoise0 + 3) * CP, &a3, 16);
+  const v4f m = vload(A.mean + c);
+  const v4f i0 = vload(A.inv + c), i1 = vload(A.inv + CP + c), i2 = vload(A.inv + 2 * CP + c), i3 = vload(A.inv + 3 * CP + c);
+  const v4f s0 = vload(A.scale + c), s1 = vload(A.scale + CP + c), s2 = vload(A.scale + 2 * CP + c),
+            s3 = vload(A.scale + 3 * CP + c);
+  float* part = A.part + c;
+  v4f aDev = vload(part + kDev * CP), aSig = vload(part + kSig * CP), a0 = vload(part + (kNoise0 + 0) * CP),
+      a1 = vload(part + (kNoise0 + 1) * CP), a2 = vload(part + (kNoise0 + 2) * CP), a3 = vload(part + (kNoise0 + 3) * CP);
+  v4f viA = splat(0), vsA = viA, viB = viA, vsB = viA, bA = viA, bB = viA;
+  if (Blk) {
+    viA = vload(K.invA + c), vsA = vload(K.scaleA + c), viB = vload(K.invB + c), vsB = vload(K.scaleB + c);
+    bA = vload(K.partA + c), bB = vload(K.partB + c);
   }
+  for (uint64_t r = 0; r < nr; ++r, p += stride) {
+    const v4f x = Full ? E::load4(p) : E::partial(p, lanes);
+    const v4f d = x - m;
+    aDev += d * d;
+    aSig += x * x;
+    v4f e = x - fakeQuant(x, i0, s0);
+    a0 += e * e;
+    e = x - fakeQuant(x, i1, s1);
+    a1 += e * e;
+    e = x - fakeQuant(x, i2, s2);
+    a2 += e * e;
+    e = x - fakeQuant(x, i3, s3);
+    a3 += e * e;
+    if (Blk) {
+      e = blockError(x, viA, vsA);
+      bA += e * e;
+      e = blockError(x, viB, vsB);
+      bB += e * e;
+    }
+    if (hist) {
+      if (Full)
+        hl.add4(x);
+      else
+        hl.addPartial(x, lanes);
+    }
+  }
+  std::memcpy(part + kDev * CP, &aDev, 16);
+  std::memcpy(part + kSig * CP, &aSig, 16);
+  std::memcpy(part + (kNoise0 + 0) * CP, &a0, 16);
+  std::memcpy(part + (kNoise0 + 1) * CP, &a1, 16);
+  std::memcpy(part + (kNoise0 + 2) * CP, &a2, 16);
+  std::memcpy(part + (kNoise0 + 3) * CP, &a3, 16);
+  if (Blk) {
+    std::memcpy(K.partA + c, &bA, 16);
+    std::memcpy(K.partB + c, &bB, 16);
+  }
+}
+
+template <class E, bool Blk>
+QL_HOT void pass2Rows(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const RowArrays& A, const RowBlocks& K,
+                      Hist* h) {
+  const Hist hl = h ? *h : Hist{};
+  uint64_t c = 0;
+  for (; c + 4 <= n; c += 4) pass2Group<E, true, Blk>(row0 + E::kSize * c, stride, nr, 4, A, K, c, hl, h != nullptr);
+  if (c < n) pass2Group<E, false, Blk>(row0 + E::kSize * c, stride, nr, static_cast<int>(n - c), A, K, c, hl, h != nullptr);
 }
 
 // Every square in double, straight into acc[channel][accumulator] (the redo path).
@@ -388,29 +505,6 @@ QL_HOT void pass2RowWide(const uint8_t* row, uint64_t n, const RowArrays& A, con
 }
 
 // ---- block-wise INT4: block absMax (pass 1), noise (pass 2) ----------------------
-
-typedef double v4d __attribute__((vector_size(32)));
-
-inline v4f vabs(v4f x) { return vmax(x, -x); }
-inline float hmax(v4f v) { return std::max(std::max(v[0], v[1]), std::max(v[2], v[3])); }
-inline double hsum(const v4d& v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-
-// One block's quantization parameters: 4 bits, the zero-scale rule of the other schemes.
-inline void blockParams(float absMax, float* inv, float* scale) {
-  const float sc = symmetricScale(absMax, 4);
-  float iv = sc > 0 ? 1.0f / sc : 0.0f;
-  if (!std::isfinite(iv)) iv = 0.0f;
-  *inv = iv;
-  *scale = iv == 0.0f ? 0.0f : sc;
-}
-
-// The error of x quantized with one block's parameters; the clamp to +-7 never binds
-// (as for the other schemes) but costs little here.
-inline v4f blockError(v4f x, v4f inv, v4f s) {
-  v4f q = roundEven(x * inv);
-  q = vmin(vmax(q, splat(-7.0f)), splat(7.0f));
-  return x - q * s;
-}
 
 // Run mode: n values of one channel, its reduction elements k0, k0 + 1, ...
 template <class E>
@@ -588,28 +682,6 @@ QL_HOT void blockRows2(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64
   }
 }
 
-// Two block sizes at once (pass 2, row mode): each value loaded and converted once, each
-// size's sums as blockRows2 keeps them (per channel, rows in order), so the same bits.
-template <class E>
-QL_HOT void blockRows2Pair(const uint8_t* row0, uint64_t stride, uint64_t nr, uint64_t n, const float* invA, const float* scaleA,
-                           float* partA, const float* invB, const float* scaleB, float* partB) {
-  for (uint64_t c = 0; c < n; c += 4) {
-    const int lanes = static_cast<int>(std::min<uint64_t>(4, n - c));
-    const v4f viA = vload(invA + c), vsA = vload(scaleA + c), viB = vload(invB + c), vsB = vload(scaleB + c);
-    v4f a = vload(partA + c), b = vload(partB + c);
-    const uint8_t* p = row0 + E::kSize * c;
-    for (uint64_t r = 0; r < nr; ++r, p += stride) {
-      const v4f x = lanes == 4 ? E::load4(p) : E::partial(p, lanes);
-      const v4f ea = blockError(x, viA, vsA);
-      a += ea * ea;
-      const v4f eb = blockError(x, viB, vsB);
-      b += eb * eb;
-    }
-    std::memcpy(partA + c, &a, 16);
-    std::memcpy(partB + c, &b, 16);
-  }
-}
-
 }  // namespace
 
 const char* schemeName(int scheme) {
@@ -685,6 +757,7 @@ struct LayerStatsBuilder::State {
     std::vector<float> part;  // row mode, pass 2: the current block's float sums per channel [outer][CP] + 4
   };
   std::vector<Blocks> blocks;
+  int fused1 = -1;  // the block size whose pass-1 absMax the min/max kernels give (the smallest swept one)
   std::vector<float> blockInv, blockScale;    // row mode: one block row's parameters [channels]
   std::vector<float> blockInv2, blockScale2;  // row mode: the second size's, when two are swept together
   template <class E>
@@ -692,12 +765,22 @@ struct LayerStatsBuilder::State {
   template <class E>
   void feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count);
   template <class E>
-  void blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch);
+  void blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch, int skip);
   void deriveBlockMax();
 
   RowArrays rowArrays(uint64_t o, uint64_t cb) {
     return RowArrays{rowMean.data() + o * CP + cb, rowInv.data() + o * kSchemes * CP + cb,
                      rowScale.data() + o * kSchemes * CP + cb, part.data() + o * kAccs * CP + cb, CP};
+  }
+  // Row mode, after rows [.., end) of outer block o: where a block of k ends there (or the
+  // channels' rows do), its float sums go into the double ones. Where the ends fall
+  // depends on the rows only, not on how the tensor is split into pieces.
+  void flushBlock(Blocks& k, uint64_t o, uint64_t cb, uint64_t w, uint64_t end) {
+    if ((end - o * L.rows) % k.B != 0 && end != (o + 1) * L.rows) return;
+    for (uint64_t c = 0; c < w; ++c) {
+      k.noise[o * CC + cb + c] += k.part[o * CP + cb + c];
+      k.part[o * CP + cb + c] = 0;
+    }
   }
   void flushRow(uint64_t o, uint64_t cb, uint64_t w) {
     for (uint64_t cc = cb; cc < cb + w; ++cc)
@@ -753,6 +836,9 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
       if (s.B < k.B && k.B % s.B == 0 && (k.from < 0 || s.B > t.blocks[k.from].B)) k.from = static_cast<int>(j);
     }
   }
+  for (size_t j = 0; j < t.blocks.size(); ++j) {
+    if (t.blocks[j].from < 0 && (t.fused1 < 0 || t.blocks[j].B < t.blocks[t.fused1].B)) t.fused1 = static_cast<int>(j);
+  }
   if (t.rowMode) {
     t.blockInv.assign(t.CP, 0.0f);
     t.blockScale.assign(t.CP, 0.0f);
@@ -776,8 +862,17 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
     for (uint64_t j = first / inner, end = (first + count) / inner; j < end; ++j) {
       const uint64_t c = j % L.channels, o = j / (L.rows * L.channels), ch = o * L.channels + c;
       const uint8_t* p = values + E::kSize * ((j * inner) - first);
+      const uint64_t k0 = (j / L.channels) % L.rows * inner;  // the run's first reduction element
+      int skip = -1;                                          // a block size whose pass-1 sweep pass1RunBlocks did
       if (pass == 1) {
-        pass1Run<E>(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
+        const int f = t.fused1;
+        if (f >= 0 && k0 % 4 == 0 && t.blocks[f].B % 4 == 0) {
+          Blocks& k = t.blocks[f];
+          pass1RunBlocks<E>(p, inner, k0, k.B, &k.amax[ch * k.nb], &t.mn[ch], &t.mx[ch], &t.sum[ch]);
+          skip = f;
+        } else {
+          pass1Run<E>(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
+        }
       } else if (pass == 2) {
         pass2Run<E, false>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
       } else if (t.redo[ch]) {
@@ -786,7 +881,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
         continue;
       }
       // The block sweep of the same run while it is in L1 (each channel's runs still in order).
-      t.blocksRun<E>(pass, p, inner, (j / L.channels) % L.rows * inner, ch);
+      t.blocksRun<E>(pass, p, inner, k0, ch, skip);
     }
   } else {
     // Rows [R0, R1) of the [outer * rows] x channels matrix, per outer block, in
@@ -798,22 +893,60 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
         const uint64_t w = std::min<uint64_t>(kBlock, t.CC - cb);
         const uint64_t base = o * t.CC + cb;
         const RowArrays A = pass == 1 ? RowArrays{} : t.rowArrays(o, cb);
+        uint64_t cachedK = ~uint64_t{0}, cachedM = ~uint64_t{0};  // the blocks whose parameters blockInv(2) hold
         // Tiles of kFlush rows from ra (the last one shorter): the float partial sums
         // are flushed into the double sums after each.
         for (uint64_t r = ra; r < rb;) {
           const uint64_t nr = std::min<uint64_t>(kFlush, rb - r);
           const uint8_t* row = values + E::kSize * (r * t.CC + cb - first);
           if (pass == 1) {
-            for (uint64_t i = 0; i < nr; i += kTile)
-              pass1Rows<E>(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, t.mn.data() + base,
-                           t.mx.data() + base, t.ps.data() + base);
+            // Tiles cut where a block of the fused size ends, so that each lies in one block.
+            Blocks* k = t.fused1 >= 0 ? &t.blocks[t.fused1] : nullptr;
+            for (uint64_t i = 0; i < nr;) {
+              uint64_t len = std::min(kTile, nr - i);
+              float* amax = nullptr;
+              if (k) {
+                const uint64_t b = (r + i - o * L.rows) / k->B;
+                len = std::min(len, o * L.rows + (b + 1) * k->B - (r + i));
+                amax = &k->amax[(o * k->nb + b) * t.CC + cb];
+              }
+              pass1Rows<E>(row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, t.mn.data() + base, t.mx.data() + base,
+                           t.ps.data() + base, amax);
+              i += len;
+            }
             for (uint64_t cc = base; cc < base + w; ++cc) {
               t.sum[cc] += t.ps[cc];
               t.ps[cc] = 0;
             }
+          } else if (pass == 2 && t.blocks.size() == 2) {
+            // The usual pair of block sizes (32 and 128) with the other schemes: tiles cut
+            // where a block of either size ends, whose float sums then go into the double ones.
+            Blocks &k = t.blocks[0], &m = t.blocks[1];
+            const RowBlocks K{t.blockInv.data(),    t.blockScale.data(),    t.blockInv2.data(),
+                              t.blockScale2.data(), &k.part[o * t.CP + cb], &m.part[o * t.CP + cb]};
+            for (uint64_t i = 0; i < nr;) {
+              const uint64_t at = r + i - o * L.rows, bk = at / k.B, bm = at / m.B;
+              const uint64_t len = std::min({kTile, nr - i, (bk + 1) * k.B - at, (bm + 1) * m.B - at});
+              if (bk != cachedK) {
+                const uint64_t from = (o * k.nb + bk) * t.CC + cb;
+                for (uint64_t c = 0; c < w; ++c) blockParams(k.amax[from + c], &t.blockInv[c], &t.blockScale[c]);
+                cachedK = bk;
+              }
+              if (bm != cachedM) {
+                const uint64_t from = (o * m.nb + bm) * t.CC + cb;
+                for (uint64_t c = 0; c < w; ++c) blockParams(m.amax[from + c], &t.blockInv2[c], &t.blockScale2[c]);
+                cachedM = bm;
+              }
+              pass2Rows<E, true>(row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, A, K, &t.hist);
+              i += len;
+              t.flushBlock(k, o, cb, w, r + i);
+              t.flushBlock(m, o, cb, w, r + i);
+            }
+            t.flushRow(o, cb, w);
           } else if (pass == 2) {
             for (uint64_t i = 0; i < nr; i += kTile)
-              pass2Rows<E>(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, &t.hist);
+              pass2Rows<E, false>(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, RowBlocks{},
+                                  &t.hist);
             t.flushRow(o, cb, w);
           } else {
             for (uint64_t i = 0; i < nr; ++i)
@@ -854,7 +987,7 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
 // Block-wise INT4 over one run of channel ch (run mode), its reduction elements k0,
 // k0 + 1, ... Pass 3 (a channel redone) squares in double.
 template <class E>
-inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch) {
+inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch, int skip) {
   if (pass == 3) {
     for (Blocks& k : blocks) blockRun2Wide<E>(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
     return;
@@ -866,7 +999,7 @@ inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint
     return;
   }
   for (Blocks& k : blocks) {
-    if (pass == 1 && k.from >= 0) continue;
+    if (pass == 1 && (k.from >= 0 || &k == &blocks[0] + skip)) continue;
     if (pass == 1)
       blockRun1<E>(p, inner, k0, k.B, &k.amax[ch * k.nb]);
     else
@@ -878,6 +1011,7 @@ inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint
 // schemes' loops stay as they are. Pass 3 (every channel redone) squares in double.
 template <class E>
 QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values, uint64_t first, uint64_t count) {
+  if (pass == 2 && blocks.size() == 2) return;  // the usual pair: swept with the other schemes (feedAll)
   // As the other schemes' row kernels: per outer block, column blocks of kBlock channels
   // whose parameters and sums stay in L1, rows within.
   const uint64_t R0 = first / CC, R1 = (first + count) / CC;
@@ -885,47 +1019,9 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
     const uint64_t ra = std::max(R0, o * L.rows), rb = std::min(R1, (o + 1) * L.rows);
     for (uint64_t cb = 0; cb < CC; cb += kBlock) {
       const uint64_t w = std::min<uint64_t>(kBlock, CC - cb);
-      // After rows [.., end) of outer block o: where a block of k ends there (or the
-      // channels' rows do), its float sums go into the double ones. Where the ends fall
-      // depends on the rows only, not on how the tensor is split into pieces.
-      auto flushAt = [&](Blocks& k, uint64_t end) {
-        if ((end - o * L.rows) % k.B != 0 && end != (o + 1) * L.rows) return;
-        for (uint64_t c = 0; c < w; ++c) {
-          k.noise[o * CC + cb + c] += k.part[o * CP + cb + c];
-          k.part[o * CP + cb + c] = 0;
-        }
-      };
-      if (pass == 2 && blocks.size() == 2) {  // the usual pair (32 and 128): one sweep for both
-        Blocks &k = blocks[0], &m = blocks[1];
-        uint64_t cachedK = ~uint64_t{0}, cachedM = ~uint64_t{0};
-        for (uint64_t r = ra; r < rb;) {
-          const uint8_t* row = values + E::kSize * (r * CC + cb - first);
-          const uint64_t bk = (r - o * L.rows) / k.B, bm = (r - o * L.rows) / m.B;
-          const uint64_t end = std::min({rb, o * L.rows + (bk + 1) * k.B, o * L.rows + (bm + 1) * m.B});
-          const uint64_t nr = end - r;  // rows within one block of each size
-          r = end;
-          if (bk != cachedK) {
-            const uint64_t at = (o * k.nb + bk) * CC + cb;
-            for (uint64_t c = 0; c < w; ++c) blockParams(k.amax[at + c], &blockInv[c], &blockScale[c]);
-            cachedK = bk;
-          }
-          if (bm != cachedM) {
-            const uint64_t at = (o * m.nb + bm) * CC + cb;
-            for (uint64_t c = 0; c < w; ++c) blockParams(m.amax[at + c], &blockInv2[c], &blockScale2[c]);
-            cachedM = bm;
-          }
-          for (uint64_t i = 0; i < nr; i += kTile)
-            blockRows2Pair<E>(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(),
-                              blockScale.data(), &k.part[o * CP + cb], blockInv2.data(), blockScale2.data(),
-                              &m.part[o * CP + cb]);
-          flushAt(k, end);
-          flushAt(m, end);
-        }
-        continue;
-      }
       for (Blocks& k : blocks) {
-        if (pass == 1 && k.from >= 0) continue;
-        uint64_t cached = ~uint64_t{0};  // the block whose parameters blockInv holds
+        if (pass == 1 && (k.from >= 0 || &k == &blocks[0] + fused1)) continue;  // derived, or swept by pass1Rows
+        uint64_t cached = ~uint64_t{0};                                         // the block whose parameters blockInv holds
         for (uint64_t r = ra; r < rb;) {
           const uint8_t* row = values + E::kSize * (r * CC + cb - first);
           const uint64_t b = (r - o * L.rows) / k.B, at = (o * k.nb + b) * CC + cb;
@@ -949,7 +1045,7 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
               blockRows2Wide<E>(tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
                                 &k.noise[o * CC + cb]);
           }
-          if (pass == 2) flushAt(k, r);
+          if (pass == 2) flushBlock(k, o, cb, w, r);
         }
       }
     }
