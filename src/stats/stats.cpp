@@ -337,10 +337,24 @@ inline void addWide(double* acc, v4f x, v4f e0, v4f e1, v4f e2, v4f e3, double m
   }
 }
 
+// Run mode, pass 2: block-wise INT4 of two sizes A and B swept with the other schemes:
+// A dividing B, both multiples of 4, B at most 4 * kFlush, the run starting 4-aligned
+// within its blocks (k0 % 4 == 0), so that every block of A lies in one block of B at a
+// 4-aligned offset and no vector straddles two blocks (a partial vector only at the
+// run's end). Each size's squared errors are summed in float lanes within a block and
+// added in double where it ends (B's where a block of B or the run ends), as blockRun2
+// sums one size alone: the same bits.
+struct RunBlocks {
+  uint64_t k0, A, B;
+  const float *amaxA, *amaxB;
+  double *noiseA, *noiseB;
+};
+
 // One code path for whole vectors and the tail (zero-padded and masked), so every
 // element goes through exactly the same float32 operations. Wide: squares in double.
-template <class E, bool Wide>
-QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc) {
+// Blk: the block pair of *K too, each value loaded once for all.
+template <class E, bool Wide, bool Blk = false>
+QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc, const RunBlocks* K = nullptr) {
   const v4f m = splat(P.mean);
   const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
   const v4f s0 = splat(P.scale[0]), s1 = splat(P.scale[1]), s2 = splat(P.scale[2]), s3 = splat(P.scale[3]);
@@ -371,24 +385,68 @@ QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* h
   const v4f all = splat(1.0f);
   const bool useHist = hist != nullptr;
   const Hist hl = useHist ? *hist : Hist{};  // a local copy: the counts it stores cannot alias it
+  v4d accA = {0, 0, 0, 0}, accB = accA;
+  v4f fA = splat(0), fB = fA, viA = fA, vsA = fA, viB = fA, vsB = fA;
   uint64_t i = 0;
   int k = 0;
-  for (; i + 4 <= n; i += 4) {
-    const v4f x = E::load4(p + E::kSize * i);
-    step(x, all, 4);
-    if (useHist) hl.add4(x);
-    if (++k == kFlush) {
-      flush();
-      k = 0;
+  while (i < n) {
+    // One segment: the block of A that position i is in (without Blk, the whole run).
+    uint64_t end = n;
+    if (Blk) {
+      const uint64_t at = K->k0 + i, a = at / K->A;
+      end = std::min(n, (a + 1) * K->A - K->k0);
+      float inv, sc;
+      if (i == 0 || at % K->B == 0) {  // a block of B begins
+        blockParams(K->amaxB[at / K->B], &inv, &sc);
+        viB = splat(inv);
+        vsB = splat(sc);
+      }
+      blockParams(K->amaxA[a], &inv, &sc);
+      viA = splat(inv);
+      vsA = splat(sc);
+      fA = splat(0);
+    }
+    for (; i + 4 <= end; i += 4) {
+      const v4f x = E::load4(p + E::kSize * i);
+      step(x, all, 4);
+      if (useHist) hl.add4(x);
+      if (++k == kFlush) {
+        flush();
+        k = 0;
+      }
+      if (Blk) {
+        v4f e = blockError(x, viA, vsA);
+        fA += e * e;
+        e = blockError(x, viB, vsB);
+        fB += e * e;
+      }
+    }
+    if (i < end) {  // the run's end (zero-padded lanes add nothing to the block sums)
+      const int lanes = static_cast<int>(end - i);
+      const v4f x = E::partial(p + E::kSize * i, lanes);
+      step(x, laneMask(lanes), lanes);
+      if (useHist) hl.addPartial(x, lanes);
+      if (Blk) {
+        v4f e = blockError(x, viA, vsA);
+        fA += e * e;
+        e = blockError(x, viB, vsB);
+        fB += e * e;
+      }
+      i = end;
+    }
+    if (Blk) {
+      accA += __builtin_convertvector(fA, v4d);
+      if (i == n || (K->k0 + i) % K->B == 0) {  // the block of B (or the run) ends
+        accB += __builtin_convertvector(fB, v4d);
+        fB = splat(0);
+      }
     }
   }
-  if (i < n) {
-    const int lanes = static_cast<int>(n - i);
-    const v4f x = E::partial(p + E::kSize * i, lanes);
-    step(x, laneMask(lanes), lanes);
-    if (useHist) hl.addPartial(x, lanes);
-  }
   flush();
+  if (Blk) {
+    *K->noiseA += hsum(accA);
+    *K->noiseB += hsum(accB);
+  }
 }
 
 // Row mode, pass 2: structure-of-arrays parameters and partial sums per channel,
@@ -575,55 +633,6 @@ QL_HOT void blockRun2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B, con
   *noise += hsum(acc);
 }
 
-// Two block sizes at once (pass 2, run mode), A dividing B, both multiples of 4, B at most
-// 4 * kFlush (so that no block's float sums are flushed before its end), and the
-// run starting 4-aligned within its blocks (k0 % 4 == 0): then every block of A lies in
-// one block of B at a 4-aligned offset, so the vectors group the values as blockRun2's
-// would for either size alone (a partial vector only at the run's end). Each value is
-// loaded once; each size's sums are kept in the same lanes, in the same order, and
-// flushed at the same block ends as blockRun2's: the same bits.
-template <class E>
-QL_HOT void blockRunPair2(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t A, const float* amaxA, double* noiseA, uint64_t B,
-                          const float* amaxB, double* noiseB) {
-  v4d accA = {0, 0, 0, 0}, accB = accA;
-  v4f fB = splat(0), viB = fB, vsB = fB;
-  for (uint64_t i = 0; i < n;) {
-    const uint64_t k = k0 + i, a = k / A, len = std::min(n - i, (a + 1) * A - k);
-    float inv, sc;
-    if (i == 0 || k % B == 0) {  // a block of B begins
-      blockParams(amaxB[k / B], &inv, &sc);
-      viB = splat(inv);
-      vsB = splat(sc);
-    }
-    blockParams(amaxA[a], &inv, &sc);
-    const v4f viA = splat(inv), vsA = splat(sc);
-    v4f fA = splat(0);
-    uint64_t j = 0;
-    for (; j + 4 <= len; j += 4) {
-      const v4f x = E::load4(p + E::kSize * (i + j));
-      const v4f ea = blockError(x, viA, vsA);
-      fA += ea * ea;
-      const v4f eb = blockError(x, viB, vsB);
-      fB += eb * eb;
-    }
-    if (j < len) {  // only at the run's end; zero-padded lanes add nothing
-      const v4f x = E::partial(p + E::kSize * (i + j), static_cast<int>(len - j));
-      const v4f ea = blockError(x, viA, vsA);
-      fA += ea * ea;
-      const v4f eb = blockError(x, viB, vsB);
-      fB += eb * eb;
-    }
-    accA += __builtin_convertvector(fA, v4d);
-    i += len;
-    if (i == n || (k0 + i) % B == 0) {  // the block of B (or the run) ends
-      accB += __builtin_convertvector(fB, v4d);
-      fB = splat(0);
-    }
-  }
-  *noiseA += hsum(accA);
-  *noiseB += hsum(accB);
-}
-
 // Row mode, block absMax (pass 1) and noise (pass 2), over `nr` rows `stride` bytes
 // apart (all in one block), those of a group of 4 channels in registers down the
 // rows: per channel the same operations in the same row order, so the same bits.
@@ -782,6 +791,12 @@ struct LayerStatsBuilder::State {
       k.part[o * CP + cb + c] = 0;
     }
   }
+  // Run mode: whether pass 2 sweeps the two block sizes with the other schemes over a run
+  // starting at reduction element k0 (pass2Run's conditions for Blk).
+  bool pairRun(uint64_t k0) const {
+    return blocks.size() == 2 && k0 % 4 == 0 && blocks[0].B % 4 == 0 && blocks[1].B % blocks[0].B == 0 &&
+           blocks[1].B <= 4 * kFlush;
+  }
   void flushRow(uint64_t o, uint64_t cb, uint64_t w) {
     for (uint64_t cc = cb; cc < cb + w; ++cc)
       for (int a = 0; a < kAccs; ++a) {
@@ -873,6 +888,11 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
         } else {
           pass1Run<E>(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
         }
+      } else if (pass == 2 && t.pairRun(k0)) {
+        Blocks &a = t.blocks[0], &b = t.blocks[1];  // the usual pair (32 and 128), swept with the other schemes
+        const RunBlocks K{k0, a.B, b.B, &a.amax[ch * a.nb], &b.amax[ch * b.nb], &a.noise[ch], &b.noise[ch]};
+        pass2Run<E, false, true>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs], &K);
+        continue;
       } else if (pass == 2) {
         pass2Run<E, false>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
       } else if (t.redo[ch]) {
@@ -990,12 +1010,6 @@ template <class E>
 inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch, int skip) {
   if (pass == 3) {
     for (Blocks& k : blocks) blockRun2Wide<E>(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
-    return;
-  }
-  if (pass == 2 && blocks.size() == 2 && k0 % 4 == 0 && blocks[0].B % 4 == 0 && blocks[1].B % blocks[0].B == 0 &&
-      blocks[1].B <= 4 * kFlush) {
-    Blocks &a = blocks[0], &b = blocks[1];  // the usual pair (32 and 128): one sweep for both
-    blockRunPair2<E>(p, inner, k0, a.B, &a.amax[ch * a.nb], &a.noise[ch], b.B, &b.amax[ch * b.nb], &b.noise[ch]);
     return;
   }
   for (Blocks& k : blocks) {
