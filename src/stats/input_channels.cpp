@@ -58,15 +58,53 @@ inline uint32_t absBits(const uint8_t* p) {
   return E::toFloatBits(E::raw(p));
 }
 
-// max |x| bits over n values, four independent lanes (integer max vectorizes).
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef int16_t v8s __attribute__((vector_size(16)));
+
+// The |x| bits are non-negative as signed integers of their width (the sign bit is
+// cleared), so signed maxima order them: one instruction per vector in WASM SIMD
+// (i32x4.max_s, i16x8.max_s) and for 16-bit lanes in SSE2 (pmaxsw).
+inline v4i vmax(v4i a, v4i b) { return a > b ? a : b; }
+inline v8s vmax(v8s a, v8s b) { return a > b ? a : b; }
+
+// max |x| bits over n values: whole vectors of 16 bytes, then the tail one at a time.
 template <class E>
 inline uint32_t runMax(const uint8_t* p, uint64_t n) {
-  uint32_t m[4] = {0, 0, 0, 0};
+  constexpr uint64_t lanes = 16 / E::kSize;
+  uint32_t m = 0;
   uint64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int k = 0; k < 4; ++k) m[k] = std::max(m[k], E::raw(p + E::kSize * (i + k)));
-  for (; i < n; ++i) m[0] = std::max(m[0], E::raw(p + E::kSize * i));
-  return E::toFloatBits(std::max(std::max(m[0], m[1]), std::max(m[2], m[3])));
+  if (E::kSize == 4) {
+    v4i a = {0, 0, 0, 0};
+    for (; i + lanes <= n; i += lanes) {
+      v4i x;
+      std::memcpy(&x, p + E::kSize * i, 16);
+      a = vmax(a, x & 0x7fffffff);
+    }
+    for (int k = 0; k < 4; ++k) m = std::max(m, static_cast<uint32_t>(a[k]));
+  } else {
+    v8s a = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; i + lanes <= n; i += lanes) {
+      v8s x;
+      std::memcpy(&x, p + E::kSize * i, 16);
+      a = vmax(a, x & 0x7fff);
+    }
+    for (int k = 0; k < 8; ++k) m = std::max(m, static_cast<uint32_t>(a[k]));
+  }
+  for (; i < n; ++i) m = std::max(m, E::raw(p + E::kSize * i));
+  return E::toFloatBits(m);
+}
+
+// acc[i] = max(acc[i], |x_i| bits) for n float32 values: whole vectors, then the tail.
+inline void elementMaxF32(uint32_t* acc, const uint8_t* p, uint64_t n) {
+  uint64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v4i a, x;
+    std::memcpy(&a, acc + i, 16);
+    std::memcpy(&x, p + 4 * i, 16);
+    a = vmax(a, x & 0x7fffffff);
+    std::memcpy(acc + i, &a, 16);
+  }
+  for (; i < n; ++i) acc[i] = std::max(acc[i], F32::raw(p + 4 * i));
 }
 
 }  // namespace
@@ -111,7 +149,10 @@ void InputChannelAbsMax::feedAs(const uint8_t* values, uint64_t first, uint64_t 
       // The input axis is the innermost: a run of consecutive channels, one group.
       n = std::min(J_ - j, end - e);
       uint32_t* a = acc + base(e) + j;
-      for (uint64_t i = 0; i < n; ++i) a[i] = std::max(a[i], absBits<E>(p + E::kSize * i));
+      if (E::kSize == 4)
+        elementMaxF32(a, p, n);
+      else
+        for (uint64_t i = 0; i < n; ++i) a[i] = std::max(a[i], absBits<E>(p + E::kSize * i));
     } else if (groups_ == 1 || strideO_ >= post_ * J_) {
       // A run of one input channel (and, grouped, one output channel's group).
       n = std::min(post_ - e % post_, end - e);
