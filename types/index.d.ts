@@ -8,14 +8,14 @@
 /** A model: a path (Node only), its bytes, or a Blob/File (browsers, workers, Node 20). */
 export type ModelSource = string | Uint8Array | ArrayBuffer | Blob;
 
-/** The external data of a model: bytes or Blobs by location, or a reader. */
+/** The external data of a model: bytes or Blobs by location, or a reader (of the bytes, or of a Blob holding just them, read where it is needed). */
 export type ExternalData =
   | Record<string, Uint8Array | ArrayBuffer | Blob>
   | ((
       location: string,
       offset: number,
       length: number,
-    ) => Promise<Uint8Array | ArrayBuffer | null> | Uint8Array | ArrayBuffer | null);
+    ) => Promise<Uint8Array | ArrayBuffer | Blob | null> | Uint8Array | ArrayBuffer | Blob | null);
 
 export type ErrorCode =
   | 'INVALID_MODEL'

@@ -25,8 +25,32 @@ export function renderModelView(
     equalization?: Equalization | null;
     /** A position marked as selected when drawn (a layer chosen in another view). */
     selected?: number;
+    /** What the user chose in an earlier rendering (its viewState()): drawn as it was left. */
+    view?: ModelViewState | null;
   },
-): View;
+): ModelView;
+
+/** What the user chose in the model view: sort, filters, chart pair, focus and caret, the table's scroll. */
+export interface ModelViewState {
+  sort: { key: string; dir: 1 | -1 };
+  text: string;
+  op: string;
+  risk: string;
+  pair: [string, string];
+  focus:
+    | { on: 'text'; start: number | null; end: number | null; direction: string | null }
+    | { on: 'select'; which: 'op' | 'risk' | 'scheme' | 'pair' }
+    | { on: 'sort'; key: string }
+    | { on: 'row'; name: string | null }
+    | null;
+  scroll: { top: number; left: number };
+}
+
+/** The model view: what renderModelView returns. */
+export interface ModelView extends View {
+  /** What the user chose, to draw the view again as it was left (the `view` option). */
+  viewState(): ModelViewState;
+}
 
 /** The graph view: what renderGraphView returns. */
 export interface GraphView extends View {

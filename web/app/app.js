@@ -71,6 +71,11 @@ const state = {
   scheme: 'int8PerTensor', // the scheme risk is judged under (the model view's selector)
   tab: 'model',
   views: {}, // tab -> {destroy} of what is rendered there
+  // What the user chose in the Model tab (its viewState(): sort, filters, focus, scroll), kept
+  // whenever the tab is drawn again: as layers arrive, when the whole analysis replaces them,
+  // after equalization. A new model starts without it.
+  modelView: null,
+  partialLayer: null, // the name of the layer selected while layers arrive (selected at the end)
   dirty: new Set(), // tabs whose view must be rendered again when shown
   savedAt: null,
   // A deep link (#view=...&layer=...&scheme=...) the page was opened with, applied when the
@@ -211,8 +216,15 @@ function drawPartial() {
   document.body.dataset.rows = String(p.layers.length);
   renderHeader();
   if (!p.drawn) {
-    // the first layers: the Model tab, and every other tab drawn again when shown
+    // the first layers: the Model tab, and every other tab drawn again when shown; the
+    // previous model's choices (sort, filter, selection) are not this one's
     p.drawn = true;
+    if (state.views.model) {
+      state.views.model.destroy();
+      delete state.views.model;
+    }
+    state.modelView = null;
+    state.partialLayer = null;
     for (const t of TABS) state.dirty.add(t[0]);
     showTab('model', null);
   } else if (state.tab === 'model') renderTab('model');
@@ -310,9 +322,16 @@ async function openModel(entries, model) {
     async () => {
       endPartial();
       const analysis = await engine.analyze(files, { onProgress, onLayer });
+      // Layers drawn as they arrived: what the user chose meanwhile (sort, filter, the
+      // layer selected) holds for the whole analysis; else the view starts afresh.
+      const shownPartly = !!(state.partial && state.partial.drawn);
       endPartial();
       Object.assign(state, { files, analysis, equalization: null, comparison: null, analysisB: null, compression: null });
-      state.layer = defaultLayer(analysis);
+      const chosen =
+        shownPartly && state.partialLayer != null ? analysis.layers.findIndex((l) => l.name === state.partialLayer) : -1;
+      state.layer = chosen >= 0 ? chosen : defaultLayer(analysis);
+      if (!shownPartly) state.modelView = null;
+      state.partialLayer = null;
       for (const t of TABS) state.dirty.add(t[0]);
     },
   );
@@ -561,40 +580,62 @@ function exportMenu(tab) {
 }
 
 // ---------------------------------------------------------------- views
+// The Model tab, one way whether the layers are still arriving or all there: drawn with what
+// the user chose in it before (state.modelView), so that neither a refresh as layers arrive
+// nor the final analysis undoes a sort, a filter, a selection, the focus or the scroll.
+function renderModelTab(body) {
+  const p = state.partial;
+  // While layers arrive, the view gets the layers as they are now (more come into the live list).
+  const a = p ? { ...p, layers: p.layers.slice() } : state.analysis;
+  if (!a) return;
+  state.views.model = renderModelView(body, a, {
+    slots: p ? p.expected : 0,
+    scheme: state.scheme,
+    equalization: p ? null : state.equalization,
+    selected: p ? a.layers.findIndex((l) => l.name === state.partialLayer) : state.layer,
+    view: state.modelView,
+    onScheme: (k) => {
+      state.scheme = k;
+      state.dirty.add('layer');
+      state.dirty.add('graph');
+      writeLink('replace'); // a minor change: no history entry
+    },
+    onSelect: (k) => {
+      if (p) {
+        // the other views open when the analysis ends: the layer is selected then
+        state.partialLayer = a.layers[k] ? a.layers[k].name : null;
+        return;
+      }
+      selectLayer(k, 'model');
+      showTab('layer');
+    },
+  });
+}
+
 function renderTab(tab) {
   const host = $(`#ql-tab-${tab}`);
   host.querySelector('.ql-export')?.removeAttribute('open'); // its list names what is about to go
+  // The page's scroll, which emptying the tab would lose when it is drawn again in place.
+  const scrolled = [window.scrollX, window.scrollY];
   if (state.views[tab]) {
+    if (tab === 'model') state.modelView = state.views.model.viewState();
     state.views[tab].destroy();
     delete state.views[tab];
   }
   const body = host.querySelector('.ql-tab-body');
   body.replaceChildren();
+  if (tab === 'model') {
+    renderModelTab(body);
+    if (window.scrollX !== scrolled[0] || window.scrollY !== scrolled[1]) window.scrollTo(...scrolled);
+    return;
+  }
   if (state.partial) {
-    if (tab === 'model')
-      state.views.model = renderModelView(body, state.partial, { slots: state.partial.expected, scheme: state.scheme });
-    else body.append(el('p', { class: 'ql-empty', text: 'The model is still being analysed: this view opens when it ends.' }));
+    body.append(el('p', { class: 'ql-empty', text: 'The model is still being analysed: this view opens when it ends.' }));
     return;
   }
   const a = state.analysis;
   if (!a) return;
-  if (tab === 'model') {
-    state.views.model = renderModelView(body, a, {
-      scheme: state.scheme,
-      equalization: state.equalization,
-      selected: state.layer,
-      onScheme: (k) => {
-        state.scheme = k;
-        state.dirty.add('layer');
-        state.dirty.add('graph');
-        writeLink('replace'); // a minor change: no history entry
-      },
-      onSelect: (k) => {
-        selectLayer(k, 'model');
-        showTab('layer');
-      },
-    });
-  } else if (tab === 'graph') {
+  if (tab === 'graph') {
     state.views.graph = renderGraphView(body, a, {
       scheme: state.scheme,
       selected: state.layer,

@@ -115,7 +115,7 @@ const onPageThread = typeof window === 'object' && typeof document === 'object';
  * @param source  path (Node), Uint8Array | ArrayBuffer, or Blob/File
  * @param options { onProgress({phase, done, total, layer}), signal: AbortSignal,
  *                  histogramBins = 128, blockSize (one more INT4 block size to measure: a whole number
- *                  from 1 to 1048576; 32 and 128 always are), externalData: {location: bytes|Blob} | (location, offset, length) => Promise<Uint8Array>,
+ *                  from 1 to 1048576; 32 and 128 always are), externalData: {location: bytes|Blob} | (location, offset, length) => Promise<Uint8Array | Blob of those bytes>,
  *                  layers: RegExp | (layer) => boolean  (which layers to analyse),
  *                  workers (how many workers analyse layers in parallel: pool.js),
  *                  onLayer(layer, {model, schemes, skipped, layers, position}): each layer as it is finished

@@ -40,6 +40,48 @@ const isBlob = (x) =>
   typeof x.slice === 'function' &&
   typeof x.size === 'number';
 
+// Reading a Blob into the heap through one reused buffer: a BYOB reader of Blob.stream()
+// fills STREAM_BUFFER bytes at a time (the browser hands a few hundred kB per read) and each
+// fill is copied into the heap. FileReaderSync and Blob.arrayBuffer() make a fresh
+// ArrayBuffer as large as the read instead, which a worker busy in the core seldom collects:
+// measured in Chromium on VGG-16 (553 MB, picked as a File), the page's process kept about
+// 490 MB of them until a forced GC. The buffer is taken while a read runs (a read running at
+// the same time makes its own) and given back when it ends.
+const STREAM_BUFFER = 4 << 20;
+let streamBuffer = null;
+
+// Bytes [offset, offset + length) of `blob` into the heap at `ptr`; returns how many were
+// read (fewer: the blob ended), or -1 where Blob.stream() has no BYOB reader (nothing read).
+async function streamBlobInto(core, blob, offset, length, ptr) {
+  if (typeof blob.stream !== 'function') return -1;
+  let reader;
+  try {
+    reader = blob
+      .slice(offset, offset + length)
+      .stream()
+      .getReader({ mode: 'byob' });
+  } catch {
+    return -1;
+  }
+  let buffer = streamBuffer || new ArrayBuffer(STREAM_BUFFER);
+  streamBuffer = null;
+  let done = 0;
+  try {
+    while (done < length) {
+      const { value, done: end } = await reader.read(new Uint8Array(buffer, 0, Math.min(buffer.byteLength, length - done)));
+      buffer = value ? value.buffer : null; // the read moved the buffer: the one it returns is ours again
+      if (end || !value) break;
+      // HEAPU8 is re-read each time: a heap growth replaces the view.
+      core.HEAPU8.set(value, ptr + done);
+      done += value.length;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+    if (buffer && buffer.byteLength === STREAM_BUFFER) streamBuffer = buffer;
+  }
+  return done;
+}
+
 export function checkAbort(signal) {
   if (signal && signal.aborted) throw new QuantLensError('ABORTED', 'cancelled');
 }
@@ -134,6 +176,13 @@ export async function openSource(core, source) {
     // FileReaderSync exists in workers only: elsewhere the file is read whole, asynchronously.
     const FRS = typeof FileReaderSync === 'function' ? FileReaderSync : null;
     const readInto = async (offset, length, ptr) => {
+      const streamed = await streamBlobInto(core, source, offset, length, ptr);
+      if (streamed === length) return;
+      if (streamed >= 0)
+        throw new QuantLensError(
+          'IO_ERROR',
+          `${source.name || 'file'}: could not read bytes ${offset + streamed}..${offset + length}`,
+        );
       if (FRS) {
         // in a worker: synchronous reads in large slices are the fastest way in Chromium
         for (let done = 0; done < length; done += BLOB_SLICE) {
@@ -256,11 +305,29 @@ export function externalFiles(core, externalData, dir) {
       throw missing(`external file '${location}' has ${size} bytes, the model needs bytes ${offset}..${offset + length}`);
   };
   const own = (key) => (map && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined);
+  // Whether bytes [offset, offset + length) of a Blob reached the heap.
+  const blobInto = async (blob, offset, length, ptr) => {
+    const streamed = await streamBlobInto(core, blob, offset, length, ptr);
+    if (streamed >= 0) return streamed === length;
+    const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+    if (bytes.length !== length) return false;
+    core.HEAPU8.set(bytes, ptr);
+    return true;
+  };
   return {
     async readInto(ref, offset, length, ptr) {
       const { location, path: rel = location } = typeof ref === 'string' ? { location: ref } : ref;
       if (typeof externalData === 'function') {
-        const got = toBytes(await externalData(location, offset, length));
+        const answer = await externalData(location, offset, length);
+        if (isBlob(answer) && answer.size === length) {
+          // a Blob of those bytes: read into the heap through the reused buffer
+          if (await blobInto(answer, 0, length, ptr)) return;
+          throw new QuantLensError(
+            'IO_ERROR',
+            `external data '${location}' bytes ${offset}..${offset + length} could not be read`,
+          );
+        }
+        const got = toBytes(answer);
         if (!got || got.length !== length)
           throw missing(`external data '${location}' bytes ${offset}..${offset + length} were not provided`);
         core.HEAPU8.set(got, ptr);
@@ -276,8 +343,11 @@ export function externalFiles(core, externalData, dir) {
         }
         if (isBlob(entry)) {
           range(location, entry.size, offset, length);
-          core.HEAPU8.set(new Uint8Array(await entry.slice(offset, offset + length).arrayBuffer()), ptr);
-          return;
+          if (await blobInto(entry, offset, length, ptr)) return;
+          throw new QuantLensError(
+            'IO_ERROR',
+            `external file '${location}': bytes ${offset}..${offset + length} could not be read`,
+          );
         }
       }
       if (dir != null && isNode) {

@@ -66,7 +66,9 @@ function sourceOption(files, externalData, { sync = false } = {}) {
           file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
         return bytes.subarray(offset, offset + length);
       }
-      return new Uint8Array(await file.slice(offset, offset + length).arrayBuffer());
+      // the range as a Blob: read into the heap through one reused buffer (source.js), not
+      // into a fresh ArrayBuffer per piece
+      return file.slice(offset, offset + length);
     },
   };
 }

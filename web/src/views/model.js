@@ -408,11 +408,14 @@ function drawChart(container, analysis, { width, onSelect, tip, state, slots = 0
 // rescaling); scheme (the scheme that drives risk colours, counts and sort, default INT8
 // per-tensor) and onScheme(scheme) when the user picks another; equalization (the
 // equalize() result, when run: the verdict says what CLE brings, and each why line);
-// selected (a position marked as selected when drawn, as a layer chosen in another view).
+// selected (a position marked as selected when drawn, as a layer chosen in another view);
+// view (what the user chose in an earlier rendering of this view, from its viewState():
+// sort, filters, chart pair, the control with focus and its caret, the table's scroll):
+// the view is drawn as it was left, whatever layers it shows now (as layers arrive).
 export function renderModelView(
   element,
   analysis,
-  { onSelect, slots, scheme = 'int8PerTensor', onScheme, equalization = null, selected = -1 } = {},
+  { onSelect, slots, scheme = 'int8PerTensor', onScheme, equalization = null, selected = -1, view = null } = {},
 ) {
   ensureStyles('ql-model-view', css, element.ownerDocument);
   const layers = analysis.layers || [];
@@ -429,11 +432,15 @@ export function renderModelView(
   const columns = layerColumns(schemes, { risk: (l) => riskOf(l), why, subgraphs: layers.some((l) => l.path) });
   const root = viewRoot(element, 'ql-model-view');
   const tip = tooltip(root);
+  const was = view && typeof view === 'object' ? view : {};
   const state = {
-    sort: { key: 'index', dir: 1 },
-    text: '',
-    op: '',
-    risk: '',
+    sort:
+      was.sort && columns.some((c) => c.key === was.sort.key) && (was.sort.dir === 1 || was.sort.dir === -1)
+        ? { key: was.sort.key, dir: was.sort.dir }
+        : { key: 'index', dir: 1 },
+    text: typeof was.text === 'string' ? was.text : '',
+    op: typeof was.op === 'string' ? was.op : '',
+    risk: RISK_LEVELS.includes(was.risk) ? was.risk : '',
     selected: Number.isInteger(selected) ? selected : -1,
     visible: new Set(d3.range(layers.length)),
     pair: ['int8PerTensor', 'int8PerChannel'],
@@ -511,6 +518,7 @@ export function renderModelView(
   // Chart and legend; which two schemes the chart draws (select.ql-chart-schemes, values
   // "<first>,<second>").
   const pairs = chartPairs(schemes);
+  if (Array.isArray(was.pair) && pairs.some((q) => q.join(',') === was.pair.join(','))) state.pair = [...was.pair];
   const pairLabel = R.append('label').attr('class', 'ql-chart-choice');
   pairLabel.append('span').text('chart ');
   const pairSelect = pairLabel
@@ -523,6 +531,7 @@ export function renderModelView(
     .join('option')
     .attr('value', (d) => d.join(','))
     .text(([a, b]) => `${schemeLabel(a)} and ${schemeLabel(b)}`);
+  pairSelect.property('value', state.pair.join(','));
   // The risk rules' legend, for the chosen scheme (INT4 thresholds are lower: presentation.js).
   function thresholdLabels() {
     const t = riskDbFor(state.scheme);
@@ -555,13 +564,15 @@ export function renderModelView(
   const opLabel = filters.append('label');
   opLabel.append('span').text('op');
   const opSelect = opLabel.append('select').attr('class', 'ql-filter-op').attr('aria-label', 'filter by op type');
-  const ops = [...new Set(layers.map((l) => l.op))].sort();
+  // the op chosen stays offered while no layer of it has arrived yet
+  const ops = [...new Set([...layers.map((l) => l.op), ...(state.op ? [state.op] : [])])].sort();
   opSelect
     .selectAll('option')
     .data(['', ...ops])
     .join('option')
     .attr('value', (d) => d)
     .text((d) => (d ? d : 'all ops'));
+  opSelect.property('value', state.op);
   const riskLabel = filters.append('label');
   riskLabel.append('span').text('risk');
   const riskSelect = riskLabel.append('select').attr('class', 'ql-filter-risk').attr('aria-label', 'filter by risk');
@@ -571,6 +582,8 @@ export function renderModelView(
     .join('option')
     .attr('value', (d) => d)
     .text((d) => (d ? d : 'any risk'));
+  riskSelect.property('value', state.risk);
+  textInput.property('value', state.text);
   const shown = filters.append('span').attr('class', 'ql-muted').attr('data-field', 'shown');
 
   // Table.
@@ -764,8 +777,60 @@ export function renderModelView(
     chart = drawChart(chartDiv, analysis, { width: chartWidth, onSelect: select, tip, state, slots });
   });
 
+  // As it was left: the table's scroll, then the control that had focus (the caret too).
+  const wrapNode = wrap.node();
+  const scroll = was.scroll && typeof was.scroll === 'object' ? was.scroll : { top: 0, left: 0 };
+  if (scroll.top || scroll.left) {
+    wrapNode.scrollTop = scroll.top || 0;
+    wrapNode.scrollLeft = scroll.left || 0;
+  }
+  const focused = focusTarget(was.focus);
+  if (focused) {
+    focused.focus({ preventScroll: true });
+    if (focused === textInput.node() && Number.isInteger(was.focus.start)) {
+      focused.setSelectionRange(was.focus.start, was.focus.end ?? was.focus.start, was.focus.direction || 'none');
+    }
+  }
+  function focusTarget(f) {
+    if (!f || typeof f !== 'object') return null;
+    if (f.on === 'text') return textInput.node();
+    if (f.on === 'select')
+      return { op: opSelect, risk: riskSelect, scheme: schemeSelect, pair: pairSelect }[f.which]?.node() || null;
+    if (f.on === 'sort') return ths.nodes().find((th) => th.dataset.sort === f.key) || null;
+    if (f.on === 'row') return rowSel.nodes().find((tr) => layers[Number(tr.dataset.position)]?.name === f.name) || null;
+    return null;
+  }
+  // What the user chose, for a later rendering of this view (the `view` option).
+  function viewState() {
+    const active = root.ownerDocument.activeElement;
+    let focus = null;
+    if (active && root.contains(active)) {
+      if (active === textInput.node())
+        focus = { on: 'text', start: active.selectionStart, end: active.selectionEnd, direction: active.selectionDirection };
+      else if (active === opSelect.node()) focus = { on: 'select', which: 'op' };
+      else if (active === riskSelect.node()) focus = { on: 'select', which: 'risk' };
+      else if (active === schemeSelect.node()) focus = { on: 'select', which: 'scheme' };
+      else if (active === pairSelect.node()) focus = { on: 'select', which: 'pair' };
+      else if (active.matches('th[data-sort]')) focus = { on: 'sort', key: active.dataset.sort };
+      else if (active.matches('tr[data-position]'))
+        focus = { on: 'row', name: layers[Number(active.dataset.position)]?.name ?? null };
+    }
+    // a hidden table has no scroll to read: the one it was drawn with stays
+    const laidOut = wrapNode.isConnected && wrapNode.getClientRects().length > 0;
+    return {
+      sort: { ...state.sort },
+      text: state.text,
+      op: state.op,
+      risk: state.risk,
+      pair: [...state.pair],
+      focus,
+      scroll: laidOut ? { top: wrapNode.scrollTop, left: wrapNode.scrollLeft } : { ...scroll },
+    };
+  }
+
   return {
     root,
+    viewState,
     destroy() {
       resize.disconnect();
       tip.destroy();
