@@ -35,7 +35,10 @@ upper half of the float32 bits). Float32 where the
 definitions say float32 (fake quantization, squares, the histogram's bin arithmetic);
 per-channel sums are float32 too (numpy's pairwise sum for the mean, einsum's
 vectorised dot products for the squares) and are accumulated in float64 across
-channels; results agree with QuantLens to rounding (bench.mjs checks every statistic).
+channels; a channel whose float32 sums end below 1e-24 (squares below float32's normal
+range may have been lost) is computed again with its squares and sums in float64, as
+QuantLens does. Results agree with QuantLens to rounding (bench.mjs checks every
+statistic).
 
 The clamp of the fake quantization, clamp(round(x / s), -qmax, qmax), is left out
 because it never changes a result here (in every scheme, blocks included, the scale
@@ -73,7 +76,8 @@ F32 = np.float32
 BLOCK = 1 << 20  # elements per block of whole channels
 SCHEMES = (("int8PerTensor", 127, False), ("int8PerChannel", 127, True),
            ("int4PerTensor", 7, False), ("int4PerChannel", 7, True))
-BLOCK_SIZES = (32, 128)  # block-wise INT4, "int4Block<B>"; 128 = 4 x 32, see block_abs_max
+BLOCK_SIZES = (32, 128)  # block-wise INT4, "int4Block<B>"; 128 = 4 x 32, see block_noises
+REDO_BELOW = 1e-24  # a channel's float32 sums of squares below this are redone in float64
 
 
 def max_rss_kb():
@@ -199,16 +203,17 @@ def block_abs_max(t, B):
     return out
 
 
-def block_noise(b, t, B, s, inv):
+def block_noise(b, t, B, s, inv, wide=False):
     """Per row of b [n, M]: the sum over its blocks of B (block parameters s, inv [n, nb])
-    of the block's squared INT4 errors, summed in float32 within a block, in float64
-    across blocks. t [n, M] is scratch."""
+    of the block's squared INT4 errors, summed in float32 within a block (wide: float64),
+    in float64 across blocks. t [n, M] is scratch."""
     n, M = b.shape
     nf = M // B
     noise = np.zeros(n, np.float64)
     parts = []
     if nf:
-        parts.append((view(b[:, :nf * B], (n, nf, B)), view(t[:, :nf * B], (n, nf, B)), s[:, :nf, None], inv[:, :nf, None]))
+        shape = (n, nf, B)
+        parts.append((view(b[:, :nf * B], shape), view(t[:, :nf * B], shape), s[:, :nf, None], inv[:, :nf, None]))
     if nf * B < M:  # the last, partial block
         parts.append((b[:, nf * B:], t[:, nf * B:], s[:, nf:], inv[:, nf:]))
     for x, e, sc, iv in parts:
@@ -216,9 +221,28 @@ def block_noise(b, t, B, s, inv):
         np.rint(e, out=e)  # round half to even; no clamp, see above
         np.multiply(e, sc, out=e)
         np.subtract(x, e, out=e)
-        sq = np.einsum("...j,...j->...", e, e)  # float32 per block
+        if wide:
+            e = e.astype(np.float64)
+        sq = np.einsum("...j,...j->...", e, e)  # per block
         noise += sq.sum(axis=1, dtype=np.float64) if sq.ndim == 2 else sq
     return noise
+
+
+def block_noises(b, t, wide=False):
+    """[len(BLOCK_SIZES), n]: each row of b [n, M]'s block-wise INT4 noise for every
+    block size. t [n, M] holds |b| on entry, and is scratch."""
+    n, M = b.shape
+    out = np.empty((len(BLOCK_SIZES), n), np.float64)
+    amax = block_abs_max(t, BLOCK_SIZES[0])
+    for k, B in enumerate(BLOCK_SIZES):
+        if k:  # a block of B is the blocks of BLOCK_SIZES[0] it covers (zeros pad the last)
+            f = B // BLOCK_SIZES[0]
+            pad = np.zeros((n, -(-M // B) * f), F32)
+            pad[:, :amax.shape[1]] = amax
+            amax = np.max(view(pad, (n, -1, f)), axis=2)
+        s, inv = scale_inv(amax, 7)
+        out[k] = block_noise(b, t, B, s, inv, wide)
+    return out
 
 
 _scratch = {}
@@ -309,17 +333,33 @@ def layer_stats(ch, bins, ins):
         else:  # rows r.. hold whole groups r / per_group, ...
             np.max(view(t, (n // per_group, per_group, pre * J, post)), axis=(1, 3),
                    out=in_abs[r // per_group:(r + n) // per_group])
-        amax = block_abs_max(t, BLOCK_SIZES[0])
-        for k, B in enumerate(BLOCK_SIZES):
-            if k:  # a block of B is the blocks of BLOCK_SIZES[0] it covers (zeros pad the last)
-                f = B // BLOCK_SIZES[0]
-                pad = np.zeros((n, -(-M // B) * f), F32)
-                pad[:, :amax.shape[1]] = amax
-                amax = np.max(view(pad, (n, -1, f)), axis=2)
-            s, inv = scale_inv(amax, 7)
-            bnoise[k, sl] = block_noise(b, t, B, s, inv)
+        bnoise[:, sl] = block_noises(b, t)
 
     dev64, sig64, noise64 = dev.astype(np.float64), sig.astype(np.float64), noise.astype(np.float64)
+    # Channels whose float32 sums may have lost squares below float32's normal range
+    # (absMax ~1e-19 and less) are computed again with every square in float64, as
+    # QuantLens does (stats.cpp, kRedoBelow): none in VGG-16, ResNet-50, MobileNetV2.
+    redo = np.nonzero((np.minimum(np.minimum(dev, sig), noise.min(axis=0)) < REDO_BELOW)
+                      | (bnoise.min(axis=0) < REDO_BELOW))[0]
+    for j in range(0, redo.size, rows):
+        ix = redo[j:j + rows]
+        x = ch[ix]
+        t = buf[:ix.size]
+        xd = x.astype(np.float64)
+        d = xd - mean[ix, None]
+        dev64[ix] = np.einsum("ij,ij->i", d, d)
+        sig64[ix] = np.einsum("ij,ij->i", xd, xd)
+        for k, (s, inv) in enumerate(params):
+            if s.ndim:
+                s, inv = s[ix], inv[ix]
+            np.multiply(x, inv, out=t)
+            np.rint(t, out=t)
+            np.multiply(t, s, out=t)
+            np.subtract(x, t, out=t)
+            e = t.astype(np.float64)
+            noise64[k, ix] = np.einsum("ij,ij->i", e, e)
+        np.abs(x, out=t)
+        bnoise[:, ix] = block_noises(x, t, wide=True)
     std = np.sqrt(dev64 / M)
     tmean = float(csum.astype(np.float64).sum() / (C * M))
     tstd = math.sqrt(float((dev64 + M * (mean - tmean) ** 2).sum()) / (C * M))
