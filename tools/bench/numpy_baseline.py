@@ -65,7 +65,6 @@ import argparse
 import json
 import math
 import resource
-import sys
 import time
 
 import numpy as np
