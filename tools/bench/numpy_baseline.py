@@ -44,10 +44,10 @@ The clamp of the fake quantization, clamp(round(x / s), -qmax, qmax), is left ou
 because it never changes a result here (in every scheme, blocks included, the scale
 comes from the absMax of the values it quantizes): with s = absMax/qmax and inv = 1/s
 in float32, |x * inv| <= qmax * (1 + 3 * 2^-24) < qmax + 0.5 for every |x| <= absMax,
-so round() already lands in [-qmax, qmax]. This holds for a subnormal s too: a reciprocal that
-does not overflow needs s >= 2^-128, which keeps 22 significant bits; a smaller s
-gives inv = inf, i.e. the zero-scale rule, inv = 0. Leaving it out is exact, and saves
-a full extra pass per scheme (np.clip is one of numpy's slow ufuncs).
+so round() already lands in [-qmax, qmax]. This holds for a subnormal s too: a
+reciprocal that does not overflow needs s >= 2^-128, which keeps 22 significant bits;
+a smaller s gives inv = inf, i.e. the zero-scale rule, inv = 0. Leaving it out is
+exact, and saves a full extra pass per scheme (np.clip is one of numpy's slow ufuncs).
 
 Prints one JSON line on stdout: timings (load_s, compute_s = raw_data_copy_s + stats_s,
 total_s), peak RSS
