@@ -102,6 +102,11 @@ for (const [title, name, args, dtype] of cases) {
       assert.equal(c.infMismatch, 0);
       assert.ok(c.meanRel <= 1e-6 && c.stdRel <= 1e-5 && c.tensorRel <= 1e-5, JSON.stringify(c));
       assert.ok(c.chSqnr <= 1e-3 && c.layerSqnr <= 1e-3, JSON.stringify(c));
+      assert.equal(c.blockSchemes, 2, 'int4Block32 and int4Block128');
+      assert.equal(c.sqnrMissing, 0);
+      assert.ok(c.blockChSqnr <= 1e-3 && c.blockLayerSqnr <= 1e-3, JSON.stringify(c));
+      assert.deepEqual([c.inShapeMismatch, c.inAbsMismatch], [0, 0], 'input channels: count/axis/groups, absMax bit for bit');
+      assert.ok(c.inAbsTotal > 0);
     });
   });
 }

@@ -16,7 +16,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initializerRanges } from './onnx_ranges.mjs';
-import { SQNR_TOL_DB, MB, median, fx, sec, spread, ratioCell, exp, table, fullCheck, sqnrCheck } from './checks.mjs';
+import {
+  SQNR_TOL_DB,
+  MB,
+  median,
+  fx,
+  sec,
+  spread,
+  ratioCell,
+  exp,
+  table,
+  fullCheck,
+  sqnrCheck,
+  blockInputText,
+} from './checks.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -390,6 +403,7 @@ async function main() {
       `float32 min/max/absMax/range ${full.f32Mismatch ? `${full.f32Mismatch} of ${full.f32Total} DIFFER` : `identical (${full.f32Total} values)`}; ` +
       `mean |Δ|/absMax ≤ ${exp(full.meanRel)}; std rel ≤ ${exp(full.stdRel)}; tensor mean/std ≤ ${exp(full.tensorRel)}; relative range rel ≤ ${exp(full.relRangeRel)}; ` +
       `SQNR |Δ| ≤ ${exp(full.chSqnr)} dB per channel, ≤ ${exp(full.layerSqnr)} dB per layer${full.infMismatch ? ` (${full.infMismatch} lossless/finite DISAGREE)` : ''}; ` +
+      `${blockInputText(full)}; ` +
       `histograms ${full.histDiff ? `DIFFER by ${full.histDiff} counts` : 'identical'}; outlier channels ${full.outlierLayers ? `DIFFER on ${full.outlierLayers} layers` : 'identical'}`;
     console.log(line);
     console.log(fullLine);

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exp, fullCheck, fx, median, sec, spread, sqnrCheck, table, SQNR_TOL_DB } from './checks.mjs';
+import { blockInputText, exp, fullCheck, fx, median, sec, spread, sqnrCheck, table, SQNR_TOL_DB } from './checks.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -244,11 +244,21 @@ async function main() {
       const full = fullCheck(ql, JSON.parse(fs.readFileSync(ctx.numpyOut, 'utf8')));
       fs.rmSync(ctx.numpyOut);
       const sanity = sqnrCheck(ql, runs.numpy[0].json);
-      if (!sanity.ok || full.f32Mismatch || full.missing.length || full.histDiff || full.outlierLayers) failed = true;
+      if (
+        !sanity.ok ||
+        full.f32Mismatch ||
+        full.missing.length ||
+        full.histDiff ||
+        full.outlierLayers ||
+        full.inAbsMismatch ||
+        full.inShapeMismatch ||
+        full.sqnrMissing
+      )
+        failed = true;
       lines = [
         `check ${name}: ${sanity.ok ? 'numpy and QuantLens agree' : 'MISMATCH:'} on the INT8 per-tensor SQNR of ${sanity.layers - sanity.bad} of ${sanity.layers} layers to ${SQNR_TOL_DB} dB (max |Δ| ${exp(sanity.worst)} dB); ` +
           `${full.layers} layers matched${full.missing.length ? `, ${full.missing.length} MISSING in numpy` : ''}; float32 min/max/absMax/range ${full.f32Mismatch ? `${full.f32Mismatch} of ${full.f32Total} DIFFER` : `identical (${full.f32Total} values)`}; ` +
-          `mean |Δ|/absMax ≤ ${exp(full.meanRel)}; std rel ≤ ${exp(full.stdRel)}; SQNR |Δ| ≤ ${exp(full.chSqnr)} dB per channel; histograms ${full.histDiff ? `DIFFER by ${full.histDiff}` : 'identical'}; outlier channels ${full.outlierLayers ? `DIFFER on ${full.outlierLayers} layers` : 'identical'}`,
+          `mean |Δ|/absMax ≤ ${exp(full.meanRel)}; std rel ≤ ${exp(full.stdRel)}; SQNR |Δ| ≤ ${exp(full.chSqnr)} dB per channel; ${blockInputText(full)}; histograms ${full.histDiff ? `DIFFER by ${full.histDiff}` : 'identical'}; outlier channels ${full.outlierLayers ? `DIFFER on ${full.outlierLayers} layers` : 'identical'}`,
       ];
     }
     if (manifest) {
