@@ -46,6 +46,8 @@ inline v4u asBits(v4f f) {
 // gives the bits onnx::halfToFloat and onnx::bfloat16ToFloat give.
 struct F32 {
   static constexpr uint64_t kSize = 4;
+  static constexpr bool kHidesNonFinite = false;
+  using Exact = F32;
   static v4f load4(const uint8_t* p) {
     v4f v;
     std::memcpy(&v, p, 16);
@@ -61,11 +63,11 @@ struct F32 {
   static float load1(const uint8_t* p) { return partial(p, 1)[0]; }
 };
 
-// IEEE binary16: |h| shifted into a float32's exponent and mantissa fields and scaled by
-// 2^(127 - 15) is the value for every normal and subnormal half (one exact multiply);
-// exponent field 31 (infinity, NaN) becomes float32's 255 with the mantissa kept.
+// IEEE binary16 with infinities and NaN (F16Finite's Exact, to count those): |h|
+// shifted into a float32's exponent and mantissa fields and scaled by 2^(127 - 15) is
+// the value for every normal and subnormal half (one exact multiply); exponent field 31
+// (infinity, NaN) becomes float32's 255 with the mantissa kept.
 struct F16 {
-  static constexpr uint64_t kSize = 2;
   static v4f convert(v4u h) {
     const v4u em = (h & 0x7fffu) << 13;
     v4u bits = asBits(asFloat(em) * 0x1p112f);
@@ -73,27 +75,24 @@ struct F16 {
     bits = (bits & ~special) | ((em | 0x7f800000u) & special);
     return asFloat(bits | (h & 0x8000u) << 16);
   }
-  static v4f load4(const uint8_t* p) {
-    v4h h;
-    std::memcpy(&h, p, 8);
-    return convert(__builtin_convertvector(h, v4u));
+  static float load1(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return convert(v4u{h, 0, 0, 0})[0];
   }
-  static v4f partial(const uint8_t* p, int lanes) {
-    uint16_t t[4] = {0, 0, 0, 0};
-    std::memcpy(t, p, 2 * static_cast<size_t>(lanes));
-    return convert(v4u{t[0], t[1], t[2], t[3]});
-  }
-  static float load1(const uint8_t* p) { return partial(p, 1)[0]; }
 };
 
-// float16 known to be finite (passes 2 and 3: pass 1 refuses infinities and NaN). The
-// sign-extended half shifted left by 13 and masked puts the sign in bit 31 and the
+// float16 as the statistics read it: without F16's special case for infinities and NaN.
+// The sign-extended half shifted left by 13 and masked puts the sign in bit 31 and the
 // exponent and mantissa fields where F16::convert puts them; the multiply by 2^112
 // keeps the sign, so every finite half gives F16's bits in 3 operations instead of 8.
-// An infinity or NaN given anyway becomes a finite value (never a NaN: the histogram's
-// bin index stays defined).
+// An infinity or NaN becomes a finite value of magnitude 2^16 or more, above every
+// finite half (65504 at most): pass 1 finds them so in the channels' minima and maxima
+// and counts them with F16 (Exact); no NaN reaches the histogram's bin index.
 struct F16Finite {
   static constexpr uint64_t kSize = 2;
+  static constexpr bool kHidesNonFinite = true;  // pass 1 finds them by magnitude (feedAll)
+  using Exact = F16;                             // to count them
   typedef int16_t v4s __attribute__((vector_size(8)));
   static v4f convert(v4i h) {  // h: the halves sign-extended to 32 bits
     v4u u;
@@ -116,6 +115,8 @@ struct F16Finite {
 // bfloat16: the upper 16 bits of a float32.
 struct BF16 {
   static constexpr uint64_t kSize = 2;
+  static constexpr bool kHidesNonFinite = false;
+  using Exact = BF16;
   static v4f load4(const uint8_t* p) {
     v4h h;
     std::memcpy(&h, p, 8);
@@ -1006,11 +1007,14 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
   }
   if (t.rowMode) t.feedBlocks<E>(pass, values, first, count);
   if (pass == 1) {
-    // NaN or infinite weights poison the sums; count them where it happens.
+    // NaN or infinite weights poison the sums (float16 ones, read as F16Finite, show as
+    // magnitudes of 2^16 or more in the minima and maxima); count them where it happens.
     bool suspicious = false;
     for (double v : t.sum) suspicious = suspicious || !std::isfinite(v);
+    if (E::kHidesNonFinite)
+      for (uint64_t c = 0; c < t.C && !suspicious; ++c) suspicious = t.mn[c] <= -65536.0f || t.mx[c] >= 65536.0f;
     if (suspicious) {
-      for (uint64_t i = 0; i < count; ++i) t.nonFinite += !std::isfinite(E::load1(values + E::kSize * i));
+      for (uint64_t i = 0; i < count; ++i) t.nonFinite += !std::isfinite(E::Exact::load1(values + E::kSize * i));
     }
   }
 }
@@ -1026,12 +1030,9 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
   // Through a table, so that the build's optimizer keeps each element type's passes a
   // function of its own (one large function holding all three ran the float32 loops slower).
   using Feed = void (State::*)(int, const uint8_t*, uint64_t, uint64_t);
-  // Float16 after pass 1 is known finite (F16Finite). One table indexed once: GCC 12 at
-  // -O2 with the sanitizers called the wrong entry through `(c ? table1 : table2)[i]`.
-  static constexpr Feed kFeed[4] = {&State::feedAll<F32>, &State::feedAll<F16>, &State::feedAll<BF16>,
-                                    &State::feedAll<F16Finite>};
-  const int k = storage == Storage::Float16 && pass > 1 ? 3 : static_cast<int>(storage) % 3;
-  (t.*kFeed[k])(pass, values, first, count);
+  // Float16 is read as F16Finite in every pass (pass 1 finds non-finite halves by magnitude).
+  static constexpr Feed kFeed[3] = {&State::feedAll<F32>, &State::feedAll<F16Finite>, &State::feedAll<BF16>};
+  (t.*kFeed[static_cast<int>(storage) % 3])(pass, values, first, count);
   return {};
 }
 

@@ -136,18 +136,26 @@ TEST_CASE("storage: every bfloat16 below 1e15, converted as read, gives the floa
 }
 
 TEST_CASE("storage: a non-finite float16 or bfloat16 is refused as a float32 one is", "[stats][storage]") {
-  for (uint16_t special : {uint16_t{0x7c00}, uint16_t{0xfc00}, uint16_t{0x7e00}}) {  // +inf, -inf, NaN (float16)
-    std::vector<uint16_t> bits(64, 0x3c00);                                          // 1.0
-    bits[13] = special;
-    std::vector<float> values;
-    for (uint16_t h : bits) values.push_back(ql::onnx::halfToFloat(h));
-    const ChannelLayout L{1, 16, 4, 1};
-    auto a = build(L, reinterpret_cast<const uint8_t*>(bits.data()), 2, Storage::Float16, 3);
-    auto b = build(L, reinterpret_cast<const uint8_t*>(values.data()), 4, Storage::Float32, 3);
-    REQUIRE(!a.ok());
-    REQUIRE(!b.ok());
-    CHECK(a.error().message == b.error().message);
-    CHECK(a.error().message.find("NaN or infinite") != std::string::npos);
+  // +inf, -inf, NaN, the largest NaN patterns (float16), in row and run mode, alone and
+  // with a second one in a later piece; the finite extremes +-65504 beside them.
+  for (uint16_t special : {uint16_t{0x7c00}, uint16_t{0xfc00}, uint16_t{0x7e00}, uint16_t{0x7fff}, uint16_t{0xffff}}) {
+    for (const ChannelLayout L : {ChannelLayout{1, 16, 4, 1}, ChannelLayout{1, 1, 4, 16}}) {
+      for (bool two : {false, true}) {
+        std::vector<uint16_t> bits(64, 0x3c00);  // 1.0
+        bits[0] = 0x7bff;                        // 65504
+        bits[1] = 0xfbff;                        // -65504
+        bits[13] = special;
+        if (two) bits[60] = 0x7c00;
+        std::vector<float> values;
+        for (uint16_t h : bits) values.push_back(ql::onnx::halfToFloat(h));
+        auto a = build(L, reinterpret_cast<const uint8_t*>(bits.data()), 2, Storage::Float16, 3);
+        auto b = build(L, reinterpret_cast<const uint8_t*>(values.data()), 4, Storage::Float32, 3);
+        REQUIRE(!a.ok());
+        REQUIRE(!b.ok());
+        CHECK(a.error().message == b.error().message);
+        CHECK(a.error().message.find(two ? "2 of 64" : "1 of 64") != std::string::npos);
+      }
+    }
   }
   std::vector<uint16_t> bf(64, 0x3f80);  // 1.0
   bf[5] = 0x7f80;                        // +inf (bfloat16)
