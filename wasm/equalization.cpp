@@ -85,6 +85,21 @@ class Equalization {
   std::string dataLocation() const { return result_.written.data.location; }
   val dataPieces() const { return dataPiecesValue(result_.written.data); }
   double dataSize() const { return static_cast<double>(result_.written.data.size); }
+  // Rewrites in place the `length` bytes at `ptr` in the heap, read from the input as
+  // bytes [at, at + length) of piece `k` (one with `transform`) of the model (data false)
+  // or of the data file: a changed weight written piece by piece. `at` and `length` are
+  // multiples of 4 (whole float32 values).
+  bool transformPiece(bool data, double k, double at, uintptr_t ptr, double length) const {
+    const auto& pieces = data ? result_.written.data.pieces : result_.written.pieces;
+    const size_t i = static_cast<size_t>(k);
+    if (i >= pieces.size() || !pieces[i].transform) return false;
+    const onnx::Piece& p = pieces[i];
+    const uint64_t from = static_cast<uint64_t>(at), n = static_cast<uint64_t>(length);
+    const uint64_t u = p.transform->unitBytes();
+    if (from % u || n % u || from > p.length || n > p.length - from) return false;
+    p.transform->apply(p.transformAt + from, reinterpret_cast<uint8_t*>(ptr), n);
+    return true;
+  }
 
   val report() const {
     const cle::Report& r = result_.report;
@@ -183,6 +198,7 @@ EMSCRIPTEN_BINDINGS(quantlens_equalization) {
       .function("dataLocation", &Equalization::dataLocation)
       .function("dataPieces", &Equalization::dataPieces)
       .function("dataSize", &Equalization::dataSize)
+      .function("transformPiece", &Equalization::transformPiece)
       .function("report", &Equalization::report);
   emscripten::function("equalize", &Equalization::run);
   emscripten::function("equalizeStreamed", &Equalization::runStreamed);

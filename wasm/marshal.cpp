@@ -35,12 +35,15 @@ namespace {
 // several, as for a data file) or bytes in the heap.
 val piecesOf(const std::vector<onnx::Piece>& pieces, const std::vector<std::string>* sources) {
   val out = val::array();
-  for (const onnx::Piece& p : pieces) {
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    const onnx::Piece& p = pieces[k];
     val o = val::object();
     if (p.input) {
       if (sources) o.set("location", (*sources)[p.file]);
       o.set("offset", static_cast<double>(p.offset));
       o.set("length", static_cast<double>(p.length));
+      // Bytes to be rewritten once read (onnx::Piece::transform): by transformPiece(k, ...).
+      if (p.transform) o.set("transform", static_cast<double>(k));
     } else {
       o.set("bytes", val(emscripten::typed_memory_view(static_cast<size_t>(p.length), p.bytes)));
     }

@@ -65,8 +65,9 @@ val view(const std::vector<T>& v) {
 
 // {coreError: true, code, message, offset}: see above.
 val errorValue(const Error& e);
-// A written model's pieces for JS: {offset, length} (a run of the input, copied through) or
-// {bytes} (a view of bytes the core made: valid while `w` lives).
+// A written model's pieces for JS: {offset, length} (a run of the input, copied through;
+// with `transform`: a changed tensor's stored bytes, to be rewritten once read by the
+// result's transformPiece) or {bytes} (a view of bytes the core made: valid while `w` lives).
 val piecesValue(const onnx::WrittenModel& w);
 // The pieces of a written model's new external data file (WrittenModel::data) for JS:
 // {location, offset, length} (a range of an input data file, `location` its normalised

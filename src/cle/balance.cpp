@@ -9,29 +9,113 @@ namespace ql::cle {
 
 namespace {
 
-// One layer of a sequence during the sweeps: its [A][B] range matrix. For 1x1
-// kernels and matrices (most of a MobileNet's weights) that is the weight itself,
-// scaled in place and read through fabs, which saves a copy as large as the weights.
+// One layer of a sequence during the sweeps, in one of three forms:
+//  - its [A][B] range matrix (kernels of more than one element);
+//  - for 1x1 kernels and matrices (most of a MobileNet's weights), the weight itself,
+//    held and scaled in place and read through fabs, which saves a copy as large as the
+//    weights. Only a layer inside the sequence (both sides scaled) is held so: those are
+//    small in practice (VGG-16's fc7 is 4096x4096, 67 MB);
+//  - for such a layer at an end of the sequence (one side scaled: the first layer's
+//    output channels, the last one's input channels), that side's channel ranges alone.
+//    For a positive finite factor f, rounding being monotonic, the largest fl(|w| f)
+//    of a channel is fl(max|w| f): the ranges scale exactly as the elements would, and
+//    each scaling is recorded (EqLayers::multiply) to be replayed on the elements when
+//    they are read again. A factor that is not positive and finite (0 * inf is NaN,
+//    which max ignores) makes the layer held first, as above.
 struct SweepLayer {
   EqLayer* layer = nullptr;
+  EqLayers* layers = nullptr;
+  const ModelIndex* index = nullptr;
   std::vector<float> ranges;  // max |w| over the kernel per (a, b); empty when in place
+  bool vector = false;        // `side` holds the channel ranges of the one side scaled
+  std::vector<float> side;
 
   float* matrix() { return ranges.empty() ? layer->w.data() : ranges.data(); }
-  std::vector<double> outRanges() { return channelRanges(matrix(), layer->view, true); }
-  std::vector<double> inRanges() { return channelRanges(matrix(), layer->view, false); }
+  std::vector<double> outRanges() {
+    if (vector) return std::vector<double>(side.begin(), side.end());
+    return channelRanges(matrix(), layer->view, true);
+  }
+  std::vector<double> inRanges() {
+    if (vector) return std::vector<double>(side.begin(), side.end());
+    return channelRanges(matrix(), layer->view, false);
+  }
   void divideOut(const std::vector<double>& s) {
     std::vector<double> inv(s.size());
     for (size_t o = 0; o < s.size(); ++o) {
       inv[o] = 1.0 / s[o];
       layer->outDiv[o] *= s[o];
     }
-    scaleChannels(matrix(), layer->view, true, inv);
+    scale(true, inv);
   }
   void multiplyIn(const std::vector<double>& s) {
     for (size_t i = 0; i < s.size(); ++i) layer->inMul[i] *= s[i];
-    scaleChannels(matrix(), layer->view, false, s);
+    scale(false, s);
+  }
+
+ private:
+  void scale(bool output, const std::vector<double>& f) {
+    if (vector) {
+      std::vector<float> ff(f.begin(), f.end());
+      const bool exact = std::all_of(ff.begin(), ff.end(), [](float x) { return x > 0 && std::isfinite(x); });
+      if (exact) {
+        for (size_t c = 0; c < ff.size(); ++c) side[c] *= ff[c];
+        layers->multiply(*layer, {output ? EqLayer::ChannelOp::Out : EqLayer::ChannelOp::In, std::move(ff)});
+        return;
+      }
+      vector = false;
+      std::vector<float>().swap(side);
+      if (!layers->hold(*layer, *index)) {
+        // Cannot be held (the error is returned once the sweeps end): the factor is
+        // recorded as it is, the layer's result is not used.
+        layers->multiply(*layer, {output ? EqLayer::ChannelOp::Out : EqLayer::ChannelOp::In, std::move(ff)});
+        vector = true;
+        side.assign(output ? layer->view.outC : layer->view.inC, 0.0f);
+        return;
+      }
+    }
+    scaleChannels(matrix(), layer->view, output, f);
   }
 };
+
+// The range matrix of a weight, read through EqLayers::stream.
+std::vector<float> streamedRangeMatrix(EqLayer& w, EqLayers& layers, const ModelIndex& index) {
+  const WeightView& v = w.view;
+  std::vector<float> m(v.A * v.B);
+  layers.stream(w, index, v.inner, [&](uint64_t first, const float* x, uint64_t count) {
+    for (uint64_t r = first / v.inner, end = (first + count) / v.inner; r < end; ++r) {
+      const float* p = x + (r * v.inner - first);
+      float y = 0;
+      for (uint64_t k = 0; k < v.inner; ++k) y = std::max(y, std::fabs(p[k]));
+      m[r] = y;
+    }
+    return true;
+  });
+  return m;
+}
+
+// The channel ranges of one side of a 1x1 weight (channelRanges of the weight itself),
+// read through EqLayers::stream.
+std::vector<float> streamedSideRanges(EqLayer& w, EqLayers& layers, const ModelIndex& index, bool output) {
+  const WeightView& v = w.view;
+  const bool rowSide = output == v.outIsA;
+  std::vector<float> r(output ? v.outC : v.inC, 0.0f);
+  const uint64_t per = v.A / v.groups;
+  layers.stream(w, index, 0, [&](uint64_t first, const float* x, uint64_t count) {
+    for (uint64_t a = first / v.B, end = (first + count) / v.B; a < end; ++a) {
+      const float* row = x + (a * v.B - first);
+      if (rowSide) {
+        float y = 0;
+        for (uint64_t b = 0; b < v.B; ++b) y = std::max(y, std::fabs(row[b]));
+        r[a] = std::max(r[a], y);
+      } else {
+        float* t = &r[(a / per) * v.B];
+        for (uint64_t b = 0; b < v.B; ++b) t[b] = std::max(t[b], std::fabs(row[b]));
+      }
+    }
+    return true;
+  });
+  return r;
+}
 
 class Sweeper {
  public:
@@ -80,16 +164,27 @@ class Sweeper {
 
 }  // namespace
 
-void equalizeSequence(const std::vector<size_t>& chain, EqLayers& layers, const Chains& chains, const Options& options,
-                      std::set<std::string>& deadSeen, Report& report) {
+bool equalizeSequence(const std::vector<size_t>& chain, EqLayers& layers, const ModelIndex& index, const Chains& chains,
+                      const Options& options, std::set<std::string>& deadSeen, Report& report) {
   std::vector<SweepLayer> sl(chain.size());
   for (size_t k = 0; k < chain.size(); ++k) {
     EqLayer& w = layers.items[chain[k]];
     sl[k].layer = &w;
-    if (w.view.inner == 1)
+    sl[k].layers = &layers;
+    sl[k].index = &index;
+    if (w.view.inner == 1) {
       w.sweptInPlace = true;
-    else
-      sl[k].ranges = rangeMatrix(w.w, w.view);
+      const bool first = k == 0, last = k + 1 == chain.size();
+      if (w.streamed && first != last) {  // one side scaled: its ranges stand for the weight
+        sl[k].vector = true;
+        sl[k].side = streamedSideRanges(w, layers, index, first);
+      } else if (!layers.hold(w, index)) {
+        return false;
+      }
+    } else {
+      sl[k].ranges = streamedRangeMatrix(w, layers, index);
+    }
+    if (!layers.error.ok()) return false;
   }
   Sequence seq;
   for (size_t k = 0; k < chain.size(); ++k) {
@@ -122,18 +217,15 @@ void equalizeSequence(const std::vector<size_t>& chain, EqLayers& layers, const 
     }
   }
   report.sequences.push_back(std::move(seq));
+  return layers.error.ok();
 }
 
-void applyScales(EqLayer& w) {
+void applyScales(EqLayer& w, EqLayers& layers) {
   if (w.change == SIZE_MAX) return;
   const bool identity = std::all_of(w.outDiv.begin(), w.outDiv.end(), [](double x) { return x == 1.0; }) &&
                         std::all_of(w.inMul.begin(), w.inMul.end(), [](double x) { return x == 1.0; });
   if (identity) return;
-  if (!w.sweptInPlace)
-    w.forEachRun([&](uint64_t o, uint64_t i, float* p, uint64_t cnt) {
-      const float f = static_cast<float>(w.inMul[i] / w.outDiv[o]);
-      for (uint64_t k = 0; k < cnt; ++k) p[k] *= f;
-    });
+  if (!w.sweptInPlace) layers.multiply(w, {EqLayer::ChannelOp::Scales, {}});
   for (uint64_t o = 0; o < w.view.outC; ++o) w.b[o] = static_cast<float>(w.b[o] / w.outDiv[o]);
 }
 

@@ -18,11 +18,12 @@ namespace ql::cle {
 // Equalizes one sequence (layer indices in graph order) and appends it to report.sequences.
 // Near-dead channels met on the way are added to report.deadChannels once each,
 // `deadSeen` remembering them across sequences.
-void equalizeSequence(const std::vector<size_t>& chain, EqLayers& layers, const Chains& chains, const Options& options,
-                      std::set<std::string>& deadSeen, Report& report);
+// False (layers.error set) when a weight could not be read or held.
+bool equalizeSequence(const std::vector<size_t>& chain, EqLayers& layers, const ModelIndex& index, const Chains& chains,
+                      const Options& options, std::set<std::string>& deadSeen, Report& report);
 
 // Scales the weight and bias of a touched layer by its accumulated scales:
 // W'[o, i] = W[o, i] * inMul[i] / outDiv[o], b'[o] = b[o] / outDiv[o].
-void applyScales(EqLayer& w);
+void applyScales(EqLayer& w, EqLayers& layers);
 
 }  // namespace ql::cle

@@ -86,10 +86,7 @@ bool foldAfter(EqLayers& layers, EqLayer& w, const ModelIndex& index, ModelEdits
   std::string why;
   if (!batchNormParams(bn, w.view.outC, index, &p, &why)) return stop(why + ": not folded");
   if (!layers.load(w, index)) return false;
-  w.forEachRun([&](uint64_t o, uint64_t, float* q, uint64_t cnt) {
-    const float s = static_cast<float>(p.f[o]);
-    for (uint64_t k = 0; k < cnt; ++k) q[k] *= s;
-  });
+  layers.multiply(w, {EqLayer::ChannelOp::Out, std::vector<float>(p.f.begin(), p.f.end())});
   for (uint64_t o = 0; o < w.view.outC; ++o) w.b[o] = static_cast<float>(p.beta[o] + (w.b[o] - p.mean[o]) * p.f[o]);
   if (!w.hasBias) w.biasAdded = true;
   w.bnFolded = true;
@@ -135,14 +132,14 @@ void foldBefore(EqLayers& layers, const std::unordered_set<const onnx::Node*>& f
     if (!layers.load(w, index)) continue;
     // b[o] += sum over (i, k) of W[o, i, k] * (beta_i - mean_i f_i), with W before scaling.
     std::vector<double> acc(w.view.outC, 0.0);
-    w.forEachRun([&](uint64_t o, uint64_t i, float* q, uint64_t cnt) {
-      const double t = p.beta[i] - p.mean[i] * p.f[i];
-      double s = 0;
-      for (uint64_t k = 0; k < cnt; ++k) s += q[k];
-      acc[o] += s * w.alpha * t;
-      const float fi = static_cast<float>(p.f[i]);
-      for (uint64_t k = 0; k < cnt; ++k) q[k] *= fi;
-    });
+    if (!layers.forEachRun(w, index, [&](uint64_t o, uint64_t i, const float* q, uint64_t cnt) {
+          const double t = p.beta[i] - p.mean[i] * p.f[i];
+          double s = 0;
+          for (uint64_t k = 0; k < cnt; ++k) s += q[k];
+          acc[o] += s * w.alpha * t;
+        }))
+      continue;
+    layers.multiply(w, {EqLayer::ChannelOp::In, std::vector<float>(p.f.begin(), p.f.end())});
     for (uint64_t o = 0; o < w.view.outC; ++o) w.b[o] = static_cast<float>(w.b[o] + acc[o]);
     if (!w.hasBias) w.biasAdded = true;
     w.bnFolded = true;  // its weights changed (no beta/gamma: nothing to absorb)

@@ -13,6 +13,6 @@
 namespace ql::cle {
 
 // Absorbs high bias across every link of every sequence, after scaling.
-void absorbHighBias(EqLayers& layers, const Chains& chains, Report& report);
+void absorbHighBias(EqLayers& layers, const ModelIndex& index, const Chains& chains, Report& report);
 
 }  // namespace ql::cle

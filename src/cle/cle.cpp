@@ -41,20 +41,35 @@ stats::Options statOptions(const Options& opt) {
   return s;
 }
 
-Result<stats::LayerStats> weightStats(const EqLayer& w, const Options& opt) {
-  return stats::computeLayerStats(reinterpret_cast<const uint8_t*>(w.w.data()), w.layer->layout, statOptions(opt));
+// The statistics of a layer's weight as it is now, read piece by piece (EqLayers::stream)
+// once per pass: the same numbers as computeLayerStats over the whole weight.
+Result<stats::LayerStats> weightStats(EqLayer& w, EqLayers& layers, const ModelIndex& index, const Options& opt) {
+  if (!w.streamed)
+    return stats::computeLayerStats(reinterpret_cast<const uint8_t*>(w.w.data()), w.layer->layout, statOptions(opt));
+  auto b = stats::LayerStatsBuilder::create(w.layer->layout, statOptions(opt));
+  if (!b.ok()) return b.error();
+  for (int pass = 1; pass <= b->passes(); ++pass) {
+    Error e;
+    if (!layers.stream(w, index, b->unitElements(), [&](uint64_t first, const float* x, uint64_t count) {
+          e = b->feed(pass, reinterpret_cast<const uint8_t*>(x), first, count);
+          return e.ok();
+        }))
+      return e.ok() ? layers.error : e;
+    if (e = b->endPass(pass); !e.ok()) return e;
+  }
+  return b->finish();
 }
 
 // Gives a layer whose weights will change its record in the report, with the
 // statistics of its weights as they are now: after BatchNorm folding, before scaling.
-void touch(EqLayer& w, const Options& opt, Report& report) {
+void touch(EqLayer& w, EqLayers& layers, const ModelIndex& index, const Options& opt, Report& report) {
   if (w.change != SIZE_MAX) return;
   LayerChange c;
   c.name = w.layer->name;
   c.op = std::string(w.layer->op);
   c.weightName = std::string(w.layer->weightName);
   c.nodeIndex = w.layer->nodeIndex;
-  auto before = weightStats(w, opt);
+  auto before = weightStats(w, layers, index, opt);
   if (before.ok())
     c.before = std::move(before.value());
   else  // the layer is still equalized; its record says why `before` is empty
@@ -150,17 +165,20 @@ Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model
   for (size_t i = 0; i < layers.items.size(); ++i) {
     if (!layers.items[i].bnFolded && !chains.linked(i)) continue;
     if (!layers.load(layers.items[i], index)) return layers.error;
-    touch(layers.items[i], opt, report);
+    touch(layers.items[i], layers, index, opt, report);
+    if (!layers.error.ok()) return layers.error;
   }
   std::set<std::string> deadSeen;
-  for (const auto& chain : chains.sequences()) equalizeSequence(chain, layers, chains, opt, deadSeen, report);
-  for (auto& w : layers.items) applyScales(w);
-  if (opt.biasAbsorption) absorbHighBias(layers, chains, report);
+  for (const auto& chain : chains.sequences())
+    if (!equalizeSequence(chain, layers, index, chains, opt, deadSeen, report)) return layers.error;
+  for (auto& w : layers.items) applyScales(w, layers);
+  if (opt.biasAbsorption) absorbHighBias(layers, index, chains, report);
+  if (!layers.error.ok()) return layers.error;
 
   for (auto& w : layers.items) {
     if (w.change == SIZE_MAX) continue;
     auto& c = report.layers[w.change];
-    auto after = weightStats(w, opt);
+    auto after = weightStats(w, layers, index, opt);
     if (!after.ok()) return after.error();
     c.after = std::move(after.value());
     c.outScale.assign(w.outDiv.begin(), w.outDiv.end());
@@ -170,6 +188,7 @@ Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model
     c.batchNormFolded = w.bnFolded;
   }
   Equalized out;
+  for (const auto& w : layers.items) out.heldWeightBytes += w.w.size() * sizeof(float);
   out.edit = std::make_unique<onnx::GraphEdit>();
   if (!ext.tensors.empty()) {  // the external tensors go to the new data file
     out.edit->dataLocation = ext.io->dataLocation;

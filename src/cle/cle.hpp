@@ -140,6 +140,11 @@ struct Equalized {
   onnx::WrittenModel written;
   std::unique_ptr<onnx::GraphEdit> edit;  // the pieces point into it: kept where it is
   Report report;
+  // The bytes of float32 weight copies CLE held (EqLayer::w) when it wrote the model (they
+  // are held from when taken until then): the middle layers of sequences of 1x1 kernels
+  // and matrices, and weights not stored as raw float32 data. Other weights are read again
+  // a piece at a time. For tests of the memory CLE takes.
+  uint64_t heldWeightBytes = 0;
   // The whole file in one buffer; `input` is the bytes given to equalize().
   std::vector<uint8_t> bytes(const uint8_t* input) const { return written.assemble(input); }
 };

@@ -98,6 +98,11 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
 bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
   if (w.loaded) return true;
   const graph::Layer& L = *w.layer;
+  if (index.rawSlices(L.weight)) {  // read again, a piece at a time, when needed
+    w.streamed = true;
+    w.loaded = true;
+    return true;
+  }
   // Checked before the read: a vector that cannot grow aborts a WebAssembly instance.
   const uint64_t bytes = w.view.A * w.view.B * w.view.inner * sizeof(float);
   if (bytes > std::numeric_limits<size_t>::max() || !canAllocate(static_cast<size_t>(bytes))) {
@@ -115,6 +120,122 @@ bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
   }
   w.loaded = true;
   return true;
+}
+
+bool EqLayers::hold(EqLayer& w, const ModelIndex& index) {
+  if (!w.loaded) return false;
+  if (!w.streamed) return true;
+  const graph::Layer& L = *w.layer;
+  const uint64_t n = w.view.A * w.view.B * w.view.inner, bytes = n * sizeof(float);
+  if (bytes > std::numeric_limits<size_t>::max() || !canAllocate(static_cast<size_t>(bytes))) {
+    if (error.ok())
+      error = makeError(ErrorCode::InvalidArgument, "cannot hold the " + std::to_string(bytes >> 20) + " MB float32 weight of " +
+                                                        L.name + " to equalize it (the WebAssembly heap ends at 4 GB)");
+    return false;
+  }
+  std::vector<float> held(static_cast<size_t>(n));
+  if (!stream(w, index, 0, [&](uint64_t first, const float* x, uint64_t count) {
+        std::copy_n(x, count, held.data() + first);
+        return true;
+      }))
+    return false;
+  w.w = std::move(held);
+  w.streamed = false;
+  w.ops.clear();
+  return true;
+}
+
+namespace {
+// Elements per piece read by stream(): 4 MB of float32, rounded to whole rows.
+constexpr uint64_t kStreamElements = 1 << 20;
+
+uint64_t gcd(uint64_t a, uint64_t b) {
+  while (b) {
+    const uint64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+}  // namespace
+
+bool EqLayers::stream(EqLayer& w, const ModelIndex& index, uint64_t unit,
+                      const std::function<bool(uint64_t, const float*, uint64_t)>& fn) {
+  const WeightView& v = w.view;
+  const uint64_t n = v.A * v.B * v.inner;
+  if (!w.streamed) return n == 0 || fn(0, w.w.data(), n);
+  const uint64_t row = v.B * v.inner;
+  if (row == 0) return true;
+  uint64_t step = unit ? unit / gcd(row, unit) : 1;  // rows per piece: a multiple of this
+  uint64_t rows = std::max<uint64_t>(step, kStreamElements / row / step * step);
+  rows = std::min(rows, v.A);
+  std::vector<float> buf(static_cast<size_t>(rows * row));
+  const graph::Layer& L = *w.layer;
+  for (uint64_t a = 0; a < v.A; a += rows) {
+    const uint64_t first = a * row, count = std::min(rows, v.A - a) * row;
+    std::string why;
+    if (!index.readRaw(L.weight, first * sizeof(float), reinterpret_cast<uint8_t*>(buf.data()), count * sizeof(float), &why)) {
+      if (error.ok())
+        error = makeError(L.weight->external ? ErrorCode::MissingExternalData : ErrorCode::InvalidModel,
+                          "weight " + std::string(L.weightName) + " " + why);
+      return false;
+    }
+    replayOps(v, w.ops, w.inMul, w.outDiv, first, buf.data(), count);
+    if (!fn(first, buf.data(), count)) return false;
+  }
+  return true;
+}
+
+bool EqLayers::forEachRun(EqLayer& w, const ModelIndex& index,
+                          const std::function<void(uint64_t, uint64_t, const float*, uint64_t)>& fn) {
+  const WeightView& v = w.view;
+  return stream(w, index, v.inner, [&](uint64_t first, const float* x, uint64_t count) {
+    for (uint64_t r = first / v.inner, end = (first + count) / v.inner; r < end; ++r) {
+      const uint64_t a = r / v.B, b = r % v.B;
+      fn(v.outOf(a, b), v.inOf(a, b), x + (r * v.inner - first), v.inner);
+    }
+    return true;
+  });
+}
+
+void EqLayers::multiply(EqLayer& w, EqLayer::ChannelOp op) {
+  if (w.streamed) {
+    w.ops.push_back(std::move(op));
+    return;
+  }
+  replayOps(w.view, {op}, w.inMul, w.outDiv, 0, w.w.data(), w.w.size());
+}
+
+void replayOps(const WeightView& v, const std::vector<EqLayer::ChannelOp>& ops, const std::vector<double>& inMul,
+               const std::vector<double>& outDiv, uint64_t first, float* x, uint64_t count) {
+  if (ops.empty() || count == 0) return;
+  using K = EqLayer::ChannelOp;
+  const uint64_t row = v.B * v.inner, end = first + count;
+  for (uint64_t e = first; e < end;) {
+    // One row's part: each op over it in turn (each element still takes the ops in order).
+    const uint64_t a = e / row, segEnd = std::min(end, (a + 1) * row);
+    float* seg = x + (e - first);
+    const uint64_t segN = segEnd - e;
+    for (const K& op : ops) {
+      const bool rowScalar = op.kind != K::Scales && ((op.kind == K::Out) == v.outIsA);
+      if (rowScalar) {
+        const float s = op.f[a];
+        for (uint64_t k = 0; k < segN; ++k) seg[k] *= s;
+        continue;
+      }
+      for (uint64_t q = e; q < segEnd;) {  // run by run
+        const uint64_t b = (q - a * row) / v.inner, runEnd = std::min(segEnd, a * row + (b + 1) * v.inner);
+        float s;
+        if (op.kind == K::Scales)
+          s = static_cast<float>(inMul[v.inOf(a, b)] / outDiv[v.outOf(a, b)]);
+        else
+          s = op.f[op.kind == K::Out ? v.outOf(a, b) : v.inOf(a, b)];
+        for (float* p = x + (q - first); p < x + (runEnd - first); ++p) *p *= s;
+        q = runEnd;
+      }
+    }
+    e = segEnd;
+  }
 }
 
 EqLayers collectLayers(const graph::Discovery& discovery, const ModelIndex& index, Report& report) {

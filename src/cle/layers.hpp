@@ -4,6 +4,7 @@
 // with the reason.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -20,11 +21,22 @@ namespace ql::cle {
 struct EqLayer {
   const graph::Layer* layer = nullptr;
   WeightView view;
-  // The weight in its stored layout, read by EqLayers::load() when a phase first needs it
-  // (a BatchNorm folded into it, a sequence it is in): a layer CLE leaves alone is never
-  // read, so a model with nothing to equalize costs no copy of its weights.
+  // The weight in its stored layout, made ready by EqLayers::load() when a phase first
+  // needs it (a BatchNorm folded into it, a sequence it is in): a layer CLE leaves alone
+  // is never read. A weight stored as raw float32 bytes is not held (`streamed`): it is the
+  // stored tensor, read again a piece at a time when needed (EqLayers::stream), followed by
+  // `ops`, the float32 multiplications made to it so far, replayed per element in order,
+  // so every element goes through the same roundings as on a held copy. Otherwise (a
+  // typed float_data field, or held on purpose: EqLayers::hold) `w` holds it and the
+  // multiplications are made to `w` as they come.
   std::vector<float> w;
   bool loaded = false;
+  bool streamed = false;
+  struct ChannelOp {
+    enum Kind { Out, In, Scales } kind = Out;  // Scales: float(inMul[i] / outDiv[o]) per (o, i)
+    std::vector<float> f;                      // per output (Out) or input (In) channel
+  };
+  std::vector<ChannelOp> ops;
   std::vector<float> b;  // one bias per output channel, as added to the output (Gemm: beta C); zeros when it has none
   bool hasBias = false;
   bool biasAdded = false;  // it had no bias; folding or absorption gave it one
@@ -65,8 +77,28 @@ struct EqLayers {
   // first such error is kept in `error`; the phase leaves the layer as it is and the
   // caller returns the error).
   bool load(EqLayer& w, const ModelIndex& index);
+  // Makes a loaded weight held in `w` (read with its ops replayed), as load() did before
+  // weights were streamed. False (error set) when it cannot be read or held.
+  bool hold(EqLayer& w, const ModelIndex& index);
+  // Calls fn(firstElement, values, count) over the weight as it is now, in stored order,
+  // in pieces of whole rows (A) whose element counts are multiples of `unit` (0: any), the
+  // values in a buffer fn may not keep. False (error set) when a read fails.
+  bool stream(EqLayer& w, const ModelIndex& index, uint64_t unit,
+              const std::function<bool(uint64_t, const float*, uint64_t)>& fn);
+  // Calls fn(outChannel, inChannel, pointer, count) for each (a, b) run of `inner` weights,
+  // in order (EqLayer::forEachRun, read through stream()).
+  bool forEachRun(EqLayer& w, const ModelIndex& index, const std::function<void(uint64_t, uint64_t, const float*, uint64_t)>& fn);
+  // Multiplies output (Out) or input (In) channel c of the weight by f[c] (rounded to
+  // float32 per element, as `x *= f[c]`), or each (o, i) run by float(inMul[i] / outDiv[o])
+  // (Scales): made to `w` when held, recorded in `ops` when streamed.
+  void multiply(EqLayer& w, EqLayer::ChannelOp op);
   Error error;
 };
+
+// Replays `ops` on elements [first, first + count) of a weight of view `v` (as stored),
+// in place; `inMul`, `outDiv` serve the Scales op.
+void replayOps(const WeightView& v, const std::vector<EqLayer::ChannelOp>& ops, const std::vector<double>& inMul,
+               const std::vector<double>& outDiv, uint64_t first, float* x, uint64_t count);
 
 // Reads every layer CLE can change; the others get a stop with the reason.
 EqLayers collectLayers(const graph::Discovery& discovery, const ModelIndex& index, Report& report);

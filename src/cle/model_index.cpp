@@ -1,5 +1,6 @@
 #include "cle/model_index.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "common/bytes.hpp"
@@ -99,6 +100,41 @@ bool ModelIndex::floats(const onnx::Tensor* t, std::vector<float>* out, std::str
   std::vector<float> probe;  // in memory already: the copy is dropped at once
   return readFloatData(*t, &probe, why);
 }
+
+bool ModelIndex::rawSlices(const onnx::Tensor* t) const {
+  std::string why;
+  if (!checkFloats(t, &why)) return false;
+  if (t->external) return true;  // checkFloats: its length fits the shape
+  uint64_t count = 0;
+  return t->hasRawData && t->typedField == 0 && t->elementCount(&count) && count * sizeof(float) == t->rawData.size;
+}
+
+bool ModelIndex::readRaw(const onnx::Tensor* t, uint64_t at, uint8_t* dst, uint64_t n, std::string* why) const {
+  if (t->external) {
+    auto ref = onnx::externalRef(*t);
+    if (!ref.ok() || !ext_ || at > ref->length || n > ref->length - at) {
+      *why = "has external data that cannot be read";
+      return false;
+    }
+    return ext_->read(ref->path, ref->offset + at, dst, n, why);
+  }
+  if (at > t->rawData.size || n > t->rawData.size - at) {
+    *why = "read past its raw data";
+    return false;
+  }
+  if (t->deferred && in_) {
+    const uint64_t offset = offsetIn(image_, t->rawData.data) + at;
+    if (!in_->read(offset, dst, n)) {
+      *why = "could not be read from the file at byte " + std::to_string(offset);
+      return false;
+    }
+    return true;
+  }
+  std::copy_n(t->rawData.data + at, n, dst);
+  return true;
+}
+
+uint64_t ModelIndex::fileOffset(const onnx::Tensor* t) const { return offsetIn(image_, t->rawData.data); }
 
 const onnx::Tensor& ModelIndex::loaded(const onnx::Tensor& t) const {
   const bool external = t.external && ext_;

@@ -45,6 +45,14 @@ class ModelIndex {
   // Whether readFloats(t) can succeed, with the same reason when not, without keeping a
   // copy (a payload the skim left unread is checked against its shape, not read).
   bool checkFloats(const onnx::Tensor* t, std::string* why) const;
+  // Whether the float32 contents of `t` (checkFloats) are stored as raw float32 bytes
+  // (raw_data, or external data) that readRaw reads a slice at a time; false for the
+  // typed float_data field (read whole by readFloats).
+  bool rawSlices(const onnx::Tensor* t) const;
+  // Bytes [at, at + n) of those raw bytes; false with a reason when they cannot be read.
+  bool readRaw(const onnx::Tensor* t, uint64_t at, uint8_t* dst, uint64_t n, std::string* why) const;
+  // Where an inline raw payload starts in the model file.
+  uint64_t fileOffset(const onnx::Tensor* t) const;
   // `t` itself or, when the skim left its payload unread (a layer's weight that something
   // else reads too: a bias, a BatchNorm parameter, a Pad constant), a copy of it whose
   // payload has been read through the reader; the same for external data (readExternal). Read failures give `t` (whose reads then

@@ -1,7 +1,9 @@
 #include "cle/write.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_set>
 
@@ -36,6 +38,40 @@ onnx::TensorData weightTensor(std::string name, std::vector<int64_t> dims, std::
   return t;
 }
 
+// A streamed weight (EqLayer::streamed) written as its stored bytes with its ops
+// replayed, a piece at a time, as the file is written.
+class ReplayOps : public onnx::PieceTransform {
+ public:
+  explicit ReplayOps(EqLayer& w) : view_(w.view), ops_(std::move(w.ops)), inMul_(w.inMul), outDiv_(w.outDiv) {}
+  void apply(uint64_t at, uint8_t* bytes, uint64_t length) const override {
+    if (reinterpret_cast<uintptr_t>(bytes) % alignof(float) == 0) {
+      replayOps(view_, ops_, inMul_, outDiv_, at / 4, reinterpret_cast<float*>(bytes), length / 4);
+      return;
+    }
+    std::vector<float> tmp(length / 4);
+    std::memcpy(tmp.data(), bytes, length);
+    replayOps(view_, ops_, inMul_, outDiv_, at / 4, tmp.data(), tmp.size());
+    std::memcpy(bytes, tmp.data(), length);
+  }
+
+ private:
+  WeightView view_;
+  std::vector<EqLayer::ChannelOp> ops_;
+  std::vector<double> inMul_, outDiv_;
+};
+
+onnx::TensorData streamedWeight(const ModelIndex& index, EqLayer& w) {
+  const graph::Layer& L = *w.layer;
+  onnx::TensorData t;
+  t.name = std::string(L.weightName);
+  t.dims = L.shape;
+  t.dataType = onnx::kFloat;
+  t.transformSize = w.view.A * w.view.B * w.view.inner * sizeof(float);
+  if (!L.weight->external) t.inputOffset = index.fileOffset(L.weight);
+  t.transform = std::make_shared<ReplayOps>(w);
+  return t;
+}
+
 // Names not yet used by any value or initializer of the main graph.
 class NewNames {
  public:
@@ -66,7 +102,8 @@ Result<onnx::WrittenModel> writeEqualized(const uint8_t* data, size_t size, cons
   for (auto& w : layers.items) {
     if (w.change == SIZE_MAX) continue;
     const graph::Layer& L = *w.layer;
-    edit.replaceInitializers.push_back(weightTensor(std::string(L.weightName), L.shape, std::move(w.w)));
+    edit.replaceInitializers.push_back(w.streamed ? streamedWeight(index, w)
+                                                  : weightTensor(std::string(L.weightName), L.shape, std::move(w.w)));
     if (w.hasBias && w.biasOwn) {  // the stored bias is b / biasScale (Gemm's C = b / beta)
       edit.replaceInitializers.push_back(floatTensor(std::string(L.biasName), w.biasTensor->dims, w.b, w.biasScale));
     } else if (w.hasBias) {  // shared: a copy of its own, named after the original

@@ -37,7 +37,8 @@ class Sink {
     if (base_ && at >= from && at - from < size_) {
       flushMade();
       const uint64_t off = at - from;
-      if (!w_.pieces.empty() && w_.pieces.back().input && w_.pieces.back().offset + w_.pieces.back().length == off) {
+      if (!w_.pieces.empty() && w_.pieces.back().input && !w_.pieces.back().transform &&
+          w_.pieces.back().offset + w_.pieces.back().length == off) {
         w_.pieces.back().length += n;
         w_.size += n;
       } else {
@@ -49,6 +50,13 @@ class Sink {
     } else {
       cur_.insert(cur_.end(), p, p + n);
     }
+  }
+  // A replaced tensor's stored raw data at `offset` of the input, rewritten as written.
+  void transformed(uint64_t offset, uint64_t n, const PieceTransform* t) {
+    flushMade();
+    Piece p{true, 0, offset, n, nullptr};
+    p.transform = t;
+    add(p);
   }
   void finish() { flushMade(); }
 
@@ -77,6 +85,10 @@ struct Out {
   void put(const void* p, size_t n) {
     size += n;
     if (sink) sink->put(static_cast<const uint8_t*>(p), n);
+  }
+  void transformed(const TensorData& t) {
+    size += t.transformSize;
+    if (sink) sink->transformed(t.inputOffset, t.transformSize, t.transform.get());
   }
   void varint(uint64_t v) {
     uint8_t tmp[10];
@@ -272,7 +284,15 @@ Error Writer::planData() {
     uint64_t at = data_.size;
     if (length > kExternalAlignThreshold && at % kExternalAlignment) at += kExternalAlignment - at % kExternalAlignment;
     if (at > data_.size) data_.pieces.push_back({false, data_.size, 0, at - data_.size, zeros()});
-    if (rep != replace_.end()) {
+    if (rep != replace_.end() && rep->second->transform) {  // its stored bytes, rewritten as written
+      if (length != it->second->length)
+        return invalid("initializer '" + std::string(t.name) + "' is transformed to a size other than its stored one");
+      auto [s, added] = sourceIndex.emplace(it->second->path, static_cast<uint32_t>(data_.sources.size()));
+      if (added) data_.sources.push_back(it->second->path);
+      Piece p{true, at, it->second->offset, length, nullptr, s->second};
+      p.transform = rep->second->transform.get();
+      data_.pieces.push_back(p);
+    } else if (rep != replace_.end()) {
       data_.pieces.push_back({false, at, 0, length, rep->second->rawData()});
     } else {
       auto [s, added] = sourceIndex.emplace(it->second->path, static_cast<uint32_t>(data_.sources.size()));
@@ -581,7 +601,10 @@ bool Writer::tensor(wire::Bytes b, const TensorData& t, bool withName, Out& o) {
       if (!external_) {
         o.tag(TensorProto::kRawData, wire::kLen);
         o.varint(t.rawSize());
-        o.put(t.rawData(), t.rawSize());
+        if (t.transform)
+          o.transformed(t);
+        else
+          o.put(t.rawData(), t.rawSize());
       }
       stage = 2;
     }
@@ -673,7 +696,10 @@ bool Writer::relocated(wire::Bytes b, const std::pair<uint64_t, uint64_t>& where
 
 std::vector<uint8_t> WrittenModel::assemble(const uint8_t* input) const {
   std::vector<uint8_t> out(size);
-  for (const Piece& p : pieces) std::copy_n(p.input ? input + p.offset : p.bytes, p.length, out.data() + p.at);
+  for (const Piece& p : pieces) {
+    std::copy_n(p.input ? input + p.offset : p.bytes, p.length, out.data() + p.at);
+    if (p.transform) p.transform->apply(p.transformAt, out.data() + p.at, p.length);
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -48,6 +49,17 @@ struct NewNode {
   std::vector<NewAttribute> attributes;
 };
 
+// Rewrites a replaced tensor's stored bytes into its new ones, a piece at a time, as the
+// written file is produced: the new raw data is never held whole (TensorData::transform).
+class PieceTransform {
+ public:
+  virtual ~PieceTransform() = default;
+  // Bytes [at, at + length) of the tensor's raw data, read as stored, rewritten in place.
+  // `at` and `length` are multiples of unitBytes().
+  virtual void apply(uint64_t at, uint8_t* bytes, uint64_t length) const = 0;
+  virtual uint64_t unitBytes() const { return 4; }
+};
+
 // New contents for an initializer, or a new initializer.
 struct TensorData {
   std::string name;
@@ -58,8 +70,17 @@ struct TensorData {
   // memory (the core runs little-endian only: x86, ARM, WebAssembly): a changed weight
   // handed over without a copy.
   std::vector<float> floats;
+  // Or, when `transform` is set: the tensor's stored raw data (at `inputOffset` of the input
+  // file when it is inline there; at its external location when it is written to the new
+  // data file), `transformSize` bytes, rewritten by `transform` piece by piece as the file is
+  // written (Piece::transform). Only for a replaced initializer whose stored raw data has
+  // the new size.
+  std::shared_ptr<const PieceTransform> transform;
+  uint64_t inputOffset = 0, transformSize = 0;
   const uint8_t* rawData() const { return raw.empty() ? reinterpret_cast<const uint8_t*>(floats.data()) : raw.data(); }
-  size_t rawSize() const { return raw.empty() ? floats.size() * sizeof(float) : raw.size(); }
+  size_t rawSize() const {
+    return transform ? static_cast<size_t>(transformSize) : raw.empty() ? floats.size() * sizeof(float) : raw.size();
+  }
 };
 
 // Edits to the main graph (sub-graphs in node attributes are copied as they are).
@@ -111,6 +132,11 @@ struct Piece {
   uint64_t length = 0;
   const uint8_t* bytes = nullptr;  // made pieces: the bytes (in WrittenModel::made, or a TensorData's raw of the edit)
   uint32_t file = 0;               // input pieces of WrittenData: index in WrittenData::sources
+  // Input pieces only: the input bytes are bytes [transformAt, transformAt + length) of a
+  // replaced tensor's stored raw data, written as `transform` rewrites them (never merged
+  // with a neighbouring piece).
+  const PieceTransform* transform = nullptr;
+  uint64_t transformAt = 0;
 };
 
 // The new external data file (GraphEdit::dataLocation), as pieces: input pieces are
@@ -128,7 +154,8 @@ struct WrittenModel {
   uint64_t size = 0;                       // the sum of the pieces' lengths
   std::vector<std::vector<uint8_t>> made;  // small made bytes that the pieces point into
   WrittenData data;                        // the external data file, when GraphEdit::dataLocation is set
-  // The whole file: the input's pieces taken from `input` (the bytes the model was parsed from).
+  // The whole file: the input's pieces taken from `input` (the bytes the model was parsed from;
+  // transformed pieces need the model's raw data inline there).
   std::vector<uint8_t> assemble(const uint8_t* input) const;
   // Copies [offset, offset + length) of the written file to dst, input pieces through `readInput`
   // (offset, dst, length) -> bool. False when a read fails or the range is past the end.
@@ -158,7 +185,17 @@ bool WrittenModel::read(uint64_t offset, uint8_t* dst, uint64_t length, ReadInpu
   while (length > 0 && k < pieces.size()) {
     const Piece& p = pieces[k];
     const uint64_t skip = offset - at, n = std::min(length, p.length - skip);
-    if (p.input) {
+    if (p.input && p.transform) {
+      // Whole units of the tensor, rewritten, then the part asked for.
+      const uint64_t u = p.transform->unitBytes(), from = (p.transformAt + skip) / u * u;
+      const uint64_t to = std::min((p.transformAt + skip + n + u - 1) / u * u, p.transformAt + p.length);
+      const bool aligned = from == p.transformAt + skip && to == from + n;
+      std::vector<uint8_t> tmp(aligned ? 0 : to - from);
+      uint8_t* buf = aligned ? dst : tmp.data();
+      if (!readInput(p.offset + (from - p.transformAt), buf, to - from)) return false;
+      p.transform->apply(from, buf, to - from);
+      if (!aligned) std::copy_n(buf + (p.transformAt + skip - from), n, dst);
+    } else if (p.input) {
       if (!readInput(p.offset + skip, dst, n)) return false;
     } else {
       std::copy(p.bytes + skip, p.bytes + skip + n, dst);

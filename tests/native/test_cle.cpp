@@ -432,3 +432,86 @@ TEST_CASE("statistics that cannot be computed before scaling are reported in the
   CHECK(run.layer("B").beforeError.empty());
   CHECK(run.report().sequences.size() == 1);
 }
+
+namespace {
+
+// x -> G1 (Gemm, transB, [32, 16]) -> Relu -> G2 ([24, 32]) -> Relu -> G3 ([8, 24]) -> y,
+// with uneven output channels; weights as raw data, or (typed) in the float_data field.
+pb::GraphBuilder mlp(bool typed, bool withBatchNorm = false) {
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{32, 16}, {24, 32}, {8, 24}};
+  pb::GraphBuilder g;
+  g.input("x", {1, 16}).output("y", {1, 8});
+  uint32_t seed = 12345;
+  auto next = [&]() {
+    seed = seed * 1664525u + 1013904223u;
+    return static_cast<float>(static_cast<int32_t>(seed >> 8) - (1 << 23)) / static_cast<float>(1 << 23);
+  };
+  std::string in = "x";
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    const auto [n, c] = shapes[k];
+    std::vector<float> w(static_cast<size_t>(n * c)), b(static_cast<size_t>(n));
+    for (int64_t o = 0; o < n; ++o) {
+      const float big = o % 5 == 0 ? 40.0f : o % 3 == 0 ? 0.01f : 1.0f;
+      for (int64_t i = 0; i < c; ++i) w[static_cast<size_t>(o * c + i)] = next() * big;
+      b[static_cast<size_t>(o)] = next();
+    }
+    const std::string name = "G" + std::to_string(k + 1);
+    if (typed) {
+      Msg t = pb::tensorHeader(name + ".w", pb::kFloat, {n, c});
+      t.packedFloats(pb::kFloatData, w);
+      g.init(t);
+    } else {
+      g.init(pb::floatTensor(name + ".w", {n, c}, w));
+    }
+    g.init(vec(name + ".b", b));
+    const std::string out = k + 1 == shapes.size() ? "y" : name + ".y";
+    std::string gemmOut = k == 0 && withBatchNorm ? name + ".g" : out;
+    g.add(pb::node("Gemm", {in, name + ".w", name + ".b"}, {gemmOut}, name, {pb::attrInt("transB", 1)}));
+    if (k == 0 && withBatchNorm) {
+      std::vector<float> sc(static_cast<size_t>(n)), bb(static_cast<size_t>(n)), mu(static_cast<size_t>(n)),
+          var(static_cast<size_t>(n));
+      for (int64_t o = 0; o < n; ++o) {
+        sc[static_cast<size_t>(o)] = 0.5f + std::fabs(next());
+        bb[static_cast<size_t>(o)] = next() * 4;
+        mu[static_cast<size_t>(o)] = next();
+        var[static_cast<size_t>(o)] = 0.25f + std::fabs(next());
+      }
+      g.init(vec("bn.s", sc)).init(vec("bn.b", bb)).init(vec("bn.m", mu)).init(vec("bn.v", var));
+      g.add(pb::node("BatchNormalization", {gemmOut, "bn.s", "bn.b", "bn.m", "bn.v"}, {out}, "bn"));
+    }
+    if (k + 1 < shapes.size()) {
+      g.add(pb::node("Relu", {out}, {name + ".r"}, name + "_relu"));
+      in = name + ".r";
+    }
+  }
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("a weight stored as raw data is not held: read again with its scalings replayed, the same bits", "[cle]") {
+  for (bool bn : {false, true}) {
+    INFO("BatchNorm folded into G1: " << bn);
+    Run raw(mlp(false, bn)), typed(mlp(true, bn));
+    // Only the middle layer of the sequence (both sides scaled in place) is held; a weight
+    // in the float_data field is read whole, as before.
+    CHECK(raw.r->heldWeightBytes == 24 * 32 * sizeof(float));
+    CHECK(typed.r->heldWeightBytes == (32 * 16 + 24 * 32 + 8 * 24) * sizeof(float));
+    REQUIRE(raw.report().sequences.size() == 1);
+    CHECK(raw.report().sequences[0].layers.size() == 3);
+    for (const char* name : {"G1.w", "G2.w", "G3.w", "G1.b", "G2.b", "G3.b"}) {
+      INFO(name);
+      const auto a = raw.init(name), b = typed.init(name);
+      REQUIRE(a.size() == b.size());
+      CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    }
+    for (const char* name : {"G1", "G2", "G3"}) {
+      INFO(name);
+      const auto &a = raw.layer(name), &b = typed.layer(name);
+      CHECK(a.before.absMax == b.before.absMax);
+      CHECK(a.after.absMax == b.after.absMax);
+      CHECK(a.after.mean == b.after.mean);
+      CHECK(a.after.std == b.after.std);
+    }
+  }
+}

@@ -52,7 +52,10 @@ export async function emitPieces(eq, input, put, { signal, onProgress } = {}) {
         checkAbort(signal);
         const n = Math.min(CHUNK, length - at);
         // p.location: a piece of an external data file (the written data file's pieces)
-        await put(view ? view.subarray(at, at + n) : await input(start + at, n, p.location));
+        const bytes = view ? view.subarray(at, at + n) : await input(start + at, n, p.location);
+        // p.transform: a changed weight's stored bytes, rewritten as they are written
+        // (CHUNK is a multiple of 4: whole float32 values).
+        await put(p.transform === undefined ? bytes : eq.transform(p.transform, at, bytes));
         done += n;
         if (onProgress) onProgress({ phase: 'write', done, total });
       }
@@ -257,11 +260,22 @@ export async function equalize(source, options = {}) {
     }
     const size = eq.size();
     const hasData = eq.dataLocation() !== '';
-    // One scratch buffer for the pieces copied through from the model file or a data file.
-    const need = Math.min(CHUNK, Math.max(src.sync ? src.size : 0, hasData ? eq.dataSize() : 0));
+    const transformed = (pieces) => pieces.some((p) => p.transform !== undefined);
+    // One scratch buffer for the pieces copied through from the model file or a data file,
+    // and for the changed weights rewritten as they are written (transform below).
+    const need = Math.min(CHUNK, Math.max(src.sync || transformed(eq.pieces()) ? src.size : 0, hasData ? eq.dataSize() : 0));
     if (need) scratch = heapAlloc(core, need);
+    // A changed weight's piece, read as stored into `bytes`: rewritten in the scratch
+    // buffer (where the input's reads land already, unless the model is whole in the heap).
+    const transform = (data) => (k, at, bytes) => {
+      if (bytes.byteOffset !== scratch || bytes.buffer !== core.HEAPU8.buffer) core.HEAPU8.set(bytes, scratch);
+      if (!eq.transformPiece(data, k, at, scratch, bytes.length))
+        throw new QuantLensError('INVALID_ARGUMENT', 'a changed weight could not be written (a QuantLens bug: please report it)');
+      return core.HEAPU8.subarray(scratch, scratch + bytes.length);
+    };
+    const written = { size: () => eq.size(), pieces: () => eq.pieces(), transform: transform(false) };
     const data = hasData && {
-      written: { size: () => eq.dataSize(), pieces: () => eq.dataPieces() },
+      written: { size: () => eq.dataSize(), pieces: () => eq.dataPieces(), transform: transform(true) },
       input: async (offset, length, location) => {
         const why = external.read(location, offset, length, scratch);
         if (why) external.check(null);
@@ -269,7 +283,7 @@ export async function equalize(source, options = {}) {
       },
       path: pathMod ? pathMod.join(pathMod.dirname(output), eq.dataLocation()) : null,
     };
-    const { bytes, file, dataFile } = await deliverWritten(eq, input, { output, blob, signal, onProgress }, data || null);
+    const { bytes, file, dataFile } = await deliverWritten(written, input, { output, blob, signal, onProgress }, data || null);
     const r = eq.report();
     const layers = r.layers.map((l) => {
       const [outScale, inScale, absorbed] = copyViews([l.outScale, l.inScale, l.absorbed]);
