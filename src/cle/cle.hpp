@@ -66,6 +66,11 @@ struct Options {
   // the largest balanced range of the link's live channels.
   double deadChannelRatio = 1e-6;
   int histogramBins = 128;
+  // Float32 copies of 1x1 and matrix weights at the ends of sequences that CLE may hold,
+  // in bytes: a held one is scaled once per sweep, a streamed one (beyond this budget)
+  // is read again with every sweep's factors replayed each time it is needed. The same
+  // bytes are written either way; 0 streams every weight stored as raw data.
+  uint64_t holdBytes = uint64_t{128} << 20;
 };
 
 // One layer whose weights changed. `before` is after BatchNorm folding and before

@@ -118,6 +118,7 @@ bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
                         "weight " + std::string(L.weightName) + " " + why);
     return false;
   }
+  heldBytes += w.w.size() * sizeof(float);
   w.loaded = true;
   return true;
 }
@@ -140,6 +141,7 @@ bool EqLayers::hold(EqLayer& w, const ModelIndex& index) {
       }))
     return false;
   w.w = std::move(held);
+  heldBytes += w.w.size() * sizeof(float);
   w.streamed = false;
   w.ops.clear();
   return true;

@@ -92,6 +92,10 @@ struct EqLayers {
   // float32 per element, as `x *= f[c]`), or each (o, i) run by float(inMul[i] / outDiv[o])
   // (Scales): made to `w` when held, recorded in `ops` when streamed.
   void multiply(EqLayer& w, EqLayer::ChannelOp op);
+  // Whether a weight of `bytes` float32 bytes may be held, the copies held staying
+  // within `budget` (Options::holdBytes: a ResNet's 1x1 layers, not a VGG classifier's 411 MB).
+  bool mayHold(uint64_t bytes, uint64_t budget) const { return heldBytes + bytes <= budget; }
+  uint64_t heldBytes = 0;  // float32 copies held in the layers' `w`
   Error error;
 };
 

@@ -492,11 +492,16 @@ pb::GraphBuilder mlp(bool typed, bool withBatchNorm = false) {
 TEST_CASE("a weight stored as raw data is not held: read again with its scalings replayed, the same bits", "[cle]") {
   for (bool bn : {false, true}) {
     INFO("BatchNorm folded into G1: " << bn);
-    Run raw(mlp(false, bn)), typed(mlp(true, bn));
-    // Only the middle layer of the sequence (both sides scaled in place) is held; a weight
-    // in the float_data field is read whole, as before.
+    ql::cle::Options streamAll;
+    streamAll.holdBytes = 0;
+    Run raw(mlp(false, bn), streamAll), typed(mlp(true, bn)), small(mlp(false, bn));
+    // Without a budget for held copies only the middle layer of the sequence (both sides
+    // scaled in place) is held; a weight in the float_data field is read whole, as before;
+    // under the default budget the small end layers are held too. The same bits each way.
     CHECK(raw.r->heldWeightBytes == 24 * 32 * sizeof(float));
     CHECK(typed.r->heldWeightBytes == (32 * 16 + 24 * 32 + 8 * 24) * sizeof(float));
+    CHECK(small.r->heldWeightBytes == (32 * 16 + 24 * 32 + 8 * 24) * sizeof(float));
+    CHECK(small.written == raw.written);
     REQUIRE(raw.report().sequences.size() == 1);
     CHECK(raw.report().sequences[0].layers.size() == 3);
     for (const char* name : {"G1.w", "G2.w", "G3.w", "G1.b", "G2.b", "G3.b"}) {
