@@ -430,6 +430,11 @@ export interface EqualizeOptions extends CallOptions {
   /** Return the equalized file as `blob`, a Blob built from its pieces, instead of `bytes` (false). */
   blob?: boolean;
   /**
+   * false: the report alone, no equalized file made (`bytes`, `blob`, `output` null); the
+   * memory of a large model's `bytes` is not taken. Not with `output` or `blob` (true).
+   */
+  write?: boolean;
+  /**
    * A model with external data: its data files, as analyze()'s externalData (Node also finds
    * them beside a model read from a path). They are read synchronously: a Blob only in a
    * worker, and a function must return the bytes, not a promise (else UNSUPPORTED).

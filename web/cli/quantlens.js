@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // quantlens: command-line front end over the WASM core (Node 20+).
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   analyze,
@@ -555,25 +557,35 @@ async function runEqualize(opts) {
   if (opts.iterations !== undefined && !(Number.isInteger(opts.iterations) && opts.iterations >= 0))
     throw usageError('--iterations takes a non-negative integer', 'equalize');
   const p = newBar();
-  // With -o, the equalized model is written to the file piece by piece (never held whole).
-  const full = await equalize(opts.positional[0], {
-    keepRelu6: !!opts.keepRelu6,
-    biasAbsorption: !opts.noBiasAbsorption,
-    maxIterations: opts.iterations,
-    output: opts.output,
-    onProgress: p.onProgress(),
-  });
-  // The equalized model, analysed (from the written file with -o), for the threshold.
-  const after =
-    opts.failBelow !== undefined
-      ? await analyze(opts.output ?? full.bytes, {
-          blockSize: opts.blockSize,
-          layers: opts.layersRe,
-          // without -o, the new data file in memory (with -o it is read beside the model)
-          ...(full.dataBytes ? { externalData: { [full.dataName]: full.dataBytes } } : {}),
-          onProgress: p.onProgress('equalized model'),
-        })
-      : null;
+  // The equalized model is never held whole: with -o it is written to the file piece by
+  // piece; without -o, --fail-below-sqnr has it written to a temporary folder (removed
+  // after) to analyse it, and otherwise no file is made (the report alone).
+  const judged = opts.failBelow !== undefined;
+  const tmp = !opts.output && judged ? fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-')) : null;
+  const output = opts.output ?? (tmp ? path.join(tmp, 'equalized.onnx') : undefined);
+  let full;
+  let after = null;
+  try {
+    full = await equalize(opts.positional[0], {
+      keepRelu6: !!opts.keepRelu6,
+      biasAbsorption: !opts.noBiasAbsorption,
+      maxIterations: opts.iterations,
+      ...(output ? { output } : { write: false }),
+      // in the temporary folder, the data file under the name it has without -o
+      ...(tmp ? { dataName: `${path.basename(opts.positional[0]).replace(/\.onnx$/i, '')}.equalized.onnx.data` } : {}),
+      onProgress: p.onProgress(),
+    });
+    // The equalized model, analysed from the written file (its data file beside it), for the threshold.
+    if (judged)
+      after = await analyze(output, {
+        blockSize: opts.blockSize,
+        layers: opts.layersRe,
+        onProgress: p.onProgress('equalized model'),
+      });
+  } finally {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  if (tmp) full = { ...full, output: null, dataOutput: null }; // removed: nothing was written
   p.done();
   const result = opts.layersRe ? selectEqualization(full, opts.layersRe) : full;
   let wrote = '';
@@ -767,6 +779,7 @@ async function runReport(opts) {
     ? await equalize(model, {
         keepRelu6: !!opts.keepRelu6,
         biasAbsorption: !opts.noBiasAbsorption,
+        write: false, // the report shows what CLE changes; the equalized file is not made
         onProgress: p.onProgress('equalize'),
       })
     : null;

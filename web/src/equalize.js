@@ -197,6 +197,8 @@ export async function deliverWritten(written, input, { output, blob, signal, onP
  *                  output: path | Writable (Node: the equalized file is written there, piece by piece,
  *                          and not returned; a path is written to PATH.PID.tmp and renamed when whole),
  *                  blob: true (return the file as `blob`, a Blob built from its pieces, instead of `bytes`),
+ *                  write: false (the report alone: no file is made, `bytes` is null; memory stays
+ *                          bounded where `bytes` would hold the whole equalized model),
  *                  signal: AbortSignal, onProgress({phase, done, total}) }
  * @returns { schema, model: {name, bytes}, options, size (of the equalized file),
  *            bytes: Uint8Array (the equalized file; null with `output` or `blob`), blob: Blob | null,
@@ -212,6 +214,10 @@ export async function equalize(source, options = {}) {
     throw new QuantLensError('INVALID_ARGUMENT', 'output can only be written under Node; use blob: true');
   if (blob !== undefined && typeof blob !== 'boolean') throw new QuantLensError('INVALID_ARGUMENT', 'blob must be true or false');
   if (blob && output !== undefined) throw new QuantLensError('INVALID_ARGUMENT', 'give either output or blob, not both');
+  if (options.write !== undefined && typeof options.write !== 'boolean')
+    throw new QuantLensError('INVALID_ARGUMENT', 'write must be true or false');
+  if (options.write === false && (output !== undefined || blob))
+    throw new QuantLensError('INVALID_ARGUMENT', 'write: false makes no file: give no output and no blob with it');
   if (blob && typeof Blob !== 'function') throw new QuantLensError('INVALID_ARGUMENT', 'blob: true needs a Blob implementation');
   if (
     dataName !== undefined &&
@@ -283,7 +289,11 @@ export async function equalize(source, options = {}) {
       },
       path: pathMod ? pathMod.join(pathMod.dirname(output), eq.dataLocation()) : null,
     };
-    const { bytes, file, dataFile } = await deliverWritten(written, input, { output, blob, signal, onProgress }, data || null);
+    // write: false: the report alone; the equalized file (and its data file) is not made.
+    const { bytes, file, dataFile } =
+      options.write === false
+        ? { bytes: null, file: null, dataFile: null }
+        : await deliverWritten(written, input, { output, blob, signal, onProgress }, data || null);
     const r = eq.report();
     const layers = r.layers.map((l) => {
       const [outScale, inScale, absorbed] = copyViews([l.outScale, l.inScale, l.absorbed]);
