@@ -175,10 +175,7 @@ bool equalizeSequence(const std::vector<size_t>& chain, EqLayers& layers, const 
     if (w.view.inner == 1) {
       w.sweptInPlace = true;
       const bool first = k == 0, last = k + 1 == chain.size();
-      const uint64_t bytes = w.view.A * w.view.B * sizeof(float);
-      // One side scaled: its ranges stand for the weight, unless it is small enough to hold
-      // (each read of a streamed one replays every sweep's factors).
-      if (w.streamed && first != last && !layers.mayHold(bytes, options.holdBytes)) {
+      if (w.streamed && first != last) {  // one side scaled: its ranges stand for the weight
         sl[k].vector = true;
         sl[k].side = streamedSideRanges(w, layers, index, first);
       } else if (!layers.hold(w, index)) {

@@ -157,6 +157,7 @@ Result<Equalized> run(const uint8_t* data, size_t size, const onnx::Model& model
   ModelEdits edits;
 
   EqLayers layers = collectLayers(disc, index, report);
+  layers.holdBudget = opt.holdBytes;
   foldBatchNorms(layers, index, edits, report);
   if (!layers.error.ok()) return layers.error;
   const Chains chains = findSequences(layers, index, opt, edits, report);

@@ -66,10 +66,11 @@ struct Options {
   // the largest balanced range of the link's live channels.
   double deadChannelRatio = 1e-6;
   int histogramBins = 128;
-  // Float32 copies of 1x1 and matrix weights at the ends of sequences that CLE may hold,
-  // in bytes: a held one is scaled once per sweep, a streamed one (beyond this budget)
-  // is read again with every sweep's factors replayed each time it is needed. The same
-  // bytes are written either way; 0 streams every weight stored as raw data.
+  // Float32 copies of the weights it changes that CLE may hold, in bytes: within this
+  // budget a weight is read once and scaled in place; beyond it (a VGG classifier's 411 MB)
+  // a weight stored as raw data is read again, a piece at a time with its scalings replayed,
+  // whenever it is needed (the middle layers of sequences of 1x1 kernels or matrices are
+  // held all the same). The same bytes are written either way; 0 streams every such weight.
   uint64_t holdBytes = uint64_t{128} << 20;
 };
 

@@ -98,13 +98,14 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
 bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
   if (w.loaded) return true;
   const graph::Layer& L = *w.layer;
-  if (index.rawSlices(L.weight)) {  // read again, a piece at a time, when needed
+  const uint64_t bytes = w.view.A * w.view.B * w.view.inner * sizeof(float);
+  // Raw data beyond the budget for held copies is read again, a piece at a time, when needed.
+  if (index.rawSlices(L.weight) && !mayHold(bytes, holdBudget)) {
     w.streamed = true;
     w.loaded = true;
     return true;
   }
   // Checked before the read: a vector that cannot grow aborts a WebAssembly instance.
-  const uint64_t bytes = w.view.A * w.view.B * w.view.inner * sizeof(float);
   if (bytes > std::numeric_limits<size_t>::max() || !canAllocate(static_cast<size_t>(bytes))) {
     if (error.ok())
       error = makeError(ErrorCode::InvalidArgument, "cannot hold the " + std::to_string(bytes >> 20) + " MB float32 weight of " +

@@ -23,7 +23,8 @@ struct EqLayer {
   WeightView view;
   // The weight in its stored layout, made ready by EqLayers::load() when a phase first
   // needs it (a BatchNorm folded into it, a sequence it is in): a layer CLE leaves alone
-  // is never read. A weight stored as raw float32 bytes is not held (`streamed`): it is the
+  // is never read. A weight stored as raw float32 bytes beyond the budget for held copies
+  // (Options::holdBytes) is not held (`streamed`): it is the
   // stored tensor, read again a piece at a time when needed (EqLayers::stream), followed by
   // `ops`, the float32 multiplications made to it so far, replayed per element in order,
   // so every element goes through the same roundings as on a held copy. Otherwise (a
@@ -95,7 +96,8 @@ struct EqLayers {
   // Whether a weight of `bytes` float32 bytes may be held, the copies held staying
   // within `budget` (Options::holdBytes: a ResNet's 1x1 layers, not a VGG classifier's 411 MB).
   bool mayHold(uint64_t bytes, uint64_t budget) const { return heldBytes + bytes <= budget; }
-  uint64_t heldBytes = 0;  // float32 copies held in the layers' `w`
+  uint64_t heldBytes = 0;   // float32 copies held in the layers' `w`
+  uint64_t holdBudget = 0;  // Options::holdBytes: load() holds a weight while heldBytes stays within it
   Error error;
 };
 

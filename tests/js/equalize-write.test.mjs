@@ -20,17 +20,21 @@ function reportOf(r) {
   return JSON.stringify(toJSON(rest));
 }
 
-test('write: false gives the same report as writing, and no file', { skip: !fs.existsSync(mlsd) && 'no mlsd model' }, async () => {
-  const written = await equalize(mlsd);
-  const none = await equalize(mlsd, { write: false });
-  assert.ok(written.bytes instanceof Uint8Array && written.bytes.length === written.size);
-  assert.equal(none.bytes, null);
-  assert.equal(none.blob, null);
-  assert.equal(none.output, null);
-  assert.equal(none.size, written.size);
-  assert.ok(none.layers.length > 0);
-  assert.equal(reportOf(none), reportOf(written));
-});
+test(
+  'write: false gives the same report as writing, and no file',
+  { skip: !fs.existsSync(mlsd) && 'no mlsd model' },
+  async () => {
+    const written = await equalize(mlsd);
+    const none = await equalize(mlsd, { write: false });
+    assert.ok(written.bytes instanceof Uint8Array && written.bytes.length === written.size);
+    assert.equal(none.bytes, null);
+    assert.equal(none.blob, null);
+    assert.equal(none.output, null);
+    assert.equal(none.size, written.size);
+    assert.ok(none.layers.length > 0);
+    assert.equal(reportOf(none), reportOf(written));
+  },
+);
 
 test('write: false on a model with external data: no data file either', async () => {
   const written = await equalize(extdata);
@@ -64,7 +68,9 @@ test('CLI: equalize --fail-below-sqnr without -o judges the equalized model and 
         ['200', 3],
         ['1', 0],
       ]) {
-        const without = await run(process.execPath, [cli, 'equalize', extdata, '--fail-below-sqnr', threshold, '--json'], { env });
+        const without = await run(process.execPath, [cli, 'equalize', extdata, '--fail-below-sqnr', threshold, '--json'], {
+          env,
+        });
         const withO = await run(process.execPath, [
           cli,
           'equalize',
