@@ -82,12 +82,7 @@ std::vector<float> streamedRangeMatrix(EqLayer& w, EqLayers& layers, const Model
   const WeightView& v = w.view;
   std::vector<float> m(v.A * v.B);
   layers.stream(w, index, v.inner, [&](uint64_t first, const float* x, uint64_t count) {
-    for (uint64_t r = first / v.inner, end = (first + count) / v.inner; r < end; ++r) {
-      const float* p = x + (r * v.inner - first);
-      float y = 0;
-      for (uint64_t k = 0; k < v.inner; ++k) y = std::max(y, std::fabs(p[k]));
-      m[r] = y;
-    }
+    rangeEntries(x, first / v.inner, count / v.inner, v, m.data());
     return true;
   });
   return m;
@@ -97,21 +92,9 @@ std::vector<float> streamedRangeMatrix(EqLayer& w, EqLayers& layers, const Model
 // read through EqLayers::stream.
 std::vector<float> streamedSideRanges(EqLayer& w, EqLayers& layers, const ModelIndex& index, bool output) {
   const WeightView& v = w.view;
-  const bool rowSide = output == v.outIsA;
   std::vector<float> r(output ? v.outC : v.inC, 0.0f);
-  const uint64_t per = v.A / v.groups;
   layers.stream(w, index, 0, [&](uint64_t first, const float* x, uint64_t count) {
-    for (uint64_t a = first / v.B, end = (first + count) / v.B; a < end; ++a) {
-      const float* row = x + (a * v.B - first);
-      if (rowSide) {
-        float y = 0;
-        for (uint64_t b = 0; b < v.B; ++b) y = std::max(y, std::fabs(row[b]));
-        r[a] = std::max(r[a], y);
-      } else {
-        float* t = &r[(a / per) * v.B];
-        for (uint64_t b = 0; b < v.B; ++b) t[b] = std::max(t[b], std::fabs(row[b]));
-      }
-    }
+    takeChannelRanges(x, first / v.B, (first + count) / v.B, v, output, r.data());
     return true;
   });
   return r;

@@ -95,6 +95,25 @@ void collect(const graph::Layer& L, const ModelIndex& index, EqLayers& layers, R
 
 }  // namespace
 
+namespace {
+// Whether a float32 copy of `bytes` can be made (checked before: a vector that cannot grow
+// aborts a WebAssembly instance); else the first error says so.
+bool roomFor(const graph::Layer& L, uint64_t bytes, Error* error) {
+  if (bytes <= std::numeric_limits<size_t>::max() && canAllocate(static_cast<size_t>(bytes))) return true;
+  if (error->ok())
+    *error = makeError(ErrorCode::InvalidArgument, "cannot hold the " + std::to_string(bytes >> 20) + " MB float32 weight of " +
+                                                       L.name + " to equalize it (the WebAssembly heap ends at 4 GB)");
+  return false;
+}
+
+// A read of L's weight failed: the first error says why.
+void readFailed(const graph::Layer& L, const std::string& why, Error* error) {
+  if (error->ok())
+    *error = makeError(L.weight->external ? ErrorCode::MissingExternalData : ErrorCode::InvalidModel,
+                       "weight " + std::string(L.weightName) + " " + why);
+}
+}  // namespace
+
 bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
   if (w.loaded) return true;
   const graph::Layer& L = *w.layer;
@@ -105,18 +124,10 @@ bool EqLayers::load(EqLayer& w, const ModelIndex& index) {
     w.loaded = true;
     return true;
   }
-  // Checked before the read: a vector that cannot grow aborts a WebAssembly instance.
-  if (bytes > std::numeric_limits<size_t>::max() || !canAllocate(static_cast<size_t>(bytes))) {
-    if (error.ok())
-      error = makeError(ErrorCode::InvalidArgument, "cannot hold the " + std::to_string(bytes >> 20) + " MB float32 weight of " +
-                                                        L.name + " to equalize it (the WebAssembly heap ends at 4 GB)");
-    return false;
-  }
+  if (!roomFor(L, bytes, &error)) return false;
   std::string why;
   if (!index.readFloats(L.weight, &w.w, &why)) {
-    if (error.ok())
-      error = makeError(L.weight->external ? ErrorCode::MissingExternalData : ErrorCode::InvalidModel,
-                        "weight " + std::string(L.weightName) + " " + why);
+    readFailed(L, why, &error);
     return false;
   }
   heldBytes += w.w.size() * sizeof(float);
@@ -129,12 +140,7 @@ bool EqLayers::hold(EqLayer& w, const ModelIndex& index) {
   if (!w.streamed) return true;
   const graph::Layer& L = *w.layer;
   const uint64_t n = w.view.A * w.view.B * w.view.inner, bytes = n * sizeof(float);
-  if (bytes > std::numeric_limits<size_t>::max() || !canAllocate(static_cast<size_t>(bytes))) {
-    if (error.ok())
-      error = makeError(ErrorCode::InvalidArgument, "cannot hold the " + std::to_string(bytes >> 20) + " MB float32 weight of " +
-                                                        L.name + " to equalize it (the WebAssembly heap ends at 4 GB)");
-    return false;
-  }
+  if (!roomFor(L, bytes, &error)) return false;
   std::vector<float> held(static_cast<size_t>(n));
   if (!stream(w, index, 0, [&](uint64_t first, const float* x, uint64_t count) {
         std::copy_n(x, count, held.data() + first);
@@ -178,9 +184,7 @@ bool EqLayers::stream(EqLayer& w, const ModelIndex& index, uint64_t unit,
     const uint64_t first = a * row, count = std::min(rows, v.A - a) * row;
     std::string why;
     if (!index.readRaw(L.weight, first * sizeof(float), reinterpret_cast<uint8_t*>(buf.data()), count * sizeof(float), &why)) {
-      if (error.ok())
-        error = makeError(L.weight->external ? ErrorCode::MissingExternalData : ErrorCode::InvalidModel,
-                          "weight " + std::string(L.weightName) + " " + why);
+      readFailed(L, why, &error);
       return false;
     }
     replayOps(v, w.ops, w.inMul, w.outDiv, first, buf.data(), count);

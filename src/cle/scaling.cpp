@@ -92,25 +92,28 @@ TripleScales tripleScales(const std::vector<double>& r0, const std::vector<doubl
   return t;
 }
 
+void rangeEntries(const float* x, uint64_t first, uint64_t count, const WeightView& v, float* m) {
+  for (uint64_t ab = first; ab < first + count; ++ab) {
+    const float* p = x + (ab - first) * v.inner;
+    float y = 0;
+    for (uint64_t k = 0; k < v.inner; ++k) y = std::max(y, std::fabs(p[k]));
+    m[ab] = y;
+  }
+}
+
 std::vector<float> rangeMatrix(const std::vector<float>& w, const WeightView& v) {
   std::vector<float> m(v.A * v.B);
-  for (uint64_t ab = 0; ab < v.A * v.B; ++ab) {
-    const float* p = &w[ab * v.inner];
-    float x = 0;
-    for (uint64_t k = 0; k < v.inner; ++k) x = std::max(x, std::fabs(p[k]));
-    m[ab] = x;
-  }
+  rangeEntries(w.data(), 0, v.A * v.B, v, m.data());
   return m;
 }
 
 // Row a's channel mapping is fixed per row (the group of a), so the inner loops are
 // plain runs. The "row side" is the side indexed by a (output for Conv and transB Gemm).
-std::vector<double> channelRanges(const float* m, const WeightView& v, bool output) {
+void takeChannelRanges(const float* rows, uint64_t a0, uint64_t a1, const WeightView& v, bool output, float* r) {
   const bool rowSide = output == v.outIsA;
-  std::vector<float> r(output ? v.outC : v.inC, 0.0f);
   const uint64_t per = v.A / v.groups;
-  for (uint64_t a = 0; a < v.A; ++a) {
-    const float* row = m + a * v.B;
+  for (uint64_t a = a0; a < a1; ++a) {
+    const float* row = rows + (a - a0) * v.B;
     if (rowSide) {
       float x = 0;
       for (uint64_t b = 0; b < v.B; ++b) x = std::max(x, std::fabs(row[b]));
@@ -120,6 +123,11 @@ std::vector<double> channelRanges(const float* m, const WeightView& v, bool outp
       for (uint64_t b = 0; b < v.B; ++b) t[b] = std::max(t[b], std::fabs(row[b]));
     }
   }
+}
+
+std::vector<double> channelRanges(const float* m, const WeightView& v, bool output) {
+  std::vector<float> r(output ? v.outC : v.inC, 0.0f);
+  takeChannelRanges(m, 0, v.A, v, output, r.data());
   return std::vector<double>(r.begin(), r.end());
 }
 

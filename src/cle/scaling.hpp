@@ -68,8 +68,14 @@ TripleScales tripleScales(const std::vector<double>& r0, const std::vector<doubl
 // A layer's weight reduced to [A][B]: max |w| over each run of `inner` kernel
 // elements. (For 1x1 kernels and matrices the weight itself serves, read through fabs.)
 std::vector<float> rangeMatrix(const std::vector<float>& w, const WeightView& view);
+// Entries [first, first + count) of the range matrix into m[first ..], from x, the weight's
+// elements of those runs (a piece of the weight read in whole runs).
+void rangeEntries(const float* x, uint64_t first, uint64_t count, const WeightView& view, float* m);
 // Per-channel max |m| of one side (output or input channels) of a range matrix.
 std::vector<double> channelRanges(const float* m, const WeightView& view, bool output);
+// Rows [a0, a1) of a range matrix (given from row a0 on) taken into the running maxima r of
+// one side's channels (zeros to start): channelRanges over pieces of whole rows.
+void takeChannelRanges(const float* rows, uint64_t a0, uint64_t a1, const WeightView& view, bool output, float* r);
 // Multiplies the entries of each channel c of one side by f[c].
 void scaleChannels(float* m, const WeightView& view, bool output, const std::vector<double>& f);
 
