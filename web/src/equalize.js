@@ -269,7 +269,10 @@ export async function equalize(source, options = {}) {
     const transformed = (pieces) => pieces.some((p) => p.transform !== undefined);
     // One scratch buffer for the pieces copied through from the model file or a data file,
     // and for the changed weights rewritten as they are written (transform below).
-    const need = Math.min(CHUNK, Math.max(src.sync || transformed(eq.pieces()) ? src.size : 0, hasData ? eq.dataSize() : 0));
+    const need =
+      options.write === false // no file is written: nothing is copied through
+        ? 0
+        : Math.min(CHUNK, Math.max(src.sync || transformed(eq.pieces()) ? src.size : 0, hasData ? eq.dataSize() : 0));
     if (need) scratch = heapAlloc(core, need);
     // A changed weight's piece, read as stored into `bytes`: rewritten in the scratch
     // buffer (where the input's reads land already, unless the model is whole in the heap).
