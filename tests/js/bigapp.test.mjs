@@ -1,6 +1,7 @@
 // Big models in the app, in headless Chromium (issue 13): an LLM-shaped model whose weights
-// are in several external data files, opened by picking its folder and by picking its
-// files; a missing data file; several models in one folder; layers shown as they arrive;
+// are in several external data files, opened by picking or dropping its folder (served and
+// from disk) and by picking its files; a folder with no file the browser gives (empty, or
+// symbolic links only); a missing data file; several models in one folder; layers shown as they arrive;
 // Cancel (Escape) in the middle of an analysis; a model file over 4 GB refused with a
 // message; and, opt-in (QL_BIG_MODEL=1), a model file over 2 GB with its weights inline.
 // The numbers shown are checked against analyze() in Node on the same files, and the inline
@@ -178,8 +179,8 @@ test('a folder holding two models: the user chooses which to open', { skip, time
 });
 
 test('a model dropped together with its data files opens', { skip, timeout: 300000 }, async () => {
-  // A drop made by a script carries files, not directory entries (Playwright cannot make a
-  // folder drop): this checks the drop path with several files, not the folder walk.
+  // A drop made by a script in the page carries files, not directory entries: this checks
+  // the plain list of several files (folders dropped from the desktop: dropPaths below).
   const tiny = path.join(tmp, 'drop', 'tiny.onnx');
   const manifest = await makeLlm(tiny, ['--preset', 'llm-tiny', '--files', '2']);
   const files = [tiny, ...manifest.files.map((f) => path.join(path.dirname(tiny), f))].map((f) => ({
@@ -196,6 +197,74 @@ test('a model dropped together with its data files opens', { skip, timeout: 3000
   assert.equal(await state(page), 'done', await page.textContent('#ql-error'));
   assert.equal(await page.textContent('#ql-model strong'), 'tiny.onnx');
   await checkTable(page, await analyze(tiny));
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+// A drop from the desktop, as the browser makes it: the DevTools protocol's
+// Input.dispatchDragEvent with file paths gives the page the same DataTransfer (folder
+// entries and File System Access handles included) as a drag from the file manager.
+async function dropPaths(page, paths) {
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop']) await cdp.send('Input.dispatchDragEvent', { type, x: 400, y: 400, data });
+  await cdp.detach();
+}
+
+async function openFromDisk() {
+  const page = await newPage(browser, { viewport: { width: 1280, height: 900 } });
+  await page.goto(`file://${appFile}`);
+  await page.waitForFunction(() => document.body.dataset.state === 'idle');
+  return page;
+}
+
+// Served, the folder is walked through its entries (webkitGetAsEntry); opened from disk,
+// Chromium cannot read a dropped folder's entries (readEntries fails with EncodingError on
+// a file:// page), and the page walks its File System Access handles instead.
+for (const [where, open] of [
+  ['served', openApp],
+  ['opened from disk', openFromDisk],
+]) {
+  test(`a folder dropped on the page opens (${where})`, { skip, timeout: 300000 }, async () => {
+    const page = await open();
+    await dropPaths(page, [folder]);
+    await ended(page);
+    assert.equal(await state(page), 'done', await page.textContent('#ql-error'));
+    assert.equal(await page.textContent('#ql-model strong'), 'llm-small.onnx');
+    await checkTable(page, expected);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+}
+
+test('a folder the browser gives no file of, picked or dropped, says so', { skip, timeout: 300000 }, async () => {
+  // An empty folder, and one holding only symbolic links to the model and its data
+  // (Chromium leaves links out of a folder picked or dropped; a Hugging Face cache's
+  // snapshot folders are such links).
+  const empty = path.join(tmp, 'empty');
+  const links = path.join(tmp, 'links');
+  fs.mkdirSync(empty, { recursive: true });
+  fs.mkdirSync(links, { recursive: true });
+  for (const f of [model, ...dataFiles]) fs.symlinkSync(f, path.join(links, path.basename(f)));
+  const noFiles = /^NO_FILES: the folder holds no file the browser gives this page: it is empty, or holds only symbolic links/;
+  for (const open of [openApp, openFromDisk])
+    for (const dir of [empty, links]) {
+      const page = await open();
+      await dropPaths(page, [dir]);
+      await page.waitForFunction(() => document.body.dataset.state === 'error');
+      assert.match(await page.textContent('#ql-error'), noFiles);
+      await isEmptyAgain(page);
+      await page.close();
+    }
+  // With a model shown, it stays shown under the message; the folder input says the same
+  // (Playwright gives the page no file of either folder).
+  const page = await openApp();
+  await opensTheFolder(page);
+  await page.setInputFiles('#ql-folder', links);
+  await page.waitForSelector('#ql-error[data-code="NO_FILES"]:not([hidden])');
+  assert.match(await page.textContent('#ql-error'), noFiles);
+  assert.equal(await state(page), 'done');
+  await checkTable(page, expected);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

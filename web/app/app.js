@@ -268,9 +268,22 @@ async function busy(label, work) {
 
 // Files picked or dropped (File, or {file, path} from a folder): the .onnx among them is
 // opened, the others being its external data; with several .onnx the user chooses.
-function openPicked(files) {
+// `folder`: the files are a folder's (picked or dropped), so none at all is worth saying:
+// the folder is empty, or holds only symbolic links (Chromium leaves them out of a folder
+// picked or dropped; a file dialog follows a link picked itself). A file pick of nothing
+// is a cancel: no message.
+function openPicked(files, { folder = false } = {}) {
   const entries = pickedEntries(files);
-  if (!entries.length) return;
+  if (!entries.length) {
+    if (!folder) return;
+    setIdle(state.analysis ? 'done' : 'error');
+    showError({
+      code: 'NO_FILES',
+      message:
+        'the folder holds no file the browser gives this page: it is empty, or holds only symbolic links, which the browser does not follow (as in a Hugging Face cache snapshot); pick or drop the files themselves',
+    });
+    return;
+  }
   $('#ql-choose').hidden = true;
   // One file picked is the model whatever its name; among several, the .onnx ones are.
   const models = entries.length === 1 ? entries : modelCandidates(entries);
@@ -941,7 +954,7 @@ function buildPage() {
   // A folder: every file in it, with its path in the folder (webkitRelativePath).
   const folderInput = el('input', { type: 'file', id: 'ql-folder', webkitdirectory: true, multiple: true, hidden: true });
   folderInput.addEventListener('change', () => {
-    openPicked(folderInput.files);
+    openPicked(folderInput.files, { folder: true });
     folderInput.value = '';
   });
   const otherInput = el('input', { type: 'file', id: 'ql-file-b', multiple: true, accept: '.onnx,.data,.bin', hidden: true });
@@ -1111,8 +1124,9 @@ function buildPage() {
       e.preventDefault();
       document.body.classList.remove('ql-dragging');
       if (document.body.dataset.state === 'busy' || !e.dataTransfer) return;
-      droppedFiles(e.dataTransfer).then(openPicked, (err) =>
-        showError({ code: 'IO_ERROR', message: `the dropped files could not be read: ${err.message}` }),
+      droppedFiles(e.dataTransfer).then(
+        (files) => openPicked(files, { folder: files.folder === true }),
+        (err) => showError({ code: 'IO_ERROR', message: `the dropped files could not be read: ${err.message}` }),
       );
     });
   }
@@ -1159,19 +1173,37 @@ function onKey(e) {
 // plain file list. The items must be taken during the drop event itself.
 function droppedFiles(dt) {
   // Taken now: after the event the drop's data can no longer be read. When a walk finds
-  // nothing or fails (a drop made by a script has no entries), the plain list is it.
+  // nothing (and walked no folder) or fails (a drop made by a script has no entries), the
+  // plain list is it.
   const plain = [...(dt.files || [])];
   return walkDropped(dt).then(
-    (out) => (out.length ? out : plain),
+    (out) => (out.length || out.folder ? out : plain),
     () => plain,
   );
 }
 
+// The dropped items as [{file, path}], walking folders: through the entries API
+// (webkitGetAsEntry) where it works, else through File System Access handles. Both are
+// taken during the drop event, since the items cannot be read after it: a page opened
+// from disk (file://) has entries whose folders cannot be read (readEntries fails with
+// EncodingError in Chromium) but handles that can. The result carries `folder: true`
+// when a folder was walked.
 function walkDropped(dt) {
   const items = [...(dt.items || [])].filter((i) => i.kind === 'file');
   const entries = items.map((i) => (typeof i.webkitGetAsEntry === 'function' ? i.webkitGetAsEntry() : null));
-  if (items.length && entries.every(Boolean)) {
+  const handles = items.map((i) => {
+    if (typeof i.getAsFileSystemHandle !== 'function') return null;
+    const h = i.getAsFileSystemHandle();
+    if (h) h.catch(() => {}); // awaited only if the entries fail
+    return h;
+  });
+  const viaEntries = items.length && entries.every(Boolean);
+  const viaHandles = items.length && handles.every(Boolean);
+  const found = (out, folder) => Object.assign(out, { folder });
+
+  const walkEntries = async () => {
     const out = [];
+    let folder = false;
     const fileOf = (entry) => new Promise((resolve, reject) => entry.file(resolve, reject));
     const readAll = (reader) =>
       new Promise((resolve, reject) => {
@@ -1188,28 +1220,40 @@ function walkDropped(dt) {
       });
     const walk = async (entry) => {
       if (entry.isFile) out.push({ file: await fileOf(entry), path: entry.fullPath });
-      else if (entry.isDirectory) for (const child of await readAll(entry.createReader())) await walk(child);
+      else if (entry.isDirectory) {
+        folder = true;
+        for (const child of await readAll(entry.createReader())) await walk(child);
+      }
     };
-    return (async () => {
-      for (const entry of entries) await walk(entry);
-      return out;
-    })();
-  }
-  const handles = items.map((i) => (typeof i.getAsFileSystemHandle === 'function' ? i.getAsFileSystemHandle() : null));
-  if (items.length && handles.every(Boolean)) {
-    return (async () => {
-      const out = [];
-      const walk = async (handle, prefix) => {
-        if (!handle) return;
-        const path = prefix ? `${prefix}/${handle.name}` : handle.name;
-        if (handle.kind === 'file') out.push({ file: await handle.getFile(), path });
-        else for await (const child of handle.values()) await walk(child, path);
-      };
-      for (const h of await Promise.all(handles)) await walk(h, '');
-      return out;
-    })();
-  }
-  return Promise.resolve([]);
+    for (const entry of entries) await walk(entry);
+    return found(out, folder);
+  };
+  const walkHandles = async () => {
+    const out = [];
+    let folder = false;
+    const walk = async (handle, prefix) => {
+      if (!handle) return;
+      const path = prefix ? `${prefix}/${handle.name}` : handle.name;
+      if (handle.kind === 'file') out.push({ file: await handle.getFile(), path });
+      else {
+        folder = true;
+        for await (const child of handle.values()) await walk(child, path);
+      }
+    };
+    for (const h of await Promise.all(handles)) await walk(h, '');
+    return found(out, folder);
+  };
+
+  return (async () => {
+    if (viaEntries) {
+      try {
+        return await walkEntries();
+      } catch (err) {
+        if (!viaHandles) throw err;
+      }
+    }
+    return viaHandles ? walkHandles() : found([], false);
+  })();
 }
 
 function main() {

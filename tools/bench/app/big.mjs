@@ -3,7 +3,8 @@
 // peak resident memory of the browser (every Chromium process of this run, sampled from
 // /proc every 100 ms) next to its resident memory before the pick.
 // Usage: node tools/bench/app/big.mjs [--screenshots DIR] FOLDER [FOLDER ...]   (a folder holding one .onnx
-// and its data files, e.g. written by tools/bench/make_llm.py --preset llm-8x4096)
+// and its data files, e.g. written by tools/bench/make_llm.py --preset llm-8x4096; real files:
+// the browser leaves symbolic links out of a picked folder, and the app then says NO_FILES)
 // Needs the built app (npm run build).
 import fs from 'node:fs';
 import path from 'node:path';
