@@ -266,6 +266,50 @@ DiffBuilder::DiffBuilder(const stats::ChannelLayout& L, uint64_t groups) : L_(L)
   }
 }
 
+// One non-zero element pair of channel ch in the rescale test. Where y == x, log|y / x| is
+// log(1) = +0 exactly, and adding +0 to the sums changes no bit: the logarithm is left out
+// (a layer compared with itself, or left unchanged, takes no logarithm at all).
+inline void DiffBuilder::rescaleStep(float x, float y, uint64_t ch) {
+  if (y != x) {
+    const double lr = std::log(std::fabs(static_cast<double>(y) / static_cast<double>(x)));
+    logSum_[ch] += lr;
+    logSq_[ch] += lr * lr;
+  }
+  ((x > 0) == (y > 0) ? same_ : flipped_)[ch]++;
+}
+
+void DiffBuilder::addRow(const float* a, const float* b, uint64_t ch0, uint64_t len) {
+  double* sig = &signal_[ch0];
+  double* noi = &noise_[ch0];
+  double* mx = &d_.maxAbsDiff[ch0];
+  float *loA = &d_.minA[ch0], *hiA = &d_.maxA[ch0], *loB = &d_.minB[ch0], *hiB = &d_.maxB[ch0];
+  for (uint64_t k = 0; k < len; ++k) {
+    const float x = a[k], y = b[k];
+    const double xd = x, diff = static_cast<double>(y) - xd;
+    sig[k] += xd * xd;
+    noi[k] += diff * diff;
+    mx[k] = std::max(mx[k], std::fabs(diff));
+    loA[k] = std::min(loA[k], x);
+    hiA[k] = std::max(hiA[k], x);
+    loB[k] = std::min(loB[k], y);
+    hiB[k] = std::max(hiB[k], y);
+  }
+  if (broken_) return;
+  for (uint64_t k = 0; k < len; ++k) {
+    const float x = a[k], y = b[k];
+    if ((x == 0) != (y == 0) || !std::isfinite(x) || !std::isfinite(y)) {
+      broken_ = true;
+      return;
+    }
+    if (x == 0) continue;
+    rescaleStep(x, y, ch0 + k);
+    if (same_[ch0 + k] && flipped_[ch0 + k]) {
+      broken_ = true;
+      return;
+    }
+  }
+}
+
 bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t count) {
   const stats::ChannelLayout& L = L_;
   if (first != next_ || count > L.elementCount() - first) return false;
@@ -276,6 +320,26 @@ bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t c
   t /= L.channels;
   uint64_t r = t % L.rows, o = t / L.rows;
   uint64_t e = 0;  // within the piece
+  if (L.inner == 1) {
+    // Channels last ([K, N] MatMul weights): a row's elements are consecutive channels, so
+    // each channel's sums are updated in place, a row segment at a time (the same operations
+    // in the same order per channel as one element per run below).
+    while (e < count) {
+      const uint64_t ch0 = o * L.channels + c, len = std::min(L.channels - c, count - e);
+      addRow(a + e, b + e, ch0, len);
+      e += len;
+      c += len;
+      if (c == L.channels) {
+        c = 0;
+        if (++r == L.rows) {
+          r = 0;
+          ++o;
+        }
+      }
+    }
+    next_ = first + count;
+    return true;
+  }
   while (e < count) {
     const uint64_t ch = o * L.channels + c;
     double sig = signal_[ch], noi = noise_[ch], mx = d_.maxAbsDiff[ch];
@@ -301,10 +365,7 @@ bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t c
           break;
         }
         if (x == 0) continue;
-        const double lr = std::log(std::fabs(static_cast<double>(y) / static_cast<double>(x)));
-        logSum_[ch] += lr;
-        logSq_[ch] += lr * lr;
-        ((x > 0) == (y > 0) ? same_ : flipped_)[ch]++;
+        rescaleStep(x, y, ch);
       }
       if (same_[ch] && flipped_[ch]) broken_ = true;
     }

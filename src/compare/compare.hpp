@@ -142,6 +142,8 @@ class DiffBuilder {
   std::vector<double> logSum_, logSq_;
   std::vector<uint64_t> same_, flipped_;
   bool broken_ = false;
+  void rescaleStep(float x, float y, uint64_t ch);
+  void addRow(const float* a, const float* b, uint64_t ch0, uint64_t len);  // inner == 1: channels ch0.. of one row
 };
 
 // Reads, dequantizes and compares one pair. `externalA` / `externalB`: the weight's
