@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -73,10 +74,16 @@ std::string part(const graph::Layer& L) {
                                                         : std::string("\0", 1) + graph::recurrentPartName(L.recurrent.part);
 }
 
+// Whether every value is finite: its exponent field is not all ones. No early exit, so the
+// loop vectorizes (a piece is usually all finite, and read to the end either way).
 bool finite(const std::vector<float>& v) {
-  for (float x : v)
-    if (!std::isfinite(x)) return false;
-  return true;
+  uint32_t nonFinite = 0;
+  for (float x : v) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    nonFinite |= (u & 0x7f800000u) == 0x7f800000u;
+  }
+  return nonFinite == 0;
 }
 
 }  // namespace
@@ -278,7 +285,8 @@ inline void DiffBuilder::rescaleStep(float x, float y, uint64_t ch) {
   ((x > 0) == (y > 0) ? same_ : flipped_)[ch]++;
 }
 
-void DiffBuilder::addRow(const float* a, const float* b, uint64_t ch0, uint64_t len) {
+// Channels ch0 .. ch0 + len of one row (inner == 1): the sums, element by element.
+void DiffBuilder::sumsRow(const float* a, const float* b, uint64_t ch0, uint64_t len) {
   double* sig = &signal_[ch0];
   double* noi = &noise_[ch0];
   double* mx = &d_.maxAbsDiff[ch0];
@@ -294,8 +302,51 @@ void DiffBuilder::addRow(const float* a, const float* b, uint64_t ch0, uint64_t 
     loB[k] = std::min(loB[k], y);
     hiB[k] = std::max(hiB[k], y);
   }
-  if (broken_) return;
-  for (uint64_t k = 0; k < len; ++k) {
+}
+
+// The same sums over `nr` whole rows of `C` channels from channel ch0: two channels at a
+// time down the rows, their sums in registers (each channel's operations in row order, as
+// sumsRow a row at a time would do them).
+void DiffBuilder::sumsRows(const float* a, const float* b, uint64_t ch0, uint64_t C, uint64_t nr) {
+  double* sig = &signal_[ch0];
+  double* noi = &noise_[ch0];
+  double* mx = &d_.maxAbsDiff[ch0];
+  float *loA = &d_.minA[ch0], *hiA = &d_.maxA[ch0], *loB = &d_.minB[ch0], *hiB = &d_.maxB[ch0];
+  uint64_t c = 0;
+  for (; c + 2 <= C; c += 2) {
+    double s0 = sig[c], s1 = sig[c + 1], n0 = noi[c], n1 = noi[c + 1], m0 = mx[c], m1 = mx[c + 1];
+    float la0 = loA[c], la1 = loA[c + 1], ha0 = hiA[c], ha1 = hiA[c + 1];
+    float lb0 = loB[c], lb1 = loB[c + 1], hb0 = hiB[c], hb1 = hiB[c + 1];
+    const float *pa = a + c, *pb = b + c;
+    for (uint64_t r = 0; r < nr; ++r, pa += C, pb += C) {
+      const float x0 = pa[0], x1 = pa[1], y0 = pb[0], y1 = pb[1];
+      const double xd0 = x0, xd1 = x1, d0 = static_cast<double>(y0) - xd0, d1 = static_cast<double>(y1) - xd1;
+      s0 += xd0 * xd0;
+      s1 += xd1 * xd1;
+      n0 += d0 * d0;
+      n1 += d1 * d1;
+      m0 = std::max(m0, std::fabs(d0));
+      m1 = std::max(m1, std::fabs(d1));
+      la0 = std::min(la0, x0);
+      la1 = std::min(la1, x1);
+      ha0 = std::max(ha0, x0);
+      ha1 = std::max(ha1, x1);
+      lb0 = std::min(lb0, y0);
+      lb1 = std::min(lb1, y1);
+      hb0 = std::max(hb0, y0);
+      hb1 = std::max(hb1, y1);
+    }
+    sig[c] = s0, sig[c + 1] = s1, noi[c] = n0, noi[c + 1] = n1, mx[c] = m0, mx[c + 1] = m1;
+    loA[c] = la0, loA[c + 1] = la1, hiA[c] = ha0, hiA[c + 1] = ha1;
+    loB[c] = lb0, loB[c + 1] = lb1, hiB[c] = hb0, hiB[c + 1] = hb1;
+  }
+  if (c < C)
+    for (uint64_t r = 0; r < nr; ++r) sumsRow(a + r * C + c, b + r * C + c, ch0 + c, 1);
+}
+
+// The rescale test over channels ch0 .. ch0 + len of one row.
+void DiffBuilder::rescaleRow(const float* a, const float* b, uint64_t ch0, uint64_t len) {
+  for (uint64_t k = 0; k < len && !broken_; ++k) {
     const float x = a[k], y = b[k];
     if ((x == 0) != (y == 0) || !std::isfinite(x) || !std::isfinite(y)) {
       broken_ = true;
@@ -303,10 +354,7 @@ void DiffBuilder::addRow(const float* a, const float* b, uint64_t ch0, uint64_t 
     }
     if (x == 0) continue;
     rescaleStep(x, y, ch0 + k);
-    if (same_[ch0 + k] && flipped_[ch0 + k]) {
-      broken_ = true;
-      return;
-    }
+    if (same_[ch0 + k] && flipped_[ch0 + k]) broken_ = true;
   }
 }
 
@@ -324,17 +372,27 @@ bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t c
     // Channels last ([K, N] MatMul weights): a row's elements are consecutive channels, so
     // each channel's sums are updated in place, a row segment at a time (the same operations
     // in the same order per channel as one element per run below).
+    const uint64_t C = L.channels;
     while (e < count) {
-      const uint64_t ch0 = o * L.channels + c, len = std::min(L.channels - c, count - e);
-      addRow(a + e, b + e, ch0, len);
+      const uint64_t ch0 = o * C + c;
+      // Whole rows of one outer block together, else the rest of a row (a piece's ends).
+      const uint64_t nr = c == 0 ? std::min((count - e) / C, L.rows - r) : 0;
+      const uint64_t len = nr ? nr * C : std::min(C - c, count - e);
+      if (nr)
+        sumsRows(a + e, b + e, ch0, C, nr);
+      else
+        sumsRow(a + e, b + e, ch0, len);
+      for (uint64_t k = 0; k < len && !broken_; k += C) rescaleRow(a + e + k, b + e + k, ch0, std::min(C - c, len - k));
       e += len;
-      c += len;
-      if (c == L.channels) {
-        c = 0;
-        if (++r == L.rows) {
-          r = 0;
-          ++o;
-        }
+      if (nr) {
+        r += nr;
+      } else {
+        c += len;
+        if (c == C) c = 0, ++r;
+      }
+      if (r == L.rows) {
+        r = 0;
+        ++o;
       }
     }
     next_ = first + count;

@@ -143,7 +143,10 @@ class DiffBuilder {
   std::vector<uint64_t> same_, flipped_;
   bool broken_ = false;
   void rescaleStep(float x, float y, uint64_t ch);
-  void addRow(const float* a, const float* b, uint64_t ch0, uint64_t len);  // inner == 1: channels ch0.. of one row
+  // inner == 1 (channels last): one row's channels ch0 .. ch0 + len, or nr whole rows of C
+  void sumsRow(const float* a, const float* b, uint64_t ch0, uint64_t len);
+  void sumsRows(const float* a, const float* b, uint64_t ch0, uint64_t C, uint64_t nr);
+  void rescaleRow(const float* a, const float* b, uint64_t ch0, uint64_t len);
 };
 
 // Reads, dequantizes and compares one pair. `externalA` / `externalB`: the weight's

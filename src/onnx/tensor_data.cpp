@@ -247,28 +247,21 @@ Result<Source> locate(const Tensor& t, Bytes external) {
 
 }  // namespace
 
+// Branch-free, so that convertRaw's loops over it vectorize. A finite half's exponent and
+// mantissa fields moved to float32's places (shifted left by 13) read as a float32 2^112
+// times too small, a subnormal half as a float32 subnormal: one multiply by 2^112 gives the
+// value exactly (no rounding: the result has at most 11 significant bits). An infinity or
+// NaN keeps its mantissa (the NaN's payload) under float32's all-ones exponent.
 float halfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while (!(mant & 0x400));
-      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | mant << 13;
-  } else {
-    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-  }
+  const uint32_t em = h & 0x7fffu;
+  uint32_t bits = em << 13;
   float f;
+  std::memcpy(&f, &bits, 4);
+  f *= 0x1p112f;
+  std::memcpy(&bits, &f, 4);
+  if (em >= 0x7c00u) bits = 0x7f800000u | (em & 0x3ffu) << 13;
+  bits |= sign;
   std::memcpy(&f, &bits, 4);
   return f;
 }
@@ -319,10 +312,18 @@ void convertRaw(int32_t dataType, const uint8_t* p, uint64_t count, float* dst) 
       std::memcpy(dst, p, count * 4);
       break;
     case kFloat16:
-      for (uint64_t i = 0; i < count; ++i) dst[i] = halfToFloat(static_cast<uint16_t>(rawBits(kFloat16, p, i)));
+      for (uint64_t i = 0; i < count; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        dst[i] = halfToFloat(h);
+      }
       break;
     case kBFloat16:
-      for (uint64_t i = 0; i < count; ++i) dst[i] = bfloat16ToFloat(static_cast<uint16_t>(rawBits(kBFloat16, p, i)));
+      for (uint64_t i = 0; i < count; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        dst[i] = bfloat16ToFloat(h);
+      }
       break;
     case kInt8:
       for (uint64_t i = 0; i < count; ++i) dst[i] = static_cast<float>(static_cast<int8_t>(p[i]));

@@ -1,6 +1,7 @@
 // ModelProto decoding: exact field values from hand-built bytes, packed and
 // unpacked repeated fields, every typed storage read back, zero-copy views,
 // external data, Constant tensors, sub-graphs, unknown fields, unsupported types.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -827,6 +828,10 @@ TEST_CASE("halfToFloat matches an independent formula for all 65536 inputs", "[p
       } else {
         REQUIRE(std::isnan(got));
       }
+      // the NaN's payload is kept, under float32's all-ones exponent
+      uint32_t bits;
+      std::memcpy(&bits, &got, 4);
+      REQUIRE(bits == ((h & 0x8000u) << 16 | 0x7f800000u | static_cast<uint32_t>(m) << 13));
       REQUIRE(std::signbit(got) == (sign < 0));
       continue;
     }
@@ -834,6 +839,32 @@ TEST_CASE("halfToFloat matches an independent formula for all 65536 inputs", "[p
     INFO("h=" << h);
     REQUIRE(static_cast<double>(got) == want);
     REQUIRE(std::signbit(got) == (sign < 0));
+  }
+}
+
+// convertRaw's loops (vectorized by the compiler) give the scalar converters' bits, for
+// every pattern, from any byte offset and in pieces of any size.
+TEST_CASE("convertRaw of float16 and bfloat16 equals the scalar converters for all 65536 patterns", "[parse][half]") {
+  std::vector<uint8_t> bytes(2 * 65536 + 1);
+  for (uint32_t h = 0; h < 65536; ++h) {
+    bytes[1 + 2 * h] = static_cast<uint8_t>(h);
+    bytes[2 + 2 * h] = static_cast<uint8_t>(h >> 8);
+  }
+  std::vector<float> out(65536);
+  for (int32_t type : {ql::onnx::kFloat16, ql::onnx::kBFloat16}) {
+    for (uint64_t piece : {uint64_t{65536}, uint64_t{7}, uint64_t{1}, uint64_t{4099}}) {
+      for (uint64_t first = 0; first < 65536; first += piece)
+        ql::onnx::convertRaw(type, bytes.data() + 1 + 2 * first, std::min<uint64_t>(piece, 65536 - first), out.data() + first);
+      for (uint32_t h = 0; h < 65536; ++h) {
+        const float want = type == ql::onnx::kFloat16 ? halfToFloat(static_cast<uint16_t>(h))
+                                                      : ql::onnx::bfloat16ToFloat(static_cast<uint16_t>(h));
+        uint32_t a, b;
+        std::memcpy(&a, &out[h], 4);
+        std::memcpy(&b, &want, 4);
+        INFO("type " << type << " h=" << h << " piece " << piece);
+        REQUIRE(a == b);
+      }
+    }
   }
 }
 
