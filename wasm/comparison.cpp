@@ -90,6 +90,19 @@ class Comparison {
 
   size_t pairCount() const { return cmp_->matching().pairs.size(); }
 
+  // The stored bytes pair k reads from files (both sides' streamed weights; 0 for weights
+  // in memory): what a pool deals out, largest first.
+  double pairBytes(size_t k) const {
+    if (k >= pairCount()) return 0;
+    const compare::Match& m = cmp_->matching().pairs[k];
+    auto streamed = [](const analysis::StreamPlan& plan, const graph::Layer& L, size_t i) {
+      const analysis::WeightPlace& w = plan.weight(i);
+      if (!w.streamed() || !w.error.ok()) return 0.0;
+      return static_cast<double>(w.length ? w.length : onnx::expectedByteSize(*L.weight));
+    };
+    return streamed(*a_.plan, cmp_->a().discovery.layers[m.a], m.a) + streamed(*b_.plan, cmp_->b().discovery.layers[m.b], m.b);
+  }
+
   val unmatched() const {
     val o = val::object();
     val a = val::array(), b = val::array();
@@ -253,6 +266,7 @@ EMSCRIPTEN_BINDINGS(quantlens_comparison) {
   emscripten::class_<Comparison>("Comparison")
       .function("model", &Comparison::model)
       .function("pairCount", &Comparison::pairCount)
+      .function("pairBytes", &Comparison::pairBytes)
       .function("unmatched", &Comparison::unmatched)
       .function("begin", &Comparison::begin)
       .function("hold", &Comparison::hold)

@@ -8,9 +8,13 @@
  *                 data is read as analyze() reads it: beside a model read from a path (Node), or
  *                 from options.externalData; a weight whose external data is missing or refused
  *                 makes its pair not comparable, with the reason.
- * @param options  { onProgress({ phase: 'read' | 'compare', done, total, side?: 'a' | 'b', layer? }),
+ * @param options  { onProgress({ phase: 'read' | 'compare', done, total, side?: 'a' | 'b', layer?, workers? }),
  *                   signal: AbortSignal (QuantLensError code ABORTED, checked between pairs and pieces),
- *                   externalData: { a?, b? } (each side's, as analyze()'s externalData) }
+ *                   externalData: { a?, b? } (each side's, as analyze()'s externalData),
+ *                   workers: as analyze()'s: pairs dealt out largest first to a pool of workers, each
+ *                   opening both models itself (by default when the pairs read 64 MB or more from
+ *                   files; the result is the one of one thread, bit for bit; `workers` in
+ *                   progress says the pool ran) }
  *
  * @returns  (document `quantlens.comparison/1`)
  * {
@@ -64,6 +68,7 @@
 import { copyViews } from './analyze.js';
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
+import { checkWorkers, comparePairsInPool, comparePoolSize } from './pool.js';
 import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export const COMPARISON_SCHEMA = 'quantlens.comparison/1';
@@ -250,16 +255,9 @@ async function streamPair(core, cmp, plan, readers, scratch, signal) {
   cmp.finish();
 }
 
-export async function compare(a, b, options = {}) {
-  if (options === null || typeof options !== 'object') throw new QuantLensError('INVALID_ARGUMENT', 'options must be an object');
-  const { onProgress, signal } = options;
-  if (onProgress !== undefined && typeof onProgress !== 'function')
-    throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
-  const externalData = options.externalData ?? {};
-  if (externalData === null || typeof externalData !== 'object')
-    throw new QuantLensError('INVALID_ARGUMENT', 'externalData must be an object { a, b }');
-  checkAbort(signal);
-  const core = await loadCore();
+// Both sides opened for the core, with their readers: what compare() and a pool worker
+// compare pairs with. close() frees everything.
+export async function openComparison(core, a, b, externalData, { onProgress, signal } = {}) {
   const sources = [];
   const externals = [];
   const scratch = [
@@ -268,6 +266,13 @@ export async function compare(a, b, options = {}) {
   ];
   const opened = [];
   let cmp = null;
+  const close = async () => {
+    for (const o of opened) if (o.ptr) core._free(o.ptr);
+    for (const s of scratch) if (s.ptr) core._free(s.ptr);
+    if (cmp) cmp.delete();
+    for (const e of externals) await e.close();
+    for (const s of sources) s.close();
+  };
   try {
     sources.push(await openSource(core, a));
     sources.push(await openSource(core, b));
@@ -286,19 +291,57 @@ export async function compare(a, b, options = {}) {
       { src: srcA, external: externals[0] },
       { src: srcB, external: externals[1] },
     ];
+    return { core, cmp, srcA, srcB, readers, scratch, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+// Pair k of an opened comparison, as the document has it (its arrays copied out of the heap).
+export async function comparePairAt(c, k, signal) {
+  const plan = unwrap(c.cmp.begin(k), c.srcA.name);
+  if (!plan.done) await streamPair(c.core, c.cmp, plan, c.readers, c.scratch, signal);
+  return copyPair(c.cmp.result());
+}
+
+export async function compare(a, b, options = {}) {
+  if (options === null || typeof options !== 'object') throw new QuantLensError('INVALID_ARGUMENT', 'options must be an object');
+  const { onProgress, signal } = options;
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new QuantLensError('INVALID_ARGUMENT', 'onProgress must be a function');
+  const externalData = options.externalData ?? {};
+  if (externalData === null || typeof externalData !== 'object')
+    throw new QuantLensError('INVALID_ARGUMENT', 'externalData must be an object { a, b }');
+  const requested = checkWorkers(options.workers);
+  checkAbort(signal);
+  const core = await loadCore();
+  const c = await openComparison(core, a, b, externalData, { onProgress, signal });
+  try {
+    const { cmp, srcA, srcB } = c;
     const n = cmp.pairCount();
-    const pairs = [];
-    let last = now();
-    for (let k = 0; k < n; k++) {
-      checkAbort(signal);
-      const plan = unwrap(cmp.begin(k), srcA.name);
-      if (!plan.done) await streamPair(core, cmp, plan, readers, scratch, signal);
-      const p = copyPair(cmp.result());
-      pairs.push(p);
-      if (onProgress) onProgress({ phase: 'compare', done: k + 1, total: n, layer: p.a.name });
-      if ((signal || onPageThread) && now() - last > 30) {
-        await yieldToEventLoop();
-        last = now();
+    const bytes = Array.from({ length: n }, (_, k) => cmp.pairBytes(k));
+    const job = { a, b, externalData, signal };
+    const count = await comparePoolSize(job, bytes, requested);
+    let pairs = null;
+    let done = 0;
+    const arrived = (p) => {
+      done++;
+      if (onProgress) onProgress({ phase: 'compare', done, total: n, layer: p.a.name, ...(count > 1 && { workers: count }) });
+    };
+    if (count > 1) pairs = await comparePairsInPool({ ...job, onResult: (k, p) => arrived(p) }, count, bytes);
+    if (!pairs) {
+      pairs = [];
+      let last = now();
+      for (let k = 0; k < n; k++) {
+        checkAbort(signal);
+        const p = await comparePairAt(c, k, signal);
+        pairs.push(p);
+        arrived(p);
+        if ((signal || onPageThread) && now() - last > 30) {
+          await yieldToEventLoop();
+          last = now();
+        }
       }
     }
     const unmatched = cmp.unmatched();
@@ -311,10 +354,6 @@ export async function compare(a, b, options = {}) {
       summary: comparisonSummary(pairs, unmatched),
     };
   } finally {
-    for (const o of opened) if (o.ptr) core._free(o.ptr);
-    for (const s of scratch) if (s.ptr) core._free(s.ptr);
-    if (cmp) cmp.delete();
-    for (const e of externals) await e.close();
-    for (const s of sources) s.close();
+    await c.close();
   }
 }

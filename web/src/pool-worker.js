@@ -11,8 +11,13 @@
 // Out: {type: 'ready'}
 // In:  {type: 'curves', index, prune}
 // Out: {type: 'curves', index, value}            layerCurvesAt's value (its arrays' buffers transferred)
+// In:  {type: 'init', kind: 'compare', wasm, a, b, externalData: {a, b}}   (compare: both models opened)
+// Out: {type: 'ready'}
+// In:  {type: 'pair', index}
+// Out: {type: 'pair', index, value}              comparePairAt's pair (its arrays' buffers transferred)
 // Out: {type: 'error', error: {code, message, offset}}   the model cannot be read
 import { analyzeLayerAt, describeSession, openAnalysisSession } from './analyze.js';
+import { comparePairAt, openComparison } from './compare.js';
 import { layerCurvesAt } from './compress.js';
 import { configureCore, loadCore, unwrap } from './core.js';
 import { isNode, nodeImport } from './node.js';
@@ -50,6 +55,15 @@ function serve(post) {
     } else if (m.type === 'curves') {
       const value = layerCurvesAt(state.compression, m.index, m.prune, state.name);
       post({ type: 'curves', index: m.index, value }, [...buffersOf(value)]);
+    } else if (m.type === 'init' && m.kind === 'compare') {
+      configureCore(m.wasm || {});
+      const core = await loadCore();
+      // Held until the pool terminates this worker.
+      state = { comparison: await openComparison(core, m.a, m.b, m.externalData || {}) };
+      post({ type: 'ready' });
+    } else if (m.type === 'pair') {
+      const value = await comparePairAt(state.comparison, m.index, null);
+      post({ type: 'pair', index: m.index, value }, [...buffersOf(value)]);
     } else if (m.type === 'init') {
       configureCore(m.wasm || {});
       const core = await loadCore();

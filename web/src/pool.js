@@ -245,6 +245,51 @@ export function analyzeInPool(job, count, described) {
   });
 }
 
+/** How many workers compare() uses for pairs reading `bytes` (per pair) from files: 1 means the calling thread. */
+export async function comparePoolSize(job, bytes, requested) {
+  const sides = [
+    { source: job.a, externalData: job.externalData.a },
+    { source: job.b, externalData: job.externalData.b },
+  ];
+  if (!sides.every(canPool)) return 1;
+  if (requested !== null) return Math.min(requested, bytes.length);
+  if (bytes.reduce((x, y) => x + y, 0) < AUTO_MIN_BYTES) return 1;
+  return Math.min(await cores(), MAX_AUTO, bytes.length);
+}
+
+/**
+ * compare()'s pairs in `count` workers: each worker opens both models itself (as compare()
+ * opens them: the structure, then each pair's weights a piece at a time) and compares the
+ * pairs dealt to it, largest first (`bytes`: what each pair reads) to whichever is free.
+ * Every pair is computed as in one thread, so the result is the same, bit for bit.
+ * Resolves to the pairs in pair order, or to null when no worker could start.
+ * job: { a, b, externalData: {a, b}, signal, onResult(index, pair) }.
+ */
+export function comparePairsInPool(job, count, bytes) {
+  const init = {
+    type: 'init',
+    kind: 'compare',
+    wasm: coreConfig(),
+    a: forWorkers(job.a),
+    b: forWorkers(job.b),
+    externalData: { a: externalForWorkers(job.externalData.a), b: externalForWorkers(job.externalData.b) },
+  };
+  const order = bytes.map((_, k) => k).sort((x, y) => bytes[y] - bytes[x] || x - y);
+  let next = 0;
+  let remaining = bytes.length;
+  const pairs = new Array(bytes.length);
+  if (!remaining) return Promise.resolve(pairs);
+  return runPool(count, job.signal, init, {
+    deal: () => (next < order.length ? { type: 'pair', index: order[next++] } : null),
+    result(m) {
+      pairs[m.index] = m.value;
+      remaining--;
+      if (job.onResult) job.onResult(m.index, m.value);
+      return remaining === 0 ? pairs : undefined;
+    },
+  });
+}
+
 /**
  * The compressibility curves of layers 0..layerCount-1 in `count` workers (compress.js):
  * each worker opens the model itself (job.source, read whole into its own heap) and computes
