@@ -1,9 +1,10 @@
 // One layer computed in parts over disjoint ranges of output channels, then merged
-// (stats.hpp, "one layer in parts"), must give the whole-layer builder's LayerStats bit
-// for bit: every field compared by bit pattern, on synthetic layers (float32, float16,
-// bfloat16; outer 1 and > 1; channel counts the part counts do not divide; 1, 2, 3, 7
-// parts and parts of one channel; pieces of several sizes fed out of order; extra block
-// sizes; tiny, constant and zero channels; NaN, infinity and huge weights).
+// (stats.hpp, "one layer in parts"), must give the whole-layer builder's LayerStats and
+// analyzeLayer's LayerAnalysis bit for bit: every field compared by bit pattern, on
+// synthetic layers (float32, float16, bfloat16; outer 1 and > 1; channel counts the part
+// counts do not divide; 1, 2, 3, 7 parts and parts of one channel; pieces of several
+// sizes fed out of order; extra block sizes; tiny, constant and zero channels; NaN,
+// infinity and huge weights) and on every splittable layer of the project's models.
 // Misuse (gaps, overlaps, another layout, pieces outside a part, a part's pass 1 ended
 // without the whole tensor's extremes) gives error values.
 #include <algorithm>
@@ -11,13 +12,21 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "analysis/analyze.hpp"
+#include "graph/layers.hpp"
+#include "onnx/model.hpp"
+#include "onnx/tensor_data.hpp"
 #include "stats/stats.hpp"
 
+namespace fs = std::filesystem;
 using ql::ErrorCode;
 using ql::stats::ChannelLayout;
 using ql::stats::LayerStats;
@@ -70,6 +79,23 @@ void requireSame(const LayerStats& a, const LayerStats& b) {
   CHECK(sameBits(a.q1, b.q1));
   CHECK(sameBits(a.q3, b.q3));
   CHECK(sameBits(a.outlierThreshold, b.outlierThreshold));
+}
+
+void requireSame(const ql::analysis::LayerAnalysis& a, const ql::analysis::LayerAnalysis& b) {
+  requireSame(a.stats, b.stats);
+  const auto &x = a.inputs, &y = b.inputs;
+  CHECK(x.axis == y.axis);
+  CHECK(x.count == y.count);
+  CHECK(x.groups == y.groups);
+  CHECK(x.perGroup == y.perGroup);
+  CHECK(sameBits(x.absMax, y.absMax));
+  CHECK(sameBits(x.relative, y.relative));
+  CHECK(x.outliers == y.outliers);
+  CHECK(sameBits(x.q1, y.q1));
+  CHECK(sameBits(x.q3, y.q3));
+  CHECK(sameBits(x.threshold, y.threshold));
+  CHECK(a.quant.present == b.quant.present);
+  CHECK(a.stored.present == b.stored.present);
 }
 
 // float32 -> float16 bits, truncating (any half will do: the same bytes go both ways);
@@ -549,4 +575,182 @@ TEST_CASE("split: merging parts that are missing, overlap or belong elsewhere is
   CHECK(code({p0, build(L, {}, 2, 4, signFlipped), p2}) == ErrorCode::InvalidArgument);
   // Parts of a layout that is not split.
   CHECK(code({p0, p1, p2}, ChannelLayout{1, 10, 6, 1}) == ErrorCode::Unsupported);
+}
+
+// ---- LayerAnalyzer over the project's models ------------------------------------------
+
+namespace {
+
+std::vector<uint8_t> readFile(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return {};
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// models/generated, models/fetched and ../shared/models/*/ (each skipped when absent).
+std::vector<fs::path> modelFiles() {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  auto add = [&](const fs::path& dir) {
+    if (!fs::is_directory(dir, ec)) {
+      WARN("skipped: " << dir.string() << " is not available");
+      return;
+    }
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.is_regular_file() && e.path().extension() == ".onnx") out.push_back(e.path());
+  };
+  const fs::path root(QL_SOURCE_DIR);
+  add(root / "models" / "generated");
+  add(root / "models" / "fetched");
+  const fs::path shared = root / ".." / "shared" / "models";
+  if (fs::is_directory(shared, ec)) {
+    for (const auto& e : fs::directory_iterator(shared, ec))
+      if (e.is_directory()) add(e.path());
+  } else {
+    WARN("skipped: " << shared.string() << " is not available");
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A layer's external bytes (a file beside the model), empty when inline or unreadable.
+std::vector<uint8_t> externalBytes(const ql::graph::Layer& L, const fs::path& model) {
+  if (!L.weight->external) return {};
+  auto ref = ql::onnx::externalRef(*L.weight);
+  if (!ref.ok()) return {};
+  const std::vector<uint8_t> f = readFile(model.parent_path() / ref->path);
+  const uint64_t len = ref->hasLength ? ref->length : (ref->offset <= f.size() ? f.size() - ref->offset : 0);
+  if (ref->offset > f.size() || len > f.size() - ref->offset) return {};
+  return std::vector<uint8_t>(f.begin() + static_cast<std::ptrdiff_t>(ref->offset),
+                              f.begin() + static_cast<std::ptrdiff_t>(ref->offset + len));
+}
+
+using ql::analysis::LayerAnalyzer;
+
+// The layer analysed in `k` parts, fed as analyzeLayer feeds a whole one (stored bytes
+// when the float32 values are a view of them, else the converted floats), each part in
+// two pieces, the second first.
+ql::Result<ql::analysis::LayerAnalysis> analyzeInParts(const ql::graph::Layer& L, const std::vector<uint8_t>& ext,
+                                                       const Options& opt, uint64_t k) {
+  const ql::onnx::Tensor& w = *L.weight;
+  const ql::wire::Bytes extBytes{ext.data(), ext.size()};
+  auto values = ql::onnx::readAsFloat(w, extBytes);
+  if (!values.ok()) return values.error();
+  const bool raw = values->isView();
+  const ql::wire::Bytes stored = w.external ? extBytes : w.rawData;
+  const uint64_t available = ql::onnx::storedByteSize(w.dataType, values->count);
+  auto cuts = LayerAnalyzer::splitLayer(L, k);
+  REQUIRE(cuts.ok());
+  std::vector<LayerAnalyzer> parts;
+  std::vector<PassExtremes> ext1;
+  const uint64_t elem = ql::onnx::dataTypeSize(w.dataType);
+  auto feed = [&](LayerAnalyzer& a, const ql::analysis::ChannelPart& c, int pass) {
+    // Two pieces at a channel boundary (or one), the later one first.
+    const uint64_t channelBytes = c.byteSize / (c.endChannel - c.firstChannel);
+    const uint64_t mid = c.firstByte + (c.endChannel - c.firstChannel) / 2 * channelBytes, end = c.firstByte + c.byteSize;
+    for (const auto& [from, to] : {std::pair<uint64_t, uint64_t>{mid, end}, std::pair<uint64_t, uint64_t>{c.firstByte, mid}}) {
+      if (from == to) continue;
+      ql::Error e =
+          raw ? a.feed(pass, ql::wire::Bytes{stored.data + from, to - from}, from)
+              : a.feedFloats(pass, reinterpret_cast<const float*>(values->bytes) + from / elem, from / elem, (to - from) / elem);
+      REQUIRE(e.ok());
+    }
+  };
+  for (const auto& c : cuts.value()) {
+    auto a = LayerAnalyzer::createPart(L, opt, available, c.firstChannel, c.endChannel);
+    REQUIRE(a.ok());
+    REQUIRE(a->firstByte() == c.firstByte);
+    REQUIRE(a->byteSize() == c.byteSize);
+    feed(a.value(), c, 1);
+    auto x = a->extremes();
+    REQUIRE(x.ok());
+    ext1.push_back(x.value());
+    parts.push_back(std::move(a.value()));
+  }
+  auto whole = LayerStatsBuilder::combineExtremes(L.layout, ext1);
+  REQUIRE(whole.ok());
+  std::vector<ql::analysis::LayerAnalysisPart> taken;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    ql::Error e = parts[i].endPass(1, &whole.value());
+    if (!e.ok()) return e;
+    for (int pass = 2; pass <= parts[i].passes(); ++pass) {
+      feed(parts[i], cuts.value()[i], pass);
+      REQUIRE(parts[i].endPass(pass).ok());
+    }
+    auto t = parts[i].takePart();
+    REQUIRE(t.ok());
+    taken.push_back(std::move(t.value()));
+  }
+  std::reverse(taken.begin(), taken.end());
+  return LayerAnalyzer::mergeParts(L, opt, std::move(taken));
+}
+
+}  // namespace
+
+TEST_CASE("split: every splittable layer of the project's models, in 2 and 3 parts, gives analyzeLayer's bits",
+          "[analysis][split]") {
+  std::vector<Options> opts(2);
+  opts[1].blockSize = 48;
+  opts[1].histogramBins = 37;
+  size_t layers = 0, compared = 0, refused = 0, models = 0;
+  for (const fs::path& path : modelFiles()) {
+    const std::vector<uint8_t> bytes = readFile(path);
+    auto model = ql::onnx::parseModel(bytes.data(), bytes.size());
+    if (!model.ok()) continue;
+    auto found = ql::graph::findLayers(model.value());
+    if (!found.ok()) continue;
+    ++models;
+    for (const ql::graph::Layer& L : found->layers) {
+      ++layers;
+      INFO(path.string() << ": layer " << L.name);
+      if (!LayerAnalyzer::checkSplittable(L).ok()) {
+        CHECK(LayerAnalyzer::checkSplittable(L).code == ErrorCode::Unsupported);
+        CHECK(LayerAnalyzer::splitLayer(L, 2).error().code == ErrorCode::Unsupported);
+        CHECK(LayerAnalyzer::createPart(L, {}, ~uint64_t{0}, 0, 1).error().code == ErrorCode::Unsupported);
+        ++refused;
+        continue;
+      }
+      const std::vector<uint8_t> ext = externalBytes(L, path);
+      for (const Options& opt : opts) {
+        auto whole = ql::analysis::analyzeLayer(L, ql::wire::Bytes{ext.data(), ext.size()}, opt);
+        for (uint64_t k : {uint64_t{2}, uint64_t{3}}) {
+          auto split = analyzeInParts(L, ext, opt, k);
+          INFO(k << " parts; whole: " << whole.error().describe() << "; split: " << split.error().describe());
+          REQUIRE(split.ok() == whole.ok());
+          if (!whole.ok()) {
+            CHECK(split.error().message == whole.error().message);
+            continue;
+          }
+          requireSame(split.value(), whole.value());
+        }
+      }
+      ++compared;
+    }
+  }
+  WARN(compared << " of " << layers << " layers in " << models << " models compared in 2 and 3 parts; " << refused
+                << " not splittable");
+  CHECK(compared > 0);
+}
+
+TEST_CASE("split: quantized and row-mode layers are not analysed in parts", "[analysis][split]") {
+  const fs::path path = fs::path(QL_SOURCE_DIR) / "models" / "generated" / "qdq.onnx";
+  const std::vector<uint8_t> bytes = readFile(path);
+  if (bytes.empty()) {
+    WARN("skipped: " << path.string() << " is not available");
+    return;
+  }
+  auto model = ql::onnx::parseModel(bytes.data(), bytes.size());
+  REQUIRE(model.ok());
+  auto found = ql::graph::findLayers(model.value());
+  REQUIRE(found.ok());
+  size_t quantized = 0;
+  for (const ql::graph::Layer& L : found->layers) {
+    if (!L.quant.present) continue;
+    ++quantized;
+    const ql::Error e = LayerAnalyzer::checkSplittable(L);
+    CHECK(e.code == ErrorCode::Unsupported);
+    CHECK(e.message.find("not quantized") != std::string::npos);
+    CHECK(LayerAnalyzer::mergeParts(L, {}, {}).error().code == ErrorCode::Unsupported);
+  }
+  CHECK(quantized > 0);
 }
