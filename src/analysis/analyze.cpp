@@ -294,6 +294,37 @@ stats::InputChannelShape inputChannelShape(const graph::Layer& L) {
 }
 
 Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::Options& options, uint64_t availableBytes) {
+  return make(L, options, availableBytes, nullptr);
+}
+
+Error LayerAnalyzer::checkSplittable(const graph::Layer& L) {
+  const int32_t type = L.weight->dataType;
+  if (L.quant.present || L.quant.storedAs || (type != onnx::kFloat && type != onnx::kFloat16 && type != onnx::kBFloat16))
+    return withLayer(L, makeError(ErrorCode::Unsupported,
+                                  "only weights stored as float32, float16 or bfloat16 and not quantized are analysed in parts"));
+  Error e = stats::checkSplittable(L.layout);
+  return e.ok() ? e : withLayer(L, e);
+}
+
+Result<std::vector<ChannelPart>> LayerAnalyzer::splitLayer(const graph::Layer& L, uint64_t parts) {
+  if (Error e = checkSplittable(L); !e.ok()) return e;
+  const uint64_t bytesPerChannel = L.layout.inner * onnx::dataTypeSize(L.weight->dataType);  // rows == 1
+  const std::vector<uint64_t> cuts = stats::splitChannels(L.layout.channelCount(), parts);
+  std::vector<ChannelPart> out;
+  for (size_t i = 0; i + 1 < cuts.size(); ++i)
+    out.push_back({cuts[i], cuts[i + 1], cuts[i] * bytesPerChannel, (cuts[i + 1] - cuts[i]) * bytesPerChannel});
+  return out;
+}
+
+Result<LayerAnalyzer> LayerAnalyzer::createPart(const graph::Layer& L, const stats::Options& options, uint64_t availableBytes,
+                                                uint64_t firstChannel, uint64_t endChannel) {
+  if (Error e = checkSplittable(L); !e.ok()) return e;
+  const uint64_t channels[2] = {firstChannel, endChannel};
+  return make(L, options, availableBytes, channels);
+}
+
+Result<LayerAnalyzer> LayerAnalyzer::make(const graph::Layer& L, const stats::Options& options, uint64_t availableBytes,
+                                          const uint64_t* channels) {
   LayerAnalyzer a;
   a.layer_ = &L;
   const onnx::Tensor& w = *L.weight;
@@ -343,7 +374,8 @@ Result<LayerAnalyzer> LayerAnalyzer::create(const graph::Layer& L, const stats::
   if (!dq.ok()) return dq.error();
   a.dequant_ = std::move(dq.value());
   a.out_.quant = a.dequant_.info();
-  auto b = stats::LayerStatsBuilder::create(L.layout, options);
+  auto b = channels ? stats::LayerStatsBuilder::createPart(L.layout, options, channels[0], channels[1])
+                    : stats::LayerStatsBuilder::create(L.layout, options);
   if (!b.ok()) return withLayer(L, b.error());
   a.builder_ = std::move(b.value());
   auto in = stats::InputChannelAbsMax::create(inputChannelShape(L));
@@ -366,6 +398,7 @@ uint64_t LayerAnalyzer::unitBytes() const {
   }
   return builder_.unitElements() * elemSize_;
 }
+uint64_t LayerAnalyzer::firstByte() const { return builder_.firstElement() * elemSize_; }  // parts: neither packed nor nibbles
 uint64_t LayerAnalyzer::byteSize() const {
   if (dequant_.packed()) return builder_.elementCount() / dequant_.columnElements() * dequant_.columnBytes();
   if (nibbles_) return onnx::storedByteSize(dataType_, builder_.elementCount());
@@ -434,9 +467,42 @@ Error LayerAnalyzer::feed(int pass, wire::Bytes stored, uint64_t firstByte) {
   return feedFloats(pass, converted_.data(), first, count);
 }
 
-Error LayerAnalyzer::endPass(int pass) {
-  Error e = builder_.endPass(pass);
+Error LayerAnalyzer::endPass(int pass, const stats::PassExtremes* whole) {
+  Error e = builder_.endPass(pass, whole);
   return e.ok() ? e : withLayer(*layer_, e);
+}
+
+Result<stats::PassExtremes> LayerAnalyzer::extremes() const {
+  auto x = builder_.extremes();
+  if (!x.ok()) return withLayer(*layer_, x.error());
+  return x;
+}
+
+Result<LayerAnalysisPart> LayerAnalyzer::takePart() {
+  auto s = builder_.takePart();
+  if (!s.ok()) return withLayer(*layer_, s.error());
+  LayerAnalysisPart p;
+  p.stats = std::move(s.value());
+  p.inputAbsMax = inputs_.absMax();
+  return p;
+}
+
+Result<LayerAnalysis> LayerAnalyzer::mergeParts(const graph::Layer& L, const stats::Options& options,
+                                                std::vector<LayerAnalysisPart> parts) {
+  if (Error e = checkSplittable(L); !e.ok()) return e;
+  auto in = stats::InputChannelAbsMax::create(inputChannelShape(L));
+  if (!in.ok()) return withLayer(L, in.error());
+  std::vector<stats::LayerStatsPart> statsParts;
+  for (LayerAnalysisPart& p : parts) {
+    if (Error e = in->mergeMax(p.inputAbsMax); !e.ok()) return withLayer(L, e);
+    statsParts.push_back(std::move(p.stats));
+  }
+  auto s = stats::LayerStatsBuilder::mergeParts(L.layout, options, std::move(statsParts));
+  if (!s.ok()) return withLayer(L, s.error());
+  LayerAnalysis out;  // not quantized: no QuantInfo, no stored codes (checkSplittable)
+  out.stats = std::move(s.value());
+  out.inputs = in->finish();
+  return out;
 }
 
 namespace {

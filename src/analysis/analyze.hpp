@@ -98,28 +98,77 @@ Result<std::vector<float>> layerWeightValues(const graph::Layer& layer, wire::By
 // model natively and in Node, user-selected files in the browser).
 using ExternalResolver = std::function<Result<wire::Bytes>(const onnx::Tensor&, const onnx::ExternalRef&)>;
 
+// One layer analysed in parts of its output channels (stats.hpp, "one layer in parts"),
+// each part fed only its channels' stored bytes, perhaps in another worker: the channels
+// and the stored bytes of each part.
+struct ChannelPart {
+  uint64_t firstChannel = 0, endChannel = 0;
+  uint64_t firstByte = 0, byteSize = 0;  // the stored bytes of the weight that hold them
+};
+
+// A part's results (LayerAnalyzer::takePart), plain arrays: the statistics' and the absMax
+// per input channel over the part's elements (float32 values, every input channel of
+// the layer).
+struct LayerAnalysisPart {
+  stats::LayerStatsPart stats;
+  std::vector<float> inputAbsMax;
+};
+
 // One layer's analysis over weight bytes that arrive in pieces (a tensor read a slice
 // at a time from a file too large to hold): every pass sees every piece.
 //   auto a = LayerAnalyzer::create(layer, options);
 //   for (int pass = 1; pass <= a->passes(); ++pass) { for each piece: a->feed(pass, piece, offset); a->endPass(pass); }
 //   auto result = a->finish();
 // passes() is 2, or 3 once pass 2 ends with channels to redo in double.
+// In parts (a weight of float32, float16 or bfloat16 that is not quantized, of a layout
+// stats::checkSplittable accepts), the same with each part's channels:
+//   auto cuts = LayerAnalyzer::splitLayer(layer, k);
+//   auto p = LayerAnalyzer::createPart(layer, options, availableBytes, cut.firstChannel, cut.endChannel);
+//   pass 1 over the part's bytes [cut.firstByte, + cut.byteSize); x_i = p->extremes();
+//   auto whole = stats::LayerStatsBuilder::combineExtremes(layer.layout, {x_1, ..., x_k});
+//   p->endPass(1, &whole.value());  // every part returns the whole layer's refusal, if any
+//   the other passes as above; part_i = p->takePart();
+//   auto result = LayerAnalyzer::mergeParts(layer, options, {part_1, ..., part_k});
+// gives analyzeLayer's LayerAnalysis bit for bit.
 class LayerAnalyzer {
  public:
   // `availableBytes`: how many stored bytes of the weight the caller can supply
   // (nothing is sized from the declared shape before this check).
   static Result<LayerAnalyzer> create(const graph::Layer& layer, const stats::Options& options, uint64_t availableBytes);
+  // Whether `layer` can be analysed in parts: ok, or Unsupported saying why not.
+  static Error checkSplittable(const graph::Layer& layer);
+  // The layer cut into min(parts, output channels) parts of near-equal channel counts
+  // (stats::splitChannels), in channel order; checkSplittable's error when it cannot be.
+  static Result<std::vector<ChannelPart>> splitLayer(const graph::Layer& layer, uint64_t parts);
+  // A part: output channels [firstChannel, endChannel). `availableBytes` as for create:
+  // the stored bytes of the whole weight. checkSplittable's error, or InvalidArgument for
+  // a channel range that is not a part of the layer.
+  static Result<LayerAnalyzer> createPart(const graph::Layer& layer, const stats::Options& options, uint64_t availableBytes,
+                                          uint64_t firstChannel, uint64_t endChannel);
   int passes() const;
   uint64_t unitBytes() const;  // pieces hold whole units of this many stored bytes
-  uint64_t byteSize() const;   // stored bytes of the whole weight
-  // `stored` holds the raw little-endian bytes [firstByte, firstByte + size) of the weight.
+  uint64_t firstByte() const;  // the first stored byte fed: 0, or a part's first
+  uint64_t byteSize() const;   // stored bytes of the whole weight (a part: of its channels)
+  // `stored` holds the raw little-endian bytes [firstByte, firstByte + size) of the weight
+  // (a part: within its own bytes, or an InvalidArgument error).
   Error feed(int pass, wire::Bytes stored, uint64_t firstByte);
   // Values already converted to float32 (not yet dequantized), elements [first, first + count).
   Error feedFloats(int pass, const float* values, uint64_t first, uint64_t count);
-  Error endPass(int pass);
-  Result<LayerAnalysis> finish();
+  // `whole`: a part's pass 1 ends with the whole weight's extremes (stats::LayerStatsBuilder::endPass).
+  Error endPass(int pass, const stats::PassExtremes* whole = nullptr);
+  Result<LayerAnalysis> finish();  // a whole layer's (a part: InvalidArgument)
+  // A part's pass-1 extremes (fed, not yet ended), and its results once its last pass ended.
+  Result<stats::PassExtremes> extremes() const;
+  Result<LayerAnalysisPart> takePart();
+  // The layer's analysis from its parts (any order), bit for bit analyzeLayer's.
+  // InvalidArgument when they do not cover the channels exactly once or are not this
+  // layer's (stats::LayerStatsBuilder::mergeParts); checkSplittable's error.
+  static Result<LayerAnalysis> mergeParts(const graph::Layer& layer, const stats::Options& options,
+                                          std::vector<LayerAnalysisPart> parts);
 
  private:
+  static Result<LayerAnalyzer> make(const graph::Layer& layer, const stats::Options& options, uint64_t availableBytes,
+                                    const uint64_t* channels);  // channels: a part's [first, end), or null
   Error feedValues(int pass, const uint8_t* values, uint64_t first, uint64_t count,
                    stats::Storage storage = stats::Storage::Float32);
   const graph::Layer* layer_ = nullptr;

@@ -181,14 +181,31 @@ void InputChannelAbsMax::feed(const uint8_t* values, uint64_t first, uint64_t co
   (this->*kFeed[static_cast<int>(storage) % 3])(values, first, count);
 }
 
+std::vector<float> InputChannelAbsMax::absMax() const {
+  std::vector<float> out(acc_.size());
+  if (!acc_.empty()) std::memcpy(out.data(), acc_.data(), 4 * acc_.size());
+  return out;
+}
+
+Error InputChannelAbsMax::mergeMax(const std::vector<float>& absMax) {
+  if (absMax.size() != acc_.size())
+    return makeError(ErrorCode::InvalidArgument, "input channels: a part holds " + std::to_string(absMax.size()) +
+                                                     " absMax values, the layer has " + std::to_string(acc_.size()));
+  for (size_t i = 0; i < acc_.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &absMax[i], 4);
+    acc_[i] = std::max(acc_[i], u);  // |x| bits: their order as integers is the magnitudes'
+  }
+  return {};
+}
+
 InputChannelStats InputChannelAbsMax::finish() const {
   InputChannelStats s;
+  s.absMax = absMax();
   s.axis = axis_;
   s.count = acc_.size();
   s.groups = groups_;
   s.perGroup = J_;
-  s.absMax.resize(acc_.size());
-  for (size_t i = 0; i < acc_.size(); ++i) std::memcpy(&s.absMax[i], &acc_[i], 4);
   RelativeOutliers o = flagRelativeOutliers(s.absMax);
   s.relative = std::move(o.relative);
   s.outliers = std::move(o.flagged);

@@ -51,6 +51,12 @@ class InputChannelAbsMax {
   // aligned); the caller has checked that the range lies within the tensor.
   void feed(const uint8_t* values, uint64_t first, uint64_t count, Storage storage = Storage::Float32);
   InputChannelStats finish() const;
+  // A layer analysed in parts (stats.hpp, "one layer in parts"): each part's absMax per
+  // input channel over the elements it was fed (float32 values, 0 where it saw none),
+  // and another part's merged into this one by max, exactly; InvalidArgument when the
+  // input channel counts differ.
+  std::vector<float> absMax() const;
+  Error mergeMax(const std::vector<float>& absMax);
 
  private:
   template <class E>

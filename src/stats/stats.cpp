@@ -765,6 +765,8 @@ double quantile(std::vector<double> v, double q) {
 
 // ---- LayerStatsBuilder -------------------------------------------------------------
 
+static_assert(kPartAccumulators == kAccs, "a part's sums per channel are pass 2's accumulators");
+
 struct LayerStatsBuilder::State {
   ChannelLayout L;
   Options options;
@@ -772,6 +774,13 @@ struct LayerStatsBuilder::State {
   bool rowMode = false;
   int passes = 2;
   int done = 0;  // passes ended so far
+  // A part (createPart): output channels [first, first + C) of a layer of layout `whole`
+  // (N elements from element first * L.inner); L is those channels' own layout
+  // {1, 1, C, inner}. A whole builder: first 0, whole == L.
+  bool isPart = false, taken = false;
+  uint64_t first = 0;
+  ChannelLayout whole;
+  uint64_t wholeN = 0;
   LayerStats S;
   // pass 1
   std::vector<float> mn, mx, ps;
@@ -804,6 +813,10 @@ struct LayerStatsBuilder::State {
   template <class E>
   void blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch, int skip);
   void deriveBlockMax();
+  PassExtremes ownExtremes() const;
+  Error summarizePass1(const PassExtremes& x);
+  void preparePass2();
+  std::vector<uint32_t> histogramCounts() const;
 
   RowArrays rowArrays(uint64_t o, uint64_t cb) {
     return RowArrays{rowMean.data() + o * CP + cb, rowInv.data() + o * kSchemes * CP + cb,
@@ -841,6 +854,10 @@ LayerStatsBuilder::LayerStatsBuilder(LayerStatsBuilder&&) noexcept = default;
 LayerStatsBuilder& LayerStatsBuilder::operator=(LayerStatsBuilder&&) noexcept = default;
 
 Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, const Options& options) {
+  return make(L, options, true);
+}
+
+Result<LayerStatsBuilder> LayerStatsBuilder::make(const ChannelLayout& L, const Options& options, bool sweeps) {
   if (options.histogramBins < 1 || options.histogramBins > (1 << 20)) {
     return makeError(ErrorCode::InvalidArgument, "histogram bins must be between 1 and 1048576");
   }
@@ -858,6 +875,8 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
   t.CC = L.channels;
   t.CP = (t.CC + 3) & ~uint64_t{3};
   t.rowMode = L.inner == 1;
+  t.whole = L;
+  t.wholeN = t.N;
   t.S.channels = t.C;
   t.S.elementsPerChannel = t.N / t.C;
   t.mn.assign(t.C, std::numeric_limits<float>::infinity());
@@ -869,7 +888,7 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
     State::Blocks k;
     k.B = B;
     k.nb = (E + B - 1) / B;
-    k.amax.assign(t.C * k.nb, 0.0f);
+    if (sweeps) k.amax.assign(t.C * k.nb, 0.0f);
     t.blocks.push_back(std::move(k));
   }
   // A block of 128 is 4 blocks of 32: its absMax is theirs, no sweep needed.
@@ -891,9 +910,71 @@ Result<LayerStatsBuilder> LayerStatsBuilder::create(const ChannelLayout& L, cons
   return b;
 }
 
+Error checkSplittable(const ChannelLayout& L) {
+  if (L.channelCount() == 0 || L.elementCount() == 0) return makeError(ErrorCode::Unsupported, "the weight tensor is empty");
+  if (L.rows != 1)
+    return makeError(ErrorCode::Unsupported, "a layout whose output channels are strided in memory (rows " +
+                                                 std::to_string(L.rows) + " > 1) is not computed in parts");
+  if (L.inner == 1)
+    return makeError(ErrorCode::Unsupported,
+                     "a layout of one element per output channel (inner 1, read as rows) is not computed in parts");
+  return {};
+}
+
+std::vector<uint64_t> splitChannels(uint64_t channels, uint64_t parts) {
+  const uint64_t k = std::max<uint64_t>(1, std::min(parts, channels));
+  std::vector<uint64_t> cuts(k + 1);
+  for (uint64_t i = 0; i <= k; ++i) cuts[i] = i * (channels / k) + std::min(i, channels % k);  // the first ones one more
+  return cuts;
+}
+
+namespace {
+
+// The parts' channel ranges [first, end), sorted by first: ok when they cover [0, C)
+// exactly once, else an InvalidArgument error naming the first gap or overlap.
+Error checkCover(uint64_t C, const std::vector<std::pair<uint64_t, uint64_t>>& sorted) {
+  auto range = [](uint64_t a, uint64_t b) { return "[" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
+  if (sorted.empty()) return makeError(ErrorCode::InvalidArgument, "no parts of the layer were given");
+  uint64_t at = 0;
+  for (const auto& [a, b] : sorted) {
+    if (a >= b) return makeError(ErrorCode::InvalidArgument, "a part holds no output channels: " + range(a, b));
+    if (a < at)
+      return makeError(ErrorCode::InvalidArgument, "parts overlap: output channels " + range(a, b) +
+                                                       " and a part before them reaching " + std::to_string(at));
+    if (a > at) return makeError(ErrorCode::InvalidArgument, "output channels " + range(at, a) + " are in no part");
+    at = b;
+  }
+  if (at != C)
+    return makeError(ErrorCode::InvalidArgument,
+                     at < C ? "output channels " + range(at, C) + " are in no part"
+                            : "parts reach output channel " + std::to_string(at) + " of a layer of " + std::to_string(C));
+  return {};
+}
+
+}  // namespace
+
+Result<LayerStatsBuilder> LayerStatsBuilder::createPart(const ChannelLayout& L, const Options& options, uint64_t firstChannel,
+                                                        uint64_t endChannel) {
+  if (Error e = checkSplittable(L); !e.ok()) return e;
+  if (firstChannel >= endChannel || endChannel > L.channelCount())
+    return makeError(ErrorCode::InvalidArgument, "output channels [" + std::to_string(firstChannel) + ", " +
+                                                     std::to_string(endChannel) + ") are not a part of a layer of " +
+                                                     std::to_string(L.channelCount()));
+  auto b = make(ChannelLayout{1, 1, endChannel - firstChannel, L.inner}, options, true);
+  if (!b.ok()) return b.error();
+  State& t = *b->st_;
+  t.isPart = true;
+  t.first = firstChannel;
+  t.whole = L;
+  t.wholeN = L.elementCount();
+  return b;
+}
+
 uint64_t LayerStatsBuilder::unitElements() const { return st_->rowMode ? st_->CC : st_->L.inner; }
 int LayerStatsBuilder::passes() const { return st_->passes; }
+uint64_t LayerStatsBuilder::firstElement() const { return st_->first * st_->L.inner; }
 uint64_t LayerStatsBuilder::elementCount() const { return st_->N; }
+bool LayerStatsBuilder::isPart() const { return st_->isPart; }
 
 // The statistics' passes over a piece of stored elements of type E (checked by feed).
 template <class E>
@@ -1023,6 +1104,14 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
   State& t = *st_;
   const uint64_t unit = unitElements();
   if (pass != t.done + 1 || pass > t.passes) return makeError(ErrorCode::InvalidArgument, "statistics pass out of order");
+  const uint64_t at = t.first * t.L.inner;  // the first element fed (a part's)
+  if (t.isPart && (first < at || first - at > t.N || count > t.N - (first - at))) {
+    return makeError(ErrorCode::InvalidArgument,
+                     "a piece of " + std::to_string(count) + " elements from element " + std::to_string(first) +
+                         " lies outside this part's elements [" + std::to_string(at) + ", " + std::to_string(at + t.N) +
+                         ") (output channels [" + std::to_string(t.first) + ", " + std::to_string(t.first + t.C) + "))");
+  }
+  first -= at;
   if (first % unit || count % unit || first > t.N || count > t.N - first) {
     return makeError(ErrorCode::InvalidArgument,
                      "a piece of the weight tensor must hold whole runs of " + std::to_string(unit) + " values");
@@ -1120,91 +1209,132 @@ void LayerStatsBuilder::State::deriveBlockMax() {
   }
 }
 
-Error LayerStatsBuilder::endPass(int pass) {
+PassExtremes LayerStatsBuilder::State::ownExtremes() const {
+  PassExtremes x;
+  x.firstChannel = first;
+  x.endChannel = first + C;
+  x.min = *std::min_element(mn.begin(), mn.end());
+  x.max = *std::max_element(mx.begin(), mx.end());
+  x.nonFinite = nonFinite;
+  return x;
+}
+
+// The end of pass 1 given the whole tensor's extremes `x` (a whole builder's own, a
+// part's from the caller, a merge's from its parts' channels): the refusals, the
+// per-channel values of pass 1 and the tensor's min, max, absMax and histogram range.
+Error LayerStatsBuilder::State::summarizePass1(const PassExtremes& x) {
+  if (x.nonFinite) {
+    return makeError(ErrorCode::Unsupported, std::to_string(x.nonFinite) + " of " + std::to_string(wholeN) +
+                                                 " weights are NaN or infinite; statistics are not defined");
+  }
+  const double perChannel = static_cast<double>(S.elementsPerChannel);
+  S.min = mn;
+  S.max = mx;
+  S.mean.resize(C);
+  S.absMax.resize(C);
+  S.range.resize(C);
+  S.tensorMin = x.min;
+  S.tensorMax = x.max;
+  for (uint64_t c = 0; c < C; ++c) {
+    S.mean[c] = sum[c] / perChannel;
+    S.absMax[c] = std::max(std::fabs(mn[c]), std::fabs(mx[c]));
+    S.range[c] = mx[c] - mn[c];
+  }
+  S.tensorAbsMax = std::max(std::fabs(S.tensorMin), std::fabs(S.tensorMax));
+  if (S.tensorAbsMax > 1e15f) {
+    return makeError(ErrorCode::Unsupported,
+                     "weights reach " + std::to_string(S.tensorAbsMax) +
+                         " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
+  }
+  // histogram over [tensor min, tensor max], 4 interleaved sub-histograms
+  const int bins = options.histogramBins;
+  S.histMin = S.tensorMin;
+  S.histMax = S.tensorMax;
+  sub.assign(4 * static_cast<size_t>(bins), 0);
+  hist.lo = S.histMin;
+  const float width = S.histMax - S.histMin;
+  hist.hs = width > 0 ? static_cast<float>(bins) / width : 0.0f;
+  if (!std::isfinite(hist.hs)) hist.hs = 0.0f;
+  hist.last = bins - 1;
+  hist.bins = bins;
+  hist.counts = sub.data();
+  return {};
+}
+
+// Pass 2's parameters and sums, once pass 1 is summarized.
+void LayerStatsBuilder::State::preparePass2() {
+  // quantization parameters per channel and scheme
+  P.resize(C);
+  for (uint64_t c = 0; c < C; ++c) {
+    Pass2Params& p = P[c];
+    p.mean = static_cast<float>(S.mean[c]);
+    p.meanD = S.mean[c];
+    for (int s = 0; s < kSchemes; ++s) {
+      const float am = schemePerChannel(s) ? S.absMax[c] : S.tensorAbsMax;
+      const float sc = symmetricScale(am, schemeBits(s));
+      float inv = sc > 0 ? 1.0f / sc : 0.0f;
+      if (!std::isfinite(inv)) inv = 0.0f;
+      p.inv[s] = inv;
+      p.scale[s] = inv == 0.0f ? 0.0f : sc;
+    }
+  }
+  if (rowMode) {
+    const uint64_t outer = L.outer;
+    rowMean.assign(outer * CP, 0.0f);
+    rowInv.assign(outer * kSchemes * CP, 0.0f);
+    rowScale.assign(outer * kSchemes * CP, 0.0f);
+    part.assign(outer * kAccs * CP, 0.0f);
+    for (uint64_t o = 0; o < outer; ++o)
+      for (uint64_t c = 0; c < CC; ++c) {
+        const Pass2Params& p = P[o * CC + c];
+        rowMean[o * CP + c] = p.mean;
+        for (int s = 0; s < kSchemes; ++s) {
+          rowInv[(o * kSchemes + s) * CP + c] = p.inv[s];
+          rowScale[(o * kSchemes + s) * CP + c] = p.scale[s];
+        }
+      }
+  }
+  acc.assign(C * kAccs, 0.0);
+  deriveBlockMax();
+  for (Blocks& k : blocks) {
+    k.noise.assign(C + 4, 0.0);  // + 4: whole vectors in row mode
+    if (rowMode) k.part.assign(L.outer * CP + 4, 0.0f);
+  }
+  mn.clear();
+  mx.clear();
+  ps.clear();
+}
+
+// The histogram's counts: its 4 interleaved sub-histograms added.
+std::vector<uint32_t> LayerStatsBuilder::State::histogramCounts() const {
+  const int bins = options.histogramBins;
+  std::vector<uint32_t> h(bins, 0);
+  for (int lane = 0; lane < 4; ++lane)
+    for (int b = 0; b < bins; ++b) h[b] += sub[lane * bins + b];
+  return h;
+}
+
+Error LayerStatsBuilder::endPass(int pass, const PassExtremes* whole) {
   State& t = *st_;
-  LayerStats& S = t.S;
   if (pass != t.done + 1 || pass > t.passes) return makeError(ErrorCode::InvalidArgument, "statistics pass out of order");
+  if (whole && (pass != 1 || !t.isPart))
+    return makeError(ErrorCode::InvalidArgument, "only a part's pass 1 ends with the whole tensor's extremes");
+  if (pass == 1 && t.isPart) {
+    if (!whole)
+      return makeError(ErrorCode::InvalidArgument,
+                       "a part's pass 1 ends with the whole tensor's extremes (LayerStatsBuilder::combineExtremes)");
+    if (whole->firstChannel != 0 || whole->endChannel != t.whole.channelCount())
+      return makeError(ErrorCode::InvalidArgument, "the extremes given for pass 1 are of output channels [" +
+                                                       std::to_string(whole->firstChannel) + ", " +
+                                                       std::to_string(whole->endChannel) + "), not of the whole layer's " +
+                                                       std::to_string(t.whole.channelCount()));
+  }
   t.done = pass;
   const uint64_t C = t.C;
-  const double perChannel = static_cast<double>(S.elementsPerChannel);
   if (pass == 1) {
-    if (t.nonFinite) {
-      return makeError(ErrorCode::Unsupported, std::to_string(t.nonFinite) + " of " + std::to_string(t.N) +
-                                                   " weights are NaN or infinite; statistics are not defined");
-    }
-    double total = 0;
-    for (double v : t.sum) total += v;
-    S.min = t.mn;
-    S.max = t.mx;
-    S.mean.resize(C);
-    S.absMax.resize(C);
-    S.range.resize(C);
-    S.tensorMin = *std::min_element(t.mn.begin(), t.mn.end());
-    S.tensorMax = *std::max_element(t.mx.begin(), t.mx.end());
-    for (uint64_t c = 0; c < C; ++c) {
-      S.mean[c] = t.sum[c] / perChannel;
-      S.absMax[c] = std::max(std::fabs(t.mn[c]), std::fabs(t.mx[c]));
-      S.range[c] = t.mx[c] - t.mn[c];
-    }
-    S.tensorAbsMax = std::max(std::fabs(S.tensorMin), std::fabs(S.tensorMax));
-    if (S.tensorAbsMax > 1e15f) {
-      return makeError(ErrorCode::Unsupported,
-                       "weights reach " + std::to_string(S.tensorAbsMax) +
-                           " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
-    }
-    S.tensorMean = total / static_cast<double>(t.N);
-    // histogram over [tensor min, tensor max], 4 interleaved sub-histograms
-    const int bins = t.options.histogramBins;
-    S.histMin = S.tensorMin;
-    S.histMax = S.tensorMax;
-    t.sub.assign(4 * static_cast<size_t>(bins), 0);
-    t.hist.lo = S.histMin;
-    const float width = S.histMax - S.histMin;
-    t.hist.hs = width > 0 ? static_cast<float>(bins) / width : 0.0f;
-    if (!std::isfinite(t.hist.hs)) t.hist.hs = 0.0f;
-    t.hist.last = bins - 1;
-    t.hist.bins = bins;
-    t.hist.counts = t.sub.data();
-    // quantization parameters per channel and scheme
-    t.P.resize(C);
-    for (uint64_t c = 0; c < C; ++c) {
-      Pass2Params& P = t.P[c];
-      P.mean = static_cast<float>(S.mean[c]);
-      P.meanD = S.mean[c];
-      for (int s = 0; s < kSchemes; ++s) {
-        const float am = schemePerChannel(s) ? S.absMax[c] : S.tensorAbsMax;
-        const float sc = symmetricScale(am, schemeBits(s));
-        float inv = sc > 0 ? 1.0f / sc : 0.0f;
-        if (!std::isfinite(inv)) inv = 0.0f;
-        P.inv[s] = inv;
-        P.scale[s] = inv == 0.0f ? 0.0f : sc;
-      }
-    }
-    if (t.rowMode) {
-      const uint64_t outer = t.L.outer, CP = t.CP;
-      t.rowMean.assign(outer * CP, 0.0f);
-      t.rowInv.assign(outer * kSchemes * CP, 0.0f);
-      t.rowScale.assign(outer * kSchemes * CP, 0.0f);
-      t.part.assign(outer * kAccs * CP, 0.0f);
-      for (uint64_t o = 0; o < outer; ++o)
-        for (uint64_t c = 0; c < t.CC; ++c) {
-          const Pass2Params& P = t.P[o * t.CC + c];
-          t.rowMean[o * CP + c] = P.mean;
-          for (int s = 0; s < kSchemes; ++s) {
-            t.rowInv[(o * kSchemes + s) * CP + c] = P.inv[s];
-            t.rowScale[(o * kSchemes + s) * CP + c] = P.scale[s];
-          }
-        }
-    }
-    t.acc.assign(C * kAccs, 0.0);
-    t.deriveBlockMax();
-    for (State::Blocks& k : t.blocks) {
-      k.noise.assign(C + 4, 0.0);  // + 4: whole vectors in row mode
-      if (t.rowMode) k.part.assign(t.L.outer * t.CP + 4, 0.0f);
-    }
-    t.mn.clear();
-    t.mx.clear();
-    t.ps.clear();
+    Error e = t.summarizePass1(t.isPart ? *whole : t.ownExtremes());
+    if (!e.ok()) return e;
+    t.preparePass2();
     return {};
   }
   if (pass == 2) {
@@ -1244,10 +1374,14 @@ Error LayerStatsBuilder::endPass(int pass) {
 
 Result<LayerStats> LayerStatsBuilder::finish() {
   State& t = *st_;
+  if (t.isPart) return makeError(ErrorCode::InvalidArgument, "a part's results are taken (takePart) and merged, not finished");
   if (t.done != t.passes) return makeError(ErrorCode::InvalidArgument, "statistics finished before their last pass");
   LayerStats& S = t.S;
   const uint64_t C = t.C;
   const double perChannel = static_cast<double>(S.elementsPerChannel);
+  double total = 0;
+  for (double v : t.sum) total += v;
+  S.tensorMean = total / static_cast<double>(t.N);
   S.std.resize(C);
   for (int s = 0; s < kSchemes; ++s) S.channelSqnr[s].resize(C);
   double sig = 0, dev = 0;
@@ -1279,10 +1413,7 @@ Result<LayerStats> LayerStatsBuilder::finish() {
     S.blockSqnr.push_back(std::move(out));
   }
 
-  const int bins = t.options.histogramBins;
-  S.histogram.assign(bins, 0);
-  for (int lane = 0; lane < 4; ++lane)
-    for (int b = 0; b < bins; ++b) S.histogram[b] += t.sub[lane * bins + b];
+  S.histogram = t.histogramCounts();
 
   // AIMET's outlier rule, on the channels' ranges.
   RelativeOutliers flags = flagRelativeOutliers(S.range);
@@ -1292,6 +1423,105 @@ Result<LayerStats> LayerStatsBuilder::finish() {
   S.outliers = std::move(flags.flagged);
   S.relativeRange = std::move(flags.relative);
   return std::move(S);
+}
+
+Result<PassExtremes> LayerStatsBuilder::extremes() const {
+  const State& t = *st_;
+  if (!t.isPart || t.done != 0)
+    return makeError(ErrorCode::InvalidArgument, "a part's extremes are taken after pass 1 is fed and before it ends");
+  return t.ownExtremes();
+}
+
+Result<PassExtremes> LayerStatsBuilder::combineExtremes(const ChannelLayout& L, std::vector<PassExtremes> parts) {
+  std::stable_sort(parts.begin(), parts.end(),
+                   [](const PassExtremes& a, const PassExtremes& b) { return a.firstChannel < b.firstChannel; });
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const PassExtremes& x : parts) ranges.emplace_back(x.firstChannel, x.endChannel);
+  if (Error e = checkCover(L.channelCount(), ranges); !e.ok()) return e;
+  // In channel order, a later part's extreme only where strictly beyond: the first such,
+  // as std::min_element and std::max_element over every channel pick (-0 before 0).
+  PassExtremes w = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i].min < w.min) w.min = parts[i].min;
+    if (w.max < parts[i].max) w.max = parts[i].max;
+    w.nonFinite += parts[i].nonFinite;
+  }
+  w.firstChannel = 0;
+  w.endChannel = L.channelCount();
+  return w;
+}
+
+Result<LayerStatsPart> LayerStatsBuilder::takePart() {
+  State& t = *st_;
+  if (!t.isPart) return makeError(ErrorCode::InvalidArgument, "only a part's results are taken; a whole layer's are finished");
+  if (t.taken) return makeError(ErrorCode::InvalidArgument, "a part's results were taken already");
+  if (t.done != t.passes) return makeError(ErrorCode::InvalidArgument, "a part's results are taken once its last pass has ended");
+  t.taken = true;
+  LayerStatsPart p;
+  p.layout = t.whole;
+  p.options = t.options;
+  p.firstChannel = t.first;
+  p.endChannel = t.first + t.C;
+  p.tensorMin = t.S.tensorMin;
+  p.tensorMax = t.S.tensorMax;
+  p.min = std::move(t.S.min);
+  p.max = std::move(t.S.max);
+  p.sum = std::move(t.sum);
+  p.acc = std::move(t.acc);
+  for (const State::Blocks& k : t.blocks) p.blockNoise.insert(p.blockNoise.end(), k.noise.begin(), k.noise.begin() + t.C);
+  p.histogram = t.histogramCounts();
+  return p;
+}
+
+Result<LayerStats> LayerStatsBuilder::mergeParts(const ChannelLayout& L, const Options& options,
+                                                 std::vector<LayerStatsPart> parts) {
+  if (Error e = checkSplittable(L); !e.ok()) return e;
+  auto b = make(L, options, false);
+  if (!b.ok()) return b.error();
+  State& t = *b->st_;
+  std::stable_sort(parts.begin(), parts.end(),
+                   [](const LayerStatsPart& a, const LayerStatsPart& b) { return a.firstChannel < b.firstChannel; });
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const LayerStatsPart& p : parts) ranges.emplace_back(p.firstChannel, p.endChannel);
+  if (Error e = checkCover(t.C, ranges); !e.ok()) return e;
+  const size_t nk = t.blocks.size(), bins = static_cast<size_t>(options.histogramBins);
+  for (const LayerStatsPart& p : parts) {
+    const std::string which =
+        "the part of output channels [" + std::to_string(p.firstChannel) + ", " + std::to_string(p.endChannel) + ")";
+    const ChannelLayout& q = p.layout;
+    if (q.outer != L.outer || q.rows != L.rows || q.channels != L.channels || q.inner != L.inner ||
+        p.options.histogramBins != options.histogramBins || p.options.blockSize != options.blockSize)
+      return makeError(ErrorCode::InvalidArgument, which + " is of another layer layout or other options");
+    const uint64_t n = p.endChannel - p.firstChannel;
+    if (p.min.size() != n || p.max.size() != n || p.sum.size() != n || p.acc.size() != n * kAccs ||
+        p.blockNoise.size() != n * nk || p.histogram.size() != bins)
+      return makeError(ErrorCode::InvalidArgument, which + " has arrays of the wrong sizes");
+  }
+  // Pass 1 over the parts' channels in order, summarized as a whole builder does.
+  t.acc.assign(t.C * kAccs, 0.0);
+  for (State::Blocks& k : t.blocks) k.noise.assign(t.C, 0.0);
+  for (const LayerStatsPart& p : parts) {
+    const uint64_t a = p.firstChannel, n = p.endChannel - a;
+    std::copy(p.min.begin(), p.min.end(), t.mn.begin() + a);
+    std::copy(p.max.begin(), p.max.end(), t.mx.begin() + a);
+    std::copy(p.sum.begin(), p.sum.end(), t.sum.begin() + a);
+    std::copy(p.acc.begin(), p.acc.end(), t.acc.begin() + a * kAccs);
+    for (size_t j = 0; j < nk; ++j)
+      std::copy(p.blockNoise.begin() + j * n, p.blockNoise.begin() + (j + 1) * n, t.blocks[j].noise.begin() + a);
+  }
+  if (Error e = t.summarizePass1(t.ownExtremes()); !e.ok()) return e;
+  // Pass 2's per-tensor scales and histogram bins came from the extremes each part was given.
+  for (const LayerStatsPart& p : parts) {
+    if (std::memcmp(&p.tensorMin, &t.S.tensorMin, 4) != 0 || std::memcmp(&p.tensorMax, &t.S.tensorMax, 4) != 0)
+      return makeError(ErrorCode::InvalidArgument,
+                       "the part of output channels [" + std::to_string(p.firstChannel) + ", " + std::to_string(p.endChannel) +
+                           ") ended pass 1 with extremes other than the whole tensor's (combineExtremes of every part's)");
+  }
+  // The histogram's counts in its first sub-histogram (finish adds the four).
+  for (const LayerStatsPart& p : parts)
+    for (size_t j = 0; j < bins; ++j) t.sub[j] += p.histogram[j];
+  t.done = t.passes = 2;
+  return b->finish();
 }
 
 Result<LayerStats> computeLayerStats(const uint8_t* values, const ChannelLayout& L, const Options& options) {
