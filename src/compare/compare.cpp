@@ -273,87 +273,82 @@ DiffBuilder::DiffBuilder(const stats::ChannelLayout& L, uint64_t groups) : L_(L)
   }
 }
 
-// One non-zero element pair of channel ch in the rescale test. Where y == x, log|y / x| is
-// log(1) = +0 exactly, and adding +0 to the sums changes no bit: the logarithm is left out
-// (a layer compared with itself, or left unchanged, takes no logarithm at all).
-inline void DiffBuilder::rescaleStep(float x, float y, uint64_t ch) {
+// One channel's sums (PairDiff's per-channel numbers before finish), taken from the arrays
+// and put back, with the one update of an element pair: every path below adds elements
+// through add(), each channel's in stored order, so they give the same bits.
+struct DiffBuilder::ChannelSums {
+  double sig, noi, mx;
+  float loA, hiA, loB, hiB;
+  void add(float x, float y) {
+    const double xd = x, diff = static_cast<double>(y) - xd;
+    sig += xd * xd;
+    noi += diff * diff;
+    mx = std::max(mx, std::fabs(diff));
+    loA = std::min(loA, x);
+    hiA = std::max(hiA, x);
+    loB = std::min(loB, y);
+    hiB = std::max(hiB, y);
+  }
+};
+
+DiffBuilder::ChannelSums DiffBuilder::sums(uint64_t ch) const {
+  return {signal_[ch], noise_[ch], d_.maxAbsDiff[ch], d_.minA[ch], d_.maxA[ch], d_.minB[ch], d_.maxB[ch]};
+}
+
+void DiffBuilder::keep(uint64_t ch, const ChannelSums& s) {
+  signal_[ch] = s.sig;
+  noise_[ch] = s.noi;
+  d_.maxAbsDiff[ch] = s.mx;
+  d_.minA[ch] = s.loA;
+  d_.maxA[ch] = s.hiA;
+  d_.minB[ch] = s.loB;
+  d_.maxB[ch] = s.hiB;
+}
+
+// One element pair of channel ch in the rescale test (PairDiff::rescale); false once the
+// pattern is broken. Where y == x, log|y / x| is log(1) = +0 exactly, and adding +0 to the
+// sums changes no bit: the logarithm is left out (a layer compared with itself, or left
+// unchanged, takes no logarithm at all).
+bool DiffBuilder::rescaleElement(float x, float y, uint64_t ch) {
+  if ((x == 0) != (y == 0) || !std::isfinite(x) || !std::isfinite(y)) {
+    broken_ = true;
+    return false;
+  }
+  if (x == 0) return true;
   if (y != x) {
     const double lr = std::log(std::fabs(static_cast<double>(y) / static_cast<double>(x)));
     logSum_[ch] += lr;
     logSq_[ch] += lr * lr;
   }
   ((x > 0) == (y > 0) ? same_ : flipped_)[ch]++;
+  return true;
 }
 
-// Channels ch0 .. ch0 + len of one row (inner == 1): the sums, element by element.
-void DiffBuilder::sumsRow(const float* a, const float* b, uint64_t ch0, uint64_t len) {
-  double* sig = &signal_[ch0];
-  double* noi = &noise_[ch0];
-  double* mx = &d_.maxAbsDiff[ch0];
-  float *loA = &d_.minA[ch0], *hiA = &d_.maxA[ch0], *loB = &d_.minB[ch0], *hiB = &d_.maxB[ch0];
-  for (uint64_t k = 0; k < len; ++k) {
-    const float x = a[k], y = b[k];
-    const double xd = x, diff = static_cast<double>(y) - xd;
-    sig[k] += xd * xd;
-    noi[k] += diff * diff;
-    mx[k] = std::max(mx[k], std::fabs(diff));
-    loA[k] = std::min(loA[k], x);
-    hiA[k] = std::max(hiA[k], x);
-    loB[k] = std::min(loB[k], y);
-    hiB[k] = std::max(hiB[k], y);
-  }
-}
-
-// The same sums over `nr` whole rows of `C` channels from channel ch0: two channels at a
-// time down the rows, their sums in registers (each channel's operations in row order, as
-// sumsRow a row at a time would do them).
+// Channels last (inner == 1): the sums over `nr` rows of `C` channels from channel ch0,
+// rows C elements apart, two channels at a time down the rows with their sums in registers.
 void DiffBuilder::sumsRows(const float* a, const float* b, uint64_t ch0, uint64_t C, uint64_t nr) {
-  double* sig = &signal_[ch0];
-  double* noi = &noise_[ch0];
-  double* mx = &d_.maxAbsDiff[ch0];
-  float *loA = &d_.minA[ch0], *hiA = &d_.maxA[ch0], *loB = &d_.minB[ch0], *hiB = &d_.maxB[ch0];
   uint64_t c = 0;
   for (; c + 2 <= C; c += 2) {
-    double s0 = sig[c], s1 = sig[c + 1], n0 = noi[c], n1 = noi[c + 1], m0 = mx[c], m1 = mx[c + 1];
-    float la0 = loA[c], la1 = loA[c + 1], ha0 = hiA[c], ha1 = hiA[c + 1];
-    float lb0 = loB[c], lb1 = loB[c + 1], hb0 = hiB[c], hb1 = hiB[c + 1];
+    ChannelSums s0 = sums(ch0 + c), s1 = sums(ch0 + c + 1);
     const float *pa = a + c, *pb = b + c;
     for (uint64_t r = 0; r < nr; ++r, pa += C, pb += C) {
-      const float x0 = pa[0], x1 = pa[1], y0 = pb[0], y1 = pb[1];
-      const double xd0 = x0, xd1 = x1, d0 = static_cast<double>(y0) - xd0, d1 = static_cast<double>(y1) - xd1;
-      s0 += xd0 * xd0;
-      s1 += xd1 * xd1;
-      n0 += d0 * d0;
-      n1 += d1 * d1;
-      m0 = std::max(m0, std::fabs(d0));
-      m1 = std::max(m1, std::fabs(d1));
-      la0 = std::min(la0, x0);
-      la1 = std::min(la1, x1);
-      ha0 = std::max(ha0, x0);
-      ha1 = std::max(ha1, x1);
-      lb0 = std::min(lb0, y0);
-      lb1 = std::min(lb1, y1);
-      hb0 = std::max(hb0, y0);
-      hb1 = std::max(hb1, y1);
+      s0.add(pa[0], pb[0]);
+      s1.add(pa[1], pb[1]);
     }
-    sig[c] = s0, sig[c + 1] = s1, noi[c] = n0, noi[c + 1] = n1, mx[c] = m0, mx[c + 1] = m1;
-    loA[c] = la0, loA[c + 1] = la1, hiA[c] = ha0, hiA[c + 1] = ha1;
-    loB[c] = lb0, loB[c + 1] = lb1, hiB[c] = hb0, hiB[c + 1] = hb1;
+    keep(ch0 + c, s0);
+    keep(ch0 + c + 1, s1);
   }
-  if (c < C)
-    for (uint64_t r = 0; r < nr; ++r) sumsRow(a + r * C + c, b + r * C + c, ch0 + c, 1);
+  if (c < C) {
+    ChannelSums s = sums(ch0 + c);
+    for (uint64_t r = 0; r < nr; ++r) s.add(a[r * C + c], b[r * C + c]);
+    keep(ch0 + c, s);
+  }
 }
 
 // The rescale test over channels ch0 .. ch0 + len of one row.
 void DiffBuilder::rescaleRow(const float* a, const float* b, uint64_t ch0, uint64_t len) {
   for (uint64_t k = 0; k < len && !broken_; ++k) {
-    const float x = a[k], y = b[k];
-    if ((x == 0) != (y == 0) || !std::isfinite(x) || !std::isfinite(y)) {
-      broken_ = true;
-      return;
-    }
-    if (x == 0) continue;
-    rescaleStep(x, y, ch0 + k);
+    if (!rescaleElement(a[k], b[k], ch0 + k)) return;
     if (same_[ch0 + k] && flipped_[ch0 + k]) broken_ = true;
   }
 }
@@ -378,10 +373,7 @@ bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t c
       // Whole rows of one outer block together, else the rest of a row (a piece's ends).
       const uint64_t nr = c == 0 ? std::min((count - e) / C, L.rows - r) : 0;
       const uint64_t len = nr ? nr * C : std::min(C - c, count - e);
-      if (nr)
-        sumsRows(a + e, b + e, ch0, C, nr);
-      else
-        sumsRow(a + e, b + e, ch0, len);
+      sumsRows(a + e, b + e, ch0, nr ? C : len, nr ? nr : 1);
       for (uint64_t k = 0; k < len && !broken_; k += C) rescaleRow(a + e + k, b + e + k, ch0, std::min(C - c, len - k));
       e += len;
       if (nr) {
@@ -400,40 +392,16 @@ bool DiffBuilder::add(const float* a, const float* b, uint64_t first, uint64_t c
   }
   while (e < count) {
     const uint64_t ch = o * L.channels + c;
-    double sig = signal_[ch], noi = noise_[ch], mx = d_.maxAbsDiff[ch];
-    float loA = d_.minA[ch], hiA = d_.maxA[ch], loB = d_.minB[ch], hiB = d_.maxB[ch];
+    ChannelSums s = sums(ch);
     const uint64_t runStart = e;
-    for (; i < L.inner && e < count; ++i, ++e) {
-      const float x = a[e], y = b[e];
-      const double xd = x, diff = static_cast<double>(y) - xd;
-      sig += xd * xd;
-      noi += diff * diff;
-      mx = std::max(mx, std::fabs(diff));
-      loA = std::min(loA, x);
-      hiA = std::max(hiA, x);
-      loB = std::min(loB, y);
-      hiB = std::max(hiB, y);
-    }
+    for (; i < L.inner && e < count; ++i, ++e) s.add(a[e], b[e]);
+    keep(ch, s);
     if (!broken_) {
       // The same elements again for the rescale test (see PairDiff::rescale).
-      for (uint64_t k = runStart; k < e; ++k) {
-        const float x = a[k], y = b[k];
-        if ((x == 0) != (y == 0) || !std::isfinite(x) || !std::isfinite(y)) {
-          broken_ = true;
-          break;
-        }
-        if (x == 0) continue;
-        rescaleStep(x, y, ch);
+      for (uint64_t k = runStart; k < e && rescaleElement(a[k], b[k], ch); ++k) {
       }
       if (same_[ch] && flipped_[ch]) broken_ = true;
     }
-    signal_[ch] = sig;
-    noise_[ch] = noi;
-    d_.maxAbsDiff[ch] = mx;
-    d_.minA[ch] = loA;
-    d_.maxA[ch] = hiA;
-    d_.minB[ch] = loB;
-    d_.maxB[ch] = hiB;
     if (i == L.inner) {  // the next channel run
       i = 0;
       if (++c == L.channels) {

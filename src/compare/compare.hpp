@@ -142,9 +142,11 @@ class DiffBuilder {
   std::vector<double> logSum_, logSq_;
   std::vector<uint64_t> same_, flipped_;
   bool broken_ = false;
-  void rescaleStep(float x, float y, uint64_t ch);
-  // inner == 1 (channels last): one row's channels ch0 .. ch0 + len, or nr whole rows of C
-  void sumsRow(const float* a, const float* b, uint64_t ch0, uint64_t len);
+  struct ChannelSums;  // one channel's sums and the update of an element pair
+  ChannelSums sums(uint64_t ch) const;
+  void keep(uint64_t ch, const ChannelSums& s);
+  bool rescaleElement(float x, float y, uint64_t ch);
+  // inner == 1 (channels last): nr rows of C channels from ch0, C elements apart
   void sumsRows(const float* a, const float* b, uint64_t ch0, uint64_t C, uint64_t nr);
   void rescaleRow(const float* a, const float* b, uint64_t ch0, uint64_t len);
 };
