@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "onnx/tensor_data.hpp"
+#include "same_stats.hpp"
 #include "stats/input_channels.hpp"
 #include "stats/stats.hpp"
 
@@ -37,38 +38,6 @@ ql::Result<LayerStats> build(const ChannelLayout& L, const uint8_t* bytes, size_
     if (!e.ok()) return e;
   }
   return b->finish();
-}
-
-template <class T>
-bool sameBits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-template <class T>
-bool sameBits(const T& a, const T& b) {
-  return std::memcmp(&a, &b, sizeof(T)) == 0;
-}
-
-void requireSame(const LayerStats& a, const LayerStats& b) {
-  CHECK(sameBits(a.min, b.min));
-  CHECK(sameBits(a.max, b.max));
-  CHECK(sameBits(a.absMax, b.absMax));
-  CHECK(sameBits(a.range, b.range));
-  CHECK(sameBits(a.mean, b.mean));
-  CHECK(sameBits(a.std, b.std));
-  CHECK(sameBits(a.relativeRange, b.relativeRange));
-  for (int s = 0; s < ql::stats::kSchemes; ++s) CHECK(sameBits(a.channelSqnr[s], b.channelSqnr[s]));
-  CHECK(sameBits(a.sqnr, b.sqnr));
-  CHECK(sameBits(a.tensorMin, b.tensorMin));
-  CHECK(sameBits(a.tensorMax, b.tensorMax));
-  CHECK(sameBits(a.tensorMean, b.tensorMean));
-  CHECK(sameBits(a.tensorStd, b.tensorStd));
-  REQUIRE(a.blockSqnr.size() == b.blockSqnr.size());
-  for (size_t k = 0; k < a.blockSqnr.size(); ++k) {
-    CHECK(sameBits(a.blockSqnr[k].sqnr, b.blockSqnr[k].sqnr));
-    CHECK(sameBits(a.blockSqnr[k].channelSqnr, b.blockSqnr[k].channelSqnr));
-  }
-  CHECK(a.histogram == b.histogram);
-  CHECK(a.outliers == b.outliers);
 }
 
 // The 16-bit patterns `keep` accepts, in a scrambled order (so that channels mix
