@@ -48,10 +48,21 @@ function canPool(job) {
 /** How many workers for these chosen layers ([{bytes}]): 1 means the calling thread. */
 export async function poolSize(job, chosen, requested) {
   if (!canPool(job)) return 1;
-  if (requested !== null) return Math.min(requested, chosen.length);
-  const bytes = chosen.reduce((a, l) => a + l.bytes, 0);
-  if (bytes < AUTO_MIN_BYTES) return 1;
-  return Math.min(await cores(), MAX_AUTO, chosen.length);
+  return sizeFor(
+    chosen.length,
+    chosen.reduce((a, l) => a + l.bytes, 0),
+    requested,
+    AUTO_MIN_BYTES,
+  );
+}
+
+// The pool's size for `tasks` tasks reading `bytes` in all, once workers can take the job:
+// as requested (at most one per task), else the calling thread below `minBytes`, else
+// one worker per core, at most MAX_AUTO.
+async function sizeFor(tasks, bytes, requested, minBytes) {
+  if (requested !== null) return Math.min(requested, tasks);
+  if (bytes < minBytes) return 1;
+  return Math.min(await cores(), MAX_AUTO, tasks);
 }
 
 /** Whether a source that this thread cannot read piecewise (a Blob on a page) goes to workers. */
@@ -252,9 +263,12 @@ export async function comparePoolSize(job, bytes, requested) {
     { source: job.b, externalData: job.externalData.b },
   ];
   if (!sides.every(canPool)) return 1;
-  if (requested !== null) return Math.min(requested, bytes.length);
-  if (bytes.reduce((x, y) => x + y, 0) < AUTO_MIN_BYTES) return 1;
-  return Math.min(await cores(), MAX_AUTO, bytes.length);
+  return sizeFor(
+    bytes.length,
+    bytes.reduce((x, y) => x + y, 0),
+    requested,
+    AUTO_MIN_BYTES,
+  );
 }
 
 /**
@@ -395,9 +409,7 @@ function runPool(count, signal, init, tasks) {
 /** How many workers for the curves of a model of `bytes` with `layers` layers (1: the calling thread). */
 export async function curvesPoolSize(job, bytes, layers, requested) {
   if (!canPool(job)) return 1;
-  if (requested !== null) return Math.min(requested, layers);
-  if (bytes < CURVES_AUTO_MIN_BYTES) return 1;
-  return Math.min(await cores(), MAX_AUTO, layers);
+  return sizeFor(layers, bytes, requested, CURVES_AUTO_MIN_BYTES);
 }
 // Below this model size the curves are computed in the calling thread by default (a
 // worker reads the whole model again; M-LSD tiny's curves take 0.4 s in one thread).
