@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, after } from 'node:test';
-import { compare, analyze, QuantLensError, toJSON } from '../../web/src/index.js';
+import { compare, analyze, equalize, formatComparison, QuantLensError, toJSON } from '../../web/src/index.js';
 import { fetchedModelFiles, generatedModelFiles, root, run, sharedModelFiles } from './helpers.mjs';
 
 const models = [...fetchedModelFiles(), ...sharedModelFiles()];
@@ -260,4 +260,25 @@ test('compare: agreement with the reference (diagnostic)', (t) => {
     `pairs ${worst.pairs}, channels ${worst.channels}: max relative rms difference ${worst.rms.toExponential(2)}, ` +
       `max SQNR difference ${worst.sqnrDb.toExponential(2)} dB, max |b - a| differences ${worst.maxAbs}, min/max differences ${worst.minMax}`,
   );
+});
+
+// The CLI's table of a model against its equalized copy: the rescaled pairs (the same
+// function) say so, are not marked as risk, and the worst pair named is not one of them.
+test('the comparison table says which pairs are rescaled, and its worst pair is not one', { timeout: 120000 }, async () => {
+  const file = fetchedModelFiles().find((f) => f.includes('mlsd'));
+  if (!file) return;
+  const copy = path.join(tmp, 'mlsd.equalized.onnx');
+  fs.writeFileSync(copy, (await equalize(file)).bytes);
+  const cmp = await compare(file, copy);
+  const rescaled = cmp.pairs.filter((p) => p.rescale);
+  assert.ok(rescaled.length > 0 && rescaled.length === cmp.summary.rescaled);
+  const text = formatComparison(cmp, { top: cmp.pairs.length, color: true });
+  assert.match(text.split('\n')[0], new RegExp(`, ${rescaled.length} rescaled per channel; `));
+  assert.equal((text.match(/ rescaled$/gm) || []).length, rescaled.length, 'every rescaled row is marked');
+  assert.match(text, /^"rescaled": B = A rescaled per output channel .* that SQNR is no quantization error\.$/m);
+  const plain = cmp.pairs.filter((p) => p.comparable && !p.rescale).sort((x, y) => x.tensor.sqnr - y.tensor.sqnr);
+  const worstLine = text.split('\n').find((l) => l.startsWith('Worst'));
+  if (plain.length) assert.ok(worstLine.startsWith(`Worst not rescaled: ${plain[0].a.name} `), worstLine);
+  // no rescaled row is drawn in the risk colour
+  for (const line of text.split('\n')) if (/ rescaled$/.test(line)) assert.ok(!line.includes('\x1b[31m'), line);
 });

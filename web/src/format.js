@@ -375,7 +375,8 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
   lines.push(
     `${cmp.a.model.name} vs ${cmp.b.model.name}: ${s.pairs} layer pairs (matched by weight name ${mb.weight}, node name ${mb.name}, ` +
       `${normalizedText(mb)}position ${mb.position}); ` +
-      `${s.comparable} comparable, ${s.identical} identical; ${s.unmatchedA} layers only in A, ${s.unmatchedB} only in B.`,
+      `${s.comparable} comparable, ${s.identical} identical${s.rescaled ? `, ${s.rescaled} rescaled per channel` : ''}; ` +
+      `${s.unmatchedA} layers only in A, ${s.unmatchedB} only in B.`,
   );
   if (s.pairs) {
     const key = (p) => (p.comparable ? p.tensor.sqnr : -Infinity);
@@ -390,10 +391,15 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
         p.matchedBy,
         quantizationText(p.b),
         ...(p.comparable
-          ? [formatNumber(p.tensor.maxAbsDiff), formatNumber(p.tensor.rmsDiff), formatDb(p.tensor.sqnr)]
+          ? [
+              formatNumber(p.tensor.maxAbsDiff),
+              formatNumber(p.tensor.rmsDiff),
+              `${formatDb(p.tensor.sqnr)}${p.rescale ? ' rescaled' : ''}`,
+            ]
           : [`not comparable: ${p.reason}`, '', '']),
       ];
-      row.high = p.comparable && riskOfDb(p.tensor.sqnr) === 'high';
+      // A rescaled pair computes A's function: its SQNR is no risk (as in the app's view).
+      row.high = p.comparable && !p.rescale && riskOfDb(p.tensor.sqnr) === 'high';
       return row;
     });
     lines.push('');
@@ -404,7 +410,21 @@ export function formatComparison(cmp, { top = 40, color = false } = {}) {
     );
     if (order.length > rows.length)
       lines.push(`${order.length - rows.length} more pairs not shown (--top N, or --format json for all).`);
-    if (s.worst) lines.push(`Worst: ${s.worst.name} at ${formatDb(s.worst.sqnr)} dB.`);
+    if (s.rescaled)
+      lines.push(
+        `"rescaled": B = A rescaled per output channel (as Cross Layer Equalization and BatchNorm folding rescale), ` +
+          `the same function: that SQNR is no quantization error.`,
+      );
+    // The worst pair that is not such a rescale (summary.worst counts every comparable pair).
+    const worst = cmp.pairs
+      .filter((p) => p.comparable && !p.rescale)
+      .reduce((w, p) => (!w || p.tensor.sqnr < w.tensor.sqnr ? p : w), null);
+    if (worst) {
+      const db = worst.tensor.sqnr;
+      lines.push(
+        `Worst${s.rescaled ? ' not rescaled' : ''}: ${worst.a.name} ${db === Infinity ? 'is identical' : `at ${formatDb(db)} dB`}.`,
+      );
+    }
   }
   const list = (names) => names.slice(0, 10).join(', ') + (names.length > 10 ? `, +${names.length - 10} more` : '');
   if (cmp.unmatched.a.length) lines.push(`Only in A (${cmp.unmatched.a.length}): ${list(cmp.unmatched.a)}`);
