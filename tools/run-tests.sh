@@ -20,6 +20,17 @@ ALL=(lint native driver cle fuzz crosscheck js)
 suites=("$@")
 ((${#suites[@]})) || suites=("${ALL[@]}")
 want() { local s; for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+# Each section's wall time, printed at the end (where `npm test`'s minutes go).
+times=()
+last=""
+started=$SECONDS
+section() {
+  [ -z "$last" ] || times+=("$last $((SECONDS - started)) s")
+  last="$1"
+  started=$SECONDS
+  echo "== $1"
+}
+trap '[ -z "$last" ] || { times+=("$last $((SECONDS - started)) s"); echo "run-tests: $((SECONDS)) s in all: $(IFS=,; echo "${times[*]}" | sed "s/,/, /g")"; }' EXIT
 js_files=()
 for s in "${suites[@]}"; do
   case "$s" in
@@ -34,16 +45,17 @@ for s in "${suites[@]}"; do
 done
 
 if want lint; then
-  echo "== lint"
+  section "lint"
   bash tools/lint.sh
 fi
 
 if want native || want driver || want cle || want fuzz || want crosscheck || want js || ((${#js_files[@]})); then
-  echo "== generating synthetic test models"
+  section "generating synthetic test models"
   /usr/bin/python3 tools/make_test_models.py models/generated >/dev/null
 fi
 
 if want native || want driver || want cle; then
+  section "building the sanitized core (build/asan)"
   if [ ! -f build/asan/CMakeCache.txt ]; then
     cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQL_SANITIZE=ON -DQL_PROTOBUF_CROSSCHECK=OFF >/dev/null
   fi
@@ -51,7 +63,7 @@ if want native || want driver || want cle; then
 fi
 
 if want native; then
-  echo "== native tests (ASan + UBSan)"
+  section "native tests (ASan + UBSan)"
   build/asan/quantlens_tests
 fi
 
@@ -60,7 +72,7 @@ models=(../shared/models/*/*.onnx models/fetched/*.onnx models/generated/*.onnx)
 export ASAN_OPTIONS=exitcode=86 UBSAN_OPTIONS=print_stacktrace=1
 
 if want driver; then
-  echo "== sanitized driver over real and generated models"
+  section "sanitized driver over real and generated models"
   [ -d ../shared/models ] || echo "note: ../shared/models is absent; real shared models skipped"
   for m in "${models[@]}"; do
     # exit 1 = some layer could not be analysed (reported), which generated edge cases do on purpose
@@ -75,7 +87,7 @@ if want driver; then
 fi
 
 if want cle; then
-  echo "== sanitized CLE over real and generated models"
+  section "sanitized CLE over real and generated models"
   for m in "${models[@]}"; do
     # exit 2 = a model the core rejects (the generated bad-input cases), reported as an error value
     rc=0
@@ -88,20 +100,20 @@ if want cle; then
 fi
 
 if want fuzz; then
-  echo "== libFuzzer harnesses: regression inputs, then 15 s each"
+  section "libFuzzer harnesses: regression inputs, then 15 s each"
   # tools/fuzz.sh replays every file in tests/fuzz/regressions/<harness>/ first, then fuzzes.
   bash tools/fuzz.sh --seconds 15
 fi
 
 if want crosscheck; then
-  echo "== libprotobuf cross-check"
+  section "libprotobuf cross-check"
   build/native/quantlens_crosscheck
 fi
 
 if want js; then
-  echo "== JS tests (node --test)"
+  section "JS tests (node --test)"
   node --test --test-concurrency=1 tests/js/
 elif ((${#js_files[@]})); then
-  echo "== JS tests: ${js_files[*]}"
+  section "JS tests: ${js_files[*]}"
   node --test --test-concurrency=1 "${js_files[@]}"
 fi
