@@ -51,7 +51,7 @@ export interface Progress {
   layer?: string;
   /** compare(): which model is being read. */
   side?: 'a' | 'b';
-  /** analyze() in a pool of workers: how many. */
+  /** analyze(), compare() and the compression curves in a pool of workers: how many. */
   workers?: number;
   /** analyze(): bytes of the chosen layers' weights read so far (during a layer too), of bytesTotal. */
   bytes?: number;
@@ -864,6 +864,18 @@ export function saveReport(result: ReportInput, options?: { title?: string }): P
  * URL (relative URLs resolve against the page; under Node a file: URL or a path is read).
  */
 export function configureCore(options?: { wasmBinary?: Uint8Array | ArrayBuffer; wasmUrl?: string | URL }): void;
+
+/**
+ * Where this realm's browser pool workers come from (analyze, compare and compressibility
+ * use one per core for large models): a script serving quantlens's pool when started
+ * with the name 'quantlens-pool' (web/src/pool-worker.js, or a bundle of quantlens/worker,
+ * which includes it), as a URL or as its text (a blob: URL is made of it in this realm),
+ * started as `type` ('module' by default). Without it, pool-worker.js beside the package's
+ * pool.js; inside a quantlens/worker, that worker's own script. null: the default again.
+ */
+export function configurePool(
+  options: { workerUrl: string | URL; type?: 'module' | 'classic' } | { workerSource: string; type?: 'module' | 'classic' } | null,
+): void;
 
 /** Files for the worker: the model, or the model and its external data files (matched by name). */
 /** A file of a folder picked or dropped, with its path in that folder ('llm/model.onnx.data'):

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { analyze } from '../../web/src/index.js';
+import { analyze, compare } from '../../web/src/index.js';
 import { formatDb } from '../../web/src/format.js';
 import { root, run, runReference } from './helpers.mjs';
 import { launch, newPage, noChromium, screenshot, serve } from './chromium.mjs';
@@ -268,6 +268,54 @@ test('a folder the browser gives no file of, picked or dropped, says so', { skip
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+// A model large enough for a pool of workers (analyze's and compare's: 64 MB of weights or
+// more), opened in the app with its data files: the app's engine worker starts the pool
+// from its own script (a blob: URL it makes itself, which is what a page opened from disk
+// allows), so the work goes to one worker per core. The progress line says how many;
+// the numbers are analyze()'s and compare()'s in Node. On a one-core machine the pool
+// has no reason to start, and the test checks that it said nothing of workers.
+for (const [where, open] of [
+  ['served', openApp],
+  ['opened from disk', openFromDisk],
+]) {
+  test(`a large model is analysed and compared by a pool of workers (${where})`, { skip, timeout: 600000 }, async () => {
+    const mid = path.join(tmp, 'mid', 'mid.onnx');
+    if (!fs.existsSync(mid)) {
+      const m = await makeLlm(mid, ['--preset', 'llm-small', '--blocks', '3', '--d', '1024', '--ff', '2752', '--files', '2']);
+      assert.ok(m.weightBytes >= 64 << 20, `${m.weightBytes} bytes of weights: too few for the pool`);
+    }
+    const files = fs
+      .readdirSync(path.dirname(mid))
+      .filter((f) => !f.endsWith('.json'))
+      .map((f) => path.join(path.dirname(mid), f));
+    const page = await open();
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const workers = Math.min(cores, 8);
+    await recordProgress(page);
+    await page.setInputFiles('#ql-folder', path.dirname(mid));
+    await ended(page);
+    assert.equal(await state(page), 'done', await page.textContent('#ql-error'));
+    await checkTable(page, await analyze(mid, { workers: 1 }));
+    // Then compared with itself, picked as the model and its data files.
+    await page.setInputFiles('#ql-file-b', files);
+    await page.waitForSelector('#ql-tab-compare tr[data-pair]', { timeout: 600000 });
+    await ended(page);
+    assert.equal(await state(page), 'done', await page.textContent('#ql-error'));
+    const cmp = await compare(mid, mid, { workers: 1 });
+    assert.equal(await page.locator('#ql-tab-compare tr[data-pair]').count(), cmp.pairs.length);
+    const texts = [...new Set((await page.evaluate(() => window.__seen)).map((s) => s.text))];
+    for (const what of ['Analysing', 'Comparing']) {
+      const said = texts.filter((t) => t.startsWith(what));
+      assert.ok(said.length, `no ${what} progress: ${texts.slice(0, 8).join(' | ')}`);
+      const on = said.map((t) => (/ \((\d+) workers\)/.exec(t) || [])[1]).filter(Boolean);
+      if (workers > 1) assert.deepEqual([...new Set(on)], [String(workers)], `${what}: ${said.slice(0, 4).join(' | ')}`);
+      else assert.deepEqual(on, []);
+    }
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+}
 
 // Slows the page's CPU (and its workers') so that an analysis of llm-small spans many
 // frames; the assertions are on what was observed, never on a time.

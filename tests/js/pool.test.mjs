@@ -15,13 +15,27 @@ const models = [...fetchedModelFiles(), ...sharedModelFiles(), ...generatedModel
 
 async function pooled(source, options) {
   let workers = 0;
+  const counts = []; // progress 'analyze': [done, total] as reported
   const result = await analyze(source, {
     ...options,
     onProgress: (p) => {
       if (p.workers) workers = p.workers;
+      if (p.phase === 'analyze') counts.push([p.done, p.total]);
     },
   });
-  return { json: JSON.stringify(toJSON(result)), workers, layers: result.layers.length };
+  return { json: JSON.stringify(toJSON(result)), workers, layers: result.layers.length, counts };
+}
+
+// Progress counts layers done: rising, within 1..total, ending at total (the layers not
+// chosen count as done, as analysing in one thread counts by position).
+function countsRise(counts, what) {
+  assert.ok(counts.length > 0, `${what}: no progress`);
+  let last = 0;
+  for (const [done, total] of counts) {
+    assert.ok(done > last && done <= total, `${what}: progress ${done} of ${total} after ${last}`);
+    last = done;
+  }
+  assert.equal(last, counts.at(-1)[1], `${what}: progress ends at ${last} of ${counts.at(-1)[1]}`);
 }
 
 test(
@@ -35,6 +49,7 @@ test(
         const p = await pooled(file, { workers: n });
         if (p.layers >= 2) assert.equal(p.workers, Math.min(n, p.layers), `${path.basename(file)}: the pool did not run`);
         assert.ok(p.json === one, `${path.basename(file)}: workers ${n} differ from one worker`);
+        if (p.layers) countsRise(p.counts, `${path.basename(file)}, workers ${n}`);
       }
     }
   },
@@ -53,6 +68,7 @@ test('bytes in memory, a RegExp and a function selecting layers, with workers', 
     assert.ok(q.layers >= 2);
     assert.equal(q.workers, 3);
     assert.ok(q.json === base, `selection ${layers}: workers 3 differ`);
+    countsRise(q.counts, `selection ${layers}`);
   }
 });
 

@@ -97,6 +97,10 @@ function startWorker() {
     const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
     const worker = new Worker(url, { name: 'quantlens' }); // classic: file:// pages cannot start module workers from blob: URLs
     setTimeout(() => URL.revokeObjectURL(url), 60000);
+    // Its pool of workers (one per core, for a large model) starts from the same script,
+    // through a blob: URL the worker makes itself: from a page opened from disk, a worker
+    // may not start one from the page's blob: URLs (origin 'null').
+    worker.postMessage({ cmd: 'configure', pool: { workerSource: source, type: 'classic' } });
     return worker;
   };
   // The page hands the inline .wasm to each worker it starts.
@@ -118,14 +122,16 @@ function setBusy(what) {
 }
 
 function progressText(p) {
+  // A large model is worked on by a pool of workers, one per core.
+  const on = p.workers > 1 ? ` (${p.workers} workers)` : '';
   if (p.phase === 'read') return `Reading ${formatBytes(p.done)} of ${formatBytes(p.total)}`;
   if (p.phase === 'analyze') {
     const bytes = p.bytesTotal ? `; ${formatBytes(p.bytes)} of ${formatBytes(p.bytesTotal)} of weights read` : '';
-    return `Analysing layer ${p.reading ? p.done + 1 : p.done} of ${p.total}${p.layer ? `: ${p.layer}` : ''}${bytes}`;
+    return `Analysing layer ${p.reading ? p.done + 1 : p.done} of ${p.total}${on}${p.layer ? `: ${p.layer}` : ''}${bytes}`;
   }
   if (p.phase === 'equalize') return 'Equalizing: folding BatchNorm, balancing sequences, writing the model';
-  if (p.phase === 'compare') return `Comparing layer ${p.done} of ${p.total}`;
-  if (p.phase === 'curves') return `Compression curves of layer ${p.done} of ${p.total}${p.layer ? `: ${p.layer}` : ''}`;
+  if (p.phase === 'compare') return `Comparing layer ${p.done} of ${p.total}${on}`;
+  if (p.phase === 'curves') return `Compression curves of layer ${p.done} of ${p.total}${on}${p.layer ? `: ${p.layer}` : ''}`;
   if (p.phase === 'write') return 'Writing the compressed model';
   return p.phase;
 }
@@ -136,6 +142,7 @@ function onProgress(p) {
   box.dataset.phase = p.phase;
   box.dataset.done = String(p.done);
   box.dataset.total = String(p.total);
+  if (p.workers) box.dataset.workers = String(p.workers);
   if (p.bytesTotal) {
     // weights read: the slow part of a large model, and it moves inside one huge layer
     bar.max = p.bytesTotal;
@@ -149,7 +156,7 @@ function onProgress(p) {
 
 function setIdle(outcome) {
   document.body.dataset.state = outcome;
-  for (const k of ['phase', 'done', 'total']) delete $('#ql-progress').dataset[k];
+  for (const k of ['phase', 'done', 'total', 'workers']) delete $('#ql-progress').dataset[k];
   $('#ql-progress').hidden = true;
   for (const b of document.querySelectorAll('[data-needs-idle]')) b.disabled = false;
   updateControls();

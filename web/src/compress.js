@@ -87,13 +87,13 @@ async function session(source, opts, { signal, onProgress, workers }, use) {
     const count = c.layerCount();
     const layers = new Array(count);
     let done = 0;
-    const progress = (v) => {
+    const progress = (v, pool) => {
       done++;
-      if (onProgress) onProgress({ phase: 'curves', done, total: count, layer: v.name });
+      if (onProgress) onProgress({ phase: 'curves', done, total: count, layer: v.name, ...(pool > 1 && { workers: pool }) });
     };
     const job = { source, prune, signal };
     const n = count > 1 ? await curvesPoolSize(job, src.size, count, requested) : 1;
-    const pooled = n > 1 ? await curvesInPool({ ...job, onResult: (i, v) => progress(v) }, n, count) : null;
+    const pooled = n > 1 ? await curvesInPool({ ...job, onResult: (i, v) => progress(v, n) }, n, count) : null;
     if (pooled) {
       // The workers' curves, adopted by this session for the plan (the same code made them).
       for (let i = 0; i < count; i++) {

@@ -11,4 +11,5 @@ export { saveReport } from './save-report.js';
 export { formatComparison, formatProgress, quantizationText } from './format.js';
 export * from './export/index.js';
 export { configureCore } from './core.js';
+export { configurePool } from './pool.js';
 export { createWorkerClient } from './worker-client.js';

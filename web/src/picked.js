@@ -70,3 +70,39 @@ export function findExternal(entries, model, location) {
     `the model's weights are in '${raw}' (${target} in the folder picked), which is not among the files picked: pick the folder that holds the model and its data files`,
   );
 }
+
+const isBlobLike = (x) => x && typeof x === 'object' && typeof x.slice === 'function' && typeof x.size === 'number';
+const asBytes = (file) =>
+  file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+
+/**
+ * analyze()'s and compare()'s `externalData` for a model picked with its data files: a
+ * function (location, offset, length) => the bytes (a Blob slice, read into the heap
+ * through one reused buffer by source.js, or a view of bytes given in memory), found by
+ * findExternal. When every entry is a Blob (files picked or dropped), the function carries
+ * `picked: {entries, model}` (plain, cloneable: Files cross to a worker without being
+ * copied), from which a pool worker makes the same function (fromPicked).
+ */
+export function pickedExternalData(entries, model) {
+  const read = async (location, offset, length) => {
+    const file = findExternal(entries, model, location).file; // or MISSING/UNSAFE_EXTERNAL_DATA, saying what to pick
+    if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) return asBytes(file).subarray(offset, offset + length);
+    return file.slice(offset, offset + length);
+  };
+  if (entries.every((e) => isBlobLike(e.file))) read.picked = { entries, model: entries.indexOf(model) };
+  return read;
+}
+
+/** pickedExternalData's function again, from its `picked` (in a pool worker). */
+export function fromPicked({ entries, model }) {
+  return pickedExternalData(entries, entries[model]);
+}
+
+/** The same, read synchronously (FileReaderSync, in a worker): what equalize reads. */
+export function pickedExternalDataSync(entries, model) {
+  return (location, offset, length) => {
+    const file = findExternal(entries, model, location).file;
+    if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) return asBytes(file).subarray(offset, offset + length);
+    return new Uint8Array(new FileReaderSync().readAsArrayBuffer(file.slice(offset, offset + length)));
+  };
+}

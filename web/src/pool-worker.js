@@ -1,6 +1,7 @@
-// One worker of analyze()'s pool and of compressibility()'s (pool.js): a Node
-// worker_threads worker or a module Web Worker, with its own WebAssembly core and its own
-// reading of the model.
+// One worker of analyze()'s, compare()'s and compressibility()'s pools (pool.js): a Node
+// worker_threads worker or a Web Worker named 'quantlens-pool' (a module worker of this
+// script, or of any script that bundles it: quantlens/worker, the app's worker), with its
+// own WebAssembly core and its own reading of the model.
 //
 // Out: {type: 'started'}                         listening
 // In:  {type: 'init', wasm, source, externalData, histogramBins, blockSize, describe}
@@ -21,6 +22,8 @@ import { comparePairAt, openComparison } from './compare.js';
 import { layerCurvesAt } from './compress.js';
 import { configureCore, loadCore, unwrap } from './core.js';
 import { isNode, nodeImport } from './node.js';
+import { fromPicked } from './picked.js';
+import { POOL_WORKER_NAME } from './pool.js';
 import { externalFiles, openSource, readWholeIntoHeap } from './source.js';
 
 // The buffers behind a layer's typed arrays (copyStats puts each layer's in one).
@@ -29,6 +32,11 @@ function buffersOf(value, out = new Set()) {
   else if (value && typeof value === 'object') for (const v of Object.values(value)) buffersOf(v, out);
   return out;
 }
+
+// `externalData` as the pool sends it (pool.js externalForWorkers): the files picked with
+// the model become picked.js's function again; anything else is as given.
+const revived = (externalData) =>
+  externalData && typeof externalData === 'object' && externalData.picked ? fromPicked(externalData.picked) : externalData;
 
 function serve(post) {
   let state = null;
@@ -59,7 +67,8 @@ function serve(post) {
       configureCore(m.wasm || {});
       const core = await loadCore();
       // Held until the pool terminates this worker.
-      state = { comparison: await openComparison(core, m.a, m.b, m.externalData || {}) };
+      const { a, b } = m.externalData || {};
+      state = { comparison: await openComparison(core, m.a, m.b, { a: revived(a), b: revived(b) }) };
       post({ type: 'ready' });
     } else if (m.type === 'pair') {
       const value = await comparePairAt(state.comparison, m.index, null);
@@ -68,7 +77,7 @@ function serve(post) {
       configureCore(m.wasm || {});
       const core = await loadCore();
       const src = await openSource(core, m.source);
-      const external = externalFiles(core, m.externalData, src.dir);
+      const external = externalFiles(core, revived(m.externalData), src.dir);
       const session = await openAnalysisSession(core, src);
       const ctx = {
         src,
@@ -93,13 +102,20 @@ function serve(post) {
 
 // No top-level await: bundlers (Vite's default) make classic workers, which cannot have it.
 if (isNode) {
-  nodeImport('worker_threads').then(({ parentPort }) => {
-    if (!parentPort) return;
+  nodeImport('worker_threads').then(({ parentPort, workerData }) => {
+    if (!parentPort || workerData !== POOL_WORKER_NAME) return;
     const onMessage = serve((m, transfer) => parentPort.postMessage(m, transfer));
     parentPort.on('message', onMessage);
     parentPort.postMessage({ type: 'started' });
   });
-} else if (typeof WorkerGlobalScope !== 'undefined' && typeof self !== 'undefined' && self instanceof WorkerGlobalScope) {
+} else if (
+  typeof WorkerGlobalScope !== 'undefined' &&
+  typeof self !== 'undefined' &&
+  self instanceof WorkerGlobalScope &&
+  self.name === POOL_WORKER_NAME
+) {
+  // Only under the pool's name: bundled into quantlens/worker (worker.js), this script
+  // shares a worker script with the engine's own messages, which serve every other name.
   const onMessage = serve((m, transfer) => self.postMessage(m, transfer || []));
   self.onmessage = (event) => onMessage(event.data);
   self.postMessage({ type: 'started' });

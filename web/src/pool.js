@@ -12,6 +12,9 @@ import { QuantLensError } from './errors.js';
 import { isNode, nodeImport } from './node.js';
 
 export const MAX_WORKERS = 64;
+// The name a browser pool worker is started with: a script serving both quantlens/worker's
+// messages and the pool's (the app's worker, quantlens/worker) takes the pool's role under it.
+export const POOL_WORKER_NAME = 'quantlens-pool';
 // The most workers chosen by default, whatever the number of cores.
 const MAX_AUTO = 8;
 // By default, weights below this size are analysed in the calling thread: starting a
@@ -27,6 +30,37 @@ export function checkWorkers(workers) {
   return workers;
 }
 
+// The script that browser pool workers start from, when not pool-worker.js beside this
+// module (configurePool).
+let givenWorker = null;
+
+/**
+ * Where this realm's browser pool workers come from: a script serving pool-worker.js's
+ * messages when started with the name 'quantlens-pool' (pool-worker.js itself, or any
+ * bundle that includes it, such as quantlens/worker), given as `workerUrl` or as its text
+ * (`workerSource`: a blob: URL is made of it here, in this realm, which is what works in
+ * a worker of a page opened from file://, whose opaque origin may not start a worker
+ * from the page's blob: URLs), started as `type` ('module' or 'classic'). Without it,
+ * pool-worker.js beside this module, as a module worker; a quantlens/worker gives its own
+ * script (worker.js), so a bundled worker's pool needs nothing. `null`: the default again.
+ */
+export function configurePool(options) {
+  if (options === null || options === undefined) {
+    givenWorker = null;
+    return;
+  }
+  const { workerUrl, workerSource, type = 'module' } = options;
+  if (type !== 'module' && type !== 'classic')
+    throw new QuantLensError('INVALID_ARGUMENT', "configurePool: type must be 'module' or 'classic'");
+  if (typeof workerSource === 'string') {
+    givenWorker = { url: URL.createObjectURL(new Blob([workerSource], { type: 'text/javascript' })), type };
+    return;
+  }
+  if (typeof workerUrl !== 'string' && !(workerUrl instanceof URL))
+    throw new QuantLensError('INVALID_ARGUMENT', 'configurePool: give workerUrl (a string or a URL) or workerSource (a string)');
+  givenWorker = { url: String(workerUrl), type };
+}
+
 const isBlob = (x) => x && typeof x === 'object' && typeof x.slice === 'function' && typeof x.size === 'number';
 
 async function cores() {
@@ -37,10 +71,11 @@ async function cores() {
   return (typeof navigator === 'object' && navigator.hardwareConcurrency) || 1;
 }
 
-// Whether workers can take this job at all: a function cannot cross to a worker, and a
-// Node worker reads a Blob only whole.
+// Whether workers can take this job at all: a function cannot cross to a worker (but the
+// files picked with a model can: picked.js pickedExternalData), and a Node worker reads a
+// Blob only whole.
 function canPool(job) {
-  if (typeof job.externalData === 'function') return false;
+  if (typeof job.externalData === 'function' && !job.externalData.picked) return false;
   if (isNode) return !isBlob(job.source);
   return typeof Worker === 'function';
 }
@@ -91,6 +126,7 @@ function forWorkers(data) {
 }
 
 function externalForWorkers(externalData) {
+  if (typeof externalData === 'function') return { picked: externalData.picked }; // pool-worker.js makes the function again
   if (!externalData || typeof externalData !== 'object') return externalData;
   return Object.fromEntries(Object.entries(externalData).map(([k, v]) => [k, forWorkers(v)]));
 }
@@ -99,14 +135,16 @@ function externalForWorkers(externalData) {
 async function startWorker(onMessage, onFailure) {
   if (isNode) {
     const { Worker } = await nodeImport('worker_threads');
-    const w = new Worker(new URL('./pool-worker.js', import.meta.url));
+    const w = new Worker(new URL('./pool-worker.js', import.meta.url), { workerData: POOL_WORKER_NAME });
     w.on('message', onMessage);
     w.on('error', (e) => onFailure(e && e.message));
     w.on('exit', (code) => onFailure(`a worker exited (status ${code})`));
     return { post: (m, transfer) => w.postMessage(m, transfer), terminate: () => w.terminate() };
   }
-  // One literal expression, so that bundlers (Vite, webpack 5) bundle the worker script.
-  const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module', name: 'quantlens-pool' });
+  const w = givenWorker
+    ? new Worker(givenWorker.url, { type: givenWorker.type, name: POOL_WORKER_NAME })
+    : // One literal expression, so that bundlers (Vite, webpack 5) bundle the worker script.
+      new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module', name: POOL_WORKER_NAME });
   w.onmessage = (event) => onMessage(event.data);
   w.onerror = (event) => {
     if (event && event.preventDefault) event.preventDefault();
@@ -206,7 +244,9 @@ export function analyzeInPool(job, count, described) {
         bytesDone += chosen ? chosen.bytes : 0;
         if (job.onLayer) job.onLayer(m.layer, described);
         if (onProgress) {
-          const done = total - (remaining + queue.length);
+          // The layers finished, the ones not chosen counted as done (as the thread counts
+          // by position); `remaining` holds the queued ones too.
+          const done = total - remaining;
           onProgress({
             phase: 'analyze',
             done,

@@ -3,7 +3,8 @@
 // into a classic one) and talk to it through createWorkerClient() (worker-client.js),
 // or directly with these messages:
 //
-// In:  {cmd: 'configure', wasmBinary?, wasmUrl?}   where the .wasm comes from (configureCore)
+// In:  {cmd: 'configure', wasmBinary?, wasmUrl?, pool?}   where the .wasm comes from (configureCore),
+//                                               and pool workers (configurePool; default: this script)
 //      {id, cmd: 'analyze' | 'equalize' | 'compressibility' | 'compress', files, options}
 //      {id, cmd: 'compare', files, other, options}
 //      {id, cmd: 'abort'}                           stops job `id` between slices or layers
@@ -28,7 +29,10 @@ import { compress, compressibility } from './compress.js';
 import { configureCore } from './core.js';
 import { equalize } from './equalize.js';
 import { QuantLensError } from './errors.js';
-import { findExternal, pickedEntries } from './picked.js';
+import { configurePool, POOL_WORKER_NAME } from './pool.js';
+// The pool workers' role, served when this script is started under the pool's name.
+import './pool-worker.js';
+import { pickedEntries, pickedExternalData, pickedExternalDataSync } from './picked.js';
 
 // A picked entry {file, path} (a file of a folder picked or dropped) or a bare source.
 const isEntry = (f) => f && typeof f === 'object' && f.file && typeof f.path === 'string';
@@ -43,34 +47,8 @@ function sourceOption(files, externalData, { sync = false } = {}) {
   const model = entries.find((e) => /\.onnx$/i.test(e.path)) || entries[0];
   if (externalData && typeof externalData === 'object') return { model: model.file, externalData };
   if (entries.length < 2) return { model: model.file, externalData: undefined };
-  if (sync) {
-    return {
-      model: model.file,
-      externalData: (location, offset, length) => {
-        const file = findExternal(entries, model, location).file;
-        if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) {
-          const bytes =
-            file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-          return bytes.subarray(offset, offset + length);
-        }
-        return new Uint8Array(new FileReaderSync().readAsArrayBuffer(file.slice(offset, offset + length)));
-      },
-    };
-  }
-  return {
-    model: model.file,
-    externalData: async (location, offset, length) => {
-      const file = findExternal(entries, model, location).file; // or MISSING/UNSAFE_EXTERNAL_DATA, saying what to pick
-      if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) {
-        const bytes =
-          file instanceof ArrayBuffer ? new Uint8Array(file) : new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-        return bytes.subarray(offset, offset + length);
-      }
-      // the range as a Blob: read into the heap through one reused buffer (source.js), not
-      // into a fresh ArrayBuffer per piece
-      return file.slice(offset, offset + length);
-    },
-  };
+  const read = sync ? pickedExternalDataSync : pickedExternalData;
+  return { model: model.file, externalData: read(entries, model) };
 }
 
 async function run(cmd, data, options) {
@@ -133,6 +111,7 @@ export function serve(scope = self) {
     const data = event.data || {};
     if (data.cmd === 'configure') {
       configureCore({ wasmBinary: data.wasmBinary, wasmUrl: data.wasmUrl });
+      if (data.pool) configurePool(data.pool);
       return;
     }
     if (data.cmd === 'abort') {
@@ -145,5 +124,28 @@ export function serve(scope = self) {
   };
 }
 
-// Started as a worker: serve at once. Imported anywhere else (a page, Node): do nothing.
-if (typeof WorkerGlobalScope !== 'undefined' && typeof self !== 'undefined' && self instanceof WorkerGlobalScope) serve(self);
+// Whether this worker runs as a classic script (importScripts with no argument does
+// nothing there; module workers have no importScripts to call).
+function isClassicWorker() {
+  try {
+    importScripts();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Started as a worker: serve at once, and start the pools of workers that analyze,
+// compare and compressibility use from this same script (it bundles pool-worker.js, which
+// serves under the pool's name): so the pool works wherever this worker does, bundled
+// as a classic script, or from a blob: URL, where pool-worker.js beside it cannot be found.
+// Imported anywhere else (a page, Node): do nothing.
+if (
+  typeof WorkerGlobalScope !== 'undefined' &&
+  typeof self !== 'undefined' &&
+  self instanceof WorkerGlobalScope &&
+  self.name !== POOL_WORKER_NAME
+) {
+  configurePool({ workerUrl: self.location.href, type: isClassicWorker() ? 'classic' : 'module' });
+  serve(self);
+}
