@@ -190,8 +190,8 @@ class Session {
   val takePart() {
     if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
     auto p = streaming_->takePart();
+    if (!p.ok()) return errorValue(p.error());  // too early: the part goes on
     streaming_.reset();
-    if (!p.ok()) return errorValue(p.error());
     part_ = std::move(p.value());
     return partValue(part_);
   }
