@@ -129,7 +129,8 @@ class Session {
   val split(size_t i, double parts) const {
     if (i >= layers().size()) return errorValue(noLayer(i));
     if (!(parts >= 1 && parts <= kMaxParts) || std::floor(parts) != parts)
-      return errorValue(makeError(ErrorCode::InvalidArgument, "parts must be a whole number from 1 to " + std::to_string(kMaxParts)));
+      return errorValue(
+          makeError(ErrorCode::InvalidArgument, "parts must be a whole number from 1 to " + std::to_string(kMaxParts)));
     auto cuts = analysis::LayerAnalyzer::splitLayer(layers()[i], static_cast<uint64_t>(parts));
     if (!cuts.ok()) return errorValue(cuts.error());
     val out = val::array();

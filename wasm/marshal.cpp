@@ -300,10 +300,11 @@ bool isObject(const val& v) { return v.typeOf().as<std::string>() == "object" &&
 template <class T>
 Error typedArray(const val& part, const char* key, const char* type, uint64_t maxLength, std::vector<T>* out) {
   const val v = part[key];
-  if (!v.instanceof(val::global(type))) return badPart(std::string(key) + " is not a " + type);
+  if (!v.instanceof (val::global(type))) return badPart(std::string(key) + " is not a " + type);
   const double n = v["length"].as<double>();
   if (n > static_cast<double>(maxLength))
-    return badPart(std::string(key) + " has " + std::to_string(static_cast<uint64_t>(n)) + " values, more than this layer's parts hold");
+    return badPart(std::string(key) + " has " + std::to_string(static_cast<uint64_t>(n)) +
+                   " values, more than this layer's parts hold");
   out->resize(static_cast<size_t>(n));
   val(emscripten::typed_memory_view(out->size(), out->data())).call<void>("set", v);
   return Error{};
@@ -322,7 +323,7 @@ val extremesValue(const stats::PassExtremes& x) {
 }
 
 Result<stats::PassExtremes> extremesFrom(const val& v) {
-  if (!v.instanceof(val::global("Float64Array")) || v["length"].as<double>() != 5)
+  if (!v.instanceof (val::global("Float64Array")) || v["length"].as<double>() != 5)
     return badPart("extremes are a Float64Array [firstChannel, endChannel, min, max, nonFinite]");
   stats::PassExtremes x;
   if (!wholeNumber(v[0], &x.firstChannel) || !wholeNumber(v[1], &x.endChannel) || !wholeNumber(v[4], &x.nonFinite))
@@ -373,11 +374,12 @@ Result<analysis::LayerAnalysisPart> partFrom(const val& v, uint64_t maxLength) {
   if (!v["tensorMin"].isNumber() || !v["tensorMax"].isNumber() || !float32Number(v["tensorMin"].as<double>(), &s.tensorMin) ||
       !float32Number(v["tensorMax"].as<double>(), &s.tensorMax))
     return badPart("tensorMin and tensorMax are not float32 values");
-  for (Error e : {typedArray(v, "min", "Float32Array", maxLength, &s.min), typedArray(v, "max", "Float32Array", maxLength, &s.max),
-                  typedArray(v, "sum", "Float64Array", maxLength, &s.sum), typedArray(v, "acc", "Float64Array", maxLength, &s.acc),
-                  typedArray(v, "blockNoise", "Float64Array", maxLength, &s.blockNoise),
-                  typedArray(v, "histogram", "Uint32Array", maxLength, &s.histogram),
-                  typedArray(v, "inputAbsMax", "Float32Array", maxLength, &p.inputAbsMax)})
+  for (Error e :
+       {typedArray(v, "min", "Float32Array", maxLength, &s.min), typedArray(v, "max", "Float32Array", maxLength, &s.max),
+        typedArray(v, "sum", "Float64Array", maxLength, &s.sum), typedArray(v, "acc", "Float64Array", maxLength, &s.acc),
+        typedArray(v, "blockNoise", "Float64Array", maxLength, &s.blockNoise),
+        typedArray(v, "histogram", "Uint32Array", maxLength, &s.histogram),
+        typedArray(v, "inputAbsMax", "Float32Array", maxLength, &p.inputAbsMax)})
     if (!e.ok()) return e;
   return p;
 }

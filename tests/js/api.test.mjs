@@ -309,9 +309,7 @@ test('the core binding of a layer in parts: merged equals whole; malformed parts
     const copy = (p) => ({
       ...p,
       layout: { ...p.layout },
-      ...Object.fromEntries(
-        ['min', 'max', 'sum', 'acc', 'blockNoise', 'histogram', 'inputAbsMax'].map((k) => [k, p[k].slice()]),
-      ),
+      ...Object.fromEntries(['min', 'max', 'sum', 'acc', 'blockNoise', 'histogram', 'inputAbsMax'].map((k) => [k, p[k].slice()])),
     });
     const parts = cuts.map((cut) => {
       unwrap(session.beginPart(0, 128, 0, cut.firstChannel, cut.endChannel));

@@ -23,14 +23,7 @@
 // In:  {type: 'pair', index}
 // Out: {type: 'pair', index, value}              comparePairAt's pair (its arrays' buffers transferred)
 // Out: {type: 'error', error: {code, message, offset}}   the model cannot be read
-import {
-  analyzeLayerAt,
-  describeSession,
-  finishPart,
-  mergeLayer,
-  openAnalysisSession,
-  startPart,
-} from './analyze.js';
+import { analyzeLayerAt, describeSession, finishPart, mergeLayer, openAnalysisSession, startPart } from './analyze.js';
 import { comparePairAt, openComparison } from './compare.js';
 import { layerCurvesAt } from './compress.js';
 import { configureCore, isCoreError, loadCore, unwrap } from './core.js';
