@@ -53,6 +53,8 @@ export interface Progress {
   side?: 'a' | 'b';
   /** analyze(), compare() and the compression curves in a pool of workers: how many. */
   workers?: number;
+  /** analyze() in a pool: `layer` is computed in this many parts, one per worker. */
+  parts?: number;
   /** analyze(): bytes of the chosen layers' weights read so far (during a layer too), of bytesTotal. */
   bytes?: number;
   bytesTotal?: number;

@@ -110,33 +110,53 @@ class Session {
   // `blockSize`: the extra INT4 block size, 0 for the defaults only (checked by blockSchemes).
   val analyze(size_t i, int bins, double blockSize) {
     if (i >= layers().size()) return errorValue(noLayer(i));
-    stats::Options opt;
-    opt.histogramBins = bins;
-    opt.blockSize = static_cast<uint64_t>(blockSize);
-    return settle(i, analysis::analyzeLayer(layers()[i], {}, opt));
+    return settle(i, analysis::analyzeLayer(layers()[i], {}, options(bins, blockSize)));
   }
 
   // Starts streaming layer i's weight: returns {byteSize, passes, pieceBytes, resident,
-  // bufferBytes} (the plan's pieces and the size the one buffer must have) or an error.
-  // Then feed every piece [offset, offset + pieceBytes) of each pass, endPass, finish.
+  // bufferBytes, firstByte (0)} (the plan's pieces and the size the one buffer must have)
+  // or an error. Then feed every piece [offset, offset + pieceBytes) of each pass, endPass, finish.
   val begin(size_t i, int bins, double blockSize) {
     if (i >= layers().size()) return errorValue(noLayer(i));
     streaming_.reset();
-    stats::Options opt;
-    opt.histogramBins = bins;
-    opt.blockSize = static_cast<uint64_t>(blockSize);
-    auto a = analysis::LayerAnalyzer::create(layers()[i], opt, plan_->weight(i).length);
+    auto a = analysis::LayerAnalyzer::create(layers()[i], options(bins, blockSize), plan_->weight(i).length);
     if (!a.ok()) return settle(i, a.error());
-    streaming_ = std::make_unique<analysis::LayerAnalyzer>(std::move(a.value()));
-    streamingLayer_ = i;
-    const analysis::LayerStream stream = plan_->layer(streaming_->unitBytes(), streaming_->byteSize());
-    val o = val::object();
-    o.set("byteSize", static_cast<double>(streaming_->byteSize()));
-    o.set("passes", streaming_->passes());
-    o.set("pieceBytes", static_cast<double>(stream.pieceBytes));
-    o.set("resident", stream.resident);
-    o.set("bufferBytes", static_cast<double>(stream.bufferBytes));
-    return o;
+    return started(i, std::move(a.value()));
+  }
+
+  // Layer i cut into `parts` parts of its output channels (LayerAnalyzer::splitLayer):
+  // [{firstChannel, endChannel, firstByte, byteSize}], or why it cannot be split.
+  val split(size_t i, double parts) const {
+    if (i >= layers().size()) return errorValue(noLayer(i));
+    if (!(parts >= 1 && parts <= kMaxParts) || std::floor(parts) != parts)
+      return errorValue(
+          makeError(ErrorCode::InvalidArgument, "parts must be a whole number from 1 to " + std::to_string(kMaxParts)));
+    auto cuts = analysis::LayerAnalyzer::splitLayer(layers()[i], static_cast<uint64_t>(parts));
+    if (!cuts.ok()) return errorValue(cuts.error());
+    val out = val::array();
+    for (const analysis::ChannelPart& c : cuts.value()) {
+      val o = val::object();
+      o.set("firstChannel", static_cast<double>(c.firstChannel));
+      o.set("endChannel", static_cast<double>(c.endChannel));
+      o.set("firstByte", static_cast<double>(c.firstByte));
+      o.set("byteSize", static_cast<double>(c.byteSize));
+      out.call<void>("push", o);
+    }
+    return out;
+  }
+  // Starts streaming a part of layer i, output channels [firstChannel, endChannel), as
+  // begin does (the same plan; its pieces are of the part's bytes [firstByte, firstByte +
+  // byteSize), fed at their offsets in the weight). Pass 1, then partExtremes, endPass(1,
+  // the whole layer's extremes), the other passes, takePart.
+  val beginPart(size_t i, int bins, double blockSize, double firstChannel, double endChannel) {
+    if (i >= layers().size()) return errorValue(noLayer(i));
+    streaming_.reset();
+    if (!wholeNumber(firstChannel) || !wholeNumber(endChannel))
+      return errorValue(makeError(ErrorCode::InvalidArgument, "a part's channels must be whole numbers"));
+    auto a = analysis::LayerAnalyzer::createPart(layers()[i], options(bins, blockSize), plan_->weight(i).length,
+                                                 static_cast<uint64_t>(firstChannel), static_cast<uint64_t>(endChannel));
+    if (!a.ok()) return errorValue(a.error());
+    return started(i, std::move(a.value()));
   }
   // Bytes [offset, offset + size) of the weight at ptr. Returns null or an error.
   val feed(int pass, uintptr_t ptr, double size, double offset) {
@@ -150,6 +170,65 @@ class Session {
     if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
     Error e = streaming_->endPass(pass);
     return e.ok() ? val(streaming_->passes()) : errorValue(e);
+  }
+  // A part's pass 1 ends with the whole layer's extremes (combineExtremes' value); the
+  // whole layer's error, when it has one (NaN weights), in every part.
+  val endPass(int pass, val whole) {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    auto x = extremesFrom(whole);
+    if (!x.ok()) return errorValue(x.error());
+    Error e = streaming_->endPass(pass, &x.value());
+    return e.ok() ? val(streaming_->passes()) : errorValue(e);
+  }
+  // The part's pass-1 extremes (extremesValue), once pass 1 is fed and before it ends.
+  val partExtremes() const {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    auto x = streaming_->extremes();
+    return x.ok() ? extremesValue(x.value()) : errorValue(x.error());
+  }
+  // The part's results once its last pass ended (partValue: views valid until the next
+  // call), or an error.
+  val takePart() {
+    if (!streaming_) return errorValue(makeError(ErrorCode::InvalidArgument, "no layer being analysed"));
+    auto p = streaming_->takePart();
+    if (!p.ok()) return errorValue(p.error());  // too early: the part goes on
+    streaming_.reset();
+    part_ = std::move(p.value());
+    return partValue(part_);
+  }
+  // The whole layer's extremes from every part's (an array of partExtremes' values).
+  val combineExtremes(size_t i, val parts) const {
+    if (i >= layers().size()) return errorValue(noLayer(i));
+    if (!val::global("Array").call<bool>("isArray", parts) || parts["length"].as<double>() > kMaxParts)
+      return errorValue(makeError(ErrorCode::InvalidArgument, "the extremes must be an array, one per part"));
+    std::vector<stats::PassExtremes> xs;
+    for (size_t k = 0, n = parts["length"].as<size_t>(); k < n; ++k) {
+      auto x = extremesFrom(parts[k]);
+      if (!x.ok()) return errorValue(x.error());
+      xs.push_back(x.value());
+    }
+    auto w = stats::LayerStatsBuilder::combineExtremes(layers()[i].layout, std::move(xs));
+    return w.ok() ? extremesValue(w.value()) : errorValue(w.error());
+  }
+  // Layer i's analysis from its parts (an array of takePart's values, any order), bit for
+  // bit analyze's: as analyze returns it (its SQNR recorded for the ranking), or an error.
+  val mergeParts(size_t i, int bins, double blockSize, val parts) {
+    if (i >= layers().size()) return errorValue(noLayer(i));
+    const graph::Layer& L = layers()[i];
+    if (!val::global("Array").call<bool>("isArray", parts) || parts["length"].as<double>() > kMaxParts)
+      return errorValue(makeError(ErrorCode::InvalidArgument, "the parts must be an array"));
+    const stats::Options opt = options(bins, blockSize);
+    // No array of a part of this layer is longer than this (its channels' accumulators and
+    // block sums, its histogram, its input channels).
+    const uint64_t longest = L.layout.channelCount() * (stats::kPartAccumulators + stats::blockSizes(opt).size()) +
+                             L.layout.elementCount() + static_cast<uint64_t>(std::max(bins, 0));
+    std::vector<analysis::LayerAnalysisPart> ps;
+    for (size_t k = 0, n = parts["length"].as<size_t>(); k < n; ++k) {
+      auto p = partFrom(parts[k], longest);
+      if (!p.ok()) return errorValue(p.error());
+      ps.push_back(std::move(p.value()));
+    }
+    return settle(i, analysis::LayerAnalyzer::mergeParts(L, opt, std::move(ps)));
   }
   // The streamed layer's analysis (views valid until the next call) or an error.
   val finish() {
@@ -171,6 +250,29 @@ class Session {
                          " bytes; a model file must be under 4 GB (keep its weights in external data files)");
   }
   static Error noLayer(size_t i) { return makeError(ErrorCode::InvalidArgument, "no layer " + std::to_string(i)); }
+  // More parts than any layer is cut into (a pool's workers), and than an array of them crossing.
+  static constexpr double kMaxParts = 1 << 16;
+  static bool wholeNumber(double d) { return d >= 0 && d <= 9007199254740992.0 && std::floor(d) == d; }
+  static stats::Options options(int bins, double blockSize) {
+    stats::Options opt;
+    opt.histogramBins = bins;
+    opt.blockSize = static_cast<uint64_t>(blockSize);
+    return opt;
+  }
+  // A layer (or a part) whose analyzer is made: it streams from now on; its plan for JS.
+  val started(size_t i, analysis::LayerAnalyzer a) {
+    streaming_ = std::make_unique<analysis::LayerAnalyzer>(std::move(a));
+    streamingLayer_ = i;
+    const analysis::LayerStream stream = plan_->layer(streaming_->unitBytes(), streaming_->byteSize());
+    val o = val::object();
+    o.set("byteSize", static_cast<double>(streaming_->byteSize()));
+    o.set("passes", streaming_->passes());
+    o.set("pieceBytes", static_cast<double>(stream.pieceBytes));
+    o.set("resident", stream.resident);
+    o.set("bufferBytes", static_cast<double>(stream.bufferBytes));
+    o.set("firstByte", static_cast<double>(streaming_->firstByte()));
+    return o;
+  }
 
   // Parsed and its layers found as every feature opens a model (compare::openSide).
   Error parse() {
@@ -206,6 +308,7 @@ class Session {
   analysis::LayerAnalysis last_;
   std::vector<double> sqnr_;
   std::unique_ptr<analysis::LayerAnalyzer> streaming_;
+  analysis::LayerAnalysisPart part_;  // the last part taken (its views)
   size_t streamingLayer_ = 0;
 };
 
@@ -249,8 +352,15 @@ EMSCRIPTEN_BINDINGS(quantlens_analysis) {
       .function("analyze", &Session::analyze)
       .function("begin", &Session::begin)
       .function("feed", &Session::feed)
-      .function("endPass", &Session::endPass)
-      .function("finish", &Session::finish);
+      .function("endPass", emscripten::select_overload<val(int)>(&Session::endPass))
+      .function("endPass", emscripten::select_overload<val(int, val)>(&Session::endPass))
+      .function("finish", &Session::finish)
+      .function("split", &Session::split)
+      .function("beginPart", &Session::beginPart)
+      .function("partExtremes", &Session::partExtremes)
+      .function("takePart", &Session::takePart)
+      .function("combineExtremes", &Session::combineExtremes)
+      .function("mergeParts", &Session::mergeParts);
   emscripten::function("openSession", &Session::open);
   emscripten::function("blockSchemes", &blockSchemes);
   emscripten::function("rankByRisk", &rankByRisk);

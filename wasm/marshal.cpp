@@ -2,6 +2,9 @@
 
 #include <emscripten/emscripten.h>
 
+#include <cmath>
+#include <limits>
+
 #include "common/alloc.hpp"
 
 namespace ql::bindings {
@@ -265,6 +268,120 @@ val analysisValue(const analysis::LayerAnalysis& a) {
   o.set("inputChannels", inputChannelsValue(a.inputs));
   o.set("stored", storedValue(a.stored));
   return o;
+}
+
+namespace {
+
+Error badPart(const std::string& what) { return makeError(ErrorCode::InvalidArgument, "a layer part: " + what); }
+
+// A JS number that is a whole number from 0 to 2^53 (every count and index that crosses).
+bool wholeNumber(const val& v, uint64_t* out) {
+  if (!v.isNumber()) return false;
+  const double d = v.as<double>();
+  if (!(d >= 0 && d <= 9007199254740992.0) || std::floor(d) != d) return false;
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+// A JS number that is a float32 value (checked before the cast: out of range it is undefined).
+bool float32Number(double d, float* out) {
+  if (std::isnan(d)) {
+    *out = static_cast<float>(d);
+    return true;
+  }
+  if (std::isfinite(d) && std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) return false;
+  *out = static_cast<float>(d);
+  return static_cast<double>(*out) == d;
+}
+
+bool isObject(const val& v) { return v.typeOf().as<std::string>() == "object" && !v.isNull(); }
+
+// A typed array of `type` (its bytes copied as they are), at most `maxLength` long.
+template <class T>
+Error typedArray(const val& part, const char* key, const char* type, uint64_t maxLength, std::vector<T>* out) {
+  const val v = part[key];
+  if (!v.instanceof (val::global(type))) return badPart(std::string(key) + " is not a " + type);
+  const double n = v["length"].as<double>();
+  if (n > static_cast<double>(maxLength))
+    return badPart(std::string(key) + " has " + std::to_string(static_cast<uint64_t>(n)) +
+                   " values, more than this layer's parts hold");
+  out->resize(static_cast<size_t>(n));
+  val(emscripten::typed_memory_view(out->size(), out->data())).call<void>("set", v);
+  return Error{};
+}
+
+Error number(const val& obj, const char* key, uint64_t* out) {
+  return wholeNumber(obj[key], out) ? Error{} : badPart(std::string(key) + " is not a whole number");
+}
+
+}  // namespace
+
+val extremesValue(const stats::PassExtremes& x) {
+  const double a[5] = {static_cast<double>(x.firstChannel), static_cast<double>(x.endChannel), x.min, x.max,
+                       static_cast<double>(x.nonFinite)};
+  return val(emscripten::typed_memory_view(5, a)).call<val>("slice");
+}
+
+Result<stats::PassExtremes> extremesFrom(const val& v) {
+  if (!v.instanceof (val::global("Float64Array")) || v["length"].as<double>() != 5)
+    return badPart("extremes are a Float64Array [firstChannel, endChannel, min, max, nonFinite]");
+  stats::PassExtremes x;
+  if (!wholeNumber(v[0], &x.firstChannel) || !wholeNumber(v[1], &x.endChannel) || !wholeNumber(v[4], &x.nonFinite))
+    return badPart("the extremes' channels and count are not whole numbers");
+  if (!float32Number(v[2].as<double>(), &x.min) || !float32Number(v[3].as<double>(), &x.max))
+    return badPart("the extremes' min and max are not float32 values");
+  return x;
+}
+
+val partValue(const analysis::LayerAnalysisPart& p) {
+  const stats::LayerStatsPart& s = p.stats;
+  val o = val::object();
+  o.set("firstChannel", static_cast<double>(s.firstChannel));
+  o.set("endChannel", static_cast<double>(s.endChannel));
+  o.set("tensorMin", s.tensorMin);
+  o.set("tensorMax", s.tensorMax);
+  val layout = val::object();
+  layout.set("outer", static_cast<double>(s.layout.outer));
+  layout.set("rows", static_cast<double>(s.layout.rows));
+  layout.set("channels", static_cast<double>(s.layout.channels));
+  layout.set("inner", static_cast<double>(s.layout.inner));
+  o.set("layout", layout);
+  o.set("histogramBins", s.options.histogramBins);
+  o.set("blockSize", static_cast<double>(s.options.blockSize));
+  o.set("min", view(s.min));
+  o.set("max", view(s.max));
+  o.set("sum", view(s.sum));
+  o.set("acc", view(s.acc));
+  o.set("blockNoise", view(s.blockNoise));
+  o.set("histogram", view(s.histogram));
+  o.set("inputAbsMax", view(p.inputAbsMax));
+  return o;
+}
+
+Result<analysis::LayerAnalysisPart> partFrom(const val& v, uint64_t maxLength) {
+  if (!isObject(v) || !isObject(v["layout"])) return badPart("not an object with a layout");
+  analysis::LayerAnalysisPart p;
+  stats::LayerStatsPart& s = p.stats;
+  uint64_t bins = 0;
+  const val layout = v["layout"];
+  for (Error e : {number(v, "firstChannel", &s.firstChannel), number(v, "endChannel", &s.endChannel),
+                  number(layout, "outer", &s.layout.outer), number(layout, "rows", &s.layout.rows),
+                  number(layout, "channels", &s.layout.channels), number(layout, "inner", &s.layout.inner),
+                  number(v, "histogramBins", &bins), number(v, "blockSize", &s.options.blockSize)})
+    if (!e.ok()) return e;
+  if (bins > static_cast<uint64_t>(std::numeric_limits<int>::max())) return badPart("histogramBins is too large");
+  s.options.histogramBins = static_cast<int>(bins);
+  if (!v["tensorMin"].isNumber() || !v["tensorMax"].isNumber() || !float32Number(v["tensorMin"].as<double>(), &s.tensorMin) ||
+      !float32Number(v["tensorMax"].as<double>(), &s.tensorMax))
+    return badPart("tensorMin and tensorMax are not float32 values");
+  for (Error e :
+       {typedArray(v, "min", "Float32Array", maxLength, &s.min), typedArray(v, "max", "Float32Array", maxLength, &s.max),
+        typedArray(v, "sum", "Float64Array", maxLength, &s.sum), typedArray(v, "acc", "Float64Array", maxLength, &s.acc),
+        typedArray(v, "blockNoise", "Float64Array", maxLength, &s.blockNoise),
+        typedArray(v, "histogram", "Uint32Array", maxLength, &s.histogram),
+        typedArray(v, "inputAbsMax", "Float32Array", maxLength, &p.inputAbsMax)})
+    if (!e.ok()) return e;
+  return p;
 }
 
 }  // namespace ql::bindings

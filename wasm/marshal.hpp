@@ -98,4 +98,22 @@ val inputChannelsValue(const stats::InputChannelStats& s);
 // A layer's analysis: its statistics, `quant` and `inputChannels` (views of `a`).
 val analysisValue(const analysis::LayerAnalysis& a);
 
+// One layer in parts (analysis/analyze.hpp, LayerAnalyzer): what crosses between the
+// workers that compute the parts, exactly (every value keeps its bits).
+// A part's pass-1 extremes: a Float64Array [firstChannel, endChannel, min, max, nonFinite]
+// (a copy; min and max are float32 values, so a double holds them exactly).
+val extremesValue(const stats::PassExtremes& x);
+// Back from JS: InvalidArgument unless it is such an array (whole numbers, float32 extremes).
+Result<stats::PassExtremes> extremesFrom(const val& v);
+// A part's results: {firstChannel, endChannel, tensorMin, tensorMax, layout: {outer, rows,
+// channels, inner}, histogramBins, blockSize, min, max, sum, acc, blockNoise, histogram,
+// inputAbsMax}, the arrays typed (Float32Array, Float64Array, Uint32Array as in the C++
+// struct) and views of `p`.
+val partValue(const analysis::LayerAnalysisPart& p);
+// Back from JS: InvalidArgument for anything malformed (a missing field, an array of
+// another type, or one longer than `maxLength`: none is copied past that bound, so a
+// wrong length is an error, never an allocation the heap cannot hold). The core checks
+// the rest (sizes, channel cover, layout and options: LayerAnalyzer::mergeParts).
+Result<analysis::LayerAnalysisPart> partFrom(const val& v, uint64_t maxLength);
+
 }  // namespace ql::bindings

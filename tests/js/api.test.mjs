@@ -4,8 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { analyze, QuantLensError, toJSON } from '../../web/src/index.js';
-import { loadCore } from '../../web/src/core.js';
+import { copyStats } from '../../web/src/analyze.js';
+import { isCoreError, loadCore, unwrap } from '../../web/src/core.js';
 import { fetchedModelFiles, generatedModelFiles, sharedModelFiles } from './helpers.mjs';
+import { splitModel } from './pb.mjs';
 
 const model = [...fetchedModelFiles(), ...sharedModelFiles()][0];
 const skip = !model && 'no real model available';
@@ -251,4 +253,119 @@ test('blockSize: the core names the block schemes and refuses a bad size before 
     assert.ok(l.channels.sqnr.int4Block3 instanceof Float32Array);
     assert.equal(l.channels.sqnr.int4Block3.length, l.channels.count);
   }
+});
+
+// The binding of "one layer in parts" (wasm/analysis.cpp): a layer computed in parts in one
+// session merges to the whole layer's statistics, and whatever JS hands back malformed (a
+// part's fields, arrays of another type or length, extremes that are not float32) is an
+// error value, never an abort or an exception.
+test('the core binding of a layer in parts: merged equals whole; malformed parts are error values', async () => {
+  const core = await loadCore();
+  const bytes = splitModel();
+  const heap = (n) => core._malloc(n);
+  const reader = (offset, length, ptr) => {
+    core.HEAPU8.set(bytes.subarray(offset, offset + length), ptr);
+    return true;
+  };
+  const session = unwrap(core.openSessionReader(bytes.length, reader, false));
+  const held = unwrap(core.openSession(((p) => (core.HEAPU8.set(bytes, p), p))(heap(bytes.length)), bytes.length, false));
+  const errors = [];
+  try {
+    const where = session.weight(0); // big_conv, streamed
+    assert.equal(where.stream, true);
+    const cuts = unwrap(session.split(0, 2));
+    assert.deepEqual(
+      cuts.map((c) => [c.firstChannel, c.endChannel, c.firstByte, c.byteSize]),
+      [
+        [0, 49, 0, 49 * 576],
+        [49, 97, 49 * 576, 48 * 576],
+      ],
+    );
+    errors.push(session.split(0, 0), session.split(0, 1.5), session.split(1e6, 2), session.beginPart(0, 128, 0, 0, 98));
+    errors.push(session.beginPart(0, 128, 0, -1, 5), session.beginPart(0, 128, 0, 0.5, 5), session.partExtremes());
+    const ptr = heap(where.length);
+    core.HEAPU8.set(bytes.subarray(where.offset, where.offset + where.length), ptr);
+    const feed = (pass, cut) => assert.equal(session.feed(pass, ptr + cut.firstByte, cut.byteSize, cut.firstByte), null);
+    // Pass 1 of each part for its extremes, then each part again to its end.
+    const xs = cuts.map((cut) => {
+      const plan = unwrap(session.beginPart(0, 128, 0, cut.firstChannel, cut.endChannel));
+      assert.deepEqual([plan.firstByte, plan.byteSize], [cut.firstByte, cut.byteSize]);
+      feed(1, cut);
+      const x = session.partExtremes();
+      assert.ok(x instanceof Float64Array && x.length === 5);
+      return x;
+    });
+    errors.push(
+      session.combineExtremes(0, [xs[0]]), // does not cover the channels
+      session.combineExtremes(0, [xs[0], xs[0]]),
+      session.combineExtremes(0, 'x'),
+      session.combineExtremes(0, [xs[0], Float32Array.from(xs[1])]),
+      session.combineExtremes(0, [xs[0], xs[1].subarray(1)]),
+      session.combineExtremes(0, [xs[0], Float64Array.from([49, 97, 0.1, 1, 0])]), // 0.1 is no float32
+      session.combineExtremes(0, [xs[0], Float64Array.from([49, 97, -1, 1e300, 0])]),
+      session.combineExtremes(0, [xs[0], Float64Array.from([49.5, 97, -1, 1, 0])]),
+    );
+    const whole = unwrap(session.combineExtremes(0, [xs[1], xs[0]]));
+    const copy = (p) => ({
+      ...p,
+      layout: { ...p.layout },
+      ...Object.fromEntries(['min', 'max', 'sum', 'acc', 'blockNoise', 'histogram', 'inputAbsMax'].map((k) => [k, p[k].slice()])),
+    });
+    const parts = cuts.map((cut) => {
+      unwrap(session.beginPart(0, 128, 0, cut.firstChannel, cut.endChannel));
+      feed(1, cut);
+      errors.push(
+        session.endPass(1, new Float32Array(5)),
+        session.endPass(1, whole.subarray(1)),
+        session.endPass(1, null),
+        session.endPass(1),
+        session.takePart(),
+      );
+      let passes = unwrap(session.endPass(1, whole));
+      for (let pass = 2; pass <= passes; pass++) {
+        feed(pass, cut);
+        passes = unwrap(session.endPass(pass));
+      }
+      return copy(unwrap(session.takePart()));
+    });
+    const [a, b] = parts;
+    assert.equal(b.min.length, 48);
+    const bad = [
+      [],
+      [a],
+      [a, a],
+      [a, null],
+      [a, 'x'],
+      'x',
+      [a, { ...b, layout: undefined }],
+      [a, { ...b, layout: { ...b.layout, inner: 3 } }],
+      [a, { ...b, firstChannel: -1 }],
+      [a, { ...b, endChannel: '97' }],
+      [a, { ...b, tensorMin: 0.1 }],
+      [a, { ...b, tensorMax: b.tensorMax * 2 }],
+      [a, { ...b, histogramBins: 64 }],
+      [a, { ...b, histogramBins: 2 ** 40 }],
+      [a, { ...b, blockSize: 64 }],
+      [a, { ...b, min: b.min.subarray(1) }],
+      [a, { ...b, sum: Float32Array.from(b.sum) }],
+      [a, { ...b, acc: [...b.acc] }],
+      [a, { ...b, histogram: undefined }],
+      [a, { ...b, blockNoise: new Float64Array(b.blockNoise.length + 1) }],
+      [a, { ...b, inputAbsMax: new Float32Array(1e7) }],
+    ];
+    for (const [k, ps] of bad.entries()) {
+      const e = session.mergeParts(0, 128, 0, ps);
+      assert.ok(isCoreError(e) && e.code === 'INVALID_ARGUMENT', `malformed parts ${k}: ${e.message}`);
+    }
+    // The merge is the whole layer's analysis, every array bit for bit (as a session holding the weight gives it).
+    const merged = copyStats(unwrap(session.mergeParts(0, 128, 0, [b, a])));
+    const wholeLayer = copyStats(unwrap(held.analyze(0, 128, 0)));
+    assert.deepStrictEqual(merged, wholeLayer);
+    core._free(ptr);
+  } finally {
+    session.delete();
+    held.delete();
+  }
+  assert.ok(errors.length >= 20);
+  for (const e of errors) assert.ok(isCoreError(e), JSON.stringify(e));
 });

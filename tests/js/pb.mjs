@@ -51,3 +51,53 @@ export function convModel(weight) {
     }),
   );
 }
+
+// AttributeProto INT: name (1), i (3), type (20) = 2.
+export const intAttr = (name, value) => concat(str(1, name), int(3, value), int(20, 2));
+
+// Normal(0, sigma) float32 values from a fixed seed (mulberry32, Box-Muller).
+export function normals(n, seed, sigma = 0.1) {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = sigma * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return out;
+}
+
+/**
+ * A model whose one large layer a pool of workers computes in parts (pool.js dealPlan):
+ * the Conv 'big_conv' [97, 16, 3, 3] (56 KB, streamed: above the skim's 16 KB), channel 5
+ * scaled x50 and channel 40 of 1e-30 values (its float32 squares underflow: the part holding
+ * it runs a third pass), beside a Gemm (transB) [10, 97] and a Conv [8, 4, 1, 1], both held.
+ * With `nan`: a NaN at channel 80 of big_conv, so that every part reports the layer's error.
+ */
+export function splitModel({ nan = false } = {}) {
+  const inner = 16 * 9;
+  const big = normals(97 * inner, 7);
+  for (let j = 0; j < inner; j++) {
+    big[5 * inner + j] *= 50;
+    big[40 * inner + j] *= 1e-30;
+  }
+  if (nan) big[80 * inner + 3] = NaN;
+  const raw = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  return model(
+    graph({
+      nodes: [
+        node({ inputs: ['x', 'big_w'], outputs: ['h'], name: 'big_conv', op: 'Conv' }),
+        node({ inputs: ['f', 'head_w'], outputs: ['y'], name: 'head', op: 'Gemm', attrs: [intAttr('transB', 1)] }),
+        node({ inputs: ['z', 'small_w'], outputs: ['u'], name: 'small_conv', op: 'Conv' }),
+      ],
+      inits: [
+        tensor({ name: 'big_w', dims: [97, 16, 3, 3], raw: raw(big) }),
+        tensor({ name: 'head_w', dims: [10, 97], raw: raw(normals(970, 11)) }),
+        tensor({ name: 'small_w', dims: [8, 4, 1, 1], raw: raw(normals(32, 13)) }),
+      ],
+    }),
+  );
+}

@@ -1,7 +1,8 @@
 // analyze()'s pool of workers (web/src/pool.js): Node worker_threads and browser Web
 // Workers give the same JSON as one worker, bit for bit; errors, selection, progress and
 // cancel keep working. Each pooled run must say (progress `workers`) that it used workers,
-// so an equality cannot hold because the pool silently fell back to one thread.
+// so an equality cannot hold because the pool silently fell back to one thread, and each
+// layer computed in parts (progress `parts`) that it was, so that a split is never assumed.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,21 +10,28 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { analyze, toJSON } from '../../web/src/index.js';
 import { fetchedModelFiles, generatedModelFiles, root, run, runCli, sharedModelFiles } from './helpers.mjs';
-import { launch, noChromium, serve } from './chromium.mjs';
+import { artifacts, launch, noChromium, serve } from './chromium.mjs';
+import { splitModel } from './pb.mjs';
 
 const models = [...fetchedModelFiles(), ...sharedModelFiles(), ...generatedModelFiles()];
 
+// `parts`: layer name -> the parts it was computed in, for each layer finished in parts;
+// `tasks`: what the pool dealt (a layer whole is one task, a layer in k parts k).
 async function pooled(source, options) {
   let workers = 0;
   const counts = []; // progress 'analyze': [done, total] as reported
+  const parts = {};
   const result = await analyze(source, {
     ...options,
     onProgress: (p) => {
       if (p.workers) workers = p.workers;
-      if (p.phase === 'analyze') counts.push([p.done, p.total]);
+      if (p.phase === 'analyze' && !p.reading) counts.push([p.done, p.total]);
+      if (p.parts && !p.reading) parts[p.layer] = p.parts;
     },
   });
-  return { json: JSON.stringify(toJSON(result)), workers, layers: result.layers.length, counts };
+  const layers = result.layers.length;
+  const tasks = layers + Object.values(parts).reduce((a, k) => a + k - 1, 0);
+  return { json: JSON.stringify(toJSON(result)), workers, layers, parts, tasks, result, counts };
 }
 
 // Progress counts layers done: rising, within 1..total, ending at total (the layers not
@@ -47,13 +55,66 @@ test(
       const one = JSON.stringify(toJSON(await analyze(file, { workers: 1 })));
       for (const n of [2, 3]) {
         const p = await pooled(file, { workers: n });
-        if (p.layers >= 2) assert.equal(p.workers, Math.min(n, p.layers), `${path.basename(file)}: the pool did not run`);
+        if (p.tasks >= 2) assert.equal(p.workers, Math.min(n, p.tasks), `${path.basename(file)}: the pool did not run`);
         assert.ok(p.json === one, `${path.basename(file)}: workers ${n} differ from one worker`);
         if (p.layers) countsRise(p.counts, `${path.basename(file)}, workers ${n}`);
       }
     }
   },
 );
+
+// The split test models (pb.mjs splitModel), written as files: the pool streams the large layer.
+function splitFiles() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-split-'));
+  const files = { dir, plain: path.join(dir, 'split.onnx'), nan: path.join(dir, 'split_nan.onnx') };
+  fs.writeFileSync(files.plain, splitModel());
+  fs.writeFileSync(files.nan, splitModel({ nan: true }));
+  return files;
+}
+
+test('a layer larger than an equal share of the bytes is computed in parts, one per worker, bit for bit', async () => {
+  const files = splitFiles();
+  try {
+    const one = JSON.stringify(toJSON(await analyze(files.plain, { workers: 1 })));
+    for (const n of [2, 3]) {
+      const p = await pooled(files.plain, { workers: n });
+      assert.deepEqual(p.parts, { big_conv: n }, `workers ${n}: big_conv was not split`);
+      assert.equal(p.workers, n);
+      assert.ok(p.json === one, `workers ${n} differ from one worker`);
+    }
+    // Alone, the layer still goes to workers: one layer is as many tasks as parts.
+    const only = JSON.stringify(toJSON(await analyze(files.plain, { workers: 1, layers: /^big_conv$/ })));
+    const p = await pooled(files.plain, { workers: 3, layers: /^big_conv$/ });
+    assert.deepEqual([p.parts, p.workers, p.layers], [{ big_conv: 3 }, 3, 1]);
+    assert.ok(p.json === only, 'big_conv alone: workers 3 differ');
+    // A real case: large_weights' Gemm (6.0 of 17 MB) is split by 3 workers, not by 2 (a share is 8.5 MB).
+    const large = generatedModelFiles().find((f) => f.endsWith('large_weights.onnx'));
+    if (large) {
+      assert.deepEqual((await pooled(large, { workers: 3 })).parts, { big_gemm: 3 });
+      assert.deepEqual((await pooled(large, { workers: 2 })).parts, {});
+    }
+  } finally {
+    fs.rmSync(files.dir, { recursive: true });
+  }
+});
+
+test('a NaN in a layer in parts: every part gives the layer the error one worker gives', async () => {
+  const files = splitFiles();
+  try {
+    const base = await analyze(files.nan, { workers: 1 });
+    const error = base.layers.find((l) => l.name === 'big_conv').error;
+    assert.match(error.message, /1 of 13968 weights are NaN or infinite/);
+    const one = JSON.stringify(toJSON(base));
+    for (const n of [2, 3]) {
+      const p = await pooled(files.nan, { workers: n });
+      assert.deepEqual(p.parts, { big_conv: n });
+      assert.deepEqual(p.result.layers.find((l) => l.name === 'big_conv').error, error);
+      assert.ok(p.json === one, `workers ${n} differ from one worker`);
+    }
+  } finally {
+    fs.rmSync(files.dir, { recursive: true });
+  }
+});
 
 test('bytes in memory, a RegExp and a function selecting layers, with workers', { timeout: 300000 }, async () => {
   const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
@@ -96,23 +157,64 @@ test('a bad workers option is an INVALID_ARGUMENT; a model error is the same wit
 
 // In a process of its own: a Node worker left running would keep that process alive, so
 // the process ending (rather than being killed at the generous limit) shows they all ended.
+// From a module file: a script given with --input-type=module -e passes that flag on to the
+// workers, which then cannot load theirs (the pool falls back to one thread).
+async function runModule(script) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-pool-run-'));
+  const file = path.join(dir, 'run.mjs');
+  fs.writeFileSync(file, script);
+  try {
+    return await run(process.execPath, [file], { timeout: 120000 });
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+}
+
 test('cancel: an abort during a pooled analysis rejects ABORTED and ends the workers', { timeout: 180000 }, async () => {
   const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
   const script = `
 import { analyze } from ${JSON.stringify(path.join(root, 'web/src/index.js'))};
 const controller = new AbortController();
 let analysed = 0;
+let workers = 0;
 let code = 'none';
 try {
   await analyze(${JSON.stringify(file)}, { workers: 2, signal: controller.signal, onProgress: (p) => {
+    workers = p.workers || workers;
     if (p.phase === 'analyze' && ++analysed === 2) controller.abort();
   } });
 } catch (e) { code = e.code; }
-console.log(JSON.stringify({ code, analysed }));
+console.log(JSON.stringify({ code, analysed, workers }));
 `;
-  const r = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 120000 });
+  const r = await runModule(script);
   assert.equal(r.code, 0, `the process did not end by itself (workers left running?): ${r.stderr}`);
-  assert.deepEqual(JSON.parse(r.stdout), { code: 'ABORTED', analysed: 2 }); // no layer reported after the abort
+  assert.deepEqual(JSON.parse(r.stdout), { code: 'ABORTED', analysed: 2, workers: 2 }); // no layer reported after the abort
+});
+
+// The abort lands while the parts run their pass 2 (the progress event of their barrier).
+test('cancel in the middle of a layer in parts rejects ABORTED and ends the workers', { timeout: 180000 }, async () => {
+  const files = splitFiles();
+  const script = `
+import { analyze } from ${JSON.stringify(path.join(root, 'web/src/index.js'))};
+const controller = new AbortController();
+let after = 0;
+let code = 'none';
+let parts = 0;
+try {
+  await analyze(${JSON.stringify(files.plain)}, { workers: 2, signal: controller.signal, onProgress: (p) => {
+    if (controller.signal.aborted) after++;
+    else if (p.reading && p.parts) { parts = p.parts; controller.abort(); }
+  } });
+} catch (e) { code = e.code; }
+console.log(JSON.stringify({ code, parts, after }));
+`;
+  try {
+    const r = await runModule(script);
+    assert.equal(r.code, 0, `the process did not end by itself (workers left running?): ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout), { code: 'ABORTED', parts: 2, after: 0 });
+  } finally {
+    fs.rmSync(files.dir, { recursive: true });
+  }
 });
 
 test('the CLI: --workers 2 writes the JSON of --workers 1; --workers 0 is a usage error', { timeout: 120000 }, async () => {
@@ -171,6 +273,55 @@ test(
     } finally {
       if (browser) await browser.close();
       server.close();
+    }
+  },
+);
+
+test(
+  'in a page: a layer in parts, from a Blob with workers 2, equals workers 1',
+  { skip: noChromium, timeout: 120000 },
+  async () => {
+    fs.mkdirSync(artifacts, { recursive: true });
+    const file = path.join(artifacts, 'pool-split.onnx');
+    fs.writeFileSync(file, splitModel());
+    const server = await serve(root);
+    let browser;
+    try {
+      browser = await launch();
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      const base = `http://127.0.0.1:${server.address().port}`;
+      await page.goto(`${base}/tests/js/fixtures/blank.html`);
+      const out = await page.evaluate(
+        async (url) => {
+          const { analyze, toJSON } = await import('/web/src/index.js');
+          const blob = await (await fetch(url)).blob();
+          const run = async (source, workers) => {
+            let seen = 0;
+            let parts = 0;
+            const r = await analyze(source, {
+              workers,
+              onProgress: (p) => {
+                seen = p.workers || seen;
+                if (p.parts && !p.reading) parts = p.parts;
+              },
+            });
+            return { json: JSON.stringify(toJSON(r)), seen, parts };
+          };
+          const one = await run(new Uint8Array(await blob.arrayBuffer()), 1);
+          const two = await run(blob, 2);
+          return { equal: two.json === one.json, seen: two.seen, parts: two.parts };
+        },
+        `${base}/${path.relative(root, file)}`,
+      );
+      assert.deepEqual([out.seen, out.parts], [2, 2], 'the layer was not split in the page');
+      assert.ok(out.equal, 'workers 2 differ from workers 1');
+      assert.deepEqual(errors, []);
+    } finally {
+      if (browser) await browser.close();
+      server.close();
+      fs.rmSync(file);
     }
   },
 );

@@ -282,8 +282,8 @@ function layerInfo(session, i) {
   return layer;
 }
 
-// The model, every layer's description with the bytes of its weight (to deal the layers
-// out by size), and the weight nodes skipped.
+// The model, every layer's description with the bytes of its weight and the most parts it
+// can be cut into (to deal the layers out by size), and the weight nodes skipped.
 export function describeSession(session, name) {
   const count = session.layerCount();
   const all = [];
@@ -292,14 +292,16 @@ export function describeSession(session, name) {
     const where = session.weight(i);
     const elements = info.shape ? info.shape.reduce((a, b) => a * b, 1) : 0;
     const bytes = !isCoreError(where) && where.stream && where.length != null ? where.length : elements * 4;
-    all.push({ info, bytes });
+    all.push({ info, bytes, maxParts: maxParts(session, i) });
   }
   return { model: { name, ...session.model() }, count, all, skipped: session.skipped(), graph: session.graph() };
 }
 
-// The layers `select` keeps: [{index, name, bytes}], in layer order.
+// The layers `select` keeps: [{index, name, bytes, maxParts}], in layer order.
 export function chooseLayers(described, select) {
-  return described.all.filter((l) => select(l.info)).map((l) => ({ index: l.info.index, name: l.info.name, bytes: l.bytes }));
+  return described.all
+    .filter((l) => select(l.info))
+    .map((l) => ({ index: l.info.index, name: l.info.name, bytes: l.bytes, maxParts: l.maxParts }));
 }
 
 // Layer i whole: its description and statistics, or `error` when this one layer cannot be
@@ -307,76 +309,168 @@ export function chooseLayers(described, select) {
 // throws. `ctx`: {src, external, histogramBins, blockSize, signal, scratch: {ptr, size}}
 // (one heap buffer reused for every streamed weight; the caller frees it).
 export async function analyzeLayerAt(core, session, i, ctx) {
-  const { src, external, histogramBins, blockSize, signal } = ctx;
+  const { src, histogramBins, blockSize } = ctx;
   const layer = layerInfo(session, i);
   const where = unwrap(session.weight(i), src.name);
   let r;
   if (!where.stream) {
     r = session.analyze(i, histogramBins, blockSize);
   } else {
-    // Stream the weight through one reused heap buffer, piece by piece, pass by pass,
-    // as the plan says.
-    const read = where.external
-      ? (off, len, ptr) => external.readInto(where, where.offset + off, len, ptr)
-      : (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
     const plan = session.begin(i, histogramBins, blockSize);
-    if (isCoreError(plan)) {
-      r = plan;
-    } else {
-      // One heap buffer for every streamed weight, as large as the plan says (fresh
-      // memory is costly to touch; reused memory is not).
-      if (ctx.scratch.size < plan.bufferBytes || !ctx.scratch.ptr) {
-        if (ctx.scratch.ptr) core._free(ctx.scratch.ptr);
-        ctx.scratch = { ptr: 0, size: 0 };
-        ctx.scratch = { ptr: heapAlloc(core, plan.bufferBytes), size: plan.bufferBytes };
-      }
-      const scratch = ctx.scratch;
-      // A resident weight is read once and every pass runs over it.
-      const { byteSize, pieceBytes, resident } = plan;
-      let e = null;
-      // How far through this layer's reads (0..1), for ctx.onPiece: the one read of a
-      // resident weight, else the pieces of every pass.
-      let fraction = 0;
-      const reached = (f) => {
-        fraction = Math.max(fraction, Math.min(1, f));
-        if (ctx.onPiece) ctx.onPiece(fraction);
-      };
-      if (resident) {
-        await read(0, byteSize, scratch.ptr);
-        reached(1);
-      }
-      for (let pass = 1, passes = plan.passes; !e && pass <= passes; pass++) {
-        for (let off = 0; !e && off < byteSize; off += pieceBytes) {
-          checkAbort(signal);
-          if (signal && now() - ctx.lastYield > 30) {
-            // lets an abort land even inside one huge weight
-            await yieldToEventLoop();
-            ctx.lastYield = now();
-            checkAbort(signal);
-          }
-          const len = Math.min(pieceBytes, byteSize - off);
-          if (!resident) {
-            await read(off, len, scratch.ptr);
-            reached((pass - 1 + (off + len) / byteSize) / passes);
-          }
-          e = session.feed(pass, resident ? scratch.ptr + off : scratch.ptr, len, off);
-        }
-        if (!e) {
-          const p = session.endPass(pass);
-          if (isCoreError(p)) e = p;
-          else passes = p;
-        }
-      }
-      r = e || session.finish();
-    }
+    r = isCoreError(plan) ? plan : (await runPasses(await openStream(core, session, where, plan, ctx), 1)) || session.finish();
   }
+  return settleLayer(layer, r, src.name);
+}
+
+// `layer` (layerInfo's, taken before the analysis: the core's views must be copied before
+// it allocates again) with its statistics `r`, or with `error` when the core refused this
+// one layer; a failure that makes the model unreadable throws.
+function settleLayer(layer, r, name) {
   if (isCoreError(r)) {
-    if (FATAL.has(r.code)) unwrap(r, src.name);
+    if (FATAL.has(r.code)) unwrap(r, name);
     layer.error = { code: r.code, message: r.message };
   } else {
     Object.assign(layer, copyStats(r));
   }
   return layer;
+}
+
+// A streamed weight, or a part of it, being fed: the plan begin or beginPart made (bytes
+// [firstByte, firstByte + byteSize) of the weight, in pieces of pieceBytes, `resident`:
+// read once and every pass run over the copy), its reads (offsets in the weight) and the
+// one heap buffer every piece passes through.
+async function openStream(core, session, where, plan, ctx) {
+  const { src, external } = ctx;
+  const read = where.external
+    ? (off, len, ptr) => external.readInto(where, where.offset + off, len, ptr)
+    : (off, len, ptr) => src.readInto(where.offset + off, len, ptr);
+  // One heap buffer for every streamed weight, as large as the plan says (fresh memory is
+  // costly to touch; reused memory is not).
+  if (ctx.scratch.size < plan.bufferBytes || !ctx.scratch.ptr) {
+    if (ctx.scratch.ptr) core._free(ctx.scratch.ptr);
+    ctx.scratch = { ptr: 0, size: 0 };
+    ctx.scratch = { ptr: heapAlloc(core, plan.bufferBytes), size: plan.bufferBytes };
+  }
+  // `fraction`: how far through these reads (0..1), for ctx.onPiece: the one read of a
+  // resident weight, else the pieces of every pass.
+  const s = { session, plan, read, ptr: ctx.scratch.ptr, passes: plan.passes, fraction: 0, ctx };
+  if (plan.resident) {
+    await read(plan.firstByte, plan.byteSize, s.ptr);
+    reached(s, 1);
+  }
+  return s;
+}
+
+function reached(s, f) {
+  s.fraction = Math.max(s.fraction, Math.min(1, f));
+  if (s.ctx.onPiece) s.ctx.onPiece(s.fraction);
+}
+
+// Feeds every piece of pass `pass`: null, or the core's error.
+async function feedPass(s, pass) {
+  const { firstByte, byteSize, pieceBytes, resident } = s.plan;
+  const { signal } = s.ctx;
+  for (let off = 0; off < byteSize; off += pieceBytes) {
+    checkAbort(signal);
+    if (signal && now() - s.ctx.lastYield > 30) {
+      // lets an abort land even inside one huge weight
+      await yieldToEventLoop();
+      s.ctx.lastYield = now();
+      checkAbort(signal);
+    }
+    const len = Math.min(pieceBytes, byteSize - off);
+    if (!resident) {
+      await s.read(firstByte + off, len, s.ptr);
+      reached(s, (pass - 1 + (off + len) / byteSize) / s.passes);
+    }
+    const e = s.session.feed(pass, resident ? s.ptr + off : s.ptr, len, firstByte + off);
+    if (e) return e;
+  }
+  return null;
+}
+
+// Ends pass `pass` (`whole`: a part's pass 1 ends with the whole layer's extremes): null,
+// or the core's error. The core may add a pass (3) then.
+function endPass(s, pass, whole) {
+  const p = whole ? s.session.endPass(pass, whole) : s.session.endPass(pass);
+  if (isCoreError(p)) return p;
+  s.passes = p;
+  return null;
+}
+
+// Passes `from` to the last, each fed then ended: null, or the core's error.
+async function runPasses(s, from) {
+  for (let pass = from; pass <= s.passes; pass++) {
+    const e = (await feedPass(s, pass)) || endPass(s, pass);
+    if (e) return e;
+  }
+  return null;
+}
+
+// ---- one layer in parts (a pool's workers: pool.js) ---------------------------------
+// A layer too large for one worker (VGG-16's fc6) is computed in parts of its output
+// channels, each by another worker, and merged bit for bit (the core's "one layer in
+// parts", src/analysis/analyze.hpp): pass 1 of every part (startPart), then, once every
+// part's extremes are in, the rest of each (finishPart), then the merge (mergeLayer).
+
+// The most parts layer i can be cut into for a pool: its output channels when the core
+// can split it and its weight is streamed (a weight the session holds is small: below the
+// size the skim leaves in the file), else 1.
+export function maxParts(session, i) {
+  const where = session.weight(i);
+  if (isCoreError(where) || !where.stream) return 1;
+  const one = session.split(i, 1);
+  return isCoreError(one) ? 1 : one[0].endChannel - one[0].firstChannel;
+}
+
+// Part `part` of layer i cut into `parts`: pass 1 over its bytes. Resolves to {stream,
+// extremes} (partExtremes': a Float64Array) or to the core's error for this layer; a
+// failure that makes the model unreadable throws.
+export async function startPart(core, session, i, part, parts, ctx) {
+  const { src, histogramBins, blockSize } = ctx;
+  const where = unwrap(session.weight(i), src.name);
+  if (!where.stream)
+    throw new QuantLensError('INTERNAL', `layer ${i} is held whole by the session: only a streamed weight is split`);
+  const cuts = session.split(i, parts);
+  if (isCoreError(cuts)) return fatalOr(cuts, src.name);
+  const cut = cuts[part];
+  if (!cut) throw new QuantLensError('INTERNAL', `layer ${i} has no part ${part} of ${parts}`);
+  const plan = session.beginPart(i, histogramBins, blockSize, cut.firstChannel, cut.endChannel);
+  if (isCoreError(plan)) return fatalOr(plan, src.name);
+  const stream = await openStream(core, session, where, plan, ctx);
+  const e = await feedPass(stream, 1);
+  if (e) return fatalOr(e, src.name);
+  const extremes = session.partExtremes();
+  return isCoreError(extremes) ? fatalOr(extremes, src.name) : { stream, extremes };
+}
+
+// The rest of a started part, given every part's extremes (`all`, any order): its results
+// (takePart's, copied out of the heap) or the core's error (the whole layer's, when its
+// weights hold a NaN: every part then gives it).
+export async function finishPart(session, i, stream, all, name) {
+  const whole = session.combineExtremes(i, all);
+  if (isCoreError(whole)) return fatalOr(whole, name);
+  const e = endPass(stream, 1, whole) || (await runPasses(stream, 2));
+  if (e) return fatalOr(e, name);
+  const p = session.takePart();
+  if (isCoreError(p)) return fatalOr(p, name);
+  const keys = ['min', 'max', 'sum', 'acc', 'blockNoise', 'histogram', 'inputAbsMax'];
+  const copies = copyViews(keys.map((k) => p[k]));
+  return { ...p, layout: { ...p.layout }, ...Object.fromEntries(keys.map((k, j) => [k, copies[j]])) };
+}
+
+// Layer i from its parts' results in part order (finishPart's values): as analyzeLayerAt
+// gives it, bit for bit; the first part's error (in channel order) when any failed.
+export function mergeLayer(session, i, results, ctx) {
+  const layer = layerInfo(session, i);
+  const failed = results.find(isCoreError);
+  return settleLayer(layer, failed || session.mergeParts(i, ctx.histogramBins, ctx.blockSize, results), ctx.src.name);
+}
+
+// A core error that makes the model unreadable throws; any other is returned.
+function fatalOr(e, name) {
+  if (FATAL.has(e.code)) unwrap(e, name);
+  return e;
 }
 
 // The chosen layers, one after the other, in this thread. Progress: after each layer, and

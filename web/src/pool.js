@@ -2,7 +2,9 @@
 // each with its own WebAssembly core, each opening the model itself and reading its own
 // byte ranges (Node: its own file descriptor; browsers: slices of the File/Blob, which
 // cross to a worker without being copied). The layers are dealt out largest first, one at
-// a time to whichever worker is free; the results are put back in layer order and the
+// a time to whichever worker is free, except that a layer larger than an equal share of the
+// bytes is cut into parts of its output channels, one per worker, merged bit for bit (the
+// core's "one layer in parts": dealPlan); the results are put back in layer order and the
 // ranking and summary computed once, so the result is the one of one worker, bit for bit.
 // No SharedArrayBuffer is needed: bytes given in memory go to the workers in one
 // SharedArrayBuffer where the platform has it (Node; a page served cross-origin
@@ -80,15 +82,40 @@ function canPool(job) {
   return typeof Worker === 'function';
 }
 
-/** How many workers for these chosen layers ([{bytes}]): 1 means the calling thread. */
+/** How many workers for these chosen layers ([{bytes, maxParts}]): 1 means the calling thread. */
 export async function poolSize(job, chosen, requested) {
   if (!canPool(job)) return 1;
+  // As many as there are tasks when the most workers allowed deal them (a layer in parts
+  // is a task per part: VGG-16 is worth two workers for its fc6 alone).
+  const most = requested ?? Math.min(await cores(), MAX_AUTO);
   return sizeFor(
-    chosen.length,
+    dealPlan(chosen, most).reduce((a, t) => a + t.parts, 0),
     chosen.reduce((a, l) => a + l.bytes, 0),
     requested,
     AUTO_MIN_BYTES,
   );
+}
+
+/**
+ * How `count` workers take the chosen layers ([{index, bytes, maxParts}]): [{index, bytes,
+ * parts}], largest first (ties in layer order). A layer is dealt whole (parts 1), unless it
+ * is larger than an equal share of all the bytes and the core can split it (maxParts > 1):
+ * then its parts, one per worker (at most one per output channel), run side by side. Dealt
+ * whole, such a layer is the pool's critical path (VGG-16's fc6: 411 of 553 MB).
+ */
+export function dealPlan(chosen, count) {
+  const bytes = chosen.reduce((a, l) => a + l.bytes, 0);
+  const parts = (l) => (count > 1 && l.bytes * count > bytes ? Math.min(count, l.maxParts || 1) : 1);
+  return [...chosen]
+    .sort((a, b) => b.bytes - a.bytes || a.index - b.index)
+    .map((l) => ({ index: l.index, bytes: l.bytes, parts: parts(l) }));
+}
+
+// The buffers behind a value's typed arrays (to transfer them).
+function buffersOf(value, out = new Set()) {
+  if (ArrayBuffer.isView(value)) out.add(value.buffer);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) buffersOf(v, out);
+  return out;
 }
 
 // The pool's size for `tasks` tasks reading `bytes` in all, once workers can take the job:
@@ -175,13 +202,19 @@ export function analyzeInPool(job, count, described) {
     let settled = false;
     let anyReady = false;
     let failedToStart = 0;
-    let queue = null; // chosen layers not yet dealt out, largest first
+    let queue = null; // dealPlan's layers not yet dealt out, largest first
     let results = null; // index -> layer
     let remaining = 0;
     let total = 0;
     let bytesDone = 0;
     let bytesTotal = 0;
+    let bytesReading = 0; // of layers in parts whose pass 1 is read, not yet finished
+    const readingOf = new Map(); // index -> its share of bytesReading
     const idle = [];
+    // index -> a layer being computed in parts: {parts, workers (part j's), extremes, values,
+    // arrived}. Every part waits at one barrier (all their extremes) before its pass 2.
+    const splits = new Map();
+    const partsOf = new Map(); // index -> how many parts a layer was computed in (for progress)
 
     function finish(how, value) {
       if (settled) return;
@@ -194,23 +227,112 @@ export function analyzeInPool(job, count, described) {
     function onAbort() {
       finish('reject', new QuantLensError('ABORTED', 'cancelled'));
     }
-    function deal(w) {
-      if (!queue.length) {
-        if (!remaining) finish('resolve', { described, layers: described.chosen.map((l) => results.get(l.index)) });
-        return;
+    // Deals the next layers to the idle workers. A layer in parts takes `parts` workers at
+    // once: each part waits at the barrier for the others, so all must be running. Until that
+    // many are idle, the idle ones wait too; the busy ones finish without waiting on anything
+    // (a whole layer, or the parts of one layer dealt together), so that many will be.
+    function dispatch() {
+      while (queue.length && idle.length) {
+        const next = queue[0];
+        const parts = Math.min(next.parts, workers.length - failedToStart);
+        if (idle.length < parts) break;
+        queue.shift();
+        if (parts <= 1) {
+          idle.shift().handle.post({ type: 'layer', index: next.index });
+          continue;
+        }
+        const split = { parts, workers: idle.splice(0, parts), extremes: [], values: [], arrived: 0 };
+        splits.set(next.index, split);
+        partsOf.set(next.index, parts);
+        split.workers.forEach((w, part) => w.handle.post({ type: 'part', index: next.index, part, parts }));
       }
-      const next = queue.shift();
-      w.busy = true;
-      w.handle.post({ type: 'layer', index: next.index });
+      if (!queue.length && !remaining)
+        finish('resolve', { described, layers: described.chosen.map((l) => results.get(l.index)) });
+    }
+    function free(w) {
+      if (settled) return; // an abort in onProgress
+      idle.push(w);
+      dispatch();
     }
     function begin(chosen) {
-      queue = [...chosen].sort((a, b) => b.bytes - a.bytes || a.index - b.index);
+      queue = dealPlan(chosen, count);
       results = new Map();
       remaining = chosen.length;
       total = described.count;
       bytesTotal = chosen.reduce((a, l) => a + l.bytes, 0);
       if (!remaining) return finish('resolve', { described, layers: [] });
-      for (const w of idle.splice(0)) deal(w);
+      dispatch();
+    }
+    // A part's extremes (or error) arrived: once all have, every part goes on with all of
+    // them (each worker combines them itself: the same whole, bit for bit), or, when one
+    // failed, the parts are abandoned and the layer takes its error (mergeLayer).
+    function extremes(m) {
+      const split = splits.get(m.index);
+      split.extremes[m.part] = m.error || m.extremes;
+      if (++split.arrived < split.parts) return;
+      const errors = split.extremes.filter((x) => !ArrayBuffer.isView(x));
+      if (!errors.length) {
+        split.arrived = 0;
+        split.workers.forEach((w, part) => w.handle.post({ type: 'whole', index: m.index, part, extremes: split.extremes }));
+        reading(m.index, split.parts);
+        return;
+      }
+      splits.delete(m.index);
+      split.workers[0].handle.post({ type: 'merge', index: m.index, parts: errors });
+      for (const w of split.workers.slice(1)) free(w);
+    }
+    // A part's results arrived: the last one's worker merges them, the others are free.
+    function part(w, m) {
+      const split = splits.get(m.index);
+      split.values[m.part] = m.value;
+      if (++split.arrived < split.parts) return free(w);
+      splits.delete(m.index);
+      w.handle.post({ type: 'merge', index: m.index, parts: split.values }, [...buffersOf(split.values)]);
+    }
+    // Progress within a layer in parts, as one thread gives it within a large layer: its
+    // pass 1 is read (half of its reads, counted as two passes), nothing is finished yet.
+    function reading(index, parts) {
+      const chosen = described.chosen.find((l) => l.index === index);
+      readingOf.set(index, Math.round(chosen.bytes / 2));
+      bytesReading += readingOf.get(index);
+      if (!onProgress) return;
+      onProgress({
+        phase: 'analyze',
+        done: total - remaining, // finished, the ones not chosen counted as done; `remaining` holds the queued ones too
+        total,
+        layer: chosen.name,
+        workers: workers.length,
+        parts,
+        bytes: bytesDone + bytesReading,
+        bytesTotal,
+        reading: true,
+      });
+    }
+    function layer(w, m) {
+      results.set(m.index, m.layer);
+      remaining--;
+      const chosen = described.chosen.find((l) => l.index === m.index);
+      const parts = partsOf.get(m.index);
+      bytesDone += chosen ? chosen.bytes : 0;
+      bytesReading -= readingOf.get(m.index) || 0;
+      readingOf.delete(m.index);
+      if (job.onLayer) job.onLayer(m.layer, described);
+      if (onProgress) {
+        // The layers finished, the ones not chosen counted as done (as the thread counts by
+        // position); `remaining` holds the queued ones too.
+        const done = total - remaining;
+        onProgress({
+          phase: 'analyze',
+          done,
+          total,
+          layer: m.layer.name,
+          workers: workers.length,
+          ...(parts > 1 && { parts }),
+          bytes: bytesDone + bytesReading,
+          bytesTotal,
+        });
+      }
+      free(w);
     }
     function failure(w, message) {
       if (settled || w.dead) return;
@@ -219,6 +341,7 @@ export function analyzeInPool(job, count, described) {
         w.dead = true;
         if (w.handle) w.handle.terminate();
         if (++failedToStart === workers.length) finish('resolve', null);
+        else if (queue) dispatch(); // a layer in parts waits for fewer workers now
         return;
       }
       finish('reject', new QuantLensError('INTERNAL', `a QuantLens worker stopped: ${message || 'unknown error'}`));
@@ -232,33 +355,19 @@ export function analyzeInPool(job, count, described) {
         anyReady = true;
         if (m.described) {
           described = { ...m.described, chosen: job.choose(m.described) };
+          idle.push(w);
           begin(described.chosen);
+        } else if (queue) {
+          free(w);
+        } else {
+          idle.push(w);
         }
-        if (settled) return;
-        if (queue) deal(w);
-        else idle.push(w);
+      } else if (m.type === 'extremes') {
+        extremes(m);
+      } else if (m.type === 'part') {
+        part(w, m);
       } else if (m.type === 'layer') {
-        results.set(m.index, m.layer);
-        remaining--;
-        const chosen = described.chosen.find((l) => l.index === m.index);
-        bytesDone += chosen ? chosen.bytes : 0;
-        if (job.onLayer) job.onLayer(m.layer, described);
-        if (onProgress) {
-          // The layers finished, the ones not chosen counted as done (as the thread counts
-          // by position); `remaining` holds the queued ones too.
-          const done = total - remaining;
-          onProgress({
-            phase: 'analyze',
-            done,
-            total,
-            layer: m.layer.name,
-            workers: workers.length,
-            bytes: bytesDone,
-            bytesTotal,
-          });
-        }
-        w.busy = false;
-        deal(w);
+        layer(w, m);
       } else if (m.type === 'error') {
         finish('reject', new QuantLensError(m.error.code, m.error.message, { offset: m.error.offset ?? -1 }));
       }
@@ -268,7 +377,7 @@ export function analyzeInPool(job, count, described) {
       signal.addEventListener('abort', onAbort, { once: true });
     }
     for (let k = 0; k < count; k++) {
-      const w = { handle: null, ready: false, busy: false };
+      const w = { handle: null, ready: false };
       workers.push(w);
       let handle;
       try {
