@@ -838,6 +838,14 @@ struct LayerStatsBuilder::State {
     return blocks.size() == 2 && k0 % 4 == 0 && blocks[0].B % 4 == 0 && blocks[1].B % blocks[0].B == 0 &&
            blocks[1].B <= 4 * kFlush;
   }
+  // Row mode: pass 1's float partial sums of channels [cc, cc + w) of all outer blocks'
+  // flat index (o * CC + cb) into the double ones.
+  void flushSums(uint64_t cc, uint64_t w) {
+    for (uint64_t c = cc; c < cc + w; ++c) {
+      sum[c] += ps[c];
+      ps[c] = 0;
+    }
+  }
   void flushRow(uint64_t o, uint64_t cb, uint64_t w) {
     for (uint64_t cc = cb; cc < cb + w; ++cc)
       for (int a = 0; a < kAccs; ++a) {
@@ -1023,10 +1031,15 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
         const uint64_t base = o * t.CC + cb;
         const RowArrays A = pass == 1 ? RowArrays{} : t.rowArrays(o, cb);
         uint64_t cachedK = ~uint64_t{0}, cachedM = ~uint64_t{0};  // the blocks whose parameters blockInv(2) hold
-        // Tiles of kFlush rows from ra (the last one shorter): the float partial sums
-        // are flushed into the double sums after each.
+        // Tiles of kFlush rows counted from the outer block's first row: the float partial
+        // sums go into the double ones where a tile ends (or the block's rows do), so a
+        // piece that ends inside a tile leaves them for the next piece. The sums are then
+        // the same, bit for bit, whatever pieces the rows arrive in (in order): a 5.6 MB
+        // weight read whole or in 4 MB pieces, in a worker or not.
         for (uint64_t r = ra; r < rb;) {
-          const uint64_t nr = std::min<uint64_t>(kFlush, rb - r);
+          const uint64_t at = r - o * L.rows;
+          const uint64_t nr = std::min<uint64_t>(kFlush - at % kFlush, rb - r);
+          const bool flush = (at + nr) % kFlush == 0 || r + nr == (o + 1) * L.rows;
           const uint8_t* row = values + E::kSize * (r * t.CC + cb - first);
           if (pass == 1) {
             // Tiles cut where a block of the fused size ends, so that each lies in one block.
@@ -1043,10 +1056,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
                            t.ps.data() + base, amax);
               i += len;
             }
-            for (uint64_t cc = base; cc < base + w; ++cc) {
-              t.sum[cc] += t.ps[cc];
-              t.ps[cc] = 0;
-            }
+            if (flush) t.flushSums(base, w);
           } else if (pass == 2 && t.blocks.size() == 2) {
             // The usual pair of block sizes (32 and 128) with the other schemes: tiles cut
             // where a block of either size ends, whose float sums then go into the double ones.
@@ -1071,12 +1081,12 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
               t.flushBlock(k, o, cb, w, r + i);
               t.flushBlock(m, o, cb, w, r + i);
             }
-            t.flushRow(o, cb, w);
+            if (flush) t.flushRow(o, cb, w);
           } else if (pass == 2) {
             for (uint64_t i = 0; i < nr; i += kTile)
               pass2Rows<E, false>(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, RowBlocks{},
                                   &t.hist);
-            t.flushRow(o, cb, w);
+            if (flush) t.flushRow(o, cb, w);
           } else {
             for (uint64_t i = 0; i < nr; ++i)
               pass2RowWide<E>(row + E::kSize * t.CC * i, w, A, t.S.mean.data() + base, t.acc.data() + base * kAccs);
@@ -1092,6 +1102,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
     // magnitudes of 2^16 or more in the minima and maxima); count them where it happens.
     bool suspicious = false;
     for (double v : t.sum) suspicious = suspicious || !std::isfinite(v);
+    for (float v : t.ps) suspicious = suspicious || !std::isfinite(v);  // row mode: not yet flushed
     if (E::kHidesNonFinite)
       for (uint64_t c = 0; c < t.C && !suspicious; ++c) suspicious = t.mn[c] <= -65536.0f || t.mx[c] >= 65536.0f;
     if (suspicious) {
@@ -1332,6 +1343,9 @@ Error LayerStatsBuilder::endPass(int pass, const PassExtremes* whole) {
   t.done = pass;
   const uint64_t C = t.C;
   if (pass == 1) {
+    // Rows fed in order leave no partial sum here (each went in where its tile ended);
+    // pieces fed out of order may.
+    if (t.rowMode) t.flushSums(0, t.ps.size());
     Error e = t.summarizePass1(t.isPart ? *whole : t.ownExtremes());
     if (!e.ok()) return e;
     t.preparePass2();
@@ -1340,10 +1354,12 @@ Error LayerStatsBuilder::endPass(int pass, const PassExtremes* whole) {
   if (pass == 2) {
     // Rows fed in order leave nothing here (each block's sums went in at its end); pieces
     // fed out of order may.
-    if (t.rowMode)
+    if (t.rowMode) {
       for (State::Blocks& k : t.blocks)
         for (uint64_t o = 0; o < t.L.outer; ++o)
           for (uint64_t c = 0; c < t.CC; ++c) k.noise[o * t.CC + c] += k.part[o * t.CP + c];
+      for (uint64_t o = 0; o < t.L.outer; ++o) t.flushRow(o, 0, t.CC);
+    }
     // Channels whose sums may have lost underflowed squares get a third pass in double
     // (the block-wise noise too: its squares are summed in float within a block).
     t.redo.assign(C, 0);
