@@ -277,6 +277,55 @@ test(
   },
 );
 
+// The default in a page: a Blob of 64 MB or more, which the page cannot read piecewise, goes
+// to one worker per core that read its structure themselves. (It once started no worker and
+// never settled.)
+test(
+  'in a page: a Blob of 64 MB or more goes to a pool by default, and equals workers 1',
+  { skip: noChromium, timeout: 300000 },
+  async () => {
+    fs.mkdirSync(artifacts, { recursive: true });
+    const file = path.join(artifacts, 'pool-default.onnx');
+    const made = await run('/usr/bin/python3', [
+      path.join(root, 'tools/bench/make_llm.py'),
+      file,
+      ...['--preset', 'llm-small', '--blocks', '3', '--d', '1024', '--ff', '2752', '--inline'],
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.ok(fs.statSync(file).size >= 64 << 20);
+    const server = await serve(root);
+    let browser;
+    try {
+      browser = await launch();
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      const base = `http://127.0.0.1:${server.address().port}`;
+      await page.goto(`${base}/tests/js/fixtures/blank.html`);
+      const out = await page.evaluate(async (url) => {
+        const { analyze, toJSON } = await import('/web/src/index.js');
+        const blob = await (await fetch(url)).blob();
+        let seen = 0;
+        const pooledRun = await analyze(blob, { onProgress: (p) => (seen = p.workers || seen) });
+        const one = await analyze(blob, { workers: 1 });
+        return {
+          equal: JSON.stringify(toJSON(pooledRun)) === JSON.stringify(toJSON(one)),
+          seen,
+          cores: navigator.hardwareConcurrency,
+        };
+      }, `${base}/${path.relative(root, file)}`);
+      assert.equal(out.seen, out.cores > 1 ? Math.min(out.cores, 8) : 0, 'workers by default');
+      assert.ok(out.equal, 'the pool differs from workers 1');
+      assert.deepEqual(errors, []);
+    } finally {
+      if (browser) await browser.close();
+      server.close();
+      fs.rmSync(file, { force: true });
+      fs.rmSync(`${file}.json`, { force: true });
+    }
+  },
+);
+
 test(
   'in a page: a layer in parts, from a Blob with workers 2, equals workers 1',
   { skip: noChromium, timeout: 120000 },

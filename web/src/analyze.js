@@ -4,7 +4,7 @@ import { QuantLensError } from './errors.js';
 import { riskRanking, storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
 import { tallyLayers } from './tally.js';
-import { analyzeInPool, checkWorkers, poolFits, poolSize } from './pool.js';
+import { analyzeInPool, blobPoolSize, checkWorkers, poolSize } from './pool.js';
 import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 import { compressibility as layerCurves, CURVE_FRACTIONS, METHODS } from './compress.js';
 
@@ -167,10 +167,11 @@ export async function analyze(source, options = {}) {
   try {
     let described;
     let layers;
-    if (requested !== 1 && !src.sync && (await poolFits(job, src.size, requested))) {
+    const blobWorkers = requested !== 1 && !src.sync ? await blobPoolSize(job, src.size, requested) : 1;
+    if (blobWorkers > 1) {
       // The structure can only be read whole here (a Blob on a page): the workers read it.
       // (null when no worker could start: then as one.)
-      ({ described, layers } = (await analyzeInPool(job, requested, null)) || {});
+      ({ described, layers } = (await analyzeInPool(job, blobWorkers, null)) || {});
     }
     if (!layers) {
       session = await openAnalysisSession(core, src, { onProgress, signal });

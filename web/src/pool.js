@@ -127,10 +127,14 @@ async function sizeFor(tasks, bytes, requested, minBytes) {
   return Math.min(await cores(), MAX_AUTO, tasks);
 }
 
-/** Whether a source that this thread cannot read piecewise (a Blob on a page) goes to workers. */
-export async function poolFits(job, size, requested) {
-  if (!canPool(job) || isNode) return false;
-  return requested !== null || (size >= AUTO_MIN_BYTES && (await cores()) > 1);
+/**
+ * How many workers take a source that this thread cannot read piecewise (a Blob on a page),
+ * before its layers are known (the first worker reads them): 1 means this thread.
+ */
+export async function blobPoolSize(job, size, requested) {
+  if (!canPool(job) || isNode) return 1;
+  if (requested !== null) return requested;
+  return size >= AUTO_MIN_BYTES ? Math.min(await cores(), MAX_AUTO) : 1;
 }
 
 // Bytes in memory as the workers receive them: shared where the platform allows, else a Blob.
