@@ -302,18 +302,21 @@ test(
       page.on('pageerror', (e) => errors.push(String(e)));
       const base = `http://127.0.0.1:${server.address().port}`;
       await page.goto(`${base}/tests/js/fixtures/blank.html`);
-      const out = await page.evaluate(async (url) => {
-        const { analyze, toJSON } = await import('/web/src/index.js');
-        const blob = await (await fetch(url)).blob();
-        let seen = 0;
-        const pooledRun = await analyze(blob, { onProgress: (p) => (seen = p.workers || seen) });
-        const one = await analyze(blob, { workers: 1 });
-        return {
-          equal: JSON.stringify(toJSON(pooledRun)) === JSON.stringify(toJSON(one)),
-          seen,
-          cores: navigator.hardwareConcurrency,
-        };
-      }, `${base}/${path.relative(root, file)}`);
+      const out = await page.evaluate(
+        async (url) => {
+          const { analyze, toJSON } = await import('/web/src/index.js');
+          const blob = await (await fetch(url)).blob();
+          let seen = 0;
+          const pooledRun = await analyze(blob, { onProgress: (p) => (seen = p.workers || seen) });
+          const one = await analyze(blob, { workers: 1 });
+          return {
+            equal: JSON.stringify(toJSON(pooledRun)) === JSON.stringify(toJSON(one)),
+            seen,
+            cores: navigator.hardwareConcurrency,
+          };
+        },
+        `${base}/${path.relative(root, file)}`,
+      );
       assert.equal(out.seen, out.cores > 1 ? Math.min(out.cores, 8) : 0, 'workers by default');
       assert.ok(out.equal, 'the pool differs from workers 1');
       assert.deepEqual(errors, []);

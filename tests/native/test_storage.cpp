@@ -154,13 +154,12 @@ TEST_CASE("storage: row-mode statistics do not depend on where the pieces end", 
       half[i] = static_cast<uint16_t>((r & 0x8000u) | (e << 10) | (r >> 20 & 0x3ffu));
       f32[i] = ql::onnx::halfToFloat(half[i]) * 1.0009765625f;  // a float32 value no half holds
     }
-    for (const auto& [bytes, size, storage] :
-         {std::tuple{reinterpret_cast<const uint8_t*>(half.data()), 2, Storage::Float16},
-          std::tuple{reinterpret_cast<const uint8_t*>(f32.data()), 4, Storage::Float32}}) {
+    for (const auto& [bytes, size, storage] : {std::tuple{reinterpret_cast<const uint8_t*>(half.data()), 2, Storage::Float16},
+                                               std::tuple{reinterpret_cast<const uint8_t*>(f32.data()), 4, Storage::Float32}}) {
       auto whole = build(L, bytes, size, storage, uint64_t{1} << 40);
       REQUIRE(whole.ok());
-      for (uint64_t rows : {uint64_t{1}, uint64_t{7}, uint64_t{255}, uint64_t{256}, uint64_t{257}, uint64_t{299},
-                            uint64_t{300}, uint64_t{762}}) {
+      for (uint64_t rows :
+           {uint64_t{1}, uint64_t{7}, uint64_t{255}, uint64_t{256}, uint64_t{257}, uint64_t{299}, uint64_t{300}, uint64_t{762}}) {
         INFO("pieces of " << rows << " rows, " << size << "-byte values");
         auto pieces = build(L, bytes, size, storage, rows);
         REQUIRE(pieces.ok());
