@@ -178,6 +178,8 @@ export async function analyze(source, options = {}) {
       described = describeSession(session, src.name);
       const chosen = chooseLayers(described, select);
       const workers = requested === 1 ? 1 : await poolSize(job, chosen, requested);
+      // The model is open here: this thread analyses a first layer while the workers start.
+      job.analyzeHere = (index) => analyzeLayerAt(core, session, index, ctx);
       if (workers > 1) layers = (await analyzeInPool(job, workers, { ...described, chosen }))?.layers;
       if (!layers) {
         const onLayer = job.onLayer && ((layer) => job.onLayer(layer, { ...described, chosen }));

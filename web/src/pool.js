@@ -220,13 +220,17 @@ export function analyzeInPool(job, count, described) {
     const splits = new Map();
     const partsOf = new Map(); // index -> how many parts a layer was computed in (for progress)
 
+    let here = null; // the layer this thread analyses while the workers start (a promise)
     function finish(how, value) {
       if (settled) return;
       settled = true;
       if (signal) signal.removeEventListener('abort', onAbort);
       for (const w of workers) if (w.handle) w.handle.terminate();
-      if (how === 'resolve') resolve(value);
-      else reject(value);
+      // Not before this thread's own layer has stopped: the caller then uses (or frees) the
+      // session and the heap buffer it reads into. It stops at the next piece on an abort.
+      Promise.resolve(here)
+        .catch(() => {})
+        .then(() => (how === 'resolve' ? resolve(value) : reject(value)));
     }
     function onAbort() {
       finish('reject', new QuantLensError('ABORTED', 'cancelled'));
@@ -265,7 +269,24 @@ export function analyzeInPool(job, count, described) {
       total = described.count;
       bytesTotal = chosen.reduce((a, l) => a + l.bytes, 0);
       if (!remaining) return finish('resolve', { described, layers: [] });
+      startHere();
       dispatch();
+    }
+    // Starting a worker takes a few hundred milliseconds (its isolate, its WebAssembly, the
+    // model read again); the first layer in layer order is analysed here meanwhile, where
+    // the model is open already (job.analyzeHere), so it is shown that much sooner. Not a
+    // layer in parts, nor one larger than an equal share (it would hold the pool up).
+    function startHere() {
+      if (!job.analyzeHere) return;
+      const first = queue.reduce((a, t) => (t.parts === 1 && (!a || t.index < a.index) ? t : a), null);
+      if (!first || first.bytes * count > bytesTotal) return;
+      queue.splice(queue.indexOf(first), 1);
+      here = job.analyzeHere(first.index).then(
+        (value) => {
+          if (!settled) layer(null, { index: first.index, layer: value });
+        },
+        (e) => finish('reject', e),
+      );
     }
     // A part's extremes (or error) arrived: once all have, every part goes on with all of
     // them (each worker combines them itself: the same whole, bit for bit), or, when one
@@ -336,7 +357,8 @@ export function analyzeInPool(job, count, described) {
           bytesTotal,
         });
       }
-      free(w);
+      if (w) free(w);
+      else if (!settled) dispatch(); // this thread's layer: perhaps the last one
     }
     function failure(w, message) {
       if (settled || w.dead) return;
