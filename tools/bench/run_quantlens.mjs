@@ -45,6 +45,9 @@ for (const name of ['analyze', 'begin', 'feed', 'endPass', 'finish']) {
       coreMs += now() - b;
     }
   };
+  // An overloaded method (endPass(pass) and endPass(pass, whole)) finds its overloads on
+  // the prototype's function when called.
+  if (f.overloadTable) proto[name].overloadTable = f.overloadTable;
 }
 const fromReader = core.Session.fromReader;
 core.Session.fromReader = (...args) => {
