@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the core natively (build/native: driver, tests, cross-check) and to
+# Builds the core natively (build/native: the driver, CLE and pruning tools, the cross-check) and to
 # WebAssembly (web/dist/quantlens_core.{mjs,wasm} via build/wasm). Incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,10 @@ jobs=$(nproc)
 if [ ! -f build/native/CMakeCache.txt ]; then
   cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build build/native -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
+# The native tools only (driver, CLE, pruning, the protobuf cross-check): the unit tests run
+# from the sanitized build (tools/run-tests.sh); a quick release run of them:
+#   cmake --build build/native --target quantlens_tests && build/native/quantlens_tests
+cmake --build build/native -j"$jobs" --target quantlens_tools 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
 test -x build/native/quantlens_native
 
 if [ ! -f build/wasm/CMakeCache.txt ]; then
