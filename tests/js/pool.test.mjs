@@ -229,20 +229,32 @@ test('the CLI: --workers 2 writes the JSON of --workers 1; --workers 0 is a usag
   assert.match(bad.stderr, /workers/);
 });
 
+// Runs `body(page, base)` in a blank page served from the project root (Chromium), and
+// requires that the page raised no error.
+async function inPage(body) {
+  const server = await serve(root);
+  let browser;
+  try {
+    browser = await launch();
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const base = `http://127.0.0.1:${server.address().port}`;
+    await page.goto(`${base}/tests/js/fixtures/blank.html`);
+    await body(page, base);
+    assert.deepEqual(errors, []);
+  } finally {
+    if (browser) await browser.close();
+    server.close();
+  }
+}
+
 const browserModel = fetchedModelFiles().find((f) => f.includes('mlsd'));
 test(
   'in a page: analyze() of a Blob and of bytes with workers 2 equals workers 1',
   { skip: noChromium || (!browserModel && 'no fetched model'), timeout: 120000 },
   async () => {
-    const server = await serve(root);
-    let browser;
-    try {
-      browser = await launch();
-      const page = await browser.newPage();
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
-      const base = `http://127.0.0.1:${server.address().port}`;
-      await page.goto(`${base}/tests/js/fixtures/blank.html`);
+    await inPage(async (page, base) => {
       const out = await page.evaluate(
         async (url) => {
           const { analyze, toJSON } = await import('/web/src/index.js');
@@ -269,11 +281,7 @@ test(
       assert.equal(out.isolated, false); // so the bytes went to the workers as a Blob, not shared memory
       assert.ok(out.blobEqual, 'Blob: workers 2 differ from workers 1');
       assert.ok(out.bytesEqual, 'bytes: workers 2 differ from workers 1');
-      assert.deepEqual(errors, []);
-    } finally {
-      if (browser) await browser.close();
-      server.close();
-    }
+    });
   },
 );
 
@@ -293,36 +301,27 @@ test(
     ]);
     assert.equal(made.code, 0, made.stderr);
     assert.ok(fs.statSync(file).size >= 64 << 20);
-    const server = await serve(root);
-    let browser;
     try {
-      browser = await launch();
-      const page = await browser.newPage();
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
-      const base = `http://127.0.0.1:${server.address().port}`;
-      await page.goto(`${base}/tests/js/fixtures/blank.html`);
-      const out = await page.evaluate(
-        async (url) => {
-          const { analyze, toJSON } = await import('/web/src/index.js');
-          const blob = await (await fetch(url)).blob();
-          let seen = 0;
-          const pooledRun = await analyze(blob, { onProgress: (p) => (seen = p.workers || seen) });
-          const one = await analyze(blob, { workers: 1 });
-          return {
-            equal: JSON.stringify(toJSON(pooledRun)) === JSON.stringify(toJSON(one)),
-            seen,
-            cores: navigator.hardwareConcurrency,
-          };
-        },
-        `${base}/${path.relative(root, file)}`,
-      );
-      assert.equal(out.seen, out.cores > 1 ? Math.min(out.cores, 8) : 0, 'workers by default');
-      assert.ok(out.equal, 'the pool differs from workers 1');
-      assert.deepEqual(errors, []);
+      await inPage(async (page, base) => {
+        const out = await page.evaluate(
+          async (url) => {
+            const { analyze, toJSON } = await import('/web/src/index.js');
+            const blob = await (await fetch(url)).blob();
+            let seen = 0;
+            const pooledRun = await analyze(blob, { onProgress: (p) => (seen = p.workers || seen) });
+            const one = await analyze(blob, { workers: 1 });
+            return {
+              equal: JSON.stringify(toJSON(pooledRun)) === JSON.stringify(toJSON(one)),
+              seen,
+              cores: navigator.hardwareConcurrency,
+            };
+          },
+          `${base}/${path.relative(root, file)}`,
+        );
+        assert.equal(out.seen, out.cores > 1 ? Math.min(out.cores, 8) : 0, 'workers by default');
+        assert.ok(out.equal, 'the pool differs from workers 1');
+      });
     } finally {
-      if (browser) await browser.close();
-      server.close();
       fs.rmSync(file, { force: true });
       fs.rmSync(`${file}.json`, { force: true });
     }
@@ -336,43 +335,34 @@ test(
     fs.mkdirSync(artifacts, { recursive: true });
     const file = path.join(artifacts, 'pool-split.onnx');
     fs.writeFileSync(file, splitModel());
-    const server = await serve(root);
-    let browser;
     try {
-      browser = await launch();
-      const page = await browser.newPage();
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
-      const base = `http://127.0.0.1:${server.address().port}`;
-      await page.goto(`${base}/tests/js/fixtures/blank.html`);
-      const out = await page.evaluate(
-        async (url) => {
-          const { analyze, toJSON } = await import('/web/src/index.js');
-          const blob = await (await fetch(url)).blob();
-          const run = async (source, workers) => {
-            let seen = 0;
-            let parts = 0;
-            const r = await analyze(source, {
-              workers,
-              onProgress: (p) => {
-                seen = p.workers || seen;
-                if (p.parts && !p.reading) parts = p.parts;
-              },
-            });
-            return { json: JSON.stringify(toJSON(r)), seen, parts };
-          };
-          const one = await run(new Uint8Array(await blob.arrayBuffer()), 1);
-          const two = await run(blob, 2);
-          return { equal: two.json === one.json, seen: two.seen, parts: two.parts };
-        },
-        `${base}/${path.relative(root, file)}`,
-      );
-      assert.deepEqual([out.seen, out.parts], [2, 2], 'the layer was not split in the page');
-      assert.ok(out.equal, 'workers 2 differ from workers 1');
-      assert.deepEqual(errors, []);
+      await inPage(async (page, base) => {
+        const out = await page.evaluate(
+          async (url) => {
+            const { analyze, toJSON } = await import('/web/src/index.js');
+            const blob = await (await fetch(url)).blob();
+            const run = async (source, workers) => {
+              let seen = 0;
+              let parts = 0;
+              const r = await analyze(source, {
+                workers,
+                onProgress: (p) => {
+                  seen = p.workers || seen;
+                  if (p.parts && !p.reading) parts = p.parts;
+                },
+              });
+              return { json: JSON.stringify(toJSON(r)), seen, parts };
+            };
+            const one = await run(new Uint8Array(await blob.arrayBuffer()), 1);
+            const two = await run(blob, 2);
+            return { equal: two.json === one.json, seen: two.seen, parts: two.parts };
+          },
+          `${base}/${path.relative(root, file)}`,
+        );
+        assert.deepEqual([out.seen, out.parts], [2, 2], 'the layer was not split in the page');
+        assert.ok(out.equal, 'workers 2 differ from workers 1');
+      });
     } finally {
-      if (browser) await browser.close();
-      server.close();
       fs.rmSync(file);
     }
   },
