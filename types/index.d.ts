@@ -102,8 +102,9 @@ export interface AnalyzeOptions extends CallOptions {
   externalData?: ExternalData;
   /** Which layers to analyse: a RegExp on the layer name or a predicate. */
   layers?: RegExp | ((layer: LayerInfo) => boolean);
-  /** Workers analysing layers in parallel (1 to 64; 1: the calling thread). Default: one per
-   * core, at most 8, when the selected weights come to 64 MB or more. Same result whatever. */
+  /** Threads analysing layers in parallel (1 to 64; 1: the calling thread alone; the calling
+   * thread is one of them where it has the model open: a path in Node, bytes). Default: one
+   * per core, at most 8, when the selected weights come to 64 MB or more. Same result whatever. */
   workers?: number;
   /** Each layer as it is finished (in layer order in one thread, as they finish in a pool), the
    * same object the result's `layers` will hold. */
@@ -864,8 +865,14 @@ export function saveReport(result: ReportInput, options?: { title?: string }): P
  * Where the WebAssembly core comes from, for this realm (page, worker, Node process); call
  * it before the first analyze/equalize/compare. wasmBinary: the .wasm bytes. wasmUrl: its
  * URL (relative URLs resolve against the page; under Node a file: URL or a path is read).
+ * wasmModule: the .wasm compiled already (WebAssembly.compile); a pool's workers receive the
+ * module their realm compiled, and share its code.
  */
-export function configureCore(options?: { wasmBinary?: Uint8Array | ArrayBuffer; wasmUrl?: string | URL }): void;
+export function configureCore(options?: {
+  wasmBinary?: Uint8Array | ArrayBuffer;
+  wasmUrl?: string | URL;
+  wasmModule?: WebAssembly.Module;
+}): void;
 
 /**
  * Where this realm's browser pool workers come from (analyze, compare and compressibility

@@ -581,6 +581,7 @@ import wasmUrl from 'quantlens/wasm';
 export async function use(file: File, element: HTMLElement): Promise<string> {
   configureCore({ wasmUrl });
   configureCore({ wasmBinary: new Uint8Array(8) });
+  configureCore({ wasmModule: await WebAssembly.compile(new Uint8Array(8)) });
   const onProgress = (p: Progress): void => { const share: number = p.done / p.total; void share; };
   const analysis: Analysis = await analyze(file, { histogramBins: 64, layers: /Conv/, onProgress, signal: new AbortController().signal });
   await analyze('model.onnx', { layers: (layer) => layer.op === 'Conv', externalData: { 'w.bin': new Uint8Array(4) } });

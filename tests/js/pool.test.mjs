@@ -217,6 +217,73 @@ console.log(JSON.stringify({ code, parts, after }));
   }
 });
 
+// The calling thread, which has the model open, is one of the `workers`: workers N starts
+// N - 1 threads; the first layer in layer order is the calling thread's, finished first.
+test(
+  'workers N where the caller has the model open: N - 1 threads start, the caller takes the first layer',
+  { timeout: 180000 },
+  async () => {
+    const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
+    const script = `
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+const require = createRequire(import.meta.url);
+const threads = require('node:worker_threads');
+const Real = threads.Worker;
+let started = 0;
+threads.Worker = class extends Real { constructor(...a) { super(...a); started++; } };
+syncBuiltinESMExports();
+const { analyze, toJSON } = await import(${JSON.stringify(path.join(root, 'web/src/index.js'))});
+const one = JSON.stringify(toJSON(await analyze(${JSON.stringify(file)}, { workers: 1 })));
+const out = {};
+for (const n of [2, 3]) {
+  started = 0;
+  let seen = 0;
+  const first = [];
+  const r = await analyze(${JSON.stringify(file)}, { workers: n, onProgress: (p) => (seen = p.workers || seen), onLayer: (l) => first.push(l.index) });
+  out[n] = { started, seen, first: first[0], lowest: Math.min(...r.layers.map((l) => l.index)), equal: JSON.stringify(toJSON(r)) === one };
+}
+console.log(JSON.stringify(out));
+`;
+    const r = await runModule(script);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    for (const n of [2, 3]) {
+      assert.equal(out[n].started, n - 1, `workers ${n}: threads started`);
+      assert.equal(out[n].seen, n, `workers ${n}: progress`);
+      assert.equal(out[n].first, out[n].lowest, `workers ${n}: the first layer finished`);
+      assert.ok(out[n].equal, `workers ${n} differ from workers 1`);
+    }
+  },
+);
+
+// Pool workers are given the module their realm compiled; configureCore({ wasmModule }) is
+// the public way in (and refuses anything else).
+test(
+  'configureCore({ wasmModule }): a compiled module loads the core; anything else is an INVALID_ARGUMENT',
+  { timeout: 120000 },
+  async () => {
+    const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
+    const script = `
+import fs from 'node:fs';
+import { configureCore, coreConfig, loadCore } from ${JSON.stringify(path.join(root, 'web/src/core.js'))};
+import { analyze, toJSON } from ${JSON.stringify(path.join(root, 'web/src/index.js'))};
+let refused = 'none';
+try { configureCore({ wasmModule: new Uint8Array(8) }); } catch (e) { refused = e.code; }
+const module = await WebAssembly.compile(fs.readFileSync(${JSON.stringify(path.join(root, 'web/dist/quantlens_core.wasm'))}));
+configureCore({ wasmModule: module });
+await loadCore();
+const json = JSON.stringify(toJSON(await analyze(${JSON.stringify(file)}, { workers: 1 })));
+console.log(JSON.stringify({ refused, same: coreConfig().wasmModule === module, json }));
+`;
+    const r = await runModule(script);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.refused, 'INVALID_ARGUMENT');
+    assert.ok(out.same, 'coreConfig() does not hand the workers the module given');
+    assert.equal(out.json, JSON.stringify(toJSON(await analyze(file, { workers: 1 }))));
+  },
+);
+
 test('the CLI: --workers 2 writes the JSON of --workers 1; --workers 0 is a usage error', { timeout: 120000 }, async () => {
   const file = fetchedModelFiles()[0] || models[0];
   const one = await runCli(['analyze', file, '--json', '--workers', '1']);
@@ -281,6 +348,32 @@ test(
       assert.equal(out.isolated, false); // so the bytes went to the workers as a Blob, not shared memory
       assert.ok(out.blobEqual, 'Blob: workers 2 differ from workers 1');
       assert.ok(out.bytesEqual, 'bytes: workers 2 differ from workers 1');
+    });
+  },
+);
+
+// Workers that cannot start (a missing script): the page thread, which has the bytes open,
+// analyses every layer itself and says so (workers 1).
+test(
+  'in a page: bytes with workers 2 whose worker cannot start are analysed by the page thread alone, as workers 1',
+  { skip: noChromium || (!browserModel && 'no fetched model'), timeout: 120000 },
+  async () => {
+    await inPage(async (page, base) => {
+      const out = await page.evaluate(
+        async (url) => {
+          const { analyze, configurePool, toJSON } = await import('/web/src/index.js');
+          const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+          const one = JSON.stringify(toJSON(await analyze(bytes, { workers: 1 })));
+          configurePool({ workerUrl: '/no-such-worker.js' });
+          let seen = 0;
+          const two = JSON.stringify(toJSON(await analyze(bytes, { workers: 2, onProgress: (p) => (seen = p.workers || seen) })));
+          configurePool(null);
+          return { equal: two === one, seen };
+        },
+        `${base}/${path.relative(root, browserModel)}`,
+      );
+      assert.equal(out.seen, 1, 'progress counts a worker that never started');
+      assert.ok(out.equal, 'workers 2 (none started) differ from workers 1');
     });
   },
 );

@@ -178,8 +178,13 @@ export async function analyze(source, options = {}) {
       described = describeSession(session, src.name);
       const chosen = chooseLayers(described, select);
       const workers = requested === 1 ? 1 : await poolSize(job, chosen, requested);
-      // The model is open here: this thread analyses a first layer while the workers start.
-      job.analyzeHere = (index) => analyzeLayerAt(core, session, index, ctx);
+      // The model is open here: this thread takes part in the pool (pool.js), its tasks
+      // stopping at `stop` and yielding to the event loop between pieces, so that the
+      // workers' messages are answered while it computes.
+      job.localTasks = (stop) => {
+        ctx.signal = signal ? eitherSignal(signal, stop) : stop;
+        return layerTasks(core, session, ctx);
+      };
       if (workers > 1) layers = (await analyzeInPool(job, workers, { ...described, chosen }))?.layers;
       if (!layers) {
         const onLayer = job.onLayer && ((layer) => job.onLayer(layer, { ...described, chosen }));
@@ -468,6 +473,46 @@ export function mergeLayer(session, i, results, ctx) {
   const layer = layerInfo(session, i);
   const failed = results.find(isCoreError);
   return settleLayer(layer, failed || session.mergeParts(i, ctx.histogramBins, ctx.blockSize, results), ctx.src.name);
+}
+
+// A signal that aborts when either does.
+function eitherSignal(a, b) {
+  const c = new AbortController();
+  for (const x of [a, b]) {
+    if (x.aborted) c.abort();
+    else x.addEventListener('abort', () => c.abort(), { once: true });
+  }
+  return c.signal;
+}
+
+// The analysis tasks a pool deals out (pool.js), carried out on one open session: the
+// same code in a pool worker (pool-worker.js) and in the calling thread when it takes part.
+// Returns `run(m)`: {type: 'layer', index} -> {type: 'layer', index, layer}; a layer in
+// parts: {type: 'part', index, part, parts} -> {type: 'extremes', ...}, {type: 'whole',
+// index, part, extremes} -> {type: 'part', index, part, value}, {type: 'merge', index,
+// parts} -> {type: 'layer', index, layer}. The pool sends nothing else until a part is
+// finished (or abandoned: another part failed), so the session's one streamed part and the
+// heap buffer wait for it.
+export function layerTasks(core, session, ctx) {
+  let started = null; // the part whose pass 1 ran here: {index, part, stream}
+  return async function run(m) {
+    if (m.type === 'layer') return { type: 'layer', index: m.index, layer: await analyzeLayerAt(core, session, m.index, ctx) };
+    if (m.type === 'part') {
+      const r = await startPart(core, session, m.index, m.part, m.parts, ctx);
+      started = isCoreError(r) ? null : { index: m.index, part: m.part, stream: r.stream };
+      return { type: 'extremes', index: m.index, part: m.part, ...(isCoreError(r) ? { error: r } : { extremes: r.extremes }) };
+    }
+    if (m.type === 'whole') {
+      const p = started;
+      if (!p || p.index !== m.index || p.part !== m.part)
+        throw new Error(`no part ${m.part} of layer ${m.index} was started here`);
+      started = null;
+      const value = await finishPart(session, m.index, p.stream, m.extremes, ctx.src.name);
+      return { type: 'part', index: m.index, part: m.part, value };
+    }
+    if (m.type === 'merge') return { type: 'layer', index: m.index, layer: mergeLayer(session, m.index, m.parts, ctx) };
+    throw new Error(`no analysis task '${m.type}'`);
+  };
 }
 
 // A core error that makes the model unreadable throws; any other is returned.

@@ -24,10 +24,10 @@
 // In:  {type: 'pair', index}
 // Out: {type: 'pair', index, value}              comparePairAt's pair (its arrays' buffers transferred)
 // Out: {type: 'error', error: {code, message, offset}}   the model cannot be read
-import { analyzeLayerAt, describeSession, finishPart, mergeLayer, openAnalysisSession, startPart } from './analyze.js';
+import { describeSession, layerTasks, openAnalysisSession } from './analyze.js';
 import { comparePairAt, openComparison } from './compare.js';
 import { layerCurvesAt } from './compress.js';
-import { configureCore, isCoreError, loadCore, unwrap } from './core.js';
+import { configureCore, loadCore, unwrap } from './core.js';
 import { isNode, nodeImport } from './node.js';
 import { fromPicked } from './picked.js';
 import { POOL_WORKER_NAME } from './pool.js';
@@ -94,28 +94,12 @@ function serve(post) {
         signal: null,
         scratch: { ptr: 0, size: 0 },
       };
-      state = { core, session, ctx };
+      state = { run: layerTasks(core, session, ctx) };
       post({ type: 'ready', described: m.describe ? describeSession(session, src.name) : null });
-    } else if (m.type === 'layer') {
-      const layer = await analyzeLayerAt(state.core, state.session, m.index, state.ctx);
-      post({ type: 'layer', index: m.index, layer }, [...buffersOf(layer)]);
-    } else if (m.type === 'part') {
-      // The pool sends this worker nothing else until the part is finished (or abandoned:
-      // another part failed), so the session's one streamed part and the heap buffer wait.
-      const r = await startPart(state.core, state.session, m.index, m.part, m.parts, state.ctx);
-      state.part = isCoreError(r) ? null : { index: m.index, part: m.part, stream: r.stream };
-      const out = isCoreError(r) ? { error: r } : { extremes: r.extremes };
-      post({ type: 'extremes', index: m.index, part: m.part, ...out });
-    } else if (m.type === 'whole') {
-      const p = state.part;
-      if (!p || p.index !== m.index || p.part !== m.part)
-        throw new Error(`no part ${m.part} of layer ${m.index} was started in this worker`);
-      state.part = null;
-      const value = await finishPart(state.session, m.index, p.stream, m.extremes, state.ctx.src.name);
-      post({ type: 'part', index: m.index, part: m.part, value }, [...buffersOf(value)]);
-    } else if (m.type === 'merge') {
-      const layer = mergeLayer(state.session, m.index, m.parts, state.ctx);
-      post({ type: 'layer', index: m.index, layer }, [...buffersOf(layer)]);
+    } else {
+      // layer, part, whole, merge: analyze.js layerTasks, as the calling thread runs them
+      const reply = await state.run(m);
+      post(reply, [...buffersOf(reply)]);
     }
   }
   // One message at a time, in order; the pool terminates the worker when it is done.

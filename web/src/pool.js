@@ -185,11 +185,42 @@ async function startWorker(onMessage, onFailure) {
   return { post: (m, transfer) => w.postMessage(m, transfer), terminate: () => w.terminate() };
 }
 
+// The calling thread as one of a pool's participants: `run` (analyze.js layerTasks, on the
+// session open here) carries out the tasks posted to it one at a time, and its replies
+// reach `onMessage` as a worker's messages do. `stopped()` settles once the task under way
+// has stopped (it uses the caller's session and heap buffer).
+function localParticipant(run, onMessage) {
+  let last = Promise.resolve();
+  let stopped = false;
+  return {
+    post(m) {
+      last = last.then(async () => {
+        if (stopped) return;
+        let reply;
+        try {
+          reply = await run(m);
+        } catch (e) {
+          reply = { type: 'error', thrown: e };
+        }
+        if (!stopped) onMessage(reply);
+      });
+    },
+    terminate() {
+      stopped = true;
+    },
+    stopped: () => last,
+  };
+}
+
 /**
- * Analyses the chosen layers in `count` workers. `described`: the model as this thread read
- * it (describeSession, with `chosen`), or null to have the first worker read it (then
- * job.choose(described) chooses). Resolves to {described, layers} (layers in layer order), or to
- * null when no worker could start (the caller analyses in its own thread).
+ * Analyses the chosen layers with `count` participants. `described`: the model as this
+ * thread read it (describeSession, with `chosen`), or null to have the first worker read it
+ * (then job.choose(described) chooses). With the model open here (job.localTasks), this
+ * thread is one of the participants and count - 1 workers start: it takes the first layer
+ * at once (shown while the workers start) and then its share like any worker, and no
+ * worker's start (its isolate, its instance, the model read again) is paid for a thread
+ * that would wait. Resolves to {described, layers} (layers in layer order), or to null when
+ * no worker could start and this thread is not a participant (the caller analyses alone).
  */
 export function analyzeInPool(job, count, described) {
   const { signal, onProgress } = job;
@@ -220,36 +251,59 @@ export function analyzeInPool(job, count, described) {
     const splits = new Map();
     const partsOf = new Map(); // index -> how many parts a layer was computed in (for progress)
 
-    let here = null; // the layer this thread analyses while the workers start (a promise)
+    // This thread's part: its tasks stop at their next piece once `stop` aborts (the pool
+    // finished: cancelled, or a worker failed).
+    const stop = job.localTasks ? new AbortController() : null;
+    const local = stop ? { handle: null, ready: true, local: true, first: true } : null;
+    if (local) local.handle = localParticipant(job.localTasks(stop.signal), (m) => message(local, m));
     function finish(how, value) {
       if (settled) return;
       settled = true;
       if (signal) signal.removeEventListener('abort', onAbort);
+      if (stop) stop.abort();
       for (const w of workers) if (w.handle) w.handle.terminate();
-      // Not before this thread's own layer has stopped: the caller then uses (or frees) the
-      // session and the heap buffer it reads into. It stops at the next piece on an abort.
-      Promise.resolve(here)
-        .catch(() => {})
-        .then(() => (how === 'resolve' ? resolve(value) : reject(value)));
+      // Not before this thread's own task has stopped: the caller then uses (or frees) the
+      // session and the heap buffer it reads into. It stops at the next piece.
+      Promise.resolve(local && local.handle.stopped()).then(() => (how === 'resolve' ? resolve(value) : reject(value)));
     }
     function onAbort() {
       finish('reject', new QuantLensError('ABORTED', 'cancelled'));
     }
-    // Deals the next layers to the idle workers. A layer in parts takes `parts` workers at
-    // once: each part waits at the barrier for the others, so all must be running. Until that
-    // many are idle, the idle ones wait too; the busy ones finish without waiting on anything
-    // (a whole layer, or the parts of one layer dealt together), so that many will be.
+    // Deals the next layers to the idle participants, workers before this thread. A layer in
+    // parts takes `parts` of them at once: each part waits at the barrier for the others, so
+    // all must be running. Until that many are idle, the idle ones wait; the busy ones finish
+    // without waiting on anything (a whole layer, or the parts of one layer dealt together),
+    // so that many will be. This thread's first task is the first layer in layer order, shown
+    // while the workers start (not a layer in parts); then it waits for a worker to start (or
+    // for every one to fail): so the workers always take their share of the model, and this
+    // thread, which otherwise finishes a small model before any worker has started, does not
+    // make the pool one thread in disguise.
     function dispatch() {
-      while (queue.length && idle.length) {
+      if (local && local.first && idle.includes(local)) {
+        local.first = false;
+        const first = queue.reduce((a, t) => (t.parts === 1 && (!a || t.index < a.index) ? t : a), null);
+        if (first) {
+          queue.splice(queue.indexOf(first), 1);
+          idle.splice(idle.indexOf(local), 1);
+          local.handle.post({ type: 'layer', index: first.index });
+        }
+      }
+      const waiting = local && !anyReady && failedToStart < workers.length - 1;
+      for (;;) {
+        const ready = idle.filter((w) => !w.local);
+        if (local && !waiting && idle.includes(local)) ready.push(local);
+        if (!queue.length || !ready.length) break;
         const next = queue[0];
         const parts = Math.min(next.parts, workers.length - failedToStart);
-        if (idle.length < parts) break;
+        if (ready.length < parts) break;
         queue.shift();
+        const taking = ready.slice(0, parts);
+        for (const w of taking) idle.splice(idle.indexOf(w), 1);
         if (parts <= 1) {
-          idle.shift().handle.post({ type: 'layer', index: next.index });
+          taking[0].handle.post({ type: 'layer', index: next.index });
           continue;
         }
-        const split = { parts, workers: idle.splice(0, parts), extremes: [], values: [], arrived: 0 };
+        const split = { parts, workers: taking, extremes: [], values: [], arrived: 0 };
         splits.set(next.index, split);
         partsOf.set(next.index, parts);
         split.workers.forEach((w, part) => w.handle.post({ type: 'part', index: next.index, part, parts }));
@@ -269,24 +323,7 @@ export function analyzeInPool(job, count, described) {
       total = described.count;
       bytesTotal = chosen.reduce((a, l) => a + l.bytes, 0);
       if (!remaining) return finish('resolve', { described, layers: [] });
-      startHere();
       dispatch();
-    }
-    // Starting a worker takes a few hundred milliseconds (its isolate, its WebAssembly, the
-    // model read again); the first layer in layer order is analysed here meanwhile, where
-    // the model is open already (job.analyzeHere), so it is shown that much sooner. Not a
-    // layer in parts, nor one larger than an equal share (it would hold the pool up).
-    function startHere() {
-      if (!job.analyzeHere) return;
-      const first = queue.reduce((a, t) => (t.parts === 1 && (!a || t.index < a.index) ? t : a), null);
-      if (!first || first.bytes * count > bytesTotal) return;
-      queue.splice(queue.indexOf(first), 1);
-      here = job.analyzeHere(first.index).then(
-        (value) => {
-          if (!settled) layer(null, { index: first.index, layer: value });
-        },
-        (e) => finish('reject', e),
-      );
     }
     // A part's extremes (or error) arrived: once all have, every part goes on with all of
     // them (each worker combines them itself: the same whole, bit for bit), or, when one
@@ -326,7 +363,7 @@ export function analyzeInPool(job, count, described) {
         done: total - remaining, // finished, the ones not chosen counted as done; `remaining` holds the queued ones too
         total,
         layer: chosen.name,
-        workers: workers.length,
+        workers: workers.length - failedToStart, // this thread (when it takes part) and the workers that did not fail to start
         parts,
         bytes: bytesDone + bytesReading,
         bytesTotal,
@@ -351,14 +388,13 @@ export function analyzeInPool(job, count, described) {
           done,
           total,
           layer: m.layer.name,
-          workers: workers.length,
+          workers: workers.length - failedToStart,
           ...(parts > 1 && { parts }),
           bytes: bytesDone + bytesReading,
           bytesTotal,
         });
       }
-      if (w) free(w);
-      else if (!settled) dispatch(); // this thread's layer: perhaps the last one
+      free(w);
     }
     function failure(w, message) {
       if (settled || w.dead) return;
@@ -395,14 +431,19 @@ export function analyzeInPool(job, count, described) {
       } else if (m.type === 'layer') {
         layer(w, m);
       } else if (m.type === 'error') {
-        finish('reject', new QuantLensError(m.error.code, m.error.message, { offset: m.error.offset ?? -1 }));
+        // This thread's tasks throw their own errors; a worker's come as {code, message, offset}.
+        finish('reject', m.thrown || new QuantLensError(m.error.code, m.error.message, { offset: m.error.offset ?? -1 }));
       }
     }
     if (signal) {
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
     }
-    for (let k = 0; k < count; k++) {
+    if (local) {
+      workers.push(local);
+      idle.push(local);
+    }
+    for (let k = local ? 1 : 0; k < count; k++) {
       const w = { handle: null, ready: false };
       workers.push(w);
       let handle;

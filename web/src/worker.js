@@ -3,7 +3,7 @@
 // into a classic one) and talk to it through createWorkerClient() (worker-client.js),
 // or directly with these messages:
 //
-// In:  {cmd: 'configure', wasmBinary?, wasmUrl?, pool?}   where the .wasm comes from (configureCore),
+// In:  {cmd: 'configure', wasmBinary?, wasmUrl?, wasmModule?, pool?}   where the .wasm comes from (configureCore),
 //                                               and pool workers (configurePool; default: this script)
 //      {id, cmd: 'analyze' | 'equalize' | 'compressibility' | 'compress', files, options}
 //      {id, cmd: 'compare', files, other, options}
@@ -110,7 +110,7 @@ export function serve(scope = self) {
   scope.onmessage = (event) => {
     const data = event.data || {};
     if (data.cmd === 'configure') {
-      configureCore({ wasmBinary: data.wasmBinary, wasmUrl: data.wasmUrl });
+      configureCore({ wasmBinary: data.wasmBinary, wasmUrl: data.wasmUrl, wasmModule: data.wasmModule });
       if (data.pool) configurePool(data.pool);
       return;
     }
