@@ -3,10 +3,11 @@
 // Its arithmetic shortcut (digit counts ruled out without toPrecision) must give exactly
 // what that definition gives, here written out as the reference: on every exponent, on
 // random bit patterns, and next to the decimals and powers where the shortcut's margins
-// are thinnest.
+// are thinnest. float32Text, the JSON text written straight from integer digits, must be
+// String() of that value on the same inputs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { float32Number } from '../../web/src/format.js';
+import { float32Number, float32Text } from '../../web/src/format.js';
 
 function reference(x) {
   if (!Number.isFinite(x)) return null;
@@ -37,6 +38,10 @@ function agree(x, counts) {
     const got = float32Number(v);
     const want = reference(v);
     if (!Object.is(got, want)) assert.fail(`float32Number(${v}) = ${got}, the definition gives ${want} (bits ${b + d})`);
+    // float32Text: the JSON text of that value, made without it
+    const text = float32Text(v);
+    if (text !== (want === null ? 'null' : String(want)))
+      assert.fail(`float32Text(${v}) = ${text}, JSON of the definition's value: ${want} (bits ${b + d})`);
     counts.n++;
   }
 }
@@ -79,4 +84,17 @@ test('... next to decimals of 6, 7 and 8 digits, decimal ties, powers of ten and
   assert.ok(Object.is(float32Number(-0), 0)); // as the definition: x === 0 gives 0
   assert.equal(float32Number(NaN), null);
   assert.equal(float32Number(Infinity), null);
+  for (const [x, text] of [
+    [0, '0'],
+    [-0, '0'],
+    [NaN, 'null'],
+    [-Infinity, 'null'],
+    [Math.fround(1e-7), '1e-7'],
+    [Math.fround(-1.5e-7), '-1.5e-7'],
+    [Math.fround(1e21), '1e+21'],
+    [Math.fround(123456789), '123456790'],
+    [0.5, '0.5'],
+    [Math.fround(0.000001), '0.000001'],
+  ])
+    assert.equal(float32Text(x), text, `float32Text(${x})`);
 });

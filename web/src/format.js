@@ -58,6 +58,68 @@ function tooFewDigits(a, e, step, p) {
   if (Math.abs(t - n) > 0.5 - 1e-6) return false;
   return Math.abs(t - n) / scale > 0.51 * step;
 }
+
+/**
+ * String(float32Number(x)), or 'null' for a non-finite x: the JSON text of a float32, made
+ * from integer digits without a toPrecision, a parse and a String() per value (a CLI --json
+ * of an LLM writes millions). For the first p of 6, 7, 8 (then 9), the nearest p-digit
+ * decimal n * 10^(e - p + 1) is found in double arithmetic (n = Math.round(a * 10^(p-1-e)));
+ * it reads back as x when it lies within half a float32 step of |x| and does not when it
+ * lies beyond. Where the arithmetic cannot tell (the decade of log10 off, a decimal tie, a
+ * distance within 2% of the bound) float32Number decides. The text is then ECMAScript's
+ * Number::toString of that decimal: its digits without trailing zeros (a decimal of at most
+ * 9 digits is the shortest text of the double nearest to it), in plain or exponent form.
+ */
+export function float32Text(x) {
+  if (!Number.isFinite(x)) return 'null';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  const e = Math.floor(Math.log10(a));
+  bits32[0] = a;
+  const w = word32[0];
+  word32[0] = w + 1;
+  let up = bits32[0] - a; // the float32 step above a (Infinity above the largest: as below)
+  word32[0] = w - 1;
+  const down = a - bits32[0]; // and below (a > 0, so w - 1 is a float32 or +0)
+  if (!Number.isFinite(up)) up = down; // rounding to Infinity starts half a step above the largest
+  for (let p = 6; p <= 9; p++) {
+    const scale = POW10[p - 1 - e + 60];
+    const t = a * scale;
+    if (!(t >= POW10[p - 1 + 60] && t < POW10[p + 60])) break;
+    const n = Math.round(t);
+    const off = n - t; // the decimal minus a, in units of 10^(e - p + 1)
+    if (Math.abs(off) > 0.5 - 1e-6) break; // a tie: toPrecision's rule decides
+    const half = (off >= 0 ? up : down) * scale * 0.5;
+    const d = Math.abs(off);
+    if (p < 9 && d > 0.98 * half) {
+      if (d > 1.02 * half) continue; // p digits are too few
+      break;
+    }
+    return decimalText(x < 0, n, e - p + 1);
+  }
+  return String(float32Number(x));
+}
+
+// ECMAScript's Number::toString of the decimal n * 10^q (n a positive integer below 10^10).
+function decimalText(negative, n, q) {
+  while (n % 10 === 0) {
+    n /= 10;
+    q++;
+  }
+  const s = String(n);
+  const k = s.length;
+  const at = q + k; // the decimal point's place: the value is 0.s * 10^at
+  let text;
+  if (k <= at && at <= 21) text = s + '0'.repeat(at - k);
+  else if (0 < at && at <= 21) text = `${s.slice(0, at)}.${s.slice(at)}`;
+  else if (-6 < at && at <= 0) text = `0.${'0'.repeat(-at)}${s}`;
+  else {
+    const x = at - 1;
+    text = `${s[0]}${k > 1 ? `.${s.slice(1)}` : ''}e${x < 0 ? '-' : '+'}${Math.abs(x)}`;
+  }
+  return negative ? `-${text}` : text;
+}
+
 const finite = (x) => (Number.isFinite(x) ? x : null);
 
 function plain(value) {

@@ -3,7 +3,7 @@
 // plain-array copy of every per-channel typed array nor the whole string. An LLM's
 // analysis holds millions of per-channel values; its JSON is hundreds of MB, which
 // JSON.stringify would hold (twice, with the copy) before the first byte is written.
-import { float32Number } from './format.js';
+import { float32Text } from './format.js';
 
 const finite = (x) => (Number.isFinite(x) ? x : null);
 const number = (x) => (x === null ? 'null' : String(x));
@@ -11,9 +11,9 @@ const number = (x) => (x === null ? 'null' : String(x));
 // Yields the JSON text of `value` as toJSON + JSON.stringify would write it, in pieces.
 export function* jsonPieces(value) {
   if (value instanceof Float32Array) {
-    yield* typedArray(value, float32Number);
+    yield* typedArray(value, float32Text);
   } else if (ArrayBuffer.isView(value)) {
-    yield* typedArray(value, finite);
+    yield* typedArray(value, (x) => number(finite(x)));
   } else if (Array.isArray(value)) {
     yield '[';
     for (let i = 0; i < value.length; i++) {
@@ -40,8 +40,8 @@ export function* jsonPieces(value) {
   }
 }
 
-// A typed array as a JSON array, 4,096 values a piece.
-function* typedArray(a, convert) {
+// A typed array as a JSON array, 4,096 values a piece; `text`: a value's JSON text.
+function* typedArray(a, text) {
   const STEP = 4096;
   if (!a.length) {
     yield '[]';
@@ -50,7 +50,7 @@ function* typedArray(a, convert) {
   for (let i = 0; i < a.length; i += STEP) {
     const end = Math.min(a.length, i + STEP);
     let s = i ? ',' : '[';
-    for (let j = i; j < end; j++) s += (j > i ? ',' : '') + number(convert(a[j]));
+    for (let j = i; j < end; j++) s += (j > i ? ',' : '') + text(a[j]);
     yield end === a.length ? `${s}]` : s;
   }
 }

@@ -10,7 +10,7 @@
 // are written `inf` / `-inf` (an SQNR is infinite when nothing is lost), NaN and
 // missing values as an empty field: Python's float(), numpy and pandas read all of
 // these. Booleans are 0/1.
-import { float32Number } from '../format.js';
+import { float32Text } from '../format.js';
 import { followerText, quantizationText, riskOf } from '../presentation.js';
 import { SCHEMES, schemesOf } from '../schemes.js';
 
@@ -36,7 +36,7 @@ export function csvNumber(x) {
 export function csvFloat32(x) {
   if (x === null || x === undefined || Number.isNaN(x)) return '';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
-  return String(float32Number(x));
+  return float32Text(x);
 }
 
 // Wraps a pre-formatted number so csvField does not reformat it.
