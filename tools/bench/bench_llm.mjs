@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The commands benchmark (run by `npm run bench` after the analysis benchmark, or alone):
 // QuantLens analyze against the python peer (numpy_baseline.py) on an LLM-shaped model
-// (make_llm.py), and the time and peak RSS of the CLI's analyze, equalize and compare, on
+// (make_llm.py), and the time and peak RSS of the CLI's analyze, equalize, compare and report, on
 // that model and on VGG-16. See tools/bench/README.md.
 //
 //   node tools/bench/bench_llm.mjs [--models vgg16,llm-8x4096] [--big] [--runs N]
@@ -168,6 +168,13 @@ function measureOnce(method, m, ctx) {
       const r = timed(`quantlens compare ${m.name}`, NODE, [CLI, 'compare', m.file, m.file, '--top', '1']);
       return { ms: r.wallMs, rssKB: r.rssKB, wallMs: r.wallMs, summary: r.stdout.trim().split('\n')[0] };
     }
+    case 'report': {
+      const out = path.join(RESULTS, `${m.name}.report.html`);
+      const r = timed(`quantlens report ${m.name}`, NODE, [CLI, 'report', m.file, '-o', out]);
+      const written = fs.statSync(out).size;
+      fs.rmSync(out, { force: true });
+      return { ms: r.wallMs, rssKB: r.rssKB, wallMs: r.wallMs, summary: `${fx(written / 2 ** 20, 1)} MB of HTML` };
+    }
   }
   throw new Error(method);
 }
@@ -205,7 +212,7 @@ async function main() {
     // The python peer holds the whole model, its copies and a float32 copy of a layer.
     const npNeed = 1.25 * bytes + 1e9;
     const withNumpy = memAvailable() > npNeed;
-    const methods = ['analyze', 'cli-analyze', ...(withNumpy ? ['numpy'] : []), 'equalize', 'compare'];
+    const methods = ['analyze', 'cli-analyze', ...(withNumpy ? ['numpy'] : []), 'equalize', 'compare', 'report'];
     console.log(
       `\n== ${name} (${fx(bytes / GB, 2)} GB${manifest ? `, model and ${manifest.files.length} external data file(s)` : ''})${withNumpy ? '' : `: numpy skipped, it needs ~${fx(npNeed / GB, 1)} GB and ${fx(memAvailable() / GB, 1)} GB are available`}`,
     );
@@ -284,6 +291,7 @@ async function main() {
       s,
       equalize: runs.equalize[0].summary,
       compare: runs.compare[0].summary,
+      report: runs.report[0].summary,
       lines,
       raw: runs,
     });
@@ -325,6 +333,7 @@ async function main() {
         ['analyze --json', 'cli-analyze', `${r.layers} layers`],
         ['equalize -o', 'equalize', r.equalize],
         ['compare (itself)', 'compare', r.compare],
+        ['report -o', 'report', r.report],
       ].map(([label, k, what]) => [
         r.name,
         fx(r.bytes / GB, 2),
