@@ -668,9 +668,33 @@ Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::M
   return Error{};
 }
 
+// A tensor whose values are one packed float_data or double_data field that the skim left
+// unread (it leaves only such a field unread, of a type the field holds: onnx/skim.cpp) is
+// given that payload as its raw data: the same little-endian float32 or float64 values,
+// back to back, so it is streamed and read as raw data is. `typedField` says no more then.
+namespace {
+void adoptTypedPayload(const uint8_t* image, const onnx::Skim& skim, onnx::Tensor& t) {
+  namespace TensorProto = onnx::fields::TensorProto;
+  if (t.hasRawData || t.external || t.typedCount == 0) return;
+  if (t.typedField != TensorProto::kFloatData && t.typedField != TensorProto::kDoubleData) return;
+  const uint64_t begin = offsetIn(image, t.message.data), end = begin + t.message.size;
+  auto it = std::upper_bound(skim.skipped.begin(), skim.skipped.end(), end,
+                             [](uint64_t off, const onnx::SkippedPayload& p) { return off < p.offset; });
+  if (it == skim.skipped.begin()) return;
+  --it;
+  const uint64_t elem = t.typedField == TensorProto::kFloatData ? 4 : 8;
+  if (it->offset < begin || it->offset + it->length > end || it->length != t.typedCount * elem) return;
+  t.hasRawData = true;
+  t.rawData = wire::Bytes{image + it->offset, static_cast<size_t>(it->length)};
+  t.typedField = 0;
+  t.typedCount = 0;
+}
+}  // namespace
+
 void markDeferred(const uint8_t* image, const onnx::Skim& skim, onnx::Model* model) {
   // Every tensor whose raw_data is still unread is deferred, whoever refers to it.
   auto mark = [&](onnx::Tensor& t) {
+    adoptTypedPayload(image, skim, t);
     if (!t.hasRawData || t.external || t.rawData.size == 0) return;
     t.deferred = skim.skippedRange(offsetIn(image, t.rawData.data), t.rawData.size);
   };

@@ -199,7 +199,10 @@ Result<LayerAnalysis> analyzeLayer(const graph::Layer& layer, wire::Bytes weight
 constexpr uint64_t kSettleReadBelow = uint64_t{16} << 20;
 Error settleSkim(onnx::ByteReader& in, uint8_t* image, onnx::Skim* skim, onnx::Model* model, const graph::Discovery& layers);
 // Marks every tensor of `model` (parsed from the skimmed `image`) whose raw_data the skim
-// left unread as deferred: settleSkim's last step, alone.
+// left unread as deferred: settleSkim's last step, alone. Call it right after parseModel:
+// a tensor whose one packed float_data or double_data field the skim left unread is given
+// that payload as its raw data first (the same little-endian values), so that it is
+// streamed, and read, as raw data.
 void markDeferred(const uint8_t* image, const onnx::Skim& skim, onnx::Model* model);
 
 // Risk order of layers given their INT8 per-tensor SQNR (NaN for a layer that

@@ -27,8 +27,9 @@ struct EqLayer {
   // (Options::holdBytes) is not held (`streamed`): it is the
   // stored tensor, read again a piece at a time when needed (EqLayers::stream), followed by
   // `ops`, the float32 multiplications made to it so far, replayed per element in order,
-  // so every element goes through the same roundings as on a held copy. Otherwise (a
-  // typed float_data field, or held on purpose: EqLayers::hold) `w` holds it and the
+  // so every element goes through the same roundings as on a held copy (one packed
+  // float_data field left in the file by the skim counts as raw bytes: markDeferred adopts
+  // it). Otherwise (a typed field read whole, or held on purpose: EqLayers::hold) `w` holds it and the
   // multiplications are made to `w` as they come.
   std::vector<float> w;
   bool loaded = false;

@@ -46,8 +46,9 @@ class ModelIndex {
   // copy (a payload the skim left unread is checked against its shape, not read).
   bool checkFloats(const onnx::Tensor* t, std::string* why) const;
   // Whether the float32 contents of `t` (checkFloats) are stored as raw float32 bytes
-  // (raw_data, or external data) that readRaw reads a slice at a time; false for the
-  // typed float_data field (read whole by readFloats).
+  // (raw_data, one packed float_data field that analysis::markDeferred adopted as raw
+  // data, or external data) that readRaw reads a slice at a time; false for values in a
+  // typed field read whole (readFloats).
   bool rawSlices(const onnx::Tensor* t) const;
   // Bytes [at, at + n) of those raw bytes; false with a reason when they cannot be read.
   bool readRaw(const onnx::Tensor* t, uint64_t at, uint8_t* dst, uint64_t n, std::string* why) const;

@@ -11,7 +11,9 @@ namespace {
 
 // The message types on the way from ModelProto to a TensorProto's raw_data
 // (fields named in onnx/fields.hpp). Everything else is copied without a look inside.
-enum Kind { kModel, kGraph, kNode, kAttribute, kTensor, kFunction, kTrainingInfo, kBlob, kOther };
+// kTyped: a packed float_data or double_data field, whose payload holds the values as
+// raw_data would (little-endian float32 or float64, back to back).
+enum Kind { kModel, kGraph, kNode, kAttribute, kTensor, kFunction, kTrainingInfo, kBlob, kTyped, kOther };
 
 Kind child(Kind parent, uint32_t number) {
   using namespace fields;
@@ -30,7 +32,9 @@ Kind child(Kind parent, uint32_t number) {
              : (number == AttributeProto::kG || number == AttributeProto::kGraphs) ? kGraph
                                                                                    : kOther;
     case kTensor:
-      return number == TensorProto::kRawData ? kBlob : kOther;
+      return number == TensorProto::kRawData                                             ? kBlob
+             : (number == TensorProto::kFloatData || number == TensorProto::kDoubleData) ? kTyped
+                                                                                         : kOther;
     case kFunction:
       return number == FunctionProto::kNode ? kNode : kOther;
     case kTrainingInfo:
@@ -62,6 +66,39 @@ class Skimmer {
   // Walks [pos, end) as a message of `kind`. Returns false when the structure does
   // not hold together (the caller then reads everything).
   bool walk(uint64_t pos, uint64_t end, Kind kind, int depth) {
+    if (kind != kTensor) return walkFields(pos, end, kind, depth, nullptr);
+    // A TensorProto: a large packed float_data or double_data payload stays unread only
+    // when it is the tensor's one store of values, of a type that field holds (what
+    // analysis::markDeferred then takes as the tensor's raw data); else it is read back.
+    TensorSeen seen;
+    const bool ok = walkFields(pos, end, kind, depth, &seen);
+    if (seen.skipped != SIZE_MAX && (!ok || !seen.typedAlone())) {
+      const SkippedPayload p = out_.skipped[seen.skipped];
+      out_.skipped.erase(out_.skipped.begin() + static_cast<std::ptrdiff_t>(seen.skipped));
+      if (!in_.read(p.offset, image_ + p.offset, p.length)) {
+        ioError_ = true;
+        return false;
+      }
+      out_.bytesRead += p.length;
+    }
+    return ok;
+  }
+
+  // What a TensorProto holds, as far as the typed payload rule needs.
+  struct TensorSeen {
+    uint64_t dataType = 0;
+    int typedOccurrences = 0;  // of float_data and double_data, packed or not
+    int otherValues = 0;       // raw_data and the other typed fields
+    uint32_t typedField = 0;
+    size_t skipped = SIZE_MAX;  // its typed payload's place in Skim::skipped, when left unread
+    bool typedAlone() const {
+      if (typedOccurrences != 1 || otherValues != 0) return false;
+      if (typedField == fields::TensorProto::kFloatData) return dataType == kFloat || dataType == kComplex64;
+      return dataType == kDouble || dataType == kComplex128;
+    }
+  };
+
+  bool walkFields(uint64_t pos, uint64_t end, Kind kind, int depth, TensorSeen* seen) {
     if (depth > o_.maxDepth) return false;
     while (pos < end) {
       if (!need(std::min(end, pos + 20))) return false;
@@ -72,12 +109,24 @@ class Skimmer {
       size_t n = wire::readVarint(image_ + pos, avail(), &tag);
       if (n == 0 || (tag >> 3) == 0) return false;
       pos += n;
+      const uint32_t number = static_cast<uint32_t>(tag >> 3);
+      if (seen) {
+        namespace TensorProto = fields::TensorProto;
+        if (number == TensorProto::kFloatData || number == TensorProto::kDoubleData) {
+          ++seen->typedOccurrences;
+          seen->typedField = number;
+        } else if (number == TensorProto::kRawData || number == TensorProto::kInt32Data || number == TensorProto::kStringData ||
+                   number == TensorProto::kInt64Data || number == TensorProto::kUint64Data) {
+          ++seen->otherValues;
+        }
+      }
       switch (tag & 7) {
         case wire::kVarint: {
           uint64_t v;
           n = wire::readVarint(image_ + pos, avail(), &v);
           if (n == 0) return false;
           pos += n;
+          if (seen && number == fields::TensorProto::kDataType) seen->dataType = v;
           break;
         }
         case wire::kFixed64:
@@ -92,11 +141,12 @@ class Skimmer {
           if (n == 0) return false;
           pos += n;
           if (len > end - pos) return false;
-          const Kind k = child(kind, static_cast<uint32_t>(tag >> 3));
-          if (k == kBlob && len >= o_.skipAtLeast) {
+          const Kind k = child(kind, number);
+          if ((k == kBlob || k == kTyped) && len >= o_.skipAtLeast && (k == kBlob || skippedTyped(seen))) {
             out_.skipped.push_back({pos, len});
+            if (k == kTyped) seen->skipped = out_.skipped.size() - 1;
             copied_ = std::max(copied_, pos + len);  // leave the payload unread
-          } else if (k != kBlob && k != kOther) {
+          } else if (k != kBlob && k != kTyped && k != kOther) {
             if (!walk(pos, pos + len, k, depth + 1)) return false;
           }
           pos += len;
@@ -126,6 +176,10 @@ class Skimmer {
   uint64_t size_;
   uint8_t* image_;
   SkimOptions o_;
+  // Whether a typed payload may be skipped: the tensor's first store of values, and packed
+  // (walk() reads it back if another store follows or the type is not the field's).
+  static bool skippedTyped(const TensorSeen* seen) { return seen && seen->typedOccurrences == 1 && seen->otherValues == 0; }
+
   uint64_t copied_ = 0;
   bool ioError_ = false;
   Skim out_;

@@ -10,6 +10,7 @@
 
 #include "cle/cle.hpp"
 #include "onnx/model.hpp"
+#include "onnx/skim.hpp"
 #include "onnx/tensor_data.hpp"
 #include "pb_writer.hpp"
 
@@ -519,4 +520,33 @@ TEST_CASE("a weight stored as raw data is not held: read again with its scalings
       CHECK(a.after.std == b.after.std);
     }
   }
+}
+
+// Skimmed from a reader (as the CLI and the app read a file), a weight stored as one packed
+// float_data field is left in the file and streamed as raw data is (analysis::markDeferred
+// adopts its payload): no float32 copy is held beyond the middle layer, and the written
+// model is byte for byte the one written from the model read whole.
+TEST_CASE("equalize from a reader: float_data weights stream as raw data, the same bytes written", "[cle]") {
+  struct Reader : ql::onnx::ByteReader {
+    const std::vector<uint8_t>& v;
+    explicit Reader(const std::vector<uint8_t>& b) : v(b) {}
+    bool read(uint64_t offset, uint8_t* dst, uint64_t length) override {
+      if (offset > v.size() || length > v.size() - offset) return false;
+      std::memcpy(dst, v.data() + offset, length);
+      return true;
+    }
+  };
+  ql::cle::Options streamAll;
+  streamAll.holdBytes = 0;
+  Run whole(mlp(true), streamAll);
+  Reader in(whole.input);
+  std::vector<uint8_t> image(whole.input.size());
+  ql::onnx::SkimOptions so;
+  so.skipAtLeast = 256;  // every weight's payload (2 KB and more) stays in the file
+  auto r = ql::cle::equalize(in, whole.input.size(), image.data(), streamAll, so);
+  INFO((r.ok() ? std::string() : r.error().describe()));
+  REQUIRE(r.ok());
+  CHECK(whole.r->heldWeightBytes == (32 * 16 + 24 * 32 + 8 * 24) * sizeof(float));  // read whole: held
+  CHECK(r->heldWeightBytes == 24 * 32 * sizeof(float));                             // only the middle layer
+  CHECK(r->bytes(whole.input.data()) == whole.written);
 }
