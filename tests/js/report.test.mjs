@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { analyze } from '../../web/src/index.js';
-import { packData, reportHtml, scriptSafe, unpackData } from '../../web/src/report.js';
+import { packData, packedPieces, reportHtml, reportPieces, scriptSafe, unpackData } from '../../web/src/report.js';
 import { VERSION } from '../../web/src/version.js';
 import { fetchedModelFiles, root } from './helpers.mjs';
 
@@ -95,4 +95,34 @@ test(
 
 test("the version shown and written into reports is package.json's", () => {
   assert.equal(VERSION, JSON.parse(fs.readFileSync(`${root}/package.json`, 'utf8')).version);
+});
+
+// The report is written a piece at a time (the CLI's report -o, the app's Save report): the
+// base64 pieces of the packed data, each of whole 3-byte groups, join into packData's text,
+// which reads back every array, across piece boundaries, after alignment gaps and shared
+// arrays; the page's pieces join into reportHtml's text.
+test('report pieces: packed data in 1 MB pieces of base64 that join into packData, and the page into reportHtml', async () => {
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const layers = [];
+  for (let i = 0; i < 24; i++) {
+    const T = [Float32Array, Float64Array, Uint8Array, Int16Array][i % 4];
+    const a = new T(1 + Math.floor(next() * 90000));
+    for (let j = 0; j < a.length; j++) a[j] = next() * 200 - 100;
+    layers.push({ name: `l${i}`, a, shared: layers.length ? layers[0].a : a });
+  }
+  const data = { analysis: { layers, inf: -Infinity } };
+  const pieces = [...packedPieces(data)];
+  assert.ok(pieces.length >= 4, `${pieces.length} pieces`);
+  for (const p of pieces.slice(0, -1)) assert.equal(p.length, 1 << 20);
+  const text = packData(data);
+  assert.equal(pieces.join(''), text);
+  const back = unpackData(text);
+  assert.equal(back.analysis.inf, -Infinity);
+  for (let i = 0; i < layers.length; i++) {
+    assert.deepEqual(back.analysis.layers[i].a, layers[i].a, `layer ${i}`);
+    assert.deepEqual(back.analysis.layers[i].shared, layers[0].a);
+  }
+  const page = { css: 'body { color: red }', script: 'console.log("</script>")', data, title: 'T' };
+  assert.equal([...(await reportPieces(page))].join(''), await reportHtml(page));
 });

@@ -38,7 +38,9 @@ function mlp(typed) {
       tensor({ name: `${name}.b`, dims: [n], raw: floatsLE(normals(n, 99 + k)) }),
     );
     const out = k === shapes.length - 1 ? 'y' : `${name}.y`;
-    nodes.push(node({ inputs: [input, `${name}.w`, `${name}.b`], outputs: [out], name, op: 'Gemm', attrs: [intAttr('transB', 1)] }));
+    nodes.push(
+      node({ inputs: [input, `${name}.w`, `${name}.b`], outputs: [out], name, op: 'Gemm', attrs: [intAttr('transB', 1)] }),
+    );
     if (k < shapes.length - 1) {
       nodes.push(node({ inputs: [out], outputs: [`${name}.r`], name: `${name}_relu`, op: 'Relu' }));
       input = `${name}.r`;

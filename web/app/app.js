@@ -18,7 +18,7 @@ import { quantizedText, savedAtText } from '../src/presentation.js';
 import { nameShortener } from '../src/names.js';
 import { defaultLayer } from '../src/verdict.js';
 import { unpackData } from '../src/report.js';
-import { saveReport } from '../src/save-report.js';
+import { saveReportPieces } from '../src/save-report.js';
 import { VERSION } from '../src/version.js';
 import { createWorkerClient } from '../src/worker-client.js';
 import { modelCandidates, pickedEntries } from '../src/picked.js';
@@ -508,12 +508,16 @@ const equalizedFiles = () => {
 const openEqualized = () => openPicked(equalizedFiles());
 const compareEqualized = () => runCompare(equalizedFiles());
 
-// The report is built by the package's saveReport(), from this page's own style sheet
+// The report is built by the package's saveReport (its pieces), from this page's own style sheet
 // and main script.
 async function saveReportFile() {
   const { analysis, equalization, comparison, analysisB, compression } = state;
-  const html = await saveReport({ analysis, equalization, comparison, analysisB, compression });
-  download(new Blob([html], { type: 'text/html' }), `${stem(analysis.model.name)}.quantlens.html`);
+  // A Blob grown a piece at a time (a Blob of a Blob refers to its bytes, no copy): the page
+  // never holds the whole text of a large report.
+  let file = new Blob([], { type: 'text/html' });
+  for (const piece of await saveReportPieces({ analysis, equalization, comparison, analysisB, compression }))
+    file = new Blob([file, piece], { type: 'text/html' });
+  download(file, `${stem(analysis.model.name)}.quantlens.html`);
 }
 
 // ---------------------------------------------------------------- exports

@@ -29,7 +29,7 @@ import {
 } from '../src/export/csv.js';
 import { METRICS, modelExplorerNodeData } from '../src/export/model-explorer.js';
 import { selectComparison, selectEqualization } from '../src/export/select.js';
-import { saveReport } from '../src/save-report.js';
+import { saveReportPieces } from '../src/save-report.js';
 import { formatSkipped } from '../src/format.js';
 import { writeJSON } from '../src/json-stream.js';
 import { layerLabel } from '../src/presentation.js';
@@ -815,14 +815,21 @@ async function runReport(opts) {
     : null;
   p.done();
   warnEmptySelection(opts, analysis.layers.length);
-  const html = await saveReport({ analysis, equalization, comparison, analysisB, compression });
+  // Written a piece at a time (about 1 MB of text each): the report of an LLM is hundreds of
+  // MB, which as one string (and its encoding) would not stay in bounded memory.
+  const pieces = await saveReportPieces({ analysis, equalization, comparison, analysisB, compression });
+  let written = 0;
+  let fd = null;
   try {
-    fs.writeFileSync(opts.output, html);
+    fd = fs.openSync(opts.output, 'w');
+    for (const piece of pieces) written += fs.writeSync(fd, piece);
   } catch (e) {
     throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
   }
   const parts = ['model', 'layer', equalization && 'equalization', comparison && 'compare'].filter(Boolean);
-  write(`Wrote ${opts.output} (${(html.length / 1e6).toFixed(2)} MB; views: ${parts.join(', ')}).`);
+  write(`Wrote ${opts.output} (${(written / 1e6).toFixed(2)} MB; views: ${parts.join(', ')}).`);
   return EXIT.ok;
 }
 

@@ -25,7 +25,9 @@ function fingerprint(bytes) {
 }
 const sameBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-export function packData(data) {
+// The packed data's layout: the skeleton (UTF-8 JSON) and each distinct typed array's
+// place in the block after it.
+function layoutData(data) {
   const arrays = [];
   const stored = new Map(); // fingerprint -> [[offset, bytes]]: equal arrays are stored once
   let blockSize = 0;
@@ -47,14 +49,57 @@ export function packData(data) {
     if (typeof value === 'number' && !Number.isFinite(value)) return { $: 'num', v: String(value) };
     return value;
   });
-  const head = new TextEncoder().encode(skeleton);
+  return { head: new TextEncoder().encode(skeleton), arrays, blockSize };
+}
+
+// Base64 of a stream of byte chunks, in pieces of about 1 MB of text: each piece but the
+// last encodes a multiple of 3 bytes, so the pieces joined are the base64 of all the bytes.
+function* base64Pieces(chunks) {
+  const SIZE = 3 << 18; // 786,432 bytes: 1 MB of text
+  const buf = new Uint8Array(SIZE);
+  let n = 0;
+  for (const c of chunks) {
+    for (let at = 0; at < c.length;) {
+      const k = Math.min(SIZE - n, c.length - at);
+      buf.set(c.subarray(at, at + k), n);
+      n += k;
+      at += k;
+      if (n === SIZE) {
+        yield toBase64(buf);
+        n = 0;
+      }
+    }
+  }
+  if (n) yield toBase64(buf.subarray(0, n));
+}
+
+/**
+ * The packed data (the format above) as base64 text in pieces of about 1 MB, written
+ * without the whole block or its text in memory at once (an LLM's report carries
+ * hundreds of MB of per-channel arrays).
+ */
+export function* packedPieces(data) {
+  const { head, arrays, blockSize } = layoutData(data);
   const start = align8(8 + head.length);
-  const bytes = new Uint8Array(start + blockSize);
-  bytes.set(MAGIC, 0);
-  new DataView(bytes.buffer).setUint32(4, head.length, true);
-  bytes.set(head, 8);
-  for (const [o, v] of arrays) bytes.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), start + o);
-  return toBase64(bytes);
+  function* chunks() {
+    const top = new Uint8Array(start);
+    top.set(MAGIC, 0);
+    new DataView(top.buffer).setUint32(4, head.length, true);
+    top.set(head, 8);
+    yield top;
+    let at = 0; // in the block
+    for (const [o, v] of arrays) {
+      if (o > at) yield new Uint8Array(o - at); // alignment zeros
+      yield new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      at = o + v.byteLength;
+    }
+    if (blockSize > at) yield new Uint8Array(blockSize - at);
+  }
+  yield* base64Pieces(chunks());
+}
+
+export function packData(data) {
+  return [...packedPieces(data)].join('');
 }
 
 export function unpackData(text) {
@@ -129,6 +174,11 @@ export function appParts(html) {
 // The page both the app and a report are: a policy, a title, the style sheet, then
 // the body's elements (already-safe HTML produced here and in tools/build-app.mjs).
 export function pageHtml({ policy, title, generator, css, body }) {
+  return `${pageOpen({ policy, title, generator, css })}${body.join('\n')}${PAGE_CLOSE}`;
+}
+
+// The page up to its body's first element, and after its last.
+function pageOpen({ policy, title, generator, css }) {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -140,11 +190,12 @@ export function pageHtml({ policy, title, generator, css, body }) {
 <style id="ql-style">${css.replace(/<\/style/gi, '<\\/style')}</style>
 </head>
 <body>
-${body.join('\n')}
+`;
+}
+const PAGE_CLOSE = `
 </body>
 </html>
 `;
-}
 
 // SHA-256 of an inline script, as a CSP source ('sha256-...').
 export const scriptHash = async (js) => `'sha256-${await sha256Base64(js)}'`;
@@ -154,14 +205,20 @@ export const scriptHash = async (js) => `'sha256-${await sha256Base64(js)}'`;
  * (the script renders the views from the data element when it finds one);
  * `data` is the object to show ({analysis, equalization?, comparison?, ...}).
  */
-export async function reportHtml({ css, script, data, title = 'QuantLens report' }) {
+export async function reportHtml(options) {
+  return [...(await reportPieces(options))].join('');
+}
+
+/**
+ * The report file as pieces of text, in order (reportHtml's text joined): to be written to
+ * a file or a Blob a piece at a time, never the whole text at once.
+ */
+export async function reportPieces({ css, script, data, title = 'QuantLens report' }) {
   const js = scriptSafe(script);
-  const packed = packData({ schema: REPORT_SCHEMA, ...data });
-  return pageHtml({
-    policy: reportPolicy(await scriptHash(js)),
-    title,
-    generator: 'QuantLens',
-    css,
-    body: [`<script id="ql-data" type="application/octet-stream">${packed}</script>`, `<script id="ql-main">${js}</script>`],
-  });
+  const open = pageOpen({ policy: reportPolicy(await scriptHash(js)), title, generator: 'QuantLens', css });
+  return (function* pieces() {
+    yield `${open}<script id="ql-data" type="application/octet-stream">`;
+    yield* packedPieces({ schema: REPORT_SCHEMA, ...data });
+    yield `</script>\n<script id="ql-main">${js}</script>${PAGE_CLOSE}`;
+  })();
 }

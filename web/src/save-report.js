@@ -3,7 +3,7 @@
 // writes. The page's code comes from the built app (web/dist/app/index.html): read
 // from disk under Node, taken from the running page inside the app.
 import { isNode, nodeImport } from './node.js';
-import { appParts, reportData, reportHtml } from './report.js';
+import { appParts, reportData, reportPieces } from './report.js';
 import { VERSION } from './version.js';
 
 async function builtApp() {
@@ -23,9 +23,19 @@ async function builtApp() {
  * @param result  {analysis, equalization?, comparison?, analysisB?, compression? (compressibility()'s result)}
  * @returns       Promise<string>: the HTML file
  */
-export async function saveReport({ analysis, equalization, comparison, analysisB, compression }, { title } = {}) {
+export async function saveReport(result, options = {}) {
+  return [...(await saveReportPieces(result, options))].join('');
+}
+
+/**
+ * saveReport's file as pieces of text (about 1 MB each), to be written one at a time (to a
+ * file, or a Blob made of them) without the whole text in memory: an LLM's report is
+ * hundreds of MB.
+ * @returns Promise<Iterable<string>>
+ */
+export async function saveReportPieces({ analysis, equalization, comparison, analysisB, compression }, { title } = {}) {
   const parts = await builtApp();
-  return reportHtml({
+  return reportPieces({
     ...parts,
     data: reportData({ analysis, equalization, comparison, analysisB, compression, version: VERSION }),
     title: title || `QuantLens: ${analysis.model.name}`,
