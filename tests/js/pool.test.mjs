@@ -256,6 +256,19 @@ console.log(JSON.stringify(out));
   },
 );
 
+// A caller's signal may serve many calls: a pooled analysis leaves no listener on it (the
+// calling thread's tasks listen through a signal of their own, unlinked at the end).
+test('a signal given to pooled analyses keeps no listener after each', { timeout: 120000 }, async () => {
+  const { getEventListeners } = await import('node:events');
+  const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
+  const controller = new AbortController();
+  for (let k = 0; k < 3; k++) {
+    const p = await pooled(file, { workers: 2, signal: controller.signal });
+    assert.equal(p.workers, 2, 'the pool did not run');
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0, `listeners left after call ${k + 1}`);
+  }
+});
+
 // Pool workers are given the module their realm compiled; configureCore({ wasmModule }) is
 // the public way in (and refuses anything else).
 test(

@@ -181,11 +181,20 @@ export async function analyze(source, options = {}) {
       // The model is open here: this thread takes part in the pool (pool.js), its tasks
       // stopping at `stop` and yielding to the event loop between pieces, so that the
       // workers' messages are answered while it computes.
+      let unlink = null;
       job.localTasks = (stop) => {
-        ctx.signal = signal ? eitherSignal(signal, stop) : stop;
+        if (signal) ({ signal: ctx.signal, unlink } = eitherSignal(signal, stop));
+        else ctx.signal = stop;
         return layerTasks(core, session, ctx);
       };
-      if (workers > 1) layers = (await analyzeInPool(job, workers, { ...described, chosen }))?.layers;
+      if (workers > 1) {
+        try {
+          layers = (await analyzeInPool(job, workers, { ...described, chosen }))?.layers;
+        } finally {
+          ctx.signal = signal; // the pool aborted its own when it finished
+          if (unlink) unlink();
+        }
+      }
       if (!layers) {
         const onLayer = job.onLayer && ((layer) => job.onLayer(layer, { ...described, chosen }));
         layers = await analyzeInThread(core, session, chosen, described.count, ctx, onProgress, onLayer);
@@ -475,14 +484,16 @@ export function mergeLayer(session, i, results, ctx) {
   return settleLayer(layer, failed || session.mergeParts(i, ctx.histogramBins, ctx.blockSize, results), ctx.src.name);
 }
 
-// A signal that aborts when either does.
+// A signal that aborts when either does, and `unlink()`, which takes its listeners off
+// them (a caller's signal may serve many calls).
 function eitherSignal(a, b) {
   const c = new AbortController();
+  const abort = () => c.abort();
   for (const x of [a, b]) {
     if (x.aborted) c.abort();
-    else x.addEventListener('abort', () => c.abort(), { once: true });
+    else x.addEventListener('abort', abort, { once: true });
   }
-  return c.signal;
+  return { signal: c.signal, unlink: () => [a, b].forEach((x) => x.removeEventListener('abort', abort)) };
 }
 
 // The analysis tasks a pool deals out (pool.js), carried out on one open session: the
