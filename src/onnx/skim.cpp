@@ -73,13 +73,15 @@ class Skimmer {
     TensorSeen seen;
     const bool ok = walkFields(pos, end, kind, depth, &seen);
     if (seen.skipped != SIZE_MAX && (!ok || !seen.typedAlone())) {
+      // Its first `present` bytes came with the chunk that read its field's header.
       const SkippedPayload p = out_.skipped[seen.skipped];
       out_.skipped.erase(out_.skipped.begin() + static_cast<std::ptrdiff_t>(seen.skipped));
-      if (!in_.read(p.offset, image_ + p.offset, p.length)) {
+      const uint64_t at = p.offset + seen.present;
+      if (at < p.offset + p.length && !in_.read(at, image_ + at, p.offset + p.length - at)) {
         ioError_ = true;
         return false;
       }
-      out_.bytesRead += p.length;
+      out_.bytesRead += p.length - seen.present;
     }
     return ok;
   }
@@ -91,6 +93,7 @@ class Skimmer {
     int otherValues = 0;       // raw_data and the other typed fields
     uint32_t typedField = 0;
     size_t skipped = SIZE_MAX;  // its typed payload's place in Skim::skipped, when left unread
+    uint64_t present = 0;       // bytes of that payload read already (with the chunk before it)
     bool typedAlone() const {
       if (typedOccurrences != 1 || otherValues != 0) return false;
       if (typedField == fields::TensorProto::kFloatData) return dataType == kFloat || dataType == kComplex64;
@@ -144,7 +147,10 @@ class Skimmer {
           const Kind k = child(kind, number);
           if ((k == kBlob || k == kTyped) && len >= o_.skipAtLeast && (k == kBlob || skippedTyped(seen))) {
             out_.skipped.push_back({pos, len});
-            if (k == kTyped) seen->skipped = out_.skipped.size() - 1;
+            if (k == kTyped) {
+              seen->skipped = out_.skipped.size() - 1;
+              seen->present = copied_ > pos ? std::min(len, copied_ - pos) : 0;
+            }
             copied_ = std::max(copied_, pos + len);  // leave the payload unread
           } else if (k != kBlob && k != kTyped && k != kOther) {
             if (!walk(pos, pos + len, k, depth + 1)) return false;

@@ -230,8 +230,9 @@ TEST_CASE("skim: one packed float_data or double_data field stays in the file an
     REQUIRE(v->count == w1.size());
     CHECK(std::memcmp(v->bytes, w1.data(), w1.size() * 4) == 0);
   }
-  // Exactly W1's, D's and Complex's payloads are left unread.
+  // Exactly W1's, D's and Complex's payloads are left unread; no byte is counted twice.
   CHECK(s.skim.skipped.size() == 3);
+  CHECK(s.skim.bytesRead <= bytes.size());
 
   // The plan streams W1 from the model file; streamed, it gives what the model read whole gives.
   auto d1 = ql::graph::findLayers(s.model);
@@ -282,6 +283,7 @@ TEST_CASE("skim: float_data of a type it does not hold is read, and the parser's
   REQUIRE(skim.ok());
   CHECK(skim->skipped.empty());
   CHECK(image == bytes);
+  CHECK(skim->bytesRead == bytes.size());  // each byte once (a payload's head may come with the chunk before it)
   auto m = ql::onnx::parseModel(image.data(), image.size());
   REQUIRE(m.ok());
   auto v = ql::onnx::readAsFloat(initializer(m.value(), "W"), {});
