@@ -1,5 +1,6 @@
 // The streaming plan (analysis/plan.hpp): where each weight's bytes are, the one
 // buffer, and pieces of whole units that do not depend on the buffer's size.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <vector>
@@ -37,6 +38,17 @@ std::vector<float> values(size_t n) {
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>(i % 13) - 6.0f;
   return v;
+}
+
+// Feeds every pass of `a` the weight at `offset` in `file`, in pieces of `pieceBytes`.
+void feedAll(ql::analysis::LayerAnalyzer& a, const std::vector<uint8_t>& file, uint64_t offset, uint64_t pieceBytes) {
+  for (int pass = 1; pass <= a.passes(); ++pass) {
+    for (uint64_t off = 0; off < a.byteSize(); off += pieceBytes) {
+      const uint64_t n = std::min(pieceBytes, a.byteSize() - off);
+      REQUIRE(a.feed(pass, {file.data() + offset + off, n}, off).ok());
+    }
+    REQUIRE(a.endPass(pass).ok());
+  }
 }
 
 }  // namespace
@@ -119,13 +131,7 @@ TEST_CASE("plan: skimmed weights are ranges of the model file, read ones stay in
   const auto s = plan.layer(a->unitBytes(), a->byteSize());
   CHECK(s.pieceBytes % a->unitBytes() == 0);
   CHECK(s.pieceBytes <= 100);
-  for (int pass = 1; pass <= a->passes(); ++pass) {
-    for (uint64_t off = 0; off < a->byteSize(); off += s.pieceBytes) {
-      const uint64_t n = std::min(s.pieceBytes, a->byteSize() - off);
-      REQUIRE(a->feed(pass, {bytes.data() + p1.offset + off, n}, off).ok());
-    }
-    REQUIRE(a->endPass(pass).ok());
-  }
+  feedAll(a.value(), bytes, p1.offset, s.pieceBytes);
   auto streamed = a->finish();
   REQUIRE(streamed.ok());
   auto direct = ql::analysis::analyzeLayer(dw->layers[0], {}, {});
@@ -247,13 +253,7 @@ TEST_CASE("skim: one packed float_data or double_data field stays in the file an
   auto a = ql::analysis::LayerAnalyzer::create(d1->layers[0], {}, p1.length);
   REQUIRE(a.ok());
   const auto piece = plan.layer(a->unitBytes(), a->byteSize());
-  for (int pass = 1; pass <= a->passes(); ++pass) {
-    for (uint64_t off = 0; off < a->byteSize(); off += piece.pieceBytes) {
-      const uint64_t n = std::min(piece.pieceBytes, a->byteSize() - off);
-      REQUIRE(a->feed(pass, {bytes.data() + p1.offset + off, n}, off).ok());
-    }
-    REQUIRE(a->endPass(pass).ok());
-  }
+  feedAll(a.value(), bytes, p1.offset, piece.pieceBytes);
   auto streamed = a->finish();
   REQUIRE(streamed.ok());
   auto whole = ql::onnx::parseModel(bytes.data(), bytes.size());

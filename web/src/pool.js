@@ -19,6 +19,9 @@ export const MAX_WORKERS = 64;
 export const POOL_WORKER_NAME = 'quantlens-pool';
 // The most workers chosen by default, whatever the number of cores.
 const MAX_AUTO = 8;
+// While the workers start, the calling thread takes whole layers of at most 1/SHORT of the
+// bytes (pool.js dispatch).
+const SHORT = 32;
 // By default, weights below this size are analysed in the calling thread: starting a
 // worker (a V8 isolate, a WebAssembly instance, the graph read again) costs more than
 // the analysis of a small model.
@@ -274,10 +277,10 @@ export function analyzeInPool(job, count, described) {
     // all must be running. Until that many are idle, the idle ones wait; the busy ones finish
     // without waiting on anything (a whole layer, or the parts of one layer dealt together),
     // so that many will be. This thread's first task is the first layer in layer order, shown
-    // while the workers start (not a layer in parts); then it waits for a worker to start (or
-    // for every one to fail): so the workers always take their share of the model, and this
-    // thread, which otherwise finishes a small model before any worker has started, does not
-    // make the pool one thread in disguise.
+    // while the workers start (not a layer in parts); until a worker has started (or every one
+    // failed) it then takes only short layers, and leaves each worker a task: so the workers
+    // always take their share of the model, and this thread, which otherwise finishes a small
+    // model before any worker has started, does not make the pool one thread in disguise.
     function dispatch() {
       if (local && local.first && idle.includes(local)) {
         local.first = false;
@@ -289,6 +292,18 @@ export function analyzeInPool(job, count, described) {
         }
       }
       const waiting = local && !anyReady && failedToStart < workers.length - 1;
+      if (waiting && idle.includes(local)) {
+        // Meanwhile it takes a short whole layer (at most 1/SHORT of the bytes: it is soon
+        // free for a layer in parts), the largest such, while each worker starting keeps a task.
+        const starting = workers.length - 1 - failedToStart;
+        const tasks = queue.reduce((a, t) => a + t.parts, 0);
+        const short = queue.find((t) => t.parts === 1 && t.bytes * SHORT <= bytesTotal);
+        if (short && tasks - 1 >= starting) {
+          queue.splice(queue.indexOf(short), 1);
+          idle.splice(idle.indexOf(local), 1);
+          local.handle.post({ type: 'layer', index: short.index });
+        }
+      }
       for (;;) {
         const ready = idle.filter((w) => !w.local);
         if (local && !waiting && idle.includes(local)) ready.push(local);
