@@ -822,7 +822,11 @@ async function runReport(opts) {
   let fd = null;
   try {
     fd = fs.openSync(opts.output, 'w');
-    for (const piece of pieces) written += fs.writeSync(fd, piece);
+    for (const piece of pieces) {
+      const bytes = Buffer.from(piece, 'utf8');
+      for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at);
+      written += bytes.length;
+    }
   } catch (e) {
     throw new QuantLensError('IO_ERROR', `cannot write ${opts.output}: ${e.message}`, { cause: e });
   } finally {
