@@ -1,10 +1,10 @@
 // float32Number (web/src/format.js), the one formatting of float32 values in JSON: the value
 // of x.toPrecision(p) for the first p of 6, 7, 8 that reads back as x, else toPrecision(9).
-// Its arithmetic shortcut (digit counts ruled out without toPrecision) must give exactly
-// what that definition gives, here written out as the reference: on every exponent, on
-// random bit patterns, and next to the decimals and powers where the shortcut's margins
-// are thinnest. float32Text, the JSON text written straight from integer digits, must be
-// String() of that value on the same inputs.
+// Its arithmetic shortcut (float32Text: the decimal found and written from integer digits,
+// toPrecision only where the margins cannot decide) must give exactly what that definition
+// gives, here written out as the reference: on every exponent, on random bit patterns, and
+// next to the decimals and powers where the shortcut's margins are thinnest. float32Text's
+// text must be String() of that value on the same inputs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { float32Number, float32Text } from '../../web/src/format.js';

@@ -17,22 +17,17 @@ export { quantizationText };
 // Shortest decimal that reads back as the same float32 (so JSON stays compact
 // and exact); non-finite values become null (JSON has no Infinity).
 // That is: the value of x.toPrecision(p) for the first p of 6, 7, 8 that reads back as x
-// (Math.fround), else of toPrecision(9). Most values need 7 or 8 digits, so the digit
-// counts that cannot work are ruled out first by arithmetic (tooFewDigits), and usually
-// one toPrecision is made instead of two or three: the same numbers, 2 to 3 times faster
-// (a CLI --json of an LLM formats millions of them).
+// (Math.fround), else of toPrecision(9) (float32Definition). float32Text writes that
+// decimal's text from integer digits, so this is its value (a CLI --json of an LLM
+// formats millions of them).
 export function float32Number(x) {
-  if (!Number.isFinite(x)) return null;
-  if (x === 0) return 0;
-  const a = Math.abs(x);
-  // The decade of a (10^e <= a < 10^(e+1), give or take log10's rounding) and the float32
-  // step above a, shared by the tests of 6 and 7 digits.
-  const e = Math.floor(Math.log10(a));
-  bits32[0] = a;
-  word32[0] += 1;
-  const step = bits32[0] - a; // Infinity above the largest float32: never too few digits
+  return Number.isFinite(x) ? Number(float32Text(x)) : null;
+}
+
+// The definition, written out: what float32Text falls back on where double arithmetic
+// cannot decide.
+function float32Definition(x) {
   for (let p = 6; p < 9; p++) {
-    if (p < 8 && tooFewDigits(a, e, step, p)) continue;
     const y = Number(x.toPrecision(p));
     if (Math.fround(y) === x) return y;
   }
@@ -41,23 +36,8 @@ export function float32Number(x) {
 
 const bits32 = new Float32Array(1);
 const word32 = new Uint32Array(bits32.buffer);
-// 10^k for k from -60 to 60 (float32 decades with 6 or 7 digits reach -51 and 44).
+// 10^k for k from -60 to 60 (float32Text's scales of 6 to 9 digits reach -33 and 53).
 const POW10 = Array.from({ length: 121 }, (_, i) => 10 ** (i - 60));
-
-// True only when no decimal of p significant digits within reach reads back as the float32
-// a (> 0): the nearest p-digit decimal, found in double arithmetic, is further from a than
-// half the float32 step above a (the larger of its two steps, so the test errs towards
-// false), with a margin far above the arithmetic's error (about 1e-15 relative against the
-// 3e-8 of half a float32 step). Near a decimal tie, or when log10's decade is off, it says
-// false and the caller's toPrecision decides.
-function tooFewDigits(a, e, step, p) {
-  const scale = POW10[p - 1 - e + 60];
-  const t = a * scale;
-  if (!(t >= POW10[p - 1 + 60] && t < POW10[p + 60])) return false;
-  const n = Math.round(t);
-  if (Math.abs(t - n) > 0.5 - 1e-6) return false;
-  return Math.abs(t - n) / scale > 0.51 * step;
-}
 
 /**
  * String(float32Number(x)), or 'null' for a non-finite x: the JSON text of a float32, made
@@ -66,9 +46,10 @@ function tooFewDigits(a, e, step, p) {
  * decimal n * 10^(e - p + 1) is found in double arithmetic (n = Math.round(a * 10^(p-1-e)));
  * it reads back as x when it lies within half a float32 step of |x| and does not when it
  * lies beyond. Where the arithmetic cannot tell (the decade of log10 off, a decimal tie, a
- * distance within 2% of the bound) float32Number decides. The text is then ECMAScript's
- * Number::toString of that decimal: its digits without trailing zeros (a decimal of at most
- * 9 digits is the shortest text of the double nearest to it), in plain or exponent form.
+ * distance within 2% of the bound) the definition decides (float32Definition). The text is
+ * then ECMAScript's Number::toString of that decimal: its digits without trailing zeros (a
+ * decimal of at most 9 digits is the shortest text of the double nearest to it), in plain or
+ * exponent form.
  */
 export function float32Text(x) {
   if (!Number.isFinite(x)) return 'null';
@@ -97,7 +78,7 @@ export function float32Text(x) {
     }
     return decimalText(x < 0, n, e - p + 1);
   }
-  return String(float32Number(x));
+  return String(float32Definition(x));
 }
 
 // ECMAScript's Number::toString of the decimal n * 10^q (n a positive integer below 10^10).
