@@ -30,15 +30,8 @@ import { layerCurvesAt } from './compress.js';
 import { configureCore, loadCore, unwrap } from './core.js';
 import { isNode, nodeImport } from './node.js';
 import { fromPicked } from './picked.js';
-import { POOL_WORKER_NAME } from './pool.js';
+import { POOL_WORKER_NAME, buffersOf } from './pool.js';
 import { externalFiles, openSource, readWholeIntoHeap } from './source.js';
-
-// The buffers behind a layer's typed arrays (copyStats puts each layer's in one).
-function buffersOf(value, out = new Set()) {
-  if (ArrayBuffer.isView(value)) out.add(value.buffer);
-  else if (value && typeof value === 'object') for (const v of Object.values(value)) buffersOf(v, out);
-  return out;
-}
 
 // `externalData` as the pool sends it (pool.js externalForWorkers): the files picked with
 // the model become picked.js's function again; anything else is as given.

@@ -114,8 +114,8 @@ export function dealPlan(chosen, count) {
     .map((l) => ({ index: l.index, bytes: l.bytes, parts: parts(l) }));
 }
 
-// The buffers behind a value's typed arrays (to transfer them).
-function buffersOf(value, out = new Set()) {
+// The buffers behind a value's typed arrays (to transfer them; pool-worker.js too).
+export function buffersOf(value, out = new Set()) {
   if (ArrayBuffer.isView(value)) out.add(value.buffer);
   else if (value && typeof value === 'object') for (const v of Object.values(value)) buffersOf(v, out);
   return out;
