@@ -196,6 +196,12 @@ QL_HOT void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double*
 
 inline float hmin4(v4f v) { return std::min(std::min(v[0], v[1]), std::min(v[2], v[3])); }
 inline float hmax4(v4f v) { return std::max(std::max(v[0], v[1]), std::max(v[2], v[3])); }
+// The largest lane, by two vector maxima over swapped halves (no scalar compares).
+inline float hmaxLanes(v4f v) {
+  v = vmax(v, __builtin_shufflevector(v, v, 2, 3, 0, 1));
+  v = vmax(v, __builtin_shufflevector(v, v, 1, 0, 3, 2));
+  return v[0];
+}
 
 // pass1Run and the block absMax of one block size B at once (run mode), when the run
 // starts 4-aligned within its blocks (k0 % 4 == 0) and B % 4 == 0, so that no vector
@@ -211,8 +217,11 @@ QL_HOT void pass1RunBlocks(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B
   double s = 0;
   int k = 0;
   uint64_t i = 0;
+  // The block of position i and where it ends (relative to the run, before the clamp to
+  // n), advanced a block at a time: one division per run, not one per block.
+  uint64_t b = k0 / B, blockEnd = (b + 1) * B - k0;
   while (i + 4 <= n) {
-    const uint64_t b = (k0 + i) / B, end = std::min(n, (b + 1) * B - k0);
+    const uint64_t end = std::min(n, blockEnd);
     v4f bmn = splat(inf), bmx = splat(-inf);
     for (; i + 4 <= end; i += 4) {
       const v4f x = E::load4(p + E::kSize * i);
@@ -227,7 +236,11 @@ QL_HOT void pass1RunBlocks(const uint8_t* p, uint64_t n, uint64_t k0, uint64_t B
     }
     vmn = vmin(vmn, bmn);
     vmx = vmax(vmx, bmx);
-    amax[b] = std::max(amax[b], std::max(hmax4(bmx), -hmin4(bmn)));
+    // max(max, -min) over the lanes in registers; for finite values the same number as
+    // the scalar maxima (a zero's sign aside, and amax, from +0, keeps +0 then).
+    amax[b] = std::max(amax[b], hmaxLanes(vmax(bmx, -bmn)));
+    ++b;
+    blockEnd += B;
   }
   if (n >= 4) {
     s += double(vs[0]) + double(vs[1]) + double(vs[2]) + double(vs[3]);
@@ -378,102 +391,141 @@ struct RunBlocks {
   double *noiseA, *noiseB;
 };
 
-// One code path for whole vectors and the tail (zero-padded and masked), so every
-// element goes through exactly the same float32 operations. Wide: squares in double.
-// Blk: the block pair of *K too, each value loaded once for all.
-template <class E, bool Wide, bool Blk = false>
-QL_HOT void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, Hist* hist, double* acc, const RunBlocks* K = nullptr) {
+// Run mode, pass 2, in sweeps over the run (in cache from the first one on), each with
+// few vectors live: V8 allocates 16 vector registers on x64, and one loop holding the
+// moments, the four schemes, the histogram and the block pair at once (24 vectors and
+// more) spilled in every iteration (a microbenchmark of the loop: 20-35% slower than
+// the sweeps). Each accumulator still sees its values in the same order and is flushed
+// into double at the same counts (every kFlush vectors from the run's start, and at its
+// end), so the sums are the bits of one fused loop. One code path for whole vectors and
+// the tail (zero-padded and masked): every element goes through the same float32 operations.
+//
+// S = 0: deviation, signal and the first two schemes; S = 1: the last two and the histogram.
+template <class E, int S>
+QL_HOT void pass2Sweep(const uint8_t* p, uint64_t n, const Pass2Params& P, const Hist* hist, double* acc) {
+  constexpr int s0 = 2 * S, s1 = 2 * S + 1;  // the two schemes of this sweep
   const v4f m = splat(P.mean);
-  const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
-  const v4f s0 = splat(P.scale[0]), s1 = splat(P.scale[1]), s2 = splat(P.scale[2]), s3 = splat(P.scale[3]);
-  v4f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  const v4f i0 = splat(P.inv[s0]), i1 = splat(P.inv[s1]), c0 = splat(P.scale[s0]), c1 = splat(P.scale[s1]);
+  v4f aDev = splat(0), aSig = aDev, a0 = aDev, a1 = aDev;
   auto flush = [&] {
-    const v4f vs[kAccs] = {a0, a1, a2, a3, a4, a5};
-    for (int k = 0; k < kAccs; ++k) acc[k] += double(vs[k][0]) + double(vs[k][1]) + double(vs[k][2]) + double(vs[k][3]);
-    a0 = a1 = a2 = a3 = a4 = a5 = splat(0);
-  };
-  auto step = [&](v4f x, v4f mask, int lanes) {
-    if (Wide) {
-      addWide(acc, x, x - fakeQuant(x, i0, s0), x - fakeQuant(x, i1, s1), x - fakeQuant(x, i2, s2), x - fakeQuant(x, i3, s3),
-              P.meanD, lanes);
-      return;
+    auto add = [](double* a, v4f v) { *a += double(v[0]) + double(v[1]) + double(v[2]) + double(v[3]); };
+    if (S == 0) {
+      add(&acc[kDev], aDev);
+      add(&acc[kSig], aSig);
     }
-    const v4f d = (x - m) * mask;  // padded lanes hold x = 0 and must not count
-    a0 += d * d;
-    a1 += x * x;
-    v4f e = x - fakeQuant(x, i0, s0);
-    a2 += e * e;
-    e = x - fakeQuant(x, i1, s1);
-    a3 += e * e;
-    e = x - fakeQuant(x, i2, s2);
-    a4 += e * e;
-    e = x - fakeQuant(x, i3, s3);
-    a5 += e * e;
+    add(&acc[kNoise0 + s0], a0);
+    add(&acc[kNoise0 + s1], a1);
+    aDev = aSig = a0 = a1 = splat(0);
   };
-  const v4f all = splat(1.0f);
-  const bool useHist = hist != nullptr;
+  auto step = [&](v4f x, v4f mask) {
+    if (S == 0) {
+      const v4f d = (x - m) * mask;  // padded lanes hold x = 0 and must not count
+      aDev += d * d;
+      aSig += x * x;
+    }
+    v4f e = x - fakeQuant(x, i0, c0);
+    a0 += e * e;
+    e = x - fakeQuant(x, i1, c1);
+    a1 += e * e;
+  };
+  const bool useHist = S == 1 && hist != nullptr;
   const Hist hl = useHist ? *hist : Hist{};  // a local copy: the counts it stores cannot alias it
+  const v4f all = splat(1.0f);
+  uint64_t i = 0;
+  for (int k = 0; i + 4 <= n; i += 4) {
+    const v4f x = E::load4(p + E::kSize * i);
+    step(x, all);
+    if (useHist) hl.add4(x);
+    if (++k == kFlush) {
+      flush();
+      k = 0;
+    }
+  }
+  if (i < n) {
+    const int lanes = static_cast<int>(n - i);
+    const v4f x = E::partial(p + E::kSize * i, lanes);
+    step(x, laneMask(lanes));
+    if (useHist) hl.addPartial(x, lanes);
+  }
+  flush();
+}
+
+// Run mode, pass 2, the block-wise INT4 pair of *K (its conditions above), each value
+// loaded once for both sizes.
+template <class E>
+QL_HOT void pass2Blocks(const uint8_t* p, uint64_t n, const RunBlocks* K) {
   v4d accA = {0, 0, 0, 0}, accB = accA;
   v4f fA = splat(0), fB = fA, viA = fA, vsA = fA, viB = fA, vsB = fA;
+  // The blocks of position i and where they end (relative to the run, before the clamp
+  // to n), advanced as the sweep crosses them: two divisions per run.
+  uint64_t a = K->k0 / K->A, b = K->k0 / K->B;
+  uint64_t endA = (a + 1) * K->A - K->k0, endB = (b + 1) * K->B - K->k0;
+  auto paramsB = [&] {
+    float inv, sc;
+    blockParams(K->amaxB[b], &inv, &sc);
+    viB = splat(inv);
+    vsB = splat(sc);
+  };
+  paramsB();
   uint64_t i = 0;
-  int k = 0;
   while (i < n) {
-    // One segment: the block of A that position i is in (without Blk, the whole run).
-    uint64_t end = n;
-    if (Blk) {
-      const uint64_t at = K->k0 + i, a = at / K->A;
-      end = std::min(n, (a + 1) * K->A - K->k0);
-      float inv, sc;
-      if (i == 0 || at % K->B == 0) {  // a block of B begins
-        blockParams(K->amaxB[at / K->B], &inv, &sc);
-        viB = splat(inv);
-        vsB = splat(sc);
-      }
-      blockParams(K->amaxA[a], &inv, &sc);
-      viA = splat(inv);
-      vsA = splat(sc);
-      fA = splat(0);
-    }
+    // One segment: the block of A that position i is in (a block of A lies in one of B).
+    const uint64_t end = std::min(n, endA);
+    float inv, sc;
+    blockParams(K->amaxA[a], &inv, &sc);
+    viA = splat(inv);
+    vsA = splat(sc);
+    fA = splat(0);
     for (; i + 4 <= end; i += 4) {
       const v4f x = E::load4(p + E::kSize * i);
-      step(x, all, 4);
-      if (useHist) hl.add4(x);
-      if (++k == kFlush) {
-        flush();
-        k = 0;
-      }
-      if (Blk) {
-        v4f e = blockError(x, viA, vsA);
-        fA += e * e;
-        e = blockError(x, viB, vsB);
-        fB += e * e;
-      }
+      v4f e = blockError(x, viA, vsA);
+      fA += e * e;
+      e = blockError(x, viB, vsB);
+      fB += e * e;
     }
     if (i < end) {  // the run's end (zero-padded lanes add nothing to the block sums)
-      const int lanes = static_cast<int>(end - i);
-      const v4f x = E::partial(p + E::kSize * i, lanes);
-      step(x, laneMask(lanes), lanes);
-      if (useHist) hl.addPartial(x, lanes);
-      if (Blk) {
-        v4f e = blockError(x, viA, vsA);
-        fA += e * e;
-        e = blockError(x, viB, vsB);
-        fB += e * e;
-      }
+      const v4f x = E::partial(p + E::kSize * i, static_cast<int>(end - i));
+      v4f e = blockError(x, viA, vsA);
+      fA += e * e;
+      e = blockError(x, viB, vsB);
+      fB += e * e;
       i = end;
     }
-    if (Blk) {
-      accA += __builtin_convertvector(fA, v4d);
-      if (i == n || (K->k0 + i) % K->B == 0) {  // the block of B (or the run) ends
-        accB += __builtin_convertvector(fB, v4d);
-        fB = splat(0);
+    accA += __builtin_convertvector(fA, v4d);
+    ++a;
+    endA += K->A;
+    if (i == n || i == endB) {  // the block of B (or the run) ends
+      accB += __builtin_convertvector(fB, v4d);
+      fB = splat(0);
+      if (i < n) {
+        ++b;
+        endB += K->B;
+        paramsB();
       }
     }
   }
-  flush();
-  if (Blk) {
-    *K->noiseA += hsum(accA);
-    *K->noiseB += hsum(accB);
+  *K->noiseA += hsum(accA);
+  *K->noiseB += hsum(accB);
+}
+
+// Run mode, pass 2 (the sweeps above; with K, the block pair's too).
+template <class E>
+void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, const Hist* hist, double* acc, const RunBlocks* K = nullptr) {
+  pass2Sweep<E, 0>(p, n, P, nullptr, acc);
+  pass2Sweep<E, 1>(p, n, P, hist, acc);
+  if (K) pass2Blocks<E>(p, n, K);
+}
+
+// Run mode, pass 3 (the redo path for tiny channels): every square in double.
+template <class E>
+QL_HOT void pass2RunWide(const uint8_t* p, uint64_t n, const Pass2Params& P, double* acc) {
+  const v4f i0 = splat(P.inv[0]), i1 = splat(P.inv[1]), i2 = splat(P.inv[2]), i3 = splat(P.inv[3]);
+  const v4f s0 = splat(P.scale[0]), s1 = splat(P.scale[1]), s2 = splat(P.scale[2]), s3 = splat(P.scale[3]);
+  for (uint64_t i = 0; i < n; i += 4) {
+    const int lanes = static_cast<int>(std::min<uint64_t>(4, n - i));
+    const v4f x = lanes == 4 ? E::load4(p + E::kSize * i) : E::partial(p + E::kSize * i, lanes);
+    addWide(acc, x, x - fakeQuant(x, i0, s0), x - fakeQuant(x, i1, s1), x - fakeQuant(x, i2, s2), x - fakeQuant(x, i3, s3),
+            P.meanD, lanes);
   }
 }
 
@@ -1008,12 +1060,12 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
       } else if (pass == 2 && t.pairRun(k0)) {
         Blocks &a = t.blocks[0], &b = t.blocks[1];  // the usual pair (32 and 128), swept with the other schemes
         const RunBlocks K{k0, a.B, b.B, &a.amax[ch * a.nb], &b.amax[ch * b.nb], &a.noise[ch], &b.noise[ch]};
-        pass2Run<E, false, true>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs], &K);
+        pass2Run<E>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs], &K);
         continue;
       } else if (pass == 2) {
-        pass2Run<E, false>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
+        pass2Run<E>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
       } else if (t.redo[ch]) {
-        pass2Run<E, true>(p, inner, t.P[ch], nullptr, &t.acc[ch * kAccs]);
+        pass2RunWide<E>(p, inner, t.P[ch], &t.acc[ch * kAccs]);
       } else {
         continue;
       }
