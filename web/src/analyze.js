@@ -4,7 +4,7 @@ import { QuantLensError } from './errors.js';
 import { riskRanking, storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
 import { tallyLayers } from './tally.js';
-import { analyzeInPool, blobPoolSize, checkWorkers, poolSize } from './pool.js';
+import { analyzeInPool, blobPoolSize, checkWorkers, earlyWorkers, poolSize } from './pool.js';
 import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 import { compressibility as layerCurves, CURVE_FRACTIONS, METHODS } from './compress.js';
 
@@ -164,6 +164,9 @@ export async function analyze(source, options = {}) {
   let session = null;
   let result;
   const ctx = { src, external, histogramBins, blockSize, signal, scratch: { ptr: 0, size: 0 }, lastYield: now() };
+  // A model read here piecewise: the workers a pool would use start now, beside the reading
+  // of its structure (the ones the pool does not take are terminated below).
+  job.early = src.sync && requested !== 1 ? await earlyWorkers(job, src.size, requested) : null;
   try {
     let described;
     let layers;
@@ -211,6 +214,7 @@ export async function analyze(source, options = {}) {
       summary: summarize(layers, rankLayers(core, layers, described.count)),
     };
   } finally {
+    if (job.early) job.early.release();
     if (ctx.scratch.ptr) core._free(ctx.scratch.ptr);
     if (session) session.delete();
     await external.close();

@@ -188,6 +188,55 @@ async function startWorker(onMessage, onFailure) {
   return { post: (m, transfer) => w.postMessage(m, transfer), terminate: () => w.terminate() };
 }
 
+/**
+ * Workers started before a pool needs them (analyze(): while this thread reads the model's
+ * structure, their start - an isolate, the modules, an instance - runs beside it): as many as
+ * the pool would start for a source of `bytes` (this thread being one of its participants),
+ * none below AUTO_MIN_BYTES. Each is handed to the pool (`take`: its messages, the ones that
+ * came before included, and its failure go to the pool's handlers from then on) or
+ * terminated (`release`, for the ones not taken). null when there would be none.
+ */
+export async function earlyWorkers(job, bytes, requested) {
+  if (!canPool(job) || requested === 1 || bytes < AUTO_MIN_BYTES) return null;
+  const count = (requested ?? Math.min(await cores(), MAX_AUTO)) - 1;
+  if (count < 1) return null;
+  const slots = [];
+  for (let k = 0; k < count; k++) {
+    const slot = { to: null, before: [], failed: null };
+    let handle;
+    try {
+      handle = startWorker(
+        (m) => (slot.to ? slot.to.message(m) : slot.before.push(m)),
+        (why) => (slot.to ? slot.to.failure(why) : (slot.failed ??= why || 'a worker failed to start')),
+      );
+    } catch (e) {
+      handle = Promise.reject(e);
+    }
+    slot.handle = handle;
+    handle.catch((e) => (slot.failed ??= (e && e.message) || 'a worker failed to start'));
+    slots.push(slot);
+  }
+  return {
+    take(message, failure) {
+      const slot = slots.shift();
+      if (!slot) return null;
+      // What came before goes once the pool holds the handle (its handler posts to it): a
+      // task later than the promise's own continuation; until then new messages queue too.
+      return slot.handle.then((h) => {
+        setTimeout(() => {
+          slot.to = { message, failure };
+          for (const m of slot.before.splice(0)) message(m);
+          if (slot.failed) failure(slot.failed);
+        });
+        return h;
+      });
+    },
+    release() {
+      for (const slot of slots.splice(0)) slot.handle.then((h) => h.terminate(), () => {});
+    },
+  };
+}
+
 // The calling thread as one of a pool's participants: `run` (analyze.js layerTasks, on the
 // session open here) carries out the tasks posted to it one at a time, and its replies
 // reach `onMessage` as a worker's messages do. `stopped()` settles once the task under way
@@ -462,11 +511,10 @@ export function analyzeInPool(job, count, described) {
       const w = { handle: null, ready: false };
       workers.push(w);
       let handle;
+      const onMessage = (m) => message(w, m);
+      const onFailure = (why) => failure(w, why);
       try {
-        handle = startWorker(
-          (m) => message(w, m),
-          (why) => failure(w, why),
-        );
+        handle = (job.early && job.early.take(onMessage, onFailure)) || startWorker(onMessage, onFailure);
       } catch (e) {
         handle = Promise.reject(e);
       }
