@@ -170,6 +170,55 @@ async function runModule(script) {
   }
 }
 
+// Workers start beside the reading of a large model's structure (pool.js earlyWorkers): the
+// pool takes them, and the ones it does not take (a model that fails to open, a choice of
+// one small layer analysed in this thread) end: the process ends by itself.
+test('workers started early: taken by the pool, or ended when it is not used', { timeout: 300000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-early-'));
+  try {
+    const file = path.join(dir, 'big.onnx');
+    const made = await run('/usr/bin/python3', [
+      path.join(root, 'tools/bench/make_llm.py'),
+      file,
+      ...['--preset', 'llm-small', '--blocks', '3', '--d', '1024', '--ff', '2752', '--inline'],
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const size = fs.statSync(file).size;
+    assert.ok(size >= 64 << 20);
+    const cut = path.join(dir, 'cut.onnx'); // the same bytes, cut short in the weights
+    fs.writeFileSync(cut, fs.readFileSync(file).subarray(0, size - 1000));
+    const script = `
+import { analyze, toJSON } from ${JSON.stringify(path.join(root, 'web/src/index.js'))};
+const out = {};
+let workers = 0;
+const pooled = await analyze(${JSON.stringify(file)}, { onProgress: (p) => (workers = p.workers || workers) });
+out.workers = workers;
+out.equal = JSON.stringify(toJSON(pooled)) === JSON.stringify(toJSON(await analyze(${JSON.stringify(file)}, { workers: 1 })));
+const errorOf = (options) => analyze(${JSON.stringify(cut)}, options).then(() => null, (e) => e.code + ': ' + e.message);
+out.cut = await errorOf({});
+out.cutOne = await errorOf({ workers: 1 });
+let n = 0;
+workers = 0;
+const one = await analyze(${JSON.stringify(file)}, { layers: () => n++ === 0, onProgress: (p) => (workers = p.workers || workers) });
+out.oneLayer = one.layers.length;
+out.oneWorkers = workers;
+console.log(JSON.stringify(out));
+`;
+    const r = await runModule(script);
+    assert.equal(r.code, 0, `the process did not end by itself (workers left running?): ${r.stderr}`);
+    const out = JSON.parse(r.stdout);
+    const cores = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+    assert.equal(out.workers, cores > 1 ? Math.min(cores, 8) : 0, 'the pool took the workers started early');
+    assert.ok(out.equal, 'the pool differs from workers 1');
+    assert.ok(out.cut, 'the model cut short opened');
+    assert.equal(out.cut, out.cutOne);
+    assert.equal(out.oneLayer, 1);
+    assert.equal(out.oneWorkers, 0, 'one small layer is analysed in this thread');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('cancel: an abort during a pooled analysis rejects ABORTED and ends the workers', { timeout: 180000 }, async () => {
   const file = fetchedModelFiles().find((f) => f.includes('mlsd')) || models[0];
   const script = `
