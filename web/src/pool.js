@@ -232,7 +232,11 @@ export async function earlyWorkers(job, bytes, requested) {
       });
     },
     release() {
-      for (const slot of slots.splice(0)) slot.handle.then((h) => h.terminate(), () => {});
+      for (const slot of slots.splice(0))
+        slot.handle.then(
+          (h) => h.terminate(),
+          () => {},
+        );
     },
   };
 }
