@@ -108,6 +108,11 @@ export const yieldToEventLoop =
           ch.port1.onmessage = () => resolve();
           ch.port2.postMessage(0);
         });
+// How often a long analysis yields (ms): for an abort to land, a page to repaint; and, where
+// this thread takes part in a pool, for the workers' messages (a worker ready, a part's
+// extremes, a result) to be answered soon, since the pool waits on them.
+const YIELD_MS = 30;
+const POOL_YIELD_MS = 4;
 // Yield only where something can be waiting: an AbortSignal, or a browser page's main thread.
 const onPageThread = typeof window === 'object' && typeof document === 'object';
 
@@ -188,6 +193,7 @@ export async function analyze(source, options = {}) {
       job.localTasks = (stop) => {
         if (signal) ({ signal: ctx.signal, unlink } = eitherSignal(signal, stop));
         else ctx.signal = stop;
+        ctx.yieldMs = POOL_YIELD_MS;
         return layerTasks(core, session, ctx);
       };
       if (workers > 1) {
@@ -195,6 +201,7 @@ export async function analyze(source, options = {}) {
           layers = (await analyzeInPool(job, workers, { ...described, chosen }))?.layers;
         } finally {
           ctx.signal = signal; // the pool aborted its own when it finished
+          ctx.yieldMs = YIELD_MS;
           if (unlink) unlink();
         }
       }
@@ -393,7 +400,7 @@ async function feedPass(s, pass) {
   const { signal } = s.ctx;
   for (let off = 0; off < byteSize; off += pieceBytes) {
     checkAbort(signal);
-    if (signal && now() - s.ctx.lastYield > 30) {
+    if (signal && now() - s.ctx.lastYield > (s.ctx.yieldMs ?? YIELD_MS)) {
       // lets an abort land even inside one huge weight
       await yieldToEventLoop();
       s.ctx.lastYield = now();
@@ -562,7 +569,7 @@ async function analyzeInThread(core, session, chosen, count, ctx, onProgress, on
     if (onLayer) onLayer(layer);
     if (onProgress)
       onProgress({ phase: 'analyze', done: index + 1, total: count, layer: layer.name, bytes: bytesBefore, bytesTotal });
-    if ((signal || onPageThread) && now() - ctx.lastYield > 30) {
+    if ((signal || onPageThread) && now() - ctx.lastYield > (ctx.yieldMs ?? YIELD_MS)) {
       // keep the page responsive; lets an abort land
       await yieldToEventLoop();
       ctx.lastYield = now();

@@ -165,10 +165,12 @@ function externalForWorkers(externalData) {
   return Object.fromEntries(Object.entries(externalData).map(([k, v]) => [k, forWorkers(v)]));
 }
 
+let nodeWorkers = null; // Node's worker_threads, once imported
+
 // One worker, Node's or the browser's, behind one interface.
 async function startWorker(onMessage, onFailure) {
   if (isNode) {
-    const { Worker } = await nodeImport('worker_threads');
+    const { Worker } = nodeWorkers || (nodeWorkers = await nodeImport('worker_threads'));
     const w = new Worker(new URL('./pool-worker.js', import.meta.url), { workerData: POOL_WORKER_NAME });
     w.on('message', onMessage);
     w.on('error', (e) => onFailure(e && e.message));
@@ -200,6 +202,10 @@ export async function earlyWorkers(job, bytes, requested) {
   if (!canPool(job) || requested === 1 || bytes < AUTO_MIN_BYTES) return null;
   const count = (requested ?? Math.min(await cores(), MAX_AUTO)) - 1;
   if (count < 1) return null;
+  // Imported first: startWorker then makes each worker before this returns (a dynamic import
+  // settles only through the event loop, after the caller's next synchronous stretch: the
+  // reading of the structure).
+  if (isNode) nodeWorkers ??= await nodeImport('worker_threads');
   const slots = [];
   for (let k = 0; k < count; k++) {
     const slot = { to: null, before: [], failed: null };
