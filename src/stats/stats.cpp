@@ -1116,8 +1116,9 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
                 len = std::min(len, o * L.rows + (b + 1) * k->B - (r + i));
                 amax = &k->amax[(o * k->nb + b) * t.CC + cb];
               }
-              QL_CALL(pass1Rows<E>)(row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, t.mn.data() + base, t.mx.data() + base,
-                           t.ps.data() + base, amax);
+              QL_CALL(pass1Rows<E>)
+              (row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, t.mn.data() + base, t.mx.data() + base, t.ps.data() + base,
+               amax);
               i += len;
             }
             if (flush) t.flushSums(base, w);
@@ -1148,8 +1149,8 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
             if (flush) t.flushRow(o, cb, w);
           } else if (pass == 2) {
             for (uint64_t i = 0; i < nr; i += kTile)
-              QL_CALL(pass2Rows<E, false>)(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, RowBlocks{},
-                                  &t.hist);
+              QL_CALL(pass2Rows<E, false>)
+              (row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, RowBlocks{}, &t.hist);
             if (flush) t.flushRow(o, cb, w);
           } else {
             for (uint64_t i = 0; i < nr; ++i)
@@ -1249,11 +1250,11 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
           for (uint64_t i = 0; i < nr; i += kTile) {
             const uint8_t* tile = row + E::kSize * CC * i;
             if (pass == 2)
-              QL_CALL(blockRows2<E>)(tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
-                            &k.part[o * CP + cb]);
+              QL_CALL(blockRows2<E>)
+              (tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(), &k.part[o * CP + cb]);
             else
-              QL_CALL(blockRows2Wide<E>)(tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
-                                &k.noise[o * CC + cb]);
+              QL_CALL(blockRows2Wide<E>)
+              (tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(), &k.noise[o * CC + cb]);
           }
           if (pass == 2) flushBlock(k, o, cb, w, r);
         }
