@@ -163,17 +163,16 @@ constexpr uint64_t kTile = 8;      // row mode: rows per register tile (accumula
 // would stay in the slow tier.
 #define QL_HOT __attribute__((noinline))
 
-// The hot functions are called through their address read at run time (QL_CALL), which keeps
+// The hot functions are called through their address read at run time (hot<&f>()), which keeps
 // each a function of its own in the WASM build: binaryen (wasm-opt 108, this toolchain's)
 // inlines a function with one caller whatever LLVM's noinline says, and the kernels it had
 // inlined into feedAll, which V8 enters once per piece, ran each thread's first 4 MB piece
 // in the baseline tier (VGG-16: 115 ms instead of 5).
 template <auto F>
-inline auto hotAddress() {
+inline auto hot() {
   static decltype(F) const volatile address = F;
   return address;
 }
-#define QL_CALL(...) (hotAddress<&__VA_ARGS__>())
 
 template <class E>
 QL_HOT void pass1Run(const uint8_t* p, uint64_t n, float* mn, float* mx, double* sum) {
@@ -523,9 +522,9 @@ QL_HOT void pass2Blocks(const uint8_t* p, uint64_t n, const RunBlocks* K) {
 // Run mode, pass 2 (the sweeps above; with K, the block pair's too).
 template <class E>
 void pass2Run(const uint8_t* p, uint64_t n, const Pass2Params& P, const Hist* hist, double* acc, const RunBlocks* K = nullptr) {
-  QL_CALL(pass2Sweep<E, 0>)(p, n, P, nullptr, acc);
-  QL_CALL(pass2Sweep<E, 1>)(p, n, P, hist, acc);
-  if (K) QL_CALL(pass2Blocks<E>)(p, n, K);
+  hot<&pass2Sweep<E, 0>>()(p, n, P, nullptr, acc);
+  hot<&pass2Sweep<E, 1>>()(p, n, P, hist, acc);
+  if (K) hot<&pass2Blocks<E>>()(p, n, K);
 }
 
 // Run mode, pass 3 (the redo path for tiny channels): every square in double.
@@ -1064,10 +1063,10 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
         const int f = t.fused1;
         if (f >= 0 && k0 % 4 == 0 && t.blocks[f].B % 4 == 0) {
           Blocks& k = t.blocks[f];
-          QL_CALL(pass1RunBlocks<E>)(p, inner, k0, k.B, &k.amax[ch * k.nb], &t.mn[ch], &t.mx[ch], &t.sum[ch]);
+          hot<&pass1RunBlocks<E>>()(p, inner, k0, k.B, &k.amax[ch * k.nb], &t.mn[ch], &t.mx[ch], &t.sum[ch]);
           skip = f;
         } else {
-          QL_CALL(pass1Run<E>)(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
+          hot<&pass1Run<E>>()(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
         }
       } else if (pass == 2 && t.pairRun(k0)) {
         Blocks &a = t.blocks[0], &b = t.blocks[1];  // the usual pair (32 and 128), swept with the other schemes
@@ -1077,7 +1076,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
       } else if (pass == 2) {
         pass2Run<E>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs]);
       } else if (t.redo[ch]) {
-        QL_CALL(pass2RunWide<E>)(p, inner, t.P[ch], &t.acc[ch * kAccs]);
+        hot<&pass2RunWide<E>>()(p, inner, t.P[ch], &t.acc[ch * kAccs]);
       } else {
         continue;
       }
@@ -1116,9 +1115,8 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
                 len = std::min(len, o * L.rows + (b + 1) * k->B - (r + i));
                 amax = &k->amax[(o * k->nb + b) * t.CC + cb];
               }
-              QL_CALL(pass1Rows<E>)
-              (row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, t.mn.data() + base, t.mx.data() + base, t.ps.data() + base,
-               amax);
+              hot<&pass1Rows<E>>()(row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, t.mn.data() + base, t.mx.data() + base,
+                                   t.ps.data() + base, amax);
               i += len;
             }
             if (flush) t.flushSums(base, w);
@@ -1141,7 +1139,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
                 for (uint64_t c = 0; c < w; ++c) blockParams(m.amax[from + c], &t.blockInv2[c], &t.blockScale2[c]);
                 cachedM = bm;
               }
-              QL_CALL(pass2Rows<E, true>)(row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, A, K, &t.hist);
+              hot<&pass2Rows<E, true>>()(row + E::kSize * t.CC * i, E::kSize * t.CC, len, w, A, K, &t.hist);
               i += len;
               t.flushBlock(k, o, cb, w, r + i);
               t.flushBlock(m, o, cb, w, r + i);
@@ -1149,12 +1147,12 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
             if (flush) t.flushRow(o, cb, w);
           } else if (pass == 2) {
             for (uint64_t i = 0; i < nr; i += kTile)
-              QL_CALL(pass2Rows<E, false>)
-              (row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, RowBlocks{}, &t.hist);
+              hot<&pass2Rows<E, false>>()(row + E::kSize * t.CC * i, E::kSize * t.CC, std::min(kTile, nr - i), w, A, RowBlocks{},
+                                          &t.hist);
             if (flush) t.flushRow(o, cb, w);
           } else {
             for (uint64_t i = 0; i < nr; ++i)
-              QL_CALL(pass2RowWide<E>)(row + E::kSize * t.CC * i, w, A, t.S.mean.data() + base, t.acc.data() + base * kAccs);
+              hot<&pass2RowWide<E>>()(row + E::kSize * t.CC * i, w, A, t.S.mean.data() + base, t.acc.data() + base * kAccs);
           }
           r += nr;
         }
@@ -1206,15 +1204,15 @@ Error LayerStatsBuilder::feed(int pass, const uint8_t* values, uint64_t first, u
 template <class E>
 inline void LayerStatsBuilder::State::blocksRun(int pass, const uint8_t* p, uint64_t inner, uint64_t k0, uint64_t ch, int skip) {
   if (pass == 3) {
-    for (Blocks& k : blocks) QL_CALL(blockRun2Wide<E>)(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
+    for (Blocks& k : blocks) hot<&blockRun2Wide<E>>()(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
     return;
   }
   for (Blocks& k : blocks) {
     if (pass == 1 && (k.from >= 0 || &k == &blocks[0] + skip)) continue;
     if (pass == 1)
-      QL_CALL(blockRun1<E>)(p, inner, k0, k.B, &k.amax[ch * k.nb]);
+      hot<&blockRun1<E>>()(p, inner, k0, k.B, &k.amax[ch * k.nb]);
     else
-      QL_CALL(blockRun2<E>)(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
+      hot<&blockRun2<E>>()(p, inner, k0, k.B, &k.amax[ch * k.nb], &k.noise[ch]);
   }
 }
 
@@ -1240,7 +1238,7 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
           r += nr;
           if (pass == 1) {
             for (uint64_t i = 0; i < nr; i += kTile)
-              QL_CALL(blockRows1<E>)(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, &k.amax[at]);
+              hot<&blockRows1<E>>()(row + E::kSize * CC * i, E::kSize * CC, std::min(kTile, nr - i), w, &k.amax[at]);
             continue;
           }
           if (b != cached) {  // lanes past w keep stale finite values: they see x = 0
@@ -1250,11 +1248,11 @@ QL_HOT void LayerStatsBuilder::State::feedBlocks(int pass, const uint8_t* values
           for (uint64_t i = 0; i < nr; i += kTile) {
             const uint8_t* tile = row + E::kSize * CC * i;
             if (pass == 2)
-              QL_CALL(blockRows2<E>)
-              (tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(), &k.part[o * CP + cb]);
+              hot<&blockRows2<E>>()(tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
+                                    &k.part[o * CP + cb]);
             else
-              QL_CALL(blockRows2Wide<E>)
-              (tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(), &k.noise[o * CC + cb]);
+              hot<&blockRows2Wide<E>>()(tile, E::kSize * CC, std::min(kTile, nr - i), w, blockInv.data(), blockScale.data(),
+                                        &k.noise[o * CC + cb]);
           }
           if (pass == 2) flushBlock(k, o, cb, w, r);
         }
