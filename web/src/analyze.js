@@ -5,7 +5,7 @@ import { riskRanking, storedSchemeText } from './presentation.js';
 import { SCHEMES, blockSizeOf } from './schemes.js';
 import { tallyLayers } from './tally.js';
 import { analyzeInPool, blobPoolSize, checkWorkers, earlyWorkers, poolSize } from './pool.js';
-import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import { checkAbort, checkUnchanged, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 import { compressibility as layerCurves, CURVE_FRACTIONS, METHODS } from './compress.js';
 
 export { SCHEMES };
@@ -426,12 +426,14 @@ function endPass(s, pass, whole) {
   return null;
 }
 
-// Passes `from` to the last, each fed then ended: null, or the core's error.
+// Passes `from` to the last, each fed then ended: null, or the core's error. Throws when the
+// files read were rewritten meanwhile (the passes would have read two versions).
 async function runPasses(s, from) {
   for (let pass = from; pass <= s.passes; pass++) {
     const e = (await feedPass(s, pass)) || endPass(s, pass);
     if (e) return e;
   }
+  checkUnchanged(s.ctx.src, s.ctx.external);
   return null;
 }
 

@@ -69,7 +69,7 @@ import { copyViews } from './analyze.js';
 import { isCoreError, loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
 import { checkWorkers, comparePairsInPool, comparePoolSize } from './pool.js';
-import { checkAbort, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import { checkAbort, checkUnchanged, coreReader, externalFiles, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
 
 export const COMPARISON_SCHEMA = 'quantlens.comparison/1';
 
@@ -302,6 +302,7 @@ export async function openComparison(core, a, b, externalData, { onProgress, sig
 export async function comparePairAt(c, k, signal) {
   const plan = unwrap(c.cmp.begin(k), c.srcA.name);
   if (!plan.done) await streamPair(c.core, c.cmp, plan, c.readers, c.scratch, signal);
+  for (const r of c.readers) checkUnchanged(r.src, r.external); // read after the structure, from the same files
   return copyPair(c.cmp.result());
 }
 

@@ -5,7 +5,15 @@ import { copyStats, copyViews } from './analyze.js';
 import { loadCore, unwrap } from './core.js';
 import { QuantLensError } from './errors.js';
 import { isNode, nodeImport } from './node.js';
-import { checkAbort, coreReader, externalReaderSync, heapAlloc, openSource, readWholeIntoHeap } from './source.js';
+import {
+  checkAbort,
+  checkUnchanged,
+  coreReader,
+  externalReaderSync,
+  heapAlloc,
+  openSource,
+  readWholeIntoHeap,
+} from './source.js';
 
 export const CLE_SCHEMA = 'quantlens.equalization/1';
 
@@ -70,8 +78,9 @@ export async function writeFile(path, emit) {
 }
 
 // Writes several files as writeFile does, each to its temporary name; all are renamed
-// once every one is whole, and a failure or a cancel removes every temporary file.
-export async function writeFiles(files) {
+// once every one is whole (and `verify`, when given, has not thrown), and a failure or a
+// cancel removes every temporary file.
+export async function writeFiles(files, verify = null) {
   const fs = await nodeImport('fs');
   const tmps = [];
   let current = null;
@@ -94,6 +103,7 @@ export async function writeFiles(files) {
         fs.closeSync(fd);
       }
     }
+    if (verify) verify();
     for (let i = 0; i < files.length; ++i) {
       current = files[i][0];
       fs.renameSync(tmps[i], files[i][0]);
@@ -134,7 +144,9 @@ export async function writeStream(stream, emit) {
  * else one Uint8Array. Returns { bytes, file }: file is the path or the Blob. Progress
  * 'write' for a file, a stream or a Blob; copying into `bytes` is not a step of its own.
  */
-export async function deliverWritten(written, input, { output, blob, signal, onProgress }, data = null) {
+// `verify` (optional) throws when what was written cannot be trusted (the input rewritten
+// meanwhile): a file written to a path is then not renamed into place.
+export async function deliverWritten(written, input, { output, blob, signal, onProgress, verify }, data = null) {
   const emitOf =
     (w, read) =>
     (put, report = true) =>
@@ -170,6 +182,7 @@ export async function deliverWritten(written, input, { output, blob, signal, onP
             [output, emit],
           ]
         : [[output, emit]],
+      verify,
     );
     file = output;
     dataFile = data ? data.path : null;
@@ -187,6 +200,7 @@ export async function deliverWritten(written, input, { output, blob, signal, onP
     if (data) dataFile = await toBytes(data.written, emitData);
     bytes = await toBytes(written, emit);
   }
+  if (verify && typeof output !== 'string') verify();
   return { bytes, file, dataFile };
 }
 
@@ -296,7 +310,12 @@ export async function equalize(source, options = {}) {
     const { bytes, file, dataFile } =
       options.write === false
         ? { bytes: null, file: null, dataFile: null }
-        : await deliverWritten(written, input, { output, blob, signal, onProgress }, data || null);
+        : await deliverWritten(
+            written,
+            input,
+            { output, blob, signal, onProgress, verify: () => checkUnchanged(src, external) },
+            data || null,
+          );
     const r = eq.report();
     const layers = r.layers.map((l) => {
       const [outScale, inScale, absorbed] = copyViews([l.outScale, l.inScale, l.absorbed]);

@@ -114,8 +114,9 @@ function checkModelSize(size, name) {
 
 /**
  * Opens `source` for reading. Returns { size, name, dir, sync, readSync?(offset, length, ptr),
- * readInto(offset, length, ptr): Promise<void>, close() }; `sync` says whether the core
- * may read it synchronously (streaming mode).
+ * readInto(offset, length, ptr): Promise<void>, changed?(), close() }; `sync` says whether the
+ * core may read it synchronously (streaming mode); `changed` (a path) whether the file was
+ * rewritten since it was opened.
  */
 export async function openSource(core, source) {
   if (typeof source === 'string') {
@@ -141,6 +142,7 @@ export async function openSource(core, source) {
       throw e;
     }
     const readSync = (offset, length, ptr) => readFdInto(fs, core, fd, offset, length, ptr);
+    const stamp = stampOf(stat);
     return {
       size: stat.size,
       name: path.basename(source),
@@ -151,6 +153,8 @@ export async function openSource(core, source) {
         if (!readSync(offset, length, ptr))
           throw new QuantLensError('IO_ERROR', `${source}: file ended before byte ${offset + length}`);
       },
+      // Whether the file was rewritten since it was opened (checkUnchanged).
+      changed: () => stampOf(fs.fstatSync(fd)) !== stamp,
       close: () => fs.closeSync(fd),
     };
   }
@@ -299,6 +303,8 @@ export async function readWholeIntoHeap(core, src, { onProgress, signal } = {}) 
 export function externalFiles(core, externalData, dir) {
   const map = typeof externalData === 'function' ? null : externalData || {};
   const fds = new Map();
+  const stamps = new Map();
+  let nodeFs = null; // once a file beside the model is read
   const missing = (msg) => new QuantLensError('MISSING_EXTERNAL_DATA', msg);
   const range = (location, size, offset, length) => {
     if (offset + length > size)
@@ -352,11 +358,14 @@ export function externalFiles(core, externalData, dir) {
       }
       if (dir != null && isNode) {
         const { fs, path } = await nodeModules();
-        readBesideInto({ fs, path, core, fds, dir }, location, rel, offset, length, ptr);
+        nodeFs = fs;
+        readBesideInto({ fs, path, core, fds, stamps, dir }, location, rel, offset, length, ptr);
         return;
       }
       throw missing(`external data file '${location}' was not provided`);
     },
+    // The location of an external file read here that was rewritten since it was opened, or null.
+    changed: () => changedFile(nodeFs, fds, stamps),
     async close() {
       if (!fds.size) return;
       const { fs } = await nodeModules();
@@ -372,10 +381,35 @@ const unsafeData = (msg) =>
     `${msg}: external data must be a file inside the model's folder, so nothing was read`,
   );
 
+// What shows a file rewritten while it is read: its size and modification time. (A file
+// replaced by a rename leaves the open descriptor on the old one, which stays as it was.)
+const stampOf = (stat) => `${stat.size}:${stat.mtimeMs}`;
+
+// The location of the first open file whose stamp changed, or null.
+function changedFile(fs, fds, stamps) {
+  if (!fs) return null;
+  for (const [rel, fd] of fds) if (stampOf(fs.fstatSync(fd)) !== stamps.get(rel)) return rel;
+  return null;
+}
+
+/**
+ * Throws IO_ERROR when the model file (a path) or an external data file read beside it was
+ * rewritten since it was opened: a weight read twice (the statistics' two passes, equalize's
+ * copy) would mix two versions of the file.
+ */
+export function checkUnchanged(src, external) {
+  const which = src && src.changed && src.changed() ? src.name : external && external.changed ? external.changed() : null;
+  if (which)
+    throw new QuantLensError(
+      'IO_ERROR',
+      `${which} was rewritten while it was read (its size or modification time changed): the results would mix two versions of it; run again once it is written`,
+    );
+}
+
 // Node: reads [offset, offset + length) of the external file `rel` (normalised) beside the
 // model in `dir` into the heap, synchronously; the file is opened once (kept in `fds`), and
 // only if its real path (symbolic links resolved) is a regular file inside the model's real folder.
-function readBesideInto({ fs, path, core, fds, dir }, location, rel, offset, length, ptr) {
+function readBesideInto({ fs, path, core, fds, stamps, dir }, location, rel, offset, length, ptr) {
   let fd = fds.get(rel);
   if (fd === undefined) {
     // The core refused absolute paths and '..' escapes; links are resolved here.
@@ -401,11 +435,13 @@ function readBesideInto({ fs, path, core, fds, dir }, location, rel, offset, len
     } catch {
       throw missingData(`external data file '${location}' could not be opened`);
     }
-    if (!fs.fstatSync(fd).isFile()) {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) {
       fs.closeSync(fd);
       throw unsafeData(`external data location '${location}' is not a regular file`);
     }
     fds.set(rel, fd);
+    stamps.set(rel, stampOf(stat));
   }
   const size = fs.fstatSync(fd).size;
   if (offset + length > size)
@@ -425,6 +461,7 @@ function readBesideInto({ fs, path, core, fds, dir }, location, rel, offset, len
 export async function externalReaderSync(core, externalData, dir) {
   const node = dir != null && isNode ? await nodeModules() : null;
   const fds = new Map();
+  const stamps = new Map();
   const map = externalData && typeof externalData === 'object' ? externalData : null;
   const own = (key) => (map && Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined);
   const FRS = typeof FileReaderSync === 'function' ? FileReaderSync : null;
@@ -472,7 +509,7 @@ export async function externalReaderSync(core, externalData, dir) {
             );
           }
         } else if (node) {
-          readBesideInto({ ...node, core, fds, dir }, location, location, offset, length, ptr);
+          readBesideInto({ ...node, core, fds, stamps, dir }, location, location, offset, length, ptr);
         } else {
           throw missingData(`external data file '${location}' was not provided`);
         }
@@ -486,6 +523,8 @@ export async function externalReaderSync(core, externalData, dir) {
         return err.message || 'could not be read';
       }
     },
+    // The location of an external file read here that was rewritten since it was opened, or null.
+    changed: () => changedFile(node && node.fs, fds, stamps),
     check(made) {
       if (!reader.error) return;
       if (made && !isCoreError(made)) made.delete();
