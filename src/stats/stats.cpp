@@ -151,7 +151,8 @@ inline v4f roundEven(v4f y) {
 // and rounds to at most qmax. Leaving it out saves two operations per scheme.
 inline v4f fakeQuant(v4f x, v4f inv, v4f s) { return roundEven(x * inv) * s; }
 
-constexpr int kFlush = 256;        // vector iterations (or rows) between float -> double flushes
+constexpr int kFlush = 256;  // vector iterations (or rows) between float -> double flushes (even: pass2Sweep)
+static_assert(kFlush % 2 == 0, "pass2Sweep's pairs of vectors end where a flush falls");
 constexpr uint64_t kBlock = 1024;  // row mode: channels per column block (a multiple of 4)
 constexpr uint64_t kTile = 8;      // row mode: rows per register tile (accumulators loaded and stored once per tile)
 
@@ -346,10 +347,14 @@ struct Pass2Params {
   float scale[kSchemes];
 };
 
+// The histogram is counted in sub-histograms (a lane's counts apart from the others', and
+// run mode's pairs of vectors apart from each other), added when it is finished.
+constexpr int kSubHistograms = 8;
+
 struct Hist {
   float lo, hs;
   int32_t last;
-  uint32_t* counts;  // 4 interleaved sub-histograms: counts[lane * bins + bin]
+  uint32_t* counts;  // kSubHistograms sub-histograms: counts[k * bins + bin]
   int32_t bins;
   // The bins of 4 values. x >= lo holds for the values pass 1 saw (lo is their minimum), but
   // pass 2 reads the weight again, and a file rewritten in between may hold anything: the
@@ -366,6 +371,15 @@ struct Hist {
     ++counts[bins + b[1]];
     ++counts[2 * bins + b[2]];
     ++counts[3 * bins + b[3]];
+  }
+  // Into sub-histograms `off` ({0, 1, 2, 3} or {4, 5, 6, 7} times bins): two vectors in a row
+  // count into different ones, and the lane offsets are added in one vector operation.
+  inline void add4At(v4f x, v4i off) const {
+    const v4i b = bins4(x) + off;
+    ++counts[b[0]];
+    ++counts[b[1]];
+    ++counts[b[2]];
+    ++counts[b[3]];
   }
   // The first `lanes` lanes only (a zero-padded tail).
   inline void addPartial(v4f x, int lanes) const {
@@ -453,7 +467,23 @@ QL_HOT void pass2Sweep(const uint8_t* p, uint64_t n, const Pass2Params& P, const
   const Hist hl = H ? *hist : Hist{};  // a local copy: the counts it stores cannot alias it
   const v4f all = splat(1.0f);
   uint64_t i = 0;
-  for (int k = 0; i + 4 <= n; i += 4) {
+  int k = 0;
+  if (H) {
+    // Two vectors at a time (kFlush is even: the flushes fall where they fall one at a time).
+    const v4i off0 = v4i{0, 1, 2, 3} * hl.bins, off1 = off0 + 4 * hl.bins;
+    for (; i + 8 <= n; i += 8) {
+      const v4f x0 = E::load4(p + E::kSize * i), x1 = E::load4(p + E::kSize * (i + 4));
+      step(x0, all);
+      step(x1, all);
+      hl.add4At(x0, off0);
+      hl.add4At(x1, off1);
+      if ((k += 2) == kFlush) {
+        flush();
+        k = 0;
+      }
+    }
+  }
+  for (; i + 4 <= n; i += 4) {
     const v4f x = E::load4(p + E::kSize * i);
     step(x, all);
     if (H) hl.add4(x);
@@ -1334,11 +1364,11 @@ Error LayerStatsBuilder::State::summarizePass1(const PassExtremes& x) {
                      "weights reach " + std::to_string(S.tensorAbsMax) +
                          " in magnitude; QuantLens accumulates in float32 and does not analyse weights above 1e15");
   }
-  // histogram over [tensor min, tensor max], 4 interleaved sub-histograms
+  // histogram over [tensor min, tensor max], kSubHistograms sub-histograms
   const int bins = options.histogramBins;
   S.histMin = S.tensorMin;
   S.histMax = S.tensorMax;
-  sub.assign(4 * static_cast<size_t>(bins), 0);
+  sub.assign(kSubHistograms * static_cast<size_t>(bins), 0);
   hist.lo = S.histMin;
   const float width = S.histMax - S.histMin;
   hist.hs = width > 0 ? static_cast<float>(bins) / width : 0.0f;
@@ -1393,11 +1423,11 @@ void LayerStatsBuilder::State::preparePass2() {
   ps.clear();
 }
 
-// The histogram's counts: its 4 interleaved sub-histograms added.
+// The histogram's counts: its sub-histograms added.
 std::vector<uint32_t> LayerStatsBuilder::State::histogramCounts() const {
   const int bins = options.histogramBins;
   std::vector<uint32_t> h(bins, 0);
-  for (int lane = 0; lane < 4; ++lane)
+  for (int lane = 0; lane < kSubHistograms; ++lane)
     for (int b = 0; b < bins; ++b) h[b] += sub[lane * bins + b];
   return h;
 }
@@ -1610,7 +1640,7 @@ Result<LayerStats> LayerStatsBuilder::mergeParts(const ChannelLayout& L, const O
                        "the part of output channels [" + std::to_string(p.firstChannel) + ", " + std::to_string(p.endChannel) +
                            ") ended pass 1 with extremes other than the whole tensor's (combineExtremes of every part's)");
   }
-  // The histogram's counts in its first sub-histogram (finish adds the four).
+  // The histogram's counts in its first sub-histogram (finish adds them all).
   for (const LayerStatsPart& p : parts)
     for (size_t j = 0; j < bins; ++j) t.sub[j] += p.histogram[j];
   t.done = t.passes = 2;
