@@ -170,6 +170,17 @@ async function runModule(script) {
   }
 }
 
+// An LLM-shaped model of 64 MB or more, its weights in the file (what a pool takes by default).
+async function makeBig(file) {
+  const made = await run('/usr/bin/python3', [
+    path.join(root, 'tools/bench/make_llm.py'),
+    file,
+    ...['--preset', 'llm-small', '--blocks', '3', '--d', '1024', '--ff', '2752', '--inline'],
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  assert.ok(fs.statSync(file).size >= 64 << 20);
+}
+
 // Workers start beside the reading of a large model's structure (pool.js earlyWorkers): the
 // pool takes them, and the ones it does not take (a model that fails to open, a choice of
 // one small layer analysed in this thread) end: the process ends by itself.
@@ -177,14 +188,8 @@ test('workers started early: taken by the pool, or ended when it is not used', {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-early-'));
   try {
     const file = path.join(dir, 'big.onnx');
-    const made = await run('/usr/bin/python3', [
-      path.join(root, 'tools/bench/make_llm.py'),
-      file,
-      ...['--preset', 'llm-small', '--blocks', '3', '--d', '1024', '--ff', '2752', '--inline'],
-    ]);
-    assert.equal(made.code, 0, made.stderr);
+    await makeBig(file);
     const size = fs.statSync(file).size;
-    assert.ok(size >= 64 << 20);
     const cut = path.join(dir, 'cut.onnx'); // the same bytes, cut short in the weights
     fs.writeFileSync(cut, fs.readFileSync(file).subarray(0, size - 1000));
     const script = `
@@ -449,13 +454,7 @@ test(
   async () => {
     fs.mkdirSync(artifacts, { recursive: true });
     const file = path.join(artifacts, 'pool-default.onnx');
-    const made = await run('/usr/bin/python3', [
-      path.join(root, 'tools/bench/make_llm.py'),
-      file,
-      ...['--preset', 'llm-small', '--blocks', '3', '--d', '1024', '--ff', '2752', '--inline'],
-    ]);
-    assert.equal(made.code, 0, made.stderr);
-    assert.ok(fs.statSync(file).size >= 64 << 20);
+    await makeBig(file);
     try {
       await inPage(async (page, base) => {
         const out = await page.evaluate(
