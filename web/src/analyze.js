@@ -169,10 +169,11 @@ export async function analyze(source, options = {}) {
   let session = null;
   let result;
   const ctx = { src, external, histogramBins, blockSize, signal, scratch: { ptr: 0, size: 0 }, lastYield: now() };
-  // A model read here piecewise: the workers a pool would use start now, beside the reading
-  // of its structure (the ones the pool does not take are terminated below).
-  job.early = src.sync && requested !== 1 ? await earlyWorkers(job, src.size, requested) : null;
+  job.early = null;
   try {
+    // A model read here piecewise: the workers a pool would use start now, beside the reading
+    // of its structure (the ones the pool does not take are terminated below).
+    if (src.sync && requested !== 1) job.early = await earlyWorkers(job, src.size, requested);
     let described;
     let layers;
     const blobWorkers = requested !== 1 && !src.sync ? await blobPoolSize(job, src.size, requested) : 1;
