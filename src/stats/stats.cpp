@@ -408,7 +408,7 @@ inline void addWide(double* acc, v4f x, v4f e0, v4f e1, v4f e2, v4f e3, double m
   }
 }
 
-// Run mode, pass 2: block-wise INT4 of two sizes A and B swept with the other schemes:
+// Run mode, pass 2: block-wise INT4 of two sizes A and B swept together (pass2Blocks):
 // A dividing B, both multiples of 4, B at most 4 * kFlush, the run starting 4-aligned
 // within its blocks (k0 % 4 == 0), so that every block of A lies in one block of B at a
 // 4-aligned offset and no vector straddles two blocks (a partial vector only at the
@@ -939,8 +939,8 @@ struct LayerStatsBuilder::State {
       k.part[o * CP + cb + c] = 0;
     }
   }
-  // Run mode: whether pass 2 sweeps the two block sizes with the other schemes over a run
-  // starting at reduction element k0 (pass2Run's conditions for Blk).
+  // Run mode: whether pass 2 sweeps the two block sizes together (pass2Blocks) over a run
+  // starting at reduction element k0 (RunBlocks' conditions).
   bool pairRun(uint64_t k0) const {
     return blocks.size() == 2 && k0 % 4 == 0 && blocks[0].B % 4 == 0 && blocks[1].B % blocks[0].B == 0 &&
            blocks[1].B <= 4 * kFlush;
@@ -1113,7 +1113,7 @@ QL_HOT void LayerStatsBuilder::State::feedAll(int pass, const uint8_t* values, u
           hot<&pass1Run<E>>()(p, inner, &t.mn[ch], &t.mx[ch], &t.sum[ch]);
         }
       } else if (pass == 2 && t.pairRun(k0)) {
-        Blocks &a = t.blocks[0], &b = t.blocks[1];  // the usual pair (32 and 128), swept with the other schemes
+        Blocks &a = t.blocks[0], &b = t.blocks[1];  // the usual pair (32 and 128), swept together after the other schemes
         const RunBlocks K{k0, a.B, b.B, &a.amax[ch * a.nb], &b.amax[ch * b.nb], &a.noise[ch], &b.noise[ch]};
         pass2Run<E>(p, inner, t.P[ch], &t.hist, &t.acc[ch * kAccs], &K);
         continue;
